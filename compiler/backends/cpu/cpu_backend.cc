@@ -1,0 +1,94 @@
+#include "compiler/backends/cpu/cpu_backend.h"
+
+#include <unordered_map>
+
+#include "compiler/memory_planner.h"
+#include "runtime/kernel.h"
+
+namespace kiln {
+
+StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions& options) {
+  proto::Plan plan;
+  std::unordered_map<const Value*, int> buffer_index;
+  std::string constants;
+  const MemoryPlan memory = PlanMemory(graph);
+  plan.set_arena_size(memory.arena_size);
+
+  auto buffer_of = [&](const Value* v) -> StatusOr<int> {
+    auto it = buffer_index.find(v);
+    if (it != buffer_index.end()) return it->second;
+    if (!v->has_type()) return Internal("value '", v->name(), "' has no type (run shape inference first)");
+    proto::Buffer* b = plan.add_buffer();
+    b->set_name(v->name());
+    b->set_dtype(v->dtype());
+    for (int64_t d : v->dims()) b->add_dims(d);
+    if (v->is_constant()) {
+      b->set_kind(proto::BUF_CONSTANT);
+      constants.resize((constants.size() + 63) / 64 * 64, '\0');
+      b->set_offset(static_cast<int64_t>(constants.size()));
+      constants.append(static_cast<const char*>(v->constant().data()), v->constant().num_bytes());
+    } else {
+      auto off = memory.offsets.find(v);
+      if (off == memory.offsets.end()) return Internal("value '", v->name(), "' was not planned");
+      b->set_kind(proto::BUF_ARENA);
+      b->set_offset(off->second);
+    }
+    int index = plan.buffer_size() - 1;
+    buffer_index[v] = index;
+    return index;
+  };
+
+  for (Value* in : graph.inputs()) {
+    ASSIGN_OR_RETURN(int idx, buffer_of(in));
+    plan.add_input(idx);
+  }
+  std::vector<std::string> errors;
+  const auto& kernels = runtime::KernelRegistry::Global();
+  for (const auto& node_ptr : graph.nodes()) {
+    const Node& node = *node_ptr;
+    std::string backend;
+    if (options.use_onednn && kernels.Has("onednn", node.op_type()) && OneDnnUnsupportedReason(node).empty()) {
+      backend = "onednn";
+    } else if (kernels.Has("ref", node.op_type())) {
+      backend = "ref";
+    } else {
+      errors.push_back(node.Label() + ": no CPU kernel for op " + node.op_type());
+      continue;
+    }
+    proto::Step* step = plan.add_step();
+    step->set_name(node.name());
+    step->set_op_type(node.op_type());
+    step->set_kernel(backend);
+    node.attrs().ToProto(step->mutable_attribute());
+    for (Value* in : node.inputs()) {
+      if (!in) {
+        step->add_input(-1);
+        continue;
+      }
+      ASSIGN_OR_RETURN(int idx, buffer_of(in));
+      step->add_input(idx);
+    }
+    for (Value* out : node.outputs()) {
+      if (!out->has_type()) {
+        // An unused optional output (e.g. Dropout's mask) still needs a buffer: give it its inferred-less
+        // shape as the first input's, which the kernel treats as scratch.
+        return Internal(node.Label(), ": output '", out->name(), "' has no type");
+      }
+      ASSIGN_OR_RETURN(int idx, buffer_of(out));
+      step->add_output(idx);
+    }
+  }
+  if (!errors.empty()) {
+    std::string msg;
+    for (size_t i = 0; i < errors.size(); ++i) msg += (i ? "\n" : "") + errors[i];
+    return Unimplemented(msg);
+  }
+  for (Value* out : graph.outputs()) {
+    ASSIGN_OR_RETURN(int idx, buffer_of(out));
+    plan.add_output(idx);
+  }
+  plan.set_constants(std::move(constants));
+  return plan;
+}
+
+}  // namespace kiln

@@ -1,0 +1,20 @@
+// Static memory planning: liveness over the node order -> arena offsets with reuse.
+#pragma once
+
+#include <unordered_map>
+
+#include "ir/graph.h"
+
+namespace kiln {
+
+struct MemoryPlan {
+  std::unordered_map<const Value*, int64_t> offsets;  // every non-constant value
+  int64_t arena_size = 0;                             // exact peak, in bytes
+};
+
+/// Assigns each non-constant value an arena offset (64-byte aligned) so that
+/// values live at the same time never overlap. Graph inputs live from the start,
+/// graph outputs to the end.
+MemoryPlan PlanMemory(const Graph& graph);
+
+}  // namespace kiln

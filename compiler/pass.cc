@@ -1,0 +1,68 @@
+#include "compiler/pass.h"
+
+#include "ir/verifier.h"
+
+namespace kiln {
+
+namespace {
+struct PassInfo {
+  const char* name;
+  PassFactory factory;
+  const char* summary;
+};
+const std::vector<PassInfo>& Passes() {
+  static const std::vector<PassInfo> passes = {
+#define PASS(name, factory, summary) {name, factory, summary},
+#include "compiler/passes/passes.def"
+#undef PASS
+  };
+  return passes;
+}
+}  // namespace
+
+std::unique_ptr<Pass> CreatePass(const std::string& name) {
+  for (const auto& p : Passes()) {
+    if (name == p.name) return p.factory();
+  }
+  return nullptr;
+}
+
+std::vector<std::pair<std::string, std::string>> ListPasses() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& p : Passes()) out.emplace_back(p.name, p.summary);
+  return out;
+}
+
+Status RunPipeline(Graph& graph, const std::vector<PipelineEntry>& pipeline, const PassOptions& options,
+                   const PassObserver& observer) {
+  for (const auto& entry : pipeline) {
+    auto pass = CreatePass(entry.pass);
+    if (!pass) return InvalidArgument("unknown pass '", entry.pass, "'");
+    auto changed = pass->Run(graph, options);
+    if (!changed.ok()) return changed.status();
+#if KILN_VERIFY_PASSES
+    Status verified = Verify(graph);
+    if (!verified.ok()) return Internal("IR invalid after pass '", entry.pass, "': ", verified.message());
+#endif
+    if (observer) observer(entry.pass, graph);
+  }
+  return Status::Ok();
+}
+
+const std::vector<PipelineEntry>& InferencePipeline() {
+  static const std::vector<PipelineEntry> pipeline = {
+      // Symbolic dims (ONNX dim_params such as "batch") become --batch N.
+      {"resolve-symbolic-dims"},
+      // Static types everywhere; shape subgraphs (Shape -> Gather -> Concat) fold to constants.
+      {"infer-shapes"},
+      // Folding leaves shape computations and unused initializers behind.
+      {"dce"},
+  };
+  return pipeline;
+}
+
+Status PrepareForInference(Graph& graph, const PassOptions& options, const PassObserver& observer) {
+  return RunPipeline(graph, InferencePipeline(), options, observer);
+}
+
+}  // namespace kiln

@@ -1,0 +1,305 @@
+#include "ir/graph.h"
+
+#include <algorithm>
+#include <set>
+
+#include "ir/op_registry.h"
+
+namespace kiln {
+
+std::string TensorType::ToString() const { return DTypeName(dtype) + DimsToString(dims); }
+
+std::string Graph::UniqueName(const std::string& hint) {
+  std::string base = hint.empty() ? "v" : hint;
+  if (!value_by_name_.count(base) && !node_names_.count(base)) return base;
+  int& counter = name_counter_[base];
+  std::string candidate;
+  do {
+    candidate = base + "_" + std::to_string(++counter);
+  } while (value_by_name_.count(candidate) || node_names_.count(candidate));
+  return candidate;
+}
+
+Value* Graph::AddValue(const std::string& name_hint, TensorType type) {
+  auto v = std::make_unique<Value>();
+  std::string base = name_hint.empty() ? "v" : name_hint;
+  v->name_ = value_by_name_.count(base) ? UniqueName(base) : base;
+  v->type_ = std::move(type);
+  Value* raw = v.get();
+  value_by_name_[raw->name_] = raw;
+  values_.push_back(std::move(v));
+  return raw;
+}
+
+Value* Graph::AddConstant(const std::string& name_hint, Tensor t) {
+  Value* v = AddValue(name_hint);
+  v->set_constant(std::move(t));
+  return v;
+}
+
+Value* Graph::AddInput(const std::string& name, TensorType type) {
+  Value* v = AddValue(name, std::move(type));
+  inputs_.push_back(v);
+  return v;
+}
+
+Node* Graph::AddNode(const std::string& op_type, const std::string& name_hint, const std::vector<Value*>& inputs,
+                     int num_outputs, Attrs attrs, const std::vector<std::string>& output_names) {
+  auto n = std::make_unique<Node>();
+  std::string base = name_hint.empty() ? op_type : name_hint;
+  n->name_ = node_names_.count(base) ? UniqueName(base) : base;
+  node_names_[n->name_] = true;
+  n->op_type_ = op_type;
+  n->def_ = FindOpDef(op_type);
+  n->inputs_ = inputs;
+  n->attrs_ = std::move(attrs);
+  for (int i = 0; i < num_outputs; ++i) {
+    std::string out_name = i < static_cast<int>(output_names.size()) ? output_names[i]
+                           : num_outputs == 1                        ? n->name_
+                                                                     : n->name_ + ":" + std::to_string(i);
+    Value* v = AddValue(out_name);
+    v->producer_ = n.get();
+    v->producer_output_ = i;
+    n->outputs_.push_back(v);
+  }
+  Node* raw = n.get();
+  nodes_.push_back(std::move(n));
+  return raw;
+}
+
+Node* Graph::InsertNodeBefore(Node* before, const std::string& op_type, const std::string& name_hint,
+                              const std::vector<Value*>& inputs, int num_outputs, Attrs attrs) {
+  Node* n = AddNode(op_type, name_hint, inputs, num_outputs, std::move(attrs));
+  auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& p) { return p.get() == before; });
+  if (it != nodes_.end()) nodes_.splice(it, nodes_, std::prev(nodes_.end()));
+  return n;
+}
+
+void Graph::RemoveNode(Node* node) {
+  for (Value* out : node->outputs_) {
+    out->producer_ = nullptr;
+    out->producer_output_ = -1;
+  }
+  node_names_.erase(node->name_);
+  nodes_.remove_if([&](const auto& p) { return p.get() == node; });
+}
+
+void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
+  for (auto& n : nodes_) {
+    for (auto& in : n->inputs_) {
+      if (in == from) in = to;
+    }
+  }
+  for (auto& out : outputs_) {
+    if (out == from) out = to;
+  }
+}
+
+void Graph::RemoveDeadValues() {
+  std::set<const Value*> live(inputs_.begin(), inputs_.end());
+  live.insert(outputs_.begin(), outputs_.end());
+  for (auto& n : nodes_) {
+    live.insert(n->inputs_.begin(), n->inputs_.end());
+    live.insert(n->outputs_.begin(), n->outputs_.end());
+  }
+  std::vector<std::unique_ptr<Value>> kept;
+  for (auto& v : values_) {
+    if (live.count(v.get())) {
+      kept.push_back(std::move(v));
+    } else {
+      value_by_name_.erase(v->name_);
+    }
+  }
+  values_ = std::move(kept);
+}
+
+Value* Graph::FindValue(const std::string& name) const {
+  auto it = value_by_name_.find(name);
+  return it == value_by_name_.end() ? nullptr : it->second;
+}
+
+Node* Graph::FindNode(const std::string& name) const {
+  for (auto& n : nodes_) {
+    if (n->name_ == name) return n.get();
+  }
+  return nullptr;
+}
+
+std::vector<Node*> Graph::Users(const Value* v) const {
+  std::vector<Node*> users;
+  for (auto& n : nodes_) {
+    for (Value* in : n->inputs_) {
+      if (in == v) users.push_back(n.get());
+    }
+  }
+  return users;
+}
+
+int Graph::NumUses(const Value* v) const {
+  int count = static_cast<int>(std::count(outputs_.begin(), outputs_.end(), v));
+  for (auto& n : nodes_) count += static_cast<int>(std::count(n->inputs_.begin(), n->inputs_.end(), v));
+  return count;
+}
+
+bool Graph::IsGraphOutput(const Value* v) const {
+  return std::find(outputs_.begin(), outputs_.end(), v) != outputs_.end();
+}
+
+std::vector<Node*> Graph::NodeList() const {
+  std::vector<Node*> out;
+  for (auto& n : nodes_) out.push_back(n.get());
+  return out;
+}
+
+std::vector<Value*> Graph::values() const {
+  std::vector<Value*> out;
+  for (auto& v : values_) out.push_back(v.get());
+  return out;
+}
+
+std::vector<Value*> Graph::constants() const {
+  std::vector<Value*> out;
+  for (auto& v : values_) {
+    if (v->is_constant()) out.push_back(v.get());
+  }
+  return out;
+}
+
+std::unique_ptr<Graph> Graph::Clone() const {
+  auto g = std::make_unique<Graph>();
+  g->name_ = name_;
+  std::unordered_map<const Value*, Value*> map;
+  for (auto& v : values_) {
+    if (v->producer_) continue;
+    Value* c = g->AddValue(v->name_, v->type_);
+    c->constant_ = v->constant_;
+    c->is_parameter_ = v->is_parameter_;
+    c->symbolic_dims_ = v->symbolic_dims_;
+    map[v.get()] = c;
+  }
+  for (Value* in : inputs_) g->inputs_.push_back(map[in]);
+  for (auto& n : nodes_) {
+    std::vector<Value*> ins;
+    for (Value* in : n->inputs_) ins.push_back(in ? map[in] : nullptr);
+    std::vector<std::string> out_names;
+    for (Value* out : n->outputs_) out_names.push_back(out->name_);
+    Node* c = g->AddNode(n->op_type_, n->name_, ins, n->num_outputs(), n->attrs_, out_names);
+    for (int i = 0; i < n->num_outputs(); ++i) {
+      c->outputs_[i]->type_ = n->outputs_[i]->type_;
+      c->outputs_[i]->constant_ = n->outputs_[i]->constant_;
+      map[n->outputs_[i]] = c->outputs_[i];
+    }
+  }
+  for (Value* out : outputs_) g->outputs_.push_back(map[out]);
+  return g;
+}
+
+static void ValueInfoToType(const proto::ValueInfo& info, Value* v) {
+  TensorType t;
+  t.dtype = info.dtype();
+  for (int i = 0; i < info.dims_size(); ++i) {
+    const auto& d = info.dims(i);
+    if (d.value_case() == proto::Dim::kSymbol) {
+      v->symbolic_dims().push_back({i, d.symbol()});
+      t.dims.push_back(-1);
+    } else {
+      t.dims.push_back(d.size());
+    }
+  }
+  v->set_type(t);
+}
+
+StatusOr<std::unique_ptr<Graph>> Graph::FromProto(const proto::Graph& p) {
+  auto g = std::make_unique<Graph>();
+  if (!p.name().empty()) g->name_ = p.name();
+  std::vector<std::string> errors;
+  for (const auto& t : p.initializer()) {
+    auto tensor = Tensor::FromProto(t);
+    if (!tensor.ok()) {
+      errors.push_back("initializer '" + t.name() + "': " + tensor.status().message());
+      continue;
+    }
+    if (g->FindValue(t.name())) {
+      errors.push_back("initializer '" + t.name() + "' is defined twice");
+      continue;
+    }
+    Value* v = g->AddConstant(t.name(), std::move(tensor).value());
+    v->set_parameter(true);
+  }
+  for (const auto& info : p.input()) {
+    if (Value* existing = g->FindValue(info.name())) {
+      (void)existing;  // an input with an initializer default: the initializer wins (ONNX IR < 4 style)
+      continue;
+    }
+    Value* v = g->AddValue(info.name());
+    ValueInfoToType(info, v);
+    g->inputs_.push_back(v);
+  }
+  for (const auto& np : p.node()) {
+    std::vector<Value*> ins;
+    for (const auto& name : np.input()) {
+      if (name.empty()) {
+        ins.push_back(nullptr);
+        continue;
+      }
+      Value* v = g->FindValue(name);
+      if (!v) errors.push_back("node '" + np.name() + "' (" + np.op_type() + "): input '" + name +
+                               "' is not defined before it (graph inputs, initializers or earlier nodes)");
+      ins.push_back(v);
+    }
+    std::vector<std::string> outs(np.output().begin(), np.output().end());
+    for (const auto& name : outs) {
+      if (g->FindValue(name)) errors.push_back("node '" + np.name() + "': output '" + name + "' is defined twice");
+    }
+    std::string node_name = np.name().empty() ? (outs.empty() ? np.op_type() : outs[0]) : np.name();
+    Node* n = g->AddNode(np.op_type(), node_name, ins, static_cast<int>(outs.size()), Attrs(np.attribute()), outs);
+    (void)n;
+  }
+  for (const auto& info : p.output()) {
+    Value* v = g->FindValue(info.name());
+    if (!v) {
+      errors.push_back("graph output '" + info.name() + "' is not defined");
+      continue;
+    }
+    g->outputs_.push_back(v);
+  }
+  if (!errors.empty()) {
+    std::string msg;
+    for (size_t i = 0; i < errors.size(); ++i) msg += (i ? "\n" : "") + errors[i];
+    return InvalidArgument(msg);
+  }
+  return g;
+}
+
+static void TypeToValueInfo(const Value* v, proto::ValueInfo* info) {
+  info->set_name(v->name());
+  info->set_dtype(v->dtype());
+  for (int64_t d : v->dims()) info->add_dims()->set_size(d);
+}
+
+void Graph::ToProto(proto::Graph* p) const {
+  p->Clear();
+  p->set_name(name_);
+  for (auto& v : values_) {
+    if (v->is_constant() && !v->producer_) {
+      proto::Tensor* t = p->add_initializer();
+      v->constant().ToProto(t);
+      t->set_name(v->name());
+    }
+  }
+  for (Value* in : inputs_) TypeToValueInfo(in, p->add_input());
+  for (auto& n : nodes_) {
+    proto::Node* np = p->add_node();
+    np->set_name(n->name_);
+    np->set_op_type(n->op_type_);
+    for (Value* in : n->inputs_) np->add_input(in ? in->name() : "");
+    for (Value* out : n->outputs_) np->add_output(out->name());
+    n->attrs_.ToProto(np->mutable_attribute());
+    for (Value* out : n->outputs_) {
+      if (out->has_type()) TypeToValueInfo(out, p->add_value_info());
+    }
+  }
+  for (Value* out : outputs_) TypeToValueInfo(out, p->add_output());
+}
+
+}  // namespace kiln

@@ -1,0 +1,170 @@
+// The in-memory SSA graph: values (each defined once, by a node, a graph input
+// or a constant) and nodes kept in topological order.
+#pragma once
+
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/attrs.h"
+#include "ir/dtype.h"
+#include "ir/tensor.h"
+
+namespace kiln {
+
+class Node;
+struct OpDef;
+
+/// The static type of a value: element type and shape.
+struct TensorType {
+  DType dtype = proto::DT_UNDEFINED;
+  Dims dims;
+  bool operator==(const TensorType& o) const { return dtype == o.dtype && dims == o.dims; }
+  bool operator!=(const TensorType& o) const { return !(*this == o); }
+  std::string ToString() const;  // "float32[1, 3, 224, 224]"
+};
+
+class Value {
+ public:
+  const std::string& name() const { return name_; }
+  const TensorType& type() const { return type_; }
+  DType dtype() const { return type_.dtype; }
+  const Dims& dims() const { return type_.dims; }
+  bool has_type() const { return type_.dtype != proto::DT_UNDEFINED; }
+  void set_type(TensorType t) { type_ = std::move(t); }
+
+  /// The node that defines this value; null for graph inputs and constants.
+  Node* producer() const { return producer_; }
+  int producer_output() const { return producer_output_; }
+
+  /// Constants (initializers, Constant nodes after folding) carry their data.
+  bool is_constant() const { return constant_.has_value(); }
+  const Tensor& constant() const { return *constant_; }
+  void set_constant(Tensor t) {
+    type_ = TensorType{t.dtype(), t.dims()};
+    constant_ = std::move(t);
+  }
+  /// Trainable parameters are constants that training may update.
+  bool is_parameter() const { return is_parameter_; }
+  void set_parameter(bool p) { is_parameter_ = p; }
+
+  /// Symbolic dims as declared by the frontend (index -> symbol), fixed by ResolveSymbolicDims.
+  std::vector<std::pair<int, std::string>>& symbolic_dims() { return symbolic_dims_; }
+
+ private:
+  friend class Graph;
+  std::string name_;
+  TensorType type_;
+  Node* producer_ = nullptr;
+  int producer_output_ = -1;
+  std::optional<Tensor> constant_;
+  bool is_parameter_ = false;
+  std::vector<std::pair<int, std::string>> symbolic_dims_;
+};
+
+class Node {
+ public:
+  const std::string& name() const { return name_; }
+  const std::string& op_type() const { return op_type_; }
+  /// Registry entry; null for an op the registry does not know (the verifier reports it).
+  const OpDef* def() const { return def_; }
+
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+  /// Null for an omitted optional input.
+  Value* input(int i) const { return i < num_inputs() ? inputs_[i] : nullptr; }
+  Value* output(int i) const { return outputs_[i]; }
+  const std::vector<Value*>& inputs() const { return inputs_; }
+  const std::vector<Value*>& outputs() const { return outputs_; }
+  void set_input(int i, Value* v) { inputs_[i] = v; }
+
+  Attrs& attrs() { return attrs_; }
+  const Attrs& attrs() const { return attrs_; }
+
+  /// "conv1 (Conv)" for error messages.
+  std::string Label() const { return name_ + " (" + op_type_ + ")"; }
+
+ private:
+  friend class Graph;
+  std::string name_;
+  std::string op_type_;
+  const OpDef* def_ = nullptr;
+  std::vector<Value*> inputs_;
+  std::vector<Value*> outputs_;
+  Attrs attrs_;
+};
+
+class Graph {
+ public:
+  Graph() = default;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  const std::string& name() const { return name_; }
+  void set_name(std::string n) { name_ = std::move(n); }
+
+  /// Creates a value with a unique name derived from `name_hint`.
+  Value* AddValue(const std::string& name_hint, TensorType type = {});
+  /// Creates a constant value holding `t`.
+  Value* AddConstant(const std::string& name_hint, Tensor t);
+  /// Appends a graph input.
+  Value* AddInput(const std::string& name, TensorType type);
+  void AddOutput(Value* v) { outputs_.push_back(v); }
+  void SetOutput(int i, Value* v) { outputs_[i] = v; }
+
+  /// Appends a node (nodes must be added in topological order) with fresh output
+  /// values named after `output_names` (or after the node when empty).
+  Node* AddNode(const std::string& op_type, const std::string& name_hint, const std::vector<Value*>& inputs,
+                int num_outputs = 1, Attrs attrs = {}, const std::vector<std::string>& output_names = {});
+  /// Inserts a node right before `before` (which must come after the inputs' producers).
+  Node* InsertNodeBefore(Node* before, const std::string& op_type, const std::string& name_hint,
+                         const std::vector<Value*>& inputs, int num_outputs = 1, Attrs attrs = {});
+  /// Removes a node; its outputs must be unused.
+  void RemoveNode(Node* node);
+  /// Rewires every use of `from` (node inputs and graph outputs) to `to`.
+  void ReplaceAllUsesWith(Value* from, Value* to);
+  /// Removes values that nothing defines and nothing uses.
+  void RemoveDeadValues();
+
+  Value* FindValue(const std::string& name) const;
+  Node* FindNode(const std::string& name) const;
+  /// Nodes that read `v` (a node appears once per use).
+  std::vector<Node*> Users(const Value* v) const;
+  int NumUses(const Value* v) const;
+  bool IsGraphOutput(const Value* v) const;
+
+  const std::list<std::unique_ptr<Node>>& nodes() const { return nodes_; }
+  std::vector<Node*> NodeList() const;
+  const std::vector<Value*>& inputs() const { return inputs_; }
+  const std::vector<Value*>& outputs() const { return outputs_; }
+  /// Every value, in creation order.
+  std::vector<Value*> values() const;
+  std::vector<Value*> constants() const;
+  int num_nodes() const { return static_cast<int>(nodes_.size()); }
+
+  /// A fresh name "hint", "hint_1", ...
+  std::string UniqueName(const std::string& hint);
+
+  /// Deep copy (constants share their immutable storage).
+  std::unique_ptr<Graph> Clone() const;
+
+  /// Proto conversion. FromProto checks SSA form and topological order and
+  /// reports every dangling reference; it does not infer shapes.
+  static StatusOr<std::unique_ptr<Graph>> FromProto(const proto::Graph& p);
+  void ToProto(proto::Graph* p) const;
+
+ private:
+  std::string name_ = "main";
+  std::vector<std::unique_ptr<Value>> values_;
+  std::list<std::unique_ptr<Node>> nodes_;
+  std::vector<Value*> inputs_;
+  std::vector<Value*> outputs_;
+  std::unordered_map<std::string, Value*> value_by_name_;
+  std::unordered_map<std::string, int> name_counter_;
+  std::unordered_map<std::string, bool> node_names_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,107 @@
+#include "ir/model_io.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace kiln {
+
+static bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool IsTextModelPath(const std::string& path) {
+  return EndsWith(path, ".txt") || EndsWith(path, ".pbtxt") || EndsWith(path, ".textproto");
+}
+
+/// Model files larger than this are rejected before reading (protobuf's own limit is 2 GiB).
+static constexpr int64_t kMaxModelFileBytes = int64_t{2} << 30;
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return NotFound(path, ": no such file");
+  if (S_ISDIR(st.st_mode)) return InvalidArgument(path, ": is a directory, not a file");
+  if (st.st_size > kMaxModelFileBytes) return InvalidArgument(path, ": file is larger than 2 GiB");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path, ": cannot open file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+namespace {
+// Collects text-format parse errors with line numbers.
+class TextErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) first_ = "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
+}  // namespace
+
+StatusOr<proto::Model> ReadModelProto(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  proto::Model model;
+  if (IsTextModelPath(path)) {
+    google::protobuf::TextFormat::Parser parser;
+    TextErrorCollector errors;
+    parser.RecordErrorsTo(&errors);
+    if (!parser.ParseFromString(bytes, &model)) {
+      return InvalidArgument(path, ":", errors.first().empty() ? " not a valid Kiln text model" : errors.first());
+    }
+    return model;
+  }
+  if (!model.ParseFromString(bytes)) {
+    return InvalidArgument(path, ": not a valid Kiln model (corrupt or truncated protobuf)");
+  }
+  return model;
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return InvalidArgument(path, ": cannot write (", tmp, ")");
+    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      return Internal(path, ": write failed");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Internal(path, ": cannot rename temporary file into place");
+  }
+  return Status::Ok();
+}
+
+Status WriteModelProto(const proto::Model& model, const std::string& path) {
+  std::string bytes;
+  if (IsTextModelPath(path)) {
+    if (!google::protobuf::TextFormat::PrintToString(model, &bytes)) return Internal(path, ": cannot print model");
+  } else if (!model.SerializeToString(&bytes)) {
+    return Internal(path, ": cannot serialize model");
+  }
+  return WriteFileAtomically(path, bytes);
+}
+
+proto::Model ModelToProto(const Graph& graph, const proto::TrainingSpec& training) {
+  proto::Model m;
+  m.set_ir_version(1);
+  m.set_producer("kiln");
+  graph.ToProto(m.mutable_graph());
+  *m.mutable_training() = training;
+  return m;
+}
+
+}  // namespace kiln

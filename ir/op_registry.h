@@ -1,0 +1,126 @@
+// The op registry: one definition per op (signature, attribute schema, shape
+// inference, and the slot for its gradient rule). The verifier, the shape
+// inference pass and the backends all call the same InferShape.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/attrs.h"
+#include "ir/graph.h"
+#include "ir/status.h"
+#include "ir/tensor.h"
+
+namespace kiln {
+
+enum class OpKind {
+#define OP(name) k##name,
+#include "ir/ops.def"
+#undef OP
+  kNumOps
+};
+
+enum class AttrType { kInt, kFloat, kString, kInts, kFloats, kStrings, kTensor };
+
+struct AttrSpec {
+  std::string name;
+  AttrType type;
+  bool required = false;
+};
+
+/// One input as seen by shape inference: its type and, when known at compile
+/// time (a constant or a folded value), its contents.
+struct ShapeInput {
+  bool present = false;
+  TensorType type;
+  const Tensor* value = nullptr;
+};
+
+/// What an InferShape function reads and writes. Pure: no graph access.
+class InferContext {
+ public:
+  InferContext(std::string label, const Attrs& attrs, std::vector<ShapeInput> inputs, int num_outputs)
+      : label_(std::move(label)), attrs_(attrs), inputs_(std::move(inputs)), outputs_(num_outputs) {}
+
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+  bool has_input(int i) const { return i < num_inputs() && inputs_[i].present; }
+  const TensorType& input_type(int i) const { return inputs_[i].type; }
+  const Dims& input_dims(int i) const { return inputs_[i].type.dims; }
+  DType input_dtype(int i) const { return inputs_[i].type.dtype; }
+  int input_rank(int i) const { return static_cast<int>(inputs_[i].type.dims.size()); }
+  /// Contents of input i when known at compile time, else null.
+  const Tensor* input_value(int i) const { return has_input(i) ? inputs_[i].value : nullptr; }
+  const Attrs& attrs() const { return attrs_; }
+  const std::string& label() const { return label_; }
+
+  void set_output(int i, TensorType t) { outputs_[i] = std::move(t); }
+  void set_output(int i, DType dtype, Dims dims) { outputs_[i] = TensorType{dtype, std::move(dims)}; }
+  std::vector<TensorType>& outputs() { return outputs_; }
+
+  /// An InvalidArgument status prefixed with the node label: "conv1 (Conv): ...".
+  template <typename... Args>
+  Status Error(const Args&... args) const {
+    return InvalidArgument(label_, ": ", args...);
+  }
+
+ private:
+  std::string label_;
+  const Attrs& attrs_;
+  std::vector<ShapeInput> inputs_;
+  std::vector<TensorType> outputs_;
+};
+
+using InferShapeFn = Status (*)(InferContext& ctx);
+
+/// Filled in by the training work: appends the gradient computation of one node.
+struct GradientContext;
+using GradientFn = Status (*)(GradientContext& ctx);
+
+struct OpDef {
+  OpKind kind;
+  std::string name;
+  int min_inputs = 1;
+  int max_inputs = 1;
+  int min_outputs = 1;
+  int max_outputs = 1;
+  std::vector<AttrSpec> attrs;
+  InferShapeFn infer_shape = nullptr;
+  GradientFn gradient = nullptr;
+  std::string doc;  // one line, shown by `kiln dump --ops`
+};
+
+/// The registry entry for `op_type`, or null.
+const OpDef* FindOpDef(const std::string& op_type);
+const OpDef& GetOpDef(OpKind kind);
+std::vector<const OpDef*> AllOpDefs();
+const char* OpKindName(OpKind kind);
+
+/// Checks arity and attributes (required present, types match, none unknown).
+Status ValidateNode(const OpDef& def, const std::string& label, int num_inputs, int num_outputs,
+                    const Attrs& attrs);
+
+/// Runs the op's shape inference for `node`, reading its inputs' types and
+/// constant values from the graph.
+StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node);
+
+/// Registration hooks, one per family file in ir/ops/ (called once by the registry).
+class OpRegistry;
+void RegisterElementwiseOps(OpRegistry& r);
+void RegisterLinalgOps(OpRegistry& r);
+void RegisterNnOps(OpRegistry& r);
+void RegisterShapeOps(OpRegistry& r);
+void RegisterReductionOps(OpRegistry& r);
+
+class OpRegistry {
+ public:
+  void Add(OpDef def);
+  const OpDef* Find(const std::string& name) const;
+  std::vector<const OpDef*> All() const;
+
+ private:
+  friend const OpDef& GetOpDef(OpKind kind);
+  std::vector<OpDef> defs_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,66 @@
+#include "runtime/kernel.h"
+
+namespace kiln::runtime {
+
+KernelRegistry& KernelRegistry::Global() {
+  static KernelRegistry* registry = [] {
+    auto* r = new KernelRegistry();
+    RegisterReferenceElementwiseKernels(*r);
+    RegisterReferenceLinalgKernels(*r);
+    RegisterReferenceNnKernels(*r);
+    RegisterReferenceShapeKernels(*r);
+    RegisterReferenceReductionKernels(*r);
+    RegisterOneDnnKernels(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+void KernelRegistry::Register(const std::string& backend, const std::string& op_type, KernelFactory factory) {
+  factories_[{backend, op_type}] = std::move(factory);
+}
+
+const KernelFactory* KernelRegistry::Find(const std::string& backend, const std::string& op_type) const {
+  auto it = factories_.find({backend, op_type});
+  return it == factories_.end() ? nullptr : &it->second;
+}
+
+StatusOr<std::unique_ptr<Kernel>> KernelRegistry::Create(const std::string& backend, const KernelSpec& spec) const {
+  const KernelFactory* f = Find(backend, spec.op_type);
+  if (!f) return Unimplemented(spec.Label(), ": no '", backend, "' kernel for op ", spec.op_type);
+  return (*f)(spec);
+}
+
+namespace {
+class SimpleKernel : public Kernel {
+ public:
+  SimpleKernel(KernelSpec spec, SimpleKernelFn fn) : spec_(std::move(spec)), fn_(std::move(fn)) {}
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    return fn_(spec_, in, out);
+  }
+
+ private:
+  KernelSpec spec_;
+  SimpleKernelFn fn_;
+};
+}  // namespace
+
+KernelFactory MakeSimpleKernel(SimpleKernelFn fn) {
+  return [fn](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+    return std::unique_ptr<Kernel>(new SimpleKernel(spec, fn));
+  };
+}
+
+Status RunReferenceOp(const std::string& op_type, const std::string& name, const Attrs& attrs,
+                      const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) {
+  KernelSpec spec;
+  spec.name = name;
+  spec.op_type = op_type;
+  spec.attrs = attrs;
+  spec.inputs = inputs;
+  spec.outputs = outputs;
+  ASSIGN_OR_RETURN(auto kernel, KernelRegistry::Global().Create("ref", spec));
+  return kernel->Run(inputs, outputs);
+}
+
+}  // namespace kiln::runtime

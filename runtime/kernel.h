@@ -1,0 +1,89 @@
+// Kernels: what a Plan step runs. A kernel is created once per step when a
+// session loads the plan (oneDNN primitives are built then) and run many times.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/attrs.h"
+#include "ir/status.h"
+#include "ir/tensor.h"
+
+namespace dnnl {
+class engine;
+class stream;
+}  // namespace dnnl
+
+namespace kiln::runtime {
+
+/// Shared per-session execution resources.
+struct ExecEnv {
+  dnnl::engine* engine = nullptr;
+  dnnl::stream* stream = nullptr;
+  int num_threads = 0;  // 0: library default
+};
+
+/// Everything a kernel factory may look at. Input/output `dims` and `dtype` are
+/// final; data pointers are bound per run. A missing optional input has dtype
+/// DT_UNDEFINED.
+struct KernelSpec {
+  std::string name;     // node name, for messages
+  std::string op_type;  // IR op
+  Attrs attrs;
+  std::vector<TensorRef> inputs;
+  std::vector<TensorRef> outputs;
+  ExecEnv* env = nullptr;
+
+  std::string Label() const { return name + " (" + op_type + ")"; }
+  bool has_input(int i) const {
+    return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED;
+  }
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  /// Runs on the bound buffers. `inputs`/`outputs` have the dims and dtypes the
+  /// kernel was created with.
+  virtual Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) = 0;
+};
+
+using KernelFactory = std::function<StatusOr<std::unique_ptr<Kernel>>(const KernelSpec& spec)>;
+
+/// Kernels by (backend, op): backend "ref" holds the reference implementation of
+/// every op; "onednn" the oneDNN-backed ones.
+class KernelRegistry {
+ public:
+  static KernelRegistry& Global();
+  void Register(const std::string& backend, const std::string& op_type, KernelFactory factory);
+  const KernelFactory* Find(const std::string& backend, const std::string& op_type) const;
+  bool Has(const std::string& backend, const std::string& op_type) const {
+    return Find(backend, op_type) != nullptr;
+  }
+  StatusOr<std::unique_ptr<Kernel>> Create(const std::string& backend, const KernelSpec& spec) const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, KernelFactory> factories_;
+};
+
+/// Adapts a plain function into a kernel (most reference kernels need no state).
+using SimpleKernelFn =
+    std::function<Status(const KernelSpec& spec, const std::vector<TensorRef>& in, const std::vector<TensorRef>& out)>;
+KernelFactory MakeSimpleKernel(SimpleKernelFn fn);
+
+/// Runs the reference kernel of `op_type` once (used by constant folding and tests).
+Status RunReferenceOp(const std::string& op_type, const std::string& name, const Attrs& attrs,
+                      const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs);
+
+// Registration hooks, one per kernel family file (called once by Global()).
+void RegisterReferenceElementwiseKernels(KernelRegistry& r);
+void RegisterReferenceLinalgKernels(KernelRegistry& r);
+void RegisterReferenceNnKernels(KernelRegistry& r);
+void RegisterReferenceShapeKernels(KernelRegistry& r);
+void RegisterReferenceReductionKernels(KernelRegistry& r);
+void RegisterOneDnnKernels(KernelRegistry& r);
+
+}  // namespace kiln::runtime

@@ -1,0 +1,8 @@
+#include "dnnl.hpp"
+#include "runtime/kernel.h"
+
+namespace kiln::runtime {
+
+void RegisterOneDnnKernels(KernelRegistry& r) {}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,7 @@
+#include "runtime/kernel.h"
+
+namespace kiln::runtime {
+
+void RegisterReferenceLinalgKernels(KernelRegistry& r) {}
+
+}  // namespace kiln::runtime

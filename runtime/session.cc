@@ -1,0 +1,137 @@
+#include "runtime/session.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "dnnl.hpp"
+
+namespace kiln::runtime {
+
+struct Session::Env {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  ExecEnv exec;
+};
+
+Session::~Session() = default;
+
+static constexpr int64_t kArenaAlignment = 64;
+
+StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const SessionOptions& options) {
+  std::unique_ptr<Session> s(new Session());
+  s->plan_ = std::move(plan);
+  const proto::Plan& p = s->plan_;
+  if (p.arena_size() < 0 || p.arena_size() > kMaxTensorElements * 8) {
+    return InvalidArgument("plan: arena size ", p.arena_size(), " is out of range");
+  }
+  if (p.arena_size() > 0) {
+    void* mem = std::aligned_alloc(kArenaAlignment, (p.arena_size() + kArenaAlignment - 1) / kArenaAlignment *
+                                                        kArenaAlignment);
+    if (!mem) return Internal("plan: cannot allocate an arena of ", p.arena_size(), " bytes");
+    s->arena_ = std::shared_ptr<void>(mem, std::free);
+  }
+  auto* arena = static_cast<uint8_t*>(s->arena_.get());
+  const auto* constants = reinterpret_cast<const uint8_t*>(p.constants().data());
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    const proto::Buffer& b = p.buffer(i);
+    TensorRef ref;
+    ref.dtype = b.dtype();
+    ref.dims.assign(b.dims().begin(), b.dims().end());
+    auto count = CheckedElementCount(ref.dims);
+    if (!count.ok()) return InvalidArgument("plan: buffer '", b.name(), "': ", count.status().message());
+    if (DTypeSize(ref.dtype) == 0) return InvalidArgument("plan: buffer '", b.name(), "' has no data type");
+    const int64_t bytes = *count * DTypeSize(ref.dtype);
+    const int64_t limit = b.kind() == proto::BUF_CONSTANT ? static_cast<int64_t>(p.constants().size()) : p.arena_size();
+    if (b.offset() < 0 || b.offset() + bytes > limit) {
+      return InvalidArgument("plan: buffer '", b.name(), "' (", bytes, " bytes at ", b.offset(),
+                             ") lies outside its region of ", limit, " bytes");
+    }
+    ref.data = b.kind() == proto::BUF_CONSTANT ? const_cast<uint8_t*>(constants + b.offset()) : arena + b.offset();
+    s->buffers_.push_back(std::move(ref));
+  }
+  auto check_index = [&](int idx, const std::string& what) -> Status {
+    if (idx < 0 || idx >= p.buffer_size()) return InvalidArgument("plan: ", what, " refers to buffer ", idx);
+    return Status::Ok();
+  };
+  for (int idx : p.input()) RETURN_IF_ERROR(check_index(idx, "an input"));
+  for (int idx : p.output()) RETURN_IF_ERROR(check_index(idx, "an output"));
+
+  s->env_ = std::make_unique<Env>();
+  s->env_->exec.engine = &s->env_->engine;
+  s->env_->exec.stream = &s->env_->stream;
+  s->env_->exec.num_threads = options.num_threads;
+
+  for (const proto::Step& step : p.step()) {
+    BoundStep bound;
+    bound.step = &step;
+    KernelSpec spec;
+    spec.name = step.name();
+    spec.op_type = step.op_type();
+    spec.attrs = Attrs(step.attribute());
+    spec.env = &s->env_->exec;
+    for (int idx : step.input()) {
+      if (idx == -1) {
+        bound.inputs.push_back(TensorRef{});
+        continue;
+      }
+      RETURN_IF_ERROR(check_index(idx, "step '" + step.name() + "' input"));
+      bound.inputs.push_back(s->buffers_[idx]);
+    }
+    for (int idx : step.output()) {
+      RETURN_IF_ERROR(check_index(idx, "step '" + step.name() + "' output"));
+      bound.outputs.push_back(s->buffers_[idx]);
+    }
+    spec.inputs = bound.inputs;
+    spec.outputs = bound.outputs;
+    ASSIGN_OR_RETURN(bound.kernel, KernelRegistry::Global().Create(step.kernel(), spec));
+    s->steps_.push_back(std::move(bound));
+  }
+  return s;
+}
+
+StatusOr<proto::Plan> Session::ReadPlanFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path, ": cannot open plan file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  proto::Plan plan;
+  if (!plan.ParseFromString(ss.str())) return InvalidArgument(path, ": not a valid Kiln plan (corrupt or truncated)");
+  return plan;
+}
+
+int Session::FindInput(const std::string& name) const {
+  for (int i = 0; i < num_inputs(); ++i) {
+    if (input_desc(i).name() == name) return i;
+  }
+  return -1;
+}
+
+int Session::FindOutput(const std::string& name) const {
+  for (int i = 0; i < num_outputs(); ++i) {
+    if (output_desc(i).name() == name) return i;
+  }
+  return -1;
+}
+
+Status Session::SetInput(int i, const void* data, size_t size) {
+  if (i < 0 || i >= num_inputs()) return InvalidArgument("input index ", i, " out of range");
+  const TensorRef& ref = buffers_[plan_.input(i)];
+  if (static_cast<int64_t>(size) != ref.num_bytes()) {
+    return InvalidArgument("input '", input_desc(i).name(), "' expects ", ref.num_bytes(), " bytes (",
+                           DTypeName(ref.dtype), DimsToString(ref.dims), "), got ", size);
+  }
+  if (size) std::memcpy(ref.data, data, size);
+  return Status::Ok();
+}
+
+Status Session::Run() {
+  for (auto& s : steps_) {
+    Status st = s.kernel->Run(s.inputs, s.outputs);
+    if (!st.ok()) return st.WithContext(s.step->name() + " (" + s.step->op_type() + ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace kiln::runtime

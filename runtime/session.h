@@ -1,0 +1,63 @@
+// A Session executes a Plan: one arena allocation, kernels created once, a flat
+// loop over steps per run.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/status.h"
+#include "ir/tensor.h"
+#include "runtime/kernel.h"
+#include "runtime/plan.pb.h"
+
+namespace kiln::runtime {
+
+struct SessionOptions {
+  int num_threads = 0;  // 0: oneDNN's default (all cores)
+};
+
+class Session {
+ public:
+  ~Session();
+  /// Validates the plan (buffer bounds, indices) and creates every kernel.
+  static StatusOr<std::unique_ptr<Session>> Create(proto::Plan plan, const SessionOptions& options = {});
+  /// Reads a serialized Plan file.
+  static StatusOr<proto::Plan> ReadPlanFile(const std::string& path);
+
+  int num_inputs() const { return plan_.input_size(); }
+  int num_outputs() const { return plan_.output_size(); }
+  const proto::Buffer& input_desc(int i) const { return plan_.buffer(plan_.input(i)); }
+  const proto::Buffer& output_desc(int i) const { return plan_.buffer(plan_.output(i)); }
+  /// Index of the input/output named `name`, or -1.
+  int FindInput(const std::string& name) const;
+  int FindOutput(const std::string& name) const;
+
+  /// Copies `size` bytes into input i; the size must match the input exactly.
+  Status SetInput(int i, const void* data, size_t size);
+  /// Runs every step.
+  Status Run();
+  /// A view of output i, valid until the next Run.
+  TensorRef output(int i) const { return buffers_[plan_.output(i)]; }
+
+  /// Bytes of the arena (the session's one allocation for intermediate values).
+  int64_t arena_size() const { return plan_.arena_size(); }
+  const proto::Plan& plan() const { return plan_; }
+
+ private:
+  Session() = default;
+  struct BoundStep {
+    std::unique_ptr<Kernel> kernel;
+    std::vector<TensorRef> inputs;
+    std::vector<TensorRef> outputs;
+    const proto::Step* step;
+  };
+  proto::Plan plan_;
+  std::shared_ptr<void> arena_;
+  std::vector<TensorRef> buffers_;
+  std::vector<BoundStep> steps_;
+  struct Env;
+  std::unique_ptr<Env> env_;
+};
+
+}  // namespace kiln::runtime

@@ -1,0 +1,60 @@
+#include "tests/test_util.h"
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+namespace kiln::testing {
+
+std::string SourcePath(const std::string& relative) { return std::string(KILN_SOURCE_DIR) + "/" + relative; }
+std::string BinaryPath(const std::string& relative) { return std::string(KILN_BINARY_DIR) + "/" + relative; }
+
+std::string MakeTempDir() {
+  char tmpl[] = "/tmp/kiln_test_XXXXXX";
+  char* dir = mkdtemp(tmpl);
+  return dir ? std::string(dir) : std::string("/tmp");
+}
+
+Tensor RandomTensor(const Dims& dims, uint32_t seed, float lo, float hi) {
+  Tensor t(proto::DT_FLOAT, dims);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  float* p = t.mutable_data_as<float>();
+  for (int64_t i = 0; i < t.num_elements(); ++i) p[i] = dist(rng);
+  return t;
+}
+
+std::string CompareTensors(const Tensor& actual, const Tensor& expected, double atol, double rtol) {
+  std::ostringstream os;
+  if (actual.dtype() != expected.dtype() || actual.dims() != expected.dims()) {
+    os << "type mismatch: got " << DTypeName(actual.dtype()) << DimsToString(actual.dims()) << ", expected "
+       << DTypeName(expected.dtype()) << DimsToString(expected.dims());
+    return os.str();
+  }
+  for (int64_t i = 0; i < actual.num_elements(); ++i) {
+    const double a = actual.GetAsDouble(i), e = expected.GetAsDouble(i);
+    if (std::isnan(e) && std::isnan(a)) continue;
+    if (!(std::fabs(a - e) <= atol + rtol * std::fabs(e))) {
+      os << "element " << i << ": got " << a << ", expected " << e;
+      return os.str();
+    }
+  }
+  return "";
+}
+
+int RunCommand(const std::string& command, std::string* output) {
+  std::string full = command + " 2>&1";
+  FILE* pipe = popen(full.c_str(), "r");
+  if (!pipe) return -1;
+  std::array<char, 4096> buf;
+  std::string out;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  int rc = pclose(pipe);
+  if (output) *output = out;
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+}  // namespace kiln::testing
