@@ -1,0 +1,14 @@
+#include "compiler/compile.h"
+
+namespace kiln {
+
+StatusOr<proto::Plan> CompileToPlan(Graph& graph, const CompileOptions& options) {
+  PassOptions pass_options;
+  pass_options.batch_size = options.batch_size;
+  RETURN_IF_ERROR(PrepareForInference(graph, pass_options, options.observer));
+  CpuCompileOptions cpu;
+  cpu.use_onednn = options.use_onednn;
+  return CompileForCpu(graph, cpu);
+}
+
+}  // namespace kiln

@@ -1,0 +1,17 @@
+// Tensor files: ONNX TensorProto (.pb) and numpy (.npy), read and written.
+#pragma once
+
+#include <string>
+
+#include "ir/status.h"
+#include "ir/tensor.h"
+
+namespace kiln {
+
+/// Reads a tensor from `.pb` (ONNX TensorProto) or `.npy` (by extension, else by
+/// content). Errors name the file; sizes are validated before any allocation.
+StatusOr<Tensor> ReadTensorFile(const std::string& path);
+/// Writes `.npy` or `.pb` by extension, atomically.
+Status WriteTensorFile(const std::string& path, const Tensor& tensor);
+
+}  // namespace kiln
