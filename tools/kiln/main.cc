@@ -1,8 +1,56 @@
+// The kiln command: dispatches to one subcommand per file in tools/kiln/.
 #include <cstdio>
-#include <cstring>
 #include <string>
+#include <vector>
+
+#include "tools/kiln/args.h"
+#include "tools/kiln/commands.h"
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "unknown"
+#endif
+
+namespace {
+
+constexpr char kHelp[] = R"(kiln - compile and run neural network models
+
+Usage: kiln <command> [options]
+
+Commands:
+  dump    print a model's graph after the inference passes (text or Graphviz DOT)
+
+Options:
+  -h, --help   show this help
+  --version    print the version
+
+Models: .onnx, .kiln (binary) and .kiln.txt (text, with a Keras-like layer shorthand).
+
+Examples:
+  kiln dump examples/iris_mlp.kiln.txt
+
+Run 'kiln <command> --help' for the options of a command.
+)";
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  std::printf("kiln: usage: kiln <run|dump> ...\n");
-  return 0;
+  using namespace kiln::cli;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fputs(kHelp, stderr);
+    return kExitUsage;
+  }
+  const std::string command = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::fputs(kHelp, stdout);
+    return kExitOk;
+  }
+  if (command == "--version") {
+    std::printf("kiln %s\n", KILN_VERSION);
+    return kExitOk;
+  }
+  if (command == "dump") return DumpCommand(rest);
+  if (!command.empty() && command[0] == '-') return ReportUsageError("", "unknown option '" + command + "'");
+  return ReportUsageError("", "unknown command '" + command + "'");
 }

@@ -1,0 +1,332 @@
+#include "frontends/text/layers.h"
+
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
+#include "frontends/text/initializers.h"
+#include "ir/op_registry.h"
+
+namespace kiln::text {
+
+std::string LayerKindName(const proto::Layer& layer) {
+  switch (layer.kind_case()) {
+    case proto::Layer::kDense: return "Dense";
+    case proto::Layer::kConv2D: return "Conv2D";
+    case proto::Layer::kMaxPool2D: return "MaxPool2D";
+    case proto::Layer::kAvgPool2D: return "AvgPool2D";
+    case proto::Layer::kFlatten: return "Flatten";
+    case proto::Layer::kDropout: return "Dropout";
+    case proto::Layer::kBatchNorm: return "BatchNorm";
+    case proto::Layer::kActivation: return "Activation";
+    case proto::Layer::KIND_NOT_SET: return "";
+  }
+  return "";
+}
+
+namespace {
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// An activation function name -> IR op and attributes. "" and "linear" mean none.
+struct ActivationOp {
+  std::string op;
+  Attrs attrs;
+};
+StatusOr<ActivationOp> ParseActivation(const std::string& function) {
+  std::string f = Lower(function);
+  f.erase(std::remove(f.begin(), f.end(), '_'), f.end());
+  ActivationOp a;
+  if (f.empty() || f == "linear") return a;
+  if (f == "relu") a.op = "Relu";
+  if (f == "sigmoid") a.op = "Sigmoid";
+  if (f == "tanh") a.op = "Tanh";
+  if (f == "softplus") a.op = "Softplus";
+  if (f == "softsign") a.op = "Softsign";
+  if (f == "selu") a.op = "Selu";
+  if (f == "elu") a.op = "Elu";
+  if (f == "softmax" || f == "logsoftmax") {
+    a.op = f == "softmax" ? "Softmax" : "LogSoftmax";
+    a.attrs.SetInt("axis", -1);
+  }
+  if (f == "leakyrelu") {
+    a.op = "LeakyRelu";
+    a.attrs.SetFloat("alpha", 0.2f);  // Keras' default negative slope
+  }
+  if (a.op.empty()) {
+    return InvalidArgument("unknown activation '", function,
+                           "' (expected relu, sigmoid, tanh, softmax, log_softmax, elu, selu, softplus, softsign, "
+                           "leaky_relu or linear)");
+  }
+  return a;
+}
+
+// "same"/"valid" padding, resolved to explicit ONNX pads so backends need no auto_pad.
+enum class Padding { kValid, kSame };
+StatusOr<Padding> ParsePadding(const std::string& s) {
+  std::string p = Lower(s);
+  if (p.empty() || p == "valid") return Padding::kValid;
+  if (p == "same") return Padding::kSame;
+  return InvalidArgument("padding must be \"valid\" or \"same\", got \"", s, "\"");
+}
+
+// Expands [k] to [k, k]; empty -> fallback; anything else but 2 values is an error.
+StatusOr<std::vector<int64_t>> Pair(const google::protobuf::RepeatedField<int64_t>& values, const char* what,
+                                    std::vector<int64_t> fallback) {
+  std::vector<int64_t> v(values.begin(), values.end());
+  if (v.empty()) v = std::move(fallback);
+  if (v.size() == 1) v.push_back(v[0]);
+  if (v.size() != 2) return InvalidArgument(what, " needs 1 or 2 values, got ", values.size());
+  for (int64_t x : v) {
+    if (x <= 0) return InvalidArgument(what, " must be positive, got ", x);
+  }
+  return v;
+}
+
+// Builds the nodes of one layer: names them "<layer>/<Op>", infers each node's
+// types right away (later layers size their weights from them), and names the
+// layer's final value after the layer.
+class Builder {
+ public:
+  Builder(Graph& graph, std::string name, std::string kind) : graph_(graph), name_(std::move(name)), kind_(std::move(kind)) {}
+
+  template <typename... Args>
+  Status Error(const Args&... args) const {
+    return InvalidArgument("layer '", name_, "' (", kind_, "): ", args...);
+  }
+  Status Wrap(const Status& s) const { return s.ok() ? s : Error(s.message()); }
+
+  /// Appends a node; `last` names its output after the layer.
+  StatusOr<Value*> Emit(const std::string& op, const std::string& suffix, const std::vector<Value*>& inputs,
+                        Attrs attrs, bool last) {
+    std::vector<std::string> out_names;
+    if (last) out_names.push_back(name_);
+    Node* node = graph_.AddNode(op, name_ + "/" + suffix, inputs, 1, std::move(attrs), out_names);
+    auto types = InferNodeTypes(*node);
+    if (!types.ok()) return Wrap(types.status());
+    node->output(0)->set_type((*types)[0]);
+    return node->output(0);
+  }
+
+  /// The weight "<layer>/<suffix>": the file's initializer when it has one (its
+  /// dtype and shape checked), else drawn with `init`.
+  StatusOr<Value*> Weight(const std::string& suffix, const Dims& dims, InitKind init, int64_t fan_in,
+                          int64_t fan_out, bool trainable = true) {
+    const std::string weight_name = name_ + "/" + suffix;
+    if (Value* v = graph_.FindValue(weight_name)) {
+      if (!v->is_constant() || v->producer()) {
+        return Error("'", weight_name, "' is a graph value, not an initializer");
+      }
+      if (v->dtype() != proto::DT_FLOAT || v->dims() != dims) {
+        return Error("initializer '", weight_name, "' has type ", v->type().ToString(), ", expected ",
+                     TensorType{proto::DT_FLOAT, dims}.ToString());
+      }
+      v->set_parameter(trainable);
+      return v;
+    }
+    Value* v = graph_.AddConstant(weight_name, MakeInitializedTensor(init, dims, fan_in, fan_out, weight_name));
+    v->set_parameter(trainable);
+    return v;
+  }
+
+  /// Appends the activation (if any); returns the layer's output.
+  StatusOr<Value*> Activate(Value* x, const std::string& function) {
+    auto act = ParseActivation(function);
+    if (!act.ok()) return Wrap(act.status());
+    if (act->op.empty()) return x;
+    return Emit(act->op, act->op, {x}, act->attrs, true);
+  }
+
+  const std::string& name() const { return name_; }
+
+ private:
+  Graph& graph_;
+  std::string name_;
+  std::string kind_;
+};
+
+bool HasActivation(const std::string& function) {
+  auto act = ParseActivation(function);
+  return !act.ok() || !act->op.empty();  // an invalid name fails in Activate
+}
+
+StatusOr<Value*> ExpandDense(Builder& b, const proto::Dense& d, Value* x) {
+  if (d.units() <= 0) return b.Error("units must be positive, got ", d.units());
+  if (x->dims().empty()) return b.Error("needs an input of rank >= 1, got a scalar");
+  auto init = ParseInitKind(d.kernel_initializer());
+  if (!init.ok()) return b.Wrap(init.status());
+  const int64_t in_features = x->dims().back();
+  const bool act = HasActivation(d.activation());
+  ASSIGN_OR_RETURN(Value* kernel, b.Weight("kernel", {in_features, d.units()}, *init, in_features, d.units()));
+  ASSIGN_OR_RETURN(Value* y, b.Emit("MatMul", "MatMul", {x, kernel}, {}, d.no_bias() && !act));
+  if (!d.no_bias()) {
+    ASSIGN_OR_RETURN(Value* bias, b.Weight("bias", {d.units()}, InitKind::kZeros, 0, 0));
+    ASSIGN_OR_RETURN(y, b.Emit("Add", "BiasAdd", {y, bias}, {}, !act));
+  }
+  return b.Activate(y, d.activation());
+}
+
+// ONNX pads [h_begin, w_begin, h_end, w_end] for TF-style "same" (extra padding at the end).
+std::vector<int64_t> SamePads(const Dims& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
+                              const std::vector<int64_t>& dilations) {
+  std::vector<int64_t> pads(4, 0);
+  for (int i = 0; i < 2; ++i) {
+    const int64_t in = x[2 + i], out = (in + strides[i] - 1) / strides[i];
+    const int64_t effective = (kernel[i] - 1) * dilations[i] + 1;
+    const int64_t total = std::max<int64_t>((out - 1) * strides[i] + effective - in, 0);
+    pads[i] = total / 2;
+    pads[i + 2] = total - total / 2;
+  }
+  return pads;
+}
+
+// For "valid" padding: the window must fit in the input.
+Status CheckWindowFits(Builder& b, const Dims& x, const std::vector<int64_t>& kernel,
+                       const std::vector<int64_t>& dilations) {
+  for (int i = 0; i < 2; ++i) {
+    const int64_t effective = (kernel[i] - 1) * dilations[i] + 1;
+    if (effective > x[2 + i]) {
+      return b.Error("window ", kernel[0], "x", kernel[1], " does not fit the input's spatial size ", x[2], "x", x[3],
+                     " with \"valid\" padding");
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<Value*> ExpandConv2D(Builder& b, const proto::Conv2D& c, Value* x) {
+  if (c.filters() <= 0) return b.Error("filters must be positive, got ", c.filters());
+  if (x->dims().size() != 4) return b.Error("needs an NCHW input of rank 4, got ", x->type().ToString());
+  if (c.kernel_size().empty()) return b.Error("kernel_size is required");
+  auto kernel = Pair(c.kernel_size(), "kernel_size", {});
+  auto strides = Pair(c.strides(), "strides", {1, 1});
+  auto dilations = Pair(c.dilations(), "dilations", {1, 1});
+  auto padding = ParsePadding(c.padding());
+  auto init = ParseInitKind(c.kernel_initializer());
+  for (const Status* s : {&kernel.status(), &strides.status(), &dilations.status(), &padding.status(), &init.status()}) {
+    if (!s->ok()) return b.Wrap(*s);
+  }
+  const int64_t groups = c.groups() == 0 ? 1 : c.groups();
+  const int64_t channels = x->dims()[1];
+  if (groups < 0 || channels % groups != 0 || c.filters() % groups != 0) {
+    return b.Error("groups ", groups, " must divide both the input channels (", channels, ") and filters (",
+                   c.filters(), ")");
+  }
+  if (*padding == Padding::kValid) RETURN_IF_ERROR(CheckWindowFits(b, x->dims(), *kernel, *dilations));
+
+  const int64_t receptive = (*kernel)[0] * (*kernel)[1];
+  const Dims weight_dims = {c.filters(), channels / groups, (*kernel)[0], (*kernel)[1]};
+  ASSIGN_OR_RETURN(Value* weight, b.Weight("kernel", weight_dims, *init, channels / groups * receptive,
+                                           c.filters() / groups * receptive));
+  std::vector<Value*> inputs = {x, weight};
+  if (!c.no_bias()) {
+    ASSIGN_OR_RETURN(Value* bias, b.Weight("bias", {c.filters()}, InitKind::kZeros, 0, 0));
+    inputs.push_back(bias);
+  }
+  Attrs attrs;
+  attrs.SetInts("kernel_shape", *kernel);
+  attrs.SetInts("strides", *strides);
+  attrs.SetInts("dilations", *dilations);
+  attrs.SetInts("pads", *padding == Padding::kSame ? SamePads(x->dims(), *kernel, *strides, *dilations)
+                                                   : std::vector<int64_t>(4, 0));
+  if (groups != 1) attrs.SetInt("group", groups);
+  ASSIGN_OR_RETURN(Value* y, b.Emit("Conv", "Conv", inputs, attrs, !HasActivation(c.activation())));
+  return b.Activate(y, c.activation());
+}
+
+StatusOr<Value*> ExpandPool(Builder& b, const proto::Pool2D& p, bool is_max, Value* x) {
+  if (x->dims().size() != 4) return b.Error("needs an NCHW input of rank 4, got ", x->type().ToString());
+  auto pool = Pair(p.pool_size(), "pool_size", {2, 2});
+  if (!pool.ok()) return b.Wrap(pool.status());
+  auto strides = Pair(p.strides(), "strides", *pool);
+  auto padding = ParsePadding(p.padding());
+  if (!strides.ok()) return b.Wrap(strides.status());
+  if (!padding.ok()) return b.Wrap(padding.status());
+  const std::vector<int64_t> ones = {1, 1};
+  if (*padding == Padding::kValid) RETURN_IF_ERROR(CheckWindowFits(b, x->dims(), *pool, ones));
+  Attrs attrs;
+  attrs.SetInts("kernel_shape", *pool);
+  attrs.SetInts("strides", *strides);
+  attrs.SetInts("pads",
+                *padding == Padding::kSame ? SamePads(x->dims(), *pool, *strides, ones) : std::vector<int64_t>(4, 0));
+  // Keras averages over the valid window only; ONNX's count_include_pad=0 is the same rule.
+  const std::string op = is_max ? "MaxPool" : "AveragePool";
+  return b.Emit(op, op, {x}, attrs, true);
+}
+
+StatusOr<Value*> ExpandBatchNorm(Builder& b, Graph& graph, const proto::BatchNorm& bn, Value* x) {
+  if (x->dims().size() < 2) return b.Error("needs an input of rank >= 2 (channels on axis 1), got ", x->type().ToString());
+  const int64_t channels = x->dims()[1];
+  // proto3 cannot tell 0 from unset; 0 means the Keras default.
+  const float epsilon = bn.epsilon() > 0 ? bn.epsilon() : 1e-3f;
+  const float momentum = bn.momentum() > 0 ? bn.momentum() : 0.99f;
+  ASSIGN_OR_RETURN(Value* gamma, b.Weight("gamma", {channels}, InitKind::kOnes, 0, 0));
+  ASSIGN_OR_RETURN(Value* beta, b.Weight("beta", {channels}, InitKind::kZeros, 0, 0));
+  ASSIGN_OR_RETURN(Value* mean, b.Weight("moving_mean", {channels}, InitKind::kZeros, 0, 0, /*trainable=*/false));
+  ASSIGN_OR_RETURN(Value* var, b.Weight("moving_variance", {channels}, InitKind::kOnes, 0, 0, /*trainable=*/false));
+  Attrs attrs;
+  attrs.SetFloat("epsilon", epsilon);
+  attrs.SetFloat("momentum", momentum);
+  return b.Emit("BatchNormalization", "BatchNormalization", {x, gamma, beta, mean, var}, attrs, true);
+}
+
+StatusOr<Value*> ExpandDropout(Builder& b, Graph& graph, const proto::Dropout& d, Value* x) {
+  if (!(d.rate() >= 0.0f && d.rate() < 1.0f)) return b.Error("rate must be in [0, 1), got ", d.rate());
+  std::vector<Value*> inputs = {x};
+  if (d.rate() > 0.0f) {
+    // The ratio is a hyperparameter, not a weight: a constant that training does not update.
+    inputs.push_back(graph.AddConstant(b.name() + "/ratio", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{d.rate()})));
+  }
+  return b.Emit("Dropout", "Dropout", inputs, {}, true);
+}
+
+}  // namespace
+
+Status LayerExpander::Expand(const proto::Layer& layer, const std::string& name) {
+  const std::string kind = LayerKindName(layer);
+  if (kind.empty()) {
+    return InvalidArgument("layer '", name,
+                           "': no layer kind set (dense, conv2d, max_pool2d, avg_pool2d, flatten, dropout, "
+                           "batch_norm or activation)");
+  }
+  if (!names_.insert(name).second) {
+    return InvalidArgument("layer '", name, "' (", kind, "): the name is used by an earlier layer");
+  }
+  if (!current_) return InvalidArgument("layer '", name, "' (", kind, "): the graph has no input to start from");
+  if (!current_->has_type()) {
+    return InvalidArgument("layer '", name, "' (", kind, "): its input '", current_->name(), "' has no declared type");
+  }
+  Builder b(graph_, name, kind);
+  StatusOr<Value*> out = Status::Ok();
+  switch (layer.kind_case()) {
+    case proto::Layer::kDense: out = ExpandDense(b, layer.dense(), current_); break;
+    case proto::Layer::kConv2D: out = ExpandConv2D(b, layer.conv2d(), current_); break;
+    case proto::Layer::kMaxPool2D: out = ExpandPool(b, layer.max_pool2d(), true, current_); break;
+    case proto::Layer::kAvgPool2D: out = ExpandPool(b, layer.avg_pool2d(), false, current_); break;
+    case proto::Layer::kFlatten: {
+      Attrs attrs;
+      attrs.SetInt("axis", 1);
+      out = b.Emit("Flatten", "Flatten", {current_}, attrs, true);
+      break;
+    }
+    case proto::Layer::kDropout: out = ExpandDropout(b, graph_, layer.dropout(), current_); break;
+    case proto::Layer::kBatchNorm: out = ExpandBatchNorm(b, graph_, layer.batch_norm(), current_); break;
+    case proto::Layer::kActivation: {
+      if (layer.activation().function().empty()) return b.Error("function is required (e.g. \"relu\")");
+      auto act = ParseActivation(layer.activation().function());
+      if (!act.ok()) return b.Wrap(act.status());
+      // "linear" still produces a value named after the layer.
+      out = act->op.empty() ? b.Emit("Identity", "Identity", {current_}, {}, true)
+                            : b.Emit(act->op, act->op, {current_}, act->attrs, true);
+      break;
+    }
+    case proto::Layer::KIND_NOT_SET: break;
+  }
+  if (!out.ok()) return out.status();
+  current_ = *out;
+  return Status::Ok();
+}
+
+}  // namespace kiln::text

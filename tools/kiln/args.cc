@@ -1,0 +1,103 @@
+#include "tools/kiln/args.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+namespace kiln::cli {
+
+std::string ParsedArgs::Get(const std::string& option, const std::string& fallback) const {
+  std::string value = fallback;
+  auto [begin, end] = options.equal_range(option);
+  for (auto it = begin; it != end; ++it) value = it->second;
+  return value;
+}
+
+std::vector<std::string> ParsedArgs::GetAll(const std::string& option) const {
+  std::vector<std::string> values;
+  auto [begin, end] = options.equal_range(option);
+  for (auto it = begin; it != end; ++it) values.push_back(it->second);
+  return values;
+}
+
+StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const ArgSpec& spec) {
+  ParsedArgs parsed;
+  bool options_done = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (options_done || arg.size() < 2 || arg[0] != '-') {
+      parsed.positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      parsed.help = true;
+      continue;
+    }
+    std::string name = arg, value;
+    bool has_value = false;
+    const size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      has_value = true;
+    }
+    auto alias = spec.aliases.find(name);
+    if (alias != spec.aliases.end()) name = alias->second;
+    if (spec.flags.count(name)) {
+      if (has_value) return InvalidArgument("option '", name, "' takes no value");
+      parsed.flags.insert(name);
+    } else if (spec.options.count(name)) {
+      if (!has_value) {
+        if (i + 1 >= args.size()) return InvalidArgument("option '", name, "' needs a value");
+        value = args[++i];
+      }
+      parsed.options.emplace(name, value);
+    } else {
+      return InvalidArgument("unknown option '", arg, "'");
+    }
+  }
+  return parsed;
+}
+
+StatusOr<int64_t> ParsePositiveInt(const std::string& option, const std::string& value) {
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || errno == ERANGE || v <= 0 || v > (int64_t{1} << 31)) {
+    return InvalidArgument("option '", option, "' needs a positive integer, got '", value, "'");
+  }
+  return static_cast<int64_t>(v);
+}
+
+static std::string OneLine(const std::string& message) {
+  std::string out;
+  for (char c : message) {
+    if (c == '\n') {
+      out += "; ";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+int ReportError(const Status& status) {
+  std::fprintf(stderr, "kiln: %s\n", OneLine(status.message()).c_str());
+  return kExitError;
+}
+
+int ReportUsageError(const std::string& command, const std::string& message) {
+  if (command.empty()) {
+    std::fprintf(stderr, "kiln: %s (try 'kiln --help')\n", OneLine(message).c_str());
+  } else {
+    std::fprintf(stderr, "kiln: %s: %s (try 'kiln %s --help')\n", command.c_str(), OneLine(message).c_str(),
+                 command.c_str());
+  }
+  return kExitUsage;
+}
+
+}  // namespace kiln::cli

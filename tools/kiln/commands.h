@@ -1,0 +1,15 @@
+// The kiln subcommands. Each takes the arguments after its name and returns the
+// process exit code (see tools/kiln/args.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kiln::cli {
+
+/// `kiln run MODEL --input [NAME=]FILE ...`: compile a model and run it once.
+int RunCommand(const std::vector<std::string>& args);
+/// `kiln dump MODEL`: print the graph after the inference pipeline (text or DOT).
+int DumpCommand(const std::vector<std::string>& args);
+
+}  // namespace kiln::cli

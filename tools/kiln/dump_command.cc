@@ -1,0 +1,127 @@
+// `kiln dump`: the graph in the text form (ir/printer.h) or as Graphviz DOT.
+#include <cstdio>
+#include <map>
+
+#include "compiler/compile.h"
+#include "frontends/load_model.h"
+#include "ir/model_io.h"
+#include "ir/op_registry.h"
+#include "ir/printer.h"
+#include "tools/kiln/args.h"
+#include "tools/kiln/commands.h"
+
+namespace kiln::cli {
+namespace {
+
+constexpr char kDumpHelp[] = R"(Usage: kiln dump MODEL [options]
+       kiln dump --ops
+
+Prints a model's graph after the inference passes (shape inference, constant
+folding, dead-code elimination) and lowering, with every value's type, a table
+of parameter counts, and a summary of the compiled plan.
+
+Options:
+  --format text|dot   text listing (default) or Graphviz DOT
+  --batch N           value of the symbolic batch dimension (default 1)
+  --raw               print the graph as loaded, before any pass
+  --after PASS|all    also print the graph after the named pass (or every pass)
+  --no-onednn         lower to reference kernels only
+  -o, --output FILE   write to FILE instead of stdout
+  --ops               list the ops Kiln knows, with a line on each
+  -h, --help          show this help
+
+Examples:
+  kiln dump examples/iris_mlp.kiln.txt
+  kiln dump model.onnx --batch 8 --after all
+  kiln dump model.onnx --format dot -o model.dot && dot -Tsvg model.dot -o model.svg
+)";
+
+std::string ListOps() {
+  std::string out;
+  for (const OpDef* def : AllOpDefs()) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "%-20s %s\n", def->name.c_str(), def->doc.c_str());
+    out += line;
+  }
+  return out;
+}
+
+// One paragraph on the lowered plan: kernels by family, arena and constant sizes.
+std::string PlanSummary(const proto::Plan& plan) {
+  std::map<std::string, int> by_kernel;
+  for (const auto& step : plan.step()) ++by_kernel[step.kernel()];
+  std::string kernels;
+  for (const auto& [kernel, count] : by_kernel) kernels += (kernels.empty() ? "" : ", ") + std::to_string(count) + " " + kernel;
+  return "Plan: " + std::to_string(plan.step_size()) + " steps (" + (kernels.empty() ? "none" : kernels) +
+         "), arena " + FormatBytes(plan.arena_size()) + ", constants " +
+         FormatBytes(static_cast<int64_t>(plan.constants().size())) + "\n";
+}
+
+}  // namespace
+
+int DumpCommand(const std::vector<std::string>& args) {
+  ArgSpec spec{"dump", {"--raw", "--no-onednn", "--ops"}, {"--format", "--batch", "--output", "--after"}, {{"-o", "--output"}}};
+  auto parsed = ParseArgs(args, spec);
+  if (!parsed.ok()) return ReportUsageError("dump", parsed.status().message());
+  if (parsed->help) {
+    std::fputs(kDumpHelp, stdout);
+    return kExitOk;
+  }
+  const std::string format = parsed->Get("--format", "text");
+  if (format != "text" && format != "dot") {
+    return ReportUsageError("dump", "--format must be 'text' or 'dot', got '" + format + "'");
+  }
+  int64_t batch = 1;
+  if (parsed->options.count("--batch")) {
+    auto b = ParsePositiveInt("--batch", parsed->Get("--batch"));
+    if (!b.ok()) return ReportUsageError("dump", b.status().message());
+    batch = *b;
+  }
+  const std::string after = parsed->Get("--after");
+  if (!after.empty() && after != "all" && !CreatePass(after)) {
+    return ReportUsageError("dump", "--after: unknown pass '" + after + "'");
+  }
+  const std::string output_path = parsed->Get("--output");
+
+  std::string text;
+  if (parsed->Has("--ops")) {
+    if (!parsed->positional.empty()) return ReportUsageError("dump", "--ops takes no model");
+    text = ListOps();
+  } else {
+    if (parsed->positional.size() != 1) {
+      return ReportUsageError("dump", parsed->positional.empty() ? "missing MODEL" : "expected one MODEL, got " +
+                                                                                       std::to_string(parsed->positional.size()));
+    }
+    const std::string model_path = parsed->positional[0];
+    auto model = LoadModel(model_path);
+    if (!model.ok()) return ReportError(model.status());
+    Graph& graph = *model->graph;
+    auto print = [&](const Graph& g) { return format == "dot" ? PrintDot(g) : PrintGraph(g); };
+    if (parsed->Has("--raw")) {
+      text = print(graph);
+    } else {
+      CompileOptions options;
+      options.batch_size = batch;
+      options.use_onednn = !parsed->Has("--no-onednn");
+      if (!after.empty()) {
+        options.observer = [&](const std::string& pass, const Graph& g) {
+          if (after != "all" && after != pass) return;
+          text += (format == "dot" ? "// after pass " : "# after pass ") + pass + "\n" + print(g) + "\n";
+        };
+      }
+      auto plan = CompileToPlan(graph, options);
+      if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
+      text += print(graph);
+      if (format == "text") text += PlanSummary(*plan);
+    }
+  }
+
+  if (output_path.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return kExitOk;
+  }
+  Status written = WriteFileAtomically(output_path, text);
+  return written.ok() ? kExitOk : ReportError(written);
+}
+
+}  // namespace kiln::cli
