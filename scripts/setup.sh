@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   protobuf-compiler libprotobuf-dev
   llvm-19-dev libzstd-dev
   libdnnl-dev
