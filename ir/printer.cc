@@ -134,8 +134,8 @@ void PrintParamTable(const Graph& graph, std::ostringstream& os) {
   os << "Total params: " << FormatCount(total) << " (" << FormatBytes(total_bytes) << ")\n";
   if (trainable != total) {
     os << "Trainable params: " << FormatCount(trainable) << " (" << FormatBytes(trainable_bytes) << ")\n";
-    os << "Non-trainable params: " << FormatCount(total - trainable) << " (" << FormatBytes(total_bytes - trainable_bytes)
-       << ")\n";
+    os << "Non-trainable params: " << FormatCount(total - trainable) << " ("
+       << FormatBytes(total_bytes - trainable_bytes) << ")\n";
   }
 }
 
@@ -167,7 +167,8 @@ std::string PrintGraph(const Graph& graph) {
   }
   if (!others.empty()) {
     os << "constants:\n";
-    for (const Value* v : others) os << "  %" << v->name() << ": " << ValueTypeString(*v) << SmallConstantValues(*v) << "\n";
+    for (const Value* v : others)
+      os << "  %" << v->name() << ": " << ValueTypeString(*v) << SmallConstantValues(*v) << "\n";
   }
 
   os << "nodes:\n";
@@ -187,7 +188,8 @@ std::string PrintGraph(const Graph& graph) {
     os << "\n";
   }
   os << "outputs:\n";
-  for (const Value* out : graph.outputs()) os << "  " << Ref(out) << ": " << (out ? ValueTypeString(*out) : "?") << "\n";
+  for (const Value* out : graph.outputs())
+    os << "  " << Ref(out) << ": " << (out ? ValueTypeString(*out) : "?") << "\n";
   os << "\n";
   PrintParamTable(graph, os);
   return os.str();
@@ -243,8 +245,9 @@ std::string PrintDot(const Graph& graph) {
       std::string id = "const" + std::to_string(index++);
       source[in] = id;
       const char* color = in->is_parameter() ? "#eeeeee" : "#fff9c4";
-      os << "  " << id << " [shape=note, style=filled, fillcolor=\"" << color << "\", label="
-         << DotLabel({in->is_parameter() ? "param" : "const", in->name(), ValueTypeString(*in)}) << "];\n";
+      os << "  " << id << " [shape=note, style=filled, fillcolor=\"" << color
+         << "\", label=" << DotLabel({in->is_parameter() ? "param" : "const", in->name(), ValueTypeString(*in)})
+         << "];\n";
     }
   }
   index = 0;
@@ -275,7 +278,8 @@ std::string PrintDot(const Graph& graph) {
          << DotLabel({"const", out->name(), ValueTypeString(*out)}) << "];\n";
       it = source.emplace(out, id + "_value").first;
     }
-    if (it != source.end()) os << "  " << it->second << " -> " << id << " [label=" << DotLabel({ShapeString(*out)}) << "];\n";
+    if (it != source.end())
+      os << "  " << it->second << " -> " << id << " [label=" << DotLabel({ShapeString(*out)}) << "];\n";
   }
   os << "}\n";
   return os.str();

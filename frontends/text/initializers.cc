@@ -67,9 +67,8 @@ Tensor MakeInitializedTensor(InitKind kind, const Dims& dims, int64_t fan_in, in
     }
     case InitKind::kGlorotNormal:
     case InitKind::kHeNormal: {
-      const double stddev =
-          (kind == InitKind::kGlorotNormal ? std::sqrt(2.0 / (fi + fo)) : std::sqrt(2.0 / fi)) /
-          kTruncatedStddevCorrection;
+      const double stddev = (kind == InitKind::kGlorotNormal ? std::sqrt(2.0 / (fi + fo)) : std::sqrt(2.0 / fi)) /
+                            kTruncatedStddevCorrection;
       for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(TruncatedNormal(rng) * stddev);
       break;
     }

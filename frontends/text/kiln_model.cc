@@ -68,7 +68,7 @@ class SizingTypes {
 Status ExpandLayers(const proto::Graph& pg, Graph& graph) {
   SizingTypes sizing(graph);
   RETURN_IF_ERROR(sizing.InferExistingNodes());
-  Value* start = graph.num_nodes() > 0 ? graph.nodes().back()->output(0)
+  Value* start = graph.num_nodes() > 0    ? graph.nodes().back()->output(0)
                  : graph.inputs().empty() ? nullptr
                                           : graph.inputs().front();
   text::LayerExpander expander(graph, start);

@@ -91,7 +91,8 @@ StatusOr<std::vector<int64_t>> Pair(const google::protobuf::RepeatedField<int64_
 // layer's final value after the layer.
 class Builder {
  public:
-  Builder(Graph& graph, std::string name, std::string kind) : graph_(graph), name_(std::move(name)), kind_(std::move(kind)) {}
+  Builder(Graph& graph, std::string name, std::string kind)
+      : graph_(graph), name_(std::move(name)), kind_(std::move(kind)) {}
 
   template <typename... Args>
   Status Error(const Args&... args) const {
@@ -113,8 +114,8 @@ class Builder {
 
   /// The weight "<layer>/<suffix>": the file's initializer when it has one (its
   /// dtype and shape checked), else drawn with `init`.
-  StatusOr<Value*> Weight(const std::string& suffix, const Dims& dims, InitKind init, int64_t fan_in,
-                          int64_t fan_out, bool trainable = true) {
+  StatusOr<Value*> Weight(const std::string& suffix, const Dims& dims, InitKind init, int64_t fan_in, int64_t fan_out,
+                          bool trainable = true) {
     const std::string weight_name = name_ + "/" + suffix;
     if (Value* v = graph_.FindValue(weight_name)) {
       if (!v->is_constant() || v->producer()) {
@@ -160,10 +161,10 @@ StatusOr<Value*> ExpandDense(Builder& b, const proto::Dense& d, Value* x) {
   if (!init.ok()) return b.Wrap(init.status());
   const int64_t in_features = x->dims().back();
   const bool act = HasActivation(d.activation());
-  ASSIGN_OR_RETURN(Value* kernel, b.Weight("kernel", {in_features, d.units()}, *init, in_features, d.units()));
-  ASSIGN_OR_RETURN(Value* y, b.Emit("MatMul", "MatMul", {x, kernel}, {}, d.no_bias() && !act));
+  ASSIGN_OR_RETURN(Value * kernel, b.Weight("kernel", {in_features, d.units()}, *init, in_features, d.units()));
+  ASSIGN_OR_RETURN(Value * y, b.Emit("MatMul", "MatMul", {x, kernel}, {}, d.no_bias() && !act));
   if (!d.no_bias()) {
-    ASSIGN_OR_RETURN(Value* bias, b.Weight("bias", {d.units()}, InitKind::kZeros, 0, 0));
+    ASSIGN_OR_RETURN(Value * bias, b.Weight("bias", {d.units()}, InitKind::kZeros, 0, 0));
     ASSIGN_OR_RETURN(y, b.Emit("Add", "BiasAdd", {y, bias}, {}, !act));
   }
   return b.Activate(y, d.activation());
@@ -205,7 +206,8 @@ StatusOr<Value*> ExpandConv2D(Builder& b, const proto::Conv2D& c, Value* x) {
   auto dilations = Pair(c.dilations(), "dilations", {1, 1});
   auto padding = ParsePadding(c.padding());
   auto init = ParseInitKind(c.kernel_initializer());
-  for (const Status* s : {&kernel.status(), &strides.status(), &dilations.status(), &padding.status(), &init.status()}) {
+  for (const Status* s :
+       {&kernel.status(), &strides.status(), &dilations.status(), &padding.status(), &init.status()}) {
     if (!s->ok()) return b.Wrap(*s);
   }
   const int64_t groups = c.groups() == 0 ? 1 : c.groups();
@@ -218,11 +220,11 @@ StatusOr<Value*> ExpandConv2D(Builder& b, const proto::Conv2D& c, Value* x) {
 
   const int64_t receptive = (*kernel)[0] * (*kernel)[1];
   const Dims weight_dims = {c.filters(), channels / groups, (*kernel)[0], (*kernel)[1]};
-  ASSIGN_OR_RETURN(Value* weight, b.Weight("kernel", weight_dims, *init, channels / groups * receptive,
-                                           c.filters() / groups * receptive));
+  ASSIGN_OR_RETURN(Value * weight, b.Weight("kernel", weight_dims, *init, channels / groups * receptive,
+                                            c.filters() / groups * receptive));
   std::vector<Value*> inputs = {x, weight};
   if (!c.no_bias()) {
-    ASSIGN_OR_RETURN(Value* bias, b.Weight("bias", {c.filters()}, InitKind::kZeros, 0, 0));
+    ASSIGN_OR_RETURN(Value * bias, b.Weight("bias", {c.filters()}, InitKind::kZeros, 0, 0));
     inputs.push_back(bias);
   }
   Attrs attrs;
@@ -232,7 +234,7 @@ StatusOr<Value*> ExpandConv2D(Builder& b, const proto::Conv2D& c, Value* x) {
   attrs.SetInts("pads", *padding == Padding::kSame ? SamePads(x->dims(), *kernel, *strides, *dilations)
                                                    : std::vector<int64_t>(4, 0));
   if (groups != 1) attrs.SetInt("group", groups);
-  ASSIGN_OR_RETURN(Value* y, b.Emit("Conv", "Conv", inputs, attrs, !HasActivation(c.activation())));
+  ASSIGN_OR_RETURN(Value * y, b.Emit("Conv", "Conv", inputs, attrs, !HasActivation(c.activation())));
   return b.Activate(y, c.activation());
 }
 
@@ -257,15 +259,16 @@ StatusOr<Value*> ExpandPool(Builder& b, const proto::Pool2D& p, bool is_max, Val
 }
 
 StatusOr<Value*> ExpandBatchNorm(Builder& b, Graph& graph, const proto::BatchNorm& bn, Value* x) {
-  if (x->dims().size() < 2) return b.Error("needs an input of rank >= 2 (channels on axis 1), got ", x->type().ToString());
+  if (x->dims().size() < 2)
+    return b.Error("needs an input of rank >= 2 (channels on axis 1), got ", x->type().ToString());
   const int64_t channels = x->dims()[1];
   // proto3 cannot tell 0 from unset; 0 means the Keras default.
   const float epsilon = bn.epsilon() > 0 ? bn.epsilon() : 1e-3f;
   const float momentum = bn.momentum() > 0 ? bn.momentum() : 0.99f;
-  ASSIGN_OR_RETURN(Value* gamma, b.Weight("gamma", {channels}, InitKind::kOnes, 0, 0));
-  ASSIGN_OR_RETURN(Value* beta, b.Weight("beta", {channels}, InitKind::kZeros, 0, 0));
-  ASSIGN_OR_RETURN(Value* mean, b.Weight("moving_mean", {channels}, InitKind::kZeros, 0, 0, /*trainable=*/false));
-  ASSIGN_OR_RETURN(Value* var, b.Weight("moving_variance", {channels}, InitKind::kOnes, 0, 0, /*trainable=*/false));
+  ASSIGN_OR_RETURN(Value * gamma, b.Weight("gamma", {channels}, InitKind::kOnes, 0, 0));
+  ASSIGN_OR_RETURN(Value * beta, b.Weight("beta", {channels}, InitKind::kZeros, 0, 0));
+  ASSIGN_OR_RETURN(Value * mean, b.Weight("moving_mean", {channels}, InitKind::kZeros, 0, 0, /*trainable=*/false));
+  ASSIGN_OR_RETURN(Value * var, b.Weight("moving_variance", {channels}, InitKind::kOnes, 0, 0, /*trainable=*/false));
   Attrs attrs;
   attrs.SetFloat("epsilon", epsilon);
   attrs.SetFloat("momentum", momentum);
@@ -277,7 +280,8 @@ StatusOr<Value*> ExpandDropout(Builder& b, Graph& graph, const proto::Dropout& d
   std::vector<Value*> inputs = {x};
   if (d.rate() > 0.0f) {
     // The ratio is a hyperparameter, not a weight: a constant that training does not update.
-    inputs.push_back(graph.AddConstant(b.name() + "/ratio", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{d.rate()})));
+    inputs.push_back(
+        graph.AddConstant(b.name() + "/ratio", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{d.rate()})));
   }
   return b.Emit("Dropout", "Dropout", inputs, {}, true);
 }

@@ -24,9 +24,9 @@ StatusOr<Model> Import(const std::string& text, const std::string& source = "mod
 
 // Layer expansion sizes weights through each op's shape inference; while an op's
 // inference is not registered yet the layer cannot expand, so its test waits.
-#define REQUIRE_OPS(...)                                                              \
-  for (const char* op : {__VA_ARGS__}) {                                              \
-    const OpDef* def = FindOpDef(op);                                                 \
+#define REQUIRE_OPS(...)                                                                \
+  for (const char* op : {__VA_ARGS__}) {                                                \
+    const OpDef* def = FindOpDef(op);                                                   \
     if (!def || !def->infer_shape) GTEST_SKIP() << op << " has no shape inference yet"; \
   }
 
@@ -37,9 +37,7 @@ constexpr char kImage[] = R"(
   input { name: "image" dtype: DT_FLOAT dims { symbol: "batch" } dims { size: 3 } dims { size: 8 } dims { size: 8 } }
 )";
 
-std::string GraphWith(const std::string& input, const std::string& body) {
-  return "graph { " + input + body + " }";
-}
+std::string GraphWith(const std::string& input, const std::string& body) { return "graph { " + input + body + " }"; }
 
 std::vector<std::string> OpTypes(const Graph& g) {
   std::vector<std::string> ops;
@@ -177,7 +175,8 @@ TEST(TextFrontendTest, Conv2DValidPaddingNoBiasAndErrors) {
   EXPECT_NE(rank2.status().message().find("layer 'c' (Conv2D): needs an NCHW input of rank 4"), std::string::npos);
   auto no_kernel = Import(GraphWith(kImage, R"(layer { name: "c" conv2d { filters: 4 } })"));
   EXPECT_NE(no_kernel.status().message().find("kernel_size is required"), std::string::npos);
-  auto bad_pad = Import(GraphWith(kImage, R"(layer { name: "c" conv2d { filters: 4 kernel_size: 3 padding: "full" } })"));
+  auto bad_pad =
+      Import(GraphWith(kImage, R"(layer { name: "c" conv2d { filters: 4 kernel_size: 3 padding: "full" } })"));
   EXPECT_NE(bad_pad.status().message().find("padding must be \"valid\" or \"same\""), std::string::npos);
 }
 
@@ -225,10 +224,17 @@ TEST(TextFrontendTest, DropoutAndBatchNorm) {
 }
 
 TEST(TextFrontendTest, ActivationLayerMapsEveryFunction) {
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"relu", "Relu"},         {"sigmoid", "Sigmoid"},   {"tanh", "Tanh"},         {"softmax", "Softmax"},
-      {"log_softmax", "LogSoftmax"}, {"elu", "Elu"},     {"selu", "Selu"},         {"softplus", "Softplus"},
-      {"softsign", "Softsign"}, {"leaky_relu", "LeakyRelu"}, {"linear", "Identity"}};
+  const std::vector<std::pair<std::string, std::string>> cases = {{"relu", "Relu"},
+                                                                  {"sigmoid", "Sigmoid"},
+                                                                  {"tanh", "Tanh"},
+                                                                  {"softmax", "Softmax"},
+                                                                  {"log_softmax", "LogSoftmax"},
+                                                                  {"elu", "Elu"},
+                                                                  {"selu", "Selu"},
+                                                                  {"softplus", "Softplus"},
+                                                                  {"softsign", "Softsign"},
+                                                                  {"leaky_relu", "LeakyRelu"},
+                                                                  {"linear", "Identity"}};
   for (const auto& [function, op] : cases) {
     const OpDef* def = FindOpDef(op);
     if (!def || !def->infer_shape) continue;  // see REQUIRE_OPS
@@ -272,7 +278,8 @@ TEST(TextFrontendTest, DefaultNamesAndLayerErrors) {
   EXPECT_NE(m->graph->FindValue("dense_1/kernel"), nullptr);
   EXPECT_NE(m->graph->FindValue("dense_2/kernel"), nullptr);
 
-  auto dup = Import(GraphWith(kInput4, R"(layer { name: "a" dense { units: 3 } } layer { name: "a" dense { units: 2 } })"));
+  auto dup =
+      Import(GraphWith(kInput4, R"(layer { name: "a" dense { units: 3 } } layer { name: "a" dense { units: 2 } })"));
   EXPECT_EQ(dup.status().message(), "model.kiln.txt: layer 'a' (Dense): the name is used by an earlier layer");
   auto no_kind = Import(GraphWith(kInput4, R"(layer { name: "a" })"));
   EXPECT_NE(no_kind.status().message().find("model.kiln.txt: layer 'a': no layer kind set"), std::string::npos);

@@ -51,16 +51,18 @@ std::string PlanSummary(const proto::Plan& plan) {
   std::map<std::string, int> by_kernel;
   for (const auto& step : plan.step()) ++by_kernel[step.kernel()];
   std::string kernels;
-  for (const auto& [kernel, count] : by_kernel) kernels += (kernels.empty() ? "" : ", ") + std::to_string(count) + " " + kernel;
-  return "Plan: " + std::to_string(plan.step_size()) + " steps (" + (kernels.empty() ? "none" : kernels) +
-         "), arena " + FormatBytes(plan.arena_size()) + ", constants " +
-         FormatBytes(static_cast<int64_t>(plan.constants().size())) + "\n";
+  for (const auto& [kernel, count] : by_kernel)
+    kernels += (kernels.empty() ? "" : ", ") + std::to_string(count) + " " + kernel;
+  return "Plan: " + std::to_string(plan.step_size()) + " steps (" + (kernels.empty() ? "none" : kernels) + "), arena " +
+         FormatBytes(plan.arena_size()) + ", constants " + FormatBytes(static_cast<int64_t>(plan.constants().size())) +
+         "\n";
 }
 
 }  // namespace
 
 int DumpCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{"dump", {"--raw", "--no-onednn", "--ops"}, {"--format", "--batch", "--output", "--after"}, {{"-o", "--output"}}};
+  ArgSpec spec{
+      "dump", {"--raw", "--no-onednn", "--ops"}, {"--format", "--batch", "--output", "--after"}, {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("dump", parsed.status().message());
   if (parsed->help) {
@@ -89,8 +91,9 @@ int DumpCommand(const std::vector<std::string>& args) {
     text = ListOps();
   } else {
     if (parsed->positional.size() != 1) {
-      return ReportUsageError("dump", parsed->positional.empty() ? "missing MODEL" : "expected one MODEL, got " +
-                                                                                       std::to_string(parsed->positional.size()));
+      return ReportUsageError("dump", parsed->positional.empty()
+                                          ? "missing MODEL"
+                                          : "expected one MODEL, got " + std::to_string(parsed->positional.size()));
     }
     const std::string model_path = parsed->positional[0];
     auto model = LoadModel(model_path);

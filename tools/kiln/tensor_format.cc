@@ -22,7 +22,9 @@ std::string FormatElement(const TensorRef& t, int64_t i, int precision) {
       return s;
     }
     case proto::DT_BOOL: return t.as<uint8_t>()[i] ? "True" : "False";
-    case proto::DT_INT64: std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(t.as<int64_t>()[i])); return buf;
+    case proto::DT_INT64:
+      std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(t.as<int64_t>()[i]));
+      return buf;
     case proto::DT_INT32: return std::to_string(t.as<int32_t>()[i]);
     case proto::DT_INT8: return std::to_string(t.as<int8_t>()[i]);
     case proto::DT_UINT8: return std::to_string(t.as<uint8_t>()[i]);
@@ -33,8 +35,7 @@ std::string FormatElement(const TensorRef& t, int64_t i, int precision) {
 class Formatter {
  public:
   Formatter(const TensorRef& t, const TensorFormatOptions& options)
-      : t_(t), options_(options), strides_(RowMajorStrides(t.dims)),
-        summarize_(t.num_elements() > options.threshold) {}
+      : t_(t), options_(options), strides_(RowMajorStrides(t.dims)), summarize_(t.num_elements() > options.threshold) {}
 
   std::string Format() {
     if (t_.dims.empty()) return FormatElement(t_, 0, options_.precision);
