@@ -126,6 +126,10 @@ StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node) {
   std::vector<ShapeInput> inputs;
   for (Value* in : node.inputs()) {
     ShapeInput si;
+    // ONNX omits only optional inputs, and those all come after the required ones.
+    if (!in && static_cast<int>(inputs.size()) < def->min_inputs) {
+      return InvalidArgument(node.Label(), ": required input ", inputs.size(), " is missing");
+    }
     if (in) {
       if (!in->has_type()) return InvalidArgument(node.Label(), ": input '", in->name(), "' has no known type");
       si.present = true;

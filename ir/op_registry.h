@@ -79,15 +79,15 @@ using GradientFn = Status (*)(GradientContext& ctx);
 
 struct OpDef {
   OpKind kind;
-  std::string name;
+  std::string name = {};  // filled in by OpRegistry::Add
   int min_inputs = 1;
   int max_inputs = 1;
   int min_outputs = 1;
   int max_outputs = 1;
-  std::vector<AttrSpec> attrs;
+  std::vector<AttrSpec> attrs = {};
   InferShapeFn infer_shape = nullptr;
   GradientFn gradient = nullptr;
-  std::string doc;  // one line, shown by `kiln dump --ops`
+  std::string doc = {};  // one line, shown by `kiln dump --ops`
 };
 
 /// The registry entry for `op_type`, or null.

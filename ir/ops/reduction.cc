@@ -1,8 +1,60 @@
+// Reductions. Opset 13 takes ReduceMean/ReduceMax axes as an attribute and
+// ReduceSum axes as an optional (constant) input.
 #include "ir/op_registry.h"
+#include "ir/ops/infer_helpers.h"
 #include "ir/shape_util.h"
 
 namespace kiln {
+namespace {
 
-void RegisterReductionOps(OpRegistry& r) {}
+using ops::CheckDType;
+using ops::TypeClass;
+
+Status SetReduced(InferContext& ctx, const std::vector<int64_t>& raw_axes) {
+  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kNumeric));
+  const int64_t keepdims = ctx.attrs().GetInt("keepdims", 1);
+  if (keepdims != 0 && keepdims != 1) return ctx.Error("keepdims must be 0 or 1, got ", keepdims);
+  ASSIGN_OR_RETURN_CTX(ctx, std::vector<int64_t> axes, NormalizeAxes(raw_axes, ctx.input_rank(0)));
+  ctx.set_output(0, ctx.input_dtype(0), ReducedDims(ctx.input_dims(0), axes, keepdims != 0));
+  return Status::Ok();
+}
+
+// ReduceMean, ReduceMax: 'axes' attribute; none means every axis.
+Status InferReduceWithAxesAttr(InferContext& ctx) { return SetReduced(ctx, ctx.attrs().GetInts("axes")); }
+
+// ReduceSum: 'axes' input; none (or empty) means every axis, or no reduction at
+// all with noop_with_empty_axes=1.
+Status InferReduceSum(InferContext& ctx) {
+  std::vector<int64_t> axes;
+  if (ctx.has_input(1)) {
+    ASSIGN_OR_RETURN(axes, ops::ConstantInts(ctx, 1, "axes"));
+  }
+  const int64_t noop = ctx.attrs().GetInt("noop_with_empty_axes", 0);
+  if (noop != 0 && noop != 1) return ctx.Error("noop_with_empty_axes must be 0 or 1, got ", noop);
+  if (axes.empty() && noop) {
+    RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kNumeric));
+    ctx.set_output(0, ctx.input_type(0));
+    return Status::Ok();
+  }
+  return SetReduced(ctx, axes);
+}
+
+}  // namespace
+
+void RegisterReductionOps(OpRegistry& r) {
+  r.Add({.kind = OpKind::kReduceMean,
+         .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
+         .infer_shape = InferReduceWithAxesAttr,
+         .doc = "mean over the 'axes' attribute (all axes by default), keepdims=1"});
+  r.Add({.kind = OpKind::kReduceSum,
+         .max_inputs = 2,
+         .attrs = {{"keepdims", AttrType::kInt}, {"noop_with_empty_axes", AttrType::kInt}},
+         .infer_shape = InferReduceSum,
+         .doc = "sum over the constant 'axes' input (all axes by default), keepdims=1"});
+  r.Add({.kind = OpKind::kReduceMax,
+         .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
+         .infer_shape = InferReduceWithAxesAttr,
+         .doc = "maximum over the 'axes' attribute (all axes by default), keepdims=1"});
+}
 
 }  // namespace kiln
