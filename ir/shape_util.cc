@@ -75,14 +75,14 @@ StatusOr<DType> DTypeFromOnnx(int64_t onnx_type) {
 }
 
 StatusOr<Dims> MatMulOutputDims(const Dims& a, const Dims& b) {
-  if (a.empty() || b.empty()) return InvalidArgument("MatMul operands must have rank >= 1, got ", DimsToString(a),
-                                                     " and ", DimsToString(b));
+  if (a.empty() || b.empty())
+    return InvalidArgument("MatMul operands must have rank >= 1, got ", DimsToString(a), " and ", DimsToString(b));
   Dims a2 = a.size() == 1 ? Dims{1, a[0]} : a;
   Dims b2 = b.size() == 1 ? Dims{b[0], 1} : b;
   const int64_t m = a2[a2.size() - 2], k = a2.back(), kb = b2[b2.size() - 2], n = b2.back();
   if (k != kb) {
-    return InvalidArgument("inner dimensions do not match: ", DimsToString(a), " x ", DimsToString(b), " (", k,
-                           " vs ", kb, ")");
+    return InvalidArgument("inner dimensions do not match: ", DimsToString(a), " x ", DimsToString(b), " (", k, " vs ",
+                           kb, ")");
   }
   ASSIGN_OR_RETURN(Dims batch, BroadcastDims(Dims(a2.begin(), a2.end() - 2), Dims(b2.begin(), b2.end() - 2)));
   Dims out = batch;
@@ -117,8 +117,8 @@ StatusOr<WindowGeometry> ReadWindowAttrs(const Dims& input_spatial, const Dims& 
   const size_t n = input_spatial.size();
   WindowGeometry g;
   if (kernel.size() != n) {
-    return InvalidArgument("kernel_shape ", DimsToString(kernel), " has ", kernel.size(), " dims but the input has ",
-                           n, " spatial dims");
+    return InvalidArgument("kernel_shape ", DimsToString(kernel), " has ", kernel.size(), " dims but the input has ", n,
+                           " spatial dims");
   }
   for (int64_t k : kernel) {
     if (k <= 0) return InvalidArgument("kernel_shape ", DimsToString(kernel), " must be positive");
@@ -192,8 +192,8 @@ StatusOr<WindowGeometry> ComputeConvTransposeGeometry(const Dims& input_spatial,
     if (!output_shape.empty() || same) {
       const int64_t want = !output_shape.empty() ? output_shape[i] : in * s;
       if (full < want && !output_shape.empty()) {
-        return InvalidArgument("output_shape ", DimsToString(output_shape), " is larger than the full result ",
-                               full, " in spatial dim ", i, " (raise output_padding instead)");
+        return InvalidArgument("output_shape ", DimsToString(output_shape), " is larger than the full result ", full,
+                               " in spatial dim ", i, " (raise output_padding instead)");
       }
       // SAME with a kernel smaller than the stride leaves the tail uncovered (no padding, as in onnxruntime).
       const int64_t total = std::max<int64_t>(0, full - want);
@@ -312,8 +312,8 @@ StatusOr<SliceRange> ResolveSlice(const Dims& input, const std::vector<int64_t>&
 StatusOr<std::vector<int64_t>> ResolveSplit(int64_t dim, const std::vector<int64_t>& split, int num_outputs) {
   if (!split.empty()) {
     if (static_cast<int>(split.size()) != num_outputs) {
-      return InvalidArgument("split ", DimsToString(split), " has ", split.size(), " parts but there are ",
-                             num_outputs, " outputs");
+      return InvalidArgument("split ", DimsToString(split), " has ", split.size(), " parts but there are ", num_outputs,
+                             " outputs");
     }
     int64_t total = 0;
     for (int64_t s : split) {
@@ -338,8 +338,7 @@ StatusOr<std::vector<int64_t>> ResolvePerm(const std::vector<int64_t>& perm, int
     return out;
   }
   if (static_cast<int64_t>(perm.size()) != rank) {
-    return InvalidArgument("perm ", DimsToString(perm), " has ", perm.size(), " entries but the input has rank ",
-                           rank);
+    return InvalidArgument("perm ", DimsToString(perm), " has ", perm.size(), " entries but the input has rank ", rank);
   }
   std::vector<bool> seen(rank, false);
   for (int64_t p : perm) {

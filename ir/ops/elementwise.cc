@@ -92,8 +92,8 @@ OpDef Unary(OpKind kind, InferShapeFn fn, const char* doc, std::vector<AttrSpec>
 }
 
 OpDef Binary(OpKind kind, const char* doc) {
-  return {.kind = kind, .min_inputs = 2, .max_inputs = 2, .infer_shape = InferBroadcast<TypeClass::kNumeric>,
-          .doc = doc};
+  return {
+      .kind = kind, .min_inputs = 2, .max_inputs = 2, .infer_shape = InferBroadcast<TypeClass::kNumeric>, .doc = doc};
 }
 
 }  // namespace
@@ -103,13 +103,22 @@ void RegisterElementwiseOps(OpRegistry& r) {
   r.Add(Binary(OpKind::kSub, "A - B with numpy broadcasting"));
   r.Add(Binary(OpKind::kMul, "A * B with numpy broadcasting"));
   r.Add(Binary(OpKind::kDiv, "A / B with numpy broadcasting (integer division truncates)"));
-  r.Add({.kind = OpKind::kPow, .min_inputs = 2, .max_inputs = 2, .infer_shape = InferPow,
+  r.Add({.kind = OpKind::kPow,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .infer_shape = InferPow,
          .doc = "X ^ Y with numpy broadcasting; the result has X's type"});
-  r.Add({.kind = OpKind::kSum, .max_inputs = kVariadic, .infer_shape = InferBroadcast<TypeClass::kFloat>,
+  r.Add({.kind = OpKind::kSum,
+         .max_inputs = kVariadic,
+         .infer_shape = InferBroadcast<TypeClass::kFloat>,
          .doc = "elementwise sum of 1+ inputs with numpy broadcasting"});
-  r.Add({.kind = OpKind::kMax, .max_inputs = kVariadic, .infer_shape = InferBroadcast<TypeClass::kNumeric>,
+  r.Add({.kind = OpKind::kMax,
+         .max_inputs = kVariadic,
+         .infer_shape = InferBroadcast<TypeClass::kNumeric>,
          .doc = "elementwise maximum of 1+ inputs with numpy broadcasting"});
-  r.Add({.kind = OpKind::kMin, .max_inputs = kVariadic, .infer_shape = InferBroadcast<TypeClass::kNumeric>,
+  r.Add({.kind = OpKind::kMin,
+         .max_inputs = kVariadic,
+         .infer_shape = InferBroadcast<TypeClass::kNumeric>,
          .doc = "elementwise minimum of 1+ inputs with numpy broadcasting"});
 
   // Relu, Neg: opset 13 allows floats (Relu) and signed ints (Neg); opset 14 adds signed ints to Relu,
@@ -117,7 +126,10 @@ void RegisterElementwiseOps(OpRegistry& r) {
   r.Add(Unary(OpKind::kRelu, InferUnary<TypeClass::kSignedNumeric>, "max(x, 0)"));
   r.Add(Unary(OpKind::kLeakyRelu, InferUnary<TypeClass::kFloat>, "x >= 0 ? x : alpha * x (alpha=0.01)",
               {{"alpha", AttrType::kFloat}}));
-  r.Add({.kind = OpKind::kPRelu, .min_inputs = 2, .max_inputs = 2, .infer_shape = InferPRelu,
+  r.Add({.kind = OpKind::kPRelu,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .infer_shape = InferPRelu,
          .doc = "x >= 0 ? x : slope * x, slope broadcast to x"});
   r.Add(Unary(OpKind::kElu, InferUnary<TypeClass::kFloat>, "x >= 0 ? x : alpha * (exp(x) - 1) (alpha=1)",
               {{"alpha", AttrType::kFloat}}));
@@ -133,12 +145,14 @@ void RegisterElementwiseOps(OpRegistry& r) {
   r.Add(Unary(OpKind::kSqrt, InferUnary<TypeClass::kFloat>, "square root of x"));
   r.Add(Unary(OpKind::kNeg, InferUnary<TypeClass::kSignedNumeric>, "-x"));
   r.Add(Unary(OpKind::kAbs, InferUnary<TypeClass::kNumeric>, "|x|"));
-  r.Add({.kind = OpKind::kClip, .max_inputs = 3, .infer_shape = InferClip,
+  r.Add({.kind = OpKind::kClip,
+         .max_inputs = 3,
+         .infer_shape = InferClip,
          .doc = "min(max(x, min), max) with optional scalar min/max inputs"});
   r.Add(Unary(OpKind::kSoftmax, InferSoftmax, "exp(x) / sum(exp(x)) along axis (default -1)",
               {{"axis", AttrType::kInt}}));
-  r.Add(Unary(OpKind::kLogSoftmax, InferSoftmax, "log(softmax(x)) along axis (default -1)",
-              {{"axis", AttrType::kInt}}));
+  r.Add(
+      Unary(OpKind::kLogSoftmax, InferSoftmax, "log(softmax(x)) along axis (default -1)", {{"axis", AttrType::kInt}}));
 }
 
 }  // namespace kiln

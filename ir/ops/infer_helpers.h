@@ -58,10 +58,10 @@ inline Status CheckSameDType(const InferContext& ctx, int i, int j) {
 inline Status CheckRank(const InferContext& ctx, int i, int min_rank, int max_rank, const char* name) {
   const int r = ctx.input_rank(i);
   if (r < min_rank || r > max_rank) {
-    if (min_rank == max_rank) return ctx.Error(name, " must have rank ", min_rank, ", got shape ",
-                                               DimsToString(ctx.input_dims(i)));
-    if (max_rank == kVariadic) return ctx.Error(name, " must have rank >= ", min_rank, ", got shape ",
-                                                DimsToString(ctx.input_dims(i)));
+    if (min_rank == max_rank)
+      return ctx.Error(name, " must have rank ", min_rank, ", got shape ", DimsToString(ctx.input_dims(i)));
+    if (max_rank == kVariadic)
+      return ctx.Error(name, " must have rank >= ", min_rank, ", got shape ", DimsToString(ctx.input_dims(i)));
     return ctx.Error(name, " must have rank ", min_rank, " to ", max_rank, ", got shape ",
                      DimsToString(ctx.input_dims(i)));
   }
@@ -83,9 +83,7 @@ inline StatusOr<std::vector<int64_t>> ConstantInts(const InferContext& ctx, int 
 }
 
 /// Wraps a shape_util error with the node label.
-inline Status WithLabel(const InferContext& ctx, const Status& st) {
-  return st.ok() ? st : ctx.Error(st.message());
-}
+inline Status WithLabel(const InferContext& ctx, const Status& st) { return st.ok() ? st : ctx.Error(st.message()); }
 
 template <typename T>
 StatusOr<T> WithLabelOr(const InferContext& ctx, StatusOr<T> v) {

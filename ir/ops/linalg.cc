@@ -55,7 +55,10 @@ Status InferGemm(InferContext& ctx) {
 }  // namespace
 
 void RegisterLinalgOps(OpRegistry& r) {
-  r.Add({.kind = OpKind::kMatMul, .min_inputs = 2, .max_inputs = 2, .infer_shape = InferMatMul,
+  r.Add({.kind = OpKind::kMatMul,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .infer_shape = InferMatMul,
          .doc = "numpy matmul: 1-D operands promoted, batch dims broadcast"});
   r.Add({.kind = OpKind::kGemm,
          .min_inputs = 2,

@@ -38,8 +38,7 @@ Status CheckBias(const InferContext& ctx, int i, int64_t channels) {
   if (!ctx.has_input(i)) return Status::Ok();
   RETURN_IF_ERROR(CheckSameDType(ctx, i, 0));
   if (ctx.input_dims(i) != Dims{channels}) {
-    return ctx.Error("bias shape ", DimsToString(ctx.input_dims(i)), " does not match ", channels,
-                     " output channels");
+    return ctx.Error("bias shape ", DimsToString(ctx.input_dims(i)), " does not match ", channels, " output channels");
   }
   return Status::Ok();
 }
@@ -52,8 +51,8 @@ Status InferConv(InferContext& ctx) {
   const Dims& x = ctx.input_dims(0);
   const Dims& w = ctx.input_dims(1);
   if (w.size() != x.size()) {
-    return ctx.Error("weight ", DimsToString(w), " must have the input's rank ", x.size(), " (input ",
-                     DimsToString(x), ")");
+    return ctx.Error("weight ", DimsToString(w), " must have the input's rank ", x.size(), " (input ", DimsToString(x),
+                     ")");
   }
   ASSIGN_OR_RETURN(int64_t group, ReadGroup(ctx));
   if (x[1] != w[1] * group) {
@@ -77,8 +76,8 @@ Status InferConvTranspose(InferContext& ctx) {
   const Dims& x = ctx.input_dims(0);
   const Dims& w = ctx.input_dims(1);
   if (w.size() != x.size()) {
-    return ctx.Error("weight ", DimsToString(w), " must have the input's rank ", x.size(), " (input ",
-                     DimsToString(x), ")");
+    return ctx.Error("weight ", DimsToString(w), " must have the input's rank ", x.size(), " (input ", DimsToString(x),
+                     ")");
   }
   ASSIGN_OR_RETURN(int64_t group, ReadGroup(ctx));
   if (x[1] != w[0]) return ctx.Error("input channels ", x[1], " do not match weight dim 0 (", w[0], ")");
@@ -236,7 +235,8 @@ void RegisterNnOps(OpRegistry& r) {
                    {"strides", AttrType::kInts}},
          .infer_shape = InferAveragePool,
          .doc = "mean over sliding windows (count_include_pad chooses the divisor)"});
-  r.Add({.kind = OpKind::kGlobalAveragePool, .infer_shape = InferGlobalPool,
+  r.Add({.kind = OpKind::kGlobalAveragePool,
+         .infer_shape = InferGlobalPool,
          .doc = "mean over all spatial dims: [N, C, ...] -> [N, C, 1, ...]"});
   r.Add({.kind = OpKind::kBatchNormalization,
          .min_inputs = 5,

@@ -62,8 +62,8 @@ Status InferConcat(InferContext& ctx) {
     bool match = d.size() == first.size();
     for (size_t j = 0; match && j < d.size(); ++j) match = j == static_cast<size_t>(axis) || d[j] == first[j];
     if (!match) {
-      return ctx.Error("input ", i, " shape ", DimsToString(d), " does not match input 0 shape ",
-                       DimsToString(first), " outside axis ", axis);
+      return ctx.Error("input ", i, " shape ", DimsToString(d), " does not match input 0 shape ", DimsToString(first),
+                       " outside axis ", axis);
     }
     out[axis] += d[axis];
   }
@@ -215,7 +215,7 @@ Status InferExpand(InferContext& ctx) {
 
 // Exactly one of the value attributes; value_float(s) are float32, value_int(s) int64.
 Status InferConstant(InferContext& ctx) {
-  static const char* const kValueAttrs[] = {"value", "value_float", "value_floats", "value_int",
+  static const char* const kValueAttrs[] = {"value",      "value_float",  "value_floats",  "value_int",
                                             "value_ints", "value_string", "value_strings", "sparse_value"};
   std::string which;
   int count = 0;
@@ -290,27 +290,61 @@ Status InferCast(InferContext& ctx) {
 }  // namespace
 
 void RegisterShapeOps(OpRegistry& r) {
-  r.Add({.kind = OpKind::kFlatten, .attrs = {{"axis", AttrType::kInt}}, .infer_shape = InferFlatten,
+  r.Add({.kind = OpKind::kFlatten,
+         .attrs = {{"axis", AttrType::kInt}},
+         .infer_shape = InferFlatten,
          .doc = "reshape to 2-D [prod(dims before axis), prod(dims from axis)] (axis=1)"});
-  r.Add({.kind = OpKind::kReshape, .min_inputs = 2, .max_inputs = 2, .attrs = {{"allowzero", AttrType::kInt}},
-         .infer_shape = InferReshape, .doc = "reshape to a constant shape (0 copies a dim, -1 is inferred)"});
-  r.Add({.kind = OpKind::kTranspose, .attrs = {{"perm", AttrType::kInts}}, .infer_shape = InferTranspose,
+  r.Add({.kind = OpKind::kReshape,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .attrs = {{"allowzero", AttrType::kInt}},
+         .infer_shape = InferReshape,
+         .doc = "reshape to a constant shape (0 copies a dim, -1 is inferred)"});
+  r.Add({.kind = OpKind::kTranspose,
+         .attrs = {{"perm", AttrType::kInts}},
+         .infer_shape = InferTranspose,
          .doc = "permute dims (default: reverse them)"});
-  r.Add({.kind = OpKind::kConcat, .max_inputs = kVariadic, .attrs = {{"axis", AttrType::kInt, true}},
-         .infer_shape = InferConcat, .doc = "concatenate 1+ tensors along axis"});
-  r.Add({.kind = OpKind::kSplit, .max_inputs = 2, .max_outputs = kVariadic, .attrs = {{"axis", AttrType::kInt}},
-         .infer_shape = InferSplit, .doc = "split along axis by the constant 'split' sizes, or into equal parts"});
-  r.Add({.kind = OpKind::kSlice, .min_inputs = 3, .max_inputs = 5, .infer_shape = InferSlice,
+  r.Add({.kind = OpKind::kConcat,
+         .max_inputs = kVariadic,
+         .attrs = {{"axis", AttrType::kInt, true}},
+         .infer_shape = InferConcat,
+         .doc = "concatenate 1+ tensors along axis"});
+  r.Add({.kind = OpKind::kSplit,
+         .max_inputs = 2,
+         .max_outputs = kVariadic,
+         .attrs = {{"axis", AttrType::kInt}},
+         .infer_shape = InferSplit,
+         .doc = "split along axis by the constant 'split' sizes, or into equal parts"});
+  r.Add({.kind = OpKind::kSlice,
+         .min_inputs = 3,
+         .max_inputs = 5,
+         .infer_shape = InferSlice,
          .doc = "strided slice with constant starts/ends/axes/steps inputs (ONNX clamping)"});
-  r.Add({.kind = OpKind::kGather, .min_inputs = 2, .max_inputs = 2, .attrs = {{"axis", AttrType::kInt}},
-         .infer_shape = InferGather, .doc = "take entries along axis at int32/int64 indices"});
-  r.Add({.kind = OpKind::kPad, .min_inputs = 2, .max_inputs = 3, .attrs = {{"mode", AttrType::kString}},
-         .infer_shape = InferPad, .doc = "pad (or crop) by constant pads; mode constant, reflect or edge"});
-  r.Add({.kind = OpKind::kSqueeze, .max_inputs = 2, .infer_shape = InferSqueeze,
+  r.Add({.kind = OpKind::kGather,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .attrs = {{"axis", AttrType::kInt}},
+         .infer_shape = InferGather,
+         .doc = "take entries along axis at int32/int64 indices"});
+  r.Add({.kind = OpKind::kPad,
+         .min_inputs = 2,
+         .max_inputs = 3,
+         .attrs = {{"mode", AttrType::kString}},
+         .infer_shape = InferPad,
+         .doc = "pad (or crop) by constant pads; mode constant, reflect or edge"});
+  r.Add({.kind = OpKind::kSqueeze,
+         .max_inputs = 2,
+         .infer_shape = InferSqueeze,
          .doc = "remove size-1 dims at the constant 'axes' (all of them without axes)"});
-  r.Add({.kind = OpKind::kUnsqueeze, .min_inputs = 2, .max_inputs = 2, .infer_shape = InferUnsqueeze,
+  r.Add({.kind = OpKind::kUnsqueeze,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .infer_shape = InferUnsqueeze,
          .doc = "insert size-1 dims at the constant 'axes' of the output"});
-  r.Add({.kind = OpKind::kExpand, .min_inputs = 2, .max_inputs = 2, .infer_shape = InferExpand,
+  r.Add({.kind = OpKind::kExpand,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .infer_shape = InferExpand,
          .doc = "broadcast to a constant shape (bidirectionally)"});
   r.Add({.kind = OpKind::kIdentity, .infer_shape = InferIdentity, .doc = "copy of the input"});
   r.Add({.kind = OpKind::kConstant,
@@ -326,11 +360,17 @@ void RegisterShapeOps(OpRegistry& r) {
                    {"sparse_value", AttrType::kTensor}},
          .infer_shape = InferConstant,
          .doc = "a constant from exactly one of value / value_float(s) / value_int(s)"});
-  r.Add({.kind = OpKind::kConstantOfShape, .attrs = {{"value", AttrType::kTensor}}, .infer_shape = InferConstantOfShape,
+  r.Add({.kind = OpKind::kConstantOfShape,
+         .attrs = {{"value", AttrType::kTensor}},
+         .infer_shape = InferConstantOfShape,
          .doc = "tensor of the constant int64 shape filled with 'value' (default float32 0)"});
-  r.Add({.kind = OpKind::kShape, .attrs = {{"start", AttrType::kInt}, {"end", AttrType::kInt}},
-         .infer_shape = InferShapeOp, .doc = "the input's dims [start:end] as a 1-D int64 tensor"});
-  r.Add({.kind = OpKind::kCast, .attrs = {{"to", AttrType::kInt, true}}, .infer_shape = InferCast,
+  r.Add({.kind = OpKind::kShape,
+         .attrs = {{"start", AttrType::kInt}, {"end", AttrType::kInt}},
+         .infer_shape = InferShapeOp,
+         .doc = "the input's dims [start:end] as a 1-D int64 tensor"});
+  r.Add({.kind = OpKind::kCast,
+         .attrs = {{"to", AttrType::kInt, true}},
+         .infer_shape = InferCast,
          .doc = "convert elements to the ONNX data type 'to'"});
 }
 

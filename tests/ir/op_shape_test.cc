@@ -326,8 +326,8 @@ TEST(OpShapeTest, EveryCaseInfersTheExpectedTypes) {
     ASSERT_OK(types.status());
     ASSERT_EQ(types->size(), c.expected.size());
     for (size_t i = 0; i < c.expected.size(); ++i) {
-      EXPECT_TRUE((*types)[i] == c.expected[i]) << "output " << i << ": got " << (*types)[i].ToString() << ", want "
-                                            << c.expected[i].ToString();
+      EXPECT_TRUE((*types)[i] == c.expected[i])
+          << "output " << i << ": got " << (*types)[i].ToString() << ", want " << c.expected[i].ToString();
     }
   }
 }
