@@ -101,7 +101,11 @@ StatusOr<AutoPad> ParseAutoPad(const std::string& s) {
 
 namespace {
 
-// Reads a per-spatial-dim attribute (default `fallback` each) and checks its length and lower bound.
+// Bound on strides, dilations, pads and output_padding: far above any real model, and
+// low enough that the window arithmetic below cannot overflow int64 (dims are < 2^34).
+constexpr int64_t kMaxWindowAttr = int64_t{1} << 24;
+
+// Reads a per-spatial-dim attribute (default `fallback` each) and checks its length and range.
 StatusOr<Dims> SpatialAttr(const Attrs& attrs, const char* name, size_t count, int64_t fallback, int64_t min) {
   Dims v = attrs.GetInts(name, Dims(count, fallback));
   if (v.size() != count) {
@@ -109,6 +113,7 @@ StatusOr<Dims> SpatialAttr(const Attrs& attrs, const char* name, size_t count, i
   }
   for (int64_t x : v) {
     if (x < min) return InvalidArgument(name, " ", DimsToString(v), " must be >= ", min);
+    if (x > kMaxWindowAttr) return InvalidArgument(name, " ", DimsToString(v), " must be <= ", kMaxWindowAttr);
   }
   return v;
 }
@@ -121,7 +126,9 @@ StatusOr<WindowGeometry> ReadWindowAttrs(const Dims& input_spatial, const Dims& 
                            " spatial dims");
   }
   for (int64_t k : kernel) {
-    if (k <= 0) return InvalidArgument("kernel_shape ", DimsToString(kernel), " must be positive");
+    if (k <= 0 || k > kMaxTensorElements) {
+      return InvalidArgument("kernel_shape ", DimsToString(kernel), " must be positive and at most 2^34");
+    }
   }
   g.kernel = kernel;
   ASSIGN_OR_RETURN(g.strides, SpatialAttr(attrs, "strides", n, 1, 1));
@@ -179,6 +186,11 @@ StatusOr<WindowGeometry> ComputeConvTransposeGeometry(const Dims& input_spatial,
   if (!output_shape.empty() && output_shape.size() != n) {
     return InvalidArgument("output_shape ", DimsToString(attrs.GetInts("output_shape")), " does not have ", n,
                            " spatial dims");
+  }
+  for (int64_t d : output_shape) {
+    if (d <= 0 || d > kMaxTensorElements) {
+      return InvalidArgument("output_shape ", DimsToString(output_shape), " must be positive and at most 2^34");
+    }
   }
   g.output.resize(n);
   for (size_t i = 0; i < n; ++i) {
@@ -300,8 +312,9 @@ StatusOr<SliceRange> ResolveSlice(const Dims& input, const std::vector<int64_t>&
     }
     const int64_t span = end - start;
     int64_t size = 0;
-    if (step > 0 && span > 0) size = (span + step - 1) / step;
-    if (step < 0 && span < 0) size = (-span + (-step) - 1) / (-step);
+    // Written so that no step (even INT64_MIN / INT64_MAX) overflows.
+    if (step > 0 && span > 0) size = (span - 1) / step + 1;
+    if (step < 0 && span < 0) size = (span + 1) / step + 1;
     r.starts[axis] = size > 0 ? start : 0;
     r.steps[axis] = step;
     r.output[axis] = size;
@@ -318,6 +331,8 @@ StatusOr<std::vector<int64_t>> ResolveSplit(int64_t dim, const std::vector<int64
     int64_t total = 0;
     for (int64_t s : split) {
       if (s < 0) return InvalidArgument("split ", DimsToString(split), " has a negative size");
+      if (s > dim)
+        return InvalidArgument("split ", DimsToString(split), " has a part larger than the axis (", dim, ")");
       total += s;
     }
     if (total != dim) {

@@ -2,6 +2,7 @@
 // shape, Slice's starts, Pad's pads, ...) must be compile-time constants:
 // Kiln's shapes are static.
 #include <algorithm>
+#include <cstdlib>
 
 #include "ir/op_registry.h"
 #include "ir/ops/infer_helpers.h"
@@ -152,6 +153,9 @@ Status InferPad(InferContext& ctx) {
   Dims out = x;
   for (size_t i = 0; i < rank; ++i) {
     const int64_t begin = pads[i], end = pads[i + rank];
+    if (std::max(std::abs(begin), std::abs(end)) > kMaxTensorElements) {
+      return ctx.Error("pads ", DimsToString(pads), " are out of range");
+    }
     out[i] = x[i] + begin + end;
     if (out[i] < 0) {
       return ctx.Error("pads ", DimsToString(pads), " crop axis ", i, " of size ", x[i], " below zero");

@@ -64,6 +64,7 @@ struct Case {
 };
 
 constexpr int64_t kMin64 = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMax64 = std::numeric_limits<int64_t>::max();
 
 // clang-format off
 const std::vector<Case>& Cases() {
@@ -142,6 +143,9 @@ const std::vector<Case>& Cases() {
      "kernel_shape [5, 5] does not match the weight's spatial dims [3, 3]"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({1, 1, 3, 3}))}, A().ints("pads", {1, 1}), {}, "pads has 2 values, expected 4"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({1, 1, 3, 3}))}, A().ints("strides", {0, 1}), {}, "strides [0, 1] must be >= 1"},
+    {"Conv", {X(F32({1, 1, 8, 8})), X(F32({1, 1, 3, 3}))}, A().ints("pads", {0, 0, kMax64, 0}), {}, "must be <= 16777216"},
+    {"ConvTranspose", {X(F32({1, 1, 8})), X(F32({1, 1, 3}))}, A().ints("strides", {kMax64}), {}, "must be <= 16777216"},
+    {"Pad", {X(F32({2, 3})), Ints({kMax64, 0, kMax64, 0})}, {}, {}, "are out of range"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({2, 1, 3, 3})), X(F32({3}))}, {}, {}, "bias shape [3] does not match 2 output channels"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({2, 1, 3, 3}))}, A().s("auto_pad", "SAME"), {}, "auto_pad 'SAME' is not one of"},
     // ---- ConvTranspose
@@ -224,6 +228,8 @@ const std::vector<Case>& Cases() {
     {"Slice", {X(F32({10, 20})), Ints({8}), Ints({2}), Ints({0}), Ints({-2})}, {}, {F32({3, 20})}},
     {"Slice", {X(F32({10, 20})), Ints({5}), Ints({2})}, {}, {F32({0, 20})}},
     {"Slice", {X(F32({10, 20})), Ints({0}), Ints({5}), Ints({0}), Ints({0})}, {}, {}, "step of axis 0 is 0"},
+    {"Slice", {X(F32({10, 20})), Ints({1, -1}), Ints({kMax64, kMin64}), Ints({0, 1}), Ints({kMax64, kMin64})}, {},
+     {F32({1, 1})}},
     {"Slice", {X(F32({10, 20})), Ints({0}), Ints({5}), Ints({2})}, {}, {}, "axis 2 is out of range for rank 2"},
     {"Gather", {X(F32({5, 4, 3})), X(I64({2, 6}))}, A().i("axis", 1), {F32({5, 2, 6, 3})}},
     {"Gather", {X(F32({5, 4, 3})), X(I32({}))}, {}, {F32({4, 3})}},
