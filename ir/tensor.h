@@ -35,7 +35,7 @@ class Tensor {
   template <typename T>
   static Tensor FromVector(DType dtype, Dims dims, const std::vector<T>& values) {
     Tensor t(dtype, std::move(dims));
-    std::memcpy(t.MutableData(), values.data(), values.size() * sizeof(T));
+    if (!values.empty()) std::memcpy(t.MutableData(), values.data(), values.size() * sizeof(T));  // memcpy(null, 0): UB
     return t;
   }
   static StatusOr<Tensor> FromProto(const proto::Tensor& p);
