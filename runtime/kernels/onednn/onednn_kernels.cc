@@ -1,8 +1,14 @@
-#include "dnnl.hpp"
-#include "runtime/kernel.h"
+#include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime {
 
-void RegisterOneDnnKernels(KernelRegistry& r) {}
+void RegisterOneDnnKernels(KernelRegistry& r) {
+  onednn::RegisterEltwiseKernels(r);
+  onednn::RegisterBinaryKernels(r);
+  onednn::RegisterMatMulKernels(r);
+  onednn::RegisterConvKernels(r);
+  onednn::RegisterPoolKernels(r);
+  onednn::RegisterNormKernels(r);
+}
 
 }  // namespace kiln::runtime

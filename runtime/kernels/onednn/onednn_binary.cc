@@ -1,0 +1,87 @@
+// Binary arithmetic with numpy broadcasting (dnnl::binary), Sum (dnnl::sum) and
+// Concat (dnnl::concat).
+#include "ir/shape_util.h"
+#include "runtime/kernels/onednn/onednn_common.h"
+
+namespace kiln::runtime::onednn {
+namespace {
+
+using dnnl::algorithm;
+
+// oneDNN broadcasts src1 only (each dim equal to dst's or 1); src0 must have
+// dst's shape. A commutative op whose first input is the broadcast one swaps.
+OneDnnBuilder Binary(algorithm alg, bool commutative) {
+  return [=](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+    if (spec.inputs.size() != 2) return Unimplemented("expects exactly two inputs");
+    const Dims& out = spec.outputs[0].dims;
+    const size_t rank = std::max<size_t>(out.size(), 1);
+    Dims a = PadLeft(spec.inputs[0].dims, rank), b = PadLeft(spec.inputs[1].dims, rank);
+    const Dims dst = PadLeft(out, rank);
+    int src0 = 0, src1 = 1;
+    if (a != dst) {
+      if (!commutative || b != dst) return Unimplemented("only the second input may be broadcast");
+      std::swap(a, b);
+      std::swap(src0, src1);
+    }
+    for (size_t i = 0; i < rank; ++i) {
+      if (b[i] != dst[i] && b[i] != 1) return Unimplemented("input shapes do not broadcast to the output");
+    }
+    const memory::desc dst_md = PlainDesc(dst), b_md = PlainDesc(b);
+    dnnl::binary::desc d(alg, dst_md, b_md, dst_md);
+    dnnl::binary::primitive_desc pd(d, *spec.env->engine);
+    auto kernel = std::make_unique<PrimitiveKernel>(spec);
+    kernel->AddStep(dnnl::binary(pd), {{DNNL_ARG_SRC_0, kernel->Input(src0, dst_md)},
+                                       {DNNL_ARG_SRC_1, kernel->Input(src1, b_md)},
+                                       {DNNL_ARG_DST, kernel->Output(0, dst_md)}});
+    return std::unique_ptr<Kernel>(std::move(kernel));
+  };
+}
+
+StatusOr<std::unique_ptr<Kernel>> BuildSum(const KernelSpec& spec) {
+  const Dims& out = spec.outputs[0].dims;
+  const memory::desc md = PlainDesc(out);
+  for (const TensorRef& in : spec.inputs) {
+    if (in.dims != out) return Unimplemented("inputs must all have the output's shape (no broadcasting)");
+  }
+  std::vector<float> scales(spec.inputs.size(), 1.0f);
+  std::vector<memory::desc> mds(spec.inputs.size(), md);
+  dnnl::sum::primitive_desc pd(md, scales, mds, *spec.env->engine);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  std::unordered_map<int, memory> args{{DNNL_ARG_DST, kernel->Output(0, md)}};
+  for (size_t i = 0; i < spec.inputs.size(); ++i) args[DNNL_ARG_MULTIPLE_SRC + i] = kernel->Input(i, md);
+  kernel->AddStep(dnnl::sum(pd), std::move(args));
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+StatusOr<std::unique_ptr<Kernel>> BuildConcat(const KernelSpec& spec) {
+  const Dims& out = spec.outputs[0].dims;
+  if (out.empty()) return Unimplemented("rank-0 output");
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(spec.attrs.GetInt("axis", 0), out.size()));
+  std::vector<memory::desc> mds;
+  for (const TensorRef& in : spec.inputs) {
+    if (in.dims.size() != out.size()) return Unimplemented("inputs must have the output's rank");
+    mds.push_back(PlainDesc(in.dims));
+  }
+  const memory::desc dst_md = PlainDesc(out);
+  dnnl::concat::primitive_desc pd(dst_md, static_cast<int>(axis), mds, *spec.env->engine);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  std::unordered_map<int, memory> args{{DNNL_ARG_DST, kernel->Output(0, dst_md)}};
+  for (size_t i = 0; i < mds.size(); ++i) args[DNNL_ARG_MULTIPLE_SRC + i] = kernel->Input(i, mds[i]);
+  kernel->AddStep(dnnl::concat(pd), std::move(args));
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+}  // namespace
+
+void RegisterBinaryKernels(KernelRegistry& r) {
+  RegisterOp(r, "Add", Binary(algorithm::binary_add, true));
+  RegisterOp(r, "Sub", Binary(algorithm::binary_sub, false));
+  RegisterOp(r, "Mul", Binary(algorithm::binary_mul, true));
+  RegisterOp(r, "Div", Binary(algorithm::binary_div, false));
+  RegisterOp(r, "Max", Binary(algorithm::binary_max, true));
+  RegisterOp(r, "Min", Binary(algorithm::binary_min, true));
+  RegisterOp(r, "Sum", BuildSum);
+  RegisterOp(r, "Concat", BuildConcat);
+}
+
+}  // namespace kiln::runtime::onednn

@@ -1,0 +1,107 @@
+#include "runtime/kernels/onednn/onednn_common.h"
+
+#include <map>
+#include <mutex>
+
+namespace kiln::runtime {
+namespace onednn {
+namespace {
+
+std::map<std::string, OneDnnBuilder>& Builders() {
+  static auto* builders = new std::map<std::string, OneDnnBuilder>();
+  return *builders;
+}
+
+// Runs a builder; errors carry the reason only (no node label).
+StatusOr<std::unique_ptr<Kernel>> RunBuilder(const OneDnnBuilder& builder, const KernelSpec& spec) {
+  if (!spec.env || !spec.env->engine || !spec.env->stream) return Internal("no oneDNN engine in the kernel spec");
+  auto check = [](const TensorRef& t, const char* what, size_t i) -> Status {
+    if (t.dtype == proto::DT_UNDEFINED) return Status::Ok();  // omitted optional input
+    if (t.dtype != proto::DT_FLOAT) {
+      return Unimplemented("oneDNN kernels take float32 only (", what, " ", i, " is ", DTypeName(t.dtype), ")");
+    }
+    if (t.dims.size() > DNNL_MAX_NDIMS) return Unimplemented(what, " ", i, " has rank ", t.dims.size());
+    if (t.num_elements() == 0) return Unimplemented(what, " ", i, " is empty");
+    return Status::Ok();
+  };
+  for (size_t i = 0; i < spec.inputs.size(); ++i) RETURN_IF_ERROR(check(spec.inputs[i], "input", i));
+  for (size_t i = 0; i < spec.outputs.size(); ++i) RETURN_IF_ERROR(check(spec.outputs[i], "output", i));
+  try {
+    return builder(spec);
+  } catch (const dnnl::error& e) {
+    return Unimplemented("oneDNN cannot build it: ", e.what());
+  }
+}
+
+}  // namespace
+
+memory::desc StridedDesc(const Dims& dims, const Dims& strides) {
+  return memory::desc(memory::dims(dims.begin(), dims.end()), memory::data_type::f32,
+                      memory::dims(strides.begin(), strides.end()));
+}
+
+memory::desc PlainDesc(const Dims& dims) {
+  if (dims.empty()) return StridedDesc({1}, {1});
+  return StridedDesc(dims, RowMajorStrides(dims));
+}
+
+Dims PadLeft(const Dims& dims, size_t rank) {
+  Dims out(rank > dims.size() ? rank - dims.size() : 0, 1);
+  out.insert(out.end(), dims.begin(), dims.end());
+  return out;
+}
+
+PrimitiveKernel::PrimitiveKernel(const KernelSpec& spec)
+    : label_(spec.Label()), engine_(*spec.env->engine), stream_(spec.env->stream) {}
+
+memory PrimitiveKernel::Bind(Binding b, const memory::desc& md) {
+  memory m(md, engine_, DNNL_MEMORY_NONE);
+  memories_.emplace_back(b, m);
+  return m;
+}
+
+void PrimitiveKernel::AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args) {
+  steps_.emplace_back(std::move(prim), std::move(args));
+}
+
+Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) {
+  try {
+    for (auto& [b, m] : memories_) m.set_data_handle((b.is_output ? outputs : inputs)[b.index].data);
+    for (auto& [prim, args] : steps_) prim.execute(*stream_, args);
+    stream_->wait();
+  } catch (const dnnl::error& e) {
+    return Internal(label_, ": oneDNN: ", e.what());
+  }
+  return Status::Ok();
+}
+
+void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder) {
+  Builders()[op_type] = builder;
+  r.Register("onednn", op_type, [builder](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+    auto kernel = RunBuilder(builder, spec);
+    if (!kernel.ok()) return kernel.status().WithContext(spec.Label());
+    return kernel;
+  });
+}
+
+}  // namespace onednn
+
+std::string OneDnnUnsupportedReason(const KernelSpec& spec) {
+  KernelRegistry::Global();  // registers the builders
+  auto it = onednn::Builders().find(spec.op_type);
+  if (it == onednn::Builders().end()) return "no oneDNN kernel for " + spec.op_type;
+  // A private engine: checking must not depend on (or disturb) any session.
+  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  static dnnl::stream* stream = new dnnl::stream(*engine);
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  ExecEnv env;
+  env.engine = engine;
+  env.stream = stream;
+  KernelSpec checked = spec;
+  checked.env = &env;
+  auto kernel = onednn::RunBuilder(it->second, checked);
+  return kernel.ok() ? "" : kernel.status().message();
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,81 @@
+// Shared plumbing for the oneDNN-backed CPU kernels: plain (row-major) memory
+// descriptors, a kernel that binds tensor pointers to prebuilt primitives, and
+// the factory wrapper that turns oneDNN exceptions into Status values.
+//
+// Every factory builds its primitives once from the KernelSpec (dims, dtypes,
+// attributes; never data) and fails with a short reason when oneDNN cannot run
+// the node. OneDnnUnsupportedReason(spec) runs the same factory on a private
+// engine, so the compiler's choice and the kernel's acceptance cannot disagree.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dnnl.hpp"
+#include "runtime/kernel.h"
+
+namespace kiln::runtime {
+
+/// "" when the "onednn" kernel of spec.op_type can be built for `spec` (dims,
+/// dtypes and attributes; data pointers may be null), else a short reason.
+std::string OneDnnUnsupportedReason(const KernelSpec& spec);
+
+namespace onednn {
+
+using dnnl::memory;
+
+/// Row-major descriptor of `dims`; a rank-0 tensor is described as [1].
+memory::desc PlainDesc(const Dims& dims);
+/// Descriptor with explicit strides (transposed views, permuted weights).
+memory::desc StridedDesc(const Dims& dims, const Dims& strides);
+/// `dims` with leading 1s up to `rank`.
+Dims PadLeft(const Dims& dims, size_t rank);
+
+/// Where a primitive argument's data comes from on each run.
+struct Binding {
+  bool is_output = false;
+  int index = 0;
+};
+
+/// A kernel made of one or more primitives executed in order over memories
+/// that are re-pointed at the bound tensors on every run.
+class PrimitiveKernel : public Kernel {
+ public:
+  explicit PrimitiveKernel(const KernelSpec& spec);
+  /// A memory for input `index` (or output) described by `md`; reused across steps.
+  memory Input(int index, const memory::desc& md) { return Bind({false, index}, md); }
+  memory Output(int index, const memory::desc& md) { return Bind({true, index}, md); }
+  void AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args);
+  Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) override;
+
+ private:
+  memory Bind(Binding b, const memory::desc& md);
+  std::string label_;
+  dnnl::engine engine_;
+  dnnl::stream* stream_;
+  std::vector<std::pair<Binding, memory>> memories_;
+  std::vector<std::pair<dnnl::primitive, std::unordered_map<int, memory>>> steps_;
+};
+
+/// Builds a kernel for a spec whose env holds an engine; may throw dnnl::error
+/// and returns reasons (without the node label) for what it does not handle.
+using OneDnnBuilder = std::function<StatusOr<std::unique_ptr<Kernel>>(const KernelSpec& spec)>;
+
+/// Registers `builder` as the "onednn" kernel of `op_type`. The factory checks
+/// that every tensor is a non-empty float32, turns dnnl::error into a Status and
+/// prefixes the node label; OneDnnUnsupportedReason runs the same path.
+void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder);
+
+// Registration hooks, one per family file.
+void RegisterEltwiseKernels(KernelRegistry& r);
+void RegisterBinaryKernels(KernelRegistry& r);
+void RegisterMatMulKernels(KernelRegistry& r);
+void RegisterConvKernels(KernelRegistry& r);
+void RegisterPoolKernels(KernelRegistry& r);
+void RegisterNormKernels(KernelRegistry& r);
+
+}  // namespace onednn
+}  // namespace kiln::runtime

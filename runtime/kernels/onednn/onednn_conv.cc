@@ -1,0 +1,114 @@
+// Conv and ConvTranspose (1-D to 3-D, groups, dilations, strides, asymmetric
+// pads, bias) over plain nc[d][h]w tensors and ONNX weight layouts.
+#include "ir/shape_util.h"
+#include "runtime/kernels/onednn/onednn_common.h"
+
+namespace kiln::runtime::onednn {
+namespace {
+
+Dims Spatial(const Dims& d) { return Dims(d.begin() + 2, d.end()); }
+
+memory::dims ToDnnl(const Dims& d) { return memory::dims(d.begin(), d.end()); }
+
+// oneDNN counts dilation from 0 (dense), ONNX from 1.
+memory::dims OneDnnDilation(const Dims& onnx) {
+  memory::dims out;
+  for (int64_t d : onnx) out.push_back(d - 1);
+  return out;
+}
+
+Status CheckRanks(const KernelSpec& spec) {
+  const Dims& x = spec.inputs[0].dims;
+  if (x.size() < 3 || x.size() > 5) return Unimplemented("input rank must be 3 to 5");
+  if (spec.inputs[1].dims.size() != x.size() || spec.outputs[0].dims.size() != x.size()) {
+    return Unimplemented("weight/output rank differs from the input's");
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<Kernel>> BuildConv(const KernelSpec& spec) {
+  RETURN_IF_ERROR(CheckRanks(spec));
+  const Dims& x = spec.inputs[0].dims;
+  const Dims& w = spec.inputs[1].dims;
+  const Dims& y = spec.outputs[0].dims;
+  const int64_t group = spec.attrs.GetInt("group", 1);
+  if (group < 1 || x[1] != w[1] * group || w[0] % group != 0) return Unimplemented("channels do not match group");
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry(Spatial(x), Spatial(w), spec.attrs));
+  if (g.output != Spatial(y)) return Unimplemented("output spatial dims differ from the window geometry");
+  const size_t n = g.kernel.size();
+  const Dims pad_l(g.pads.begin(), g.pads.begin() + n), pad_r(g.pads.begin() + n, g.pads.end());
+
+  Dims w_dims = w;  // grouped: [g, M/g, C/g, k...], the same bytes as ONNX's [M, C/g, k...]
+  if (group > 1) {
+    w_dims[0] = w[0] / group;
+    w_dims.insert(w_dims.begin(), group);
+  }
+  const memory::desc src_md = PlainDesc(x), w_md = PlainDesc(w_dims), dst_md = PlainDesc(y);
+  const bool has_bias = spec.has_input(2);
+  const memory::desc b_md = has_bias ? PlainDesc({w[0]}) : memory::desc();
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+                                    w_md, b_md, dst_md, ToDnnl(g.strides), OneDnnDilation(g.dilations), ToDnnl(pad_l),
+                                    ToDnnl(pad_r));
+  dnnl::convolution_forward::primitive_desc pd(d, *spec.env->engine);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, kernel->Input(0, src_md)},
+                                       {DNNL_ARG_WEIGHTS, kernel->Input(1, w_md)},
+                                       {DNNL_ARG_DST, kernel->Output(0, dst_md)}};
+  if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(2, b_md);
+  kernel->AddStep(dnnl::convolution_forward(pd), std::move(args));
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+StatusOr<std::unique_ptr<Kernel>> BuildConvTranspose(const KernelSpec& spec) {
+  RETURN_IF_ERROR(CheckRanks(spec));
+  const Dims& x = spec.inputs[0].dims;
+  const Dims& w = spec.inputs[1].dims;  // [C, M/g, k...]
+  const Dims& y = spec.outputs[0].dims;
+  const int64_t group = spec.attrs.GetInt("group", 1);
+  if (group < 1 || x[1] != w[0] || w[0] % group != 0 || y[1] != w[1] * group) {
+    return Unimplemented("channels do not match group");
+  }
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputeConvTransposeGeometry(Spatial(x), Spatial(w), spec.attrs));
+  if (g.output != Spatial(y)) return Unimplemented("output spatial dims differ from the window geometry");
+  const size_t n = g.kernel.size();
+  // oneDNN: out = (in - 1) * s + (k - 1) * d + 1 - pad_l - pad_r, so output_padding shrinks pad_r.
+  Dims pad_l(g.pads.begin(), g.pads.begin() + n), pad_r(n);
+  for (size_t i = 0; i < n; ++i) pad_r[i] = g.pads[n + i] - g.output_padding[i];
+
+  // oneDNN wants [g, OC/g, IC/g, k...]; ONNX stores [g][IC/g][OC/g][k...]: describe it by strides.
+  const int64_t ic_g = w[0] / group, oc_g = w[1];
+  const int64_t k_size = ElementCount(Spatial(w));
+  Dims w_dims = {oc_g, ic_g}, w_strides = {k_size, oc_g * k_size};
+  if (group > 1) {
+    w_dims.insert(w_dims.begin(), group);
+    w_strides.insert(w_strides.begin(), ic_g * oc_g * k_size);
+  }
+  const Dims k_strides = RowMajorStrides(Spatial(w));
+  for (size_t i = 0; i < n; ++i) {
+    w_dims.push_back(w[2 + i]);
+    w_strides.push_back(k_strides[i]);
+  }
+  const memory::desc src_md = PlainDesc(x), w_md = StridedDesc(w_dims, w_strides), dst_md = PlainDesc(y);
+  const bool has_bias = spec.has_input(2);
+  const memory::desc b_md = has_bias ? PlainDesc({y[1]}) : memory::desc();
+  dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, src_md,
+                                      w_md, b_md, dst_md, ToDnnl(g.strides), OneDnnDilation(g.dilations), ToDnnl(pad_l),
+                                      ToDnnl(pad_r));
+  dnnl::deconvolution_forward::primitive_desc pd(d, *spec.env->engine);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, kernel->Input(0, src_md)},
+                                       {DNNL_ARG_WEIGHTS, kernel->Input(1, w_md)},
+                                       {DNNL_ARG_DST, kernel->Output(0, dst_md)}};
+  if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(2, b_md);
+  kernel->AddStep(dnnl::deconvolution_forward(pd), std::move(args));
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+}  // namespace
+
+void RegisterConvKernels(KernelRegistry& r) {
+  RegisterOp(r, "Conv", BuildConv);
+  RegisterOp(r, "ConvTranspose", BuildConvTranspose);
+}
+
+}  // namespace kiln::runtime::onednn

@@ -1,0 +1,85 @@
+// MatMul (numpy semantics: 1-D promotion, broadcast batch dims) and Gemm
+// (transposes as strided views; alpha, beta and C as output scales and post-ops).
+#include "ir/shape_util.h"
+#include "runtime/kernels/onednn/onednn_common.h"
+
+namespace kiln::runtime::onednn {
+namespace {
+
+StatusOr<std::unique_ptr<Kernel>> BuildMatMul(const KernelSpec& spec) {
+  Dims a = spec.inputs[0].dims, b = spec.inputs[1].dims;
+  if (a.empty() || b.empty()) return Unimplemented("rank-0 operand");
+  if (a.size() == 1) a.insert(a.begin(), 1);  // [K] -> [1, K]
+  if (b.size() == 1) b.push_back(1);          // [K] -> [K, 1]
+  const size_t rank = std::max(a.size(), b.size());
+  a = PadLeft(a, rank);
+  b = PadLeft(b, rank);
+  Dims dst(rank);
+  for (size_t i = 0; i + 2 < rank; ++i) {
+    if (a[i] != b[i] && a[i] != 1 && b[i] != 1) return Unimplemented("batch dims do not broadcast");
+    dst[i] = a[i] == 1 ? b[i] : a[i];
+  }
+  dst[rank - 2] = a[rank - 2];
+  dst[rank - 1] = b[rank - 1];
+  if (ElementCount(dst) != spec.outputs[0].num_elements()) return Unimplemented("unexpected output shape");
+  const memory::desc a_md = PlainDesc(a), b_md = PlainDesc(b), dst_md = PlainDesc(dst);
+  dnnl::matmul::desc d(a_md, b_md, dst_md);
+  dnnl::matmul::primitive_desc pd(d, *spec.env->engine);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  kernel->AddStep(dnnl::matmul(pd), {{DNNL_ARG_SRC, kernel->Input(0, a_md)},
+                                     {DNNL_ARG_WEIGHTS, kernel->Input(1, b_md)},
+                                     {DNNL_ARG_DST, kernel->Output(0, dst_md)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+// Y = alpha * A' B' + beta * C. With C, oneDNN computes
+//   beta * ((alpha / beta) * A' B' + C)
+// via output scales, a binary_add post-op and an eltwise_linear post-op.
+StatusOr<std::unique_ptr<Kernel>> BuildGemm(const KernelSpec& spec) {
+  const Dims& a = spec.inputs[0].dims;
+  const Dims& b = spec.inputs[1].dims;
+  if (a.size() != 2 || b.size() != 2) return Unimplemented("A and B must be 2-D");
+  const bool trans_a = spec.attrs.GetInt("transA", 0) != 0, trans_b = spec.attrs.GetInt("transB", 0) != 0;
+  const float alpha = spec.attrs.GetFloat("alpha", 1.0f), beta = spec.attrs.GetFloat("beta", 1.0f);
+  const int64_t m = trans_a ? a[1] : a[0], k = trans_a ? a[0] : a[1];
+  const int64_t n = trans_b ? b[0] : b[1];
+  if ((trans_b ? b[1] : b[0]) != k) return Unimplemented("inner dims differ");
+  const memory::desc a_md = trans_a ? StridedDesc({m, k}, {1, m}) : PlainDesc({m, k});
+  const memory::desc b_md = trans_b ? StridedDesc({k, n}, {1, k}) : PlainDesc({k, n});
+  const memory::desc dst_md = PlainDesc({m, n});
+  const bool add_c = spec.has_input(2) && beta != 0.0f;
+  memory::desc c_md;
+  dnnl::primitive_attr attr;
+  dnnl::post_ops post_ops;
+  float scale = alpha;
+  if (add_c) {
+    const Dims c = PadLeft(spec.inputs[2].dims, 2);
+    if (c.size() != 2 || (c[0] != 1 && c[0] != m) || (c[1] != 1 && c[1] != n)) {
+      return Unimplemented("C does not broadcast to [M, N]");
+    }
+    c_md = PlainDesc(c);
+    scale = alpha / beta;
+    post_ops.append_binary(dnnl::algorithm::binary_add, c_md);
+    if (beta != 1.0f) post_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, beta, 0.0f);
+    attr.set_post_ops(post_ops);
+  }
+  if (scale != 1.0f) attr.set_output_scales(0, {scale});
+  dnnl::matmul::desc d(a_md, b_md, dst_md);
+  dnnl::matmul::primitive_desc pd(d, attr, *spec.env->engine);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, kernel->Input(0, a_md)},
+                                       {DNNL_ARG_WEIGHTS, kernel->Input(1, b_md)},
+                                       {DNNL_ARG_DST, kernel->Output(0, dst_md)}};
+  if (add_c) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = kernel->Input(2, c_md);
+  kernel->AddStep(dnnl::matmul(pd), std::move(args));
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+}  // namespace
+
+void RegisterMatMulKernels(KernelRegistry& r) {
+  RegisterOp(r, "MatMul", BuildMatMul);
+  RegisterOp(r, "Gemm", BuildGemm);
+}
+
+}  // namespace kiln::runtime::onednn

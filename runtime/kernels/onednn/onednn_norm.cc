@@ -1,0 +1,57 @@
+// BatchNormalization (inference: global stats, scale, shift) and LRN across channels.
+#include "ir/shape_util.h"
+#include "runtime/kernels/onednn/onednn_common.h"
+
+namespace kiln::runtime::onednn {
+namespace {
+
+StatusOr<std::unique_ptr<Kernel>> BuildBatchNorm(const KernelSpec& spec) {
+  if (spec.outputs.size() != 1 || spec.attrs.GetInt("training_mode", 0) != 0) {
+    return Unimplemented("training mode (running statistics outputs) is not supported");
+  }
+  const Dims& x = spec.inputs[0].dims;
+  if (x.size() < 2 || x.size() > 5) return Unimplemented("input rank must be 2 to 5");
+  for (int i = 1; i <= 4; ++i) {
+    if (spec.inputs[i].dims != Dims{x[1]}) return Unimplemented("scale/bias/mean/var must be [C]");
+  }
+  const memory::desc md = PlainDesc(x), c_md = PlainDesc({x[1]});
+  const auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
+                     dnnl::normalization_flags::use_shift;
+  dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md,
+                                            spec.attrs.GetFloat("epsilon", 1e-5f), flags);
+  dnnl::batch_normalization_forward::primitive_desc pd(d, *spec.env->engine);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  kernel->AddStep(dnnl::batch_normalization_forward(pd), {{DNNL_ARG_SRC, kernel->Input(0, md)},
+                                                          {DNNL_ARG_SCALE, kernel->Input(1, c_md)},
+                                                          {DNNL_ARG_SHIFT, kernel->Input(2, c_md)},
+                                                          {DNNL_ARG_MEAN, kernel->Input(3, c_md)},
+                                                          {DNNL_ARG_VARIANCE, kernel->Input(4, c_md)},
+                                                          {DNNL_ARG_DST, kernel->Output(0, md)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+// ONNX: y = x / (bias + alpha / size * sum of x^2 over channels [c - (size-1)/2, c + size/2])^beta;
+// oneDNN's across-channel window is the same for odd sizes (it is centred), so even sizes fall back.
+StatusOr<std::unique_ptr<Kernel>> BuildLrn(const KernelSpec& spec) {
+  const Dims& x = spec.inputs[0].dims;
+  if (x.size() < 3 || x.size() > 5) return Unimplemented("input rank must be 3 to 5");
+  const int64_t size = spec.attrs.GetInt("size", 0);
+  if (size < 1 || size % 2 == 0) return Unimplemented("even window size ", size, " (oneDNN centres the window)");
+  const memory::desc md = PlainDesc(x);
+  dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::lrn_across_channels, md, size,
+                            spec.attrs.GetFloat("alpha", 1e-4f), spec.attrs.GetFloat("beta", 0.75f),
+                            spec.attrs.GetFloat("bias", 1.0f));
+  dnnl::lrn_forward::primitive_desc pd(d, *spec.env->engine);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  kernel->AddStep(dnnl::lrn_forward(pd), {{DNNL_ARG_SRC, kernel->Input(0, md)}, {DNNL_ARG_DST, kernel->Output(0, md)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+}  // namespace
+
+void RegisterNormKernels(KernelRegistry& r) {
+  RegisterOp(r, "BatchNormalization", BuildBatchNorm);
+  RegisterOp(r, "LRN", BuildLrn);
+}
+
+}  // namespace kiln::runtime::onednn
