@@ -256,6 +256,16 @@ TEST_F(OneDnnDirectTest, UnaryOpsMatchTheirFormulas) {
   Expect("Sqrt", {}, {pos}, pos.dims(), roots);
 }
 
+TEST_F(OneDnnDirectTest, PReluBroadcastsTheSlope) {
+  const Tensor x = Pattern({2, 3, 2}, 33), slope = Pattern({3, 1}, 34);
+  std::vector<float> expected;
+  for (int64_t i = 0; i < 12; ++i) {
+    const float v = x.data_as<float>()[i];
+    expected.push_back(v >= 0 ? v : v * slope.data_as<float>()[(i / 2) % 3]);
+  }
+  Expect("PRelu", {}, {x, slope}, x.dims(), expected);
+}
+
 TEST_F(OneDnnDirectTest, ClipReadsBoundsAtRunTimeAndRebuildsWhenTheyChange) {
   const Tensor x = Pattern({3, 4}, 20);
   for (float hi : {0.5f, 0.25f}) {
@@ -522,6 +532,8 @@ std::vector<RefCase> RefCases() {
     add({op, op, {{2, 3, 4}}, {}});
   }
   add({"LeakyRelu", "LeakyRelu", {{2, 3, 4}}, MakeAttrs({}, {{"alpha", 0.3f}})});
+  add({"PReluPerChannel", "PRelu", {{2, 3, 4, 2}, {3, 1, 1}}, {}, {1}});
+  add({"PReluScalarSlope", "PRelu", {{2, 5}, {1}}, {}, {1}});
   add({"Elu", "Elu", {{2, 3, 4}}, MakeAttrs({}, {{"alpha", 0.7f}})});
   add({"Log", "Log", {{2, 3, 4}}, {}, {}, {0}});
   add({"Sqrt", "Sqrt", {{2, 3, 4}}, {}, {}, {0}});

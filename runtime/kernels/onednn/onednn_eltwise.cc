@@ -1,5 +1,5 @@
 // Unary elementwise ops (eltwise_forward over the tensor flattened to 1-D, which
-// is exact for plain layouts), Clip, and Softmax / LogSoftmax along an axis.
+// is exact for plain layouts), Clip, PRelu, and Softmax / LogSoftmax along an axis.
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -112,6 +112,25 @@ OneDnnBuilder Softmax(algorithm alg) {
   };
 }
 
+// PRelu's slope broadcasts to X (unidirectionally); oneDNN takes it as weights of X's rank.
+StatusOr<std::unique_ptr<Kernel>> BuildPRelu(const KernelSpec& spec) {
+  const Dims& x = spec.inputs[0].dims;
+  if (x.empty() || x != spec.outputs[0].dims) return Unimplemented("output shape differs from the input's");
+  if (spec.inputs[1].dims.size() > x.size()) return Unimplemented("slope has a higher rank than the input");
+  const Dims slope = PadLeft(spec.inputs[1].dims, x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (slope[i] != 1 && slope[i] != x[i]) return Unimplemented("slope does not broadcast to the input");
+  }
+  const memory::desc md = PlainDesc(x), slope_md = PlainDesc(slope);
+  dnnl::prelu_forward::desc d(prop_kind::forward_inference, md, slope_md);
+  dnnl::prelu_forward::primitive_desc pd(d, *spec.env->engine);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  kernel->AddStep(dnnl::prelu_forward(pd), {{DNNL_ARG_SRC, kernel->Input(0, md)},
+                                            {DNNL_ARG_WEIGHTS, kernel->Input(1, slope_md)},
+                                            {DNNL_ARG_DST, kernel->Output(0, md)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
 }  // namespace
 
 void RegisterEltwiseKernels(KernelRegistry& r) {
@@ -119,6 +138,7 @@ void RegisterEltwiseKernels(KernelRegistry& r) {
   RegisterOp(r, "LeakyRelu", Eltwise([](const Attrs& a) {
                return std::vector<EltwiseOp>{{algorithm::eltwise_relu, a.GetFloat("alpha", 0.01f)}};
              }));
+  RegisterOp(r, "PRelu", BuildPRelu);
   RegisterOp(r, "Elu", Eltwise([](const Attrs& a) {
                return std::vector<EltwiseOp>{{algorithm::eltwise_elu, a.GetFloat("alpha", 1.0f)}};
              }));

@@ -31,7 +31,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNorm(const KernelSpec& spec) {
 }
 
 // ONNX: y = x / (bias + alpha / size * sum of x^2 over channels [c - (size-1)/2, c + size/2])^beta;
-// oneDNN's across-channel window is the same for odd sizes (it is centred), so even sizes fall back.
+// oneDNN sums over [c - (size-1)/2, c + (size-1)/2]: ONNX's window for odd sizes only, so even sizes fall back.
 StatusOr<std::unique_ptr<Kernel>> BuildLrn(const KernelSpec& spec) {
   const Dims& x = spec.inputs[0].dims;
   if (x.size() < 3 || x.size() > 5) return Unimplemented("input rank must be 3 to 5");
