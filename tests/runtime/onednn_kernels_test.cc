@@ -211,6 +211,38 @@ TEST_F(OneDnnDirectTest, GemmTransposedWithAlphaBetaAndBroadcastC) {
          {Pattern({3, 2}, 12), Pattern({4, 3}, 13), Pattern({4}, 14)}, {2, 4}, kGemm);
 }
 
+// Plain loops for the cases below: Y[m, n] = sum_k A[m, k] B[k, n].
+std::vector<double> NaiveMatMul(const Tensor& a, const Tensor& b, int64_t m, int64_t k, int64_t n) {
+  std::vector<double> y(m * n, 0.0);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t p = 0; p < k; ++p) y[i * n + j] += a.data_as<float>()[i * k + p] * b.data_as<float>()[p * n + j];
+    }
+  }
+  return y;
+}
+
+TEST_F(OneDnnDirectTest, GemmColumnCAndBetaZero) {
+  const Tensor a = Pattern({3, 4}, 35), b = Pattern({4, 5}, 36), c = Pattern({3, 1}, 37);
+  const std::vector<double> ab = NaiveMatMul(a, b, 3, 4, 5);
+  std::vector<float> with_c, without_c;
+  for (int64_t i = 0; i < 15; ++i) {
+    with_c.push_back(1.5 * ab[i] - 0.5 * c.data_as<float>()[i / 5]);
+    without_c.push_back(-2.0 * ab[i]);
+  }
+  Expect("Gemm", MakeAttrs({}, {{"alpha", 1.5f}, {"beta", -0.5f}}), {a, b, c}, {3, 5}, with_c);
+  Expect("Gemm", MakeAttrs({}, {{"alpha", -2.0f}, {"beta", 0.0f}}), {a, b, c}, {3, 5}, without_c);
+}
+
+TEST_F(OneDnnDirectTest, MatMulPromotesVectorOperands) {
+  const Tensor v = Pattern({4}, 38), m = Pattern({4, 3}, 39), mt = Pattern({3, 4}, 40);
+  std::vector<float> vm, mv;
+  for (double x : NaiveMatMul(v, m, 1, 4, 3)) vm.push_back(x);
+  for (double x : NaiveMatMul(mt, v, 3, 4, 1)) mv.push_back(x);
+  Expect("MatMul", {}, {v, m}, {3}, vm);
+  Expect("MatMul", {}, {mt, v}, {3}, mv);
+}
+
 TEST_F(OneDnnDirectTest, MatMulBroadcastsBatchDims) {
   Expect("MatMul", {}, {Pattern({2, 1, 2, 3}, 15), Pattern({3, 3, 2}, 16)}, {2, 3, 2, 2}, kMatmul);
 }
