@@ -1,0 +1,22 @@
+// Bringing any ONNX opset (1..17) to the IR's opset-13 semantics: fix-ups the
+// version converter gets wrong or refuses, the conversion itself, and the
+// mapping of opset 14-17 changes down to 13.
+#pragma once
+
+#include <string>
+
+#include "ir/status.h"
+#include "onnx/onnx_pb.h"
+
+namespace kiln::onnx_import {
+
+/// The opset the IR speaks.
+constexpr int64_t kIrOpset = 13;
+/// The newest default-domain opset the linked libonnx knows.
+constexpr int64_t kNewestOpset = 17;
+
+/// Rewrites `model` (default-domain opset `opset`) in place so that its nodes have
+/// opset-13 semantics. `source` names the file in messages. Never throws.
+Status LiftToIrOpset(onnx::ModelProto& model, int64_t opset, const std::string& source);
+
+}  // namespace kiln::onnx_import

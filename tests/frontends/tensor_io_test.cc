@@ -1,0 +1,130 @@
+#include "frontends/tensor_io.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "frontends/onnx/onnx_tensor.h"
+#include "tests/test_util.h"
+
+namespace kiln {
+namespace {
+
+std::string WriteBytes(const std::string& dir, const std::string& leaf, const std::string& bytes) {
+  std::string path = dir + "/" + leaf;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+// A .npy file with a hand-written header (format `major`.0).
+std::string Npy(const std::string& header_dict, const std::string& data, int major = 1) {
+  std::string header = header_dict + "\n";
+  std::string out = std::string("\x93NUMPY", 6) + static_cast<char>(major) + '\0';
+  if (major == 1) {
+    out += static_cast<char>(header.size() & 0xff);
+    out += static_cast<char>(header.size() >> 8);
+  } else {
+    for (int i = 0; i < 4; ++i) out += static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  }
+  return out + header + data;
+}
+
+TEST(TensorIo, NpyRoundTripForEveryDtype) {
+  std::string dir = testing::MakeTempDir();
+  Tensor f = testing::RandomTensor({2, 3}, 1);
+  ASSERT_OK(WriteTensorFile(dir + "/f.npy", f));
+  auto back = ReadTensorFile(dir + "/f.npy");
+  ASSERT_OK(back.status());
+  EXPECT_EQ(testing::CompareTensors(*back, f, 0, 0), "");
+
+  for (DType dtype :
+       {proto::DT_DOUBLE, proto::DT_INT64, proto::DT_INT32, proto::DT_UINT8, proto::DT_INT8, proto::DT_BOOL}) {
+    Tensor t(dtype, {3});
+    auto* bytes = static_cast<uint8_t*>(t.MutableData());
+    for (int64_t i = 0; i < t.num_bytes(); ++i) bytes[i] = static_cast<uint8_t>(i % 2);
+    ASSERT_OK(WriteTensorFile(dir + "/t.npy", t));
+    auto r = ReadTensorFile(dir + "/t.npy");
+    ASSERT_OK(r.status());
+    EXPECT_EQ(r->dtype(), dtype);
+    EXPECT_EQ(r->dims(), (Dims{3}));
+    EXPECT_EQ(std::memcmp(r->data(), t.data(), t.num_bytes()), 0) << DTypeName(dtype);
+  }
+  // Scalars have shape ().
+  ASSERT_OK(WriteTensorFile(dir + "/s.npy", Tensor::FromVector<float>(proto::DT_FLOAT, {}, {2.5f})));
+  auto s = ReadTensorFile(dir + "/s.npy");
+  ASSERT_OK(s.status());
+  EXPECT_TRUE(s->dims().empty());
+  EXPECT_EQ(s->data_as<float>()[0], 2.5f);
+}
+
+TEST(TensorIo, NpyHeaderVersionsAndErrors) {
+  std::string dir = testing::MakeTempDir();
+  std::string two_ints(16, '\0');
+  two_ints[0] = 7;
+  auto v2 = ReadTensorFile(
+      WriteBytes(dir, "v2.npy", Npy("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", two_ints, 2)));
+  ASSERT_OK(v2.status());
+  EXPECT_EQ(v2->ToInt64Vector(), (std::vector<int64_t>{7, 0}));
+
+  auto fortran = ReadTensorFile(WriteBytes(
+      dir, "f.npy", Npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", std::string(16, '\0'))));
+  ASSERT_FALSE(fortran.ok());
+  EXPECT_NE(fortran.status().message().find("Fortran"), std::string::npos);
+
+  // 2^40 elements declared, 16 bytes present: an error, never an allocation.
+  auto huge = ReadTensorFile(WriteBytes(
+      dir, "h.npy",
+      Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576), }", std::string(16, '\0'))));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("h.npy"), std::string::npos) << huge.status().message();
+
+  auto truncated = ReadTensorFile(WriteBytes(
+      dir, "t.npy", Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", std::string(12, '\0'))));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos) << truncated.status().message();
+
+  EXPECT_FALSE(
+      ReadTensorFile(WriteBytes(dir, "be.npy",
+                                Npy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", std::string(4, '\0'))))
+          .ok());
+  EXPECT_FALSE(ReadTensorFile(WriteBytes(dir, "magic.npy", "NOTNUMPY")).ok());
+  EXPECT_FALSE(ReadTensorFile(WriteBytes(dir, "hdr.npy", Npy("{'descr': '<f4', 'shape': (1,", ""))).ok());
+  EXPECT_EQ(ReadTensorFile(dir + "/missing.npy").status().code(), StatusCode::kNotFound);
+}
+
+TEST(TensorIo, OnnxTensorProtoRawAndTypedFields) {
+  std::string dir = testing::MakeTempDir();
+  Tensor t = testing::RandomTensor({3, 2}, 7);
+  ASSERT_OK(WriteTensorFile(dir + "/t.pb", t));
+  auto back = ReadTensorFile(dir + "/t.pb");
+  ASSERT_OK(back.status());
+  EXPECT_EQ(testing::CompareTensors(*back, t, 0, 0), "");
+
+  onnx::TensorProto p;
+  p.set_data_type(onnx::TensorProto::INT64);
+  p.add_dims(3);
+  for (int64_t v : {5, -6, 7}) p.add_int64_data(v);
+  auto typed = ReadTensorFile(WriteBytes(dir, "i.pb", p.SerializeAsString()));
+  ASSERT_OK(typed.status());
+  EXPECT_EQ(typed->ToInt64Vector(), (std::vector<int64_t>{5, -6, 7}));
+
+  p.add_dims(int64_t{1} << 40);  // 3 * 2^40 elements declared
+  auto huge = ReadTensorFile(WriteBytes(dir, "h.pb", p.SerializeAsString()));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("h.pb"), std::string::npos);
+
+  onnx::TensorProto wrong_count;
+  wrong_count.set_data_type(onnx::TensorProto::FLOAT);
+  wrong_count.add_dims(4);
+  wrong_count.add_float_data(1.0f);
+  auto short_data = ReadTensorFile(WriteBytes(dir, "w.pb", wrong_count.SerializeAsString()));
+  ASSERT_FALSE(short_data.ok());
+  EXPECT_NE(short_data.status().message().find("float_data holds 1 values"), std::string::npos)
+      << short_data.status().message();
+
+  std::string bytes = t.num_bytes() ? std::string(static_cast<const char*>(t.data()), 10) : "";
+  EXPECT_FALSE(ReadTensorFile(WriteBytes(dir, "c.pb", "\x0a\xff\xff\xff\x0f" + bytes)).ok());
+}
+
+}  // namespace
+}  // namespace kiln
