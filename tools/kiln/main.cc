@@ -17,6 +17,7 @@ constexpr char kHelp[] = R"(kiln - compile and run neural network models
 Usage: kiln <command> [options]
 
 Commands:
+  run     compile a model and run it on input tensors (.npy or .pb)
   dump    print a model's graph after the inference passes (text or Graphviz DOT)
 
 Options:
@@ -27,6 +28,7 @@ Models: .onnx, .kiln (binary) and .kiln.txt (text, with a Keras-like layer short
 
 Examples:
   kiln dump examples/iris_mlp.kiln.txt
+  kiln run examples/iris_mlp.kiln.txt --input examples/iris_sample.npy
 
 Run 'kiln <command> --help' for the options of a command.
 )";
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
     std::printf("kiln %s\n", KILN_VERSION);
     return kExitOk;
   }
+  if (command == "run") return RunCommand(rest);
   if (command == "dump") return DumpCommand(rest);
   if (!command.empty() && command[0] == '-') return ReportUsageError("", "unknown option '" + command + "'");
   return ReportUsageError("", "unknown command '" + command + "'");

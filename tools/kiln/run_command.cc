@@ -1,0 +1,228 @@
+// `kiln run`: load, compile (CompileToPlan) and run a model once on tensors read
+// from files; print the outputs or write them as .npy files.
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cstdio>
+#include <map>
+
+#include "compiler/compile.h"
+#include "frontends/load_model.h"
+#include "frontends/tensor_io.h"
+#include "ir/printer.h"
+#include "runtime/session.h"
+#include "tools/kiln/args.h"
+#include "tools/kiln/commands.h"
+#include "tools/kiln/tensor_format.h"
+
+namespace kiln::cli {
+namespace {
+
+constexpr char kRunHelp[] = R"(Usage: kiln run MODEL --input [NAME=]FILE ... [options]
+
+Compiles MODEL for the CPU and runs it once. Inputs are .npy or .pb (ONNX
+TensorProto) files, given by input name (NAME=FILE) or in the model's input
+order (FILE). Their dtype and shape must match the model; a symbolic batch
+dimension takes the size of the input (or --batch).
+
+Options:
+  -i, --input [NAME=]FILE   an input tensor (repeat for each model input)
+  --batch N                 value of the symbolic batch dimension (default: from the inputs)
+  --output-dir DIR          write each output to DIR/NAME.npy instead of printing it
+  --no-onednn               use the reference kernels only
+  -h, --help                show this help
+
+Examples:
+  kiln run examples/iris_mlp.kiln.txt --input examples/iris_sample.npy
+  kiln run model.onnx --input data=input_0.pb --output-dir out/
+)";
+
+struct BoundInput {
+  Value* value = nullptr;  // the graph input
+  std::string file;
+  Tensor tensor;
+};
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+// "float32[batch, 4]" for error messages about graph inputs.
+std::string ModelShape(const Value& v) { return ValueTypeString(v); }
+
+// Assigns each --input to a graph input: NAME=FILE by name, plain FILEs in order.
+StatusOr<std::vector<BoundInput>> BindInputs(const Graph& graph, const std::vector<std::string>& specs,
+                                             const std::string& model_path) {
+  std::vector<BoundInput> bound(graph.inputs().size());
+  for (size_t i = 0; i < bound.size(); ++i) bound[i].value = graph.inputs()[i];
+  std::vector<std::string> ordered;
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    int index = -1;
+    if (eq != std::string::npos) {
+      for (size_t i = 0; i < bound.size(); ++i) {
+        if (bound[i].value->name() == spec.substr(0, eq)) index = static_cast<int>(i);
+      }
+      if (index < 0 && !FileExists(spec)) {
+        std::string names;
+        for (const auto& b : bound) names += (names.empty() ? "" : ", ") + b.value->name();
+        return InvalidArgument(model_path, ": the model has no input named '", spec.substr(0, eq),
+                               "' (inputs: ", names.empty() ? "none" : names, ")");
+      }
+    }
+    if (index < 0) {
+      ordered.push_back(spec);
+      continue;
+    }
+    if (!bound[index].file.empty()) return InvalidArgument("input '", bound[index].value->name(), "' is given twice");
+    bound[index].file = spec.substr(eq + 1);
+  }
+  size_t next = 0;
+  for (const std::string& file : ordered) {
+    while (next < bound.size() && !bound[next].file.empty()) ++next;
+    if (next == bound.size()) {
+      return InvalidArgument(model_path, ": the model has ", bound.size(), " input(s) but more files were given ('",
+                             file, "')");
+    }
+    bound[next].file = file;
+  }
+  for (const auto& b : bound) {
+    if (b.file.empty()) {
+      return InvalidArgument("input '", b.value->name(), "' (", ModelShape(*b.value), ") is missing: pass --input ",
+                             b.value->name(), "=FILE");
+    }
+  }
+  return bound;
+}
+
+// Reads each file and checks it against the model's declared type. Symbolic
+// dims match any size; the batch (dim 0) must agree across inputs and --batch.
+Status ReadAndCheckInputs(std::vector<BoundInput>& inputs, int64_t* batch, bool batch_given) {
+  std::string batch_source = batch_given ? "--batch" : "";
+  for (BoundInput& in : inputs) {
+    const std::string where = "input '" + in.value->name() + "' (" + in.file + ")";
+    if (!FileExists(in.file)) return NotFound(in.file, ": no such file (for input '", in.value->name(), "')");
+    auto tensor = ReadTensorFile(in.file);
+    if (!tensor.ok()) return tensor.status().WithContext("input '" + in.value->name() + "'");
+    in.tensor = std::move(tensor).value();
+    const Value& v = *in.value;
+    if (in.tensor.dtype() != v.dtype()) {
+      return InvalidArgument(where, ": dtype ", DTypeName(in.tensor.dtype()), " does not match the model's ",
+                             DTypeName(v.dtype()), " (model input ", ModelShape(v), ")");
+    }
+    const Dims& got = in.tensor.dims();
+    bool match = got.size() == v.dims().size();
+    for (size_t i = 0; match && i < got.size(); ++i) {
+      const int64_t want = v.dims()[i];
+      if (want >= 0) {
+        match = got[i] == want;
+      } else if (i == 0) {
+        if (*batch < 0) {
+          *batch = got[0];
+          batch_source = "input '" + v.name() + "'";
+        }
+        match = got[0] == *batch;
+      }
+    }
+    if (!match) {
+      std::string expected = ModelShape(v);
+      if (!v.dims().empty() && v.dims()[0] < 0 && batch_source != "input '" + v.name() + "'" && *batch > 0) {
+        expected += " with batch " + std::to_string(*batch) + " (from " + batch_source + ")";
+      }
+      return InvalidArgument(where, ": shape ", DimsToString(got), " does not match the model's ", expected);
+    }
+  }
+  return Status::Ok();
+}
+
+// Output names become file names: keep them readable and inside the directory.
+std::string SafeFileName(const std::string& name) {
+  std::string out;
+  for (char c : name)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  if (out.empty() || out[0] == '.') out = "_" + out;
+  return out;
+}
+
+Status EnsureDirectory(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) == 0) {
+    return S_ISDIR(st.st_mode) ? Status::Ok() : InvalidArgument(dir, ": exists and is not a directory");
+  }
+  if (mkdir(dir.c_str(), 0755) != 0) return InvalidArgument(dir, ": cannot create directory");
+  return Status::Ok();
+}
+
+Status Run(const ParsedArgs& args, int64_t batch, bool batch_given) {
+  const std::string model_path = args.positional[0];
+  const std::string output_dir = args.Get("--output-dir");
+  ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
+  ASSIGN_OR_RETURN(std::vector<BoundInput> inputs, BindInputs(*model.graph, args.GetAll("--input"), model_path));
+  RETURN_IF_ERROR(ReadAndCheckInputs(inputs, &batch, batch_given));
+  // Kept by name: compilation may rewrite the graph but keeps input names.
+  std::vector<std::pair<std::string, Tensor>> feeds;
+  for (auto& in : inputs) feeds.emplace_back(in.value->name(), std::move(in.tensor));
+
+  CompileOptions options;
+  options.batch_size = batch > 0 ? batch : 1;
+  options.use_onednn = !args.Has("--no-onednn");
+  auto plan = CompileToPlan(*model.graph, options);
+  if (!plan.ok()) return plan.status().WithContext(model_path);
+  auto session = runtime::Session::Create(std::move(plan).value());
+  if (!session.ok()) return session.status().WithContext(model_path);
+  runtime::Session& s = **session;
+  for (const auto& [name, tensor] : feeds) {
+    const int index = s.FindInput(name);
+    if (index < 0) return Internal(model_path, ": compiled plan has no input '", name, "'");
+    RETURN_IF_ERROR(
+        s.SetInput(index, tensor.data(), static_cast<size_t>(tensor.num_bytes())).WithContext("input '" + name + "'"));
+  }
+  RETURN_IF_ERROR(s.Run().WithContext(model_path));
+
+  if (!output_dir.empty()) RETURN_IF_ERROR(EnsureDirectory(output_dir));
+  for (int i = 0; i < s.num_outputs(); ++i) {
+    const proto::Buffer& desc = s.output_desc(i);
+    const TensorRef out = s.output(i);
+    const std::string type = DTypeName(out.dtype) + DimsToString(out.dims);
+    if (output_dir.empty()) {
+      std::printf("%s: %s\n%s\n", desc.name().c_str(), type.c_str(), FormatTensorValues(out).c_str());
+      continue;
+    }
+    ASSIGN_OR_RETURN(Tensor copy,
+                     Tensor::FromBytes(out.dtype, out.dims, out.data, static_cast<size_t>(out.num_bytes())));
+    const std::string path = output_dir + "/" + SafeFileName(desc.name()) + ".npy";
+    RETURN_IF_ERROR(WriteTensorFile(path, copy));
+    std::printf("%s: %s -> %s\n", desc.name().c_str(), type.c_str(), path.c_str());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunCommand(const std::vector<std::string>& args) {
+  ArgSpec spec{"run", {"--no-onednn"}, {"--input", "--batch", "--output-dir"}, {{"-i", "--input"}}};
+  auto parsed = ParseArgs(args, spec);
+  if (!parsed.ok()) return ReportUsageError("run", parsed.status().message());
+  if (parsed->help) {
+    std::fputs(kRunHelp, stdout);
+    return kExitOk;
+  }
+  if (parsed->positional.size() != 1) {
+    return ReportUsageError("run", parsed->positional.empty()
+                                       ? "missing MODEL"
+                                       : "expected one MODEL, got " + std::to_string(parsed->positional.size()) +
+                                             " (inputs go after --input)");
+  }
+  int64_t batch = -1;
+  const bool batch_given = parsed->options.count("--batch") > 0;
+  if (batch_given) {
+    auto b = ParsePositiveInt("--batch", parsed->Get("--batch"));
+    if (!b.ok()) return ReportUsageError("run", b.status().message());
+    batch = *b;
+  }
+  Status status = Run(*parsed, batch, batch_given);
+  return status.ok() ? kExitOk : ReportError(status);
+}
+
+}  // namespace kiln::cli
