@@ -63,8 +63,7 @@ std::vector<const OpDef*> AllOpDefs() { return Registry().All(); }
 static bool AttrMatches(const proto::Attribute& a, AttrType type) {
   switch (type) {
     case AttrType::kInt: return a.value_case() == proto::Attribute::kI;
-    case AttrType::kFloat:
-      return a.value_case() == proto::Attribute::kF || a.value_case() == proto::Attribute::kI;
+    case AttrType::kFloat: return a.value_case() == proto::Attribute::kF || a.value_case() == proto::Attribute::kI;
     case AttrType::kString: return a.value_case() == proto::Attribute::kS;
     case AttrType::kInts:
       return a.value_case() == proto::Attribute::kInts || a.value_case() == proto::Attribute::kI ||
@@ -113,7 +112,8 @@ Status ValidateNode(const OpDef& def, const std::string& label, int num_inputs, 
     }
   }
   for (const auto& [name, a] : attrs.all()) {
-    bool known = std::any_of(def.attrs.begin(), def.attrs.end(), [&](const AttrSpec& s) { return s.name == name; });
+    bool known = std::any_of(def.attrs.begin(), def.attrs.end(),
+                             [&attr_name = name](const AttrSpec& s) { return s.name == attr_name; });
     if (!known) return InvalidArgument(label, ": unknown attribute '", name, "'");
   }
   return Status::Ok();

@@ -96,6 +96,45 @@ Status CheckDeclaredSizes(const onnx::GraphProto& graph, const std::string& sour
   return Status::Ok();
 }
 
+// SSA and topological order, and graph outputs that exist: libonnx's IR import
+// (used by shape inference and the version converter) crashes on such graphs
+// rather than reporting them, so they are checked first.
+Status CheckGraphStructure(const onnx::GraphProto& graph, const std::string& source) {
+  std::set<std::string> defined;
+  for (const auto& init : graph.initializer()) {
+    if (!defined.insert(init.name()).second) {
+      return InvalidArgument(source, ": initializer '", init.name(), "' is defined twice");
+    }
+  }
+  for (const auto& input : graph.input()) {
+    if (input.name().empty()) return InvalidArgument(source, ": a graph input has no name");
+    defined.insert(input.name());
+  }
+  for (const auto& node : graph.node()) {
+    const std::string label = NodeName(node) + " (" + node.op_type() + ")";
+    for (const std::string& in : node.input()) {
+      if (!in.empty() && !defined.count(in)) {
+        return InvalidArgument(source, ": ", label, ": input '", in, "' is not defined before this node");
+      }
+    }
+    for (const std::string& out : node.output()) {
+      if (!out.empty() && !defined.insert(out).second) {
+        return InvalidArgument(source, ": ", label, ": output '", out, "' is already defined");
+      }
+    }
+    for (const auto& a : node.attribute()) {
+      if (a.has_g() || a.graphs_size() > 0) {
+        return Unimplemented(source, ": ", label, ": subgraph attributes are not supported");
+      }
+    }
+  }
+  if (graph.output_size() == 0) return InvalidArgument(source, ": the graph declares no outputs");
+  for (const auto& out : graph.output()) {
+    if (!defined.count(out.name())) return InvalidArgument(source, ": graph output '", out.name(), "' is not defined");
+  }
+  return Status::Ok();
+}
+
 StatusOr<int64_t> DefaultOpset(const onnx::ModelProto& model, const std::string& source) {
   for (const auto& op : model.opset_import()) {
     if (IsDefaultDomain(op.domain())) return static_cast<int64_t>(op.version());
@@ -257,6 +296,7 @@ StatusOr<Model> ImportModelProto(onnx::ModelProto& model, const std::string& sou
   if (!model.has_graph()) return InvalidArgument(source, ": not a valid ONNX model (no graph)");
   ASSIGN_OR_RETURN(int64_t opset, DefaultOpset(model, source));
   RETURN_IF_ERROR(CheckOpsSupported(model.graph(), source));
+  RETURN_IF_ERROR(CheckGraphStructure(model.graph(), source));
   RETURN_IF_ERROR(CheckDeclaredSizes(model.graph(), source));
   if (opset > onnx_import::kNewestOpset) {
     return Unimplemented(source, ": ai.onnx opset ", opset, " is newer than the newest supported (",

@@ -190,13 +190,29 @@ TEST(OnnxImport, TruncatedCorruptAndMissingFiles) {
 TEST(OnnxImport, CheckerFindingsAreErrors) {
   onnx::ModelProto m = MakeOnnxModel(13);
   AddInput(m, "x", {2});
-  AddNode(m, "Relu", {"x"}, {"y"}, "r");
-  AddNode(m, "Relu", {"x"}, {"y"}, "r2");  // y defined twice: not SSA
+  AddNode(m, "Relu", {"x", "x"}, {"y"}, "r");  // Relu takes one input
   AddOutput(m, "y", {2});
   auto model = Import(m);
   ASSERT_FALSE(model.ok());
   EXPECT_NE(model.status().message().find("model.onnx: invalid ONNX model"), std::string::npos)
       << model.status().message();
+  EXPECT_NE(model.status().message().find("Node (r)"), std::string::npos) << model.status().message();
+}
+
+TEST(OnnxImport, BrokenGraphStructureIsReportedBeforeLibonnxSeesIt) {
+  onnx::ModelProto m = MakeOnnxModel(6);
+  AddInput(m, "x", {2});
+  AddNode(m, "Relu", {"x"}, {"y"}, "r");
+  AddNode(m, "Relu", {"x"}, {"y"}, "r2");  // y defined twice: not SSA
+  AddOutput(m, "y", {2});
+  auto model = Import(m);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().message(), "model.onnx: r2 (Relu): output 'y' is already defined");
+  m.mutable_graph()->mutable_node()->RemoveLast();
+  m.mutable_graph()->mutable_output(0)->set_name("nowhere");  // libonnx's converter crashes on this
+  model = Import(m);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().message(), "model.onnx: graph output 'nowhere' is not defined");
 }
 
 TEST(OnnxImport, AbsurdSizesAreRejectedWithoutAllocating) {
