@@ -280,6 +280,25 @@ TEST(OnnxImport, ExternalDataAndUnsupportedTypesAreClearErrors) {
   }
 }
 
+// Every opset from 1 to 17 imports (lifted to or mapped down to 13).
+TEST(OnnxImportLegacy, EveryOpsetFrom1To17Imports) {
+  for (int64_t opset = 1; opset <= 17; ++opset) {
+    onnx::ModelProto m = MakeOnnxModel(opset);
+    AddInput(m, "x", {2, 3});
+    AddInput(m, "z", {2, 3});
+    auto* add = AddNode(m, "Add", {"x", "z"}, {"s"}, "add");
+    if (opset < 6) testing::SetIntsAttr(add, "consumed_inputs", {0, 0});
+    AddNode(m, "Relu", {"s"}, {"y"}, "relu");
+    AddOutput(m, "y", {2, 3});
+    auto model = Import(m);
+    ASSERT_OK(model.status());
+    EXPECT_TRUE(model->graph->FindNode("add")->attrs().all().empty()) << "opset " << opset;
+    auto type = InferredOutputType(*model->graph);
+    ASSERT_OK(type.status());
+    EXPECT_EQ(*type, (TensorType{proto::DT_FLOAT, {2, 3}})) << "opset " << opset;
+  }
+}
+
 // Opset 6: Add with legacy broadcast=1, axis=1 broadcasts B [3] over dim 1 of A [2, 3, 4].
 TEST(OnnxImportLegacy, Add6BroadcastAxis) {
   onnx::ModelProto m = MakeOnnxModel(6);
