@@ -1,30 +1,303 @@
-// Reference kernels for elementwise ops: plain loops, obviously right.
+// Reference kernels for elementwise ops: broadcasting arithmetic, activations,
+// unary math, Clip and the softmax family. Plain loops, obviously right;
+// transcendental math is computed in double and rounded once.
+#include <algorithm>
+#include <cmath>
+
 #include "ir/shape_util.h"
 #include "runtime/kernel.h"
-#include "runtime/kernels/reference/broadcast.h"
+#include "runtime/kernels/reference/ref_util.h"
 
 namespace kiln::runtime {
 namespace {
 
-template <typename Fn>
-Status UnaryFloat(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out, Fn fn) {
-  if (in[0].dtype != proto::DT_FLOAT) return Unimplemented("reference kernel supports float32 only");
-  const float* x = in[0].as<float>();
-  float* y = out[0].as<float>();
-  const int64_t n = in[0].num_elements();
-  for (int64_t i = 0; i < n; ++i) y[i] = fn(x[i]);
+using ref::DispatchFloat;
+using ref::DispatchNumeric;
+using ref::DispatchSigned;
+using ref::FromDouble;
+using ref::RegisterRef;
+
+using Refs = std::vector<TensorRef>;
+
+Status CheckSameDTypes(const Refs& in, const TensorRef& out) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i].dtype != out.dtype) {
+      return InvalidArgument("input ", i, " has type ", DTypeName(in[i].dtype), " but the output has ",
+                             DTypeName(out.dtype));
+    }
+  }
   return Status::Ok();
+}
+
+// out[i] = fn(in_0[...], in_1[...], ...) folded left to right, every input broadcast to out.
+template <typename T, typename Fn>
+void BroadcastFold(const Refs& in, const TensorRef& out, Fn fn) {
+  std::vector<BroadcastIndexer> index;
+  for (const TensorRef& t : in) index.emplace_back(t.dims, out.dims);
+  T* y = out.as<T>();
+  const int64_t n = out.num_elements();
+  for (int64_t i = 0; i < n; ++i) {
+    T acc = in[0].as<T>()[index[0](i)];
+    for (size_t k = 1; k < in.size(); ++k) acc = fn(acc, in[k].as<T>()[index[k](i)]);
+    y[i] = acc;
+  }
+}
+
+Status CheckBroadcastable(const Refs& in, const TensorRef& out) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i].dims.size() > out.dims.size()) {
+      return InvalidArgument("input ", i, " ", DimsToString(in[i].dims), " has a higher rank than the output ",
+                             DimsToString(out.dims));
+    }
+    Status st = CheckBroadcastsTo(in[i].dims, out.dims);
+    if (!st.ok()) return InvalidArgument("input ", i, ": ", st.message());
+  }
+  return Status::Ok();
+}
+
+// Add/Sub/Mul/Div/Sum/Max/Min over numeric types with numpy broadcasting.
+template <typename MakeFn>
+SimpleKernelFn Variadic(MakeFn make_fn) {
+  return [make_fn](const KernelSpec&, const Refs& in, const Refs& out) -> Status {
+    RETURN_IF_ERROR(CheckSameDTypes(in, out[0]));
+    RETURN_IF_ERROR(CheckBroadcastable(in, out[0]));
+    return DispatchNumeric(out[0].dtype, [&](auto tag) {
+      using T = decltype(tag);
+      BroadcastFold<T>(in, out[0], make_fn(tag));
+      return Status::Ok();
+    });
+  };
+}
+
+template <typename T>
+T MaxOf(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+  }
+  return a < b ? b : a;
+}
+template <typename T>
+T MinOf(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+  }
+  return b < a ? b : a;
+}
+
+// Integer division truncates (C semantics, as onnxruntime); division by zero is an error, not a crash.
+Status DivKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  RETURN_IF_ERROR(CheckSameDTypes(in, out[0]));
+  RETURN_IF_ERROR(CheckBroadcastable(in, out[0]));
+  return DispatchNumeric(out[0].dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    if constexpr (std::is_integral_v<T>) {
+      const T* b = in[1].as<T>();
+      for (int64_t i = 0; i < in[1].num_elements(); ++i) {
+        if (b[i] == 0 && out[0].num_elements() > 0) return InvalidArgument("integer division by zero");
+      }
+    }
+    BroadcastFold<T>(in, out[0], [](T a, T b) -> T {
+      if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+        if (b == -1) return ref::WrapNeg(a);  // INT_MIN / -1 overflows
+      }
+      return static_cast<T>(a / b);
+    });
+    return Status::Ok();
+  });
+}
+
+// Pow: the exponent may have another numeric type; the result has the base's type.
+Status PowKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  if (in[0].dtype != out[0].dtype) {
+    return InvalidArgument("base has type ", DTypeName(in[0].dtype), " but the output has ", DTypeName(out[0].dtype));
+  }
+  RETURN_IF_ERROR(CheckBroadcastable({in[0], in[1]}, out[0]));
+  return DispatchNumeric(in[0].dtype, [&](auto base_tag) {
+    using T = decltype(base_tag);
+    return DispatchNumeric(in[1].dtype, [&](auto exp_tag) {
+      using E = decltype(exp_tag);
+      BroadcastIndexer ia(in[0].dims, out[0].dims), ib(in[1].dims, out[0].dims);
+      const int64_t n = out[0].num_elements();
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = std::pow(static_cast<double>(in[0].as<T>()[ia(i)]), static_cast<double>(in[1].as<E>()[ib(i)]));
+        out[0].as<T>()[i] = FromDouble<T>(v);
+      }
+      return Status::Ok();
+    });
+  });
+}
+
+// y = fn(x) for float32/float64, computed in double.
+template <typename Fn>
+Status UnaryFloat(const TensorRef& x, const TensorRef& y, Fn fn) {
+  if (x.dtype != y.dtype) return InvalidArgument("output type ", DTypeName(y.dtype), " differs from the input's");
+  RETURN_IF_ERROR(ref::CheckSameCount(x, y));
+  return DispatchFloat(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t n = x.num_elements();
+    for (int64_t i = 0; i < n; ++i) y.as<T>()[i] = static_cast<T>(fn(static_cast<double>(x.as<T>()[i])));
+    return Status::Ok();
+  });
+}
+
+// Registers a float-only unary op whose function reads the node attributes.
+template <typename MakeFn>
+void RegisterUnaryFloat(KernelRegistry& r, const char* op, MakeFn make_fn) {
+  RegisterRef(r, op, 1, 1, [make_fn](const KernelSpec& spec, const Refs& in, const Refs& out) {
+    return UnaryFloat(in[0], out[0], make_fn(spec.attrs));
+  });
+}
+
+// y = fn(x) in the input's own type (Relu, Neg, Abs work on integers too).
+template <typename Dispatch, typename Fn>
+Status UnaryTyped(const TensorRef& x, const TensorRef& y, Dispatch dispatch, Fn fn) {
+  if (x.dtype != y.dtype) return InvalidArgument("output type ", DTypeName(y.dtype), " differs from the input's");
+  RETURN_IF_ERROR(ref::CheckSameCount(x, y));
+  return dispatch(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t n = x.num_elements();
+    for (int64_t i = 0; i < n; ++i) y.as<T>()[i] = fn(x.as<T>()[i]);
+    return Status::Ok();
+  });
+}
+
+double StableSigmoid(double x) {
+  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1.0 + e);
+}
+
+// log(1 + exp(x)) without overflow for large x.
+double StableSoftplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+
+// PRelu: slope broadcast (unidirectionally) to x.
+Status PReluKernel(const KernelSpec&, const Refs& in, const Refs& out) {
+  RETURN_IF_ERROR(CheckSameDTypes({in[0], in[1]}, out[0]));
+  if (in[0].dims != out[0].dims) return InvalidArgument("output shape differs from the input's");
+  RETURN_IF_ERROR(CheckBroadcastable({in[1]}, out[0]));
+  return DispatchSigned(out[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    BroadcastFold<T>({in[0], in[1]}, out[0], [](T x, T slope) { return x < 0 ? ref::WrapMul(x, slope) : x; });
+    return Status::Ok();
+  });
+}
+
+// Clip: optional scalar min (input 1) and max (input 2) of the input's type.
+Status ClipKernel(const KernelSpec&, const Refs& in, const Refs& out) {
+  if (in[0].dtype != out[0].dtype) return InvalidArgument("output type differs from the input's");
+  RETURN_IF_ERROR(ref::CheckSameCount(in[0], out[0]));
+  for (int i = 1; i <= 2; ++i) {
+    if (!ref::HasInput(in, i)) continue;
+    if (in[i].dtype != in[0].dtype) {
+      return InvalidArgument(i == 1 ? "min" : "max", " has type ", DTypeName(in[i].dtype), " but the input has ",
+                             DTypeName(in[0].dtype));
+    }
+    if (in[i].num_elements() != 1) {
+      return InvalidArgument(i == 1 ? "min" : "max", " must be a scalar, got shape ", DimsToString(in[i].dims));
+    }
+  }
+  return DispatchNumeric(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T lo = ref::HasInput(in, 1) ? in[1].as<T>()[0] : std::numeric_limits<T>::lowest();
+    const T hi = ref::HasInput(in, 2) ? in[2].as<T>()[0] : std::numeric_limits<T>::max();
+    const int64_t n = in[0].num_elements();
+    for (int64_t i = 0; i < n; ++i) {
+      const T x = in[0].as<T>()[i];
+      out[0].as<T>()[i] = x < lo ? lo : (hi < x ? hi : x);  // NaN passes through
+    }
+    return Status::Ok();
+  });
+}
+
+// Softmax / LogSoftmax (opset 13) along one axis, max-subtracted for stability.
+Status SoftmaxKernel(const KernelSpec& spec, const Refs& in, const Refs& out, bool log) {
+  if (in[0].dtype != out[0].dtype || in[0].dims != out[0].dims) {
+    return InvalidArgument("output differs from the input in type or shape");
+  }
+  const Dims& dims = in[0].dims;
+  if (dims.empty()) return InvalidArgument("input must have rank >= 1");
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(spec.attrs.GetInt("axis", -1), dims.size()));
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= dims[i];
+  for (size_t i = axis + 1; i < dims.size(); ++i) inner *= dims[i];
+  const int64_t len = dims[axis];
+  return DispatchFloat(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = in[0].as<T>();
+    T* y = out[0].as<T>();
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t j = 0; j < inner; ++j) {
+        const int64_t base = o * len * inner + j;
+        double max = -std::numeric_limits<double>::infinity();
+        for (int64_t k = 0; k < len; ++k) max = std::max<double>(max, x[base + k * inner]);
+        double sum = 0;
+        for (int64_t k = 0; k < len; ++k) sum += std::exp(x[base + k * inner] - max);
+        for (int64_t k = 0; k < len; ++k) {
+          const double shifted = x[base + k * inner] - max;
+          y[base + k * inner] = static_cast<T>(log ? shifted - std::log(sum) : std::exp(shifted) / sum);
+        }
+      }
+    }
+    return Status::Ok();
+  });
 }
 
 }  // namespace
 
 void RegisterReferenceElementwiseKernels(KernelRegistry& r) {
-  r.Register("ref", "Relu", MakeSimpleKernel([](const KernelSpec&, const auto& in, const auto& out) {
-               return UnaryFloat(in, out, [](float x) { return x > 0 ? x : 0.0f; });
-             }));
-  r.Register("ref", "Add", MakeSimpleKernel([](const KernelSpec&, const auto& in, const auto& out) {
-               return BroadcastBinary(in[0], in[1], out[0], [](auto a, auto b) { return a + b; });
-             }));
+  RegisterRef(r, "Add", 2, 1, Variadic([](auto tag) { return ref::WrapAdd<decltype(tag)>; }));
+  RegisterRef(r, "Sub", 2, 1, Variadic([](auto tag) { return ref::WrapSub<decltype(tag)>; }));
+  RegisterRef(r, "Mul", 2, 1, Variadic([](auto tag) { return ref::WrapMul<decltype(tag)>; }));
+  RegisterRef(r, "Div", 2, 1, DivKernel);
+  RegisterRef(r, "Pow", 2, 1, PowKernel);
+  RegisterRef(r, "Sum", 1, 1, Variadic([](auto tag) { return ref::WrapAdd<decltype(tag)>; }));
+  RegisterRef(r, "Max", 1, 1, Variadic([](auto tag) { return MaxOf<decltype(tag)>; }));
+  RegisterRef(r, "Min", 1, 1, Variadic([](auto tag) { return MinOf<decltype(tag)>; }));
+
+  RegisterRef(r, "Relu", 1, 1, [](const KernelSpec&, const Refs& in, const Refs& out) {
+    return UnaryTyped(
+        in[0], out[0], [](DType t, auto fn) { return DispatchSigned(t, fn); },
+        [](auto x) { return x < 0 ? decltype(x){0} : x; });
+  });
+  RegisterRef(r, "Neg", 1, 1, [](const KernelSpec&, const Refs& in, const Refs& out) {
+    return UnaryTyped(
+        in[0], out[0], [](DType t, auto fn) { return DispatchSigned(t, fn); }, [](auto x) { return ref::WrapNeg(x); });
+  });
+  RegisterRef(r, "Abs", 1, 1, [](const KernelSpec&, const Refs& in, const Refs& out) {
+    return UnaryTyped(
+        in[0], out[0], [](DType t, auto fn) { return DispatchNumeric(t, fn); },
+        [](auto x) { return x < 0 ? ref::WrapNeg(x) : x; });
+  });
+  RegisterRef(r, "PRelu", 2, 1, PReluKernel);
+  RegisterRef(r, "Clip", 1, 1, ClipKernel);
+
+  RegisterUnaryFloat(r, "LeakyRelu", [](const Attrs& a) {
+    const double alpha = a.GetFloat("alpha", 0.01f);
+    return [alpha](double x) { return x >= 0 ? x : alpha * x; };
+  });
+  RegisterUnaryFloat(r, "Elu", [](const Attrs& a) {
+    const double alpha = a.GetFloat("alpha", 1.0f);
+    return [alpha](double x) { return x >= 0 ? x : alpha * std::expm1(x); };
+  });
+  RegisterUnaryFloat(r, "Selu", [](const Attrs& a) {
+    const double alpha = a.GetFloat("alpha", 1.67326319217681884765625f);
+    const double gamma = a.GetFloat("gamma", 1.05070102214813232421875f);
+    return [alpha, gamma](double x) { return x > 0 ? gamma * x : gamma * alpha * std::expm1(x); };
+  });
+  RegisterUnaryFloat(r, "Sigmoid", [](const Attrs&) { return StableSigmoid; });
+  RegisterUnaryFloat(r, "Tanh", [](const Attrs&) { return [](double x) { return std::tanh(x); }; });
+  RegisterUnaryFloat(r, "Softplus", [](const Attrs&) { return StableSoftplus; });
+  RegisterUnaryFloat(r, "Softsign", [](const Attrs&) { return [](double x) { return x / (1.0 + std::fabs(x)); }; });
+  RegisterUnaryFloat(r, "Exp", [](const Attrs&) { return [](double x) { return std::exp(x); }; });
+  RegisterUnaryFloat(r, "Log", [](const Attrs&) { return [](double x) { return std::log(x); }; });
+  RegisterUnaryFloat(r, "Sqrt", [](const Attrs&) { return [](double x) { return std::sqrt(x); }; });
+
+  RegisterRef(r, "Softmax", 1, 1, [](const KernelSpec& spec, const Refs& in, const Refs& out) {
+    return SoftmaxKernel(spec, in, out, false);
+  });
+  RegisterRef(r, "LogSoftmax", 1, 1, [](const KernelSpec& spec, const Refs& in, const Refs& out) {
+    return SoftmaxKernel(spec, in, out, true);
+  });
 }
 
 }  // namespace kiln::runtime

@@ -1,0 +1,185 @@
+// Reference kernels that produce values of a chosen dtype: Cast (between every
+// Kiln dtype, float16 included), Constant and ConstantOfShape.
+#include <cmath>
+#include <cstring>
+
+#include "ir/shape_util.h"
+#include "runtime/kernel.h"
+#include "runtime/kernels/reference/ref_util.h"
+
+namespace kiln::runtime::ref {
+namespace {
+
+using Refs = std::vector<TensorRef>;
+
+// IEEE half <-> float, round to nearest even; enough for a reference Cast.
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16;
+  const int exp = (h >> 10) & 0x1f;
+  const uint32_t mant = h & 0x3ffu;
+  float value;
+  if (exp == 0) {
+    value = std::ldexp(static_cast<float>(mant), -24);  // zero / subnormal
+  } else if (exp == 31) {
+    value = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  } else {
+    value = std::ldexp(static_cast<float>(mant | 0x400u), exp - 25);
+  }
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  bits |= sign;
+  std::memcpy(&value, &bits, 4);
+  return value;
+}
+
+uint16_t FloatToHalf(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  const float a = std::fabs(f);
+  if (std::isnan(f)) return sign | 0x7e00u;
+  if (a >= 65520.0f) return sign | 0x7c00u;  // rounds to infinity
+  if (a < std::ldexp(1.0f, -14)) {           // subnormal half: multiples of 2^-24
+    return sign | static_cast<uint16_t>(std::nearbyint(std::ldexp(a, 24)));
+  }
+  int exp;
+  const float m = std::frexp(a, &exp);  // a = m * 2^exp, m in [0.5, 1)
+  // 11 significant bits: round m * 2^11 to nearest even; a carry to 2^11 bumps the exponent.
+  uint32_t sig = static_cast<uint32_t>(std::nearbyint(std::ldexp(m, 11)));
+  if (sig == 0x800u) {
+    sig = 0x400u;
+    ++exp;
+  }
+  const uint32_t biased = static_cast<uint32_t>(exp - 1 + 15);
+  if (biased >= 31) return sign | 0x7c00u;
+  return sign | static_cast<uint16_t>((biased << 10) | (sig & 0x3ffu));
+}
+
+// Marker types so the dispatch below can tell bool and float16 from the integer types that store them.
+struct BoolTag {};
+struct HalfTag {};
+
+template <typename Fn>
+Status DispatchAll(DType t, Fn&& fn) {
+  switch (t) {
+    case proto::DT_BOOL: return fn(BoolTag{});
+    case proto::DT_FLOAT16: return fn(HalfTag{});
+    default: return DispatchNumeric(t, fn);
+  }
+}
+
+template <typename Tag>
+using Storage = std::conditional_t<std::is_same_v<Tag, BoolTag>, uint8_t,
+                                   std::conditional_t<std::is_same_v<Tag, HalfTag>, uint16_t, Tag>>;
+
+// The value of one element in a type that holds it exactly (int64 for integers, double for floats).
+template <typename From>
+auto Load(const Storage<From>* p, int64_t i) {
+  if constexpr (std::is_same_v<From, BoolTag>) {
+    return static_cast<int64_t>(p[i] != 0);
+  } else if constexpr (std::is_same_v<From, HalfTag>) {
+    return static_cast<double>(HalfToFloat(p[i]));
+  } else if constexpr (std::is_floating_point_v<From>) {
+    return static_cast<double>(p[i]);
+  } else {
+    return static_cast<int64_t>(p[i]);
+  }
+}
+
+template <typename To, typename V>
+Storage<To> Store(V v) {
+  if constexpr (std::is_same_v<To, BoolTag>) {
+    return v != 0 ? 1 : 0;
+  } else if constexpr (std::is_same_v<To, HalfTag>) {
+    return FloatToHalf(static_cast<float>(v));
+  } else if constexpr (std::is_floating_point_v<V> && std::is_integral_v<To>) {
+    return FromDouble<To>(v);  // saturating: an out-of-range float -> int conversion is undefined in C++
+  } else {
+    return static_cast<To>(v);  // integer -> integer wraps like numpy's astype
+  }
+}
+
+Status ConvertElements(const TensorRef& in, const TensorRef& out) {
+  if (in.num_elements() != out.num_elements()) {
+    return InvalidArgument("output ", DimsToString(out.dims), " does not match the input ", DimsToString(in.dims));
+  }
+  return DispatchAll(in.dtype, [&](auto from_tag) {
+    using From = decltype(from_tag);
+    return DispatchAll(out.dtype, [&](auto to_tag) {
+      using To = decltype(to_tag);
+      const auto* x = static_cast<const Storage<From>*>(in.data);
+      auto* y = static_cast<Storage<To>*>(out.data);
+      for (int64_t i = 0; i < out.num_elements(); ++i) y[i] = Store<To>(Load<From>(x, i));
+      return Status::Ok();
+    });
+  });
+}
+
+Status CastKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  if (spec.attrs.Has("to")) {
+    ASSIGN_OR_RETURN(DType to, DTypeFromOnnx(spec.attrs.GetInt("to", 0)));
+    if (to != out[0].dtype) {
+      return InvalidArgument("output type ", DTypeName(out[0].dtype), " does not match to=", DTypeName(to));
+    }
+  }
+  return ConvertElements(in[0], out[0]);
+}
+
+// Constant: exactly one of value / value_float(s) / value_int(s).
+Status ConstantKernel(const KernelSpec& spec, const Refs&, const Refs& out) {
+  Tensor value;
+  const Attrs& a = spec.attrs;
+  if (const proto::Tensor* t = a.GetTensor("value")) {
+    ASSIGN_OR_RETURN(value, Tensor::FromProto(*t));
+  } else if (a.Has("value_float")) {
+    value = Tensor::FromVector<float>(proto::DT_FLOAT, {}, {a.GetFloat("value_float", 0)});
+  } else if (a.Has("value_floats")) {
+    const std::vector<float> v = a.GetFloats("value_floats");
+    value = Tensor::FromVector(proto::DT_FLOAT, {static_cast<int64_t>(v.size())}, v);
+  } else if (a.Has("value_int")) {
+    value = Tensor::FromVector<int64_t>(proto::DT_INT64, {}, {a.GetInt("value_int", 0)});
+  } else if (a.Has("value_ints")) {
+    const std::vector<int64_t> v = a.GetInts("value_ints");
+    value = Tensor::FromVector(proto::DT_INT64, {static_cast<int64_t>(v.size())}, v);
+  } else {
+    return InvalidArgument("needs one of value, value_float, value_floats, value_int, value_ints");
+  }
+  if (value.dtype() != out[0].dtype || value.num_elements() != out[0].num_elements()) {
+    return InvalidArgument("value ", DTypeName(value.dtype()), DimsToString(value.dims()),
+                           " does not match the output ", DTypeName(out[0].dtype), DimsToString(out[0].dims));
+  }
+  if (value.num_bytes() > 0) std::memcpy(out[0].data, value.data(), value.num_bytes());
+  return Status::Ok();
+}
+
+// ConstantOfShape: the output (dims from the shape input) filled with 'value' (default float 0).
+Status ConstantOfShapeKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  ASSIGN_OR_RETURN(std::vector<int64_t> shape, ReadInts(in[0], "shape"));
+  if (Dims(shape) != out[0].dims) {
+    return InvalidArgument("output shape ", DimsToString(out[0].dims), " differs from the shape input ",
+                           DimsToString(shape));
+  }
+  Tensor value = Tensor::FromVector<float>(proto::DT_FLOAT, {1}, {0.0f});
+  if (const proto::Tensor* t = spec.attrs.GetTensor("value")) {
+    ASSIGN_OR_RETURN(value, Tensor::FromProto(*t));
+  }
+  if (value.num_elements() != 1) return InvalidArgument("value must hold one element");
+  if (value.dtype() != out[0].dtype) {
+    return InvalidArgument("value type ", DTypeName(value.dtype()), " differs from the output's ",
+                           DTypeName(out[0].dtype));
+  }
+  const int64_t es = DTypeSize(out[0].dtype);
+  auto* y = static_cast<uint8_t*>(out[0].data);
+  for (int64_t i = 0; i < out[0].num_elements(); ++i) std::memcpy(y + i * es, value.data(), es);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterCastKernels(KernelRegistry& r) {
+  RegisterRef(r, "Cast", 1, 1, CastKernel);
+  RegisterRef(r, "Constant", 0, 1, ConstantKernel);
+  RegisterRef(r, "ConstantOfShape", 1, 1, ConstantOfShapeKernel);
+}
+
+}  // namespace kiln::runtime::ref

@@ -1,0 +1,155 @@
+// Shared helpers for the reference kernels: dtype dispatch, reading constant
+// inputs, wrapping integer arithmetic and index arithmetic. Kept deliberately
+// plain: these kernels are the ground truth the other backends are tested against.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "ir/status.h"
+#include "ir/tensor.h"
+#include "runtime/kernel.h"
+#include "runtime/kernels/reference/broadcast.h"
+
+namespace kiln::runtime::ref {
+
+/// Calls fn(T{}) for float32 / float64; error naming the dtype otherwise.
+template <typename Fn>
+Status DispatchFloat(DType t, Fn&& fn) {
+  switch (t) {
+    case proto::DT_FLOAT: return fn(float{});
+    case proto::DT_DOUBLE: return fn(double{});
+    default: return Unimplemented("input type ", DTypeName(t), " is not supported (supported: float32, float64)");
+  }
+}
+
+/// float32/64, int64, int32 and int8 (the signed types).
+template <typename Fn>
+Status DispatchSigned(DType t, Fn&& fn) {
+  switch (t) {
+    case proto::DT_FLOAT: return fn(float{});
+    case proto::DT_DOUBLE: return fn(double{});
+    case proto::DT_INT64: return fn(int64_t{});
+    case proto::DT_INT32: return fn(int32_t{});
+    case proto::DT_INT8: return fn(int8_t{});
+    default:
+      return Unimplemented("input type ", DTypeName(t),
+                           " is not supported (supported: float32, float64, int64, int32, int8)");
+  }
+}
+
+/// Every numeric type (bool and float16 excluded).
+template <typename Fn>
+Status DispatchNumeric(DType t, Fn&& fn) {
+  if (t == proto::DT_UINT8) return fn(uint8_t{});
+  if (t == proto::DT_FLOAT || t == proto::DT_DOUBLE || t == proto::DT_INT64 || t == proto::DT_INT32 ||
+      t == proto::DT_INT8) {
+    return DispatchSigned(t, fn);
+  }
+  return Unimplemented("input type ", DTypeName(t),
+                       " is not supported (supported: float32, float64, int64, int32, int8, uint8)");
+}
+
+/// Calls fn(U{}) with an unsigned integer type of the element size: data
+/// movement ops move elements of any dtype by size.
+template <typename Fn>
+Status DispatchBySize(DType t, Fn&& fn) {
+  switch (DTypeSize(t)) {
+    case 1: return fn(uint8_t{});
+    case 2: return fn(uint16_t{});
+    case 4: return fn(uint32_t{});
+    case 8: return fn(uint64_t{});
+    default: return Unimplemented("input type ", DTypeName(t), " is not supported");
+  }
+}
+
+/// Accumulator type: double for floats, int64 for integers.
+template <typename T>
+using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+
+// Integer arithmetic wraps (two's complement) instead of being undefined on overflow.
+template <typename T>
+T WrapAdd(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) + static_cast<U>(b)));
+  } else {
+    return a + b;
+  }
+}
+template <typename T>
+T WrapSub(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) - static_cast<U>(b)));
+  } else {
+    return a - b;
+  }
+}
+template <typename T>
+T WrapMul(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    // uint64 so that small types do not promote to (overflowing) int.
+    return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  } else {
+    return a * b;
+  }
+}
+template <typename T>
+T WrapNeg(T a) {
+  return WrapSub(T{0}, a);
+}
+
+/// double -> T for storing a computed value: integers saturate (NaN -> 0)
+/// instead of the undefined behaviour of an out-of-range conversion.
+template <typename T>
+T FromDouble(double v) {
+  if constexpr (std::is_integral_v<T>) {
+    if (v != v) return T{0};
+    if (v <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    // max() of int64 rounds up to 2^63 as a double: compare with >= to stay in range.
+    if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(v);
+  } else {
+    return static_cast<T>(v);
+  }
+}
+
+/// Reads an integer (int32/int64/other integer) input as int64 values.
+StatusOr<std::vector<int64_t>> ReadInts(const TensorRef& t, const char* what);
+/// Reads a one-element input as double (any numeric dtype).
+StatusOr<double> ReadScalar(const TensorRef& t, const char* what);
+/// Element i of any numeric/bool tensor as double.
+double ElementAsDouble(const TensorRef& t, int64_t i);
+
+/// Checks that the bound buffers have the expected element counts (a mismatch
+/// would be a caller bug; never read or write out of bounds).
+Status CheckSameCount(const TensorRef& in, const TensorRef& out);
+/// Checks every input and output has data unless it is empty.
+Status CheckBuffers(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out, int min_inputs,
+                    int min_outputs);
+
+/// True when input i is bound (present with a dtype).
+inline bool HasInput(const std::vector<TensorRef>& in, int i) {
+  return i < static_cast<int>(in.size()) && in[i].dtype != proto::DT_UNDEFINED;
+}
+inline bool HasOutput(const std::vector<TensorRef>& out, int i) {
+  return i < static_cast<int>(out.size()) && out[i].dtype != proto::DT_UNDEFINED;
+}
+
+/// Row-major multi-index of a flat index.
+inline void Unflatten(int64_t flat, const Dims& dims, Dims* index) {
+  index->resize(dims.size());
+  for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
+    (*index)[i] = dims[i] == 0 ? 0 : flat % dims[i];
+    flat = dims[i] == 0 ? 0 : flat / dims[i];
+  }
+}
+
+/// Registers `fn` as a "ref" kernel that first checks the arity.
+void RegisterRef(KernelRegistry& r, const char* op, int min_inputs, int min_outputs, SimpleKernelFn fn);
+
+}  // namespace kiln::runtime::ref
