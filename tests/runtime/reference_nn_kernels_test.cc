@@ -149,6 +149,17 @@ TEST(ReferenceNnKernels, MaxPool) {
             {1, 1, 3}, {5, 4, 3});
 }
 
+TEST(ReferenceNnKernels, MaxPoolOnBytesAndDoubles) {
+  Attrs k2 = IntsAttr("kernel_shape", {2});
+  auto u8 = RunRef("MaxPool", k2, {Tensor::FromVector<uint8_t>(proto::DT_UINT8, {1, 1, 3}, {200, 7, 250})},
+                   {{proto::DT_UINT8, {1, 1, 2}}});
+  ASSERT_OK(u8.status());
+  EXPECT_EQ(Values<uint8_t>((*u8)[0]), (std::vector<uint8_t>{200, 250}));
+  auto d = RunRef("MaxPool", k2, {D({1, 1, 3}, {-1, -3, -2})}, {{proto::DT_DOUBLE, {1, 1, 2}}});
+  ASSERT_OK(d.status());
+  EXPECT_EQ(Values<double>((*d)[0]), (std::vector<double>{-1, -2}));
+}
+
 TEST(ReferenceNnKernels, MaxPoolIndicesCountBatchChannelAndStorageOrder) {
   // Channel 1 holds its max 8 at (0, 1): row-major 1 + 6, column-major 1 * 2 + 0 + 6.
   const Tensor x = F({1, 2, 2, 3}, {0, 1, 9, 3, 4, 5, 0, 8, 1, 2, 3, 4});

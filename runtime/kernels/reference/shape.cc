@@ -225,6 +225,10 @@ Status PadKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   if (pads.size() != 2 * rank) {
     return InvalidArgument("pads ", DimsToString(pads), " has ", pads.size(), " values, expected ", 2 * rank);
   }
+  for (int64_t p : pads) {
+    if (p > kMaxTensorElements || p < -kMaxTensorElements)
+      return InvalidArgument("pads ", DimsToString(pads), " are out of range");
+  }
   for (size_t i = 0; i < rank; ++i) {
     if (x[i] + pads[i] + pads[i + rank] != out[0].dims[i]) {
       return InvalidArgument("output shape ", DimsToString(out[0].dims), " does not match pads ", DimsToString(pads),

@@ -1,0 +1,59 @@
+// The reference kernels end to end: constant folding of an int64 shape
+// subgraph at compile time (runtime::RunReferenceOp), then a plan of "ref"
+// steps run by a Session.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "compiler/compile.h"
+#include "runtime/session.h"
+#include "tests/runtime/reference_test_util.h"
+
+namespace kiln {
+namespace {
+
+using namespace reftest;  // NOLINT: test helpers
+
+TEST(ReferenceEndToEnd, ShapeSubgraphFoldsAndTheRestRunsOnRefKernels) {
+  // y = Softmax(Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1]) * [1, 1])), x: float[2, 3, 4].
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {2, 3, 4}});
+  Value* shape = g.AddNode("Shape", "shape", {x})->output(0);
+  Value* batch = g.AddNode("Gather", "batch", {shape, g.AddConstant("zero", I64({}, {0}))})->output(0);
+  Value* batch1 = g.AddNode("Unsqueeze", "batch1", {batch, g.AddConstant("axes", Ints({0}))})->output(0);
+  Value* rest = g.AddNode("Constant", "rest", {}, 1, IntsAttr("value_ints", {-1}))->output(0);
+  Value* target = g.AddNode("Concat", "target", {batch1, rest}, 1, IntAttr("axis", 0))->output(0);
+  Value* scaled = g.AddNode("Mul", "scaled", {target, g.AddConstant("ones", Ints({1, 1}))})->output(0);
+  Value* as_float = g.AddNode("Cast", "as_float", {scaled}, 1, IntAttr("to", 1))->output(0);
+  Value* back = g.AddNode("Cast", "back", {as_float}, 1, IntAttr("to", 7))->output(0);
+  Value* flat = g.AddNode("Reshape", "flat", {x, back})->output(0);
+  Value* y = g.AddNode("Softmax", "softmax", {flat})->output(0);
+  g.AddOutput(y);
+
+  CompileOptions options;
+  options.use_onednn = false;
+  auto plan = CompileToPlan(g, options);
+  ASSERT_OK(plan.status());
+  for (const proto::Step& step : plan->step()) {
+    EXPECT_EQ(step.kernel(), "ref") << step.name();
+    EXPECT_TRUE(step.op_type() == "Reshape" || step.op_type() == "Softmax")
+        << step.name() << " (" << step.op_type() << ") should have been folded";
+  }
+
+  auto session = runtime::Session::Create(*plan);
+  ASSERT_OK(session.status());
+  const Tensor input = Iota({2, 3, 4}, 0, 0.1f);
+  ASSERT_OK((*session)->SetInput(0, input.data(), input.num_bytes()));
+  ASSERT_OK((*session)->Run());
+  const TensorRef out = (*session)->output(0);
+  ASSERT_EQ(out.dims, (Dims{2, 12}));
+  // Each row is a ramp with step 0.1: softmax_j = exp(0.1 j) / sum_k exp(0.1 k).
+  double sum = 0;
+  for (int k = 0; k < 12; ++k) sum += std::exp(0.1 * k);
+  for (int row = 0; row < 2; ++row) {
+    for (int j = 0; j < 12; ++j) EXPECT_NEAR(out.as<float>()[row * 12 + j], std::exp(0.1 * j) / sum, 1e-6);
+  }
+}
+
+}  // namespace
+}  // namespace kiln
