@@ -6,6 +6,8 @@
 #include <cmath>
 
 #include "compiler/compile.h"
+#include "frontends/load_model.h"
+#include "frontends/tensor_io.h"
 #include "runtime/session.h"
 #include "tests/runtime/reference_test_util.h"
 
@@ -54,6 +56,50 @@ TEST(ReferenceEndToEnd, ShapeSubgraphFoldsAndTheRestRunsOnRefKernels) {
     for (int j = 0; j < 12; ++j) EXPECT_NEAR(out.as<float>()[row * 12 + j], std::exp(0.1 * j) / sum, 1e-6);
   }
 }
+
+// The PyTorch-exported models (tests/data/models) on reference kernels only
+// match PyTorch's own outputs.
+struct TorchCase {
+  std::string model;
+  std::string batch;
+  int64_t batch_size;
+};
+
+class ReferenceTorchModels : public ::testing::TestWithParam<TorchCase> {};
+
+TEST_P(ReferenceTorchModels, MatchPyTorch) {
+  const TorchCase& c = GetParam();
+  const std::string dir = testing::SourcePath("tests/data/models/" + c.model + "/");
+  auto model = LoadModel(dir + "model.onnx");
+  ASSERT_OK(model.status());
+  auto input = ReadTensorFile(dir + "input_" + c.batch + ".npy");
+  ASSERT_OK(input.status());
+  auto expected = ReadTensorFile(dir + "output_" + c.batch + ".npy");
+  ASSERT_OK(expected.status());
+  CompileOptions options;
+  options.use_onednn = false;
+  options.batch_size = c.batch_size;
+  auto plan = CompileToPlan(*model->graph, options);
+  ASSERT_OK(plan.status());
+  for (const proto::Step& step : plan->step()) EXPECT_EQ(step.kernel(), "ref") << step.name();
+  auto session = runtime::Session::Create(*plan);
+  ASSERT_OK(session.status());
+  ASSERT_OK((*session)->SetInput(0, input->data(), input->num_bytes()));
+  ASSERT_OK((*session)->Run());
+  const TensorRef out = (*session)->output(0);
+  auto actual = Tensor::FromBytes(out.dtype, out.dims, out.data, out.num_bytes());
+  ASSERT_OK(actual.status());
+  const std::string diff = testing::CompareTensors(*actual, *expected, 1e-4, 1e-4);
+  EXPECT_TRUE(diff.empty()) << c.model << " " << c.batch << ": " << diff;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ReferenceTorchModels,
+                         ::testing::Values(TorchCase{"mlp", "b1", 1}, TorchCase{"mlp", "b64", 64},
+                                           TorchCase{"lenet5", "b1", 1}, TorchCase{"lenet5", "b64", 64},
+                                           TorchCase{"resnet", "b1", 1}),
+                         [](const ::testing::TestParamInfo<TorchCase>& info) {
+                           return info.param.model + "_" + info.param.batch;
+                         });
 
 }  // namespace
 }  // namespace kiln
