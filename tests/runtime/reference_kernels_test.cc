@@ -105,6 +105,7 @@ TEST(ReferenceKernels, ClipWithOptionalBounds) {
   ExpectRef("Clip", {}, {F({3}, {-2, 0.5f, 3}), F({}, {-1}), F({}, {1})}, {3}, {-1, 0.5f, 1});
   ExpectRef("Clip", {}, {F({3}, {-2, 0.5f, 3}), Tensor(), F({}, {1})}, {3}, {-2, 0.5f, 1});
   ExpectRef("Clip", {}, {F({3}, {-2, 0.5f, 3})}, {3}, {-2, 0.5f, 3});
+  ExpectRef("Clip", {}, {F({2}, {-2, 5}), F({}, {2}), F({}, {1})}, {2}, {1, 1});  // min > max: all max
   auto r = RunRef("Clip", {}, {I64({3}, {-5, 2, 9}), I64({}, {0}), I64({}, {4})}, {{proto::DT_INT64, {3}}});
   ASSERT_OK(r.status());
   EXPECT_EQ(Values<int64_t>((*r)[0]), (std::vector<int64_t>{0, 2, 4}));
@@ -171,12 +172,25 @@ TEST(ReferenceKernels, ReduceMeanAndMax) {
   EXPECT_EQ(Values<int32_t>((*r)[0]), (std::vector<int32_t>{1, -3}));
 }
 
+TEST(ReferenceKernels, Float16MathRunsInFloat32) {
+  // 1.0 and 2.0 in float16; exp(1) rounds to 2.71875 (0x4170), 1 + 2 = 3 (0x4200).
+  const Tensor one = Tensor::FromVector<uint16_t>(proto::DT_FLOAT16, {1}, {0x3c00});
+  const Tensor two = Tensor::FromVector<uint16_t>(proto::DT_FLOAT16, {1}, {0x4000});
+  auto e = RunRef("Exp", {}, {one}, {{proto::DT_FLOAT16, {1}}});
+  ASSERT_OK(e.status());
+  EXPECT_EQ(Values<uint16_t>((*e)[0]), (std::vector<uint16_t>{0x4170}));
+  auto sum = RunRef("Add", {}, {one, two}, {{proto::DT_FLOAT16, {1}}});
+  ASSERT_OK(sum.status());
+  EXPECT_EQ(Values<uint16_t>((*sum)[0]), (std::vector<uint16_t>{0x4200}));
+}
+
 TEST(ReferenceKernels, ErrorsAreStatusesNotCrashes) {
   auto bool_relu = RunRef("Relu", {}, {Tensor(proto::DT_BOOL, {2})}, {{proto::DT_BOOL, {2}}});
   ASSERT_FALSE(bool_relu.ok());
   EXPECT_NE(bool_relu.status().message().find("bool"), std::string::npos) << bool_relu.status().message();
-  auto half_exp = RunRef("Exp", {}, {Tensor(proto::DT_FLOAT16, {2})}, {{proto::DT_FLOAT16, {2}}});
-  EXPECT_FALSE(half_exp.ok());
+  auto int_exp = RunRef("Exp", {}, {I64({1}, {1})}, {{proto::DT_INT64, {1}}});
+  ASSERT_FALSE(int_exp.ok());
+  EXPECT_EQ(int_exp.status().message(), "input type int64 is not supported (supported: float32, float64)");
   auto missing = RunRef("Add", {}, {F({1}, {1})}, {{proto::DT_FLOAT, {1}}});
   EXPECT_FALSE(missing.ok());
   auto bad_shape = RunRef("MatMul", {}, {Iota({2, 3}), Iota({2, 3})}, {{proto::DT_FLOAT, {2, 3}}});

@@ -12,49 +12,6 @@ namespace {
 
 using Refs = std::vector<TensorRef>;
 
-// IEEE half <-> float, round to nearest even; enough for a reference Cast.
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = (h & 0x8000u) << 16;
-  const int exp = (h >> 10) & 0x1f;
-  const uint32_t mant = h & 0x3ffu;
-  float value;
-  if (exp == 0) {
-    value = std::ldexp(static_cast<float>(mant), -24);  // zero / subnormal
-  } else if (exp == 31) {
-    value = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  } else {
-    value = std::ldexp(static_cast<float>(mant | 0x400u), exp - 25);
-  }
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  bits |= sign;
-  std::memcpy(&value, &bits, 4);
-  return value;
-}
-
-uint16_t FloatToHalf(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
-  const float a = std::fabs(f);
-  if (std::isnan(f)) return sign | 0x7e00u;
-  if (a >= 65520.0f) return sign | 0x7c00u;  // rounds to infinity
-  if (a < std::ldexp(1.0f, -14)) {           // subnormal half: multiples of 2^-24
-    return sign | static_cast<uint16_t>(std::nearbyint(std::ldexp(a, 24)));
-  }
-  int exp;
-  const float m = std::frexp(a, &exp);  // a = m * 2^exp, m in [0.5, 1)
-  // 11 significant bits: round m * 2^11 to nearest even; a carry to 2^11 bumps the exponent.
-  uint32_t sig = static_cast<uint32_t>(std::nearbyint(std::ldexp(m, 11)));
-  if (sig == 0x800u) {
-    sig = 0x400u;
-    ++exp;
-  }
-  const uint32_t biased = static_cast<uint32_t>(exp - 1 + 15);
-  if (biased >= 31) return sign | 0x7c00u;
-  return sign | static_cast<uint16_t>((biased << 10) | (sig & 0x3ffu));
-}
-
 // Marker types so the dispatch below can tell bool and float16 from the integer types that store them.
 struct BoolTag {};
 struct HalfTag {};
@@ -177,9 +134,9 @@ Status ConstantOfShapeKernel(const KernelSpec& spec, const Refs& in, const Refs&
 }  // namespace
 
 void RegisterCastKernels(KernelRegistry& r) {
-  RegisterRef(r, "Cast", 1, 1, CastKernel);
-  RegisterRef(r, "Constant", 0, 1, ConstantKernel);
-  RegisterRef(r, "ConstantOfShape", 1, 1, ConstantOfShapeKernel);
+  RegisterRef(r, "Cast", 1, 1, CastKernel, HalfMode::kNative);
+  RegisterRef(r, "Constant", 0, 1, ConstantKernel, HalfMode::kNative);
+  RegisterRef(r, "ConstantOfShape", 1, 1, ConstantOfShapeKernel, HalfMode::kNative);
 }
 
 }  // namespace kiln::runtime::ref

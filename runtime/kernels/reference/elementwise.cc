@@ -202,8 +202,9 @@ Status ClipKernel(const KernelSpec&, const Refs& in, const Refs& out) {
     const T hi = ref::HasInput(in, 2) ? in[2].as<T>()[0] : std::numeric_limits<T>::max();
     const int64_t n = in[0].num_elements();
     for (int64_t i = 0; i < n; ++i) {
-      const T x = in[0].as<T>()[i];
-      out[0].as<T>()[i] = x < lo ? lo : (hi < x ? hi : x);  // NaN passes through
+      // min(max(x, lo), hi) as ONNX writes it: with lo > hi everything becomes hi; NaN passes through.
+      const T raised = in[0].as<T>()[i] < lo ? lo : in[0].as<T>()[i];
+      out[0].as<T>()[i] = hi < raised ? hi : raised;
     }
     return Status::Ok();
   });

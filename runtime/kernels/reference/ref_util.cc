@@ -1,6 +1,51 @@
 #include "runtime/kernels/reference/ref_util.h"
 
+#include <cmath>
+
 namespace kiln::runtime::ref {
+
+// IEEE half <-> float, round to nearest even; enough for a reference Cast.
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16;
+  const int exp = (h >> 10) & 0x1f;
+  const uint32_t mant = h & 0x3ffu;
+  float value;
+  if (exp == 0) {
+    value = std::ldexp(static_cast<float>(mant), -24);  // zero / subnormal
+  } else if (exp == 31) {
+    value = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  } else {
+    value = std::ldexp(static_cast<float>(mant | 0x400u), exp - 25);
+  }
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  bits |= sign;
+  std::memcpy(&value, &bits, 4);
+  return value;
+}
+
+uint16_t FloatToHalf(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  const float a = std::fabs(f);
+  if (std::isnan(f)) return sign | 0x7e00u;
+  if (a >= 65520.0f) return sign | 0x7c00u;  // rounds to infinity
+  if (a < std::ldexp(1.0f, -14)) {           // subnormal half: multiples of 2^-24
+    return sign | static_cast<uint16_t>(std::nearbyint(std::ldexp(a, 24)));
+  }
+  int exp;
+  const float m = std::frexp(a, &exp);  // a = m * 2^exp, m in [0.5, 1)
+  // 11 significant bits: round m * 2^11 to nearest even; a carry to 2^11 bumps the exponent.
+  uint32_t sig = static_cast<uint32_t>(std::nearbyint(std::ldexp(m, 11)));
+  if (sig == 0x800u) {
+    sig = 0x400u;
+    ++exp;
+  }
+  const uint32_t biased = static_cast<uint32_t>(exp - 1 + 15);
+  if (biased >= 31) return sign | 0x7c00u;
+  return sign | static_cast<uint16_t>((biased << 10) | (sig & 0x3ffu));
+}
 
 StatusOr<std::vector<int64_t>> ReadInts(const TensorRef& t, const char* what) {
   std::vector<int64_t> out(static_cast<size_t>(t.num_elements()));
@@ -73,13 +118,58 @@ Status CheckBuffers(const std::vector<TensorRef>& in, const std::vector<TensorRe
   return Status::Ok();
 }
 
-void RegisterRef(KernelRegistry& r, const char* op, int min_inputs, int min_outputs, SimpleKernelFn fn) {
-  r.Register("ref", op,
-             MakeSimpleKernel([min_inputs, min_outputs, fn](const KernelSpec& spec, const std::vector<TensorRef>& in,
-                                                            const std::vector<TensorRef>& out) -> Status {
-               RETURN_IF_ERROR(CheckBuffers(in, out, min_inputs, min_outputs));
-               return fn(spec, in, out);
-             }));
+namespace {
+
+// Runs `fn` on float32 copies of the float16 inputs and outputs (reference math in float16
+// is float math rounded once per op, as onnxruntime's CPU kernels do).
+Status RunWidened(const SimpleKernelFn& fn, const KernelSpec& spec, const std::vector<TensorRef>& in,
+                  const std::vector<TensorRef>& out) {
+  std::vector<std::vector<float>> storage;
+  storage.reserve(in.size() + out.size());
+  auto widen = [&storage](std::vector<TensorRef> refs, bool copy_values) {
+    for (TensorRef& t : refs) {
+      if (t.dtype != proto::DT_FLOAT16) continue;
+      storage.emplace_back(static_cast<size_t>(t.num_elements()));
+      if (copy_values) {
+        for (int64_t i = 0; i < t.num_elements(); ++i) storage.back()[i] = HalfToFloat(t.as<uint16_t>()[i]);
+      }
+      t.dtype = proto::DT_FLOAT;
+      t.data = storage.back().data();
+    }
+    return refs;
+  };
+  KernelSpec wide = spec;
+  wide.inputs = widen(in, true);
+  wide.outputs = widen(out, false);
+  RETURN_IF_ERROR(fn(wide, wide.inputs, wide.outputs));
+  for (size_t k = 0; k < out.size(); ++k) {
+    if (out[k].dtype != proto::DT_FLOAT16) continue;
+    const float* src = wide.outputs[k].as<float>();
+    for (int64_t i = 0; i < out[k].num_elements(); ++i) out[k].as<uint16_t>()[i] = FloatToHalf(src[i]);
+  }
+  return Status::Ok();
+}
+
+bool AnyHalf(const std::vector<TensorRef>& refs) {
+  for (const TensorRef& t : refs) {
+    if (t.dtype == proto::DT_FLOAT16) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void RegisterRef(KernelRegistry& r, const char* op, int min_inputs, int min_outputs, SimpleKernelFn fn, HalfMode half) {
+  r.Register(
+      "ref", op,
+      MakeSimpleKernel([min_inputs, min_outputs, fn, half](const KernelSpec& spec, const std::vector<TensorRef>& in,
+                                                           const std::vector<TensorRef>& out) -> Status {
+        RETURN_IF_ERROR(CheckBuffers(in, out, min_inputs, min_outputs));
+        if (half == HalfMode::kWidenToFloat && (AnyHalf(in) || AnyHalf(out))) {
+          return RunWidened(fn, spec, in, out);
+        }
+        return fn(spec, in, out);
+      }));
 }
 
 }  // namespace kiln::runtime::ref

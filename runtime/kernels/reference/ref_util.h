@@ -149,7 +149,16 @@ inline void Unflatten(int64_t flat, const Dims& dims, Dims* index) {
   }
 }
 
-/// Registers `fn` as a "ref" kernel that first checks the arity.
-void RegisterRef(KernelRegistry& r, const char* op, int min_inputs, int min_outputs, SimpleKernelFn fn);
+/// IEEE float16 (stored as uint16) <-> float32, round to nearest even.
+float HalfToFloat(uint16_t h);
+uint16_t FloatToHalf(float f);
+
+/// How a kernel meets float16: math kernels run on float32 copies (kWidenToFloat);
+/// data movement, Cast and constants handle it themselves (kNative).
+enum class HalfMode { kWidenToFloat, kNative };
+
+/// Registers `fn` as a "ref" kernel that first checks the arity and buffers.
+void RegisterRef(KernelRegistry& r, const char* op, int min_inputs, int min_outputs, SimpleKernelFn fn,
+                 HalfMode half = HalfMode::kWidenToFloat);
 
 }  // namespace kiln::runtime::ref

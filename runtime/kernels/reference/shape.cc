@@ -18,6 +18,7 @@ void RegisterCastKernels(KernelRegistry& r);
 namespace {
 
 using ref::DispatchBySize;
+using ref::HalfMode;
 using ref::ReadInts;
 using ref::RegisterRef;
 using Refs = std::vector<TensorRef>;
@@ -339,16 +340,16 @@ Status DropoutKernel(const KernelSpec&, const Refs& in, const Refs& out) {
 
 void RegisterReferenceShapeKernels(KernelRegistry& r) {
   for (const char* op : {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"})
-    RegisterRef(r, op, 1, 1, CopyKernel);
+    RegisterRef(r, op, 1, 1, CopyKernel, HalfMode::kNative);
   RegisterRef(r, "Dropout", 1, 1, DropoutKernel);
-  RegisterRef(r, "Transpose", 1, 1, TransposeKernel);
-  RegisterRef(r, "Concat", 1, 1, ConcatKernel);
-  RegisterRef(r, "Split", 1, 1, SplitKernel);
-  RegisterRef(r, "Slice", 3, 1, SliceKernel);
-  RegisterRef(r, "Gather", 2, 1, GatherKernel);
-  RegisterRef(r, "Pad", 2, 1, PadKernel);
-  RegisterRef(r, "Expand", 2, 1, ExpandKernel);
-  RegisterRef(r, "Shape", 1, 1, ShapeKernel);
+  RegisterRef(r, "Transpose", 1, 1, TransposeKernel, HalfMode::kNative);
+  RegisterRef(r, "Concat", 1, 1, ConcatKernel, HalfMode::kNative);
+  RegisterRef(r, "Split", 1, 1, SplitKernel, HalfMode::kNative);
+  RegisterRef(r, "Slice", 3, 1, SliceKernel, HalfMode::kNative);
+  RegisterRef(r, "Gather", 2, 1, GatherKernel, HalfMode::kNative);
+  RegisterRef(r, "Pad", 2, 1, PadKernel, HalfMode::kNative);
+  RegisterRef(r, "Expand", 2, 1, ExpandKernel, HalfMode::kNative);
+  RegisterRef(r, "Shape", 1, 1, ShapeKernel, HalfMode::kNative);
   ref::RegisterCastKernels(r);
 }
 
