@@ -41,6 +41,8 @@ static const OpRegistry& Registry() {
     RegisterNnOps(*r);
     RegisterShapeOps(*r);
     RegisterReductionOps(*r);
+    RegisterGradientOps(*r);
+    RegisterTrainingOps(*r);
     return r;
   }();
   return *registry;

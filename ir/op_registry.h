@@ -111,6 +111,8 @@ void RegisterLinalgOps(OpRegistry& r);
 void RegisterNnOps(OpRegistry& r);
 void RegisterShapeOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
+void RegisterGradientOps(OpRegistry& r);  // backward ops (ir/ops/gradient.cc)
+void RegisterTrainingOps(OpRegistry& r);  // losses and optimizer updates (ir/ops/training.cc)
 
 class OpRegistry {
  public:

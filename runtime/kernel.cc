@@ -10,6 +10,8 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceNnKernels(*r);
     RegisterReferenceShapeKernels(*r);
     RegisterReferenceReductionKernels(*r);
+    RegisterReferenceGradientKernels(*r);
+    RegisterReferenceTrainingKernels(*r);
     RegisterOneDnnKernels(*r);
     return r;
   }();

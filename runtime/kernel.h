@@ -84,6 +84,8 @@ void RegisterReferenceLinalgKernels(KernelRegistry& r);
 void RegisterReferenceNnKernels(KernelRegistry& r);
 void RegisterReferenceShapeKernels(KernelRegistry& r);
 void RegisterReferenceReductionKernels(KernelRegistry& r);
+void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
+void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
 void RegisterOneDnnKernels(KernelRegistry& r);
 
 }  // namespace kiln::runtime

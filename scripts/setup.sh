@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   protobuf-compiler libprotobuf-dev
   llvm-19-dev libzstd-dev
-  libdnnl-dev
+  libdnnl-dev ocl-icd-opencl-dev  # dnnl-config.cmake calls find_package(OpenCL) (a Recommends, not a Depends)
   libonnx-dev
   googletest libgtest-dev libgmock-dev
   libpng-dev zlib1g-dev

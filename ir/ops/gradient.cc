@@ -1,0 +1,10 @@
+// Backward ops (docs/training_ops.md): shape inference.
+#include "ir/op_registry.h"
+#include "ir/ops/infer_helpers.h"
+#include "ir/shape_util.h"
+
+namespace kiln {
+
+void RegisterGradientOps(OpRegistry& r) {}
+
+}  // namespace kiln
