@@ -75,6 +75,42 @@ Node* Graph::InsertNodeBefore(Node* before, const std::string& op_type, const st
   return n;
 }
 
+Value* Graph::AddState(const std::string& name_hint, Tensor initial) {
+  Value* v = AddValue(name_hint, TensorType{initial.dtype(), initial.dims()});
+  v->is_state_ = true;
+  states_.push_back(StateVar{v, std::move(initial), nullptr});
+  return v;
+}
+
+void Graph::PromoteToState(Value* constant) {
+  Tensor initial = constant->constant();
+  constant->constant_.reset();
+  constant->is_state_ = true;
+  states_.push_back(StateVar{constant, std::move(initial), nullptr});
+}
+
+void Graph::DemoteToConstant(Value* state) {
+  auto it = std::find_if(states_.begin(), states_.end(), [&](const StateVar& s) { return s.value == state; });
+  if (it == states_.end()) return;
+  state->is_state_ = false;
+  state->set_constant(std::move(it->initial));
+  states_.erase(it);
+}
+
+void Graph::SetStateUpdate(Value* state, Value* update) {
+  for (StateVar& s : states_) {
+    if (s.value == state) s.update = update;
+  }
+}
+
+const StateVar* Graph::FindState(const Value* v) const {
+  if (!v || !v->is_state_) return nullptr;
+  for (const StateVar& s : states_) {
+    if (s.value == v) return &s;
+  }
+  return nullptr;
+}
+
 void Graph::RemoveNode(Node* node) {
   for (Value* out : node->outputs_) {
     out->producer_ = nullptr;
@@ -93,11 +129,15 @@ void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
   for (auto& out : outputs_) {
     if (out == from) out = to;
   }
+  for (StateVar& s : states_) {
+    if (s.update == from) s.update = to;
+  }
 }
 
 void Graph::RemoveDeadValues() {
   std::set<const Value*> live(inputs_.begin(), inputs_.end());
   live.insert(outputs_.begin(), outputs_.end());
+  for (const StateVar& s : states_) live.insert({s.value, s.update});
   for (auto& n : nodes_) {
     live.insert(n->inputs_.begin(), n->inputs_.end());
     live.insert(n->outputs_.begin(), n->outputs_.end());
@@ -137,6 +177,7 @@ std::vector<Node*> Graph::Users(const Value* v) const {
 
 int Graph::NumUses(const Value* v) const {
   int count = static_cast<int>(std::count(outputs_.begin(), outputs_.end(), v));
+  for (const StateVar& s : states_) count += s.update == v ? 1 : 0;
   for (auto& n : nodes_) count += static_cast<int>(std::count(n->inputs_.begin(), n->inputs_.end(), v));
   return count;
 }
@@ -174,6 +215,7 @@ std::unique_ptr<Graph> Graph::Clone() const {
     Value* c = g->AddValue(v->name_, v->type_);
     c->constant_ = v->constant_;
     c->is_parameter_ = v->is_parameter_;
+    c->is_state_ = v->is_state_;
     c->symbolic_dims_ = v->symbolic_dims_;
     map[v.get()] = c;
   }
@@ -191,6 +233,7 @@ std::unique_ptr<Graph> Graph::Clone() const {
     }
   }
   for (Value* out : outputs_) g->outputs_.push_back(map[out]);
+  for (const StateVar& s : states_) g->states_.push_back(StateVar{map[s.value], s.initial, s.update ? map[s.update] : nullptr});
   return g;
 }
 

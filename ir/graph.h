@@ -50,6 +50,8 @@ class Value {
   /// Trainable parameters are constants that training may update.
   bool is_parameter() const { return is_parameter_; }
   void set_parameter(bool p) { is_parameter_ = p; }
+  /// Persistent state of a training step (see Graph::states()).
+  bool is_state() const { return is_state_; }
 
   /// Symbolic dims as declared by the frontend (index -> symbol), fixed by ResolveSymbolicDims.
   std::vector<std::pair<int, std::string>>& symbolic_dims() { return symbolic_dims_; }
@@ -62,6 +64,7 @@ class Value {
   int producer_output_ = -1;
   std::optional<Tensor> constant_;
   bool is_parameter_ = false;
+  bool is_state_ = false;
   std::vector<std::pair<int, std::string>> symbolic_dims_;
 };
 
@@ -97,6 +100,15 @@ class Node {
   Attrs attrs_;
 };
 
+/// Persistent state of a training step: a value that holds `initial` before the
+/// first run and, after each run, what `update` computed (parameters, optimizer
+/// moments, running statistics, the step counter). Without an update it stays fixed.
+struct StateVar {
+  Value* value = nullptr;
+  Tensor initial;
+  Value* update = nullptr;
+};
+
 class Graph {
  public:
   Graph() = default;
@@ -114,6 +126,7 @@ class Graph {
   Value* AddInput(const std::string& name, TensorType type);
   void AddOutput(Value* v) { outputs_.push_back(v); }
   void SetOutput(int i, Value* v) { outputs_[i] = v; }
+  void SetOutputs(std::vector<Value*> outputs) { outputs_ = std::move(outputs); }
 
   /// Appends a node (nodes must be added in topological order) with fresh output
   /// values named after `output_names` (or after the node when empty).
@@ -122,9 +135,20 @@ class Graph {
   /// Inserts a node right before `before` (which must come after the inputs' producers).
   Node* InsertNodeBefore(Node* before, const std::string& op_type, const std::string& name_hint,
                          const std::vector<Value*>& inputs, int num_outputs = 1, Attrs attrs = {});
+  /// Creates a state value holding `initial` before the first run.
+  Value* AddState(const std::string& name_hint, Tensor initial);
+  /// Turns a constant (typically a parameter) into state initialized with its data.
+  void PromoteToState(Value* constant);
+  /// Turns a state value without update back into a constant.
+  void DemoteToConstant(Value* state);
+  /// After each run, `state` takes the value of `update` (same type).
+  void SetStateUpdate(Value* state, Value* update);
+  const std::vector<StateVar>& states() const { return states_; }
+  const StateVar* FindState(const Value* v) const;
+
   /// Removes a node; its outputs must be unused.
   void RemoveNode(Node* node);
-  /// Rewires every use of `from` (node inputs and graph outputs) to `to`.
+  /// Rewires every use of `from` (node inputs, graph outputs, state updates) to `to`.
   void ReplaceAllUsesWith(Value* from, Value* to);
   /// Removes values that nothing defines and nothing uses.
   void RemoveDeadValues();
@@ -162,6 +186,7 @@ class Graph {
   std::list<std::unique_ptr<Node>> nodes_;
   std::vector<Value*> inputs_;
   std::vector<Value*> outputs_;
+  std::vector<StateVar> states_;
   std::unordered_map<std::string, Value*> value_by_name_;
   std::unordered_map<std::string, int> name_counter_;
   std::unordered_map<std::string, bool> node_names_;

@@ -1,5 +1,7 @@
 #include "ir/op_registry.h"
 
+#include "ir/gradient.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +28,12 @@ const OpDef* OpRegistry::Find(const std::string& name) const {
   return nullptr;
 }
 
+void OpRegistry::SetGradient(OpKind kind, GradientFn fn) {
+  for (auto& d : defs_) {
+    if (d.kind == kind) d.gradient = fn;
+  }
+}
+
 std::vector<const OpDef*> OpRegistry::All() const {
   std::vector<const OpDef*> out;
   for (const auto& d : defs_) out.push_back(&d);
@@ -43,6 +51,9 @@ static const OpRegistry& Registry() {
     RegisterReductionOps(*r);
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);
+    RegisterElementwiseGradients(*r);
+    RegisterNnGradients(*r);
+    RegisterShapeGradients(*r);
     return r;
   }();
   return *registry;

@@ -73,7 +73,7 @@ class InferContext {
 
 using InferShapeFn = Status (*)(InferContext& ctx);
 
-/// Filled in by the training work: appends the gradient computation of one node.
+/// Appends the gradient computation of one node (ir/gradient.h).
 struct GradientContext;
 using GradientFn = Status (*)(GradientContext& ctx);
 
@@ -119,6 +119,8 @@ class OpRegistry {
   void Add(OpDef def);
   const OpDef* Find(const std::string& name) const;
   std::vector<const OpDef*> All() const;
+  /// Attaches a gradient rule to an already registered op.
+  void SetGradient(OpKind kind, GradientFn fn);
 
  private:
   friend const OpDef& GetOpDef(OpKind kind);

@@ -10,6 +10,14 @@ Status Verify(const Graph& graph) {
   std::vector<std::string> errors;
   std::unordered_set<const Value*> defined;
   for (Value* v : graph.inputs()) defined.insert(v);
+  for (const StateVar& st : graph.states()) {
+    defined.insert(st.value);
+    if (st.value->is_constant()) errors.push_back("state '" + st.value->name() + "' is also a constant");
+    if (st.initial.dtype() != st.value->dtype() || st.initial.dims() != st.value->dims()) {
+      errors.push_back("state '" + st.value->name() + "' is " + st.value->type().ToString() +
+                       " but its initial value is " + TensorType{st.initial.dtype(), st.initial.dims()}.ToString());
+    }
+  }
   for (Value* v : graph.values()) {
     if (v->is_constant() && !v->producer()) defined.insert(v);
   }
@@ -58,6 +66,15 @@ Status Verify(const Graph& graph) {
       errors.push_back("a graph output is missing");
     } else if (!defined.count(out)) {
       errors.push_back("graph output '" + out->name() + "' is not defined");
+    }
+  }
+  for (const StateVar& st : graph.states()) {
+    if (!st.update) continue;
+    if (!defined.count(st.update)) {
+      errors.push_back("update of state '" + st.value->name() + "' ('" + st.update->name() + "') is not defined");
+    } else if (st.update->has_type() && st.update->type() != st.value->type()) {
+      errors.push_back("update of state '" + st.value->name() + "' is " + st.update->type().ToString() +
+                       " but the state is " + st.value->type().ToString());
     }
   }
   if (errors.empty()) return Status::Ok();

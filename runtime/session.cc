@@ -48,6 +48,10 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
       return InvalidArgument("plan: buffer '", b.name(), "' (", bytes, " bytes at ", b.offset(),
                              ") lies outside its region of ", limit, " bytes");
     }
+    if (b.kind() == proto::BUF_STATE &&
+        (b.init_offset() < 0 || b.init_offset() + bytes > static_cast<int64_t>(p.constants().size()))) {
+      return InvalidArgument("plan: state '", b.name(), "' has its initial value outside the constants");
+    }
     ref.data = b.kind() == proto::BUF_CONSTANT ? const_cast<uint8_t*>(constants + b.offset()) : arena + b.offset();
     s->buffers_.push_back(std::move(ref));
   }
@@ -57,6 +61,20 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   };
   for (int idx : p.input()) RETURN_IF_ERROR(check_index(idx, "an input"));
   for (int idx : p.output()) RETURN_IF_ERROR(check_index(idx, "an output"));
+  for (int idx : p.state()) {
+    RETURN_IF_ERROR(check_index(idx, "a state"));
+    if (p.buffer(idx).kind() != proto::BUF_STATE) return InvalidArgument("plan: state ", idx, " is not a state buffer");
+  }
+  for (const proto::StateUpdate& su : p.state_update()) {
+    RETURN_IF_ERROR(check_index(su.state(), "a state update"));
+    RETURN_IF_ERROR(check_index(su.update(), "a state update"));
+    if (s->buffers_[su.state()].num_bytes() != s->buffers_[su.update()].num_bytes() ||
+        p.buffer(su.state()).kind() != proto::BUF_STATE) {
+      return InvalidArgument("plan: state '", p.buffer(su.state()).name(), "' and its update '",
+                             p.buffer(su.update()).name(), "' do not match");
+    }
+  }
+  s->ResetStates();
 
   s->env_ = std::make_unique<Env>();
   s->env_->exec.engine = &s->env_->engine;
@@ -131,6 +149,37 @@ Status Session::Run() {
     Status st = s.kernel->Run(s.inputs, s.outputs);
     if (!st.ok()) return st.WithContext(s.step->name() + " (" + s.step->op_type() + ")");
   }
+  for (const proto::StateUpdate& su : plan_.state_update()) {
+    const TensorRef& state = buffers_[su.state()];
+    const TensorRef& update = buffers_[su.update()];
+    if (state.data != update.data) std::memmove(state.data, update.data, state.num_bytes());
+  }
+  return Status::Ok();
+}
+
+void Session::ResetStates() {
+  const auto* constants = reinterpret_cast<const uint8_t*>(plan_.constants().data());
+  for (int idx : plan_.state()) {
+    const TensorRef& ref = buffers_[idx];
+    if (ref.num_bytes()) std::memcpy(ref.data, constants + plan_.buffer(idx).init_offset(), ref.num_bytes());
+  }
+}
+
+int Session::FindState(const std::string& name) const {
+  for (int i = 0; i < num_states(); ++i) {
+    if (state_desc(i).name() == name) return i;
+  }
+  return -1;
+}
+
+Status Session::SetState(int i, const void* data, size_t size) {
+  if (i < 0 || i >= num_states()) return InvalidArgument("state index ", i, " out of range");
+  const TensorRef& ref = buffers_[plan_.state(i)];
+  if (static_cast<int64_t>(size) != ref.num_bytes()) {
+    return InvalidArgument("state '", state_desc(i).name(), "' expects ", ref.num_bytes(), " bytes (",
+                           DTypeName(ref.dtype), DimsToString(ref.dims), "), got ", size);
+  }
+  if (size) std::memcpy(ref.data, data, size);
   return Status::Ok();
 }
 

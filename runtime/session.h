@@ -35,10 +35,23 @@ class Session {
 
   /// Copies `size` bytes into input i; the size must match the input exactly.
   Status SetInput(int i, const void* data, size_t size);
+  /// The buffer of input i, to fill in place (avoids the copy of SetInput).
+  TensorRef input(int i) const { return buffers_[plan_.input(i)]; }
   /// Runs every step.
   Status Run();
   /// A view of output i, valid until the next Run.
   TensorRef output(int i) const { return buffers_[plan_.output(i)]; }
+
+  /// Persistent state (parameters, optimizer state, counters): kept across runs,
+  /// set to the plan's initial values on creation and by ResetStates.
+  int num_states() const { return plan_.state_size(); }
+  const proto::Buffer& state_desc(int i) const { return plan_.buffer(plan_.state(i)); }
+  /// A view of state i (read it for checkpoints; valid for the session's life).
+  TensorRef state(int i) const { return buffers_[plan_.state(i)]; }
+  int FindState(const std::string& name) const;
+  /// Overwrites state i; the size must match exactly.
+  Status SetState(int i, const void* data, size_t size);
+  void ResetStates();
 
   /// Bytes of the arena (the session's one allocation for intermediate values).
   int64_t arena_size() const { return plan_.arena_size(); }

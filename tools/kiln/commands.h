@@ -11,5 +11,9 @@ namespace kiln::cli {
 int RunCommand(const std::vector<std::string>& args);
 /// `kiln dump MODEL`: print the graph after the inference pipeline (text or DOT).
 int DumpCommand(const std::vector<std::string>& args);
+/// `kiln train MODEL --data SPEC`: compile the training step and train.
+int TrainCommand(const std::vector<std::string>& args);
+/// `kiln gradcheck MODEL`: autodiff against finite differences.
+int GradcheckCommand(const std::vector<std::string>& args);
 
 }  // namespace kiln::cli

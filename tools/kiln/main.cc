@@ -19,6 +19,8 @@ Usage: kiln <command> [options]
 Commands:
   run     compile a model and run it on input tensors (.npy or .pb)
   dump    print a model's graph after the inference passes (text or Graphviz DOT)
+  train   train a model on a data set (compiled training step, Keras-style loop)
+  gradcheck  check a model's gradients against finite differences
 
 Options:
   -h, --help   show this help
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
   }
   if (command == "run") return RunCommand(rest);
   if (command == "dump") return DumpCommand(rest);
+  if (command == "train") return TrainCommand(rest);
+  if (command == "gradcheck") return GradcheckCommand(rest);
   if (!command.empty() && command[0] == '-') return ReportUsageError("", "unknown option '" + command + "'");
   return ReportUsageError("", "unknown command '" + command + "'");
 }

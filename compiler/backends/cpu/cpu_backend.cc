@@ -22,16 +22,24 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
     b->set_name(v->name());
     b->set_dtype(v->dtype());
     for (int64_t d : v->dims()) b->add_dims(d);
+    auto append_constant = [&](const Tensor& t) {
+      constants.resize((constants.size() + 63) / 64 * 64, '\0');
+      const int64_t at = static_cast<int64_t>(constants.size());
+      constants.append(static_cast<const char*>(t.data()), t.num_bytes());
+      return at;
+    };
     if (v->is_constant()) {
       b->set_kind(proto::BUF_CONSTANT);
-      constants.resize((constants.size() + 63) / 64 * 64, '\0');
-      b->set_offset(static_cast<int64_t>(constants.size()));
-      constants.append(static_cast<const char*>(v->constant().data()), v->constant().num_bytes());
+      b->set_offset(append_constant(v->constant()));
     } else {
       auto off = memory.offsets.find(v);
       if (off == memory.offsets.end()) return Internal("value '", v->name(), "' was not planned");
       b->set_kind(proto::BUF_ARENA);
       b->set_offset(off->second);
+      if (const StateVar* st = graph.FindState(v)) {
+        b->set_kind(proto::BUF_STATE);
+        b->set_init_offset(append_constant(st->initial));
+      }
     }
     int index = plan.buffer_size() - 1;
     buffer_index[v] = index;
@@ -41,6 +49,10 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
   for (Value* in : graph.inputs()) {
     ASSIGN_OR_RETURN(int idx, buffer_of(in));
     plan.add_input(idx);
+  }
+  for (const StateVar& st : graph.states()) {
+    ASSIGN_OR_RETURN(int idx, buffer_of(st.value));
+    plan.add_state(idx);
   }
   std::vector<std::string> errors;
   const auto& kernels = runtime::KernelRegistry::Global();
@@ -86,6 +98,14 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
   for (Value* out : graph.outputs()) {
     ASSIGN_OR_RETURN(int idx, buffer_of(out));
     plan.add_output(idx);
+  }
+  for (const StateVar& st : graph.states()) {
+    if (!st.update) continue;
+    proto::StateUpdate* su = plan.add_state_update();
+    ASSIGN_OR_RETURN(int state_idx, buffer_of(st.value));
+    ASSIGN_OR_RETURN(int update_idx, buffer_of(st.update));
+    su->set_state(state_idx);
+    su->set_update(update_idx);
   }
   plan.set_constants(std::move(constants));
   return plan;

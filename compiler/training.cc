@@ -1,0 +1,288 @@
+#include "compiler/training.h"
+
+#include <algorithm>
+
+#include "compiler/autodiff.h"
+#include "compiler/pass.h"
+#include "ir/op_registry.h"
+#include "ir/shape_util.h"
+
+namespace kiln {
+namespace {
+
+Status InferNode(Node* n) {
+  ASSIGN_OR_RETURN(std::vector<TensorType> types, InferNodeTypes(*n));
+  for (int i = 0; i < n->num_outputs(); ++i) n->output(i)->set_type(types[i]);
+  return Status::Ok();
+}
+
+StatusOr<Value*> Emit(Graph& g, const std::string& op, const std::string& name, const std::vector<Value*>& inputs,
+                      Attrs attrs = {}, int num_outputs = 1, Node** node = nullptr) {
+  Node* n = g.AddNode(op, name, inputs, num_outputs, std::move(attrs));
+  RETURN_IF_ERROR(InferNode(n));
+  if (node) *node = n;
+  return n->output(0);
+}
+
+// Replaces `old` by a node of `op_type` with the same name, inputs and outputs
+// (plus `extra_outputs` new ones), keeping the topological position.
+Node* ReplaceNode(Graph& g, Node* old, const std::string& op_type, std::vector<Value*> inputs, Attrs attrs,
+                  int num_outputs) {
+  Node* n = g.InsertNodeBefore(old, op_type, old->name() + "/train", inputs, num_outputs, std::move(attrs));
+  for (int i = 0; i < old->num_outputs() && i < num_outputs; ++i) g.ReplaceAllUsesWith(old->output(i), n->output(i));
+  g.RemoveNode(old);
+  return n;
+}
+
+uint64_t Mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// BatchNormalization -> BatchNormTraining (batch statistics; running statistics
+// become state updated every step), Dropout -> DropoutTraining (seeded masks
+// that depend on the step counter).
+Status RewriteForTraining(Graph& g, Value* step, uint64_t seed, std::vector<std::pair<Value*, Value*>>* updates) {
+  int dropout_index = 0;
+  for (Node* n : g.NodeList()) {
+    if (n->op_type() == "BatchNormalization") {
+      if (n->attrs().GetInt("training_mode", 0)) {
+        return Unimplemented(n->Label(), ": training_mode=1 models are not supported; export in inference mode");
+      }
+      Attrs a;
+      a.SetFloat("epsilon", n->attrs().GetFloat("epsilon", 1e-5f));
+      a.SetFloat("momentum", n->attrs().GetFloat("momentum", 0.9f));
+      std::vector<Value*> ins = n->inputs();
+      Node* t = ReplaceNode(g, n, "BatchNormTraining", ins, a, 5);
+      updates->push_back({ins[3], t->output(1)});
+      updates->push_back({ins[4], t->output(2)});
+    } else if (n->op_type() == "Dropout") {
+      float ratio = 0.5f;
+      if (n->num_inputs() > 1 && n->input(1)) {
+        if (!n->input(1)->is_constant()) return Unimplemented(n->Label(), ": the dropout ratio must be a constant");
+        ratio = static_cast<float>(n->input(1)->constant().GetAsDouble(0));
+      }
+      if (n->num_outputs() > 1 && g.NumUses(n->output(1)) > 0) {
+        return Unimplemented(n->Label(), ": the mask output is used by the model");
+      }
+      Attrs a;
+      a.SetFloat("ratio", ratio);
+      a.SetInt("seed", static_cast<int64_t>(Mix(seed + static_cast<uint64_t>(dropout_index++)) >> 1));
+      ReplaceNode(g, n, "DropoutTraining", {n->input(0), step}, a, 2);
+    }
+  }
+  return Status::Ok();
+}
+
+Tensor Zeros(const Value* like) { return Tensor(like->dtype(), like->dims()); }
+
+struct LossChoice {
+  std::string op;
+  Value* pred;
+  bool sparse;
+};
+
+// Picks the loss op; from logits when the model's last op is the matching activation.
+StatusOr<LossChoice> ChooseLoss(const std::string& loss, Value* out) {
+  const Node* last = out->producer();
+  const int rank = static_cast<int>(out->dims().size());
+  auto last_axis = [&](const Node* n) {
+    const int64_t axis = n->attrs().GetInt("axis", -1);
+    return axis == -1 || axis == rank - 1;
+  };
+  if (loss == "categorical_crossentropy" || loss == "sparse_categorical_crossentropy") {
+    const bool sparse = loss[0] == 's';
+    if (rank != 2) return InvalidArgument("loss ", loss, " needs a [batch, classes] output, got ", out->type().ToString());
+    if (last && (last->op_type() == "Softmax" || last->op_type() == "LogSoftmax") && last_axis(last)) {
+      return LossChoice{"SoftmaxCrossEntropy", last->input(0), sparse};
+    }
+    return LossChoice{"CrossEntropy", out, sparse};
+  }
+  if (loss == "binary_crossentropy") {
+    if (last && last->op_type() == "Sigmoid") return LossChoice{"SigmoidCrossEntropy", last->input(0), false};
+    return LossChoice{"BinaryCrossEntropy", out, false};
+  }
+  return LossChoice{"MeanSquaredError", out, false};
+}
+
+}  // namespace
+
+StatusOr<std::string> CanonicalLossName(const std::string& name) {
+  static const std::pair<const char*, const char*> kNames[] = {
+      {"categorical_crossentropy", "categorical_crossentropy"},
+      {"cce", "categorical_crossentropy"},
+      {"sparse_categorical_crossentropy", "sparse_categorical_crossentropy"},
+      {"scce", "sparse_categorical_crossentropy"},
+      {"binary_crossentropy", "binary_crossentropy"},
+      {"bce", "binary_crossentropy"},
+      {"mse", "mse"},
+      {"mean_squared_error", "mse"},
+      {"half_sse", "half_sse"},
+      {"half_sum_squared_error", "half_sse"},
+  };
+  for (const auto& [alias, canonical] : kNames) {
+    if (name == alias) return std::string(canonical);
+  }
+  return InvalidArgument("unknown loss '", name,
+                         "' (expected categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, "
+                         "mse or half_sse)");
+}
+
+static Status TypeGraph(Graph& g, int64_t batch_size) {
+  PassOptions options;
+  options.batch_size = batch_size;
+  return RunPipeline(g, {{"resolve-symbolic-dims"}, {"infer-shapes"}}, options);
+}
+
+static void PromoteParameters(Graph& g) {
+  for (Value* v : g.values()) {
+    if (v->is_parameter() && v->is_constant() && !v->producer() && IsFloatingType(v->dtype())) g.PromoteToState(v);
+  }
+}
+
+StatusOr<std::unique_ptr<Graph>> BuildEvalGraph(const Graph& model, int64_t batch_size) {
+  std::unique_ptr<Graph> g = model.Clone();
+  PromoteParameters(*g);
+  RETURN_IF_ERROR(TypeGraph(*g, batch_size));
+  RETURN_IF_ERROR(RunPipeline(*g, {{"dce"}}, PassOptions{}));
+  return g;
+}
+
+StatusOr<std::unique_ptr<Graph>> BuildLossGraph(const Graph& model, const TrainingConfig& config,
+                                                std::vector<Value*>* parameters, std::string* loss_name) {
+  ASSIGN_OR_RETURN(std::string loss, CanonicalLossName(config.loss));
+  if (loss_name) *loss_name = loss;
+  if (model.outputs().empty()) return InvalidArgument("the model has no outputs to train");
+  std::unique_ptr<Graph> g = model.Clone();
+  Value* step = g->AddState("train/step", Tensor::FromVector(proto::DT_INT64, {}, std::vector<int64_t>{0}));
+  std::vector<std::pair<Value*, Value*>> stat_updates;
+  RETURN_IF_ERROR(RewriteForTraining(*g, step, config.seed, &stat_updates));
+  PromoteParameters(*g);
+  RETURN_IF_ERROR(TypeGraph(*g, config.batch_size));
+  for (auto& [state, update] : stat_updates) {
+    if (!state->is_state()) return InvalidArgument("batch norm statistics '", state->name(), "' must be initializers");
+    g->SetStateUpdate(state, update);
+  }
+
+  Value* out = g->outputs()[0];
+  ASSIGN_OR_RETURN(LossChoice choice, ChooseLoss(loss, out));
+  TensorType target_type = out->type();
+  if (choice.sparse) target_type = TensorType{proto::DT_INT64, {out->dims()[0]}};
+  Value* target = g->AddInput("target", target_type);
+  Attrs attrs;
+  if (choice.op == "SoftmaxCrossEntropy" || choice.op == "CrossEntropy") attrs.SetInt("sparse", choice.sparse ? 1 : 0);
+  if (choice.op == "MeanSquaredError") attrs.SetString("reduction", loss == "half_sse" ? "half_sum" : "mean");
+  ASSIGN_OR_RETURN(Value * loss_value, Emit(*g, choice.op, "loss", {choice.pred, target}, attrs));
+  g->SetOutputs({loss_value, out});
+  parameters->clear();
+  for (const StateVar& st : g->states()) {
+    if (IsFloatingType(st.value->dtype()) && !st.update) parameters->push_back(st.value);
+  }
+  return g;
+}
+
+namespace {
+
+struct OptimizerOp {
+  std::string op;
+  std::vector<const char*> slots;  // state names per parameter, in input order after (p, g)
+  Attrs attrs;
+};
+
+StatusOr<OptimizerOp> MakeOptimizer(const OptimizerConfig& c) {
+  OptimizerOp o;
+  o.attrs.SetFloat("lr", c.learning_rate);
+  if (c.weight_decay != 0.0f) o.attrs.SetFloat("weight_decay", c.weight_decay);
+  auto eps = [&](float fallback) { o.attrs.SetFloat("epsilon", c.epsilon >= 0 ? c.epsilon : fallback); };
+  auto rho = [&](float fallback) { o.attrs.SetFloat("rho", c.rho >= 0 ? c.rho : fallback); };
+  const std::string& n = c.name;
+  // Keras style: sgd with momentum (and nesterov) is the momentum optimizer.
+  const bool sgd_momentum = n == "sgd" && c.momentum > 0;
+  if (n == "sgd" && !sgd_momentum) {
+    o.op = "SGDUpdate";
+  } else if (sgd_momentum || n == "momentum" || n == "nesterov") {
+    o.op = "MomentumUpdate";
+    o.slots = {"velocity"};
+    o.attrs.SetFloat("momentum", c.momentum >= 0 ? c.momentum : 0.9f);
+    o.attrs.SetInt("nesterov", n == "nesterov" || c.nesterov ? 1 : 0);
+  } else if (n == "adagrad") {
+    o.op = "AdagradUpdate";
+    o.slots = {"accumulator"};
+    eps(1e-10f);
+  } else if (n == "adadelta") {
+    o.op = "AdadeltaUpdate";
+    o.slots = {"square_avg", "delta_avg"};
+    eps(1e-6f);
+    rho(0.9f);
+  } else if (n == "rmsprop") {
+    o.op = "RMSpropUpdate";
+    o.slots = {"square_avg"};
+    eps(1e-8f);
+    rho(0.99f);
+  } else if (n == "adam") {
+    o.op = "AdamUpdate";
+    o.slots = {"m", "v"};
+    o.attrs.SetFloat("beta1", c.beta1);
+    o.attrs.SetFloat("beta2", c.beta2);
+    eps(1e-8f);
+  } else {
+    return InvalidArgument("unknown optimizer '", n,
+                           "' (expected sgd, momentum, nesterov, adagrad, adadelta, rmsprop or adam)");
+  }
+  return o;
+}
+
+}  // namespace
+
+StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const TrainingConfig& config) {
+  TrainingProgram program;
+  ASSIGN_OR_RETURN(OptimizerOp opt, MakeOptimizer(config.optimizer));
+  std::vector<Value*> params;
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, BuildLossGraph(model, config, &params, &program.loss));
+  ASSIGN_OR_RETURN(std::vector<Value*> grads, AppendGradients(*g, g->outputs()[0], params));
+
+  std::vector<Value*> trained, trained_grads;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (grads[i]) {
+      trained.push_back(params[i]);
+      trained_grads.push_back(grads[i]);
+    } else {
+      g->DemoteToConstant(params[i]);  // not on a path to the loss (e.g. a Pad value): stays fixed
+    }
+  }
+  if (trained.empty()) return InvalidArgument("the model has no parameters that affect the loss");
+
+  if (config.optimizer.clip_norm > 0) {
+    Attrs a;
+    a.SetFloat("max_norm", config.optimizer.clip_norm);
+    Node* clip = g->AddNode("ClipByGlobalNorm", "optimizer/clip_by_global_norm", trained_grads,
+                            static_cast<int>(trained_grads.size()), a);
+    RETURN_IF_ERROR(InferNode(clip));
+    trained_grads = clip->outputs();
+  }
+  Value* step = g->FindValue("train/step");
+  for (size_t i = 0; i < trained.size(); ++i) {
+    Value* p = trained[i];
+    std::vector<Value*> ins = {p, trained_grads[i]};
+    for (const char* slot : opt.slots) ins.push_back(g->AddState(p->name() + "/" + slot, Zeros(p)));
+    if (opt.op == "AdamUpdate") ins.push_back(step);
+    const int num_outputs = 1 + static_cast<int>(opt.slots.size());
+    Node* n = g->AddNode(opt.op, p->name() + "/update", ins, num_outputs, opt.attrs);
+    RETURN_IF_ERROR(InferNode(n));
+    g->SetStateUpdate(p, n->output(0));
+    for (size_t s = 0; s < opt.slots.size(); ++s) g->SetStateUpdate(ins[2 + s], n->output(1 + static_cast<int>(s)));
+    program.parameters.push_back(p->name());
+  }
+  ASSIGN_OR_RETURN(Value * next_step, Emit(*g, "Add", "train/step/increment",
+                                           {step, g->AddConstant("train/one", Tensor::FromVector(proto::DT_INT64, {},
+                                                                                               std::vector<int64_t>{1}))}));
+  g->SetStateUpdate(step, next_step);
+  RETURN_IF_ERROR(RunPipeline(*g, {{"dce"}}, PassOptions{}));
+  program.step = std::move(g);
+  ASSIGN_OR_RETURN(program.eval, BuildEvalGraph(model, config.batch_size));
+  return program;
+}
+
+}  // namespace kiln

@@ -1,0 +1,17 @@
+// Kiln graph -> ONNX (opset 13): the IR's ops are ONNX-13's, so export is a
+// direct mapping. Used by `kiln train --export-onnx` to take trained models to
+// other runtimes.
+#pragma once
+
+#include <string>
+
+#include "ir/graph.h"
+#include "ir/status.h"
+
+namespace kiln {
+
+/// Writes `graph` as an ONNX model file (atomically), checked by ONNX's checker.
+/// Kiln-only ops (training ops) are an error naming the nodes.
+Status ExportOnnx(const Graph& graph, const std::string& path);
+
+}  // namespace kiln

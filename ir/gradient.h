@@ -1,0 +1,58 @@
+// What a gradient rule sees and emits. Each differentiable op's rule (attached to
+// its single registry entry) appends the nodes that compute the gradients of the
+// op's inputs from the gradients of its outputs; autodiff (compiler/autodiff.h)
+// calls the rules in reverse topological order and sums gradients of shared values.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/op_registry.h"
+
+namespace kiln {
+
+struct GradientContext {
+  GradientContext(Graph& g, const Node& n) : graph(g), node(n) {}
+
+  Graph& graph;
+  const Node& node;
+  /// dL/d(output i); null when output i does not reach the loss.
+  std::vector<Value*> output_grads;
+  /// Whether dL/d(input i) is wanted (it leads back to a parameter).
+  std::vector<bool> wanted;
+  /// Filled in by the rule: dL/d(input i), null for none. Same type as the input.
+  std::vector<Value*> input_grads;
+
+  Value* X(int i) const { return node.input(i); }
+  Value* Y(int i = 0) const { return node.output(i); }
+  /// dL/dY(i); rules may assume it is non-null for the outputs they differentiate.
+  Value* dY(int i = 0) const { return output_grads[i]; }
+  bool wants(int i) const { return i < static_cast<int>(wanted.size()) && wanted[i]; }
+  void set_grad(int i, Value* g) { input_grads[i] = g; }
+
+  /// Appends `op_type` (named "<node>/grad/<op>") with inferred output types.
+  StatusOr<std::vector<Value*>> Emit(const std::string& op_type, const std::vector<Value*>& inputs, Attrs attrs = {},
+                                     int num_outputs = 1);
+  StatusOr<Value*> Emit1(const std::string& op_type, const std::vector<Value*>& inputs, Attrs attrs = {});
+  /// Sums `g` over the axes numpy broadcasting expanded, so it has shape `target`.
+  StatusOr<Value*> ReduceTo(Value* g, const Dims& target);
+  /// Reshape of `g` to `dims` (no-op when it already has them).
+  StatusOr<Value*> ReshapeTo(Value* g, const Dims& dims);
+  /// A scalar constant of `dtype`, shape [].
+  Value* Scalar(double v, DType dtype);
+  /// An int64 1-D constant.
+  Value* Ints(const std::vector<int64_t>& values);
+  /// The error for an unsupported configuration of this node.
+  template <typename... Args>
+  Status Unsupported(const Args&... args) const {
+    return Unimplemented(node.Label(), ": no gradient for ", args...);
+  }
+};
+
+/// Attaches gradient rules to the registry's op definitions (called once by the registry).
+void RegisterElementwiseGradients(OpRegistry& r);
+void RegisterNnGradients(OpRegistry& r);
+void RegisterShapeGradients(OpRegistry& r);
+
+}  // namespace kiln

@@ -1,0 +1,97 @@
+// The trainer: the outer loop around a compiled training step (epochs,
+// shuffled mini-batches, validation, early stopping, checkpoints, Keras-style
+// progress). Part of the runtime, so ahead-of-time trainers need no compiler.
+#pragma once
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ir/status.h"
+#include "runtime/data/dataset.h"
+#include "runtime/plan.pb.h"
+#include "runtime/session.h"
+
+namespace kiln::runtime {
+
+struct TrainerOptions {
+  int64_t epochs = 10;
+  uint64_t seed = 0;  // shuffling (each epoch's order depends on seed and epoch only)
+  bool shuffle = true;
+  /// The loss of the step graph, for the host-side validation loss:
+  /// sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, mse, half_sse.
+  std::string loss = "sparse_categorical_crossentropy";
+  // Early stopping (patience 0: off).
+  std::string monitor = "val_loss";  // val_loss, val_accuracy, loss, accuracy
+  int64_t patience = 0;
+  double min_delta = 0.0;
+  bool restore_best_weights = true;
+  // Checkpoints (written atomically after every `checkpoint_every` epochs; "" = none).
+  std::string checkpoint_path;
+  int64_t checkpoint_every = 1;
+  bool resume = false;  // continue from checkpoint_path when it exists
+  // Output: a progress bar per epoch (redrawn in place on a terminal).
+  std::FILE* out = stdout;
+  bool progress = true;
+};
+
+struct EpochStats {
+  int64_t epoch = 0;  // 1-based
+  double loss = 0, accuracy = -1;
+  double val_loss = -1, val_accuracy = -1;  // -1: no validation data / not a classifier
+  double seconds = 0;
+};
+
+struct Evaluation {
+  double loss = 0;
+  double accuracy = -1;  // -1 for non-classifiers
+  int64_t samples = 0;
+};
+
+class Trainer {
+ public:
+  /// `step`: the training-step session (inputs: model inputs then "target";
+  /// outputs: loss, prediction). `eval`: the inference session at the same batch
+  /// size; parameters are copied into it by state name before evaluating.
+  Trainer(Session* step, Session* eval, TrainerOptions options);
+
+  /// Trains on `train`, validating on `validation` (may be null) after each epoch.
+  StatusOr<std::vector<EpochStats>> Fit(const data::Dataset& train, const data::Dataset* validation);
+  /// Loss and accuracy of the current weights on `ds` (every sample, the last batch padded).
+  StatusOr<Evaluation> Evaluate(const data::Dataset& ds);
+  /// Copies every state the eval session shares (by name) from the step session.
+  Status SyncEvalWeights();
+
+  Status SaveCheckpoint(const std::string& path, int64_t epochs_done) const;
+  /// Restores states from a checkpoint; returns the epochs it had completed.
+  StatusOr<int64_t> LoadCheckpoint(const std::string& path);
+
+  /// Step of the epoch where training stopped early (-1: ran every epoch).
+  int64_t stopped_epoch() const { return stopped_epoch_; }
+  int64_t best_epoch() const { return best_epoch_; }
+
+ private:
+  Status CheckData(const data::Dataset& ds, const Session& session, const char* what) const;
+  Status FillTarget(const data::Dataset& ds, const int64_t* rows, int64_t n, void* target) const;
+  double SampleLoss(const float* pred, int64_t width, const data::Dataset& ds, int64_t row) const;
+  bool IsBetter(double value) const;
+  void SnapshotBest();
+  void RestoreBest();
+
+  Session* step_;
+  Session* eval_;
+  TrainerOptions options_;
+  // Early stopping state.
+  double best_metric_ = 0;
+  bool have_best_ = false;
+  int64_t best_epoch_ = -1;
+  int64_t wait_ = 0;
+  int64_t stopped_epoch_ = -1;
+  std::vector<std::vector<uint8_t>> best_state_;  // per step state, preallocated once
+};
+
+/// Writes `bytes` to `path` atomically (temp file in the same folder + rename).
+Status WriteFileAtomically(const std::string& path, const std::string& bytes);
+
+}  // namespace kiln::runtime

@@ -1,0 +1,335 @@
+// `kiln train`: compile a model's training step (forward, loss, backward,
+// optimizer) and run the trainer on a data set; write the trained model.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "compiler/backends/cpu/cpu_backend.h"
+#include "compiler/training.h"
+#include "frontends/load_model.h"
+#include "frontends/onnx/onnx_exporter.h"
+#include "ir/model_io.h"
+#include "runtime/data/dataset.h"
+#include "runtime/training/trainer.h"
+#include "tools/kiln/args.h"
+#include "tools/kiln/commands.h"
+
+namespace kiln::cli {
+namespace {
+
+constexpr char kTrainHelp[] = R"(Usage: kiln train MODEL [--data SPEC] [options]
+
+Compiles the training step of MODEL (forward pass, loss, gradients and the
+optimizer's updates, as one graph) and trains it, Keras style: shuffled
+mini-batches, a progress bar per epoch, validation, early stopping and
+checkpoints. The model file's `training { ... }` block sets the defaults;
+these options override it.
+
+Data:
+  --data SPEC               the training data (see below); default: the model's `data`
+  --preprocess P            scale (x/255), minmax, standardize or none (default: the model's, else none)
+  --validation-split F      hold out fraction F of the training data for validation
+  --validation-data SPEC    validation data from another spec
+  --test-split F            hold out fraction F as the test set when the data has none
+Loss and optimizer:
+  --loss NAME               sparse_categorical_crossentropy, categorical_crossentropy,
+                            binary_crossentropy, mse, half_sse (default: from the data)
+  --optimizer NAME          sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam (default sgd)
+  --lr X                    learning rate (default 0.01; adam 0.001; adadelta 1.0)
+  --momentum X, --nesterov  momentum for sgd/momentum/nesterov
+  --beta1 X, --beta2 X, --epsilon X, --rho X, --weight-decay X
+  --clip-norm X             clip the gradients by their global norm
+Loop:
+  --epochs N                default 10          --batch N      default 32
+  --seed N                  shuffling and dropout (default 0)
+  --no-shuffle              keep the data order
+  --patience N              early stopping after N epochs without improvement
+  --monitor M               val_loss (default), val_accuracy, loss, accuracy
+  --min-delta X             smallest change that counts as an improvement
+  --no-restore-best         keep the last weights instead of the best ones
+  --checkpoint FILE         write a checkpoint (atomically) every --checkpoint-every epochs
+  --resume                  continue from --checkpoint when it exists
+Output:
+  -o, --out FILE            the trained model (.kiln or .kiln.txt; weights included)
+  --export-onnx FILE        also write the trained model as ONNX
+  --threads N               oneDNN threads (default: all cores)
+  --quiet                   no progress output
+  -h, --help                show this help
+
+Data specs:
+%s
+Examples:
+  kiln train examples/fashion_mnist_mlp.kiln.txt --epochs 10 -o fmnist.kiln
+  kiln train examples/iris_mlp.kiln.txt --data csv:examples/data/iris.csv --test-split 0.5
+  kiln train model.kiln.txt --data npy:x.npy,y.npy --optimizer adam --lr 0.001 --patience 3
+)";
+
+StatusOr<float> ParseFloatOption(const std::string& option, const std::string& value) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(value.c_str(), &end);
+  if (value.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v)) {
+    return InvalidArgument("option '", option, "' needs a number, got '", value, "'");
+  }
+  return static_cast<float>(v);
+}
+
+// The model's training spec with the command-line overrides applied.
+StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const ParsedArgs& a) {
+  proto::TrainingSpec s = file;
+  auto str = [&](const char* opt, std::string* field) {
+    if (a.options.count(opt)) *field = a.Get(opt);
+  };
+  std::string v;
+  str("--data", s.mutable_data());
+  str("--preprocess", s.mutable_preprocess());
+  str("--validation-data", s.mutable_validation_data());
+  str("--loss", s.mutable_loss());
+  str("--optimizer", s.mutable_optimizer());
+  for (const char* opt : {"--lr", "--momentum", "--beta1", "--beta2", "--epsilon", "--rho", "--weight-decay",
+                          "--clip-norm", "--validation-split", "--test-split", "--min-delta"}) {
+    if (!a.options.count(opt)) continue;
+    ASSIGN_OR_RETURN(float x, ParseFloatOption(opt, a.Get(opt)));
+    const std::string o = opt;
+    if (o == "--lr") s.set_learning_rate(x);
+    if (o == "--momentum") s.set_momentum(x);
+    if (o == "--beta1") s.set_beta1(x);
+    if (o == "--beta2") s.set_beta2(x);
+    if (o == "--epsilon") s.set_epsilon(x);
+    if (o == "--rho") s.set_rho(x);
+    if (o == "--weight-decay") s.set_weight_decay(x);
+    if (o == "--clip-norm") s.set_clip_norm(x);
+    if (o == "--validation-split") s.set_validation_split(x);
+    if (o == "--test-split") s.set_test_split(x);
+    if (o == "--min-delta") s.mutable_early_stopping()->set_min_delta(x);
+  }
+  for (const char* opt : {"--epochs", "--batch", "--patience", "--checkpoint-every"}) {
+    if (!a.options.count(opt)) continue;
+    ASSIGN_OR_RETURN(int64_t n, ParsePositiveInt(opt, a.Get(opt)));
+    const std::string o = opt;
+    if (o == "--epochs") s.set_epochs(n);
+    if (o == "--batch") s.set_batch_size(n);
+    if (o == "--patience") s.mutable_early_stopping()->set_patience(n);
+    if (o == "--checkpoint-every") s.set_checkpoint_every(n);
+  }
+  if (a.options.count("--seed")) {
+    char* end = nullptr;
+    const std::string seed = a.Get("--seed");
+    const unsigned long long n = std::strtoull(seed.c_str(), &end, 10);
+    if (seed.empty() || *end != '\0') return InvalidArgument("option '--seed' needs a non-negative integer, got '", seed, "'");
+    s.set_seed(n);
+  }
+  if (a.options.count("--monitor")) s.mutable_early_stopping()->set_monitor(a.Get("--monitor"));
+  if (a.Has("--nesterov")) s.set_nesterov(true);
+  if (a.Has("--no-shuffle")) s.set_no_shuffle(true);
+  if (a.Has("--no-restore-best")) s.mutable_early_stopping()->set_restore_best_weights(false);
+  if (s.epochs() == 0) s.set_epochs(10);
+  if (s.batch_size() == 0) s.set_batch_size(32);
+  for (float f : {s.validation_split(), s.test_split()}) {
+    if (!(f >= 0.0f && f < 1.0f)) return InvalidArgument("validation/test split must be in [0, 1), got ", f);
+  }
+  for (const std::string& m : s.metrics()) {
+    if (m != "loss" && m != "accuracy" && m != "acc") {
+      return InvalidArgument("unknown metric '", m, "' (expected loss or accuracy)");
+    }
+  }
+  return s;
+}
+
+OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& s) {
+  OptimizerConfig o;
+  o.name = s.optimizer().empty() ? "sgd" : s.optimizer();
+  const float default_lr = o.name == "adam" ? 0.001f : o.name == "adadelta" ? 1.0f : 0.01f;
+  o.learning_rate = s.learning_rate() > 0 ? s.learning_rate() : default_lr;
+  if (s.has_momentum()) o.momentum = s.momentum();
+  o.nesterov = s.nesterov();
+  if (s.has_beta1()) o.beta1 = s.beta1();
+  if (s.has_beta2()) o.beta2 = s.beta2();
+  if (s.has_epsilon()) o.epsilon = s.epsilon();
+  if (s.has_rho()) o.rho = s.rho();
+  o.weight_decay = s.weight_decay();
+  o.clip_norm = s.clip_norm();
+  return o;
+}
+
+// Preprocessing fitted on the training set and applied to every set.
+Status Preprocess(const std::string& how, data::Dataset* train, std::vector<data::Dataset*> others) {
+  if (how.empty() || how == "none") return Status::Ok();
+  if (how == "scale") {
+    data::ScaleTo01(train);
+    for (auto* d : others) data::ScaleTo01(d);
+    return Status::Ok();
+  }
+  if (how == "minmax") {
+    data::MinMaxScaler s;
+    RETURN_IF_ERROR(s.Fit(*train));
+    RETURN_IF_ERROR(s.Apply(train));
+    for (auto* d : others) RETURN_IF_ERROR(s.Apply(d));
+    return Status::Ok();
+  }
+  if (how == "standardize") {
+    data::Standardizer s;
+    RETURN_IF_ERROR(s.Fit(*train));
+    RETURN_IF_ERROR(s.Apply(train));
+    for (auto* d : others) RETURN_IF_ERROR(s.Apply(d));
+    return Status::Ok();
+  }
+  return InvalidArgument("unknown preprocessing '", how, "' (expected scale, minmax, standardize or none)");
+}
+
+// The loss when neither the file nor the flags name one: classes -> cross-entropy, else MSE.
+std::string DefaultLoss(const data::Dataset& ds, const Graph& eval) {
+  const Dims& out = eval.outputs()[0]->dims();
+  const int64_t width = out.size() > 1 ? out.back() : 1;
+  if (!ds.has_class_labels()) return "mse";
+  return width == 1 ? "binary_crossentropy" : "sparse_categorical_crossentropy";
+}
+
+StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, int threads, const std::string& what) {
+  auto plan = CompileForCpu(g, CpuCompileOptions{});
+  if (!plan.ok()) return plan.status().WithContext(what);
+  runtime::SessionOptions options;
+  options.num_threads = threads;
+  return runtime::Session::Create(std::move(plan).value(), options);
+}
+
+// The trained model: the original graph with the trained values of every
+// parameter (and batch-norm statistic) in place of the initial ones.
+Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const proto::TrainingSpec& spec,
+                         const std::string& out, const std::string& onnx_out) {
+  std::unique_ptr<Graph> trained = model.graph->Clone();
+  for (int i = 0; i < eval.num_states(); ++i) {
+    Value* v = trained->FindValue(eval.state_desc(i).name());
+    if (!v || !v->is_constant()) continue;
+    const TensorRef s = eval.state(i);
+    ASSIGN_OR_RETURN(Tensor t, Tensor::FromBytes(s.dtype, s.dims, s.data, static_cast<size_t>(s.num_bytes())));
+    v->set_constant(std::move(t));
+  }
+  if (!out.empty()) RETURN_IF_ERROR(WriteModelProto(ModelToProto(*trained, spec), out));
+  if (!onnx_out.empty()) RETURN_IF_ERROR(ExportOnnx(*trained, onnx_out));
+  return Status::Ok();
+}
+
+Status Train(const ParsedArgs& args) {
+  const std::string model_path = args.positional[0];
+  const bool quiet = args.Has("--quiet");
+  ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
+  ASSIGN_OR_RETURN(proto::TrainingSpec spec, MergeSpec(model.training, args));
+  if (spec.data().empty()) {
+    return InvalidArgument(model_path, ": no training data: pass --data SPEC (or set `data` in the training block)");
+  }
+  int threads = 0;
+  if (args.options.count("--threads")) {
+    ASSIGN_OR_RETURN(int64_t n, ParsePositiveInt("--threads", args.Get("--threads")));
+    threads = static_cast<int>(n);
+  }
+
+  // Data: train / validation / test, preprocessed with statistics of the training set.
+  ASSIGN_OR_RETURN(data::DataSplits splits, data::LoadDataSpec(spec.data()));
+  data::Dataset train = std::move(splits.train);
+  std::optional<data::Dataset> test = std::move(splits.test), validation;
+  if (!test && spec.test_split() > 0) {
+    ASSIGN_OR_RETURN(auto parts, data::Split(train, 1.0 - spec.test_split(), spec.seed() + 1));
+    train = std::move(parts.first);
+    test = std::move(parts.second);
+  }
+  if (!spec.validation_data().empty()) {
+    ASSIGN_OR_RETURN(data::DataSplits v, data::LoadDataSpec(spec.validation_data()));
+    validation = std::move(v.train);
+  } else if (spec.validation_split() > 0) {
+    ASSIGN_OR_RETURN(auto parts, data::Split(train, 1.0 - spec.validation_split(), spec.seed() + 2));
+    train = std::move(parts.first);
+    validation = std::move(parts.second);
+  }
+  std::vector<data::Dataset*> others;
+  if (validation) others.push_back(&*validation);
+  if (test) others.push_back(&*test);
+  RETURN_IF_ERROR(Preprocess(spec.preprocess(), &train, others));
+
+  // Compile the training step and the evaluation graph.
+  const auto compile_start = std::chrono::steady_clock::now();
+  TrainingConfig config;
+  config.batch_size = spec.batch_size();
+  config.seed = spec.seed();
+  config.optimizer = OptimizerFromSpec(spec);
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<Graph> probe, BuildEvalGraph(*model.graph, config.batch_size));
+    config.loss = spec.loss().empty() ? DefaultLoss(train, *probe) : spec.loss();
+  }
+  auto program = BuildTrainingProgram(*model.graph, config);
+  if (!program.ok()) return program.status().WithContext(model_path);
+  ASSIGN_OR_RETURN(auto step, CompileSession(*program->step, threads, model_path + " (training step)"));
+  ASSIGN_OR_RETURN(auto eval, CompileSession(*program->eval, threads, model_path + " (evaluation)"));
+  const double compile_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
+  if (!quiet) {
+    std::printf("Training %s: %zu parameter tensors, loss %s, optimizer %s (lr %g), batch %lld, compiled in %.2fs\n",
+                model.graph->name().c_str(), program->parameters.size(), program->loss.c_str(),
+                config.optimizer.name.c_str(), config.optimizer.learning_rate,
+                static_cast<long long>(config.batch_size), compile_seconds);
+    std::printf("Data: %lld training samples%s%s\n", static_cast<long long>(train.size()),
+                validation ? (", " + std::to_string(validation->size()) + " validation").c_str() : "",
+                test ? (", " + std::to_string(test->size()) + " test").c_str() : "");
+  }
+
+  runtime::TrainerOptions options;
+  options.epochs = spec.epochs();
+  options.seed = spec.seed();
+  options.shuffle = !spec.no_shuffle();
+  options.loss = program->loss;
+  if (!spec.early_stopping().monitor().empty()) options.monitor = spec.early_stopping().monitor();
+  options.patience = spec.early_stopping().patience();
+  options.min_delta = spec.early_stopping().min_delta();
+  options.restore_best_weights = spec.has_early_stopping() ? spec.early_stopping().restore_best_weights() : true;
+  if (args.Has("--no-restore-best")) options.restore_best_weights = false;
+  options.checkpoint_path = args.Get("--checkpoint");
+  options.checkpoint_every = spec.checkpoint_every() > 0 ? spec.checkpoint_every() : 1;
+  options.resume = args.Has("--resume");
+  options.progress = !quiet;
+  runtime::Trainer trainer(step.get(), eval.get(), options);
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(std::vector<runtime::EpochStats> history, trainer.Fit(train, validation ? &*validation : nullptr));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  if (test) {
+    ASSIGN_OR_RETURN(runtime::Evaluation e, trainer.Evaluate(*test));
+    std::printf("Test: loss %.4f", e.loss);
+    if (e.accuracy >= 0) std::printf(", accuracy %.4f (%.2f%%)", e.accuracy, 100.0 * e.accuracy);
+    std::printf(" on %lld samples\n", static_cast<long long>(e.samples));
+  }
+  if (!quiet) {
+    std::printf("Trained %zu epoch(s) in %.1fs\n", history.size(), seconds);
+  }
+  const std::string out = args.Get("--out");
+  const std::string onnx_out = args.Get("--export-onnx");
+  RETURN_IF_ERROR(WriteTrainedModel(model, *eval, spec, out, onnx_out));
+  if (!out.empty()) std::printf("Wrote %s\n", out.c_str());
+  if (!onnx_out.empty()) std::printf("Wrote %s\n", onnx_out.c_str());
+  return Status::Ok();
+}
+
+}  // namespace
+
+int TrainCommand(const std::vector<std::string>& args) {
+  ArgSpec spec{"train",
+               {"--nesterov", "--no-shuffle", "--no-restore-best", "--resume", "--quiet"},
+               {"--data", "--preprocess", "--validation-split", "--validation-data", "--test-split", "--loss",
+                "--optimizer", "--lr", "--momentum", "--beta1", "--beta2", "--epsilon", "--rho", "--weight-decay",
+                "--clip-norm", "--epochs", "--batch", "--seed", "--patience", "--monitor", "--min-delta",
+                "--checkpoint", "--checkpoint-every", "--out", "--export-onnx", "--threads"},
+               {{"-o", "--out"}}};
+  auto parsed = ParseArgs(args, spec);
+  if (!parsed.ok()) return ReportUsageError("train", parsed.status().message());
+  if (parsed->help) {
+    std::printf(kTrainHelp, data::DataSpecHelp().c_str());
+    return kExitOk;
+  }
+  if (parsed->positional.size() != 1) {
+    return ReportUsageError("train", parsed->positional.empty() ? "missing MODEL" : "expected one MODEL");
+  }
+  Status status = Train(*parsed);
+  return status.ok() ? kExitOk : ReportError(status);
+}
+
+}  // namespace kiln::cli
