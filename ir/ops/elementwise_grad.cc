@@ -14,7 +14,9 @@ Status GradAdd(Ctx& c, bool subtract) {
   }
   if (c.wants(1)) {
     Value* g = c.dY();
-    if (subtract) ASSIGN_OR_RETURN(g, c.Emit1("Neg", {g}));
+    if (subtract) {
+      ASSIGN_OR_RETURN(g, c.Emit1("Neg", {g}));
+    }
     ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(1)->dims()));
     c.set_grad(1, g);
   }
@@ -148,7 +150,9 @@ Status GemmGrad(Ctx& c) {
   }
   if (c.node.num_inputs() > 2 && c.X(2) && c.wants(2)) {
     Value* g = dy;
-    if (beta != 1.0f) ASSIGN_OR_RETURN(g, c.Emit1("Mul", {dy, c.Scalar(beta, dy->dtype())}));
+    if (beta != 1.0f) {
+      ASSIGN_OR_RETURN(g, c.Emit1("Mul", {dy, c.Scalar(beta, dy->dtype())}));
+    }
     ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(2)->dims()));
     c.set_grad(2, g);
   }
@@ -171,8 +175,12 @@ StatusOr<Value*> TransposeLast2(Ctx& c, Value* v) {
 Status MatMulGrad(Ctx& c) {
   Value *a = c.X(0), *b = c.X(1), *dy = c.dY();
   const Dims a_dims = a->dims(), b_dims = b->dims();
-  if (a_dims.size() == 1) ASSIGN_OR_RETURN(a, c.ReshapeTo(a, {1, a_dims[0]}));
-  if (b_dims.size() == 1) ASSIGN_OR_RETURN(b, c.ReshapeTo(b, {b_dims[0], 1}));
+  if (a_dims.size() == 1) {
+    ASSIGN_OR_RETURN(a, c.ReshapeTo(a, {1, a_dims[0]}));
+  }
+  if (b_dims.size() == 1) {
+    ASSIGN_OR_RETURN(b, c.ReshapeTo(b, {b_dims[0], 1}));
+  }
   if (b->dims().size() == 2) {
     const int64_t k = a->dims().back(), n = b->dims()[1];
     ASSIGN_OR_RETURN(Value * a2, c.ReshapeTo(a, {ElementCount(a->dims()) / k, k}));
