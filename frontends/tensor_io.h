@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "ir/npy.h"  // EncodeNpy, ParseNpy
 #include "ir/status.h"
 #include "ir/tensor.h"
 
@@ -17,7 +18,5 @@ Status WriteTensorFile(const std::string& path, const Tensor& tensor);
 /// Parses the bytes of a tensor file held in memory; `source` names it in messages
 /// and its extension picks the format (`.npy`, `.pb`; otherwise the content does).
 StatusOr<Tensor> ParseTensorBytes(const std::string& bytes, const std::string& source);
-/// The bytes of a .npy file (format 1.0, C order) holding `tensor`.
-StatusOr<std::string> EncodeNpy(const Tensor& tensor);
 
 }  // namespace kiln
