@@ -63,7 +63,11 @@ MemoryPlan PlanMemory(const Graph& graph) {
     use(st.value, end_of_program);
     if (CanUpdateInPlace(st, nodes, index)) in_place[st.update] = st.value;
   }
-  for (Value* in : graph.inputs()) define(in, -1);
+  // Inputs stay intact for the whole run: callers may set them once and run again.
+  for (Value* in : graph.inputs()) {
+    define(in, -1);
+    use(in, end_of_program);
+  }
   for (int i = 0; i < end_of_program; ++i) {
     for (Value* in : nodes[i]->inputs()) use(in, i);
     for (Value* out : nodes[i]->outputs()) {

@@ -171,6 +171,16 @@ std::string PrintGraph(const Graph& graph) {
       os << "  %" << v->name() << ": " << ValueTypeString(*v) << SmallConstantValues(*v) << "\n";
   }
 
+  if (!graph.states().empty()) {
+    // Training state: persists across runs; "<- %x" names the value it takes after each run.
+    os << "state:\n";
+    for (const StateVar& st : graph.states()) {
+      os << "  %" << st.value->name() << ": " << ValueTypeString(*st.value);
+      if (st.update) os << " <- %" << st.update->name();
+      os << "\n";
+    }
+  }
+
   os << "nodes:\n";
   for (const auto& node : graph.nodes()) {
     std::string lhs, types, args;

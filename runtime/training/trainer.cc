@@ -140,9 +140,8 @@ Status Trainer::FillTarget(const data::Dataset& ds, const int64_t* rows, int64_t
 }
 
 double Trainer::SampleLoss(const float* p, int64_t width, const data::Dataset& ds, int64_t row) const {
-  constexpr double kEps = 1e-7;
   const std::string& loss = options_.loss;
-  auto clamp = [](double v) { return std::min(1.0 - kEps, std::max(kEps, v)); };
+  auto clamp = [](double v) { return std::min(1.0 - 1e-7, std::max(1e-7, v)); };
   if (ds.has_class_labels()) {
     const int64_t label = ds.labels.data_as<int64_t>()[row];
     if (width == 1) {
