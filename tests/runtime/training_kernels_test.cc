@@ -275,8 +275,10 @@ Attrs CaseAttrs(const TorchCase& c) {
   return a;
 }
 
-// How the outputs are bound: fresh buffers, every output on its input, or only p' on p.
-enum class Binding { kFresh, kInPlace, kParamOnly };
+// How the outputs are bound: fresh buffers, every output on its input, only p' on p, or p' on
+// g's buffer (the kernels' loop versions: distinct, in place, copy + in place, general).
+enum class Binding { kFresh, kInPlace, kParamOnly, kOnGrad };
+const Binding kBindings[] = {Binding::kFresh, Binding::kInPlace, Binding::kParamOnly, Binding::kOnGrad};
 
 // One update: inputs (p, g, states..., [step]); outputs replace `vars`.
 Status StepOnce(const std::string& op, const Attrs& attrs, std::vector<Tensor>* vars, const Tensor& grad, int64_t step,
@@ -292,6 +294,9 @@ Status StepOnce(const std::string& op, const Attrs& attrs, std::vector<Tensor>* 
     if (binding == Binding::kInPlace || (binding == Binding::kParamOnly && k == 0)) {
       outs.push_back(v.ref());
       fresh.push_back(v);  // shares storage
+    } else if (binding == Binding::kOnGrad && k == 0) {
+      outs.push_back(grad.ref());
+      fresh.push_back(grad);
     } else {
       fresh.emplace_back(v.dtype(), v.dims());
       outs.push_back(fresh.back().ref());
@@ -317,7 +322,7 @@ std::vector<Tensor> RunThreeSteps(const TorchCase& c, DType dt, Binding binding)
 TEST(TrainingUpdateKernels, ThreeStepsMatchPyTorch) {
   for (const TorchCase& c : kTorchCases) {
     for (DType dt : kFloatTypes) {
-      for (Binding b : {Binding::kFresh, Binding::kInPlace, Binding::kParamOnly}) {
+      for (Binding b : kBindings) {
         SCOPED_TRACE(std::string(c.name) + " " + DTypeName(dt) + " binding " + std::to_string(static_cast<int>(b)));
         const double tol = dt == proto::DT_DOUBLE ? 1e-12 : 2e-6;
         const std::vector<Tensor> vars = RunThreeSteps(c, dt, b);
@@ -329,15 +334,15 @@ TEST(TrainingUpdateKernels, ThreeStepsMatchPyTorch) {
   }
 }
 
-// Long tensors (not a multiple of any vector width) through the three loop versions:
-// in place, fully distinct buffers and mixed aliasing agree.
+// Long tensors (not a multiple of any vector width) through every loop version: in place,
+// fully distinct, mixed (fresh outputs copied, then in place) and p' on g agree.
 TEST(TrainingUpdateKernels, InPlaceOutOfPlaceAndMixedAliasingAgree) {
   const size_t n = 1003;
   for (const TorchCase& c : kTorchCases) {
     for (DType dt : kFloatTypes) {
       SCOPED_TRACE(std::string(c.name) + " " + DTypeName(dt));
-      std::vector<std::vector<double>> results[3];
-      for (Binding b : {Binding::kFresh, Binding::kInPlace, Binding::kParamOnly}) {
+      std::vector<std::vector<double>> results[4];
+      for (Binding b : kBindings) {
         std::vector<Tensor> vars = {Make(dt, Shape1(n), RandomValues(n, 11, -2, 2))};
         for (size_t k = 0; k < c.states.size(); ++k) vars.emplace_back(dt, Shape1(n));
         for (int s = 0; s < 3; ++s) {
@@ -345,7 +350,7 @@ TEST(TrainingUpdateKernels, InPlaceOutOfPlaceAndMixedAliasingAgree) {
         }
         for (const Tensor& v : vars) results[static_cast<int>(b)].push_back(Read(v));
       }
-      for (int b = 1; b < 3; ++b) {
+      for (int b = 1; b < 4; ++b) {
         ASSERT_EQ(results[b].size(), results[0].size());
         for (size_t k = 0; k < results[0].size(); ++k) ExpectNear(results[b][k], results[0][k], 1e-6, "variable");
       }
