@@ -1,7 +1,8 @@
 // Randomized agreement between shape inference and the reference kernels:
 // every op with random inputs (shapes, dtypes, omitted optionals) and random
 // attributes. Whatever shape inference accepts, the kernel must run (integer
-// division by zero aside) and never crash; run under KILN_SANITIZE for memory errors.
+// division by zero, out-of-range labels and negative Adam steps aside) and
+// never crash; run under KILN_SANITIZE for memory errors.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -90,6 +91,8 @@ TEST(ReferenceKernelsRandom, WhatShapeInferenceAcceptsTheKernelRuns) {
     for (const Tensor& t : outputs) out_refs.push_back(t.ref());
     const Status st = runtime::RunReferenceOp(def.name, "n", attrs, in_refs, out_refs);
     if (!st.ok() && st.message() == "integer division by zero") continue;
+    // Data-dependent run-time errors of the training ops: random class labels and Adam steps.
+    if (!st.ok() && (st.message().rfind("label ", 0) == 0 || st.message().rfind("step -", 0) == 0)) continue;
     ASSERT_TRUE(st.ok()) << def.name << " [" << attrs.ToString() << "]: shape inference accepted it but the kernel "
                          << "said: " << st.message();
     ++ran;

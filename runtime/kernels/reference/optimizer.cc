@@ -9,9 +9,10 @@
 // In place: the runtime may give p' the buffer of p, m' that of m, ... Every loop
 // reads element i of every input before writing element i of any output, which
 // makes exact aliasing correct. Three versions of each loop are instantiated: one
-// for the all-in-place case and one for fully distinct buffers (both with
-// __restrict pointers, so they vectorize without run-time alias checks), and a
-// plain one for any other exact aliasing.
+// in place and one for fully distinct buffers (both with __restrict pointers, so
+// they vectorize without run-time alias checks; a mix of in-place and fresh outputs
+// copies the fresh ones' inputs first and runs in place), and a plain one for any
+// other exact aliasing.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -89,25 +90,31 @@ void RunLoop(const Refs& in, const Refs& out, const Step& step) {
   T* s2 = kStates >= 2 ? ptr(in[3]) : nullptr;
   T* s1o = kStates >= 1 ? ptr(out[1]) : nullptr;
   T* s2o = kStates >= 2 ? ptr(out[2]) : nullptr;
-  // Buffers that are distinct objects: inputs 0, 1, 2.. and outputs (or the same object, for in place).
-  bool in_place = out[0].data == in[0].data, distinct = true;
+  // distinct: no output overlaps an input or another output. updatable: every output either is
+  // its own input's buffer or overlaps nothing, the outputs are mutually disjoint and g overlaps
+  // none of them; then copying the other inputs into their outputs makes the update in place.
+  bool distinct = true, updatable = true;
   for (int k = 0; k <= kStates; ++k) {
     const TensorRef& o = out[k];
-    const TensorRef& i = in[k == 0 ? 0 : 1 + k];
-    in_place = in_place && o.data == i.data;
-    for (int j = 0; j < 2 + kStates; ++j) distinct = distinct && !Overlap(o, in[j]);
-    for (int j = 0; j < k; ++j) distinct = distinct && !Overlap(o, out[j]);
-  }
-  if (in_place) {
-    // The state and param buffers must still be distinct from each other and from g.
+    const int own = k == 0 ? 0 : 1 + k;  // the input it replaces
     for (int j = 0; j < 2 + kStates; ++j) {
-      for (int k = 0; k < j; ++k) in_place = in_place && !Overlap(in[j], in[k]);
+      const bool overlap = Overlap(o, in[j]);
+      distinct = distinct && !overlap;
+      updatable = updatable && (!overlap || (j == own && o.data == in[own].data));
+    }
+    for (int j = 0; j < k; ++j) {
+      distinct = distinct && !Overlap(o, out[j]);
+      updatable = updatable && !Overlap(o, out[j]);
     }
   }
-  if (in_place) {
-    LoopInPlace<kStates>(n, ptr(out[0]), ptr(in[1]), s1o, s2o, step);
-  } else if (distinct) {
+  if (distinct) {
     LoopDistinct<kStates>(n, ptr(in[0]), ptr(in[1]), s1, s2, ptr(out[0]), s1o, s2o, step);
+  } else if (updatable) {
+    for (int k = 0; k <= kStates; ++k) {
+      const TensorRef& i = in[k == 0 ? 0 : 1 + k];
+      if (out[k].data != i.data) std::memcpy(out[k].data, i.data, n * sizeof(T));
+    }
+    LoopInPlace<kStates>(n, ptr(out[0]), ptr(in[1]), s1o, s2o, step);
   } else {
     LoopGeneral<kStates>(n, ptr(in[0]), ptr(in[1]), s1, s2, ptr(out[0]), s1o, s2o, step);
   }
