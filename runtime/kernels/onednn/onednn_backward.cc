@@ -2,6 +2,7 @@
 // backward primitive_desc needs a forward primitive_desc as a hint, built here
 // from the same shapes with prop_kind::forward_training. Configurations a
 // builder rejects (Unimplemented) fall back to the reference kernels.
+#include <algorithm>
 #include <cmath>
 
 #include "ir/shape_util.h"
@@ -285,9 +286,14 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNormGrad(const KernelSpec& spec) {
   dnnl::batch_normalization_backward::desc d(prop_kind::backward, md, md, spec.attrs.GetFloat("epsilon", 1e-5f),
                                              ScaleShift());
   dnnl::batch_normalization_backward::primitive_desc pd(d, *spec.env->engine, BatchNormForward(spec, md));
+  // oneDNN 2.6 lists SHIFT among the backward arguments with use_shift, though dX,
+  // dScale and dB do not depend on it: pass zeros.
+  memory shift = Scratch(spec, c_md);
+  std::fill_n(static_cast<float*>(shift.get_data_handle()), x[1], 0.0f);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   kernel->AddStep(dnnl::batch_normalization_backward(pd),
                   {{DNNL_ARG_DIFF_DST, kernel->Input(0, md)},
+                   {DNNL_ARG_SHIFT, shift},
                    {DNNL_ARG_SRC, kernel->Input(1, md)},
                    {DNNL_ARG_SCALE, kernel->Input(2, c_md)},
                    {DNNL_ARG_MEAN, kernel->Input(3, c_md)},
