@@ -43,8 +43,8 @@ Status CheckFloatPair(const InferContext& ctx) {
 }
 
 bool IsEltwiseGradFunction(const std::string& f) {
-  for (const char* name : {"relu", "leaky_relu", "elu", "softplus", "softsign", "abs", "log", "sigmoid", "tanh", "exp",
-                           "sqrt"}) {
+  for (const char* name :
+       {"relu", "leaky_relu", "elu", "softplus", "softsign", "abs", "log", "sigmoid", "tanh", "exp", "sqrt"}) {
     if (f == name) return true;
   }
   return false;
@@ -263,7 +263,7 @@ Status InferReduceMaxGrad(InferContext& ctx) {
 }
 
 std::vector<AttrSpec> ConvAttrs(const char* shape_attr) {
-  return {{"dilations", AttrType::kInts}, {"group", AttrType::kInt},   {"kernel_shape", AttrType::kInts},
+  return {{"dilations", AttrType::kInts}, {"group", AttrType::kInt},    {"kernel_shape", AttrType::kInts},
           {"pads", AttrType::kInts},      {"strides", AttrType::kInts}, {shape_attr, AttrType::kInts, true}};
 }
 

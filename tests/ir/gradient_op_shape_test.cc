@@ -196,8 +196,7 @@ TEST(GradientOpShapeTest, EveryCaseInfersTheExpectedTypes) {
         inputs.push_back(g.AddInput(name, in.type));
       }
     }
-    const int num_outputs =
-        c.expected.empty() ? std::max(1, c.num_outputs) : static_cast<int>(c.expected.size());
+    const int num_outputs = c.expected.empty() ? std::max(1, c.num_outputs) : static_cast<int>(c.expected.size());
     Node* node = g.AddNode(c.op, "n", inputs, num_outputs, c.attrs.attrs);
     auto types = InferNodeTypes(*node);
     if (!c.error.empty()) {
@@ -219,9 +218,9 @@ TEST(GradientOpShapeTest, EveryCaseInfersTheExpectedTypes) {
 TEST(GradientOpShapeTest, EveryBackwardOpHasSuccessAndErrorCases) {
   std::set<std::string> success, failure;
   for (const Case& c : Cases()) (c.error.empty() ? success : failure).insert(c.op);
-  for (const char* op : {"EltwiseGrad", "SoftmaxGrad", "ConvGradInput", "ConvGradWeight", "MaxPoolGrad",
-                         "AveragePoolGrad", "BatchNormTraining", "BatchNormGrad", "DropoutTraining", "GatherGrad",
-                         "SliceGrad", "ReduceMaxGrad"}) {
+  for (const char* op :
+       {"EltwiseGrad", "SoftmaxGrad", "ConvGradInput", "ConvGradWeight", "MaxPoolGrad", "AveragePoolGrad",
+        "BatchNormTraining", "BatchNormGrad", "DropoutTraining", "GatherGrad", "SliceGrad", "ReduceMaxGrad"}) {
     EXPECT_TRUE(success.count(op)) << op;
     EXPECT_TRUE(failure.count(op)) << op;
     const OpDef* def = FindOpDef(op);

@@ -56,7 +56,7 @@ std::vector<OutSpec> DoubleOuts(const std::vector<Dims>& dims) {
 
 // Runs `op` in float64; returns every output.
 std::vector<Tensor> RunD(const std::string& op, const Attrs& attrs, const std::vector<Tensor>& inputs,
-                        const std::vector<Dims>& outs) {
+                         const std::vector<Dims>& outs) {
   auto result = RunRef(op, attrs, inputs, DoubleOuts(outs));
   EXPECT_TRUE(result.ok()) << op << ": " << result.status().message();
   if (!result.ok()) return {};
@@ -168,10 +168,18 @@ struct EltwiseCase {
 
 TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
   const std::vector<EltwiseCase> cases = {
-      {"relu", "Relu", false},          {"leaky_relu", "LeakyRelu", false}, {"leaky_relu", "LeakyRelu", false, false, 0.3f},
-      {"elu", "Elu", false},            {"elu", "Elu", false, false, 0.7f}, {"softplus", "Softplus", false},
-      {"softsign", "Softsign", false},  {"abs", "Abs", false},              {"log", "Log", false, true},
-      {"sigmoid", "Sigmoid", true},     {"tanh", "Tanh", true},             {"exp", "Exp", true},
+      {"relu", "Relu", false},
+      {"leaky_relu", "LeakyRelu", false},
+      {"leaky_relu", "LeakyRelu", false, false, 0.3f},
+      {"elu", "Elu", false},
+      {"elu", "Elu", false, false, 0.7f},
+      {"softplus", "Softplus", false},
+      {"softsign", "Softsign", false},
+      {"abs", "Abs", false},
+      {"log", "Log", false, true},
+      {"sigmoid", "Sigmoid", true},
+      {"tanh", "Tanh", true},
+      {"exp", "Exp", true},
       {"sqrt", "Sqrt", true, true},
   };
   std::set<std::string> covered;
@@ -270,9 +278,9 @@ TEST(GradientKernelsTest, ConvGradInputMatchesFiniteDifferences) {
   for (const ConvCase& c : ConvCases()) {
     const Dims y = ConvOutput(c);
     const Tensor x = RandD(c.x, seed++), w = RandD(c.w, seed++), r = RandD(y, seed++);
-    RunGradCheck({"ConvGradInput", With(c.attrs, "input_shape", c.x), {r, w}, {c.x}, Op("Conv", c.attrs, {y}), {x, w},
-                  {0}, r},
-                 c.name);
+    RunGradCheck(
+        {"ConvGradInput", With(c.attrs, "input_shape", c.x), {r, w}, {c.x}, Op("Conv", c.attrs, {y}), {x, w}, {0}, r},
+        c.name);
   }
 }
 
@@ -282,13 +290,19 @@ TEST(GradientKernelsTest, ConvGradWeightAndBiasMatchFiniteDifferences) {
     const Dims y = ConvOutput(c);
     const Tensor x = RandD(c.x, seed++), w = RandD(c.w, seed++), b = RandD({c.w[0]}, seed++), r = RandD(y, seed++);
     // Forward with bias: output 0 is checked against W (input 1), output 1 against B (input 2).
-    RunGradCheck({"ConvGradWeight", With(c.attrs, "weight_shape", c.w), {r, x}, {c.w, {c.w[0]}},
-                  Op("Conv", c.attrs, {y}), {x, w, b}, {1, 2}, r},
+    RunGradCheck({"ConvGradWeight",
+                  With(c.attrs, "weight_shape", c.w),
+                  {r, x},
+                  {c.w, {c.w[0]}},
+                  Op("Conv", c.attrs, {y}),
+                  {x, w, b},
+                  {1, 2},
+                  r},
                  c.name);
     // Without the bias output.
-    RunGradCheck({"ConvGradWeight", With(c.attrs, "weight_shape", c.w), {r, x}, {c.w}, Op("Conv", c.attrs, {y}),
-                  {x, w}, {1}, r},
-                 c.name + " no dB");
+    RunGradCheck(
+        {"ConvGradWeight", With(c.attrs, "weight_shape", c.w), {r, x}, {c.w}, Op("Conv", c.attrs, {y}), {x, w}, {1}, r},
+        c.name + " no dB");
   }
 }
 
@@ -363,8 +377,14 @@ TEST(GradientKernelsTest, AveragePoolGradMatchesFiniteDifferences) {
   for (const PoolCase& c : cases) {
     const Dims y = PoolOutput(c.x, c.attrs);
     const Tensor x = RandD(c.x, seed++), r = RandD(y, seed++);
-    RunGradCheck({"AveragePoolGrad", With(c.attrs, "input_shape", c.x), {r}, {c.x}, Op("AveragePool", c.attrs, {y}),
-                  {x}, {0}, r},
+    RunGradCheck({"AveragePoolGrad",
+                  With(c.attrs, "input_shape", c.x),
+                  {r},
+                  {c.x},
+                  Op("AveragePool", c.attrs, {y}),
+                  {x},
+                  {0},
+                  r},
                  c.name);
   }
 }
@@ -421,8 +441,14 @@ TEST(GradientKernelsTest, BatchNormGradMatchesFiniteDifferences) {
     const std::vector<Dims> outs = {x_dims, {c}, {c}, {c}, {c}};
     const auto fwd = RunD("BatchNormTraining", a, {x, scale, b, rm, rv}, outs);
     ASSERT_EQ(fwd.size(), 5u);
-    RunGradCheck({"BatchNormGrad", a, {r, x, scale, fwd[3], fwd[4]}, {x_dims, {c}, {c}},
-                  Op("BatchNormTraining", a, outs), {x, scale, b, rm, rv}, {0, 1, 2}, r},
+    RunGradCheck({"BatchNormGrad",
+                  a,
+                  {r, x, scale, fwd[3], fwd[4]},
+                  {x_dims, {c}, {c}},
+                  Op("BatchNormTraining", a, outs),
+                  {x, scale, b, rm, rv},
+                  {0, 1, 2},
+                  r},
                  DimsToString(x_dims));
   }
 }
@@ -509,8 +535,14 @@ TEST(GradientKernelsTest, GatherGradMatchesFiniteDifferences) {
     y.insert(y.end(), c.indices.dims().begin(), c.indices.dims().end());
     y.insert(y.end(), c.data.begin() + axis + 1, c.data.end());
     const Tensor data = RandD(c.data, seed++), r = RandD(y, seed++);
-    RunGradCheck({"GatherGrad", With(a, "data_shape", c.data), {r, c.indices}, {c.data}, Op("Gather", a, {y}),
-                  {data, c.indices}, {0}, r},
+    RunGradCheck({"GatherGrad",
+                  With(a, "data_shape", c.data),
+                  {r, c.indices},
+                  {c.data},
+                  Op("Gather", a, {y}),
+                  {data, c.indices},
+                  {0},
+                  r},
                  "axis " + std::to_string(c.axis));
   }
   Attrs a;

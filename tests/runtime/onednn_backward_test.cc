@@ -3,11 +3,15 @@
 // declining what they cannot run.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "compiler/compile.h"
 #include "dnnl.hpp"
 #include "ir/graph.h"
 #include "ir/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/session.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -89,11 +93,16 @@ TEST_F(OneDnnBackwardTest, EltwiseGrad) {
     bool uses_y, positive;
     float alpha;
   };
-  const Case cases[] = {{"relu", "Relu", false, false, 0},        {"leaky_relu", "LeakyRelu", false, false, 0},
-                        {"leaky_relu", "LeakyRelu", false, false, 0.3f}, {"elu", "Elu", false, false, 0.7f},
-                        {"softplus", "Softplus", false, false, 0}, {"abs", "Abs", false, false, 0},
-                        {"log", "Log", false, true, 0},           {"sigmoid", "Sigmoid", true, false, 0},
-                        {"tanh", "Tanh", true, false, 0},         {"exp", "Exp", true, false, 0},
+  const Case cases[] = {{"relu", "Relu", false, false, 0},
+                        {"leaky_relu", "LeakyRelu", false, false, 0},
+                        {"leaky_relu", "LeakyRelu", false, false, 0.3f},
+                        {"elu", "Elu", false, false, 0.7f},
+                        {"softplus", "Softplus", false, false, 0},
+                        {"abs", "Abs", false, false, 0},
+                        {"log", "Log", false, true, 0},
+                        {"sigmoid", "Sigmoid", true, false, 0},
+                        {"tanh", "Tanh", true, false, 0},
+                        {"exp", "Exp", true, false, 0},
                         {"sqrt", "Sqrt", true, true, 0}};
   uint32_t seed = 1;
   for (const Case& c : cases) {
@@ -142,7 +151,10 @@ std::vector<ConvCase> ConvCases() {
        {2, 4, 7, 6},
        {6, 2, 3, 2},
        Ints(Ints(Ints(Int({}, "group", 2), "strides", {2, 1}), "pads", {1, 0, 0, 1}), "dilations", {1, 2})},
-      {"Strided1dDilated", {1, 3, 11}, {2, 3, 3}, Ints(Ints(Ints({}, "strides", {2}), "pads", {1, 2}), "dilations", {2})},
+      {"Strided1dDilated",
+       {1, 3, 11},
+       {2, 3, 3},
+       Ints(Ints(Ints({}, "strides", {2}), "pads", {1, 2}), "dilations", {2})},
       {"Depthwise3d", {1, 2, 4, 5, 3}, {2, 1, 2, 2, 2}, Ints(Int({}, "group", 2), "pads", {1, 0, 1, 0, 1, 1})},
   };
 }
@@ -265,13 +277,45 @@ TEST(OneDnnBackwardSupportTest, AcceptsAndDeclines) {
   const TensorType d{proto::DT_DOUBLE, {2, 3}};
   EXPECT_NE(ReasonFor("EltwiseGrad", {d, d}, {d.dims}, relu).find("float32"), std::string::npos);
   // count_include_pad with a ceil_mode window that runs past the end padding.
-  Attrs pool = Ints(Ints(Ints(Int(Int({}, "ceil_mode", 1), "count_include_pad", 1), "kernel_shape", {2, 2}), "strides",
-                         {2, 2}),
-                    "input_shape", {1, 2, 5, 5});
+  Attrs pool =
+      Ints(Ints(Ints(Int(Int({}, "ceil_mode", 1), "count_include_pad", 1), "kernel_shape", {2, 2}), "strides", {2, 2}),
+           "input_shape", {1, 2, 5, 5});
   EXPECT_NE(ReasonFor("AveragePoolGrad", {{proto::DT_FLOAT, {1, 2, 3, 3}}}, {{1, 2, 5, 5}}, pool), "");
   EXPECT_EQ(ReasonFor("AveragePoolGrad", {{proto::DT_FLOAT, {1, 2, 3, 3}}}, {{1, 2, 5, 5}},
                       Int(pool, "count_include_pad", 0)),
             "");
+}
+
+// Lowering picks oneDNN where the factory accepts the node and the reference kernel
+// elsewhere, and the plan runs.
+TEST(OneDnnBackwardSupportTest, CompilerPicksOneDnnOrFallsBack) {
+  Graph g;
+  Value* dy = g.AddInput("dy", {proto::DT_FLOAT, {2, 3}});
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {2, 3}});
+  Attrs relu, softsign;
+  relu.SetString("function", "relu");
+  softsign.SetString("function", "softsign");
+  Node* a = g.AddNode("EltwiseGrad", "relu_grad", {dy, x}, 1, relu);
+  Node* b = g.AddNode("EltwiseGrad", "softsign_grad", {dy, x}, 1, softsign);
+  g.AddOutput(a->output(0));
+  g.AddOutput(b->output(0));
+  auto plan = CompileToPlan(g);
+  ASSERT_OK(plan.status());
+  ASSERT_EQ(plan->step_size(), 2);
+  EXPECT_EQ(plan->step(0).kernel(), "onednn");
+  EXPECT_EQ(plan->step(1).kernel(), "ref");
+  auto session = runtime::Session::Create(*plan);
+  ASSERT_OK(session.status());
+  const std::vector<float> dy_v = {1, 2, 3, 4, 5, 6}, x_v = {-1, 1, -2, 2, 0.5f, -0.5f};
+  ASSERT_OK((*session)->SetInput(0, dy_v.data(), dy_v.size() * sizeof(float)));
+  ASSERT_OK((*session)->SetInput(1, x_v.data(), x_v.size() * sizeof(float)));
+  ASSERT_OK((*session)->Run());
+  const float* relu_out = (*session)->output(0).as<float>();
+  const float* softsign_out = (*session)->output(1).as<float>();
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_FLOAT_EQ(relu_out[i], x_v[i] > 0 ? dy_v[i] : 0.0f) << i;
+    EXPECT_FLOAT_EQ(softsign_out[i], dy_v[i] / ((1 + std::fabs(x_v[i])) * (1 + std::fabs(x_v[i])))) << i;
+  }
 }
 
 }  // namespace

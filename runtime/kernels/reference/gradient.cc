@@ -136,8 +136,8 @@ StatusOr<ChannelLayout> ChannelsOf(const TensorRef& x, const Refs& vectors, cons
     if (outs[i].dtype == proto::DT_UNDEFINED) continue;
     const Dims want = i == 0 ? x.dims : Dims{l.channels};
     if (outs[i].dtype != x.dtype || outs[i].dims != want) {
-      return InvalidArgument("output ", i, " is ", DTypeName(outs[i].dtype), DimsToString(outs[i].dims),
-                             ", expected ", DTypeName(x.dtype), DimsToString(want));
+      return InvalidArgument("output ", i, " is ", DTypeName(outs[i].dtype), DimsToString(outs[i].dims), ", expected ",
+                             DTypeName(x.dtype), DimsToString(want));
     }
   }
   return l;

@@ -36,7 +36,8 @@ Status SetUpConv(const KernelSpec& spec, const Dims& x, const Dims& w, const Dim
   ASSIGN_OR_RETURN(c->g, ComputeWindowGeometry(Spatial(x), Spatial(w), spec.attrs));
   Dims expected = {x[0], w[0]};
   expected.insert(expected.end(), c->g.output.begin(), c->g.output.end());
-  if (expected != y) return InvalidArgument("dY shape ", DimsToString(y), " is not the Conv output ", DimsToString(expected));
+  if (expected != y)
+    return InvalidArgument("dY shape ", DimsToString(y), " is not the Conv output ", DimsToString(expected));
   return Status::Ok();
 }
 
