@@ -29,12 +29,12 @@ enum class InitKind {
 /// A resolved initializer: its kind and parameters, Keras defaults filled in.
 struct InitSpec {
   InitKind kind = InitKind::kGlorotUniform;
-  double mean = 0.0;       // normal, truncated_normal
-  double stddev = 0.05;    // normal, truncated_normal
-  double minval = -0.05;   // uniform
-  double maxval = 0.05;    // uniform
-  double value = 0.0;      // constant
-  uint64_t seed = 0;       // 0: seeded from the weight's name
+  double mean = 0.0;      // normal, truncated_normal
+  double stddev = 0.05;   // normal, truncated_normal
+  double minval = -0.05;  // uniform
+  double maxval = 0.05;   // uniform
+  double value = 0.0;     // constant
+  uint64_t seed = 0;      // 0: seeded from the weight's name
 };
 
 /// Parses an initializer name (Keras spelling; case and '_' are ignored, so

@@ -1,5 +1,7 @@
 // Initializers: every kind's statistics, determinism, graph `parameter`s and
 // the per-layer kernel/bias/gamma/beta initializers.
+#include "frontends/text/initializers.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 
 #include "compiler/pass.h"
 #include "frontends/load_model.h"
-#include "frontends/text/initializers.h"
 #include "google/protobuf/text_format.h"
 #include "ir/op_registry.h"
 #include "ir/verifier.h"
@@ -331,11 +332,11 @@ TEST(InitializersTest, LayerInitializerErrorsNameTheLayerAndFile) {
             "model.kiln.txt: layer 'd' (Dense): unknown kernel_init kind 'magic' (expected he_normal, he_uniform, "
             "glorot_normal, glorot_uniform, xavier_normal, xavier_uniform, truncated_normal, normal, uniform, zeros, "
             "ones or constant)");
-  EXPECT_EQ(ImportError(GraphWith(
-                R"(layer { name: "d" dense { units: 2 bias_init { kind: "normal" stddev: -2 } } })")),
+  EXPECT_EQ(ImportError(GraphWith(R"(layer { name: "d" dense { units: 2 bias_init { kind: "normal" stddev: -2 } } })")),
             "model.kiln.txt: layer 'd' (Dense): bias_init: stddev must be non-negative, got -2");
-  EXPECT_EQ(ImportError(GraphWith(R"(layer { name: "d" dense { units: 2 no_bias: true bias_init { kind: "ones" } } })")),
-            "model.kiln.txt: layer 'd' (Dense): bias_init is set but no_bias is true");
+  EXPECT_EQ(
+      ImportError(GraphWith(R"(layer { name: "d" dense { units: 2 no_bias: true bias_init { kind: "ones" } } })")),
+      "model.kiln.txt: layer 'd' (Dense): bias_init is set but no_bias is true");
   EXPECT_EQ(ImportError(std::string("graph { ") + kImage + R"(
     layer { name: "c" conv2d { filters: 2 kernel_size: 3 kernel_init { kind: "uniform" minval: 3 maxval: 1 } } } })"),
             "model.kiln.txt: layer 'c' (Conv2D): kernel_init: minval 3 is greater than maxval 1");
@@ -344,6 +345,17 @@ TEST(InitializersTest, LayerInitializerErrorsNameTheLayerAndFile) {
             "model.kiln.txt: layer 'bn' (BatchNorm): unknown gamma_init kind 'glorot' (expected he_normal, he_uniform, "
             "glorot_normal, glorot_uniform, xavier_normal, xavier_uniform, truncated_normal, normal, uniform, zeros, "
             "ones or constant)");
+}
+
+TEST(InitializersTest, ParameterExampleLoads) {
+  REQUIRE_OPS("MatMul", "Add", "Relu", "Softmax");
+  auto m = LoadModel(testing::SourcePath("examples/iris_params.kiln.txt"));
+  ASSERT_OK(m.status());
+  EXPECT_TRUE(m->graph->FindValue("w1")->is_parameter());
+  PassOptions options;
+  options.batch_size = 3;
+  ASSERT_OK(PrepareForInference(*m->graph, options));
+  EXPECT_EQ(m->graph->outputs()[0]->type(), (TensorType{proto::DT_FLOAT, {3, 3}}));
 }
 
 }  // namespace
