@@ -3,6 +3,7 @@
 #include <map>
 
 #include "frontends/load_model.h"
+#include "frontends/text/initializers.h"
 #include "frontends/text/layers.h"
 #include "ir/op_registry.h"
 
@@ -95,6 +96,10 @@ StatusOr<Model> ImportKilnModel(const proto::Model& model, const std::string& so
   proto::Graph pg = model.graph();
   pg.clear_output();
   pg.clear_layer();
+  // Declared parameters become initializers before the nodes that use them are read.
+  pg.clear_parameter();
+  Status params = text::MaterializeParameters(model.graph(), pg);
+  if (!params.ok()) return params.WithContext(source);
   auto graph_or = Graph::FromProto(pg);
   if (!graph_or.ok()) return graph_or.status().WithContext(source);
   std::unique_ptr<Graph> graph = std::move(graph_or).value();

@@ -114,8 +114,8 @@ class Builder {
 
   /// The weight "<layer>/<suffix>": the file's initializer when it has one (its
   /// dtype and shape checked), else drawn with `init`.
-  StatusOr<Value*> Weight(const std::string& suffix, const Dims& dims, InitKind init, int64_t fan_in, int64_t fan_out,
-                          bool trainable = true) {
+  StatusOr<Value*> Weight(const std::string& suffix, const Dims& dims, const InitSpec& init, int64_t fan_in,
+                          int64_t fan_out, bool trainable = true) {
     const std::string weight_name = name_ + "/" + suffix;
     if (Value* v = graph_.FindValue(weight_name)) {
       if (!v->is_constant() || v->producer()) {
@@ -149,6 +149,30 @@ class Builder {
   std::string kind_;
 };
 
+InitSpec Fixed(InitKind kind) {
+  InitSpec spec;
+  spec.kind = kind;
+  return spec;
+}
+
+// A layer's kernel and bias initializers. The `kernel_init` message wins over
+// the older `kernel_initializer` string, which still gives its default kind
+// (so `kernel_init { seed: 7 }` reseeds the string's choice).
+struct KernelAndBias {
+  InitSpec kernel, bias;
+};
+template <typename LayerProto>
+StatusOr<KernelAndBias> LayerInits(Builder& b, const LayerProto& layer) {
+  auto kind = ParseInitKind(layer.kernel_initializer());
+  if (!kind.ok()) return b.Wrap(kind.status());
+  auto kernel = ResolveInitializer(layer.kernel_init(), *kind, "kernel_init");
+  if (!kernel.ok()) return b.Wrap(kernel.status());
+  if (layer.no_bias() && layer.has_bias_init()) return b.Error("bias_init is set but no_bias is true");
+  auto bias = ResolveInitializer(layer.bias_init(), InitKind::kZeros, "bias_init");
+  if (!bias.ok()) return b.Wrap(bias.status());
+  return KernelAndBias{*kernel, *bias};
+}
+
 bool HasActivation(const std::string& function) {
   auto act = ParseActivation(function);
   return !act.ok() || !act->op.empty();  // an invalid name fails in Activate
@@ -157,14 +181,13 @@ bool HasActivation(const std::string& function) {
 StatusOr<Value*> ExpandDense(Builder& b, const proto::Dense& d, Value* x) {
   if (d.units() <= 0) return b.Error("units must be positive, got ", d.units());
   if (x->dims().empty()) return b.Error("needs an input of rank >= 1, got a scalar");
-  auto init = ParseInitKind(d.kernel_initializer());
-  if (!init.ok()) return b.Wrap(init.status());
+  ASSIGN_OR_RETURN(KernelAndBias init, LayerInits(b, d));
   const int64_t in_features = x->dims().back();
   const bool act = HasActivation(d.activation());
-  ASSIGN_OR_RETURN(Value * kernel, b.Weight("kernel", {in_features, d.units()}, *init, in_features, d.units()));
+  ASSIGN_OR_RETURN(Value * kernel, b.Weight("kernel", {in_features, d.units()}, init.kernel, in_features, d.units()));
   ASSIGN_OR_RETURN(Value * y, b.Emit("MatMul", "MatMul", {x, kernel}, {}, d.no_bias() && !act));
   if (!d.no_bias()) {
-    ASSIGN_OR_RETURN(Value * bias, b.Weight("bias", {d.units()}, InitKind::kZeros, 0, 0));
+    ASSIGN_OR_RETURN(Value * bias, b.Weight("bias", {d.units()}, init.bias, d.units(), d.units()));
     ASSIGN_OR_RETURN(y, b.Emit("Add", "BiasAdd", {y, bias}, {}, !act));
   }
   return b.Activate(y, d.activation());
@@ -205,11 +228,11 @@ StatusOr<Value*> ExpandConv2D(Builder& b, const proto::Conv2D& c, Value* x) {
   auto strides = Pair(c.strides(), "strides", {1, 1});
   auto dilations = Pair(c.dilations(), "dilations", {1, 1});
   auto padding = ParsePadding(c.padding());
-  auto init = ParseInitKind(c.kernel_initializer());
-  for (const Status* s :
-       {&kernel.status(), &strides.status(), &dilations.status(), &padding.status(), &init.status()}) {
+  auto init = LayerInits(b, c);
+  for (const Status* s : {&kernel.status(), &strides.status(), &dilations.status(), &padding.status()}) {
     if (!s->ok()) return b.Wrap(*s);
   }
+  if (!init.ok()) return init.status();  // already names the layer
   const int64_t groups = c.groups() == 0 ? 1 : c.groups();
   const int64_t channels = x->dims()[1];
   if (groups < 0 || channels % groups != 0 || c.filters() % groups != 0) {
@@ -220,11 +243,11 @@ StatusOr<Value*> ExpandConv2D(Builder& b, const proto::Conv2D& c, Value* x) {
 
   const int64_t receptive = (*kernel)[0] * (*kernel)[1];
   const Dims weight_dims = {c.filters(), channels / groups, (*kernel)[0], (*kernel)[1]};
-  ASSIGN_OR_RETURN(Value * weight, b.Weight("kernel", weight_dims, *init, channels / groups * receptive,
+  ASSIGN_OR_RETURN(Value * weight, b.Weight("kernel", weight_dims, init->kernel, channels / groups * receptive,
                                             c.filters() / groups * receptive));
   std::vector<Value*> inputs = {x, weight};
   if (!c.no_bias()) {
-    ASSIGN_OR_RETURN(Value * bias, b.Weight("bias", {c.filters()}, InitKind::kZeros, 0, 0));
+    ASSIGN_OR_RETURN(Value * bias, b.Weight("bias", {c.filters()}, init->bias, c.filters(), c.filters()));
     inputs.push_back(bias);
   }
   Attrs attrs;
@@ -265,10 +288,16 @@ StatusOr<Value*> ExpandBatchNorm(Builder& b, Graph& graph, const proto::BatchNor
   // proto3 cannot tell 0 from unset; 0 means the Keras default.
   const float epsilon = bn.epsilon() > 0 ? bn.epsilon() : 1e-3f;
   const float momentum = bn.momentum() > 0 ? bn.momentum() : 0.99f;
-  ASSIGN_OR_RETURN(Value * gamma, b.Weight("gamma", {channels}, InitKind::kOnes, 0, 0));
-  ASSIGN_OR_RETURN(Value * beta, b.Weight("beta", {channels}, InitKind::kZeros, 0, 0));
-  ASSIGN_OR_RETURN(Value * mean, b.Weight("moving_mean", {channels}, InitKind::kZeros, 0, 0, /*trainable=*/false));
-  ASSIGN_OR_RETURN(Value * var, b.Weight("moving_variance", {channels}, InitKind::kOnes, 0, 0, /*trainable=*/false));
+  auto gamma_init = ResolveInitializer(bn.gamma_init(), InitKind::kOnes, "gamma_init");
+  if (!gamma_init.ok()) return b.Wrap(gamma_init.status());
+  auto beta_init = ResolveInitializer(bn.beta_init(), InitKind::kZeros, "beta_init");
+  if (!beta_init.ok()) return b.Wrap(beta_init.status());
+  ASSIGN_OR_RETURN(Value * gamma, b.Weight("gamma", {channels}, *gamma_init, channels, channels));
+  ASSIGN_OR_RETURN(Value * beta, b.Weight("beta", {channels}, *beta_init, channels, channels));
+  ASSIGN_OR_RETURN(Value * mean,
+                   b.Weight("moving_mean", {channels}, Fixed(InitKind::kZeros), 0, 0, /*trainable=*/false));
+  ASSIGN_OR_RETURN(Value * var,
+                   b.Weight("moving_variance", {channels}, Fixed(InitKind::kOnes), 0, 0, /*trainable=*/false));
   Attrs attrs;
   attrs.SetFloat("epsilon", epsilon);
   attrs.SetFloat("momentum", momentum);

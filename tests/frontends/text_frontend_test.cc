@@ -242,7 +242,9 @@ TEST(TextFrontendTest, ActivationLayerMapsEveryFunction) {
     ASSERT_OK(m.status());
     ASSERT_EQ(OpTypes(*m->graph), std::vector<std::string>{op}) << function;
     EXPECT_EQ(m->graph->outputs()[0]->name(), "act");
-    if (op == "LeakyRelu") EXPECT_FLOAT_EQ(m->graph->nodes().front()->attrs().GetFloat("alpha", 0), 0.2f);
+    if (op == "LeakyRelu") {
+      EXPECT_FLOAT_EQ(m->graph->nodes().front()->attrs().GetFloat("alpha", 0), 0.2f);
+    }
   }
   auto bad = Import(GraphWith(kInput4, R"(layer { name: "act" activation { function: "swishy" } })"));
   ASSERT_FALSE(bad.ok());
