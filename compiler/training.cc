@@ -142,9 +142,22 @@ static void PromoteParameters(Graph& g) {
   }
 }
 
+// Batch norm running statistics change during training: state in both graphs,
+// so the trained values reach evaluation and the written model.
+static void PromoteBatchNormStatistics(Graph& g) {
+  for (Node* n : g.NodeList()) {
+    if (n->op_type() != "BatchNormalization" && n->op_type() != "BatchNormTraining") continue;
+    for (int i : {3, 4}) {
+      Value* v = n->input(i);
+      if (v && v->is_constant() && !v->producer() && IsFloatingType(v->dtype())) g.PromoteToState(v);
+    }
+  }
+}
+
 StatusOr<std::unique_ptr<Graph>> BuildEvalGraph(const Graph& model, int64_t batch_size) {
   std::unique_ptr<Graph> g = model.Clone();
   PromoteParameters(*g);
+  PromoteBatchNormStatistics(*g);
   RETURN_IF_ERROR(TypeGraph(*g, batch_size));
   RETURN_IF_ERROR(RunPipeline(*g, {{"dce"}}, PassOptions{}));
   return g;
@@ -160,9 +173,12 @@ StatusOr<std::unique_ptr<Graph>> BuildLossGraph(const Graph& model, const Traini
   std::vector<std::pair<Value*, Value*>> stat_updates;
   RETURN_IF_ERROR(RewriteForTraining(*g, step, config.seed, &stat_updates));
   PromoteParameters(*g);
+  PromoteBatchNormStatistics(*g);
   RETURN_IF_ERROR(TypeGraph(*g, config.batch_size));
   for (auto& [state, update] : stat_updates) {
-    if (!state->is_state()) return InvalidArgument("batch norm statistics '", state->name(), "' must be initializers");
+    if (!state->is_state()) {
+      return InvalidArgument("batch norm statistics '", state->name(), "' must be initializers, not computed values");
+    }
     g->SetStateUpdate(state, update);
   }
 

@@ -1,5 +1,8 @@
 #include "runtime/session.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -80,6 +83,7 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   s->env_->exec.engine = &s->env_->engine;
   s->env_->exec.stream = &s->env_->stream;
   s->env_->exec.num_threads = options.num_threads;
+  s->profile_ = options.profile;
 
   for (const proto::Step& step : p.step()) {
     BoundStep bound;
@@ -145,9 +149,12 @@ Status Session::SetInput(int i, const void* data, size_t size) {
 }
 
 Status Session::Run() {
+  ++runs_;
   for (auto& s : steps_) {
+    const auto start = profile_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status st = s.kernel->Run(s.inputs, s.outputs);
     if (!st.ok()) return st.WithContext(s.step->name() + " (" + s.step->op_type() + ")");
+    if (profile_) s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   for (const proto::StateUpdate& su : plan_.state_update()) {
     const TensorRef& state = buffers_[su.state()];
@@ -155,6 +162,31 @@ Status Session::Run() {
     if (state.data != update.data) std::memmove(state.data, update.data, state.num_bytes());
   }
   return Status::Ok();
+}
+
+std::string Session::ProfileReport(int max_rows) const {
+  std::vector<const BoundStep*> order;
+  double total = 0;
+  for (const auto& s : steps_) {
+    order.push_back(&s);
+    total += s.seconds;
+  }
+  std::sort(order.begin(), order.end(), [](const BoundStep* a, const BoundStep* b) { return a->seconds > b->seconds; });
+  std::ostringstream os;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-48s %-22s %-7s %10s %6s\n", "step", "op", "kernel", "ms/run", "share");
+  os << line;
+  for (int i = 0; i < static_cast<int>(order.size()) && i < max_rows; ++i) {
+    const BoundStep& s = *order[i];
+    std::snprintf(line, sizeof line, "%-48.48s %-22.22s %-7s %10.3f %5.1f%%\n", s.step->name().c_str(),
+                  s.step->op_type().c_str(), s.step->kernel().c_str(), 1000.0 * s.seconds / std::max<int64_t>(1, runs_),
+                  total > 0 ? 100.0 * s.seconds / total : 0.0);
+    os << line;
+  }
+  std::snprintf(line, sizeof line, "%zu steps, %.3f ms per run over %lld runs\n", steps_.size(),
+                1000.0 * total / std::max<int64_t>(1, runs_), static_cast<long long>(runs_));
+  os << line;
+  return os.str();
 }
 
 void Session::ResetStates() {

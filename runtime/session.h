@@ -15,6 +15,7 @@ namespace kiln::runtime {
 
 struct SessionOptions {
   int num_threads = 0;  // 0: oneDNN's default (all cores)
+  bool profile = false;  // time every step (see ProfileReport)
 };
 
 class Session {
@@ -53,6 +54,10 @@ class Session {
   Status SetState(int i, const void* data, size_t size);
   void ResetStates();
 
+  /// With SessionOptions::profile: time per step over all runs so far, the
+  /// slowest first, as a table (step, op, kernel, total ms, share).
+  std::string ProfileReport(int max_rows = 25) const;
+
   /// Bytes of the arena (the session's one allocation for intermediate values).
   int64_t arena_size() const { return plan_.arena_size(); }
   const proto::Plan& plan() const { return plan_; }
@@ -64,7 +69,10 @@ class Session {
     std::vector<TensorRef> inputs;
     std::vector<TensorRef> outputs;
     const proto::Step* step;
+    double seconds = 0;  // accumulated when profiling
   };
+  bool profile_ = false;
+  int64_t runs_ = 0;
   proto::Plan plan_;
   std::shared_ptr<void> arena_;
   std::vector<TensorRef> buffers_;

@@ -55,6 +55,7 @@ Output:
   --export-onnx FILE        also write the trained model as ONNX
   --threads N               oneDNN threads (default: all cores)
   --quiet                   no progress output
+  --profile                 print the time of each training-step kernel at the end
   -h, --help                show this help
 
 Data specs:
@@ -186,11 +187,13 @@ std::string DefaultLoss(const data::Dataset& ds, const Graph& eval) {
   return width == 1 ? "binary_crossentropy" : "sparse_categorical_crossentropy";
 }
 
-StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, int threads, const std::string& what) {
+StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, int threads, bool profile,
+                                                           const std::string& what) {
   auto plan = CompileForCpu(g, CpuCompileOptions{});
   if (!plan.ok()) return plan.status().WithContext(what);
   runtime::SessionOptions options;
   options.num_threads = threads;
+  options.profile = profile;
   return runtime::Session::Create(std::move(plan).value(), options);
 }
 
@@ -259,8 +262,9 @@ Status Train(const ParsedArgs& args) {
   }
   auto program = BuildTrainingProgram(*model.graph, config);
   if (!program.ok()) return program.status().WithContext(model_path);
-  ASSIGN_OR_RETURN(auto step, CompileSession(*program->step, threads, model_path + " (training step)"));
-  ASSIGN_OR_RETURN(auto eval, CompileSession(*program->eval, threads, model_path + " (evaluation)"));
+  const bool profile = args.Has("--profile");
+  ASSIGN_OR_RETURN(auto step, CompileSession(*program->step, threads, profile, model_path + " (training step)"));
+  ASSIGN_OR_RETURN(auto eval, CompileSession(*program->eval, threads, false, model_path + " (evaluation)"));
   const double compile_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
   if (!quiet) {
@@ -301,6 +305,7 @@ Status Train(const ParsedArgs& args) {
   if (!quiet) {
     std::printf("Trained %zu epoch(s) in %.1fs\n", history.size(), seconds);
   }
+  if (profile) std::printf("Training step profile:\n%s", step->ProfileReport().c_str());
   const std::string out = args.Get("--out");
   const std::string onnx_out = args.Get("--export-onnx");
   RETURN_IF_ERROR(WriteTrainedModel(model, *eval, spec, out, onnx_out));
@@ -313,7 +318,7 @@ Status Train(const ParsedArgs& args) {
 
 int TrainCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"train",
-               {"--nesterov", "--no-shuffle", "--no-restore-best", "--resume", "--quiet"},
+               {"--nesterov", "--no-shuffle", "--no-restore-best", "--resume", "--quiet", "--profile"},
                {"--data", "--preprocess", "--validation-split", "--validation-data", "--test-split", "--loss",
                 "--optimizer", "--lr", "--momentum", "--beta1", "--beta2", "--epsilon", "--rho", "--weight-decay",
                 "--clip-norm", "--epochs", "--batch", "--seed", "--patience", "--monitor", "--min-delta",
