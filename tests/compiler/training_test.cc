@@ -1,0 +1,198 @@
+// The training-step builder, state and in-place updates: optimizer updates
+// overwrite their state where it lives, state persists across runs, each
+// optimizer lowers the loss, and the evaluation graph sees trained weights.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "compiler/backends/cpu/cpu_backend.h"
+#include "compiler/memory_planner.h"
+#include "compiler/training.h"
+#include "runtime/session.h"
+#include "tests/test_util.h"
+
+namespace kiln {
+namespace {
+
+Value* Param(Graph& g, const std::string& name, const Dims& dims, uint32_t seed) {
+  Value* v = g.AddConstant(name, testing::RandomTensor(dims, seed, -0.5f, 0.5f));
+  v->set_parameter(true);
+  return v;
+}
+
+// x[B, 4] -> Dense(8, relu) -> BatchNorm -> Dense(3) -> Softmax.
+std::unique_ptr<Graph> SmallClassifier() {
+  auto g = std::make_unique<Graph>();
+  Value* x = g->AddInput("x", {proto::DT_FLOAT, {-1, 4}});
+  Value* h = g->AddNode("MatMul", "d1", {x, Param(*g, "d1/kernel", {4, 8}, 1)})->output(0);
+  h = g->AddNode("Add", "d1/bias_add", {h, Param(*g, "d1/bias", {8}, 2)})->output(0);
+  h = g->AddNode("Relu", "d1/relu", {h})->output(0);
+  Value* mean = g->AddConstant("bn/mean", Tensor(proto::DT_FLOAT, {8}));
+  Value* var = g->AddConstant("bn/var", Tensor::FromVector(proto::DT_FLOAT, {8}, std::vector<float>(8, 1.0f)));
+  Value* gamma = g->AddConstant("bn/gamma", Tensor::FromVector(proto::DT_FLOAT, {8}, std::vector<float>(8, 1.0f)));
+  gamma->set_parameter(true);
+  Value* beta = Param(*g, "bn/beta", {8}, 3);
+  // BatchNormalization wants a channel axis 1: [B, 8] works as N, C.
+  h = g->AddNode("BatchNormalization", "bn", {h, gamma, beta, mean, var})->output(0);
+  h = g->AddNode("MatMul", "d2", {h, Param(*g, "d2/kernel", {8, 3}, 4)})->output(0);
+  h = g->AddNode("Add", "d2/bias_add", {h, Param(*g, "d2/bias", {3}, 5)})->output(0);
+  Attrs axis;
+  axis.SetInt("axis", -1);
+  g->AddOutput(g->AddNode("Softmax", "probs", {h}, 1, axis)->output(0));
+  return g;
+}
+
+// Three separable classes: the class is the argmax of the first three features.
+void FillBatch(runtime::Session& s, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  TensorRef x = s.input(0), t = s.input(1);
+  const int64_t batch = x.dims[0];
+  for (int64_t i = 0; i < batch; ++i) {
+    float* row = x.as<float>() + i * 4;
+    for (int j = 0; j < 4; ++j) row[j] = u(rng);
+    t.as<int64_t>()[i] = std::max_element(row, row + 3) - row;
+  }
+}
+
+StatusOr<std::unique_ptr<runtime::Session>> Compile(Graph& g) {
+  ASSIGN_OR_RETURN(proto::Plan plan, CompileForCpu(g, CpuCompileOptions{}));
+  return runtime::Session::Create(std::move(plan));
+}
+
+TEST(TrainingProgramTest, OptimizerUpdatesOverwriteTheirStateInPlace) {
+  auto model = SmallClassifier();
+  TrainingConfig config;
+  config.batch_size = 16;
+  config.optimizer.name = "adam";
+  auto program = BuildTrainingProgram(*model, config);
+  ASSERT_OK(program.status());
+  EXPECT_EQ(program->parameters.size(), 6u) << "d1/kernel, d1/bias, bn/gamma, bn/beta, d2/kernel, d2/bias";
+  auto plan = CompileForCpu(*program->step, CpuCompileOptions{});
+  ASSERT_OK(plan.status());
+  int in_place = 0, copied = 0;
+  for (const proto::StateUpdate& su : plan->state_update()) {
+    const proto::Buffer& state = plan->buffer(su.state());
+    const proto::Buffer& update = plan->buffer(su.update());
+    if (state.offset() == update.offset()) {
+      ++in_place;
+    } else {
+      ++copied;
+      // Only the step counter and the batch-norm statistics take the copy path.
+      EXPECT_TRUE(state.name() == "train/step" || state.name().rfind("bn/", 0) == 0) << state.name();
+    }
+  }
+  EXPECT_EQ(in_place, 6 * 3) << "each parameter and its two Adam moments";
+  EXPECT_EQ(copied, 3) << "step counter, running mean, running variance";
+}
+
+TEST(TrainingProgramTest, StatePersistsAcrossRunsAndTheStepCounts) {
+  auto model = SmallClassifier();
+  TrainingConfig config;
+  config.batch_size = 8;
+  config.optimizer.name = "sgd";
+  config.optimizer.learning_rate = 0.1f;
+  auto program = BuildTrainingProgram(*model, config);
+  ASSERT_OK(program.status());
+  auto session = Compile(*program->step);
+  ASSERT_OK(session.status());
+  runtime::Session& s = **session;
+  const int step = s.FindState("train/step"), kernel = s.FindState("d1/kernel"), mean = s.FindState("bn/mean");
+  ASSERT_GE(step, 0);
+  ASSERT_GE(kernel, 0);
+  ASSERT_GE(mean, 0);
+  const std::vector<float> before(s.state(kernel).as<float>(), s.state(kernel).as<float>() + 32);
+  for (int i = 0; i < 3; ++i) {
+    FillBatch(s, i);
+    ASSERT_OK(s.Run());
+  }
+  EXPECT_EQ(s.state(step).as<int64_t>()[0], 3);
+  EXPECT_NE(std::vector<float>(s.state(kernel).as<float>(), s.state(kernel).as<float>() + 32), before);
+  float moved = 0;
+  for (int c = 0; c < 8; ++c) moved += std::fabs(s.state(mean).as<float>()[c]);
+  EXPECT_GT(moved, 0.0f) << "running mean follows the batches";
+  s.ResetStates();
+  EXPECT_EQ(s.state(step).as<int64_t>()[0], 0);
+  EXPECT_EQ(std::vector<float>(s.state(kernel).as<float>(), s.state(kernel).as<float>() + 32), before);
+}
+
+TEST(TrainingProgramTest, StateReadAfterItsUpdateIsCopiedNotOverwritten) {
+  // s' = s + 1 computed first, then y = s * 2 still reads the old s.
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {1}});
+  Value* s = g.AddState("s", Tensor::FromVector(proto::DT_FLOAT, {1}, std::vector<float>{1.0f}));
+  Value* one = g.AddConstant("one", Tensor::FromVector(proto::DT_FLOAT, {1}, std::vector<float>{1.0f}));
+  Node* next = g.AddNode("Add", "next", {s, one});
+  Node* y = g.AddNode("Mul", "y", {s, x});
+  for (Node* n : {next, y}) n->output(0)->set_type(TensorType{proto::DT_FLOAT, {1}});
+  g.SetStateUpdate(s, next->output(0));
+  g.AddOutput(y->output(0));
+  const MemoryPlan memory = PlanMemory(g);
+  EXPECT_NE(memory.offsets.at(s), memory.offsets.at(next->output(0)));
+  auto session = Compile(g);
+  ASSERT_OK(session.status());
+  const float two = 2.0f;
+  ASSERT_OK((*session)->SetInput(0, &two, sizeof two));
+  for (float expected : {2.0f, 4.0f, 6.0f}) {
+    ASSERT_OK((*session)->Run());
+    EXPECT_EQ((*session)->output(0).as<float>()[0], expected);
+  }
+}
+
+class OptimizerTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OptimizerTest, LowersTheLossOfASeparableProblem) {
+  auto model = SmallClassifier();
+  TrainingConfig config;
+  config.batch_size = 32;
+  config.optimizer.name = GetParam();
+  config.optimizer.learning_rate = GetParam() == "adadelta" ? 1.0f : GetParam() == "sgd" ? 0.2f : 0.02f;
+  config.optimizer.clip_norm = 5.0f;
+  auto program = BuildTrainingProgram(*model, config);
+  ASSERT_OK(program.status());
+  auto session = Compile(*program->step);
+  ASSERT_OK(session.status());
+  runtime::Session& s = **session;
+  double first = 0, last = 0;
+  for (int i = 0; i < 200; ++i) {
+    FillBatch(s, 1000 + i);
+    ASSERT_OK(s.Run());
+    const double loss = s.output(0).as<float>()[0];
+    ASSERT_TRUE(std::isfinite(loss)) << "step " << i;
+    if (i < 10) first += loss / 10;
+    if (i >= 190) last += loss / 10;
+  }
+  EXPECT_LT(last, 0.6 * first) << GetParam() << ": mean loss of the first 10 steps " << first << ", last 10 " << last;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOptimizers, OptimizerTest,
+                         ::testing::Values("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"));
+
+TEST(TrainingProgramTest, EvalGraphSharesStateNamesAndUsesRunningStatistics) {
+  auto model = SmallClassifier();
+  auto eval = BuildEvalGraph(*model, 4);
+  ASSERT_OK(eval.status());
+  std::vector<std::string> names;
+  for (const StateVar& st : (*eval)->states()) names.push_back(st.value->name());
+  for (const char* want : {"d1/kernel", "bn/mean", "bn/var", "d2/bias"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  }
+  for (const StateVar& st : (*eval)->states()) EXPECT_EQ(st.update, nullptr) << "evaluation never updates state";
+}
+
+TEST(TrainingProgramTest, RejectsUnknownLossAndOptimizer) {
+  auto model = SmallClassifier();
+  TrainingConfig config;
+  config.loss = "hinge";
+  auto p = BuildTrainingProgram(*model, config);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("unknown loss 'hinge'"), std::string::npos) << p.status().message();
+  config.loss = "mse";
+  config.optimizer.name = "lbfgs";
+  p = BuildTrainingProgram(*model, config);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("unknown optimizer 'lbfgs'"), std::string::npos) << p.status().message();
+}
+
+}  // namespace
+}  // namespace kiln
