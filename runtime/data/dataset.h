@@ -162,7 +162,9 @@ void Shuffle(int64_t* order, int64_t n, uint64_t seed);
 // ---- Mini-batches --------------------------------------------------------------
 
 /// Copies mini-batches of a Dataset into caller-provided buffers. The permutation
-/// is allocated once at construction; StartEpoch and Fill never allocate.
+/// is allocated once at construction; StartEpoch and Fill never allocate. It keeps
+/// a copy of the Dataset taken at construction (tensors share storage, so this is
+/// cheap): preprocess first, then build the iterator.
 class BatchIterator {
  public:
   /// batch_size must be >= 1 (use Create to have it checked).

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,49 +14,58 @@ bool IsFile(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-StatusOr<std::string> ReadDataFile(const std::string& path, int64_t max_bytes) {
+StatusOr<DataFile> DataFile::Open(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return NotFound(path, ": no such file");
   if (S_ISDIR(st.st_mode)) return InvalidArgument(path, ": is a directory, not a file");
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file) return NotFound(path, ": cannot open file (", std::strerror(errno), ")");
   gzbuffer(file, 1 << 17);
-  std::string out;
-  // An uncompressed file's size is known and bounded by the disk; reserve it.
-  // A compressed one grows as data arrives (capacity doubles), up to max_bytes.
-  if (gzdirect(file) && st.st_size <= max_bytes) out.reserve(static_cast<size_t>(st.st_size));
-  constexpr size_t kChunk = size_t{1} << 20;
-  Status error;
-  while (true) {
-    const size_t old = out.size();
-    out.resize(old + kChunk);
-    const int n = gzread(file, &out[old], static_cast<unsigned>(kChunk));
-    if (n < 0) {
+  return DataFile(path, file, static_cast<int64_t>(st.st_size));
+}
+
+DataFile::~DataFile() {
+  if (file_) gzclose(static_cast<gzFile>(file_));
+}
+
+bool DataFile::raw() const { return gzdirect(static_cast<gzFile>(file_)) != 0; }
+
+StatusOr<int64_t> DataFile::Read(int64_t n, std::string* out) {
+  gzFile file = static_cast<gzFile>(file_);
+  constexpr int64_t kChunk = int64_t{1} << 20;
+  int64_t total = 0;
+  while (total < n) {
+    // Grow by at most a chunk ahead of the data read so far (capacity doubles).
+    const size_t old = out->size();
+    const int64_t want = std::min(kChunk, n - total);
+    out->resize(old + static_cast<size_t>(want));
+    const int got = gzread(file, &(*out)[old], static_cast<unsigned>(want));
+    if (got < 0) {
+      out->resize(old);
       int errnum = 0;
       const char* message = gzerror(file, &errnum);
-      error = InvalidArgument(path, errnum == Z_ERRNO ? ": read error: " : ": corrupt gzip data: ",
-                              errnum == Z_ERRNO ? std::strerror(errno) : message);
-      break;
+      if (errnum == Z_ERRNO) return InvalidArgument(path_, ": read error: ", std::strerror(errno));
+      return InvalidArgument(path_, ": corrupt gzip data: ", message);
     }
-    out.resize(old + static_cast<size_t>(n));
-    if (static_cast<int64_t>(out.size()) > max_bytes) {
-      error = InvalidArgument(path, ": larger than ", max_bytes, " bytes", gzdirect(file) ? "" : " (decompressed)");
-      break;
-    }
-    if (n == 0) break;
+    out->resize(old + static_cast<size_t>(got));
+    total += got;
+    if (got < want) break;
   }
-  if (error.ok()) {
-    // gzread stops at a truncated stream with Z_BUF_ERROR ("unexpected end of file").
-    int errnum = 0;
-    const char* message = gzerror(file, &errnum);
-    if (errnum == Z_BUF_ERROR) {
-      error = InvalidArgument(path, ": truncated gzip data (", message, ")");
-    } else if (errnum != Z_OK) {
-      error = InvalidArgument(path, ": corrupt gzip data: ", message);
-    }
-  }
-  gzclose(file);
-  if (!error.ok()) return error;
+  // gzread stops at a truncated stream with Z_BUF_ERROR ("unexpected end of file").
+  int errnum = 0;
+  const char* message = gzerror(file, &errnum);
+  if (errnum == Z_BUF_ERROR) return InvalidArgument(path_, ": truncated gzip data (", message, ")");
+  if (errnum != Z_OK) return InvalidArgument(path_, ": corrupt gzip data: ", message);
+  return total;
+}
+
+StatusOr<std::string> ReadDataFile(const std::string& path, int64_t max_bytes) {
+  ASSIGN_OR_RETURN(DataFile file, DataFile::Open(path));
+  std::string out;
+  if (file.raw() && file.size() <= max_bytes) out.reserve(static_cast<size_t>(file.size()));
+  ASSIGN_OR_RETURN(int64_t n, file.Read(max_bytes + 1, &out));
+  if (n > max_bytes)
+    return InvalidArgument(path, ": larger than ", max_bytes, " bytes", file.raw() ? "" : " (decompressed)");
   return out;
 }
 

@@ -46,9 +46,9 @@ Status Dataset::Validate() const {
 
 namespace {
 
-struct IdxArray {
+struct IdxFile {
   Dims dims;
-  const uint8_t* data = nullptr;
+  std::string data;  // the payload, exactly ElementCount(dims) bytes
 };
 
 std::string Hex(uint32_t v, int digits) {
@@ -57,10 +57,14 @@ std::string Hex(uint32_t v, int digits) {
   return buf;
 }
 
-// Checks the IDX header of `bytes` against its length; the result points into bytes.
-StatusOr<IdxArray> ParseIdx(const std::string& bytes, const std::string& path) {
-  const auto* u = reinterpret_cast<const uint8_t*>(bytes.data());
-  if (bytes.size() < 4) return InvalidArgument(path, ": truncated IDX header (", bytes.size(), " bytes)");
+// Reads an IDX file, checking its header against the bytes present: the payload
+// buffer grows only with data actually read (and a raw file's size is checked first).
+StatusOr<IdxFile> ReadIdx(const std::string& path) {
+  ASSIGN_OR_RETURN(internal::DataFile file, internal::DataFile::Open(path));
+  std::string header;
+  ASSIGN_OR_RETURN(int64_t got, file.Read(4, &header));
+  if (got < 4) return InvalidArgument(path, ": truncated IDX header (", got, " bytes)");
+  const auto* u = reinterpret_cast<const uint8_t*>(header.data());
   const uint32_t magic = (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | u[3];
   const int type = u[2], rank = u[3];
   if (u[0] != 0 || u[1] != 0 || rank == 0 || rank > 8) {
@@ -69,40 +73,44 @@ StatusOr<IdxArray> ParseIdx(const std::string& bytes, const std::string& path) {
   if (type != 0x08) {
     return Unimplemented(path, ": IDX element type ", Hex(type, 2), " is not supported (only unsigned byte, 0x08)");
   }
-  const size_t header = 4 + 4 * size_t(rank);
-  if (bytes.size() < header) {
-    return InvalidArgument(path, ": truncated IDX header (", rank, " dimensions need ", header, " bytes, the file has ",
-                           bytes.size(), ")");
+  ASSIGN_OR_RETURN(got, file.Read(4 * rank, &header));
+  if (got < 4 * rank) {
+    return InvalidArgument(path, ": truncated IDX header (", rank, " dimensions need ", 4 + 4 * rank,
+                           " bytes, the file has ", header.size(), ")");
   }
-  IdxArray a;
+  IdxFile idx;
   for (int i = 0; i < rank; ++i) {
-    const uint8_t* d = u + 4 + 4 * i;
-    a.dims.push_back((int64_t{d[0]} << 24) | (int64_t{d[1]} << 16) | (int64_t{d[2]} << 8) | d[3]);
+    const auto* d = reinterpret_cast<const uint8_t*>(header.data()) + 4 + 4 * i;
+    idx.dims.push_back((int64_t{d[0]} << 24) | (int64_t{d[1]} << 16) | (int64_t{d[2]} << 8) | d[3]);
   }
-  auto count = CheckedElementCount(a.dims);
-  if (!count.ok())
-    return InvalidArgument(path, ": IDX header declares ", DimsToString(a.dims), ": ", count.status().message());
-  const int64_t have = static_cast<int64_t>(bytes.size() - header);
-  if (have != *count) {
-    return InvalidArgument(path, ": IDX header declares ", DimsToString(a.dims), " (", *count,
-                           " bytes of data) but the file has ", have,
-                           have < *count ? " (truncated)" : " (trailing bytes; wrong file?)");
+  auto count = CheckedElementCount(idx.dims);
+  if (!count.ok()) {
+    return InvalidArgument(path, ": IDX header declares ", DimsToString(idx.dims), ": ", count.status().message());
   }
-  a.data = u + header;
-  return a;
+  auto mismatch = [&](const std::string& have) {
+    return InvalidArgument(path, ": IDX header declares ", DimsToString(idx.dims), " (", *count,
+                           " bytes of data) but the file has ", have);
+  };
+  const int64_t raw_data = file.size() - static_cast<int64_t>(header.size());
+  if (file.raw() && raw_data != *count) {
+    return mismatch(std::to_string(raw_data) + (raw_data < *count ? " (truncated)" : " (trailing bytes; wrong file?)"));
+  }
+  if (file.raw()) idx.data.reserve(static_cast<size_t>(*count));
+  ASSIGN_OR_RETURN(int64_t have, file.Read(*count + 1, &idx.data));
+  if (have < *count) return mismatch(std::to_string(have) + " (truncated)");
+  if (have > *count) return mismatch("more (trailing bytes; wrong file?)");
+  return idx;
 }
 
 }  // namespace
 
 StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& labels_path) {
-  ASSIGN_OR_RETURN(std::string image_bytes, internal::ReadDataFile(images_path, kMaxDataFileBytes));
-  ASSIGN_OR_RETURN(IdxArray images, ParseIdx(image_bytes, images_path));
+  ASSIGN_OR_RETURN(IdxFile images, ReadIdx(images_path));
   if (images.dims.size() != 3 && images.dims.size() != 2) {
     return InvalidArgument(images_path, ": IDX images must be [N, rows, cols] or [N, features], not ",
                            DimsToString(images.dims));
   }
-  ASSIGN_OR_RETURN(std::string label_bytes, internal::ReadDataFile(labels_path, kMaxDataFileBytes));
-  ASSIGN_OR_RETURN(IdxArray labels, ParseIdx(label_bytes, labels_path));
+  ASSIGN_OR_RETURN(IdxFile labels, ReadIdx(labels_path));
   if (labels.dims.size() != 1) {
     return InvalidArgument(labels_path, ": IDX labels must be one-dimensional [N], not ", DimsToString(labels.dims));
   }
@@ -118,14 +126,14 @@ StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& lab
   ds.features = Tensor(proto::DT_FLOAT, dims);
   float* f = ds.features.mutable_data_as<float>();
   const int64_t total = ds.features.num_elements();
-  for (int64_t i = 0; i < total; ++i) f[i] = static_cast<float>(images.data[i]);
-  image_bytes.clear();
-  image_bytes.shrink_to_fit();
+  const auto* pixels = reinterpret_cast<const uint8_t*>(images.data.data());
+  for (int64_t i = 0; i < total; ++i) f[i] = static_cast<float>(pixels[i]);
+  images.data = std::string();
   ds.labels = Tensor(proto::DT_INT64, {n});
   int64_t* l = ds.labels.mutable_data_as<int64_t>();
   int64_t max_label = -1;
   for (int64_t i = 0; i < n; ++i) {
-    l[i] = labels.data[i];
+    l[i] = static_cast<uint8_t>(labels.data[i]);
     max_label = std::max(max_label, l[i]);
   }
   ds.num_classes = std::max<int64_t>(10, max_label + 1);

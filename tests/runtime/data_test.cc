@@ -135,6 +135,9 @@ TEST(DataIdx, BadInputErrors) {
   expect_error(WriteBytes(dir + "/huge", Idx({1u << 20, 1u << 10, 1u << 10}, "xyz")), good.labels, "/huge",
                "[1048576, 1024, 1024]");
   expect_error(WriteBytes(dir + "/lying", Idx({1u << 24, 28, 28}, "xyz")), good.labels, "/lying", "truncated");
+  expect_error(Gzip(dir + "/lying24.gz", Idx({1u << 24, 28, 28}, "xyz")), good.labels, "/lying24.gz",
+               "but the file has 3 (truncated)");
+  expect_error(Gzip(dir + "/long.gz", Idx({3, 2, 3}, std::string(19, 'x'))), good.labels, "/long.gz", "trailing");
   expect_error(Gzip(dir + "/lying.gz", Idx({0xffffffffu, 0xffffffffu, 0xffffffffu}, "")), good.labels, "/lying.gz",
                "IDX header declares");
   // Corrupt and truncated gzip.

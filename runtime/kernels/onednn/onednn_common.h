@@ -34,6 +34,15 @@ memory::desc StridedDesc(const Dims& dims, const Dims& strides);
 /// `dims` with leading 1s up to `rank`.
 Dims PadLeft(const Dims& dims, size_t rank);
 
+/// ONNX pooling attributes (kernel_shape, strides, pads, dilations, ceil_mode,
+/// count_include_pad) as oneDNN pooling_v2 parameters for input `x` and output
+/// `y`; ceil_mode's extra windows become extra end padding.
+struct PoolingGeometry {
+  dnnl::algorithm alg;
+  memory::dims strides, kernel, dilation, pad_l, pad_r;
+};
+StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& x, const Dims& y, bool is_max);
+
 /// Where a primitive argument's data comes from on each run.
 struct Binding {
   bool is_output = false;
@@ -76,6 +85,7 @@ void RegisterMatMulKernels(KernelRegistry& r);
 void RegisterConvKernels(KernelRegistry& r);
 void RegisterPoolKernels(KernelRegistry& r);
 void RegisterNormKernels(KernelRegistry& r);
+void RegisterBackwardKernels(KernelRegistry& r);  // training: onednn_backward.cc
 
 }  // namespace onednn
 }  // namespace kiln::runtime

@@ -9,6 +9,7 @@ void RegisterOneDnnKernels(KernelRegistry& r) {
   onednn::RegisterConvKernels(r);
   onednn::RegisterPoolKernels(r);
   onednn::RegisterNormKernels(r);
+  onednn::RegisterBackwardKernels(r);
 }
 
 }  // namespace kiln::runtime

@@ -13,32 +13,10 @@ OneDnnBuilder Pool(bool is_max) {
     if (spec.outputs.size() != 1) return Unimplemented("the Indices output is not supported");
     const Dims& x = spec.inputs[0].dims;
     const Dims& y = spec.outputs[0].dims;
-    if (x.size() < 3 || x.size() > 5 || y.size() != x.size()) return Unimplemented("input rank must be 3 to 5");
-    const Dims spatial(x.begin() + 2, x.end());
-    ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry(spatial, spec.attrs.GetInts("kernel_shape"), spec.attrs));
-    if (g.output != Dims(y.begin() + 2, y.end())) return Unimplemented("output spatial dims differ from the window");
-    const size_t n = spatial.size();
-    const Dims pad_l(g.pads.begin(), g.pads.begin() + n);
-    Dims pad_r(g.pads.begin() + n, g.pads.end());
-    const bool include_pad = !is_max && spec.attrs.GetInt("count_include_pad", 0) != 0;
-    // oneDNN derives the output size with floor; ceil_mode's extra window needs a larger end pad.
-    for (size_t i = 0; i < n; ++i) {
-      const int64_t extent = (g.kernel[i] - 1) * g.dilations[i] + 1;
-      const int64_t needed = (g.output[i] - 1) * g.strides[i] + extent - spatial[i] - pad_l[i];
-      if ((spatial[i] + pad_l[i] + pad_r[i] - extent) / g.strides[i] + 1 == g.output[i]) continue;
-      if (include_pad && needed > pad_r[i]) {
-        return Unimplemented("ceil_mode with count_include_pad (the extra window's divisor differs)");
-      }
-      pad_r[i] = needed;
-    }
-    dnnl::algorithm alg = is_max        ? dnnl::algorithm::pooling_max
-                          : include_pad ? dnnl::algorithm::pooling_avg_include_padding
-                                        : dnnl::algorithm::pooling_avg_exclude_padding;
-    memory::dims dilation;
-    for (int64_t d : g.dilations) dilation.push_back(d - 1);
+    ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, is_max));
     const memory::desc src_md = PlainDesc(x), dst_md = PlainDesc(y);
-    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md, ToDnnl(g.strides),
-                                     ToDnnl(g.kernel), dilation, ToDnnl(pad_l), ToDnnl(pad_r));
+    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, p.alg, src_md, dst_md, p.strides, p.kernel,
+                                     p.dilation, p.pad_l, p.pad_r);
     dnnl::pooling_v2_forward::primitive_desc pd(d, *spec.env->engine);
     auto kernel = std::make_unique<PrimitiveKernel>(spec);
     kernel->AddStep(dnnl::pooling_v2_forward(pd),
@@ -64,6 +42,37 @@ StatusOr<std::unique_ptr<Kernel>> BuildGlobalAveragePool(const KernelSpec& spec)
 }
 
 }  // namespace
+
+StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& x, const Dims& y, bool is_max) {
+  if (x.size() < 3 || x.size() > 5 || y.size() != x.size()) return Unimplemented("input rank must be 3 to 5");
+  const Dims spatial(x.begin() + 2, x.end());
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry(spatial, attrs.GetInts("kernel_shape"), attrs));
+  if (g.output != Dims(y.begin() + 2, y.end())) return Unimplemented("output spatial dims differ from the window");
+  const size_t n = spatial.size();
+  const Dims pad_l(g.pads.begin(), g.pads.begin() + n);
+  Dims pad_r(g.pads.begin() + n, g.pads.end());
+  const bool include_pad = !is_max && attrs.GetInt("count_include_pad", 0) != 0;
+  // oneDNN derives the output size with floor; ceil_mode's extra window needs a larger end pad.
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t extent = (g.kernel[i] - 1) * g.dilations[i] + 1;
+    const int64_t needed = (g.output[i] - 1) * g.strides[i] + extent - spatial[i] - pad_l[i];
+    if ((spatial[i] + pad_l[i] + pad_r[i] - extent) / g.strides[i] + 1 == g.output[i]) continue;
+    if (include_pad && needed > pad_r[i]) {
+      return Unimplemented("ceil_mode with count_include_pad (the extra window's divisor differs)");
+    }
+    pad_r[i] = needed;
+  }
+  PoolingGeometry p;
+  p.alg = is_max        ? dnnl::algorithm::pooling_max
+          : include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                        : dnnl::algorithm::pooling_avg_exclude_padding;
+  p.strides = ToDnnl(g.strides);
+  p.kernel = ToDnnl(g.kernel);
+  for (int64_t d : g.dilations) p.dilation.push_back(d - 1);
+  p.pad_l = ToDnnl(pad_l);
+  p.pad_r = ToDnnl(pad_r);
+  return p;
+}
 
 void RegisterPoolKernels(KernelRegistry& r) {
   RegisterOp(r, "MaxPool", Pool(true));

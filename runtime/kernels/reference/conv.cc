@@ -6,6 +6,7 @@
 #include "ir/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
+#include "runtime/kernels/reference/window.h"
 
 namespace kiln::runtime::ref {
 namespace {
@@ -13,23 +14,6 @@ namespace {
 using Refs = std::vector<TensorRef>;
 
 Dims Spatial(const Dims& d) { return Dims(d.begin() + 2, d.end()); }
-
-// The multi-index of every element of `dims`, row-major (kernel taps, output positions).
-std::vector<Dims> AllIndices(const Dims& dims) {
-  std::vector<Dims> out(static_cast<size_t>(ElementCount(dims)));
-  for (size_t i = 0; i < out.size(); ++i) Unflatten(static_cast<int64_t>(i), dims, &out[i]);
-  return out;
-}
-
-// Flat offset of a spatial position, or -1 when it falls outside `dims`.
-int64_t SpatialOffset(const Dims& pos, const Dims& dims) {
-  int64_t offset = 0;
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (pos[i] < 0 || pos[i] >= dims[i]) return -1;
-    offset = offset * dims[i] + pos[i];
-  }
-  return offset;
-}
 
 struct ConvShapes {
   int64_t batch, in_channels, out_channels, group;

@@ -7,6 +7,7 @@
 #include "ir/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
+#include "runtime/kernels/reference/window.h"
 
 namespace kiln::runtime {
 namespace ref {
@@ -19,57 +20,11 @@ using ref::DispatchFloat;
 using ref::HasInput;
 using ref::HasOutput;
 using ref::RegisterRef;
+using ref::Window;
+using ref::WindowWalker;
 using Refs = std::vector<TensorRef>;
 
 Dims Spatial(const Dims& d) { return Dims(d.begin() + 2, d.end()); }
-
-// One pooling window: the input cells it covers (flat spatial offsets, padding
-// skipped) and how many cells of the padded input it spans (count_include_pad).
-struct Window {
-  std::vector<int64_t> offsets;
-  int64_t padded_count = 0;
-};
-
-class WindowWalker {
- public:
-  WindowWalker(const Dims& in_spatial, const WindowGeometry& g) : in_(in_spatial), g_(g) {}
-
-  // Fills `w` for the output position `o` (a spatial multi-index).
-  void Collect(const Dims& o, Window* w) const {
-    const size_t nd = in_.size();
-    w->offsets.clear();
-    w->padded_count = 0;
-    Dims tap(nd, 0), pos(nd);
-    const int64_t taps = ElementCount(g_.kernel);
-    for (int64_t t = 0; t < taps; ++t) {
-      ref::Unflatten(t, g_.kernel, &tap);
-      bool inside = true, in_padded = true;
-      int64_t offset = 0;
-      for (size_t i = 0; i < nd; ++i) {
-        pos[i] = o[i] * g_.strides[i] - g_.pads[i] + tap[i] * g_.dilations[i];
-        if (pos[i] < 0 || pos[i] >= in_[i]) inside = false;
-        // ceil_mode windows may run past the end padding: those cells count for nothing.
-        if (pos[i] < -g_.pads[i] || pos[i] >= in_[i] + g_.pads[i + nd]) in_padded = false;
-        offset = offset * in_[i] + pos[i];
-      }
-      if (in_padded) ++w->padded_count;
-      if (inside) w->offsets.push_back(offset);
-    }
-  }
-
-  // Column-major flat offset (MaxPool storage_order=1) of a row-major one.
-  int64_t ColumnMajor(int64_t row_major) const {
-    Dims index;
-    ref::Unflatten(row_major, in_, &index);
-    int64_t offset = 0;
-    for (int i = static_cast<int>(in_.size()) - 1; i >= 0; --i) offset = offset * in_[i] + index[i];
-    return offset;
-  }
-
- private:
-  Dims in_;
-  WindowGeometry g_;
-};
 
 struct PoolSetup {
   int64_t planes = 0;  // N * C

@@ -1,0 +1,320 @@
+// Backward ops (docs/training_ops.md) on oneDNN's backward primitives. Every
+// backward primitive_desc needs a forward primitive_desc as a hint, built here
+// from the same shapes with prop_kind::forward_training. Configurations a
+// builder rejects (Unimplemented) fall back to the reference kernels.
+#include <algorithm>
+#include <cmath>
+
+#include "ir/shape_util.h"
+#include "runtime/kernels/onednn/onednn_common.h"
+
+namespace kiln::runtime::onednn {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+
+Dims Spatial(const Dims& d) { return Dims(d.begin() + 2, d.end()); }
+memory::dims ToDnnl(const Dims& d) { return memory::dims(d.begin(), d.end()); }
+
+// A memory the kernel owns (an output the node does not have, a workspace).
+memory Scratch(const KernelSpec& spec, const memory::desc& md) { return memory(md, *spec.env->engine); }
+
+bool HasOutput(const KernelSpec& spec, size_t i) {
+  return i < spec.outputs.size() && spec.outputs[i].dtype != proto::DT_UNDEFINED;
+}
+
+// ---- EltwiseGrad: f' from X (src) or Y (dst, the *_use_dst_for_bwd algorithms) ----
+
+struct EltwiseBackward {
+  algorithm alg;
+  bool uses_dst;
+  float alpha = 0;
+};
+
+StatusOr<EltwiseBackward> EltwiseAlgorithm(const Attrs& attrs) {
+  const std::string f = attrs.GetString("function", "");
+  if (f == "relu") return EltwiseBackward{algorithm::eltwise_relu, false};
+  if (f == "leaky_relu") return EltwiseBackward{algorithm::eltwise_relu, false, attrs.GetFloat("alpha", 0.01f)};
+  if (f == "elu") return EltwiseBackward{algorithm::eltwise_elu, false, attrs.GetFloat("alpha", 1.0f)};
+  if (f == "softplus") return EltwiseBackward{algorithm::eltwise_soft_relu, false};
+  if (f == "abs") return EltwiseBackward{algorithm::eltwise_abs, false};
+  if (f == "log") return EltwiseBackward{algorithm::eltwise_log, false};
+  if (f == "sigmoid") return EltwiseBackward{algorithm::eltwise_logistic_use_dst_for_bwd, true};
+  if (f == "tanh") return EltwiseBackward{algorithm::eltwise_tanh_use_dst_for_bwd, true};
+  if (f == "exp") return EltwiseBackward{algorithm::eltwise_exp_use_dst_for_bwd, true};
+  if (f == "sqrt") return EltwiseBackward{algorithm::eltwise_sqrt_use_dst_for_bwd, true};
+  return Unimplemented("function '", f, "' has no oneDNN eltwise algorithm");
+}
+
+// dY, T -> dX, flattened to 1-D (exact for plain layouts).
+StatusOr<std::unique_ptr<Kernel>> BuildEltwiseGrad(const KernelSpec& spec) {
+  ASSIGN_OR_RETURN(EltwiseBackward e, EltwiseAlgorithm(spec.attrs));
+  if (spec.inputs[0].dims != spec.inputs[1].dims || spec.inputs[0].dims != spec.outputs[0].dims) {
+    return Unimplemented("dY, T and dX shapes differ");
+  }
+  const memory::desc md = PlainDesc({spec.inputs[0].num_elements()});
+  dnnl::eltwise_forward::desc fwd(prop_kind::forward_training, e.alg, md, e.alpha, 0.0f);
+  dnnl::eltwise_forward::primitive_desc fwd_pd(fwd, *spec.env->engine);
+  dnnl::eltwise_backward::desc d(e.alg, md, md, e.alpha, 0.0f);
+  dnnl::eltwise_backward::primitive_desc pd(d, *spec.env->engine, fwd_pd);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  kernel->AddStep(dnnl::eltwise_backward(pd), {{DNNL_ARG_DIFF_DST, kernel->Input(0, md)},
+                                               {e.uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, kernel->Input(1, md)},
+                                               {DNNL_ARG_DIFF_SRC, kernel->Output(0, md)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+// ---- SoftmaxGrad: dY, Y -> dX ----
+
+StatusOr<std::unique_ptr<Kernel>> BuildSoftmaxGrad(const KernelSpec& spec) {
+  const Dims& dims = spec.inputs[0].dims;
+  if (dims.empty()) return Unimplemented("rank-0 input");
+  if (spec.inputs[1].dims != dims || spec.outputs[0].dims != dims) return Unimplemented("dY, Y and dX shapes differ");
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(spec.attrs.GetInt("axis", -1), dims.size()));
+  const algorithm alg = spec.attrs.GetInt("log", 0) != 0 ? algorithm::softmax_log : algorithm::softmax_accurate;
+  const memory::desc md = PlainDesc(dims);
+  dnnl::softmax_v2_forward::desc fwd(prop_kind::forward_training, alg, md, md, static_cast<int>(axis));
+  dnnl::softmax_v2_forward::primitive_desc fwd_pd(fwd, *spec.env->engine);
+  dnnl::softmax_v2_backward::desc d(alg, md, md, md, static_cast<int>(axis));
+  dnnl::softmax_v2_backward::primitive_desc pd(d, *spec.env->engine, fwd_pd);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  kernel->AddStep(dnnl::softmax_v2_backward(pd), {{DNNL_ARG_DIFF_DST, kernel->Input(0, md)},
+                                                  {DNNL_ARG_DST, kernel->Input(1, md)},
+                                                  {DNNL_ARG_DIFF_SRC, kernel->Output(0, md)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+// ---- Conv gradients ----
+
+// The forward Conv's descriptors for X dims `x`, ONNX weight dims `w`, Y dims `y`.
+struct ConvDescs {
+  memory::desc src, weights, dst;
+  memory::dims strides, dilates, pad_l, pad_r;
+};
+
+StatusOr<ConvDescs> ConvSetUp(const KernelSpec& spec, const Dims& x, const Dims& w, const Dims& y) {
+  if (x.size() < 3 || x.size() > 5) return Unimplemented("input rank must be 3 to 5");
+  if (w.size() != x.size() || y.size() != x.size()) return Unimplemented("weight/output rank differs from the input's");
+  const int64_t group = spec.attrs.GetInt("group", 1);
+  if (group < 1 || x[1] != w[1] * group || w[0] % group != 0) return Unimplemented("channels do not match group");
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry(Spatial(x), Spatial(w), spec.attrs));
+  if (g.output != Spatial(y) || y[0] != x[0] || y[1] != w[0]) return Unimplemented("dY differs from the Conv output");
+  const size_t n = g.kernel.size();
+  ConvDescs c;
+  Dims w_dims = w;  // grouped: [g, M/g, C/g, k...], the same bytes as ONNX's [M, C/g, k...]
+  if (group > 1) {
+    w_dims[0] = w[0] / group;
+    w_dims.insert(w_dims.begin(), group);
+  }
+  c.src = PlainDesc(x);
+  c.weights = PlainDesc(w_dims);
+  c.dst = PlainDesc(y);
+  c.strides = ToDnnl(g.strides);
+  for (int64_t d : g.dilations) c.dilates.push_back(d - 1);  // oneDNN counts dilation from 0
+  c.pad_l = ToDnnl(Dims(g.pads.begin(), g.pads.begin() + n));
+  c.pad_r = ToDnnl(Dims(g.pads.begin() + n, g.pads.end()));
+  return c;
+}
+
+dnnl::convolution_forward::primitive_desc ConvHint(const KernelSpec& spec, const ConvDescs& c,
+                                                   const memory::desc& bias) {
+  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, c.src, c.weights, bias,
+                                    c.dst, c.strides, c.dilates, c.pad_l, c.pad_r);
+  return dnnl::convolution_forward::primitive_desc(d, *spec.env->engine);
+}
+
+// dY, W -> dX.
+StatusOr<std::unique_ptr<Kernel>> BuildConvGradInput(const KernelSpec& spec) {
+  ASSIGN_OR_RETURN(ConvDescs c, ConvSetUp(spec, spec.outputs[0].dims, spec.inputs[1].dims, spec.inputs[0].dims));
+  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, c.src, c.weights, c.dst, c.strides, c.dilates,
+                                          c.pad_l, c.pad_r);
+  dnnl::convolution_backward_data::primitive_desc pd(d, *spec.env->engine, ConvHint(spec, c, memory::desc()));
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  kernel->AddStep(dnnl::convolution_backward_data(pd), {{DNNL_ARG_DIFF_DST, kernel->Input(0, c.dst)},
+                                                        {DNNL_ARG_WEIGHTS, kernel->Input(1, c.weights)},
+                                                        {DNNL_ARG_DIFF_SRC, kernel->Output(0, c.src)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+// dY, X -> dW [, dB].
+StatusOr<std::unique_ptr<Kernel>> BuildConvGradWeight(const KernelSpec& spec) {
+  const Dims& w = spec.outputs[0].dims;
+  ASSIGN_OR_RETURN(ConvDescs c, ConvSetUp(spec, spec.inputs[1].dims, w, spec.inputs[0].dims));
+  const bool has_bias = HasOutput(spec, 1);
+  if (has_bias && spec.outputs[1].dims != Dims{w[0]}) return Unimplemented("dB must be [M]");
+  const memory::desc b_md = has_bias ? PlainDesc({w[0]}) : memory::desc();
+  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, c.src, c.weights, b_md, c.dst, c.strides,
+                                             c.dilates, c.pad_l, c.pad_r);
+  dnnl::convolution_backward_weights::primitive_desc pd(d, *spec.env->engine, ConvHint(spec, c, b_md));
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, kernel->Input(0, c.dst)},
+                                       {DNNL_ARG_SRC, kernel->Input(1, c.src)},
+                                       {DNNL_ARG_DIFF_WEIGHTS, kernel->Output(0, c.weights)}};
+  if (has_bias) args[DNNL_ARG_DIFF_BIAS] = kernel->Output(1, b_md);
+  kernel->AddStep(dnnl::convolution_backward_weights(pd), std::move(args));
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+// ---- Pooling gradients ----
+
+// dY -> dX of input_shape (the output's dims).
+StatusOr<std::unique_ptr<Kernel>> BuildAveragePoolGrad(const KernelSpec& spec) {
+  const Dims& x = spec.outputs[0].dims;
+  const Dims& y = spec.inputs[0].dims;
+  ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, false));
+  const memory::desc src_md = PlainDesc(x), dst_md = PlainDesc(y);
+  dnnl::pooling_v2_forward::desc fwd(prop_kind::forward_training, p.alg, src_md, dst_md, p.strides, p.kernel,
+                                     p.dilation, p.pad_l, p.pad_r);
+  dnnl::pooling_v2_forward::primitive_desc fwd_pd(fwd, *spec.env->engine);
+  dnnl::pooling_v2_backward::desc d(p.alg, src_md, dst_md, p.strides, p.kernel, p.dilation, p.pad_l, p.pad_r);
+  dnnl::pooling_v2_backward::primitive_desc pd(d, *spec.env->engine, fwd_pd);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  kernel->AddStep(dnnl::pooling_v2_backward(pd),
+                  {{DNNL_ARG_DIFF_DST, kernel->Input(0, dst_md)}, {DNNL_ARG_DIFF_SRC, kernel->Output(0, src_md)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+// dY, X -> dX: oneDNN's max-pooling backward reads the forward's workspace (the
+// argmax of each window), so the kernel reruns the forward on X first.
+StatusOr<std::unique_ptr<Kernel>> BuildMaxPoolGrad(const KernelSpec& spec) {
+  const Dims& x = spec.inputs[1].dims;
+  const Dims& y = spec.inputs[0].dims;
+  if (spec.outputs[0].dims != x) return Unimplemented("dX differs from X's shape");
+  ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, true));
+  const memory::desc src_md = PlainDesc(x), dst_md = PlainDesc(y);
+  dnnl::pooling_v2_forward::desc fwd(prop_kind::forward_training, p.alg, src_md, dst_md, p.strides, p.kernel,
+                                     p.dilation, p.pad_l, p.pad_r);
+  dnnl::pooling_v2_forward::primitive_desc fwd_pd(fwd, *spec.env->engine);
+  dnnl::pooling_v2_backward::desc d(p.alg, src_md, dst_md, p.strides, p.kernel, p.dilation, p.pad_l, p.pad_r);
+  dnnl::pooling_v2_backward::primitive_desc pd(d, *spec.env->engine, fwd_pd);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  memory workspace = Scratch(spec, fwd_pd.workspace_desc());
+  kernel->AddStep(dnnl::pooling_v2_forward(fwd_pd), {{DNNL_ARG_SRC, kernel->Input(1, src_md)},
+                                                     {DNNL_ARG_DST, Scratch(spec, dst_md)},
+                                                     {DNNL_ARG_WORKSPACE, workspace}});
+  kernel->AddStep(dnnl::pooling_v2_backward(pd), {{DNNL_ARG_DIFF_DST, kernel->Input(0, dst_md)},
+                                                  {DNNL_ARG_WORKSPACE, workspace},
+                                                  {DNNL_ARG_DIFF_SRC, kernel->Output(0, src_md)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+// ---- Batch norm ----
+
+dnnl::normalization_flags ScaleShift() {
+  return dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+}
+
+Status CheckBatchNormShapes(const KernelSpec& spec, const Dims& x, int first_vector, int last_vector) {
+  if (x.size() < 2 || x.size() > 5) return Unimplemented("input rank must be 2 to 5");
+  for (int i = first_vector; i <= last_vector; ++i) {
+    if (spec.inputs[i].dims != Dims{x[1]}) return Unimplemented("per-channel inputs must be [C]");
+  }
+  if (spec.outputs[0].dims != x) return Unimplemented("output 0 differs from X's shape");
+  for (size_t i = 1; i < spec.outputs.size(); ++i) {
+    if (HasOutput(spec, i) && spec.outputs[i].dims != Dims{x[1]}) return Unimplemented("output ", i, " is not [C]");
+  }
+  return Status::Ok();
+}
+
+dnnl::batch_normalization_forward::primitive_desc BatchNormForward(const KernelSpec& spec, const memory::desc& md) {
+  dnnl::batch_normalization_forward::desc d(prop_kind::forward_training, md, spec.attrs.GetFloat("epsilon", 1e-5f),
+                                            ScaleShift());
+  return dnnl::batch_normalization_forward::primitive_desc(d, *spec.env->engine);
+}
+
+// The batch statistics come from the primitive (into saved_mean / saved_var, or
+// scratch when the node lacks them); the running statistics are updated here.
+class BatchNormTrainingKernel : public PrimitiveKernel {
+ public:
+  BatchNormTrainingKernel(const KernelSpec& spec, int64_t channels)
+      : PrimitiveKernel(spec), spec_(spec), channels_(channels), momentum_(spec.attrs.GetFloat("momentum", 0.9f)) {}
+
+  void SetStatistics(memory mean, memory var) {
+    mean_ = std::move(mean);
+    var_ = std::move(var);
+  }
+
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    RETURN_IF_ERROR(PrimitiveKernel::Run(in, out));
+    // After Run the statistics memories point at the bound outputs (or at scratch).
+    const float* mean = static_cast<const float*>(mean_.get_data_handle());
+    const float* var = static_cast<const float*>(var_.get_data_handle());
+    const float* running_mean = in[3].as<float>();
+    const float* running_var = in[4].as<float>();
+    for (int64_t c = 0; c < channels_; ++c) {
+      // Read the running values first: new_running_* may share their buffers.
+      const float rm = running_mean[c], rv = running_var[c];
+      if (HasOutput(spec_, 1)) out[1].as<float>()[c] = rm * momentum_ + mean[c] * (1 - momentum_);
+      if (HasOutput(spec_, 2)) out[2].as<float>()[c] = rv * momentum_ + var[c] * (1 - momentum_);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  KernelSpec spec_;
+  int64_t channels_;
+  float momentum_;
+  memory mean_, var_;
+};
+
+// X, scale, B, running_mean, running_var -> Y [, new_running_mean, new_running_var, saved_mean, saved_var].
+StatusOr<std::unique_ptr<Kernel>> BuildBatchNormTraining(const KernelSpec& spec) {
+  const Dims& x = spec.inputs[0].dims;
+  RETURN_IF_ERROR(CheckBatchNormShapes(spec, x, 1, 4));
+  const memory::desc md = PlainDesc(x), c_md = PlainDesc({x[1]});
+  auto pd = BatchNormForward(spec, md);
+  auto kernel = std::make_unique<BatchNormTrainingKernel>(spec, x[1]);
+  memory mean = HasOutput(spec, 3) ? kernel->Output(3, c_md) : Scratch(spec, c_md);
+  memory var = HasOutput(spec, 4) ? kernel->Output(4, c_md) : Scratch(spec, c_md);
+  kernel->AddStep(dnnl::batch_normalization_forward(pd), {{DNNL_ARG_SRC, kernel->Input(0, md)},
+                                                          {DNNL_ARG_SCALE, kernel->Input(1, c_md)},
+                                                          {DNNL_ARG_SHIFT, kernel->Input(2, c_md)},
+                                                          {DNNL_ARG_MEAN, mean},
+                                                          {DNNL_ARG_VARIANCE, var},
+                                                          {DNNL_ARG_DST, kernel->Output(0, md)}});
+  kernel->SetStatistics(mean, var);
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+// dY, X, scale, saved_mean, saved_var -> dX [, dScale, dB].
+StatusOr<std::unique_ptr<Kernel>> BuildBatchNormGrad(const KernelSpec& spec) {
+  const Dims& x = spec.inputs[1].dims;
+  if (spec.inputs[0].dims != x) return Unimplemented("dY differs from X's shape");
+  RETURN_IF_ERROR(CheckBatchNormShapes(spec, x, 2, 4));
+  const memory::desc md = PlainDesc(x), c_md = PlainDesc({x[1]});
+  dnnl::batch_normalization_backward::desc d(prop_kind::backward, md, md, spec.attrs.GetFloat("epsilon", 1e-5f),
+                                             ScaleShift());
+  dnnl::batch_normalization_backward::primitive_desc pd(d, *spec.env->engine, BatchNormForward(spec, md));
+  // oneDNN 2.6 lists SHIFT among the backward arguments with use_shift, though dX,
+  // dScale and dB do not depend on it: pass zeros.
+  memory shift = Scratch(spec, c_md);
+  std::fill_n(static_cast<float*>(shift.get_data_handle()), x[1], 0.0f);
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  kernel->AddStep(dnnl::batch_normalization_backward(pd),
+                  {{DNNL_ARG_DIFF_DST, kernel->Input(0, md)},
+                   {DNNL_ARG_SHIFT, shift},
+                   {DNNL_ARG_SRC, kernel->Input(1, md)},
+                   {DNNL_ARG_SCALE, kernel->Input(2, c_md)},
+                   {DNNL_ARG_MEAN, kernel->Input(3, c_md)},
+                   {DNNL_ARG_VARIANCE, kernel->Input(4, c_md)},
+                   {DNNL_ARG_DIFF_SRC, kernel->Output(0, md)},
+                   {DNNL_ARG_DIFF_SCALE, HasOutput(spec, 1) ? kernel->Output(1, c_md) : Scratch(spec, c_md)},
+                   {DNNL_ARG_DIFF_SHIFT, HasOutput(spec, 2) ? kernel->Output(2, c_md) : Scratch(spec, c_md)}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+}  // namespace
+
+void RegisterBackwardKernels(KernelRegistry& r) {
+  RegisterOp(r, "EltwiseGrad", BuildEltwiseGrad);
+  RegisterOp(r, "SoftmaxGrad", BuildSoftmaxGrad);
+  RegisterOp(r, "ConvGradInput", BuildConvGradInput);
+  RegisterOp(r, "ConvGradWeight", BuildConvGradWeight);
+  RegisterOp(r, "MaxPoolGrad", BuildMaxPoolGrad);
+  RegisterOp(r, "AveragePoolGrad", BuildAveragePoolGrad);
+  RegisterOp(r, "BatchNormTraining", BuildBatchNormTraining);
+  RegisterOp(r, "BatchNormGrad", BuildBatchNormGrad);
+}
+
+}  // namespace kiln::runtime::onednn

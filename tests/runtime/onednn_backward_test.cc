@@ -1,0 +1,322 @@
+// oneDNN kernels of the backward ops (runtime/kernels/onednn/onednn_backward.cc)
+// against the reference kernels, float32, within 1e-4; and the support check
+// declining what they cannot run.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "compiler/compile.h"
+#include "dnnl.hpp"
+#include "ir/graph.h"
+#include "ir/shape_util.h"
+#include "runtime/kernel.h"
+#include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/session.h"
+#include "tests/test_util.h"
+
+namespace kiln {
+namespace {
+
+using runtime::ExecEnv;
+using runtime::KernelRegistry;
+using runtime::KernelSpec;
+
+Tensor Rand(const Dims& dims, uint32_t seed, float lo = -1, float hi = 1) {
+  return testing::RandomTensor(dims, seed, lo, hi);
+}
+
+// |x| in [0.4, 2] with random signs (away from the kinks of relu and abs).
+Tensor AwayFromZero(const Dims& dims, uint32_t seed) {
+  Tensor t = Rand(dims, seed, 0.4f, 2.0f);
+  std::vector<float> v(t.data_as<float>(), t.data_as<float>() + t.num_elements());
+  for (size_t i = 0; i < v.size(); ++i) v[i] = (i * 7 + seed) % 3 == 0 ? -v[i] : v[i];
+  return Tensor::FromVector(proto::DT_FLOAT, dims, v);
+}
+
+Attrs Ints(Attrs a, const std::string& name, const std::vector<int64_t>& v) {
+  a.SetInts(name, v);
+  return a;
+}
+Attrs Int(Attrs a, const std::string& name, int64_t v) {
+  a.SetInt(name, v);
+  return a;
+}
+
+class OneDnnBackwardTest : public ::testing::Test {
+ protected:
+  OneDnnBackwardTest() {
+    env_.engine = &engine_;
+    env_.stream = &stream_;
+  }
+
+  // Runs the `backend` kernel of `op` once on fresh (zeroed) outputs.
+  StatusOr<std::vector<Tensor>> Run(const std::string& backend, const std::string& op, const Attrs& attrs,
+                                    const std::vector<Tensor>& inputs, const std::vector<Dims>& output_dims) {
+    KernelSpec spec;
+    spec.name = "n";
+    spec.op_type = op;
+    spec.attrs = attrs;
+    spec.env = &env_;
+    for (const Tensor& t : inputs) spec.inputs.push_back(t.ref());
+    std::vector<Tensor> outputs;
+    for (const Dims& d : output_dims) {
+      outputs.emplace_back(proto::DT_FLOAT, d);
+      spec.outputs.push_back(outputs.back().ref());
+    }
+    ASSIGN_OR_RETURN(auto kernel, KernelRegistry::Global().Create(backend, spec));
+    RETURN_IF_ERROR(kernel->Run(spec.inputs, spec.outputs));
+    return outputs;
+  }
+
+  void ExpectMatchesRef(const std::string& op, const Attrs& attrs, const std::vector<Tensor>& inputs,
+                        const std::vector<Dims>& output_dims, const std::string& what) {
+    SCOPED_TRACE(op + " " + what);
+    auto dnn = Run("onednn", op, attrs, inputs, output_dims);
+    ASSERT_OK(dnn.status());
+    auto ref = Run("ref", op, attrs, inputs, output_dims);
+    ASSERT_OK(ref.status());
+    for (size_t i = 0; i < output_dims.size(); ++i) {
+      const std::string diff = testing::CompareTensors((*dnn)[i], (*ref)[i], 1e-4, 1e-4);
+      EXPECT_TRUE(diff.empty()) << "output " << i << ": " << diff;
+    }
+  }
+
+  dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream_{engine_};
+  ExecEnv env_;
+};
+
+TEST_F(OneDnnBackwardTest, EltwiseGrad) {
+  struct Case {
+    const char* function;
+    const char* forward;
+    bool uses_y, positive;
+    float alpha;
+  };
+  const Case cases[] = {{"relu", "Relu", false, false, 0},
+                        {"leaky_relu", "LeakyRelu", false, false, 0},
+                        {"leaky_relu", "LeakyRelu", false, false, 0.3f},
+                        {"elu", "Elu", false, false, 0.7f},
+                        {"softplus", "Softplus", false, false, 0},
+                        {"abs", "Abs", false, false, 0},
+                        {"log", "Log", false, true, 0},
+                        {"sigmoid", "Sigmoid", true, false, 0},
+                        {"tanh", "Tanh", true, false, 0},
+                        {"exp", "Exp", true, false, 0},
+                        {"sqrt", "Sqrt", true, true, 0}};
+  uint32_t seed = 1;
+  for (const Case& c : cases) {
+    const Dims dims = {2, 3, 5};
+    const Tensor x = c.positive ? Rand(dims, seed++, 0.5f, 2.0f) : AwayFromZero(dims, seed++);
+    Attrs fwd, grad;
+    grad.SetString("function", c.function);
+    if (c.alpha != 0) {
+      fwd.SetFloat("alpha", c.alpha);
+      grad.SetFloat("alpha", c.alpha);
+    }
+    Tensor t = x;
+    if (c.uses_y) {
+      auto y = Run("ref", c.forward, fwd, {x}, {dims});
+      ASSERT_OK(y.status());
+      t = (*y)[0];
+    }
+    ExpectMatchesRef("EltwiseGrad", grad, {Rand(dims, seed++), t}, {dims}, c.function);
+  }
+}
+
+TEST_F(OneDnnBackwardTest, SoftmaxGrad) {
+  const Dims dims = {2, 3, 4};
+  uint32_t seed = 20;
+  for (int log = 0; log <= 1; ++log) {
+    for (int64_t axis : {-1, 0, 1}) {
+      const Attrs fwd = Int({}, "axis", axis);
+      auto y = Run("ref", log ? "LogSoftmax" : "Softmax", fwd, {Rand(dims, seed++, -2, 2)}, {dims});
+      ASSERT_OK(y.status());
+      ExpectMatchesRef("SoftmaxGrad", Int(fwd, "log", log), {Rand(dims, seed++), (*y)[0]}, {dims},
+                       "axis " + std::to_string(axis) + " log " + std::to_string(log));
+    }
+  }
+}
+
+struct ConvCase {
+  std::string name;
+  Dims x, w;
+  Attrs attrs;
+};
+
+std::vector<ConvCase> ConvCases() {
+  return {
+      {"Plain2d", {2, 3, 6, 5}, {4, 3, 3, 3}, Ints({}, "pads", {1, 1, 1, 1})},
+      {"Grouped2dStridedDilatedAsymPads",
+       {2, 4, 7, 6},
+       {6, 2, 3, 2},
+       Ints(Ints(Ints(Int({}, "group", 2), "strides", {2, 1}), "pads", {1, 0, 0, 1}), "dilations", {1, 2})},
+      {"Strided1dDilated",
+       {1, 3, 11},
+       {2, 3, 3},
+       Ints(Ints(Ints({}, "strides", {2}), "pads", {1, 2}), "dilations", {2})},
+      {"Depthwise3d", {1, 2, 4, 5, 3}, {2, 1, 2, 2, 2}, Ints(Int({}, "group", 2), "pads", {1, 0, 1, 0, 1, 1})},
+  };
+}
+
+Dims ConvOutput(const ConvCase& c) {
+  auto g = ComputeWindowGeometry(Dims(c.x.begin() + 2, c.x.end()), Dims(c.w.begin() + 2, c.w.end()), c.attrs);
+  EXPECT_OK(g.status());
+  Dims y = {c.x[0], c.w[0]};
+  y.insert(y.end(), g->output.begin(), g->output.end());
+  return y;
+}
+
+TEST_F(OneDnnBackwardTest, ConvGradInputAndWeight) {
+  uint32_t seed = 40;
+  for (const ConvCase& c : ConvCases()) {
+    const Dims y = ConvOutput(c);
+    const Tensor dy = Rand(y, seed++), x = Rand(c.x, seed++), w = Rand(c.w, seed++);
+    ExpectMatchesRef("ConvGradInput", Ints(c.attrs, "input_shape", c.x), {dy, w}, {c.x}, c.name);
+    ExpectMatchesRef("ConvGradWeight", Ints(c.attrs, "weight_shape", c.w), {dy, x}, {c.w, {c.w[0]}}, c.name);
+    ExpectMatchesRef("ConvGradWeight", Ints(c.attrs, "weight_shape", c.w), {dy, x}, {c.w}, c.name + " no dB");
+  }
+}
+
+struct PoolCase {
+  std::string name;
+  Dims x;
+  Attrs attrs;
+};
+
+Dims PoolOutput(const PoolCase& c) {
+  auto g = ComputeWindowGeometry(Dims(c.x.begin() + 2, c.x.end()), c.attrs.GetInts("kernel_shape"), c.attrs);
+  EXPECT_OK(g.status());
+  Dims y = {c.x[0], c.x[1]};
+  y.insert(y.end(), g->output.begin(), g->output.end());
+  return y;
+}
+
+Attrs Pool(const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides, const std::vector<int64_t>& pads) {
+  Attrs a = Ints(Ints({}, "kernel_shape", kernel), "strides", strides);
+  if (!pads.empty()) a.SetInts("pads", pads);
+  return a;
+}
+
+std::vector<PoolCase> PoolCases() {
+  return {
+      {"K2S2", {2, 3, 6, 6}, Pool({2, 2}, {2, 2}, {})},
+      {"OverlappingPads", {1, 2, 7, 6}, Pool({3, 3}, {1, 2}, {1, 1, 1, 0})},
+      {"CeilMode", {1, 2, 7, 7}, Int(Pool({2, 2}, {2, 2}, {}), "ceil_mode", 1)},
+      {"OneD", {2, 3, 9}, Pool({3}, {2}, {1, 1})},
+      {"ThreeD", {1, 2, 4, 5, 4}, Pool({2, 2, 2}, {1, 2, 2}, {1, 0, 0, 0, 0, 1})},
+  };
+}
+
+TEST_F(OneDnnBackwardTest, AveragePoolGrad) {
+  uint32_t seed = 60;
+  for (const PoolCase& c : PoolCases()) {
+    const Dims y = PoolOutput(c);
+    for (int include_pad = 0; include_pad <= 1; ++include_pad) {
+      if (include_pad && c.attrs.GetInt("ceil_mode", 0)) continue;  // declined, see below
+      const Attrs a = Ints(Int(c.attrs, "count_include_pad", include_pad), "input_shape", c.x);
+      ExpectMatchesRef("AveragePoolGrad", a, {Rand(y, seed++)}, {c.x}, c.name + " pad " + std::to_string(include_pad));
+    }
+  }
+}
+
+TEST_F(OneDnnBackwardTest, MaxPoolGrad) {
+  uint32_t seed = 80;
+  for (const PoolCase& c : PoolCases()) {
+    const Dims y = PoolOutput(c);
+    ExpectMatchesRef("MaxPoolGrad", c.attrs, {Rand(y, seed++), Rand(c.x, seed++)}, {c.x}, c.name);
+    // Ties (a ReLU'd input: windows of zeros) must go to the first maximum, as the reference does.
+    Tensor x = Rand(c.x, seed++);
+    for (int64_t i = 0; i < x.num_elements(); ++i) {
+      float& v = x.mutable_data_as<float>()[i];
+      v = v < 0.3f ? 0.0f : v;
+    }
+    ExpectMatchesRef("MaxPoolGrad", c.attrs, {Rand(y, seed++), x}, {c.x}, c.name + " ties");
+  }
+}
+
+TEST_F(OneDnnBackwardTest, BatchNormTrainingAndGrad) {
+  uint32_t seed = 100;
+  for (const Dims& x_dims : std::vector<Dims>{{4, 3, 5, 6}, {8, 5}, {2, 3, 7}, {2, 2, 3, 2, 2}}) {
+    const int64_t c = x_dims[1];
+    const Tensor x = Rand(x_dims, seed++, -2, 3), scale = Rand({c}, seed++), b = Rand({c}, seed++);
+    const Tensor rm = Rand({c}, seed++), rv = Rand({c}, seed++, 0.5f, 2.0f);
+    Attrs a;
+    a.SetFloat("epsilon", 1e-3f);
+    a.SetFloat("momentum", 0.8f);
+    const std::string what = DimsToString(x_dims);
+    ExpectMatchesRef("BatchNormTraining", a, {x, scale, b, rm, rv}, {x_dims, {c}, {c}, {c}, {c}}, what);
+    ExpectMatchesRef("BatchNormTraining", a, {x, scale, b, rm, rv}, {x_dims, {c}, {c}}, what + " no saved stats");
+    auto fwd = Run("ref", "BatchNormTraining", a, {x, scale, b, rm, rv}, {x_dims, {c}, {c}, {c}, {c}});
+    ASSERT_OK(fwd.status());
+    const Tensor dy = Rand(x_dims, seed++);
+    ExpectMatchesRef("BatchNormGrad", a, {dy, x, scale, (*fwd)[3], (*fwd)[4]}, {x_dims, {c}, {c}}, what);
+    ExpectMatchesRef("BatchNormGrad", a, {dy, x, scale, (*fwd)[3], (*fwd)[4]}, {x_dims}, what + " dX only");
+  }
+}
+
+std::string ReasonFor(const std::string& op, const std::vector<TensorType>& inputs, const std::vector<Dims>& outputs,
+                      const Attrs& attrs) {
+  KernelSpec spec;
+  spec.name = "n";
+  spec.op_type = op;
+  spec.attrs = attrs;
+  for (const TensorType& t : inputs) spec.inputs.push_back(TensorRef{t.dtype, t.dims, nullptr});
+  for (const Dims& d : outputs) spec.outputs.push_back(TensorRef{inputs[0].dtype, d, nullptr});
+  return runtime::OneDnnUnsupportedReason(spec);
+}
+
+TEST(OneDnnBackwardSupportTest, AcceptsAndDeclines) {
+  const TensorType f{proto::DT_FLOAT, {2, 3}};
+  Attrs relu;
+  relu.SetString("function", "relu");
+  EXPECT_EQ(ReasonFor("EltwiseGrad", {f, f}, {f.dims}, relu), "");
+  Attrs softsign;
+  softsign.SetString("function", "softsign");
+  EXPECT_NE(ReasonFor("EltwiseGrad", {f, f}, {f.dims}, softsign).find("softsign"), std::string::npos);
+  const TensorType d{proto::DT_DOUBLE, {2, 3}};
+  EXPECT_NE(ReasonFor("EltwiseGrad", {d, d}, {d.dims}, relu).find("float32"), std::string::npos);
+  // count_include_pad with a ceil_mode window that runs past the end padding.
+  Attrs pool =
+      Ints(Ints(Ints(Int(Int({}, "ceil_mode", 1), "count_include_pad", 1), "kernel_shape", {2, 2}), "strides", {2, 2}),
+           "input_shape", {1, 2, 5, 5});
+  EXPECT_NE(ReasonFor("AveragePoolGrad", {{proto::DT_FLOAT, {1, 2, 3, 3}}}, {{1, 2, 5, 5}}, pool), "");
+  EXPECT_EQ(ReasonFor("AveragePoolGrad", {{proto::DT_FLOAT, {1, 2, 3, 3}}}, {{1, 2, 5, 5}},
+                      Int(pool, "count_include_pad", 0)),
+            "");
+}
+
+// Lowering picks oneDNN where the factory accepts the node and the reference kernel
+// elsewhere, and the plan runs.
+TEST(OneDnnBackwardSupportTest, CompilerPicksOneDnnOrFallsBack) {
+  Graph g;
+  Value* dy = g.AddInput("dy", {proto::DT_FLOAT, {2, 3}});
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {2, 3}});
+  Attrs relu, softsign;
+  relu.SetString("function", "relu");
+  softsign.SetString("function", "softsign");
+  Node* a = g.AddNode("EltwiseGrad", "relu_grad", {dy, x}, 1, relu);
+  Node* b = g.AddNode("EltwiseGrad", "softsign_grad", {dy, x}, 1, softsign);
+  g.AddOutput(a->output(0));
+  g.AddOutput(b->output(0));
+  auto plan = CompileToPlan(g);
+  ASSERT_OK(plan.status());
+  ASSERT_EQ(plan->step_size(), 2);
+  EXPECT_EQ(plan->step(0).kernel(), "onednn");
+  EXPECT_EQ(plan->step(1).kernel(), "ref");
+  auto session = runtime::Session::Create(*plan);
+  ASSERT_OK(session.status());
+  const std::vector<float> dy_v = {1, 2, 3, 4, 5, 6}, x_v = {-1, 1, -2, 2, 0.5f, -0.5f};
+  ASSERT_OK((*session)->SetInput(0, dy_v.data(), dy_v.size() * sizeof(float)));
+  ASSERT_OK((*session)->SetInput(1, x_v.data(), x_v.size() * sizeof(float)));
+  ASSERT_OK((*session)->Run());
+  const float* relu_out = (*session)->output(0).as<float>();
+  const float* softsign_out = (*session)->output(1).as<float>();
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_FLOAT_EQ(relu_out[i], x_v[i] > 0 ? dy_v[i] : 0.0f) << i;
+    EXPECT_FLOAT_EQ(softsign_out[i], dy_v[i] / ((1 + std::fabs(x_v[i])) * (1 + std::fabs(x_v[i])))) << i;
+  }
+}
+
+}  // namespace
+}  // namespace kiln
