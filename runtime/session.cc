@@ -1,11 +1,17 @@
 #include "runtime/session.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "dnnl.hpp"
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+#include <omp.h>
+#endif
 
 namespace kiln::runtime {
 
@@ -15,7 +21,45 @@ struct Session::Env {
   ExecEnv exec;
 };
 
-Session::~Session() = default;
+// oneDNN's OpenMP runtime sizes primitives (when built) and parallel regions (when
+// run) by the calling thread's nthreads ICV: set it before both, so sessions with
+// different counts can share a thread.
+void Session::ApplyThreadCount() const {
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+  if (env_->exec.num_threads > 0 && omp_get_max_threads() != env_->exec.num_threads) {
+    omp_set_num_threads(env_->exec.num_threads);
+  }
+#endif
+}
+
+Session::~Session() {
+  if (profile_on_exit_ && runs_ > 0) std::fprintf(stderr, "%s", ProfileReport().c_str());
+}
+
+std::string Session::ProfileReport(int top) const {
+  std::vector<const BoundStep*> order;
+  double total = 0;
+  for (const BoundStep& s : steps_) {
+    order.push_back(&s);
+    total += s.seconds;
+  }
+  std::stable_sort(order.begin(), order.end(), [](const BoundStep* a, const BoundStep* b) { return a->seconds > b->seconds; });
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof(line), "Profile: %zu steps, %lld runs, %.3f ms per run in kernels\n", steps_.size(),
+                static_cast<long long>(runs_), runs_ ? 1e3 * total / runs_ : 0.0);
+  out << line;
+  std::snprintf(line, sizeof(line), "  %-44s %-24s %-7s %10s %6s\n", "step", "op", "kernel", "ms/run", "share");
+  out << line;
+  for (size_t i = 0; i < order.size() && static_cast<int>(i) < top; ++i) {
+    const BoundStep& s = *order[i];
+    std::snprintf(line, sizeof(line), "  %-44.44s %-24.24s %-7s %10.4f %5.1f%%\n", s.step->name().c_str(),
+                  s.step->op_type().c_str(), s.step->kernel().c_str(), runs_ ? 1e3 * s.seconds / runs_ : 0.0,
+                  total > 0 ? 100.0 * s.seconds / total : 0.0);
+    out << line;
+  }
+  return out.str();
+}
 
 static constexpr int64_t kArenaAlignment = 64;
 
@@ -80,6 +124,10 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   s->env_->exec.engine = &s->env_->engine;
   s->env_->exec.stream = &s->env_->stream;
   s->env_->exec.num_threads = options.num_threads;
+  const char* profile_env = std::getenv("KILN_PROFILE");
+  s->profile_on_exit_ = profile_env && *profile_env && std::strcmp(profile_env, "0") != 0;
+  s->profile_ = options.profile || s->profile_on_exit_;
+  s->ApplyThreadCount();
 
   for (const proto::Step& step : p.step()) {
     BoundStep bound;
@@ -145,9 +193,13 @@ Status Session::SetInput(int i, const void* data, size_t size) {
 }
 
 Status Session::Run() {
+  ++runs_;
+  ApplyThreadCount();
   for (auto& s : steps_) {
+    const auto start = profile_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status st = s.kernel->Run(s.inputs, s.outputs);
     if (!st.ok()) return st.WithContext(s.step->name() + " (" + s.step->op_type() + ")");
+    if (profile_) s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   for (const proto::StateUpdate& su : plan_.state_update()) {
     const TensorRef& state = buffers_[su.state()];

@@ -14,7 +14,10 @@
 namespace kiln::runtime {
 
 struct SessionOptions {
-  int num_threads = 0;  // 0: oneDNN's default (all cores)
+  int num_threads = 0;  // 0: oneDNN's default (all cores; OMP_NUM_THREADS)
+  /// Time every step of every Run (also on when the environment sets KILN_PROFILE=1;
+  /// then the session prints ProfileReport() to stderr when it is destroyed).
+  bool profile = false;
 };
 
 class Session {
@@ -57,13 +60,18 @@ class Session {
   int64_t arena_size() const { return plan_.arena_size(); }
   const proto::Plan& plan() const { return plan_; }
 
+  /// With profiling on: the steps by total time (name, op, kernel, ms, share), at most `top` rows.
+  std::string ProfileReport(int top = 25) const;
+
  private:
   Session() = default;
+  void ApplyThreadCount() const;
   struct BoundStep {
     std::unique_ptr<Kernel> kernel;
     std::vector<TensorRef> inputs;
     std::vector<TensorRef> outputs;
     const proto::Step* step;
+    double seconds = 0;  // profiling: total time in Run
   };
   proto::Plan plan_;
   std::shared_ptr<void> arena_;
@@ -71,6 +79,8 @@ class Session {
   std::vector<BoundStep> steps_;
   struct Env;
   std::unique_ptr<Env> env_;
+  bool profile_ = false, profile_on_exit_ = false;
+  int64_t runs_ = 0;
 };
 
 }  // namespace kiln::runtime
