@@ -9,6 +9,9 @@
 #include <sstream>
 
 #include "dnnl.hpp"
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+#include <omp.h>
+#endif
 
 namespace kiln::runtime {
 
@@ -18,7 +21,45 @@ struct Session::Env {
   ExecEnv exec;
 };
 
-Session::~Session() = default;
+// oneDNN's OpenMP runtime sizes primitives (when built) and parallel regions (when
+// run) by the calling thread's nthreads ICV: set it before both, so sessions with
+// different counts can share a thread.
+void Session::ApplyThreadCount() const {
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+  if (env_->exec.num_threads > 0 && omp_get_max_threads() != env_->exec.num_threads) {
+    omp_set_num_threads(env_->exec.num_threads);
+  }
+#endif
+}
+
+Session::~Session() {
+  if (profile_on_exit_ && runs_ > 0) std::fprintf(stderr, "%s", ProfileReport().c_str());
+}
+
+std::string Session::ProfileReport(int top) const {
+  std::vector<const BoundStep*> order;
+  double total = 0;
+  for (const BoundStep& s : steps_) {
+    order.push_back(&s);
+    total += s.seconds;
+  }
+  std::stable_sort(order.begin(), order.end(), [](const BoundStep* a, const BoundStep* b) { return a->seconds > b->seconds; });
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof(line), "Profile: %zu steps, %lld runs, %.3f ms per run in kernels\n", steps_.size(),
+                static_cast<long long>(runs_), runs_ ? 1e3 * total / runs_ : 0.0);
+  out << line;
+  std::snprintf(line, sizeof(line), "  %-44s %-24s %-7s %10s %6s\n", "step", "op", "kernel", "ms/run", "share");
+  out << line;
+  for (size_t i = 0; i < order.size() && static_cast<int>(i) < top; ++i) {
+    const BoundStep& s = *order[i];
+    std::snprintf(line, sizeof(line), "  %-44.44s %-24.24s %-7s %10.4f %5.1f%%\n", s.step->name().c_str(),
+                  s.step->op_type().c_str(), s.step->kernel().c_str(), runs_ ? 1e3 * s.seconds / runs_ : 0.0,
+                  total > 0 ? 100.0 * s.seconds / total : 0.0);
+    out << line;
+  }
+  return out.str();
+}
 
 static constexpr int64_t kArenaAlignment = 64;
 
@@ -83,7 +124,10 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   s->env_->exec.engine = &s->env_->engine;
   s->env_->exec.stream = &s->env_->stream;
   s->env_->exec.num_threads = options.num_threads;
-  s->profile_ = options.profile;
+  const char* profile_env = std::getenv("KILN_PROFILE");
+  s->profile_on_exit_ = profile_env && *profile_env && std::strcmp(profile_env, "0") != 0;
+  s->profile_ = options.profile || s->profile_on_exit_;
+  s->ApplyThreadCount();
 
   for (const proto::Step& step : p.step()) {
     BoundStep bound;
@@ -150,6 +194,7 @@ Status Session::SetInput(int i, const void* data, size_t size) {
 
 Status Session::Run() {
   ++runs_;
+  ApplyThreadCount();
   for (auto& s : steps_) {
     const auto start = profile_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status st = s.kernel->Run(s.inputs, s.outputs);
@@ -162,31 +207,6 @@ Status Session::Run() {
     if (state.data != update.data) std::memmove(state.data, update.data, state.num_bytes());
   }
   return Status::Ok();
-}
-
-std::string Session::ProfileReport(int max_rows) const {
-  std::vector<const BoundStep*> order;
-  double total = 0;
-  for (const auto& s : steps_) {
-    order.push_back(&s);
-    total += s.seconds;
-  }
-  std::sort(order.begin(), order.end(), [](const BoundStep* a, const BoundStep* b) { return a->seconds > b->seconds; });
-  std::ostringstream os;
-  char line[256];
-  std::snprintf(line, sizeof line, "%-48s %-22s %-7s %10s %6s\n", "step", "op", "kernel", "ms/run", "share");
-  os << line;
-  for (int i = 0; i < static_cast<int>(order.size()) && i < max_rows; ++i) {
-    const BoundStep& s = *order[i];
-    std::snprintf(line, sizeof line, "%-48.48s %-22.22s %-7s %10.3f %5.1f%%\n", s.step->name().c_str(),
-                  s.step->op_type().c_str(), s.step->kernel().c_str(), 1000.0 * s.seconds / std::max<int64_t>(1, runs_),
-                  total > 0 ? 100.0 * s.seconds / total : 0.0);
-    os << line;
-  }
-  std::snprintf(line, sizeof line, "%zu steps, %.3f ms per run over %lld runs\n", steps_.size(),
-                1000.0 * total / std::max<int64_t>(1, runs_), static_cast<long long>(runs_));
-  os << line;
-  return os.str();
 }
 
 void Session::ResetStates() {

@@ -14,8 +14,10 @@
 namespace kiln::runtime {
 
 struct SessionOptions {
-  int num_threads = 0;  // 0: oneDNN's default (all cores)
-  bool profile = false;  // time every step (see ProfileReport)
+  int num_threads = 0;  // 0: oneDNN's default (all cores; OMP_NUM_THREADS)
+  /// Time every step of every Run (also on when the environment sets KILN_PROFILE=1;
+  /// then the session prints ProfileReport() to stderr when it is destroyed).
+  bool profile = false;
 };
 
 class Session {
@@ -54,31 +56,31 @@ class Session {
   Status SetState(int i, const void* data, size_t size);
   void ResetStates();
 
-  /// With SessionOptions::profile: time per step over all runs so far, the
-  /// slowest first, as a table (step, op, kernel, total ms, share).
-  std::string ProfileReport(int max_rows = 25) const;
-
   /// Bytes of the arena (the session's one allocation for intermediate values).
   int64_t arena_size() const { return plan_.arena_size(); }
   const proto::Plan& plan() const { return plan_; }
 
+  /// With profiling on: the steps by total time (name, op, kernel, ms, share), at most `top` rows.
+  std::string ProfileReport(int top = 25) const;
+
  private:
   Session() = default;
+  void ApplyThreadCount() const;
   struct BoundStep {
     std::unique_ptr<Kernel> kernel;
     std::vector<TensorRef> inputs;
     std::vector<TensorRef> outputs;
     const proto::Step* step;
-    double seconds = 0;  // accumulated when profiling
+    double seconds = 0;  // profiling: total time in Run
   };
-  bool profile_ = false;
-  int64_t runs_ = 0;
   proto::Plan plan_;
   std::shared_ptr<void> arena_;
   std::vector<TensorRef> buffers_;
   std::vector<BoundStep> steps_;
   struct Env;
   std::unique_ptr<Env> env_;
+  bool profile_ = false, profile_on_exit_ = false;
+  int64_t runs_ = 0;
 };
 
 }  // namespace kiln::runtime

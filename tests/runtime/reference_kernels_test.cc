@@ -160,6 +160,40 @@ TEST(ReferenceKernels, ReduceSum) {
   EXPECT_EQ(Values<int64_t>((*r)[0]), (std::vector<int64_t>{4, 6}));
 }
 
+TEST(ReferenceKernels, ReduceOverAContiguousBlockOfAxesMatchesTheGeneralPath) {
+  // [2, 3, 4, 2] summed over the middle block {1, 2}, the leading {0, 1} and the
+  // trailing {2, 3} (direct loops), and over {0, 2} (the per-element indexer).
+  const Tensor x = Iota({2, 3, 4, 2});
+  auto sum = [](const std::vector<int64_t>& axes) {
+    std::vector<float> out;
+    const int64_t d[4] = {2, 3, 4, 2};
+    std::vector<bool> red(4, false);
+    for (int64_t a : axes) red[a] = true;
+    int64_t o[4];
+    for (o[0] = 0; o[0] < (red[0] ? 1 : d[0]); ++o[0])
+      for (o[1] = 0; o[1] < (red[1] ? 1 : d[1]); ++o[1])
+        for (o[2] = 0; o[2] < (red[2] ? 1 : d[2]); ++o[2])
+          for (o[3] = 0; o[3] < (red[3] ? 1 : d[3]); ++o[3]) {
+            float s = 0;
+            for (int64_t i = 0; i < 48; ++i) {
+              const int64_t idx[4] = {i / 24, i / 8 % 3, i / 2 % 4, i % 2};
+              bool match = true;
+              for (int k = 0; k < 4; ++k) match = match && (red[k] || idx[k] == o[k]);
+              if (match) s += static_cast<float>(i);
+            }
+            out.push_back(s);
+          }
+    return out;
+  };
+  ExpectRef("ReduceSum", IntAttr("keepdims", 0), {x, Ints({1, 2})}, {2, 2}, sum({1, 2}));
+  ExpectRef("ReduceSum", IntAttr("keepdims", 0), {x, Ints({0, 1})}, {4, 2}, sum({0, 1}));
+  ExpectRef("ReduceSum", {}, {x, Ints({-2, -1})}, {2, 3, 1, 1}, sum({2, 3}));
+  ExpectRef("ReduceSum", IntAttr("keepdims", 0), {x, Ints({0, 2})}, {3, 2}, sum({0, 2}));
+  std::vector<float> mean = sum({1, 2});
+  for (float& m : mean) m /= 12;
+  ExpectRef("ReduceMean", IntsAttr("axes", {1, 2}, IntAttr("keepdims", 0)), {x}, {2, 2}, mean);
+}
+
 TEST(ReferenceKernels, ReduceMeanAndMax) {
   const Tensor x = Iota({2, 3});
   ExpectRef("ReduceMean", IntsAttr("axes", {0}), {x}, {1, 3}, {1.5f, 2.5f, 3.5f});

@@ -54,6 +54,8 @@ Output:
   -o, --out FILE            the trained model (.kiln or .kiln.txt; weights included)
   --export-onnx FILE        also write the trained model as ONNX
   --threads N               oneDNN threads (default: all cores)
+  --report-json FILE        write the run as JSON: per-epoch seconds and metrics,
+                            compile time, threads, batch and steps per epoch
   --quiet                   no progress output
   --profile                 print the time of each training-step kernel at the end
   -h, --help                show this help
@@ -152,6 +154,43 @@ OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& s) {
   o.weight_decay = s.weight_decay();
   o.clip_norm = s.clip_norm();
   return o;
+}
+
+// `kiln train --report-json`: what benchmarks and scripts read (bench/train_mlp.sh).
+Status WriteReport(const std::string& path, const std::string& model, const TrainingConfig& config, int threads,
+                   int64_t train_samples, double compile_seconds, const std::vector<runtime::EpochStats>& history) {
+  auto num = [](double v) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.9g", v);
+    return std::string(b);
+  };
+  auto str = [](const std::string& v) {
+    std::string quoted = "\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20) quoted += c;
+    }
+    return quoted + "\"";
+  };
+  std::string json = "{\n  \"model\": " + str(model) + ",\n  \"optimizer\": " + str(config.optimizer.name) +
+                     ",\n  \"learning_rate\": " + num(config.optimizer.learning_rate) +
+                     ",\n  \"batch_size\": " + std::to_string(config.batch_size) +
+                     ",\n  \"threads\": " + std::to_string(threads) +
+                     ",\n  \"train_samples\": " + std::to_string(train_samples) +
+                     ",\n  \"steps_per_epoch\": " + std::to_string(train_samples / config.batch_size) +
+                     ",\n  \"compile_seconds\": " + num(compile_seconds) + ",\n  \"epochs\": [";
+  for (size_t i = 0; i < history.size(); ++i) {
+    const runtime::EpochStats& e = history[i];
+    json += i ? ",\n" : "\n";
+    json += "    {\"epoch\": " + std::to_string(e.epoch) + ", \"seconds\": " + num(e.seconds) +
+            ", \"loss\": " + num(e.loss);
+    if (e.accuracy >= 0) json += ", \"accuracy\": " + num(e.accuracy);
+    if (e.val_loss >= 0) json += ", \"val_loss\": " + num(e.val_loss);
+    if (e.val_accuracy >= 0) json += ", \"val_accuracy\": " + num(e.val_accuracy);
+    json += "}";
+  }
+  json += history.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  return runtime::WriteFileAtomically(path, json);
 }
 
 // Preprocessing fitted on the training set and applied to every set.
@@ -295,6 +334,10 @@ Status Train(const ParsedArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(std::vector<runtime::EpochStats> history, trainer.Fit(train, validation ? &*validation : nullptr));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (args.options.count("--report-json")) {
+    RETURN_IF_ERROR(WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds,
+                                history));
+  }
 
   if (test) {
     ASSIGN_OR_RETURN(runtime::Evaluation e, trainer.Evaluate(*test));
@@ -322,7 +365,7 @@ int TrainCommand(const std::vector<std::string>& args) {
                {"--data", "--preprocess", "--validation-split", "--validation-data", "--test-split", "--loss",
                 "--optimizer", "--lr", "--momentum", "--beta1", "--beta2", "--epsilon", "--rho", "--weight-decay",
                 "--clip-norm", "--epochs", "--batch", "--seed", "--patience", "--monitor", "--min-delta",
-                "--checkpoint", "--checkpoint-every", "--out", "--export-onnx", "--threads"},
+                "--checkpoint", "--checkpoint-every", "--out", "--export-onnx", "--threads", "--report-json"},
                {{"-o", "--out"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("train", parsed.status().message());

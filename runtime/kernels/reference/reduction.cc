@@ -1,5 +1,6 @@
 // Reference reductions (opset 13): ReduceMean / ReduceMax read the 'axes'
 // attribute, ReduceSum the optional 'axes' input with noop_with_empty_axes.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -47,6 +48,23 @@ Status ReduceKernel(const KernelSpec& spec, const Refs& in, const Refs& out, Red
   BroadcastIndexer to_out(kept, x);
   const int64_t n_out = ElementCount(kept), n_in = in[0].num_elements();
   const int64_t count = n_out == 0 ? 0 : n_in / n_out;
+  // Sums and means over one contiguous block of axes take a direct loop.
+  std::vector<bool> is_reduced(x.size(), false);
+  for (int64_t a : axes) is_reduced[a] = true;
+  const auto first = std::find(is_reduced.begin(), is_reduced.end(), true);
+  const auto last = std::find(is_reduced.rbegin(), is_reduced.rend(), true).base();
+  const bool contiguous = first != is_reduced.end() && std::all_of(first, last, [](bool b) { return b; });
+  int64_t outer = 1, reduced = 1, inner = 1;
+  const size_t first_axis = first - is_reduced.begin();
+  for (size_t d = 0; d < x.size(); ++d) {
+    if (d < first_axis) {
+      outer *= x[d];
+    } else if (is_reduced[d]) {
+      reduced *= x[d];
+    } else {
+      inner *= x[d];
+    }
+  }
   return ref::DispatchNumeric(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = in[0].as<T>();
@@ -69,7 +87,19 @@ Status ReduceKernel(const KernelSpec& spec, const Refs& in, const Refs& out, Red
       return Status::Ok();
     }
     std::vector<Acc<T>> sum(n_out, 0);
-    for (int64_t i = 0; i < n_in; ++i) sum[to_out(i)] = ref::WrapAdd<Acc<T>>(sum[to_out(i)], xp[i]);
+    if (contiguous) {
+      // x as [outer, reduced, inner]: the same additions in the same order, without
+      // an index computation per element (bias gradients reduce [N, C] over axis 0).
+      for (int64_t o = 0; o < outer; ++o) {
+        Acc<T>* s = sum.data() + o * inner;
+        for (int64_t r = 0; r < reduced; ++r) {
+          const T* row = xp + (o * reduced + r) * inner;
+          for (int64_t j = 0; j < inner; ++j) s[j] = ref::WrapAdd<Acc<T>>(s[j], row[j]);
+        }
+      }
+    } else {
+      for (int64_t i = 0; i < n_in; ++i) sum[to_out(i)] = ref::WrapAdd<Acc<T>>(sum[to_out(i)], xp[i]);
+    }
     for (int64_t o = 0; o < n_out; ++o) {
       if (kind == Reduce::kSum) {
         y[o] = static_cast<T>(sum[o]);
