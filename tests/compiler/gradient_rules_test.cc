@@ -530,6 +530,127 @@ void AddCompositionCases(std::vector<RuleCase>& cases) {
                    }});
 }
 
+// ---------------------------------------------------------------------------
+// Further configurations of the window ops and the shape ops: auto_pad,
+// ceil_mode, dilations, 3-D, scalar and default inputs.
+
+Attrs Window(const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
+             const std::string& auto_pad = "") {
+  Attrs a = WithInts(WithInts(A(), "kernel_shape", kernel), "strides", strides);
+  if (!auto_pad.empty()) a.SetString("auto_pad", auto_pad);
+  return a;
+}
+
+void AddMoreWindowCases(std::vector<RuleCase>& cases) {
+  for (const char* pad : {"SAME_UPPER", "SAME_LOWER", "VALID"}) {
+    cases.push_back({std::string("Conv_2D_AutoPad_") + pad, {"Conv"}, [=](ModelBuilder& b) {
+                       Value* x = DataPlusParam(b, {2, 2, 5, 6});
+                       b.Output(b.Op("Conv", {x, b.Param({3, 2, 3, 2}), b.Param({3})}, Window({3, 2}, {2, 2}, pad)));
+                     }});
+  }
+  cases.push_back({"Conv_3D_StridePads", {"Conv"}, [](ModelBuilder& b) {
+                     Value* x = DataPlusParam(b, {2, 2, 4, 3, 4});
+                     Attrs a = WithInts(A(), "strides", {2, 1, 2});
+                     a.SetInts("pads", {1, 0, 1, 0, 1, 0});
+                     b.Output(b.Op("Conv", {x, b.Param({2, 2, 2, 2, 3}), b.Param({2})}, a));
+                   }});
+  cases.push_back({"ConvTranspose_2D_Dilations", {"ConvTranspose"}, [](ModelBuilder& b) {
+                     Value* x = DataPlusParam(b, {2, 2, 3, 3});
+                     Attrs a = WithInts(WithInts(A(), "dilations", {2, 1}), "pads", {1, 1, 0, 0});
+                     b.Output(b.Op("ConvTranspose", {x, b.Param({2, 3, 2, 3}), b.Param({3})}, a));
+                   }});
+  for (const char* pad : {"SAME_UPPER", "SAME_LOWER"}) {
+    cases.push_back({std::string("ConvTranspose_2D_AutoPad_") + pad, {"ConvTranspose"}, [=](ModelBuilder& b) {
+                       Value* x = DataPlusParam(b, {2, 2, 3, 3});
+                       Attrs a = WithInts(A(), "strides", {2, 2});
+                       a.SetString("auto_pad", pad);
+                       b.Output(b.Op("ConvTranspose", {x, b.Param({2, 2, 3, 2})}, a));
+                     }});
+  }
+  cases.push_back({"MaxPool_CeilMode", {"MaxPool"}, [](ModelBuilder& b) {
+                     Attrs a = WithInt(Window({2, 3}, {2, 2}), "ceil_mode", 1);
+                     b.Output(b.Op("MaxPool", {DataPlusParam(b, {2, 2, 5, 6})}, a));
+                   }});
+  cases.push_back({"MaxPool_Dilations", {"MaxPool"}, [](ModelBuilder& b) {
+                     Attrs a = WithInts(Window({2, 2}, {1, 1}), "dilations", {2, 1});
+                     b.Output(b.Op("MaxPool", {DataPlusParam(b, {2, 2, 5, 4})}, a));
+                   }});
+  cases.push_back({"MaxPool_AutoPad_SAME_UPPER", {"MaxPool"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("MaxPool", {DataPlusParam(b, {2, 2, 5, 5})}, Window({3, 3}, {2, 2}, "SAME_UPPER")));
+                   }});
+  for (int include : {0, 1}) {
+    cases.push_back(
+        {"AveragePool_CeilMode_CountIncludePad" + std::to_string(include), {"AveragePool"}, [include](ModelBuilder& b) {
+           Attrs a = WithInt(WithInt(Window({3, 2}, {2, 2}), "ceil_mode", 1), "count_include_pad", include);
+           a.SetInts("pads", {1, 0, 0, 1});
+           b.Output(b.Op("AveragePool", {DataPlusParam(b, {2, 2, 6, 5})}, a));
+         }});
+  }
+  cases.push_back(
+      {"AveragePool_AutoPad_SAME_LOWER", {"AveragePool"}, [](ModelBuilder& b) {
+         b.Output(b.Op("AveragePool", {DataPlusParam(b, {2, 2, 5, 5})}, Window({2, 2}, {2, 2}, "SAME_LOWER")));
+       }});
+  cases.push_back({"AveragePool_1D", {"AveragePool"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("AveragePool", {DataPlusParam(b, {2, 3, 7})}, Window({3}, {2})));
+                   }});
+  cases.push_back({"GlobalAveragePool_1D", {"GlobalAveragePool"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("GlobalAveragePool", {DataPlusParam(b, {2, 3, 5})}));
+                   }});
+  RuleCase bn3{"BatchNormalization_Training_3D", {"BatchNormTraining"}, BatchNorm({2, 3, 4})};
+  cases.push_back(bn3);
+}
+
+void AddMoreShapeCases(std::vector<RuleCase>& cases) {
+  cases.push_back({"Softmax_2D_Axis0", {"Softmax"}, [](ModelBuilder& b) {
+                     Value* y = b.Op("Softmax", {Scaled(b, {2, 3})}, WithInt(A(), "axis", 0));
+                     b.Output(b.Op("Mul", {y, b.Const({2, 3}, 0.5f, 2.0f)}));
+                   }});
+  cases.push_back(
+      {"Gemm_ScalarC_Beta", {"Gemm"}, [](ModelBuilder& b) {
+         b.Output(b.Op("Gemm", {b.Input({2, 3}), b.Param({3, 4}), b.Param({})}, WithFloat(A(), "beta", -2.0f)));
+       }});
+  cases.push_back({"MatMul_3Dx3D_BroadcastFirstBatch", {"MatMul"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("MatMul", {b.Param({1, 3, 4}), b.Param({2, 4, 5})}));
+                   }});
+  cases.push_back(
+      {"Pow_ScalarConstantExponent", {"Pow"}, [](ModelBuilder& b) {
+         b.Output(b.Op("Pow", {b.Op("Add", {b.Input({2, 3}), b.ParamAwayFromZero({2, 3})}), b.Scalar(3.0f)}));
+       }});
+  cases.push_back({"Div_ParamBothSides", {"Div"}, [](ModelBuilder& b) {
+                     Value* p = b.Param({2, 3}, 0.5f, 1.5f);
+                     b.Output(b.Op("Div", {b.Op("Mul", {p, b.Input({2, 3})}), p}));
+                   }});
+  cases.push_back({"ReduceSum_NoopWithEmptyAxes", {"ReduceSum"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("ReduceSum", {Scaled(b, {2, 3})}, WithInt(A(), "noop_with_empty_axes", 1)));
+                   }});
+  cases.push_back({"Squeeze_NoAxes", {"Squeeze"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("Squeeze", {Scaled(b, {2, 1, 3, 1})}));
+                   }});
+  cases.push_back({"Gather_ScalarIndex_Axis1", {"Gather"}, [](ModelBuilder& b) {
+                     Value* g = b.Op("Gather", {b.Param({2, 4, 3}), b.Ints({}, {-2})}, WithInt(A(), "axis", 1));
+                     b.Output(b.Op("Mul", {g, b.Input({2, 3})}));
+                   }});
+  cases.push_back({"Slice_NegativeAxes", {"Slice"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("Slice", {Scaled(b, {2, 5, 4}), b.Ints({1, 0}), b.Ints({4, -1}), b.Ints({-2, -1})}));
+                   }});
+  cases.push_back({"Concat_NegativeAxis", {"Concat"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("Concat", {Scaled(b, {2, 3}), b.Param({2, 2})}, WithInt(A(), "axis", -1)));
+                   }});
+  cases.push_back({"Flatten_Axis0", {"Flatten"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("Flatten", {Scaled(b, {2, 3, 2})}, WithInt(A(), "axis", 0)));
+                   }});
+  cases.push_back({"Transpose_4D", {"Transpose"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("Transpose", {Scaled(b, {2, 3, 1, 4})}, WithInts(A(), "perm", {0, 3, 1, 2})));
+                   }});
+  cases.push_back({"Expand_ShapeOfSmallerRank", {"Expand"}, [](ModelBuilder& b) {
+                     Value* y = b.Op("Expand", {b.Param({2, 1, 4}), b.Ints({3, 1})});
+                     b.Output(b.Op("Mul", {y, b.Input({2, 3, 4})}));
+                   }});
+  cases.push_back({"Cast_FloatToDouble", {"Cast"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("Cast", {Scaled(b, {2, 3})}, WithInt(A(), "to", 11)));
+                   }});
+}
+
 std::vector<RuleCase> AllCases() {
   std::vector<RuleCase> cases;
   AddBinaryCases(cases);
@@ -540,6 +661,8 @@ std::vector<RuleCase> AllCases() {
   AddShapeCases(cases);
   AddLossCases(cases);
   AddCompositionCases(cases);
+  AddMoreWindowCases(cases);
+  AddMoreShapeCases(cases);
   return cases;
 }
 
