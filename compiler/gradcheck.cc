@@ -83,6 +83,7 @@ StatusOr<std::vector<TensorGradcheck>> RunGradcheck(const Graph& model, const Gr
   config.loss = options.loss;
   config.batch_size = options.batch_size;
   config.seed = options.seed;
+  config.training_mode = options.training_mode;
   std::vector<Value*> params;
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, BuildLossGraph(*model64, config, &params));
   ASSIGN_OR_RETURN(std::vector<Value*> grads, AppendGradients(*g, g->outputs()[0], params));

@@ -16,6 +16,7 @@ struct GradcheckOptions {
   uint64_t seed = 0;
   double step = 1e-4;               // h of (L(p + h) - L(p - h)) / 2h
   int64_t max_elements = 64;        // elements checked per parameter (a seeded sample when larger)
+  bool training_mode = true;        // false: BatchNormalization and Dropout in inference mode
 };
 
 struct TensorGradcheck {

@@ -171,9 +171,12 @@ StatusOr<std::unique_ptr<Graph>> BuildLossGraph(const Graph& model, const Traini
   std::unique_ptr<Graph> g = model.Clone();
   Value* step = g->AddState("train/step", Tensor::FromVector(proto::DT_INT64, {}, std::vector<int64_t>{0}));
   std::vector<std::pair<Value*, Value*>> stat_updates;
-  RETURN_IF_ERROR(RewriteForTraining(*g, step, config.seed, &stat_updates));
+  if (config.training_mode) {
+    RETURN_IF_ERROR(RewriteForTraining(*g, step, config.seed, &stat_updates));
+  }
   PromoteParameters(*g);
-  PromoteBatchNormStatistics(*g);
+  // Inference mode keeps the statistics constant (they are not parameters either).
+  if (config.training_mode) PromoteBatchNormStatistics(*g);
   RETURN_IF_ERROR(TypeGraph(*g, config.batch_size));
   for (auto& [state, update] : stat_updates) {
     if (!state->is_state()) {

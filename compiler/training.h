@@ -32,6 +32,10 @@ struct TrainingConfig {
   OptimizerConfig optimizer;
   int64_t batch_size = 32;
   uint64_t seed = 0;  // dropout masks
+  /// false: BatchNormalization and Dropout stay in inference mode (frozen statistics,
+  /// identity) instead of becoming BatchNormTraining / DropoutTraining. For gradcheck
+  /// of their inference-mode gradient rules; training always uses true.
+  bool training_mode = true;
 };
 
 /// The graphs a trainer runs. Both are typed for `batch_size` and keep the

@@ -1,7 +1,9 @@
 // Gradient rules of convolution, pooling, normalization, dropout and the
 // reductions. Window ops pass their own attributes on to the backward op, so
-// both compute the same geometry (ir/shape_util.h).
+// both compute the same geometry (ir/shape_util.h), with auto_pad resolved into
+// explicit pads (the backward ops take explicit pads only).
 #include "ir/gradient.h"
+#include "ir/shape_util.h"
 
 namespace kiln {
 namespace {
@@ -14,17 +16,36 @@ Attrs WithShape(const Attrs& attrs, const char* name, const Dims& dims) {
   return a;
 }
 
+Dims SpatialOf(const Value* v) {
+  const Dims& d = v->dims();
+  return d.size() > 2 ? Dims(d.begin() + 2, d.end()) : Dims{};
+}
+
+// The node's attributes with auto_pad resolved into explicit pads: the backward
+// ops take explicit pads only. `kernel` is the window's spatial size.
+StatusOr<Attrs> ExplicitPads(const Ctx& c, const Dims& kernel, bool transpose = false) {
+  Attrs a = c.node.attrs();
+  if (!a.Has("auto_pad")) return a;
+  const Dims x = SpatialOf(c.X(0));
+  auto geometry = transpose ? ComputeConvTransposeGeometry(x, kernel, a) : ComputeWindowGeometry(x, kernel, a);
+  if (!geometry.ok()) return geometry.status().WithContext("gradient of " + c.node.Label());
+  a.Erase("auto_pad");
+  a.SetInts("pads", geometry->pads);
+  return a;
+}
+
 // Y = Conv(X, W, B).
 Status ConvGrad(Ctx& c) {
+  ASSIGN_OR_RETURN(Attrs attrs, ExplicitPads(c, SpatialOf(c.X(1))));
   if (c.wants(0)) {
     ASSIGN_OR_RETURN(Value * g,
-                     c.Emit1("ConvGradInput", {c.dY(), c.X(1)}, WithShape(c.node.attrs(), "input_shape", c.X(0)->dims())));
+                     c.Emit1("ConvGradInput", {c.dY(), c.X(1)}, WithShape(attrs, "input_shape", c.X(0)->dims())));
     c.set_grad(0, g);
   }
   const bool bias = c.node.num_inputs() > 2 && c.X(2) && c.wants(2);
   if (c.wants(1) || bias) {
-    ASSIGN_OR_RETURN(std::vector<Value*> g, c.Emit("ConvGradWeight", {c.dY(), c.X(0)},
-                                                   WithShape(c.node.attrs(), "weight_shape", c.X(1)->dims()), 2));
+    ASSIGN_OR_RETURN(std::vector<Value*> g,
+                     c.Emit("ConvGradWeight", {c.dY(), c.X(0)}, WithShape(attrs, "weight_shape", c.X(1)->dims()), 2));
     if (c.wants(1)) c.set_grad(1, g[0]);
     if (bias) c.set_grad(2, g[1]);
   }
@@ -47,7 +68,7 @@ Status ConvTransposeGrad(Ctx& c) {
     if (p != 0) return c.Unsupported("output_padding");
   }
   if (c.node.attrs().Has("output_shape")) return c.Unsupported("output_shape");
-  Attrs conv = c.node.attrs();
+  ASSIGN_OR_RETURN(Attrs conv, ExplicitPads(c, SpatialOf(c.X(1)), /*transpose=*/true));
   conv.Erase("output_padding");
   conv.Erase("output_shape");
   if (c.wants(0)) {
@@ -70,14 +91,15 @@ Status MaxPoolGrad(Ctx& c) {
   if (c.node.num_outputs() > 1 && c.output_grads.size() > 1 && c.output_grads[1]) {
     return c.Unsupported("the Indices output");
   }
-  ASSIGN_OR_RETURN(Value * g, c.Emit1("MaxPoolGrad", {c.dY(), c.X(0)}, c.node.attrs()));
+  ASSIGN_OR_RETURN(Attrs attrs, ExplicitPads(c, c.node.attrs().GetInts("kernel_shape")));
+  ASSIGN_OR_RETURN(Value * g, c.Emit1("MaxPoolGrad", {c.dY(), c.X(0)}, attrs));
   c.set_grad(0, g);
   return Status::Ok();
 }
 
 Status AveragePoolGrad(Ctx& c) {
-  ASSIGN_OR_RETURN(Value * g,
-                   c.Emit1("AveragePoolGrad", {c.dY()}, WithShape(c.node.attrs(), "input_shape", c.X(0)->dims())));
+  ASSIGN_OR_RETURN(Attrs attrs, ExplicitPads(c, c.node.attrs().GetInts("kernel_shape")));
+  ASSIGN_OR_RETURN(Value * g, c.Emit1("AveragePoolGrad", {c.dY()}, WithShape(attrs, "input_shape", c.X(0)->dims())));
   c.set_grad(0, g);
   return Status::Ok();
 }
@@ -97,8 +119,7 @@ Status BatchNormTrainingGrad(Ctx& c) {
   if (!c.dY(0)) return Status::Ok();
   Attrs a;
   a.SetFloat("epsilon", c.node.attrs().GetFloat("epsilon", 1e-5f));
-  ASSIGN_OR_RETURN(std::vector<Value*> g,
-                   c.Emit("BatchNormGrad", {c.dY(), c.X(0), c.X(1), c.Y(3), c.Y(4)}, a, 3));
+  ASSIGN_OR_RETURN(std::vector<Value*> g, c.Emit("BatchNormGrad", {c.dY(), c.X(0), c.X(1), c.Y(3), c.Y(4)}, a, 3));
   for (int i = 0; i < 3; ++i) {
     if (c.wants(i)) c.set_grad(i, g[i]);
   }
@@ -170,16 +191,18 @@ Status ReduceSumMeanGrad(Ctx& c) {
   } else if (c.node.num_inputs() > 1 && c.X(1)) {
     if (!c.X(1)->is_constant()) return c.Unsupported("axes computed at run time");
     axes = c.X(1)->constant().ToInt64Vector();
-    if (axes.empty() && c.node.attrs().GetInt("noop_with_empty_axes", 0)) {
-      c.set_grad(0, c.dY());
-      return Status::Ok();
-    }
+  }
+  // No axes (input absent or empty) with noop_with_empty_axes: ReduceSum is the identity.
+  if (!kMean && axes.empty() && c.node.attrs().GetInt("noop_with_empty_axes", 0)) {
+    c.set_grad(0, c.dY());
+    return Status::Ok();
   }
   const Dims& x = c.X(0)->dims();
   const Dims kept = KeptDims(x, axes);
   ASSIGN_OR_RETURN(Value * g, c.ReshapeTo(c.dY(), kept));
   if (kMean) {
-    const double count = static_cast<double>(ElementCount(x)) / static_cast<double>(std::max<int64_t>(1, ElementCount(kept)));
+    const double count =
+        static_cast<double>(ElementCount(x)) / static_cast<double>(std::max<int64_t>(1, ElementCount(kept)));
     ASSIGN_OR_RETURN(g, c.Emit1("Mul", {g, c.Scalar(1.0 / count, g->dtype())}));
   }
   ASSIGN_OR_RETURN(g, c.Emit1("Expand", {g, c.Ints(std::vector<int64_t>(x.begin(), x.end()))}));
