@@ -18,7 +18,6 @@ Dims Spatial(const Dims& d) { return Dims(d.begin() + 2, d.end()); }
 memory::dims ToDnnl(const Dims& d) { return memory::dims(d.begin(), d.end()); }
 
 // A memory the kernel owns (an output the node does not have, a workspace).
-memory Scratch(const KernelSpec& spec, const memory::desc& md) { return memory(md, *spec.env->engine); }
 
 bool HasOutput(const KernelSpec& spec, size_t i) {
   return i < spec.outputs.size() && spec.outputs[i].dtype != proto::DT_UNDEFINED;
@@ -163,15 +162,18 @@ StatusOr<std::unique_ptr<Kernel>> BuildAveragePoolGrad(const KernelSpec& spec) {
   const Dims& x = spec.outputs[0].dims;
   const Dims& y = spec.inputs[0].dims;
   ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, false));
-  const memory::desc src_md = PlainDesc(x), dst_md = PlainDesc(y);
+  const memory::desc src_md = PoolingLayout(x), dst_md = PoolingLayout(y);
   dnnl::pooling_v2_forward::desc fwd(prop_kind::forward_training, p.alg, src_md, dst_md, p.strides, p.kernel,
                                      p.dilation, p.pad_l, p.pad_r);
   dnnl::pooling_v2_forward::primitive_desc fwd_pd(fwd, *spec.env->engine);
   dnnl::pooling_v2_backward::desc d(p.alg, src_md, dst_md, p.strides, p.kernel, p.dilation, p.pad_l, p.pad_r);
   dnnl::pooling_v2_backward::primitive_desc pd(d, *spec.env->engine, fwd_pd);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  kernel->AddStep(dnnl::pooling_v2_backward(pd),
-                  {{DNNL_ARG_DIFF_DST, kernel->Input(0, dst_md)}, {DNNL_ARG_DIFF_SRC, kernel->Output(0, src_md)}});
+  memory dy = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(y)), dst_md);
+  memory dx_plain = kernel->Output(0, PlainDesc(x));
+  memory dx = src_md == PlainDesc(x) ? dx_plain : Scratch(spec, src_md);
+  kernel->AddStep(dnnl::pooling_v2_backward(pd), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dx}});
+  if (dx != dx_plain) kernel->AddStep(dnnl::reorder(dx, dx_plain), {{DNNL_ARG_FROM, dx}, {DNNL_ARG_TO, dx_plain}});
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 
@@ -182,7 +184,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildMaxPoolGrad(const KernelSpec& spec) {
   const Dims& y = spec.inputs[0].dims;
   if (spec.outputs[0].dims != x) return Unimplemented("dX differs from X's shape");
   ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, true));
-  const memory::desc src_md = PlainDesc(x), dst_md = PlainDesc(y);
+  const memory::desc src_md = PoolingLayout(x), dst_md = PoolingLayout(y);
   dnnl::pooling_v2_forward::desc fwd(prop_kind::forward_training, p.alg, src_md, dst_md, p.strides, p.kernel,
                                      p.dilation, p.pad_l, p.pad_r);
   dnnl::pooling_v2_forward::primitive_desc fwd_pd(fwd, *spec.env->engine);
@@ -190,12 +192,15 @@ StatusOr<std::unique_ptr<Kernel>> BuildMaxPoolGrad(const KernelSpec& spec) {
   dnnl::pooling_v2_backward::primitive_desc pd(d, *spec.env->engine, fwd_pd);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   memory workspace = Scratch(spec, fwd_pd.workspace_desc());
-  kernel->AddStep(dnnl::pooling_v2_forward(fwd_pd), {{DNNL_ARG_SRC, kernel->Input(1, src_md)},
-                                                     {DNNL_ARG_DST, Scratch(spec, dst_md)},
-                                                     {DNNL_ARG_WORKSPACE, workspace}});
-  kernel->AddStep(dnnl::pooling_v2_backward(pd), {{DNNL_ARG_DIFF_DST, kernel->Input(0, dst_md)},
-                                                  {DNNL_ARG_WORKSPACE, workspace},
-                                                  {DNNL_ARG_DIFF_SRC, kernel->Output(0, src_md)}});
+  memory src = ReorderTo(*kernel, spec, kernel->Input(1, PlainDesc(x)), src_md);
+  kernel->AddStep(dnnl::pooling_v2_forward(fwd_pd),
+                  {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, Scratch(spec, dst_md)}, {DNNL_ARG_WORKSPACE, workspace}});
+  memory dy = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(y)), dst_md);
+  memory dx_plain = kernel->Output(0, PlainDesc(x));
+  memory dx = src_md == PlainDesc(x) ? dx_plain : Scratch(spec, src_md);
+  kernel->AddStep(dnnl::pooling_v2_backward(pd),
+                  {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WORKSPACE, workspace}, {DNNL_ARG_DIFF_SRC, dx}});
+  if (dx != dx_plain) kernel->AddStep(dnnl::reorder(dx, dx_plain), {{DNNL_ARG_FROM, dx}, {DNNL_ARG_TO, dx_plain}});
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 

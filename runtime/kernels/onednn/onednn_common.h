@@ -43,6 +43,16 @@ struct PoolingGeometry {
 };
 StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& x, const Dims& y, bool is_max);
 
+/// A kernel-owned buffer (allocated once, when the kernel is built).
+inline memory Scratch(const KernelSpec& spec, const memory::desc& md) { return memory(md, *spec.env->engine); }
+/// The layout pooling runs fastest in: oneDNN's pooling on plain NCHW is a slow
+/// generic loop, on channel-blocked nChw16c/nChw8c it is vectorized and threaded, so 4-D
+/// pooling reorders in and out (both reorders are cheap, memory-bound copies).
+memory::desc PoolingLayout(const Dims& dims);
+/// Adds a reorder step from `from` to a new scratch of `md` (returned), or returns
+/// `from` itself when it already has that layout.
+memory ReorderTo(class PrimitiveKernel& kernel, const KernelSpec& spec, memory from, const memory::desc& md);
+
 /// Where a primitive argument's data comes from on each run.
 struct Binding {
   bool is_output = false;

@@ -14,13 +14,18 @@ OneDnnBuilder Pool(bool is_max) {
     const Dims& x = spec.inputs[0].dims;
     const Dims& y = spec.outputs[0].dims;
     ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, is_max));
-    const memory::desc src_md = PlainDesc(x), dst_md = PlainDesc(y);
+    const memory::desc src_md = PoolingLayout(x), dst_md = PoolingLayout(y);
     dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, p.alg, src_md, dst_md, p.strides, p.kernel,
                                      p.dilation, p.pad_l, p.pad_r);
     dnnl::pooling_v2_forward::primitive_desc pd(d, *spec.env->engine);
     auto kernel = std::make_unique<PrimitiveKernel>(spec);
-    kernel->AddStep(dnnl::pooling_v2_forward(pd),
-                    {{DNNL_ARG_SRC, kernel->Input(0, src_md)}, {DNNL_ARG_DST, kernel->Output(0, dst_md)}});
+    memory src = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(x)), src_md);
+    memory dst_plain = kernel->Output(0, PlainDesc(y));
+    memory dst = dst_md == PlainDesc(y) ? dst_plain : Scratch(spec, dst_md);
+    kernel->AddStep(dnnl::pooling_v2_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    if (dst != dst_plain) {
+      kernel->AddStep(dnnl::reorder(dst, dst_plain), {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, dst_plain}});
+    }
     return std::unique_ptr<Kernel>(std::move(kernel));
   };
 }
@@ -42,6 +47,22 @@ StatusOr<std::unique_ptr<Kernel>> BuildGlobalAveragePool(const KernelSpec& spec)
 }
 
 }  // namespace
+
+memory::desc PoolingLayout(const Dims& dims) {
+  if (dims.size() != 4) return PlainDesc(dims);
+  // The channel block must match the vector width oneDNN's jit kernels use on this
+  // CPU (16 floats with AVX-512, 8 with AVX2); another block falls back to a slow loop.
+  static const bool avx512 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
+  return memory::desc(ToDnnl(dims), memory::data_type::f32,
+                      avx512 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c);
+}
+
+memory ReorderTo(PrimitiveKernel& kernel, const KernelSpec& spec, memory from, const memory::desc& md) {
+  if (from.get_desc() == md) return from;
+  memory to = Scratch(spec, md);
+  kernel.AddStep(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  return to;
+}
 
 StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& x, const Dims& y, bool is_max) {
   if (x.size() < 3 || x.size() > 5 || y.size() != x.size()) return Unimplemented("input rank must be 3 to 5");
