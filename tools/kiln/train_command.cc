@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/training.h"
@@ -57,6 +58,7 @@ Output:
   --report-json FILE        write the run as JSON: per-epoch seconds and metrics,
                             compile time, threads, batch and steps per epoch
   --quiet                   no progress output
+  --predict N               print the predictions for the first N test samples
   --profile                 print the time of each training-step kernel at the end
   -h, --help                show this help
 
@@ -253,6 +255,41 @@ Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const
   return Status::Ok();
 }
 
+// "<index> (<name>)" when the training spec names the classes.
+std::string ClassName(const proto::TrainingSpec& spec, int64_t c) {
+  std::string s = std::to_string(c);
+  if (c >= 0 && c < spec.class_names_size()) s += " (" + spec.class_names(static_cast<int>(c)) + ")";
+  return s;
+}
+
+// The first `n` test samples: predicted class with its probability, and the truth.
+Status PrintPredictions(runtime::Session& eval, const data::Dataset& test, int64_t n, const proto::TrainingSpec& spec) {
+  const TensorRef in = eval.input(0);
+  const int64_t batch = in.dims.empty() ? 1 : in.dims[0];
+  ASSIGN_OR_RETURN(data::BatchIterator it, data::BatchIterator::Create(test, batch));
+  it.StartEpoch(0, false);
+  const TensorRef pred = eval.output(0);
+  const int64_t width = pred.num_elements() / batch;
+  std::printf("Predictions on the first %lld test samples:\n", static_cast<long long>(std::min(n, test.size())));
+  for (int64_t b = 0; b * batch < std::min(n, test.size()); ++b) {
+    ASSIGN_OR_RETURN(int64_t valid, it.FillPadded(b, in.data, nullptr));
+    RETURN_IF_ERROR(eval.Run());
+    for (int64_t i = 0; i < valid && b * batch + i < n; ++i) {
+      const float* p = pred.as<float>() + i * width;
+      const int64_t row = b * batch + i;
+      const int64_t top = width == 1 ? (p[0] >= 0.5f) : std::max_element(p, p + width) - p;
+      const float prob = width == 1 ? (top ? p[0] : 1.0f - p[0]) : p[top];
+      std::printf("  #%-5lld predicted %-22s p=%.3f", static_cast<long long>(row), ClassName(spec, top).c_str(), prob);
+      if (test.has_class_labels()) {
+        const int64_t truth = test.labels.data_as<int64_t>()[row];
+        std::printf("  true %-22s %s", ClassName(spec, truth).c_str(), truth == top ? "ok" : "WRONG");
+      }
+      std::printf("\n");
+    }
+  }
+  return Status::Ok();
+}
+
 Status Train(const ParsedArgs& args) {
   const std::string model_path = args.positional[0];
   const bool quiet = args.Has("--quiet");
@@ -349,6 +386,11 @@ Status Train(const ParsedArgs& args) {
     std::printf("Trained %zu epoch(s) in %.1fs\n", history.size(), seconds);
   }
   if (profile) std::printf("Training step profile:\n%s", step->ProfileReport().c_str());
+  if (args.options.count("--predict")) {
+    ASSIGN_OR_RETURN(int64_t n, ParsePositiveInt("--predict", args.Get("--predict")));
+    if (!test) return InvalidArgument("--predict needs test data (a data spec with a test set, or --test-split)");
+    RETURN_IF_ERROR(PrintPredictions(*eval, *test, n, spec));
+  }
   const std::string out = args.Get("--out");
   const std::string onnx_out = args.Get("--export-onnx");
   RETURN_IF_ERROR(WriteTrainedModel(model, *eval, spec, out, onnx_out));
@@ -365,7 +407,7 @@ int TrainCommand(const std::vector<std::string>& args) {
                {"--data", "--preprocess", "--validation-split", "--validation-data", "--test-split", "--loss",
                 "--optimizer", "--lr", "--momentum", "--beta1", "--beta2", "--epsilon", "--rho", "--weight-decay",
                 "--clip-norm", "--epochs", "--batch", "--seed", "--patience", "--monitor", "--min-delta",
-                "--checkpoint", "--checkpoint-every", "--out", "--export-onnx", "--threads", "--report-json"},
+                "--checkpoint", "--checkpoint-every", "--out", "--export-onnx", "--threads", "--report-json", "--predict"},
                {{"-o", "--out"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("train", parsed.status().message());
