@@ -66,7 +66,7 @@ void SetValueInfo(const Value& v, onnx::ValueInfoProto* info) {
 
 }  // namespace
 
-Status ExportOnnx(const Graph& graph, const std::string& path) {
+StatusOr<std::string> SerializeOnnx(const Graph& graph, const std::string& path) {
   onnx::ModelProto model;
   model.set_ir_version(7);
   model.set_producer_name("kiln");
@@ -106,6 +106,11 @@ Status ExportOnnx(const Graph& graph, const std::string& path) {
   }
   std::string bytes;
   if (!model.SerializeToString(&bytes)) return Internal(path, ": cannot serialize the ONNX model");
+  return bytes;
+}
+
+Status ExportOnnx(const Graph& graph, const std::string& path) {
+  ASSIGN_OR_RETURN(std::string bytes, SerializeOnnx(graph, path));
   return WriteFileAtomically(path, bytes);
 }
 

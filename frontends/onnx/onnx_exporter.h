@@ -13,5 +13,8 @@ namespace kiln {
 /// Writes `graph` as an ONNX model file (atomically), checked by ONNX's checker.
 /// Kiln-only ops (training ops) are an error naming the nodes.
 Status ExportOnnx(const Graph& graph, const std::string& path);
+/// The bytes ExportOnnx writes (`path` is for messages), for callers that check
+/// every output before writing any.
+StatusOr<std::string> SerializeOnnx(const Graph& graph, const std::string& path);
 
 }  // namespace kiln

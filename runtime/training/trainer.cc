@@ -237,6 +237,18 @@ bool Trainer::IsBetter(double value) const {
   return maximize ? value > best_metric_ + options_.min_delta : value < best_metric_ - options_.min_delta;
 }
 
+bool Trainer::StatesFinite() const {
+  for (int i = 0; i < step_->num_states(); ++i) {
+    const TensorRef s = step_->state(i);
+    if (s.dtype != proto::DT_FLOAT) continue;
+    const float* p = s.as<float>();
+    for (int64_t j = 0; j < s.num_elements(); ++j) {
+      if (!std::isfinite(p[j])) return false;
+    }
+  }
+  return true;
+}
+
 void Trainer::SnapshotBest() {
   for (int i = 0; i < step_->num_states(); ++i) {
     std::memcpy(best_state_[i].data(), step_->state(i).data, best_state_[i].size());
@@ -258,18 +270,20 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
   ASSIGN_OR_RETURN(data::BatchIterator it, data::BatchIterator::Create(train, batch));
   const int64_t steps = it.num_batches(/*drop_last=*/true);
   if (steps == 0) {
-    return InvalidArgument("training data (", train.source, ") has ", train.size(), " samples, fewer than one batch of ",
-                           batch);
+    return InvalidArgument("training data (", train.source, ") has ", train.size(),
+                           " samples, fewer than one batch of ", batch);
   }
   std::string monitor = options_.monitor;
   if (!validation && monitor.rfind("val_", 0) == 0) monitor = monitor.substr(4);
   options_.monitor = monitor;
 
   int64_t first_epoch = 0;
+  std::string last_checkpoint = "none";
   if (options_.resume && !options_.checkpoint_path.empty()) {
     std::ifstream probe(options_.checkpoint_path, std::ios::binary);
     if (probe) {
       ASSIGN_OR_RETURN(first_epoch, LoadCheckpoint(options_.checkpoint_path));
+      last_checkpoint = options_.checkpoint_path + " (epoch " + std::to_string(first_epoch) + ")";
       if (options_.progress) {
         std::fprintf(options_.out, "Resuming from %s after epoch %lld\n", options_.checkpoint_path.c_str(),
                      static_cast<long long>(first_epoch));
@@ -282,7 +296,6 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
   const bool classifier = IsClassifier(train, options_.loss);
   const bool tty = isatty(fileno(options_.out));
   std::vector<EpochStats> history;
-  std::string last_checkpoint = "none";
   for (int64_t epoch = first_epoch; epoch < options_.epochs; ++epoch) {
     const Clock::time_point start = Clock::now();
     if (options_.progress) {
@@ -297,12 +310,13 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
       RETURN_IF_ERROR(it.Fill(s, features.data, nullptr));
       const int64_t* rows = it.order().data() + s * batch;
       RETURN_IF_ERROR(FillTarget(train, rows, batch, target.data));
-      RETURN_IF_ERROR(step_->Run().WithContext("epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1)));
+      RETURN_IF_ERROR(
+          step_->Run().WithContext("epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1)));
       const double loss = loss_out.as<float>()[0];
       if (!std::isfinite(loss)) {
         return InvalidArgument("the loss became ", std::isnan(loss) ? "NaN" : "infinite", " at epoch ", epoch + 1,
-                               ", step ", s + 1, " of ", steps, " (try a lower learning rate); last good checkpoint: ",
-                               last_checkpoint);
+                               ", step ", s + 1, " of ", steps,
+                               " (try a lower learning rate); last good checkpoint: ", last_checkpoint);
       }
       loss_sum += loss;
       if (classifier) {
@@ -316,6 +330,12 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
         if (classifier) metrics += Metric("accuracy", static_cast<double>(correct) / ((s + 1) * batch));
         DrawBar(options_.out, s + 1, steps, "ETA: " + FormatDuration(eta), metrics, false);
       }
+    }
+    // The last update can make the weights non-finite with the loss still finite:
+    // never checkpoint (or write out) such weights.
+    if (!StatesFinite()) {
+      return InvalidArgument("the weights became NaN or infinite at epoch ", epoch + 1, ", step ", steps, " of ", steps,
+                             " (try a lower learning rate); last good checkpoint: ", last_checkpoint);
     }
     EpochStats st;
     st.epoch = epoch + 1;
@@ -363,7 +383,8 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     }
     if (stop) {
       if (options_.progress) {
-        std::fprintf(options_.out, "Epoch %lld: early stopping (%s did not improve for %lld epochs; best %.4f at epoch %lld)\n",
+        std::fprintf(options_.out,
+                     "Epoch %lld: early stopping (%s did not improve for %lld epochs; best %.4f at epoch %lld)\n",
                      static_cast<long long>(st.epoch), monitor.c_str(), static_cast<long long>(options_.patience),
                      best_metric_, static_cast<long long>(best_epoch_));
       }
@@ -373,7 +394,8 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
   if (options_.patience > 0 && options_.restore_best_weights && have_best_) {
     RestoreBest();
     if (options_.progress) {
-      std::fprintf(options_.out, "Restoring the weights of the best epoch (%lld)\n", static_cast<long long>(best_epoch_));
+      std::fprintf(options_.out, "Restoring the weights of the best epoch (%lld)\n",
+                   static_cast<long long>(best_epoch_));
     }
   }
   RETURN_IF_ERROR(SyncEvalWeights());
@@ -415,7 +437,8 @@ StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
       const int i = step_->FindState(t.name());
       if (i < 0) return InvalidArgument(path, ": state '", t.name(), "' does not exist in this model");
       if (best) {
-        if (t.raw_data().size() != best_state_[i].size()) return InvalidArgument(path, ": state '", t.name(), "' has the wrong size");
+        if (t.raw_data().size() != best_state_[i].size())
+          return InvalidArgument(path, ": state '", t.name(), "' has the wrong size");
         std::memcpy(best_state_[i].data(), t.raw_data().data(), t.raw_data().size());
       } else {
         RETURN_IF_ERROR(step_->SetState(i, t.raw_data().data(), t.raw_data().size()).WithContext(path));

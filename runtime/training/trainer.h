@@ -60,6 +60,9 @@ class Trainer {
   StatusOr<std::vector<EpochStats>> Fit(const data::Dataset& train, const data::Dataset* validation);
   /// Loss and accuracy of the current weights on `ds` (every sample, the last batch padded).
   StatusOr<Evaluation> Evaluate(const data::Dataset& ds);
+  /// Checks `ds` against the eval session's input and output (what Evaluate will
+  /// check), so a bad test set is an error before training rather than after.
+  Status CheckEvaluationData(const data::Dataset& ds, const char* what) const { return CheckData(ds, *eval_, what); }
   /// Copies every state the eval session shares (by name) from the step session.
   Status SyncEvalWeights();
 
@@ -76,6 +79,7 @@ class Trainer {
   Status FillTarget(const data::Dataset& ds, const int64_t* rows, int64_t n, void* target) const;
   double SampleLoss(const float* pred, int64_t width, const data::Dataset& ds, int64_t row) const;
   bool IsBetter(double value) const;
+  bool StatesFinite() const;
   void SnapshotBest();
   void RestoreBest();
 

@@ -1,10 +1,13 @@
 // `kiln train`: compile a model's training step (forward, loss, backward,
 // optimizer) and run the trainer on a data set; write the trained model.
+#include <google/protobuf/text_format.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
+#include <initializer_list>
 
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/training.h"
@@ -80,7 +83,19 @@ StatusOr<float> ParseFloatOption(const std::string& option, const std::string& v
   return static_cast<float>(v);
 }
 
-// The model's training spec with the command-line overrides applied.
+// "" (the default) or one of `valid`.
+Status CheckName(const char* what, const std::string& name, std::initializer_list<const char*> valid) {
+  if (name.empty()) return Status::Ok();
+  std::string list;
+  for (const char* v : valid) {
+    if (name == v) return Status::Ok();
+    list += (list.empty() ? "" : v == *(valid.end() - 1) ? " or " : ", ") + std::string(v);
+  }
+  return InvalidArgument("unknown ", what, " '", name, "' (expected ", list, ")");
+}
+
+// The model's training spec with the command-line overrides applied. Applied to
+// an empty spec, it checks the command line alone.
 StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const ParsedArgs& a) {
   proto::TrainingSpec s = file;
   auto str = [&](const char* opt, std::string* field) {
@@ -122,7 +137,8 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
     char* end = nullptr;
     const std::string seed = a.Get("--seed");
     const unsigned long long n = std::strtoull(seed.c_str(), &end, 10);
-    if (seed.empty() || *end != '\0') return InvalidArgument("option '--seed' needs a non-negative integer, got '", seed, "'");
+    if (seed.empty() || *end != '\0')
+      return InvalidArgument("option '--seed' needs a non-negative integer, got '", seed, "'");
     s.set_seed(n);
   }
   if (a.options.count("--monitor")) s.mutable_early_stopping()->set_monitor(a.Get("--monitor"));
@@ -134,6 +150,11 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
   for (float f : {s.validation_split(), s.test_split()}) {
     if (!(f >= 0.0f && f < 1.0f)) return InvalidArgument("validation/test split must be in [0, 1), got ", f);
   }
+  if (!s.loss().empty()) RETURN_IF_ERROR(CanonicalLossName(s.loss()).status());
+  RETURN_IF_ERROR(
+      CheckName("optimizer", s.optimizer(), {"sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"}));
+  RETURN_IF_ERROR(CheckName("preprocessing", s.preprocess(), {"scale", "minmax", "standardize", "none"}));
+  RETURN_IF_ERROR(CheckName("monitor", s.early_stopping().monitor(), {"val_loss", "val_accuracy", "loss", "accuracy"}));
   for (const std::string& m : s.metrics()) {
     if (m != "loss" && m != "accuracy" && m != "acc") {
       return InvalidArgument("unknown metric '", m, "' (expected loss or accuracy)");
@@ -250,8 +271,24 @@ Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const
     ASSIGN_OR_RETURN(Tensor t, Tensor::FromBytes(s.dtype, s.dims, s.data, static_cast<size_t>(s.num_bytes())));
     v->set_constant(std::move(t));
   }
-  if (!out.empty()) RETURN_IF_ERROR(WriteModelProto(ModelToProto(*trained, spec), out));
-  if (!onnx_out.empty()) RETURN_IF_ERROR(ExportOnnx(*trained, onnx_out));
+  // Every output is serialized (and the ONNX one checked) before any is written, so
+  // a failure leaves no output behind; each write is atomic.
+  std::string kiln_bytes, onnx_bytes;
+  if (!out.empty()) {
+    const proto::Model m = ModelToProto(*trained, spec);
+    const bool ok = IsTextModelPath(out) ? google::protobuf::TextFormat::PrintToString(m, &kiln_bytes)
+                                         : m.SerializeToString(&kiln_bytes);
+    if (!ok) return Internal(out, ": cannot serialize the model");
+  }
+  if (!onnx_out.empty()) {
+    ASSIGN_OR_RETURN(onnx_bytes, SerializeOnnx(*trained, onnx_out));
+  }
+  if (!out.empty()) RETURN_IF_ERROR(WriteFileAtomically(out, kiln_bytes));
+  if (!onnx_out.empty()) {
+    Status st = WriteFileAtomically(onnx_out, onnx_bytes);
+    if (!st.ok() && !out.empty()) std::remove(out.c_str());
+    RETURN_IF_ERROR(st);
+  }
   return Status::Ok();
 }
 
@@ -294,7 +331,9 @@ Status Train(const ParsedArgs& args) {
   const std::string model_path = args.positional[0];
   const bool quiet = args.Has("--quiet");
   ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
-  ASSIGN_OR_RETURN(proto::TrainingSpec spec, MergeSpec(model.training, args));
+  auto merged = MergeSpec(model.training, args);  // the flags were checked: errors are the file's
+  if (!merged.ok()) return merged.status().WithContext(model_path);
+  proto::TrainingSpec spec = std::move(merged).value();
   if (spec.data().empty()) {
     return InvalidArgument(model_path, ": no training data: pass --data SPEC (or set `data` in the training block)");
   }
@@ -324,6 +363,14 @@ Status Train(const ParsedArgs& args) {
   std::vector<data::Dataset*> others;
   if (validation) others.push_back(&*validation);
   if (test) others.push_back(&*test);
+  // Preprocessing applies the training set's per-feature statistics: the sets must agree first.
+  for (const data::Dataset* d : others) {
+    if (d->feature_row_elements() != train.feature_row_elements()) {
+      return InvalidArgument(d == &*validation ? "validation" : "test", " data (", d->source, "): samples have ",
+                             d->feature_row_elements(), " features but the training data (", train.source, ") has ",
+                             train.feature_row_elements());
+    }
+  }
   RETURN_IF_ERROR(Preprocess(spec.preprocess(), &train, others));
 
   // Compile the training step and the evaluation graph.
@@ -361,15 +408,24 @@ Status Train(const ParsedArgs& args) {
   if (!spec.early_stopping().monitor().empty()) options.monitor = spec.early_stopping().monitor();
   options.patience = spec.early_stopping().patience();
   options.min_delta = spec.early_stopping().min_delta();
-  options.restore_best_weights = spec.has_early_stopping() ? spec.early_stopping().restore_best_weights() : true;
-  if (args.Has("--no-restore-best")) options.restore_best_weights = false;
+  // Unset means restore (--no-restore-best sets it false).
+  options.restore_best_weights =
+      !spec.early_stopping().has_restore_best_weights() || spec.early_stopping().restore_best_weights();
   options.checkpoint_path = args.Get("--checkpoint");
   options.checkpoint_every = spec.checkpoint_every() > 0 ? spec.checkpoint_every() : 1;
   options.resume = args.Has("--resume");
   options.progress = !quiet;
   runtime::Trainer trainer(step.get(), eval.get(), options);
+  // Every set against the model now, so a bad test set is not found only after training.
+  for (const auto& [ds, what] : {std::pair<const data::Dataset*, const char*>{&train, "training"},
+                                 {validation ? &*validation : nullptr, "validation"},
+                                 {test ? &*test : nullptr, "test"}}) {
+    if (ds) RETURN_IF_ERROR(trainer.CheckEvaluationData(*ds, what).WithContext(model_path));
+  }
   const auto start = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(std::vector<runtime::EpochStats> history, trainer.Fit(train, validation ? &*validation : nullptr));
+  auto fitted = trainer.Fit(train, validation ? &*validation : nullptr);
+  if (!fitted.ok()) return fitted.status().WithContext(model_path);
+  const std::vector<runtime::EpochStats> history = std::move(fitted).value();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (args.options.count("--report-json")) {
     RETURN_IF_ERROR(WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds,
@@ -417,6 +473,16 @@ int TrainCommand(const std::vector<std::string>& args) {
   }
   if (parsed->positional.size() != 1) {
     return ReportUsageError("train", parsed->positional.empty() ? "missing MODEL" : "expected one MODEL");
+  }
+  // Option values are command-line mistakes (exit 2); the model file's are checked later.
+  auto flags = MergeSpec(proto::TrainingSpec(), *parsed);
+  if (!flags.ok()) return ReportUsageError("train", flags.status().message());
+  if (parsed->options.count("--threads")) {
+    auto n = ParsePositiveInt("--threads", parsed->Get("--threads"));
+    if (!n.ok()) return ReportUsageError("train", n.status().message());
+  }
+  if (parsed->Has("--resume") && !parsed->options.count("--checkpoint")) {
+    return ReportUsageError("train", "--resume needs --checkpoint FILE");
   }
   Status status = Train(*parsed);
   return status.ok() ? kExitOk : ReportError(status);
