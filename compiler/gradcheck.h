@@ -14,9 +14,9 @@ struct GradcheckOptions {
   std::string loss = "mse";  // see TrainingConfig::loss
   int64_t batch_size = 2;
   uint64_t seed = 0;
-  double step = 1e-4;               // h of (L(p + h) - L(p - h)) / 2h
-  int64_t max_elements = 64;        // elements checked per parameter (a seeded sample when larger)
-  bool training_mode = true;        // false: BatchNormalization and Dropout in inference mode
+  double step = 1e-4;         // h of (L(p + h) - L(p - h)) / 2h
+  int64_t max_elements = 64;  // elements checked per parameter (a seeded sample when larger)
+  bool training_mode = true;  // false: BatchNormalization and Dropout in inference mode
 };
 
 struct TensorGradcheck {

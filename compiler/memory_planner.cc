@@ -12,7 +12,7 @@ static int64_t AlignUp(int64_t n) { return (n + kAlignment - 1) / kAlignment * k
 // Ops whose kernels read element i of every input before writing element i of
 // any output, so output j may share a buffer with the input it replaces.
 static int InPlaceInputFor(const Node& node, int output) {
-  static const char* const kUpdates[] = {"SGDUpdate",     "MomentumUpdate", "AdagradUpdate",
+  static const char* const kUpdates[] = {"SGDUpdate",      "MomentumUpdate", "AdagradUpdate",
                                          "AdadeltaUpdate", "RMSpropUpdate",  "AdamUpdate"};
   for (const char* op : kUpdates) {
     if (node.op_type() == op) return output == 0 ? 0 : output + 1;  // (p, g, s1, s2...) -> (p', s1', s2'...)

@@ -14,10 +14,9 @@ struct MemoryPlan {
 
 /// Assigns each non-constant value an arena offset (64-byte aligned) so that
 /// values live at the same time never overlap. Graph inputs live for the whole
-/// program (a run never overwrites them), graph outputs to the end, state for the whole program. A state's update shares
-/// the state's offset (updated in place) when its producer is an elementwise
-/// update op that reads the state last; otherwise it lives to the end and the
-/// runtime copies it into the state after the run.
+/// program (a run never overwrites them), graph outputs to the end, state for the whole program. A state's update
+/// shares the state's offset (updated in place) when its producer is an elementwise update op that reads the state
+/// last; otherwise it lives to the end and the runtime copies it into the state after the run.
 MemoryPlan PlanMemory(const Graph& graph);
 
 }  // namespace kiln

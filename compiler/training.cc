@@ -94,7 +94,8 @@ StatusOr<LossChoice> ChooseLoss(const std::string& loss, Value* out) {
   };
   if (loss == "categorical_crossentropy" || loss == "sparse_categorical_crossentropy") {
     const bool sparse = loss[0] == 's';
-    if (rank != 2) return InvalidArgument("loss ", loss, " needs a [batch, classes] output, got ", out->type().ToString());
+    if (rank != 2)
+      return InvalidArgument("loss ", loss, " needs a [batch, classes] output, got ", out->type().ToString());
     if (last && (last->op_type() == "Softmax" || last->op_type() == "LogSoftmax") && last_axis(last)) {
       return LossChoice{"SoftmaxCrossEntropy", last->input(0), sparse};
     }
@@ -294,9 +295,10 @@ StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const Trainin
     for (size_t s = 0; s < opt.slots.size(); ++s) g->SetStateUpdate(ins[2 + s], n->output(1 + static_cast<int>(s)));
     program.parameters.push_back(p->name());
   }
-  ASSIGN_OR_RETURN(Value * next_step, Emit(*g, "Add", "train/step/increment",
-                                           {step, g->AddConstant("train/one", Tensor::FromVector(proto::DT_INT64, {},
-                                                                                               std::vector<int64_t>{1}))}));
+  ASSIGN_OR_RETURN(
+      Value * next_step,
+      Emit(*g, "Add", "train/step/increment",
+           {step, g->AddConstant("train/one", Tensor::FromVector(proto::DT_INT64, {}, std::vector<int64_t>{1}))}));
   g->SetStateUpdate(step, next_step);
   RETURN_IF_ERROR(RunPipeline(*g, {{"dce"}}, PassOptions{}));
   program.step = std::move(g);

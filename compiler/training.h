@@ -42,9 +42,9 @@ struct TrainingConfig {
 /// parameters as state under their model names, so weights move between them
 /// (and into checkpoints) by name.
 struct TrainingProgram {
-  std::unique_ptr<Graph> step;  // inputs: model inputs + "target"; outputs: loss, prediction
-  std::unique_ptr<Graph> eval;  // the model in inference mode; outputs: prediction
-  std::string loss;             // the loss actually used (after resolving aliases)
+  std::unique_ptr<Graph> step;          // inputs: model inputs + "target"; outputs: loss, prediction
+  std::unique_ptr<Graph> eval;          // the model in inference mode; outputs: prediction
+  std::string loss;                     // the loss actually used (after resolving aliases)
   std::vector<std::string> parameters;  // trained parameters, in graph order
 };
 

@@ -22,7 +22,8 @@ StatusOr<Value*> GradientContext::ReduceTo(Value* g, const Dims& target) {
   const Dims& dims = g->dims();
   if (dims == target) return g;
   const int lead = static_cast<int>(dims.size()) - static_cast<int>(target.size());
-  if (lead < 0) return Internal(node.Label(), ": gradient ", DimsToString(dims), " has fewer dims than ", DimsToString(target));
+  if (lead < 0)
+    return Internal(node.Label(), ": gradient ", DimsToString(dims), " has fewer dims than ", DimsToString(target));
   std::vector<int64_t> axes;
   for (int i = 0; i < static_cast<int>(dims.size()); ++i) {
     if (i < lead || (target[i - lead] == 1 && dims[i] != 1)) axes.push_back(i);

@@ -233,7 +233,8 @@ std::unique_ptr<Graph> Graph::Clone() const {
     }
   }
   for (Value* out : outputs_) g->outputs_.push_back(map[out]);
-  for (const StateVar& s : states_) g->states_.push_back(StateVar{map[s.value], s.initial, s.update ? map[s.update] : nullptr});
+  for (const StateVar& s : states_)
+    g->states_.push_back(StateVar{map[s.value], s.initial, s.update ? map[s.update] : nullptr});
   return g;
 }
 
@@ -286,8 +287,9 @@ StatusOr<std::unique_ptr<Graph>> Graph::FromProto(const proto::Graph& p) {
         continue;
       }
       Value* v = g->FindValue(name);
-      if (!v) errors.push_back("node '" + np.name() + "' (" + np.op_type() + "): input '" + name +
-                               "' is not defined before it (graph inputs, initializers or earlier nodes)");
+      if (!v)
+        errors.push_back("node '" + np.name() + "' (" + np.op_type() + "): input '" + name +
+                         "' is not defined before it (graph inputs, initializers or earlier nodes)");
       ins.push_back(v);
     }
     std::vector<std::string> outs(np.output().begin(), np.output().end());

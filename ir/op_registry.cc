@@ -1,10 +1,10 @@
 #include "ir/op_registry.h"
 
-#include "ir/gradient.h"
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+
+#include "ir/gradient.h"
 
 namespace kiln {
 

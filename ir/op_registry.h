@@ -97,8 +97,7 @@ std::vector<const OpDef*> AllOpDefs();
 const char* OpKindName(OpKind kind);
 
 /// Checks arity and attributes (required present, types match, none unknown).
-Status ValidateNode(const OpDef& def, const std::string& label, int num_inputs, int num_outputs,
-                    const Attrs& attrs);
+Status ValidateNode(const OpDef& def, const std::string& label, int num_inputs, int num_outputs, const Attrs& attrs);
 
 /// Runs the op's shape inference for `node`, reading its inputs' types and
 /// constant values from the graph.

@@ -37,13 +37,16 @@ Status Verify(const Graph& graph) {
     bool inputs_typed = true;
     for (Value* in : node.inputs()) {
       if (!in) continue;
-      if (!defined.count(in)) errors.push_back(node.Label() + ": input '" + in->name() + "' is used before it is defined");
+      if (!defined.count(in))
+        errors.push_back(node.Label() + ": input '" + in->name() + "' is used before it is defined");
       inputs_typed = inputs_typed && in->has_type();
     }
     bool outputs_typed = true;
     for (Value* out : node.outputs()) {
-      if (out->producer() != &node) errors.push_back(node.Label() + ": output '" + out->name() + "' has another producer");
-      if (!defined.insert(out).second) errors.push_back(node.Label() + ": output '" + out->name() + "' is defined twice");
+      if (out->producer() != &node)
+        errors.push_back(node.Label() + ": output '" + out->name() + "' has another producer");
+      if (!defined.insert(out).second)
+        errors.push_back(node.Label() + ": output '" + out->name() + "' is defined twice");
       outputs_typed = outputs_typed && out->has_type();
     }
     if (inputs_typed && outputs_typed) {

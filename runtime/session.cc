@@ -43,7 +43,8 @@ std::string Session::ProfileReport(int top) const {
     order.push_back(&s);
     total += s.seconds;
   }
-  std::stable_sort(order.begin(), order.end(), [](const BoundStep* a, const BoundStep* b) { return a->seconds > b->seconds; });
+  std::stable_sort(order.begin(), order.end(),
+                   [](const BoundStep* a, const BoundStep* b) { return a->seconds > b->seconds; });
   std::ostringstream out;
   char line[512];
   std::snprintf(line, sizeof(line), "Profile: %zu steps, %lld runs, %.3f ms per run in kernels\n", steps_.size(),
@@ -71,8 +72,8 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     return InvalidArgument("plan: arena size ", p.arena_size(), " is out of range");
   }
   if (p.arena_size() > 0) {
-    void* mem = std::aligned_alloc(kArenaAlignment, (p.arena_size() + kArenaAlignment - 1) / kArenaAlignment *
-                                                        kArenaAlignment);
+    void* mem =
+        std::aligned_alloc(kArenaAlignment, (p.arena_size() + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment);
     if (!mem) return Internal("plan: cannot allocate an arena of ", p.arena_size(), " bytes");
     s->arena_ = std::shared_ptr<void>(mem, std::free);
   }

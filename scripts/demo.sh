@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The quick start: builds Kiln (installing dependencies first when missing) and
-# shows it on the example model: the graph summary, then a run on a sample input.
+# The quick start: builds Kiln (installing dependencies first when missing), then
+# trains the Fashion-MNIST MLP (examples/fashion_mnist_mlp.kiln.txt) on Debian's
+# dataset-fashion-mnist, reports its test accuracy and a few predictions, and
+# runs the trained model it wrote with `kiln run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/build.sh kiln
 
-model=examples/iris_mlp.kiln.txt
-input=examples/iris_sample.npy
+model=examples/fashion_mnist_mlp.kiln.txt
+trained=build/fashion_mnist_mlp.kiln
 
 echo
 echo "== kiln dump $model"
-./build/kiln dump "$model"
+./build/kiln dump "$model" --batch 1 | tail -n 12
 echo
-echo "== kiln run $model --input $input"
-./build/kiln run "$model" --input "$input"
+echo "== kiln train $model -o $trained --predict 8"
+./build/kiln train "$model" -o "$trained" --predict 8
+echo
+echo "== kiln run $trained --input examples/fashion_mnist_sample.npy   (the first test image: an ankle boot, class 9)"
+./build/kiln run "$trained" --input examples/fashion_mnist_sample.npy

@@ -40,7 +40,8 @@ Status ConcatGrad(Ctx& c) {
   for (int i = 0; i < c.node.num_inputs(); ++i) {
     const int64_t size = c.X(i)->dims()[axis];
     if (c.wants(i)) {
-      ASSIGN_OR_RETURN(Value * g, c.Emit1("Slice", {c.dY(), c.Ints({offset}), c.Ints({offset + size}), c.Ints({axis})}));
+      ASSIGN_OR_RETURN(Value * g,
+                       c.Emit1("Slice", {c.dY(), c.Ints({offset}), c.Ints({offset + size}), c.Ints({axis})}));
       c.set_grad(i, g);
     }
     offset += size;

@@ -119,8 +119,8 @@ TEST_P(TorchAgreementTest, PerStepLossesAndFinalWeightsMatchPyTorch) {
     ASSERT_OK(reshaped.status());
     EXPECT_EQ(testing::CompareTensors(*actual, *reshaped, kWeightAtol, kWeightRtol), "");
     for (int64_t i = 0; i < actual->num_elements(); ++i) {
-      max_weight_diff = std::max(max_weight_diff, std::abs(static_cast<double>(actual->data_as<float>()[i]) -
-                                                           reshaped->data_as<float>()[i]));
+      max_weight_diff = std::max(
+          max_weight_diff, std::abs(static_cast<double>(actual->data_as<float>()[i]) - reshaped->data_as<float>()[i]));
     }
   }
   std::printf("[ %s ] max |final weight difference|: %.3g\n", label.c_str(), max_weight_diff);

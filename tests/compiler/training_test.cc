@@ -1,13 +1,14 @@
 // The training-step builder, state and in-place updates: optimizer updates
 // overwrite their state where it lives, state persists across runs, each
 // optimizer lowers the loss, and the evaluation graph sees trained weights.
+#include "compiler/training.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/memory_planner.h"
-#include "compiler/training.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
 

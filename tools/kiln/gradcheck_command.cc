@@ -37,7 +37,8 @@ Examples:
 }  // namespace
 
 int GradcheckCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{"gradcheck", {"--list-rules"}, {"--loss", "--batch", "--seed", "--step", "--elements", "--tolerance"}, {}};
+  ArgSpec spec{
+      "gradcheck", {"--list-rules"}, {"--loss", "--batch", "--seed", "--step", "--elements", "--tolerance"}, {}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("gradcheck", parsed.status().message());
   if (parsed->help) {
@@ -64,7 +65,8 @@ int GradcheckCommand(const std::vector<std::string>& args) {
     char* end = nullptr;
     const std::string v = parsed->Get(opt);
     const double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end || !(x > 0)) return ReportUsageError("gradcheck", std::string(opt) + " needs a positive number");
+    if (v.empty() || *end || !(x > 0))
+      return ReportUsageError("gradcheck", std::string(opt) + " needs a positive number");
     if (std::string(opt) == "--step") options.step = x;
     if (std::string(opt) == "--tolerance") tolerance = x;
   }

@@ -2,11 +2,11 @@
 // optimizer) and run the trainer on a data set; write the trained model.
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <initializer_list>
 
 #include "compiler/backends/cpu/cpu_backend.h"
@@ -428,8 +428,8 @@ Status Train(const ParsedArgs& args) {
   const std::vector<runtime::EpochStats> history = std::move(fitted).value();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (args.options.count("--report-json")) {
-    RETURN_IF_ERROR(WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds,
-                                history));
+    RETURN_IF_ERROR(
+        WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds, history));
   }
 
   if (test) {
@@ -460,10 +460,34 @@ Status Train(const ParsedArgs& args) {
 int TrainCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"train",
                {"--nesterov", "--no-shuffle", "--no-restore-best", "--resume", "--quiet", "--profile"},
-               {"--data", "--preprocess", "--validation-split", "--validation-data", "--test-split", "--loss",
-                "--optimizer", "--lr", "--momentum", "--beta1", "--beta2", "--epsilon", "--rho", "--weight-decay",
-                "--clip-norm", "--epochs", "--batch", "--seed", "--patience", "--monitor", "--min-delta",
-                "--checkpoint", "--checkpoint-every", "--out", "--export-onnx", "--threads", "--report-json", "--predict"},
+               {"--data",
+                "--preprocess",
+                "--validation-split",
+                "--validation-data",
+                "--test-split",
+                "--loss",
+                "--optimizer",
+                "--lr",
+                "--momentum",
+                "--beta1",
+                "--beta2",
+                "--epsilon",
+                "--rho",
+                "--weight-decay",
+                "--clip-norm",
+                "--epochs",
+                "--batch",
+                "--seed",
+                "--patience",
+                "--monitor",
+                "--min-delta",
+                "--checkpoint",
+                "--checkpoint-every",
+                "--out",
+                "--export-onnx",
+                "--threads",
+                "--report-json",
+                "--predict"},
                {{"-o", "--out"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("train", parsed.status().message());
