@@ -182,15 +182,20 @@ int Session::FindOutput(const std::string& name) const {
   return -1;
 }
 
-Status Session::SetInput(int i, const void* data, size_t size) {
-  if (i < 0 || i >= num_inputs()) return InvalidArgument("input index ", i, " out of range");
-  const TensorRef& ref = buffers_[plan_.input(i)];
+// Copies exactly `size` bytes into buffer `index` (an input or a state, `what` says which).
+Status Session::CopyIntoBuffer(const char* what, int i, int count, int index, const void* data, size_t size) {
+  if (i < 0 || i >= count) return InvalidArgument(what, " index ", i, " out of range");
+  const TensorRef& ref = buffers_[index];
   if (static_cast<int64_t>(size) != ref.num_bytes()) {
-    return InvalidArgument("input '", input_desc(i).name(), "' expects ", ref.num_bytes(), " bytes (",
+    return InvalidArgument(what, " '", plan_.buffer(index).name(), "' expects ", ref.num_bytes(), " bytes (",
                            DTypeName(ref.dtype), DimsToString(ref.dims), "), got ", size);
   }
   if (size) std::memcpy(ref.data, data, size);
   return Status::Ok();
+}
+
+Status Session::SetInput(int i, const void* data, size_t size) {
+  return CopyIntoBuffer("input", i, num_inputs(), i >= 0 && i < num_inputs() ? plan_.input(i) : 0, data, size);
 }
 
 Status Session::Run() {
@@ -226,14 +231,7 @@ int Session::FindState(const std::string& name) const {
 }
 
 Status Session::SetState(int i, const void* data, size_t size) {
-  if (i < 0 || i >= num_states()) return InvalidArgument("state index ", i, " out of range");
-  const TensorRef& ref = buffers_[plan_.state(i)];
-  if (static_cast<int64_t>(size) != ref.num_bytes()) {
-    return InvalidArgument("state '", state_desc(i).name(), "' expects ", ref.num_bytes(), " bytes (",
-                           DTypeName(ref.dtype), DimsToString(ref.dims), "), got ", size);
-  }
-  if (size) std::memcpy(ref.data, data, size);
-  return Status::Ok();
+  return CopyIntoBuffer("state", i, num_states(), i >= 0 && i < num_states() ? plan_.state(i) : 0, data, size);
 }
 
 }  // namespace kiln::runtime

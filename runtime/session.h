@@ -65,6 +65,7 @@ class Session {
 
  private:
   Session() = default;
+  Status CopyIntoBuffer(const char* what, int i, int count, int index, const void* data, size_t size);
   void ApplyThreadCount() const;
   struct BoundStep {
     std::unique_ptr<Kernel> kernel;
