@@ -16,7 +16,11 @@ echo "== kiln dump $model"
 ./build/kiln dump "$model" --batch 1 | tail -n 12
 echo
 echo "== kiln train $model -o $trained --predict 8"
-./build/kiln train "$model" -o "$trained" --predict 8
+./build/kiln train "$model" -o "$trained" --predict 8 | tee build/demo_train.log
+if ! grep -q '^Test:.*accuracy 0\.8[7-9]\|^Test:.*accuracy 0\.9' build/demo_train.log; then
+  echo "demo: the Fashion-MNIST MLP did not reach its 87% test accuracy" >&2
+  exit 1
+fi
 echo
 echo "== kiln run $trained --input examples/fashion_mnist_sample.npy   (the first test image: an ankle boot, class 9)"
 ./build/kiln run "$trained" --input examples/fashion_mnist_sample.npy

@@ -310,8 +310,8 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
       RETURN_IF_ERROR(it.Fill(s, features.data, nullptr));
       const int64_t* rows = it.order().data() + s * batch;
       RETURN_IF_ERROR(FillTarget(train, rows, batch, target.data));
-      RETURN_IF_ERROR(
-          step_->Run().WithContext("epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1)));
+      Status ran = step_->Run();  // (the context string is built only on failure: no allocation per step)
+      if (!ran.ok()) return ran.WithContext("epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1));
       const double loss = loss_out.as<float>()[0];
       if (!std::isfinite(loss)) {
         return InvalidArgument("the loss became ", std::isnan(loss) ? "NaN" : "infinite", " at epoch ", epoch + 1,

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Trains every training example and checks the result it promises (the quick
+# ones are also checked by the test suite; the Fashion-MNIST ones take minutes,
+# the CNN ~10-20 on 2 cores, so they live here and in the demo, not in CI).
+#
+#   scripts/check_examples.sh            # all
+#   scripts/check_examples.sh --quick    # skip the Fashion-MNIST CNN
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/build.sh kiln >/dev/null
+
+passed=0
+failed=0
+check() {  # check EXAMPLE MIN_ACCURACY [extra kiln train flags...]
+  local example=$1 want=$2
+  shift 2
+  local line
+  line=$(./build/kiln train "examples/$example.kiln.txt" --quiet "$@" | grep '^Test:' || true)
+  local got
+  got=$(sed -n 's/.*accuracy \([0-9.]*\).*/\1/p' <<<"$line")
+  if [ -n "$got" ] && awk -v g="$got" -v w="$want" 'BEGIN { exit !(g >= w) }'; then
+    echo "PASS $example: $line (needs >= $want)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $example: ${line:-no test result} (needs >= $want)"
+    failed=$((failed + 1))
+  fi
+}
+
+check perceptron_and 1.0
+check perceptron_or 1.0
+check perceptron_nand 1.0
+check xor_mlp 1.0
+check and_221 1.0
+check iris_mlp 0.90
+check fashion_mnist_mlp 0.87
+if [ "${1:-}" != "--quick" ]; then
+  check fashion_mnist_cnn 0.90
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
