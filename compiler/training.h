@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/kiln.pb.h"
 #include "ir/status.h"
 
 namespace kiln {
@@ -58,6 +59,10 @@ StatusOr<std::unique_ptr<Graph>> BuildLossGraph(const Graph& model, const Traini
                                                 std::vector<Value*>* parameters, std::string* loss_name = nullptr);
 
 StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const TrainingConfig& config);
+
+/// The optimizer a model file's training block describes (defaults filled in:
+/// sgd; lr 0.01, adam 0.001, adadelta 1.0).
+OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& spec);
 
 /// "sparse_categorical_crossentropy" etc.: the canonical loss name, or an error listing the valid ones.
 StatusOr<std::string> CanonicalLossName(const std::string& name);

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "compiler/compile.h"
+#include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "ir/model_io.h"
 #include "ir/op_registry.h"
@@ -27,12 +28,18 @@ Options:
   --after PASS|all    also print the graph after the named pass (or every pass)
   --no-onednn         lower to reference kernels only
   -o, --output FILE   write to FILE instead of stdout
+  --train             print the training step instead: the model in training mode,
+                      its loss, the backward pass and the optimizer updates (from
+                      the model's training block; --loss overrides the loss)
+  --loss NAME         the loss for --train (default: the training block's, else
+                      sparse_categorical_crossentropy)
   --ops               list the ops Kiln knows, with a line on each
   -h, --help          show this help
 
 Examples:
   kiln dump examples/iris_mlp.kiln.txt
   kiln dump model.onnx --batch 8 --after all
+  kiln dump examples/iris_mlp.kiln.txt --train
   kiln dump model.onnx --format dot -o model.dot && dot -Tsvg model.dot -o model.svg
 )";
 
@@ -61,8 +68,10 @@ std::string PlanSummary(const proto::Plan& plan) {
 }  // namespace
 
 int DumpCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{
-      "dump", {"--raw", "--no-onednn", "--ops"}, {"--format", "--batch", "--output", "--after"}, {{"-o", "--output"}}};
+  ArgSpec spec{"dump",
+               {"--raw", "--no-onednn", "--ops", "--train"},
+               {"--format", "--batch", "--output", "--after", "--loss"},
+               {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("dump", parsed.status().message());
   if (parsed->help) {
@@ -102,6 +111,17 @@ int DumpCommand(const std::vector<std::string>& args) {
     auto print = [&](const Graph& g) { return format == "dot" ? PrintDot(g) : PrintGraph(g); };
     if (parsed->Has("--raw")) {
       text = print(graph);
+    } else if (parsed->Has("--train")) {
+      TrainingConfig config;
+      config.batch_size = batch;
+      config.optimizer = OptimizerFromSpec(model->training);
+      config.loss = parsed->Get("--loss", model->training.loss().empty() ? config.loss : model->training.loss());
+      auto program = BuildTrainingProgram(graph, config);
+      if (!program.ok()) return ReportError(program.status().WithContext(model_path));
+      auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = !parsed->Has("--no-onednn")});
+      if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
+      text = print(*program->step);
+      if (format == "text") text += PlanSummary(*plan);
     } else {
       CompileOptions options;
       options.batch_size = batch;

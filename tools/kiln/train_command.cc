@@ -163,22 +163,6 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
   return s;
 }
 
-OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& s) {
-  OptimizerConfig o;
-  o.name = s.optimizer().empty() ? "sgd" : s.optimizer();
-  const float default_lr = o.name == "adam" ? 0.001f : o.name == "adadelta" ? 1.0f : 0.01f;
-  o.learning_rate = s.learning_rate() > 0 ? s.learning_rate() : default_lr;
-  if (s.has_momentum()) o.momentum = s.momentum();
-  o.nesterov = s.nesterov();
-  if (s.has_beta1()) o.beta1 = s.beta1();
-  if (s.has_beta2()) o.beta2 = s.beta2();
-  if (s.has_epsilon()) o.epsilon = s.epsilon();
-  if (s.has_rho()) o.rho = s.rho();
-  o.weight_decay = s.weight_decay();
-  o.clip_norm = s.clip_norm();
-  return o;
-}
-
 // `kiln train --report-json`: what benchmarks and scripts read (bench/train_mlp.sh).
 Status WriteReport(const std::string& path, const std::string& model, const TrainingConfig& config, int threads,
                    int64_t train_samples, double compile_seconds, const std::vector<runtime::EpochStats>& history) {
