@@ -395,4 +395,16 @@ TEST(TrainCliTest, Gradcheck) {
 }
 
 }  // namespace
+TEST(TrainCliTest, DumpTrainShowsTheBackwardPassAndOptimizer) {
+  Result r = Kiln("dump " + kIris + " --train --batch 32");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* want : {"state:", "%dense1/kernel: float32[4, 64] <- %dense1/kernel/update:0", "SoftmaxCrossEntropyGrad",
+                           "EltwiseGrad", "MomentumUpdate", "%target: float32[32, 3]", "Plan:"}) {
+    EXPECT_NE(r.output.find(want), std::string::npos) << want << " in:\n" << r.output;
+  }
+  Result dot = Kiln("dump " + kIris + " --train --format dot");
+  ASSERT_EQ(dot.code, 0) << dot.output;
+  EXPECT_EQ(dot.output.rfind("digraph", 0), 0u) << dot.output.substr(0, 200);
+}
+
 }  // namespace kiln
