@@ -1,0 +1,47 @@
+// The PyTorch-exported reference models (tests/data/models: an MLP, LeNet-5 and a
+// small ResNet with BatchNorm and residual adds) through `kiln run` — the default
+// path, oneDNN kernels included — match PyTorch's outputs within 1e-4.
+#include <gtest/gtest.h>
+
+#include "frontends/tensor_io.h"
+#include "tests/test_util.h"
+
+namespace kiln {
+namespace {
+
+struct Case {
+  std::string model, batch;
+};
+
+class TorchModelsCli : public ::testing::TestWithParam<Case> {};
+
+TEST_P(TorchModelsCli, KilnRunMatchesPyTorch) {
+  const Case& c = GetParam();
+  const std::string dir = testing::SourcePath("tests/data/models/" + c.model + "/");
+  const std::string out = testing::MakeTempDir();
+  std::string log;
+  const int code = testing::RunCommand(std::string(KILN_TOOL_PATH) + " run " + dir + "model.onnx --input " + dir +
+                                           "input_" + c.batch + ".npy --output-dir " + out,
+                                       &log);
+  ASSERT_EQ(code, 0) << log;
+  // The one output's file name is printed as "NAME: TYPE -> PATH".
+  const size_t arrow = log.find(" -> ");
+  ASSERT_NE(arrow, std::string::npos) << log;
+  const std::string path = log.substr(arrow + 4, log.find('\n', arrow) - arrow - 4);
+  auto actual = ReadTensorFile(path);
+  ASSERT_OK(actual.status());
+  auto expected = ReadTensorFile(dir + "output_" + c.batch + ".npy");
+  ASSERT_OK(expected.status());
+  const std::string diff = testing::CompareTensors(*actual, *expected, 1e-4, 1e-4);
+  EXPECT_TRUE(diff.empty()) << c.model << " " << c.batch << ": " << diff;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, TorchModelsCli,
+                         ::testing::Values(Case{"mlp", "b1"}, Case{"mlp", "b64"}, Case{"lenet5", "b1"},
+                                           Case{"lenet5", "b64"}, Case{"resnet", "b1"}, Case{"resnet", "b64"}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.model + "_" + info.param.batch;
+                         });
+
+}  // namespace
+}  // namespace kiln
