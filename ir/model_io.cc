@@ -1,10 +1,11 @@
 #include "ir/model_io.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -64,25 +65,6 @@ StatusOr<proto::Model> ReadModelProto(const std::string& path) {
     return InvalidArgument(path, ": not a valid Kiln model (corrupt or truncated protobuf)");
   }
   return model;
-}
-
-Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return InvalidArgument(path, ": cannot write (", tmp, ")");
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return Internal(path, ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Internal(path, ": cannot rename temporary file into place");
-  }
-  return Status::Ok();
 }
 
 Status WriteModelProto(const proto::Model& model, const std::string& path) {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "ir/file_io.h"
 #include "ir/graph.h"
 #include "ir/kiln.pb.h"
 #include "ir/status.h"
@@ -25,8 +26,6 @@ StatusOr<proto::Model> ReadModelProto(const std::string& path);
 /// Serializes to `path` atomically (temp file + rename); text or binary by extension.
 Status WriteModelProto(const proto::Model& model, const std::string& path);
 
-/// Writes `contents` to `path` atomically: a temp file beside it, then rename.
-Status WriteFileAtomically(const std::string& path, const std::string& contents);
 /// Reads a whole file; errors name the path.
 StatusOr<std::string> ReadFile(const std::string& path);
 

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "ir/file_io.h"
+
 namespace kiln::runtime {
 namespace {
 
@@ -60,25 +62,6 @@ std::string Metric(const char* name, double v) {
 int64_t ArgMax(const float* p, int64_t n) { return std::max_element(p, p + n) - p; }
 
 }  // namespace
-
-Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return InvalidArgument(path, ": cannot write (", std::strerror(errno), ")");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      return Internal(path, ": write failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Internal(path, ": cannot rename the temporary file into place (", std::strerror(errno), ")");
-  }
-  return Status::Ok();
-}
 
 Trainer::Trainer(Session* step, Session* eval, TrainerOptions options)
     : step_(step), eval_(eval), options_(std::move(options)) {

@@ -95,7 +95,4 @@ class Trainer {
   std::vector<std::vector<uint8_t>> best_state_;  // per step state, preallocated once
 };
 
-/// Writes `bytes` to `path` atomically (temp file in the same folder + rename).
-Status WriteFileAtomically(const std::string& path, const std::string& bytes);
-
 }  // namespace kiln::runtime

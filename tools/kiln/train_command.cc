@@ -197,7 +197,7 @@ Status WriteReport(const std::string& path, const std::string& model, const Trai
     json += "}";
   }
   json += history.empty() ? "]\n}\n" : "\n  ]\n}\n";
-  return runtime::WriteFileAtomically(path, json);
+  return WriteFileAtomically(path, json);
 }
 
 // Preprocessing fitted on the training set and applied to every set.
