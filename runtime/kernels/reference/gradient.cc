@@ -257,21 +257,13 @@ Status DropoutTrainingKernel(const KernelSpec& spec, const Refs& in, const Refs&
 // Scatter-add of dY [data[:axis], indices..., data[axis+1:]] into zeros of data_shape.
 Status GatherGradKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   const Dims& data = out[0].dims;
-  if (data.empty()) return InvalidArgument("dData must have rank >= 1");
   if (out[0].dtype != in[0].dtype) return InvalidArgument("dData type differs from dY's");
-  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(spec.attrs.GetInt("axis", 0), data.size()));
-  ASSIGN_OR_RETURN(std::vector<int64_t> indices, ref::ReadInts(in[1], "indices"));
-  const int64_t size = data[axis];
-  for (int64_t& v : indices) {
-    if (v < -size || v >= size) return InvalidArgument("index ", v, " out of range for axis of size ", size);
-    if (v < 0) v += size;
+  ASSIGN_OR_RETURN(ref::GatherGeometry g, ref::ResolveGather(data, in[1], spec.attrs.GetInt("axis", 0)));
+  if (g.gathered != in[0].dims) {
+    return InvalidArgument("dY shape ", DimsToString(in[0].dims), " is not ", DimsToString(g.gathered));
   }
-  Dims expected(data.begin(), data.begin() + axis);
-  expected.insert(expected.end(), in[1].dims.begin(), in[1].dims.end());
-  expected.insert(expected.end(), data.begin() + axis + 1, data.end());
-  if (expected != in[0].dims) {
-    return InvalidArgument("dY shape ", DimsToString(in[0].dims), " is not ", DimsToString(expected));
-  }
+  const int64_t axis = g.axis, size = data[axis];
+  const std::vector<int64_t>& indices = g.indices;
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < axis; ++i) outer *= data[i];
   for (size_t i = axis + 1; i < data.size(); ++i) inner *= data[i];

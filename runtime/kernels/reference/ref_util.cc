@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "ir/shape_util.h"
+
 namespace kiln::runtime::ref {
 
 // IEEE half <-> float, round to nearest even; enough for a reference Cast.
@@ -170,6 +172,22 @@ void RegisterRef(KernelRegistry& r, const char* op, int min_inputs, int min_outp
         }
         return fn(spec, in, out);
       }));
+}
+
+StatusOr<GatherGeometry> ResolveGather(const Dims& data, const TensorRef& indices, int64_t axis) {
+  if (data.empty()) return InvalidArgument("data must have rank >= 1");
+  GatherGeometry g;
+  ASSIGN_OR_RETURN(g.axis, NormalizeAxis(axis, static_cast<int64_t>(data.size())));
+  ASSIGN_OR_RETURN(g.indices, ReadInts(indices, "indices"));
+  const int64_t size = data[g.axis];
+  for (int64_t& v : g.indices) {
+    if (v < -size || v >= size) return InvalidArgument("index ", v, " out of range for axis of size ", size);
+    if (v < 0) v += size;
+  }
+  g.gathered.assign(data.begin(), data.begin() + g.axis);
+  g.gathered.insert(g.gathered.end(), indices.dims.begin(), indices.dims.end());
+  g.gathered.insert(g.gathered.end(), data.begin() + g.axis + 1, data.end());
+  return g;
 }
 
 }  // namespace kiln::runtime::ref

@@ -120,6 +120,16 @@ T FromDouble(double v) {
 
 /// Reads an integer (int32/int64/other integer) input as int64 values.
 StatusOr<std::vector<int64_t>> ReadInts(const TensorRef& t, const char* what);
+/// Gather's geometry for data dims `data` and an `indices` tensor: the axis
+/// normalized, the indices resolved into [0, data[axis]) (negative ones count from
+/// the end), and the shape of the gathered tensor. Shared by Gather and GatherGrad.
+struct GatherGeometry {
+  int64_t axis = 0;
+  std::vector<int64_t> indices;
+  Dims gathered;
+};
+StatusOr<GatherGeometry> ResolveGather(const Dims& data, const TensorRef& indices, int64_t axis);
+
 /// Reads a one-element input as double (any numeric dtype).
 StatusOr<double> ReadScalar(const TensorRef& t, const char* what);
 /// Element i of any numeric/bool tensor as double.

@@ -182,20 +182,12 @@ Status SliceKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
 // Gather: out[a..., q..., b...] = data[a..., indices[q...], b...]; negative indices count from the end.
 Status GatherKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   const Dims& data = in[0].dims;
-  if (data.empty()) return InvalidArgument("data must have rank >= 1");
-  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(spec.attrs.GetInt("axis", 0), data.size()));
-  ASSIGN_OR_RETURN(std::vector<int64_t> indices, ReadInts(in[1], "indices"));
-  const int64_t size = data[axis];
-  for (int64_t& v : indices) {
-    if (v < -size || v >= size) return InvalidArgument("index ", v, " out of range for axis of size ", size);
-    if (v < 0) v += size;
+  ASSIGN_OR_RETURN(ref::GatherGeometry g, ref::ResolveGather(data, in[1], spec.attrs.GetInt("axis", 0)));
+  if (g.gathered != out[0].dims) {
+    return InvalidArgument("output shape ", DimsToString(out[0].dims), " is not ", DimsToString(g.gathered));
   }
-  Dims expected(data.begin(), data.begin() + axis);
-  expected.insert(expected.end(), in[1].dims.begin(), in[1].dims.end());
-  expected.insert(expected.end(), data.begin() + axis + 1, data.end());
-  if (expected != out[0].dims) {
-    return InvalidArgument("output shape ", DimsToString(out[0].dims), " is not ", DimsToString(expected));
-  }
+  const int64_t axis = g.axis, size = data[axis];
+  const std::vector<int64_t>& indices = g.indices;
   const AxisSplit s = SplitAround(data, axis);
   const int64_t es = DTypeSize(in[0].dtype);
   if (in[0].dtype != out[0].dtype || es == 0) return InvalidArgument("output type differs from the data type");
