@@ -116,23 +116,29 @@ StatusOr<ConvDescs> ConvSetUp(const KernelSpec& spec, const Dims& x, const Dims&
   return c;
 }
 
+// The forward hint, with the layouts left to oneDNN like the backward primitives'.
 dnnl::convolution_forward::primitive_desc ConvHint(const KernelSpec& spec, const ConvDescs& c,
                                                    const memory::desc& bias) {
-  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, c.src, c.weights, bias,
-                                    c.dst, c.strides, c.dilates, c.pad_l, c.pad_r);
+  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, AnyLayout(c.src),
+                                    AnyLayout(c.weights), bias, AnyLayout(c.dst), c.strides, c.dilates, c.pad_l,
+                                    c.pad_r);
   return dnnl::convolution_forward::primitive_desc(d, *spec.env->engine);
 }
 
 // dY, W -> dX.
 StatusOr<std::unique_ptr<Kernel>> BuildConvGradInput(const KernelSpec& spec) {
   ASSIGN_OR_RETURN(ConvDescs c, ConvSetUp(spec, spec.outputs[0].dims, spec.inputs[1].dims, spec.inputs[0].dims));
-  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, c.src, c.weights, c.dst, c.strides, c.dilates,
-                                          c.pad_l, c.pad_r);
+  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, AnyLayout(c.src), AnyLayout(c.weights),
+                                          AnyLayout(c.dst), c.strides, c.dilates, c.pad_l, c.pad_r);
   dnnl::convolution_backward_data::primitive_desc pd(d, *spec.env->engine, ConvHint(spec, c, memory::desc()));
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  kernel->AddStep(dnnl::convolution_backward_data(pd), {{DNNL_ARG_DIFF_DST, kernel->Input(0, c.dst)},
-                                                        {DNNL_ARG_WEIGHTS, kernel->Input(1, c.weights)},
-                                                        {DNNL_ARG_DIFF_SRC, kernel->Output(0, c.src)}});
+  memory dy = ReorderTo(*kernel, spec, kernel->Input(0, c.dst), pd.diff_dst_desc());
+  memory wts = ReorderTo(*kernel, spec, kernel->Input(1, c.weights), pd.weights_desc());
+  memory dx_plain = kernel->Output(0, c.src);
+  memory dx = WriteVia(spec, dx_plain, pd.diff_src_desc());
+  kernel->AddStep(dnnl::convolution_backward_data(pd),
+                  {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DIFF_SRC, dx}});
+  CopyBack(*kernel, dx, dx_plain);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 
@@ -143,15 +149,18 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvGradWeight(const KernelSpec& spec) {
   const bool has_bias = HasOutput(spec, 1);
   if (has_bias && spec.outputs[1].dims != Dims{w[0]}) return Unimplemented("dB must be [M]");
   const memory::desc b_md = has_bias ? PlainDesc({w[0]}) : memory::desc();
-  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, c.src, c.weights, b_md, c.dst, c.strides,
-                                             c.dilates, c.pad_l, c.pad_r);
+  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, AnyLayout(c.src), AnyLayout(c.weights),
+                                             b_md, AnyLayout(c.dst), c.strides, c.dilates, c.pad_l, c.pad_r);
   dnnl::convolution_backward_weights::primitive_desc pd(d, *spec.env->engine, ConvHint(spec, c, b_md));
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, kernel->Input(0, c.dst)},
-                                       {DNNL_ARG_SRC, kernel->Input(1, c.src)},
-                                       {DNNL_ARG_DIFF_WEIGHTS, kernel->Output(0, c.weights)}};
+  memory dy = ReorderTo(*kernel, spec, kernel->Input(0, c.dst), pd.diff_dst_desc());
+  memory src = ReorderTo(*kernel, spec, kernel->Input(1, c.src), pd.src_desc());
+  memory dw_plain = kernel->Output(0, c.weights);
+  memory dw = WriteVia(spec, dw_plain, pd.diff_weights_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
   if (has_bias) args[DNNL_ARG_DIFF_BIAS] = kernel->Output(1, b_md);
   kernel->AddStep(dnnl::convolution_backward_weights(pd), std::move(args));
+  CopyBack(*kernel, dw, dw_plain);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 
@@ -171,9 +180,9 @@ StatusOr<std::unique_ptr<Kernel>> BuildAveragePoolGrad(const KernelSpec& spec) {
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   memory dy = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(y)), dst_md);
   memory dx_plain = kernel->Output(0, PlainDesc(x));
-  memory dx = src_md == PlainDesc(x) ? dx_plain : Scratch(spec, src_md);
+  memory dx = WriteVia(spec, dx_plain, src_md);
   kernel->AddStep(dnnl::pooling_v2_backward(pd), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dx}});
-  if (dx != dx_plain) kernel->AddStep(dnnl::reorder(dx, dx_plain), {{DNNL_ARG_FROM, dx}, {DNNL_ARG_TO, dx_plain}});
+  CopyBack(*kernel, dx, dx_plain);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 
@@ -197,10 +206,10 @@ StatusOr<std::unique_ptr<Kernel>> BuildMaxPoolGrad(const KernelSpec& spec) {
                   {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, Scratch(spec, dst_md)}, {DNNL_ARG_WORKSPACE, workspace}});
   memory dy = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(y)), dst_md);
   memory dx_plain = kernel->Output(0, PlainDesc(x));
-  memory dx = src_md == PlainDesc(x) ? dx_plain : Scratch(spec, src_md);
+  memory dx = WriteVia(spec, dx_plain, src_md);
   kernel->AddStep(dnnl::pooling_v2_backward(pd),
                   {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WORKSPACE, workspace}, {DNNL_ARG_DIFF_SRC, dx}});
-  if (dx != dx_plain) kernel->AddStep(dnnl::reorder(dx, dx_plain), {{DNNL_ARG_FROM, dx}, {DNNL_ARG_TO, dx_plain}});
+  CopyBack(*kernel, dx, dx_plain);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 

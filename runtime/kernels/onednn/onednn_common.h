@@ -52,6 +52,14 @@ memory::desc PoolingLayout(const Dims& dims);
 /// Adds a reorder step from `from` to a new scratch of `md` (returned), or returns
 /// `from` itself when it already has that layout.
 memory ReorderTo(class PrimitiveKernel& kernel, const KernelSpec& spec, memory from, const memory::desc& md);
+/// `md`'s dims and type with format `any`: the primitive picks its fastest layout
+/// (convolutions on plain NCHW fall back to a slower gemm-based implementation).
+memory::desc AnyLayout(const memory::desc& md);
+/// What a primitive that chose layout `md` writes an output through: the output
+/// `plain` itself when the layouts agree, else a scratch that CopyBack reorders.
+memory WriteVia(const KernelSpec& spec, memory plain, const memory::desc& md);
+/// Adds the reorder from `from` into `to` (after the producing step) when they differ.
+void CopyBack(class PrimitiveKernel& kernel, memory from, memory to);
 
 /// Where a primitive argument's data comes from on each run.
 struct Binding {

@@ -46,16 +46,20 @@ StatusOr<std::unique_ptr<Kernel>> BuildConv(const KernelSpec& spec) {
   const memory::desc src_md = PlainDesc(x), w_md = PlainDesc(w_dims), dst_md = PlainDesc(y);
   const bool has_bias = spec.has_input(2);
   const memory::desc b_md = has_bias ? PlainDesc({w[0]}) : memory::desc();
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
-                                    w_md, b_md, dst_md, ToDnnl(g.strides), OneDnnDilation(g.dilations), ToDnnl(pad_l),
-                                    ToDnnl(pad_r));
+  // Layouts left to oneDNN (blocked where that is faster), with reorders at the kernel's edges.
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                    AnyLayout(src_md), AnyLayout(w_md), b_md, AnyLayout(dst_md), ToDnnl(g.strides),
+                                    OneDnnDilation(g.dilations), ToDnnl(pad_l), ToDnnl(pad_r));
   dnnl::convolution_forward::primitive_desc pd(d, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, kernel->Input(0, src_md)},
-                                       {DNNL_ARG_WEIGHTS, kernel->Input(1, w_md)},
-                                       {DNNL_ARG_DST, kernel->Output(0, dst_md)}};
+  memory src = ReorderTo(*kernel, spec, kernel->Input(0, src_md), pd.src_desc());
+  memory wts = ReorderTo(*kernel, spec, kernel->Input(1, w_md), pd.weights_desc());
+  memory dst_plain = kernel->Output(0, dst_md);
+  memory dst = WriteVia(spec, dst_plain, pd.dst_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
   if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(2, b_md);
   kernel->AddStep(dnnl::convolution_forward(pd), std::move(args));
+  CopyBack(*kernel, dst, dst_plain);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 

@@ -21,11 +21,9 @@ OneDnnBuilder Pool(bool is_max) {
     auto kernel = std::make_unique<PrimitiveKernel>(spec);
     memory src = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(x)), src_md);
     memory dst_plain = kernel->Output(0, PlainDesc(y));
-    memory dst = dst_md == PlainDesc(y) ? dst_plain : Scratch(spec, dst_md);
+    memory dst = WriteVia(spec, dst_plain, dst_md);
     kernel->AddStep(dnnl::pooling_v2_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-    if (dst != dst_plain) {
-      kernel->AddStep(dnnl::reorder(dst, dst_plain), {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, dst_plain}});
-    }
+    CopyBack(*kernel, dst, dst_plain);
     return std::unique_ptr<Kernel>(std::move(kernel));
   };
 }
@@ -62,6 +60,18 @@ memory ReorderTo(PrimitiveKernel& kernel, const KernelSpec& spec, memory from, c
   memory to = Scratch(spec, md);
   kernel.AddStep(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
   return to;
+}
+
+memory::desc AnyLayout(const memory::desc& md) {
+  return memory::desc(md.dims(), md.data_type(), memory::format_tag::any);
+}
+
+memory WriteVia(const KernelSpec& spec, memory plain, const memory::desc& md) {
+  return plain.get_desc() == md ? plain : Scratch(spec, md);
+}
+
+void CopyBack(PrimitiveKernel& kernel, memory from, memory to) {
+  if (from != to) kernel.AddStep(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
 }
 
 StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& x, const Dims& y, bool is_max) {
