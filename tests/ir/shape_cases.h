@@ -63,7 +63,7 @@ struct Case {
   A attrs;
   std::vector<TensorType> expected;  // one per output; empty when `error` is expected
   std::string error = "";            // fragment of the expected message (prefixed with "n (Op): ")
-  int num_outputs = 0;               // for error cases: how many outputs the node has (default 1)
+  int num_outputs = 0;               // for error cases: how many outputs the node has (default: the op's minimum)
 };
 
 inline std::string CaseName(const Case& c, size_t index) {
@@ -85,7 +85,9 @@ inline void CheckShapeCase(const Case& c) {
       inputs.push_back(g.AddInput(name, in.type));
     }
   }
-  const int num_outputs = c.expected.empty() ? std::max(1, c.num_outputs) : static_cast<int>(c.expected.size());
+  const OpDef* def = FindOpDef(c.op);
+  int num_outputs = c.expected.empty() ? std::max(1, def ? def->min_outputs : 1) : static_cast<int>(c.expected.size());
+  if (c.expected.empty() && c.num_outputs > 0) num_outputs = c.num_outputs;
   Node* node = g.AddNode(c.op, "n", inputs, num_outputs, c.attrs.attrs);
   auto types = InferNodeTypes(*node);
   if (!c.error.empty()) {

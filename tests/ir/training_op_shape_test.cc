@@ -9,6 +9,7 @@
 
 #include "ir/graph.h"
 #include "ir/op_registry.h"
+#include "tests/ir/shape_cases.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -115,27 +116,11 @@ TEST(TrainingOpShapeTest, EveryCaseInfersTheExpectedTypes) {
   const auto& cases = Cases();
   for (size_t index = 0; index < cases.size(); ++index) {
     const Case& c = cases[index];
-    SCOPED_TRACE("case " + std::to_string(index) + " (" + c.op + (c.error.empty() ? "" : ", error") + ")");
-    Graph g;
-    std::vector<Value*> inputs;
-    for (size_t i = 0; i < c.inputs.size(); ++i) inputs.push_back(g.AddInput("in" + std::to_string(i), c.inputs[i]));
-    int num_outputs = c.expected.empty() ? FindOpDef(c.op)->min_outputs : static_cast<int>(c.expected.size());
-    if (c.num_outputs > 0) num_outputs = c.num_outputs;
-    Node* node = g.AddNode(c.op, "n", inputs, num_outputs, c.attrs.attrs);
-    auto types = InferNodeTypes(*node);
-    if (!c.error.empty()) {
-      ASSERT_FALSE(types.ok()) << "expected an error containing: " << c.error;
-      const std::string& msg = types.status().message();
-      EXPECT_EQ(msg.rfind("n (" + c.op + "): ", 0), 0u) << msg;
-      EXPECT_NE(msg.find(c.error), std::string::npos) << msg;
-      continue;
-    }
-    ASSERT_OK(types.status());
-    ASSERT_EQ(types->size(), c.expected.size());
-    for (size_t i = 0; i < c.expected.size(); ++i) {
-      EXPECT_TRUE((*types)[i] == c.expected[i])
-          << "output " << i << ": got " << (*types)[i].ToString() << ", want " << c.expected[i].ToString();
-    }
+    // Every input of these ops is a graph input of a type: the shared runner's table form.
+    shape_cases::Case shared{c.op, {}, shape_cases::A{c.attrs.attrs}, c.expected, c.error, c.num_outputs};
+    for (const TensorType& t : c.inputs) shared.inputs.push_back(shape_cases::X(t));
+    SCOPED_TRACE(shape_cases::CaseName(shared, index));
+    shape_cases::CheckShapeCase(shared);
   }
 }
 

@@ -166,11 +166,14 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvGradWeight(const KernelSpec& spec) {
 
 // ---- Pooling gradients ----
 
-// dY -> dX of input_shape (the output's dims).
-StatusOr<std::unique_ptr<Kernel>> BuildAveragePoolGrad(const KernelSpec& spec) {
+// Pooling backward: dY -> dX. Max pooling's backward reads the forward's
+// workspace (the argmax of each window), so its kernel reruns the forward on X
+// (input 1) first; average pooling needs only dY and the geometry (dX's dims).
+StatusOr<std::unique_ptr<Kernel>> BuildPoolGrad(const KernelSpec& spec, bool is_max) {
   const Dims& x = spec.outputs[0].dims;
   const Dims& y = spec.inputs[0].dims;
-  ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, false));
+  if (is_max && spec.inputs[1].dims != x) return Unimplemented("dX differs from X's shape");
+  ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, is_max));
   const memory::desc src_md = PoolingLayout(x), dst_md = PoolingLayout(y);
   dnnl::pooling_v2_forward::desc fwd(prop_kind::forward_training, p.alg, src_md, dst_md, p.strides, p.kernel,
                                      p.dilation, p.pad_l, p.pad_r);
@@ -178,37 +181,19 @@ StatusOr<std::unique_ptr<Kernel>> BuildAveragePoolGrad(const KernelSpec& spec) {
   dnnl::pooling_v2_backward::desc d(p.alg, src_md, dst_md, p.strides, p.kernel, p.dilation, p.pad_l, p.pad_r);
   dnnl::pooling_v2_backward::primitive_desc pd(d, *spec.env->engine, fwd_pd);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  memory dy = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(y)), dst_md);
+  std::unordered_map<int, memory> args;
+  if (is_max) {
+    memory workspace = Scratch(spec, fwd_pd.workspace_desc());
+    memory src = ReorderTo(*kernel, spec, kernel->Input(1, PlainDesc(x)), src_md);
+    kernel->AddStep(dnnl::pooling_v2_forward(fwd_pd),
+                    {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, Scratch(spec, dst_md)}, {DNNL_ARG_WORKSPACE, workspace}});
+    args[DNNL_ARG_WORKSPACE] = workspace;
+  }
+  args[DNNL_ARG_DIFF_DST] = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(y)), dst_md);
   memory dx_plain = kernel->Output(0, PlainDesc(x));
   memory dx = WriteVia(spec, dx_plain, src_md);
-  kernel->AddStep(dnnl::pooling_v2_backward(pd), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_SRC, dx}});
-  CopyBack(*kernel, dx, dx_plain);
-  return std::unique_ptr<Kernel>(std::move(kernel));
-}
-
-// dY, X -> dX: oneDNN's max-pooling backward reads the forward's workspace (the
-// argmax of each window), so the kernel reruns the forward on X first.
-StatusOr<std::unique_ptr<Kernel>> BuildMaxPoolGrad(const KernelSpec& spec) {
-  const Dims& x = spec.inputs[1].dims;
-  const Dims& y = spec.inputs[0].dims;
-  if (spec.outputs[0].dims != x) return Unimplemented("dX differs from X's shape");
-  ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, true));
-  const memory::desc src_md = PoolingLayout(x), dst_md = PoolingLayout(y);
-  dnnl::pooling_v2_forward::desc fwd(prop_kind::forward_training, p.alg, src_md, dst_md, p.strides, p.kernel,
-                                     p.dilation, p.pad_l, p.pad_r);
-  dnnl::pooling_v2_forward::primitive_desc fwd_pd(fwd, *spec.env->engine);
-  dnnl::pooling_v2_backward::desc d(p.alg, src_md, dst_md, p.strides, p.kernel, p.dilation, p.pad_l, p.pad_r);
-  dnnl::pooling_v2_backward::primitive_desc pd(d, *spec.env->engine, fwd_pd);
-  auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  memory workspace = Scratch(spec, fwd_pd.workspace_desc());
-  memory src = ReorderTo(*kernel, spec, kernel->Input(1, PlainDesc(x)), src_md);
-  kernel->AddStep(dnnl::pooling_v2_forward(fwd_pd),
-                  {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, Scratch(spec, dst_md)}, {DNNL_ARG_WORKSPACE, workspace}});
-  memory dy = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(y)), dst_md);
-  memory dx_plain = kernel->Output(0, PlainDesc(x));
-  memory dx = WriteVia(spec, dx_plain, src_md);
-  kernel->AddStep(dnnl::pooling_v2_backward(pd),
-                  {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WORKSPACE, workspace}, {DNNL_ARG_DIFF_SRC, dx}});
+  args[DNNL_ARG_DIFF_SRC] = dx;
+  kernel->AddStep(dnnl::pooling_v2_backward(pd), std::move(args));
   CopyBack(*kernel, dx, dx_plain);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
@@ -325,8 +310,8 @@ void RegisterBackwardKernels(KernelRegistry& r) {
   RegisterOp(r, "SoftmaxGrad", BuildSoftmaxGrad);
   RegisterOp(r, "ConvGradInput", BuildConvGradInput);
   RegisterOp(r, "ConvGradWeight", BuildConvGradWeight);
-  RegisterOp(r, "MaxPoolGrad", BuildMaxPoolGrad);
-  RegisterOp(r, "AveragePoolGrad", BuildAveragePoolGrad);
+  RegisterOp(r, "MaxPoolGrad", [](const KernelSpec& spec) { return BuildPoolGrad(spec, true); });
+  RegisterOp(r, "AveragePoolGrad", [](const KernelSpec& spec) { return BuildPoolGrad(spec, false); });
   RegisterOp(r, "BatchNormTraining", BuildBatchNormTraining);
   RegisterOp(r, "BatchNormGrad", BuildBatchNormGrad);
 }
