@@ -1,0 +1,47 @@
+#include <gtest/gtest.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include "compiler/codegen/target.h"
+
+namespace kiln::codegen {
+namespace {
+
+TEST(CodegenTarget, DescribesTheHost) {
+  HostTarget host = DescribeHost();
+  EXPECT_FALSE(host.triple.empty());
+  EXPECT_FALSE(host.cpu.empty());
+}
+
+TEST(CodegenTarget, EmitsAnElfObjectForAVerifiedModule) {
+  llvm::LLVMContext context;
+  llvm::Module module("add_one", context);
+  auto* f32 = llvm::Type::getFloatTy(context);
+  auto* fn = llvm::Function::Create(llvm::FunctionType::get(f32, {f32}, false), llvm::Function::ExternalLinkage,
+                                    "kiln_test_add_one", module);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", fn));
+  b.CreateRet(b.CreateFAdd(fn->getArg(0), llvm::ConstantFP::get(f32, 1.0)));
+  auto machine = CreateHostTargetMachine();
+  ASSERT_TRUE(machine.ok()) << machine.status().message();
+  auto object = EmitObject(module, **machine);
+  ASSERT_TRUE(object.ok()) << object.status().message();
+  ASSERT_GT(object->size(), 4u);
+  EXPECT_EQ(object->substr(0, 4), std::string("\x7f"
+                                              "ELF"));
+}
+
+TEST(CodegenTarget, RejectsAnInvalidModuleNamingIt) {
+  llvm::LLVMContext context;
+  llvm::Module module("broken", context);
+  auto* fn = llvm::Function::Create(llvm::FunctionType::get(llvm::Type::getVoidTy(context), false),
+                                    llvm::Function::ExternalLinkage, "no_terminator", module);
+  llvm::BasicBlock::Create(context, "entry", fn);  // a block without a terminator
+  Status status = VerifyModule(module);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("broken"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::codegen
