@@ -61,13 +61,19 @@ memory PrimitiveKernel::Bind(Binding b, const memory::desc& md) {
 }
 
 void PrimitiveKernel::AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args) {
-  steps_.emplace_back(std::move(prim), std::move(args));
+  PrimitiveStep step{std::move(prim), std::move(args), {}};
+  for (const auto& [arg, mem] : step.args) step.c_args.push_back({arg, mem.get()});
+  steps_.push_back(std::move(step));
 }
 
 Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) {
   try {
     for (auto& [b, m] : memories_) m.set_data_handle((b.is_output ? outputs : inputs)[b.index].data);
-    for (auto& [prim, args] : steps_) prim.execute(*stream_, args);
+    for (const PrimitiveStep& step : steps_) {
+      dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_->get(),
+                                                     static_cast<int>(step.c_args.size()), step.c_args.data()),
+                              "could not execute a primitive");
+    }
     stream_->wait();
   } catch (const dnnl::error& e) {
     return Internal(label_, ": oneDNN: ", e.what());

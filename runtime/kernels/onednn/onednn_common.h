@@ -84,7 +84,12 @@ class PrimitiveKernel : public Kernel {
   dnnl::engine engine_;
   dnnl::stream* stream_;
   std::vector<std::pair<Binding, memory>> memories_;
-  std::vector<std::pair<dnnl::primitive, std::unordered_map<int, memory>>> steps_;
+  struct PrimitiveStep {
+    dnnl::primitive primitive;
+    std::unordered_map<int, memory> args;  // owns the memories c_args point at
+    std::vector<dnnl_exec_arg_t> c_args;   // built once: the C++ execute() rebuilds it (a heap allocation) per call
+  };
+  std::vector<PrimitiveStep> steps_;
 };
 
 /// Builds a kernel for a spec whose env holds an engine; may throw dnnl::error

@@ -3,6 +3,7 @@
 // transcendental math is computed in double and rounded once.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "ir/shape_util.h"
 #include "runtime/kernel.h"
@@ -32,13 +33,24 @@ Status CheckSameDTypes(const Refs& in, const TensorRef& out) {
 // out[i] = fn(in_0[...], in_1[...], ...) folded left to right, every input broadcast to out.
 template <typename T, typename Fn>
 void BroadcastFold(const Refs& in, const TensorRef& out, Fn fn) {
-  std::vector<BroadcastIndexer> index;
-  for (const TensorRef& t : in) index.emplace_back(t.dims, out.dims);
   T* y = out.as<T>();
   const int64_t n = out.num_elements();
+  if (in.size() == 2) {  // the common case, without heap allocations
+    BroadcastIndexer ia(in[0].dims, out.dims), ib(in[1].dims, out.dims);
+    const T* a = in[0].as<T>();
+    const T* b = in[1].as<T>();
+    if (ia.identity() && ib.identity()) {
+      for (int64_t i = 0; i < n; ++i) y[i] = fn(a[i], b[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) y[i] = fn(a[ia(i)], b[ib(i)]);
+    }
+    return;
+  }
+  std::vector<std::unique_ptr<BroadcastIndexer>> index;
+  for (const TensorRef& t : in) index.push_back(std::make_unique<BroadcastIndexer>(t.dims, out.dims));
   for (int64_t i = 0; i < n; ++i) {
-    T acc = in[0].as<T>()[index[0](i)];
-    for (size_t k = 1; k < in.size(); ++k) acc = fn(acc, in[k].as<T>()[index[k](i)]);
+    T acc = in[0].as<T>()[(*index[0])(i)];
+    for (size_t k = 1; k < in.size(); ++k) acc = fn(acc, in[k].as<T>()[(*index[k])(i)]);
     y[i] = acc;
   }
 }

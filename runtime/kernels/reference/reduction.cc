@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <optional>
 
 #include "ir/shape_util.h"
 #include "runtime/kernel.h"
@@ -13,67 +15,116 @@ namespace kiln::runtime {
 namespace {
 
 using ref::Acc;
-using ref::RegisterRef;
 using Refs = std::vector<TensorRef>;
 
 enum class Reduce { kSum, kMean, kMax };
 
-Status ReduceKernel(const KernelSpec& spec, const Refs& in, const Refs& out, Reduce kind) {
-  const Dims& x = in[0].dims;
-  std::vector<int64_t> raw_axes;
+// The reduction's geometry for one (input shape, axes): computed on the first run
+// and again only when the axes change, so steady-state runs allocate nothing.
+struct ReduceGeometry {
+  std::vector<int64_t> raw_axes;  // as read from the 'axes' input or attribute
   bool noop = false;
-  if (kind == Reduce::kSum) {
-    if (ref::HasInput(in, 1)) {
-      ASSIGN_OR_RETURN(raw_axes, ref::ReadInts(in[1], "axes"));
-    }
-    noop = raw_axes.empty() && spec.attrs.GetInt("noop_with_empty_axes", 0) != 0;
-  } else {
-    raw_axes = spec.attrs.GetInts("axes");
-  }
-  ASSIGN_OR_RETURN(std::vector<int64_t> axes, NormalizeAxes(raw_axes, x.size()));
+  Dims kept;  // the input shape with reduced axes set to 1
+  int64_t n_out = 0, n_in = 0, count = 0;
+  bool contiguous = false;  // the reduced axes form one block: x as [outer, reduced, inner]
+  int64_t outer = 1, reduced = 1, inner = 1;
+};
+
+StatusOr<ReduceGeometry> ResolveReduce(const KernelSpec& spec, const Refs& in, const Refs& out, Reduce kind,
+                                       std::vector<int64_t> raw_axes) {
+  const Dims& x = in[0].dims;
+  ReduceGeometry g;
+  if (kind == Reduce::kSum) g.noop = raw_axes.empty() && spec.attrs.GetInt("noop_with_empty_axes", 0) != 0;
+  g.raw_axes = std::move(raw_axes);
+  if (g.noop) return g;
+  ASSIGN_OR_RETURN(std::vector<int64_t> axes, NormalizeAxes(g.raw_axes, x.size()));
   const bool keepdims = spec.attrs.GetInt("keepdims", 1) != 0;
-  if (out[0].dtype != in[0].dtype) return InvalidArgument("output type differs from the input's");
-  if (noop) {
-    RETURN_IF_ERROR(ref::CheckSameCount(in[0], out[0]));
-    if (out[0].num_bytes() > 0) std::memcpy(out[0].data, in[0].data, out[0].num_bytes());
-    return Status::Ok();
-  }
   const Dims expected = ReducedDims(x, axes, keepdims);
   if (expected != out[0].dims) {
     return InvalidArgument("output shape ", DimsToString(out[0].dims), " is not ", DimsToString(expected));
   }
   // Each input element lands on the output element of the same index with the
   // reduced axes set to 0: a broadcast of the keepdims shape onto the input.
-  const Dims kept = ReducedDims(x, axes, true);
-  BroadcastIndexer to_out(kept, x);
-  const int64_t n_out = ElementCount(kept), n_in = in[0].num_elements();
-  const int64_t count = n_out == 0 ? 0 : n_in / n_out;
+  g.kept = ReducedDims(x, axes, true);
+  g.n_out = ElementCount(g.kept);
+  g.n_in = in[0].num_elements();
+  g.count = g.n_out == 0 ? 0 : g.n_in / g.n_out;
   // Sums and means over one contiguous block of axes take a direct loop.
   std::vector<bool> is_reduced(x.size(), false);
   for (int64_t a : axes) is_reduced[a] = true;
   const auto first = std::find(is_reduced.begin(), is_reduced.end(), true);
   const auto last = std::find(is_reduced.rbegin(), is_reduced.rend(), true).base();
-  const bool contiguous = first != is_reduced.end() && std::all_of(first, last, [](bool b) { return b; });
-  int64_t outer = 1, reduced = 1, inner = 1;
+  g.contiguous = first != is_reduced.end() && std::all_of(first, last, [](bool b) { return b; });
   const size_t first_axis = first - is_reduced.begin();
   for (size_t d = 0; d < x.size(); ++d) {
     if (d < first_axis) {
-      outer *= x[d];
+      g.outer *= x[d];
     } else if (is_reduced[d]) {
-      reduced *= x[d];
+      g.reduced *= x[d];
     } else {
-      inner *= x[d];
+      g.inner *= x[d];
     }
   }
-  return ref::DispatchNumeric(in[0].dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const T* xp = in[0].as<T>();
-    T* y = out[0].as<T>();
-    if (kind == Reduce::kMax) {
-      std::vector<T> best(n_out, std::numeric_limits<T>::lowest());
-      if constexpr (std::is_floating_point_v<T>)
-        std::fill(best.begin(), best.end(), -std::numeric_limits<T>::infinity());
-      for (int64_t i = 0; i < n_in; ++i) {
+  return g;
+}
+
+class ReduceKernel : public Kernel {
+ public:
+  ReduceKernel(const KernelSpec& spec, Reduce kind) : spec_(spec), kind_(kind) {}
+
+  Status Run(const Refs& in, const Refs& out) override {
+    RETURN_IF_ERROR(ref::CheckBuffers(in, out, 1, 1));
+    if (out[0].dtype != in[0].dtype) return InvalidArgument("output type differs from the input's");
+    RETURN_IF_ERROR(UpdateGeometry(in, out));
+    const ReduceGeometry& g = *geometry_;
+    if (g.noop) {
+      RETURN_IF_ERROR(ref::CheckSameCount(in[0], out[0]));
+      if (out[0].num_bytes() > 0) std::memcpy(out[0].data, in[0].data, out[0].num_bytes());
+      return Status::Ok();
+    }
+    return ref::DispatchNumeric(in[0].dtype, [&](auto tag) {
+      using T = decltype(tag);
+      Compute<T>(g, in[0].as<T>(), out[0].as<T>(), in[0].dims);
+      return Status::Ok();
+    });
+  }
+
+ private:
+  // Recomputes the geometry when the axes differ from the last run's.
+  Status UpdateGeometry(const Refs& in, const Refs& out) {
+    if (kind_ == Reduce::kSum && ref::HasInput(in, 1)) {
+      const TensorRef& axes = in[1];
+      if (axes.dtype != proto::DT_INT64 && axes.dtype != proto::DT_INT32) {
+        return InvalidArgument("axes must be int32 or int64, got ", DTypeName(axes.dtype));
+      }
+      if (geometry_ && SameAxes(axes, geometry_->raw_axes)) return Status::Ok();
+      ASSIGN_OR_RETURN(std::vector<int64_t> raw_axes, ref::ReadInts(axes, "axes"));
+      ASSIGN_OR_RETURN(geometry_, ResolveReduce(spec_, in, out, kind_, std::move(raw_axes)));
+    } else if (!geometry_) {
+      std::vector<int64_t> raw_axes;
+      if (kind_ != Reduce::kSum) raw_axes = spec_.attrs.GetInts("axes");
+      ASSIGN_OR_RETURN(geometry_, ResolveReduce(spec_, in, out, kind_, std::move(raw_axes)));
+    }
+    return Status::Ok();
+  }
+
+  static bool SameAxes(const TensorRef& axes, const std::vector<int64_t>& cached) {
+    if (axes.num_elements() != static_cast<int64_t>(cached.size())) return false;
+    for (size_t i = 0; i < cached.size(); ++i) {
+      const int64_t a = axes.dtype == proto::DT_INT64 ? axes.as<int64_t>()[i] : axes.as<int32_t>()[i];
+      if (a != cached[i]) return false;
+    }
+    return true;
+  }
+
+  template <typename T>
+  void Compute(const ReduceGeometry& g, const T* xp, T* y, const Dims& x) {
+    BroadcastIndexer to_out(g.kept, x);
+    if (kind_ == Reduce::kMax) {
+      T* best = Scratch<T>(g.n_out);
+      std::fill(best, best + g.n_out, std::numeric_limits<T>::lowest());
+      if constexpr (std::is_floating_point_v<T>) std::fill(best, best + g.n_out, -std::numeric_limits<T>::infinity());
+      for (int64_t i = 0; i < g.n_in; ++i) {
         T& b = best[to_out(i)];
         if constexpr (std::is_floating_point_v<T>) {
           if (std::isnan(xp[i]) || std::isnan(b)) {
@@ -83,48 +134,69 @@ Status ReduceKernel(const KernelSpec& spec, const Refs& in, const Refs& out, Red
         }
         if (xp[i] > b) b = xp[i];
       }
-      std::copy(best.begin(), best.end(), y);
-      return Status::Ok();
+      std::copy(best, best + g.n_out, y);
+      return;
     }
-    std::vector<Acc<T>> sum(n_out, 0);
-    if (contiguous) {
+    Acc<T>* sum = Scratch<Acc<T>>(g.n_out);
+    std::fill(sum, sum + g.n_out, Acc<T>(0));
+    if (g.contiguous) {
       // x as [outer, reduced, inner]: the same additions in the same order, without
       // an index computation per element (bias gradients reduce [N, C] over axis 0).
-      for (int64_t o = 0; o < outer; ++o) {
-        Acc<T>* s = sum.data() + o * inner;
-        for (int64_t r = 0; r < reduced; ++r) {
-          const T* row = xp + (o * reduced + r) * inner;
-          for (int64_t j = 0; j < inner; ++j) s[j] = ref::WrapAdd<Acc<T>>(s[j], row[j]);
+      for (int64_t o = 0; o < g.outer; ++o) {
+        Acc<T>* s = sum + o * g.inner;
+        for (int64_t r = 0; r < g.reduced; ++r) {
+          const T* row = xp + (o * g.reduced + r) * g.inner;
+          for (int64_t j = 0; j < g.inner; ++j) s[j] = ref::WrapAdd<Acc<T>>(s[j], row[j]);
         }
       }
     } else {
-      for (int64_t i = 0; i < n_in; ++i) sum[to_out(i)] = ref::WrapAdd<Acc<T>>(sum[to_out(i)], xp[i]);
+      for (int64_t i = 0; i < g.n_in; ++i) sum[to_out(i)] = ref::WrapAdd<Acc<T>>(sum[to_out(i)], xp[i]);
     }
-    for (int64_t o = 0; o < n_out; ++o) {
-      if (kind == Reduce::kSum) {
+    for (int64_t o = 0; o < g.n_out; ++o) {
+      if (kind_ == Reduce::kSum) {
         y[o] = static_cast<T>(sum[o]);
       } else if constexpr (std::is_floating_point_v<T>) {
-        y[o] = static_cast<T>(count > 0 ? sum[o] / count : std::numeric_limits<double>::quiet_NaN());
+        y[o] = static_cast<T>(g.count > 0 ? sum[o] / g.count : std::numeric_limits<double>::quiet_NaN());
       } else {
-        y[o] = static_cast<T>(count > 0 ? sum[o] / count : 0);  // integer mean truncates, as onnxruntime
+        y[o] = static_cast<T>(g.count > 0 ? sum[o] / g.count : 0);  // integer mean truncates, as onnxruntime
       }
     }
-    return Status::Ok();
-  });
-}
+  }
+
+  // Accumulators kept across runs (grown, never shrunk).
+  template <typename U>
+  U* Scratch(int64_t n) {
+    static_assert(alignof(U) <= alignof(std::max_align_t), "scratch alignment");
+    const size_t bytes = static_cast<size_t>(n) * sizeof(U);
+    if (scratch_.size() < bytes) scratch_.resize(bytes);
+    return reinterpret_cast<U*>(scratch_.data());
+  }
+
+  KernelSpec spec_;
+  Reduce kind_;
+  std::optional<ReduceGeometry> geometry_;
+  std::vector<unsigned char> scratch_;
+};
 
 }  // namespace
 
 void RegisterReferenceReductionKernels(KernelRegistry& r) {
-  RegisterRef(r, "ReduceSum", 1, 1, [](const KernelSpec& spec, const Refs& in, const Refs& out) {
-    return ReduceKernel(spec, in, out, Reduce::kSum);
-  });
-  RegisterRef(r, "ReduceMean", 1, 1, [](const KernelSpec& spec, const Refs& in, const Refs& out) {
-    return ReduceKernel(spec, in, out, Reduce::kMean);
-  });
-  RegisterRef(r, "ReduceMax", 1, 1, [](const KernelSpec& spec, const Refs& in, const Refs& out) {
-    return ReduceKernel(spec, in, out, Reduce::kMax);
-  });
+  for (auto [op, kind] : {std::pair{"ReduceSum", Reduce::kSum}, std::pair{"ReduceMean", Reduce::kMean},
+                          std::pair{"ReduceMax", Reduce::kMax}}) {
+    r.Register("ref", op, [kind = kind](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+      if (ref::AnyHalf(spec.inputs) || ref::AnyHalf(spec.outputs)) {
+        // float16: reduce float32 copies (allocates per run; float16 is not a training type here).
+        return MakeSimpleKernel([kind](const KernelSpec& s, const Refs& in, const Refs& out) {
+          return ref::RunWidened(
+              [kind](const KernelSpec& wide, const Refs& wide_in, const Refs& wide_out) {
+                return ReduceKernel(wide, kind).Run(wide_in, wide_out);
+              },
+              s, in, out);
+        })(spec);
+      }
+      return std::unique_ptr<Kernel>(new ReduceKernel(spec, kind));
+    });
+  }
 }
 
 }  // namespace kiln::runtime

@@ -120,8 +120,6 @@ Status CheckBuffers(const std::vector<TensorRef>& in, const std::vector<TensorRe
   return Status::Ok();
 }
 
-namespace {
-
 // Runs `fn` on float32 copies of the float16 inputs and outputs (reference math in float16
 // is float math rounded once per op, as onnxruntime's CPU kernels do).
 Status RunWidened(const SimpleKernelFn& fn, const KernelSpec& spec, const std::vector<TensorRef>& in,
@@ -159,7 +157,7 @@ bool AnyHalf(const std::vector<TensorRef>& refs) {
   return false;
 }
 
-}  // namespace
+namespace {}  // namespace
 
 void RegisterRef(KernelRegistry& r, const char* op, int min_inputs, int min_outputs, SimpleKernelFn fn, HalfMode half) {
   r.Register(

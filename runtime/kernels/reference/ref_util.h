@@ -167,6 +167,12 @@ uint16_t FloatToHalf(float f);
 /// data movement, Cast and constants handle it themselves (kNative).
 enum class HalfMode { kWidenToFloat, kNative };
 
+/// Whether any of `refs` is float16.
+bool AnyHalf(const std::vector<TensorRef>& refs);
+/// Runs `fn` on float32 copies of the float16 inputs and outputs, rounding the outputs back.
+Status RunWidened(const SimpleKernelFn& fn, const KernelSpec& spec, const std::vector<TensorRef>& in,
+                  const std::vector<TensorRef>& out);
+
 /// Registers `fn` as a "ref" kernel that first checks the arity and buffers.
 void RegisterRef(KernelRegistry& r, const char* op, int min_inputs, int min_outputs, SimpleKernelFn fn,
                  HalfMode half = HalfMode::kWidenToFloat);

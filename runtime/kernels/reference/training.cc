@@ -33,7 +33,7 @@ Status CheckLoss(const TensorRef& pred, const TensorRef& target, bool class_loss
     return InvalidArgument("prediction must have shape [N, C], got ", DimsToString(pred.dims));
   }
   if (sparse) {
-    if (target.dtype != proto::DT_INT64 || target.dims != Dims{pred.dims[0]}) {
+    if (target.dtype != proto::DT_INT64 || target.dims.size() != 1 || target.dims[0] != pred.dims[0]) {
       return InvalidArgument("sparse target must be int64 [", pred.dims[0], "], got ", DTypeName(target.dtype), " ",
                              DimsToString(target.dims));
     }
