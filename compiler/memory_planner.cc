@@ -1,7 +1,10 @@
 #include "compiler/memory_planner.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
+
+#include "ir/printer.h"
 
 namespace kiln {
 
@@ -106,6 +109,111 @@ MemoryPlan PlanMemory(const Graph& graph) {
   }
   for (const auto& [update, state] : in_place) plan.offsets[update] = plan.offsets[state];
   return plan;
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+MemoryReport ReportMemory(const proto::Plan& plan) {
+  MemoryReport report;
+  report.num_steps = plan.step_size();
+  report.arena_bytes = plan.arena_size();
+  report.constant_bytes = static_cast<int64_t>(plan.constants().size());
+  std::map<int, MemoryReport::Row> rows;  // by buffer index
+  auto row_of = [&](int index, const char* kind, int first, int last) {
+    const proto::Buffer& b = plan.buffer(index);
+    if (b.kind() == proto::BUF_CONSTANT) return;
+    auto [it, inserted] = rows.try_emplace(index);
+    MemoryReport::Row& row = it->second;
+    if (inserted) {
+      row.name = b.name();
+      row.kind = b.kind() == proto::BUF_STATE ? "state" : kind;
+      row.offset = b.offset();
+      int64_t elements = 1;
+      for (int64_t d : b.dims()) elements *= d;
+      row.bytes = elements * DTypeSize(b.dtype());
+      row.first_step = first;
+      row.last_step = last;
+      return;
+    }
+    row.first_step = std::min(row.first_step, first);
+    row.last_step = std::max(row.last_step, last);
+    if (row.kind == "temp" && std::string(kind) != "temp") row.kind = kind;
+  };
+  const int steps = plan.step_size();
+  for (int idx : plan.input()) row_of(idx, "input", -1, steps);
+  for (int idx : plan.state()) row_of(idx, "state", -1, steps);
+  for (int s = 0; s < steps; ++s) {
+    for (int idx : plan.step(s).input()) {
+      if (idx >= 0) row_of(idx, "temp", s, s);
+    }
+    for (int idx : plan.step(s).output()) row_of(idx, "temp", s, s);
+  }
+  for (int idx : plan.output()) row_of(idx, "output", steps, steps);
+  for (auto& [index, row] : rows) {
+    report.without_reuse_bytes += row.bytes;
+    report.rows.push_back(row);
+  }
+  // Buffers sharing an offset and lifetime (in-place updates) count once when live.
+  for (int s = -1; s <= steps; ++s) {
+    std::map<std::pair<int64_t, int64_t>, bool> counted;
+    int64_t live = 0;
+    for (const auto& row : report.rows) {
+      if (row.first_step <= s && s <= row.last_step && !counted[{row.offset, row.bytes}]) {
+        counted[{row.offset, row.bytes}] = true;
+        live += row.bytes;
+      }
+    }
+    report.peak_live_bytes = std::max(report.peak_live_bytes, live);
+  }
+  std::sort(report.rows.begin(), report.rows.end(), [](const auto& a, const auto& b) {
+    return a.offset != b.offset ? a.offset < b.offset : a.first_step < b.first_step;
+  });
+  return report;
+}
+
+std::string FormatMemoryReport(const MemoryReport& report, int max_rows) {
+  auto percent = [](int64_t part, int64_t whole) { return whole > 0 ? 100.0 * part / whole : 0.0; };
+  char line[512];
+  std::string out = "Memory plan\n";
+  std::snprintf(line, sizeof(line), "  arena (peak, allocated once per session): %s (%lld bytes)\n",
+                FormatBytes(report.arena_bytes).c_str(), static_cast<long long>(report.arena_bytes));
+  out += line;
+  std::snprintf(line, sizeof(line), "  largest sum of live buffers:              %s (arena overhead %.1f%%)\n",
+                FormatBytes(report.peak_live_bytes).c_str(),
+                percent(report.arena_bytes - report.peak_live_bytes, report.peak_live_bytes));
+  out += line;
+  std::snprintf(line, sizeof(line), "  %zu buffers without reuse would take:     %s (reuse saves %.1f%%)\n",
+                report.rows.size(), FormatBytes(report.without_reuse_bytes).c_str(),
+                percent(report.without_reuse_bytes - report.arena_bytes, report.without_reuse_bytes));
+  out += line;
+  std::snprintf(line, sizeof(line), "  constants (weights, read-only):           %s\n",
+                FormatBytes(report.constant_bytes).c_str());
+  out += line;
+  std::vector<const MemoryReport::Row*> shown;
+  for (const auto& row : report.rows) shown.push_back(&row);
+  if (max_rows > 0 && static_cast<int>(shown.size()) > max_rows) {
+    std::stable_sort(shown.begin(), shown.end(), [](auto* a, auto* b) { return a->bytes > b->bytes; });
+    shown.resize(max_rows);
+    std::stable_sort(shown.begin(), shown.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
+    std::snprintf(line, sizeof(line), "  the %d largest of %zu buffers:\n", max_rows, report.rows.size());
+    out += line;
+  }
+  std::snprintf(line, sizeof(line), "  %12s %10s  %-6s  %-11s  %s\n", "offset", "size", "kind", "live steps", "buffer");
+  out += line;
+  auto step_label = [&](int s) {
+    if (s < 0) return std::string("start");
+    if (s >= report.num_steps) return std::string("end");
+    return std::to_string(s);
+  };
+  for (const auto* row : shown) {
+    const std::string live = step_label(row->first_step) + ".." + step_label(row->last_step);
+    std::snprintf(line, sizeof(line), "  %12lld %10s  %-6s  %-11s  %%%s\n", static_cast<long long>(row->offset),
+                  FormatBytes(row->bytes).c_str(), row->kind.c_str(), live.c_str(), row->name.c_str());
+    out += line;
+  }
+  return out;
 }
 
 }  // namespace kiln

@@ -1,9 +1,12 @@
 // Static memory planning: liveness over the node order -> arena offsets with reuse.
 #pragma once
 
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "ir/graph.h"
+#include "runtime/plan.pb.h"
 
 namespace kiln {
 
@@ -18,5 +21,31 @@ struct MemoryPlan {
 /// shares the state's offset (updated in place) when its producer is an elementwise update op that reads the state
 /// last; otherwise it lives to the end and the runtime copies it into the state after the run.
 MemoryPlan PlanMemory(const Graph& graph);
+
+}  // namespace kiln
+
+namespace kiln {
+
+/// What the arena of a lowered plan holds: per buffer its offset, size and the steps
+/// between which it is live (inputs, outputs and state: the whole run), and totals —
+/// the arena size (the exact peak the session allocates), the bytes all buffers would
+/// take without reuse, and the largest sum of simultaneously live buffers.
+struct MemoryReport {
+  struct Row {
+    std::string name;
+    std::string kind;  // "input", "output", "state", "temp"
+    int64_t offset = 0, bytes = 0;
+    int first_step = 0, last_step = 0;  // -1 / num_steps: live before / after the steps
+  };
+  std::vector<Row> rows;  // by offset
+  int64_t arena_bytes = 0;
+  int64_t without_reuse_bytes = 0;
+  int64_t peak_live_bytes = 0;
+  int64_t constant_bytes = 0;
+  int num_steps = 0;
+};
+MemoryReport ReportMemory(const proto::Plan& plan);
+/// The report as text; at most `max_rows` buffer rows (the largest), 0 for all.
+std::string FormatMemoryReport(const MemoryReport& report, int max_rows = 0);
 
 }  // namespace kiln

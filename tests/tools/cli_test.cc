@@ -180,6 +180,11 @@ TEST(CliTest, DumpTextAndDot) {
   ASSERT_EQ(raw.code, 0) << raw.output;
   EXPECT_NE(raw.output.find("%x: float32[batch, 3]"), std::string::npos) << raw.output;
 
+  Result memory = Kiln("dump " + model + " --batch 4 --memory");
+  ASSERT_EQ(memory.code, 0) << memory.output;
+  EXPECT_NE(memory.output.find("arena (peak, allocated once per session)"), std::string::npos) << memory.output;
+  EXPECT_NE(memory.output.find("%x"), std::string::npos) << memory.output;
+
   Result after = Kiln("dump " + model + " --after infer-shapes");
   EXPECT_NE(after.output.find("# after pass infer-shapes"), std::string::npos) << after.output;
 

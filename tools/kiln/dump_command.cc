@@ -3,6 +3,7 @@
 #include <map>
 
 #include "compiler/compile.h"
+#include "compiler/memory_planner.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "ir/model_io.h"
@@ -27,6 +28,9 @@ Options:
   --raw               print the graph as loaded, before any pass
   --after PASS|all    also print the graph after the named pass (or every pass)
   --no-onednn         lower to reference kernels only
+  --memory            print the memory plan instead of the graph: the arena's exact
+                      peak size, each buffer's offset, size and live steps, and what
+                      reuse saves (with --train: of the training step)
   -o, --output FILE   write to FILE instead of stdout
   --train             print the training step instead: the model in training mode,
                       its loss, the backward pass and the optimizer updates (from
@@ -40,6 +44,7 @@ Examples:
   kiln dump examples/iris_mlp.kiln.txt
   kiln dump model.onnx --batch 8 --after all
   kiln dump examples/iris_mlp.kiln.txt --train
+  kiln dump resnet50.onnx --memory
   kiln dump model.onnx --format dot -o model.dot && dot -Tsvg model.dot -o model.svg
 )";
 
@@ -69,7 +74,7 @@ std::string PlanSummary(const proto::Plan& plan) {
 
 int DumpCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"dump",
-               {"--raw", "--no-onednn", "--ops", "--train"},
+               {"--raw", "--no-onednn", "--ops", "--train", "--memory"},
                {"--format", "--batch", "--output", "--after", "--loss"},
                {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
@@ -120,8 +125,12 @@ int DumpCommand(const std::vector<std::string>& args) {
       if (!program.ok()) return ReportError(program.status().WithContext(model_path));
       auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = !parsed->Has("--no-onednn")});
       if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
-      text = print(*program->step);
-      if (format == "text") text += PlanSummary(*plan);
+      if (parsed->Has("--memory")) {
+        text = PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
+      } else {
+        text = print(*program->step);
+        if (format == "text") text += PlanSummary(*plan);
+      }
     } else {
       CompileOptions options;
       options.batch_size = batch;
@@ -134,8 +143,12 @@ int DumpCommand(const std::vector<std::string>& args) {
       }
       auto plan = CompileToPlan(graph, options);
       if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
-      text += print(graph);
-      if (format == "text") text += PlanSummary(*plan);
+      if (parsed->Has("--memory")) {
+        text += PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
+      } else {
+        text += print(graph);
+        if (format == "text") text += PlanSummary(*plan);
+      }
     }
   }
 
