@@ -29,6 +29,7 @@ Options:
   -i, --input [NAME=]FILE   an input tensor (repeat for each model input)
   --batch N                 value of the symbolic batch dimension (default: from the inputs)
   --output-dir DIR          write each output to DIR/NAME.npy instead of printing it
+  --threads N               threads for oneDNN and the fused kernels (default: all cores)
   --no-onednn               use the reference kernels only
   -h, --help                show this help
 
@@ -154,7 +155,7 @@ Status EnsureDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
-Status Run(const ParsedArgs& args, int64_t batch, bool batch_given) {
+Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads) {
   const std::string model_path = args.positional[0];
   const std::string output_dir = args.Get("--output-dir");
   ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
@@ -169,7 +170,9 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given) {
   options.use_onednn = !args.Has("--no-onednn");
   auto plan = CompileToPlan(*model.graph, options);
   if (!plan.ok()) return plan.status().WithContext(model_path);
-  auto session = runtime::Session::Create(std::move(plan).value());
+  runtime::SessionOptions session_options;
+  session_options.num_threads = threads;
+  auto session = runtime::Session::Create(std::move(plan).value(), session_options);
   if (!session.ok()) return session.status().WithContext(model_path);
   runtime::Session& s = **session;
   for (const auto& [name, tensor] : feeds) {
@@ -201,7 +204,7 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given) {
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{"run", {"--no-onednn"}, {"--input", "--batch", "--output-dir"}, {{"-i", "--input"}}};
+  ArgSpec spec{"run", {"--no-onednn"}, {"--input", "--batch", "--output-dir", "--threads"}, {{"-i", "--input"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("run", parsed.status().message());
   if (parsed->help) {
@@ -221,7 +224,13 @@ int RunCommand(const std::vector<std::string>& args) {
     if (!b.ok()) return ReportUsageError("run", b.status().message());
     batch = *b;
   }
-  Status status = Run(*parsed, batch, batch_given);
+  int threads = 0;
+  if (parsed->options.count("--threads")) {
+    auto t = ParsePositiveInt("--threads", parsed->Get("--threads"));
+    if (!t.ok()) return ReportUsageError("run", t.status().message());
+    threads = static_cast<int>(*t);
+  }
+  Status status = Run(*parsed, batch, batch_given, threads);
   return status.ok() ? kExitOk : ReportError(status);
 }
 
