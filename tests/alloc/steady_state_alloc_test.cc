@@ -170,10 +170,32 @@ INSTANTIATE_TEST_SUITE_P(TorchModels, InferenceAllocations,
                                   std::to_string(info.param.threads);
                          });
 
+// x[B, 256] -> Dense(512, relu) -> Dense(10) -> Softmax: parameters large enough that the
+// optimizer updates run on several threads.
+std::unique_ptr<Graph> WideMlp() {
+  auto g = std::make_unique<Graph>();
+  auto param = [&](const std::string& name, const Dims& dims, uint32_t seed) {
+    Value* v = g->AddConstant(name, testing::RandomTensor(dims, seed, -0.05f, 0.05f));
+    v->set_parameter(true);
+    return v;
+  };
+  Value* h = g->AddInput("x", {proto::DT_FLOAT, {-1, 256}});
+  h = g->AddNode("MatMul", "d1", {h, param("d1/kernel", {256, 512}, 1)})->output(0);
+  h = g->AddNode("Add", "d1/bias_add", {h, param("d1/bias", {512}, 2)})->output(0);
+  h = g->AddNode("Relu", "d1/relu", {h})->output(0);
+  h = g->AddNode("MatMul", "d2", {h, param("d2/kernel", {512, 10}, 3)})->output(0);
+  Attrs axis;
+  axis.SetInt("axis", -1);
+  g->AddOutput(g->AddNode("Softmax", "probs", {h}, 1, axis)->output(0));
+  return g;
+}
+
 TEST(SteadyStateAllocations, TrainingStepAllocatesNothing) {
-  for (const char* model_path : {"tests/data/training/mlp.onnx", "tests/data/training/cnn.onnx"}) {
-    auto model = LoadModel(testing::SourcePath(model_path));
+  for (const char* model_path : {"tests/data/training/mlp.onnx", "tests/data/training/cnn.onnx", "wide-mlp"}) {
+    StatusOr<Model> model =
+        std::string(model_path) == "wide-mlp" ? StatusOr<Model>(Model{}) : LoadModel(testing::SourcePath(model_path));
     ASSERT_OK(model.status());
+    if (!model->graph) model->graph = WideMlp();
     TrainingConfig config;
     config.batch_size = 16;
     config.optimizer.name = "adam";

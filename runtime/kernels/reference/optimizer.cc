@@ -13,6 +13,8 @@
 // they vectorize without run-time alias checks; a mix of in-place and fresh outputs
 // copies the fresh ones' inputs first and runs in place), and a plain one for any
 // other exact aliasing.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -80,6 +82,25 @@ bool Overlap(const TensorRef& a, const TensorRef& b) {
   return pa < pb + b.num_bytes() && pb < pa + a.num_bytes();
 }
 
+// Large parameters are split over the session's threads (the loops are elementwise, so
+// chunks are independent); small ones are not worth a parallel region.
+template <typename Body>
+void ForChunks(int64_t n, const Body& body) {
+  constexpr int64_t kChunk = 16384;
+  if (n < 2 * kChunk || omp_get_max_threads() == 1) {
+    body(0, n);
+    return;
+  }
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) body(c * kChunk, std::min(n, (c + 1) * kChunk));
+}
+
+template <typename T>
+T* Offset(T* p, int64_t at) {
+  return p ? p + at : nullptr;
+}
+
 // Inputs: p, g, then the states; outputs: p', then the states, state k at input 2 + k and output 1 + k.
 template <int kStates, typename T, typename Step>
 void RunLoop(const Refs& in, const Refs& out, const Step& step) {
@@ -107,16 +128,27 @@ void RunLoop(const Refs& in, const Refs& out, const Step& step) {
       updatable = updatable && !Overlap(o, out[j]);
     }
   }
+  T* p = ptr(in[0]);
+  T* g = ptr(in[1]);
+  T* po = ptr(out[0]);
   if (distinct) {
-    LoopDistinct<kStates>(n, ptr(in[0]), ptr(in[1]), s1, s2, ptr(out[0]), s1o, s2o, step);
+    ForChunks(n, [&](int64_t b, int64_t e) {
+      LoopDistinct<kStates>(e - b, p + b, g + b, Offset(s1, b), Offset(s2, b), po + b, Offset(s1o, b), Offset(s2o, b),
+                            step);
+    });
   } else if (updatable) {
     for (int k = 0; k <= kStates; ++k) {
       const TensorRef& i = in[k == 0 ? 0 : 1 + k];
       if (out[k].data != i.data) std::memcpy(out[k].data, i.data, n * sizeof(T));
     }
-    LoopInPlace<kStates>(n, ptr(out[0]), ptr(in[1]), s1o, s2o, step);
+    ForChunks(n, [&](int64_t b, int64_t e) {
+      LoopInPlace<kStates>(e - b, po + b, g + b, Offset(s1o, b), Offset(s2o, b), step);
+    });
   } else {
-    LoopGeneral<kStates>(n, ptr(in[0]), ptr(in[1]), s1, s2, ptr(out[0]), s1o, s2o, step);
+    ForChunks(n, [&](int64_t b, int64_t e) {
+      LoopGeneral<kStates>(e - b, p + b, g + b, Offset(s1, b), Offset(s2, b), po + b, Offset(s1o, b), Offset(s2o, b),
+                           step);
+    });
   }
 }
 
