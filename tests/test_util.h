@@ -23,6 +23,19 @@ Tensor RandomTensor(const Dims& dims, uint32_t seed, float lo = -1.0f, float hi 
 /// first mismatching index, or empty when close.
 std::string CompareTensors(const Tensor& actual, const Tensor& expected, double atol, double rtol);
 
+/// A PNG for tests of the image decoder and `kiln predict`, written by libpng.
+/// color_type and bit_depth take libpng's values (0 gray, 2 RGB, 3 palette, 4 gray +
+/// alpha, 6 RGBA); rows hold each row's raw sample bytes (16 bits big-endian).
+struct PngSpec {
+  int width = 3, height = 2;
+  int color_type = 0;
+  int bit_depth = 8;
+  bool interlace = false;
+  std::vector<uint8_t> palette;  // RGB triples
+  std::vector<uint8_t> trns;     // palette alpha
+};
+std::string EncodePng(const PngSpec& spec, const std::vector<std::vector<uint8_t>>& rows);
+
 /// Runs a shell command; returns its exit code and captures stdout+stderr.
 int RunCommand(const std::string& command, std::string* output);
 
