@@ -193,9 +193,9 @@ class PnmReader {
   StatusOr<int64_t> Number(const char* what, bool in_pixels) {
     SkipSpaceAndComments();
     if (pos_ >= s_.size()) {
-      return InvalidArgument(name_, in_pixels ? ": truncated PNM (the file ends before the last pixel)"
-                                              : ": truncated PNM header (no ",
-                             in_pixels ? "" : what, in_pixels ? "" : ")");
+      return InvalidArgument(
+          name_, in_pixels ? ": truncated PNM (the file ends before the last pixel)" : ": truncated PNM header (no ",
+          in_pixels ? "" : what, in_pixels ? "" : ")");
     }
     if (!std::isdigit(static_cast<unsigned char>(s_[pos_]))) {
       return InvalidArgument(name_, ": corrupt PNM (expected the ", what, ", found '", s_[pos_], "')");
@@ -286,7 +286,8 @@ StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name) {
     if (bytes[1] == '2' || bytes[1] == '3' || bytes[1] == '5' || bytes[1] == '6') return PnmReader(bytes, name).Read();
     return InvalidArgument(name, ": unsupported Netpbm type P", bytes[1], " (expected P2/P5 PGM or P3/P6 PPM)");
   }
-  if (bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF && static_cast<unsigned char>(bytes[1]) == 0xD8) {
+  if (bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+      static_cast<unsigned char>(bytes[1]) == 0xD8) {
     return InvalidArgument(name, ": JPEG images are not supported (convert to PNG)");
   }
   if (bytes.size() >= 4 && bytes.compare(0, 4, "\x89PNG") == 0) return InvalidArgument(name, ": corrupt PNG signature");
@@ -376,8 +377,9 @@ StatusOr<ImageLayout> ImageLayoutOf(const Dims& d) {
     return true;
   };
   const auto bad = [&]() {
-    return InvalidArgument("input shape ", DimsToString(d),
-                           " is not an image input (expected [N, 1|3, H, W], [N, H, W, 1|3], [N, H, W] or [N, H*W] with H = W >= 8)");
+    return InvalidArgument(
+        "input shape ", DimsToString(d),
+        " is not an image input (expected [N, 1|3, H, W], [N, H, W, 1|3], [N, H, W] or [N, H*W] with H = W >= 8)");
   };
   if (d.size() < 2 || !fixed(1)) return bad();
   ImageLayout l;
@@ -483,7 +485,7 @@ Image FitInk(const Image& gray_in, int64_t size, int64_t box, bool by_mass) {
   const int64_t sw = std::clamp<int64_t>(std::llround(w * scale), 1, box);
   const int64_t sh = std::clamp<int64_t>(std::llround(h * scale), 1, box);
   const Image patch = Resize(Crop(gray, x0, y0, w, h), sw, sh);
-  int64_t ox = (size - sw) / 2, oy = (size - sh) / 2;
+  int64_t ox = (size - sw + 1) / 2, oy = (size - sh + 1) / 2;  // an odd margin: the extra px before
   if (by_mass) {
     double mass = 0, mx = 0, my = 0;
     for (int64_t y = 0; y < sh; ++y) {
@@ -577,6 +579,20 @@ std::vector<ClassScore> TopK(const float* s, int64_t n, int64_t k) {
   });
   all.resize(static_cast<size_t>(k));
   return all;
+}
+
+std::string FormatPredictions(const std::string& title, const std::vector<ClassScore>& top,
+                              const std::vector<std::string>& labels) {
+  std::string out = title + "\n";
+  for (const ClassScore& c : top) {
+    const std::string name =
+        c.index < static_cast<int64_t>(labels.size()) ? labels[c.index] : "class " + std::to_string(c.index);
+    char line[512];
+    std::snprintf(line, sizeof(line), "  %-16s %6.2f%%  (class %lld)\n", name.c_str(), 100.0 * c.probability,
+                  static_cast<long long>(c.index));
+    out += line;
+  }
+  return out;
 }
 
 std::vector<std::string> KnownClassNames(const std::string& name) {

@@ -4,12 +4,14 @@
 // normalization), and rank a model's output row. What `kiln predict --image` and a
 // compiled classifier's `--image` both call; runtime only (no compiler code).
 //
-// Typical use, given a model input's dims and the model's training spec:
-//   proto::InputPreprocessing pre = runtime::InputPreprocessingOf(model.training);
-//   runtime::ImageInputOptions opts = runtime::DefaultImageInputOptions(model.training);
-//   StatusOr<Tensor> x = runtime::LoadImageInput("digit.png", input_dims, pre, opts);
-//   ... run ...
-//   std::vector<runtime::ClassScore> top = runtime::TopK(probs, num_classes, 3);
+// Typical use (a compiled classifier embeds its model's TrainingSpec, e.g. as
+// serialized bytes, and takes the input dims from its plan):
+//   proto::InputPreprocessing pre = runtime::InputPreprocessingOf(training);
+//   runtime::ImageInputOptions opts = runtime::DefaultImageInputOptions(training);
+//   ASSIGN_OR_RETURN(Tensor x, runtime::LoadImageInput("digit.png", input_dims, pre, opts));
+//   ... copy x into the session's input (batch row 0), Run() ...
+//   auto top = runtime::TopK(scores, num_classes, 3);
+//   std::fputs(runtime::FormatPredictions("digit.png", top, class_names).c_str(), stdout);
 #pragma once
 
 #include <cstdint>
@@ -71,7 +73,7 @@ enum class ImageFit {
 StatusOr<ImageFit> ParseImageFit(const std::string& name);
 
 struct ImageInputOptions {
-  ImageFit fit = ImageFit::kMnist;  // used only for 28x28 single-channel inputs
+  ImageFit fit = ImageFit::kMnist;                                // used only for 28x28 single-channel inputs
   enum class Invert { kAuto, kYes, kNo } invert = Invert::kAuto;  // kAuto: when the border is light
 };
 /// kFashionMnist for models trained on Fashion-MNIST (data spec or class names), else kMnist.
@@ -124,6 +126,11 @@ bool IsDistribution(const float* scores, int64_t n);
 /// The k most probable classes of one output row, best first; softmax is applied
 /// first unless the row is already a distribution.
 std::vector<ClassScore> TopK(const float* scores, int64_t n, int64_t k);
+
+/// What `kiln predict` prints for one image: `title` on a line, then a line per class,
+/// "  NAME  97.31%  (class 9)" (NAME from `labels` when it has the index).
+std::string FormatPredictions(const std::string& title, const std::vector<ClassScore>& top,
+                              const std::vector<std::string>& labels);
 
 /// Class names of well-known data sets: "fashion-mnist", "mnist"/"digits"; empty otherwise.
 std::vector<std::string> KnownClassNames(const std::string& name);

@@ -33,7 +33,8 @@ std::string EncodePng(const PngSpec& s, const std::vector<std::vector<uint8_t>>&
   png_set_IHDR(png, info, s.width, s.height, s.bit_depth, s.color_type,
                s.interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
-  for (size_t i = 0; i + 2 < s.palette.size(); i += 3) palette.push_back({s.palette[i], s.palette[i + 1], s.palette[i + 2]});
+  for (size_t i = 0; i + 2 < s.palette.size(); i += 3)
+    palette.push_back({s.palette[i], s.palette[i + 1], s.palette[i + 2]});
   if (!palette.empty()) png_set_PLTE(png, info, palette.data(), static_cast<int>(palette.size()));
   if (!s.trns.empty()) png_set_tRNS(png, info, s.trns.data(), static_cast<int>(s.trns.size()), nullptr);
   png_write_info(png, info);

@@ -216,7 +216,7 @@ TEST(ImageInputTest, LayoutsAndPreprocessing) {
   ASSERT_TRUE(nhwc.ok());
   EXPECT_FLOAT_EQ(nhwc->data_as<float>()[1], 0.0f);
   EXPECT_FLOAT_EQ(nhwc->data_as<float>()[4], 1.0f);
-  EXPECT_FALSE(ImageToInput(rgb, {-1, 5}, pre).ok());          // 5 is not a square
+  EXPECT_FALSE(ImageToInput(rgb, {-1, 5}, pre).ok());           // 5 is not a square
   EXPECT_FALSE(ImageToInput(rgb, {-1, 2, 2, 2, 2}, pre).ok());  // rank 5
   auto flat = ImageLayoutOf({-1, 784});
   ASSERT_TRUE(flat.ok());

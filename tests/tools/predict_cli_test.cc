@@ -28,9 +28,7 @@ Result Kiln(const std::string& args) {
   return r;
 }
 
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void WriteFile(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 // The top class of `kiln predict` output for one image: "(class N)" of the first line after the file's.
 int64_t TopClass(const std::string& output) {
@@ -43,8 +41,8 @@ class PredictCliTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new std::string(testing::MakeTempDir());
     model_ = new std::string(*dir_ + "/fmnist.kiln");
-    Result r = Kiln("train examples/fashion_mnist_mlp.kiln.txt --epochs 1 --validation-split 0 --quiet --threads 1 -o " +
-                    *model_);
+    Result r = Kiln(
+        "train examples/fashion_mnist_mlp.kiln.txt --epochs 1 --validation-split 0 --quiet --threads 1 -o " + *model_);
     ASSERT_EQ(r.code, 0) << r.output;
     auto test = data::LoadDataSpec("fashion-mnist");
     ASSERT_TRUE(test.ok() && test->test) << test.status().message();
@@ -108,9 +106,10 @@ TEST_F(PredictCliTest, TrainedModelRecordsItsPreprocessing) {
 
   // Standardization's statistics are recorded per feature and applied by predict.
   const std::string std_model = *dir_ + "/std.kiln";
-  Result r = Kiln("train examples/fashion_mnist_mlp.kiln.txt --epochs 1 --validation-split 0 --quiet --threads 1 "
-                  "--preprocess standardize -o " +
-                  std_model);
+  Result r = Kiln(
+      "train examples/fashion_mnist_mlp.kiln.txt --epochs 1 --validation-split 0 --quiet --threads 1 "
+      "--preprocess standardize -o " +
+      std_model);
   ASSERT_EQ(r.code, 0) << r.output;
   auto sm = ReadModelProto(std_model);
   ASSERT_TRUE(sm.ok());

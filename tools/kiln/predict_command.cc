@@ -178,14 +178,8 @@ Status Predict(const std::string& model_path, PredictOptions o) {
     }
     RETURN_IF_ERROR(s.Run().WithContext(model_path));
     for (int64_t r = 0; r < rows; ++r) {
-      std::printf("%s\n", o.files[first + r].c_str());
-      for (const runtime::ClassScore& c : runtime::TopK(out.as<float>() + r * width, width, o.top)) {
-        const std::string name = c.index < static_cast<int64_t>(o.labels.size())
-                                     ? o.labels[c.index]
-                                     : "class " + std::to_string(c.index);
-        std::printf("  %-16s %6.2f%%  (class %lld)\n", name.c_str(), 100.0 * c.probability,
-                    static_cast<long long>(c.index));
-      }
+      const auto top = runtime::TopK(out.as<float>() + r * width, width, o.top);
+      std::fputs(runtime::FormatPredictions(o.files[first + r], top, o.labels).c_str(), stdout);
     }
   }
   return Status::Ok();
@@ -194,10 +188,8 @@ Status Predict(const std::string& model_path, PredictOptions o) {
 }  // namespace
 
 int PredictCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{"predict",
-               {"--no-onednn"},
-               {"--image", "--top", "--labels", "--fit", "--invert", "--batch", "--save-input"},
-               {}};
+  ArgSpec spec{
+      "predict", {"--no-onednn"}, {"--image", "--top", "--labels", "--fit", "--invert", "--batch", "--save-input"}, {}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("predict", parsed.status().message());
   if (parsed->help) {
