@@ -45,6 +45,12 @@ std::string EncodePng(const PngSpec& s, const std::vector<std::vector<uint8_t>>&
   return out;
 }
 
+KilnResult RunKilnInSourceTree(const std::string& args) {
+  KilnResult r;
+  r.code = RunCommand("cd '" + SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args, &r.output);
+  return r;
+}
+
 std::string MakeTempDir() {
   char tmpl[] = "/tmp/kiln_test_XXXXXX";
   char* dir = mkdtemp(tmpl);

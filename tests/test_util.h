@@ -36,6 +36,14 @@ struct PngSpec {
 };
 std::string EncodePng(const PngSpec& spec, const std::vector<std::vector<uint8_t>>& rows);
 
+/// `kiln ARGS` run in the source tree (examples name their data relative to it):
+/// the exit code and stdout+stderr.
+struct KilnResult {
+  int code = 0;
+  std::string output;
+};
+KilnResult RunKilnInSourceTree(const std::string& args);
+
 /// Runs a shell command; returns its exit code and captures stdout+stderr.
 int RunCommand(const std::string& command, std::string* output);
 

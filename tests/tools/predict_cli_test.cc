@@ -17,16 +17,8 @@
 namespace kiln {
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result Kiln(const std::string& args) {
-  Result r;
-  r.code = testing::RunCommand("cd '" + testing::SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args, &r.output);
-  return r;
-}
+using Result = testing::KilnResult;
+Result Kiln(const std::string& args) { return testing::RunKilnInSourceTree(args); }
 
 void WriteFile(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
