@@ -1,5 +1,7 @@
 #include "tests/test_util.h"
 
+#include <png.h>
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +12,44 @@ namespace kiln::testing {
 
 std::string SourcePath(const std::string& relative) { return std::string(KILN_SOURCE_DIR) + "/" + relative; }
 std::string BinaryPath(const std::string& relative) { return std::string(KILN_BINARY_DIR) + "/" + relative; }
+
+namespace {
+void AppendPngBytes(png_structp png, png_bytep data, png_size_t n) {
+  static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<char*>(data), n);
+}
+}  // namespace
+
+std::string EncodePng(const PngSpec& s, const std::vector<std::vector<uint8_t>>& rows) {
+  std::string out;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  std::vector<png_color> palette;
+  std::vector<png_bytep> ptrs;
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    return "";
+  }
+  png_set_write_fn(png, &out, AppendPngBytes, nullptr);
+  png_set_IHDR(png, info, s.width, s.height, s.bit_depth, s.color_type,
+               s.interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  for (size_t i = 0; i + 2 < s.palette.size(); i += 3)
+    palette.push_back({s.palette[i], s.palette[i + 1], s.palette[i + 2]});
+  if (!palette.empty()) png_set_PLTE(png, info, palette.data(), static_cast<int>(palette.size()));
+  if (!s.trns.empty()) png_set_tRNS(png, info, s.trns.data(), static_cast<int>(s.trns.size()), nullptr);
+  png_write_info(png, info);
+  for (const auto& r : rows) ptrs.push_back(const_cast<png_bytep>(r.data()));
+  png_write_image(png, ptrs.data());
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return out;
+}
+
+KilnResult RunKilnInSourceTree(const std::string& args) {
+  KilnResult r;
+  r.code = RunCommand("cd '" + SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args, &r.output);
+  return r;
+}
 
 std::string MakeTempDir() {
   char tmpl[] = "/tmp/kiln_test_XXXXXX";

@@ -23,18 +23,39 @@ Tensor RandomTensor(const Dims& dims, uint32_t seed, float lo = -1.0f, float hi 
 /// first mismatching index, or empty when close.
 std::string CompareTensors(const Tensor& actual, const Tensor& expected, double atol, double rtol);
 
+/// A PNG for tests of the image decoder and `kiln predict`, written by libpng.
+/// color_type and bit_depth take libpng's values (0 gray, 2 RGB, 3 palette, 4 gray +
+/// alpha, 6 RGBA); rows hold each row's raw sample bytes (16 bits big-endian).
+struct PngSpec {
+  int width = 3, height = 2;
+  int color_type = 0;
+  int bit_depth = 8;
+  bool interlace = false;
+  std::vector<uint8_t> palette;  // RGB triples
+  std::vector<uint8_t> trns;     // palette alpha
+};
+std::string EncodePng(const PngSpec& spec, const std::vector<std::vector<uint8_t>>& rows);
+
+/// `kiln ARGS` run in the source tree (examples name their data relative to it):
+/// the exit code and stdout+stderr.
+struct KilnResult {
+  int code = 0;
+  std::string output;
+};
+KilnResult RunKilnInSourceTree(const std::string& args);
+
 /// Runs a shell command; returns its exit code and captures stdout+stderr.
 int RunCommand(const std::string& command, std::string* output);
 
 }  // namespace kiln::testing
 
-#define ASSERT_OK(expr)                                   \
-  do {                                                    \
-    const ::kiln::Status _st = (expr);                    \
-    ASSERT_TRUE(_st.ok()) << _st.message();               \
+#define ASSERT_OK(expr)                     \
+  do {                                      \
+    const ::kiln::Status _st = (expr);      \
+    ASSERT_TRUE(_st.ok()) << _st.message(); \
   } while (0)
-#define EXPECT_OK(expr)                                   \
-  do {                                                    \
-    const ::kiln::Status _st = (expr);                    \
-    EXPECT_TRUE(_st.ok()) << _st.message();               \
+#define EXPECT_OK(expr)                     \
+  do {                                      \
+    const ::kiln::Status _st = (expr);      \
+    EXPECT_TRUE(_st.ok()) << _st.message(); \
   } while (0)

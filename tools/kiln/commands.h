@@ -13,6 +13,8 @@ int RunCommand(const std::vector<std::string>& args);
 int DumpCommand(const std::vector<std::string>& args);
 /// `kiln train MODEL --data SPEC`: compile the training step and train.
 int TrainCommand(const std::vector<std::string>& args);
+/// `kiln predict MODEL --image FILE`: classify images, print the top-K classes.
+int PredictCommand(const std::vector<std::string>& args);
 /// `kiln gradcheck MODEL`: autodiff against finite differences.
 int GradcheckCommand(const std::vector<std::string>& args);
 

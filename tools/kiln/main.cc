@@ -20,6 +20,7 @@ Commands:
   run     compile a model and run it on input tensors (.npy or .pb)
   dump    print a model's graph after the inference passes (text or Graphviz DOT)
   train   train a model on a data set (compiled training step, Keras-style loop)
+  predict classify images (PNG, PGM, PPM) with a trained classifier: top-K classes
   gradcheck  check a model's gradients against finite differences
 
 Options:
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   if (command == "run") return RunCommand(rest);
   if (command == "dump") return DumpCommand(rest);
   if (command == "train") return TrainCommand(rest);
+  if (command == "predict") return PredictCommand(rest);
   if (command == "gradcheck") return GradcheckCommand(rest);
   if (!command.empty() && command[0] == '-') return ReportUsageError("", "unknown option '" + command + "'");
   return ReportUsageError("", "unknown command '" + command + "'");

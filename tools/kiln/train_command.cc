@@ -200,12 +200,18 @@ Status WriteReport(const std::string& path, const std::string& model, const Trai
   return WriteFileAtomically(path, json);
 }
 
-// Preprocessing fitted on the training set and applied to every set.
-Status Preprocess(const std::string& how, data::Dataset* train, std::vector<data::Dataset*> others) {
+// Preprocessing fitted on the training set and applied to every set; `record`
+// gets what was applied (with the fitted statistics) for the trained model.
+Status Preprocess(const std::string& how, data::Dataset* train, std::vector<data::Dataset*> others,
+                  proto::InputPreprocessing* record) {
+  record->Clear();
+  record->set_method(how.empty() ? "none" : how);
   if (how.empty() || how == "none") return Status::Ok();
   if (how == "scale") {
     data::ScaleTo01(train);
     for (auto* d : others) data::ScaleTo01(d);
+    record->add_offset(0.0f);
+    record->add_divisor(255.0f);
     return Status::Ok();
   }
   if (how == "minmax") {
@@ -213,6 +219,10 @@ Status Preprocess(const std::string& how, data::Dataset* train, std::vector<data
     RETURN_IF_ERROR(s.Fit(*train));
     RETURN_IF_ERROR(s.Apply(train));
     for (auto* d : others) RETURN_IF_ERROR(s.Apply(d));
+    for (size_t j = 0; j < s.min().size(); ++j) {
+      record->add_offset(s.min()[j]);
+      record->add_divisor(s.max()[j] - s.min()[j]);  // 0 for a constant feature: it maps to 0, as in Apply
+    }
     return Status::Ok();
   }
   if (how == "standardize") {
@@ -220,6 +230,10 @@ Status Preprocess(const std::string& how, data::Dataset* train, std::vector<data
     RETURN_IF_ERROR(s.Fit(*train));
     RETURN_IF_ERROR(s.Apply(train));
     for (auto* d : others) RETURN_IF_ERROR(s.Apply(d));
+    for (size_t j = 0; j < s.mean().size(); ++j) {
+      record->add_offset(s.mean()[j]);
+      record->add_divisor(s.stddev()[j]);
+    }
     return Status::Ok();
   }
   return InvalidArgument("unknown preprocessing '", how, "' (expected scale, minmax, standardize or none)");
@@ -355,7 +369,7 @@ Status Train(const ParsedArgs& args) {
                              train.feature_row_elements());
     }
   }
-  RETURN_IF_ERROR(Preprocess(spec.preprocess(), &train, others));
+  RETURN_IF_ERROR(Preprocess(spec.preprocess(), &train, others, spec.mutable_input_preprocessing()));
 
   // Compile the training step and the evaluation graph.
   const auto compile_start = std::chrono::steady_clock::now();
