@@ -1,0 +1,33 @@
+// Ahead-of-time objects: the serialized Plan (weights included) as read-only data
+// with well-known symbols, for `kiln compile --emit obj|exe|lib`.
+//
+// For a model symbol NAME the object defines (all extern "C"):
+//   const unsigned char kiln_model_NAME_plan[];      the serialized kiln.proto.Plan
+//   const int64_t       kiln_model_NAME_plan_size;
+//   const int32_t       kiln_model_NAME_num_threads; the --threads given at compile time (0: all)
+//   const kiln_kernel_entry kiln_model_NAME_kernels[]; compiled-kernel table (kiln/runtime.h)
+//   const int64_t       kiln_model_NAME_kernels_count;
+// and, with `main_aliases`, the same under kiln_main_* for the prebuilt driver (libkiln_main.a)
+// plus `const char kiln_main_model_name[]`.
+#pragma once
+
+#include <string>
+
+#include "ir/status.h"
+#include "runtime/plan.pb.h"
+
+namespace kiln::codegen {
+
+struct PlanObjectOptions {
+  std::string symbol;   // NAME: a C identifier
+  int num_threads = 0;  // baked default thread count
+  bool main_aliases = false;
+};
+
+/// "kiln_model_" + symbol + suffix.
+std::string PlanSymbol(const std::string& symbol, const std::string& suffix);
+
+/// Emits the object file (bytes) for the host.
+StatusOr<std::string> EmitPlanObject(const proto::Plan& plan, const PlanObjectOptions& options);
+
+}  // namespace kiln::codegen
