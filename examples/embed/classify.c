@@ -13,8 +13,8 @@ static const char* const kSpecies[3] = {"setosa", "versicolor", "virginica"};
 
 int main(void) {
   /* Sepal length, sepal width, petal length, petal width (cm). */
-  static const float samples[3][1][4] = {{{5.1f, 3.5f, 1.4f, 0.2f}}, {{6.0f, 2.9f, 4.5f, 1.5f}},
-                                         {{7.2f, 3.0f, 6.1f, 2.3f}}};
+  static const float samples[3][1][4] = {
+      {{5.1f, 3.5f, 1.4f, 0.2f}}, {{6.2f, 2.9f, 4.3f, 1.3f}}, {{7.7f, 3.0f, 6.1f, 2.3f}}};
   model_context* ctx = model_create(1);
   if (!ctx) {
     fprintf(stderr, "classify: %s\n", kiln_last_error());

@@ -17,8 +17,8 @@ int main(int argc, char** argv) {
     kiln::Session session(kiln::Plan::FromFile(argv[1]), /*num_threads=*/1);
     const kiln::TensorInfo in = session.input_info(0);
     if (in.dtype != KILN_DTYPE_FLOAT32 || in.num_elements != static_cast<size_t>(argc - 2)) {
-      std::fprintf(stderr, "run_plan: input '%s' takes %zu float32 values, got %d\n", in.name.c_str(),
-                   in.num_elements, argc - 2);
+      std::fprintf(stderr, "run_plan: input '%s' takes %zu float32 values, got %d\n", in.name.c_str(), in.num_elements,
+                   argc - 2);
       return 2;
     }
     std::vector<float> values;
