@@ -3,6 +3,8 @@
 // (compiler/codegen/plan_object.h). It reads inputs (.npy, ONNX .pb, raw float32 from
 // stdin), runs the model through the C API, prints the outputs (top-k classes for a
 // classifier), and can time repeated runs.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -319,6 +321,14 @@ int Main(int argc, char** argv) {
                 ms.back());
   }
 
+  if (!o.output_dir.empty()) {
+    struct stat st;
+    if (stat(o.output_dir.c_str(), &st) != 0 && mkdir(o.output_dir.c_str(), 0755) != 0) {
+      Die(o.output_dir + ": cannot create directory");
+    } else if (stat(o.output_dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+      Die(o.output_dir + ": exists and is not a directory");
+    }
+  }
   const int outputs = kiln_session_num_outputs(s);
   for (int i = 0; i < outputs; ++i) {
     kiln_tensor_info info;
