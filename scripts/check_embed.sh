@@ -21,6 +21,11 @@ for f in include/kiln/runtime.h include/kiln/runtime.hpp lib/libkiln_runtime.a l
   [ -e "$PREFIX/$f" ] || fail "the install lacks $f"
 done
 
+# The runtime libraries never link LLVM.
+if ldd "$PREFIX/lib/libkiln_runtime.so" | grep -qi llvm || nm -C "$PREFIX/lib/libkiln_runtime.a" 2>/dev/null | grep -q 'llvm::'; then
+  fail "libkiln_runtime links LLVM"
+fi
+
 # Nothing below may see the build tree: the installed kiln finds <prefix>/lib itself.
 unset KILN_RUNTIME_DIR
 MODEL="$SRC/examples/iris_mlp.kiln.txt"

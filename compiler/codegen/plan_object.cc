@@ -41,35 +41,71 @@ Status AddEmptyKernelTable(llvm::Module& module, const std::string& table_name) 
   return Status::Ok();
 }
 
-}  // namespace
-
-StatusOr<std::string> EmitPlanObject(const proto::Plan& plan, const PlanObjectOptions& options) {
-  std::string bytes;
-  if (!plan.SerializeToString(&bytes)) return Internal("cannot serialize the plan");
-  llvm::LLVMContext ctx;
-  llvm::Module module("kiln_model_" + options.symbol, ctx);
-  llvm::Type* i64 = llvm::Type::getInt64Ty(ctx);
-  llvm::Type* i32 = llvm::Type::getInt32Ty(ctx);
-  // 64-byte alignment: the runtime copies the plan out, but aligned data keeps that copy fast.
-  auto* data = AddConstant(module, PlanSymbol(options.symbol, "_plan"),
-                           llvm::ConstantDataArray::getRaw(bytes, bytes.size(), llvm::Type::getInt8Ty(ctx)), 64);
+// `name` (bytes, 64-byte aligned) and `name`_size (int64).
+std::pair<llvm::GlobalVariable*, llvm::GlobalVariable*> AddBlob(llvm::Module& module, const std::string& name,
+                                                                const std::string& bytes) {
+  llvm::LLVMContext& ctx = module.getContext();
+  auto* data =
+      AddConstant(module, name, llvm::ConstantDataArray::getRaw(bytes, bytes.size(), llvm::Type::getInt8Ty(ctx)), 64);
   auto* size =
-      AddConstant(module, PlanSymbol(options.symbol, "_plan_size"), llvm::ConstantInt::get(i64, bytes.size()), 8);
+      AddConstant(module, name + "_size", llvm::ConstantInt::get(llvm::Type::getInt64Ty(ctx), bytes.size()), 8);
+  return {data, size};
+}
+
+void AddMainAlias(llvm::Module& module, const std::string& name, llvm::GlobalVariable* target) {
+  llvm::GlobalAlias::create(target->getValueType(), 0, llvm::GlobalValue::ExternalLinkage, name, target, &module);
+}
+
+// The thread count, the kernel table and (for the drivers) their kiln_main_* aliases and the model name.
+Status AddCommon(llvm::Module& module, const PlanObjectOptions& options) {
+  llvm::LLVMContext& ctx = module.getContext();
   auto* threads = AddConstant(module, PlanSymbol(options.symbol, "_num_threads"),
-                              llvm::ConstantInt::get(i32, options.num_threads), 4);
+                              llvm::ConstantInt::get(llvm::Type::getInt32Ty(ctx), options.num_threads), 4);
   const std::string table = PlanSymbol(options.symbol, "_kernels");
   RETURN_IF_ERROR(AddEmptyKernelTable(module, table));
   if (options.main_aliases) {
-    auto alias = [&](const std::string& name, llvm::GlobalVariable* target) {
-      llvm::GlobalAlias::create(target->getValueType(), 0, llvm::GlobalValue::ExternalLinkage, name, target, &module);
-    };
-    alias("kiln_main_plan", data);
-    alias("kiln_main_plan_size", size);
-    alias("kiln_main_num_threads", threads);
-    alias("kiln_main_kernels", module.getNamedGlobal(table));
-    alias("kiln_main_kernels_count", module.getNamedGlobal(table + "_count"));
+    AddMainAlias(module, "kiln_main_num_threads", threads);
+    AddMainAlias(module, "kiln_main_kernels", module.getNamedGlobal(table));
+    AddMainAlias(module, "kiln_main_kernels_count", module.getNamedGlobal(table + "_count"));
     AddConstant(module, "kiln_main_model_name", llvm::ConstantDataArray::getString(ctx, options.symbol), 1);
   }
+  return Status::Ok();
+}
+
+StatusOr<std::string> Serialize(const proto::Plan& plan) {
+  std::string bytes;
+  if (!plan.SerializeToString(&bytes)) return Internal("cannot serialize the plan");
+  return bytes;
+}
+
+}  // namespace
+
+StatusOr<std::string> EmitPlanObject(const proto::Plan& plan, const PlanObjectOptions& options) {
+  ASSIGN_OR_RETURN(std::string bytes, Serialize(plan));
+  llvm::LLVMContext ctx;
+  llvm::Module module("kiln_model_" + options.symbol, ctx);
+  auto [data, size] = AddBlob(module, PlanSymbol(options.symbol, "_plan"), bytes);
+  RETURN_IF_ERROR(AddCommon(module, options));
+  if (options.main_aliases) {
+    AddMainAlias(module, "kiln_main_plan", data);
+    AddMainAlias(module, "kiln_main_plan_size", size);
+  }
+  ASSIGN_OR_RETURN(auto machine, CreateHostTargetMachine());
+  return EmitObject(module, *machine);
+}
+
+StatusOr<std::string> EmitTrainerObject(const proto::Plan& step, const proto::Plan& eval, const std::string& model,
+                                        const PlanObjectOptions& options) {
+  ASSIGN_OR_RETURN(std::string step_bytes, Serialize(step));
+  ASSIGN_OR_RETURN(std::string eval_bytes, Serialize(eval));
+  llvm::LLVMContext ctx;
+  llvm::Module module("kiln_trainer_" + options.symbol, ctx);
+  AddBlob(module, "kiln_main_train_step", step_bytes);
+  AddBlob(module, "kiln_main_train_eval", eval_bytes);
+  AddBlob(module, "kiln_main_train_model", model);
+  PlanObjectOptions common = options;
+  common.main_aliases = true;
+  RETURN_IF_ERROR(AddCommon(module, common));
   ASSIGN_OR_RETURN(auto machine, CreateHostTargetMachine());
   return EmitObject(module, *machine);
 }

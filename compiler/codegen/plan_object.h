@@ -30,4 +30,13 @@ std::string PlanSymbol(const std::string& symbol, const std::string& suffix);
 /// Emits the object file (bytes) for the host.
 StatusOr<std::string> EmitPlanObject(const proto::Plan& plan, const PlanObjectOptions& options);
 
+/// The object of a compiled trainer (kiln compile --train, driver libkiln_train_main.a):
+///   kiln_main_train_step[], kiln_main_train_step_size    the training step's Plan
+///   kiln_main_train_eval[], kiln_main_train_eval_size    the evaluation Plan (same batch)
+///   kiln_main_train_model[], kiln_main_train_model_size  the kiln.proto.Model (graph with its
+///                                                        initial weights, training block)
+/// plus kiln_main_num_threads, kiln_main_kernels(_count) and kiln_main_model_name.
+StatusOr<std::string> EmitTrainerObject(const proto::Plan& step, const proto::Plan& eval, const std::string& model,
+                                        const PlanObjectOptions& options);
+
 }  // namespace kiln::codegen

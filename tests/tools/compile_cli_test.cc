@@ -187,6 +187,58 @@ TEST(CompileCliTest, PlanAndObject) {
   }
 }
 
+// The same input as .npy, ONNX .pb, NAME=FILE and raw float32 on stdin: the same output bytes.
+TEST(CompileCliTest, ExecutableInputFormats) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string exe = dir + "/lenet";
+  ASSERT_EQ(Kiln("compile " + Model("lenet5") + " -o " + exe + " --threads 1").code, 0);
+  auto input = ReadTensorFile(Input("lenet5"));
+  ASSERT_TRUE(input.ok());
+  ASSERT_TRUE(WriteTensorFile(dir + "/input.pb", *input).ok());
+  std::ofstream(dir + "/input.f32", std::ios::binary)
+      .write(static_cast<const char*>(input->data()), input->num_bytes());
+  const std::vector<std::string> runs = {exe + " --input " + Input("lenet5"), exe + " --input " + dir + "/input.pb",
+                                         exe + " -i input=" + dir + "/input.pb",
+                                         exe + " --input - < " + dir + "/input.f32"};
+  std::string first;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const std::string out = dir + "/out" + std::to_string(i);
+    Result r = Shell(runs[i] + " --output-dir " + out);
+    ASSERT_EQ(r.code, 0) << runs[i] << ": " << r.output;
+    const std::string bytes = ReadBytes(out + "/output.npy");
+    if (i == 0) first = bytes;
+    EXPECT_TRUE(bytes == first && !bytes.empty()) << runs[i];
+  }
+  Result info = Shell(exe + " --info");
+  EXPECT_NE(info.output.find("input: float32[1, 1, 28, 28]"), std::string::npos) << info.output;
+}
+
+// kiln compile --train: the compiled trainer trains like `kiln train` (same plans, data,
+// seed: the same test metrics) and writes a model that `kiln run` loads.
+TEST(CompileCliTest, CompiledTrainerMatchesKilnTrain) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string model = testing::SourcePath("examples/iris_mlp.kiln.txt");
+  const std::string data = "csv:" + testing::SourcePath("examples/data/iris.csv");
+  Result c = Kiln("compile " + model + " -o " + dir + "/trainer --train");
+  ASSERT_EQ(c.code, 0) << c.output;
+  Result trained = Shell("OMP_NUM_THREADS=1 " + dir + "/trainer --data " + data + " --epochs 5 --quiet --out " + dir +
+                         "/trained.kiln");
+  ASSERT_EQ(trained.code, 0) << trained.output;
+  Result reference = Shell("OMP_NUM_THREADS=1 " + std::string(KILN_TOOL_PATH) + " train " + model + " --data " + data +
+                           " --epochs 5 --quiet");
+  ASSERT_EQ(reference.code, 0) << reference.output;
+  auto test_line = [](const std::string& out) {
+    const size_t at = out.find("Test: loss");
+    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+  };
+  EXPECT_FALSE(test_line(trained.output).empty()) << trained.output;
+  EXPECT_EQ(test_line(trained.output), test_line(reference.output)) << trained.output << "\n" << reference.output;
+  Result run = Kiln("run " + dir + "/trained.kiln --input " + testing::SourcePath("examples/iris_sample.npy"));
+  EXPECT_EQ(run.code, 0) << run.output;
+  ExpectOneLineError(Shell(dir + "/trainer --epochs 0"), 2, "trainer: ", "--epochs");
+  ExpectOneLineError(Kiln("compile " + model + " -o " + dir + "/t --train --emit lib"), 2, "kiln: ", "--train");
+}
+
 TEST(CompileCliTest, BadInputsAndFlags) {
   const std::string dir = testing::MakeTempDir();
   const std::string exe = dir + "/mlp";

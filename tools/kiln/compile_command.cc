@@ -8,10 +8,13 @@
 #include <fstream>
 #include <iterator>
 
+#include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/plan_object.h"
 #include "compiler/compile.h"
+#include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "ir/file_io.h"
+#include "ir/model_io.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
 #include "tools/kiln/compile_support.h"
@@ -38,6 +41,10 @@ Options:
   --emit KIND         exe, lib, obj or plan (default exe)
   --batch N           batch size compiled in (default 1)
   --threads N         default thread count of the executable/library (default 0: all cores)
+  --train             (with --emit exe) compile the model's training step into a trainer:
+                      ./NAME --data SPEC [--epochs N] [--out trained.kiln]; the optimizer,
+                      loss, batch size (or --batch) and preprocessing come from the model's
+                      training block
   -h, --help          show this help
 
 Executables and libraries are linked by the system C++ driver ($CXX, default c++;
@@ -48,6 +55,7 @@ Examples:
   kiln compile examples/iris_mlp.kiln.txt -o iris && ./iris --input examples/iris_sample.npy
   kiln compile lenet.onnx -o lenet --emit lib --threads 1 && cc app.c liblenet.a $(pkg-config --cflags --libs kiln)
   kiln compile model.onnx -o model.plan --emit plan --batch 8
+  kiln compile examples/iris_mlp.kiln.txt -o iris_trainer --train && ./iris_trainer --data csv:examples/data/iris.csv
 )";
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
@@ -85,14 +93,16 @@ struct Job {
   int64_t batch = 1;
   int threads = 0;
   std::string symbol;  // C identifier from the output's file name
+  bool train = false;
+  bool batch_given = false;
 };
 
 Status WriteFile(const std::string& path, const std::string& bytes) {
   return WriteFileAtomically(path, bytes).WithContext("output");
 }
 
-Status EmitExe(const Job& job, const proto::Plan& plan) {
-  ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, {job.symbol, job.threads, /*main_aliases=*/true}));
+// Links `object` with the prebuilt `driver` (libkiln_main.a or libkiln_train_main.a) and the static runtime.
+Status LinkExe(const Job& job, const std::string& object, const std::string& driver) {
   ASSIGN_OR_RETURN(KilnLayout layout, FindKilnLayout());
   ASSIGN_OR_RETURN(std::string cxx, FindTool("CXX", "c++"));
   TempDir tmp;
@@ -102,7 +112,7 @@ Status EmitExe(const Job& job, const proto::Plan& plan) {
   // Linked beside the destination, then renamed: never a half-written executable.
   const std::string out_tmp = job.output + ".tmp." + std::to_string(getpid());
   std::vector<std::string> argv = {
-      cxx, "-o", out_tmp, obj, layout.lib_dir + "/libkiln_main.a", layout.lib_dir + "/libkiln_runtime.a"};
+      cxx, "-o", out_tmp, obj, layout.lib_dir + "/" + driver, layout.lib_dir + "/libkiln_runtime.a"};
   for (const std::string& flag : RuntimeDependencyFlags()) argv.push_back(flag);
   Status linked = RunTool(argv, "linking " + job.output);
   if (!linked.ok()) {
@@ -110,6 +120,44 @@ Status EmitExe(const Job& job, const proto::Plan& plan) {
     return linked;
   }
   return MoveIntoPlace(out_tmp, job.output);
+}
+
+Status EmitExe(const Job& job, const proto::Plan& plan) {
+  ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, {job.symbol, job.threads, /*main_aliases=*/true}));
+  return LinkExe(job, object, "libkiln_main.a");
+}
+
+// --train: the training step and the evaluation plan at the training batch size, and the
+// model itself (for writing the trained weights), linked with the trainer driver.
+Status EmitTrainer(const Job& job, const Model& model) {
+  proto::TrainingSpec spec = model.training;
+  TrainingConfig config;
+  config.batch_size = job.batch_given ? job.batch : (spec.batch_size() > 0 ? spec.batch_size() : 32);
+  config.seed = spec.seed();
+  config.optimizer = OptimizerFromSpec(spec);
+  if (spec.loss().empty()) {
+    // No data at compile time: classes for a multi-column output, else regression.
+    ASSIGN_OR_RETURN(std::unique_ptr<Graph> probe, BuildEvalGraph(*model.graph, config.batch_size));
+    const Dims& out = probe->outputs()[0]->dims();
+    config.loss = out.size() > 1 && out.back() > 1 ? "sparse_categorical_crossentropy" : "mse";
+  } else {
+    config.loss = spec.loss();
+  }
+  auto program = BuildTrainingProgram(*model.graph, config);
+  if (!program.ok()) return program.status().WithContext(job.model_path);
+  auto step = CompileForCpu(*program->step, CpuCompileOptions{});
+  if (!step.ok()) return step.status().WithContext(job.model_path + " (training step)");
+  auto eval = CompileForCpu(*program->eval, CpuCompileOptions{});
+  if (!eval.ok()) return eval.status().WithContext(job.model_path + " (evaluation)");
+  spec.set_loss(program->loss);
+  spec.set_batch_size(config.batch_size);
+  std::string model_bytes;
+  if (!ModelToProto(*model.graph, spec).SerializeToString(&model_bytes)) {
+    return Internal(job.model_path, ": cannot serialize the model");
+  }
+  ASSIGN_OR_RETURN(std::string object,
+                   codegen::EmitTrainerObject(*step, *eval, model_bytes, {job.symbol, job.threads, true}));
+  return LinkExe(job, object, "libkiln_train_main.a");
 }
 
 Status EmitLib(const Job& job, const proto::Plan& plan) {
@@ -164,6 +212,11 @@ Status EmitLib(const Job& job, const proto::Plan& plan) {
 
 Status Compile(const Job& job) {
   ASSIGN_OR_RETURN(Model model, LoadModel(job.model_path));
+  if (job.train) {
+    RETURN_IF_ERROR(EmitTrainer(job, model));
+    std::printf("wrote %s\n", job.output.c_str());
+    return Status::Ok();
+  }
   CompileOptions options;
   options.batch_size = job.batch;
   auto compiled = CompileToPlan(*model.graph, options);
@@ -196,7 +249,7 @@ Status Compile(const Job& job) {
 }  // namespace
 
 int CompileCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{"compile", {}, {"--output", "--emit", "--batch", "--threads"}, {{"-o", "--output"}}};
+  ArgSpec spec{"compile", {"--train"}, {"--output", "--emit", "--batch", "--threads"}, {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("compile", parsed.status().message());
   if (parsed->help) {
@@ -220,7 +273,10 @@ int CompileCommand(const std::vector<std::string>& args) {
     auto b = ParsePositiveInt("--batch", parsed->Get("--batch"));
     if (!b.ok()) return ReportUsageError("compile", b.status().message());
     job.batch = *b;
+    job.batch_given = true;
   }
+  job.train = parsed->Has("--train");
+  if (job.train && job.emit != "exe") return ReportUsageError("compile", "--train makes an executable (--emit exe)");
   if (parsed->options.count("--threads")) {
     const std::string t = parsed->Get("--threads");
     auto n = t == "0" ? StatusOr<int64_t>(0) : ParsePositiveInt("--threads", t);

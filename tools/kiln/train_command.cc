@@ -200,31 +200,6 @@ Status WriteReport(const std::string& path, const std::string& model, const Trai
   return WriteFileAtomically(path, json);
 }
 
-// Preprocessing fitted on the training set and applied to every set.
-Status Preprocess(const std::string& how, data::Dataset* train, std::vector<data::Dataset*> others) {
-  if (how.empty() || how == "none") return Status::Ok();
-  if (how == "scale") {
-    data::ScaleTo01(train);
-    for (auto* d : others) data::ScaleTo01(d);
-    return Status::Ok();
-  }
-  if (how == "minmax") {
-    data::MinMaxScaler s;
-    RETURN_IF_ERROR(s.Fit(*train));
-    RETURN_IF_ERROR(s.Apply(train));
-    for (auto* d : others) RETURN_IF_ERROR(s.Apply(d));
-    return Status::Ok();
-  }
-  if (how == "standardize") {
-    data::Standardizer s;
-    RETURN_IF_ERROR(s.Fit(*train));
-    RETURN_IF_ERROR(s.Apply(train));
-    for (auto* d : others) RETURN_IF_ERROR(s.Apply(d));
-    return Status::Ok();
-  }
-  return InvalidArgument("unknown preprocessing '", how, "' (expected scale, minmax, standardize or none)");
-}
-
 // The loss when neither the file nor the flags name one: classes -> cross-entropy, else MSE.
 std::string DefaultLoss(const data::Dataset& ds, const Graph& eval) {
   const Dims& out = eval.outputs()[0]->dims();
@@ -328,34 +303,9 @@ Status Train(const ParsedArgs& args) {
   }
 
   // Data: train / validation / test, preprocessed with statistics of the training set.
-  ASSIGN_OR_RETURN(data::DataSplits splits, data::LoadDataSpec(spec.data()));
-  data::Dataset train = std::move(splits.train);
-  std::optional<data::Dataset> test = std::move(splits.test), validation;
-  if (!test && spec.test_split() > 0) {
-    ASSIGN_OR_RETURN(auto parts, data::Split(train, 1.0 - spec.test_split(), spec.seed() + 1));
-    train = std::move(parts.first);
-    test = std::move(parts.second);
-  }
-  if (!spec.validation_data().empty()) {
-    ASSIGN_OR_RETURN(data::DataSplits v, data::LoadDataSpec(spec.validation_data()));
-    validation = std::move(v.train);
-  } else if (spec.validation_split() > 0) {
-    ASSIGN_OR_RETURN(auto parts, data::Split(train, 1.0 - spec.validation_split(), spec.seed() + 2));
-    train = std::move(parts.first);
-    validation = std::move(parts.second);
-  }
-  std::vector<data::Dataset*> others;
-  if (validation) others.push_back(&*validation);
-  if (test) others.push_back(&*test);
-  // Preprocessing applies the training set's per-feature statistics: the sets must agree first.
-  for (const data::Dataset* d : others) {
-    if (d->feature_row_elements() != train.feature_row_elements()) {
-      return InvalidArgument(d == &*validation ? "validation" : "test", " data (", d->source, "): samples have ",
-                             d->feature_row_elements(), " features but the training data (", train.source, ") has ",
-                             train.feature_row_elements());
-    }
-  }
-  RETURN_IF_ERROR(Preprocess(spec.preprocess(), &train, others));
+  ASSIGN_OR_RETURN(data::TrainingData sets, data::LoadTrainingData(spec));
+  data::Dataset train = std::move(sets.train);
+  std::optional<data::Dataset> validation = std::move(sets.validation), test = std::move(sets.test);
 
   // Compile the training step and the evaluation graph.
   const auto compile_start = std::chrono::steady_clock::now();

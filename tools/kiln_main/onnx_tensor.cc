@@ -5,25 +5,12 @@
 
 #include <cstring>
 
+#include "ir/shape_util.h"
+
 namespace kiln::aot {
 namespace {
 
 using google::protobuf::internal::WireFormatLite;
-
-// ONNX TensorProto.DataType -> Kiln dtype.
-StatusOr<DType> FromOnnxType(int32_t t, const std::string& source) {
-  switch (t) {
-    case 1: return proto::DT_FLOAT;
-    case 2: return proto::DT_UINT8;
-    case 3: return proto::DT_INT8;
-    case 6: return proto::DT_INT32;
-    case 7: return proto::DT_INT64;
-    case 9: return proto::DT_BOOL;
-    case 10: return proto::DT_FLOAT16;
-    case 11: return proto::DT_DOUBLE;
-    default: return InvalidArgument(source, ": unsupported ONNX tensor data type ", t);
-  }
-}
 
 template <typename T, typename Read>
 bool ReadRepeated(google::protobuf::io::CodedInputStream& in, uint32_t tag, std::vector<T>* out, Read read) {
@@ -106,7 +93,9 @@ StatusOr<Tensor> ParseOnnxTensor(const std::string& bytes, const std::string& so
     if (!ok) return corrupt;
   }
   if (!in.ConsumedEntireMessage()) return corrupt;
-  ASSIGN_OR_RETURN(DType dtype, FromOnnxType(data_type, source));
+  auto onnx_dtype = DTypeFromOnnx(data_type);
+  if (!onnx_dtype.ok()) return onnx_dtype.status().WithContext(source);
+  const DType dtype = *onnx_dtype;
   Tensor t(dtype, dims);
   const size_t bytes_needed = static_cast<size_t>(t.num_bytes());
   std::vector<uint8_t> values(bytes_needed);
