@@ -176,9 +176,23 @@ kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_option
 
 void kiln_session_free(kiln_session* session) { delete session; }
 
-int kiln_session_num_inputs(const kiln_session* session) { return session ? session->session->num_inputs() : 0; }
-int kiln_session_num_outputs(const kiln_session* session) { return session ? session->session->num_outputs() : 0; }
-int kiln_session_num_states(const kiln_session* session) { return session ? session->session->num_states() : 0; }
+kiln_status kiln_session_num_inputs(const kiln_session* session, int* count) {
+  KILN_REQUIRE(session && count, "session and count must not be NULL");
+  *count = session->session->num_inputs();
+  return KILN_OK;
+}
+
+kiln_status kiln_session_num_outputs(const kiln_session* session, int* count) {
+  KILN_REQUIRE(session && count, "session and count must not be NULL");
+  *count = session->session->num_outputs();
+  return KILN_OK;
+}
+
+kiln_status kiln_session_num_states(const kiln_session* session, int* count) {
+  KILN_REQUIRE(session && count, "session and count must not be NULL");
+  *count = session->session->num_states();
+  return KILN_OK;
+}
 
 kiln_status kiln_session_input_info(const kiln_session* session, int index, kiln_tensor_info* info) {
   KILN_REQUIRE(session && info, "session and info must not be NULL");

@@ -17,7 +17,7 @@ fail() { echo "check_embed: $*" >&2; exit 1; }
 cmake --install "$BUILD_DIR" --prefix "$PREFIX" >/dev/null
 KILN="$PREFIX/bin/kiln"
 for f in include/kiln/runtime.h include/kiln/runtime.hpp lib/libkiln_runtime.a lib/libkiln_runtime.so \
-         lib/libkiln_main.a lib/cmake/Kiln/KilnConfig.cmake lib/pkgconfig/kiln.pc; do
+         lib/libkiln_main.a lib/libkiln_train_main.a lib/cmake/Kiln/KilnConfig.cmake lib/pkgconfig/kiln.pc; do
   [ -e "$PREFIX/$f" ] || fail "the install lacks $f"
 done
 

@@ -34,12 +34,15 @@ int main(void) {
   }
   /* The same session through the generic API. */
   kiln_session* session = model_session(ctx);
-  for (int i = 0; i < kiln_session_num_inputs(session); ++i) {
+  int inputs = 0, outputs = 0;
+  kiln_session_num_inputs(session, &inputs);
+  kiln_session_num_outputs(session, &outputs);
+  for (int i = 0; i < inputs; ++i) {
     kiln_tensor_info info;
     kiln_session_input_info(session, i, &info);
     printf("input %s: %s, %zu bytes\n", info.name, kiln_dtype_name(info.dtype), info.size_bytes);
   }
-  for (int i = 0; i < kiln_session_num_outputs(session); ++i) {
+  for (int i = 0; i < outputs; ++i) {
     kiln_tensor_info info;
     kiln_session_output_info(session, i, &info);
     printf("output %s: %s, %zu bytes\n", info.name, kiln_dtype_name(info.dtype), info.size_bytes);

@@ -98,9 +98,9 @@ void kiln_session_options_init(kiln_session_options* options);
 kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_options* options, kiln_session** out);
 void kiln_session_free(kiln_session* session);
 
-int kiln_session_num_inputs(const kiln_session* session);
-int kiln_session_num_outputs(const kiln_session* session);
-int kiln_session_num_states(const kiln_session* session);
+kiln_status kiln_session_num_inputs(const kiln_session* session, int* count);
+kiln_status kiln_session_num_outputs(const kiln_session* session, int* count);
+kiln_status kiln_session_num_states(const kiln_session* session, int* count);
 kiln_status kiln_session_input_info(const kiln_session* session, int index, kiln_tensor_info* info);
 kiln_status kiln_session_output_info(const kiln_session* session, int index, kiln_tensor_info* info);
 kiln_status kiln_session_state_info(const kiln_session* session, int index, kiln_tensor_info* info);

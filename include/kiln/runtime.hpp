@@ -88,9 +88,9 @@ class Session {
     session_.reset(s);
   }
 
-  int num_inputs() const { return kiln_session_num_inputs(get()); }
-  int num_outputs() const { return kiln_session_num_outputs(get()); }
-  int num_states() const { return kiln_session_num_states(get()); }
+  int num_inputs() const { return Count(kiln_session_num_inputs); }
+  int num_outputs() const { return Count(kiln_session_num_outputs); }
+  int num_states() const { return Count(kiln_session_num_states); }
   TensorInfo input_info(int i) const { return Info(kiln_session_input_info, i); }
   TensorInfo output_info(int i) const { return Info(kiln_session_output_info, i); }
   TensorInfo state_info(int i) const { return Info(kiln_session_state_info, i); }
@@ -146,6 +146,12 @@ class Session {
     kiln_tensor_info info;
     Check(f(get(), i, &info));
     return TensorInfo::From(info);
+  }
+  template <typename F>
+  int Count(F f) const {
+    int n = 0;
+    Check(f(get(), &n));
+    return n;
   }
   template <typename F>
   int Find(F f, const std::string& name) const {

@@ -49,9 +49,14 @@ TEST(CApiTest, LoadFromMemoryDescribeAndRun) {
   ASSERT_EQ(kiln_session_create(plan, &options, &session), KILN_OK) << kiln_last_error();
   kiln_plan_free(plan);  // the session keeps its own copy
 
-  ASSERT_EQ(kiln_session_num_inputs(session), 1);
-  ASSERT_EQ(kiln_session_num_outputs(session), 1);
-  EXPECT_EQ(kiln_session_num_states(session), 0);
+  int inputs = 0, outputs = 0, states = -1;
+  ASSERT_EQ(kiln_session_num_inputs(session, &inputs), KILN_OK);
+  ASSERT_EQ(kiln_session_num_outputs(session, &outputs), KILN_OK);
+  ASSERT_EQ(kiln_session_num_states(session, &states), KILN_OK);
+  ASSERT_EQ(inputs, 1);
+  ASSERT_EQ(outputs, 1);
+  EXPECT_EQ(states, 0);
+  EXPECT_EQ(kiln_session_num_inputs(nullptr, &inputs), KILN_ERROR_INVALID_ARGUMENT);
   kiln_tensor_info in, out;
   ASSERT_EQ(kiln_session_input_info(session, 0, &in), KILN_OK);
   ASSERT_EQ(kiln_session_output_info(session, 0, &out), KILN_OK);

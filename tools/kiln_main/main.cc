@@ -77,6 +77,18 @@ void Check(kiln_status status, const std::string& context) {
   if (status != KILN_OK) Die(context + kiln_last_error());
 }
 
+int NumInputs(const kiln_session* s) {
+  int n = 0;
+  Check(kiln_session_num_inputs(s, &n), "");
+  return n;
+}
+
+int NumOutputs(const kiln_session* s) {
+  int n = 0;
+  Check(kiln_session_num_outputs(s, &n), "");
+  return n;
+}
+
 std::string TypeString(const kiln_tensor_info& info) {
   std::string s = std::string(kiln_dtype_name(info.dtype)) + "[";
   for (int d = 0; d < info.rank; ++d) s += (d ? ", " : "") + std::to_string(info.dims[d]);
@@ -179,7 +191,7 @@ std::string ReadInput(const std::string& file, const kiln_tensor_info& info) {
 
 // Assigns NAME=FILE by name and plain FILEs in order.
 std::vector<std::string> BindInputs(kiln_session* s, const std::vector<std::string>& specs) {
-  const int n = kiln_session_num_inputs(s);
+  const int n = NumInputs(s);
   std::vector<std::string> files(n);
   std::vector<std::string> ordered;
   for (const std::string& spec : specs) {
@@ -278,7 +290,7 @@ int Main(int argc, char** argv) {
   Check(kiln_session_create(plan, &probe_options, &s), "");
 
   std::string inputs_help;
-  for (int i = 0; i < kiln_session_num_inputs(s); ++i) {
+  for (int i = 0; i < NumInputs(s); ++i) {
     kiln_tensor_info info;
     Check(kiln_session_input_info(s, i, &info), "");
     inputs_help += "  " + std::string(info.name) + ": " + TypeString(info) + "\n";
@@ -293,7 +305,7 @@ int Main(int argc, char** argv) {
   if (o.info) {
     std::printf("model %s\ninputs:\n%s", kiln_main_model_name, inputs_help.c_str());
     std::printf("outputs:\n");
-    for (int i = 0; i < kiln_session_num_outputs(s); ++i) {
+    for (int i = 0; i < NumOutputs(s); ++i) {
       kiln_tensor_info info;
       Check(kiln_session_output_info(s, i, &info), "");
       std::printf("  %s: %s\n", info.name, TypeString(info).c_str());
@@ -329,7 +341,7 @@ int Main(int argc, char** argv) {
       Die(o.output_dir + ": exists and is not a directory");
     }
   }
-  const int outputs = kiln_session_num_outputs(s);
+  const int outputs = NumOutputs(s);
   for (int i = 0; i < outputs; ++i) {
     kiln_tensor_info info;
     const TensorRef out = OutputRef(s, i, &info);
