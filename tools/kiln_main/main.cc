@@ -22,6 +22,7 @@
 #include "ir/npy.h"
 #include "kiln/runtime.h"
 #include "tools/kiln/tensor_format.h"
+#include "tools/kiln_main/driver_util.h"
 #include "tools/kiln_main/onnx_tensor.h"
 
 extern "C" {
@@ -35,8 +36,6 @@ extern const char kiln_main_model_name[];
 
 namespace kiln::aot {
 namespace {
-
-std::string program = "model";
 
 constexpr char kHelp[] = R"(Usage: %s [--input [NAME=]FILE ...] [options]
 
@@ -64,15 +63,6 @@ Examples:
   cat x.f32 | %s --input -
 )";
 
-[[noreturn]] void Die(const std::string& message, int code = 1) {
-  std::string line = message;
-  std::replace(line.begin(), line.end(), '\n', ' ');
-  std::fprintf(stderr, "%s: %s\n", program.c_str(), line.c_str());
-  std::exit(code);
-}
-
-[[noreturn]] void Usage(const std::string& message) { Die(message + " (try '" + program + " --help')", 2); }
-
 void Check(kiln_status status, const std::string& context) {
   if (status != KILN_OK) Die(context + kiln_last_error());
 }
@@ -95,15 +85,6 @@ std::string TypeString(const kiln_tensor_info& info) {
   return s + "]";
 }
 
-int ParseCount(const std::string& option, const std::string& value, int min) {
-  char* end = nullptr;
-  const long v = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || v < min || v > 1000000) {
-    Usage(option + ": expected an integer >= " + std::to_string(min) + ", got '" + value + "'");
-  }
-  return static_cast<int>(v);
-}
-
 struct Options {
   std::vector<std::string> inputs;
   int threads = -1;
@@ -115,22 +96,12 @@ struct Options {
 
 Options ParseArgs(int argc, char** argv, const std::string& inputs_help) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i], value;
-    const size_t eq = arg.find('=');
-    bool inline_value = false;
-    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      inline_value = true;
-    }
-    auto next = [&]() -> std::string {
-      if (inline_value) return value;
-      if (i + 1 >= argc) Usage(arg + " needs a value");
-      return argv[++i];
-    };
+  ArgReader args(argc, argv);
+  std::string arg;
+  while (args.Next(&arg)) {
+    auto next = [&] { return args.Value(); };
     if (arg == "-h" || arg == "--help") {
-      const char* p = program.c_str();
+      const char* p = ProgramName().c_str();
       std::printf(kHelp, p, kiln_main_model_name, kiln_main_num_threads, inputs_help.c_str(), p, p, p);
       std::exit(0);
     } else if (arg == "-i" || arg == "--input") {
@@ -140,11 +111,11 @@ Options ParseArgs(int argc, char** argv, const std::string& inputs_help) {
       // (resize to its H x W, NCHW float32, the model's scaling) and bind it like an --input.
       Die("--image " + next() + ": image input is not available in this build yet (use --input with a .npy file)", 2);
     } else if (arg == "--threads") {
-      o.threads = ParseCount(arg, next(), 0);
+      o.threads = static_cast<int>(ParseCount(arg, next(), 0, 4096));
     } else if (arg == "--bench") {
-      o.bench = ParseCount(arg, next(), 1);
+      o.bench = static_cast<int>(ParseCount(arg, next(), 1));
     } else if (arg == "--top") {
-      o.top = ParseCount(arg, next(), 1);
+      o.top = static_cast<int>(ParseCount(arg, next(), 1));
     } else if (arg == "--output-dir") {
       o.output_dir = next();
     } else if (arg == "--info") {
@@ -274,8 +245,7 @@ std::string SafeFileName(const std::string& name) {
 }
 
 int Main(int argc, char** argv) {
-  const char* slash = std::strrchr(argv[0], '/');
-  program = slash ? slash + 1 : argv[0];
+  SetProgramName(argv[0]);
 
   kiln_plan* plan = nullptr;
   Check(kiln_plan_load_memory(kiln_main_plan, static_cast<size_t>(kiln_main_plan_size), &plan), "embedded plan: ");

@@ -14,6 +14,7 @@
 #include "runtime/data/dataset.h"
 #include "runtime/session.h"
 #include "runtime/training/trainer.h"
+#include "tools/kiln_main/driver_util.h"
 
 extern "C" {
 extern const unsigned char kiln_main_train_step[];
@@ -29,8 +30,6 @@ extern const char kiln_main_model_name[];
 
 namespace kiln::aot {
 namespace {
-
-std::string program = "trainer";
 
 constexpr char kHelp[] = R"(Usage: %s --data SPEC [options]
 
@@ -53,15 +52,6 @@ Examples:
   %s --data csv:iris.csv --epochs 50 --out trained.kiln
 )";
 
-[[noreturn]] void Die(const std::string& message, int code = 1) {
-  std::string line = message;
-  for (char& c : line) c = c == '\n' ? ';' : c;
-  std::fprintf(stderr, "%s: %s\n", program.c_str(), line.c_str());
-  std::exit(code);
-}
-
-[[noreturn]] void Usage(const std::string& message) { Die(message + " (try '" + program + " --help')", 2); }
-
 template <typename T>
 T OrDie(StatusOr<T> v) {
   if (!v.ok()) Die(v.status().message());
@@ -70,15 +60,6 @@ T OrDie(StatusOr<T> v) {
 
 void OrDie(const Status& s) {
   if (!s.ok()) Die(s.message());
-}
-
-int64_t ParseCount(const std::string& option, const std::string& value, int64_t min) {
-  char* end = nullptr;
-  const long long v = std::strtoll(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || v < min) {
-    Usage(option + ": expected an integer >= " + std::to_string(min) + ", got '" + value + "'");
-  }
-  return v;
 }
 
 std::unique_ptr<runtime::Session> MakeSession(const unsigned char* data, int64_t size, int threads, const char* what) {
@@ -113,8 +94,7 @@ Status WriteTrainedModel(proto::Model model, const runtime::Session& eval, const
 }
 
 int Main(int argc, char** argv) {
-  const char* slash = std::strrchr(argv[0], '/');
-  program = slash ? slash + 1 : argv[0];
+  SetProgramName(argv[0]);
   if (kiln_main_kernels_count > 0) {
     // FUSION-SEAM: pass kiln_main_kernels to SessionOptions::compiled_kernels once it exists.
     Die("this trainer holds compiled kernels, which this runtime cannot run yet");
@@ -127,21 +107,12 @@ int Main(int argc, char** argv) {
   int threads = kiln_main_num_threads;
   std::string out, checkpoint;
   bool quiet = false, resume = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i], value;
-    bool inline_value = false;
-    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
-      value = arg.substr(arg.find('=') + 1);
-      arg = arg.substr(0, arg.find('='));
-      inline_value = true;
-    }
-    auto next = [&]() -> std::string {
-      if (inline_value) return value;
-      if (i + 1 >= argc) Usage(arg + " needs a value");
-      return argv[++i];
-    };
+  ArgReader args(argc, argv);
+  std::string arg;
+  while (args.Next(&arg)) {
+    auto next = [&] { return args.Value(); };
     if (arg == "-h" || arg == "--help") {
-      const char* p = program.c_str();
+      const char* p = ProgramName().c_str();
       std::printf(kHelp, p, kiln_main_model_name, spec.loss().c_str(),
                   spec.optimizer().empty() ? "sgd" : spec.optimizer().c_str(),
                   static_cast<long long>(spec.batch_size()), spec.data().c_str(),
@@ -151,7 +122,7 @@ int Main(int argc, char** argv) {
     } else if (arg == "--data") {
       spec.set_data(next());
     } else if (arg == "--epochs") {
-      spec.set_epochs(ParseCount(arg, next(), 1));
+      spec.set_epochs(ParseCount(arg, next(), 1, 1000000000));
     } else if (arg == "-o" || arg == "--out") {
       out = next();
     } else if (arg == "--checkpoint") {
@@ -159,7 +130,7 @@ int Main(int argc, char** argv) {
     } else if (arg == "--resume") {
       resume = true;
     } else if (arg == "--threads") {
-      threads = static_cast<int>(ParseCount(arg, next(), 0));
+      threads = static_cast<int>(ParseCount(arg, next(), 0, 4096));
     } else if (arg == "--quiet") {
       quiet = true;
     } else {
