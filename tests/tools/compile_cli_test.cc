@@ -185,6 +185,50 @@ TEST(CompileCliTest, PlanAndObject) {
   for (const char* sym : {"kiln_model_mlp_plan", "kiln_model_mlp_plan_size", "kiln_model_mlp_kernels_count"}) {
     EXPECT_NE(nm.output.find(std::string(" R ") + sym + "\n"), std::string::npos) << sym << " in " << nm.output;
   }
+  // A C program linking the object loads the embedded plan with the C API and gets kiln run's output.
+  auto input = ReadTensorFile(Input("mlp"));
+  ASSERT_TRUE(input.ok());
+  std::ofstream(dir + "/input.raw", std::ios::binary)
+      .write(static_cast<const char*>(input->data()), input->num_bytes());
+  std::ofstream(dir + "/use_obj.c") << R"(#include <stdio.h>
+#include <kiln/runtime.h>
+extern const unsigned char kiln_model_mlp_plan[];
+extern const int64_t kiln_model_mlp_plan_size;
+static float in[784];
+int main(int argc, char** argv) {
+  kiln_plan* plan;
+  kiln_session* s;
+  kiln_session_options o;
+  const void* out;
+  size_t size;
+  FILE* f = fopen(argv[1], "rb");
+  if (!f || fread(in, 1, sizeof(in), f) != sizeof(in)) return 3;
+  fclose(f);
+  kiln_session_options_init(&o);
+  o.num_threads = 1;
+  if (kiln_plan_load_memory(kiln_model_mlp_plan, (size_t)kiln_model_mlp_plan_size, &plan) ||
+      kiln_session_create(plan, &o, &s) || kiln_session_set_input(s, 0, in, sizeof(in)) || kiln_session_run(s) ||
+      kiln_session_output(s, 0, &out, &size)) {
+    fprintf(stderr, "%s\n", kiln_last_error());
+    return 4;
+  }
+  f = fopen(argv[2], "wb");
+  fwrite(out, 1, size, f);
+  fclose(f);
+  kiln_session_free(s);
+  kiln_plan_free(plan);
+  return 0;
+}
+)";
+  Result built =
+      Shell("cc -std=c99 -Wall -Werror " + dir + "/use_obj.c " + dir + "/mlp.o -I" + testing::SourcePath("include") +
+            " " + KILN_BINARY_DIR + "/libkiln_runtime.so -Wl,-rpath," + KILN_BINARY_DIR + " -o " + dir + "/use_obj");
+  ASSERT_EQ(built.code, 0) << built.output;
+  Result r = Shell(dir + "/use_obj " + dir + "/input.raw " + dir + "/output.raw");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto want = ReadTensorFile(RunReference("mlp", dir, 1));
+  ASSERT_TRUE(want.ok());
+  EXPECT_TRUE(ReadBytes(dir + "/output.raw") == std::string(static_cast<const char*>(want->data()), want->num_bytes()));
 }
 
 // The same input as .npy, ONNX .pb, NAME=FILE and raw float32 on stdin: the same output bytes.
