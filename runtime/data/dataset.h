@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "ir/kiln.pb.h"
 #include "ir/status.h"
 #include "ir/tensor.h"
 
@@ -99,6 +100,20 @@ StatusOr<DataSplits> LoadDataSpec(const std::string& spec);
 std::string DataSpecHelp();
 
 // ---- Preprocessing (in place; fit on the training set, apply to the others) ----
+
+/// `how`: scale, minmax, standardize or none/"": fitted on `train`, applied to it and `others`.
+Status Preprocess(const std::string& how, Dataset* train, const std::vector<Dataset*>& others);
+
+/// The data of a training run as a model's training block describes it: `data` (and
+/// `validation_data`) loaded, `test_split`/`validation_split` applied with the spec's seed,
+/// the sets checked against each other and preprocessed with the training set's statistics.
+/// Shared by `kiln train` and compiled trainers (kiln compile --train).
+struct TrainingData {
+  Dataset train;
+  std::optional<Dataset> validation, test;
+  proto::InputPreprocessing preprocessing;  // what was applied, with the training set's statistics
+};
+StatusOr<TrainingData> LoadTrainingData(const proto::TrainingSpec& spec);
 
 /// Divides every feature by 255 (for 0..255 pixel data).
 void ScaleTo01(Dataset* ds);

@@ -17,5 +17,7 @@ int TrainCommand(const std::vector<std::string>& args);
 int PredictCommand(const std::vector<std::string>& args);
 /// `kiln gradcheck MODEL`: autodiff against finite differences.
 int GradcheckCommand(const std::vector<std::string>& args);
+/// `kiln compile MODEL -o NAME --emit exe|lib|obj|plan`: ahead-of-time compilation.
+int CompileCommand(const std::vector<std::string>& args);
 
 }  // namespace kiln::cli

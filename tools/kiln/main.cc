@@ -22,6 +22,7 @@ Commands:
   train   train a model on a data set (compiled training step, Keras-style loop)
   predict classify images (PNG, PGM, PPM) with a trained classifier: top-K classes
   gradcheck  check a model's gradients against finite differences
+  compile  compile a model ahead of time: an executable, a library (+ C header), an object or a plan
 
 Options:
   -h, --help   show this help
@@ -32,6 +33,7 @@ Models: .onnx, .kiln (binary) and .kiln.txt (text, with a Keras-like layer short
 Examples:
   kiln dump examples/iris_mlp.kiln.txt
   kiln run examples/iris_mlp.kiln.txt --input examples/iris_sample.npy
+  kiln compile examples/iris_mlp.kiln.txt -o iris && ./iris --input examples/iris_sample.npy
 
 Run 'kiln <command> --help' for the options of a command.
 )";
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
   if (command == "train") return TrainCommand(rest);
   if (command == "predict") return PredictCommand(rest);
   if (command == "gradcheck") return GradcheckCommand(rest);
+  if (command == "compile") return CompileCommand(rest);
   if (!command.empty() && command[0] == '-') return ReportUsageError("", "unknown option '" + command + "'");
   return ReportUsageError("", "unknown command '" + command + "'");
 }

@@ -200,45 +200,6 @@ Status WriteReport(const std::string& path, const std::string& model, const Trai
   return WriteFileAtomically(path, json);
 }
 
-// Preprocessing fitted on the training set and applied to every set; `record`
-// gets what was applied (with the fitted statistics) for the trained model.
-Status Preprocess(const std::string& how, data::Dataset* train, std::vector<data::Dataset*> others,
-                  proto::InputPreprocessing* record) {
-  record->Clear();
-  record->set_method(how.empty() ? "none" : how);
-  if (how.empty() || how == "none") return Status::Ok();
-  if (how == "scale") {
-    data::ScaleTo01(train);
-    for (auto* d : others) data::ScaleTo01(d);
-    record->add_offset(0.0f);
-    record->add_divisor(255.0f);
-    return Status::Ok();
-  }
-  if (how == "minmax") {
-    data::MinMaxScaler s;
-    RETURN_IF_ERROR(s.Fit(*train));
-    RETURN_IF_ERROR(s.Apply(train));
-    for (auto* d : others) RETURN_IF_ERROR(s.Apply(d));
-    for (size_t j = 0; j < s.min().size(); ++j) {
-      record->add_offset(s.min()[j]);
-      record->add_divisor(s.max()[j] - s.min()[j]);  // 0 for a constant feature: it maps to 0, as in Apply
-    }
-    return Status::Ok();
-  }
-  if (how == "standardize") {
-    data::Standardizer s;
-    RETURN_IF_ERROR(s.Fit(*train));
-    RETURN_IF_ERROR(s.Apply(train));
-    for (auto* d : others) RETURN_IF_ERROR(s.Apply(d));
-    for (size_t j = 0; j < s.mean().size(); ++j) {
-      record->add_offset(s.mean()[j]);
-      record->add_divisor(s.stddev()[j]);
-    }
-    return Status::Ok();
-  }
-  return InvalidArgument("unknown preprocessing '", how, "' (expected scale, minmax, standardize or none)");
-}
-
 // The loss when neither the file nor the flags name one: classes -> cross-entropy, else MSE.
 std::string DefaultLoss(const data::Dataset& ds, const Graph& eval) {
   const Dims& out = eval.outputs()[0]->dims();
@@ -342,34 +303,10 @@ Status Train(const ParsedArgs& args) {
   }
 
   // Data: train / validation / test, preprocessed with statistics of the training set.
-  ASSIGN_OR_RETURN(data::DataSplits splits, data::LoadDataSpec(spec.data()));
-  data::Dataset train = std::move(splits.train);
-  std::optional<data::Dataset> test = std::move(splits.test), validation;
-  if (!test && spec.test_split() > 0) {
-    ASSIGN_OR_RETURN(auto parts, data::Split(train, 1.0 - spec.test_split(), spec.seed() + 1));
-    train = std::move(parts.first);
-    test = std::move(parts.second);
-  }
-  if (!spec.validation_data().empty()) {
-    ASSIGN_OR_RETURN(data::DataSplits v, data::LoadDataSpec(spec.validation_data()));
-    validation = std::move(v.train);
-  } else if (spec.validation_split() > 0) {
-    ASSIGN_OR_RETURN(auto parts, data::Split(train, 1.0 - spec.validation_split(), spec.seed() + 2));
-    train = std::move(parts.first);
-    validation = std::move(parts.second);
-  }
-  std::vector<data::Dataset*> others;
-  if (validation) others.push_back(&*validation);
-  if (test) others.push_back(&*test);
-  // Preprocessing applies the training set's per-feature statistics: the sets must agree first.
-  for (const data::Dataset* d : others) {
-    if (d->feature_row_elements() != train.feature_row_elements()) {
-      return InvalidArgument(d == &*validation ? "validation" : "test", " data (", d->source, "): samples have ",
-                             d->feature_row_elements(), " features but the training data (", train.source, ") has ",
-                             train.feature_row_elements());
-    }
-  }
-  RETURN_IF_ERROR(Preprocess(spec.preprocess(), &train, others, spec.mutable_input_preprocessing()));
+  ASSIGN_OR_RETURN(data::TrainingData sets, data::LoadTrainingData(spec));
+  data::Dataset train = std::move(sets.train);
+  std::optional<data::Dataset> validation = std::move(sets.validation), test = std::move(sets.test);
+  *spec.mutable_input_preprocessing() = sets.preprocessing;  // written into the trained model for predict
 
   // Compile the training step and the evaluation graph.
   const auto compile_start = std::chrono::steady_clock::now();

@@ -1,0 +1,338 @@
+// The C API (include/kiln/runtime.h) over runtime::Session.
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ir/file_io.h"
+#include "kiln/runtime.h"
+#include "runtime/session.h"
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.1.0"
+#endif
+
+struct kiln_plan {
+  kiln::proto::Plan plan;
+};
+
+struct kiln_session {
+  std::unique_ptr<kiln::runtime::Session> session;
+  // Descriptions handed out by the *_info functions (stable for the session's life).
+  struct Desc {
+    std::string name;
+    std::vector<int64_t> dims;
+  };
+  std::vector<Desc> inputs, outputs, states;
+};
+
+namespace {
+
+using kiln::Status;
+using kiln::StatusCode;
+
+thread_local std::string last_error;
+
+kiln_status Fail(kiln_status code, std::string message) {
+  last_error = std::move(message);
+  return code;
+}
+
+kiln_status Fail(const Status& status) {
+  kiln_status code = KILN_ERROR_INTERNAL;
+  switch (status.code()) {
+    case StatusCode::kOk: return KILN_OK;
+    case StatusCode::kInvalidArgument: code = KILN_ERROR_INVALID_ARGUMENT; break;
+    case StatusCode::kNotFound: code = KILN_ERROR_NOT_FOUND; break;
+    case StatusCode::kOutOfRange: code = KILN_ERROR_OUT_OF_RANGE; break;
+    case StatusCode::kUnimplemented: code = KILN_ERROR_UNSUPPORTED; break;
+    case StatusCode::kInternal: code = KILN_ERROR_INTERNAL; break;
+  }
+  std::string message = status.message();
+  for (char& c : message) {
+    if (c == '\n') c = ';';
+  }
+  return Fail(code, std::move(message));
+}
+
+#define KILN_REQUIRE(cond, what) \
+  if (!(cond)) return Fail(KILN_ERROR_INVALID_ARGUMENT, std::string(__func__) + ": " + (what))
+
+kiln_status CheckIndex(const char* func, const char* what, int index, int count) {
+  if (index < 0 || index >= count) {
+    return Fail(KILN_ERROR_OUT_OF_RANGE, std::string(func) + ": " + what + " index " + std::to_string(index) +
+                                             " out of range (the plan has " + std::to_string(count) + ")");
+  }
+  return KILN_OK;
+}
+
+void Describe(const kiln::proto::Buffer& b, kiln_session::Desc* d) {
+  d->name = b.name();
+  d->dims.assign(b.dims().begin(), b.dims().end());
+}
+
+void FillInfo(const kiln_session::Desc& d, const kiln::proto::Buffer& b, kiln_tensor_info* info) {
+  info->name = d.name.c_str();
+  info->dtype = static_cast<kiln_dtype>(b.dtype());
+  info->rank = static_cast<int>(d.dims.size());
+  info->dims = d.dims.data();
+  size_t n = 1;
+  for (int64_t v : d.dims) n *= static_cast<size_t>(v);
+  info->num_elements = n;
+  info->size_bytes = n * static_cast<size_t>(kiln::DTypeSize(static_cast<kiln::DType>(b.dtype())));
+}
+
+kiln_status FindByName(const char* func, const char* what, const std::vector<kiln_session::Desc>& descs,
+                       const char* name, int* index) {
+  KILN_REQUIRE(name && index, "name and index must not be NULL");
+  std::string names;
+  for (size_t i = 0; i < descs.size(); ++i) {
+    if (descs[i].name == name) {
+      *index = static_cast<int>(i);
+      return KILN_OK;
+    }
+    names += (names.empty() ? "" : ", ") + descs[i].name;
+  }
+  return Fail(KILN_ERROR_NOT_FOUND, std::string(func) + ": no " + what + " named '" + name + "' (" + what +
+                                        "s: " + (names.empty() ? "none" : names) + ")");
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* kiln_last_error(void) { return last_error.c_str(); }
+
+const char* kiln_version(void) { return KILN_VERSION; }
+
+const char* kiln_dtype_name(kiln_dtype dtype) {
+  static const char* const kNames[] = {"undefined", "float32", "uint8",   "int8",   "int32",
+                                       "int64",     "bool",    "float64", "float16"};
+  const int i = static_cast<int>(dtype);
+  return i >= 0 && i < static_cast<int>(sizeof(kNames) / sizeof(kNames[0])) ? kNames[i] : "unknown";
+}
+
+size_t kiln_dtype_size(kiln_dtype dtype) {
+  return static_cast<size_t>(kiln::DTypeSize(static_cast<kiln::DType>(dtype)));
+}
+
+kiln_status kiln_plan_load_file(const char* path, kiln_plan** out) {
+  KILN_REQUIRE(path && out, "path and out must not be NULL");
+  auto plan = kiln::runtime::Session::ReadPlanFile(path);
+  if (!plan.ok()) return Fail(plan.status());
+  *out = new kiln_plan{std::move(plan).value()};
+  return KILN_OK;
+}
+
+kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out) {
+  KILN_REQUIRE(data && out, "data and out must not be NULL");
+  KILN_REQUIRE(size <= static_cast<size_t>(INT32_MAX), "a serialized plan is limited to 2 GiB");
+  auto plan = std::make_unique<kiln_plan>();
+  if (!plan->plan.ParseFromArray(data, static_cast<int>(size))) {
+    return Fail(KILN_ERROR_INVALID_ARGUMENT, "kiln_plan_load_memory: " + std::to_string(size) +
+                                                 " bytes are not a valid Kiln plan (corrupt or truncated)");
+  }
+  *out = plan.release();
+  return KILN_OK;
+}
+
+void kiln_plan_free(kiln_plan* plan) { delete plan; }
+
+void kiln_session_options_init(kiln_session_options* options) {
+  if (options) std::memset(options, 0, sizeof(*options));
+}
+
+kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_options* options, kiln_session** out) {
+  KILN_REQUIRE(plan && out, "plan and out must not be NULL");
+  kiln_session_options defaults;
+  kiln_session_options_init(&defaults);
+  if (!options) options = &defaults;
+  KILN_REQUIRE(options->num_threads >= 0, "num_threads must be >= 0");
+  kiln::runtime::SessionOptions session_options;
+  session_options.num_threads = options->num_threads;
+  if (options->kernels && options->num_kernels > 0) {
+    // FUSION-SEAM (compiled kernels): once runtime/compiled_kernels.h lands, replace this error with
+    //   session_options.compiled_kernels = kiln::runtime::KernelsFromTable(
+    //       reinterpret_cast<const kiln::runtime::KernelTableEntry*>(options->kernels), options->num_kernels);
+    // (kiln_kernel_entry is layout-compatible with KernelTableEntry.)
+    return Fail(KILN_ERROR_UNSUPPORTED, "kiln_session_create: this runtime has no compiled-kernel support yet (" +
+                                            std::to_string(options->num_kernels) + " kernels given)");
+  }
+  auto session = kiln::runtime::Session::Create(plan->plan, session_options);
+  if (!session.ok()) return Fail(session.status());
+  auto s = std::make_unique<kiln_session>();
+  s->session = std::move(session).value();
+  const kiln::runtime::Session& r = *s->session;
+  s->inputs.resize(r.num_inputs());
+  for (int i = 0; i < r.num_inputs(); ++i) Describe(r.input_desc(i), &s->inputs[i]);
+  s->outputs.resize(r.num_outputs());
+  for (int i = 0; i < r.num_outputs(); ++i) Describe(r.output_desc(i), &s->outputs[i]);
+  s->states.resize(r.num_states());
+  for (int i = 0; i < r.num_states(); ++i) Describe(r.state_desc(i), &s->states[i]);
+  *out = s.release();
+  return KILN_OK;
+}
+
+void kiln_session_free(kiln_session* session) { delete session; }
+
+kiln_status kiln_session_num_inputs(const kiln_session* session, int* count) {
+  KILN_REQUIRE(session && count, "session and count must not be NULL");
+  *count = session->session->num_inputs();
+  return KILN_OK;
+}
+
+kiln_status kiln_session_num_outputs(const kiln_session* session, int* count) {
+  KILN_REQUIRE(session && count, "session and count must not be NULL");
+  *count = session->session->num_outputs();
+  return KILN_OK;
+}
+
+kiln_status kiln_session_num_states(const kiln_session* session, int* count) {
+  KILN_REQUIRE(session && count, "session and count must not be NULL");
+  *count = session->session->num_states();
+  return KILN_OK;
+}
+
+kiln_status kiln_session_input_info(const kiln_session* session, int index, kiln_tensor_info* info) {
+  KILN_REQUIRE(session && info, "session and info must not be NULL");
+  if (kiln_status st = CheckIndex(__func__, "input", index, session->session->num_inputs())) return st;
+  FillInfo(session->inputs[index], session->session->input_desc(index), info);
+  return KILN_OK;
+}
+
+kiln_status kiln_session_output_info(const kiln_session* session, int index, kiln_tensor_info* info) {
+  KILN_REQUIRE(session && info, "session and info must not be NULL");
+  if (kiln_status st = CheckIndex(__func__, "output", index, session->session->num_outputs())) return st;
+  FillInfo(session->outputs[index], session->session->output_desc(index), info);
+  return KILN_OK;
+}
+
+kiln_status kiln_session_state_info(const kiln_session* session, int index, kiln_tensor_info* info) {
+  KILN_REQUIRE(session && info, "session and info must not be NULL");
+  if (kiln_status st = CheckIndex(__func__, "state", index, session->session->num_states())) return st;
+  FillInfo(session->states[index], session->session->state_desc(index), info);
+  return KILN_OK;
+}
+
+kiln_status kiln_session_find_input(const kiln_session* session, const char* name, int* index) {
+  KILN_REQUIRE(session, "session must not be NULL");
+  return FindByName(__func__, "input", session->inputs, name, index);
+}
+
+kiln_status kiln_session_find_output(const kiln_session* session, const char* name, int* index) {
+  KILN_REQUIRE(session, "session must not be NULL");
+  return FindByName(__func__, "output", session->outputs, name, index);
+}
+
+kiln_status kiln_session_find_state(const kiln_session* session, const char* name, int* index) {
+  KILN_REQUIRE(session, "session must not be NULL");
+  return FindByName(__func__, "state", session->states, name, index);
+}
+
+kiln_status kiln_session_set_input(kiln_session* session, int index, const void* data, size_t size) {
+  KILN_REQUIRE(session && (data || size == 0), "session and data must not be NULL");
+  if (kiln_status st = CheckIndex(__func__, "input", index, session->session->num_inputs())) return st;
+  const Status status = session->session->SetInput(index, data, size);
+  return status.ok() ? KILN_OK : Fail(status);
+}
+
+kiln_status kiln_session_input_buffer(kiln_session* session, int index, void** data, size_t* size) {
+  KILN_REQUIRE(session && data && size, "session, data and size must not be NULL");
+  if (kiln_status st = CheckIndex(__func__, "input", index, session->session->num_inputs())) return st;
+  const kiln::TensorRef ref = session->session->input(index);
+  *data = ref.data;
+  *size = static_cast<size_t>(ref.num_bytes());
+  return KILN_OK;
+}
+
+kiln_status kiln_session_run(kiln_session* session) {
+  KILN_REQUIRE(session, "session must not be NULL");
+  const Status status = session->session->Run();
+  return status.ok() ? KILN_OK : Fail(status);
+}
+
+kiln_status kiln_session_output(const kiln_session* session, int index, const void** data, size_t* size) {
+  KILN_REQUIRE(session && data && size, "session, data and size must not be NULL");
+  if (kiln_status st = CheckIndex(__func__, "output", index, session->session->num_outputs())) return st;
+  const kiln::TensorRef ref = session->session->output(index);
+  *data = ref.data;
+  *size = static_cast<size_t>(ref.num_bytes());
+  return KILN_OK;
+}
+
+kiln_status kiln_session_state(kiln_session* session, int index, void** data, size_t* size) {
+  KILN_REQUIRE(session && data && size, "session, data and size must not be NULL");
+  if (kiln_status st = CheckIndex(__func__, "state", index, session->session->num_states())) return st;
+  const kiln::TensorRef ref = session->session->state(index);
+  *data = ref.data;
+  *size = static_cast<size_t>(ref.num_bytes());
+  return KILN_OK;
+}
+
+kiln_status kiln_session_set_state(kiln_session* session, int index, const void* data, size_t size) {
+  KILN_REQUIRE(session && (data || size == 0), "session and data must not be NULL");
+  if (kiln_status st = CheckIndex(__func__, "state", index, session->session->num_states())) return st;
+  const Status status = session->session->SetState(index, data, size);
+  return status.ok() ? KILN_OK : Fail(status);
+}
+
+kiln_status kiln_session_reset_states(kiln_session* session) {
+  KILN_REQUIRE(session, "session must not be NULL");
+  session->session->ResetStates();
+  return KILN_OK;
+}
+
+kiln_status kiln_session_save_checkpoint(const kiln_session* session, const char* path) {
+  KILN_REQUIRE(session && path, "session and path must not be NULL");
+  const kiln::runtime::Session& s = *session->session;
+  kiln::proto::Checkpoint ckpt;
+  for (int i = 0; i < s.num_states(); ++i) {
+    const kiln::proto::Buffer& b = s.state_desc(i);
+    kiln::proto::Tensor* t = ckpt.add_state();
+    t->set_name(b.name());
+    t->set_dtype(b.dtype());
+    for (int64_t d : b.dims()) t->add_dims(d);
+    t->set_raw_data(s.state(i).data, static_cast<size_t>(s.state(i).num_bytes()));
+  }
+  std::string bytes;
+  if (!ckpt.SerializeToString(&bytes)) return Fail(KILN_ERROR_INTERNAL, std::string(path) + ": cannot serialize");
+  const Status status = kiln::WriteFileAtomically(path, bytes);
+  return status.ok() ? KILN_OK : Fail(status);
+}
+
+kiln_status kiln_session_load_checkpoint(kiln_session* session, const char* path) {
+  KILN_REQUIRE(session && path, "session and path must not be NULL");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(KILN_ERROR_NOT_FOUND, std::string(path) + ": cannot open checkpoint");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  kiln::proto::Checkpoint ckpt;
+  if (!ckpt.ParseFromString(ss.str())) {
+    return Fail(KILN_ERROR_INVALID_ARGUMENT, std::string(path) + ": not a Kiln checkpoint (corrupt or truncated)");
+  }
+  kiln::runtime::Session& s = *session->session;
+  // Check everything before changing anything: a bad checkpoint leaves the session as it was.
+  std::vector<int> index(ckpt.state_size());
+  for (int k = 0; k < ckpt.state_size(); ++k) {
+    const kiln::proto::Tensor& t = ckpt.state(k);
+    index[k] = s.FindState(t.name());
+    if (index[k] < 0) {
+      return Fail(KILN_ERROR_INVALID_ARGUMENT,
+                  std::string(path) + ": state '" + t.name() + "' does not exist in this plan");
+    }
+    if (static_cast<int64_t>(t.raw_data().size()) != s.state(index[k]).num_bytes()) {
+      return Fail(KILN_ERROR_INVALID_ARGUMENT, std::string(path) + ": state '" + t.name() + "' has " +
+                                                   std::to_string(t.raw_data().size()) + " bytes, the plan expects " +
+                                                   std::to_string(s.state(index[k]).num_bytes()));
+    }
+  }
+  for (int k = 0; k < ckpt.state_size(); ++k) {
+    const std::string& raw = ckpt.state(k).raw_data();
+    const Status status = s.SetState(index[k], raw.data(), raw.size());
+    if (!status.ok()) return Fail(status);
+  }
+  return KILN_OK;
+}
+
+}  // extern "C"
