@@ -38,9 +38,7 @@ struct KernelSpec {
   ExecEnv* env = nullptr;
 
   std::string Label() const { return name + " (" + op_type + ")"; }
-  bool has_input(int i) const {
-    return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED;
-  }
+  bool has_input(int i) const { return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED; }
 };
 
 class Kernel {
@@ -60,9 +58,7 @@ class KernelRegistry {
   static KernelRegistry& Global();
   void Register(const std::string& backend, const std::string& op_type, KernelFactory factory);
   const KernelFactory* Find(const std::string& backend, const std::string& op_type) const;
-  bool Has(const std::string& backend, const std::string& op_type) const {
-    return Find(backend, op_type) != nullptr;
-  }
+  bool Has(const std::string& backend, const std::string& op_type) const { return Find(backend, op_type) != nullptr; }
   StatusOr<std::unique_ptr<Kernel>> Create(const std::string& backend, const KernelSpec& spec) const;
 
  private:
@@ -86,6 +82,7 @@ void RegisterReferenceShapeKernels(KernelRegistry& r);
 void RegisterReferenceReductionKernels(KernelRegistry& r);
 void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
+void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul
 void RegisterOneDnnKernels(KernelRegistry& r);
 
 }  // namespace kiln::runtime

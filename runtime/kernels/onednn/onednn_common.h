@@ -61,6 +61,10 @@ memory WriteVia(const KernelSpec& spec, memory plain, const memory::desc& md);
 /// Adds the reorder from `from` into `to` (after the producing step) when they differ.
 void CopyBack(class PrimitiveKernel& kernel, memory from, memory to);
 
+/// Appends the eltwise post-op of a fused op's "activation" attribute (ir/fused_ops.h),
+/// if any.
+Status AppendActivation(const Attrs& attrs, dnnl::post_ops& post_ops);
+
 /// Where a primitive argument's data comes from on each run.
 struct Binding {
   bool is_output = false;
