@@ -108,9 +108,9 @@ class FoldBatchNormPass : public Pass {
     if (!IsFloatConstant(w) || (b && !IsFloatConstant(b))) return nullptr;
     const int64_t channels = w->dims()[0];
     if (static_cast<int64_t>(a.scale.size()) != channels) return nullptr;
-    Value* new_w = graph.AddConstant(w->name() + "_bn",
-                                     ScaleChannels(w->constant(), a.scale, w->constant().num_elements() / channels));
-    Value* new_b = graph.AddConstant(conv.name() + "_bn_bias", FoldedBias(a, b));
+    Value* new_w = AddDerivedConstant(graph, w, w->name() + "_bn",
+                                      ScaleChannels(w->constant(), a.scale, w->constant().num_elements() / channels));
+    Value* new_b = AddDerivedConstant(graph, w, conv.name() + "_bn_bias", FoldedBias(a, b));
     Node* folded = graph.InsertNodeBefore(&conv, "Conv", conv.name(), {conv.input(0), new_w, new_b}, 1, conv.attrs());
     return folded->output(0);
   }
@@ -134,8 +134,8 @@ class FoldBatchNormPass : public Pass {
     if (!IsFloatConstant(w) || w->dims().size() != 2 || w->dims()[1] != n || last.output(0)->dims().size() != 2) {
       return nullptr;
     }
-    Value* new_w = graph.AddConstant(w->name() + "_bn", ScaleChannels(w->constant(), a.scale, 1));
-    Value* new_b = graph.AddConstant(matmul->name() + "_bn_bias", FoldedBias(a, bias));
+    Value* new_w = AddDerivedConstant(graph, w, w->name() + "_bn", ScaleChannels(w->constant(), a.scale, 1));
+    Value* new_b = AddDerivedConstant(graph, w, matmul->name() + "_bn_bias", FoldedBias(a, bias));
     Node* mm = graph.InsertNodeBefore(&last, "MatMul", matmul->name(), {matmul->input(0), new_w});
     mm->output(0)->set_type(matmul->output(0)->type());
     return graph.InsertNodeBefore(&last, "Add", matmul->name() + "_bias", {mm->output(0), new_b})->output(0);
@@ -156,11 +156,11 @@ class FoldBatchNormPass : public Pass {
     Attrs attrs = gemm.attrs();
     attrs.SetFloat("beta", beta);
     // op(B) is [K, N]: B is [N, K] when transposed (channel = row), else [K, N] (channel = column).
-    Value* new_b =
-        graph.AddConstant(b->name() + "_bn", ScaleChannels(b->constant(), a.scale, trans_b ? b->dims()[1] : 1));
+    Value* new_b = AddDerivedConstant(graph, b, b->name() + "_bn",
+                                      ScaleChannels(b->constant(), a.scale, trans_b ? b->dims()[1] : 1));
     Affine shifted = a;
     for (double& t : shifted.shift) t /= beta;
-    Value* new_c = graph.AddConstant(gemm.name() + "_bn_bias", FoldedBias(shifted, c));
+    Value* new_c = AddDerivedConstant(graph, b, gemm.name() + "_bn_bias", FoldedBias(shifted, c));
     return graph.InsertNodeBefore(&gemm, "Gemm", gemm.name(), {gemm.input(0), new_b, new_c}, 1, attrs)->output(0);
   }
 };

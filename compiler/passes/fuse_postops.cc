@@ -41,7 +41,7 @@ Value* ChannelBias(Graph& graph, Value* v, const Dims& out, size_t axis, bool fl
   if (!flatten || v->dims() == Dims{out[axis]}) return v;
   std::vector<float> b(out[axis]);
   for (int64_t c = 0; c < out[axis]; ++c) b[c] = v->constant().data_as<float>()[d[axis] == 1 ? 0 : c];
-  return graph.AddConstant(v->name() + "_bias", Tensor::FromVector(proto::DT_FLOAT, {out[axis]}, b));
+  return AddDerivedConstant(graph, v, v->name() + "_bias", Tensor::FromVector(proto::DT_FLOAT, {out[axis]}, b));
 }
 
 // `a + b` for two constant biases of the same shape.
@@ -50,16 +50,17 @@ Value* AddBiases(Graph& graph, const Value* a, const Value* b) {
   for (int64_t i = 0; i < sum.num_elements(); ++i) {
     sum.mutable_data_as<float>()[i] = a->constant().data_as<float>()[i] + b->constant().data_as<float>()[i];
   }
-  return graph.AddConstant(a->name() + "_sum", std::move(sum));
+  return AddDerivedConstant(graph, a->is_parameter() ? a : b, a->name() + "_sum", std::move(sum));
 }
 
 // The fused form of an activation node, or false when it has none (Clip needs constant bounds).
-bool FusedActivation(const Node& node, Attrs* out) {
+bool FusedActivation(const Node& node, Attrs* result) {
   const std::string& op = node.op_type();
   if (!IsFusableActivation(op)) return false;
-  out->SetString("activation", op);
-  if (op == "LeakyRelu") out->SetFloat("activation_alpha", node.attrs().GetFloat("alpha", 0.01f));
-  if (op == "Elu") out->SetFloat("activation_alpha", node.attrs().GetFloat("alpha", 1.0f));
+  Attrs attrs;
+  attrs.SetString("activation", op);
+  if (op == "LeakyRelu") attrs.SetFloat("activation_alpha", node.attrs().GetFloat("alpha", 0.01f));
+  if (op == "Elu") attrs.SetFloat("activation_alpha", node.attrs().GetFloat("alpha", 1.0f));
   if (op == "Clip") {
     float bounds[2] = {std::numeric_limits<float>::lowest(), std::numeric_limits<float>::max()};
     for (int i = 1; i <= 2; ++i) {
@@ -68,9 +69,10 @@ bool FusedActivation(const Node& node, Attrs* out) {
       if (!IsFloat(v) || !v->is_constant() || v->constant().num_elements() != 1) return false;
       bounds[i - 1] = v->constant().data_as<float>()[0];
     }
-    out->SetFloat("activation_alpha", bounds[0]);
-    out->SetFloat("activation_beta", bounds[1]);
+    attrs.SetFloat("activation_alpha", bounds[0]);
+    attrs.SetFloat("activation_beta", bounds[1]);
   }
+  *result = std::move(attrs);
   return true;
 }
 
@@ -125,7 +127,7 @@ bool GemmAsMatMul(Graph& graph, const Node& gemm, Value** b, Value** bias) {
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t j = 0; j < k; ++j) t.mutable_data_as<float>()[j * n + i] = w->constant().data_as<float>()[i * k + j];
     }
-    *b = graph.AddConstant(w->name() + "_t", std::move(t));
+    *b = AddDerivedConstant(graph, w, w->name() + "_t", std::move(t));
   }
   return true;
 }

@@ -17,6 +17,12 @@ bool ReplaceValue(Graph& graph, Value* from, Value* to) {
   return true;
 }
 
+Value* AddDerivedConstant(Graph& graph, const Value* original, const std::string& name, Tensor t) {
+  Value* v = graph.AddConstant(name, std::move(t));
+  v->set_parameter(original && original->is_parameter());
+  return v;
+}
+
 StatusOr<bool> FoldNode(Graph& graph, Node* node, const PassOptions& options) {
   if (node->op_type() == "Shape") {
     const Dims& dims = node->input(0)->dims();

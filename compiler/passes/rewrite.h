@@ -15,6 +15,11 @@ namespace kiln {
 /// constant, state, or already a graph output).
 bool ReplaceValue(Graph& graph, Value* from, Value* to);
 
+/// A constant computed from `original` (a folded weight, a transposed or merged
+/// bias): a parameter of the model when `original` was one, so `kiln dump`'s
+/// parameter table still counts the model's weights.
+Value* AddDerivedConstant(Graph& graph, const Value* original, const std::string& name, Tensor t);
+
 /// Evaluates `node` with its reference kernel when every input is a constant
 /// and its outputs hold at most options.max_fold_elements elements (Shape needs
 /// only its input's type); the node is removed and its outputs become constants.

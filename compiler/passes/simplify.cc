@@ -10,6 +10,10 @@
 namespace kiln {
 namespace {
 
+// A constant of the identity element `x` that is not a trainable parameter: a
+// parameter's value is the model's initialization (zero biases), not its structure.
+bool IsIdentityConstant(const Value* v, double x) { return !v->is_parameter() && IsConstantFilledWith(v, x); }
+
 // The operand a node passes through unchanged, or null.
 Value* PassThroughOperand(const Graph& graph, const Node& node) {
   const std::string& op = node.op_type();
@@ -25,10 +29,10 @@ Value* PassThroughOperand(const Graph& graph, const Node& node) {
     return a;
   }
   if (!a || !b) return nullptr;
-  if (op == "Add") return IsConstantFilledWith(b, 0) ? a : IsConstantFilledWith(a, 0) ? b : nullptr;
-  if (op == "Mul") return IsConstantFilledWith(b, 1) ? a : IsConstantFilledWith(a, 1) ? b : nullptr;
-  if (op == "Sub") return IsConstantFilledWith(b, 0) ? a : nullptr;
-  if (op == "Div") return IsConstantFilledWith(b, 1) ? a : nullptr;
+  if (op == "Add") return IsIdentityConstant(b, 0) ? a : IsIdentityConstant(a, 0) ? b : nullptr;
+  if (op == "Mul") return IsIdentityConstant(b, 1) ? a : IsIdentityConstant(a, 1) ? b : nullptr;
+  if (op == "Sub") return IsIdentityConstant(b, 0) ? a : nullptr;
+  if (op == "Div") return IsIdentityConstant(b, 1) ? a : nullptr;
   return nullptr;
 }
 

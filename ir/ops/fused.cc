@@ -27,7 +27,9 @@ Status InferCore(InferContext& ctx, const char* core, int n) {
   return Status::Ok();
 }
 
+// Fused ops are float-only (the pass fuses float32 for oneDNN): activations are float functions.
 Status CheckPostOps(InferContext& ctx) {
+  RETURN_IF_ERROR(ops::CheckDType(ctx, 0, ops::TypeClass::kFloat));
   const TensorType& out = ctx.outputs()[0];
   if (ctx.has_input(kFusedResidualInput)) {
     RETURN_IF_ERROR(ops::CheckSameDType(ctx, kFusedResidualInput, 0));

@@ -140,5 +140,24 @@ TEST(FusePostOpsTest, ActivationBeforeResidualEndsTheChain) {
   ExpectSameResults(*original, g);
 }
 
+TEST(FusePostOpsTest, ClipWithRunTimeBoundsStaysOutside) {
+  // conv + bias fuses; Clip's bound is a graph input, which no post-op can read.
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {1, 4, 5, 5}});
+  Value* lo = g.AddInput("lo", {proto::DT_FLOAT, {}});
+  Value* biased =
+      g.AddNode("Add", "bias", {AddConv(g, "conv", x, 4, 4, false, 1), g.AddConstant("b", RandomTensor({4, 1, 1}, 2))})
+          ->output(0);
+  g.AddOutput(g.AddNode("Clip", "clip", {biased, lo})->output(0));
+  auto original = InferAndClone(g);
+  auto changed = RunOnePass(g, "fuse-postops");
+  ASSERT_OK(changed.status());
+  EXPECT_TRUE(*changed);
+  ASSERT_EQ(CountOps(g, "FusedConv"), 1);
+  EXPECT_EQ(CountOps(g, "Clip"), 1);
+  EXPECT_FALSE(g.nodes().front()->attrs().Has("activation"));
+  ExpectSameResults(*original, g);
+}
+
 }  // namespace
 }  // namespace kiln

@@ -42,9 +42,15 @@ Status FusedKernel(const std::string& core, const KernelSpec& spec, const Refs& 
   const float alpha = spec.attrs.GetFloat("activation_alpha", 0.0f),
               beta = spec.attrs.GetFloat("activation_beta", 0.0f);
   if (act == "Clip") {
-    if (out[0].dtype != proto::DT_FLOAT) return Unimplemented("a fused Clip needs float32");
-    Tensor lo = Tensor::FromVector(out[0].dtype, {}, std::vector<float>{alpha});
-    Tensor hi = Tensor::FromVector(out[0].dtype, {}, std::vector<float>{beta});
+    // Clip's bounds are scalars of the data's type.
+    auto bound = [&](float v) {
+      return out[0].dtype == proto::DT_DOUBLE ? Tensor::FromVector(out[0].dtype, {}, std::vector<double>{v})
+                                              : Tensor::FromVector(out[0].dtype, {}, std::vector<float>{v});
+    };
+    if (out[0].dtype != proto::DT_FLOAT && out[0].dtype != proto::DT_DOUBLE) {
+      return Unimplemented("a fused Clip needs float32 or float64");
+    }
+    const Tensor lo = bound(alpha), hi = bound(beta);
     return ApplyInPlace(spec, "Clip", {}, out[0], {lo.ref(), hi.ref()});
   }
   Attrs act_attrs;
