@@ -7,11 +7,7 @@
 namespace kiln {
 namespace {
 
-using testing::CountOps;
-using testing::ExpectSameResults;
-using testing::InferAndClone;
-using testing::RandomTensor;
-using testing::RunOnePass;
+using namespace testing;  // NOLINT: pass test helpers
 
 Value* Transpose(Graph& g, const std::string& name, Value* x, const std::vector<int64_t>& perm) {
   Attrs a;
@@ -35,9 +31,7 @@ TEST(EliminateTransposesTest, CancellingPairVanishesAndOthersCompose) {
   g.AddOutput(g.AddNode("Sigmoid", "sig", {same})->output(0));
   auto original = InferAndClone(g);
 
-  auto changed = RunOnePass(g, "eliminate-transposes");
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "eliminate-transposes", true);
   EXPECT_EQ(CountOps(g, "Transpose"), 1);
   EXPECT_EQ(CountOps(g, "Reshape"), 0);
   EXPECT_EQ(g.num_nodes(), 3);
@@ -56,9 +50,7 @@ TEST(EliminateTransposesTest, FoldsTransposedWeightsBeyondTheFoldingLimit) {
   Value* wt = Transpose(g, "wt", g.AddConstant("w", RandomTensor({5, 6}, 1)), {1, 0});
   g.AddOutput(g.AddNode("MatMul", "mm", {x, wt})->output(0));
   auto original = InferAndClone(g);
-  auto changed = RunOnePass(g, "eliminate-transposes", {.max_fold_elements = 4});
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "eliminate-transposes", true, {.max_fold_elements = 4});
   ASSERT_EQ(g.num_nodes(), 1);
   EXPECT_TRUE(g.nodes().front()->input(1)->is_constant());
   EXPECT_EQ(g.nodes().front()->input(1)->dims(), (Dims{6, 5}));
@@ -73,11 +65,7 @@ TEST(EliminateTransposesTest, LeavesRealTransposesAlone) {
   Value* inner = Transpose(g, "inner", x, {1, 0, 2});
   g.AddOutput(inner);
   g.AddOutput(g.AddNode("Relu", "relu", {inner})->output(0));
-  ASSERT_OK(RunOnePass(g, "infer-shapes").status());
-  auto changed = RunOnePass(g, "eliminate-transposes");
-  ASSERT_OK(changed.status());
-  EXPECT_FALSE(*changed);
-  EXPECT_EQ(g.num_nodes(), 3);
+  ExpectPassLeavesAlone(g, "eliminate-transposes");
 }
 
 }  // namespace

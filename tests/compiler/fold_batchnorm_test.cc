@@ -7,11 +7,7 @@
 namespace kiln {
 namespace {
 
-using testing::CountOps;
-using testing::ExpectSameResults;
-using testing::InferAndClone;
-using testing::RandomTensor;
-using testing::RunOnePass;
+using namespace testing;  // NOLINT: pass test helpers
 
 // BN parameters for `c` channels: scale, bias, mean, and a positive variance.
 std::vector<Value*> BnParams(Graph& g, const std::string& name, int64_t c, uint32_t seed) {
@@ -50,9 +46,7 @@ TEST(FoldBatchNormTest, FoldsIntoConvWithAndWithoutBias) {
   g.AddOutput(AddBn(g, "bn2", AddConv(g, "conv2", a, 6, 6, false, 3)->output(0), 6, 30, "y"));
   auto original = InferAndClone(g);
 
-  auto changed = RunOnePass(g, "fold-batchnorm");
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "fold-batchnorm", true);
   EXPECT_EQ(CountOps(g, "BatchNormalization"), 0);
   EXPECT_EQ(CountOps(g, "Conv"), 2);
   EXPECT_EQ(g.num_nodes(), 3);
@@ -82,9 +76,7 @@ TEST(FoldBatchNormTest, FoldsIntoMatMulBiasAndGemm) {
   g.AddOutput(AddBn(g, "bn3", plain, 5, 60));
   auto original = InferAndClone(g);
 
-  auto changed = RunOnePass(g, "fold-batchnorm");
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "fold-batchnorm", true);
   EXPECT_EQ(CountOps(g, "BatchNormalization"), 0);
   EXPECT_EQ(CountOps(g, "MatMul"), 2);
   EXPECT_EQ(CountOps(g, "Gemm"), 1);
@@ -108,10 +100,7 @@ TEST(FoldBatchNormTest, LeavesUnfoldableBatchNormsAlone) {
   g.AddOutput(g.AddNode("BatchNormalization", "bn_in", ins)->output(0));
   // BN after an op it cannot fold into.
   g.AddOutput(AddBn(g, "bn_relu", g.AddNode("Relu", "r", {x})->output(0), 4, 9));
-  ASSERT_OK(RunOnePass(g, "infer-shapes").status());
-  auto changed = RunOnePass(g, "fold-batchnorm");
-  ASSERT_OK(changed.status());
-  EXPECT_FALSE(*changed);
+  ExpectPassLeavesAlone(g, "fold-batchnorm");
   EXPECT_EQ(CountOps(g, "BatchNormalization"), 3);
 }
 

@@ -8,11 +8,7 @@
 namespace kiln {
 namespace {
 
-using testing::CountOps;
-using testing::ExpectSameResults;
-using testing::InferAndClone;
-using testing::RandomTensor;
-using testing::RunOnePass;
+using namespace testing;  // NOLINT: pass test helpers
 
 Attrs Conv3x3() {
   Attrs a;
@@ -36,9 +32,7 @@ TEST(FusePostOpsTest, ResidualBlockBecomesTwoFusedConvs) {
   g.AddOutput(g.AddNode("Relu", "relu2", {sum}, 1, {}, {"y"})->output(0));
   auto original = InferAndClone(g);
 
-  auto changed = RunOnePass(g, "fuse-postops");
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "fuse-postops", true);
   EXPECT_EQ(g.num_nodes(), 2);
   ASSERT_EQ(CountOps(g, "FusedConv"), 2);
   const Node* second = g.nodes().back().get();
@@ -63,9 +57,7 @@ TEST(FusePostOpsTest, ChannelBiasAddAndEveryActivationFuse) {
     if (std::string(act) == "LeakyRelu" || std::string(act) == "Elu") attrs.SetFloat("alpha", 0.3f);
     g.AddOutput(g.AddNode(act, "act", act_in, 1, attrs)->output(0));
     auto original = InferAndClone(g);
-    auto changed = RunOnePass(g, "fuse-postops");
-    ASSERT_OK(changed.status());
-    EXPECT_TRUE(*changed);
+    ExpectPassChanges(g, "fuse-postops", true);
     ASSERT_EQ(g.num_nodes(), 1);
     EXPECT_EQ(g.nodes().front()->op_type(), "FusedConv");
     EXPECT_EQ(g.nodes().front()->input(2)->dims(), (Dims{6})) << "the [1, C, 1, 1] Add became the conv's bias";
@@ -92,9 +84,7 @@ TEST(FusePostOpsTest, MlpMatMulAndGemmChainsFuse) {
   g.AddOutput(g.AddNode("Add", "skip", {h3, h}, 1, {}, {"logits"})->output(0));
   auto original = InferAndClone(g);
 
-  auto changed = RunOnePass(g, "fuse-postops");
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "fuse-postops", true);
   EXPECT_EQ(g.num_nodes(), 3);
   EXPECT_EQ(CountOps(g, "FusedMatMul"), 3);
   EXPECT_EQ(g.outputs()[0]->name(), "logits");
@@ -117,12 +107,7 @@ TEST(FusePostOpsTest, LeavesUnfusableChainsAlone) {
   Value* ints = g.AddInput("i", {proto::DT_INT64, {2, 2}});
   Value* mm = g.AddNode("MatMul", "imm", {ints, ints})->output(0);
   g.AddOutput(g.AddNode("Relu", "irelu", {mm})->output(0));
-  ASSERT_OK(RunOnePass(g, "infer-shapes").status());
-  const int before = g.num_nodes();
-  auto changed = RunOnePass(g, "fuse-postops");
-  ASSERT_OK(changed.status());
-  EXPECT_FALSE(*changed);
-  EXPECT_EQ(g.num_nodes(), before);
+  ExpectPassLeavesAlone(g, "fuse-postops");
 }
 
 TEST(FusePostOpsTest, ActivationBeforeResidualEndsTheChain) {
@@ -132,9 +117,7 @@ TEST(FusePostOpsTest, ActivationBeforeResidualEndsTheChain) {
   Value* r = g.AddNode("Relu", "relu", {AddConv(g, "conv", x, 4, 4, true, 1)})->output(0);
   g.AddOutput(g.AddNode("Add", "add", {r, x})->output(0));
   auto original = InferAndClone(g);
-  auto changed = RunOnePass(g, "fuse-postops");
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "fuse-postops", true);
   EXPECT_EQ(CountOps(g, "FusedConv"), 1);
   EXPECT_EQ(CountOps(g, "Add"), 1);
   ExpectSameResults(*original, g);
@@ -150,9 +133,7 @@ TEST(FusePostOpsTest, ClipWithRunTimeBoundsStaysOutside) {
           ->output(0);
   g.AddOutput(g.AddNode("Clip", "clip", {biased, lo})->output(0));
   auto original = InferAndClone(g);
-  auto changed = RunOnePass(g, "fuse-postops");
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "fuse-postops", true);
   ASSERT_EQ(CountOps(g, "FusedConv"), 1);
   EXPECT_EQ(CountOps(g, "Clip"), 1);
   EXPECT_FALSE(g.nodes().front()->attrs().Has("activation"));

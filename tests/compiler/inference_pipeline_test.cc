@@ -11,9 +11,7 @@
 namespace kiln {
 namespace {
 
-using testing::CountOps;
-using testing::ExpectSameResults;
-using testing::RandomTensor;
+using namespace testing;  // NOLINT: pass test helpers
 
 // Builds a bottleneck ResNet the way PyTorch exports it (Conv without bias, BN, Relu).
 class ResNetBuilder {

@@ -21,6 +21,21 @@ inline StatusOr<bool> RunOnePass(Graph& g, const std::string& name, PassOptions 
   return pass->Run(g, options);
 }
 
+/// Runs pass `name` on `graph` and checks the changed flag it reports.
+inline void ExpectPassChanges(Graph& graph, const std::string& name, bool changed, PassOptions options = {}) {
+  auto result = RunOnePass(graph, name, options);
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(*result, changed) << name << (changed ? " changed nothing" : " changed the graph");
+}
+
+/// Shape-infers `graph`, runs pass `name` and checks that it changes nothing.
+inline void ExpectPassLeavesAlone(Graph& graph, const std::string& name) {
+  ASSERT_OK(RunOnePass(graph, "infer-shapes").status());
+  const int before = graph.num_nodes();
+  ExpectPassChanges(graph, name, false);
+  EXPECT_EQ(graph.num_nodes(), before);
+}
+
 /// Runs `graph` (already shape-inferred) on the reference backend, or on oneDNN
 /// where it can run a node, with the given inputs.
 inline std::vector<Tensor> Execute(const Graph& graph, const std::vector<Tensor>& inputs, bool use_onednn = false) {

@@ -7,11 +7,7 @@
 namespace kiln {
 namespace {
 
-using testing::CountOps;
-using testing::ExpectSameResults;
-using testing::InferAndClone;
-using testing::RandomTensor;
-using testing::RunOnePass;
+using namespace testing;  // NOLINT: pass test helpers
 
 Value* Filled(Graph& g, const std::string& name, const Dims& dims, float v) {
   return g.AddConstant(name, Tensor::FromVector(proto::DT_FLOAT, dims, std::vector<float>(ElementCount(dims), v)));
@@ -42,16 +38,12 @@ TEST(SimplifyTest, RemovesIdentitiesAndCancellingReshapes) {
   g.AddOutput(g.AddNode("Identity", "out", {v}, 1, {}, {"y"})->output(0));
   auto original = InferAndClone(g);
 
-  auto changed = RunOnePass(g, "simplify");
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "simplify", true);
   ASSERT_EQ(g.num_nodes(), 1);
   EXPECT_EQ(g.nodes().front()->op_type(), "Relu");
   EXPECT_EQ(g.nodes().front()->input(0), x);
   ExpectSameResults(*original, g);
-  changed = RunOnePass(g, "simplify");
-  ASSERT_OK(changed.status());
-  EXPECT_FALSE(*changed) << "a second run has nothing to do";
+  ExpectPassChanges(g, "simplify", false);  // a second run has nothing to do
 }
 
 TEST(SimplifyTest, CollapsesReshapeChainsIntoOneReshape) {
@@ -62,9 +54,7 @@ TEST(SimplifyTest, CollapsesReshapeChainsIntoOneReshape) {
   v = g.AddNode("Squeeze", "sq", {g.AddNode("Reshape", "r3", {v, Shape(g, "s3", {1, 24})})->output(0)})->output(0);
   g.AddOutput(g.AddNode("Relu", "relu", {v})->output(0));
   auto original = InferAndClone(g);
-  auto changed = RunOnePass(g, "simplify");
-  ASSERT_OK(changed.status());
-  EXPECT_TRUE(*changed);
+  ExpectPassChanges(g, "simplify", true);
   EXPECT_EQ(g.num_nodes(), 2);
   EXPECT_EQ(CountOps(g, "Reshape"), 1);
   ExpectSameResults(*original, g);
@@ -81,11 +71,7 @@ TEST(SimplifyTest, LeavesTypeChangingAndInterfaceRewritesAlone) {
   g.AddOutput(g.AddNode("Cast", "widen", {x}, 1, to_double)->output(0));
   // Identity from input to output: removing it would rename an output or an input.
   g.AddOutput(g.AddNode("Identity", "passthrough", {x}, 1, {}, {"same"})->output(0));
-  ASSERT_OK(RunOnePass(g, "infer-shapes").status());
-  auto changed = RunOnePass(g, "simplify");
-  ASSERT_OK(changed.status());
-  EXPECT_FALSE(*changed);
-  EXPECT_EQ(g.num_nodes(), 4);
+  ExpectPassLeavesAlone(g, "simplify");
 }
 
 }  // namespace
