@@ -90,7 +90,7 @@ class FoldBatchNormPass : public Pass {
       }
       if (!folded) continue;
       folded->set_type(bn->output(0)->type());
-      if (ReplaceValue(graph, bn->output(0), folded)) {
+      if (ReplaceWithNewValue(graph, bn->output(0), folded)) {
         changed = true;
       } else {
         graph.RemoveNode(folded->producer());

@@ -155,7 +155,7 @@ class FusePostOpsPass : public Pass {
       Node* fused =
           graph.InsertNodeBefore(last, op == "Conv" ? "FusedConv" : "FusedMatMul", core->name(), inputs, 1, attrs);
       fused->output(0)->set_type(last->output(0)->type());
-      if (!OneDnnUnsupportedReason(*fused).empty() || !ReplaceValue(graph, last->output(0), fused->output(0))) {
+      if (!OneDnnUnsupportedReason(*fused).empty() || !ReplaceWithNewValue(graph, last->output(0), fused->output(0))) {
         graph.RemoveNode(fused);
         continue;
       }

@@ -17,6 +17,13 @@ bool ReplaceValue(Graph& graph, Value* from, Value* to) {
   return true;
 }
 
+bool ReplaceWithNewValue(Graph& graph, Value* from, Value* fresh) {
+  const std::string name = from->name();
+  if (!ReplaceValue(graph, from, fresh)) return false;
+  graph.RenameValue(fresh, name);
+  return true;
+}
+
 Value* AddDerivedConstant(Graph& graph, const Value* original, const std::string& name, Tensor t) {
   Value* v = graph.AddConstant(name, std::move(t));
   v->set_parameter(original && original->is_parameter());
@@ -97,7 +104,7 @@ bool CollapseReshapeChain(Graph& graph, Node* node) {
       Tensor::FromVector(proto::DT_INT64, {static_cast<int64_t>(dims.size())}, std::vector<int64_t>(dims)));
   Node* reshape = graph.InsertNodeBefore(node, "Reshape", node->name(), {src, shape});
   reshape->output(0)->set_type(out->type());
-  if (!ReplaceValue(graph, out, reshape->output(0))) {
+  if (!ReplaceWithNewValue(graph, out, reshape->output(0))) {
     graph.RemoveNode(reshape);
     return false;
   }

@@ -15,6 +15,10 @@ namespace kiln {
 /// constant, state, or already a graph output).
 bool ReplaceValue(Graph& graph, Value* from, Value* to);
 
+/// ReplaceValue for a value a rewrite just created: it also takes `from`'s name
+/// (listings keep the model's value names; `from` gets a fresh one).
+bool ReplaceWithNewValue(Graph& graph, Value* from, Value* fresh);
+
 /// A constant computed from `original` (a folded weight, a transposed or merged
 /// bias): a parameter of the model when `original` was one, so `kiln dump`'s
 /// parameter table still counts the model's weights.
