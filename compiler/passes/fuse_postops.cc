@@ -137,6 +137,7 @@ class FusePostOpsPass : public Pass {
   std::string name() const override { return "fuse-postops"; }
   StatusOr<bool> Run(Graph& graph, const PassOptions&) override {
     bool changed = false;
+    const size_t values_before = graph.values().size();
     for (Node* core : graph.NodeList()) {
       const std::string& op = core->op_type();
       if ((op != "Conv" && op != "MatMul" && op != "Gemm") || !IsFloat(core->output(0))) continue;
@@ -162,8 +163,8 @@ class FusePostOpsPass : public Pass {
       changed = true;
     }
     if (changed) RemoveUnusedNodes(graph);
-    graph.RemoveDeadValues();  // biases and transposed weights of chains left alone
-    return changed;
+    graph.RemoveDeadValues();  // biases and transposed weights made for chains left alone
+    return changed || graph.values().size() != values_before;
   }
 };
 
