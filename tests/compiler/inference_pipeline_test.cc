@@ -151,9 +151,9 @@ TEST(InferencePipelineTest, DISABLED_ResNet50LatencyReport) {
     }
   }
   for (auto& m : ms) std::sort(m.begin(), m.end());
-  std::printf("ResNet-50 (batch 1, 224x224): %d nodes -> %d nodes; median latency %.1f ms -> %.1f ms (min %.1f -> %.1f)\n",
-              original->num_nodes(), g.num_nodes(), ms[0][ms[0].size() / 2], ms[1][ms[1].size() / 2], ms[0][0],
-              ms[1][0]);
+  std::printf(
+      "ResNet-50 (batch 1, 224x224): %d nodes -> %d nodes; median latency %.1f ms -> %.1f ms (min %.1f -> %.1f)\n",
+      original->num_nodes(), g.num_nodes(), ms[0][ms[0].size() / 2], ms[1][ms[1].size() / 2], ms[0][0], ms[1][0]);
 }
 
 }  // namespace
