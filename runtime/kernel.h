@@ -36,8 +36,14 @@ struct KernelSpec {
   std::vector<TensorRef> inputs;
   std::vector<TensorRef> outputs;
   ExecEnv* env = nullptr;
+  /// Inputs that are plan constants: their data is bound already and never
+  /// changes, so a kernel may preprocess it once when built (reorder weights).
+  std::vector<bool> constant_inputs;
 
   std::string Label() const { return name + " (" + op_type + ")"; }
+  bool is_constant_input(int i) const {
+    return i < static_cast<int>(constant_inputs.size()) && constant_inputs[i] && inputs[i].data;
+  }
   bool has_input(int i) const { return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED; }
 };
 

@@ -52,6 +52,11 @@ memory::desc PoolingLayout(const Dims& dims);
 /// Adds a reorder step from `from` to a new scratch of `md` (returned), or returns
 /// `from` itself when it already has that layout.
 memory ReorderTo(class PrimitiveKernel& kernel, const KernelSpec& spec, memory from, const memory::desc& md);
+/// Input `index` (plain layout `plain`) in layout `md`: a plan constant (weights) is
+/// reordered once, now, into kernel-owned memory; any other input by a reorder step
+/// on every run (ReorderTo).
+memory ConstantOrReorderTo(class PrimitiveKernel& kernel, const KernelSpec& spec, int index, const memory::desc& plain,
+                           const memory::desc& md);
 /// `md`'s dims and type with format `any`: the primitive picks its fastest layout
 /// (convolutions on plain NCHW fall back to a slower gemm-based implementation).
 memory::desc AnyLayout(const memory::desc& md);

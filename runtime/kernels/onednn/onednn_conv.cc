@@ -66,7 +66,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, b
   dnnl::convolution_forward::primitive_desc pd(d, attr, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   memory src = ReorderTo(*kernel, spec, kernel->Input(0, src_md), pd.src_desc());
-  memory wts = ReorderTo(*kernel, spec, kernel->Input(1, w_md), pd.weights_desc());
+  memory wts = ConstantOrReorderTo(*kernel, spec, 1, w_md, pd.weights_desc());
   memory dst_plain = kernel->Output(0, dst_md);
   memory dst = WriteVia(spec, dst_plain, pd.dst_desc());
   if (has_residual) CopyBack(*kernel, kernel->Input(kFusedResidualInput, dst_md), dst);
