@@ -55,7 +55,20 @@ const std::vector<PipelineEntry>& InferencePipeline() {
       {"resolve-symbolic-dims"},
       // Static types everywhere; shape subgraphs (Shape -> Gather -> Concat) fold to constants.
       {"infer-shapes"},
-      // Folding leaves shape computations and unused initializers behind.
+      // Identities go first so that the passes below see the real producers:
+      // x+0, x*1, Identity, inference Dropout, no-op Casts, reshape chains.
+      {"simplify"},
+      // Exporters wrap layouts in Transpose pairs and transpose weights at run time.
+      {"eliminate-transposes"},
+      // What the two passes above exposed (e.g. arithmetic on now-adjacent constants).
+      {"fold-constants"},
+      // Duplicate subexpressions (shared shape constants, repeated branches) once.
+      {"cse"},
+      // Inference BN becomes Conv/MatMul weights and bias (needs the Conv's sole use, so after CSE).
+      {"fold-batchnorm"},
+      // Conv/MatMul/Gemm + bias + residual + activation -> one oneDNN primitive with post-ops.
+      {"fuse-postops"},
+      // Folding and rewriting leave shape computations and unused initializers behind.
       {"dce"},
   };
   return pipeline;

@@ -134,6 +134,19 @@ void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
   }
 }
 
+void Graph::RenameValue(Value* v, const std::string& name) {
+  if (v->name_ == name) return;
+  if (Value* holder = FindValue(name)) {
+    const std::string fresh = UniqueName(name);
+    value_by_name_.erase(name);
+    holder->name_ = fresh;
+    value_by_name_[fresh] = holder;
+  }
+  value_by_name_.erase(v->name_);
+  v->name_ = name;
+  value_by_name_[name] = v;
+}
+
 void Graph::RemoveDeadValues() {
   std::set<const Value*> live(inputs_.begin(), inputs_.end());
   live.insert(outputs_.begin(), outputs_.end());

@@ -150,6 +150,8 @@ class Graph {
   void RemoveNode(Node* node);
   /// Rewires every use of `from` (node inputs, graph outputs, state updates) to `to`.
   void ReplaceAllUsesWith(Value* from, Value* to);
+  /// Gives `v` the name `name`; a value that already has it gets a fresh name.
+  void RenameValue(Value* v, const std::string& name);
   /// Removes values that nothing defines and nothing uses.
   void RemoveDeadValues();
 

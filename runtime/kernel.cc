@@ -12,6 +12,7 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceReductionKernels(*r);
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
+    RegisterReferenceFusedKernels(*r);
     RegisterOneDnnKernels(*r);
     return r;
   }();

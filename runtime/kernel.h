@@ -36,11 +36,15 @@ struct KernelSpec {
   std::vector<TensorRef> inputs;
   std::vector<TensorRef> outputs;
   ExecEnv* env = nullptr;
+  /// Inputs that are plan constants: their data is bound already and never
+  /// changes, so a kernel may preprocess it once when built (reorder weights).
+  std::vector<bool> constant_inputs;
 
   std::string Label() const { return name + " (" + op_type + ")"; }
-  bool has_input(int i) const {
-    return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED;
+  bool is_constant_input(int i) const {
+    return i < static_cast<int>(constant_inputs.size()) && constant_inputs[i] && inputs[i].data;
   }
+  bool has_input(int i) const { return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED; }
 };
 
 class Kernel {
@@ -60,9 +64,7 @@ class KernelRegistry {
   static KernelRegistry& Global();
   void Register(const std::string& backend, const std::string& op_type, KernelFactory factory);
   const KernelFactory* Find(const std::string& backend, const std::string& op_type) const;
-  bool Has(const std::string& backend, const std::string& op_type) const {
-    return Find(backend, op_type) != nullptr;
-  }
+  bool Has(const std::string& backend, const std::string& op_type) const { return Find(backend, op_type) != nullptr; }
   StatusOr<std::unique_ptr<Kernel>> Create(const std::string& backend, const KernelSpec& spec) const;
 
  private:
@@ -86,6 +88,7 @@ void RegisterReferenceShapeKernels(KernelRegistry& r);
 void RegisterReferenceReductionKernels(KernelRegistry& r);
 void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
+void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul
 void RegisterOneDnnKernels(KernelRegistry& r);
 
 }  // namespace kiln::runtime

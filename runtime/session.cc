@@ -145,6 +145,8 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
       }
       RETURN_IF_ERROR(check_index(idx, "step '" + step.name() + "' input"));
       bound.inputs.push_back(s->buffers_[idx]);
+      spec.constant_inputs.resize(bound.inputs.size());
+      spec.constant_inputs.back() = p.buffer(idx).kind() == proto::BUF_CONSTANT;
     }
     for (int idx : step.output()) {
       RETURN_IF_ERROR(check_index(idx, "step '" + step.name() + "' output"));

@@ -1,8 +1,8 @@
 // resolve-symbolic-dims and infer-shapes (with constant folding of small
 // all-constant subgraphs, which turns ONNX shape computations into constants).
 #include "compiler/pass.h"
+#include "compiler/passes/rewrite.h"
 #include "ir/op_registry.h"
-#include "runtime/kernel.h"
 
 namespace kiln {
 namespace {
@@ -56,7 +56,7 @@ class InferShapesPass : public Pass {
         if (node->output(i)->type() != (*types)[i]) changed = true;
         node->output(i)->set_type((*types)[i]);
       }
-      auto folded = TryFold(graph, node, options);
+      auto folded = FoldNode(graph, node, options);
       if (!folded.ok()) {
         errors.push_back(folded.status().message());
         continue;
@@ -70,67 +70,15 @@ class InferShapesPass : public Pass {
     }
     return changed;
   }
-
- private:
-  // Evaluates `node` at compile time when all its inputs are known and its
-  // outputs are small; the node is removed and its outputs become constants.
-  static StatusOr<bool> TryFold(Graph& graph, Node* node, const PassOptions& options) {
-    if (node->op_type() == "Shape") {
-      const Dims& dims = node->input(0)->dims();
-      int64_t rank = static_cast<int64_t>(dims.size());
-      int64_t start = node->attrs().GetInt("start", 0), end = node->attrs().GetInt("end", rank);
-      if (start < 0) start += rank;
-      if (end < 0) end += rank;
-      start = std::max<int64_t>(0, std::min(start, rank));
-      end = std::max<int64_t>(start, std::min(end, rank));
-      std::vector<int64_t> values(dims.begin() + start, dims.begin() + end);
-      Value* out = node->output(0);
-      graph.RemoveNode(node);
-      out->set_constant(Tensor::FromVector(proto::DT_INT64, {static_cast<int64_t>(values.size())}, values));
-      return true;
-    }
-    for (Value* in : node->inputs()) {
-      if (in && !in->is_constant()) return false;
-    }
-    int64_t total = 0;
-    for (Value* out : node->outputs()) {
-      if (!out->has_type()) return false;
-      total += ElementCount(out->dims());
-    }
-    if (total > options.max_fold_elements) return false;
-    if (!runtime::KernelRegistry::Global().Has("ref", node->op_type())) return false;
-    std::vector<TensorRef> ins;
-    for (Value* in : node->inputs()) ins.push_back(in ? in->constant().ref() : TensorRef{});
-    std::vector<Tensor> results;
-    std::vector<TensorRef> outs;
-    for (Value* out : node->outputs()) {
-      results.emplace_back(out->dtype(), out->dims());
-      outs.push_back(results.back().ref());
-    }
-    RETURN_IF_ERROR(runtime::RunReferenceOp(node->op_type(), node->name(), node->attrs(), ins, outs)
-                        .WithContext(node->Label() + " (constant folding)"));
-    std::vector<Value*> outputs = node->outputs();
-    graph.RemoveNode(node);
-    for (size_t i = 0; i < outputs.size(); ++i) outputs[i]->set_constant(std::move(results[i]));
-    return true;
-  }
 };
 
 class DeadCodeEliminationPass : public Pass {
  public:
   std::string name() const override { return "dce"; }
   StatusOr<bool> Run(Graph& graph, const PassOptions& options) override {
-    bool changed = false;
-    std::vector<Node*> nodes = graph.NodeList();
-    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-      Node* node = *it;
-      bool used = false;
-      for (Value* out : node->outputs()) used = used || graph.NumUses(out) > 0;
-      if (!used) {
-        graph.RemoveNode(node);
-        changed = true;
-      }
-    }
+    const int nodes_before = graph.num_nodes();
+    RemoveUnusedNodes(graph);
+    const bool changed = graph.num_nodes() != nodes_before;
     size_t before = graph.values().size();
     graph.RemoveDeadValues();
     return changed || graph.values().size() != before;

@@ -7,36 +7,14 @@
 #include "compiler/pass.h"
 #include "ir/verifier.h"
 #include "runtime/session.h"
+#include "tests/compiler/pass_test_helpers.h"
 #include "tests/test_util.h"
 
 namespace kiln {
 namespace {
 
-StatusOr<bool> RunOnePass(Graph& g, const std::string& name, PassOptions options = {}) {
-  auto pass = CreatePass(name);
-  if (!pass) return InvalidArgument("no pass ", name);
-  return pass->Run(g, options);
-}
-
-// Runs `graph` (already shape-inferred) on the reference backend with the given inputs.
-std::vector<Tensor> Execute(Graph& graph, const std::vector<Tensor>& inputs) {
-  auto plan = CompileForCpu(graph, {.use_onednn = false});
-  EXPECT_TRUE(plan.ok()) << plan.status().message();
-  if (!plan.ok()) return {};
-  auto session = runtime::Session::Create(*plan);
-  EXPECT_TRUE(session.ok()) << session.status().message();
-  if (!session.ok()) return {};
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    EXPECT_OK((*session)->SetInput(static_cast<int>(i), inputs[i].data(), inputs[i].num_bytes()));
-  }
-  EXPECT_OK((*session)->Run());
-  std::vector<Tensor> outputs;
-  for (int i = 0; i < (*session)->num_outputs(); ++i) {
-    TensorRef r = (*session)->output(i);
-    outputs.push_back(*Tensor::FromBytes(r.dtype, r.dims, r.data, r.num_bytes()));
-  }
-  return outputs;
-}
+using testing::Execute;
+using testing::RunOnePass;
 
 TEST(ResolveSymbolicDimsTest, FixesBatchAndLeavesStaticInputsAlone) {
   Graph g;

@@ -487,6 +487,8 @@ std::vector<RefCase> RefCases() {
        {{1, 3, 6, 5}, {5, 3, 2, 3}},
        WithString(MakeAttrs({{"strides", {2, 2}}}), "auto_pad", "SAME_LOWER"),
        {1}});
+  // Weights that are graph inputs are reordered on every run; constant ones once, when the kernel is built.
+  add({"Conv2dRuntimeWeights", "Conv", {{1, 8, 6, 6}, {16, 8, 3, 3}, {16}}, MakeAttrs({{"pads", {1, 1, 1, 1}}}), {2}});
   add({"Conv3dGrouped",
        "Conv",
        {{1, 4, 4, 5, 4}, {6, 2, 2, 3, 2}, {6}},
@@ -559,6 +561,39 @@ std::vector<RefCase> RefCases() {
        {1, 2}});
   add({"GemmColumnC", "Gemm", {{3, 4}, {4, 5}, {3, 1}}, MakeAttrs({}, {{"beta", 0.5f}}), {1, 2}});
   add({"GemmBetaZero", "Gemm", {{3, 4}, {4, 5}, {3, 5}}, MakeAttrs({}, {{"alpha", 2.0f}, {"beta", 0.0f}}), {1, 2}});
+  // Fused ops (ir/fused_ops.h): bias, residual (sum / binary_add post-op) and eltwise post-ops.
+  add({"FusedConvResidualRelu",
+       "FusedConv",
+       {{2, 8, 6, 6}, {16, 8, 3, 3}, {16}, {2, 16, 6, 6}},
+       WithString(MakeAttrs({{"pads", {1, 1, 1, 1}}}), "activation", "Relu"),
+       {1, 2}});
+  add({"FusedConvGroupedStridedClip",
+       "FusedConv",
+       {{1, 4, 7, 7}, {4, 2, 3, 3}, kOmitted, {1, 4, 3, 3}},
+       WithString(
+           MakeAttrs({{"group", {2}}, {"strides", {2, 2}}}, {{"activation_alpha", -0.2f}, {"activation_beta", 0.3f}}),
+           "activation", "Clip"),
+       {1}});
+  add({"FusedConvElu",
+       "FusedConv",
+       {{1, 3, 5, 5}, {4, 3, 1, 1}, {4}},
+       WithString(MakeAttrs({}, {{"activation_alpha", 0.5f}}), "activation", "Elu"),
+       {1, 2}});
+  add({"FusedMatMulBiasResidualSigmoid",
+       "FusedMatMul",
+       {{4, 6}, {6, 5}, {5}, {4, 5}},
+       WithString(MakeAttrs({}), "activation", "Sigmoid"),
+       {1, 2}});
+  add({"FusedMatMulBatchedLeakyRelu",
+       "FusedMatMul",
+       {{2, 3, 6}, {6, 4}, {1, 4}},
+       WithString(MakeAttrs({}, {{"activation_alpha", 0.1f}}), "activation", "LeakyRelu"),
+       {1, 2}});
+  add({"FusedMatMulResidualTanh",
+       "FusedMatMul",
+       {{3, 4}, {4, 2}, kOmitted, {3, 2}},
+       WithString(MakeAttrs({}), "activation", "Tanh"),
+       {1}});
   // Elementwise.
   for (const char* op : {"Relu", "Sigmoid", "Tanh", "Softplus", "Exp", "Abs", "Neg", "Selu"}) {
     add({op, op, {{2, 3, 4}}, {}});

@@ -3,6 +3,7 @@
 // path, oneDNN kernels included — match PyTorch's outputs within 1e-4.
 #include <gtest/gtest.h>
 
+#include "compiler/pass.h"
 #include "frontends/tensor_io.h"
 #include "tests/test_util.h"
 
@@ -42,6 +43,24 @@ INSTANTIATE_TEST_SUITE_P(Models, TorchModelsCli,
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return info.param.model + "_" + info.param.batch;
                          });
+
+// `kiln dump --after PASS` prints the graph after each pass of the inference
+// pipeline, and the optimized models are made of fused oneDNN nodes.
+TEST(TorchModelsDump, AfterEveryPipelinePassAndFusedResult) {
+  for (const std::string model : {"mlp", "lenet5", "resnet"}) {
+    const std::string path = testing::SourcePath("tests/data/models/" + model + "/model.onnx");
+    for (const PipelineEntry& entry : InferencePipeline()) {
+      std::string log;
+      ASSERT_EQ(testing::RunCommand(std::string(KILN_TOOL_PATH) + " dump " + path + " --after " + entry.pass, &log), 0)
+          << log;
+      EXPECT_NE(log.find("# after pass " + entry.pass + "\n"), std::string::npos) << model << " " << entry.pass;
+    }
+    std::string log;
+    ASSERT_EQ(testing::RunCommand(std::string(KILN_TOOL_PATH) + " dump " + path, &log), 0) << log;
+    EXPECT_NE(log.find(model == "mlp" ? "FusedMatMul(" : "FusedConv("), std::string::npos) << model << ":\n" << log;
+    EXPECT_EQ(log.find("BatchNormalization("), std::string::npos) << model << ": BN is folded\n" << log;
+  }
+}
 
 }  // namespace
 }  // namespace kiln

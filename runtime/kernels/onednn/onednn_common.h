@@ -52,6 +52,11 @@ memory::desc PoolingLayout(const Dims& dims);
 /// Adds a reorder step from `from` to a new scratch of `md` (returned), or returns
 /// `from` itself when it already has that layout.
 memory ReorderTo(class PrimitiveKernel& kernel, const KernelSpec& spec, memory from, const memory::desc& md);
+/// Input `index` (plain layout `plain`) in layout `md`: a plan constant (weights) is
+/// reordered once, now, into kernel-owned memory; any other input by a reorder step
+/// on every run (ReorderTo).
+memory ConstantOrReorderTo(class PrimitiveKernel& kernel, const KernelSpec& spec, int index, const memory::desc& plain,
+                           const memory::desc& md);
 /// `md`'s dims and type with format `any`: the primitive picks its fastest layout
 /// (convolutions on plain NCHW fall back to a slower gemm-based implementation).
 memory::desc AnyLayout(const memory::desc& md);
@@ -60,6 +65,10 @@ memory::desc AnyLayout(const memory::desc& md);
 memory WriteVia(const KernelSpec& spec, memory plain, const memory::desc& md);
 /// Adds the reorder from `from` into `to` (after the producing step) when they differ.
 void CopyBack(class PrimitiveKernel& kernel, memory from, memory to);
+
+/// Appends the eltwise post-op of a fused op's "activation" attribute (ir/fused_ops.h),
+/// if any.
+Status AppendActivation(const Attrs& attrs, dnnl::post_ops& post_ops);
 
 /// Where a primitive argument's data comes from on each run.
 struct Binding {

@@ -1,5 +1,6 @@
 // Conv and ConvTranspose (1-D to 3-D, groups, dilations, strides, asymmetric
 // pads, bias) over plain nc[d][h]w tensors and ONNX weight layouts.
+#include "ir/fused_ops.h"
 #include "ir/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
@@ -26,7 +27,10 @@ Status CheckRanks(const KernelSpec& spec) {
   return Status::Ok();
 }
 
-StatusOr<std::unique_ptr<Kernel>> BuildConv(const KernelSpec& spec) {
+// Conv, and FusedConv (`fused`): activation(conv + bias + Z) with Z through a
+// sum post-op. The sum accumulates into dst, so Z is first copied (reordered)
+// into whatever dst the primitive writes; the planner then needs no aliasing.
+StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, bool fused) {
   RETURN_IF_ERROR(CheckRanks(spec));
   const Dims& x = spec.inputs[0].dims;
   const Dims& w = spec.inputs[1].dims;
@@ -50,12 +54,22 @@ StatusOr<std::unique_ptr<Kernel>> BuildConv(const KernelSpec& spec) {
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                     AnyLayout(src_md), AnyLayout(w_md), b_md, AnyLayout(dst_md), ToDnnl(g.strides),
                                     OneDnnDilation(g.dilations), ToDnnl(pad_l), ToDnnl(pad_r));
-  dnnl::convolution_forward::primitive_desc pd(d, *spec.env->engine);
+  const bool has_residual = fused && spec.has_input(kFusedResidualInput);
+  dnnl::post_ops post_ops;
+  if (has_residual) {
+    if (spec.inputs[kFusedResidualInput].dims != y) return Unimplemented("residual shape differs from the output's");
+    post_ops.append_sum(1.0f);
+  }
+  if (fused) RETURN_IF_ERROR(AppendActivation(spec.attrs, post_ops));
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(post_ops);
+  dnnl::convolution_forward::primitive_desc pd(d, attr, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   memory src = ReorderTo(*kernel, spec, kernel->Input(0, src_md), pd.src_desc());
-  memory wts = ReorderTo(*kernel, spec, kernel->Input(1, w_md), pd.weights_desc());
+  memory wts = ConstantOrReorderTo(*kernel, spec, 1, w_md, pd.weights_desc());
   memory dst_plain = kernel->Output(0, dst_md);
   memory dst = WriteVia(spec, dst_plain, pd.dst_desc());
+  if (has_residual) CopyBack(*kernel, kernel->Input(kFusedResidualInput, dst_md), dst);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
   if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(2, b_md);
   kernel->AddStep(dnnl::convolution_forward(pd), std::move(args));
@@ -111,7 +125,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvTranspose(const KernelSpec& spec) {
 }  // namespace
 
 void RegisterConvKernels(KernelRegistry& r) {
-  RegisterOp(r, "Conv", BuildConv);
+  RegisterOp(r, "Conv", [](const KernelSpec& spec) { return BuildConvWithPostOps(spec, false); });
+  RegisterOp(r, "FusedConv", [](const KernelSpec& spec) { return BuildConvWithPostOps(spec, true); });
   RegisterOp(r, "ConvTranspose", BuildConvTranspose);
 }
 

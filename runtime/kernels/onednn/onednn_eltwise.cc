@@ -2,6 +2,7 @@
 // is exact for plain layouts), Clip, PRelu, and Softmax / LogSoftmax along an axis.
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 
 #include "ir/shape_util.h"
@@ -132,6 +133,22 @@ StatusOr<std::unique_ptr<Kernel>> BuildPRelu(const KernelSpec& spec) {
 }
 
 }  // namespace
+
+Status AppendActivation(const Attrs& attrs, dnnl::post_ops& post_ops) {
+  const std::string act = attrs.GetString("activation", "");
+  if (act.empty()) return Status::Ok();
+  const float alpha = attrs.GetFloat("activation_alpha", 0.0f), beta = attrs.GetFloat("activation_beta", 0.0f);
+  static const std::map<std::string, algorithm> kAlgorithms = {
+      {"Relu", algorithm::eltwise_relu}, {"LeakyRelu", algorithm::eltwise_relu},
+      {"Elu", algorithm::eltwise_elu},   {"Sigmoid", algorithm::eltwise_logistic},
+      {"Tanh", algorithm::eltwise_tanh}, {"Softplus", algorithm::eltwise_soft_relu},
+      {"Clip", algorithm::eltwise_clip}};
+  auto it = kAlgorithms.find(act);
+  if (it == kAlgorithms.end()) return Unimplemented("activation '", act, "' has no oneDNN post-op");
+  // Relu's alpha is its negative slope: 0 unless the activation is LeakyRelu.
+  post_ops.append_eltwise(1.0f, it->second, act == "Relu" ? 0.0f : alpha, beta);
+  return Status::Ok();
+}
 
 void RegisterEltwiseKernels(KernelRegistry& r) {
   RegisterOp(r, "Relu", Eltwise(algorithm::eltwise_relu));

@@ -1,12 +1,15 @@
 // MatMul (numpy semantics: 1-D promotion, broadcast batch dims) and Gemm
 // (transposes as strided views; alpha, beta and C as output scales and post-ops).
+#include "ir/fused_ops.h"
 #include "ir/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {
 namespace {
 
-StatusOr<std::unique_ptr<Kernel>> BuildMatMul(const KernelSpec& spec) {
+// MatMul, and FusedMatMul (`fused`): activation(A B + bias + Z) with the bias as
+// the primitive's (broadcasting) bias and Z as a binary_add post-op.
+StatusOr<std::unique_ptr<Kernel>> BuildMatMulWithPostOps(const KernelSpec& spec, bool fused) {
   Dims a = spec.inputs[0].dims, b = spec.inputs[1].dims;
   if (a.empty() || b.empty()) return Unimplemented("rank-0 operand");
   if (a.size() == 1) a.insert(a.begin(), 1);  // [K] -> [1, K]
@@ -23,12 +26,34 @@ StatusOr<std::unique_ptr<Kernel>> BuildMatMul(const KernelSpec& spec) {
   dst[rank - 1] = b[rank - 1];
   if (ElementCount(dst) != spec.outputs[0].num_elements()) return Unimplemented("unexpected output shape");
   const memory::desc a_md = PlainDesc(a), b_md = PlainDesc(b), dst_md = PlainDesc(dst);
-  dnnl::matmul::desc d(a_md, b_md, dst_md);
-  dnnl::matmul::primitive_desc pd(d, *spec.env->engine);
+  const bool has_bias = fused && spec.has_input(kFusedBiasInput);
+  const bool has_residual = fused && spec.has_input(kFusedResidualInput);
+  memory::desc bias_md, z_md;
+  if (has_bias) {
+    if (spec.inputs[kFusedBiasInput].dims.size() > rank) return Unimplemented("bias has a higher rank than the output");
+    bias_md = PlainDesc(PadLeft(spec.inputs[kFusedBiasInput].dims, rank));
+  }
+  dnnl::post_ops post_ops;
+  if (has_residual) {
+    if (spec.inputs[kFusedResidualInput].num_elements() != ElementCount(dst)) {
+      return Unimplemented("residual shape differs from the output's");
+    }
+    z_md = dst_md;
+    post_ops.append_binary(dnnl::algorithm::binary_add, z_md);
+  }
+  if (fused) RETURN_IF_ERROR(AppendActivation(spec.attrs, post_ops));
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(post_ops);
+  dnnl::matmul::desc d =
+      has_bias ? dnnl::matmul::desc(a_md, b_md, bias_md, dst_md) : dnnl::matmul::desc(a_md, b_md, dst_md);
+  dnnl::matmul::primitive_desc pd(d, attr, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  kernel->AddStep(dnnl::matmul(pd), {{DNNL_ARG_SRC, kernel->Input(0, a_md)},
-                                     {DNNL_ARG_WEIGHTS, kernel->Input(1, b_md)},
-                                     {DNNL_ARG_DST, kernel->Output(0, dst_md)}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, kernel->Input(0, a_md)},
+                                       {DNNL_ARG_WEIGHTS, kernel->Input(1, b_md)},
+                                       {DNNL_ARG_DST, kernel->Output(0, dst_md)}};
+  if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(kFusedBiasInput, bias_md);
+  if (has_residual) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = kernel->Input(kFusedResidualInput, z_md);
+  kernel->AddStep(dnnl::matmul(pd), std::move(args));
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 
@@ -78,7 +103,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildGemm(const KernelSpec& spec) {
 }  // namespace
 
 void RegisterMatMulKernels(KernelRegistry& r) {
-  RegisterOp(r, "MatMul", BuildMatMul);
+  RegisterOp(r, "MatMul", [](const KernelSpec& spec) { return BuildMatMulWithPostOps(spec, false); });
+  RegisterOp(r, "FusedMatMul", [](const KernelSpec& spec) { return BuildMatMulWithPostOps(spec, true); });
   RegisterOp(r, "Gemm", BuildGemm);
 }
 

@@ -62,6 +62,16 @@ memory ReorderTo(PrimitiveKernel& kernel, const KernelSpec& spec, memory from, c
   return to;
 }
 
+memory ConstantOrReorderTo(PrimitiveKernel& kernel, const KernelSpec& spec, int index, const memory::desc& plain,
+                           const memory::desc& md) {
+  if (!spec.is_constant_input(index) || plain == md) return ReorderTo(kernel, spec, kernel.Input(index, plain), md);
+  memory from(plain, *spec.env->engine, spec.inputs[index].data);
+  memory to = Scratch(spec, md);
+  dnnl::reorder(from, to).execute(*spec.env->stream, from, to);
+  spec.env->stream->wait();
+  return to;
+}
+
 memory::desc AnyLayout(const memory::desc& md) {
   return memory::desc(md.dims(), md.data_type(), memory::format_tag::any);
 }
