@@ -15,5 +15,7 @@ int DumpCommand(const std::vector<std::string>& args);
 int TrainCommand(const std::vector<std::string>& args);
 /// `kiln gradcheck MODEL`: autodiff against finite differences.
 int GradcheckCommand(const std::vector<std::string>& args);
+/// `kiln bench MODEL`: compile time, Session::Run latency, arena size and peak RSS.
+int BenchCommand(const std::vector<std::string>& args);
 
 }  // namespace kiln::cli

@@ -21,6 +21,7 @@ Commands:
   dump    print a model's graph after the inference passes (text or Graphviz DOT)
   train   train a model on a data set (compiled training step, Keras-style loop)
   gradcheck  check a model's gradients against finite differences
+  bench   time a compiled model: compile time, run latency, arena size, peak RSS
 
 Options:
   -h, --help   show this help
@@ -31,6 +32,7 @@ Models: .onnx, .kiln (binary) and .kiln.txt (text, with a Keras-like layer short
 Examples:
   kiln dump examples/iris_mlp.kiln.txt
   kiln run examples/iris_mlp.kiln.txt --input examples/iris_sample.npy
+  kiln bench examples/iris_mlp.kiln.txt --batch 64 --threads 2
 
 Run 'kiln <command> --help' for the options of a command.
 )";
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   if (command == "dump") return DumpCommand(rest);
   if (command == "train") return TrainCommand(rest);
   if (command == "gradcheck") return GradcheckCommand(rest);
+  if (command == "bench") return BenchCommand(rest);
   if (!command.empty() && command[0] == '-') return ReportUsageError("", "unknown option '" + command + "'");
   return ReportUsageError("", "unknown command '" + command + "'");
 }
