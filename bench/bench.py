@@ -86,7 +86,7 @@ class Bench:
         for model, batch in configs:
             path = os.path.join(self.models_dir, model, "b%d.onnx" % batch)
             warmup, seconds = self.budget(model, batch)
-            timeout = 300 if self.quick else 1200
+            timeout = 600 if self.quick else 1800
             for runner in runners:
                 n += 1
                 log("[%d/%d] %s batch %d: %s ..." % (n, total, model, batch, LABEL[runner]))
@@ -226,12 +226,16 @@ def build_report(b):
 
     def cell(record, text):
         if record is not None and "error" in record:
-            errors.setdefault(record["error"], []).append("%s %s" % (LABEL.get(record.get("runner"), "?"),
-                                                                     record.get("model", "")))
+            where = ("%s %s" % (LABEL[record["runner"]], record.get("model", ""))).strip() \
+                if record.get("runner") else record.get("section", "?")
+            if where not in errors.setdefault(record["error"], []):
+                errors[record["error"]].append(where)
         return text
 
-    def ratios(kiln_value, get):
-        return [fmt_ratio(ratio(kiln_value, get(p))) if p in runners else "n/a" for p in ("ort", "torch", "jax")]
+    def ratios(kiln_value, get, ran=None):
+        """Kiln/ORT, Kiln/torch, Kiln/jax: "-" where the peer did not run this benchmark."""
+        return [fmt_ratio(ratio(kiln_value, get(p))) if p in runners and (ran is None or ran.get(p)) else "-"
+                for p in ("ort", "torch", "jax")]
 
     # Inference latency.
     configs = [(r["model"], r["batch"]) for r in b.records if r.get("section") == "inference" and
@@ -263,9 +267,9 @@ def build_report(b):
                 continue
             gflops = 2.0 * n**3 / (med[p] * 1e-3) / 1e9
             rec[p]["gflops"] = gflops
-            pct = " %.0f%%" % (100 * gflops / peak_gflops) if peak_gflops else ""
+            pct = ", %.0f%%" % (100 * gflops / peak_gflops) if peak_gflops else ""
             rec[p]["percent_of_peak"] = 100 * gflops / peak_gflops if peak_gflops else None
-            cells.append("%s (%.0f,%s)" % (fmt(med[p]), gflops, pct))
+            cells.append("%s (%.0f%s)" % (fmt(med[p]), gflops, pct))
         rows.append((MODEL_LABEL[model], cells + ratios(med["kiln"], med.get)))
 
     # Training.
@@ -279,7 +283,7 @@ def build_report(b):
             (value(r, "steps_per_epoch") for r in rec.values() if value(r, "steps_per_epoch")), None)
         label = "%s, %s steps/epoch" % (TRAIN_LABEL[model], steps or "?")
         rows.append((label, [cell(rec[p], fmt(sec[p])) if rec[p] is not None else "-" for p in runners] +
-                     ratios(sec["kiln"], sec.get)))
+                     ratios(sec["kiln"], sec.get, rec)))
 
     # Compile time (and peers' equivalents), batch 1 (matmuls at their size).
     comp = [(m, bt) for m, bt in configs if bt == 1] + mm
@@ -288,7 +292,7 @@ def build_report(b):
     for model, batch in comp:
         rec = {p: b.find("inference", p, model=model, batch=batch) for p in runners}
         c = {p: value(rec[p], "compile_seconds_total") for p in runners}
-        cells = [cell(rec[p], "-" if p == "torch" and rec[p] and "error" not in rec[p] else fmt(c[p]))
+        cells = [cell(rec[p], "-" if rec[p] is None or (p == "torch" and "error" not in rec[p]) else fmt(c[p]))
                  for p in runners]
         rows.append(("%s%s" % (MODEL_LABEL[model], ", batch %d" % batch if not model.startswith("matmul") else ""),
                      cells + [fmt_ratio(ratio(c["kiln"], c.get("ort"))), "", fmt_ratio(ratio(c["kiln"], c.get("jax")))]))
@@ -304,7 +308,7 @@ def build_report(b):
         cells = []
         for p in runners:
             rss = value(rec[p], "peak_rss_bytes")
-            text = "n/a" if rss is None else "%.0f" % (rss / 2**20)
+            text = ("-" if rec[p] is None else "n/a") if rss is None else "%.0f" % (rss / 2**20)
             if p == "kiln" and rss is not None:
                 text += " (arena %.1f)" % (rec[p]["arena_bytes"] / 2**20)
             cells.append(cell(rec[p], text))
@@ -385,7 +389,7 @@ def machine_info(b):
         kiln_version, commit = "kiln ?", "?"
     return {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
             "python": platform.python_version(), "kiln": "%s (%s)" % (kiln_version, commit),
-            "peers": versions, "threads": b.threads, "mode": "quick" if b.quick else "full",
+            "peers": versions, "peers_run": b.peers, "threads": b.threads, "mode": "quick" if b.quick else "full",
             "omp_wait_policy": b.env["OMP_WAIT_POLICY"]}
 
 
@@ -400,12 +404,20 @@ def main():
     ap.add_argument("--only", default="inference,matmul,training", help="comma-separated sections to run")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--setup-note", action="append", default=[], help="a note to print (e.g. a peer that failed)")
+    ap.add_argument("--report-from", default="", help="re-render the table of a previous run's latest.json")
     args = ap.parse_args()
     b = Bench(args)
     b.notes.extend(args.setup_note)
     only = set(args.only.split(","))
     load_start = os.getloadavg()
     started = time.time()
+    if args.report_from:
+        with open(args.report_from) as f:
+            previous = json.load(f)
+        b.records, b.notes, only = previous["records"], previous["notes"], set()
+        b.quick = previous["info"]["mode"] == "quick"
+        b.peers = previous["info"].get("peers_run", b.peers)
+        b.threads = previous["info"].get("threads", b.threads)
 
     if "inference" in only:
         configs = [(m, bt) for m in ("mlp", "lenet5", "resnet8", "resnet50") for bt in (1, 64)]
@@ -425,13 +437,15 @@ def main():
     info = machine_info(b)
     info["load_average"] = "%.2f at the start, %.2f at the end" % (load_start[0], os.getloadavg()[0])
     info["minutes"] = round((time.time() - started) / 60, 1)
+    if args.report_from:
+        info = previous["info"]
     table = render_table(cols, rows)
     header = ("Kiln vs peers, %s run, %d threads (intra-op %d, inter-op 1), OMP_WAIT_POLICY=%s\n"
               "%s; %s cores; load %s; %s; peers: %s" % (
                   info["mode"], b.threads, b.threads, info["omp_wait_policy"], info["cpu"], info["cores"],
                   info["load_average"], info["kiln"],
                   ", ".join("%s %s" % kv for kv in sorted(info["peers"].items())) or "none"))
-    goal_lines = ["- %-8s %s: %s" % ("[%s]" % s, g, d) for g, s, d in goal_list]
+    goal_lines = ["- %-9s %s: %s" % ("[%s]" % s, g, d) for g, s, d in goal_list]
     note_lines = ["- %s" % n for n in b.notes]
     note_lines += ["- n/a: %s (%s)" % (why, ", ".join(where)) for why, where in errors.items()]
     text = "\n".join([header, "", table, "", "Goals:"] + goal_lines +
