@@ -32,7 +32,7 @@ done
 
 log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 BUILD_DIR="${BUILD_DIR:-build}"
-VENV=bench/.venv
+VENV="${BENCH_VENV:-bench/.venv}"  # the peers' virtualenv
 MODELS=bench/.models
 BASE_PYTHON="${PYTHON:-python3}"
 NOTES=()
