@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --peers) PEERS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed -e 's/^#//' -e 's/^ //'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
