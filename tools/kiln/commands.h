@@ -19,5 +19,7 @@ int PredictCommand(const std::vector<std::string>& args);
 int GradcheckCommand(const std::vector<std::string>& args);
 /// `kiln compile MODEL -o NAME --emit exe|lib|obj|plan`: ahead-of-time compilation.
 int CompileCommand(const std::vector<std::string>& args);
+/// `kiln bench MODEL`: compile time, Session::Run latency, arena size and peak RSS.
+int BenchCommand(const std::vector<std::string>& args);
 
 }  // namespace kiln::cli

@@ -23,6 +23,7 @@ Commands:
   predict classify images (PNG, PGM, PPM) with a trained classifier: top-K classes
   gradcheck  check a model's gradients against finite differences
   compile  compile a model ahead of time: an executable, a library (+ C header), an object or a plan
+  bench   time a compiled model: compile time, run latency, arena size, peak RSS
 
 Options:
   -h, --help   show this help
@@ -34,6 +35,7 @@ Examples:
   kiln dump examples/iris_mlp.kiln.txt
   kiln run examples/iris_mlp.kiln.txt --input examples/iris_sample.npy
   kiln compile examples/iris_mlp.kiln.txt -o iris && ./iris --input examples/iris_sample.npy
+  kiln bench examples/iris_mlp.kiln.txt --batch 64 --threads 2
 
 Run 'kiln <command> --help' for the options of a command.
 )";
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
   if (command == "predict") return PredictCommand(rest);
   if (command == "gradcheck") return GradcheckCommand(rest);
   if (command == "compile") return CompileCommand(rest);
+  if (command == "bench") return BenchCommand(rest);
   if (!command.empty() && command[0] == '-') return ReportUsageError("", "unknown option '" + command + "'");
   return ReportUsageError("", "unknown command '" + command + "'");
 }

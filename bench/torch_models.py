@@ -1,0 +1,131 @@
+"""The benchmark's model architectures in PyTorch (bench/jax_models.py has the same
+ones in jax.numpy/lax). make_models.py builds them with fixed seeds, saves their
+weights and exports them to ONNX; the torch runners rebuild them from the saved
+weights, so every peer computes with the same numbers.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Mlp(nn.Module):
+    """784-512-256-10, ReLU; returns the logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 512)
+        self.fc2 = nn.Linear(512, 256)
+        self.fc3 = nn.Linear(256, 10)
+
+    def forward(self, x):
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 on 1x28x28 (as tests/data/models/lenet5): conv-relu-pool x2, fc 120-84-10."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-bn-relu-conv3x3-bn + shortcut (identity, or conv1x1-bn when the shape changes), relu."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class ResNet8(nn.Module):
+    """CIFAR-style ResNet-8 on 3x32x32: stem conv-bn-relu (16), three stages of one basic
+    block each (16, 32/2, 64/2), global average pooling, fc 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.block1 = BasicBlock(16, 16, 1)
+        self.block2 = BasicBlock(16, 32, 2)
+        self.block3 = BasicBlock(32, 64, 2)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.conv(x)))
+        x = self.block3(self.block2(self.block1(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class MatMul(nn.Module):
+    """x[N, N] @ w[N, N]: the large-matrix-product benchmark (the batch is N)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.w = nn.Parameter(torch.empty(n, n).uniform_(-1, 1) / n**0.5)
+
+    def forward(self, x):
+        return x @ self.w
+
+
+def resnet50():
+    import torchvision  # only this model needs it
+
+    return torchvision.models.resnet50(weights=None)
+
+
+# Training models: Fashion-MNIST, input [batch, 1, 28, 28], logits out.
+def train_mlp():
+    """784-512-256-10 (bench/models/fmnist_mlp_512.kiln.txt)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
+                         nn.Linear(256, 10))
+
+
+def train_cnn():
+    """conv3x3(32)-relu-pool, conv3x3(64)-relu-pool, dense 128-relu, dense 10 (bench/models/fmnist_cnn.kiln.txt)."""
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+# name -> (constructor, input shape without the batch, batch sizes, whether it has BatchNorm)
+INFERENCE_MODELS = {
+    "mlp": (Mlp, (784,), (1, 64), False),
+    "lenet5": (LeNet5, (1, 28, 28), (1, 64), False),
+    "resnet8": (ResNet8, (3, 32, 32), (1, 64), True),
+    "resnet50": (resnet50, (3, 224, 224), (1, 64), True),
+    "matmul1024": (lambda: MatMul(1024), (1024,), (1024,), False),
+    "matmul2048": (lambda: MatMul(2048), (2048,), (2048,), False),
+}
+TRAIN_MODELS = {"mlp": train_mlp, "cnn": train_cnn}
+
+
+def load(name, weights_path):
+    """The model `name` with the weights make_models.py saved (an .npz of the state dict), in eval mode."""
+    import numpy as np
+
+    model = INFERENCE_MODELS[name][0]()
+    with np.load(weights_path) as w:
+        state = {k: torch.from_numpy(w[k]) for k in w.files}
+    model.load_state_dict(state)
+    return model.eval()

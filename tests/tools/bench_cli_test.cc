@@ -1,0 +1,76 @@
+// `kiln bench`: the JSON report's fields parse and are positive, the readable
+// line names the numbers, and bad command lines are usage errors.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "tests/test_util.h"
+
+namespace kiln {
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result Kiln(const std::string& args) {
+  Result r;
+  r.code = testing::RunCommand(std::string(KILN_TOOL_PATH) + " " + args, &r.output);
+  return r;
+}
+
+// The number after "key": in a flat JSON object, or NaN when the key is missing.
+double JsonNumber(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\": ");
+  if (at == std::string::npos) return std::nan("");
+  const char* begin = json.c_str() + at + key.size() + 4;
+  char* end = nullptr;
+  const double v = std::strtod(begin, &end);
+  return end == begin ? std::nan("") : v;
+}
+
+std::string MlpModel() { return testing::SourcePath("tests/data/models/mlp/model.onnx"); }
+
+TEST(BenchCli, JsonFieldsArePositive) {
+  Result r = Kiln("bench " + MlpModel() + " --batch 4 --threads 1 --warmup 1 --iters 3 --json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_EQ(r.output.front(), '{') << r.output;
+  ASSERT_EQ(r.output.substr(r.output.size() - 2), "}\n") << r.output;
+  EXPECT_EQ(JsonNumber(r.output, "batch"), 4) << r.output;
+  EXPECT_EQ(JsonNumber(r.output, "threads"), 1) << r.output;
+  EXPECT_EQ(JsonNumber(r.output, "iterations"), 3) << r.output;
+  for (const char* key : {"compile_seconds", "load_seconds", "passes_and_lowering_seconds", "median_ms", "p10_ms",
+                          "p90_ms", "mean_ms", "min_ms", "steps", "arena_bytes", "peak_rss_bytes"}) {
+    const double v = JsonNumber(r.output, key);
+    EXPECT_TRUE(v > 0) << key << " = " << v << " in: " << r.output;
+  }
+  EXPECT_LE(JsonNumber(r.output, "p10_ms"), JsonNumber(r.output, "median_ms"));
+  EXPECT_LE(JsonNumber(r.output, "median_ms"), JsonNumber(r.output, "p90_ms"));
+  EXPECT_GE(JsonNumber(r.output, "compile_seconds"),
+            JsonNumber(r.output, "load_seconds") + JsonNumber(r.output, "passes_and_lowering_seconds") - 1e-5);
+}
+
+TEST(BenchCli, ReadableLineAndTimeBudget) {
+  Result r = Kiln("bench " + MlpModel() + " --warmup 0 --seconds 0.05");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* needle : {"batch 1", "compile ", "run median ", "p10 ", "p90 ", "arena ", "peak RSS "}) {
+    EXPECT_NE(r.output.find(needle), std::string::npos) << needle << " in: " << r.output;
+  }
+}
+
+TEST(BenchCli, HelpAndUsageErrors) {
+  Result help = Kiln("bench --help");
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.output.find("Examples:"), std::string::npos) << help.output;
+  EXPECT_EQ(Kiln("bench").code, 2);
+  EXPECT_EQ(Kiln("bench " + MlpModel() + " --iters 0").code, 2);
+  EXPECT_EQ(Kiln("bench " + MlpModel() + " --seconds -1").code, 2);
+  EXPECT_EQ(Kiln("bench " + MlpModel() + " --iters 3 --seconds 1").code, 2);
+  Result missing = Kiln("bench /nonexistent/model.onnx --iters 1");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.output.find("/nonexistent/model.onnx"), std::string::npos) << missing.output;
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,249 @@
+// `kiln bench`: compile a model and time Session::Run on random inputs bound once.
+// Reports the compile time (load + passes + lowering + session creation), the
+// median / p10 / p90 latency of one Run, the arena size and the peak RSS, as a
+// readable line or as JSON (what bench/run.sh reads).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "compiler/compile.h"
+#include "frontends/load_model.h"
+#include "runtime/session.h"
+#include "tools/kiln/args.h"
+#include "tools/kiln/commands.h"
+
+namespace kiln::cli {
+namespace {
+
+constexpr char kBenchHelp[] = R"(Usage: kiln bench MODEL [options]
+
+Compiles MODEL for the CPU, binds random inputs once (uniform in [-1, 1) for
+floats, zeros for integers), then times Session::Run: warm-up runs first, then
+either --iters runs or as many as fit in --seconds (at least 3). Prints the
+compile time (load + passes + lowering + session creation), the median, p10
+and p90 latency of one run, the arena size and the process's peak RSS.
+
+Options:
+  --batch N         value of the symbolic batch dimension (default 1)
+  --threads N       oneDNN/OpenMP threads (default: all cores)
+  --warmup N        untimed runs before measuring (default 3)
+  --iters N         timed runs (default: as many as fit in --seconds)
+  --seconds S       time budget for the timed runs (default 1)
+  --no-onednn       use the reference kernels only
+  --json            print one JSON object instead of a line
+  -h, --help        show this help
+
+Examples:
+  kiln bench examples/iris_mlp.kiln.txt
+  kiln bench resnet50.onnx --batch 64 --threads 2 --warmup 1 --seconds 10 --json
+)";
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+struct BenchResult {
+  std::string model;
+  int64_t batch = 1;
+  int threads = 0;
+  double load_seconds = 0, compile_seconds = 0, session_seconds = 0;
+  int64_t warmup = 0;
+  std::vector<double> run_ms;  // sorted
+  int64_t arena_bytes = 0;
+  int64_t peak_rss_bytes = 0;
+  int num_steps = 0;
+};
+
+// Nearest-rank percentile of sorted values (p in [0, 100]).
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const double rank = p / 100.0 * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(rank));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - static_cast<double>(lo));
+}
+
+int64_t PeakRssBytes() {
+  struct rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux: KiB
+}
+
+void FillRandom(const TensorRef& t, std::mt19937& rng) {
+  if (t.dtype == proto::DT_FLOAT) {
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    float* p = t.as<float>();
+    for (int64_t i = 0; i < t.num_elements(); ++i) p[i] = dist(rng);
+  } else {
+    std::memset(t.data, 0, static_cast<size_t>(t.num_bytes()));
+  }
+}
+
+// The one place that turns a Plan into something that runs. When the LLVM fused
+// kernels land (compiler/codegen/jit.h: CreateJitSession), switch here.
+StatusOr<std::unique_ptr<runtime::Session>> CreateBenchSession(proto::Plan plan,
+                                                               const runtime::SessionOptions& options) {
+  return runtime::Session::Create(std::move(plan), options);
+}
+
+Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn) {
+  const std::string& path = r->model;
+  Clock::time_point t0 = Clock::now();
+  ASSIGN_OR_RETURN(Model model, LoadModel(path));
+  r->load_seconds = SecondsSince(t0);
+
+  t0 = Clock::now();
+  CompileOptions options;
+  options.batch_size = r->batch;
+  options.use_onednn = use_onednn;
+  auto plan = CompileToPlan(*model.graph, options);
+  if (!plan.ok()) return plan.status().WithContext(path);
+  r->compile_seconds = SecondsSince(t0);
+
+  t0 = Clock::now();
+  runtime::SessionOptions session_options;
+  session_options.num_threads = r->threads;
+  auto session = CreateBenchSession(std::move(plan).value(), session_options);
+  if (!session.ok()) return session.status().WithContext(path);
+  r->session_seconds = SecondsSince(t0);
+  runtime::Session& s = **session;
+  r->arena_bytes = s.arena_size();
+  r->num_steps = s.plan().step_size();
+
+  std::mt19937 rng(42);
+  for (int i = 0; i < s.num_inputs(); ++i) FillRandom(s.input(i), rng);
+
+  for (int64_t i = 0; i < r->warmup; ++i) RETURN_IF_ERROR(s.Run().WithContext(path));
+  const Clock::time_point start = Clock::now();
+  for (int64_t i = 0;; ++i) {
+    if (iters > 0 ? i >= iters : (i >= 3 && SecondsSince(start) >= seconds)) break;
+    const Clock::time_point t = Clock::now();
+    RETURN_IF_ERROR(s.Run().WithContext(path));
+    r->run_ms.push_back(SecondsSince(t) * 1e3);
+  }
+  std::sort(r->run_ms.begin(), r->run_ms.end());
+  r->peak_rss_bytes = PeakRssBytes();
+  return Status::Ok();
+}
+
+// "512 B", "12.5 KiB", "3.20 MiB".
+std::string HumanBytes(int64_t bytes) {
+  char b[64];
+  if (bytes < 1024) {
+    std::snprintf(b, sizeof b, "%lld B", static_cast<long long>(bytes));
+  } else if (bytes < (1 << 20)) {
+    std::snprintf(b, sizeof b, "%.1f KiB", static_cast<double>(bytes) / 1024);
+  } else {
+    std::snprintf(b, sizeof b, "%.2f MiB", static_cast<double>(bytes) / (1 << 20));
+  }
+  return b;
+}
+
+std::string JsonString(const std::string& v) {
+  std::string quoted = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string Num(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+void Print(const BenchResult& r, bool json) {
+  const double compile_total = r.load_seconds + r.compile_seconds + r.session_seconds;
+  double mean = 0;
+  for (double ms : r.run_ms) mean += ms;
+  mean /= static_cast<double>(std::max<size_t>(1, r.run_ms.size()));
+  const double median = Percentile(r.run_ms, 50), p10 = Percentile(r.run_ms, 10), p90 = Percentile(r.run_ms, 90);
+  if (json) {
+    std::printf(
+        "{\"model\": %s, \"batch\": %lld, \"threads\": %d, \"compile_seconds\": %s, \"load_seconds\": %s, "
+        "\"passes_and_lowering_seconds\": %s, \"session_seconds\": %s, \"warmup\": %lld, \"iterations\": %zu, "
+        "\"median_ms\": %s, \"p10_ms\": %s, \"p90_ms\": %s, \"mean_ms\": %s, \"min_ms\": %s, \"max_ms\": %s, "
+        "\"steps\": %d, \"arena_bytes\": %lld, \"peak_rss_bytes\": %lld}\n",
+        JsonString(r.model).c_str(), static_cast<long long>(r.batch), r.threads, Num(compile_total).c_str(),
+        Num(r.load_seconds).c_str(), Num(r.compile_seconds).c_str(), Num(r.session_seconds).c_str(),
+        static_cast<long long>(r.warmup), r.run_ms.size(), Num(median).c_str(), Num(p10).c_str(), Num(p90).c_str(),
+        Num(mean).c_str(), Num(r.run_ms.front()).c_str(), Num(r.run_ms.back()).c_str(), r.num_steps,
+        static_cast<long long>(r.arena_bytes), static_cast<long long>(r.peak_rss_bytes));
+    return;
+  }
+  const std::string threads = r.threads > 0 ? std::to_string(r.threads) : "default";
+  std::printf(
+      "%s batch %lld, threads %s: compile %.3f s (load %.3f, passes+lowering %.3f, session %.3f); "
+      "run median %.4g ms (p10 %.4g, p90 %.4g) over %zu runs; arena %s; peak RSS %s\n",
+      r.model.c_str(), static_cast<long long>(r.batch), threads.c_str(), compile_total, r.load_seconds,
+      r.compile_seconds, r.session_seconds, median, p10, p90, r.run_ms.size(), HumanBytes(r.arena_bytes).c_str(),
+      HumanBytes(r.peak_rss_bytes).c_str());
+}
+
+StatusOr<double> ParsePositiveSeconds(const std::string& value) {
+  char* end = nullptr;
+  const double v = std::strtod(value.c_str(), &end);
+  if (value.empty() || *end != '\0' || !(v > 0) || !std::isfinite(v)) {
+    return InvalidArgument("option '--seconds' needs a positive number, got '", value, "'");
+  }
+  return v;
+}
+
+}  // namespace
+
+int BenchCommand(const std::vector<std::string>& args) {
+  ArgSpec spec{"bench", {"--json", "--no-onednn"}, {"--batch", "--threads", "--warmup", "--iters", "--seconds"}, {}};
+  auto parsed = ParseArgs(args, spec);
+  if (!parsed.ok()) return ReportUsageError("bench", parsed.status().message());
+  if (parsed->help) {
+    std::fputs(kBenchHelp, stdout);
+    return kExitOk;
+  }
+  if (parsed->positional.size() != 1) {
+    return ReportUsageError("bench", parsed->positional.empty()
+                                         ? "missing MODEL"
+                                         : "expected one MODEL, got " + std::to_string(parsed->positional.size()));
+  }
+  BenchResult r;
+  r.model = parsed->positional[0];
+  int64_t iters = 0;
+  double seconds = 1.0;
+  struct IntOption {
+    const char* name;
+    int64_t* value;
+  };
+  int64_t threads = 0, warmup = 3;
+  for (IntOption o : {IntOption{"--batch", &r.batch}, IntOption{"--threads", &threads}, IntOption{"--iters", &iters}}) {
+    if (!parsed->options.count(o.name)) continue;
+    auto v = ParsePositiveInt(o.name, parsed->Get(o.name));
+    if (!v.ok()) return ReportUsageError("bench", v.status().message());
+    *o.value = *v;
+  }
+  if (parsed->options.count("--warmup")) {  // 0 is allowed
+    const std::string w = parsed->Get("--warmup");
+    auto v = w == "0" ? StatusOr<int64_t>(0) : ParsePositiveInt("--warmup", w);
+    if (!v.ok()) return ReportUsageError("bench", v.status().message());
+    warmup = *v;
+  }
+  if (parsed->options.count("--seconds")) {
+    if (iters > 0) return ReportUsageError("bench", "give --iters or --seconds, not both");
+    auto v = ParsePositiveSeconds(parsed->Get("--seconds"));
+    if (!v.ok()) return ReportUsageError("bench", v.status().message());
+    seconds = *v;
+  }
+  r.threads = static_cast<int>(threads);
+  r.warmup = warmup;
+  Status status = Bench(&r, iters, seconds, !parsed->Has("--no-onednn"));
+  if (!status.ok()) return ReportError(status);
+  Print(r, parsed->Has("--json"));
+  return kExitOk;
+}
+
+}  // namespace kiln::cli
