@@ -57,6 +57,10 @@ const std::vector<PipelineEntry>& InferencePipeline() {
       {"infer-shapes"},
       // Folding leaves shape computations and unused initializers behind.
       {"dce"},
+      // Elementwise chains become one generated kernel each (one pass over memory).
+      {"fuse-elementwise"},
+      // Fusion leaves the members' now-unused constants behind.
+      {"dce"},
   };
   return pipeline;
 }

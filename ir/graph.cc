@@ -153,6 +153,15 @@ void Graph::RemoveDeadValues() {
   values_ = std::move(kept);
 }
 
+bool Graph::RenameValue(Value* v, const std::string& name) {
+  if (v->name_ == name) return true;
+  if (value_by_name_.count(name)) return false;
+  value_by_name_.erase(v->name_);
+  v->name_ = name;
+  value_by_name_[name] = v;
+  return true;
+}
+
 Value* Graph::FindValue(const std::string& name) const {
   auto it = value_by_name_.find(name);
   return it == value_by_name_.end() ? nullptr : it->second;

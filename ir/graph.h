@@ -152,6 +152,8 @@ class Graph {
   void ReplaceAllUsesWith(Value* from, Value* to);
   /// Removes values that nothing defines and nothing uses.
   void RemoveDeadValues();
+  /// Gives `v` the name `name`; false (and no change) when another value has it.
+  bool RenameValue(Value* v, const std::string& name);
 
   Value* FindValue(const std::string& name) const;
   Node* FindNode(const std::string& name) const;

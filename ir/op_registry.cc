@@ -51,6 +51,7 @@ static const OpRegistry& Registry() {
     RegisterReductionOps(*r);
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);
+    RegisterFusedOps(*r);
     RegisterElementwiseGradients(*r);
     RegisterNnGradients(*r);
     RegisterShapeGradients(*r);

@@ -112,6 +112,7 @@ void RegisterShapeOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
 void RegisterGradientOps(OpRegistry& r);  // backward ops (ir/ops/gradient.cc)
 void RegisterTrainingOps(OpRegistry& r);  // losses and optimizer updates (ir/ops/training.cc)
+void RegisterFusedOps(OpRegistry& r);     // FusedElementwise (ir/ops/fused.cc)
 
 class OpRegistry {
  public:

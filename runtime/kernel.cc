@@ -13,6 +13,8 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
     RegisterOneDnnKernels(*r);
+    RegisterReferenceFusedKernels(*r);
+    RegisterCompiledKernels(*r);
     return r;
   }();
   return *registry;

@@ -19,11 +19,14 @@ class stream;
 
 namespace kiln::runtime {
 
+class CompiledKernels;
+
 /// Shared per-session execution resources.
 struct ExecEnv {
   dnnl::engine* engine = nullptr;
   dnnl::stream* stream = nullptr;
   int num_threads = 0;  // 0: library default
+  const CompiledKernels* compiled_kernels = nullptr;  // generated code for "jit" steps, if any
 };
 
 /// Everything a kernel factory may look at. Input/output `dims` and `dtype` are
@@ -87,5 +90,7 @@ void RegisterReferenceReductionKernels(KernelRegistry& r);
 void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
 void RegisterOneDnnKernels(KernelRegistry& r);
+void RegisterReferenceFusedKernels(KernelRegistry& r);  // FusedElementwise interpreter
+void RegisterCompiledKernels(KernelRegistry& r);        // "jit": generated code (compiled_kernels.cc)
 
 }  // namespace kiln::runtime
