@@ -180,7 +180,8 @@ class MathEmitter {
       case FusedOp::kLeakyReluGrad: return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), a[2]));
       case FusedOp::kEluGrad: return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), Mul(a[2], Exp(a[1]))));
       case FusedOp::kSigmoidGrad: return Mul(a[0], Mul(a[1], Sub(F(1.0), a[1])));
-      case FusedOp::kTanhGrad: return Mul(a[0], Sub(F(1.0), Mul(a[1], a[1])));
+      case FusedOp::kTanhGrad:  // (1 - y)(1 + y): no cancellation as y nears 1
+        return Mul(a[0], Mul(Sub(F(1.0), a[1]), Add(F(1.0), a[1])));
       case FusedOp::kExpGrad: return Mul(a[0], a[1]);
       case FusedOp::kLogGrad: return Mul(a[0], Div(F(1.0), a[1]));
       case FusedOp::kSqrtGrad: return Mul(a[0], Div(F(0.5), a[1]));
