@@ -13,6 +13,7 @@ struct CompileOptions {
   int64_t batch_size = 1;
   bool use_onednn = true;
   PassObserver observer;  // called after each pass (kiln dump --after)
+  std::vector<FusionDecision>* fusion_decisions = nullptr;  // kiln dump --explain-fusion
 };
 
 /// Runs the inference pipeline on `graph` (in place) and lowers it for the CPU.

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 
+#include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
@@ -169,7 +170,7 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given) {
   options.use_onednn = !args.Has("--no-onednn");
   auto plan = CompileToPlan(*model.graph, options);
   if (!plan.ok()) return plan.status().WithContext(model_path);
-  auto session = runtime::Session::Create(std::move(plan).value());
+  auto session = codegen::CreateJitSession(std::move(plan).value());
   if (!session.ok()) return session.status().WithContext(model_path);
   runtime::Session& s = **session;
   for (const auto& [name, tensor] : feeds) {
