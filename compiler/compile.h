@@ -12,7 +12,7 @@ namespace kiln {
 struct CompileOptions {
   int64_t batch_size = 1;
   bool use_onednn = true;
-  PassObserver observer;  // called after each pass (kiln dump --after)
+  PassObserver observer;                                    // called after each pass (kiln dump --after)
   std::vector<FusionDecision>* fusion_decisions = nullptr;  // kiln dump --explain-fusion
 };
 

@@ -62,4 +62,3 @@ const std::vector<PipelineEntry>& InferencePipeline();
 Status PrepareForInference(Graph& graph, const PassOptions& options, const PassObserver& observer = nullptr);
 
 }  // namespace kiln
-

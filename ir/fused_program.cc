@@ -113,9 +113,9 @@ class Parser {
   StatusOr<FusedOperand> Operand(int defined) {
     SkipSpace();
     FusedOperand operand;
-    if (!AtEnd() && (std::isdigit(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '-' ||
-                     text_[pos_] == '+' || text_[pos_] == '.' || text_[pos_] == 'n' || text_[pos_] == 'N' ||
-                     text_[pos_] == 'I')) {
+    if (!AtEnd() &&
+        (std::isdigit(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '-' || text_[pos_] == '+' ||
+         text_[pos_] == '.' || text_[pos_] == 'n' || text_[pos_] == 'N' || text_[pos_] == 'I')) {
       const char* begin = text_.c_str() + pos_;
       char* end = nullptr;
       const float value = std::strtof(begin, &end);

@@ -65,8 +65,8 @@ const FusedOpInfo& GetFusedOpInfo(FusedOp op);
 struct FusedOperand {
   enum Kind { kInput, kTemp, kImmediate };
   Kind kind = kImmediate;
-  int index = 0;     // kInput / kTemp
-  float value = 0;   // kImmediate
+  int index = 0;    // kInput / kTemp
+  float value = 0;  // kImmediate
 };
 
 struct FusedInstr {
@@ -93,13 +93,13 @@ std::string FormatFusedProgram(const FusedProgram& program);
 /// r / chunks and inner elements [(r % chunks) * chunk, min(+chunk, inner)).
 /// Shared by the CPU lowering (which records `iterations`) and the code generator.
 struct FusedGeometry {
-  Dims outer;                               // collapsed outer dims (may be empty)
-  int64_t inner = 1;                        // length of the contiguous inner run
-  int64_t chunk = 1;                        // inner elements per row
-  int64_t chunks = 1;                       // rows per outer index
-  int64_t iterations = 0;                   // rows: product(outer) * chunks (0 for an empty tensor)
+  Dims outer;                                       // collapsed outer dims (may be empty)
+  int64_t inner = 1;                                // length of the contiguous inner run
+  int64_t chunk = 1;                                // inner elements per row
+  int64_t chunks = 1;                               // rows per outer index
+  int64_t iterations = 0;                           // rows: product(outer) * chunks (0 for an empty tensor)
   std::vector<std::vector<int64_t>> outer_strides;  // per input, element stride per outer dim (0: broadcast)
-  std::vector<int64_t> inner_stride;        // per input: 1, or 0 when broadcast along the inner run
+  std::vector<int64_t> inner_stride;                // per input: 1, or 0 when broadcast along the inner run
 };
 /// `inputs` must broadcast to `iteration` (numpy rules, rank <= iteration's).
 StatusOr<FusedGeometry> ComputeFusedGeometry(const std::vector<Dims>& inputs, const Dims& iteration);

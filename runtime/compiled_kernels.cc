@@ -87,8 +87,8 @@ StatusOr<std::unique_ptr<Kernel>> CreateCompiledStepKernel(const KernelSpec& spe
     return InvalidArgument(spec.Label(), ": kernel ", symbol, " was compiled for ", iterations,
                            " rows but the buffers give ", geometry->iterations);
   }
-  return std::unique_ptr<Kernel>(new CompiledStepKernel(fn, iterations, spec.outputs[0].num_elements(),
-                                                        spec.env ? spec.env->num_threads : 0));
+  return std::unique_ptr<Kernel>(
+      new CompiledStepKernel(fn, iterations, spec.outputs[0].num_elements(), spec.env ? spec.env->num_threads : 0));
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ class CompiledKernels;
 struct ExecEnv {
   dnnl::engine* engine = nullptr;
   dnnl::stream* stream = nullptr;
-  int num_threads = 0;  // 0: library default
+  int num_threads = 0;                                // 0: library default
   const CompiledKernels* compiled_kernels = nullptr;  // generated code for "jit" steps, if any
 };
 
@@ -41,9 +41,7 @@ struct KernelSpec {
   ExecEnv* env = nullptr;
 
   std::string Label() const { return name + " (" + op_type + ")"; }
-  bool has_input(int i) const {
-    return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED;
-  }
+  bool has_input(int i) const { return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED; }
 };
 
 class Kernel {
@@ -63,9 +61,7 @@ class KernelRegistry {
   static KernelRegistry& Global();
   void Register(const std::string& backend, const std::string& op_type, KernelFactory factory);
   const KernelFactory* Find(const std::string& backend, const std::string& op_type) const;
-  bool Has(const std::string& backend, const std::string& op_type) const {
-    return Find(backend, op_type) != nullptr;
-  }
+  bool Has(const std::string& backend, const std::string& op_type) const { return Find(backend, op_type) != nullptr; }
   StatusOr<std::unique_ptr<Kernel>> Create(const std::string& backend, const KernelSpec& spec) const;
 
  private:

@@ -8,7 +8,14 @@
 #include "ir/status.h"
 #include "ir/tensor.h"
 
+namespace kiln::runtime {
+class Session;
+}  // namespace kiln::runtime
+
 namespace kiln::testing {
+
+/// Sets the session's inputs in order, runs it once and copies every output.
+StatusOr<std::vector<Tensor>> RunOnce(runtime::Session& session, const std::vector<Tensor>& inputs);
 
 /// Path of a file in the source tree / build tree.
 std::string SourcePath(const std::string& relative);
@@ -28,13 +35,13 @@ int RunCommand(const std::string& command, std::string* output);
 
 }  // namespace kiln::testing
 
-#define ASSERT_OK(expr)                                   \
-  do {                                                    \
-    const ::kiln::Status _st = (expr);                    \
-    ASSERT_TRUE(_st.ok()) << _st.message();               \
+#define ASSERT_OK(expr)                     \
+  do {                                      \
+    const ::kiln::Status _st = (expr);      \
+    ASSERT_TRUE(_st.ok()) << _st.message(); \
   } while (0)
-#define EXPECT_OK(expr)                                   \
-  do {                                                    \
-    const ::kiln::Status _st = (expr);                    \
-    EXPECT_TRUE(_st.ok()) << _st.message();               \
+#define EXPECT_OK(expr)                     \
+  do {                                      \
+    const ::kiln::Status _st = (expr);      \
+    EXPECT_TRUE(_st.ok()) << _st.message(); \
   } while (0)

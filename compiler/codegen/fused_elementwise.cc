@@ -61,8 +61,8 @@ class MathEmitter {
     Value* fx = Floor(Add(Mul(xc, F(1.44269504088896341)), F(0.5)));
     Value* r = Sub(xc, Mul(fx, F(0.693359375)));
     r = Sub(r, Mul(fx, F(-2.12194440e-4)));
-    Value* p = Poly(r, {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1,
-                        5.0000001201E-1});
+    Value* p =
+        Poly(r, {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1});
     Value* y = Add(Add(Mul(p, Mul(r, r)), r), F(1.0));
     Value* result = ScaleByPowerOfTwo(y, b_.CreateFPToSI(fx, i32_));
     return Select(IsNan(x), x, result);
@@ -87,9 +87,8 @@ class MathEmitter {
     Value* ef = b_.CreateSIToFP(b_.CreateSub(e, Select(below, I(1), I(0))), f32_);
     m = Sub(Select(below, Add(m, m), m), F(1.0));
     Value* z = Mul(m, m);
-    Value* y = Mul(Mul(Poly(m, {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1,
-                                1.4249322787E-1, -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1,
-                                3.3333331174E-1}),
+    Value* y = Mul(Mul(Poly(m, {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
+                                -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1}),
                        m),
                    z);
     y = Add(y, Mul(ef, F(-2.12194440e-4)));
@@ -113,8 +112,7 @@ class MathEmitter {
   Value* Tanh(Value* x) {
     Value* a = Fabs(x);
     Value* z = Mul(x, x);
-    Value* p = Poly(z, {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
-                        -3.33332819422E-1});
+    Value* p = Poly(z, {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1, -3.33332819422E-1});
     Value* small = Add(Mul(Mul(p, z), x), x);
     Value* large = Sub(F(1.0), Div(F(2.0), Add(Exp(Add(a, a)), F(1.0))));
     return Select(Lt(a, F(0.625)), small, CopySign(large, x));
@@ -158,8 +156,7 @@ class MathEmitter {
       case FusedOp::kRelu: return Select(Lt(a[0], F(0.0)), F(0.0), a[0]);
       case FusedOp::kLeakyRelu: return Select(b_.CreateFCmpOGE(a[0], F(0.0)), a[0], Mul(a[1], a[0]));
       case FusedOp::kElu: return Select(b_.CreateFCmpOGE(a[0], F(0.0)), a[0], Mul(a[1], Expm1(a[0])));
-      case FusedOp::kSelu:
-        return Select(Gt(a[0], F(0.0)), Mul(a[2], a[0]), Mul(Mul(a[2], a[1]), Expm1(a[0])));
+      case FusedOp::kSelu: return Select(Gt(a[0], F(0.0)), Mul(a[2], a[0]), Mul(Mul(a[2], a[1]), Expm1(a[0])));
       case FusedOp::kSigmoid: return Sigmoid(a[0]);
       case FusedOp::kTanh: return Tanh(a[0]);
       case FusedOp::kSoftplus: {
@@ -208,8 +205,7 @@ Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometr
                        llvm::Module& module) {
   const int num_inputs = static_cast<int>(geometry.inner_stride.size());
   if (program.num_inputs > num_inputs) {
-    return InvalidArgument(symbol, ": the program reads ", program.num_inputs, " inputs but the step has ",
-                           num_inputs);
+    return InvalidArgument(symbol, ": the program reads ", program.num_inputs, " inputs but the step has ", num_inputs);
   }
   if (module.getFunction(symbol)) return InvalidArgument(symbol, ": the module already defines it");
   llvm::LLVMContext& ctx = module.getContext();
@@ -250,8 +246,8 @@ Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometr
   // Row r: the outer index and the slice [first, first + count) of the inner run.
   b.SetInsertPoint(outer_body);
   llvm::Value* outer = geometry.chunks == 1 ? row : b.CreateUDiv(row, c64(geometry.chunks));
-  llvm::Value* first = geometry.chunks == 1 ? c64(0) : b.CreateMul(b.CreateURem(row, c64(geometry.chunks)),
-                                                                   c64(geometry.chunk));
+  llvm::Value* first =
+      geometry.chunks == 1 ? c64(0) : b.CreateMul(b.CreateURem(row, c64(geometry.chunks)), c64(geometry.chunk));
   llvm::Value* count = b.CreateSub(
       b.CreateBinaryIntrinsic(llvm::Intrinsic::smin, b.CreateAdd(first, c64(geometry.chunk)), c64(geometry.inner)),
       first);
@@ -327,9 +323,11 @@ Status EmitFusedStep(const proto::Plan& plan, const proto::Step& step, llvm::Mod
   if (!program.ok()) return program.status().WithContext(label);
   std::vector<Dims> inputs;
   auto dims_of = [&](int index) -> StatusOr<Dims> {
-    if (index < 0 || index >= plan.buffer_size()) return InvalidArgument(label, ": buffer ", index, " is not in the plan");
+    if (index < 0 || index >= plan.buffer_size())
+      return InvalidArgument(label, ": buffer ", index, " is not in the plan");
     const proto::Buffer& buffer = plan.buffer(index);
-    if (buffer.dtype() != proto::DT_FLOAT) return InvalidArgument(label, ": buffer '", buffer.name(), "' is not float32");
+    if (buffer.dtype() != proto::DT_FLOAT)
+      return InvalidArgument(label, ": buffer '", buffer.name(), "' is not float32");
     return Dims(buffer.dims().begin(), buffer.dims().end());
   };
   for (int index : step.input()) {

@@ -89,12 +89,12 @@ StatusOr<std::shared_ptr<const runtime::CompiledKernels>> JitCompileKernels(cons
   if (!jit) return FromLlvm(jit.takeError(), "JIT: cannot create LLJIT");
   kernels->jit = std::move(*jit);
   // powf (Pow with a general exponent) comes from the process's libm.
-  auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-      kernels->jit->getDataLayout().getGlobalPrefix());
+  auto process =
+      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(kernels->jit->getDataLayout().getGlobalPrefix());
   if (!process) return FromLlvm(process.takeError(), "JIT: cannot search the process for symbols");
   kernels->jit->getMainJITDylib().addGenerator(std::move(*process));
-  RETURN_IF_ERROR(FromLlvm(
-      kernels->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))), "JIT"));
+  RETURN_IF_ERROR(
+      FromLlvm(kernels->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))), "JIT"));
   for (const std::string& symbol : symbols) {
     auto address = kernels->jit->lookup(symbol);
     if (!address) return FromLlvm(address.takeError(), "JIT: kernel " + symbol);

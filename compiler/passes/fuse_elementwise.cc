@@ -44,9 +44,9 @@ bool ScalarConstant(const Value* v, float* value) {
 
 const std::map<std::string, FusedOp>& UnaryOps() {
   static const std::map<std::string, FusedOp> ops = {
-      {"Relu", FusedOp::kRelu}, {"Sigmoid", FusedOp::kSigmoid},   {"Tanh", FusedOp::kTanh},
-      {"Exp", FusedOp::kExp},   {"Log", FusedOp::kLog},           {"Sqrt", FusedOp::kSqrt},
-      {"Neg", FusedOp::kNeg},   {"Abs", FusedOp::kAbs},           {"Softplus", FusedOp::kSoftplus},
+      {"Relu", FusedOp::kRelu},         {"Sigmoid", FusedOp::kSigmoid}, {"Tanh", FusedOp::kTanh},
+      {"Exp", FusedOp::kExp},           {"Log", FusedOp::kLog},         {"Sqrt", FusedOp::kSqrt},
+      {"Neg", FusedOp::kNeg},           {"Abs", FusedOp::kAbs},         {"Softplus", FusedOp::kSoftplus},
       {"Softsign", FusedOp::kSoftsign},
   };
   return ops;
@@ -54,10 +54,12 @@ const std::map<std::string, FusedOp>& UnaryOps() {
 
 const std::map<std::string, FusedOp>& GradOps() {
   static const std::map<std::string, FusedOp> ops = {
-      {"relu", FusedOp::kReluGrad},     {"leaky_relu", FusedOp::kLeakyReluGrad}, {"elu", FusedOp::kEluGrad},
-      {"sigmoid", FusedOp::kSigmoidGrad}, {"tanh", FusedOp::kTanhGrad},        {"exp", FusedOp::kExpGrad},
-      {"log", FusedOp::kLogGrad},       {"sqrt", FusedOp::kSqrtGrad},          {"abs", FusedOp::kAbsGrad},
-      {"softplus", FusedOp::kSoftplusGrad}, {"softsign", FusedOp::kSoftsignGrad},
+      {"relu", FusedOp::kReluGrad},         {"leaky_relu", FusedOp::kLeakyReluGrad},
+      {"elu", FusedOp::kEluGrad},           {"sigmoid", FusedOp::kSigmoidGrad},
+      {"tanh", FusedOp::kTanhGrad},         {"exp", FusedOp::kExpGrad},
+      {"log", FusedOp::kLogGrad},           {"sqrt", FusedOp::kSqrtGrad},
+      {"abs", FusedOp::kAbsGrad},           {"softplus", FusedOp::kSoftplusGrad},
+      {"softsign", FusedOp::kSoftsignGrad},
   };
   return ops;
 }
@@ -66,10 +68,9 @@ const std::map<std::string, FusedOp>& GradOps() {
 std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
   const std::string& op = node.op_type();
   const Attrs& a = node.attrs();
-  static const std::map<std::string, FusedOp> kBinary = {{"Add", FusedOp::kAdd}, {"Sub", FusedOp::kSub},
-                                                         {"Mul", FusedOp::kMul}, {"Div", FusedOp::kDiv},
-                                                         {"Sum", FusedOp::kAdd}, {"Max", FusedOp::kMax},
-                                                         {"Min", FusedOp::kMin}};
+  static const std::map<std::string, FusedOp> kBinary = {
+      {"Add", FusedOp::kAdd}, {"Sub", FusedOp::kSub}, {"Mul", FusedOp::kMul}, {"Div", FusedOp::kDiv},
+      {"Sum", FusedOp::kAdd}, {"Max", FusedOp::kMax}, {"Min", FusedOp::kMin}};
   if (op == "FusedElementwise") return "already fused";
   if (auto it = kBinary.find(op); it != kBinary.end()) {
     if (node.num_inputs() < 2) return "a single-input " + op + " is a copy";

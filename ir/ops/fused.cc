@@ -14,8 +14,7 @@ Status InferFusedElementwise(InferContext& ctx) {
   auto program = ParseFusedProgram(ctx.attrs().GetString("program", ""));
   if (!program.ok()) return ctx.Error(program.status().message());
   if (program->num_inputs > ctx.num_inputs()) {
-    return ctx.Error("the program reads i", program->num_inputs - 1, " but the node has ", ctx.num_inputs(),
-                     " inputs");
+    return ctx.Error("the program reads i", program->num_inputs - 1, " but the node has ", ctx.num_inputs(), " inputs");
   }
   if (static_cast<int>(program->outputs.size()) != ctx.num_outputs()) {
     return ctx.Error("the program has ", program->outputs.size(), " outputs but the node has ", ctx.num_outputs());

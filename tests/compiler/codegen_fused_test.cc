@@ -51,7 +51,8 @@ TEST(CodegenFusedTest, EmitsAVerifiedModuleWithAKernelTable) {
   ASSERT_OK(machine.status());
   auto object = EmitObject(module, **machine);
   ASSERT_OK(object.status());
-  EXPECT_EQ(object->substr(0, 4), std::string("\x7f" "ELF"));
+  EXPECT_EQ(object->substr(0, 4), std::string("\x7f"
+                                              "ELF"));
   EXPECT_FALSE(AddKernelTable(module, {"no_such_kernel"}, "other").ok());
 }
 

@@ -2,6 +2,8 @@
 // must leave alone), the reference interpreter against the unfused graph
 // (bit-identical), and the LLVM-generated kernels against both (broadcast
 // patterns, odd sizes, transcendental accuracy, partial row ranges, in place).
+#include "compiler/passes/fuse_elementwise.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,7 +14,6 @@
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/jit.h"
 #include "compiler/pass.h"
-#include "compiler/passes/fuse_elementwise.h"
 #include "ir/fused_program.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
@@ -51,21 +52,15 @@ std::vector<Tensor> Execute(const Graph& g, const std::vector<Tensor>& inputs, E
   auto session = engine == Engine::kJit ? codegen::CreateJitSession(*plan) : runtime::Session::Create(*plan);
   EXPECT_OK(session.status());
   if (!session.ok()) return {};
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    EXPECT_OK((*session)->SetInput(static_cast<int>(i), inputs[i].data(), inputs[i].num_bytes()));
-  }
-  EXPECT_OK((*session)->Run());
-  std::vector<Tensor> outputs;
-  for (int i = 0; i < (*session)->num_outputs(); ++i) {
-    TensorRef r = (*session)->output(i);
-    outputs.push_back(*Tensor::FromBytes(r.dtype, r.dims, r.data, r.num_bytes()));
-  }
-  return outputs;
+  auto outputs = testing::RunOnce(**session, inputs);
+  EXPECT_OK(outputs.status());
+  return outputs.ok() ? *outputs : std::vector<Tensor>{};
 }
 
 // Closeness that treats NaN = NaN and equal infinities as equal; reports the worst relative error.
 std::string Compare(const Tensor& actual, const Tensor& expected, double rtol, double atol, double* max_rel = nullptr) {
-  if (actual.dims() != expected.dims()) return "shape " + DimsToString(actual.dims()) + " vs " + DimsToString(expected.dims());
+  if (actual.dims() != expected.dims())
+    return "shape " + DimsToString(actual.dims()) + " vs " + DimsToString(expected.dims());
   for (int64_t i = 0; i < actual.num_elements(); ++i) {
     const double a = actual.data_as<float>()[i], e = expected.data_as<float>()[i];
     if ((std::isnan(a) && std::isnan(e)) || a == e) continue;
@@ -81,7 +76,9 @@ std::string Compare(const Tensor& actual, const Tensor& expected, double rtol, d
 Node* Op(Graph& g, const std::string& op, const std::vector<Value*>& in, Attrs attrs = {}) {
   return g.AddNode(op, op, in, 1, std::move(attrs));
 }
-Value* Scalar(Graph& g, float v) { return g.AddConstant("c", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{v})); }
+Value* Scalar(Graph& g, float v) {
+  return g.AddConstant("c", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{v}));
+}
 
 TEST(FuseElementwiseTest, FusesABroadcastChainIntoOneNode) {
   Graph g;
@@ -215,12 +212,12 @@ TEST(FusedProgramTest, RoundTripsAndRejectsMalformedPrograms) {
   ASSERT_OK(program.status());
   EXPECT_EQ(FormatFusedProgram(*program), text);
   EXPECT_EQ(program->num_inputs, 2);
-  for (const auto& [bad, error] : std::vector<std::pair<std::string, std::string>>{
-           {"t0=Relu(t1); o0=t0", "t1 is used before it is defined"},
-           {"t0=Pow(i0,i1); o0=t0", "argument 2 must be a number"},
-           {"t0=Relu(i0)", "no outputs"},
-           {"t0=Relu(i0); o1=t0", "never assigns output o0"},
-           {"t0=Add(i0); o0=t0", "Add takes 2 arguments"}}) {
+  for (const auto& [bad, error] :
+       std::vector<std::pair<std::string, std::string>>{{"t0=Relu(t1); o0=t0", "t1 is used before it is defined"},
+                                                        {"t0=Pow(i0,i1); o0=t0", "argument 2 must be a number"},
+                                                        {"t0=Relu(i0)", "no outputs"},
+                                                        {"t0=Relu(i0); o1=t0", "never assigns output o0"},
+                                                        {"t0=Add(i0); o0=t0", "Add takes 2 arguments"}}) {
     auto parsed = ParseFusedProgram(bad);
     ASSERT_FALSE(parsed.ok()) << bad;
     EXPECT_NE(parsed.status().message().find(error), std::string::npos) << parsed.status().message();
@@ -260,16 +257,13 @@ TEST_P(FusedBroadcastTest, InterpreterIsExactAndJitMatches) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Patterns, FusedBroadcastTest,
-                         ::testing::Values(BroadcastCase{"scalar", {37, 19}, {}},
-                                           BroadcastCase{"row", {33, 29}, {29}},
-                                           BroadcastCase{"column", {33, 29}, {33, 1}},
-                                           BroadcastCase{"channels", {2, 5, 7, 9}, {2, 5, 1, 1}},
-                                           BroadcastCase{"middle", {3, 4, 5}, {1, 4, 1}},
-                                           BroadcastCase{"same", {7, 13}, {7, 13}},
-                                           BroadcastCase{"single_element", {1}, {1}},
-                                           BroadcastCase{"long_rows", {3, 20001}, {3, 1}}),
-                         [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(
+    Patterns, FusedBroadcastTest,
+    ::testing::Values(BroadcastCase{"scalar", {37, 19}, {}}, BroadcastCase{"row", {33, 29}, {29}},
+                      BroadcastCase{"column", {33, 29}, {33, 1}}, BroadcastCase{"channels", {2, 5, 7, 9}, {2, 5, 1, 1}},
+                      BroadcastCase{"middle", {3, 4, 5}, {1, 4, 1}}, BroadcastCase{"same", {7, 13}, {7, 13}},
+                      BroadcastCase{"single_element", {1}, {1}}, BroadcastCase{"long_rows", {3, 20001}, {3, 1}}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 struct UnaryCase {
   const char* op;
@@ -286,8 +280,8 @@ TEST_P(FusedUnaryAccuracyTest, JitMatchesReference) {
   std::vector<float> values;
   const Tensor random = testing::RandomTensor({10007}, 7, c.lo, c.hi);
   values.assign(random.data_as<float>(), random.data_as<float>() + random.num_elements());
-  for (float v : {0.0f, -0.0f, kInf, -kInf, kNan, 1e-40f, -1e-40f, 1e-8f, -1e-8f, 88.5f, 89.0f, -87.5f, -104.0f,
-                  0.625f, -0.625f, 0.5f, -0.5f, 1.0f, 2.0f, 1e30f}) {
+  for (float v : {0.0f,  -0.0f,  kInf,    -kInf,  kNan,    1e-40f, -1e-40f, 1e-8f, -1e-8f, 88.5f,
+                  89.0f, -87.5f, -104.0f, 0.625f, -0.625f, 0.5f,   -0.5f,   1.0f,  2.0f,   1e30f}) {
     values.push_back(v);
   }
   const Dims dims = {static_cast<int64_t>(values.size())};
@@ -333,11 +327,15 @@ INSTANTIATE_TEST_SUITE_P(
         UnaryCase{"Pow", {}, 0, 10, [](Graph& g) { return std::vector<Value*>{Scalar(g, 2.0f)}; }},
         UnaryCase{"Pow", {}, -4, 4, [](Graph& g) { return std::vector<Value*>{Scalar(g, 0.5f)}; }},
         UnaryCase{"Pow", {}, -4, 4, [](Graph& g) { return std::vector<Value*>{Scalar(g, 1.7f)}; }},
-        UnaryCase{"Clip", {}, -10, 10,
-                  [](Graph& g) { return std::vector<Value*>{Scalar(g, -1.5f), Scalar(g, 6.0f)}; }},
+        UnaryCase{"Clip",
+                  {},
+                  -10,
+                  10,
+                  [](Graph& g) {
+                    return std::vector<Value*>{Scalar(g, -1.5f), Scalar(g, 6.0f)};
+                  }},
         UnaryCase{"Max", {}, -1, 1, [](Graph& g) { return std::vector<Value*>{Scalar(g, 0.25f)}; }},
-        UnaryCase{"EltwiseGrad", Grad("sigmoid"), 0, 1,
-                  [](Graph& g) { return std::vector<Value*>{g.FindValue("x")}; }},
+        UnaryCase{"EltwiseGrad", Grad("sigmoid"), 0, 1, [](Graph& g) { return std::vector<Value*>{g.FindValue("x")}; }},
         UnaryCase{"EltwiseGrad", Grad("tanh"), -1, 1, [](Graph& g) { return std::vector<Value*>{g.FindValue("x")}; }},
         UnaryCase{"EltwiseGrad", Grad("relu"), -1, 1, [](Graph& g) { return std::vector<Value*>{g.FindValue("x")}; }}),
     [](const auto& info) { return std::string(info.param.op) + "_" + std::to_string(info.index); });
@@ -465,9 +463,10 @@ TEST(FusedKernelTest, FusedChainOnAMillionElements) {
   const double onednn_ms = time_ms(*unfused, false, true, &onednn);
   const double jit_ms = time_ms(g, true, false, &jit);
   EXPECT_EQ(Compare(jit, reference, 1e-6, 1e-6), "");
-  std::printf("[ 1M-element chain, 1 thread ] unfused reference %.3f ms, unfused oneDNN %.3f ms, fused jit %.3f ms "
-              "(%.1fx vs oneDNN)\n",
-              ref_ms, onednn_ms, jit_ms, onednn_ms / jit_ms);
+  std::printf(
+      "[ 1M-element chain, 1 thread ] unfused reference %.3f ms, unfused oneDNN %.3f ms, fused jit %.3f ms "
+      "(%.1fx vs oneDNN)\n",
+      ref_ms, onednn_ms, jit_ms, onednn_ms / jit_ms);
 }
 
 }  // namespace

@@ -26,16 +26,9 @@ std::vector<Tensor> Execute(Graph& graph, const std::vector<Tensor>& inputs) {
   auto session = runtime::Session::Create(*plan);
   EXPECT_TRUE(session.ok()) << session.status().message();
   if (!session.ok()) return {};
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    EXPECT_OK((*session)->SetInput(static_cast<int>(i), inputs[i].data(), inputs[i].num_bytes()));
-  }
-  EXPECT_OK((*session)->Run());
-  std::vector<Tensor> outputs;
-  for (int i = 0; i < (*session)->num_outputs(); ++i) {
-    TensorRef r = (*session)->output(i);
-    outputs.push_back(*Tensor::FromBytes(r.dtype, r.dims, r.data, r.num_bytes()));
-  }
-  return outputs;
+  auto outputs = testing::RunOnce(**session, inputs);
+  EXPECT_OK(outputs.status());
+  return outputs.ok() ? *outputs : std::vector<Tensor>{};
 }
 
 TEST(ResolveSymbolicDimsTest, FixesBatchAndLeavesStaticInputsAlone) {

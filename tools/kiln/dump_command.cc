@@ -119,7 +119,8 @@ int DumpCommand(const std::vector<std::string>& args) {
       if (explain) return FormatFusionDecisions(decisions);
       return format == "dot" ? PrintDot(g) : PrintGraph(g);
     };
-    if (explain && parsed->Has("--raw")) return ReportUsageError("dump", "--explain-fusion runs the passes; drop --raw");
+    if (explain && parsed->Has("--raw"))
+      return ReportUsageError("dump", "--explain-fusion runs the passes; drop --raw");
     if (parsed->Has("--raw")) {
       text = print(graph);
     } else if (parsed->Has("--train")) {

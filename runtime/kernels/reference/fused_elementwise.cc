@@ -116,9 +116,7 @@ class FusedInterpreterKernel : public Kernel {
           for (size_t a = 0; a < instr.args.size(); ++a) {
             const FusedOperand& operand = instr.args[a];
             switch (operand.kind) {
-              case FusedOperand::kInput:
-                args[a] = row_in[operand.index][j * g.inner_stride[operand.index]];
-                break;
+              case FusedOperand::kInput: args[a] = row_in[operand.index][j * g.inner_stride[operand.index]]; break;
               case FusedOperand::kTemp: args[a] = temps[operand.index]; break;
               case FusedOperand::kImmediate: args[a] = operand.value; break;
             }
