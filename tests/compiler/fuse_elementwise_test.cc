@@ -441,11 +441,11 @@ TEST(FusedKernelTest, FusedChainOnAMillionElements) {
   ASSERT_OK(Fuse(g).status());
   ASSERT_EQ(g.num_nodes(), 1);
   const std::vector<Tensor> inputs = {testing::RandomTensor(dims, 5), testing::RandomTensor({1000}, 6)};
-  auto time_ms = [&](const Graph& graph, bool jit, bool onednn, Tensor* result) {
+  auto time_ms = [&](const Graph& graph, bool jit, bool onednn, int threads, Tensor* result) {
     auto plan = CompileForCpu(graph, {.use_onednn = onednn});
     EXPECT_OK(plan.status());
     runtime::SessionOptions options;
-    options.num_threads = 1;
+    options.num_threads = threads;
     auto session = jit ? codegen::CreateJitSession(*plan, options) : runtime::Session::Create(*plan, options);
     EXPECT_OK(session.status());
     for (int i = 0; i < 2; ++i) EXPECT_OK((*session)->SetInput(i, inputs[i].data(), inputs[i].num_bytes()));
@@ -458,15 +458,17 @@ TEST(FusedKernelTest, FusedChainOnAMillionElements) {
     *result = *Tensor::FromBytes(out.dtype, out.dims, out.data, out.num_bytes());
     return ms / runs;
   };
-  Tensor reference, onednn, jit;
-  const double ref_ms = time_ms(*unfused, false, false, &reference);
-  const double onednn_ms = time_ms(*unfused, false, true, &onednn);
-  const double jit_ms = time_ms(g, true, false, &jit);
+  Tensor reference, onednn, jit, jit_threads;
+  const double ref_ms = time_ms(*unfused, false, false, 1, &reference);
+  const double onednn_ms = time_ms(*unfused, false, true, 1, &onednn);
+  const double jit_ms = time_ms(g, true, false, 1, &jit);
+  const double threads_ms = time_ms(g, true, false, 2, &jit_threads);  // rows split over the session's threads
   EXPECT_EQ(Compare(jit, reference, 1e-6, 1e-6), "");
+  EXPECT_EQ(Compare(jit_threads, jit, 0, 0), "") << "a row split changes nothing";
   std::printf(
-      "[ 1M-element chain, 1 thread ] unfused reference %.3f ms, unfused oneDNN %.3f ms, fused jit %.3f ms "
-      "(%.1fx vs oneDNN)\n",
-      ref_ms, onednn_ms, jit_ms, onednn_ms / jit_ms);
+      "[ 1M-element chain ] 1 thread: unfused reference %.3f ms, unfused oneDNN %.3f ms, fused jit %.3f ms "
+      "(%.1fx vs oneDNN); fused jit on 2 threads %.3f ms\n",
+      ref_ms, onednn_ms, jit_ms, onednn_ms / jit_ms, threads_ms);
 }
 
 }  // namespace
