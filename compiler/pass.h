@@ -62,3 +62,4 @@ const std::vector<PipelineEntry>& InferencePipeline();
 Status PrepareForInference(Graph& graph, const PassOptions& options, const PassObserver& observer = nullptr);
 
 }  // namespace kiln
+

@@ -25,8 +25,9 @@ class CompiledKernels;
 struct ExecEnv {
   dnnl::engine* engine = nullptr;
   dnnl::stream* stream = nullptr;
-  int num_threads = 0;                                // 0: library default
-  const CompiledKernels* compiled_kernels = nullptr;  // generated code for "jit" steps, if any
+  int num_threads = 0;  // 0: library default
+  /// Generated code for "jit" steps, if any (owned by the session).
+  const CompiledKernels* compiled_kernels = nullptr;
 };
 
 /// Everything a kernel factory may look at. Input/output `dims` and `dtype` are
@@ -41,7 +42,9 @@ struct KernelSpec {
   ExecEnv* env = nullptr;
 
   std::string Label() const { return name + " (" + op_type + ")"; }
-  bool has_input(int i) const { return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED; }
+  bool has_input(int i) const {
+    return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED;
+  }
 };
 
 class Kernel {
@@ -61,7 +64,9 @@ class KernelRegistry {
   static KernelRegistry& Global();
   void Register(const std::string& backend, const std::string& op_type, KernelFactory factory);
   const KernelFactory* Find(const std::string& backend, const std::string& op_type) const;
-  bool Has(const std::string& backend, const std::string& op_type) const { return Find(backend, op_type) != nullptr; }
+  bool Has(const std::string& backend, const std::string& op_type) const {
+    return Find(backend, op_type) != nullptr;
+  }
   StatusOr<std::unique_ptr<Kernel>> Create(const std::string& backend, const KernelSpec& spec) const;
 
  private:

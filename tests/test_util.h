@@ -35,13 +35,13 @@ int RunCommand(const std::string& command, std::string* output);
 
 }  // namespace kiln::testing
 
-#define ASSERT_OK(expr)                     \
-  do {                                      \
-    const ::kiln::Status _st = (expr);      \
-    ASSERT_TRUE(_st.ok()) << _st.message(); \
+#define ASSERT_OK(expr)                                   \
+  do {                                                    \
+    const ::kiln::Status _st = (expr);                    \
+    ASSERT_TRUE(_st.ok()) << _st.message();               \
   } while (0)
-#define EXPECT_OK(expr)                     \
-  do {                                      \
-    const ::kiln::Status _st = (expr);      \
-    EXPECT_TRUE(_st.ok()) << _st.message(); \
+#define EXPECT_OK(expr)                                   \
+  do {                                                    \
+    const ::kiln::Status _st = (expr);                    \
+    EXPECT_TRUE(_st.ok()) << _st.message();               \
   } while (0)
