@@ -22,12 +22,12 @@ namespace {
 class JitKernels : public runtime::CompiledKernels {
  public:
   KilnKernelFn Find(const std::string& symbol) const override {
-    auto it = functions_.find(symbol);
-    return it == functions_.end() ? nullptr : it->second;
+    auto it = functions.find(symbol);
+    return it == functions.end() ? nullptr : it->second;
   }
 
   std::unique_ptr<llvm::orc::LLJIT> jit;
-  std::unordered_map<std::string, KilnKernelFn> functions_;
+  std::unordered_map<std::string, KilnKernelFn> functions;
 };
 
 Status FromLlvm(llvm::Error error, const std::string& what) {
@@ -98,7 +98,7 @@ StatusOr<std::shared_ptr<const runtime::CompiledKernels>> JitCompileKernels(cons
   for (const std::string& symbol : symbols) {
     auto address = kernels->jit->lookup(symbol);
     if (!address) return FromLlvm(address.takeError(), "JIT: kernel " + symbol);
-    kernels->functions_[symbol] = address->toPtr<KilnKernelFn>();
+    kernels->functions[symbol] = address->toPtr<KilnKernelFn>();
   }
   return std::shared_ptr<const runtime::CompiledKernels>(kernels);
 }
