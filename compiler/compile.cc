@@ -5,6 +5,7 @@ namespace kiln {
 StatusOr<proto::Plan> CompileToPlan(Graph& graph, const CompileOptions& options) {
   PassOptions pass_options;
   pass_options.batch_size = options.batch_size;
+  pass_options.fusion_decisions = options.fusion_decisions;
   RETURN_IF_ERROR(PrepareForInference(graph, pass_options, options.observer));
   CpuCompileOptions cpu;
   cpu.use_onednn = options.use_onednn;

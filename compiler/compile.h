@@ -13,6 +13,8 @@ struct CompileOptions {
   int64_t batch_size = 1;
   bool use_onednn = true;
   PassObserver observer;  // called after each pass (kiln dump --after)
+  /// fuse-elementwise's verdict on every node, when set (kiln dump --explain-fusion).
+  std::vector<FusionDecision>* fusion_decisions = nullptr;
 };
 
 /// Runs the inference pipeline on `graph` (in place) and lowers it for the CPU.

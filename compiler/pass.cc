@@ -70,6 +70,10 @@ const std::vector<PipelineEntry>& InferencePipeline() {
       {"fuse-postops"},
       // Folding and rewriting leave shape computations and unused initializers behind.
       {"dce"},
+      // Elementwise chains become one generated kernel each (one pass over memory).
+      {"fuse-elementwise"},
+      // Fusion leaves the members' now-unused constants behind.
+      {"dce"},
   };
   return pipeline;
 }

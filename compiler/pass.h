@@ -12,11 +12,15 @@
 
 namespace kiln {
 
+struct FusionDecision;  // compiler/passes/fuse_elementwise.h
+
 /// Options every pass may read.
 struct PassOptions {
   int64_t batch_size = 1;  // value for symbolic batch dimensions
   /// Largest output (in elements) that constant folding computes at compile time.
   int64_t max_fold_elements = int64_t{1} << 20;
+  /// When set, fuse-elementwise appends its verdict on every node (--explain-fusion).
+  std::vector<FusionDecision>* fusion_decisions = nullptr;
 };
 
 class Pass {

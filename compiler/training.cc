@@ -317,8 +317,16 @@ StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const Trainin
            {step, g->AddConstant("train/one", Tensor::FromVector(proto::DT_INT64, {}, std::vector<int64_t>{1}))}));
   g->SetStateUpdate(step, next_step);
   RETURN_IF_ERROR(RunPipeline(*g, {{"dce"}}, PassOptions{}));
+  if (config.fuse_elementwise) {
+    // Forward and backward chains alike; the optimizer updates and every other state
+    // update stay nodes of their own (the pass never fuses them).
+    PassOptions fusion;
+    fusion.fusion_decisions = config.fusion_decisions;
+    RETURN_IF_ERROR(RunPipeline(*g, {{"fuse-elementwise"}, {"dce"}}, fusion));
+  }
   program.step = std::move(g);
   ASSIGN_OR_RETURN(program.eval, BuildEvalGraph(model, config.batch_size));
+  if (config.fuse_elementwise) RETURN_IF_ERROR(RunPipeline(*program.eval, {{"fuse-elementwise"}, {"dce"}}, {}));
   return program;
 }
 

@@ -14,6 +14,8 @@
 
 namespace kiln {
 
+struct FusionDecision;  // compiler/passes/fuse_elementwise.h
+
 struct OptimizerConfig {
   std::string name = "sgd";  // sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam
   float learning_rate = 0.01f;
@@ -37,6 +39,10 @@ struct TrainingConfig {
   /// identity) instead of becoming BatchNormTraining / DropoutTraining. For gradcheck
   /// of their inference-mode gradient rules; training always uses true.
   bool training_mode = true;
+  /// Fuse elementwise chains (forward and backward) into generated kernels.
+  bool fuse_elementwise = true;
+  /// When set, receives fuse-elementwise's verdict on every node of the step (--explain-fusion).
+  std::vector<FusionDecision>* fusion_decisions = nullptr;
 };
 
 /// The graphs a trainer runs. Both are typed for `batch_size` and keep the

@@ -52,6 +52,7 @@ static const OpRegistry& Registry() {
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);
     RegisterFusedOps(*r);
+    RegisterFusedElementwiseOps(*r);
     RegisterElementwiseGradients(*r);
     RegisterNnGradients(*r);
     RegisterShapeGradients(*r);

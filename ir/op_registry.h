@@ -113,6 +113,7 @@ void RegisterReductionOps(OpRegistry& r);
 void RegisterGradientOps(OpRegistry& r);  // backward ops (ir/ops/gradient.cc)
 void RegisterTrainingOps(OpRegistry& r);  // losses and optimizer updates (ir/ops/training.cc)
 void RegisterFusedOps(OpRegistry& r);     // FusedConv, FusedMatMul (ir/ops/fused.cc)
+void RegisterFusedElementwiseOps(OpRegistry& r);  // FusedElementwise (ir/ops/fused_elementwise.cc)
 
 class OpRegistry {
  public:

@@ -14,6 +14,8 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceTrainingKernels(*r);
     RegisterReferenceFusedKernels(*r);
     RegisterOneDnnKernels(*r);
+    RegisterReferenceFusedElementwiseKernels(*r);
+    RegisterCompiledKernels(*r);
     return r;
   }();
   return *registry;

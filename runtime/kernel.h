@@ -19,11 +19,15 @@ class stream;
 
 namespace kiln::runtime {
 
+class CompiledKernels;
+
 /// Shared per-session execution resources.
 struct ExecEnv {
   dnnl::engine* engine = nullptr;
   dnnl::stream* stream = nullptr;
   int num_threads = 0;  // 0: library default
+  /// Generated code for "jit" steps, if any (owned by the session).
+  const CompiledKernels* compiled_kernels = nullptr;
 };
 
 /// Everything a kernel factory may look at. Input/output `dims` and `dtype` are
@@ -90,5 +94,7 @@ void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
 void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul
 void RegisterOneDnnKernels(KernelRegistry& r);
+void RegisterReferenceFusedElementwiseKernels(KernelRegistry& r);  // FusedElementwise interpreter
+void RegisterCompiledKernels(KernelRegistry& r);        // "jit": generated code (compiled_kernels.cc)
 
 }  // namespace kiln::runtime

@@ -125,6 +125,8 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   s->env_->exec.engine = &s->env_->engine;
   s->env_->exec.stream = &s->env_->stream;
   s->env_->exec.num_threads = options.num_threads;
+  s->compiled_kernels_ = options.compiled_kernels;
+  s->env_->exec.compiled_kernels = s->compiled_kernels_.get();
   const char* profile_env = std::getenv("KILN_PROFILE");
   s->profile_on_exit_ = profile_env && *profile_env && std::strcmp(profile_env, "0") != 0;
   s->profile_ = options.profile || s->profile_on_exit_;

@@ -8,6 +8,7 @@
 
 #include "ir/status.h"
 #include "ir/tensor.h"
+#include "runtime/compiled_kernels.h"
 #include "runtime/kernel.h"
 #include "runtime/plan.pb.h"
 
@@ -18,6 +19,9 @@ struct SessionOptions {
   /// Time every step of every Run (also on when the environment sets KILN_PROFILE=1;
   /// then the session prints ProfileReport() to stderr when it is destroyed).
   bool profile = false;
+  /// Generated code for the plan's "jit" steps (kept alive by the session); without
+  /// it, or for a symbol it lacks, those steps run the reference interpreter.
+  std::shared_ptr<const CompiledKernels> compiled_kernels;
 };
 
 class Session {
@@ -80,6 +84,7 @@ class Session {
   std::vector<BoundStep> steps_;
   struct Env;
   std::unique_ptr<Env> env_;
+  std::shared_ptr<const CompiledKernels> compiled_kernels_;
   bool profile_ = false, profile_on_exit_ = false;
   int64_t runs_ = 0;
 };

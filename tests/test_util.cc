@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "runtime/session.h"
+
 namespace kiln::testing {
 
 std::string SourcePath(const std::string& relative) { return std::string(KILN_SOURCE_DIR) + "/" + relative; }
@@ -49,6 +51,20 @@ KilnResult RunKilnInSourceTree(const std::string& args) {
   KilnResult r;
   r.code = RunCommand("cd '" + SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args, &r.output);
   return r;
+}
+
+StatusOr<std::vector<Tensor>> RunOnce(runtime::Session& session, const std::vector<Tensor>& inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    RETURN_IF_ERROR(session.SetInput(static_cast<int>(i), inputs[i].data(), inputs[i].num_bytes()));
+  }
+  RETURN_IF_ERROR(session.Run());
+  std::vector<Tensor> outputs;
+  for (int i = 0; i < session.num_outputs(); ++i) {
+    const TensorRef r = session.output(i);
+    ASSIGN_OR_RETURN(Tensor t, Tensor::FromBytes(r.dtype, r.dims, r.data, r.num_bytes()));
+    outputs.push_back(std::move(t));
+  }
+  return outputs;
 }
 
 std::string MakeTempDir() {

@@ -8,7 +8,14 @@
 #include "ir/status.h"
 #include "ir/tensor.h"
 
+namespace kiln::runtime {
+class Session;
+}  // namespace kiln::runtime
+
 namespace kiln::testing {
+
+/// Sets the session's inputs in order, runs it once and copies every output.
+StatusOr<std::vector<Tensor>> RunOnce(runtime::Session& session, const std::vector<Tensor>& inputs);
 
 /// Path of a file in the source tree / build tree.
 std::string SourcePath(const std::string& relative);

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
@@ -125,7 +126,7 @@ std::unique_ptr<runtime::Session> CompileModel(const std::string& relative, int6
   auto plan = CompileToPlan(*model->graph, options);
   EXPECT_OK(plan.status());
   if (!plan.ok()) return nullptr;
-  auto session = runtime::Session::Create(std::move(plan).value(), runtime::SessionOptions{.num_threads = threads});
+  auto session = codegen::CreateJitSession(std::move(plan).value(), runtime::SessionOptions{.num_threads = threads});
   EXPECT_OK(session.status());
   return session.ok() ? std::move(session).value() : nullptr;
 }
@@ -203,7 +204,7 @@ TEST(SteadyStateAllocations, TrainingStepAllocatesNothing) {
     ASSERT_OK(program.status());
     auto plan = CompileForCpu(*program->step, CpuCompileOptions{});
     ASSERT_OK(plan.status());
-    auto session = runtime::Session::Create(std::move(plan).value(), runtime::SessionOptions{.num_threads = 2});
+    auto session = codegen::CreateJitSession(std::move(plan).value(), runtime::SessionOptions{.num_threads = 2});
     ASSERT_OK(session.status());
     // Any labels in range will do: the step's work does not depend on their values.
     for (int i = 0; i < (*session)->num_inputs(); ++i) {

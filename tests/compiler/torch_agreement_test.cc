@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "compiler/backends/cpu/cpu_backend.h"
+#include "compiler/codegen/jit.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
@@ -77,7 +78,8 @@ TEST_P(TorchAgreementTest, PerStepLossesAndFinalWeightsMatchPyTorch) {
   ASSERT_OK(program.status());
   auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = c.use_onednn});
   ASSERT_OK(plan.status());
-  auto session_or = runtime::Session::Create(*plan, runtime::SessionOptions{.num_threads = 1});
+  // The step's fused elementwise chains run as generated code.
+  auto session_or = codegen::CreateJitSession(*plan, runtime::SessionOptions{.num_threads = 1});
   ASSERT_OK(session_or.status());
   runtime::Session& session = **session_or;
   ASSERT_EQ(session.num_inputs(), 2);

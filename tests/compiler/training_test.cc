@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "compiler/backends/cpu/cpu_backend.h"
+#include "compiler/codegen/jit.h"
 #include "compiler/memory_planner.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
@@ -179,6 +180,54 @@ TEST(TrainingProgramTest, EvalGraphSharesStateNamesAndUsesRunningStatistics) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   }
   for (const StateVar& st : (*eval)->states()) EXPECT_EQ(st.update, nullptr) << "evaluation never updates state";
+}
+
+// x -> Dense(8) -> tanh -> *0.5 -> Dense(3): the forward bias/tanh/scale chain and the
+// backward scale/tanh-gradient chain fuse; training matches the unfused step.
+TEST(TrainingProgramTest, ElementwiseChainsFuseAndTrainLikeTheUnfusedStep) {
+  Graph model;
+  Value* x = model.AddInput("x", {proto::DT_FLOAT, {-1, 4}});
+  Value* h = model.AddNode("MatMul", "d1", {x, Param(model, "d1/kernel", {4, 8}, 1)})->output(0);
+  h = model.AddNode("Add", "d1/bias_add", {h, Param(model, "d1/bias", {8}, 2)})->output(0);
+  h = model.AddNode("Tanh", "d1/tanh", {h})->output(0);
+  Value* half = model.AddConstant("half", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{0.5f}));
+  h = model.AddNode("Mul", "d1/scale", {h, half})->output(0);
+  h = model.AddNode("MatMul", "d2", {h, Param(model, "d2/kernel", {8, 3}, 4)})->output(0);
+  model.AddOutput(model.AddNode("Add", "d2/bias_add", {h, Param(model, "d2/bias", {3}, 5)})->output(0));
+  TrainingConfig config;
+  config.batch_size = 16;
+  config.optimizer.name = "adam";
+  auto fused = BuildTrainingProgram(model, config);
+  ASSERT_OK(fused.status());
+  config.fuse_elementwise = false;
+  auto unfused = BuildTrainingProgram(model, config);
+  ASSERT_OK(unfused.status());
+  int groups = 0;
+  for (const auto& n : fused->step->nodes()) {
+    if (n->op_type() != "FusedElementwise") continue;
+    ++groups;
+    for (Value* out : n->outputs()) {
+      for (const StateVar& st : fused->step->states()) EXPECT_NE(st.update, out) << "a fused node updates state";
+    }
+  }
+  EXPECT_GE(groups, 2) << "forward and backward chains";
+  auto fused_plan = CompileForCpu(*fused->step, CpuCompileOptions{});
+  auto unfused_plan = CompileForCpu(*unfused->step, CpuCompileOptions{});
+  ASSERT_OK(fused_plan.status());
+  ASSERT_OK(unfused_plan.status());
+  EXPECT_EQ(fused_plan->state_update_size(), unfused_plan->state_update_size());
+  auto a = codegen::CreateJitSession(*fused_plan);
+  auto b = runtime::Session::Create(*unfused_plan);
+  ASSERT_OK(a.status());
+  ASSERT_OK(b.status());
+  for (uint32_t step = 0; step < 20; ++step) {
+    FillBatch(**a, step);
+    FillBatch(**b, step);
+    ASSERT_OK((*a)->Run());
+    ASSERT_OK((*b)->Run());
+    const float la = (*a)->output(0).as<float>()[0], lb = (*b)->output(0).as<float>()[0];
+    EXPECT_NEAR(la, lb, 1e-5 * std::fabs(lb) + 1e-6) << "step " << step;
+  }
 }
 
 TEST(TrainingProgramTest, RejectsUnknownLossAndOptimizer) {

@@ -263,6 +263,12 @@ const std::vector<Case>& Cases() {
     {"RMSpropUpdate", {X(F32({3})), X(F32({3})), X(F32({3}))}, A().f("lr", 0.1f), {F32({3}), F32({3})}},
     {"AdamUpdate", {X(F32({3})), X(F32({3})), X(F32({3})), X(F32({3})), X(I64({}))}, {}, {F32({3}), F32({3}), F32({3})}},
     {"ClipByGlobalNorm", {X(F32({3})), X(F32({2, 2}))}, A().f("max_norm", 1), {F32({3}), F32({2, 2})}},
+    // ---- Fusion (compiler-internal)
+    {"FusedElementwise", {X(F32({2, 1})), X(F32({3}))}, A().s("program", "t0=Add(i0,i1); t1=Relu(t0); o0=t0; o1=t1"),
+     {F32({2, 3}), F32({2, 3})}},
+    {"FusedElementwise", {X(F32({2}))}, A().s("program", "t0=Bogus(i0); o0=t0"), {}, "unknown instruction 'Bogus'"},
+    {"FusedElementwise", {X(F32({2}))}, A().s("program", "t0=Relu(i1); o0=t0"), {}, "reads i1 but the node has 1"},
+    {"FusedElementwise", {X(I64({2}))}, A().s("program", "t0=Relu(i0); o0=t0"), {}, "fused kernels are float32"},
     // ---- Reductions
     {"ReduceMean", {X(F32({2, 3, 4}))}, A().ints("axes", {1}), {F32({2, 1, 4})}},
     {"ReduceMean", {X(F32({2, 3, 4}))}, A().ints("axes", {1}).i("keepdims", 0), {F32({2, 4})}},

@@ -47,7 +47,8 @@ TEST(PrinterTest, ListsInputsNodesOutputsAndParams) {
 
   PassOptions options;
   options.batch_size = 2;
-  ASSERT_OK(PrepareForInference(*g, options));
+  // Typed, unfused (the full pipeline would fuse Add + Relu into one node).
+  ASSERT_OK(RunPipeline(*g, {{"resolve-symbolic-dims"}, {"infer-shapes"}}, options));
   text = PrintGraph(*g);
   EXPECT_NE(text.find("  %sum = Add(%x, %b) : float32[2, 3]  # add\n"), std::string::npos) << text;
   EXPECT_NE(text.find("outputs:\n  %relu: float32[2, 3]\n"), std::string::npos) << text;

@@ -81,7 +81,10 @@ TEST_P(ReferenceTorchModels, MatchPyTorch) {
   options.batch_size = c.batch_size;
   auto plan = CompileToPlan(*model->graph, options);
   ASSERT_OK(plan.status());
-  for (const proto::Step& step : plan->step()) EXPECT_EQ(step.kernel(), "ref") << step.name();
+  // Without compiled code the session runs fused ("jit") steps on the reference interpreter.
+  for (const proto::Step& step : plan->step()) {
+    EXPECT_TRUE(step.kernel() == "ref" || step.kernel() == "jit") << step.name() << ": " << step.kernel();
+  }
   auto session = runtime::Session::Create(*plan);
   ASSERT_OK(session.status());
   ASSERT_OK((*session)->SetInput(0, input->data(), input->num_bytes()));

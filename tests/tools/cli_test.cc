@@ -172,9 +172,19 @@ TEST(CliTest, DumpTextAndDot) {
   std::string model = WriteAddReluModel(dir);
   Result text = Kiln("dump " + model + " --batch 4");
   ASSERT_EQ(text.code, 0) << text.output;
-  EXPECT_NE(text.output.find("%sum = Add(%x, %b) : float32[4, 3]"), std::string::npos) << text.output;
+  // Add + Relu fuse into one generated kernel.
+  EXPECT_NE(text.output.find("%y = FusedElementwise(%x, %b) {program=\"t0=Add(i0,i1); t1=Relu(t0); o0=t1\"}"),
+            std::string::npos)
+      << text.output;
   EXPECT_NE(text.output.find("Total params: 3 (12 B)"), std::string::npos) << text.output;
-  EXPECT_NE(text.output.find("Plan: 2 steps"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("Plan: 1 steps (1 jit)"), std::string::npos) << text.output;
+
+  Result explain = Kiln("dump " + model + " --explain-fusion");
+  ASSERT_EQ(explain.code, 0) << explain.output;
+  EXPECT_NE(explain.output.find("add (Add): fused into fused/add, fused with 1 other op(s)"), std::string::npos)
+      << explain.output;
+  EXPECT_NE(explain.output.find("Fusion: 2 of 2 nodes in 1 FusedElementwise group(s)"), std::string::npos)
+      << explain.output;
 
   Result raw = Kiln("dump " + model + " --raw");
   ASSERT_EQ(raw.code, 0) << raw.output;
@@ -187,6 +197,7 @@ TEST(CliTest, DumpTextAndDot) {
 
   Result after = Kiln("dump " + model + " --after infer-shapes");
   EXPECT_NE(after.output.find("# after pass infer-shapes"), std::string::npos) << after.output;
+  EXPECT_NE(after.output.find("%sum = Add(%x, %b) : float32[1, 3]"), std::string::npos) << after.output;
 
   ASSERT_EQ(Kiln("dump " + model + " --format dot -o " + dir + "/g.dot").code, 0);
   std::ifstream in(dir + "/g.dot");

@@ -4,6 +4,7 @@
 
 #include "compiler/compile.h"
 #include "compiler/memory_planner.h"
+#include "compiler/passes/fuse_elementwise.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "ir/model_io.h"
@@ -37,6 +38,9 @@ Options:
                       the model's training block; --loss overrides the loss)
   --loss NAME         the loss for --train (default: the training block's, else
                       sparse_categorical_crossentropy)
+  --explain-fusion    instead of the graph, say for every node whether the
+                      fuse-elementwise pass fused it, into which FusedElementwise
+                      node, and why (not); with --train, for the training step
   --ops               list the ops Kiln knows, with a line on each
   -h, --help          show this help
 
@@ -45,6 +49,7 @@ Examples:
   kiln dump model.onnx --batch 8 --after all
   kiln dump examples/iris_mlp.kiln.txt --train
   kiln dump resnet50.onnx --memory
+  kiln dump model.onnx --explain-fusion
   kiln dump model.onnx --format dot -o model.dot && dot -Tsvg model.dot -o model.svg
 )";
 
@@ -74,7 +79,7 @@ std::string PlanSummary(const proto::Plan& plan) {
 
 int DumpCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"dump",
-               {"--raw", "--no-onednn", "--ops", "--train", "--memory"},
+               {"--raw", "--no-onednn", "--ops", "--train", "--memory", "--explain-fusion"},
                {"--format", "--batch", "--output", "--after", "--loss"},
                {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
@@ -113,7 +118,14 @@ int DumpCommand(const std::vector<std::string>& args) {
     auto model = LoadModel(model_path);
     if (!model.ok()) return ReportError(model.status());
     Graph& graph = *model->graph;
-    auto print = [&](const Graph& g) { return format == "dot" ? PrintDot(g) : PrintGraph(g); };
+    std::vector<FusionDecision> decisions;
+    const bool explain = parsed->Has("--explain-fusion");
+    auto print = [&](const Graph& g) {
+      if (explain) return FormatFusionDecisions(decisions);
+      return format == "dot" ? PrintDot(g) : PrintGraph(g);
+    };
+    if (explain && parsed->Has("--raw"))
+      return ReportUsageError("dump", "--explain-fusion runs the passes; drop --raw");
     if (parsed->Has("--raw")) {
       text = print(graph);
     } else if (parsed->Has("--train")) {
@@ -121,6 +133,7 @@ int DumpCommand(const std::vector<std::string>& args) {
       config.batch_size = batch;
       config.optimizer = OptimizerFromSpec(model->training);
       config.loss = parsed->Get("--loss", model->training.loss().empty() ? config.loss : model->training.loss());
+      config.fusion_decisions = &decisions;
       auto program = BuildTrainingProgram(graph, config);
       if (!program.ok()) return ReportError(program.status().WithContext(model_path));
       auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = !parsed->Has("--no-onednn")});
@@ -129,12 +142,13 @@ int DumpCommand(const std::vector<std::string>& args) {
         text = PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
       } else {
         text = print(*program->step);
-        if (format == "text") text += PlanSummary(*plan);
+        if (format == "text" && !explain) text += PlanSummary(*plan);
       }
     } else {
       CompileOptions options;
       options.batch_size = batch;
       options.use_onednn = !parsed->Has("--no-onednn");
+      options.fusion_decisions = &decisions;
       if (!after.empty()) {
         options.observer = [&](const std::string& pass, const Graph& g) {
           if (after != "all" && after != pass) return;
@@ -147,7 +161,7 @@ int DumpCommand(const std::vector<std::string>& args) {
         text += PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
       } else {
         text += print(graph);
-        if (format == "text") text += PlanSummary(*plan);
+        if (format == "text" && !explain) text += PlanSummary(*plan);
       }
     }
   }

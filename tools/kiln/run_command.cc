@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 
+#include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
@@ -172,7 +173,7 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads)
   if (!plan.ok()) return plan.status().WithContext(model_path);
   runtime::SessionOptions session_options;
   session_options.num_threads = threads;
-  auto session = runtime::Session::Create(std::move(plan).value(), session_options);
+  auto session = codegen::CreateJitSession(std::move(plan).value(), session_options);
   if (!session.ok()) return session.status().WithContext(model_path);
   runtime::Session& s = **session;
   for (const auto& [name, tensor] : feeds) {

@@ -10,6 +10,7 @@
 #include <initializer_list>
 
 #include "compiler/backends/cpu/cpu_backend.h"
+#include "compiler/codegen/jit.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "frontends/onnx/onnx_exporter.h"
@@ -215,7 +216,7 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, int threads
   runtime::SessionOptions options;
   options.num_threads = threads;
   options.profile = profile;
-  return runtime::Session::Create(std::move(plan).value(), options);
+  return codegen::CreateJitSession(std::move(plan).value(), options);
 }
 
 // The trained model: the original graph with the trained values of every

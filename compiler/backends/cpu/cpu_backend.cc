@@ -3,9 +3,27 @@
 #include <unordered_map>
 
 #include "compiler/memory_planner.h"
+#include "ir/fused_program.h"
 #include "runtime/kernel.h"
 
 namespace kiln {
+
+// A "jit" step names its generated function and how many rows it has to compute.
+static Status AddCompiledStepAttributes(const Node& node, const CpuCompileOptions& options, int index,
+                                        proto::Step* step) {
+  std::vector<Dims> inputs;
+  for (const Value* in : node.inputs()) {
+    if (!in) return InvalidArgument(node.Label(), ": fused kernels have no optional inputs");
+    inputs.push_back(in->dims());
+  }
+  auto geometry = ComputeFusedGeometry(inputs, node.output(0)->dims());
+  if (!geometry.ok()) return geometry.status().WithContext(node.Label());
+  Attrs attrs = node.attrs();
+  attrs.SetString("symbol", options.kernel_symbol_prefix + std::to_string(index));
+  attrs.SetInt("iterations", geometry->iterations);
+  attrs.ToProto(step->mutable_attribute());
+  return Status::Ok();
+}
 
 StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions& options) {
   proto::Plan plan;
@@ -56,10 +74,13 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
   }
   std::vector<std::string> errors;
   const auto& kernels = runtime::KernelRegistry::Global();
+  int compiled_steps = 0;
   for (const auto& node_ptr : graph.nodes()) {
     const Node& node = *node_ptr;
     std::string backend;
-    if (options.use_onednn && kernels.Has("onednn", node.op_type()) && OneDnnUnsupportedReason(node).empty()) {
+    if (node.op_type() == "FusedElementwise") {
+      backend = "jit";  // generated code when the session has it, else the interpreter
+    } else if (options.use_onednn && kernels.Has("onednn", node.op_type()) && OneDnnUnsupportedReason(node).empty()) {
       backend = "onednn";
     } else if (kernels.Has("ref", node.op_type())) {
       backend = "ref";
@@ -72,6 +93,7 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
     step->set_op_type(node.op_type());
     step->set_kernel(backend);
     node.attrs().ToProto(step->mutable_attribute());
+    if (backend == "jit") RETURN_IF_ERROR(AddCompiledStepAttributes(node, options, compiled_steps++, step));
     for (Value* in : node.inputs()) {
       if (!in) {
         step->add_input(-1);

@@ -12,6 +12,9 @@ namespace kiln {
 
 struct CpuCompileOptions {
   bool use_onednn = true;  // false: reference kernels only (for testing backends against them)
+  /// FusedElementwise steps run generated code named <prefix><n> (n counts them in
+  /// plan order); plans whose kernels share one binary need distinct prefixes.
+  std::string kernel_symbol_prefix = "kiln_fused_";
 };
 
 /// Why the oneDNN path cannot run `node` ("" when it can). Mirrors the checks

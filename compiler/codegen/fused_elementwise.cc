@@ -1,0 +1,354 @@
+#include "compiler/codegen/fused_elementwise.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ir/attrs.h"
+
+namespace kiln::codegen {
+namespace {
+
+using llvm::Value;
+
+// Emits float32 math at the builder's position. No fast-math flags: NaN, infinity
+// and signed zeros behave like the reference kernels.
+class MathEmitter {
+ public:
+  explicit MathEmitter(llvm::IRBuilder<>& b) : b_(b), f32_(b.getFloatTy()), i32_(b.getInt32Ty()) {}
+
+  Value* F(double v) { return llvm::ConstantFP::get(f32_, v); }
+  Value* I(int32_t v) { return llvm::ConstantInt::get(i32_, v); }
+  Value* Add(Value* a, Value* c) { return b_.CreateFAdd(a, c); }
+  Value* Sub(Value* a, Value* c) { return b_.CreateFSub(a, c); }
+  Value* Mul(Value* a, Value* c) { return b_.CreateFMul(a, c); }
+  Value* Div(Value* a, Value* c) { return b_.CreateFDiv(a, c); }
+  Value* Select(Value* cond, Value* a, Value* c) { return b_.CreateSelect(cond, a, c); }
+  Value* Lt(Value* a, Value* c) { return b_.CreateFCmpOLT(a, c); }
+  Value* Gt(Value* a, Value* c) { return b_.CreateFCmpOGT(a, c); }
+  Value* IsNan(Value* a) { return b_.CreateFCmpUNO(a, a); }
+  Value* Fabs(Value* a) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, a); }
+  Value* Sqrt(Value* a) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, a); }
+  Value* Floor(Value* a) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::floor, a); }
+  Value* MaxNum(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::maxnum, a, c); }
+  Value* MinNum(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::minnum, a, c); }
+  Value* CopySign(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, a, c); }
+
+  // c[0] + x * (c[1] + x * (...)), Horner from the highest coefficient down.
+  Value* Poly(Value* x, std::initializer_list<double> highest_first) {
+    Value* acc = nullptr;
+    for (double c : highest_first) acc = acc ? Add(Mul(acc, x), F(c)) : F(c);
+    return acc;
+  }
+
+  // 2^n for an i32 n in [-150, 129] as two factors whose exponents stay normal,
+  // so overflow reaches infinity and underflow goes gradually to zero.
+  Value* ScaleByPowerOfTwo(Value* y, Value* n) {
+    Value* n1 = b_.CreateAShr(n, 1);
+    Value* n2 = b_.CreateSub(n, n1);
+    auto pow2 = [&](Value* e) { return b_.CreateBitCast(b_.CreateShl(b_.CreateAdd(e, I(127)), 23), f32_); };
+    return Mul(Mul(y, pow2(n1)), pow2(n2));
+  }
+
+  // Cephes expf: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial (~1 ulp).
+  Value* Exp(Value* x) {
+    Value* xc = MinNum(MaxNum(x, F(-104.0)), F(89.0));  // maxnum maps NaN to -104; restored below
+    Value* fx = Floor(Add(Mul(xc, F(1.44269504088896341)), F(0.5)));
+    Value* r = Sub(xc, Mul(fx, F(0.693359375)));
+    r = Sub(r, Mul(fx, F(-2.12194440e-4)));
+    Value* p =
+        Poly(r, {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1});
+    Value* y = Add(Add(Mul(p, Mul(r, r)), r), F(1.0));
+    Value* result = ScaleByPowerOfTwo(y, b_.CreateFPToSI(fx, i32_));
+    return Select(IsNan(x), x, result);
+  }
+
+  // e^x - 1 without cancellation near 0 (Elu, Selu): Taylor series for |x| < 0.5.
+  Value* Expm1(Value* x) {
+    Value* p = Poly(x, {1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5});
+    Value* small = Add(x, Mul(Mul(x, x), p));
+    return Select(Lt(Fabs(x), F(0.5)), small, Sub(Exp(x), F(1.0)));
+  }
+
+  // Cephes logf: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log(m) by a degree-9 polynomial.
+  Value* Log(Value* x) {
+    Value* denormal = Lt(x, F(1.17549435e-38));
+    Value* xs = Select(denormal, Mul(x, F(8388608.0)), x);
+    Value* bits = b_.CreateBitCast(xs, i32_);
+    Value* e = b_.CreateSub(b_.CreateAnd(b_.CreateLShr(bits, 23), I(0xff)), I(126));
+    e = b_.CreateAdd(e, Select(denormal, I(-23), I(0)));
+    Value* m = b_.CreateBitCast(b_.CreateOr(b_.CreateAnd(bits, I(0x007fffff)), I(0x3f000000)), f32_);
+    Value* below = Lt(m, F(0.707106781186547524));
+    Value* ef = b_.CreateSIToFP(b_.CreateSub(e, Select(below, I(1), I(0))), f32_);
+    m = Sub(Select(below, Add(m, m), m), F(1.0));
+    Value* z = Mul(m, m);
+    Value* y = Mul(Mul(Poly(m, {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
+                                -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1}),
+                       m),
+                   z);
+    y = Add(y, Mul(ef, F(-2.12194440e-4)));
+    y = Sub(y, Mul(z, F(0.5)));
+    Value* result = Add(Add(m, y), Mul(ef, F(0.693359375)));
+    const double inf = std::numeric_limits<double>::infinity();
+    result = Select(b_.CreateFCmpOEQ(x, F(inf)), F(inf), result);
+    result = Select(b_.CreateFCmpOEQ(x, F(0.0)), F(-inf), result);
+    result = Select(Lt(x, F(0.0)), F(std::numeric_limits<double>::quiet_NaN()), result);
+    return Select(IsNan(x), x, result);
+  }
+
+  // log(1 + u) for u >= 0 with the rounding of 1 + u compensated (Goldberg).
+  Value* Log1p(Value* u) {
+    Value* w = Add(u, F(1.0));
+    Value* scaled = Div(Mul(Log(w), u), Sub(w, F(1.0)));
+    return Select(b_.CreateFCmpOEQ(w, F(1.0)), u, scaled);
+  }
+
+  // Cephes tanhf: an odd polynomial below 0.625, else 1 - 2 / (e^2|x| + 1) with x's sign.
+  Value* Tanh(Value* x) {
+    Value* a = Fabs(x);
+    Value* z = Mul(x, x);
+    Value* p = Poly(z, {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1, -3.33332819422E-1});
+    Value* small = Add(Mul(Mul(p, z), x), x);
+    Value* large = Sub(F(1.0), Div(F(2.0), Add(Exp(Add(a, a)), F(1.0))));
+    return Select(Lt(a, F(0.625)), small, CopySign(large, x));
+  }
+
+  Value* Sigmoid(Value* x) { return Div(F(1.0), Add(F(1.0), Exp(b_.CreateFNeg(x)))); }
+
+  // Pow with a constant exponent: small integer powers and square roots inline, else powf.
+  Value* Pow(Value* x, float c) {
+    if (c == 1.0f) return x;
+    if (c == 2.0f) return Mul(x, x);
+    if (c == 3.0f) return Mul(Mul(x, x), x);
+    if (c == 0.5f) {  // pow(-0, .5) = +0 and pow(-inf, .5) = +inf, unlike sqrt
+      Value* root = Add(Sqrt(x), F(0.0));
+      return Select(b_.CreateFCmpOEQ(x, F(-std::numeric_limits<double>::infinity())),
+                    F(std::numeric_limits<double>::infinity()), root);
+    }
+    return b_.CreateBinaryIntrinsic(llvm::Intrinsic::pow, x, F(c));
+  }
+
+  // NaN-propagating max/min with the reference kernel's choice on ties (a < b ? b : a).
+  Value* Max(Value* a, Value* c) {
+    Value* nan = b_.CreateFCmpUNO(a, c);
+    return Select(nan, F(std::numeric_limits<double>::quiet_NaN()), Select(Lt(a, c), c, a));
+  }
+  Value* Min(Value* a, Value* c) {
+    Value* nan = b_.CreateFCmpUNO(a, c);
+    return Select(nan, F(std::numeric_limits<double>::quiet_NaN()), Select(Lt(c, a), c, a));
+  }
+
+  // One instruction; `a` holds its arguments (immediates as constants).
+  Value* Emit(FusedOp op, const std::vector<Value*>& a, const std::vector<float>& imm) {
+    switch (op) {
+      case FusedOp::kAdd: return Add(a[0], a[1]);
+      case FusedOp::kSub: return Sub(a[0], a[1]);
+      case FusedOp::kMul: return Mul(a[0], a[1]);
+      case FusedOp::kDiv: return Div(a[0], a[1]);
+      case FusedOp::kMax: return Max(a[0], a[1]);
+      case FusedOp::kMin: return Min(a[0], a[1]);
+      case FusedOp::kPow: return Pow(a[0], imm[1]);
+      case FusedOp::kRelu: return Select(Lt(a[0], F(0.0)), F(0.0), a[0]);
+      case FusedOp::kLeakyRelu: return Select(b_.CreateFCmpOGE(a[0], F(0.0)), a[0], Mul(a[1], a[0]));
+      case FusedOp::kElu: return Select(b_.CreateFCmpOGE(a[0], F(0.0)), a[0], Mul(a[1], Expm1(a[0])));
+      case FusedOp::kSelu: return Select(Gt(a[0], F(0.0)), Mul(a[2], a[0]), Mul(Mul(a[2], a[1]), Expm1(a[0])));
+      case FusedOp::kSigmoid: return Sigmoid(a[0]);
+      case FusedOp::kTanh: return Tanh(a[0]);
+      case FusedOp::kSoftplus: {
+        Value* positive = Select(Gt(a[0], F(0.0)), a[0], F(0.0));
+        return Add(positive, Log1p(Exp(b_.CreateFNeg(Fabs(a[0])))));
+      }
+      case FusedOp::kSoftsign: return Div(a[0], Add(F(1.0), Fabs(a[0])));
+      case FusedOp::kExp: return Exp(a[0]);
+      case FusedOp::kLog: return Log(a[0]);
+      case FusedOp::kSqrt: return Sqrt(a[0]);
+      case FusedOp::kNeg: return b_.CreateFNeg(a[0]);
+      case FusedOp::kAbs: return Select(Lt(a[0], F(0.0)), b_.CreateFNeg(a[0]), a[0]);
+      case FusedOp::kClip: {
+        Value* raised = Select(Lt(a[0], a[1]), a[1], a[0]);
+        return Select(Lt(a[2], raised), a[2], raised);
+      }
+      case FusedOp::kReluGrad: return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), F(0.0)));
+      case FusedOp::kLeakyReluGrad: return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), a[2]));
+      case FusedOp::kEluGrad: return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), Mul(a[2], Exp(a[1]))));
+      case FusedOp::kSigmoidGrad: return Mul(a[0], Mul(a[1], Sub(F(1.0), a[1])));
+      case FusedOp::kTanhGrad:  // (1 - y)(1 + y): no cancellation as y nears 1
+        return Mul(a[0], Mul(Sub(F(1.0), a[1]), Add(F(1.0), a[1])));
+      case FusedOp::kExpGrad: return Mul(a[0], a[1]);
+      case FusedOp::kLogGrad: return Mul(a[0], Div(F(1.0), a[1]));
+      case FusedOp::kSqrtGrad: return Mul(a[0], Div(F(0.5), a[1]));
+      case FusedOp::kAbsGrad:
+        return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), Select(Lt(a[1], F(0.0)), F(-1.0), F(0.0))));
+      case FusedOp::kSoftplusGrad: return Mul(a[0], Sigmoid(a[1]));
+      case FusedOp::kSoftsignGrad: {
+        Value* d = Add(F(1.0), Fabs(a[1]));
+        return Mul(a[0], Div(F(1.0), Mul(d, d)));
+      }
+    }
+    return F(std::numeric_limits<double>::quiet_NaN());
+  }
+
+ private:
+  llvm::IRBuilder<>& b_;
+  llvm::Type* f32_;
+  llvm::Type* i32_;
+};
+
+}  // namespace
+
+Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometry, const std::string& symbol,
+                       llvm::Module& module) {
+  const int num_inputs = static_cast<int>(geometry.inner_stride.size());
+  if (program.num_inputs > num_inputs) {
+    return InvalidArgument(symbol, ": the program reads ", program.num_inputs, " inputs but the step has ", num_inputs);
+  }
+  if (module.getFunction(symbol)) return InvalidArgument(symbol, ": the module already defines it");
+  llvm::LLVMContext& ctx = module.getContext();
+  llvm::IRBuilder<> b(ctx);
+  llvm::Type* f32 = b.getFloatTy();
+  llvm::Type* i64 = b.getInt64Ty();
+  llvm::Type* ptr = b.getPtrTy();
+  auto* type = llvm::FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false);
+  auto* fn = llvm::Function::Create(type, llvm::Function::ExternalLinkage, symbol, module);
+  fn->setDoesNotThrow();
+  llvm::Value* buffers = fn->getArg(0);
+  llvm::Value* begin = fn->getArg(1);
+  llvm::Value* end = fn->getArg(2);
+  buffers->setName("buffers");
+  begin->setName("begin");
+  end->setName("end");
+  auto* entry = llvm::BasicBlock::Create(ctx, "entry", fn);
+  auto* outer_head = llvm::BasicBlock::Create(ctx, "row", fn);
+  auto* outer_body = llvm::BasicBlock::Create(ctx, "row.body", fn);
+  auto* inner = llvm::BasicBlock::Create(ctx, "element", fn);
+  auto* outer_latch = llvm::BasicBlock::Create(ctx, "row.next", fn);
+  auto* exit = llvm::BasicBlock::Create(ctx, "exit", fn);
+  auto c64 = [&](int64_t v) { return llvm::ConstantInt::get(i64, v); };
+
+  b.SetInsertPoint(entry);
+  const int num_buffers = num_inputs + static_cast<int>(program.outputs.size());
+  std::vector<llvm::Value*> base(num_buffers);
+  for (int k = 0; k < num_buffers; ++k) {
+    base[k] = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, buffers, k), "buffer" + std::to_string(k));
+  }
+  b.CreateBr(outer_head);
+
+  b.SetInsertPoint(outer_head);
+  llvm::PHINode* row = b.CreatePHI(i64, 2, "r");
+  row->addIncoming(begin, entry);
+  b.CreateCondBr(b.CreateICmpSLT(row, end), outer_body, exit);
+
+  // Row r: the outer index and the slice [first, first + count) of the inner run.
+  b.SetInsertPoint(outer_body);
+  llvm::Value* outer = geometry.chunks == 1 ? row : b.CreateUDiv(row, c64(geometry.chunks));
+  llvm::Value* first =
+      geometry.chunks == 1 ? c64(0) : b.CreateMul(b.CreateURem(row, c64(geometry.chunks)), c64(geometry.chunk));
+  llvm::Value* count = b.CreateSub(
+      b.CreateBinaryIntrinsic(llvm::Intrinsic::smin, b.CreateAdd(first, c64(geometry.chunk)), c64(geometry.inner)),
+      first);
+  std::vector<llvm::Value*> offset(num_inputs, c64(0));
+  llvm::Value* rest = outer;
+  for (size_t d = geometry.outer.size(); d-- > 0;) {
+    llvm::Value* index = d == 0 ? rest : b.CreateURem(rest, c64(geometry.outer[d]));
+    if (d > 0) rest = b.CreateUDiv(rest, c64(geometry.outer[d]));
+    for (int k = 0; k < num_inputs; ++k) {
+      const int64_t stride = geometry.outer_strides[k][d];
+      if (stride != 0) offset[k] = b.CreateAdd(offset[k], b.CreateMul(index, c64(stride)));
+    }
+  }
+  // Broadcast inputs are loaded once per row; the others advance with the inner index.
+  std::vector<llvm::Value*> row_ptr(num_buffers), row_value(num_inputs, nullptr);
+  for (int k = 0; k < num_inputs; ++k) {
+    if (geometry.inner_stride[k] == 0) {
+      row_value[k] = b.CreateLoad(f32, b.CreateInBoundsGEP(f32, base[k], offset[k]), "in" + std::to_string(k));
+    } else {
+      row_ptr[k] = b.CreateInBoundsGEP(f32, base[k], b.CreateAdd(offset[k], first));
+    }
+  }
+  llvm::Value* out_offset = b.CreateAdd(b.CreateMul(outer, c64(geometry.inner)), first);
+  for (int k = num_inputs; k < num_buffers; ++k) row_ptr[k] = b.CreateInBoundsGEP(f32, base[k], out_offset);
+  b.CreateCondBr(b.CreateICmpSGT(count, c64(0)), inner, outer_latch);
+
+  // The element loop: every input is loaded before any output is stored (in place is safe).
+  b.SetInsertPoint(inner);
+  llvm::PHINode* j = b.CreatePHI(i64, 2, "j");
+  j->addIncoming(c64(0), outer_body);
+  std::vector<llvm::Value*> input(num_inputs);
+  for (int k = 0; k < num_inputs; ++k) {
+    input[k] = row_value[k] ? row_value[k] : b.CreateLoad(f32, b.CreateInBoundsGEP(f32, row_ptr[k], j));
+  }
+  MathEmitter math(b);
+  std::vector<llvm::Value*> temps;
+  for (const FusedInstr& instr : program.instrs) {
+    std::vector<llvm::Value*> args;
+    std::vector<float> imm;
+    for (const FusedOperand& operand : instr.args) {
+      switch (operand.kind) {
+        case FusedOperand::kInput: args.push_back(input[operand.index]); break;
+        case FusedOperand::kTemp: args.push_back(temps[operand.index]); break;
+        case FusedOperand::kImmediate: args.push_back(math.F(operand.value)); break;
+      }
+      imm.push_back(operand.value);
+    }
+    temps.push_back(math.Emit(instr.op, args, imm));
+  }
+  for (size_t n = 0; n < program.outputs.size(); ++n) {
+    b.CreateStore(temps[program.outputs[n]], b.CreateInBoundsGEP(f32, row_ptr[num_inputs + n], j));
+  }
+  llvm::Value* next_j = b.CreateAdd(j, c64(1), "j.next", /*HasNUW=*/true, /*HasNSW=*/true);
+  j->addIncoming(next_j, inner);
+  b.CreateCondBr(b.CreateICmpSLT(next_j, count), inner, outer_latch);
+
+  b.SetInsertPoint(outer_latch);
+  llvm::Value* next_row = b.CreateAdd(row, c64(1), "r.next");
+  row->addIncoming(next_row, outer_latch);
+  b.CreateBr(outer_head);
+
+  b.SetInsertPoint(exit);
+  b.CreateRetVoid();
+  return Status::Ok();
+}
+
+Status EmitFusedStep(const proto::Plan& plan, const proto::Step& step, llvm::Module& module) {
+  const Attrs attrs(step.attribute());
+  const std::string label = step.name() + " (" + step.op_type() + ")";
+  const std::string symbol = attrs.GetString("symbol", "");
+  if (symbol.empty()) return InvalidArgument(label, ": a jit step needs a 'symbol' attribute");
+  auto program = ParseFusedProgram(attrs.GetString("program", ""));
+  if (!program.ok()) return program.status().WithContext(label);
+  std::vector<Dims> inputs;
+  auto dims_of = [&](int index) -> StatusOr<Dims> {
+    if (index < 0 || index >= plan.buffer_size())
+      return InvalidArgument(label, ": buffer ", index, " is not in the plan");
+    const proto::Buffer& buffer = plan.buffer(index);
+    if (buffer.dtype() != proto::DT_FLOAT)
+      return InvalidArgument(label, ": buffer '", buffer.name(), "' is not float32");
+    return Dims(buffer.dims().begin(), buffer.dims().end());
+  };
+  for (int index : step.input()) {
+    ASSIGN_OR_RETURN(Dims dims, dims_of(index));
+    inputs.push_back(std::move(dims));
+  }
+  if (step.output_size() != static_cast<int>(program->outputs.size())) {
+    return InvalidArgument(label, ": the program has ", program->outputs.size(), " outputs, the step ",
+                           step.output_size());
+  }
+  Dims iteration;
+  for (int index : step.output()) {
+    ASSIGN_OR_RETURN(iteration, dims_of(index));
+  }
+  auto geometry = ComputeFusedGeometry(inputs, iteration);
+  if (!geometry.ok()) return geometry.status().WithContext(label);
+  if (geometry->iterations != attrs.GetInt("iterations", -1)) {
+    return InvalidArgument(label, ": 'iterations' is ", attrs.GetInt("iterations", -1), " but the buffers give ",
+                           geometry->iterations);
+  }
+  return EmitFusedKernel(*program, *geometry, symbol, module).WithContext(label);
+}
+
+}  // namespace kiln::codegen

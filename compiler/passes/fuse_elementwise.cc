@@ -1,0 +1,382 @@
+// fuse-elementwise: walks the nodes in order and grows groups of float32
+// elementwise ops (each node joins the group(s) of its producers when its output
+// has the group's shape and the merged group can sit at one place in the order),
+// then replaces every group of two or more by a FusedElementwise node whose
+// program lists the members' instructions. Lone ops keep their own kernels.
+#include "compiler/passes/fuse_elementwise.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "compiler/pass.h"
+#include "ir/fused_program.h"
+#include "ir/shape_util.h"
+
+namespace kiln {
+namespace {
+
+// An instruction argument before the group is known: one of the node's inputs,
+// an earlier instruction of the same node (Sum/Max/Min of 3+ inputs chain), or a number.
+struct LocalOperand {
+  enum Kind { kNodeInput, kLocal, kImmediate } kind;
+  int index = 0;
+  float value = 0;
+};
+struct LocalInstr {
+  FusedOp op;
+  std::vector<LocalOperand> args;
+};
+
+LocalOperand In(int i) { return {LocalOperand::kNodeInput, i, 0}; }
+LocalOperand Imm(float v) { return {LocalOperand::kImmediate, 0, v}; }
+
+// A 1-element constant's value, when it is exactly a float32.
+bool ScalarConstant(const Value* v, float* value) {
+  if (!v || !v->is_constant() || v->constant().num_elements() != 1) return false;
+  const double d = v->constant().GetAsDouble(0);
+  *value = static_cast<float>(d);
+  return static_cast<double>(*value) == d || std::isnan(d);
+}
+
+const std::map<std::string, FusedOp>& UnaryOps() {
+  static const std::map<std::string, FusedOp> ops = {
+      {"Relu", FusedOp::kRelu},         {"Sigmoid", FusedOp::kSigmoid}, {"Tanh", FusedOp::kTanh},
+      {"Exp", FusedOp::kExp},           {"Log", FusedOp::kLog},         {"Sqrt", FusedOp::kSqrt},
+      {"Neg", FusedOp::kNeg},           {"Abs", FusedOp::kAbs},         {"Softplus", FusedOp::kSoftplus},
+      {"Softsign", FusedOp::kSoftsign},
+  };
+  return ops;
+}
+
+const std::map<std::string, FusedOp>& GradOps() {
+  static const std::map<std::string, FusedOp> ops = {
+      {"relu", FusedOp::kReluGrad},         {"leaky_relu", FusedOp::kLeakyReluGrad},
+      {"elu", FusedOp::kEluGrad},           {"sigmoid", FusedOp::kSigmoidGrad},
+      {"tanh", FusedOp::kTanhGrad},         {"exp", FusedOp::kExpGrad},
+      {"log", FusedOp::kLogGrad},           {"sqrt", FusedOp::kSqrtGrad},
+      {"abs", FusedOp::kAbsGrad},           {"softplus", FusedOp::kSoftplusGrad},
+      {"softsign", FusedOp::kSoftsignGrad},
+  };
+  return ops;
+}
+
+// The instructions that compute `node`, or the reason it cannot be fused (empty `instrs`).
+std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
+  const std::string& op = node.op_type();
+  const Attrs& a = node.attrs();
+  static const std::map<std::string, FusedOp> kBinary = {
+      {"Add", FusedOp::kAdd}, {"Sub", FusedOp::kSub}, {"Mul", FusedOp::kMul}, {"Div", FusedOp::kDiv},
+      {"Sum", FusedOp::kAdd}, {"Max", FusedOp::kMax}, {"Min", FusedOp::kMin}};
+  if (op == "FusedElementwise") return "already fused";
+  if (auto it = kBinary.find(op); it != kBinary.end()) {
+    if (node.num_inputs() < 2) return "a single-input " + op + " is a copy";
+    instrs->push_back({it->second, {In(0), In(1)}});
+    for (int i = 2; i < node.num_inputs(); ++i) {
+      instrs->push_back({it->second, {{LocalOperand::kLocal, static_cast<int>(instrs->size()) - 1, 0}, In(i)}});
+    }
+  } else if (auto it = UnaryOps().find(op); it != UnaryOps().end()) {
+    instrs->push_back({it->second, {In(0)}});
+  } else if (op == "LeakyRelu") {
+    instrs->push_back({FusedOp::kLeakyRelu, {In(0), Imm(a.GetFloat("alpha", 0.01f))}});
+  } else if (op == "Elu") {
+    instrs->push_back({FusedOp::kElu, {In(0), Imm(a.GetFloat("alpha", 1.0f))}});
+  } else if (op == "Selu") {
+    instrs->push_back({FusedOp::kSelu,
+                       {In(0), Imm(a.GetFloat("alpha", 1.67326319217681884765625f)),
+                        Imm(a.GetFloat("gamma", 1.05070102214813232421875f))}});
+  } else if (op == "Pow") {
+    float exponent = 0;
+    if (!ScalarConstant(node.input(1), &exponent)) return "the exponent is not a constant scalar";
+    instrs->push_back({FusedOp::kPow, {In(0), Imm(exponent)}});
+  } else if (op == "Clip") {
+    float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
+    if (node.input(1) && !ScalarConstant(node.input(1), &lo)) return "the Clip bounds are not constants";
+    if (node.input(2) && !ScalarConstant(node.input(2), &hi)) return "the Clip bounds are not constants";
+    instrs->push_back({FusedOp::kClip, {In(0), Imm(lo), Imm(hi)}});
+  } else if (op == "EltwiseGrad") {
+    const std::string f = a.GetString("function", "");
+    auto it = GradOps().find(f);
+    if (it == GradOps().end()) return "EltwiseGrad of '" + f + "' has no fused form";
+    std::vector<LocalOperand> args = {In(0), In(1)};
+    if (f == "leaky_relu" || f == "elu") args.push_back(Imm(a.GetFloat("alpha", f == "leaky_relu" ? 0.01f : 1.0f)));
+    instrs->push_back({it->second, args});
+  } else {
+    return "not an elementwise op";
+  }
+  for (int i = 0; i < node.num_inputs(); ++i) {
+    const Value* v = node.input(i);
+    if (v && v->dtype() != proto::DT_FLOAT && !(op == "Pow" && i == 1)) {
+      instrs->clear();
+      return "input " + std::to_string(i) + " is " + DTypeName(v->dtype()) + ": only float32 fuses";
+    }
+  }
+  return "";
+}
+
+struct Group {
+  std::vector<Node*> members;  // in graph order
+  Dims shape;
+  bool alive = true;
+};
+
+class FuseElementwisePass : public Pass {
+ public:
+  std::string name() const override { return "fuse-elementwise"; }
+
+  StatusOr<bool> Run(Graph& graph, const PassOptions& options) override {
+    nodes_ = graph.NodeList();
+    for (size_t i = 0; i < nodes_.size(); ++i) position_[nodes_[i]] = static_cast<int>(i);
+    for (Node* n : nodes_) {
+      for (Value* v : n->inputs()) {
+        if (v) users_[v].push_back(n);
+      }
+    }
+    std::set<const Value*> state_updates;
+    for (const StateVar& st : graph.states()) {
+      if (st.update) state_updates.insert(st.update);
+    }
+
+    std::vector<std::string> reasons(nodes_.size());
+    for (Node* n : nodes_) {
+      const int at = position_[n];
+      std::vector<LocalInstr> instrs;
+      std::string reason = DescribeNode(*n, &instrs);
+      if (reason.empty() && n->output(0)->dtype() != proto::DT_FLOAT) reason = "the output is not float32";
+      if (reason.empty() && state_updates.count(n->output(0))) {
+        reason = "produces a state update (the memory planner may update that state in place)";
+      }
+      if (!reason.empty()) {
+        reasons[at] = reason;
+        continue;
+      }
+      instrs_[n] = std::move(instrs);
+      reasons[at] = Place(n);
+    }
+
+    bool changed = false;
+    std::map<const Node*, std::string> fused_into;
+    for (Group& g : groups_) {
+      if (!g.alive || g.members.size() < 2) continue;
+      auto fused = Replace(graph, g);
+      if (!fused.ok()) return fused.status();
+      if (fused->empty()) continue;  // Replace recorded why in reasons_by_node_
+      for (Node* m : g.members) fused_into[m] = *fused;
+      changed = true;
+    }
+
+    if (options.fusion_decisions) {
+      for (size_t i = 0; i < nodes_.size(); ++i) {
+        FusionDecision d;
+        // Fused members are gone from the graph: their names were kept for this record.
+        d.node = names_.count(nodes_[i]) ? names_[nodes_[i]] : nodes_[i]->name();
+        d.op = ops_.count(nodes_[i]) ? ops_[nodes_[i]] : nodes_[i]->op_type();
+        auto it = fused_into.find(nodes_[i]);
+        if (it != fused_into.end()) {
+          d.group = it->second;
+          d.reason = "fused with " + std::to_string(group_size_[it->second] - 1) + " other op(s)";
+        } else if (auto late = late_reasons_.find(nodes_[i]); late != late_reasons_.end()) {
+          d.reason = late->second;
+        } else {
+          const int g = group_of_.count(nodes_[i]) ? group_of_[nodes_[i]] : -1;
+          d.reason = g >= 0 && groups_[g].members.size() == 1
+                         ? "single op: " + (reasons[i].empty() ? "no fusable neighbour" : reasons[i]) +
+                               " (keeps its own kernel)"
+                         : reasons[i];
+        }
+        options.fusion_decisions->push_back(std::move(d));
+      }
+    }
+    return changed;
+  }
+
+ private:
+  // Values a group's members produce that some node outside `members` reads
+  // before position `at`: the group could not be computed in one place at `at`.
+  const Node* EarlyOutsideUser(const std::set<Node*>& members, int at) {
+    for (Node* m : members) {
+      for (Value* out : m->outputs()) {
+        for (Node* u : users_[out]) {
+          if (!members.count(u) && position_[u] < at) return u;
+        }
+      }
+    }
+    return nullptr;
+  }
+
+  // Puts a fusable node into a group: merged with all its producers' groups when
+  // possible, else with the first that fits, else alone. Returns why it did not join.
+  std::string Place(Node* n) {
+    const Dims& shape = n->output(0)->dims();
+    std::vector<int> producers;
+    std::string why_not;
+    for (Value* v : n->inputs()) {
+      const Node* p = v ? v->producer() : nullptr;
+      if (!p || !group_of_.count(p)) continue;
+      const int g = group_of_[p];
+      if (std::find(producers.begin(), producers.end(), g) != producers.end()) continue;
+      if (groups_[g].shape != shape) {
+        why_not = "its shape " + DimsToString(shape) + " differs from its producer " + p->name() + "'s group " +
+                  DimsToString(groups_[g].shape);
+        continue;
+      }
+      producers.push_back(g);
+    }
+    auto try_join = [&](const std::vector<int>& gs) {
+      std::set<Node*> members = {n};
+      for (int g : gs) members.insert(groups_[g].members.begin(), groups_[g].members.end());
+      if (const Node* u = EarlyOutsideUser(members, position_[n])) {
+        why_not = "joining its producers' group would move values past their reader " + u->Label();
+        return false;
+      }
+      const int target = gs[0];
+      for (size_t i = 1; i < gs.size(); ++i) {
+        for (Node* m : groups_[gs[i]].members) group_of_[m] = target;
+        groups_[target].members.insert(groups_[target].members.end(), groups_[gs[i]].members.begin(),
+                                       groups_[gs[i]].members.end());
+        groups_[gs[i]].alive = false;
+      }
+      groups_[target].members.push_back(n);
+      std::sort(groups_[target].members.begin(), groups_[target].members.end(),
+                [&](Node* a, Node* b) { return position_[a] < position_[b]; });
+      group_of_[n] = target;
+      return true;
+    };
+    if (!producers.empty() && try_join(producers)) return "";
+    for (size_t i = 0; producers.size() > 1 && i < producers.size(); ++i) {
+      if (try_join({producers[i]})) return "";
+    }
+    groups_.push_back(Group{{n}, shape, true});
+    group_of_[n] = static_cast<int>(groups_.size()) - 1;
+    return why_not;
+  }
+
+  // Replaces the group by one FusedElementwise node; returns its name, or "" when the
+  // group cannot be expressed (its inputs do not determine its shape).
+  StatusOr<std::string> Replace(Graph& graph, const Group& g) {
+    const std::set<Node*> members(g.members.begin(), g.members.end());
+    FusedProgram program;
+    std::vector<Value*> inputs;
+    std::unordered_map<const Value*, int> temp_of;  // member output -> temporary
+    const int rank = static_cast<int>(g.shape.size());
+    for (Node* m : g.members) {
+      const std::vector<LocalInstr>& local = instrs_[m];
+      const int first = static_cast<int>(program.instrs.size());
+      for (const LocalInstr& li : local) {
+        FusedInstr instr{li.op, {}};
+        for (const LocalOperand& lo : li.args) {
+          FusedOperand operand;
+          if (lo.kind == LocalOperand::kImmediate) {
+            operand.kind = FusedOperand::kImmediate;
+            operand.value = lo.value;
+          } else if (lo.kind == LocalOperand::kLocal) {
+            operand.kind = FusedOperand::kTemp;
+            operand.index = first + lo.index;
+          } else {
+            Value* v = m->input(lo.index);
+            float scalar = 0;
+            if (auto it = temp_of.find(v); it != temp_of.end()) {
+              operand.kind = FusedOperand::kTemp;
+              operand.index = it->second;
+            } else if (v->dtype() == proto::DT_FLOAT && static_cast<int>(v->dims().size()) <= rank &&
+                       ScalarConstant(v, &scalar)) {
+              operand.kind = FusedOperand::kImmediate;  // a 1-element constant that does not widen the shape
+              operand.value = scalar;
+            } else {
+              auto pos = std::find(inputs.begin(), inputs.end(), v);
+              operand.kind = FusedOperand::kInput;
+              operand.index = static_cast<int>(pos - inputs.begin());
+              if (pos == inputs.end()) inputs.push_back(v);
+            }
+          }
+          instr.args.push_back(operand);
+        }
+        program.instrs.push_back(std::move(instr));
+      }
+      temp_of[m->output(0)] = static_cast<int>(program.instrs.size()) - 1;
+    }
+    program.num_inputs = static_cast<int>(inputs.size());
+    Dims iteration;
+    for (Value* v : inputs) {
+      auto b = BroadcastDims(iteration, v->dims());
+      if (!b.ok()) return Internal(g.members[0]->Label(), ": fused inputs do not broadcast: ", b.status().message());
+      iteration = *b;
+    }
+    if (inputs.empty() || iteration != g.shape) {
+      for (Node* m : g.members) {
+        late_reasons_[m] = "not fused: the group's inputs do not span its shape " + DimsToString(g.shape);
+      }
+      return std::string();
+    }
+    // Outputs: member values read outside the group or by the caller.
+    std::vector<Value*> outputs;
+    for (Node* m : g.members) {
+      Value* v = m->output(0);
+      bool outside = graph.IsGraphOutput(v);
+      for (Node* u : users_[v]) outside = outside || !members.count(u);
+      if (!outside) continue;
+      program.outputs.push_back(temp_of[v]);
+      outputs.push_back(v);
+    }
+    if (outputs.empty()) return std::string();  // dead group: dce removes it
+    Attrs attrs;
+    attrs.SetString("program", FormatFusedProgram(program));
+    Node* last = g.members.back();
+    Node* fused = graph.InsertNodeBefore(last, "FusedElementwise", "fused/" + g.members[0]->name(), inputs,
+                                         static_cast<int>(outputs.size()), attrs);
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      fused->output(i)->set_type(TensorType{proto::DT_FLOAT, g.shape});
+      graph.ReplaceAllUsesWith(outputs[i], fused->output(i));
+    }
+    std::vector<std::string> output_names;
+    for (Value* v : outputs) output_names.push_back(v->name());
+    for (auto it = g.members.rbegin(); it != g.members.rend(); ++it) {
+      names_[*it] = (*it)->name();
+      ops_[*it] = (*it)->op_type();
+      graph.RemoveNode(*it);
+    }
+    graph.RemoveDeadValues();
+    // Values keep their names (graph outputs are found by name).
+    for (size_t i = 0; i < outputs.size(); ++i) graph.RenameValue(fused->output(i), output_names[i]);
+    group_size_[fused->name()] = static_cast<int>(g.members.size());
+    return fused->name();
+  }
+
+  std::vector<Node*> nodes_;
+  std::unordered_map<const Node*, int> position_;
+  std::unordered_map<const Value*, std::vector<Node*>> users_;
+  std::unordered_map<const Node*, std::vector<LocalInstr>> instrs_;
+  std::unordered_map<const Node*, int> group_of_;
+  std::vector<Group> groups_;
+  std::unordered_map<const Node*, std::string> late_reasons_;
+  std::unordered_map<const Node*, std::string> names_, ops_;
+  std::unordered_map<std::string, int> group_size_;
+};
+
+}  // namespace
+
+std::string FormatFusionDecisions(const std::vector<FusionDecision>& decisions) {
+  std::string out;
+  std::set<std::string> groups;
+  int fused = 0;
+  for (const FusionDecision& d : decisions) {
+    out += d.node + " (" + d.op + "): ";
+    if (d.group.empty()) {
+      out += "not fused: " + d.reason + "\n";
+    } else {
+      out += "fused into " + d.group + ", " + d.reason + "\n";
+      groups.insert(d.group);
+      ++fused;
+    }
+  }
+  out += "Fusion: " + std::to_string(fused) + " of " + std::to_string(decisions.size()) + " nodes in " +
+         std::to_string(groups.size()) + " FusedElementwise group(s)\n";
+  return out;
+}
+
+std::unique_ptr<Pass> CreateFuseElementwisePass() { return std::make_unique<FuseElementwisePass>(); }
+
+}  // namespace kiln

@@ -1,0 +1,102 @@
+// KernelsFromTable, and the "jit" kernel family: a step whose code the compiler
+// generated (FusedElementwise today). It splits the step's rows across the
+// session's threads; without the compiled function (a plan run by a runtime that
+// lacks its code) it runs the reference interpreter instead, with the same results.
+#include "runtime/compiled_kernels.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/fused_program.h"
+#include "runtime/kernel.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace kiln::runtime {
+namespace {
+
+class TableKernels : public CompiledKernels {
+ public:
+  TableKernels(const KernelTableEntry* entries, size_t count) {
+    for (size_t i = 0; i < count; ++i) by_symbol_[entries[i].symbol] = entries[i].fn;
+  }
+  KilnKernelFn Find(const std::string& symbol) const override {
+    auto it = by_symbol_.find(symbol);
+    return it == by_symbol_.end() ? nullptr : it->second;
+  }
+
+ private:
+  std::unordered_map<std::string, KilnKernelFn> by_symbol_;
+};
+
+// Below this many elements per step a second thread costs more than it saves.
+constexpr int64_t kMinElementsPerThread = 16384;
+
+class CompiledStepKernel : public Kernel {
+ public:
+  CompiledStepKernel(KilnKernelFn fn, int64_t iterations, int64_t elements, int num_threads)
+      : fn_(fn), iterations_(iterations), elements_(elements), num_threads_(num_threads) {}
+
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    buffers_.clear();
+    for (const TensorRef& t : in) buffers_.push_back(t.data);
+    for (const TensorRef& t : out) buffers_.push_back(t.data);
+    void* const* buffers = buffers_.data();
+    int threads = 1;
+#ifdef _OPENMP
+    threads = num_threads_ > 0 ? num_threads_ : omp_get_max_threads();
+#endif
+    threads = static_cast<int>(std::min<int64_t>({threads, iterations_, elements_ / kMinElementsPerThread}));
+    if (threads <= 1) {
+      if (iterations_ > 0) fn_(buffers, 0, iterations_);
+      return Status::Ok();
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+    {
+      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+      fn_(buffers, iterations_ * t / n, iterations_ * (t + 1) / n);
+    }
+#endif
+    return Status::Ok();
+  }
+
+ private:
+  KilnKernelFn fn_;
+  int64_t iterations_, elements_;
+  int num_threads_;
+  std::vector<void*> buffers_;
+};
+
+StatusOr<std::unique_ptr<Kernel>> CreateCompiledStepKernel(const KernelSpec& spec) {
+  const std::string symbol = spec.attrs.GetString("symbol", "");
+  const CompiledKernels* compiled = spec.env ? spec.env->compiled_kernels : nullptr;
+  KilnKernelFn fn = compiled && !symbol.empty() ? compiled->Find(symbol) : nullptr;
+  if (!fn) return KernelRegistry::Global().Create("ref", spec);
+  // The generated code assumes the geometry it was compiled for: check the plan agrees.
+  std::vector<Dims> input_dims;
+  for (const TensorRef& t : spec.inputs) input_dims.push_back(t.dims);
+  if (spec.outputs.empty()) return InvalidArgument(spec.Label(), ": a compiled step needs an output");
+  auto geometry = ComputeFusedGeometry(input_dims, spec.outputs[0].dims);
+  if (!geometry.ok()) return geometry.status().WithContext(spec.Label());
+  const int64_t iterations = spec.attrs.GetInt("iterations", -1);
+  if (iterations != geometry->iterations) {
+    return InvalidArgument(spec.Label(), ": kernel ", symbol, " was compiled for ", iterations,
+                           " rows but the buffers give ", geometry->iterations);
+  }
+  return std::unique_ptr<Kernel>(
+      new CompiledStepKernel(fn, iterations, spec.outputs[0].num_elements(), spec.env ? spec.env->num_threads : 0));
+}
+
+}  // namespace
+
+std::shared_ptr<const CompiledKernels> KernelsFromTable(const KernelTableEntry* entries, size_t count) {
+  return std::make_shared<TableKernels>(entries, count);
+}
+
+void RegisterCompiledKernels(KernelRegistry& r) { r.Register("jit", "FusedElementwise", CreateCompiledStepKernel); }
+
+}  // namespace kiln::runtime
