@@ -1,4 +1,5 @@
 // The C API (include/kiln/runtime.h) over runtime::Session.
+#include <cstddef>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -7,6 +8,7 @@
 
 #include "ir/file_io.h"
 #include "kiln/runtime.h"
+#include "runtime/compiled_kernels.h"
 #include "runtime/session.h"
 
 #ifndef KILN_VERSION
@@ -143,6 +145,10 @@ void kiln_session_options_init(kiln_session_options* options) {
   if (options) std::memset(options, 0, sizeof(*options));
 }
 
+static_assert(sizeof(kiln_kernel_entry) == sizeof(kiln::runtime::KernelTableEntry) &&
+                  offsetof(kiln_kernel_entry, fn) == offsetof(kiln::runtime::KernelTableEntry, fn),
+              "kiln_kernel_entry must match runtime::KernelTableEntry");
+
 kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_options* options, kiln_session** out) {
   KILN_REQUIRE(plan && out, "plan and out must not be NULL");
   kiln_session_options defaults;
@@ -152,12 +158,9 @@ kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_option
   kiln::runtime::SessionOptions session_options;
   session_options.num_threads = options->num_threads;
   if (options->kernels && options->num_kernels > 0) {
-    // FUSION-SEAM (compiled kernels): once runtime/compiled_kernels.h lands, replace this error with
-    //   session_options.compiled_kernels = kiln::runtime::KernelsFromTable(
-    //       reinterpret_cast<const kiln::runtime::KernelTableEntry*>(options->kernels), options->num_kernels);
-    // (kiln_kernel_entry is layout-compatible with KernelTableEntry.)
-    return Fail(KILN_ERROR_UNSUPPORTED, "kiln_session_create: this runtime has no compiled-kernel support yet (" +
-                                            std::to_string(options->num_kernels) + " kernels given)");
+    // kiln_kernel_entry is layout-compatible with runtime::KernelTableEntry (static_assert below).
+    session_options.compiled_kernels = kiln::runtime::KernelsFromTable(
+        reinterpret_cast<const kiln::runtime::KernelTableEntry*>(options->kernels), options->num_kernels);
   }
   auto session = kiln::runtime::Session::Create(plan->plan, session_options);
   if (!session.ok()) return Fail(session.status());

@@ -1,5 +1,7 @@
 #include "compiler/codegen/plan_object.h"
 
+#include "compiler/codegen/jit.h"
+
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/GlobalAlias.h>
 #include <llvm/IR/GlobalVariable.h>
@@ -25,20 +27,15 @@ llvm::GlobalVariable* AddConstant(llvm::Module& module, const std::string& name,
 
 // The compiled-kernel table: { const char* symbol; kiln_kernel_fn fn; }[count] and its count.
 //
-// FUSION-SEAM (compiled kernels): today the table is empty. Once compiler/codegen's fused-kernel
-// API lands, replace the body with
-//   std::vector<std::string> symbols;
-//   RETURN_IF_ERROR(AddFusedKernels(plan, module, &symbols));
-//   return AddKernelTable(module, symbols, table_name);   // emits table_name and table_name + "_count"
-// The runtime side is the FUSION-SEAM in runtime/c_api.cc (kiln_session_create).
-Status AddEmptyKernelTable(llvm::Module& module, const std::string& table_name) {
-  llvm::LLVMContext& ctx = module.getContext();
-  llvm::Type* ptr = llvm::PointerType::getUnqual(ctx);
-  llvm::StructType* entry = llvm::StructType::get(ctx, {ptr, ptr});
-  llvm::ArrayType* type = llvm::ArrayType::get(entry, 0);
-  AddConstant(module, table_name, llvm::ConstantArray::get(type, {}), 16);
-  AddConstant(module, table_name + "_count", llvm::ConstantInt::get(llvm::Type::getInt64Ty(ctx), 0), 8);
-  return Status::Ok();
+// Gives every "jit" step of `plan` a symbol under `prefix`: the kernels of several
+// plans (a trainer's two, or two generated libraries in one program) never collide.
+void PrefixKernelSymbols(proto::Plan* plan, const std::string& prefix) {
+  for (proto::Step& step : *plan->mutable_step()) {
+    if (step.kernel() != "jit") continue;
+    for (proto::Attribute& attr : *step.mutable_attribute()) {
+      if (attr.name() == "symbol") attr.set_s(prefix + attr.s());
+    }
+  }
 }
 
 // `name` (bytes, 64-byte aligned) and `name`_size (int64).
@@ -57,12 +54,12 @@ void AddMainAlias(llvm::Module& module, const std::string& name, llvm::GlobalVar
 }
 
 // The thread count, the kernel table and (for the drivers) their kiln_main_* aliases and the model name.
-Status AddCommon(llvm::Module& module, const PlanObjectOptions& options) {
+Status AddCommon(llvm::Module& module, const PlanObjectOptions& options, const std::vector<std::string>& kernels) {
   llvm::LLVMContext& ctx = module.getContext();
   auto* threads = AddConstant(module, PlanSymbol(options.symbol, "_num_threads"),
                               llvm::ConstantInt::get(llvm::Type::getInt32Ty(ctx), options.num_threads), 4);
   const std::string table = PlanSymbol(options.symbol, "_kernels");
-  RETURN_IF_ERROR(AddEmptyKernelTable(module, table));
+  RETURN_IF_ERROR(AddKernelTable(module, kernels, table));
   if (options.main_aliases) {
     AddMainAlias(module, "kiln_main_num_threads", threads);
     AddMainAlias(module, "kiln_main_kernels", module.getNamedGlobal(table));
@@ -80,32 +77,44 @@ StatusOr<std::string> Serialize(const proto::Plan& plan) {
 
 }  // namespace
 
-StatusOr<std::string> EmitPlanObject(const proto::Plan& plan, const PlanObjectOptions& options) {
+StatusOr<std::string> EmitPlanObject(const proto::Plan& original, const PlanObjectOptions& options) {
+  proto::Plan plan = original;
+  PrefixKernelSymbols(&plan, PlanSymbol(options.symbol, "_"));
   ASSIGN_OR_RETURN(std::string bytes, Serialize(plan));
   llvm::LLVMContext ctx;
   llvm::Module module("kiln_model_" + options.symbol, ctx);
+  // The same generated kernels the JIT path runs, next to the plan that names them.
+  std::vector<std::string> kernels;
+  RETURN_IF_ERROR(AddFusedKernels(plan, module, &kernels));
   auto [data, size] = AddBlob(module, PlanSymbol(options.symbol, "_plan"), bytes);
-  RETURN_IF_ERROR(AddCommon(module, options));
+  RETURN_IF_ERROR(AddCommon(module, options, kernels));
   if (options.main_aliases) {
     AddMainAlias(module, "kiln_main_plan", data);
     AddMainAlias(module, "kiln_main_plan_size", size);
+    AddBlob(module, "kiln_main_training", options.training);
   }
   ASSIGN_OR_RETURN(auto machine, CreateHostTargetMachine());
   return EmitObject(module, *machine);
 }
 
-StatusOr<std::string> EmitTrainerObject(const proto::Plan& step, const proto::Plan& eval, const std::string& model,
-                                        const PlanObjectOptions& options) {
+StatusOr<std::string> EmitTrainerObject(const proto::Plan& original_step, const proto::Plan& original_eval,
+                                        const std::string& model, const PlanObjectOptions& options) {
+  proto::Plan step = original_step, eval = original_eval;
+  PrefixKernelSymbols(&step, "kiln_train_step_");
+  PrefixKernelSymbols(&eval, "kiln_train_eval_");
   ASSIGN_OR_RETURN(std::string step_bytes, Serialize(step));
   ASSIGN_OR_RETURN(std::string eval_bytes, Serialize(eval));
   llvm::LLVMContext ctx;
   llvm::Module module("kiln_trainer_" + options.symbol, ctx);
+  std::vector<std::string> kernels;
+  RETURN_IF_ERROR(AddFusedKernels(step, module, &kernels));
+  RETURN_IF_ERROR(AddFusedKernels(eval, module, &kernels));
   AddBlob(module, "kiln_main_train_step", step_bytes);
   AddBlob(module, "kiln_main_train_eval", eval_bytes);
   AddBlob(module, "kiln_main_train_model", model);
   PlanObjectOptions common = options;
   common.main_aliases = true;
-  RETURN_IF_ERROR(AddCommon(module, common));
+  RETURN_IF_ERROR(AddCommon(module, common, kernels));
   ASSIGN_OR_RETURN(auto machine, CreateHostTargetMachine());
   return EmitObject(module, *machine);
 }

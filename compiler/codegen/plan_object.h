@@ -8,7 +8,7 @@
 //   const kiln_kernel_entry kiln_model_NAME_kernels[]; compiled-kernel table (kiln/runtime.h)
 //   const int64_t       kiln_model_NAME_kernels_count;
 // and, with `main_aliases`, the same under kiln_main_* for the prebuilt driver (libkiln_main.a)
-// plus `const char kiln_main_model_name[]`.
+// plus `const char kiln_main_model_name[]` and kiln_main_training[] / _size (PlanObjectOptions.training).
 #pragma once
 
 #include <string>
@@ -22,6 +22,9 @@ struct PlanObjectOptions {
   std::string symbol;   // NAME: a C identifier
   int num_threads = 0;  // baked default thread count
   bool main_aliases = false;
+  /// With main_aliases: the model's serialized kiln.proto.TrainingSpec as kiln_main_training[]
+  /// and kiln_main_training_size (class names and input preprocessing for --image).
+  std::string training;
 };
 
 /// "kiln_model_" + symbol + suffix.

@@ -294,7 +294,7 @@ TEST(CompileCliTest, BadInputsAndFlags) {
   ExpectOneLineError(Shell(exe + " --frob"), 2, "mlp: ", "unknown option '--frob'");
   ExpectOneLineError(Shell(exe), 2, "mlp: ", "is missing: pass --input");
   ExpectOneLineError(Shell("echo 1234 | " + exe + " --input -"), 1, "mlp: ", "got 5 bytes");
-  ExpectOneLineError(Shell(exe + " --image x.png"), 2, "mlp: ", "image input is not available");
+  ExpectOneLineError(Shell(exe + " --image x.png"), 1, "mlp: ", "x.png: no such file");
   Result help = Shell(exe + " --help");
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.output.find("Examples:"), std::string::npos) << help.output;

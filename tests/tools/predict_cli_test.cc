@@ -143,6 +143,28 @@ TEST_F(PredictCliTest, SampleImagesGetTheClassOfTheirOriginal) {
   EXPECT_EQ(std::count(all.output.begin(), all.output.end(), '%'), 4) << all.output;
 }
 
+// A compiled classifier's --image prints exactly what kiln predict prints (same conversion,
+// same plan, same top 3), and refuses an image alongside --input.
+TEST_F(PredictCliTest, CompiledExecutableImageMatchesPredict) {
+  const std::string exe = *dir_ + "/classify";
+  Result compiled = Kiln("compile " + *model_ + " -o " + exe + " --emit exe");
+  ASSERT_EQ(compiled.code, 0) << compiled.output;
+  for (const char* file : {"ankle_boot.png", "trouser.pgm", "bag_transparent.png", "sneaker_16bit.png"}) {
+    const std::string image = std::string("examples/images/") + file;
+    Result predicted = Kiln("predict " + *model_ + " --image " + image);
+    ASSERT_EQ(predicted.code, 0) << predicted.output;
+    std::string output;
+    ASSERT_EQ(testing::RunCommand("cd '" + testing::SourcePath("") + "' && " + exe + " --image " + image, &output), 0)
+        << output;
+    EXPECT_EQ(output, predicted.output) << file;
+  }
+  std::string output;
+  EXPECT_NE(testing::RunCommand(exe + " --image " + testing::SourcePath("examples/images/missing.png"), &output), 0);
+  EXPECT_NE(output.find("missing.png"), std::string::npos) << output;
+  EXPECT_NE(testing::RunCommand(exe + " --image a.png --input b.npy", &output), 0);
+  EXPECT_NE(output.find("--image takes the place of --input"), std::string::npos) << output;
+}
+
 TEST_F(PredictCliTest, PngAtAnotherSizeMatchesRunOnTheOriginal) {
   for (int64_t item : {0, 1, 2, 3, 4}) {
     runtime::Image img;

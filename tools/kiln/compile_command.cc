@@ -122,8 +122,11 @@ Status LinkExe(const Job& job, const std::string& object, const std::string& dri
   return MoveIntoPlace(out_tmp, job.output);
 }
 
-Status EmitExe(const Job& job, const proto::Plan& plan) {
-  ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, {job.symbol, job.threads, /*main_aliases=*/true}));
+Status EmitExe(const Job& job, const proto::Plan& plan, const proto::TrainingSpec& training) {
+  codegen::PlanObjectOptions options{job.symbol, job.threads, /*main_aliases=*/true};
+  // Class names and input preprocessing: what --image and the top-k printout need.
+  if (!training.SerializeToString(&options.training)) return Internal("cannot serialize the training spec");
+  ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, options));
   return LinkExe(job, object, "libkiln_main.a");
 }
 
@@ -239,7 +242,7 @@ Status Compile(const Job& job) {
     return Status::Ok();
   }
   if (job.emit == "exe") {
-    RETURN_IF_ERROR(EmitExe(job, plan));
+    RETURN_IF_ERROR(EmitExe(job, plan, model.training));
     std::printf("wrote %s\n", job.output.c_str());
     return Status::Ok();
   }

@@ -21,6 +21,7 @@
 #include "ir/file_io.h"
 #include "ir/npy.h"
 #include "kiln/runtime.h"
+#include "runtime/image.h"
 #include "tools/kiln/tensor_format.h"
 #include "tools/kiln_main/driver_util.h"
 #include "tools/kiln_main/onnx_tensor.h"
@@ -32,6 +33,8 @@ extern const int32_t kiln_main_num_threads;
 extern const kiln_kernel_entry kiln_main_kernels[];
 extern const int64_t kiln_main_kernels_count;
 extern const char kiln_main_model_name[];
+extern const unsigned char kiln_main_training[];  // serialized kiln.proto.TrainingSpec
+extern const int64_t kiln_main_training_size;
 }
 
 namespace kiln::aot {
@@ -45,7 +48,9 @@ classifier (one output of shape [1, K]) also the top classes with probabilities.
 Inputs (one per model input, by name or in order):
   -i, --input [NAME=]FILE  a .npy or ONNX TensorProto (.pb) file; FILE '-' reads raw
                            little-endian float32 from stdin
-  --image FILE             an image file (not available yet in this build)
+  --image FILE             a PNG, PGM or PPM image of any size for an image model (one
+                           input): converted as `kiln predict` does (grayscale, inverted
+                           when the background is light, fitted, normalized as in training)
 
 Options:
   --threads N        threads for the kernels (default: %d, 0 = all cores)
@@ -87,9 +92,11 @@ std::string TypeString(const kiln_tensor_info& info) {
 
 struct Options {
   std::vector<std::string> inputs;
+  std::string image;
   int threads = -1;
   int bench = 0;
   int top = 5;
+  bool top_given = false;
   std::string output_dir;
   bool info = false;
 };
@@ -107,15 +114,14 @@ Options ParseArgs(int argc, char** argv, const std::string& inputs_help) {
     } else if (arg == "-i" || arg == "--input") {
       o.inputs.push_back(next());
     } else if (arg == "--image") {
-      // IMAGE-SEAM: once runtime/image.h lands, decode next() into the model's image input here
-      // (resize to its H x W, NCHW float32, the model's scaling) and bind it like an --input.
-      Die("--image " + next() + ": image input is not available in this build yet (use --input with a .npy file)", 2);
+      o.image = next();
     } else if (arg == "--threads") {
       o.threads = static_cast<int>(ParseCount(arg, next(), 0, 4096));
     } else if (arg == "--bench") {
       o.bench = static_cast<int>(ParseCount(arg, next(), 1));
     } else if (arg == "--top") {
       o.top = static_cast<int>(ParseCount(arg, next(), 1));
+      o.top_given = true;
     } else if (arg == "--output-dir") {
       o.output_dir = next();
     } else if (arg == "--info") {
@@ -238,6 +244,45 @@ void PrintTopClasses(const TensorRef& out, int top) {
   }
 }
 
+// --image: the picture converted as `kiln predict` converts it (runtime/image.h, with the
+// class names and preprocessing the model was trained with), one run, the top classes.
+int ClassifyImage(kiln_session* s, const Options& o) {
+  if (!o.inputs.empty()) Usage("--image takes the place of --input: give one or the other");
+  if (NumInputs(s) != 1) Usage("--image needs a model with one input; this one has " + std::to_string(NumInputs(s)));
+  proto::TrainingSpec training;
+  if (!training.ParseFromArray(kiln_main_training, static_cast<int>(kiln_main_training_size))) {
+    Die("the embedded training spec is corrupt");
+  }
+  std::string warning;
+  const proto::InputPreprocessing pre = runtime::InputPreprocessingOf(training, &warning);
+  if (!warning.empty()) std::fprintf(stderr, "%s: warning: %s\n", kiln_main_model_name, warning.c_str());
+  kiln_tensor_info info;
+  Check(kiln_session_input_info(s, 0, &info), "");
+  const Dims dims(info.dims, info.dims + info.rank);
+  auto sample = runtime::LoadImageInput(o.image, dims, pre, runtime::DefaultImageInputOptions(training));
+  if (!sample.ok()) Die(sample.status().message());
+  // Row 0 holds the image; a model compiled for a larger batch sees zeros in the other rows.
+  const int64_t row_bytes = sample->num_bytes();
+  std::string batch(static_cast<size_t>(row_bytes * (info.rank > 0 && info.dims[0] > 0 ? info.dims[0] : 1)), '\0');
+  std::memcpy(batch.data(), sample->data(), static_cast<size_t>(row_bytes));
+  Check(kiln_session_set_input(s, 0, batch.data(), batch.size()), "");
+  Check(kiln_session_run(s), "");
+  kiln_tensor_info out_info;
+  const TensorRef out = OutputRef(s, 0, &out_info);
+  if (out.dtype != proto::DT_FLOAT || out.dims.size() != 2 || out.dims[1] < 2) {
+    Die("--image needs a classifier (an output of shape [N, K]); this model's is " + TypeString(out_info));
+  }
+  const std::vector<std::string> labels(training.class_names().begin(), training.class_names().end());
+  const int64_t width = out.dims[1];
+  const auto top = runtime::TopK(out.as<float>(), width, o.top_given ? o.top : 3);
+  std::fputs(runtime::FormatPredictions(o.image, top, static_cast<int64_t>(labels.size()) == width ? labels
+                                                                                                    : std::vector<std::string>{})
+                 .c_str(),
+             stdout);
+  kiln_session_free(s);
+  return 0;
+}
+
 std::string SafeFileName(const std::string& name) {
   std::string out;
   for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
@@ -282,6 +327,8 @@ int Main(int argc, char** argv) {
     }
     return 0;
   }
+
+  if (!o.image.empty()) return ClassifyImage(s, o);
 
   const std::vector<std::string> files = BindInputs(s, o.inputs);
   for (int i = 0; i < static_cast<int>(files.size()); ++i) {

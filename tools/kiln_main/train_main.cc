@@ -12,6 +12,7 @@
 #include "ir/file_io.h"
 #include "kiln/runtime.h"
 #include "runtime/data/dataset.h"
+#include "runtime/compiled_kernels.h"
 #include "runtime/session.h"
 #include "runtime/training/trainer.h"
 #include "tools/kiln_main/driver_util.h"
@@ -24,6 +25,7 @@ extern const int64_t kiln_main_train_eval_size;
 extern const unsigned char kiln_main_train_model[];
 extern const int64_t kiln_main_train_model_size;
 extern const int32_t kiln_main_num_threads;
+extern const kiln_kernel_entry kiln_main_kernels[];
 extern const int64_t kiln_main_kernels_count;
 extern const char kiln_main_model_name[];
 }
@@ -67,6 +69,9 @@ std::unique_ptr<runtime::Session> MakeSession(const unsigned char* data, int64_t
   if (!plan.ParseFromArray(data, static_cast<int>(size))) Die(std::string("embedded ") + what + " plan is corrupt");
   runtime::SessionOptions options;
   options.num_threads = threads;
+  // The generated kernels of both plans, compiled into this executable.
+  options.compiled_kernels = runtime::KernelsFromTable(
+      reinterpret_cast<const runtime::KernelTableEntry*>(kiln_main_kernels), static_cast<size_t>(kiln_main_kernels_count));
   auto s = runtime::Session::Create(std::move(plan), options);
   if (!s.ok()) Die(std::string(what) + ": " + s.status().message());
   return std::move(s).value();
@@ -95,10 +100,6 @@ Status WriteTrainedModel(proto::Model model, const runtime::Session& eval, const
 
 int Main(int argc, char** argv) {
   SetProgramName(argv[0]);
-  if (kiln_main_kernels_count > 0) {
-    // FUSION-SEAM: pass kiln_main_kernels to SessionOptions::compiled_kernels once it exists.
-    Die("this trainer holds compiled kernels, which this runtime cannot run yet");
-  }
   proto::Model model;
   if (!model.ParseFromArray(kiln_main_train_model, static_cast<int>(kiln_main_train_model_size))) {
     Die("the embedded model is corrupt");
