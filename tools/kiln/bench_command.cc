@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 
+#include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
 #include "frontends/load_model.h"
 #include "runtime/session.h"
@@ -84,11 +85,11 @@ void FillRandom(const TensorRef& t, std::mt19937& rng) {
   }
 }
 
-// The one place that turns a Plan into something that runs. When the LLVM fused
-// kernels land (compiler/codegen/jit.h: CreateJitSession), switch here.
+// The one place that turns a Plan into something that runs: the same JIT session as
+// `kiln run` (session creation includes compiling the fused kernels).
 StatusOr<std::unique_ptr<runtime::Session>> CreateBenchSession(proto::Plan plan,
                                                                const runtime::SessionOptions& options) {
-  return runtime::Session::Create(std::move(plan), options);
+  return codegen::CreateJitSession(std::move(plan), options);  // fused kernels JIT-compiled, as in kiln run
 }
 
 Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn) {
