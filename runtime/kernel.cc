@@ -1,6 +1,19 @@
 #include "runtime/kernel.h"
 
+#include <cstdlib>
+
 namespace kiln::runtime {
+
+uint8_t* ExecEnv::ScratchBase(int64_t bytes) {
+  if (bytes > scratch_allocated_) {
+    const int64_t rounded = (bytes + kScratchAlignment - 1) / kScratchAlignment * kScratchAlignment;
+    auto* mem = static_cast<uint8_t*>(std::aligned_alloc(kScratchAlignment, rounded));
+    if (!mem) return nullptr;
+    scratch_.reset(mem, std::free);
+    scratch_allocated_ = rounded;
+  }
+  return scratch_.get();
+}
 
 KernelRegistry& KernelRegistry::Global() {
   static KernelRegistry* registry = [] {

@@ -2,6 +2,7 @@
 // session loads the plan (oneDNN primitives are built then) and run many times.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,6 +29,23 @@ struct ExecEnv {
   int num_threads = 0;  // 0: library default
   /// Generated code for "jit" steps, if any (owned by the session).
   const CompiledKernels* compiled_kernels = nullptr;
+
+  /// One scratch region shared by every kernel of a session: steps run one at a
+  /// time and a kernel's scratch (layout copies) is dead outside its own Run.
+  /// Kernels raise `scratch_bytes` when created; the session then allocates it
+  /// once (AllocateScratch), so ScratchBase never allocates during its runs.
+  int64_t scratch_bytes = 0;
+  /// Of the region and of each kernel's slices (cache lines, as oneDNN's own buffers).
+  static constexpr int64_t kScratchAlignment = 64;
+  /// False when the allocation fails.
+  bool AllocateScratch() { return scratch_bytes == 0 || ScratchBase(scratch_bytes) != nullptr; }
+  /// A 64-byte aligned region of at least `bytes` (null if that cannot be had); grows
+  /// only when no session allocated it up front (kernels built and run directly, as in tests).
+  uint8_t* ScratchBase(int64_t bytes);
+
+ private:
+  std::shared_ptr<uint8_t> scratch_;
+  int64_t scratch_allocated_ = 0;
 };
 
 /// Everything a kernel factory may look at. Input/output `dims` and `dtype` are
@@ -95,6 +113,6 @@ void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer 
 void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul
 void RegisterOneDnnKernels(KernelRegistry& r);
 void RegisterReferenceFusedElementwiseKernels(KernelRegistry& r);  // FusedElementwise interpreter
-void RegisterCompiledKernels(KernelRegistry& r);        // "jit": generated code (compiled_kernels.cc)
+void RegisterCompiledKernels(KernelRegistry& r);                   // "jit": generated code (compiled_kernels.cc)
 
 }  // namespace kiln::runtime

@@ -24,6 +24,8 @@ struct Session::Env {
 // oneDNN's OpenMP runtime sizes primitives (when built) and parallel regions (when
 // run) by the calling thread's nthreads ICV: set it before both, so sessions with
 // different counts can share a thread.
+int64_t Session::scratch_size() const { return env_->exec.scratch_bytes; }
+
 void Session::ApplyThreadCount() const {
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
   if (env_->exec.num_threads > 0 && omp_get_max_threads() != env_->exec.num_threads) {
@@ -158,6 +160,10 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     spec.outputs = bound.outputs;
     ASSIGN_OR_RETURN(bound.kernel, KernelRegistry::Global().Create(step.kernel(), spec));
     s->steps_.push_back(std::move(bound));
+  }
+  // Once, after every kernel stated its need: runs then never allocate.
+  if (!s->env_->exec.AllocateScratch()) {
+    return Internal("cannot allocate ", s->env_->exec.scratch_bytes, " bytes of kernel scratch");
   }
   return s;
 }

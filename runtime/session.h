@@ -62,6 +62,9 @@ class Session {
 
   /// Bytes of the arena (the session's one allocation for intermediate values).
   int64_t arena_size() const { return plan_.arena_size(); }
+  /// Bytes of the one scratch buffer the session's kernels share (oneDNN layout
+  /// copies of activations), allocated once after the kernels are created.
+  int64_t scratch_size() const;
   const proto::Plan& plan() const { return plan_; }
 
   /// With profiling on: the steps by total time (name, op, kernel, ms, share), at most `top` rows.

@@ -439,6 +439,63 @@ StatusOr<std::vector<Tensor>> RunPlan(const proto::Plan& plan, const std::vector
   return outputs;
 }
 
+// x -> Conv(16->16) [-> Conv(16->32)], 3x3 with padding: blocked layouts, so both
+// kernels reorder their activations through scratch.
+std::unique_ptr<Graph> ConvChainGraph(bool first, bool second) {
+  auto g = std::make_unique<Graph>();
+  const Attrs attrs = MakeAttrs({{"kernel_shape", {3, 3}}, {"pads", {1, 1, 1, 1}}});
+  Value* v = g->AddInput("x", {proto::DT_FLOAT, {2, 16, 14, 14}});
+  if (first) {
+    v = g->AddNode("Conv", "conv1", {v, g->AddConstant("w1", testing::RandomTensor({16, 16, 3, 3}, 1))}, 1, attrs)
+            ->output(0);
+  }
+  if (second) {
+    v = g->AddNode("Conv", "conv2", {v, g->AddConstant("w2", testing::RandomTensor({32, 16, 3, 3}, 2))}, 1, attrs)
+            ->output(0);
+  }
+  g->AddOutput(v);
+  return g;
+}
+
+TEST(OneDnnScratchTest, KernelsOfASessionShareOneScratchBuffer) {
+  auto scratch_of = [](bool first, bool second) -> int64_t {
+    auto plan = CompileToPlan(*ConvChainGraph(first, second));
+    EXPECT_OK(plan.status());
+    if (!plan.ok()) return -1;
+    for (const proto::Step& s : plan->step()) EXPECT_EQ(s.kernel(), "onednn") << s.name();
+    auto session = runtime::Session::Create(*plan);
+    EXPECT_OK(session.status());
+    return session.ok() ? (*session)->scratch_size() : -1;
+  };
+  const int64_t conv1 = scratch_of(true, false), conv2 = scratch_of(false, true), both = scratch_of(true, true);
+  ASSERT_GT(conv1, 0);
+  ASSERT_GT(conv2, 0);
+  EXPECT_EQ(both, std::max(conv1, conv2));
+  EXPECT_LT(both, conv1 + conv2);
+
+  // Still right, also on a second run (the scratch then holds the last step's copies).
+  const Tensor x = testing::RandomTensor({2, 16, 14, 14}, 3);
+  CompileOptions options;
+  auto dnn_plan = CompileToPlan(*ConvChainGraph(true, true), options);
+  ASSERT_OK(dnn_plan.status());
+  options.use_onednn = false;
+  auto ref_plan = CompileToPlan(*ConvChainGraph(true, true), options);
+  ASSERT_OK(ref_plan.status());
+  auto ref_out = RunPlan(*ref_plan, {x});
+  ASSERT_OK(ref_out.status());
+  auto session = runtime::Session::Create(*dnn_plan);
+  ASSERT_OK(session.status());
+  ASSERT_OK((*session)->SetInput(0, x.data(), x.num_bytes()));
+  for (int run = 0; run < 2; ++run) {
+    ASSERT_OK((*session)->Run());
+    TensorRef y = (*session)->output(0);
+    auto dnn_out = Tensor::FromBytes(y.dtype, y.dims, y.data, y.num_bytes());
+    ASSERT_OK(dnn_out.status());
+    const std::string diff = testing::CompareTensors(*dnn_out, (*ref_out)[0], 1e-4, 1e-4);
+    EXPECT_TRUE(diff.empty()) << "run " << run << ": " << diff;
+  }
+}
+
 class OneDnnVsRefTest : public ::testing::TestWithParam<RefCase> {};
 
 TEST_P(OneDnnVsRefTest, MatchesReference) {

@@ -45,6 +45,7 @@ TEST(BenchCli, JsonFieldsArePositive) {
     const double v = JsonNumber(r.output, key);
     EXPECT_TRUE(v > 0) << key << " = " << v << " in: " << r.output;
   }
+  EXPECT_GE(JsonNumber(r.output, "scratch_bytes"), 0) << r.output;  // 0 when no kernel copies layouts
   EXPECT_LE(JsonNumber(r.output, "p10_ms"), JsonNumber(r.output, "median_ms"));
   EXPECT_LE(JsonNumber(r.output, "median_ms"), JsonNumber(r.output, "p90_ms"));
   EXPECT_GE(JsonNumber(r.output, "compile_seconds"),
@@ -54,7 +55,7 @@ TEST(BenchCli, JsonFieldsArePositive) {
 TEST(BenchCli, ReadableLineAndTimeBudget) {
   Result r = Kiln("bench " + MlpModel() + " --warmup 0 --seconds 0.05");
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* needle : {"batch 1", "compile ", "run median ", "p10 ", "p90 ", "arena ", "peak RSS "}) {
+  for (const char* needle : {"batch 1", "compile ", "run median ", "p10 ", "p90 ", "arena ", "scratch ", "peak RSS "}) {
     EXPECT_NE(r.output.find(needle), std::string::npos) << needle << " in: " << r.output;
   }
 }

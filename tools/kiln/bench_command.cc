@@ -1,6 +1,6 @@
 // `kiln bench`: compile a model and time Session::Run on random inputs bound once.
 // Reports the compile time (load + passes + lowering + session creation), the
-// median / p10 / p90 latency of one Run, the arena size and the peak RSS, as a
+// median / p10 / p90 latency of one Run, the arena and scratch sizes and the peak RSS, as a
 // readable line or as JSON (what bench/run.sh reads).
 #include <sys/resource.h>
 
@@ -27,7 +27,8 @@ Compiles MODEL for the CPU, binds random inputs once (uniform in [-1, 1) for
 floats, zeros for integers), then times Session::Run: warm-up runs first, then
 either --iters runs or as many as fit in --seconds (at least 3). Prints the
 compile time (load + passes + lowering + session creation), the median, p10
-and p90 latency of one run, the arena size and the process's peak RSS.
+and p90 latency of one run, the arena size, the kernels' shared scratch size
+and the process's peak RSS.
 
 Options:
   --batch N         value of the symbolic batch dimension (default 1)
@@ -56,6 +57,7 @@ struct BenchResult {
   int64_t warmup = 0;
   std::vector<double> run_ms;  // sorted
   int64_t arena_bytes = 0;
+  int64_t scratch_bytes = 0;  // the kernels' shared scratch, outside the arena
   int64_t peak_rss_bytes = 0;
   int num_steps = 0;
 };
@@ -114,6 +116,7 @@ Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn) {
   r->session_seconds = SecondsSince(t0);
   runtime::Session& s = **session;
   r->arena_bytes = s.arena_size();
+  r->scratch_bytes = s.scratch_size();
   r->num_steps = s.plan().step_size();
 
   std::mt19937 rng(42);
@@ -171,21 +174,22 @@ void Print(const BenchResult& r, bool json) {
         "{\"model\": %s, \"batch\": %lld, \"threads\": %d, \"compile_seconds\": %s, \"load_seconds\": %s, "
         "\"passes_and_lowering_seconds\": %s, \"session_seconds\": %s, \"warmup\": %lld, \"iterations\": %zu, "
         "\"median_ms\": %s, \"p10_ms\": %s, \"p90_ms\": %s, \"mean_ms\": %s, \"min_ms\": %s, \"max_ms\": %s, "
-        "\"steps\": %d, \"arena_bytes\": %lld, \"peak_rss_bytes\": %lld}\n",
+        "\"steps\": %d, \"arena_bytes\": %lld, \"scratch_bytes\": %lld, \"peak_rss_bytes\": %lld}\n",
         JsonString(r.model).c_str(), static_cast<long long>(r.batch), r.threads, Num(compile_total).c_str(),
         Num(r.load_seconds).c_str(), Num(r.compile_seconds).c_str(), Num(r.session_seconds).c_str(),
         static_cast<long long>(r.warmup), r.run_ms.size(), Num(median).c_str(), Num(p10).c_str(), Num(p90).c_str(),
         Num(mean).c_str(), Num(r.run_ms.front()).c_str(), Num(r.run_ms.back()).c_str(), r.num_steps,
-        static_cast<long long>(r.arena_bytes), static_cast<long long>(r.peak_rss_bytes));
+        static_cast<long long>(r.arena_bytes), static_cast<long long>(r.scratch_bytes),
+        static_cast<long long>(r.peak_rss_bytes));
     return;
   }
   const std::string threads = r.threads > 0 ? std::to_string(r.threads) : "default";
   std::printf(
       "%s batch %lld, threads %s: compile %.3f s (load %.3f, passes+lowering %.3f, session %.3f); "
-      "run median %.4g ms (p10 %.4g, p90 %.4g) over %zu runs; arena %s; peak RSS %s\n",
+      "run median %.4g ms (p10 %.4g, p90 %.4g) over %zu runs; arena %s; scratch %s; peak RSS %s\n",
       r.model.c_str(), static_cast<long long>(r.batch), threads.c_str(), compile_total, r.load_seconds,
       r.compile_seconds, r.session_seconds, median, p10, p90, r.run_ms.size(), HumanBytes(r.arena_bytes).c_str(),
-      HumanBytes(r.peak_rss_bytes).c_str());
+      HumanBytes(r.scratch_bytes).c_str(), HumanBytes(r.peak_rss_bytes).c_str());
 }
 
 StatusOr<double> ParsePositiveSeconds(const std::string& value) {

@@ -132,10 +132,10 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvGradInput(const KernelSpec& spec) {
                                           AnyLayout(c.dst), c.strides, c.dilates, c.pad_l, c.pad_r);
   dnnl::convolution_backward_data::primitive_desc pd(d, *spec.env->engine, ConvHint(spec, c, memory::desc()));
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  memory dy = ReorderTo(*kernel, spec, kernel->Input(0, c.dst), pd.diff_dst_desc());
-  memory wts = ReorderTo(*kernel, spec, kernel->Input(1, c.weights), pd.weights_desc());
+  memory dy = ReorderTo(*kernel, kernel->Input(0, c.dst), pd.diff_dst_desc());
+  memory wts = ReorderTo(*kernel, kernel->Input(1, c.weights), pd.weights_desc());
   memory dx_plain = kernel->Output(0, c.src);
-  memory dx = WriteVia(spec, dx_plain, pd.diff_src_desc());
+  memory dx = WriteVia(*kernel, dx_plain, pd.diff_src_desc());
   kernel->AddStep(dnnl::convolution_backward_data(pd),
                   {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DIFF_SRC, dx}});
   CopyBack(*kernel, dx, dx_plain);
@@ -153,10 +153,10 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvGradWeight(const KernelSpec& spec) {
                                              b_md, AnyLayout(c.dst), c.strides, c.dilates, c.pad_l, c.pad_r);
   dnnl::convolution_backward_weights::primitive_desc pd(d, *spec.env->engine, ConvHint(spec, c, b_md));
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  memory dy = ReorderTo(*kernel, spec, kernel->Input(0, c.dst), pd.diff_dst_desc());
-  memory src = ReorderTo(*kernel, spec, kernel->Input(1, c.src), pd.src_desc());
+  memory dy = ReorderTo(*kernel, kernel->Input(0, c.dst), pd.diff_dst_desc());
+  memory src = ReorderTo(*kernel, kernel->Input(1, c.src), pd.src_desc());
   memory dw_plain = kernel->Output(0, c.weights);
-  memory dw = WriteVia(spec, dw_plain, pd.diff_weights_desc());
+  memory dw = WriteVia(*kernel, dw_plain, pd.diff_weights_desc());
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
   if (has_bias) args[DNNL_ARG_DIFF_BIAS] = kernel->Output(1, b_md);
   kernel->AddStep(dnnl::convolution_backward_weights(pd), std::move(args));
@@ -183,15 +183,16 @@ StatusOr<std::unique_ptr<Kernel>> BuildPoolGrad(const KernelSpec& spec, bool is_
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   std::unordered_map<int, memory> args;
   if (is_max) {
-    memory workspace = Scratch(spec, fwd_pd.workspace_desc());
-    memory src = ReorderTo(*kernel, spec, kernel->Input(1, PlainDesc(x)), src_md);
+    // Recomputed by this kernel's own forward step on every run: shared scratch suffices.
+    memory workspace = kernel->Scratch(fwd_pd.workspace_desc());
+    memory src = ReorderTo(*kernel, kernel->Input(1, PlainDesc(x)), src_md);
     kernel->AddStep(dnnl::pooling_v2_forward(fwd_pd),
-                    {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, Scratch(spec, dst_md)}, {DNNL_ARG_WORKSPACE, workspace}});
+                    {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, kernel->Scratch(dst_md)}, {DNNL_ARG_WORKSPACE, workspace}});
     args[DNNL_ARG_WORKSPACE] = workspace;
   }
-  args[DNNL_ARG_DIFF_DST] = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(y)), dst_md);
+  args[DNNL_ARG_DIFF_DST] = ReorderTo(*kernel, kernel->Input(0, PlainDesc(y)), dst_md);
   memory dx_plain = kernel->Output(0, PlainDesc(x));
-  memory dx = WriteVia(spec, dx_plain, src_md);
+  memory dx = WriteVia(*kernel, dx_plain, src_md);
   args[DNNL_ARG_DIFF_SRC] = dx;
   kernel->AddStep(dnnl::pooling_v2_backward(pd), std::move(args));
   CopyBack(*kernel, dx, dx_plain);
@@ -264,8 +265,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNormTraining(const KernelSpec& spec)
   const memory::desc md = PlainDesc(x), c_md = PlainDesc({x[1]});
   auto pd = BatchNormForward(spec, md);
   auto kernel = std::make_unique<BatchNormTrainingKernel>(spec, x[1]);
-  memory mean = HasOutput(spec, 3) ? kernel->Output(3, c_md) : Scratch(spec, c_md);
-  memory var = HasOutput(spec, 4) ? kernel->Output(4, c_md) : Scratch(spec, c_md);
+  memory mean = HasOutput(spec, 3) ? kernel->Output(3, c_md) : kernel->Scratch(c_md);
+  memory var = HasOutput(spec, 4) ? kernel->Output(4, c_md) : kernel->Scratch(c_md);
   kernel->AddStep(dnnl::batch_normalization_forward(pd), {{DNNL_ARG_SRC, kernel->Input(0, md)},
                                                           {DNNL_ARG_SCALE, kernel->Input(1, c_md)},
                                                           {DNNL_ARG_SHIFT, kernel->Input(2, c_md)},
@@ -287,7 +288,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNormGrad(const KernelSpec& spec) {
   dnnl::batch_normalization_backward::primitive_desc pd(d, *spec.env->engine, BatchNormForward(spec, md));
   // oneDNN 2.6 lists SHIFT among the backward arguments with use_shift, though dX,
   // dScale and dB do not depend on it: pass zeros.
-  memory shift = Scratch(spec, c_md);
+  memory shift = OwnedBuffer(spec, c_md);  // zeroed once, here
   std::fill_n(static_cast<float*>(shift.get_data_handle()), x[1], 0.0f);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   kernel->AddStep(dnnl::batch_normalization_backward(pd),
@@ -298,8 +299,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNormGrad(const KernelSpec& spec) {
                    {DNNL_ARG_MEAN, kernel->Input(3, c_md)},
                    {DNNL_ARG_VARIANCE, kernel->Input(4, c_md)},
                    {DNNL_ARG_DIFF_SRC, kernel->Output(0, md)},
-                   {DNNL_ARG_DIFF_SCALE, HasOutput(spec, 1) ? kernel->Output(1, c_md) : Scratch(spec, c_md)},
-                   {DNNL_ARG_DIFF_SHIFT, HasOutput(spec, 2) ? kernel->Output(2, c_md) : Scratch(spec, c_md)}});
+                   {DNNL_ARG_DIFF_SCALE, HasOutput(spec, 1) ? kernel->Output(1, c_md) : kernel->Scratch(c_md)},
+                   {DNNL_ARG_DIFF_SHIFT, HasOutput(spec, 2) ? kernel->Output(2, c_md) : kernel->Scratch(c_md)}});
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 

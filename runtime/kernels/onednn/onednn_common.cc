@@ -1,5 +1,6 @@
 #include "runtime/kernels/onednn/onednn_common.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -52,7 +53,17 @@ Dims PadLeft(const Dims& dims, size_t rank) {
 }
 
 PrimitiveKernel::PrimitiveKernel(const KernelSpec& spec)
-    : label_(spec.Label()), engine_(*spec.env->engine), stream_(spec.env->stream) {}
+    : label_(spec.Label()), engine_(*spec.env->engine), stream_(spec.env->stream), env_(spec.env) {}
+
+memory PrimitiveKernel::Scratch(const memory::desc& md) {
+  constexpr int64_t kAlign = ExecEnv::kScratchAlignment;
+  const int64_t offset = (scratch_bytes_ + kAlign - 1) / kAlign * kAlign;
+  scratch_bytes_ = offset + static_cast<int64_t>(md.get_size());
+  env_->scratch_bytes = std::max(env_->scratch_bytes, scratch_bytes_);
+  memory m(md, engine_, DNNL_MEMORY_NONE);
+  scratch_.emplace_back(offset, m);
+  return m;
+}
 
 memory PrimitiveKernel::Bind(Binding b, const memory::desc& md) {
   memory m(md, engine_, DNNL_MEMORY_NONE);
@@ -69,6 +80,13 @@ void PrimitiveKernel::AddStep(dnnl::primitive prim, std::unordered_map<int, memo
 Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) {
   try {
     for (auto& [b, m] : memories_) m.set_data_handle((b.is_output ? outputs : inputs)[b.index].data);
+    if (!scratch_.empty()) {
+      // Other kernels overwrite the shared region between runs; set_data_handle
+      // also re-zeroes a blocked layout's padding.
+      uint8_t* base = env_->ScratchBase(scratch_bytes_);
+      if (!base) return Internal(label_, ": cannot allocate ", scratch_bytes_, " bytes of scratch");
+      for (auto& [offset, m] : scratch_) m.set_data_handle(base + offset);
+    }
     for (const PrimitiveStep& step : steps_) {
       dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_->get(),
                                                      static_cast<int>(step.c_args.size()), step.c_args.data()),

@@ -43,15 +43,17 @@ struct PoolingGeometry {
 };
 StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& x, const Dims& y, bool is_max);
 
-/// A kernel-owned buffer (allocated once, when the kernel is built).
-inline memory Scratch(const KernelSpec& spec, const memory::desc& md) { return memory(md, *spec.env->engine); }
+/// A kernel-owned buffer (allocated once, when the kernel is built) for data written
+/// at build time that must survive across runs (reordered weights, constants); a
+/// buffer used only within one Run is PrimitiveKernel::Scratch.
+inline memory OwnedBuffer(const KernelSpec& spec, const memory::desc& md) { return memory(md, *spec.env->engine); }
 /// The layout pooling runs fastest in: oneDNN's pooling on plain NCHW is a slow
 /// generic loop, on channel-blocked nChw16c/nChw8c it is vectorized and threaded, so 4-D
 /// pooling reorders in and out (both reorders are cheap, memory-bound copies).
 memory::desc PoolingLayout(const Dims& dims);
 /// Adds a reorder step from `from` to a new scratch of `md` (returned), or returns
 /// `from` itself when it already has that layout.
-memory ReorderTo(class PrimitiveKernel& kernel, const KernelSpec& spec, memory from, const memory::desc& md);
+memory ReorderTo(class PrimitiveKernel& kernel, memory from, const memory::desc& md);
 /// Input `index` (plain layout `plain`) in layout `md`: a plan constant (weights) is
 /// reordered once, now, into kernel-owned memory; any other input by a reorder step
 /// on every run (ReorderTo).
@@ -62,7 +64,7 @@ memory ConstantOrReorderTo(class PrimitiveKernel& kernel, const KernelSpec& spec
 memory::desc AnyLayout(const memory::desc& md);
 /// What a primitive that chose layout `md` writes an output through: the output
 /// `plain` itself when the layouts agree, else a scratch that CopyBack reorders.
-memory WriteVia(const KernelSpec& spec, memory plain, const memory::desc& md);
+memory WriteVia(class PrimitiveKernel& kernel, memory plain, const memory::desc& md);
 /// Adds the reorder from `from` into `to` (after the producing step) when they differ.
 void CopyBack(class PrimitiveKernel& kernel, memory from, memory to);
 
@@ -84,6 +86,10 @@ class PrimitiveKernel : public Kernel {
   /// A memory for input `index` (or output) described by `md`; reused across steps.
   memory Input(int index, const memory::desc& md) { return Bind({false, index}, md); }
   memory Output(int index, const memory::desc& md) { return Bind({true, index}, md); }
+  /// A buffer used only inside this kernel's Run (layout copies, unused outputs):
+  /// a 64-byte aligned slice of the session's shared scratch (ExecEnv), re-pointed
+  /// on every run, so its contents do not survive to the next run.
+  memory Scratch(const memory::desc& md);
   void AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args);
   Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) override;
 
@@ -92,7 +98,10 @@ class PrimitiveKernel : public Kernel {
   std::string label_;
   dnnl::engine engine_;
   dnnl::stream* stream_;
+  ExecEnv* env_;
   std::vector<std::pair<Binding, memory>> memories_;
+  std::vector<std::pair<int64_t, memory>> scratch_;  // offset into the shared scratch
+  int64_t scratch_bytes_ = 0;
   struct PrimitiveStep {
     dnnl::primitive primitive;
     std::unordered_map<int, memory> args;  // owns the memories c_args point at

@@ -65,10 +65,10 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, b
   attr.set_post_ops(post_ops);
   dnnl::convolution_forward::primitive_desc pd(d, attr, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  memory src = ReorderTo(*kernel, spec, kernel->Input(0, src_md), pd.src_desc());
+  memory src = ReorderTo(*kernel, kernel->Input(0, src_md), pd.src_desc());
   memory wts = ConstantOrReorderTo(*kernel, spec, 1, w_md, pd.weights_desc());
   memory dst_plain = kernel->Output(0, dst_md);
-  memory dst = WriteVia(spec, dst_plain, pd.dst_desc());
+  memory dst = WriteVia(*kernel, dst_plain, pd.dst_desc());
   if (has_residual) CopyBack(*kernel, kernel->Input(kFusedResidualInput, dst_md), dst);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
   if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(2, b_md);

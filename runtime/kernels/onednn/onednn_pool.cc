@@ -19,9 +19,9 @@ OneDnnBuilder Pool(bool is_max) {
                                      p.dilation, p.pad_l, p.pad_r);
     dnnl::pooling_v2_forward::primitive_desc pd(d, *spec.env->engine);
     auto kernel = std::make_unique<PrimitiveKernel>(spec);
-    memory src = ReorderTo(*kernel, spec, kernel->Input(0, PlainDesc(x)), src_md);
+    memory src = ReorderTo(*kernel, kernel->Input(0, PlainDesc(x)), src_md);
     memory dst_plain = kernel->Output(0, PlainDesc(y));
-    memory dst = WriteVia(spec, dst_plain, dst_md);
+    memory dst = WriteVia(*kernel, dst_plain, dst_md);
     kernel->AddStep(dnnl::pooling_v2_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
     CopyBack(*kernel, dst, dst_plain);
     return std::unique_ptr<Kernel>(std::move(kernel));
@@ -55,18 +55,18 @@ memory::desc PoolingLayout(const Dims& dims) {
                       avx512 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c);
 }
 
-memory ReorderTo(PrimitiveKernel& kernel, const KernelSpec& spec, memory from, const memory::desc& md) {
+memory ReorderTo(PrimitiveKernel& kernel, memory from, const memory::desc& md) {
   if (from.get_desc() == md) return from;
-  memory to = Scratch(spec, md);
+  memory to = kernel.Scratch(md);
   kernel.AddStep(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
   return to;
 }
 
 memory ConstantOrReorderTo(PrimitiveKernel& kernel, const KernelSpec& spec, int index, const memory::desc& plain,
                            const memory::desc& md) {
-  if (!spec.is_constant_input(index) || plain == md) return ReorderTo(kernel, spec, kernel.Input(index, plain), md);
+  if (!spec.is_constant_input(index) || plain == md) return ReorderTo(kernel, kernel.Input(index, plain), md);
   memory from(plain, *spec.env->engine, spec.inputs[index].data);
-  memory to = Scratch(spec, md);
+  memory to = OwnedBuffer(spec, md);  // reordered once, read by every run
   dnnl::reorder(from, to).execute(*spec.env->stream, from, to);
   spec.env->stream->wait();
   return to;
@@ -76,8 +76,8 @@ memory::desc AnyLayout(const memory::desc& md) {
   return memory::desc(md.dims(), md.data_type(), memory::format_tag::any);
 }
 
-memory WriteVia(const KernelSpec& spec, memory plain, const memory::desc& md) {
-  return plain.get_desc() == md ? plain : Scratch(spec, md);
+memory WriteVia(PrimitiveKernel& kernel, memory plain, const memory::desc& md) {
+  return plain.get_desc() == md ? plain : kernel.Scratch(md);
 }
 
 void CopyBack(PrimitiveKernel& kernel, memory from, memory to) {
