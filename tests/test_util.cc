@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "compiler/backends/cpu/cpu_backend.h"
+#include "compiler/training.h"
+#include "frontends/load_model.h"
 #include "runtime/session.h"
 
 namespace kiln::testing {
@@ -111,6 +114,19 @@ int RunCommand(const std::string& command, std::string* output) {
   int rc = pclose(pipe);
   if (output) *output = out;
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, const std::string& optimizer) {
+  TrainingConfig config;
+  config.batch_size = batch;
+  config.optimizer.name = optimizer;
+  ASSIGN_OR_RETURN(TrainingProgram program, BuildTrainingProgram(graph, config));
+  return CompileForCpu(*program.step, CpuCompileOptions{});
+}
+
+StatusOr<proto::Plan> CompileTrainingStep(const std::string& relative, int64_t batch, const std::string& optimizer) {
+  ASSIGN_OR_RETURN(Model model, LoadModel(SourcePath(relative)));
+  return CompileTrainingStep(*model.graph, batch, optimizer);
 }
 
 }  // namespace kiln::testing

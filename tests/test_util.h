@@ -5,8 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "ir/graph.h"
 #include "ir/status.h"
 #include "ir/tensor.h"
+#include "runtime/plan.pb.h"
 
 namespace kiln::runtime {
 class Session;
@@ -50,6 +52,11 @@ struct KilnResult {
   std::string output;
 };
 KilnResult RunKilnInSourceTree(const std::string& args);
+
+/// The training step of `graph` (batch `batch`, optimizer by name) lowered for the CPU.
+StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, const std::string& optimizer);
+/// The same for a model file in the source tree (e.g. "tests/data/training/mlp.onnx").
+StatusOr<proto::Plan> CompileTrainingStep(const std::string& relative, int64_t batch, const std::string& optimizer);
 
 /// Runs a shell command; returns its exit code and captures stdout+stderr.
 int RunCommand(const std::string& command, std::string* output);

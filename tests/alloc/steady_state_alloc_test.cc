@@ -193,16 +193,8 @@ std::unique_ptr<Graph> WideMlp() {
 
 TEST(SteadyStateAllocations, TrainingStepAllocatesNothing) {
   for (const char* model_path : {"tests/data/training/mlp.onnx", "tests/data/training/cnn.onnx", "wide-mlp"}) {
-    StatusOr<Model> model =
-        std::string(model_path) == "wide-mlp" ? StatusOr<Model>(Model{}) : LoadModel(testing::SourcePath(model_path));
-    ASSERT_OK(model.status());
-    if (!model->graph) model->graph = WideMlp();
-    TrainingConfig config;
-    config.batch_size = 16;
-    config.optimizer.name = "adam";
-    auto program = BuildTrainingProgram(*model->graph, config);
-    ASSERT_OK(program.status());
-    auto plan = CompileForCpu(*program->step, CpuCompileOptions{});
+    auto plan = std::string(model_path) == "wide-mlp" ? testing::CompileTrainingStep(*WideMlp(), 16, "adam")
+                                                      : testing::CompileTrainingStep(model_path, 16, "adam");
     ASSERT_OK(plan.status());
     auto session = codegen::CreateJitSession(std::move(plan).value(), runtime::SessionOptions{.num_threads = 2});
     ASSERT_OK(session.status());

@@ -49,14 +49,7 @@ TEST(MemoryReport, InferencePlansReuseWithoutOverlap) {
 }
 
 TEST(MemoryReport, TrainingStepKeepsStateWholeRun) {
-  auto model = LoadModel(testing::SourcePath("tests/data/training/mlp.onnx"));
-  ASSERT_OK(model.status());
-  TrainingConfig config;
-  config.batch_size = 8;
-  config.optimizer.name = "adam";
-  auto program = BuildTrainingProgram(*model->graph, config);
-  ASSERT_OK(program.status());
-  auto plan = CompileForCpu(*program->step, CpuCompileOptions{});
+  auto plan = testing::CompileTrainingStep("tests/data/training/mlp.onnx", 8, "adam");
   ASSERT_OK(plan.status());
   ExpectConsistent(*plan, "mlp training step");
   const MemoryReport report = ReportMemory(*plan);
