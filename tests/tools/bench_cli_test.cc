@@ -9,16 +9,8 @@
 namespace kiln {
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result Kiln(const std::string& args) {
-  Result r;
-  r.code = testing::RunCommand(std::string(KILN_TOOL_PATH) + " " + args, &r.output);
-  return r;
-}
+using Result = testing::KilnResult;
+Result Kiln(const std::string& args) { return testing::RunKilnInSourceTree(args); }
 
 // The number after "key": in a flat JSON object, or NaN when the key is missing.
 double JsonNumber(const std::string& json, const std::string& key) {
