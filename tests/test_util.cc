@@ -1,7 +1,9 @@
 #include "tests/test_util.h"
 
+#include <gtest/gtest.h>
 #include <png.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -127,6 +129,16 @@ StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, con
 StatusOr<proto::Plan> CompileTrainingStep(const std::string& relative, int64_t batch, const std::string& optimizer) {
   ASSIGN_OR_RETURN(Model model, LoadModel(SourcePath(relative)));
   return CompileTrainingStep(*model.graph, batch, optimizer);
+}
+
+int CountLines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+void ExpectOneLineError(int exit_code, const std::string& output, int code, const std::string& prefix,
+                        const std::string& needle) {
+  EXPECT_EQ(exit_code, code) << output;
+  EXPECT_EQ(output.rfind(prefix, 0), 0u) << output;
+  EXPECT_EQ(CountLines(output), 1) << output;
+  EXPECT_NE(output.find(needle), std::string::npos) << "expected '" << needle << "' in: " << output;
 }
 
 }  // namespace kiln::testing

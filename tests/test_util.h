@@ -58,6 +58,13 @@ StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, con
 /// The same for a model file in the source tree (e.g. "tests/data/training/mlp.onnx").
 StatusOr<proto::Plan> CompileTrainingStep(const std::string& relative, int64_t batch, const std::string& optimizer);
 
+/// Number of '\n' in `s` (lines of a command's output).
+int CountLines(const std::string& s);
+/// A command-line failure as users must see it: exit code `code` and one line that
+/// starts with `prefix` ("kiln: ") and contains `needle`.
+void ExpectOneLineError(int exit_code, const std::string& output, int code, const std::string& prefix,
+                        const std::string& needle);
+
 /// Runs a shell command; returns its exit code and captures stdout+stderr.
 int RunCommand(const std::string& command, std::string* output);
 

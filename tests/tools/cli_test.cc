@@ -24,18 +24,11 @@ Result Kiln(const std::string& args) {
 
 std::string Example(const std::string& file) { return testing::SourcePath("examples/" + file); }
 
-int CountLines(const std::string& s) {
-  int lines = 0;
-  for (char c : s) lines += c == '\n';
-  return lines;
-}
+using testing::CountLines;
 
 // One line, "kiln: ...", containing `needle`.
 void ExpectOneLineError(const Result& r, int code, const std::string& needle) {
-  EXPECT_EQ(r.code, code) << r.output;
-  EXPECT_EQ(r.output.rfind("kiln: ", 0), 0u) << r.output;
-  EXPECT_EQ(CountLines(r.output), 1) << r.output;
-  EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.output;
+  testing::ExpectOneLineError(r.code, r.output, code, "kiln: ", needle);
 }
 
 bool ExampleOpsAvailable() {

@@ -43,17 +43,8 @@ bool Exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-int CountLines(const std::string& s) {
-  int lines = 0;
-  for (char c : s) lines += c == '\n';
-  return lines;
-}
-
 void ExpectOneLineError(const Result& r, int code, const std::string& prefix, const std::string& needle) {
-  EXPECT_EQ(r.code, code) << r.output;
-  EXPECT_EQ(r.output.rfind(prefix, 0), 0u) << r.output;
-  EXPECT_EQ(CountLines(r.output), 1) << r.output;
-  EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.output;
+  testing::ExpectOneLineError(r.code, r.output, code, prefix, needle);
 }
 
 // `kiln run` on the model's reference input, the single output written as .npy.

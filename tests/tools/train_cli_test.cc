@@ -44,17 +44,10 @@ Result KilnStderr(const std::string& args) {
 std::string Example(const std::string& file) { return "examples/" + file; }
 const std::string kIris = "examples/iris_mlp.kiln.txt";
 
-int CountLines(const std::string& s) {
-  int lines = 0;
-  for (char c : s) lines += c == '\n';
-  return lines;
-}
+using testing::CountLines;
 
 void ExpectOneLineError(const Result& r, int code, const std::string& needle) {
-  EXPECT_EQ(r.code, code) << r.output;
-  EXPECT_EQ(r.output.rfind("kiln: ", 0), 0u) << r.output;
-  EXPECT_EQ(CountLines(r.output), 1) << r.output;
-  EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.output;
+  testing::ExpectOneLineError(r.code, r.output, code, "kiln: ", needle);
 }
 
 std::string ReadBytes(const std::string& path) {
@@ -398,8 +391,9 @@ TEST(TrainCliTest, Gradcheck) {
 TEST(TrainCliTest, DumpTrainShowsTheBackwardPassAndOptimizer) {
   Result r = Kiln("dump " + kIris + " --train --batch 32");
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* want : {"state:", "%dense1/kernel: float32[4, 64] <- %dense1/kernel/update:0", "SoftmaxCrossEntropyGrad",
-                           "EltwiseGrad", "MomentumUpdate", "%target: float32[32, 3]", "Plan:"}) {
+  for (const char* want :
+       {"state:", "%dense1/kernel: float32[4, 64] <- %dense1/kernel/update:0", "SoftmaxCrossEntropyGrad", "EltwiseGrad",
+        "MomentumUpdate", "%target: float32[32, 3]", "Plan:"}) {
     EXPECT_NE(r.output.find(want), std::string::npos) << want << " in:\n" << r.output;
   }
   Result dot = Kiln("dump " + kIris + " --train --format dot");
