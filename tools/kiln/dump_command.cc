@@ -19,9 +19,10 @@ namespace {
 constexpr char kDumpHelp[] = R"(Usage: kiln dump MODEL [options]
        kiln dump --ops
 
-Prints a model's graph after the inference passes (shape inference, constant
-folding, dead-code elimination) and lowering, with every value's type, a table
-of parameter counts, and a summary of the compiled plan.
+Prints a model's graph after the inference pipeline (shape inference,
+simplification, folding, CSE, batch-norm folding, oneDNN post-op and elementwise
+fusion, dead-code elimination; --after all shows each) and lowering, with every
+value's type, a table of parameter counts, and a summary of the compiled plan.
 
 Options:
   --format text|dot   text listing (default) or Graphviz DOT
