@@ -2,8 +2,23 @@
 # Builds everything (installing dependencies first when missing) and runs the
 # whole test suite, the embedding check (install + examples/embed), then the
 # fuzz smoke test when the project has one.
+#
+#   scripts/test.sh              # the suite on the Release build (build/)
+#   scripts/test.sh --sanitize   # the whole suite again, built with ASan + UBSan (build-asan/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--sanitize" ]; then
+  # Every library, tool and test binary instrumented; any report fails its test.
+  # Leaks are checked too (LeakSanitizer), except those of the JIT/oneDNN singletons
+  # that live until exit, listed in scripts/lsan.supp.
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:strict_string_checks=1:check_initialization_order=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}"
+  BUILD_DIR=build-asan CMAKE_ARGS="-DKILN_SANITIZE=ON ${CMAKE_ARGS:-}" ./scripts/build.sh
+  ctest --test-dir build-asan -j2 --output-on-failure
+  exit 0
+fi
 
 ./scripts/build.sh
 ctest --test-dir build -j2 --output-on-failure

@@ -9,6 +9,7 @@
 #include <llvm/IR/Module.h>
 #include <llvm/Support/Error.h>
 #include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/SubtargetFeature.h>
 
 #include <unordered_map>
 
@@ -85,6 +86,9 @@ StatusOr<std::shared_ptr<const runtime::CompiledKernels>> JitCompileKernels(cons
   auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!builder) return FromLlvm(builder.takeError(), "JIT: cannot describe the host");
   builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  const HostTarget target = DescribeHost();  // the host, or the CPU KILN_CPU names
+  builder->setCPU(target.cpu);
+  builder->getFeatures() = llvm::SubtargetFeatures(target.features);
   auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*builder)).create();
   if (!jit) return FromLlvm(jit.takeError(), "JIT: cannot create LLJIT");
   kernels->jit = std::move(*jit);

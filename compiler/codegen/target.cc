@@ -3,6 +3,7 @@
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/TargetSelect.h>
@@ -11,6 +12,7 @@
 #include <llvm/Target/TargetOptions.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <cstdlib>
 #include <mutex>
 
 namespace kiln::codegen {
@@ -27,6 +29,13 @@ void InitializeNativeTarget() {
 HostTarget DescribeHost() {
   HostTarget host;
   host.triple = llvm::sys::getProcessTriple();
+  // KILN_CPU names another LLVM CPU (x86-64-v2/-v3/-v4, znver4, ...): its own features
+  // replace the host's, so generated kernels match what oneDNN is limited to by
+  // ONEDNN_MAX_CPU_ISA (scripts/check_isa.sh). It must be a CPU this machine can run.
+  if (const char* cpu = std::getenv("KILN_CPU"); cpu && *cpu) {
+    host.cpu = cpu;
+    return host;
+  }
   host.cpu = llvm::sys::getHostCPUName().str();
   std::string features;
   for (const auto& feature : llvm::sys::getHostCPUFeatures()) {
@@ -43,11 +52,17 @@ StatusOr<std::unique_ptr<llvm::TargetMachine>> CreateHostTargetMachine() {
   std::string error;
   const llvm::Target* target = llvm::TargetRegistry::lookupTarget(host.triple, error);
   if (!target) return Internal("LLVM has no target for ", host.triple, ": ", error);
+  // Checked before LLVM sees it: an unknown name would only print a warning and fall back.
+  std::unique_ptr<llvm::MCSubtargetInfo> generic(target->createMCSubtargetInfo(host.triple, "", ""));
+  if (!generic || !generic->isCPUStringValid(host.cpu)) {
+    return InvalidArgument("KILN_CPU: LLVM does not know the CPU '", host.cpu, "' for ", host.triple);
+  }
   llvm::TargetOptions options;
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(host.triple, host.cpu, host.features,
                                                                            options, llvm::Reloc::PIC_, std::nullopt,
                                                                            llvm::CodeGenOptLevel::Aggressive));
   if (!machine) return Internal("LLVM could not create a target machine for ", host.triple, " (", host.cpu, ")");
+
   return machine;
 }
 

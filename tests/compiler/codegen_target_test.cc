@@ -3,6 +3,7 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Target/TargetMachine.h>
+#include <stdlib.h>
 
 #include "compiler/codegen/target.h"
 
@@ -13,6 +14,22 @@ TEST(CodegenTarget, DescribesTheHost) {
   HostTarget host = DescribeHost();
   EXPECT_FALSE(host.triple.empty());
   EXPECT_FALSE(host.cpu.empty());
+}
+
+// KILN_CPU (scripts/check_isa.sh) replaces the host CPU and its features; an unknown name is an error.
+TEST(CodegenTarget, KilnCpuNamesAnotherCpu) {
+  ::setenv("KILN_CPU", "x86-64-v2", 1);
+  HostTarget named = DescribeHost();
+  auto machine = CreateHostTargetMachine();
+  ::setenv("KILN_CPU", "no-such-cpu", 1);
+  auto unknown = CreateHostTargetMachine();
+  ::unsetenv("KILN_CPU");
+  EXPECT_EQ(named.cpu, "x86-64-v2");
+  EXPECT_TRUE(named.features.empty());
+  ASSERT_TRUE(machine.ok()) << machine.status().message();
+  EXPECT_EQ((*machine)->getTargetCPU().str(), "x86-64-v2");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("no-such-cpu"), std::string::npos);
 }
 
 TEST(CodegenTarget, EmitsAnElfObjectForAVerifiedModule) {
