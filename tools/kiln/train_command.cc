@@ -146,11 +146,9 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
   if (a.Has("--nesterov")) s.set_nesterov(true);
   if (a.Has("--no-shuffle")) s.set_no_shuffle(true);
   if (a.Has("--no-restore-best")) s.mutable_early_stopping()->set_restore_best_weights(false);
-  if (s.epochs() == 0) s.set_epochs(10);
-  if (s.batch_size() == 0) s.set_batch_size(32);
-  for (float f : {s.validation_split(), s.test_split()}) {
-    if (!(f >= 0.0f && f < 1.0f)) return InvalidArgument("validation/test split must be in [0, 1), got ", f);
-  }
+  RETURN_IF_ERROR(ValidateTrainingSpec(s));
+  if (!s.has_epochs()) s.set_epochs(10);
+  if (!s.has_batch_size()) s.set_batch_size(32);
   if (!s.loss().empty()) RETURN_IF_ERROR(CanonicalLossName(s.loss()).status());
   RETURN_IF_ERROR(
       CheckName("optimizer", s.optimizer(), {"sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"}));
