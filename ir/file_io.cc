@@ -310,4 +310,14 @@ Status CheckDistinctPaths(const NamedPaths& inputs, const NamedPaths& outputs) {
   return Status::Ok();
 }
 
+StatusOr<ModelFormat> ModelFormatForOutput(const std::string& path) {
+  auto ends = [&](const std::string& suffix) {
+    return path.size() > suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends(".kiln.txt")) return ModelFormat::kKilnText;
+  if (ends(".kiln")) return ModelFormat::kKilnBinary;
+  if (ends(".onnx")) return ModelFormat::kOnnx;
+  return InvalidArgument(path, ": unknown model format; name the output .kiln (binary), .kiln.txt (text) or .onnx");
+}
+
 }  // namespace kiln

@@ -43,4 +43,11 @@ Status CheckDistinctPaths(const NamedPaths& inputs, const NamedPaths& outputs);
 /// (left by `kill -9`); returns how many were removed.
 int RemoveStaleTemporaries(const std::string& path);
 
+/// The formats a model can be written in, chosen by the output's extension only (here,
+/// beside the writer, so that compiled trainers, which have no compiler, share the rule).
+enum class ModelFormat { kKilnBinary, kKilnText, kOnnx };
+/// .kiln -> binary, .kiln.txt -> text, .onnx -> ONNX; any other name is an error that
+/// lists them (so `-o m.onnx` never holds Kiln bytes, nor `-o m.bin` an unknown format).
+StatusOr<ModelFormat> ModelFormatForOutput(const std::string& path);
+
 }  // namespace kiln

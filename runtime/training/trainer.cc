@@ -262,6 +262,8 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
   if (!validation && monitor.rfind("val_", 0) == 0) monitor = monitor.substr(4);
   options_.monitor = monitor;
 
+  // Where the checkpoints go is checked before the first epoch, not found out after it.
+  if (!options_.checkpoint_path.empty()) RETURN_IF_ERROR(CheckOutputPath(options_.checkpoint_path));
   int64_t first_epoch = 0;
   std::string last_checkpoint = "none";
   if (options_.resume && !options_.checkpoint_path.empty()) {
