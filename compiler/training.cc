@@ -54,7 +54,8 @@ Status RewriteForTraining(Graph& g, Value* step, uint64_t seed, std::vector<std:
         return Unimplemented(n->Label(), ": training_mode=1 models are not supported; export in inference mode");
       }
       const float epsilon = n->attrs().GetFloat("epsilon", 1e-5f), momentum = n->attrs().GetFloat("momentum", 0.9f);
-      if (!(epsilon > 0.0f && std::isfinite(epsilon))) return InvalidArgument(n->Label(), ": epsilon must be > 0, got ", epsilon);
+      if (!(epsilon > 0.0f && std::isfinite(epsilon)))
+        return InvalidArgument(n->Label(), ": epsilon must be > 0, got ", epsilon);
       if (!(momentum >= 0.0f && momentum <= 1.0f)) {
         return InvalidArgument(n->Label(), ": momentum must be in [0, 1], got ", momentum);
       }
@@ -69,10 +70,12 @@ Status RewriteForTraining(Graph& g, Value* step, uint64_t seed, std::vector<std:
       float ratio = 0.5f;
       if (n->num_inputs() > 1 && n->input(1)) {
         if (!n->input(1)->is_constant()) return Unimplemented(n->Label(), ": the dropout ratio must be a constant");
-        if (n->input(1)->constant().num_elements() != 1) return InvalidArgument(n->Label(), ": the dropout ratio must be a scalar");
+        if (n->input(1)->constant().num_elements() != 1)
+          return InvalidArgument(n->Label(), ": the dropout ratio must be a scalar");
         ratio = static_cast<float>(n->input(1)->constant().GetAsDouble(0));
       }
-      if (!(ratio >= 0.0f && ratio < 1.0f)) return InvalidArgument(n->Label(), ": dropout ratio must be in [0, 1), got ", ratio);
+      if (!(ratio >= 0.0f && ratio < 1.0f))
+        return InvalidArgument(n->Label(), ": dropout ratio must be in [0, 1), got ", ratio);
       if (n->num_outputs() > 1 && g.NumUses(n->output(1)) > 0) {
         return Unimplemented(n->Label(), ": the mask output is used by the model");
       }
@@ -152,7 +155,7 @@ std::string RangeText(const Range& r) {
     return std::string(b);
   };
   if (r.hi == HUGE_VAL) return std::string(r.lo_open ? "> " : ">= ") + num(r.lo);
-  return std::string(r.lo_open ? "(" : "[") + num(r.lo) + ", " + num(r.hi) + (r.hi_open ? ")" : "]");
+  return std::string(r.lo_open ? "in (" : "in [") + num(r.lo) + ", " + num(r.hi) + (r.hi_open ? ")" : "]");
 }
 
 Status CheckRange(const Range& r, bool present, double v) {

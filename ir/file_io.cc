@@ -186,7 +186,8 @@ Status CheckTarget(const std::string& path, bool force, bool* special) {
   if (S_ISREG(st.st_mode)) return Status::Ok();
   if (S_ISDIR(st.st_mode)) return InvalidArgument(path, ": is a directory");
   if (!force) {
-    return InvalidArgument(path, ": is ", KindOf(st.st_mode), ", not a regular file; refusing to replace it (--force writes into it)");
+    return InvalidArgument(path, ": is ", KindOf(st.st_mode),
+                           ", not a regular file; refusing to replace it (--force writes into it)");
   }
   *special = true;
   return Status::Ok();

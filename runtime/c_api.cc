@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "ir/file_io.h"
-#include "runtime/training/checkpoint.h"
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/session.h"
+#include "runtime/training/checkpoint.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.1.0"

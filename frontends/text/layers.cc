@@ -1,8 +1,8 @@
 #include "frontends/text/layers.h"
 
-#include <cmath>
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <vector>
 
 #include "frontends/text/initializers.h"

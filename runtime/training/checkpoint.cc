@@ -130,8 +130,8 @@ Status ValidateCheckpoint(const proto::Checkpoint& ckpt, const std::vector<proto
     return InvalidArgument(path, ": best epoch ", ckpt.best_epoch(), " is not -1 or in [1, ", epoch, "]");
   }
   if (ckpt.epochs_without_improvement() < 0 || ckpt.epochs_without_improvement() > epoch) {
-    return InvalidArgument(path, ": epochs without improvement ", ckpt.epochs_without_improvement(),
-                           " is not in [0, ", epoch, "]");
+    return InvalidArgument(path, ": epochs without improvement ", ckpt.epochs_without_improvement(), " is not in [0, ",
+                           epoch, "]");
   }
   if (ckpt.best_epoch() != -1 && !std::isfinite(ckpt.best_metric())) {
     return InvalidArgument(path, ": best metric is NaN or infinite");
@@ -159,8 +159,8 @@ StatusOr<proto::Checkpoint> ReadCheckpoint(const std::string& path, const std::v
   if (::stat(path.c_str(), &st) != 0) return NotFound(path, ": cannot open checkpoint");
   if (!S_ISREG(st.st_mode)) return InvalidArgument(path, ": checkpoint is not a regular file");
   if (static_cast<uint64_t>(st.st_size) > limit) {
-    return InvalidArgument(path, ": checkpoint is ", st.st_size, " bytes, more than this training step's states can take (",
-                           limit, ")");
+    return InvalidArgument(path, ": checkpoint is ", st.st_size,
+                           " bytes, more than this training step's states can take (", limit, ")");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path, ": cannot open checkpoint");

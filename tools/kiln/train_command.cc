@@ -318,7 +318,10 @@ Status Train(const ParsedArgs& args) {
   const std::string model_path = args.positional[0];
   const bool quiet = args.Has("--quiet");
   ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
-  auto merged = MergeSpec(model.training, args);  // the flags were checked: errors are the file's
+  // The file's block on its own (a flag overriding a bad value does not make the file valid),
+  // then with the flags applied (which were checked alone: errors are the file's).
+  RETURN_IF_ERROR(ValidateTrainingSpec(model.training).WithContext(model_path));
+  auto merged = MergeSpec(model.training, args);
   if (!merged.ok()) return merged.status().WithContext(model_path);
   proto::TrainingSpec spec = std::move(merged).value();
   if (spec.data().empty()) {

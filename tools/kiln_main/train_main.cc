@@ -11,8 +11,8 @@
 
 #include "ir/file_io.h"
 #include "kiln/runtime.h"
-#include "runtime/data/dataset.h"
 #include "runtime/compiled_kernels.h"
+#include "runtime/data/dataset.h"
 #include "runtime/session.h"
 #include "runtime/training/trainer.h"
 #include "tools/kiln_main/driver_util.h"
@@ -71,8 +71,9 @@ std::unique_ptr<runtime::Session> MakeSession(const unsigned char* data, int64_t
   runtime::SessionOptions options;
   options.num_threads = threads;
   // The generated kernels of both plans, compiled into this executable.
-  options.compiled_kernels = runtime::KernelsFromTable(
-      reinterpret_cast<const runtime::KernelTableEntry*>(kiln_main_kernels), static_cast<size_t>(kiln_main_kernels_count));
+  options.compiled_kernels =
+      runtime::KernelsFromTable(reinterpret_cast<const runtime::KernelTableEntry*>(kiln_main_kernels),
+                                static_cast<size_t>(kiln_main_kernels_count));
   auto s = runtime::Session::Create(std::move(plan), options);
   if (!s.ok()) Die(std::string(what) + ": " + s.status().message());
   return std::move(s).value();
@@ -142,7 +143,8 @@ int Main(int argc, char** argv) {
   if (!out.empty()) {
     auto format = ModelFormatForOutput(out);
     if (!format.ok()) Usage("-o " + format.status().message());
-    if (*format == ModelFormat::kOnnx) Usage("-o " + out + ": a compiled trainer writes .kiln or .kiln.txt; export ONNX with kiln train");
+    if (*format == ModelFormat::kOnnx)
+      Usage("-o " + out + ": a compiled trainer writes .kiln or .kiln.txt; export ONNX with kiln train");
     OrDie(CheckOutputPath(out));
   }
   if (!checkpoint.empty()) OrDie(CheckOutputPath(checkpoint));
