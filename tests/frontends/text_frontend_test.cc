@@ -337,12 +337,12 @@ TEST(TextFrontendTest, BatchNormAndDropoutHyperparametersAreNeverReplaced) {
 // An empty or output-less file is not a model: no empty plan, no empty dump.
 TEST(TextFrontendTest, EmptyModelFilesAreRejected) {
   const std::string dir = testing::MakeTempDir();
-  for (const std::string& name : {"empty.kiln", "empty.kiln.txt", "comment.kiln.txt", "noout.kiln.txt"}) {
+  for (const std::string name : {"empty.kiln", "empty.kiln.txt", "comment.kiln.txt", "noout.kiln.txt"}) {
     std::ofstream f(dir + "/" + name);
     if (name == "comment.kiln.txt") f << "# nothing here\n";
     if (name == "noout.kiln.txt") f << "graph { name: 'g' }\n";
   }
-  for (const std::string& name : {"empty.kiln", "empty.kiln.txt", "comment.kiln.txt", "noout.kiln.txt"}) {
+  for (const std::string name : {"empty.kiln", "empty.kiln.txt", "comment.kiln.txt", "noout.kiln.txt"}) {
     auto m = LoadModel(dir + "/" + name);
     ASSERT_FALSE(m.ok()) << name;
     const std::string& msg = m.status().message();

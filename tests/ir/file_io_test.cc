@@ -133,7 +133,7 @@ TEST(FileIoTest, StaleTemporariesOfDeadProcessesAreRemoved) {
   const std::string live = std::to_string(getppid());
   for (const std::string& n :
        {"model.kiln.tmp." + dead + ".Ab12Cd34", "model.kiln.tmp." + dead, "model.kiln.tmp." + live + ".Zz99Yy88",
-        "other.kiln.tmp." + dead + ".x", "model.kiln.tmp.notapid"}) {
+        "other.kiln.tmp." + dead + ".x", std::string("model.kiln.tmp.notapid")}) {
     Spit(dir + "/" + n, "partial");
   }
   ASSERT_OK(WriteFileAtomically(path, "model"));
@@ -155,15 +155,21 @@ TEST(FileIoTest, SignalRemovesTheTemporary) {
     for (;;) (void)WriteFileAtomically(path, big);
   }
   // Wait until the child is writing (a temporary exists), then stop it.
-  for (int i = 0; i < 500 && !HasTemporary(dir); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  bool writing = false;
+  for (int i = 0; i < 2000 && !(writing = HasTemporary(dir)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   kill(child, SIGTERM);
+  EXPECT_TRUE(writing) << "the child never started a write";
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(WTERMSIG(status), SIGTERM);
   EXPECT_FALSE(HasTemporary(dir));
   struct stat st;
-  if (stat(path.c_str(), &st) == 0) EXPECT_EQ(st.st_size, static_cast<off_t>(big.size()));
+  if (stat(path.c_str(), &st) == 0) {
+    EXPECT_EQ(st.st_size, static_cast<off_t>(big.size()));
+  }
 }
 
 TEST(FileIoTest, DistinctPathsSeeThroughSpellingsAndLinks) {

@@ -136,7 +136,9 @@ TEST(FileSafetyCliTest, DevicesAndFifosAreRefusedUnlessForced) {
   EXPECT_EQ(RunKilnInSourceTree("dump " + kIris + " -o /dev/null --force").code, 0);
   ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0600), 0);
   ExpectError("dump " + kIris + " -o " + dir + "/fifo", 1, "is a FIFO");
-  ExpectError("compile " + kIris + " -o " + dir + "/fifo --emit plan", 1, "is a FIFO");
+  ASSERT_EQ(mkfifo((dir + "/fifo.plan").c_str(), 0600), 0);
+  ExpectError("compile " + kIris + " -o " + dir + "/fifo.plan --emit plan", 1, "is a FIFO");
+  ExpectError("compile " + kIris + " -o " + dir + "/fifo --emit exe", 1, "is a FIFO");
   ExpectError("train " + kIris + " --epochs 1 --report-json " + dir + "/fifo", 1, "is a FIFO");
   ExpectError("train " + kIris + " --epochs 1 --report-json /dev/null", 1, "character device");
   struct stat st;
