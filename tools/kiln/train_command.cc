@@ -273,7 +273,8 @@ int CheckTrainOutputs(const ParsedArgs& a) {
   Status distinct = CheckDistinctPaths({{"model", a.positional[0]}}, outputs);
   if (!distinct.ok()) return ReportUsageError("train", distinct.message());
   for (const auto& [opt, path] : outputs) {
-    Status st = CheckOutputPath(path, force);
+    // A checkpoint is read back by --resume: always a regular file.
+    Status st = CheckOutputPath(path, force && std::string(opt) != "--checkpoint");
     if (!st.ok()) return ReportError(st.WithContext(opt));
   }
   return kExitOk;
@@ -394,9 +395,11 @@ Status Train(const ParsedArgs& args) {
   const std::vector<runtime::EpochStats> history = std::move(fitted).value();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const WriteOptions write{args.Has("--force")};
+  // A failed report is returned only after the trained model is written: it costs no weights.
+  Status report;
   if (args.options.count("--report-json")) {
-    RETURN_IF_ERROR(WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds,
-                                history, write));
+    report = WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds, history,
+                         write);
   }
 
   if (test) {
@@ -424,7 +427,7 @@ Status Train(const ParsedArgs& args) {
   RETURN_IF_ERROR(written);
   if (!out.empty()) std::printf("Wrote %s\n", out.c_str());
   if (!onnx_out.empty()) std::printf("Wrote %s\n", onnx_out.c_str());
-  return Status::Ok();
+  return report;
 }
 
 }  // namespace
