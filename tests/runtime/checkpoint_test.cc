@@ -7,8 +7,11 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 
+#include "kiln/runtime.h"
+#include "kiln/runtime.hpp"
 #include "tests/test_util.h"
 
 namespace kiln::runtime {
@@ -214,6 +217,46 @@ TEST(CheckpointTest, FuzzSeedsMatchTheFormat) {
     ASSERT_FALSE(c.ok()) << file;
     EXPECT_NE(c.status().message().find(needle), std::string::npos) << file << ": " << c.status().message();
   }
+}
+
+// The C API loads through the same reader: a checkpoint missing a state, a corrupt one
+// or a bare protobuf is refused and leaves every state as it was.
+TEST(CheckpointTest, CApiRefusesBadCheckpointsWithoutChangingStates) {
+  auto plan = testing::CompileTrainingStep("tests/data/training/mlp.onnx", 4, "sgd");
+  ASSERT_OK(plan.status());
+  const std::string bytes = plan->SerializeAsString();
+  kiln::Session s(kiln::Plan::FromMemory(bytes.data(), bytes.size()), 1);
+  const std::string dir = testing::MakeTempDir();
+  s.SaveCheckpoint(dir + "/good");
+  const std::string good = [&] {
+    std::ifstream in(dir + "/good", std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }();
+  ASSERT_EQ(good.rfind("KILNCKPT", 0), 0u);
+  auto decoded = DecodeCheckpoint(good, "good");
+  ASSERT_OK(decoded.status());
+  proto::Checkpoint partial = *decoded;
+  partial.mutable_state()->RemoveLast();
+  ASSERT_OK(WriteCheckpoint(dir + "/partial", partial));
+  std::string bare;
+  ASSERT_TRUE(decoded->SerializeToString(&bare));
+  std::ofstream(dir + "/bare", std::ios::binary) << bare;
+  std::string flipped = good;
+  flipped[flipped.size() - 3] ^= 1;
+  std::ofstream(dir + "/flipped", std::ios::binary) << flipped;
+  void* data = nullptr;
+  size_t size = 0;
+  ASSERT_EQ(kiln_session_state(s.get(), 0, &data, &size), KILN_OK);
+  std::vector<uint8_t> marked(size, 0x3c);
+  s.SetState(0, marked.data(), marked.size());
+  for (const auto& [file, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"partial", "is missing"}, {"bare", "KILNCKPT"}, {"flipped", "checksum"}}) {
+    EXPECT_NE(kiln_session_load_checkpoint(s.get(), (dir + "/" + file).c_str()), KILN_OK) << file;
+    EXPECT_NE(std::string(kiln_last_error()).find(needle), std::string::npos) << kiln_last_error();
+    EXPECT_EQ(std::memcmp(data, marked.data(), size), 0) << file << " changed a state";
+  }
+  EXPECT_EQ(kiln_session_load_checkpoint(s.get(), (dir + "/good").c_str()), KILN_OK) << kiln_last_error();
+  EXPECT_NE(std::memcmp(data, marked.data(), size), 0);
 }
 
 }  // namespace
