@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -37,6 +38,24 @@ uint32_t Crc32(const std::string& payload) {
   return static_cast<uint32_t>(crc);
 }
 
+// A name read from the file, for a one-line message: control and non-ASCII bytes
+// escaped, long names cut (fuzz_checkpoint found names with newlines).
+std::string Printable(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size() && i < 128; ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  if (name.size() > 128) out += "...";
+  return out;
+}
+
 std::string DimsOf(const google::protobuf::RepeatedField<int64_t>& d) { return DimsToString(Dims(d.begin(), d.end())); }
 
 // One list of states (`state` or `best_state`) against the expected descriptors.
@@ -46,30 +65,30 @@ Status ValidateStates(const google::protobuf::RepeatedPtrField<proto::Tensor>& s
   for (const proto::Buffer& b : expected) by_name[b.name()] = &b;
   std::map<std::string, int> seen;
   for (const proto::Tensor& t : states) {
+    const std::string name = Printable(t.name());
     auto it = by_name.find(t.name());
     if (it == by_name.end()) {
-      return InvalidArgument(path, ": ", what, " '", t.name(), "' does not exist in this training step");
+      return InvalidArgument(path, ": ", what, " '", name, "' does not exist in this training step");
     }
-    if (++seen[t.name()] > 1) return InvalidArgument(path, ": ", what, " '", t.name(), "' appears more than once");
+    if (++seen[t.name()] > 1) return InvalidArgument(path, ": ", what, " '", name, "' appears more than once");
     const proto::Buffer& b = *it->second;
     if (t.dtype() != b.dtype() || !std::equal(t.dims().begin(), t.dims().end(), b.dims().begin(), b.dims().end())) {
-      return InvalidArgument(path, ": ", what, " '", t.name(), "' is ", DTypeName(t.dtype()), DimsOf(t.dims()),
+      return InvalidArgument(path, ": ", what, " '", name, "' is ", DTypeName(t.dtype()), DimsOf(t.dims()),
                              " but the training step has ", DTypeName(b.dtype()), DimsOf(b.dims()));
     }
     const int64_t bytes = DTypeSize(b.dtype()) * ElementCount(Dims(b.dims().begin(), b.dims().end()));
     if (static_cast<int64_t>(t.raw_data().size()) != bytes) {
-      return InvalidArgument(path, ": ", what, " '", t.name(), "' has ", t.raw_data().size(), " bytes, expected ",
-                             bytes);
+      return InvalidArgument(path, ": ", what, " '", name, "' has ", t.raw_data().size(), " bytes, expected ", bytes);
     }
     if (t.float_data_size() || t.int64_data_size()) {
-      return InvalidArgument(path, ": ", what, " '", t.name(), "' has values outside raw_data");
+      return InvalidArgument(path, ": ", what, " '", name, "' has values outside raw_data");
     }
     if (b.dtype() == proto::DT_FLOAT) {
       const size_t n = t.raw_data().size() / sizeof(float);
       for (size_t k = 0; k < n; ++k) {
         float f;
         std::memcpy(&f, t.raw_data().data() + k * sizeof(float), sizeof f);
-        if (!std::isfinite(f)) return InvalidArgument(path, ": ", what, " '", t.name(), "' holds NaN or infinity");
+        if (!std::isfinite(f)) return InvalidArgument(path, ": ", what, " '", name, "' holds NaN or infinity");
       }
     }
   }

@@ -153,6 +153,12 @@ TEST(CheckpointTest, StatesMustMatchTheStepExactly) {
   std::memcpy(&(*c.mutable_state(1)->mutable_raw_data())[4], &nan, sizeof nan);
   ExpectInvalid(c, "NaN");
 
+  c = Valid();  // names from the file stay on one line (found by fuzz_checkpoint)
+  c.mutable_state(0)->set_name("evil\nname\x01" + std::string(300, 'x'));
+  ExpectInvalid(c, "'evil\\x0aname\\x01xxx");
+  EXPECT_EQ(ValidateCheckpoint(c, Expected(), "ck").message().find('\n'), std::string::npos);
+  EXPECT_LT(ValidateCheckpoint(c, Expected(), "ck").message().size(), 300u);
+
   c = Valid();  // best states are checked the same way
   c.mutable_best_state()->RemoveLast();
   ExpectInvalid(c, "best state 'step' is missing");
