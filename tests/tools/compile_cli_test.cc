@@ -304,6 +304,12 @@ TEST(CompileCliTest, BadInputsAndFlags) {
                      "mlp: ", "float32[1, 1, 28, 28] does not match the model's float32[1, 784]");
   ExpectOneLineError(Shell(exe + " --input " + dir + "/missing.npy"), 1, "mlp: ", dir + "/missing.npy: no such file");
   ExpectOneLineError(Shell(exe + " --frob"), 2, "mlp: ", "unknown option '--frob'");
+  // --output-dir never replaces an input file.
+  const std::string input = ReadBytes(Input("mlp"));
+  std::ofstream(dir + "/output.npy", std::ios::binary) << input;
+  ExpectOneLineError(Shell(exe + " --input " + dir + "/./output.npy --output-dir " + dir), 2,
+                     "mlp: ", "output 'output' is the same file as the input");
+  EXPECT_EQ(ReadBytes(dir + "/output.npy"), input);
   ExpectOneLineError(Shell(exe), 2, "mlp: ", "is missing: pass --input");
   ExpectOneLineError(Shell("echo 1234 | " + exe + " --input -"), 1, "mlp: ", "got 5 bytes");
   ExpectOneLineError(Shell(exe + " --image x.png"), 1, "mlp: ", "x.png: no such file");
