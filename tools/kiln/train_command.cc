@@ -324,6 +324,15 @@ Status Train(const ParsedArgs& args) {
   RETURN_IF_ERROR(ValidateTrainingSpec(model.training).WithContext(model_path));
   auto merged = MergeSpec(model.training, args);
   if (!merged.ok()) return merged.status().WithContext(model_path);
+  // ONNX outputs: an export the untrained graph cannot make (Kiln-only ops) fails now,
+  // not after the last epoch (training changes values, never ops).
+  for (const char* opt : {"--out", "--export-onnx"}) {
+    const std::string path = args.Get(opt);
+    auto format = ModelFormatForOutput(path);
+    if (!path.empty() && format.ok() && *format == ModelFormat::kOnnx) {
+      RETURN_IF_ERROR(SerializeModel(*model.graph, model.training, path).status());
+    }
+  }
   proto::TrainingSpec spec = std::move(merged).value();
   if (spec.data().empty()) {
     return InvalidArgument(model_path, ": no training data: pass --data SPEC (or set `data` in the training block)");
