@@ -251,5 +251,30 @@ TEST(FileSafetyCliTest, EarlyStoppedCheckpointStaysStopped) {
   EXPECT_EQ(ReadBytes(dir + "/a.kiln"), ReadBytes(dir + "/b.kiln"));  // the same best weights
 }
 
+// A final write that fails anyway (here: a disk that is full, /dev/full behind a
+// symlink with --force) names the checkpoint, which holds the trained weights:
+// --resume then writes exactly the model of the uninterrupted run. A failed report
+// costs no model.
+TEST(FileSafetyCliTest, LateWriteFailureLosesNoWeights) {
+  const std::string dir = testing::MakeTempDir(), ck = dir + "/ck";
+  ASSERT_EQ(symlink("/dev/full", (dir + "/full.kiln").c_str()), 0);
+  ASSERT_EQ(symlink("/dev/full", (dir + "/full.json").c_str()), 0);
+  const std::string args = "train " + kIris + " --epochs 3 --quiet ";
+  const testing::KilnResult failed =
+      RunKilnInSourceTree(args + "--checkpoint " + ck + " -o " + dir + "/full.kiln --force");
+  EXPECT_EQ(failed.code, 1) << failed.output;
+  EXPECT_NE(failed.output.find("the trained weights are kept in " + ck), std::string::npos) << failed.output;
+  const testing::KilnResult resumed =
+      RunKilnInSourceTree(args + "--checkpoint " + ck + " --resume -o " + dir + "/r.kiln");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  ASSERT_EQ(RunKilnInSourceTree(args + "-o " + dir + "/straight.kiln").code, 0);
+  EXPECT_EQ(ReadBytes(dir + "/r.kiln"), ReadBytes(dir + "/straight.kiln"));
+  const testing::KilnResult report =
+      RunKilnInSourceTree(args + "--report-json " + dir + "/full.json --force -o " + dir + "/with_report.kiln");
+  EXPECT_EQ(report.code, 1) << report.output;
+  EXPECT_NE(report.output.find("full.json"), std::string::npos) << report.output;
+  EXPECT_EQ(ReadBytes(dir + "/with_report.kiln"), ReadBytes(dir + "/straight.kiln"));
+}
+
 }  // namespace
 }  // namespace kiln
