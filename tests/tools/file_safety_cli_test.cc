@@ -128,6 +128,18 @@ TEST(FileSafetyCliTest, ModelFormatFollowsTheExtension) {
     EXPECT_FALSE(Exists(dir + "/" + bad));
   }
   ExpectError("train " + kIris + " --epochs 1 --export-onnx " + dir + "/e.kiln", 2, "must end in .onnx");
+  // A model ONNX cannot hold is refused for an ONNX output before anything is compiled
+  // (here before autodiff, which would refuse this op too, but later).
+  std::string text = ReadBytes(testing::SourcePath("examples/iris_params.kiln.txt"));
+  const std::string out = "  output { name: \"probs\" }";
+  ASSERT_NE(text.find(out), std::string::npos);
+  text.replace(text.find(out), out.size(),
+               "  node { name: \"ko\" op_type: \"EltwiseGrad\" input: \"probs\" input: \"probs\" output: \"y\" "
+               "attribute { name: \"function\" s: \"relu\" } }\n  output { name: \"y\" }");
+  WriteBytes(dir + "/kiln_only.kiln.txt", text);
+  ExpectError("train " + dir + "/kiln_only.kiln.txt --epochs 1 --data csv:examples/data/iris.csv --export-onnx " + dir +
+                  "/k.onnx",
+              1, "cannot export Kiln-only ops to ONNX: ko (EltwiseGrad)");
 }
 
 TEST(FileSafetyCliTest, DevicesAndFifosAreRefusedUnlessForced) {
