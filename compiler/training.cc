@@ -1,6 +1,8 @@
 #include "compiler/training.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 #include "compiler/autodiff.h"
 #include "compiler/pass.h"
@@ -51,9 +53,15 @@ Status RewriteForTraining(Graph& g, Value* step, uint64_t seed, std::vector<std:
       if (n->attrs().GetInt("training_mode", 0)) {
         return Unimplemented(n->Label(), ": training_mode=1 models are not supported; export in inference mode");
       }
+      const float epsilon = n->attrs().GetFloat("epsilon", 1e-5f), momentum = n->attrs().GetFloat("momentum", 0.9f);
+      if (!(epsilon > 0.0f && std::isfinite(epsilon)))
+        return InvalidArgument(n->Label(), ": epsilon must be > 0, got ", epsilon);
+      if (!(momentum >= 0.0f && momentum <= 1.0f)) {
+        return InvalidArgument(n->Label(), ": momentum must be in [0, 1], got ", momentum);
+      }
       Attrs a;
-      a.SetFloat("epsilon", n->attrs().GetFloat("epsilon", 1e-5f));
-      a.SetFloat("momentum", n->attrs().GetFloat("momentum", 0.9f));
+      a.SetFloat("epsilon", epsilon);
+      a.SetFloat("momentum", momentum);
       std::vector<Value*> ins = n->inputs();
       Node* t = ReplaceNode(g, n, "BatchNormTraining", ins, a, 5);
       updates->push_back({ins[3], t->output(1)});
@@ -62,8 +70,12 @@ Status RewriteForTraining(Graph& g, Value* step, uint64_t seed, std::vector<std:
       float ratio = 0.5f;
       if (n->num_inputs() > 1 && n->input(1)) {
         if (!n->input(1)->is_constant()) return Unimplemented(n->Label(), ": the dropout ratio must be a constant");
+        if (n->input(1)->constant().num_elements() != 1)
+          return InvalidArgument(n->Label(), ": the dropout ratio must be a scalar");
         ratio = static_cast<float>(n->input(1)->constant().GetAsDouble(0));
       }
+      if (!(ratio >= 0.0f && ratio < 1.0f))
+        return InvalidArgument(n->Label(), ": dropout ratio must be in [0, 1), got ", ratio);
       if (n->num_outputs() > 1 && g.NumUses(n->output(1)) > 0) {
         return Unimplemented(n->Label(), ": the mask output is used by the model");
       }
@@ -114,7 +126,7 @@ OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& s) {
   OptimizerConfig o;
   o.name = s.optimizer().empty() ? "sgd" : s.optimizer();
   const float default_lr = o.name == "adam" ? 0.001f : o.name == "adadelta" ? 1.0f : 0.01f;
-  o.learning_rate = s.learning_rate() > 0 ? s.learning_rate() : default_lr;
+  o.learning_rate = s.has_learning_rate() ? s.learning_rate() : default_lr;  // ValidateTrainingSpec: > 0
   if (s.has_momentum()) o.momentum = s.momentum();
   o.nesterov = s.nesterov();
   if (s.has_beta1()) o.beta1 = s.beta1();
@@ -124,6 +136,66 @@ OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& s) {
   o.weight_decay = s.weight_decay();
   o.clip_norm = s.clip_norm();
   return o;
+}
+
+namespace {
+
+// One row per numeric hyperparameter: the one place its valid range is stated.
+struct Range {
+  const char* field;  // the training block's name
+  const char* flag;   // the `kiln train` option
+  double lo, hi;
+  bool lo_open, hi_open;
+};
+
+std::string RangeText(const Range& r) {
+  auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  if (r.hi == HUGE_VAL) return std::string(r.lo_open ? "> " : ">= ") + num(r.lo);
+  return std::string(r.lo_open ? "in (" : "in [") + num(r.lo) + ", " + num(r.hi) + (r.hi_open ? ")" : "]");
+}
+
+Status CheckRange(const Range& r, bool present, double v) {
+  if (!present) return Status::Ok();
+  const bool ok = std::isfinite(v) && (r.lo_open ? v > r.lo : v >= r.lo) && (r.hi_open ? v < r.hi : v <= r.hi);
+  if (ok) return Status::Ok();
+  char got[32];
+  std::snprintf(got, sizeof got, "%g", v);
+  return InvalidArgument(r.field, " (", r.flag, ") must be ", RangeText(r), ", got ", got);
+}
+
+}  // namespace
+
+Status ValidateTrainingSpec(const proto::TrainingSpec& s) {
+  constexpr double kInf = HUGE_VAL;
+  const proto::EarlyStopping& e = s.early_stopping();
+  const std::pair<Range, std::pair<bool, double>> checks[] = {
+      {{"learning_rate", "--lr", 0, kInf, true, false}, {s.has_learning_rate(), s.learning_rate()}},
+      {{"momentum", "--momentum", 0, 1, false, true}, {s.has_momentum(), s.momentum()}},
+      {{"beta1", "--beta1", 0, 1, false, true}, {s.has_beta1(), s.beta1()}},
+      {{"beta2", "--beta2", 0, 1, false, true}, {s.has_beta2(), s.beta2()}},
+      {{"epsilon", "--epsilon", 0, kInf, true, false}, {s.has_epsilon(), s.epsilon()}},
+      {{"rho", "--rho", 0, 1, false, true}, {s.has_rho(), s.rho()}},
+      {{"weight_decay", "--weight-decay", 0, kInf, false, false}, {s.has_weight_decay(), s.weight_decay()}},
+      {{"clip_norm", "--clip-norm", 0, kInf, false, false}, {s.has_clip_norm(), s.clip_norm()}},
+      {{"batch_size", "--batch", 1, 1 << 30, false, false}, {s.has_batch_size(), static_cast<double>(s.batch_size())}},
+      {{"epochs", "--epochs", 1, 1e9, false, false}, {s.has_epochs(), static_cast<double>(s.epochs())}},
+      {{"validation_split", "--validation-split", 0, 1, false, true}, {s.has_validation_split(), s.validation_split()}},
+      {{"test_split", "--test-split", 0, 1, false, true}, {s.has_test_split(), s.test_split()}},
+      {{"checkpoint_every", "--checkpoint-every", 1, 1e9, false, false},
+       {s.has_checkpoint_every(), static_cast<double>(s.checkpoint_every())}},
+      {{"early_stopping.patience", "--patience", 0, 1e9, false, false},
+       {e.has_patience(), static_cast<double>(e.patience())}},
+      {{"early_stopping.min_delta", "--min-delta", 0, kInf, false, false}, {e.has_min_delta(), e.min_delta()}},
+  };
+  for (const auto& [range, value] : checks) RETURN_IF_ERROR(CheckRange(range, value.first, value.second));
+  if (s.validation_split() + s.test_split() >= 1.0f) {
+    return InvalidArgument("validation_split + test_split must be < 1, got ", s.validation_split() + s.test_split());
+  }
+  return Status::Ok();
 }
 
 StatusOr<std::string> CanonicalLossName(const std::string& name) {

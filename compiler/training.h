@@ -70,6 +70,11 @@ StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const Trainin
 /// sgd; lr 0.01, adam 0.001, adadelta 1.0).
 OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& spec);
 
+/// Every numeric hyperparameter of a training block (learning rate, momentum, betas,
+/// epsilon, rho, decay, clip norm, batch size, epochs, splits, checkpoint interval,
+/// patience, min delta) in its valid range; unset fields take their defaults.
+Status ValidateTrainingSpec(const proto::TrainingSpec& spec);
+
 /// "sparse_categorical_crossentropy" etc.: the canonical loss name, or an error listing the valid ones.
 StatusOr<std::string> CanonicalLossName(const std::string& name);
 

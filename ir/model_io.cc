@@ -61,19 +61,28 @@ StatusOr<proto::Model> ReadModelProto(const std::string& path) {
     }
     return model;
   }
+  if (bytes.empty()) return InvalidArgument(path, ": empty file, not a Kiln model");
   if (!model.ParseFromString(bytes)) {
     return InvalidArgument(path, ": not a valid Kiln model (corrupt or truncated protobuf)");
   }
   return model;
 }
 
-Status WriteModelProto(const proto::Model& model, const std::string& path) {
+StatusOr<std::string> SerializeModelProto(const proto::Model& model, const std::string& path, ModelFormat format) {
   std::string bytes;
-  if (IsTextModelPath(path)) {
+  if (format == ModelFormat::kKilnText) {
     if (!google::protobuf::TextFormat::PrintToString(model, &bytes)) return Internal(path, ": cannot print model");
-  } else if (!model.SerializeToString(&bytes)) {
-    return Internal(path, ": cannot serialize model");
+  } else if (format == ModelFormat::kKilnBinary) {
+    if (!model.SerializeToString(&bytes)) return Internal(path, ": cannot serialize model");
+  } else {
+    return InvalidArgument(path, ": not a Kiln model format (.kiln or .kiln.txt)");
   }
+  return bytes;
+}
+
+Status WriteModelProto(const proto::Model& model, const std::string& path) {
+  ASSIGN_OR_RETURN(ModelFormat format, ModelFormatForOutput(path));
+  ASSIGN_OR_RETURN(std::string bytes, SerializeModelProto(model, path, format));
   return WriteFileAtomically(path, bytes);
 }
 

@@ -21,9 +21,12 @@ struct Model {
 /// True when `path` names a text model (.kiln.txt, .txt, .pbtxt).
 bool IsTextModelPath(const std::string& path);
 
+/// The bytes of `model` in a Kiln format (`path` is for messages).
+StatusOr<std::string> SerializeModelProto(const proto::Model& model, const std::string& path, ModelFormat format);
+
 /// Reads a .kiln or .kiln.txt file into its proto (no layer expansion).
 StatusOr<proto::Model> ReadModelProto(const std::string& path);
-/// Serializes to `path` atomically (temp file + rename); text or binary by extension.
+/// Serializes to `path` atomically in the Kiln format its extension names (.kiln, .kiln.txt).
 Status WriteModelProto(const proto::Model& model, const std::string& path);
 
 /// Reads a whole file; errors name the path.

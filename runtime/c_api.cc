@@ -10,6 +10,7 @@
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/session.h"
+#include "runtime/training/checkpoint.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.1.0"
@@ -288,54 +289,18 @@ kiln_status kiln_session_reset_states(kiln_session* session) {
 
 kiln_status kiln_session_save_checkpoint(const kiln_session* session, const char* path) {
   KILN_REQUIRE(session && path, "session and path must not be NULL");
-  const kiln::runtime::Session& s = *session->session;
-  kiln::proto::Checkpoint ckpt;
-  for (int i = 0; i < s.num_states(); ++i) {
-    const kiln::proto::Buffer& b = s.state_desc(i);
-    kiln::proto::Tensor* t = ckpt.add_state();
-    t->set_name(b.name());
-    t->set_dtype(b.dtype());
-    for (int64_t d : b.dims()) t->add_dims(d);
-    t->set_raw_data(s.state(i).data, static_cast<size_t>(s.state(i).num_bytes()));
-  }
-  std::string bytes;
-  if (!ckpt.SerializeToString(&bytes)) return Fail(KILN_ERROR_INTERNAL, std::string(path) + ": cannot serialize");
-  const Status status = kiln::WriteFileAtomically(path, bytes);
+  const Status status = kiln::runtime::WriteCheckpoint(path, kiln::runtime::SessionCheckpoint(*session->session));
   return status.ok() ? KILN_OK : Fail(status);
 }
 
 kiln_status kiln_session_load_checkpoint(kiln_session* session, const char* path) {
   KILN_REQUIRE(session && path, "session and path must not be NULL");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(KILN_ERROR_NOT_FOUND, std::string(path) + ": cannot open checkpoint");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  kiln::proto::Checkpoint ckpt;
-  if (!ckpt.ParseFromString(ss.str())) {
-    return Fail(KILN_ERROR_INVALID_ARGUMENT, std::string(path) + ": not a Kiln checkpoint (corrupt or truncated)");
-  }
   kiln::runtime::Session& s = *session->session;
-  // Check everything before changing anything: a bad checkpoint leaves the session as it was.
-  std::vector<int> index(ckpt.state_size());
-  for (int k = 0; k < ckpt.state_size(); ++k) {
-    const kiln::proto::Tensor& t = ckpt.state(k);
-    index[k] = s.FindState(t.name());
-    if (index[k] < 0) {
-      return Fail(KILN_ERROR_INVALID_ARGUMENT,
-                  std::string(path) + ": state '" + t.name() + "' does not exist in this plan");
-    }
-    if (static_cast<int64_t>(t.raw_data().size()) != s.state(index[k]).num_bytes()) {
-      return Fail(KILN_ERROR_INVALID_ARGUMENT, std::string(path) + ": state '" + t.name() + "' has " +
-                                                   std::to_string(t.raw_data().size()) + " bytes, the plan expects " +
-                                                   std::to_string(s.state(index[k]).num_bytes()));
-    }
-  }
-  for (int k = 0; k < ckpt.state_size(); ++k) {
-    const std::string& raw = ckpt.state(k).raw_data();
-    const Status status = s.SetState(index[k], raw.data(), raw.size());
-    if (!status.ok()) return Fail(status);
-  }
-  return KILN_OK;
+  // Checked against the plan before anything changes: a bad checkpoint leaves the session as it was.
+  auto ckpt = kiln::runtime::ReadCheckpoint(path, kiln::runtime::CheckpointStates(s));
+  if (!ckpt.ok()) return Fail(ckpt.status());
+  const Status status = kiln::runtime::RestoreStates(s, ckpt->state());
+  return status.ok() ? KILN_OK : Fail(status);
 }
 
 }  // extern "C"

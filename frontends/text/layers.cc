@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <vector>
 
 #include "frontends/text/initializers.h"
@@ -285,9 +286,11 @@ StatusOr<Value*> ExpandBatchNorm(Builder& b, Graph& graph, const proto::BatchNor
   if (x->dims().size() < 2)
     return b.Error("needs an input of rank >= 2 (channels on axis 1), got ", x->type().ToString());
   const int64_t channels = x->dims()[1];
-  // proto3 cannot tell 0 from unset; 0 means the Keras default.
-  const float epsilon = bn.epsilon() > 0 ? bn.epsilon() : 1e-3f;
-  const float momentum = bn.momentum() > 0 ? bn.momentum() : 0.99f;
+  // Unset means the Keras default; a given value is used as it is or refused.
+  const float epsilon = bn.has_epsilon() ? bn.epsilon() : 1e-3f;
+  const float momentum = bn.has_momentum() ? bn.momentum() : 0.99f;
+  if (!(epsilon > 0.0f && std::isfinite(epsilon))) return b.Error("epsilon must be > 0, got ", epsilon);
+  if (!(momentum >= 0.0f && momentum <= 1.0f)) return b.Error("momentum must be in [0, 1], got ", momentum);
   auto gamma_init = ResolveInitializer(bn.gamma_init(), InitKind::kOnes, "gamma_init");
   if (!gamma_init.ok()) return b.Wrap(gamma_init.status());
   auto beta_init = ResolveInitializer(bn.beta_init(), InitKind::kZeros, "beta_init");

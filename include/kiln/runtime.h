@@ -124,7 +124,9 @@ kiln_status kiln_session_state(kiln_session* session, int index, void** data, si
 kiln_status kiln_session_set_state(kiln_session* session, int index, const void* data, size_t size);
 /* Every state back to the plan's initial value. */
 kiln_status kiln_session_reset_states(kiln_session* session);
-/* Checkpoints are kiln.proto.Checkpoint files (the format of `kiln train --checkpoint`), written atomically. */
+/* Checkpoints are the files of `kiln train --checkpoint` (a KILNCKPT header with version and CRC-32, then a
+ * kiln.proto.Checkpoint), written atomically. Loading checks the header and that every state of the plan is
+ * there exactly once with its dtype and shape (finite values) before any state changes. */
 kiln_status kiln_session_save_checkpoint(const kiln_session* session, const char* path);
 kiln_status kiln_session_load_checkpoint(kiln_session* session, const char* path);
 

@@ -1,5 +1,6 @@
 #include "runtime/training/trainer.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <sstream>
 
 #include "ir/file_io.h"
+#include "runtime/training/checkpoint.h"
 
 namespace kiln::runtime {
 namespace {
@@ -260,11 +262,13 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
   if (!validation && monitor.rfind("val_", 0) == 0) monitor = monitor.substr(4);
   options_.monitor = monitor;
 
+  // Where the checkpoints go is checked before the first epoch, not found out after it.
+  if (!options_.checkpoint_path.empty()) RETURN_IF_ERROR(CheckOutputPath(options_.checkpoint_path));
   int64_t first_epoch = 0;
   std::string last_checkpoint = "none";
   if (options_.resume && !options_.checkpoint_path.empty()) {
-    std::ifstream probe(options_.checkpoint_path, std::ios::binary);
-    if (probe) {
+    struct stat st;
+    if (::stat(options_.checkpoint_path.c_str(), &st) == 0) {  // absent: a fresh start; anything else must load
       ASSIGN_OR_RETURN(first_epoch, LoadCheckpoint(options_.checkpoint_path));
       last_checkpoint = options_.checkpoint_path + " (epoch " + std::to_string(first_epoch) + ")";
       if (options_.progress) {
@@ -279,7 +283,8 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
   const bool classifier = IsClassifier(train, options_.loss);
   const bool tty = isatty(fileno(options_.out));
   std::vector<EpochStats> history;
-  for (int64_t epoch = first_epoch; epoch < options_.epochs; ++epoch) {
+  const int64_t last_epoch = resumed_stopped_ ? first_epoch : options_.epochs;  // early-stopped runs stay stopped
+  for (int64_t epoch = first_epoch; epoch < last_epoch; ++epoch) {
     const Clock::time_point start = Clock::now();
     if (options_.progress) {
       std::fprintf(options_.out, "Epoch %lld/%lld\n", static_cast<long long>(epoch + 1),
@@ -361,7 +366,7 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     }
     if (!options_.checkpoint_path.empty() &&
         (stop || (epoch + 1) % std::max<int64_t>(1, options_.checkpoint_every) == 0 || epoch + 1 == options_.epochs)) {
-      RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, epoch + 1));
+      RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, epoch + 1, stop));
       last_checkpoint = options_.checkpoint_path + " (epoch " + std::to_string(epoch + 1) + ")";
     }
     if (stop) {
@@ -393,48 +398,34 @@ static void StateToProto(const Session& s, int i, const void* data, proto::Tenso
   t->set_raw_data(data, s.state(i).num_bytes());
 }
 
-Status Trainer::SaveCheckpoint(const std::string& path, int64_t epochs_done) const {
+Status Trainer::SaveCheckpoint(const std::string& path, int64_t epochs_done, bool stopped) const {
   proto::Checkpoint ckpt;
   for (int i = 0; i < step_->num_states(); ++i) StateToProto(*step_, i, step_->state(i).data, ckpt.add_state());
   ckpt.set_epoch(epochs_done);
-  ckpt.set_best_metric(best_metric_);
+  ckpt.set_best_metric(have_best_ ? best_metric_ : 0.0);
   ckpt.set_best_epoch(have_best_ ? best_epoch_ : -1);
   ckpt.set_epochs_without_improvement(wait_);
+  ckpt.set_stopped(stopped);
+  // The best weights travel with the checkpoint, so a failed final write loses nothing.
   if (have_best_ && options_.restore_best_weights) {
     for (int i = 0; i < step_->num_states(); ++i) StateToProto(*step_, i, best_state_[i].data(), ckpt.add_best_state());
   }
-  std::string bytes;
-  if (!ckpt.SerializeToString(&bytes)) return Internal(path, ": cannot serialize the checkpoint");
-  return WriteFileAtomically(path, bytes);
+  return WriteCheckpoint(path, ckpt);
 }
 
 StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path, ": cannot open checkpoint");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  proto::Checkpoint ckpt;
-  if (!ckpt.ParseFromString(ss.str())) return InvalidArgument(path, ": not a Kiln checkpoint (corrupt or truncated)");
-  auto restore = [&](const google::protobuf::RepeatedPtrField<proto::Tensor>& states, bool best) -> Status {
-    for (const proto::Tensor& t : states) {
-      const int i = step_->FindState(t.name());
-      if (i < 0) return InvalidArgument(path, ": state '", t.name(), "' does not exist in this model");
-      if (best) {
-        if (t.raw_data().size() != best_state_[i].size())
-          return InvalidArgument(path, ": state '", t.name(), "' has the wrong size");
-        std::memcpy(best_state_[i].data(), t.raw_data().data(), t.raw_data().size());
-      } else {
-        RETURN_IF_ERROR(step_->SetState(i, t.raw_data().data(), t.raw_data().size()).WithContext(path));
-      }
-    }
-    return Status::Ok();
-  };
-  RETURN_IF_ERROR(restore(ckpt.state(), false));
-  RETURN_IF_ERROR(restore(ckpt.best_state(), true));
-  have_best_ = ckpt.best_epoch() >= 0;
+  // Everything is checked against this training step before any state changes.
+  ASSIGN_OR_RETURN(proto::Checkpoint ckpt, ReadCheckpoint(path, CheckpointStates(*step_)));
+  RETURN_IF_ERROR(RestoreStates(*step_, ckpt.state()).WithContext(path));
+  for (const proto::Tensor& t : ckpt.best_state()) {
+    const int i = step_->FindState(t.name());
+    std::memcpy(best_state_[i].data(), t.raw_data().data(), t.raw_data().size());
+  }
+  have_best_ = ckpt.best_epoch() >= 1 && (ckpt.best_state_size() > 0 || !options_.restore_best_weights);
   best_epoch_ = ckpt.best_epoch();
   best_metric_ = ckpt.best_metric();
   wait_ = ckpt.epochs_without_improvement();
+  resumed_stopped_ = ckpt.stopped();
   return ckpt.epoch();
 }
 

@@ -66,8 +66,10 @@ class Trainer {
   /// Copies every state the eval session shares (by name) from the step session.
   Status SyncEvalWeights();
 
-  Status SaveCheckpoint(const std::string& path, int64_t epochs_done) const;
-  /// Restores states from a checkpoint; returns the epochs it had completed.
+  /// `stopped`: early stopping ended the run (a resume trains no further).
+  Status SaveCheckpoint(const std::string& path, int64_t epochs_done, bool stopped = false) const;
+  /// Restores states from a checkpoint validated against the step (checkpoint.h);
+  /// returns the epochs it had completed.
   StatusOr<int64_t> LoadCheckpoint(const std::string& path);
 
   /// Step of the epoch where training stopped early (-1: ran every epoch).
@@ -92,6 +94,7 @@ class Trainer {
   int64_t best_epoch_ = -1;
   int64_t wait_ = 0;
   int64_t stopped_epoch_ = -1;
+  bool resumed_stopped_ = false;
   std::vector<std::vector<uint8_t>> best_state_;  // per step state, preallocated once
 };
 

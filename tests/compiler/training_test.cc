@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/jit.h"
@@ -242,6 +243,36 @@ TEST(TrainingProgramTest, RejectsUnknownLossAndOptimizer) {
   p = BuildTrainingProgram(*model, config);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.status().message().find("unknown optimizer 'lbfgs'"), std::string::npos) << p.status().message();
+}
+
+// Attributes of imported (ONNX) layers are used as they are or refused, never replaced.
+TEST(TrainingProgramTest, RejectsInvalidBatchNormAndDropoutAttributes) {
+  for (const auto& [attr, value, needle] : {std::make_tuple("epsilon", 0.0f, "epsilon must be > 0"),
+                                            std::make_tuple("epsilon", -1e-5f, "epsilon must be > 0"),
+                                            std::make_tuple("epsilon", NAN, "epsilon must be > 0"),
+                                            std::make_tuple("momentum", 1.5f, "momentum must be in [0, 1]"),
+                                            std::make_tuple("momentum", -0.1f, "momentum must be in [0, 1]")}) {
+    auto model = SmallClassifier();
+    for (Node* n : model->NodeList()) {
+      if (n->op_type() == "BatchNormalization") n->attrs().SetFloat(attr, value);
+    }
+    auto p = BuildTrainingProgram(*model, TrainingConfig{});
+    ASSERT_FALSE(p.ok()) << attr << " " << value;
+    EXPECT_NE(p.status().message().find(needle), std::string::npos) << p.status().message();
+  }
+  for (float ratio : {-0.1f, 1.0f, 2.0f, NAN}) {
+    // x[B, 4] -> MatMul -> Dropout(ratio) -> y
+    auto model = std::make_unique<Graph>();
+    Value* x = model->AddInput("x", {proto::DT_FLOAT, {-1, 4}});
+    Value* h = model->AddNode("MatMul", "d", {x, Param(*model, "d/kernel", {4, 3}, 1)})->output(0);
+    Value* r = model->AddConstant("drop/ratio", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{ratio}));
+    model->AddOutput(model->AddNode("Dropout", "drop", {h, r})->output(0));
+    TrainingConfig config;
+    config.loss = "mse";
+    auto p = BuildTrainingProgram(*model, config);
+    ASSERT_FALSE(p.ok()) << ratio;
+    EXPECT_NE(p.status().message().find("dropout ratio must be in [0, 1)"), std::string::npos) << p.status().message();
+  }
 }
 
 }  // namespace

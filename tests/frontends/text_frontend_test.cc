@@ -311,5 +311,44 @@ TEST(TextFrontendTest, ExampleModelLoads) {
   EXPECT_EQ(InferredOutput(*m->graph, 3), (TensorType{proto::DT_FLOAT, {3, 3}}));
 }
 
+// Given values are used as they are or refused; only unset ones take the Keras defaults.
+TEST(TextFrontendTest, BatchNormAndDropoutHyperparametersAreNeverReplaced) {
+  REQUIRE_OPS("Dropout", "BatchNormalization");
+  for (const auto& [layer, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"batch_norm { epsilon: 0 }", "epsilon must be > 0, got 0"},
+           {"batch_norm { epsilon: -0.001 }", "epsilon must be > 0, got -0.001"},
+           {"batch_norm { epsilon: nan }", "epsilon must be > 0"},
+           {"batch_norm { momentum: 1.5 }", "momentum must be in [0, 1], got 1.5"},
+           {"batch_norm { momentum: -0.5 }", "momentum must be in [0, 1]"},
+           {"dropout { rate: -0.1 }", "rate must be in [0, 1)"},
+           {"dropout { rate: 1 }", "rate must be in [0, 1)"},
+           {"dropout { rate: nan }", "rate must be in [0, 1)"}}) {
+    auto m = Import(GraphWith(kImage, "layer { name: \"l\" " + layer + " }"));
+    ASSERT_FALSE(m.ok()) << layer;
+    EXPECT_NE(m.status().message().find("layer 'l'"), std::string::npos) << m.status().message();
+    EXPECT_NE(m.status().message().find(needle), std::string::npos) << layer << ": " << m.status().message();
+  }
+  auto m = Import(GraphWith(kImage, R"(layer { name: "bn" batch_norm { momentum: 0 } })"));
+  ASSERT_OK(m.status());
+  EXPECT_FLOAT_EQ(m->graph->FindNode("bn/BatchNormalization")->attrs().GetFloat("momentum", -1), 0.0f);
+  EXPECT_FLOAT_EQ(m->graph->FindNode("bn/BatchNormalization")->attrs().GetFloat("epsilon", -1), 1e-3f);
+}
+
+// An empty or output-less file is not a model: no empty plan, no empty dump.
+TEST(TextFrontendTest, EmptyModelFilesAreRejected) {
+  const std::string dir = testing::MakeTempDir();
+  for (const std::string name : {"empty.kiln", "empty.kiln.txt", "comment.kiln.txt", "noout.kiln.txt"}) {
+    std::ofstream f(dir + "/" + name);
+    if (name == "comment.kiln.txt") f << "# nothing here\n";
+    if (name == "noout.kiln.txt") f << "graph { name: 'g' }\n";
+  }
+  for (const std::string name : {"empty.kiln", "empty.kiln.txt", "comment.kiln.txt", "noout.kiln.txt"}) {
+    auto m = LoadModel(dir + "/" + name);
+    ASSERT_FALSE(m.ok()) << name;
+    const std::string& msg = m.status().message();
+    EXPECT_TRUE(msg.find("empty file") != std::string::npos || msg.find("has no outputs") != std::string::npos) << msg;
+  }
+}
+
 }  // namespace
 }  // namespace kiln

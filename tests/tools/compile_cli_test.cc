@@ -272,6 +272,27 @@ TEST(CompileCliTest, CompiledTrainerMatchesKilnTrain) {
   EXPECT_EQ(run.code, 0) << run.output;
   ExpectOneLineError(Shell(dir + "/trainer --epochs 0"), 2, "trainer: ", "--epochs");
   ExpectOneLineError(Kiln("compile " + model + " -o " + dir + "/t --train --emit lib"), 2, "kiln: ", "--train");
+  // Outputs are checked before the data is loaded: format by extension (no ONNX here),
+  // existing directories, distinct files; a checkpoint must be a checkpoint.
+  const std::string train = dir + "/trainer --data " + data + " --epochs 1 --quiet ";
+  ExpectOneLineError(Shell(train + "--out " + dir + "/m.onnx"), 2, "trainer: ", "writes .kiln or .kiln.txt");
+  ExpectOneLineError(Shell(train + "--out " + dir + "/m.bin"), 2, "trainer: ", "unknown model format");
+  ExpectOneLineError(Shell(train + "--out " + dir + "/missing/m.kiln"), 1, "trainer: ", "does not exist");
+  ExpectOneLineError(Shell(train + "--checkpoint " + dir + "/missing/ck"), 1, "trainer: ", "does not exist");
+  ExpectOneLineError(Shell(train + "--out " + dir + "/m.kiln --checkpoint " + dir + "/./m.kiln"), 1,
+                     "trainer: ", "name the same file");
+  std::ofstream(dir + "/empty.ck").close();
+  ExpectOneLineError(Shell(train + "--checkpoint " + dir + "/empty.ck --resume"), 1,
+                     "trainer: ", "empty file, not a Kiln checkpoint");
+  EXPECT_FALSE(Exists(dir + "/m.kiln"));
+  // A bad training block is refused when the trainer is compiled.
+  std::string text = ReadBytes(model);
+  ASSERT_NE(text.find("learning_rate: 0.01"), std::string::npos);
+  text.replace(text.find("learning_rate: 0.01"), 19, "learning_rate: -0.5");
+  std::ofstream(dir + "/bad.kiln.txt") << text;
+  ExpectOneLineError(Kiln("compile " + dir + "/bad.kiln.txt -o " + dir + "/bad --train"), 1,
+                     "kiln: ", "learning_rate (--lr) must be > 0, got -0.5");
+  EXPECT_FALSE(Exists(dir + "/bad"));
 }
 
 TEST(CompileCliTest, BadInputsAndFlags) {
@@ -283,6 +304,12 @@ TEST(CompileCliTest, BadInputsAndFlags) {
                      "mlp: ", "float32[1, 1, 28, 28] does not match the model's float32[1, 784]");
   ExpectOneLineError(Shell(exe + " --input " + dir + "/missing.npy"), 1, "mlp: ", dir + "/missing.npy: no such file");
   ExpectOneLineError(Shell(exe + " --frob"), 2, "mlp: ", "unknown option '--frob'");
+  // --output-dir never replaces an input file.
+  const std::string input = ReadBytes(Input("mlp"));
+  std::ofstream(dir + "/output.npy", std::ios::binary) << input;
+  ExpectOneLineError(Shell(exe + " --input " + dir + "/./output.npy --output-dir " + dir), 2,
+                     "mlp: ", "output 'output' is the same file as the input");
+  EXPECT_EQ(ReadBytes(dir + "/output.npy"), input);
   ExpectOneLineError(Shell(exe), 2, "mlp: ", "is missing: pass --input");
   ExpectOneLineError(Shell("echo 1234 | " + exe + " --input -"), 1, "mlp: ", "got 5 bytes");
   ExpectOneLineError(Shell(exe + " --image x.png"), 1, "mlp: ", "x.png: no such file");

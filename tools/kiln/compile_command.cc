@@ -45,7 +45,11 @@ Options:
                       ./NAME --data SPEC [--epochs N] [--out trained.kiln]; the optimizer,
                       loss, batch size (or --batch) and preprocessing come from the model's
                       training block
+  --force             write into an existing device or FIFO (otherwise refused)
   -h, --help          show this help
+
+Outputs are written atomically; an output that is the model itself (also through
+a symlink, a hard link or another spelling of the path) is refused.
 
 Executables and libraries are linked by the system C++ driver ($CXX, default c++;
 $CC for the library's C entry points) against the Kiln runtime found beside this
@@ -77,15 +81,6 @@ std::string StripExtension(const std::string& name) {
   return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
 }
 
-// Moves a finished temporary file into place (same file system: the temp lies beside it).
-Status MoveIntoPlace(const std::string& tmp, const std::string& path) {
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Internal(path, ": cannot move the output into place");
-  }
-  return Status::Ok();
-}
-
 struct Job {
   std::string model_path;
   std::string output;  // -o NAME as given
@@ -95,10 +90,38 @@ struct Job {
   std::string symbol;  // C identifier from the output's file name
   bool train = false;
   bool batch_given = false;
+  bool force = false;  // --force: write into devices and FIFOs
 };
 
+// Scratch files in a private temporary directory.
 Status WriteFile(const std::string& path, const std::string& bytes) {
   return WriteFileAtomically(path, bytes).WithContext("output");
+}
+
+// A finished output, through the one atomic writer (never a half-written executable).
+Status Publish(const Job& job, const std::string& path, const std::string& bytes, bool executable) {
+  return WriteFileAtomically(path, bytes, WriteOptions{job.force, static_cast<mode_t>(executable ? 0777 : 0666)});
+}
+
+// Moves a file built in a scratch directory (by the linker or the archiver) to `path`.
+Status PublishFile(const Job& job, const std::string& from, const std::string& path, bool executable) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) return Internal(from, ": cannot read the linked output");
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return Publish(job, path, bytes, executable);
+}
+
+// Every file the job writes, known before anything is compiled.
+std::vector<std::string> OutputsOf(const Job& job) {
+  if (job.emit == "plan") {
+    return {BaseOf(job.output).find('.') != std::string::npos ? job.output : job.output + ".plan"};
+  }
+  if (job.emit == "obj") return {EndsWith(job.output, ".o") ? job.output : job.output + ".o"};
+  if (job.emit == "lib") {
+    const std::string dir = DirOf(job.output), base = BaseOf(job.output);
+    return {dir + "/lib" + base + ".a", dir + "/lib" + base + ".so", dir + "/" + base + ".h"};
+  }
+  return {job.output};
 }
 
 // Links `object` with the prebuilt `driver` (libkiln_main.a or libkiln_train_main.a) and the static runtime.
@@ -109,17 +132,13 @@ Status LinkExe(const Job& job, const std::string& object, const std::string& dri
   if (!tmp.ok()) return Internal("cannot create a temporary directory");
   const std::string obj = tmp.path() + "/" + job.symbol + ".o";
   RETURN_IF_ERROR(WriteFile(obj, object));
-  // Linked beside the destination, then renamed: never a half-written executable.
-  const std::string out_tmp = job.output + ".tmp." + std::to_string(getpid());
+  // Linked in the scratch directory, then written through the atomic writer.
+  const std::string linked = tmp.path() + "/" + job.symbol + ".exe";
   std::vector<std::string> argv = {
-      cxx, "-o", out_tmp, obj, layout.lib_dir + "/" + driver, layout.lib_dir + "/libkiln_runtime.a"};
+      cxx, "-o", linked, obj, layout.lib_dir + "/" + driver, layout.lib_dir + "/libkiln_runtime.a"};
   for (const std::string& flag : RuntimeDependencyFlags()) argv.push_back(flag);
-  Status linked = RunTool(argv, "linking " + job.output);
-  if (!linked.ok()) {
-    std::remove(out_tmp.c_str());
-    return linked;
-  }
-  return MoveIntoPlace(out_tmp, job.output);
+  RETURN_IF_ERROR(RunTool(argv, "linking " + job.output));
+  return PublishFile(job, linked, job.output, /*executable=*/true);
 }
 
 Status EmitExe(const Job& job, const proto::Plan& plan, const proto::TrainingSpec& training) {
@@ -134,8 +153,9 @@ Status EmitExe(const Job& job, const proto::Plan& plan, const proto::TrainingSpe
 // model itself (for writing the trained weights), linked with the trainer driver.
 Status EmitTrainer(const Job& job, const Model& model) {
   proto::TrainingSpec spec = model.training;
+  RETURN_IF_ERROR(ValidateTrainingSpec(spec).WithContext(job.model_path));
   TrainingConfig config;
-  config.batch_size = job.batch_given ? job.batch : (spec.batch_size() > 0 ? spec.batch_size() : 32);
+  config.batch_size = job.batch_given ? job.batch : (spec.has_batch_size() ? spec.batch_size() : 32);
   config.seed = spec.seed();
   config.optimizer = OptimizerFromSpec(spec);
   if (spec.loss().empty()) {
@@ -200,14 +220,10 @@ Status EmitLib(const Job& job, const proto::Plan& plan) {
   struct Out {
     std::string from, to;
   };
-  const std::vector<Out> outs = {{archive, dir + "/lib" + base + ".a"},
-                                 {shared, dir + "/lib" + base + ".so"},
-                                 {tmp.path() + "/" + s + ".h", dir + "/" + base + ".h"}};
+  const std::vector<std::string> to = OutputsOf(job);
+  const std::vector<Out> outs = {{archive, to[0]}, {shared, to[1]}, {tmp.path() + "/" + s + ".h", to[2]}};
   for (const Out& o : outs) {
-    std::ifstream in(o.from, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    RETURN_IF_ERROR(WriteFileAtomically(o.to, bytes));
-    if (EndsWith(o.to, ".so")) chmod(o.to.c_str(), 0755);
+    RETURN_IF_ERROR(PublishFile(job, o.from, o.to, EndsWith(o.to, ".so")));
     std::printf("wrote %s\n", o.to.c_str());
   }
   return Status::Ok();
@@ -226,17 +242,17 @@ Status Compile(const Job& job) {
   if (!compiled.ok()) return compiled.status().WithContext(job.model_path);
   const proto::Plan& plan = *compiled;
   if (job.emit == "plan") {
-    const std::string path = BaseOf(job.output).find('.') != std::string::npos ? job.output : job.output + ".plan";
+    const std::string path = OutputsOf(job)[0];
     std::string bytes;
     if (!plan.SerializeToString(&bytes)) return Internal(job.model_path, ": cannot serialize the plan");
-    RETURN_IF_ERROR(WriteFile(path, bytes));
+    RETURN_IF_ERROR(Publish(job, path, bytes, false));
     std::printf("wrote %s (%zu bytes)\n", path.c_str(), bytes.size());
     return Status::Ok();
   }
   if (job.emit == "obj") {
-    const std::string path = EndsWith(job.output, ".o") ? job.output : job.output + ".o";
+    const std::string path = OutputsOf(job)[0];
     ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, {job.symbol, job.threads, false}));
-    RETURN_IF_ERROR(WriteFile(path, object));
+    RETURN_IF_ERROR(Publish(job, path, object, false));
     std::printf("wrote %s (symbols %s, %s)\n", path.c_str(), codegen::PlanSymbol(job.symbol, "_plan").c_str(),
                 codegen::PlanSymbol(job.symbol, "_plan_size").c_str());
     return Status::Ok();
@@ -252,7 +268,7 @@ Status Compile(const Job& job) {
 }  // namespace
 
 int CompileCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{"compile", {"--train"}, {"--output", "--emit", "--batch", "--threads"}, {{"-o", "--output"}}};
+  ArgSpec spec{"compile", {"--train", "--force"}, {"--output", "--emit", "--batch", "--threads"}, {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("compile", parsed.status().message());
   if (parsed->help) {
@@ -294,10 +310,17 @@ int CompileCommand(const std::vector<std::string>& args) {
     return ReportUsageError("compile",
                             "-o " + job.output + ": a library name must be a C identifier (e.g. " + job.symbol + ")");
   }
-  struct stat st;
-  const std::string dir = DirOf(job.output);
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return ReportError(NotFound(job.output, ": directory ", dir, " does not exist"));
+  job.force = parsed->Has("--force");
+  // Every output checked before compiling: distinct from the model and from each other,
+  // in an existing writable directory.
+  const std::vector<std::string> outputs = OutputsOf(job);
+  NamedPaths named;
+  for (const std::string& o : outputs) named.push_back({"output", o});
+  Status distinct = CheckDistinctPaths({{"model", job.model_path}}, named);
+  if (!distinct.ok()) return ReportUsageError("compile", distinct.message());
+  for (const std::string& o : outputs) {
+    Status st = CheckOutputPath(o, job.force);
+    if (!st.ok()) return ReportError(st);
   }
   Status status = Compile(job);
   return status.ok() ? kExitOk : ReportError(status);

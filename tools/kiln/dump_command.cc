@@ -7,6 +7,7 @@
 #include "compiler/passes/fuse_elementwise.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
+#include "ir/file_io.h"
 #include "ir/model_io.h"
 #include "ir/op_registry.h"
 #include "ir/printer.h"
@@ -33,7 +34,8 @@ Options:
   --memory            print the memory plan instead of the graph: the arena's exact
                       peak size, each buffer's offset, size and live steps, and what
                       reuse saves (with --train: of the training step)
-  -o, --output FILE   write to FILE instead of stdout
+  -o, --output FILE   write to FILE instead of stdout (atomically; never the model itself)
+  --force             with -o: write into an existing device or FIFO (otherwise refused)
   --train             print the training step instead: the model in training mode,
                       its loss, the backward pass and the optimizer updates (from
                       the model's training block; --loss overrides the loss)
@@ -80,7 +82,7 @@ std::string PlanSummary(const proto::Plan& plan) {
 
 int DumpCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"dump",
-               {"--raw", "--no-onednn", "--ops", "--train", "--memory", "--explain-fusion"},
+               {"--raw", "--no-onednn", "--ops", "--train", "--memory", "--explain-fusion", "--force"},
                {"--format", "--batch", "--output", "--after", "--loss"},
                {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
@@ -104,6 +106,17 @@ int DumpCommand(const std::vector<std::string>& args) {
     return ReportUsageError("dump", "--after: unknown pass '" + after + "'");
   }
   const std::string output_path = parsed->Get("--output");
+  const bool force = parsed->Has("--force");
+  if (!output_path.empty()) {
+    // Before any pass runs: the output is not the model (nor any spelling or link of
+    // it) and its directory exists.
+    if (!parsed->positional.empty()) {
+      Status distinct = CheckDistinctPaths({{"model", parsed->positional[0]}}, {{"-o", output_path}});
+      if (!distinct.ok()) return ReportUsageError("dump", distinct.message());
+    }
+    Status st = CheckOutputPath(output_path, force);
+    if (!st.ok()) return ReportError(st);
+  }
 
   std::string text;
   if (parsed->Has("--ops")) {
@@ -130,6 +143,9 @@ int DumpCommand(const std::vector<std::string>& args) {
     if (parsed->Has("--raw")) {
       text = print(graph);
     } else if (parsed->Has("--train")) {
+      if (Status valid = ValidateTrainingSpec(model->training); !valid.ok()) {
+        return ReportError(valid.WithContext(model_path));
+      }
       TrainingConfig config;
       config.batch_size = batch;
       config.optimizer = OptimizerFromSpec(model->training);
@@ -171,7 +187,7 @@ int DumpCommand(const std::vector<std::string>& args) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return kExitOk;
   }
-  Status written = WriteFileAtomically(output_path, text);
+  Status written = WriteFileAtomically(output_path, text, WriteOptions{force});
   return written.ok() ? kExitOk : ReportError(written);
 }
 

@@ -1,6 +1,7 @@
 // `kiln run`: load, compile (CompileToPlan) and run a model once on tensors read
 // from files; print the outputs or write them as .npy files.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include "compiler/compile.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
+#include "ir/file_io.h"
 #include "ir/printer.h"
 #include "runtime/session.h"
 #include "tools/kiln/args.h"
@@ -156,11 +158,30 @@ Status EnsureDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
+// --output-dir before any work: an existing writable directory, or one that can be created.
+Status CheckOutputDirectory(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) return CheckOutputPath(dir).WithContext("--output-dir");
+  if (!S_ISDIR(st.st_mode)) return InvalidArgument(dir, ": exists and is not a directory");
+  if (access(dir.c_str(), W_OK | X_OK) != 0) return InvalidArgument(dir, ": directory is not writable");
+  return Status::Ok();
+}
+
 Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads) {
   const std::string model_path = args.positional[0];
   const std::string output_dir = args.Get("--output-dir");
+  if (!output_dir.empty()) RETURN_IF_ERROR(CheckOutputDirectory(output_dir));
   ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
   ASSIGN_OR_RETURN(std::vector<BoundInput> inputs, BindInputs(*model.graph, args.GetAll("--input"), model_path));
+  // The .npy files --output-dir will hold never overwrite the model or an input file.
+  if (!output_dir.empty()) {
+    NamedPaths in = {{"model", model_path}}, out;
+    for (const BoundInput& b : inputs) in.push_back({"input '" + b.value->name() + "'", b.file});
+    for (const Value* v : model.graph->outputs()) {
+      out.push_back({"output '" + v->name() + "'", output_dir + "/" + SafeFileName(v->name()) + ".npy"});
+    }
+    RETURN_IF_ERROR(CheckDistinctPaths(in, out));
+  }
   RETURN_IF_ERROR(ReadAndCheckInputs(inputs, &batch, batch_given));
   // Kept by name: compilation may rewrite the graph but keeps input names.
   std::vector<std::pair<std::string, Tensor>> feeds;

@@ -1,7 +1,5 @@
 // `kiln train`: compile a model's training step (forward, loss, backward,
 // optimizer) and run the trainer on a data set; write the trained model.
-#include <google/protobuf/text_format.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,7 +11,7 @@
 #include "compiler/codegen/jit.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
-#include "frontends/onnx/onnx_exporter.h"
+#include "ir/file_io.h"
 #include "ir/model_io.h"
 #include "runtime/data/dataset.h"
 #include "runtime/training/trainer.h"
@@ -53,11 +51,15 @@ Loop:
   --monitor M               val_loss (default), val_accuracy, loss, accuracy
   --min-delta X             smallest change that counts as an improvement
   --no-restore-best         keep the last weights instead of the best ones
-  --checkpoint FILE         write a checkpoint (atomically) every --checkpoint-every epochs
-  --resume                  continue from --checkpoint when it exists
+  --checkpoint FILE         write a checkpoint (atomically) every --checkpoint-every epochs;
+                            it keeps the best weights too
+  --resume                  continue from --checkpoint when it exists (it must be a valid
+                            checkpoint of this training step, else an error)
 Output:
-  -o, --out FILE            the trained model (.kiln or .kiln.txt; weights included)
-  --export-onnx FILE        also write the trained model as ONNX
+  -o, --out FILE            the trained model; the extension picks the format: .kiln
+                            (binary), .kiln.txt (text) or .onnx (ONNX export)
+  --export-onnx FILE.onnx   also write the trained model as ONNX
+  --force                   write into an existing device or FIFO (otherwise refused)
   --threads N               oneDNN threads (default: all cores)
   --report-json FILE        write the run as JSON: per-epoch seconds and metrics,
                             compile time, threads, batch and steps per epoch
@@ -146,11 +148,9 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
   if (a.Has("--nesterov")) s.set_nesterov(true);
   if (a.Has("--no-shuffle")) s.set_no_shuffle(true);
   if (a.Has("--no-restore-best")) s.mutable_early_stopping()->set_restore_best_weights(false);
-  if (s.epochs() == 0) s.set_epochs(10);
-  if (s.batch_size() == 0) s.set_batch_size(32);
-  for (float f : {s.validation_split(), s.test_split()}) {
-    if (!(f >= 0.0f && f < 1.0f)) return InvalidArgument("validation/test split must be in [0, 1), got ", f);
-  }
+  RETURN_IF_ERROR(ValidateTrainingSpec(s));
+  if (!s.has_epochs()) s.set_epochs(10);
+  if (!s.has_batch_size()) s.set_batch_size(32);
   if (!s.loss().empty()) RETURN_IF_ERROR(CanonicalLossName(s.loss()).status());
   RETURN_IF_ERROR(
       CheckName("optimizer", s.optimizer(), {"sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"}));
@@ -166,7 +166,8 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
 
 // `kiln train --report-json`: what benchmarks and scripts read (bench/train_mlp.sh).
 Status WriteReport(const std::string& path, const std::string& model, const TrainingConfig& config, int threads,
-                   int64_t train_samples, double compile_seconds, const std::vector<runtime::EpochStats>& history) {
+                   int64_t train_samples, double compile_seconds, const std::vector<runtime::EpochStats>& history,
+                   const WriteOptions& write) {
   auto num = [](double v) {
     char b[64];
     std::snprintf(b, sizeof b, "%.9g", v);
@@ -198,7 +199,7 @@ Status WriteReport(const std::string& path, const std::string& model, const Trai
     json += "}";
   }
   json += history.empty() ? "]\n}\n" : "\n  ]\n}\n";
-  return WriteFileAtomically(path, json);
+  return WriteFileAtomically(path, json, write);
 }
 
 // The loss when neither the file nor the flags name one: classes -> cross-entropy, else MSE.
@@ -222,7 +223,7 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, int threads
 // The trained model: the original graph with the trained values of every
 // parameter (and batch-norm statistic) in place of the initial ones.
 Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const proto::TrainingSpec& spec,
-                         const std::string& out, const std::string& onnx_out) {
+                         const std::string& out, const std::string& onnx_out, const WriteOptions& write) {
   std::unique_ptr<Graph> trained = model.graph->Clone();
   for (int i = 0; i < eval.num_states(); ++i) {
     Value* v = trained->FindValue(eval.state_desc(i).name());
@@ -235,21 +236,48 @@ Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const
   // a failure leaves no output behind; each write is atomic.
   std::string kiln_bytes, onnx_bytes;
   if (!out.empty()) {
-    const proto::Model m = ModelToProto(*trained, spec);
-    const bool ok = IsTextModelPath(out) ? google::protobuf::TextFormat::PrintToString(m, &kiln_bytes)
-                                         : m.SerializeToString(&kiln_bytes);
-    if (!ok) return Internal(out, ": cannot serialize the model");
+    ASSIGN_OR_RETURN(kiln_bytes, SerializeModel(*trained, spec, out));
   }
   if (!onnx_out.empty()) {
-    ASSIGN_OR_RETURN(onnx_bytes, SerializeOnnx(*trained, onnx_out));
+    ASSIGN_OR_RETURN(onnx_bytes, SerializeModel(*trained, spec, onnx_out));
   }
-  if (!out.empty()) RETURN_IF_ERROR(WriteFileAtomically(out, kiln_bytes));
+  if (!out.empty()) RETURN_IF_ERROR(WriteFileAtomically(out, kiln_bytes, write));
   if (!onnx_out.empty()) {
-    Status st = WriteFileAtomically(onnx_out, onnx_bytes);
+    Status st = WriteFileAtomically(onnx_out, onnx_bytes, write);
     if (!st.ok() && !out.empty()) std::remove(out.c_str());
     RETURN_IF_ERROR(st);
   }
   return Status::Ok();
+}
+
+// Every file `kiln train` will write, checked before the data is loaded or anything is
+// compiled, so no late failure loses a finished training: known model formats, no
+// output that is the model or another output, existing writable directories.
+// Returns the exit code of a failed check (0: all good).
+int CheckTrainOutputs(const ParsedArgs& a) {
+  const bool force = a.Has("--force");
+  NamedPaths outputs;
+  for (const char* opt : {"--out", "--export-onnx", "--report-json", "--checkpoint"}) {
+    if (a.options.count(opt)) outputs.push_back({opt, a.Get(opt)});
+  }
+  if (a.options.count("--out")) {
+    auto f = ModelFormatForOutput(a.Get("--out"));
+    if (!f.ok()) return ReportUsageError("train", "-o " + f.status().message());
+  }
+  if (a.options.count("--export-onnx")) {
+    auto f = ModelFormatForOutput(a.Get("--export-onnx"));
+    if (!f.ok() || *f != ModelFormat::kOnnx) {
+      return ReportUsageError("train", "--export-onnx " + a.Get("--export-onnx") + ": the name must end in .onnx");
+    }
+  }
+  Status distinct = CheckDistinctPaths({{"model", a.positional[0]}}, outputs);
+  if (!distinct.ok()) return ReportUsageError("train", distinct.message());
+  for (const auto& [opt, path] : outputs) {
+    // A checkpoint is read back by --resume: always a regular file.
+    Status st = CheckOutputPath(path, force && std::string(opt) != "--checkpoint");
+    if (!st.ok()) return ReportError(st.WithContext(opt));
+  }
+  return kExitOk;
 }
 
 // "<index> (<name>)" when the training spec names the classes.
@@ -291,8 +319,20 @@ Status Train(const ParsedArgs& args) {
   const std::string model_path = args.positional[0];
   const bool quiet = args.Has("--quiet");
   ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
-  auto merged = MergeSpec(model.training, args);  // the flags were checked: errors are the file's
+  // The file's block on its own (a flag overriding a bad value does not make the file valid),
+  // then with the flags applied (which were checked alone: errors are the file's).
+  RETURN_IF_ERROR(ValidateTrainingSpec(model.training).WithContext(model_path));
+  auto merged = MergeSpec(model.training, args);
   if (!merged.ok()) return merged.status().WithContext(model_path);
+  // ONNX outputs: an export the untrained graph cannot make (Kiln-only ops) fails now,
+  // not after the last epoch (training changes values, never ops).
+  for (const char* opt : {"--out", "--export-onnx"}) {
+    const std::string path = args.Get(opt);
+    auto format = ModelFormatForOutput(path);
+    if (!path.empty() && format.ok() && *format == ModelFormat::kOnnx) {
+      RETURN_IF_ERROR(SerializeModel(*model.graph, model.training, path).status());
+    }
+  }
   proto::TrainingSpec spec = std::move(merged).value();
   if (spec.data().empty()) {
     return InvalidArgument(model_path, ": no training data: pass --data SPEC (or set `data` in the training block)");
@@ -363,9 +403,12 @@ Status Train(const ParsedArgs& args) {
   if (!fitted.ok()) return fitted.status().WithContext(model_path);
   const std::vector<runtime::EpochStats> history = std::move(fitted).value();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const WriteOptions write{args.Has("--force")};
+  // A failed report is returned only after the trained model is written: it costs no weights.
+  Status report;
   if (args.options.count("--report-json")) {
-    RETURN_IF_ERROR(
-        WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds, history));
+    report = WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds, history,
+                         write);
   }
 
   if (test) {
@@ -385,17 +428,22 @@ Status Train(const ParsedArgs& args) {
   }
   const std::string out = args.Get("--out");
   const std::string onnx_out = args.Get("--export-onnx");
-  RETURN_IF_ERROR(WriteTrainedModel(model, *eval, spec, out, onnx_out));
+  Status written = WriteTrainedModel(model, *eval, spec, out, onnx_out, write);
+  if (!written.ok() && !options.checkpoint_path.empty()) {
+    return Status(written.code(), written.message() + " (the trained weights are kept in " + options.checkpoint_path +
+                                      "; rerun with --resume to write them)");
+  }
+  RETURN_IF_ERROR(written);
   if (!out.empty()) std::printf("Wrote %s\n", out.c_str());
   if (!onnx_out.empty()) std::printf("Wrote %s\n", onnx_out.c_str());
-  return Status::Ok();
+  return report;
 }
 
 }  // namespace
 
 int TrainCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"train",
-               {"--nesterov", "--no-shuffle", "--no-restore-best", "--resume", "--quiet", "--profile"},
+               {"--nesterov", "--no-shuffle", "--no-restore-best", "--resume", "--quiet", "--profile", "--force"},
                {"--data",
                 "--preprocess",
                 "--validation-split",
@@ -444,6 +492,7 @@ int TrainCommand(const std::vector<std::string>& args) {
   if (parsed->Has("--resume") && !parsed->options.count("--checkpoint")) {
     return ReportUsageError("train", "--resume needs --checkpoint FILE");
   }
+  if (int code = CheckTrainOutputs(*parsed)) return code;
   Status status = Train(*parsed);
   return status.ok() ? kExitOk : ReportError(status);
 }

@@ -275,8 +275,8 @@ int ClassifyImage(kiln_session* s, const Options& o) {
   const std::vector<std::string> labels(training.class_names().begin(), training.class_names().end());
   const int64_t width = out.dims[1];
   const auto top = runtime::TopK(out.as<float>(), width, o.top_given ? o.top : 3);
-  std::fputs(runtime::FormatPredictions(o.image, top, static_cast<int64_t>(labels.size()) == width ? labels
-                                                                                                    : std::vector<std::string>{})
+  std::fputs(runtime::FormatPredictions(
+                 o.image, top, static_cast<int64_t>(labels.size()) == width ? labels : std::vector<std::string>{})
                  .c_str(),
              stdout);
   kiln_session_free(s);
@@ -331,6 +331,20 @@ int Main(int argc, char** argv) {
   if (!o.image.empty()) return ClassifyImage(s, o);
 
   const std::vector<std::string> files = BindInputs(s, o.inputs);
+  if (!o.output_dir.empty()) {
+    // The .npy outputs never replace an input file (any spelling or link of it).
+    NamedPaths in, out;
+    for (const std::string& f : files) {
+      if (f != "-") in.push_back({"input", f});
+    }
+    for (int i = 0; i < NumOutputs(s); ++i) {
+      kiln_tensor_info info;
+      Check(kiln_session_output_info(s, i, &info), "");
+      out.push_back({std::string("output '") + info.name + "'", o.output_dir + "/" + SafeFileName(info.name) + ".npy"});
+    }
+    const Status distinct = CheckDistinctPaths(in, out);
+    if (!distinct.ok()) Usage(distinct.message());
+  }
   for (int i = 0; i < static_cast<int>(files.size()); ++i) {
     kiln_tensor_info info;
     Check(kiln_session_input_info(s, i, &info), "");

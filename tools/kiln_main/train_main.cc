@@ -11,8 +11,8 @@
 
 #include "ir/file_io.h"
 #include "kiln/runtime.h"
-#include "runtime/data/dataset.h"
 #include "runtime/compiled_kernels.h"
+#include "runtime/data/dataset.h"
 #include "runtime/session.h"
 #include "runtime/training/trainer.h"
 #include "tools/kiln_main/driver_util.h"
@@ -42,7 +42,8 @@ Options:
   --data SPEC          training data (default: the model's training block: '%s')
   --epochs N           epochs (default %lld)
   -o, --out FILE       the trained model (.kiln, or .kiln.txt for text); default: none
-  --checkpoint FILE    write a checkpoint after every epoch (and --resume from it)
+  --checkpoint FILE    write a checkpoint after every epoch, with the best weights (and
+                       --resume from it; it must match this trainer)
   --resume             continue from --checkpoint when it exists
   --threads N          threads for the kernels (default: %d, 0 = all cores)
   --quiet              no progress bars
@@ -70,8 +71,9 @@ std::unique_ptr<runtime::Session> MakeSession(const unsigned char* data, int64_t
   runtime::SessionOptions options;
   options.num_threads = threads;
   // The generated kernels of both plans, compiled into this executable.
-  options.compiled_kernels = runtime::KernelsFromTable(
-      reinterpret_cast<const runtime::KernelTableEntry*>(kiln_main_kernels), static_cast<size_t>(kiln_main_kernels_count));
+  options.compiled_kernels =
+      runtime::KernelsFromTable(reinterpret_cast<const runtime::KernelTableEntry*>(kiln_main_kernels),
+                                static_cast<size_t>(kiln_main_kernels_count));
   auto s = runtime::Session::Create(std::move(plan), options);
   if (!s.ok()) Die(std::string(what) + ": " + s.status().message());
   return std::move(s).value();
@@ -87,13 +89,10 @@ Status WriteTrainedModel(proto::Model model, const runtime::Session& eval, const
     t.clear_int64_data();
     t.set_raw_data(s.data, static_cast<size_t>(s.num_bytes()));
   }
-  const auto ends_with = [&](const char* suffix) {
-    const size_t n = std::strlen(suffix);
-    return path.size() >= n && path.compare(path.size() - n, n, suffix) == 0;
-  };
+  ASSIGN_OR_RETURN(ModelFormat format, ModelFormatForOutput(path));
   std::string bytes;
-  const bool text = ends_with(".txt") || ends_with(".pbtxt");
-  const bool ok = text ? google::protobuf::TextFormat::PrintToString(model, &bytes) : model.SerializeToString(&bytes);
+  const bool ok = format == ModelFormat::kKilnText ? google::protobuf::TextFormat::PrintToString(model, &bytes)
+                                                   : model.SerializeToString(&bytes);
   if (!ok) return Internal(path, ": cannot serialize the model");
   return WriteFileAtomically(path, bytes);
 }
@@ -140,6 +139,16 @@ int Main(int argc, char** argv) {
   }
   if (spec.data().empty()) Usage("no training data: pass --data SPEC");
   if (resume && checkpoint.empty()) Usage("--resume needs --checkpoint FILE");
+  // Every output checked before the data is loaded, so a finished training is never lost.
+  if (!out.empty()) {
+    auto format = ModelFormatForOutput(out);
+    if (!format.ok()) Usage("-o " + format.status().message());
+    if (*format == ModelFormat::kOnnx)
+      Usage("-o " + out + ": a compiled trainer writes .kiln or .kiln.txt; export ONNX with kiln train");
+    OrDie(CheckOutputPath(out));
+  }
+  if (!checkpoint.empty()) OrDie(CheckOutputPath(checkpoint));
+  if (!out.empty() && !checkpoint.empty()) OrDie(CheckDistinctPaths({}, {{"-o", out}, {"--checkpoint", checkpoint}}));
 
   data::TrainingData sets = OrDie(data::LoadTrainingData(spec));
   *model.mutable_training()->mutable_input_preprocessing() = sets.preprocessing;  // for predict on the result
@@ -184,7 +193,11 @@ int Main(int argc, char** argv) {
   }
   if (!out.empty()) {
     OrDie(trainer.SyncEvalWeights());
-    OrDie(WriteTrainedModel(model, *eval, out));
+    Status written = WriteTrainedModel(model, *eval, out);
+    if (!written.ok() && !checkpoint.empty()) {
+      Die(written.message() + " (the trained weights are kept in " + checkpoint + "; rerun with --resume)");
+    }
+    OrDie(written);
     std::printf("Wrote %s\n", out.c_str());
   }
   return 0;
