@@ -174,6 +174,18 @@ StatusOr<WindowGeometry> ComputeWindowGeometry(const Dims& input_spatial, const 
   return g;
 }
 
+StatusOr<WindowGeometry> ComputePoolGeometry(const Dims& input_spatial, const Dims& kernel, const Attrs& attrs) {
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry(input_spatial, kernel, attrs));
+  const size_t n = g.kernel.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (g.pads[i] >= g.kernel[i] || g.pads[i + n] >= g.kernel[i]) {
+      return InvalidArgument("pads ", DimsToString(g.pads), " must be smaller than kernel_shape ",
+                             DimsToString(g.kernel), " (spatial dim ", i, ")");
+    }
+  }
+  return g;
+}
+
 StatusOr<WindowGeometry> ComputeConvTransposeGeometry(const Dims& input_spatial, const Dims& kernel,
                                                       const Attrs& attrs) {
   ASSIGN_OR_RETURN(WindowGeometry g, ReadWindowAttrs(input_spatial, kernel, attrs));
