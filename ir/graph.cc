@@ -7,8 +7,6 @@
 
 namespace kiln {
 
-std::string TensorType::ToString() const { return DTypeName(dtype) + DimsToString(dims); }
-
 std::string Graph::UniqueName(const std::string& hint) {
   std::string base = hint.empty() ? "v" : hint;
   if (!value_by_name_.count(base) && !node_names_.count(base)) return base;

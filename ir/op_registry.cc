@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-
 namespace kiln {
 
 static const char* const kOpNames[] = {
@@ -12,6 +11,9 @@ static const char* const kOpNames[] = {
 #include "ir/ops.def"
 #undef OP
 };
+
+// Here, not in graph.cc: shape inference (part of the runtime library) prints types.
+std::string TensorType::ToString() const { return DTypeName(dtype) + DimsToString(dims); }
 
 const char* OpKindName(OpKind kind) { return kOpNames[static_cast<int>(kind)]; }
 

@@ -117,9 +117,9 @@ void RegisterLinalgOps(OpRegistry& r);
 void RegisterNnOps(OpRegistry& r);
 void RegisterShapeOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
-void RegisterGradientOps(OpRegistry& r);  // backward ops (ir/ops/gradient.cc)
-void RegisterTrainingOps(OpRegistry& r);  // losses and optimizer updates (ir/ops/training.cc)
-void RegisterFusedOps(OpRegistry& r);     // FusedConv, FusedMatMul (ir/ops/fused.cc)
+void RegisterGradientOps(OpRegistry& r);          // backward ops (ir/ops/gradient.cc)
+void RegisterTrainingOps(OpRegistry& r);          // losses and optimizer updates (ir/ops/training.cc)
+void RegisterFusedOps(OpRegistry& r);             // FusedConv, FusedMatMul (ir/ops/fused.cc)
 void RegisterFusedElementwiseOps(OpRegistry& r);  // FusedElementwise (ir/ops/fused_elementwise.cc)
 
 class OpRegistry {

@@ -20,19 +20,22 @@ constexpr int64_t kMaxArenaBytes = kMaxTensorElements * 8;
 struct BufferInfo {
   int64_t bytes = 0;
   bool is_input = false, is_state = false;
-  int producer = -2;                 // step that writes it; -1 for inputs and states; -2: none
-  int first = 0, last = -1;          // steps between which it is live (last < first: never used)
-  int last_read = -1;                // last step that reads it
+  int producer = -2;         // step that writes it; -1 for inputs and states; -2: none
+  int first = 0, last = -1;  // steps between which it is live (last < first: never used)
+  int last_read = -1;        // last step that reads it
   bool used = false;
 };
 
-std::string Name(const proto::Plan& p, int i) { return "buffer " + std::to_string(i) + " '" + p.buffer(i).name() + "'"; }
+std::string Name(const proto::Plan& p, int i) {
+  return "buffer " + std::to_string(i) + " '" + p.buffer(i).name() + "'";
+}
 
 Status CheckBuffers(const proto::Plan& p, std::vector<BufferInfo>* info) {
   const int64_t constants = static_cast<int64_t>(p.constants().size());
   for (int i = 0; i < p.buffer_size(); ++i) {
     const proto::Buffer& b = p.buffer(i);
-    if (!proto::BufferKind_IsValid(b.kind())) return InvalidArgument("plan: ", Name(p, i), " has unknown kind ", b.kind());
+    if (!proto::BufferKind_IsValid(b.kind()))
+      return InvalidArgument("plan: ", Name(p, i), " has unknown kind ", b.kind());
     const int64_t size = DTypeSize(b.dtype());
     if (size == 0) return InvalidArgument("plan: ", Name(p, i), " has no valid data type (", b.dtype(), ")");
     auto count = CheckedElementCount(Dims(b.dims().begin(), b.dims().end()));
@@ -47,6 +50,9 @@ Status CheckBuffers(const proto::Plan& p, std::vector<BufferInfo>* info) {
     }
     if (b.offset() % size != 0) {
       return InvalidArgument("plan: ", Name(p, i), " offset ", b.offset(), " is not a multiple of its element size");
+    }
+    if (b.kind() != proto::BUF_STATE && b.init_offset() != 0) {
+      return InvalidArgument("plan: ", Name(p, i), " has an initial value but is not a state");
     }
     if (b.kind() == proto::BUF_STATE &&
         (b.init_offset() < 0 || b.init_offset() > constants - bytes || b.init_offset() % size != 0)) {
@@ -191,7 +197,9 @@ Status CheckStepOperands(const proto::Plan& p, int s, std::vector<BufferInfo>* i
     BufferInfo& b = (*info)[idx];
     if (p.buffer(idx).kind() != proto::BUF_ARENA || b.is_input) {
       return InvalidArgument(label, ": output ", i, " ", Name(p, idx), " is ",
-                             b.is_input ? "an input" : p.buffer(idx).kind() == proto::BUF_CONSTANT ? "a constant" : "a state",
+                             b.is_input                                    ? "an input"
+                             : p.buffer(idx).kind() == proto::BUF_CONSTANT ? "a constant"
+                                                                           : "a state",
                              " (steps write only intermediate buffers)");
     }
     if (b.producer != -2) return InvalidArgument(label, ": output ", i, " ", Name(p, idx), " is written twice");
@@ -250,8 +258,8 @@ Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
       if (ia.last < ib.first || ib.last < ia.first) continue;  // never live together
       auto it = in_place.find(a);
       if (it == in_place.end()) it = in_place.find(b);
-      const bool state_pair = it != in_place.end() && ((it->first == a && it->second == b) ||
-                                                       (it->first == b && it->second == a));
+      const bool state_pair =
+          it != in_place.end() && ((it->first == a && it->second == b) || (it->first == b && it->second == a));
       if (state_pair) {
         // An in-place update: its producer reads the state last (nothing later sees the state's old value).
         const int state = it->second, update = it->first;
@@ -273,6 +281,12 @@ Status ValidatePlan(const proto::Plan& p) {
   }
   std::vector<BufferInfo> info(p.buffer_size());
   RETURN_IF_ERROR(CheckBuffers(p, &info));
+  RETURN_IF_ERROR(CheckRoles(p, &info));
+  for (int s = 0; s < p.step_size(); ++s) {
+    RETURN_IF_ERROR(CheckStepOperands(p, s, &info));
+    RETURN_IF_ERROR(CheckStepOp(p, p.step(s)));
+  }
+  RETURN_IF_ERROR(CheckOverlaps(p, &info));
   // The arena holds the buffers and no more (each placed at a 64-byte boundary, at least 1 byte, as the
   // compiler's memory planner does): a plan cannot make a session allocate memory nothing uses.
   int64_t needed = 0;
@@ -283,12 +297,7 @@ Status ValidatePlan(const proto::Plan& p) {
   if (p.arena_size() > needed) {
     return InvalidArgument("plan: arena size ", p.arena_size(), " is more than its buffers use (", needed, ")");
   }
-  RETURN_IF_ERROR(CheckRoles(p, &info));
-  for (int s = 0; s < p.step_size(); ++s) {
-    RETURN_IF_ERROR(CheckStepOperands(p, s, &info));
-    RETURN_IF_ERROR(CheckStepOp(p, p.step(s)));
-  }
-  return CheckOverlaps(p, &info);
+  return Status::Ok();
 }
 
 }  // namespace kiln::runtime

@@ -77,6 +77,8 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     void* mem =
         std::aligned_alloc(kArenaAlignment, (p.arena_size() + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment);
     if (!mem) return Internal("plan: cannot allocate an arena of ", p.arena_size(), " bytes");
+    // Zeroed once: inputs start as zeros and no step can see another run's or process's bytes.
+    std::memset(mem, 0, p.arena_size());
     s->arena_ = std::shared_ptr<void>(mem, std::free);
   }
   auto* arena = static_cast<uint8_t*>(s->arena_.get());

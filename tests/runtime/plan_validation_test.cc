@@ -112,12 +112,13 @@ std::vector<std::pair<std::string, Mutation>> Mutations(const proto::Plan& plan)
       add(an + "as string", [s, a](proto::Plan* p) { p->mutable_step(s)->mutable_attribute(a)->set_s("x"); });
       add(an + "as float", [s, a](proto::Plan* p) { p->mutable_step(s)->mutable_attribute(a)->set_f(2.5f); });
       for (int64_t v : {int64_t{-1}, int64_t{0}, int64_t{1}, int64_t{7}, int64_t{1} << 40}) {
-        add(an + "int " + std::to_string(v), [s, a, v](proto::Plan* p) { p->mutable_step(s)->mutable_attribute(a)->set_i(v); });
+        add(an + "int " + std::to_string(v),
+            [s, a, v](proto::Plan* p) { p->mutable_step(s)->mutable_attribute(a)->set_i(v); });
         add(an + "ints " + std::to_string(v), [s, a, v](proto::Plan* p) {
           auto* attr = p->mutable_step(s)->mutable_attribute(a);
-          const int n = std::max(attr->ints().ints_size(), 1);
-          attr->mutable_ints()->clear_ints();
-          for (int k = 0; k < n; ++k) attr->mutable_ints()->add_ints(v);
+          const int n = std::max(attr->ints().values_size(), 1);
+          attr->mutable_ints()->clear_values();
+          for (int k = 0; k < n; ++k) attr->mutable_ints()->add_values(v);
         });
       }
     }
@@ -126,9 +127,9 @@ std::vector<std::pair<std::string, Mutation>> Mutations(const proto::Plan& plan)
     const proto::Buffer& buf = plan.buffer(b);
     const std::string at = "buffer " + std::to_string(b) + " ";
     for (int dt = 0; dt <= 9; ++dt) {
-      if (dt != buf.dtype()) add(at + "dtype " + std::to_string(dt), [b, dt](proto::Plan* p) {
-        p->mutable_buffer(b)->set_dtype(static_cast<proto::DataType>(dt));
-      });
+      if (dt != buf.dtype())
+        add(at + "dtype " + std::to_string(dt),
+            [b, dt](proto::Plan* p) { p->mutable_buffer(b)->set_dtype(static_cast<proto::DataType>(dt)); });
     }
     for (int d = 0; d < buf.dims_size(); ++d) {
       for (int64_t delta : {int64_t{-1}, int64_t{1}}) {
@@ -152,9 +153,9 @@ std::vector<std::pair<std::string, Mutation>> Mutations(const proto::Plan& plan)
       add(at + "offset = " + std::to_string(v), [b, v](proto::Plan* p) { p->mutable_buffer(b)->set_offset(v); });
     }
     for (int k = 0; k <= 3; ++k) {
-      if (k != buf.kind()) add(at + "kind " + std::to_string(k), [b, k](proto::Plan* p) {
-        p->mutable_buffer(b)->set_kind(static_cast<proto::BufferKind>(k));
-      });
+      if (k != buf.kind())
+        add(at + "kind " + std::to_string(k),
+            [b, k](proto::Plan* p) { p->mutable_buffer(b)->set_kind(static_cast<proto::BufferKind>(k)); });
     }
   }
   for (int i = 0; i < plan.input_size(); ++i) {
@@ -168,7 +169,8 @@ std::vector<std::pair<std::string, Mutation>> Mutations(const proto::Plan& plan)
     }
   }
   for (int i = 0; i < plan.state_size(); ++i) {
-    add("drop state " + std::to_string(i), [i](proto::Plan* p) { p->mutable_state()->erase(p->mutable_state()->begin() + i); });
+    add("drop state " + std::to_string(i),
+        [i](proto::Plan* p) { p->mutable_state()->erase(p->mutable_state()->begin() + i); });
     for (int o : others(plan.state(i))) {
       add("state " + std::to_string(i) + " -> " + std::to_string(o), [i, o](proto::Plan* p) { p->set_state(i, o); });
     }
@@ -257,7 +259,7 @@ TEST(PlanValidationTest, EachLieIsAnError) {
   };
   const std::vector<Case> cases = {
       {"input aliases a constant", [&](proto::Plan* p) { p->set_input(0, constant); }, "is a constant"},
-      {"input is an intermediate written by a step", [&](proto::Plan* p) { p->set_input(0, intermediate); },
+      {"input is an intermediate written by a step", [&](proto::Plan* p) { p->add_input(intermediate); },
        "is an input"},
       {"unknown op", [](proto::Plan* p) { p->mutable_step(0)->set_op_type("Frobnicate"); }, "unknown op 'Frobnicate'"},
       {"unknown kernel", [](proto::Plan* p) { p->mutable_step(0)->set_kernel("gpu"); }, "no 'gpu' kernel"},
@@ -282,12 +284,13 @@ TEST(PlanValidationTest, EachLieIsAnError) {
       {"output shape", [&](proto::Plan* p) { p->mutable_buffer(intermediate)->set_dims(1, 3); }, "but the op gives"},
       {"input index out of range", [](proto::Plan* p) { p->mutable_step(0)->set_input(0, 100000); },
        "refers to buffer 100000"},
+      {"initial value on a buffer that is no state",
+       [&](proto::Plan* p) { p->mutable_buffer(intermediate)->set_init_offset(64); }, "is not a state"},
       {"unknown buffer kind", [&](proto::Plan* p) { p->mutable_buffer(intermediate)->set_kind(proto::BufferKind(9)); },
        "unknown kind 9"},
       {"arena larger than the buffers", [](proto::Plan* p) { p->set_arena_size(int64_t{1} << 36); },
        "more than its buffers use"},
-      {"step writes a constant", [&](proto::Plan* p) { p->mutable_step(0)->set_output(0, constant); },
-       "is a constant"},
+      {"step writes a constant", [&](proto::Plan* p) { p->mutable_step(0)->set_output(0, constant); }, "is a constant"},
       {"read before written",
        [&](proto::Plan* p) { p->mutable_step(0)->set_input(0, p->step(p->step_size() - 1).output(0)); },
        "read before any step writes it"},
@@ -319,14 +322,18 @@ TEST(PlanValidationTest, StateLiesAreErrors) {
     EXPECT_FALSE(LoadAndRun(p, &error)) << what;
     EXPECT_NE(error.find(message), std::string::npos) << what << ": " << error;
   };
-  expect_error("state not listed", [](proto::Plan* p) { p->mutable_state()->RemoveLast(); }, "not listed as a state");
-  expect_error("state listed twice", [&](proto::Plan* p) { p->add_state(state); }, "listed twice");
-  expect_error("initial value outside the constants",
-               [&](proto::Plan* p) { p->mutable_buffer(state)->set_init_offset(p->constants().size()); },
-               "initial value");
-  expect_error("update of another shape",
-               [&](proto::Plan* p) { p->mutable_state_update(0)->set_update(p->input(0)); }, "do not match");
-  expect_error("state as an input", [&](proto::Plan* p) { p->set_input(0, state); }, "is a state");
+  expect_error(
+      "state not listed", [](proto::Plan* p) { p->mutable_state()->RemoveLast(); }, "not listed as a state");
+  expect_error(
+      "state listed twice", [&](proto::Plan* p) { p->add_state(state); }, "listed twice");
+  expect_error(
+      "initial value outside the constants",
+      [&](proto::Plan* p) { p->mutable_buffer(state)->set_init_offset(p->constants().size()); }, "initial value");
+  expect_error(
+      "update of another shape", [&](proto::Plan* p) { p->mutable_state_update(0)->set_update(p->input(0)); },
+      "do not match");
+  expect_error(
+      "state as an input", [&](proto::Plan* p) { p->set_input(0, state); }, "is a state");
   // The unmutated plan's in-place updates (state and update at one offset) are accepted.
   EXPECT_TRUE(LoadAndRun(plan));
 }
