@@ -1,7 +1,10 @@
 // libFuzzer target: bytes as a plan through the C API (include/kiln/runtime.h), the
 // path a compiled model's plan or a plan file takes. A plan that loads and makes a
 // session is run once on its zero-filled inputs: whatever passes validation must
-// run without a crash (errors are fine).
+// run without a crash (errors are fine). Seeds (tests/fuzz/seeds/plan_loader): `kiln compile
+// --emit plan` of examples/perceptron_and, xor_mlp, iris_mlp and of a tiny CNN (8x8 input,
+// Conv-BatchNorm-ReLU-MaxPool-Dense), and xor_mlp training steps (Adam, SGD) from
+// testing::CompileTrainingStep; PlanValidationTest.FuzzSeedsAreValidPlans keeps them loadable.
 #include <cstdint>
 #include <cstring>
 #include <string>

@@ -12,6 +12,7 @@
 #include "ir/op_registry.h"
 #include "kiln/runtime.h"
 #include "runtime/plan_validator.h"
+#include "runtime/session.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -336,6 +337,19 @@ TEST(PlanValidationTest, StateLiesAreErrors) {
       "state as an input", [&](proto::Plan* p) { p->set_input(0, state); }, "is a state");
   // The unmutated plan's in-place updates (state and update at one offset) are accepted.
   EXPECT_TRUE(LoadAndRun(plan));
+}
+
+// The fuzz target's seeds (tests/fuzz/seeds/plan_loader) stay real plans as the format evolves.
+TEST(PlanValidationTest, FuzzSeedsAreValidPlans) {
+  int seeds = 0;
+  for (const char* name : {"perceptron_and", "xor_mlp", "iris_mlp", "tiny_cnn", "xor_train_adam", "xor_train_sgd"}) {
+    auto plan = runtime::Session::ReadPlanFile(testing::SourcePath("tests/fuzz/seeds/plan_loader/") + name + ".plan");
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    std::string error;
+    EXPECT_TRUE(LoadAndRun(*plan, &error)) << name << ": " << error;
+    ++seeds;
+  }
+  EXPECT_EQ(seeds, 6);
 }
 
 }  // namespace
