@@ -39,9 +39,10 @@ TEST(TensorFormatTest, EveryDTypePrintsItsValues) {
 TEST(TensorFormatTest, Float16SpecialValues) {
   const float inf = std::numeric_limits<float>::infinity();
   EXPECT_EQ(Format<uint16_t>(proto::DT_FLOAT16, Halves({inf, -inf, std::nanf("")})), "[inf, -inf, nan]");
-  // The smallest subnormal half (2^-24) and a value with 4 significant digits.
+  // The smallest subnormal half (2^-24); the fewest digits that read back as the same half
+  // (3.140625 is the half nearest 3.14; its neighbour 3.142578125 needs 4 digits), as numpy.
   EXPECT_EQ(Format<uint16_t>(proto::DT_FLOAT16, {uint16_t{1}}), "[6e-08]");
-  EXPECT_EQ(Format<uint16_t>(proto::DT_FLOAT16, Halves({3.140625f})), "[3.141]");
+  EXPECT_EQ(Format<uint16_t>(proto::DT_FLOAT16, Halves({3.140625f, 3.142578125f})), "[3.14, 3.143]");
 }
 
 TEST(TensorFormatTest, EveryDTypeOfTheIrIsCovered) {
