@@ -168,6 +168,9 @@ StatusOr<WindowGeometry> ComputeWindowGeometry(const Dims& input_spatial, const 
       }
       const int64_t span = padded - effective_kernel;
       g.output[i] = (ceil_mode ? CeilDiv(span, s) : span / s) + 1;
+      // ceil_mode's extra window must start inside the input or its begin padding (ONNX, PyTorch):
+      // one that starts in the end padding covers only padding (-FLT_MAX or 0/0).
+      if (ceil_mode && (g.output[i] - 1) * s >= in + g.pads[i]) --g.output[i];
     }
     if (g.output[i] <= 0) return InvalidArgument("spatial dim ", i, ": output size ", g.output[i], " is not positive");
   }

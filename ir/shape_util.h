@@ -51,7 +51,8 @@ struct WindowGeometry {
 /// Conv and pooling: reads auto_pad, pads, strides, dilations and ceil_mode
 /// (absent attributes take their defaults) and computes the output size
 ///   out = floor_or_ceil((in + pad_begin + pad_end - ((k - 1) * d + 1)) / s) + 1
-/// (ceil with ceil_mode=1), or ceil(in / s) for SAME_UPPER / SAME_LOWER, whose
+/// (ceil with ceil_mode=1, less the last window when it would start in the end
+/// padding), or ceil(in / s) for SAME_UPPER / SAME_LOWER, whose
 /// total padding goes to the end (UPPER) or the beginning (LOWER) when odd.
 StatusOr<WindowGeometry> ComputeWindowGeometry(const Dims& input_spatial, const Dims& kernel, const Attrs& attrs);
 /// MaxPool / AveragePool (and their gradients): ComputeWindowGeometry, and, as

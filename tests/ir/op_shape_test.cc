@@ -162,6 +162,13 @@ const std::vector<Case>& Cases() {
     {"AveragePool", {X(F32({1, 1, 4, 4}))}, A().ints("kernel_shape", {2, 2}).ints("pads", {-1, 0, 0, 0}), {},
      "pads [-1, 0, 0, 0] must be >= 0"},
     {"MaxPool", {X(F32({1, 1, 2, 2}))}, A().ints("kernel_shape", {3, 3}), {}, "is larger than the padded input"},
+    // ceil_mode: a last window that would start in the end padding is dropped (in 4, k 2, s 2, end pad 1: 2 windows, not 3).
+    {"MaxPool", {X(F32({1, 1, 4}))}, A().ints("kernel_shape", {2}).ints("strides", {2}).ints("pads", {0, 1}).i("ceil_mode", 1),
+     {F32({1, 1, 2})}},
+    {"AveragePool", {X(F32({1, 1, 5}))}, A().ints("kernel_shape", {2}).ints("strides", {2}).ints("pads", {0, 1}).i("ceil_mode", 1),
+     {F32({1, 1, 3})}},  // the third window starts at 4, inside the input
+    {"MaxPool", {X(F32({1, 1, 4}))}, A().ints("kernel_shape", {2}).ints("strides", {2}).ints("pads", {1, 1}).i("ceil_mode", 1),
+     {F32({1, 1, 3})}},  // windows start at -1, 1, 3
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({1, 1, 3, 3}))}, A().ints("strides", {1, 0}), {}, "strides [1, 0] must be >= 1"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({1, 1, 3, 3}))}, A().ints("dilations", {0, 1}), {}, "dilations [0, 1] must be >= 1"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({1, 1, 3, 3}))}, A().ints("kernel_shape", {3, 2}), {}, "kernel_shape [3, 2] does not match"},
