@@ -1,6 +1,7 @@
 #include "runtime/plan_validator.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -244,31 +245,41 @@ Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
       b.last = end;
     }
   }
+  // A sweep over time (O(n log n), so a plan of many buffers cannot make this slow): `live` holds the
+  // buffers live at the current step by offset, never overlapping; each buffer that becomes live is
+  // checked against its neighbours there.
+  const std::vector<BufferInfo>& in = *info;
   std::vector<int> order;
   for (int i = 0; i < p.buffer_size(); ++i) {
-    if (p.buffer(i).kind() != proto::BUF_CONSTANT && (*info)[i].used && (*info)[i].bytes > 0) order.push_back(i);
+    if (p.buffer(i).kind() != proto::BUF_CONSTANT && in[i].used && in[i].bytes > 0) order.push_back(i);
   }
-  std::sort(order.begin(), order.end(), [&](int a, int b) { return p.buffer(a).offset() < p.buffer(b).offset(); });
-  for (size_t x = 0; x < order.size(); ++x) {
-    const int a = order[x];
-    const int64_t a_end = p.buffer(a).offset() + (*info)[a].bytes;
-    for (size_t y = x + 1; y < order.size() && p.buffer(order[y]).offset() < a_end; ++y) {
-      const int b = order[y];
-      const BufferInfo &ia = (*info)[a], &ib = (*info)[b];
-      if (ia.last < ib.first || ib.last < ia.first) continue;  // never live together
-      auto it = in_place.find(a);
-      if (it == in_place.end()) it = in_place.find(b);
-      const bool state_pair =
-          it != in_place.end() && ((it->first == a && it->second == b) || (it->first == b && it->second == a));
-      if (state_pair) {
-        // An in-place update: its producer reads the state last (nothing later sees the state's old value).
-        const int state = it->second, update = it->first;
-        if ((*info)[state].last_read <= (*info)[update].producer) continue;
-      }
-      return InvalidArgument("plan: ", Name(p, a), " and ", Name(p, b),
-                             " share arena bytes while both are live (steps ", std::max(ia.first, ib.first), "..",
-                             std::min(ia.last, ib.last), ")");
+  std::sort(order.begin(), order.end(), [&](int a, int b) {
+    return in[a].first != in[b].first ? in[a].first < in[b].first : p.buffer(a).offset() < p.buffer(b).offset();
+  });
+  std::map<int64_t, int> live;       // offset -> buffer
+  std::multimap<int, int> retiring;  // last step -> buffer
+  auto overlap = [&](int a, int b) {
+    return InvalidArgument("plan: ", Name(p, a), " and ", Name(p, b), " share arena bytes while both are live (steps ",
+                           std::max(in[a].first, in[b].first), "..", std::min(in[a].last, in[b].last), ")");
+  };
+  for (int b : order) {
+    while (!retiring.empty() && retiring.begin()->first < in[b].first) {
+      live.erase(p.buffer(retiring.begin()->second).offset());
+      retiring.erase(retiring.begin());
     }
+    const int64_t begin = p.buffer(b).offset(), end = begin + in[b].bytes;
+    auto it = in_place.find(b);
+    // An in-place update takes its state's bytes when its producer reads the state last (nothing later
+    // sees the state's old value); the state is live for the whole run, so it stands for both.
+    if (it != in_place.end() && in[it->second].last_read <= in[b].producer) continue;
+    auto next = live.lower_bound(begin);
+    if (next != live.end() && next->first < end) return overlap(next->second, b);
+    if (next != live.begin() &&
+        p.buffer(std::prev(next)->second).offset() + in[std::prev(next)->second].bytes > begin) {
+      return overlap(std::prev(next)->second, b);
+    }
+    live[begin] = b;
+    retiring.emplace(in[b].last, b);
   }
   return Status::Ok();
 }

@@ -4,6 +4,7 @@
 // never a crash; and the specific lies of issue 10 must be errors.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
 #include <set>
 
@@ -337,6 +338,40 @@ TEST(PlanValidationTest, StateLiesAreErrors) {
       "state as an input", [&](proto::Plan* p) { p->set_input(0, state); }, "is a state");
   // The unmutated plan's in-place updates (state and update at one offset) are accepted.
   EXPECT_TRUE(LoadAndRun(plan));
+}
+
+// Many buffers sharing bytes at different times (a long chain ping-ponging between two slots)
+// validate in O(n log n): a plan cannot make loading quadratic.
+TEST(PlanValidationTest, LongChainsValidateQuickly) {
+  constexpr int kSteps = 50000;
+  proto::Plan p;
+  auto add_buffer = [&](const std::string& name, int64_t offset) {
+    proto::Buffer* b = p.add_buffer();
+    b->set_name(name);
+    b->set_dtype(proto::DT_FLOAT);
+    b->add_dims(16);
+    b->set_offset(offset);
+    return p.buffer_size() - 1;
+  };
+  p.add_input(add_buffer("x", 0));
+  for (int s = 0; s < kSteps; ++s) {
+    proto::Step* step = p.add_step();
+    step->set_name("relu" + std::to_string(s));
+    step->set_op_type("Relu");
+    step->set_kernel("ref");
+    step->add_input(p.buffer_size() - 1);
+    step->add_output(add_buffer("y" + std::to_string(s), 64 + (s % 2) * 64));
+  }
+  p.add_output(p.buffer_size() - 1);
+  p.set_arena_size(192);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(runtime::ValidatePlan(p).ok()) << runtime::ValidatePlan(p).message();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%d steps validated in %.3f s\n", kSteps, seconds);
+  EXPECT_LT(seconds, 20.0);
+  // The same chain with one slot for everything overlaps at the first step.
+  p.mutable_buffer(2)->set_offset(64);
+  EXPECT_NE(runtime::ValidatePlan(p).message().find("share arena bytes"), std::string::npos);
 }
 
 // The fuzz target's seeds (tests/fuzz/seeds/plan_loader) stay real plans as the format evolves.
