@@ -53,7 +53,7 @@ StatusOr<std::vector<Value*>> AppendGradients(Graph& graph, Value* loss, const s
 
   std::vector<std::string> missing;
   for (Node* n : relevant) {
-    if (!n->def() || !n->def()->gradient) missing.push_back(n->Label());
+    if (!n->def() || !FindGradient(n->def()->kind)) missing.push_back(n->Label());
   }
   if (!missing.empty()) {
     std::reverse(missing.begin(), missing.end());
@@ -86,7 +86,7 @@ StatusOr<std::vector<Value*>> AppendGradients(Graph& graph, Value* loss, const s
     if (!any) continue;
     for (Value* in : n->inputs()) ctx.wanted.push_back(in && depends.count(in) && IsFloatingType(in->dtype()));
     ctx.input_grads.assign(n->num_inputs(), nullptr);
-    Status st = n->def()->gradient(ctx);
+    Status st = FindGradient(n->def()->kind)(ctx);
     if (!st.ok()) {
       errors.push_back(st.message());
       continue;
@@ -117,7 +117,7 @@ StatusOr<std::vector<Value*>> AppendGradients(Graph& graph, Value* loss, const s
 std::vector<std::string> OpsWithGradientRules() {
   std::vector<std::string> names;
   for (const OpDef* def : AllOpDefs()) {
-    if (def->gradient) names.push_back(def->name);
+    if (FindGradient(def->kind)) names.push_back(def->name);
   }
   std::sort(names.begin(), names.end());
   return names;

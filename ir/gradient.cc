@@ -4,6 +4,17 @@
 
 namespace kiln {
 
+GradientFn FindGradient(OpKind kind) {
+  static const GradientRules* rules = [] {
+    auto* r = new GradientRules();
+    RegisterElementwiseGradients(*r);
+    RegisterNnGradients(*r);
+    RegisterShapeGradients(*r);
+    return r;
+  }();
+  return rules->Find(kind);
+}
+
 StatusOr<std::vector<Value*>> GradientContext::Emit(const std::string& op_type, const std::vector<Value*>& inputs,
                                                     Attrs attrs, int num_outputs) {
   Node* n = graph.AddNode(op_type, node.name() + "/grad/" + op_type, inputs, num_outputs, std::move(attrs));

@@ -50,9 +50,23 @@ struct GradientContext {
   }
 };
 
-/// Attaches gradient rules to the registry's op definitions (called once by the registry).
-void RegisterElementwiseGradients(OpRegistry& r);
-void RegisterNnGradients(OpRegistry& r);
-void RegisterShapeGradients(OpRegistry& r);
+/// Gradient rules by op. Kept apart from the op registry: the registry (signatures,
+/// shape inference) is shared with the runtime, which validates plans with it,
+/// while the rules build graph nodes and live in the IR.
+class GradientRules {
+ public:
+  void SetGradient(OpKind kind, GradientFn fn) { fns_[static_cast<int>(kind)] = fn; }
+  GradientFn Find(OpKind kind) const { return fns_[static_cast<int>(kind)]; }
+
+ private:
+  GradientFn fns_[static_cast<int>(OpKind::kNumOps)] = {};
+};
+/// The rule of `kind`, or null when the op is not differentiable.
+GradientFn FindGradient(OpKind kind);
+
+/// Registers gradient rules (called once by FindGradient's table).
+void RegisterElementwiseGradients(GradientRules& r);
+void RegisterNnGradients(GradientRules& r);
+void RegisterShapeGradients(GradientRules& r);
 
 }  // namespace kiln

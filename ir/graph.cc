@@ -7,8 +7,6 @@
 
 namespace kiln {
 
-std::string TensorType::ToString() const { return DTypeName(dtype) + DimsToString(dims); }
-
 std::string Graph::UniqueName(const std::string& hint) {
   std::string base = hint.empty() ? "v" : hint;
   if (!value_by_name_.count(base) && !node_names_.count(base)) return base;
@@ -380,6 +378,25 @@ void Graph::ToProto(proto::Graph* p) const {
     }
   }
   for (Value* out : outputs_) TypeToValueInfo(out, p->add_output());
+}
+
+StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node) {
+  const OpDef* def = node.def();
+  if (!def) return Unimplemented(node.Label(), ": unknown op '", node.op_type(), "'");
+  // Arity and attributes first: they explain an input without a type better.
+  RETURN_IF_ERROR(ValidateNode(*def, node.Label(), node.num_inputs(), node.num_outputs(), node.attrs()));
+  std::vector<ShapeInput> inputs;
+  for (Value* in : node.inputs()) {
+    ShapeInput si;
+    if (in) {
+      if (!in->has_type()) return InvalidArgument(node.Label(), ": input '", in->name(), "' has no known type");
+      si.present = true;
+      si.type = in->type();
+      si.value = in->is_constant() ? &in->constant() : nullptr;
+    }
+    inputs.push_back(std::move(si));
+  }
+  return InferOpTypes(*def, node.Label(), node.attrs(), std::move(inputs), node.num_outputs());
 }
 
 }  // namespace kiln

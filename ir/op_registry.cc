@@ -4,8 +4,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "ir/gradient.h"
-
 namespace kiln {
 
 static const char* const kOpNames[] = {
@@ -13,6 +11,9 @@ static const char* const kOpNames[] = {
 #include "ir/ops.def"
 #undef OP
 };
+
+// Here, not in graph.cc: shape inference (part of the runtime library) prints types.
+std::string TensorType::ToString() const { return DTypeName(dtype) + DimsToString(dims); }
 
 const char* OpKindName(OpKind kind) { return kOpNames[static_cast<int>(kind)]; }
 
@@ -26,12 +27,6 @@ const OpDef* OpRegistry::Find(const std::string& name) const {
     if (d.name == name) return &d;
   }
   return nullptr;
-}
-
-void OpRegistry::SetGradient(OpKind kind, GradientFn fn) {
-  for (auto& d : defs_) {
-    if (d.kind == kind) d.gradient = fn;
-  }
 }
 
 std::vector<const OpDef*> OpRegistry::All() const {
@@ -53,9 +48,6 @@ static const OpRegistry& Registry() {
     RegisterTrainingOps(*r);
     RegisterFusedOps(*r);
     RegisterFusedElementwiseOps(*r);
-    RegisterElementwiseGradients(*r);
-    RegisterNnGradients(*r);
-    RegisterShapeGradients(*r);
     return r;
   }();
   return *registry;
@@ -134,28 +126,16 @@ Status ValidateNode(const OpDef& def, const std::string& label, int num_inputs, 
   return Status::Ok();
 }
 
-StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node) {
-  const OpDef* def = node.def();
-  if (!def) return Unimplemented(node.Label(), ": unknown op '", node.op_type(), "'");
-  RETURN_IF_ERROR(ValidateNode(*def, node.Label(), node.num_inputs(), node.num_outputs(), node.attrs()));
-  std::vector<ShapeInput> inputs;
-  for (Value* in : node.inputs()) {
-    ShapeInput si;
+StatusOr<std::vector<TensorType>> InferOpTypes(const OpDef& def, const std::string& label, const Attrs& attrs,
+                                               std::vector<ShapeInput> inputs, int num_outputs) {
+  RETURN_IF_ERROR(ValidateNode(def, label, static_cast<int>(inputs.size()), num_outputs, attrs));
+  for (int i = 0; i < def.min_inputs && i < static_cast<int>(inputs.size()); ++i) {
     // ONNX omits only optional inputs, and those all come after the required ones.
-    if (!in && static_cast<int>(inputs.size()) < def->min_inputs) {
-      return InvalidArgument(node.Label(), ": required input ", inputs.size(), " is missing");
-    }
-    if (in) {
-      if (!in->has_type()) return InvalidArgument(node.Label(), ": input '", in->name(), "' has no known type");
-      si.present = true;
-      si.type = in->type();
-      si.value = in->is_constant() ? &in->constant() : nullptr;
-    }
-    inputs.push_back(std::move(si));
+    if (!inputs[i].present) return InvalidArgument(label, ": required input ", i, " is missing");
   }
-  InferContext ctx(node.Label(), node.attrs(), std::move(inputs), node.num_outputs());
-  if (!def->infer_shape) return Unimplemented(node.Label(), ": no shape inference");
-  RETURN_IF_ERROR(def->infer_shape(ctx));
+  InferContext ctx(label, attrs, std::move(inputs), num_outputs);
+  if (!def.infer_shape) return Unimplemented(label, ": no shape inference");
+  RETURN_IF_ERROR(def.infer_shape(ctx));
   for (int i = 0; i < ctx.num_outputs(); ++i) {
     const TensorType& t = ctx.outputs()[i];
     if (t.dtype == proto::DT_UNDEFINED) {
@@ -163,7 +143,7 @@ StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node) {
       continue;
     }
     auto count = CheckedElementCount(t.dims);
-    if (!count.ok()) return InvalidArgument(node.Label(), ": output ", i, " ", count.status().message());
+    if (!count.ok()) return InvalidArgument(label, ": output ", i, " ", count.status().message());
   }
   return std::move(ctx.outputs());
 }

@@ -1,6 +1,8 @@
 // The op registry: one definition per op (signature, attribute schema, shape
-// inference, and the slot for its gradient rule). The verifier, the shape
-// inference pass and the backends all call the same InferShape.
+// inference). The verifier, the shape inference pass, the backends and the
+// runtime's plan validation all call the same InferShape. Gradient rules live in
+// the IR (ir/gradient.h): this file and ir/ops/*.cc (but *_grad.cc) are part of
+// the runtime library, which has no graphs.
 #pragma once
 
 #include <string>
@@ -86,7 +88,6 @@ struct OpDef {
   int max_outputs = 1;
   std::vector<AttrSpec> attrs = {};
   InferShapeFn infer_shape = nullptr;
-  GradientFn gradient = nullptr;
   std::string doc = {};  // one line, shown by `kiln dump --ops`
 };
 
@@ -99,8 +100,14 @@ const char* OpKindName(OpKind kind);
 /// Checks arity and attributes (required present, types match, none unknown).
 Status ValidateNode(const OpDef& def, const std::string& label, int num_inputs, int num_outputs, const Attrs& attrs);
 
-/// Runs the op's shape inference for `node`, reading its inputs' types and
-/// constant values from the graph.
+/// ValidateNode, then the op's shape inference on `inputs` (a missing required
+/// input is an error; `label` starts every message). Outputs left DT_UNDEFINED
+/// are optional ones the op does not define.
+StatusOr<std::vector<TensorType>> InferOpTypes(const OpDef& def, const std::string& label, const Attrs& attrs,
+                                               std::vector<ShapeInput> inputs, int num_outputs);
+
+/// InferOpTypes for `node`, reading its inputs' types and constant values from
+/// the graph (defined in ir/graph.cc).
 StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node);
 
 /// Registration hooks, one per family file in ir/ops/ (called once by the registry).
@@ -110,9 +117,9 @@ void RegisterLinalgOps(OpRegistry& r);
 void RegisterNnOps(OpRegistry& r);
 void RegisterShapeOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
-void RegisterGradientOps(OpRegistry& r);  // backward ops (ir/ops/gradient.cc)
-void RegisterTrainingOps(OpRegistry& r);  // losses and optimizer updates (ir/ops/training.cc)
-void RegisterFusedOps(OpRegistry& r);     // FusedConv, FusedMatMul (ir/ops/fused.cc)
+void RegisterGradientOps(OpRegistry& r);          // backward ops (ir/ops/gradient.cc)
+void RegisterTrainingOps(OpRegistry& r);          // losses and optimizer updates (ir/ops/training.cc)
+void RegisterFusedOps(OpRegistry& r);             // FusedConv, FusedMatMul (ir/ops/fused.cc)
 void RegisterFusedElementwiseOps(OpRegistry& r);  // FusedElementwise (ir/ops/fused_elementwise.cc)
 
 class OpRegistry {
@@ -120,8 +127,6 @@ class OpRegistry {
   void Add(OpDef def);
   const OpDef* Find(const std::string& name) const;
   std::vector<const OpDef*> All() const;
-  /// Attaches a gradient rule to an already registered op.
-  void SetGradient(OpKind kind, GradientFn fn);
 
  private:
   friend const OpDef& GetOpDef(OpKind kind);

@@ -168,8 +168,23 @@ StatusOr<WindowGeometry> ComputeWindowGeometry(const Dims& input_spatial, const 
       }
       const int64_t span = padded - effective_kernel;
       g.output[i] = (ceil_mode ? CeilDiv(span, s) : span / s) + 1;
+      // ceil_mode's extra window must start inside the input or its begin padding (ONNX, PyTorch):
+      // one that starts in the end padding covers only padding (-FLT_MAX or 0/0).
+      if (ceil_mode && (g.output[i] - 1) * s >= in + g.pads[i]) --g.output[i];
     }
     if (g.output[i] <= 0) return InvalidArgument("spatial dim ", i, ": output size ", g.output[i], " is not positive");
+  }
+  return g;
+}
+
+StatusOr<WindowGeometry> ComputePoolGeometry(const Dims& input_spatial, const Dims& kernel, const Attrs& attrs) {
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry(input_spatial, kernel, attrs));
+  const size_t n = g.kernel.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (g.pads[i] >= g.kernel[i] || g.pads[i + n] >= g.kernel[i]) {
+      return InvalidArgument("pads ", DimsToString(g.pads), " must be smaller than kernel_shape ",
+                             DimsToString(g.kernel), " (spatial dim ", i, ")");
+    }
   }
   return g;
 }

@@ -51,9 +51,14 @@ struct WindowGeometry {
 /// Conv and pooling: reads auto_pad, pads, strides, dilations and ceil_mode
 /// (absent attributes take their defaults) and computes the output size
 ///   out = floor_or_ceil((in + pad_begin + pad_end - ((k - 1) * d + 1)) / s) + 1
-/// (ceil with ceil_mode=1), or ceil(in / s) for SAME_UPPER / SAME_LOWER, whose
+/// (ceil with ceil_mode=1, less the last window when it would start in the end
+/// padding), or ceil(in / s) for SAME_UPPER / SAME_LOWER, whose
 /// total padding goes to the end (UPPER) or the beginning (LOWER) when odd.
 StatusOr<WindowGeometry> ComputeWindowGeometry(const Dims& input_spatial, const Dims& kernel, const Attrs& attrs);
+/// MaxPool / AveragePool (and their gradients): ComputeWindowGeometry, and, as
+/// ONNX requires, every pad smaller than the kernel (else windows of padding only
+/// give -FLT_MAX or 0/0).
+StatusOr<WindowGeometry> ComputePoolGeometry(const Dims& input_spatial, const Dims& kernel, const Attrs& attrs);
 
 /// ConvTranspose: also reads output_padding and output_shape.
 ///   out = s * (in - 1) + output_padding + ((k - 1) * d + 1) - pad_begin - pad_end

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "dnnl.hpp"
+#include "runtime/plan_validator.h"
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
 #include <omp.h>
 #endif
@@ -70,13 +71,14 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   std::unique_ptr<Session> s(new Session());
   s->plan_ = std::move(plan);
   const proto::Plan& p = s->plan_;
-  if (p.arena_size() < 0 || p.arena_size() > kMaxTensorElements * 8) {
-    return InvalidArgument("plan: arena size ", p.arena_size(), " is out of range");
-  }
+  // Every rule a plan must follow, checked before anything is allocated or built.
+  RETURN_IF_ERROR(ValidatePlan(p));
   if (p.arena_size() > 0) {
     void* mem =
         std::aligned_alloc(kArenaAlignment, (p.arena_size() + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment);
     if (!mem) return Internal("plan: cannot allocate an arena of ", p.arena_size(), " bytes");
+    // Zeroed once: inputs start as zeros and no step can see another run's or process's bytes.
+    std::memset(mem, 0, p.arena_size());
     s->arena_ = std::shared_ptr<void>(mem, std::free);
   }
   auto* arena = static_cast<uint8_t*>(s->arena_.get());
@@ -86,40 +88,8 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     TensorRef ref;
     ref.dtype = b.dtype();
     ref.dims.assign(b.dims().begin(), b.dims().end());
-    auto count = CheckedElementCount(ref.dims);
-    if (!count.ok()) return InvalidArgument("plan: buffer '", b.name(), "': ", count.status().message());
-    if (DTypeSize(ref.dtype) == 0) return InvalidArgument("plan: buffer '", b.name(), "' has no data type");
-    const int64_t bytes = *count * DTypeSize(ref.dtype);
-    const int64_t limit = b.kind() == proto::BUF_CONSTANT ? static_cast<int64_t>(p.constants().size()) : p.arena_size();
-    if (b.offset() < 0 || b.offset() + bytes > limit) {
-      return InvalidArgument("plan: buffer '", b.name(), "' (", bytes, " bytes at ", b.offset(),
-                             ") lies outside its region of ", limit, " bytes");
-    }
-    if (b.kind() == proto::BUF_STATE &&
-        (b.init_offset() < 0 || b.init_offset() + bytes > static_cast<int64_t>(p.constants().size()))) {
-      return InvalidArgument("plan: state '", b.name(), "' has its initial value outside the constants");
-    }
     ref.data = b.kind() == proto::BUF_CONSTANT ? const_cast<uint8_t*>(constants + b.offset()) : arena + b.offset();
     s->buffers_.push_back(std::move(ref));
-  }
-  auto check_index = [&](int idx, const std::string& what) -> Status {
-    if (idx < 0 || idx >= p.buffer_size()) return InvalidArgument("plan: ", what, " refers to buffer ", idx);
-    return Status::Ok();
-  };
-  for (int idx : p.input()) RETURN_IF_ERROR(check_index(idx, "an input"));
-  for (int idx : p.output()) RETURN_IF_ERROR(check_index(idx, "an output"));
-  for (int idx : p.state()) {
-    RETURN_IF_ERROR(check_index(idx, "a state"));
-    if (p.buffer(idx).kind() != proto::BUF_STATE) return InvalidArgument("plan: state ", idx, " is not a state buffer");
-  }
-  for (const proto::StateUpdate& su : p.state_update()) {
-    RETURN_IF_ERROR(check_index(su.state(), "a state update"));
-    RETURN_IF_ERROR(check_index(su.update(), "a state update"));
-    if (s->buffers_[su.state()].num_bytes() != s->buffers_[su.update()].num_bytes() ||
-        p.buffer(su.state()).kind() != proto::BUF_STATE) {
-      return InvalidArgument("plan: state '", p.buffer(su.state()).name(), "' and its update '",
-                             p.buffer(su.update()).name(), "' do not match");
-    }
   }
   s->ResetStates();
 
@@ -147,13 +117,11 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
         bound.inputs.push_back(TensorRef{});
         continue;
       }
-      RETURN_IF_ERROR(check_index(idx, "step '" + step.name() + "' input"));
       bound.inputs.push_back(s->buffers_[idx]);
       spec.constant_inputs.resize(bound.inputs.size());
       spec.constant_inputs.back() = p.buffer(idx).kind() == proto::BUF_CONSTANT;
     }
     for (int idx : step.output()) {
-      RETURN_IF_ERROR(check_index(idx, "step '" + step.name() + "' output"));
       bound.outputs.push_back(s->buffers_[idx]);
     }
     spec.inputs = bound.inputs;

@@ -27,7 +27,8 @@ struct SessionOptions {
 class Session {
  public:
   ~Session();
-  /// Validates the plan (buffer bounds, indices) and creates every kernel.
+  /// Validates the plan (ValidatePlan, runtime/plan_validator.h: a bad plan is an error, never a
+  /// crash), allocates the zeroed arena (inputs start as zeros) and creates every kernel.
   static StatusOr<std::unique_ptr<Session>> Create(proto::Plan plan, const SessionOptions& options = {});
   /// Reads a serialized Plan file.
   static StatusOr<proto::Plan> ReadPlanFile(const std::string& path);

@@ -94,7 +94,10 @@ void kiln_plan_free(kiln_plan* plan);
 
 /* ---- Sessions ---- */
 void kiln_session_options_init(kiln_session_options* options);
-/* `options` may be NULL (defaults). The plan may be freed after this call. */
+/* `options` may be NULL (defaults). The plan may be freed after this call. Every field of
+ * the plan is checked first (operands, shapes and types against each op's rules, buffer
+ * bounds and lifetimes): a malformed or hostile plan gives KILN_ERROR_INVALID_ARGUMENT,
+ * never a crash. Inputs start as zeros. */
 kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_options* options, kiln_session** out);
 void kiln_session_free(kiln_session* session);
 

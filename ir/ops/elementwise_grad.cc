@@ -233,7 +233,7 @@ constexpr char kSoftmaxCeGrad[] = "SoftmaxCrossEntropyGrad", kCeGrad[] = "CrossE
 
 }  // namespace
 
-void RegisterElementwiseGradients(OpRegistry& r) {
+void RegisterElementwiseGradients(GradientRules& r) {
   r.SetGradient(OpKind::kAdd, AddGrad);
   r.SetGradient(OpKind::kSub, SubGrad);
   r.SetGradient(OpKind::kMul, MulGrad);

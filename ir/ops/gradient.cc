@@ -127,7 +127,7 @@ StatusOr<Dims> PoolForwardOutput(const InferContext& ctx, const Dims& x) {
   const int64_t ceil_mode = ctx.attrs().GetInt("ceil_mode", 0);
   if (ceil_mode != 0 && ceil_mode != 1) return ctx.Error("ceil_mode must be 0 or 1, got ", ceil_mode);
   ASSIGN_OR_RETURN_CTX(ctx, WindowGeometry g,
-                       ComputeWindowGeometry(SpatialDims(x), ctx.attrs().GetInts("kernel_shape"), ctx.attrs()));
+                       ComputePoolGeometry(SpatialDims(x), ctx.attrs().GetInts("kernel_shape"), ctx.attrs()));
   Dims out = {x[0], x[1]};
   out.insert(out.end(), g.output.begin(), g.output.end());
   return out;

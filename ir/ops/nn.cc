@@ -111,7 +111,7 @@ Status InferPool(InferContext& ctx, bool is_max) {
     if (count_pad != 0 && count_pad != 1) return ctx.Error("count_include_pad must be 0 or 1, got ", count_pad);
   }
   ASSIGN_OR_RETURN_CTX(ctx, WindowGeometry g,
-                       ComputeWindowGeometry(SpatialDims(x), ctx.attrs().GetInts("kernel_shape"), ctx.attrs()));
+                       ComputePoolGeometry(SpatialDims(x), ctx.attrs().GetInts("kernel_shape"), ctx.attrs()));
   Dims out = {x[0], x[1]};
   out.insert(out.end(), g.output.begin(), g.output.end());
   ctx.set_output(0, t, out);

@@ -218,7 +218,7 @@ Status ReduceMaxGrad(Ctx& c) {
 
 }  // namespace
 
-void RegisterNnGradients(OpRegistry& r) {
+void RegisterNnGradients(GradientRules& r) {
   r.SetGradient(OpKind::kConv, ConvGrad);
   r.SetGradient(OpKind::kConvTranspose, ConvTransposeGrad);
   r.SetGradient(OpKind::kMaxPool, MaxPoolGrad);

@@ -129,7 +129,7 @@ Status CastGrad(Ctx& c) {
 
 }  // namespace
 
-void RegisterShapeGradients(OpRegistry& r) {
+void RegisterShapeGradients(GradientRules& r) {
   r.SetGradient(OpKind::kFlatten, ReshapeGrad);
   r.SetGradient(OpKind::kReshape, ReshapeGrad);
   r.SetGradient(OpKind::kSqueeze, ReshapeGrad);

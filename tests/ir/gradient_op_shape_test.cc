@@ -81,6 +81,8 @@ const std::vector<Case>& Cases() {
     {"MaxPoolGrad", {X(F32({1, 2})), X(F32({1, 2}))}, A().ints("kernel_shape", {2}), {}, "must have rank >= 3"},
     {"MaxPoolGrad", {X(F32({1, 2, 2, 2})), X(F32({1, 2, 5, 5}))}, A().ints("kernel_shape", {2, 2}).i("ceil_mode", 3), {},
      "ceil_mode must be 0 or 1"},
+    {"MaxPoolGrad", {X(F32({1, 2, 3, 3})), X(F32({1, 2, 4, 4}))}, A().ints("kernel_shape", {2, 2}).ints("pads", {2, 0, 0, 0}),
+     {}, "pads [2, 0, 0, 0] must be smaller than kernel_shape [2, 2]"},
     // ---- AveragePoolGrad
     {"AveragePoolGrad", {X(F32({1, 2, 2, 2}))}, A().ints("kernel_shape", {3, 3}).ints("strides", {2, 2}).ints("input_shape", {1, 2, 5, 5}),
      {F32({1, 2, 5, 5})}},
@@ -92,6 +94,8 @@ const std::vector<Case>& Cases() {
     {"AveragePoolGrad", {X(F32({1, 2, 2, 2}))}, A().ints("kernel_shape", {3, 3}).i("count_include_pad", 2).ints("input_shape", {1, 2, 4, 4}), {},
      "count_include_pad must be 0 or 1"},
     {"AveragePoolGrad", {X(F32({1, 2, 2, 2}))}, A().ints("kernel_shape", {3, 3}), {}, "input_shape"},
+    {"AveragePoolGrad", {X(F32({1, 2, 4, 4}))}, A().ints("kernel_shape", {1, 1}).ints("pads", {1, 1, 1, 1}).ints("input_shape", {1, 2, 2, 2}),
+     {}, "must be smaller than kernel_shape [1, 1]"},
     // ---- BatchNormTraining
     {"BatchNormTraining", {X(F32({4, 3, 2, 2})), X(F32({3})), X(F32({3})), X(F32({3})), X(F32({3}))}, {},
      {F32({4, 3, 2, 2}), F32({3}), F32({3}), F32({3}), F32({3})}},

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "compiler/backends/cpu/cpu_backend.h"
@@ -134,6 +135,43 @@ TEST(CApiTest, ErrorsNameTheProblem) {
   } catch (const kiln::Error& e) {
     EXPECT_EQ(e.code(), KILN_ERROR_NOT_FOUND);
     EXPECT_NE(std::string(e.what()).find("/nonexistent/model.plan"), std::string::npos);
+  }
+}
+
+// Hostile plans are errors from kiln_session_create, and no session or memory leaks
+// (this binary also runs under valgrind). tests/runtime/plan_validation_test.cc has the rest.
+TEST(CApiTest, HostilePlansAreErrors) {
+  auto m = LoadModel(ModelPath("mlp", "model.onnx"));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  auto compiled = CompileToPlan(*m->graph);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+  int constant = -1;
+  for (int b = 0; b < compiled->buffer_size() && constant < 0; ++b) {
+    if (compiled->buffer(b).kind() == proto::BUF_CONSTANT) constant = b;
+  }
+  ASSERT_GE(constant, 0);
+  struct Lie {
+    std::function<void(proto::Plan*)> mutate;
+    const char* message;
+  };
+  const std::vector<Lie> lies = {
+      {[](proto::Plan* p) { p->mutable_step(0)->clear_input(); }, "inputs, got 0"},
+      {[](proto::Plan* p) { p->mutable_step(0)->clear_output(); }, "outputs, got 0"},
+      {[&](proto::Plan* p) { p->set_input(0, constant); }, "is a constant"},
+      {[](proto::Plan* p) { p->mutable_buffer(p->input(0))->set_offset(INT64_MAX - 3); }, "outside its arena"},
+  };
+  for (const Lie& lie : lies) {
+    proto::Plan p = *compiled;
+    lie.mutate(&p);
+    const std::string bytes = p.SerializeAsString();
+    kiln_plan* plan = nullptr;
+    ASSERT_EQ(kiln_plan_load_memory(bytes.data(), bytes.size(), &plan), KILN_OK);
+    kiln_session* session = nullptr;
+    EXPECT_EQ(kiln_session_create(plan, nullptr, &session), KILN_ERROR_INVALID_ARGUMENT) << lie.message;
+    EXPECT_EQ(session, nullptr);
+    EXPECT_NE(std::string(kiln_last_error()).find(lie.message), std::string::npos) << kiln_last_error();
+    EXPECT_EQ(std::string(kiln_last_error()).find('\n'), std::string::npos);
+    kiln_plan_free(plan);
   }
 }
 

@@ -2,32 +2,49 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
+
+#include "runtime/kernels/reference/ref_util.h"
 
 namespace kiln::cli {
 namespace {
 
-std::string FormatElement(const TensorRef& t, int64_t i, int precision) {
+std::string FormatFloat(double v, int precision) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+  std::string s = buf;
+  // numpy marks integral floats with a trailing dot ("3."), so they do not read as ints.
+  if (s.find_first_of(".e") == std::string::npos) s += '.';
+  return s;
+}
+
+// float16 has 3-4 significant digits: the fewest (up to `precision`) that read back as the same half, as numpy.
+std::string FormatHalf(uint16_t h, int precision) {
+  const float v = runtime::ref::HalfToFloat(h);
+  if (std::isnan(v) || std::isinf(v)) return FormatFloat(v, precision);
+  for (int p = 1; p < precision; ++p) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.*g", p, v);
+    if (runtime::ref::FloatToHalf(std::strtof(buf, nullptr)) == h) return FormatFloat(v, p);
+  }
+  return FormatFloat(v, precision);
+}
+
+// Every DataType of the IR (ir/kiln.proto); DT_UNDEFINED has no values to print.
+std::string FormatElement(const TensorRef& t, int64_t i, int precision) {
   switch (t.dtype) {
-    case proto::DT_FLOAT:
-    case proto::DT_DOUBLE: {
-      const double v = t.dtype == proto::DT_FLOAT ? t.as<float>()[i] : t.as<double>()[i];
-      if (std::isnan(v)) return "nan";
-      if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-      std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
-      std::string s = buf;
-      // numpy marks integral floats with a trailing dot ("3."), so they do not read as ints.
-      if (s.find_first_of(".e") == std::string::npos) s += '.';
-      return s;
-    }
+    case proto::DT_FLOAT: return FormatFloat(t.as<float>()[i], precision);
+    case proto::DT_DOUBLE: return FormatFloat(t.as<double>()[i], precision);
+    case proto::DT_FLOAT16: return FormatHalf(t.as<uint16_t>()[i], precision);
     case proto::DT_BOOL: return t.as<uint8_t>()[i] ? "True" : "False";
-    case proto::DT_INT64:
-      std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(t.as<int64_t>()[i]));
-      return buf;
+    case proto::DT_INT64: return std::to_string(static_cast<long long>(t.as<int64_t>()[i]));
     case proto::DT_INT32: return std::to_string(t.as<int32_t>()[i]);
     case proto::DT_INT8: return std::to_string(t.as<int8_t>()[i]);
     case proto::DT_UINT8: return std::to_string(t.as<uint8_t>()[i]);
+    case proto::DT_UNDEFINED:
     default: return "?";
   }
 }

@@ -1,0 +1,314 @@
+#include "runtime/plan_validator.h"
+
+#include <algorithm>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/attrs.h"
+#include "ir/op_registry.h"
+#include "ir/tensor.h"
+#include "runtime/kernel.h"
+
+namespace kiln::runtime {
+namespace {
+
+// Largest arena a plan may ask for (the largest tensor of the widest type).
+constexpr int64_t kMaxArenaBytes = kMaxTensorElements * 8;
+
+// What the checks learn about each buffer.
+struct BufferInfo {
+  int64_t bytes = 0;
+  bool is_input = false, is_state = false;
+  int producer = -2;         // step that writes it; -1 for inputs and states; -2: none
+  int first = 0, last = -1;  // steps between which it is live (last < first: never used)
+  int last_read = -1;        // last step that reads it
+  bool used = false;
+};
+
+std::string Name(const proto::Plan& p, int i) {
+  return "buffer " + std::to_string(i) + " '" + p.buffer(i).name() + "'";
+}
+
+Status CheckBuffers(const proto::Plan& p, std::vector<BufferInfo>* info) {
+  const int64_t constants = static_cast<int64_t>(p.constants().size());
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    const proto::Buffer& b = p.buffer(i);
+    if (!proto::BufferKind_IsValid(b.kind()))
+      return InvalidArgument("plan: ", Name(p, i), " has unknown kind ", b.kind());
+    const int64_t size = DTypeSize(b.dtype());
+    if (size == 0) return InvalidArgument("plan: ", Name(p, i), " has no valid data type (", b.dtype(), ")");
+    auto count = CheckedElementCount(Dims(b.dims().begin(), b.dims().end()));
+    if (!count.ok()) return InvalidArgument("plan: ", Name(p, i), ": ", count.status().message());
+    const int64_t bytes = *count * size;
+    (*info)[i].bytes = bytes;
+    const int64_t limit = b.kind() == proto::BUF_CONSTANT ? constants : p.arena_size();
+    // Written as subtractions: a huge offset must not overflow.
+    if (b.offset() < 0 || b.offset() > limit - bytes) {
+      return InvalidArgument("plan: ", Name(p, i), " (", bytes, " bytes at ", b.offset(), ") lies outside its ",
+                             b.kind() == proto::BUF_CONSTANT ? "constants" : "arena", " of ", limit, " bytes");
+    }
+    if (b.offset() % size != 0) {
+      return InvalidArgument("plan: ", Name(p, i), " offset ", b.offset(), " is not a multiple of its element size");
+    }
+    if (b.kind() != proto::BUF_STATE && b.init_offset() != 0) {
+      return InvalidArgument("plan: ", Name(p, i), " has an initial value but is not a state");
+    }
+    if (b.kind() == proto::BUF_STATE &&
+        (b.init_offset() < 0 || b.init_offset() > constants - bytes || b.init_offset() % size != 0)) {
+      return InvalidArgument("plan: state ", Name(p, i), " has its initial value (", bytes, " bytes at ",
+                             b.init_offset(), ") outside the constants of ", constants, " bytes");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckIndex(const proto::Plan& p, int idx, const std::string& what) {
+  if (idx < 0 || idx >= p.buffer_size()) {
+    return InvalidArgument("plan: ", what, " refers to buffer ", idx, " of ", p.buffer_size());
+  }
+  return Status::Ok();
+}
+
+// Inputs, outputs, states and state updates: indices and roles.
+Status CheckRoles(const proto::Plan& p, std::vector<BufferInfo>* info) {
+  for (int idx : p.input()) {
+    RETURN_IF_ERROR(CheckIndex(p, idx, "an input"));
+    if (p.buffer(idx).kind() != proto::BUF_ARENA) {
+      return InvalidArgument("plan: input ", Name(p, idx), " is a ",
+                             p.buffer(idx).kind() == proto::BUF_CONSTANT ? "constant" : "state",
+                             " (inputs must be arena buffers)");
+    }
+    if ((*info)[idx].is_input) return InvalidArgument("plan: ", Name(p, idx), " is listed twice as an input");
+    (*info)[idx].is_input = true;
+    (*info)[idx].producer = -1;
+  }
+  for (int idx : p.output()) RETURN_IF_ERROR(CheckIndex(p, idx, "an output"));
+  for (int idx : p.state()) {
+    RETURN_IF_ERROR(CheckIndex(p, idx, "a state"));
+    if (p.buffer(idx).kind() != proto::BUF_STATE) {
+      return InvalidArgument("plan: state ", Name(p, idx), " is not a state buffer");
+    }
+    if ((*info)[idx].is_state) return InvalidArgument("plan: ", Name(p, idx), " is listed twice as a state");
+    (*info)[idx].is_state = true;
+    (*info)[idx].producer = -1;
+  }
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    // Its initial value is copied in only for listed states.
+    if (p.buffer(i).kind() == proto::BUF_STATE && !(*info)[i].is_state) {
+      return InvalidArgument("plan: state buffer ", Name(p, i), " is not listed as a state");
+    }
+  }
+  std::vector<bool> updated(p.buffer_size(), false);
+  for (const proto::StateUpdate& su : p.state_update()) {
+    RETURN_IF_ERROR(CheckIndex(p, su.state(), "a state update"));
+    RETURN_IF_ERROR(CheckIndex(p, su.update(), "a state update"));
+    const proto::Buffer &state = p.buffer(su.state()), &update = p.buffer(su.update());
+    if (state.kind() != proto::BUF_STATE || state.dtype() != update.dtype() ||
+        !std::equal(state.dims().begin(), state.dims().end(), update.dims().begin(), update.dims().end())) {
+      return InvalidArgument("plan: state ", Name(p, su.state()), " and its update ", Name(p, su.update()),
+                             " do not match");
+    }
+    if (updated[su.state()]) return InvalidArgument("plan: state ", Name(p, su.state()), " has two updates");
+    updated[su.state()] = true;
+  }
+  return Status::Ok();
+}
+
+std::string StepLabel(const proto::Step& step) { return "plan: " + step.name() + " (" + step.op_type() + ")"; }
+
+// The op registry's rules (the compiler's own) applied to one step's buffers.
+Status CheckStepOp(const proto::Plan& p, const proto::Step& step) {
+  const std::string label = StepLabel(step);
+  const OpDef* def = FindOpDef(step.op_type());
+  if (!def) return InvalidArgument(label, ": unknown op '", step.op_type(), "'");
+  if (!KernelRegistry::Global().Has(step.kernel(), step.op_type())) {
+    return InvalidArgument(label, ": no '", step.kernel(), "' kernel for this op");
+  }
+  Attrs attrs(step.attribute());
+  if (step.kernel() == "jit") {
+    // The compiler's additions for generated code (runtime/compiled_kernels.cc checks their values).
+    const proto::Attribute* symbol = attrs.Find("symbol");
+    const proto::Attribute* iterations = attrs.Find("iterations");
+    if ((symbol && symbol->value_case() != proto::Attribute::kS) ||
+        (iterations && iterations->value_case() != proto::Attribute::kI)) {
+      return InvalidArgument(label, ": attributes 'symbol' and 'iterations' must be a string and an int");
+    }
+    attrs.Erase("symbol");
+    attrs.Erase("iterations");
+  }
+  // Small constant inputs, for ops whose shapes depend on them (Reshape's shape); larger ones (weights) never do.
+  constexpr int64_t kMaxValueBytes = 64 << 10;
+  std::vector<Tensor> values(step.input_size());
+  std::vector<ShapeInput> inputs(step.input_size());
+  for (int i = 0; i < step.input_size(); ++i) {
+    const int idx = step.input(i);
+    if (idx == -1) continue;
+    const proto::Buffer& b = p.buffer(idx);
+    inputs[i].present = true;
+    inputs[i].type = TensorType{b.dtype(), Dims(b.dims().begin(), b.dims().end())};
+    const int64_t bytes = DTypeSize(b.dtype()) * ElementCount(inputs[i].type.dims);
+    if (b.kind() == proto::BUF_CONSTANT && bytes <= kMaxValueBytes) {
+      auto t = Tensor::FromBytes(b.dtype(), inputs[i].type.dims, p.constants().data() + b.offset(),
+                                 static_cast<size_t>(bytes));
+      if (!t.ok()) return t.status().WithContext(label);
+      values[i] = std::move(t).value();
+      inputs[i].value = &values[i];
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<TensorType> types,
+                   InferOpTypes(*def, label, attrs, std::move(inputs), step.output_size()));
+  for (int i = 0; i < step.output_size(); ++i) {
+    const TensorType& want = types[i];
+    if (want.dtype == proto::DT_UNDEFINED) continue;  // an optional output the op leaves free (scratch)
+    const proto::Buffer& b = p.buffer(step.output(i));
+    bool same = b.dtype() == want.dtype && b.dims_size() == static_cast<int>(want.dims.size());
+    for (int d = 0; same && d < b.dims_size(); ++d) {
+      same = want.dims[d] < 0 || want.dims[d] == b.dims(d);  // < 0: data-dependent, the kernel checks it
+    }
+    if (!same) {
+      return InvalidArgument(label, ": output ", i, " ", Name(p, step.output(i)), " is ", DTypeName(b.dtype()),
+                             DimsToString(Dims(b.dims().begin(), b.dims().end())), " but the op gives ",
+                             DTypeName(want.dtype), DimsToString(want.dims));
+    }
+  }
+  return Status::Ok();
+}
+
+// Operands: indices, roles, and that every read sees a value.
+Status CheckStepOperands(const proto::Plan& p, int s, std::vector<BufferInfo>* info) {
+  const proto::Step& step = p.step(s);
+  const std::string label = StepLabel(step);
+  for (int i = 0; i < step.input_size(); ++i) {
+    const int idx = step.input(i);
+    if (idx == -1) continue;
+    RETURN_IF_ERROR(CheckIndex(p, idx, step.name() + " input " + std::to_string(i)));
+    BufferInfo& b = (*info)[idx];
+    if (p.buffer(idx).kind() != proto::BUF_CONSTANT && b.producer == -2) {
+      return InvalidArgument(label, ": input ", i, " ", Name(p, idx), " is read before any step writes it");
+    }
+    b.used = true;
+    b.last = std::max(b.last, s);
+    b.last_read = s;
+  }
+  for (int i = 0; i < step.output_size(); ++i) {
+    const int idx = step.output(i);
+    RETURN_IF_ERROR(CheckIndex(p, idx, step.name() + " output " + std::to_string(i)));
+    BufferInfo& b = (*info)[idx];
+    if (p.buffer(idx).kind() != proto::BUF_ARENA || b.is_input) {
+      return InvalidArgument(label, ": output ", i, " ", Name(p, idx), " is ",
+                             b.is_input                                    ? "an input"
+                             : p.buffer(idx).kind() == proto::BUF_CONSTANT ? "a constant"
+                                                                           : "a state",
+                             " (steps write only intermediate buffers)");
+    }
+    if (b.producer != -2) return InvalidArgument(label, ": output ", i, " ", Name(p, idx), " is written twice");
+    if (std::count(step.input().begin(), step.input().end(), idx)) {
+      return InvalidArgument(label, ": ", Name(p, idx), " is both an input and an output");
+    }
+    b.producer = s;
+    b.used = true;
+    b.first = s;
+    b.last = s;
+  }
+  return Status::Ok();
+}
+
+// Arena buffers live at the same time must not share bytes.
+Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
+  const int end = p.step_size();
+  for (int idx : p.output()) {
+    BufferInfo& b = (*info)[idx];
+    if (p.buffer(idx).kind() != proto::BUF_CONSTANT && b.producer == -2) {
+      return InvalidArgument("plan: output ", Name(p, idx), " is never written");
+    }
+    b.used = true;
+    b.last = end;
+  }
+  std::map<int, int> in_place;  // update -> state: may share the state's bytes
+  for (const proto::StateUpdate& su : p.state_update()) {
+    BufferInfo& u = (*info)[su.update()];
+    if (p.buffer(su.update()).kind() != proto::BUF_CONSTANT && u.producer == -2) {
+      return InvalidArgument("plan: update ", Name(p, su.update()), " of state ", Name(p, su.state()),
+                             " is never written");
+    }
+    u.used = true;
+    u.last = end;
+    if (p.buffer(su.update()).offset() == p.buffer(su.state()).offset()) in_place[su.update()] = su.state();
+  }
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    BufferInfo& b = (*info)[i];
+    if (b.is_input || b.is_state) {
+      b.used = true;
+      b.first = -1;
+      b.last = end;
+    }
+  }
+  // A sweep over time (O(n log n), so a plan of many buffers cannot make this slow): `live` holds the
+  // buffers live at the current step by offset, never overlapping; each buffer that becomes live is
+  // checked against its neighbours there.
+  const std::vector<BufferInfo>& in = *info;
+  std::vector<int> order;
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    if (p.buffer(i).kind() != proto::BUF_CONSTANT && in[i].used && in[i].bytes > 0) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [&](int a, int b) {
+    return in[a].first != in[b].first ? in[a].first < in[b].first : p.buffer(a).offset() < p.buffer(b).offset();
+  });
+  std::map<int64_t, int> live;       // offset -> buffer
+  std::multimap<int, int> retiring;  // last step -> buffer
+  auto overlap = [&](int a, int b) {
+    return InvalidArgument("plan: ", Name(p, a), " and ", Name(p, b), " share arena bytes while both are live (steps ",
+                           std::max(in[a].first, in[b].first), "..", std::min(in[a].last, in[b].last), ")");
+  };
+  for (int b : order) {
+    while (!retiring.empty() && retiring.begin()->first < in[b].first) {
+      live.erase(p.buffer(retiring.begin()->second).offset());
+      retiring.erase(retiring.begin());
+    }
+    const int64_t begin = p.buffer(b).offset(), end = begin + in[b].bytes;
+    auto it = in_place.find(b);
+    // An in-place update takes its state's bytes when its producer reads the state last (nothing later
+    // sees the state's old value); the state is live for the whole run, so it stands for both.
+    if (it != in_place.end() && in[it->second].last_read <= in[b].producer) continue;
+    auto next = live.lower_bound(begin);
+    if (next != live.end() && next->first < end) return overlap(next->second, b);
+    if (next != live.begin() &&
+        p.buffer(std::prev(next)->second).offset() + in[std::prev(next)->second].bytes > begin) {
+      return overlap(std::prev(next)->second, b);
+    }
+    live[begin] = b;
+    retiring.emplace(in[b].last, b);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidatePlan(const proto::Plan& p) {
+  if (p.arena_size() < 0 || p.arena_size() > kMaxArenaBytes) {
+    return InvalidArgument("plan: arena size ", p.arena_size(), " is out of range");
+  }
+  std::vector<BufferInfo> info(p.buffer_size());
+  RETURN_IF_ERROR(CheckBuffers(p, &info));
+  RETURN_IF_ERROR(CheckRoles(p, &info));
+  for (int s = 0; s < p.step_size(); ++s) {
+    RETURN_IF_ERROR(CheckStepOperands(p, s, &info));
+    RETURN_IF_ERROR(CheckStepOp(p, p.step(s)));
+  }
+  RETURN_IF_ERROR(CheckOverlaps(p, &info));
+  // The arena holds the buffers and no more (each placed at a 64-byte boundary, at least 1 byte, as the
+  // compiler's memory planner does): a plan cannot make a session allocate memory nothing uses.
+  int64_t needed = 0;
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    if (p.buffer(i).kind() == proto::BUF_CONSTANT) continue;
+    needed = std::max(needed, (p.buffer(i).offset() + std::max<int64_t>(info[i].bytes, 1) + 63) / 64 * 64);
+  }
+  if (p.arena_size() > needed) {
+    return InvalidArgument("plan: arena size ", p.arena_size(), " is more than its buffers use (", needed, ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace kiln::runtime
