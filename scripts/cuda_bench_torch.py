@@ -74,6 +74,7 @@ def main():
 
     print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, device {torch.cuda.get_device_name(0)}")
     began = time.time()
+    compile_failed = False
     rows = []
     for chain, n in sorted({(c, n) for (c, n, _) in kiln}, key=lambda k: (k[0], k[1])):
         fn, arity = CHAINS[chain]
@@ -83,6 +84,8 @@ def main():
         compiled = "n/a"
         if opts.no_compile:
             compiled = "skipped"
+        elif compile_failed:
+            compiled = "skipped (failed before)"
         elif time.time() - began > opts.compile_budget_s:
             compiled = "skipped (time)"
         else:
@@ -96,6 +99,7 @@ def main():
                 for w, g in zip(want, got):
                     torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
             except Exception as e:  # noqa: BLE001 - report, keep benchmarking
+                compile_failed = True
                 compiled = f"error: {type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
         del args
         torch.cuda.empty_cache()

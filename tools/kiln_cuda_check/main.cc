@@ -334,7 +334,10 @@ int RunPtx(const std::vector<Case>& cases) {
         const std::string cmd = ptxas + " -arch=sm_90 -o /dev/null " + file + " > " + file + ".log 2>&1";
         if (std::system(cmd.c_str()) != 0) {
           ++failures;
-          std::printf("FAIL ptxas %s (compute_%d): see %s.log\n", k->name.c_str(), arch, file.c_str());
+          std::ifstream log(file + ".log");
+          std::string first;
+          std::getline(log, first);
+          std::printf("FAIL ptxas %s (compute_%d): %s\n", k->name.c_str(), arch, first.c_str());
         }
       }
     }

@@ -198,6 +198,11 @@ StatusOr<std::vector<uint64_t>> PackCudaKernelArgs(const FusedProgram& program, 
     }
   }
   for (int k = 0; k < nin; ++k) w.push_back(k < program.num_inputs ? g.inner_stride[k] : 0);
+  // cuLaunchKernel's parameter space is 4 KiB on every architecture the backend targets.
+  if (w.size() * sizeof(uint64_t) > 4096) {
+    return InvalidArgument("cuda: a fused program with ", program.num_inputs, " inputs and ", outputs.size(),
+                           " outputs exceeds the 4 KiB kernel parameter space");
+  }
   return w;
 }
 
