@@ -98,9 +98,12 @@ std::string Compare(const std::vector<float>& got, const std::vector<float>& wan
   for (size_t i = 0; i < want.size(); ++i) {
     const float g = got[i], w = want[i];
     bool ok;
-    if (std::isnan(w) || std::isnan(g)) ok = std::isnan(w) && std::isnan(g);
-    else if (std::isinf(w) || std::isinf(g)) ok = g == w;
-    else ok = std::fabs(double(g) - w) <= tol + tol * std::fabs(double(w));
+    if (std::isnan(w) || std::isnan(g))
+      ok = std::isnan(w) && std::isnan(g);
+    else if (std::isinf(w) || std::isinf(g))
+      ok = g == w;
+    else
+      ok = std::fabs(double(g) - w) <= tol + tol * std::fabs(double(w));
     if (!ok) {
       char buf[160];
       std::snprintf(buf, sizeof(buf), "element %zu: got %.9g, want %.9g", i, g, w);
@@ -115,7 +118,7 @@ std::string Compare(const std::vector<float>& got, const std::vector<float>& wan
 std::vector<Case> BuiltinCases() {
   std::vector<std::pair<std::string, std::string>> texts;
   const std::map<std::string, std::vector<std::string>> immediates = {
-      {"Pow", {"3"}}, {"LeakyRelu", {"0.1"}}, {"Elu", {"1.5"}}, {"Selu", {"1.6732632", "1.050701"}},
+      {"Pow", {"3"}},        {"LeakyRelu", {"0.1"}},     {"Elu", {"1.5"}},    {"Selu", {"1.6732632", "1.050701"}},
       {"Clip", {"-1", "2"}}, {"LeakyReluGrad", {"0.2"}}, {"EluGrad", {"0.7"}}};
   for (const FusedOpInfo& info : FusedOps()) {
     std::string args;
@@ -237,8 +240,8 @@ int RunEmulation(const std::vector<Case>& cases) {
     }
     const std::string base = std::string(dir) + "/kernels_" + MathName(math);
     std::ofstream(base + ".cc") << source;
-    const std::string cmd = std::string(cxx) + " -std=c++17 -O1 -shared -fPIC -w -o " + base + ".so " + base +
-                            ".cc 2> " + base + ".log";
+    const std::string cmd =
+        std::string(cxx) + " -std=c++17 -O1 -shared -fPIC -w -o " + base + ".so " + base + ".cc 2> " + base + ".log";
     if (std::system(cmd.c_str()) != 0) {
       std::ifstream log(base + ".log");
       std::stringstream s;
@@ -263,8 +266,10 @@ int RunEmulation(const std::vector<Case>& cases) {
       int64_t total = 0;
       auto args = PackCudaKernelArgs(c.program, c.inputs, c.output, in_ptrs, out_ptrs, &total);
       std::string diff;
-      if (fn == nullptr) diff = "no symbol " + kernels[i].name + "_emulate";
-      else if (!args.ok()) diff = args.status().message();
+      if (fn == nullptr)
+        diff = "no symbol " + kernels[i].name + "_emulate";
+      else if (!args.ok())
+        diff = args.status().message();
       else {
         fn(args->data(), 3, 32);  // a grid smaller than most cases: the grid-stride loop is exercised
         for (size_t o = 0; o < got.size() && diff.empty(); ++o) {
@@ -366,7 +371,8 @@ StatusOr<GpuKernel> Build(CudaDevice& dev, const FusedProgram& program, CudaMath
 
 unsigned GridFor(const CudaDevice& dev, int64_t total, unsigned block) {
   const int64_t blocks = (total + block - 1) / block;
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t(dev.info().multiprocessors) * 32)));
+  return static_cast<unsigned>(
+      std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t(dev.info().multiprocessors) * 32)));
 }
 
 Status RunOnGpu(CudaDevice& dev, const Case& c, CudaMath math, const Data& d, bool graph, std::string* diff) {
@@ -380,7 +386,8 @@ Status RunOnGpu(CudaDevice& dev, const Case& c, CudaMath math, const Data& d, bo
   Status st = Status::Ok();
   for (const auto& v : d.in) {
     auto p = dev.Alloc(v.size() * 4);
-    if (!p.ok()) st = p.status();
+    if (!p.ok())
+      st = p.status();
     else {
       in.push_back(*p);
       if (st.ok()) st = dev.CopyToDevice(*p, v.data(), v.size() * 4);
@@ -388,8 +395,10 @@ Status RunOnGpu(CudaDevice& dev, const Case& c, CudaMath math, const Data& d, bo
   }
   for (size_t o = 0; o < d.want.size() && st.ok(); ++o) {
     auto p = dev.Alloc(n * 4);
-    if (!p.ok()) st = p.status();
-    else out.push_back(*p);
+    if (!p.ok())
+      st = p.status();
+    else
+      out.push_back(*p);
   }
   int64_t total = 0;
   StatusOr<std::vector<uint64_t>> args = st.ok() ? PackCudaKernelArgs(c.program, c.inputs, c.output, in, out, &total)
@@ -406,7 +415,8 @@ Status RunOnGpu(CudaDevice& dev, const Case& c, CudaMath math, const Data& d, bo
       if (!stream.ok()) st = stream.status();
       if (st.ok()) {
         auto exec = dev.CaptureGraph(*stream, [&] { return dev.Launch(k.function, grid, block, params, *stream); });
-        if (!exec.ok()) st = exec.status();
+        if (!exec.ok())
+          st = exec.status();
         else {
           st = dev.LaunchGraph(*exec, *stream);
           if (st.ok()) st = dev.LaunchGraph(*exec, *stream);  // replay: the same result again
@@ -442,8 +452,8 @@ int RunGpu(const std::vector<Case>& cases) {
   if (!dev.ok()) return NoDriver(dev.status());
   const DeviceInfo& info = (*dev)->info();
   auto lib = NvrtcDescription();
-  std::printf("device: %s, sm_%d%d, %d SMs, %.1f GiB, driver %d; nvrtc: %s; image: %s\n", info.name.c_str(),
-              info.major, info.minor, info.multiprocessors, info.total_memory / 1073741824.0, info.driver_version,
+  std::printf("device: %s, sm_%d%d, %d SMs, %.1f GiB, driver %d; nvrtc: %s; image: %s\n", info.name.c_str(), info.major,
+              info.minor, info.multiprocessors, info.total_memory / 1073741824.0, info.driver_version,
               lib.ok() ? lib->c_str() : lib.status().message().c_str(),
               NvrtcSupportsArch(info.major, info.minor) ? "sm cubin" : "compute PTX");
   int failures = 0, passed = 0;
@@ -507,7 +517,8 @@ int RunBench(const std::vector<Case>& cases, const std::vector<int64_t>& sizes, 
         const std::vector<float> host = RandomData(n, rng, false);
         for (int k2 = 0; k2 < c.program.num_inputs && st.ok(); ++k2) {
           auto p = g.Alloc(n * 4);
-          if (!p.ok()) st = p.status();
+          if (!p.ok())
+            st = p.status();
           else {
             in.push_back(*p);
             st = g.CopyToDevice(*p, host.data(), n * 4);
@@ -515,8 +526,10 @@ int RunBench(const std::vector<Case>& cases, const std::vector<int64_t>& sizes, 
         }
         for (size_t o = 0; o < c.program.outputs.size() && st.ok(); ++o) {
           auto p = g.Alloc(n * 4);
-          if (!p.ok()) st = p.status();
-          else out.push_back(*p);
+          if (!p.ok())
+            st = p.status();
+          else
+            out.push_back(*p);
         }
         int64_t total = 0;
         auto args = st.ok() ? PackCudaKernelArgs(c.program, c.inputs, c.output, in, out, &total)
@@ -527,8 +540,10 @@ int RunBench(const std::vector<Case>& cases, const std::vector<int64_t>& sizes, 
           const unsigned grid = GridFor(g, total, 256);
           for (int r = 0; r < reps + 3 && st.ok(); ++r) {
             auto ms = g.TimeMs(nullptr, [&] { return g.Launch(k->function, grid, 256, params); });
-            if (!ms.ok()) st = ms.status();
-            else if (r >= 3) times.push_back(*ms);  // the first runs warm up
+            if (!ms.ok())
+              st = ms.status();
+            else if (r >= 3)
+              times.push_back(*ms);  // the first runs warm up
           }
         } else {
           st = args.status();
@@ -558,13 +573,15 @@ int Main(int argc, char** argv) {
   std::vector<Case> cases = BuiltinCases();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--emulate" || a == "--ptx" || a == "--gpu") modes.push_back(a);
+    if (a == "--emulate" || a == "--ptx" || a == "--gpu")
+      modes.push_back(a);
     else if (a == "--bench" && i + 1 < argc) {
       modes.push_back(a);
       sizes.clear();
       std::stringstream s(argv[++i]);
       for (std::string x; std::getline(s, x, ',');) sizes.push_back(std::atoll(x.c_str()));
-    } else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--reps" && i + 1 < argc)
+      reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--programs" && i + 1 < argc) {
       for (Case& c : FileCases(argv[++i])) cases.push_back(std::move(c));
     } else {

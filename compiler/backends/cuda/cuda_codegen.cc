@@ -136,7 +136,8 @@ StatusOr<CudaKernel> RenderCudaKernel(const FusedProgram& program, CudaMath math
     << "        rest /= a.outer[d];\n"
     << "        for (int k = 0; k < " << nin << "; ++k) off[k] += q * a.ostride[k][d];\n"
     << "      }\n    }\n";
-  for (int k = 0; k < program.num_inputs; ++k) s << "    const float i" << k << " = a.in[" << k << "][off[" << k << "]];\n";
+  for (int k = 0; k < program.num_inputs; ++k)
+    s << "    const float i" << k << " = a.in[" << k << "][off[" << k << "]];\n";
   for (size_t t = 0; t < program.instrs.size(); ++t) {
     const FusedInstr& instr = program.instrs[t];
     const char* expr = Expression(instr.op);

@@ -86,18 +86,17 @@ const Nvrtc& Load() {
       lib.error = "cuda: no NVRTC library found (" + tried + "; set KILN_NVRTC_LIBRARY)";
       return;
     }
-    const bool ok = Bind(lib.handle, "nvrtcGetErrorString", &lib.GetErrorString) &&
-                    Bind(lib.handle, "nvrtcVersion", &lib.Version) &&
-                    Bind(lib.handle, "nvrtcCreateProgram", &lib.CreateProgram) &&
-                    Bind(lib.handle, "nvrtcCompileProgram", &lib.CompileProgram) &&
-                    Bind(lib.handle, "nvrtcDestroyProgram", &lib.DestroyProgram) &&
-                    Bind(lib.handle, "nvrtcGetProgramLogSize", &lib.GetProgramLogSize) &&
-                    Bind(lib.handle, "nvrtcGetProgramLog", &lib.GetProgramLog) &&
-                    Bind(lib.handle, "nvrtcGetPTXSize", &lib.GetPTXSize) && Bind(lib.handle, "nvrtcGetPTX", &lib.GetPTX) &&
-                    Bind(lib.handle, "nvrtcGetCUBINSize", &lib.GetCUBINSize) &&
-                    Bind(lib.handle, "nvrtcGetCUBIN", &lib.GetCUBIN) &&
-                    Bind(lib.handle, "nvrtcGetNumSupportedArchs", &lib.GetNumSupportedArchs) &&
-                    Bind(lib.handle, "nvrtcGetSupportedArchs", &lib.GetSupportedArchs);
+    const bool ok =
+        Bind(lib.handle, "nvrtcGetErrorString", &lib.GetErrorString) &&
+        Bind(lib.handle, "nvrtcVersion", &lib.Version) && Bind(lib.handle, "nvrtcCreateProgram", &lib.CreateProgram) &&
+        Bind(lib.handle, "nvrtcCompileProgram", &lib.CompileProgram) &&
+        Bind(lib.handle, "nvrtcDestroyProgram", &lib.DestroyProgram) &&
+        Bind(lib.handle, "nvrtcGetProgramLogSize", &lib.GetProgramLogSize) &&
+        Bind(lib.handle, "nvrtcGetProgramLog", &lib.GetProgramLog) &&
+        Bind(lib.handle, "nvrtcGetPTXSize", &lib.GetPTXSize) && Bind(lib.handle, "nvrtcGetPTX", &lib.GetPTX) &&
+        Bind(lib.handle, "nvrtcGetCUBINSize", &lib.GetCUBINSize) && Bind(lib.handle, "nvrtcGetCUBIN", &lib.GetCUBIN) &&
+        Bind(lib.handle, "nvrtcGetNumSupportedArchs", &lib.GetNumSupportedArchs) &&
+        Bind(lib.handle, "nvrtcGetSupportedArchs", &lib.GetSupportedArchs);
     if (!ok) {
       lib.error = "cuda: " + lib.path + " lacks an NVRTC entry point";
       dlclose(lib.handle);
@@ -132,7 +131,7 @@ bool ReadFile(const std::string& path, std::string* out) {
 
 // Best effort: a cache that cannot be written only costs a recompile. Temp + rename: never half a file.
 void WriteFileAtomically(const std::string& dir, const std::string& path, const std::string& data) {
-  for (size_t at = dir.find('/', 1); ; at = dir.find('/', at + 1)) {
+  for (size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
     mkdir(dir.substr(0, at).c_str(), 0755);  // each parent; EEXIST is fine
     if (at == std::string::npos) break;
   }

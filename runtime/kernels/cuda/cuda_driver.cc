@@ -86,9 +86,8 @@ const Driver& Load() {
         Bind(h, {"cuMemFree_v2"}, &d.MemFree, &m) && Bind(h, {"cuMemcpyHtoD_v2"}, &d.MemcpyHtoD, &m) &&
         Bind(h, {"cuMemcpyDtoH_v2"}, &d.MemcpyDtoH, &m) && Bind(h, {"cuStreamCreate"}, &d.StreamCreate, &m) &&
         Bind(h, {"cuStreamDestroy_v2", "cuStreamDestroy"}, &d.StreamDestroy, &m) &&
-        Bind(h, {"cuStreamSynchronize"}, &d.StreamSynchronize, &m) &&
-        Bind(h, {"cuEventCreate"}, &d.EventCreate, &m) && Bind(h, {"cuEventRecord"}, &d.EventRecord, &m) &&
-        Bind(h, {"cuEventSynchronize"}, &d.EventSynchronize, &m) &&
+        Bind(h, {"cuStreamSynchronize"}, &d.StreamSynchronize, &m) && Bind(h, {"cuEventCreate"}, &d.EventCreate, &m) &&
+        Bind(h, {"cuEventRecord"}, &d.EventRecord, &m) && Bind(h, {"cuEventSynchronize"}, &d.EventSynchronize, &m) &&
         Bind(h, {"cuEventElapsedTime_v2", "cuEventElapsedTime"}, &d.EventElapsedTime, &m) &&
         Bind(h, {"cuEventDestroy_v2", "cuEventDestroy"}, &d.EventDestroy, &m) &&
         Bind(h, {"cuStreamBeginCapture_v2", "cuStreamBeginCapture"}, &d.StreamBeginCapture, &m) &&
@@ -211,7 +210,9 @@ StatusOr<void*> CudaDevice::CreateEvent() {
   CU(EventCreate(&e, 0), "cuEventCreate");
   return e;
 }
-Status CudaDevice::RecordEvent(void* event, void* stream) { return Check(Load().EventRecord(event, stream), "cuEventRecord"); }
+Status CudaDevice::RecordEvent(void* event, void* stream) {
+  return Check(Load().EventRecord(event, stream), "cuEventRecord");
+}
 StatusOr<float> CudaDevice::ElapsedMs(void* start, void* end) {
   CU(EventSynchronize(end), "cuEventSynchronize");
   float ms = 0;
