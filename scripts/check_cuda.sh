@@ -79,7 +79,7 @@ step() {  # step NAME TIMEOUT COMMAND...: runs it, prints its output and PASS/FA
   fi
 }
 
-step gpu 90 "$bin" --gpu
+step gpu 75 "$bin" --gpu
 step gpu-cached 30 "$bin" --gpu  # the same kernels again, from the disk cache
 if [ -n "$ptxas" ]; then
   step ptx 60 env KILN_PTXAS="$ptxas" "$bin" --ptx
@@ -89,7 +89,7 @@ else
 fi
 step bench-kiln 45 "$bin" --bench 1048576,67108864 --reps 20
 if [ -n "$py" ] && grep -q '^BENCH' "$work/bench-kiln.log"; then
-  step bench-torch 90 "$py" "$bundle/cuda_bench_torch.py" "$work/bench-kiln.log" --reps 20 --compile-budget-s 50
+  step bench-torch 110 "$py" "$bundle/cuda_bench_torch.py" "$work/bench-kiln.log" --reps 20 --compile-budget-s 70
 else
   echo "FAIL bench-torch: no python3 or no Kiln results"
   failed=1

@@ -3,7 +3,7 @@
 # GPU machine that has a CUDA driver but not this build environment. The check
 # binary is compiled here directly (not through CMake) from the few sources it
 # needs, with protobuf, libstdc++ and libgcc linked statically, so it depends only
-# on libc/libm/libdl/libpthread; CUDA (libcuda, libnvrtc) is opened with dlopen there.
+# on libc/libm/libgcc_s (glibc >= 2.34); CUDA (libcuda, libnvrtc) is opened with dlopen there.
 #   scripts/make_cuda_bundle.sh [out.tar.gz]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +28,28 @@ for src in "${srcs[@]}"; do
   if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done
 for p in "${pids[@]}"; do wait "$p"; done
+# The static libstdc++ (random.o, reached from protobuf) calls arc4random, new in glibc 2.36;
+# this definition keeps the binary at glibc 2.34 (Ubuntu 22.04 and later). libgcc_s stays
+# shared: the static unwinder would need glibc 2.35's _dl_find_object.
+cat > "$work/compat.c" <<'C'
+#include <stdint.h>
+#include <sys/random.h>
+uint32_t arc4random(void) {
+  uint32_t v = 0;
+  while (getrandom(&v, sizeof v, 0) != (long)sizeof v) {}
+  return v;
+}
+C
+cc -O2 -fPIC -c "$work/compat.c" -o "$work/obj/compat.o"
 bin="$work/kiln_cuda_bundle/kiln_cuda_check"
-"$cxx" -o "$bin" "${objs[@]}" -Wl,-Bstatic -lprotobuf -Wl,-Bdynamic -static-libstdc++ -static-libgcc -ldl -lpthread
+"$cxx" -o "$bin" "${objs[@]}" "$work/obj/compat.o" -Wl,-Bstatic -lprotobuf -Wl,-Bdynamic -static-libstdc++ -ldl \
+  -lpthread
+glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)
+echo "make_cuda_bundle: needs $glibc at most"
+if [ "$glibc" != GLIBC_2.34 ] && [ "$(printf '%s\n' "$glibc" GLIBC_2.34 | sort -V | tail -1)" != GLIBC_2.34 ]; then
+  echo "make_cuda_bundle: FAIL: the binary needs $glibc (> 2.34)" >&2
+  exit 1
+fi
 strip "$bin"
 
 # Only system libraries: libc, libm, libdl, libpthread (and the loader).
