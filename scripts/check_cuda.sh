@@ -54,11 +54,13 @@ PY
 fi
 if [ -n "${KILN_NVRTC_LIBRARY:-}" ]; then
   export KILN_NVRTC_LIBRARY
-  export LD_LIBRARY_PATH="$(dirname "$KILN_NVRTC_LIBRARY")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # For NVRTC's own libnvrtc-builtins; only for Kiln's binary (torch keeps its own libraries).
+  kenv=(env "LD_LIBRARY_PATH=$(dirname "$KILN_NVRTC_LIBRARY")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   echo "nvrtc: $KILN_NVRTC_LIBRARY"
 else
   echo "nvrtc: not found by this script; kiln_cuda_check searches its default places"
 fi
+[ -n "${kenv+x}" ] || kenv=(env)
 ptxas=$(command -v ptxas || true)
 [ -z "$ptxas" ] && [ -x /usr/local/cuda/bin/ptxas ] && ptxas=/usr/local/cuda/bin/ptxas
 export KILN_CUDA_CACHE_DIR=$work/cache  # a fresh kernel cache each run
@@ -79,15 +81,15 @@ step() {  # step NAME TIMEOUT COMMAND...: runs it, prints its output and PASS/FA
   fi
 }
 
-step gpu 75 "$bin" --gpu
-step gpu-cached 30 "$bin" --gpu  # the same kernels again, from the disk cache
+step gpu 60 "${kenv[@]}" "$bin" --gpu
+step gpu-cached 20 "${kenv[@]}" "$bin" --gpu  # the same kernels again, from the disk cache
 if [ -n "$ptxas" ]; then
-  step ptx 60 env KILN_PTXAS="$ptxas" "$bin" --ptx
+  step ptx 60 "${kenv[@]}" KILN_PTXAS="$ptxas" "$bin" --ptx
 else
   echo "== ptx"
   echo "SKIP ptx: no ptxas on this machine"
 fi
-step bench-kiln 45 "$bin" --bench 1048576,67108864 --reps 20
+step bench-kiln 40 "${kenv[@]}" "$bin" --bench 1048576,67108864 --reps 20
 if [ -n "$py" ] && grep -q '^BENCH' "$work/bench-kiln.log"; then
   step bench-torch 110 "$py" "$bundle/cuda_bench_torch.py" "$work/bench-kiln.log" --reps 20 --compile-budget-s 70
 else
