@@ -1,0 +1,231 @@
+#include "compiler/backends/cuda/nvrtc.h"
+
+#include <dlfcn.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <vector>
+
+namespace kiln::cuda {
+namespace {
+
+// The few NVRTC entry points, declared here so no CUDA header is needed.
+using nvrtcProgram = struct _nvrtcProgram*;
+struct Nvrtc {
+  void* handle = nullptr;
+  std::string path, error;
+  int major = 0, minor = 0;
+  const char* (*GetErrorString)(int);
+  int (*Version)(int*, int*);
+  int (*CreateProgram)(nvrtcProgram*, const char*, const char*, int, const char* const*, const char* const*);
+  int (*CompileProgram)(nvrtcProgram, int, const char* const*);
+  int (*DestroyProgram)(nvrtcProgram*);
+  int (*GetProgramLogSize)(nvrtcProgram, size_t*);
+  int (*GetProgramLog)(nvrtcProgram, char*);
+  int (*GetPTXSize)(nvrtcProgram, size_t*);
+  int (*GetPTX)(nvrtcProgram, char*);
+  int (*GetCUBINSize)(nvrtcProgram, size_t*);
+  int (*GetCUBIN)(nvrtcProgram, char*);
+  int (*GetNumSupportedArchs)(int*);
+  int (*GetSupportedArchs)(int*);
+};
+
+std::vector<std::string> Candidates() {
+  std::vector<std::string> paths;
+  if (const char* env = std::getenv("KILN_NVRTC_LIBRARY"); env != nullptr && *env) paths.push_back(env);
+  for (const char* name : {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}) paths.push_back(name);
+  for (const char* name : {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}) {
+    paths.push_back(std::string("/usr/local/cuda/lib64/") + name);
+  }
+  std::vector<std::string> sites = {"/usr/lib/python3*/site-packages", "/usr/lib/python3*/dist-packages",
+                                    "/usr/local/lib/python3*/site-packages", "/usr/local/lib/python3*/dist-packages",
+                                    "/opt/conda/lib/python3*/site-packages"};
+  if (const char* venv = std::getenv("VIRTUAL_ENV")) sites.push_back(std::string(venv) + "/lib/python3*/site-packages");
+  if (const char* home = std::getenv("HOME")) sites.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
+  for (const std::string& site : sites) {
+    for (const char* sub : {"/nvidia/cu13/lib/libnvrtc.so*", "/nvidia/cuda_nvrtc/lib/libnvrtc.so*"}) {
+      glob_t g;
+      if (glob((site + sub).c_str(), 0, nullptr, &g) == 0) {
+        for (size_t k = 0; k < g.gl_pathc; ++k) {
+          const std::string p = g.gl_pathv[k];
+          if (p.find("builtins") == std::string::npos && p.find(".alt.") == std::string::npos) paths.push_back(p);
+        }
+      }
+      globfree(&g);
+    }
+  }
+  return paths;
+}
+
+template <typename F>
+bool Bind(void* handle, const char* name, F* fn) {
+  *fn = reinterpret_cast<F>(dlsym(handle, name));
+  return *fn != nullptr;
+}
+
+const Nvrtc& Load() {
+  static Nvrtc lib;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::string tried;
+    for (const std::string& path : Candidates()) {
+      lib.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (lib.handle != nullptr) {
+        lib.path = path;
+        break;
+      }
+      if (tried.empty()) tried = dlerror();
+    }
+    if (lib.handle == nullptr) {
+      lib.error = "cuda: no NVRTC library found (" + tried + "; set KILN_NVRTC_LIBRARY)";
+      return;
+    }
+    const bool ok =
+        Bind(lib.handle, "nvrtcGetErrorString", &lib.GetErrorString) &&
+        Bind(lib.handle, "nvrtcVersion", &lib.Version) && Bind(lib.handle, "nvrtcCreateProgram", &lib.CreateProgram) &&
+        Bind(lib.handle, "nvrtcCompileProgram", &lib.CompileProgram) &&
+        Bind(lib.handle, "nvrtcDestroyProgram", &lib.DestroyProgram) &&
+        Bind(lib.handle, "nvrtcGetProgramLogSize", &lib.GetProgramLogSize) &&
+        Bind(lib.handle, "nvrtcGetProgramLog", &lib.GetProgramLog) &&
+        Bind(lib.handle, "nvrtcGetPTXSize", &lib.GetPTXSize) && Bind(lib.handle, "nvrtcGetPTX", &lib.GetPTX) &&
+        Bind(lib.handle, "nvrtcGetCUBINSize", &lib.GetCUBINSize) && Bind(lib.handle, "nvrtcGetCUBIN", &lib.GetCUBIN) &&
+        Bind(lib.handle, "nvrtcGetNumSupportedArchs", &lib.GetNumSupportedArchs) &&
+        Bind(lib.handle, "nvrtcGetSupportedArchs", &lib.GetSupportedArchs);
+    if (!ok) {
+      lib.error = "cuda: " + lib.path + " lacks an NVRTC entry point";
+      dlclose(lib.handle);
+      lib.handle = nullptr;
+      return;
+    }
+    lib.Version(&lib.major, &lib.minor);
+  });
+  return lib;
+}
+
+uint64_t Fnv1a(const std::string& text, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string CacheDir() {
+  if (const char* off = std::getenv("KILN_CUDA_CACHE"); off != nullptr && std::string(off) == "0") return "";
+  if (const char* dir = std::getenv("KILN_CUDA_CACHE_DIR"); dir != nullptr && *dir) return dir;
+  const char* home = std::getenv("HOME");
+  return home != nullptr && *home ? std::string(home) + "/.cache/kiln/cuda" : "";
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  std::ostringstream s;
+  s << f.rdbuf();
+  *out = s.str();
+  return !out->empty();
+}
+
+// Best effort: a cache that cannot be written only costs a recompile. Temp + rename: never half a file.
+void WriteFileAtomically(const std::string& dir, const std::string& path, const std::string& data) {
+  for (size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
+    mkdir(dir.substr(0, at).c_str(), 0755);  // each parent; EEXIST is fine
+    if (at == std::string::npos) break;
+  }
+  const std::string temp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream f(temp, std::ios::binary | std::ios::trunc);
+    if (!f) return;
+    f.write(data.data(), data.size());
+    if (!f.good()) {
+      f.close();
+      unlink(temp.c_str());
+      return;
+    }
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) unlink(temp.c_str());
+}
+
+}  // namespace
+
+StatusOr<std::string> NvrtcDescription() {
+  const Nvrtc& lib = Load();
+  if (lib.handle == nullptr) return NotFound(lib.error);
+  return lib.path + " (NVRTC " + std::to_string(lib.major) + "." + std::to_string(lib.minor) + ")";
+}
+
+bool NvrtcSupportsArch(int major, int minor) {
+  const Nvrtc& lib = Load();
+  if (lib.handle == nullptr) return false;
+  int n = 0;
+  if (lib.GetNumSupportedArchs(&n) != 0 || n <= 0) return false;
+  std::vector<int> archs(n);
+  if (lib.GetSupportedArchs(archs.data()) != 0) return false;
+  for (int a : archs) {
+    if (a == major * 10 + minor) return true;
+  }
+  return false;
+}
+
+StatusOr<NvrtcResult> NvrtcCompile(const std::string& source, const std::string& kernel_name,
+                                   const NvrtcTarget& target) {
+  const Nvrtc& lib = Load();
+  if (lib.handle == nullptr) return NotFound(lib.error);
+  const std::string arch = std::string("--gpu-architecture=") + (target.cubin ? "sm_" : "compute_") +
+                           std::to_string(target.major * 10 + target.minor);
+  const std::vector<const char*> options = {"--std=c++17", "-default-device", arch.c_str()};
+  NvrtcResult result;
+  result.cubin = target.cubin;
+  const std::string dir = CacheDir();
+  std::string cache_path;
+  if (!dir.empty()) {
+    std::string key = source + "\n" + arch + "\nnvrtc " + std::to_string(lib.major) + "." + std::to_string(lib.minor);
+    for (const char* o : options) key += std::string("\n") + o;
+    char name[64];
+    std::snprintf(name, sizeof(name), "/%016llx.%s", static_cast<unsigned long long>(Fnv1a(key)),
+                  target.cubin ? "cubin" : "ptx");
+    cache_path = dir + name;
+    if (ReadFile(cache_path, &result.image)) {
+      result.from_cache = true;
+      return result;
+    }
+  }
+  nvrtcProgram prog = nullptr;
+  const std::string file = kernel_name + ".cu";
+  if (int rc = lib.CreateProgram(&prog, source.c_str(), file.c_str(), 0, nullptr, nullptr); rc != 0) {
+    return Internal("cuda: ", kernel_name, ": nvrtcCreateProgram: ", lib.GetErrorString(rc));
+  }
+  const int rc = lib.CompileProgram(prog, static_cast<int>(options.size()), options.data());
+  size_t log_size = 0;
+  if (lib.GetProgramLogSize(prog, &log_size) == 0 && log_size > 1) {
+    result.log.resize(log_size);
+    lib.GetProgramLog(prog, result.log.data());
+    result.log.resize(log_size - 1);
+  }
+  if (rc != 0) {
+    lib.DestroyProgram(&prog);
+    std::string log = result.log;
+    for (char& c : log) {
+      if (c == '\n') c = ' ';
+    }
+    return InvalidArgument("cuda: ", kernel_name, ": NVRTC ", arch, ": ", lib.GetErrorString(rc), ": ", log);
+  }
+  size_t size = 0;
+  const int get_size = target.cubin ? lib.GetCUBINSize(prog, &size) : lib.GetPTXSize(prog, &size);
+  if (get_size != 0 || size == 0) {
+    lib.DestroyProgram(&prog);
+    return Internal("cuda: ", kernel_name, ": NVRTC returned no image");
+  }
+  result.image.resize(size);
+  const int get = target.cubin ? lib.GetCUBIN(prog, result.image.data()) : lib.GetPTX(prog, result.image.data());
+  lib.DestroyProgram(&prog);
+  if (get != 0) return Internal("cuda: ", kernel_name, ": NVRTC: ", lib.GetErrorString(get));
+  if (!target.cubin && !result.image.empty() && result.image.back() == '\0') result.image.pop_back();
+  if (!cache_path.empty()) WriteFileAtomically(dir, cache_path, result.image);
+  return result;
+}
+
+}  // namespace kiln::cuda

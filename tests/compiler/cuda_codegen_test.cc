@@ -1,0 +1,239 @@
+// The CUDA backend's code generator on the fused programs the real pipeline
+// makes for the examples' models (inference and training steps): each is
+// rendered, run by the emulation harness (kiln_cuda_check --emulate) against the
+// reference arithmetic, and, where the CUDA toolkit is installed, compiled by
+// NVRTC for compute_80 and compute_90 and assembled by ptxas -arch=sm_90.
+#include "compiler/backends/cuda/cuda_codegen.h"
+
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include "compiler/backends/cpu/cpu_backend.h"
+#include "compiler/backends/cuda/nvrtc.h"
+#include "compiler/pass.h"
+#include "frontends/load_model.h"
+#include "ir/attrs.h"
+#include "runtime/kernels/cuda/cuda_driver.h"
+#include "tests/test_util.h"
+
+namespace kiln::cuda {
+namespace {
+
+void CollectPrograms(const proto::Plan& plan, std::set<std::string>* programs) {
+  for (const proto::Step& step : plan.step()) {
+    if (step.op_type() != "FusedElementwise") continue;
+    programs->insert(Attrs(step.attribute()).GetString("program", ""));
+  }
+}
+
+// Every distinct fused program of examples/*.kiln.txt, inference and training (SGD) steps.
+std::vector<FusedProgram> ExamplePrograms(int* models, int* trained) {
+  std::set<std::string> texts;
+  *models = 0;
+  *trained = 0;
+  DIR* dir = opendir(testing::SourcePath("examples").c_str());
+  EXPECT_NE(dir, nullptr);
+  std::vector<std::string> files;
+  while (dir != nullptr) {
+    dirent* e = readdir(dir);
+    if (e == nullptr) break;
+    const std::string name = e->d_name;
+    if (name.size() > 9 && name.substr(name.size() - 9) == ".kiln.txt") files.push_back("examples/" + name);
+  }
+  if (dir != nullptr) closedir(dir);
+  for (const std::string& file : files) {
+    auto model = LoadModel(testing::SourcePath(file));
+    EXPECT_OK(model.status());
+    if (!model.ok()) continue;
+    ++*models;
+    Graph& g = *model->graph;
+    EXPECT_OK(PrepareForInference(g, {}));
+    auto plan = CompileForCpu(g, {.use_onednn = false});
+    EXPECT_OK(plan.status());
+    if (plan.ok()) CollectPrograms(*plan, &texts);
+    // Not every example trains (some have no labels or loss): those are listed, at least 3 must.
+    auto step = testing::CompileTrainingStep(file, 4, "sgd");
+    if (step.ok()) {
+      ++*trained;
+      CollectPrograms(*step, &texts);
+    } else {
+      std::printf("[ info ] %s: no training step: %s\n", file.c_str(), step.status().message().c_str());
+    }
+  }
+  std::vector<FusedProgram> programs;
+  for (const std::string& text : texts) {
+    auto p = ParseFusedProgram(text);
+    EXPECT_OK(p.status());
+    if (p.ok()) programs.push_back(*p);
+  }
+  return programs;
+}
+
+TEST(CudaCodegenTest, ExampleProgramsRenderAndPassTheEmulationHarness) {
+  int models = 0, trained = 0;
+  const std::vector<FusedProgram> programs = ExamplePrograms(&models, &trained);
+  ASSERT_GT(models, 5);
+  ASSERT_GE(trained, 3);
+  ASSERT_GE(programs.size(), 3u) << "the examples should fuse elementwise chains";
+  const std::string dir = testing::MakeTempDir();
+  std::ofstream list(dir + "/programs.txt");
+  for (const FusedProgram& p : programs) {
+    for (CudaMath math : {CudaMath::kDouble, CudaMath::kFloat}) {
+      auto k = RenderCudaKernel(p, math);
+      ASSERT_OK(k.status());
+      EXPECT_NE(k->source.find("extern \"C\" __global__ void " + k->name + "("), std::string::npos);
+    }
+    list << FormatFusedProgram(p) << "\n";
+  }
+  list.close();
+  std::string output;
+  const int rc = testing::RunCommand(
+      std::string(KILN_CUDA_CHECK_PATH) + " --emulate --programs " + dir + "/programs.txt", &output);
+  EXPECT_EQ(rc, 0) << output;
+  EXPECT_NE(output.find("PASS emulation"), std::string::npos) << output;
+  std::printf("[ info ] %zu distinct fused programs from %d example models emulated\n", programs.size(), models);
+}
+
+#if KILN_HAVE_CUDA_TOOLKIT
+TEST(CudaCodegenTest, ExampleProgramsCompileWithNvrtcAndAssembleWithPtxas) {
+  int models = 0, trained = 0;
+  const std::vector<FusedProgram> programs = ExamplePrograms(&models, &trained);
+  ASSERT_GE(programs.size(), 3u);
+  auto lib = NvrtcDescription();
+  ASSERT_OK(lib.status());
+  const std::string dir = testing::MakeTempDir();
+  setenv("KILN_CUDA_CACHE", "0", 1);  // compile for real, not from an earlier run's cache
+  int compiled = 0;
+  for (const FusedProgram& p : programs) {
+    auto k = RenderCudaKernel(p, CudaMath::kDouble);
+    ASSERT_OK(k.status());
+    for (int arch : {80, 90}) {
+      auto r = NvrtcCompile(k->source, k->name, {arch / 10, arch % 10, false});
+      ASSERT_OK(r.status());
+      EXPECT_NE(r->image.find(".entry " + k->name), std::string::npos);
+      const std::string file = dir + "/" + k->name + "_" + std::to_string(arch) + ".ptx";
+      std::ofstream(file) << r->image;
+      std::string output;
+      EXPECT_EQ(testing::RunCommand("/usr/local/cuda/bin/ptxas -arch=sm_90 -o /dev/null " + file, &output), 0)
+          << k->name << ": " << output;
+      ++compiled;
+    }
+  }
+  unsetenv("KILN_CUDA_CACHE");
+  std::printf("[ info ] %d kernels compiled by NVRTC (%s) and assembled by ptxas -arch=sm_90\n", compiled,
+              lib->c_str());
+}
+
+TEST(CudaCodegenTest, NvrtcErrorsNameTheKernelAndCarryTheLog) {
+  auto r =
+      NvrtcCompile("extern \"C\" __global__ void broken() { undeclared_thing(); }", "broken_kernel", {9, 0, false});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("cuda: broken_kernel: NVRTC"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("undeclared_thing"), std::string::npos) << r.status().message();
+  EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+}
+
+TEST(CudaCodegenTest, TheDiskCacheIsKeyedAndWrittenWhole) {
+  const std::string dir = testing::MakeTempDir() + "/nested/cache";
+  setenv("KILN_CUDA_CACHE_DIR", dir.c_str(), 1);
+  auto p = ParseFusedProgram("t0=Relu(i0); o0=t0");
+  ASSERT_OK(p.status());
+  auto k = RenderCudaKernel(*p);
+  ASSERT_OK(k.status());
+  auto first = NvrtcCompile(k->source, k->name, {8, 0, false});
+  ASSERT_OK(first.status());
+  EXPECT_FALSE(first->from_cache);
+  auto again = NvrtcCompile(k->source, k->name, {8, 0, false});
+  ASSERT_OK(again.status());
+  EXPECT_TRUE(again->from_cache);
+  EXPECT_EQ(again->image, first->image);
+  auto other_arch = NvrtcCompile(k->source, k->name, {9, 0, false});
+  ASSERT_OK(other_arch.status());
+  EXPECT_FALSE(other_arch->from_cache);
+  std::string output;
+  testing::RunCommand("ls " + dir, &output);
+  EXPECT_EQ(output.find(".tmp."), std::string::npos) << output;
+  EXPECT_EQ(testing::CountLines(output), 2) << output;
+  setenv("KILN_CUDA_CACHE", "0", 1);
+  auto uncached = NvrtcCompile(k->source, k->name, {8, 0, false});
+  ASSERT_OK(uncached.status());
+  EXPECT_FALSE(uncached->from_cache);
+  unsetenv("KILN_CUDA_CACHE");
+  unsetenv("KILN_CUDA_CACHE_DIR");
+}
+#endif  // KILN_HAVE_CUDA_TOOLKIT
+
+TEST(CudaCodegenTest, KernelNamesAreReadableAndDistinct) {
+  auto a = ParseFusedProgram("t0=Add(i0,i1); t1=Relu(t0); o0=t1");
+  auto b = ParseFusedProgram("t0=Add(i0,i1); t1=Relu(t0); t2=Mul(t1,0.5); o0=t2");
+  ASSERT_OK(a.status());
+  ASSERT_OK(b.status());
+  const std::string na = CudaKernelName(*a, CudaMath::kDouble);
+  EXPECT_EQ(na.rfind("kiln_fused_add_relu_", 0), 0u) << na;
+  EXPECT_NE(na, CudaKernelName(*b, CudaMath::kDouble));
+  EXPECT_NE(na, CudaKernelName(*a, CudaMath::kFloat));
+}
+
+TEST(CudaCodegenTest, ImmediatesKeepTheirExactValue) {
+  FusedProgram p;
+  p.num_inputs = 1;
+  for (float v : {0.1f, 1.0f, -3e-38f, std::numeric_limits<float>::infinity(), std::nanf("")}) {
+    p.instrs.push_back({FusedOp::kAdd, {{FusedOperand::kInput, 0, 0}, {FusedOperand::kImmediate, 0, v}}});
+  }
+  p.outputs = {4};
+  auto k = RenderCudaKernel(p);
+  ASSERT_OK(k.status());
+  EXPECT_NE(k->source.find("(float)0.100000001f"), std::string::npos) << k->source;
+  EXPECT_NE(k->source.find("(float)1.f"), std::string::npos) << k->source;
+  EXPECT_NE(k->source.find("(float)(1e300 * 1e300)"), std::string::npos) << k->source;
+  EXPECT_NE(k->source.find("(float)(0.0 / 0.0)"), std::string::npos) << k->source;
+}
+
+TEST(CudaCodegenTest, ArgumentPackingChecksShapesAndLimits) {
+  auto p = ParseFusedProgram("t0=Add(i0,i1); o0=t0");
+  ASSERT_OK(p.status());
+  int64_t total = 0;
+  auto ok = PackCudaKernelArgs(*p, {{4, 1, 6}, {5, 1}}, {4, 5, 6}, {1, 2}, {3}, &total);
+  ASSERT_OK(ok.status());
+  EXPECT_EQ(total, 120);
+  EXPECT_EQ((*ok)[0], 3u);  // outputs first, then inputs
+  EXPECT_EQ((*ok)[1], 1u);
+  EXPECT_FALSE(PackCudaKernelArgs(*p, {{4, 3}, {5}}, {4, 5}, {1, 2}, {3}, &total).ok());  // no broadcast
+  EXPECT_FALSE(PackCudaKernelArgs(*p, {{4, 5}}, {4, 5}, {1}, {3}, &total).ok());          // too few inputs
+  // Alternating broadcast dims do not collapse: more outer dims than the kernels take.
+  const Dims a = {2, 1, 2, 1, 2, 1, 2, 1, 2}, b = {1, 2, 1, 2, 1, 2, 1, 2, 1}, out = {2, 2, 2, 2, 2, 2, 2, 2, 2};
+  const auto deep = PackCudaKernelArgs(*p, {a, b}, out, {1, 2}, {3}, &total);
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.status().message().find("outer dims"), std::string::npos) << deep.status().message();
+  // Too many inputs for cuLaunchKernel's 4 KiB of parameters.
+  std::string text;
+  for (int k = 0; k < 70; ++k) text += "t" + std::to_string(k) + "=Neg(i" + std::to_string(k) + "); ";
+  text += "o0=t69";
+  auto wide = ParseFusedProgram(text);
+  ASSERT_OK(wide.status());
+  const auto big =
+      PackCudaKernelArgs(*wide, std::vector<Dims>(70, Dims{3}), {3}, std::vector<uint64_t>(70, 1), {2}, &total);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("4 KiB"), std::string::npos) << big.status().message();
+}
+
+TEST(CudaCodegenTest, NoDriverIsAOneLineErrorNotACrash) {
+  const Status st = CudaDriverAvailable();
+  if (st.ok()) {  // a GPU machine: the device opens instead
+    ASSERT_OK(CudaDevice::Open(0).status());
+    return;
+  }
+  EXPECT_TRUE(st.message().rfind("cuda: ", 0) == 0) << st.message();
+  EXPECT_EQ(st.message().find('\n'), std::string::npos);
+  auto dev = CudaDevice::Open(0);
+  ASSERT_FALSE(dev.ok());
+  EXPECT_EQ(dev.status().message(), st.message());
+}
+
+}  // namespace
+}  // namespace kiln::cuda
