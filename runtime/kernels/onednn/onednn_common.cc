@@ -1,6 +1,8 @@
 #include "runtime/kernels/onednn/onednn_common.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -33,6 +35,37 @@ StatusOr<std::unique_ptr<Kernel>> RunBuilder(const OneDnnBuilder& builder, const
     return Unimplemented("oneDNN cannot build it: ", e.what());
   }
 }
+
+// Non-finite values. The rule is the reference kernels' (ONNX/IEEE, as numpy and
+// ONNX Runtime): NaN in -> NaN out for every float op (Relu, Clip, Max, Min,
+// MaxPool, ...), and +-Inf follow IEEE arithmetic (Relu(-Inf)=0, Clip(Inf)=hi).
+// oneDNN does not honour it (its max/min-based Relu, Clip, binary Max/Min,
+// MaxPool and eltwise post-ops drop NaN), so each oneDNN kernel scans its float
+// inputs first (one vectorized pass, ~memory bandwidth) and, when any element
+// is NaN or +-Inf, runs the op's reference kernel instead. Finite inputs keep
+// the oneDNN path; the rare non-finite run pays the reference kernel's cost.
+bool AllFinite(const TensorRef& t) {
+  if (t.dtype != proto::DT_FLOAT || !t.data) return true;
+  const auto* p = static_cast<const uint32_t*>(t.data);
+  uint32_t worst = 0;  // the largest magnitude bit pattern: >= Inf's means Inf or NaN
+  for (int64_t i = 0, n = t.num_elements(); i < n; ++i) worst = std::max(worst, p[i] & 0x7fffffffu);
+  return worst < 0x7f800000u;
+}
+
+class NonFiniteFallbackKernel : public Kernel {
+ public:
+  NonFiniteFallbackKernel(std::unique_ptr<Kernel> fast, std::unique_ptr<Kernel> exact)
+      : fast_(std::move(fast)), exact_(std::move(exact)) {}
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    for (const TensorRef& t : in) {
+      if (!AllFinite(t)) return exact_->Run(in, out);
+    }
+    return fast_->Run(in, out);
+  }
+
+ private:
+  std::unique_ptr<Kernel> fast_, exact_;
+};
 
 }  // namespace
 
@@ -104,7 +137,11 @@ void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder bui
   r.Register("onednn", op_type, [builder](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
     auto kernel = RunBuilder(builder, spec);
     if (!kernel.ok()) return kernel.status().WithContext(spec.Label());
-    return kernel;
+    // The exact path for non-finite inputs (see NonFiniteFallbackKernel); every
+    // op has a reference kernel, so a failure to build one is an error here.
+    auto exact = KernelRegistry::Global().Create("ref", spec);
+    if (!exact.ok()) return exact.status().WithContext(spec.Label());
+    return std::unique_ptr<Kernel>(std::make_unique<NonFiniteFallbackKernel>(std::move(*kernel), std::move(*exact)));
   });
 }
 
