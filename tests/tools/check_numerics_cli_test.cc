@@ -89,6 +89,37 @@ TEST(CheckNumericsCliTest, NamesTheFirstStepOrTheNonFiniteInput) {
   EXPECT_NE(Kiln("run --help").output.find("--check-numerics"), std::string::npos);
 }
 
+// The LLVM fused elementwise kernel (one jit step for the whole chain) keeps the
+// rule: x=NaN -> NaN; +Inf -> Relu Inf, Max Inf, Min Inf, Exp Inf, Tanh 1;
+// -Inf -> Relu 0, Max 0, Min -Inf, Exp 0, Tanh 0.
+TEST(CheckNumericsCliTest, FusedElementwiseKernelPropagatesNaNAndInf) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string model = dir + "/f.kiln.txt";
+  std::ofstream(model) << R"(graph {
+    name: "f"
+    input { name: "x" dtype: DT_FLOAT dims { size: 3 } }
+    initializer { name: "b" dtype: DT_FLOAT dims: 3 float_data: [0, 0, 0] }
+    node { name: "r" op_type: "Relu" input: ["x"] output: ["r1"] }
+    node { name: "m" op_type: "Max" input: ["r1", "b"] output: ["m1"] }
+    node { name: "n" op_type: "Min" input: ["m1", "x"] output: ["n1"] }
+    node { name: "e" op_type: "Exp" input: ["n1"] output: ["e1"] }
+    node { name: "t" op_type: "Tanh" input: ["e1"] output: ["y"] }
+    output { name: "y" }
+  })";
+  const std::string x =
+      WriteTensor(dir + "/x.npy", Tensor::FromVector(proto::DT_FLOAT, {3}, std::vector<float>{kNaN, kInf, -kInf}));
+  const Result plan = Kiln("dump " + model);
+  EXPECT_NE(plan.output.find("(1 jit)"), std::string::npos) << plan.output;
+  const Result r = Kiln("run " + model + " --input " + x + " --output-dir " + dir + "/out");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto y = ReadTensorFile(dir + "/out/y.npy");
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  const float* v = y->data_as<float>();
+  EXPECT_TRUE(std::isnan(v[0])) << v[0];
+  EXPECT_EQ(v[1], 1.0f);
+  EXPECT_EQ(v[2], 0.0f);
+}
+
 // LeNet-5 (conv, pooling, Relu, Gemm: oneDNN kernels with post-ops, or the
 // reference ones) fed all-NaN or one +Inf pixel prints all-NaN logits on every path.
 TEST(CheckNumericsCliTest, LeNetPropagatesNonFiniteInputsOnEveryPath) {
