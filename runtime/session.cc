@@ -98,6 +98,7 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   s->env_->exec.stream = &s->env_->stream;
   s->env_->exec.num_threads = options.num_threads;
   s->compiled_kernels_ = options.compiled_kernels;
+  s->after_step_ = options.after_step;
   s->env_->exec.compiled_kernels = s->compiled_kernels_.get();
   const char* profile_env = std::getenv("KILN_PROFILE");
   s->profile_on_exit_ = profile_env && *profile_env && std::strcmp(profile_env, "0") != 0;
@@ -184,6 +185,7 @@ Status Session::Run() {
     Status st = s.kernel->Run(s.inputs, s.outputs);
     if (!st.ok()) return st.WithContext(s.step->name() + " (" + s.step->op_type() + ")");
     if (profile_) s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (after_step_) RETURN_IF_ERROR(after_step_(*s.step, s.inputs, s.outputs));
   }
   for (const proto::StateUpdate& su : plan_.state_update()) {
     const TensorRef& state = buffers_[su.state()];

@@ -2,6 +2,7 @@
 // loop over steps per run.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,11 @@ struct SessionOptions {
   /// Generated code for the plan's "jit" steps (kept alive by the session); without
   /// it, or for a symbol it lacks, those steps run the reference interpreter.
   std::shared_ptr<const CompiledKernels> compiled_kernels;
+  /// Called after each step of Run with its bound buffers (kiln run --check-numerics);
+  /// an error stops the run and is returned as is. Unset: no per-step cost.
+  std::function<Status(const proto::Step& step, const std::vector<TensorRef>& inputs,
+                       const std::vector<TensorRef>& outputs)>
+      after_step;
 };
 
 class Session {
@@ -89,6 +95,7 @@ class Session {
   struct Env;
   std::unique_ptr<Env> env_;
   std::shared_ptr<const CompiledKernels> compiled_kernels_;
+  decltype(SessionOptions::after_step) after_step_;
   bool profile_ = false, profile_on_exit_ = false;
   int64_t runs_ = 0;
 };

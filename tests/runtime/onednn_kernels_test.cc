@@ -682,6 +682,83 @@ std::vector<RefCase> RefCases() {
 INSTANTIATE_TEST_SUITE_P(AllOps, OneDnnVsRefTest, ::testing::ValuesIn(RefCases()),
                          [](const ::testing::TestParamInfo<RefCase>& info) { return info.param.name; });
 
+// ---- Non-finite values: oneDNN must give the reference kernels' NaN / Inf ----
+
+// Each case of the table above with NaN, +Inf and -Inf written into graph input
+// `poisoned` (-1: into every graph input), at positions that differ per input so
+// binary ops see NaN/Inf against finite values and against each other.
+struct NonFiniteCase {
+  RefCase base;
+  int poisoned;
+};
+std::ostream& operator<<(std::ostream& os, const NonFiniteCase& c) { return os << c.base.name << c.poisoned; }
+
+class OneDnnNonFiniteTest : public ::testing::TestWithParam<NonFiniteCase> {};
+
+TEST_P(OneDnnNonFiniteTest, PropagatesLikeTheReference) {
+  const NonFiniteCase& c = GetParam();
+  std::vector<Tensor> inputs, unused;
+  auto dnn_graph = BuildCaseGraph(c.base, &inputs);
+  auto ref_graph = BuildCaseGraph(c.base, &unused);
+  const float kSpecial[] = {std::nanf(""), INFINITY, -INFINITY};
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    if (c.poisoned >= 0 && static_cast<size_t>(c.poisoned) != j) continue;
+    float* v = inputs[j].mutable_data_as<float>();
+    const int64_t n = inputs[j].num_elements();
+    for (int k = 0; k < 3; ++k) v[(k * 5 + j) % n] = kSpecial[(k + j) % 3];
+  }
+  CompileOptions options;
+  auto dnn_plan = CompileToPlan(*dnn_graph, options);
+  ASSERT_OK(dnn_plan.status());
+  ASSERT_EQ(dnn_plan->step(0).kernel(), "onednn");
+  auto dnn_out = RunPlan(*dnn_plan, inputs);
+  ASSERT_OK(dnn_out.status());
+  options.use_onednn = false;
+  auto ref_plan = CompileToPlan(*ref_graph, options);
+  ASSERT_OK(ref_plan.status());
+  auto ref_out = RunPlan(*ref_plan, inputs);
+  ASSERT_OK(ref_out.status());
+  ASSERT_EQ(dnn_out->size(), ref_out->size());
+  int nonfinite = 0;
+  for (size_t i = 0; i < dnn_out->size(); ++i) {
+    const Tensor &d = (*dnn_out)[i], &r = (*ref_out)[i];
+    ASSERT_EQ(d.dims(), r.dims());
+    for (int64_t e = 0; e < d.num_elements(); ++e) {
+      const float a = d.data_as<float>()[e], b = r.data_as<float>()[e];
+      if (std::isnan(b) || std::isinf(b)) {
+        ++nonfinite;
+        // NaN-ness and Inf values exactly.
+        EXPECT_TRUE(std::isnan(b) ? std::isnan(a) : a == b) << "output " << i << "[" << e << "]: " << a << " vs " << b;
+      } else {
+        EXPECT_NEAR(a, b, 1e-5 + 1e-5 * std::fabs(b)) << "output " << i << "[" << e << "]";
+      }
+    }
+  }
+  EXPECT_GT(nonfinite, 0) << "no non-finite value reached the output: the case tests nothing";
+}
+
+std::vector<NonFiniteCase> NonFiniteCases() {
+  std::vector<NonFiniteCase> cases;
+  for (const RefCase& c : RefCases()) {
+    int graph_inputs = 0;
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      if (c.inputs[i] != kOmitted && !std::count(c.constant_inputs.begin(), c.constant_inputs.end(), i)) {
+        ++graph_inputs;
+      }
+    }
+    cases.push_back({c, -1});
+    for (int j = 0; graph_inputs > 1 && j < graph_inputs; ++j) cases.push_back({c, j});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOps, OneDnnNonFiniteTest, ::testing::ValuesIn(NonFiniteCases()),
+                         [](const ::testing::TestParamInfo<NonFiniteCase>& info) {
+                           return info.param.base.name + (info.param.poisoned < 0
+                                                              ? std::string("_AllInputs")
+                                                              : "_Input" + std::to_string(info.param.poisoned));
+                         });
+
 // ---- The support check: what the compiler asks before picking oneDNN ----
 
 std::string ReasonFor(const std::string& op, const std::vector<TensorType>& inputs, const std::vector<Dims>& outputs,

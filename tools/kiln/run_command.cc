@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <map>
 
@@ -34,6 +35,9 @@ Options:
   --output-dir DIR          write each output to DIR/NAME.npy instead of printing it
   --threads N               threads for oneDNN and the fused kernels (default: all cores)
   --no-onednn               use the reference kernels only
+  --check-numerics          stop at the first node (in execution order) that makes a NaN
+                            or Inf from finite inputs, or that reads an already non-finite
+                            input or weight; print it on one line and exit 3
   -h, --help                show this help
 
 Examples:
@@ -50,6 +54,50 @@ struct BoundInput {
 bool FileExists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
+}
+
+// --check-numerics: exit status when a non-finite value is found (1 stays "bad
+// input/model", so scripts can tell the two apart).
+constexpr int kExitNonFinite = 3;
+
+// The first NaN or Inf of a float tensor: "NaN at [flat index]", or "" if none.
+std::string FirstNonFinite(const TensorRef& t) {
+  auto scan = [&](auto* p) -> std::string {
+    for (int64_t i = 0, n = t.num_elements(); i < n; ++i) {
+      if (!std::isfinite(p[i])) {
+        return std::string(std::isnan(p[i]) ? "NaN"
+                           : p[i] > 0       ? "+Inf"
+                                            : "-Inf") +
+               " at flat index " + std::to_string(i);
+      }
+    }
+    return "";
+  };
+  if (!t.data) return "";
+  if (t.dtype == proto::DT_FLOAT) return scan(t.as<const float>());
+  if (t.dtype == proto::DT_DOUBLE) return scan(t.as<const double>());
+  return "";
+}
+
+// A step's first non-finite input (one already non-finite before it ran: a model
+// input, weight or state, since computed ones are caught at their producer), else
+// its first non-finite output. Sets *finding to "<node>: <what>".
+Status CheckStepNumerics(const proto::Plan& plan, const proto::Step& step, const std::vector<TensorRef>& inputs,
+                         const std::vector<TensorRef>& outputs, std::string* finding) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string what = FirstNonFinite(inputs[i]);
+    if (what.empty()) continue;
+    *finding = step.name() + ": input '" + plan.buffer(step.input(i)).name() + "' is already non-finite (" + what + ")";
+    return InvalidArgument(*finding);
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::string what = FirstNonFinite(outputs[i]);
+    if (what.empty()) continue;
+    *finding = step.name() + " (" + step.op_type() + "): output '" + plan.buffer(step.output(i)).name() +
+               "' is non-finite (" + what + ") from finite inputs";
+    return InvalidArgument(*finding);
+  }
+  return Status::Ok();
 }
 
 // "float32[batch, 4]" for error messages about graph inputs.
@@ -167,7 +215,7 @@ Status CheckOutputDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
-Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads) {
+Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads, bool* non_finite) {
   const std::string model_path = args.positional[0];
   const std::string output_dir = args.Get("--output-dir");
   if (!output_dir.empty()) RETURN_IF_ERROR(CheckOutputDirectory(output_dir));
@@ -194,6 +242,15 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads)
   if (!plan.ok()) return plan.status().WithContext(model_path);
   runtime::SessionOptions session_options;
   session_options.num_threads = threads;
+  std::string finding;
+  std::shared_ptr<const proto::Plan> plan_copy;
+  if (args.Has("--check-numerics")) {
+    plan_copy = std::make_shared<const proto::Plan>(*plan);
+    session_options.after_step = [&finding, plan_copy](const proto::Step& step, const std::vector<TensorRef>& in,
+                                                       const std::vector<TensorRef>& out) {
+      return CheckStepNumerics(*plan_copy, step, in, out, &finding);
+    };
+  }
   auto session = codegen::CreateJitSession(std::move(plan).value(), session_options);
   if (!session.ok()) return session.status().WithContext(model_path);
   runtime::Session& s = **session;
@@ -203,7 +260,13 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads)
     RETURN_IF_ERROR(
         s.SetInput(index, tensor.data(), static_cast<size_t>(tensor.num_bytes())).WithContext("input '" + name + "'"));
   }
-  RETURN_IF_ERROR(s.Run().WithContext(model_path));
+  Status run = s.Run();
+  if (!finding.empty()) {
+    std::fprintf(stderr, "kiln: %s\n", finding.c_str());
+    *non_finite = true;
+    return Status::Ok();
+  }
+  RETURN_IF_ERROR(run.WithContext(model_path));
 
   if (!output_dir.empty()) RETURN_IF_ERROR(EnsureDirectory(output_dir));
   for (int i = 0; i < s.num_outputs(); ++i) {
@@ -226,7 +289,10 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads)
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{"run", {"--no-onednn"}, {"--input", "--batch", "--output-dir", "--threads"}, {{"-i", "--input"}}};
+  ArgSpec spec{"run",
+               {"--no-onednn", "--check-numerics"},
+               {"--input", "--batch", "--output-dir", "--threads"},
+               {{"-i", "--input"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("run", parsed.status().message());
   if (parsed->help) {
@@ -252,7 +318,9 @@ int RunCommand(const std::vector<std::string>& args) {
     if (!t.ok()) return ReportUsageError("run", t.status().message());
     threads = static_cast<int>(*t);
   }
-  Status status = Run(*parsed, batch, batch_given, threads);
+  bool non_finite = false;
+  Status status = Run(*parsed, batch, batch_given, threads, &non_finite);
+  if (non_finite) return kExitNonFinite;
   return status.ok() ? kExitOk : ReportError(status);
 }
 

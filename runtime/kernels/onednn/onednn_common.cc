@@ -1,6 +1,8 @@
 #include "runtime/kernels/onednn/onednn_common.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -33,6 +35,56 @@ StatusOr<std::unique_ptr<Kernel>> RunBuilder(const OneDnnBuilder& builder, const
     return Unimplemented("oneDNN cannot build it: ", e.what());
   }
 }
+
+// Non-finite values. The rule is the reference kernels' (ONNX/IEEE, as numpy and
+// ONNX Runtime): NaN in -> NaN out for every float op (Relu, Clip, Max, Min,
+// MaxPool, ...), and +-Inf follow IEEE arithmetic (Relu(-Inf)=0, Clip(Inf)=hi).
+// oneDNN does not honour it (its max/min-based Relu, Clip, binary Max/Min,
+// MaxPool and eltwise post-ops drop NaN), so each oneDNN kernel scans its float
+// inputs first (one vectorized pass, ~memory bandwidth) and, when any element
+// is NaN or +-Inf, runs the op's reference kernel instead. Finite inputs keep
+// the oneDNN path; the rare non-finite run pays the reference kernel's cost.
+bool AllFinite(const TensorRef& t) {
+  if (t.dtype != proto::DT_FLOAT || !t.data) return true;
+  const auto* p = static_cast<const uint32_t*>(t.data);
+  const int64_t n = t.num_elements();
+  // The largest magnitude bit pattern: >= Inf's means Inf or NaN. Fixed-size
+  // blocks so that -O2 vectorizes the max.
+  uint32_t worst[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int k = 0; k < 16; ++k) worst[k] = std::max(worst[k], p[i + k] & 0x7fffffffu);
+  }
+  for (; i < n; ++i) worst[0] = std::max(worst[0], p[i] & 0x7fffffffu);
+  return *std::max_element(worst, worst + 16) < 0x7f800000u;
+}
+
+// Plan constants (weights) are scanned once, here; the other inputs on every run.
+class NonFiniteFallbackKernel : public Kernel {
+ public:
+  NonFiniteFallbackKernel(const KernelSpec& spec, std::unique_ptr<Kernel> fast, std::unique_ptr<Kernel> exact)
+      : fast_(std::move(fast)), exact_(std::move(exact)) {
+    for (int i = 0; i < static_cast<int>(spec.inputs.size()); ++i) {
+      if (!spec.is_constant_input(i)) {
+        scanned_.push_back(i);
+      } else if (!AllFinite(spec.inputs[i])) {
+        always_exact_ = true;
+      }
+    }
+  }
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    if (always_exact_) return exact_->Run(in, out);
+    for (int i : scanned_) {
+      if (!AllFinite(in[i])) return exact_->Run(in, out);
+    }
+    return fast_->Run(in, out);
+  }
+
+ private:
+  std::unique_ptr<Kernel> fast_, exact_;
+  std::vector<int> scanned_;
+  bool always_exact_ = false;
+};
 
 }  // namespace
 
@@ -104,7 +156,12 @@ void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder bui
   r.Register("onednn", op_type, [builder](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
     auto kernel = RunBuilder(builder, spec);
     if (!kernel.ok()) return kernel.status().WithContext(spec.Label());
-    return kernel;
+    // The exact path for non-finite inputs (see NonFiniteFallbackKernel); every
+    // op has a reference kernel, so a failure to build one is an error here.
+    auto exact = KernelRegistry::Global().Create("ref", spec);
+    if (!exact.ok()) return exact.status().WithContext(spec.Label());
+    return std::unique_ptr<Kernel>(
+        std::make_unique<NonFiniteFallbackKernel>(spec, std::move(*kernel), std::move(*exact)));
   });
 }
 
