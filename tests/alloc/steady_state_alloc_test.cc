@@ -196,7 +196,9 @@ TEST(SteadyStateAllocations, TrainingStepAllocatesNothing) {
     auto plan = std::string(model_path) == "wide-mlp" ? testing::CompileTrainingStep(*WideMlp(), 16, "adam")
                                                       : testing::CompileTrainingStep(model_path, 16, "adam");
     ASSERT_OK(plan.status());
-    auto session = codegen::CreateJitSession(std::move(plan).value(), runtime::SessionOptions{.num_threads = 2});
+    runtime::SessionOptions options;
+    options.num_threads = 2;
+    auto session = codegen::CreateJitSession(std::move(plan).value(), options);
     ASSERT_OK(session.status());
     // Any labels in range will do: the step's work does not depend on their values.
     for (int i = 0; i < (*session)->num_inputs(); ++i) {
