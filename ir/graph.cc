@@ -50,9 +50,6 @@ Node* Graph::AddNode(const std::string& op_type, const std::string& name_hint, c
   n->op_type_ = op_type;
   n->def_ = FindOpDef(op_type);
   n->inputs_ = inputs;
-  for (Value* in : inputs) {
-    if (in) in->users_.push_back(n.get());
-  }
   n->attrs_ = std::move(attrs);
   for (int i = 0; i < num_outputs; ++i) {
     std::string out_name = i < static_cast<int>(output_names.size()) ? output_names[i]
@@ -65,15 +62,14 @@ Node* Graph::AddNode(const std::string& op_type, const std::string& name_hint, c
   }
   Node* raw = n.get();
   nodes_.push_back(std::move(n));
-  node_at_[raw] = std::prev(nodes_.end());
   return raw;
 }
 
 Node* Graph::InsertNodeBefore(Node* before, const std::string& op_type, const std::string& name_hint,
                               const std::vector<Value*>& inputs, int num_outputs, Attrs attrs) {
   Node* n = AddNode(op_type, name_hint, inputs, num_outputs, std::move(attrs));
-  auto it = node_at_.find(before);
-  if (it != node_at_.end()) nodes_.splice(it->second, nodes_, std::prev(nodes_.end()));  // iterators stay valid
+  auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& p) { return p.get() == before; });
+  if (it != nodes_.end()) nodes_.splice(it, nodes_, std::prev(nodes_.end()));
   return n;
 }
 
@@ -118,29 +114,16 @@ void Graph::RemoveNode(Node* node) {
     out->producer_ = nullptr;
     out->producer_output_ = -1;
   }
-  for (Value* in : node->inputs_) {
-    if (in) in->RemoveUse(node);
-  }
   node_names_.erase(node->name_);
-  auto it = node_at_.find(node);
-  if (it == node_at_.end()) return;
-  nodes_.erase(it->second);
-  node_at_.erase(it);
+  nodes_.remove_if([&](const auto& p) { return p.get() == node; });
 }
 
 void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
-  if (from == to) return;
-  std::vector<Node*> users;
-  users.swap(from->users_);
-  for (Node* n : users) {
+  for (auto& n : nodes_) {
     for (auto& in : n->inputs_) {
-      if (in == from) {
-        in = to;
-        if (to) to->users_.push_back(n);
-      }
+      if (in == from) in = to;
     }
   }
-  // A node that reads `from` twice is listed twice: its second visit finds nothing left.
   for (auto& out : outputs_) {
     if (out == from) out = to;
   }
@@ -193,26 +176,21 @@ Node* Graph::FindNode(const std::string& name) const {
   return nullptr;
 }
 
-std::vector<Node*> Graph::Users(const Value* v) const { return v->users_; }
+std::vector<Node*> Graph::Users(const Value* v) const {
+  std::vector<Node*> users;
+  for (auto& n : nodes_) {
+    for (Value* in : n->inputs_) {
+      if (in == v) users.push_back(n.get());
+    }
+  }
+  return users;
+}
 
 int Graph::NumUses(const Value* v) const {
   int count = static_cast<int>(std::count(outputs_.begin(), outputs_.end(), v));
   for (const StateVar& s : states_) count += s.update == v ? 1 : 0;
-  return count + static_cast<int>(v->users_.size());
-}
-
-void Value::RemoveUse(const Node* user) {
-  auto it = std::find(users_.begin(), users_.end(), user);
-  if (it == users_.end()) return;
-  *it = users_.back();
-  users_.pop_back();
-}
-
-void Node::set_input(int i, Value* v) {
-  if (inputs_[i] == v) return;
-  if (inputs_[i]) inputs_[i]->RemoveUse(this);
-  inputs_[i] = v;
-  if (v) v->users_.push_back(this);
+  for (auto& n : nodes_) count += static_cast<int>(std::count(n->inputs_.begin(), n->inputs_.end(), v));
+  return count;
 }
 
 bool Graph::IsGraphOutput(const Value* v) const {

@@ -58,13 +58,8 @@ class Value {
 
  private:
   friend class Graph;
-  friend class Node;
-  void RemoveUse(const Node* user);
   std::string name_;
   TensorType type_;
-  // The nodes that read this value, one entry per use, kept by Node::set_input and the
-  // Graph's node edits, so that use queries and rewiring cost the uses, not the graph.
-  std::vector<Node*> users_;
   Node* producer_ = nullptr;
   int producer_output_ = -1;
   std::optional<Tensor> constant_;
@@ -87,7 +82,7 @@ class Node {
   Value* output(int i) const { return outputs_[i]; }
   const std::vector<Value*>& inputs() const { return inputs_; }
   const std::vector<Value*>& outputs() const { return outputs_; }
-  void set_input(int i, Value* v);
+  void set_input(int i, Value* v) { inputs_[i] = v; }
 
   Attrs& attrs() { return attrs_; }
   const Attrs& attrs() const { return attrs_; }
@@ -162,7 +157,7 @@ class Graph {
 
   Value* FindValue(const std::string& name) const;
   Node* FindNode(const std::string& name) const;
-  /// Nodes that read `v` (a node appears once per use; in no particular order).
+  /// Nodes that read `v` (a node appears once per use).
   std::vector<Node*> Users(const Value* v) const;
   int NumUses(const Value* v) const;
   bool IsGraphOutput(const Value* v) const;
@@ -191,8 +186,6 @@ class Graph {
   std::string name_ = "main";
   std::vector<std::unique_ptr<Value>> values_;
   std::list<std::unique_ptr<Node>> nodes_;
-  // Each node's place in nodes_: O(1) removal and insertion before it.
-  std::unordered_map<const Node*, std::list<std::unique_ptr<Node>>::iterator> node_at_;
   std::vector<Value*> inputs_;
   std::vector<Value*> outputs_;
   std::vector<StateVar> states_;

@@ -5,7 +5,6 @@
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/Constants.h>
-#include <llvm/IR/GlobalAlias.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Support/Error.h>
@@ -39,43 +38,11 @@ Status FromLlvm(llvm::Error error, const std::string& what) {
 
 }  // namespace
 
-// What a jit step's generated code depends on: its program, the shapes of its buffers
-// and its iteration count (everything EmitFusedStep reads but the symbol).
-static std::string FusedCodeKey(const proto::Plan& plan, const proto::Step& step) {
-  const Attrs attrs(step.attribute());
-  std::string key = attrs.GetString("program", "") + "|" + std::to_string(attrs.GetInt("iterations", -1));
-  auto add_buffers = [&](const auto& indices) {
-    key += "|";
-    for (int index : indices) {
-      if (index < 0 || index >= plan.buffer_size()) return false;
-      const proto::Buffer& b = plan.buffer(index);
-      key += std::to_string(b.dtype()) + "[";
-      for (int64_t d : b.dims()) key += std::to_string(d) + ",";
-      key += "]";
-    }
-    return true;
-  };
-  if (!add_buffers(step.input()) || !add_buffers(step.output())) return "";  // EmitFusedStep reports it
-  return key;
-}
-
 Status AddFusedKernels(const proto::Plan& plan, llvm::Module& module, std::vector<std::string>* symbols) {
-  // Steps with the same code share one function (the others are aliases of it): a model
-  // that repeats a block (ResNet stages, Transformer layers, long chains split into
-  // kernels) costs LLVM one compile per distinct kernel, not one per step.
-  std::unordered_map<std::string, llvm::Function*> emitted;
   for (const proto::Step& step : plan.step()) {
     if (step.kernel() != "jit") continue;
-    const std::string symbol = Attrs(step.attribute()).GetString("symbol", "");
-    const std::string key = FusedCodeKey(plan, step);
-    auto same = key.empty() ? emitted.end() : emitted.find(key);
-    if (same != emitted.end() && !symbol.empty() && !module.getNamedValue(symbol)) {
-      llvm::GlobalAlias::create(symbol, same->second);
-    } else {
-      RETURN_IF_ERROR(EmitFusedStep(plan, step, module));
-      if (!key.empty()) emitted.emplace(key, module.getFunction(symbol));
-    }
-    symbols->push_back(symbol);
+    RETURN_IF_ERROR(EmitFusedStep(plan, step, module));
+    symbols->push_back(Attrs(step.attribute()).GetString("symbol", ""));
   }
   return VerifyModule(module);
 }
@@ -86,7 +53,7 @@ Status AddKernelTable(llvm::Module& module, const std::vector<std::string>& symb
   auto* entry_type = llvm::StructType::get(ctx, {ptr, ptr});
   std::vector<llvm::Constant*> entries;
   for (const std::string& symbol : symbols) {
-    llvm::GlobalValue* fn = module.getNamedValue(symbol);  // a function, or an alias of an identical one
+    llvm::Function* fn = module.getFunction(symbol);
     if (!fn) return InvalidArgument("kernel table '", table_name, "': the module has no function ", symbol);
     auto* text = llvm::ConstantDataArray::getString(ctx, symbol);
     auto* name = new llvm::GlobalVariable(module, text->getType(), true, llvm::GlobalValue::PrivateLinkage, text,

@@ -118,18 +118,10 @@ std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
 }
 
 struct Group {
-  std::vector<Node*> members;  // in graph order once Replace sorts them
+  std::vector<Node*> members;  // in graph order
   Dims shape;
   bool alive = true;
-  // Readers of the members' values that were outside the group when recorded, by
-  // position (some join later; EarlyOutsideReader drops those).
-  std::multimap<int, Node*> outside_readers;
 };
-
-// The most ops one fused kernel takes: a chain of a million elementwise ops would
-// otherwise become one function that LLVM takes minutes to compile. Longer chains
-// become several kernels of this size (one extra buffer between each).
-constexpr size_t kMaxGroupSize = 1024;
 
 class FuseElementwisePass : public Pass {
  public:
@@ -167,14 +159,8 @@ class FuseElementwisePass : public Pass {
 
     bool changed = false;
     std::map<const Node*, std::string> fused_into;
-    struct DropDeadValues {  // once, not per group: it walks every value
-      Graph& graph;
-      ~DropDeadValues() { graph.RemoveDeadValues(); }
-    } drop_dead_values{graph};
     for (Group& g : groups_) {
       if (!g.alive || g.members.size() < 2) continue;
-      std::sort(g.members.begin(), g.members.end(),
-                [&](const Node* a, const Node* b) { return position_[a] < position_[b]; });
       auto fused = Replace(graph, g);
       if (!fused.ok()) return fused.status();
       if (fused->empty()) continue;  // Replace recorded why in reasons_by_node_
@@ -195,7 +181,7 @@ class FuseElementwisePass : public Pass {
         } else if (auto late = late_reasons_.find(nodes_[i]); late != late_reasons_.end()) {
           d.reason = late->second;
         } else {
-          const int g = GroupOf(nodes_[i]);
+          const int g = group_of_.count(nodes_[i]) ? group_of_[nodes_[i]] : -1;
           d.reason = g >= 0 && groups_[g].members.size() == 1
                          ? "single op: " + (reasons[i].empty() ? "no fusable neighbour" : reasons[i]) +
                                " (keeps its own kernel)"
@@ -208,31 +194,14 @@ class FuseElementwisePass : public Pass {
   }
 
  private:
-  // The group a node was placed in, following merges (union-find with path halving).
-  int GroupOf(const Node* n) {
-    auto it = group_of_.find(n);
-    if (it == group_of_.end()) return -1;
-    int g = it->second;
-    while (merged_into_[g] != g) g = merged_into_[g] = merged_into_[merged_into_[g]];
-    return g;
-  }
-
-  // A node outside the groups `gs` (and not `n`) that reads a value of theirs before
-  // `n`'s position: the merged group could not be computed in one place at `n`.
-  // Readers that joined a group are dropped from its list as they are met, so each
-  // check costs the readers still outside, not the group's size.
-  const Node* EarlyOutsideReader(const std::vector<int>& gs, const Node* n) {
-    const int at = position_[n];
-    for (int g : gs) {
-      auto& readers = groups_[g].outside_readers;  // by position
-      for (auto it = readers.begin(); it != readers.end() && it->first < at;) {
-        const int rg = GroupOf(it->second);
-        if (rg == g) {
-          it = readers.erase(it);  // joined this group: never outside again
-          continue;
+  // Values a group's members produce that some node outside `members` reads
+  // before position `at`: the group could not be computed in one place at `at`.
+  const Node* EarlyOutsideUser(const std::set<Node*>& members, int at) {
+    for (Node* m : members) {
+      for (Value* out : m->outputs()) {
+        for (Node* u : users_[out]) {
+          if (!members.count(u) && position_[u] < at) return u;
         }
-        if (it->second != n && std::find(gs.begin(), gs.end(), rg) == gs.end()) return it->second;
-        ++it;
       }
     }
     return nullptr;
@@ -240,16 +209,14 @@ class FuseElementwisePass : public Pass {
 
   // Puts a fusable node into a group: merged with all its producers' groups when
   // possible, else with the first that fits, else alone. Returns why it did not join.
-  // Merges move the smaller group's members and readers into the larger (amortized
-  // O(n log n) over the pass); the members are put in graph order once, in Replace.
   std::string Place(Node* n) {
     const Dims& shape = n->output(0)->dims();
     std::vector<int> producers;
     std::string why_not;
     for (Value* v : n->inputs()) {
       const Node* p = v ? v->producer() : nullptr;
-      const int g = p ? GroupOf(p) : -1;
-      if (g < 0) continue;
+      if (!p || !group_of_.count(p)) continue;
+      const int g = group_of_[p];
       if (std::find(producers.begin(), producers.end(), g) != producers.end()) continue;
       if (groups_[g].shape != shape) {
         why_not = "its shape " + DimsToString(shape) + " differs from its producer " + p->name() + "'s group " +
@@ -259,51 +226,32 @@ class FuseElementwisePass : public Pass {
       producers.push_back(g);
     }
     auto try_join = [&](const std::vector<int>& gs) {
-      size_t size = 1;
-      for (int g : gs) size += groups_[g].members.size();
-      if (size > kMaxGroupSize) {
-        why_not = "its producers' group has reached " + std::to_string(kMaxGroupSize) +
-                  " ops (the limit that bounds one generated kernel)";
-        return false;
-      }
-      if (const Node* u = EarlyOutsideReader(gs, n)) {
+      std::set<Node*> members = {n};
+      for (int g : gs) members.insert(groups_[g].members.begin(), groups_[g].members.end());
+      if (const Node* u = EarlyOutsideUser(members, position_[n])) {
         why_not = "joining its producers' group would move values past their reader " + u->Label();
         return false;
       }
-      int target = gs[0];
+      const int target = gs[0];
       for (size_t i = 1; i < gs.size(); ++i) {
-        Group& from = groups_[gs[i]];
-        Group& into = groups_[target];
-        if (from.members.size() > into.members.size()) {
-          std::swap(from.members, into.members);
-          std::swap(from.outside_readers, into.outside_readers);
-        }
-        into.members.insert(into.members.end(), from.members.begin(), from.members.end());
-        into.outside_readers.insert(from.outside_readers.begin(), from.outside_readers.end());
-        from.members.clear();
-        from.outside_readers.clear();
-        from.alive = false;
-        merged_into_[gs[i]] = target;
+        for (Node* m : groups_[gs[i]].members) group_of_[m] = target;
+        groups_[target].members.insert(groups_[target].members.end(), groups_[gs[i]].members.begin(),
+                                       groups_[gs[i]].members.end());
+        groups_[gs[i]].alive = false;
       }
-      AddMember(target, n);
+      groups_[target].members.push_back(n);
+      std::sort(groups_[target].members.begin(), groups_[target].members.end(),
+                [&](Node* a, Node* b) { return position_[a] < position_[b]; });
+      group_of_[n] = target;
       return true;
     };
     if (!producers.empty() && try_join(producers)) return "";
     for (size_t i = 0; producers.size() > 1 && i < producers.size(); ++i) {
       if (try_join({producers[i]})) return "";
     }
-    groups_.push_back(Group{{}, shape, true, {}});
-    merged_into_.push_back(static_cast<int>(groups_.size()) - 1);
-    AddMember(static_cast<int>(groups_.size()) - 1, n);
+    groups_.push_back(Group{{n}, shape, true});
+    group_of_[n] = static_cast<int>(groups_.size()) - 1;
     return why_not;
-  }
-
-  void AddMember(int g, Node* n) {
-    groups_[g].members.push_back(n);
-    group_of_[n] = g;
-    for (Value* out : n->outputs()) {
-      for (Node* u : users_[out]) groups_[g].outside_readers.emplace(position_[u], u);
-    }
   }
 
   // Replaces the group by one FusedElementwise node; returns its name, or "" when the
@@ -390,8 +338,8 @@ class FuseElementwisePass : public Pass {
       ops_[*it] = (*it)->op_type();
       graph.RemoveNode(*it);
     }
-    // Values keep their names (graph outputs are found by name); the dead values that
-    // held them get fresh names and are dropped once, after every group (Run).
+    graph.RemoveDeadValues();
+    // Values keep their names (graph outputs are found by name).
     for (size_t i = 0; i < outputs.size(); ++i) graph.RenameValue(fused->output(i), output_names[i]);
     group_size_[fused->name()] = static_cast<int>(g.members.size());
     return fused->name();
@@ -401,9 +349,8 @@ class FuseElementwisePass : public Pass {
   std::unordered_map<const Node*, int> position_;
   std::unordered_map<const Value*, std::vector<Node*>> users_;
   std::unordered_map<const Node*, std::vector<LocalInstr>> instrs_;
-  std::unordered_map<const Node*, int> group_of_;  // the group a node was placed in (see GroupOf)
+  std::unordered_map<const Node*, int> group_of_;
   std::vector<Group> groups_;
-  std::vector<int> merged_into_;  // union-find parents of groups_
   std::unordered_map<const Node*, std::string> late_reasons_;
   std::unordered_map<const Node*, std::string> names_, ops_;
   std::unordered_map<std::string, int> group_size_;
