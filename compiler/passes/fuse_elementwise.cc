@@ -117,6 +117,12 @@ std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
   return "";
 }
 
+// The most ops one FusedElementwise kernel holds. Without a cap a chain of N
+// elementwise ops becomes one kernel of N instructions: LLVM code generation and
+// the per-node grouping work below would grow with N (a 1M-op Relu chain would
+// not compile). Past a few dozen ops a longer kernel saves no memory traffic.
+constexpr size_t kMaxGroupSize = 64;
+
 struct Group {
   std::vector<Node*> members;  // in graph order
   Dims shape;
@@ -167,6 +173,7 @@ class FuseElementwisePass : public Pass {
       for (Node* m : g.members) fused_into[m] = *fused;
       changed = true;
     }
+    if (changed) graph.RemoveDeadValues();  // once, not per group: it walks the whole graph
 
     if (options.fusion_decisions) {
       for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -226,6 +233,12 @@ class FuseElementwisePass : public Pass {
       producers.push_back(g);
     }
     auto try_join = [&](const std::vector<int>& gs) {
+      size_t size = 1;
+      for (int g : gs) size += groups_[g].members.size();
+      if (size > kMaxGroupSize) {
+        why_not = "its producers' group is full (" + std::to_string(kMaxGroupSize) + " ops per fused kernel)";
+        return false;
+      }
       std::set<Node*> members = {n};
       for (int g : gs) members.insert(groups_[g].members.begin(), groups_[g].members.end());
       if (const Node* u = EarlyOutsideUser(members, position_[n])) {
@@ -338,7 +351,6 @@ class FuseElementwisePass : public Pass {
       ops_[*it] = (*it)->op_type();
       graph.RemoveNode(*it);
     }
-    graph.RemoveDeadValues();
     // Values keep their names (graph outputs are found by name).
     for (size_t i = 0; i < outputs.size(); ++i) graph.RenameValue(fused->output(i), output_names[i]);
     group_size_[fused->name()] = static_cast<int>(g.members.size());
