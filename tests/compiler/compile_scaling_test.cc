@@ -16,6 +16,12 @@
 namespace kiln {
 namespace {
 
+CompileOptions NoOneDnn() {
+  CompileOptions options;
+  options.use_onednn = false;
+  return options;
+}
+
 enum class Shape { kRelu, kMixed, kMatMul, kFanOut };
 
 // Builds a graph of about n nodes of `shape` (see bench/gen_chain.py for the same shapes).
@@ -58,7 +64,7 @@ double CompileSeconds(Shape shape, int n) {
   auto g = MakeGraph(shape, n);
   const auto start = std::chrono::steady_clock::now();
   auto copy = g->Clone();
-  auto plan = CompileToPlan(*copy, {.use_onednn = false});
+  auto plan = CompileToPlan(*copy, NoOneDnn());
   EXPECT_OK(plan.status());
   if (plan.ok()) EXPECT_OK(codegen::JitCompileKernels(*plan).status());
   EXPECT_FALSE(PrintGraph(*copy).empty());
@@ -75,8 +81,6 @@ double MinSeconds(Shape shape, int n) {
 // 8x the nodes may take at most ~16x the time (linear is 8x, quadratic 64x).
 void ExpectNearLinear(Shape shape, int n) {
   const double small = MinSeconds(shape, n), large = MinSeconds(shape, 8 * n);
-  RecordProperty("seconds_n", std::to_string(small));
-  RecordProperty("seconds_8n", std::to_string(large));
   EXPECT_LT(large, 16 * std::max(small, 0.005))
       << n << " nodes: " << small << " s, " << 8 * n << " nodes: " << large << " s";
 }
@@ -88,10 +92,29 @@ TEST(CompileScaling, FanOutFanInIsNearLinear) { ExpectNearLinear(Shape::kFanOut,
 
 TEST(CompileScaling, FusedGroupsAreCapped) {
   auto g = MakeGraph(Shape::kRelu, 200);
-  ASSERT_OK(CompileToPlan(*g, {.use_onednn = false}).status());
+  ASSERT_OK(CompileToPlan(*g, NoOneDnn()).status());
   int fused = 0;
   for (const auto& n : g->nodes()) fused += n->op_type() == "FusedElementwise";
   EXPECT_EQ(fused, 4);  // ceil(200 / 64): a chain does not become one kernel of 200 ops
+}
+
+// Identical capped groups share one generated function; other shapes get their own.
+TEST(CompileScaling, IdenticalFusedStepsShareOneKernel) {
+  auto g = MakeGraph(Shape::kRelu, 256);  // 4 groups of 64 Relus: one program, one shape
+  Value* other = g->AddInput("z", {proto::DT_FLOAT, {8}});
+  for (int i = 0; i < 3; ++i) other = g->AddNode("Relu", "z_relu", {other})->output(0);
+  g->AddOutput(other);
+  auto plan = CompileToPlan(*g, NoOneDnn());
+  ASSERT_OK(plan.status());
+  std::vector<std::string> symbols;
+  for (const proto::Step& step : plan->step()) {
+    if (step.kernel() == "jit") symbols.push_back(Attrs(step.attribute()).GetString("symbol", ""));
+  }
+  ASSERT_EQ(symbols.size(), 5u);
+  EXPECT_EQ(std::set<std::string>(symbols.begin(), symbols.end()).size(), 2u);
+  auto kernels = codegen::JitCompileKernels(*plan);
+  ASSERT_OK(kernels.status());
+  for (const std::string& s : symbols) EXPECT_NE((*kernels)->Find(s), nullptr) << s;
 }
 
 // The memory planner past its best-fit scan width still gives live values disjoint ranges.
