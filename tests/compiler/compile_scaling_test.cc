@@ -85,10 +85,10 @@ void ExpectNearLinear(Shape shape, int n) {
       << n << " nodes: " << small << " s, " << 8 * n << " nodes: " << large << " s";
 }
 
-TEST(CompileScaling, ReluChainIsNearLinear) { ExpectNearLinear(Shape::kRelu, 500); }
-TEST(CompileScaling, MixedElementwiseChainIsNearLinear) { ExpectNearLinear(Shape::kMixed, 500); }
-TEST(CompileScaling, MatMulChainIsNearLinear) { ExpectNearLinear(Shape::kMatMul, 500); }
-TEST(CompileScaling, FanOutFanInIsNearLinear) { ExpectNearLinear(Shape::kFanOut, 500); }
+TEST(CompileScaling, ReluChainIsNearLinear) { ExpectNearLinear(Shape::kRelu, 1000); }
+TEST(CompileScaling, MixedElementwiseChainIsNearLinear) { ExpectNearLinear(Shape::kMixed, 1000); }
+TEST(CompileScaling, MatMulChainIsNearLinear) { ExpectNearLinear(Shape::kMatMul, 1000); }
+TEST(CompileScaling, FanOutFanInIsNearLinear) { ExpectNearLinear(Shape::kFanOut, 1000); }
 
 TEST(CompileScaling, FusedGroupsAreCapped) {
   auto g = MakeGraph(Shape::kRelu, 200);

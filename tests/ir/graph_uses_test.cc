@@ -117,11 +117,17 @@ TEST(GraphUses, CloneAndProtoRoundTripKeepUses) {
   EXPECT_EQ(c->NumUses(c->FindValue("a")), 2);
   EXPECT_EQ(c->NumUses(c->FindValue("x")), 1);
   EXPECT_TRUE(c->IsGraphOutput(c->FindValue("a")));
+  // Proto form (states are not part of it): a graph output read by a node.
+  Graph h;
+  Node* ha = h.AddNode("Relu", "a", {h.AddInput("x", kF)});
+  h.AddNode("Neg", "b", {ha->output(0)});
+  h.AddOutput(ha->output(0));
   proto::Graph p;
-  g.ToProto(&p);
+  h.ToProto(&p);
   auto back = Graph::FromProto(p);
   ASSERT_OK(back.status());
   EXPECT_EQ((*back)->NumUses((*back)->FindValue("x")), 1);
+  EXPECT_EQ((*back)->NumUses((*back)->FindValue("a")), 2);
   EXPECT_TRUE((*back)->IsGraphOutput((*back)->FindValue("a")));
   EXPECT_EQ((*back)->FindNode("a"), (*back)->NodeList()[0]);
 }
