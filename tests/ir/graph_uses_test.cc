@@ -137,8 +137,8 @@ TEST(GraphUses, WideFanOutRemovalIsFast) {
   Graph g;
   Value* x = g.AddInput("x", kF);
   std::vector<Node*> users;
-  for (int i = 0; i < 200000; ++i) users.push_back(g.AddNode("Relu", "r", {x}));
-  EXPECT_EQ(g.NumUses(x), 200000);
+  for (int i = 0; i < 100000; ++i) users.push_back(g.AddNode("Relu", "r", {x}));
+  EXPECT_EQ(g.NumUses(x), 100000);
   for (Node* n : users) g.RemoveNode(n);
   EXPECT_EQ(g.NumUses(x), 0);
 }
