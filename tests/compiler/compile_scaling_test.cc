@@ -80,12 +80,12 @@ double MinSeconds(Shape shape, int n) {
   return best;
 }
 
-// 8x the nodes may take at most 24x the time: quadratic is 64x, linear 8x in
+// 8x the nodes may take at most 32x the time: quadratic is 64x, linear 8x in
 // instructions (callgrind: 7.96x for 2k -> 16k), but the larger graph no longer fits
-// in cache and measured ~10-20x on a loaded 2-core machine.
+// in cache and measured 10-21x on a loaded 2-core machine.
 void ExpectNearLinear(Shape shape, int n) {
   const double small = MinSeconds(shape, n), large = MinSeconds(shape, 8 * n);
-  EXPECT_LT(large, 24 * std::max(small, 0.005))
+  EXPECT_LT(large, 32 * std::max(small, 0.005))
       << n << " nodes: " << small << " s, " << 8 * n << " nodes: " << large << " s";
 }
 
@@ -154,7 +154,7 @@ TEST(CompileScaling, AutodiffIsNearLinear) {
     return best;
   };
   const double small = seconds(400), large = seconds(3200);
-  EXPECT_LT(large, 24 * std::max(small, 0.005)) << small << " s vs " << large << " s";
+  EXPECT_LT(large, 32 * std::max(small, 0.005)) << small << " s vs " << large << " s";
 }
 
 }  // namespace
