@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <queue>
+#include <unordered_map>
 
 #include "ir/printer.h"
 
 namespace kiln {
 
 static constexpr int64_t kAlignment = 64;
+// Live values scanned for a best-fit gap; past it a value goes on top (see PlanMemory).
+static constexpr size_t kMaxBestFitScan = 1024;
 
 static int64_t AlignUp(int64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
@@ -25,16 +29,14 @@ static int InPlaceInputFor(const Node& node, int output) {
 
 // The state `update` may overwrite in place: its producer replaces that state
 // element by element, and nothing after the producer reads the state.
-static bool CanUpdateInPlace(const StateVar& state, const std::vector<Node*>& nodes,
-                             const std::map<const Node*, int>& index) {
+static bool CanUpdateInPlace(const StateVar& state, const std::unordered_map<const Node*, int>& index) {
   const Node* producer = state.update ? state.update->producer() : nullptr;
   if (!producer) return false;
   const int in = InPlaceInputFor(*producer, state.update->producer_output());
   if (in < 0 || producer->input(in) != state.value) return false;
-  for (size_t i = index.at(producer) + 1; i < nodes.size(); ++i) {
-    for (Value* v : nodes[i]->inputs()) {
-      if (v == state.value) return false;
-    }
+  const int at = index.at(producer);
+  for (const Use& u : state.value->uses()) {
+    if (index.at(u.node) > at) return false;
   }
   return true;
 }
@@ -47,7 +49,7 @@ MemoryPlan PlanMemory(const Graph& graph) {
   };
   std::vector<Node*> nodes = graph.NodeList();
   const int end_of_program = static_cast<int>(nodes.size());
-  std::map<const Value*, Interval> live;
+  std::unordered_map<const Value*, Interval> live;
   std::vector<const Value*> order;
   auto define = [&](const Value* v, int at) {
     if (!v || v->is_constant() || live.count(v)) return;
@@ -58,13 +60,13 @@ MemoryPlan PlanMemory(const Graph& graph) {
     auto it = live.find(v);
     if (it != live.end()) it->second.end = std::max(it->second.end, at);
   };
-  std::map<const Node*, int> index;
+  std::unordered_map<const Node*, int> index;
   for (int i = 0; i < end_of_program; ++i) index[nodes[i]] = i;
   std::map<const Value*, const Value*> in_place;  // update -> state
   for (const StateVar& st : graph.states()) {
     define(st.value, -1);
     use(st.value, end_of_program);
-    if (CanUpdateInPlace(st, nodes, index)) in_place[st.update] = st.value;
+    if (CanUpdateInPlace(st, index)) in_place[st.update] = st.value;
   }
   // Inputs stay intact for the whole run: callers may set them once and run again.
   for (Value* in : graph.inputs()) {
@@ -83,29 +85,37 @@ MemoryPlan PlanMemory(const Graph& graph) {
   }
 
   MemoryPlan plan;
-  std::vector<std::pair<Interval, int64_t>> placed;  // interval, offset
+  // `order` is sorted by begin, so a placed value overlaps this one iff it ends at or
+  // after this one's begin: only those stay in `active` (offset -> end, bytes), and an
+  // expiry heap drops the rest. Cost O(N * live width), not O(N^2).
+  std::map<int64_t, std::pair<int, int64_t>> active;
+  std::priority_queue<std::pair<int, int64_t>, std::vector<std::pair<int, int64_t>>, std::greater<>> expiry;
   for (const Value* v : order) {
-    const Interval& iv = live[v];
-    // Occupied ranges of values whose lifetime overlaps this one, by offset.
-    std::vector<std::pair<int64_t, int64_t>> busy;
-    for (const auto& [other, offset] : placed) {
-      if (other.begin <= iv.end && iv.begin <= other.end) busy.emplace_back(offset, offset + other.bytes);
+    const Interval& iv = live.at(v);
+    while (!expiry.empty() && expiry.top().first < iv.begin) {
+      active.erase(expiry.top().second);
+      expiry.pop();
     }
-    std::sort(busy.begin(), busy.end());
-    int64_t offset = 0;
-    // Best fit: the smallest gap that holds the value, else the end.
-    int64_t best = -1, best_gap = 0;
-    for (const auto& [lo, hi] : busy) {
-      if (lo - offset >= iv.bytes && (best < 0 || lo - offset < best_gap)) {
-        best = offset;
-        best_gap = lo - offset;
+    int64_t best = -1, best_gap = 0, offset = 0;
+    if (active.size() <= kMaxBestFitScan) {
+      // Best fit: the smallest gap that holds the value, else the end.
+      for (const auto& [lo, entry] : active) {
+        if (lo - offset >= iv.bytes && (best < 0 || lo - offset < best_gap)) {
+          best = offset;
+          best_gap = lo - offset;
+        }
+        offset = std::max(offset, lo + entry.second);
       }
-      offset = std::max(offset, hi);
+    } else {
+      // Very wide graphs (thousands of simultaneously live values): the end, in O(log N),
+      // trading gap reuse for bounded compile time.
+      offset = active.rbegin()->first + active.rbegin()->second.second;
     }
     if (best < 0) best = offset;
     plan.offsets[v] = best;
     plan.arena_size = std::max(plan.arena_size, best + iv.bytes);
-    placed.emplace_back(iv, best);
+    active[best] = {iv.end, iv.bytes};
+    expiry.emplace(iv.end, best);
   }
   for (const auto& [update, state] : in_place) plan.offsets[update] = plan.offsets[state];
   return plan;

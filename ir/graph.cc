@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_set>
 
 #include "ir/op_registry.h"
 
@@ -46,10 +47,12 @@ Node* Graph::AddNode(const std::string& op_type, const std::string& name_hint, c
   auto n = std::make_unique<Node>();
   std::string base = name_hint.empty() ? op_type : name_hint;
   n->name_ = node_names_.count(base) ? UniqueName(base) : base;
-  node_names_[n->name_] = true;
+  node_names_[n->name_] = n.get();
   n->op_type_ = op_type;
   n->def_ = FindOpDef(op_type);
   n->inputs_ = inputs;
+  n->use_index_.assign(inputs.size(), -1);
+  for (int i = 0; i < static_cast<int>(inputs.size()); ++i) n->AddUse(i);
   n->attrs_ = std::move(attrs);
   for (int i = 0; i < num_outputs; ++i) {
     std::string out_name = i < static_cast<int>(output_names.size()) ? output_names[i]
@@ -62,20 +65,21 @@ Node* Graph::AddNode(const std::string& op_type, const std::string& name_hint, c
   }
   Node* raw = n.get();
   nodes_.push_back(std::move(n));
+  raw->self_ = std::prev(nodes_.end());
   return raw;
 }
 
 Node* Graph::InsertNodeBefore(Node* before, const std::string& op_type, const std::string& name_hint,
                               const std::vector<Value*>& inputs, int num_outputs, Attrs attrs) {
   Node* n = AddNode(op_type, name_hint, inputs, num_outputs, std::move(attrs));
-  auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& p) { return p.get() == before; });
-  if (it != nodes_.end()) nodes_.splice(it, nodes_, std::prev(nodes_.end()));
+  nodes_.splice(before->self_, nodes_, n->self_);  // list iterators stay valid
   return n;
 }
 
 Value* Graph::AddState(const std::string& name_hint, Tensor initial) {
   Value* v = AddValue(name_hint, TensorType{initial.dtype(), initial.dims()});
   v->is_state_ = true;
+  state_index_[v] = states_.size();
   states_.push_back(StateVar{v, std::move(initial), nullptr});
   return v;
 }
@@ -84,6 +88,7 @@ void Graph::PromoteToState(Value* constant) {
   Tensor initial = constant->constant();
   constant->constant_.reset();
   constant->is_state_ = true;
+  state_index_[constant] = states_.size();
   states_.push_back(StateVar{constant, std::move(initial), nullptr});
 }
 
@@ -92,21 +97,37 @@ void Graph::DemoteToConstant(Value* state) {
   if (it == states_.end()) return;
   state->is_state_ = false;
   state->set_constant(std::move(it->initial));
+  if (it->update) --it->update->state_uses_;
   states_.erase(it);
+  state_index_.clear();  // indices shifted (demotion is rare)
+  for (size_t i = 0; i < states_.size(); ++i) state_index_[states_[i].value] = i;
 }
 
 void Graph::SetStateUpdate(Value* state, Value* update) {
-  for (StateVar& s : states_) {
-    if (s.value == state) s.update = update;
-  }
+  auto it = state_index_.find(state);
+  if (it == state_index_.end()) return;
+  StateVar& s = states_[it->second];
+  if (s.update) --s.update->state_uses_;
+  s.update = update;
+  if (update) ++update->state_uses_;
+}
+
+void Graph::SetOutput(int i, Value* v) {
+  --outputs_[i]->output_uses_;
+  outputs_[i] = v;
+  ++v->output_uses_;
+}
+
+void Graph::SetOutputs(std::vector<Value*> outputs) {
+  for (Value* v : outputs_) --v->output_uses_;
+  outputs_ = std::move(outputs);
+  for (Value* v : outputs_) ++v->output_uses_;
 }
 
 const StateVar* Graph::FindState(const Value* v) const {
   if (!v || !v->is_state_) return nullptr;
-  for (const StateVar& s : states_) {
-    if (s.value == v) return &s;
-  }
-  return nullptr;
+  auto it = state_index_.find(v);
+  return it == state_index_.end() ? nullptr : &states_[it->second];
 }
 
 void Graph::RemoveNode(Node* node) {
@@ -114,21 +135,31 @@ void Graph::RemoveNode(Node* node) {
     out->producer_ = nullptr;
     out->producer_output_ = -1;
   }
+  for (int i = 0; i < node->num_inputs(); ++i) node->DropUse(i);
   node_names_.erase(node->name_);
-  nodes_.remove_if([&](const auto& p) { return p.get() == node; });
+  nodes_.erase(node->self_);
 }
 
 void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
-  for (auto& n : nodes_) {
-    for (auto& in : n->inputs_) {
-      if (in == from) in = to;
+  if (from == to) return;
+  while (!from->uses_.empty()) {
+    const Use u = from->uses_.back();
+    u.node->set_input(u.slot, to);
+  }
+  // Graph outputs and state updates are scanned only for a value that is one.
+  if (from->output_uses_ > 0) {
+    for (auto& out : outputs_) {
+      if (out == from) out = to;
     }
+    if (to) to->output_uses_ += from->output_uses_;
+    from->output_uses_ = 0;
   }
-  for (auto& out : outputs_) {
-    if (out == from) out = to;
-  }
-  for (StateVar& s : states_) {
-    if (s.update == from) s.update = to;
+  if (from->state_uses_ > 0) {
+    for (StateVar& s : states_) {
+      if (s.update == from) s.update = to;
+    }
+    if (to) to->state_uses_ += from->state_uses_;
+    from->state_uses_ = 0;
   }
 }
 
@@ -146,7 +177,7 @@ void Graph::RenameValue(Value* v, const std::string& name) {
 }
 
 void Graph::RemoveDeadValues() {
-  std::set<const Value*> live(inputs_.begin(), inputs_.end());
+  std::unordered_set<const Value*> live(inputs_.begin(), inputs_.end());
   live.insert(outputs_.begin(), outputs_.end());
   for (const StateVar& s : states_) live.insert({s.value, s.update});
   for (auto& n : nodes_) {
@@ -170,32 +201,21 @@ Value* Graph::FindValue(const std::string& name) const {
 }
 
 Node* Graph::FindNode(const std::string& name) const {
-  for (auto& n : nodes_) {
-    if (n->name_ == name) return n.get();
-  }
-  return nullptr;
+  auto it = node_names_.find(name);
+  return it == node_names_.end() ? nullptr : it->second;
 }
 
 std::vector<Node*> Graph::Users(const Value* v) const {
   std::vector<Node*> users;
-  for (auto& n : nodes_) {
-    for (Value* in : n->inputs_) {
-      if (in == v) users.push_back(n.get());
-    }
-  }
+  for (const Use& u : v->uses_) users.push_back(u.node);
   return users;
 }
 
 int Graph::NumUses(const Value* v) const {
-  int count = static_cast<int>(std::count(outputs_.begin(), outputs_.end(), v));
-  for (const StateVar& s : states_) count += s.update == v ? 1 : 0;
-  for (auto& n : nodes_) count += static_cast<int>(std::count(n->inputs_.begin(), n->inputs_.end(), v));
-  return count;
+  return static_cast<int>(v->uses_.size()) + v->output_uses_ + v->state_uses_;
 }
 
-bool Graph::IsGraphOutput(const Value* v) const {
-  return std::find(outputs_.begin(), outputs_.end(), v) != outputs_.end();
-}
+bool Graph::IsGraphOutput(const Value* v) const { return v->output_uses_ > 0; }
 
 std::vector<Node*> Graph::NodeList() const {
   std::vector<Node*> out;
@@ -243,9 +263,12 @@ std::unique_ptr<Graph> Graph::Clone() const {
       map[n->outputs_[i]] = c->outputs_[i];
     }
   }
-  for (Value* out : outputs_) g->outputs_.push_back(map[out]);
-  for (const StateVar& s : states_)
-    g->states_.push_back(StateVar{map[s.value], s.initial, s.update ? map[s.update] : nullptr});
+  for (Value* out : outputs_) g->AddOutput(map[out]);
+  for (const StateVar& s : states_) {
+    g->state_index_[map[s.value]] = g->states_.size();
+    g->states_.push_back(StateVar{map[s.value], s.initial, nullptr});
+    g->SetStateUpdate(map[s.value], s.update ? map[s.update] : nullptr);
+  }
   return g;
 }
 
@@ -317,7 +340,7 @@ StatusOr<std::unique_ptr<Graph>> Graph::FromProto(const proto::Graph& p) {
       errors.push_back("graph output '" + info.name() + "' is not defined");
       continue;
     }
-    g->outputs_.push_back(v);
+    g->AddOutput(v);
   }
   if (!errors.empty()) {
     std::string msg;

@@ -16,7 +16,15 @@
 namespace kiln {
 
 class Node;
+class Graph;
 struct OpDef;
+
+/// One read of a value: input `slot` of `node`. Values keep their uses so that
+/// use queries and rewiring cost O(uses), not O(graph) (compile time stays near-linear).
+struct Use {
+  Node* node;
+  int slot;
+};
 
 /// The static type of a value: element type and shape.
 struct TensorType {
@@ -56,8 +64,15 @@ class Value {
   /// Symbolic dims as declared by the frontend (index -> symbol), fixed by ResolveSymbolicDims.
   std::vector<std::pair<int, std::string>>& symbolic_dims() { return symbolic_dims_; }
 
+  /// Node inputs that read this value (unordered).
+  const std::vector<Use>& uses() const { return uses_; }
+
  private:
   friend class Graph;
+  friend class Node;
+  std::vector<Use> uses_;
+  int output_uses_ = 0;  // times it is a graph output
+  int state_uses_ = 0;   // times it is a state update
   std::string name_;
   TensorType type_;
   Node* producer_ = nullptr;
@@ -82,7 +97,11 @@ class Node {
   Value* output(int i) const { return outputs_[i]; }
   const std::vector<Value*>& inputs() const { return inputs_; }
   const std::vector<Value*>& outputs() const { return outputs_; }
-  void set_input(int i, Value* v) { inputs_[i] = v; }
+  void set_input(int i, Value* v) {
+    DropUse(i);
+    inputs_[i] = v;
+    AddUse(i);
+  }
 
   Attrs& attrs() { return attrs_; }
   const Attrs& attrs() const { return attrs_; }
@@ -92,9 +111,27 @@ class Node {
 
  private:
   friend class Graph;
+  // Registers / unregisters input `i` in its value's use list (O(1): swap-remove).
+  void AddUse(int i) {
+    Value* v = inputs_[i];
+    if (!v) return;
+    use_index_[i] = static_cast<int>(v->uses_.size());
+    v->uses_.push_back(Use{this, i});
+  }
+  void DropUse(int i) {
+    Value* v = inputs_[i];
+    if (!v) return;
+    const int idx = use_index_[i];
+    const Use last = v->uses_.back();
+    v->uses_[idx] = last;
+    last.node->use_index_[last.slot] = idx;
+    v->uses_.pop_back();
+  }
   std::string name_;
   std::string op_type_;
   const OpDef* def_ = nullptr;
+  std::list<std::unique_ptr<Node>>::iterator self_;  // position in Graph::nodes_
+  std::vector<int> use_index_;                       // input i is inputs_[i]->uses_[use_index_[i]]
   std::vector<Value*> inputs_;
   std::vector<Value*> outputs_;
   Attrs attrs_;
@@ -124,9 +161,12 @@ class Graph {
   Value* AddConstant(const std::string& name_hint, Tensor t);
   /// Appends a graph input.
   Value* AddInput(const std::string& name, TensorType type);
-  void AddOutput(Value* v) { outputs_.push_back(v); }
-  void SetOutput(int i, Value* v) { outputs_[i] = v; }
-  void SetOutputs(std::vector<Value*> outputs) { outputs_ = std::move(outputs); }
+  void AddOutput(Value* v) {
+    outputs_.push_back(v);
+    ++v->output_uses_;
+  }
+  void SetOutput(int i, Value* v);
+  void SetOutputs(std::vector<Value*> outputs);
 
   /// Appends a node (nodes must be added in topological order) with fresh output
   /// values named after `output_names` (or after the node when empty).
@@ -157,7 +197,7 @@ class Graph {
 
   Value* FindValue(const std::string& name) const;
   Node* FindNode(const std::string& name) const;
-  /// Nodes that read `v` (a node appears once per use).
+  /// Nodes that read `v` (a node appears once per use, in no particular order).
   std::vector<Node*> Users(const Value* v) const;
   int NumUses(const Value* v) const;
   bool IsGraphOutput(const Value* v) const;
@@ -189,9 +229,10 @@ class Graph {
   std::vector<Value*> inputs_;
   std::vector<Value*> outputs_;
   std::vector<StateVar> states_;
+  std::unordered_map<const Value*, size_t> state_index_;  // states_[i].value -> i
   std::unordered_map<std::string, Value*> value_by_name_;
   std::unordered_map<std::string, int> name_counter_;
-  std::unordered_map<std::string, bool> node_names_;
+  std::unordered_map<std::string, Node*> node_names_;
 };
 
 }  // namespace kiln

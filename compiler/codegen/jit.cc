@@ -41,8 +41,11 @@ Status FromLlvm(llvm::Error error, const std::string& what) {
 Status AddFusedKernels(const proto::Plan& plan, llvm::Module& module, std::vector<std::string>* symbols) {
   for (const proto::Step& step : plan.step()) {
     if (step.kernel() != "jit") continue;
+    // Steps of the same program and shapes share a symbol (see CompileForCpu): emit it once.
+    const std::string symbol = Attrs(step.attribute()).GetString("symbol", "");
+    if (!symbol.empty() && module.getFunction(symbol)) continue;
     RETURN_IF_ERROR(EmitFusedStep(plan, step, module));
-    symbols->push_back(Attrs(step.attribute()).GetString("symbol", ""));
+    symbols->push_back(symbol);
   }
   return VerifyModule(module);
 }

@@ -117,6 +117,12 @@ std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
   return "";
 }
 
+// The most ops one FusedElementwise kernel holds. Without a cap a chain of N
+// elementwise ops becomes one kernel of N instructions: LLVM code generation and
+// the per-node grouping work below would grow with N (a 1M-op Relu chain would
+// not compile). Past a few dozen ops a longer kernel saves no memory traffic.
+constexpr size_t kMaxGroupSize = 64;
+
 struct Group {
   std::vector<Node*> members;  // in graph order
   Dims shape;
@@ -167,6 +173,7 @@ class FuseElementwisePass : public Pass {
       for (Node* m : g.members) fused_into[m] = *fused;
       changed = true;
     }
+    if (changed) graph.RemoveDeadValues();  // once, not per group: it walks the whole graph
 
     if (options.fusion_decisions) {
       for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -194,13 +201,22 @@ class FuseElementwisePass : public Pass {
   }
 
  private:
-  // Values a group's members produce that some node outside `members` reads
-  // before position `at`: the group could not be computed in one place at `at`.
-  const Node* EarlyOutsideUser(const std::set<Node*>& members, int at) {
-    for (Node* m : members) {
-      for (Value* out : m->outputs()) {
-        for (Node* u : users_[out]) {
-          if (!members.count(u) && position_[u] < at) return u;
+  // Values the groups `gs` produce that some node outside them (and other than `n`)
+  // reads before `n`: the merged group could not be computed in one place at `n`.
+  // Membership is looked up through group_of_: no per-call set (this runs per node).
+  const Node* EarlyOutsideUser(const std::vector<int>& gs, const Node* n) {
+    const int at = position_[n];
+    auto inside = [&](const Node* u) {
+      if (u == n) return true;
+      auto it = group_of_.find(u);
+      return it != group_of_.end() && std::find(gs.begin(), gs.end(), it->second) != gs.end();
+    };
+    for (int g : gs) {
+      for (Node* m : groups_[g].members) {
+        for (Value* out : m->outputs()) {
+          for (Node* u : users_[out]) {
+            if (position_[u] < at && !inside(u)) return u;
+          }
         }
       }
     }
@@ -226,9 +242,13 @@ class FuseElementwisePass : public Pass {
       producers.push_back(g);
     }
     auto try_join = [&](const std::vector<int>& gs) {
-      std::set<Node*> members = {n};
-      for (int g : gs) members.insert(groups_[g].members.begin(), groups_[g].members.end());
-      if (const Node* u = EarlyOutsideUser(members, position_[n])) {
+      size_t size = 1;
+      for (int g : gs) size += groups_[g].members.size();
+      if (size > kMaxGroupSize) {
+        why_not = "its producers' group is full (" + std::to_string(kMaxGroupSize) + " ops per fused kernel)";
+        return false;
+      }
+      if (const Node* u = EarlyOutsideUser(gs, n)) {
         why_not = "joining its producers' group would move values past their reader " + u->Label();
         return false;
       }
@@ -239,9 +259,11 @@ class FuseElementwisePass : public Pass {
                                        groups_[gs[i]].members.end());
         groups_[gs[i]].alive = false;
       }
-      groups_[target].members.push_back(n);
-      std::sort(groups_[target].members.begin(), groups_[target].members.end(),
-                [&](Node* a, Node* b) { return position_[a] < position_[b]; });
+      groups_[target].members.push_back(n);  // n comes after every member: sorted unless merged
+      if (gs.size() > 1) {
+        std::sort(groups_[target].members.begin(), groups_[target].members.end(),
+                  [&](Node* a, Node* b) { return position_[a] < position_[b]; });
+      }
       group_of_[n] = target;
       return true;
     };
@@ -338,7 +360,6 @@ class FuseElementwisePass : public Pass {
       ops_[*it] = (*it)->op_type();
       graph.RemoveNode(*it);
     }
-    graph.RemoveDeadValues();
     // Values keep their names (graph outputs are found by name).
     for (size_t i = 0; i < outputs.size(); ++i) graph.RenameValue(fused->output(i), output_names[i]);
     group_size_[fused->name()] = static_cast<int>(g.members.size());

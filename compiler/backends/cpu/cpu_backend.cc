@@ -9,8 +9,11 @@
 namespace kiln {
 
 // A "jit" step names its generated function and how many rows it has to compute.
-static Status AddCompiledStepAttributes(const Node& node, const CpuCompileOptions& options, int index,
-                                        proto::Step* step) {
+// Steps with the same program and buffer shapes share one function (`symbols`:
+// key -> symbol): a long chain capped into many identical groups compiles once,
+// so JIT time grows with the number of distinct kernels, not of steps.
+static Status AddCompiledStepAttributes(const Node& node, const CpuCompileOptions& options,
+                                        std::unordered_map<std::string, std::string>& symbols, proto::Step* step) {
   std::vector<Dims> inputs;
   for (const Value* in : node.inputs()) {
     if (!in) return InvalidArgument(node.Label(), ": fused kernels have no optional inputs");
@@ -19,7 +22,10 @@ static Status AddCompiledStepAttributes(const Node& node, const CpuCompileOption
   auto geometry = ComputeFusedGeometry(inputs, node.output(0)->dims());
   if (!geometry.ok()) return geometry.status().WithContext(node.Label());
   Attrs attrs = node.attrs();
-  attrs.SetString("symbol", options.kernel_symbol_prefix + std::to_string(index));
+  std::string key = attrs.GetString("program", "") + DimsToString(node.output(0)->dims());
+  for (const Dims& d : inputs) key += DimsToString(d);
+  auto it = symbols.try_emplace(key, options.kernel_symbol_prefix + std::to_string(symbols.size())).first;
+  attrs.SetString("symbol", it->second);
   attrs.SetInt("iterations", geometry->iterations);
   attrs.ToProto(step->mutable_attribute());
   return Status::Ok();
@@ -74,7 +80,7 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
   }
   std::vector<std::string> errors;
   const auto& kernels = runtime::KernelRegistry::Global();
-  int compiled_steps = 0;
+  std::unordered_map<std::string, std::string> kernel_symbols;  // see AddCompiledStepAttributes
   for (const auto& node_ptr : graph.nodes()) {
     const Node& node = *node_ptr;
     std::string backend;
@@ -93,7 +99,7 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
     step->set_op_type(node.op_type());
     step->set_kernel(backend);
     node.attrs().ToProto(step->mutable_attribute());
-    if (backend == "jit") RETURN_IF_ERROR(AddCompiledStepAttributes(node, options, compiled_steps++, step));
+    if (backend == "jit") RETURN_IF_ERROR(AddCompiledStepAttributes(node, options, kernel_symbols, step));
     for (Value* in : node.inputs()) {
       if (!in) {
         step->add_input(-1);
