@@ -143,7 +143,7 @@ StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& lab
 namespace {
 
 StatusOr<Tensor> ReadNpyFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string bytes, internal::ReadDataFile(path, kMaxDataFileBytes));
+  ASSIGN_OR_RETURN(std::string bytes, internal::ReadDataFile(path));
   return ParseNpy(bytes, path);
 }
 

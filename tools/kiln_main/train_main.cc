@@ -2,6 +2,7 @@
 // main() over the training-step and evaluation Plans and the model that the generated
 // object embeds (kiln_main_train_*; compiler/codegen/plan_object.h). It loads the data
 // (--data SPEC, as `kiln train`), runs the runtime's Trainer and writes the trained model.
+#include <new>
 #include <google/protobuf/text_format.h>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "ir/resource_limits.h"
 #include "ir/file_io.h"
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
@@ -206,4 +208,12 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace kiln::aot
 
-int main(int argc, char** argv) { return kiln::aot::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return kiln::aot::Main(argc, argv);
+  } catch (const std::bad_alloc&) {
+    // The last resort: inputs are read and checked against ir/resource_limits.h first.
+    std::fprintf(stderr, "%s: %s\n", argv[0], kiln::OutOfMemoryMessage("run").c_str());
+    return 1;
+  }
+}
