@@ -2,6 +2,8 @@
 // bytes actually present before a tensor is allocated.
 #include "ir/npy.h"
 
+#include "ir/resource_limits.h"
+
 #include <cctype>
 #include <cstring>
 
