@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "google/protobuf/io/tokenizer.h"
-#include "ir/resource_limits.h"
 #include "google/protobuf/text_format.h"
+#include "ir/resource_limits.h"
 
 namespace kiln {
 

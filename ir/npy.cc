@@ -2,10 +2,10 @@
 // bytes actually present before a tensor is allocated.
 #include "ir/npy.h"
 
-#include "ir/resource_limits.h"
-
 #include <cctype>
 #include <cstring>
+
+#include "ir/resource_limits.h"
 
 namespace kiln {
 namespace {

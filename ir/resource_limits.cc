@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -40,10 +41,14 @@ int64_t ParseBytes(const std::string& text) {
   int shift = 0;
   if (i < text.size()) {
     switch (text[i]) {
-      case 'K': case 'k': shift = 10; break;
-      case 'M': case 'm': shift = 20; break;
-      case 'G': case 'g': shift = 30; break;
-      case 'T': case 't': shift = 40; break;
+      case 'K':
+      case 'k': shift = 10; break;
+      case 'M':
+      case 'm': shift = 20; break;
+      case 'G':
+      case 'g': shift = 30; break;
+      case 'T':
+      case 't': shift = 40; break;
       default: return -1;
     }
     ++i;
@@ -80,12 +85,14 @@ Status SetLimitFromSpec(const std::string& spec) {
   const size_t eq = spec.find('=');
   std::string names;
   for (const LimitInfo& info : kLimits) names += std::string(names.empty() ? "" : ", ") + info.name;
-  if (eq == std::string::npos) return InvalidArgument("--limit: expected NAME=VALUE, got '", spec, "' (names: ", names, ")");
+  if (eq == std::string::npos)
+    return InvalidArgument("--limit: expected NAME=VALUE, got '", spec, "' (names: ", names, ")");
   const std::string name = spec.substr(0, eq);
   for (const LimitInfo& info : kLimits) {
     if (name != info.name) continue;
     const int64_t value = ParseBytes(spec.substr(eq + 1));
-    if (value < 0) return InvalidArgument("--limit ", name, ": not a byte count: '", spec.substr(eq + 1), "' (e.g. 8G)");
+    if (value < 0)
+      return InvalidArgument("--limit ", name, ": not a byte count: '", spec.substr(eq + 1), "' (e.g. 8G)");
     SetLimit(info.limit, value);
     return Status();
   }
@@ -96,9 +103,10 @@ Status CheckLimit(Limit limit, int64_t value, const std::string& what, const std
   const int64_t max = GetLimit(limit);
   if (value >= 0 && value <= max) return Status();
   const LimitInfo& info = Info(limit);
-  return InvalidArgument(what, ": ", description, " of ", value < 0 ? std::string("more than 2^63") : std::to_string(value),
-                         " bytes exceeds limit ", info.name, " (", max, " bytes); raise it with --limit ", info.name,
-                         "=N or ", info.env_var, "=N");
+  return InvalidArgument(what, ": ", description, " of ",
+                         value < 0 ? std::string("more than 2^63") : std::to_string(value), " bytes exceeds limit ",
+                         info.name, " (", max, " bytes); raise it with --limit ", info.name, "=N or ", info.env_var,
+                         "=N");
 }
 
 Status CheckTensorSize(DType dtype, const Dims& dims, const std::string& what) {
@@ -125,9 +133,14 @@ StatusOr<std::string> ReadFileBounded(const std::string& path) {
   std::string out;
   constexpr size_t kChunk = size_t{1} << 20;
   Status status;
+  struct stat st;
+  if (!is_stdin && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size) + 1);
   while (true) {
-    // Grow by at most a chunk ahead of the data read so far.
+    // A chunk ahead of the data read so far; capacity doubles, but never past the limit.
     const size_t old = out.size();
+    if (old + kChunk > out.capacity()) {
+      out.reserve(std::min(std::max(out.capacity() * 2, old + kChunk), static_cast<size_t>(max) + kChunk));
+    }
     out.resize(old + kChunk);
     const ssize_t got = read(fd, &out[old], kChunk);
     if (got < 0) {
@@ -141,7 +154,7 @@ StatusOr<std::string> ReadFileBounded(const std::string& path) {
     out.resize(old + static_cast<size_t>(got));
     if (got == 0) break;
     if (static_cast<int64_t>(out.size()) > max) {
-      status = CheckLimit(Limit::kFileBytes, static_cast<int64_t>(out.size()), what, "input of at least");
+      status = CheckLimit(Limit::kFileBytes, static_cast<int64_t>(out.size()), what, "input");
       break;
     }
   }
@@ -152,8 +165,9 @@ StatusOr<std::string> ReadFileBounded(const std::string& path) {
 }
 
 std::string OutOfMemoryMessage(const std::string& where) {
-  return where + ": out of memory (an allocation failed; a size in the input is too large for this machine, "
-                 "or a limit was raised too far: see docs/reliability.md, Resource limits)";
+  return where +
+         ": out of memory (an allocation failed; a size in the input is too large for this machine, "
+         "or a limit was raised too far: see docs/reliability.md, Resource limits)";
 }
 
 }  // namespace kiln

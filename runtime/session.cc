@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "ir/resource_limits.h"
 #include "dnnl.hpp"
+#include "ir/resource_limits.h"
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
 #include <omp.h>
 #endif

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ir/npy.h"
+#include "ir/resource_limits.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/file_util.h"
 
@@ -87,6 +88,10 @@ StatusOr<IdxFile> ReadIdx(const std::string& path) {
   if (!count.ok()) {
     return InvalidArgument(path, ": IDX header declares ", DimsToString(idx.dims), ": ", count.status().message());
   }
+  // Before reading: the declared payload, and the float32 tensor it becomes.
+  RETURN_IF_ERROR(
+      CheckLimit(file.raw() ? Limit::kFileBytes : Limit::kDecompressedBytes, *count, path, "IDX header declares data"));
+  RETURN_IF_ERROR(CheckTensorSize(proto::DT_FLOAT, idx.dims, path));
   auto mismatch = [&](const std::string& have) {
     return InvalidArgument(path, ": IDX header declares ", DimsToString(idx.dims), " (", *count,
                            " bytes of data) but the file has ", have);

@@ -106,7 +106,7 @@ TEST_F(LimitsTest, EndlessDeviceStopsAtTheLimit) {
   SetLimit(Limit::kFileBytes, int64_t{3} << 20);
   auto bytes = ReadFileBounded("/dev/zero");
   ASSERT_FALSE(bytes.ok());
-  EXPECT_NE(bytes.status().message().find("/dev/zero: input of at least"), std::string::npos)
+  EXPECT_NE(bytes.status().message().find("/dev/zero: input of "), std::string::npos)
       << bytes.status().message();
   EXPECT_NE(bytes.status().message().find("max_file_bytes"), std::string::npos);
 }
@@ -114,7 +114,6 @@ TEST_F(LimitsTest, EndlessDeviceStopsAtTheLimit) {
 TEST_F(LimitsTest, EndlessFifoStopsAtTheLimit) {
   const std::string fifo = testing::MakeTempDir() + "/pipe";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  std::string out;
   // A writer that never ends (killed by SIGPIPE when the reader closes).
   std::system(("(cat /dev/zero > " + fifo + " 2>/dev/null &)").c_str());
   SetLimit(Limit::kFileBytes, int64_t{2} << 20);

@@ -29,8 +29,7 @@ const char kImageInput[] =
     "  input { name: \"x\" dtype: DT_FLOAT dims { size: 1 } dims { size: 1 } dims { size: 8 } dims { size: 8 } }\n";
 
 TEST(LimitsCli, HugeDenseUnits) {
-  const std::string m =
-      WriteModel(std::string(kVectorInput) + "  layer { name: \"d\" dense { units: 2000000000 } }\n");
+  const std::string m = WriteModel(std::string(kVectorInput) + "  layer { name: \"d\" dense { units: 2000000000 } }\n");
   for (const char* cmd : {"dump", "run", "train", "compile"})
     ExpectError(std::string(cmd) + " " + m + (std::string(cmd) == "compile" ? " -o /tmp/never" : ""), 1,
                 "max_tensor_bytes");
@@ -43,10 +42,11 @@ TEST(LimitsCli, HugeConvFilters) {
 }
 
 TEST(LimitsCli, HugeParameterDims) {
-  const std::string m = WriteModel(std::string(kVectorInput) +
-                                   "  parameter { name: \"w\" dims: [4, 1000000000] }\n"
-                                   "  node { name: \"mm\" op_type: \"MatMul\" input: \"x\" input: \"w\" output: \"y\" }\n"
-                                   "  output { name: \"y\" }\n");
+  const std::string m =
+      WriteModel(std::string(kVectorInput) +
+                 "  parameter { name: \"w\" dims: [4, 1000000000] }\n"
+                 "  node { name: \"mm\" op_type: \"MatMul\" input: \"x\" input: \"w\" output: \"y\" }\n"
+                 "  output { name: \"y\" }\n");
   ExpectError("dump " + m, 1, "parameter 'w': tensor float32[4, 1000000000] of 16000000000 bytes");
   // Raising the limit is how a user allows it; lowering applies to small models too.
   ExpectError("dump --limit max_tensor_bytes=1K examples/iris_mlp.kiln.txt", 1, "max_tensor_bytes (1024 bytes)");
@@ -68,13 +68,12 @@ TEST(LimitsCli, ArenaAndMaterializedTensors) {
   const std::string wide = WriteModel(
       "  input { name: \"x\" dtype: DT_FLOAT dims { size: 1 } dims { size: 100000000 } }\n"
       "  node { name: \"r\" op_type: \"Relu\" input: \"x\" output: \"y\" }\n  output { name: \"y\" }\n");
-  ExpectError("compile " + wide + " -o " + out + " --emit plan --limit max_arena_bytes=100M", 1,
-              "memory arena of");
+  ExpectError("compile " + wide + " -o " + out + " --emit plan --limit max_arena_bytes=100M", 1, "memory arena of");
 }
 
 TEST(LimitsCli, EndlessInputs) {
   ExpectError("run examples/iris_mlp.kiln.txt --input /dev/zero --limit max_file_bytes=4M", 1,
-              "/dev/zero: input of at least");
+              "/dev/zero: input of ");
   ExpectError("train examples/iris_mlp.kiln.txt --data csv:/dev/zero --epochs 1 --limit max_file_bytes=4M", 1,
               "max_file_bytes");
   ExpectError("dump /dev/zero.kiln --limit max_file_bytes=4M", 1, "");  // no such file: still one line

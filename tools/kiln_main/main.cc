@@ -3,7 +3,6 @@
 // (compiler/codegen/plan_object.h). It reads inputs (.npy, ONNX .pb, raw float32 from
 // stdin), runs the model through the C API, prints the outputs (top-k classes for a
 // classifier), and can time repeated runs.
-#include <new>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -15,13 +14,14 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "ir/resource_limits.h"
 #include "ir/file_io.h"
 #include "ir/npy.h"
+#include "ir/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/image.h"
 #include "tools/kiln/tensor_format.h"

@@ -2,16 +2,16 @@
 // main() over the training-step and evaluation Plans and the model that the generated
 // object embeds (kiln_main_train_*; compiler/codegen/plan_object.h). It loads the data
 // (--data SPEC, as `kiln train`), runs the runtime's Trainer and writes the trained model.
-#include <new>
 #include <google/protobuf/text_format.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
-#include "ir/resource_limits.h"
 #include "ir/file_io.h"
+#include "ir/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/data/dataset.h"
