@@ -56,8 +56,34 @@ void PngRead(png_structp png, png_bytep out, png_size_t n) {
   d->pos += n;
 }
 
+// libpng allocates an ancillary chunk at its declared length before reading it: walk
+// the chunk list first and refuse any chunk longer than the bytes that remain, so a
+// small file cannot cause a large allocation (chunk_malloc_max is not enough alone).
+bool CheckPngChunkLengths(PngDecode* d) {
+  const std::string& b = *d->bytes;
+  size_t pos = 8;  // after the signature
+  while (pos + 8 <= b.size()) {
+    const auto* u = reinterpret_cast<const unsigned char*>(b.data() + pos);
+    const uint64_t length = (uint64_t{u[0]} << 24) | (u[1] << 16) | (u[2] << 8) | u[3];
+    if (length + 12 > b.size() - pos) {
+      char type[5] = {0};
+      for (int i = 0; i < 4 && pos + 4 + i < b.size(); ++i) {
+        const char c = b[pos + 4 + i];
+        type[i] = std::isalpha(static_cast<unsigned char>(c)) ? c : '?';
+      }
+      std::snprintf(d->error, sizeof(d->error), "PNG chunk '%s' declares %llu bytes but only %zu remain (%s)", type,
+                    static_cast<unsigned long long>(length), b.size() - pos - 8, kTruncated);
+      return false;
+    }
+    if (b.compare(pos + 4, 4, "IEND") == 0) break;
+    pos += 12 + static_cast<size_t>(length);
+  }
+  return true;
+}
+
 // Returns false on a libpng error (message in d->error).
 bool DecodePngInto(PngDecode* d) {
+  if (!CheckPngChunkLengths(d)) return false;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, d, PngError, PngWarning);
   if (!png) {
     std::snprintf(d->error, sizeof(d->error), "cannot initialize libpng");

@@ -106,8 +106,7 @@ TEST_F(LimitsTest, EndlessDeviceStopsAtTheLimit) {
   SetLimit(Limit::kFileBytes, int64_t{3} << 20);
   auto bytes = ReadFileBounded("/dev/zero");
   ASSERT_FALSE(bytes.ok());
-  EXPECT_NE(bytes.status().message().find("/dev/zero: input of "), std::string::npos)
-      << bytes.status().message();
+  EXPECT_NE(bytes.status().message().find("/dev/zero: input of "), std::string::npos) << bytes.status().message();
   EXPECT_NE(bytes.status().message().find("max_file_bytes"), std::string::npos);
 }
 

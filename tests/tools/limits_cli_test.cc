@@ -37,7 +37,7 @@ TEST(LimitsCli, HugeDenseUnits) {
 
 TEST(LimitsCli, HugeConvFilters) {
   const std::string m = WriteModel(std::string(kImageInput) +
-                                   "  layer { name: \"c\" conv { filters: 1000000000 kernel_size: [3, 3] } }\n");
+                                   "  layer { name: \"c\" conv2d { filters: 1000000000 kernel_size: [3, 3] } }\n");
   ExpectError("dump " + m, 1, "max_tensor_bytes");
 }
 
@@ -49,7 +49,7 @@ TEST(LimitsCli, HugeParameterDims) {
                  "  output { name: \"y\" }\n");
   ExpectError("dump " + m, 1, "parameter 'w': tensor float32[4, 1000000000] of 16000000000 bytes");
   // Raising the limit is how a user allows it; lowering applies to small models too.
-  ExpectError("dump --limit max_tensor_bytes=1K examples/iris_mlp.kiln.txt", 1, "max_tensor_bytes (1024 bytes)");
+  ExpectError("dump --limit max_tensor_bytes=1000 examples/iris_mlp.kiln.txt", 1, "max_tensor_bytes (1000 bytes)");
 }
 
 TEST(LimitsCli, ArenaAndMaterializedTensors) {
@@ -72,8 +72,7 @@ TEST(LimitsCli, ArenaAndMaterializedTensors) {
 }
 
 TEST(LimitsCli, EndlessInputs) {
-  ExpectError("run examples/iris_mlp.kiln.txt --input /dev/zero --limit max_file_bytes=4M", 1,
-              "/dev/zero: input of ");
+  ExpectError("run examples/iris_mlp.kiln.txt --input /dev/zero --limit max_file_bytes=4M", 1, "/dev/zero: input of ");
   ExpectError("train examples/iris_mlp.kiln.txt --data csv:/dev/zero --epochs 1 --limit max_file_bytes=4M", 1,
               "max_file_bytes");
   ExpectError("dump /dev/zero.kiln --limit max_file_bytes=4M", 1, "");  // no such file: still one line
