@@ -95,10 +95,9 @@ bool DecodePngInto(PngDecode* d) {
     return false;
   }
   png_set_read_fn(png, d, PngRead);
-  // A small file must not cause a large allocation: libpng allocates a chunk (text,
-  // iCCP, ...) at its declared length before reading it, so cap that and the sides.
+  // Also cap what libpng may allocate for one chunk (decompressed zTXt/iCCP included);
+  // the sides are checked below, before any row is allocated.
   png_set_chunk_malloc_max(png, 8u << 20);
-  png_set_user_limits(png, kMaxImageSide, kMaxImageSide);
   png_read_info(png, info);
   d->width = png_get_image_width(png, info);
   d->height = png_get_image_height(png, info);
