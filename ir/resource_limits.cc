@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace kiln {
 namespace {
@@ -130,37 +131,39 @@ StatusOr<std::string> ReadFileBounded(const std::string& path) {
     if (fd < 0) return NotFound(path, ": cannot open file (", std::strerror(errno), ")");
   }
   const int64_t max = GetLimit(Limit::kFileBytes);
-  std::string out;
+  // Fixed-size chunks, joined at the end: memory never exceeds the bytes read (plus a
+  // chunk), and an endless input is refused at the limit without reallocation copies.
   constexpr size_t kChunk = size_t{1} << 20;
+  std::vector<std::string> chunks;
+  int64_t total = 0;
   Status status;
-  struct stat st;
-  if (!is_stdin && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size) + 1);
   while (true) {
-    // A chunk ahead of the data read so far; capacity doubles, but never past the limit.
-    const size_t old = out.size();
-    if (old + kChunk > out.capacity()) {
-      out.reserve(std::min(std::max(out.capacity() * 2, old + kChunk), static_cast<size_t>(max) + kChunk));
-    }
-    out.resize(old + kChunk);
-    const ssize_t got = read(fd, &out[old], kChunk);
+    if (chunks.empty() || chunks.back().size() == kChunk) chunks.emplace_back().reserve(kChunk);
+    std::string& chunk = chunks.back();
+    const size_t old = chunk.size();
+    chunk.resize(kChunk);
+    const ssize_t got = read(fd, &chunk[old], kChunk - old);
+    chunk.resize(old + static_cast<size_t>(std::max<ssize_t>(got, 0)));
     if (got < 0) {
-      if (errno == EINTR) {
-        out.resize(old);
-        continue;
-      }
+      if (errno == EINTR) continue;
       status = InvalidArgument(what, ": read error: ", std::strerror(errno));
       break;
     }
-    out.resize(old + static_cast<size_t>(got));
     if (got == 0) break;
-    if (static_cast<int64_t>(out.size()) > max) {
-      status = CheckLimit(Limit::kFileBytes, static_cast<int64_t>(out.size()), what, "input");
+    total += got;
+    if (total > max) {
+      status = CheckLimit(Limit::kFileBytes, total, what, "input");
       break;
     }
   }
   if (!is_stdin) close(fd);
   if (!status.ok()) return status;
-  out.shrink_to_fit();
+  std::string out;
+  out.reserve(static_cast<size_t>(total));
+  for (std::string& chunk : chunks) {
+    out += chunk;
+    std::string().swap(chunk);  // freed as copied
+  }
   return out;
 }
 

@@ -88,10 +88,6 @@ StatusOr<IdxFile> ReadIdx(const std::string& path) {
   if (!count.ok()) {
     return InvalidArgument(path, ": IDX header declares ", DimsToString(idx.dims), ": ", count.status().message());
   }
-  // Before reading: the declared payload, and the float32 tensor it becomes.
-  RETURN_IF_ERROR(
-      CheckLimit(file.raw() ? Limit::kFileBytes : Limit::kDecompressedBytes, *count, path, "IDX header declares data"));
-  RETURN_IF_ERROR(CheckTensorSize(proto::DT_FLOAT, idx.dims, path));
   auto mismatch = [&](const std::string& have) {
     return InvalidArgument(path, ": IDX header declares ", DimsToString(idx.dims), " (", *count,
                            " bytes of data) but the file has ", have);
@@ -101,9 +97,14 @@ StatusOr<IdxFile> ReadIdx(const std::string& path) {
     return mismatch(std::to_string(raw_data) + (raw_data < *count ? " (truncated)" : " (trailing bytes; wrong file?)"));
   }
   if (file.raw()) idx.data.reserve(static_cast<size_t>(*count));
-  ASSIGN_OR_RETURN(int64_t have, file.Read(*count + 1, &idx.data));
+  // A gzip bomb is stopped while decompressing, at max_decompressed_bytes.
+  const int64_t cap = file.raw() ? *count : std::min(*count, GetLimit(Limit::kDecompressedBytes));
+  ASSIGN_OR_RETURN(int64_t have, file.Read(cap + 1, &idx.data));
+  if (have > cap && cap < *count) return CheckLimit(Limit::kDecompressedBytes, have, path, "decompressed IDX data");
   if (have < *count) return mismatch(std::to_string(have) + " (truncated)");
   if (have > *count) return mismatch("more (trailing bytes; wrong file?)");
+  // Before the float32 tensor it becomes (4 bytes per byte read).
+  RETURN_IF_ERROR(CheckTensorSize(proto::DT_FLOAT, idx.dims, path));
   return idx;
 }
 
