@@ -9,6 +9,7 @@
 
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "ir/resource_limits.h"
 
 namespace kiln {
 
@@ -20,20 +21,8 @@ bool IsTextModelPath(const std::string& path) {
   return EndsWith(path, ".txt") || EndsWith(path, ".pbtxt") || EndsWith(path, ".textproto");
 }
 
-/// Model files larger than this are rejected before reading (protobuf's own limit is 2 GiB).
-static constexpr int64_t kMaxModelFileBytes = int64_t{2} << 30;
-
-StatusOr<std::string> ReadFile(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return NotFound(path, ": no such file");
-  if (S_ISDIR(st.st_mode)) return InvalidArgument(path, ": is a directory, not a file");
-  if (st.st_size > kMaxModelFileBytes) return InvalidArgument(path, ": file is larger than 2 GiB");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path, ": cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// Bounded while reading (ir/resource_limits.h): a FIFO or /dev/zero cannot grow memory.
+StatusOr<std::string> ReadFile(const std::string& path) { return ReadFileBounded(path); }
 
 namespace {
 // Collects text-format parse errors with line numbers.

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "ir/resource_limits.h"
+
 namespace kiln {
 namespace {
 
@@ -158,6 +160,7 @@ StatusOr<Tensor> ParseNpy(const std::string& bytes, const std::string& source) {
   if (descr == "<i1" || descr == "i1") dtype = proto::DT_INT8;
   if (descr == "<b1" || descr == "?") dtype = proto::DT_BOOL;
   if (dtype == proto::DT_UNDEFINED) return Unimplemented(source, ": .npy dtype '", descr, "' is not supported");
+  RETURN_IF_ERROR(CheckTensorSize(dtype, dims, source));
   auto count = CheckedElementCount(dims);
   if (!count.ok()) return count.status().WithContext(source);
   const size_t data_start = header_start + header_len;

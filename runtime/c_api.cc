@@ -2,11 +2,13 @@
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "ir/file_io.h"
+#include "ir/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/session.h"
@@ -58,6 +60,9 @@ kiln_status Fail(const Status& status) {
   }
   return Fail(code, std::move(message));
 }
+
+// The last resort when an allocation fails despite the size limits (ir/resource_limits.h).
+kiln_status OutOfMemory(const char* func) { return Fail(KILN_ERROR_INTERNAL, kiln::OutOfMemoryMessage(func)); }
 
 #define KILN_REQUIRE(cond, what) \
   if (!(cond)) return Fail(KILN_ERROR_INVALID_ARGUMENT, std::string(__func__) + ": " + (what))
@@ -120,15 +125,17 @@ size_t kiln_dtype_size(kiln_dtype dtype) {
   return static_cast<size_t>(kiln::DTypeSize(static_cast<kiln::DType>(dtype)));
 }
 
-kiln_status kiln_plan_load_file(const char* path, kiln_plan** out) {
+kiln_status kiln_plan_load_file(const char* path, kiln_plan** out) try {
   KILN_REQUIRE(path && out, "path and out must not be NULL");
   auto plan = kiln::runtime::Session::ReadPlanFile(path);
   if (!plan.ok()) return Fail(plan.status());
   *out = new kiln_plan{std::move(plan).value()};
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_plan_load_file");
 }
 
-kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out) {
+kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out) try {
   KILN_REQUIRE(data && out, "data and out must not be NULL");
   KILN_REQUIRE(size <= static_cast<size_t>(INT32_MAX), "a serialized plan is limited to 2 GiB");
   auto plan = std::make_unique<kiln_plan>();
@@ -138,6 +145,8 @@ kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out
   }
   *out = plan.release();
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_plan_load_memory");
 }
 
 void kiln_plan_free(kiln_plan* plan) { delete plan; }
@@ -150,7 +159,7 @@ static_assert(sizeof(kiln_kernel_entry) == sizeof(kiln::runtime::KernelTableEntr
                   offsetof(kiln_kernel_entry, fn) == offsetof(kiln::runtime::KernelTableEntry, fn),
               "kiln_kernel_entry must match runtime::KernelTableEntry");
 
-kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_options* options, kiln_session** out) {
+kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_options* options, kiln_session** out) try {
   KILN_REQUIRE(plan && out, "plan and out must not be NULL");
   kiln_session_options defaults;
   kiln_session_options_init(&defaults);
@@ -176,124 +185,160 @@ kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_option
   for (int i = 0; i < r.num_states(); ++i) Describe(r.state_desc(i), &s->states[i]);
   *out = s.release();
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_create");
 }
 
 void kiln_session_free(kiln_session* session) { delete session; }
 
-kiln_status kiln_session_num_inputs(const kiln_session* session, int* count) {
+kiln_status kiln_session_num_inputs(const kiln_session* session, int* count) try {
   KILN_REQUIRE(session && count, "session and count must not be NULL");
   *count = session->session->num_inputs();
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_num_inputs");
 }
 
-kiln_status kiln_session_num_outputs(const kiln_session* session, int* count) {
+kiln_status kiln_session_num_outputs(const kiln_session* session, int* count) try {
   KILN_REQUIRE(session && count, "session and count must not be NULL");
   *count = session->session->num_outputs();
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_num_outputs");
 }
 
-kiln_status kiln_session_num_states(const kiln_session* session, int* count) {
+kiln_status kiln_session_num_states(const kiln_session* session, int* count) try {
   KILN_REQUIRE(session && count, "session and count must not be NULL");
   *count = session->session->num_states();
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_num_states");
 }
 
-kiln_status kiln_session_input_info(const kiln_session* session, int index, kiln_tensor_info* info) {
+kiln_status kiln_session_input_info(const kiln_session* session, int index, kiln_tensor_info* info) try {
   KILN_REQUIRE(session && info, "session and info must not be NULL");
   if (kiln_status st = CheckIndex(__func__, "input", index, session->session->num_inputs())) return st;
   FillInfo(session->inputs[index], session->session->input_desc(index), info);
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_input_info");
 }
 
-kiln_status kiln_session_output_info(const kiln_session* session, int index, kiln_tensor_info* info) {
+kiln_status kiln_session_output_info(const kiln_session* session, int index, kiln_tensor_info* info) try {
   KILN_REQUIRE(session && info, "session and info must not be NULL");
   if (kiln_status st = CheckIndex(__func__, "output", index, session->session->num_outputs())) return st;
   FillInfo(session->outputs[index], session->session->output_desc(index), info);
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_output_info");
 }
 
-kiln_status kiln_session_state_info(const kiln_session* session, int index, kiln_tensor_info* info) {
+kiln_status kiln_session_state_info(const kiln_session* session, int index, kiln_tensor_info* info) try {
   KILN_REQUIRE(session && info, "session and info must not be NULL");
   if (kiln_status st = CheckIndex(__func__, "state", index, session->session->num_states())) return st;
   FillInfo(session->states[index], session->session->state_desc(index), info);
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_state_info");
 }
 
-kiln_status kiln_session_find_input(const kiln_session* session, const char* name, int* index) {
+kiln_status kiln_session_find_input(const kiln_session* session, const char* name, int* index) try {
   KILN_REQUIRE(session, "session must not be NULL");
   return FindByName(__func__, "input", session->inputs, name, index);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_find_input");
 }
 
-kiln_status kiln_session_find_output(const kiln_session* session, const char* name, int* index) {
+kiln_status kiln_session_find_output(const kiln_session* session, const char* name, int* index) try {
   KILN_REQUIRE(session, "session must not be NULL");
   return FindByName(__func__, "output", session->outputs, name, index);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_find_output");
 }
 
-kiln_status kiln_session_find_state(const kiln_session* session, const char* name, int* index) {
+kiln_status kiln_session_find_state(const kiln_session* session, const char* name, int* index) try {
   KILN_REQUIRE(session, "session must not be NULL");
   return FindByName(__func__, "state", session->states, name, index);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_find_state");
 }
 
-kiln_status kiln_session_set_input(kiln_session* session, int index, const void* data, size_t size) {
+kiln_status kiln_session_set_input(kiln_session* session, int index, const void* data, size_t size) try {
   KILN_REQUIRE(session && (data || size == 0), "session and data must not be NULL");
   if (kiln_status st = CheckIndex(__func__, "input", index, session->session->num_inputs())) return st;
   const Status status = session->session->SetInput(index, data, size);
   return status.ok() ? KILN_OK : Fail(status);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_set_input");
 }
 
-kiln_status kiln_session_input_buffer(kiln_session* session, int index, void** data, size_t* size) {
+kiln_status kiln_session_input_buffer(kiln_session* session, int index, void** data, size_t* size) try {
   KILN_REQUIRE(session && data && size, "session, data and size must not be NULL");
   if (kiln_status st = CheckIndex(__func__, "input", index, session->session->num_inputs())) return st;
   const kiln::TensorRef ref = session->session->input(index);
   *data = ref.data;
   *size = static_cast<size_t>(ref.num_bytes());
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_input_buffer");
 }
 
-kiln_status kiln_session_run(kiln_session* session) {
+kiln_status kiln_session_run(kiln_session* session) try {
   KILN_REQUIRE(session, "session must not be NULL");
   const Status status = session->session->Run();
   return status.ok() ? KILN_OK : Fail(status);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_run");
 }
 
-kiln_status kiln_session_output(const kiln_session* session, int index, const void** data, size_t* size) {
+kiln_status kiln_session_output(const kiln_session* session, int index, const void** data, size_t* size) try {
   KILN_REQUIRE(session && data && size, "session, data and size must not be NULL");
   if (kiln_status st = CheckIndex(__func__, "output", index, session->session->num_outputs())) return st;
   const kiln::TensorRef ref = session->session->output(index);
   *data = ref.data;
   *size = static_cast<size_t>(ref.num_bytes());
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_output");
 }
 
-kiln_status kiln_session_state(kiln_session* session, int index, void** data, size_t* size) {
+kiln_status kiln_session_state(kiln_session* session, int index, void** data, size_t* size) try {
   KILN_REQUIRE(session && data && size, "session, data and size must not be NULL");
   if (kiln_status st = CheckIndex(__func__, "state", index, session->session->num_states())) return st;
   const kiln::TensorRef ref = session->session->state(index);
   *data = ref.data;
   *size = static_cast<size_t>(ref.num_bytes());
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_state");
 }
 
-kiln_status kiln_session_set_state(kiln_session* session, int index, const void* data, size_t size) {
+kiln_status kiln_session_set_state(kiln_session* session, int index, const void* data, size_t size) try {
   KILN_REQUIRE(session && (data || size == 0), "session and data must not be NULL");
   if (kiln_status st = CheckIndex(__func__, "state", index, session->session->num_states())) return st;
   const Status status = session->session->SetState(index, data, size);
   return status.ok() ? KILN_OK : Fail(status);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_set_state");
 }
 
-kiln_status kiln_session_reset_states(kiln_session* session) {
+kiln_status kiln_session_reset_states(kiln_session* session) try {
   KILN_REQUIRE(session, "session must not be NULL");
   session->session->ResetStates();
   return KILN_OK;
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_reset_states");
 }
 
-kiln_status kiln_session_save_checkpoint(const kiln_session* session, const char* path) {
+kiln_status kiln_session_save_checkpoint(const kiln_session* session, const char* path) try {
   KILN_REQUIRE(session && path, "session and path must not be NULL");
   const Status status = kiln::runtime::WriteCheckpoint(path, kiln::runtime::SessionCheckpoint(*session->session));
   return status.ok() ? KILN_OK : Fail(status);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_save_checkpoint");
 }
 
-kiln_status kiln_session_load_checkpoint(kiln_session* session, const char* path) {
+kiln_status kiln_session_load_checkpoint(kiln_session* session, const char* path) try {
   KILN_REQUIRE(session && path, "session and path must not be NULL");
   kiln::runtime::Session& s = *session->session;
   // Checked against the plan before anything changes: a bad checkpoint leaves the session as it was.
@@ -301,6 +346,8 @@ kiln_status kiln_session_load_checkpoint(kiln_session* session, const char* path
   if (!ckpt.ok()) return Fail(ckpt.status());
   const Status status = kiln::runtime::RestoreStates(s, ckpt->state());
   return status.ok() ? KILN_OK : Fail(status);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_load_checkpoint");
 }
 
 }  // extern "C"

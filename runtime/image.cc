@@ -56,8 +56,28 @@ void PngRead(png_structp png, png_bytep out, png_size_t n) {
   d->pos += n;
 }
 
+// libpng allocates an ancillary chunk at its declared length before reading it: walk
+// the chunk list first and refuse any chunk longer than the bytes that remain, so a
+// small file cannot cause a large allocation (chunk_malloc_max is not enough alone).
+bool CheckPngChunkLengths(PngDecode* d) {
+  const std::string& b = *d->bytes;
+  size_t pos = 8;  // after the signature
+  while (pos + 8 <= b.size()) {
+    const auto* u = reinterpret_cast<const unsigned char*>(b.data() + pos);
+    const uint64_t length = (uint64_t{u[0]} << 24) | (u[1] << 16) | (u[2] << 8) | u[3];
+    if (length + 12 > b.size() - pos) {  // reported like any file that ends early
+      std::snprintf(d->error, sizeof(d->error), "%s", kTruncated);
+      return false;
+    }
+    if (b.compare(pos + 4, 4, "IEND") == 0) break;
+    pos += 12 + static_cast<size_t>(length);
+  }
+  return true;
+}
+
 // Returns false on a libpng error (message in d->error).
 bool DecodePngInto(PngDecode* d) {
+  if (!CheckPngChunkLengths(d)) return false;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, d, PngError, PngWarning);
   if (!png) {
     std::snprintf(d->error, sizeof(d->error), "cannot initialize libpng");
@@ -69,7 +89,9 @@ bool DecodePngInto(PngDecode* d) {
     return false;
   }
   png_set_read_fn(png, d, PngRead);
-  png_set_chunk_malloc_max(png, 64u << 20);
+  // Also cap what libpng may allocate for one chunk (decompressed zTXt/iCCP included);
+  // the sides are checked below, before any row is allocated.
+  png_set_chunk_malloc_max(png, 8u << 20);
   png_read_info(png, info);
   d->width = png_get_image_width(png, info);
   d->height = png_get_image_height(png, info);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "dnnl.hpp"
+#include "ir/resource_limits.h"
 #include "runtime/plan_validator.h"
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
 #include <omp.h>
@@ -138,12 +139,9 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
 }
 
 StatusOr<proto::Plan> Session::ReadPlanFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path, ": cannot open plan file");
-  std::stringstream ss;
-  ss << in.rdbuf();
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileBounded(path));
   proto::Plan plan;
-  if (!plan.ParseFromString(ss.str())) return InvalidArgument(path, ": not a valid Kiln plan (corrupt or truncated)");
+  if (!plan.ParseFromString(bytes)) return InvalidArgument(path, ": not a valid Kiln plan (corrupt or truncated)");
   return plan;
 }
 

@@ -52,6 +52,6 @@ for name in "${names[@]}"; do
   if [ -d "tests/fuzz/seeds/$name" ]; then cp -r "tests/fuzz/seeds/$name/." "$corpus/"; fi
   if [ "$name" = model_loaders ]; then model_loader_seeds "$corpus"; fi
   echo "fuzz_smoke: fuzz_$name for ${seconds}s over $(ls "$corpus" | wc -l) seeds"
-  "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
+  "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
     -max_len=65536 -artifact_prefix="$build/fuzz-artifacts/$name-" -print_final_stats=1 "$corpus"
 done

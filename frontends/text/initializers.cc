@@ -8,6 +8,7 @@
 #include <set>
 
 #include "ir/graph.h"
+#include "ir/resource_limits.h"
 
 namespace kiln::text {
 
@@ -210,8 +211,7 @@ Status MaterializeParameters(const proto::Graph& graph, proto::Graph& out) {
     for (int64_t d : dims) {
       if (d <= 0) return error("dims must be positive, got ", DimsToString(dims));
     }
-    auto count = CheckedElementCount(dims);
-    if (!count.ok()) return error(count.status().message());
+    RETURN_IF_ERROR(CheckTensorSize(proto::DT_FLOAT, dims, "parameter '" + param.name() + "'"));
 
     // Fans as Keras computes them, for the ONNX layouts: MatMul [in, out], Conv [M, C, k...].
     int64_t fan_in = dims[0], fan_out = dims[0];

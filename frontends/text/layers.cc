@@ -7,6 +7,7 @@
 
 #include "frontends/text/initializers.h"
 #include "ir/op_registry.h"
+#include "ir/resource_limits.h"
 
 namespace kiln::text {
 
@@ -129,6 +130,9 @@ class Builder {
       v->set_parameter(trainable);
       return v;
     }
+    // Sizes come from the file (units, filters, ...): checked before allocating.
+    auto size = CheckTensorSize(proto::DT_FLOAT, dims, "weight '" + weight_name + "'");
+    if (!size.ok()) return Wrap(size);
     Value* v = graph_.AddConstant(weight_name, MakeInitializedTensor(init, dims, fan_in, fan_out, weight_name));
     v->set_parameter(trainable);
     return v;

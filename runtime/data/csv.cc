@@ -45,7 +45,7 @@ bool IsBlank(std::string_view line) { return Trim(line).empty() && line.find('"'
 }  // namespace
 
 StatusOr<Dataset> LoadCsv(const std::string& path, const CsvOptions& options, std::vector<std::string>* class_names) {
-  ASSIGN_OR_RETURN(std::string text, internal::ReadDataFile(path, kMaxDataFileBytes));
+  ASSIGN_OR_RETURN(std::string text, internal::ReadDataFile(path));
   const std::string_view all(text);
   std::vector<std::string_view> fields;
   std::vector<float> features;

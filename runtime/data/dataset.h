@@ -46,8 +46,6 @@ struct DataSplits {
   std::optional<Dataset> test;
 };
 
-/// Largest (decompressed) data file a loader reads: 8 GiB.
-constexpr int64_t kMaxDataFileBytes = int64_t{8} << 30;
 /// Where Debian's dataset-fashion-mnist package puts the files.
 constexpr char kDefaultFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 constexpr char kDefaultMnistDir[] = "/usr/share/datasets/mnist";

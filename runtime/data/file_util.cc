@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ir/resource_limits.h"
+
 namespace kiln::data::internal {
 
 bool IsFile(const std::string& path) {
@@ -59,13 +61,15 @@ StatusOr<int64_t> DataFile::Read(int64_t n, std::string* out) {
   return total;
 }
 
-StatusOr<std::string> ReadDataFile(const std::string& path, int64_t max_bytes) {
+StatusOr<std::string> ReadDataFile(const std::string& path) {
   ASSIGN_OR_RETURN(DataFile file, DataFile::Open(path));
+  const Limit limit = file.raw() ? Limit::kFileBytes : Limit::kDecompressedBytes;
+  const int64_t max_bytes = GetLimit(limit);
   std::string out;
   if (file.raw() && file.size() <= max_bytes) out.reserve(static_cast<size_t>(file.size()));
   ASSIGN_OR_RETURN(int64_t n, file.Read(max_bytes + 1, &out));
   if (n > max_bytes)
-    return InvalidArgument(path, ": larger than ", max_bytes, " bytes", file.raw() ? "" : " (decompressed)");
+    return CheckLimit(limit, n, path, file.raw() ? "data" : "decompressed data");
   return out;
 }
 

@@ -35,8 +35,9 @@ class DataFile {
   int64_t size_;
 };
 
-/// The whole (decompressed) contents of `path`; more than `max_bytes` is an error.
-StatusOr<std::string> ReadDataFile(const std::string& path, int64_t max_bytes);
+/// The whole (decompressed) contents of `path`, refused while reading as soon as it
+/// passes max_file_bytes (raw) or max_decompressed_bytes (gzip), ir/resource_limits.h.
+StatusOr<std::string> ReadDataFile(const std::string& path);
 
 /// True when `path` names an existing regular file.
 bool IsFile(const std::string& path);

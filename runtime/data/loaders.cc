@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ir/npy.h"
+#include "ir/resource_limits.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/file_util.h"
 
@@ -96,9 +97,14 @@ StatusOr<IdxFile> ReadIdx(const std::string& path) {
     return mismatch(std::to_string(raw_data) + (raw_data < *count ? " (truncated)" : " (trailing bytes; wrong file?)"));
   }
   if (file.raw()) idx.data.reserve(static_cast<size_t>(*count));
-  ASSIGN_OR_RETURN(int64_t have, file.Read(*count + 1, &idx.data));
+  // A gzip bomb is stopped while decompressing, at max_decompressed_bytes.
+  const int64_t cap = file.raw() ? *count : std::min(*count, GetLimit(Limit::kDecompressedBytes));
+  ASSIGN_OR_RETURN(int64_t have, file.Read(cap + 1, &idx.data));
+  if (have > cap && cap < *count) return CheckLimit(Limit::kDecompressedBytes, have, path, "decompressed IDX data");
   if (have < *count) return mismatch(std::to_string(have) + " (truncated)");
   if (have > *count) return mismatch("more (trailing bytes; wrong file?)");
+  // Before the float32 tensor it becomes (4 bytes per byte read).
+  RETURN_IF_ERROR(CheckTensorSize(proto::DT_FLOAT, idx.dims, path));
   return idx;
 }
 
@@ -143,7 +149,7 @@ StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& lab
 namespace {
 
 StatusOr<Tensor> ReadNpyFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string bytes, internal::ReadDataFile(path, kMaxDataFileBytes));
+  ASSIGN_OR_RETURN(std::string bytes, internal::ReadDataFile(path));
   return ParseNpy(bytes, path);
 }
 

@@ -1,8 +1,10 @@
 // The kiln command: dispatches to one subcommand per file in tools/kiln/.
 #include <cstdio>
+#include <new>
 #include <string>
 #include <vector>
 
+#include "ir/resource_limits.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
 
@@ -28,6 +30,9 @@ Commands:
 Options:
   -h, --help   show this help
   --version    print the version
+  --limit NAME=VALUE  raise or lower a resource limit, any command (max_file_bytes,
+               max_decompressed_bytes, max_tensor_bytes, max_arena_bytes; VALUE in bytes,
+               K/M/G/T suffixes); also KILN_MAX_FILE_BYTES etc. (docs/reliability.md)
 
 Models: .onnx, .kiln (binary) and .kiln.txt (text, with a Keras-like layer shorthand).
 
@@ -42,9 +47,27 @@ Run 'kiln <command> --help' for the options of a command.
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int Dispatch(std::vector<std::string> args) {
   using namespace kiln::cli;
-  std::vector<std::string> args(argv + 1, argv + argc);
+  // --limit NAME=VALUE is global: taken out here, before any command parses its options.
+  for (size_t i = 0; i < args.size();) {
+    if (args[i] != "--limit" && args[i].rfind("--limit=", 0) != 0) {
+      ++i;
+      continue;
+    }
+    std::string spec = args[i].size() > 7 ? args[i].substr(8) : "";
+    size_t taken = 1;
+    if (args[i] == "--limit") {
+      if (i + 1 >= args.size()) return ReportUsageError("", "--limit needs NAME=VALUE");
+      spec = args[i + 1];
+      taken = 2;
+    }
+    const kiln::Status status = kiln::SetLimitFromSpec(spec);
+    if (!status.ok()) return ReportUsageError("", status.message());
+    args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i + taken));
+  }
   if (args.empty()) {
     std::fputs(kHelp, stderr);
     return kExitUsage;
@@ -68,4 +91,16 @@ int main(int argc, char** argv) {
   if (command == "bench") return BenchCommand(rest);
   if (!command.empty() && command[0] == '-') return ReportUsageError("", "unknown option '" + command + "'");
   return ReportUsageError("", "unknown command '" + command + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Dispatch(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::bad_alloc&) {
+    // The last resort: sizes are checked against ir/resource_limits.h before allocating.
+    std::fprintf(stderr, "kiln: %s\n", kiln::OutOfMemoryMessage(argc > 1 ? argv[1] : "kiln").c_str());
+    return kiln::cli::kExitError;
+  }
 }

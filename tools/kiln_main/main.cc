@@ -14,12 +14,14 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "ir/file_io.h"
 #include "ir/npy.h"
+#include "ir/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/image.h"
 #include "tools/kiln/tensor_format.h"
@@ -133,8 +135,11 @@ Options ParseArgs(int argc, char** argv, const std::string& inputs_help) {
   return o;
 }
 
-std::string ReadAll(std::istream& in) {
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+// A file or `-` (stdin), refused as soon as it passes max_file_bytes (an endless pipe).
+std::string ReadAll(const std::string& file, const std::string& where) {
+  auto bytes = ReadFileBounded(file);
+  if (!bytes.ok()) Die(file == "-" ? where + ": " + bytes.status().message() : bytes.status().message());
+  return std::move(bytes).value();
 }
 
 // Reads `file` for input `info`, checking dtype and shape; returns the bytes to copy in.
@@ -143,16 +148,14 @@ std::string ReadInput(const std::string& file, const kiln_tensor_info& info) {
   if (file == "-") {
     if (info.dtype != KILN_DTYPE_FLOAT32)
       Die(where + ": raw stdin input must be float32, the model wants " + TypeString(info));
-    std::string bytes = ReadAll(std::cin);
+    std::string bytes = ReadAll("-", where);
     if (bytes.size() != info.size_bytes) {
       Die(where + ": got " + std::to_string(bytes.size()) + " bytes, " + TypeString(info) + " needs " +
           std::to_string(info.size_bytes));
     }
     return bytes;
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) Die(file + ": no such file (for input '" + info.name + "')");
-  const std::string bytes = ReadAll(in);
+  const std::string bytes = ReadAll(file, where);
   auto tensor = HasNpyMagic(bytes) ? ParseNpy(bytes, file) : ParseOnnxTensor(bytes, file);
   if (!tensor.ok()) Die(tensor.status().message());
   const Tensor& t = *tensor;
@@ -399,4 +402,12 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace kiln::aot
 
-int main(int argc, char** argv) { return kiln::aot::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return kiln::aot::Main(argc, argv);
+  } catch (const std::bad_alloc&) {
+    // The last resort: inputs are read and checked against ir/resource_limits.h first.
+    std::fprintf(stderr, "%s: %s\n", argv[0], kiln::OutOfMemoryMessage("run").c_str());
+    return 1;
+  }
+}

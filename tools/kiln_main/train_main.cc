@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "ir/file_io.h"
+#include "ir/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/data/dataset.h"
@@ -206,4 +208,12 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace kiln::aot
 
-int main(int argc, char** argv) { return kiln::aot::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return kiln::aot::Main(argc, argv);
+  } catch (const std::bad_alloc&) {
+    // The last resort: inputs are read and checked against ir/resource_limits.h first.
+    std::fprintf(stderr, "%s: %s\n", argv[0], kiln::OutOfMemoryMessage("run").c_str());
+    return 1;
+  }
+}

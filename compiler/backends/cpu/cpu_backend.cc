@@ -4,6 +4,7 @@
 
 #include "compiler/memory_planner.h"
 #include "ir/fused_program.h"
+#include "ir/resource_limits.h"
 #include "runtime/kernel.h"
 
 namespace kiln {
@@ -36,12 +37,15 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
   std::unordered_map<const Value*, int> buffer_index;
   std::string constants;
   const MemoryPlan memory = PlanMemory(graph);
+  // Before anything is materialized: the session allocates the arena whole.
+  RETURN_IF_ERROR(CheckLimit(Limit::kArenaBytes, memory.arena_size, "graph '" + graph.name() + "'", "memory arena"));
   plan.set_arena_size(memory.arena_size);
 
   auto buffer_of = [&](const Value* v) -> StatusOr<int> {
     auto it = buffer_index.find(v);
     if (it != buffer_index.end()) return it->second;
     if (!v->has_type()) return Internal("value '", v->name(), "' has no type (run shape inference first)");
+    RETURN_IF_ERROR(CheckTensorSize(v->dtype(), v->dims(), "value '" + v->name() + "'"));
     proto::Buffer* b = plan.add_buffer();
     b->set_name(v->name());
     b->set_dtype(v->dtype());
