@@ -6,12 +6,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 
 #include "ir/dtype.h"
 #include "ir/file_io.h"
+#include "ir/resource_limits.h"
 #include "runtime/session.h"
 
 namespace kiln::runtime {
@@ -181,9 +180,12 @@ StatusOr<proto::Checkpoint> ReadCheckpoint(const std::string& path, const std::v
     return InvalidArgument(path, ": checkpoint is ", st.st_size,
                            " bytes, more than this training step's states can take (", limit, ")");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path, ": cannot open checkpoint");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Read through the bounded reader too: a file that grows after the stat stops at max_file_bytes.
+  ASSIGN_OR_RETURN(const std::string bytes, ReadFileBounded(path));
+  if (bytes.size() > limit) {
+    return InvalidArgument(path, ": checkpoint is ", bytes.size(),
+                           " bytes, more than this training step's states can take (", limit, ")");
+  }
   ASSIGN_OR_RETURN(proto::Checkpoint ckpt, DecodeCheckpoint(bytes, path));
   RETURN_IF_ERROR(ValidateCheckpoint(ckpt, expected, path));
   return ckpt;
