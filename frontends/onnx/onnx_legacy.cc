@@ -125,6 +125,36 @@ Status FixLegacyBroadcasting(onnx::ModelProto& model, const std::string& source)
   return Status::Ok();
 }
 
+// ONNX's own shape inference (run below for the legacy fix-ups and the version
+// converter) divides by these attributes without checking them: a stride, dilation,
+// kernel size, group or block size of 0 is a SIGFPE inside libonnx (found by
+// fuzz_model_loaders). They are positive in every op that has them; nodes of
+// subgraphs are checked too.
+Status CheckDivisorAttributes(const onnx::GraphProto& graph, const std::string& source) {
+  static const char* const kPositive[] = {"strides", "dilations", "kernel_shape", "group", "blocksize"};
+  for (int index = 0; index < graph.node_size(); ++index) {
+    const onnx::NodeProto& node = graph.node(index);
+    for (const onnx::AttributeProto& attr : node.attribute()) {
+      for (const char* name : kPositive) {
+        if (attr.name() != name) continue;
+        // An untyped attribute reads as its int too (libonnx does not check the type).
+        const bool int_like =
+            attr.type() == onnx::AttributeProto::INT || attr.type() == onnx::AttributeProto::UNDEFINED;
+        bool positive = !int_like || attr.ints_size() > 0 || attr.i() > 0;
+        for (int64_t v : attr.ints()) positive = positive && v > 0;
+        if (!positive) {
+          const std::string label = node.name().empty() ? "#" + std::to_string(index) : "'" + node.name() + "'";
+          return InvalidArgument(source, ": node ", label, " (", node.op_type(), "): attribute '", name,
+                                 "' must be positive");
+        }
+      }
+      if (attr.has_g()) RETURN_IF_ERROR(CheckDivisorAttributes(attr.g(), source));
+      for (const onnx::GraphProto& g : attr.graphs()) RETURN_IF_ERROR(CheckDivisorAttributes(g, source));
+    }
+  }
+  return Status::Ok();
+}
+
 // Checks the legacy attributes whose semantics the IR has no form for, then drops
 // the ones that only restate the IR's behaviour.
 Status CheckLegacyAttributes(onnx::ModelProto& model, int64_t opset, const std::string& source,
@@ -188,6 +218,7 @@ Status LiftToIrOpset(onnx::ModelProto& model, int64_t opset, const std::string& 
   }
   if (opset < 1) return InvalidArgument(source, ": invalid ai.onnx opset version ", opset);
   if (opset < kIrOpset) {
+    RETURN_IF_ERROR(CheckDivisorAttributes(model.graph(), source));
     std::map<std::string, int> ranks;
     if (opset < 7) {
       RETURN_IF_ERROR(FixLegacyBroadcasting(model, source));

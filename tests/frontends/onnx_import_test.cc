@@ -321,6 +321,39 @@ TEST(OnnxImportLegacy, Add6BroadcastAxis) {
   for (int64_t i = 0; i < 24; ++i) EXPECT_EQ(y->data_as<float>()[i], 10.0f * ((i / 4) % 3 + 1)) << i;
 }
 
+// Legacy models go through libonnx's shape inference, which divides by strides,
+// dilations, kernel sizes and groups unchecked: zero must be an error naming the node,
+// not a SIGFPE (fuzz_model_loaders found the Conv case; its input is the seed
+// tests/fuzz/seeds/model_loaders/conv6_zero_stride.onnx).
+TEST(OnnxImportLegacy, ZeroStridesDilationsKernelsAndGroupsAreErrors) {
+  struct Case {
+    const char* attr;
+    std::vector<int64_t> ints;  // empty: an int attribute of 0
+  };
+  for (const Case& c :
+       {Case{"strides", {0, 1}}, Case{"dilations", {1, 0}}, Case{"kernel_shape", {3, 0}}, Case{"group", {}}}) {
+    onnx::ModelProto m = MakeOnnxModel(6);
+    AddInput(m, "x", {2, 3, 7, 5});
+    AddFloatInitializer(m, "w", {4, 3, 3, 2}, std::vector<float>(72, 0.5f));
+    auto* conv = AddNode(m, "Conv", {"x", "w"}, {"y"}, "conv");
+    auto* attr = conv->add_attribute();
+    attr->set_name(c.attr);
+    if (c.ints.empty()) {
+      attr->set_type(onnx::AttributeProto::INT);
+      attr->set_i(0);
+    } else {
+      attr->set_type(onnx::AttributeProto::INTS);
+      for (int64_t v : c.ints) attr->add_ints(v);
+    }
+    AddOutput(m, "y", {2, 4, 5, 4});
+    auto model = Import(m);
+    ASSERT_FALSE(model.ok()) << c.attr;
+    EXPECT_NE(model.status().message().find("'conv' (Conv): attribute '" + std::string(c.attr) + "' must be positive"),
+              std::string::npos)
+        << model.status().message();
+  }
+}
+
 TEST(OnnxImportLegacy, BatchNorm6AttributesAndGemm6) {
   auto make_bn = [](int64_t is_test, int64_t spatial) {
     onnx::ModelProto m = MakeOnnxModel(6);
