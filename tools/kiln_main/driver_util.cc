@@ -3,8 +3,20 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
+
+#include "ir/resource_limits.h"
 
 namespace kiln::aot {
+
+int RunGuarded(int (*main_fn)(int, char**), int argc, char** argv) {
+  try {
+    return main_fn(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], OutOfMemoryMessage("run").c_str());
+    return 1;
+  }
+}
 namespace {
 std::string& Program() {
   static std::string name = "model";

@@ -402,12 +402,4 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace kiln::aot
 
-int main(int argc, char** argv) {
-  try {
-    return kiln::aot::Main(argc, argv);
-  } catch (const std::bad_alloc&) {
-    // The last resort: inputs are read and checked against ir/resource_limits.h first.
-    std::fprintf(stderr, "%s: %s\n", argv[0], kiln::OutOfMemoryMessage("run").c_str());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return kiln::aot::RunGuarded(kiln::aot::Main, argc, argv); }
