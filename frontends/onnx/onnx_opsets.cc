@@ -4,6 +4,7 @@
 #include <map>
 
 #include "frontends/onnx/onnx_tensor.h"
+#include "ir/ops/unary_table.h"
 #include "ir/tensor.h"
 
 namespace kiln::onnx_import {
@@ -99,7 +100,8 @@ Status LowerCastSaturate(onnx::NodeProto& node, const Constants&, const std::str
   return Status::Ok();
 }
 
-// Versions newer than 13 of the ops the IR has, and how each maps onto the IR.
+// Versions newer than 13 of the ops the IR has, and how each maps onto the IR
+// (the unary activations list theirs in ir/ops/unary.def).
 // nullptr: the IR already has that version's semantics (most added only types:
 // bfloat16, int4/float8, which the dtype checks then accept or refuse; Reshape 14's
 // allowzero, Shape 15's start/end, Split 18's num_outputs, Pad 18's axes input are
@@ -116,12 +118,7 @@ const NewerVersion kNewerVersions[] = {
     {"Div", 14, nullptr},
     {"Pow", 15, nullptr},
     {"Relu", 14, nullptr},
-    {"LeakyRelu", 16, nullptr},
     {"PRelu", 16, nullptr},
-    {"Elu", 22, nullptr},
-    {"Selu", 22, nullptr},
-    {"Softplus", 22, nullptr},
-    {"Softsign", 22, nullptr},
     {"Conv", 22, nullptr},
     {"ConvTranspose", 22, nullptr},
     {"MaxPool", 22, nullptr},
@@ -200,6 +197,13 @@ const NewerVersion* FindNewerVersion(const std::string& op, int since) {
   return nullptr;
 }
 
+// The table above, and the versions the rows of ir/ops/unary.def list.
+bool AcceptsNewerVersion(const std::string& op, int since) {
+  if (FindNewerVersion(op, since)) return true;
+  const UnaryOpRow* row = FindUnaryOp(op);
+  return row && std::find(row->onnx_since.begin(), row->onnx_since.end(), since) != row->onnx_since.end();
+}
+
 bool IsDefaultDomain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
 
 }  // namespace
@@ -243,7 +247,7 @@ std::vector<int> AcceptedOnnxVersions(const std::string& op) {
   for (const OpHistory& h : History()) {
     if (op != h.op) continue;
     for (int v : h.since) {
-      if (v <= 13 || FindNewerVersion(op, v)) out.push_back(v);
+      if (v <= 13 || AcceptsNewerVersion(op, v)) out.push_back(v);
     }
   }
   return out;
@@ -260,7 +264,7 @@ Status LowerNewerVersions(onnx::ModelProto& model, int64_t opset, const std::str
   for (const auto& node : graph->node()) {
     if (!IsDefaultDomain(node.domain())) continue;
     const int since = OnnxSinceVersion(node.op_type(), opset);
-    if (since <= 13 || FindNewerVersion(node.op_type(), since)) continue;
+    if (since <= 13 || AcceptsNewerVersion(node.op_type(), since)) continue;
     const std::string key = node.op_type() + "-" + std::to_string(since);
     auto it = std::find_if(unknown.begin(), unknown.end(), [&](const auto& g) { return g.first == key; });
     if (it == unknown.end()) it = unknown.insert(unknown.end(), {key, {}});
