@@ -189,7 +189,7 @@ Build Unary(const std::string& op, Attrs attrs = {}, bool positive = false) {
 }
 
 void AddUnaryCases(std::vector<RuleCase>& cases) {
-  for (const char* op : {"Relu", "Softplus", "Softsign", "Abs", "Sigmoid", "Tanh", "Exp"}) {
+  for (const char* op : {"Relu", "Softplus", "Softsign", "Mish", "Abs", "Sigmoid", "Tanh", "Exp"}) {
     cases.push_back({op, {op}, Unary(op)});
   }
   cases.push_back({"LeakyRelu_DefaultAlpha", {"LeakyRelu"}, Unary("LeakyRelu")});

@@ -462,7 +462,8 @@ TEST(OnnxImportOpsets, EveryOpsetFrom18To28Imports) {
     AddInput(m, "z", {2, 3});
     AddNode(m, "Add", {"x", "z"}, {"s"}, "add");
     AddNode(m, "Relu", {"s"}, {"r"}, "relu");
-    auto* cast = AddNode(m, "Cast", {"r"}, {"y"}, "cast");
+    AddNode(m, "Mish", {"r"}, {"mish"}, "mish");  // new in ONNX 18, a row of ir/ops/unary.def
+    auto* cast = AddNode(m, "Cast", {"mish"}, {"y"}, "cast");
     testing::SetIntAttr(cast, "to", onnx::TensorProto::FLOAT);
     if (opset >= 19) testing::SetIntAttr(cast, "saturate", 1);
     AddOutput(m, "y", {2, 3});

@@ -177,6 +177,7 @@ TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
       {"softplus", "Softplus", false},
       {"softsign", "Softsign", false},
       {"selu", "Selu", false},
+      {"mish", "Mish", false},
       {"selu", "Selu", false, false, 1.2f},
       {"abs", "Abs", false},
       {"log", "Log", false, true},
