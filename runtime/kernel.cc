@@ -23,6 +23,7 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceNnKernels(*r);
     RegisterReferenceShapeKernels(*r);
     RegisterReferenceReductionKernels(*r);
+    RegisterReferenceLogicalKernels(*r);
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
     RegisterReferenceFusedKernels(*r);

@@ -111,6 +111,19 @@ Status EmitEltwiseGrad(Ctx& c, const std::string& function, UnaryDerivativeFrom 
   return Status::Ok();
 }
 
+// Where(c, X, Y): dX = Where(c, dY, 0), dY = Where(c, 0, dY), each summed back
+// to its operand's shape. The condition is bool: no gradient.
+Status WhereGrad(Ctx& c) {
+  Value* zero = c.Scalar(0.0f, c.dY()->dtype());
+  for (int i = 1; i <= 2; ++i) {
+    if (!c.wants(i)) continue;
+    ASSIGN_OR_RETURN(Value * g, c.Emit1("Where", {c.X(0), i == 1 ? c.dY() : zero, i == 1 ? zero : c.dY()}));
+    ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(i)->dims()));
+    c.set_grad(i, g);
+  }
+  return Status::Ok();
+}
+
 // The ops of ir/ops/unary.def.
 Status UnaryTableRule(Ctx& c) {
   const UnaryOpRow* row = FindUnaryOp(c.node.op_type());
@@ -250,6 +263,7 @@ void RegisterElementwiseGradients(GradientRules& r) {
   r.SetGradient(OpKind::kNeg, NegGrad);
   r.SetGradient(OpKind::kIdentity, IdentityGrad);
   r.SetGradient(OpKind::kRelu, [](Ctx& c) { return EmitEltwiseGrad(c, "relu", kFromX); });
+  r.SetGradient(OpKind::kWhere, WhereGrad);
   r.SetGradient(OpKind::kAbs, [](Ctx& c) { return EmitEltwiseGrad(c, "abs", kFromX); });
   for (const UnaryOpRow& row : UnaryOpTable()) r.SetGradient(row.kind, UnaryTableRule);
   r.SetGradient(OpKind::kSoftmax, SoftmaxRule<0>);

@@ -201,6 +201,13 @@ void AddUnaryCases(std::vector<RuleCase>& cases) {
       {"Selu_AlphaGamma", {"Selu"}, Unary("Selu", WithFloat(WithFloat(A(), "alpha", 1.2f), "gamma", 0.8f))});
   cases.push_back({"Log", {"Log"}, Unary("Log", {}, true)});
   cases.push_back({"Sqrt", {"Sqrt"}, Unary("Sqrt", {}, true)});
+  cases.push_back({"Reciprocal", {"Reciprocal"}, Unary("Reciprocal", {}, true)});
+  // Where with a constant mask; X broadcasts.
+  cases.push_back({"Where", {"Where"}, [](ModelBuilder& b) {
+                     Value* mask = b.Op("Less", {b.Const({2, 3, 4}, -1.0f, 1.0f), b.Const({}, 0.0f, 0.0f)});
+                     Value* x = b.Op("Add", {b.Input({2, 3, 4}), b.Param({2, 3, 4})});
+                     b.Output(b.Op("Where", {mask, x, b.Param({4})}));
+                   }});
   for (const char* op : {"Softmax", "LogSoftmax"}) {
     for (int64_t axis : {1, -1}) {
       // The model does not end in the loss's activation with mse, so the rule itself is used.

@@ -172,11 +172,15 @@ std::string RunDataSet(runtime::Session& session, const std::vector<std::string>
   return "";
 }
 
-bool IsIntegerDType(DType d) { return d == proto::DT_INT64 || d == proto::DT_INT32; }
+// Inputs that may determine a shape: integer tensors (Expand's shape, say) and
+// scalars of any type (Range's start, limit and delta).
+bool MayDetermineShape(const Value& v) {
+  return v.dtype() == proto::DT_INT64 || v.dtype() == proto::DT_INT32 || v.dims().empty();
+}
 
-// Imports and compiles the case. With `data_set`, integer graph inputs are bound
+// Imports and compiles the case. With `data_set`, such graph inputs are bound
 // to that data set's values first: Kiln's shapes are static, so an input that
-// determines a shape (Expand's shape, say) is known at compile time or not at all.
+// determines a shape is known at compile time or not at all.
 struct Compiled {
   std::vector<std::string> input_names;
   std::unique_ptr<runtime::Session> session;
@@ -188,7 +192,7 @@ StatusOr<Compiled> CompileCase(const Case& c, const Options& options, const fs::
   std::vector<Value*> inputs = graph.inputs();
   for (size_t k = 0; k < inputs.size(); ++k) {
     out.input_names.push_back(inputs[k]->name());
-    if (!data_set || !IsIntegerDType(inputs[k]->dtype())) continue;
+    if (!data_set || !MayDetermineShape(*inputs[k])) continue;
     auto value = ReadTensorFile((*data_set / ("input_" + std::to_string(k) + ".pb")).string());
     if (!value.ok()) return value.status();
     graph.ReplaceAllUsesWith(inputs[k], graph.AddConstant(inputs[k]->name() + "_bound", *value));

@@ -135,6 +135,7 @@ Status ConstantOfShapeKernel(const KernelSpec& spec, const Refs& in, const Refs&
 
 void RegisterCastKernels(KernelRegistry& r) {
   RegisterRef(r, "Cast", 1, 1, CastKernel, HalfMode::kNative);
+  RegisterRef(r, "CastLike", 2, 1, CastKernel, HalfMode::kNative);  // to = the output's (input 1's) type
   RegisterRef(r, "Constant", 0, 1, ConstantKernel, HalfMode::kNative);
   RegisterRef(r, "ConstantOfShape", 1, 1, ConstantOfShapeKernel, HalfMode::kNative);
 }
