@@ -185,7 +185,10 @@ const NewerVersion kNewerVersions[] = {
     {"Cast", 23, LowerCastSaturate},
     {"Cast", 24, LowerCastSaturate},
     {"Cast", 25, LowerCastSaturate},
-    {"Equal", 19, nullptr},  // string inputs (refused by the dtype checks)
+    {"Equal", 19, nullptr},
+    {"LessOrEqual", 16, nullptr},  // bfloat16
+    {"GreaterOrEqual", 16, nullptr},
+    {"CastLike", 15, nullptr},  // string inputs (refused by the dtype checks)
     {"Where", 16, nullptr},
     {"CastLike", 19, LowerCastSaturate},
     {"CastLike", 21, LowerCastSaturate},
@@ -201,6 +204,14 @@ const NewerVersion kNewerVersions[] = {
     {"ReduceMean", 18, LowerReduceAxesInput},
     {"ReduceMax", 18, LowerReduceAxesInput},
     {"ReduceMax", 20, LowerReduceAxesInput},
+    {"ReduceMin", 18, LowerReduceAxesInput},
+    {"ReduceMin", 20, LowerReduceAxesInput},
+    {"ReduceProd", 18, LowerReduceAxesInput},
+    {"ReduceSumSquare", 18, LowerReduceAxesInput},
+    {"ReduceL1", 18, LowerReduceAxesInput},
+    {"ReduceL2", 18, LowerReduceAxesInput},
+    {"ReduceLogSum", 18, LowerReduceAxesInput},
+    {"ReduceLogSumExp", 18, LowerReduceAxesInput},
 };
 
 const NewerVersion* FindNewerVersion(const std::string& op, int since) {

@@ -39,9 +39,30 @@ Status InferReduceSum(InferContext& ctx) {
   return SetReduced(ctx, axes);
 }
 
+// ArgMax, ArgMin: int64 indices along one axis (keepdims=1, select_last_index=0).
+Status InferArgReduce(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kNumeric));
+  const int64_t keepdims = ctx.attrs().GetInt("keepdims", 1);
+  const int64_t last = ctx.attrs().GetInt("select_last_index", 0);
+  if (keepdims != 0 && keepdims != 1) return ctx.Error("keepdims must be 0 or 1, got ", keepdims);
+  if (last != 0 && last != 1) return ctx.Error("select_last_index must be 0 or 1, got ", last);
+  if (ctx.input_rank(0) == 0) return ctx.Error("input must have rank >= 1");
+  ASSIGN_OR_RETURN_CTX(ctx, int64_t axis, NormalizeAxis(ctx.attrs().GetInt("axis", 0), ctx.input_rank(0)));
+  if (ctx.input_dims(0)[axis] == 0) return ctx.Error("axis ", axis, " is empty");
+  ctx.set_output(0, proto::DT_INT64, ReducedDims(ctx.input_dims(0), {axis}, keepdims != 0));
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterReductionOps(OpRegistry& r) {
+  for (auto [kind, what] : {std::pair{OpKind::kArgMax, "largest"}, std::pair{OpKind::kArgMin, "smallest"}}) {
+    r.Add({.kind = kind,
+           .attrs = {{"axis", AttrType::kInt}, {"keepdims", AttrType::kInt}, {"select_last_index", AttrType::kInt}},
+           .infer_shape = InferArgReduce,
+           .doc = std::string("int64 index of the ") + what +
+                  " element along axis (0), the first (or last, select_last_index=1) of ties"});
+  }
   r.Add({.kind = OpKind::kReduceMean,
          .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
          .infer_shape = InferReduceWithAxesAttr,
@@ -55,6 +76,17 @@ void RegisterReductionOps(OpRegistry& r) {
          .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
          .infer_shape = InferReduceWithAxesAttr,
          .doc = "maximum over the 'axes' attribute (all axes by default), keepdims=1"});
+  for (auto [kind, what] :
+       {std::pair{OpKind::kReduceMin, "minimum"}, std::pair{OpKind::kReduceProd, "product"},
+        std::pair{OpKind::kReduceSumSquare, "sum of squares"}, std::pair{OpKind::kReduceL1, "sum of absolute values"},
+        std::pair{OpKind::kReduceL2, "square root of the sum of squares"},
+        std::pair{OpKind::kReduceLogSum, "log of the sum"},
+        std::pair{OpKind::kReduceLogSumExp, "log of the sum of exponentials"}}) {
+    r.Add({.kind = kind,
+           .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
+           .infer_shape = InferReduceWithAxesAttr,
+           .doc = std::string(what) + " over the 'axes' attribute (all axes by default), keepdims=1"});
+  }
 }
 
 }  // namespace kiln

@@ -1,5 +1,6 @@
-// Reference reductions (opset 13): ReduceMean / ReduceMax read the 'axes'
-// attribute, ReduceSum the optional 'axes' input with noop_with_empty_axes.
+// Reference reductions (opset 13): ReduceSum reads the optional 'axes' input
+// with noop_with_empty_axes, the others (Mean, Max, Min, Prod, SumSquare, L1, L2,
+// LogSum, LogSumExp) the 'axes' attribute.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,7 +18,7 @@ namespace {
 using ref::Acc;
 using Refs = std::vector<TensorRef>;
 
-enum class Reduce { kSum, kMean, kMax };
+enum class Reduce { kSum, kMean, kMax, kMin, kProd, kSumSquare, kL1, kL2, kLogSum, kLogSumExp };
 
 // The reduction's geometry for one (input shape, axes): computed on the first run
 // and again only when the axes change, so steady-state runs allocate nothing.
@@ -117,9 +118,52 @@ class ReduceKernel : public Kernel {
     return true;
   }
 
+  // The ONNX-13 family past Sum/Mean/Max, accumulated in double: Min and
+  // LogSumExp take a first pass (the minimum / the maximum, for stability).
+  template <typename T>
+  void ComputeInDouble(const ReduceGeometry& g, const T* xp, T* y, BroadcastIndexer& to_out) {
+    double* acc = Scratch<double>(2 * g.n_out);
+    double* peak = acc + g.n_out;
+    const double inf = std::numeric_limits<double>::infinity();
+    const bool product = kind_ == Reduce::kProd;
+    std::fill(acc, acc + g.n_out, product ? 1.0 : kind_ == Reduce::kMin ? inf : 0.0);
+    std::fill(peak, peak + g.n_out, -inf);
+    if (kind_ == Reduce::kLogSumExp) {
+      for (int64_t i = 0; i < g.n_in; ++i) peak[to_out(i)] = std::max(peak[to_out(i)], static_cast<double>(xp[i]));
+    }
+    for (int64_t i = 0; i < g.n_in; ++i) {
+      const double v = static_cast<double>(xp[i]);
+      double& a = acc[to_out(i)];
+      switch (kind_) {
+        case Reduce::kMin: a = std::isnan(v) || std::isnan(a) ? v + a : std::min(a, v); break;
+        case Reduce::kProd: a *= v; break;
+        case Reduce::kSumSquare:
+        case Reduce::kL2: a += v * v; break;
+        case Reduce::kL1: a += std::fabs(v); break;
+        case Reduce::kLogSumExp: {
+          const double p = peak[to_out(i)];
+          a += std::isinf(p) ? std::exp(v) : std::exp(v - p);
+          break;
+        }
+        default: a += v; break;  // kLogSum
+      }
+    }
+    for (int64_t o = 0; o < g.n_out; ++o) {
+      double r = acc[o];
+      if (kind_ == Reduce::kL2) r = std::sqrt(r);
+      if (kind_ == Reduce::kLogSum) r = std::log(r);
+      if (kind_ == Reduce::kLogSumExp) r = std::log(r) + (std::isinf(peak[o]) ? 0.0 : peak[o]);
+      y[o] = ref::FromDouble<T>(r);
+    }
+  }
+
   template <typename T>
   void Compute(const ReduceGeometry& g, const T* xp, T* y, const Dims& x) {
     BroadcastIndexer to_out(g.kept, x);
+    if (kind_ != Reduce::kSum && kind_ != Reduce::kMean && kind_ != Reduce::kMax) {
+      ComputeInDouble(g, xp, y, to_out);
+      return;
+    }
     if (kind_ == Reduce::kMax) {
       T* best = Scratch<T>(g.n_out);
       std::fill(best, best + g.n_out, std::numeric_limits<T>::lowest());
@@ -178,11 +222,51 @@ class ReduceKernel : public Kernel {
   std::vector<unsigned char> scratch_;
 };
 
+// ArgMax / ArgMin: x as [outer, axis, inner]; NaN counts as the extreme, as numpy's.
+template <bool kMax>
+Status ArgReduceKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const Dims& x = in[0].dims;
+  if (x.empty()) return InvalidArgument("input must have rank >= 1");
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(spec.attrs.GetInt("axis", 0), x.size()));
+  const bool last = spec.attrs.GetInt("select_last_index", 0) != 0;
+  if (out[0].dtype != proto::DT_INT64) return InvalidArgument("output must be int64");
+  if (x[axis] == 0) return InvalidArgument("axis ", axis, " is empty");
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= x[d];
+  for (size_t d = axis + 1; d < x.size(); ++d) inner *= x[d];
+  if (out[0].num_elements() != outer * inner) return InvalidArgument("output has the wrong size");
+  return ref::DispatchNumeric(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = in[0].as<T>();
+    int64_t* y = out[0].as<int64_t>();
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t j = 0; j < inner; ++j) {
+        const T* base = xp + o * x[axis] * inner + j;
+        int64_t best = 0;
+        for (int64_t k = 1; k < x[axis]; ++k) {
+          const T v = base[k * inner], b = base[best * inner];
+          bool better = kMax ? v > b : v < b;
+          if constexpr (std::is_floating_point_v<T>) better = better || (std::isnan(v) && !std::isnan(b));
+          if (better || (last && v == b)) best = k;
+        }
+        y[o * inner + j] = best;
+      }
+    }
+    return Status::Ok();
+  });
+}
+
 }  // namespace
 
 void RegisterReferenceReductionKernels(KernelRegistry& r) {
-  for (auto [op, kind] : {std::pair{"ReduceSum", Reduce::kSum}, std::pair{"ReduceMean", Reduce::kMean},
-                          std::pair{"ReduceMax", Reduce::kMax}}) {
+  ref::RegisterRef(r, "ArgMax", 1, 1, ArgReduceKernel<true>);
+  ref::RegisterRef(r, "ArgMin", 1, 1, ArgReduceKernel<false>);
+  for (auto [op, kind] :
+       {std::pair{"ReduceSum", Reduce::kSum}, std::pair{"ReduceMean", Reduce::kMean},
+        std::pair{"ReduceMax", Reduce::kMax}, std::pair{"ReduceMin", Reduce::kMin},
+        std::pair{"ReduceProd", Reduce::kProd}, std::pair{"ReduceSumSquare", Reduce::kSumSquare},
+        std::pair{"ReduceL1", Reduce::kL1}, std::pair{"ReduceL2", Reduce::kL2},
+        std::pair{"ReduceLogSum", Reduce::kLogSum}, std::pair{"ReduceLogSumExp", Reduce::kLogSumExp}}) {
     r.Register("ref", op, [kind = kind](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
       if (ref::AnyHalf(spec.inputs) || ref::AnyHalf(spec.outputs)) {
         // float16: reduce float32 copies (allocates per run; float16 is not a training type here).
