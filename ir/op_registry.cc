@@ -45,6 +45,7 @@ static const OpRegistry& Registry() {
     RegisterShapeOps(*r);
     RegisterReductionOps(*r);
     RegisterLogicalOps(*r);
+    RegisterIndexingOps(*r);
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);
     RegisterFusedOps(*r);

@@ -123,6 +123,7 @@ void RegisterNnOps(OpRegistry& r);
 void RegisterShapeOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
 void RegisterLogicalOps(OpRegistry& r);
+void RegisterIndexingOps(OpRegistry& r);
 void RegisterGradientOps(OpRegistry& r);          // backward ops (ir/ops/gradient.cc)
 void RegisterTrainingOps(OpRegistry& r);          // losses and optimizer updates (ir/ops/training.cc)
 void RegisterFusedOps(OpRegistry& r);             // FusedConv, FusedMatMul (ir/ops/fused.cc)

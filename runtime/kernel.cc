@@ -24,6 +24,7 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceShapeKernels(*r);
     RegisterReferenceReductionKernels(*r);
     RegisterReferenceLogicalKernels(*r);
+    RegisterReferenceIndexingKernels(*r);
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
     RegisterReferenceFusedKernels(*r);

@@ -108,7 +108,9 @@ void RegisterReferenceLinalgKernels(KernelRegistry& r);
 void RegisterReferenceNnKernels(KernelRegistry& r);
 void RegisterReferenceShapeKernels(KernelRegistry& r);
 void RegisterReferenceReductionKernels(KernelRegistry& r);
-void RegisterReferenceLogicalKernels(KernelRegistry& r);   // comparison, logical, Where, Mod, Size, Range
+void RegisterReferenceLogicalKernels(KernelRegistry& r);
+void RegisterReferenceIndexingKernels(
+    KernelRegistry& r);  // GatherElements, Trilu, LayerNormalization   // comparison, logical, Where, Mod, Size, Range
 void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
 void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul

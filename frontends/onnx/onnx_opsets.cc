@@ -185,6 +185,8 @@ const NewerVersion kNewerVersions[] = {
     {"Cast", 23, LowerCastSaturate},
     {"Cast", 24, LowerCastSaturate},
     {"Cast", 25, LowerCastSaturate},
+    {"Trilu", 14, nullptr},
+    {"LayerNormalization", 17, nullptr},
     {"Equal", 19, nullptr},
     {"LessOrEqual", 16, nullptr},  // bfloat16
     {"GreaterOrEqual", 16, nullptr},
