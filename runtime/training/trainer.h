@@ -15,6 +15,8 @@
 
 namespace kiln::runtime {
 
+struct EpochStats;
+
 struct TrainerOptions {
   int64_t epochs = 10;
   uint64_t seed = 0;  // shuffling (each epoch's order depends on seed and epoch only)
@@ -34,6 +36,12 @@ struct TrainerOptions {
   // Output: a progress bar per epoch (redrawn in place on a terminal).
   std::FILE* out = stdout;
   bool progress = true;
+  // Observers (TensorBoard logs, the Python callbacks), called when set: after every
+  // step with the global step (from 1) and its batch loss, and after every epoch with
+  // its statistics (the step session then holds the epoch's weights). An error stops training.
+  /// `accuracy` is the batch's (-1 when the model is not a classifier).
+  std::function<Status(int64_t global_step, double loss, double accuracy)> on_step;
+  std::function<Status(const EpochStats&)> on_epoch;
 };
 
 struct EpochStats {
