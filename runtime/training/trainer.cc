@@ -364,13 +364,22 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
         stopped_epoch_ = st.epoch;
       }
     }
+    bool stopped_by_callback = false;
+    if (options_.on_epoch_end) {
+      RETURN_IF_ERROR(options_.on_epoch_end(st, &stopped_by_callback));
+      stopped_by_callback = stopped_by_callback && !stop;
+      if (stopped_by_callback) {
+        stop = true;
+        stopped_epoch_ = st.epoch;
+      }
+    }
     if (!options_.checkpoint_path.empty() &&
         (stop || (epoch + 1) % std::max<int64_t>(1, options_.checkpoint_every) == 0 || epoch + 1 == options_.epochs)) {
       RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, epoch + 1, stop));
       last_checkpoint = options_.checkpoint_path + " (epoch " + std::to_string(epoch + 1) + ")";
     }
     if (stop) {
-      if (options_.progress) {
+      if (options_.progress && !stopped_by_callback) {
         std::fprintf(options_.out,
                      "Epoch %lld: early stopping (%s did not improve for %lld epochs; best %.4f at epoch %lld)\n",
                      static_cast<long long>(st.epoch), monitor.c_str(), static_cast<long long>(options_.patience),

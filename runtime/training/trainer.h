@@ -15,6 +15,8 @@
 
 namespace kiln::runtime {
 
+struct EpochStats;
+
 struct TrainerOptions {
   int64_t epochs = 10;
   uint64_t seed = 0;  // shuffling (each epoch's order depends on seed and epoch only)
@@ -34,6 +36,9 @@ struct TrainerOptions {
   // Output: a progress bar per epoch (redrawn in place on a terminal).
   std::FILE* out = stdout;
   bool progress = true;
+  /// Called after each epoch (validation and early stopping done) with its stats; setting
+  /// *stop ends training there, an error ends Fit with it (the Python package's callbacks).
+  std::function<Status(const EpochStats& stats, bool* stop)> on_epoch_end;
 };
 
 struct EpochStats {
