@@ -15,6 +15,7 @@ packages=(
   graphviz
   dataset-fashion-mnist
   python3-numpy python3-torch python3-onnx
+  python3-dev python3-venv  # the Python package (pip install .; scripts/test_python.sh)
 )
 
 missing=()

@@ -65,17 +65,29 @@ std::unique_ptr<InferenceSession> InferenceSession::FromPath(const std::string& 
 }
 
 std::unique_ptr<InferenceSession> InferenceSession::FromBytes(const std::string& bytes, int threads) {
-  // LoadModel reads files and tells the formats apart by content when the name has no extension.
+  // LoadModel reads files and picks the format by extension: the bytes are tried as each
+  // format in turn (ONNX first: what torch.onnx.export writes to a buffer).
   cli::TempDir dir;
   if (!dir.ok()) Raise(Internal("cannot create a temporary directory for the model bytes"));
-  const std::string path = dir.path() + "/model";
-  {
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.good()) Raise(Internal("cannot write the model bytes to ", path));
+  std::string errors;
+  for (const char* name : {"model.onnx", "model.kiln", "model.kiln.txt"}) {
+    const std::string path = dir.path() + "/" + name;
+    {
+      std::ofstream out(path, std::ios::binary);
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (!out.good()) Raise(Internal("cannot write the model bytes to ", path));
+    }
+    StatusOr<Model> model = Internal("not loaded");
+    {
+      nb::gil_scoped_release released;
+      model = LoadModel(path);
+    }
+    if (model.ok()) return std::make_unique<InferenceSession>(std::move(model->graph), "<model bytes>", threads);
+    std::string message = model.status().message();
+    if (message.rfind(path, 0) == 0) message = message.substr(path.size() + 2);  // drop the temporary name
+    errors += std::string(errors.empty() ? "" : "; ") + "as " + (name + 6) + ": " + message;
   }
-  Model model = Check(LoadModel(path));
-  return std::make_unique<InferenceSession>(std::move(model.graph), "<model bytes>", threads);
+  Raise(InvalidArgument("<model bytes>: not a model Kiln can read (", errors, ")"));
 }
 
 // Inputs from the graph as loaded; outputs from the plan of batch 1, compiled now so a
