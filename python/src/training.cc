@@ -128,11 +128,12 @@ class TrainableModel {
     options.restore_best_weights = fit.restore_best_weights;
     options.progress = fit.verbose;
     std::optional<nb::python_error> callback_error;
+    runtime::Trainer* running = nullptr;  // the trainer below, for the callbacks' stop_training
     if (!on_epoch_end.is_none()) {
-      options.on_epoch_end = [&](const runtime::EpochStats& st, bool* stop) -> Status {
+      options.on_epoch = [&](const runtime::EpochStats& st) -> Status {
         nb::gil_scoped_acquire held;
         try {
-          *stop = nb::cast<bool>(on_epoch_end(EpochDict(st)));
+          if (nb::cast<bool>(on_epoch_end(EpochDict(st)))) running->RequestStop();
         } catch (nb::python_error& e) {
           callback_error.emplace(std::move(e));
           return Internal("a callback raised an exception");
@@ -141,6 +142,7 @@ class TrainableModel {
       };
     }
     runtime::Trainer trainer(training_->step.get(), training_->eval.get(), options);
+    running = &trainer;
     StatusOr<std::vector<runtime::EpochStats>> history = std::vector<runtime::EpochStats>{};
     {
       nb::gil_scoped_release released;

@@ -36,9 +36,12 @@ struct TrainerOptions {
   // Output: a progress bar per epoch (redrawn in place on a terminal).
   std::FILE* out = stdout;
   bool progress = true;
-  /// Called after each epoch (validation and early stopping done) with its stats; setting
-  /// *stop ends training there, an error ends Fit with it (the Python package's callbacks).
-  std::function<Status(const EpochStats& stats, bool* stop)> on_epoch_end;
+  // Observers (TensorBoard logs, the Python callbacks), called when set: after every
+  // step with the global step (from 1) and its batch loss, and after every epoch with
+  // its statistics (the step session then holds the epoch's weights). An error stops training.
+  /// `accuracy` is the batch's (-1 when the model is not a classifier).
+  std::function<Status(int64_t global_step, double loss, double accuracy)> on_step;
+  std::function<Status(const EpochStats&)> on_epoch;
 };
 
 struct EpochStats {
@@ -77,6 +80,10 @@ class Trainer {
   /// returns the epochs it had completed.
   StatusOr<int64_t> LoadCheckpoint(const std::string& path);
 
+  /// Ends Fit after the current epoch (Keras' model.stop_training, set by a Python callback
+  /// from on_epoch).
+  void RequestStop() { stop_requested_ = true; }
+
   /// Step of the epoch where training stopped early (-1: ran every epoch).
   int64_t stopped_epoch() const { return stopped_epoch_; }
   int64_t best_epoch() const { return best_epoch_; }
@@ -100,6 +107,7 @@ class Trainer {
   int64_t wait_ = 0;
   int64_t stopped_epoch_ = -1;
   bool resumed_stopped_ = false;
+  bool stop_requested_ = false;
   std::vector<std::vector<uint8_t>> best_state_;  // per step state, preallocated once
 };
 

@@ -14,6 +14,8 @@
 #include "ir/file_io.h"
 #include "ir/model_io.h"
 #include "runtime/data/dataset.h"
+#include "runtime/training/curves_svg.h"
+#include "runtime/training/summary_writer.h"
 #include "runtime/training/trainer.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
@@ -63,6 +65,10 @@ Output:
   --threads N               oneDNN threads (default: all cores)
   --report-json FILE        write the run as JSON: per-epoch seconds and metrics,
                             compile time, threads, batch and steps per epoch
+  --logdir DIR              write TensorBoard logs (DIR/train, DIR/validation): loss and
+                            accuracy per step and per epoch, learning rate, weight
+                            histograms; watch with `tensorboard --logdir DIR`
+  --plot FILE.svg           write the loss and accuracy curves as an SVG image
   --quiet                   no progress output
   --predict N               print the predictions for the first N test samples
   --profile                 print the time of each training-step kernel at the end
@@ -260,7 +266,7 @@ Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const
 int CheckTrainOutputs(const ParsedArgs& a) {
   const bool force = a.Has("--force");
   NamedPaths outputs;
-  for (const char* opt : {"--out", "--export-onnx", "--report-json", "--checkpoint"}) {
+  for (const char* opt : {"--out", "--export-onnx", "--report-json", "--checkpoint", "--plot"}) {
     if (a.options.count(opt)) outputs.push_back({opt, a.Get(opt)});
   }
   if (a.options.count("--out")) {
@@ -358,6 +364,7 @@ Status Train(const ParsedArgs& args) {
   config.batch_size = spec.batch_size();
   config.seed = spec.seed();
   config.optimizer = OptimizerFromSpec(spec);
+  config.gradient_outputs = args.options.count("--logdir") > 0;  // gradient histograms
   {
     ASSIGN_OR_RETURN(std::unique_ptr<Graph> probe, BuildEvalGraph(*model.graph, config.batch_size));
     config.loss = spec.loss().empty() ? DefaultLoss(train, *probe) : spec.loss();
@@ -394,6 +401,12 @@ Status Train(const ParsedArgs& args) {
   options.checkpoint_every = spec.checkpoint_every() > 0 ? spec.checkpoint_every() : 1;
   options.resume = args.Has("--resume");
   options.progress = !quiet;
+  std::unique_ptr<runtime::TrainingLog> log;
+  if (args.options.count("--logdir")) {
+    ASSIGN_OR_RETURN(log, runtime::TrainingLog::Open(args.Get("--logdir"), *step, *eval, config.optimizer.learning_rate,
+                                                     args.command_line));
+    log->Attach(options);
+  }
   runtime::Trainer trainer(step.get(), eval.get(), options);
   // Every set against the model now, so a bad test set is not found only after training.
   for (const auto& [ds, what] : {std::pair<const data::Dataset*, const char*>{&train, "training"},
@@ -412,6 +425,9 @@ Status Train(const ParsedArgs& args) {
   if (args.options.count("--report-json")) {
     report = WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds, history,
                          write);
+  }
+  if (report.ok() && args.options.count("--plot")) {
+    report = WriteFileAtomically(args.Get("--plot"), runtime::TrainingCurvesSvg(history, model.graph->name()), write);
   }
 
   if (test) {
@@ -474,6 +490,8 @@ int TrainCommand(const std::vector<std::string>& args) {
                 "--export-onnx",
                 "--threads",
                 "--report-json",
+                "--logdir",
+                "--plot",
                 "--predict"},
                {{"-o", "--out"}}};
   auto parsed = ParseArgs(args, spec);
