@@ -237,24 +237,29 @@ void BindInference(nb::module_& m) {
       .def_ro("name", &TensorInfo::name)
       .def_ro("dtype", &TensorInfo::dtype)
       .def_ro("shape", &TensorInfo::shape)
-      .def_prop_ro("type", [](const TensorInfo& t) {
-        // ONNX Runtime's spelling: tensor(float), tensor(int64), ...
-        const std::string d = t.dtype == "float32" ? "float" : t.dtype == "float64" ? "double" : t.dtype;
-        return "tensor(" + d + ")";
-      })
+      .def_prop_ro("type",
+                   [](const TensorInfo& t) {
+                     // ONNX Runtime's spelling: tensor(float), tensor(int64), ...
+                     const std::string d = t.dtype == "float32" ? "float" : t.dtype == "float64" ? "double" : t.dtype;
+                     return "tensor(" + d + ")";
+                   })
       .def("__repr__", [](const TensorInfo& t) {
         std::string shape;
         for (const auto& d : t.shape) {
-          shape += (shape.empty() ? "" : ", ") +
-                   (std::holds_alternative<int64_t>(d) ? std::to_string(std::get<int64_t>(d)) : "'" + std::get<std::string>(d) + "'");
+          shape +=
+              (shape.empty() ? "" : ", ") + (std::holds_alternative<int64_t>(d) ? std::to_string(std::get<int64_t>(d))
+                                                                                : "'" + std::get<std::string>(d) + "'");
         }
         return "NodeArg(name='" + t.name + "', dtype='" + t.dtype + "', shape=[" + shape + "])";
       });
   nb::class_<InferenceSession>(m, "_InferenceSession")
       .def_static("from_path", &InferenceSession::FromPath, nb::arg("path"), nb::arg("threads"))
-      .def_static("from_bytes", [](nb::bytes b, int threads) {
-        return InferenceSession::FromBytes(std::string(b.c_str(), b.size()), threads);
-      }, nb::arg("data"), nb::arg("threads"))
+      .def_static(
+          "from_bytes",
+          [](nb::bytes b, int threads) {
+            return InferenceSession::FromBytes(std::string(b.c_str(), b.size()), threads);
+          },
+          nb::arg("data"), nb::arg("threads"))
       .def_prop_ro("inputs", &InferenceSession::inputs)
       .def_prop_ro("outputs", &InferenceSession::outputs)
       .def("run", &InferenceSession::Run, nb::arg("output_names").none(), nb::arg("input_feed"));

@@ -21,7 +21,7 @@ namespace kiln::python {
 /// A model input or output as ONNX Runtime describes it (NodeArg).
 struct TensorInfo {
   std::string name;
-  std::string dtype;                                   // "float32"
+  std::string dtype;                                      // "float32"
   std::vector<std::variant<int64_t, std::string>> shape;  // symbolic dims by name ("batch")
 };
 

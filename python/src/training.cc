@@ -2,6 +2,8 @@
 // save, with Keras' names. Training runs the CLI's trainer (runtime/training) on the
 // training step BuildTrainingProgram builds; the GIL is released while it runs and
 // taken back for the Python callbacks at the end of each epoch.
+#include "compiler/training.h"
+
 #include <google/protobuf/text_format.h>
 #include <nanobind/stl/function.h>
 #include <nanobind/stl/optional.h>
@@ -12,7 +14,6 @@
 
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/jit.h"
-#include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "python/src/convert.h"
 #include "python/src/inference.h"
@@ -84,7 +85,9 @@ class TrainableModel {
 
   std::string name() const { return model_.graph->name(); }
   std::string source() const { return model_.source; }
-  std::vector<std::string> metrics() const { return {model_.training.metrics().begin(), model_.training.metrics().end()}; }
+  std::vector<std::string> metrics() const {
+    return {model_.training.metrics().begin(), model_.training.metrics().end()};
+  }
   std::string training_spec() const {
     std::string text;
     google::protobuf::TextFormat::PrintToString(model_.training, &text);
@@ -130,7 +133,9 @@ class TrainableModel {
     std::optional<nb::python_error> callback_error;
     runtime::Trainer* running = nullptr;  // the trainer below, for the callbacks' stop_training
     if (!on_epoch_end.is_none()) {
-      options.on_epoch = [&](const runtime::EpochStats& st) -> Status {
+      // After any observer already set (a TensorBoard log attached to `options` goes first).
+      options.on_epoch = [&, before = options.on_epoch](const runtime::EpochStats& st) -> Status {
+        if (before) RETURN_IF_ERROR(before(st));
         nb::gil_scoped_acquire held;
         try {
           if (nb::cast<bool>(on_epoch_end(EpochDict(st)))) running->RequestStop();
@@ -148,11 +153,16 @@ class TrainableModel {
       nb::gil_scoped_release released;
       Status checked = trainer.CheckEvaluationData(train, "training");
       if (checked.ok() && validation) checked = trainer.CheckEvaluationData(*validation, "validation");
-      history = checked.ok() ? trainer.Fit(train, validation ? &*validation : nullptr) : StatusOr<std::vector<runtime::EpochStats>>(checked);
-      // The weights trained so far become the model's, also when training stopped on an error.
-      Status copied = CopyStatesToGraph(*training_->eval, model_.graph.get());
-      if (history.ok() && !copied.ok()) history = copied;
+      history = checked.ok() ? trainer.Fit(train, validation ? &*validation : nullptr)
+                             : StatusOr<std::vector<runtime::EpochStats>>(checked);
+      // The trained weights become the model's. A failed fit (NaN loss, a callback's
+      // exception) leaves the model as it was and drops the half-trained step.
+      if (history.ok()) {
+        Status copied = CopyStatesToGraph(*training_->eval, model_.graph.get());
+        if (!copied.ok()) history = copied;
+      }
     }
+    if (!history.ok()) training_.reset();
     if (callback_error) callback_error->restore(), throw nb::python_error();
     if (!history.ok()) Raise(history.status().WithContext(model_.source));
     nb::list out;
@@ -209,7 +219,8 @@ class TrainableModel {
     if (training_ && training_->batch == batch && training_->seed == seed) return;
     const proto::TrainingSpec& spec = model_.training;
     if (spec.loss().empty()) {
-      Raise(InvalidArgument(model_.source, ": no loss: pass loss=... to compile() (or set `loss` in the model's training block)"));
+      Raise(InvalidArgument(model_.source,
+                            ": no loss: pass loss=... to compile() (or set `loss` in the model's training block)"));
     }
     TrainingConfig config;
     config.batch_size = batch;

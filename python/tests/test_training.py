@@ -83,8 +83,10 @@ def test_callback_exception_propagates(root, iris):
         def on_epoch_end(self, epoch, logs=None):
             raise KeyError("boom")
 
+    before = model.predict(iris[2])
     with pytest.raises(KeyError, match="boom"):
         model.fit(iris[0], iris[1], epochs=3, verbose=0, callbacks=[Boom()])
+    np.testing.assert_array_equal(model.predict(iris[2]), before)  # a failed fit changes no weight
 
 
 def test_save_load_predict(root, iris, tmp_path):

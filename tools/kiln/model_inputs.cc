@@ -7,8 +7,8 @@ namespace kiln::cli {
 Status UnknownInputError(const Graph& graph, const std::string& name, const std::string& model_path) {
   std::string names;
   for (const Value* v : graph.inputs()) names += (names.empty() ? "" : ", ") + v->name();
-  return InvalidArgument(model_path, ": the model has no input named '", name, "' (inputs: ", names.empty() ? "none" : names,
-                         ")");
+  return InvalidArgument(model_path, ": the model has no input named '", name,
+                         "' (inputs: ", names.empty() ? "none" : names, ")");
 }
 
 Status MissingInputError(const Value& input, const std::string& hint) {
