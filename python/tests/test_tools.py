@@ -16,6 +16,8 @@ def test_dump(root, kiln_cli, tmp_path):
     assert dot.startswith("digraph")
     out = tmp_path / "g.dot"
     assert kiln.dump(model, format="dot", output=out) is None and out.read_text() == dot
+    page = kiln.dump(model, format="html")  # passed through to kiln dump as is
+    assert page.lstrip().lower().startswith("<!doctype html") and "<svg" in page
     with pytest.raises(ValueError, match="--format"):
         kiln.dump(model, format="bogus")
     with pytest.raises(kiln.KilnError, match="no such file"):
