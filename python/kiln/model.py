@@ -173,6 +173,12 @@ class Model:
         """Write the model with its current weights and training block (.kiln, .kiln.txt or .onnx)."""
         self._model.save(os.fspath(path))
 
+    def summary(self, print_fn=print):
+        """Print the graph with its current weights as `kiln dump` does (types, parameter counts, plan)."""
+        from .tools import dump
+
+        print_fn(dump(self))
+
     def inference_session(self, threads=None):
         """An InferenceSession of the model with its current weights."""
         from .session import _positive_threads

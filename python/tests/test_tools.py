@@ -44,3 +44,10 @@ def test_compile_trained_model(root, tmp_path):
     trained.fit(x, (x[:, 0] > 0.5).astype(np.int64), epochs=2, verbose=0)
     kiln.compile_to(trained, tmp_path / "iris.plan", emit="plan")
     assert (tmp_path / "iris.plan").stat().st_size > 0
+
+
+def test_summary(root):
+    model = kiln.load(root / "examples" / "iris_mlp.kiln.txt")
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "Total params: 515" in lines[0]
