@@ -43,13 +43,18 @@ class Adam(Optimizer):
                          weight_decay=weight_decay, clipnorm=clipnorm)
 
 
-class RMSprop(Optimizer):
-    name = "rmsprop"
+class _RhoOptimizer(Optimizer):
+    """RMSprop and Adadelta: a decay rate rho for the running averages."""
+
     _fields = {**Optimizer._fields, "rho": "rho", "epsilon": "epsilon"}
 
     def __init__(self, learning_rate=None, rho=None, epsilon=None, weight_decay=None, clipnorm=None):
         super().__init__(learning_rate=learning_rate, rho=rho, epsilon=epsilon, weight_decay=weight_decay,
                          clipnorm=clipnorm)
+
+
+class RMSprop(_RhoOptimizer):
+    name = "rmsprop"
 
 
 class Adagrad(Optimizer):
@@ -60,13 +65,8 @@ class Adagrad(Optimizer):
         super().__init__(learning_rate=learning_rate, epsilon=epsilon, weight_decay=weight_decay, clipnorm=clipnorm)
 
 
-class Adadelta(Optimizer):
+class Adadelta(_RhoOptimizer):
     name = "adadelta"
-    _fields = {**Optimizer._fields, "rho": "rho", "epsilon": "epsilon"}
-
-    def __init__(self, learning_rate=None, rho=None, epsilon=None, weight_decay=None, clipnorm=None):
-        super().__init__(learning_rate=learning_rate, rho=rho, epsilon=epsilon, weight_decay=weight_decay,
-                         clipnorm=clipnorm)
 
 
 def get(identifier):

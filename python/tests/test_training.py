@@ -123,3 +123,23 @@ def test_training_errors(root, iris):
     onnx = kiln.load(root / "tests" / "data" / "models" / "mlp" / "model.onnx")
     with pytest.raises(ValueError, match="no loss"):
         onnx.fit(np.zeros((4, 1, 28, 28), np.float32), np.zeros(4, np.int64), verbose=0)
+
+
+@pytest.mark.parametrize("optimizer, expected", [
+    (kiln.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True), 'optimizer: "sgd"'),
+    (kiln.optimizers.Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6), "beta1: 0.8"),
+    (kiln.optimizers.RMSprop(learning_rate=0.01, rho=0.8), 'optimizer: "rmsprop"'),
+    (kiln.optimizers.Adagrad(learning_rate=0.1), 'optimizer: "adagrad"'),
+    (kiln.optimizers.Adadelta(rho=0.9), "rho: 0.9"),
+    ("adam", 'optimizer: "adam"'),
+])
+def test_optimizers(root, iris, optimizer, expected):
+    model = kiln.load(iris_model(root))
+    model.compile(optimizer=optimizer)
+    spec = model._model.training_spec
+    assert expected in spec
+    if not isinstance(optimizer, kiln.optimizers.SGD):
+        assert "momentum" not in spec and "nesterov" not in spec  # the file's sgd settings do not leak
+    history = model.fit(iris[0], iris[1], epochs=5, verbose=0)
+    losses = history.history["loss"]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
