@@ -8,6 +8,7 @@
 #include "compiler/pass.h"
 #include "ir/op_registry.h"
 #include "ir/shape_util.h"
+#include "runtime/session.h"
 
 namespace kiln {
 namespace {
@@ -408,6 +409,17 @@ StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const Trainin
   ASSIGN_OR_RETURN(program.eval, BuildEvalGraph(model, config.batch_size));
   if (config.fuse_elementwise) RETURN_IF_ERROR(RunPipeline(*program.eval, {{"fuse-elementwise"}, {"dce"}}, {}));
   return program;
+}
+
+Status CopyStatesToGraph(const runtime::Session& session, Graph* graph) {
+  for (int i = 0; i < session.num_states(); ++i) {
+    Value* v = graph->FindValue(session.state_desc(i).name());
+    if (!v || !v->is_constant()) continue;
+    const TensorRef s = session.state(i);
+    ASSIGN_OR_RETURN(Tensor t, Tensor::FromBytes(s.dtype, s.dims, s.data, static_cast<size_t>(s.num_bytes())));
+    v->set_constant(std::move(t));
+  }
+  return Status::Ok();
 }
 
 }  // namespace kiln
