@@ -58,8 +58,12 @@ Status RunPipeline(Graph& graph, const std::vector<PipelineEntry>& pipeline, con
 /// The default inference pipeline (see pass_pipeline.cc for what each entry does).
 const std::vector<PipelineEntry>& InferencePipeline();
 
+/// The training step and its evaluation graph (compiler/training.cc), in two halves around
+/// the loss, autodiff and the optimizer updates: typing first, then the cleanup.
+const std::vector<PipelineEntry>& TrainingTypingPipeline();
+const std::vector<PipelineEntry>& TrainingFinishPipeline(bool fuse_elementwise);
+
 /// Convenience: the default inference pipeline (shape inference, folding, cleanup).
 Status PrepareForInference(Graph& graph, const PassOptions& options, const PassObserver& observer = nullptr);
 
 }  // namespace kiln
-
