@@ -338,6 +338,14 @@ StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const Trainin
     }
   }
   if (trained.empty()) return InvalidArgument("the model has no parameters that affect the loss");
+  if (config.gradient_outputs) {
+    for (size_t i = 0; i < trained.size(); ++i) {
+      const std::string name = trained[i]->name() + "/gradient";
+      Node* n = g->AddNode("Identity", name, {trained_grads[i]}, 1, {}, {name});
+      RETURN_IF_ERROR(InferNode(n));
+      g->AddOutput(n->output(0));
+    }
+  }
 
   if (config.optimizer.clip_norm > 0) {
     Attrs a;

@@ -43,6 +43,9 @@ struct TrainingConfig {
   bool training_mode = true;
   /// Fuse elementwise chains (forward and backward) into generated kernels.
   bool fuse_elementwise = true;
+  /// Also output each trained parameter's gradient (before clipping) as
+  /// "<parameter>/gradient", after loss and prediction (gradient histograms in --logdir).
+  bool gradient_outputs = false;
   /// When set, receives fuse-elementwise's verdict on every node of the step (--explain-fusion).
   std::vector<FusionDecision>* fusion_decisions = nullptr;
 };
@@ -51,7 +54,7 @@ struct TrainingConfig {
 /// parameters as state under their model names, so weights move between them
 /// (and into checkpoints) by name.
 struct TrainingProgram {
-  std::unique_ptr<Graph> step;          // inputs: model inputs + "target"; outputs: loss, prediction
+  std::unique_ptr<Graph> step;          // inputs: model inputs + "target"; outputs: loss, prediction[, gradients]
   std::unique_ptr<Graph> eval;          // the model in inference mode; outputs: prediction
   std::string loss;                     // the loss actually used (after resolving aliases)
   std::vector<std::string> parameters;  // trained parameters, in graph order

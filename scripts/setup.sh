@@ -12,7 +12,8 @@ packages=(
   googletest libgtest-dev libgmock-dev
   libpng-dev zlib1g-dev
   clang-14 libclang-rt-14-dev
-  graphviz
+  graphviz chromium  # chromium: the HTML dump test (headless)
+  valgrind  # the C API tests under Memcheck
   dataset-fashion-mnist
   python3-numpy python3-torch python3-onnx
 )

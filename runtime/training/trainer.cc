@@ -99,7 +99,7 @@ Status Trainer::CheckData(const data::Dataset& ds, const Session& session, const
                            DimsToString(sample), " but model input '", in.name(), "' takes ", per_sample,
                            " per sample (", DTypeName(in.dtype()), DimsToString(dims), ")");
   }
-  const proto::Buffer& pred = session.output_desc(session.num_outputs() - 1);
+  const proto::Buffer& pred = session.output_desc(&session == step_ ? 1 : 0);
   const int64_t width = pred.dims_size() > 1 ? pred.dims(pred.dims_size() - 1) : 1;
   if (ds.has_class_labels()) {
     const int64_t classes = width == 1 ? 2 : width;
@@ -293,7 +293,7 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     }
   }
   const TensorRef loss_out = step_->output(0);
-  const TensorRef pred = step_->output(step_->num_outputs() - 1);
+  const TensorRef pred = step_->output(1);  // (gradient outputs may follow)
   const int64_t width = pred.num_elements() / batch;
   const bool classifier = IsClassifier(train, options_.loss);
   const bool tty = isatty(fileno(options_.out));
@@ -322,8 +322,13 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
                                " (try a lower learning rate); last good checkpoint: ", last_checkpoint);
       }
       loss_sum += loss;
+      const int64_t correct_before = correct;
       if (classifier) {
         for (int64_t i = 0; i < batch; ++i) correct += Correct(pred.as<float>() + i * width, width, train, rows[i]);
+      }
+      if (options_.on_step) {
+        const double accuracy = classifier ? static_cast<double>(correct - correct_before) / batch : -1.0;
+        RETURN_IF_ERROR(options_.on_step(epoch * steps + s + 1, loss, accuracy));
       }
       if (options_.progress && tty && (Seconds(last_draw) > 0.1 || s + 1 == steps)) {
         last_draw = Clock::now();
@@ -351,6 +356,7 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     }
     st.seconds = Seconds(start);
     history.push_back(st);
+    if (options_.on_epoch) RETURN_IF_ERROR(options_.on_epoch(st));
     if (options_.progress) {
       std::string metrics = Metric("loss", st.loss);
       if (st.accuracy >= 0) metrics += Metric("accuracy", st.accuracy);

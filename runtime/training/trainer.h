@@ -19,6 +19,8 @@ namespace kiln::runtime {
 /// Epochs when neither the training block nor the command line sets them.
 constexpr int64_t kDefaultEpochs = 10;
 
+struct EpochStats;
+
 struct TrainerOptions {
   int64_t epochs = kDefaultEpochs;
   uint64_t seed = 0;  // shuffling (each epoch's order depends on seed and epoch only)
@@ -38,6 +40,12 @@ struct TrainerOptions {
   // Output: a progress bar per epoch (redrawn in place on a terminal).
   std::FILE* out = stdout;
   bool progress = true;
+  // Observers (TensorBoard logs, the Python callbacks), called when set: after every
+  // step with the global step (from 1) and its batch loss, and after every epoch with
+  // its statistics (the step session then holds the epoch's weights). An error stops training.
+  /// `accuracy` is the batch's (-1 when the model is not a classifier).
+  std::function<Status(int64_t global_step, double loss, double accuracy)> on_step;
+  std::function<Status(const EpochStats&)> on_epoch;
 };
 
 /// The trainer's options a model file's training block sets (epochs, seed, shuffling, the

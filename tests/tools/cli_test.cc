@@ -70,7 +70,7 @@ TEST(CliTest, UsageErrors) {
   ExpectOneLineError(Kiln("--frob"), 2, "unknown option '--frob'");
   ExpectOneLineError(Kiln("run --frob x.kiln"), 2, "run: unknown option '--frob'");
   ExpectOneLineError(Kiln("dump"), 2, "dump: missing MODEL");
-  ExpectOneLineError(Kiln("dump m.kiln --format svg"), 2, "--format must be 'text' or 'dot'");
+  ExpectOneLineError(Kiln("dump m.kiln --format svg"), 2, "--format must be 'text', 'dot' or 'html'");
   ExpectOneLineError(Kiln("run m.kiln --batch zero"), 2, "--batch");
   ExpectOneLineError(Kiln("run m.kiln --input"), 2, "option '--input' needs a value");
   EXPECT_EQ(Kiln("").code, 2);

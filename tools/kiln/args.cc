@@ -22,6 +22,8 @@ std::vector<std::string> ParsedArgs::GetAll(const std::string& option) const {
 
 StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const ArgSpec& spec) {
   ParsedArgs parsed;
+  parsed.command_line = "kiln " + spec.command;
+  for (const std::string& arg : args) parsed.command_line += " " + arg;
   bool options_done = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];

@@ -30,6 +30,7 @@ struct ParsedArgs {
   std::vector<std::string> positional;
   std::set<std::string> flags;
   std::multimap<std::string, std::string> options;  // in command-line order per name
+  std::string command_line;                         // "kiln <command> <args...>", for logs and reports
 
   bool Has(const std::string& flag) const { return flags.count(flag) != 0; }
   /// The last value given for `option`, or `fallback`.

@@ -13,6 +13,7 @@
 #include "ir/printer.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
+#include "tools/kiln/graph_html.h"
 
 namespace kiln::cli {
 namespace {
@@ -26,7 +27,10 @@ fusion, dead-code elimination; --after all shows each) and lowering, with every
 value's type, a table of parameter counts, and a summary of the compiled plan.
 
 Options:
-  --format text|dot   text listing (default) or Graphviz DOT
+  --format F          text listing (default), dot (Graphviz DOT) or html: one
+                      self-contained page with the graph laid out by Graphviz, each
+                      node clickable for its op, attributes, shapes, dtypes and
+                      parameter counts (with --memory: its buffers), and a search box
   --batch N           value of the symbolic batch dimension (default 1; with --train
                       the training block's batch size, else 32)
   --raw               print the graph as loaded, before any pass
@@ -55,6 +59,7 @@ Examples:
   kiln dump resnet50.onnx --memory
   kiln dump model.onnx --explain-fusion
   kiln dump model.onnx --format dot -o model.dot && dot -Tsvg model.dot -o model.svg
+  kiln dump model.onnx --format html --memory -o model.html
 )";
 
 std::string ListOps() {
@@ -79,6 +84,14 @@ std::string PlanSummary(const proto::Plan& plan) {
          "\n";
 }
 
+// The HTML page of `graph` (compiled to `plan`), with the plan's buffers when `memory`.
+Status HtmlPage(const Graph& graph, const proto::Plan& plan, bool memory, const std::string& title, std::string* out) {
+  MemoryReport report;
+  if (memory) report = ReportMemory(plan);
+  ASSIGN_OR_RETURN(*out, GraphHtml(graph, memory ? &report : nullptr, title));
+  return Status::Ok();
+}
+
 }  // namespace
 
 int DumpCommand(const std::vector<std::string>& args) {
@@ -93,8 +106,12 @@ int DumpCommand(const std::vector<std::string>& args) {
     return kExitOk;
   }
   const std::string format = parsed->Get("--format", "text");
-  if (format != "text" && format != "dot") {
-    return ReportUsageError("dump", "--format must be 'text' or 'dot', got '" + format + "'");
+  if (format != "text" && format != "dot" && format != "html") {
+    return ReportUsageError("dump", "--format must be 'text', 'dot' or 'html', got '" + format + "'");
+  }
+  const bool html = format == "html";
+  if (html && (parsed->options.count("--after") || parsed->Has("--explain-fusion") || parsed->Has("--ops"))) {
+    return ReportUsageError("dump", "--format html shows one graph: drop --after, --explain-fusion and --ops");
   }
   int64_t batch = 1;
   if (parsed->options.count("--batch")) {
@@ -141,7 +158,11 @@ int DumpCommand(const std::vector<std::string>& args) {
     };
     if (explain && parsed->Has("--raw"))
       return ReportUsageError("dump", "--explain-fusion runs the passes; drop --raw");
-    if (parsed->Has("--raw")) {
+    if (parsed->Has("--raw") && html) {
+      auto page = GraphHtml(graph, nullptr, model_path + " (as loaded)");
+      if (!page.ok()) return ReportError(page.status());
+      text = std::move(page).value();
+    } else if (parsed->Has("--raw")) {
       text = print(graph);
     } else if (parsed->Has("--train")) {
       proto::TrainingSpec spec = model->training;
@@ -154,7 +175,10 @@ int DumpCommand(const std::vector<std::string>& args) {
       if (!program.ok()) return ReportError(program.status().WithContext(model_path));
       auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = !parsed->Has("--no-onednn")});
       if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
-      if (parsed->Has("--memory")) {
+      if (html) {
+        Status page = HtmlPage(*program->step, *plan, parsed->Has("--memory"), model_path + " (training step)", &text);
+        if (!page.ok()) return ReportError(page);
+      } else if (parsed->Has("--memory")) {
         text = PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
       } else {
         text = print(*program->step);
@@ -173,7 +197,10 @@ int DumpCommand(const std::vector<std::string>& args) {
       }
       auto plan = CompileToPlan(graph, options);
       if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
-      if (parsed->Has("--memory")) {
+      if (html) {
+        Status page = HtmlPage(graph, *plan, parsed->Has("--memory"), model_path, &text);
+        if (!page.ok()) return ReportError(page);
+      } else if (parsed->Has("--memory")) {
         text += PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
       } else {
         text += print(graph);

@@ -16,6 +16,8 @@
 #include "ir/optimizer.h"
 #include "ir/printer.h"
 #include "runtime/data/dataset.h"
+#include "runtime/training/curves_svg.h"
+#include "runtime/training/summary_writer.h"
 #include "runtime/training/trainer.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
@@ -69,6 +71,10 @@ Output:
                             prints it) to FILE
   --report-json FILE        write the run as JSON: per-epoch seconds and metrics,
                             compile time, threads, batch and steps per epoch
+  --logdir DIR              write TensorBoard logs (DIR/train, DIR/validation): loss and
+                            accuracy per step and per epoch, learning rate, weight
+                            histograms; watch with `tensorboard --logdir DIR`
+  --plot FILE.svg           write the loss and accuracy curves as an SVG image
   --quiet                   no progress output
   --predict N               print the predictions for the first N test samples
   --profile                 print the time of each training-step kernel at the end
@@ -256,7 +262,7 @@ Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const
 int CheckTrainOutputs(const ParsedArgs& a) {
   const bool force = a.Has("--force");
   NamedPaths outputs;
-  for (const char* opt : {"--out", "--export-onnx", "--report-json", "--checkpoint", "--dump-step"}) {
+  for (const char* opt : {"--out", "--export-onnx", "--report-json", "--checkpoint", "--plot", "--dump-step"}) {
     if (a.options.count(opt)) outputs.push_back({opt, a.Get(opt)});
   }
   if (a.options.count("--out")) {
@@ -352,6 +358,7 @@ Status Train(const ParsedArgs& args) {
   const auto compile_start = std::chrono::steady_clock::now();
   auto config = TrainingConfigFromSpec(spec, *model.graph);
   if (!config.ok()) return config.status().WithContext(model_path);
+  config->gradient_outputs = args.options.count("--logdir") > 0;  // gradient histograms
   auto program = BuildTrainingProgram(*model.graph, *config);
   if (!program.ok()) return program.status().WithContext(model_path);
   if (args.options.count("--dump-step")) {
@@ -378,6 +385,12 @@ Status Train(const ParsedArgs& args) {
   options.checkpoint_path = args.Get("--checkpoint");
   options.resume = args.Has("--resume");
   options.progress = !quiet;
+  std::unique_ptr<runtime::TrainingLog> log;
+  if (args.options.count("--logdir")) {
+    ASSIGN_OR_RETURN(log, runtime::TrainingLog::Open(args.Get("--logdir"), *step, *eval, config->optimizer.hyper.lr,
+                                                     args.command_line));
+    log->Attach(options);
+  }
   runtime::Trainer trainer(step.get(), eval.get(), options);
   // Every set against the model now, so a bad test set is not found only after training.
   for (const auto& [ds, what] : {std::pair<const data::Dataset*, const char*>{&train, "training"},
@@ -396,6 +409,9 @@ Status Train(const ParsedArgs& args) {
   if (args.options.count("--report-json")) {
     report = WriteReport(args.Get("--report-json"), model_path, *config, threads, train.size(), compile_seconds,
                          history, write);
+  }
+  if (report.ok() && args.options.count("--plot")) {
+    report = WriteFileAtomically(args.Get("--plot"), runtime::TrainingCurvesSvg(history, model.graph->name()), write);
   }
 
   if (test) {
@@ -458,6 +474,8 @@ int TrainCommand(const std::vector<std::string>& args) {
                 "--export-onnx",
                 "--threads",
                 "--report-json",
+                "--logdir",
+                "--plot",
                 "--dump-step",
                 "--predict"},
                {{"-o", "--out"}}};
