@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/target.h"
 #include "ir/graph.h"
 #include "ir/status.h"
 
@@ -21,6 +22,8 @@ struct PassOptions {
   int64_t max_fold_elements = int64_t{1} << 20;
   /// When set, fuse-elementwise appends its verdict on every node (--explain-fusion).
   std::vector<FusionDecision>* fusion_decisions = nullptr;
+  /// What target-dependent rewrites (fuse-postops) ask; never null.
+  const Target* target = &DefaultTarget();
 };
 
 class Pass {
