@@ -17,7 +17,7 @@
 #include "runtime/session.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
-#include "tools/kiln/tensor_format.h"
+#include "tools/common/tensor_format.h"
 
 namespace kiln::cli {
 namespace {

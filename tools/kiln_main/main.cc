@@ -24,7 +24,7 @@
 #include "ir/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/image.h"
-#include "tools/kiln/tensor_format.h"
+#include "tools/common/tensor_format.h"
 #include "tools/kiln_main/driver_util.h"
 #include "tools/kiln_main/onnx_tensor.h"
 
