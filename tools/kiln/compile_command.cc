@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "compiler/aot/compile_support.h"
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/plan_object.h"
 #include "compiler/compile.h"
@@ -18,10 +19,19 @@
 #include "ir/printer.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
-#include "tools/kiln/compile_support.h"
 
 namespace kiln::cli {
 namespace {
+
+using aot::CIdentifier;
+using aot::FindKilnLayout;
+using aot::FindTool;
+using aot::GenerateLibSources;
+using aot::KilnLayout;
+using aot::LibSources;
+using aot::RuntimeDependencyFlags;
+using aot::RunTool;
+using aot::TempDir;
 
 constexpr char kCompileHelp[] = R"(Usage: kiln compile MODEL -o NAME [--emit exe|lib|obj|plan] [options]
 
