@@ -21,6 +21,8 @@
 #include "runtime/training/trainer.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
+#include "tools/kiln/report_json.h"
+#include "tools/kiln/reports.pb.h"
 
 namespace kiln::cli {
 namespace {
@@ -181,38 +183,25 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
 Status WriteReport(const std::string& path, const std::string& model, const TrainingConfig& config, int threads,
                    int64_t train_samples, double compile_seconds, const std::vector<runtime::EpochStats>& history,
                    const WriteOptions& write) {
-  auto num = [](double v) {
-    char b[64];
-    std::snprintf(b, sizeof b, "%.9g", v);
-    return std::string(b);
-  };
-  auto str = [](const std::string& v) {
-    std::string quoted = "\"";
-    for (char c : v) {
-      if (c == '"' || c == '\\') quoted += '\\';
-      if (static_cast<unsigned char>(c) >= 0x20) quoted += c;
-    }
-    return quoted + "\"";
-  };
-  std::string json = "{\n  \"model\": " + str(model) + ",\n  \"optimizer\": " + str(config.optimizer.name) +
-                     ",\n  \"learning_rate\": " + num(config.optimizer.hyper.lr) +
-                     ",\n  \"batch_size\": " + std::to_string(config.batch_size) +
-                     ",\n  \"threads\": " + std::to_string(threads) +
-                     ",\n  \"train_samples\": " + std::to_string(train_samples) +
-                     ",\n  \"steps_per_epoch\": " + std::to_string(train_samples / config.batch_size) +
-                     ",\n  \"compile_seconds\": " + num(compile_seconds) + ",\n  \"epochs\": [";
-  for (size_t i = 0; i < history.size(); ++i) {
-    const runtime::EpochStats& e = history[i];
-    json += i ? ",\n" : "\n";
-    json += "    {\"epoch\": " + std::to_string(e.epoch) + ", \"seconds\": " + num(e.seconds) +
-            ", \"loss\": " + num(e.loss);
-    if (e.accuracy >= 0) json += ", \"accuracy\": " + num(e.accuracy);
-    if (e.val_loss >= 0) json += ", \"val_loss\": " + num(e.val_loss);
-    if (e.val_accuracy >= 0) json += ", \"val_accuracy\": " + num(e.val_accuracy);
-    json += "}";
+  reports::TrainingReport r;
+  r.set_model(model);
+  r.set_optimizer(config.optimizer.name);
+  r.set_learning_rate(config.optimizer.hyper.lr);
+  r.set_batch_size(static_cast<int32_t>(config.batch_size));
+  r.set_threads(threads);
+  r.set_train_samples(static_cast<int32_t>(train_samples));
+  r.set_steps_per_epoch(static_cast<int32_t>(train_samples / config.batch_size));
+  r.set_compile_seconds(compile_seconds);
+  for (const runtime::EpochStats& e : history) {
+    reports::EpochReport* epoch = r.add_epochs();
+    epoch->set_epoch(static_cast<int32_t>(e.epoch));
+    epoch->set_seconds(e.seconds);
+    epoch->set_loss(e.loss);
+    if (e.accuracy >= 0) epoch->set_accuracy(e.accuracy);
+    if (e.val_loss >= 0) epoch->set_val_loss(e.val_loss);
+    if (e.val_accuracy >= 0) epoch->set_val_accuracy(e.val_accuracy);
   }
-  json += history.empty() ? "]\n}\n" : "\n  ]\n}\n";
-  return WriteFileAtomically(path, json, write);
+  return WriteFileAtomically(path, ReportJson(r, /*indented=*/true), write);
 }
 
 StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, int threads, bool profile,
