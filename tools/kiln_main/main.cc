@@ -21,12 +21,12 @@
 
 #include "ir/file_io.h"
 #include "ir/npy.h"
+#include "ir/onnx_tensor.h"
 #include "ir/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/image.h"
 #include "tools/common/tensor_format.h"
 #include "tools/kiln_main/driver_util.h"
-#include "tools/kiln_main/onnx_tensor.h"
 
 extern "C" {
 extern const unsigned char kiln_main_plan[];
