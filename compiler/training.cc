@@ -8,6 +8,7 @@
 #include "compiler/pass.h"
 #include "ir/op_registry.h"
 #include "ir/shape_util.h"
+#include "runtime/session.h"
 
 namespace kiln {
 namespace {
@@ -409,6 +410,17 @@ StatusOr<TrainingConfig> TrainingConfigFromSpec(const proto::TrainingSpec& spec,
     return InvalidArgument("unknown optimizer '", config.optimizer.name, "' (expected ", OptimizerNameList(), ")");
   }
   return config;
+}
+
+Status CopyStatesToGraph(const runtime::Session& session, Graph* graph) {
+  for (int i = 0; i < session.num_states(); ++i) {
+    Value* v = graph->FindValue(session.state_desc(i).name());
+    if (!v || !v->is_constant()) continue;
+    const TensorRef s = session.state(i);
+    ASSIGN_OR_RETURN(Tensor t, Tensor::FromBytes(s.dtype, s.dims, s.data, static_cast<size_t>(s.num_bytes())));
+    v->set_constant(std::move(t));
+  }
+  return Status::Ok();
 }
 
 }  // namespace kiln

@@ -14,6 +14,9 @@
 #include "ir/status.h"
 
 namespace kiln {
+namespace runtime {
+class Session;
+}  // namespace runtime
 
 struct FusionDecision;  // compiler/passes/fuse_elementwise.h
 
@@ -94,5 +97,9 @@ Status ValidateTrainingSpec(const proto::TrainingSpec& spec);
 
 /// "sparse_categorical_crossentropy" etc.: the canonical loss name, or an error listing the valid ones.
 StatusOr<std::string> CanonicalLossName(const std::string& name);
+
+/// Replaces the value of every constant of `graph` that `session` holds as a state of the
+/// same name (trained parameters, batch-norm statistics) by the session's current value.
+Status CopyStatesToGraph(const runtime::Session& session, Graph* graph);
 
 }  // namespace kiln

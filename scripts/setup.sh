@@ -16,6 +16,7 @@ packages=(
   valgrind  # the C API tests under Memcheck
   dataset-fashion-mnist
   python3-numpy python3-torch python3-onnx
+  python3-dev python3-venv  # the Python package (pip install .; scripts/test_python.sh)
 )
 
 missing=()

@@ -262,6 +262,7 @@ void Trainer::RestoreBest() {
 }
 
 StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const data::Dataset* validation) {
+  stop_requested_ = false;
   RETURN_IF_ERROR(CheckData(train, *step_, "training"));
   if (validation) RETURN_IF_ERROR(CheckData(*validation, *eval_, "validation"));
   const TensorRef features = step_->input(0);
@@ -385,13 +386,18 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
         stopped_epoch_ = st.epoch;
       }
     }
+    const bool stopped_by_request = stop_requested_ && !stop;
+    if (stopped_by_request) {
+      stop = true;
+      stopped_epoch_ = st.epoch;
+    }
     if (!options_.checkpoint_path.empty() &&
         (stop || (epoch + 1) % std::max<int64_t>(1, options_.checkpoint_every) == 0 || epoch + 1 == options_.epochs)) {
       RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, epoch + 1, stop));
       last_checkpoint = options_.checkpoint_path + " (epoch " + std::to_string(epoch + 1) + ")";
     }
     if (stop) {
-      if (options_.progress) {
+      if (options_.progress && !stopped_by_request) {
         std::fprintf(options_.out,
                      "Epoch %lld: early stopping (%s did not improve for %lld epochs; best %.4f at epoch %lld)\n",
                      static_cast<long long>(st.epoch), monitor.c_str(), static_cast<long long>(options_.patience),

@@ -89,6 +89,10 @@ class Trainer {
   /// returns the epochs it had completed.
   StatusOr<int64_t> LoadCheckpoint(const std::string& path);
 
+  /// Ends Fit after the current epoch (Keras' model.stop_training, set by a Python callback
+  /// from on_epoch).
+  void RequestStop() { stop_requested_ = true; }
+
   /// Step of the epoch where training stopped early (-1: ran every epoch).
   int64_t stopped_epoch() const { return stopped_epoch_; }
   int64_t best_epoch() const { return best_epoch_; }
@@ -112,6 +116,7 @@ class Trainer {
   int64_t wait_ = 0;
   int64_t stopped_epoch_ = -1;
   bool resumed_stopped_ = false;
+  bool stop_requested_ = false;
   std::vector<std::vector<uint8_t>> best_state_;  // per step state, preallocated once
 };
 

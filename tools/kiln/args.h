@@ -45,6 +45,23 @@ StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const ArgSp
 /// Parses a positive integer option value (`--batch 8`).
 StatusOr<int64_t> ParsePositiveInt(const std::string& option, const std::string& value);
 
+/// While alive, ReportError and ReportUsageError on this thread keep their line here instead of
+/// printing it: the Python module runs a subcommand and raises the CLI's message as an exception.
+class ErrorCapture {
+ public:
+  ErrorCapture();
+  ~ErrorCapture();
+  ErrorCapture(const ErrorCapture&) = delete;
+  ErrorCapture& operator=(const ErrorCapture&) = delete;
+  /// The reported line without the "kiln: " prefix ("" when nothing failed).
+  const std::string& message() const { return message_; }
+  void Set(std::string message) { message_ = std::move(message); }
+
+ private:
+  std::string message_;
+  ErrorCapture* previous_;
+};
+
 /// Prints "kiln: <message>" as one line (multi-line messages are joined with "; ")
 /// and returns kExitError.
 int ReportError(const Status& status);

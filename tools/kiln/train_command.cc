@@ -162,9 +162,16 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
   if (a.Has("--nesterov")) s.set_nesterov(true);
   if (a.Has("--no-shuffle")) s.set_no_shuffle(true);
   if (a.Has("--no-restore-best")) s.mutable_early_stopping()->set_restore_best_weights(false);
-  RETURN_IF_ERROR(ValidateTrainingSpec(s));
+  RETURN_IF_ERROR(CheckTrainingSpec(s));
   if (!s.has_epochs()) s.set_epochs(runtime::kDefaultEpochs);
   if (!s.has_batch_size()) s.set_batch_size(kDefaultBatchSize);
+  return s;
+}
+
+}  // namespace
+
+Status CheckTrainingSpec(const proto::TrainingSpec& s) {
+  RETURN_IF_ERROR(ValidateTrainingSpec(s));
   if (!s.loss().empty()) RETURN_IF_ERROR(CanonicalLossName(s.loss()).status());
   if (!s.optimizer().empty() && !FindOptimizer(s.optimizer())) {
     return InvalidArgument("unknown optimizer '", s.optimizer(), "' (expected ", OptimizerNameList(), ")");
@@ -176,8 +183,10 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
       return InvalidArgument("unknown metric '", m, "' (expected loss or accuracy)");
     }
   }
-  return s;
+  return Status::Ok();
 }
+
+namespace {
 
 // `kiln train --report-json`: what benchmarks and scripts read (bench/train_mlp.sh).
 Status WriteReport(const std::string& path, const std::string& model, const TrainingConfig& config, int threads,
@@ -219,13 +228,7 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, int threads
 Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const proto::TrainingSpec& spec,
                          const std::string& out, const std::string& onnx_out, const WriteOptions& write) {
   std::unique_ptr<Graph> trained = model.graph->Clone();
-  for (int i = 0; i < eval.num_states(); ++i) {
-    Value* v = trained->FindValue(eval.state_desc(i).name());
-    if (!v || !v->is_constant()) continue;
-    const TensorRef s = eval.state(i);
-    ASSIGN_OR_RETURN(Tensor t, Tensor::FromBytes(s.dtype, s.dims, s.data, static_cast<size_t>(s.num_bytes())));
-    v->set_constant(std::move(t));
-  }
+  RETURN_IF_ERROR(CopyStatesToGraph(eval, trained.get()));
   // Every output is serialized (and the ONNX one checked) before any is written, so
   // a failure leaves no output behind; each write is atomic.
   std::string kiln_bytes, onnx_bytes;
