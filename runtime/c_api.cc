@@ -12,7 +12,7 @@
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/session.h"
-#include "runtime/training/checkpoint.h"
+#include "runtime/checkpoint.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.1.0"

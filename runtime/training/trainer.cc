@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "ir/file_io.h"
-#include "runtime/training/checkpoint.h"
+#include "runtime/checkpoint.h"
 
 namespace kiln::runtime {
 namespace {

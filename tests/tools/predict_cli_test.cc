@@ -11,7 +11,7 @@
 #include "frontends/tensor_io.h"
 #include "ir/model_io.h"
 #include "runtime/data/dataset.h"
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 #include "tests/test_util.h"
 
 namespace kiln {

@@ -24,7 +24,7 @@
 #include "ir/onnx_tensor.h"
 #include "ir/resource_limits.h"
 #include "kiln/runtime.h"
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 #include "tools/common/tensor_format.h"
 #include "tools/kiln_main/driver_util.h"
 
@@ -247,7 +247,7 @@ void PrintTopClasses(const TensorRef& out, int top) {
   }
 }
 
-// --image: the picture converted as `kiln predict` converts it (runtime/image.h, with the
+// --image: the picture converted as `kiln predict` converts it (runtime/data/image.h, with the
 // class names and preprocessing the model was trained with), one run, the top classes.
 int ClassifyImage(kiln_session* s, const Options& o) {
   if (!o.inputs.empty()) Usage("--image takes the place of --input: give one or the other");
