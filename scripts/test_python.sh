@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Python package's tests (python/tests, docs/python.md): a fresh virtualenv, numpy and
-# pytest from the package index, `pip install .` (scikit-build-core + nanobind; the build in
+# The Python package's tests (python/tests, docs/python.md): a fresh virtualenv, numpy,
+# pytest and tensorboard from the package index, `pip install .` (scikit-build-core + nanobind; the build in
 # build-py/ compiles through ccache, so it reuses the objects of build/), then pytest, which
 # compares results with the kiln command of the build directory. Any failure or skipped test
 # fails the script.
@@ -20,7 +20,8 @@ fi
 start=$(date +%s)
 rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check numpy pytest
+# (tensorboard: its event reader checks kiln.TensorBoard's files; tests only)
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check numpy pytest tensorboard
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check .
 installed=$(date +%s)
 echo "test_python: pip install . took $((installed - start))s (virtualenv, numpy and pytest included)"

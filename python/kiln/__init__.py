@@ -16,7 +16,7 @@ See docs/python.md.
 
 from . import optimizers
 from ._kiln import KilnError, NodeArg
-from .callbacks import Callback, EarlyStopping, History
+from .callbacks import Callback, EarlyStopping, History, TensorBoard
 from .model import Model, load
 from .session import InferenceSession
 from .tools import compile_to, dump
@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Callback",
     "EarlyStopping",
+    "TensorBoard",
     "History",
     "InferenceSession",
     "KilnError",

@@ -62,5 +62,21 @@ class EarlyStopping(Callback):
         self.restore_best_weights = bool(restore_best_weights)
 
 
+class TensorBoard(Callback):
+    """TensorBoard event files in ``log_dir`` (``tensorboard --logdir log_dir``), written by
+    Kiln's trainer exactly as ``kiln train --logdir``: ``log_dir/train`` (batch_loss and
+    batch_accuracy per step, epoch_loss, epoch_accuracy, epoch_learning_rate, weight and
+    gradient histograms) and ``log_dir/validation`` (epoch_loss, epoch_accuracy)."""
+
+    def __init__(self, log_dir="logs"):
+        super().__init__()
+        if not isinstance(log_dir, (str, bytes)) and not hasattr(log_dir, "__fspath__"):
+            raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
+        import os
+        self.log_dir = os.fsdecode(os.fspath(log_dir))
+        if not self.log_dir:
+            raise ValueError("log_dir must not be empty")
+
+
 def _escape(s):
     return str(s).replace("\\", "\\\\").replace('"', '\\"')

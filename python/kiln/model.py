@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from . import _kiln, optimizers
-from .callbacks import Callback, EarlyStopping, History
+from .callbacks import Callback, EarlyStopping, History, TensorBoard
 from .session import InferenceSession
 
 
@@ -100,6 +100,11 @@ class Model:
         for c in callbacks:
             if not isinstance(c, Callback):
                 raise TypeError(f"callbacks must be kiln.callbacks.Callback instances, got {type(c).__name__}")
+        boards = [c for c in callbacks if isinstance(c, TensorBoard)]
+        if len(boards) > 1:
+            raise ValueError("at most one TensorBoard callback")
+        if boards:
+            options.log_dir = boards[0].log_dir
         if stoppers:
             s = stoppers[0]
             options.monitor = s.monitor

@@ -18,6 +18,7 @@
 #include "python/src/convert.h"
 #include "python/src/inference.h"
 #include "runtime/data/dataset.h"
+#include "runtime/training/summary_writer.h"
 #include "runtime/training/trainer.h"
 #include "tools/kiln/commands.h"
 
@@ -64,6 +65,7 @@ struct FitOptions {
   double min_delta = 0;
   bool restore_best_weights = false;
   bool verbose = true;
+  std::string log_dir;  // TensorBoard event files (kiln.TensorBoard), as kiln train --logdir
 };
 
 class TrainableModel {
@@ -118,7 +120,7 @@ class TrainableModel {
     if (x_val && y_val) validation = ToDataset(*x_val, *y_val, "validation x", "validation y");
     const int64_t batch = fit.batch_size > 0 ? fit.batch_size : spec.has_batch_size() ? spec.batch_size() : 32;
     const uint64_t seed = fit.seed ? *fit.seed : spec.seed();
-    EnsureTraining(batch, seed);
+    EnsureTraining(batch, seed, !fit.log_dir.empty());
 
     // The block's trainer options (as kiln train), then fit()'s arguments; Keras' fit trains one epoch by default.
     runtime::TrainerOptions options = runtime::TrainerOptionsFromSpec(spec);
@@ -131,6 +133,15 @@ class TrainableModel {
     options.min_delta = fit.min_delta;
     options.restore_best_weights = fit.restore_best_weights;
     options.progress = fit.verbose;
+    std::unique_ptr<runtime::TrainingLog> log;
+    if (!fit.log_dir.empty()) {
+      auto opened =
+          runtime::TrainingLog::Open(fit.log_dir, *training_->step, *training_->eval,
+                                     OptimizerFromSpec(spec).hyper.lr, "kiln.Model.fit (" + source() + ")");
+      if (!opened.ok()) Raise(opened.status());
+      log = std::move(opened).value();
+      log->Attach(options);
+    }
     std::optional<nb::python_error> callback_error;
     runtime::Trainer* running = nullptr;  // the trainer below, for the callbacks' stop_training
     if (!on_epoch_end.is_none()) {
@@ -175,7 +186,7 @@ class TrainableModel {
   std::pair<double, double> Evaluate(const InputArray& x, const InputArray& y, int64_t batch_size) {
     data::Dataset ds = ToDataset(x, y, "x", "y");
     const proto::TrainingSpec& spec = model_.training;
-    if (!training_) EnsureTraining(batch_size > 0 ? batch_size : 32, spec.seed());
+    if (!training_) EnsureTraining(batch_size > 0 ? batch_size : 32, spec.seed(), false);
     runtime::TrainerOptions options;
     options.loss = training_->loss;
     options.progress = false;
@@ -201,6 +212,7 @@ class TrainableModel {
   struct Training {
     int64_t batch = 0;
     uint64_t seed = 0;
+    bool gradient_outputs = false;
     std::string loss;
     std::unique_ptr<runtime::Session> step, eval;
   };
@@ -216,8 +228,11 @@ class TrainableModel {
     return d;
   }
 
-  void EnsureTraining(int64_t batch, uint64_t seed) {
-    if (training_ && training_->batch == batch && training_->seed == seed) return;
+  void EnsureTraining(int64_t batch, uint64_t seed, bool gradient_outputs) {
+    if (training_ && training_->batch == batch && training_->seed == seed &&
+        training_->gradient_outputs == gradient_outputs) {
+      return;
+    }
     const proto::TrainingSpec& spec = model_.training;
     if (spec.loss().empty()) {
       Raise(InvalidArgument(model_.source,
@@ -230,9 +245,11 @@ class TrainableModel {
     fit_spec.set_seed(seed);
     auto config = TrainingConfigFromSpec(fit_spec, *model_.graph);
     Check(config.status().WithContext(model_.source));
+    config->gradient_outputs = gradient_outputs;  // gradient histograms in a TensorBoard log
     auto training = std::make_unique<Training>();
     training->batch = batch;
     training->seed = seed;
+    training->gradient_outputs = gradient_outputs;
     Status status;
     {
       nb::gil_scoped_release released;
@@ -278,7 +295,8 @@ void BindTraining(nb::module_& m) {
       .def_rw("patience", &FitOptions::patience)
       .def_rw("min_delta", &FitOptions::min_delta)
       .def_rw("restore_best_weights", &FitOptions::restore_best_weights)
-      .def_rw("verbose", &FitOptions::verbose);
+      .def_rw("verbose", &FitOptions::verbose)
+      .def_rw("log_dir", &FitOptions::log_dir);
   nb::class_<TrainableModel>(m, "_Model")
       .def_static("load", &TrainableModel::Load, nb::arg("path"))
       .def_prop_ro("name", &TrainableModel::name)

@@ -76,6 +76,35 @@ def test_compile_callbacks_and_history(root, iris):
     assert len(history.epoch) == 3
 
 
+def test_tensorboard_callback(root, iris, tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    x_train, y_train, x_test, y_test = iris
+    model = kiln.load(iris_model(root))
+    model.compile(optimizer=kiln.optimizers.Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x_train, y_train, epochs=4, batch_size=16, validation_data=(x_test, y_test), verbose=0,
+                        callbacks=[kiln.TensorBoard(tmp_path / "run")])
+
+    def scalars(sub, tag):
+        acc = ea.EventAccumulator(str(tmp_path / "run" / sub), size_guidance={ea.SCALARS: 0, ea.HISTOGRAMS: 0})
+        acc.Reload()
+        return acc, [e.value for e in acc.Scalars(tag)]
+
+    train, loss = scalars("train", "epoch_loss")
+    np.testing.assert_allclose(loss, history.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(scalars("validation", "epoch_accuracy")[1], history.history["val_accuracy"], rtol=1e-6)
+    assert [e.value for e in train.Scalars("epoch_learning_rate")] == pytest.approx([0.01] * 4)
+    assert len(train.Scalars("batch_loss")) == 4 * (len(x_train) // 16)
+    assert {"weights/dense1/kernel", "gradients/dense1/kernel"} <= set(train.Tags()["histograms"])
+    with pytest.raises(ValueError, match="at most one TensorBoard"):
+        model.fit(x_train, y_train, epochs=1, verbose=0,
+                  callbacks=[kiln.TensorBoard(tmp_path / "a"), kiln.TensorBoard(tmp_path / "b")])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="cannot create the log directory"):
+        model.fit(x_train, y_train, epochs=1, verbose=0, callbacks=[kiln.TensorBoard(tmp_path / "file" / "run")])
+
+
 def test_callback_exception_propagates(root, iris):
     model = kiln.load(iris_model(root))
 
