@@ -131,7 +131,7 @@ OptimizerConfig OptimizerConfig::For(const std::string& name) {
 }
 
 OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& s) {
-  std::string name = s.optimizer().empty() ? "sgd" : s.optimizer();
+  std::string name = s.optimizer().empty() ? kDefaultOptimizer : s.optimizer();
   if (name == "sgd" && s.has_momentum() && s.momentum() > 0) name = "momentum";  // Keras style
   OptimizerConfig o = OptimizerConfig::For(name);
   OptimizerHyperparams& h = o.hyper;

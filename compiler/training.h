@@ -22,8 +22,8 @@ struct FusionDecision;  // compiler/passes/fuse_elementwise.h
 
 /// An optimizer with every hyperparameter resolved (start from For(name): its defaults).
 struct OptimizerConfig {
-  std::string name = "sgd";  // a row of AllOptimizers() (ir/optimizer.h)
-  OptimizerHyperparams hyper = FindOptimizer("sgd")->defaults;
+  std::string name = kDefaultOptimizer;  // a row of AllOptimizers() (ir/optimizer.h)
+  OptimizerHyperparams hyper = FindOptimizer(kDefaultOptimizer)->defaults;
   float clip_norm = 0.0f;  // > 0: clip the gradients by their global norm
 
   /// `name` at its defaults (an unknown name keeps sgd's values; building the step reports it).

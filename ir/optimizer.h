@@ -31,6 +31,9 @@ struct OptimizerDef {
   OptimizerHyperparams defaults;
 };
 
+/// The optimizer when a training block names none.
+constexpr char kDefaultOptimizer[] = "sgd";
+
 /// sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam.
 const std::vector<OptimizerDef>& AllOptimizers();
 /// nullptr when unknown.

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ir/file_io.h"
+#include "ir/optimizer.h"
 #include "ir/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
@@ -116,7 +117,7 @@ int Main(int argc, char** argv) {
     if (arg == "-h" || arg == "--help") {
       const char* p = ProgramName().c_str();
       std::printf(kHelp, p, kiln_main_model_name, spec.loss().c_str(),
-                  spec.optimizer().empty() ? "sgd" : spec.optimizer().c_str(),
+                  spec.optimizer().empty() ? kDefaultOptimizer : spec.optimizer().c_str(),
                   static_cast<long long>(spec.batch_size()), spec.data().c_str(),
                   static_cast<long long>(runtime::TrainerOptionsFromSpec(spec).epochs), kiln_main_num_threads,
                   data::DataSpecHelp().c_str(), p);
