@@ -9,11 +9,11 @@
 #include <cstring>
 #include <fstream>
 
+#include "compiler/aot/compile_support.h"
 #include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
 #include "compiler/pass.h"
 #include "frontends/load_model.h"
-#include "compiler/aot/compile_support.h"
 #include "tools/kiln/model_inputs.h"
 
 namespace kiln::python {

@@ -135,9 +135,8 @@ class TrainableModel {
     options.progress = fit.verbose;
     std::unique_ptr<runtime::TrainingLog> log;
     if (!fit.log_dir.empty()) {
-      auto opened =
-          runtime::TrainingLog::Open(fit.log_dir, *training_->step, *training_->eval,
-                                     OptimizerFromSpec(spec).hyper.lr, "kiln.Model.fit (" + source() + ")");
+      auto opened = runtime::TrainingLog::Open(fit.log_dir, *training_->step, *training_->eval,
+                                               OptimizerFromSpec(spec).hyper.lr, "kiln.Model.fit (" + source() + ")");
       if (!opened.ok()) Raise(opened.status());
       log = std::move(opened).value();
       log->Attach(options);

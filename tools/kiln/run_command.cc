@@ -15,9 +15,9 @@
 #include "ir/file_io.h"
 #include "ir/printer.h"
 #include "runtime/session.h"
+#include "tools/common/tensor_format.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
-#include "tools/common/tensor_format.h"
 #include "tools/kiln/model_inputs.h"
 
 namespace kiln::cli {
