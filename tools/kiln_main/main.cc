@@ -21,12 +21,12 @@
 
 #include "ir/file_io.h"
 #include "ir/npy.h"
+#include "ir/onnx_tensor.h"
 #include "ir/resource_limits.h"
 #include "kiln/runtime.h"
-#include "runtime/image.h"
-#include "tools/kiln/tensor_format.h"
+#include "runtime/data/image.h"
+#include "tools/common/tensor_format.h"
 #include "tools/kiln_main/driver_util.h"
-#include "tools/kiln_main/onnx_tensor.h"
 
 extern "C" {
 extern const unsigned char kiln_main_plan[];
@@ -247,7 +247,7 @@ void PrintTopClasses(const TensorRef& out, int top) {
   }
 }
 
-// --image: the picture converted as `kiln predict` converts it (runtime/image.h, with the
+// --image: the picture converted as `kiln predict` converts it (runtime/data/image.h, with the
 // class names and preprocessing the model was trained with), one run, the top classes.
 int ClassifyImage(kiln_session* s, const Options& o) {
   if (!o.inputs.empty()) Usage("--image takes the place of --input: give one or the other");
