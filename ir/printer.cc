@@ -232,7 +232,7 @@ std::string DotLabel(const std::vector<std::string>& lines) {
 
 }  // namespace
 
-std::string PrintDot(const Graph& graph) {
+std::string PrintDot(const Graph& graph, const DotNodeVisitor& visit) {
   std::ostringstream os;
   os << "digraph \"" << DotEscape(graph.name()) << "\" {\n";
   os << "  rankdir=TB;\n";
@@ -245,7 +245,8 @@ std::string PrintDot(const Graph& graph) {
   for (const Value* in : graph.inputs()) {
     std::string id = "input" + std::to_string(index++);
     source[in] = id;
-    os << "  " << id << " [shape=ellipse, style=filled, fillcolor=\"#c8e6c9\", label="
+    if (visit.value) visit.value(id, "input", *in);
+    os << "  " << id << " [id=\"" << id << "\", shape=ellipse, style=filled, fillcolor=\"#c8e6c9\", label="
        << DotLabel({"input", in->name(), ValueTypeString(*in)}) << "];\n";
   }
   index = 0;
@@ -255,7 +256,8 @@ std::string PrintDot(const Graph& graph) {
       std::string id = "const" + std::to_string(index++);
       source[in] = id;
       const char* color = in->is_parameter() ? "#eeeeee" : "#fff9c4";
-      os << "  " << id << " [shape=note, style=filled, fillcolor=\"" << color
+      if (visit.value) visit.value(id, in->is_parameter() ? "param" : "const", *in);
+      os << "  " << id << " [id=\"" << id << "\", shape=note, style=filled, fillcolor=\"" << color
          << "\", label=" << DotLabel({in->is_parameter() ? "param" : "const", in->name(), ValueTypeString(*in)})
          << "];\n";
     }
@@ -265,7 +267,8 @@ std::string PrintDot(const Graph& graph) {
     std::string id = "node" + std::to_string(index++);
     std::string shapes;
     for (int i = 0; i < node->num_outputs(); ++i) shapes += (i ? ", " : "") + ShapeString(*node->output(i));
-    os << "  " << id << " [shape=box, style=\"rounded,filled\", fillcolor=\"#bbdefb\", label="
+    if (visit.op) visit.op(id, *node);
+    os << "  " << id << " [id=\"" << id << "\", shape=box, style=\"rounded,filled\", fillcolor=\"#bbdefb\", label="
        << DotLabel({node->op_type(), node->name(), shapes}) << "];\n";
     for (const Value* in : node->inputs()) {
       if (!in) continue;
@@ -279,12 +282,14 @@ std::string PrintDot(const Graph& graph) {
   for (const Value* out : graph.outputs()) {
     if (!out) continue;
     std::string id = "output" + std::to_string(index++);
-    os << "  " << id << " [shape=ellipse, style=filled, fillcolor=\"#ffe0b2\", label="
+    if (visit.value) visit.value(id, "output", *out);
+    os << "  " << id << " [id=\"" << id << "\", shape=ellipse, style=filled, fillcolor=\"#ffe0b2\", label="
        << DotLabel({"output", out->name(), ValueTypeString(*out)}) << "];\n";
     auto it = source.find(out);
     if (it == source.end() && out->is_constant()) {
       // An output folded to a constant at compile time.
-      os << "  " << id << "_value [shape=note, style=filled, fillcolor=\"#fff9c4\", label="
+      if (visit.value) visit.value(id + "_value", "const", *out);
+      os << "  " << id << "_value [id=\"" << id << "_value\", shape=note, style=filled, fillcolor=\"#fff9c4\", label="
          << DotLabel({"const", out->name(), ValueTypeString(*out)}) << "];\n";
       it = source.emplace(out, id + "_value").first;
     }

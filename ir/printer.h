@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "ir/graph.h"
@@ -30,7 +31,14 @@ std::string PrintGraph(const Graph& graph);
 /// outputs are ellipses, parameters and other constants are notes; edges carry
 /// the shape of the value they move. Every label is escaped, so `dot -Tsvg`
 /// accepts any names.
-std::string PrintDot(const Graph& graph);
+/// `visit`, when set, is called for every DOT node with its id (also its SVG element id
+/// after `dot -Tsvg`) and what it stands for: an op (`node`), or a graph input, constant
+/// or graph output (`value`, with `kind` "input", "param", "const" or "output").
+struct DotNodeVisitor {
+  std::function<void(const std::string& id, const Node& node)> op;
+  std::function<void(const std::string& id, const char* kind, const Value& value)> value;
+};
+std::string PrintDot(const Graph& graph, const DotNodeVisitor& visit = {});
 
 /// "1,234,567".
 std::string FormatCount(int64_t count);

@@ -12,9 +12,11 @@ packages=(
   googletest libgtest-dev libgmock-dev
   libpng-dev zlib1g-dev
   clang-14 libclang-rt-14-dev
-  graphviz
+  graphviz chromium  # chromium: the HTML dump test (headless)
+  valgrind  # the C API tests under Memcheck
   dataset-fashion-mnist
   python3-numpy python3-torch python3-onnx
+  python3-dev python3-venv  # the Python package (pip install .; scripts/test_python.sh)
 )
 
 missing=()

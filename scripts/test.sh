@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything (installing dependencies first when missing) and runs the
-# whole test suite, the embedding check (install + examples/embed), then the
-# fuzz smoke test when the project has one.
+# whole test suite, the embedding check (install + examples/embed), the Python
+# package's tests (scripts/test_python.sh), then the fuzz smoke test when the
+# project has one.
 #
 #   scripts/test.sh              # the suite on the Release build (build/)
 #   scripts/test.sh --sanitize   # the whole suite again, built with ASan + UBSan (build-asan/)
@@ -24,6 +25,8 @@ fi
 ctest --test-dir build -j2 --output-on-failure
 # Install into a temporary prefix and build examples/embed against it (kiln compile --emit lib/plan).
 bash scripts/check_embed.sh build
+# The Python package in a fresh virtualenv: pip install . and its pytest suite.
+bash scripts/test_python.sh build
 if [ -f scripts/fuzz_smoke.sh ]; then
   bash scripts/fuzz_smoke.sh
 fi

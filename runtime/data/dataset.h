@@ -82,6 +82,10 @@ StatusOr<Dataset> LoadCsv(const std::string& path, const CsvOptions& options = {
 /// int32 / uint8 / int8 [N] (or [N, 1]) -> int64 class indices (num_classes =
 /// max + 1); float32 / float64 [N] or [N, k] -> float32 [N, k] targets.
 StatusOr<Dataset> LoadNpy(const std::string& features_path, const std::string& labels_path);
+/// The same conversion from tensors already in memory (the Python package's fit(x, y));
+/// the names stand for the files in messages.
+StatusOr<Dataset> DatasetFromTensors(Tensor x, Tensor y, const std::string& features_path,
+                                     const std::string& labels_path);
 
 // ---- Data specs ----------------------------------------------------------------
 

@@ -175,12 +175,17 @@ bool IsIntegerType(DType t) {
 
 StatusOr<Dataset> LoadNpy(const std::string& features_path, const std::string& labels_path) {
   ASSIGN_OR_RETURN(Tensor x, ReadNpyFile(features_path));
+  ASSIGN_OR_RETURN(Tensor y, ReadNpyFile(labels_path));
+  return DatasetFromTensors(std::move(x), std::move(y), features_path, labels_path);
+}
+
+StatusOr<Dataset> DatasetFromTensors(Tensor x, Tensor y, const std::string& features_path,
+                                     const std::string& labels_path) {
   if (!IsIntegerType(x.dtype()) && x.dtype() != proto::DT_FLOAT && x.dtype() != proto::DT_DOUBLE) {
     return InvalidArgument(features_path, ": features of type ", DTypeName(x.dtype()),
                            " are not supported (float32, float64, uint8, int8, int32, int64)");
   }
   if (x.dims().empty()) return InvalidArgument(features_path, ": features must be [N, ...], not a scalar");
-  ASSIGN_OR_RETURN(Tensor y, ReadNpyFile(labels_path));
   const bool int_labels = IsIntegerType(y.dtype());
   if (!int_labels && y.dtype() != proto::DT_FLOAT && y.dtype() != proto::DT_DOUBLE) {
     return InvalidArgument(labels_path, ": labels of type ", DTypeName(y.dtype()),

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "ir/file_io.h"
-#include "runtime/training/checkpoint.h"
+#include "runtime/checkpoint.h"
 
 namespace kiln::runtime {
 namespace {
@@ -65,6 +65,21 @@ int64_t ArgMax(const float* p, int64_t n) { return std::max_element(p, p + n) - 
 
 }  // namespace
 
+TrainerOptions TrainerOptionsFromSpec(const proto::TrainingSpec& spec) {
+  TrainerOptions options;
+  options.epochs = spec.epochs() > 0 ? spec.epochs() : kDefaultEpochs;
+  options.seed = spec.seed();
+  options.shuffle = !spec.no_shuffle();
+  options.loss = spec.loss();
+  const proto::EarlyStopping& e = spec.early_stopping();
+  if (!e.monitor().empty()) options.monitor = e.monitor();
+  options.patience = e.patience();
+  options.min_delta = e.min_delta();
+  options.restore_best_weights = !e.has_restore_best_weights() || e.restore_best_weights();  // unset: restore
+  options.checkpoint_every = spec.checkpoint_every() > 0 ? spec.checkpoint_every() : 1;
+  return options;
+}
+
 Trainer::Trainer(Session* step, Session* eval, TrainerOptions options)
     : step_(step), eval_(eval), options_(std::move(options)) {
   best_state_.resize(step_->num_states());
@@ -84,7 +99,7 @@ Status Trainer::CheckData(const data::Dataset& ds, const Session& session, const
                            DimsToString(sample), " but model input '", in.name(), "' takes ", per_sample,
                            " per sample (", DTypeName(in.dtype()), DimsToString(dims), ")");
   }
-  const proto::Buffer& pred = session.output_desc(session.num_outputs() - 1);
+  const proto::Buffer& pred = session.output_desc(&session == step_ ? 1 : 0);
   const int64_t width = pred.dims_size() > 1 ? pred.dims(pred.dims_size() - 1) : 1;
   if (ds.has_class_labels()) {
     const int64_t classes = width == 1 ? 2 : width;
@@ -247,6 +262,7 @@ void Trainer::RestoreBest() {
 }
 
 StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const data::Dataset* validation) {
+  stop_requested_ = false;
   RETURN_IF_ERROR(CheckData(train, *step_, "training"));
   if (validation) RETURN_IF_ERROR(CheckData(*validation, *eval_, "validation"));
   const TensorRef features = step_->input(0);
@@ -278,7 +294,7 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     }
   }
   const TensorRef loss_out = step_->output(0);
-  const TensorRef pred = step_->output(step_->num_outputs() - 1);
+  const TensorRef pred = step_->output(1);  // (gradient outputs may follow)
   const int64_t width = pred.num_elements() / batch;
   const bool classifier = IsClassifier(train, options_.loss);
   const bool tty = isatty(fileno(options_.out));
@@ -307,8 +323,13 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
                                " (try a lower learning rate); last good checkpoint: ", last_checkpoint);
       }
       loss_sum += loss;
+      const int64_t correct_before = correct;
       if (classifier) {
         for (int64_t i = 0; i < batch; ++i) correct += Correct(pred.as<float>() + i * width, width, train, rows[i]);
+      }
+      if (options_.on_step) {
+        const double accuracy = classifier ? static_cast<double>(correct - correct_before) / batch : -1.0;
+        RETURN_IF_ERROR(options_.on_step(epoch * steps + s + 1, loss, accuracy));
       }
       if (options_.progress && tty && (Seconds(last_draw) > 0.1 || s + 1 == steps)) {
         last_draw = Clock::now();
@@ -336,6 +357,7 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     }
     st.seconds = Seconds(start);
     history.push_back(st);
+    if (options_.on_epoch) RETURN_IF_ERROR(options_.on_epoch(st));
     if (options_.progress) {
       std::string metrics = Metric("loss", st.loss);
       if (st.accuracy >= 0) metrics += Metric("accuracy", st.accuracy);
@@ -364,13 +386,18 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
         stopped_epoch_ = st.epoch;
       }
     }
+    const bool stopped_by_request = stop_requested_ && !stop;
+    if (stopped_by_request) {
+      stop = true;
+      stopped_epoch_ = st.epoch;
+    }
     if (!options_.checkpoint_path.empty() &&
         (stop || (epoch + 1) % std::max<int64_t>(1, options_.checkpoint_every) == 0 || epoch + 1 == options_.epochs)) {
       RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, epoch + 1, stop));
       last_checkpoint = options_.checkpoint_path + " (epoch " + std::to_string(epoch + 1) + ")";
     }
     if (stop) {
-      if (options_.progress) {
+      if (options_.progress && !stopped_by_request) {
         std::fprintf(options_.out,
                      "Epoch %lld: early stopping (%s did not improve for %lld epochs; best %.4f at epoch %lld)\n",
                      static_cast<long long>(st.epoch), monitor.c_str(), static_cast<long long>(options_.patience),

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/kiln.pb.h"
 #include "ir/status.h"
 #include "runtime/data/dataset.h"
 #include "runtime/plan.pb.h"
@@ -15,8 +16,13 @@
 
 namespace kiln::runtime {
 
+/// Epochs when neither the training block nor the command line sets them.
+constexpr int64_t kDefaultEpochs = 10;
+
+struct EpochStats;
+
 struct TrainerOptions {
-  int64_t epochs = 10;
+  int64_t epochs = kDefaultEpochs;
   uint64_t seed = 0;  // shuffling (each epoch's order depends on seed and epoch only)
   bool shuffle = true;
   /// The loss of the step graph, for the host-side validation loss:
@@ -34,7 +40,18 @@ struct TrainerOptions {
   // Output: a progress bar per epoch (redrawn in place on a terminal).
   std::FILE* out = stdout;
   bool progress = true;
+  // Observers (TensorBoard logs, the Python callbacks), called when set: after every
+  // step with the global step (from 1) and its batch loss, and after every epoch with
+  // its statistics (the step session then holds the epoch's weights). An error stops training.
+  /// `accuracy` is the batch's (-1 when the model is not a classifier).
+  std::function<Status(int64_t global_step, double loss, double accuracy)> on_step;
+  std::function<Status(const EpochStats&)> on_epoch;
 };
+
+/// The trainer's options a model file's training block sets (epochs, seed, shuffling, the
+/// loss, early stopping, the checkpoint interval); the caller adds the checkpoint path,
+/// resume and progress. The one mapping `kiln train` and compiled trainers share.
+TrainerOptions TrainerOptionsFromSpec(const proto::TrainingSpec& spec);
 
 struct EpochStats {
   int64_t epoch = 0;  // 1-based
@@ -72,6 +89,10 @@ class Trainer {
   /// returns the epochs it had completed.
   StatusOr<int64_t> LoadCheckpoint(const std::string& path);
 
+  /// Ends Fit after the current epoch (Keras' model.stop_training, set by a Python callback
+  /// from on_epoch).
+  void RequestStop() { stop_requested_ = true; }
+
   /// Step of the epoch where training stopped early (-1: ran every epoch).
   int64_t stopped_epoch() const { return stopped_epoch_; }
   int64_t best_epoch() const { return best_epoch_; }
@@ -95,6 +116,7 @@ class Trainer {
   int64_t wait_ = 0;
   int64_t stopped_epoch_ = -1;
   bool resumed_stopped_ = false;
+  bool stop_requested_ = false;
   std::vector<std::vector<uint8_t>> best_state_;  // per step state, preallocated once
 };
 

@@ -151,7 +151,7 @@ std::vector<std::pair<std::string, Mutation>> Mutations(const proto::Plan& plan)
       add(at + "init_offset + " + std::to_string(delta),
           [b, delta](proto::Plan* p) { p->mutable_buffer(b)->set_init_offset(p->buffer(b).init_offset() + delta); });
     }
-    for (int64_t v : {int64_t{0}, int64_t{INT64_MAX - 8}, int64_t{-1} << 62}) {
+    for (int64_t v : {int64_t{0}, int64_t{INT64_MAX - 8}, -(int64_t{1} << 62)}) {
       add(at + "offset = " + std::to_string(v), [b, v](proto::Plan* p) { p->mutable_buffer(b)->set_offset(v); });
     }
     for (int k = 0; k <= 3; ++k) {

@@ -119,7 +119,8 @@ int main(int argc, char** argv) {
     // The program calls kiln_* itself, so it names the runtime in either case.
     const std::string runtime = std::string(KILN_BINARY_DIR) + "/libkiln_runtime.so";
     Result built = Shell("cc -std=c99 -Wall -Werror " + dir + "/main.c -I" + dir + " -I" + include + " " + dir + "/" +
-                         lib + " " + runtime + " -Wl,-rpath," + KILN_BINARY_DIR + ":" + dir + " -o " + exe);
+                         lib + " " + runtime + " -Wl,-rpath," + KILN_BINARY_DIR + ":" + dir + " -o " + exe + " " +
+                         KILN_SANITIZER_FLAGS);
     ASSERT_EQ(built.code, 0) << built.output;
     Result r = Shell(exe + " " + dir + "/input.raw " + dir + "/output.raw");
     ASSERT_EQ(r.code, 0) << r.output;
@@ -213,7 +214,8 @@ int main(int argc, char** argv) {
 )";
   Result built =
       Shell("cc -std=c99 -Wall -Werror " + dir + "/use_obj.c " + dir + "/mlp.o -I" + testing::SourcePath("include") +
-            " " + KILN_BINARY_DIR + "/libkiln_runtime.so -Wl,-rpath," + KILN_BINARY_DIR + " -o " + dir + "/use_obj");
+            " " + KILN_BINARY_DIR + "/libkiln_runtime.so -Wl,-rpath," + KILN_BINARY_DIR + " -o " + dir + "/use_obj " +
+            KILN_SANITIZER_FLAGS);
   ASSERT_EQ(built.code, 0) << built.output;
   Result r = Shell(dir + "/use_obj " + dir + "/input.raw " + dir + "/output.raw");
   ASSERT_EQ(r.code, 0) << r.output;

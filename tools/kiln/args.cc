@@ -22,6 +22,8 @@ std::vector<std::string> ParsedArgs::GetAll(const std::string& option) const {
 
 StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const ArgSpec& spec) {
   ParsedArgs parsed;
+  parsed.command_line = "kiln " + spec.command;
+  for (const std::string& arg : args) parsed.command_line += " " + arg;
   bool options_done = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -85,12 +87,27 @@ static std::string OneLine(const std::string& message) {
   return out;
 }
 
+namespace {
+thread_local ErrorCapture* current_capture = nullptr;
+}  // namespace
+
+ErrorCapture::ErrorCapture() : previous_(current_capture) { current_capture = this; }
+ErrorCapture::~ErrorCapture() { current_capture = previous_; }
+
 int ReportError(const Status& status) {
+  if (current_capture) {
+    current_capture->Set(OneLine(status.message()));
+    return kExitError;
+  }
   std::fprintf(stderr, "kiln: %s\n", OneLine(status.message()).c_str());
   return kExitError;
 }
 
 int ReportUsageError(const std::string& command, const std::string& message) {
+  if (current_capture) {
+    current_capture->Set(command.empty() ? OneLine(message) : command + ": " + OneLine(message));
+    return kExitUsage;
+  }
   if (command.empty()) {
     std::fprintf(stderr, "kiln: %s (try 'kiln --help')\n", OneLine(message).c_str());
   } else {

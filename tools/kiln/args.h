@@ -30,6 +30,7 @@ struct ParsedArgs {
   std::vector<std::string> positional;
   std::set<std::string> flags;
   std::multimap<std::string, std::string> options;  // in command-line order per name
+  std::string command_line;                         // "kiln <command> <args...>", for logs and reports
 
   bool Has(const std::string& flag) const { return flags.count(flag) != 0; }
   /// The last value given for `option`, or `fallback`.
@@ -43,6 +44,23 @@ StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const ArgSp
 
 /// Parses a positive integer option value (`--batch 8`).
 StatusOr<int64_t> ParsePositiveInt(const std::string& option, const std::string& value);
+
+/// While alive, ReportError and ReportUsageError on this thread keep their line here instead of
+/// printing it: the Python module runs a subcommand and raises the CLI's message as an exception.
+class ErrorCapture {
+ public:
+  ErrorCapture();
+  ~ErrorCapture();
+  ErrorCapture(const ErrorCapture&) = delete;
+  ErrorCapture& operator=(const ErrorCapture&) = delete;
+  /// The reported line without the "kiln: " prefix ("" when nothing failed).
+  const std::string& message() const { return message_; }
+  void Set(std::string message) { message_ = std::move(message); }
+
+ private:
+  std::string message_;
+  ErrorCapture* previous_;
+};
 
 /// Prints "kiln: <message>" as one line (multi-line messages are joined with "; ")
 /// and returns kExitError.

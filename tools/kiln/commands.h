@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "ir/kiln.pb.h"
+#include "ir/status.h"
+
 namespace kiln::cli {
 
 /// `kiln run MODEL --input [NAME=]FILE ...`: compile a model and run it once.
@@ -21,5 +24,9 @@ int GradcheckCommand(const std::vector<std::string>& args);
 int CompileCommand(const std::vector<std::string>& args);
 /// `kiln bench MODEL`: compile time, Session::Run latency, arena size and peak RSS.
 int BenchCommand(const std::vector<std::string>& args);
+
+/// A training block's values in range and its names (loss, optimizer, preprocessing,
+/// monitor, metrics) known: what `kiln train` and the Python package's Model.compile accept.
+Status CheckTrainingSpec(const proto::TrainingSpec& spec);
 
 }  // namespace kiln::cli

@@ -13,6 +13,7 @@
 #include "ir/printer.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
+#include "tools/kiln/graph_html.h"
 
 namespace kiln::cli {
 namespace {
@@ -26,8 +27,12 @@ fusion, dead-code elimination; --after all shows each) and lowering, with every
 value's type, a table of parameter counts, and a summary of the compiled plan.
 
 Options:
-  --format text|dot   text listing (default) or Graphviz DOT
-  --batch N           value of the symbolic batch dimension (default 1)
+  --format F          text listing (default), dot (Graphviz DOT) or html: one
+                      self-contained page with the graph laid out by Graphviz, each
+                      node clickable for its op, attributes, shapes, dtypes and
+                      parameter counts (with --memory: its buffers), and a search box
+  --batch N           value of the symbolic batch dimension (default 1; with --train
+                      the training block's batch size, else 32)
   --raw               print the graph as loaded, before any pass
   --after PASS|all    also print the graph after the named pass (or every pass)
   --no-onednn         lower to reference kernels only
@@ -40,7 +45,7 @@ Options:
                       its loss, the backward pass and the optimizer updates (from
                       the model's training block; --loss overrides the loss)
   --loss NAME         the loss for --train (default: the training block's, else
-                      sparse_categorical_crossentropy)
+                      chosen from the model's output as kiln train does)
   --explain-fusion    instead of the graph, say for every node whether the
                       fuse-elementwise pass fused it, into which FusedElementwise
                       node, and why (not); with --train, for the training step
@@ -54,6 +59,7 @@ Examples:
   kiln dump resnet50.onnx --memory
   kiln dump model.onnx --explain-fusion
   kiln dump model.onnx --format dot -o model.dot && dot -Tsvg model.dot -o model.svg
+  kiln dump model.onnx --format html --memory -o model.html
 )";
 
 std::string ListOps() {
@@ -78,6 +84,14 @@ std::string PlanSummary(const proto::Plan& plan) {
          "\n";
 }
 
+// The HTML page of `graph` (compiled to `plan`), with the plan's buffers when `memory`.
+Status HtmlPage(const Graph& graph, const proto::Plan& plan, bool memory, const std::string& title, std::string* out) {
+  MemoryReport report;
+  if (memory) report = ReportMemory(plan);
+  ASSIGN_OR_RETURN(*out, GraphHtml(graph, memory ? &report : nullptr, title));
+  return Status::Ok();
+}
+
 }  // namespace
 
 int DumpCommand(const std::vector<std::string>& args) {
@@ -92,8 +106,12 @@ int DumpCommand(const std::vector<std::string>& args) {
     return kExitOk;
   }
   const std::string format = parsed->Get("--format", "text");
-  if (format != "text" && format != "dot") {
-    return ReportUsageError("dump", "--format must be 'text' or 'dot', got '" + format + "'");
+  if (format != "text" && format != "dot" && format != "html") {
+    return ReportUsageError("dump", "--format must be 'text', 'dot' or 'html', got '" + format + "'");
+  }
+  const bool html = format == "html";
+  if (html && (parsed->options.count("--after") || parsed->Has("--explain-fusion") || parsed->Has("--ops"))) {
+    return ReportUsageError("dump", "--format html shows one graph: drop --after, --explain-fusion and --ops");
   }
   int64_t batch = 1;
   if (parsed->options.count("--batch")) {
@@ -140,22 +158,27 @@ int DumpCommand(const std::vector<std::string>& args) {
     };
     if (explain && parsed->Has("--raw"))
       return ReportUsageError("dump", "--explain-fusion runs the passes; drop --raw");
-    if (parsed->Has("--raw")) {
+    if (parsed->Has("--raw") && html) {
+      auto page = GraphHtml(graph, nullptr, model_path + " (as loaded)");
+      if (!page.ok()) return ReportError(page.status());
+      text = std::move(page).value();
+    } else if (parsed->Has("--raw")) {
       text = print(graph);
     } else if (parsed->Has("--train")) {
-      if (Status valid = ValidateTrainingSpec(model->training); !valid.ok()) {
-        return ReportError(valid.WithContext(model_path));
-      }
-      TrainingConfig config;
-      config.batch_size = batch;
-      config.optimizer = OptimizerFromSpec(model->training);
-      config.loss = parsed->Get("--loss", model->training.loss().empty() ? config.loss : model->training.loss());
-      config.fusion_decisions = &decisions;
-      auto program = BuildTrainingProgram(graph, config);
+      proto::TrainingSpec spec = model->training;
+      if (parsed->options.count("--batch")) spec.set_batch_size(batch);
+      if (parsed->options.count("--loss")) spec.set_loss(parsed->Get("--loss"));
+      auto config = TrainingConfigFromSpec(spec, graph);
+      if (!config.ok()) return ReportError(config.status().WithContext(model_path));
+      config->fusion_decisions = &decisions;
+      auto program = BuildTrainingProgram(graph, *config);
       if (!program.ok()) return ReportError(program.status().WithContext(model_path));
       auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = !parsed->Has("--no-onednn")});
       if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
-      if (parsed->Has("--memory")) {
+      if (html) {
+        Status page = HtmlPage(*program->step, *plan, parsed->Has("--memory"), model_path + " (training step)", &text);
+        if (!page.ok()) return ReportError(page);
+      } else if (parsed->Has("--memory")) {
         text = PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
       } else {
         text = print(*program->step);
@@ -174,7 +197,10 @@ int DumpCommand(const std::vector<std::string>& args) {
       }
       auto plan = CompileToPlan(graph, options);
       if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
-      if (parsed->Has("--memory")) {
+      if (html) {
+        Status page = HtmlPage(graph, *plan, parsed->Has("--memory"), model_path, &text);
+        if (!page.ok()) return ReportError(page);
+      } else if (parsed->Has("--memory")) {
         text += PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
       } else {
         text += print(graph);

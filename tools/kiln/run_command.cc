@@ -15,9 +15,10 @@
 #include "ir/file_io.h"
 #include "ir/printer.h"
 #include "runtime/session.h"
+#include "tools/common/tensor_format.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
-#include "tools/kiln/tensor_format.h"
+#include "tools/kiln/model_inputs.h"
 
 namespace kiln::cli {
 namespace {
@@ -100,9 +101,6 @@ Status CheckStepNumerics(const proto::Plan& plan, const proto::Step& step, const
   return Status::Ok();
 }
 
-// "float32[batch, 4]" for error messages about graph inputs.
-std::string ModelShape(const Value& v) { return ValueTypeString(v); }
-
 // Assigns each --input to a graph input: NAME=FILE by name, plain FILEs in order.
 StatusOr<std::vector<BoundInput>> BindInputs(const Graph& graph, const std::vector<std::string>& specs,
                                              const std::string& model_path) {
@@ -116,12 +114,7 @@ StatusOr<std::vector<BoundInput>> BindInputs(const Graph& graph, const std::vect
       for (size_t i = 0; i < bound.size(); ++i) {
         if (bound[i].value->name() == spec.substr(0, eq)) index = static_cast<int>(i);
       }
-      if (index < 0 && !FileExists(spec)) {
-        std::string names;
-        for (const auto& b : bound) names += (names.empty() ? "" : ", ") + b.value->name();
-        return InvalidArgument(model_path, ": the model has no input named '", spec.substr(0, eq),
-                               "' (inputs: ", names.empty() ? "none" : names, ")");
-      }
+      if (index < 0 && !FileExists(spec)) return UnknownInputError(graph, spec.substr(0, eq), model_path);
     }
     if (index < 0) {
       ordered.push_back(spec);
@@ -140,51 +133,25 @@ StatusOr<std::vector<BoundInput>> BindInputs(const Graph& graph, const std::vect
     bound[next].file = file;
   }
   for (const auto& b : bound) {
-    if (b.file.empty()) {
-      return InvalidArgument("input '", b.value->name(), "' (", ModelShape(*b.value), ") is missing: pass --input ",
-                             b.value->name(), "=FILE");
-    }
+    if (b.file.empty()) return MissingInputError(*b.value, "pass --input " + b.value->name() + "=FILE");
   }
   return bound;
 }
 
-// Reads each file and checks it against the model's declared type. Symbolic
-// dims match any size; the batch (dim 0) must agree across inputs and --batch.
+// Reads each file and checks it against the model's declared type (CheckInputDims:
+// the batch must agree across inputs and --batch).
 Status ReadAndCheckInputs(std::vector<BoundInput>& inputs, int64_t* batch, bool batch_given) {
-  std::string batch_source = batch_given ? "--batch" : "";
+  BatchBinding binding{*batch, batch_given ? "--batch" : ""};
   for (BoundInput& in : inputs) {
     const std::string where = "input '" + in.value->name() + "' (" + in.file + ")";
     if (!FileExists(in.file)) return NotFound(in.file, ": no such file (for input '", in.value->name(), "')");
     auto tensor = ReadTensorFile(in.file);
     if (!tensor.ok()) return tensor.status().WithContext("input '" + in.value->name() + "'");
     in.tensor = std::move(tensor).value();
-    const Value& v = *in.value;
-    if (in.tensor.dtype() != v.dtype()) {
-      return InvalidArgument(where, ": dtype ", DTypeName(in.tensor.dtype()), " does not match the model's ",
-                             DTypeName(v.dtype()), " (model input ", ModelShape(v), ")");
-    }
-    const Dims& got = in.tensor.dims();
-    bool match = got.size() == v.dims().size();
-    for (size_t i = 0; match && i < got.size(); ++i) {
-      const int64_t want = v.dims()[i];
-      if (want >= 0) {
-        match = got[i] == want;
-      } else if (i == 0) {
-        if (*batch < 0) {
-          *batch = got[0];
-          batch_source = "input '" + v.name() + "'";
-        }
-        match = got[0] == *batch;
-      }
-    }
-    if (!match) {
-      std::string expected = ModelShape(v);
-      if (!v.dims().empty() && v.dims()[0] < 0 && batch_source != "input '" + v.name() + "'" && *batch > 0) {
-        expected += " with batch " + std::to_string(*batch) + " (from " + batch_source + ")";
-      }
-      return InvalidArgument(where, ": shape ", DimsToString(got), " does not match the model's ", expected);
-    }
+    RETURN_IF_ERROR(CheckInputDType(*in.value, in.tensor.dtype(), where));
+    RETURN_IF_ERROR(CheckInputDims(*in.value, in.tensor.dims(), where, &binding));
   }
+  *batch = binding.size;
   return Status::Ok();
 }
 
