@@ -21,37 +21,10 @@ using onnx_import::DTypeFromOnnx;
 using onnx_import::OnnxTypeName;
 using onnx_import::TensorFromOnnx;
 
-bool IsDefaultDomain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
-
-// Nodes without a name are known by their first output.
-std::string NodeName(const onnx::NodeProto& node) {
-  if (!node.name().empty()) return node.name();
-  if (node.output_size() > 0 && !node.output(0).empty()) return node.output(0);
-  return node.op_type();
-}
-
-// "Foo (nodes n1, n3), Bar (node n7)": op types in order of first use.
-std::string ListByOp(const std::vector<std::pair<std::string, std::vector<std::string>>>& groups) {
-  std::string out;
-  for (const auto& [op, nodes] : groups) {
-    if (!out.empty()) out += ", ";
-    out += op + (nodes.size() == 1 ? " (node " : " (nodes ");
-    for (size_t i = 0; i < nodes.size(); ++i) out += (i ? ", " : "") + nodes[i];
-    out += ")";
-  }
-  return out;
-}
-
-void AddToGroup(std::vector<std::pair<std::string, std::vector<std::string>>>& groups, const std::string& key,
-                const std::string& node) {
-  for (auto& g : groups) {
-    if (g.first == key) {
-      g.second.push_back(node);
-      return;
-    }
-  }
-  groups.push_back({key, {node}});
-}
+using onnx_import::AddToGroup;
+using onnx_import::IsDefaultDomain;
+using onnx_import::ListByOp;
+using onnx_import::NodeName;
 
 // Reports every node outside the default domain and every op type the registry
 // lacks, all at once, so a user sees the whole gap in one message.

@@ -230,9 +230,36 @@ bool AcceptsNewerVersion(const std::string& op, int since) {
   return row && std::find(row->onnx_since.begin(), row->onnx_since.end(), since) != row->onnx_since.end();
 }
 
+}  // namespace
+
 bool IsDefaultDomain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
 
-}  // namespace
+std::string NodeName(const onnx::NodeProto& node) {
+  if (!node.name().empty()) return node.name();
+  if (node.output_size() > 0 && !node.output(0).empty()) return node.output(0);
+  return node.op_type();
+}
+
+void AddToGroup(NodeGroups& groups, const std::string& key, const std::string& node) {
+  for (auto& g : groups) {
+    if (g.first == key) {
+      g.second.push_back(node);
+      return;
+    }
+  }
+  groups.push_back({key, {node}});
+}
+
+std::string ListByOp(const NodeGroups& groups) {
+  std::string out;
+  for (const auto& [op, nodes] : groups) {
+    if (!out.empty()) out += ", ";
+    out += op + (nodes.size() == 1 ? " (node " : " (nodes ");
+    for (size_t i = 0; i < nodes.size(); ++i) out += (i ? ", " : "") + nodes[i];
+    out += ")";
+  }
+  return out;
+}
 
 const onnx::AttributeProto* FindAttr(const onnx::NodeProto& node, const std::string& name) {
   for (const auto& a : node.attribute()) {
@@ -251,10 +278,7 @@ void RemoveAttr(onnx::NodeProto& node, const std::string& name) {
   }
 }
 
-std::string NodeLabel(const onnx::NodeProto& node) {
-  std::string name = node.name().empty() && node.output_size() > 0 ? node.output(0) : node.name();
-  return name + " (" + node.op_type() + ")";
-}
+std::string NodeLabel(const onnx::NodeProto& node) { return NodeName(node) + " (" + node.op_type() + ")"; }
 
 int OnnxSinceVersion(const std::string& op, int64_t opset) {
   for (const OpHistory& h : History()) {
@@ -286,25 +310,16 @@ Status LowerNewerVersions(onnx::ModelProto& model, int64_t opset, const std::str
   }
   onnx::GraphProto* graph = model.mutable_graph();
   // Every version the IR cannot express, reported at once: "Foo-19 (nodes a, b)".
-  std::vector<std::pair<std::string, std::vector<std::string>>> unknown;
+  NodeGroups unknown;
   for (const auto& node : graph->node()) {
     if (!IsDefaultDomain(node.domain())) continue;
     const int since = OnnxSinceVersion(node.op_type(), opset);
     if (since <= 13 || AcceptsNewerVersion(node.op_type(), since)) continue;
-    const std::string key = node.op_type() + "-" + std::to_string(since);
-    auto it = std::find_if(unknown.begin(), unknown.end(), [&](const auto& g) { return g.first == key; });
-    if (it == unknown.end()) it = unknown.insert(unknown.end(), {key, {}});
-    it->second.push_back(node.name().empty() && node.output_size() ? node.output(0) : node.name());
+    AddToGroup(unknown, node.op_type() + "-" + std::to_string(since), NodeName(node));
   }
   if (!unknown.empty()) {
-    std::string list;
-    for (const auto& [key, nodes] : unknown) {
-      if (!list.empty()) list += ", ";
-      list += key + (nodes.size() == 1 ? " (node " : " (nodes ");
-      for (size_t i = 0; i < nodes.size(); ++i) list += (i ? ", " : "") + nodes[i];
-      list += ")";
-    }
-    return Unimplemented(source, ": op versions newer than the IR's are not supported at opset ", opset, ": ", list);
+    return Unimplemented(source, ": op versions newer than the IR's are not supported at opset ", opset, ": ",
+                         ListByOp(unknown));
   }
   const Constants constants = ConstantsOf(*graph);
   for (onnx::NodeProto& node : *graph->mutable_node()) {

@@ -16,8 +16,18 @@ namespace kiln::onnx_import {
 /// Node helpers shared by the importer's rewrites.
 const onnx::AttributeProto* FindAttr(const onnx::NodeProto& node, const std::string& name);
 void RemoveAttr(onnx::NodeProto& node, const std::string& name);
-/// "name (OpType)"; a node without a name is known by its first output.
+/// A node's name; one without a name is known by its first output.
+std::string NodeName(const onnx::NodeProto& node);
+/// "name (OpType)".
 std::string NodeLabel(const onnx::NodeProto& node);
+bool IsDefaultDomain(const std::string& domain);
+
+/// Nodes grouped by a key (an op type, "Op-version"), keys in order of first use,
+/// for messages that list every offending node at once.
+using NodeGroups = std::vector<std::pair<std::string, std::vector<std::string>>>;
+void AddToGroup(NodeGroups& groups, const std::string& key, const std::string& node);
+/// "Foo (nodes n1, n3), Bar (node n7)".
+std::string ListByOp(const NodeGroups& groups);
 
 /// The newest default-domain opset the importer accepts.
 constexpr int64_t kNewestSupportedOpset = 28;
