@@ -10,38 +10,15 @@ namespace kiln {
 
 const std::vector<FusedOpInfo>& FusedOps() {
   static const std::vector<FusedOpInfo> ops = {
-      {FusedOp::kAdd, "Add", 2, 0},
-      {FusedOp::kSub, "Sub", 2, 0},
-      {FusedOp::kMul, "Mul", 2, 0},
-      {FusedOp::kDiv, "Div", 2, 0},
-      {FusedOp::kMax, "Max", 2, 0},
-      {FusedOp::kMin, "Min", 2, 0},
-      {FusedOp::kPow, "Pow", 1, 1},
-      {FusedOp::kRelu, "Relu", 1, 0},
-      {FusedOp::kLeakyRelu, "LeakyRelu", 1, 1},
-      {FusedOp::kElu, "Elu", 1, 1},
-      {FusedOp::kSelu, "Selu", 1, 2},
-      {FusedOp::kSigmoid, "Sigmoid", 1, 0},
-      {FusedOp::kTanh, "Tanh", 1, 0},
-      {FusedOp::kSoftplus, "Softplus", 1, 0},
-      {FusedOp::kSoftsign, "Softsign", 1, 0},
-      {FusedOp::kExp, "Exp", 1, 0},
-      {FusedOp::kLog, "Log", 1, 0},
-      {FusedOp::kSqrt, "Sqrt", 1, 0},
-      {FusedOp::kNeg, "Neg", 1, 0},
-      {FusedOp::kAbs, "Abs", 1, 0},
-      {FusedOp::kClip, "Clip", 1, 2},
-      {FusedOp::kReluGrad, "ReluGrad", 2, 0},
-      {FusedOp::kLeakyReluGrad, "LeakyReluGrad", 2, 1},
-      {FusedOp::kEluGrad, "EluGrad", 2, 1},
-      {FusedOp::kSigmoidGrad, "SigmoidGrad", 2, 0},
-      {FusedOp::kTanhGrad, "TanhGrad", 2, 0},
-      {FusedOp::kExpGrad, "ExpGrad", 2, 0},
-      {FusedOp::kLogGrad, "LogGrad", 2, 0},
-      {FusedOp::kSqrtGrad, "SqrtGrad", 2, 0},
+      {FusedOp::kAdd, "Add", 2, 0},         {FusedOp::kSub, "Sub", 2, 0},   {FusedOp::kMul, "Mul", 2, 0},
+      {FusedOp::kDiv, "Div", 2, 0},         {FusedOp::kMax, "Max", 2, 0},   {FusedOp::kMin, "Min", 2, 0},
+      {FusedOp::kPow, "Pow", 1, 1},         {FusedOp::kRelu, "Relu", 1, 0}, {FusedOp::kNeg, "Neg", 1, 0},
+      {FusedOp::kAbs, "Abs", 1, 0},         {FusedOp::kClip, "Clip", 1, 2}, {FusedOp::kReluGrad, "ReluGrad", 2, 0},
       {FusedOp::kAbsGrad, "AbsGrad", 2, 0},
-      {FusedOp::kSoftplusGrad, "SoftplusGrad", 2, 0},
-      {FusedOp::kSoftsignGrad, "SoftsignGrad", 2, 0},
+#define UNARY(Name, fn_name, from, nattrs, ...) \
+  {FusedOp::k##Name, #Name, 1, nattrs}, {FusedOp::k##Name##Grad, #Name "Grad", 2, nattrs},
+#include "ir/ops/unary.def"
+#undef UNARY
   };
   return ops;
 }

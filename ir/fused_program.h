@@ -16,7 +16,9 @@
 namespace kiln {
 
 /// The instructions a fused program may use: the fusable IR ops plus the
-/// EltwiseGrad functions (named <Function>Grad, arguments dY, T).
+/// EltwiseGrad functions (named <Op>Grad, arguments dY, T). The ops of
+/// ir/ops/unary.def come with both: kName (x, attributes...) and kNameGrad
+/// (dy, T, attributes...), T being X or Y as the row says.
 enum class FusedOp {
   kAdd,
   kSub,
@@ -26,30 +28,14 @@ enum class FusedOp {
   kMin,
   kPow,  // exponent: an immediate
   kRelu,
-  kLeakyRelu,  // (x, alpha)
-  kElu,        // (x, alpha)
-  kSelu,       // (x, alpha, gamma)
-  kSigmoid,
-  kTanh,
-  kSoftplus,
-  kSoftsign,
-  kExp,
-  kLog,
-  kSqrt,
   kNeg,
   kAbs,
   kClip,  // (x, lo, hi): immediates; an absent bound is float's lowest / max
   kReluGrad,
-  kLeakyReluGrad,  // (dy, x, alpha)
-  kEluGrad,        // (dy, x, alpha)
-  kSigmoidGrad,    // (dy, y)
-  kTanhGrad,       // (dy, y)
-  kExpGrad,        // (dy, y)
-  kLogGrad,        // (dy, x)
-  kSqrtGrad,       // (dy, y)
-  kAbsGrad,        // (dy, x)
-  kSoftplusGrad,   // (dy, x)
-  kSoftsignGrad,   // (dy, x)
+  kAbsGrad,  // (dy, x)
+#define UNARY(Name, ...) k##Name, k##Name##Grad,
+#include "ir/ops/unary.def"
+#undef UNARY
 };
 
 struct FusedOpInfo {

@@ -65,6 +65,11 @@ class InferContext {
   Status Error(const Args&... args) const {
     return InvalidArgument(label_, ": ", args...);
   }
+  /// An Unimplemented status prefixed with the node label: valid ONNX the IR lacks.
+  template <typename... Args>
+  Status Unsupported(const Args&... args) const {
+    return Unimplemented(label_, ": ", args...);
+  }
 
  private:
   std::string label_;

@@ -337,7 +337,25 @@ StatusOr<SliceRange> ResolveSlice(const Dims& input, const std::vector<int64_t>&
   return r;
 }
 
-StatusOr<std::vector<int64_t>> ResolveSplit(int64_t dim, const std::vector<int64_t>& split, int num_outputs) {
+StatusOr<std::vector<int64_t>> ExpandPadAxes(const std::vector<int64_t>& pads, const std::vector<int64_t>& axes,
+                                             int64_t rank) {
+  if (axes.empty()) return pads;
+  if (pads.size() != 2 * axes.size()) {
+    return InvalidArgument("pads ", DimsToString(pads), " has ", pads.size(), " values, expected 2 x ", axes.size(),
+                           " axes");
+  }
+  RETURN_IF_ERROR(NormalizeAxes(axes, rank).status());  // in range, none repeated
+  std::vector<int64_t> out(2 * rank, 0);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    const int64_t axis = axes[i] < 0 ? axes[i] + rank : axes[i];
+    out[axis] = pads[i];
+    out[axis + rank] = pads[i + axes.size()];
+  }
+  return out;
+}
+
+StatusOr<std::vector<int64_t>> ResolveSplit(int64_t dim, const std::vector<int64_t>& split, int num_outputs,
+                                            bool last_smaller) {
   if (!split.empty()) {
     if (static_cast<int>(split.size()) != num_outputs) {
       return InvalidArgument("split ", DimsToString(split), " has ", split.size(), " parts but there are ", num_outputs,
@@ -354,6 +372,12 @@ StatusOr<std::vector<int64_t>> ResolveSplit(int64_t dim, const std::vector<int64
       return InvalidArgument("split ", DimsToString(split), " sums to ", total, " but the axis has size ", dim);
     }
     return split;
+  }
+  if (last_smaller && num_outputs > 0) {
+    const int64_t part = (dim + num_outputs - 1) / num_outputs;
+    std::vector<int64_t> sizes;
+    for (int i = 0; i < num_outputs; ++i) sizes.push_back(std::clamp<int64_t>(dim - i * part, 0, part));
+    return sizes;
   }
   if (num_outputs <= 0 || dim % num_outputs != 0) {
     return InvalidArgument("axis of size ", dim, " cannot be split evenly into ", num_outputs, " outputs");

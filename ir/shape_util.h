@@ -85,8 +85,15 @@ StatusOr<SliceRange> ResolveSlice(const Dims& input, const std::vector<int64_t>&
                                   const std::vector<int64_t>& steps);
 
 /// Split sizes along a dim of size `dim`: `split` when given (must sum to dim),
-/// else `num_outputs` equal parts (dim must divide evenly).
-StatusOr<std::vector<int64_t>> ResolveSplit(int64_t dim, const std::vector<int64_t>& split, int num_outputs);
+/// else `num_outputs` equal parts (dim must divide evenly), or with `last_smaller`
+/// (Split 18's num_outputs) parts of ceil(dim / num_outputs), the last one smaller.
+StatusOr<std::vector<int64_t>> ResolveSplit(int64_t dim, const std::vector<int64_t>& split, int num_outputs,
+                                            bool last_smaller = false);
+
+/// Pad 18's optional axes: `pads` [begins, ends] over `axes` spread to all `rank`
+/// axes (others 0). Without axes, `pads` is returned as is.
+StatusOr<std::vector<int64_t>> ExpandPadAxes(const std::vector<int64_t>& pads, const std::vector<int64_t>& axes,
+                                             int64_t rank);
 
 /// Transpose permutation: empty means reverse; otherwise must be a permutation of 0..rank-1.
 StatusOr<std::vector<int64_t>> ResolvePerm(const std::vector<int64_t>& perm, int64_t rank);

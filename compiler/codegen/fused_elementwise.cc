@@ -31,7 +31,12 @@ class MathEmitter {
   Value* Select(Value* cond, Value* a, Value* c) { return b_.CreateSelect(cond, a, c); }
   Value* Lt(Value* a, Value* c) { return b_.CreateFCmpOLT(a, c); }
   Value* Gt(Value* a, Value* c) { return b_.CreateFCmpOGT(a, c); }
+  Value* Ge(Value* a, Value* c) { return b_.CreateFCmpOGE(a, c); }
   Value* IsNan(Value* a) { return b_.CreateFCmpUNO(a, a); }
+  // The names ir/ops/unary.def's math is written in.
+  Value* C(double v) { return F(v); }
+  Value* Neg(Value* a) { return b_.CreateFNeg(a); }
+  Value* Abs(Value* a) { return Fabs(a); }
   Value* Fabs(Value* a) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, a); }
   Value* Sqrt(Value* a) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, a); }
   Value* Floor(Value* a) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::floor, a); }
@@ -154,19 +159,6 @@ class MathEmitter {
       case FusedOp::kMin: return Min(a[0], a[1]);
       case FusedOp::kPow: return Pow(a[0], imm[1]);
       case FusedOp::kRelu: return Select(Lt(a[0], F(0.0)), F(0.0), a[0]);
-      case FusedOp::kLeakyRelu: return Select(b_.CreateFCmpOGE(a[0], F(0.0)), a[0], Mul(a[1], a[0]));
-      case FusedOp::kElu: return Select(b_.CreateFCmpOGE(a[0], F(0.0)), a[0], Mul(a[1], Expm1(a[0])));
-      case FusedOp::kSelu: return Select(Gt(a[0], F(0.0)), Mul(a[2], a[0]), Mul(Mul(a[2], a[1]), Expm1(a[0])));
-      case FusedOp::kSigmoid: return Sigmoid(a[0]);
-      case FusedOp::kTanh: return Tanh(a[0]);
-      case FusedOp::kSoftplus: {
-        Value* positive = Select(Gt(a[0], F(0.0)), a[0], F(0.0));
-        return Add(positive, Log1p(Exp(b_.CreateFNeg(Fabs(a[0])))));
-      }
-      case FusedOp::kSoftsign: return Div(a[0], Add(F(1.0), Fabs(a[0])));
-      case FusedOp::kExp: return Exp(a[0]);
-      case FusedOp::kLog: return Log(a[0]);
-      case FusedOp::kSqrt: return Sqrt(a[0]);
       case FusedOp::kNeg: return b_.CreateFNeg(a[0]);
       case FusedOp::kAbs: return Select(Lt(a[0], F(0.0)), b_.CreateFNeg(a[0]), a[0]);
       case FusedOp::kClip: {
@@ -174,21 +166,26 @@ class MathEmitter {
         return Select(Lt(a[2], raised), a[2], raised);
       }
       case FusedOp::kReluGrad: return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), F(0.0)));
-      case FusedOp::kLeakyReluGrad: return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), a[2]));
-      case FusedOp::kEluGrad: return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), Mul(a[2], Exp(a[1]))));
-      case FusedOp::kSigmoidGrad: return Mul(a[0], Mul(a[1], Sub(F(1.0), a[1])));
-      case FusedOp::kTanhGrad:  // (1 - y)(1 + y): no cancellation as y nears 1
-        return Mul(a[0], Mul(Sub(F(1.0), a[1]), Add(F(1.0), a[1])));
-      case FusedOp::kExpGrad: return Mul(a[0], a[1]);
-      case FusedOp::kLogGrad: return Mul(a[0], Div(F(1.0), a[1]));
-      case FusedOp::kSqrtGrad: return Mul(a[0], Div(F(0.5), a[1]));
       case FusedOp::kAbsGrad:
         return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), Select(Lt(a[1], F(0.0)), F(-1.0), F(0.0))));
-      case FusedOp::kSoftplusGrad: return Mul(a[0], Sigmoid(a[1]));
-      case FusedOp::kSoftsignGrad: {
-        Value* d = Add(F(1.0), Fabs(a[1]));
-        return Mul(a[0], Div(F(1.0), Mul(d, d)));
-      }
+        // ir/ops/unary.def: x or t is a[0] or a[1], the attributes follow.
+#define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative, ...) \
+  case FusedOp::k##Name: {                                                                                         \
+    MathEmitter& m = *this;                                                                                        \
+    [[maybe_unused]] Value* x = a[0];                                                                              \
+    [[maybe_unused]] Value* a0 = nattrs > 0 ? a[1] : nullptr;                                                      \
+    [[maybe_unused]] Value* a1 = nattrs > 1 ? a[2] : nullptr;                                                      \
+    return forward;                                                                                                \
+  }                                                                                                                \
+  case FusedOp::k##Name##Grad: {                                                                                   \
+    MathEmitter& m = *this;                                                                                        \
+    [[maybe_unused]] Value* t = a[1];                                                                              \
+    [[maybe_unused]] Value* a0 = nattrs > 0 ? a[2] : nullptr;                                                      \
+    [[maybe_unused]] Value* a1 = nattrs > 1 ? a[3] : nullptr;                                                      \
+    return Mul(a[0], derivative);                                                                                  \
+  }
+#include "ir/ops/unary.def"
+#undef UNARY
     }
     return F(std::numeric_limits<double>::quiet_NaN());
   }

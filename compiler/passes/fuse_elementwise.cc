@@ -42,26 +42,38 @@ bool ScalarConstant(const Value* v, float* value) {
   return static_cast<double>(*value) == d || std::isnan(d);
 }
 
+// Unary ops without attributes outside unary.def.
 const std::map<std::string, FusedOp>& UnaryOps() {
   static const std::map<std::string, FusedOp> ops = {
-      {"Relu", FusedOp::kRelu},         {"Sigmoid", FusedOp::kSigmoid}, {"Tanh", FusedOp::kTanh},
-      {"Exp", FusedOp::kExp},           {"Log", FusedOp::kLog},         {"Sqrt", FusedOp::kSqrt},
-      {"Neg", FusedOp::kNeg},           {"Abs", FusedOp::kAbs},         {"Softplus", FusedOp::kSoftplus},
-      {"Softsign", FusedOp::kSoftsign},
-  };
+      {"Relu", FusedOp::kRelu}, {"Neg", FusedOp::kNeg}, {"Abs", FusedOp::kAbs}};
   return ops;
 }
 
-const std::map<std::string, FusedOp>& GradOps() {
-  static const std::map<std::string, FusedOp> ops = {
-      {"relu", FusedOp::kReluGrad},         {"leaky_relu", FusedOp::kLeakyReluGrad},
-      {"elu", FusedOp::kEluGrad},           {"sigmoid", FusedOp::kSigmoidGrad},
-      {"tanh", FusedOp::kTanhGrad},         {"exp", FusedOp::kExpGrad},
-      {"log", FusedOp::kLogGrad},           {"sqrt", FusedOp::kSqrtGrad},
-      {"abs", FusedOp::kAbsGrad},           {"softplus", FusedOp::kSoftplusGrad},
-      {"softsign", FusedOp::kSoftsignGrad},
+// The ops of ir/ops/unary.def: their forward and gradient instructions, by op
+// type and by EltwiseGrad function.
+struct TableOp {
+  FusedOp forward, grad;
+  const char* attr_names[2];
+  float attr_defaults[2];
+  int num_attrs;
+};
+const std::map<std::string, TableOp>& TableOpsBy(bool function) {
+  static const auto build = [](bool by_function) {
+    std::map<std::string, TableOp> ops;
+#define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, ...) \
+  ops[by_function ? #fn_name : #Name] = {                                         \
+      FusedOp::k##Name, FusedOp::k##Name##Grad, {attr0, attr1}, {default0, default1}, nattrs};
+#include "ir/ops/unary.def"
+#undef UNARY
+    return ops;
   };
-  return ops;
+  static const std::map<std::string, TableOp> by_name = build(false), by_function = build(true);
+  return function ? by_function : by_name;
+}
+
+// The op's float attributes as immediates, in the table's order.
+void AppendAttrImmediates(const TableOp& op, const Attrs& a, std::vector<LocalOperand>* args) {
+  for (int i = 0; i < op.num_attrs; ++i) args->push_back(Imm(a.GetFloat(op.attr_names[i], op.attr_defaults[i])));
 }
 
 // The instructions that compute `node`, or the reason it cannot be fused (empty `instrs`).
@@ -80,14 +92,10 @@ std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
     }
   } else if (auto it = UnaryOps().find(op); it != UnaryOps().end()) {
     instrs->push_back({it->second, {In(0)}});
-  } else if (op == "LeakyRelu") {
-    instrs->push_back({FusedOp::kLeakyRelu, {In(0), Imm(a.GetFloat("alpha", 0.01f))}});
-  } else if (op == "Elu") {
-    instrs->push_back({FusedOp::kElu, {In(0), Imm(a.GetFloat("alpha", 1.0f))}});
-  } else if (op == "Selu") {
-    instrs->push_back({FusedOp::kSelu,
-                       {In(0), Imm(a.GetFloat("alpha", 1.67326319217681884765625f)),
-                        Imm(a.GetFloat("gamma", 1.05070102214813232421875f))}});
+  } else if (auto row = TableOpsBy(false).find(op); row != TableOpsBy(false).end()) {
+    std::vector<LocalOperand> args = {In(0)};
+    AppendAttrImmediates(row->second, a, &args);
+    instrs->push_back({row->second.forward, args});
   } else if (op == "Pow") {
     float exponent = 0;
     if (!ScalarConstant(node.input(1), &exponent)) return "the exponent is not a constant scalar";
@@ -99,11 +107,15 @@ std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
     instrs->push_back({FusedOp::kClip, {In(0), Imm(lo), Imm(hi)}});
   } else if (op == "EltwiseGrad") {
     const std::string f = a.GetString("function", "");
-    auto it = GradOps().find(f);
-    if (it == GradOps().end()) return "EltwiseGrad of '" + f + "' has no fused form";
     std::vector<LocalOperand> args = {In(0), In(1)};
-    if (f == "leaky_relu" || f == "elu") args.push_back(Imm(a.GetFloat("alpha", f == "leaky_relu" ? 0.01f : 1.0f)));
-    instrs->push_back({it->second, args});
+    if (f == "relu" || f == "abs") {
+      instrs->push_back({f == "relu" ? FusedOp::kReluGrad : FusedOp::kAbsGrad, args});
+    } else if (auto row = TableOpsBy(true).find(f); row != TableOpsBy(true).end()) {
+      AppendAttrImmediates(row->second, a, &args);
+      instrs->push_back({row->second.grad, args});
+    } else {
+      return "EltwiseGrad of '" + f + "' has no fused form";
+    }
   } else {
     return "not an elementwise op";
   }

@@ -1,37 +1,17 @@
 #include "frontends/onnx/onnx_legacy.h"
 
+#include <algorithm>
 #include <exception>
 #include <map>
 #include <set>
 
+#include "frontends/onnx/onnx_opsets.h"
 #include "ir/op_registry.h"
 #include "onnx/shape_inference/implementation.h"
 #include "onnx/version_converter/convert.h"
 
 namespace kiln::onnx_import {
 namespace {
-
-std::string NodeLabel(const onnx::NodeProto& node) {
-  std::string name = node.name().empty() && node.output_size() > 0 ? node.output(0) : node.name();
-  return name + " (" + node.op_type() + ")";
-}
-
-const onnx::AttributeProto* FindAttr(const onnx::NodeProto& node, const std::string& name) {
-  for (const auto& a : node.attribute()) {
-    if (a.name() == name) return &a;
-  }
-  return nullptr;
-}
-
-void RemoveAttr(onnx::NodeProto& node, const std::string& name) {
-  auto* attrs = node.mutable_attribute();
-  for (int i = 0; i < attrs->size(); ++i) {
-    if (attrs->Get(i).name() == name) {
-      attrs->DeleteSubrange(i, 1);
-      return;
-    }
-  }
-}
 
 // Ranks of the values ONNX shape inference can tell (-1 when unknown), used by
 // the legacy fix-ups that need them. A failure of inference only leaves ranks unknown.
@@ -213,8 +193,9 @@ void SetDefaultOpset(onnx::ModelProto& model, int64_t version) {
 }  // namespace
 
 Status LiftToIrOpset(onnx::ModelProto& model, int64_t opset, const std::string& source) {
-  if (opset > kNewestOpset) {
-    return Unimplemented(source, ": ai.onnx opset ", opset, " is newer than the newest supported (", kNewestOpset, ")");
+  if (opset > kNewestSupportedOpset) {
+    return Unimplemented(source, ": ai.onnx opset ", opset, " is newer than the newest supported (",
+                         kNewestSupportedOpset, ")");
   }
   if (opset < 1) return InvalidArgument(source, ": invalid ai.onnx opset version ", opset);
   if (opset < kIrOpset) {
@@ -236,8 +217,9 @@ Status LiftToIrOpset(onnx::ModelProto& model, int64_t opset, const std::string& 
       return Unimplemented(source, ": cannot convert from opset ", opset, " to ", kIrOpset, ": ", e.what());
     }
   }
-  // Opsets 14-17 changed our ops only by extra types and the tolerated Reshape
-  // `allowzero`, Shape `start`/`end` and BatchNormalization `training_mode` (checked here).
+  // Versions newer than 13 map onto the IR per (op, version); BatchNormalization's
+  // `training_mode` (14) is checked with the legacy attributes.
+  RETURN_IF_ERROR(LowerNewerVersions(model, std::max(opset, kIrOpset), source));
   RETURN_IF_ERROR(CheckLegacyAttributes(model, kIrOpset, source, nullptr));
   SetDefaultOpset(model, kIrOpset);
   return Status::Ok();

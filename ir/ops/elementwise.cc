@@ -2,6 +2,7 @@
 // Clip and the softmax family (shape-preserving).
 #include "ir/op_registry.h"
 #include "ir/ops/infer_helpers.h"
+#include "ir/ops/unary_table.h"
 #include "ir/shape_util.h"
 
 namespace kiln {
@@ -124,25 +125,16 @@ void RegisterElementwiseOps(OpRegistry& r) {
   // Relu, Neg: opset 13 allows floats (Relu) and signed ints (Neg); opset 14 adds signed ints to Relu,
   // which the importer maps down, so both accept signed numerics.
   r.Add(Unary(OpKind::kRelu, InferUnary<TypeClass::kSignedNumeric>, "max(x, 0)"));
-  r.Add(Unary(OpKind::kLeakyRelu, InferUnary<TypeClass::kFloat>, "x >= 0 ? x : alpha * x (alpha=0.01)",
-              {{"alpha", AttrType::kFloat}}));
   r.Add({.kind = OpKind::kPRelu,
          .min_inputs = 2,
          .max_inputs = 2,
          .infer_shape = InferPRelu,
          .doc = "x >= 0 ? x : slope * x, slope broadcast to x"});
-  r.Add(Unary(OpKind::kElu, InferUnary<TypeClass::kFloat>, "x >= 0 ? x : alpha * (exp(x) - 1) (alpha=1)",
-              {{"alpha", AttrType::kFloat}}));
-  r.Add(Unary(OpKind::kSelu, InferUnary<TypeClass::kFloat>,
-              "gamma * (x > 0 ? x : alpha * (exp(x) - 1)) (alpha=1.67326, gamma=1.0507)",
-              {{"alpha", AttrType::kFloat}, {"gamma", AttrType::kFloat}}));
-  r.Add(Unary(OpKind::kSigmoid, InferUnary<TypeClass::kFloat>, "1 / (1 + exp(-x))"));
-  r.Add(Unary(OpKind::kTanh, InferUnary<TypeClass::kFloat>, "tanh(x)"));
-  r.Add(Unary(OpKind::kSoftplus, InferUnary<TypeClass::kFloat>, "log(exp(x) + 1)"));
-  r.Add(Unary(OpKind::kSoftsign, InferUnary<TypeClass::kFloat>, "x / (1 + |x|)"));
-  r.Add(Unary(OpKind::kExp, InferUnary<TypeClass::kFloat>, "exp(x)"));
-  r.Add(Unary(OpKind::kLog, InferUnary<TypeClass::kFloat>, "natural log of x"));
-  r.Add(Unary(OpKind::kSqrt, InferUnary<TypeClass::kFloat>, "square root of x"));
+  for (const UnaryOpRow& row : UnaryOpTable()) {  // ir/ops/unary.def
+    std::vector<AttrSpec> attrs;
+    for (int i = 0; i < row.num_attrs; ++i) attrs.push_back({row.attr_names[i], AttrType::kFloat});
+    r.Add(Unary(row.kind, InferUnary<TypeClass::kFloat>, row.doc, std::move(attrs)));
+  }
   r.Add(Unary(OpKind::kNeg, InferUnary<TypeClass::kSignedNumeric>, "-x"));
   r.Add(Unary(OpKind::kAbs, InferUnary<TypeClass::kNumeric>, "|x|"));
   r.Add({.kind = OpKind::kClip,

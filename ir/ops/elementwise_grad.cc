@@ -1,6 +1,7 @@
 // Gradient rules of the elementwise ops, the linear algebra ops and the losses.
 // Broadcast operands get their gradient summed back to their own shape.
 #include "ir/gradient.h"
+#include "ir/ops/unary_table.h"
 
 namespace kiln {
 namespace {
@@ -94,22 +95,28 @@ Status IdentityGrad(Ctx& c) {
   return Status::Ok();
 }
 
-// Unary activations: EltwiseGrad with the function's name; `from_output` says
-// whether the derivative is computed from Y (cheaper, and what oneDNN's
-// *_use_dst_for_bwd algorithms take) or from X.
-template <const char* kFunction, bool kFromOutput>
-Status EltwiseRule(Ctx& c) {
+// dX = EltwiseGrad(dY, T) with the function's name and the op's float attributes;
+// T is Y when the derivative is written in Y (cheaper, and what oneDNN's
+// *_use_dst_for_bwd algorithms take), else X.
+Status EmitEltwiseGrad(Ctx& c, const std::string& function, UnaryDerivativeFrom from) {
   Attrs a;
-  a.SetString("function", kFunction);
-  if (c.node.attrs().Has("alpha")) a.SetFloat("alpha", c.node.attrs().GetFloat("alpha", 0.0f));
-  ASSIGN_OR_RETURN(Value * g, c.Emit1("EltwiseGrad", {c.dY(), kFromOutput ? c.Y() : c.X(0)}, a));
+  a.SetString("function", function);
+  if (const UnaryOpRow* row = FindUnaryOpByFunction(function)) {
+    for (int i = 0; i < row->num_attrs; ++i) {
+      a.SetFloat(row->attr_names[i], c.node.attrs().GetFloat(row->attr_names[i], row->attr_defaults[i]));
+    }
+  }
+  ASSIGN_OR_RETURN(Value * g, c.Emit1("EltwiseGrad", {c.dY(), from == kFromY ? c.Y() : c.X(0)}, a));
   c.set_grad(0, g);
   return Status::Ok();
 }
 
-constexpr char kRelu[] = "relu", kLeakyRelu[] = "leaky_relu", kElu[] = "elu", kSoftplus[] = "softplus",
-               kSoftsign[] = "softsign", kAbs[] = "abs", kLog[] = "log", kSigmoid[] = "sigmoid", kTanh[] = "tanh",
-               kExp[] = "exp", kSqrt[] = "sqrt";
+// The ops of ir/ops/unary.def.
+Status UnaryTableRule(Ctx& c) {
+  const UnaryOpRow* row = FindUnaryOp(c.node.op_type());
+  if (!row) return c.Unsupported("not an op of unary.def");
+  return EmitEltwiseGrad(c, row->function, row->from);
+}
 
 template <int kLog>
 Status SoftmaxRule(Ctx& c) {
@@ -242,17 +249,9 @@ void RegisterElementwiseGradients(GradientRules& r) {
   r.SetGradient(OpKind::kSum, SumGrad);
   r.SetGradient(OpKind::kNeg, NegGrad);
   r.SetGradient(OpKind::kIdentity, IdentityGrad);
-  r.SetGradient(OpKind::kRelu, EltwiseRule<kRelu, false>);
-  r.SetGradient(OpKind::kLeakyRelu, EltwiseRule<kLeakyRelu, false>);
-  r.SetGradient(OpKind::kElu, EltwiseRule<kElu, false>);
-  r.SetGradient(OpKind::kSoftplus, EltwiseRule<kSoftplus, false>);
-  r.SetGradient(OpKind::kSoftsign, EltwiseRule<kSoftsign, false>);
-  r.SetGradient(OpKind::kAbs, EltwiseRule<kAbs, false>);
-  r.SetGradient(OpKind::kLog, EltwiseRule<kLog, false>);
-  r.SetGradient(OpKind::kSigmoid, EltwiseRule<kSigmoid, true>);
-  r.SetGradient(OpKind::kTanh, EltwiseRule<kTanh, true>);
-  r.SetGradient(OpKind::kExp, EltwiseRule<kExp, true>);
-  r.SetGradient(OpKind::kSqrt, EltwiseRule<kSqrt, true>);
+  r.SetGradient(OpKind::kRelu, [](Ctx& c) { return EmitEltwiseGrad(c, "relu", kFromX); });
+  r.SetGradient(OpKind::kAbs, [](Ctx& c) { return EmitEltwiseGrad(c, "abs", kFromX); });
+  for (const UnaryOpRow& row : UnaryOpTable()) r.SetGradient(row.kind, UnaryTableRule);
   r.SetGradient(OpKind::kSoftmax, SoftmaxRule<0>);
   r.SetGradient(OpKind::kLogSoftmax, SoftmaxRule<1>);
   r.SetGradient(OpKind::kGemm, GemmGrad);

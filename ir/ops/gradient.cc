@@ -1,10 +1,12 @@
 // Backward ops (docs/training_ops.md): shape inference. Every op re-derives the
 // forward op's geometry from its attributes (and the forward input shape it is
 // given) and checks that dY has the forward output's shape.
+#include <algorithm>
 #include <string>
 
 #include "ir/op_registry.h"
 #include "ir/ops/infer_helpers.h"
+#include "ir/ops/unary_table.h"
 #include "ir/shape_util.h"
 
 namespace kiln {
@@ -42,20 +44,34 @@ Status CheckFloatPair(const InferContext& ctx) {
   return CheckSameDType(ctx, 1, 0);
 }
 
-bool IsEltwiseGradFunction(const std::string& f) {
-  for (const char* name :
-       {"relu", "leaky_relu", "elu", "softplus", "softsign", "abs", "log", "sigmoid", "tanh", "exp", "sqrt"}) {
-    if (f == name) return true;
+// relu and abs (ops that take integers too, outside the table), then unary.def's functions.
+std::vector<std::string> EltwiseGradFunctions() {
+  std::vector<std::string> out = {"relu", "abs"};
+  for (const UnaryOpRow& row : UnaryOpTable()) out.push_back(row.function);
+  return out;
+}
+
+// EltwiseGrad carries the forward op's float attributes (alpha, gamma, ...).
+std::vector<AttrSpec> EltwiseGradAttrs() {
+  std::vector<AttrSpec> out = {{"function", AttrType::kString, true}};
+  for (const UnaryOpRow& row : UnaryOpTable()) {
+    for (int i = 0; i < row.num_attrs; ++i) {
+      bool seen = false;
+      for (const AttrSpec& s : out) seen |= s.name == row.attr_names[i];
+      if (!seen) out.push_back({row.attr_names[i], AttrType::kFloat});
+    }
   }
-  return false;
+  return out;
 }
 
 // dY, T (X or Y of the forward op) -> dX, all one shape.
 Status InferEltwiseGrad(InferContext& ctx) {
   const std::string f = ctx.attrs().GetString("function", "");
-  if (!IsEltwiseGradFunction(f)) {
-    return ctx.Error("function '", f,
-                     "' is not one of relu, leaky_relu, elu, softplus, softsign, abs, log, sigmoid, tanh, exp, sqrt");
+  const std::vector<std::string> functions = EltwiseGradFunctions();
+  if (std::find(functions.begin(), functions.end(), f) == functions.end()) {
+    std::string list;
+    for (const std::string& name : functions) list += (list.empty() ? "" : ", ") + name;
+    return ctx.Error("function '", f, "' is not one of ", list);
   }
   RETURN_IF_ERROR(CheckFloatPair(ctx));
   RETURN_IF_ERROR(CheckDims(ctx, 1, ctx.input_dims(0), "T", "dY"));
@@ -273,7 +289,7 @@ void RegisterGradientOps(OpRegistry& r) {
   r.Add({.kind = OpKind::kEltwiseGrad,
          .min_inputs = 2,
          .max_inputs = 2,
-         .attrs = {{"function", AttrType::kString, true}, {"alpha", AttrType::kFloat}},
+         .attrs = EltwiseGradAttrs(),
          .infer_shape = InferEltwiseGrad,
          .doc = "dX = dY * f'(T) of a unary activation; T is X or Y depending on `function`"});
   r.Add({.kind = OpKind::kSoftmaxGrad,

@@ -81,7 +81,16 @@ Status InferSplit(InferContext& ctx) {
   if (ctx.has_input(1)) {
     ASSIGN_OR_RETURN(split, ConstantInts(ctx, 1, "split"));
   }
-  ASSIGN_OR_RETURN_CTX(ctx, std::vector<int64_t> sizes, ResolveSplit(x[axis], split, ctx.num_outputs()));
+  // Split 18: num_outputs parts of ceil(dim / num_outputs), the last one smaller.
+  const bool num_outputs_attr = ctx.attrs().Has("num_outputs");
+  if (num_outputs_attr) {
+    if (ctx.has_input(1)) return ctx.Error("takes the 'split' input or the num_outputs attribute, not both");
+    const int64_t n = ctx.attrs().GetInt("num_outputs", 0);
+    if (n != ctx.num_outputs())
+      return ctx.Error("num_outputs is ", n, " but the node has ", ctx.num_outputs(), " outputs");
+  }
+  ASSIGN_OR_RETURN_CTX(ctx, std::vector<int64_t> sizes,
+                       ResolveSplit(x[axis], split, ctx.num_outputs(), num_outputs_attr));
   for (int i = 0; i < ctx.num_outputs(); ++i) {
     Dims out = x;
     out[axis] = sizes[i];
@@ -135,12 +144,16 @@ Status InferGather(InferContext& ctx) {
 // optional scalar constant_value input, mode attribute.
 Status InferPad(InferContext& ctx) {
   const std::string mode = ctx.attrs().GetString("mode", "constant");
-  if (mode != "constant" && mode != "reflect" && mode != "edge") {
-    return ctx.Error("mode '", mode, "' is not one of constant, reflect, edge");
+  if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap") {
+    return ctx.Error("mode '", mode, "' is not one of constant, reflect, edge, wrap");
   }
   const Dims& x = ctx.input_dims(0);
   const size_t rank = x.size();
   ASSIGN_OR_RETURN(std::vector<int64_t> pads, ConstantInts(ctx, 1, "pads"));
+  if (ctx.has_input(3)) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> axes, ConstantInts(ctx, 3, "axes"));
+    ASSIGN_OR_RETURN_CTX(ctx, pads, ExpandPadAxes(pads, axes, static_cast<int64_t>(rank)));
+  }
   if (pads.size() != 2 * rank) {
     return ctx.Error("pads ", DimsToString(pads), " has ", pads.size(), " values, expected 2 x rank = ", 2 * rank);
   }
@@ -163,8 +176,8 @@ Status InferPad(InferContext& ctx) {
     if (mode == "reflect" && (begin >= x[i] || end >= x[i]) && (begin > 0 || end > 0)) {
       return ctx.Error("reflect pads ", begin, ", ", end, " on axis ", i, " must be smaller than its size ", x[i]);
     }
-    if (mode == "edge" && x[i] == 0 && (begin > 0 || end > 0)) {
-      return ctx.Error("edge padding of the empty axis ", i);
+    if ((mode == "edge" || mode == "wrap") && x[i] == 0 && (begin > 0 || end > 0)) {
+      return ctx.Error(mode, " padding of the empty axis ", i);
     }
   }
   ctx.set_output(0, ctx.input_dtype(0), out);
@@ -286,7 +299,7 @@ Status InferShapeOp(InferContext& ctx) {
 
 Status InferCast(InferContext& ctx) {
   auto to = DTypeFromOnnx(ctx.attrs().GetInt("to", 0));
-  if (!to.ok()) return ctx.Error("to: ", to.status().message());
+  if (!to.ok()) return ctx.Unsupported("to: ", to.status().message());
   ctx.set_output(0, *to, ctx.input_dims(0));
   return Status::Ok();
 }
@@ -316,9 +329,9 @@ void RegisterShapeOps(OpRegistry& r) {
   r.Add({.kind = OpKind::kSplit,
          .max_inputs = 2,
          .max_outputs = kVariadic,
-         .attrs = {{"axis", AttrType::kInt}},
+         .attrs = {{"axis", AttrType::kInt}, {"num_outputs", AttrType::kInt}},
          .infer_shape = InferSplit,
-         .doc = "split along axis by the constant 'split' sizes, or into equal parts"});
+         .doc = "split along axis by the constant 'split' sizes, or into equal parts (num_outputs: the last smaller)"});
   r.Add({.kind = OpKind::kSlice,
          .min_inputs = 3,
          .max_inputs = 5,
@@ -330,12 +343,13 @@ void RegisterShapeOps(OpRegistry& r) {
          .attrs = {{"axis", AttrType::kInt}},
          .infer_shape = InferGather,
          .doc = "take entries along axis at int32/int64 indices"});
-  r.Add({.kind = OpKind::kPad,
-         .min_inputs = 2,
-         .max_inputs = 3,
-         .attrs = {{"mode", AttrType::kString}},
-         .infer_shape = InferPad,
-         .doc = "pad (or crop) by constant pads; mode constant, reflect or edge"});
+  r.Add(
+      {.kind = OpKind::kPad,
+       .min_inputs = 2,
+       .max_inputs = 4,
+       .attrs = {{"mode", AttrType::kString}},
+       .infer_shape = InferPad,
+       .doc = "pad (or crop) by constant pads over all or the constant 'axes'; mode constant, reflect, edge or wrap"});
   r.Add({.kind = OpKind::kSqueeze,
          .max_inputs = 2,
          .infer_shape = InferSqueeze,

@@ -93,9 +93,13 @@ Status PadGrad(Ctx& c) {
   const std::string mode = c.node.attrs().GetString("mode", "constant");
   if (mode != "constant") return c.Unsupported("mode '", mode, "' (only constant padding)");
   if (!c.X(1)->is_constant()) return c.Unsupported("pads computed at run time");
-  const std::vector<int64_t> pads = c.X(1)->constant().ToInt64Vector();
   const Dims& x = c.X(0)->dims();
   const size_t rank = x.size();
+  std::vector<int64_t> pads = c.X(1)->constant().ToInt64Vector();
+  if (c.node.num_inputs() > 3 && c.X(3)) {
+    if (!c.X(3)->is_constant()) return c.Unsupported("axes computed at run time");
+    ASSIGN_OR_RETURN(pads, ExpandPadAxes(pads, c.X(3)->constant().ToInt64Vector(), static_cast<int64_t>(rank)));
+  }
   std::vector<int64_t> starts, ends, axes;
   for (size_t i = 0; i < rank; ++i) {
     if (pads[i] < 0 || pads[i + rank] < 0) return c.Unsupported("negative pads");

@@ -321,9 +321,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         UnaryCase{"Exp", {}, -80, 80}, UnaryCase{"Log", {}, 1e-30f, 1e30f}, UnaryCase{"Log", {}, 0.5f, 2.0f},
         UnaryCase{"Tanh", {}, -10, 10}, UnaryCase{"Tanh", {}, -0.7f, 0.7f}, UnaryCase{"Sigmoid", {}, -30, 30},
-        UnaryCase{"Softplus", {}, -30, 30}, UnaryCase{"Softsign", {}, -5, 5}, UnaryCase{"Elu", Alpha(0.7f), -3, 3},
-        UnaryCase{"Selu", {}, -3, 3}, UnaryCase{"LeakyRelu", Alpha(0.1f), -3, 3}, UnaryCase{"Sqrt", {}, 0, 100},
-        UnaryCase{"Relu", {}, -1, 1}, UnaryCase{"Abs", {}, -1, 1},
+        UnaryCase{"Softplus", {}, -30, 30}, UnaryCase{"Softsign", {}, -5, 5}, UnaryCase{"Mish", {}, -20, 20},
+        UnaryCase{"Elu", Alpha(0.7f), -3, 3}, UnaryCase{"Selu", {}, -3, 3}, UnaryCase{"LeakyRelu", Alpha(0.1f), -3, 3},
+        UnaryCase{"Sqrt", {}, 0, 100}, UnaryCase{"Relu", {}, -1, 1}, UnaryCase{"Abs", {}, -1, 1},
         UnaryCase{"Pow", {}, 0, 10, [](Graph& g) { return std::vector<Value*>{Scalar(g, 2.0f)}; }},
         UnaryCase{"Pow", {}, -4, 4, [](Graph& g) { return std::vector<Value*>{Scalar(g, 0.5f)}; }},
         UnaryCase{"Pow", {}, -4, 4, [](Graph& g) { return std::vector<Value*>{Scalar(g, 1.7f)}; }},

@@ -189,13 +189,16 @@ Build Unary(const std::string& op, Attrs attrs = {}, bool positive = false) {
 }
 
 void AddUnaryCases(std::vector<RuleCase>& cases) {
-  for (const char* op : {"Relu", "Softplus", "Softsign", "Abs", "Sigmoid", "Tanh", "Exp"}) {
+  for (const char* op : {"Relu", "Softplus", "Softsign", "Mish", "Abs", "Sigmoid", "Tanh", "Exp"}) {
     cases.push_back({op, {op}, Unary(op)});
   }
   cases.push_back({"LeakyRelu_DefaultAlpha", {"LeakyRelu"}, Unary("LeakyRelu")});
   cases.push_back({"LeakyRelu_Alpha", {"LeakyRelu"}, Unary("LeakyRelu", WithFloat(A(), "alpha", 0.2f))});
   cases.push_back({"Elu_DefaultAlpha", {"Elu"}, Unary("Elu")});
   cases.push_back({"Elu_Alpha", {"Elu"}, Unary("Elu", WithFloat(A(), "alpha", 0.7f))});
+  cases.push_back({"Selu_Default", {"Selu"}, Unary("Selu")});
+  cases.push_back(
+      {"Selu_AlphaGamma", {"Selu"}, Unary("Selu", WithFloat(WithFloat(A(), "alpha", 1.2f), "gamma", 0.8f))});
   cases.push_back({"Log", {"Log"}, Unary("Log", {}, true)});
   cases.push_back({"Sqrt", {"Sqrt"}, Unary("Sqrt", {}, true)});
   for (const char* op : {"Softmax", "LogSoftmax"}) {

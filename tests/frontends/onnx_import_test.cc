@@ -453,5 +453,144 @@ TEST(OnnxImportLegacy, Opset15ShapeAndTrainingMode) {
   EXPECT_NE(f.status().message().find("opset 99"), std::string::npos) << f.status().message();
 }
 
+// Opsets 18-28: ops whose semantics did not change since 13 import as they are.
+TEST(OnnxImportOpsets, EveryOpsetFrom18To28Imports) {
+  for (int64_t opset = 18; opset <= 28; ++opset) {
+    onnx::ModelProto m = MakeOnnxModel(opset);
+    m.set_ir_version(10);
+    AddInput(m, "x", {2, 3});
+    AddInput(m, "z", {2, 3});
+    AddNode(m, "Add", {"x", "z"}, {"s"}, "add");
+    AddNode(m, "Relu", {"s"}, {"r"}, "relu");
+    AddNode(m, "Mish", {"r"}, {"mish"}, "mish");  // new in ONNX 18, a row of ir/ops/unary.def
+    auto* cast = AddNode(m, "Cast", {"mish"}, {"y"}, "cast");
+    testing::SetIntAttr(cast, "to", onnx::TensorProto::FLOAT);
+    if (opset >= 19) testing::SetIntAttr(cast, "saturate", 1);
+    AddOutput(m, "y", {2, 3});
+    auto model = Import(m);
+    ASSERT_TRUE(model.ok()) << "opset " << opset << ": " << model.status().message();
+    EXPECT_FALSE(model->graph->FindNode("cast")->attrs().Has("saturate"));
+    auto type = InferredOutputType(*model->graph);
+    ASSERT_OK(type.status());
+    EXPECT_EQ(*type, (TensorType{proto::DT_FLOAT, {2, 3}})) << "opset " << opset;
+  }
+  onnx::ModelProto future = MakeOnnxModel(29);
+  AddInput(future, "x", {1});
+  AddNode(future, "Relu", {"x"}, {"y"});
+  AddOutput(future, "y", {1});
+  auto f = Import(future);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(f.status().message().find("opset 29 is newer than the newest supported (28)"), std::string::npos)
+      << f.status().message();
+}
+
+onnx::TensorProto* AddInt64Initializer(onnx::ModelProto& m, const std::string& name, const std::vector<int64_t>& v) {
+  onnx::TensorProto* t = m.mutable_graph()->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  t->add_dims(static_cast<int64_t>(v.size()));
+  for (int64_t x : v) t->add_int64_data(x);
+  return t;
+}
+
+// ReduceMean 18 takes axes as an input; the importer moves a constant one to the
+// IR's attribute. Empty axes with noop_with_empty_axes=1 is the identity.
+TEST(OnnxImportOpsets, Reduce18AxesInput) {
+  onnx::ModelProto m = MakeOnnxModel(18);
+  AddInput(m, "x", {2, 3});
+  AddInt64Initializer(m, "axes", {1});
+  auto* mean = AddNode(m, "ReduceMean", {"x", "axes"}, {"y"}, "mean");
+  testing::SetIntAttr(mean, "keepdims", 0);
+  AddOutput(m, "y", {2});
+  auto model = Import(m);
+  ASSERT_OK(model.status());
+  EXPECT_EQ(model->graph->FindNode("mean")->attrs().GetInts("axes"), std::vector<int64_t>{1});
+  auto y = RunFloat(*model->graph, Tensor::FromVector<float>(proto::DT_FLOAT, {2, 3}, {1, 2, 3, 4, 5, 9}));
+  ASSERT_OK(y.status());
+  EXPECT_EQ(testing::CompareTensors(*y, Tensor::FromVector<float>(proto::DT_FLOAT, {2}, {2, 6}), 1e-6, 0), "");
+
+  onnx::ModelProto noop = MakeOnnxModel(20);
+  AddInput(noop, "x", {2, 3});
+  auto* max = AddNode(noop, "ReduceMax", {"x"}, {"y"}, "max");
+  testing::SetIntAttr(max, "noop_with_empty_axes", 1);
+  AddOutput(noop, "y", {2, 3});
+  auto n = Import(noop);
+  ASSERT_OK(n.status());
+  EXPECT_EQ(n->graph->FindNode("max")->op_type(), "Identity");
+
+  onnx::ModelProto dynamic = MakeOnnxModel(18);
+  AddInput(dynamic, "x", {2, 3});
+  AddInput(dynamic, "axes", {1}, onnx::TensorProto::INT64);
+  AddNode(dynamic, "ReduceMean", {"x", "axes"}, {"y"}, "mean");
+  AddOutput(dynamic, "y", {1, 1});
+  auto d = Import(dynamic);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(d.status().message().find("mean (ReduceMean): 'axes' must be a constant"), std::string::npos)
+      << d.status().message();
+}
+
+// Split 18's num_outputs: parts of ceil(5 / 3) = 2, the last one smaller.
+TEST(OnnxImportOpsets, Split18NumOutputs) {
+  onnx::ModelProto m = MakeOnnxModel(18);
+  AddInput(m, "x", {5});
+  auto* split = AddNode(m, "Split", {"x"}, {"a", "b", "c"}, "split");
+  testing::SetIntAttr(split, "num_outputs", 3);
+  for (const char* o : {"a", "b", "c"}) AddOutput(m, o, {-1});
+  auto model = Import(m);
+  ASSERT_OK(model.status());
+  ASSERT_OK(PrepareForInference(*model->graph, PassOptions{}));
+  EXPECT_EQ(model->graph->outputs()[0]->dims(), (Dims{2}));
+  EXPECT_EQ(model->graph->outputs()[2]->dims(), (Dims{1}));
+
+  testing::SetIntAttr(m.mutable_graph()->mutable_node(0), "num_outputs", 2);  // a second, conflicting value
+  m.mutable_graph()->mutable_node(0)->mutable_attribute()->DeleteSubrange(0, 1);
+  auto wrong = Import(m);
+  ASSERT_OK(wrong.status());
+  Status s = PrepareForInference(*wrong->graph, PassOptions{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("num_outputs is 2 but the node has 3 outputs"), std::string::npos) << s.message();
+}
+
+// Pad 18's axes input and 19's wrap mode.
+TEST(OnnxImportOpsets, Pad18AxesAndWrap) {
+  onnx::ModelProto m = MakeOnnxModel(19);
+  AddInput(m, "x", {2, 3});
+  AddInt64Initializer(m, "pads", {1, 2});  // axis -1: one before, two after
+  AddInt64Initializer(m, "axes", {-1});
+  auto* pad = AddNode(m, "Pad", {"x", "pads", "", "axes"}, {"y"}, "pad");
+  auto* mode = pad->add_attribute();
+  mode->set_name("mode");
+  mode->set_type(onnx::AttributeProto::STRING);
+  mode->set_s("wrap");
+  AddOutput(m, "y", {2, 6});
+  auto model = Import(m);
+  ASSERT_OK(model.status());
+  auto y = RunFloat(*model->graph, Tensor::FromVector<float>(proto::DT_FLOAT, {2, 3}, {1, 2, 3, 4, 5, 6}));
+  ASSERT_OK(y.status());
+  EXPECT_EQ(testing::CompareTensors(
+                *y, Tensor::FromVector<float>(proto::DT_FLOAT, {2, 6}, {3, 1, 2, 3, 1, 2, 6, 4, 5, 6, 4, 5}), 0, 0),
+            "");
+}
+
+// AveragePool 19's dilations: 1 is the IR's pooling; anything else is reported.
+TEST(OnnxImportOpsets, AveragePool19Dilations) {
+  onnx::ModelProto m = MakeOnnxModel(19);
+  AddInput(m, "x", {1, 1, 4, 4});
+  auto* pool = AddNode(m, "AveragePool", {"x"}, {"y"}, "pool");
+  testing::SetIntsAttr(pool, "kernel_shape", {2, 2});
+  testing::SetIntsAttr(pool, "dilations", {2, 2});
+  AddOutput(m, "y", {1, 1, 2, 2});
+  auto r = Import(m);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(r.status().message().find("pool (AveragePool): dilations other than 1"), std::string::npos)
+      << r.status().message();
+  m.mutable_graph()->mutable_node(0)->mutable_attribute(1)->set_ints(0, 1);
+  m.mutable_graph()->mutable_node(0)->mutable_attribute(1)->set_ints(1, 1);
+  ASSERT_OK(Import(m).status());
+}
+
 }  // namespace
 }  // namespace kiln

@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "ir/ops/unary_table.h"
 #include "ir/shape_util.h"
 #include "tests/runtime/reference_test_util.h"
 
@@ -175,6 +176,9 @@ TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
       {"elu", "Elu", false, false, 0.7f},
       {"softplus", "Softplus", false},
       {"softsign", "Softsign", false},
+      {"selu", "Selu", false},
+      {"mish", "Mish", false},
+      {"selu", "Selu", false, false, 1.2f},
       {"abs", "Abs", false},
       {"log", "Log", false, true},
       {"sigmoid", "Sigmoid", true},
@@ -199,7 +203,7 @@ TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
     RunGradCheck({"EltwiseGrad", grad_attrs, {r, t}, {dims}, Op(e.forward, fwd_attrs, {dims}), {x}, {0}, r},
                  e.function + " alpha " + std::to_string(e.alpha));
   }
-  EXPECT_EQ(covered.size(), 11u);
+  EXPECT_EQ(covered.size(), 2 + UnaryOpTable().size());  // relu, abs and every row of ir/ops/unary.def
 }
 
 TEST(GradientKernelsTest, EltwiseGradKinksAndErrors) {

@@ -1,8 +1,11 @@
-// kiln_conformance: runs the ONNX backend test cases (folders holding model.onnx
-// and test_data_set_*/{input,output}_K.pb) through import, compile and a runtime
-// Session, and compares with the expected outputs (rtol 1e-3, atol 1e-7).
+// kiln_conformance: runs ONNX test suites (folders holding model.onnx and
+// test_data_set_*/{input,output}_K.pb: ONNX's backend and node suites) through
+// import, compile and a runtime Session, and compares with the expected outputs
+// (rtol 1e-3, atol 1e-7).
 //
-// Usage: kiln_conformance [DIR] [--filter SUBSTR] [--verbose] [--min-pass N] [--no-fork]
+// Usage: kiln_conformance [DIR [--min-pass N]]... [--filter SUBSTR] [--verbose] [--no-fork]
+// Several suites print one total each; `--min-pass N` after a DIR is that suite's
+// minimum (before any DIR it applies to the default suite).
 // Each case runs in a child process so that a crashing kernel fails its case,
 // not the whole run. A model whose shapes depend on an integer input is compiled
 // once per data set with that input bound (see CompileCase).
@@ -38,12 +41,16 @@ constexpr double kAtol = 1e-7;
 constexpr double kRtol = 1e-3;
 constexpr unsigned kCaseTimeoutSeconds = 120;
 
+struct Suite {
+  std::string dir;
+  long min_pass = 0;
+};
+
 struct Options {
-  std::string dir = KILN_CONFORMANCE_DIR;
+  std::vector<Suite> suites;
   std::string filter;
   bool verbose = false;
   bool fork_cases = true;
-  long min_pass = 0;
 };
 
 struct Case {
@@ -85,7 +92,7 @@ std::string Compare(const Tensor& actual, const Tensor& expected) {
   double worst = 0;
   for (int64_t i = 0; i < expected.num_elements(); ++i) {
     double a = actual.GetAsDouble(i), e = expected.GetAsDouble(i);
-    if (std::isnan(a) && std::isnan(e)) continue;
+    if ((std::isnan(a) && std::isnan(e)) || a == e) continue;  // a == e: equal infinities
     double diff = std::fabs(a - e);
     if (!(diff <= kAtol + kRtol * std::fabs(e))) {
       if (first < 0) first = i;
@@ -268,41 +275,13 @@ std::vector<std::string> RunCaseIsolated(const Case& c, const Options& options) 
   return lines;
 }
 
-int Main(int argc, char** argv) {
-  Options options;
-  bool have_dir = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--filter" && i + 1 < argc) {
-      options.filter = argv[++i];
-    } else if (arg == "--min-pass" && i + 1 < argc) {
-      char* end = nullptr;
-      options.min_pass = std::strtol(argv[++i], &end, 10);
-      if (!end || *end) {
-        std::fprintf(stderr, "kiln_conformance: --min-pass needs a number\n");
-        return 2;
-      }
-    } else if (arg == "--verbose") {
-      options.verbose = true;
-    } else if (arg == "--no-fork") {
-      options.fork_cases = false;
-    } else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: kiln_conformance [DIR] [--filter SUBSTR] [--verbose] [--min-pass N] [--no-fork]\n");
-      return 0;
-    } else if (!arg.empty() && arg[0] != '-' && !have_dir) {
-      options.dir = arg;
-      have_dir = true;
-    } else {
-      std::fprintf(stderr, "kiln_conformance: unknown argument '%s' (see --help)\n", arg.c_str());
-      return 2;
-    }
-  }
-  if (!fs::is_directory(options.dir)) {
-    std::fprintf(stderr, "kiln_conformance: %s: no such directory\n", options.dir.c_str());
-    return 2;
-  }
+struct Totals {
   long passed = 0, failed = 0, unsupported = 0;
-  for (const Case& c : FindCases(options.dir, options.filter)) {
+};
+
+Totals RunSuite(const Suite& suite, const Options& options) {
+  Totals t;
+  for (const Case& c : FindCases(suite.dir, options.filter)) {
     std::vector<std::string> lines;
     if (options.fork_cases) {
       lines = RunCaseIsolated(c, options);
@@ -312,16 +291,69 @@ int Main(int argc, char** argv) {
     for (const std::string& l : lines) {
       std::fputs(l.c_str(), stdout);
       if (l.rfind("PASS ", 0) == 0) {
-        ++passed;
+        ++t.passed;
       } else {
-        ++failed;
-        if (l.rfind("UNSUPPORTED ", 0) == 0) ++unsupported;
+        ++t.failed;
+        if (l.rfind("UNSUPPORTED ", 0) == 0) ++t.unsupported;
       }
     }
     std::fflush(stdout);
   }
-  std::printf("(%ld unsupported)\n%ld passed, %ld failed\n", unsupported, passed, failed);
-  return passed >= options.min_pass ? 0 : 1;
+  return t;
+}
+
+int Main(int argc, char** argv) {
+  Options options;
+  long default_min_pass = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--filter" && i + 1 < argc) {
+      options.filter = argv[++i];
+    } else if (arg == "--min-pass" && i + 1 < argc) {
+      char* end = nullptr;
+      long n = std::strtol(argv[++i], &end, 10);
+      if (!end || *end) {
+        std::fprintf(stderr, "kiln_conformance: --min-pass needs a number\n");
+        return 2;
+      }
+      (options.suites.empty() ? default_min_pass : options.suites.back().min_pass) = n;
+    } else if (arg == "--verbose") {
+      options.verbose = true;
+    } else if (arg == "--no-fork") {
+      options.fork_cases = false;
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf(
+          "usage: kiln_conformance [DIR [--min-pass N]]... [--filter SUBSTR] [--verbose] [--no-fork]\n"
+          "  Runs each suite DIR (default: %s) and prints its totals; exits 1 when a suite\n"
+          "  passes fewer data sets than the --min-pass that follows it.\n",
+          KILN_CONFORMANCE_DIR);
+      return 0;
+    } else if (!arg.empty() && arg[0] != '-') {
+      options.suites.push_back({arg, 0});
+    } else {
+      std::fprintf(stderr, "kiln_conformance: unknown argument '%s' (see --help)\n", arg.c_str());
+      return 2;
+    }
+  }
+  if (options.suites.empty()) options.suites.push_back({KILN_CONFORMANCE_DIR, default_min_pass});
+  for (const Suite& suite : options.suites) {
+    if (!fs::is_directory(suite.dir)) {
+      std::fprintf(stderr, "kiln_conformance: %s: no such directory\n", suite.dir.c_str());
+      return 2;
+    }
+  }
+  std::vector<Totals> totals;
+  for (const Suite& suite : options.suites) totals.push_back(RunSuite(suite, options));
+  bool ok = true;
+  for (size_t i = 0; i < options.suites.size(); ++i) {
+    const Suite& suite = options.suites[i];
+    const Totals& t = totals[i];
+    const bool enough = t.passed >= suite.min_pass;
+    ok = ok && enough;
+    std::printf("%s: %ld passed, %ld failed (%ld unsupported)%s\n", suite.dir.c_str(), t.passed, t.failed,
+                t.unsupported, enough ? "" : (" -- fewer than the required " + std::to_string(suite.min_pass)).c_str());
+  }
+  return ok ? 0 : 1;
 }
 
 }  // namespace

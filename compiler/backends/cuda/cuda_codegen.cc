@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <string>
 
 namespace kiln::cuda {
 namespace {
@@ -28,8 +29,38 @@ std::string FloatLiteral(float v) {
   return s + "f";
 }
 
-// The op on kiln_acc arguments a0..a2 (the reference's Evaluate, op for op).
-const char* Expression(FusedOp op) {
+// ir/ops/unary.def's math as CUDA C over kiln_acc expressions.
+struct SourceMath {
+  static std::string C(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "((kiln_acc)%.17g)", v);
+    return buf;
+  }
+  static std::string Call(const char* f, const std::string& a) { return std::string(f) + "(" + a + ")"; }
+  static std::string Op(const std::string& a, const char* op, const std::string& b) { return "(" + a + op + b + ")"; }
+  static std::string Add(const std::string& a, const std::string& b) { return Op(a, " + ", b); }
+  static std::string Sub(const std::string& a, const std::string& b) { return Op(a, " - ", b); }
+  static std::string Mul(const std::string& a, const std::string& b) { return Op(a, " * ", b); }
+  static std::string Div(const std::string& a, const std::string& b) { return Op(a, " / ", b); }
+  static std::string Lt(const std::string& a, const std::string& b) { return Op(a, " < ", b); }
+  static std::string Gt(const std::string& a, const std::string& b) { return Op(a, " > ", b); }
+  static std::string Ge(const std::string& a, const std::string& b) { return Op(a, " >= ", b); }
+  static std::string Select(const std::string& c, const std::string& a, const std::string& b) {
+    return "(" + c + " ? " + a + " : " + b + ")";
+  }
+  static std::string Neg(const std::string& a) { return "(-" + a + ")"; }
+  static std::string Abs(const std::string& a) { return Call("KILN_FABS", a); }
+  static std::string Exp(const std::string& a) { return Call("KILN_EXP", a); }
+  static std::string Expm1(const std::string& a) { return Call("KILN_EXPM1", a); }
+  static std::string Log(const std::string& a) { return Call("KILN_LOG", a); }
+  static std::string Log1p(const std::string& a) { return Call("KILN_LOG1P", a); }
+  static std::string Sqrt(const std::string& a) { return Call("KILN_SQRT", a); }
+  static std::string Tanh(const std::string& a) { return Call("KILN_TANH", a); }
+  static std::string Sigmoid(const std::string& a) { return Call("kiln_sigmoid", a); }
+};
+
+// The op on kiln_acc arguments a0..a3 (the reference's Evaluate, op for op); empty if unknown.
+std::string Expression(FusedOp op) {
   switch (op) {
     case FusedOp::kAdd: return "a0 + a1";
     case FusedOp::kSub: return "a0 - a1";
@@ -39,33 +70,26 @@ const char* Expression(FusedOp op) {
     case FusedOp::kMin: return "(a0 != a0 || a1 != a1) ? a0 + a1 : (a1 < a0 ? a1 : a0)";
     case FusedOp::kPow: return "KILN_POW(a0, a1)";
     case FusedOp::kRelu: return "a0 < 0 ? (kiln_acc)0 : a0";
-    case FusedOp::kLeakyRelu: return "a0 >= 0 ? a0 : a1 * a0";
-    case FusedOp::kElu: return "a0 >= 0 ? a0 : a1 * KILN_EXPM1(a0)";
-    case FusedOp::kSelu: return "a0 > 0 ? a2 * a0 : a2 * a1 * KILN_EXPM1(a0)";
-    case FusedOp::kSigmoid: return "kiln_sigmoid(a0)";
-    case FusedOp::kTanh: return "KILN_TANH(a0)";
-    case FusedOp::kSoftplus: return "a0 > 0 ? a0 + KILN_LOG1P(KILN_EXP(-a0)) : KILN_LOG1P(KILN_EXP(a0))";
-    case FusedOp::kSoftsign: return "a0 / ((kiln_acc)1 + KILN_FABS(a0))";
-    case FusedOp::kExp: return "KILN_EXP(a0)";
-    case FusedOp::kLog: return "KILN_LOG(a0)";
-    case FusedOp::kSqrt: return "KILN_SQRT(a0)";
     case FusedOp::kNeg: return "-a0";
     case FusedOp::kAbs: return "a0 < 0 ? -a0 : a0";
     case FusedOp::kClip: return "a2 < (a0 < a1 ? a1 : a0) ? a2 : (a0 < a1 ? a1 : a0)";
     case FusedOp::kReluGrad: return "a0 * (a1 > 0 ? (kiln_acc)1 : (kiln_acc)0)";
-    case FusedOp::kLeakyReluGrad: return "a0 * (a1 > 0 ? (kiln_acc)1 : a2)";
-    case FusedOp::kEluGrad: return "a0 * (a1 > 0 ? (kiln_acc)1 : a2 * KILN_EXP(a1))";
-    case FusedOp::kSigmoidGrad: return "a0 * (a1 * ((kiln_acc)1 - a1))";
-    case FusedOp::kTanhGrad: return "a0 * ((kiln_acc)1 - a1 * a1)";
-    case FusedOp::kExpGrad: return "a0 * a1";
-    case FusedOp::kLogGrad: return "a0 * ((kiln_acc)1 / a1)";
-    case FusedOp::kSqrtGrad: return "a0 * ((kiln_acc)0.5 / a1)";
     case FusedOp::kAbsGrad: return "a0 * (a1 > 0 ? (kiln_acc)1 : a1 < 0 ? (kiln_acc)-1 : (kiln_acc)0)";
-    case FusedOp::kSoftplusGrad: return "a0 * kiln_sigmoid(a1)";
-    case FusedOp::kSoftsignGrad:
-      return "a0 * ((kiln_acc)1 / (((kiln_acc)1 + KILN_FABS(a1)) * ((kiln_acc)1 + KILN_FABS(a1))))";
+#define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative, ...) \
+  case FusedOp::k##Name: {                                                                                         \
+    [[maybe_unused]] SourceMath m;                                                                                 \
+    [[maybe_unused]] const std::string x = "a0", a0 = "a1", a1 = "a2";                                             \
+    return forward;                                                                                                \
+  }                                                                                                                \
+  case FusedOp::k##Name##Grad: {                                                                                   \
+    [[maybe_unused]] SourceMath m;                                                                                 \
+    [[maybe_unused]] const std::string t = "a1", a0 = "a2", a1 = "a3";                                             \
+    return "a0 * " + std::string(derivative);                                                                      \
   }
-  return nullptr;
+#include "ir/ops/unary.def"
+#undef UNARY
+  }
+  return "";
 }
 
 const char* kDoublePrelude = R"(typedef double kiln_acc;
@@ -140,8 +164,8 @@ StatusOr<CudaKernel> RenderCudaKernel(const FusedProgram& program, CudaMath math
     s << "    const float i" << k << " = a.in[" << k << "][off[" << k << "]];\n";
   for (size_t t = 0; t < program.instrs.size(); ++t) {
     const FusedInstr& instr = program.instrs[t];
-    const char* expr = Expression(instr.op);
-    if (expr == nullptr) return InvalidArgument("cuda: ", kernel.name, ": unsupported fused op ", int(instr.op));
+    const std::string expr = Expression(instr.op);
+    if (expr.empty()) return InvalidArgument("cuda: ", kernel.name, ": unsupported fused op ", int(instr.op));
     s << "    float t" << t << ";  // " << GetFusedOpInfo(instr.op).name << "\n    {\n";
     for (size_t a = 0; a < instr.args.size(); ++a) {
       const FusedOperand& operand = instr.args[a];

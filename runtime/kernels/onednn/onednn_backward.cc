@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ir/ops/unary_table.h"
 #include "ir/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
@@ -34,15 +35,16 @@ struct EltwiseBackward {
 StatusOr<EltwiseBackward> EltwiseAlgorithm(const Attrs& attrs) {
   const std::string f = attrs.GetString("function", "");
   if (f == "relu") return EltwiseBackward{algorithm::eltwise_relu, false};
-  if (f == "leaky_relu") return EltwiseBackward{algorithm::eltwise_relu, false, attrs.GetFloat("alpha", 0.01f)};
-  if (f == "elu") return EltwiseBackward{algorithm::eltwise_elu, false, attrs.GetFloat("alpha", 1.0f)};
-  if (f == "softplus") return EltwiseBackward{algorithm::eltwise_soft_relu, false};
   if (f == "abs") return EltwiseBackward{algorithm::eltwise_abs, false};
-  if (f == "log") return EltwiseBackward{algorithm::eltwise_log, false};
-  if (f == "sigmoid") return EltwiseBackward{algorithm::eltwise_logistic_use_dst_for_bwd, true};
-  if (f == "tanh") return EltwiseBackward{algorithm::eltwise_tanh_use_dst_for_bwd, true};
-  if (f == "exp") return EltwiseBackward{algorithm::eltwise_exp_use_dst_for_bwd, true};
-  if (f == "sqrt") return EltwiseBackward{algorithm::eltwise_sqrt_use_dst_for_bwd, true};
+    // ir/ops/unary.def's rows with a oneDNN algorithm; alpha is the first attribute.
+#define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative, \
+              dnnl_forward, dnnl_backward)                                                                    \
+  if (f == #fn_name && dnnl_##dnnl_backward != dnnl_none) {                                                   \
+    return EltwiseBackward{static_cast<algorithm>(dnnl_##dnnl_backward), from == kFromY,                      \
+                           nattrs > 0 ? attrs.GetFloat(attr0, default0) : 0.0f};                              \
+  }
+#include "ir/ops/unary.def"
+#undef UNARY
   return Unimplemented("function '", f, "' has no oneDNN eltwise algorithm");
 }
 

@@ -25,6 +25,9 @@ std::string OneDnnUnsupportedReason(const KernelSpec& spec);
 
 namespace onednn {
 
+/// ir/ops/unary.def's "no oneDNN algorithm" (its columns name dnnl_<algorithm>).
+constexpr dnnl_alg_kind_t dnnl_none = dnnl_alg_kind_undef;
+
 using dnnl::memory;
 
 /// Row-major descriptor of `dims`; a rank-0 tensor is described as [1].

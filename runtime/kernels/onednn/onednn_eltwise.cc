@@ -152,25 +152,24 @@ Status AppendActivation(const Attrs& attrs, dnnl::post_ops& post_ops) {
 
 void RegisterEltwiseKernels(KernelRegistry& r) {
   RegisterOp(r, "Relu", Eltwise(algorithm::eltwise_relu));
-  RegisterOp(r, "LeakyRelu", Eltwise([](const Attrs& a) {
-               return std::vector<EltwiseOp>{{algorithm::eltwise_relu, a.GetFloat("alpha", 0.01f)}};
-             }));
   RegisterOp(r, "PRelu", BuildPRelu);
-  RegisterOp(r, "Elu", Eltwise([](const Attrs& a) {
-               return std::vector<EltwiseOp>{{algorithm::eltwise_elu, a.GetFloat("alpha", 1.0f)}};
-             }));
+  // ir/ops/unary.def's rows with a oneDNN algorithm; alpha is the first attribute.
+#define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative,         \
+              dnnl_forward, dnnl_backward)                                                                            \
+  if (dnnl_##dnnl_forward != dnnl_none) {                                                                             \
+    RegisterOp(r, #Name, Eltwise([](const Attrs& a) {                                                                 \
+                 return std::vector<EltwiseOp>{                                                                       \
+                     {static_cast<algorithm>(dnnl_##dnnl_forward), nattrs > 0 ? a.GetFloat(attr0, default0) : 0.0f}}; \
+               }));                                                                                                   \
+  }
+#include "ir/ops/unary.def"
+#undef UNARY
   // Selu = gamma * elu(x, alpha): two primitives, the second in place.
   RegisterOp(r, "Selu", Eltwise([](const Attrs& a) {
                return std::vector<EltwiseOp>{
                    {algorithm::eltwise_elu, a.GetFloat("alpha", 1.67326319217681884765625f)},
                    {algorithm::eltwise_linear, a.GetFloat("gamma", 1.05070102214813232421875f)}};
              }));
-  RegisterOp(r, "Sigmoid", Eltwise(algorithm::eltwise_logistic));
-  RegisterOp(r, "Tanh", Eltwise(algorithm::eltwise_tanh));
-  RegisterOp(r, "Softplus", Eltwise(algorithm::eltwise_soft_relu));
-  RegisterOp(r, "Exp", Eltwise(algorithm::eltwise_exp));
-  RegisterOp(r, "Log", Eltwise(algorithm::eltwise_log));
-  RegisterOp(r, "Sqrt", Eltwise(algorithm::eltwise_sqrt));
   RegisterOp(r, "Abs", Eltwise(algorithm::eltwise_abs));
   RegisterOp(r, "Neg", Eltwise(algorithm::eltwise_linear, -1.0f, 0.0f));
   RegisterOp(r, "Clip", BuildClip);

@@ -7,6 +7,7 @@
 
 #include "ir/shape_util.h"
 #include "runtime/kernel.h"
+#include "runtime/kernels/reference/fused_evaluate.h"
 #include "runtime/kernels/reference/ref_util.h"
 
 namespace kiln::runtime {
@@ -173,15 +174,6 @@ Status UnaryTyped(const TensorRef& x, const TensorRef& y, Dispatch dispatch, Fn 
   });
 }
 
-double StableSigmoid(double x) {
-  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
-  const double e = std::exp(x);
-  return e / (1.0 + e);
-}
-
-// log(1 + exp(x)) without overflow for large x.
-double StableSoftplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
-
 // PRelu: slope broadcast (unidirectionally) to x.
 Status PReluKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   RETURN_IF_ERROR(CheckSameDTypes({in[0], in[1]}, out[0]));
@@ -284,26 +276,15 @@ void RegisterReferenceElementwiseKernels(KernelRegistry& r) {
   RegisterRef(r, "PRelu", 2, 1, PReluKernel);
   RegisterRef(r, "Clip", 1, 1, ClipKernel);
 
-  RegisterUnaryFloat(r, "LeakyRelu", [](const Attrs& a) {
-    const double alpha = a.GetFloat("alpha", 0.01f);
-    return [alpha](double x) { return x >= 0 ? x : alpha * x; };
+  // ir/ops/unary.def, computed with the fused interpreter's scalar math.
+#define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, ...) \
+  RegisterUnaryFloat(r, #Name, [](const Attrs& a) {                               \
+    const double a0 = nattrs > 0 ? a.GetFloat(attr0, default0) : 0.0;             \
+    const double a1 = nattrs > 1 ? a.GetFloat(attr1, default1) : 0.0;             \
+    return [a0, a1](double x) { return ref::Unary##Name(x, a0, a1); };            \
   });
-  RegisterUnaryFloat(r, "Elu", [](const Attrs& a) {
-    const double alpha = a.GetFloat("alpha", 1.0f);
-    return [alpha](double x) { return x >= 0 ? x : alpha * std::expm1(x); };
-  });
-  RegisterUnaryFloat(r, "Selu", [](const Attrs& a) {
-    const double alpha = a.GetFloat("alpha", 1.67326319217681884765625f);
-    const double gamma = a.GetFloat("gamma", 1.05070102214813232421875f);
-    return [alpha, gamma](double x) { return x > 0 ? gamma * x : gamma * alpha * std::expm1(x); };
-  });
-  RegisterUnaryFloat(r, "Sigmoid", [](const Attrs&) { return StableSigmoid; });
-  RegisterUnaryFloat(r, "Tanh", [](const Attrs&) { return [](double x) { return std::tanh(x); }; });
-  RegisterUnaryFloat(r, "Softplus", [](const Attrs&) { return StableSoftplus; });
-  RegisterUnaryFloat(r, "Softsign", [](const Attrs&) { return [](double x) { return x / (1.0 + std::fabs(x)); }; });
-  RegisterUnaryFloat(r, "Exp", [](const Attrs&) { return [](double x) { return std::exp(x); }; });
-  RegisterUnaryFloat(r, "Log", [](const Attrs&) { return [](double x) { return std::log(x); }; });
-  RegisterUnaryFloat(r, "Sqrt", [](const Attrs&) { return [](double x) { return std::sqrt(x); }; });
+#include "ir/ops/unary.def"
+#undef UNARY
 
   RegisterRef(r, "Softmax", 1, 1, [](const KernelSpec& spec, const Refs& in, const Refs& out) {
     return SoftmaxKernel(spec, in, out, false);

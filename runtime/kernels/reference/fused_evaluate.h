@@ -17,6 +17,42 @@ inline double FusedSigmoid(double x) {
   return e / (1.0 + e);
 }
 
+/// The scalar math the rows of ir/ops/unary.def are written in, over doubles:
+/// the reference interpreter's, which the reference kernels reuse.
+struct ScalarMath {
+  static double C(double v) { return v; }
+  static double Add(double a, double b) { return a + b; }
+  static double Sub(double a, double b) { return a - b; }
+  static double Mul(double a, double b) { return a * b; }
+  static double Div(double a, double b) { return a / b; }
+  static double Neg(double a) { return -a; }
+  static double Abs(double a) { return std::fabs(a); }
+  static double Exp(double a) { return std::exp(a); }
+  static double Expm1(double a) { return std::expm1(a); }
+  static double Log(double a) { return std::log(a); }
+  static double Log1p(double a) { return std::log1p(a); }
+  static double Sqrt(double a) { return std::sqrt(a); }
+  static double Tanh(double a) { return std::tanh(a); }
+  static double Sigmoid(double a) { return FusedSigmoid(a); }
+  static double Select(bool c, double a, double b) { return c ? a : b; }
+  static bool Lt(double a, double b) { return a < b; }
+  static bool Gt(double a, double b) { return a > b; }
+  static bool Ge(double a, double b) { return a >= b; }
+};
+
+// unary.def's forward and derivative as functions of x (or t) and the attributes.
+#define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative, ...) \
+  inline double Unary##Name(double x, double a0, double a1) {                                                      \
+    [[maybe_unused]] ScalarMath m;                                                                                 \
+    return forward;                                                                                                \
+  }                                                                                                                \
+  inline double Unary##Name##Derivative(double t, double a0, double a1) {                                          \
+    [[maybe_unused]] ScalarMath m;                                                                                 \
+    return derivative;                                                                                             \
+  }
+#include "ir/ops/unary.def"
+#undef UNARY
+
 inline double FusedMaxOf(double a, double b) {
   if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
   return a < b ? b : a;
@@ -28,7 +64,8 @@ inline double FusedMinOf(double a, double b) {
 }
 
 // One instruction on (float32 values widened to) doubles; the semantics of the
-// op's own reference kernel (elementwise.cc, gradient.cc).
+// op's own reference kernel (elementwise.cc, gradient.cc). `a` holds the
+// instruction's arguments (up to 4).
 inline double EvaluateFusedOp(FusedOp op, const double* a) {
   switch (op) {
     case FusedOp::kAdd: return a[0] + a[1];
@@ -39,16 +76,6 @@ inline double EvaluateFusedOp(FusedOp op, const double* a) {
     case FusedOp::kMin: return FusedMinOf(a[0], a[1]);
     case FusedOp::kPow: return std::pow(a[0], a[1]);
     case FusedOp::kRelu: return a[0] < 0 ? 0.0 : a[0];
-    case FusedOp::kLeakyRelu: return a[0] >= 0 ? a[0] : a[1] * a[0];
-    case FusedOp::kElu: return a[0] >= 0 ? a[0] : a[1] * std::expm1(a[0]);
-    case FusedOp::kSelu: return a[0] > 0 ? a[2] * a[0] : a[2] * a[1] * std::expm1(a[0]);
-    case FusedOp::kSigmoid: return FusedSigmoid(a[0]);
-    case FusedOp::kTanh: return std::tanh(a[0]);
-    case FusedOp::kSoftplus: return a[0] > 0 ? a[0] + std::log1p(std::exp(-a[0])) : std::log1p(std::exp(a[0]));
-    case FusedOp::kSoftsign: return a[0] / (1.0 + std::fabs(a[0]));
-    case FusedOp::kExp: return std::exp(a[0]);
-    case FusedOp::kLog: return std::log(a[0]);
-    case FusedOp::kSqrt: return std::sqrt(a[0]);
     case FusedOp::kNeg: return -a[0];
     case FusedOp::kAbs: return a[0] < 0 ? -a[0] : a[0];
     case FusedOp::kClip: {
@@ -57,19 +84,13 @@ inline double EvaluateFusedOp(FusedOp op, const double* a) {
       return a[2] < raised ? a[2] : raised;
     }
     case FusedOp::kReluGrad: return a[0] * (a[1] > 0 ? 1.0 : 0.0);
-    case FusedOp::kLeakyReluGrad: return a[0] * (a[1] > 0 ? 1.0 : a[2]);
-    case FusedOp::kEluGrad: return a[0] * (a[1] > 0 ? 1.0 : a[2] * std::exp(a[1]));
-    case FusedOp::kSigmoidGrad: return a[0] * (a[1] * (1.0 - a[1]));
-    case FusedOp::kTanhGrad: return a[0] * (1.0 - a[1] * a[1]);
-    case FusedOp::kExpGrad: return a[0] * a[1];
-    case FusedOp::kLogGrad: return a[0] * (1.0 / a[1]);
-    case FusedOp::kSqrtGrad: return a[0] * (0.5 / a[1]);
     case FusedOp::kAbsGrad: return a[0] * (a[1] > 0 ? 1.0 : a[1] < 0 ? -1.0 : 0.0);
-    case FusedOp::kSoftplusGrad: return a[0] * FusedSigmoid(a[1]);
-    case FusedOp::kSoftsignGrad: {
-      const double d = 1.0 + std::fabs(a[1]);
-      return a[0] * (1.0 / (d * d));
-    }
+#define UNARY(Name, fn_name, from, nattrs, ...)                                                  \
+  case FusedOp::k##Name: return Unary##Name(a[0], nattrs > 0 ? a[1] : 0, nattrs > 1 ? a[2] : 0); \
+  case FusedOp::k##Name##Grad:                                                                   \
+    return a[0] * Unary##Name##Derivative(a[1], nattrs > 0 ? a[2] : 0, nattrs > 1 ? a[3] : 0);
+#include "ir/ops/unary.def"
+#undef UNARY
   }
   return std::numeric_limits<double>::quiet_NaN();
 }

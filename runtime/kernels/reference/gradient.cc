@@ -9,6 +9,7 @@
 
 #include "ir/shape_util.h"
 #include "runtime/kernel.h"
+#include "runtime/kernels/reference/fused_evaluate.h"
 #include "runtime/kernels/reference/ref_util.h"
 
 namespace kiln::runtime {
@@ -39,32 +40,19 @@ void Zero(const TensorRef& t) {
   if (t.num_bytes() > 0) std::memset(t.data, 0, t.num_bytes());
 }
 
-double Sigmoid(double x) {
-  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
-  const double e = std::exp(x);
-  return e / (1.0 + e);
-}
-
-// f'(.) of `function`, as a function of T (X or Y, see the contract).
-StatusOr<std::function<double(double)>> EltwiseDerivative(const std::string& f, double alpha) {
+// f'(.) of `function`, as a function of T (X or Y, see the contract): relu and
+// abs here, the ops of ir/ops/unary.def with the fused interpreter's scalar math.
+StatusOr<std::function<double(double)>> EltwiseDerivative(const std::string& f, const Attrs& attrs) {
   if (f == "relu") return std::function<double(double)>([](double x) { return x > 0 ? 1.0 : 0.0; });
-  if (f == "leaky_relu") return std::function<double(double)>([alpha](double x) { return x > 0 ? 1.0 : alpha; });
-  if (f == "elu") {
-    return std::function<double(double)>([alpha](double x) { return x > 0 ? 1.0 : alpha * std::exp(x); });
-  }
-  if (f == "softplus") return std::function<double(double)>(Sigmoid);
-  if (f == "softsign") {
-    return std::function<double(double)>([](double x) {
-      const double d = 1.0 + std::fabs(x);
-      return 1.0 / (d * d);
-    });
-  }
   if (f == "abs") return std::function<double(double)>([](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; });
-  if (f == "log") return std::function<double(double)>([](double x) { return 1.0 / x; });
-  if (f == "sigmoid") return std::function<double(double)>([](double y) { return y * (1.0 - y); });
-  if (f == "tanh") return std::function<double(double)>([](double y) { return 1.0 - y * y; });
-  if (f == "exp") return std::function<double(double)>([](double y) { return y; });
-  if (f == "sqrt") return std::function<double(double)>([](double y) { return 0.5 / y; });
+#define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, ...)                                 \
+  if (f == #fn_name) {                                                                                            \
+    const double a0 = nattrs > 0 ? attrs.GetFloat(attr0, default0) : 0.0;                                         \
+    const double a1 = nattrs > 1 ? attrs.GetFloat(attr1, default1) : 0.0;                                         \
+    return std::function<double(double)>([a0, a1](double t) { return ref::Unary##Name##Derivative(t, a0, a1); }); \
+  }
+#include "ir/ops/unary.def"
+#undef UNARY
   return InvalidArgument("unknown function '", f, "'");
 }
 
@@ -72,8 +60,7 @@ StatusOr<std::function<double(double)>> EltwiseDerivative(const std::string& f, 
 Status EltwiseGradKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   RETURN_IF_ERROR(CheckLike(in[0], {{&in[1], "T"}, {&out[0], "dX"}}));
   const std::string f = spec.attrs.GetString("function", "");
-  const double default_alpha = f == "leaky_relu" ? 0.01 : 1.0;
-  ASSIGN_OR_RETURN(auto deriv, EltwiseDerivative(f, spec.attrs.GetFloat("alpha", static_cast<float>(default_alpha))));
+  ASSIGN_OR_RETURN(auto deriv, EltwiseDerivative(f, spec.attrs));
   return DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const T *dy = in[0].as<T>(), *t = in[1].as<T>();

@@ -204,17 +204,22 @@ Status GatherKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   return Status::Ok();
 }
 
-// Pad (opset 13): pads input [begins..., ends...] (negative crops), optional
-// scalar constant_value input, mode constant / reflect / edge.
+// Pad: pads input [begins..., ends...] (negative crops) over all axes or the
+// optional axes input (18), optional scalar constant_value input, mode constant /
+// reflect / edge / wrap (19).
 Status PadKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   RETURN_IF_ERROR(CheckSameDType(in[0], out[0]));
   const std::string mode = spec.attrs.GetString("mode", "constant");
-  if (mode != "constant" && mode != "reflect" && mode != "edge") {
-    return InvalidArgument("mode '", mode, "' is not one of constant, reflect, edge");
+  if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap") {
+    return InvalidArgument("mode '", mode, "' is not one of constant, reflect, edge, wrap");
   }
   const Dims& x = in[0].dims;
   const size_t rank = x.size();
   ASSIGN_OR_RETURN(std::vector<int64_t> pads, ReadInts(in[1], "pads"));
+  if (ref::HasInput(in, 3)) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> axes, ReadInts(in[3], "axes"));
+    ASSIGN_OR_RETURN(pads, ExpandPadAxes(pads, axes, static_cast<int64_t>(rank)));
+  }
   if (pads.size() != 2 * rank) {
     return InvalidArgument("pads ", DimsToString(pads), " has ", pads.size(), " values, expected ", 2 * rank);
   }
@@ -257,6 +262,8 @@ Status PadKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
           }
           if (mode == "edge") {
             c = std::clamp<int64_t>(c, 0, x[d] - 1);
+          } else if (mode == "wrap") {
+            c = ((c % x[d]) + x[d]) % x[d];
           } else {  // reflect, without repeating the edge: [1 0 | 0 1 2 | 2 1] -> [2 1 | 0 1 2 | 1 0]
             const int64_t period = 2 * (x[d] - 1);
             if (period == 0) {

@@ -1,0 +1,292 @@
+#include "frontends/onnx/onnx_opsets.h"
+
+#include <algorithm>
+#include <map>
+
+#include "frontends/onnx/onnx_tensor.h"
+#include "ir/ops/unary_table.h"
+#include "ir/tensor.h"
+
+namespace kiln::onnx_import {
+namespace {
+
+struct OpHistory {
+  const char* op;
+  std::vector<int> since;  // ascending
+};
+
+const std::vector<OpHistory>& History() {
+  static const std::vector<OpHistory> history = {
+#define ONNX_OP(name, ...) {#name, {__VA_ARGS__}},
+#include "frontends/onnx/onnx_op_history.def"
+#undef ONNX_OP
+  };
+  return history;
+}
+
+// Values the lowerings may read at import time: initializers and Constant nodes.
+using Constants = std::map<std::string, const onnx::TensorProto*>;
+
+Constants ConstantsOf(const onnx::GraphProto& graph) {
+  Constants out;
+  for (const auto& init : graph.initializer()) out[init.name()] = &init;
+  for (const auto& node : graph.node()) {
+    if (node.op_type() != "Constant" || node.output_size() != 1) continue;
+    for (const auto& a : node.attribute()) {
+      if (a.name() == "value" && a.has_t()) out[node.output(0)] = &a.t();
+    }
+  }
+  return out;
+}
+
+StatusOr<std::vector<int64_t>> ConstantInts(const Constants& constants, const std::string& name,
+                                            const std::string& where) {
+  auto it = constants.find(name);
+  if (it == constants.end()) {
+    return Unimplemented(where, ": '", name, "' must be a constant (an initializer or a Constant node)");
+  }
+  ASSIGN_OR_RETURN(Tensor t, TensorFromOnnx(*it->second, where + ": '" + name + "'"));
+  if (t.dtype() != proto::DT_INT64 && t.dtype() != proto::DT_INT32) {
+    return InvalidArgument(where, ": '", name, "' must be int64, got ", DTypeName(t.dtype()));
+  }
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < t.num_elements(); ++i) out.push_back(static_cast<int64_t>(t.GetAsDouble(i)));
+  return out;
+}
+
+using LowerFn = Status (*)(onnx::NodeProto& node, const Constants& constants, const std::string& where);
+
+// Reduce* 18 (ReduceMax 20 adds bool): axes moved from an input to the IR's
+// attribute; empty axes with noop_with_empty_axes=1 are the identity.
+Status LowerReduceAxesInput(onnx::NodeProto& node, const Constants& constants, const std::string& where) {
+  std::vector<int64_t> axes;
+  if (node.input_size() > 1 && !node.input(1).empty()) {
+    ASSIGN_OR_RETURN(axes, ConstantInts(constants, node.input(1), where));
+  }
+  const onnx::AttributeProto* noop = FindAttr(node, "noop_with_empty_axes");
+  const bool identity = axes.empty() && noop && noop->i() != 0;
+  RemoveAttr(node, "noop_with_empty_axes");
+  while (node.input_size() > 1) node.mutable_input()->RemoveLast();
+  if (identity) {
+    node.set_op_type("Identity");
+    node.clear_attribute();
+    return Status::Ok();
+  }
+  if (!axes.empty()) {
+    onnx::AttributeProto* a = node.add_attribute();
+    a->set_name("axes");
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t axis : axes) a->add_ints(axis);
+  }
+  return Status::Ok();
+}
+
+// AveragePool 19 adds dilations; the IR's pooling has none.
+Status LowerPoolDilations(onnx::NodeProto& node, const Constants&, const std::string& where) {
+  if (const onnx::AttributeProto* d = FindAttr(node, "dilations")) {
+    for (int64_t v : d->ints()) {
+      if (v != 1) return Unimplemented(where, ": dilations other than 1 are not supported");
+    }
+    RemoveAttr(node, "dilations");
+  }
+  return Status::Ok();
+}
+
+// Cast 19 adds 'saturate' and 25 'round_mode', which only affect float8 targets
+// (not IR types, which the IR's Cast then reports).
+Status LowerCastSaturate(onnx::NodeProto& node, const Constants&, const std::string&) {
+  RemoveAttr(node, "saturate");
+  RemoveAttr(node, "round_mode");
+  return Status::Ok();
+}
+
+// Versions newer than 13 of the ops the IR has, and how each maps onto the IR
+// (the unary activations list theirs in ir/ops/unary.def).
+// nullptr: the IR already has that version's semantics (most added only types:
+// bfloat16, int4/float8, which the dtype checks then accept or refuse; Reshape 14's
+// allowzero, Shape 15's start/end, Split 18's num_outputs, Pad 18's axes input are
+// IR attributes and inputs).
+struct NewerVersion {
+  const char* op;
+  int since;
+  LowerFn lower;
+};
+const NewerVersion kNewerVersions[] = {
+    {"Add", 14, nullptr},
+    {"Sub", 14, nullptr},
+    {"Mul", 14, nullptr},
+    {"Div", 14, nullptr},
+    {"Pow", 15, nullptr},
+    {"Relu", 14, nullptr},
+    {"PRelu", 16, nullptr},
+    {"Conv", 22, nullptr},
+    {"ConvTranspose", 22, nullptr},
+    {"MaxPool", 22, nullptr},
+    {"AveragePool", 19, LowerPoolDilations},
+    {"AveragePool", 22, LowerPoolDilations},
+    {"GlobalAveragePool", 22, nullptr},
+    {"BatchNormalization", 14, nullptr},  // training_mode: checked by CheckLegacyAttributes
+    {"BatchNormalization", 15, nullptr},
+    {"Dropout", 22, nullptr},
+    {"Flatten", 21, nullptr},
+    {"Flatten", 23, nullptr},
+    {"Flatten", 24, nullptr},
+    {"Flatten", 25, nullptr},
+    {"Reshape", 14, nullptr},
+    {"Reshape", 19, nullptr},
+    {"Reshape", 21, nullptr},
+    {"Reshape", 23, nullptr},
+    {"Reshape", 24, nullptr},
+    {"Reshape", 25, nullptr},
+    {"Transpose", 21, nullptr},
+    {"Transpose", 23, nullptr},
+    {"Transpose", 24, nullptr},
+    {"Transpose", 25, nullptr},
+    {"Split", 18, nullptr},
+    {"Pad", 18, nullptr},
+    {"Pad", 19, nullptr},
+    {"Pad", 21, nullptr},
+    {"Pad", 23, nullptr},
+    {"Pad", 24, nullptr},
+    {"Pad", 25, nullptr},
+    {"Squeeze", 21, nullptr},
+    {"Squeeze", 23, nullptr},
+    {"Squeeze", 24, nullptr},
+    {"Squeeze", 25, nullptr},
+    {"Unsqueeze", 21, nullptr},
+    {"Unsqueeze", 23, nullptr},
+    {"Unsqueeze", 24, nullptr},
+    {"Unsqueeze", 25, nullptr},
+    {"Identity", 14, nullptr},
+    {"Identity", 16, nullptr},
+    {"Identity", 19, nullptr},
+    {"Identity", 21, nullptr},
+    {"Identity", 23, nullptr},
+    {"Identity", 24, nullptr},
+    {"Identity", 25, nullptr},
+    {"Constant", 19, nullptr},
+    {"Constant", 21, nullptr},
+    {"Constant", 23, nullptr},
+    {"Constant", 24, nullptr},
+    {"Constant", 25, nullptr},
+    {"ConstantOfShape", 20, nullptr},
+    {"ConstantOfShape", 21, nullptr},
+    {"ConstantOfShape", 23, nullptr},
+    {"ConstantOfShape", 24, nullptr},
+    {"ConstantOfShape", 25, nullptr},
+    {"Shape", 15, nullptr},
+    {"Shape", 19, nullptr},
+    {"Shape", 21, nullptr},
+    {"Shape", 23, nullptr},
+    {"Shape", 24, nullptr},
+    {"Shape", 25, nullptr},
+    {"Cast", 19, LowerCastSaturate},
+    {"Cast", 21, LowerCastSaturate},
+    {"Cast", 23, LowerCastSaturate},
+    {"Cast", 24, LowerCastSaturate},
+    {"Cast", 25, LowerCastSaturate},
+    {"ReduceMean", 18, LowerReduceAxesInput},
+    {"ReduceMax", 18, LowerReduceAxesInput},
+    {"ReduceMax", 20, LowerReduceAxesInput},
+};
+
+const NewerVersion* FindNewerVersion(const std::string& op, int since) {
+  for (const NewerVersion& v : kNewerVersions) {
+    if (op == v.op && since == v.since) return &v;
+  }
+  return nullptr;
+}
+
+// The table above, and the versions the rows of ir/ops/unary.def list.
+bool AcceptsNewerVersion(const std::string& op, int since) {
+  if (FindNewerVersion(op, since)) return true;
+  const UnaryOpRow* row = FindUnaryOp(op);
+  return row && std::find(row->onnx_since.begin(), row->onnx_since.end(), since) != row->onnx_since.end();
+}
+
+bool IsDefaultDomain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+
+}  // namespace
+
+const onnx::AttributeProto* FindAttr(const onnx::NodeProto& node, const std::string& name) {
+  for (const auto& a : node.attribute()) {
+    if (a.name() == name) return &a;
+  }
+  return nullptr;
+}
+
+void RemoveAttr(onnx::NodeProto& node, const std::string& name) {
+  auto* attrs = node.mutable_attribute();
+  for (int i = 0; i < attrs->size(); ++i) {
+    if (attrs->Get(i).name() == name) {
+      attrs->DeleteSubrange(i, 1);
+      return;
+    }
+  }
+}
+
+std::string NodeLabel(const onnx::NodeProto& node) {
+  std::string name = node.name().empty() && node.output_size() > 0 ? node.output(0) : node.name();
+  return name + " (" + node.op_type() + ")";
+}
+
+int OnnxSinceVersion(const std::string& op, int64_t opset) {
+  for (const OpHistory& h : History()) {
+    if (op != h.op) continue;
+    int since = 0;
+    for (int v : h.since) {
+      if (v <= opset) since = v;
+    }
+    return since;
+  }
+  return 0;
+}
+
+std::vector<int> AcceptedOnnxVersions(const std::string& op) {
+  std::vector<int> out;
+  for (const OpHistory& h : History()) {
+    if (op != h.op) continue;
+    for (int v : h.since) {
+      if (v <= 13 || AcceptsNewerVersion(op, v)) out.push_back(v);
+    }
+  }
+  return out;
+}
+
+Status LowerNewerVersions(onnx::ModelProto& model, int64_t opset, const std::string& source) {
+  if (opset > kNewestSupportedOpset) {
+    return Unimplemented(source, ": ai.onnx opset ", opset, " is newer than the newest supported (",
+                         kNewestSupportedOpset, ")");
+  }
+  onnx::GraphProto* graph = model.mutable_graph();
+  // Every version the IR cannot express, reported at once: "Foo-19 (nodes a, b)".
+  std::vector<std::pair<std::string, std::vector<std::string>>> unknown;
+  for (const auto& node : graph->node()) {
+    if (!IsDefaultDomain(node.domain())) continue;
+    const int since = OnnxSinceVersion(node.op_type(), opset);
+    if (since <= 13 || AcceptsNewerVersion(node.op_type(), since)) continue;
+    const std::string key = node.op_type() + "-" + std::to_string(since);
+    auto it = std::find_if(unknown.begin(), unknown.end(), [&](const auto& g) { return g.first == key; });
+    if (it == unknown.end()) it = unknown.insert(unknown.end(), {key, {}});
+    it->second.push_back(node.name().empty() && node.output_size() ? node.output(0) : node.name());
+  }
+  if (!unknown.empty()) {
+    std::string list;
+    for (const auto& [key, nodes] : unknown) {
+      if (!list.empty()) list += ", ";
+      list += key + (nodes.size() == 1 ? " (node " : " (nodes ");
+      for (size_t i = 0; i < nodes.size(); ++i) list += (i ? ", " : "") + nodes[i];
+      list += ")";
+    }
+    return Unimplemented(source, ": op versions newer than the IR's are not supported at opset ", opset, ": ", list);
+  }
+  const Constants constants = ConstantsOf(*graph);
+  for (onnx::NodeProto& node : *graph->mutable_node()) {
+    if (!IsDefaultDomain(node.domain())) continue;
+    const NewerVersion* v = FindNewerVersion(node.op_type(), OnnxSinceVersion(node.op_type(), opset));
+    if (v && v->lower) RETURN_IF_ERROR(v->lower(node, constants, source + ": " + NodeLabel(node)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace kiln::onnx_import
