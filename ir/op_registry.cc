@@ -44,6 +44,7 @@ static const OpRegistry& Registry() {
     RegisterNnOps(*r);
     RegisterShapeOps(*r);
     RegisterReductionOps(*r);
+    RegisterRecurrentOps(*r);
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);
     RegisterFusedOps(*r);

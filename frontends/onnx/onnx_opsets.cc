@@ -185,6 +185,12 @@ const NewerVersion kNewerVersions[] = {
     {"Cast", 23, LowerCastSaturate},
     {"Cast", 24, LowerCastSaturate},
     {"Cast", 25, LowerCastSaturate},
+    {"RNN", 14, nullptr},  // 14: layout (an IR attribute); 22: bfloat16
+    {"RNN", 22, nullptr},
+    {"GRU", 14, nullptr},
+    {"GRU", 22, nullptr},
+    {"LSTM", 14, nullptr},
+    {"LSTM", 22, nullptr},
     {"ReduceMean", 18, LowerReduceAxesInput},
     {"ReduceMax", 18, LowerReduceAxesInput},
     {"ReduceMax", 20, LowerReduceAxesInput},
