@@ -126,6 +126,39 @@ double Activation::Apply(double x) const {
   return x;
 }
 
+double Activation::Derivative(double x) const {
+  switch (kind) {
+    case kRelu: return x > 0 ? 1 : 0;
+    case kTanh: {
+      const double t = std::tanh(x);
+      return 1 - t * t;
+    }
+    case kSigmoid: {
+      const double s = 1 / (1 + std::exp(-x));
+      return s * (1 - s);
+    }
+    case kAffine: return alpha;
+    case kLeakyRelu: return x >= 0 ? 1 : alpha;
+    case kThresholdedRelu: return x > alpha ? 1 : 0;
+    case kScaledTanh: {
+      const double t = std::tanh(beta * x);
+      return alpha * beta * (1 - t * t);
+    }
+    case kHardSigmoid: {
+      const double v = alpha * x + beta;
+      return v > 0 && v < 1 ? alpha : 0;
+    }
+    case kElu: return x >= 0 ? 1 : alpha * std::exp(x);
+    case kSoftsign: return 1 / ((1 + std::fabs(x)) * (1 + std::fabs(x)));
+    case kSoftplus: return 1 / (1 + std::exp(-x));
+  }
+  return 1;
+}
+
+int GradInputBase(CellKind kind) { return kind == CellKind::kLstm ? 8 : 6; }
+int NumGradOutputs(CellKind kind) { return kind == CellKind::kLstm ? 7 : 5; }
+int GradOutputInput(int output) { return output < 4 ? output : output + 1; }
+
 Dims Geometry::OutputDims() const {
   return batch_first ? Dims{batch, seq_length, directions, hidden} : Dims{seq_length, directions, batch, hidden};
 }
@@ -244,6 +277,55 @@ Status InferRecurrent(InferContext& ctx, CellKind kind) {
   return Status::Ok();
 }
 
+// RNNGrad / GRUGrad / LSTMGrad: the forward inputs, then dY, dY_h (, dY_c).
+// Every output is defined, an absent B / initial state / P being a zero one.
+Status InferRecurrentGrad(InferContext& ctx, CellKind kind) {
+  const int base = recurrent::GradInputBase(kind);
+  std::vector<const Dims*> dims(base, nullptr);
+  for (int i = 0; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) continue;
+    if (i < base) dims[i] = &ctx.input_dims(i);
+    if (i == recurrent::kSequenceLens) {
+      const DType t = ctx.input_dtype(i);
+      if (t != proto::DT_INT32 && t != proto::DT_INT64) {
+        return ctx.Error("sequence_lens has type ", DTypeName(t), " but must be int32");
+      }
+    } else {
+      RETURN_IF_ERROR(ops::CheckSameDType(ctx, i, recurrent::kX));
+    }
+  }
+  RETURN_IF_ERROR(ops::CheckDType(ctx, recurrent::kX, ops::TypeClass::kFloat));
+  auto geometry = recurrent::ResolveGeometry(kind, ctx.attrs(), dims);
+  if (!geometry.ok()) return ctx.Error(geometry.status().message());
+  const recurrent::Geometry& g = *geometry;
+  if (const Tensor* lengths = ctx.input_value(recurrent::kSequenceLens)) {
+    Status st = recurrent::CheckSequenceLengths(lengths->ToInt64Vector(), g.seq_length);
+    if (!st.ok()) return ctx.Error(st.message());
+  }
+  for (int i = base; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) continue;
+    const Dims expected = i == base ? g.OutputDims() : g.StateDims();
+    if (ctx.input_dims(i) != expected) {
+      return ctx.Error("output gradient ", i - base, " has shape ", DimsToString(ctx.input_dims(i)), " but the ",
+                       i == base ? "output Y" : "state output", " is ", DimsToString(expected));
+    }
+  }
+  const int64_t gates = recurrent::NumGates(kind) * g.hidden;
+  const Dims grad_dims[] = {ctx.input_dims(recurrent::kX),
+                            {g.directions, gates, g.input_size},
+                            {g.directions, gates, g.hidden},
+                            {g.directions, 2 * gates},
+                            g.StateDims(),
+                            g.StateDims(),
+                            {g.directions, 3 * g.hidden}};
+  for (int o = 0; o < ctx.num_outputs(); ++o) ctx.set_output(o, ctx.input_dtype(recurrent::kX), grad_dims[o]);
+  return Status::Ok();
+}
+
+Status InferRnnGrad(InferContext& ctx) { return InferRecurrentGrad(ctx, CellKind::kRnn); }
+Status InferGruGrad(InferContext& ctx) { return InferRecurrentGrad(ctx, CellKind::kGru); }
+Status InferLstmGrad(InferContext& ctx) { return InferRecurrentGrad(ctx, CellKind::kLstm); }
+
 Status InferRnn(InferContext& ctx) { return InferRecurrent(ctx, CellKind::kRnn); }
 Status InferGru(InferContext& ctx) { return InferRecurrent(ctx, CellKind::kGru); }
 Status InferLstm(InferContext& ctx) { return InferRecurrent(ctx, CellKind::kLstm); }
@@ -284,6 +366,28 @@ void RegisterRecurrentOps(OpRegistry& r) {
          .attrs = RecurrentAttrs({{"input_forget", AttrType::kInt}}),
          .infer_shape = InferLstm,
          .doc = "LSTM (gates i, o, f, c; optional peepholes) over X [T, N, I]: outputs Y, Y_h, Y_c (ONNX semantics)"});
+  // Backward (BPTT) ops: the forward op's attributes, docs/training_ops.md.
+  r.Add({.kind = OpKind::kRNNGrad,
+         .min_inputs = 3,
+         .max_inputs = 8,
+         .max_outputs = 5,
+         .attrs = RecurrentAttrs({}),
+         .infer_shape = InferRnnGrad,
+         .doc = "BPTT of RNN: (RNN inputs, dY, dY_h) -> dX, dW, dR, dB, d_initial_h"});
+  r.Add({.kind = OpKind::kGRUGrad,
+         .min_inputs = 3,
+         .max_inputs = 8,
+         .max_outputs = 5,
+         .attrs = RecurrentAttrs({{"linear_before_reset", AttrType::kInt}}),
+         .infer_shape = InferGruGrad,
+         .doc = "BPTT of GRU: (GRU inputs, dY, dY_h) -> dX, dW, dR, dB, d_initial_h"});
+  r.Add({.kind = OpKind::kLSTMGrad,
+         .min_inputs = 3,
+         .max_inputs = 11,
+         .max_outputs = 7,
+         .attrs = RecurrentAttrs({{"input_forget", AttrType::kInt}}),
+         .infer_shape = InferLstmGrad,
+         .doc = "BPTT of LSTM: (LSTM inputs, dY, dY_h, dY_c) -> dX, dW, dR, dB, d_initial_h, d_initial_c, dP"});
 }
 
 }  // namespace kiln

@@ -21,6 +21,14 @@ enum Input { kX = 0, kW, kR, kB, kSequenceLens, kInitialH, kInitialC, kPeepholes
 /// Output positions.
 enum Output { kY = 0, kYH, kYC };
 
+/// The backward ops RNNGrad, GRUGrad, LSTMGrad take the forward op's inputs (absent
+/// ones stay absent) followed by dY, dY_h (and dY_c) from GradInputBase(kind) on, and
+/// output dX, dW, dR, dB, d_initial_h (and d_initial_c, dP): output o is the
+/// gradient of forward input GradOutputInput(o).
+int GradInputBase(CellKind kind);
+int NumGradOutputs(CellKind kind);
+int GradOutputInput(int output);
+
 /// Gates per hidden unit in W/R: RNN 1 (i), GRU 3 (z, r, h), LSTM 4 (i, o, f, c).
 int NumGates(CellKind kind);
 /// Activation functions per direction: RNN 1 (f), GRU 2 (f, g), LSTM 3 (f, g, h).
@@ -45,6 +53,8 @@ struct Activation {
   double alpha = 0, beta = 0;
 
   double Apply(double x) const;
+  /// d Apply / dx at x.
+  double Derivative(double x) const;
 };
 
 /// Everything a recurrent node's shapes and attributes determine.
