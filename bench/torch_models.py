@@ -1,7 +1,9 @@
-"""The benchmark's model architectures in PyTorch (bench/jax_models.py has the same
-ones in jax.numpy/lax). make_models.py builds them with fixed seeds, saves their
-weights and exports them to ONNX; the torch runners rebuild them from the saved
-weights, so every peer computes with the same numbers.
+"""The PyTorch networks of the benchmarks and of the test suite's reference models, in
+one module (bench/jax_models.py has the benchmark ones in jax.numpy/lax).
+make_models.py builds the benchmark models with fixed seeds, saves their weights and
+exports them to ONNX; the torch runners rebuild them from the saved weights, so every
+peer computes with the same numbers. scripts/make_reference_models.py builds
+tests/data/models from the same classes (a smaller MLP, LeNet-5 with tanh, ResNet-8).
 """
 import torch
 import torch.nn.functional as F
@@ -9,34 +11,39 @@ from torch import nn
 
 
 class Mlp(nn.Module):
-    """784-512-256-10, ReLU; returns the logits."""
+    """784-h1-h2-10 (default 512-256), ReLU; returns the logits, or their log-softmax."""
 
-    def __init__(self):
+    def __init__(self, hidden=(512, 256), log_softmax=False):
         super().__init__()
-        self.fc1 = nn.Linear(784, 512)
-        self.fc2 = nn.Linear(512, 256)
-        self.fc3 = nn.Linear(256, 10)
+        self.fc1 = nn.Linear(784, hidden[0])
+        self.fc2 = nn.Linear(hidden[0], hidden[1])
+        self.fc3 = nn.Linear(hidden[1], 10)
+        self.log_softmax = log_softmax
 
     def forward(self, x):
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        y = self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        return F.log_softmax(y, dim=1) if self.log_softmax else y
 
 
 class LeNet5(nn.Module):
-    """LeNet-5 on 1x28x28 (as tests/data/models/lenet5): conv-relu-pool x2, fc 120-84-10."""
+    """LeNet-5 on 1x28x28: conv-relu-pool x2, fc 120-84-10 with `fc_activation` after the
+    hidden fc layers (ReLU; tests/data/models/lenet5 uses the classic tanh)."""
 
-    def __init__(self):
+    def __init__(self, fc_activation=F.relu):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
         self.conv2 = nn.Conv2d(6, 16, 5)
         self.fc1 = nn.Linear(16 * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, 10)
+        self.fc_activation = fc_activation
 
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # 6x14x14
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # 16x5x5
         x = torch.flatten(x, 1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        act = self.fc_activation
+        return self.fc3(act(self.fc2(act(self.fc1(x)))))
 
 
 class BasicBlock(nn.Module):

@@ -78,6 +78,32 @@ const std::vector<PipelineEntry>& InferencePipeline() {
   return pipeline;
 }
 
+// The training graphs run no rewrites of the model: BN folding is wrong while the
+// statistics change, and the fused post-op ops have no gradient rules.
+const std::vector<PipelineEntry>& TrainingTypingPipeline() {
+  static const std::vector<PipelineEntry> pipeline = {
+      // The batch size is the training block's (or the command line's).
+      {"resolve-symbolic-dims"},
+      // Static types for the loss, autodiff and the updates; shape subgraphs fold.
+      {"infer-shapes"},
+  };
+  return pipeline;
+}
+
+const std::vector<PipelineEntry>& TrainingFinishPipeline(bool fuse_elementwise) {
+  static const std::vector<PipelineEntry> fused = {
+      // Gradients of parameters that do not reach the loss, unused forward values.
+      {"dce"},
+      // Forward and backward chains alike; optimizer updates and every other state update
+      // stay nodes of their own (the pass never fuses them).
+      {"fuse-elementwise"},
+      // The fused members' now-unused constants.
+      {"dce"},
+  };
+  static const std::vector<PipelineEntry> unfused = {{"dce"}};
+  return fuse_elementwise ? fused : unfused;
+}
+
 Status PrepareForInference(Graph& graph, const PassOptions& options, const PassObserver& observer) {
   return RunPipeline(graph, InferencePipeline(), options, observer);
 }

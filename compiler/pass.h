@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/target.h"
 #include "ir/graph.h"
 #include "ir/status.h"
 
@@ -21,6 +22,8 @@ struct PassOptions {
   int64_t max_fold_elements = int64_t{1} << 20;
   /// When set, fuse-elementwise appends its verdict on every node (--explain-fusion).
   std::vector<FusionDecision>* fusion_decisions = nullptr;
+  /// What target-dependent rewrites (fuse-postops) ask; never null.
+  const Target* target = &DefaultTarget();
 };
 
 class Pass {
@@ -58,8 +61,12 @@ Status RunPipeline(Graph& graph, const std::vector<PipelineEntry>& pipeline, con
 /// The default inference pipeline (see pass_pipeline.cc for what each entry does).
 const std::vector<PipelineEntry>& InferencePipeline();
 
+/// The training step and its evaluation graph (compiler/training.cc), in two halves around
+/// the loss, autodiff and the optimizer updates: typing first, then the cleanup.
+const std::vector<PipelineEntry>& TrainingTypingPipeline();
+const std::vector<PipelineEntry>& TrainingFinishPipeline(bool fuse_elementwise);
+
 /// Convenience: the default inference pipeline (shape inference, folding, cleanup).
 Status PrepareForInference(Graph& graph, const PassOptions& options, const PassObserver& observer = nullptr);
 
 }  // namespace kiln
-

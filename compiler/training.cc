@@ -123,18 +123,26 @@ StatusOr<LossChoice> ChooseLoss(const std::string& loss, Value* out) {
 
 }  // namespace
 
+OptimizerConfig OptimizerConfig::For(const std::string& name) {
+  OptimizerConfig c;
+  c.name = name;
+  if (const OptimizerDef* def = FindOptimizer(name)) c.hyper = def->defaults;
+  return c;
+}
+
 OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& s) {
-  OptimizerConfig o;
-  o.name = s.optimizer().empty() ? "sgd" : s.optimizer();
-  const float default_lr = o.name == "adam" ? 0.001f : o.name == "adadelta" ? 1.0f : 0.01f;
-  o.learning_rate = s.has_learning_rate() ? s.learning_rate() : default_lr;  // ValidateTrainingSpec: > 0
-  if (s.has_momentum()) o.momentum = s.momentum();
-  o.nesterov = s.nesterov();
-  if (s.has_beta1()) o.beta1 = s.beta1();
-  if (s.has_beta2()) o.beta2 = s.beta2();
-  if (s.has_epsilon()) o.epsilon = s.epsilon();
-  if (s.has_rho()) o.rho = s.rho();
-  o.weight_decay = s.weight_decay();
+  std::string name = s.optimizer().empty() ? kDefaultOptimizer : s.optimizer();
+  if (name == "sgd" && s.has_momentum() && s.momentum() > 0) name = "momentum";  // Keras style
+  OptimizerConfig o = OptimizerConfig::For(name);
+  OptimizerHyperparams& h = o.hyper;
+  if (s.has_learning_rate()) h.lr = s.learning_rate();  // ValidateTrainingSpec: > 0
+  if (s.has_momentum()) h.momentum = s.momentum();
+  h.nesterov = h.nesterov || s.nesterov();
+  if (s.has_beta1()) h.beta1 = s.beta1();
+  if (s.has_beta2()) h.beta2 = s.beta2();
+  if (s.has_epsilon()) h.epsilon = s.epsilon();
+  if (s.has_rho()) h.rho = s.rho();
+  h.weight_decay = s.weight_decay();
   o.clip_norm = s.clip_norm();
   return o;
 }
@@ -223,7 +231,14 @@ StatusOr<std::string> CanonicalLossName(const std::string& name) {
 static Status TypeGraph(Graph& g, int64_t batch_size) {
   PassOptions options;
   options.batch_size = batch_size;
-  return RunPipeline(g, {{"resolve-symbolic-dims"}, {"infer-shapes"}}, options);
+  return RunPipeline(g, TrainingTypingPipeline(), options);
+}
+
+// The step and the evaluation graph end alike; the fusion decisions are the step's.
+static Status FinishTrainingGraph(Graph& g, const TrainingConfig& config, bool record_fusion) {
+  PassOptions options;
+  if (record_fusion) options.fusion_decisions = config.fusion_decisions;
+  return RunPipeline(g, TrainingFinishPipeline(config.fuse_elementwise), options);
 }
 
 static void PromoteParameters(Graph& g) {
@@ -249,7 +264,7 @@ StatusOr<std::unique_ptr<Graph>> BuildEvalGraph(const Graph& model, int64_t batc
   PromoteParameters(*g);
   PromoteBatchNormStatistics(*g);
   RETURN_IF_ERROR(TypeGraph(*g, batch_size));
-  RETURN_IF_ERROR(RunPipeline(*g, {{"dce"}}, PassOptions{}));
+  RETURN_IF_ERROR(RunPipeline(*g, TrainingFinishPipeline(/*fuse_elementwise=*/false), PassOptions{}));
   return g;
 }
 
@@ -295,52 +310,14 @@ StatusOr<std::unique_ptr<Graph>> BuildLossGraph(const Graph& model, const Traini
 namespace {
 
 struct OptimizerOp {
-  std::string op;
-  std::vector<const char*> slots;  // state names per parameter, in input order after (p, g)
+  const OptimizerDef* def;
   Attrs attrs;
 };
 
 StatusOr<OptimizerOp> MakeOptimizer(const OptimizerConfig& c) {
-  OptimizerOp o;
-  o.attrs.SetFloat("lr", c.learning_rate);
-  if (c.weight_decay != 0.0f) o.attrs.SetFloat("weight_decay", c.weight_decay);
-  auto eps = [&](float fallback) { o.attrs.SetFloat("epsilon", c.epsilon >= 0 ? c.epsilon : fallback); };
-  auto rho = [&](float fallback) { o.attrs.SetFloat("rho", c.rho >= 0 ? c.rho : fallback); };
-  const std::string& n = c.name;
-  // Keras style: sgd with momentum (and nesterov) is the momentum optimizer.
-  const bool sgd_momentum = n == "sgd" && c.momentum > 0;
-  if (n == "sgd" && !sgd_momentum) {
-    o.op = "SGDUpdate";
-  } else if (sgd_momentum || n == "momentum" || n == "nesterov") {
-    o.op = "MomentumUpdate";
-    o.slots = {"velocity"};
-    o.attrs.SetFloat("momentum", c.momentum >= 0 ? c.momentum : 0.9f);
-    o.attrs.SetInt("nesterov", n == "nesterov" || c.nesterov ? 1 : 0);
-  } else if (n == "adagrad") {
-    o.op = "AdagradUpdate";
-    o.slots = {"accumulator"};
-    eps(1e-10f);
-  } else if (n == "adadelta") {
-    o.op = "AdadeltaUpdate";
-    o.slots = {"square_avg", "delta_avg"};
-    eps(1e-6f);
-    rho(0.9f);
-  } else if (n == "rmsprop") {
-    o.op = "RMSpropUpdate";
-    o.slots = {"square_avg"};
-    eps(1e-8f);
-    rho(0.99f);
-  } else if (n == "adam") {
-    o.op = "AdamUpdate";
-    o.slots = {"m", "v"};
-    o.attrs.SetFloat("beta1", c.beta1);
-    o.attrs.SetFloat("beta2", c.beta2);
-    eps(1e-8f);
-  } else {
-    return InvalidArgument("unknown optimizer '", n,
-                           "' (expected sgd, momentum, nesterov, adagrad, adadelta, rmsprop or adam)");
-  }
-  return o;
+  const OptimizerDef* def = FindOptimizer(c.name);
+  if (!def) return InvalidArgument("unknown optimizer '", c.name, "' (expected ", OptimizerNameList(), ")");
+  return OptimizerOp{def, UpdateAttrs(*def, c.hyper)};
 }
 
 }  // namespace
@@ -383,13 +360,14 @@ StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const Trainin
   for (size_t i = 0; i < trained.size(); ++i) {
     Value* p = trained[i];
     std::vector<Value*> ins = {p, trained_grads[i]};
-    for (const char* slot : opt.slots) ins.push_back(g->AddState(p->name() + "/" + slot, Zeros(p)));
-    if (opt.op == "AdamUpdate") ins.push_back(step);
-    const int num_outputs = 1 + static_cast<int>(opt.slots.size());
-    Node* n = g->AddNode(opt.op, p->name() + "/update", ins, num_outputs, opt.attrs);
+    const std::vector<std::string>& slots = opt.def->slots;
+    for (const std::string& slot : slots) ins.push_back(g->AddState(p->name() + "/" + slot, Zeros(p)));
+    if (opt.def->reads_step) ins.push_back(step);
+    const int num_outputs = 1 + static_cast<int>(slots.size());
+    Node* n = g->AddNode(opt.def->update_op, p->name() + "/update", ins, num_outputs, opt.attrs);
     RETURN_IF_ERROR(InferNode(n));
     g->SetStateUpdate(p, n->output(0));
-    for (size_t s = 0; s < opt.slots.size(); ++s) g->SetStateUpdate(ins[2 + s], n->output(1 + static_cast<int>(s)));
+    for (size_t s = 0; s < slots.size(); ++s) g->SetStateUpdate(ins[2 + s], n->output(1 + static_cast<int>(s)));
     program.parameters.push_back(p->name());
   }
   ASSIGN_OR_RETURN(
@@ -397,18 +375,41 @@ StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const Trainin
       Emit(*g, "Add", "train/step/increment",
            {step, g->AddConstant("train/one", Tensor::FromVector(proto::DT_INT64, {}, std::vector<int64_t>{1}))}));
   g->SetStateUpdate(step, next_step);
-  RETURN_IF_ERROR(RunPipeline(*g, {{"dce"}}, PassOptions{}));
-  if (config.fuse_elementwise) {
-    // Forward and backward chains alike; the optimizer updates and every other state
-    // update stay nodes of their own (the pass never fuses them).
-    PassOptions fusion;
-    fusion.fusion_decisions = config.fusion_decisions;
-    RETURN_IF_ERROR(RunPipeline(*g, {{"fuse-elementwise"}, {"dce"}}, fusion));
-  }
+  RETURN_IF_ERROR(FinishTrainingGraph(*g, config, /*record_fusion=*/true));
   program.step = std::move(g);
   ASSIGN_OR_RETURN(program.eval, BuildEvalGraph(model, config.batch_size));
-  if (config.fuse_elementwise) RETURN_IF_ERROR(RunPipeline(*program.eval, {{"fuse-elementwise"}, {"dce"}}, {}));
+  if (config.fuse_elementwise) RETURN_IF_ERROR(FinishTrainingGraph(*program.eval, config, /*record_fusion=*/false));
   return program;
+}
+
+StatusOr<std::string> DefaultLoss(const Graph& model) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> typed, BuildEvalGraph(model, 1));
+  if (typed->outputs().empty()) return InvalidArgument("the model has no outputs to train");
+  const Value* out = typed->outputs()[0];
+  const Dims& dims = out->dims();
+  if (dims.size() == 2 && dims[1] > 1) return std::string("sparse_categorical_crossentropy");
+  const int64_t width = dims.size() > 1 ? dims.back() : 1;
+  if (width == 1 && out->producer() && out->producer()->op_type() == "Sigmoid") {
+    return std::string("binary_crossentropy");
+  }
+  return std::string("mse");
+}
+
+StatusOr<TrainingConfig> TrainingConfigFromSpec(const proto::TrainingSpec& spec, const Graph& model) {
+  RETURN_IF_ERROR(ValidateTrainingSpec(spec));
+  TrainingConfig config;
+  if (spec.loss().empty()) {
+    ASSIGN_OR_RETURN(config.loss, DefaultLoss(model));
+  } else {
+    ASSIGN_OR_RETURN(config.loss, CanonicalLossName(spec.loss()));
+  }
+  config.batch_size = spec.has_batch_size() ? spec.batch_size() : kDefaultBatchSize;
+  config.seed = spec.seed();
+  config.optimizer = OptimizerFromSpec(spec);
+  if (!FindOptimizer(config.optimizer.name)) {
+    return InvalidArgument("unknown optimizer '", config.optimizer.name, "' (expected ", OptimizerNameList(), ")");
+  }
+  return config;
 }
 
 Status CopyStatesToGraph(const runtime::Session& session, Graph* graph) {

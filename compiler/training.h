@@ -10,6 +10,7 @@
 
 #include "ir/graph.h"
 #include "ir/kiln.pb.h"
+#include "ir/optimizer.h"
 #include "ir/status.h"
 
 namespace kiln {
@@ -19,24 +20,25 @@ class Session;
 
 struct FusionDecision;  // compiler/passes/fuse_elementwise.h
 
+/// An optimizer with every hyperparameter resolved (start from For(name): its defaults).
 struct OptimizerConfig {
-  std::string name = "sgd";  // sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam
-  float learning_rate = 0.01f;
-  float momentum = -1.0f;  // momentum/nesterov (default 0.9); sgd with momentum > 0 is momentum
-  bool nesterov = false;
-  float beta1 = 0.9f, beta2 = 0.999f;  // adam
-  float epsilon = -1.0f;               // < 0: the optimizer's own default
-  float rho = -1.0f;                   // adadelta (0.9), rmsprop (0.99); < 0: default
-  float weight_decay = 0.0f;
+  std::string name = kDefaultOptimizer;  // a row of AllOptimizers() (ir/optimizer.h)
+  OptimizerHyperparams hyper = FindOptimizer(kDefaultOptimizer)->defaults;
   float clip_norm = 0.0f;  // > 0: clip the gradients by their global norm
+
+  /// `name` at its defaults (an unknown name keeps sgd's values; building the step reports it).
+  static OptimizerConfig For(const std::string& name);
 };
+
+/// The batch size when neither the training block nor the command line sets one.
+constexpr int64_t kDefaultBatchSize = 32;
 
 struct TrainingConfig {
   /// categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy,
   /// mse (mean), half_sse (½Σ). Computed from logits when the model ends in softmax/sigmoid.
   std::string loss = "sparse_categorical_crossentropy";
   OptimizerConfig optimizer;
-  int64_t batch_size = 32;
+  int64_t batch_size = kDefaultBatchSize;
   uint64_t seed = 0;  // dropout masks
   /// false: BatchNormalization and Dropout stay in inference mode (frozen statistics,
   /// identity) instead of becoming BatchNormTraining / DropoutTraining. For gradcheck
@@ -72,9 +74,21 @@ StatusOr<std::unique_ptr<Graph>> BuildLossGraph(const Graph& model, const Traini
 
 StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const TrainingConfig& config);
 
-/// The optimizer a model file's training block describes (defaults filled in:
-/// sgd; lr 0.01, adam 0.001, adadelta 1.0).
+/// The optimizer a model file's training block describes, unset fields at the optimizer's
+/// defaults (sgd with momentum > 0 is the momentum optimizer, Keras style).
 OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& spec);
+
+/// The loss when the training block names none, from the model alone (so that `kiln train`,
+/// `kiln compile --train` and `kiln dump --train` agree without the data): a [batch, classes]
+/// output with classes > 1 -> sparse_categorical_crossentropy; one column after a Sigmoid ->
+/// binary_crossentropy; anything else -> mse.
+StatusOr<std::string> DefaultLoss(const Graph& model);
+
+/// The one mapping from a training block to the training step's configuration, used by every
+/// entry point: the block is validated, the loss is the block's (canonical) or DefaultLoss,
+/// the batch size the block's (else kDefaultBatchSize), the optimizer OptimizerFromSpec.
+/// Command-line overrides are applied to the block before the call.
+StatusOr<TrainingConfig> TrainingConfigFromSpec(const proto::TrainingSpec& spec, const Graph& model);
 
 /// Every numeric hyperparameter of a training block (learning rate, momentum, betas,
 /// epsilon, rho, decay, clip norm, batch size, epochs, splits, checkpoint interval,

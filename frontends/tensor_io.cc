@@ -6,6 +6,7 @@
 #include "frontends/onnx/onnx_tensor.h"
 #include "ir/model_io.h"
 #include "ir/npy.h"
+#include "ir/onnx_tensor.h"
 
 namespace kiln {
 namespace {
@@ -14,22 +15,13 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-StatusOr<Tensor> ParseTensorProto(const std::string& bytes, const std::string& source) {
-  onnx::TensorProto proto;
-  if (!proto.ParseFromString(bytes)) {
-    return InvalidArgument(source, ": not a valid ONNX TensorProto (truncated or corrupt protobuf)");
-  }
-  auto t = onnx_import::TensorFromOnnx(proto, source);
-  return t;
-}
-
 }  // namespace
 
 StatusOr<Tensor> ParseTensorBytes(const std::string& bytes, const std::string& source) {
   if (EndsWith(source, ".npy")) return ParseNpy(bytes, source);
-  if (EndsWith(source, ".pb")) return ParseTensorProto(bytes, source);
+  if (EndsWith(source, ".pb")) return ParseOnnxTensor(bytes, source);
   if (HasNpyMagic(bytes)) return ParseNpy(bytes, source);
-  return ParseTensorProto(bytes, source);
+  return ParseOnnxTensor(bytes, source);
 }
 
 StatusOr<Tensor> ReadTensorFile(const std::string& path) {

@@ -10,9 +10,9 @@
 #include "ir/file_io.h"
 #include "ir/resource_limits.h"
 #include "kiln/runtime.h"
+#include "runtime/checkpoint.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/session.h"
-#include "runtime/training/checkpoint.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.1.0"

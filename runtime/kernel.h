@@ -112,6 +112,10 @@ void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
 void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul
 void RegisterOneDnnKernels(KernelRegistry& r);
+/// "" when the "onednn" kernel of spec.op_type can be built for `spec` (dims, dtypes and
+/// attributes; data pointers may be null), else a short reason. It runs the kernel's own
+/// factory on a private engine, so the compiler's choice and the kernel cannot disagree.
+std::string OneDnnUnsupportedReason(const KernelSpec& spec);
 void RegisterReferenceFusedElementwiseKernels(KernelRegistry& r);  // FusedElementwise interpreter
 void RegisterCompiledKernels(KernelRegistry& r);                   // "jit": generated code (compiled_kernels.cc)
 

@@ -21,9 +21,12 @@ for f in include/kiln/runtime.h include/kiln/runtime.hpp lib/libkiln_runtime.a l
   [ -e "$PREFIX/$f" ] || fail "the install lacks $f"
 done
 
-# The runtime libraries never link LLVM.
+# The runtime libraries never link LLVM, nor libpng (image input is the training library's).
 if ldd "$PREFIX/lib/libkiln_runtime.so" | grep -qi llvm || nm -C "$PREFIX/lib/libkiln_runtime.a" 2>/dev/null | grep -q 'llvm::'; then
   fail "libkiln_runtime links LLVM"
+fi
+if ldd "$PREFIX/lib/libkiln_runtime.so" | grep -qi libpng || nm "$PREFIX/lib/libkiln_runtime.a" 2>/dev/null | grep -q ' U png_'; then
+  fail "libkiln_runtime links libpng"
 fi
 
 # Nothing below may see the build tree: the installed kiln finds <prefix>/lib itself.

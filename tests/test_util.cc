@@ -121,7 +121,8 @@ int RunCommand(const std::string& command, std::string* output) {
 StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, const std::string& optimizer) {
   TrainingConfig config;
   config.batch_size = batch;
-  config.optimizer.name = optimizer;
+  config.optimizer = OptimizerConfig::For(optimizer);
+  config.optimizer.hyper.lr = 0.01f;
   ASSIGN_OR_RETURN(TrainingProgram program, BuildTrainingProgram(graph, config));
   return CompileForCpu(*program.step, CpuCompileOptions{});
 }

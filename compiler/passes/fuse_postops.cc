@@ -6,10 +6,10 @@
 // post-ops; the intermediate tensors are never written. The fused node takes
 // the place of the chain's last node, where every operand (the residual
 // included) is already computed. A chain is fused only when oneDNN can run the
-// fused node, so fusion never trades a oneDNN kernel for a reference one.
+// fused node (the target's answer, compiler/target.h), so fusion never trades a
+// oneDNN kernel for a reference one.
 #include <limits>
 
-#include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/pass.h"
 #include "compiler/passes/rewrite.h"
 #include "ir/fused_ops.h"
@@ -135,7 +135,7 @@ bool GemmAsMatMul(Graph& graph, const Node& gemm, Value** b, Value** bias) {
 class FusePostOpsPass : public Pass {
  public:
   std::string name() const override { return "fuse-postops"; }
-  StatusOr<bool> Run(Graph& graph, const PassOptions&) override {
+  StatusOr<bool> Run(Graph& graph, const PassOptions& options) override {
     bool changed = false;
     const size_t values_before = graph.values().size();
     for (Node* core : graph.NodeList()) {
@@ -156,7 +156,8 @@ class FusePostOpsPass : public Pass {
       Node* fused =
           graph.InsertNodeBefore(last, op == "Conv" ? "FusedConv" : "FusedMatMul", core->name(), inputs, 1, attrs);
       fused->output(0)->set_type(last->output(0)->type());
-      if (!OneDnnUnsupportedReason(*fused).empty() || !ReplaceWithNewValue(graph, last->output(0), fused->output(0))) {
+      if (!options.target->PostOpFusionUnsupportedReason(*fused).empty() ||
+          !ReplaceWithNewValue(graph, last->output(0), fused->output(0))) {
         graph.RemoveNode(fused);
         continue;
       }

@@ -1,38 +1,11 @@
-// resolve-symbolic-dims and infer-shapes (with constant folding of small
-// all-constant subgraphs, which turns ONNX shape computations into constants).
+// infer-shapes, with constant folding of small all-constant subgraphs (which turns
+// ONNX shape computations into constants).
 #include "compiler/pass.h"
 #include "compiler/passes/rewrite.h"
 #include "ir/op_registry.h"
 
 namespace kiln {
 namespace {
-
-class ResolveSymbolicDimsPass : public Pass {
- public:
-  std::string name() const override { return "resolve-symbolic-dims"; }
-  StatusOr<bool> Run(Graph& graph, const PassOptions& options) override {
-    bool changed = false;
-    for (Value* in : graph.inputs()) {
-      TensorType t = in->type();
-      for (size_t i = 0; i < t.dims.size(); ++i) {
-        if (t.dims[i] >= 0) continue;
-        if (i != 0) {
-          std::string symbol = "?";
-          for (auto& [idx, sym] : in->symbolic_dims()) {
-            if (idx == static_cast<int>(i)) symbol = sym;
-          }
-          return InvalidArgument("input '", in->name(), "': dimension ", i, " is symbolic ('", symbol,
-                                 "'); only the batch dimension (0) may be, and it is fixed by --batch");
-        }
-        t.dims[i] = options.batch_size;
-        changed = true;
-      }
-      in->set_type(t);
-      in->symbolic_dims().clear();
-    }
-    return changed;
-  }
-};
 
 class InferShapesPass : public Pass {
  public:
@@ -72,23 +45,8 @@ class InferShapesPass : public Pass {
   }
 };
 
-class DeadCodeEliminationPass : public Pass {
- public:
-  std::string name() const override { return "dce"; }
-  StatusOr<bool> Run(Graph& graph, const PassOptions& options) override {
-    const int nodes_before = graph.num_nodes();
-    RemoveUnusedNodes(graph);
-    const bool changed = graph.num_nodes() != nodes_before;
-    size_t before = graph.values().size();
-    graph.RemoveDeadValues();
-    return changed || graph.values().size() != before;
-  }
-};
-
 }  // namespace
 
-std::unique_ptr<Pass> CreateResolveSymbolicDimsPass() { return std::make_unique<ResolveSymbolicDimsPass>(); }
 std::unique_ptr<Pass> CreateInferShapesPass() { return std::make_unique<InferShapesPass>(); }
-std::unique_ptr<Pass> CreateDeadCodeEliminationPass() { return std::make_unique<DeadCodeEliminationPass>(); }
 
 }  // namespace kiln

@@ -1,5 +1,6 @@
 // ONNX TensorProto <-> kiln Tensor, and ONNX data type numbers <-> kiln DType.
-// Shared by the importer (initializers, Constant values) and tensor_io (.pb files).
+// The importer's (initializers, Constant values) and the exporter's view; .pb files are
+// read by ir/onnx_tensor.h.
 #pragma once
 
 #include <string>
@@ -17,10 +18,9 @@ int DTypeToOnnx(DType dtype);
 /// "FLOAT", "STRING", "BFLOAT16", ... for messages.
 std::string OnnxTypeName(int onnx_type);
 
-/// Converts a TensorProto (raw_data or the typed fields) after validating its dims
-/// against kMaxTensorElements and its data against the element count, so a
-/// hostile file never causes a large allocation. `what` names it in messages
-/// ("initializer 'w'"). External data is reported as unsupported.
+/// Converts a TensorProto through TensorFromOnnxFields (ir/onnx_tensor.h, the one
+/// reader): dims and data are validated before anything is allocated. `what` names it
+/// in messages ("initializer 'w'"). External data is reported as unsupported.
 StatusOr<Tensor> TensorFromOnnx(const onnx::TensorProto& proto, const std::string& what);
 /// Writes `tensor` as a TensorProto with raw_data.
 void TensorToOnnx(const Tensor& tensor, const std::string& name, onnx::TensorProto* proto);

@@ -8,6 +8,7 @@
 
 #include "ir/op_registry.h"
 #include "ir/ops/infer_helpers.h"
+#include "ir/optimizer.h"
 #include "ir/shape_util.h"
 
 namespace kiln {
@@ -216,6 +217,102 @@ OpDef Update(OpKind kind, int inputs, int outputs, InferShapeFn fn, std::vector<
 }
 
 }  // namespace
+
+// The optimizers' defaults are torch.optim's (sgd/momentum: lr 0.01, the Keras default).
+const std::vector<OptimizerDef>& AllOptimizers() {
+  static const std::vector<OptimizerDef> optimizers = {
+      {"sgd", "SGDUpdate", {}, false, {}, {.lr = 0.01f}},
+      {"momentum", "MomentumUpdate", {"velocity"}, false, {"momentum", "nesterov"}, {.lr = 0.01f, .momentum = 0.9f}},
+      {"nesterov",
+       "MomentumUpdate",
+       {"velocity"},
+       false,
+       {"momentum", "nesterov"},
+       {.lr = 0.01f, .momentum = 0.9f, .nesterov = true}},
+      {"adagrad", "AdagradUpdate", {"accumulator"}, false, {"epsilon"}, {.lr = 0.01f, .epsilon = 1e-10f}},
+      {"adadelta",
+       "AdadeltaUpdate",
+       {"square_avg", "delta_avg"},
+       false,
+       {"epsilon", "rho"},
+       {.lr = 1.0f, .epsilon = 1e-6f, .rho = 0.9f}},
+      {"rmsprop",
+       "RMSpropUpdate",
+       {"square_avg"},
+       false,
+       {"epsilon", "rho"},
+       {.lr = 0.01f, .epsilon = 1e-8f, .rho = 0.99f}},
+      {"adam",
+       "AdamUpdate",
+       {"m", "v"},
+       true,
+       {"beta1", "beta2", "epsilon"},
+       {.lr = 0.001f, .beta1 = 0.9f, .beta2 = 0.999f, .epsilon = 1e-8f}},
+  };
+  return optimizers;
+}
+
+const OptimizerDef* FindOptimizer(const std::string& name) {
+  for (const OptimizerDef& def : AllOptimizers()) {
+    if (def.name == name) return &def;
+  }
+  return nullptr;
+}
+
+const OptimizerDef* FindOptimizerByUpdateOp(const std::string& op) {
+  for (const OptimizerDef& def : AllOptimizers()) {
+    if (def.update_op == op) return &def;
+  }
+  return nullptr;
+}
+
+std::string OptimizerNameList() {
+  std::string list;
+  const auto& all = AllOptimizers();
+  for (size_t i = 0; i < all.size(); ++i) list += (i == 0 ? "" : i + 1 == all.size() ? " or " : ", ") + all[i].name;
+  return list;
+}
+
+namespace {
+// The float hyperparameters by attribute name (nesterov, the one flag, is an int attribute).
+float OptimizerHyperparams::*FloatField(const std::string& name) {
+  if (name == "momentum") return &OptimizerHyperparams::momentum;
+  if (name == "beta1") return &OptimizerHyperparams::beta1;
+  if (name == "beta2") return &OptimizerHyperparams::beta2;
+  if (name == "epsilon") return &OptimizerHyperparams::epsilon;
+  if (name == "rho") return &OptimizerHyperparams::rho;
+  return nullptr;
+}
+}  // namespace
+
+Attrs UpdateAttrs(const OptimizerDef& def, const OptimizerHyperparams& h) {
+  Attrs a;
+  a.SetFloat("lr", h.lr);
+  if (h.weight_decay != 0.0f) a.SetFloat("weight_decay", h.weight_decay);
+  for (const std::string& name : def.params) {
+    if (name == "nesterov") {
+      a.SetInt("nesterov", h.nesterov ? 1 : 0);
+    } else {
+      a.SetFloat(name, h.*FloatField(name));
+    }
+  }
+  return a;
+}
+
+OptimizerHyperparams UpdateHyperparams(const OptimizerDef& def, const Attrs& a) {
+  OptimizerHyperparams h = def.defaults;
+  h.lr = a.GetFloat("lr", h.lr);
+  h.weight_decay = a.GetFloat("weight_decay", 0.0f);
+  for (const std::string& name : def.params) {
+    if (name == "nesterov") {
+      h.nesterov = a.GetInt("nesterov", h.nesterov ? 1 : 0) != 0;
+    } else {
+      float OptimizerHyperparams::*field = FloatField(name);
+      h.*field = a.GetFloat(name, h.*field);
+    }
+  }
+  return h;
+}
 
 void RegisterTrainingOps(OpRegistry& r) {
   const AttrSpec sparse = {"sparse", AttrType::kInt};

@@ -9,11 +9,11 @@
 #include <cstring>
 #include <fstream>
 
+#include "compiler/aot/compile_support.h"
 #include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
 #include "compiler/pass.h"
 #include "frontends/load_model.h"
-#include "tools/kiln/compile_support.h"
 #include "tools/kiln/model_inputs.h"
 
 namespace kiln::python {
@@ -67,7 +67,7 @@ std::unique_ptr<InferenceSession> InferenceSession::FromPath(const std::string& 
 std::unique_ptr<InferenceSession> InferenceSession::FromBytes(const std::string& bytes, int threads) {
   // LoadModel reads files and picks the format by extension: the bytes are tried as each
   // format in turn (ONNX first: what torch.onnx.export writes to a buffer).
-  cli::TempDir dir;
+  aot::TempDir dir;
   if (!dir.ok()) Raise(Internal("cannot create a temporary directory for the model bytes"));
   std::string errors;
   for (const char* name : {"model.onnx", "model.kiln", "model.kiln.txt"}) {

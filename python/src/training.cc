@@ -122,7 +122,8 @@ class TrainableModel {
     const uint64_t seed = fit.seed ? *fit.seed : spec.seed();
     EnsureTraining(batch, seed, !fit.log_dir.empty());
 
-    runtime::TrainerOptions options;
+    // The block's trainer options (as kiln train), then fit()'s arguments; Keras' fit trains one epoch by default.
+    runtime::TrainerOptions options = runtime::TrainerOptionsFromSpec(spec);
     options.epochs = fit.epochs > 0 ? fit.epochs : spec.has_epochs() ? spec.epochs() : 1;
     options.seed = seed;
     options.shuffle = fit.shuffle;
@@ -134,9 +135,8 @@ class TrainableModel {
     options.progress = fit.verbose;
     std::unique_ptr<runtime::TrainingLog> log;
     if (!fit.log_dir.empty()) {
-      auto opened =
-          runtime::TrainingLog::Open(fit.log_dir, *training_->step, *training_->eval,
-                                     OptimizerFromSpec(spec).learning_rate, "kiln.Model.fit (" + source() + ")");
+      auto opened = runtime::TrainingLog::Open(fit.log_dir, *training_->step, *training_->eval,
+                                               OptimizerFromSpec(spec).hyper.lr, "kiln.Model.fit (" + source() + ")");
       if (!opened.ok()) Raise(opened.status());
       log = std::move(opened).value();
       log->Attach(options);
@@ -237,12 +237,14 @@ class TrainableModel {
       Raise(InvalidArgument(model_.source,
                             ": no loss: pass loss=... to compile() (or set `loss` in the model's training block)"));
     }
-    TrainingConfig config;
-    config.batch_size = batch;
-    config.seed = seed;
-    config.optimizer = OptimizerFromSpec(spec);
-    config.loss = spec.loss();
-    config.gradient_outputs = gradient_outputs;  // gradient histograms in a TensorBoard log
+    // The one mapping from a training block to the step (as kiln train), with fit()'s
+    // batch size and seed written into the block.
+    proto::TrainingSpec fit_spec = spec;
+    fit_spec.set_batch_size(batch);
+    fit_spec.set_seed(seed);
+    auto config = TrainingConfigFromSpec(fit_spec, *model_.graph);
+    Check(config.status().WithContext(model_.source));
+    config->gradient_outputs = gradient_outputs;  // gradient histograms in a TensorBoard log
     auto training = std::make_unique<Training>();
     training->batch = batch;
     training->seed = seed;
@@ -250,7 +252,7 @@ class TrainableModel {
     Status status;
     {
       nb::gil_scoped_release released;
-      auto program = BuildTrainingProgram(*model_.graph, config);
+      auto program = BuildTrainingProgram(*model_.graph, *config);
       status = program.status().WithContext(model_.source);
       if (program.ok()) {
         training->loss = program->loss;

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "ir/file_io.h"
-#include "runtime/training/checkpoint.h"
+#include "runtime/checkpoint.h"
 
 namespace kiln::runtime {
 namespace {
@@ -64,6 +64,21 @@ std::string Metric(const char* name, double v) {
 int64_t ArgMax(const float* p, int64_t n) { return std::max_element(p, p + n) - p; }
 
 }  // namespace
+
+TrainerOptions TrainerOptionsFromSpec(const proto::TrainingSpec& spec) {
+  TrainerOptions options;
+  options.epochs = spec.epochs() > 0 ? spec.epochs() : kDefaultEpochs;
+  options.seed = spec.seed();
+  options.shuffle = !spec.no_shuffle();
+  options.loss = spec.loss();
+  const proto::EarlyStopping& e = spec.early_stopping();
+  if (!e.monitor().empty()) options.monitor = e.monitor();
+  options.patience = e.patience();
+  options.min_delta = e.min_delta();
+  options.restore_best_weights = !e.has_restore_best_weights() || e.restore_best_weights();  // unset: restore
+  options.checkpoint_every = spec.checkpoint_every() > 0 ? spec.checkpoint_every() : 1;
+  return options;
+}
 
 Trainer::Trainer(Session* step, Session* eval, TrainerOptions options)
     : step_(step), eval_(eval), options_(std::move(options)) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/kiln.pb.h"
 #include "ir/status.h"
 #include "runtime/data/dataset.h"
 #include "runtime/plan.pb.h"
@@ -15,10 +16,13 @@
 
 namespace kiln::runtime {
 
+/// Epochs when neither the training block nor the command line sets them.
+constexpr int64_t kDefaultEpochs = 10;
+
 struct EpochStats;
 
 struct TrainerOptions {
-  int64_t epochs = 10;
+  int64_t epochs = kDefaultEpochs;
   uint64_t seed = 0;  // shuffling (each epoch's order depends on seed and epoch only)
   bool shuffle = true;
   /// The loss of the step graph, for the host-side validation loss:
@@ -43,6 +47,11 @@ struct TrainerOptions {
   std::function<Status(int64_t global_step, double loss, double accuracy)> on_step;
   std::function<Status(const EpochStats&)> on_epoch;
 };
+
+/// The trainer's options a model file's training block sets (epochs, seed, shuffling, the
+/// loss, early stopping, the checkpoint interval); the caller adds the checkpoint path,
+/// resume and progress. The one mapping `kiln train` and compiled trainers share.
+TrainerOptions TrainerOptionsFromSpec(const proto::TrainingSpec& spec);
 
 struct EpochStats {
   int64_t epoch = 0;  // 1-based

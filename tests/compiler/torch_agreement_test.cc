@@ -72,8 +72,8 @@ TEST_P(TorchAgreementTest, PerStepLossesAndFinalWeightsMatchPyTorch) {
   TrainingConfig config;
   config.batch_size = kBatch;
   config.loss = "sparse_categorical_crossentropy";
-  config.optimizer.name = c.optimizer;
-  config.optimizer.learning_rate = c.lr;
+  config.optimizer = OptimizerConfig::For(c.optimizer);
+  config.optimizer.hyper.lr = c.lr;
   auto program = BuildTrainingProgram(*model->graph, config);
   ASSERT_OK(program.status());
   auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = c.use_onednn});

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "compiler/training.h"
+#include "ir/graph.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -64,9 +65,56 @@ TEST(TrainingSpecTest, EveryFieldOutOfRangeIsAnError) {
 
 // A given learning rate is used as it is; only an unset one takes the optimizer's default.
 TEST(TrainingSpecTest, OptimizerUsesGivenValues) {
-  EXPECT_FLOAT_EQ(OptimizerFromSpec(Spec("learning_rate: 0.5")).learning_rate, 0.5f);
-  EXPECT_FLOAT_EQ(OptimizerFromSpec(Spec("optimizer: 'adam'")).learning_rate, 0.001f);
-  EXPECT_FLOAT_EQ(OptimizerFromSpec(Spec("")).learning_rate, 0.01f);
+  EXPECT_FLOAT_EQ(OptimizerFromSpec(Spec("learning_rate: 0.5")).hyper.lr, 0.5f);
+  EXPECT_FLOAT_EQ(OptimizerFromSpec(Spec("optimizer: 'adam'")).hyper.lr, 0.001f);
+  EXPECT_FLOAT_EQ(OptimizerFromSpec(Spec("")).hyper.lr, 0.01f);
+}
+
+// A [batch, width] model ending in `last` (Softmax, Sigmoid or Identity).
+std::unique_ptr<Graph> Model(int64_t width, const std::string& last) {
+  auto g = std::make_unique<Graph>();
+  Value* x = g->AddInput("x", {proto::DT_FLOAT, {-1, 4}});
+  Value* w = g->AddConstant("w", testing::RandomTensor({4, width}, 1));
+  w->set_parameter(true);
+  Value* y = g->AddNode("MatMul", "fc", {x, w})->output(0);
+  g->AddOutput(g->AddNode(last, "out", {y})->output(0));
+  return g;
+}
+
+TEST(TrainingSpecTest, DefaultLossComesFromTheModelAlone) {
+  EXPECT_EQ(*DefaultLoss(*Model(3, "Softmax")), "sparse_categorical_crossentropy");
+  EXPECT_EQ(*DefaultLoss(*Model(3, "Identity")), "sparse_categorical_crossentropy");
+  EXPECT_EQ(*DefaultLoss(*Model(1, "Sigmoid")), "binary_crossentropy");
+  EXPECT_EQ(*DefaultLoss(*Model(1, "Identity")), "mse");
+}
+
+TEST(TrainingSpecTest, ConfigFromSpecFillsDefaultsOnce) {
+  auto model = Model(3, "Softmax");
+  auto config = TrainingConfigFromSpec(Spec(""), *model);
+  ASSERT_OK(config.status());
+  EXPECT_EQ(config->loss, "sparse_categorical_crossentropy");
+  EXPECT_EQ(config->batch_size, kDefaultBatchSize);
+  EXPECT_EQ(config->optimizer.name, "sgd");
+  EXPECT_FLOAT_EQ(config->optimizer.hyper.lr, FindOptimizer("sgd")->defaults.lr);
+
+  config = TrainingConfigFromSpec(Spec("loss: 'mean_squared_error' batch_size: 8 seed: 3 optimizer: 'sgd' "
+                                       "momentum: 0.5 nesterov: true clip_norm: 2"),
+                                  *model);
+  ASSERT_OK(config.status());
+  EXPECT_EQ(config->loss, "mse");
+  EXPECT_EQ(config->batch_size, 8);
+  EXPECT_EQ(config->seed, 3u);
+  EXPECT_EQ(config->optimizer.name, "momentum") << "sgd with momentum > 0 is the momentum optimizer";
+  EXPECT_FLOAT_EQ(config->optimizer.hyper.momentum, 0.5f);
+  EXPECT_TRUE(config->optimizer.hyper.nesterov);
+  EXPECT_FLOAT_EQ(config->optimizer.clip_norm, 2.0f);
+
+  auto bad = TrainingConfigFromSpec(Spec("optimizer: 'lbfgs'"), *model);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("unknown optimizer 'lbfgs' (expected sgd,"), std::string::npos)
+      << bad.status().message();
+  EXPECT_FALSE(TrainingConfigFromSpec(Spec("learning_rate: -1"), *model).ok());
+  EXPECT_FALSE(TrainingConfigFromSpec(Spec("loss: 'hinge'"), *model).ok());
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ TEST(TrainingProgramTest, OptimizerUpdatesOverwriteTheirStateInPlace) {
   auto model = SmallClassifier();
   TrainingConfig config;
   config.batch_size = 16;
-  config.optimizer.name = "adam";
+  config.optimizer = OptimizerConfig::For("adam");
+  config.optimizer.hyper.lr = 0.01f;
   auto program = BuildTrainingProgram(*model, config);
   ASSERT_OK(program.status());
   EXPECT_EQ(program->parameters.size(), 6u) << "d1/kernel, d1/bias, bn/gamma, bn/beta, d2/kernel, d2/bias";
@@ -93,8 +94,8 @@ TEST(TrainingProgramTest, StatePersistsAcrossRunsAndTheStepCounts) {
   auto model = SmallClassifier();
   TrainingConfig config;
   config.batch_size = 8;
-  config.optimizer.name = "sgd";
-  config.optimizer.learning_rate = 0.1f;
+  config.optimizer = OptimizerConfig::For("sgd");
+  config.optimizer.hyper.lr = 0.1f;
   auto program = BuildTrainingProgram(*model, config);
   ASSERT_OK(program.status());
   auto session = Compile(*program->step);
@@ -148,8 +149,8 @@ TEST_P(OptimizerTest, LowersTheLossOfASeparableProblem) {
   auto model = SmallClassifier();
   TrainingConfig config;
   config.batch_size = 32;
-  config.optimizer.name = GetParam();
-  config.optimizer.learning_rate = GetParam() == "adadelta" ? 1.0f : GetParam() == "sgd" ? 0.2f : 0.02f;
+  config.optimizer = OptimizerConfig::For(GetParam());
+  config.optimizer.hyper.lr = GetParam() == "adadelta" ? 1.0f : GetParam() == "sgd" ? 0.2f : 0.02f;
   config.optimizer.clip_norm = 5.0f;
   auto program = BuildTrainingProgram(*model, config);
   ASSERT_OK(program.status());
@@ -197,7 +198,8 @@ TEST(TrainingProgramTest, ElementwiseChainsFuseAndTrainLikeTheUnfusedStep) {
   model.AddOutput(model.AddNode("Add", "d2/bias_add", {h, Param(model, "d2/bias", {3}, 5)})->output(0));
   TrainingConfig config;
   config.batch_size = 16;
-  config.optimizer.name = "adam";
+  config.optimizer = OptimizerConfig::For("adam");
+  config.optimizer.hyper.lr = 0.01f;
   auto fused = BuildTrainingProgram(model, config);
   ASSERT_OK(fused.status());
   config.fuse_elementwise = false;
@@ -239,7 +241,7 @@ TEST(TrainingProgramTest, RejectsUnknownLossAndOptimizer) {
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.status().message().find("unknown loss 'hinge'"), std::string::npos) << p.status().message();
   config.loss = "mse";
-  config.optimizer.name = "lbfgs";
+  config.optimizer = OptimizerConfig::For("lbfgs");
   p = BuildTrainingProgram(*model, config);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.status().message().find("unknown optimizer 'lbfgs'"), std::string::npos) << p.status().message();

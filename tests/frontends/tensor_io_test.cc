@@ -126,5 +126,49 @@ TEST(TensorIo, OnnxTensorProtoRawAndTypedFields) {
   EXPECT_FALSE(ReadTensorFile(WriteBytes(dir, "c.pb", "\x0a\xff\xff\xff\x0f" + bytes)).ok());
 }
 
+// .pb files go through the wire-format reader (ir/onnx_tensor.h), parsed models through
+// libonnx's messages: both end in TensorFromOnnxFields and must agree on every typed field.
+TEST(TensorIo, WireReaderAgreesWithTheParsedMessageForEveryTypedField) {
+  const std::string dir = testing::MakeTempDir();
+  struct Case {
+    int type;
+    std::vector<int32_t> int32;
+  };
+  const Case cases[] = {{onnx::TensorProto::INT32, {-5, 0, 70000}},
+                        {onnx::TensorProto::INT8, {-128, 0, 127}},
+                        {onnx::TensorProto::UINT8, {0, 200, 255}},
+                        {onnx::TensorProto::BOOL, {0, 2, 1}},
+                        {onnx::TensorProto::FLOAT16, {0x3c00, 0xbc00, 0}}};
+  for (const Case& c : cases) {
+    onnx::TensorProto p;
+    p.set_data_type(c.type);
+    p.add_dims(3);
+    for (int32_t v : c.int32) p.add_int32_data(v);
+    auto from_message = onnx_import::TensorFromOnnx(p, "message");
+    ASSERT_OK(from_message.status());
+    auto from_file = ReadTensorFile(WriteBytes(dir, "t" + std::to_string(c.type) + ".pb", p.SerializeAsString()));
+    ASSERT_OK(from_file.status());
+    EXPECT_EQ(from_file->dtype(), from_message->dtype()) << c.type;
+    EXPECT_EQ(testing::CompareTensors(*from_file, *from_message, 0, 0), "") << c.type;
+  }
+  onnx::TensorProto d;
+  d.set_data_type(onnx::TensorProto::DOUBLE);
+  d.add_dims(2);
+  d.add_double_data(-1.5);
+  d.add_double_data(1e300);
+  auto doubles = ReadTensorFile(WriteBytes(dir, "d.pb", d.SerializeAsString()));
+  ASSERT_OK(doubles.status());
+  EXPECT_EQ(doubles->data_as<double>()[1], 1e300);
+
+  onnx::TensorProto external;
+  external.set_data_type(onnx::TensorProto::FLOAT);
+  external.add_dims(1);
+  external.set_data_location(onnx::TensorProto::EXTERNAL);
+  auto ext = ReadTensorFile(WriteBytes(dir, "e.pb", external.SerializeAsString()));
+  ASSERT_FALSE(ext.ok());
+  EXPECT_NE(ext.status().message().find("external tensor data is not supported"), std::string::npos)
+      << ext.status().message();
+}
+
 }  // namespace
 }  // namespace kiln

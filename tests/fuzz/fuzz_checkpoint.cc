@@ -1,4 +1,4 @@
-// libFuzzer target: the checkpoint reader (runtime/training/checkpoint.h). Bytes go
+// libFuzzer target: the checkpoint reader (runtime/checkpoint.h). Bytes go
 // through the header, version, size and checksum checks and the protobuf parse
 // (DecodeCheckpoint), then through the validation against a fixed training step
 // (ValidateCheckpoint). A second pass re-encodes the input as a valid envelope, so the
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "google/protobuf/stubs/logging.h"
-#include "runtime/training/checkpoint.h"
+#include "runtime/checkpoint.h"
 
 namespace {
 

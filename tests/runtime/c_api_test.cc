@@ -244,7 +244,8 @@ TEST(CApiTest, TrainingStatesAndCheckpoints) {
   ASSERT_OK(model.status());
   TrainingConfig config;
   config.batch_size = 4;
-  config.optimizer.name = "sgd";
+  config.optimizer = OptimizerConfig::For("sgd");
+  config.optimizer.hyper.lr = 0.01f;
   auto program = BuildTrainingProgram(*model->graph, config);
   ASSERT_OK(program.status());
   auto plan = CompileForCpu(*program->step, CpuCompileOptions{});

@@ -1,6 +1,6 @@
-// The checkpoint format (runtime/training/checkpoint.h): header, version and checksum
+// The checkpoint format (runtime/checkpoint.h): header, version and checksum
 // checks, and validation against the training step's states before anything is applied.
-#include "runtime/training/checkpoint.h"
+#include "runtime/checkpoint.h"
 
 #include <gtest/gtest.h>
 

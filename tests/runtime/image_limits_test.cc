@@ -1,12 +1,12 @@
 // Memory bombs in images: a few bytes of PNG must not make libpng or the decoder
-// allocate what a chunk or the header declares (runtime/image.cc, resource policy).
+// allocate what a chunk or the header declares (runtime/data/image.cc, resource policy).
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <zlib.h>
 
 #include <string>
 
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 
 namespace kiln::runtime {
 namespace {

@@ -1,6 +1,6 @@
-// runtime/image.h: PNG (written here with libpng in every colour type) and PNM
+// runtime/data/image.h: PNG (written here with libpng in every colour type) and PNM
 // decoding, bad files as errors, and the image -> model input steps.
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 
 #include <gtest/gtest.h>
 #include <png.h>

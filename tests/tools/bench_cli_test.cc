@@ -14,9 +14,9 @@ Result Kiln(const std::string& args) { return testing::RunKilnInSourceTree(args)
 
 // The number after "key": in a flat JSON object, or NaN when the key is missing.
 double JsonNumber(const std::string& json, const std::string& key) {
-  const size_t at = json.find("\"" + key + "\": ");
+  const size_t at = json.find("\"" + key + "\":");
   if (at == std::string::npos) return std::nan("");
-  const char* begin = json.c_str() + at + key.size() + 4;
+  const char* begin = json.c_str() + at + key.size() + 3;
   char* end = nullptr;
   const double v = std::strtod(begin, &end);
   return end == begin ? std::nan("") : v;

@@ -11,7 +11,7 @@
 #include "frontends/tensor_io.h"
 #include "ir/model_io.h"
 #include "runtime/data/dataset.h"
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -46,7 +46,7 @@ class PredictCliTest : public ::testing::Test {
     delete dir_;
   }
   void SetUp() override {
-    if (!test_) GTEST_SKIP() << "training the model failed";
+    if (!test_) FAIL() << "the suite set-up (training the model) failed; see its message above";
   }
 
   // Raw 0..255 pixels of test item i.

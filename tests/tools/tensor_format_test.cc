@@ -1,6 +1,6 @@
-// `kiln run`'s tensor printing (tools/kiln/tensor_format.h): every DataType of the IR
+// `kiln run`'s tensor printing (tools/common/tensor_format.h): every DataType of the IR
 // prints its values (numpy style), none as "?".
-#include "tools/kiln/tensor_format.h"
+#include "tools/common/tensor_format.h"
 
 #include <gtest/gtest.h>
 

@@ -17,6 +17,8 @@
 #include "runtime/session.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
+#include "tools/kiln/report_json.h"
+#include "tools/kiln/reports.pb.h"
 
 namespace kiln::cli {
 namespace {
@@ -148,21 +150,6 @@ std::string HumanBytes(int64_t bytes) {
   return b;
 }
 
-std::string JsonString(const std::string& v) {
-  std::string quoted = "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') quoted += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) quoted += c;
-  }
-  return quoted + "\"";
-}
-
-std::string Num(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
-}
-
 void Print(const BenchResult& r, bool json) {
   const double compile_total = r.load_seconds + r.compile_seconds + r.session_seconds;
   double mean = 0;
@@ -170,17 +157,27 @@ void Print(const BenchResult& r, bool json) {
   mean /= static_cast<double>(std::max<size_t>(1, r.run_ms.size()));
   const double median = Percentile(r.run_ms, 50), p10 = Percentile(r.run_ms, 10), p90 = Percentile(r.run_ms, 90);
   if (json) {
-    std::printf(
-        "{\"model\": %s, \"batch\": %lld, \"threads\": %d, \"compile_seconds\": %s, \"load_seconds\": %s, "
-        "\"passes_and_lowering_seconds\": %s, \"session_seconds\": %s, \"warmup\": %lld, \"iterations\": %zu, "
-        "\"median_ms\": %s, \"p10_ms\": %s, \"p90_ms\": %s, \"mean_ms\": %s, \"min_ms\": %s, \"max_ms\": %s, "
-        "\"steps\": %d, \"arena_bytes\": %lld, \"scratch_bytes\": %lld, \"peak_rss_bytes\": %lld}\n",
-        JsonString(r.model).c_str(), static_cast<long long>(r.batch), r.threads, Num(compile_total).c_str(),
-        Num(r.load_seconds).c_str(), Num(r.compile_seconds).c_str(), Num(r.session_seconds).c_str(),
-        static_cast<long long>(r.warmup), r.run_ms.size(), Num(median).c_str(), Num(p10).c_str(), Num(p90).c_str(),
-        Num(mean).c_str(), Num(r.run_ms.front()).c_str(), Num(r.run_ms.back()).c_str(), r.num_steps,
-        static_cast<long long>(r.arena_bytes), static_cast<long long>(r.scratch_bytes),
-        static_cast<long long>(r.peak_rss_bytes));
+    reports::BenchReport j;
+    j.set_model(r.model);
+    j.set_batch(static_cast<int32_t>(r.batch));
+    j.set_threads(r.threads);
+    j.set_compile_seconds(compile_total);
+    j.set_load_seconds(r.load_seconds);
+    j.set_passes_and_lowering_seconds(r.compile_seconds);
+    j.set_session_seconds(r.session_seconds);
+    j.set_warmup(static_cast<int32_t>(r.warmup));
+    j.set_iterations(static_cast<int32_t>(r.run_ms.size()));
+    j.set_median_ms(median);
+    j.set_p10_ms(p10);
+    j.set_p90_ms(p90);
+    j.set_mean_ms(mean);
+    j.set_min_ms(r.run_ms.front());
+    j.set_max_ms(r.run_ms.back());
+    j.set_steps(r.num_steps);
+    j.set_arena_bytes(static_cast<double>(r.arena_bytes));
+    j.set_scratch_bytes(static_cast<double>(r.scratch_bytes));
+    j.set_peak_rss_bytes(static_cast<double>(r.peak_rss_bytes));
+    std::fputs(ReportJson(j, /*indented=*/false).c_str(), stdout);
     return;
   }
   const std::string threads = r.threads > 0 ? std::to_string(r.threads) : "default";

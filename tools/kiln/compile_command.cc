@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "compiler/aot/compile_support.h"
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/plan_object.h"
 #include "compiler/compile.h"
@@ -15,12 +16,22 @@
 #include "frontends/load_model.h"
 #include "ir/file_io.h"
 #include "ir/model_io.h"
+#include "ir/printer.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
-#include "tools/kiln/compile_support.h"
 
 namespace kiln::cli {
 namespace {
+
+using aot::CIdentifier;
+using aot::FindKilnLayout;
+using aot::FindTool;
+using aot::GenerateLibSources;
+using aot::KilnLayout;
+using aot::LibSources;
+using aot::RuntimeDependencyFlags;
+using aot::RunTool;
+using aot::TempDir;
 
 constexpr char kCompileHelp[] = R"(Usage: kiln compile MODEL -o NAME [--emit exe|lib|obj|plan] [options]
 
@@ -45,6 +56,8 @@ Options:
                       ./NAME --data SPEC [--epochs N] [--out trained.kiln]; the optimizer,
                       loss, batch size (or --batch) and preprocessing come from the model's
                       training block
+  --dump-step FILE    (with --train) also write the training step's graph, as
+                      kiln dump --train prints it
   --force             write into an existing device or FIFO (otherwise refused)
   -h, --help          show this help
 
@@ -90,7 +103,8 @@ struct Job {
   std::string symbol;  // C identifier from the output's file name
   bool train = false;
   bool batch_given = false;
-  bool force = false;  // --force: write into devices and FIFOs
+  bool force = false;     // --force: write into devices and FIFOs
+  std::string dump_step;  // --train --dump-step FILE: the training step's graph
 };
 
 // Scratch files in a private temporary directory.
@@ -153,27 +167,20 @@ Status EmitExe(const Job& job, const proto::Plan& plan, const proto::TrainingSpe
 // model itself (for writing the trained weights), linked with the trainer driver.
 Status EmitTrainer(const Job& job, const Model& model) {
   proto::TrainingSpec spec = model.training;
-  RETURN_IF_ERROR(ValidateTrainingSpec(spec).WithContext(job.model_path));
-  TrainingConfig config;
-  config.batch_size = job.batch_given ? job.batch : (spec.has_batch_size() ? spec.batch_size() : 32);
-  config.seed = spec.seed();
-  config.optimizer = OptimizerFromSpec(spec);
-  if (spec.loss().empty()) {
-    // No data at compile time: classes for a multi-column output, else regression.
-    ASSIGN_OR_RETURN(std::unique_ptr<Graph> probe, BuildEvalGraph(*model.graph, config.batch_size));
-    const Dims& out = probe->outputs()[0]->dims();
-    config.loss = out.size() > 1 && out.back() > 1 ? "sparse_categorical_crossentropy" : "mse";
-  } else {
-    config.loss = spec.loss();
-  }
-  auto program = BuildTrainingProgram(*model.graph, config);
+  if (job.batch_given) spec.set_batch_size(job.batch);
+  auto config = TrainingConfigFromSpec(spec, *model.graph);
+  if (!config.ok()) return config.status().WithContext(job.model_path);
+  auto program = BuildTrainingProgram(*model.graph, *config);
   if (!program.ok()) return program.status().WithContext(job.model_path);
+  if (!job.dump_step.empty()) {
+    RETURN_IF_ERROR(WriteFileAtomically(job.dump_step, PrintGraph(*program->step), WriteOptions{job.force}));
+  }
   auto step = CompileForCpu(*program->step, CpuCompileOptions{});
   if (!step.ok()) return step.status().WithContext(job.model_path + " (training step)");
   auto eval = CompileForCpu(*program->eval, CpuCompileOptions{});
   if (!eval.ok()) return eval.status().WithContext(job.model_path + " (evaluation)");
   spec.set_loss(program->loss);
-  spec.set_batch_size(config.batch_size);
+  spec.set_batch_size(config->batch_size);
   std::string model_bytes;
   if (!ModelToProto(*model.graph, spec).SerializeToString(&model_bytes)) {
     return Internal(job.model_path, ": cannot serialize the model");
@@ -268,7 +275,10 @@ Status Compile(const Job& job) {
 }  // namespace
 
 int CompileCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{"compile", {"--train", "--force"}, {"--output", "--emit", "--batch", "--threads"}, {{"-o", "--output"}}};
+  ArgSpec spec{"compile",
+               {"--train", "--force"},
+               {"--output", "--emit", "--batch", "--threads", "--dump-step"},
+               {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("compile", parsed.status().message());
   if (parsed->help) {
@@ -296,6 +306,8 @@ int CompileCommand(const std::vector<std::string>& args) {
   }
   job.train = parsed->Has("--train");
   if (job.train && job.emit != "exe") return ReportUsageError("compile", "--train makes an executable (--emit exe)");
+  job.dump_step = parsed->Get("--dump-step");
+  if (!job.dump_step.empty() && !job.train) return ReportUsageError("compile", "--dump-step needs --train");
   if (parsed->options.count("--threads")) {
     const std::string t = parsed->Get("--threads");
     auto n = t == "0" ? StatusOr<int64_t>(0) : ParsePositiveInt("--threads", t);
@@ -316,9 +328,10 @@ int CompileCommand(const std::vector<std::string>& args) {
   const std::vector<std::string> outputs = OutputsOf(job);
   NamedPaths named;
   for (const std::string& o : outputs) named.push_back({"output", o});
+  if (!job.dump_step.empty()) named.push_back({"--dump-step", job.dump_step});
   Status distinct = CheckDistinctPaths({{"model", job.model_path}}, named);
   if (!distinct.ok()) return ReportUsageError("compile", distinct.message());
-  for (const std::string& o : outputs) {
+  for (const auto& [what, o] : named) {
     Status st = CheckOutputPath(o, job.force);
     if (!st.ok()) return ReportError(st);
   }

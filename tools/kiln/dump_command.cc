@@ -31,7 +31,8 @@ Options:
                       self-contained page with the graph laid out by Graphviz, each
                       node clickable for its op, attributes, shapes, dtypes and
                       parameter counts (with --memory: its buffers), and a search box
-  --batch N           value of the symbolic batch dimension (default 1)
+  --batch N           value of the symbolic batch dimension (default 1; with --train
+                      the training block's batch size, else 32)
   --raw               print the graph as loaded, before any pass
   --after PASS|all    also print the graph after the named pass (or every pass)
   --no-onednn         lower to reference kernels only
@@ -44,7 +45,7 @@ Options:
                       its loss, the backward pass and the optimizer updates (from
                       the model's training block; --loss overrides the loss)
   --loss NAME         the loss for --train (default: the training block's, else
-                      sparse_categorical_crossentropy)
+                      chosen from the model's output as kiln train does)
   --explain-fusion    instead of the graph, say for every node whether the
                       fuse-elementwise pass fused it, into which FusedElementwise
                       node, and why (not); with --train, for the training step
@@ -164,15 +165,13 @@ int DumpCommand(const std::vector<std::string>& args) {
     } else if (parsed->Has("--raw")) {
       text = print(graph);
     } else if (parsed->Has("--train")) {
-      if (Status valid = ValidateTrainingSpec(model->training); !valid.ok()) {
-        return ReportError(valid.WithContext(model_path));
-      }
-      TrainingConfig config;
-      config.batch_size = batch;
-      config.optimizer = OptimizerFromSpec(model->training);
-      config.loss = parsed->Get("--loss", model->training.loss().empty() ? config.loss : model->training.loss());
-      config.fusion_decisions = &decisions;
-      auto program = BuildTrainingProgram(graph, config);
+      proto::TrainingSpec spec = model->training;
+      if (parsed->options.count("--batch")) spec.set_batch_size(batch);
+      if (parsed->options.count("--loss")) spec.set_loss(parsed->Get("--loss"));
+      auto config = TrainingConfigFromSpec(spec, graph);
+      if (!config.ok()) return ReportError(config.status().WithContext(model_path));
+      config->fusion_decisions = &decisions;
+      auto program = BuildTrainingProgram(graph, *config);
       if (!program.ok()) return ReportError(program.status().WithContext(model_path));
       auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = !parsed->Has("--no-onednn")});
       if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));

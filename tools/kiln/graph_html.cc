@@ -3,13 +3,17 @@
 #include <cstdio>
 #include <map>
 
+#include "compiler/aot/compile_support.h"
 #include "ir/file_io.h"
 #include "ir/printer.h"
 #include "ir/resource_limits.h"
-#include "tools/kiln/compile_support.h"
 
 namespace kiln::cli {
 namespace {
+
+using aot::FindTool;
+using aot::RunTool;
+using aot::TempDir;
 
 // A JSON string literal that is also safe inside <script> ("</" never appears).
 std::string JsonString(const std::string& s) {

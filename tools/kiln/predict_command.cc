@@ -1,6 +1,6 @@
 // `kiln predict MODEL --image FILE ...`: classify images (PNG, PGM, PPM of any size
 // and colour) with a trained classifier and print the top-K classes. The image ->
-// input conversion and the ranking are the runtime's (runtime/image.h), shared
+// input conversion and the ranking are the runtime's (runtime/data/image.h), shared
 // with compiled classifiers.
 #include <dirent.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include "compiler/compile.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 #include "runtime/session.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"

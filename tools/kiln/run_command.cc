@@ -15,10 +15,10 @@
 #include "ir/file_io.h"
 #include "ir/printer.h"
 #include "runtime/session.h"
+#include "tools/common/tensor_format.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
 #include "tools/kiln/model_inputs.h"
-#include "tools/kiln/tensor_format.h"
 
 namespace kiln::cli {
 namespace {

@@ -13,12 +13,16 @@
 #include "frontends/load_model.h"
 #include "ir/file_io.h"
 #include "ir/model_io.h"
+#include "ir/optimizer.h"
+#include "ir/printer.h"
 #include "runtime/data/dataset.h"
 #include "runtime/training/curves_svg.h"
 #include "runtime/training/summary_writer.h"
 #include "runtime/training/trainer.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
+#include "tools/kiln/report_json.h"
+#include "tools/kiln/reports.pb.h"
 
 namespace kiln::cli {
 namespace {
@@ -39,7 +43,9 @@ Data:
   --test-split F            hold out fraction F as the test set when the data has none
 Loss and optimizer:
   --loss NAME               sparse_categorical_crossentropy, categorical_crossentropy,
-                            binary_crossentropy, mse, half_sse (default: from the data)
+                            binary_crossentropy, mse, half_sse (default: from the model's
+                            output: classes -> sparse_categorical_crossentropy, one column
+                            after a Sigmoid -> binary_crossentropy, else mse)
   --optimizer NAME          sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam (default sgd)
   --lr X                    learning rate (default 0.01; adam 0.001; adadelta 1.0)
   --momentum X, --nesterov  momentum for sgd/momentum/nesterov
@@ -63,6 +69,8 @@ Output:
   --export-onnx FILE.onnx   also write the trained model as ONNX
   --force                   write into an existing device or FIFO (otherwise refused)
   --threads N               oneDNN threads (default: all cores)
+  --dump-step FILE          write the compiled training step's graph (as kiln dump --train
+                            prints it) to FILE
   --report-json FILE        write the run as JSON: per-epoch seconds and metrics,
                             compile time, threads, batch and steps per epoch
   --logdir DIR              write TensorBoard logs (DIR/train, DIR/validation): loss and
@@ -155,8 +163,8 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
   if (a.Has("--no-shuffle")) s.set_no_shuffle(true);
   if (a.Has("--no-restore-best")) s.mutable_early_stopping()->set_restore_best_weights(false);
   RETURN_IF_ERROR(CheckTrainingSpec(s));
-  if (!s.has_epochs()) s.set_epochs(10);
-  if (!s.has_batch_size()) s.set_batch_size(32);
+  if (!s.has_epochs()) s.set_epochs(runtime::kDefaultEpochs);
+  if (!s.has_batch_size()) s.set_batch_size(kDefaultBatchSize);
   return s;
 }
 
@@ -165,8 +173,9 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
 Status CheckTrainingSpec(const proto::TrainingSpec& s) {
   RETURN_IF_ERROR(ValidateTrainingSpec(s));
   if (!s.loss().empty()) RETURN_IF_ERROR(CanonicalLossName(s.loss()).status());
-  RETURN_IF_ERROR(
-      CheckName("optimizer", s.optimizer(), {"sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"}));
+  if (!s.optimizer().empty() && !FindOptimizer(s.optimizer())) {
+    return InvalidArgument("unknown optimizer '", s.optimizer(), "' (expected ", OptimizerNameList(), ")");
+  }
   RETURN_IF_ERROR(CheckName("preprocessing", s.preprocess(), {"scale", "minmax", "standardize", "none"}));
   RETURN_IF_ERROR(CheckName("monitor", s.early_stopping().monitor(), {"val_loss", "val_accuracy", "loss", "accuracy"}));
   for (const std::string& m : s.metrics()) {
@@ -183,46 +192,25 @@ namespace {
 Status WriteReport(const std::string& path, const std::string& model, const TrainingConfig& config, int threads,
                    int64_t train_samples, double compile_seconds, const std::vector<runtime::EpochStats>& history,
                    const WriteOptions& write) {
-  auto num = [](double v) {
-    char b[64];
-    std::snprintf(b, sizeof b, "%.9g", v);
-    return std::string(b);
-  };
-  auto str = [](const std::string& v) {
-    std::string quoted = "\"";
-    for (char c : v) {
-      if (c == '"' || c == '\\') quoted += '\\';
-      if (static_cast<unsigned char>(c) >= 0x20) quoted += c;
-    }
-    return quoted + "\"";
-  };
-  std::string json = "{\n  \"model\": " + str(model) + ",\n  \"optimizer\": " + str(config.optimizer.name) +
-                     ",\n  \"learning_rate\": " + num(config.optimizer.learning_rate) +
-                     ",\n  \"batch_size\": " + std::to_string(config.batch_size) +
-                     ",\n  \"threads\": " + std::to_string(threads) +
-                     ",\n  \"train_samples\": " + std::to_string(train_samples) +
-                     ",\n  \"steps_per_epoch\": " + std::to_string(train_samples / config.batch_size) +
-                     ",\n  \"compile_seconds\": " + num(compile_seconds) + ",\n  \"epochs\": [";
-  for (size_t i = 0; i < history.size(); ++i) {
-    const runtime::EpochStats& e = history[i];
-    json += i ? ",\n" : "\n";
-    json += "    {\"epoch\": " + std::to_string(e.epoch) + ", \"seconds\": " + num(e.seconds) +
-            ", \"loss\": " + num(e.loss);
-    if (e.accuracy >= 0) json += ", \"accuracy\": " + num(e.accuracy);
-    if (e.val_loss >= 0) json += ", \"val_loss\": " + num(e.val_loss);
-    if (e.val_accuracy >= 0) json += ", \"val_accuracy\": " + num(e.val_accuracy);
-    json += "}";
+  reports::TrainingReport r;
+  r.set_model(model);
+  r.set_optimizer(config.optimizer.name);
+  r.set_learning_rate(config.optimizer.hyper.lr);
+  r.set_batch_size(static_cast<int32_t>(config.batch_size));
+  r.set_threads(threads);
+  r.set_train_samples(static_cast<int32_t>(train_samples));
+  r.set_steps_per_epoch(static_cast<int32_t>(train_samples / config.batch_size));
+  r.set_compile_seconds(compile_seconds);
+  for (const runtime::EpochStats& e : history) {
+    reports::EpochReport* epoch = r.add_epochs();
+    epoch->set_epoch(static_cast<int32_t>(e.epoch));
+    epoch->set_seconds(e.seconds);
+    epoch->set_loss(e.loss);
+    if (e.accuracy >= 0) epoch->set_accuracy(e.accuracy);
+    if (e.val_loss >= 0) epoch->set_val_loss(e.val_loss);
+    if (e.val_accuracy >= 0) epoch->set_val_accuracy(e.val_accuracy);
   }
-  json += history.empty() ? "]\n}\n" : "\n  ]\n}\n";
-  return WriteFileAtomically(path, json, write);
-}
-
-// The loss when neither the file nor the flags name one: classes -> cross-entropy, else MSE.
-std::string DefaultLoss(const data::Dataset& ds, const Graph& eval) {
-  const Dims& out = eval.outputs()[0]->dims();
-  const int64_t width = out.size() > 1 ? out.back() : 1;
-  if (!ds.has_class_labels()) return "mse";
-  return width == 1 ? "binary_crossentropy" : "sparse_categorical_crossentropy";
+  return WriteFileAtomically(path, ReportJson(r, /*indented=*/true), write);
 }
 
 StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, int threads, bool profile,
@@ -266,7 +254,7 @@ Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const
 int CheckTrainOutputs(const ParsedArgs& a) {
   const bool force = a.Has("--force");
   NamedPaths outputs;
-  for (const char* opt : {"--out", "--export-onnx", "--report-json", "--checkpoint", "--plot"}) {
+  for (const char* opt : {"--out", "--export-onnx", "--report-json", "--checkpoint", "--plot", "--dump-step"}) {
     if (a.options.count(opt)) outputs.push_back({opt, a.Get(opt)});
   }
   if (a.options.count("--out")) {
@@ -360,17 +348,15 @@ Status Train(const ParsedArgs& args) {
 
   // Compile the training step and the evaluation graph.
   const auto compile_start = std::chrono::steady_clock::now();
-  TrainingConfig config;
-  config.batch_size = spec.batch_size();
-  config.seed = spec.seed();
-  config.optimizer = OptimizerFromSpec(spec);
-  config.gradient_outputs = args.options.count("--logdir") > 0;  // gradient histograms
-  {
-    ASSIGN_OR_RETURN(std::unique_ptr<Graph> probe, BuildEvalGraph(*model.graph, config.batch_size));
-    config.loss = spec.loss().empty() ? DefaultLoss(train, *probe) : spec.loss();
-  }
-  auto program = BuildTrainingProgram(*model.graph, config);
+  auto config = TrainingConfigFromSpec(spec, *model.graph);
+  if (!config.ok()) return config.status().WithContext(model_path);
+  config->gradient_outputs = args.options.count("--logdir") > 0;  // gradient histograms
+  auto program = BuildTrainingProgram(*model.graph, *config);
   if (!program.ok()) return program.status().WithContext(model_path);
+  if (args.options.count("--dump-step")) {
+    RETURN_IF_ERROR(
+        WriteFileAtomically(args.Get("--dump-step"), PrintGraph(*program->step), WriteOptions{args.Has("--force")}));
+  }
   const bool profile = args.Has("--profile");
   ASSIGN_OR_RETURN(auto step, CompileSession(*program->step, threads, profile, model_path + " (training step)"));
   ASSIGN_OR_RETURN(auto eval, CompileSession(*program->eval, threads, false, model_path + " (evaluation)"));
@@ -379,31 +365,21 @@ Status Train(const ParsedArgs& args) {
   if (!quiet) {
     std::printf("Training %s: %zu parameter tensors, loss %s, optimizer %s (lr %g), batch %lld, compiled in %.2fs\n",
                 model.graph->name().c_str(), program->parameters.size(), program->loss.c_str(),
-                config.optimizer.name.c_str(), config.optimizer.learning_rate,
-                static_cast<long long>(config.batch_size), compile_seconds);
+                config->optimizer.name.c_str(), config->optimizer.hyper.lr, static_cast<long long>(config->batch_size),
+                compile_seconds);
     std::printf("Data: %lld training samples%s%s\n", static_cast<long long>(train.size()),
                 validation ? (", " + std::to_string(validation->size()) + " validation").c_str() : "",
                 test ? (", " + std::to_string(test->size()) + " test").c_str() : "");
   }
 
-  runtime::TrainerOptions options;
-  options.epochs = spec.epochs();
-  options.seed = spec.seed();
-  options.shuffle = !spec.no_shuffle();
-  options.loss = program->loss;
-  if (!spec.early_stopping().monitor().empty()) options.monitor = spec.early_stopping().monitor();
-  options.patience = spec.early_stopping().patience();
-  options.min_delta = spec.early_stopping().min_delta();
-  // Unset means restore (--no-restore-best sets it false).
-  options.restore_best_weights =
-      !spec.early_stopping().has_restore_best_weights() || spec.early_stopping().restore_best_weights();
+  runtime::TrainerOptions options = runtime::TrainerOptionsFromSpec(spec);
+  options.loss = program->loss;  // resolved (the block may name none)
   options.checkpoint_path = args.Get("--checkpoint");
-  options.checkpoint_every = spec.checkpoint_every() > 0 ? spec.checkpoint_every() : 1;
   options.resume = args.Has("--resume");
   options.progress = !quiet;
   std::unique_ptr<runtime::TrainingLog> log;
   if (args.options.count("--logdir")) {
-    ASSIGN_OR_RETURN(log, runtime::TrainingLog::Open(args.Get("--logdir"), *step, *eval, config.optimizer.learning_rate,
+    ASSIGN_OR_RETURN(log, runtime::TrainingLog::Open(args.Get("--logdir"), *step, *eval, config->optimizer.hyper.lr,
                                                      args.command_line));
     log->Attach(options);
   }
@@ -423,8 +399,8 @@ Status Train(const ParsedArgs& args) {
   // A failed report is returned only after the trained model is written: it costs no weights.
   Status report;
   if (args.options.count("--report-json")) {
-    report = WriteReport(args.Get("--report-json"), model_path, config, threads, train.size(), compile_seconds, history,
-                         write);
+    report = WriteReport(args.Get("--report-json"), model_path, *config, threads, train.size(), compile_seconds,
+                         history, write);
   }
   if (report.ok() && args.options.count("--plot")) {
     report = WriteFileAtomically(args.Get("--plot"), runtime::TrainingCurvesSvg(history, model.graph->name()), write);
@@ -492,6 +468,7 @@ int TrainCommand(const std::vector<std::string>& args) {
                 "--report-json",
                 "--logdir",
                 "--plot",
+                "--dump-step",
                 "--predict"},
                {{"-o", "--out"}}};
   auto parsed = ParseArgs(args, spec);

@@ -21,12 +21,12 @@
 
 #include "ir/file_io.h"
 #include "ir/npy.h"
+#include "ir/onnx_tensor.h"
 #include "ir/resource_limits.h"
 #include "kiln/runtime.h"
-#include "runtime/image.h"
-#include "tools/kiln/tensor_format.h"
+#include "runtime/data/image.h"
+#include "tools/common/tensor_format.h"
 #include "tools/kiln_main/driver_util.h"
-#include "tools/kiln_main/onnx_tensor.h"
 
 extern "C" {
 extern const unsigned char kiln_main_plan[];
@@ -247,7 +247,7 @@ void PrintTopClasses(const TensorRef& out, int top) {
   }
 }
 
-// --image: the picture converted as `kiln predict` converts it (runtime/image.h, with the
+// --image: the picture converted as `kiln predict` converts it (runtime/data/image.h, with the
 // class names and preprocessing the model was trained with), one run, the top classes.
 int ClassifyImage(kiln_session* s, const Options& o) {
   if (!o.inputs.empty()) Usage("--image takes the place of --input: give one or the other");
@@ -282,7 +282,6 @@ int ClassifyImage(kiln_session* s, const Options& o) {
                  o.image, top, static_cast<int64_t>(labels.size()) == width ? labels : std::vector<std::string>{})
                  .c_str(),
              stdout);
-  kiln_session_free(s);
   return 0;
 }
 
@@ -306,6 +305,11 @@ int Main(int argc, char** argv) {
   probe_options.num_kernels = static_cast<size_t>(kiln_main_kernels_count);
   kiln_session* s = nullptr;
   Check(kiln_session_create(plan, &probe_options, &s), "");
+  // Freed on every return (--info, --image, a run); Die() exits with it still reachable.
+  struct SessionOwner {
+    kiln_session*& session;
+    ~SessionOwner() { kiln_session_free(session); }
+  } owner{s};
 
   std::string inputs_help;
   for (int i = 0; i < NumInputs(s); ++i) {
@@ -316,6 +320,7 @@ int Main(int argc, char** argv) {
   const Options o = ParseArgs(argc, argv, inputs_help);
   if (o.threads >= 0 && o.threads != kiln_main_num_threads) {
     kiln_session_free(s);
+    s = nullptr;
     probe_options.num_threads = o.threads;
     Check(kiln_session_create(plan, &probe_options, &s), "");
   }
@@ -395,7 +400,6 @@ int Main(int argc, char** argv) {
       PrintTopClasses(out, o.top);
     }
   }
-  kiln_session_free(s);
   return 0;
 }
 

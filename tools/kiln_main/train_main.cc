@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ir/file_io.h"
+#include "ir/optimizer.h"
 #include "ir/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
@@ -116,9 +117,9 @@ int Main(int argc, char** argv) {
     if (arg == "-h" || arg == "--help") {
       const char* p = ProgramName().c_str();
       std::printf(kHelp, p, kiln_main_model_name, spec.loss().c_str(),
-                  spec.optimizer().empty() ? "sgd" : spec.optimizer().c_str(),
+                  spec.optimizer().empty() ? kDefaultOptimizer : spec.optimizer().c_str(),
                   static_cast<long long>(spec.batch_size()), spec.data().c_str(),
-                  static_cast<long long>(spec.epochs() > 0 ? spec.epochs() : 10), kiln_main_num_threads,
+                  static_cast<long long>(runtime::TrainerOptionsFromSpec(spec).epochs), kiln_main_num_threads,
                   data::DataSpecHelp().c_str(), p);
       return 0;
     } else if (arg == "--data") {
@@ -157,18 +158,9 @@ int Main(int argc, char** argv) {
   auto step = MakeSession(kiln_main_train_step, kiln_main_train_step_size, threads, "training step");
   auto eval = MakeSession(kiln_main_train_eval, kiln_main_train_eval_size, threads, "evaluation");
 
-  runtime::TrainerOptions options;
-  options.epochs = spec.epochs() > 0 ? spec.epochs() : 10;
-  options.seed = spec.seed();
-  options.shuffle = !spec.no_shuffle();
-  options.loss = spec.loss();
-  if (!spec.early_stopping().monitor().empty()) options.monitor = spec.early_stopping().monitor();
-  options.patience = spec.early_stopping().patience();
-  options.min_delta = spec.early_stopping().min_delta();
-  options.restore_best_weights =
-      !spec.early_stopping().has_restore_best_weights() || spec.early_stopping().restore_best_weights();
+  // The embedded block carries the resolved loss and batch size (kiln compile --train).
+  runtime::TrainerOptions options = runtime::TrainerOptionsFromSpec(spec);
   options.checkpoint_path = checkpoint;
-  options.checkpoint_every = spec.checkpoint_every() > 0 ? spec.checkpoint_every() : 1;
   options.resume = resume;
   options.progress = !quiet;
   runtime::Trainer trainer(step.get(), eval.get(), options);

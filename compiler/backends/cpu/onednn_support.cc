@@ -1,7 +1,8 @@
 // The compiler's view of the oneDNN kernels: it asks the kernel factories
 // themselves (on a private engine), so what lowering picks always builds.
 #include "compiler/backends/cpu/cpu_backend.h"
-#include "runtime/kernels/onednn/onednn_common.h"
+#include "compiler/target.h"
+#include "runtime/kernel.h"
 
 namespace kiln {
 
@@ -19,6 +20,23 @@ std::string OneDnnUnsupportedReason(const Node& node) {
     spec.outputs.push_back(TensorRef{v->dtype(), v->dims(), nullptr});
   }
   return runtime::OneDnnUnsupportedReason(spec);
+}
+
+namespace {
+
+// The CPU target: fused post-ops run as one oneDNN primitive, or not at all (fusion never
+// trades a oneDNN kernel for a reference one).
+class CpuTarget final : public Target {
+ public:
+  const char* name() const override { return "cpu"; }
+  std::string PostOpFusionUnsupportedReason(const Node& fused) const override { return OneDnnUnsupportedReason(fused); }
+};
+
+}  // namespace
+
+const Target& DefaultTarget() {
+  static const CpuTarget target;
+  return target;
 }
 
 }  // namespace kiln

@@ -19,10 +19,6 @@
 
 namespace kiln::runtime {
 
-/// "" when the "onednn" kernel of spec.op_type can be built for `spec` (dims,
-/// dtypes and attributes; data pointers may be null), else a short reason.
-std::string OneDnnUnsupportedReason(const KernelSpec& spec);
-
 namespace onednn {
 
 /// ir/ops/unary.def's "no oneDNN algorithm" (its columns name dnnl_<algorithm>).

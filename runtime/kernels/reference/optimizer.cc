@@ -13,6 +13,8 @@
 // they vectorize without run-time alias checks; a mix of in-place and fresh outputs
 // copies the fresh ones' inputs first and runs in place), and a plain one for any
 // other exact aliasing.
+#include "ir/optimizer.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -153,14 +155,11 @@ void RunLoop(const Refs& in, const Refs& out, const Step& step) {
 }
 
 // ---- The updates --------------------------------------------------------------------------------
-// Each has a step functor per element type T; hyperparameters are converted to T once.
+// Each has a step functor per element type T; hyperparameters (read with the optimizer
+// table's defaults, ir/optimizer.h) are converted to T once.
 // Decay: with weight_decay 0 the gradient is used as is (no 0 * inf = NaN).
 
-struct Hyper {
-  float lr = 0, weight_decay = 0;
-  float a = 0, b = 0, c = 0;  // op-specific (momentum / rho / beta1, beta2, epsilon)
-  bool flag = false;          // nesterov
-};
+using Hyper = OptimizerHyperparams;
 
 template <typename T, bool kDecay>
 T Decayed(T p, T g, T wd) {
@@ -170,7 +169,6 @@ T Decayed(T p, T g, T wd) {
 
 struct SGD {
   static constexpr int kInputs = 2, kStates = 0;
-  static Hyper Parse(const Attrs& a) { return {a.GetFloat("lr", 0), a.GetFloat("weight_decay", 0)}; }
   template <typename T, bool kDecay>
   struct Step {
     T lr, wd;
@@ -184,11 +182,6 @@ struct SGD {
 
 struct Momentum {
   static constexpr int kInputs = 3, kStates = 1;
-  static Hyper Parse(const Attrs& a) {
-    Hyper h{a.GetFloat("lr", 0), a.GetFloat("weight_decay", 0), a.GetFloat("momentum", 0.9f)};
-    h.flag = a.GetInt("nesterov", 0) != 0;
-    return h;
-  }
   template <typename T, bool kDecay>
   struct Step {
     T lr, wd, mu;
@@ -201,15 +194,12 @@ struct Momentum {
   };
   template <typename T, bool kDecay>
   static Step<T, kDecay> Make(const Hyper& h, const Refs&) {
-    return {T(h.lr), T(h.weight_decay), T(h.a), h.flag};
+    return {T(h.lr), T(h.weight_decay), T(h.momentum), h.nesterov};
   }
 };
 
 struct Adagrad {
   static constexpr int kInputs = 3, kStates = 1;
-  static Hyper Parse(const Attrs& a) {
-    return {a.GetFloat("lr", 0), a.GetFloat("weight_decay", 0), a.GetFloat("epsilon", 1e-10f)};
-  }
   template <typename T, bool kDecay>
   struct Step {
     T lr, wd, eps;
@@ -221,16 +211,12 @@ struct Adagrad {
   };
   template <typename T, bool kDecay>
   static Step<T, kDecay> Make(const Hyper& h, const Refs&) {
-    return {T(h.lr), T(h.weight_decay), T(h.a)};
+    return {T(h.lr), T(h.weight_decay), T(h.epsilon)};
   }
 };
 
 struct Adadelta {
   static constexpr int kInputs = 4, kStates = 2;
-  static Hyper Parse(const Attrs& a) {
-    return {a.GetFloat("lr", 1.0f), a.GetFloat("weight_decay", 0), a.GetFloat("rho", 0.9f),
-            a.GetFloat("epsilon", 1e-6f)};
-  }
   template <typename T, bool kDecay>
   struct Step {
     T lr, wd, rho, one_minus_rho, eps;
@@ -244,15 +230,12 @@ struct Adadelta {
   };
   template <typename T, bool kDecay>
   static Step<T, kDecay> Make(const Hyper& h, const Refs&) {
-    return {T(h.lr), T(h.weight_decay), T(h.a), T(1) - T(h.a), T(h.b)};
+    return {T(h.lr), T(h.weight_decay), T(h.rho), T(1) - T(h.rho), T(h.epsilon)};
   }
 };
 
 struct RMSprop {
   static constexpr int kInputs = 3, kStates = 1;
-  static Hyper Parse(const Attrs& a) {
-    return {a.GetFloat("lr", 0), a.GetFloat("weight_decay", 0), a.GetFloat("rho", 0.99f), a.GetFloat("epsilon", 1e-8f)};
-  }
   template <typename T, bool kDecay>
   struct Step {
     T lr, wd, rho, one_minus_rho, eps;
@@ -264,16 +247,12 @@ struct RMSprop {
   };
   template <typename T, bool kDecay>
   static Step<T, kDecay> Make(const Hyper& h, const Refs&) {
-    return {T(h.lr), T(h.weight_decay), T(h.a), T(1) - T(h.a), T(h.b)};
+    return {T(h.lr), T(h.weight_decay), T(h.rho), T(1) - T(h.rho), T(h.epsilon)};
   }
 };
 
 struct Adam {
   static constexpr int kInputs = 5, kStates = 2;
-  static Hyper Parse(const Attrs& a) {
-    return {a.GetFloat("lr", 1e-3f), a.GetFloat("weight_decay", 0), a.GetFloat("beta1", 0.9f),
-            a.GetFloat("beta2", 0.999f), a.GetFloat("epsilon", 1e-8f)};
-  }
   // p' = p - (lr / bc1) * m' / (sqrt(v') / sqrt(bc2) + eps), as torch.optim.Adam computes it.
   template <typename T, bool kDecay>
   struct Step {
@@ -289,10 +268,10 @@ struct Adam {
   template <typename T, bool kDecay>
   static Step<T, kDecay> Make(const Hyper& h, const Refs& in) {
     const double t = static_cast<double>(in[4].as<int64_t>()[0]) + 1;
-    const double bc1 = 1 - std::pow(static_cast<double>(h.a), t);
-    const double bc2 = 1 - std::pow(static_cast<double>(h.b), t);
-    return {T(h.weight_decay), T(h.a),        T(1) - T(h.a),         T(h.b),
-            T(1) - T(h.b),     T(h.lr / bc1), T(1 / std::sqrt(bc2)), T(h.c)};
+    const double bc1 = 1 - std::pow(static_cast<double>(h.beta1), t);
+    const double bc2 = 1 - std::pow(static_cast<double>(h.beta2), t);
+    return {T(h.weight_decay), T(h.beta1),    T(1) - T(h.beta1),     T(h.beta2),
+            T(1) - T(h.beta2), T(h.lr / bc1), T(1 / std::sqrt(bc2)), T(h.epsilon)};
   }
 };
 
@@ -351,9 +330,10 @@ class UpdateKernel final : public Kernel {
 
 template <typename Op>
 void RegisterUpdate(KernelRegistry& r, const char* op, bool lr_required) {
-  r.Register("ref", op, [lr_required](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+  const OptimizerDef* def = FindOptimizerByUpdateOp(op);
+  r.Register("ref", op, [lr_required, def](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
     if (lr_required && !spec.attrs.Has("lr")) return InvalidArgument(spec.Label(), ": missing required attribute 'lr'");
-    return std::unique_ptr<Kernel>(new UpdateKernel<Op>(Op::Parse(spec.attrs)));
+    return std::unique_ptr<Kernel>(new UpdateKernel<Op>(UpdateHyperparams(*def, spec.attrs)));
   });
 }
 

@@ -1,4 +1,4 @@
-// Support for `kiln compile`: finding the Kiln libraries and the system toolchain,
+// Ahead-of-time emission support (for `kiln compile`): finding the Kiln libraries and the system toolchain,
 // running the compiler driver and the archiver, and generating the C header and
 // entry points of `--emit lib`.
 #pragma once
@@ -9,7 +9,7 @@
 #include "ir/status.h"
 #include "runtime/plan.pb.h"
 
-namespace kiln::cli {
+namespace kiln::aot {
 
 /// Where generated programs find Kiln: the directory holding libkiln_runtime.{a,so} and
 /// libkiln_main.a, and the directory holding kiln/runtime.h.
@@ -55,4 +55,4 @@ struct LibSources {
 LibSources GenerateLibSources(const proto::Plan& plan, const std::string& symbol, const std::string& model_path,
                               int64_t batch, int threads);
 
-}  // namespace kiln::cli
+}  // namespace kiln::aot

@@ -1,4 +1,4 @@
-#include "runtime/training/checkpoint.h"
+#include "runtime/checkpoint.h"
 
 #include <sys/stat.h>
 #include <zlib.h>

@@ -1,5 +1,5 @@
 // Image decoding (libpng; a strict PGM/PPM reader) and image -> model input.
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 
 #include <png.h>
 #include <sys/stat.h>

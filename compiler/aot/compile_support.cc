@@ -1,4 +1,4 @@
-#include "tools/kiln/compile_support.h"
+#include "compiler/aot/compile_support.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -13,12 +13,12 @@
 #include <set>
 #include <sstream>
 
+#include "compiler/aot/link_config.h"
 #include "ir/dtype.h"
-#include "tools/kiln/link_config.h"
 
 extern char** environ;
 
-namespace kiln::cli {
+namespace kiln::aot {
 namespace {
 
 bool IsFile(const std::string& path) {
@@ -318,4 +318,4 @@ LibSources GenerateLibSources(const proto::Plan& plan, const std::string& symbol
   return sources;
 }
 
-}  // namespace kiln::cli
+}  // namespace kiln::aot

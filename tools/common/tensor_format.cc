@@ -1,4 +1,4 @@
-#include "tools/kiln/tensor_format.h"
+#include "tools/common/tensor_format.h"
 
 #include <cmath>
 #include <cstdio>
