@@ -250,12 +250,14 @@ namespace {
 
 using recurrent::CellKind;
 
-Status InferRecurrent(InferContext& ctx, CellKind kind) {
+// The checks the forward and backward ops share: dtypes, the geometry of the
+// forward inputs (the first `num_forward` inputs), constant sequence_lens.
+StatusOr<recurrent::Geometry> InferForwardInputs(const InferContext& ctx, CellKind kind, int num_forward) {
   RETURN_IF_ERROR(ops::CheckDType(ctx, recurrent::kX, ops::TypeClass::kFloat));
-  std::vector<const Dims*> dims(ctx.num_inputs(), nullptr);
+  std::vector<const Dims*> dims(num_forward, nullptr);
   for (int i = 0; i < ctx.num_inputs(); ++i) {
     if (!ctx.has_input(i)) continue;
-    dims[i] = &ctx.input_dims(i);
+    if (i < num_forward) dims[i] = &ctx.input_dims(i);
     if (i == recurrent::kSequenceLens) {
       const DType t = ctx.input_dtype(i);
       if (t != proto::DT_INT32 && t != proto::DT_INT64) {
@@ -271,9 +273,14 @@ Status InferRecurrent(InferContext& ctx, CellKind kind) {
     Status st = recurrent::CheckSequenceLengths(lengths->ToInt64Vector(), geometry->seq_length);
     if (!st.ok()) return ctx.Error(st.message());
   }
+  return geometry;
+}
+
+Status InferRecurrent(InferContext& ctx, CellKind kind) {
+  ASSIGN_OR_RETURN(recurrent::Geometry g, InferForwardInputs(ctx, kind, ctx.num_inputs()));
   const DType t = ctx.input_dtype(recurrent::kX);
-  ctx.set_output(recurrent::kY, t, geometry->OutputDims());
-  for (int i = 1; i < ctx.num_outputs(); ++i) ctx.set_output(i, t, geometry->StateDims());
+  ctx.set_output(recurrent::kY, t, g.OutputDims());
+  for (int i = 1; i < ctx.num_outputs(); ++i) ctx.set_output(i, t, g.StateDims());
   return Status::Ok();
 }
 
@@ -281,27 +288,7 @@ Status InferRecurrent(InferContext& ctx, CellKind kind) {
 // Every output is defined, an absent B / initial state / P being a zero one.
 Status InferRecurrentGrad(InferContext& ctx, CellKind kind) {
   const int base = recurrent::GradInputBase(kind);
-  std::vector<const Dims*> dims(base, nullptr);
-  for (int i = 0; i < ctx.num_inputs(); ++i) {
-    if (!ctx.has_input(i)) continue;
-    if (i < base) dims[i] = &ctx.input_dims(i);
-    if (i == recurrent::kSequenceLens) {
-      const DType t = ctx.input_dtype(i);
-      if (t != proto::DT_INT32 && t != proto::DT_INT64) {
-        return ctx.Error("sequence_lens has type ", DTypeName(t), " but must be int32");
-      }
-    } else {
-      RETURN_IF_ERROR(ops::CheckSameDType(ctx, i, recurrent::kX));
-    }
-  }
-  RETURN_IF_ERROR(ops::CheckDType(ctx, recurrent::kX, ops::TypeClass::kFloat));
-  auto geometry = recurrent::ResolveGeometry(kind, ctx.attrs(), dims);
-  if (!geometry.ok()) return ctx.Error(geometry.status().message());
-  const recurrent::Geometry& g = *geometry;
-  if (const Tensor* lengths = ctx.input_value(recurrent::kSequenceLens)) {
-    Status st = recurrent::CheckSequenceLengths(lengths->ToInt64Vector(), g.seq_length);
-    if (!st.ok()) return ctx.Error(st.message());
-  }
+  ASSIGN_OR_RETURN(recurrent::Geometry g, InferForwardInputs(ctx, kind, base));
   for (int i = base; i < ctx.num_inputs(); ++i) {
     if (!ctx.has_input(i)) continue;
     const Dims expected = i == base ? g.OutputDims() : g.StateDims();
@@ -342,52 +329,40 @@ std::vector<AttrSpec> RecurrentAttrs(std::vector<AttrSpec> extra) {
   return attrs;
 }
 
+// One forward op and its backward op; `extra` is the cell's own attribute.
+void AddCell(OpRegistry& r, CellKind kind, OpKind forward, OpKind backward, std::vector<AttrSpec> extra,
+             InferShapeFn infer, InferShapeFn infer_grad, const std::string& doc, const std::string& grad_doc) {
+  const int forward_inputs = recurrent::GradInputBase(kind);
+  const int state_outputs = kind == CellKind::kLstm ? 2 : 1;
+  r.Add({.kind = forward,
+         .min_inputs = 3,
+         .max_inputs = forward_inputs,
+         .max_outputs = 1 + state_outputs,
+         .attrs = RecurrentAttrs(extra),
+         .infer_shape = infer,
+         .doc = doc});
+  r.Add({.kind = backward,
+         .min_inputs = 3,
+         .max_inputs = forward_inputs + 1 + state_outputs,
+         .max_outputs = recurrent::NumGradOutputs(kind),
+         .attrs = RecurrentAttrs(extra),
+         .infer_shape = infer_grad,
+         .doc = grad_doc});
+}
+
 }  // namespace
 
 void RegisterRecurrentOps(OpRegistry& r) {
-  r.Add({.kind = OpKind::kRNN,
-         .min_inputs = 3,
-         .max_inputs = 6,
-         .max_outputs = 2,
-         .attrs = RecurrentAttrs({}),
-         .infer_shape = InferRnn,
-         .doc = "Elman RNN over X [T, N, I] (layout 1: [N, T, I]): outputs Y, Y_h (ONNX semantics)"});
-  r.Add({.kind = OpKind::kGRU,
-         .min_inputs = 3,
-         .max_inputs = 6,
-         .max_outputs = 2,
-         .attrs = RecurrentAttrs({{"linear_before_reset", AttrType::kInt}}),
-         .infer_shape = InferGru,
-         .doc = "GRU (gates z, r, h) over X [T, N, I] (layout 1: [N, T, I]): outputs Y, Y_h (ONNX semantics)"});
-  r.Add({.kind = OpKind::kLSTM,
-         .min_inputs = 3,
-         .max_inputs = 8,
-         .max_outputs = 3,
-         .attrs = RecurrentAttrs({{"input_forget", AttrType::kInt}}),
-         .infer_shape = InferLstm,
-         .doc = "LSTM (gates i, o, f, c; optional peepholes) over X [T, N, I]: outputs Y, Y_h, Y_c (ONNX semantics)"});
-  // Backward (BPTT) ops: the forward op's attributes, docs/training_ops.md.
-  r.Add({.kind = OpKind::kRNNGrad,
-         .min_inputs = 3,
-         .max_inputs = 8,
-         .max_outputs = 5,
-         .attrs = RecurrentAttrs({}),
-         .infer_shape = InferRnnGrad,
-         .doc = "BPTT of RNN: (RNN inputs, dY, dY_h) -> dX, dW, dR, dB, d_initial_h"});
-  r.Add({.kind = OpKind::kGRUGrad,
-         .min_inputs = 3,
-         .max_inputs = 8,
-         .max_outputs = 5,
-         .attrs = RecurrentAttrs({{"linear_before_reset", AttrType::kInt}}),
-         .infer_shape = InferGruGrad,
-         .doc = "BPTT of GRU: (GRU inputs, dY, dY_h) -> dX, dW, dR, dB, d_initial_h"});
-  r.Add({.kind = OpKind::kLSTMGrad,
-         .min_inputs = 3,
-         .max_inputs = 11,
-         .max_outputs = 7,
-         .attrs = RecurrentAttrs({{"input_forget", AttrType::kInt}}),
-         .infer_shape = InferLstmGrad,
-         .doc = "BPTT of LSTM: (LSTM inputs, dY, dY_h, dY_c) -> dX, dW, dR, dB, d_initial_h, d_initial_c, dP"});
+  AddCell(r, CellKind::kRnn, OpKind::kRNN, OpKind::kRNNGrad, {}, InferRnn, InferRnnGrad,
+          "Elman RNN over X [T, N, I] (layout 1: [N, T, I]): outputs Y, Y_h (ONNX semantics)",
+          "BPTT of RNN: (RNN inputs, dY, dY_h) -> dX, dW, dR, dB, d_initial_h");
+  AddCell(r, CellKind::kGru, OpKind::kGRU, OpKind::kGRUGrad, {{"linear_before_reset", AttrType::kInt}}, InferGru,
+          InferGruGrad, "GRU (gates z, r, h) over X [T, N, I] (layout 1: [N, T, I]): outputs Y, Y_h (ONNX semantics)",
+          "BPTT of GRU: (GRU inputs, dY, dY_h) -> dX, dW, dR, dB, d_initial_h");
+  AddCell(r, CellKind::kLstm, OpKind::kLSTM, OpKind::kLSTMGrad, {{"input_forget", AttrType::kInt}}, InferLstm,
+          InferLstmGrad,
+          "LSTM (gates i, o, f, c; optional peepholes) over X [T, N, I]: outputs Y, Y_h, Y_c (ONNX semantics)",
+          "BPTT of LSTM: (LSTM inputs, dY, dY_h, dY_c) -> dX, dW, dR, dB, d_initial_h, d_initial_c, dP");
 }
 
 }  // namespace kiln

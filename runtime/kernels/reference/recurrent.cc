@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/kernel.h"
@@ -428,24 +430,17 @@ Status RecurrentGradKernel(CellKind kind, const KernelSpec& spec, const Refs& in
 }  // namespace
 
 void RegisterRecurrentKernels(KernelRegistry& r) {
-  RegisterRef(r, "RNN", 3, 1, [](const KernelSpec& s, const Refs& in, const Refs& out) {
-    return RecurrentKernel(CellKind::kRnn, s, in, out);
-  });
-  RegisterRef(r, "GRU", 3, 1, [](const KernelSpec& s, const Refs& in, const Refs& out) {
-    return RecurrentKernel(CellKind::kGru, s, in, out);
-  });
-  RegisterRef(r, "LSTM", 3, 1, [](const KernelSpec& s, const Refs& in, const Refs& out) {
-    return RecurrentKernel(CellKind::kLstm, s, in, out);
-  });
-  RegisterRef(r, "RNNGrad", 3, 1, [](const KernelSpec& s, const Refs& in, const Refs& out) {
-    return RecurrentGradKernel(CellKind::kRnn, s, in, out);
-  });
-  RegisterRef(r, "GRUGrad", 3, 1, [](const KernelSpec& s, const Refs& in, const Refs& out) {
-    return RecurrentGradKernel(CellKind::kGru, s, in, out);
-  });
-  RegisterRef(r, "LSTMGrad", 3, 1, [](const KernelSpec& s, const Refs& in, const Refs& out) {
-    return RecurrentGradKernel(CellKind::kLstm, s, in, out);
-  });
+  const std::pair<const char*, CellKind> cells[] = {
+      {"RNN", CellKind::kRnn}, {"GRU", CellKind::kGru}, {"LSTM", CellKind::kLstm}};
+  for (const auto& [op, kind] : cells) {
+    RegisterRef(r, op, 3, 1, [kind = kind](const KernelSpec& s, const Refs& in, const Refs& out) {
+      return RecurrentKernel(kind, s, in, out);
+    });
+    RegisterRef(r, (std::string(op) + "Grad").c_str(), 3, 1,
+                [kind = kind](const KernelSpec& s, const Refs& in, const Refs& out) {
+                  return RecurrentGradKernel(kind, s, in, out);
+                });
+  }
 }
 
 }  // namespace ref
