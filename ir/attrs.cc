@@ -52,6 +52,14 @@ std::vector<float> Attrs::GetFloats(const std::string& name, const std::vector<f
   return fallback;
 }
 
+std::vector<std::string> Attrs::GetStrings(const std::string& name, const std::vector<std::string>& fallback) const {
+  const auto* a = Find(name);
+  if (a && a->value_case() == proto::Attribute::kStrings)
+    return {a->strings().values().begin(), a->strings().values().end()};
+  if (a && a->value_case() == proto::Attribute::kS) return {a->s()};
+  return fallback;
+}
+
 const proto::Tensor* Attrs::GetTensor(const std::string& name) const {
   const auto* a = Find(name);
   return a && a->value_case() == proto::Attribute::kT ? &a->t() : nullptr;
@@ -61,6 +69,12 @@ void Attrs::SetInt(const std::string& name, int64_t v) {
   proto::Attribute a;
   a.set_name(name);
   a.set_i(v);
+  map_[name] = a;
+}
+void Attrs::SetStrings(const std::string& name, const std::vector<std::string>& v) {
+  proto::Attribute a;
+  a.set_name(name);
+  for (const std::string& x : v) a.mutable_strings()->add_values(x);
   map_[name] = a;
 }
 void Attrs::SetFloat(const std::string& name, float v) {

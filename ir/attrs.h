@@ -25,6 +25,7 @@ class Attrs {
   std::string GetString(const std::string& name, const std::string& fallback) const;
   std::vector<int64_t> GetInts(const std::string& name, const std::vector<int64_t>& fallback = {}) const;
   std::vector<float> GetFloats(const std::string& name, const std::vector<float>& fallback = {}) const;
+  std::vector<std::string> GetStrings(const std::string& name, const std::vector<std::string>& fallback = {}) const;
   const proto::Tensor* GetTensor(const std::string& name) const;
 
   void SetInt(const std::string& name, int64_t v);
@@ -32,6 +33,7 @@ class Attrs {
   void SetString(const std::string& name, const std::string& v);
   void SetInts(const std::string& name, const std::vector<int64_t>& v);
   void SetFloats(const std::string& name, const std::vector<float>& v);
+  void SetStrings(const std::string& name, const std::vector<std::string>& v);
   void SetTensor(const std::string& name, const proto::Tensor& v);
   void Set(const proto::Attribute& attr) { map_[attr.name()] = attr; }
   void Erase(const std::string& name) { map_.erase(name); }

@@ -10,6 +10,7 @@ GradientFn FindGradient(OpKind kind) {
     RegisterElementwiseGradients(*r);
     RegisterNnGradients(*r);
     RegisterShapeGradients(*r);
+    RegisterRecurrentGradients(*r);
     return r;
   }();
   return rules->Find(kind);

@@ -68,5 +68,6 @@ GradientFn FindGradient(OpKind kind);
 void RegisterElementwiseGradients(GradientRules& r);
 void RegisterNnGradients(GradientRules& r);
 void RegisterShapeGradients(GradientRules& r);
+void RegisterRecurrentGradients(GradientRules& r);  // ir/ops/recurrent_grad.cc
 
 }  // namespace kiln

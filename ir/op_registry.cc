@@ -46,6 +46,7 @@ static const OpRegistry& Registry() {
     RegisterReductionOps(*r);
     RegisterLogicalOps(*r);
     RegisterIndexingOps(*r);
+    RegisterRecurrentOps(*r);
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);
     RegisterFusedOps(*r);

@@ -124,6 +124,7 @@ void RegisterShapeOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
 void RegisterLogicalOps(OpRegistry& r);
 void RegisterIndexingOps(OpRegistry& r);
+void RegisterRecurrentOps(OpRegistry& r);  // RNN, GRU, LSTM (ir/ops/recurrent.cc)
 void RegisterGradientOps(OpRegistry& r);          // backward ops (ir/ops/gradient.cc)
 void RegisterTrainingOps(OpRegistry& r);          // losses and optimizer updates (ir/ops/training.cc)
 void RegisterFusedOps(OpRegistry& r);             // FusedConv, FusedMatMul (ir/ops/fused.cc)

@@ -203,6 +203,12 @@ const NewerVersion kNewerVersions[] = {
     {"Size", 24, nullptr},
     {"Size", 25, nullptr},
     {"Range", 27, nullptr},  // float16 computed in float32 (stash_type's default)
+    {"RNN", 14, nullptr},  // 14: layout (an IR attribute); 22: bfloat16
+    {"RNN", 22, nullptr},
+    {"GRU", 14, nullptr},
+    {"GRU", 22, nullptr},
+    {"LSTM", 14, nullptr},
+    {"LSTM", 22, nullptr},
     {"ReduceMean", 18, LowerReduceAxesInput},
     {"ReduceMax", 18, LowerReduceAxesInput},
     {"ReduceMax", 20, LowerReduceAxesInput},

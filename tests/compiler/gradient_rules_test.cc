@@ -661,6 +661,82 @@ void AddMoreShapeCases(std::vector<RuleCase>& cases) {
                    }});
 }
 
+// ---------------------------------------------------------------------------
+// Recurrent ops (BPTT): batch-first data [N=2, T=3, I=2], hidden 3; every weight,
+// bias, initial state and peephole a parameter.
+
+struct RecurrentSpec {
+  std::string op;
+  int gates;
+  Attrs attrs;
+  int output = 0;         // which output is the model's: Y (0), Y_h (1), Y_c (2)
+  bool lengths = false;   // sequence_lens {3, 2}
+  bool peepholes = false;  // LSTM's P
+};
+
+Build Recurrent(RecurrentSpec spec) {
+  return [=](ModelBuilder& b) {
+    constexpr int64_t N = 2, T = 3, I = 2, H = 3;
+    const bool batch_first = spec.attrs.GetInt("layout", 0) == 1;
+    const int64_t D = spec.attrs.GetString("direction", "forward") == "bidirectional" ? 2 : 1;
+    Value* x = b.Input({N, T, I});
+    if (!batch_first) x = b.Op("Transpose", {x}, WithInts(A(), "perm", {1, 0, 2}));
+    const Dims state = batch_first ? Dims{N, D, H} : Dims{D, N, H};
+    std::vector<Value*> in = {x, b.Param({D, spec.gates * H, I}), b.Param({D, spec.gates * H, H}),
+                              b.Param({D, 2 * spec.gates * H}), spec.lengths ? b.Ints({3, 2}) : nullptr,
+                              b.Param(state)};
+    if (spec.op == "LSTM") {
+      in.push_back(b.Param(state));
+      if (spec.peepholes) in.push_back(b.Param({D, 3 * H}));
+    }
+    Value* y = b.AddNode(spec.op, in, spec.attrs, spec.op == "LSTM" ? 3 : 2)->output(spec.output);
+    // Batch first for the loss: Y [T, D, N, H] -> [N, T, D, H], states [D, N, H] -> [N, D, H].
+    if (!batch_first) {
+      y = b.Op("Transpose", {y}, WithInts(A(), "perm", spec.output == 0 ? std::vector<int64_t>{2, 0, 1, 3}
+                                                                         : std::vector<int64_t>{1, 0, 2}));
+    }
+    b.Output(y);
+  };
+}
+
+Attrs WithString(Attrs a, const std::string& n, const std::string& v) {
+  a.SetString(n, v);
+  return a;
+}
+Attrs WithStrings(Attrs a, const std::string& n, const std::vector<std::string>& v) {
+  a.SetStrings(n, v);
+  return a;
+}
+
+void AddRecurrentCases(std::vector<RuleCase>& cases) {
+  const Attrs bidirectional = WithString(A(), "direction", "bidirectional");
+  const Attrs reverse = WithString(A(), "direction", "reverse");
+  const Attrs batch_first = WithInt(A(), "layout", 1);
+  RuleCase rnn{"RNN_Forward_Y", {"RNN"}, Recurrent({"RNN", 1, A()})};
+  // One element of dL/d(initial_h) is ~1.5e-5 with this seed: its finite-difference
+  // noise (abs 8e-10, as for every other parameter) is 5e-5 of it.
+  rnn.tolerance = 1e-4;
+  cases.push_back(rnn);
+  cases.push_back({"RNN_Bidirectional_BatchFirst_SequenceLens_Yh",
+                   {"RNN"},
+                   Recurrent({"RNN", 1, WithInt(bidirectional, "layout", 1), 1, true})});
+  Attrs scaled_tanh = WithStrings(reverse, "activations", {"ScaledTanh"});
+  scaled_tanh.SetFloats("activation_alpha", {1.5f});
+  scaled_tanh.SetFloats("activation_beta", {0.7f});
+  cases.push_back({"RNN_Reverse_ScaledTanh_Y", {"RNN"}, Recurrent({"RNN", 1, scaled_tanh})});
+  cases.push_back({"GRU_Forward_Y", {"GRU"}, Recurrent({"GRU", 3, A()})});
+  cases.push_back({"GRU_LinearBeforeReset_Reverse_BatchFirst_SequenceLens_Y",
+                   {"GRU"},
+                   Recurrent({"GRU", 3, WithInt(WithInt(reverse, "linear_before_reset", 1), "layout", 1), 0, true})});
+  cases.push_back({"GRU_Bidirectional_Yh", {"GRU"}, Recurrent({"GRU", 3, bidirectional, 1})});
+  cases.push_back({"LSTM_Forward_Peepholes_Y", {"LSTM"}, Recurrent({"LSTM", 4, A(), 0, false, true})});
+  cases.push_back({"LSTM_Bidirectional_BatchFirst_SequenceLens_Peepholes_Yh",
+                   {"LSTM"},
+                   Recurrent({"LSTM", 4, WithInt(bidirectional, "layout", 1), 1, true, true})});
+  Attrs coupled = WithStrings(WithInt(batch_first, "input_forget", 1), "activations", {"Sigmoid", "Softsign", "Elu"});
+  cases.push_back({"LSTM_InputForget_SoftsignElu_Yc", {"LSTM"}, Recurrent({"LSTM", 4, coupled, 2, false, true})});
+}
+
 std::vector<RuleCase> AllCases() {
   std::vector<RuleCase> cases;
   AddBinaryCases(cases);
@@ -673,6 +749,7 @@ std::vector<RuleCase> AllCases() {
   AddCompositionCases(cases);
   AddMoreWindowCases(cases);
   AddMoreShapeCases(cases);
+  AddRecurrentCases(cases);
   return cases;
 }
 

@@ -50,6 +50,7 @@ struct A {
   A& s(const std::string& n, const std::string& v) { return attrs.SetString(n, v), *this; }
   A& ints(const std::string& n, const std::vector<int64_t>& v) { return attrs.SetInts(n, v), *this; }
   A& floats(const std::string& n, const std::vector<float>& v) { return attrs.SetFloats(n, v), *this; }
+  A& strs(const std::string& n, const std::vector<std::string>& v) { return attrs.SetStrings(n, v), *this; }
   A& tensor(const std::string& n, const Tensor& t) {
     proto::Tensor p;
     t.ToProto(&p);

@@ -59,7 +59,7 @@ TEST(ReferenceKernelsRandom, WhatShapeInferenceAcceptsTheKernelRuns) {
                                      proto::DT_FLOAT16};
   const std::vector<const OpDef*> defs = AllOpDefs();
   int ran = 0;
-  for (int iter = 0; iter < 20000; ++iter) {
+  for (int iter = 0; iter < 24000; ++iter) {
     const OpDef& def = *defs[rng() % defs.size()];
     Graph g;
     const int max_inputs = std::min(def.max_inputs, 5);

@@ -12,6 +12,7 @@
 namespace kiln::runtime {
 namespace ref {
 void RegisterConvKernels(KernelRegistry& r);
+void RegisterRecurrentKernels(KernelRegistry& r);  // RNN, GRU, LSTM (recurrent.cc)
 }
 
 namespace {
@@ -226,6 +227,7 @@ Status LrnKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
 
 void RegisterReferenceNnKernels(KernelRegistry& r) {
   ref::RegisterConvKernels(r);
+  ref::RegisterRecurrentKernels(r);
   RegisterRef(r, "MaxPool", 1, 1, MaxPoolKernel);
   RegisterRef(r, "AveragePool", 1, 1, AveragePoolKernel);
   RegisterRef(r, "GlobalAveragePool", 1, 1, GlobalAveragePoolKernel);
