@@ -4,8 +4,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ir/core/shape_util.h"
 #include "ir/gradient.h"
-#include "ir/shape_util.h"
 
 namespace kiln {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "compiler/autodiff.h"
 #include "compiler/backends/cpu/cpu_backend.h"
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 #include "runtime/session.h"
 
 namespace kiln {

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "compiler/target.h"
+#include "ir/core/status.h"
 #include "ir/graph.h"
-#include "ir/status.h"
 
 namespace kiln {
 

@@ -15,7 +15,7 @@ class Target {
   virtual ~Target() = default;
   virtual const char* name() const = 0;
   /// Why the target cannot run `fused` -- a FusedConv or FusedMatMul with its bias,
-  /// residual and activation post-ops (ir/fused_ops.h) -- as one kernel; "" when it can.
+  /// residual and activation post-ops (ir/core/fused_ops.h) -- as one kernel; "" when it can.
   virtual std::string PostOpFusionUnsupportedReason(const Node& fused) const = 0;
 };
 

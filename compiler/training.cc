@@ -6,8 +6,8 @@
 
 #include "compiler/autodiff.h"
 #include "compiler/pass.h"
-#include "ir/op_registry.h"
-#include "ir/shape_util.h"
+#include "ir/core/op_registry.h"
+#include "ir/core/shape_util.h"
 #include "runtime/session.h"
 
 namespace kiln {

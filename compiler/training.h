@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "ir/core/optimizer.h"
+#include "ir/core/status.h"
 #include "ir/graph.h"
 #include "ir/kiln.pb.h"
-#include "ir/optimizer.h"
-#include "ir/status.h"
 
 namespace kiln {
 namespace runtime {
@@ -22,7 +22,7 @@ struct FusionDecision;  // compiler/passes/fuse_elementwise.h
 
 /// An optimizer with every hyperparameter resolved (start from For(name): its defaults).
 struct OptimizerConfig {
-  std::string name = kDefaultOptimizer;  // a row of AllOptimizers() (ir/optimizer.h)
+  std::string name = kDefaultOptimizer;  // a row of AllOptimizers() (ir/core/optimizer.h)
   OptimizerHyperparams hyper = FindOptimizer(kDefaultOptimizer)->defaults;
   float clip_norm = 0.0f;  // > 0: clip the gradients by their global norm
 

@@ -1,12 +1,12 @@
 // .npy and ONNX TensorProto (.pb) tensor files. Headers and declared shapes are
 // checked against the bytes actually present before a tensor is allocated; the
-// .npy format itself lives in ir/npy.cc (shared with the runtime's data loaders).
+// .npy format itself lives in ir/core/npy.cc (shared with the runtime's data loaders).
 #include "frontends/tensor_io.h"
 
 #include "frontends/onnx/onnx_tensor.h"
+#include "ir/core/npy.h"
+#include "ir/core/onnx_tensor.h"
 #include "ir/model_io.h"
-#include "ir/npy.h"
-#include "ir/onnx_tensor.h"
 
 namespace kiln {
 namespace {

@@ -3,9 +3,9 @@
 
 #include <string>
 
-#include "ir/npy.h"  // EncodeNpy, ParseNpy
-#include "ir/status.h"
-#include "ir/tensor.h"
+#include "ir/core/npy.h"  // EncodeNpy, ParseNpy
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 
 namespace kiln {
 

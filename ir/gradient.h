@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ir/core/op_registry.h"
 #include "ir/graph.h"
-#include "ir/op_registry.h"
 
 namespace kiln {
 
@@ -68,6 +68,6 @@ GradientFn FindGradient(OpKind kind);
 void RegisterElementwiseGradients(GradientRules& r);
 void RegisterNnGradients(GradientRules& r);
 void RegisterShapeGradients(GradientRules& r);
-void RegisterRecurrentGradients(GradientRules& r);  // ir/ops/recurrent_grad.cc
+void RegisterRecurrentGradients(GradientRules& r);  // ir/gradients/recurrent_grad.cc
 
 }  // namespace kiln

@@ -4,7 +4,7 @@
 #include <set>
 #include <unordered_set>
 
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 
 namespace kiln {
 

@@ -9,9 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ir/attrs.h"
-#include "ir/dtype.h"
-#include "ir/tensor.h"
+#include "ir/core/attrs.h"
+#include "ir/core/dtype.h"
+#include "ir/core/tensor.h"
 
 namespace kiln {
 
@@ -24,15 +24,6 @@ struct OpDef;
 struct Use {
   Node* node;
   int slot;
-};
-
-/// The static type of a value: element type and shape.
-struct TensorType {
-  DType dtype = proto::DT_UNDEFINED;
-  Dims dims;
-  bool operator==(const TensorType& o) const { return dtype == o.dtype && dims == o.dims; }
-  bool operator!=(const TensorType& o) const { return !(*this == o); }
-  std::string ToString() const;  // "float32[1, 3, 224, 224]"
 };
 
 class Value {
@@ -234,5 +225,9 @@ class Graph {
   std::unordered_map<std::string, int> name_counter_;
   std::unordered_map<std::string, Node*> node_names_;
 };
+
+/// The op's shape inference (InferOpTypes, ir/core/op_registry.h) for `node`, reading its
+/// inputs' types and constant values from the graph.
+StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node);
 
 }  // namespace kiln

@@ -9,7 +9,7 @@
 
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "ir/resource_limits.h"
+#include "ir/core/resource_limits.h"
 
 namespace kiln {
 
@@ -21,7 +21,7 @@ bool IsTextModelPath(const std::string& path) {
   return EndsWith(path, ".txt") || EndsWith(path, ".pbtxt") || EndsWith(path, ".textproto");
 }
 
-// Bounded while reading (ir/resource_limits.h): a FIFO or /dev/zero cannot grow memory.
+// Bounded while reading (ir/core/resource_limits.h): a FIFO or /dev/zero cannot grow memory.
 StatusOr<std::string> ReadFile(const std::string& path) { return ReadFileBounded(path); }
 
 namespace {

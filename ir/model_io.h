@@ -4,10 +4,10 @@
 #include <memory>
 #include <string>
 
-#include "ir/file_io.h"
+#include "ir/core/file_io.h"
+#include "ir/core/status.h"
 #include "ir/graph.h"
 #include "ir/kiln.pb.h"
-#include "ir/status.h"
 
 namespace kiln {
 

@@ -2,7 +2,7 @@
 
 #include <unordered_set>
 
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 
 namespace kiln {
 

@@ -1,8 +1,8 @@
 // The verifier: the standing invariant check between passes.
 #pragma once
 
+#include "ir/core/status.h"
 #include "ir/graph.h"
-#include "ir/status.h"
 
 namespace kiln {
 

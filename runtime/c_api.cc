@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "ir/file_io.h"
-#include "ir/resource_limits.h"
+#include "ir/core/file_io.h"
+#include "ir/core/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/checkpoint.h"
 #include "runtime/compiled_kernels.h"
@@ -61,7 +61,7 @@ kiln_status Fail(const Status& status) {
   return Fail(code, std::move(message));
 }
 
-// The last resort when an allocation fails despite the size limits (ir/resource_limits.h).
+// The last resort when an allocation fails despite the size limits (ir/core/resource_limits.h).
 kiln_status OutOfMemory(const char* func) { return Fail(KILN_ERROR_INTERNAL, kiln::OutOfMemoryMessage(func)); }
 
 #define KILN_REQUIRE(cond, what) \

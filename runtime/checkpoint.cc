@@ -8,9 +8,9 @@
 #include <cstring>
 #include <map>
 
-#include "ir/dtype.h"
-#include "ir/file_io.h"
-#include "ir/resource_limits.h"
+#include "ir/core/dtype.h"
+#include "ir/core/file_io.h"
+#include "ir/core/resource_limits.h"
 #include "runtime/session.h"
 
 namespace kiln::runtime {

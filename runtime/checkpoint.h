@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 #include "runtime/plan.pb.h"
 
 namespace kiln::runtime {

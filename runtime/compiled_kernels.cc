@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ir/fused_program.h"
+#include "ir/core/fused_program.h"
 #include "runtime/kernel.h"
 
 #ifdef _OPENMP

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "ir/attrs.h"
-#include "ir/status.h"
-#include "ir/tensor.h"
+#include "ir/core/attrs.h"
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 
 namespace dnnl {
 class engine;

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "ir/attrs.h"
-#include "ir/op_registry.h"
-#include "ir/tensor.h"
+#include "ir/core/attrs.h"
+#include "ir/core/op_registry.h"
+#include "ir/core/tensor.h"
 #include "runtime/kernel.h"
 
 namespace kiln::runtime {

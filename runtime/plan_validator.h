@@ -3,7 +3,7 @@
 // error, never a crash or a read of uninitialized memory.
 #pragma once
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 #include "runtime/plan.pb.h"
 
 namespace kiln::runtime {

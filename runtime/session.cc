@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "dnnl.hpp"
-#include "ir/resource_limits.h"
+#include "ir/core/resource_limits.h"
 #include "runtime/plan_validator.h"
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
 #include <omp.h>

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "ir/status.h"
-#include "ir/tensor.h"
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/kernel.h"
 #include "runtime/plan.pb.h"

@@ -17,7 +17,7 @@ echo "make_cuda_bundle: $($cxx --version | head -1); $(protoc --version)"
 mkdir -p "$work/gen" "$work/obj" "$work/kiln_cuda_bundle"
 protoc --proto_path="$root" --cpp_out="$work/gen" "$root/ir/kiln.proto"
 srcs=(tools/kiln_cuda_check/main.cc compiler/backends/cuda/cuda_codegen.cc compiler/backends/cuda/nvrtc.cc
-      runtime/kernels/cuda/cuda_driver.cc ir/fused_program.cc ir/dtype.cc "$work/gen/ir/kiln.pb.cc")
+      runtime/kernels/cuda/cuda_driver.cc ir/core/fused_program.cc ir/core/dtype.cc "$work/gen/ir/kiln.pb.cc")
 pids=()
 objs=()
 for src in "${srcs[@]}"; do

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 #include "ir/graph.h"
-#include "ir/status.h"
-#include "ir/tensor.h"
 #include "runtime/plan.pb.h"
 
 namespace kiln::runtime {

@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "compiler/aot/link_config.h"
-#include "ir/dtype.h"
+#include "ir/core/dtype.h"
 
 extern char** environ;
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 #include "runtime/plan.pb.h"
 
 namespace kiln::aot {

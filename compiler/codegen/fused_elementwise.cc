@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-#include "ir/attrs.h"
+#include "ir/core/attrs.h"
 
 namespace kiln::codegen {
 namespace {
@@ -33,7 +33,7 @@ class MathEmitter {
   Value* Gt(Value* a, Value* c) { return b_.CreateFCmpOGT(a, c); }
   Value* Ge(Value* a, Value* c) { return b_.CreateFCmpOGE(a, c); }
   Value* IsNan(Value* a) { return b_.CreateFCmpUNO(a, a); }
-  // The names ir/ops/unary.def's math is written in.
+  // The names ir/core/ops/unary.def's math is written in.
   Value* C(double v) { return F(v); }
   Value* Neg(Value* a) { return b_.CreateFNeg(a); }
   Value* Abs(Value* a) { return Fabs(a); }
@@ -168,7 +168,7 @@ class MathEmitter {
       case FusedOp::kReluGrad: return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), F(0.0)));
       case FusedOp::kAbsGrad:
         return Mul(a[0], Select(Gt(a[1], F(0.0)), F(1.0), Select(Lt(a[1], F(0.0)), F(-1.0), F(0.0))));
-        // ir/ops/unary.def: x or t is a[0] or a[1], the attributes follow.
+        // ir/core/ops/unary.def: x or t is a[0] or a[1], the attributes follow.
 #define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative, ...) \
   case FusedOp::k##Name: {                                                                                         \
     MathEmitter& m = *this;                                                                                        \
@@ -184,7 +184,7 @@ class MathEmitter {
     [[maybe_unused]] Value* a1 = nattrs > 1 ? a[3] : nullptr;                                                      \
     return Mul(a[0], derivative);                                                                                  \
   }
-#include "ir/ops/unary.def"
+#include "ir/core/ops/unary.def"
 #undef UNARY
     }
     return F(std::numeric_limits<double>::quiet_NaN());

@@ -8,8 +8,8 @@
 
 #include <string>
 
-#include "ir/fused_program.h"
-#include "ir/status.h"
+#include "ir/core/fused_program.h"
+#include "ir/core/status.h"
 #include "runtime/plan.pb.h"
 
 namespace llvm {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/plan.pb.h"
 #include "runtime/session.h"

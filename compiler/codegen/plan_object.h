@@ -13,7 +13,7 @@
 
 #include <string>
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 #include "runtime/plan.pb.h"
 
 namespace kiln::codegen {

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 
 namespace llvm {
 class Module;

@@ -13,8 +13,8 @@
 #include <unordered_map>
 
 #include "compiler/pass.h"
-#include "ir/fused_program.h"
-#include "ir/shape_util.h"
+#include "ir/core/fused_program.h"
+#include "ir/core/shape_util.h"
 
 namespace kiln {
 namespace {
@@ -49,7 +49,7 @@ const std::map<std::string, FusedOp>& UnaryOps() {
   return ops;
 }
 
-// The ops of ir/ops/unary.def: their forward and gradient instructions, by op
+// The ops of ir/core/ops/unary.def: their forward and gradient instructions, by op
 // type and by EltwiseGrad function.
 struct TableOp {
   FusedOp forward, grad;
@@ -63,7 +63,7 @@ const std::map<std::string, TableOp>& TableOpsBy(bool function) {
 #define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, ...) \
   ops[by_function ? #fn_name : #Name] = {                                         \
       FusedOp::k##Name, FusedOp::k##Name##Grad, {attr0, attr1}, {default0, default1}, nattrs};
-#include "ir/ops/unary.def"
+#include "ir/core/ops/unary.def"
 #undef UNARY
     return ops;
   };

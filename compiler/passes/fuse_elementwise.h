@@ -1,5 +1,5 @@
 // fuse-elementwise: greedy grouping of float32 elementwise ops into
-// FusedElementwise nodes (ir/fused_program.h), and the record of why each node
+// FusedElementwise nodes (ir/core/fused_program.h), and the record of why each node
 // was or was not fused (`kiln dump --explain-fusion`).
 #pragma once
 

@@ -1,7 +1,7 @@
 // fuse-postops: oneDNN post-op fusion. A Conv, MatMul or Gemm followed by a
 // chain of single-use consumers
 //     [+ bias (per channel / per column constant)] [+ residual Z] [activation]
-// in that order becomes one FusedConv / FusedMatMul (ir/fused_ops.h) that
+// in that order becomes one FusedConv / FusedMatMul (ir/core/fused_ops.h) that
 // oneDNN runs as one primitive with bias, sum / binary_add and eltwise
 // post-ops; the intermediate tensors are never written. The fused node takes
 // the place of the chain's last node, where every operand (the residual
@@ -12,7 +12,7 @@
 
 #include "compiler/pass.h"
 #include "compiler/passes/rewrite.h"
-#include "ir/fused_ops.h"
+#include "ir/core/fused_ops.h"
 
 namespace kiln {
 namespace {

@@ -2,7 +2,7 @@
 // ONNX shape computations into constants).
 #include "compiler/pass.h"
 #include "compiler/passes/rewrite.h"
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 
 namespace kiln {
 namespace {

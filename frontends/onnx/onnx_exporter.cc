@@ -1,8 +1,8 @@
 #include "frontends/onnx/onnx_exporter.h"
 
 #include "frontends/onnx/onnx_tensor.h"
+#include "ir/core/op_registry.h"
 #include "ir/model_io.h"
-#include "ir/op_registry.h"
 #include "onnx/checker.h"
 #include "onnx/onnx_pb.h"
 

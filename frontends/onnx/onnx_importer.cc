@@ -11,7 +11,7 @@
 #include "frontends/onnx/onnx_legacy.h"
 #include "frontends/onnx/onnx_opsets.h"
 #include "frontends/onnx/onnx_tensor.h"
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 #include "onnx/checker.h"
 
 namespace kiln {

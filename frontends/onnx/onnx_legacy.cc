@@ -6,7 +6,7 @@
 #include <set>
 
 #include "frontends/onnx/onnx_opsets.h"
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 #include "onnx/shape_inference/implementation.h"
 #include "onnx/version_converter/convert.h"
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 #include "onnx/onnx_pb.h"
 
 namespace kiln::onnx_import {

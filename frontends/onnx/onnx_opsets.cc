@@ -4,8 +4,8 @@
 #include <map>
 
 #include "frontends/onnx/onnx_tensor.h"
-#include "ir/ops/unary_table.h"
-#include "ir/tensor.h"
+#include "ir/core/ops/unary_table.h"
+#include "ir/core/tensor.h"
 
 namespace kiln::onnx_import {
 namespace {
@@ -101,7 +101,7 @@ Status LowerCastSaturate(onnx::NodeProto& node, const Constants&, const std::str
 }
 
 // Versions newer than 13 of the ops the IR has, and how each maps onto the IR
-// (the unary activations list theirs in ir/ops/unary.def).
+// (the unary activations list theirs in ir/core/ops/unary.def).
 // nullptr: the IR already has that version's semantics (most added only types:
 // bfloat16, int4/float8, which the dtype checks then accept or refuse; Reshape 14's
 // allowzero, Shape 15's start/end, Split 18's num_outputs, Pad 18's axes input are
@@ -203,7 +203,7 @@ const NewerVersion kNewerVersions[] = {
     {"Size", 24, nullptr},
     {"Size", 25, nullptr},
     {"Range", 27, nullptr},  // float16 computed in float32 (stash_type's default)
-    {"RNN", 14, nullptr},  // 14: layout (an IR attribute); 22: bfloat16
+    {"RNN", 14, nullptr},    // 14: layout (an IR attribute); 22: bfloat16
     {"RNN", 22, nullptr},
     {"GRU", 14, nullptr},
     {"GRU", 22, nullptr},
@@ -229,7 +229,7 @@ const NewerVersion* FindNewerVersion(const std::string& op, int since) {
   return nullptr;
 }
 
-// The table above, and the versions the rows of ir/ops/unary.def list.
+// The table above, and the versions the rows of ir/core/ops/unary.def list.
 bool AcceptsNewerVersion(const std::string& op, int since) {
   if (FindNewerVersion(op, since)) return true;
   const UnaryOpRow* row = FindUnaryOp(op);

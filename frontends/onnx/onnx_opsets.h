@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 #include "onnx/onnx_pb.h"
 
 namespace kiln::onnx_import {

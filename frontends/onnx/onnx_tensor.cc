@@ -2,15 +2,15 @@
 
 #include <cstring>
 
-#include "ir/onnx_tensor.h"
-#include "ir/shape_util.h"
+#include "ir/core/onnx_tensor.h"
+#include "ir/core/shape_util.h"
 
 namespace kiln::onnx_import {
 
 using onnx::TensorProto;
 
 DType DTypeFromOnnx(int onnx_type) {
-  auto dtype = kiln::DTypeFromOnnx(onnx_type);  // ir/shape_util.h: the one mapping
+  auto dtype = kiln::DTypeFromOnnx(onnx_type);  // ir/core/shape_util.h: the one mapping
   return dtype.ok() ? *dtype : proto::DT_UNDEFINED;
 }
 

@@ -1,12 +1,12 @@
 // ONNX TensorProto <-> kiln Tensor, and ONNX data type numbers <-> kiln DType.
 // The importer's (initializers, Constant values) and the exporter's view; .pb files are
-// read by ir/onnx_tensor.h.
+// read by ir/core/onnx_tensor.h.
 #pragma once
 
 #include <string>
 
-#include "ir/status.h"
-#include "ir/tensor.h"
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 #include "onnx/onnx_pb.h"
 
 namespace kiln::onnx_import {
@@ -18,7 +18,7 @@ int DTypeToOnnx(DType dtype);
 /// "FLOAT", "STRING", "BFLOAT16", ... for messages.
 std::string OnnxTypeName(int onnx_type);
 
-/// Converts a TensorProto through TensorFromOnnxFields (ir/onnx_tensor.h, the one
+/// Converts a TensorProto through TensorFromOnnxFields (ir/core/onnx_tensor.h, the one
 /// reader): dims and data are validated before anything is allocated. `what` names it
 /// in messages ("initializer 'w'"). External data is reported as unsupported.
 StatusOr<Tensor> TensorFromOnnx(const onnx::TensorProto& proto, const std::string& what);

@@ -7,8 +7,8 @@
 #include <random>
 #include <set>
 
+#include "ir/core/resource_limits.h"
 #include "ir/graph.h"
-#include "ir/resource_limits.h"
 
 namespace kiln::text {
 

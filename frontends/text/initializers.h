@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string>
 
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 #include "ir/kiln.pb.h"
-#include "ir/status.h"
-#include "ir/tensor.h"
 
 namespace kiln::text {
 

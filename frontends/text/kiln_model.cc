@@ -5,7 +5,7 @@
 #include "frontends/load_model.h"
 #include "frontends/text/initializers.h"
 #include "frontends/text/layers.h"
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 
 namespace kiln {
 namespace {

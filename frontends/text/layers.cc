@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "frontends/text/initializers.h"
-#include "ir/op_registry.h"
-#include "ir/resource_limits.h"
+#include "ir/core/op_registry.h"
+#include "ir/core/resource_limits.h"
 
 namespace kiln::text {
 

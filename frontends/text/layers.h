@@ -5,9 +5,9 @@
 #include <set>
 #include <string>
 
+#include "ir/core/status.h"
 #include "ir/graph.h"
 #include "ir/kiln.pb.h"
-#include "ir/status.h"
 
 namespace kiln::text {
 

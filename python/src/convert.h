@@ -6,8 +6,8 @@
 
 #include <string>
 
-#include "ir/status.h"
-#include "ir/tensor.h"
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 
 namespace kiln::python {
 

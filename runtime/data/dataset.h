@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 #include "ir/kiln.pb.h"
-#include "ir/status.h"
-#include "ir/tensor.h"
 
 namespace kiln::data {
 

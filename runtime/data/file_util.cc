@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "ir/resource_limits.h"
+#include "ir/core/resource_limits.h"
 
 namespace kiln::data::internal {
 
@@ -68,8 +68,7 @@ StatusOr<std::string> ReadDataFile(const std::string& path) {
   std::string out;
   if (file.raw() && file.size() <= max_bytes) out.reserve(static_cast<size_t>(file.size()));
   ASSIGN_OR_RETURN(int64_t n, file.Read(max_bytes + 1, &out));
-  if (n > max_bytes)
-    return CheckLimit(limit, n, path, file.raw() ? "data" : "decompressed data");
+  if (n > max_bytes) return CheckLimit(limit, n, path, file.raw() ? "data" : "decompressed data");
   return out;
 }
 

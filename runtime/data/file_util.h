@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 
 namespace kiln::data::internal {
 
@@ -36,7 +36,7 @@ class DataFile {
 };
 
 /// The whole (decompressed) contents of `path`, refused while reading as soon as it
-/// passes max_file_bytes (raw) or max_decompressed_bytes (gzip), ir/resource_limits.h.
+/// passes max_file_bytes (raw) or max_decompressed_bytes (gzip), ir/core/resource_limits.h.
 StatusOr<std::string> ReadDataFile(const std::string& path);
 
 /// True when `path` names an existing regular file.

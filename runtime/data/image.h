@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 #include "ir/kiln.pb.h"
-#include "ir/status.h"
-#include "ir/tensor.h"
 
 namespace kiln::runtime {
 

@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "ir/npy.h"
-#include "ir/resource_limits.h"
+#include "ir/core/npy.h"
+#include "ir/core/resource_limits.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/file_util.h"
 

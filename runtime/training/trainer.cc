@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "ir/file_io.h"
+#include "ir/core/file_io.h"
 #include "runtime/checkpoint.h"
 
 namespace kiln::runtime {

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "ir/core/status.h"
 #include "ir/kiln.pb.h"
-#include "ir/status.h"
 #include "runtime/data/dataset.h"
 #include "runtime/plan.pb.h"
 #include "runtime/session.h"

@@ -17,7 +17,7 @@
 #include "compiler/backends/cuda/nvrtc.h"
 #include "compiler/pass.h"
 #include "frontends/load_model.h"
-#include "ir/attrs.h"
+#include "ir/core/attrs.h"
 #include "runtime/kernels/cuda/cuda_driver.h"
 #include "tests/test_util.h"
 

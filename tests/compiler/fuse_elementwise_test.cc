@@ -14,7 +14,7 @@
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/jit.h"
 #include "compiler/pass.h"
-#include "ir/fused_program.h"
+#include "ir/core/fused_program.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
 

@@ -460,7 +460,7 @@ TEST(OnnxImportOpsets, EveryOpsetFrom18To28Imports) {
     AddInput(m, "z", {2, 3});
     AddNode(m, "Add", {"x", "z"}, {"s"}, "add");
     AddNode(m, "Relu", {"s"}, {"r"}, "relu");
-    AddNode(m, "Mish", {"r"}, {"mish"}, "mish");  // new in ONNX 18, a row of ir/ops/unary.def
+    AddNode(m, "Mish", {"r"}, {"mish"}, "mish");  // new in ONNX 18, a row of ir/core/ops/unary.def
     auto* cast = AddNode(m, "Cast", {"mish"}, {"y"}, "cast");
     testing::SetIntAttr(cast, "to", onnx::TensorProto::FLOAT);
     if (opset >= 19) testing::SetIntAttr(cast, "saturate", 1);

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "frontends/onnx/onnx_importer.h"
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 #include "tests/frontends/onnx_test_models.h"
 #include "tests/test_util.h"
 

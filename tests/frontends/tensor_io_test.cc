@@ -126,7 +126,7 @@ TEST(TensorIo, OnnxTensorProtoRawAndTypedFields) {
   EXPECT_FALSE(ReadTensorFile(WriteBytes(dir, "c.pb", "\x0a\xff\xff\xff\x0f" + bytes)).ok());
 }
 
-// .pb files go through the wire-format reader (ir/onnx_tensor.h), parsed models through
+// .pb files go through the wire-format reader (ir/core/onnx_tensor.h), parsed models through
 // libonnx's messages: both end in TensorFromOnnxFields and must agree on every typed field.
 TEST(TensorIo, WireReaderAgreesWithTheParsedMessageForEveryTypedField) {
   const std::string dir = testing::MakeTempDir();

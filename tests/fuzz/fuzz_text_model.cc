@@ -1,6 +1,6 @@
 // libFuzzer target: the .kiln.txt reader and its layer expansion (frontends/text),
 // then the inference passes: declared sizes (units, filters, dims) must be checked
-// against ir/resource_limits.h before anything is allocated.
+// against ir/core/resource_limits.h before anything is allocated.
 #include <unistd.h>
 
 #include <cstdint>

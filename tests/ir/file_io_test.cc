@@ -1,8 +1,8 @@
-// The one atomic writer (ir/file_io.h): unique exclusive temporaries that never follow
+// The one atomic writer (ir/core/file_io.h): unique exclusive temporaries that never follow
 // a planted symlink, no temporary left behind on errors or signals, stale temporaries of
 // dead processes removed, non-regular targets refused unless forced, and the checks the
 // commands run before any long work (distinct paths, writable directories, model formats).
-#include "ir/file_io.h"
+#include "ir/core/file_io.h"
 
 #include <dirent.h>
 #include <gtest/gtest.h>

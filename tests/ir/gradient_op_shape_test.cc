@@ -6,8 +6,8 @@
 #include <optional>
 #include <set>
 
+#include "ir/core/op_registry.h"
 #include "ir/graph.h"
-#include "ir/op_registry.h"
 #include "tests/ir/shape_cases.h"
 #include "tests/test_util.h"
 

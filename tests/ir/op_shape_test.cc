@@ -7,8 +7,8 @@
 #include <optional>
 #include <set>
 
+#include "ir/core/op_registry.h"
 #include "ir/graph.h"
-#include "ir/op_registry.h"
 #include "tests/ir/shape_cases.h"
 #include "tests/test_util.h"
 
@@ -137,7 +137,7 @@ const std::vector<Case>& Cases() {
     {"Pad", {X(F32({2, 3})), Ints({kMax64, 0, kMax64, 0})}, {}, {}, "are out of range"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({2, 1, 3, 3})), X(F32({3}))}, {}, {}, "bias shape [3] does not match 2 output channels"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({2, 1, 3, 3}))}, A().s("auto_pad", "SAME"), {}, "auto_pad 'SAME' is not one of"},
-    // ---- Fused inference ops (ir/fused_ops.h): the core's inference plus the residual and activation
+    // ---- Fused inference ops (ir/core/fused_ops.h): the core's inference plus the residual and activation
     {"FusedConv", {X(F32({1, 3, 8, 8})), X(F32({4, 3, 3, 3})), X(F32({4})), X(F32({1, 4, 8, 8}))},
      A().ints("pads", {1, 1, 1, 1}).s("activation", "Relu"), {F32({1, 4, 8, 8})}},
     {"FusedConv", {X(F32({1, 3, 8, 8})), X(F32({4, 3, 3, 3})), None(), X(F32({1, 4, 6, 6}))},

@@ -1,10 +1,10 @@
-// The optimizer table (ir/optimizer.h): every row names a registered update op whose
+// The optimizer table (ir/core/optimizer.h): every row names a registered update op whose
 // schema has the row's attributes, and typed hyperparameters survive the round trip
 // through a node's attributes (compiler writes, runtime kernel reads).
 #include <gtest/gtest.h>
 
-#include "ir/op_registry.h"
-#include "ir/optimizer.h"
+#include "ir/core/op_registry.h"
+#include "ir/core/optimizer.h"
 
 namespace kiln {
 namespace {

@@ -1,6 +1,6 @@
-// The resource policy (ir/resource_limits.h): limit parsing, messages that name the
+// The resource policy (ir/core/resource_limits.h): limit parsing, messages that name the
 // limit and how to raise it, reads bounded while reading, tensor sizes before allocation.
-#include "ir/resource_limits.h"
+#include "ir/core/resource_limits.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

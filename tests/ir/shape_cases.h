@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "ir/core/op_registry.h"
 #include "ir/graph.h"
-#include "ir/op_registry.h"
 #include "tests/test_util.h"
 
 namespace kiln::shape_cases {

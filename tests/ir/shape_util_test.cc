@@ -1,6 +1,6 @@
 // The shared shape helpers that kernels rely on beyond output sizes: resolved
 // pads, slice starts and steps.
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 
 #include <gtest/gtest.h>
 

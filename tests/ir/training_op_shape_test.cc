@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ir/core/op_registry.h"
 #include "ir/graph.h"
-#include "ir/op_registry.h"
 #include "tests/ir/shape_cases.h"
 #include "tests/test_util.h"
 

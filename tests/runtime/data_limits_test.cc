@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "ir/resource_limits.h"
+#include "ir/core/resource_limits.h"
 #include "runtime/data/dataset.h"
 #include "tests/test_util.h"
 

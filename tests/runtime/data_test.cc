@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "ir/npy.h"
+#include "ir/core/npy.h"
 #include "runtime/data/dataset.h"
 #include "tests/test_util.h"
 

@@ -9,8 +9,8 @@
 #include <random>
 #include <set>
 
-#include "ir/ops/unary_table.h"
-#include "ir/shape_util.h"
+#include "ir/core/ops/unary_table.h"
+#include "ir/core/shape_util.h"
 #include "tests/runtime/reference_test_util.h"
 
 namespace kiln {
@@ -204,7 +204,7 @@ TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
     RunGradCheck({"EltwiseGrad", grad_attrs, {r, t}, {dims}, Op(e.forward, fwd_attrs, {dims}), {x}, {0}, r},
                  e.function + " alpha " + std::to_string(e.alpha));
   }
-  EXPECT_EQ(covered.size(), 2 + UnaryOpTable().size());  // relu, abs and every row of ir/ops/unary.def
+  EXPECT_EQ(covered.size(), 2 + UnaryOpTable().size());  // relu, abs and every row of ir/core/ops/unary.def
 }
 
 TEST(GradientKernelsTest, EltwiseGradKinksAndErrors) {

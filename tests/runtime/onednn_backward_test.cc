@@ -7,8 +7,8 @@
 
 #include "compiler/compile.h"
 #include "dnnl.hpp"
+#include "ir/core/shape_util.h"
 #include "ir/graph.h"
-#include "ir/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/session.h"

@@ -615,7 +615,7 @@ std::vector<RefCase> RefCases() {
        {1, 2}});
   add({"GemmColumnC", "Gemm", {{3, 4}, {4, 5}, {3, 1}}, MakeAttrs({}, {{"beta", 0.5f}}), {1, 2}});
   add({"GemmBetaZero", "Gemm", {{3, 4}, {4, 5}, {3, 5}}, MakeAttrs({}, {{"alpha", 2.0f}, {"beta", 0.0f}}), {1, 2}});
-  // Fused ops (ir/fused_ops.h): bias, residual (sum / binary_add post-op) and eltwise post-ops.
+  // Fused ops (ir/core/fused_ops.h): bias, residual (sum / binary_add post-op) and eltwise post-ops.
   add({"FusedConvResidualRelu",
        "FusedConv",
        {{2, 8, 6, 6}, {16, 8, 3, 3}, {16}, {2, 16, 6, 6}},

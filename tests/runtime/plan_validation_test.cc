@@ -10,7 +10,7 @@
 
 #include "compiler/compile.h"
 #include "frontends/load_model.h"
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 #include "kiln/runtime.h"
 #include "runtime/plan_validator.h"
 #include "runtime/session.h"

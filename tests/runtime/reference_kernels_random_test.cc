@@ -7,8 +7,8 @@
 
 #include <random>
 
+#include "ir/core/op_registry.h"
 #include "ir/graph.h"
-#include "ir/op_registry.h"
 #include "runtime/kernel.h"
 
 namespace kiln {

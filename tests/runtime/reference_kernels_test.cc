@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "ir/op_registry.h"
+#include "ir/core/op_registry.h"
 #include "tests/runtime/reference_test_util.h"
 
 namespace kiln {

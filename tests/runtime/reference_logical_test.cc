@@ -1,4 +1,4 @@
-// Reference kernels of the comparison, logical and selection ops (ir/ops/logical.cc).
+// Reference kernels of the comparison, logical and selection ops (ir/core/ops/logical.cc).
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "ir/attrs.h"
-#include "ir/tensor.h"
+#include "ir/core/attrs.h"
+#include "ir/core/tensor.h"
 #include "runtime/kernel.h"
 #include "tests/test_util.h"
 

@@ -1,4 +1,4 @@
-// Resource limits at the command line (ir/resource_limits.h): huge declared sizes,
+// Resource limits at the command line (ir/core/resource_limits.h): huge declared sizes,
 // endless inputs and memory bombs are one-line errors naming the limit, never
 // bad_alloc; --limit and KILN_MAX_* raise or lower them.
 #include <gtest/gtest.h>

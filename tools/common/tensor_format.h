@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "ir/tensor.h"
+#include "ir/core/tensor.h"
 
 namespace kiln::cli {
 

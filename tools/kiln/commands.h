@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "ir/core/status.h"
 #include "ir/kiln.pb.h"
-#include "ir/status.h"
 
 namespace kiln::cli {
 

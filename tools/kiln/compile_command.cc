@@ -14,7 +14,7 @@
 #include "compiler/compile.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
-#include "ir/file_io.h"
+#include "ir/core/file_io.h"
 #include "ir/model_io.h"
 #include "ir/printer.h"
 #include "tools/kiln/args.h"

@@ -4,9 +4,9 @@
 #include <map>
 
 #include "compiler/aot/compile_support.h"
-#include "ir/file_io.h"
+#include "ir/core/file_io.h"
+#include "ir/core/resource_limits.h"
 #include "ir/printer.h"
-#include "ir/resource_limits.h"
 
 namespace kiln::cli {
 namespace {

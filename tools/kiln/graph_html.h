@@ -5,8 +5,8 @@
 #include <string>
 
 #include "compiler/memory_planner.h"
+#include "ir/core/status.h"
 #include "ir/graph.h"
-#include "ir/status.h"
 
 namespace kiln::cli {
 

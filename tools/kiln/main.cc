@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "ir/resource_limits.h"
+#include "ir/core/resource_limits.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
 
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   try {
     return Dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const std::bad_alloc&) {
-    // The last resort: sizes are checked against ir/resource_limits.h before allocating.
+    // The last resort: sizes are checked against ir/core/resource_limits.h before allocating.
     std::fprintf(stderr, "kiln: %s\n", kiln::OutOfMemoryMessage(argc > 1 ? argv[1] : "kiln").c_str());
     return kiln::cli::kExitError;
   }

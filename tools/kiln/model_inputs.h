@@ -4,8 +4,8 @@
 
 #include <string>
 
+#include "ir/core/status.h"
 #include "ir/graph.h"
-#include "ir/status.h"
 
 namespace kiln::cli {
 

@@ -12,7 +12,7 @@
 #include "compiler/compile.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
-#include "ir/file_io.h"
+#include "ir/core/file_io.h"
 #include "ir/printer.h"
 #include "runtime/session.h"
 #include "tools/common/tensor_format.h"

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <new>
 
-#include "ir/resource_limits.h"
+#include "ir/core/resource_limits.h"
 
 namespace kiln::aot {
 

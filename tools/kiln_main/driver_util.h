@@ -12,7 +12,7 @@ namespace kiln::aot {
 void SetProgramName(const char* argv0);
 
 /// Runs a driver's `main_fn`; a std::bad_alloc that escapes it (the last resort: inputs
-/// are checked against ir/resource_limits.h first) becomes a one-line error and exit 1.
+/// are checked against ir/core/resource_limits.h first) becomes a one-line error and exit 1.
 int RunGuarded(int (*main_fn)(int, char**), int argc, char** argv);
 const std::string& ProgramName();
 

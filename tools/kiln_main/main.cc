@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "ir/file_io.h"
-#include "ir/npy.h"
-#include "ir/onnx_tensor.h"
-#include "ir/resource_limits.h"
+#include "ir/core/file_io.h"
+#include "ir/core/npy.h"
+#include "ir/core/onnx_tensor.h"
+#include "ir/core/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/data/image.h"
 #include "tools/common/tensor_format.h"

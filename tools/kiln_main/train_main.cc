@@ -10,9 +10,9 @@
 #include <new>
 #include <string>
 
-#include "ir/file_io.h"
-#include "ir/optimizer.h"
-#include "ir/resource_limits.h"
+#include "ir/core/file_io.h"
+#include "ir/core/optimizer.h"
+#include "ir/core/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/compiled_kernels.h"
 #include "runtime/data/dataset.h"

@@ -3,8 +3,8 @@
 #include <unordered_map>
 
 #include "compiler/memory_planner.h"
-#include "ir/fused_program.h"
-#include "ir/resource_limits.h"
+#include "ir/core/fused_program.h"
+#include "ir/core/resource_limits.h"
 #include "runtime/kernel.h"
 
 namespace kiln {

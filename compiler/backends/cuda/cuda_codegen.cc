@@ -29,7 +29,7 @@ std::string FloatLiteral(float v) {
   return s + "f";
 }
 
-// ir/ops/unary.def's math as CUDA C over kiln_acc expressions.
+// ir/core/ops/unary.def's math as CUDA C over kiln_acc expressions.
 struct SourceMath {
   static std::string C(double v) {
     char buf[64];
@@ -86,7 +86,7 @@ std::string Expression(FusedOp op) {
     [[maybe_unused]] const std::string t = "a1", a0 = "a2", a1 = "a3";                                             \
     return "a0 * " + std::string(derivative);                                                                      \
   }
-#include "ir/ops/unary.def"
+#include "ir/core/ops/unary.def"
 #undef UNARY
   }
   return "";

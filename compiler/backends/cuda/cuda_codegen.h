@@ -1,4 +1,4 @@
-// CUDA C for a FusedElementwise program (ir/fused_program.h): one
+// CUDA C for a FusedElementwise program (ir/core/fused_program.h): one
 // `extern "C" __global__` kernel per program, a grid-stride loop over the
 // elements of the iteration shape with the broadcasting of FusedGeometry.
 // Each instruction is computed in `Math` precision from float32 arguments and
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "ir/fused_program.h"
-#include "ir/status.h"
+#include "ir/core/fused_program.h"
+#include "ir/core/status.h"
 
 namespace kiln::cuda {
 

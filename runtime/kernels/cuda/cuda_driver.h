@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ir/status.h"
+#include "ir/core/status.h"
 
 namespace kiln::cuda {
 

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "ir/ops/unary_table.h"
-#include "ir/shape_util.h"
+#include "ir/core/ops/unary_table.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {
@@ -36,14 +36,14 @@ StatusOr<EltwiseBackward> EltwiseAlgorithm(const Attrs& attrs) {
   const std::string f = attrs.GetString("function", "");
   if (f == "relu") return EltwiseBackward{algorithm::eltwise_relu, false};
   if (f == "abs") return EltwiseBackward{algorithm::eltwise_abs, false};
-    // ir/ops/unary.def's rows with a oneDNN algorithm; alpha is the first attribute.
+    // ir/core/ops/unary.def's rows with a oneDNN algorithm; alpha is the first attribute.
 #define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative, \
               dnnl_forward, dnnl_backward)                                                                    \
   if (f == #fn_name && dnnl_##dnnl_backward != dnnl_none) {                                                   \
     return EltwiseBackward{static_cast<algorithm>(dnnl_##dnnl_backward), from == kFromY,                      \
                            nattrs > 0 ? attrs.GetFloat(attr0, default0) : 0.0f};                              \
   }
-#include "ir/ops/unary.def"
+#include "ir/core/ops/unary.def"
 #undef UNARY
   return Unimplemented("function '", f, "' has no oneDNN eltwise algorithm");
 }

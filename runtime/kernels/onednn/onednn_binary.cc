@@ -1,6 +1,6 @@
 // Binary arithmetic with numpy broadcasting (dnnl::binary), Sum (dnnl::sum) and
 // Concat (dnnl::concat).
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {

@@ -21,7 +21,7 @@ namespace kiln::runtime {
 
 namespace onednn {
 
-/// ir/ops/unary.def's "no oneDNN algorithm" (its columns name dnnl_<algorithm>).
+/// ir/core/ops/unary.def's "no oneDNN algorithm" (its columns name dnnl_<algorithm>).
 constexpr dnnl_alg_kind_t dnnl_none = dnnl_alg_kind_undef;
 
 using dnnl::memory;
@@ -67,7 +67,7 @@ memory WriteVia(class PrimitiveKernel& kernel, memory plain, const memory::desc&
 /// Adds the reorder from `from` into `to` (after the producing step) when they differ.
 void CopyBack(class PrimitiveKernel& kernel, memory from, memory to);
 
-/// Appends the eltwise post-op of a fused op's "activation" attribute (ir/fused_ops.h),
+/// Appends the eltwise post-op of a fused op's "activation" attribute (ir/core/fused_ops.h),
 /// if any.
 Status AppendActivation(const Attrs& attrs, dnnl::post_ops& post_ops);
 

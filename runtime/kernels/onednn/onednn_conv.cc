@@ -1,7 +1,7 @@
 // Conv and ConvTranspose (1-D to 3-D, groups, dilations, strides, asymmetric
 // pads, bias) over plain nc[d][h]w tensors and ONNX weight layouts.
-#include "ir/fused_ops.h"
-#include "ir/shape_util.h"
+#include "ir/core/fused_ops.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {

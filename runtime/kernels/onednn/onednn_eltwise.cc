@@ -5,7 +5,7 @@
 #include <map>
 #include <optional>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {
@@ -153,7 +153,7 @@ Status AppendActivation(const Attrs& attrs, dnnl::post_ops& post_ops) {
 void RegisterEltwiseKernels(KernelRegistry& r) {
   RegisterOp(r, "Relu", Eltwise(algorithm::eltwise_relu));
   RegisterOp(r, "PRelu", BuildPRelu);
-  // ir/ops/unary.def's rows with a oneDNN algorithm; alpha is the first attribute.
+  // ir/core/ops/unary.def's rows with a oneDNN algorithm; alpha is the first attribute.
 #define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative,         \
               dnnl_forward, dnnl_backward)                                                                            \
   if (dnnl_##dnnl_forward != dnnl_none) {                                                                             \
@@ -162,7 +162,7 @@ void RegisterEltwiseKernels(KernelRegistry& r) {
                      {static_cast<algorithm>(dnnl_##dnnl_forward), nattrs > 0 ? a.GetFloat(attr0, default0) : 0.0f}}; \
                }));                                                                                                   \
   }
-#include "ir/ops/unary.def"
+#include "ir/core/ops/unary.def"
 #undef UNARY
   // Selu = gamma * elu(x, alpha): two primitives, the second in place.
   RegisterOp(r, "Selu", Eltwise([](const Attrs& a) {

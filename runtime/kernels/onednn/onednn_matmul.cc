@@ -1,7 +1,7 @@
 // MatMul (numpy semantics: 1-D promotion, broadcast batch dims) and Gemm
 // (transposes as strided views; alpha, beta and C as output scales and post-ops).
-#include "ir/fused_ops.h"
-#include "ir/shape_util.h"
+#include "ir/core/fused_ops.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {

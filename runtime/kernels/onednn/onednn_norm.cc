@@ -1,5 +1,5 @@
 // BatchNormalization (inference: global stats, scale, shift) and LRN across channels.
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {

@@ -1,6 +1,6 @@
 // MaxPool / AveragePool (pooling_v2 with dilation) and GlobalAveragePool
 // (reduction_mean over the spatial dims).
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {

@@ -3,8 +3,8 @@
 
 #include <vector>
 
-#include "ir/status.h"
-#include "ir/tensor.h"
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 
 namespace kiln::runtime {
 

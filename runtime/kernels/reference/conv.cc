@@ -1,9 +1,9 @@
 // Reference Conv and ConvTranspose for any number of spatial dims (NCHW...),
 // with group, strides, dilations and pads (auto_pad resolved by the shared
-// window helper in ir/shape_util.h, the one shape inference uses).
+// window helper in ir/core/shape_util.h, the one shape inference uses).
 #include <vector>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
 #include "runtime/kernels/reference/window.h"

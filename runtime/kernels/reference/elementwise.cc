@@ -5,7 +5,7 @@
 #include <cmath>
 #include <memory>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/fused_evaluate.h"
 #include "runtime/kernels/reference/ref_util.h"
@@ -276,14 +276,14 @@ void RegisterReferenceElementwiseKernels(KernelRegistry& r) {
   RegisterRef(r, "PRelu", 2, 1, PReluKernel);
   RegisterRef(r, "Clip", 1, 1, ClipKernel);
 
-  // ir/ops/unary.def, computed with the fused interpreter's scalar math.
+  // ir/core/ops/unary.def, computed with the fused interpreter's scalar math.
 #define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, ...) \
   RegisterUnaryFloat(r, #Name, [](const Attrs& a) {                               \
     const double a0 = nattrs > 0 ? a.GetFloat(attr0, default0) : 0.0;             \
     const double a1 = nattrs > 1 ? a.GetFloat(attr1, default1) : 0.0;             \
     return [a0, a1](double x) { return ref::Unary##Name(x, a0, a1); };            \
   });
-#include "ir/ops/unary.def"
+#include "ir/core/ops/unary.def"
 #undef UNARY
 
   RegisterRef(r, "Softmax", 1, 1, [](const KernelSpec& spec, const Refs& in, const Refs& out) {

@@ -1,9 +1,9 @@
-// Reference kernels of the fused inference ops (ir/fused_ops.h): literally the
+// Reference kernels of the fused inference ops (ir/core/fused_ops.h): literally the
 // reference kernels of the ops they replace, run one after another, so they are
 // the oracle for the oneDNN post-op kernels and for the fuse-postops pass.
 #include <cstring>
 
-#include "ir/fused_ops.h"
+#include "ir/core/fused_ops.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
 

@@ -1,9 +1,9 @@
 // The reference kernel of FusedElementwise: an interpreter of its program
-// (ir/fused_program.h). Each instruction is computed in double from float32
+// (ir/core/fused_program.h). Each instruction is computed in double from float32
 // arguments and rounded to float32, exactly as the unfused reference kernels
 // compute and store each op, so a fused graph interprets bit-identically to the
 // unfused one. It is the oracle for the generated kernels and their fallback.
-#include "ir/fused_program.h"
+#include "ir/core/fused_program.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/fused_evaluate.h"
 #include "runtime/kernels/reference/ref_util.h"

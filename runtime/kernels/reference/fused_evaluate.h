@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-#include "ir/fused_program.h"
+#include "ir/core/fused_program.h"
 
 namespace kiln::runtime::ref {
 
@@ -17,7 +17,7 @@ inline double FusedSigmoid(double x) {
   return e / (1.0 + e);
 }
 
-/// The scalar math the rows of ir/ops/unary.def are written in, over doubles:
+/// The scalar math the rows of ir/core/ops/unary.def are written in, over doubles:
 /// the reference interpreter's, which the reference kernels reuse.
 struct ScalarMath {
   static double C(double v) { return v; }
@@ -50,7 +50,7 @@ struct ScalarMath {
     [[maybe_unused]] ScalarMath m;                                                                                 \
     return derivative;                                                                                             \
   }
-#include "ir/ops/unary.def"
+#include "ir/core/ops/unary.def"
 #undef UNARY
 
 inline double FusedMaxOf(double a, double b) {
@@ -89,7 +89,7 @@ inline double EvaluateFusedOp(FusedOp op, const double* a) {
   case FusedOp::k##Name: return Unary##Name(a[0], nattrs > 0 ? a[1] : 0, nattrs > 1 ? a[2] : 0); \
   case FusedOp::k##Name##Grad:                                                                   \
     return a[0] * Unary##Name##Derivative(a[1], nattrs > 0 ? a[2] : 0, nattrs > 1 ? a[3] : 0);
-#include "ir/ops/unary.def"
+#include "ir/core/ops/unary.def"
 #undef UNARY
   }
   return std::numeric_limits<double>::quiet_NaN();

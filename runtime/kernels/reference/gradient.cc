@@ -7,7 +7,7 @@
 #include <limits>
 #include <string>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/fused_evaluate.h"
 #include "runtime/kernels/reference/ref_util.h"
@@ -41,7 +41,7 @@ void Zero(const TensorRef& t) {
 }
 
 // f'(.) of `function`, as a function of T (X or Y, see the contract): relu and
-// abs here, the ops of ir/ops/unary.def with the fused interpreter's scalar math.
+// abs here, the ops of ir/core/ops/unary.def with the fused interpreter's scalar math.
 StatusOr<std::function<double(double)>> EltwiseDerivative(const std::string& f, const Attrs& attrs) {
   if (f == "relu") return std::function<double(double)>([](double x) { return x > 0 ? 1.0 : 0.0; });
   if (f == "abs") return std::function<double(double)>([](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; });
@@ -51,7 +51,7 @@ StatusOr<std::function<double(double)>> EltwiseDerivative(const std::string& f, 
     const double a1 = nattrs > 1 ? attrs.GetFloat(attr1, default1) : 0.0;                                         \
     return std::function<double(double)>([a0, a1](double t) { return ref::Unary##Name##Derivative(t, a0, a1); }); \
   }
-#include "ir/ops/unary.def"
+#include "ir/core/ops/unary.def"
 #undef UNARY
   return InvalidArgument("unknown function '", f, "'");
 }

@@ -3,7 +3,7 @@
 // kernels (conv.cc, nn.cc; shared helpers in window.h) and scatter instead of gather.
 #include <vector>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
 #include "runtime/kernels/reference/window.h"

@@ -1,7 +1,7 @@
-// Reference kernels of GatherElements, Trilu and LayerNormalization (ir/ops/indexing.cc).
+// Reference kernels of GatherElements, Trilu and LayerNormalization (ir/core/ops/indexing.cc).
 #include <cmath>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/broadcast.h"
 #include "runtime/kernels/reference/ref_util.h"

@@ -1,6 +1,6 @@
 // Reference kernels for MatMul (numpy matmul) and Gemm: triple loops with
 // double accumulation for floats and wrapping int64 accumulation for integers.
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
 

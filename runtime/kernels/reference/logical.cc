@@ -1,10 +1,10 @@
-// Reference kernels of the comparison, logical and selection ops (ir/ops/logical.cc):
+// Reference kernels of the comparison, logical and selection ops (ir/core/ops/logical.cc):
 // templated over the element type, numpy broadcasting through BroadcastIndexer.
 #include <cmath>
 #include <functional>
 #include <type_traits>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/broadcast.h"
 #include "runtime/kernels/reference/ref_util.h"

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
 #include "runtime/kernels/reference/window.h"
@@ -13,7 +13,7 @@ namespace kiln::runtime {
 namespace ref {
 void RegisterConvKernels(KernelRegistry& r);
 void RegisterRecurrentKernels(KernelRegistry& r);  // RNN, GRU, LSTM (recurrent.cc)
-}
+}  // namespace ref
 
 namespace {
 

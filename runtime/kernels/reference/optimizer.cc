@@ -13,7 +13,7 @@
 // they vectorize without run-time alias checks; a mix of in-place and fresh outputs
 // copies the fresh ones' inputs first and runs in place), and a plain one for any
 // other exact aliasing.
-#include "ir/optimizer.h"
+#include "ir/core/optimizer.h"
 
 #include <omp.h>
 
@@ -24,7 +24,7 @@
 #include <memory>
 #include <type_traits>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
 
@@ -156,7 +156,7 @@ void RunLoop(const Refs& in, const Refs& out, const Step& step) {
 
 // ---- The updates --------------------------------------------------------------------------------
 // Each has a step functor per element type T; hyperparameters (read with the optimizer
-// table's defaults, ir/optimizer.h) are converted to T once.
+// table's defaults, ir/core/optimizer.h) are converted to T once.
 // Decay: with weight_decay 0 the gradient is used as is (no 0 * inf = NaN).
 
 using Hyper = OptimizerHyperparams;

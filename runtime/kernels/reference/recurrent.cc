@@ -1,7 +1,7 @@
 // Reference kernels for RNN, GRU and LSTM (ONNX semantics, the equations of the
 // ONNX operator docs written out one batch row and one step at a time). The
-// geometry and activations come from ir/ops/recurrent.h, as in shape inference.
-#include "ir/ops/recurrent.h"
+// geometry and activations come from ir/core/ops/recurrent.h, as in shape inference.
+#include "ir/core/ops/recurrent.h"
 
 #include <algorithm>
 #include <cmath>
@@ -377,7 +377,7 @@ void BackpropSequence(const Geometry& g, const Buffers<T>& io, const T* dy, cons
   }
 }
 
-// RNNGrad / GRUGrad / LSTMGrad (ir/ops/recurrent.h has the input and output positions).
+// RNNGrad / GRUGrad / LSTMGrad (ir/core/ops/recurrent.h has the input and output positions).
 Status RecurrentGradKernel(CellKind kind, const KernelSpec& spec, const Refs& in, const Refs& out) {
   const int base = recurrent::GradInputBase(kind);
   Geometry g;

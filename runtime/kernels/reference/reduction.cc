@@ -8,7 +8,7 @@
 #include <memory>
 #include <optional>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
 

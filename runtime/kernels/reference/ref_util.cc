@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 
 namespace kiln::runtime::ref {
 

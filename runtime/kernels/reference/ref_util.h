@@ -9,8 +9,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "ir/status.h"
-#include "ir/tensor.h"
+#include "ir/core/status.h"
+#include "ir/core/tensor.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/broadcast.h"
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <string>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
 

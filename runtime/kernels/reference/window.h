@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "ir/shape_util.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernels/reference/ref_util.h"
 
 namespace kiln::runtime::ref {

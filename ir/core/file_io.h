@@ -1,0 +1,53 @@
+// The one writer of files, shared by the compiler side (models, plans, executables,
+// dumps, tensors, reports) and the runtime (checkpoints): a crash, a full disk, a
+// signal or a planted symlink never leaves a half-written or redirected file.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ir/core/status.h"
+
+namespace kiln {
+
+struct WriteOptions {
+  /// Write into an existing non-regular file (a device, a FIFO) instead of refusing.
+  bool force = false;
+  /// Permissions of a new file, before the umask (0777 for executables).
+  mode_t mode = 0666;
+};
+
+/// Writes `contents` to `path` atomically: a uniquely named temporary file beside it
+/// (`PATH.tmp.<pid>.<random>`, created with O_EXCL|O_NOFOLLOW), fsync, rename, fsync of
+/// the directory. A symlink at `path` is replaced, never written through. An existing
+/// non-regular file is refused unless `options.force`. The temporary is removed on every
+/// error and on SIGINT/SIGTERM/SIGHUP; stale ones of dead processes are removed first.
+Status WriteFileAtomically(const std::string& path, const std::string& contents, const WriteOptions& options = {});
+
+/// Checks, before any long work, that WriteFileAtomically(path) can succeed as far as
+/// can be known: the directory exists and is writable, and `path` is not a directory
+/// (nor a non-regular file unless `force`). Also removes stale temporaries of `path`.
+Status CheckOutputPath(const std::string& path, bool force = false);
+
+/// Labelled paths ("-o", "out.kiln").
+using NamedPaths = std::vector<std::pair<std::string, std::string>>;
+/// Refuses when an output resolves to an input or to another output: the same inode
+/// (hard links, symlinks) or the same canonical path (`./x`, `d/../x`) for files that
+/// do not exist yet.
+Status CheckDistinctPaths(const NamedPaths& inputs, const NamedPaths& outputs);
+
+/// Removes `PATH.tmp.<pid>[.*]` files beside `path` whose process no longer exists
+/// (left by `kill -9`); returns how many were removed.
+int RemoveStaleTemporaries(const std::string& path);
+
+/// The formats a model can be written in, chosen by the output's extension only (here,
+/// beside the writer, so that compiled trainers, which have no compiler, share the rule).
+enum class ModelFormat { kKilnBinary, kKilnText, kOnnx };
+/// .kiln -> binary, .kiln.txt -> text, .onnx -> ONNX; any other name is an error that
+/// lists them (so `-o m.onnx` never holds Kiln bytes, nor `-o m.bin` an unknown format).
+StatusOr<ModelFormat> ModelFormatForOutput(const std::string& path);
+
+}  // namespace kiln

@@ -1,0 +1,260 @@
+#include "ir/core/fused_program.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace kiln {
+
+const std::vector<FusedOpInfo>& FusedOps() {
+  static const std::vector<FusedOpInfo> ops = {
+      {FusedOp::kAdd, "Add", 2, 0},         {FusedOp::kSub, "Sub", 2, 0},   {FusedOp::kMul, "Mul", 2, 0},
+      {FusedOp::kDiv, "Div", 2, 0},         {FusedOp::kMax, "Max", 2, 0},   {FusedOp::kMin, "Min", 2, 0},
+      {FusedOp::kPow, "Pow", 1, 1},         {FusedOp::kRelu, "Relu", 1, 0}, {FusedOp::kNeg, "Neg", 1, 0},
+      {FusedOp::kAbs, "Abs", 1, 0},         {FusedOp::kClip, "Clip", 1, 2}, {FusedOp::kReluGrad, "ReluGrad", 2, 0},
+      {FusedOp::kAbsGrad, "AbsGrad", 2, 0},
+#define UNARY(Name, fn_name, from, nattrs, ...) \
+  {FusedOp::k##Name, #Name, 1, nattrs}, {FusedOp::k##Name##Grad, #Name "Grad", 2, nattrs},
+#include "ir/core/ops/unary.def"
+#undef UNARY
+  };
+  return ops;
+}
+
+const FusedOpInfo& GetFusedOpInfo(FusedOp op) { return FusedOps()[static_cast<int>(op)]; }
+
+namespace {
+
+// A cursor over the program text; every error names the statement it is in.
+class Parser {
+ public:
+  explicit Parser(const std::string& text) : text_(text) {}
+
+  StatusOr<FusedProgram> Parse() {
+    FusedProgram program;
+    std::vector<bool> assigned;
+    int statement = 0;
+    while (true) {
+      SkipSpace();
+      if (AtEnd()) break;
+      ++statement;
+      const size_t start = pos_;
+      Status st = ParseStatement(program, assigned);
+      if (!st.ok()) {
+        const size_t end = text_.find(';', start);
+        return InvalidArgument("fused program statement ", statement, " '",
+                               text_.substr(start, end == std::string::npos ? std::string::npos : end - start),
+                               "': ", st.message());
+      }
+      SkipSpace();
+      if (AtEnd()) break;
+      if (text_[pos_] != ';') return InvalidArgument("fused program: expected ';' at offset ", pos_);
+      ++pos_;
+    }
+    if (program.outputs.empty()) return InvalidArgument("fused program has no outputs (o0=...)");
+    for (size_t n = 0; n < assigned.size(); ++n) {
+      if (!assigned[n]) return InvalidArgument("fused program never assigns output o", n);
+    }
+    return program;
+  }
+
+ private:
+  bool AtEnd() const { return pos_ >= text_.size(); }
+  void SkipSpace() {
+    while (!AtEnd() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  bool Consume(char c) {
+    SkipSpace();
+    if (AtEnd() || text_[pos_] != c) return false;
+    ++pos_;
+    return true;
+  }
+  std::string Identifier() {
+    SkipSpace();
+    const size_t start = pos_;
+    while (!AtEnd() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_')) ++pos_;
+    return text_.substr(start, pos_ - start);
+  }
+  // "t12" -> 12 for prefix 't'; -1 when `id` is not of that form.
+  static int IndexOf(const std::string& id, char prefix) {
+    if (id.size() < 2 || id[0] != prefix) return -1;
+    for (size_t i = 1; i < id.size(); ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(id[i]))) return -1;
+    }
+    if (id.size() > 7) return -1;
+    return std::atoi(id.c_str() + 1);
+  }
+
+  StatusOr<FusedOperand> Operand(int defined) {
+    SkipSpace();
+    FusedOperand operand;
+    if (!AtEnd() &&
+        (std::isdigit(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '-' || text_[pos_] == '+' ||
+         text_[pos_] == '.' || text_[pos_] == 'n' || text_[pos_] == 'N' || text_[pos_] == 'I')) {
+      const char* begin = text_.c_str() + pos_;
+      char* end = nullptr;
+      const float value = std::strtof(begin, &end);
+      if (end == begin) return InvalidArgument("expected an operand at offset ", pos_);
+      pos_ += end - begin;
+      operand.kind = FusedOperand::kImmediate;
+      operand.value = value;
+      return operand;
+    }
+    const std::string id = Identifier();
+    if (int i = IndexOf(id, 'i'); i >= 0) {
+      operand.kind = FusedOperand::kInput;
+      operand.index = i;
+      return operand;
+    }
+    if (int t = IndexOf(id, 't'); t >= 0) {
+      if (t >= defined) return InvalidArgument("t", t, " is used before it is defined");
+      operand.kind = FusedOperand::kTemp;
+      operand.index = t;
+      return operand;
+    }
+    return InvalidArgument("expected an input (iN), a temporary (tN) or a number, got '", id, "'");
+  }
+
+  Status ParseStatement(FusedProgram& program, std::vector<bool>& assigned) {
+    const std::string target = Identifier();
+    if (!Consume('=')) return InvalidArgument("expected '=' after '", target, "'");
+    const int defined = static_cast<int>(program.instrs.size());
+    if (int o = IndexOf(target, 'o'); o >= 0) {
+      const std::string source = Identifier();
+      const int t = IndexOf(source, 't');
+      if (t < 0 || t >= defined) return InvalidArgument("an output must be a defined temporary, got '", source, "'");
+      if (o >= static_cast<int>(assigned.size())) {
+        assigned.resize(o + 1, false);
+        program.outputs.resize(o + 1, -1);
+      }
+      if (assigned[o]) return InvalidArgument("o", o, " is assigned twice");
+      assigned[o] = true;
+      program.outputs[o] = t;
+      return Status::Ok();
+    }
+    const int t = IndexOf(target, 't');
+    if (t != defined) return InvalidArgument("expected t", defined, " or an output as the target, got '", target, "'");
+    const std::string op_name = Identifier();
+    const FusedOpInfo* info = nullptr;
+    for (const FusedOpInfo& candidate : FusedOps()) {
+      if (op_name == candidate.name) info = &candidate;
+    }
+    if (!info) return InvalidArgument("unknown instruction '", op_name, "'");
+    if (!Consume('(')) return InvalidArgument("expected '(' after ", op_name);
+    FusedInstr instr{info->op, {}};
+    const int arity = info->tensor_args + info->immediate_args;
+    for (int a = 0; a < arity; ++a) {
+      if (a > 0 && !Consume(',')) return InvalidArgument(op_name, " takes ", arity, " arguments");
+      ASSIGN_OR_RETURN(FusedOperand operand, Operand(defined));
+      if (a >= info->tensor_args && operand.kind != FusedOperand::kImmediate) {
+        return InvalidArgument(op_name, " argument ", a + 1, " must be a number");
+      }
+      if (operand.kind == FusedOperand::kInput) program.num_inputs = std::max(program.num_inputs, operand.index + 1);
+      instr.args.push_back(operand);
+    }
+    if (!Consume(')')) return InvalidArgument(op_name, " takes ", arity, " arguments");
+    program.instrs.push_back(std::move(instr));
+    return Status::Ok();
+  }
+
+  const std::string& text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+StatusOr<FusedProgram> ParseFusedProgram(const std::string& text) { return Parser(text).Parse(); }
+
+std::string FormatFusedProgram(const FusedProgram& program) {
+  std::string out;
+  char number[32];
+  for (size_t k = 0; k < program.instrs.size(); ++k) {
+    const FusedInstr& instr = program.instrs[k];
+    out += (k ? "; t" : "t") + std::to_string(k) + "=" + GetFusedOpInfo(instr.op).name + "(";
+    for (size_t a = 0; a < instr.args.size(); ++a) {
+      const FusedOperand& operand = instr.args[a];
+      if (a) out += ",";
+      switch (operand.kind) {
+        case FusedOperand::kInput: out += "i" + std::to_string(operand.index); break;
+        case FusedOperand::kTemp: out += "t" + std::to_string(operand.index); break;
+        case FusedOperand::kImmediate:
+          std::snprintf(number, sizeof(number), "%.9g", static_cast<double>(operand.value));  // round-trips a float
+          out += number;
+          break;
+      }
+    }
+    out += ")";
+  }
+  for (size_t n = 0; n < program.outputs.size(); ++n) {
+    out += "; o" + std::to_string(n) + "=t" + std::to_string(program.outputs[n]);
+  }
+  return out;
+}
+
+StatusOr<FusedGeometry> ComputeFusedGeometry(const std::vector<Dims>& inputs, const Dims& iteration) {
+  const size_t rank = iteration.size();
+  FusedGeometry g;
+  g.outer_strides.assign(inputs.size(), {});
+  g.inner_stride.assign(inputs.size(), 1);
+  // Per kept (extent > 1) dim: its extent and, per input, whether the input broadcasts along it.
+  std::vector<int64_t> extents;
+  std::vector<std::vector<bool>> broadcast;
+  for (size_t d = 0; d < rank; ++d) {
+    if (iteration[d] == 0) return g;  // nothing to compute: zero iterations
+  }
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (inputs[k].size() > rank) {
+      return InvalidArgument("input ", k, " ", DimsToString(inputs[k]), " has a higher rank than ",
+                             DimsToString(iteration));
+    }
+    for (size_t i = 0; i < inputs[k].size(); ++i) {
+      const int64_t e = inputs[k][i], d = iteration[rank - inputs[k].size() + i];
+      if (e != 1 && e != d) {
+        return InvalidArgument("input ", k, " ", DimsToString(inputs[k]), " does not broadcast to ",
+                               DimsToString(iteration));
+      }
+    }
+  }
+  for (size_t d = 0; d < rank; ++d) {
+    if (iteration[d] == 1) continue;
+    std::vector<bool> flags(inputs.size());
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const size_t offset = rank - inputs[k].size();
+      flags[k] = d < offset || inputs[k][d - offset] == 1;
+    }
+    if (!extents.empty() && broadcast.back() == flags) {
+      extents.back() *= iteration[d];  // merge: every input walks both dims alike
+    } else {
+      extents.push_back(iteration[d]);
+      broadcast.push_back(flags);
+    }
+  }
+  if (extents.empty()) {  // a single element
+    extents.push_back(1);
+    broadcast.push_back(std::vector<bool>(inputs.size(), false));
+  }
+  const size_t m = extents.size();
+  g.inner = extents.back();
+  g.outer.assign(extents.begin(), extents.end() - 1);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    std::vector<int64_t> strides(m, 0);
+    int64_t stride = 1;
+    for (size_t j = m; j-- > 0;) {
+      if (broadcast[j][k]) continue;
+      strides[j] = stride;
+      stride *= extents[j];
+    }
+    g.inner_stride[k] = strides.back();
+    g.outer_strides[k].assign(strides.begin(), strides.end() - 1);
+  }
+  // Long runs are cut so that one big tensor still spreads over the threads.
+  constexpr int64_t kMaxChunk = 8192;
+  g.chunk = std::min(g.inner, kMaxChunk);
+  g.chunks = (g.inner + g.chunk - 1) / g.chunk;
+  g.iterations = ElementCount(g.outer) * g.chunks;
+  return g;
+}
+
+}  // namespace kiln

@@ -1,0 +1,93 @@
+// The program of a FusedElementwise node: a straight-line list of float32
+// elementwise instructions over the node's inputs, in a readable text form
+//   t0=Add(i0,i1); t1=Relu(t0); t2=Mul(t1,0.5); o0=t1; o1=t2
+// (iN: input N, broadcast to the iteration shape; tN: the result of instruction
+// N; a number: a float32 immediate; oN = tM: output N). Parsed by the shape
+// inference, the reference interpreter and the LLVM code generator alike, so they
+// cannot disagree on what a program means. Part of kiln_core: the runtime reads it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/core/dtype.h"
+#include "ir/core/status.h"
+
+namespace kiln {
+
+/// The instructions a fused program may use: the fusable IR ops plus the
+/// EltwiseGrad functions (named <Op>Grad, arguments dY, T). The ops of
+/// ir/core/ops/unary.def come with both: kName (x, attributes...) and kNameGrad
+/// (dy, T, attributes...), T being X or Y as the row says.
+enum class FusedOp {
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMax,
+  kMin,
+  kPow,  // exponent: an immediate
+  kRelu,
+  kNeg,
+  kAbs,
+  kClip,  // (x, lo, hi): immediates; an absent bound is float's lowest / max
+  kReluGrad,
+  kAbsGrad,  // (dy, x)
+#define UNARY(Name, ...) k##Name, k##Name##Grad,
+#include "ir/core/ops/unary.def"
+#undef UNARY
+};
+
+struct FusedOpInfo {
+  FusedOp op;
+  const char* name;
+  int tensor_args;     // leading arguments that may be inputs or temporaries
+  int immediate_args;  // trailing arguments that must be immediates (attributes)
+};
+/// Every instruction, in FusedOp order.
+const std::vector<FusedOpInfo>& FusedOps();
+const FusedOpInfo& GetFusedOpInfo(FusedOp op);
+
+struct FusedOperand {
+  enum Kind { kInput, kTemp, kImmediate };
+  Kind kind = kImmediate;
+  int index = 0;    // kInput / kTemp
+  float value = 0;  // kImmediate
+};
+
+struct FusedInstr {
+  FusedOp op;
+  std::vector<FusedOperand> args;
+};
+
+struct FusedProgram {
+  std::vector<FusedInstr> instrs;  // instruction k defines temporary tk
+  std::vector<int> outputs;        // output n = temporary outputs[n]
+  int num_inputs = 0;              // 1 + the highest input index used
+};
+
+/// Parses and checks the text form (arity, immediates where attributes belong,
+/// temporaries defined before use, outputs o0..oN-1 each assigned once).
+StatusOr<FusedProgram> ParseFusedProgram(const std::string& text);
+/// The text form; ParseFusedProgram(FormatFusedProgram(p)) == p (immediates round-trip).
+std::string FormatFusedProgram(const FusedProgram& program);
+
+/// How a fused kernel walks its iteration shape: dims of extent 1 dropped,
+/// adjacent dims merged where every input broadcasts alike, then split into
+/// [outer rows x inner contiguous run]; a long run is cut into chunks so that
+/// large tensors still give every thread rows. Row r covers collapsed outer index
+/// r / chunks and inner elements [(r % chunks) * chunk, min(+chunk, inner)).
+/// Shared by the CPU lowering (which records `iterations`) and the code generator.
+struct FusedGeometry {
+  Dims outer;                                       // collapsed outer dims (may be empty)
+  int64_t inner = 1;                                // length of the contiguous inner run
+  int64_t chunk = 1;                                // inner elements per row
+  int64_t chunks = 1;                               // rows per outer index
+  int64_t iterations = 0;                           // rows: product(outer) * chunks (0 for an empty tensor)
+  std::vector<std::vector<int64_t>> outer_strides;  // per input, element stride per outer dim (0: broadcast)
+  std::vector<int64_t> inner_stride;                // per input: 1, or 0 when broadcast along the inner run
+};
+/// `inputs` must broadcast to `iteration` (numpy rules, rank <= iteration's).
+StatusOr<FusedGeometry> ComputeFusedGeometry(const std::vector<Dims>& inputs, const Dims& iteration);
+
+}  // namespace kiln

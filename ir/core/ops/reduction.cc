@@ -1,0 +1,92 @@
+// Reductions. Opset 13 takes ReduceMean/ReduceMax axes as an attribute and
+// ReduceSum axes as an optional (constant) input.
+#include "ir/core/op_registry.h"
+#include "ir/core/ops/infer_helpers.h"
+#include "ir/core/shape_util.h"
+
+namespace kiln {
+namespace {
+
+using ops::CheckDType;
+using ops::TypeClass;
+
+Status SetReduced(InferContext& ctx, const std::vector<int64_t>& raw_axes) {
+  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kNumeric));
+  const int64_t keepdims = ctx.attrs().GetInt("keepdims", 1);
+  if (keepdims != 0 && keepdims != 1) return ctx.Error("keepdims must be 0 or 1, got ", keepdims);
+  ASSIGN_OR_RETURN_CTX(ctx, std::vector<int64_t> axes, NormalizeAxes(raw_axes, ctx.input_rank(0)));
+  ctx.set_output(0, ctx.input_dtype(0), ReducedDims(ctx.input_dims(0), axes, keepdims != 0));
+  return Status::Ok();
+}
+
+// ReduceMean, ReduceMax: 'axes' attribute; none means every axis.
+Status InferReduceWithAxesAttr(InferContext& ctx) { return SetReduced(ctx, ctx.attrs().GetInts("axes")); }
+
+// ReduceSum: 'axes' input; none (or empty) means every axis, or no reduction at
+// all with noop_with_empty_axes=1.
+Status InferReduceSum(InferContext& ctx) {
+  std::vector<int64_t> axes;
+  if (ctx.has_input(1)) {
+    ASSIGN_OR_RETURN(axes, ops::ConstantInts(ctx, 1, "axes"));
+  }
+  const int64_t noop = ctx.attrs().GetInt("noop_with_empty_axes", 0);
+  if (noop != 0 && noop != 1) return ctx.Error("noop_with_empty_axes must be 0 or 1, got ", noop);
+  if (axes.empty() && noop) {
+    RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kNumeric));
+    ctx.set_output(0, ctx.input_type(0));
+    return Status::Ok();
+  }
+  return SetReduced(ctx, axes);
+}
+
+// ArgMax, ArgMin: int64 indices along one axis (keepdims=1, select_last_index=0).
+Status InferArgReduce(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kNumeric));
+  const int64_t keepdims = ctx.attrs().GetInt("keepdims", 1);
+  const int64_t last = ctx.attrs().GetInt("select_last_index", 0);
+  if (keepdims != 0 && keepdims != 1) return ctx.Error("keepdims must be 0 or 1, got ", keepdims);
+  if (last != 0 && last != 1) return ctx.Error("select_last_index must be 0 or 1, got ", last);
+  if (ctx.input_rank(0) == 0) return ctx.Error("input must have rank >= 1");
+  ASSIGN_OR_RETURN_CTX(ctx, int64_t axis, NormalizeAxis(ctx.attrs().GetInt("axis", 0), ctx.input_rank(0)));
+  if (ctx.input_dims(0)[axis] == 0) return ctx.Error("axis ", axis, " is empty");
+  ctx.set_output(0, proto::DT_INT64, ReducedDims(ctx.input_dims(0), {axis}, keepdims != 0));
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterReductionOps(OpRegistry& r) {
+  for (auto [kind, what] : {std::pair{OpKind::kArgMax, "largest"}, std::pair{OpKind::kArgMin, "smallest"}}) {
+    r.Add({.kind = kind,
+           .attrs = {{"axis", AttrType::kInt}, {"keepdims", AttrType::kInt}, {"select_last_index", AttrType::kInt}},
+           .infer_shape = InferArgReduce,
+           .doc = std::string("int64 index of the ") + what +
+                  " element along axis (0), the first (or last, select_last_index=1) of ties"});
+  }
+  r.Add({.kind = OpKind::kReduceMean,
+         .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
+         .infer_shape = InferReduceWithAxesAttr,
+         .doc = "mean over the 'axes' attribute (all axes by default), keepdims=1"});
+  r.Add({.kind = OpKind::kReduceSum,
+         .max_inputs = 2,
+         .attrs = {{"keepdims", AttrType::kInt}, {"noop_with_empty_axes", AttrType::kInt}},
+         .infer_shape = InferReduceSum,
+         .doc = "sum over the constant 'axes' input (all axes by default), keepdims=1"});
+  r.Add({.kind = OpKind::kReduceMax,
+         .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
+         .infer_shape = InferReduceWithAxesAttr,
+         .doc = "maximum over the 'axes' attribute (all axes by default), keepdims=1"});
+  for (auto [kind, what] :
+       {std::pair{OpKind::kReduceMin, "minimum"}, std::pair{OpKind::kReduceProd, "product"},
+        std::pair{OpKind::kReduceSumSquare, "sum of squares"}, std::pair{OpKind::kReduceL1, "sum of absolute values"},
+        std::pair{OpKind::kReduceL2, "square root of the sum of squares"},
+        std::pair{OpKind::kReduceLogSum, "log of the sum"},
+        std::pair{OpKind::kReduceLogSumExp, "log of the sum of exponentials"}}) {
+    r.Add({.kind = kind,
+           .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
+           .infer_shape = InferReduceWithAxesAttr,
+           .doc = std::string(what) + " over the 'axes' attribute (all axes by default), keepdims=1"});
+  }
+}
+
+}  // namespace kiln
