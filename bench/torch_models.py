@@ -111,6 +111,21 @@ class TransformerEncoder(nn.Module):
         return self.encoder(x, mask=self.mask)
 
 
+class Recurrent(nn.Module):
+    """A 2-layer bidirectional nn.LSTM or nn.GRU in PyTorch's default layout (sequence first:
+    [T, batch, features]) with a linear head on every step."""
+
+    def __init__(self, cell="lstm", features=16, hidden=32, outputs=8):
+        super().__init__()
+        kind = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
+        self.rnn = kind(features, hidden, num_layers=2, bidirectional=True)
+        self.head = nn.Linear(2 * hidden, outputs)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.head(y)
+
+
 def resnet50():
     import torchvision  # only this model needs it
 

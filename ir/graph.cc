@@ -381,6 +381,26 @@ void Graph::ToProto(proto::Graph* p) const {
   for (Value* out : outputs_) TypeToValueInfo(out, p->add_output());
 }
 
+std::string Value::DimSymbol(int axis) const {
+  for (const auto& [index, symbol] : symbolic_dims_) {
+    if (index == axis) return symbol;
+  }
+  return "?";
+}
+
+bool IsBatchDim(const Graph& graph, const Value& input, int axis) {
+  if (axis < 0 || axis >= static_cast<int>(input.dims().size()) || input.dims()[axis] >= 0) return false;
+  if (axis == 0) return true;
+  const std::string symbol = input.DimSymbol(axis);
+  if (symbol == "?") return false;
+  for (const Value* v : graph.inputs()) {
+    for (size_t d = 0; d < v->dims().size(); ++d) {
+      if (v->dims()[d] < 0 && v->DimSymbol(static_cast<int>(d)) != symbol) return false;
+    }
+  }
+  return true;
+}
+
 StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node) {
   const OpDef* def = node.def();
   if (!def) return Unimplemented(node.Label(), ": unknown op '", node.op_type(), "'");

@@ -54,6 +54,9 @@ class Value {
 
   /// Symbolic dims as declared by the frontend (index -> symbol), fixed by ResolveSymbolicDims.
   std::vector<std::pair<int, std::string>>& symbolic_dims() { return symbolic_dims_; }
+  const std::vector<std::pair<int, std::string>>& symbolic_dims() const { return symbolic_dims_; }
+  /// The symbol of dimension `axis` ("?" when it has none).
+  std::string DimSymbol(int axis) const;
 
   /// Node inputs that read this value (unordered).
   const std::vector<Use>& uses() const { return uses_; }
@@ -229,5 +232,11 @@ class Graph {
 /// The op's shape inference (InferOpTypes, ir/core/op_registry.h) for `node`, reading its
 /// inputs' types and constant values from the graph.
 StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node);
+
+/// Whether dimension `axis` of graph input `input` is the batch (the symbolic size that
+/// --batch or the first input tensor fixes): a symbolic dim 0, or any symbolic dim when
+/// every symbolic dim of the graph's inputs has the same name -- PyTorch's sequence-first
+/// recurrent models are [T, batch, F]. Other symbolic dims cannot be compiled.
+bool IsBatchDim(const Graph& graph, const Value& input, int axis);
 
 }  // namespace kiln

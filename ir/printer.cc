@@ -35,14 +35,9 @@ std::string FormatBytes(int64_t bytes) {
 
 namespace {
 
-// Value::symbolic_dims() has no const overload; the printer only reads it.
 std::string DimString(const Value& value, size_t i) {
   int64_t d = value.dims()[i];
-  if (d >= 0) return std::to_string(d);
-  for (const auto& [index, symbol] : const_cast<Value&>(value).symbolic_dims()) {
-    if (index == static_cast<int>(i)) return symbol;
-  }
-  return "?";
+  return d >= 0 ? std::to_string(d) : value.DimSymbol(static_cast<int>(i));
 }
 
 std::string ShapeString(const Value& value) {

@@ -4,8 +4,10 @@
 The networks are bench/torch_models.py's: Mlp 784-128-64-10 with log-softmax, LeNet5
 with tanh, ResNet8 (opset 13), and a 2-layer TransformerEncoder (d_model 64, 4 heads,
 GELU, causal mask, sequence length 10) at opsets 14 and 17 (transformer_op14,
-transformer_op17). Each model directory holds model.onnx (batch axis "batch" on the input
-and the output) and, for batch 1 and batch 64, an input and PyTorch's output:
+transformer_op17), and 2-layer bidirectional nn.LSTM and nn.GRU models (hidden 32, a linear
+head; PyTorch's default sequence-first layout, 12 steps; opset 14: lstm, gru). Each model
+directory holds model.onnx (batch axis "batch" on the input and the output) and, for batch
+1 and batch 64, an input and PyTorch's output:
 input_b1.npy, output_b1.npy, input_b64.npy, output_b64.npy (float32).
 tests/tools/torch_models_cli_test.cc runs them through kiln and compares.
 
@@ -29,7 +31,7 @@ import torch.nn as nn
 
 # The networks live in one module, shared with the benchmarks.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-from torch_models import LeNet5, Mlp, ResNet8, TransformerEncoder  # noqa: E402
+from torch_models import LeNet5, Mlp, Recurrent, ResNet8, TransformerEncoder  # noqa: E402
 
 OPSET = 13
 BATCH_SIZES = (1, 64)
@@ -71,26 +73,28 @@ def randomize_transformer(model):
         p.uniform_(-0.1, 0.1)
 
 
-def export(model, name, input_shape, out_dir, training_mode, opset=OPSET):
+def export(model, name, input_shape, out_dir, training_mode, opset=OPSET, batch_axis=0):
+  """`input_shape` without the batch dimension, which goes at `batch_axis` of the input and the output."""
   directory = os.path.join(out_dir, name)
   os.makedirs(directory, exist_ok=True)
   model.eval()
+  with_batch = lambda n: input_shape[:batch_axis] + (n,) + input_shape[batch_axis:]
   path = os.path.join(directory, "model.onnx")
   torch.onnx.export(
       model,
-      torch.zeros((1,) + input_shape),
+      torch.zeros(with_batch(1)),
       path,
       opset_version=opset,
       input_names=["input"],
       output_names=["output"],
-      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+      dynamic_axes={"input": {batch_axis: "batch"}, "output": {batch_axis: "batch"}},
       do_constant_folding=True,
       training=training_mode,
   )
   onnx.checker.check_model(onnx.load(path))
   ops = sorted({node.op_type for node in onnx.load(path).graph.node})
   for batch in BATCH_SIZES:
-    x = torch.rand((batch,) + input_shape) * 2 - 1
+    x = torch.rand(with_batch(batch)) * 2 - 1
     with torch.no_grad():
       y = model(x)
     np.save(os.path.join(directory, "input_b%d.npy" % batch), x.numpy().astype(np.float32))
@@ -122,6 +126,13 @@ def main():
   randomize_transformer(transformer)
   for opset in (14, 17):
     export(transformer, "transformer_op%d" % opset, (10, 64), args.out, torch.onnx.TrainingMode.EVAL, opset)
+  for cell in ("lstm", "gru"):
+    recurrent = Recurrent(cell)
+    with torch.no_grad():  # PyTorch's default init (|w| < 0.18) leaves the gates near linear; saturate some
+      for p in recurrent.rnn.parameters():
+        p.uniform_(-0.6, 0.6)
+    init_weights(recurrent)
+    export(recurrent, cell, (12, 16), args.out, torch.onnx.TrainingMode.EVAL, 14, batch_axis=1)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-// resolve-symbolic-dims: the symbolic batch dimension of every graph input (an ONNX
-// dim_param such as "batch") becomes PassOptions::batch_size; any other symbolic
-// dimension is an error naming the input.
+// resolve-symbolic-dims: the symbolic batch dimensions of the graph inputs (an ONNX
+// dim_param such as "batch"; IsBatchDim in ir/graph.h says which) become
+// PassOptions::batch_size; any other symbolic dimension is an error naming the input.
 #include "compiler/pass.h"
 
 namespace kiln {
@@ -15,13 +15,10 @@ class ResolveSymbolicDimsPass : public Pass {
       TensorType t = in->type();
       for (size_t i = 0; i < t.dims.size(); ++i) {
         if (t.dims[i] >= 0) continue;
-        if (i != 0) {
-          std::string symbol = "?";
-          for (auto& [idx, sym] : in->symbolic_dims()) {
-            if (idx == static_cast<int>(i)) symbol = sym;
-          }
-          return InvalidArgument("input '", in->name(), "': dimension ", i, " is symbolic ('", symbol,
-                                 "'); only the batch dimension (0) may be, and it is fixed by --batch");
+        if (!IsBatchDim(graph, *in, static_cast<int>(i))) {
+          return InvalidArgument("input '", in->name(), "': dimension ", i, " is symbolic ('", in->DimSymbol(i),
+                                 "'); only the batch may be (dimension 0, or every symbolic dimension when all "
+                                 "have one name), and it is fixed by --batch");
         }
         t.dims[i] = options.batch_size;
         changed = true;

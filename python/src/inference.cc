@@ -25,22 +25,21 @@ std::vector<std::variant<int64_t, std::string>> ShapeOf(Value* v) {
   for (size_t i = 0; i < v->dims().size(); ++i) {
     if (v->dims()[i] >= 0) {
       shape.emplace_back(v->dims()[i]);
-      continue;
+    } else {
+      shape.emplace_back(v->DimSymbol(static_cast<int>(i)));
     }
-    std::string symbol = "?";
-    for (const auto& [index, name] : v->symbolic_dims()) {
-      if (index == static_cast<int>(i)) symbol = name;
-    }
-    shape.emplace_back(symbol);
   }
   return shape;
 }
 
-Value* BatchInput(const Graph& graph) {
+// The symbol of the graph's batch (IsBatchDim), or "" when it has none.
+std::string BatchSymbol(const Graph& graph) {
   for (Value* v : graph.inputs()) {
-    if (!v->dims().empty() && v->dims()[0] < 0) return v;
+    for (size_t i = 0; i < v->dims().size(); ++i) {
+      if (IsBatchDim(graph, *v, static_cast<int>(i))) return v->DimSymbol(static_cast<int>(i));
+    }
   }
-  return nullptr;
+  return "";
 }
 
 }  // namespace
@@ -94,9 +93,7 @@ std::unique_ptr<InferenceSession> InferenceSession::FromBytes(const std::string&
 // model that cannot compile fails here. A dim that differs at batch 2 is the batch.
 void InferenceSession::Describe() {
   for (Value* v : graph_->inputs()) inputs_.push_back({v->name(), DTypeName(v->dtype()), ShapeOf(v)});
-  Value* batch_input = BatchInput(*graph_);
-  std::string batch_symbol = "?";
-  if (batch_input) batch_symbol = std::get<std::string>(ShapeOf(batch_input)[0]);
+  const std::string batch_symbol = BatchSymbol(*graph_);
   std::unique_ptr<Graph> at1 = graph_->Clone(), at2;
   Status status;
   {
@@ -114,7 +111,7 @@ void InferenceSession::Describe() {
         compiled_[1] = std::move(compiled);
       }
     }
-    if (status.ok() && batch_input) {
+    if (status.ok() && !batch_symbol.empty()) {
       at2 = graph_->Clone();
       PassOptions pass_options;
       pass_options.batch_size = 2;
@@ -175,7 +172,7 @@ std::vector<OutputArray> InferenceSession::Run(const std::optional<std::vector<s
     if (!given[i]) Raise(cli::MissingInputError(v, "pass it in the input feed dict"));
     const std::string where = "input '" + v.name() + "'";
     if (Status st = cli::CheckInputDType(v, ArrayDType(arrays[i], where), where); !st.ok()) Raise(st, PyExc_TypeError);
-    Check(cli::CheckInputDims(v, ArrayDims(arrays[i]), where, &batch));
+    Check(cli::CheckInputDims(*graph_, v, ArrayDims(arrays[i]), where, &batch));
   }
   std::vector<std::string> wanted;
   if (names && !names->empty()) {

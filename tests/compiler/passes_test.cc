@@ -34,14 +34,34 @@ TEST(ResolveSymbolicDimsTest, FixesBatchAndLeavesStaticInputsAlone) {
 }
 
 TEST(ResolveSymbolicDimsTest, RejectsSymbolicNonBatchDimension) {
+  // Two symbols: dim 0 is the batch, 'seq' cannot be compiled.
   Graph g;
-  Value* x = g.AddInput("tokens", {proto::DT_FLOAT, {1, -1}});
+  Value* x = g.AddInput("tokens", {proto::DT_FLOAT, {-1, -1}});
+  x->symbolic_dims().push_back({0, "batch"});
   x->symbolic_dims().push_back({1, "seq"});
   g.AddOutput(g.AddNode("Relu", "r", {x})->output(0));
   auto changed = RunOnePass(g, "resolve-symbolic-dims");
   ASSERT_FALSE(changed.ok());
   EXPECT_NE(changed.status().message().find("'tokens': dimension 1 is symbolic ('seq')"), std::string::npos)
       << changed.status().message();
+}
+
+TEST(ResolveSymbolicDimsTest, OneSymbolAnywhereIsTheBatch) {
+  // PyTorch's sequence-first recurrent models: [T, batch, F], and an output-side input with
+  // the same symbol at dim 0.
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {12, -1, 16}});
+  x->symbolic_dims().push_back({1, "batch"});
+  Value* h = g.AddInput("h", {proto::DT_FLOAT, {-1, 4}});
+  h->symbolic_dims().push_back({0, "batch"});
+  g.AddOutput(g.AddNode("Relu", "r", {x})->output(0));
+  g.AddOutput(g.AddNode("Relu", "r2", {h})->output(0));
+  EXPECT_TRUE(IsBatchDim(g, *x, 1));
+  EXPECT_FALSE(IsBatchDim(g, *x, 0));
+  auto changed = RunOnePass(g, "resolve-symbolic-dims", {.batch_size = 3});
+  ASSERT_OK(changed.status());
+  EXPECT_EQ(x->dims(), (Dims{12, 3, 16}));
+  EXPECT_EQ(h->dims(), (Dims{3, 4}));
 }
 
 TEST(InferShapesTest, FoldsAllConstantSubgraphsAndMatchesUnfolded) {

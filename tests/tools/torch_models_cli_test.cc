@@ -1,6 +1,7 @@
 // The PyTorch-exported reference models (tests/data/models: an MLP, LeNet-5, a
 // small ResNet with BatchNorm and residual adds, and a 2-layer Transformer encoder
-// with GELU and a causal mask at opsets 14 and 17) through `kiln run` — the default
+// with GELU and a causal mask at opsets 14 and 17, 2-layer bidirectional LSTM and GRU
+// in PyTorch's sequence-first layout) through `kiln run` — the default
 // path, oneDNN kernels included — match PyTorch's outputs within 1e-4.
 #include <gtest/gtest.h>
 
@@ -38,14 +39,13 @@ TEST_P(TorchModelsCli, KilnRunMatchesPyTorch) {
   EXPECT_TRUE(diff.empty()) << c.model << " " << c.batch << ": " << diff;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, TorchModelsCli,
-                         ::testing::Values(Case{"mlp", "b1"}, Case{"mlp", "b64"}, Case{"lenet5", "b1"},
-                                           Case{"lenet5", "b64"}, Case{"resnet", "b1"}, Case{"resnet", "b64"},
-                                           Case{"transformer_op14", "b1"}, Case{"transformer_op14", "b64"},
-                                           Case{"transformer_op17", "b1"}, Case{"transformer_op17", "b64"}),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return info.param.model + "_" + info.param.batch;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Models, TorchModelsCli,
+    ::testing::Values(Case{"mlp", "b1"}, Case{"mlp", "b64"}, Case{"lenet5", "b1"}, Case{"lenet5", "b64"},
+                      Case{"resnet", "b1"}, Case{"resnet", "b64"}, Case{"transformer_op14", "b1"},
+                      Case{"transformer_op14", "b64"}, Case{"transformer_op17", "b1"}, Case{"transformer_op17", "b64"},
+                      Case{"lstm", "b1"}, Case{"lstm", "b64"}, Case{"gru", "b1"}, Case{"gru", "b64"}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.model + "_" + info.param.batch; });
 
 // Autodiff through the Transformer encoder (attention, softmax, GELU's Erf, LayerNorm
 // decomposed at opset 14 and as LayerNormalization at 17): `kiln gradcheck` compares

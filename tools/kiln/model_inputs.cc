@@ -21,24 +21,27 @@ Status CheckInputDType(const Value& input, DType dtype, const std::string& where
                          " (model input ", ValueTypeString(input), ")");
 }
 
-Status CheckInputDims(const Value& input, const Dims& dims, const std::string& where, BatchBinding* batch) {
+Status CheckInputDims(const Graph& graph, const Value& input, const Dims& dims, const std::string& where,
+                      BatchBinding* batch) {
   const std::string self = "input '" + input.name() + "'";
   bool match = dims.size() == input.dims().size();
+  bool has_batch = false;
+  for (size_t i = 0; i < input.dims().size(); ++i) has_batch |= IsBatchDim(graph, input, static_cast<int>(i));
   for (size_t i = 0; match && i < dims.size(); ++i) {
     const int64_t want = input.dims()[i];
     if (want >= 0) {
       match = dims[i] == want;
-    } else if (i == 0) {
+    } else if (IsBatchDim(graph, input, static_cast<int>(i))) {
       if (batch->size < 0) {
-        batch->size = dims[0];
+        batch->size = dims[i];
         batch->source = self;
       }
-      match = dims[0] == batch->size;
+      match = dims[i] == batch->size;
     }
   }
   if (match) return Status::Ok();
   std::string expected = ValueTypeString(input);
-  if (!input.dims().empty() && input.dims()[0] < 0 && batch->source != self && batch->size > 0) {
+  if (has_batch && batch->source != self && batch->size > 0) {
     expected += " with batch " + std::to_string(batch->size) + " (from " + batch->source + ")";
   }
   return InvalidArgument(where, ": shape ", DimsToString(dims), " does not match the model's ", expected);

@@ -22,8 +22,9 @@ struct BatchBinding {
 
 /// `where` names the tensor in messages ("input 'x' (x.npy)").
 Status CheckInputDType(const Value& input, DType dtype, const std::string& where);
-/// Fixed dims must match; symbolic dims match any size, except that dim 0 is the batch:
-/// the first input with a symbolic dim 0 binds it and the others must agree.
-Status CheckInputDims(const Value& input, const Dims& dims, const std::string& where, BatchBinding* batch);
+/// Fixed dims must match; symbolic dims match any size, except that batch dims (IsBatchDim
+/// of ir/graph.h) must agree: the first input with one binds the batch.
+Status CheckInputDims(const Graph& graph, const Value& input, const Dims& dims, const std::string& where,
+                      BatchBinding* batch);
 
 }  // namespace kiln::cli

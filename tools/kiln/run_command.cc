@@ -140,7 +140,7 @@ StatusOr<std::vector<BoundInput>> BindInputs(const Graph& graph, const std::vect
 
 // Reads each file and checks it against the model's declared type (CheckInputDims:
 // the batch must agree across inputs and --batch).
-Status ReadAndCheckInputs(std::vector<BoundInput>& inputs, int64_t* batch, bool batch_given) {
+Status ReadAndCheckInputs(const Graph& graph, std::vector<BoundInput>& inputs, int64_t* batch, bool batch_given) {
   BatchBinding binding{*batch, batch_given ? "--batch" : ""};
   for (BoundInput& in : inputs) {
     const std::string where = "input '" + in.value->name() + "' (" + in.file + ")";
@@ -149,7 +149,7 @@ Status ReadAndCheckInputs(std::vector<BoundInput>& inputs, int64_t* batch, bool 
     if (!tensor.ok()) return tensor.status().WithContext("input '" + in.value->name() + "'");
     in.tensor = std::move(tensor).value();
     RETURN_IF_ERROR(CheckInputDType(*in.value, in.tensor.dtype(), where));
-    RETURN_IF_ERROR(CheckInputDims(*in.value, in.tensor.dims(), where, &binding));
+    RETURN_IF_ERROR(CheckInputDims(graph, *in.value, in.tensor.dims(), where, &binding));
   }
   *batch = binding.size;
   return Status::Ok();
@@ -197,7 +197,7 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads,
     }
     RETURN_IF_ERROR(CheckDistinctPaths(in, out));
   }
-  RETURN_IF_ERROR(ReadAndCheckInputs(inputs, &batch, batch_given));
+  RETURN_IF_ERROR(ReadAndCheckInputs(*model.graph, inputs, &batch, batch_given));
   // Kept by name: compilation may rewrite the graph but keeps input names.
   std::vector<std::pair<std::string, Tensor>> feeds;
   for (auto& in : inputs) feeds.emplace_back(in.value->name(), std::move(in.tensor));
