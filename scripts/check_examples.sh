@@ -32,6 +32,23 @@ check() {  # check EXAMPLE PROMISED_ACCURACY [extra kiln train flags...]
   fi
 }
 
+check_loss() {  # check_loss EXAMPLE PROMISED_MAX_TEST_LOSS [extra kiln train flags...]
+  local example=$1 promise=$2
+  shift 2
+  local want line got
+  # A loss must beat its promise by LOSS_MARGIN (relative, default 10%).
+  want=$(awk -v p="$promise" -v m="${LOSS_MARGIN:-0.1}" 'BEGIN { printf "%.6f", p * (1 - m) }')
+  line=$(./build/kiln train "examples/$example.kiln.txt" --quiet "$@" | grep '^Test:' || true)
+  got=$(sed -n 's/^Test: loss \([0-9.e+-]*\).*/\1/p' <<<"$line")
+  if [ -n "$got" ] && awk -v g="$got" -v w="$want" 'BEGIN { exit !(g <= w) }'; then
+    echo "PASS $example: $line (promised test loss < $promise, needs <= $want)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $example: ${line:-no test result} (promised test loss < $promise, needs <= $want)"
+    failed=$((failed + 1))
+  fi
+}
+
 # The promises of README.md's example table.
 check perceptron_and 1.0
 check perceptron_or 1.0
@@ -40,6 +57,9 @@ check xor_mlp 1.0
 check and_221 1.0
 check iris_mlp 0.90
 check fashion_mnist_mlp 0.87
+check binary_addition 1.0      # every held-out bit
+check_loss sine_lstm 0.01      # test MSE below the noise variance
+check_loss sine_gru 0.01
 if [ "${1:-}" != "--quick" ]; then
   check fashion_mnist_cnn 0.90
 fi

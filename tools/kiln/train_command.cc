@@ -374,6 +374,9 @@ Status Train(const ParsedArgs& args) {
 
   runtime::TrainerOptions options = runtime::TrainerOptionsFromSpec(spec);
   options.loss = program->loss;  // resolved (the block may name none)
+  const TokenIdInput token_ids = FindTokenIdInput(*model.graph);
+  options.token_vocabulary = token_ids.vocabulary;
+  options.token_lookup = token_ids.lookup;
   options.checkpoint_path = args.Get("--checkpoint");
   options.resume = args.Has("--resume");
   options.progress = !quiet;
