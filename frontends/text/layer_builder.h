@@ -3,6 +3,7 @@
 // Internal to the text frontend.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>

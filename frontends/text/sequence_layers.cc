@@ -4,9 +4,9 @@
 //
 // Weights are stored in the ONNX op's layout, one tensor per Keras weight, so that
 // `kiln dump` counts parameters as Keras does:
-//   kernel [D, G*H, I], recurrent_kernel [D, G*H, H] and bias [D, G*H], whose
-//   recurrent half of ONNX's B is a fixed zero constant; a reset_after GRU (Keras
-//   2's default) has two biases, bias [D, 2*G*H], which is ONNX's B as it is
+//   kernel [D, G*H, I], recurrent_kernel [D, G*H, H] and bias [D, G*H], padded
+//   with zeros for the recurrent half of ONNX's B; a reset_after GRU (Keras 2's
+//   default) has two biases, bias [D, 2*G*H], which is ONNX's B as it is
 //   (linear_before_reset=1). D is 2 for bidirectional, G the gates per unit.
 #include <algorithm>
 #include <cstdint>
@@ -130,11 +130,9 @@ StatusOr<Value*> ExpandCell(Builder& b, proto::Layer::KindCase kind_case, const 
                                           forget_bias));
   Value* onnx_bias = bias;
   if (!two_biases) {
-    Value* zeros = b.Constant("recurrent_bias", Tensor::FromVector(proto::DT_FLOAT, {D, G * H},
-                                                                   std::vector<float>(D * G * H, 0.0f)));
-    Attrs concat;
-    concat.SetInt("axis", 1);
-    ASSIGN_OR_RETURN(onnx_bias, b.Emit("Concat", "Bias", {bias, zeros}, concat, false));
+    // ONNX's B is [Wb, Rb]: Rb as zero padding, so no float constant adds to the parameter count.
+    Value* pads = b.Constant("bias_pads", Int64s({4}, {0, 0, 0, G * H}));
+    ASSIGN_OR_RETURN(onnx_bias, b.Emit("Pad", "Bias", {bias, pads}, {}, false));
   }
 
   Attrs attrs;

@@ -157,8 +157,8 @@ Status OneHotLabels(Dataset* ds);
 Status CheckLabels(const Dataset& ds, int64_t num_classes);
 
 /// Every feature of `ds` is a token id for the embedding `layer` (named in messages):
-/// a whole number in [0, vocabulary), else "SOURCE: token id 1200 of sample 5
-/// (position 3) is outside the vocabulary [0, 1000) of 'emb'".
+/// a whole number in [0, vocabulary), else "token id 1200 of sample 5 (position 3) is
+/// outside the vocabulary [0, 1000) of 'emb'".
 Status CheckTokenIds(const Dataset& ds, int64_t vocabulary, const std::string& layer);
 
 /// Seeded shuffle, then the first round(fraction * N) samples and the rest.

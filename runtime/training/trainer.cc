@@ -119,7 +119,8 @@ Status Trainer::CheckData(const data::Dataset& ds, const Session& session, const
                            " but model input '", in.name(), "' takes ", DimsToString(expected), " per sample");
   }
   if (options_.token_vocabulary > 0) {
-    RETURN_IF_ERROR(data::CheckTokenIds(ds, options_.token_vocabulary, options_.token_lookup).WithContext(what + std::string(" data")));
+    Status ids = data::CheckTokenIds(ds, options_.token_vocabulary, options_.token_lookup);
+    if (!ids.ok()) return InvalidArgument(what, " data (", ds.source, "): ", ids.message());
   }
   const proto::Buffer& pred = session.output_desc(&session == step_ ? 1 : 0);
   const int64_t width = pred.dims_size() > 1 ? pred.dims(pred.dims_size() - 1) : 1;

@@ -43,8 +43,11 @@ Dims OutputDims(Graph& g, int64_t batch) {
   return g.outputs()[0]->dims();
 }
 
-std::vector<Tensor> Run(Graph& g, const std::vector<Tensor>& inputs, int64_t batch) {
-  auto plan = CompileToPlan(g, {.batch_size = batch, .use_onednn = false});
+std::vector<Tensor> RunModel(Graph& g, const std::vector<Tensor>& inputs, int64_t batch) {
+  CompileOptions options;
+  options.batch_size = batch;
+  options.use_onednn = false;
+  auto plan = CompileToPlan(g, options);
   EXPECT_OK(plan.status());
   if (!plan.ok()) return {};
   auto session = runtime::Session::Create(*plan);
@@ -98,7 +101,7 @@ TEST(SequenceLayersTest, EmbeddingGathersRowsOfItsTable) {
     EXPECT_LE(std::abs(table.data_as<float>()[i]), 0.05f);
   }
   const std::vector<float> ids = {3, 0, 9, 3, 1, 2, 2, 8};
-  auto out = Run(g, {Tensor::FromVector(proto::DT_FLOAT, {2, 4}, ids)}, 2);
+  auto out = RunModel(g, {Tensor::FromVector(proto::DT_FLOAT, {2, 4}, ids)}, 2);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].dims(), (Dims{2, 4, 3}));
   for (size_t k = 0; k < ids.size(); ++k) {
@@ -178,12 +181,12 @@ TEST_P(SequenceCellTest, MatchesTheKerasEquations) {
       v->set_constant(testing::RandomTensor(v->dims(), seed++, -0.8f, 0.8f));
     }
     const Tensor x = testing::RandomTensor({1, T, I}, 11);
-    const Tensor& w = g.FindValue("rnn/kernel")->constant();
-    const Tensor& r = g.FindValue("rnn/recurrent_kernel")->constant();
-    const Tensor& b = g.FindValue("rnn/bias")->constant();
+    const Tensor w = g.FindValue("rnn/kernel")->constant();  // copies: compiling rewrites the graph
+    const Tensor r = g.FindValue("rnn/recurrent_kernel")->constant();
+    const Tensor b = g.FindValue("rnn/bias")->constant();
     const int G = cc.cell == Cell::kRnn ? 1 : cc.cell == Cell::kGru ? 3 : 4;
     const int64_t bias_width = b.dims()[1];
-    auto out = Run(g, {x}, 1);
+    auto out = RunModel(g, {x}, 1);
     ASSERT_EQ(out.size(), 1u);
 
     std::vector<std::vector<double>> xs(T, std::vector<double>(I));

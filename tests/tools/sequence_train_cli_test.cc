@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include "frontends/tensor_io.h"
 #include "tests/test_util.h"
@@ -20,7 +21,7 @@ struct Result {
 
 // `kiln ARGS` in the source tree (the examples name their data relative to it), one thread.
 Result Kiln(const std::string& args, bool stderr_only = false) {
-  std::string command = "cd '" + testing::SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args + " --threads 1";
+  std::string command = "cd '" + testing::SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args + (args.rfind("train ", 0) == 0 ? " --threads 1" : "");
   if (stderr_only) command = "{ " + command + " 2>&1 >/dev/null; }";
   Result r;
   r.code = testing::RunCommand(command, &r.output);
@@ -99,7 +100,7 @@ TEST(SequenceTrainCliTest, TokenIdsOutsideTheVocabularyAreOneLine) {
     TokenData d = WriteTokenData(bad);
     Result r = Kiln("train " + d.model + " --quiet -o " + d.dir + "/out.kiln --data npy:" + d.x + "," + d.y, true);
     testing::ExpectOneLineError(r.code, r.output, 1, "kiln: ",
-                                d.model + ": training data: " + d.x + ": token id " + std::to_string(bad) +
+                                d.model + ": training data (" + d.x + "," + d.y + "): token id " + std::to_string(bad) +
                                     " of sample 5 (position 2) is outside the vocabulary [0, 8) of 'emb/Gather'");
     EXPECT_FALSE(std::ifstream(d.dir + "/out.kiln").good());
   }
@@ -118,8 +119,25 @@ TEST(SequenceTrainCliTest, SequencesOfTheWrongStructureAreOneLine) {
   std::ofstream(model) << text;
   Result r = Kiln("train " + model + " --quiet", true);
   testing::ExpectOneLineError(r.code, r.output, 1, "kiln: ",
-                              "training data (examples/data/sine_train_x.npy.gz): samples have shape [24, 1] but "
+                              "training data (examples/data/sine_train_x.npy.gz,examples/data/sine_train_y.npy.gz): samples have shape [24, 1] but "
                               "model input 'window' takes [12, 2] per sample");
+}
+
+// Keras' counts: the seed's SimpleRNN(128) over 2 inputs has 16,768 parameters.
+TEST(SequenceTrainCliTest, DumpCountsParametersAsKerasDoes) {
+  const std::string dir = testing::MakeTempDir(), model = dir + "/rnn.kiln.txt";
+  std::ofstream(model) << R"(graph {
+    input { name: "x" dtype: DT_FLOAT dims { symbol: "batch" } dims { size: 8 } dims { size: 2 } }
+    layer { name: "rnn" simple_rnn { units: 128 } }
+  })";
+  Result raw = Kiln("dump " + model + " --raw");
+  ASSERT_EQ(raw.code, 0) << raw.output;
+  EXPECT_NE(raw.output.find("Total params: 16,768 (65.5 KiB)\n"), std::string::npos) << raw.output;
+  EXPECT_EQ(raw.output.find("Non-trainable"), std::string::npos) << raw.output;
+  // After the passes the bias is folded into the op's B; the model's count is still shown.
+  Result compiled = Kiln("dump " + model);
+  ASSERT_EQ(compiled.code, 0) << compiled.output;
+  EXPECT_NE(compiled.output.find("As loaded: 16,768 params, 16,768 trainable"), std::string::npos) << compiled.output;
 }
 
 }  // namespace
