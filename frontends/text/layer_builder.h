@@ -35,8 +35,8 @@ class Builder {
                                           const std::vector<Value*>& inputs, Attrs attrs,
                                           const std::vector<std::string>& out_names) {
     const bool unnamed = std::all_of(out_names.begin(), out_names.end(), [](const auto& n) { return n.empty(); });
-    Node* node = graph_.AddNode(op, name_ + "/" + suffix, inputs, static_cast<int>(out_names.size()),
-                                std::move(attrs), unnamed ? std::vector<std::string>{} : out_names);
+    Node* node = graph_.AddNode(op, name_ + "/" + suffix, inputs, static_cast<int>(out_names.size()), std::move(attrs),
+                                unnamed ? std::vector<std::string>{} : out_names);
     auto types = InferNodeTypes(*node);
     if (!types.ok()) return Wrap(types.status());
     for (int i = 0; i < node->num_outputs(); ++i) node->output(i)->set_type((*types)[i]);
@@ -79,7 +79,9 @@ class Builder {
   }
 
   /// A constant that training leaves alone (shapes, ratios, fixed zeros), "<layer>/<suffix>".
-  Value* Constant(const std::string& suffix, Tensor t) { return graph_.AddConstant(name_ + "/" + suffix, std::move(t)); }
+  Value* Constant(const std::string& suffix, Tensor t) {
+    return graph_.AddConstant(name_ + "/" + suffix, std::move(t));
+  }
 
   /// Appends the activation (if any); returns the layer's output.
   StatusOr<Value*> Activate(Value* x, const std::string& function);

@@ -1,12 +1,11 @@
 #include "frontends/text/layers.h"
 
-#include "frontends/text/layer_builder.h"
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <vector>
 
+#include "frontends/text/layer_builder.h"
 
 namespace kiln::text {
 

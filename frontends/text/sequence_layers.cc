@@ -25,14 +25,13 @@ Tensor Int64s(const Dims& dims, std::vector<int64_t> values) {
 }
 
 // A Keras activation name -> the ONNX recurrent activation name.
-StatusOr<std::string> RecurrentActivation(const std::string& keras, const std::string& fallback,
-                                          const char* field) {
+StatusOr<std::string> RecurrentActivation(const std::string& keras, const std::string& fallback, const char* field) {
   std::string f = Lower(keras);
   f.erase(std::remove(f.begin(), f.end(), '_'), f.end());
   if (f.empty()) return fallback;
   static const std::pair<const char*, const char*> kNames[] = {
-      {"tanh", "Tanh"},         {"sigmoid", "Sigmoid"},   {"relu", "Relu"},         {"hardsigmoid", "HardSigmoid"},
-      {"softsign", "Softsign"}, {"softplus", "Softplus"}, {"elu", "Elu"},           {"linear", "Affine"}};
+      {"tanh", "Tanh"},         {"sigmoid", "Sigmoid"},   {"relu", "Relu"}, {"hardsigmoid", "HardSigmoid"},
+      {"softsign", "Softsign"}, {"softplus", "Softplus"}, {"elu", "Elu"},   {"linear", "Affine"}};
   for (const auto& [name, onnx] : kNames) {
     if (f == name) return std::string(onnx);
   }
@@ -108,7 +107,8 @@ StatusOr<Value*> ExpandCell(Builder& b, proto::Layer::KindCase kind_case, const 
   if (!bias_init.ok()) return b.Wrap(bias_init.status());
 
   if (r.dropout() > 0.0f) {
-    Value* ratio = b.Constant("dropout_ratio", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{r.dropout()}));
+    Value* ratio =
+        b.Constant("dropout_ratio", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{r.dropout()}));
     ASSIGN_OR_RETURN(x, b.Emit("Dropout", "Dropout", {x, ratio}, {}, false));
   }
 
@@ -126,8 +126,8 @@ StatusOr<Value*> ExpandCell(Builder& b, proto::Layer::KindCase kind_case, const 
     };
   }
   const int64_t bias_width = two_biases ? 2 * G * H : G * H;
-  ASSIGN_OR_RETURN(Value * bias, b.Weight("bias", {D, bias_width}, *bias_init, bias_width, bias_width, true,
-                                          forget_bias));
+  ASSIGN_OR_RETURN(Value * bias,
+                   b.Weight("bias", {D, bias_width}, *bias_init, bias_width, bias_width, true, forget_bias));
   Value* onnx_bias = bias;
   if (!two_biases) {
     // ONNX's B is [Wb, Rb]: Rb as zero padding, so no float constant adds to the parameter count.
@@ -177,8 +177,8 @@ StatusOr<Value*> ExpandEmbedding(Builder& b, const proto::Embedding& e, Value* x
   // Keras' default: uniform(-0.05, 0.05).
   auto init = ResolveInitializer(e.embeddings_init(), InitKind::kUniform, "embeddings_init");
   if (!init.ok()) return b.Wrap(init.status());
-  ASSIGN_OR_RETURN(Value * table, b.Weight("embeddings", {e.input_dim(), e.output_dim()}, *init, e.input_dim(),
-                                           e.output_dim()));
+  ASSIGN_OR_RETURN(Value * table,
+                   b.Weight("embeddings", {e.input_dim(), e.output_dim()}, *init, e.input_dim(), e.output_dim()));
   Value* ids = x;
   if (t == proto::DT_FLOAT) {
     // Training data are float32; ids are whole numbers (checked against the vocabulary with the data).
@@ -208,7 +208,8 @@ StatusOr<Value*> ExpandBidirectional(Builder& b, const proto::Bidirectional& bi,
     return b.Error("merge_mode must be concat, sum or ave, got '", bi.merge_mode(), "'");
   }
   switch (bi.layer_case()) {
-    case proto::Bidirectional::kSimpleRnn: return ExpandCell(b, proto::Layer::kSimpleRnn, bi.simple_rnn(), x, true, merge);
+    case proto::Bidirectional::kSimpleRnn:
+      return ExpandCell(b, proto::Layer::kSimpleRnn, bi.simple_rnn(), x, true, merge);
     case proto::Bidirectional::kLstm: return ExpandCell(b, proto::Layer::kLstm, bi.lstm(), x, true, merge);
     case proto::Bidirectional::kGru: return ExpandCell(b, proto::Layer::kGru, bi.gru(), x, true, merge);
     case proto::Bidirectional::LAYER_NOT_SET: break;

@@ -16,8 +16,8 @@ Status CheckTokenIds(const Dataset& ds, int64_t vocabulary, const std::string& l
       if (id >= 0.0f && id < static_cast<float>(vocabulary) && std::floor(id) == id) continue;
       const bool whole = std::isfinite(id) && std::floor(id) == id;
       return InvalidArgument("token id ", id, " of sample ", s, " (position ", k, ") is ",
-                             whole ? "outside" : "not a whole number in", " the vocabulary [0, ", vocabulary,
-                             ") of '", layer, "'");
+                             whole ? "outside" : "not a whole number in", " the vocabulary [0, ", vocabulary, ") of '",
+                             layer, "'");
     }
   }
   return Status::Ok();

@@ -355,7 +355,8 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
       loss_sum += loss;
       const double correct_before = correct;
       if (classifier) {
-        for (int64_t i = 0; i < batch; ++i) correct += Correct(pred.as<float>() + i * width, width, train, rows[i], options_.loss);
+        for (int64_t i = 0; i < batch; ++i)
+          correct += Correct(pred.as<float>() + i * width, width, train, rows[i], options_.loss);
       }
       if (options_.on_step) {
         const double accuracy = classifier ? (correct - correct_before) / batch : -1.0;

@@ -67,16 +67,22 @@ TEST(SequenceLayersTest, KerasParameterCountsAndShapes) {
       // The seed's SimpleRNN(128) over 2 inputs.
       {"layer { simple_rnn { units: 128 } }", 8, 2, 16768, {5, 128}},
       {"layer { simple_rnn { units: 128 return_sequences: true } }", 8, 2, 16768, {5, 8, 128}},
-      {"layer { lstm { units: 64 } }", 7, 10, 19200, {5, 64}},                 // 4 * (10*64 + 64*64 + 64)
-      {"layer { gru { units: 64 } }", 7, 10, 14592, {5, 64}},                  // 3 * 64 * (10 + 64 + 2), reset_after
+      {"layer { lstm { units: 64 } }", 7, 10, 19200, {5, 64}},                    // 4 * (10*64 + 64*64 + 64)
+      {"layer { gru { units: 64 } }", 7, 10, 14592, {5, 64}},                     // 3 * 64 * (10 + 64 + 2), reset_after
       {"layer { gru { units: 64 reset_after: false } }", 7, 10, 14400, {5, 64}},  // 3 * (10*64 + 64*64 + 64)
       {"layer { bidirectional { lstm { units: 64 } } }", 28, 28, 47616, {5, 128}},
-      {"layer { bidirectional { merge_mode: \"sum\" gru { units: 16 return_sequences: true } } }", 6, 4, 2 * 3 * 16 * 22,
+      {"layer { bidirectional { merge_mode: \"sum\" gru { units: 16 return_sequences: true } } }",
+       6,
+       4,
+       2 * 3 * 16 * 22,
        {5, 6, 16}},
       {"layer { bidirectional { merge_mode: \"ave\" simple_rnn { units: 3 } } }", 6, 4, 2 * (12 + 9 + 3), {5, 3}},
       // Dense over the last axis of [N, T, F] (Keras' Dense on a sequence).
-      {"layer { lstm { units: 8 return_sequences: true } } layer { dense { units: 3 activation: \"softmax\" } }", 5, 2,
-       4 * (16 + 64 + 8) + 8 * 3 + 3, {5, 5, 3}},
+      {"layer { lstm { units: 8 return_sequences: true } } layer { dense { units: 3 activation: \"softmax\" } }",
+       5,
+       2,
+       4 * (16 + 64 + 8) + 8 * 3 + 3,
+       {5, 5, 3}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.layers);
@@ -221,8 +227,8 @@ TEST_P(SequenceCellTest, MatchesTheKerasEquations) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cells, SequenceCellTest,
-                         ::testing::Values(CellCase{"simple_rnn", Cell::kRnn, false},
-                                           CellCase{"gru", Cell::kGru, true}, CellCase{"lstm", Cell::kLstm, false}),
+                         ::testing::Values(CellCase{"simple_rnn", Cell::kRnn, false}, CellCase{"gru", Cell::kGru, true},
+                                           CellCase{"lstm", Cell::kLstm, false}),
                          [](const auto& info) { return std::string(info.param.kind); });
 
 TEST(SequenceLayersTest, LstmForgetBiasStartsAtOneAndStatesAreNamed) {
@@ -249,7 +255,8 @@ TEST(SequenceLayersTest, ErrorsNameTheLayer) {
       {"graph { input { name: \"x\" dtype: DT_FLOAT dims { size: 2 } dims { size: 3 } } layer { name: \"r\" lstm { "
        "units: 4 } } }",
        "seq.kiln.txt: layer 'r' (LSTM): needs a float32 [batch, time, features] input, got float32[2, 3]"},
-      {Sequence(3, 2, "layer { name: \"r\" gru { units: 0 } }"), "seq.kiln.txt: layer 'r' (GRU): units must be positive, got 0"},
+      {Sequence(3, 2, "layer { name: \"r\" gru { units: 0 } }"),
+       "seq.kiln.txt: layer 'r' (GRU): units must be positive, got 0"},
       {Sequence(3, 2, "layer { name: \"r\" simple_rnn { units: 2 activation: \"swish\" } }"),
        "seq.kiln.txt: layer 'r' (SimpleRNN): unknown activation 'swish' (expected tanh, sigmoid, relu, hard_sigmoid, "
        "softsign, softplus, elu or linear)"},

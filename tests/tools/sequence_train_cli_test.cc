@@ -21,7 +21,8 @@ struct Result {
 
 // `kiln ARGS` in the source tree (the examples name their data relative to it), one thread.
 Result Kiln(const std::string& args, bool stderr_only = false) {
-  std::string command = "cd '" + testing::SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args + (args.rfind("train ", 0) == 0 ? " --threads 1" : "");
+  std::string command = "cd '" + testing::SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args +
+                        (args.rfind("train ", 0) == 0 ? " --threads 1" : "");
   if (stderr_only) command = "{ " + command + " 2>&1 >/dev/null; }";
   Result r;
   r.code = testing::RunCommand(command, &r.output);
@@ -119,7 +120,8 @@ TEST(SequenceTrainCliTest, SequencesOfTheWrongStructureAreOneLine) {
   std::ofstream(model) << text;
   Result r = Kiln("train " + model + " --quiet", true);
   testing::ExpectOneLineError(r.code, r.output, 1, "kiln: ",
-                              "training data (examples/data/sine_train_x.npy.gz,examples/data/sine_train_y.npy.gz): samples have shape [24, 1] but "
+                              "training data (examples/data/sine_train_x.npy.gz,examples/data/sine_train_y.npy.gz): "
+                              "samples have shape [24, 1] but "
                               "model input 'window' takes [12, 2] per sample");
 }
 

@@ -206,7 +206,8 @@ int DumpCommand(const std::vector<std::string>& args) {
       } else {
         text += print(graph);
         const ParamCounts compiled = CountParams(graph);
-        if (format == "text" && !explain && (compiled.total != loaded.total || compiled.trainable != loaded.trainable)) {
+        if (format == "text" && !explain &&
+            (compiled.total != loaded.total || compiled.trainable != loaded.trainable)) {
           // Folding (batch norm into convolutions, a recurrent bias into the op's B) changes the
           // counts above; the model's own, as Keras counts them, are these.
           text += "As loaded: " + FormatCount(loaded.total) + " params, " + FormatCount(loaded.trainable) +
