@@ -322,25 +322,6 @@ StatusOr<OptimizerOp> MakeOptimizer(const OptimizerConfig& c) {
 
 }  // namespace
 
-TokenIdInput FindTokenIdInput(const Graph& model) {
-  TokenIdInput found;
-  if (model.inputs().empty()) return found;
-  auto visit = [&](const Value* ids, auto& self) -> void {
-    for (const Use& use : ids->uses()) {
-      const Node* n = use.node;
-      if (n->op_type() == "Cast") {
-        self(n->output(0), self);
-      } else if (n->op_type() == "Gather" && use.slot == 1 && n->attrs().GetInt("axis", 0) == 0 &&
-                 n->input(0)->has_type() && !n->input(0)->dims().empty()) {
-        const int64_t rows = n->input(0)->dims()[0];
-        if (found.vocabulary == 0 || rows < found.vocabulary) found = {rows, n->name()};
-      }
-    }
-  };
-  visit(model.inputs()[0], visit);
-  return found;
-}
-
 StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const TrainingConfig& config) {
   TrainingProgram program;
   ASSIGN_OR_RETURN(OptimizerOp opt, MakeOptimizer(config.optimizer));

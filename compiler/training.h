@@ -63,15 +63,6 @@ struct TrainingProgram {
   std::vector<std::string> parameters;  // trained parameters, in graph order
 };
 
-/// A model input that holds token ids: the lookup (Gather) tables' smallest row count.
-struct TokenIdInput {
-  int64_t vocabulary = 0;  // 0: the input holds no token ids
-  std::string lookup;      // the Gather node, for messages
-};
-/// Whether the model's first input is read as the indices of a Gather along axis 0
-/// (directly or through a Cast, as the `embedding` layer does).
-TokenIdInput FindTokenIdInput(const Graph& model);
-
 /// The inference model as a graph with parameters as state (no updates) at a fixed batch size.
 StatusOr<std::unique_ptr<Graph>> BuildEvalGraph(const Graph& model, int64_t batch_size);
 

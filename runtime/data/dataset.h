@@ -156,6 +156,16 @@ Status OneHotLabels(Dataset* ds);
 /// Every int64 label in [0, num_classes): "label 12 of sample 5 is out of range [0, 10)".
 Status CheckLabels(const Dataset& ds, int64_t num_classes);
 
+/// A model input that holds token ids: the lookup (Gather) tables' smallest row count.
+struct TokenIdInput {
+  int64_t vocabulary = 0;  // 0: the input holds no token ids
+  std::string lookup;      // the Gather node, for messages
+};
+/// Whether the graph's first input is read as the indices of a Gather along axis 0 from
+/// an initializer (directly or through a Cast, as the `embedding` layer does). On the
+/// model proto, so that `kiln train` and compiled trainers (which embed it) agree.
+TokenIdInput FindTokenIdInput(const proto::Graph& graph);
+
 /// Every feature of `ds` is a token id for the embedding `layer` (named in messages):
 /// a whole number in [0, vocabulary), else "token id 1200 of sample 5 (position 3) is
 /// outside the vocabulary [0, 1000) of 'emb'".

@@ -105,6 +105,18 @@ TEST(SequenceTrainCliTest, TokenIdsOutsideTheVocabularyAreOneLine) {
                                     " of sample 5 (position 2) is outside the vocabulary [0, 8) of 'emb/Gather'");
     EXPECT_FALSE(std::ifstream(d.dir + "/out.kiln").good());
   }
+  // A compiled trainer (which embeds the model) checks the ids the same way.
+  {
+    TokenData d = WriteTokenData(9);
+    Result c = Kiln("compile " + d.model + " -o " + d.dir + "/trainer --train");
+    ASSERT_EQ(c.code, 0) << c.output;
+    Result r;
+    r.code = testing::RunCommand(
+        "{ " + d.dir + "/trainer --quiet --data npy:" + d.x + "," + d.y + " 2>&1 >/dev/null; }", &r.output);
+    testing::ExpectOneLineError(r.code, r.output, 1, "trainer: ",
+                                "training data (" + d.x + "," + d.y +
+                                    "): token id 9 of sample 5 (position 2) is outside the vocabulary [0, 8)");
+  }
   // Negative ids would wrap around in ONNX's Gather: refused too.
   TokenData negative = WriteTokenData(-2);
   Result r = Kiln("train " + negative.model + " --quiet --data npy:" + negative.x + "," + negative.y, true);

@@ -374,7 +374,7 @@ Status Train(const ParsedArgs& args) {
 
   runtime::TrainerOptions options = runtime::TrainerOptionsFromSpec(spec);
   options.loss = program->loss;  // resolved (the block may name none)
-  const TokenIdInput token_ids = FindTokenIdInput(*model.graph);
+  const data::TokenIdInput token_ids = data::FindTokenIdInput(ModelToProto(*model.graph, spec).graph());
   options.token_vocabulary = token_ids.vocabulary;
   options.token_lookup = token_ids.lookup;
   options.checkpoint_path = args.Get("--checkpoint");
