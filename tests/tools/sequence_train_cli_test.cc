@@ -43,15 +43,16 @@ TEST(SequenceTrainCliTest, BinaryAdditionGetsEveryHeldOutBitRight) {
   EXPECT_EQ(TestResult(r.output).second, 1.0) << r.output;
 }
 
-TEST(SequenceTrainCliTest, SineForecastsBeatTheNoiseVariance) {
-  for (const char* example : {"sine_lstm", "sine_gru"}) {
-    Result r = Kiln("train examples/" + std::string(example) + ".kiln.txt --quiet");
-    ASSERT_EQ(r.code, 0) << example << ": " << r.output;
-    const double mse = TestResult(r.output).first;
-    EXPECT_GE(mse, 0.0) << example << ": " << r.output;
-    EXPECT_LT(mse, 0.01) << example << ": " << r.output;  // the noise variance
-  }
+// Test MSE against the clean signal below the noise variance (one test each: ~30-45 s).
+void ExpectSineForecastBeatsTheNoise(const std::string& example) {
+  Result r = Kiln("train examples/" + example + ".kiln.txt --quiet");
+  ASSERT_EQ(r.code, 0) << example << ": " << r.output;
+  const double mse = TestResult(r.output).first;
+  EXPECT_GE(mse, 0.0) << example << ": " << r.output;
+  EXPECT_LT(mse, 0.01) << example << ": " << r.output;  // the noise variance
 }
+TEST(SequenceTrainCliTest, SineLstmBeatsTheNoiseVariance) { ExpectSineForecastBeatsTheNoise("sine_lstm"); }
+TEST(SequenceTrainCliTest, SineGruBeatsTheNoiseVariance) { ExpectSineForecastBeatsTheNoise("sine_gru"); }
 
 // Token ids [N, 6] -> embedding -> GRU -> whether id 3 occurs (learnable in a few epochs).
 struct TokenData {
