@@ -4,6 +4,7 @@
 // (ids outside the vocabulary, [T, F] samples of the wrong structure) is one line.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -45,8 +46,14 @@ TEST(SequenceTrainCliTest, BinaryAdditionGetsEveryHeldOutBitRight) {
 
 // Test MSE against the clean signal below the noise variance (one test each: ~30-45 s).
 void ExpectSineForecastBeatsTheNoise(const std::string& example) {
-  Result r = Kiln("train examples/" + example + ".kiln.txt --quiet");
+  Result r = Kiln("train examples/" + example + ".kiln.txt --quiet --predict 2");
   ASSERT_EQ(r.code, 0) << example << ": " << r.output;
+  // The forecasts as values next to the truth (not as classes).
+  float predicted = 0, truth = 0;
+  const size_t at = r.output.find("  #1     predicted ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  ASSERT_EQ(std::sscanf(r.output.c_str() + at, "  #1 predicted %f true %f", &predicted, &truth), 2) << r.output;
+  EXPECT_LT(std::abs(predicted - truth), 0.3) << r.output;
   const double mse = TestResult(r.output).first;
   EXPECT_GE(mse, 0.0) << example << ": " << r.output;
   EXPECT_LT(mse, 0.01) << example << ": " << r.output;  // the noise variance
