@@ -50,11 +50,18 @@ std::string ShapeString(const Value& value) {
 std::string Ref(const Value* v) { return v ? "%" + v->name() : "_"; }
 
 // Elements of the constant inputs of `node` (each distinct constant once).
+// A weight: a float constant (integer constants are shapes, axes, indices).
+bool IsWeight(const Value* v) {
+  if (!v || !v->is_constant()) return false;
+  const DType t = v->constant().dtype();
+  return t == proto::DT_FLOAT || t == proto::DT_DOUBLE || t == proto::DT_FLOAT16;
+}
+
 int64_t NodeParamCount(const Node& node) {
   std::set<const Value*> seen;
   int64_t count = 0;
   for (const Value* in : node.inputs()) {
-    if (in && in->is_constant() && seen.insert(in).second) count += in->constant().num_elements();
+    if (IsWeight(in) && seen.insert(in).second) count += in->constant().num_elements();
   }
   return count;
 }
@@ -107,25 +114,7 @@ void PrintParamTable(const Graph& graph, std::ostringstream& os) {
   }
   os << std::string(total_width, '=') << "\n";
 
-  // Totals count each constant once, however many nodes read it.
-  std::set<const Value*> used;
-  for (const auto& node : graph.nodes()) {
-    for (const Value* in : node->inputs()) {
-      if (in && in->is_constant()) used.insert(in);
-    }
-  }
-  for (const Value* out : graph.outputs()) {
-    if (out && out->is_constant()) used.insert(out);
-  }
-  int64_t total = 0, total_bytes = 0, trainable = 0, trainable_bytes = 0;
-  for (const Value* v : used) {
-    total += v->constant().num_elements();
-    total_bytes += v->constant().num_bytes();
-    if (v->is_parameter()) {
-      trainable += v->constant().num_elements();
-      trainable_bytes += v->constant().num_bytes();
-    }
-  }
+  const auto [total, total_bytes, trainable, trainable_bytes] = CountParams(graph);
   os << "Total params: " << FormatCount(total) << " (" << FormatBytes(total_bytes) << ")\n";
   if (trainable != total) {
     os << "Trainable params: " << FormatCount(trainable) << " (" << FormatBytes(trainable_bytes) << ")\n";
@@ -135,6 +124,30 @@ void PrintParamTable(const Graph& graph, std::ostringstream& os) {
 }
 
 }  // namespace
+
+ParamCounts CountParams(const Graph& graph) {
+  // Each constant once, however many nodes read it.
+  std::set<const Value*> used;
+  for (const auto& node : graph.nodes()) {
+    for (const Value* in : node->inputs()) {
+      if (in && in->is_constant()) used.insert(in);
+    }
+  }
+  for (const Value* out : graph.outputs()) {
+    if (out && out->is_constant()) used.insert(out);
+  }
+  ParamCounts c;
+  for (const Value* v : used) {
+    if (!IsWeight(v)) continue;
+    c.total += v->constant().num_elements();
+    c.total_bytes += v->constant().num_bytes();
+    if (v->is_parameter()) {
+      c.trainable += v->constant().num_elements();
+      c.trainable_bytes += v->constant().num_bytes();
+    }
+  }
+  return c;
+}
 
 std::string ValueTypeString(const Value& value) {
   if (!value.has_type()) return "?";

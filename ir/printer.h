@@ -40,6 +40,14 @@ struct DotNodeVisitor {
 };
 std::string PrintDot(const Graph& graph, const DotNodeVisitor& visit = {});
 
+/// The weights a graph's nodes and outputs read, each constant once, as Keras counts
+/// them: float constants (integer constants are shapes, axes and indices, not weights);
+/// trainable ones are the parameters.
+struct ParamCounts {
+  int64_t total = 0, total_bytes = 0, trainable = 0, trainable_bytes = 0;
+};
+ParamCounts CountParams(const Graph& graph);
+
 /// "1,234,567".
 std::string FormatCount(int64_t count);
 /// "12 B", "4.8 KiB", "1.3 MiB", "2.0 GiB".

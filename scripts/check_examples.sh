@@ -16,18 +16,24 @@ margin="${MARGIN:-0.005}"
 
 passed=0
 failed=0
-check() {  # check EXAMPLE PROMISED_ACCURACY [extra kiln train flags...]
-  local example=$1 promise=$2
-  shift 2
+# check EXAMPLE PROMISED_ACCURACY [extra kiln train flags...]: test accuracy >= promise + MARGIN.
+# check_loss EXAMPLE PROMISED_TEST_LOSS [flags...]: test loss <= promise * (1 - LOSS_MARGIN), default 10%.
+check() { verify accuracy ">=" "$@"; }
+check_loss() { verify loss "<=" "$@"; }
+verify() {
+  local metric=$1 relation=$2 example=$3 promise=$4
+  shift 4
   local want line got
-  want=$(awk -v p="$promise" -v m="$margin" 'BEGIN { w = p + m; if (w > 1) w = 1; printf "%.4f", w }')
+  want=$(awk -v p="$promise" -v m="$margin" -v lm="${LOSS_MARGIN:-0.1}" -v metric="$metric" 'BEGIN {
+    if (metric == "loss") { printf "%.6f", p * (1 - lm); exit }
+    w = p + m; if (w > 1) w = 1; printf "%.4f", w }')
   line=$(./build/kiln train "examples/$example.kiln.txt" --quiet "$@" | grep '^Test:' || true)
-  got=$(sed -n 's/.*accuracy \([0-9.]*\).*/\1/p' <<<"$line")
-  if [ -n "$got" ] && awk -v g="$got" -v w="$want" 'BEGIN { exit !(g >= w) }'; then
-    echo "PASS $example: $line (promised $promise, needs >= $want)"
+  got=$(sed -n "s/.*$metric \([0-9.]*\).*/\1/p" <<<"$line")
+  if [ -n "$got" ] && awk -v g="$got" -v w="$want" -v r="$relation" 'BEGIN { exit !(r == ">=" ? g >= w : g <= w) }'; then
+    echo "PASS $example: $line (promised $metric $promise, needs $relation $want)"
     passed=$((passed + 1))
   else
-    echo "FAIL $example: ${line:-no test result} (promised $promise, needs >= $want)"
+    echo "FAIL $example: ${line:-no test result} (promised $metric $promise, needs $relation $want)"
     failed=$((failed + 1))
   fi
 }
@@ -40,6 +46,9 @@ check xor_mlp 1.0
 check and_221 1.0
 check iris_mlp 0.90
 check fashion_mnist_mlp 0.87
+check binary_addition 1.0      # every held-out bit
+check_loss sine_lstm 0.01      # test MSE below the noise variance
+check_loss sine_gru 0.01
 if [ "${1:-}" != "--quick" ]; then
   check fashion_mnist_cnn 0.90
 fi

@@ -5,9 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "frontends/text/initializers.h"
-#include "ir/core/op_registry.h"
-#include "ir/core/resource_limits.h"
+#include "frontends/text/layer_builder.h"
 
 namespace kiln::text {
 
@@ -21,17 +19,22 @@ std::string LayerKindName(const proto::Layer& layer) {
     case proto::Layer::kDropout: return "Dropout";
     case proto::Layer::kBatchNorm: return "BatchNorm";
     case proto::Layer::kActivation: return "Activation";
+    case proto::Layer::kEmbedding: return "Embedding";
+    case proto::Layer::kSimpleRnn: return "SimpleRNN";
+    case proto::Layer::kLstm: return "LSTM";
+    case proto::Layer::kGru: return "GRU";
+    case proto::Layer::kBidirectional: return "Bidirectional";
     case proto::Layer::KIND_NOT_SET: return "";
   }
   return "";
 }
 
-namespace {
-
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
 }
+
+namespace {
 
 // An activation function name -> IR op and attributes. "" and "linear" mean none.
 struct ActivationOp {
@@ -88,71 +91,16 @@ StatusOr<std::vector<int64_t>> Pair(const google::protobuf::RepeatedField<int64_
   return v;
 }
 
-// Builds the nodes of one layer: names them "<layer>/<Op>", infers each node's
-// types right away (later layers size their weights from them), and names the
-// layer's final value after the layer.
-class Builder {
- public:
-  Builder(Graph& graph, std::string name, std::string kind)
-      : graph_(graph), name_(std::move(name)), kind_(std::move(kind)) {}
+}  // namespace
 
-  template <typename... Args>
-  Status Error(const Args&... args) const {
-    return InvalidArgument("layer '", name_, "' (", kind_, "): ", args...);
-  }
-  Status Wrap(const Status& s) const { return s.ok() ? s : Error(s.message()); }
+StatusOr<Value*> Builder::Activate(Value* x, const std::string& function) {
+  auto act = ParseActivation(function);
+  if (!act.ok()) return Wrap(act.status());
+  if (act->op.empty()) return x;
+  return Emit(act->op, act->op, {x}, act->attrs, true);
+}
 
-  /// Appends a node; `last` names its output after the layer.
-  StatusOr<Value*> Emit(const std::string& op, const std::string& suffix, const std::vector<Value*>& inputs,
-                        Attrs attrs, bool last) {
-    std::vector<std::string> out_names;
-    if (last) out_names.push_back(name_);
-    Node* node = graph_.AddNode(op, name_ + "/" + suffix, inputs, 1, std::move(attrs), out_names);
-    auto types = InferNodeTypes(*node);
-    if (!types.ok()) return Wrap(types.status());
-    node->output(0)->set_type((*types)[0]);
-    return node->output(0);
-  }
-
-  /// The weight "<layer>/<suffix>": the file's initializer when it has one (its
-  /// dtype and shape checked), else drawn with `init`.
-  StatusOr<Value*> Weight(const std::string& suffix, const Dims& dims, const InitSpec& init, int64_t fan_in,
-                          int64_t fan_out, bool trainable = true) {
-    const std::string weight_name = name_ + "/" + suffix;
-    if (Value* v = graph_.FindValue(weight_name)) {
-      if (!v->is_constant() || v->producer()) {
-        return Error("'", weight_name, "' is a graph value, not an initializer");
-      }
-      if (v->dtype() != proto::DT_FLOAT || v->dims() != dims) {
-        return Error("initializer '", weight_name, "' has type ", v->type().ToString(), ", expected ",
-                     TensorType{proto::DT_FLOAT, dims}.ToString());
-      }
-      v->set_parameter(trainable);
-      return v;
-    }
-    // Sizes come from the file (units, filters, ...): checked before allocating.
-    auto size = CheckTensorSize(proto::DT_FLOAT, dims, "weight '" + weight_name + "'");
-    if (!size.ok()) return Wrap(size);
-    Value* v = graph_.AddConstant(weight_name, MakeInitializedTensor(init, dims, fan_in, fan_out, weight_name));
-    v->set_parameter(trainable);
-    return v;
-  }
-
-  /// Appends the activation (if any); returns the layer's output.
-  StatusOr<Value*> Activate(Value* x, const std::string& function) {
-    auto act = ParseActivation(function);
-    if (!act.ok()) return Wrap(act.status());
-    if (act->op.empty()) return x;
-    return Emit(act->op, act->op, {x}, act->attrs, true);
-  }
-
-  const std::string& name() const { return name_; }
-
- private:
-  Graph& graph_;
-  std::string name_;
-  std::string kind_;
-};
+namespace {
 
 InitSpec Fixed(InitKind kind) {
   InitSpec spec;
@@ -329,7 +277,7 @@ Status LayerExpander::Expand(const proto::Layer& layer, const std::string& name)
   if (kind.empty()) {
     return InvalidArgument("layer '", name,
                            "': no layer kind set (dense, conv2d, max_pool2d, avg_pool2d, flatten, dropout, "
-                           "batch_norm or activation)");
+                           "batch_norm, activation, embedding, simple_rnn, lstm, gru or bidirectional)");
   }
   if (!names_.insert(name).second) {
     return InvalidArgument("layer '", name, "' (", kind, "): the name is used by an earlier layer");
@@ -362,6 +310,11 @@ Status LayerExpander::Expand(const proto::Layer& layer, const std::string& name)
                             : b.Emit(act->op, act->op, {current_}, act->attrs, true);
       break;
     }
+    case proto::Layer::kEmbedding: out = ExpandEmbedding(b, layer.embedding(), current_); break;
+    case proto::Layer::kSimpleRnn: out = ExpandRecurrent(b, layer.kind_case(), layer.simple_rnn(), current_); break;
+    case proto::Layer::kLstm: out = ExpandRecurrent(b, layer.kind_case(), layer.lstm(), current_); break;
+    case proto::Layer::kGru: out = ExpandRecurrent(b, layer.kind_case(), layer.gru(), current_); break;
+    case proto::Layer::kBidirectional: out = ExpandBidirectional(b, layer.bidirectional(), current_); break;
     case proto::Layer::KIND_NOT_SET: break;
   }
   if (!out.ok()) return out.status();

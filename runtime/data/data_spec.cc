@@ -215,7 +215,7 @@ std::string DataSpecHelp() {
          "\n"
          "idx:IMAGES,LABELS[;test=IMAGES,LABELS]\n"
          "csv:PATH[,label=COL][,header=yes|no|auto][,regression][;test=PATH]\n"
-         "npy:X,Y[;test=X,Y]\n"
+         "npy:X,Y[;test=X,Y]    X [N, ...]: features, [N, T, F] sequences or [N, T] token ids; .npy or .npy.gz\n"
          "PATH.csv              same as csv:PATH\n";
 }
 

@@ -81,6 +81,8 @@ StatusOr<Dataset> LoadCsv(const std::string& path, const CsvOptions& options = {
 /// int32 / int64 [N, ...] -> float32 (rank 1 becomes [N, 1]). Labels: int64 /
 /// int32 / uint8 / int8 [N] (or [N, 1]) -> int64 class indices (num_classes =
 /// max + 1); float32 / float64 [N] or [N, k] -> float32 [N, k] targets.
+/// Sequences are features like any other: [N, T, F] steps, or [N, T] token ids (whole
+/// numbers, checked against a model's vocabulary by CheckTokenIds).
 StatusOr<Dataset> LoadNpy(const std::string& features_path, const std::string& labels_path);
 /// The same conversion from tensors already in memory (the Python package's fit(x, y));
 /// the names stand for the files in messages.
@@ -153,6 +155,21 @@ StatusOr<Tensor> OneHot(const Tensor& labels, int64_t num_classes);
 Status OneHotLabels(Dataset* ds);
 /// Every int64 label in [0, num_classes): "label 12 of sample 5 is out of range [0, 10)".
 Status CheckLabels(const Dataset& ds, int64_t num_classes);
+
+/// A model input that holds token ids: the lookup (Gather) tables' smallest row count.
+struct TokenIdInput {
+  int64_t vocabulary = 0;  // 0: the input holds no token ids
+  std::string lookup;      // the Gather node, for messages
+};
+/// Whether the graph's first input is read as the indices of a Gather along axis 0 from
+/// an initializer (directly or through a Cast, as the `embedding` layer does). On the
+/// model proto, so that `kiln train` and compiled trainers (which embed it) agree.
+TokenIdInput FindTokenIdInput(const proto::Graph& graph);
+
+/// Every feature of `ds` is a token id for the embedding `layer` (named in messages):
+/// a whole number in [0, vocabulary), else "token id 1200 of sample 5 (position 3) is
+/// outside the vocabulary [0, 1000) of 'emb'".
+Status CheckTokenIds(const Dataset& ds, int64_t vocabulary, const std::string& layer);
 
 /// Seeded shuffle, then the first round(fraction * N) samples and the rest.
 /// fraction must lie in [0, 1].

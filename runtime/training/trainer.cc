@@ -61,6 +61,15 @@ std::string Metric(const char* name, double v) {
   return buf;
 }
 
+// Without its 1-sized axes.
+Dims Squeezed(const Dims& dims) {
+  Dims out;
+  for (int64_t d : dims) {
+    if (d != 1) out.push_back(d);
+  }
+  return out;
+}
+
 int64_t ArgMax(const float* p, int64_t n) { return std::max_element(p, p + n) - p; }
 
 }  // namespace
@@ -98,6 +107,20 @@ Status Trainer::CheckData(const data::Dataset& ds, const Session& session, const
     return InvalidArgument(what, " data (", ds.source, "): samples have ", ds.feature_row_elements(), " features ",
                            DimsToString(sample), " but model input '", in.name(), "' takes ", per_sample,
                            " per sample (", DTypeName(in.dtype()), DimsToString(dims), ")");
+  }
+  // Flat samples feed any input and any samples feed a flat input (an MLP on images),
+  // but structured samples must have the input's structure: [T, F] sequences are not
+  // reinterpreted as [F, T].
+  // Size-1 axes aside ([1, 28, 28] images feed a [28, 28] sequence input).
+  const Dims sample(ds.features.dims().begin() + 1, ds.features.dims().end());
+  const Dims expected = dims.empty() ? dims : Dims(dims.begin() + 1, dims.end());
+  if (sample.size() > 1 && expected.size() > 1 && Squeezed(sample) != Squeezed(expected)) {
+    return InvalidArgument(what, " data (", ds.source, "): samples have shape ", DimsToString(sample),
+                           " but model input '", in.name(), "' takes ", DimsToString(expected), " per sample");
+  }
+  if (options_.token_vocabulary > 0) {
+    Status ids = data::CheckTokenIds(ds, options_.token_vocabulary, options_.token_lookup);
+    if (!ids.ok()) return InvalidArgument(what, " data (", ds.source, "): ", ids.message());
   }
   const proto::Buffer& pred = session.output_desc(&session == step_ ? 1 : 0);
   const int64_t width = pred.dims_size() > 1 ? pred.dims(pred.dims_size() - 1) : 1;
@@ -178,14 +201,21 @@ double Trainer::SampleLoss(const float* p, int64_t width, const data::Dataset& d
   return loss == "half_sse" ? 0.5 * s : s;
 }
 
-// Accuracy of one prediction: argmax for classes, a 0.5 threshold for one output.
-static int Correct(const float* p, int64_t width, const data::Dataset& ds, int64_t row) {
+// Accuracy of one prediction: argmax for classes, a 0.5 threshold for one output;
+// with binary cross-entropy over several outputs (independent bits, e.g. one per
+// time step) the fraction of outputs on the right side of 0.5 (Keras' binary_accuracy).
+static double Correct(const float* p, int64_t width, const data::Dataset& ds, int64_t row, const std::string& loss) {
   if (ds.has_class_labels()) {
     const int64_t label = ds.labels.data_as<int64_t>()[row];
     return width == 1 ? ((p[0] >= 0.5f) == (label != 0)) : ArgMax(p, width) == label;
   }
   const float* t = ds.labels.data_as<float>() + row * width;
   if (width == 1) return (p[0] >= 0.5f) == (t[0] >= 0.5f);
+  if (loss == "binary_crossentropy") {
+    int64_t right = 0;
+    for (int64_t c = 0; c < width; ++c) right += (p[c] >= 0.5f) == (t[c] >= 0.5f);
+    return static_cast<double>(right) / static_cast<double>(width);
+  }
   return ArgMax(p, width) == ArgMax(t, width);
 }
 
@@ -214,7 +244,7 @@ StatusOr<Evaluation> Trainer::Evaluate(const data::Dataset& ds) {
   const int64_t width = pred.num_elements() / batch;
   Evaluation e;
   double loss = 0;
-  int64_t correct = 0;
+  double correct = 0;
   for (int64_t b = 0; b < it.num_batches(false); ++b) {
     ASSIGN_OR_RETURN(int64_t valid, it.FillPadded(b, in.data, nullptr));
     RETURN_IF_ERROR(eval_->Run());
@@ -222,12 +252,12 @@ StatusOr<Evaluation> Trainer::Evaluate(const data::Dataset& ds) {
     for (int64_t i = 0; i < valid; ++i) {
       const int64_t row = it.order()[b * batch + i];
       loss += SampleLoss(p + i * width, width, ds, row);
-      correct += Correct(p + i * width, width, ds, row);
+      correct += Correct(p + i * width, width, ds, row, options_.loss);
     }
     e.samples += valid;
   }
   e.loss = e.samples ? loss / static_cast<double>(e.samples) : 0.0;
-  if (IsClassifier(ds, options_.loss)) e.accuracy = e.samples ? static_cast<double>(correct) / e.samples : 0.0;
+  if (IsClassifier(ds, options_.loss)) e.accuracy = e.samples ? correct / static_cast<double>(e.samples) : 0.0;
   return e;
 }
 
@@ -308,7 +338,7 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     }
     it.StartEpoch(EpochSeed(options_.seed, epoch), options_.shuffle);
     double loss_sum = 0;
-    int64_t correct = 0;
+    double correct = 0;
     Clock::time_point last_draw = start;
     for (int64_t s = 0; s < steps; ++s) {
       RETURN_IF_ERROR(it.Fill(s, features.data, nullptr));
@@ -323,12 +353,13 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
                                " (try a lower learning rate); last good checkpoint: ", last_checkpoint);
       }
       loss_sum += loss;
-      const int64_t correct_before = correct;
+      const double correct_before = correct;
       if (classifier) {
-        for (int64_t i = 0; i < batch; ++i) correct += Correct(pred.as<float>() + i * width, width, train, rows[i]);
+        for (int64_t i = 0; i < batch; ++i)
+          correct += Correct(pred.as<float>() + i * width, width, train, rows[i], options_.loss);
       }
       if (options_.on_step) {
-        const double accuracy = classifier ? static_cast<double>(correct - correct_before) / batch : -1.0;
+        const double accuracy = classifier ? (correct - correct_before) / batch : -1.0;
         RETURN_IF_ERROR(options_.on_step(epoch * steps + s + 1, loss, accuracy));
       }
       if (options_.progress && tty && (Seconds(last_draw) > 0.1 || s + 1 == steps)) {
@@ -336,7 +367,7 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
         const double elapsed = Seconds(start);
         const double eta = elapsed / (s + 1) * (steps - s - 1);
         std::string metrics = Metric("loss", loss_sum / (s + 1));
-        if (classifier) metrics += Metric("accuracy", static_cast<double>(correct) / ((s + 1) * batch));
+        if (classifier) metrics += Metric("accuracy", correct / static_cast<double>((s + 1) * batch));
         DrawBar(options_.out, s + 1, steps, "ETA: " + FormatDuration(eta), metrics, false);
       }
     }
@@ -349,7 +380,7 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     EpochStats st;
     st.epoch = epoch + 1;
     st.loss = loss_sum / steps;
-    if (classifier) st.accuracy = static_cast<double>(correct) / (steps * batch);
+    if (classifier) st.accuracy = correct / static_cast<double>(steps * batch);
     if (validation) {
       ASSIGN_OR_RETURN(Evaluation v, Evaluate(*validation));
       st.val_loss = v.loss;

@@ -37,6 +37,10 @@ struct TrainerOptions {
   std::string checkpoint_path;
   int64_t checkpoint_every = 1;
   bool resume = false;  // continue from checkpoint_path when it exists
+  // When the model's input holds token ids (an embedding lookup): the vocabulary size
+  // and the lookup's name; every data set's ids are checked against it. 0: no ids.
+  int64_t token_vocabulary = 0;
+  std::string token_lookup;
   // Output: a progress bar per epoch (redrawn in place on a terminal).
   std::FILE* out = stdout;
   bool progress = true;

@@ -185,6 +185,7 @@ int DumpCommand(const std::vector<std::string>& args) {
         if (format == "text" && !explain) text += PlanSummary(*plan);
       }
     } else {
+      const ParamCounts loaded = CountParams(graph);  // before the passes fold weights into constants
       CompileOptions options;
       options.batch_size = batch;
       options.use_onednn = !parsed->Has("--no-onednn");
@@ -204,6 +205,14 @@ int DumpCommand(const std::vector<std::string>& args) {
         text += PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
       } else {
         text += print(graph);
+        const ParamCounts compiled = CountParams(graph);
+        if (format == "text" && !explain &&
+            (compiled.total != loaded.total || compiled.trainable != loaded.trainable)) {
+          // Folding (batch norm into convolutions, a recurrent bias into the op's B) changes the
+          // counts above; the model's own, as Keras counts them, are these.
+          text += "As loaded: " + FormatCount(loaded.total) + " params, " + FormatCount(loaded.trainable) +
+                  " trainable (before the passes fold weights into constants)\n";
+        }
         if (format == "text" && !explain) text += PlanSummary(*plan);
       }
     }

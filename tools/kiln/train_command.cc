@@ -284,8 +284,21 @@ std::string ClassName(const proto::TrainingSpec& spec, int64_t c) {
   return s;
 }
 
-// The first `n` test samples: predicted class with its probability, and the truth.
-Status PrintPredictions(runtime::Session& eval, const data::Dataset& test, int64_t n, const proto::TrainingSpec& spec) {
+// Up to 8 values of a row, "0.7160 0.7030 ...".
+std::string FormatValues(const float* v, int64_t count) {
+  std::string s;
+  char buf[32];
+  for (int64_t i = 0; i < std::min<int64_t>(count, 8); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.4f", i ? " " : "", v[i]);
+    s += buf;
+  }
+  return count > 8 ? s + " ..." : s;
+}
+
+// The first `n` test samples: predicted class with its probability, and the truth; for
+// models that predict values (regression, forecasts, several independent bits) the values.
+Status PrintPredictions(runtime::Session& eval, const data::Dataset& test, int64_t n, const proto::TrainingSpec& spec,
+                        const std::string& loss) {
   const TensorRef in = eval.input(0);
   const int64_t batch = in.dims.empty() ? 1 : in.dims[0];
   ASSIGN_OR_RETURN(data::BatchIterator it, data::BatchIterator::Create(test, batch));
@@ -299,6 +312,13 @@ Status PrintPredictions(runtime::Session& eval, const data::Dataset& test, int64
     for (int64_t i = 0; i < valid && b * batch + i < n; ++i) {
       const float* p = pred.as<float>() + i * width;
       const int64_t row = b * batch + i;
+      const bool values = !test.has_class_labels() && loss != "categorical_crossentropy" &&
+                          !(loss == "binary_crossentropy" && width == 1);
+      if (values) {
+        std::printf("  #%-5lld predicted %s  true %s\n", static_cast<long long>(row), FormatValues(p, width).c_str(),
+                    FormatValues(test.labels.data_as<float>() + row * width, width).c_str());
+        continue;
+      }
       const int64_t top = width == 1 ? (p[0] >= 0.5f) : std::max_element(p, p + width) - p;
       const float prob = width == 1 ? (top ? p[0] : 1.0f - p[0]) : p[top];
       std::printf("  #%-5lld predicted %-22s p=%.3f", static_cast<long long>(row), ClassName(spec, top).c_str(), prob);
@@ -374,6 +394,9 @@ Status Train(const ParsedArgs& args) {
 
   runtime::TrainerOptions options = runtime::TrainerOptionsFromSpec(spec);
   options.loss = program->loss;  // resolved (the block may name none)
+  const data::TokenIdInput token_ids = data::FindTokenIdInput(ModelToProto(*model.graph, spec).graph());
+  options.token_vocabulary = token_ids.vocabulary;
+  options.token_lookup = token_ids.lookup;
   options.checkpoint_path = args.Get("--checkpoint");
   options.resume = args.Has("--resume");
   options.progress = !quiet;
@@ -419,7 +442,7 @@ Status Train(const ParsedArgs& args) {
   if (args.options.count("--predict")) {
     ASSIGN_OR_RETURN(int64_t n, ParsePositiveInt("--predict", args.Get("--predict")));
     if (!test) return InvalidArgument("--predict needs test data (a data spec with a test set, or --test-split)");
-    RETURN_IF_ERROR(PrintPredictions(*eval, *test, n, spec));
+    RETURN_IF_ERROR(PrintPredictions(*eval, *test, n, spec, program->loss));
   }
   const std::string out = args.Get("--out");
   const std::string onnx_out = args.Get("--export-onnx");

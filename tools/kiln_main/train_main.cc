@@ -160,6 +160,9 @@ int Main(int argc, char** argv) {
 
   // The embedded block carries the resolved loss and batch size (kiln compile --train).
   runtime::TrainerOptions options = runtime::TrainerOptionsFromSpec(spec);
+  const data::TokenIdInput token_ids = data::FindTokenIdInput(model.graph());
+  options.token_vocabulary = token_ids.vocabulary;
+  options.token_lookup = token_ids.lookup;
   options.checkpoint_path = checkpoint;
   options.resume = resume;
   options.progress = !quiet;
