@@ -108,18 +108,6 @@ Status DispatchClass(DType t, Fn&& fn) {
   }
 }
 
-Status CheckShapes(const Refs& in, const TensorRef& out) {
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i].dims.size() > out.dims.size()) {
-      return InvalidArgument("input ", i, " ", DimsToString(in[i].dims), " has a higher rank than the output ",
-                             DimsToString(out.dims));
-    }
-    Status st = CheckBroadcastsTo(in[i].dims, out.dims);
-    if (!st.ok()) return InvalidArgument("input ", i, ": ", st.message());
-  }
-  return Status::Ok();
-}
-
 // out[i] = f(in_0[...], in_1[...], ...) folded left to right, every input broadcast to out;
 // A of type T, the other inputs of type E (T but for Pow's exponent), out of type R.
 template <typename T, typename E, typename R, typename Fn>
@@ -157,7 +145,7 @@ SimpleKernelFn RowKernel(const char* attr, int64_t attr_default, Forward forward
     if (out[0].dtype != want) {
       return InvalidArgument("output type ", DTypeName(out[0].dtype), ", expected ", DTypeName(want));
     }
-    RETURN_IF_ERROR(CheckShapes(in, out[0]));
+    RETURN_IF_ERROR(CheckBroadcastInputs(in, out[0]));
     if (in.size() == 1) {  // a variadic row of one input: a copy
       RETURN_IF_ERROR(CheckSameCount(in[0], out[0]));
       if (in[0].num_bytes() > 0) std::memcpy(out[0].data, in[0].data, in[0].num_bytes());

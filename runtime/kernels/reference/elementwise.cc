@@ -55,24 +55,12 @@ void BroadcastFold(const Refs& in, const TensorRef& out, Fn fn) {
   }
 }
 
-Status CheckBroadcastable(const Refs& in, const TensorRef& out) {
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i].dims.size() > out.dims.size()) {
-      return InvalidArgument("input ", i, " ", DimsToString(in[i].dims), " has a higher rank than the output ",
-                             DimsToString(out.dims));
-    }
-    Status st = CheckBroadcastsTo(in[i].dims, out.dims);
-    if (!st.ok()) return InvalidArgument("input ", i, ": ", st.message());
-  }
-  return Status::Ok();
-}
-
 // Sum over numeric types with numpy broadcasting.
 template <typename MakeFn>
 SimpleKernelFn Variadic(MakeFn make_fn) {
   return [make_fn](const KernelSpec&, const Refs& in, const Refs& out) -> Status {
     RETURN_IF_ERROR(CheckSameDTypes(in, out[0]));
-    RETURN_IF_ERROR(CheckBroadcastable(in, out[0]));
+    RETURN_IF_ERROR(ref::CheckBroadcastInputs(in, out[0]));
     return DispatchNumeric(out[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       BroadcastFold<T>(in, out[0], make_fn(tag));
@@ -119,7 +107,7 @@ Status UnaryTyped(const TensorRef& x, const TensorRef& y, Dispatch dispatch, Fn 
 Status PReluKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   RETURN_IF_ERROR(CheckSameDTypes({in[0], in[1]}, out[0]));
   if (in[0].dims != out[0].dims) return InvalidArgument("output shape differs from the input's");
-  RETURN_IF_ERROR(CheckBroadcastable({in[1]}, out[0]));
+  RETURN_IF_ERROR(ref::CheckBroadcastInputs({in[1]}, out[0]));
   return DispatchSigned(out[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     BroadcastFold<T>({in[0], in[1]}, out[0], [](T x, T slope) { return x < 0 ? ref::WrapMul(x, slope) : x; });

@@ -46,6 +46,18 @@ StatusOr<double> ReadScalar(const TensorRef& t, const char* what) {
   return ElementAsDouble(t, 0);
 }
 
+Status CheckBroadcastInputs(const std::vector<TensorRef>& in, const TensorRef& out) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i].dims.size() > out.dims.size()) {
+      return InvalidArgument("input ", i, " ", DimsToString(in[i].dims), " has a higher rank than the output ",
+                             DimsToString(out.dims));
+    }
+    Status st = CheckBroadcastsTo(in[i].dims, out.dims);
+    if (!st.ok()) return InvalidArgument("input ", i, ": ", st.message());
+  }
+  return Status::Ok();
+}
+
 Status CheckSameCount(const TensorRef& in, const TensorRef& out) {
   if (in.num_bytes() != out.num_bytes()) {
     return Internal("output ", DTypeName(out.dtype), DimsToString(out.dims), " does not hold the input ",

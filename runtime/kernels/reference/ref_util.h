@@ -172,6 +172,8 @@ StatusOr<double> ReadScalar(const TensorRef& t, const char* what);
 /// Element i of any numeric/bool tensor as double.
 double ElementAsDouble(const TensorRef& t, int64_t i);
 
+/// Checks that every input broadcasts (numpy rules, rank <= the output's) to the output.
+Status CheckBroadcastInputs(const std::vector<TensorRef>& in, const TensorRef& out);
 /// Checks that the bound buffers have the expected element counts (a mismatch
 /// would be a caller bug; never read or write out of bounds).
 Status CheckSameCount(const TensorRef& in, const TensorRef& out);
