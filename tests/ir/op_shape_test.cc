@@ -67,6 +67,8 @@ const std::vector<Case>& Cases() {
     {"Xor", {X(Bool({1, 2})), X(Bool({2}))}, {}, {Bool({1, 2})}},
     {"Xor", {X(Bool({2})), X(F32({2}))}, {}, {}, "input 1 has type float32 but needs bool"},
     {"BitwiseAnd", {X(I32({2, 3})), X(I32({3}))}, {}, {I32({2, 3})}},
+    {"BitwiseOr", {X(I32({2, 3})), X(I32({1, 3}))}, {}, {I32({2, 3})}},
+    {"BitwiseXor", {X(I32({3})), X(I32({2, 1}))}, {}, {I32({2, 3})}},
     {"BitwiseAnd", {X(F32({2})), X(F32({2}))}, {}, {}, "input 0 has type float32 but needs an integer type"},
     {"Not", {X(Bool({2, 2}))}, {}, {Bool({2, 2})}},
     {"Not", {X(I32({2}))}, {}, {}, "X has type int32 but must be bool"},

@@ -1,4 +1,4 @@
-// BitwiseAnd (ir/core/ops/binary.def): integer types of every width, numpy broadcasting,
+// BitwiseAnd, BitwiseOr, BitwiseXor (ir/core/ops/binary.def): integer types of every width, numpy broadcasting,
 // floats refused by shape inference.
 #include "ir/core/op_registry.h"
 #include "tests/runtime/reference_test_util.h"
@@ -23,6 +23,17 @@ TEST(ReferenceBitwise, AndOnEveryIntegerWidth) {
                     {{proto::DT_UINT64, {2}}});
   ASSERT_OK(u64.status());
   EXPECT_EQ(Values<uint64_t>((*u64)[0]), (std::vector<uint64_t>{high - 1, 12}));
+}
+
+TEST(ReferenceBitwise, OrAndXor) {
+  const Tensor a = Tensor::FromVector<uint8_t>(proto::DT_UINT8, {3}, {0xf0, 0x0f, 0xff});
+  const Tensor b = Tensor::FromVector<uint8_t>(proto::DT_UINT8, {3}, {0x0f, 0x0f, 0x01});
+  auto bor = RunRef("BitwiseOr", {}, {a, b}, {{proto::DT_UINT8, {3}}});
+  ASSERT_OK(bor.status());
+  EXPECT_EQ(Values<uint8_t>((*bor)[0]), (std::vector<uint8_t>{0xff, 0x0f, 0xff}));
+  auto bxor = RunRef("BitwiseXor", {}, {a, b}, {{proto::DT_UINT8, {3}}});
+  ASSERT_OK(bxor.status());
+  EXPECT_EQ(Values<uint8_t>((*bxor)[0]), (std::vector<uint8_t>{0xff, 0x00, 0xfe}));
 }
 
 TEST(ReferenceBitwise, FloatsAreRefused) {
