@@ -32,7 +32,7 @@ StatusOr<Tensor> ReadTensorFile(const std::string& path) {
 Status WriteTensorFile(const std::string& path, const Tensor& tensor) {
   std::string bytes;
   if (EndsWith(path, ".pb")) {
-    if (onnx_import::DTypeToOnnx(tensor.dtype()) == 0) {
+    if (DTypeToOnnx(tensor.dtype()) == 0) {
       return InvalidArgument(path, ": cannot write a tensor of type ", DTypeName(tensor.dtype()));
     }
     onnx::TensorProto proto;

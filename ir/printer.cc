@@ -70,12 +70,12 @@ int64_t NodeParamCount(const Node& node) {
 // shows what a Reshape really reshapes to.
 std::string SmallConstantValues(const Value& v) {
   const Tensor& t = v.constant();
-  if (t.num_elements() > 8 || t.dtype() == proto::DT_FLOAT16) return "";
+  if (t.num_elements() > 8) return "";
   std::ostringstream os;
   os << " = [";
   for (int64_t i = 0; i < t.num_elements(); ++i) {
     os << (i ? ", " : "");
-    if (t.dtype() == proto::DT_FLOAT || t.dtype() == proto::DT_DOUBLE) {
+    if (IsFloatingType(t.dtype())) {
       os << t.GetAsDouble(i);
     } else {
       os << t.GetAsInt64(i);

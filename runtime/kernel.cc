@@ -19,6 +19,7 @@ KernelRegistry& KernelRegistry::Global() {
   static KernelRegistry* registry = [] {
     auto* r = new KernelRegistry();
     RegisterReferenceElementwiseKernels(*r);
+    RegisterReferenceBinaryKernels(*r);
     RegisterReferenceLinalgKernels(*r);
     RegisterReferenceNnKernels(*r);
     RegisterReferenceShapeKernels(*r);

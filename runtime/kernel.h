@@ -104,6 +104,7 @@ Status RunReferenceOp(const std::string& op_type, const std::string& name, const
 
 // Registration hooks, one per kernel family file (called once by Global()).
 void RegisterReferenceElementwiseKernels(KernelRegistry& r);
+void RegisterReferenceBinaryKernels(KernelRegistry& r);  // ir/core/ops/binary.def
 void RegisterReferenceLinalgKernels(KernelRegistry& r);
 void RegisterReferenceNnKernels(KernelRegistry& r);
 void RegisterReferenceShapeKernels(KernelRegistry& r);

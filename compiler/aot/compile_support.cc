@@ -168,18 +168,10 @@ std::string CIdentifier(const std::string& name) {
 
 namespace {
 
+// ir/core/dtypes.def's storage type (the 16-bit floats as their bit patterns, bool as uint8_t).
 std::string CType(DType dtype) {
-  switch (dtype) {
-    case proto::DT_FLOAT: return "float";
-    case proto::DT_DOUBLE: return "double";
-    case proto::DT_INT64: return "int64_t";
-    case proto::DT_INT32: return "int32_t";
-    case proto::DT_INT8: return "int8_t";
-    case proto::DT_UINT8:
-    case proto::DT_BOOL: return "uint8_t";
-    case proto::DT_FLOAT16: return "uint16_t"; /* IEEE half, as bits */
-    default: return "void";
-  }
+  const DTypeInfo* row = FindDType(dtype);
+  return row ? row->c_type : "void";
 }
 
 struct Param {

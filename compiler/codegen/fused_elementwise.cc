@@ -143,6 +143,12 @@ class MathEmitter {
 
   Value* Sigmoid(Value* x) { return Div(F(1.0), Add(F(1.0), Exp(b_.CreateFNeg(x)))); }
 
+  // binary.def's Pow: the fused program's exponent is an immediate (a constant).
+  Value* Pow(Value* x, Value* c) {
+    if (auto* k = llvm::dyn_cast<llvm::ConstantFP>(c)) return Pow(x, k->getValueAPF().convertToFloat());
+    return b_.CreateBinaryIntrinsic(llvm::Intrinsic::pow, x, c);
+  }
+
   // Pow with a constant exponent: small integer powers and square roots inline, else powf.
   Value* Pow(Value* x, float c) {
     if (c == 1.0f) return x;
@@ -167,15 +173,20 @@ class MathEmitter {
   }
 
   // One instruction; `a` holds its arguments (immediates as constants).
-  Value* Emit(FusedOp op, const std::vector<Value*>& a, const std::vector<float>& imm) {
+  Value* Emit(FusedOp op, const std::vector<Value*>& a) {
     switch (op) {
-      case FusedOp::kAdd: return Add(a[0], a[1]);
-      case FusedOp::kSub: return Sub(a[0], a[1]);
-      case FusedOp::kMul: return Mul(a[0], a[1]);
-      case FusedOp::kDiv: return Div(a[0], a[1]);
-      case FusedOp::kMax: return Max(a[0], a[1]);
-      case FusedOp::kMin: return Min(a[0], a[1]);
-      case FusedOp::kPow: return Pow(a[0], imm[1]);
+      // ir/core/ops/binary.def's fusing rows: a and b are a[0] and a[1] (an immediate's constant).
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, doc, forward, ...) \
+  KILN_IF_FUSES(fuse)                                                                          \
+  (case FusedOp::k##Name                                                                       \
+   : {                                                                                         \
+     MathEmitter& m = *this;                                                                   \
+     Value* const lhs = a[0];                                                                  \
+     Value* const b = a[1];                                                                    \
+     return [&m, b](Value* a) { return forward; }(lhs);                                        \
+   })
+#include "ir/core/ops/binary.def"
+#undef BINARY
       case FusedOp::kRelu: return Select(Lt(a[0], F(0.0)), F(0.0), a[0]);
       case FusedOp::kNeg: return b_.CreateFNeg(a[0]);
       case FusedOp::kAbs: return Select(Lt(a[0], F(0.0)), b_.CreateFNeg(a[0]), a[0]);
@@ -301,16 +312,14 @@ Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometr
   std::vector<llvm::Value*> temps;
   for (const FusedInstr& instr : program.instrs) {
     std::vector<llvm::Value*> args;
-    std::vector<float> imm;
     for (const FusedOperand& operand : instr.args) {
       switch (operand.kind) {
         case FusedOperand::kInput: args.push_back(input[operand.index]); break;
         case FusedOperand::kTemp: args.push_back(temps[operand.index]); break;
         case FusedOperand::kImmediate: args.push_back(math.F(operand.value)); break;
       }
-      imm.push_back(operand.value);
     }
-    temps.push_back(math.Emit(instr.op, args, imm));
+    temps.push_back(math.Emit(instr.op, args));
   }
   for (size_t n = 0; n < program.outputs.size(); ++n) {
     b.CreateStore(temps[program.outputs[n]], b.CreateInBoundsGEP(f32, row_ptr[num_inputs + n], j));

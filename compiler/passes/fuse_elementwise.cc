@@ -80,9 +80,23 @@ void AppendAttrImmediates(const TableOp& op, const Attrs& a, std::vector<LocalOp
 std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
   const std::string& op = node.op_type();
   const Attrs& a = node.attrs();
-  static const std::map<std::string, FusedOp> kBinary = {
-      {"Add", FusedOp::kAdd}, {"Sub", FusedOp::kSub}, {"Mul", FusedOp::kMul}, {"Div", FusedOp::kDiv},
-      {"Sum", FusedOp::kAdd}, {"Max", FusedOp::kMax}, {"Min", FusedOp::kMin}};
+  // ir/core/ops/binary.def's fusing rows (Sum is a variadic Add).
+  static const std::map<std::string, FusedOp> kBinary = [] {
+    std::map<std::string, FusedOp> out = {{"Sum", FusedOp::kAdd}};
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, ...) \
+  KILN_IF_FUSES(fuse)(if (BinaryFuse::fuse == BinaryFuse::kFuse) out[#Name] = FusedOp::k##Name;)
+#include "ir/core/ops/binary.def"
+#undef BINARY
+    return out;
+  }();
+  static const std::map<std::string, FusedOp> kBinaryConstantB = [] {
+    std::map<std::string, FusedOp> out;
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, ...) \
+  KILN_IF_FUSES(fuse)(if (BinaryFuse::fuse == BinaryFuse::kFuseConstantB) out[#Name] = FusedOp::k##Name;)
+#include "ir/core/ops/binary.def"
+#undef BINARY
+    return out;
+  }();
   if (op == "FusedElementwise") return "already fused";
   if (auto it = kBinary.find(op); it != kBinary.end()) {
     if (node.num_inputs() < 2) return "a single-input " + op + " is a copy";
@@ -96,10 +110,10 @@ std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
     std::vector<LocalOperand> args = {In(0)};
     AppendAttrImmediates(row->second, a, &args);
     instrs->push_back({row->second.forward, args});
-  } else if (op == "Pow") {
-    float exponent = 0;
-    if (!ScalarConstant(node.input(1), &exponent)) return "the exponent is not a constant scalar";
-    instrs->push_back({FusedOp::kPow, {In(0), Imm(exponent)}});
+  } else if (auto it = kBinaryConstantB.find(op); it != kBinaryConstantB.end()) {
+    float b = 0;
+    if (!ScalarConstant(node.input(1), &b)) return "input 1 is not a constant scalar";
+    instrs->push_back({it->second, {In(0), Imm(b)}});
   } else if (op == "Clip") {
     float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
     if (node.input(1) && !ScalarConstant(node.input(1), &lo)) return "the Clip bounds are not constants";
@@ -121,7 +135,7 @@ std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
   }
   for (int i = 0; i < node.num_inputs(); ++i) {
     const Value* v = node.input(i);
-    if (v && v->dtype() != proto::DT_FLOAT && !(op == "Pow" && i == 1)) {
+    if (v && v->dtype() != proto::DT_FLOAT && !(kBinaryConstantB.count(op) && i == 1)) {
       instrs->clear();
       return "input " + std::to_string(i) + " is " + DTypeName(v->dtype()) + ": only float32 fuses";
     }

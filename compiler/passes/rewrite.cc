@@ -74,7 +74,7 @@ StatusOr<bool> FoldNode(Graph& graph, Node* node, const PassOptions& options) {
 bool IsConstantFilledWith(const Value* v, double x) {
   if (!v || !v->is_constant()) return false;
   const Tensor& t = v->constant();
-  if (t.dtype() == proto::DT_BOOL || t.dtype() == proto::DT_FLOAT16) return false;
+  if (t.dtype() == proto::DT_BOOL) return false;
   for (int64_t i = 0; i < t.num_elements(); ++i) {
     if (t.GetAsDouble(i) != x) return false;
   }

@@ -52,7 +52,7 @@ void ConvertAttribute(const proto::Attribute& a, onnx::AttributeProto* o) {
 void SetValueInfo(const Value& v, onnx::ValueInfoProto* info) {
   info->set_name(v.name());
   auto* tensor = info->mutable_type()->mutable_tensor_type();
-  tensor->set_elem_type(onnx_import::DTypeToOnnx(v.dtype()));
+  tensor->set_elem_type(DTypeToOnnx(v.dtype()));
   auto* shape = tensor->mutable_shape();
   for (int64_t d : v.dims()) {
     auto* dim = shape->add_dim();

@@ -17,8 +17,6 @@
 namespace kiln {
 namespace {
 
-using onnx_import::DTypeFromOnnx;
-using onnx_import::OnnxTypeName;
 using onnx_import::TensorFromOnnx;
 
 using onnx_import::AddToGroup;
@@ -157,10 +155,9 @@ Status AddGraphInput(const onnx::ValueInfoProto& info, Graph& graph, std::map<st
   const std::string what = "input '" + info.name() + "'";
   if (!info.type().has_tensor_type()) return Unimplemented(what, ": only tensor inputs are supported");
   const auto& tt = info.type().tensor_type();
-  DType dtype = DTypeFromOnnx(tt.elem_type());
-  if (dtype == proto::DT_UNDEFINED) {
-    return Unimplemented(what, ": data type ", OnnxTypeName(tt.elem_type()), " is not supported");
-  }
+  auto dtype_or = DTypeFromOnnx(tt.elem_type());
+  if (!dtype_or.ok()) return dtype_or.status().WithContext(what);
+  const DType dtype = *dtype_or;
   if (!tt.has_shape()) return InvalidArgument(what, ": no shape declared (Kiln needs the rank of every input)");
   TensorType type{dtype, {}};
   std::vector<std::pair<int, std::string>> symbols;
@@ -249,7 +246,7 @@ StatusOr<std::unique_ptr<Graph>> BuildGraph(const onnx::GraphProto& g) {
     DType dtype = t.dtype();
     Value* v = graph->AddConstant(init.name(), std::move(t));
     // Floating-point initializers are the weights; integer ones are shapes and indices.
-    v->set_parameter(dtype == proto::DT_FLOAT || dtype == proto::DT_DOUBLE || dtype == proto::DT_FLOAT16);
+    v->set_parameter(IsFloatingType(dtype));
     values[init.name()] = v;
   }
   for (const auto& input : g.input()) {

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "frontends/onnx/onnx_tensor.h"
+#include "ir/core/ops/binary_table.h"
 #include "ir/core/ops/unary_table.h"
 #include "ir/core/tensor.h"
 
@@ -101,7 +102,7 @@ Status LowerCastSaturate(onnx::NodeProto& node, const Constants&, const std::str
 }
 
 // Versions newer than 13 of the ops the IR has, and how each maps onto the IR
-// (the unary activations list theirs in ir/core/ops/unary.def).
+// (the unary activations and binary ops list theirs in ir/core/ops/unary.def, binary.def).
 // nullptr: the IR already has that version's semantics (most added only types:
 // bfloat16, int4/float8, which the dtype checks then accept or refuse; Reshape 14's
 // allowzero, Shape 15's start/end, Split 18's num_outputs, Pad 18's axes input are
@@ -112,11 +113,6 @@ struct NewerVersion {
   LowerFn lower;
 };
 const NewerVersion kNewerVersions[] = {
-    {"Add", 14, nullptr},
-    {"Sub", 14, nullptr},
-    {"Mul", 14, nullptr},
-    {"Div", 14, nullptr},
-    {"Pow", 15, nullptr},
     {"Relu", 14, nullptr},
     {"PRelu", 16, nullptr},
     {"Conv", 22, nullptr},
@@ -187,9 +183,6 @@ const NewerVersion kNewerVersions[] = {
     {"Cast", 25, LowerCastSaturate},
     {"Trilu", 14, nullptr},
     {"LayerNormalization", 17, nullptr},
-    {"Equal", 19, nullptr},
-    {"LessOrEqual", 16, nullptr},  // bfloat16
-    {"GreaterOrEqual", 16, nullptr},
     {"CastLike", 15, nullptr},  // string inputs (refused by the dtype checks)
     {"Where", 16, nullptr},
     {"CastLike", 19, LowerCastSaturate},
@@ -229,11 +222,15 @@ const NewerVersion* FindNewerVersion(const std::string& op, int since) {
   return nullptr;
 }
 
-// The table above, and the versions the rows of ir/core/ops/unary.def list.
+// The table above, and the versions the rows of ir/core/ops/unary.def and binary.def list.
 bool AcceptsNewerVersion(const std::string& op, int since) {
   if (FindNewerVersion(op, since)) return true;
-  const UnaryOpRow* row = FindUnaryOp(op);
-  return row && std::find(row->onnx_since.begin(), row->onnx_since.end(), since) != row->onnx_since.end();
+  auto lists = [since](const std::vector<int>& versions) {
+    return std::find(versions.begin(), versions.end(), since) != versions.end();
+  };
+  const UnaryOpRow* unary = FindUnaryOp(op);
+  const BinaryOpRow* binary = FindBinaryOp(op);
+  return (unary && lists(unary->onnx_since)) || (binary && lists(binary->onnx_since));
 }
 
 }  // namespace

@@ -9,32 +9,6 @@ namespace kiln::onnx_import {
 
 using onnx::TensorProto;
 
-DType DTypeFromOnnx(int onnx_type) {
-  auto dtype = kiln::DTypeFromOnnx(onnx_type);  // ir/core/shape_util.h: the one mapping
-  return dtype.ok() ? *dtype : proto::DT_UNDEFINED;
-}
-
-int DTypeToOnnx(DType dtype) {
-  switch (dtype) {
-    case proto::DT_FLOAT: return TensorProto::FLOAT;
-    case proto::DT_UINT8: return TensorProto::UINT8;
-    case proto::DT_INT8: return TensorProto::INT8;
-    case proto::DT_INT32: return TensorProto::INT32;
-    case proto::DT_INT64: return TensorProto::INT64;
-    case proto::DT_BOOL: return TensorProto::BOOL;
-    case proto::DT_DOUBLE: return TensorProto::DOUBLE;
-    case proto::DT_FLOAT16: return TensorProto::FLOAT16;
-    default: return TensorProto::UNDEFINED;
-  }
-}
-
-std::string OnnxTypeName(int onnx_type) {
-  if (TensorProto::DataType_IsValid(onnx_type)) {
-    return TensorProto::DataType_Name(static_cast<TensorProto::DataType>(onnx_type));
-  }
-  return "type " + std::to_string(onnx_type);
-}
-
 StatusOr<Tensor> TensorFromOnnx(const TensorProto& p, const std::string& what) {
   OnnxTensorFields f;
   f.data_type = p.data_type();
@@ -45,11 +19,9 @@ StatusOr<Tensor> TensorFromOnnx(const TensorProto& p, const std::string& what) {
   f.double_data = {p.double_data().data(), p.double_data_size()};
   f.int64_data = {p.int64_data().data(), p.int64_data_size()};
   f.int32_data = {p.int32_data().data(), p.int32_data_size()};
+  f.uint64_data = {p.uint64_data().data(), p.uint64_data_size()};
   f.external = p.data_location() == TensorProto::EXTERNAL || p.external_data_size() > 0;
   f.segmented = p.has_segment();
-  if (!f.external && !f.segmented && DTypeFromOnnx(p.data_type()) == proto::DT_UNDEFINED) {
-    return Unimplemented(what, ": data type ", OnnxTypeName(p.data_type()), " is not supported");
-  }
   return TensorFromOnnxFields(f, what);
 }
 

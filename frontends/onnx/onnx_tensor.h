@@ -1,4 +1,4 @@
-// ONNX TensorProto <-> kiln Tensor, and ONNX data type numbers <-> kiln DType.
+// ONNX TensorProto <-> kiln Tensor (ONNX data type numbers <-> kiln DType: ir/core/dtype.h).
 // The importer's (initializers, Constant values) and the exporter's view; .pb files are
 // read by ir/core/onnx_tensor.h.
 #pragma once
@@ -10,13 +10,6 @@
 #include "onnx/onnx_pb.h"
 
 namespace kiln::onnx_import {
-
-/// Kiln dtype for an ONNX TensorProto data type number; DT_UNDEFINED when Kiln has none.
-DType DTypeFromOnnx(int onnx_type);
-/// ONNX TensorProto data type number for a kiln dtype (0 for DT_UNDEFINED).
-int DTypeToOnnx(DType dtype);
-/// "FLOAT", "STRING", "BFLOAT16", ... for messages.
-std::string OnnxTypeName(int onnx_type);
 
 /// Converts a TensorProto through TensorFromOnnxFields (ir/core/onnx_tensor.h, the one
 /// reader): dims and data are validated before anything is allocated. `what` names it

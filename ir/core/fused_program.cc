@@ -10,11 +10,14 @@ namespace kiln {
 
 const std::vector<FusedOpInfo>& FusedOps() {
   static const std::vector<FusedOpInfo> ops = {
-      {FusedOp::kAdd, "Add", 2, 0},         {FusedOp::kSub, "Sub", 2, 0},   {FusedOp::kMul, "Mul", 2, 0},
-      {FusedOp::kDiv, "Div", 2, 0},         {FusedOp::kMax, "Max", 2, 0},   {FusedOp::kMin, "Min", 2, 0},
-      {FusedOp::kPow, "Pow", 1, 1},         {FusedOp::kRelu, "Relu", 1, 0}, {FusedOp::kNeg, "Neg", 1, 0},
-      {FusedOp::kAbs, "Abs", 1, 0},         {FusedOp::kClip, "Clip", 1, 2}, {FusedOp::kReluGrad, "ReluGrad", 2, 0},
-      {FusedOp::kAbsGrad, "AbsGrad", 2, 0},
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, ...) \
+  KILN_IF_FUSES(fuse)                                                            \
+  ({FusedOp::k##Name, #Name, BinaryFuse::fuse == BinaryFuse::kFuse ? 2 : 1,      \
+    BinaryFuse::fuse == BinaryFuse::kFuse ? 0 : 1}, )
+#include "ir/core/ops/binary.def"
+#undef BINARY
+      {FusedOp::kRelu, "Relu", 1, 0}, {FusedOp::kNeg, "Neg", 1, 0},           {FusedOp::kAbs, "Abs", 1, 0},
+      {FusedOp::kClip, "Clip", 1, 2}, {FusedOp::kReluGrad, "ReluGrad", 2, 0}, {FusedOp::kAbsGrad, "AbsGrad", 2, 0},
 #define UNARY(Name, fn_name, from, nattrs, ...) \
   {FusedOp::k##Name, #Name, 1, nattrs}, {FusedOp::k##Name##Grad, #Name "Grad", 2, nattrs},
 #include "ir/core/ops/unary.def"

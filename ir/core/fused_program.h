@@ -11,22 +11,20 @@
 #include <vector>
 
 #include "ir/core/dtype.h"
+#include "ir/core/ops/binary_table.h"
 #include "ir/core/status.h"
 
 namespace kiln {
 
 /// The instructions a fused program may use: the fusable IR ops plus the
-/// EltwiseGrad functions (named <Op>Grad, arguments dY, T). The ops of
-/// ir/core/ops/unary.def come with both: kName (x, attributes...) and kNameGrad
+/// EltwiseGrad functions (named <Op>Grad, arguments dY, T). The fusing rows of
+/// ir/core/ops/binary.def come first (kName (a, b); kFuseConstantB rows: b an immediate),
+/// the ops of ir/core/ops/unary.def come with both: kName (x, attributes...) and kNameGrad
 /// (dy, T, attributes...), T being X or Y as the row says.
 enum class FusedOp {
-  kAdd,
-  kSub,
-  kMul,
-  kDiv,
-  kMax,
-  kMin,
-  kPow,  // exponent: an immediate
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, ...) KILN_IF_FUSES(fuse)(k##Name, )
+#include "ir/core/ops/binary.def"
+#undef BINARY
   kRelu,
   kNeg,
   kAbs,

@@ -13,16 +13,6 @@ namespace {
 constexpr char kNpyMagic[] = "\x93NUMPY";
 constexpr size_t kNpyMagicSize = 6;
 
-struct NpyDescr {
-  const char* descr;
-  DType dtype;
-};
-// Little-endian (or byte-order-free) numpy type strings Kiln reads and writes.
-constexpr NpyDescr kNpyTypes[] = {
-    {"<f4", proto::DT_FLOAT}, {"<f8", proto::DT_DOUBLE}, {"<i8", proto::DT_INT64}, {"<i4", proto::DT_INT32},
-    {"|u1", proto::DT_UINT8}, {"|i1", proto::DT_INT8},   {"|b1", proto::DT_BOOL},  {"<f2", proto::DT_FLOAT16},
-};
-
 // A tiny reader for the Python dict literal of a .npy header:
 // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
 class NpyHeaderParser {
@@ -153,8 +143,9 @@ StatusOr<Tensor> ParseNpy(const std::string& bytes, const std::string& source) {
   RETURN_IF_ERROR(NpyHeaderParser(header, source).Parse(&descr, &fortran, &dims));
   if (fortran) return Unimplemented(source, ": Fortran-order arrays are not supported (save with C order)");
   DType dtype = proto::DT_UNDEFINED;
-  for (const NpyDescr& t : kNpyTypes) {
-    if (descr == t.descr) dtype = t.dtype;
+  // Little-endian (or byte-order-free) numpy type strings: dtypes.def's npy column.
+  for (const DTypeInfo& t : DTypeTable()) {
+    if (*t.npy && descr == t.npy) dtype = t.dtype;
   }
   if (descr == "<u1" || descr == "u1") dtype = proto::DT_UINT8;
   if (descr == "<i1" || descr == "i1") dtype = proto::DT_INT8;
@@ -176,10 +167,8 @@ StatusOr<Tensor> ParseNpy(const std::string& bytes, const std::string& source) {
 }
 
 StatusOr<std::string> EncodeNpy(const Tensor& tensor) {
-  const char* descr = nullptr;
-  for (const NpyDescr& t : kNpyTypes) {
-    if (t.dtype == tensor.dtype()) descr = t.descr;
-  }
+  const DTypeInfo* row = FindDType(tensor.dtype());
+  const char* descr = row && *row->npy ? row->npy : nullptr;
   if (!descr) return Unimplemented("cannot write ", DTypeName(tensor.dtype()), " tensors as .npy");
   std::string shape = "(";
   for (size_t i = 0; i < tensor.dims().size(); ++i) {

@@ -10,28 +10,31 @@
 namespace kiln {
 namespace {
 
-// TensorProto.DataType numbers this file reads by name.
-enum OnnxType : int32_t {
-  kFloat = 1,
-  kUint8 = 2,
-  kInt8 = 3,
-  kInt32 = 6,
-  kInt64 = 7,
-  kBool = 9,
-  kFloat16 = 10,
-  kDouble = 11
-};
-
 Status CheckCount(int64_t have, int64_t want, const char* field, const std::string& what, const Dims& dims) {
   if (have == want) return Status::Ok();
   return InvalidArgument(what, ": ", field, " holds ", have, " values but shape ", DimsToString(dims), " needs ", want);
 }
 
-// int32_data carries int8/uint8/bool/float16 one value per entry: narrowed to T.
-template <typename T>
-void CopyNarrowed(const OnnxTensorFields::View<int32_t>& field, Tensor& out) {
-  T* dst = out.mutable_data_as<T>();
-  for (int64_t i = 0; i < field.size; ++i) dst[i] = static_cast<T>(field.data[i]);
+// int32_data / uint64_data carry the smaller types one value per entry (16-bit floats as their
+// bit patterns, bool as 0/1): narrowed to the element's storage type.
+template <typename Storage, DTypeKind kind, typename F>
+void CopyNarrowedAs(const OnnxTensorFields::View<F>& field, Tensor& out) {
+  Storage* dst = out.mutable_data_as<Storage>();
+  for (int64_t i = 0; i < field.size; ++i) {
+    dst[i] = kind == DTypeKind::kBool ? field.data[i] != 0 : static_cast<Storage>(field.data[i]);
+  }
+}
+
+template <typename F>
+void CopyNarrowed(const OnnxTensorFields::View<F>& field, Tensor& out) {
+  switch (out.dtype()) {
+#define DTYPE(ENUM, name, onnx, Storage, kind, npy) \
+  case proto::DT_##ENUM:                            \
+    return CopyNarrowedAs<Storage, DTypeKind::kind>(field, out);
+#include "ir/core/dtypes.def"
+#undef DTYPE
+    default: return;
+  }
 }
 
 template <typename T>
@@ -62,31 +65,28 @@ StatusOr<Tensor> TensorFromOnnxFields(const OnnxTensorFields& f, const std::stri
     return t;
   }
   // Typed fields: exactly the one that matches the data type must hold `count` values.
-  switch (f.data_type) {
-    case kFloat:
+  switch (dtype) {
+    case proto::DT_FLOAT:
       RETURN_IF_ERROR(CheckCount(f.float_data.size, count, "float_data", what, dims));
       return CopyExact(dtype, dims, f.float_data);
-    case kDouble:
+    case proto::DT_DOUBLE:
       RETURN_IF_ERROR(CheckCount(f.double_data.size, count, "double_data", what, dims));
       return CopyExact(dtype, dims, f.double_data);
-    case kInt64:
+    case proto::DT_INT64:
       RETURN_IF_ERROR(CheckCount(f.int64_data.size, count, "int64_data", what, dims));
       return CopyExact(dtype, dims, f.int64_data);
+    case proto::DT_UINT64:
+      RETURN_IF_ERROR(CheckCount(f.uint64_data.size, count, "uint64_data", what, dims));
+      return CopyExact(dtype, dims, f.uint64_data);
     default: break;
   }
-  RETURN_IF_ERROR(CheckCount(f.int32_data.size, count, "int32_data", what, dims));
   Tensor t(dtype, dims);
-  switch (f.data_type) {
-    case kInt32: CopyNarrowed<int32_t>(f.int32_data, t); break;
-    case kInt8: CopyNarrowed<int8_t>(f.int32_data, t); break;
-    case kUint8: CopyNarrowed<uint8_t>(f.int32_data, t); break;
-    case kFloat16: CopyNarrowed<uint16_t>(f.int32_data, t); break;  // the raw 16-bit patterns
-    case kBool: {
-      uint8_t* dst = t.mutable_data_as<uint8_t>();
-      for (int64_t i = 0; i < count; ++i) dst[i] = f.int32_data.data[i] != 0;
-      break;
-    }
-    default: return Unimplemented(what, ": ONNX data type ", f.data_type, " is not supported");
+  if (dtype == proto::DT_UINT32) {
+    RETURN_IF_ERROR(CheckCount(f.uint64_data.size, count, "uint64_data", what, dims));
+    CopyNarrowed(f.uint64_data, t);
+  } else {
+    RETURN_IF_ERROR(CheckCount(f.int32_data.size, count, "int32_data", what, dims));
+    CopyNarrowed(f.int32_data, t);
   }
   return t;
 }
@@ -124,6 +124,8 @@ bool ReadInt64(CodedInputStream& in, int64_t* v) {
   return true;
 }
 
+bool ReadUint64(CodedInputStream& in, uint64_t* v) { return in.ReadVarint64(v); }
+
 bool ReadInt32(CodedInputStream& in, int32_t* v) {
   uint64_t u;  // negative int32 values are 10-byte varints
   if (!in.ReadVarint64(&u)) return false;
@@ -153,7 +155,7 @@ OnnxTensorFields::View<T> ViewOf(const std::vector<T>& v) {
 }  // namespace
 
 // TensorProto fields: dims 1, data_type 2, segment 3, float_data 4, int32_data 5,
-// int64_data 7, name 8, raw_data 9, double_data 10, external_data 13, data_location 14.
+// int64_data 7, name 8, raw_data 9, double_data 10, uint64_data 11, external_data 13, data_location 14.
 StatusOr<Tensor> ParseOnnxTensor(const std::string& bytes, const std::string& source) {
   CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
   OnnxTensorFields f;
@@ -161,6 +163,7 @@ StatusOr<Tensor> ParseOnnxTensor(const std::string& bytes, const std::string& so
   std::vector<double> double_data;
   std::vector<int64_t> int64_data;
   std::vector<int32_t> int32_data;
+  std::vector<uint64_t> uint64_data;
   std::string raw;
   const Status corrupt = InvalidArgument(source, ": not a valid ONNX TensorProto (truncated or corrupt protobuf)");
   while (uint32_t tag = in.ReadTag()) {
@@ -182,6 +185,7 @@ StatusOr<Tensor> ParseOnnxTensor(const std::string& bytes, const std::string& so
         break;
       }
       case 10: ok = ReadRepeated(in, tag, &double_data, ReadDouble); break;
+      case 11: ok = ReadRepeated(in, tag, &uint64_data, ReadUint64); break;
       case 13:
         f.external = true;
         ok = WireFormatLite::SkipField(&in, tag);
@@ -202,6 +206,7 @@ StatusOr<Tensor> ParseOnnxTensor(const std::string& bytes, const std::string& so
   f.double_data = ViewOf(double_data);
   f.int64_data = ViewOf(int64_data);
   f.int32_data = ViewOf(int32_data);
+  f.uint64_data = ViewOf(uint64_data);
   return TensorFromOnnxFields(f, source);
 }
 

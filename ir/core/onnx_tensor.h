@@ -26,8 +26,9 @@ struct OnnxTensorFields {
   View<float> float_data;
   View<double> double_data;
   View<int64_t> int64_data;
-  View<int32_t> int32_data;  // int32, and one entry per int8/uint8/bool/float16 value
-  bool external = false;     // data_location EXTERNAL or external_data entries
+  View<int32_t> int32_data;    // int32, and one entry per int8/int16/uint8/uint16/bool/(b)float16 value
+  View<uint64_t> uint64_data;  // uint32, uint64
+  bool external = false;       // data_location EXTERNAL or external_data entries
   bool segmented = false;
 };
 

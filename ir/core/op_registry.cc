@@ -84,7 +84,7 @@ static bool AttrMatches(const proto::Attribute& a, AttrType type) {
   return false;
 }
 
-static const char* AttrTypeName(AttrType type) {
+const char* AttrTypeName(AttrType type) {
   switch (type) {
     case AttrType::kInt: return "int";
     case AttrType::kFloat: return "float";

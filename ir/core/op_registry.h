@@ -23,6 +23,9 @@ enum class OpKind {
 
 enum class AttrType { kInt, kFloat, kString, kInts, kFloats, kStrings, kTensor };
 
+/// "int", "floats", ... (messages, docs/ops.md).
+const char* AttrTypeName(AttrType type);
+
 struct AttrSpec {
   std::string name;
   AttrType type;

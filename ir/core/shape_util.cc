@@ -49,31 +49,6 @@ StatusOr<std::vector<int64_t>> NormalizeAxes(const std::vector<int64_t>& axes, i
   return out;
 }
 
-bool IsFloatingType(DType dtype) {
-  return dtype == proto::DT_FLOAT || dtype == proto::DT_DOUBLE || dtype == proto::DT_FLOAT16;
-}
-
-bool IsIntegerType(DType dtype) {
-  return dtype == proto::DT_INT8 || dtype == proto::DT_UINT8 || dtype == proto::DT_INT32 || dtype == proto::DT_INT64;
-}
-
-StatusOr<DType> DTypeFromOnnx(int64_t onnx_type) {
-  switch (onnx_type) {
-    case 1: return proto::DT_FLOAT;
-    case 2: return proto::DT_UINT8;
-    case 3: return proto::DT_INT8;
-    case 6: return proto::DT_INT32;
-    case 7: return proto::DT_INT64;
-    case 9: return proto::DT_BOOL;
-    case 10: return proto::DT_FLOAT16;
-    case 11: return proto::DT_DOUBLE;
-    default:
-      return Unimplemented("ONNX data type ", onnx_type,
-                           " is not supported (supported: 1 float, 2 uint8, 3 int8, 6 int32, 7 int64, 9 bool, "
-                           "10 float16, 11 double)");
-  }
-}
-
 StatusOr<Dims> MatMulOutputDims(const Dims& a, const Dims& b) {
   if (a.empty() || b.empty())
     return InvalidArgument("MatMul operands must have rank >= 1, got ", DimsToString(a), " and ", DimsToString(b));

@@ -22,14 +22,6 @@ StatusOr<int64_t> NormalizeAxis(int64_t axis, int64_t rank);
 /// out of range or repeated.
 StatusOr<std::vector<int64_t>> NormalizeAxes(const std::vector<int64_t>& axes, int64_t rank);
 
-/// float32, float64, float16.
-bool IsFloatingType(DType dtype);
-/// Any integer type (bool excluded).
-bool IsIntegerType(DType dtype);
-/// Kiln's dtype for an ONNX TensorProto.DataType number (Cast's `to`); error for
-/// types Kiln does not support (strings, complex, bfloat16, ...).
-StatusOr<DType> DTypeFromOnnx(int64_t onnx_type);
-
 /// numpy matmul: 1-D operands are promoted (and the extra dim dropped from the
 /// result), batch dims broadcast.
 StatusOr<Dims> MatMulOutputDims(const Dims& a, const Dims& b);

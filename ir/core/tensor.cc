@@ -45,26 +45,9 @@ void Tensor::ToProto(proto::Tensor* p) const {
   p->set_raw_data(data(), static_cast<size_t>(num_bytes()));
 }
 
-int64_t Tensor::GetAsInt64(int64_t i) const {
-  switch (dtype_) {
-    case proto::DT_INT64: return data_as<int64_t>()[i];
-    case proto::DT_INT32: return data_as<int32_t>()[i];
-    case proto::DT_INT8: return data_as<int8_t>()[i];
-    case proto::DT_UINT8: return data_as<uint8_t>()[i];
-    case proto::DT_BOOL: return data_as<uint8_t>()[i];
-    case proto::DT_FLOAT: return static_cast<int64_t>(data_as<float>()[i]);
-    case proto::DT_DOUBLE: return static_cast<int64_t>(data_as<double>()[i]);
-    default: return 0;
-  }
-}
+int64_t Tensor::GetAsInt64(int64_t i) const { return ElementToInt64(dtype_, data(), i); }
 
-double Tensor::GetAsDouble(int64_t i) const {
-  switch (dtype_) {
-    case proto::DT_FLOAT: return data_as<float>()[i];
-    case proto::DT_DOUBLE: return data_as<double>()[i];
-    default: return static_cast<double>(GetAsInt64(i));
-  }
-}
+double Tensor::GetAsDouble(int64_t i) const { return ElementToDouble(dtype_, data(), i); }
 
 std::vector<int64_t> Tensor::ToInt64Vector() const {
   std::vector<int64_t> out(static_cast<size_t>(num_elements()));

@@ -1,5 +1,9 @@
 // Gradient rules of the elementwise ops, the linear algebra ops and the losses.
 // Broadcast operands get their gradient summed back to their own shape.
+#include <type_traits>
+#include <utility>
+
+#include "ir/core/ops/binary_table.h"
 #include "ir/core/ops/unary_table.h"
 #include "ir/gradient.h"
 
@@ -8,69 +12,72 @@ namespace {
 
 using Ctx = GradientContext;
 
-Status GradAdd(Ctx& c, bool subtract) {
-  if (c.wants(0)) {
-    ASSIGN_OR_RETURN(Value * g, c.ReduceTo(c.dY(), c.X(0)->dims()));
-    c.set_grad(0, g);
-  }
-  if (c.wants(1)) {
-    Value* g = c.dY();
-    if (subtract) {
-      ASSIGN_OR_RETURN(g, c.Emit1("Neg", {g}));
+// binary.def's derivatives over IR nodes: each method appends one node. The first failure
+// sticks (later calls return null) and is reported once.
+class GradMath {
+ public:
+  explicit GradMath(Ctx& c) : c_(c) {}
+  Value* C(double v) { return c_.Scalar(v, c_.dY()->dtype()); }
+  Value* Add(Value* a, Value* b) { return Emit("Add", {a, b}); }
+  Value* Sub(Value* a, Value* b) { return Emit("Sub", {a, b}); }
+  Value* Mul(Value* a, Value* b) { return Emit("Mul", {a, b}); }
+  Value* Div(Value* a, Value* b) { return Emit("Div", {a, b}); }
+  Value* Pow(Value* a, Value* b) { return Emit("Pow", {a, b}); }
+  Value* Neg(Value* a) { return Emit("Neg", {a}); }
+  Value* Log(Value* a) { return Emit("Log", {a}); }
+  const Status& status() const { return status_; }
+
+ private:
+  Value* Emit(const char* op, const std::vector<Value*>& inputs) {
+    for (Value* v : inputs) {
+      if (!v) return nullptr;
     }
-    ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(1)->dims()));
-    c.set_grad(1, g);
+    auto out = c_.Emit1(op, inputs);
+    if (!out.ok()) {
+      if (status_.ok()) status_ = out.status();
+      return nullptr;
+    }
+    return *out;
   }
-  return Status::Ok();
+  Ctx& c_;
+  Status status_;
+};
+
+// binary.def's "none": the row is not differentiable (no rule is registered).
+struct NoGradient {};
+constexpr NoGradient none;
+
+// A differentiable row's dL/dA and dL/dB over dY, A, B, Y (rules are plain function pointers).
+using BinaryGradFn = Value* (*)(GradMath& m, Value* dy, Value* a, Value* b, Value* y);
+template <OpKind kKind>
+struct BinaryGrads {
+  static inline BinaryGradFn a = nullptr;
+  static inline BinaryGradFn b = nullptr;
+};
+
+// dL/dA and dL/dB of a binary.def row, summed back to each input's shape.
+Status BinaryRule(Ctx& c, BinaryGradFn grad_a, BinaryGradFn grad_b);
+
+// Registers the rule of a row whose derivatives are not "none".
+template <OpKind kKind, typename GradA, typename GradB>
+void SetBinaryGradient(GradientRules& r, GradA grad_a, GradB grad_b) {
+  using Result = std::invoke_result_t<GradA, GradMath&, Value*, Value*, Value*, Value*>;
+  if constexpr (!std::is_same_v<Result, NoGradient>) {
+    BinaryGrads<kKind>::a = grad_a;
+    BinaryGrads<kKind>::b = grad_b;
+    r.SetGradient(kKind, [](Ctx& c) { return BinaryRule(c, BinaryGrads<kKind>::a, BinaryGrads<kKind>::b); });
+  }
 }
 
-Status AddGrad(Ctx& c) { return GradAdd(c, false); }
-Status SubGrad(Ctx& c) { return GradAdd(c, true); }
-
-Status MulGrad(Ctx& c) {
+Status BinaryRule(Ctx& c, BinaryGradFn grad_a, BinaryGradFn grad_b) {
+  if (c.X(1)->dtype() != c.X(0)->dtype()) return c.Unsupported("inputs of different types");
   for (int i = 0; i < 2; ++i) {
     if (!c.wants(i)) continue;
-    ASSIGN_OR_RETURN(Value * g, c.Emit1("Mul", {c.dY(), c.X(1 - i)}));
+    GradMath m(c);
+    Value* g = i == 0 ? grad_a(m, c.dY(), c.X(0), c.X(1), c.Y()) : grad_b(m, c.dY(), c.X(0), c.X(1), c.Y());
+    RETURN_IF_ERROR(m.status());
     ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(i)->dims()));
     c.set_grad(i, g);
-  }
-  return Status::Ok();
-}
-
-// Y = A / B: dA = dY / B, dB = -dY * Y / B.
-Status DivGrad(Ctx& c) {
-  if (c.wants(0)) {
-    ASSIGN_OR_RETURN(Value * g, c.Emit1("Div", {c.dY(), c.X(1)}));
-    ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(0)->dims()));
-    c.set_grad(0, g);
-  }
-  if (c.wants(1)) {
-    ASSIGN_OR_RETURN(Value * q, c.Emit1("Div", {c.Y(), c.X(1)}));
-    ASSIGN_OR_RETURN(Value * g, c.Emit1("Mul", {c.dY(), q}));
-    ASSIGN_OR_RETURN(g, c.Emit1("Neg", {g}));
-    ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(1)->dims()));
-    c.set_grad(1, g);
-  }
-  return Status::Ok();
-}
-
-// Y = A ^ B: dA = dY * B * A^(B-1), dB = dY * Y * log(A).
-Status PowGrad(Ctx& c) {
-  if (c.X(1)->dtype() != c.X(0)->dtype()) return c.Unsupported("an exponent of another type than the base");
-  if (c.wants(0)) {
-    ASSIGN_OR_RETURN(Value * e, c.Emit1("Sub", {c.X(1), c.Scalar(1.0, c.X(1)->dtype())}));
-    ASSIGN_OR_RETURN(Value * p, c.Emit1("Pow", {c.X(0), e}));
-    ASSIGN_OR_RETURN(Value * g, c.Emit1("Mul", {p, c.X(1)}));
-    ASSIGN_OR_RETURN(g, c.Emit1("Mul", {c.dY(), g}));
-    ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(0)->dims()));
-    c.set_grad(0, g);
-  }
-  if (c.wants(1)) {
-    ASSIGN_OR_RETURN(Value * l, c.Emit1("Log", {c.X(0)}));
-    ASSIGN_OR_RETURN(Value * g, c.Emit1("Mul", {c.Y(), l}));
-    ASSIGN_OR_RETURN(g, c.Emit1("Mul", {c.dY(), g}));
-    ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(1)->dims()));
-    c.set_grad(1, g);
   }
   return Status::Ok();
 }
@@ -254,11 +261,16 @@ constexpr char kSoftmaxCeGrad[] = "SoftmaxCrossEntropyGrad", kCeGrad[] = "CrossE
 }  // namespace
 
 void RegisterElementwiseGradients(GradientRules& r) {
-  r.SetGradient(OpKind::kAdd, AddGrad);
-  r.SetGradient(OpKind::kSub, SubGrad);
-  r.SetGradient(OpKind::kMul, MulGrad);
-  r.SetGradient(OpKind::kDiv, DivGrad);
-  r.SetGradient(OpKind::kPow, PowGrad);
+  // ir/core/ops/binary.def's differentiable rows.
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, doc, forward, grad_a, grad_b, ...) \
+  SetBinaryGradient<OpKind::k##Name>(                                                                          \
+      r,                                                                                                       \
+      []([[maybe_unused]] GradMath& m, [[maybe_unused]] Value* dy, [[maybe_unused]] Value* a,                  \
+         [[maybe_unused]] Value* b, [[maybe_unused]] Value* y) { return grad_a; },                             \
+      []([[maybe_unused]] GradMath& m, [[maybe_unused]] Value* dy, [[maybe_unused]] Value* a,                  \
+         [[maybe_unused]] Value* b, [[maybe_unused]] Value* y) { return grad_b; });
+#include "ir/core/ops/binary.def"
+#undef BINARY
   r.SetGradient(OpKind::kSum, SumGrad);
   r.SetGradient(OpKind::kNeg, NegGrad);
   r.SetGradient(OpKind::kIdentity, IdentityGrad);

@@ -12,17 +12,28 @@ struct DTypeEntry {
   uint8_t code;
   uint8_t bits;
 };
-// Kiln dtypes as DLPack (code, bits): the one table both directions read.
-constexpr DTypeEntry kDTypes[] = {
-    {proto::DT_FLOAT, static_cast<uint8_t>(nb::dlpack::dtype_code::Float), 32},
-    {proto::DT_DOUBLE, static_cast<uint8_t>(nb::dlpack::dtype_code::Float), 64},
-    {proto::DT_FLOAT16, static_cast<uint8_t>(nb::dlpack::dtype_code::Float), 16},
-    {proto::DT_UINT8, static_cast<uint8_t>(nb::dlpack::dtype_code::UInt), 8},
-    {proto::DT_INT8, static_cast<uint8_t>(nb::dlpack::dtype_code::Int), 8},
-    {proto::DT_INT32, static_cast<uint8_t>(nb::dlpack::dtype_code::Int), 32},
-    {proto::DT_INT64, static_cast<uint8_t>(nb::dlpack::dtype_code::Int), 64},
-    {proto::DT_BOOL, static_cast<uint8_t>(nb::dlpack::dtype_code::Bool), 8},
-};
+
+// Kiln dtypes (ir/core/dtypes.def) as DLPack (code, bits): the one table both directions read.
+const std::vector<DTypeEntry>& DLPackTypes() {
+  static const std::vector<DTypeEntry> entries = [] {
+    std::vector<DTypeEntry> out;
+    for (const DTypeInfo& row : DTypeTable()) {
+      nb::dlpack::dtype_code code = nb::dlpack::dtype_code::Float;
+      switch (row.kind) {
+        case DTypeKind::kFloat: code = nb::dlpack::dtype_code::Float; break;
+        case DTypeKind::kHalf:
+          code = row.dtype == proto::DT_BFLOAT16 ? nb::dlpack::dtype_code::Bfloat : nb::dlpack::dtype_code::Float;
+          break;
+        case DTypeKind::kSigned: code = nb::dlpack::dtype_code::Int; break;
+        case DTypeKind::kUnsigned: code = nb::dlpack::dtype_code::UInt; break;
+        case DTypeKind::kBool: code = nb::dlpack::dtype_code::Bool; break;
+      }
+      out.push_back({row.dtype, static_cast<uint8_t>(code), static_cast<uint8_t>(row.size * 8)});
+    }
+    return out;
+  }();
+  return entries;
+}
 
 std::string DLPackName(const nb::dlpack::dtype& t) {
   const char* kind = t.code == static_cast<uint8_t>(nb::dlpack::dtype_code::Float)     ? "float"
@@ -53,7 +64,7 @@ void Raise(const Status& status, PyObject* type) {
 
 DType ArrayDType(const InputArray& array, const std::string& what) {
   const nb::dlpack::dtype t = array.dtype();
-  for (const DTypeEntry& e : kDTypes) {
+  for (const DTypeEntry& e : DLPackTypes()) {
     if (e.code == t.code && e.bits == t.bits && t.lanes == 1) return e.dtype;
   }
   Raise(InvalidArgument(what, ": dtype ", DLPackName(t), " is not supported by Kiln"), PyExc_TypeError);
@@ -71,7 +82,7 @@ Tensor TensorFromArray(const InputArray& array, const std::string& what) {
 
 OutputArray NewArray(DType dtype, const Dims& dims, std::vector<uint8_t> bytes) {
   nb::dlpack::dtype t{};
-  for (const DTypeEntry& e : kDTypes) {
+  for (const DTypeEntry& e : DLPackTypes()) {
     if (e.dtype == dtype) t = {e.code, e.bits, 1};
   }
   if (t.bits == 0) Raise(Internal("output of unsupported dtype ", DTypeName(dtype)));

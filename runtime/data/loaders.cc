@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 #include "ir/core/npy.h"
 #include "ir/core/resource_limits.h"
@@ -156,19 +157,13 @@ StatusOr<Tensor> ReadNpyFile(const std::string& path) {
 template <typename T>
 void ConvertTo(const Tensor& in, T* out) {
   const int64_t n = in.num_elements();
-  switch (in.dtype()) {
-    case proto::DT_FLOAT: std::copy_n(in.data_as<float>(), n, out); break;
-    case proto::DT_DOUBLE: std::copy_n(in.data_as<double>(), n, out); break;
-    case proto::DT_UINT8: std::copy_n(in.data_as<uint8_t>(), n, out); break;
-    case proto::DT_INT8: std::copy_n(in.data_as<int8_t>(), n, out); break;
-    case proto::DT_INT32: std::copy_n(in.data_as<int32_t>(), n, out); break;
-    case proto::DT_INT64: std::copy_n(in.data_as<int64_t>(), n, out); break;
-    default: break;
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_integral_v<T>) {
+      out[i] = static_cast<T>(ElementToInt64(in.dtype(), in.data(), i));
+    } else {
+      out[i] = static_cast<T>(ElementToDouble(in.dtype(), in.data(), i));
+    }
   }
-}
-
-bool IsIntegerType(DType t) {
-  return t == proto::DT_INT64 || t == proto::DT_INT32 || t == proto::DT_UINT8 || t == proto::DT_INT8;
 }
 
 }  // namespace
@@ -181,15 +176,15 @@ StatusOr<Dataset> LoadNpy(const std::string& features_path, const std::string& l
 
 StatusOr<Dataset> DatasetFromTensors(Tensor x, Tensor y, const std::string& features_path,
                                      const std::string& labels_path) {
-  if (!IsIntegerType(x.dtype()) && x.dtype() != proto::DT_FLOAT && x.dtype() != proto::DT_DOUBLE) {
+  if (!IsIntegerType(x.dtype()) && !IsFloatingType(x.dtype())) {
     return InvalidArgument(features_path, ": features of type ", DTypeName(x.dtype()),
-                           " are not supported (float32, float64, uint8, int8, int32, int64)");
+                           " are not supported (floating-point or integer types)");
   }
   if (x.dims().empty()) return InvalidArgument(features_path, ": features must be [N, ...], not a scalar");
   const bool int_labels = IsIntegerType(y.dtype());
-  if (!int_labels && y.dtype() != proto::DT_FLOAT && y.dtype() != proto::DT_DOUBLE) {
+  if (!int_labels && !IsFloatingType(y.dtype())) {
     return InvalidArgument(labels_path, ": labels of type ", DTypeName(y.dtype()),
-                           " are not supported (int64, int32, uint8, int8 classes; float32, float64 targets)");
+                           " are not supported (integer classes; floating-point targets)");
   }
   if (y.dims().empty() || y.dims().size() > 2 || (int_labels && y.dims().size() == 2 && y.dims()[1] != 1)) {
     return InvalidArgument(labels_path, ": labels must be ", int_labels ? "[N] (or [N, 1])" : "[N] or [N, k]", ", not ",

@@ -134,11 +134,11 @@ TEST(TensorIo, WireReaderAgreesWithTheParsedMessageForEveryTypedField) {
     int type;
     std::vector<int32_t> int32;
   };
-  const Case cases[] = {{onnx::TensorProto::INT32, {-5, 0, 70000}},
-                        {onnx::TensorProto::INT8, {-128, 0, 127}},
-                        {onnx::TensorProto::UINT8, {0, 200, 255}},
-                        {onnx::TensorProto::BOOL, {0, 2, 1}},
-                        {onnx::TensorProto::FLOAT16, {0x3c00, 0xbc00, 0}}};
+  const Case cases[] = {
+      {onnx::TensorProto::INT32, {-5, 0, 70000}},        {onnx::TensorProto::INT8, {-128, 0, 127}},
+      {onnx::TensorProto::UINT8, {0, 200, 255}},         {onnx::TensorProto::BOOL, {0, 2, 1}},
+      {onnx::TensorProto::FLOAT16, {0x3c00, 0xbc00, 0}}, {onnx::TensorProto::BFLOAT16, {0x3f80, 0xbf80, 0}},
+      {onnx::TensorProto::INT16, {-32768, 0, 32767}},    {onnx::TensorProto::UINT16, {0, 40000, 65535}}};
   for (const Case& c : cases) {
     onnx::TensorProto p;
     p.set_data_type(c.type);
@@ -150,6 +150,19 @@ TEST(TensorIo, WireReaderAgreesWithTheParsedMessageForEveryTypedField) {
     ASSERT_OK(from_file.status());
     EXPECT_EQ(from_file->dtype(), from_message->dtype()) << c.type;
     EXPECT_EQ(testing::CompareTensors(*from_file, *from_message, 0, 0), "") << c.type;
+  }
+  for (int type : {onnx::TensorProto::UINT32, onnx::TensorProto::UINT64}) {  // uint64_data
+    onnx::TensorProto u;
+    u.set_data_type(type);
+    u.add_dims(2);
+    u.add_uint64_data(7);
+    u.add_uint64_data(4000000000u);
+    auto from_message = onnx_import::TensorFromOnnx(u, "message");
+    ASSERT_OK(from_message.status());
+    auto from_file = ReadTensorFile(WriteBytes(dir, "u" + std::to_string(type) + ".pb", u.SerializeAsString()));
+    ASSERT_OK(from_file.status());
+    EXPECT_EQ(testing::CompareTensors(*from_file, *from_message, 0, 0), "") << type;
+    EXPECT_EQ(from_file->GetAsInt64(1), 4000000000) << type;
   }
   onnx::TensorProto d;
   d.set_data_type(onnx::TensorProto::DOUBLE);

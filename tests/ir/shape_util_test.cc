@@ -79,7 +79,8 @@ TEST(ShapeUtilTest, ReshapeSplitPermAndDTypes) {
   EXPECT_EQ(*ResolvePerm({}, 3), (std::vector<int64_t>{2, 1, 0}));
   EXPECT_EQ(*MatMulOutputDims({7, 2, 3}, {3, 5}), (Dims{7, 2, 5}));
   EXPECT_EQ(*DTypeFromOnnx(11), proto::DT_DOUBLE);
-  EXPECT_FALSE(DTypeFromOnnx(16).ok());  // bfloat16
+  EXPECT_EQ(*DTypeFromOnnx(16), proto::DT_BFLOAT16);
+  EXPECT_FALSE(DTypeFromOnnx(17).ok());  // float8e4m3fn
   EXPECT_EQ(ReducedDims({2, 3, 4}, {0, 2}, false), (Dims{3}));
 }
 

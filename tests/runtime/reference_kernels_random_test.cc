@@ -25,6 +25,10 @@ Tensor RandomValues(std::mt19937& rng, DType dtype, const Dims& dims) {
       case proto::DT_INT32: t.mutable_data_as<int32_t>()[i] = v; break;
       case proto::DT_BOOL: t.mutable_data_as<uint8_t>()[i] = v & 1; break;
       case proto::DT_FLOAT16: t.mutable_data_as<uint16_t>()[i] = static_cast<uint16_t>(0x3c00 + v); break;
+      case proto::DT_BFLOAT16: t.mutable_data_as<uint16_t>()[i] = FloatToBFloat16(v * 0.37f); break;
+      case proto::DT_INT16: t.mutable_data_as<int16_t>()[i] = static_cast<int16_t>(v); break;
+      case proto::DT_UINT16: t.mutable_data_as<uint16_t>()[i] = static_cast<uint16_t>(v + 4); break;
+      case proto::DT_UINT64: t.mutable_data_as<uint64_t>()[i] = static_cast<uint64_t>(v + 4); break;
       default: break;
     }
   }
@@ -55,8 +59,9 @@ Attrs RandomAttrs(std::mt19937& rng, const OpDef& def) {
 
 TEST(ReferenceKernelsRandom, WhatShapeInferenceAcceptsTheKernelRuns) {
   std::mt19937 rng(42);
-  const std::vector<DType> kTypes = {proto::DT_FLOAT, proto::DT_INT64, proto::DT_INT32, proto::DT_BOOL,
-                                     proto::DT_FLOAT16};
+  const std::vector<DType> kTypes = {proto::DT_FLOAT,  proto::DT_INT64,    proto::DT_INT32,
+                                     proto::DT_BOOL,   proto::DT_FLOAT16,  proto::DT_INT16,
+                                     proto::DT_UINT16, proto::DT_BFLOAT16, proto::DT_UINT64};
   const std::vector<const OpDef*> defs = AllOpDefs();
   int ran = 0;
   for (int iter = 0; iter < 24000; ++iter) {

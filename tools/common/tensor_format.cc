@@ -21,32 +21,37 @@ std::string FormatFloat(double v, int precision) {
   return s;
 }
 
-// float16 has 3-4 significant digits: the fewest (up to `precision`) that read back as the same half, as numpy.
-std::string FormatHalf(uint16_t h, int precision) {
-  const float v = runtime::ref::HalfToFloat(h);
+// float16 has 3-4 significant digits, bfloat16 2-3: the fewest (up to `precision`) that read back
+// as the same bits, as numpy.
+std::string FormatHalf(DType dtype, uint16_t h, int precision) {
+  const float v = Float16BitsToFloat(dtype, h);
   if (std::isnan(v) || std::isinf(v)) return FormatFloat(v, precision);
   for (int p = 1; p < precision; ++p) {
     char buf[64];
     std::snprintf(buf, sizeof(buf), "%.*g", p, v);
-    if (runtime::ref::FloatToHalf(std::strtof(buf, nullptr)) == h) return FormatFloat(v, p);
+    if (FloatToFloat16Bits(dtype, std::strtof(buf, nullptr)) == h) return FormatFloat(v, p);
   }
   return FormatFloat(v, precision);
 }
 
-// Every DataType of the IR (ir/kiln.proto); DT_UNDEFINED has no values to print.
+// Every dtype of ir/core/dtypes.def; DT_UNDEFINED has no values to print.
 std::string FormatElement(const TensorRef& t, int64_t i, int precision) {
-  switch (t.dtype) {
-    case proto::DT_FLOAT: return FormatFloat(t.as<float>()[i], precision);
-    case proto::DT_DOUBLE: return FormatFloat(t.as<double>()[i], precision);
-    case proto::DT_FLOAT16: return FormatHalf(t.as<uint16_t>()[i], precision);
-    case proto::DT_BOOL: return t.as<uint8_t>()[i] ? "True" : "False";
-    case proto::DT_INT64: return std::to_string(static_cast<long long>(t.as<int64_t>()[i]));
-    case proto::DT_INT32: return std::to_string(t.as<int32_t>()[i]);
-    case proto::DT_INT8: return std::to_string(t.as<int8_t>()[i]);
-    case proto::DT_UINT8: return std::to_string(t.as<uint8_t>()[i]);
-    case proto::DT_UNDEFINED:
-    default: return "?";
-  }
+  std::string text = "?";
+  (void)runtime::ref::DispatchAllTypes(t.dtype, [&](auto tag) {
+    using Tag = decltype(tag);
+    const auto v = t.as<typename Tag::Storage>()[i];
+    if constexpr (Tag::kind == DTypeKind::kBool) {
+      text = v ? "True" : "False";
+    } else if constexpr (Tag::kind == DTypeKind::kHalf) {
+      text = FormatHalf(Tag::dtype, v, precision);
+    } else if constexpr (Tag::kind == DTypeKind::kFloat) {
+      text = FormatFloat(v, precision);
+    } else {
+      text = std::to_string(v);
+    }
+    return Status::Ok();
+  });
+  return text;
 }
 
 class Formatter {

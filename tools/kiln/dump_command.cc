@@ -14,12 +14,13 @@
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
 #include "tools/kiln/graph_html.h"
+#include "tools/kiln/ops_markdown.h"
 
 namespace kiln::cli {
 namespace {
 
 constexpr char kDumpHelp[] = R"(Usage: kiln dump MODEL [options]
-       kiln dump --ops
+       kiln dump --ops [--format markdown]
 
 Prints a model's graph after the inference pipeline (shape inference,
 simplification, folding, CSE, batch-norm folding, oneDNN post-op and elementwise
@@ -49,7 +50,8 @@ Options:
   --explain-fusion    instead of the graph, say for every node whether the
                       fuse-elementwise pass fused it, into which FusedElementwise
                       node, and why (not); with --train, for the training step
-  --ops               list the ops Kiln knows, with a line on each
+  --ops               list the ops Kiln knows, with a line on each (--format markdown:
+                      docs/ops.md, with inputs, attributes, dtypes, ONNX versions)
   -h, --help          show this help
 
 Examples:
@@ -106,8 +108,9 @@ int DumpCommand(const std::vector<std::string>& args) {
     return kExitOk;
   }
   const std::string format = parsed->Get("--format", "text");
-  if (format != "text" && format != "dot" && format != "html") {
-    return ReportUsageError("dump", "--format must be 'text', 'dot' or 'html', got '" + format + "'");
+  if (format != "text" && format != "dot" && format != "html" && !(format == "markdown" && parsed->Has("--ops"))) {
+    return ReportUsageError("dump",
+                            "--format must be 'text', 'dot' or 'html' (with --ops: 'markdown'), got '" + format + "'");
   }
   const bool html = format == "html";
   if (html && (parsed->options.count("--after") || parsed->Has("--explain-fusion") || parsed->Has("--ops"))) {
@@ -139,7 +142,7 @@ int DumpCommand(const std::vector<std::string>& args) {
   std::string text;
   if (parsed->Has("--ops")) {
     if (!parsed->positional.empty()) return ReportUsageError("dump", "--ops takes no model");
-    text = ListOps();
+    text = format == "markdown" ? OpsMarkdown() : ListOps();
   } else {
     if (parsed->positional.size() != 1) {
       return ReportUsageError("dump", parsed->positional.empty()

@@ -42,6 +42,16 @@ struct SourceMath {
   static std::string Sub(const std::string& a, const std::string& b) { return Op(a, " - ", b); }
   static std::string Mul(const std::string& a, const std::string& b) { return Op(a, " * ", b); }
   static std::string Div(const std::string& a, const std::string& b) { return Op(a, " / ", b); }
+  static std::string Pow(const std::string& a, const std::string& b) { return "KILN_POW(" + a + ", " + b + ")"; }
+  // NaN-propagating (a + b is NaN when either is), the reference kernel's tie choice.
+  static std::string Max(const std::string& a, const std::string& b) {
+    return "((" + a + " != " + a + " || " + b + " != " + b + ") ? " + a + " + " + b + " : (" + a + " < " + b + " ? " +
+           b + " : " + a + "))";
+  }
+  static std::string Min(const std::string& a, const std::string& b) {
+    return "((" + a + " != " + a + " || " + b + " != " + b + ") ? " + a + " + " + b + " : (" + b + " < " + a + " ? " +
+           b + " : " + a + "))";
+  }
   static std::string Lt(const std::string& a, const std::string& b) { return Op(a, " < ", b); }
   static std::string Gt(const std::string& a, const std::string& b) { return Op(a, " > ", b); }
   static std::string Ge(const std::string& a, const std::string& b) { return Op(a, " >= ", b); }
@@ -63,13 +73,16 @@ struct SourceMath {
 // The op on kiln_acc arguments a0..a3 (the reference's Evaluate, op for op); empty if unknown.
 std::string Expression(FusedOp op) {
   switch (op) {
-    case FusedOp::kAdd: return "a0 + a1";
-    case FusedOp::kSub: return "a0 - a1";
-    case FusedOp::kMul: return "a0 * a1";
-    case FusedOp::kDiv: return "a0 / a1";
-    case FusedOp::kMax: return "(a0 != a0 || a1 != a1) ? a0 + a1 : (a0 < a1 ? a1 : a0)";
-    case FusedOp::kMin: return "(a0 != a0 || a1 != a1) ? a0 + a1 : (a1 < a0 ? a1 : a0)";
-    case FusedOp::kPow: return "KILN_POW(a0, a1)";
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, doc, forward, ...) \
+  KILN_IF_FUSES(fuse)                                                                          \
+  (case FusedOp::k##Name                                                                       \
+   : {                                                                                         \
+     [[maybe_unused]] SourceMath m;                                                            \
+     const std::string a = "a0", b = "a1";                                                     \
+     return forward;                                                                           \
+   })
+#include "ir/core/ops/binary.def"
+#undef BINARY
     case FusedOp::kRelu: return "a0 < 0 ? (kiln_acc)0 : a0";
     case FusedOp::kNeg: return "-a0";
     case FusedOp::kAbs: return "a0 < 0 ? -a0 : a0";

@@ -1,6 +1,7 @@
 // Elementwise ops: numpy-broadcasting arithmetic, activations, unary math,
 // Clip and the softmax family (shape-preserving).
 #include "ir/core/op_registry.h"
+#include "ir/core/ops/binary_table.h"
 #include "ir/core/ops/infer_helpers.h"
 #include "ir/core/ops/unary_table.h"
 #include "ir/core/shape_util.h"
@@ -30,16 +31,28 @@ Status InferBroadcast(InferContext& ctx) {
   return Status::Ok();
 }
 
-// Pow: the exponent may have another numeric type; the result has the base's type.
-Status InferPow(InferContext& ctx) {
-  const DType base = ctx.input_dtype(0);
-  if (!IsFloatingType(base) && base != proto::DT_INT32 && base != proto::DT_INT64) {
-    return ctx.Error("base has type ", DTypeName(base), " but needs float16/32/64, int32 or int64");
+// A row of ir/core/ops/binary.def: every input of the row's type class and (but Pow's exponent)
+// one dtype; shapes broadcast; the result has the first input's type or is bool.
+template <OpKind kKind>
+Status InferBinaryRow(InferContext& ctx) {
+  static const BinaryOpRow& row = *FindBinaryOp(OpKindName(kKind));  // registered from the table: present
+  static const TypeClass kClass[] = {TypeClass::kNumeric, TypeClass::kNumeric, TypeClass::kAny, TypeClass::kBool,
+                                     TypeClass::kInteger};
+  Dims out = ctx.input_dims(0);
+  for (int i = 0; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) return ctx.Error("input ", i, " is missing");
+    RETURN_IF_ERROR(CheckDType(ctx, i, kClass[static_cast<int>(row.types)]));
+    if (i == 0) continue;
+    if (row.types != BinaryTypes::kNumericAnyExponent) RETURN_IF_ERROR(CheckSameDType(ctx, i, 0));
+    auto b = BroadcastDims(out, ctx.input_dims(i));
+    if (!b.ok()) return ctx.Error(b.status().message());
+    out = *b;
   }
-  RETURN_IF_ERROR(CheckDType(ctx, 1, TypeClass::kNumeric));
-  auto out = BroadcastDims(ctx.input_dims(0), ctx.input_dims(1));
-  if (!out.ok()) return ctx.Error(out.status().message());
-  ctx.set_output(0, base, *out);
+  if (*row.attr) {  // the rows' int attributes are flags
+    const int64_t v = ctx.attrs().GetInt(row.attr, row.attr_default);
+    if (v != 0 && v != 1) return ctx.Error(row.attr, " must be 0 or 1, got ", v);
+  }
+  ctx.set_output(0, row.result == BinaryResult::kBoolResult ? proto::DT_BOOL : ctx.input_dtype(0), out);
   return Status::Ok();
 }
 
@@ -92,35 +105,22 @@ OpDef Unary(OpKind kind, InferShapeFn fn, const char* doc, std::vector<AttrSpec>
   return {.kind = kind, .attrs = std::move(attrs), .infer_shape = fn, .doc = doc};
 }
 
-OpDef Binary(OpKind kind, const char* doc) {
-  return {
-      .kind = kind, .min_inputs = 2, .max_inputs = 2, .infer_shape = InferBroadcast<TypeClass::kNumeric>, .doc = doc};
-}
-
 }  // namespace
 
 void RegisterElementwiseOps(OpRegistry& r) {
-  r.Add(Binary(OpKind::kAdd, "A + B with numpy broadcasting"));
-  r.Add(Binary(OpKind::kSub, "A - B with numpy broadcasting"));
-  r.Add(Binary(OpKind::kMul, "A * B with numpy broadcasting"));
-  r.Add(Binary(OpKind::kDiv, "A / B with numpy broadcasting (integer division truncates)"));
-  r.Add({.kind = OpKind::kPow,
-         .min_inputs = 2,
-         .max_inputs = 2,
-         .infer_shape = InferPow,
-         .doc = "X ^ Y with numpy broadcasting; the result has X's type"});
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, summary, ...)          \
+  r.Add({.kind = OpKind::k##Name,                                                                  \
+         .min_inputs = BinaryArity::arity == BinaryArity::kTwo ? 2 : 1,                            \
+         .max_inputs = BinaryArity::arity == BinaryArity::kTwo ? 2 : kVariadic,                    \
+         .attrs = *attr ? std::vector<AttrSpec>{{attr, AttrType::kInt}} : std::vector<AttrSpec>{}, \
+         .infer_shape = InferBinaryRow<OpKind::k##Name>,                                           \
+         .doc = std::string(summary) + " with numpy broadcasting"});
+#include "ir/core/ops/binary.def"
+#undef BINARY
   r.Add({.kind = OpKind::kSum,
          .max_inputs = kVariadic,
          .infer_shape = InferBroadcast<TypeClass::kFloat>,
          .doc = "elementwise sum of 1+ inputs with numpy broadcasting"});
-  r.Add({.kind = OpKind::kMax,
-         .max_inputs = kVariadic,
-         .infer_shape = InferBroadcast<TypeClass::kNumeric>,
-         .doc = "elementwise maximum of 1+ inputs with numpy broadcasting"});
-  r.Add({.kind = OpKind::kMin,
-         .max_inputs = kVariadic,
-         .infer_shape = InferBroadcast<TypeClass::kNumeric>,
-         .doc = "elementwise minimum of 1+ inputs with numpy broadcasting"});
 
   // Relu, Neg: opset 13 allows floats (Relu) and signed ints (Neg); opset 14 adds signed ints to Relu,
   // which the importer maps down, so both accept signed numerics.

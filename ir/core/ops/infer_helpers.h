@@ -19,7 +19,9 @@ enum class TypeClass {
   kAny,            // every dtype, bool included
   kNumeric,        // everything but bool
   kSignedNumeric,  // floats and signed integers
-  kFloat,          // float32, float64, float16
+  kFloat,          // float32, float64, float16, bfloat16
+  kInteger,        // signed and unsigned integers
+  kBool,
 };
 
 inline Status CheckDType(const InferContext& ctx, int i, TypeClass cls, const char* what = "input") {
@@ -33,12 +35,20 @@ inline Status CheckDType(const InferContext& ctx, int i, TypeClass cls, const ch
       need = "a numeric type";
       break;
     case TypeClass::kSignedNumeric:
-      ok = IsFloatingType(t) || t == proto::DT_INT8 || t == proto::DT_INT32 || t == proto::DT_INT64;
+      ok = IsFloatingType(t) || IsSignedIntegerType(t);
       need = "a floating-point or signed integer type";
       break;
     case TypeClass::kFloat:
       ok = IsFloatingType(t);
       need = "a floating-point type";
+      break;
+    case TypeClass::kInteger:
+      ok = IsIntegerType(t);
+      need = "an integer type";
+      break;
+    case TypeClass::kBool:
+      ok = t == proto::DT_BOOL;
+      need = "bool";
       break;
   }
   if (!ok) return ctx.Error(what, " ", i, " has type ", DTypeName(t), " but needs ", need);

@@ -1,6 +1,5 @@
-// Comparison, logical and selection ops, and small ONNX utilities: Equal, Less,
-// LessOrEqual, Greater, GreaterOrEqual (numpy-broadcast, bool result), And, Or,
-// Xor, Not (bool), Where, Mod, CastLike, Size and Range.
+// Selection and small ONNX utilities: Not (bool), Where, CastLike, Size and Range. The
+// comparisons, And/Or/Xor and Mod are rows of ir/core/ops/binary.def.
 #include <cmath>
 
 #include "ir/core/op_registry.h"
@@ -14,18 +13,6 @@ using ops::CheckDType;
 using ops::CheckSameDType;
 using ops::TypeClass;
 
-// Two inputs of one dtype of class `kClass`, broadcast; the result is bool
-// (comparisons, logical ops) or the inputs' type (Mod).
-template <TypeClass kClass, bool kBoolResult>
-Status InferBinary(InferContext& ctx) {
-  RETURN_IF_ERROR(CheckDType(ctx, 0, kClass));
-  RETURN_IF_ERROR(CheckSameDType(ctx, 1, 0));
-  auto out = BroadcastDims(ctx.input_dims(0), ctx.input_dims(1));
-  if (!out.ok()) return ctx.Error(out.status().message());
-  ctx.set_output(0, kBoolResult ? proto::DT_BOOL : ctx.input_dtype(0), *out);
-  return Status::Ok();
-}
-
 Status CheckBool(const InferContext& ctx, int i, const char* what) {
   if (ctx.input_dtype(i) != proto::DT_BOOL) {
     return ctx.Error(what, " has type ", DTypeName(ctx.input_dtype(i)), " but must be bool");
@@ -33,15 +20,9 @@ Status CheckBool(const InferContext& ctx, int i, const char* what) {
   return Status::Ok();
 }
 
-Status InferLogical(InferContext& ctx) {
-  for (int i = 0; i < ctx.num_inputs(); ++i) RETURN_IF_ERROR(CheckBool(ctx, i, i == 0 ? "A" : "B"));
-  Dims out = ctx.input_dims(0);
-  if (ctx.num_inputs() == 2) {
-    auto b = BroadcastDims(out, ctx.input_dims(1));
-    if (!b.ok()) return ctx.Error(b.status().message());
-    out = *b;
-  }
-  ctx.set_output(0, proto::DT_BOOL, out);
+Status InferNot(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckBool(ctx, 0, "X"));
+  ctx.set_output(0, ctx.input_type(0));
   return Status::Ok();
 }
 
@@ -55,13 +36,6 @@ Status InferWhere(InferContext& ctx) {
   if (!out.ok()) return ctx.Error(out.status().message());
   ctx.set_output(0, ctx.input_dtype(1), *out);
   return Status::Ok();
-}
-
-// Mod: remainder with the divisor's sign (fmod=0, Python's %) or C fmod (fmod=1).
-Status InferMod(InferContext& ctx) {
-  const int64_t fmod = ctx.attrs().GetInt("fmod", 0);
-  if (fmod != 0 && fmod != 1) return ctx.Error("fmod must be 0 or 1, got ", fmod);
-  return InferBinary<TypeClass::kNumeric, false>(ctx);
 }
 
 // CastLike: input 0 converted to input 1's dtype.
@@ -96,41 +70,15 @@ Status InferRange(InferContext& ctx) {
   return Status::Ok();
 }
 
-OpDef Compare(OpKind kind, const char* doc, bool allow_bool) {
-  return {.kind = kind,
-          .min_inputs = 2,
-          .max_inputs = 2,
-          .infer_shape = allow_bool ? InferBinary<TypeClass::kAny, true> : InferBinary<TypeClass::kNumeric, true>,
-          .doc = doc};
-}
-
-OpDef Logical(OpKind kind, const char* doc) {
-  return {.kind = kind, .min_inputs = 2, .max_inputs = 2, .infer_shape = InferLogical, .doc = doc};
-}
-
 }  // namespace
 
 void RegisterLogicalOps(OpRegistry& r) {
-  r.Add(Compare(OpKind::kEqual, "A == B with numpy broadcasting (bool result)", true));
-  r.Add(Compare(OpKind::kLess, "A < B with numpy broadcasting (bool result)", false));
-  r.Add(Compare(OpKind::kLessOrEqual, "A <= B with numpy broadcasting (bool result)", false));
-  r.Add(Compare(OpKind::kGreater, "A > B with numpy broadcasting (bool result)", false));
-  r.Add(Compare(OpKind::kGreaterOrEqual, "A >= B with numpy broadcasting (bool result)", false));
-  r.Add(Logical(OpKind::kAnd, "A and B (bool) with numpy broadcasting"));
-  r.Add(Logical(OpKind::kOr, "A or B (bool) with numpy broadcasting"));
-  r.Add(Logical(OpKind::kXor, "A xor B (bool) with numpy broadcasting"));
-  r.Add({.kind = OpKind::kNot, .infer_shape = InferLogical, .doc = "not X (bool)"});
+  r.Add({.kind = OpKind::kNot, .infer_shape = InferNot, .doc = "not X (bool)"});
   r.Add({.kind = OpKind::kWhere,
          .min_inputs = 3,
          .max_inputs = 3,
          .infer_shape = InferWhere,
          .doc = "condition ? X : Y, all three broadcast"});
-  r.Add({.kind = OpKind::kMod,
-         .min_inputs = 2,
-         .max_inputs = 2,
-         .attrs = {{"fmod", AttrType::kInt}},
-         .infer_shape = InferMod,
-         .doc = "remainder with the divisor's sign (fmod=0) or the dividend's (C fmod, fmod=1)"});
   r.Add({.kind = OpKind::kCastLike,
          .min_inputs = 2,
          .max_inputs = 2,

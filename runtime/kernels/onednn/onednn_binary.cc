@@ -74,12 +74,12 @@ StatusOr<std::unique_ptr<Kernel>> BuildConcat(const KernelSpec& spec) {
 }  // namespace
 
 void RegisterBinaryKernels(KernelRegistry& r) {
-  RegisterOp(r, "Add", Binary(algorithm::binary_add, true));
-  RegisterOp(r, "Sub", Binary(algorithm::binary_sub, false));
-  RegisterOp(r, "Mul", Binary(algorithm::binary_mul, true));
-  RegisterOp(r, "Div", Binary(algorithm::binary_div, false));
-  RegisterOp(r, "Max", Binary(algorithm::binary_max, true));
-  RegisterOp(r, "Min", Binary(algorithm::binary_min, true));
+  // ir/core/ops/binary.def's rows with a oneDNN algorithm.
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, doc, forward, grad_a, grad_b, dnnl, \
+               commutative)                                                                                     \
+  if (dnnl_##dnnl != dnnl_none) RegisterOp(r, #Name, Binary(static_cast<algorithm>(dnnl_##dnnl), commutative));
+#include "ir/core/ops/binary.def"
+#undef BINARY
   RegisterOp(r, "Sum", BuildSum);
   RegisterOp(r, "Concat", BuildConcat);
 }

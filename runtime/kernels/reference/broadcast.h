@@ -58,26 +58,4 @@ class BroadcastIndexer {
   std::vector<int64_t> heap_;  // ranks above kInlineRank only
 };
 
-/// out = fn(a, b) elementwise with broadcasting, for float32, float64, int32 and int64.
-template <typename Fn>
-Status BroadcastBinary(const TensorRef& a, const TensorRef& b, const TensorRef& out, Fn fn) {
-  auto run = [&](auto tag) {
-    using T = decltype(tag);
-    BroadcastIndexer ia(a.dims, out.dims), ib(b.dims, out.dims);
-    const T* pa = a.as<T>();
-    const T* pb = b.as<T>();
-    T* po = out.as<T>();
-    const int64_t n = out.num_elements();
-    for (int64_t i = 0; i < n; ++i) po[i] = static_cast<T>(fn(pa[ia(i)], pb[ib(i)]));
-    return Status::Ok();
-  };
-  switch (out.dtype) {
-    case proto::DT_FLOAT: return run(float{});
-    case proto::DT_DOUBLE: return run(double{});
-    case proto::DT_INT32: return run(int32_t{});
-    case proto::DT_INT64: return run(int64_t{});
-    default: return Unimplemented("broadcast kernel does not support ", DTypeName(out.dtype));
-  }
-}
-
 }  // namespace kiln::runtime

@@ -1,5 +1,5 @@
 // Reference kernels that produce values of a chosen dtype: Cast (between every
-// Kiln dtype, float16 included), Constant and ConstantOfShape.
+// dtype of ir/core/dtypes.def), Constant and ConstantOfShape.
 #include <cmath>
 #include <cstring>
 
@@ -12,47 +12,31 @@ namespace {
 
 using Refs = std::vector<TensorRef>;
 
-// Marker types so the dispatch below can tell bool and float16 from the integer types that store them.
-struct BoolTag {};
-struct HalfTag {};
-
-template <typename Fn>
-Status DispatchAll(DType t, Fn&& fn) {
-  switch (t) {
-    case proto::DT_BOOL: return fn(BoolTag{});
-    case proto::DT_FLOAT16: return fn(HalfTag{});
-    default: return DispatchNumeric(t, fn);
-  }
-}
-
-template <typename Tag>
-using Storage = std::conditional_t<std::is_same_v<Tag, BoolTag>, uint8_t,
-                                   std::conditional_t<std::is_same_v<Tag, HalfTag>, uint16_t, Tag>>;
-
-// The value of one element in a type that holds it exactly (int64 for integers, double for floats).
+// The value of element i in a type that holds it exactly: the integer itself, double for floats.
 template <typename From>
-auto Load(const Storage<From>* p, int64_t i) {
-  if constexpr (std::is_same_v<From, BoolTag>) {
+auto Load(const typename From::Storage* p, int64_t i) {
+  if constexpr (From::kind == DTypeKind::kBool) {
     return static_cast<int64_t>(p[i] != 0);
-  } else if constexpr (std::is_same_v<From, HalfTag>) {
-    return static_cast<double>(HalfToFloat(p[i]));
-  } else if constexpr (std::is_floating_point_v<From>) {
+  } else if constexpr (From::kind == DTypeKind::kHalf) {
+    return static_cast<double>(Float16BitsToFloat(From::dtype, p[i]));
+  } else if constexpr (From::kind == DTypeKind::kFloat) {
     return static_cast<double>(p[i]);
   } else {
-    return static_cast<int64_t>(p[i]);
+    return p[i];
   }
 }
 
 template <typename To, typename V>
-Storage<To> Store(V v) {
-  if constexpr (std::is_same_v<To, BoolTag>) {
+typename To::Storage Store(V v) {
+  using S = typename To::Storage;
+  if constexpr (To::kind == DTypeKind::kBool) {
     return v != 0 ? 1 : 0;
-  } else if constexpr (std::is_same_v<To, HalfTag>) {
-    return FloatToHalf(static_cast<float>(v));
-  } else if constexpr (std::is_floating_point_v<V> && std::is_integral_v<To>) {
-    return FromDouble<To>(v);  // saturating: an out-of-range float -> int conversion is undefined in C++
+  } else if constexpr (To::kind == DTypeKind::kHalf) {
+    return FloatToFloat16Bits(To::dtype, static_cast<float>(v));
+  } else if constexpr (std::is_floating_point_v<V> && std::is_integral_v<S>) {
+    return FromDouble<S>(v);  // saturating: an out-of-range float -> int conversion is undefined in C++
   } else {
-    return static_cast<To>(v);  // integer -> integer wraps like numpy's astype
+    return static_cast<S>(v);  // integer -> integer wraps like numpy's astype
   }
 }
 
@@ -60,12 +44,12 @@ Status ConvertElements(const TensorRef& in, const TensorRef& out) {
   if (in.num_elements() != out.num_elements()) {
     return InvalidArgument("output ", DimsToString(out.dims), " does not match the input ", DimsToString(in.dims));
   }
-  return DispatchAll(in.dtype, [&](auto from_tag) {
+  return DispatchAllTypes(in.dtype, [&](auto from_tag) {
     using From = decltype(from_tag);
-    return DispatchAll(out.dtype, [&](auto to_tag) {
+    return DispatchAllTypes(out.dtype, [&](auto to_tag) {
       using To = decltype(to_tag);
-      const auto* x = static_cast<const Storage<From>*>(in.data);
-      auto* y = static_cast<Storage<To>*>(out.data);
+      const auto* x = static_cast<const typename From::Storage*>(in.data);
+      auto* y = static_cast<typename To::Storage*>(out.data);
       for (int64_t i = 0; i < out.num_elements(); ++i) y[i] = Store<To>(Load<From>(x, i));
       return Status::Ok();
     });

@@ -1,5 +1,5 @@
-// Reference kernels for elementwise ops: broadcasting arithmetic, activations,
-// unary math, Clip and the softmax family. Plain loops, obviously right;
+// Reference kernels for elementwise ops: Sum, PRelu, activations, unary math, Clip and
+// the softmax family (the binary ops are binary.cc's). Plain loops, obviously right;
 // transcendental math is computed in double and rounded once.
 #include <algorithm>
 #include <cmath>
@@ -16,7 +16,6 @@ namespace {
 using ref::DispatchFloat;
 using ref::DispatchNumeric;
 using ref::DispatchSigned;
-using ref::FromDouble;
 using ref::RegisterRef;
 
 using Refs = std::vector<TensorRef>;
@@ -56,88 +55,18 @@ void BroadcastFold(const Refs& in, const TensorRef& out, Fn fn) {
   }
 }
 
-Status CheckBroadcastable(const Refs& in, const TensorRef& out) {
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i].dims.size() > out.dims.size()) {
-      return InvalidArgument("input ", i, " ", DimsToString(in[i].dims), " has a higher rank than the output ",
-                             DimsToString(out.dims));
-    }
-    Status st = CheckBroadcastsTo(in[i].dims, out.dims);
-    if (!st.ok()) return InvalidArgument("input ", i, ": ", st.message());
-  }
-  return Status::Ok();
-}
-
-// Add/Sub/Mul/Div/Sum/Max/Min over numeric types with numpy broadcasting.
+// Sum over numeric types with numpy broadcasting.
 template <typename MakeFn>
 SimpleKernelFn Variadic(MakeFn make_fn) {
   return [make_fn](const KernelSpec&, const Refs& in, const Refs& out) -> Status {
     RETURN_IF_ERROR(CheckSameDTypes(in, out[0]));
-    RETURN_IF_ERROR(CheckBroadcastable(in, out[0]));
+    RETURN_IF_ERROR(ref::CheckBroadcastInputs(in, out[0]));
     return DispatchNumeric(out[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       BroadcastFold<T>(in, out[0], make_fn(tag));
       return Status::Ok();
     });
   };
-}
-
-template <typename T>
-T MaxOf(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>) {
-    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
-  }
-  return a < b ? b : a;
-}
-template <typename T>
-T MinOf(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>) {
-    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
-  }
-  return b < a ? b : a;
-}
-
-// Integer division truncates (C semantics, as onnxruntime); division by zero is an error, not a crash.
-Status DivKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
-  RETURN_IF_ERROR(CheckSameDTypes(in, out[0]));
-  RETURN_IF_ERROR(CheckBroadcastable(in, out[0]));
-  return DispatchNumeric(out[0].dtype, [&](auto tag) -> Status {
-    using T = decltype(tag);
-    if constexpr (std::is_integral_v<T>) {
-      const T* b = in[1].as<T>();
-      for (int64_t i = 0; i < in[1].num_elements(); ++i) {
-        if (b[i] == 0 && out[0].num_elements() > 0) return InvalidArgument("integer division by zero");
-      }
-    }
-    BroadcastFold<T>(in, out[0], [](T a, T b) -> T {
-      if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
-        if (b == -1) return ref::WrapNeg(a);  // INT_MIN / -1 overflows
-      }
-      return static_cast<T>(a / b);
-    });
-    return Status::Ok();
-  });
-}
-
-// Pow: the exponent may have another numeric type; the result has the base's type.
-Status PowKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
-  if (in[0].dtype != out[0].dtype) {
-    return InvalidArgument("base has type ", DTypeName(in[0].dtype), " but the output has ", DTypeName(out[0].dtype));
-  }
-  RETURN_IF_ERROR(CheckBroadcastable({in[0], in[1]}, out[0]));
-  return DispatchNumeric(in[0].dtype, [&](auto base_tag) {
-    using T = decltype(base_tag);
-    return DispatchNumeric(in[1].dtype, [&](auto exp_tag) {
-      using E = decltype(exp_tag);
-      BroadcastIndexer ia(in[0].dims, out[0].dims), ib(in[1].dims, out[0].dims);
-      const int64_t n = out[0].num_elements();
-      for (int64_t i = 0; i < n; ++i) {
-        const double v = std::pow(static_cast<double>(in[0].as<T>()[ia(i)]), static_cast<double>(in[1].as<E>()[ib(i)]));
-        out[0].as<T>()[i] = FromDouble<T>(v);
-      }
-      return Status::Ok();
-    });
-  });
 }
 
 // y = fn(x) for float32/float64, computed in double.
@@ -178,7 +107,7 @@ Status UnaryTyped(const TensorRef& x, const TensorRef& y, Dispatch dispatch, Fn 
 Status PReluKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   RETURN_IF_ERROR(CheckSameDTypes({in[0], in[1]}, out[0]));
   if (in[0].dims != out[0].dims) return InvalidArgument("output shape differs from the input's");
-  RETURN_IF_ERROR(CheckBroadcastable({in[1]}, out[0]));
+  RETURN_IF_ERROR(ref::CheckBroadcastInputs({in[1]}, out[0]));
   return DispatchSigned(out[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     BroadcastFold<T>({in[0], in[1]}, out[0], [](T x, T slope) { return x < 0 ? ref::WrapMul(x, slope) : x; });
@@ -250,14 +179,8 @@ Status SoftmaxKernel(const KernelSpec& spec, const Refs& in, const Refs& out, bo
 }  // namespace
 
 void RegisterReferenceElementwiseKernels(KernelRegistry& r) {
-  RegisterRef(r, "Add", 2, 1, Variadic([](auto tag) { return ref::WrapAdd<decltype(tag)>; }));
-  RegisterRef(r, "Sub", 2, 1, Variadic([](auto tag) { return ref::WrapSub<decltype(tag)>; }));
-  RegisterRef(r, "Mul", 2, 1, Variadic([](auto tag) { return ref::WrapMul<decltype(tag)>; }));
-  RegisterRef(r, "Div", 2, 1, DivKernel);
-  RegisterRef(r, "Pow", 2, 1, PowKernel);
+  // Add, Sub, Mul, Div, Pow, Max, Min: ir/core/ops/binary.def (binary.cc).
   RegisterRef(r, "Sum", 1, 1, Variadic([](auto tag) { return ref::WrapAdd<decltype(tag)>; }));
-  RegisterRef(r, "Max", 1, 1, Variadic([](auto tag) { return MaxOf<decltype(tag)>; }));
-  RegisterRef(r, "Min", 1, 1, Variadic([](auto tag) { return MinOf<decltype(tag)>; }));
 
   RegisterRef(r, "Relu", 1, 1, [](const KernelSpec&, const Refs& in, const Refs& out) {
     return UnaryTyped(

@@ -17,7 +17,7 @@ inline double FusedSigmoid(double x) {
   return e / (1.0 + e);
 }
 
-/// The scalar math the rows of ir/core/ops/unary.def are written in, over doubles:
+/// The scalar math the rows of ir/core/ops/unary.def (and binary.def's fusing rows) are written in, over doubles:
 /// the reference interpreter's, which the reference kernels reuse.
 struct ScalarMath {
   static double C(double v) { return v; }
@@ -25,6 +25,15 @@ struct ScalarMath {
   static double Sub(double a, double b) { return a - b; }
   static double Mul(double a, double b) { return a * b; }
   static double Div(double a, double b) { return a / b; }
+  static double Pow(double a, double b) { return std::pow(a, b); }
+  static double Max(double a, double b) {  // NaN-propagating, the reference kernel's tie choice
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+    return a < b ? b : a;
+  }
+  static double Min(double a, double b) {
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+    return b < a ? b : a;
+  }
   static double Neg(double a) { return -a; }
   static double Abs(double a) { return std::fabs(a); }
   static double Exp(double a) { return std::exp(a); }
@@ -54,28 +63,25 @@ struct ScalarMath {
 #include "ir/core/ops/unary.def"
 #undef UNARY
 
-inline double FusedMaxOf(double a, double b) {
-  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
-  return a < b ? b : a;
-}
-
-inline double FusedMinOf(double a, double b) {
-  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
-  return b < a ? b : a;
-}
+// binary.def's fusing rows as functions of a and b.
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, doc, forward, ...) \
+  KILN_IF_FUSES(fuse)                                                                          \
+  (inline double Binary##Name(double a, double b) {                                            \
+    [[maybe_unused]] ScalarMath m;                                                             \
+    return forward;                                                                            \
+  })
+#include "ir/core/ops/binary.def"
+#undef BINARY
 
 // One instruction on (float32 values widened to) doubles; the semantics of the
 // op's own reference kernel (elementwise.cc, gradient.cc). `a` holds the
 // instruction's arguments (up to 4).
 inline double EvaluateFusedOp(FusedOp op, const double* a) {
   switch (op) {
-    case FusedOp::kAdd: return a[0] + a[1];
-    case FusedOp::kSub: return a[0] - a[1];
-    case FusedOp::kMul: return a[0] * a[1];
-    case FusedOp::kDiv: return a[0] / a[1];
-    case FusedOp::kMax: return FusedMaxOf(a[0], a[1]);
-    case FusedOp::kMin: return FusedMinOf(a[0], a[1]);
-    case FusedOp::kPow: return std::pow(a[0], a[1]);
+#define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, ...) \
+  KILN_IF_FUSES(fuse)(case FusedOp::k##Name : return Binary##Name(a[0], a[1]);)
+#include "ir/core/ops/binary.def"
+#undef BINARY
     case FusedOp::kRelu: return a[0] < 0 ? 0.0 : a[0];
     case FusedOp::kNeg: return -a[0];
     case FusedOp::kAbs: return a[0] < 0 ? -a[0] : a[0];

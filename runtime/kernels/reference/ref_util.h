@@ -16,41 +16,78 @@
 
 namespace kiln::runtime::ref {
 
-/// Calls fn(T{}) for float32 / float64; error naming the dtype otherwise.
+/// Sets of dtypes a kernel computes with, by ir/core/dtypes.def's `kind` column. The
+/// 16-bit floats are never dispatched: RegisterRef widens them to float32 first.
+enum TypeSet : unsigned {
+  kFloatTypes = 1,        // float32, float64
+  kSignedIntTypes = 2,    // int8 ... int64
+  kUnsignedIntTypes = 4,  // uint8 ... uint64
+  kSignedTypes = kFloatTypes | kSignedIntTypes,
+  kNumericTypes = kFloatTypes | kSignedIntTypes | kUnsignedIntTypes,
+};
+
+constexpr unsigned TypeSetOf(DTypeKind kind) {
+  return kind == DTypeKind::kFloat      ? kFloatTypes
+         : kind == DTypeKind::kSigned   ? kSignedIntTypes
+         : kind == DTypeKind::kUnsigned ? kUnsignedIntTypes
+                                        : 0u;
+}
+
+/// "input type uint16 is not supported (supported: float32, float64, ...)".
+Status UnsupportedType(DType t, unsigned type_set);
+
+/// Calls fn(T{}) with the C type of `t` when t is in `kSet`; an error naming the dtype
+/// and the supported ones otherwise.
+template <unsigned kSet, typename Fn>
+Status DispatchTypes(DType t, Fn&& fn) {
+  switch (t) {
+#define DTYPE(ENUM, name, onnx, Storage, kind, npy)                               \
+  case proto::DT_##ENUM:                                                          \
+    if constexpr ((TypeSetOf(DTypeKind::kind) & kSet) != 0) return fn(Storage{}); \
+    break;
+#include "ir/core/dtypes.def"
+#undef DTYPE
+    default: break;
+  }
+  return UnsupportedType(t, kSet);
+}
+
+/// float32 / float64.
 template <typename Fn>
 Status DispatchFloat(DType t, Fn&& fn) {
-  switch (t) {
-    case proto::DT_FLOAT: return fn(float{});
-    case proto::DT_DOUBLE: return fn(double{});
-    default: return Unimplemented("input type ", DTypeName(t), " is not supported (supported: float32, float64)");
-  }
+  return DispatchTypes<kFloatTypes>(t, fn);
 }
-
-/// float32/64, int64, int32 and int8 (the signed types).
+/// Floats and signed integers.
 template <typename Fn>
 Status DispatchSigned(DType t, Fn&& fn) {
-  switch (t) {
-    case proto::DT_FLOAT: return fn(float{});
-    case proto::DT_DOUBLE: return fn(double{});
-    case proto::DT_INT64: return fn(int64_t{});
-    case proto::DT_INT32: return fn(int32_t{});
-    case proto::DT_INT8: return fn(int8_t{});
-    default:
-      return Unimplemented("input type ", DTypeName(t),
-                           " is not supported (supported: float32, float64, int64, int32, int8)");
-  }
+  return DispatchTypes<kSignedTypes>(t, fn);
 }
-
-/// Every numeric type (bool and float16 excluded).
+/// Every numeric type (bool and the 16-bit floats excluded).
 template <typename Fn>
 Status DispatchNumeric(DType t, Fn&& fn) {
-  if (t == proto::DT_UINT8) return fn(uint8_t{});
-  if (t == proto::DT_FLOAT || t == proto::DT_DOUBLE || t == proto::DT_INT64 || t == proto::DT_INT32 ||
-      t == proto::DT_INT8) {
-    return DispatchSigned(t, fn);
+  return DispatchTypes<kNumericTypes>(t, fn);
+}
+
+/// A dtype as a type: its storage C type, kind and enum (for kernels that handle
+/// bool and the 16-bit floats themselves: Cast, printers).
+template <typename S, DTypeKind K, DType D>
+struct DTypeTag {
+  using Storage = S;
+  static constexpr DTypeKind kind = K;
+  static constexpr DType dtype = D;
+};
+
+/// Calls fn(DTypeTag<...>{}) for every dtype of dtypes.def.
+template <typename Fn>
+Status DispatchAllTypes(DType t, Fn&& fn) {
+  switch (t) {
+#define DTYPE(ENUM, name, onnx, Storage, kind, npy) \
+  case proto::DT_##ENUM:                            \
+    return fn(DTypeTag<Storage, DTypeKind::kind, proto::DT_##ENUM>{});
+#include "ir/core/dtypes.def"
+#undef DTYPE
+    default: return Unimplemented("input type ", DTypeName(t), " is not supported");
   }
-  return Unimplemented("input type ", DTypeName(t),
-                       " is not supported (supported: float32, float64, int64, int32, int8, uint8)");
 }
 
 /// Calls fn(U{}) with an unsigned integer type of the element size: data
@@ -135,6 +172,8 @@ StatusOr<double> ReadScalar(const TensorRef& t, const char* what);
 /// Element i of any numeric/bool tensor as double.
 double ElementAsDouble(const TensorRef& t, int64_t i);
 
+/// Checks that every input broadcasts (numpy rules, rank <= the output's) to the output.
+Status CheckBroadcastInputs(const std::vector<TensorRef>& in, const TensorRef& out);
 /// Checks that the bound buffers have the expected element counts (a mismatch
 /// would be a caller bug; never read or write out of bounds).
 Status CheckSameCount(const TensorRef& in, const TensorRef& out);
@@ -159,17 +198,16 @@ inline void Unflatten(int64_t flat, const Dims& dims, Dims* index) {
   }
 }
 
-/// IEEE float16 (stored as uint16) <-> float32, round to nearest even.
-float HalfToFloat(uint16_t h);
-uint16_t FloatToHalf(float f);
+using kiln::FloatToHalf;
+using kiln::HalfToFloat;
 
-/// How a kernel meets float16: math kernels run on float32 copies (kWidenToFloat);
-/// data movement, Cast and constants handle it themselves (kNative).
+/// How a kernel meets float16/bfloat16: math kernels run on float32 copies (kWidenToFloat);
+/// data movement, Cast and constants handle them themselves (kNative).
 enum class HalfMode { kWidenToFloat, kNative };
 
-/// Whether any of `refs` is float16.
+/// Whether any of `refs` is float16 or bfloat16.
 bool AnyHalf(const std::vector<TensorRef>& refs);
-/// Runs `fn` on float32 copies of the float16 inputs and outputs, rounding the outputs back.
+/// Runs `fn` on float32 copies of the float16/bfloat16 inputs and outputs, rounding the outputs back.
 Status RunWidened(const SimpleKernelFn& fn, const KernelSpec& spec, const std::vector<TensorRef>& in,
                   const std::vector<TensorRef>& out);
 
