@@ -11,6 +11,7 @@ GradientFn FindGradient(OpKind kind) {
     RegisterNnGradients(*r);
     RegisterShapeGradients(*r);
     RegisterRecurrentGradients(*r);
+    RegisterLossGradients(*r);
     return r;
   }();
   return rules->Find(kind);

@@ -69,5 +69,6 @@ void RegisterElementwiseGradients(GradientRules& r);
 void RegisterNnGradients(GradientRules& r);
 void RegisterShapeGradients(GradientRules& r);
 void RegisterRecurrentGradients(GradientRules& r);  // ir/gradients/recurrent_grad.cc
+void RegisterLossGradients(GradientRules& r);       // ir/gradients/loss_grad.cc
 
 }  // namespace kiln

@@ -25,6 +25,9 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceReductionKernels(*r);
     RegisterReferenceLogicalKernels(*r);
     RegisterReferenceIndexingKernels(*r);
+    RegisterReferenceLossKernels(*r);
+    RegisterReferenceArrayKernels(*r);
+    RegisterReferenceResizeKernels(*r);
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
     RegisterReferenceFusedKernels(*r);

@@ -111,6 +111,9 @@ void RegisterReferenceReductionKernels(KernelRegistry& r);
 void RegisterReferenceLogicalKernels(KernelRegistry& r);
 void RegisterReferenceIndexingKernels(
     KernelRegistry& r);  // GatherElements, Trilu, LayerNormalization   // comparison, logical, Where, Mod, Size, Range
+void RegisterReferenceLossKernels(KernelRegistry& r);      // ONNX's class losses (loss.cc)
+void RegisterReferenceArrayKernels(KernelRegistry& r);     // CumSum, TopK, OneHot, ... (array.cc)
+void RegisterReferenceResizeKernels(KernelRegistry& r);    // resize.cc
 void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
 void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul

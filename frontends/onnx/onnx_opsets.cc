@@ -187,6 +187,13 @@ const NewerVersion kNewerVersions[] = {
     {"Cast", 25, LowerCastSaturate},
     {"Trilu", 14, nullptr},
     {"LayerNormalization", 17, nullptr},
+    {"RMSNormalization", 23, nullptr},
+    {"NegativeLogLikelihoodLoss", 22, nullptr},  // bfloat16
+    {"CumSum", 14, nullptr},                     // bfloat16, float16
+    {"CumProd", 26, nullptr},
+    {"TopK", 24, nullptr},
+    {"Resize", 18, nullptr},  // antialias, axes, keep_aspect_ratio_policy: IR attributes
+    {"Resize", 19, nullptr},  // half_pixel_symmetric
     {"Equal", 19, nullptr},
     {"LessOrEqual", 16, nullptr},  // bfloat16
     {"GreaterOrEqual", 16, nullptr},

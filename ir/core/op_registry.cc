@@ -43,6 +43,9 @@ static const OpRegistry& Registry() {
     RegisterReductionOps(*r);
     RegisterLogicalOps(*r);
     RegisterIndexingOps(*r);
+    RegisterLossOps(*r);
+    RegisterArrayOps(*r);
+    RegisterResizeOps(*r);
     RegisterRecurrentOps(*r);
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);

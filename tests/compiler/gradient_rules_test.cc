@@ -737,6 +737,48 @@ void AddRecurrentCases(std::vector<RuleCase>& cases) {
   cases.push_back({"LSTM_InputForget_SoftsignElu_Yc", {"LSTM"}, Recurrent({"LSTM", 4, coupled, 2, false, true})});
 }
 
+// ONNX's class losses inside the model: scores [2, 3, 2] = x + p, fixed int64 targets
+// (one ignored) and fixed class weights; a scalar loss is spread over a [2] input.
+Value* Scores(ModelBuilder& b) { return b.Op("Add", {b.Input({2, 3, 2}), b.Param({2, 3, 2})}); }
+Attrs ClassLossAttrs(const std::string& reduction) {
+  Attrs a;
+  a.SetString("reduction", reduction);
+  a.SetInt("ignore_index", 2);
+  return a;
+}
+Value* Spread(ModelBuilder& b, Value* loss, const std::string& reduction) {
+  return reduction == "none" ? loss : b.Op("Mul", {loss, b.Input({2})});
+}
+
+void AddOnnxLossCases(std::vector<RuleCase>& cases) {
+  for (const char* reduction : {"none", "sum", "mean"}) {
+    cases.push_back({std::string("NegativeLogLikelihoodLoss_") + reduction,
+                     {"NegativeLogLikelihoodLoss"},
+                     [=](ModelBuilder& b) {
+                       Value* lp = b.Op("LogSoftmax", {Scores(b)}, WithInt(A(), "axis", 1));
+                       Value* target = b.Ints({2, 2}, {0, 2, 1, 0});
+                       b.Output(Spread(b, b.Op("NegativeLogLikelihoodLoss", {lp, target, b.Const({3}, 0.5f, 2.0f)},
+                                               ClassLossAttrs(reduction)),
+                                       reduction));
+                     }});
+  }
+  for (const char* reduction : {"none", "mean"}) {
+    cases.push_back({std::string("SoftmaxCrossEntropyLoss_") + reduction,
+                     {"SoftmaxCrossEntropyLoss"},
+                     [=](ModelBuilder& b) {
+                       b.Output(Spread(b, b.Op("SoftmaxCrossEntropyLoss", {Scores(b), b.Ints({2, 2}, {1, 0, 2, 1})},
+                                               ClassLossAttrs(reduction)),
+                                       reduction));
+                     }});
+  }
+  // Both outputs reach the loss: the gradients of loss and log_prob add up.
+  cases.push_back({"SoftmaxCrossEntropyLoss_LossAndLogProb", {"SoftmaxCrossEntropyLoss"}, [](ModelBuilder& b) {
+                     Node* n = b.AddNode("SoftmaxCrossEntropyLoss", {Scores(b), b.Ints({2, 2}, {1, 0, 2, 1}), b.Const({3}, 0.5f, 2.0f)},
+                                         ClassLossAttrs("sum"), 2);
+                     b.Output(b.Op("Add", {b.Op("Mul", {n->output(0), b.Input({2, 3, 2})}), n->output(1)}));
+                   }});
+}
+
 std::vector<RuleCase> AllCases() {
   std::vector<RuleCase> cases;
   AddBinaryCases(cases);
@@ -750,6 +792,7 @@ std::vector<RuleCase> AllCases() {
   AddMoreWindowCases(cases);
   AddMoreShapeCases(cases);
   AddRecurrentCases(cases);
+  AddOnnxLossCases(cases);
   return cases;
 }
 
