@@ -28,6 +28,7 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceLossKernels(*r);
     RegisterReferenceArrayKernels(*r);
     RegisterReferenceResizeKernels(*r);
+    RegisterReferenceQuantizeKernels(*r);
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
     RegisterReferenceFusedKernels(*r);

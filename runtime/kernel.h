@@ -114,6 +114,7 @@ void RegisterReferenceIndexingKernels(
 void RegisterReferenceLossKernels(KernelRegistry& r);      // ONNX's class losses (loss.cc)
 void RegisterReferenceArrayKernels(KernelRegistry& r);     // CumSum, TopK, OneHot, ... (array.cc)
 void RegisterReferenceResizeKernels(KernelRegistry& r);    // resize.cc
+void RegisterReferenceQuantizeKernels(KernelRegistry& r);  // quantize.cc
 void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
 void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul

@@ -194,6 +194,22 @@ const NewerVersion kNewerVersions[] = {
     {"TopK", 24, nullptr},
     {"Resize", 18, nullptr},  // antialias, axes, keep_aspect_ratio_policy: IR attributes
     {"Resize", 19, nullptr},  // half_pixel_symmetric
+    // 19-25 add float8/int4/int16 types (refused by the dtype checks), block_size, output_dtype
+    // and precision (IR attributes); 16 and 18 add the scatter reductions (IR attributes).
+    {"QuantizeLinear", 19, nullptr},
+    {"QuantizeLinear", 21, nullptr},
+    {"QuantizeLinear", 23, nullptr},
+    {"QuantizeLinear", 24, nullptr},
+    {"QuantizeLinear", 25, nullptr},
+    {"DequantizeLinear", 19, nullptr},
+    {"DequantizeLinear", 21, nullptr},
+    {"DequantizeLinear", 23, nullptr},
+    {"DequantizeLinear", 24, nullptr},
+    {"DequantizeLinear", 25, nullptr},
+    {"ScatterElements", 16, nullptr},
+    {"ScatterElements", 18, nullptr},
+    {"ScatterND", 16, nullptr},
+    {"ScatterND", 18, nullptr},
     {"Equal", 19, nullptr},
     {"LessOrEqual", 16, nullptr},  // bfloat16
     {"GreaterOrEqual", 16, nullptr},

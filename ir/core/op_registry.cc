@@ -46,6 +46,7 @@ static const OpRegistry& Registry() {
     RegisterLossOps(*r);
     RegisterArrayOps(*r);
     RegisterResizeOps(*r);
+    RegisterQuantizeOps(*r);
     RegisterRecurrentOps(*r);
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);

@@ -1,6 +1,7 @@
-// Array ops along one axis or over blocks, with ONNX semantics: CumSum, CumProd,
-// Hardmax, TopK, OneHot, DepthToSpace, SpaceToDepth. Reference kernels in
+// Array ops along one axis, over blocks or at indices, with ONNX semantics: CumSum,
+// CumProd, Hardmax, TopK, OneHot, DepthToSpace, SpaceToDepth, ScatterElements, ScatterND, GatherND. Reference kernels in
 // runtime/kernels/reference/array.cc.
+#include <algorithm>
 #include <string>
 
 #include "ir/core/op_registry.h"
@@ -121,6 +122,89 @@ Status InferDepthSpace(InferContext& ctx) {
   return Status::Ok();
 }
 
+Status CheckIndexType(const InferContext& ctx, int i) {
+  if (ctx.input_dtype(i) != proto::DT_INT64 && ctx.input_dtype(i) != proto::DT_INT32) {
+    return ctx.Error("indices have type ", DTypeName(ctx.input_dtype(i)), " but must be int32 or int64");
+  }
+  return Status::Ok();
+}
+
+Status CheckScatterReduction(const InferContext& ctx) {
+  const std::string r = ctx.attrs().GetString("reduction", "none");
+  if (r != "none" && r != "add" && r != "mul" && r != "max" && r != "min") {
+    return ctx.Error("reduction must be none, add, mul, max or min, got \"", r, "\"");
+  }
+  if (r != "none" && ctx.input_dtype(0) == proto::DT_BOOL) return ctx.Error("reduction ", r, " on bool data");
+  return Status::Ok();
+}
+
+// ScatterElements(data, indices, updates): updates[i][j] goes to data[indices[i][j]][j] along axis.
+Status InferScatterElements(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckIndexType(ctx, 1));
+  RETURN_IF_ERROR(CheckScatterReduction(ctx));
+  const Dims& data = ctx.input_dims(0);
+  if (data.empty()) return ctx.Error("data must have rank >= 1");
+  ASSIGN_OR_RETURN_CTX(ctx, int64_t axis, NormalizeAxis(ctx.attrs().GetInt("axis", 0), data.size()));
+  const Dims& indices = ctx.input_dims(1);
+  if (indices.size() != data.size() || ctx.input_dims(2) != indices) {
+    return ctx.Error("indices ", DimsToString(indices), " and updates ", DimsToString(ctx.input_dims(2)),
+                     " must have one shape of data's rank ", data.size());
+  }
+  for (size_t d = 0; d < data.size(); ++d) {
+    if (static_cast<int64_t>(d) != axis && indices[d] > data[d]) {
+      return ctx.Error("indices ", DimsToString(indices), " exceed data ", DimsToString(data), " in dim ", d);
+    }
+  }
+  RETURN_IF_ERROR(ops::CheckSameDType(ctx, 2, 0));
+  ctx.set_output(0, ctx.input_type(0));
+  return Status::Ok();
+}
+
+// ScatterND(data, indices [..., k], updates [..., data dims from k]).
+Status InferScatterND(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckIndexType(ctx, 1));
+  RETURN_IF_ERROR(CheckScatterReduction(ctx));
+  const Dims& data = ctx.input_dims(0);
+  const Dims& indices = ctx.input_dims(1);
+  if (data.empty() || indices.empty()) return ctx.Error("data and indices must have rank >= 1");
+  const int64_t k = indices.back();
+  if (k < 1 || k > static_cast<int64_t>(data.size())) {
+    return ctx.Error("the last dim of indices (", k, ") must be in [1, ", data.size(), "]");
+  }
+  Dims updates(indices.begin(), indices.end() - 1);
+  updates.insert(updates.end(), data.begin() + k, data.end());
+  if (ctx.input_dims(2) != updates) {
+    return ctx.Error("updates shape ", DimsToString(ctx.input_dims(2)), " must be ", DimsToString(updates));
+  }
+  RETURN_IF_ERROR(ops::CheckSameDType(ctx, 2, 0));
+  ctx.set_output(0, ctx.input_type(0));
+  return Status::Ok();
+}
+
+// GatherND(data, indices [..., k]) with batch_dims b -> data[:b] + indices[b:-1] + data[b + k:].
+Status InferGatherND(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckIndexType(ctx, 1));
+  const Dims& data = ctx.input_dims(0);
+  const Dims& indices = ctx.input_dims(1);
+  const int64_t b = ctx.attrs().GetInt("batch_dims", 0);
+  if (data.empty() || indices.empty()) return ctx.Error("data and indices must have rank >= 1");
+  if (b < 0 || b >= static_cast<int64_t>(std::min(data.size(), indices.size()))) {
+    return ctx.Error("batch_dims ", b, " must be less than both ranks");
+  }
+  const int64_t k = indices.back();
+  if (k < 1 || b + k > static_cast<int64_t>(data.size())) {
+    return ctx.Error("the last dim of indices (", k, ") must be in [1, ", data.size() - b, "]");
+  }
+  for (int64_t d = 0; d < b; ++d) {
+    if (data[d] != indices[d]) return ctx.Error("batch dim ", d, " differs: ", data[d], " vs ", indices[d]);
+  }
+  Dims out(data.begin(), data.begin() + b);
+  out.insert(out.end(), indices.begin() + b, indices.end() - 1);
+  out.insert(out.end(), data.begin() + b + k, data.end());
+  ctx.set_output(0, ctx.input_dtype(0), out);
+  return Status::Ok();
+}
+
 std::vector<AttrSpec> CumulativeAttrs() { return {{"exclusive", AttrType::kInt}, {"reverse", AttrType::kInt}}; }
 std::vector<AttrSpec> DepthSpaceAttrs() { return {{"blocksize", AttrType::kInt, true}, {"mode", AttrType::kString}}; }
 
@@ -166,6 +250,25 @@ void RegisterArrayOps(OpRegistry& r) {
          .attrs = DepthSpaceAttrs(),
          .infer_shape = InferDepthSpace<false>,
          .doc = "[N, C, H, W] -> [N, C b^2, H / b, W / b], the inverse of DepthToSpace (mode DCR or CRD)"});
+  r.Add({.kind = OpKind::kScatterElements,
+         .min_inputs = 3,
+         .max_inputs = 3,
+         .attrs = {{"axis", AttrType::kInt}, {"reduction", AttrType::kString}},
+         .infer_shape = InferScatterElements,
+         .doc = "data with updates[i][j] written to [indices[i][j]][j] along axis (0); reduction none, add, mul, "
+                "max, min"});
+  r.Add({.kind = OpKind::kScatterND,
+         .min_inputs = 3,
+         .max_inputs = 3,
+         .attrs = {{"reduction", AttrType::kString}},
+         .infer_shape = InferScatterND,
+         .doc = "data with the slices updates[i...] written at data[indices[i...]]; reduction none, add, mul, max, min"});
+  r.Add({.kind = OpKind::kGatherND,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .attrs = {{"batch_dims", AttrType::kInt}},
+         .infer_shape = InferGatherND,
+         .doc = "the slices data[indices[i...]] (the last indices dim indexes data's leading dims after batch_dims)"});
 }
 
 }  // namespace kiln

@@ -1,5 +1,5 @@
-// Reference kernels of the array ops (ir/core/ops/array.cc): CumSum, CumProd,
-// Hardmax, TopK, OneHot, DepthToSpace, SpaceToDepth.
+// Reference kernels of the array ops (ir/core/ops/array.cc): CumSum, CumProd, Hardmax,
+// TopK, OneHot, DepthToSpace, SpaceToDepth, ScatterElements, ScatterND, GatherND.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -187,6 +187,131 @@ Status DepthSpaceKernel(const KernelSpec& spec, const Refs& in, const Refs& out)
   });
 }
 
+// ---- Scatter / gather at indices -------------------------------------------------------------
+
+// An index into a dim of `size`, negative ones counting from the end.
+StatusOr<int64_t> ResolveIndex(int64_t v, int64_t size, int64_t dim) {
+  const int64_t at = v < 0 ? v + size : v;
+  if (at < 0 || at >= size) return InvalidArgument("index ", v, " is out of range for dim ", dim, " of size ", size);
+  return at;
+}
+
+// Calls fn(U{}, combine) with combine(old, update) per the reduction attribute; "none"
+// moves elements by size (any dtype), the reductions need numbers.
+template <typename Fn>
+Status DispatchScatter(const KernelSpec& spec, DType dtype, Fn&& fn) {
+  const std::string r = spec.attrs.GetString("reduction", "none");
+  if (r == "none") {
+    return ref::DispatchBySize(dtype, [&](auto tag) {
+      using U = decltype(tag);
+      return fn(U{}, [](U, U u) { return u; });
+    });
+  }
+  return ref::DispatchNumeric(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (r == "add") return fn(T{}, [](T a, T b) { return ref::WrapAdd(a, b); });
+    if (r == "mul") return fn(T{}, [](T a, T b) { return ref::WrapMul(a, b); });
+    if (r == "max") return fn(T{}, [](T a, T b) { return std::max(a, b); });
+    if (r == "min") return fn(T{}, [](T a, T b) { return std::min(a, b); });
+    return InvalidArgument("unknown reduction ", r);
+  });
+}
+
+Status ScatterElementsKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const Dims& data = in[0].dims;
+  RETURN_IF_ERROR(ref::CheckSameCount(in[0], out[0]));
+  if (data.empty() || in[1].dims.size() != data.size() || in[2].dims != in[1].dims || in[2].dtype != in[0].dtype) {
+    return InvalidArgument("data, indices and updates do not match");
+  }
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(spec.attrs.GetInt("axis", 0), data.size()));
+  ASSIGN_OR_RETURN(std::vector<int64_t> indices, ref::ReadInts(in[1], "indices"));
+  const Dims strides = RowMajorStrides(data);
+  std::vector<int64_t> offsets(indices.size());
+  Dims index;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    ref::Unflatten(static_cast<int64_t>(i), in[1].dims, &index);
+    ASSIGN_OR_RETURN(index[axis], ResolveIndex(indices[i], data[axis], axis));
+    offsets[i] = 0;
+    for (size_t d = 0; d < data.size(); ++d) {
+      if (index[d] >= data[d]) return InvalidArgument("indices exceed data in dim ", d);
+      offsets[i] += index[d] * strides[d];
+    }
+  }
+  return DispatchScatter(spec, in[0].dtype, [&](auto tag, auto combine) {
+    using T = decltype(tag);
+    T* y = out[0].as<T>();
+    std::copy(in[0].as<T>(), in[0].as<T>() + in[0].num_elements(), y);
+    for (size_t i = 0; i < offsets.size(); ++i) y[offsets[i]] = combine(y[offsets[i]], in[2].as<T>()[i]);
+    return Status::Ok();
+  });
+}
+
+// The data offsets that the index tuples (the last dim of `indices`) select within dims `data`.
+StatusOr<std::vector<int64_t>> TupleOffsets(const TensorRef& indices, const Dims& data) {
+  ASSIGN_OR_RETURN(std::vector<int64_t> v, ref::ReadInts(indices, "indices"));
+  const int64_t k = indices.dims.back();
+  if (k < 1 || k > static_cast<int64_t>(data.size())) return InvalidArgument("index tuples of ", k, " do not fit");
+  const Dims strides = RowMajorStrides(data);
+  std::vector<int64_t> offsets(v.size() / k);
+  for (size_t m = 0; m < offsets.size(); ++m) {
+    offsets[m] = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      ASSIGN_OR_RETURN(int64_t at, ResolveIndex(v[m * k + j], data[j], j));
+      offsets[m] += at * strides[j];
+    }
+  }
+  return offsets;
+}
+
+Status ScatterNDKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  RETURN_IF_ERROR(ref::CheckSameCount(in[0], out[0]));
+  if (in[1].dims.empty() || in[2].dtype != in[0].dtype) return InvalidArgument("indices and updates do not match");
+  ASSIGN_OR_RETURN(std::vector<int64_t> offsets, TupleOffsets(in[1], in[0].dims));
+  const int64_t k = in[1].dims.back();
+  const int64_t slice = ElementCount(Dims(in[0].dims.begin() + k, in[0].dims.end()));
+  if (in[2].num_elements() != static_cast<int64_t>(offsets.size()) * slice) {
+    return InvalidArgument("updates do not match indices");
+  }
+  return DispatchScatter(spec, in[0].dtype, [&](auto tag, auto combine) {
+    using T = decltype(tag);
+    T* y = out[0].as<T>();
+    std::copy(in[0].as<T>(), in[0].as<T>() + in[0].num_elements(), y);
+    for (size_t m = 0; m < offsets.size(); ++m) {
+      for (int64_t s = 0; s < slice; ++s) {
+        y[offsets[m] + s] = combine(y[offsets[m] + s], in[2].as<T>()[m * slice + s]);
+      }
+    }
+    return Status::Ok();
+  });
+}
+
+Status GatherNDKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const Dims& data = in[0].dims;
+  const int64_t b = spec.attrs.GetInt("batch_dims", 0);
+  if (in[1].dims.empty() || b < 0 || b >= static_cast<int64_t>(std::min(data.size(), in[1].dims.size()))) {
+    return InvalidArgument("batch_dims ", b, " does not fit");
+  }
+  const int64_t batches = ElementCount(Dims(data.begin(), data.begin() + b));
+  const Dims per_batch(data.begin() + b, data.end());
+  const int64_t k = in[1].dims.back();
+  if (k < 1 || k > static_cast<int64_t>(per_batch.size())) return InvalidArgument("index tuples do not fit");
+  ASSIGN_OR_RETURN(std::vector<int64_t> offsets, TupleOffsets(in[1], per_batch));
+  const int64_t tuples = static_cast<int64_t>(offsets.size()) / std::max<int64_t>(batches, 1);
+  const int64_t slice = ElementCount(Dims(per_batch.begin() + k, per_batch.end()));
+  const int64_t batch_size = ElementCount(per_batch);
+  if (out[0].num_elements() != batches * tuples * slice) return InvalidArgument("output does not match");
+  return ref::DispatchBySize(in[0].dtype, [&](auto tag) {
+    using U = decltype(tag);
+    for (int64_t bi = 0; bi < batches; ++bi) {
+      for (int64_t m = 0; m < tuples; ++m) {
+        const U* src = in[0].as<U>() + bi * batch_size + offsets[bi * tuples + m];
+        std::copy(src, src + slice, out[0].as<U>() + (bi * tuples + m) * slice);
+      }
+    }
+    return Status::Ok();
+  });
+}
+
 }  // namespace
 
 void RegisterReferenceArrayKernels(KernelRegistry& r) {
@@ -197,6 +322,9 @@ void RegisterReferenceArrayKernels(KernelRegistry& r) {
   RegisterRef(r, "OneHot", 3, 1, OneHotKernel, HalfMode::kNative);
   RegisterRef(r, "DepthToSpace", 1, 1, DepthSpaceKernel<true>, HalfMode::kNative);
   RegisterRef(r, "SpaceToDepth", 1, 1, DepthSpaceKernel<false>, HalfMode::kNative);
+  RegisterRef(r, "ScatterElements", 3, 1, ScatterElementsKernel);
+  RegisterRef(r, "ScatterND", 3, 1, ScatterNDKernel);
+  RegisterRef(r, "GatherND", 2, 1, GatherNDKernel, HalfMode::kNative);
 }
 
 }  // namespace kiln::runtime
