@@ -12,6 +12,7 @@ GradientFn FindGradient(OpKind kind) {
     RegisterShapeGradients(*r);
     RegisterRecurrentGradients(*r);
     RegisterLossGradients(*r);
+    RegisterArrayGradients(*r);
     return r;
   }();
   return rules->Find(kind);

@@ -29,6 +29,7 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceArrayKernels(*r);
     RegisterReferenceResizeKernels(*r);
     RegisterReferenceQuantizeKernels(*r);
+    RegisterReferenceAttentionKernels(*r);
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
     RegisterReferenceFusedKernels(*r);

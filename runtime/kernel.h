@@ -115,6 +115,7 @@ void RegisterReferenceLossKernels(KernelRegistry& r);      // ONNX's class losse
 void RegisterReferenceArrayKernels(KernelRegistry& r);     // CumSum, TopK, OneHot, ... (array.cc)
 void RegisterReferenceResizeKernels(KernelRegistry& r);    // resize.cc
 void RegisterReferenceQuantizeKernels(KernelRegistry& r);  // quantize.cc
+void RegisterReferenceAttentionKernels(KernelRegistry& r); // attention.cc
 void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
 void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul

@@ -47,6 +47,7 @@ static const OpRegistry& Registry() {
     RegisterArrayOps(*r);
     RegisterResizeOps(*r);
     RegisterQuantizeOps(*r);
+    RegisterAttentionOps(*r);
     RegisterRecurrentOps(*r);
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);

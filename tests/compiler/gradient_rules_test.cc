@@ -343,6 +343,11 @@ void AddConvCases(std::vector<RuleCase>& cases) {
            b.Output(b.Op("AveragePool", {x}, a));
          }});
   }
+  cases.push_back({"AveragePool_Dilations", {"AveragePool"}, [](ModelBuilder& b) {
+                     Value* x = DataPlusParam(b, {2, 2, 6, 7});
+                     Attrs a = WithInts(WithInts(A(), "kernel_shape", {2, 3}), "dilations", {2, 2});
+                     b.Output(b.Op("AveragePool", {x}, WithInts(a, "pads", {1, 0, 0, 1})));
+                   }});
   cases.push_back({"GlobalAveragePool", {"GlobalAveragePool"}, [](ModelBuilder& b) {
                      b.Output(b.Op("GlobalAveragePool", {DataPlusParam(b, {2, 3, 4, 5})}));
                    }});
@@ -779,6 +784,57 @@ void AddOnnxLossCases(std::vector<RuleCase>& cases) {
                    }});
 }
 
+// The array ops (ir/gradients/array_grad.cc): data = x * p so that every parameter is used.
+Value* Data(ModelBuilder& b, const Dims& dims) { return b.Op("Mul", {b.Input(dims), b.Param(dims)}); }
+
+void AddArrayCases(std::vector<RuleCase>& cases) {
+  for (int64_t exclusive : {0, 1}) {
+    for (int64_t reverse : {0, 1}) {
+      cases.push_back({"CumSum_Exclusive" + std::to_string(exclusive) + "_Reverse" + std::to_string(reverse),
+                       {"CumSum"},
+                       [=](ModelBuilder& b) {
+                         b.Output(b.Op("CumSum", {Data(b, {2, 3, 4}), b.Ints({}, {1})},
+                                       WithInt(WithInt(A(), "exclusive", exclusive), "reverse", reverse)));
+                       }});
+    }
+  }
+  for (const char* op : {"DepthToSpace", "SpaceToDepth"}) {
+    for (const char* mode : {"DCR", "CRD"}) {
+      cases.push_back({std::string(op) + "_" + mode, {op}, [=](ModelBuilder& b) {
+                         Attrs a = WithInt(A(), "blocksize", 2);
+                         a.SetString("mode", mode);
+                         b.Output(b.Op(op, {Data(b, {2, 8, 2, 4})}, a));
+                       }});
+    }
+  }
+  // Opset-18 reductions: the axes as a constant input instead of the attribute.
+  for (const char* op : {"ReduceMean", "ReduceMax"}) {
+    cases.push_back({std::string(op) + "_AxesInput", {op}, [=](ModelBuilder& b) {
+                       b.Output(b.Op(op, {Data(b, {2, 3, 4}), b.Ints({-1})}, WithInt(A(), "keepdims", 0)));
+                     }});
+  }
+  cases.push_back({"TopK_Values", {"TopK"}, [](ModelBuilder& b) {
+                     Node* n = b.AddNode("TopK", {Data(b, {2, 5, 3}), b.Ints({2})}, WithInt(A(), "axis", 1), 2);
+                     b.Output(n->output(0));
+                   }});
+  cases.push_back({"GatherND", {"GatherND"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("GatherND", {Data(b, {2, 3, 4}), b.Ints({3, 2}, {0, 1, 1, 2, 0, 1})}));
+                   }});
+  for (const char* reduction : {"none", "add"}) {
+    Attrs a;
+    a.SetString("reduction", reduction);
+    cases.push_back({std::string("ScatterElements_") + reduction, {"ScatterElements"}, [=](ModelBuilder& b) {
+                       b.Output(b.Op("ScatterElements",
+                                     {Data(b, {2, 4, 3}), b.Ints({2, 2, 3}, {0, 2, 1, 3, 1, 0, 1, 0, 3, 2, 3, 1}),
+                                      b.Param({2, 2, 3})},
+                                     WithInt(a, "axis", 1)));
+                     }});
+    cases.push_back({std::string("ScatterND_") + reduction, {"ScatterND"}, [=](ModelBuilder& b) {
+                       b.Output(b.Op("ScatterND", {Data(b, {2, 4, 3}), b.Ints({2, 2}, {0, 1, 1, 3}), b.Param({2, 3})}, a));
+                     }});
+  }
+}
+
 std::vector<RuleCase> AllCases() {
   std::vector<RuleCase> cases;
   AddBinaryCases(cases);
@@ -793,6 +849,7 @@ std::vector<RuleCase> AllCases() {
   AddMoreShapeCases(cases);
   AddRecurrentCases(cases);
   AddOnnxLossCases(cases);
+  AddArrayCases(cases);
   return cases;
 }
 

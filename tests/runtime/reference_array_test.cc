@@ -14,6 +14,9 @@ using reftest::I64;
 using reftest::RunRef;
 using reftest::Values;
 
+Tensor I8(const Dims& dims, const std::vector<int8_t>& v) { return Tensor::FromVector(proto::DT_INT8, dims, v); }
+Tensor U8(const Dims& dims, const std::vector<uint8_t>& v) { return Tensor::FromVector(proto::DT_UINT8, dims, v); }
+
 Attrs Int(const std::string& name, int64_t v, Attrs a = {}) {
   a.SetInt(name, v);
   return a;
@@ -109,6 +112,48 @@ TEST(ReferenceArray, ResizeNearestLinearAndAlignCorners) {
   ASSERT_OK(r.status());
   EXPECT_EQ(Values<float>((*r)[0]), (std::vector<float>{1, 1.5f, 2}));
   EXPECT_FALSE(RunRef("Resize", {}, {row, empty, Floats({1, 2}), I64({2}, {1, 4})}, {{proto::DT_FLOAT, {1, 4}}}).ok());
+}
+
+TEST(ReferenceArray, ScatterElementsAndScatterNDReductions) {
+  const Tensor data = F({2, 3}, {1, 2, 3, 4, 5, 6});
+  auto r = RunRef("ScatterElements", Int("axis", 1), {data, I64({1, 2}, {2, -3}), F({1, 2}, {10, 20})},
+                  {{proto::DT_FLOAT, {2, 3}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<float>((*r)[0]), (std::vector<float>{20, 2, 10, 4, 5, 6}));
+  r = RunRef("ScatterND", Str("reduction", "add"), {data, I64({2, 1}, {1, 1}), F({2, 3}, {1, 1, 1, 2, 2, 2})},
+             {{proto::DT_FLOAT, {2, 3}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<float>((*r)[0]), (std::vector<float>{1, 2, 3, 7, 8, 9}));
+  r = RunRef("ScatterND", Str("reduction", "max"), {data, I64({1, 2}, {0, 2}), F({1}, {-1})}, {{proto::DT_FLOAT, {2, 3}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<float>((*r)[0]), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_FALSE(RunRef("ScatterND", {}, {data, I64({1, 1}, {2}), F({1, 3}, {0, 0, 0})}, {{proto::DT_FLOAT, {2, 3}}}).ok());
+}
+
+TEST(ReferenceArray, GatherNDWithBatchDims) {
+  const Tensor data = F({2, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7});
+  auto r = RunRef("GatherND", {}, {data, I64({2, 2}, {0, 1, 1, 0})}, {{proto::DT_FLOAT, {2, 2}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<float>((*r)[0]), (std::vector<float>{2, 3, 4, 5}));
+  r = RunRef("GatherND", Int("batch_dims", 1), {data, I64({2, 1}, {1, 0})}, {{proto::DT_FLOAT, {2, 2}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<float>((*r)[0]), (std::vector<float>{2, 3, 4, 5}));
+}
+
+TEST(ReferenceArray, QuantizeRoundsHalfToEvenAndSaturates) {
+  const Tensor x = F({2, 3}, {0.5f, 1.5f, 2.5f, -300, 300, 1});
+  auto r = RunRef("QuantizeLinear", {}, {x, F({}, {1}), I8({}, {0})}, {{proto::DT_INT8, {2, 3}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<int8_t>((*r)[0]), (std::vector<int8_t>{0, 2, 2, -128, 127, 1}));
+  // Per axis 1: scales [1, 2, 4], uint8 zero points [10, 20, 30].
+  r = RunRef("QuantizeLinear", {}, {x, F({3}, {1, 2, 4}), U8({3}, {10, 20, 30})}, {{proto::DT_UINT8, {2, 3}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<uint8_t>((*r)[0]), (std::vector<uint8_t>{10, 21, 31, 0, 170, 30}));
+  auto d = RunRef("DequantizeLinear", Int("axis", 0), {U8({2, 3}, {10, 20, 30, 0, 1, 2}), F({2}, {0.5f, 2}),
+                                                      U8({2}, {10, 1})},
+                  {{proto::DT_FLOAT, {2, 3}}});
+  ASSERT_OK(d.status());
+  EXPECT_EQ(Values<float>((*d)[0]), (std::vector<float>{0, 5, 10, -2, 0, 2}));
 }
 
 }  // namespace
