@@ -185,8 +185,8 @@ const NewerVersion kNewerVersions[] = {
     {"TopK", 24, nullptr},
     {"Attention", 23, nullptr},
     {"Attention", 24, nullptr},  // nonpad_kv_seqlen (an IR input)
-    {"Resize", 18, nullptr},  // antialias, axes, keep_aspect_ratio_policy: IR attributes
-    {"Resize", 19, nullptr},  // half_pixel_symmetric
+    {"Resize", 18, nullptr},     // antialias, axes, keep_aspect_ratio_policy: IR attributes
+    {"Resize", 19, nullptr},     // half_pixel_symmetric
     // 19-25 add float8/int4/int16 types (refused by the dtype checks), block_size, output_dtype
     // and precision (IR attributes); 16 and 18 add the scatter reductions (IR attributes).
     {"QuantizeLinear", 19, nullptr},

@@ -9,7 +9,8 @@ namespace {
 using Ctx = GradientContext;
 
 StatusOr<Value*> ZerosLike(Ctx& c, Value* v) {
-  return c.Emit1("Expand", {c.Scalar(0.0, v->dtype()), c.Ints(std::vector<int64_t>(v->dims().begin(), v->dims().end()))});
+  return c.Emit1("Expand",
+                 {c.Scalar(0.0, v->dtype()), c.Ints(std::vector<int64_t>(v->dims().begin(), v->dims().end()))});
 }
 
 // y_k = sum_{j <= k} x_j (or j < k, exclusive): dx_j = sum_{k >= j} dy_k, the cumulative

@@ -757,28 +757,27 @@ Value* Spread(ModelBuilder& b, Value* loss, const std::string& reduction) {
 
 void AddOnnxLossCases(std::vector<RuleCase>& cases) {
   for (const char* reduction : {"none", "sum", "mean"}) {
-    cases.push_back({std::string("NegativeLogLikelihoodLoss_") + reduction,
-                     {"NegativeLogLikelihoodLoss"},
-                     [=](ModelBuilder& b) {
-                       Value* lp = b.Op("LogSoftmax", {Scores(b)}, WithInt(A(), "axis", 1));
-                       Value* target = b.Ints({2, 2}, {0, 2, 1, 0});
-                       b.Output(Spread(b, b.Op("NegativeLogLikelihoodLoss", {lp, target, b.Const({3}, 0.5f, 2.0f)},
-                                               ClassLossAttrs(reduction)),
-                                       reduction));
-                     }});
+    cases.push_back(
+        {std::string("NegativeLogLikelihoodLoss_") + reduction, {"NegativeLogLikelihoodLoss"}, [=](ModelBuilder& b) {
+           Value* lp = b.Op("LogSoftmax", {Scores(b)}, WithInt(A(), "axis", 1));
+           Value* target = b.Ints({2, 2}, {0, 2, 1, 0});
+           b.Output(Spread(
+               b, b.Op("NegativeLogLikelihoodLoss", {lp, target, b.Const({3}, 0.5f, 2.0f)}, ClassLossAttrs(reduction)),
+               reduction));
+         }});
   }
   for (const char* reduction : {"none", "mean"}) {
-    cases.push_back({std::string("SoftmaxCrossEntropyLoss_") + reduction,
-                     {"SoftmaxCrossEntropyLoss"},
-                     [=](ModelBuilder& b) {
-                       b.Output(Spread(b, b.Op("SoftmaxCrossEntropyLoss", {Scores(b), b.Ints({2, 2}, {1, 0, 2, 1})},
-                                               ClassLossAttrs(reduction)),
-                                       reduction));
-                     }});
+    cases.push_back(
+        {std::string("SoftmaxCrossEntropyLoss_") + reduction, {"SoftmaxCrossEntropyLoss"}, [=](ModelBuilder& b) {
+           b.Output(Spread(
+               b, b.Op("SoftmaxCrossEntropyLoss", {Scores(b), b.Ints({2, 2}, {1, 0, 2, 1})}, ClassLossAttrs(reduction)),
+               reduction));
+         }});
   }
   // Both outputs reach the loss: the gradients of loss and log_prob add up.
   cases.push_back({"SoftmaxCrossEntropyLoss_LossAndLogProb", {"SoftmaxCrossEntropyLoss"}, [](ModelBuilder& b) {
-                     Node* n = b.AddNode("SoftmaxCrossEntropyLoss", {Scores(b), b.Ints({2, 2}, {1, 0, 2, 1}), b.Const({3}, 0.5f, 2.0f)},
+                     Node* n = b.AddNode("SoftmaxCrossEntropyLoss",
+                                         {Scores(b), b.Ints({2, 2}, {1, 0, 2, 1}), b.Const({3}, 0.5f, 2.0f)},
                                          ClassLossAttrs("sum"), 2);
                      b.Output(b.Op("Add", {b.Op("Mul", {n->output(0), b.Input({2, 3, 2})}), n->output(1)}));
                    }});
@@ -829,9 +828,10 @@ void AddArrayCases(std::vector<RuleCase>& cases) {
                                       b.Param({2, 2, 3})},
                                      WithInt(a, "axis", 1)));
                      }});
-    cases.push_back({std::string("ScatterND_") + reduction, {"ScatterND"}, [=](ModelBuilder& b) {
-                       b.Output(b.Op("ScatterND", {Data(b, {2, 4, 3}), b.Ints({2, 2}, {0, 1, 1, 3}), b.Param({2, 3})}, a));
-                     }});
+    cases.push_back(
+        {std::string("ScatterND_") + reduction, {"ScatterND"}, [=](ModelBuilder& b) {
+           b.Output(b.Op("ScatterND", {Data(b, {2, 4, 3}), b.Ints({2, 2}, {0, 1, 1, 3}), b.Param({2, 3})}, a));
+         }});
   }
 }
 

@@ -591,8 +591,9 @@ TEST(OnnxImportOpsets, AveragePool19Dilations) {
   auto y = RunFloat(*r->graph, Tensor::FromVector<float>(proto::DT_FLOAT, {1, 1, 4, 4}, x));
   ASSERT_OK(y.status());
   // Window (0, 0) averages cells 0, 2, 8, 10; the others shift by one.
-  EXPECT_EQ(testing::CompareTensors(*y, Tensor::FromVector<float>(proto::DT_FLOAT, {1, 1, 2, 2}, {5, 6, 9, 10}), 1e-6, 0),
-            "");
+  EXPECT_EQ(
+      testing::CompareTensors(*y, Tensor::FromVector<float>(proto::DT_FLOAT, {1, 1, 2, 2}, {5, 6, 9, 10}), 1e-6, 0),
+      "");
 }
 
 }  // namespace

@@ -418,6 +418,7 @@ const std::vector<Case>& Cases() {
     {"ScatterND", {X(F32({4, 4, 4})), X(I64({2, 2})), X(F32({2, 4, 4}))}, {}, {}, "updates shape [2, 4, 4] must be [2, 4]"},
     {"GatherND", {X(F32({2, 3, 4})), X(I64({2, 1, 2}))}, A().i("batch_dims", 1), {F32({2, 1})}},
     {"GatherND", {X(F32({2, 3})), X(I64({4, 3}))}, {}, {}, "the last dim of indices (3) must be in [1, 2]"},
+    {"GatherND", {X(F32({2, 3})), Ints({1, 3})}, {}, {}, "index 3 is out of range for a dim of size 3"},
     // ---- Linear quantization (ir/core/ops/quantize.cc)
     {"QuantizeLinear", {X(F32({2, 3})), X(F32({})), X(TensorType{proto::DT_INT8, {}})}, {}, {TensorType{proto::DT_INT8, {2, 3}}}},
     {"QuantizeLinear", {X(F32({2, 3})), X(F32({3}))}, {}, {TensorType{proto::DT_UINT8, {2, 3}}}},

@@ -75,7 +75,8 @@ TEST(ReferenceArray, DepthToSpaceModesAndSpaceToDepthInverts) {
   auto dcr = RunRef("DepthToSpace", Int("blocksize", 2), {depth}, {{proto::DT_FLOAT, {1, 2, 2, 2}}});
   ASSERT_OK(dcr.status());
   EXPECT_EQ(Values<float>((*dcr)[0]), (std::vector<float>{0, 2, 4, 6, 1, 3, 5, 7}));
-  auto crd = RunRef("DepthToSpace", Str("mode", "CRD", Int("blocksize", 2)), {depth}, {{proto::DT_FLOAT, {1, 2, 2, 2}}});
+  auto crd =
+      RunRef("DepthToSpace", Str("mode", "CRD", Int("blocksize", 2)), {depth}, {{proto::DT_FLOAT, {1, 2, 2, 2}}});
   ASSERT_OK(crd.status());
   EXPECT_EQ(Values<float>((*crd)[0]), v);
   auto back = RunRef("SpaceToDepth", Int("blocksize", 2), {(*dcr)[0]}, {{proto::DT_FLOAT, {1, 8, 1, 1}}});
@@ -124,10 +125,12 @@ TEST(ReferenceArray, ScatterElementsAndScatterNDReductions) {
              {{proto::DT_FLOAT, {2, 3}}});
   ASSERT_OK(r.status());
   EXPECT_EQ(Values<float>((*r)[0]), (std::vector<float>{1, 2, 3, 7, 8, 9}));
-  r = RunRef("ScatterND", Str("reduction", "max"), {data, I64({1, 2}, {0, 2}), F({1}, {-1})}, {{proto::DT_FLOAT, {2, 3}}});
+  r = RunRef("ScatterND", Str("reduction", "max"), {data, I64({1, 2}, {0, 2}), F({1}, {-1})},
+             {{proto::DT_FLOAT, {2, 3}}});
   ASSERT_OK(r.status());
   EXPECT_EQ(Values<float>((*r)[0]), (std::vector<float>{1, 2, 3, 4, 5, 6}));
-  EXPECT_FALSE(RunRef("ScatterND", {}, {data, I64({1, 1}, {2}), F({1, 3}, {0, 0, 0})}, {{proto::DT_FLOAT, {2, 3}}}).ok());
+  EXPECT_FALSE(
+      RunRef("ScatterND", {}, {data, I64({1, 1}, {2}), F({1, 3}, {0, 0, 0})}, {{proto::DT_FLOAT, {2, 3}}}).ok());
 }
 
 TEST(ReferenceArray, GatherNDWithBatchDims) {
@@ -149,9 +152,9 @@ TEST(ReferenceArray, QuantizeRoundsHalfToEvenAndSaturates) {
   r = RunRef("QuantizeLinear", {}, {x, F({3}, {1, 2, 4}), U8({3}, {10, 20, 30})}, {{proto::DT_UINT8, {2, 3}}});
   ASSERT_OK(r.status());
   EXPECT_EQ(Values<uint8_t>((*r)[0]), (std::vector<uint8_t>{10, 21, 31, 0, 170, 30}));
-  auto d = RunRef("DequantizeLinear", Int("axis", 0), {U8({2, 3}, {10, 20, 30, 0, 1, 2}), F({2}, {0.5f, 2}),
-                                                      U8({2}, {10, 1})},
-                  {{proto::DT_FLOAT, {2, 3}}});
+  auto d =
+      RunRef("DequantizeLinear", Int("axis", 0),
+             {U8({2, 3}, {10, 20, 30, 0, 1, 2}), F({2}, {0.5f, 2}), U8({2}, {10, 1})}, {{proto::DT_FLOAT, {2, 3}}});
   ASSERT_OK(d.status());
   EXPECT_EQ(Values<float>((*d)[0]), (std::vector<float>{0, 5, 10, -2, 0, 2}));
 }

@@ -1,6 +1,6 @@
 // Array ops along one axis, over blocks or at indices, with ONNX semantics: CumSum,
-// CumProd, Hardmax, TopK, OneHot, DepthToSpace, SpaceToDepth, ScatterElements, ScatterND, GatherND. Reference kernels in
-// runtime/kernels/reference/array.cc.
+// CumProd, Hardmax, TopK, OneHot, DepthToSpace, SpaceToDepth, ScatterElements, ScatterND, GatherND. Reference kernels
+// in runtime/kernels/reference/array.cc.
 #include <algorithm>
 #include <string>
 
@@ -62,7 +62,8 @@ Status InferTopK(InferContext& ctx) {
   Dims dims = ctx.input_dims(0);
   ASSIGN_OR_RETURN_CTX(ctx, int64_t axis, NormalizeAxis(ctx.attrs().GetInt("axis", -1), dims.size()));
   if (k[0] < 0 || k[0] > dims[axis]) {
-    return ctx.Error("K = ", k[0], " is out of range [0, ", dims[axis], "] for axis ", axis, " of ", DimsToString(dims));
+    return ctx.Error("K = ", k[0], " is out of range [0, ", dims[axis], "] for axis ", axis, " of ",
+                     DimsToString(dims));
   }
   for (const char* flag : {"largest", "sorted"}) {
     const int64_t v = ctx.attrs().GetInt(flag, 1);
@@ -129,6 +130,18 @@ Status CheckIndexType(const InferContext& ctx, int i) {
   return Status::Ok();
 }
 
+// Constant indices (input 1) are checked now: element i indexes a dim of size bound(i).
+template <typename Bound>
+Status CheckConstantIndices(const InferContext& ctx, Bound bound) {
+  const Tensor* t = ctx.input_value(1);
+  if (!t) return Status::Ok();
+  for (int64_t i = 0; i < t->num_elements(); ++i) {
+    const int64_t v = static_cast<int64_t>(t->GetAsDouble(i)), size = bound(i);
+    if (v < -size || v >= size) return ctx.Error("index ", v, " is out of range for a dim of size ", size);
+  }
+  return Status::Ok();
+}
+
 Status CheckScatterReduction(const InferContext& ctx) {
   const std::string r = ctx.attrs().GetString("reduction", "none");
   if (r != "none" && r != "add" && r != "mul" && r != "max" && r != "min") {
@@ -156,6 +169,7 @@ Status InferScatterElements(InferContext& ctx) {
     }
   }
   RETURN_IF_ERROR(ops::CheckSameDType(ctx, 2, 0));
+  RETURN_IF_ERROR(CheckConstantIndices(ctx, [&](int64_t) { return data[axis]; }));
   ctx.set_output(0, ctx.input_type(0));
   return Status::Ok();
 }
@@ -177,6 +191,7 @@ Status InferScatterND(InferContext& ctx) {
     return ctx.Error("updates shape ", DimsToString(ctx.input_dims(2)), " must be ", DimsToString(updates));
   }
   RETURN_IF_ERROR(ops::CheckSameDType(ctx, 2, 0));
+  RETURN_IF_ERROR(CheckConstantIndices(ctx, [&](int64_t i) { return data[i % k]; }));
   ctx.set_output(0, ctx.input_type(0));
   return Status::Ok();
 }
@@ -198,6 +213,7 @@ Status InferGatherND(InferContext& ctx) {
   for (int64_t d = 0; d < b; ++d) {
     if (data[d] != indices[d]) return ctx.Error("batch dim ", d, " differs: ", data[d], " vs ", indices[d]);
   }
+  RETURN_IF_ERROR(CheckConstantIndices(ctx, [&](int64_t i) { return data[b + i % k]; }));
   Dims out(data.begin(), data.begin() + b);
   out.insert(out.end(), indices.begin() + b, indices.end() - 1);
   out.insert(out.end(), data.begin() + b + k, data.end());
@@ -257,12 +273,13 @@ void RegisterArrayOps(OpRegistry& r) {
          .infer_shape = InferScatterElements,
          .doc = "data with updates[i][j] written to [indices[i][j]][j] along axis (0); reduction none, add, mul, "
                 "max, min"});
-  r.Add({.kind = OpKind::kScatterND,
-         .min_inputs = 3,
-         .max_inputs = 3,
-         .attrs = {{"reduction", AttrType::kString}},
-         .infer_shape = InferScatterND,
-         .doc = "data with the slices updates[i...] written at data[indices[i...]]; reduction none, add, mul, max, min"});
+  r.Add(
+      {.kind = OpKind::kScatterND,
+       .min_inputs = 3,
+       .max_inputs = 3,
+       .attrs = {{"reduction", AttrType::kString}},
+       .infer_shape = InferScatterND,
+       .doc = "data with the slices updates[i...] written at data[indices[i...]]; reduction none, add, mul, max, min"});
   r.Add({.kind = OpKind::kGatherND,
          .min_inputs = 2,
          .max_inputs = 2,

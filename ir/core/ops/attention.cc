@@ -48,7 +48,8 @@ StatusOr<Geometry> ResolveGeometry(const Dims& q, const Dims& k, const Dims& v, 
     g.kv_len = k[2];
     g.head_size = q[3];
     if (k[3] != g.head_size) return InvalidArgument("Q and K head sizes differ: ", q[3], " vs ", k[3]);
-    if (v[1] != g.kv_heads || v[2] != g.kv_len) return InvalidArgument("V ", DimsToString(v), " does not match K ", DimsToString(k));
+    if (v[1] != g.kv_heads || v[2] != g.kv_len)
+      return InvalidArgument("V ", DimsToString(v), " does not match K ", DimsToString(k));
     g.v_head_size = v[3];
   }
   if (g.kv_heads < 1 || g.q_heads % g.kv_heads != 0) {
@@ -106,8 +107,9 @@ Status InferAttention(InferContext& ctx) {
     }
   }
   const DType t = ctx.input_dtype(0);
-  ctx.set_output(0, t, g->rank3 ? Dims{g->batch, g->q_len, g->q_heads * g->v_head_size}
-                                : Dims{g->batch, g->q_heads, g->q_len, g->v_head_size});
+  ctx.set_output(0, t,
+                 g->rank3 ? Dims{g->batch, g->q_len, g->q_heads * g->v_head_size}
+                          : Dims{g->batch, g->q_heads, g->q_len, g->v_head_size});
   if (ctx.num_outputs() > 1) ctx.set_output(1, t, {g->batch, g->kv_heads, g->total(), g->head_size});
   if (ctx.num_outputs() > 2) ctx.set_output(2, t, {g->batch, g->kv_heads, g->total(), g->v_head_size});
   if (ctx.num_outputs() > 3) ctx.set_output(3, t, scores);

@@ -82,9 +82,7 @@ Status InferNllGrad(InferContext& ctx) {
   return Status::Ok();
 }
 
-std::vector<AttrSpec> ClassLossAttrs() {
-  return {{"reduction", AttrType::kString}, {"ignore_index", AttrType::kInt}};
-}
+std::vector<AttrSpec> ClassLossAttrs() { return {{"reduction", AttrType::kString}, {"ignore_index", AttrType::kInt}}; }
 
 }  // namespace
 

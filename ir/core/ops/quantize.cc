@@ -35,7 +35,8 @@ Status CheckScaleShape(const InferContext& ctx) {
     }
   }
   if (ctx.has_input(2) && ctx.input_dims(2) != scale) {
-    return ctx.Error("zero point shape ", DimsToString(ctx.input_dims(2)), " must be the scale's ", DimsToString(scale));
+    return ctx.Error("zero point shape ", DimsToString(ctx.input_dims(2)), " must be the scale's ",
+                     DimsToString(scale));
   }
   return Status::Ok();
 }
@@ -51,17 +52,20 @@ Status InferQuantize(InferContext& ctx) {
   if (ctx.attrs().Has("output_dtype") && ctx.attrs().GetInt("output_dtype", 0) != 0) {
     auto t = DTypeFromOnnx(static_cast<int>(ctx.attrs().GetInt("output_dtype", 0)));
     if (!t.ok() || !IsQuantizedType(*t)) {
-      return ctx.Unsupported("output_dtype ", ctx.attrs().GetInt("output_dtype", 0), " (supported: int8, uint8, int32)");
+      return ctx.Unsupported("output_dtype ", ctx.attrs().GetInt("output_dtype", 0),
+                             " (supported: int8, uint8, int32)");
     }
     out = *t;
   }
   if (ctx.has_input(2)) {
     if (ctx.attrs().Has("output_dtype") && ctx.input_dtype(2) != out) {
-      return ctx.Error("y_zero_point has type ", DTypeName(ctx.input_dtype(2)), " but output_dtype is ", DTypeName(out));
+      return ctx.Error("y_zero_point has type ", DTypeName(ctx.input_dtype(2)), " but output_dtype is ",
+                       DTypeName(out));
     }
     out = ctx.input_dtype(2);
   }
-  if (!IsQuantizedType(out)) return ctx.Unsupported("quantizing to ", DTypeName(out), " (supported: int8, uint8, int32)");
+  if (!IsQuantizedType(out))
+    return ctx.Unsupported("quantizing to ", DTypeName(out), " (supported: int8, uint8, int32)");
   const int64_t saturate = ctx.attrs().GetInt("saturate", 1);
   if (saturate != 0 && saturate != 1) return ctx.Error("saturate must be 0 or 1, got ", saturate);
   ctx.set_output(0, out, ctx.input_dims(0));

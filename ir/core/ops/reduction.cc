@@ -86,11 +86,12 @@ void RegisterReductionOps(OpRegistry& r) {
         std::pair{OpKind::kReduceL2, "square root of the sum of squares"},
         std::pair{OpKind::kReduceLogSum, "log of the sum"},
         std::pair{OpKind::kReduceLogSumExp, "log of the sum of exponentials"}}) {
-    r.Add({.kind = kind,
-           .max_inputs = 2,
-           .attrs = axes_attrs,
-           .infer_shape = InferReduce,
-           .doc = std::string(what) + " over the 'axes' attribute or constant input (all axes by default), keepdims=1"});
+    r.Add(
+        {.kind = kind,
+         .max_inputs = 2,
+         .attrs = axes_attrs,
+         .infer_shape = InferReduce,
+         .doc = std::string(what) + " over the 'axes' attribute or constant input (all axes by default), keepdims=1"});
   }
 }
 

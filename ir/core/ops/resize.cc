@@ -29,10 +29,10 @@ Status CheckOneOf(const Attrs& attrs, const char* name, const char* fallback, st
 Status CheckAttrs(const Attrs& attrs) {
   RETURN_IF_ERROR(CheckOneOf(attrs, "mode", "nearest", {"nearest", "linear", "cubic"}));
   RETURN_IF_ERROR(CheckOneOf(attrs, "coordinate_transformation_mode", "half_pixel",
-                             {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
-                              "asymmetric", "tf_crop_and_resize"}));
-  RETURN_IF_ERROR(
-      CheckOneOf(attrs, "nearest_mode", "round_prefer_floor", {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"}));
+                             {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+                              "tf_crop_and_resize"}));
+  RETURN_IF_ERROR(CheckOneOf(attrs, "nearest_mode", "round_prefer_floor",
+                             {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"}));
   RETURN_IF_ERROR(CheckOneOf(attrs, "keep_aspect_ratio_policy", "stretch", {"stretch", "not_larger", "not_smaller"}));
   for (const char* flag : {"antialias", "exclude_outside"}) {
     const int64_t v = attrs.GetInt(flag, 0);
@@ -100,7 +100,8 @@ StatusOr<Geometry> ResolveGeometry(const Dims& x, const std::vector<double>& roi
     const std::string policy = attrs.GetString("keep_aspect_ratio_policy", "stretch");
     if (policy != "stretch") {
       double scale = policy == "not_larger" ? INFINITY : 0;
-      for (int64_t a : axes) scale = policy == "not_larger" ? std::min(scale, g.scales[a]) : std::max(scale, g.scales[a]);
+      for (int64_t a : axes)
+        scale = policy == "not_larger" ? std::min(scale, g.scales[a]) : std::max(scale, g.scales[a]);
       for (int64_t a : axes) {
         g.scales[a] = scale;
         g.output[a] = static_cast<int64_t>(scale * static_cast<double>(x[a]) + 0.5);  // round half up

@@ -2,10 +2,11 @@
 // in double. The QK output (qk_matmul_output_mode) is 0: Q K^T scale, 1: after softcap,
 // 2: plus the mask and causal bias, 3: the softmax. A row whose keys are all masked
 // attends to nothing: its probabilities and output are 0 (not 0/0).
+#include "ir/core/ops/attention.h"
+
 #include <cmath>
 #include <limits>
 
-#include "ir/core/ops/attention.h"
 #include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
@@ -71,8 +72,8 @@ Status AttentionKernel(const KernelSpec& spec, const Refs& in, const Refs& out) 
   const Dims scores = {g.batch, g.q_heads, g.q_len, total};
   if (mask && (mask->dims.empty() || mask->dims.size() > 4)) return InvalidArgument("attn_mask has a bad rank");
   MaskReader mask_at(mask, scores);
-  const double scale = spec.attrs.Has("scale") ? spec.attrs.GetFloat("scale", 1.0f)
-                                               : 1.0 / std::sqrt(static_cast<double>(g.head_size));
+  const double scale =
+      spec.attrs.Has("scale") ? spec.attrs.GetFloat("scale", 1.0f) : 1.0 / std::sqrt(static_cast<double>(g.head_size));
   const double softcap = spec.attrs.GetFloat("softcap", 0.0f);
   const bool causal = spec.attrs.GetInt("is_causal", 0) != 0;
   const int64_t mode = spec.attrs.GetInt("qk_matmul_output_mode", 0);
@@ -96,7 +97,8 @@ Status AttentionKernel(const KernelSpec& spec, const Refs& in, const Refs& out) 
     for (int64_t b = 0; b < g.batch; ++b) {
       for (int64_t kh = 0; kh < g.kv_heads; ++kh) {
         for (int64_t j = 0; j < total; ++j) {
-          if (ref::HasOutput(out, 1)) std::copy(key(b, kh, j), key(b, kh, j) + g.head_size, out[1].as<T>() + cache_k.Row(b, kh, j));
+          if (ref::HasOutput(out, 1))
+            std::copy(key(b, kh, j), key(b, kh, j) + g.head_size, out[1].as<T>() + cache_k.Row(b, kh, j));
           if (ref::HasOutput(out, 2)) {
             std::copy(value(b, kh, j), value(b, kh, j) + g.v_head_size, out[2].as<T>() + cache_v.Row(b, kh, j));
           }
@@ -124,8 +126,9 @@ Status AttentionKernel(const KernelSpec& spec, const Refs& in, const Refs& out) 
             if (!nonpad.empty() && j >= nonpad[b]) bias = kNegInf;
             s[j] = x + bias;
             if (ref::HasOutput(out, 3) && mode < 3) {
-              out[3].as<T>()[((b * g.q_heads + h) * g.q_len + i) * total + j] =
-                  static_cast<T>(mode == 0 ? raw : mode == 1 ? capped : s[j]);
+              out[3].as<T>()[((b * g.q_heads + h) * g.q_len + i) * total + j] = static_cast<T>(mode == 0   ? raw
+                                                                                               : mode == 1 ? capped
+                                                                                                           : s[j]);
             }
             max = std::fmax(max, s[j]);
           }

@@ -132,7 +132,8 @@ Status RmsNormKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
       double square_sum = 0;
       for (int64_t j = 0; j < inner; ++j) square_sum += static_cast<double>(row[j]) * row[j];
       const double inv = 1.0 / std::sqrt(square_sum / static_cast<double>(inner) + epsilon);
-      for (int64_t j = 0; j < inner; ++j) out[0].as<T>()[o * inner + j] = static_cast<T>(row[j] * inv * scale[scale_at(j)]);
+      for (int64_t j = 0; j < inner; ++j)
+        out[0].as<T>()[o * inner + j] = static_cast<T>(row[j] * inv * scale[scale_at(j)]);
     }
     return Status::Ok();
   });

@@ -99,7 +99,8 @@ Status NllKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   return DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* x = in[0].as<T>();
-    return WriteLoss<T>(loss, [x](int64_t i) { return static_cast<double>(x[i]); }, out[0]);
+    return WriteLoss<T>(
+        loss, [x](int64_t i) { return static_cast<double>(x[i]); }, out[0]);
   });
 }
 
@@ -126,7 +127,8 @@ Status SoftmaxCrossEntropyLossKernel(const KernelSpec& spec, const Refs& in, con
     if (ref::HasOutput(out, 1)) {
       for (int64_t i = 0; i < total; ++i) out[1].as<T>()[i] = static_cast<T>(lp[i]);
     }
-    return WriteLoss<T>(loss, [&lp](int64_t i) { return lp[i]; }, out[0]);
+    return WriteLoss<T>(
+        loss, [&lp](int64_t i) { return lp[i]; }, out[0]);
   });
 }
 

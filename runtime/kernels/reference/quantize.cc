@@ -38,7 +38,8 @@ StatusOr<ScaleIndex> ResolveScaleIndex(const KernelSpec& spec, const Refs& in) {
   s.len = x[axis];
   s.blocks = s.block > 0 ? (s.len + s.block - 1) / s.block : s.len;
   const int64_t expected = s.block > 0 ? in[0].num_elements() / std::max<int64_t>(s.len, 1) * s.blocks : s.len;
-  if (in[1].num_elements() != expected) return InvalidArgument("scale has ", in[1].num_elements(), " values, needs ", expected);
+  if (in[1].num_elements() != expected)
+    return InvalidArgument("scale has ", in[1].num_elements(), " values, needs ", expected);
   return s;
 }
 

@@ -3,10 +3,11 @@
 // coordinate_transformation_mode), which gets taps (input indices, edge-clamped)
 // and weights per dim; the dims are separable, so an output element is the sum
 // over the tensor product of its dims' taps. Computed in double.
+#include "ir/core/ops/resize.h"
+
 #include <cmath>
 #include <string>
 
-#include "ir/core/ops/resize.h"
 #include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
@@ -82,7 +83,8 @@ double SourceCoordinate(const Interpolation& ip, double x, int64_t in, int64_t o
   if (t == "align_corners") return out_w == 1 ? 0.0 : x * (in_w - 1) / (out_w - 1);
   if (t == "asymmetric") return x / scale;
   if (t == "tf_crop_and_resize") {
-    double v = out_w == 1 ? (roi_end - roi_start) * (in_w - 1) / 2 : x * (roi_end - roi_start) * (in_w - 1) / (out_w - 1);
+    double v =
+        out_w == 1 ? (roi_end - roi_start) * (in_w - 1) / 2 : x * (roi_end - roi_start) * (in_w - 1) / (out_w - 1);
     v += roi_start * (in_w - 1);
     *outside = v < 0 || v > in_w - 1;
     return v;
@@ -98,7 +100,8 @@ double SourceCoordinate(const Interpolation& ip, double x, int64_t in, int64_t o
 Taps TapsAt(const Interpolation& ip, int64_t x, int64_t in, int64_t out, double scale, double roi_start,
             double roi_end) {
   Taps taps;
-  const double src = SourceCoordinate(ip, static_cast<double>(x), in, out, scale, roi_start, roi_end, &taps.extrapolate);
+  const double src =
+      SourceCoordinate(ip, static_cast<double>(x), in, out, scale, roi_start, roi_end, &taps.extrapolate);
   if (taps.extrapolate) return taps;
   const double floor = std::floor(src);
   const double ratio = src == floor ? 1.0 : src - floor;
