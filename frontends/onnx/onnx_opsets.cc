@@ -179,6 +179,7 @@ const NewerVersion kNewerVersions[] = {
     {"Trilu", 14, nullptr},
     {"LayerNormalization", 17, nullptr},
     {"RMSNormalization", 23, nullptr},
+    {"InstanceNormalization", 22, nullptr},      // bfloat16
     {"NegativeLogLikelihoodLoss", 22, nullptr},  // bfloat16
     {"CumSum", 14, nullptr},                     // bfloat16, float16
     {"CumProd", 26, nullptr},

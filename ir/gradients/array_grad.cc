@@ -1,6 +1,6 @@
 // Gradient rules of the array ops (ir/core/ops/array.cc), each written with other
 // ops: CumSum runs the other way, DepthToSpace and SpaceToDepth invert each other,
-// TopK, GatherND and the scatters move gradients with their index duals.
+// TopK, GatherND and the scatters move gradients with their index duals, Tile sums its copies.
 #include "ir/gradient.h"
 
 namespace kiln {
@@ -85,6 +85,27 @@ Status ScatterGrad(Ctx& c) {
 }
 constexpr char kGatherElements[] = "GatherElements", kGatherND[] = "GatherND";
 
+// Y = Tile(X, r): dY seen as [r0, x0, r1, x1, ...] summed over the repeat axes.
+Status TileGrad(Ctx& c) {
+  if (!c.wants(0)) return Status::Ok();
+  if (!c.X(1)->is_constant()) return c.Unsupported("repeats computed at run time");
+  const std::vector<int64_t> repeats = c.X(1)->constant().ToInt64Vector();
+  const Dims& x = c.X(0)->dims();
+  Dims split;
+  std::vector<int64_t> axes;
+  for (size_t d = 0; d < x.size(); ++d) {
+    axes.push_back(static_cast<int64_t>(split.size()));
+    split.push_back(repeats[d]);
+    split.push_back(x[d]);
+  }
+  ASSIGN_OR_RETURN(Value * g, c.ReshapeTo(c.dY(), split));
+  Attrs a;
+  a.SetInt("keepdims", 0);
+  ASSIGN_OR_RETURN(g, c.Emit1("ReduceSum", {g, c.Ints(axes)}, a));
+  c.set_grad(0, g);
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterArrayGradients(GradientRules& r) {
@@ -95,6 +116,7 @@ void RegisterArrayGradients(GradientRules& r) {
   r.SetGradient(OpKind::kGatherND, GatherNDGrad);
   r.SetGradient(OpKind::kScatterElements, ScatterGrad<kGatherElements>);
   r.SetGradient(OpKind::kScatterND, ScatterGrad<kGatherND>);
+  r.SetGradient(OpKind::kTile, TileGrad);
 }
 
 }  // namespace kiln

@@ -189,7 +189,8 @@ Build Unary(const std::string& op, Attrs attrs = {}, bool positive = false) {
 }
 
 void AddUnaryCases(std::vector<RuleCase>& cases) {
-  for (const char* op : {"Relu", "Softplus", "Softsign", "Mish", "Abs", "Sigmoid", "Tanh", "Exp"}) {
+  for (const char* op : {"Relu", "Softplus", "Softsign", "Mish", "Abs", "Sigmoid", "Tanh", "Exp", "HardSigmoid",
+                         "HardSwish", "ThresholdedRelu", "Shrink", "Celu"}) {
     cases.push_back({op, {op}, Unary(op)});
   }
   cases.push_back({"LeakyRelu_DefaultAlpha", {"LeakyRelu"}, Unary("LeakyRelu")});
@@ -812,6 +813,9 @@ void AddArrayCases(std::vector<RuleCase>& cases) {
                        b.Output(b.Op(op, {Data(b, {2, 3, 4}), b.Ints({-1})}, WithInt(A(), "keepdims", 0)));
                      }});
   }
+  cases.push_back({"Tile", {"Tile"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("Tile", {Data(b, {2, 3}), b.Ints({1, 2})}));
+                   }});
   cases.push_back({"TopK_Values", {"TopK"}, [](ModelBuilder& b) {
                      Node* n = b.AddNode("TopK", {Data(b, {2, 5, 3}), b.Ints({2})}, WithInt(A(), "axis", 1), 2);
                      b.Output(n->output(0));

@@ -221,6 +221,25 @@ Status InferGatherND(InferContext& ctx) {
   return Status::Ok();
 }
 
+// Tile(input, repeats (constant int64 [rank])): each dim repeated.
+Status InferTile(InferContext& ctx) {
+  ASSIGN_OR_RETURN(std::vector<int64_t> repeats, ops::ConstantInts(ctx, 1, "repeats"));
+  Dims dims = ctx.input_dims(0);
+  if (repeats.size() != dims.size()) {
+    return ctx.Error("repeats has ", repeats.size(), " values but the input has rank ", dims.size());
+  }
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (repeats[d] < 0) return ctx.Error("repeats must be >= 0, got ", repeats[d]);
+    if (dims[d] > 0 && repeats[d] > (int64_t{1} << 40) / dims[d])
+      return ctx.Error("repeats ", repeats[d], " is too large");
+    dims[d] *= repeats[d];
+  }
+  ASSIGN_OR_RETURN_CTX(ctx, int64_t count, CheckedElementCount(dims));
+  (void)count;
+  ctx.set_output(0, ctx.input_dtype(0), dims);
+  return Status::Ok();
+}
+
 std::vector<AttrSpec> CumulativeAttrs() { return {{"exclusive", AttrType::kInt}, {"reverse", AttrType::kInt}}; }
 std::vector<AttrSpec> DepthSpaceAttrs() { return {{"blocksize", AttrType::kInt, true}, {"mode", AttrType::kString}}; }
 
@@ -280,6 +299,11 @@ void RegisterArrayOps(OpRegistry& r) {
        .attrs = {{"reduction", AttrType::kString}},
        .infer_shape = InferScatterND,
        .doc = "data with the slices updates[i...] written at data[indices[i...]]; reduction none, add, mul, max, min"});
+  r.Add({.kind = OpKind::kTile,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .infer_shape = InferTile,
+         .doc = "the input repeated repeats[d] times along each dim d (constant repeats)"});
   r.Add({.kind = OpKind::kGatherND,
          .min_inputs = 2,
          .max_inputs = 2,

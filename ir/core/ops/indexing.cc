@@ -92,6 +92,22 @@ Status InferRmsNorm(InferContext& ctx) {
   return Status::Ok();
 }
 
+// InstanceNormalization(input [N, C, ...], scale [C], B [C]): per (n, c) over the spatial dims.
+Status InferInstanceNorm(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kFloat));
+  const Dims& x = ctx.input_dims(0);
+  if (x.size() < 3) return ctx.Error("input must have shape [N, C, d1..], got ", DimsToString(x));
+  for (int i = 1; i < 3; ++i) {
+    RETURN_IF_ERROR(CheckSameDType(ctx, i, 0));
+    if (ctx.input_dims(i) != Dims{x[1]}) {
+      return ctx.Error(i == 1 ? "scale" : "B", " shape ", DimsToString(ctx.input_dims(i)), " must be [C] = [", x[1],
+                       "]");
+    }
+  }
+  ctx.set_output(0, ctx.input_type(0));
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterIndexingOps(OpRegistry& r) {
@@ -113,6 +129,12 @@ void RegisterIndexingOps(OpRegistry& r) {
          .attrs = {{"axis", AttrType::kInt}, {"epsilon", AttrType::kFloat}, {"stash_type", AttrType::kInt}},
          .infer_shape = InferLayerNorm,
          .doc = "(x - mean) / sqrt(var + epsilon) * Scale + B over the dims from axis (-1); Mean, InvStdDev"});
+  r.Add({.kind = OpKind::kInstanceNormalization,
+         .min_inputs = 3,
+         .max_inputs = 3,
+         .attrs = {{"epsilon", AttrType::kFloat}},
+         .infer_shape = InferInstanceNorm,
+         .doc = "(x - mean) / sqrt(var + epsilon) * scale[c] + B[c] over the spatial dims of each (n, c)"});
   r.Add({.kind = OpKind::kRMSNormalization,
          .min_inputs = 2,
          .max_inputs = 2,

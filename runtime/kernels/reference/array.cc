@@ -312,6 +312,23 @@ Status GatherNDKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   });
 }
 
+Status TileKernel(const KernelSpec&, const Refs& in, const Refs& out) {
+  const Dims& x = in[0].dims;
+  if (out[0].dims.size() != x.size() || out[0].dtype != in[0].dtype) return InvalidArgument("output does not match");
+  const Dims strides = RowMajorStrides(x);
+  return ref::DispatchBySize(in[0].dtype, [&](auto tag) {
+    using U = decltype(tag);
+    Dims index;
+    for (int64_t i = 0; i < out[0].num_elements(); ++i) {
+      ref::Unflatten(i, out[0].dims, &index);
+      int64_t offset = 0;
+      for (size_t d = 0; d < x.size(); ++d) offset += (index[d] % x[d]) * strides[d];
+      out[0].as<U>()[i] = in[0].as<U>()[offset];
+    }
+    return Status::Ok();
+  });
+}
+
 }  // namespace
 
 void RegisterReferenceArrayKernels(KernelRegistry& r) {
@@ -325,6 +342,7 @@ void RegisterReferenceArrayKernels(KernelRegistry& r) {
   RegisterRef(r, "ScatterElements", 3, 1, ScatterElementsKernel);
   RegisterRef(r, "ScatterND", 3, 1, ScatterNDKernel);
   RegisterRef(r, "GatherND", 2, 1, GatherNDKernel, HalfMode::kNative);
+  RegisterRef(r, "Tile", 2, 1, TileKernel, HalfMode::kNative);
 }
 
 }  // namespace kiln::runtime

@@ -139,6 +139,32 @@ Status RmsNormKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   });
 }
 
+Status InstanceNormKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const Dims& x = in[0].dims;
+  if (x.size() < 3 || out[0].dims != x || in[1].num_elements() != x[1] || in[2].num_elements() != x[1] ||
+      in[1].dtype != in[0].dtype || in[2].dtype != in[0].dtype) {
+    return InvalidArgument("input, scale, B and output do not match");
+  }
+  const double epsilon = spec.attrs.GetFloat("epsilon", 1e-5f);
+  const int64_t channels = x[1], inner = ElementCount(Dims(x.begin() + 2, x.end()));
+  return ref::DispatchFloat(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for (int64_t row = 0; row < x[0] * channels; ++row) {
+      const T* xr = in[0].as<T>() + row * inner;
+      double mean = 0, var = 0;
+      for (int64_t j = 0; j < inner; ++j) mean += xr[j];
+      mean /= static_cast<double>(inner);
+      for (int64_t j = 0; j < inner; ++j) var += (xr[j] - mean) * (xr[j] - mean);
+      var /= static_cast<double>(inner);
+      const double inv = 1.0 / std::sqrt(var + epsilon);
+      const double scale = in[1].as<T>()[row % channels], bias = in[2].as<T>()[row % channels];
+      for (int64_t j = 0; j < inner; ++j)
+        out[0].as<T>()[row * inner + j] = static_cast<T>((xr[j] - mean) * inv * scale + bias);
+    }
+    return Status::Ok();
+  });
+}
+
 }  // namespace
 
 void RegisterReferenceIndexingKernels(KernelRegistry& r) {
@@ -146,6 +172,7 @@ void RegisterReferenceIndexingKernels(KernelRegistry& r) {
   RegisterRef(r, "Trilu", 1, 1, TriluKernel, HalfMode::kNative);
   RegisterRef(r, "LayerNormalization", 2, 1, LayerNormKernel);
   RegisterRef(r, "RMSNormalization", 2, 1, RmsNormKernel);
+  RegisterRef(r, "InstanceNormalization", 3, 1, InstanceNormKernel);
 }
 
 }  // namespace kiln::runtime
