@@ -95,6 +95,22 @@ class MatMul(nn.Module):
         return x @ self.w
 
 
+class TransformerEncoder(nn.Module):
+    """nn.TransformerEncoder (batch first) with GELU feed-forward layers and, optionally, a
+    causal self-attention mask over the fixed sequence length `seq`: the Transformer
+    building blocks (LayerNorm, Softmax, Erf, masked attention) in one model."""
+
+    def __init__(self, d_model=64, heads=4, layers=2, ff=128, seq=10, causal=True):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model, heads, ff, dropout=0.0, activation="gelu", batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        mask = torch.triu(torch.full((seq, seq), float("-inf")), diagonal=1) if causal else None
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        return self.encoder(x, mask=self.mask)
+
+
 def resnet50():
     import torchvision  # only this model needs it
 

@@ -58,8 +58,8 @@ StatusOr<std::vector<Value*>> AppendGradients(Graph& graph, Value* loss, const s
   if (!missing.empty()) {
     std::reverse(missing.begin(), missing.end());
     std::string msg = "autodiff: no gradient rule for " + std::to_string(missing.size()) + " node(s) between the " +
-                      "parameters and the loss:";
-    for (const std::string& m : missing) msg += "\n  " + m;
+                      "parameters and the loss: ";
+    for (size_t i = 0; i < missing.size(); ++i) msg += (i ? ", " : "") + missing[i];
     return Unimplemented(msg);
   }
 

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Generates the PyTorch reference models under tests/data/models/.
 
-The networks are bench/torch_models.py's (Mlp 784-128-64-10 with log-softmax, LeNet5
-with tanh, ResNet8). Each model directory holds model.onnx (opset 13, batch axis "batch" on the input and
-the output) and, for batch 1 and batch 64, an input and PyTorch's output:
+The networks are bench/torch_models.py's: Mlp 784-128-64-10 with log-softmax, LeNet5
+with tanh, ResNet8 (opset 13), and a 2-layer TransformerEncoder (d_model 64, 4 heads,
+GELU, causal mask, sequence length 10) at opsets 14 and 17 (transformer_op14,
+transformer_op17). Each model directory holds model.onnx (batch axis "batch" on the input
+and the output) and, for batch 1 and batch 64, an input and PyTorch's output:
 input_b1.npy, output_b1.npy, input_b64.npy, output_b64.npy (float32).
-tests/tools/pytorch_reference_test.cc runs them through kiln and compares.
+tests/tools/torch_models_cli_test.cc runs them through kiln and compares.
 
 The files are checked in so CI needs no PyTorch. Regenerate with Debian's torch/onnx
 (not a pyenv python):
@@ -27,7 +29,7 @@ import torch.nn as nn
 
 # The networks live in one module, shared with the benchmarks.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-from torch_models import LeNet5, Mlp, ResNet8  # noqa: E402
+from torch_models import LeNet5, Mlp, ResNet8, TransformerEncoder  # noqa: E402
 
 OPSET = 13
 BATCH_SIZES = (1, 64)
@@ -56,7 +58,20 @@ def randomize_batch_norm(model):
       assert module.running_mean.shape == (c,)
 
 
-def export(model, name, input_shape, out_dir, training_mode):
+def randomize_transformer(model):
+  """The encoder's layers start as copies of one layer; give each its own weights (so a mixed-up
+  layer shows) and LayerNorms that are not the identity."""
+  for name, p in model.named_parameters():
+    with torch.no_grad():
+      if "norm" in name:
+        p.uniform_(0.5, 1.5) if name.endswith("weight") else p.uniform_(-0.2, 0.2)
+      elif p.dim() > 1:
+        nn.init.xavier_uniform_(p)
+      else:
+        p.uniform_(-0.1, 0.1)
+
+
+def export(model, name, input_shape, out_dir, training_mode, opset=OPSET):
   directory = os.path.join(out_dir, name)
   os.makedirs(directory, exist_ok=True)
   model.eval()
@@ -65,7 +80,7 @@ def export(model, name, input_shape, out_dir, training_mode):
       model,
       torch.zeros((1,) + input_shape),
       path,
-      opset_version=OPSET,
+      opset_version=opset,
       input_names=["input"],
       output_names=["output"],
       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
@@ -103,6 +118,10 @@ def main():
   # PRESERVE (with the model in eval mode) exports the same inference graph but skips the
   # exporter's eval-mode Conv+BatchNorm folding, so BatchNormalization reaches kiln.
   export(resnet, "resnet", (3, 32, 32), args.out, torch.onnx.TrainingMode.PRESERVE)
+  transformer = TransformerEncoder()
+  randomize_transformer(transformer)
+  for opset in (14, 17):
+    export(transformer, "transformer_op%d" % opset, (10, 64), args.out, torch.onnx.TrainingMode.EVAL, opset)
 
 
 if __name__ == "__main__":

@@ -52,10 +52,16 @@ std::string EncodePng(const PngSpec& s, const std::vector<std::vector<uint8_t>>&
   return out;
 }
 
-KilnResult RunKilnInSourceTree(const std::string& args) {
+KilnResult RunShell(const std::string& command) {
   KilnResult r;
-  r.code = RunCommand("cd '" + SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args, &r.output);
+  r.code = RunCommand(command, &r.output);
   return r;
+}
+
+KilnResult RunKiln(const std::string& args) { return RunShell(std::string(KILN_TOOL_PATH) + " " + args); }
+
+KilnResult RunKilnInSourceTree(const std::string& args) {
+  return RunShell("cd '" + SourcePath("") + "' && " + KILN_TOOL_PATH + " " + args);
 }
 
 StatusOr<std::vector<Tensor>> RunOnce(runtime::Session& session, const std::vector<Tensor>& inputs) {
@@ -140,6 +146,10 @@ void ExpectOneLineError(int exit_code, const std::string& output, int code, cons
   EXPECT_EQ(output.rfind(prefix, 0), 0u) << output;
   EXPECT_EQ(CountLines(output), 1) << output;
   EXPECT_NE(output.find(needle), std::string::npos) << "expected '" << needle << "' in: " << output;
+}
+
+void ExpectOneLineError(const KilnResult& r, int code, const std::string& needle) {
+  ExpectOneLineError(r.code, r.output, code, "kiln: ", needle);
 }
 
 }  // namespace kiln::testing

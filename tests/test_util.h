@@ -52,6 +52,10 @@ struct KilnResult {
   std::string output;
 };
 KilnResult RunKilnInSourceTree(const std::string& args);
+/// `kiln ARGS` in the current directory.
+KilnResult RunKiln(const std::string& args);
+/// A shell command's exit code and stdout+stderr.
+KilnResult RunShell(const std::string& command);
 
 /// The training step of `graph` (batch `batch`, optimizer by name) lowered for the CPU.
 StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, const std::string& optimizer);
@@ -64,6 +68,8 @@ int CountLines(const std::string& s);
 /// starts with `prefix` ("kiln: ") and contains `needle`.
 void ExpectOneLineError(int exit_code, const std::string& output, int code, const std::string& prefix,
                         const std::string& needle);
+/// The same for a `kiln` run: one line "kiln: ..." containing `needle`.
+void ExpectOneLineError(const KilnResult& r, int code, const std::string& needle);
 
 /// Runs a shell command; returns its exit code and captures stdout+stderr.
 int RunCommand(const std::string& command, std::string* output);

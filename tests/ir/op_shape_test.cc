@@ -86,6 +86,8 @@ const std::vector<Case>& Cases() {
     {"Range", {FloatScalar(5), FloatScalar(2), FloatScalar(1)}, {}, {F32({0})}},
     {"Range", {X(F32({})), FloatScalar(2), FloatScalar(1)}, {}, {}, "needs a constant input 0"},
     {"Mish", {X(I64({3}))}, {}, {}, "int64"},
+    {"Erf", {X(F32({2, 3}))}, {}, {F32({2, 3})}},
+    {"Erf", {X(I32({3}))}, {}, {}, "int32"},
     {"Exp", {X(F32({3}))}, {}, {F32({3})}},
     {"Log", {X(F32({3}))}, {}, {F32({3})}},
     {"Sqrt", {X(F32({3}))}, {}, {F32({3})}},

@@ -178,6 +178,7 @@ TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
       {"softsign", "Softsign", false},
       {"selu", "Selu", false},
       {"mish", "Mish", false},
+      {"erf", "Erf", false},
       {"reciprocal", "Reciprocal", true, true},
       {"selu", "Selu", false, false, 1.2f},
       {"abs", "Abs", false},

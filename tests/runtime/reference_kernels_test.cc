@@ -79,6 +79,7 @@ TEST(ReferenceKernels, Activations) {
   ExpectRef("Tanh", {}, {F({2}, {0, 1})}, {2}, {0, std::tanh(1.0f)});
   ExpectRef("Softplus", {}, {F({3}, {0, 100, -100})}, {3}, {std::log(2.0f), 100, 0});
   ExpectRef("Softsign", {}, {F({2}, {1, -3})}, {2}, {0.5f, -0.75f});
+  ExpectRef("Erf", {}, {F({4}, {0.5f, -1.5f, 3, 0})}, {4}, {0.520499878f, -0.966105146f, 0.99997791f, 0});
   ExpectRef("Mish", {}, {F({4}, {1, -3, 0, -100})}, {4}, {0.8650983882673103f, -0.1456474612756246f, 0, 0});
   auto r = RunRef("Relu", {}, {I32({2}, {-3, 4})}, {{proto::DT_INT32, {2}}});
   ASSERT_OK(r.status());

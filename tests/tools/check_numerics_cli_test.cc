@@ -14,18 +14,9 @@
 namespace kiln {
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result Shell(const std::string& command) {
-  Result r;
-  r.code = testing::RunCommand(command, &r.output);
-  return r;
-}
-
-Result Kiln(const std::string& args) { return Shell(std::string(KILN_TOOL_PATH) + " " + args); }
+using Result = testing::KilnResult;
+using testing::RunKiln;
+using testing::RunShell;
 
 std::string WriteTensor(const std::string& path, const Tensor& t) {
   Status st = WriteTensorFile(path, t);
@@ -70,23 +61,23 @@ TEST(CheckNumericsCliTest, NamesTheFirstStepOrTheNonFiniteInput) {
   };
   for (const char* kernels : {"", " --no-onednn"}) {
     for (const Case& c : cases) {
-      const Result r = Kiln("run " + model + " --input " + c.file + " --check-numerics" + kernels);
+      const Result r = RunKiln("run " + model + " --input " + c.file + " --check-numerics" + kernels);
       testing::ExpectOneLineError(r.code, r.output, 3, "kiln: fused/scale", c.needle);
       // Without the flag the run succeeds and prints the non-finite output.
-      const Result plain = Kiln("run " + model + " --input " + c.file + kernels);
+      const Result plain = RunKiln("run " + model + " --input " + c.file + kernels);
       EXPECT_EQ(plain.code, 0) << plain.output;
     }
   }
   // A weight that is already NaN is named too.
-  const Result w =
-      Kiln("run " + WriteModel(dir, "w", "[2, nan, 1]") + " --input " + input("ok", {1, 2, 3}) + " --check-numerics");
+  const Result w = RunKiln("run " + WriteModel(dir, "w", "[2, nan, 1]") + " --input " + input("ok", {1, 2, 3}) +
+                           " --check-numerics");
   testing::ExpectOneLineError(w.code, w.output, 3, "kiln: fused/scale", "input 'b' is already non-finite (NaN");
   // Finite throughout: the same output as without the flag, exit 0.
-  const Result checked = Kiln("run " + model + " --input " + dir + "/ok.npy --check-numerics");
-  const Result plain = Kiln("run " + model + " --input " + dir + "/ok.npy");
+  const Result checked = RunKiln("run " + model + " --input " + dir + "/ok.npy --check-numerics");
+  const Result plain = RunKiln("run " + model + " --input " + dir + "/ok.npy");
   EXPECT_EQ(checked.code, 0) << checked.output;
   EXPECT_EQ(checked.output, plain.output);
-  EXPECT_NE(Kiln("run --help").output.find("--check-numerics"), std::string::npos);
+  EXPECT_NE(RunKiln("run --help").output.find("--check-numerics"), std::string::npos);
 }
 
 // The LLVM fused elementwise kernel (one jit step for the whole chain) keeps the
@@ -108,9 +99,9 @@ TEST(CheckNumericsCliTest, FusedElementwiseKernelPropagatesNaNAndInf) {
   })";
   const std::string x =
       WriteTensor(dir + "/x.npy", Tensor::FromVector(proto::DT_FLOAT, {3}, std::vector<float>{kNaN, kInf, -kInf}));
-  const Result plan = Kiln("dump " + model);
+  const Result plan = RunKiln("dump " + model);
   EXPECT_NE(plan.output.find("(1 jit)"), std::string::npos) << plan.output;
-  const Result r = Kiln("run " + model + " --input " + x + " --output-dir " + dir + "/out");
+  const Result r = RunKiln("run " + model + " --input " + x + " --output-dir " + dir + "/out");
   ASSERT_EQ(r.code, 0) << r.output;
   auto y = ReadTensorFile(dir + "/out/y.npy");
   ASSERT_TRUE(y.ok()) << y.status().message();
@@ -139,8 +130,8 @@ TEST(CheckNumericsCliTest, LeNetPropagatesNonFiniteInputsOnEveryPath) {
     for (const char* flags : {"", " --no-onednn", " --threads 1"}) {
       for (const char* isa : {"", "ONEDNN_MAX_CPU_ISA=AVX2 "}) {
         const std::string out = dir + "/out_" + kind;
-        const Result r = Shell(std::string(isa) + KILN_TOOL_PATH + " run " + model + " --input " + file + flags +
-                               " --output-dir " + out);
+        const Result r = RunShell(std::string(isa) + KILN_TOOL_PATH + " run " + model + " --input " + file + flags +
+                                  " --output-dir " + out);
         ASSERT_EQ(r.code, 0) << r.output;
         auto y = ReadTensorFile(out + "/output.npy");
         ASSERT_TRUE(y.ok()) << y.status().message();

@@ -10,25 +10,14 @@
 namespace kiln {
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result Kiln(const std::string& args) {
-  Result r;
-  r.code = testing::RunCommand(std::string(KILN_TOOL_PATH) + " " + args, &r.output);
-  return r;
-}
+using Result = testing::KilnResult;
+using testing::RunKiln;
 
 std::string Example(const std::string& file) { return testing::SourcePath("examples/" + file); }
 
 using testing::CountLines;
 
-// One line, "kiln: ...", containing `needle`.
-void ExpectOneLineError(const Result& r, int code, const std::string& needle) {
-  testing::ExpectOneLineError(r.code, r.output, code, "kiln: ", needle);
-}
+using testing::ExpectOneLineError;
 
 // A nodes-only model with ops the skeleton already has, for tests that do not need the example.
 std::string WriteAddReluModel(const std::string& dir) {
@@ -51,52 +40,52 @@ std::string WriteTensor(const std::string& path, const Tensor& t) {
 }
 
 TEST(CliTest, HelpAndVersion) {
-  Result help = Kiln("--help");
+  Result help = RunKiln("--help");
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.output.find("run"), std::string::npos);
   EXPECT_NE(help.output.find("dump"), std::string::npos);
   for (const char* sub : {"run", "dump"}) {
-    Result r = Kiln(std::string(sub) + " --help");
+    Result r = RunKiln(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.output.find("Examples:"), std::string::npos) << sub;
   }
-  Result version = Kiln("--version");
+  Result version = RunKiln("--version");
   EXPECT_EQ(version.code, 0);
   EXPECT_EQ(version.output.rfind("kiln ", 0), 0u) << version.output;
 }
 
 TEST(CliTest, UsageErrors) {
-  ExpectOneLineError(Kiln("frobnicate"), 2, "unknown command 'frobnicate'");
-  ExpectOneLineError(Kiln("--frob"), 2, "unknown option '--frob'");
-  ExpectOneLineError(Kiln("run --frob x.kiln"), 2, "run: unknown option '--frob'");
-  ExpectOneLineError(Kiln("dump"), 2, "dump: missing MODEL");
-  ExpectOneLineError(Kiln("dump m.kiln --format svg"), 2, "--format must be 'text', 'dot' or 'html'");
-  ExpectOneLineError(Kiln("run m.kiln --batch zero"), 2, "--batch");
-  ExpectOneLineError(Kiln("run m.kiln --input"), 2, "option '--input' needs a value");
-  EXPECT_EQ(Kiln("").code, 2);
+  ExpectOneLineError(RunKiln("frobnicate"), 2, "unknown command 'frobnicate'");
+  ExpectOneLineError(RunKiln("--frob"), 2, "unknown option '--frob'");
+  ExpectOneLineError(RunKiln("run --frob x.kiln"), 2, "run: unknown option '--frob'");
+  ExpectOneLineError(RunKiln("dump"), 2, "dump: missing MODEL");
+  ExpectOneLineError(RunKiln("dump m.kiln --format svg"), 2, "--format must be 'text', 'dot' or 'html'");
+  ExpectOneLineError(RunKiln("run m.kiln --batch zero"), 2, "--batch");
+  ExpectOneLineError(RunKiln("run m.kiln --input"), 2, "option '--input' needs a value");
+  EXPECT_EQ(RunKiln("").code, 2);
 }
 
 TEST(CliTest, BadModelFiles) {
   std::string dir = testing::MakeTempDir();
-  ExpectOneLineError(Kiln("dump " + dir + "/missing.kiln"), 1, dir + "/missing.kiln");
-  ExpectOneLineError(Kiln("run " + dir + "/missing.kiln.txt --input x.npy"), 1, dir + "/missing.kiln.txt");
+  ExpectOneLineError(RunKiln("dump " + dir + "/missing.kiln"), 1, dir + "/missing.kiln");
+  ExpectOneLineError(RunKiln("run " + dir + "/missing.kiln.txt --input x.npy"), 1, dir + "/missing.kiln.txt");
 
   // Truncated binary model: the first bytes of a valid one.
   std::string text_model = WriteAddReluModel(dir);
   std::string corrupt = dir + "/corrupt.kiln";
   std::ofstream(corrupt, std::ios::binary) << std::string("\x0a\xff\xff\xff\x0f\x12garbage", 14);
-  ExpectOneLineError(Kiln("dump " + corrupt), 1, corrupt);
+  ExpectOneLineError(RunKiln("dump " + corrupt), 1, corrupt);
 
   // Text model with a syntax error: the line number is in the message.
   std::string broken = dir + "/broken.kiln.txt";
   std::ofstream(broken) << "graph {\n  name: \"b\"\n  node { op_type: Add }\n";
-  ExpectOneLineError(Kiln("dump " + broken), 1, broken + ":line 3");
+  ExpectOneLineError(RunKiln("dump " + broken), 1, broken + ":line 3");
 
   // Structurally invalid: a node reading an undefined value.
   std::string dangling = dir + "/dangling.kiln.txt";
   std::ofstream(dangling)
       << R"(graph { node { name: "r" op_type: "Relu" input: "ghost" output: "y" } output { name: "y" } })";
-  ExpectOneLineError(Kiln("dump " + dangling), 1, "input 'ghost' is not defined");
+  ExpectOneLineError(RunKiln("dump " + dangling), 1, "input 'ghost' is not defined");
 }
 
 TEST(CliTest, RunChecksInputs) {
@@ -106,18 +95,18 @@ TEST(CliTest, RunChecksInputs) {
   std::string wrong_shape = WriteTensor(dir + "/wrong_shape.npy", testing::RandomTensor({2, 5}, 2));
   std::string wrong_dtype = WriteTensor(dir + "/wrong_dtype.npy", Tensor(proto::DT_INT64, {2, 3}));
 
-  ExpectOneLineError(Kiln("run " + model + " --input " + wrong_shape), 1,
+  ExpectOneLineError(RunKiln("run " + model + " --input " + wrong_shape), 1,
                      "input 'x' (" + wrong_shape + "): shape [2, 5] does not match the model's float32[batch, 3]");
-  ExpectOneLineError(Kiln("run " + model + " --input x=" + wrong_dtype), 1,
+  ExpectOneLineError(RunKiln("run " + model + " --input x=" + wrong_dtype), 1,
                      "input 'x' (" + wrong_dtype + "): dtype int64 does not match the model's float32");
-  ExpectOneLineError(Kiln("run " + model + " --input " + dir + "/nope.npy"), 1, dir + "/nope.npy: no such file");
-  ExpectOneLineError(Kiln("run " + model), 1, "input 'x' (float32[batch, 3]) is missing");
-  ExpectOneLineError(Kiln("run " + model + " --input y=" + good), 1, "the model has no input named 'y'");
-  ExpectOneLineError(Kiln("run " + model + " --input " + good + " --input " + good), 1, "more files were given");
-  ExpectOneLineError(Kiln("run " + model + " --input " + good + " --batch 4"), 1, "with batch 4 (from --batch)");
+  ExpectOneLineError(RunKiln("run " + model + " --input " + dir + "/nope.npy"), 1, dir + "/nope.npy: no such file");
+  ExpectOneLineError(RunKiln("run " + model), 1, "input 'x' (float32[batch, 3]) is missing");
+  ExpectOneLineError(RunKiln("run " + model + " --input y=" + good), 1, "the model has no input named 'y'");
+  ExpectOneLineError(RunKiln("run " + model + " --input " + good + " --input " + good), 1, "more files were given");
+  ExpectOneLineError(RunKiln("run " + model + " --input " + good + " --batch 4"), 1, "with batch 4 (from --batch)");
   std::string garbage = dir + "/garbage.npy";
   std::ofstream(garbage) << "not a tensor";
-  ExpectOneLineError(Kiln("run " + model + " --input " + garbage), 1, garbage);
+  ExpectOneLineError(RunKiln("run " + model + " --input " + garbage), 1, garbage);
 }
 
 TEST(CliTest, RunPrintsAndWritesOutputs) {
@@ -126,11 +115,11 @@ TEST(CliTest, RunPrintsAndWritesOutputs) {
   Tensor x = Tensor::FromVector(proto::DT_FLOAT, {2, 3}, std::vector<float>{1, 2, -3, -4, 5, 6});
   std::string input = WriteTensor(dir + "/x.npy", x);
   for (const char* flags : {"", " --no-onednn"}) {
-    Result r = Kiln("run " + model + " --input x=" + input + flags);
+    Result r = RunKiln("run " + model + " --input x=" + input + flags);
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_EQ(r.output, "y: float32[2, 3]\n[[1.5, 1., 0.],\n [0., 4., 8.]]\n");
   }
-  Result written = Kiln("run " + model + " --input " + input + " --output-dir " + dir + "/out");
+  Result written = RunKiln("run " + model + " --input " + input + " --output-dir " + dir + "/out");
   ASSERT_EQ(written.code, 0) << written.output;
   auto y = ReadTensorFile(dir + "/out/y.npy");
   ASSERT_OK(y.status());
@@ -142,7 +131,7 @@ TEST(CliTest, RunSummarizesBigOutputs) {
   std::string dir = testing::MakeTempDir();
   std::string model = WriteAddReluModel(dir);
   std::string input = WriteTensor(dir + "/big.npy", testing::RandomTensor({2000, 3}, 3, 1.0f, 2.0f));
-  Result r = Kiln("run " + model + " --input " + input);
+  Result r = RunKiln("run " + model + " --input " + input);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("y: float32[2000, 3]\n"), std::string::npos);
   EXPECT_NE(r.output.find(" ...,\n"), std::string::npos) << r.output;
@@ -152,7 +141,7 @@ TEST(CliTest, RunSummarizesBigOutputs) {
 TEST(CliTest, DumpTextAndDot) {
   std::string dir = testing::MakeTempDir();
   std::string model = WriteAddReluModel(dir);
-  Result text = Kiln("dump " + model + " --batch 4");
+  Result text = RunKiln("dump " + model + " --batch 4");
   ASSERT_EQ(text.code, 0) << text.output;
   // Add + Relu fuse into one generated kernel.
   EXPECT_NE(text.output.find("%y = FusedElementwise(%x, %b) {program=\"t0=Add(i0,i1); t1=Relu(t0); o0=t1\"}"),
@@ -161,27 +150,27 @@ TEST(CliTest, DumpTextAndDot) {
   EXPECT_NE(text.output.find("Total params: 3 (12 B)"), std::string::npos) << text.output;
   EXPECT_NE(text.output.find("Plan: 1 steps (1 jit)"), std::string::npos) << text.output;
 
-  Result explain = Kiln("dump " + model + " --explain-fusion");
+  Result explain = RunKiln("dump " + model + " --explain-fusion");
   ASSERT_EQ(explain.code, 0) << explain.output;
   EXPECT_NE(explain.output.find("add (Add): fused into fused/add, fused with 1 other op(s)"), std::string::npos)
       << explain.output;
   EXPECT_NE(explain.output.find("Fusion: 2 of 2 nodes in 1 FusedElementwise group(s)"), std::string::npos)
       << explain.output;
 
-  Result raw = Kiln("dump " + model + " --raw");
+  Result raw = RunKiln("dump " + model + " --raw");
   ASSERT_EQ(raw.code, 0) << raw.output;
   EXPECT_NE(raw.output.find("%x: float32[batch, 3]"), std::string::npos) << raw.output;
 
-  Result memory = Kiln("dump " + model + " --batch 4 --memory");
+  Result memory = RunKiln("dump " + model + " --batch 4 --memory");
   ASSERT_EQ(memory.code, 0) << memory.output;
   EXPECT_NE(memory.output.find("arena (peak, allocated once per session)"), std::string::npos) << memory.output;
   EXPECT_NE(memory.output.find("%x"), std::string::npos) << memory.output;
 
-  Result after = Kiln("dump " + model + " --after infer-shapes");
+  Result after = RunKiln("dump " + model + " --after infer-shapes");
   EXPECT_NE(after.output.find("# after pass infer-shapes"), std::string::npos) << after.output;
   EXPECT_NE(after.output.find("%sum = Add(%x, %b) : float32[1, 3]"), std::string::npos) << after.output;
 
-  ASSERT_EQ(Kiln("dump " + model + " --format dot -o " + dir + "/g.dot").code, 0);
+  ASSERT_EQ(RunKiln("dump " + model + " --format dot -o " + dir + "/g.dot").code, 0);
   std::ifstream in(dir + "/g.dot");
   std::string dot((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(dot.rfind("digraph \"add_relu\" {", 0), 0u) << dot;
@@ -191,10 +180,10 @@ TEST(CliTest, DumpTextAndDot) {
 }
 
 TEST(CliTest, ExampleModelRunsAndDumps) {
-  Result run = Kiln("run " + Example("iris_mlp.kiln.txt") + " --input " + Example("iris_sample.npy"));
+  Result run = RunKiln("run " + Example("iris_mlp.kiln.txt") + " --input " + Example("iris_sample.npy"));
   ASSERT_EQ(run.code, 0) << run.output;
   EXPECT_EQ(run.output.rfind("probs: float32[3, 3]\n", 0), 0u) << run.output;
-  Result dump = Kiln("dump " + Example("iris_mlp.kiln.txt"));
+  Result dump = RunKiln("dump " + Example("iris_mlp.kiln.txt"));
   ASSERT_EQ(dump.code, 0) << dump.output;
   // 4*64 + 64 + 64*3 + 3 parameters.
   EXPECT_NE(dump.output.find("Total params: 515 (2.0 KiB)"), std::string::npos) << dump.output;

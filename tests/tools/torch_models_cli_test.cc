@@ -1,5 +1,6 @@
-// The PyTorch-exported reference models (tests/data/models: an MLP, LeNet-5 and a
-// small ResNet with BatchNorm and residual adds) through `kiln run` — the default
+// The PyTorch-exported reference models (tests/data/models: an MLP, LeNet-5, a
+// small ResNet with BatchNorm and residual adds, and a 2-layer Transformer encoder
+// with GELU and a causal mask at opsets 14 and 17) through `kiln run` — the default
 // path, oneDNN kernels included — match PyTorch's outputs within 1e-4.
 #include <gtest/gtest.h>
 
@@ -39,10 +40,26 @@ TEST_P(TorchModelsCli, KilnRunMatchesPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(Models, TorchModelsCli,
                          ::testing::Values(Case{"mlp", "b1"}, Case{"mlp", "b64"}, Case{"lenet5", "b1"},
-                                           Case{"lenet5", "b64"}, Case{"resnet", "b1"}, Case{"resnet", "b64"}),
+                                           Case{"lenet5", "b64"}, Case{"resnet", "b1"}, Case{"resnet", "b64"},
+                                           Case{"transformer_op14", "b1"}, Case{"transformer_op14", "b64"},
+                                           Case{"transformer_op17", "b1"}, Case{"transformer_op17", "b64"}),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return info.param.model + "_" + info.param.batch;
                          });
+
+// Autodiff through the Transformer encoder (attention, softmax, GELU's Erf, LayerNorm
+// decomposed at opset 14 and as LayerNormalization at 17): `kiln gradcheck` compares
+// every parameter's gradient with central differences.
+TEST(TorchModelsGradcheck, TransformerEncoder) {
+  for (const std::string model : {"transformer_op14", "transformer_op17"}) {
+    const std::string path = testing::SourcePath("tests/data/models/" + model + "/model.onnx");
+    std::string log;
+    EXPECT_EQ(testing::RunCommand(std::string(KILN_TOOL_PATH) + " gradcheck " + path + " --elements 16", &log), 0)
+        << model << ":\n"
+        << log;
+    EXPECT_NE(log.find(", 0 above tolerance"), std::string::npos) << model << ":\n" << log;
+  }
+}
 
 // `kiln dump --after PASS` prints the graph after each pass of the inference
 // pipeline, and the optimized models are made of fused oneDNN nodes.

@@ -15,10 +15,7 @@
 namespace kiln {
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
+using Result = testing::KilnResult;
 
 // `kiln ARGS` run in the source tree (the examples name their data relative to it);
 // training on one thread, which is fastest for these tiny models on a busy machine.
@@ -28,27 +25,17 @@ std::string Command(const std::string& args) {
 }
 
 // stdout and stderr together.
-Result Kiln(const std::string& args) {
-  Result r;
-  r.code = testing::RunCommand(Command(args), &r.output);
-  return r;
-}
+Result Kiln(const std::string& args) { return testing::RunShell(Command(args)); }
 
 // Like Kiln, but only stderr: the error line, without the progress output.
-Result KilnStderr(const std::string& args) {
-  Result r;
-  r.code = testing::RunCommand("{ " + Command(args) + " 2>&1 >/dev/null; }", &r.output);
-  return r;
-}
+Result KilnStderr(const std::string& args) { return testing::RunShell("{ " + Command(args) + " 2>&1 >/dev/null; }"); }
 
 std::string Example(const std::string& file) { return "examples/" + file; }
 const std::string kIris = "examples/iris_mlp.kiln.txt";
 
 using testing::CountLines;
 
-void ExpectOneLineError(const Result& r, int code, const std::string& needle) {
-  testing::ExpectOneLineError(r.code, r.output, code, "kiln: ", needle);
-}
+using testing::ExpectOneLineError;
 
 std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

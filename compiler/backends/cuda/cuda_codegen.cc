@@ -56,6 +56,7 @@ struct SourceMath {
   static std::string Log1p(const std::string& a) { return Call("KILN_LOG1P", a); }
   static std::string Sqrt(const std::string& a) { return Call("KILN_SQRT", a); }
   static std::string Tanh(const std::string& a) { return Call("KILN_TANH", a); }
+  static std::string Erf(const std::string& a) { return Call("KILN_ERF", a); }
   static std::string Sigmoid(const std::string& a) { return Call("kiln_sigmoid", a); }
 };
 
@@ -98,6 +99,7 @@ const char* kDoublePrelude = R"(typedef double kiln_acc;
 #define KILN_LOG log
 #define KILN_LOG1P log1p
 #define KILN_TANH tanh
+#define KILN_ERF erf
 #define KILN_SQRT sqrt
 #define KILN_POW pow
 #define KILN_FABS fabs
@@ -108,6 +110,7 @@ const char* kFloatPrelude = R"(typedef float kiln_acc;
 #define KILN_LOG logf
 #define KILN_LOG1P log1pf
 #define KILN_TANH tanhf
+#define KILN_ERF erff
 #define KILN_SQRT sqrtf
 #define KILN_POW powf
 #define KILN_FABS fabsf

@@ -33,6 +33,7 @@ struct ScalarMath {
   static double Log1p(double a) { return std::log1p(a); }
   static double Sqrt(double a) { return std::sqrt(a); }
   static double Tanh(double a) { return std::tanh(a); }
+  static double Erf(double a) { return std::erf(a); }
   static double Sigmoid(double a) { return FusedSigmoid(a); }
   static double Select(bool c, double a, double b) { return c ? a : b; }
   static bool Lt(double a, double b) { return a < b; }
