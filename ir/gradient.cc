@@ -11,6 +11,8 @@ GradientFn FindGradient(OpKind kind) {
     RegisterNnGradients(*r);
     RegisterShapeGradients(*r);
     RegisterRecurrentGradients(*r);
+    RegisterLossGradients(*r);
+    RegisterArrayGradients(*r);
     return r;
   }();
   return rules->Find(kind);

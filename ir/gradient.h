@@ -69,5 +69,7 @@ void RegisterElementwiseGradients(GradientRules& r);
 void RegisterNnGradients(GradientRules& r);
 void RegisterShapeGradients(GradientRules& r);
 void RegisterRecurrentGradients(GradientRules& r);  // ir/gradients/recurrent_grad.cc
+void RegisterLossGradients(GradientRules& r);       // ir/gradients/loss_grad.cc
+void RegisterArrayGradients(GradientRules& r);      // ir/gradients/array_grad.cc
 
 }  // namespace kiln

@@ -26,6 +26,11 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceReductionKernels(*r);
     RegisterReferenceLogicalKernels(*r);
     RegisterReferenceIndexingKernels(*r);
+    RegisterReferenceLossKernels(*r);
+    RegisterReferenceArrayKernels(*r);
+    RegisterReferenceResizeKernels(*r);
+    RegisterReferenceQuantizeKernels(*r);
+    RegisterReferenceAttentionKernels(*r);
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
     RegisterReferenceFusedKernels(*r);

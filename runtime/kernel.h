@@ -112,9 +112,14 @@ void RegisterReferenceReductionKernels(KernelRegistry& r);
 void RegisterReferenceLogicalKernels(KernelRegistry& r);
 void RegisterReferenceIndexingKernels(
     KernelRegistry& r);  // GatherElements, Trilu, LayerNormalization   // comparison, logical, Where, Mod, Size, Range
-void RegisterReferenceGradientKernels(KernelRegistry& r);  // backward ops
-void RegisterReferenceTrainingKernels(KernelRegistry& r);  // losses, optimizer updates
-void RegisterReferenceFusedKernels(KernelRegistry& r);     // FusedConv, FusedMatMul
+void RegisterReferenceLossKernels(KernelRegistry& r);       // ONNX's class losses (loss.cc)
+void RegisterReferenceArrayKernels(KernelRegistry& r);      // CumSum, TopK, OneHot, ... (array.cc)
+void RegisterReferenceResizeKernels(KernelRegistry& r);     // resize.cc
+void RegisterReferenceQuantizeKernels(KernelRegistry& r);   // quantize.cc
+void RegisterReferenceAttentionKernels(KernelRegistry& r);  // attention.cc
+void RegisterReferenceGradientKernels(KernelRegistry& r);   // backward ops
+void RegisterReferenceTrainingKernels(KernelRegistry& r);   // losses, optimizer updates
+void RegisterReferenceFusedKernels(KernelRegistry& r);      // FusedConv, FusedMatMul
 void RegisterOneDnnKernels(KernelRegistry& r);
 /// "" when the "onednn" kernel of spec.op_type can be built for `spec` (dims, dtypes and
 /// attributes; data pointers may be null), else a short reason. It runs the kernel's own

@@ -57,11 +57,13 @@ StatusOr<std::vector<int64_t>> ConstantInts(const Constants& constants, const st
 
 using LowerFn = Status (*)(onnx::NodeProto& node, const Constants& constants, const std::string& where);
 
-// Reduce* 18 (ReduceMax 20 adds bool): axes moved from an input to the IR's
-// attribute; empty axes with noop_with_empty_axes=1 are the identity.
+// Reduce* 18 (ReduceMax 20 adds bool): constant axes moved from the input to the IR's
+// attribute; empty axes with noop_with_empty_axes=1 are the identity. Axes computed in
+// the graph stay an input, which the IR takes too (constant once folded, or an error then).
 Status LowerReduceAxesInput(onnx::NodeProto& node, const Constants& constants, const std::string& where) {
   std::vector<int64_t> axes;
   if (node.input_size() > 1 && !node.input(1).empty()) {
+    if (!constants.count(node.input(1))) return Status::Ok();
     ASSIGN_OR_RETURN(axes, ConstantInts(constants, node.input(1), where));
   }
   const onnx::AttributeProto* noop = FindAttr(node, "noop_with_empty_axes");
@@ -78,17 +80,6 @@ Status LowerReduceAxesInput(onnx::NodeProto& node, const Constants& constants, c
     a->set_name("axes");
     a->set_type(onnx::AttributeProto::INTS);
     for (int64_t axis : axes) a->add_ints(axis);
-  }
-  return Status::Ok();
-}
-
-// AveragePool 19 adds dilations; the IR's pooling has none.
-Status LowerPoolDilations(onnx::NodeProto& node, const Constants&, const std::string& where) {
-  if (const onnx::AttributeProto* d = FindAttr(node, "dilations")) {
-    for (int64_t v : d->ints()) {
-      if (v != 1) return Unimplemented(where, ": dilations other than 1 are not supported");
-    }
-    RemoveAttr(node, "dilations");
   }
   return Status::Ok();
 }
@@ -118,8 +109,8 @@ const NewerVersion kNewerVersions[] = {
     {"Conv", 22, nullptr},
     {"ConvTranspose", 22, nullptr},
     {"MaxPool", 22, nullptr},
-    {"AveragePool", 19, LowerPoolDilations},
-    {"AveragePool", 22, LowerPoolDilations},
+    {"AveragePool", 19, nullptr},  // dilations (an IR attribute)
+    {"AveragePool", 22, nullptr},
     {"GlobalAveragePool", 22, nullptr},
     {"BatchNormalization", 14, nullptr},  // training_mode: checked by CheckLegacyAttributes
     {"BatchNormalization", 15, nullptr},
@@ -183,6 +174,32 @@ const NewerVersion kNewerVersions[] = {
     {"Cast", 25, LowerCastSaturate},
     {"Trilu", 14, nullptr},
     {"LayerNormalization", 17, nullptr},
+    {"RMSNormalization", 23, nullptr},
+    {"InstanceNormalization", 22, nullptr},      // bfloat16
+    {"NegativeLogLikelihoodLoss", 22, nullptr},  // bfloat16
+    {"CumSum", 14, nullptr},                     // bfloat16, float16
+    {"CumProd", 26, nullptr},
+    {"TopK", 24, nullptr},
+    {"Attention", 23, nullptr},
+    {"Attention", 24, nullptr},  // nonpad_kv_seqlen (an IR input)
+    {"Resize", 18, nullptr},     // antialias, axes, keep_aspect_ratio_policy: IR attributes
+    {"Resize", 19, nullptr},     // half_pixel_symmetric
+    // 19-25 add float8/int4/int16 types (refused by the dtype checks), block_size, output_dtype
+    // and precision (IR attributes); 16 and 18 add the scatter reductions (IR attributes).
+    {"QuantizeLinear", 19, nullptr},
+    {"QuantizeLinear", 21, nullptr},
+    {"QuantizeLinear", 23, nullptr},
+    {"QuantizeLinear", 24, nullptr},
+    {"QuantizeLinear", 25, nullptr},
+    {"DequantizeLinear", 19, nullptr},
+    {"DequantizeLinear", 21, nullptr},
+    {"DequantizeLinear", 23, nullptr},
+    {"DequantizeLinear", 24, nullptr},
+    {"DequantizeLinear", 25, nullptr},
+    {"ScatterElements", 16, nullptr},
+    {"ScatterElements", 18, nullptr},
+    {"ScatterND", 16, nullptr},
+    {"ScatterND", 18, nullptr},
     {"CastLike", 15, nullptr},  // string inputs (refused by the dtype checks)
     {"Where", 16, nullptr},
     {"CastLike", 19, LowerCastSaturate},

@@ -43,6 +43,11 @@ static const OpRegistry& Registry() {
     RegisterReductionOps(*r);
     RegisterLogicalOps(*r);
     RegisterIndexingOps(*r);
+    RegisterLossOps(*r);
+    RegisterArrayOps(*r);
+    RegisterResizeOps(*r);
+    RegisterQuantizeOps(*r);
+    RegisterAttentionOps(*r);
     RegisterRecurrentOps(*r);
     RegisterGradientOps(*r);
     RegisterTrainingOps(*r);

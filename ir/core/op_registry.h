@@ -122,6 +122,11 @@ void RegisterShapeOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
 void RegisterLogicalOps(OpRegistry& r);
 void RegisterIndexingOps(OpRegistry& r);
+void RegisterArrayOps(OpRegistry& r);             // CumSum, TopK, OneHot, ... (ir/core/ops/array.cc)
+void RegisterResizeOps(OpRegistry& r);            // ir/core/ops/resize.cc
+void RegisterQuantizeOps(OpRegistry& r);          // ir/core/ops/quantize.cc
+void RegisterAttentionOps(OpRegistry& r);         // ir/core/ops/attention.cc
+void RegisterLossOps(OpRegistry& r);              // ONNX's class losses (ir/core/ops/loss.cc)
 void RegisterRecurrentOps(OpRegistry& r);         // RNN, GRU, LSTM (ir/core/ops/recurrent.cc)
 void RegisterGradientOps(OpRegistry& r);          // backward ops (ir/core/ops/backward.cc)
 void RegisterTrainingOps(OpRegistry& r);          // losses and optimizer updates (ir/core/ops/training.cc)

@@ -230,18 +230,25 @@ Dims KeptDims(const Dims& x, std::vector<int64_t> axes) {
   return kept;
 }
 
+// The reduced axes of a reduction: its 'axes' attribute or constant 'axes' input (opset 18).
+StatusOr<std::vector<int64_t>> ReducedAxes(const Ctx& c) {
+  if (c.node.num_inputs() > 1 && c.X(1)) {
+    if (!c.X(1)->is_constant()) return c.Unsupported("axes computed at run time");
+    return c.X(1)->constant().ToInt64Vector();
+  }
+  return c.node.attrs().GetInts("axes");
+}
+
+// No axes with noop_with_empty_axes: the reduction is the identity.
+bool IsNoopReduce(const Ctx& c, const std::vector<int64_t>& axes) {
+  return axes.empty() && c.node.attrs().GetInt("noop_with_empty_axes", 0) != 0;
+}
+
 // ReduceSum / ReduceMean: dY broadcast back over the reduced axes.
 template <bool kMean>
 Status ReduceSumMeanGrad(Ctx& c) {
-  std::vector<int64_t> axes;
-  if (kMean) {
-    axes = c.node.attrs().GetInts("axes");
-  } else if (c.node.num_inputs() > 1 && c.X(1)) {
-    if (!c.X(1)->is_constant()) return c.Unsupported("axes computed at run time");
-    axes = c.X(1)->constant().ToInt64Vector();
-  }
-  // No axes (input absent or empty) with noop_with_empty_axes: ReduceSum is the identity.
-  if (!kMean && axes.empty() && c.node.attrs().GetInt("noop_with_empty_axes", 0)) {
+  ASSIGN_OR_RETURN(std::vector<int64_t> axes, ReducedAxes(c));
+  if (IsNoopReduce(c, axes)) {
     c.set_grad(0, c.dY());
     return Status::Ok();
   }
@@ -259,7 +266,15 @@ Status ReduceSumMeanGrad(Ctx& c) {
 }
 
 Status ReduceMaxGrad(Ctx& c) {
-  ASSIGN_OR_RETURN(Value * g, c.Emit1("ReduceMaxGrad", {c.dY(), c.X(0)}, c.node.attrs()));
+  ASSIGN_OR_RETURN(std::vector<int64_t> axes, ReducedAxes(c));
+  if (IsNoopReduce(c, axes)) {
+    c.set_grad(0, c.dY());
+    return Status::Ok();
+  }
+  Attrs a;
+  if (!axes.empty()) a.SetInts("axes", axes);
+  a.SetInt("keepdims", c.node.attrs().GetInt("keepdims", 1));
+  ASSIGN_OR_RETURN(Value * g, c.Emit1("ReduceMaxGrad", {c.dY(), c.X(0)}, a));
   c.set_grad(0, g);
   return Status::Ok();
 }

@@ -189,7 +189,8 @@ Build Unary(const std::string& op, Attrs attrs = {}, bool positive = false) {
 }
 
 void AddUnaryCases(std::vector<RuleCase>& cases) {
-  for (const char* op : {"Relu", "Softplus", "Softsign", "Mish", "Erf", "Abs", "Sigmoid", "Tanh", "Exp"}) {
+  for (const char* op : {"Relu", "Softplus", "Softsign", "Mish", "Erf", "Abs", "Sigmoid", "Tanh", "Exp", "HardSigmoid",
+                         "HardSwish", "ThresholdedRelu", "Shrink", "Celu"}) {
     cases.push_back({op, {op}, Unary(op)});
   }
   cases.push_back({"LeakyRelu_DefaultAlpha", {"LeakyRelu"}, Unary("LeakyRelu")});
@@ -343,6 +344,11 @@ void AddConvCases(std::vector<RuleCase>& cases) {
            b.Output(b.Op("AveragePool", {x}, a));
          }});
   }
+  cases.push_back({"AveragePool_Dilations", {"AveragePool"}, [](ModelBuilder& b) {
+                     Value* x = DataPlusParam(b, {2, 2, 6, 7});
+                     Attrs a = WithInts(WithInts(A(), "kernel_shape", {2, 3}), "dilations", {2, 2});
+                     b.Output(b.Op("AveragePool", {x}, WithInts(a, "pads", {1, 0, 0, 1})));
+                   }});
   cases.push_back({"GlobalAveragePool", {"GlobalAveragePool"}, [](ModelBuilder& b) {
                      b.Output(b.Op("GlobalAveragePool", {DataPlusParam(b, {2, 3, 4, 5})}));
                    }});
@@ -755,6 +761,102 @@ void AddRecurrentCases(std::vector<RuleCase>& cases) {
   cases.push_back({"LSTM_InputForget_SoftsignElu_Yc", {"LSTM"}, Recurrent({"LSTM", 4, coupled, 2, false, true})});
 }
 
+// ONNX's class losses inside the model: scores [2, 3, 2] = x + p, fixed int64 targets
+// (one ignored) and fixed class weights; a scalar loss is spread over a [2] input.
+Value* Scores(ModelBuilder& b) { return b.Op("Add", {b.Input({2, 3, 2}), b.Param({2, 3, 2})}); }
+Attrs ClassLossAttrs(const std::string& reduction) {
+  Attrs a;
+  a.SetString("reduction", reduction);
+  a.SetInt("ignore_index", 2);
+  return a;
+}
+Value* Spread(ModelBuilder& b, Value* loss, const std::string& reduction) {
+  return reduction == "none" ? loss : b.Op("Mul", {loss, b.Input({2})});
+}
+
+void AddOnnxLossCases(std::vector<RuleCase>& cases) {
+  for (const char* reduction : {"none", "sum", "mean"}) {
+    cases.push_back(
+        {std::string("NegativeLogLikelihoodLoss_") + reduction, {"NegativeLogLikelihoodLoss"}, [=](ModelBuilder& b) {
+           Value* lp = b.Op("LogSoftmax", {Scores(b)}, WithInt(A(), "axis", 1));
+           Value* target = b.Ints({2, 2}, {0, 2, 1, 0});
+           b.Output(Spread(
+               b, b.Op("NegativeLogLikelihoodLoss", {lp, target, b.Const({3}, 0.5f, 2.0f)}, ClassLossAttrs(reduction)),
+               reduction));
+         }});
+  }
+  for (const char* reduction : {"none", "mean"}) {
+    cases.push_back(
+        {std::string("SoftmaxCrossEntropyLoss_") + reduction, {"SoftmaxCrossEntropyLoss"}, [=](ModelBuilder& b) {
+           b.Output(Spread(
+               b, b.Op("SoftmaxCrossEntropyLoss", {Scores(b), b.Ints({2, 2}, {1, 0, 2, 1})}, ClassLossAttrs(reduction)),
+               reduction));
+         }});
+  }
+  // Both outputs reach the loss: the gradients of loss and log_prob add up.
+  cases.push_back({"SoftmaxCrossEntropyLoss_LossAndLogProb", {"SoftmaxCrossEntropyLoss"}, [](ModelBuilder& b) {
+                     Node* n = b.AddNode("SoftmaxCrossEntropyLoss",
+                                         {Scores(b), b.Ints({2, 2}, {1, 0, 2, 1}), b.Const({3}, 0.5f, 2.0f)},
+                                         ClassLossAttrs("sum"), 2);
+                     b.Output(b.Op("Add", {b.Op("Mul", {n->output(0), b.Input({2, 3, 2})}), n->output(1)}));
+                   }});
+}
+
+// The array ops (ir/gradients/array_grad.cc): data = x * p so that every parameter is used.
+Value* Data(ModelBuilder& b, const Dims& dims) { return b.Op("Mul", {b.Input(dims), b.Param(dims)}); }
+
+void AddArrayCases(std::vector<RuleCase>& cases) {
+  for (int64_t exclusive : {0, 1}) {
+    for (int64_t reverse : {0, 1}) {
+      cases.push_back({"CumSum_Exclusive" + std::to_string(exclusive) + "_Reverse" + std::to_string(reverse),
+                       {"CumSum"},
+                       [=](ModelBuilder& b) {
+                         b.Output(b.Op("CumSum", {Data(b, {2, 3, 4}), b.Ints({}, {1})},
+                                       WithInt(WithInt(A(), "exclusive", exclusive), "reverse", reverse)));
+                       }});
+    }
+  }
+  for (const char* op : {"DepthToSpace", "SpaceToDepth"}) {
+    for (const char* mode : {"DCR", "CRD"}) {
+      cases.push_back({std::string(op) + "_" + mode, {op}, [=](ModelBuilder& b) {
+                         Attrs a = WithInt(A(), "blocksize", 2);
+                         a.SetString("mode", mode);
+                         b.Output(b.Op(op, {Data(b, {2, 8, 2, 4})}, a));
+                       }});
+    }
+  }
+  // Opset-18 reductions: the axes as a constant input instead of the attribute.
+  for (const char* op : {"ReduceMean", "ReduceMax"}) {
+    cases.push_back({std::string(op) + "_AxesInput", {op}, [=](ModelBuilder& b) {
+                       b.Output(b.Op(op, {Data(b, {2, 3, 4}), b.Ints({-1})}, WithInt(A(), "keepdims", 0)));
+                     }});
+  }
+  cases.push_back({"Tile", {"Tile"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("Tile", {Data(b, {2, 3}), b.Ints({1, 2})}));
+                   }});
+  cases.push_back({"TopK_Values", {"TopK"}, [](ModelBuilder& b) {
+                     Node* n = b.AddNode("TopK", {Data(b, {2, 5, 3}), b.Ints({2})}, WithInt(A(), "axis", 1), 2);
+                     b.Output(n->output(0));
+                   }});
+  cases.push_back({"GatherND", {"GatherND"}, [](ModelBuilder& b) {
+                     b.Output(b.Op("GatherND", {Data(b, {2, 3, 4}), b.Ints({3, 2}, {0, 1, 1, 2, 0, 1})}));
+                   }});
+  for (const char* reduction : {"none", "add"}) {
+    Attrs a;
+    a.SetString("reduction", reduction);
+    cases.push_back({std::string("ScatterElements_") + reduction, {"ScatterElements"}, [=](ModelBuilder& b) {
+                       b.Output(b.Op("ScatterElements",
+                                     {Data(b, {2, 4, 3}), b.Ints({2, 2, 3}, {0, 2, 1, 3, 1, 0, 1, 0, 3, 2, 3, 1}),
+                                      b.Param({2, 2, 3})},
+                                     WithInt(a, "axis", 1)));
+                     }});
+    cases.push_back(
+        {std::string("ScatterND_") + reduction, {"ScatterND"}, [=](ModelBuilder& b) {
+           b.Output(b.Op("ScatterND", {Data(b, {2, 4, 3}), b.Ints({2, 2}, {0, 1, 1, 3}), b.Param({2, 3})}, a));
+         }});
+  }
+}
+
 std::vector<RuleCase> AllCases() {
   std::vector<RuleCase> cases;
   AddBinaryCases(cases);
@@ -768,6 +870,8 @@ std::vector<RuleCase> AllCases() {
   AddMoreWindowCases(cases);
   AddMoreShapeCases(cases);
   AddRecurrentCases(cases);
+  AddOnnxLossCases(cases);
+  AddArrayCases(cases);
   return cases;
 }
 

@@ -187,6 +187,12 @@ TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
       {"tanh", "Tanh", true},
       {"exp", "Exp", true},
       {"sqrt", "Sqrt", true, true},
+      {"hard_sigmoid", "HardSigmoid", false},
+      {"hard_swish", "HardSwish", false},
+      {"thresholded_relu", "ThresholdedRelu", false},
+      {"shrink", "Shrink", false},
+      {"celu", "Celu", false},
+      {"celu", "Celu", false, false, 0.5f},
   };
   std::set<std::string> covered;
   uint32_t seed = 1;

@@ -312,6 +312,11 @@ TEST_F(OneDnnDirectTest, ClipReadsBoundsAtRunTimeAndRebuildsWhenTheyChange) {
   std::vector<float> no_max;  // only min given
   for (int64_t i = 0; i < x.num_elements(); ++i) no_max.push_back(std::max(0.0f, x.data_as<float>()[i]));
   Expect("Clip", {}, {x, Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{0.0f})}, x.dims(), no_max);
+  // min > max: max everywhere, as numpy's clip and the reference kernel.
+  Expect("Clip", {},
+         {x, Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{2.0f}),
+          Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{1.0f})},
+         x.dims(), std::vector<float>(x.num_elements(), 1.0f));
 }
 
 TEST_F(OneDnnDirectTest, SoftmaxAndLogSoftmaxAlongAnAxis) {

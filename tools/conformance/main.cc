@@ -172,9 +172,12 @@ std::string RunDataSet(runtime::Session& session, const std::vector<std::string>
   return "";
 }
 
-// Inputs that may determine a shape: integer tensors (Expand's shape, say) and
-// scalars of any type (Range's start, limit and delta).
+// Inputs that may determine a shape: integer tensors (Expand's shape, say),
+// scalars of any type (Range's start, limit and delta) and Resize's float roi and scales.
 bool MayDetermineShape(const Value& v) {
+  for (const Use& use : v.uses()) {
+    if (use.node->op_type() == "Resize" && (use.slot == 1 || use.slot == 2)) return true;
+  }
   return v.dtype() == proto::DT_INT64 || v.dtype() == proto::DT_INT32 || v.dims().empty();
 }
 

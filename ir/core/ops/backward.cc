@@ -324,6 +324,7 @@ void RegisterGradientOps(OpRegistry& r) {
   r.Add({.kind = OpKind::kAveragePoolGrad,
          .attrs = {{"ceil_mode", AttrType::kInt},
                    {"count_include_pad", AttrType::kInt},
+                   {"dilations", AttrType::kInts},
                    {"input_shape", AttrType::kInts, true},
                    {"kernel_shape", AttrType::kInts, true},
                    {"pads", AttrType::kInts},

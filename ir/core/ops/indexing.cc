@@ -1,5 +1,5 @@
-// Index-driven ops: GatherElements, Trilu, and LayerNormalization (a Transformer
-// building block whose statistics are per row of the normalized axes).
+// Index-driven ops: GatherElements, Trilu, and LayerNormalization and RMSNormalization
+// (Transformer building blocks whose statistics are per row of the normalized axes).
 #include "ir/core/op_registry.h"
 #include "ir/core/ops/infer_helpers.h"
 #include "ir/core/shape_util.h"
@@ -77,6 +77,37 @@ Status InferLayerNorm(InferContext& ctx) {
   return Status::Ok();
 }
 
+// RMSNormalization(X, scale): X / sqrt(mean(X^2) + epsilon) * scale over the dims from axis.
+Status InferRmsNorm(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kFloat));
+  const Dims& x = ctx.input_dims(0);
+  if (x.empty()) return ctx.Error("X must have rank >= 1");
+  ASSIGN_OR_RETURN_CTX(ctx, int64_t axis, NormalizeAxis(ctx.attrs().GetInt("axis", -1), x.size()));
+  RETURN_IF_ERROR(CheckSameDType(ctx, 1, 0));
+  Status st = CheckBroadcastsTo(ctx.input_dims(1), Dims(x.begin() + axis, x.end()));
+  if (!st.ok()) return ctx.Error("scale ", st.message());
+  const int64_t stash = ctx.attrs().GetInt("stash_type", 1);
+  if (stash != 1) return ctx.Unsupported("stash_type ", stash, " (only float32 statistics)");
+  ctx.set_output(0, ctx.input_type(0));
+  return Status::Ok();
+}
+
+// InstanceNormalization(input [N, C, ...], scale [C], B [C]): per (n, c) over the spatial dims.
+Status InferInstanceNorm(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kFloat));
+  const Dims& x = ctx.input_dims(0);
+  if (x.size() < 3) return ctx.Error("input must have shape [N, C, d1..], got ", DimsToString(x));
+  for (int i = 1; i < 3; ++i) {
+    RETURN_IF_ERROR(CheckSameDType(ctx, i, 0));
+    if (ctx.input_dims(i) != Dims{x[1]}) {
+      return ctx.Error(i == 1 ? "scale" : "B", " shape ", DimsToString(ctx.input_dims(i)), " must be [C] = [", x[1],
+                       "]");
+    }
+  }
+  ctx.set_output(0, ctx.input_type(0));
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterIndexingOps(OpRegistry& r) {
@@ -98,6 +129,18 @@ void RegisterIndexingOps(OpRegistry& r) {
          .attrs = {{"axis", AttrType::kInt}, {"epsilon", AttrType::kFloat}, {"stash_type", AttrType::kInt}},
          .infer_shape = InferLayerNorm,
          .doc = "(x - mean) / sqrt(var + epsilon) * Scale + B over the dims from axis (-1); Mean, InvStdDev"});
+  r.Add({.kind = OpKind::kInstanceNormalization,
+         .min_inputs = 3,
+         .max_inputs = 3,
+         .attrs = {{"epsilon", AttrType::kFloat}},
+         .infer_shape = InferInstanceNorm,
+         .doc = "(x - mean) / sqrt(var + epsilon) * scale[c] + B[c] over the spatial dims of each (n, c)"});
+  r.Add({.kind = OpKind::kRMSNormalization,
+         .min_inputs = 2,
+         .max_inputs = 2,
+         .attrs = {{"axis", AttrType::kInt}, {"epsilon", AttrType::kFloat}, {"stash_type", AttrType::kInt}},
+         .infer_shape = InferRmsNorm,
+         .doc = "x / sqrt(mean(x^2) + epsilon) * scale over the dims from axis (-1)"});
 }
 
 }  // namespace kiln

@@ -230,6 +230,7 @@ void RegisterNnOps(OpRegistry& r) {
          .attrs = {{"auto_pad", AttrType::kString},
                    {"ceil_mode", AttrType::kInt},
                    {"count_include_pad", AttrType::kInt},
+                   {"dilations", AttrType::kInts},  // AveragePool 19
                    {"kernel_shape", AttrType::kInts, true},
                    {"pads", AttrType::kInts},
                    {"strides", AttrType::kInts}},

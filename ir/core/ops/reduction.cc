@@ -1,5 +1,6 @@
-// Reductions. Opset 13 takes ReduceMean/ReduceMax axes as an attribute and
-// ReduceSum axes as an optional (constant) input.
+// Reductions. Opset 13 takes ReduceMean/ReduceMax/... axes as an attribute and
+// ReduceSum axes as an optional (constant) input; opset 18 moved them all to the input,
+// which the IR also takes (constant at compile time, after folding).
 #include "ir/core/op_registry.h"
 #include "ir/core/ops/infer_helpers.h"
 #include "ir/core/shape_util.h"
@@ -19,14 +20,13 @@ Status SetReduced(InferContext& ctx, const std::vector<int64_t>& raw_axes) {
   return Status::Ok();
 }
 
-// ReduceMean, ReduceMax: 'axes' attribute; none means every axis.
-Status InferReduceWithAxesAttr(InferContext& ctx) { return SetReduced(ctx, ctx.attrs().GetInts("axes")); }
-
-// ReduceSum: 'axes' input; none (or empty) means every axis, or no reduction at
-// all with noop_with_empty_axes=1.
-Status InferReduceSum(InferContext& ctx) {
-  std::vector<int64_t> axes;
+// ReduceSum, and the others in their ONNX 18 form: 'axes' input; none (or empty) means
+// every axis, or no reduction at all with noop_with_empty_axes=1. The others also take
+// their opset-13 'axes' attribute (the importer's form when the axes are constant at import).
+Status InferReduce(InferContext& ctx) {
+  std::vector<int64_t> axes = ctx.attrs().GetInts("axes");
   if (ctx.has_input(1)) {
+    if (ctx.attrs().Has("axes")) return ctx.Error("has both an 'axes' attribute and an 'axes' input");
     ASSIGN_OR_RETURN(axes, ops::ConstantInts(ctx, 1, "axes"));
   }
   const int64_t noop = ctx.attrs().GetInt("noop_with_empty_axes", 0);
@@ -63,29 +63,35 @@ void RegisterReductionOps(OpRegistry& r) {
            .doc = std::string("int64 index of the ") + what +
                   " element along axis (0), the first (or last, select_last_index=1) of ties"});
   }
+  const std::vector<AttrSpec> axes_attrs = {
+      {"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}, {"noop_with_empty_axes", AttrType::kInt}};
   r.Add({.kind = OpKind::kReduceMean,
-         .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
-         .infer_shape = InferReduceWithAxesAttr,
-         .doc = "mean over the 'axes' attribute (all axes by default), keepdims=1"});
+         .max_inputs = 2,
+         .attrs = axes_attrs,
+         .infer_shape = InferReduce,
+         .doc = "mean over the 'axes' attribute or constant input (all axes by default), keepdims=1"});
   r.Add({.kind = OpKind::kReduceSum,
          .max_inputs = 2,
          .attrs = {{"keepdims", AttrType::kInt}, {"noop_with_empty_axes", AttrType::kInt}},
-         .infer_shape = InferReduceSum,
+         .infer_shape = InferReduce,
          .doc = "sum over the constant 'axes' input (all axes by default), keepdims=1"});
   r.Add({.kind = OpKind::kReduceMax,
-         .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
-         .infer_shape = InferReduceWithAxesAttr,
-         .doc = "maximum over the 'axes' attribute (all axes by default), keepdims=1"});
+         .max_inputs = 2,
+         .attrs = axes_attrs,
+         .infer_shape = InferReduce,
+         .doc = "maximum over the 'axes' attribute or constant input (all axes by default), keepdims=1"});
   for (auto [kind, what] :
        {std::pair{OpKind::kReduceMin, "minimum"}, std::pair{OpKind::kReduceProd, "product"},
         std::pair{OpKind::kReduceSumSquare, "sum of squares"}, std::pair{OpKind::kReduceL1, "sum of absolute values"},
         std::pair{OpKind::kReduceL2, "square root of the sum of squares"},
         std::pair{OpKind::kReduceLogSum, "log of the sum"},
         std::pair{OpKind::kReduceLogSumExp, "log of the sum of exponentials"}}) {
-    r.Add({.kind = kind,
-           .attrs = {{"axes", AttrType::kInts}, {"keepdims", AttrType::kInt}},
-           .infer_shape = InferReduceWithAxesAttr,
-           .doc = std::string(what) + " over the 'axes' attribute (all axes by default), keepdims=1"});
+    r.Add(
+        {.kind = kind,
+         .max_inputs = 2,
+         .attrs = axes_attrs,
+         .infer_shape = InferReduce,
+         .doc = std::string(what) + " over the 'axes' attribute or constant input (all axes by default), keepdims=1"});
   }
 }
 

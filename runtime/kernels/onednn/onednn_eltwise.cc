@@ -58,6 +58,9 @@ class ClipKernel : public Kernel {
     float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
     if (spec_.has_input(1)) lo = *in[1].as<float>();
     if (spec_.has_input(2)) hi = *in[2].as<float>();
+    // min > max: ONNX (numpy's clip, the reference kernel) gives max everywhere; oneDNN
+    // refuses such bounds, so clip to [max, max].
+    if (lo > hi) lo = hi;
     try {
       if (!prim_ || lo != lo_ || hi != hi_) {
         lo_ = lo;

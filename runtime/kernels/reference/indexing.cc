@@ -111,12 +111,68 @@ Status LayerNormKernel(const KernelSpec& spec, const Refs& in, const Refs& out) 
   });
 }
 
+// Mean square in double, per row of the normalized dims.
+Status RmsNormKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const Dims& x = in[0].dims;
+  if (x.empty() || out[0].dims != x || out[0].dtype != in[0].dtype) return InvalidArgument("X and Y do not match");
+  ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(spec.attrs.GetInt("axis", -1), x.size()));
+  const double epsilon = spec.attrs.GetFloat("epsilon", 1e-5f);
+  const Dims normalized(x.begin() + axis, x.end());
+  if (in[1].dtype != in[0].dtype || !CheckBroadcastsTo(in[1].dims, normalized).ok()) {
+    return InvalidArgument("scale does not broadcast to ", DimsToString(normalized));
+  }
+  const int64_t inner = ElementCount(normalized);
+  const int64_t outer = ElementCount(Dims(x.begin(), x.begin() + axis));
+  BroadcastIndexer scale_at(in[1].dims, normalized);
+  return ref::DispatchFloat(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* scale = in[1].as<T>();
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* row = in[0].as<T>() + o * inner;
+      double square_sum = 0;
+      for (int64_t j = 0; j < inner; ++j) square_sum += static_cast<double>(row[j]) * row[j];
+      const double inv = 1.0 / std::sqrt(square_sum / static_cast<double>(inner) + epsilon);
+      for (int64_t j = 0; j < inner; ++j)
+        out[0].as<T>()[o * inner + j] = static_cast<T>(row[j] * inv * scale[scale_at(j)]);
+    }
+    return Status::Ok();
+  });
+}
+
+Status InstanceNormKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const Dims& x = in[0].dims;
+  if (x.size() < 3 || out[0].dims != x || in[1].num_elements() != x[1] || in[2].num_elements() != x[1] ||
+      in[1].dtype != in[0].dtype || in[2].dtype != in[0].dtype) {
+    return InvalidArgument("input, scale, B and output do not match");
+  }
+  const double epsilon = spec.attrs.GetFloat("epsilon", 1e-5f);
+  const int64_t channels = x[1], inner = ElementCount(Dims(x.begin() + 2, x.end()));
+  return ref::DispatchFloat(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for (int64_t row = 0; row < x[0] * channels; ++row) {
+      const T* xr = in[0].as<T>() + row * inner;
+      double mean = 0, var = 0;
+      for (int64_t j = 0; j < inner; ++j) mean += xr[j];
+      mean /= static_cast<double>(inner);
+      for (int64_t j = 0; j < inner; ++j) var += (xr[j] - mean) * (xr[j] - mean);
+      var /= static_cast<double>(inner);
+      const double inv = 1.0 / std::sqrt(var + epsilon);
+      const double scale = in[1].as<T>()[row % channels], bias = in[2].as<T>()[row % channels];
+      for (int64_t j = 0; j < inner; ++j)
+        out[0].as<T>()[row * inner + j] = static_cast<T>((xr[j] - mean) * inv * scale + bias);
+    }
+    return Status::Ok();
+  });
+}
+
 }  // namespace
 
 void RegisterReferenceIndexingKernels(KernelRegistry& r) {
   RegisterRef(r, "GatherElements", 2, 1, GatherElementsKernel, HalfMode::kNative);
   RegisterRef(r, "Trilu", 1, 1, TriluKernel, HalfMode::kNative);
   RegisterRef(r, "LayerNormalization", 2, 1, LayerNormKernel);
+  RegisterRef(r, "RMSNormalization", 2, 1, RmsNormKernel);
+  RegisterRef(r, "InstanceNormalization", 3, 1, InstanceNormKernel);
 }
 
 }  // namespace kiln::runtime

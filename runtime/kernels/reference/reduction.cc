@@ -1,6 +1,6 @@
-// Reference reductions (opset 13): ReduceSum reads the optional 'axes' input
-// with noop_with_empty_axes, the others (Mean, Max, Min, Prod, SumSquare, L1, L2,
-// LogSum, LogSumExp) the 'axes' attribute.
+// Reference reductions: every reduction reads the optional 'axes' input (opset 18)
+// with noop_with_empty_axes; the others than ReduceSum (Mean, Max, Min, Prod, SumSquare,
+// L1, L2, LogSum, LogSumExp) also their opset-13 'axes' attribute.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -35,7 +35,7 @@ StatusOr<ReduceGeometry> ResolveReduce(const KernelSpec& spec, const Refs& in, c
                                        std::vector<int64_t> raw_axes) {
   const Dims& x = in[0].dims;
   ReduceGeometry g;
-  if (kind == Reduce::kSum) g.noop = raw_axes.empty() && spec.attrs.GetInt("noop_with_empty_axes", 0) != 0;
+  g.noop = raw_axes.empty() && spec.attrs.GetInt("noop_with_empty_axes", 0) != 0;
   g.raw_axes = std::move(raw_axes);
   if (g.noop) return g;
   ASSIGN_OR_RETURN(std::vector<int64_t> axes, NormalizeAxes(g.raw_axes, x.size()));
@@ -93,7 +93,7 @@ class ReduceKernel : public Kernel {
  private:
   // Recomputes the geometry when the axes differ from the last run's.
   Status UpdateGeometry(const Refs& in, const Refs& out) {
-    if (kind_ == Reduce::kSum && ref::HasInput(in, 1)) {
+    if (ref::HasInput(in, 1)) {
       const TensorRef& axes = in[1];
       if (axes.dtype != proto::DT_INT64 && axes.dtype != proto::DT_INT32) {
         return InvalidArgument("axes must be int32 or int64, got ", DTypeName(axes.dtype));
