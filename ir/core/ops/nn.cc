@@ -43,8 +43,8 @@ Status CheckBias(const InferContext& ctx, int i, int64_t channels) {
   return Status::Ok();
 }
 
-// X: [N, C, D1..Dn], W: [M, C / group, k1..kn], B: [M] -> [N, M, O1..On].
-Status InferConv(InferContext& ctx) {
+// Conv and ConvTranspose: float X and W of one rank (3-5); returns the group.
+StatusOr<int64_t> CheckConvOperands(InferContext& ctx) {
   RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kFloat));
   RETURN_IF_ERROR(CheckSameDType(ctx, 1, 0));
   RETURN_IF_ERROR(CheckRank(ctx, 0, 3, 5, "input"));
@@ -54,7 +54,14 @@ Status InferConv(InferContext& ctx) {
     return ctx.Error("weight ", DimsToString(w), " must have the input's rank ", x.size(), " (input ", DimsToString(x),
                      ")");
   }
-  ASSIGN_OR_RETURN(int64_t group, ReadGroup(ctx));
+  return ReadGroup(ctx);
+}
+
+// X: [N, C, D1..Dn], W: [M, C / group, k1..kn], B: [M] -> [N, M, O1..On].
+Status InferConv(InferContext& ctx) {
+  ASSIGN_OR_RETURN(int64_t group, CheckConvOperands(ctx));
+  const Dims& x = ctx.input_dims(0);
+  const Dims& w = ctx.input_dims(1);
   if (x[1] != w[1] * group) {
     return ctx.Error("input channels ", x[1], " do not match weight channels ", w[1], " x group ", group);
   }
@@ -70,16 +77,9 @@ Status InferConv(InferContext& ctx) {
 
 // X: [N, C, D1..Dn], W: [C, M / group, k1..kn], B: [M] -> [N, M, O1..On].
 Status InferConvTranspose(InferContext& ctx) {
-  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kFloat));
-  RETURN_IF_ERROR(CheckSameDType(ctx, 1, 0));
-  RETURN_IF_ERROR(CheckRank(ctx, 0, 3, 5, "input"));
+  ASSIGN_OR_RETURN(int64_t group, CheckConvOperands(ctx));
   const Dims& x = ctx.input_dims(0);
   const Dims& w = ctx.input_dims(1);
-  if (w.size() != x.size()) {
-    return ctx.Error("weight ", DimsToString(w), " must have the input's rank ", x.size(), " (input ", DimsToString(x),
-                     ")");
-  }
-  ASSIGN_OR_RETURN(int64_t group, ReadGroup(ctx));
   if (x[1] != w[0]) return ctx.Error("input channels ", x[1], " do not match weight dim 0 (", w[0], ")");
   if (x[1] % group != 0) return ctx.Error("input channels ", x[1], " are not divisible by group ", group);
   const int64_t out_channels = w[1] * group;
