@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "tests/runtime/reference_test_util.h"
 
@@ -58,6 +59,15 @@ TEST(ReferenceArray, TopKLargestSmallestAndTies) {
   ASSERT_OK(r.status());
   EXPECT_EQ(Values<float>((*r)[0]), (std::vector<float>{1, 2, -1, -1}));
   EXPECT_EQ(Values<int64_t>((*r)[1]), (std::vector<int64_t>{0, 3, 1, 3}));
+  // NaN sorts above every number (as NumPy and ONNX Runtime do), ties still by index.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  r = RunRef("TopK", {}, {F({4}, {1, nan, 3, nan}), I64({1}, {3})}, {{proto::DT_FLOAT, {3}}, {proto::DT_INT64, {3}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<int64_t>((*r)[1]), (std::vector<int64_t>{1, 3, 2}));
+  r = RunRef("TopK", Int("largest", 0), {F({4}, {1, nan, 3, nan}), I64({1}, {3})},
+             {{proto::DT_FLOAT, {3}}, {proto::DT_INT64, {3}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<int64_t>((*r)[1]), (std::vector<int64_t>{0, 2, 1}));
 }
 
 TEST(ReferenceArray, OneHotNegativeAndOutOfRangeIndices) {

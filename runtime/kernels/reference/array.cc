@@ -105,8 +105,16 @@ Status TopKKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
       for (int64_t i = 0; i < s.inner; ++i) {
         auto at = [&](int64_t j) { return x[(o * s.len + j) * s.inner + i]; };
         std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(),
-                         [&](int64_t a, int64_t b) { return largest ? at(a) > at(b) : at(a) < at(b); });
+        // A strict total order (NaN above every number, ties by the lower index) spelt out for
+        // std::sort: std::stable_sort's temporary buffer trips ASan's alloc-dealloc-mismatch
+        // check with this libstdc++ (operator new(nothrow) released by free).
+        std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+          const T u = at(a), v = at(b);
+          const bool u_nan = u != u, v_nan = v != v;  // NOLINT: the NaN test for any T
+          if (u_nan != v_nan) return largest ? u_nan : v_nan;
+          if (!u_nan && u != v) return largest ? u > v : u < v;
+          return a < b;
+        });
         for (int64_t j = 0; j < k; ++j) {
           const int64_t dst = (o * k + j) * s.inner + i;
           out[0].as<T>()[dst] = at(order[j]);
