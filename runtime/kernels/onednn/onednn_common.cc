@@ -124,10 +124,12 @@ memory PrimitiveKernel::Bind(Binding b, const memory::desc& md) {
 }
 
 void PrimitiveKernel::AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args) {
-  PrimitiveStep step{std::move(prim), std::move(args), {}};
+  PrimitiveStep step{std::move(prim), std::move(args), {}, {}};
   for (const auto& [arg, mem] : step.args) step.c_args.push_back({arg, mem.get()});
   steps_.push_back(std::move(step));
 }
+
+void PrimitiveKernel::AddHostStep(std::function<void()> fn) { steps_.push_back({{}, {}, {}, std::move(fn)}); }
 
 Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) {
   try {
@@ -140,6 +142,11 @@ Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vec
       for (auto& [offset, m] : scratch_) m.set_data_handle(base + offset);
     }
     for (const PrimitiveStep& step : steps_) {
+      if (step.host) {
+        stream_->wait();  // the primitives before it have written their outputs
+        step.host();
+        continue;
+      }
       dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_->get(),
                                                      static_cast<int>(step.c_args.size()), step.c_args.data()),
                               "could not execute a primitive");

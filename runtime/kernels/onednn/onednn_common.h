@@ -90,6 +90,9 @@ class PrimitiveKernel : public Kernel {
   /// on every run, so its contents do not survive to the next run.
   memory Scratch(const memory::desc& md);
   void AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args);
+  /// A step of host code between primitives (a layout conversion no reorder
+  /// expresses, a zero fill); it reads the memories' data handles when it runs.
+  void AddHostStep(std::function<void()> fn);
   Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) override;
 
  private:
@@ -105,6 +108,7 @@ class PrimitiveKernel : public Kernel {
     dnnl::primitive primitive;
     std::unordered_map<int, memory> args;  // owns the memories c_args point at
     std::vector<dnnl_exec_arg_t> c_args;   // built once: the C++ execute() rebuilds it (a heap allocation) per call
+    std::function<void()> host;            // set for a host step (no primitive)
   };
   std::vector<PrimitiveStep> steps_;
 };
@@ -125,7 +129,8 @@ void RegisterMatMulKernels(KernelRegistry& r);
 void RegisterConvKernels(KernelRegistry& r);
 void RegisterPoolKernels(KernelRegistry& r);
 void RegisterNormKernels(KernelRegistry& r);
-void RegisterBackwardKernels(KernelRegistry& r);  // training: onednn_backward.cc
+void RegisterBackwardKernels(KernelRegistry& r);   // training: onednn_backward.cc
+void RegisterRecurrentKernels(KernelRegistry& r);  // RNN/GRU/LSTM and their Grad ops: onednn_recurrent.cc
 
 }  // namespace onednn
 }  // namespace kiln::runtime

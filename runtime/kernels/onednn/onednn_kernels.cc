@@ -10,6 +10,7 @@ void RegisterOneDnnKernels(KernelRegistry& r) {
   onednn::RegisterPoolKernels(r);
   onednn::RegisterNormKernels(r);
   onednn::RegisterBackwardKernels(r);
+  onednn::RegisterRecurrentKernels(r);
 }
 
 }  // namespace kiln::runtime

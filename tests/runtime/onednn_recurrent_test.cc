@@ -1,0 +1,229 @@
+// oneDNN kernels of RNN, GRU, LSTM and their Grad ops
+// (runtime/kernels/onednn/onednn_recurrent.cc) against the reference kernels on
+// random inputs: every cell (vanilla RNN with each activation oneDNN has, GRU,
+// linear-before-reset GRU, LSTM with and without peepholes), every direction,
+// both layouts, with and without bias and initial states, weights as plan
+// constants and as inputs; and the support check declining what oneDNN's cells
+// do not compute.
+#include <gtest/gtest.h>
+
+#include "dnnl.hpp"
+#include "ir/core/ops/recurrent.h"
+#include "runtime/kernel.h"
+#include "tests/test_util.h"
+
+namespace kiln {
+namespace {
+
+using recurrent::CellKind;
+using runtime::ExecEnv;
+using runtime::KernelRegistry;
+using runtime::KernelSpec;
+
+struct Case {
+  std::string op;  // RNN, GRU, LSTM
+  std::string direction = "forward";
+  int layout = 0;
+  bool bias = true, states = true, peepholes = false, linear_before_reset = false, constant_weights = false;
+  std::string activation;  // RNN: "" (Tanh), "Relu", "Sigmoid"
+  int64_t T = 5, N = 3, I = 4, H = 6;
+
+  CellKind kind() const { return op == "RNN" ? CellKind::kRnn : op == "GRU" ? CellKind::kGru : CellKind::kLstm; }
+  int64_t D() const { return direction == "bidirectional" ? 2 : 1; }
+  int64_t gates() const { return recurrent::NumGates(kind()); }
+  Dims X() const { return layout ? Dims{N, T, I} : Dims{T, N, I}; }
+  Dims Y() const { return layout ? Dims{N, T, D(), H} : Dims{T, D(), N, H}; }
+  Dims State() const { return layout ? Dims{N, D(), H} : Dims{D(), N, H}; }
+  Attrs attrs() const {
+    Attrs a;
+    a.SetInt("hidden_size", H);
+    a.SetString("direction", direction);
+    a.SetInt("layout", layout);
+    if (linear_before_reset) a.SetInt("linear_before_reset", 1);
+    if (!activation.empty()) a.SetStrings("activations", std::vector<std::string>(D(), activation));
+    return a;
+  }
+  std::string Name() const {
+    std::string n = op + (linear_before_reset ? "_lbr" : "") + "_" + direction + "_layout" + std::to_string(layout);
+    if (!activation.empty()) n += "_" + activation;
+    if (!bias) n += "_nobias";
+    if (!states) n += "_nostates";
+    if (peepholes) n += "_peepholes";
+    if (constant_weights) n += "_constweights";
+    if (H != 6) n += "_H" + std::to_string(H);
+    return n;
+  }
+  // X, W, R, B, sequence_lens (omitted), initial_h (, initial_c, P); empty Tensors are omitted.
+  std::vector<Tensor> ForwardInputs(uint32_t seed) const {
+    const bool lstm = kind() == CellKind::kLstm;
+    std::vector<Tensor> in = {testing::RandomTensor(X(), seed),
+                              testing::RandomTensor({D(), gates() * H, I}, seed + 1),
+                              testing::RandomTensor({D(), gates() * H, H}, seed + 2),
+                              bias ? testing::RandomTensor({D(), 2 * gates() * H}, seed + 3) : Tensor(),
+                              Tensor(),
+                              states ? testing::RandomTensor(State(), seed + 4) : Tensor()};
+    if (lstm) {
+      in.push_back(states ? testing::RandomTensor(State(), seed + 5) : Tensor());
+      in.push_back(peepholes ? testing::RandomTensor({D(), 3 * H}, seed + 6) : Tensor());
+    }
+    while (!in.empty() && in.back().dtype() == proto::DT_UNDEFINED) in.pop_back();
+    return in;
+  }
+};
+
+class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
+ protected:
+  OneDnnRecurrentTest() {
+    env_.engine = &engine_;
+    env_.stream = &stream_;
+  }
+
+  // Runs the `backend` kernel of `op` once; W, R, B, P are plan constants when the case says so.
+  StatusOr<std::vector<Tensor>> Run(const std::string& backend, const std::string& op, const Case& c,
+                                    const std::vector<Tensor>& inputs, const std::vector<Dims>& output_dims) {
+    KernelSpec spec;
+    spec.name = "n";
+    spec.op_type = op;
+    spec.attrs = c.attrs();
+    spec.env = &env_;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      spec.inputs.push_back(inputs[i].ref());
+      const bool weight = i == recurrent::kW || i == recurrent::kR || i == recurrent::kB ||
+                          (c.kind() == CellKind::kLstm && i == recurrent::kPeepholes);
+      spec.constant_inputs.push_back(c.constant_weights && weight);
+    }
+    std::vector<Tensor> outputs;
+    for (const Dims& d : output_dims) {
+      outputs.emplace_back(proto::DT_FLOAT, d);
+      spec.outputs.push_back(outputs.back().ref());
+    }
+    ASSIGN_OR_RETURN(auto kernel, KernelRegistry::Global().Create(backend, spec));
+    // Twice: the second run must not see what the first left in scratch or accumulators.
+    RETURN_IF_ERROR(kernel->Run(spec.inputs, spec.outputs));
+    RETURN_IF_ERROR(kernel->Run(spec.inputs, spec.outputs));
+    return outputs;
+  }
+
+  void ExpectMatchesRef(const std::string& op, const Case& c, const std::vector<Tensor>& inputs,
+                        const std::vector<Dims>& output_dims) {
+    auto dnn = Run("onednn", op, c, inputs, output_dims);
+    ASSERT_OK(dnn.status());
+    auto ref = Run("ref", op, c, inputs, output_dims);
+    ASSERT_OK(ref.status());
+    for (size_t i = 0; i < output_dims.size(); ++i) {
+      const std::string diff = testing::CompareTensors((*dnn)[i], (*ref)[i], 2e-5, 1e-4);
+      EXPECT_TRUE(diff.empty()) << op << " output " << i << ": " << diff;
+    }
+  }
+
+  dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream_{engine_};
+  ExecEnv env_;
+};
+
+TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
+  const Case& c = GetParam();
+  std::vector<Dims> outputs = {c.Y(), c.State()};
+  if (c.kind() == CellKind::kLstm) outputs.push_back(c.State());
+  ExpectMatchesRef(c.op, c, c.ForwardInputs(1), outputs);
+}
+
+TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
+  const Case& c = GetParam();
+  const bool lstm = c.kind() == CellKind::kLstm;
+  std::vector<Tensor> inputs = c.ForwardInputs(11);
+  inputs.resize(recurrent::GradInputBase(c.kind()));
+  inputs.push_back(testing::RandomTensor(c.Y(), 21));
+  inputs.push_back(testing::RandomTensor(c.State(), 22));
+  if (lstm) inputs.push_back(testing::RandomTensor(c.State(), 23));
+  // dX, dW, dR, dB, d_initial_h (, d_initial_c, dP): those of the inputs the case has.
+  std::vector<Dims> outputs = {c.X(), {c.D(), c.gates() * c.H, c.I}, {c.D(), c.gates() * c.H, c.H}};
+  if (c.bias || c.states || c.peepholes) outputs.push_back({c.D(), 2 * c.gates() * c.H});
+  if (c.states || c.peepholes) outputs.push_back(c.State());
+  if (lstm && (c.states || c.peepholes)) outputs.push_back(c.State());
+  if (c.peepholes) outputs.push_back({c.D(), 3 * c.H});
+  ExpectMatchesRef(c.op + "Grad", c, inputs, outputs);
+}
+
+std::vector<Case> Cases() {
+  std::vector<Case> cases;
+  for (const char* op : {"RNN", "GRU", "LSTM"}) {
+    for (const char* direction : {"forward", "reverse", "bidirectional"}) {
+      for (int layout : {0, 1}) {
+        Case c;
+        c.op = op;
+        c.direction = direction;
+        c.layout = layout;
+        cases.push_back(c);
+        if (c.op == "GRU") {
+          c.linear_before_reset = true;
+          cases.push_back(c);
+        }
+        if (c.op == "LSTM") {
+          c.peepholes = true;
+          cases.push_back(c);
+        }
+      }
+    }
+    Case c;
+    c.op = op;
+    c.direction = "bidirectional";
+    c.bias = c.states = false;
+    cases.push_back(c);
+    c.bias = c.states = true;
+    c.constant_weights = true;
+    c.peepholes = c.op == "LSTM";
+    cases.push_back(c);
+  }
+  for (const char* activation : {"Relu", "Sigmoid"}) {
+    Case c;
+    c.op = "RNN";
+    c.direction = "bidirectional";
+    c.activation = activation;
+    cases.push_back(c);
+  }
+  Case wide;  // sizes at which oneDNN takes its blocked, vectorized paths
+  wide.op = "LSTM";
+  wide.T = 7, wide.N = 17, wide.I = 28, wide.H = 64;
+  wide.direction = "bidirectional";
+  cases.push_back(wide);
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cells, OneDnnRecurrentTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.Name(); });
+
+// ---- What oneDNN's cells cannot compute goes to the reference kernels ----
+
+std::string Reason(const Case& c, const Attrs& extra, bool sequence_lens = false) {
+  KernelSpec spec;
+  spec.name = "n";
+  spec.op_type = c.op;
+  spec.attrs = c.attrs();
+  for (const auto& [name, attr] : extra.all()) spec.attrs.Set(attr);
+  for (const Tensor& t : c.ForwardInputs(1)) spec.inputs.push_back(TensorRef{t.dtype(), t.dims(), nullptr});
+  if (sequence_lens) spec.inputs[recurrent::kSequenceLens] = TensorRef{proto::DT_INT32, {c.N}, nullptr};
+  spec.outputs.push_back(TensorRef{proto::DT_FLOAT, c.Y(), nullptr});
+  return runtime::OneDnnUnsupportedReason(spec);
+}
+
+TEST(OneDnnRecurrentSupportTest, DeclinesWhatTheCellsDoNotCompute) {
+  Case lstm;
+  lstm.op = "LSTM";
+  EXPECT_EQ(Reason(lstm, {}), "");
+  Attrs clip, input_forget, activations, rnn_affine;
+  clip.SetFloat("clip", 1.0f);
+  input_forget.SetInt("input_forget", 1);
+  activations.SetStrings("activations", {"Sigmoid", "Tanh", "Relu"});
+  EXPECT_NE(Reason(lstm, clip).find("clip"), std::string::npos);
+  EXPECT_NE(Reason(lstm, input_forget).find("input_forget"), std::string::npos);
+  EXPECT_NE(Reason(lstm, activations).find("activations"), std::string::npos);
+  EXPECT_NE(Reason(lstm, {}, true), "");
+  Case rnn;
+  rnn.op = "RNN";
+  rnn_affine.SetStrings("activations", {"Affine"});
+  EXPECT_NE(Reason(rnn, rnn_affine).find("activation"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln
