@@ -23,9 +23,12 @@ ROOT = os.path.dirname(HERE)
 PEERS = ["ort", "torch", "torch_compile", "jax"]
 LABEL = {"kiln": "Kiln", "ort": "ORT", "torch": "torch", "torch_compile": "torch.compile", "jax": "jax.jit"}
 MODEL_LABEL = {"mlp": "MLP 784-512-256-10", "lenet5": "LeNet-5", "resnet8": "ResNet-8 (CIFAR, BN)",
-               "resnet50": "ResNet-50 224x224", "matmul1024": "MatMul 1024^3", "matmul2048": "MatMul 2048^3"}
-TRAIN_LABEL = {"mlp": "MLP 784-512-256-10", "cnn": "CNN 2xconv3x3-pool, 128"}
-KILN_TRAIN_MODEL = {"mlp": "bench/models/fmnist_mlp_512.kiln.txt", "cnn": "bench/models/fmnist_cnn.kiln.txt"}
+               "resnet50": "ResNet-50 224x224", "matmul1024": "MatMul 1024^3", "matmul2048": "MatMul 2048^3",
+               "lstm": "LSTM 128, seq 32, hidden 128", "gru": "GRU 128, seq 32, hidden 128"}
+TRAIN_LABEL = {"mlp": "MLP 784-512-256-10", "cnn": "CNN 2xconv3x3-pool, 128", "lstm": "LSTM 28x28 rows, 128"}
+KILN_TRAIN_MODEL = {"mlp": "bench/models/fmnist_mlp_512.kiln.txt", "cnn": "bench/models/fmnist_cnn.kiln.txt",
+                    "lstm": "bench/models/fmnist_lstm.kiln.txt"}
+NO_JAX_MODEL = ("lstm", "gru")  # bench/jax_models.py has no recurrent layers
 
 
 def log(msg):
@@ -88,6 +91,8 @@ class Bench:
             warmup, seconds = self.budget(model, batch)
             timeout = 600 if self.quick else 1800
             for runner in runners:
+                if runner == "jax" and model in NO_JAX_MODEL:
+                    continue
                 n += 1
                 log("[%d/%d] %s batch %d: %s ..." % (n, total, model, batch, LABEL[runner]))
                 if not os.path.exists(path):
@@ -140,11 +145,15 @@ class Bench:
     # ---- training -----------------------------------------------------------
     def training(self):
         plan = [("mlp", 6400 if self.quick else 60000, 2 if self.quick else 3),
-                ("cnn", 1920 if self.quick else 60000, 2)]
-        runners = ["kiln"] + [p for p in ("torch", "jax") if p in self.peers]
+                ("cnn", 1920 if self.quick else 60000, 2),
+                ("lstm", 1920 if self.quick else 60000, 2)]
         tmp = os.path.join(self.models_dir, "tmp")
         os.makedirs(tmp, exist_ok=True)
+        if self.args.models:
+            plan = [p for p in plan if p[0] in self.args.models.split(",")]
         for model, samples, epochs in plan:
+            runners = ["kiln"] + [p for p in ("torch", "jax") if p in self.peers and
+                                  not (p == "jax" and model in NO_JAX_MODEL)]
             x = os.path.join(self.models_dir, "data", "fmnist_%d_x.npy" % samples)
             y = os.path.join(self.models_dir, "data", "fmnist_%d_y.npy" % samples)
             timeout = 900 if self.quick else 7200
@@ -336,10 +345,14 @@ def goals(b, peak_gflops):
     vs_ort("resnet50", 64, 1.0)
     vs_ort("lenet5", 64, 1.0)
     vs_ort("resnet8", 64, 1.0)
-    k = value(b.find("training", "kiln", model="mlp"), "epoch_seconds")
-    for peer, limit in (("torch", 0.5), ("jax", 1.0)):
-        p = value(b.find("training", peer, model="mlp"), "epoch_seconds")
-        goal = "MLP training epoch: Kiln <= %.1fx %s" % (limit, "torch eager" if peer == "torch" else "jax.jit")
+    for model in ("lstm", "gru"):  # issue 14
+        for batch in (1, 64):
+            vs_ort(model, batch, 1.0)
+    for model, peer, limit in (("mlp", "torch", 0.5), ("mlp", "jax", 1.0), ("lstm", "torch", 0.5)):
+        k = value(b.find("training", "kiln", model=model), "epoch_seconds")
+        p = value(b.find("training", peer, model=model), "epoch_seconds")
+        goal = "%s training epoch: Kiln <= %.1fx %s" % (
+            "MLP" if model == "mlp" else "LSTM", limit, "torch eager" if peer == "torch" else "jax.jit")
         out.append((goal, "n/a", "n/a") if k is None or p is None else
                    (goal, "met" if k / p <= limit else "NOT met", "%.2fx" % (k / p)))
     for model in ("matmul1024", "matmul2048"):
@@ -402,6 +415,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ",".join(PEERS))
     ap.add_argument("--only", default="inference,matmul,training", help="comma-separated sections to run")
+    ap.add_argument("--models", default="", help="comma-separated models to run (default: all)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--setup-note", action="append", default=[], help="a note to print (e.g. a peer that failed)")
     ap.add_argument("--report-from", default="", help="re-render the table of a previous run's latest.json")
@@ -420,10 +434,12 @@ def main():
         b.threads = previous["info"].get("threads", b.threads)
 
     if "inference" in only:
-        configs = [(m, bt) for m in ("mlp", "lenet5", "resnet8", "resnet50") for bt in (1, 64)]
+        configs = [(m, bt) for m in ("mlp", "lenet5", "resnet8", "resnet50", "lstm", "gru") for bt in (1, 64)]
         if b.quick:
             configs.remove(("resnet50", 64))
             b.notes.append("--quick: ResNet-50 batch 64 skipped; short time budgets; training on a subset")
+        if args.models:
+            configs = [(m, bt) for m, bt in configs if m in args.models.split(",")]
         b.inference(configs, ["kiln"] + b.peers)
     if "matmul" in only:
         b.peak()

@@ -105,11 +105,13 @@ def main():
     warnings.filterwarnings("ignore")  # the TorchScript exporter's deprecation and constant-folding notes
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     current = stamp()
-    for i, name in enumerate(args.models.split(",")):
+    for name in args.models.split(","):
+        if name not in torch_models.INFERENCE_MODELS:
+            continue  # a training-only name (bench/run.sh --models)
         stamp_path = os.path.join(args.out, name, "STAMP")
         if os.path.exists(stamp_path) and open(stamp_path).read() == current:
             continue
-        make_model(name, args.out, seed=20261123 + i)
+        make_model(name, args.out, seed=20261123 + list(torch_models.INFERENCE_MODELS).index(name))
         with open(stamp_path, "w") as f:
             f.write(current)
     if args.train_samples:

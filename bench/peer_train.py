@@ -1,5 +1,6 @@
-"""Training epochs of a peer, for bench/run.sh: the Fashion-MNIST MLP 784-512-256-10
-or the small CNN (bench/torch_models.py, bench/jax_models.py), Adam lr 1e-3, batch
+"""Training epochs of a peer, for bench/run.sh: the Fashion-MNIST MLP 784-512-256-10,
+the small CNN or the row-sequence LSTM (bench/torch_models.py, bench/jax_models.py;
+jax has no LSTM), Adam lr 1e-3, batch
 64, softmax cross-entropy on the logits, pixels scaled to [0, 1], shuffled every
 epoch, the last partial batch dropped -- as Kiln's `kiln train` does. Like Kiln's
 epoch, each timed epoch includes the batch gathering and the running loss and
@@ -92,7 +93,7 @@ def train_jax(args, images, labels):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runner", required=True, choices=["torch", "jax"])
-    ap.add_argument("--model", required=True, choices=["mlp", "cnn"])
+    ap.add_argument("--model", required=True, choices=["mlp", "cnn", "lstm"])
     ap.add_argument("--x", required=True, help="uint8 images [N, 1, 28, 28] (.npy)")
     ap.add_argument("--y", required=True, help="uint8 labels [N] (.npy)")
     ap.add_argument("--threads", type=int, default=2)

@@ -5,7 +5,7 @@
 # the goals; writes bench/results/latest.{md,json}. See bench/README.md.
 #
 #   bench/run.sh [--quick] [--threads N] [--peers ort,torch,torch_compile,jax]
-#                [--only inference,matmul,training] [--no-install]
+#                [--only inference,matmul,training] [--models lstm,gru,...] [--no-install]
 #
 # --quick: a smoke run of a few minutes (short time budgets, no ResNet-50 at
 # batch 64, training on a subset). The peers live in bench/.venv (created here,
@@ -17,6 +17,7 @@ QUICK=""
 THREADS=2
 PEERS="ort,torch,torch_compile,jax"
 ONLY="inference,matmul,training"
+MODELS_ONLY=""
 INSTALL=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS="$2"; shift 2 ;;
     --peers) PEERS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
+    --models) MODELS_ONLY="$2"; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     -h|--help) sed -n '2,12p' "$0" | sed -e 's/^#//' -e 's/^ //'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
@@ -88,12 +90,13 @@ fi
 TRAIN_SAMPLES="60000"
 [ -n "$QUICK" ] && TRAIN_SAMPLES="6400 1920"
 log "generating models into $MODELS (once) ..."
-"$PY" bench/make_models.py --out "$MODELS" --train-samples $TRAIN_SAMPLES >&2 ||
+"$PY" bench/make_models.py --out "$MODELS" --train-samples $TRAIN_SAMPLES ${MODELS_ONLY:+--models "$MODELS_ONLY"} >&2 ||
   NOTES+=("make_models.py failed: the models it did not write are n/a")
 
 # 5. Measure and report.
 ARGS=(--kiln "$KILN" --peak-flops "$PEAK" --python "$PY"
       --threads "$THREADS" --peers "$PEERS" --only "$ONLY")
 [ -n "$QUICK" ] && ARGS+=("$QUICK")
+[ -n "$MODELS_ONLY" ] && ARGS+=(--models "$MODELS_ONLY")
 for n in "${NOTES[@]+"${NOTES[@]}"}"; do ARGS+=(--setup-note "$n"); done
 exec "$PY" bench/bench.py "${ARGS[@]}"

@@ -126,10 +126,36 @@ class Recurrent(nn.Module):
         return self.head(y)
 
 
+class SequenceRnn(nn.Module):
+    """One nn.LSTM or nn.GRU layer (128 -> 128 by default), batch first ([batch, T, features]),
+    every step's output returned: the recurrent-kernel benchmark."""
+
+    def __init__(self, cell="lstm", features=128, hidden=128):
+        super().__init__()
+        self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](features, hidden, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
 def resnet50():
     import torchvision  # only this model needs it
 
     return torchvision.models.resnet50(weights=None)
+
+
+class RowLstm(nn.Module):
+    """Fashion-MNIST as sequences: the 28 rows of 28 pixels through nn.LSTM(28, 128), the
+    last state into a dense 10 (bench/models/fmnist_lstm.kiln.txt)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 128, batch_first=True)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm(x.reshape(x.shape[0], 28, 28))
+        return self.fc(h[0])
 
 
 # Training models: Fashion-MNIST, input [batch, 1, 28, 28], logits out.
@@ -152,10 +178,12 @@ INFERENCE_MODELS = {
     "lenet5": (LeNet5, (1, 28, 28), (1, 64), False),
     "resnet8": (ResNet8, (3, 32, 32), (1, 64), True),
     "resnet50": (resnet50, (3, 224, 224), (1, 64), True),
+    "lstm": (lambda: SequenceRnn("lstm"), (32, 128), (1, 64), False),
+    "gru": (lambda: SequenceRnn("gru"), (32, 128), (1, 64), False),
     "matmul1024": (lambda: MatMul(1024), (1024,), (1024,), False),
     "matmul2048": (lambda: MatMul(2048), (2048,), (2048,), False),
 }
-TRAIN_MODELS = {"mlp": train_mlp, "cnn": train_cnn}
+TRAIN_MODELS = {"mlp": train_mlp, "cnn": train_cnn, "lstm": RowLstm}
 
 
 def load(name, weights_path):
