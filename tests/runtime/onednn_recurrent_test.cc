@@ -71,6 +71,8 @@ struct Case {
   }
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.Name(); }
+
 class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
  protected:
   OneDnnRecurrentTest() {
