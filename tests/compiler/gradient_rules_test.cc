@@ -200,7 +200,10 @@ void AddUnaryCases(std::vector<RuleCase>& cases) {
   cases.push_back({"Selu_Default", {"Selu"}, Unary("Selu")});
   cases.push_back(
       {"Selu_AlphaGamma", {"Selu"}, Unary("Selu", WithFloat(WithFloat(A(), "alpha", 1.2f), "gamma", 0.8f))});
-  for (const char* op : {"Sin", "Cos", "Atan", "Sinh", "Cosh", "Asinh"}) cases.push_back({op, {op}, Unary(op)});
+  for (const char* op : {"Sin", "Cos", "Atan", "Sinh", "Cosh", "Asinh", "Gelu", "GeluTanh", "Swish"}) {
+    cases.push_back({op, {op}, Unary(op)});
+  }
+  cases.push_back({"Swish_Alpha", {"Swish"}, Unary("Swish", WithFloat(A(), "alpha", 0.6f))});
   // Inside the domain: op(0.8 tanh(x + p)), op(1.2 tanh(x + p)) for Tan, op((x + p)^2 + 1.5) for Acosh.
   const auto bounded = [](const char* op, float scale) {
     return [=](ModelBuilder& b) {

@@ -194,6 +194,10 @@ TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
       {"shrink", "Shrink", false},
       {"celu", "Celu", false},
       {"celu", "Celu", false, false, 0.5f},
+      {"gelu", "Gelu", false},
+      {"gelu_tanh", "GeluTanh", false},
+      {"swish", "Swish", false},
+      {"swish", "Swish", false, false, 0.4f},
       {"sin", "Sin", false},
       {"cos", "Cos", false},
       {"tan", "Tan", true, false, 0, -1.4, 1.4},
@@ -241,7 +245,7 @@ TEST(GradientKernelsTest, EltwiseGradKinksAndErrors) {
   out = RunRef("EltwiseGrad", a, {D({3}, {2, 2, 2}), D({3}, {-1, 0, 2})}, DoubleOuts({{3}}));
   ASSERT_OK(out.status());
   EXPECT_EQ(Values<double>((*out)[0]), (std::vector<double>{-2, 0, 2}));
-  a.SetString("function", "gelu");
+  a.SetString("function", "no_such_function");
   EXPECT_FALSE(RunRef("EltwiseGrad", a, {D({1}, {1}), D({1}, {1})}, DoubleOuts({{1}})).ok());
 }
 

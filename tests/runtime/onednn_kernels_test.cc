@@ -270,6 +270,11 @@ TEST_F(OneDnnDirectTest, UnaryOpsMatchTheirFormulas) {
       {"Softplus", {}, [](double x) { return std::log1p(std::exp(x)); }},
       {"Exp", {}, [](double x) { return std::exp(x); }},
       {"Abs", {}, [](double x) { return std::fabs(x); }},
+      {"Gelu", {}, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }},
+      {"GeluTanh",
+       {},
+       [](double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }},
+      {"Swish", MakeAttrs({}, {{"alpha", 0.7f}}), [](double x) { return x / (1 + std::exp(-0.7 * x)); }},
       {"Neg", {}, [](double x) { return -x; }},
   };
   const Tensor x = testing::RandomTensor({2, 3, 5}, 7, -3.0f, 3.0f);

@@ -117,6 +117,13 @@ TEST(ReferenceKernels, UnaryMath) {
   ExpectRef("Ceil", {}, {F({4}, {-1.5f, 1.2f, 2, -0.5f})}, {4}, {-1, 2, 2, -0.0f});
   ExpectRef("Round", {}, {F({6}, {0.5f, 1.5f, 2.5f, -2.5f, 2.6f, -0.4f})}, {6}, {0, 2, 2, -2, 3, -0.0f});
   ExpectRef("Sign", {}, {F({4}, {-3, 0, 2.5f, kNan})}, {4}, {-1, 0, 1, kNan});
+  // torch.nn.functional.gelu(x), gelu(x, approximate="tanh"), x * sigmoid(x) and x * sigmoid(0.5 x)
+  ExpectRef("Gelu", {}, {F({3}, {1, -2, 0})}, {3}, {0.8413447460685429f, -0.04550026389635842f, 0});
+  ExpectRef("GeluTanh", {}, {F({3}, {1, -2, 0})}, {3}, {0.8411919906082768f, -0.04540230591222067f, 0});
+  ExpectRef("Swish", {}, {F({2}, {1, -2})}, {2}, {0.7310585786300049f, -0.2384058440442351f});
+  Attrs half;
+  half.SetFloat("alpha", 0.5f);
+  ExpectRef("Swish", half, {F({2}, {1, -2})}, {2}, {0.6224593312018546f, -0.5378828427399902f});
   auto sign = RunRef("Sign", {}, {I32({3}, {-7, 0, 8})}, {{proto::DT_INT32, {3}}});
   ASSERT_OK(sign.status());
   EXPECT_EQ(Values<int32_t>((*sign)[0]), (std::vector<int32_t>{-1, 0, 1}));
