@@ -1,4 +1,4 @@
-// Selection and small ONNX utilities: Not (bool), Where, CastLike, Size, Range, IsInf and IsNaN. The
+// Selection and small ONNX utilities: Not (bool), Where, CastLike, BitCast, Size, Range, IsInf and IsNaN. The
 // comparisons, And/Or/Xor and Mod are rows of ir/core/ops/binary.def.
 #include <cmath>
 
@@ -41,6 +41,18 @@ Status InferWhere(InferContext& ctx) {
 // CastLike: input 0 converted to input 1's dtype.
 Status InferCastLike(InferContext& ctx) {
   ctx.set_output(0, ctx.input_dtype(1), ctx.input_dims(0));
+  return Status::Ok();
+}
+
+// BitCast: the same bytes read as the ONNX type 'to', which must have the same size.
+Status InferBitCast(InferContext& ctx) {
+  auto to = DTypeFromOnnx(ctx.attrs().GetInt("to", 0));
+  if (!to.ok()) return ctx.Unsupported("to: ", to.status().message());
+  if (DTypeSize(*to) != DTypeSize(ctx.input_dtype(0))) {
+    return ctx.Error("cannot reinterpret ", DTypeName(ctx.input_dtype(0)), " (", DTypeSize(ctx.input_dtype(0)) * 8,
+                     " bits) as ", DTypeName(*to), " (", DTypeSize(*to) * 8, " bits)");
+  }
+  ctx.set_output(0, *to, ctx.input_dims(0));
   return Status::Ok();
 }
 
@@ -96,6 +108,10 @@ void RegisterLogicalOps(OpRegistry& r) {
          .attrs = {{"saturate", AttrType::kInt}, {"round_mode", AttrType::kString}},
          .infer_shape = InferCastLike,
          .doc = "input 0 converted to input 1's type (saturate, round_mode: float8 only)"});
+  r.Add({.kind = OpKind::kBitCast,
+         .attrs = {{"to", AttrType::kInt, true}},
+         .infer_shape = InferBitCast,
+         .doc = "the input's bytes read as the ONNX data type 'to' (of the same size)"});
   r.Add({.kind = OpKind::kIsInf,
          .attrs = {{"detect_negative", AttrType::kInt}, {"detect_positive", AttrType::kInt}},
          .infer_shape = InferFloatClass,

@@ -1,6 +1,7 @@
-// Reference kernels of Not, Where, Size, Range, IsInf and IsNaN (ir/core/ops/logical.cc):
+// Reference kernels of Not, Where, BitCast, Size, Range, IsInf and IsNaN (ir/core/ops/logical.cc):
 // templated over the element type, numpy broadcasting through BroadcastIndexer.
 #include <cmath>
+#include <cstring>
 
 #include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
@@ -50,6 +51,13 @@ Status WhereKernel(const KernelSpec&, const Refs& in, const Refs& out) {
     for (int64_t i = 0; i < out[0].num_elements(); ++i) z[i] = c[ic(i)] ? x[ix(i)] : y[iy(i)];
     return Status::Ok();
   });
+}
+
+// BitCast: the bytes as they are (shape inference checked the sizes match).
+Status BitCastKernel(const KernelSpec&, const Refs& in, const Refs& out) {
+  if (in[0].num_bytes() != out[0].num_bytes()) return InvalidArgument("input and output sizes differ");
+  if (out[0].num_bytes() > 0) std::memcpy(out[0].data, in[0].data, static_cast<size_t>(out[0].num_bytes()));
+  return Status::Ok();
 }
 
 Status SizeKernel(const KernelSpec&, const Refs& in, const Refs& out) {
@@ -103,6 +111,7 @@ void RegisterReferenceLogicalKernels(KernelRegistry& r) {
   // Equal, Less, ..., And, Or, Xor, Mod: ir/core/ops/binary.def (binary.cc).
   RegisterRef(r, "Not", 1, 1, NotKernel, HalfMode::kNative);
   RegisterRef(r, "Where", 3, 1, WhereKernel, HalfMode::kNative);
+  RegisterRef(r, "BitCast", 1, 1, BitCastKernel, HalfMode::kNative);
   RegisterRef(r, "Size", 1, 1, SizeKernel, HalfMode::kNative);
   RegisterRef(r, "Range", 3, 1, RangeKernel);
   RegisterRef(r, "IsInf", 1, 1, IsInfKernel);
