@@ -143,6 +143,28 @@ class MathEmitter {
 
   Value* Sigmoid(Value* x) { return Div(F(1.0), Add(F(1.0), Exp(b_.CreateFNeg(x)))); }
 
+  // The trigonometric and hyperbolic functions call libm's float versions (correctly rounded or
+  // within an ulp in glibc; the JIT resolves them in the process, AOT executables link -lm).
+  Value* CallLibm(const char* name, Value* a) {
+    llvm::Module* module = b_.GetInsertBlock()->getModule();
+    return b_.CreateCall(module->getOrInsertFunction(name, llvm::FunctionType::get(f32_, {f32_}, false)), {a});
+  }
+  Value* Sin(Value* a) { return CallLibm("sinf", a); }
+  Value* Cos(Value* a) { return CallLibm("cosf", a); }
+  Value* Tan(Value* a) { return CallLibm("tanf", a); }
+  Value* Asin(Value* a) { return CallLibm("asinf", a); }
+  Value* Acos(Value* a) { return CallLibm("acosf", a); }
+  Value* Atan(Value* a) { return CallLibm("atanf", a); }
+  Value* Sinh(Value* a) { return CallLibm("sinhf", a); }
+  Value* Cosh(Value* a) { return CallLibm("coshf", a); }
+  Value* Asinh(Value* a) { return CallLibm("asinhf", a); }
+  Value* Acosh(Value* a) { return CallLibm("acoshf", a); }
+  Value* Atanh(Value* a) { return CallLibm("atanhf", a); }
+  Value* Ceil(Value* a) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::ceil, a); }
+  Value* Round(Value* a) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::roundeven, a); }  // half to even
+  // 1, -1, or x itself for +-0 and NaN.
+  Value* Sign(Value* a) { return Select(Gt(a, F(0.0)), F(1.0), Select(Lt(a, F(0.0)), F(-1.0), a)); }
+
   // binary.def's Pow: the fused program's exponent is an immediate (a constant).
   Value* Pow(Value* x, Value* c) {
     if (auto* k = llvm::dyn_cast<llvm::ConstantFP>(c)) return Pow(x, k->getValueAPF().convertToFloat());
@@ -190,6 +212,7 @@ class MathEmitter {
       case FusedOp::kRelu: return Select(Lt(a[0], F(0.0)), F(0.0), a[0]);
       case FusedOp::kNeg: return b_.CreateFNeg(a[0]);
       case FusedOp::kAbs: return Select(Lt(a[0], F(0.0)), b_.CreateFNeg(a[0]), a[0]);
+      case FusedOp::kSign: return Sign(a[0]);
       case FusedOp::kClip: {
         Value* raised = Select(Lt(a[0], a[1]), a[1], a[0]);
         return Select(Lt(a[2], raised), a[2], raised);
@@ -200,14 +223,14 @@ class MathEmitter {
         // ir/core/ops/unary.def: x or t is a[0] or a[1], the attributes follow.
 #define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative, ...) \
   case FusedOp::k##Name: {                                                                                         \
-    MathEmitter& m = *this;                                                                                        \
+    [[maybe_unused]] MathEmitter& m = *this;                                                                       \
     [[maybe_unused]] Value* x = a[0];                                                                              \
     [[maybe_unused]] Value* a0 = nattrs > 0 ? a[1] : nullptr;                                                      \
     [[maybe_unused]] Value* a1 = nattrs > 1 ? a[2] : nullptr;                                                      \
     return forward;                                                                                                \
   }                                                                                                                \
   case FusedOp::k##Name##Grad: {                                                                                   \
-    MathEmitter& m = *this;                                                                                        \
+    [[maybe_unused]] MathEmitter& m = *this;                                                                       \
     [[maybe_unused]] Value* t = a[1];                                                                              \
     [[maybe_unused]] Value* a0 = nattrs > 0 ? a[2] : nullptr;                                                      \
     [[maybe_unused]] Value* a1 = nattrs > 1 ? a[3] : nullptr;                                                      \

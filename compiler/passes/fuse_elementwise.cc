@@ -45,7 +45,7 @@ bool ScalarConstant(const Value* v, float* value) {
 // Unary ops without attributes outside unary.def.
 const std::map<std::string, FusedOp>& UnaryOps() {
   static const std::map<std::string, FusedOp> ops = {
-      {"Relu", FusedOp::kRelu}, {"Neg", FusedOp::kNeg}, {"Abs", FusedOp::kAbs}};
+      {"Relu", FusedOp::kRelu}, {"Neg", FusedOp::kNeg}, {"Abs", FusedOp::kAbs}, {"Sign", FusedOp::kSign}};
   return ops;
 }
 

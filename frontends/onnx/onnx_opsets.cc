@@ -57,6 +57,19 @@ StatusOr<std::vector<int64_t>> ConstantInts(const Constants& constants, const st
 
 using LowerFn = Status (*)(onnx::NodeProto& node, const Constants& constants, const std::string& where);
 
+// Gelu 20: approximate="none" is the IR's Gelu, "tanh" its GeluTanh (ir/core/ops/unary.def).
+Status LowerGelu(onnx::NodeProto& node, const Constants&, const std::string& where) {
+  const onnx::AttributeProto* attr = FindAttr(node, "approximate");
+  const std::string approximate = attr ? attr->s() : "none";
+  if (approximate == "tanh") {
+    node.set_op_type("GeluTanh");
+  } else if (approximate != "none") {
+    return InvalidArgument(where, ": approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
+  }
+  RemoveAttr(node, "approximate");
+  return Status::Ok();
+}
+
 // Reduce* 18 (ReduceMax 20 adds bool): constant axes moved from the input to the IR's
 // attribute; empty axes with noop_with_empty_axes=1 are the identity. Axes computed in
 // the graph stay an input, which the IR takes too (constant once folded, or an error then).
@@ -193,6 +206,9 @@ const NewerVersion kNewerVersions[] = {
     {"Cast", 24, LowerCastSaturate},
     {"Cast", 25, LowerCastSaturate},
     {"Trilu", 14, nullptr},
+    {"Gelu", 20, LowerGelu},
+    {"IsInf", 20, nullptr},  // float8 types (refused by the dtype checks)
+    {"IsNaN", 20, nullptr},
     {"LayerNormalization", 17, nullptr},
     {"RMSNormalization", 23, nullptr},
     {"InstanceNormalization", 22, nullptr},      // bfloat16

@@ -16,8 +16,9 @@ const std::vector<FusedOpInfo>& FusedOps() {
     BinaryFuse::fuse == BinaryFuse::kFuse ? 0 : 1}, )
 #include "ir/core/ops/binary.def"
 #undef BINARY
-      {FusedOp::kRelu, "Relu", 1, 0}, {FusedOp::kNeg, "Neg", 1, 0},           {FusedOp::kAbs, "Abs", 1, 0},
-      {FusedOp::kClip, "Clip", 1, 2}, {FusedOp::kReluGrad, "ReluGrad", 2, 0}, {FusedOp::kAbsGrad, "AbsGrad", 2, 0},
+      {FusedOp::kRelu, "Relu", 1, 0},       {FusedOp::kNeg, "Neg", 1, 0},   {FusedOp::kAbs, "Abs", 1, 0},
+      {FusedOp::kSign, "Sign", 1, 0},       {FusedOp::kClip, "Clip", 1, 2}, {FusedOp::kReluGrad, "ReluGrad", 2, 0},
+      {FusedOp::kAbsGrad, "AbsGrad", 2, 0},
 #define UNARY(Name, fn_name, from, nattrs, ...) \
   {FusedOp::k##Name, #Name, 1, nattrs}, {FusedOp::k##Name##Grad, #Name "Grad", 2, nattrs},
 #include "ir/core/ops/unary.def"

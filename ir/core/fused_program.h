@@ -28,6 +28,7 @@ enum class FusedOp {
   kRelu,
   kNeg,
   kAbs,
+  kSign,
   kClip,  // (x, lo, hi): immediates; an absent bound is float's lowest / max
   kReluGrad,
   kAbsGrad,  // (dy, x)

@@ -200,6 +200,30 @@ void AddUnaryCases(std::vector<RuleCase>& cases) {
   cases.push_back({"Selu_Default", {"Selu"}, Unary("Selu")});
   cases.push_back(
       {"Selu_AlphaGamma", {"Selu"}, Unary("Selu", WithFloat(WithFloat(A(), "alpha", 1.2f), "gamma", 0.8f))});
+  for (const char* op : {"Sin", "Cos", "Atan", "Sinh", "Cosh", "Asinh", "Gelu", "GeluTanh", "Swish"}) {
+    cases.push_back({op, {op}, Unary(op)});
+  }
+  cases.push_back({"Swish_Alpha", {"Swish"}, Unary("Swish", WithFloat(A(), "alpha", 0.6f))});
+  // Inside the domain: op(0.8 tanh(x + p)), op(1.2 tanh(x + p)) for Tan, op((x + p)^2 + 1.5) for Acosh.
+  const auto bounded = [](const char* op, float scale) {
+    return [=](ModelBuilder& b) {
+      Value* t = b.Op("Tanh", {b.Op("Add", {b.Input({2, 3, 4}), b.Param({2, 3, 4})})});
+      b.Output(b.Op(op, {b.Op("Mul", {t, b.Scalar(scale)})}));
+    };
+  };
+  for (const char* op : {"Asin", "Acos", "Atanh"}) cases.push_back({op, {op}, bounded(op, 0.8f)});
+  cases.push_back({"Tan", {"Tan"}, bounded("Tan", 1.2f)});
+  cases.push_back({"Acosh", {"Acosh"}, [](ModelBuilder& b) {
+                     Value* y = b.Op("Add", {b.Input({2, 3, 4}), b.Param({2, 3, 4})});
+                     b.Output(b.Op("Acosh", {b.Op("Add", {b.Op("Mul", {y, y}), b.Scalar(1.5f)})}));
+                   }});
+  // Piecewise constant: op(y) * y with y = x + p, so the gradient is op(y) (op's own is 0).
+  for (const char* op : {"Floor", "Ceil", "Round"}) {
+    cases.push_back({op, {op}, [=](ModelBuilder& b) {
+                       Value* y = b.Op("Add", {b.Op("Mul", {b.Input({2, 3, 4}), b.Scalar(2.0f)}), b.Param({2, 3, 4})});
+                       b.Output(b.Op("Mul", {b.Op(op, {y}), y}));
+                     }});
+  }
   cases.push_back({"Log", {"Log"}, Unary("Log", {}, true)});
   cases.push_back({"Sqrt", {"Sqrt"}, Unary("Sqrt", {}, true)});
   cases.push_back({"Reciprocal", {"Reciprocal"}, Unary("Reciprocal", {}, true)});

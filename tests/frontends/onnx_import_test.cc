@@ -533,6 +533,34 @@ TEST(OnnxImportOpsets, Reduce18AxesInput) {
       << compiled.status().message();
 }
 
+// Gelu 20: approximate="none" (the default) is the IR's Gelu, "tanh" its GeluTanh; other values are errors.
+TEST(OnnxImportOpsets, Gelu20Approximate) {
+  for (const char* approximate : {"", "none", "tanh", "sigmoid"}) {
+    onnx::ModelProto m = MakeOnnxModel(20);
+    AddInput(m, "x", {3});
+    onnx::NodeProto* gelu = AddNode(m, "Gelu", {"x"}, {"y"}, "gelu");
+    if (*approximate) {
+      onnx::AttributeProto* a = gelu->add_attribute();
+      a->set_name("approximate");
+      a->set_type(onnx::AttributeProto::STRING);
+      a->set_s(approximate);
+    }
+    AddOutput(m, "y", {3});
+    auto model = Import(m);
+    if (std::string(approximate) == "sigmoid") {
+      ASSERT_FALSE(model.ok());
+      EXPECT_NE(model.status().message().find("gelu (Gelu): approximate must be \"none\" or \"tanh\", got \"sigmoid\""),
+                std::string::npos)
+          << model.status().message();
+      continue;
+    }
+    ASSERT_OK(model.status());
+    const Node* node = model->graph->FindNode("gelu");
+    EXPECT_EQ(node->op_type(), std::string(approximate) == "tanh" ? "GeluTanh" : "Gelu") << approximate;
+    EXPECT_FALSE(node->attrs().Has("approximate"));
+  }
+}
+
 // Split 18's num_outputs: parts of ceil(5 / 3) = 2, the last one smaller.
 TEST(OnnxImportOpsets, Split18NumOutputs) {
   onnx::ModelProto m = MakeOnnxModel(18);

@@ -165,6 +165,7 @@ struct EltwiseCase {
   bool uses_y;
   bool positive = false;  // log, sqrt: inputs in [0.5, 2]
   float alpha = 0;        // 0: attribute omitted (default)
+  double lo = 0, hi = 0;  // hi > lo: inputs uniform in [lo, hi) (the function's domain)
 };
 
 TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
@@ -193,13 +194,33 @@ TEST(GradientKernelsTest, EltwiseGradEveryFunction) {
       {"shrink", "Shrink", false},
       {"celu", "Celu", false},
       {"celu", "Celu", false, false, 0.5f},
+      {"gelu", "Gelu", false},
+      {"gelu_tanh", "GeluTanh", false},
+      {"swish", "Swish", false},
+      {"swish", "Swish", false, false, 0.4f},
+      {"sin", "Sin", false},
+      {"cos", "Cos", false},
+      {"tan", "Tan", true, false, 0, -1.4, 1.4},
+      {"asin", "Asin", false, false, 0, -0.9, 0.9},
+      {"acos", "Acos", false, false, 0, -0.9, 0.9},
+      {"atan", "Atan", false},
+      {"sinh", "Sinh", false},
+      {"cosh", "Cosh", false},
+      {"asinh", "Asinh", false},
+      {"acosh", "Acosh", false, false, 0, 1.1, 4.0},
+      {"atanh", "Atanh", false, false, 0, -0.9, 0.9},
+      {"floor", "Floor", false, false, 0, 0.1, 0.9},  // between the integers: the derivative is 0
+      {"ceil", "Ceil", false, false, 0, 1.1, 1.9},
+      {"round", "Round", false, false, 0, -1.4, -0.6},
   };
   std::set<std::string> covered;
   uint32_t seed = 1;
   for (const EltwiseCase& e : cases) {
     covered.insert(e.function);
     const Dims dims = {3, 4, 2};
-    const Tensor x = e.positive ? RandD(dims, seed++, 0.5, 2.0) : AwayFromZero(dims, seed++);
+    const Tensor x = e.hi > e.lo  ? RandD(dims, seed++, e.lo, e.hi)
+                     : e.positive ? RandD(dims, seed++, 0.5, 2.0)
+                                  : AwayFromZero(dims, seed++);
     Attrs fwd_attrs, grad_attrs;
     grad_attrs.SetString("function", e.function);
     if (e.alpha != 0) {
@@ -224,7 +245,7 @@ TEST(GradientKernelsTest, EltwiseGradKinksAndErrors) {
   out = RunRef("EltwiseGrad", a, {D({3}, {2, 2, 2}), D({3}, {-1, 0, 2})}, DoubleOuts({{3}}));
   ASSERT_OK(out.status());
   EXPECT_EQ(Values<double>((*out)[0]), (std::vector<double>{-2, 0, 2}));
-  a.SetString("function", "gelu");
+  a.SetString("function", "no_such_function");
   EXPECT_FALSE(RunRef("EltwiseGrad", a, {D({1}, {1}), D({1}, {1})}, DoubleOuts({{1}})).ok());
 }
 

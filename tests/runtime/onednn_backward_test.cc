@@ -103,7 +103,10 @@ TEST_F(OneDnnBackwardTest, EltwiseGrad) {
                         {"sigmoid", "Sigmoid", true, false, 0},
                         {"tanh", "Tanh", true, false, 0},
                         {"exp", "Exp", true, false, 0},
-                        {"sqrt", "Sqrt", true, true, 0}};
+                        {"sqrt", "Sqrt", true, true, 0},
+                        {"gelu", "Gelu", false, false, 0},
+                        {"gelu_tanh", "GeluTanh", false, false, 0},
+                        {"swish", "Swish", false, false, 0.6f}};
   uint32_t seed = 1;
   for (const Case& c : cases) {
     const Dims dims = {2, 3, 5};

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "ir/core/op_registry.h"
 #include "tests/runtime/reference_test_util.h"
@@ -12,6 +13,9 @@ namespace kiln {
 namespace {
 
 using namespace reftest;  // NOLINT: test helpers
+
+constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
 
 TEST(ReferenceKernels, EveryOpHasAReferenceKernel) {
   for (const OpDef* def : AllOpDefs()) {
@@ -98,6 +102,31 @@ TEST(ReferenceKernels, UnaryMath) {
   auto abs = RunRef("Abs", {}, {I32({2}, {-7, 8})}, {{proto::DT_INT32, {2}}});
   ASSERT_OK(abs.status());
   EXPECT_EQ(Values<int32_t>((*abs)[0]), (std::vector<int32_t>{7, 8}));
+  ExpectRef("Sin", {}, {F({3}, {0, 1, -2})}, {3}, {0, std::sin(1.0f), std::sin(-2.0f)});
+  ExpectRef("Cos", {}, {F({2}, {0, 3})}, {2}, {1, std::cos(3.0f)});
+  ExpectRef("Tan", {}, {F({2}, {0, 1})}, {2}, {0, std::tan(1.0f)});
+  ExpectRef("Asin", {}, {F({3}, {1, -0.5f, 2})}, {3}, {1.5707963705062866f, -0.5235987901687622f, kNan});
+  ExpectRef("Acos", {}, {F({2}, {1, -1})}, {2}, {0, 3.1415927410125732f});
+  ExpectRef("Atan", {}, {F({2}, {1, -kInf})}, {2}, {0.7853981852531433f, -1.5707963705062866f});
+  ExpectRef("Sinh", {}, {F({2}, {0, 1})}, {2}, {0, 1.175201177597046f});
+  ExpectRef("Cosh", {}, {F({2}, {0, -1})}, {2}, {1, 1.5430806875228882f});
+  ExpectRef("Asinh", {}, {F({2}, {0, -1})}, {2}, {0, -0.8813735842704773f});
+  ExpectRef("Acosh", {}, {F({3}, {1, 2, 0.5f})}, {3}, {0, 1.316957950592041f, kNan});
+  ExpectRef("Atanh", {}, {F({3}, {0, 0.5f, 2})}, {3}, {0, 0.5493061542510986f, kNan});
+  ExpectRef("Floor", {}, {F({4}, {-1.5f, 1.5f, 2, -0.0f})}, {4}, {-2, 1, 2, -0.0f});
+  ExpectRef("Ceil", {}, {F({4}, {-1.5f, 1.2f, 2, -0.5f})}, {4}, {-1, 2, 2, -0.0f});
+  ExpectRef("Round", {}, {F({6}, {0.5f, 1.5f, 2.5f, -2.5f, 2.6f, -0.4f})}, {6}, {0, 2, 2, -2, 3, -0.0f});
+  ExpectRef("Sign", {}, {F({4}, {-3, 0, 2.5f, kNan})}, {4}, {-1, 0, 1, kNan});
+  // torch.nn.functional.gelu(x), gelu(x, approximate="tanh"), x * sigmoid(x) and x * sigmoid(0.5 x)
+  ExpectRef("Gelu", {}, {F({3}, {1, -2, 0})}, {3}, {0.8413447460685429f, -0.04550026389635842f, 0});
+  ExpectRef("GeluTanh", {}, {F({3}, {1, -2, 0})}, {3}, {0.8411919906082768f, -0.04540230591222067f, 0});
+  ExpectRef("Swish", {}, {F({2}, {1, -2})}, {2}, {0.7310585786300049f, -0.2384058440442351f});
+  Attrs half;
+  half.SetFloat("alpha", 0.5f);
+  ExpectRef("Swish", half, {F({2}, {1, -2})}, {2}, {0.6224593312018546f, -0.5378828427399902f});
+  auto sign = RunRef("Sign", {}, {I32({3}, {-7, 0, 8})}, {{proto::DT_INT32, {3}}});
+  ASSERT_OK(sign.status());
+  EXPECT_EQ(Values<int32_t>((*sign)[0]), (std::vector<int32_t>{-1, 0, 1}));
   auto d = RunRef("Exp", {}, {D({1}, {1})}, {{proto::DT_DOUBLE, {1}}});
   ASSERT_OK(d.status());
   EXPECT_DOUBLE_EQ(Values<double>((*d)[0])[0], std::exp(1.0));

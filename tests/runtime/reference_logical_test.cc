@@ -44,6 +44,21 @@ TEST(ReferenceLogical, AndOrXorNot) {
   EXPECT_FALSE(RunRef("And", {}, {F({1}, {1}), B({1}, {1})}, {{proto::DT_BOOL, {1}}}).ok());
 }
 
+TEST(ReferenceLogical, IsInfIsNaN) {
+  const Tensor x = F({5}, {INFINITY, -INFINITY, NAN, 0, 1e38f});
+  EXPECT_EQ(RunBool("IsInf", {x}, {5}), (std::vector<uint8_t>{1, 1, 0, 0, 0}));
+  EXPECT_EQ(RunBool("IsNaN", {x}, {5}), (std::vector<uint8_t>{0, 0, 1, 0, 0}));
+  Attrs positive_only;
+  positive_only.SetInt("detect_negative", 0);
+  auto r = RunRef("IsInf", positive_only, {x}, {{proto::DT_BOOL, {5}}});
+  ASSERT_OK(r.status());
+  EXPECT_EQ(Values<uint8_t>((*r)[0]), (std::vector<uint8_t>{1, 0, 0, 0, 0}));
+  const Tensor half = Tensor::FromVector(proto::DT_FLOAT16, {3}, std::vector<uint16_t>{0x7c00, 0xfc00, 0x7e00});
+  EXPECT_EQ(RunBool("IsInf", {half}, {3}), (std::vector<uint8_t>{1, 1, 0}));
+  EXPECT_EQ(RunBool("IsNaN", {half}, {3}), (std::vector<uint8_t>{0, 0, 1}));
+  EXPECT_FALSE(RunRef("IsNaN", {}, {I32({1}, {1})}, {{proto::DT_BOOL, {1}}}).ok());
+}
+
 TEST(ReferenceLogical, WhereBroadcastsAllThree) {
   auto r = RunRef("Where", {}, {B({2, 1}, {1, 0}), F({2}, {1, 2}), F({}, {9})}, {{proto::DT_FLOAT, {2, 2}}});
   ASSERT_OK(r.status());

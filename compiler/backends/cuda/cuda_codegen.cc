@@ -67,6 +67,23 @@ struct SourceMath {
   static std::string Sqrt(const std::string& a) { return Call("KILN_SQRT", a); }
   static std::string Tanh(const std::string& a) { return Call("KILN_TANH", a); }
   static std::string Erf(const std::string& a) { return Call("KILN_ERF", a); }
+  static std::string Sin(const std::string& a) { return Call("KILN_SIN", a); }
+  static std::string Cos(const std::string& a) { return Call("KILN_COS", a); }
+  static std::string Tan(const std::string& a) { return Call("KILN_TAN", a); }
+  static std::string Asin(const std::string& a) { return Call("KILN_ASIN", a); }
+  static std::string Acos(const std::string& a) { return Call("KILN_ACOS", a); }
+  static std::string Atan(const std::string& a) { return Call("KILN_ATAN", a); }
+  static std::string Sinh(const std::string& a) { return Call("KILN_SINH", a); }
+  static std::string Cosh(const std::string& a) { return Call("KILN_COSH", a); }
+  static std::string Asinh(const std::string& a) { return Call("KILN_ASINH", a); }
+  static std::string Acosh(const std::string& a) { return Call("KILN_ACOSH", a); }
+  static std::string Atanh(const std::string& a) { return Call("KILN_ATANH", a); }
+  static std::string Floor(const std::string& a) { return Call("KILN_FLOOR", a); }
+  static std::string Ceil(const std::string& a) { return Call("KILN_CEIL", a); }
+  static std::string Round(const std::string& a) { return Call("KILN_RINT", a); }  // half to even
+  static std::string Sign(const std::string& a) {
+    return "(" + a + " > 0 ? (kiln_acc)1 : " + a + " < 0 ? (kiln_acc)-1 : " + a + ")";
+  }
   static std::string Sigmoid(const std::string& a) { return Call("kiln_sigmoid", a); }
 };
 
@@ -86,6 +103,7 @@ std::string Expression(FusedOp op) {
     case FusedOp::kRelu: return "a0 < 0 ? (kiln_acc)0 : a0";
     case FusedOp::kNeg: return "-a0";
     case FusedOp::kAbs: return "a0 < 0 ? -a0 : a0";
+    case FusedOp::kSign: return SourceMath::Sign("a0");
     case FusedOp::kClip: return "a2 < (a0 < a1 ? a1 : a0) ? a2 : (a0 < a1 ? a1 : a0)";
     case FusedOp::kReluGrad: return "a0 * (a1 > 0 ? (kiln_acc)1 : (kiln_acc)0)";
     case FusedOp::kAbsGrad: return "a0 * (a1 > 0 ? (kiln_acc)1 : a1 < 0 ? (kiln_acc)-1 : (kiln_acc)0)";
@@ -113,6 +131,20 @@ const char* kDoublePrelude = R"(typedef double kiln_acc;
 #define KILN_LOG1P log1p
 #define KILN_TANH tanh
 #define KILN_ERF erf
+#define KILN_SIN sin
+#define KILN_COS cos
+#define KILN_TAN tan
+#define KILN_ASIN asin
+#define KILN_ACOS acos
+#define KILN_ATAN atan
+#define KILN_SINH sinh
+#define KILN_COSH cosh
+#define KILN_ASINH asinh
+#define KILN_ACOSH acosh
+#define KILN_ATANH atanh
+#define KILN_FLOOR floor
+#define KILN_CEIL ceil
+#define KILN_RINT rint
 #define KILN_SQRT sqrt
 #define KILN_POW pow
 #define KILN_FABS fabs
@@ -124,6 +156,20 @@ const char* kFloatPrelude = R"(typedef float kiln_acc;
 #define KILN_LOG1P log1pf
 #define KILN_TANH tanhf
 #define KILN_ERF erff
+#define KILN_SIN sinf
+#define KILN_COS cosf
+#define KILN_TAN tanf
+#define KILN_ASIN asinf
+#define KILN_ACOS acosf
+#define KILN_ATAN atanf
+#define KILN_SINH sinhf
+#define KILN_COSH coshf
+#define KILN_ASINH asinhf
+#define KILN_ACOSH acoshf
+#define KILN_ATANH atanhf
+#define KILN_FLOOR floorf
+#define KILN_CEIL ceilf
+#define KILN_RINT rintf
 #define KILN_SQRT sqrtf
 #define KILN_POW powf
 #define KILN_FABS fabsf

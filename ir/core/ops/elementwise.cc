@@ -137,6 +137,7 @@ void RegisterElementwiseOps(OpRegistry& r) {
   }
   r.Add(Unary(OpKind::kNeg, InferUnary<TypeClass::kSignedNumeric>, "-x"));
   r.Add(Unary(OpKind::kAbs, InferUnary<TypeClass::kNumeric>, "|x|"));
+  r.Add(Unary(OpKind::kSign, InferUnary<TypeClass::kNumeric>, "1 if x > 0, -1 if x < 0, else x (0 or NaN)"));
   r.Add({.kind = OpKind::kClip,
          .max_inputs = 3,
          .infer_shape = InferClip,

@@ -1,4 +1,4 @@
-// Selection and small ONNX utilities: Not (bool), Where, CastLike, BitCast, Size and Range. The
+// Selection and small ONNX utilities: Not (bool), Where, CastLike, BitCast, Size, Range, IsInf and IsNaN. The
 // comparisons, And/Or/Xor and Mod are rows of ir/core/ops/binary.def.
 #include <cmath>
 
@@ -82,6 +82,17 @@ Status InferRange(InferContext& ctx) {
   return Status::Ok();
 }
 
+// IsInf, IsNaN: a float tensor in, a bool tensor of its shape out.
+Status InferFloatClass(InferContext& ctx) {
+  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kFloat));
+  for (const char* flag : {"detect_negative", "detect_positive"}) {
+    const int64_t v = ctx.attrs().GetInt(flag, 1);
+    if (v != 0 && v != 1) return ctx.Error(flag, " must be 0 or 1, got ", v);
+  }
+  ctx.set_output(0, proto::DT_BOOL, ctx.input_dims(0));
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterLogicalOps(OpRegistry& r) {
@@ -101,6 +112,11 @@ void RegisterLogicalOps(OpRegistry& r) {
          .attrs = {{"to", AttrType::kInt, true}},
          .infer_shape = InferBitCast,
          .doc = "the input's bytes read as the ONNX data type 'to' (of the same size)"});
+  r.Add({.kind = OpKind::kIsInf,
+         .attrs = {{"detect_negative", AttrType::kInt}, {"detect_positive", AttrType::kInt}},
+         .infer_shape = InferFloatClass,
+         .doc = "x == +inf (detect_positive=1) or x == -inf (detect_negative=1), as bool"});
+  r.Add({.kind = OpKind::kIsNaN, .infer_shape = InferFloatClass, .doc = "x is NaN, as bool"});
   r.Add({.kind = OpKind::kSize, .infer_shape = InferSize, .doc = "the input's element count as an int64 scalar"});
   r.Add({.kind = OpKind::kRange,
          .min_inputs = 3,

@@ -196,6 +196,14 @@ void RegisterReferenceElementwiseKernels(KernelRegistry& r) {
         in[0], out[0], [](DType t, auto fn) { return DispatchNumeric(t, fn); },
         [](auto x) { return x < 0 ? ref::WrapNeg(x) : x; });
   });
+  RegisterRef(r, "Sign", 1, 1, [](const KernelSpec&, const Refs& in, const Refs& out) {
+    return UnaryTyped(
+        in[0], out[0], [](DType t, auto fn) { return DispatchNumeric(t, fn); },
+        [](auto x) {
+          using T = decltype(x);
+          return x > 0 ? T{1} : x < 0 ? static_cast<T>(-1) : x;  // 0, -0 and NaN stay
+        });
+  });
   RegisterRef(r, "PRelu", 2, 1, PReluKernel);
   RegisterRef(r, "Clip", 1, 1, ClipKernel);
 

@@ -43,6 +43,21 @@ struct ScalarMath {
   static double Sqrt(double a) { return std::sqrt(a); }
   static double Tanh(double a) { return std::tanh(a); }
   static double Erf(double a) { return std::erf(a); }
+  static double Sin(double a) { return std::sin(a); }
+  static double Cos(double a) { return std::cos(a); }
+  static double Tan(double a) { return std::tan(a); }
+  static double Asin(double a) { return std::asin(a); }
+  static double Acos(double a) { return std::acos(a); }
+  static double Atan(double a) { return std::atan(a); }
+  static double Sinh(double a) { return std::sinh(a); }
+  static double Cosh(double a) { return std::cosh(a); }
+  static double Asinh(double a) { return std::asinh(a); }
+  static double Acosh(double a) { return std::acosh(a); }
+  static double Atanh(double a) { return std::atanh(a); }
+  static double Floor(double a) { return std::floor(a); }
+  static double Ceil(double a) { return std::ceil(a); }
+  static double Round(double a) { return std::nearbyint(a); }              // half to even (the default rounding mode)
+  static double Sign(double a) { return a > 0 ? 1.0 : a < 0 ? -1.0 : a; }  // keeps 0, -0 and NaN
   static double Sigmoid(double a) { return FusedSigmoid(a); }
   static double Select(bool c, double a, double b) { return c ? a : b; }
   static bool Lt(double a, double b) { return a < b; }
@@ -85,6 +100,7 @@ inline double EvaluateFusedOp(FusedOp op, const double* a) {
     case FusedOp::kRelu: return a[0] < 0 ? 0.0 : a[0];
     case FusedOp::kNeg: return -a[0];
     case FusedOp::kAbs: return a[0] < 0 ? -a[0] : a[0];
+    case FusedOp::kSign: return ScalarMath::Sign(a[0]);
     case FusedOp::kClip: {
       // min(max(x, lo), hi) as ONNX writes it: with lo > hi everything becomes hi; NaN passes through.
       const double raised = a[0] < a[1] ? a[1] : a[0];

@@ -1,5 +1,6 @@
-// Reference kernels of Not, Where, BitCast, Size and Range (ir/core/ops/logical.cc):
+// Reference kernels of Not, Where, BitCast, Size, Range, IsInf and IsNaN (ir/core/ops/logical.cc):
 // templated over the element type, numpy broadcasting through BroadcastIndexer.
+#include <cmath>
 #include <cstring>
 
 #include "ir/core/shape_util.h"
@@ -82,6 +83,28 @@ Status RangeKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   });
 }
 
+// IsInf, IsNaN: a float input (16-bit floats arrive widened), bool out.
+template <typename Pred>
+Status ClassifyKernel(const Refs& in, const Refs& out, Pred pred) {
+  RETURN_IF_ERROR(CheckOutput(out[0], proto::DT_BOOL, in));
+  if (in[0].num_elements() != out[0].num_elements()) return InvalidArgument("output size differs from the input's");
+  return ref::DispatchFloat(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for (int64_t i = 0; i < out[0].num_elements(); ++i) out[0].as<uint8_t>()[i] = pred(in[0].as<T>()[i]) ? 1 : 0;
+    return Status::Ok();
+  });
+}
+
+Status IsInfKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const bool negative = spec.attrs.GetInt("detect_negative", 1) != 0;
+  const bool positive = spec.attrs.GetInt("detect_positive", 1) != 0;
+  return ClassifyKernel(in, out, [&](auto x) { return std::isinf(x) && (x > 0 ? positive : negative); });
+}
+
+Status IsNaNKernel(const KernelSpec&, const Refs& in, const Refs& out) {
+  return ClassifyKernel(in, out, [](auto x) { return std::isnan(x); });
+}
+
 }  // namespace
 
 void RegisterReferenceLogicalKernels(KernelRegistry& r) {
@@ -91,6 +114,8 @@ void RegisterReferenceLogicalKernels(KernelRegistry& r) {
   RegisterRef(r, "BitCast", 1, 1, BitCastKernel, HalfMode::kNative);
   RegisterRef(r, "Size", 1, 1, SizeKernel, HalfMode::kNative);
   RegisterRef(r, "Range", 3, 1, RangeKernel);
+  RegisterRef(r, "IsInf", 1, 1, IsInfKernel);
+  RegisterRef(r, "IsNaN", 1, 1, IsNaNKernel);
 }
 
 }  // namespace kiln::runtime
