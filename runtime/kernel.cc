@@ -34,6 +34,9 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
     RegisterReferenceFusedKernels(*r);
+    RegisterReferenceBitwiseKernels(*r);
+    RegisterReferenceEinsumKernels(*r);
+    RegisterReferenceNormalizationKernels(*r);
     RegisterOneDnnKernels(*r);
     RegisterReferenceFusedElementwiseKernels(*r);
     RegisterCompiledKernels(*r);

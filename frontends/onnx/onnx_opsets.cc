@@ -230,6 +230,15 @@ const NewerVersion kNewerVersions[] = {
     {"ReduceL2", 18, LowerReduceAxesInput},
     {"ReduceLogSum", 18, LowerReduceAxesInput},
     {"ReduceLogSumExp", 18, LowerReduceAxesInput},
+    {"BitwiseNot", 18, nullptr},
+    {"EyeLike", 22, nullptr},        // bfloat16
+    {"GlobalMaxPool", 22, nullptr},  // bfloat16
+    {"LpPool", 18, nullptr},         // ceil_mode, dilations (IR attributes)
+    {"LpPool", 22, nullptr},
+    {"LpNormalization", 22, nullptr},  // bfloat16
+    {"Det", 22, nullptr},
+    {"GroupNormalization", 18, nullptr},  // scale, bias [num_groups]: the IR op takes them too
+    {"GroupNormalization", 21, nullptr},  // scale, bias [C]; stash_type (an IR attribute)
 };
 
 const NewerVersion* FindNewerVersion(const std::string& op, int since) {

@@ -53,6 +53,9 @@ static const OpRegistry& Registry() {
     RegisterTrainingOps(*r);
     RegisterFusedOps(*r);
     RegisterFusedElementwiseOps(*r);
+    RegisterBitwiseOps(*r);
+    RegisterEinsumOps(*r);
+    RegisterNormalizationOps(*r);
     return r;
   }();
   return *registry;

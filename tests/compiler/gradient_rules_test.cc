@@ -168,6 +168,10 @@ void AddBinaryCases(std::vector<RuleCase>& cases) {
                      Value* p = b.Param({3, 4});
                      b.Output(b.Op("Sum", {p, b.Input({2, 3, 4}), p}));
                    }});
+  cases.push_back({"Mean_Variadic", {"Mean"}, [](ModelBuilder& b) {
+                     Value* x = b.Input({2, 3, 4});
+                     b.Output(b.Op("Mean", {b.Param({3, 1}), x, b.Param({2, 3, 4})}));
+                   }});
   cases.push_back({"Neg", {"Neg"}, [](ModelBuilder& b) {
                      b.Output(b.Op("Mul", {b.Op("Neg", {b.Param({2, 3})}), b.Input({2, 3})}));
                    }});
