@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Fixtures of the PyTorch agreement tests (tests/compiler/torch_agreement_test.cc).
 
-For an MLP and a small CNN: the initial model as ONNX (ending in Softmax), 20
+For an MLP, a small CNN, an LSTM and a GRU: the initial model as ONNX (ending in Softmax), 20
 random batches, and, for SGD(lr=0.1) and Adam(lr=0.01), the per-step losses
 and the final weights of 20 PyTorch training steps from the same initial
 weights (nn.CrossEntropyLoss on the pre-softmax logits; the loss of a step is
@@ -52,6 +52,24 @@ class Cnn(nn.Module):
     def forward(self, x):  # logits; 1x10x10 -> 4x10x10 -> 4x5x5 -> 8x3x3 -> 5
         x = self.pool(torch.relu(self.conv1(x)))
         return self.fc(self.flatten(torch.relu(self.conv2(x))))
+
+
+class Recurrent(nn.Module):
+    """nn.LSTM / nn.GRU (hidden 12) over batch-first sequences [B, 7, 6], a linear head on the last step.
+
+    The exporter writes the recurrent op sequence-first (its default layout) after a Transpose,
+    and, without constant folding, keeps PyTorch's parameters (weight_ih_l0, ...) as the
+    initializers, with the gate reordering as Slice/Concat nodes: Kiln trains the same tensors.
+    """
+
+    def __init__(self, cell):
+        super().__init__()
+        self.rnn = cell(6, 12)
+        self.fc = nn.Linear(12, CLASSES)
+
+    def forward(self, x):  # logits
+        y, _ = self.rnn(x.transpose(0, 1))
+        return self.fc(y[-1])
 
 
 class WithSoftmax(nn.Module):
@@ -108,7 +126,13 @@ def main():
         "sgd": lambda p: torch.optim.SGD(p, lr=0.1),
         "adam": lambda p: torch.optim.Adam(p, lr=0.01),
     }
-    models = {"mlp": (Mlp, (20,)), "cnn": (Cnn, (1, 10, 10))}
+    # New models go at the end: the random streams of the earlier ones stay as they were.
+    models = {
+        "mlp": (Mlp, (20,)),
+        "cnn": (Cnn, (1, 10, 10)),
+        "lstm": (lambda: Recurrent(nn.LSTM), (7, 6)),
+        "gru": (lambda: Recurrent(nn.GRU), (7, 6)),
+    }
     for model_name, (make_net, sample_shape) in models.items():
         net = make_net()
         initial = {k: v.detach().clone() for k, v in net.state_dict().items()}

@@ -1,5 +1,11 @@
 #include "frontends/onnx/onnx_exporter.h"
 
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "frontends/onnx/onnx_legacy.h"
+#include "frontends/onnx/onnx_opsets.h"
 #include "frontends/onnx/onnx_tensor.h"
 #include "ir/core/op_registry.h"
 #include "ir/model_io.h"
@@ -64,28 +70,68 @@ void SetValueInfo(const Value& v, onnx::ValueInfoProto* info) {
   }
 }
 
-}  // namespace
+// Whether every node means at `opset` what it means in the IR (nodes whose op ONNX lacks
+// have been refused before).
+bool SameSemanticsAt(const Graph& graph, int64_t opset) {
+  for (const auto& n : graph.nodes()) {
+    if (!onnx_import::ImportsUnchanged(n->op_type(), onnx_import::OnnxSinceVersion(n->op_type(), opset))) return false;
+  }
+  return true;
+}
 
-StatusOr<std::string> SerializeOnnx(const Graph& graph, const std::string& path) {
+// Infers every node's output types with the open (-1) input dimensions set to `size`.
+Status InferTypesWithOpenDimsAs(Graph& graph, const std::vector<TensorType>& declared, int64_t size) {
+  for (size_t i = 0; i < declared.size(); ++i) {
+    TensorType t = declared[i];
+    for (int64_t& d : t.dims) d = d < 0 ? size : d;
+    graph.inputs()[i]->set_type(t);
+  }
+  for (Node* node : graph.NodeList()) {
+    ASSIGN_OR_RETURN(std::vector<TensorType> types, InferNodeTypes(*node));
+    for (int i = 0; i < node->num_outputs(); ++i) node->output(i)->set_type(types[i]);
+  }
+  return Status::Ok();
+}
+
+// Node types over open input dimensions (a symbolic batch): inferred with the open sizes
+// set to 1 and to 2; a dimension that follows them is open (-1) too.
+Status InferTypesWithOpenDims(Graph& graph) {
+  std::vector<TensorType> declared;
+  for (const Value* in : graph.inputs()) declared.push_back(in->type());
+  RETURN_IF_ERROR(InferTypesWithOpenDimsAs(graph, declared, 1));
+  std::map<const Value*, TensorType> with_one;
+  for (Node* node : graph.NodeList()) {
+    for (const Value* out : node->outputs()) with_one[out] = out->type();
+  }
+  RETURN_IF_ERROR(InferTypesWithOpenDimsAs(graph, declared, 2));
+  for (size_t i = 0; i < declared.size(); ++i) graph.inputs()[i]->set_type(declared[i]);
+  for (Node* node : graph.NodeList()) {
+    for (Value* out : node->outputs()) {
+      TensorType t = out->type();
+      const TensorType& one = with_one[out];
+      for (size_t d = 0; d < t.dims.size() && d < one.dims.size(); ++d) {
+        if (t.dims[d] != one.dims[d]) t.dims[d] = -1;
+      }
+      out->set_type(t);
+    }
+  }
+  return Status::Ok();
+}
+
+onnx::ModelProto BuildModel(const Graph& graph, int64_t opset) {
   onnx::ModelProto model;
-  model.set_ir_version(7);
+  model.set_ir_version(opset >= 21 ? 10 : opset >= 19 ? 9 : opset >= 15 ? 8 : 7);
   model.set_producer_name("kiln");
-  auto* opset = model.add_opset_import();
-  opset->set_domain("");
-  opset->set_version(13);
+  auto* opset_import = model.add_opset_import();
+  opset_import->set_domain("");
+  opset_import->set_version(opset);
   onnx::GraphProto* g = model.mutable_graph();
   g->set_name(graph.name());
-  std::vector<std::string> kiln_only;
   for (const Value* v : graph.values()) {
     if (v->is_constant() && !v->producer()) onnx_import::TensorToOnnx(v->constant(), v->name(), g->add_initializer());
   }
   for (const Value* in : graph.inputs()) SetValueInfo(*in, g->add_input());
   for (const auto& n : graph.nodes()) {
-    const OpDef* def = n->def();
-    if (!def || def->kind > OpKind::kReduceMax) {
-      kiln_only.push_back(n->Label());
-      continue;
-    }
     onnx::NodeProto* node = g->add_node();
     node->set_name(n->name());
     node->set_op_type(n->op_type());
@@ -93,20 +139,52 @@ StatusOr<std::string> SerializeOnnx(const Graph& graph, const std::string& path)
     for (const Value* out : n->outputs()) node->add_output(out->name());
     for (const auto& [name, attr] : n->attrs().all()) ConvertAttribute(attr, node->add_attribute());
   }
+  for (const Value* out : graph.outputs()) SetValueInfo(*out, g->add_output());
+  return model;
+}
+
+}  // namespace
+
+// The lowest opset from 13 at which every node keeps the IR's meaning and ONNX's checker
+// accepts the model: 13 for MLPs and CNNs, 14 for a batch-first LSTM (its `layout`
+// attribute), 17 for LayerNormalization. The checker knows schemas up to libonnx's opset;
+// a model that needs a newer one is checked by Kiln's importer when it is read back.
+StatusOr<std::string> SerializeOnnx(const Graph& source, const std::string& path) {
+  // Every value typed, the graph outputs' above all (ONNX requires their types): a graph
+  // built from layers leaves its node types to the compiler's shape pass.
+  std::unique_ptr<Graph> typed = source.Clone();
+  Graph& graph = *typed;
+  RETURN_IF_ERROR(InferTypesWithOpenDims(graph).WithContext(path));
+  std::vector<std::string> kiln_only;
+  for (const auto& n : graph.nodes()) {
+    if (onnx_import::OnnxSinceVersion(n->op_type(), onnx_import::kNewestSupportedOpset) == 0) {
+      kiln_only.push_back(n->Label());
+    }
+  }
   if (!kiln_only.empty()) {
     std::string msg = path + ": cannot export Kiln-only ops to ONNX:";
     for (const std::string& k : kiln_only) msg += " " + k;
     return Unimplemented(msg);
   }
-  for (const Value* out : graph.outputs()) SetValueInfo(*out, g->add_output());
-  try {
-    onnx::checker::check_model(model);
-  } catch (const std::exception& e) {
-    return Internal(path, ": the exported model fails ONNX's checker: ", e.what());
+  std::string checker_error;
+  for (int64_t opset = 13; opset <= onnx_import::kNewestSupportedOpset; ++opset) {
+    if (!SameSemanticsAt(graph, opset)) continue;
+    onnx::ModelProto model = BuildModel(graph, opset);
+    if (opset <= onnx_import::kNewestLibonnxOpset) {
+      try {
+        onnx::checker::check_model(model);
+      } catch (const std::exception& e) {
+        if (checker_error.empty()) checker_error = e.what();
+        continue;
+      }
+    }
+    std::string bytes;
+    if (!model.SerializeToString(&bytes)) return Internal(path, ": cannot serialize the ONNX model");
+    return bytes;
   }
-  std::string bytes;
-  if (!model.SerializeToString(&bytes)) return Internal(path, ": cannot serialize the ONNX model");
-  return bytes;
+  if (!checker_error.empty()) return Internal(path, ": the exported model fails ONNX's checker: ", checker_error);
+  return Unimplemented(path, ": no ONNX opset from 13 to ", onnx_import::kNewestSupportedOpset,
+                       " keeps the meaning of every node");
 }
 
 Status ExportOnnx(const Graph& graph, const std::string& path) {

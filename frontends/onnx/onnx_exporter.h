@@ -1,5 +1,6 @@
-// Kiln graph -> ONNX (opset 13): the IR's ops are ONNX-13's, so export is a
-// direct mapping. Used by `kiln train --export-onnx` to take trained models to
+// Kiln graph -> ONNX: the IR's ops are ONNX's (opset 13 and the newer versions the
+// importer takes unchanged), so export is a direct mapping at the lowest opset that
+// keeps every node's meaning. Used by `kiln train --export-onnx` to take trained models to
 // other runtimes.
 #pragma once
 

@@ -332,6 +332,14 @@ std::vector<int> AcceptedOnnxVersions(const std::string& op) {
   return out;
 }
 
+bool ImportsUnchanged(const std::string& op, int since) {
+  if (since <= 0) return false;
+  if (since <= 13) return true;
+  const NewerVersion* newer = FindNewerVersion(op, since);
+  if (newer) return newer->lower == nullptr;
+  return AcceptsNewerVersion(op, since);  // a unary.def / binary.def row: same semantics
+}
+
 Status LowerNewerVersions(onnx::ModelProto& model, int64_t opset, const std::string& source) {
   if (opset > kNewestSupportedOpset) {
     return Unimplemented(source, ": ai.onnx opset ", opset, " is newer than the newest supported (",

@@ -40,6 +40,11 @@ int OnnxSinceVersion(const std::string& op, int64_t opset);
 /// and the newer ones with an entry in the version table.
 std::vector<int> AcceptedOnnxVersions(const std::string& op);
 
+/// Whether the IR takes version `since` of `op` as it is, with no rewrite: every
+/// version up to 13 (the IR's own, after the version converter) and the newer ones
+/// the version table maps with no lowering. What the ONNX exporter may write.
+bool ImportsUnchanged(const std::string& op, int since);
+
 /// Rewrites the default-domain nodes of a model at `opset` (>= 13) whose version
 /// is newer than 13 into their IR form, in place. Reports every node whose
 /// version the IR cannot express, all at once. Never throws.

@@ -1,4 +1,4 @@
-// PyTorch agreement: the same MLP and small CNN, from the same initial weights,
+// PyTorch agreement: the same MLP, small CNN, LSTM and GRU, from the same initial weights,
 // trained on the same 20 batches in PyTorch and in Kiln, with SGD and with
 // Adam; every per-step loss must match PyTorch's within 1e-4 relative and the
 // final weights must agree. Fixtures: scripts/make_training_fixtures.py
@@ -33,7 +33,7 @@ constexpr double kWeightAtol = 1e-5;
 constexpr double kWeightRtol = 1e-4;
 
 struct Case {
-  std::string model;      // mlp, cnn
+  std::string model;      // mlp, cnn, lstm, gru
   std::string optimizer;  // sgd, adam
   float lr;
   bool use_onednn = true;
@@ -131,6 +131,9 @@ TEST_P(TorchAgreementTest, PerStepLossesAndFinalWeightsMatchPyTorch) {
 INSTANTIATE_TEST_SUITE_P(Models, TorchAgreementTest,
                          ::testing::Values(Case{"mlp", "sgd", 0.1f}, Case{"mlp", "adam", 0.01f},
                                            Case{"cnn", "sgd", 0.1f}, Case{"cnn", "adam", 0.01f},
+                                           // nn.LSTM / nn.GRU: backpropagation through time.
+                                           Case{"lstm", "sgd", 0.1f}, Case{"lstm", "adam", 0.01f},
+                                           Case{"gru", "sgd", 0.1f}, Case{"gru", "adam", 0.01f},
                                            // The reference kernels alone agree too.
                                            Case{"mlp", "adam", 0.01f, false}, Case{"cnn", "adam", 0.01f, false}),
                          CaseName);

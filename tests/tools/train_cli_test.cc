@@ -80,6 +80,37 @@ Tensor RunModel(const std::string& model, const std::string& input, const std::s
   return t.ok() ? *t : Tensor();
 }
 
+// A trained recurrent model exports with ONNX's own RNN/LSTM/GRU nodes (batch-first:
+// `layout` 1, so opset 14), passes ONNX's checker and runs as the .kiln model does.
+TEST(TrainCliTest, ExportsRecurrentModelsAsOnnxThatRunTheSame) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string model = dir + "/rec.kiln.txt";
+  std::ofstream(model) << R"(graph {
+    name: "rec"
+    input { name: "seq" dtype: DT_FLOAT dims { symbol: "batch" } dims { size: 6 } dims { size: 3 } }
+    layer { name: "bi" bidirectional { lstm { units: 5 return_sequences: true } } }
+    layer { name: "gru" gru { units: 4 return_sequences: true go_backwards: true } }
+    layer { name: "rnn" simple_rnn { units: 3 } }
+    layer { name: "probs" dense { units: 2 activation: "softmax" } }
+  }
+  training { optimizer: "adam" batch_size: 8 })";
+  const Tensor x = testing::RandomTensor({32, 6, 3}, 7);
+  Tensor y(proto::DT_INT64, {32});
+  for (int64_t i = 0; i < 32; ++i) y.mutable_data_as<int64_t>()[i] = x.data_as<float>()[i * 18] > 0 ? 1 : 0;
+  ASSERT_OK(WriteTensorFile(dir + "/x.npy", x));
+  ASSERT_OK(WriteTensorFile(dir + "/y.npy", y));
+  Result r = Kiln("train " + model + " --quiet --epochs 2 --data npy:" + dir + "/x.npy," + dir + "/y.npy -o " + dir +
+                  "/rec.kiln --export-onnx " + dir + "/rec.onnx");
+  ASSERT_EQ(r.code, 0) << r.output;
+  Tensor from_kiln = RunModel(dir + "/rec.kiln", dir + "/x.npy", dir + "/kiln_out");
+  Tensor from_onnx = RunModel(dir + "/rec.onnx", dir + "/x.npy", dir + "/onnx_out");
+  ASSERT_EQ(from_kiln.dims(), (Dims{32, 2}));
+  EXPECT_EQ(testing::CompareTensors(from_onnx, from_kiln, 1e-6, 0), "");
+  Result dump = Kiln("dump " + dir + "/rec.onnx");
+  ASSERT_EQ(dump.code, 0) << dump.output;
+  for (const char* op : {"LSTM", "GRU", "RNN"}) EXPECT_NE(dump.output.find(op), std::string::npos) << dump.output;
+}
+
 // Iris with batch norm and dropout (state and a step-seeded RNG), trained by Adam.
 std::string WriteDropoutModel(const std::string& dir) {
   const std::string path = dir + "/iris_dropout.kiln.txt";
