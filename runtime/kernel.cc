@@ -37,6 +37,7 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceBitwiseKernels(*r);
     RegisterReferenceEinsumKernels(*r);
     RegisterReferenceNormalizationKernels(*r);
+    RegisterReferenceValueShapedKernels(*r);
     RegisterOneDnnKernels(*r);
     RegisterReferenceFusedElementwiseKernels(*r);
     RegisterCompiledKernels(*r);

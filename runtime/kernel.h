@@ -120,9 +120,12 @@ void RegisterReferenceAttentionKernels(KernelRegistry& r);  // attention.cc
 void RegisterReferenceGradientKernels(KernelRegistry& r);   // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);   // losses, optimizer updates
 void RegisterReferenceFusedKernels(KernelRegistry& r);      // FusedConv, FusedMatMul
-void RegisterReferenceBitwiseKernels(KernelRegistry& r);    // BitShift, BitwiseNot (bitwise.cc)
-void RegisterReferenceEinsumKernels(KernelRegistry& r);     // einsum.cc
-void RegisterReferenceNormalizationKernels(KernelRegistry& r);  // LpNormalization, MVN, ... (normalization.cc)
+// bitwise.cc (BitShift, BitwiseNot), einsum.cc, normalization.cc (LpNormalization, MVN,
+// ReverseSequence, Det, GroupNormalization), value_shaped.cc (CenterCropPad, Compress, Unique).
+void RegisterReferenceBitwiseKernels(KernelRegistry& r);
+void RegisterReferenceEinsumKernels(KernelRegistry& r);
+void RegisterReferenceNormalizationKernels(KernelRegistry& r);
+void RegisterReferenceValueShapedKernels(KernelRegistry& r);
 void RegisterOneDnnKernels(KernelRegistry& r);
 /// "" when the "onednn" kernel of spec.op_type can be built for `spec` (dims, dtypes and
 /// attributes; data pointers may be null), else a short reason. It runs the kernel's own

@@ -92,6 +92,16 @@ Status LowerCastSaturate(onnx::NodeProto& node, const Constants&, const std::str
   return Status::Ok();
 }
 
+// GroupNormalization 18 scales per group ([num_groups]), 21 per channel ([C]): the IR's
+// scale_per_group attribute tells them apart.
+Status LowerGroupNormPerGroupScale(onnx::NodeProto& node, const Constants&, const std::string&) {
+  onnx::AttributeProto* a = node.add_attribute();
+  a->set_name("scale_per_group");
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(1);
+  return Status::Ok();
+}
+
 // Versions newer than 13 of the ops the IR has, and how each maps onto the IR
 // (the unary activations and binary ops list theirs in ir/core/ops/unary.def, binary.def).
 // nullptr: the IR already has that version's semantics (most added only types:
@@ -237,8 +247,9 @@ const NewerVersion kNewerVersions[] = {
     {"LpPool", 22, nullptr},
     {"LpNormalization", 22, nullptr},  // bfloat16
     {"Det", 22, nullptr},
-    {"GroupNormalization", 18, nullptr},  // scale, bias [num_groups]: the IR op takes them too
-    {"GroupNormalization", 21, nullptr},  // scale, bias [C]; stash_type (an IR attribute)
+    {"GroupNormalization", 18, LowerGroupNormPerGroupScale},
+    {"GroupNormalization", 21, nullptr},
+    {"CenterCropPad", 18, nullptr},  // scale, bias [C]; stash_type (an IR attribute)
 };
 
 const NewerVersion* FindNewerVersion(const std::string& op, int since) {

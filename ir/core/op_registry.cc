@@ -56,6 +56,7 @@ static const OpRegistry& Registry() {
     RegisterBitwiseOps(*r);
     RegisterEinsumOps(*r);
     RegisterNormalizationOps(*r);
+    RegisterValueShapedOps(*r);
     return r;
   }();
   return *registry;

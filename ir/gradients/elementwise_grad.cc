@@ -93,8 +93,7 @@ Status SumGrad(Ctx& c) {
 
 // Mean: every input gets dY / (number of inputs), summed back to its shape.
 Status MeanGrad(Ctx& c) {
-  ASSIGN_OR_RETURN(Value * scaled,
-                   c.Emit1("Mul", {c.dY(), c.Scalar(1.0 / c.node.num_inputs(), c.dY()->dtype())}));
+  ASSIGN_OR_RETURN(Value * scaled, c.Emit1("Mul", {c.dY(), c.Scalar(1.0 / c.node.num_inputs(), c.dY()->dtype())}));
   for (int i = 0; i < c.node.num_inputs(); ++i) {
     if (!c.wants(i)) continue;
     ASSIGN_OR_RETURN(Value * g, c.ReduceTo(scaled, c.X(i)->dims()));

@@ -30,7 +30,8 @@ TEST(ReferenceBitShift, UnsignedLeftAndRightWithBroadcasting) {
 }
 
 TEST(ReferenceBitShift, SignedShiftsAreArithmeticAndOutOfRangeAmountsShiftEverythingOut) {
-  EXPECT_EQ(Shift<int8_t>("RIGHT", proto::DT_INT8, {3}, {-8, -1, -128}, {}, {1}, {3}), (std::vector<int8_t>{-4, -1, -64}));
+  EXPECT_EQ(Shift<int8_t>("RIGHT", proto::DT_INT8, {3}, {-8, -1, -128}, {}, {1}, {3}),
+            (std::vector<int8_t>{-4, -1, -64}));
   EXPECT_EQ(Shift<int8_t>("LEFT", proto::DT_INT8, {3}, {64, 1, -64}, {3}, {1, 7, 1}, {3}),
             (std::vector<int8_t>{-128, -128, -128}));
   EXPECT_EQ(Shift<int32_t>("LEFT", proto::DT_INT32, {3}, {-8, 4, -1}, {3}, {-1, 32, 100}, {3}),

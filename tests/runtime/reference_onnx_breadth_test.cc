@@ -21,7 +21,8 @@ Attrs Str(const std::string& name, const std::string& v) {
 }
 
 TEST(ReferenceBreadth, MeanBroadcastsAndDividesByTheInputCount) {
-  ExpectRef("Mean", {}, {F({2, 2}, {1, 2, 3, 4}), F({2}, {10, 20}), F({}, {3})}, {2, 2}, {14 / 3.f, 25 / 3.f, 16 / 3.f, 9});
+  ExpectRef("Mean", {}, {F({2, 2}, {1, 2, 3, 4}), F({2}, {10, 20}), F({}, {3})}, {2, 2},
+            {14 / 3.f, 25 / 3.f, 16 / 3.f, 9});
   ExpectRef("Mean", {}, {F({2}, {1, -2})}, {2}, {1, -2});
 }
 
@@ -77,9 +78,9 @@ TEST(ReferenceBreadth, EinsumMatMulTransposeTraceDiagonalAndBroadcast) {
   ExpectRef("Einsum", Str("equation", "...ii->...i"), {Iota({2, 2, 2})}, {2, 2}, {0, 3, 4, 7});
   ExpectRef("Einsum", Str("equation", "i,i"), {Iota({3}), Iota({3}, 1)}, {}, {8});
   // Ellipsis dims broadcast: [2, 1, 2] against [3, 2] -> [2, 3].
-  ExpectRef("Einsum", Str("equation", "...j,...j->..."), {Iota({2, 1, 2}), Iota({3, 2})}, {2, 3},
-            {1, 3, 5, 3, 13, 23});
-  auto ints = RunRef("Einsum", Str("equation", "ij->i"), {reftest::I32({2, 2}, {1, 2, 3, 4})}, {{proto::DT_INT32, {2}}});
+  ExpectRef("Einsum", Str("equation", "...j,...j->..."), {Iota({2, 1, 2}), Iota({3, 2})}, {2, 3}, {1, 3, 5, 3, 13, 23});
+  auto ints =
+      RunRef("Einsum", Str("equation", "ij->i"), {reftest::I32({2, 2}, {1, 2, 3, 4})}, {{proto::DT_INT32, {2}}});
   ASSERT_OK(ints.status());
   EXPECT_EQ(Values<int32_t>((*ints)[0]), (std::vector<int32_t>{3, 7}));
 }
@@ -106,7 +107,8 @@ TEST(ReferenceBreadth, ReverseSequenceReversesEachPrefix) {
   batch_major.SetInt("batch_axis", 0);
   batch_major.SetInt("time_axis", 1);
   ExpectRef("ReverseSequence", batch_major, {Iota({2, 3}), reftest::Ints({2, 0})}, {2, 3}, {1, 0, 2, 3, 4, 5});
-  EXPECT_FALSE(RunRef("ReverseSequence", time_major, {Iota({3, 2}), reftest::Ints({4, 1})}, {{proto::DT_FLOAT, {3, 2}}}).ok());
+  EXPECT_FALSE(
+      RunRef("ReverseSequence", time_major, {Iota({3, 2}), reftest::Ints({4, 1})}, {{proto::DT_FLOAT, {3, 2}}}).ok());
 }
 
 TEST(ReferenceBreadth, GroupNormalizationPerGroupThenPerChannelAffine) {
@@ -114,22 +116,67 @@ TEST(ReferenceBreadth, GroupNormalizationPerGroupThenPerChannelAffine) {
   a.SetInt("num_groups", 2);
   a.SetFloat("epsilon", 0);
   // Groups {1, 3} and {4, 6}: each normalized to {-1, 1}; scale/bias per channel.
-  ExpectRef("GroupNormalization", a, {F({1, 4, 1}, {1, 3, 4, 6}), F({4}, {1, 2, 3, 4}), F({4}, {0, 0, 1, 1})}, {1, 4, 1},
-            {-1, 2, -2, 5});
+  ExpectRef("GroupNormalization", a, {F({1, 4, 1}, {1, 3, 4, 6}), F({4}, {1, 2, 3, 4}), F({4}, {0, 0, 1, 1})},
+            {1, 4, 1}, {-1, 2, -2, 5});
   // ONNX 18's per-group scale and bias.
+  a.SetInt("scale_per_group", 1);
   ExpectRef("GroupNormalization", a, {F({1, 4, 1}, {1, 3, 4, 6}), F({2}, {2, 3}), F({2}, {1, 0})}, {1, 4, 1},
             {-1, 3, -3, 3});
 }
 
 TEST(ReferenceBreadth, QuantizeToSixteenBitsSaturates) {
-  auto q = RunRef("QuantizeLinear", {}, {F({3}, {1, -70000, 70000}), F({}, {0.5f}), Tensor::FromVector<int16_t>(proto::DT_INT16, {}, {-3})},
+  auto q = RunRef("QuantizeLinear", {},
+                  {F({3}, {1, -70000, 70000}), F({}, {0.5f}), Tensor::FromVector<int16_t>(proto::DT_INT16, {}, {-3})},
                   {{proto::DT_INT16, {3}}});
   ASSERT_OK(q.status());
   EXPECT_EQ(Values<int16_t>((*q)[0]), (std::vector<int16_t>{-1, -32768, 32767}));
-  auto d = RunRef("DequantizeLinear", {}, {Tensor::FromVector<uint16_t>(proto::DT_UINT16, {2}, {65535, 7}), F({}, {2}), Tensor::FromVector<uint16_t>(proto::DT_UINT16, {}, {5})},
+  auto d = RunRef("DequantizeLinear", {},
+                  {Tensor::FromVector<uint16_t>(proto::DT_UINT16, {2}, {65535, 7}), F({}, {2}),
+                   Tensor::FromVector<uint16_t>(proto::DT_UINT16, {}, {5})},
                   {{proto::DT_FLOAT, {2}}});
   ASSERT_OK(d.status());
   EXPECT_EQ(Values<float>((*d)[0]), (std::vector<float>{131060, 4}));
+}
+
+TEST(ReferenceBreadth, CenterCropPadCropsAndPadsAboutTheCentre) {
+  // Rows 4 -> 2 (crop 1 from the start), columns 3 -> 6 (pad 1 before, 2 after).
+  ExpectRef("CenterCropPad", {}, {Iota({4, 3}), reftest::Ints({2, 6})}, {2, 6}, {0, 3, 4, 5, 0, 0, 0, 6, 7, 8, 0, 0});
+}
+
+TEST(ReferenceBreadth, CompressKeepsTheSelectedSlices) {
+  const Tensor condition = Tensor::FromVector<uint8_t>(proto::DT_BOOL, {2}, {0, 1});
+  Attrs axis;
+  axis.SetInt("axis", 1);
+  ExpectRef("Compress", axis, {Iota({2, 3}), condition}, {2, 1}, {1, 4});
+  ExpectRef("Compress", {}, {Iota({2, 3}), condition}, {1}, {1});
+}
+
+TEST(ReferenceBreadth, UniqueSortedOrByFirstOccurrence) {
+  const Tensor x = F({6}, {2, 1, 2, 3, 1, NAN});
+  auto sorted =
+      RunRef("Unique", {}, {x},
+             {{proto::DT_FLOAT, {4}}, {proto::DT_INT64, {4}}, {proto::DT_INT64, {6}}, {proto::DT_INT64, {4}}});
+  ASSERT_OK(sorted.status());
+  const std::vector<float> y = Values<float>((*sorted)[0]);
+  EXPECT_EQ(std::vector<float>(y.begin(), y.begin() + 3), (std::vector<float>{1, 2, 3}));
+  EXPECT_TRUE(std::isnan(y[3]));
+  EXPECT_EQ(Values<int64_t>((*sorted)[1]), (std::vector<int64_t>{1, 0, 3, 5}));
+  EXPECT_EQ(Values<int64_t>((*sorted)[2]), (std::vector<int64_t>{1, 0, 1, 2, 0, 3}));
+  EXPECT_EQ(Values<int64_t>((*sorted)[3]), (std::vector<int64_t>{2, 2, 1, 1}));
+  Attrs first;
+  first.SetInt("sorted", 0);
+  first.SetInt("axis", 0);
+  auto rows = RunRef("Unique", first, {reftest::I64({3, 2}, {5, 1, 0, 0, 5, 1})},
+                     {{proto::DT_INT64, {2, 2}}, {proto::DT_INT64, {2}}, {proto::DT_INT64, {3}}});
+  ASSERT_OK(rows.status());
+  EXPECT_EQ(Values<int64_t>((*rows)[0]), (std::vector<int64_t>{5, 1, 0, 0}));
+  EXPECT_EQ(Values<int64_t>((*rows)[1]), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(Values<int64_t>((*rows)[2]), (std::vector<int64_t>{0, 1, 0}));
+}
+
+TEST(ReferenceBreadth, ConvTransposeOutputShapeBeyondTheFullResultAppendsZeros) {
+  ExpectRef("ConvTranspose", reftest::IntsAttr("output_shape", {5}), {F({1, 1, 2}, {1, 2}), F({1, 1, 2}, {1, 1})},
+            {1, 1, 5}, {1, 3, 2, 0, 0});
 }
 
 TEST(ReferenceBreadth, DetOfABatchOfMatrices) {

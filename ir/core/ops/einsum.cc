@@ -93,8 +93,7 @@ StatusOr<Plan> Resolve(const std::string& equation_in, const std::vector<Dims>& 
       }
       auto [it, fresh] = letter_size.emplace(label, dims[t][d]);
       if (!fresh && it->second != dims[t][d]) {
-        return InvalidArgument("index '", static_cast<char>(label), "' has sizes ", it->second, " and ",
-                               dims[t][d]);
+        return InvalidArgument("index '", static_cast<char>(label), "' has sizes ", it->second, " and ", dims[t][d]);
       }
       ++letter_count[label];
       ++d;
@@ -155,7 +154,8 @@ StatusOr<Plan> Resolve(const std::string& equation_in, const std::vector<Dims>& 
         walk.push_back(index_of[label]);
         continue;
       }
-      for (int64_t e = 0; e < covered; ++e) walk.push_back(first_ellipsis + static_cast<int>(ellipsis_rank - covered + e));
+      for (int64_t e = 0; e < covered; ++e)
+        walk.push_back(first_ellipsis + static_cast<int>(ellipsis_rank - covered + e));
     }
     plan.operand.push_back(std::move(walk));
   }

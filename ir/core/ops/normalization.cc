@@ -51,7 +51,8 @@ Status InferReverseSequence(InferContext& ctx) {
   if (const Tensor* lens = ctx.input_value(1)) {
     for (int64_t i = 0; i < lens->num_elements(); ++i) {
       const int64_t n = static_cast<int64_t>(lens->GetAsDouble(i));
-      if (n < 0 || n > x[time_axis]) return ctx.Error("sequence_lens[", i, "] = ", n, " is outside [0, ", x[time_axis], "]");
+      if (n < 0 || n > x[time_axis])
+        return ctx.Error("sequence_lens[", i, "] = ", n, " is outside [0, ", x[time_axis], "]");
     }
   }
   ctx.set_output(0, ctx.input_type(0));
@@ -59,7 +60,7 @@ Status InferReverseSequence(InferContext& ctx) {
 }
 
 // GroupNormalization(X [N, C, ...], scale, bias): C a multiple of num_groups; scale and bias
-// [C] (ONNX 21) or [num_groups] (ONNX 18, one value per group).
+// [C] (ONNX 21), or [num_groups] with scale_per_group=1 (ONNX 18's form, which the importer marks).
 Status InferGroupNormalization(InferContext& ctx) {
   RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kFloat));
   RETURN_IF_ERROR(ops::CheckRank(ctx, 0, 2, ops::kVariadic, "X"));
@@ -67,12 +68,14 @@ Status InferGroupNormalization(InferContext& ctx) {
   if (groups < 1 || channels % groups != 0) {
     return ctx.Error("num_groups = ", groups, " must be positive and divide the ", channels, " channels");
   }
+  const int64_t per_group = ctx.attrs().GetInt("scale_per_group", 0);
+  if (per_group != 0 && per_group != 1) return ctx.Error("scale_per_group must be 0 or 1, got ", per_group);
   for (int i = 1; i < 3; ++i) {
     RETURN_IF_ERROR(ops::CheckSameDType(ctx, i, 0));
     const Dims& d = ctx.input_dims(i);
-    if (d != Dims{channels} && d != Dims{groups}) {
-      return ctx.Error(i == 1 ? "scale" : "bias", " has shape ", DimsToString(d), " but must be [C] = [", channels,
-                       "] or [num_groups] = [", groups, "]");
+    if (d != Dims{per_group ? groups : channels}) {
+      return ctx.Error(i == 1 ? "scale" : "bias", " has shape ", DimsToString(d), " but must be ",
+                       per_group ? "[num_groups] = [" : "[C] = [", per_group ? groups : channels, "]");
     }
   }
   ctx.set_output(0, ctx.input_type(0));
@@ -84,7 +87,8 @@ Status InferDet(InferContext& ctx) {
   RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kFloat));
   RETURN_IF_ERROR(ops::CheckRank(ctx, 0, 2, ops::kVariadic, "input"));
   const Dims& x = ctx.input_dims(0);
-  if (x[x.size() - 1] != x[x.size() - 2]) return ctx.Error("input ", DimsToString(x), " is not a batch of square matrices");
+  if (x[x.size() - 1] != x[x.size() - 2])
+    return ctx.Error("input ", DimsToString(x), " is not a batch of square matrices");
   ctx.set_output(0, ctx.input_dtype(0), Dims(x.begin(), x.end() - 2));
   return Status::Ok();
 }
@@ -110,10 +114,14 @@ void RegisterNormalizationOps(OpRegistry& r) {
   r.Add({.kind = OpKind::kGroupNormalization,
          .min_inputs = 3,
          .max_inputs = 3,
-         .attrs = {{"epsilon", AttrType::kFloat}, {"num_groups", AttrType::kInt, true}, {"stash_type", AttrType::kInt}},
+         .attrs = {{"epsilon", AttrType::kFloat},
+                   {"num_groups", AttrType::kInt, true},
+                   {"scale_per_group", AttrType::kInt},
+                   {"stash_type", AttrType::kInt}},
          .infer_shape = InferGroupNormalization,
          .doc = "(x - mean) / sqrt(var + epsilon) over each group of C / num_groups channels (and the spatial "
-                "dims), then * scale + bias per channel ([C]) or per group ([num_groups], ONNX 18)"});
+                "dims), then * scale + bias per channel ([C]), or per group with scale_per_group=1 ([num_groups], ONNX "
+                "18)"});
   r.Add({.kind = OpKind::kDet,
          .infer_shape = InferDet,
          .doc = "determinant of each square matrix of the last two dims: [..., M, M] -> [...]"});

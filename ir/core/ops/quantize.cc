@@ -78,7 +78,8 @@ Status InferQuantize(InferContext& ctx) {
 // DequantizeLinear(x, x_scale, x_zero_point?) -> (x - zero point) * scale, of the scale's dtype.
 Status InferDequantize(InferContext& ctx) {
   if (!IsQuantizedType(ctx.input_dtype(0))) {
-    return ctx.Unsupported("dequantizing ", DTypeName(ctx.input_dtype(0)), " (supported: int8, uint8, int16, uint16, int32)");
+    return ctx.Unsupported("dequantizing ", DTypeName(ctx.input_dtype(0)),
+                           " (supported: int8, uint8, int16, uint16, int32)");
   }
   RETURN_IF_ERROR(ops::CheckDType(ctx, 1, ops::TypeClass::kFloat, "x_scale"));
   RETURN_IF_ERROR(CheckScaleShape(ctx));

@@ -2,6 +2,7 @@
 // contraction (output indices outermost), each operand read through per-index strides
 // (a repeated index adds its strides: a diagonal; a broadcast ellipsis dim has stride 0).
 #include "ir/core/ops/einsum.h"
+
 #include "runtime/kernel.h"
 #include "runtime/kernels/reference/ref_util.h"
 
@@ -31,8 +32,7 @@ Status EinsumKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
     }
   }
   const int64_t out_size = ElementCount(plan.output_dims());
-  const int64_t summed_size =
-      ElementCount(Dims(plan.sizes.begin() + plan.num_output, plan.sizes.end()));
+  const int64_t summed_size = ElementCount(Dims(plan.sizes.begin() + plan.num_output, plan.sizes.end()));
   return ref::DispatchNumeric(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     using A = ref::Acc<T>;
@@ -44,7 +44,8 @@ Status EinsumKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
       for (int64_t s = 0; s < summed_size; ++s) {
         // index is the row-major multi-index of o * summed_size + s; offsets follow it.
         A product = 1;
-        for (size_t t = 0; t < in.size(); ++t) product = ref::WrapMul<A>(product, static_cast<A>(in[t].as<T>()[offset[t]]));
+        for (size_t t = 0; t < in.size(); ++t)
+          product = ref::WrapMul<A>(product, static_cast<A>(in[t].as<T>()[offset[t]]));
         acc = ref::WrapAdd<A>(acc, product);
         for (size_t k = num_indices; k-- > 0;) {  // step the multi-index, carrying
           for (size_t t = 0; t < in.size(); ++t) offset[t] += strides[t][k];

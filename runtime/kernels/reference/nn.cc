@@ -102,38 +102,12 @@ Status MaxPoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   }
 }
 
-// LpPool: (sum of |x|^p over the window's cells)^(1/p); padded cells add nothing.
-Status LpPoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
-  PoolSetup setup;
-  RETURN_IF_ERROR(SetUpPool(spec, in, out, &setup));
-  const int64_t p = spec.attrs.GetInt("p", 2);
-  if (p < 1) return InvalidArgument("p must be >= 1, got ", p);
-  WindowWalker walker(Spatial(in[0].dims), setup.g);
-  return DispatchFloat(in[0].dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = in[0].as<T>();
-    T* y = out[0].as<T>();
-    const double exponent = static_cast<double>(p);
-    Window w;
-    Dims o;
-    for (int64_t i = 0; i < setup.out_size; ++i) {
-      ref::Unflatten(i, setup.out_spatial, &o);
-      walker.Collect(o, &w);
-      for (int64_t plane = 0; plane < setup.planes; ++plane) {
-        double sum = 0;
-        for (int64_t offset : w.offsets) sum += std::pow(std::fabs(static_cast<double>(x[plane * setup.in_size + offset])), exponent);
-        y[plane * setup.out_size + i] = static_cast<T>(std::pow(sum, 1.0 / exponent));
-      }
-    }
-    return Status::Ok();
-  });
-}
-
-// AveragePool: mean of the window; count_include_pad=1 divides by the cells of the padded input.
-Status AveragePoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+// AveragePool and LpPool: y = pool(window, x of one plane) over every output position and plane
+// (float types), `pool` returning double.
+template <typename Pool>
+Status PoolFloat(const KernelSpec& spec, const Refs& in, const Refs& out, Pool pool) {
   PoolSetup p;
   RETURN_IF_ERROR(SetUpPool(spec, in, out, &p));
-  const bool count_pad = spec.attrs.GetInt("count_include_pad", 0) != 0;
   WindowWalker walker(Spatial(in[0].dims), p.g);
   return DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -144,15 +118,34 @@ Status AveragePoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out
     for (int64_t i = 0; i < p.out_size; ++i) {
       ref::Unflatten(i, p.out_spatial, &o);
       walker.Collect(o, &w);
-      const int64_t divisor = count_pad ? w.padded_count : static_cast<int64_t>(w.offsets.size());
       for (int64_t plane = 0; plane < p.planes; ++plane) {
-        double sum = 0;
-        for (int64_t offset : w.offsets) sum += x[plane * p.in_size + offset];
-        y[plane * p.out_size + i] =
-            static_cast<T>(divisor > 0 ? sum / divisor : std::numeric_limits<double>::quiet_NaN());
+        y[plane * p.out_size + i] = static_cast<T>(pool(w, x + plane * p.in_size));
       }
     }
     return Status::Ok();
+  });
+}
+
+// LpPool: (sum of |x|^p over the window's cells)^(1/p); padded cells add nothing.
+Status LpPoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const int64_t p = spec.attrs.GetInt("p", 2);
+  if (p < 1) return InvalidArgument("p must be >= 1, got ", p);
+  const double exponent = static_cast<double>(p);
+  return PoolFloat(spec, in, out, [exponent](const Window& w, const auto* x) {
+    double sum = 0;
+    for (int64_t offset : w.offsets) sum += std::pow(std::fabs(static_cast<double>(x[offset])), exponent);
+    return std::pow(sum, 1.0 / exponent);
+  });
+}
+
+// AveragePool: mean of the window; count_include_pad=1 divides by the cells of the padded input.
+Status AveragePoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const bool count_pad = spec.attrs.GetInt("count_include_pad", 0) != 0;
+  return PoolFloat(spec, in, out, [count_pad](const Window& w, const auto* x) {
+    const int64_t divisor = count_pad ? w.padded_count : static_cast<int64_t>(w.offsets.size());
+    double sum = 0;
+    for (int64_t offset : w.offsets) sum += x[offset];
+    return divisor > 0 ? sum / divisor : std::numeric_limits<double>::quiet_NaN();
   });
 }
 

@@ -86,7 +86,8 @@ Status MvnKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
       mean[g] /= count;
       square[g] = std::sqrt(std::max(0.0, square[g] / count - mean[g] * mean[g])) + 1e-9;  // std + epsilon
     }
-    for (int64_t i = 0; i < total; ++i) out[0].as<T>()[i] = static_cast<T>((xp[i] - mean[group_of[i]]) / square[group_of[i]]);
+    for (int64_t i = 0; i < total; ++i)
+      out[0].as<T>()[i] = static_cast<T>((xp[i] - mean[group_of[i]]) / square[group_of[i]]);
     return Status::Ok();
   });
 }
@@ -100,7 +101,8 @@ Status ReverseSequenceKernel(const KernelSpec& spec, const Refs& in, const Refs&
     return InvalidArgument("batch_axis and time_axis must be 0 and 1 of an input of rank >= 2");
   }
   ASSIGN_OR_RETURN(std::vector<int64_t> lens, ref::ReadInts(in[1], "sequence_lens"));
-  if (static_cast<int64_t>(lens.size()) != x[batch_axis]) return InvalidArgument("sequence_lens must have batch values");
+  if (static_cast<int64_t>(lens.size()) != x[batch_axis])
+    return InvalidArgument("sequence_lens must have batch values");
   const int64_t inner = ElementCount(Dims(x.begin() + 2, x.end())) * static_cast<int64_t>(DTypeSize(in[0].dtype));
   const auto* src = static_cast<const uint8_t*>(in[0].data);
   auto* dst = static_cast<uint8_t*>(out[0].data);
@@ -125,16 +127,18 @@ Status GroupNormalizationKernel(const KernelSpec& spec, const Refs& in, const Re
   const int64_t groups = spec.attrs.GetInt("num_groups", 0);
   if (x.size() < 2 || groups < 1 || x[1] % groups != 0) return InvalidArgument("num_groups must divide C");
   const int64_t channels = x[1], per_group = channels / groups;
+  const bool scale_per_group = spec.attrs.GetInt("scale_per_group", 0) != 0;
   for (int i = 1; i < 3; ++i) {
-    const int64_t n = in[i].num_elements();
-    if (in[i].dtype != in[0].dtype || (n != channels && n != groups)) return InvalidArgument("scale/bias do not match");
+    if (in[i].dtype != in[0].dtype || in[i].num_elements() != (scale_per_group ? groups : channels)) {
+      return InvalidArgument("scale/bias do not match");
+    }
   }
   const double epsilon = spec.attrs.GetFloat("epsilon", 1e-5f);
   const int64_t spatial = ElementCount(Dims(x.begin() + 2, x.end())), size = per_group * spatial;
   return DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     auto affine = [&](int i, int64_t c) {
-      return static_cast<double>(in[i].as<T>()[in[i].num_elements() == channels ? c : c / per_group]);
+      return static_cast<double>(in[i].as<T>()[scale_per_group ? c / per_group : c]);
     };
     for (int64_t block = 0; block < x[0] * groups; ++block) {
       const T* xp = in[0].as<T>() + block * size;
