@@ -402,7 +402,7 @@ const std::vector<Case>& Cases() {
     {"ReduceMax", {X(I32({2, 3, 4}))}, A().ints("axes", {-1}).i("keepdims", 0), {I32({2, 3})}},
     {"ReduceMax", {X(F32({2, 3, 4}))}, A().ints("axes", {3}), {}, "axis 3 is out of range for rank 3"},
     {"ReduceMin", {X(I64({2, 3}))}, A().ints("axes", {0}), {I64({1, 3})}},
-    {"ReduceMin", {X(Bool({2, 3}))}, {}, {}, "bool"},
+    {"ReduceProd", {X(Bool({2, 3}))}, {}, {}, "bool"},
     {"ReduceProd", {X(F32({2, 3}))}, A().i("keepdims", 0), {F32({})}},
     {"ReduceProd", {X(F32({2, 3}))}, A().i("keepdims", 2), {}, "keepdims must be 0 or 1"},
     {"ReduceSumSquare", {X(F64({2, 3}))}, A().ints("axes", {-1}), {F64({2, 1})}},
