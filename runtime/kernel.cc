@@ -25,6 +25,7 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceShapeKernels(*r);
     RegisterReferenceReductionKernels(*r);
     RegisterReferenceLogicalKernels(*r);
+    RegisterReferenceSignalKernels(*r);
     RegisterReferenceIndexingKernels(*r);
     RegisterReferenceLossKernels(*r);
     RegisterReferenceArrayKernels(*r);

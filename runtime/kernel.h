@@ -110,6 +110,7 @@ void RegisterReferenceNnKernels(KernelRegistry& r);
 void RegisterReferenceShapeKernels(KernelRegistry& r);
 void RegisterReferenceReductionKernels(KernelRegistry& r);
 void RegisterReferenceLogicalKernels(KernelRegistry& r);
+void RegisterReferenceSignalKernels(KernelRegistry& r);
 void RegisterReferenceIndexingKernels(
     KernelRegistry& r);  // GatherElements, Trilu, LayerNormalization   // comparison, logical, Where, Mod, Size, Range
 void RegisterReferenceLossKernels(KernelRegistry& r);       // ONNX's class losses (loss.cc)

@@ -102,6 +102,26 @@ Status LowerGroupNormPerGroupScale(onnx::NodeProto& node, const Constants&, cons
   return Status::Ok();
 }
 
+// DFT 20: the axis moved from an attribute (default 1) to an input (default -2, the last
+// signal axis); a constant one becomes the IR's attribute, another stays the IR's third
+// input (which shape inference then needs constant).
+Status LowerDftAxisInput(onnx::NodeProto& node, const Constants& constants, const std::string& where) {
+  int64_t axis = -2;
+  if (node.input_size() > 2 && !node.input(2).empty()) {
+    if (!constants.count(node.input(2))) return Status::Ok();
+    ASSIGN_OR_RETURN(std::vector<int64_t> v, ConstantInts(constants, node.input(2), where));
+    if (v.size() != 1) return InvalidArgument(where, ": the axis input must be a scalar");
+    axis = v[0];
+  }
+  while (node.input_size() > 2) node.mutable_input()->RemoveLast();
+  while (node.input_size() > 1 && node.input(node.input_size() - 1).empty()) node.mutable_input()->RemoveLast();
+  onnx::AttributeProto* a = node.add_attribute();
+  a->set_name("axis");
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(axis);
+  return Status::Ok();
+}
+
 // Versions newer than 13 of the ops the IR has, and how each maps onto the IR
 // (the unary activations and binary ops list theirs in ir/core/ops/unary.def, binary.def).
 // nullptr: the IR already has that version's semantics (most added only types:
@@ -229,6 +249,13 @@ const NewerVersion kNewerVersions[] = {
     {"GRU", 22, nullptr},
     {"LSTM", 14, nullptr},
     {"LSTM", 22, nullptr},
+    {"HannWindow", 17, nullptr},
+    {"HammingWindow", 17, nullptr},
+    {"BlackmanWindow", 17, nullptr},
+    {"DFT", 17, nullptr},
+    {"DFT", 20, LowerDftAxisInput},
+    {"BitCast", 26, nullptr},
+    {"RotaryEmbedding", 23, nullptr},
     {"ReduceMean", 18, LowerReduceAxesInput},
     {"ReduceMax", 18, LowerReduceAxesInput},
     {"ReduceMax", 20, LowerReduceAxesInput},

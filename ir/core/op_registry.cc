@@ -42,6 +42,7 @@ static const OpRegistry& Registry() {
     RegisterShapeOps(*r);
     RegisterReductionOps(*r);
     RegisterLogicalOps(*r);
+    RegisterSignalOps(*r);
     RegisterIndexingOps(*r);
     RegisterLossOps(*r);
     RegisterArrayOps(*r);

@@ -121,6 +121,7 @@ void RegisterNnOps(OpRegistry& r);
 void RegisterShapeOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
 void RegisterLogicalOps(OpRegistry& r);
+void RegisterSignalOps(OpRegistry& r);
 void RegisterIndexingOps(OpRegistry& r);
 void RegisterArrayOps(OpRegistry& r);             // CumSum, TopK, OneHot, ... (ir/core/ops/array.cc)
 void RegisterResizeOps(OpRegistry& r);            // ir/core/ops/resize.cc

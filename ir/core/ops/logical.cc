@@ -1,4 +1,4 @@
-// Selection and small ONNX utilities: Not (bool), Where, CastLike, Size and Range. The
+// Selection and small ONNX utilities: Not (bool), Where, CastLike, BitCast, Size and Range. The
 // comparisons, And/Or/Xor and Mod are rows of ir/core/ops/binary.def.
 #include <cmath>
 
@@ -58,6 +58,18 @@ Status InferEyeLike(InferContext& ctx) {
   return Status::Ok();
 }
 
+// BitCast: the same bytes read as the ONNX type 'to', which must have the same size.
+Status InferBitCast(InferContext& ctx) {
+  auto to = DTypeFromOnnx(ctx.attrs().GetInt("to", 0));
+  if (!to.ok()) return ctx.Unsupported("to: ", to.status().message());
+  if (DTypeSize(*to) != DTypeSize(ctx.input_dtype(0))) {
+    return ctx.Error("cannot reinterpret ", DTypeName(ctx.input_dtype(0)), " (", DTypeSize(ctx.input_dtype(0)) * 8,
+                     " bits) as ", DTypeName(*to), " (", DTypeSize(*to) * 8, " bits)");
+  }
+  ctx.set_output(0, *to, ctx.input_dims(0));
+  return Status::Ok();
+}
+
 Status InferSize(InferContext& ctx) {
   ctx.set_output(0, proto::DT_INT64, {});
   return Status::Ok();
@@ -104,6 +116,10 @@ void RegisterLogicalOps(OpRegistry& r) {
          .infer_shape = InferEyeLike,
          .doc = "a 2-D tensor of the input's shape with ones on diagonal k (0: main, > 0: above) and zeros "
                 "elsewhere, of type 'dtype' (default: the input's)"});
+  r.Add({.kind = OpKind::kBitCast,
+         .attrs = {{"to", AttrType::kInt, true}},
+         .infer_shape = InferBitCast,
+         .doc = "the input's bytes read as the ONNX data type 'to' (of the same size)"});
   r.Add({.kind = OpKind::kSize, .infer_shape = InferSize, .doc = "the input's element count as an int64 scalar"});
   r.Add({.kind = OpKind::kRange,
          .min_inputs = 3,

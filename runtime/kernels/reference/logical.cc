@@ -1,4 +1,4 @@
-// Reference kernels of Not, Where, Size and Range (ir/core/ops/logical.cc):
+// Reference kernels of Not, Where, BitCast, Size and Range (ir/core/ops/logical.cc):
 // templated over the element type, numpy broadcasting through BroadcastIndexer.
 #include <cstring>
 
@@ -52,6 +52,13 @@ Status WhereKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   });
 }
 
+// BitCast: the bytes as they are (shape inference checked the sizes match).
+Status BitCastKernel(const KernelSpec&, const Refs& in, const Refs& out) {
+  if (in[0].num_bytes() != out[0].num_bytes()) return InvalidArgument("input and output sizes differ");
+  if (out[0].num_bytes() > 0) std::memcpy(out[0].data, in[0].data, static_cast<size_t>(out[0].num_bytes()));
+  return Status::Ok();
+}
+
 Status SizeKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   if (out[0].dtype != proto::DT_INT64 || out[0].num_elements() != 1) return InvalidArgument("output must be int64[]");
   out[0].as<int64_t>()[0] = in[0].num_elements();
@@ -100,6 +107,7 @@ void RegisterReferenceLogicalKernels(KernelRegistry& r) {
   // Equal, Less, ..., And, Or, Xor, Mod: ir/core/ops/binary.def (binary.cc).
   RegisterRef(r, "Not", 1, 1, NotKernel, HalfMode::kNative);
   RegisterRef(r, "Where", 3, 1, WhereKernel, HalfMode::kNative);
+  RegisterRef(r, "BitCast", 1, 1, BitCastKernel, HalfMode::kNative);
   RegisterRef(r, "Size", 1, 1, SizeKernel, HalfMode::kNative);
   RegisterRef(r, "EyeLike", 1, 1, EyeLikeKernel);
   RegisterRef(r, "Range", 3, 1, RangeKernel);
