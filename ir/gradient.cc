@@ -13,6 +13,7 @@ GradientFn FindGradient(OpKind kind) {
     RegisterRecurrentGradients(*r);
     RegisterLossGradients(*r);
     RegisterArrayGradients(*r);
+    RegisterEinsumGradients(*r);
     return r;
   }();
   return rules->Find(kind);

@@ -71,5 +71,6 @@ void RegisterShapeGradients(GradientRules& r);
 void RegisterRecurrentGradients(GradientRules& r);  // ir/gradients/recurrent_grad.cc
 void RegisterLossGradients(GradientRules& r);       // ir/gradients/loss_grad.cc
 void RegisterArrayGradients(GradientRules& r);      // ir/gradients/array_grad.cc
+void RegisterEinsumGradients(GradientRules& r);     // ir/gradients/einsum_grad.cc
 
 }  // namespace kiln

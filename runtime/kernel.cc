@@ -35,6 +35,10 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterReferenceGradientKernels(*r);
     RegisterReferenceTrainingKernels(*r);
     RegisterReferenceFusedKernels(*r);
+    RegisterReferenceBitwiseKernels(*r);
+    RegisterReferenceEinsumKernels(*r);
+    RegisterReferenceNormalizationKernels(*r);
+    RegisterReferenceValueShapedKernels(*r);
     RegisterOneDnnKernels(*r);
     RegisterReferenceFusedElementwiseKernels(*r);
     RegisterCompiledKernels(*r);

@@ -121,6 +121,12 @@ void RegisterReferenceAttentionKernels(KernelRegistry& r);  // attention.cc
 void RegisterReferenceGradientKernels(KernelRegistry& r);   // backward ops
 void RegisterReferenceTrainingKernels(KernelRegistry& r);   // losses, optimizer updates
 void RegisterReferenceFusedKernels(KernelRegistry& r);      // FusedConv, FusedMatMul
+// bitwise.cc (BitShift, BitwiseNot), einsum.cc, normalization.cc (LpNormalization, MVN,
+// ReverseSequence, Det, GroupNormalization), value_shaped.cc (CenterCropPad, Compress, Unique).
+void RegisterReferenceBitwiseKernels(KernelRegistry& r);
+void RegisterReferenceEinsumKernels(KernelRegistry& r);
+void RegisterReferenceNormalizationKernels(KernelRegistry& r);
+void RegisterReferenceValueShapedKernels(KernelRegistry& r);
 void RegisterOneDnnKernels(KernelRegistry& r);
 /// "" when the "onednn" kernel of spec.op_type can be built for `spec` (dims, dtypes and
 /// attributes; data pointers may be null), else a short reason. It runs the kernel's own

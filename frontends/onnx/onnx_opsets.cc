@@ -105,6 +105,16 @@ Status LowerCastSaturate(onnx::NodeProto& node, const Constants&, const std::str
   return Status::Ok();
 }
 
+// GroupNormalization 18 scales per group ([num_groups]), 21 per channel ([C]): the IR's
+// scale_per_group attribute tells them apart.
+Status LowerGroupNormPerGroupScale(onnx::NodeProto& node, const Constants&, const std::string&) {
+  onnx::AttributeProto* a = node.add_attribute();
+  a->set_name("scale_per_group");
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(1);
+  return Status::Ok();
+}
+
 // DFT 20: the axis moved from an attribute (default 1) to an input (default -2, the last
 // signal axis); a constant one becomes the IR's attribute, another stays the IR's third
 // input (which shape inference then needs constant).
@@ -273,6 +283,16 @@ const NewerVersion kNewerVersions[] = {
     {"ReduceL2", 18, LowerReduceAxesInput},
     {"ReduceLogSum", 18, LowerReduceAxesInput},
     {"ReduceLogSumExp", 18, LowerReduceAxesInput},
+    {"BitwiseNot", 18, nullptr},
+    {"EyeLike", 22, nullptr},        // bfloat16
+    {"GlobalMaxPool", 22, nullptr},  // bfloat16
+    {"LpPool", 18, nullptr},         // ceil_mode, dilations (IR attributes)
+    {"LpPool", 22, nullptr},
+    {"LpNormalization", 22, nullptr},  // bfloat16
+    {"Det", 22, nullptr},
+    {"GroupNormalization", 18, LowerGroupNormPerGroupScale},
+    {"GroupNormalization", 21, nullptr},
+    {"CenterCropPad", 18, nullptr},  // scale, bias [C]; stash_type (an IR attribute)
 };
 
 const NewerVersion* FindNewerVersion(const std::string& op, int since) {

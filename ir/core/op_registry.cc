@@ -54,6 +54,10 @@ static const OpRegistry& Registry() {
     RegisterTrainingOps(*r);
     RegisterFusedOps(*r);
     RegisterFusedElementwiseOps(*r);
+    RegisterBitwiseOps(*r);
+    RegisterEinsumOps(*r);
+    RegisterNormalizationOps(*r);
+    RegisterValueShapedOps(*r);
     return r;
   }();
   return *registry;

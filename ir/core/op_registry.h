@@ -133,6 +133,10 @@ void RegisterGradientOps(OpRegistry& r);          // backward ops (ir/core/ops/b
 void RegisterTrainingOps(OpRegistry& r);          // losses and optimizer updates (ir/core/ops/training.cc)
 void RegisterFusedOps(OpRegistry& r);             // FusedConv, FusedMatMul (ir/core/ops/fused.cc)
 void RegisterFusedElementwiseOps(OpRegistry& r);  // FusedElementwise (ir/core/ops/fused_elementwise.cc)
+void RegisterBitwiseOps(OpRegistry& r);           // BitShift, BitwiseNot (ir/core/ops/bitwise.cc)
+void RegisterEinsumOps(OpRegistry& r);            // ir/core/ops/einsum.cc
+void RegisterNormalizationOps(OpRegistry& r);     // LpNormalization, MVN, ReverseSequence, Det, GroupNorm
+void RegisterValueShapedOps(OpRegistry& r);       // CenterCropPad, Compress, Unique (value_shaped.cc)
 
 class OpRegistry {
  public:

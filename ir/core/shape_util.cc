@@ -194,8 +194,12 @@ StatusOr<WindowGeometry> ComputeConvTransposeGeometry(const Dims& input_spatial,
     if (!output_shape.empty() || same) {
       const int64_t want = !output_shape.empty() ? output_shape[i] : in * s;
       if (full < want && !output_shape.empty()) {
-        return InvalidArgument("output_shape ", DimsToString(output_shape), " is larger than the full result ", full,
-                               " in spatial dim ", i, " (raise output_padding instead)");
+        // Larger than the full result: zeros appended at the end (ONNX's reference and
+        // onnxruntime), i.e. a negative end padding, which the kernels treat as output_padding.
+        g.pads[i] = 0;
+        g.pads[i + n] = full - want;
+        g.output[i] = want;
+        continue;
       }
       // SAME with a kernel smaller than the stride leaves the tail uncovered (no padding, as in onnxruntime).
       const int64_t total = std::max<int64_t>(0, full - want);

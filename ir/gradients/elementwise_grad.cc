@@ -91,6 +91,17 @@ Status SumGrad(Ctx& c) {
   return Status::Ok();
 }
 
+// Mean: every input gets dY / (number of inputs), summed back to its shape.
+Status MeanGrad(Ctx& c) {
+  ASSIGN_OR_RETURN(Value * scaled, c.Emit1("Mul", {c.dY(), c.Scalar(1.0 / c.node.num_inputs(), c.dY()->dtype())}));
+  for (int i = 0; i < c.node.num_inputs(); ++i) {
+    if (!c.wants(i)) continue;
+    ASSIGN_OR_RETURN(Value * g, c.ReduceTo(scaled, c.X(i)->dims()));
+    c.set_grad(i, g);
+  }
+  return Status::Ok();
+}
+
 Status NegGrad(Ctx& c) {
   ASSIGN_OR_RETURN(Value * g, c.Emit1("Neg", {c.dY()}));
   c.set_grad(0, g);
@@ -272,6 +283,7 @@ void RegisterElementwiseGradients(GradientRules& r) {
 #include "ir/core/ops/binary.def"
 #undef BINARY
   r.SetGradient(OpKind::kSum, SumGrad);
+  r.SetGradient(OpKind::kMean, MeanGrad);
   r.SetGradient(OpKind::kNeg, NegGrad);
   r.SetGradient(OpKind::kIdentity, IdentityGrad);
   r.SetGradient(OpKind::kRelu, [](Ctx& c) { return EmitEltwiseGrad(c, "relu", kFromX); });

@@ -168,6 +168,31 @@ void AddBinaryCases(std::vector<RuleCase>& cases) {
                      Value* p = b.Param({3, 4});
                      b.Output(b.Op("Sum", {p, b.Input({2, 3, 4}), p}));
                    }});
+  cases.push_back({"Mean_Variadic", {"Mean"}, [](ModelBuilder& b) {
+                     Value* x = b.Input({2, 3, 4});
+                     b.Output(b.Op("Mean", {b.Param({3, 1}), x, b.Param({2, 3, 4})}));
+                   }});
+  // Einsum's rule (an Einsum per operand): the data operand first where its leading dim is the batch.
+  struct EinsumCase {
+    const char* equation;
+    Dims first, second;
+    bool param_first;
+  };
+  for (const EinsumCase& e : {EinsumCase{"bij,bjk->bik", {2, 3, 4}, {2, 4, 2}, true},
+                              EinsumCase{"ij,jk", {2, 3}, {3, 4}, false}, EinsumCase{"i,j->ij", {2}, {3}, false}}) {
+    cases.push_back({std::string("Einsum_") + e.equation, {"Einsum"}, [e](ModelBuilder& b) {
+                       Attrs a;
+                       a.SetString("equation", e.equation);
+                       Value* first = e.param_first ? b.Param(e.first) : b.Input(e.first);
+                       Value* second = e.param_first ? b.Input(e.second) : b.Param(e.second);
+                       b.Output(b.Op("Einsum", {first, second}, a));
+                     }});
+  }
+  cases.push_back({"Einsum_Transpose", {"Einsum"}, [](ModelBuilder& b) {
+                     Attrs a;
+                     a.SetString("equation", "ij->ji");
+                     b.Output(b.Op("Mul", {b.Op("Einsum", {b.Param({3, 2})}, a), b.Input({2, 3})}));
+                   }});
   cases.push_back({"Neg", {"Neg"}, [](ModelBuilder& b) {
                      b.Output(b.Op("Mul", {b.Op("Neg", {b.Param({2, 3})}), b.Input({2, 3})}));
                    }});

@@ -21,6 +21,8 @@ inline TensorType F32(Dims d) { return {proto::DT_FLOAT, std::move(d)}; }
 inline TensorType F64(Dims d) { return {proto::DT_DOUBLE, std::move(d)}; }
 inline TensorType I64(Dims d) { return {proto::DT_INT64, std::move(d)}; }
 inline TensorType I32(Dims d) { return {proto::DT_INT32, std::move(d)}; }
+inline TensorType U8(Dims d) { return {proto::DT_UINT8, std::move(d)}; }
+inline TensorType I16(Dims d) { return {proto::DT_INT16, std::move(d)}; }
 inline TensorType Bool(Dims d) { return {proto::DT_BOOL, std::move(d)}; }
 
 // One node input: a graph input of a type, a constant, or omitted.

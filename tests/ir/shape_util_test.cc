@@ -58,8 +58,12 @@ TEST(ShapeUtilTest, ConvTransposeOutputShapeDerivesPads) {
   g = ComputeConvTransposeGeometry({5}, {3}, a);
   ASSERT_OK(g.status());
   EXPECT_EQ(g->pads, (Dims{0, 1}));
+  // Larger than the full result: zeros appended at the end (a negative end padding).
   a.SetInts("output_shape", {12});
-  EXPECT_FALSE(ComputeConvTransposeGeometry({5}, {3}, a).ok());
+  g = ComputeConvTransposeGeometry({5}, {3}, a);
+  ASSERT_OK(g.status());
+  EXPECT_EQ(g->output, (Dims{12}));
+  EXPECT_EQ(g->pads, (Dims{0, -1}));
 }
 
 TEST(ShapeUtilTest, SliceResolvesStartsAndSteps) {

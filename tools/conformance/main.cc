@@ -173,10 +173,15 @@ std::string RunDataSet(runtime::Session& session, const std::vector<std::string>
 }
 
 // Inputs that may determine a shape: integer tensors (Expand's shape, say),
-// scalars of any type (Range's start, limit and delta) and Resize's float roi and scales.
+// scalars of any type (Range's start, limit and delta), Resize's float roi and scales,
+// Compress's bool condition and Unique's data (ir/core/ops/value_shaped.h).
 bool MayDetermineShape(const Value& v) {
+  static const std::pair<const char*, int> kShapingSlots[] = {
+      {"Resize", 1}, {"Resize", 2}, {"Compress", 1}, {"Unique", 0}};
   for (const Use& use : v.uses()) {
-    if (use.node->op_type() == "Resize" && (use.slot == 1 || use.slot == 2)) return true;
+    for (const auto& [op, slot] : kShapingSlots) {
+      if (use.node->op_type() == op && use.slot == slot) return true;
+    }
   }
   return v.dtype() == proto::DT_INT64 || v.dtype() == proto::DT_INT32 || v.dims().empty();
 }

@@ -121,6 +121,10 @@ void RegisterElementwiseOps(OpRegistry& r) {
          .max_inputs = kVariadic,
          .infer_shape = InferBroadcast<TypeClass::kFloat>,
          .doc = "elementwise sum of 1+ inputs with numpy broadcasting"});
+  r.Add({.kind = OpKind::kMean,
+         .max_inputs = kVariadic,
+         .infer_shape = InferBroadcast<TypeClass::kFloat>,
+         .doc = "elementwise mean of 1+ inputs with numpy broadcasting"});
 
   // Relu, Neg: opset 13 allows floats (Relu) and signed ints (Neg); opset 14 adds signed ints to Relu,
   // which the importer maps down, so both accept signed numerics.

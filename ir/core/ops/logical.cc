@@ -44,6 +44,20 @@ Status InferCastLike(InferContext& ctx) {
   return Status::Ok();
 }
 
+// EyeLike(input [rows, cols]): ones on diagonal k, of the 'dtype' attribute's type (an ONNX
+// TensorProto number) or the input's.
+Status InferEyeLike(InferContext& ctx) {
+  RETURN_IF_ERROR(ops::CheckRank(ctx, 0, 2, 2, "input"));
+  DType dtype = ctx.input_dtype(0);
+  if (ctx.attrs().Has("dtype")) {
+    auto t = DTypeFromOnnx(ctx.attrs().GetInt("dtype", 0));
+    if (!t.ok()) return ctx.Error("dtype: ", t.status().message());
+    dtype = *t;
+  }
+  ctx.set_output(0, dtype, ctx.input_dims(0));
+  return Status::Ok();
+}
+
 // BitCast: the same bytes read as the ONNX type 'to', which must have the same size.
 Status InferBitCast(InferContext& ctx) {
   auto to = DTypeFromOnnx(ctx.attrs().GetInt("to", 0));
@@ -108,6 +122,11 @@ void RegisterLogicalOps(OpRegistry& r) {
          .attrs = {{"saturate", AttrType::kInt}, {"round_mode", AttrType::kString}},
          .infer_shape = InferCastLike,
          .doc = "input 0 converted to input 1's type (saturate, round_mode: float8 only)"});
+  r.Add({.kind = OpKind::kEyeLike,
+         .attrs = {{"dtype", AttrType::kInt}, {"k", AttrType::kInt}},
+         .infer_shape = InferEyeLike,
+         .doc = "a 2-D tensor of the input's shape with ones on diagonal k (0: main, > 0: above) and zeros "
+                "elsewhere, of type 'dtype' (default: the input's)"});
   r.Add({.kind = OpKind::kBitCast,
          .attrs = {{"to", AttrType::kInt, true}},
          .infer_shape = InferBitCast,

@@ -120,6 +120,12 @@ Status InferPool(InferContext& ctx, bool is_max) {
 }
 
 Status InferMaxPool(InferContext& ctx) { return InferPool(ctx, true); }
+// LpPool: AveragePool's windows (padding counts for nothing) with exponent p >= 1.
+Status InferLpPool(InferContext& ctx) {
+  const int64_t p = ctx.attrs().GetInt("p", 2);
+  if (p < 1) return ctx.Error("p must be >= 1, got ", p);
+  return InferPool(ctx, false);
+}
 Status InferAveragePool(InferContext& ctx) { return InferPool(ctx, false); }
 
 Status InferGlobalPool(InferContext& ctx) {
@@ -236,9 +242,22 @@ void RegisterNnOps(OpRegistry& r) {
                    {"strides", AttrType::kInts}},
          .infer_shape = InferAveragePool,
          .doc = "mean over sliding windows (count_include_pad chooses the divisor)"});
+  r.Add({.kind = OpKind::kLpPool,
+         .attrs = {{"auto_pad", AttrType::kString},
+                   {"ceil_mode", AttrType::kInt},   // LpPool 18
+                   {"dilations", AttrType::kInts},  // LpPool 18
+                   {"kernel_shape", AttrType::kInts, true},
+                   {"p", AttrType::kInt},
+                   {"pads", AttrType::kInts},
+                   {"strides", AttrType::kInts}},
+         .infer_shape = InferLpPool,
+         .doc = "(sum of |x|^p over sliding windows)^(1/p), p = 2 by default"});
   r.Add({.kind = OpKind::kGlobalAveragePool,
          .infer_shape = InferGlobalPool,
          .doc = "mean over all spatial dims: [N, C, ...] -> [N, C, 1, ...]"});
+  r.Add({.kind = OpKind::kGlobalMaxPool,
+         .infer_shape = InferGlobalPool,
+         .doc = "maximum over all spatial dims (NaN wins): [N, C, ...] -> [N, C, 1, ...]"});
   r.Add({.kind = OpKind::kBatchNormalization,
          .min_inputs = 5,
          .max_inputs = 5,

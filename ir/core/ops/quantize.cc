@@ -41,7 +41,10 @@ Status CheckScaleShape(const InferContext& ctx) {
   return Status::Ok();
 }
 
-bool IsQuantizedType(DType t) { return t == proto::DT_INT8 || t == proto::DT_UINT8 || t == proto::DT_INT32; }
+bool IsQuantizedType(DType t) {
+  return t == proto::DT_INT8 || t == proto::DT_UINT8 || t == proto::DT_INT16 || t == proto::DT_UINT16 ||
+         t == proto::DT_INT32;
+}
 
 // QuantizeLinear(x, y_scale, y_zero_point?) -> y of the zero point's dtype (output_dtype, else uint8).
 Status InferQuantize(InferContext& ctx) {
@@ -53,7 +56,7 @@ Status InferQuantize(InferContext& ctx) {
     auto t = DTypeFromOnnx(static_cast<int>(ctx.attrs().GetInt("output_dtype", 0)));
     if (!t.ok() || !IsQuantizedType(*t)) {
       return ctx.Unsupported("output_dtype ", ctx.attrs().GetInt("output_dtype", 0),
-                             " (supported: int8, uint8, int32)");
+                             " (supported: int8, uint8, int16, uint16, int32)");
     }
     out = *t;
   }
@@ -65,7 +68,7 @@ Status InferQuantize(InferContext& ctx) {
     out = ctx.input_dtype(2);
   }
   if (!IsQuantizedType(out))
-    return ctx.Unsupported("quantizing to ", DTypeName(out), " (supported: int8, uint8, int32)");
+    return ctx.Unsupported("quantizing to ", DTypeName(out), " (supported: int8, uint8, int16, uint16, int32)");
   const int64_t saturate = ctx.attrs().GetInt("saturate", 1);
   if (saturate != 0 && saturate != 1) return ctx.Error("saturate must be 0 or 1, got ", saturate);
   ctx.set_output(0, out, ctx.input_dims(0));
@@ -75,7 +78,8 @@ Status InferQuantize(InferContext& ctx) {
 // DequantizeLinear(x, x_scale, x_zero_point?) -> (x - zero point) * scale, of the scale's dtype.
 Status InferDequantize(InferContext& ctx) {
   if (!IsQuantizedType(ctx.input_dtype(0))) {
-    return ctx.Unsupported("dequantizing ", DTypeName(ctx.input_dtype(0)), " (supported: int8, uint8, int32)");
+    return ctx.Unsupported("dequantizing ", DTypeName(ctx.input_dtype(0)),
+                           " (supported: int8, uint8, int16, uint16, int32)");
   }
   RETURN_IF_ERROR(ops::CheckDType(ctx, 1, ops::TypeClass::kFloat, "x_scale"));
   RETURN_IF_ERROR(CheckScaleShape(ctx));
@@ -101,7 +105,7 @@ void RegisterQuantizeOps(OpRegistry& r) {
                    {"precision", AttrType::kInt}},
          .infer_shape = InferQuantize,
          .doc = "saturate(round_half_even(x / y_scale) + y_zero_point): per tensor, per axis (1) or in blocks "
-                "(block_size); int8, uint8 (default), int32"});
+                "(block_size); int8, uint8 (default), int16, uint16, int32"});
   r.Add({.kind = OpKind::kDequantizeLinear,
          .min_inputs = 2,
          .max_inputs = 3,

@@ -11,8 +11,8 @@ namespace {
 using ops::CheckDType;
 using ops::TypeClass;
 
-Status SetReduced(InferContext& ctx, const std::vector<int64_t>& raw_axes) {
-  RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kNumeric));
+Status SetReduced(InferContext& ctx, const std::vector<int64_t>& raw_axes, TypeClass types) {
+  RETURN_IF_ERROR(CheckDType(ctx, 0, types));
   const int64_t keepdims = ctx.attrs().GetInt("keepdims", 1);
   if (keepdims != 0 && keepdims != 1) return ctx.Error("keepdims must be 0 or 1, got ", keepdims);
   ASSIGN_OR_RETURN_CTX(ctx, std::vector<int64_t> axes, NormalizeAxes(raw_axes, ctx.input_rank(0)));
@@ -23,6 +23,8 @@ Status SetReduced(InferContext& ctx, const std::vector<int64_t>& raw_axes) {
 // ReduceSum, and the others in their ONNX 18 form: 'axes' input; none (or empty) means
 // every axis, or no reduction at all with noop_with_empty_axes=1. The others also take
 // their opset-13 'axes' attribute (the importer's form when the axes are constant at import).
+// ReduceMax and ReduceMin also take bool (ONNX 20): any / all.
+template <TypeClass kTypes = TypeClass::kNumeric>
 Status InferReduce(InferContext& ctx) {
   std::vector<int64_t> axes = ctx.attrs().GetInts("axes");
   if (ctx.has_input(1)) {
@@ -32,11 +34,11 @@ Status InferReduce(InferContext& ctx) {
   const int64_t noop = ctx.attrs().GetInt("noop_with_empty_axes", 0);
   if (noop != 0 && noop != 1) return ctx.Error("noop_with_empty_axes must be 0 or 1, got ", noop);
   if (axes.empty() && noop) {
-    RETURN_IF_ERROR(CheckDType(ctx, 0, TypeClass::kNumeric));
+    RETURN_IF_ERROR(CheckDType(ctx, 0, kTypes));
     ctx.set_output(0, ctx.input_type(0));
     return Status::Ok();
   }
-  return SetReduced(ctx, axes);
+  return SetReduced(ctx, axes, kTypes);
 }
 
 // ArgMax, ArgMin: int64 indices along one axis (keepdims=1, select_last_index=0).
@@ -68,20 +70,20 @@ void RegisterReductionOps(OpRegistry& r) {
   r.Add({.kind = OpKind::kReduceMean,
          .max_inputs = 2,
          .attrs = axes_attrs,
-         .infer_shape = InferReduce,
+         .infer_shape = InferReduce<>,
          .doc = "mean over the 'axes' attribute or constant input (all axes by default), keepdims=1"});
   r.Add({.kind = OpKind::kReduceSum,
          .max_inputs = 2,
          .attrs = {{"keepdims", AttrType::kInt}, {"noop_with_empty_axes", AttrType::kInt}},
-         .infer_shape = InferReduce,
+         .infer_shape = InferReduce<>,
          .doc = "sum over the constant 'axes' input (all axes by default), keepdims=1"});
   r.Add({.kind = OpKind::kReduceMax,
          .max_inputs = 2,
          .attrs = axes_attrs,
-         .infer_shape = InferReduce,
-         .doc = "maximum over the 'axes' attribute or constant input (all axes by default), keepdims=1"});
+         .infer_shape = InferReduce<TypeClass::kAny>,
+         .doc = "maximum (bool: any) over the 'axes' attribute or constant input (all axes by default), keepdims=1"});
   for (auto [kind, what] :
-       {std::pair{OpKind::kReduceMin, "minimum"}, std::pair{OpKind::kReduceProd, "product"},
+       {std::pair{OpKind::kReduceMin, "minimum (bool: all)"}, std::pair{OpKind::kReduceProd, "product"},
         std::pair{OpKind::kReduceSumSquare, "sum of squares"}, std::pair{OpKind::kReduceL1, "sum of absolute values"},
         std::pair{OpKind::kReduceL2, "square root of the sum of squares"},
         std::pair{OpKind::kReduceLogSum, "log of the sum"},
@@ -90,7 +92,7 @@ void RegisterReductionOps(OpRegistry& r) {
         {.kind = kind,
          .max_inputs = 2,
          .attrs = axes_attrs,
-         .infer_shape = InferReduce,
+         .infer_shape = kind == OpKind::kReduceMin ? InferReduce<TypeClass::kAny> : InferReduce<>,
          .doc = std::string(what) + " over the 'axes' attribute or constant input (all axes by default), keepdims=1"});
   }
 }

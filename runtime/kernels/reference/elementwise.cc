@@ -69,6 +69,19 @@ SimpleKernelFn Variadic(MakeFn make_fn) {
   };
 }
 
+// Mean: the inputs summed in order (as Sum), then divided by their count.
+Status MeanKernel(const KernelSpec&, const Refs& in, const Refs& out) {
+  RETURN_IF_ERROR(CheckSameDTypes(in, out[0]));
+  RETURN_IF_ERROR(ref::CheckBroadcastInputs(in, out[0]));
+  return DispatchFloat(out[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    BroadcastFold<T>(in, out[0], [](T a, T b) { return a + b; });
+    const T count = static_cast<T>(in.size());
+    for (int64_t i = 0; i < out[0].num_elements(); ++i) out[0].as<T>()[i] /= count;
+    return Status::Ok();
+  });
+}
+
 // y = fn(x) for float32/float64, computed in double.
 template <typename Fn>
 Status UnaryFloat(const TensorRef& x, const TensorRef& y, Fn fn) {
@@ -181,6 +194,7 @@ Status SoftmaxKernel(const KernelSpec& spec, const Refs& in, const Refs& out, bo
 void RegisterReferenceElementwiseKernels(KernelRegistry& r) {
   // Add, Sub, Mul, Div, Pow, Max, Min: ir/core/ops/binary.def (binary.cc).
   RegisterRef(r, "Sum", 1, 1, Variadic([](auto tag) { return ref::WrapAdd<decltype(tag)>; }));
+  RegisterRef(r, "Mean", 1, 1, MeanKernel);
 
   RegisterRef(r, "Relu", 1, 1, [](const KernelSpec&, const Refs& in, const Refs& out) {
     return UnaryTyped(

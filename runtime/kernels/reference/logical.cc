@@ -105,6 +105,25 @@ Status IsNaNKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   return ClassifyKernel(in, out, [](auto x) { return std::isnan(x); });
 }
 
+// EyeLike: zeros, then ones on diagonal k (the input's values are not read).
+Status EyeLikeKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const Dims& dims = out[0].dims;
+  if (dims.size() != 2 || in[0].dims != dims) return InvalidArgument("input and output must have one 2-D shape");
+  const int64_t k = spec.attrs.GetInt("k", 0);
+  if (out[0].num_bytes() > 0) std::memset(out[0].data, 0, out[0].num_bytes());
+  auto set_ones = [&](auto one) {
+    using T = decltype(one);
+    for (int64_t row = 0; row < dims[0]; ++row) {
+      const int64_t col = row + k;  // k is any int64: compare before indexing
+      if (k >= dims[1] || k <= -dims[0] || col < 0 || col >= dims[1]) continue;
+      out[0].as<T>()[row * dims[1] + col] = one;
+    }
+    return Status::Ok();
+  };
+  if (out[0].dtype == proto::DT_BOOL) return set_ones(uint8_t{1});
+  return DispatchNumeric(out[0].dtype, [&](auto tag) { return set_ones(static_cast<decltype(tag)>(1)); });
+}
+
 }  // namespace
 
 void RegisterReferenceLogicalKernels(KernelRegistry& r) {
@@ -113,6 +132,7 @@ void RegisterReferenceLogicalKernels(KernelRegistry& r) {
   RegisterRef(r, "Where", 3, 1, WhereKernel, HalfMode::kNative);
   RegisterRef(r, "BitCast", 1, 1, BitCastKernel, HalfMode::kNative);
   RegisterRef(r, "Size", 1, 1, SizeKernel, HalfMode::kNative);
+  RegisterRef(r, "EyeLike", 1, 1, EyeLikeKernel);
   RegisterRef(r, "Range", 3, 1, RangeKernel);
   RegisterRef(r, "IsInf", 1, 1, IsInfKernel);
   RegisterRef(r, "IsNaN", 1, 1, IsNaNKernel);

@@ -1,6 +1,7 @@
 // Reference kernels for pooling and normalization (NCHW...): MaxPool,
 // AveragePool, GlobalAveragePool, BatchNormalization (inference), LRN.
 // Conv and ConvTranspose live in conv.cc.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -101,11 +102,12 @@ Status MaxPoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   }
 }
 
-// AveragePool: mean of the window; count_include_pad=1 divides by the cells of the padded input.
-Status AveragePoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+// AveragePool and LpPool: y = pool(window, x of one plane) over every output position and plane
+// (float types), `pool` returning double.
+template <typename Pool>
+Status PoolFloat(const KernelSpec& spec, const Refs& in, const Refs& out, Pool pool) {
   PoolSetup p;
   RETURN_IF_ERROR(SetUpPool(spec, in, out, &p));
-  const bool count_pad = spec.attrs.GetInt("count_include_pad", 0) != 0;
   WindowWalker walker(Spatial(in[0].dims), p.g);
   return DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -116,19 +118,40 @@ Status AveragePoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out
     for (int64_t i = 0; i < p.out_size; ++i) {
       ref::Unflatten(i, p.out_spatial, &o);
       walker.Collect(o, &w);
-      const int64_t divisor = count_pad ? w.padded_count : static_cast<int64_t>(w.offsets.size());
       for (int64_t plane = 0; plane < p.planes; ++plane) {
-        double sum = 0;
-        for (int64_t offset : w.offsets) sum += x[plane * p.in_size + offset];
-        y[plane * p.out_size + i] =
-            static_cast<T>(divisor > 0 ? sum / divisor : std::numeric_limits<double>::quiet_NaN());
+        y[plane * p.out_size + i] = static_cast<T>(pool(w, x + plane * p.in_size));
       }
     }
     return Status::Ok();
   });
 }
 
-Status GlobalAveragePoolKernel(const KernelSpec&, const Refs& in, const Refs& out) {
+// LpPool: (sum of |x|^p over the window's cells)^(1/p); padded cells add nothing.
+Status LpPoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const int64_t p = spec.attrs.GetInt("p", 2);
+  if (p < 1) return InvalidArgument("p must be >= 1, got ", p);
+  const double exponent = static_cast<double>(p);
+  return PoolFloat(spec, in, out, [exponent](const Window& w, const auto* x) {
+    double sum = 0;
+    for (int64_t offset : w.offsets) sum += std::pow(std::fabs(static_cast<double>(x[offset])), exponent);
+    return std::pow(sum, 1.0 / exponent);
+  });
+}
+
+// AveragePool: mean of the window; count_include_pad=1 divides by the cells of the padded input.
+Status AveragePoolKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  const bool count_pad = spec.attrs.GetInt("count_include_pad", 0) != 0;
+  return PoolFloat(spec, in, out, [count_pad](const Window& w, const auto* x) {
+    const int64_t divisor = count_pad ? w.padded_count : static_cast<int64_t>(w.offsets.size());
+    double sum = 0;
+    for (int64_t offset : w.offsets) sum += x[offset];
+    return divisor > 0 ? sum / divisor : std::numeric_limits<double>::quiet_NaN();
+  });
+}
+
+// GlobalAveragePool (kMax false) and GlobalMaxPool: one value per (n, c) plane.
+template <bool kMax>
+Status GlobalPoolKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   const Dims& x = in[0].dims;
   if (x.size() < 3) return InvalidArgument("input ", DimsToString(x), " must have rank >= 3");
   Dims expected = x;
@@ -139,10 +162,19 @@ Status GlobalAveragePoolKernel(const KernelSpec&, const Refs& in, const Refs& ou
   const int64_t planes = x[0] * x[1], size = ElementCount(Spatial(x));
   return DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
     for (int64_t p = 0; p < planes; ++p) {
-      double sum = 0;
-      for (int64_t i = 0; i < size; ++i) sum += in[0].as<T>()[p * size + i];
-      out[0].as<T>()[p] = static_cast<T>(size > 0 ? sum / size : std::numeric_limits<double>::quiet_NaN());
+      const T* plane = in[0].as<T>() + p * size;
+      double r = kMax ? -std::numeric_limits<double>::infinity() : 0.0;
+      for (int64_t i = 0; i < size; ++i) {
+        if constexpr (kMax) {
+          r = std::isnan(r) || std::isnan(static_cast<double>(plane[i])) ? nan : std::max<double>(r, plane[i]);
+        } else {
+          r += plane[i];
+        }
+      }
+      if (!kMax) r = size > 0 ? r / size : nan;
+      out[0].as<T>()[p] = static_cast<T>(r);
     }
     return Status::Ok();
   });
@@ -230,7 +262,9 @@ void RegisterReferenceNnKernels(KernelRegistry& r) {
   ref::RegisterRecurrentKernels(r);
   RegisterRef(r, "MaxPool", 1, 1, MaxPoolKernel);
   RegisterRef(r, "AveragePool", 1, 1, AveragePoolKernel);
-  RegisterRef(r, "GlobalAveragePool", 1, 1, GlobalAveragePoolKernel);
+  RegisterRef(r, "GlobalAveragePool", 1, 1, GlobalPoolKernel<false>);
+  RegisterRef(r, "GlobalMaxPool", 1, 1, GlobalPoolKernel<true>);
+  RegisterRef(r, "LpPool", 1, 1, LpPoolKernel);
   RegisterRef(r, "BatchNormalization", 5, 1, BatchNormKernel);
   RegisterRef(r, "LRN", 1, 1, LrnKernel);
 }

@@ -83,6 +83,13 @@ class ReduceKernel : public Kernel {
       if (out[0].num_bytes() > 0) std::memcpy(out[0].data, in[0].data, out[0].num_bytes());
       return Status::Ok();
     }
+    if (in[0].dtype == proto::DT_BOOL && (kind_ == Reduce::kMax || kind_ == Reduce::kMin)) {
+      // any / all: the bytes' maximum / minimum; an empty reduction's +-infinity made 0 / 1.
+      uint8_t* y = out[0].as<uint8_t>();
+      Compute<uint8_t>(g, in[0].as<uint8_t>(), y, in[0].dims);
+      for (int64_t o = 0; o < g.n_out; ++o) y[o] = y[o] != 0;
+      return Status::Ok();
+    }
     return ref::DispatchNumeric(in[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       Compute<T>(g, in[0].as<T>(), out[0].as<T>(), in[0].dims);
