@@ -38,6 +38,24 @@ verify() {
   fi
 }
 
+# check_decoding EXAMPLE PROMISED_EXACT_MATCH [flags...]: greedy decoding's exact match on the
+# test set (the "Greedy decoding" line of kiln train) >= promise + MARGIN.
+check_decoding() {
+  local example=$1 promise=$2
+  shift 2
+  local want line got
+  want=$(awk -v p="$promise" -v m="$margin" 'BEGIN { w = p + m; if (w > 1) w = 1; printf "%.4f", w }')
+  line=$(./build/kiln train "examples/$example.kiln.txt" --quiet "$@" | grep '^Greedy decoding' || true)
+  got=$(sed -n 's/.*exact match \([0-9.]*\).*/\1/p' <<<"$line")
+  if [ -n "$got" ] && awk -v g="$got" -v w="$want" 'BEGIN { exit !(g >= w) }'; then
+    echo "PASS $example: $line (promised exact match $promise, needs >= $want)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $example: ${line:-no decoding result} (promised exact match $promise, needs >= $want)"
+    failed=$((failed + 1))
+  fi
+}
+
 # The promises of README.md's example table.
 check perceptron_and 1.0
 check perceptron_or 1.0
@@ -49,6 +67,7 @@ check fashion_mnist_mlp 0.87
 check binary_addition 1.0      # every held-out bit
 check_loss sine_lstm 0.01      # test MSE below the noise variance
 check_loss sine_gru 0.01
+check_decoding seq2seq_addition 0.99   # greedy decoding, whole answers right
 if [ "${1:-}" != "--quick" ]; then
   check fashion_mnist_cnn 0.90
 fi
