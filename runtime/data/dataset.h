@@ -162,8 +162,7 @@ struct TokenIdInput {
   std::string lookup;      // the Gather node, for messages
 };
 /// Whether the graph's first input is read as the indices of a Gather along axis 0 from
-/// an initializer (directly or through Casts and Slices, as the `embedding` and `slice`
-/// layers do). On the
+/// an initializer (directly or through a Cast, as the `embedding` layer does). On the
 /// model proto, so that `kiln train` and compiled trainers (which embed it) agree.
 TokenIdInput FindTokenIdInput(const proto::Graph& graph);
 

@@ -18,9 +18,7 @@ TokenIdInput FindTokenIdInput(const proto::Graph& graph) {
   }
   std::set<std::string> ids = {graph.input(0).name()};  // the input and its casts
   for (const proto::Node& node : graph.node()) {        // topological order
-    // Casts and slices (a packed [encoder ids | decoder ids] row) keep ids ids.
-    const bool keeps_ids = node.op_type() == "Cast" || node.op_type() == "Slice";
-    if (keeps_ids && node.input_size() > 0 && node.output_size() > 0 && ids.count(node.input(0))) {
+    if (node.op_type() == "Cast" && node.input_size() > 0 && node.output_size() > 0 && ids.count(node.input(0))) {
       ids.insert(node.output(0));
     }
     if (node.op_type() != "Gather" || node.input_size() < 2 || !ids.count(node.input(1))) continue;
