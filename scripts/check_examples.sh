@@ -56,6 +56,28 @@ check_decoding() {
   fi
 }
 
+# check_word2vec EXAMPLE PROMISED_MEDIAN_RANK: after training, the median rank of each
+# related pair's second word among the first's neighbours (kiln embeddings --pairs; 1 is
+# the nearest, a random table gives half the vocabulary) is <= promise * (1 - RANK_MARGIN).
+word_pairs="man:woman,he:she,his:her,men:women,boy:girl,king:queen,day:night,good:bad,mother:father,son:daughter,\
+brother:sister,husband:wife,black:white,yes:no,big:small,old:young,up:down,first:last,cat:dog,sun:moon"
+check_word2vec() {
+  local example=$1 promise=$2 want line got tmp
+  want=$(awk -v p="$promise" -v m="${RANK_MARGIN:-0.2}" 'BEGIN { printf "%d", p * (1 - m) }')
+  tmp=$(mktemp -d)
+  ./build/kiln train "examples/$example.kiln.txt" --quiet -o "$tmp/w.kiln" >/dev/null
+  line=$(./build/kiln embeddings "$tmp/w.kiln" --pairs "$word_pairs" | grep '^Pairs:' || true)
+  rm -rf "$tmp"
+  got=$(sed -n 's/.*median rank \([0-9]*\).*/\1/p' <<<"$line")
+  if [ -n "$got" ] && [ "$got" -le "$want" ]; then
+    echo "PASS $example: $line (promised median rank $promise, needs <= $want)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $example: ${line:-no result} (promised median rank $promise, needs <= $want)"
+    failed=$((failed + 1))
+  fi
+}
+
 # The promises of README.md's example table.
 check perceptron_and 1.0
 check perceptron_or 1.0
@@ -67,6 +89,8 @@ check fashion_mnist_mlp 0.87
 check binary_addition 1.0      # every held-out bit
 check_loss sine_lstm 0.01      # test MSE below the noise variance
 check_loss sine_gru 0.01
+check_word2vec word2vec_skipgram 100   # of 7,679 words; random vectors: ~3,840
+check_word2vec word2vec_cbow 100
 check_decoding seq2seq_addition 0.99   # greedy decoding, whole answers right
 if [ "${1:-}" != "--quick" ]; then
   check fashion_mnist_cnn 0.90

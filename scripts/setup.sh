@@ -15,6 +15,7 @@ packages=(
   graphviz chromium  # chromium: the HTML dump test (headless)
   valgrind  # the C API tests under Memcheck
   dataset-fashion-mnist
+  fortunes  # English quotations: the word2vec examples' text (/usr/share/games/fortunes)
   python3-numpy python3-torch python3-onnx
   python3-dev python3-venv  # the Python package (pip install .; scripts/test_python.sh)
 )

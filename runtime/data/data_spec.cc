@@ -7,11 +7,12 @@
 
 #include "runtime/data/dataset.h"
 #include "runtime/data/file_util.h"
+#include "runtime/data/text.h"
 
 namespace kiln::data {
 namespace {
 
-constexpr char kSchemes[] = "fashion-mnist, mnist, idx, csv, npy";
+constexpr char kSchemes[] = "fashion-mnist, mnist, idx, csv, npy, skipgram, cbow";
 
 std::vector<std::string> SplitOn(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -216,6 +217,10 @@ std::string DataSpecHelp() {
          "idx:IMAGES,LABELS[;test=IMAGES,LABELS]\n"
          "csv:PATH[,label=COL][,header=yes|no|auto][,regression][;test=PATH]\n"
          "npy:X,Y[;test=X,Y]    X [N, ...]: features, [N, T, F] sequences or [N, T] token ids; .npy or .npy.gz\n"
+         "skipgram:TEXT[,window=5][,negatives=5][,min_count=5][,vocab=10000][,sample=0.001][,seed=1]\n"
+         "                      word2vec samples from a text file or a directory of them: [N, 2 + K]\n"
+         "                      ids (center, context, K noise words), targets [N, 1 + K] = (1, 0, ...)\n"
+         "cbow:TEXT[,...]       the same options; [N, 2*window + 1 + K] ids (context, center, noise)\n"
          "PATH.csv              same as csv:PATH\n";
 }
 
@@ -238,10 +243,11 @@ StatusOr<DataSplits> LoadDataSpec(const std::string& spec) {
   if (scheme == "idx") return LoadPairSpec(rest, spec, "IMAGES,LABELS", LoadIdx);
   if (scheme == "npy") return LoadPairSpec(rest, spec, "X,Y (two .npy files)", LoadNpy);
   if (scheme == "csv") return LoadCsvSpec(rest, spec);
+  if (scheme == "skipgram" || scheme == "cbow") return LoadWord2VecSpec(scheme == "cbow", rest, spec);
   return InvalidArgument("unknown data spec '", spec,
                          "': ", colon == std::string::npos ? "no scheme" : "scheme '" + scheme + "' is not valid",
                          "; valid specs: fashion-mnist[:DIR], mnist[:DIR], idx:IMAGES,LABELS[;test=IMAGES,LABELS], "
-                         "csv:PATH[,label=COL], npy:X,Y, or PATH.csv");
+                         "csv:PATH[,label=COL], npy:X,Y, skipgram:TEXT[,...], cbow:TEXT[,...], or PATH.csv");
 }
 
 }  // namespace kiln::data

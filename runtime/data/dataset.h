@@ -98,6 +98,7 @@ StatusOr<Dataset> DatasetFromTensors(Tensor x, Tensor y, const std::string& feat
 ///   idx:IMAGES,LABELS[;test=IMAGES,LABELS]
 ///   csv:PATH[,label=COL][,header=yes|no|auto][,regression][;test=PATH]
 ///   npy:X,Y[;test=X,Y]
+///   skipgram:TEXT[,OPTION=VALUE...], cbow:TEXT[,...]   word2vec samples (runtime/data/text.h)
 ///   PATH.csv              same as csv:PATH
 StatusOr<DataSplits> LoadDataSpec(const std::string& spec);
 /// The grammar above as help text (one form a line).

@@ -18,7 +18,9 @@ TokenIdInput FindTokenIdInput(const proto::Graph& graph) {
   }
   std::set<std::string> ids = {graph.input(0).name()};  // the input and its casts
   for (const proto::Node& node : graph.node()) {        // topological order
-    if (node.op_type() == "Cast" && node.input_size() > 0 && node.output_size() > 0 && ids.count(node.input(0))) {
+    // Casts and slices of ids are ids (word2vec models slice one input into its words).
+    const bool passes_ids = node.op_type() == "Cast" || node.op_type() == "Slice";
+    if (passes_ids && node.input_size() > 0 && node.output_size() > 0 && ids.count(node.input(0))) {
       ids.insert(node.output(0));
     }
     if (node.op_type() != "Gather" || node.input_size() < 2 || !ids.count(node.input(1))) continue;

@@ -1,6 +1,6 @@
 // libFuzzer target: the training-data loaders (runtime/data): the same bytes as a CSV
-// file, as IDX images/labels and as .npy features/labels (raw or gzip, detected from
-// the content). Declared sizes must be checked against the bytes actually present.
+// file, as IDX images/labels, as .npy features/labels (raw or gzip, detected from
+// the content) and as a word2vec text corpus (skip-gram and CBOW samples). Declared sizes must be checked against the bytes actually present.
 #include <unistd.h>
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "runtime/data/dataset.h"
+#include "runtime/data/text.h"
 
 namespace {
 
@@ -36,5 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)kiln::data::LoadIdx(a, b);
   (void)kiln::data::LoadNpy(a, b);
   (void)kiln::data::LoadNpy(path, path);
+  (void)kiln::data::LoadDataSpec("skipgram:" + path + ",min_count=1,window=3,negatives=2");
+  (void)kiln::data::LoadDataSpec("cbow:" + path + ",min_count=1,window=1,negatives=2,sample=0");
   return 0;
 }

@@ -24,6 +24,8 @@ int GradcheckCommand(const std::vector<std::string>& args);
 int CompileCommand(const std::vector<std::string>& args);
 /// `kiln bench MODEL`: compile time, Session::Run latency, arena size and peak RSS.
 int BenchCommand(const std::vector<std::string>& args);
+/// `kiln embeddings MODEL`: a word2vec model's nearest neighbours and vectors.
+int EmbeddingsCommand(const std::vector<std::string>& args);
 
 /// A training block's values in range and its names (loss, optimizer, preprocessing,
 /// monitor, metrics) known: what `kiln train` and the Python package's Model.compile accept.

@@ -26,6 +26,7 @@ Commands:
   gradcheck  check a model's gradients against finite differences
   compile  compile a model ahead of time: an executable, a library (+ C header), an object or a plan
   bench   time a compiled model: compile time, run latency, arena size, peak RSS
+  embeddings  a word2vec model's nearest neighbours and vectors (word2vec text format)
 
 Options:
   -h, --help   show this help
@@ -89,6 +90,7 @@ int Dispatch(std::vector<std::string> args) {
   if (command == "gradcheck") return GradcheckCommand(rest);
   if (command == "compile") return CompileCommand(rest);
   if (command == "bench") return BenchCommand(rest);
+  if (command == "embeddings") return EmbeddingsCommand(rest);
   if (!command.empty() && command[0] == '-') return ReportUsageError("", "unknown option '" + command + "'");
   return ReportUsageError("", "unknown command '" + command + "'");
 }
