@@ -25,7 +25,8 @@ class DecoderBuilder {
   }
   // x[:, begin:end] of a rank-2 or x[:, begin:end, :] of a rank-3 value (axis 1).
   Value* Columns(const std::string& name, Value* x, int64_t begin, int64_t end) {
-    return Op("Slice", name, {x, Ints(name + "_starts", {begin}), Ints(name + "_ends", {end}), Ints(name + "_axes", {1})});
+    return Op("Slice", name,
+              {x, Ints(name + "_starts", {begin}), Ints(name + "_ends", {end}), Ints(name + "_axes", {1})});
   }
 
  private:
@@ -36,8 +37,10 @@ class DecoderBuilder {
 
 StatusOr<std::unique_ptr<Graph>> BuildGreedyDecoder(const Graph& model, const proto::GreedyDecoding& decoding) {
   if (model.inputs().size() != 1 || model.outputs().empty()) {
-    return InvalidArgument("greedy decoding needs a model with one input ([encoder ids | decoder ids]) and an output, "
-                           "got ", model.inputs().size(), " inputs");
+    return InvalidArgument(
+        "greedy decoding needs a model with one input ([encoder ids | decoder ids]) and an output, "
+        "got ",
+        model.inputs().size(), " inputs");
   }
   const Value* row = model.inputs()[0];
   if (row->dtype() != proto::DT_FLOAT || row->dims().size() != 2 || row->dims()[1] < 2) {
@@ -79,8 +82,8 @@ StatusOr<std::unique_ptr<Graph>> BuildGreedyDecoder(const Graph& model, const pr
   Value* first = g->AddConstant("greedy/first_decoder_ids", Tensor::FromVector(proto::DT_FLOAT, {1, steps}, first_row));
   Attrs axis1;
   axis1.SetInt("axis", 1);
-  Value* tokens = b.Op("Concat", "greedy/Tokens_0", {encoder_ids, b.Op("MatMul", "greedy/FirstDecoderIds", {ones, first})},
-                       axis1);
+  Value* tokens =
+      b.Op("Concat", "greedy/Tokens_0", {encoder_ids, b.Op("MatMul", "greedy/FirstDecoderIds", {ones, first})}, axis1);
   Value* stopped = zeros;  // 1 once a sequence has chosen the stop token
   std::vector<Value*> chosen;
   for (int64_t t = 0; t < steps; ++t) {
@@ -106,11 +109,12 @@ StatusOr<std::unique_ptr<Graph>> BuildGreedyDecoder(const Graph& model, const pr
     Value* token = b.Op("Cast", step + "greedy/Token", {best}, to_float);  // [batch, 1]
     // After the stop token: pad.
     Value* running = b.Op("Sub", step + "greedy/Running", {one, stopped});
-    token = b.Op("Add", step + "greedy/Chosen",
-                 {b.Op("Mul", step + "greedy/Kept", {token, running}), b.Op("Mul", step + "greedy/Padded", {stopped, pad})});
+    token = b.Op(
+        "Add", step + "greedy/Chosen",
+        {b.Op("Mul", step + "greedy/Kept", {token, running}), b.Op("Mul", step + "greedy/Padded", {stopped, pad})});
     chosen.push_back(token);
-    Value* is_stop = b.Op("Cast", step + "greedy/IsStopFloat", {b.Op("Equal", step + "greedy/IsStop", {token, stop})},
-                          to_float);
+    Value* is_stop =
+        b.Op("Cast", step + "greedy/IsStopFloat", {b.Op("Equal", step + "greedy/IsStop", {token, stop})}, to_float);
     stopped = b.Op("Add", step + "greedy/Stopped", {stopped, b.Op("Mul", step + "greedy/NewStop", {running, is_stop})});
     if (t + 1 == steps) break;
     // The next copy reads this token as its decoder input t + 1.

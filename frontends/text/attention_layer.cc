@@ -103,8 +103,8 @@ StatusOr<Value*> ExpandAttention(Builder& b, Graph& graph, const proto::Attentio
     Attrs to_float;
     to_float.SetInt("to", 1);  // TensorProto.FLOAT
     ASSIGN_OR_RETURN(padding, b.Emit("Cast", "PaddingFloat", {padding}, to_float, false));
-    ASSIGN_OR_RETURN(padding, b.Emit("Mul", "PaddingScores", {padding, b.Constant("hidden", Float(kHidden))}, {},
-                                     false));
+    ASSIGN_OR_RETURN(padding,
+                     b.Emit("Mul", "PaddingScores", {padding, b.Constant("hidden", Float(kHidden))}, {}, false));
     ASSIGN_OR_RETURN(padding, b.Emit("Unsqueeze", "PaddingMask",
                                      {padding, b.Constant("padding_axes", Int64s({1}, {1}))}, {}, false));
     ASSIGN_OR_RETURN(scores, b.Emit("Add", "ValueMask", {scores, padding}, {}, false));

@@ -106,6 +106,7 @@ StatusOr<Value*> ExpandRecurrent(Builder& b, proto::Layer::KindCase kind, const 
 StatusOr<Value*> ExpandBidirectional(Builder& b, const proto::Bidirectional& bi, Value* x);
 
 // The attention layer (attention_layer.cc): inputs [query, value] or [query, value, key].
-StatusOr<Value*> ExpandAttention(Builder& b, Graph& graph, const proto::Attention& a, const std::vector<Value*>& inputs);
+StatusOr<Value*> ExpandAttention(Builder& b, Graph& graph, const proto::Attention& a,
+                                 const std::vector<Value*>& inputs);
 
 }  // namespace kiln::text

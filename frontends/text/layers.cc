@@ -340,10 +340,11 @@ StatusOr<Value*> LayerExpander::Resolve(const Builder& b, const std::string& nam
 Status LayerExpander::Expand(const proto::Layer& layer, const std::string& name) {
   const std::string kind = LayerKindName(layer);
   if (kind.empty()) {
-    return InvalidArgument("layer '", name,
-                           "': no layer kind set (dense, conv2d, max_pool2d, avg_pool2d, flatten, dropout, "
-                           "batch_norm, activation, embedding, simple_rnn, lstm, gru, bidirectional, slice, concatenate or "
-                           "attention)");
+    return InvalidArgument(
+        "layer '", name,
+        "': no layer kind set (dense, conv2d, max_pool2d, avg_pool2d, flatten, dropout, "
+        "batch_norm, activation, embedding, simple_rnn, lstm, gru, bidirectional, slice, concatenate or "
+        "attention)");
   }
   if (!names_.insert(name).second) {
     return InvalidArgument("layer '", name, "' (", kind, "): the name is used by an earlier layer");

@@ -25,9 +25,11 @@ std::unique_ptr<Graph> CountingModel() {
   auto g = std::make_unique<Graph>();
   Value* row = g->AddInput("tokens", TensorType{proto::DT_FLOAT, {-1, kOffset + kSteps}});
   row->symbolic_dims().push_back({0, "batch"});
-  Value* dec = g->AddNode("Slice", "dec", {row, Ints(*g, "s0", {kOffset}), Ints(*g, "e0", {kOffset + kSteps}),
-                                           Ints(*g, "a0", {1})})->output(0);
-  Value* e0 = g->AddNode("Slice", "e0", {row, Ints(*g, "s1", {0}), Ints(*g, "e1", {1}), Ints(*g, "a1", {1})})->output(0);
+  Value* dec = g->AddNode("Slice", "dec",
+                          {row, Ints(*g, "s0", {kOffset}), Ints(*g, "e0", {kOffset + kSteps}), Ints(*g, "a0", {1})})
+                   ->output(0);
+  Value* e0 =
+      g->AddNode("Slice", "e0", {row, Ints(*g, "s1", {0}), Ints(*g, "e1", {1}), Ints(*g, "a1", {1})})->output(0);
   Value* sum = g->AddNode("Add", "sum", {dec, e0})->output(0);
   Attrs to_int;
   to_int.SetInt("to", 7);
@@ -68,7 +70,8 @@ TEST(GreedyDecoderTest, EachStepReadsTheEarlierChoicesAndStopEnds) {
   auto session = runtime::Session::Create(*plan);
   ASSERT_OK(session.status());
   // e0 = 0: 1 -> 2 -> 3 -> 4 (stop) -> pad. e0 = 2: 1 -> 4 (stop). e0 = 1: 1 -> 3 -> 5 -> 1 -> 3.
-  auto out = testing::RunOnce(**session, {Tensor::FromVector(proto::DT_FLOAT, {3, 2}, std::vector<float>{0, 9, 2, 9, 1, 9})});
+  auto out =
+      testing::RunOnce(**session, {Tensor::FromVector(proto::DT_FLOAT, {3, 2}, std::vector<float>{0, 9, 2, 9, 1, 9})});
   ASSERT_OK(out.status());
   ASSERT_EQ((*out)[0].dims(), (Dims{3, kSteps}));
   const float* v = (*out)[0].data_as<float>();

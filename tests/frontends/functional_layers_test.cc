@@ -71,7 +71,8 @@ TEST(FunctionalLayersTest, EncoderDecoderWiring) {
   Graph& g = *m->graph;
   ASSERT_EQ(g.inputs().size(), 2u);
   // The decoder's LSTM takes the encoder's final states (reshaped) as initial_h and initial_c.
-  const Node* dec = g.FindValue("dec/LSTM")->producer();
+  const Node* dec = g.FindNode("dec/LSTM");
+  ASSERT_NE(dec, nullptr);
   ASSERT_EQ(dec->num_inputs(), 7);
   EXPECT_EQ(dec->input(0)->name(), "a");
   EXPECT_EQ(dec->input(5)->producer()->input(0)->name(), "enc/state_h");
@@ -109,23 +110,24 @@ TEST(FunctionalLayersTest, SliceSplitsAPackedInput) {
     layer { name: "tail" slice { axis: 1 begin: 3 } inputs: "x" }
     layer { name: "again" concatenate { axis: 1 } inputs: "tail" inputs: "head" } })");
   ASSERT_OK(m.status());
-  auto out = RunModel(*m->graph, {Tensor::FromVector(proto::DT_FLOAT, {1, 7}, std::vector<float>{0, 1, 2, 3, 4, 5, 6})},
-                      1);
+  auto out =
+      RunModel(*m->graph, {Tensor::FromVector(proto::DT_FLOAT, {1, 7}, std::vector<float>{0, 1, 2, 3, 4, 5, 6})}, 1);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(std::vector<float>(out[0].data_as<float>(), out[0].data_as<float>() + 7),
             (std::vector<float>{3, 4, 5, 6, 0, 1, 2}));
 }
 
 // Keras Attention / AdditiveAttention computed here in double: query [Tq, D], value [Tv, D].
-std::vector<double> ReferenceAttention(const float* q, const float* v, int64_t tq, int64_t tv, int64_t d,
-                                       bool additive, const float* scale, bool causal, const float* mask) {
+std::vector<double> ReferenceAttention(const float* q, const float* v, int64_t tq, int64_t tv, int64_t d, bool additive,
+                                       const float* scale, bool causal, const float* mask) {
   std::vector<double> out(static_cast<size_t>(tq * d), 0.0);
   for (int64_t i = 0; i < tq; ++i) {
     std::vector<double> s(static_cast<size_t>(tv));
     for (int64_t j = 0; j < tv; ++j) {
       double score = 0;
       for (int64_t k = 0; k < d; ++k) {
-        score += additive ? scale[k] * std::tanh(double(q[i * d + k]) + v[j * d + k]) : double(q[i * d + k]) * v[j * d + k];
+        score += additive ? (scale ? scale[k] : 1.0) * std::tanh(double(q[i * d + k]) + v[j * d + k])
+                          : double(q[i * d + k]) * v[j * d + k];
       }
       if (!additive && scale) score *= scale[0];
       if (causal && j > i) score += -1e9;
@@ -161,8 +163,8 @@ TEST(FunctionalLayersTest, AttentionMatchesKerasEquations) {
       input { name: "a" dtype: DT_FLOAT dims { symbol: "batch" } dims { size: 4 } dims { size: 3 } }
       input { name: "v" dtype: DT_FLOAT dims { symbol: "batch" } dims { size: 4 } dims { size: 3 } }
       input { name: "m" dtype: DT_FLOAT dims { symbol: "batch" } dims { size: 4 } }
-      layer { name: "att" )" + c.attention +
-                    R"( inputs: "a" inputs: "v" } })");
+      layer { name: "att" )" +
+                    c.attention + R"( inputs: "a" inputs: "v" } })");
     ASSERT_OK(m.status());
     Graph& g = *m->graph;
     EXPECT_EQ(TrainableParams(g), c.params);
@@ -195,7 +197,8 @@ TEST(FunctionalLayersTest, GradcheckOfEncoderDecoderWithAttention) {
     auto m = Import(TwoSequences(R"(
       layer { name: "enc" gru { units: 3 return_sequences: true return_state: true } inputs: "b" }
       layer { name: "dec" gru { units: 3 return_sequences: true } inputs: "a" initial_state: "enc/state_h" }
-      layer { name: "att" attention { use_scale: true score: ")" + score + R"(" } inputs: "dec" inputs: "enc" }
+      layer { name: "att" attention { use_scale: true score: ")" +
+                                 score + R"(" } inputs: "dec" inputs: "enc" }
       layer { name: "both" concatenate {} inputs: "dec" inputs: "att" }
       layer { name: "out" dense { units: 2 } })"));
     ASSERT_OK(m.status());
@@ -222,7 +225,8 @@ TEST(FunctionalLayersTest, ErrorsNameTheLayer) {
       {R"(layer { name: "d" dense { units: 2 } inputs: "e" } layer { name: "e" dense { units: 2 } inputs: "d" })",
        "layer 'd' (Dense): input 'e' comes from layer 'e', which is defined later (layers may only consume earlier "
        "ones: a cycle or a misordering)"},
-      {R"(layer { name: "d" dense { units: 2 } inputs: "d" })", "layer 'd' (Dense): input 'd' is the layer itself (a cycle)"},
+      {R"(layer { name: "d" dense { units: 2 } inputs: "d" })",
+       "layer 'd' (Dense): input 'd' is the layer itself (a cycle)"},
       {R"(layer { name: "r" lstm { units: 2 } inputs: "a" initial_state: "later/state_h" initial_state: "x" }
           layer { name: "later" lstm { units: 2 return_state: true } inputs: "b" })",
        "layer 'r' (LSTM): input 'later/state_h' comes from layer 'later', which is defined later (layers may only "
@@ -238,7 +242,8 @@ TEST(FunctionalLayersTest, ErrorsNameTheLayer) {
       {R"(layer { name: "d" dense { units: 2 } inputs: "a" inputs: "b" })", "layer 'd' (Dense): takes 1 input, got 2"},
       {R"(layer { name: "c" concatenate { } inputs: "a" inputs: "b" })",
        "layer 'c' (Concatenate): input 'b' float32[1, 5, 3] does not match 'a' float32[1, 4, 3] outside axis -1"},
-      {R"(layer { name: "c" concatenate { } inputs: "a" })", "layer 'c' (Concatenate): takes from 2 to 64 inputs, got 1"},
+      {R"(layer { name: "c" concatenate { } inputs: "a" })",
+       "layer 'c' (Concatenate): takes from 2 to 64 inputs, got 1"},
       {R"(layer { name: "s" slice { axis: 1 begin: 2 end: 9 } inputs: "a" })",
        "layer 's' (Slice): begin 2 and end 9 must satisfy 0 <= begin < end <= 4 (axis 1 of float32[1, 4, 3])"},
       {R"(layer { name: "s" slice { axis: 0 begin: 0 end: 1 } inputs: "a" })",

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <vector>
 
-#include "compiler/compile.h"
 #include "compiler/codegen/jit.h"
+#include "compiler/compile.h"
 #include "compiler/greedy_decoder.h"
 #include "frontends/load_model.h"
 

@@ -445,8 +445,8 @@ Status Train(const ParsedArgs& args) {
   if (spec.has_greedy_decoding()) {
     std::unique_ptr<Graph> trained = model.graph->Clone();
     RETURN_IF_ERROR(CopyStatesToGraph(*eval, trained.get()));
-    RETURN_IF_ERROR(ReportGreedyDecoding(*trained, spec.greedy_decoding(), test ? &*test : nullptr,
-                                         config->batch_size, threads, args.Get("--decoder-out"), write)
+    RETURN_IF_ERROR(ReportGreedyDecoding(*trained, spec.greedy_decoding(), test ? &*test : nullptr, config->batch_size,
+                                         threads, args.Get("--decoder-out"), write)
                         .WithContext(model_path));
   }
   if (!quiet) {
