@@ -38,6 +38,24 @@ verify() {
   fi
 }
 
+# check_decoding EXAMPLE PROMISED_EXACT_MATCH [flags...]: greedy decoding's exact match on the
+# test set (the "Greedy decoding" line of kiln train) >= promise + MARGIN.
+check_decoding() {
+  local example=$1 promise=$2
+  shift 2
+  local want line got
+  want=$(awk -v p="$promise" -v m="$margin" 'BEGIN { w = p + m; if (w > 1) w = 1; printf "%.4f", w }')
+  line=$(./build/kiln train "examples/$example.kiln.txt" --quiet "$@" | grep '^Greedy decoding' || true)
+  got=$(sed -n 's/.*exact match \([0-9.]*\).*/\1/p' <<<"$line")
+  if [ -n "$got" ] && awk -v g="$got" -v w="$want" 'BEGIN { exit !(g >= w) }'; then
+    echo "PASS $example: $line (promised exact match $promise, needs >= $want)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $example: ${line:-no decoding result} (promised exact match $promise, needs >= $want)"
+    failed=$((failed + 1))
+  fi
+}
+
 # check_word2vec EXAMPLE PROMISED_MEDIAN_RANK: after training, the median rank of each
 # related pair's second word among the first's neighbours (kiln embeddings --pairs; 1 is
 # the nearest, a random table gives half the vocabulary) is <= promise * (1 - RANK_MARGIN).
@@ -73,6 +91,7 @@ check_loss sine_lstm 0.01      # test MSE below the noise variance
 check_loss sine_gru 0.01
 check_word2vec word2vec_skipgram 100   # of 7,679 words; random vectors: ~3,840
 check_word2vec word2vec_cbow 100
+check_decoding seq2seq_addition 0.90   # greedy decoding, whole answers right (goal 0.99: not reached)
 if [ "${1:-}" != "--quick" ]; then
   check fashion_mnist_cnn 0.90
   check fashion_mnist_bilstm 0.88  # ~15 min on 2 cores

@@ -15,6 +15,14 @@ after changing a generator.
     test targets are the clean signal (values rounded to multiples of 1/1024), so a test MSE below 0.01 means the model
     forecasts the signal better than the noise would let a copy of the data.
 
+  addition as text (seq2seq): "57+648" -> "705", operands of 1-3 digits (each digit
+    count equally likely). Characters are ids: 0 pad, 1 start, 2 stop, 3-12 the digits
+    0-9, 13 '+'. A row of x is the question's ids right-padded to 7, then the decoder's
+    input ids (start, then the answer's ids: teacher forcing), padded to 5; y holds the
+    5 decoder targets (the answer's ids, then stop) one-hot over the 14 ids, all-zero
+    rows after stop (no loss). 20,000 training problems, 1,000 held-out ones, no
+    problem in both.
+
   python3 scripts/make_sequence_data.py [OUT_DIR]   # default examples/data
 """
 import gzip
@@ -83,11 +91,51 @@ def noisy_sine(out_dir):
         write(out_dir, "sine_%s_y" % split, "<f4", (n, 1), y)
 
 
+ADDITION_VOCABULARY = 14  # pad, start, stop, 0-9, +
+ADDITION_QUESTION, ADDITION_ANSWER = 7, 5  # "999+999"; "1998" and stop
+
+
+def addition_ids(text):
+    return [13 if c == "+" else 3 + int(c) for c in text]
+
+
+def seq2seq_addition(out_dir):
+    rng = random.Random(1414)
+
+    def operand():
+        digits = rng.randint(1, 3)
+        return rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10 ** digits - 1)
+
+    problems = []
+    seen = set()
+    while len(problems) < 21000:
+        p = (operand(), operand())
+        if p not in seen:
+            seen.add(p)
+            problems.append(p)
+    for split, chosen in (("train", problems[:20000]), ("test", problems[20000:])):
+        x, y = [], []
+        for a, b in chosen:
+            question = addition_ids("%d+%d" % (a, b))
+            targets = addition_ids(str(a + b)) + [2]
+            decoder_in = [1] + targets[:-1]
+            x += question + [0] * (ADDITION_QUESTION - len(question))
+            x += decoder_in + [0] * (ADDITION_ANSWER - len(decoder_in))
+            for step in range(ADDITION_ANSWER):
+                row = [0.0] * ADDITION_VOCABULARY
+                if step < len(targets):
+                    row[targets[step]] = 1.0
+                y += row
+        write(out_dir, "seq2seq_addition_%s_x" % split, "<u1", (len(chosen), ADDITION_QUESTION + ADDITION_ANSWER), x)
+        write(out_dir, "seq2seq_addition_%s_y" % split, "<f4", (len(chosen), ADDITION_ANSWER * ADDITION_VOCABULARY), y)
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "examples", "data")
     os.makedirs(out_dir, exist_ok=True)
     binary_addition(out_dir)
     noisy_sine(out_dir)
+    seq2seq_addition(out_dir)
 
 
 if __name__ == "__main__":

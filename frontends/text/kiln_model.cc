@@ -1,6 +1,8 @@
 // Kiln proto -> Graph, including the Keras-like layer shorthand.
 #include <cctype>
 #include <map>
+#include <set>
+#include <vector>
 
 #include "frontends/load_model.h"
 #include "frontends/text/initializers.h"
@@ -72,7 +74,7 @@ Status ExpandLayers(const proto::Graph& pg, Graph& graph) {
   Value* start = graph.num_nodes() > 0    ? graph.nodes().back()->output(0)
                  : graph.inputs().empty() ? nullptr
                                           : graph.inputs().front();
-  text::LayerExpander expander(graph, start);
+  std::vector<std::string> names;
   std::map<std::string, int> kind_counts;
   for (const proto::Layer& layer : pg.layer()) {
     std::string name = layer.name();
@@ -81,8 +83,10 @@ Status ExpandLayers(const proto::Graph& pg, Graph& graph) {
       std::string kind = Lower(text::LayerKindName(layer));
       name = (kind.empty() ? "layer" : kind) + "_" + std::to_string(++kind_counts[kind]);
     }
-    RETURN_IF_ERROR(expander.Expand(layer, name));
+    names.push_back(name);
   }
+  text::LayerExpander expander(graph, start, std::set<std::string>(names.begin(), names.end()));
+  for (int i = 0; i < pg.layer_size(); ++i) RETURN_IF_ERROR(expander.Expand(pg.layer(i), names[i]));
   if (pg.output_size() == 0) graph.AddOutput(expander.current());
   sizing.Restore();
   return Status::Ok();

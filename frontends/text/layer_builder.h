@@ -99,8 +99,14 @@ std::string Lower(std::string s);
 
 // The sequence layers (sequence_layers.cc).
 StatusOr<Value*> ExpandEmbedding(Builder& b, const proto::Embedding& e, Value* x);
-/// simple_rnn / lstm / gru (`kind` is the Layer oneof case), one direction.
-StatusOr<Value*> ExpandRecurrent(Builder& b, proto::Layer::KindCase kind, const proto::Recurrent& r, Value* x);
+/// simple_rnn / lstm / gru (`kind` is the Layer oneof case), one direction, starting
+/// from `initial_state` ([h] or, for lstm, [h, c]; [batch, units] each) when given.
+StatusOr<Value*> ExpandRecurrent(Builder& b, proto::Layer::KindCase kind, const proto::Recurrent& r, Value* x,
+                                 const std::vector<Value*>& initial_state);
 StatusOr<Value*> ExpandBidirectional(Builder& b, const proto::Bidirectional& bi, Value* x);
+
+// The attention layer (attention_layer.cc): inputs [query, value] or [query, value, key].
+StatusOr<Value*> ExpandAttention(Builder& b, Graph& graph, const proto::Attention& a,
+                                 const std::vector<Value*>& inputs);
 
 }  // namespace kiln::text

@@ -24,6 +24,9 @@ std::string LayerKindName(const proto::Layer& layer) {
     case proto::Layer::kLstm: return "LSTM";
     case proto::Layer::kGru: return "GRU";
     case proto::Layer::kBidirectional: return "Bidirectional";
+    case proto::Layer::kSlice: return "Slice";
+    case proto::Layer::kConcatenate: return "Concatenate";
+    case proto::Layer::kAttention: return "Attention";
     case proto::Layer::KIND_NOT_SET: return "";
   }
   return "";
@@ -270,51 +273,141 @@ StatusOr<Value*> ExpandDropout(Builder& b, Graph& graph, const proto::Dropout& d
   return b.Emit("Dropout", "Dropout", inputs, {}, true);
 }
 
+// input[..., begin:end, ...] along one axis after the batch axis.
+StatusOr<Value*> ExpandSlice(Builder& b, const proto::Slice& s, Value* x) {
+  const int64_t rank = static_cast<int64_t>(x->dims().size());
+  const int64_t axis = s.axis() < 0 ? s.axis() + rank : s.axis();
+  if (axis < 1 || axis >= rank) {
+    return b.Error("axis ", s.axis(), " is not an axis after the batch axis of ", x->type().ToString());
+  }
+  const int64_t size = x->dims()[axis];
+  const int64_t end = s.has_end() ? s.end() : size;
+  if (s.begin() < 0 || end > size || s.begin() >= end) {
+    return b.Error("begin ", s.begin(), " and end ", end, " must satisfy 0 <= begin < end <= ", size, " (axis ", axis,
+                   " of ", x->type().ToString(), ")");
+  }
+  auto ints = [&](const std::string& suffix, int64_t v) {
+    return b.Constant(suffix, Tensor::FromVector(proto::DT_INT64, {1}, std::vector<int64_t>{v}));
+  };
+  return b.Emit("Slice", "Slice", {x, ints("starts", s.begin()), ints("ends", end), ints("axes", axis)}, {}, true);
+}
+
+StatusOr<Value*> ExpandConcatenate(Builder& b, const proto::Concatenate& c, const std::vector<Value*>& inputs) {
+  const int64_t rank = static_cast<int64_t>(inputs[0]->dims().size());
+  const int64_t axis = c.has_axis() ? c.axis() : -1;
+  if (axis < -rank || axis >= rank || axis == 0 || axis == -rank) {
+    return b.Error("axis ", axis, " is not an axis after the batch axis of ", inputs[0]->type().ToString());
+  }
+  const int64_t a = axis < 0 ? axis + rank : axis;
+  for (const Value* v : inputs) {
+    bool fits = static_cast<int64_t>(v->dims().size()) == rank && v->dtype() == inputs[0]->dtype();
+    for (int64_t i = 0; fits && i < rank; ++i) fits = i == a || v->dims()[i] == inputs[0]->dims()[i];
+    if (!fits) {
+      return b.Error("input '", v->name(), "' ", v->type().ToString(), " does not match '", inputs[0]->name(), "' ",
+                     inputs[0]->type().ToString(), " outside axis ", axis);
+    }
+  }
+  Attrs attrs;
+  attrs.SetInt("axis", a);
+  return b.Emit("Concat", "Concat", inputs, attrs, true);
+}
+
+// How many values a layer kind consumes: [min, max].
+std::pair<int, int> InputArity(proto::Layer::KindCase kind) {
+  if (kind == proto::Layer::kConcatenate) return {2, 64};
+  if (kind == proto::Layer::kAttention) return {2, 3};
+  return {1, 1};
+}
+
 }  // namespace
+
+StatusOr<Value*> LayerExpander::Resolve(const Builder& b, const std::string& name) const {
+  if (name == b.name()) return b.Error("input '", name, "' is the layer itself (a cycle)");
+  Value* v = graph_.FindValue(name);
+  if (!v) {
+    // "dec/state_h" belongs to layer "dec".
+    const std::string owner = name.substr(0, name.find('/'));
+    if (all_layers_.count(owner) && !names_.count(owner)) {
+      return b.Error("input '", name, "' comes from layer '", owner,
+                     "', which is defined later (layers may only consume earlier ones: a cycle or a misordering)");
+    }
+    return b.Error("unknown input '", name, "' (not a graph input, nor an earlier layer or one of its values)");
+  }
+  if (!v->has_type()) return b.Error("its input '", name, "' has no declared type");
+  return v;
+}
 
 Status LayerExpander::Expand(const proto::Layer& layer, const std::string& name) {
   const std::string kind = LayerKindName(layer);
   if (kind.empty()) {
-    return InvalidArgument("layer '", name,
-                           "': no layer kind set (dense, conv2d, max_pool2d, avg_pool2d, flatten, dropout, "
-                           "batch_norm, activation, embedding, simple_rnn, lstm, gru or bidirectional)");
+    return InvalidArgument(
+        "layer '", name,
+        "': no layer kind set (dense, conv2d, max_pool2d, avg_pool2d, flatten, dropout, "
+        "batch_norm, activation, embedding, simple_rnn, lstm, gru, bidirectional, slice, concatenate or "
+        "attention)");
   }
   if (!names_.insert(name).second) {
     return InvalidArgument("layer '", name, "' (", kind, "): the name is used by an earlier layer");
   }
-  if (!current_) return InvalidArgument("layer '", name, "' (", kind, "): the graph has no input to start from");
-  if (!current_->has_type()) {
-    return InvalidArgument("layer '", name, "' (", kind, "): its input '", current_->name(), "' has no declared type");
-  }
   Builder b(graph_, name, kind);
+  std::vector<Value*> inputs;
+  for (const std::string& in : layer.inputs()) {
+    ASSIGN_OR_RETURN(Value * v, Resolve(b, in));
+    inputs.push_back(v);
+  }
+  if (inputs.empty()) {
+    if (!current_) return b.Error("the graph has no input to start from");
+    if (!current_->has_type()) return b.Error("its input '", current_->name(), "' has no declared type");
+    inputs.push_back(current_);
+  }
+  const auto [min_inputs, max_inputs] = InputArity(layer.kind_case());
+  if (static_cast<int>(inputs.size()) < min_inputs || static_cast<int>(inputs.size()) > max_inputs) {
+    return b.Error("takes ", min_inputs == max_inputs ? "" : "from ", min_inputs,
+                   min_inputs == max_inputs ? "" : " to " + std::to_string(max_inputs), " input",
+                   max_inputs == 1 ? "" : "s", ", got ", inputs.size());
+  }
+  std::vector<Value*> initial_state;
+  for (const std::string& in : layer.initial_state()) {
+    ASSIGN_OR_RETURN(Value * v, Resolve(b, in));
+    initial_state.push_back(v);
+  }
+  const bool recurrent = layer.kind_case() == proto::Layer::kSimpleRnn || layer.kind_case() == proto::Layer::kLstm ||
+                         layer.kind_case() == proto::Layer::kGru;
+  if (!initial_state.empty() && !recurrent) return b.Error("initial_state applies to simple_rnn, lstm and gru only");
+  Value* const x = inputs[0];
   StatusOr<Value*> out = Status::Ok();
   switch (layer.kind_case()) {
-    case proto::Layer::kDense: out = ExpandDense(b, layer.dense(), current_); break;
-    case proto::Layer::kConv2D: out = ExpandConv2D(b, layer.conv2d(), current_); break;
-    case proto::Layer::kMaxPool2D: out = ExpandPool(b, layer.max_pool2d(), true, current_); break;
-    case proto::Layer::kAvgPool2D: out = ExpandPool(b, layer.avg_pool2d(), false, current_); break;
+    case proto::Layer::kDense: out = ExpandDense(b, layer.dense(), x); break;
+    case proto::Layer::kConv2D: out = ExpandConv2D(b, layer.conv2d(), x); break;
+    case proto::Layer::kMaxPool2D: out = ExpandPool(b, layer.max_pool2d(), true, x); break;
+    case proto::Layer::kAvgPool2D: out = ExpandPool(b, layer.avg_pool2d(), false, x); break;
     case proto::Layer::kFlatten: {
       Attrs attrs;
       attrs.SetInt("axis", 1);
-      out = b.Emit("Flatten", "Flatten", {current_}, attrs, true);
+      out = b.Emit("Flatten", "Flatten", {x}, attrs, true);
       break;
     }
-    case proto::Layer::kDropout: out = ExpandDropout(b, graph_, layer.dropout(), current_); break;
-    case proto::Layer::kBatchNorm: out = ExpandBatchNorm(b, graph_, layer.batch_norm(), current_); break;
+    case proto::Layer::kDropout: out = ExpandDropout(b, graph_, layer.dropout(), x); break;
+    case proto::Layer::kBatchNorm: out = ExpandBatchNorm(b, graph_, layer.batch_norm(), x); break;
     case proto::Layer::kActivation: {
       if (layer.activation().function().empty()) return b.Error("function is required (e.g. \"relu\")");
       auto act = ParseActivation(layer.activation().function());
       if (!act.ok()) return b.Wrap(act.status());
       // "linear" still produces a value named after the layer.
-      out = act->op.empty() ? b.Emit("Identity", "Identity", {current_}, {}, true)
-                            : b.Emit(act->op, act->op, {current_}, act->attrs, true);
+      out = act->op.empty() ? b.Emit("Identity", "Identity", {x}, {}, true)
+                            : b.Emit(act->op, act->op, {x}, act->attrs, true);
       break;
     }
-    case proto::Layer::kEmbedding: out = ExpandEmbedding(b, layer.embedding(), current_); break;
-    case proto::Layer::kSimpleRnn: out = ExpandRecurrent(b, layer.kind_case(), layer.simple_rnn(), current_); break;
-    case proto::Layer::kLstm: out = ExpandRecurrent(b, layer.kind_case(), layer.lstm(), current_); break;
-    case proto::Layer::kGru: out = ExpandRecurrent(b, layer.kind_case(), layer.gru(), current_); break;
-    case proto::Layer::kBidirectional: out = ExpandBidirectional(b, layer.bidirectional(), current_); break;
+    case proto::Layer::kEmbedding: out = ExpandEmbedding(b, layer.embedding(), x); break;
+    case proto::Layer::kSimpleRnn:
+      out = ExpandRecurrent(b, layer.kind_case(), layer.simple_rnn(), x, initial_state);
+      break;
+    case proto::Layer::kLstm: out = ExpandRecurrent(b, layer.kind_case(), layer.lstm(), x, initial_state); break;
+    case proto::Layer::kGru: out = ExpandRecurrent(b, layer.kind_case(), layer.gru(), x, initial_state); break;
+    case proto::Layer::kBidirectional: out = ExpandBidirectional(b, layer.bidirectional(), x); break;
+    case proto::Layer::kSlice: out = ExpandSlice(b, layer.slice(), x); break;
+    case proto::Layer::kConcatenate: out = ExpandConcatenate(b, layer.concatenate(), inputs); break;
+    case proto::Layer::kAttention: out = ExpandAttention(b, graph_, layer.attention(), inputs); break;
     case proto::Layer::KIND_NOT_SET: break;
   }
   if (!out.ok()) return out.status();

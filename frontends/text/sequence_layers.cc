@@ -75,8 +75,18 @@ StatusOr<Value*> ReverseTime(Builder& b, Value* v, bool last) {
   return b.Emit("Slice", "ReverseTime", {v, starts, ends, axes, steps}, {}, last);
 }
 
+// An initial state [batch, units] as the op's [batch, 1, units] (layout 1, one direction).
+StatusOr<Value*> InitialState(Builder& b, Value* state, int64_t batch, int64_t units, const char* what) {
+  if (state->dtype() != proto::DT_FLOAT || state->dims() != Dims{batch, units}) {
+    return b.Error("initial state ", what, " '", state->name(), "' must be float32[", batch, ", ", units, "], got ",
+                   state->type().ToString());
+  }
+  Value* shape = b.Constant(std::string("initial_") + what + "_shape", Int64s({3}, {0, 1, units}));
+  return b.Emit("Reshape", std::string("Initial_") + what, {state, shape}, {}, false);
+}
+
 StatusOr<Value*> ExpandCell(Builder& b, proto::Layer::KindCase kind_case, const proto::Recurrent& r, Value* x,
-                            bool bidirectional, Merge merge) {
+                            bool bidirectional, Merge merge, const std::vector<Value*>& initial_state = {}) {
   using recurrent::CellKind;
   const CellKind kind = kind_case == proto::Layer::kLstm  ? CellKind::kLstm
                         : kind_case == proto::Layer::kGru ? CellKind::kGru
@@ -146,11 +156,26 @@ StatusOr<Value*> ExpandCell(Builder& b, proto::Layer::KindCase kind_case, const 
   for (int64_t d = 0; d < D; ++d) activations.insert(activations.end(), per_direction.begin(), per_direction.end());
   attrs.SetStrings("activations", activations);
   if (kind == CellKind::kGru) attrs.SetInt("linear_before_reset", two_biases ? 1 : 0);
+  std::vector<Value*> op_inputs = {x, kernel, recurrent_kernel, onnx_bias};
+  if (!initial_state.empty()) {
+    const size_t states = kind == CellKind::kLstm ? 2 : 1;
+    if (initial_state.size() != states) {
+      return b.Error("initial_state takes ", states == 2 ? "[h, c]" : "[h]", ", got ", initial_state.size(), " value",
+                     initial_state.size() == 1 ? "" : "s");
+    }
+    op_inputs.push_back(nullptr);  // sequence_lens
+    ASSIGN_OR_RETURN(Value * h, InitialState(b, initial_state[0], x->dims()[0], H, "h"));
+    op_inputs.push_back(h);
+    if (states == 2) {
+      ASSIGN_OR_RETURN(Value * c, InitialState(b, initial_state[1], x->dims()[0], H, "c"));
+      op_inputs.push_back(c);
+    }
+  }
   const std::string op = kind == CellKind::kLstm ? "LSTM" : kind == CellKind::kGru ? "GRU" : "RNN";
   const bool cell_state = kind == CellKind::kLstm && r.return_state();
   std::vector<std::string> outs = {"", ""};
   if (cell_state) outs.push_back("");
-  ASSIGN_OR_RETURN(std::vector<Value*> y, b.EmitNamed(op, op, {x, kernel, recurrent_kernel, onnx_bias}, attrs, outs));
+  ASSIGN_OR_RETURN(std::vector<Value*> y, b.EmitNamed(op, op, op_inputs, attrs, outs));
 
   // Y [N, T, D, H]; Y_h and Y_c [N, D, H].
   if (r.return_state()) {
@@ -191,8 +216,9 @@ StatusOr<Value*> ExpandEmbedding(Builder& b, const proto::Embedding& e, Value* x
   return b.Emit("Gather", "Gather", {table, ids}, gather, true);
 }
 
-StatusOr<Value*> ExpandRecurrent(Builder& b, proto::Layer::KindCase kind, const proto::Recurrent& r, Value* x) {
-  return ExpandCell(b, kind, r, x, false, Merge::kConcat);
+StatusOr<Value*> ExpandRecurrent(Builder& b, proto::Layer::KindCase kind, const proto::Recurrent& r, Value* x,
+                                 const std::vector<Value*>& initial_state) {
+  return ExpandCell(b, kind, r, x, false, Merge::kConcat, initial_state);
 }
 
 StatusOr<Value*> ExpandBidirectional(Builder& b, const proto::Bidirectional& bi, Value* x) {

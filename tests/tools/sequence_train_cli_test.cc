@@ -162,5 +162,22 @@ TEST(SequenceTrainCliTest, DumpCountsParametersAsKerasDoes) {
   EXPECT_NE(compiled.output.find("As loaded: 16,768 params, 16,768 trainable"), std::string::npos) << compiled.output;
 }
 
+// The seq2seq example: Keras' count (embeddings 2 x 224, bidirectional LSTM 12,544, LSTM
+// 20,736, attention 0, dense 8,256 and 910); the attention mask's two scalars are constants.
+TEST(SequenceTrainCliTest, Seq2SeqExampleCountsParametersAsKerasDoes) {
+  Result raw = Kiln("dump examples/seq2seq_addition.kiln.txt --raw");
+  ASSERT_EQ(raw.code, 0) << raw.output;
+  EXPECT_NE(raw.output.find("Trainable params: 42,894 (167.6 KiB)\n"), std::string::npos) << raw.output;
+}
+
+TEST(SequenceTrainCliTest, DecoderOutNeedsAGreedyDecodingBlock) {
+  const std::string dir = testing::MakeTempDir();
+  Result r = Kiln("train examples/binary_addition.kiln.txt --decoder-out " + dir + "/d.kiln", true);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(r.output,
+            "kiln: examples/binary_addition.kiln.txt: --decoder-out needs a greedy_decoding block in the model's "
+            "training block\n");
+}
+
 }  // namespace
 }  // namespace kiln

@@ -21,6 +21,7 @@
 #include "runtime/training/trainer.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
+#include "tools/kiln/greedy_decoding.h"
 #include "tools/kiln/report_json.h"
 #include "tools/kiln/reports.pb.h"
 
@@ -67,6 +68,8 @@ Output:
   -o, --out FILE            the trained model; the extension picks the format: .kiln
                             (binary), .kiln.txt (text) or .onnx (ONNX export)
   --export-onnx FILE.onnx   also write the trained model as ONNX
+  --decoder-out FILE        seq2seq models (a greedy_decoding block): also write the
+                            compiled greedy decoder (encoder ids in, decoded ids out)
   --force                   write into an existing device or FIFO (otherwise refused)
   --threads N               oneDNN threads (default: all cores)
   --dump-step FILE          write the compiled training step's graph (as kiln dump --train
@@ -254,7 +257,8 @@ Status WriteTrainedModel(const Model& model, const runtime::Session& eval, const
 int CheckTrainOutputs(const ParsedArgs& a) {
   const bool force = a.Has("--force");
   NamedPaths outputs;
-  for (const char* opt : {"--out", "--export-onnx", "--report-json", "--checkpoint", "--plot", "--dump-step"}) {
+  for (const char* opt :
+       {"--out", "--export-onnx", "--report-json", "--checkpoint", "--plot", "--dump-step", "--decoder-out"}) {
     if (a.options.count(opt)) outputs.push_back({opt, a.Get(opt)});
   }
   if (a.options.count("--out")) {
@@ -351,6 +355,9 @@ Status Train(const ParsedArgs& args) {
     }
   }
   proto::TrainingSpec spec = std::move(merged).value();
+  if (args.options.count("--decoder-out") && !spec.has_greedy_decoding()) {
+    return InvalidArgument(model_path, ": --decoder-out needs a greedy_decoding block in the model's training block");
+  }
   if (spec.data().empty()) {
     return InvalidArgument(model_path, ": no training data: pass --data SPEC (or set `data` in the training block)");
   }
@@ -435,6 +442,13 @@ Status Train(const ParsedArgs& args) {
     if (e.accuracy >= 0) std::printf(", accuracy %.4f (%.2f%%)", e.accuracy, 100.0 * e.accuracy);
     std::printf(" on %lld samples\n", static_cast<long long>(e.samples));
   }
+  if (spec.has_greedy_decoding()) {
+    std::unique_ptr<Graph> trained = model.graph->Clone();
+    RETURN_IF_ERROR(CopyStatesToGraph(*eval, trained.get()));
+    RETURN_IF_ERROR(ReportGreedyDecoding(*trained, spec.greedy_decoding(), test ? &*test : nullptr, config->batch_size,
+                                         threads, args.Get("--decoder-out"), write)
+                        .WithContext(model_path));
+  }
   if (!quiet) {
     std::printf("Trained %zu epoch(s) in %.1fs\n", history.size(), seconds);
   }
@@ -487,6 +501,7 @@ int TrainCommand(const std::vector<std::string>& args) {
                 "--checkpoint-every",
                 "--out",
                 "--export-onnx",
+                "--decoder-out",
                 "--threads",
                 "--report-json",
                 "--logdir",
