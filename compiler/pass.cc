@@ -55,6 +55,8 @@ const std::vector<PipelineEntry>& InferencePipeline() {
       {"resolve-symbolic-dims"},
       // Static types everywhere; shape subgraphs (Shape -> Gather -> Concat) fold to constants.
       {"infer-shapes"},
+      // ONNX Gradient nodes become backward graphs (which need the types above).
+      {"expand-gradients"},
       // Identities go first so that the passes below see the real producers:
       // x+0, x*1, Identity, inference Dropout, no-op Casts, reshape chains.
       {"simplify"},

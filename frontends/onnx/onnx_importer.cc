@@ -29,6 +29,7 @@ using onnx_import::NodeName;
 Status CheckOpsSupported(const onnx::GraphProto& graph, const std::string& source) {
   std::vector<std::pair<std::string, std::vector<std::string>>> foreign, unknown;
   for (const auto& node : graph.node()) {
+    if (onnx_import::IsPreviewGradient(node)) continue;  // the IR's Gradient op
     if (!IsDefaultDomain(node.domain())) {
       AddToGroup(foreign, node.domain() + "." + node.op_type(), NodeName(node));
     } else if (!FindOpDef(node.op_type())) {

@@ -317,6 +317,10 @@ bool AcceptsNewerVersion(const std::string& op, int since) {
 
 bool IsDefaultDomain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
 
+bool IsPreviewGradient(const onnx::NodeProto& node) {
+  return node.domain() == "ai.onnx.preview.training" && node.op_type() == "Gradient";
+}
+
 std::string NodeName(const onnx::NodeProto& node) {
   if (!node.name().empty()) return node.name();
   if (node.output_size() > 0 && !node.output(0).empty()) return node.output(0);

@@ -21,6 +21,9 @@ std::string NodeName(const onnx::NodeProto& node);
 /// "name (OpType)".
 std::string NodeLabel(const onnx::NodeProto& node);
 bool IsDefaultDomain(const std::string& domain);
+/// ai.onnx.preview.training's Gradient, the one op outside ai.onnx the importer takes
+/// (as the IR's Gradient, which autodiff expands at compile time).
+bool IsPreviewGradient(const onnx::NodeProto& node);
 
 /// Nodes grouped by a key (an op type, "Op-version"), keys in order of first use,
 /// for messages that list every offending node at once.

@@ -314,7 +314,31 @@ OptimizerHyperparams UpdateHyperparams(const OptimizerDef& def, const Attrs& a) 
   return h;
 }
 
+// Gradient(xs...) -> dy/dx for each x: ONNX's ai.onnx.preview.training.Gradient, whose
+// attribute y names a float scalar of the graph. Each output has its x's type; the
+// expand-gradients pass replaces the node by autodiff's backward graph.
+Status InferGradientOp(InferContext& ctx) {
+  const std::vector<std::string> xs = ctx.attrs().GetStrings("xs");
+  if (static_cast<int>(xs.size()) != ctx.num_inputs() || ctx.num_outputs() != ctx.num_inputs()) {
+    return ctx.Error("xs names ", xs.size(), " values but the node has ", ctx.num_inputs(), " inputs and ",
+                     ctx.num_outputs(), " outputs (one gradient per x)");
+  }
+  if (ctx.attrs().GetString("y", "").empty()) return ctx.Error("attribute y (the value to differentiate) is empty");
+  for (int i = 0; i < ctx.num_inputs(); ++i) {
+    RETURN_IF_ERROR(ops::CheckDType(ctx, i, ops::TypeClass::kFloat, "x"));
+    ctx.set_output(i, ctx.input_type(i));
+  }
+  return Status::Ok();
+}
+
 void RegisterTrainingOps(OpRegistry& r) {
+  r.Add({.kind = OpKind::kGradient,
+         .max_inputs = ops::kVariadic,
+         .max_outputs = ops::kVariadic,
+         .attrs = {{"xs", AttrType::kStrings, true}, {"y", AttrType::kString, true}, {"zs", AttrType::kStrings}},
+         .infer_shape = InferGradientOp,
+         .doc = "dy/dx for each input x (ONNX ai.onnx.preview.training Gradient; y a float scalar), expanded by "
+                "autodiff"});
   const AttrSpec sparse = {"sparse", AttrType::kInt};
   const AttrSpec reduction = {"reduction", AttrType::kString};
   r.Add(Loss(OpKind::kSoftmaxCrossEntropy, InferSoftmaxCE, {sparse},
