@@ -139,6 +139,7 @@ const std::vector<Case>& Cases() {
     {"BitCast", {X(F32({2, 3}))}, A().i("to", 6), {I32({2, 3})}},
     {"BitCast", {X(Bool({4}))}, A().i("to", 2), {TensorType{proto::DT_UINT8, {4}}}},
     {"BitCast", {X(F32({2}))}, A().i("to", 7), {}, "cannot reinterpret float32 (32 bits) as int64 (64 bits)"},
+    {"Unique", {In{TensorType{proto::DT_UINT16, {}}, Tensor(proto::DT_UINT16, {})}}, A().i("axis", 0), {}, "axis needs an input of rank >= 1, got a scalar"},
     {"Gradient", {X(F32({})), X(F32({2, 3}))}, A().strs("xs", {"a", "b"}).s("y", "loss"), {F32({}), F32({2, 3})}},
     {"Gradient", {X(F32({})), X(F32({}))}, A().strs("xs", {"a"}).s("y", "loss"), {}, "xs names 1 values but the node has 2 inputs"},
     {"Gradient", {X(I64({}))}, A().strs("xs", {"a"}).s("y", "loss"), {}, "x 0 has type int64 but needs a floating-point type"},

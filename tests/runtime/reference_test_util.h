@@ -33,6 +33,10 @@ inline Tensor Iota(const Dims& dims, float start = 0, float step = 1) {
   return F(dims, v);
 }
 
+/// Ops the compiler always rewrites before lowering, so no kernel ever sees them:
+/// Gradient (the expand-gradients pass replaces it by autodiff's backward graph).
+inline bool RewrittenBeforeLowering(const std::string& op) { return op == "Gradient"; }
+
 struct OutSpec {
   DType dtype;
   Dims dims;

@@ -71,6 +71,8 @@ Status InferUnique(InferContext& ctx) {
   const Dims& x = ctx.input_dims(0);
   int64_t axis = -1;
   if (ctx.attrs().Has("axis")) {
+    // NormalizeAxis lets a scalar take axis 0; Unique's axis must name a dimension.
+    if (x.empty()) return ctx.Error("axis needs an input of rank >= 1, got a scalar");
     ASSIGN_OR_RETURN_CTX(ctx, axis, NormalizeAxis(ctx.attrs().GetInt("axis", 0), x.size()));
   }
   const int64_t sorted = ctx.attrs().GetInt("sorted", 1);

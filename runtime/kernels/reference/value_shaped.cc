@@ -46,6 +46,7 @@ Status CompressKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   if (in[1].dtype != proto::DT_BOOL || out[0].dtype != in[0].dtype) return InvalidArgument("condition must be bool");
   int64_t axis = -1;
   if (spec.attrs.Has("axis")) {
+    if (x.empty()) return InvalidArgument("axis needs an input of rank >= 1, got a scalar");
     ASSIGN_OR_RETURN(axis, NormalizeAxis(spec.attrs.GetInt("axis", 0), x.size()));
   }
   const auto [outer, length, inner] = unique::SliceAlong(x, axis);
@@ -70,6 +71,7 @@ Status UniqueKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   const Dims& x = in[0].dims;
   int64_t axis = -1;
   if (spec.attrs.Has("axis")) {
+    if (x.empty()) return InvalidArgument("axis needs an input of rank >= 1, got a scalar");
     ASSIGN_OR_RETURN(axis, NormalizeAxis(spec.attrs.GetInt("axis", 0), x.size()));
   }
   const bool sorted = spec.attrs.GetInt("sorted", 1) != 0;
