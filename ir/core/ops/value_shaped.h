@@ -41,7 +41,9 @@ struct Result {
 /// by first occurrence.
 template <typename T>
 Result Find(const T* data, const Dims& x, int64_t axis, bool sorted) {
-  const auto [outer, n, inner] = SliceAlong(x, axis);
+  // Plain variables: clang (C++17) cannot capture structured bindings in lambdas.
+  const Slicing s = SliceAlong(x, axis);
+  const int64_t outer = s.outer, n = s.n, inner = s.inner;
   auto at = [&](int64_t slice, int64_t o, int64_t i) { return data[(o * n + slice) * inner + i]; };
   auto element_less = [](T a, T b) {  // a total order: NaN above everything, NaNs equal
     if constexpr (std::is_floating_point_v<T>) {
