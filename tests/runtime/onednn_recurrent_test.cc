@@ -4,12 +4,17 @@
 // linear-before-reset GRU, LSTM with and without peepholes), every direction,
 // both layouts, with and without bias and initial states, weights as plan
 // constants and as inputs; and the support check declining what oneDNN's cells
-// do not compute.
+// do not compute. Forward nodes run at two batches: one the small-batch kernel
+// (small_batch_recurrent.cc, also built directly for every instruction set the CPU
+// has) computes, one above kSmallBatch that oneDNN's primitive computes.
 #include <gtest/gtest.h>
+
+#include <functional>
 
 #include "dnnl.hpp"
 #include "ir/core/ops/recurrent.h"
 #include "runtime/kernel.h"
+#include "runtime/kernels/onednn/small_batch_recurrent.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -19,6 +24,8 @@ using recurrent::CellKind;
 using runtime::ExecEnv;
 using runtime::KernelRegistry;
 using runtime::KernelSpec;
+using runtime::onednn::SimdLevel;
+using Factory = std::function<StatusOr<std::unique_ptr<runtime::Kernel>>(const KernelSpec&)>;
 
 struct Case {
   std::string op;  // RNN, GRU, LSTM
@@ -51,6 +58,7 @@ struct Case {
     if (peepholes) n += "_peepholes";
     if (constant_weights) n += "_constweights";
     if (H != 6) n += "_H" + std::to_string(H);
+    if (N != 3) n += "_N" + std::to_string(N);
     return n;
   }
   // X, W, R, B, sequence_lens (omitted), initial_h (, initial_c, P); empty Tensors are omitted.
@@ -80,8 +88,8 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
     env_.stream = &stream_;
   }
 
-  // Runs the `backend` kernel of `op` once; W, R, B, P are plan constants when the case says so.
-  StatusOr<std::vector<Tensor>> Run(const std::string& backend, const std::string& op, const Case& c,
+  // Runs the kernel `create` makes for `op` twice; W, R, B, P are plan constants when the case says so.
+  StatusOr<std::vector<Tensor>> Run(const Factory& create, const std::string& op, const Case& c,
                                     const std::vector<Tensor>& inputs, const std::vector<Dims>& output_dims) {
     KernelSpec spec;
     spec.name = "n";
@@ -99,23 +107,39 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
       outputs.emplace_back(proto::DT_FLOAT, d);
       spec.outputs.push_back(outputs.back().ref());
     }
-    ASSIGN_OR_RETURN(auto kernel, KernelRegistry::Global().Create(backend, spec));
+    ASSIGN_OR_RETURN(auto kernel, create(spec));
     // Twice: the second run must not see what the first left in scratch or accumulators.
     RETURN_IF_ERROR(kernel->Run(spec.inputs, spec.outputs));
     RETURN_IF_ERROR(kernel->Run(spec.inputs, spec.outputs));
     return outputs;
   }
+  static Factory Backend(const std::string& backend) {
+    return [backend](const KernelSpec& spec) { return KernelRegistry::Global().Create(backend, spec); };
+  }
+  // The small-batch kernel for `level`, built directly.
+  static Factory SmallBatch(const Case& c, SimdLevel level) {
+    return [c, level](const KernelSpec& spec) -> StatusOr<std::unique_ptr<runtime::Kernel>> {
+      std::vector<const Dims*> dims;
+      for (const TensorRef& t : spec.inputs) dims.push_back(t.dtype == proto::DT_UNDEFINED ? nullptr : &t.dims);
+      ASSIGN_OR_RETURN(recurrent::Geometry g, recurrent::ResolveGeometry(c.kind(), spec.attrs, dims));
+      return runtime::onednn::BuildSmallBatchRecurrent(g, spec, level);
+    };
+  }
 
-  void ExpectMatchesRef(const std::string& op, const Case& c, const std::vector<Tensor>& inputs,
-                        const std::vector<Dims>& output_dims) {
-    auto dnn = Run("onednn", op, c, inputs, output_dims);
-    ASSERT_OK(dnn.status());
-    auto ref = Run("ref", op, c, inputs, output_dims);
+  void ExpectMatchesRef(const Factory& create, const std::string& what, const std::string& op, const Case& c,
+                        const std::vector<Tensor>& inputs, const std::vector<Dims>& output_dims) {
+    auto got = Run(create, op, c, inputs, output_dims);
+    ASSERT_TRUE(got.ok()) << what << ": " << got.status().message();
+    auto ref = Run(Backend("ref"), op, c, inputs, output_dims);
     ASSERT_OK(ref.status());
     for (size_t i = 0; i < output_dims.size(); ++i) {
-      const std::string diff = testing::CompareTensors((*dnn)[i], (*ref)[i], 2e-5, 1e-4);
-      EXPECT_TRUE(diff.empty()) << op << " output " << i << ": " << diff;
+      const std::string diff = testing::CompareTensors((*got)[i], (*ref)[i], 2e-5, 1e-4);
+      EXPECT_TRUE(diff.empty()) << what << ": " << op << " output " << i << ": " << diff;
     }
+  }
+  void ExpectMatchesRef(const std::string& op, const Case& c, const std::vector<Tensor>& inputs,
+                        const std::vector<Dims>& output_dims) {
+    ExpectMatchesRef(Backend("onednn"), "onednn", op, c, inputs, output_dims);
   }
 
   dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
@@ -123,11 +147,26 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
   ExecEnv env_;
 };
 
-TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
-  const Case& c = GetParam();
+std::vector<Dims> ForwardOutputs(const Case& c) {
   std::vector<Dims> outputs = {c.Y(), c.State()};
   if (c.kind() == CellKind::kLstm) outputs.push_back(c.State());
-  ExpectMatchesRef(c.op, c, c.ForwardInputs(1), outputs);
+  return outputs;
+}
+
+TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
+  Case c = GetParam();
+  // The registry's choice at each batch (the small-batch kernel or oneDNN's primitive)...
+  for (int64_t batch : {c.N, runtime::onednn::kSmallBatch + 1}) {
+    c.N = batch;
+    ExpectMatchesRef(c.op, c, c.ForwardInputs(1), ForwardOutputs(c));
+  }
+  // ...and the small-batch kernel on every instruction set this CPU has.
+  c = GetParam();
+  for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (!runtime::onednn::CpuHas(level)) continue;
+    ExpectMatchesRef(SmallBatch(c, level), "small batch, level " + std::to_string(static_cast<int>(level)), c.op, c,
+                     c.ForwardInputs(1), ForwardOutputs(c));
+  }
 }
 
 TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
@@ -183,6 +222,22 @@ std::vector<Case> Cases() {
     c.direction = "bidirectional";
     c.activation = activation;
     cases.push_back(c);
+  }
+  // Sizes that exercise the small-batch kernel's blocks: a 4-row block plus one row, gates
+  // padded from 20 to 32, column blocks and single vectors, 7 input rows.
+  for (const char* op : {"RNN", "GRU", "LSTM"}) {
+    Case c;
+    c.op = op;
+    c.T = 7, c.N = 5, c.I = 9, c.H = 20;
+    c.direction = "bidirectional";
+    c.layout = 1;
+    c.peepholes = c.op == "LSTM";
+    c.constant_weights = true;
+    cases.push_back(c);
+    if (c.op == "GRU") {
+      c.linear_before_reset = true;
+      cases.push_back(c);
+    }
   }
   Case wide;  // sizes at which oneDNN takes its blocked, vectorized paths
   wide.op = "LSTM";

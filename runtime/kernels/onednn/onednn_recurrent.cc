@@ -23,6 +23,7 @@
 
 #include "ir/core/ops/recurrent.h"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/small_batch_recurrent.h"
 
 namespace kiln::runtime::onednn {
 namespace {
@@ -404,6 +405,7 @@ RnnDescs PrimitiveDescs(const Cell& c, bool with_states, bool with_peephole) {
 StatusOr<std::unique_ptr<Kernel>> BuildForward(CellKind kind, const KernelSpec& spec) {
   ASSIGN_OR_RETURN(Cell c, ResolveCell(kind, spec, static_cast<int>(spec.inputs.size())));
   const Geometry& g = c.g;
+  if (UseSmallBatchKernel(g)) return BuildSmallBatchRecurrent(g, spec, BestSimdLevel());
   const bool lstm = kind == CellKind::kLstm;
   auto has_output = [&](int i) {
     return i < static_cast<int>(spec.outputs.size()) && spec.outputs[i].dtype != proto::DT_UNDEFINED;
