@@ -132,20 +132,30 @@ KILN_INLINE void RowProduct(const float* a, int64_t k, const float* b, int64_t l
     Block<W, 1, kVecs1>(a, 0, k, b + j, ldb, c + j, 0, init ? init + j : nullptr);
   for (; j < n; j += W) Block<W, 1, 1>(a, 0, k, b + j, ldb, c + j, 0, init ? init + j : nullptr);
 }
+// kRows rows of c, every column.
+template <class S, int kRows>
+KILN_INLINE void Rows(const float* a, int64_t lda, int64_t k, const float* b, int64_t ldb, int64_t n, float* c,
+                      int64_t ldc, const float* init) {
+  constexpr int W = S::W, V = S::kVecs;
+  int64_t j = 0;
+  for (; j + V * W <= n; j += V * W) Block<W, kRows, V>(a, lda, k, b + j, ldb, c + j, ldc, init ? init + j : nullptr);
+  for (; j < n; j += W) Block<W, kRows, 1>(a, lda, k, b + j, ldb, c + j, ldc, init ? init + j : nullptr);
+}
 template <class S>
 KILN_INLINE void MatMul(const float* a, int64_t lda, int64_t m, int64_t k, const float* b, int64_t ldb, int64_t n,
                         float* c, int64_t ldc, const float* init) {
-  constexpr int W = S::W, R = S::kRows, V = S::kVecs;
+  constexpr int R = S::kRows;
   int64_t i = 0;
-  for (; i + R <= m; i += R) {
-    int64_t j = 0;
-    for (; j + V * W <= n; j += V * W) {
-      Block<W, R, V>(a + i * lda, lda, k, b + j, ldb, c + i * ldc + j, ldc, init ? init + j : nullptr);
-    }
-    for (; j < n; j += W)
-      Block<W, R, 1>(a + i * lda, lda, k, b + j, ldb, c + i * ldc + j, ldc, init ? init + j : nullptr);
+  for (; i + R <= m; i += R) Rows<S, R>(a + i * lda, lda, k, b, ldb, n, c + i * ldc, ldc, init);
+  // The last rows in one pass over b (a small batch's step reads R once).
+  const int64_t left = m - i;
+  if constexpr (R > 3) {
+    if (left == 3) return Rows<S, 3>(a + i * lda, lda, k, b, ldb, n, c + i * ldc, ldc, init);
   }
-  for (; i < m; ++i) RowProduct<S, S::kVecs1>(a + i * lda, k, b, ldb, n, c + i * ldc, init);
+  if constexpr (R > 2) {
+    if (left == 2) return Rows<S, 2>(a + i * lda, lda, k, b, ldb, n, c + i * ldc, ldc, init);
+  }
+  if (left == 1) RowProduct<S, S::kVecs1>(a + i * lda, k, b, ldb, n, c + i * ldc, init);
 }
 
 // exp with Cody-Waite range reduction and Cephes' degree-6 polynomial (about 1 ulp on
