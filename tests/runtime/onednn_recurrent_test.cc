@@ -14,7 +14,7 @@
 #include "dnnl.hpp"
 #include "ir/core/ops/recurrent.h"
 #include "runtime/kernel.h"
-#include "runtime/kernels/onednn/small_batch_recurrent.h"
+#include "runtime/kernels/onednn/vector_recurrent.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -116,13 +116,18 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
   static Factory Backend(const std::string& backend) {
     return [backend](const KernelSpec& spec) { return KernelRegistry::Global().Create(backend, spec); };
   }
-  // The small-batch kernel for `level`, built directly.
-  static Factory SmallBatch(const Case& c, SimdLevel level) {
-    return [c, level](const KernelSpec& spec) -> StatusOr<std::unique_ptr<runtime::Kernel>> {
+  // The vector kernel (forward, or LSTM's backward) for `level`, built directly.
+  static Factory Vector(const Case& c, SimdLevel level, bool op_is_grad) {
+    return [c, level, op_is_grad](const KernelSpec& spec) -> StatusOr<std::unique_ptr<runtime::Kernel>> {
       std::vector<const Dims*> dims;
-      for (const TensorRef& t : spec.inputs) dims.push_back(t.dtype == proto::DT_UNDEFINED ? nullptr : &t.dims);
+      const int forward_inputs = op_is_grad ? recurrent::GradInputBase(c.kind()) : static_cast<int>(spec.inputs.size());
+      for (int i = 0; i < forward_inputs && i < static_cast<int>(spec.inputs.size()); ++i) {
+        const TensorRef& t = spec.inputs[i];
+        dims.push_back(t.dtype == proto::DT_UNDEFINED ? nullptr : &t.dims);
+      }
       ASSIGN_OR_RETURN(recurrent::Geometry g, recurrent::ResolveGeometry(c.kind(), spec.attrs, dims));
-      return runtime::onednn::BuildSmallBatchRecurrent(g, spec, level);
+      return op_is_grad ? runtime::onednn::BuildVectorLstmGrad(g, spec, level)
+                        : runtime::onednn::BuildVectorRecurrent(g, spec, level);
     };
   }
 
@@ -164,8 +169,8 @@ TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
   c = GetParam();
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!runtime::onednn::CpuHas(level)) continue;
-    ExpectMatchesRef(SmallBatch(c, level), "small batch, level " + std::to_string(static_cast<int>(level)), c.op, c,
-                     c.ForwardInputs(1), ForwardOutputs(c));
+    ExpectMatchesRef(Vector(c, level, false), "vector kernel, level " + std::to_string(static_cast<int>(level)), c.op,
+                     c, c.ForwardInputs(1), ForwardOutputs(c));
   }
 }
 
@@ -183,7 +188,15 @@ TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
   if (c.states || c.peepholes) outputs.push_back(c.State());
   if (lstm && (c.states || c.peepholes)) outputs.push_back(c.State());
   if (c.peepholes) outputs.push_back({c.D(), 3 * c.H});
+  // The registry's choice (LSTM without peepholes: the vector kernel; else oneDNN's primitive)...
   ExpectMatchesRef(c.op + "Grad", c, inputs, outputs);
+  // ...and the vector kernel on every instruction set this CPU has.
+  if (!lstm || c.peepholes) return;
+  for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (!runtime::onednn::CpuHas(level)) continue;
+    ExpectMatchesRef(Vector(c, level, true), "vector kernel, level " + std::to_string(static_cast<int>(level)),
+                     c.op + "Grad", c, inputs, outputs);
+  }
 }
 
 std::vector<Case> Cases() {

@@ -23,7 +23,7 @@
 
 #include "ir/core/ops/recurrent.h"
 #include "runtime/kernels/onednn/onednn_common.h"
-#include "runtime/kernels/onednn/small_batch_recurrent.h"
+#include "runtime/kernels/onednn/vector_recurrent.h"
 
 namespace kiln::runtime::onednn {
 namespace {
@@ -405,7 +405,7 @@ RnnDescs PrimitiveDescs(const Cell& c, bool with_states, bool with_peephole) {
 StatusOr<std::unique_ptr<Kernel>> BuildForward(CellKind kind, const KernelSpec& spec) {
   ASSIGN_OR_RETURN(Cell c, ResolveCell(kind, spec, static_cast<int>(spec.inputs.size())));
   const Geometry& g = c.g;
-  if (UseSmallBatchKernel(g)) return BuildSmallBatchRecurrent(g, spec, BestSimdLevel());
+  if (UseVectorForward(g)) return BuildVectorRecurrent(g, spec, BestSimdLevel());
   const bool lstm = kind == CellKind::kLstm;
   auto has_output = [&](int i) {
     return i < static_cast<int>(spec.outputs.size()) && spec.outputs[i].dtype != proto::DT_UNDEFINED;
@@ -475,6 +475,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildBackward(CellKind kind, const KernelSpec&
       return Unimplemented("input ", i, " is not shaped as the forward output it is the gradient of");
     }
   }
+  if (lstm && !spec.has_input(recurrent::kPeepholes)) return BuildVectorLstmGrad(g, spec, BestSimdLevel());
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   PrimitiveKernel& k = *kernel;
   // Backward always runs with states (zeros when the node has none): their gradients
