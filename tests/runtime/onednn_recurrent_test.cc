@@ -4,10 +4,13 @@
 // linear-before-reset GRU, LSTM with and without peepholes), every direction,
 // both layouts, with and without bias and initial states, weights as plan
 // constants and as inputs; and the support check declining what oneDNN's cells
-// do not compute. Forward nodes run at two batches: one the small-batch kernel
-// (small_batch_recurrent.cc, also built directly for every instruction set the CPU
-// has) computes, one above kSmallBatch that oneDNN's primitive computes.
+// do not compute. The registry's kernels run where vector_recurrent.h's rule sends
+// them (the vector kernels for these sizes; oneDNN's primitives for peephole LSTMGrad,
+// GRUGrad, RNNGrad), the vector kernels are also built directly for every instruction
+// set the CPU has (on 3 threads where the batch splits), and forward nodes run once
+// more at a batch and hidden size that oneDNN's primitive computes.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <functional>
 
@@ -132,13 +135,14 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
   }
 
   void ExpectMatchesRef(const Factory& create, const std::string& what, const std::string& op, const Case& c,
-                        const std::vector<Tensor>& inputs, const std::vector<Dims>& output_dims) {
+                        const std::vector<Tensor>& inputs, const std::vector<Dims>& output_dims, double atol = 2e-5,
+                        double rtol = 1e-4) {
     auto got = Run(create, op, c, inputs, output_dims);
     ASSERT_TRUE(got.ok()) << what << ": " << got.status().message();
     auto ref = Run(Backend("ref"), op, c, inputs, output_dims);
     ASSERT_OK(ref.status());
     for (size_t i = 0; i < output_dims.size(); ++i) {
-      const std::string diff = testing::CompareTensors((*got)[i], (*ref)[i], 2e-5, 1e-4);
+      const std::string diff = testing::CompareTensors((*got)[i], (*ref)[i], atol, rtol);
       EXPECT_TRUE(diff.empty()) << what << ": " << op << " output " << i << ": " << diff;
     }
   }
@@ -158,15 +162,37 @@ std::vector<Dims> ForwardOutputs(const Case& c) {
   return outputs;
 }
 
+// Sets OpenMP's thread count for one scope.
+class Threads {
+ public:
+  explicit Threads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~Threads() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+// The case at the smallest batch and hidden size the vector kernels leave to oneDNN.
+Case ForOneDnn(Case c) {
+  c.N = runtime::onednn::kSmallBatch + 1;
+  recurrent::Geometry g;
+  g.kind = c.kind(), g.batch = c.N;
+  for (g.hidden = c.H; runtime::onednn::UseVectorKernel(g); ++g.hidden) {
+  }
+  c.H = g.hidden;
+  c.T = 2;
+  return c;
+}
+
 TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
   Case c = GetParam();
-  // The registry's choice at each batch (the small-batch kernel or oneDNN's primitive)...
-  for (int64_t batch : {c.N, runtime::onednn::kSmallBatch + 1}) {
-    c.N = batch;
-    ExpectMatchesRef(c.op, c, c.ForwardInputs(1), ForwardOutputs(c));
-  }
-  // ...and the small-batch kernel on every instruction set this CPU has.
-  c = GetParam();
+  // The registry's choice (the vector kernel at these sizes, oneDNN's primitive above)...
+  ExpectMatchesRef(c.op, c, c.ForwardInputs(1), ForwardOutputs(c));
+  // Float sums of H + I = 500-odd random terms: a looser tolerance.
+  const Case big = ForOneDnn(c);
+  ExpectMatchesRef(Backend("onednn"), "onednn", big.op, big, big.ForwardInputs(1), ForwardOutputs(big), 2e-4, 1e-3);
+  // ...and the vector kernel on every instruction set this CPU has.
+  Threads threads(3);
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!runtime::onednn::CpuHas(level)) continue;
     ExpectMatchesRef(Vector(c, level, false), "vector kernel, level " + std::to_string(static_cast<int>(level)), c.op,
@@ -192,6 +218,7 @@ TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
   ExpectMatchesRef(c.op + "Grad", c, inputs, outputs);
   // ...and the vector kernel on every instruction set this CPU has.
   if (!lstm || c.peepholes) return;
+  Threads threads(3);
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!runtime::onednn::CpuHas(level)) continue;
     ExpectMatchesRef(Vector(c, level, true), "vector kernel, level " + std::to_string(static_cast<int>(level)),
@@ -252,6 +279,12 @@ std::vector<Case> Cases() {
       cases.push_back(c);
     }
   }
+  Case lbr;  // a batch the vector kernel splits over threads (17 rows on 3 threads: 5, 6, 6)
+  lbr.op = "GRU";
+  lbr.linear_before_reset = true;
+  lbr.T = 4, lbr.N = 17, lbr.I = 5, lbr.H = 16;
+  lbr.direction = "reverse";
+  cases.push_back(lbr);
   Case wide;  // sizes at which oneDNN takes its blocked, vectorized paths
   wide.op = "LSTM";
   wide.T = 7, wide.N = 17, wide.I = 28, wide.H = 64;

@@ -19,6 +19,8 @@
 // dX = dA W as three products over all T*N rows.
 #include "runtime/kernels/onednn/vector_recurrent.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +34,8 @@ using recurrent::CellKind;
 using recurrent::Geometry;
 
 constexpr int64_t kPad = 16;  // floats: one AVX-512 vector
+// Batch rows per thread at least: fewer, and a thread's steps are too short to pay its start.
+constexpr int64_t kMinRowsPerThread = 4;
 int64_t Padded(int64_t n) { return (n + kPad - 1) / kPad * kPad; }
 
 // A 64-byte aligned float buffer, allocated once (when the kernel is built).
@@ -54,6 +58,7 @@ struct Problem {
   int64_t T, N, I, H, Hp, cols;  // cols = gates * Hp
   bool reverse, batch_first;
   int64_t directions, d;
+  int64_t n0, n1;                         // the batch rows this call computes (one thread's share)
   const float *x, *h0, *c0;               // user tensors (null when absent)
   float *y, *yh, *yc;                     // user tensors (null when absent)
   const float *wt, *rt, *bias, *rb_cand;  // packed: [I][cols], [H][cols], [cols], [Hp] (lbr GRU)
@@ -91,7 +96,7 @@ KILN_INLINE typename Vec<W>::V Load(const float* p) {
   return *reinterpret_cast<const typename Vec<W>::V*>(p);
 }
 template <int W>
-KILN_INLINE void Store(float* p, typename Vec<W>::V v) {
+KILN_INLINE void Store(float* p, const typename Vec<W>::V& v) {
   *reinterpret_cast<typename Vec<W>::V*>(p) = v;
 }
 template <int W>
@@ -184,10 +189,10 @@ KILN_INLINE void MatMul(const float* a, int64_t lda, int64_t a_step, int64_t m, 
 // exp with Cody-Waite range reduction and Cephes' degree-6 polynomial (about 1 ulp on
 // [-87, 88], clamped outside: sigmoid and tanh saturate there anyway).
 template <int W>
-KILN_INLINE typename Vec<W>::V Exp(typename Vec<W>::V x) {
+KILN_INLINE typename Vec<W>::V Exp(const typename Vec<W>::V& in) {
   using V = typename Vec<W>::V;
   using VI = typename Vec<W>::VI;
-  x = x < Splat<W>(-87.0f) ? Splat<W>(-87.0f) : x;
+  V x = in < Splat<W>(-87.0f) ? Splat<W>(-87.0f) : in;
   x = x > Splat<W>(88.0f) ? Splat<W>(88.0f) : x;
   const V magic = Splat<W>(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
   const V n = (x * 1.44269504088896341f + magic) - magic;
@@ -203,15 +208,15 @@ KILN_INLINE typename Vec<W>::V Exp(typename Vec<W>::V x) {
   return p * __builtin_bit_cast(V, e);
 }
 template <int W>
-KILN_INLINE typename Vec<W>::V Sigmoid(typename Vec<W>::V x) {
+KILN_INLINE typename Vec<W>::V Sigmoid(const typename Vec<W>::V& x) {
   return 1.0f / (1.0f + Exp<W>(-x));
 }
 template <int W>
-KILN_INLINE typename Vec<W>::V Tanh(typename Vec<W>::V x) {
+KILN_INLINE typename Vec<W>::V Tanh(const typename Vec<W>::V& x) {
   return 1.0f - 2.0f / (Exp<W>(x + x) + 1.0f);
 }
 template <int W>
-KILN_INLINE typename Vec<W>::V Relu(typename Vec<W>::V x) {
+KILN_INLINE typename Vec<W>::V Relu(const typename Vec<W>::V& x) {
   return x > Splat<W>(0.0f) ? x : Splat<W>(0.0f);
 }
 
@@ -221,10 +226,19 @@ template <class S>
 KILN_INLINE void RunDirection(const Problem& p) {
   constexpr int W = S::W;
   using V = typename Vec<W>::V;
-  const int64_t T = p.T, N = p.N, H = p.H, Hp = p.Hp, cols = p.cols;
+  const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols;
   const bool record = p.h_prev != nullptr;
-  MatMul<S>(p.x, p.I, 1, T * N, p.I, p.wt, cols, cols, p.gx, cols, p.bias);
-  for (int64_t n = 0; n < N; ++n) {
+  const int64_t n0 = p.n0, rows = p.n1 - p.n0;
+  if (p.batch_first) {  // rows n * T + t: this share's are contiguous
+    MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * cols, cols,
+              p.bias);
+  } else {
+    for (int64_t t = 0; t < T; ++t) {
+      MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * cols, cols,
+                p.bias);
+    }
+  }
+  for (int64_t n = n0; n < p.n1; ++n) {
     std::memset(p.h + n * Hp, 0, Hp * sizeof(float));
     std::memset(p.c + n * Hp, 0, Hp * sizeof(float));
     if (p.h0) std::memcpy(p.h + n * Hp, p.h0 + p.state_at(n), H * sizeof(float));
@@ -236,24 +250,25 @@ KILN_INLINE void RunDirection(const Problem& p) {
     const int64_t t = p.reverse ? T - 1 - step : step;
     float* g0 = p.gx + p.row(t, 0) * cols;
     if (record) {
-      for (int64_t n = 0; n < N; ++n) std::memcpy(p.h_prev + p.row(t, n) * Hp, p.h + n * Hp, Hp * sizeof(float));
+      for (int64_t n = n0; n < p.n1; ++n) std::memcpy(p.h_prev + p.row(t, n) * Hp, p.h + n * Hp, Hp * sizeof(float));
     }
     // Recurrent product into the step's gates (GRU: z and r only; its candidate below).
     const int64_t recurrent_cols = p.kind == CellKind::kGru ? 2 * Hp : cols;
-    MatMul<S>(p.h, Hp, 1, N, H, p.rt, cols, recurrent_cols, g0, gate_stride, nullptr);
+    MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt, cols, recurrent_cols, g0 + n0 * gate_stride, gate_stride, nullptr);
     if (p.kind == CellKind::kGru && p.linear_before_reset) {  // aux = h R_h^T + Rb_h
-      MatMul<S>(p.h, Hp, 1, N, H, p.rt + 2 * Hp, cols, Hp, p.aux, Hp, p.rb_cand);
+      MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, cols, Hp, p.aux + n0 * Hp, Hp, p.rb_cand);
     }
     if (p.kind == CellKind::kGru && !p.linear_before_reset) {  // aux = r * h, then its product
-      for (int64_t n = 0; n < N; ++n) {
+      for (int64_t n = n0; n < p.n1; ++n) {
         const float* g = g0 + n * gate_stride;
         for (int64_t j = 0; j < Hp; j += W) {
           Store<W>(p.aux + n * Hp + j, Sigmoid<W>(Load<W>(g + Hp + j)) * Load<W>(p.h + n * Hp + j));
         }
       }
-      MatMul<S>(p.aux, Hp, 1, N, H, p.rt + 2 * Hp, cols, Hp, g0 + 2 * Hp, gate_stride, nullptr);
+      MatMul<S>(p.aux + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, cols, Hp, g0 + n0 * gate_stride + 2 * Hp, gate_stride,
+                nullptr);
     }
-    for (int64_t n = 0; n < N; ++n) {
+    for (int64_t n = n0; n < p.n1; ++n) {
       float* g = g0 + n * gate_stride;
       float* h = p.h + n * Hp;
       float* c = p.c + n * Hp;
@@ -302,7 +317,7 @@ KILN_INLINE void RunDirection(const Problem& p) {
       if (p.y) std::memcpy(p.y + p.y_at(t, n), h, H * sizeof(float));
     }
   }
-  for (int64_t n = 0; n < N; ++n) {
+  for (int64_t n = n0; n < p.n1; ++n) {
     if (p.yh) std::memcpy(p.yh + p.state_at(n), p.h + n * Hp, H * sizeof(float));
     if (p.yc) std::memcpy(p.yc + p.state_at(n), p.c + n * Hp, H * sizeof(float));
   }
@@ -316,14 +331,22 @@ struct GradProblem {
   float *dh, *dc;               // [N][Hp]: the gradients of h and c flowing back
   const float* zeros;           // at least max(cols, Ip, Hp) zeros
   float *dwt, *drt, *db, *dxp;  // [I][cols], [H][cols], [cols], [T*N][Ip] (dxp null: no dX)
+  float* dx;                    // user dX (null: none); the second direction adds to it
 };
+
+// [begin, end) of part `part` of `parts` of [0, total), in multiples of `align`.
+std::pair<int64_t, int64_t> Share(int64_t total, int part, int parts, int64_t align) {
+  const int64_t units = (total + align - 1) / align;
+  return {std::min(total, units * part / parts * align), std::min(total, units * (part + 1) / parts * align)};
+}
 
 template <class S>
 KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
   constexpr int W = S::W;
   using V = typename Vec<W>::V;
-  const int64_t T = p.T, N = p.N, H = p.H, Hp = p.Hp, cols = p.cols, gate_stride = p.gate_stride();
-  for (int64_t n = 0; n < N; ++n) {
+  const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gate_stride = p.gate_stride();
+  const int64_t n0 = p.n0, rows = p.n1 - p.n0;
+  for (int64_t n = n0; n < p.n1; ++n) {
     std::memset(q.dh + n * Hp, 0, Hp * sizeof(float));
     std::memset(q.dc + n * Hp, 0, Hp * sizeof(float));
     if (q.dyh) std::memcpy(q.dh + n * Hp, q.dyh + p.state_at(n), H * sizeof(float));
@@ -333,7 +356,7 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
     const int64_t t = p.reverse ? T - 1 - step : step;
     const int64_t t_prev = p.reverse ? t + 1 : t - 1;  // the step before (step > 0)
     float* g0 = p.gx + p.row(t, 0) * cols;
-    for (int64_t n = 0; n < N; ++n) {
+    for (int64_t n = n0; n < p.n1; ++n) {
       float* g = g0 + n * gate_stride;  // activations i, o, f, c~ in, their pre-activations' gradients out
       float* dh = q.dh + n * Hp;
       float* dc = q.dc + n * Hp;
@@ -356,16 +379,32 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
       }
     }
     // dh_prev = dA R.
-    MatMul<S>(g0, gate_stride, 1, N, cols, q.rp, Hp, Hp, q.dh, Hp, q.zeros);
+    MatMul<S>(g0 + n0 * gate_stride, gate_stride, 1, rows, cols, q.rp, Hp, Hp, q.dh + n0 * Hp, Hp, q.zeros);
   }
-  // Over all T*N rows (gx's rows are X's): dW^T = X^T dA, dR^T = H_prev^T dA, dX = dA W.
-  MatMul<S>(p.x, 1, p.I, p.I, T * N, p.gx, cols, cols, q.dwt, cols, q.zeros);
-  MatMul<S>(p.h_prev, 1, Hp, H, T * N, p.gx, cols, cols, q.drt, cols, q.zeros);
-  if (q.dxp) MatMul<S>(p.gx, cols, 1, T * N, cols, q.wp, q.Ip, q.Ip, q.dxp, q.Ip, q.zeros);
-  for (int64_t j = 0; j < cols; j += W) {
+}
+
+// Part `part` of `parts` of the weight gradients, once every row's dA is in gx: over all
+// T*N rows (gx's rows are X's), dW^T = X^T dA, dR^T = H_prev^T dA, dB = sum dA, dX = dA W.
+template <class S>
+KILN_INLINE void LstmWeightGrads(const Problem& p, const GradProblem& q, int part, int parts) {
+  constexpr int W = S::W;
+  using V = typename Vec<W>::V;
+  const int64_t TN = p.T * p.N, cols = p.cols, I = p.I;
+  auto [i0, i1] = Share(I, part, parts, 1);
+  MatMul<S>(p.x + i0, 1, I, i1 - i0, TN, p.gx, cols, cols, q.dwt + i0 * cols, cols, q.zeros);
+  auto [k0, k1] = Share(p.H, part, parts, 1);
+  MatMul<S>(p.h_prev + k0, 1, p.Hp, k1 - k0, TN, p.gx, cols, cols, q.drt + k0 * cols, cols, q.zeros);
+  auto [j0, j1] = Share(cols, part, parts, W);
+  for (int64_t j = j0; j < j1; j += W) {
     V sum = Splat<W>(0.0f);
-    for (int64_t r = 0; r < T * N; ++r) sum += Load<W>(p.gx + r * cols + j);
+    for (int64_t r = 0; r < TN; ++r) sum += Load<W>(p.gx + r * cols + j);
     Store<W>(q.db + j, sum);
+  }
+  if (!q.dx) return;
+  auto [r0, r1] = Share(TN, part, parts, 1);
+  MatMul<S>(p.gx + r0 * cols, cols, 1, r1 - r0, cols, q.wp, q.Ip, q.Ip, q.dxp + r0 * q.Ip, q.Ip, q.zeros);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t i = 0; i < I; ++i) q.dx[r * I + i] = (p.d ? q.dx[r * I + i] : 0.0f) + q.dxp[r * q.Ip + i];
   }
 }
 
@@ -373,24 +412,35 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
 struct Isa {
   void (*forward)(const Problem&);
   void (*backward_lstm)(const Problem&, const GradProblem&);
+  void (*lstm_weight_grads)(const Problem&, const GradProblem&, int part, int parts);
 };
 __attribute__((target("avx512f,fma"))) void ForwardAvx512(const Problem& p) { RunDirection<Avx512Shape>(p); }
 __attribute__((target("avx512f,fma"))) void BackwardAvx512(const Problem& p, const GradProblem& q) {
   BackwardLstmDirection<Avx512Shape>(p, q);
 }
+__attribute__((target("avx512f,fma"))) void WeightGradsAvx512(const Problem& p, const GradProblem& q, int part,
+                                                              int parts) {
+  LstmWeightGrads<Avx512Shape>(p, q, part, parts);
+}
 __attribute__((target("avx2,fma"))) void ForwardAvx2(const Problem& p) { RunDirection<Avx2Shape>(p); }
 __attribute__((target("avx2,fma"))) void BackwardAvx2(const Problem& p, const GradProblem& q) {
   BackwardLstmDirection<Avx2Shape>(p, q);
 }
+__attribute__((target("avx2,fma"))) void WeightGradsAvx2(const Problem& p, const GradProblem& q, int part, int parts) {
+  LstmWeightGrads<Avx2Shape>(p, q, part, parts);
+}
 void ForwardGeneric(const Problem& p) { RunDirection<GenericShape>(p); }
 void BackwardGeneric(const Problem& p, const GradProblem& q) { BackwardLstmDirection<GenericShape>(p, q); }
+void WeightGradsGeneric(const Problem& p, const GradProblem& q, int part, int parts) {
+  LstmWeightGrads<GenericShape>(p, q, part, parts);
+}
 Isa IsaOf(SimdLevel level) {
   switch (level) {
-    case SimdLevel::kAvx512: return {ForwardAvx512, BackwardAvx512};
-    case SimdLevel::kAvx2: return {ForwardAvx2, BackwardAvx2};
+    case SimdLevel::kAvx512: return {ForwardAvx512, BackwardAvx512, WeightGradsAvx512};
+    case SimdLevel::kAvx2: return {ForwardAvx2, BackwardAvx2, WeightGradsAvx2};
     case SimdLevel::kGeneric: break;
   }
-  return {ForwardGeneric, BackwardGeneric};
+  return {ForwardGeneric, BackwardGeneric, WeightGradsGeneric};
 }
 
 // ---- Weight packing ----
@@ -492,7 +542,7 @@ class VectorRecurrentKernel : public Kernel {
                                                                                      : nullptr;
     };
     const bool lstm = g_.kind == CellKind::kLstm;
-    const int64_t H = g_.hidden, I = g_.input_size, TN = g_.seq_length * g_.batch;
+    const int64_t H = g_.hidden, I = g_.input_size;
     Problem p{};
     p.kind = g_.kind;
     p.linear_before_reset = g_.linear_before_reset;
@@ -504,59 +554,75 @@ class VectorRecurrentKernel : public Kernel {
     p.c0 = lstm ? input(recurrent::kInitialC) : nullptr;
     p.gx = gx_.get(), p.h = h_.get(), p.c = c_.get(), p.aux = aux_.get();
     GradProblem q{};
-    float *dx = nullptr, *dw = nullptr, *dr = nullptr, *dbias = nullptr, *dh0 = nullptr, *dc0 = nullptr;
+    float *dw = nullptr, *dr = nullptr, *dbias = nullptr, *dh0 = nullptr, *dc0 = nullptr;
     if (backward_) {
       p.h_prev = h_prev_.get(), p.c_new = c_new_.get(), p.c_init = c_init_.get();
       const int base = recurrent::GradInputBase(CellKind::kLstm);
       q.dy = input(base), q.dyh = input(base + 1), q.dyc = input(base + 2);
       q.Ip = Ip_, q.dh = dh_.get(), q.dc = dc_.get(), q.zeros = zeros_.get();
-      q.dwt = dwt_.get(), q.drt = drt_.get(), q.db = db_.get();
-      dx = output(0), dw = output(1), dr = output(2), dbias = output(3), dh0 = output(4), dc0 = output(5);
-      q.dxp = dx ? dxp_.get() : nullptr;
+      q.dwt = dwt_.get(), q.drt = drt_.get(), q.db = db_.get(), q.dxp = dxp_.get();
+      q.dx = output(0), dw = output(1), dr = output(2), dbias = output(3), dh0 = output(4), dc0 = output(5);
     } else {
       p.y = output(recurrent::kY);
       p.yh = output(recurrent::kYH);
       p.yc = lstm ? output(recurrent::kYC) : nullptr;
     }
-    for (int64_t d = 0; d < g_.directions; ++d) {
-      p.d = d;
-      p.reverse = d == 1 || g_.reverse;
-      p.rnn_activation = g_.act(d, 0).kind;
-      p.wt = wt_.get() + d * I * cols_;
-      p.rt = rt_.get() + d * H * cols_;
-      p.bias = bias_.get() + d * cols_;
-      p.rb_cand = rb_cand_.get() + d * Hp_;
-      p.peep = has_p_ ? peep_.get() + d * 3 * Hp_ : nullptr;
-      isa_.forward(p);
-      if (!backward_) continue;
-      q.rp = rp_.get() + d * cols_ * Hp_;
-      q.wp = wp_.get() + d * cols_ * Ip_;
-      isa_.backward_lstm(p, q);
-      if (dw) UnpackTransposed(dwt_.get(), d, gates_, H, Hp_, I, dw);
-      if (dr) UnpackTransposed(drt_.get(), d, gates_, H, Hp_, H, dr);
-      if (dbias) {  // Wb and Rb: the same gradient
-        for (int64_t g = 0; g < gates_; ++g) {
-          for (int64_t j = 0; j < H; ++j) {
-            const float v = db_[g * Hp_ + j];
-            dbias[d * 2 * gates_ * H + g * H + j] = v;
-            dbias[(d * 2 + 1) * gates_ * H + g * H + j] = v;
-          }
+    // Each thread runs its share of the batch rows through every step (the rows are
+    // independent); LSTM's weight gradients, over every row, wait for all of them.
+    auto share = [&](int part, int parts) {
+      Problem pt = p;
+      GradProblem qt = q;
+      pt.n0 = g_.batch * part / parts, pt.n1 = g_.batch * (part + 1) / parts;
+      for (int64_t d = 0; d < g_.directions; ++d) {
+        pt.d = d;
+        pt.reverse = d == 1 || g_.reverse;
+        pt.rnn_activation = g_.act(d, 0).kind;
+        pt.wt = wt_.get() + d * I * cols_;
+        pt.rt = rt_.get() + d * H * cols_;
+        pt.bias = bias_.get() + d * cols_;
+        pt.rb_cand = rb_cand_.get() + d * Hp_;
+        pt.peep = has_p_ ? peep_.get() + d * 3 * Hp_ : nullptr;
+        isa_.forward(pt);
+        if (!backward_) continue;
+        qt.rp = rp_.get() + d * cols_ * Hp_;
+        qt.wp = wp_.get() + d * cols_ * Ip_;
+        isa_.backward_lstm(pt, qt);
+        for (int64_t n = pt.n0; n < pt.n1; ++n) {
+          if (dh0) std::memcpy(dh0 + pt.state_at(n), dh_.get() + n * Hp_, H * sizeof(float));
+          if (dc0) std::memcpy(dc0 + pt.state_at(n), dc_.get() + n * Hp_, H * sizeof(float));
         }
+#pragma omp barrier
+        isa_.lstm_weight_grads(pt, qt, part, parts);
+        // Also keeps the next direction's forward from overwriting gx while it is read.
+#pragma omp barrier
+        if (part == 0) UnpackWeightGrads(d, dw, dr, dbias);
       }
-      if (dx) {  // the directions' sum
-        for (int64_t r = 0; r < TN; ++r) {
-          for (int64_t i = 0; i < I; ++i) dx[r * I + i] = (d ? dx[r * I + i] : 0.0f) + dxp_[r * Ip_ + i];
-        }
-      }
-      for (int64_t n = 0; n < g_.batch; ++n) {
-        if (dh0) std::memcpy(dh0 + p.state_at(n), dh_.get() + n * Hp_, H * sizeof(float));
-        if (dc0) std::memcpy(dc0 + p.state_at(n), dc_.get() + n * Hp_, H * sizeof(float));
-      }
+    };
+    const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), g_.batch / kMinRowsPerThread));
+    if (threads <= 1) {
+      share(0, 1);
+    } else {
+#pragma omp parallel num_threads(threads)
+      share(omp_get_thread_num(), omp_get_num_threads());
     }
     return Status::Ok();
   }
 
  private:
+  // Direction d's packed weight gradients into the ONNX outputs (those present).
+  void UnpackWeightGrads(int64_t d, float* dw, float* dr, float* dbias) const {
+    const int64_t H = g_.hidden;
+    if (dw) UnpackTransposed(dwt_.get(), d, gates_, H, Hp_, g_.input_size, dw);
+    if (dr) UnpackTransposed(drt_.get(), d, gates_, H, Hp_, H, dr);
+    if (!dbias) return;
+    for (int64_t g = 0; g < gates_; ++g) {  // Wb and Rb: the same gradient
+      for (int64_t j = 0; j < H; ++j) {
+        dbias[d * 2 * gates_ * H + g * H + j] = db_[g * Hp_ + j];
+        dbias[(d * 2 + 1) * gates_ * H + g * H + j] = db_[g * Hp_ + j];
+      }
+    }
+  }
+
   // W, R, B, P (ONNX layouts) into the packed buffers.
   void Pack(const std::vector<TensorRef>& in) {
     const int64_t D = g_.directions, H = g_.hidden, I = g_.input_size;

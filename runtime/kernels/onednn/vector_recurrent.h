@@ -22,10 +22,17 @@ bool CpuHas(SimdLevel level);
 /// The widest level this CPU runs.
 SimdLevel BestSimdLevel();
 
-/// Up to this batch, a forward node runs on this kernel rather than oneDNN's primitive
-/// (measured on LSTM/GRU 128, seq 32: docs/benchmarks.md, "Recurrent models").
+/// Where these kernels run rather than oneDNN's primitives (measured, docs/benchmarks.md,
+/// "Recurrent models"): up to batch kSmallBatch always (LSTM 512 at batch 1: 2.0 vs
+/// 4.2 ms), and at any batch while one direction's R fits kVectorWeightBytes, a typical
+/// L2 (LSTM/GRU 128 at batch 64 on 2 threads: 12.0 vs 13.0 ms, 8.4 vs 10.4 ms; LSTM 512,
+/// R 4 MiB, at batch 64: 118 vs 113 ms).
 constexpr int64_t kSmallBatch = 8;
-inline bool UseVectorForward(const recurrent::Geometry& g) { return g.batch <= kSmallBatch; }
+constexpr int64_t kVectorWeightBytes = 1 << 20;
+inline bool UseVectorKernel(const recurrent::Geometry& g) {
+  const int64_t r_bytes = recurrent::NumGates(g.kind) * g.hidden * g.hidden * 4;
+  return g.batch <= kSmallBatch || r_bytes <= kVectorWeightBytes;
+}
 
 /// The kernel for a forward RNN/GRU/LSTM node whose cell the caller checked it computes:
 /// ONNX's default activations (RNN: Tanh, Relu or Sigmoid), no clip, no input_forget,
