@@ -149,14 +149,15 @@ struct GenericShape {
 };
 
 // kRows-row blocks of kVecs vectors' columns [0, n) of c; the last rows in one pass.
-template <class S, int kVecs>
+template <class S, int kVecs, int kRows>
 KILN_INLINE void Columns(const float* a, int64_t lda, int64_t a_step, int64_t m, int64_t k, const float* b, int64_t ldb,
                          float* c, int64_t ldc, const float* init) {
-  constexpr int W = S::W, R = S::kRows;
+  constexpr int W = S::W, R = kRows;
   int64_t i = 0;
   for (; i + R <= m; i += R) Block<W, R, kVecs>(a + i * lda, lda, a_step, k, b, ldb, c + i * ldc, ldc, init);
+  for (; i + 4 <= m && R > 4; i += 4) Block<W, 4, kVecs>(a + i * lda, lda, a_step, k, b, ldb, c + i * ldc, ldc, init);
   const int64_t left = m - i;
-  if constexpr (R > 3) {
+  if constexpr (R > 2) {
     if (left == 3) return Block<W, 3, kVecs>(a + i * lda, lda, a_step, k, b, ldb, c + i * ldc, ldc, init);
   }
   if constexpr (R > 2) {
@@ -165,8 +166,10 @@ KILN_INLINE void Columns(const float* a, int64_t lda, int64_t a_step, int64_t m,
   if (left == 1) Block<W, 1, kVecs>(a + i * lda, lda, a_step, k, b, ldb, c + i * ldc, ldc, init);
 }
 // c = (init ? init : c) + a b: a [m][k] (a[i][p] at a[i * lda + p * a_step]), b [k][n] (row
-// stride ldb), c [m][n] (ldc), init [n] or null; n a multiple of W. Column blocks outside,
-// so a block of b stays in cache across the rows.
+// stride ldb), c [m][n] (ldc), init [n] or null; n a multiple of W. Column blocks outside the
+// rows, so a block of b stays in cache across the rows; a long k (the weight gradients' T*N)
+// in slices of kDepth, each added to c, so that the block of b stays in L1/L2 too.
+constexpr int64_t kDepth = 256;
 template <class S>
 KILN_INLINE void MatMul(const float* a, int64_t lda, int64_t a_step, int64_t m, int64_t k, const float* b, int64_t ldb,
                         int64_t n, float* c, int64_t ldc, const float* init) {
@@ -174,16 +177,24 @@ KILN_INLINE void MatMul(const float* a, int64_t lda, int64_t a_step, int64_t m, 
   // One row (a matrix-vector product): wider blocks, more independent accumulators.
   constexpr int V = S::kVecs, V1 = S::kVecs1;
   const int wide = m == 1 ? V1 : V;
-  int64_t j = 0;
-  for (; j + wide * W <= n; j += wide * W) {
-    const float* in = init ? init + j : nullptr;
-    if (m == 1) {
-      Block<W, 1, V1>(a, lda, a_step, k, b + j, ldb, c + j, ldc, in);
-    } else {
-      Columns<S, V>(a, lda, a_step, m, k, b + j, ldb, c + j, ldc, in);
+  for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += kDepth) {
+    const int64_t depth = std::min(kDepth, k - p0);
+    const float *ap = a + p0 * a_step, *bp = b + p0 * ldb;
+    const float* start = p0 == 0 ? init : nullptr;  // later slices add to c
+    int64_t j = 0;
+    for (; j + wide * W <= n; j += wide * W) {
+      const float* in = start ? start + j : nullptr;
+      if (m == 1) {
+        Block<W, 1, V1>(ap, lda, a_step, depth, bp + j, ldb, c + j, ldc, in);
+      } else {
+        Columns<S, V, S::kRows>(ap, lda, a_step, m, depth, bp + j, ldb, c + j, ldc, in);
+      }
+    }
+    // Narrow columns (a sum over the gates, dX = dA W): one vector, twice the rows.
+    for (; j < n; j += W) {
+      Columns<S, 1, 2 * S::kRows>(ap, lda, a_step, m, depth, bp + j, ldb, c + j, ldc, start ? start + j : nullptr);
     }
   }
-  for (; j < n; j += W) Columns<S, 1>(a, lda, a_step, m, k, b + j, ldb, c + j, ldc, init ? init + j : nullptr);
 }
 
 // exp with Cody-Waite range reduction and Cephes' degree-6 polynomial (about 1 ulp on
