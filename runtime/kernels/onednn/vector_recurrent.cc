@@ -240,7 +240,7 @@ KILN_INLINE void RunDirection(const Problem& p) {
   const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols;
   const bool record = p.h_prev != nullptr;
   const int64_t n0 = p.n0, rows = p.n1 - p.n0;
-  if (p.batch_first) {  // rows n * T + t: this share's are contiguous
+  if (p.batch_first || rows == p.N) {  // this share's rows are contiguous (n * T + t, or all of them)
     MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * cols, cols,
               p.bias);
   } else {
