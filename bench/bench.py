@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+import threading_bench
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -323,6 +325,7 @@ def build_report(b):
                 text += " (arena %.1f)" % (rec[p]["arena_bytes"] / 2**20)
             cells.append(cell(rec[p], text))
         rows.append(("%s, batch %d" % (MODEL_LABEL[model], batch), cells + ["", "", ""]))
+    rows.extend(threading_bench.rows(b, MODEL_LABEL, len(cols)))
     return cols, rows, goals(b, peak_gflops), errors
 
 
@@ -349,11 +352,12 @@ def goals(b, peak_gflops):
     for model in ("lstm", "gru"):  # issue 14
         for batch in (1, 64):
             vs_ort(model, batch, 1.0)
-    for model, peer, limit in (("mlp", "torch", 0.5), ("mlp", "jax", 1.0), ("lstm", "torch", 0.5)):
+    for model, peer, limit in (("mlp", "torch", 0.5), ("mlp", "jax", 1.0), ("cnn", "torch", 0.5),
+                               ("lstm", "torch", 0.5)):
         k = value(b.find("training", "kiln", model=model), "epoch_seconds")
         p = value(b.find("training", peer, model=model), "epoch_seconds")
         goal = "%s training epoch: Kiln <= %.1fx %s" % (
-            "MLP" if model == "mlp" else "LSTM", limit, "torch eager" if peer == "torch" else "jax.jit")
+            TRAIN_LABEL[model], limit, "torch eager" if peer == "torch" else "jax.jit")
         out.append((goal, "n/a", "n/a") if k is None or p is None else
                    (goal, "met" if k / p <= limit else "NOT met", "%.2fx" % (k / p)))
     for model in ("matmul1024", "matmul2048"):
@@ -363,6 +367,7 @@ def goals(b, peak_gflops):
         out.append((goal, "n/a", "n/a") if g is None or not peak_gflops else
                    (goal, "met" if g >= 0.85 * peak_gflops else "NOT met",
                     "%.0f%% (%.1f of %.1f GFLOP/s)" % (100 * g / peak_gflops, g, peak_gflops)))
+    out.extend(threading_bench.goals(b, MODEL_LABEL))
     for model, limit in (("mlp", 0.5), ("lenet5", 0.5), ("resnet50", 3.0)):
         c = value(b.find("inference", "kiln", model=model, batch=1), "compile_seconds")
         goal = "%s compile time <= %.1f s" % (MODEL_LABEL[model], limit)
@@ -415,7 +420,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ",".join(PEERS))
-    ap.add_argument("--only", default="inference,matmul,training", help="comma-separated sections to run")
+    ap.add_argument("--only", default="inference,matmul,training,threading",
+                    help="comma-separated sections to run")
     ap.add_argument("--models", default="", help="comma-separated models to run (default: all)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--setup-note", action="append", default=[], help="a note to print (e.g. a peer that failed)")
@@ -449,6 +455,11 @@ def main():
         b.peak()
     if "training" in only:
         b.training()
+    if "threading" in only:
+        models = [m for m in ("mlp", "lenet5", "resnet8", "resnet50", "lstm", "gru")
+                  if not args.models or m in args.models.split(",")]
+        configs = [(m, bt) for m in models for bt in (1, 64) if not (b.quick and (m, bt) == ("resnet50", 64))]
+        threading_bench.run(b, configs, run_json, log)
 
     cols, rows, goal_list, errors = build_report(b)
     info = machine_info(b)

@@ -5,7 +5,7 @@
 # the goals; writes bench/results/latest.{md,json}. See bench/README.md.
 #
 #   bench/run.sh [--quick] [--threads N] [--peers ort,torch,torch_compile,jax]
-#                [--only inference,matmul,training] [--models lstm,gru,...] [--no-install]
+#                [--only inference,matmul,training,threading] [--models lstm,gru,...] [--no-install]
 #
 # --quick: a smoke run of a few minutes (short time budgets, no ResNet-50 at
 # batch 64, training on a subset). The peers live in bench/.venv (created here,
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 QUICK=""
 THREADS=2
 PEERS="ort,torch,torch_compile,jax"
-ONLY="inference,matmul,training"
+ONLY="inference,matmul,training,threading"
 MODELS_ONLY=""
 INSTALL=1
 while [ $# -gt 0 ]; do
