@@ -263,7 +263,7 @@ std::vector<Case> Cases() {
     c.activation = activation;
     cases.push_back(c);
   }
-  // Sizes that exercise the small-batch kernel's blocks: a 4-row block plus one row, gates
+  // Sizes that exercise the vector kernel's blocks: a 4-row block plus one row, gates
   // padded from 20 to 32, column blocks and single vectors, 7 input rows.
   for (const char* op : {"RNN", "GRU", "LSTM"}) {
     Case c;

@@ -1,5 +1,5 @@
-// RNN / GRU / LSTM forward and LSTM backward on the calling thread (see the header
-// for when and why). Forward, per direction:
+// RNN / GRU / LSTM forward and LSTM backward, each thread on its share of the batch
+// rows (see the header for when and why). Forward, per direction:
 //
 //   1. gates_x = X W^T + bias for all T*N rows at once (one product, W reused
 //      across the rows);

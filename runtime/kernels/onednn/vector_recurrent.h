@@ -1,12 +1,13 @@
-// RNN, GRU and LSTM forward for small batches, and LSTM's backward, on the calling
-// thread, written on GCC vector types (vector_recurrent.cc). oneDNN's RNN primitive
-// splits each of the T steps' [N, H] x [H, G*H] products over the threads; at a
-// small batch every step then costs a fork/join, and its brgemm cells are sized for
-// larger products. These kernels compute the input projection of all T steps as one
-// product, then per step only the recurrent product and the gates, with the weights
-// repacked once when they are plan constants and no allocation per run. LSTMGrad
-// recomputes the forward keeping what the backward reads, then runs back through
-// time with one product per step; the weight gradients are three products at the end.
+// RNN, GRU and LSTM forward, and LSTM's backward, written on GCC vector types
+// (vector_recurrent.cc), where they beat oneDNN's RNN primitives (UseVectorKernel).
+// oneDNN's primitive splits each of the T steps' [N, H] x [H, G*H] products over the
+// threads: at a small batch every step then costs a fork/join, and its brgemm cells
+// are sized for larger products. These kernels compute the input projection of all T
+// steps as one product, then per step only the recurrent product and the gates, with
+// the batch rows split over the threads once per run (the rows are independent), the
+// weights repacked once when they are plan constants and no allocation per run.
+// LSTMGrad recomputes the forward keeping what the backward reads, then runs back
+// through time with one product per step; the weight gradients are products at the end.
 #pragma once
 
 #include <memory>
