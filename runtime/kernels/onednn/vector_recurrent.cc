@@ -26,6 +26,8 @@
 #include <cstring>
 #include <vector>
 
+#include "dnnl.h"
+
 namespace kiln::runtime::onednn {
 namespace {
 
@@ -685,9 +687,12 @@ bool CpuHas(SimdLevel level) {
 }
 
 SimdLevel BestSimdLevel() {
-  for (SimdLevel level : {SimdLevel::kAvx512, SimdLevel::kAvx2}) {
-    if (CpuHas(level)) return level;
-  }
+  // Within oneDNN's limit too (ONEDNN_MAX_CPU_ISA=AVX2 runs the whole runtime as on an AVX2
+  // machine); its ISA values are bit sets, each containing the ones below it.
+  const auto isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+  auto allows = [isa](dnnl_cpu_isa_t level) { return (isa & level) == static_cast<unsigned>(level); };
+  if (CpuHas(SimdLevel::kAvx512) && allows(dnnl_cpu_isa_avx512_core)) return SimdLevel::kAvx512;
+  if (CpuHas(SimdLevel::kAvx2) && allows(dnnl_cpu_isa_avx2)) return SimdLevel::kAvx2;
   return SimdLevel::kGeneric;
 }
 

@@ -20,7 +20,7 @@ namespace kiln::runtime::onednn {
 /// The instruction sets the kernel has code for; tests run every one the CPU has.
 enum class SimdLevel { kGeneric, kAvx2, kAvx512 };
 bool CpuHas(SimdLevel level);
-/// The widest level this CPU runs.
+/// The widest level this CPU runs and oneDNN's ISA limit (ONEDNN_MAX_CPU_ISA) allows.
 SimdLevel BestSimdLevel();
 
 /// Where these kernels run rather than oneDNN's primitives (measured, docs/benchmarks.md,
