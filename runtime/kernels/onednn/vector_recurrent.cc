@@ -144,7 +144,7 @@ struct Avx512Shape {
   static constexpr int W = 16, kRows = 4, kVecs = 4, kVecs1 = 8;
 };
 struct Avx2Shape {
-  static constexpr int W = 8, kRows = 4, kVecs = 2, kVecs1 = 4;
+  static constexpr int W = 8, kRows = 4, kVecs = 2, kVecs1 = 8;
 };
 struct GenericShape {
   static constexpr int W = 4, kRows = 2, kVecs = 2, kVecs1 = 4;
