@@ -17,18 +17,22 @@ import subprocess
 import sys
 import time
 
+import threading_bench
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-PEERS = ["ort", "torch", "torch_compile", "jax"]
-LABEL = {"kiln": "Kiln", "ort": "ORT", "torch": "torch", "torch_compile": "torch.compile", "jax": "jax.jit"}
+PEERS = ["ort", "torch", "torch_compile", "jax", "openvino"]
+LABEL = {"kiln": "Kiln", "ort": "ORT", "torch": "torch", "torch_compile": "torch.compile", "jax": "jax.jit",
+         "openvino": "OpenVINO"}
 MODEL_LABEL = {"mlp": "MLP 784-512-256-10", "lenet5": "LeNet-5", "resnet8": "ResNet-8 (CIFAR, BN)",
                "resnet50": "ResNet-50 224x224", "matmul1024": "MatMul 1024^3", "matmul2048": "MatMul 2048^3",
                "lstm": "LSTM 128, seq 32, hidden 128", "gru": "GRU 128, seq 32, hidden 128"}
 TRAIN_LABEL = {"mlp": "MLP 784-512-256-10", "cnn": "CNN 2xconv3x3-pool, 128", "lstm": "LSTM 28x28 rows, 128"}
 KILN_TRAIN_MODEL = {"mlp": "bench/models/fmnist_mlp_512.kiln.txt", "cnn": "bench/models/fmnist_cnn.kiln.txt",
                     "lstm": "bench/models/fmnist_lstm.kiln.txt"}
-NO_JAX_MODEL = ("lstm", "gru")  # bench/jax_models.py has no recurrent layers
+NO_JAX_MODEL = ("lstm", "gru")
+RATIO_PEERS = ("ort", "torch", "jax", "openvino")  # a Kiln/peer column each  # bench/jax_models.py has no recurrent layers
 
 
 def log(msg):
@@ -68,7 +72,8 @@ class Bench:
         self.threads = args.threads
         self.models_dir = os.path.join(HERE, ".models")
         self.env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-        self.env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # OMP_WAIT_POLICY stays as the caller has it (unset: each runner's own default,
+        # as users run it; Kiln's programs then spin briefly and sleep, runtime/threading.h).
         self.peers = [p for p in args.peers.split(",") if p] if args.peers else list(PEERS)
         self.python = args.python
         self.records = []  # every measurement, as the runners reported it (plus where/what)
@@ -93,6 +98,8 @@ class Bench:
             for runner in runners:
                 if runner == "jax" and model in NO_JAX_MODEL:
                     continue
+                if runner == "openvino" and model.startswith("matmul"):
+                    continue  # the matmul rows compare the GEMM libraries the frameworks call
                 n += 1
                 log("[%d/%d] %s batch %d: %s ..." % (n, total, model, batch, LABEL[runner]))
                 if not os.path.exists(path):
@@ -110,6 +117,7 @@ class Bench:
                         # The peer's compile figure: ORT's session creation (load + graph
                         # optimizations); torch.compile's and jax.jit's first call (trace + compile).
                         r["compile_seconds_total"] = {"ort": r.get("setup_seconds"),
+                                                      "openvino": r.get("setup_seconds"),
                                                       "torch_compile": r.get("first_call_seconds"),
                                                       "jax": r.get("first_call_seconds")}.get(runner)
                         ref = r.get("max_abs_reference") or 1.0
@@ -229,7 +237,8 @@ def value(record, key):
 def build_report(b):
     """The table rows, the goals and the notes, from the bench's records."""
     runners = ["kiln"] + b.peers
-    cols = [LABEL[r] for r in runners] + ["Kiln/ORT", "Kiln/torch", "Kiln/jax"]
+    cols = [LABEL[r] for r in runners] + ["Kiln/%s" % LABEL[p] for p in RATIO_PEERS]
+    no_ratios = [""] * len(RATIO_PEERS)
     rows = []  # (label, [cells]) or (section title, None)
     errors = {}  # reason -> [where]
 
@@ -242,9 +251,9 @@ def build_report(b):
         return text
 
     def ratios(kiln_value, get, ran=None):
-        """Kiln/ORT, Kiln/torch, Kiln/jax: "-" where the peer did not run this benchmark."""
+        """Kiln/peer for each of RATIO_PEERS: "-" where the peer did not run this benchmark."""
         return [fmt_ratio(ratio(kiln_value, get(p))) if p in runners and (ran is None or ran.get(p)) else "-"
-                for p in ("ort", "torch", "jax")]
+                for p in RATIO_PEERS]
 
     # Inference latency.
     configs = [(r["model"], r["batch"]) for r in b.records if r.get("section") == "inference" and
@@ -265,7 +274,7 @@ def build_report(b):
     if mm:
         rows.append(("Large MatMul, median ms (GFLOP/s, % of peak)", None))
         rows.append(("FP32 peak (FMA loop, %d threads), GFLOP/s" % b.threads,
-                     [cell(peak, fmt(peak_gflops))] + ["" for _ in runners[1:]] + ["", "", ""]))
+                     [cell(peak, fmt(peak_gflops))] + ["" for _ in runners[1:]] + no_ratios))
     for model, n in mm:
         rec = {p: b.find("inference", p, model=model, batch=n) for p in runners}
         med = {p: value(rec[p], "median_ms") for p in runners}
@@ -297,14 +306,15 @@ def build_report(b):
     # Compile time (and peers' equivalents), batch 1 (matmuls at their size).
     comp = [(m, bt) for m, bt in configs if bt == 1] + mm
     if comp:
-        rows.append(("Compile time, s (ORT: session creation; torch.compile, jax.jit: first call)", None))
+        rows.append(("Compile time, s (ORT, OpenVINO: session creation / compile_model; torch.compile, jax.jit: "
+                     "first call)", None))
     for model, batch in comp:
         rec = {p: b.find("inference", p, model=model, batch=batch) for p in runners}
         c = {p: value(rec[p], "compile_seconds_total") for p in runners}
         cells = [cell(rec[p], "-" if rec[p] is None or (p == "torch" and "error" not in rec[p]) else fmt(c[p]))
                  for p in runners]
         rows.append(("%s%s" % (MODEL_LABEL[model], ", batch %d" % batch if not model.startswith("matmul") else ""),
-                     cells + [fmt_ratio(ratio(c["kiln"], c.get("ort"))), "", fmt_ratio(ratio(c["kiln"], c.get("jax")))]))
+                     cells + ["" if p == "torch" else fmt_ratio(ratio(c["kiln"], c.get(p))) for p in RATIO_PEERS]))
 
     # Memory: peak RSS per process, Kiln's arena beside it; the largest batch of each model.
     largest = {}
@@ -321,7 +331,18 @@ def build_report(b):
             if p == "kiln" and rss is not None:
                 text += " (arena %.1f)" % (rec[p]["arena_bytes"] / 2**20)
             cells.append(cell(rec[p], text))
-        rows.append(("%s, batch %d" % (MODEL_LABEL[model], batch), cells + ["", "", ""]))
+        rows.append(("%s, batch %d" % (MODEL_LABEL[model], batch), cells + no_ratios))
+    rows.extend(threading_bench.rows(b, MODEL_LABEL, len(cols)))
+    # Issue 16: every inference row where a peer is faster than Kiln, named.
+    for model, batch in configs:
+        k = value(b.find("inference", "kiln", model=model, batch=batch), "median_ms")
+        faster = ["%s %.3g ms" % (LABEL[p], value(b.find("inference", p, model=model, batch=batch), "median_ms"))
+                  for p in runners[1:] if k is not None and
+                  (value(b.find("inference", p, model=model, batch=batch), "median_ms") or float("inf")) < k]
+        note = "faster than Kiln (%.3g ms) on %s batch %d: %s" % (k, MODEL_LABEL[model], batch, ", ".join(faster)) \
+            if faster else None
+        if note and note not in b.notes:
+            b.notes.append(note)
     return cols, rows, goals(b, peak_gflops), errors
 
 
@@ -348,11 +369,12 @@ def goals(b, peak_gflops):
     for model in ("lstm", "gru"):  # issue 14
         for batch in (1, 64):
             vs_ort(model, batch, 1.0)
-    for model, peer, limit in (("mlp", "torch", 0.5), ("mlp", "jax", 1.0), ("lstm", "torch", 0.5)):
+    for model, peer, limit in (("mlp", "torch", 0.5), ("mlp", "jax", 1.0), ("cnn", "torch", 0.5),
+                               ("lstm", "torch", 0.5)):
         k = value(b.find("training", "kiln", model=model), "epoch_seconds")
         p = value(b.find("training", peer, model=model), "epoch_seconds")
         goal = "%s training epoch: Kiln <= %.1fx %s" % (
-            "MLP" if model == "mlp" else "LSTM", limit, "torch eager" if peer == "torch" else "jax.jit")
+            TRAIN_LABEL[model], limit, "torch eager" if peer == "torch" else "jax.jit")
         out.append((goal, "n/a", "n/a") if k is None or p is None else
                    (goal, "met" if k / p <= limit else "NOT met", "%.2fx" % (k / p)))
     for model in ("matmul1024", "matmul2048"):
@@ -362,6 +384,7 @@ def goals(b, peak_gflops):
         out.append((goal, "n/a", "n/a") if g is None or not peak_gflops else
                    (goal, "met" if g >= 0.85 * peak_gflops else "NOT met",
                     "%.0f%% (%.1f of %.1f GFLOP/s)" % (100 * g / peak_gflops, g, peak_gflops)))
+    out.extend(threading_bench.goals(b, MODEL_LABEL))
     for model, limit in (("mlp", 0.5), ("lenet5", 0.5), ("resnet50", 3.0)):
         c = value(b.find("inference", "kiln", model=model, batch=1), "compile_seconds")
         goal = "%s compile time <= %.1f s" % (MODEL_LABEL[model], limit)
@@ -403,7 +426,7 @@ def machine_info(b):
     return {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
             "python": platform.python_version(), "kiln": "%s (%s)" % (kiln_version, commit),
             "peers": versions, "peers_run": b.peers, "threads": b.threads, "mode": "quick" if b.quick else "full",
-            "omp_wait_policy": b.env["OMP_WAIT_POLICY"]}
+            "omp_wait_policy": b.env.get("OMP_WAIT_POLICY", "unset")}
 
 
 def main():
@@ -414,7 +437,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ",".join(PEERS))
-    ap.add_argument("--only", default="inference,matmul,training", help="comma-separated sections to run")
+    ap.add_argument("--only", default="inference,matmul,training,threading",
+                    help="comma-separated sections to run")
     ap.add_argument("--models", default="", help="comma-separated models to run (default: all)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--setup-note", action="append", default=[], help="a note to print (e.g. a peer that failed)")
@@ -448,6 +472,11 @@ def main():
         b.peak()
     if "training" in only:
         b.training()
+    if "threading" in only:
+        models = [m for m in ("mlp", "lenet5", "resnet8", "resnet50", "lstm", "gru")
+                  if not args.models or m in args.models.split(",")]
+        configs = [(m, bt) for m in models for bt in (1, 64) if not (b.quick and (m, bt) == ("resnet50", 64))]
+        threading_bench.run(b, configs, run_json, log)
 
     cols, rows, goal_list, errors = build_report(b)
     info = machine_info(b)

@@ -27,11 +27,8 @@ PYTHON="${PYTHON:-/usr/bin/python3}"  # Debian's python3-torch
 BUILD_DIR="${BUILD_DIR:-build}"
 DATA="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 MODEL=bench/models/fmnist_mlp_512.kiln.txt
-# Both sides run oneDNN/OpenBLAS on libgomp. Its default wait policy spins at every
-# barrier; on a machine whose cores other processes also use, a spinning thread
-# starves the one it waits for and 2-thread epochs get ~10x slower (Kiln and torch
-# alike). Sleeping waits for both, unless the caller sets a policy.
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+# OMP_WAIT_POLICY stays as the caller has it: unset, each side runs with its default
+# (Kiln's programs spin briefly, then sleep: runtime/threading.h), as users run them.
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
@@ -68,7 +65,7 @@ fi
 SYSTEM_BLAS="$(readlink -f "$(ldconfig -p | awk '/libblas.so.3 .*x86-64/ {print $NF; exit}')" 2>/dev/null || echo unknown)"
 
 echo "Fashion-MNIST MLP 784-512-256-10, batch 64, Adam lr 1e-3, $EPOCHS epochs per run (first excluded)"
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}"
 for T in $THREADS; do
   echo "threads $T: kiln ..." >&2
   "$KILN" train "$MODEL" --data "fashion-mnist:$DATA" --preprocess scale --epochs "$EPOCHS" --threads "$T" \

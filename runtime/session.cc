@@ -63,7 +63,43 @@ std::string Session::ProfileReport(int top) const {
                   total > 0 ? 100.0 * s.seconds / total : 0.0);
     out << line;
   }
+  // The same time by op type: which kind of kernel a model spends its time in (what a
+  // peer's profiler, e.g. ONNX Runtime's, also reports).
+  struct OpTotal {
+    std::string op;
+    int steps = 0;
+    double seconds = 0;
+  };
+  std::vector<OpTotal> by_op;
+  for (const BoundStep& s : steps_) {
+    const std::string label = s.step->op_type() + " [" + s.step->kernel() + "]";
+    auto it = std::find_if(by_op.begin(), by_op.end(), [&](const OpTotal& t) { return t.op == label; });
+    if (it == by_op.end()) it = by_op.insert(by_op.end(), OpTotal{label});
+    ++it->steps;
+    it->seconds += s.seconds;
+  }
+  std::stable_sort(by_op.begin(), by_op.end(),
+                   [](const OpTotal& a, const OpTotal& b) { return a.seconds > b.seconds; });
+  std::snprintf(line, sizeof(line), "  %-44s %-24s %-7s %10s %6s\n", "op type [kernel]", "", "steps", "ms/run",
+                "share");
+  out << line;
+  for (const OpTotal& t : by_op) {
+    std::snprintf(line, sizeof(line), "  %-69.69s %-7d %10.4f %5.1f%%\n", t.op.c_str(), t.steps,
+                  runs_ ? 1e3 * t.seconds / runs_ : 0.0, total > 0 ? 100.0 * t.seconds / total : 0.0);
+    out << line;
+  }
   return out.str();
+}
+
+double Session::KernelMsPerRun() const {
+  double total = 0;
+  for (const BoundStep& s : steps_) total += s.seconds;
+  return runs_ ? 1e3 * total / static_cast<double>(runs_) : 0.0;
+}
+
+void Session::ResetProfile() {
+  for (BoundStep& s : steps_) s.seconds = 0;
+  runs_ = 0;
 }
 
 static constexpr int64_t kArenaAlignment = 64;

@@ -74,8 +74,14 @@ class Session {
   int64_t scratch_size() const;
   const proto::Plan& plan() const { return plan_; }
 
-  /// With profiling on: the steps by total time (name, op, kernel, ms, share), at most `top` rows.
+  /// With profiling on: the steps by total time (name, op, kernel, ms, share), at most `top`
+  /// rows, then the time by op type and kernel.
   std::string ProfileReport(int top = 25) const;
+  /// With profiling on: milliseconds per run spent inside the steps' kernels (the rest of a
+  /// run's time is the runtime's own dispatch).
+  double KernelMsPerRun() const;
+  /// Forgets the profile so far (e.g. warm-up runs).
+  void ResetProfile();
 
  private:
   Session() = default;

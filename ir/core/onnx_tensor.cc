@@ -80,12 +80,14 @@ StatusOr<Tensor> TensorFromOnnxFields(const OnnxTensorFields& f, const std::stri
       return CopyExact(dtype, dims, f.uint64_data);
     default: break;
   }
+  // The count is checked before allocating: a tiny file may claim a huge shape.
+  const bool wide = dtype == proto::DT_UINT32;
+  RETURN_IF_ERROR(wide ? CheckCount(f.uint64_data.size, count, "uint64_data", what, dims)
+                       : CheckCount(f.int32_data.size, count, "int32_data", what, dims));
   Tensor t(dtype, dims);
-  if (dtype == proto::DT_UINT32) {
-    RETURN_IF_ERROR(CheckCount(f.uint64_data.size, count, "uint64_data", what, dims));
+  if (wide) {
     CopyNarrowed(f.uint64_data, t);
   } else {
-    RETURN_IF_ERROR(CheckCount(f.int32_data.size, count, "int32_data", what, dims));
     CopyNarrowed(f.int32_data, t);
   }
   return t;

@@ -10,6 +10,9 @@
 
 #include "compiler/compile.h"
 #include "dnnl.hpp"
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+#include <omp.h>
+#endif
 #include "runtime/kernel.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/session.h"
@@ -165,6 +168,35 @@ const std::vector<float> kLrn = {-0.585479066f, -0.366345046f, -0.147130472f, 0.
 const std::vector<float> kConvtOpad = {0.015625f,  -0.078125f, -0.21875f, -0.03125f, 0.34375f,  0.015625f,  0.0f,
                                        -0.171875f, -0.265625f, 0.15625f,  0.34375f,  -0.3125f,  -0.640625f, 0.0f,
                                        0.171875f,  0.078125f,  -0.53125f, -0.34375f, 0.890625f, 0.5625f,    0.0f};
+
+// Kernels too small to repay waking other threads run on the calling thread alone; the
+// thread count the session set is back in place after each run.
+TEST_F(OneDnnDirectTest, SmallKernelsRunOnOneThread) {
+  auto spec = [&](const std::string& op, const std::vector<Dims>& inputs, const Dims& out) {
+    KernelSpec s;
+    s.op_type = op;
+    s.env = &env_;
+    for (const Dims& d : inputs) s.inputs.push_back(TensorRef{proto::DT_FLOAT, d, nullptr});
+    s.outputs.push_back(TensorRef{proto::DT_FLOAT, out, nullptr});
+    return s;
+  };
+  using runtime::onednn::OneDnnKernelRunsOnOneThread;
+  EXPECT_TRUE(OneDnnKernelRunsOnOneThread(spec("MatMul", {{1, 784}, {784, 128}}, {1, 128})));  // 0.2 MFLOP
+  EXPECT_FALSE(OneDnnKernelRunsOnOneThread(spec("MatMul", {{64, 784}, {784, 512}}, {64, 512})));
+  EXPECT_TRUE(OneDnnKernelRunsOnOneThread(spec("FusedConv", {{1, 1, 28, 28}, {6, 1, 5, 5}}, {1, 6, 24, 24})));
+  EXPECT_FALSE(OneDnnKernelRunsOnOneThread(spec("Conv", {{8, 64, 56, 56}, {64, 64, 3, 3}}, {8, 64, 56, 56})));
+  EXPECT_TRUE(OneDnnKernelRunsOnOneThread(spec("Relu", {{16, 16}}, {16, 16})));
+  EXPECT_FALSE(OneDnnKernelRunsOnOneThread(spec("Relu", {{1024, 1024}}, {1024, 1024})));
+  // Backward products are not estimated: they keep every thread, however small.
+  EXPECT_FALSE(OneDnnKernelRunsOnOneThread(spec("ConvGradInput", {{1, 1, 2, 2}, {1, 1, 1, 1}}, {1, 1, 2, 2})));
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(3);
+  Expect("MatMul", {}, {Pattern({2, 3}, 1), Pattern({3, 2}, 2)}, {2, 2}, {1.140625f, 1.1875f, 0.015625f, -0.265625f});
+  EXPECT_EQ(omp_get_max_threads(), 3);
+  omp_set_num_threads(saved);
+#endif
+}
 
 TEST_F(OneDnnDirectTest, Conv2dGroupedStridedDilatedAsymmetricPads) {
   Expect("Conv", MakeAttrs({{"group", {2}}, {"strides", {2, 1}}, {"dilations", {1, 2}}, {"pads", {1, 0, 2, 1}}}),

@@ -52,6 +52,61 @@ TEST(BenchCli, ReadableLineAndTimeBudget) {
   }
 }
 
+// Sets (or with nullptr unsets) an environment variable for the lifetime of the object.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) saved_ = old;
+    had_ = std::getenv(name) != nullptr;
+    value ? setenv(name, value, 1) : unsetenv(name);
+  }
+  ~ScopedEnv() { had_ ? setenv(name_.c_str(), saved_.c_str(), 1) : unsetenv(name_.c_str()); }
+
+ private:
+  std::string name_, saved_;
+  bool had_ = false;
+};
+
+// The JSON string after "key": (no escapes in these values).
+std::string JsonString(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\":\"");
+  if (at == std::string::npos) return "";
+  const size_t begin = at + key.size() + 4;
+  return json.substr(begin, json.find('"', begin) - begin);
+}
+
+// runtime/threading.h: with nothing set, kiln re-executes itself with a short OpenMP spin;
+// the user's own setting wins, and KILN_NO_REEXEC keeps libgomp's default.
+TEST(BenchCli, OpenMpWaitDefaultsAndTheUsersChoice) {
+  ScopedEnv no_policy("OMP_WAIT_POLICY", nullptr), no_spin("GOMP_SPINCOUNT", nullptr),
+      no_marker("KILN_THREADING_DEFAULTS", nullptr), no_opt_out("KILN_NO_REEXEC", nullptr);
+  const std::string args = "bench " + MlpModel() + " --threads 2 --warmup 0 --iters 3 --json";
+  Result r = Kiln(args);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(JsonString(r.output, "thread_wait"), "GOMP_SPINCOUNT=300 (Kiln's default)") << r.output;
+  {
+    ScopedEnv passive("OMP_WAIT_POLICY", "PASSIVE");
+    r = Kiln(args);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(JsonString(r.output, "thread_wait"), "OMP_WAIT_POLICY=PASSIVE") << r.output;
+  }
+  {
+    ScopedEnv opt_out("KILN_NO_REEXEC", "1");
+    r = Kiln(args);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(JsonString(r.output, "thread_wait"), "libgomp's default") << r.output;
+  }
+}
+
+TEST(BenchCli, ProfilePrintsStepsOpTypesAndTheRuntimesCost) {
+  Result r = Kiln("bench " + MlpModel() + " --warmup 1 --iters 20 --profile");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* needle : {"Profile: 4 steps, 20 runs", "/fc1/Gemm_1", "op type [kernel]", "FusedMatMul [onednn]",
+                             "LogSoftmax [onednn]", "ns per step (4 steps)"}) {
+    EXPECT_NE(r.output.find(needle), std::string::npos) << needle << " in: " << r.output;
+  }
+}
+
 TEST(BenchCli, HelpAndUsageErrors) {
   Result help = Kiln("bench --help");
   EXPECT_EQ(help.code, 0);

@@ -15,6 +15,7 @@
 #include "compiler/compile.h"
 #include "frontends/load_model.h"
 #include "runtime/session.h"
+#include "runtime/threading.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
 #include "tools/kiln/report_json.h"
@@ -40,11 +41,15 @@ Options:
   --seconds S       time budget for the timed runs (default 1)
   --no-onednn       use the reference kernels only
   --json            print one JSON object instead of a line
+  --profile         also time every step: the slowest steps, the time per op type
+                    and kernel, and the runtime's own cost per step (the run's time
+                    outside the kernels); printed after the summary (to stderr with --json)
   -h, --help        show this help
 
 Examples:
   kiln bench examples/iris_mlp.kiln.txt
   kiln bench resnet50.onnx --batch 64 --threads 2 --warmup 1 --seconds 10 --json
+  kiln bench lenet5.onnx --batch 64 --profile
 )";
 
 using Clock = std::chrono::steady_clock;
@@ -62,6 +67,8 @@ struct BenchResult {
   int64_t scratch_bytes = 0;  // the kernels' shared scratch, outside the arena
   int64_t peak_rss_bytes = 0;
   int num_steps = 0;
+  bool profile = false;
+  std::string profile_report;  // with --profile: Session::ProfileReport plus the dispatch cost
 };
 
 // Nearest-rank percentile of sorted values (p in [0, 100]).
@@ -113,6 +120,7 @@ Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn) {
   t0 = Clock::now();
   runtime::SessionOptions session_options;
   session_options.num_threads = r->threads;
+  session_options.profile = r->profile;
   auto session = CreateBenchSession(std::move(plan).value(), session_options);
   if (!session.ok()) return session.status().WithContext(path);
   r->session_seconds = SecondsSince(t0);
@@ -125,6 +133,7 @@ Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn) {
   for (int i = 0; i < s.num_inputs(); ++i) FillRandom(s.input(i), rng);
 
   for (int64_t i = 0; i < r->warmup; ++i) RETURN_IF_ERROR(s.Run().WithContext(path));
+  s.ResetProfile();
   const Clock::time_point start = Clock::now();
   for (int64_t i = 0;; ++i) {
     if (iters > 0 ? i >= iters : (i >= 3 && SecondsSince(start) >= seconds)) break;
@@ -134,6 +143,15 @@ Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn) {
   }
   std::sort(r->run_ms.begin(), r->run_ms.end());
   r->peak_rss_bytes = PeakRssBytes();
+  if (r->profile) {
+    double mean_ms = 0;
+    for (double ms : r->run_ms) mean_ms += ms / static_cast<double>(r->run_ms.size());
+    const double outside_ms = mean_ms - s.KernelMsPerRun();
+    char line[256];
+    std::snprintf(line, sizeof line, "Runtime: %.4f ms per run outside the kernels, %.0f ns per step (%d steps)\n",
+                  outside_ms, r->num_steps ? 1e6 * outside_ms / r->num_steps : 0.0, r->num_steps);
+    r->profile_report = s.ProfileReport(15) + line;
+  }
   return Status::Ok();
 }
 
@@ -177,16 +195,17 @@ void Print(const BenchResult& r, bool json) {
     j.set_arena_bytes(static_cast<double>(r.arena_bytes));
     j.set_scratch_bytes(static_cast<double>(r.scratch_bytes));
     j.set_peak_rss_bytes(static_cast<double>(r.peak_rss_bytes));
+    j.set_thread_wait(runtime::ThreadWaitDescription());
     std::fputs(ReportJson(j, /*indented=*/false).c_str(), stdout);
     return;
   }
   const std::string threads = r.threads > 0 ? std::to_string(r.threads) : "default";
   std::printf(
-      "%s batch %lld, threads %s: compile %.3f s (load %.3f, passes+lowering %.3f, session %.3f); "
+      "%s batch %lld, threads %s (wait: %s): compile %.3f s (load %.3f, passes+lowering %.3f, session %.3f); "
       "run median %.4g ms (p10 %.4g, p90 %.4g) over %zu runs; arena %s; scratch %s; peak RSS %s\n",
-      r.model.c_str(), static_cast<long long>(r.batch), threads.c_str(), compile_total, r.load_seconds,
-      r.compile_seconds, r.session_seconds, median, p10, p90, r.run_ms.size(), HumanBytes(r.arena_bytes).c_str(),
-      HumanBytes(r.scratch_bytes).c_str(), HumanBytes(r.peak_rss_bytes).c_str());
+      r.model.c_str(), static_cast<long long>(r.batch), threads.c_str(), runtime::ThreadWaitDescription(),
+      compile_total, r.load_seconds, r.compile_seconds, r.session_seconds, median, p10, p90, r.run_ms.size(),
+      HumanBytes(r.arena_bytes).c_str(), HumanBytes(r.scratch_bytes).c_str(), HumanBytes(r.peak_rss_bytes).c_str());
 }
 
 StatusOr<double> ParsePositiveSeconds(const std::string& value) {
@@ -201,7 +220,10 @@ StatusOr<double> ParsePositiveSeconds(const std::string& value) {
 }  // namespace
 
 int BenchCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{"bench", {"--json", "--no-onednn"}, {"--batch", "--threads", "--warmup", "--iters", "--seconds"}, {}};
+  ArgSpec spec{"bench",
+               {"--json", "--no-onednn", "--profile"},
+               {"--batch", "--threads", "--warmup", "--iters", "--seconds"},
+               {}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("bench", parsed.status().message());
   if (parsed->help) {
@@ -241,10 +263,12 @@ int BenchCommand(const std::vector<std::string>& args) {
     seconds = *v;
   }
   r.threads = static_cast<int>(threads);
+  r.profile = parsed->Has("--profile");
   r.warmup = warmup;
   Status status = Bench(&r, iters, seconds, !parsed->Has("--no-onednn"));
   if (!status.ok()) return ReportError(status);
   Print(r, parsed->Has("--json"));
+  if (r.profile) std::fputs(r.profile_report.c_str(), parsed->Has("--json") ? stderr : stdout);
   return kExitOk;
 }
 

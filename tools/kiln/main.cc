@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ir/core/resource_limits.h"
+#include "runtime/threading.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
 
@@ -98,6 +99,7 @@ int Dispatch(std::vector<std::string> args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  kiln::runtime::ApplyThreadingDefaults(argv);  // may re-execute this program (runtime/threading.h)
   try {
     return Dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const std::bad_alloc&) {

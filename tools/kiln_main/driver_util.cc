@@ -6,10 +6,12 @@
 #include <new>
 
 #include "ir/core/resource_limits.h"
+#include "runtime/threading.h"
 
 namespace kiln::aot {
 
 int RunGuarded(int (*main_fn)(int, char**), int argc, char** argv) {
+  runtime::ApplyThreadingDefaults(argv);  // may re-execute this program (runtime/threading.h)
   try {
     return main_fn(argc, argv);
   } catch (const std::bad_alloc&) {

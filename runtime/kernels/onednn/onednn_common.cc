@@ -5,6 +5,11 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
+
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+#include <omp.h>
+#endif
 
 namespace kiln::runtime {
 namespace onednn {
@@ -86,7 +91,90 @@ class NonFiniteFallbackKernel : public Kernel {
   bool always_exact_ = false;
 };
 
+// ---- Small kernels run on the calling thread alone ----
+// Waking the other threads for a parallel region costs microseconds when they spin and
+// tens of microseconds when they sleep (OMP_WAIT_POLICY=PASSIVE, a busy machine); a kernel
+// of a few microseconds (LeNet-5 or an MLP at batch 1) loses more than it gains. Such a
+// kernel is built and run with one OpenMP thread: oneDNN sizes a primitive's parallel work
+// by the calling thread's thread count when it is created (and keys its primitive cache by
+// it) and runs it with the count it was created for.
+constexpr double kOneThreadFlops = 2e6;          // ~20-40 us of one core's FP32 work
+constexpr int64_t kOneThreadBytes = 256 * 1024;  // ~10-20 us of one core's memory traffic
+
+// Floating-point operations of the products (2 per multiply-add), from the shapes alone;
+// 0 for the other ops, whose cost is their memory traffic; -1 for products not estimated
+// (backward ones): those keep every thread.
+double ProductFlops(const KernelSpec& spec) {
+  const std::string& op = spec.op_type;
+  if (spec.outputs.empty() || spec.inputs.size() < 2) return 0;
+  const double out = static_cast<double>(spec.outputs[0].num_elements());
+  if (op == "MatMul" || op == "Gemm" || op == "FusedMatMul") {
+    const Dims& a = spec.inputs[0].dims;
+    if (a.empty()) return 0;
+    const bool trans_a = op == "Gemm" && spec.attrs.GetInt("transA", 0) != 0;
+    const int64_t k = trans_a && a.size() >= 2 ? a[a.size() - 2] : a.back();
+    return 2 * out * static_cast<double>(k);
+  }
+  if (op == "Conv" || op == "FusedConv") {
+    const Dims& w = spec.inputs[1].dims;  // [C_out, C_in / group, k...]
+    if (w.empty()) return 0;
+    double per_output = 1;
+    for (size_t d = 1; d < w.size(); ++d) per_output *= static_cast<double>(w[d]);
+    return 2 * out * per_output;
+  }
+  return -1;  // another product or a backward op: not estimated
+}
+
+bool RunsOnOneThread(const KernelSpec& spec) {
+  if (spec.op_type.find("Grad") != std::string::npos || spec.op_type == "ConvTranspose") return false;
+  if (spec.op_type == "RNN" || spec.op_type == "GRU" || spec.op_type == "LSTM") return false;  // own rule
+  const double flops = ProductFlops(spec);
+  if (flops < 0) return false;
+  // A product's operands stay in cache from run to run (weights): its flops decide.
+  if (flops > 0) return flops < kOneThreadFlops;
+  int64_t bytes = 0;
+  for (const TensorRef& t : spec.inputs) bytes += t.num_bytes();
+  for (const TensorRef& t : spec.outputs) bytes += t.num_bytes();
+  return flops < kOneThreadFlops && bytes < kOneThreadBytes;
+}
+
+// Sets the calling thread's OpenMP thread count for its lifetime.
+class ScopedThreadCount {
+ public:
+  explicit ScopedThreadCount(int threads) {
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+    saved_ = omp_get_max_threads();
+    if (saved_ != threads) omp_set_num_threads(threads);
+#endif
+    wanted_ = threads;
+  }
+  ~ScopedThreadCount() {
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+    if (saved_ != wanted_) omp_set_num_threads(saved_);
+#endif
+  }
+  ScopedThreadCount(const ScopedThreadCount&) = delete;
+  ScopedThreadCount& operator=(const ScopedThreadCount&) = delete;
+
+ private:
+  int saved_ = 1, wanted_ = 1;
+};
+
+class OneThreadKernel : public Kernel {
+ public:
+  explicit OneThreadKernel(std::unique_ptr<Kernel> kernel) : kernel_(std::move(kernel)) {}
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    ScopedThreadCount one(1);
+    return kernel_->Run(in, out);
+  }
+
+ private:
+  std::unique_ptr<Kernel> kernel_;
+};
+
 }  // namespace
+
+bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec) { return RunsOnOneThread(spec); }
 
 memory::desc StridedDesc(const Dims& dims, const Dims& strides) {
   return memory::desc(memory::dims(dims.begin(), dims.end()), memory::data_type::f32,
@@ -161,14 +249,20 @@ Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vec
 void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder) {
   Builders()[op_type] = builder;
   r.Register("onednn", op_type, [builder](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+    const bool one_thread = RunsOnOneThread(spec);
+    std::optional<ScopedThreadCount> building_threads;
+    if (one_thread) building_threads.emplace(1);
     auto kernel = RunBuilder(builder, spec);
+    building_threads.reset();
     if (!kernel.ok()) return kernel.status().WithContext(spec.Label());
     // The exact path for non-finite inputs (see NonFiniteFallbackKernel); every
     // op has a reference kernel, so a failure to build one is an error here.
     auto exact = KernelRegistry::Global().Create("ref", spec);
     if (!exact.ok()) return exact.status().WithContext(spec.Label());
-    return std::unique_ptr<Kernel>(
-        std::make_unique<NonFiniteFallbackKernel>(spec, std::move(*kernel), std::move(*exact)));
+    std::unique_ptr<Kernel> checked =
+        std::make_unique<NonFiniteFallbackKernel>(spec, std::move(*kernel), std::move(*exact));
+    if (one_thread) checked = std::make_unique<OneThreadKernel>(std::move(checked));
+    return checked;
   });
 }
 

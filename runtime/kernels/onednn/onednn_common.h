@@ -113,6 +113,11 @@ class PrimitiveKernel : public Kernel {
   std::vector<PrimitiveStep> steps_;
 };
 
+/// Whether the oneDNN kernel of `spec` is built and run on the calling thread alone: its
+/// work (the products' flops, the other ops' bytes) is too small to repay waking the other
+/// threads.
+bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec);
+
 /// Builds a kernel for a spec whose env holds an engine; may throw dnnl::error
 /// and returns reasons (without the node label) for what it does not handle.
 using OneDnnBuilder = std::function<StatusOr<std::unique_ptr<Kernel>>(const KernelSpec& spec)>;
