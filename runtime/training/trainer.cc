@@ -431,9 +431,9 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     EpochStats st;
     st.epoch = epoch + 1;
     st.loss = loss_sum / steps;
-    if (learning_rate_state_ >= 0) {  // the float's shortest decimal (0.003, not 0.0030000000260770321)
+    if (learning_rate_state_ >= 0) {  // 6 digits: 0.003, not 0.0030000000260770321
       char text[32];
-      std::snprintf(text, sizeof text, "%.7g", step_->state(learning_rate_state_).as<float>()[0]);
+      std::snprintf(text, sizeof text, "%.6g", step_->state(learning_rate_state_).as<float>()[0]);
       st.learning_rate = std::strtod(text, nullptr);
     }
     if (classifier) st.accuracy = correct / static_cast<double>(steps * batch);
