@@ -4,6 +4,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "compiler/pass.h"
+
 namespace kiln {
 namespace {
 
@@ -33,7 +35,31 @@ class DecoderBuilder {
   Graph& g_;
 };
 
+// A copy with every value's shape at batch 1 (a loaded model's outputs may have none yet).
+StatusOr<std::unique_ptr<Graph>> TypedAtBatchOne(const Graph& model) {
+  std::unique_ptr<Graph> typed = model.Clone();
+  PassOptions options;
+  options.batch_size = 1;
+  RETURN_IF_ERROR(RunPipeline(*typed, {{"resolve-symbolic-dims"}, {"infer-shapes"}}, options));
+  return typed;
+}
+
 }  // namespace
+
+StatusOr<int64_t> GreedyDecodingClasses(const Graph& model, const proto::GreedyDecoding& decoding) {
+  if (model.inputs().size() != 1 || model.outputs().empty() || model.inputs()[0]->dims().size() != 2) {
+    return InvalidArgument("greedy decoding needs a model with one [batch, length] input and an output");
+  }
+  const int64_t steps = model.inputs()[0]->dims()[1] - decoding.decoder_offset();
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> typed, TypedAtBatchOne(model));
+  int64_t per_sample = 1;
+  for (int64_t d : typed->outputs()[0]->dims()) per_sample *= d;
+  if (steps <= 0 || per_sample % steps != 0) {
+    return InvalidArgument("greedy decoding: the output's ", per_sample, " values per sample are not ", steps,
+                           " steps of classes");
+  }
+  return per_sample / steps;
+}
 
 StatusOr<std::unique_ptr<Graph>> BuildGreedyDecoder(const Graph& model, const proto::GreedyDecoding& decoding) {
   if (model.inputs().size() != 1 || model.outputs().empty()) {
@@ -86,6 +112,17 @@ StatusOr<std::unique_ptr<Graph>> BuildGreedyDecoder(const Graph& model, const pr
       b.Op("Concat", "greedy/Tokens_0", {encoder_ids, b.Op("MatMul", "greedy/FirstDecoderIds", {ones, first})}, axis1);
   Value* stopped = zeros;  // 1 once a sequence has chosen the stop token
   std::vector<Value*> chosen;
+  // Per-step outputs over the encoder's positions ([batch, steps, offset], e.g. attention
+  // weights): the decoder outputs step t of copy t, under the model output's name.
+  std::vector<const Value*> per_position;
+  if (model.outputs().size() > 1) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Graph> typed, TypedAtBatchOne(model));
+    for (size_t k = 1; k < typed->outputs().size(); ++k) {
+      const Dims& d = typed->outputs()[k]->dims();
+      if (d.size() == 3 && d[1] == steps && d[2] == offset) per_position.push_back(model.outputs()[k]);
+    }
+  }
+  std::vector<std::vector<Value*>> per_position_rows(per_position.size());
   for (int64_t t = 0; t < steps; ++t) {
     const std::string step = "step" + std::to_string(t) + "/";
     std::unordered_map<const Value*, Value*> map = shared;
@@ -97,6 +134,10 @@ StatusOr<std::unique_ptr<Graph>> BuildGreedyDecoder(const Graph& model, const pr
       for (const Value* out : node->outputs()) names.push_back(step + out->name());
       Node* copy = g->AddNode(node->op_type(), step + node->name(), inputs, node->num_outputs(), node->attrs(), names);
       for (int i = 0; i < node->num_outputs(); ++i) map[node->output(i)] = copy->output(i);
+    }
+    for (size_t k = 0; k < per_position.size(); ++k) {
+      per_position_rows[k].push_back(
+          b.Columns(step + "greedy/" + per_position[k]->name(), map.at(per_position[k]), t, t + 1));
     }
     Value* out = map.at(model.outputs()[0]);
     Value* per_step = b.Op("Reshape", step + "greedy/PerStep", {out, b.Ints(step + "per_step_shape", {0, steps, -1})});
@@ -124,6 +165,10 @@ StatusOr<std::unique_ptr<Graph>> BuildGreedyDecoder(const Graph& model, const pr
   }
   Node* decoded = g->AddNode("Concat", "greedy/Decoded", chosen, 1, axis1, {"decoded"});
   g->AddOutput(decoded->output(0));
+  for (size_t k = 0; k < per_position.size(); ++k) {
+    const std::string& name = per_position[k]->name();
+    g->AddOutput(g->AddNode("Concat", "greedy/" + name, per_position_rows[k], 1, axis1, {name})->output(0));
+  }
   return g;
 }
 

@@ -19,8 +19,14 @@ namespace kiln {
 /// copy t of the model (same weights, same names for every constant) reads the start
 /// token followed by the tokens copies 0..t-1 chose, and chooses the argmax of its step
 /// t; from the stop token on (itself included as chosen) every later step is pad_token.
+/// Every further model output of shape [batch, steps, offset] (attention weights: per decoder
+/// step, a weight per encoder position) becomes a decoder output of the same name holding
+/// copy t's step t, i.e. the weights of the tokens actually chosen.
 /// Each copy recomputes the encoder: steps x the model's work, no state carried
 /// between copies, so any causal decoder works unchanged.
 StatusOr<std::unique_ptr<Graph>> BuildGreedyDecoder(const Graph& model, const proto::GreedyDecoding& decoding);
+
+/// The classes per decoder step of `model`'s first output (its vocabulary).
+StatusOr<int64_t> GreedyDecodingClasses(const Graph& model, const proto::GreedyDecoding& decoding);
 
 }  // namespace kiln

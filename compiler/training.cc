@@ -144,6 +144,7 @@ OptimizerConfig OptimizerFromSpec(const proto::TrainingSpec& s) {
   if (s.has_rho()) h.rho = s.rho();
   h.weight_decay = s.weight_decay();
   o.clip_norm = s.clip_norm();
+  o.learning_rate_state = s.has_reduce_lr_on_plateau();
   return o;
 }
 
@@ -181,6 +182,7 @@ Status CheckRange(const Range& r, bool present, double v) {
 Status ValidateTrainingSpec(const proto::TrainingSpec& s) {
   constexpr double kInf = HUGE_VAL;
   const proto::EarlyStopping& e = s.early_stopping();
+  const proto::ReduceLROnPlateau& r = s.reduce_lr_on_plateau();
   const std::pair<Range, std::pair<bool, double>> checks[] = {
       {{"learning_rate", "--lr", 0, kInf, true, false}, {s.has_learning_rate(), s.learning_rate()}},
       {{"momentum", "--momentum", 0, 1, false, true}, {s.has_momentum(), s.momentum()}},
@@ -199,6 +201,12 @@ Status ValidateTrainingSpec(const proto::TrainingSpec& s) {
       {{"early_stopping.patience", "--patience", 0, 1e9, false, false},
        {e.has_patience(), static_cast<double>(e.patience())}},
       {{"early_stopping.min_delta", "--min-delta", 0, kInf, false, false}, {e.has_min_delta(), e.min_delta()}},
+      {{"reduce_lr_on_plateau.factor", "--reduce-lr-factor", 0, 1, true, true}, {r.has_factor(), r.factor()}},
+      {{"reduce_lr_on_plateau.patience", "--reduce-lr-patience", 1, 1e9, false, false},
+       {r.has_patience(), static_cast<double>(r.patience())}},
+      {{"reduce_lr_on_plateau.min_lr", "--reduce-lr-min", 0, kInf, false, false}, {r.has_min_lr(), r.min_lr()}},
+      {{"reduce_lr_on_plateau.min_delta", "--reduce-lr-min-delta", 0, kInf, false, false},
+       {r.has_min_delta(), r.min_delta()}},
   };
   for (const auto& [range, value] : checks) RETURN_IF_ERROR(CheckRange(range, value.first, value.second));
   if (s.validation_split() + s.test_split() >= 1.0f) {
@@ -357,12 +365,18 @@ StatusOr<TrainingProgram> BuildTrainingProgram(const Graph& model, const Trainin
     trained_grads = clip->outputs();
   }
   Value* step = g->FindValue("train/step");
+  Value* learning_rate = nullptr;  // an optional last input of every update
+  if (config.optimizer.learning_rate_state) {
+    learning_rate = g->AddState(kLearningRateState,
+                                Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{config.optimizer.hyper.lr}));
+  }
   for (size_t i = 0; i < trained.size(); ++i) {
     Value* p = trained[i];
     std::vector<Value*> ins = {p, trained_grads[i]};
     const std::vector<std::string>& slots = opt.def->slots;
     for (const std::string& slot : slots) ins.push_back(g->AddState(p->name() + "/" + slot, Zeros(p)));
     if (opt.def->reads_step) ins.push_back(step);
+    if (learning_rate) ins.push_back(learning_rate);
     const int num_outputs = 1 + static_cast<int>(slots.size());
     Node* n = g->AddNode(opt.def->update_op, p->name() + "/update", ins, num_outputs, opt.attrs);
     RETURN_IF_ERROR(InferNode(n));

@@ -25,6 +25,9 @@ struct OptimizerConfig {
   std::string name = kDefaultOptimizer;  // a row of AllOptimizers() (ir/core/optimizer.h)
   OptimizerHyperparams hyper = FindOptimizer(kDefaultOptimizer)->defaults;
   float clip_norm = 0.0f;  // > 0: clip the gradients by their global norm
+  /// The updates read the learning rate from the state kLearningRateState (optimizer.h; initially
+  /// hyper.lr), which the trainer lowers (ReduceLROnPlateau), instead of a constant.
+  bool learning_rate_state = false;
 
   /// `name` at its defaults (an unknown name keeps sgd's values; building the step reports it).
   static OptimizerConfig For(const std::string& name);

@@ -25,10 +25,13 @@ after changing a generator.
 
   python3 scripts/make_sequence_data.py [OUT_DIR]   # default examples/data
 """
+import ast
+import datetime
 import gzip
 import math
 import os
 import random
+import re
 import struct
 import sys
 
@@ -91,12 +94,40 @@ def noisy_sine(out_dir):
         write(out_dir, "sine_%s_y" % split, "<f4", (n, 1), y)
 
 
-ADDITION_VOCABULARY = 14  # pad, start, stop, 0-9, +
-ADDITION_QUESTION, ADDITION_ANSWER = 7, 5  # "999+999"; "1998" and stop
+def model_vocabulary(example):
+    """The token texts of an example's greedy_decoding block (`tokens: [...]`) and its pad,
+    start and stop ids: the model file is the one place the vocabulary is written."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", example + ".kiln.txt")
+    with open(path) as f:
+        text = f.read()
+    block = re.search(r"greedy_decoding\s*\{(.*?)\n\s*\}", text, re.S).group(1)
+    tokens = ast.literal_eval(re.search(r"tokens:\s*(\[.*?\])", block, re.S).group(1))
+    special = {k: int(re.search(k + r":\s*(\d+)", block).group(1)) if re.search(k + r":", block) else 0
+               for k in ("pad_token", "start_token", "stop_token")}
+    return tokens, special["pad_token"], special["start_token"], special["stop_token"]
 
 
-def addition_ids(text):
-    return [13 if c == "+" else 3 + int(c) for c in text]
+def write_seq2seq(out_dir, example, pairs_by_split, question_length, answer_length):
+    """Rows of x: the question's ids right-padded to question_length, then the decoder's
+    input ids (start, then the answer's: teacher forcing) padded to answer_length; y: the
+    answer_length targets (the answer's ids, then stop) one-hot, all-zero after stop."""
+    tokens, pad, start, stop = model_vocabulary(example)
+    ids = {t: i for i, t in enumerate(tokens) if i not in (pad, start, stop)}
+    for split, pairs in pairs_by_split:
+        x, y = [], []
+        for question, answer in pairs:
+            assert len(question) <= question_length and len(answer) < answer_length, (question, answer)
+            targets = [ids[c] for c in answer] + [stop]
+            decoder_in = [start] + targets[:-1]
+            x += [ids[c] for c in question] + [pad] * (question_length - len(question))
+            x += decoder_in + [pad] * (answer_length - len(decoder_in))
+            for step in range(answer_length):
+                row = [0.0] * len(tokens)
+                if step < len(targets):
+                    row[targets[step]] = 1.0
+                y += row
+        write(out_dir, "%s_%s_x" % (example, split), "<u1", (len(pairs), question_length + answer_length), x)
+        write(out_dir, "%s_%s_y" % (example, split), "<f4", (len(pairs), answer_length * len(tokens)), y)
 
 
 def seq2seq_addition(out_dir):
@@ -108,26 +139,63 @@ def seq2seq_addition(out_dir):
 
     problems = []
     seen = set()
-    while len(problems) < 21000:
+    while len(problems) < 51000:
         p = (operand(), operand())
         if p not in seen:
             seen.add(p)
             problems.append(p)
-    for split, chosen in (("train", problems[:20000]), ("test", problems[20000:])):
-        x, y = [], []
-        for a, b in chosen:
-            question = addition_ids("%d+%d" % (a, b))
-            targets = addition_ids(str(a + b)) + [2]
-            decoder_in = [1] + targets[:-1]
-            x += question + [0] * (ADDITION_QUESTION - len(question))
-            x += decoder_in + [0] * (ADDITION_ANSWER - len(decoder_in))
-            for step in range(ADDITION_ANSWER):
-                row = [0.0] * ADDITION_VOCABULARY
-                if step < len(targets):
-                    row[targets[step]] = 1.0
-                y += row
-        write(out_dir, "seq2seq_addition_%s_x" % split, "<u1", (len(chosen), ADDITION_QUESTION + ADDITION_ANSWER), x)
-        write(out_dir, "seq2seq_addition_%s_y" % split, "<f4", (len(chosen), ADDITION_ANSWER * ADDITION_VOCABULARY), y)
+    pairs = [("%d+%d" % (a, b), str(a + b)) for a, b in problems]
+    write_seq2seq(out_dir, "seq2seq_addition", (("train", pairs[:50000]), ("test", pairs[50000:])), 7, 5)
+
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def ordinal(n):
+    return "%d%s" % (n, "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th"))
+
+
+# Human ways of writing a date d (a datetime.date). Slashes are month first (US), dots day
+# first (European); two-digit years are 1950-2049.
+DATE_FORMATS = [
+    lambda d: "%d %s %d" % (d.day, MONTHS[d.month - 1], d.year),                 # 3 March 1987
+    lambda d: "%s %d, %d" % (MONTHS[d.month - 1], d.day, d.year),                # March 3, 1987
+    lambda d: "%02d/%02d/%02d" % (d.month, d.day, d.year % 100),                 # 03/03/87
+    lambda d: "%s %d %s %d" % (WEEKDAYS[d.weekday()][:3], d.day, MONTHS[d.month - 1][:3], d.year),  # Tue 3 Mar 1987
+    lambda d: "%d-%d-%d" % (d.year, d.month, d.day),                             # 1987-3-3
+    lambda d: "%d %s %d" % (d.day, MONTHS[d.month - 1][:3], d.year),             # 3 Mar 1987
+    lambda d: "%s %d %d" % (MONTHS[d.month - 1][:3], d.day, d.year),             # Mar 3 1987
+    lambda d: "%s %s, %d" % (MONTHS[d.month - 1], ordinal(d.day), d.year),       # March 3rd, 1987
+    lambda d: "%d/%d/%d" % (d.month, d.day, d.year),                             # 3/3/1987
+    lambda d: "%s, %s %d, %d" % (WEEKDAYS[d.weekday()], MONTHS[d.month - 1], d.day, d.year),  # Tuesday, March 3, 1987
+    lambda d: "%02d.%02d.%d" % (d.day, d.month, d.year),                         # 03.03.1987
+    lambda d: "%d%02d%02d" % (d.year, d.month, d.day),                           # 19870303
+    lambda d: "%d-%s-%d" % (d.day, MONTHS[d.month - 1][:3], d.year),             # 3-Mar-1987
+    lambda d: "%d-%02d-%02d" % (d.year, d.month, d.day),                         # 1987-03-03
+    lambda d: ("%d %s %d" % (d.day, MONTHS[d.month - 1], d.year)).upper(),       # 3 MARCH 1987
+    lambda d: "the %s of %s %d" % (ordinal(d.day), MONTHS[d.month - 1], d.year),  # the 3rd of March 1987
+]
+DATE_QUESTION, DATE_ANSWER = 29, 11  # "Wednesday, September 30, 1987"; "1987-09-30" and stop
+
+
+def seq2seq_dates(out_dir):
+    """Dates 1950-2049 in the formats above -> ISO 8601. The held-out dates are days that
+    no training example shows, in any format."""
+    rng = random.Random(8601)
+    first = datetime.date(1950, 1, 1)
+    days = list(range((datetime.date(2049, 12, 31) - first).days + 1))
+    rng.shuffle(days)
+    splits = (("train", days[:30000]), ("test", days[30000:31000]))
+    pairs_by_split = []
+    for split, chosen in splits:
+        pairs = []
+        for day in chosen:
+            d = first + datetime.timedelta(days=day)
+            pairs.append((rng.choice(DATE_FORMATS)(d), d.isoformat()))
+        pairs_by_split.append((split, pairs))
+    write_seq2seq(out_dir, "seq2seq_dates", pairs_by_split, DATE_QUESTION, DATE_ANSWER)
 
 
 def main():
@@ -136,6 +204,7 @@ def main():
     binary_addition(out_dir)
     noisy_sine(out_dir)
     seq2seq_addition(out_dir)
+    seq2seq_dates(out_dir)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,10 @@ struct OptimizerDef {
 /// The optimizer when a training block names none.
 constexpr char kDefaultOptimizer[] = "sgd";
 
+/// The training step's learning-rate state (a float32 scalar, the last input of every update)
+/// when the trainer lowers the learning rate (ReduceLROnPlateau); absent otherwise.
+constexpr char kLearningRateState[] = "train/learning_rate";
+
 /// sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam.
 const std::vector<OptimizerDef>& AllOptimizers();
 /// nullptr when unknown.

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "ir/core/file_io.h"
+#include "ir/core/optimizer.h"
 #include "runtime/checkpoint.h"
 
 namespace kiln::runtime {
@@ -86,6 +88,14 @@ TrainerOptions TrainerOptionsFromSpec(const proto::TrainingSpec& spec) {
   options.min_delta = e.min_delta();
   options.restore_best_weights = !e.has_restore_best_weights() || e.restore_best_weights();  // unset: restore
   options.checkpoint_every = spec.checkpoint_every() > 0 ? spec.checkpoint_every() : 1;
+  if (spec.has_reduce_lr_on_plateau()) {
+    const proto::ReduceLROnPlateau& r = spec.reduce_lr_on_plateau();
+    if (!r.monitor().empty()) options.reduce_lr_monitor = r.monitor();
+    options.reduce_lr_patience = r.has_patience() ? r.patience() : 10;  // Keras' defaults
+    if (r.has_factor()) options.reduce_lr_factor = r.factor();
+    options.reduce_lr_min = r.min_lr();
+    if (r.has_min_delta()) options.reduce_lr_min_delta = r.min_delta();
+  }
   return options;
 }
 
@@ -267,6 +277,40 @@ bool Trainer::IsBetter(double value) const {
   return maximize ? value > best_metric_ + options_.min_delta : value < best_metric_ - options_.min_delta;
 }
 
+namespace {
+double MonitoredValue(const EpochStats& st, const std::string& monitor) {
+  return monitor == "val_loss"       ? st.val_loss
+         : monitor == "val_accuracy" ? st.val_accuracy
+         : monitor == "accuracy"     ? st.accuracy
+                                     : st.loss;
+}
+}  // namespace
+
+Status Trainer::MaybeReduceLearningRate(const EpochStats& st, const std::string& monitor) {
+  const double value = MonitoredValue(st, monitor);
+  const bool maximize = monitor.find("accuracy") != std::string::npos;
+  const double delta = options_.reduce_lr_min_delta;
+  if (!lr_have_best_ || (maximize ? value > lr_best_ + delta : value < lr_best_ - delta)) {
+    lr_best_ = value;
+    lr_have_best_ = true;
+    lr_wait_ = 0;
+    return Status::Ok();
+  }
+  if (++lr_wait_ < options_.reduce_lr_patience) return Status::Ok();
+  lr_wait_ = 0;
+  const TensorRef lr = step_->state(learning_rate_state_);
+  const float old_lr = lr.as<float>()[0];
+  const float new_lr = static_cast<float>(std::max(options_.reduce_lr_min, old_lr * options_.reduce_lr_factor));
+  if (!(new_lr < old_lr)) return Status::Ok();  // at the floor already
+  RETURN_IF_ERROR(step_->SetState(learning_rate_state_, &new_lr, sizeof new_lr));
+  if (options_.progress) {
+    std::fprintf(options_.out, "Epoch %lld: reducing the learning rate to %g (%s did not improve for %lld epochs)\n",
+                 static_cast<long long>(st.epoch), new_lr, monitor.c_str(),
+                 static_cast<long long>(options_.reduce_lr_patience));
+  }
+  return Status::Ok();
+}
+
 bool Trainer::StatesFinite() const {
   for (int i = 0; i < step_->num_states(); ++i) {
     const TensorRef s = step_->state(i);
@@ -307,6 +351,13 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
   std::string monitor = options_.monitor;
   if (!validation && monitor.rfind("val_", 0) == 0) monitor = monitor.substr(4);
   options_.monitor = monitor;
+  std::string lr_monitor = options_.reduce_lr_monitor;
+  if (!validation && lr_monitor.rfind("val_", 0) == 0) lr_monitor = lr_monitor.substr(4);
+  learning_rate_state_ = step_->FindState(kLearningRateState);
+  if (options_.reduce_lr_patience > 0 && learning_rate_state_ < 0) {
+    return InvalidArgument("reduce_lr_on_plateau: the training step has no learning-rate state '", kLearningRateState,
+                           "' (build it with the reduce_lr_on_plateau block)");
+  }
 
   // Where the checkpoints go is checked before the first epoch, not found out after it.
   if (!options_.checkpoint_path.empty()) RETURN_IF_ERROR(CheckOutputPath(options_.checkpoint_path));
@@ -380,6 +431,11 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     EpochStats st;
     st.epoch = epoch + 1;
     st.loss = loss_sum / steps;
+    if (learning_rate_state_ >= 0) {  // 6 digits: 0.003, not 0.0030000000260770321
+      char text[32];
+      std::snprintf(text, sizeof text, "%.6g", step_->state(learning_rate_state_).as<float>()[0]);
+      st.learning_rate = std::strtod(text, nullptr);
+    }
     if (classifier) st.accuracy = correct / static_cast<double>(steps * batch);
     if (validation) {
       ASSIGN_OR_RETURN(Evaluation v, Evaluate(*validation));
@@ -400,12 +456,10 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
       DrawBar(options_.out, steps, steps, timing, metrics, true);
     }
 
+    if (options_.reduce_lr_patience > 0) RETURN_IF_ERROR(MaybeReduceLearningRate(st, lr_monitor));
     bool stop = false;
     if (options_.patience > 0) {
-      const double value = monitor == "val_loss"       ? st.val_loss
-                           : monitor == "val_accuracy" ? st.val_accuracy
-                           : monitor == "accuracy"     ? st.accuracy
-                                                       : st.loss;
+      const double value = MonitoredValue(st, monitor);
       if (IsBetter(value)) {
         best_metric_ = value;
         have_best_ = true;

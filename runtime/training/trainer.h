@@ -33,6 +33,15 @@ struct TrainerOptions {
   int64_t patience = 0;
   double min_delta = 0.0;
   bool restore_best_weights = true;
+  // ReduceLROnPlateau (reduce_lr_patience 0: off): after reduce_lr_patience epochs without
+  // an improvement of reduce_lr_monitor by more than reduce_lr_min_delta, the learning rate
+  // (the step's state kLearningRateState, ir/core/optimizer.h) is multiplied by
+  // reduce_lr_factor, never below reduce_lr_min.
+  std::string reduce_lr_monitor = "val_loss";
+  int64_t reduce_lr_patience = 0;
+  double reduce_lr_factor = 0.1;
+  double reduce_lr_min = 0.0;
+  double reduce_lr_min_delta = 1e-4;
   // Checkpoints (written atomically after every `checkpoint_every` epochs; "" = none).
   std::string checkpoint_path;
   int64_t checkpoint_every = 1;
@@ -62,6 +71,7 @@ struct EpochStats {
   double loss = 0, accuracy = -1;
   double val_loss = -1, val_accuracy = -1;  // -1: no validation data / not a classifier
   double seconds = 0;
+  double learning_rate = -1;  // the epoch's, when the trainer schedules it (-1: a constant)
 };
 
 struct Evaluation {
@@ -106,6 +116,8 @@ class Trainer {
   Status FillTarget(const data::Dataset& ds, const int64_t* rows, int64_t n, void* target) const;
   double SampleLoss(const float* pred, int64_t width, const data::Dataset& ds, int64_t row) const;
   bool IsBetter(double value) const;
+  /// ReduceLROnPlateau after an epoch: lowers the learning rate state when due.
+  Status MaybeReduceLearningRate(const EpochStats& st, const std::string& monitor);
   bool StatesFinite() const;
   void SnapshotBest();
   void RestoreBest();
@@ -122,6 +134,11 @@ class Trainer {
   bool resumed_stopped_ = false;
   bool stop_requested_ = false;
   std::vector<std::vector<uint8_t>> best_state_;  // per step state, preallocated once
+  // ReduceLROnPlateau state.
+  int learning_rate_state_ = -1;  // the step's state index
+  double lr_best_ = 0;
+  bool lr_have_best_ = false;
+  int64_t lr_wait_ = 0;
 };
 
 }  // namespace kiln::runtime

@@ -381,6 +381,26 @@ TEST(TrainingUpdateKernels, AdamStepShapeAndNegativeStep) {
   EXPECT_NE(neg.status().message().find("step -1 is negative"), std::string::npos) << neg.status().message();
 }
 
+// The optional last input replaces the lr attribute (the trainer's learning-rate state).
+TEST(TrainingUpdateKernels, LearningRateInputReplacesTheAttribute) {
+  const Tensor p = F({2}, {1, 2}), g = F({2}, {0.5, -0.5}), z = F({2}, {0, 0});
+  const std::vector<OutSpec> sgd_out = {{proto::DT_FLOAT, {2}}};
+  auto from_attr = RunRef("SGDUpdate", FloatAttr("lr", 0.1f), {p, g}, sgd_out);
+  auto from_input = RunRef("SGDUpdate", FloatAttr("lr", 5.0f), {p, g, F({}, {0.1f})}, sgd_out);
+  ASSERT_OK(from_attr.status());
+  ASSERT_OK(from_input.status());
+  ExpectNear(Read((*from_input)[0]), {0.95, 2.05}, 1e-7, "param");
+  EXPECT_EQ(Read((*from_attr)[0]), Read((*from_input)[0]));
+  // Adam: the first step moves each param by the input's lr (the attribute says 1e-3).
+  const std::vector<OutSpec> adam_out(3, {proto::DT_FLOAT, {2}});
+  auto adam = RunRef("AdamUpdate", {}, {p, g, z, z, I64({}, {0}), F({}, {0.25f})}, adam_out);
+  ASSERT_OK(adam.status());
+  ExpectNear(Read((*adam)[0]), {0.75, 2.25}, 1e-6, "param");
+  auto bad = RunRef("SGDUpdate", FloatAttr("lr", 0.1f), {p, g, F({2}, {0.1f, 0.1f})}, sgd_out);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "the learning rate input must be a float32 scalar, got float32 [2]");
+}
+
 TEST(TrainingUpdateKernels, MismatchedStateIsAnError) {
   auto r = RunRef("MomentumUpdate", FloatAttr("lr", 0.1f), {F({2}, {1, 2}), F({2}, {1, 1}), F({3}, {0, 0, 0})},
                   {{proto::DT_FLOAT, {2}}, {proto::DT_FLOAT, {2}}});

@@ -225,6 +225,38 @@ TEST(TrainCliTest, EarlyStopping) {
   EXPECT_NE(full.output.find("Trained 20 epoch(s)"), std::string::npos) << full.output;
 }
 
+// With --reduce-lr-min-delta 10 no epoch improves on the first: from epoch 2 on, patience 1
+// halves the learning rate after every epoch, down to --reduce-lr-min.
+TEST(TrainCliTest, ReduceLROnPlateau) {
+  const std::string dir = testing::MakeTempDir();
+  Result r = Kiln("train " + kIris +
+                  " --epochs 5 --lr 0.01 --reduce-lr-patience 1 --reduce-lr-factor 0.5 --reduce-lr-min 0.002"
+                  " --reduce-lr-min-delta 10 --report-json " +
+                  dir + "/r.json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("Epoch 2: reducing the learning rate to 0.005 (loss did not improve for 1 epochs)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("Epoch 3: reducing the learning rate to 0.0025"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Epoch 4: reducing the learning rate to 0.002 "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Epoch 5: reducing"), std::string::npos) << r.output;  // at the floor
+  // The report holds each epoch's rate (read from the step's state): 0.01 twice (and the
+  // run's at the top), then 0.005, 0.0025 and 0.002.
+  const std::string json = ReadBytes(dir + "/r.json");
+  auto count = [&](const std::string& lr) {
+    int n = 0;
+    for (size_t at = json.find(lr); at != std::string::npos; at = json.find(lr, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"learning_rate\": 0.01\n"), 2) << json;  // epochs' last field: no comma
+  EXPECT_EQ(count("\"learning_rate\": 0.01,"), 1) << json;   // the run's
+  EXPECT_EQ(count("\"learning_rate\": 0.005\n"), 1) << json;
+  EXPECT_EQ(count("\"learning_rate\": 0.0025\n"), 1) << json;
+  EXPECT_EQ(count("\"learning_rate\": 0.002\n"), 1) << json;
+  ExpectOneLineError(KilnStderr("train " + kIris + " --reduce-lr-factor 1.5"), 2,
+                     "reduce_lr_on_plateau.factor (--reduce-lr-factor) must be in (0, 1), got 1.5");
+}
+
 TEST(TrainCliTest, BadDataIsOneLineAndWritesNothing) {
   const std::string dir = testing::MakeTempDir();
   const std::string out = " --quiet -o " + dir + "/out.kiln --export-onnx " + dir + "/out.onnx";

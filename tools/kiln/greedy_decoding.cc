@@ -9,6 +9,7 @@
 #include "compiler/compile.h"
 #include "compiler/greedy_decoder.h"
 #include "frontends/load_model.h"
+#include "runtime/data/token_text.h"
 
 namespace kiln::cli {
 namespace {
@@ -34,13 +35,21 @@ std::string Ids(const float* v, int64_t n) {
 
 }  // namespace
 
+Status CheckDecoderVocabulary(const Graph& model, const proto::GreedyDecoding& decoding) {
+  if (decoding.tokens_size() == 0) return Status::Ok();
+  ASSIGN_OR_RETURN(int64_t classes, GreedyDecodingClasses(model, decoding));
+  return data::CharacterVocabulary::Create(decoding, classes).status();
+}
+
 Status ReportGreedyDecoding(const Graph& trained, const proto::GreedyDecoding& decoding, const data::Dataset* test,
                             int64_t batch, int threads, const std::string& decoder_out, const WriteOptions& write) {
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> decoder, BuildGreedyDecoder(trained, decoding));
   const int64_t offset = decoding.decoder_offset();
   const int64_t steps = trained.inputs()[0]->dims()[1] - offset;
   if (!decoder_out.empty()) {
-    ASSIGN_OR_RETURN(std::string bytes, SerializeModel(*decoder, proto::TrainingSpec(), decoder_out));
+    proto::TrainingSpec decoder_spec;  // what `kiln predict --text` reads: the ids and their text
+    *decoder_spec.mutable_greedy_decoding() = decoding;
+    ASSIGN_OR_RETURN(std::string bytes, SerializeModel(*decoder, decoder_spec, decoder_out));
     RETURN_IF_ERROR(WriteFileAtomically(decoder_out, bytes, write));
     std::printf("Wrote the greedy decoder (%lld steps) to %s\n", static_cast<long long>(steps), decoder_out.c_str());
   }

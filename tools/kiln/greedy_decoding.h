@@ -12,6 +12,10 @@
 
 namespace kiln::cli {
 
+/// The token vocabulary (decoding.tokens, when given) against the model: one text per class
+/// of the per-step output (data::CharacterVocabulary's checks). Checked before training.
+Status CheckDecoderVocabulary(const Graph& model, const proto::GreedyDecoding& decoding);
+
 /// Builds the greedy decoder of `trained`, runs it on `test` (when not null) at batch
 /// `batch` and prints "Greedy decoding: exact match ..."; the targets of a test row are
 /// one-hot rows per decoder step (an all-zero row: pad_token). Writes the decoder to

@@ -17,11 +17,13 @@
 #include "runtime/session.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
+#include "tools/kiln/predict_text.h"
 
 namespace kiln::cli {
 namespace {
 
 constexpr char kPredictHelp[] = R"(Usage: kiln predict MODEL --image FILE ... [options]
+       kiln predict DECODER --text TEXT ... [--attention]
 
 Classifies images with a trained classifier and prints the K most probable
 classes of each. Images are PNG (any colour type and bit depth; transparency is
@@ -48,10 +50,20 @@ Options:
   --no-onednn               use the reference kernels only
   -h, --help                show this help
 
+Text (sequence to sequence):
+  --text TEXT               a question for a greedy decoder written by `kiln train
+                            --decoder-out` (repeatable): encoded with the character
+                            vocabulary the decoder carries; prints the decoded answer,
+                            one line per --text
+  --attention               after each answer, its attention weights (a row per answer
+                            token, a column per question character)
+
 Examples:
   kiln train examples/fashion_mnist_mlp.kiln.txt -o fmnist.kiln
   kiln predict fmnist.kiln --image examples/images/ankle_boot.png
   kiln predict digits.kiln --image my_digit.png --labels digits --top 5
+  kiln train examples/seq2seq_addition.kiln.txt --decoder-out adder.kiln
+  kiln predict adder.kiln --text "57+648" --text "9+1" --attention
 )";
 
 bool IsDirectory(const std::string& path) {
@@ -188,8 +200,10 @@ Status Predict(const std::string& model_path, PredictOptions o) {
 }  // namespace
 
 int PredictCommand(const std::vector<std::string>& args) {
-  ArgSpec spec{
-      "predict", {"--no-onednn"}, {"--image", "--top", "--labels", "--fit", "--invert", "--batch", "--save-input"}, {}};
+  ArgSpec spec{"predict",
+               {"--no-onednn", "--attention"},
+               {"--image", "--text", "--top", "--labels", "--fit", "--invert", "--batch", "--save-input"},
+               {}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("predict", parsed.status().message());
   if (parsed->help) {
@@ -202,8 +216,18 @@ int PredictCommand(const std::vector<std::string>& args) {
                                            : "expected one MODEL, got " + std::to_string(parsed->positional.size()) +
                                                  " (images go after --image)");
   }
+  if (!parsed->GetAll("--text").empty()) {
+    if (!parsed->GetAll("--image").empty()) return ReportUsageError("predict", "--text and --image do not mix");
+    TextPredictOptions text;
+    text.texts = parsed->GetAll("--text");
+    text.attention = parsed->Has("--attention");
+    text.use_onednn = !parsed->Has("--no-onednn");
+    Status status = PredictText(parsed->positional[0], text);
+    return status.ok() ? kExitOk : ReportError(status);
+  }
+  if (parsed->Has("--attention")) return ReportUsageError("predict", "--attention goes with --text");
   PredictOptions o;
-  if (parsed->GetAll("--image").empty()) return ReportUsageError("predict", "missing --image FILE");
+  if (parsed->GetAll("--image").empty()) return ReportUsageError("predict", "missing --image FILE or --text TEXT");
   for (const char* opt : {"--top", "--batch"}) {
     if (!parsed->options.count(opt)) continue;
     auto v = ParsePositiveInt(opt, parsed->Get(opt));

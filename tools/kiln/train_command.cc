@@ -60,6 +60,10 @@ Loop:
   --monitor M               val_loss (default), val_accuracy, loss, accuracy
   --min-delta X             smallest change that counts as an improvement
   --no-restore-best         keep the last weights instead of the best ones
+  --reduce-lr-patience N    ReduceLROnPlateau: multiply the learning rate by --reduce-lr-factor
+                            (default 0.1) after N epochs without an improvement of
+                            --reduce-lr-monitor (default val_loss, else loss) by more than
+                            --reduce-lr-min-delta (default 0.0001), never below --reduce-lr-min (0)
   --checkpoint FILE         write a checkpoint (atomically) every --checkpoint-every epochs;
                             it keeps the best weights too
   --resume                  continue from --checkpoint when it exists (it must be a valid
@@ -128,7 +132,8 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
   str("--loss", s.mutable_loss());
   str("--optimizer", s.mutable_optimizer());
   for (const char* opt : {"--lr", "--momentum", "--beta1", "--beta2", "--epsilon", "--rho", "--weight-decay",
-                          "--clip-norm", "--validation-split", "--test-split", "--min-delta"}) {
+                          "--clip-norm", "--validation-split", "--test-split", "--min-delta", "--reduce-lr-factor",
+                          "--reduce-lr-min", "--reduce-lr-min-delta"}) {
     if (!a.options.count(opt)) continue;
     ASSIGN_OR_RETURN(float x, ParseFloatOption(opt, a.Get(opt)));
     const std::string o = opt;
@@ -143,8 +148,11 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
     if (o == "--validation-split") s.set_validation_split(x);
     if (o == "--test-split") s.set_test_split(x);
     if (o == "--min-delta") s.mutable_early_stopping()->set_min_delta(x);
+    if (o == "--reduce-lr-factor") s.mutable_reduce_lr_on_plateau()->set_factor(x);
+    if (o == "--reduce-lr-min") s.mutable_reduce_lr_on_plateau()->set_min_lr(x);
+    if (o == "--reduce-lr-min-delta") s.mutable_reduce_lr_on_plateau()->set_min_delta(x);
   }
-  for (const char* opt : {"--epochs", "--batch", "--patience", "--checkpoint-every"}) {
+  for (const char* opt : {"--epochs", "--batch", "--patience", "--checkpoint-every", "--reduce-lr-patience"}) {
     if (!a.options.count(opt)) continue;
     ASSIGN_OR_RETURN(int64_t n, ParsePositiveInt(opt, a.Get(opt)));
     const std::string o = opt;
@@ -152,6 +160,7 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
     if (o == "--batch") s.set_batch_size(n);
     if (o == "--patience") s.mutable_early_stopping()->set_patience(n);
     if (o == "--checkpoint-every") s.set_checkpoint_every(n);
+    if (o == "--reduce-lr-patience") s.mutable_reduce_lr_on_plateau()->set_patience(n);
   }
   if (a.options.count("--seed")) {
     char* end = nullptr;
@@ -162,6 +171,8 @@ StatusOr<proto::TrainingSpec> MergeSpec(const proto::TrainingSpec& file, const P
     s.set_seed(n);
   }
   if (a.options.count("--monitor")) s.mutable_early_stopping()->set_monitor(a.Get("--monitor"));
+  if (a.options.count("--reduce-lr-monitor"))
+    s.mutable_reduce_lr_on_plateau()->set_monitor(a.Get("--reduce-lr-monitor"));
   if (a.Has("--nesterov")) s.set_nesterov(true);
   if (a.Has("--no-shuffle")) s.set_no_shuffle(true);
   if (a.Has("--no-restore-best")) s.mutable_early_stopping()->set_restore_best_weights(false);
@@ -181,6 +192,8 @@ Status CheckTrainingSpec(const proto::TrainingSpec& s) {
   }
   RETURN_IF_ERROR(CheckName("preprocessing", s.preprocess(), {"scale", "minmax", "standardize", "none"}));
   RETURN_IF_ERROR(CheckName("monitor", s.early_stopping().monitor(), {"val_loss", "val_accuracy", "loss", "accuracy"}));
+  RETURN_IF_ERROR(CheckName("reduce_lr_on_plateau.monitor", s.reduce_lr_on_plateau().monitor(),
+                            {"val_loss", "val_accuracy", "loss", "accuracy"}));
   for (const std::string& m : s.metrics()) {
     if (m != "loss" && m != "accuracy" && m != "acc") {
       return InvalidArgument("unknown metric '", m, "' (expected loss or accuracy)");
@@ -212,6 +225,7 @@ Status WriteReport(const std::string& path, const std::string& model, const Trai
     if (e.accuracy >= 0) epoch->set_accuracy(e.accuracy);
     if (e.val_loss >= 0) epoch->set_val_loss(e.val_loss);
     if (e.val_accuracy >= 0) epoch->set_val_accuracy(e.val_accuracy);
+    if (e.learning_rate >= 0) epoch->set_learning_rate(e.learning_rate);
   }
   return WriteFileAtomically(path, ReportJson(r, /*indented=*/true), write);
 }
@@ -358,6 +372,7 @@ Status Train(const ParsedArgs& args) {
   if (args.options.count("--decoder-out") && !spec.has_greedy_decoding()) {
     return InvalidArgument(model_path, ": --decoder-out needs a greedy_decoding block in the model's training block");
   }
+  RETURN_IF_ERROR(CheckDecoderVocabulary(*model.graph, spec.greedy_decoding()).WithContext(model_path));
   if (spec.data().empty()) {
     return InvalidArgument(model_path, ": no training data: pass --data SPEC (or set `data` in the training block)");
   }
@@ -497,6 +512,11 @@ int TrainCommand(const std::vector<std::string>& args) {
                 "--patience",
                 "--monitor",
                 "--min-delta",
+                "--reduce-lr-patience",
+                "--reduce-lr-factor",
+                "--reduce-lr-min",
+                "--reduce-lr-min-delta",
+                "--reduce-lr-monitor",
                 "--checkpoint",
                 "--checkpoint-every",
                 "--out",

@@ -25,6 +25,7 @@
 #include "ir/core/resource_limits.h"
 #include "kiln/runtime.h"
 #include "runtime/data/image.h"
+#include "runtime/data/token_text.h"
 #include "tools/common/tensor_format.h"
 #include "tools/kiln_main/driver_util.h"
 
@@ -53,6 +54,9 @@ Inputs (one per model input, by name or in order):
   --image FILE             a PNG, PGM or PPM image of any size for an image model (one
                            input): converted as `kiln predict` does (grayscale, inverted
                            when the background is light, fitted, normalized as in training)
+  --text TEXT              a question for a seq2seq greedy decoder (kiln train --decoder-out;
+                           repeatable): encoded with the vocabulary it was trained with,
+                           prints the decoded answer, one line per --text
 
 Options:
   --threads N        threads for the kernels (default: %d, 0 = all cores)
@@ -67,6 +71,7 @@ Model inputs:
 Examples:
   %s --input x.npy
   %s --input image=digit.pb --top 3
+  %s --text 57+648           (a compiled greedy decoder)
   cat x.f32 | %s --input -
 )";
 
@@ -95,6 +100,7 @@ std::string TypeString(const kiln_tensor_info& info) {
 struct Options {
   std::vector<std::string> inputs;
   std::string image;
+  std::vector<std::string> texts;
   int threads = -1;
   int bench = 0;
   int top = 5;
@@ -111,12 +117,14 @@ Options ParseArgs(int argc, char** argv, const std::string& inputs_help) {
     auto next = [&] { return args.Value(); };
     if (arg == "-h" || arg == "--help") {
       const char* p = ProgramName().c_str();
-      std::printf(kHelp, p, kiln_main_model_name, kiln_main_num_threads, inputs_help.c_str(), p, p, p);
+      std::printf(kHelp, p, kiln_main_model_name, kiln_main_num_threads, inputs_help.c_str(), p, p, p, p);
       std::exit(0);
     } else if (arg == "-i" || arg == "--input") {
       o.inputs.push_back(next());
     } else if (arg == "--image") {
       o.image = next();
+    } else if (arg == "--text") {
+      o.texts.push_back(next());
     } else if (arg == "--threads") {
       o.threads = static_cast<int>(ParseCount(arg, next(), 0, 4096));
     } else if (arg == "--bench") {
@@ -285,6 +293,52 @@ int ClassifyImage(kiln_session* s, const Options& o) {
   return 0;
 }
 
+// --text: each question encoded with the decoder's character vocabulary (the embedded
+// training spec's greedy_decoding.tokens, as `kiln predict --text` reads it), batch rows
+// filled in order (a last partial batch repeats its last text), each answer decoded.
+int AnswerTexts(kiln_session* s, const Options& o) {
+  if (!o.inputs.empty() || !o.image.empty()) Usage("--text takes the place of --input and --image");
+  proto::TrainingSpec training;
+  if (!training.ParseFromArray(kiln_main_training, static_cast<int>(kiln_main_training_size))) {
+    Die("the embedded training spec is corrupt");
+  }
+  if (!training.has_greedy_decoding() || NumInputs(s) != 1) {
+    Die("--text needs a greedy decoder (kiln train --decoder-out FILE, then kiln compile FILE)");
+  }
+  auto vocabulary = data::CharacterVocabulary::Create(training.greedy_decoding());
+  if (!vocabulary.ok()) Die(vocabulary.status().message());
+  kiln_tensor_info info;
+  Check(kiln_session_input_info(s, 0, &info), "");
+  if (info.rank != 2 || info.dtype != KILN_DTYPE_FLOAT32) Die("--text needs a float32 [batch, length] input");
+  const int64_t batch = info.dims[0], length = info.dims[1];
+  std::vector<float> ids;
+  for (const std::string& text : o.texts) {  // every text is checked before the first run
+    auto encoded = vocabulary->Encode(text, length);
+    if (!encoded.ok()) Die(encoded.status().message());
+    ids.insert(ids.end(), encoded->begin(), encoded->end());
+  }
+  const int64_t n = static_cast<int64_t>(o.texts.size());
+  std::vector<float> rows(static_cast<size_t>(batch * length));
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t valid = std::min(batch, n - first);
+    for (int64_t r = 0; r < batch; ++r) {
+      const int64_t src = first + std::min(r, valid - 1);
+      std::copy_n(ids.begin() + src * length, length, rows.begin() + r * length);
+    }
+    Check(kiln_session_set_input(s, 0, rows.data(), rows.size() * sizeof(float)), "");
+    Check(kiln_session_run(s), "");
+    kiln_tensor_info out_info;
+    const TensorRef out = OutputRef(s, 0, &out_info);
+    const int64_t steps = out.num_elements() / batch;
+    for (int64_t r = 0; r < valid; ++r) {
+      auto answer = vocabulary->Decode(out.as<float>() + r * steps, steps);
+      if (!answer.ok()) Die(answer.status().message());
+      std::printf("%s\n", answer->c_str());
+    }
+  }
+  return 0;
+}
+
 std::string SafeFileName(const std::string& name) {
   std::string out;
   for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
@@ -336,6 +390,7 @@ int Main(int argc, char** argv) {
     return 0;
   }
 
+  if (!o.texts.empty()) return AnswerTexts(s, o);
   if (!o.image.empty()) return ClassifyImage(s, o);
 
   const std::vector<std::string> files = BindInputs(s, o.inputs);

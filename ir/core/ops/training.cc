@@ -130,8 +130,18 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // param, grad and the state inputs share one type; every output has the param's type.
 // `names` lists every input but Adam's step.
-Status InferUpdate(InferContext& ctx, std::initializer_list<const char*> names) {
+// `required`: the inputs before the optional learning rate (a float32 scalar that replaces
+// the lr attribute: the trainer's ReduceLROnPlateau lowers it between epochs).
+Status InferUpdate(InferContext& ctx, std::initializer_list<const char*> names, int required = -1) {
   RETURN_IF_ERROR(CheckTrainingFloat(ctx, 0, "param"));
+  if (required < 0) required = static_cast<int>(names.size());
+  if (ctx.has_input(required)) {
+    const DType lr = ctx.input_dtype(required);
+    if (lr != proto::DT_FLOAT || ctx.input_rank(required) > 1 || ElementCount(ctx.input_dims(required)) != 1) {
+      return ctx.Error("the learning rate input must be a float32 scalar, got ", DTypeName(lr), " ",
+                       DimsToString(ctx.input_dims(required)));
+    }
+  }
   int i = 0;
   for (const char* name : names) {
     if (i > 0) RETURN_IF_ERROR(CheckSameType(ctx, i, name, 0, "param"));
@@ -178,7 +188,7 @@ Status InferAdam(InferContext& ctx) {
     return ctx.Error("step must be an int64 scalar of shape [] or [1], got ", DTypeName(step), " ",
                      DimsToString(ctx.input_dims(4)));
   }
-  return InferUpdate(ctx, {"param", "grad", "m", "v"});
+  return InferUpdate(ctx, {"param", "grad", "m", "v"}, 5);
 }
 
 // g1..gn -> g1'..gn': one dtype, any shapes, one output per input.
@@ -208,7 +218,7 @@ OpDef Update(OpKind kind, int inputs, int outputs, InferShapeFn fn, std::vector<
   attrs.push_back({"weight_decay", AttrType::kFloat});
   return {.kind = kind,
           .min_inputs = inputs,
-          .max_inputs = inputs,
+          .max_inputs = inputs + 1,  // the optional learning rate
           .min_outputs = outputs,
           .max_outputs = outputs,
           .attrs = std::move(attrs),
@@ -368,19 +378,20 @@ void RegisterTrainingOps(OpRegistry& r) {
   const AttrSpec lr = {"lr", AttrType::kFloat};
   const AttrSpec epsilon = {"epsilon", AttrType::kFloat};
   const AttrSpec rho = {"rho", AttrType::kFloat};
-  r.Add(Update(OpKind::kSGDUpdate, 2, 1, InferSGD, {lr_required}, "(p, g) -> p - lr * g"));
-  r.Add(Update(OpKind::kMomentumUpdate, 3, 2, InferMomentum,
-               {lr_required, {"momentum", AttrType::kFloat}, {"nesterov", AttrType::kInt}},
-               "(p, g, v) -> (p', v'): v' = momentum * v + g; p' = p - lr * (nesterov ? g + momentum * v' : v')"));
+  r.Add(Update(OpKind::kSGDUpdate, 2, 1, InferSGD, {lr_required}, "(p, g[, lr]) -> p - lr * g"));
+  r.Add(
+      Update(OpKind::kMomentumUpdate, 3, 2, InferMomentum,
+             {lr_required, {"momentum", AttrType::kFloat}, {"nesterov", AttrType::kInt}},
+             "(p, g, v[, lr]) -> (p', v'): v' = momentum * v + g; p' = p - lr * (nesterov ? g + momentum * v' : v')"));
   r.Add(Update(OpKind::kAdagradUpdate, 3, 2, InferAdagrad, {lr_required, epsilon},
-               "(p, g, s) -> (p', s'): s' = s + g^2; p' = p - lr * g / (sqrt(s') + epsilon)"));
+               "(p, g, s[, lr]) -> (p', s'): s' = s + g^2; p' = p - lr * g / (sqrt(s') + epsilon)"));
   r.Add(Update(OpKind::kAdadeltaUpdate, 4, 3, InferAdadelta, {lr, rho, epsilon},
-               "(p, g, s, d) -> (p', s', d'): Adadelta as torch.optim (lr=1, rho=0.9, epsilon=1e-6)"));
+               "(p, g, s, d[, lr]) -> (p', s', d'): Adadelta as torch.optim (lr=1, rho=0.9, epsilon=1e-6)"));
   r.Add(Update(OpKind::kRMSpropUpdate, 3, 2, InferRMSprop, {lr_required, rho, epsilon},
-               "(p, g, s) -> (p', s'): s' = rho * s + (1 - rho) * g^2; p' = p - lr * g / (sqrt(s') + epsilon)"));
+               "(p, g, s[, lr]) -> (p', s'): s' = rho * s + (1 - rho) * g^2; p' = p - lr * g / (sqrt(s') + epsilon)"));
   r.Add(Update(OpKind::kAdamUpdate, 5, 3, InferAdam,
                {lr, {"beta1", AttrType::kFloat}, {"beta2", AttrType::kFloat}, epsilon},
-               "(p, g, m, v, step) -> (p', m', v'): Adam as torch.optim; step = updates done so far (int64)"));
+               "(p, g, m, v, step[, lr]) -> (p', m', v'): Adam as torch.optim; step = updates done so far (int64)"));
   r.Add({.kind = OpKind::kClipByGlobalNorm,
          .max_inputs = kVariadic,
          .max_outputs = kVariadic,

@@ -310,17 +310,27 @@ class UpdateKernel final : public Kernel {
   Status Run(const Refs& in, const Refs& out) override {
     RETURN_IF_ERROR(ref::CheckBuffers(in, out, Op::kInputs, Op::kStates + 1));
     RETURN_IF_ERROR(CheckUpdateBuffers(Op::kInputs, Op::kStates, in, out));
-    if (in[0].dtype == proto::DT_FLOAT) return Dispatch<float>(in, out);
-    return Dispatch<double>(in, out);
+    Hyper h = h_;
+    if (ref::HasInput(in, Op::kInputs)) {  // the learning rate as an input (a state the trainer lowers)
+      const TensorRef& lr = in[Op::kInputs];
+      if (lr.dtype != proto::DT_FLOAT || lr.num_elements() != 1) {
+        return InvalidArgument("the learning rate input must be a float32 scalar, got ", DTypeName(lr.dtype), " ",
+                               DimsToString(lr.dims));
+      }
+      h.lr = lr.as<float>()[0];
+      if (!(h.lr >= 0) || !std::isfinite(h.lr)) return InvalidArgument("the learning rate ", h.lr, " is not >= 0");
+    }
+    if (in[0].dtype == proto::DT_FLOAT) return Dispatch<float>(h, in, out);
+    return Dispatch<double>(h, in, out);
   }
 
  private:
   template <typename T>
-  Status Dispatch(const Refs& in, const Refs& out) const {
-    if (h_.weight_decay != 0) {
-      RunLoop<Op::kStates, T>(in, out, Op::template Make<T, true>(h_, in));
+  static Status Dispatch(const Hyper& h, const Refs& in, const Refs& out) {
+    if (h.weight_decay != 0) {
+      RunLoop<Op::kStates, T>(in, out, Op::template Make<T, true>(h, in));
     } else {
-      RunLoop<Op::kStates, T>(in, out, Op::template Make<T, false>(h_, in));
+      RunLoop<Op::kStates, T>(in, out, Op::template Make<T, false>(h, in));
     }
     return Status::Ok();
   }
