@@ -36,6 +36,7 @@ Options:
   --output-dir DIR          write each output to DIR/NAME.npy instead of printing it
   --threads N               threads for oneDNN and the fused kernels (default: all cores)
   --no-onednn               use the reference kernels only
+  --no-layouts              keep every value plain (skip the assign-layouts pass)
   --check-numerics          stop at the first node (in execution order) that makes a NaN
                             or Inf from finite inputs, or that reads an already non-finite
                             input or weight; print it on one line and exit 3
@@ -205,6 +206,7 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads,
   CompileOptions options;
   options.batch_size = batch > 0 ? batch : 1;
   options.use_onednn = !args.Has("--no-onednn");
+  options.assign_layouts = !args.Has("--no-layouts");
   auto plan = CompileToPlan(*model.graph, options);
   if (!plan.ok()) return plan.status().WithContext(model_path);
   runtime::SessionOptions session_options;
@@ -257,7 +259,7 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads,
 
 int RunCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"run",
-               {"--no-onednn", "--check-numerics"},
+               {"--no-onednn", "--no-layouts", "--check-numerics"},
                {"--input", "--batch", "--output-dir", "--threads"},
                {{"-i", "--input"}}};
   auto parsed = ParseArgs(args, spec);
