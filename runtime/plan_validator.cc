@@ -292,7 +292,8 @@ Status CheckLayouts(const proto::Plan& p) {
   for (int idx : p.output()) boundary[idx] = true;
   for (int i = 0; i < p.buffer_size(); ++i) {
     const proto::Buffer& b = p.buffer(i);
-    if (!proto::Layout_IsValid(b.layout())) return InvalidArgument("plan: ", Name(p, i), " has unknown layout ", b.layout());
+    if (!proto::Layout_IsValid(b.layout()))
+      return InvalidArgument("plan: ", Name(p, i), " has unknown layout ", b.layout());
     if (b.layout() == proto::LAYOUT_PLAIN) continue;
     if (b.kind() != proto::BUF_ARENA || boundary[i] || b.dtype() != proto::DT_FLOAT || b.dims_size() < 3) {
       return InvalidArgument("plan: ", Name(p, i), " has layout ", LayoutName(b.layout()),

@@ -249,7 +249,6 @@ Status Session::SetState(int i, const void* data, size_t size) {
   return CopyIntoBuffer("state", i, num_states(), i >= 0 && i < num_states() ? plan_.state(i) : 0, data, size);
 }
 
-
 std::vector<int> Session::LayoutConversionsPerStep() const {
   std::vector<int> counts;
   for (const BoundStep& s : steps_) counts.push_back(s.kernel->LayoutConversionsPerRun());

@@ -4,12 +4,9 @@ namespace kiln {
 
 const char* LayoutName(Layout layout) {
   switch (layout) {
-    case proto::LAYOUT_PLAIN:
-      return "plain";
-    case proto::LAYOUT_CHANNELS_LAST:
-      return "channels_last";
-    default:
-      return "unknown";
+    case proto::LAYOUT_PLAIN: return "plain";
+    case proto::LAYOUT_CHANNELS_LAST: return "channels_last";
+    default: return "unknown";
   }
 }
 

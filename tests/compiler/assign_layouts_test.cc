@@ -119,7 +119,8 @@ TEST(AssignLayoutsTest, NonFiniteInputTakesTheExactPathThroughPlainCopies) {
   EXPECT_EQ(Named(g, "add")->layout(), kChannelsLast);
   EXPECT_EQ(Named(g, "pool")->layout(), kChannelsLast);
   std::vector<Tensor> inputs = RandomInputs(g);
-  for (int64_t i : {0, 9, 70, 200, 383}) inputs[1].mutable_data_as<float>()[i] = -std::numeric_limits<float>::infinity();
+  for (int64_t i : {0, 9, 70, 200, 383})
+    inputs[1].mutable_data_as<float>()[i] = -std::numeric_limits<float>::infinity();
   const std::vector<Tensor> expected = Execute(*original, inputs);
   const std::vector<Tensor> actual = Execute(g, inputs, /*use_onednn=*/true);
   ASSERT_EQ(actual.size(), 1u);

@@ -170,11 +170,12 @@ int DumpCommand(const std::vector<std::string>& args) {
   if (html && (parsed->options.count("--after") || parsed->Has("--explain-fusion") || parsed->Has("--ops"))) {
     return ReportUsageError("dump", "--format html shows one graph: drop --after, --explain-fusion and --ops");
   }
-  if (parsed->Has("--layouts") && (format != "text" || parsed->Has("--raw") || parsed->Has("--train") ||
-                                   parsed->Has("--memory") || parsed->Has("--explain-fusion") ||
-                                   parsed->Has("--no-layouts") || parsed->options.count("--after"))) {
-    return ReportUsageError("dump", "--layouts prints its own text report: drop --format, --raw, --train, --memory, "
-                                    "--explain-fusion, --no-layouts and --after");
+  if (parsed->Has("--layouts") &&
+      (format != "text" || parsed->Has("--raw") || parsed->Has("--train") || parsed->Has("--memory") ||
+       parsed->Has("--explain-fusion") || parsed->Has("--no-layouts") || parsed->options.count("--after"))) {
+    return ReportUsageError("dump",
+                            "--layouts prints its own text report: drop --format, --raw, --train, --memory, "
+                            "--explain-fusion, --no-layouts and --after");
   }
   int64_t batch = 1;
   if (parsed->options.count("--batch")) {

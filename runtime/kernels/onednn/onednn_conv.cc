@@ -48,7 +48,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, b
     w_dims[0] = w[0] / group;
     w_dims.insert(w_dims.begin(), group);
   }
-  const memory::desc src_md = LayoutDesc(spec.inputs[0]), w_md = PlainDesc(w_dims), dst_md = LayoutDesc(spec.outputs[0]);
+  const memory::desc src_md = LayoutDesc(spec.inputs[0]), w_md = PlainDesc(w_dims),
+                     dst_md = LayoutDesc(spec.outputs[0]);
   const bool has_bias = spec.has_input(2);
   const memory::desc b_md = has_bias ? PlainDesc({w[0]}) : memory::desc();
   const bool has_residual = fused && spec.has_input(kFusedResidualInput);
@@ -76,7 +77,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, b
   memory wts = ConstantOrReorderTo(*kernel, spec, 1, w_md, pd.weights_desc());
   memory dst_plain = kernel->Output(0, dst_md);
   memory dst = WriteVia(*kernel, dst_plain, pd.dst_desc());
-  if (has_residual) CopyBack(*kernel, kernel->Input(kFusedResidualInput, LayoutDesc(spec.inputs[kFusedResidualInput])), dst);
+  if (has_residual)
+    CopyBack(*kernel, kernel->Input(kFusedResidualInput, LayoutDesc(spec.inputs[kFusedResidualInput])), dst);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
   if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(2, b_md);
   kernel->AddStep(dnnl::convolution_forward(pd), std::move(args));
