@@ -22,15 +22,17 @@ import threading_bench
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-PEERS = ["ort", "torch", "torch_compile", "jax"]
-LABEL = {"kiln": "Kiln", "ort": "ORT", "torch": "torch", "torch_compile": "torch.compile", "jax": "jax.jit"}
+PEERS = ["ort", "torch", "torch_compile", "jax", "openvino"]
+LABEL = {"kiln": "Kiln", "ort": "ORT", "torch": "torch", "torch_compile": "torch.compile", "jax": "jax.jit",
+         "openvino": "OpenVINO"}
 MODEL_LABEL = {"mlp": "MLP 784-512-256-10", "lenet5": "LeNet-5", "resnet8": "ResNet-8 (CIFAR, BN)",
                "resnet50": "ResNet-50 224x224", "matmul1024": "MatMul 1024^3", "matmul2048": "MatMul 2048^3",
                "lstm": "LSTM 128, seq 32, hidden 128", "gru": "GRU 128, seq 32, hidden 128"}
 TRAIN_LABEL = {"mlp": "MLP 784-512-256-10", "cnn": "CNN 2xconv3x3-pool, 128", "lstm": "LSTM 28x28 rows, 128"}
 KILN_TRAIN_MODEL = {"mlp": "bench/models/fmnist_mlp_512.kiln.txt", "cnn": "bench/models/fmnist_cnn.kiln.txt",
                     "lstm": "bench/models/fmnist_lstm.kiln.txt"}
-NO_JAX_MODEL = ("lstm", "gru")  # bench/jax_models.py has no recurrent layers
+NO_JAX_MODEL = ("lstm", "gru")
+RATIO_PEERS = ("ort", "torch", "jax", "openvino")  # a Kiln/peer column each  # bench/jax_models.py has no recurrent layers
 
 
 def log(msg):
@@ -96,6 +98,8 @@ class Bench:
             for runner in runners:
                 if runner == "jax" and model in NO_JAX_MODEL:
                     continue
+                if runner == "openvino" and model.startswith("matmul"):
+                    continue  # the matmul rows compare the GEMM libraries the frameworks call
                 n += 1
                 log("[%d/%d] %s batch %d: %s ..." % (n, total, model, batch, LABEL[runner]))
                 if not os.path.exists(path):
@@ -113,6 +117,7 @@ class Bench:
                         # The peer's compile figure: ORT's session creation (load + graph
                         # optimizations); torch.compile's and jax.jit's first call (trace + compile).
                         r["compile_seconds_total"] = {"ort": r.get("setup_seconds"),
+                                                      "openvino": r.get("setup_seconds"),
                                                       "torch_compile": r.get("first_call_seconds"),
                                                       "jax": r.get("first_call_seconds")}.get(runner)
                         ref = r.get("max_abs_reference") or 1.0
@@ -232,7 +237,8 @@ def value(record, key):
 def build_report(b):
     """The table rows, the goals and the notes, from the bench's records."""
     runners = ["kiln"] + b.peers
-    cols = [LABEL[r] for r in runners] + ["Kiln/ORT", "Kiln/torch", "Kiln/jax"]
+    cols = [LABEL[r] for r in runners] + ["Kiln/%s" % LABEL[p] for p in RATIO_PEERS]
+    no_ratios = [""] * len(RATIO_PEERS)
     rows = []  # (label, [cells]) or (section title, None)
     errors = {}  # reason -> [where]
 
@@ -245,9 +251,9 @@ def build_report(b):
         return text
 
     def ratios(kiln_value, get, ran=None):
-        """Kiln/ORT, Kiln/torch, Kiln/jax: "-" where the peer did not run this benchmark."""
+        """Kiln/peer for each of RATIO_PEERS: "-" where the peer did not run this benchmark."""
         return [fmt_ratio(ratio(kiln_value, get(p))) if p in runners and (ran is None or ran.get(p)) else "-"
-                for p in ("ort", "torch", "jax")]
+                for p in RATIO_PEERS]
 
     # Inference latency.
     configs = [(r["model"], r["batch"]) for r in b.records if r.get("section") == "inference" and
@@ -268,7 +274,7 @@ def build_report(b):
     if mm:
         rows.append(("Large MatMul, median ms (GFLOP/s, % of peak)", None))
         rows.append(("FP32 peak (FMA loop, %d threads), GFLOP/s" % b.threads,
-                     [cell(peak, fmt(peak_gflops))] + ["" for _ in runners[1:]] + ["", "", ""]))
+                     [cell(peak, fmt(peak_gflops))] + ["" for _ in runners[1:]] + no_ratios))
     for model, n in mm:
         rec = {p: b.find("inference", p, model=model, batch=n) for p in runners}
         med = {p: value(rec[p], "median_ms") for p in runners}
@@ -300,14 +306,15 @@ def build_report(b):
     # Compile time (and peers' equivalents), batch 1 (matmuls at their size).
     comp = [(m, bt) for m, bt in configs if bt == 1] + mm
     if comp:
-        rows.append(("Compile time, s (ORT: session creation; torch.compile, jax.jit: first call)", None))
+        rows.append(("Compile time, s (ORT, OpenVINO: session creation / compile_model; torch.compile, jax.jit: "
+                     "first call)", None))
     for model, batch in comp:
         rec = {p: b.find("inference", p, model=model, batch=batch) for p in runners}
         c = {p: value(rec[p], "compile_seconds_total") for p in runners}
         cells = [cell(rec[p], "-" if rec[p] is None or (p == "torch" and "error" not in rec[p]) else fmt(c[p]))
                  for p in runners]
         rows.append(("%s%s" % (MODEL_LABEL[model], ", batch %d" % batch if not model.startswith("matmul") else ""),
-                     cells + [fmt_ratio(ratio(c["kiln"], c.get("ort"))), "", fmt_ratio(ratio(c["kiln"], c.get("jax")))]))
+                     cells + ["" if p == "torch" else fmt_ratio(ratio(c["kiln"], c.get(p))) for p in RATIO_PEERS]))
 
     # Memory: peak RSS per process, Kiln's arena beside it; the largest batch of each model.
     largest = {}
@@ -324,8 +331,18 @@ def build_report(b):
             if p == "kiln" and rss is not None:
                 text += " (arena %.1f)" % (rec[p]["arena_bytes"] / 2**20)
             cells.append(cell(rec[p], text))
-        rows.append(("%s, batch %d" % (MODEL_LABEL[model], batch), cells + ["", "", ""]))
+        rows.append(("%s, batch %d" % (MODEL_LABEL[model], batch), cells + no_ratios))
     rows.extend(threading_bench.rows(b, MODEL_LABEL, len(cols)))
+    # Issue 16: every inference row where a peer is faster than Kiln, named.
+    for model, batch in configs:
+        k = value(b.find("inference", "kiln", model=model, batch=batch), "median_ms")
+        faster = ["%s %.3g ms" % (LABEL[p], value(b.find("inference", p, model=model, batch=batch), "median_ms"))
+                  for p in runners[1:] if k is not None and
+                  (value(b.find("inference", p, model=model, batch=batch), "median_ms") or float("inf")) < k]
+        note = "faster than Kiln (%.3g ms) on %s batch %d: %s" % (k, MODEL_LABEL[model], batch, ", ".join(faster)) \
+            if faster else None
+        if note and note not in b.notes:
+            b.notes.append(note)
     return cols, rows, goals(b, peak_gflops), errors
 
 

@@ -12,6 +12,8 @@ Runners (T threads for the operators, 1 for inter-op parallelism):
   torch          PyTorch eager, torch.inference_mode()
   torch_compile  torch.compile(model) (default backend, inductor), inference_mode
   jax            jax.jit of bench/jax_models.py on the same weights, block_until_ready
+  openvino       OpenVINO's CPU plugin on bNN.onnx (compile_model with INFERENCE_NUM_THREADS=T,
+                 the LATENCY hint, f32 precision), one infer request reused, input shared with numpy
 
   python bench/peer_infer.py --runner ort --model mlp --batch 1 --threads 2
 """
@@ -115,6 +117,25 @@ def setup_jax(args, x):
     return call, lambda: np.asarray(out["y"]), jax.__version__
 
 
+def setup_openvino(args, x):
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(os.path.join(args.dir, "b%d.onnx" % args.batch))
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": args.threads,
+                                                 "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+                                                 # FP32 like every runner (its default on AVX512_BF16
+                                                 # CPUs is bf16: 1e-3 off PyTorch's outputs)
+                                                 "INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    request.set_input_tensor(ov.Tensor(x, shared_memory=True))
+
+    def call():
+        request.infer()
+
+    return call, lambda: np.array(request.get_output_tensor(0).data), ov.__version__
+
+
 def limit_jax_threads(threads):
     """XLA's CPU client sizes its thread pool by the CPUs the process may run on: pin
     the process to `threads` CPUs (before jax is imported); one thread: no Eigen pool."""
@@ -128,7 +149,7 @@ def limit_jax_threads(threads):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runner", required=True, choices=["ort", "torch", "torch_compile", "jax"])
+    ap.add_argument("--runner", required=True, choices=["ort", "torch", "torch_compile", "jax", "openvino"])
     ap.add_argument("--model", required=True)
     ap.add_argument("--batch", type=int, required=True)
     ap.add_argument("--threads", type=int, default=2)
@@ -150,6 +171,8 @@ def main():
             call, output, version = setup_ort(args, x)
         elif args.runner == "jax":
             call, output, version = setup_jax(args, x)
+        elif args.runner == "openvino":
+            call, output, version = setup_openvino(args, x)
         else:
             call, output, version = setup_torch(args, x, compiled=args.runner == "torch_compile")
         setup = time.perf_counter() - start  # ORT: session creation (load + graph optimizations)

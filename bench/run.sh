@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Kiln against its peers (ONNX Runtime, PyTorch eager and torch.compile, jax.jit),
+# Kiln against its peers (ONNX Runtime, PyTorch eager and torch.compile, jax.jit, OpenVINO),
 # side by side in one run: inference latency, large matrix products against the
 # measured FP32 peak, training epochs, compile times, memory. Prints one table and
 # the goals; writes bench/results/latest.{md,json}. See bench/README.md.
 #
-#   bench/run.sh [--quick] [--threads N] [--peers ort,torch,torch_compile,jax]
+#   bench/run.sh [--quick] [--threads N] [--peers ort,torch,torch_compile,jax,openvino]
 #                [--only inference,matmul,training,threading] [--models lstm,gru,...] [--no-install]
 #
 # --quick: a smoke run of a few minutes (short time budgets, no ResNet-50 at
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 QUICK=""
 THREADS=2
-PEERS="ort,torch,torch_compile,jax"
+PEERS="ort,torch,torch_compile,jax,openvino"
 ONLY="inference,matmul,training,threading"
 MODELS_ONLY=""
 INSTALL=1
@@ -82,6 +82,7 @@ if [ -x "$PY" ]; then
   pip_install onnx onnx || NOTES+=("onnx did not install (no models can be exported)")
   pip_install onnxruntime onnxruntime || NOTES+=("onnxruntime did not install")
   pip_install jax "jax[cpu]" || NOTES+=("jax did not install")
+  pip_install openvino openvino || NOTES+=("openvino did not install")
 else
   PY="$BASE_PYTHON"
 fi

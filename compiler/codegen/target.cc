@@ -26,9 +26,39 @@ void InitializeNativeTarget() {
   });
 }
 
+namespace {
+std::string& TargetCpuOverride() {
+  static std::string cpu;
+  return cpu;
+}
+
+bool IsKnownCpu(const std::string& triple, const std::string& cpu, std::string* error) {
+  InitializeNativeTarget();
+  const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple, *error);
+  if (!target) return false;
+  std::unique_ptr<llvm::MCSubtargetInfo> generic(target->createMCSubtargetInfo(triple, "", ""));
+  return generic && generic->isCPUStringValid(cpu);
+}
+}  // namespace
+
+Status SetTargetCpu(const std::string& cpu) {
+  std::string error;
+  const std::string triple = llvm::sys::getProcessTriple();
+  if (!IsKnownCpu(triple, cpu, &error)) {
+    return InvalidArgument("--cpu: LLVM does not know the CPU '", cpu, "' for ", triple,
+                           " (e.g. x86-64-v2, x86-64-v3, x86-64-v4, znver4, skylake-avx512)");
+  }
+  TargetCpuOverride() = cpu;
+  return Status::Ok();
+}
+
 HostTarget DescribeHost() {
   HostTarget host;
   host.triple = llvm::sys::getProcessTriple();
+  if (!TargetCpuOverride().empty()) {
+    host.cpu = TargetCpuOverride();
+    return host;
+  }
   // KILN_CPU names another LLVM CPU (x86-64-v2/-v3/-v4, znver4, ...): its own features
   // replace the host's, so generated kernels match what oneDNN is limited to by
   // ONEDNN_MAX_CPU_ISA (scripts/check_isa.sh). It must be a CPU this machine can run.
@@ -53,8 +83,7 @@ StatusOr<std::unique_ptr<llvm::TargetMachine>> CreateHostTargetMachine() {
   const llvm::Target* target = llvm::TargetRegistry::lookupTarget(host.triple, error);
   if (!target) return Internal("LLVM has no target for ", host.triple, ": ", error);
   // Checked before LLVM sees it: an unknown name would only print a warning and fall back.
-  std::unique_ptr<llvm::MCSubtargetInfo> generic(target->createMCSubtargetInfo(host.triple, "", ""));
-  if (!generic || !generic->isCPUStringValid(host.cpu)) {
+  if (!IsKnownCpu(host.triple, host.cpu, &error)) {
     return InvalidArgument("KILN_CPU: LLVM does not know the CPU '", host.cpu, "' for ", host.triple);
   }
   llvm::TargetOptions options;

@@ -26,6 +26,12 @@ struct HostTarget {
 };
 HostTarget DescribeHost();
 
+/// Makes DescribeHost name `cpu` (an LLVM CPU name: x86-64-v3, znver4, skylake-avx512, ...)
+/// with that CPU's own features, for the rest of the process (`kiln compile --cpu NAME`: the
+/// executable is meant for another machine). It wins over KILN_CPU. Fails, changing nothing,
+/// for a name LLVM does not know on this target.
+Status SetTargetCpu(const std::string& cpu);
+
 /// A TargetMachine for the host at -O3 with position-independent code (objects go into
 /// executables and shared libraries alike).
 StatusOr<std::unique_ptr<llvm::TargetMachine>> CreateHostTargetMachine();

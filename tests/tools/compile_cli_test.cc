@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -215,6 +216,24 @@ int main(int argc, char** argv) {
 }
 
 // The same input as .npy, ONNX .pb, NAME=FILE and raw float32 on stdin: the same output bytes.
+// --cpu NAME: the generated kernels use that CPU's instructions (x86-64-v2 has no 256-bit
+// registers, x86-64-v4 vectorizes with them), whatever this machine has; unknown names are
+// usage errors.
+TEST(CompileCliTest, CpuNamesTheKernelsTarget) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string model = Model("transformer_op17");  // has fused elementwise kernels
+  auto ymm_count = [&](const std::string& cpu) {
+    Result r = RunKiln("compile " + model + " -o " + dir + "/t_" + cpu + " --emit obj --cpu " + cpu);
+    EXPECT_EQ(r.code, 0) << r.output;
+    Result dis = RunShell("objdump -d " + dir + "/t_" + cpu + ".o | grep -c ymm || true");
+    return std::atoi(dis.output.c_str());
+  };
+  EXPECT_EQ(ymm_count("x86-64-v2"), 0);
+  EXPECT_GT(ymm_count("x86-64-v4"), 0);
+  ExpectOneLineError(RunKiln("compile " + model + " -o " + dir + "/t --cpu pentium9"), 2,
+                     "kiln: compile:", "LLVM does not know the CPU 'pentium9'");
+}
+
 TEST(CompileCliTest, ExecutableInputFormats) {
   const std::string dir = testing::MakeTempDir();
   const std::string exe = dir + "/lenet";

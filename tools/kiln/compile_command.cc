@@ -11,6 +11,7 @@
 #include "compiler/aot/compile_support.h"
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/plan_object.h"
+#include "compiler/codegen/target.h"
 #include "compiler/compile.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
@@ -35,7 +36,7 @@ using aot::TempDir;
 
 constexpr char kCompileHelp[] = R"(Usage: kiln compile MODEL -o NAME [--emit exe|lib|obj|plan] [options]
 
-Compiles MODEL for this CPU ahead of time, weights included.
+Compiles MODEL ahead of time for this CPU (or --cpu NAME), weights included.
 
   --emit exe    NAME: an executable (default). It reads inputs (--input FILE.npy|FILE.pb,
                 NAME=FILE, '-' for raw float32 on stdin), prints the outputs (the top
@@ -52,6 +53,10 @@ Options:
   --emit KIND         exe, lib, obj or plan (default exe)
   --batch N           batch size compiled in (default 1)
   --threads N         default thread count of the executable/library (default 0: all cores)
+  --cpu NAME          generate the fused kernels for CPU NAME, an LLVM CPU name (x86-64-v2,
+                      x86-64-v3, x86-64-v4, znver4, skylake-avx512, ...; default: this
+                      machine's CPU and features). oneDNN picks its kernels on the machine
+                      that runs the result.
   --train             (with --emit exe) compile the model's training step into a trainer:
                       ./NAME --data SPEC [--epochs N] [--out trained.kiln]; the optimizer,
                       loss, batch size (or --batch) and preprocessing come from the model's
@@ -72,6 +77,7 @@ Examples:
   kiln compile examples/iris_mlp.kiln.txt -o iris && ./iris --input examples/iris_sample.npy
   kiln compile lenet.onnx -o lenet --emit lib --threads 1 && cc app.c liblenet.a $(pkg-config --cflags --libs kiln)
   kiln compile model.onnx -o model.plan --emit plan --batch 8
+  kiln compile model.onnx -o model --cpu x86-64-v3     (runs on any AVX2 machine)
   kiln compile examples/iris_mlp.kiln.txt -o iris_trainer --train && ./iris_trainer --data csv:examples/data/iris.csv
 )";
 
@@ -277,7 +283,7 @@ Status Compile(const Job& job) {
 int CompileCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"compile",
                {"--train", "--force"},
-               {"--output", "--emit", "--batch", "--threads", "--dump-step"},
+               {"--output", "--emit", "--batch", "--threads", "--dump-step", "--cpu"},
                {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("compile", parsed.status().message());
@@ -313,6 +319,10 @@ int CompileCommand(const std::vector<std::string>& args) {
     auto n = t == "0" ? StatusOr<int64_t>(0) : ParsePositiveInt("--threads", t);
     if (!n.ok() || *n > 4096) return ReportUsageError("compile", "--threads: expected 0..4096, got '" + t + "'");
     job.threads = static_cast<int>(*n);
+  }
+  if (parsed->options.count("--cpu")) {
+    Status cpu = codegen::SetTargetCpu(parsed->Get("--cpu"));
+    if (!cpu.ok()) return ReportUsageError("compile", cpu.message());
   }
   std::string base = BaseOf(job.output);
   if (base.empty()) return ReportUsageError("compile", "-o " + job.output + ": not a file name");
