@@ -32,4 +32,13 @@ bool IsPlainOrder(const Dims& dims, Layout layout) {
   return dims[1] == 1 || spatial == 1;
 }
 
+int64_t LayoutOffset(const Dims& dims, const Dims& strides, int64_t flat) {
+  int64_t offset = 0;
+  for (size_t d = dims.size(); d-- > 0;) {
+    offset += flat % dims[d] * strides[d];
+    flat /= dims[d];
+  }
+  return offset;
+}
+
 }  // namespace kiln

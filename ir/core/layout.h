@@ -18,5 +18,8 @@ Dims LayoutStrides(const Dims& dims, Layout layout);
 /// Whether `layout` puts the elements of `dims` in the row-major order (channels-last does
 /// when there is one channel or one spatial position, e.g. a pooled [N, C, 1, 1]).
 bool IsPlainOrder(const Dims& dims, Layout layout);
+/// Where the element of row-major (logical) index `flat` lies, in elements, in a tensor of
+/// `dims` laid out with `strides` (LayoutStrides).
+int64_t LayoutOffset(const Dims& dims, const Dims& strides, int64_t flat);
 
 }  // namespace kiln

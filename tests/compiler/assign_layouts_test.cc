@@ -174,6 +174,20 @@ TEST(AssignLayoutsTest, VerifierRejectsALaidOutGraphInput) {
   EXPECT_NE(st.message().find("layout channels_last"), std::string::npos) << st.message();
 }
 
+TEST(AssignLayoutsTest, ChannelsLastStridesAndOffsets) {
+  const Dims dims = {2, 3, 4, 5};
+  EXPECT_EQ(LayoutStrides(dims, kChannelsLast), (Dims{60, 1, 15, 3}));
+  EXPECT_EQ(LayoutStrides(dims, kPlain), (Dims{60, 20, 5, 1}));
+  // Element [1, 2, 3, 4] (row-major index 119) is the last in either layout; [0, 1, 0, 0] (20) is the second
+  // channels-last element.
+  EXPECT_EQ(LayoutOffset(dims, LayoutStrides(dims, kChannelsLast), 119), 119);
+  EXPECT_EQ(LayoutOffset(dims, LayoutStrides(dims, kChannelsLast), 20), 1);
+  EXPECT_EQ(LayoutOffset(dims, LayoutStrides(dims, kPlain), 20), 20);
+  EXPECT_TRUE(IsPlainOrder({2, 8, 1, 1}, kChannelsLast));
+  EXPECT_TRUE(IsPlainOrder({2, 1, 4, 4}, kChannelsLast));
+  EXPECT_FALSE(IsPlainOrder(dims, kChannelsLast));
+}
+
 // The PyTorch-exported models compiled with and without the pass compute the same outputs.
 class AssignLayoutsModels : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
 

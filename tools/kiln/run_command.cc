@@ -64,13 +64,14 @@ constexpr int kExitNonFinite = 3;
 
 // The first NaN or Inf of a float tensor: "NaN at [flat index]", or "" if none.
 std::string FirstNonFinite(const TensorRef& t) {
+  // In logical (row-major) order whatever the buffer's layout (layout regions).
+  const bool plain = t.layout == proto::LAYOUT_PLAIN;
+  const Dims strides = LayoutStrides(t.dims, t.layout);
   auto scan = [&](auto* p) -> std::string {
     for (int64_t i = 0, n = t.num_elements(); i < n; ++i) {
-      if (!std::isfinite(p[i])) {
-        return std::string(std::isnan(p[i]) ? "NaN"
-                           : p[i] > 0       ? "+Inf"
-                                            : "-Inf") +
-               " at flat index " + std::to_string(i);
+      const auto v = p[plain ? i : LayoutOffset(t.dims, strides, i)];
+      if (!std::isfinite(v)) {
+        return std::string(std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf") + " at flat index " + std::to_string(i);
       }
     }
     return "";
