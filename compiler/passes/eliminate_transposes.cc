@@ -1,8 +1,10 @@
 // eliminate-transposes: Transpose(Transpose(x, p1), p2) becomes one Transpose
 // with the composed permutation, identity permutations disappear, Transposes
 // and Reshapes of constants are computed at compile time whatever their size
-// (they move data, never grow it: exporters transpose weights this way), and
-// reshapes to the shape their input already has are removed.
+// (they move data, never grow it: exporters transpose weights this way),
+// reshapes to the shape their input already has are removed, and a transpose
+// that moves only axes of size 1 (batch-first RNN exports at batch 1) becomes a
+// Reshape, merged with the reshapes before it.
 #include <numeric>
 
 #include "compiler/pass.h"
@@ -20,6 +22,18 @@ std::vector<int64_t> Permutation(const Node& transpose) {
 bool IsIdentity(const std::vector<int64_t>& perm) {
   for (size_t i = 0; i < perm.size(); ++i) {
     if (perm[i] != static_cast<int64_t>(i)) return false;
+  }
+  return true;
+}
+
+// Whether `perm` keeps the axes of `dims` longer than 1 in order: the elements' order
+// does not change.
+bool KeepsOrder(const Dims& dims, const std::vector<int64_t>& perm) {
+  int64_t last = -1;
+  for (int64_t p : perm) {
+    if (dims[p] == 1) continue;
+    if (p < last) return false;
+    last = p;
   }
   return true;
 }
@@ -54,7 +68,13 @@ class EliminateTransposesPass : public Pass {
         node->attrs().SetInts("perm", perm);
         changed = true;
       }
-      if (IsIdentity(perm)) changed = ReplaceValue(graph, out, node->input(0)) || changed;
+      if (IsIdentity(perm)) {
+        changed = ReplaceValue(graph, out, node->input(0)) || changed;
+      } else if (node->input(0)->has_type() && KeepsOrder(node->input(0)->dims(), perm)) {
+        Value* src = node->input(0);
+        while (src->producer() && IsReshapeLike(*src->producer())) src = src->producer()->input(0);
+        changed = ReplaceWithReshapeOf(graph, node, src) || changed;
+      }
     }
     if (changed) RemoveUnusedNodes(graph);
     return changed;

@@ -92,8 +92,14 @@ bool CollapseReshapeChain(Graph& graph, Node* node) {
   while (src->producer() && IsReshapeLike(*src->producer())) src = src->producer()->input(0);
   Value* out = node->output(0);
   if (!out->has_type() || src->dtype() != out->dtype()) return false;
+  if (src->dims() != out->dims() && src == node->input(0)) return false;  // a single reshape: nothing to collapse
+  return ReplaceWithReshapeOf(graph, node, src);
+}
+
+bool ReplaceWithReshapeOf(Graph& graph, Node* node, Value* src) {
+  Value* out = node->output(0);
+  if (!out->has_type() || src->dtype() != out->dtype()) return false;
   if (src->dims() == out->dims()) return ReplaceValue(graph, out, src);
-  if (src == node->input(0)) return false;  // a single reshape: nothing to collapse
   // A 0 in an explicit shape means "copy the input's dim", so empty tensors keep their chain.
   for (int64_t d : out->dims()) {
     if (d == 0) return false;

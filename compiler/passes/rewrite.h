@@ -40,6 +40,10 @@ bool IsReshapeLike(const Node& node);
 /// node's output shape (a chain collapses into one Reshape). Returns whether it changed.
 bool CollapseReshapeChain(Graph& graph, Node* node);
 
+/// Replaces `node`'s one output by `src` (the same elements in the same order) when
+/// their shapes agree, else by a new Reshape of `src`. Returns whether it changed.
+bool ReplaceWithReshapeOf(Graph& graph, Node* node, Value* src);
+
 /// Removes nodes whose outputs are all unused (what the rewrites leave behind).
 void RemoveUnusedNodes(Graph& graph);
 

@@ -162,7 +162,11 @@ INSTANTIATE_TEST_SUITE_P(TorchModels, InferenceAllocations,
                          ::testing::Values(InferenceCase{"tests/data/models/mlp/model.onnx", 1, 1},
                                            InferenceCase{"tests/data/models/mlp/model.onnx", 64, 2},
                                            InferenceCase{"tests/data/models/lenet5/model.onnx", 1, 2},
-                                           InferenceCase{"tests/data/models/resnet/model.onnx", 8, 2}),
+                                           InferenceCase{"tests/data/models/resnet/model.onnx", 8, 2},
+                                           // The vector recurrent kernels: one thread, and a batch split over two.
+                                           InferenceCase{"tests/data/models/lstm/model.onnx", 1, 2},
+                                           InferenceCase{"tests/data/models/lstm/model.onnx", 16, 2},
+                                           InferenceCase{"tests/data/models/gru/model.onnx", 16, 2}),
                          [](const auto& info) {
                            std::string name = info.param.model;
                            name = name.substr(std::strlen("tests/data/models/"));

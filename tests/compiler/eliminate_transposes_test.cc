@@ -1,5 +1,6 @@
 // eliminate-transposes: transpose pairs compose (and vanish when they cancel),
-// transposed/reshaped constants fold whatever their size, no-op reshapes go.
+// transposed/reshaped constants fold whatever their size, no-op reshapes go,
+// transposes that move only axes of size 1 become (merged) reshapes.
 #include <gtest/gtest.h>
 
 #include "tests/compiler/pass_test_helpers.h"
@@ -57,10 +58,40 @@ TEST(EliminateTransposesTest, FoldsTransposedWeightsBeyondTheFoldingLimit) {
   ExpectSameResults(*original, g);
 }
 
+TEST(EliminateTransposesTest, TransposesOfUnitAxesBecomeReshapes) {
+  Graph g;
+  // A batch-first RNN exported at batch 1: [1, T, I] -> [T, 1, I], and back after a Squeeze.
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {1, 3, 4}});
+  Value* steps = Transpose(g, "in", x, {1, 0, 2});
+  Value* y = g.AddNode("Unsqueeze", "u",
+                       {g.AddNode("Relu", "relu", {steps})->output(0),
+                        g.AddConstant("axes", Tensor::FromVector(proto::DT_INT64, {1}, std::vector<int64_t>{1}))})
+                 ->output(0);  // [3, 1, 1, 4]
+  Value* squeezed =
+      g.AddNode("Squeeze", "sq",
+                {y, g.AddConstant("axis", Tensor::FromVector(proto::DT_INT64, {1}, std::vector<int64_t>{1}))})
+          ->output(0);  // [3, 1, 4]
+  g.AddOutput(Transpose(g, "out", squeezed, {1, 0, 2}));
+  auto original = InferAndClone(g);
+
+  ExpectPassChanges(g, "eliminate-transposes", true);
+  EXPECT_EQ(CountOps(g, "Transpose"), 0);
+  // The output's transpose and the Squeeze and Unsqueeze before it are one Reshape of the Relu.
+  for (const auto& n : g.nodes()) {
+    if (n->op_type() == "Reshape" && n->output(0)->dims() == Dims{1, 3, 4}) {
+      EXPECT_EQ(n->input(0)->producer()->op_type(), "Relu");
+    }
+  }
+  EXPECT_EQ(CountOps(g, "Reshape"), 2);
+  ExpectSameResults(*original, g);
+}
+
 TEST(EliminateTransposesTest, LeavesRealTransposesAlone) {
   Graph g;
   Value* x = g.AddInput("x", {proto::DT_FLOAT, {2, 3, 4}});
   g.AddOutput(Transpose(g, "t", x, {0, 2, 1}));
+  // Size-1 axes do not make a transpose of the others a reshape.
+  g.AddOutput(Transpose(g, "unit", g.AddInput("z", {proto::DT_FLOAT, {2, 1, 3}}), {2, 1, 0}));
   // The inner transpose has another reader: the pair composes, the inner one stays.
   Value* inner = Transpose(g, "inner", x, {1, 0, 2});
   g.AddOutput(inner);

@@ -21,9 +21,9 @@ constexpr int64_t kMin64 = std::numeric_limits<int64_t>::min();
 constexpr int64_t kMax64 = std::numeric_limits<int64_t>::max();
 
 // clang-format off
-const std::vector<Case>& Cases() {
-  static const auto* cases = new std::vector<Case>{
-    // ---- Broadcasting arithmetic
+// ---- Broadcasting arithmetic
+void AddCases0(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"Add", {X(F32({2, 3})), X(F32({3}))}, {}, {F32({2, 3})}},
     {"Sub", {X(F32({4, 1, 5})), X(F32({3, 1}))}, {}, {F32({4, 3, 5})}},
     {"Mul", {X(I64({2})), X(I64({}))}, {}, {I64({2})}},
@@ -80,7 +80,12 @@ const std::vector<Case>& Cases() {
     {"ReduceMin", {X(Bool({2, 3}))}, A().i("keepdims", 0), {Bool({})}},
     {"ReduceSum", {X(Bool({2, 3}))}, {}, {}, "input 0 has type bool but needs a numeric type"},
     {"Min", {X(F32({5})), X(F32({4}))}, {}, {}, "shapes [5] and [4] cannot be broadcast"},
-    // ---- Activations and unary math
+  });
+}
+
+// ---- Activations and unary math
+void AddCases1(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"Relu", {X(F32({2, 3}))}, {}, {F32({2, 3})}},
     {"LeakyRelu", {X(F32({4}))}, A().f("alpha", 0.2f), {F32({4})}},
     {"PRelu", {X(F32({1, 3, 4, 4})), X(F32({3, 1, 1}))}, {}, {F32({1, 3, 4, 4})}},
@@ -143,7 +148,12 @@ const std::vector<Case>& Cases() {
     {"Gradient", {X(F32({})), X(F32({2, 3}))}, A().strs("xs", {"a", "b"}).s("y", "loss"), {F32({}), F32({2, 3})}},
     {"Gradient", {X(F32({})), X(F32({}))}, A().strs("xs", {"a"}).s("y", "loss"), {}, "xs names 1 values but the node has 2 inputs"},
     {"Gradient", {X(I64({}))}, A().strs("xs", {"a"}).s("y", "loss"), {}, "x 0 has type int64 but needs a floating-point type"},
-    // ---- Signal processing: windows, DFT, RotaryEmbedding
+  });
+}
+
+// ---- Signal processing: windows, DFT, RotaryEmbedding
+void AddCases2(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"HannWindow", {Ints({10})}, {}, {F32({10})}},
     {"HammingWindow", {Ints({8})}, A().i("output_datatype", 11).i("periodic", 0), {F64({8})}},
     {"BlackmanWindow", {Ints({5})}, A().i("output_datatype", 7), {I64({5})}},
@@ -207,7 +217,12 @@ const std::vector<Case>& Cases() {
     {"Softmax", {X(F32({2, 5}))}, {}, {F32({2, 5})}},
     {"LogSoftmax", {X(F32({2, 5}))}, A().i("axis", 0), {F32({2, 5})}},
     {"Softmax", {X(F32({2, 5}))}, A().i("axis", 2), {}, "axis 2 is out of range for rank 2"},
-    // ---- MatMul / Gemm
+  });
+}
+
+// ---- MatMul / Gemm
+void AddCases3(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"MatMul", {X(F32({2, 3})), X(F32({3, 4}))}, {}, {F32({2, 4})}},
     {"MatMul", {X(F32({3})), X(F32({3, 4}))}, {}, {F32({4})}},
     {"MatMul", {X(F32({2, 3})), X(F32({3}))}, {}, {F32({2})}},
@@ -220,7 +235,12 @@ const std::vector<Case>& Cases() {
     {"Gemm", {X(F32({4, 3})), X(F32({4, 5}))}, {}, {}, "inner dimensions do not match: A [4, 3] x B [4, 5] (3 vs 4)"},
     {"Gemm", {X(F32({4, 3})), X(F32({3, 5})), X(F32({4}))}, {}, {}, "C shape [4] cannot be broadcast to [4, 5]"},
     {"Gemm", {X(F32({2, 4, 3})), X(F32({3, 5}))}, {}, {}, "A must have rank 2, got shape [2, 4, 3]"},
-    // ---- Conv
+  });
+}
+
+// ---- Conv
+void AddCases4(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"Conv", {X(F32({1, 3, 32, 32})), X(F32({8, 3, 3, 3})), X(F32({8}))}, A().ints("pads", {1, 1, 1, 1}),
      {F32({1, 8, 32, 32})}},
     {"Conv", {X(F32({1, 3, 32, 32})), X(F32({8, 3, 3, 3}))}, A().ints("strides", {2, 2}).ints("kernel_shape", {3, 3}),
@@ -244,7 +264,12 @@ const std::vector<Case>& Cases() {
     {"Pad", {X(F32({2, 3})), Ints({kMax64, 0, kMax64, 0})}, {}, {}, "are out of range"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({2, 1, 3, 3})), X(F32({3}))}, {}, {}, "bias shape [3] does not match 2 output channels"},
     {"Conv", {X(F32({1, 1, 8, 8})), X(F32({2, 1, 3, 3}))}, A().s("auto_pad", "SAME"), {}, "auto_pad 'SAME' is not one of"},
-    // ---- Fused inference ops (ir/core/fused_ops.h): the core's inference plus the residual and activation
+  });
+}
+
+// ---- Fused inference ops (ir/core/fused_ops.h): the core's inference plus the residual and activation
+void AddCases5(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"FusedConv", {X(F32({1, 3, 8, 8})), X(F32({4, 3, 3, 3})), X(F32({4})), X(F32({1, 4, 8, 8}))},
      A().ints("pads", {1, 1, 1, 1}).s("activation", "Relu"), {F32({1, 4, 8, 8})}},
     {"FusedConv", {X(F32({1, 3, 8, 8})), X(F32({4, 3, 3, 3})), None(), X(F32({1, 4, 6, 6}))},
@@ -257,7 +282,12 @@ const std::vector<Case>& Cases() {
      {F32({2, 4})}},
     {"FusedMatMul", {X(F32({2, 3})), X(F32({3, 4})), X(F32({3}))}, {}, {}, "bias"},
     {"FusedMatMul", {X(I64({2, 3})), X(I64({3, 4}))}, {}, {}, "needs a floating-point type"},
-    // ---- ConvTranspose
+  });
+}
+
+// ---- ConvTranspose
+void AddCases6(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"ConvTranspose", {X(F32({1, 4, 5, 5})), X(F32({4, 2, 3, 3}))}, A().ints("strides", {2, 2}), {F32({1, 2, 11, 11})}},
     {"ConvTranspose", {X(F32({1, 4, 5, 5})), X(F32({4, 2, 3, 3})), X(F32({2}))},
      A().ints("strides", {2, 2}).ints("pads", {1, 1, 1, 1}).ints("output_padding", {1, 1}), {F32({1, 2, 10, 10})}},
@@ -270,7 +300,12 @@ const std::vector<Case>& Cases() {
     {"ConvTranspose", {X(F32({1, 3, 5, 5})), X(F32({4, 2, 3, 3}))}, {}, {}, "input channels 3 do not match weight dim 0 (4)"},
     {"ConvTranspose", {X(F32({1, 4, 5, 5})), X(F32({4, 2, 3, 3}))}, A().ints("output_padding", {1, 1}), {},
      "output_padding [1, 1] must be smaller than the stride or the dilation"},
-    // ---- Pooling
+  });
+}
+
+// ---- Pooling
+void AddCases7(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"MaxPool", {X(F32({1, 3, 32, 32}))}, A().ints("kernel_shape", {2, 2}).ints("strides", {2, 2}), {F32({1, 3, 16, 16})}},
     {"MaxPool", {X(F32({1, 3, 32, 32}))}, A().ints("kernel_shape", {2, 2}).ints("strides", {2, 2}),
      {F32({1, 3, 16, 16}), I64({1, 3, 16, 16})}},
@@ -318,7 +353,12 @@ const std::vector<Case>& Cases() {
     {"GlobalAveragePool", {X(F32({2, 8, 7, 7}))}, {}, {F32({2, 8, 1, 1})}},
     {"GlobalAveragePool", {X(F32({2, 8, 7}))}, {}, {F32({2, 8, 1})}},
     {"GlobalAveragePool", {X(F32({2, 8}))}, {}, {}, "input must have rank >= 3, got shape [2, 8]"},
-    // ---- Normalization, Dropout
+  });
+}
+
+// ---- Normalization, Dropout
+void AddCases8(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"BatchNormalization", {X(F32({2, 3, 4, 4})), X(F32({3})), X(F32({3})), X(F32({3})), X(F32({3}))}, A().f("epsilon", 1e-3f),
      {F32({2, 3, 4, 4})}},
     {"BatchNormalization", {X(F32({2, 3, 4, 4})), X(F32({3})), X(F32({3})), X(F32({3})), X(F32({3}))}, {},
@@ -333,7 +373,12 @@ const std::vector<Case>& Cases() {
     {"Dropout", {X(F32({2, 3})), FloatScalar(0.5f), BoolScalar(false)}, A().i("seed", 7), {F32({2, 3}), Bool({2, 3})}},
     {"Dropout", {X(F32({2, 3})), FloatScalar(1.5f)}, {}, {}, "ratio must be in [0, 1), got 1.5"},
     {"Dropout", {X(F32({2, 3})), None(), X(F32({}))}, {}, {}, "training_mode must be a bool scalar, got float32[]"},
-    // ---- Shape ops
+  });
+}
+
+// ---- Shape ops
+void AddCases9(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"Flatten", {X(F32({2, 3, 4, 5}))}, {}, {F32({2, 60})}},
     {"Flatten", {X(F32({2, 3, 4, 5}))}, A().i("axis", 0), {F32({1, 120})}},
     {"Flatten", {X(F32({2, 3, 4, 5}))}, A().i("axis", -1), {F32({24, 5})}},
@@ -425,7 +470,12 @@ const std::vector<Case>& Cases() {
     {"Cast", {X(F32({2, 3}))}, A().i("to", 7), {I64({2, 3})}},
     {"Cast", {X(I64({2}))}, A().i("to", 9), {Bool({2})}},
     {"Cast", {X(F32({2, 3}))}, A().i("to", 8), {}, "unsupported dtype STRING (ONNX data type 8"},
-    // ---- Losses and optimizer updates (one case each; the rest in training_op_shape_test.cc)
+  });
+}
+
+// ---- Losses and optimizer updates (one case each; the rest in training_op_shape_test.cc)
+void AddCases10(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"SoftmaxCrossEntropy", {X(F32({4, 10})), X(I64({4}))}, A().i("sparse", 1), {F32({})}},
     {"SoftmaxCrossEntropyGrad", {X(F32({})), X(F32({4, 10})), X(F32({4, 10}))}, {}, {F32({4, 10})}},
     {"CrossEntropy", {X(F32({4, 10})), X(F32({4, 10}))}, {}, {F32({})}},
@@ -443,13 +493,23 @@ const std::vector<Case>& Cases() {
     {"RMSpropUpdate", {X(F32({3})), X(F32({3})), X(F32({3}))}, A().f("lr", 0.1f), {F32({3}), F32({3})}},
     {"AdamUpdate", {X(F32({3})), X(F32({3})), X(F32({3})), X(F32({3})), X(I64({}))}, {}, {F32({3}), F32({3}), F32({3})}},
     {"ClipByGlobalNorm", {X(F32({3})), X(F32({2, 2}))}, A().f("max_norm", 1), {F32({3}), F32({2, 2})}},
-    // ---- Fusion (compiler-internal)
+  });
+}
+
+// ---- Fusion (compiler-internal)
+void AddCases11(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"FusedElementwise", {X(F32({2, 1})), X(F32({3}))}, A().s("program", "t0=Add(i0,i1); t1=Relu(t0); o0=t0; o1=t1"),
      {F32({2, 3}), F32({2, 3})}},
     {"FusedElementwise", {X(F32({2}))}, A().s("program", "t0=Bogus(i0); o0=t0"), {}, "unknown instruction 'Bogus'"},
     {"FusedElementwise", {X(F32({2}))}, A().s("program", "t0=Relu(i1); o0=t0"), {}, "reads i1 but the node has 1"},
     {"FusedElementwise", {X(I64({2}))}, A().s("program", "t0=Relu(i0); o0=t0"), {}, "fused kernels are float32"},
-    // ---- Reductions
+  });
+}
+
+// ---- Reductions
+void AddCases12(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"ReduceMean", {X(F32({2, 3, 4}))}, A().ints("axes", {1}), {F32({2, 1, 4})}},
     {"ReduceMean", {X(F32({2, 3, 4}))}, A().ints("axes", {1}).i("keepdims", 0), {F32({2, 4})}},
     {"ReduceMean", {X(F32({2, 3, 4}))}, {}, {F32({1, 1, 1})}},
@@ -487,7 +547,12 @@ const std::vector<Case>& Cases() {
     {"LayerNormalization", {X(F32({2, 3, 4})), X(F32({3, 4}))}, A().i("axis", 1), {F32({2, 3, 4})}},
     {"LayerNormalization", {X(F32({2, 3, 4})), X(F32({5}))}, {}, {}, "Scale"},
     {"LayerNormalization", {X(I32({2, 3})), X(I32({3}))}, {}, {}, "int32"},
-    // ---- ONNX class losses (ir/core/ops/loss.cc)
+  });
+}
+
+// ---- ONNX class losses (ir/core/ops/loss.cc)
+void AddCases13(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"NegativeLogLikelihoodLoss", {X(F32({3, 5})), X(I64({3}))}, {}, {F32({})}},
     {"NegativeLogLikelihoodLoss", {X(F32({3, 5, 2, 4})), X(I32({3, 2, 4})), X(F32({5}))}, A().s("reduction", "none"), {F32({3, 2, 4})}},
     {"NegativeLogLikelihoodLoss", {X(F32({3, 5, 2})), X(I64({3}))}, {}, {}, "target shape [3] must be [3, 2]"},
@@ -502,7 +567,12 @@ const std::vector<Case>& Cases() {
     {"NegativeLogLikelihoodLossGrad", {X(F32({})), X(F32({3, 5})), X(I64({3}))}, A().s("reduction", "none"), {}, "dLoss shape [] must be the loss shape [3]"},
     {"RMSNormalization", {X(F32({2, 3, 4})), X(F32({4}))}, {}, {F32({2, 3, 4})}},
     {"RMSNormalization", {X(F32({2, 3, 4})), X(F32({5}))}, A().i("axis", 1), {}, "scale"},
-    // ---- Array ops (ir/core/ops/array.cc)
+  });
+}
+
+// ---- Array ops (ir/core/ops/array.cc)
+void AddCases14(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"CumSum", {X(I32({2, 3})), Ints({-1})}, A().i("exclusive", 1), {I32({2, 3})}},
     {"CumSum", {X(F32({2, 3})), Ints({2})}, {}, {}, "out of range"},
     {"CumProd", {X(F64({4})), X(I64({}))}, A().i("reverse", 1), {F64({4})}},
@@ -527,7 +597,12 @@ const std::vector<Case>& Cases() {
     {"GatherND", {X(F32({2, 3, 4})), X(I64({2, 1, 2}))}, A().i("batch_dims", 1), {F32({2, 1})}},
     {"GatherND", {X(F32({2, 3})), X(I64({4, 3}))}, {}, {}, "the last dim of indices (3) must be in [1, 2]"},
     {"GatherND", {X(F32({2, 3})), Ints({1, 3})}, {}, {}, "index 3 is out of range for a dim of size 3"},
-    // ---- Linear quantization (ir/core/ops/quantize.cc)
+  });
+}
+
+// ---- Linear quantization (ir/core/ops/quantize.cc)
+void AddCases15(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"QuantizeLinear", {X(F32({2, 3})), X(F32({})), X(TensorType{proto::DT_INT8, {}})}, {}, {TensorType{proto::DT_INT8, {2, 3}}}},
     {"QuantizeLinear", {X(F32({2, 3})), X(F32({3}))}, {}, {TensorType{proto::DT_UINT8, {2, 3}}}},
     {"QuantizeLinear", {X(F32({2, 3})), X(F32({})), X(I16({}))}, {}, {I16({2, 3})}},
@@ -536,7 +611,12 @@ const std::vector<Case>& Cases() {
     {"QuantizeLinear", {X(F32({2, 3})), X(F32({2}))}, {}, {}, "scale shape [2] must be [] or [3]"},
     {"DequantizeLinear", {X(TensorType{proto::DT_UINT8, {2, 3}}), X(F32({2})), X(TensorType{proto::DT_UINT8, {2}})}, A().i("axis", 0), {F32({2, 3})}},
     {"DequantizeLinear", {X(F32({2, 3})), X(F32({}))}, {}, {}, "dequantizing float32"},
-    // ---- Attention (ir/core/ops/attention.cc)
+  });
+}
+
+// ---- Attention (ir/core/ops/attention.cc)
+void AddCases16(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"Attention", {X(F32({2, 6, 4, 8})), X(F32({2, 3, 5, 8})), X(F32({2, 3, 5, 10})), X(Bool({4, 7})), X(F32({2, 3, 2, 8})), X(F32({2, 3, 2, 10}))}, {}, {F32({2, 6, 4, 10}), F32({2, 3, 7, 8}), F32({2, 3, 7, 10}), F32({2, 6, 4, 7})}},
     {"Attention", {X(F32({2, 4, 24})), X(F32({2, 5, 12})), X(F32({2, 5, 12}))}, A().i("q_num_heads", 4).i("kv_num_heads", 2), {F32({2, 4, 24})}},
     {"Attention", {X(F32({2, 4, 24})), X(F32({2, 5, 12})), X(F32({2, 5, 12}))}, {}, {}, "need q_num_heads and kv_num_heads"},
@@ -551,7 +631,12 @@ const std::vector<Case>& Cases() {
     {"ThresholdedRelu", {X(F32({2}))}, {}, {F32({2})}},
     {"Shrink", {X(F64({2}))}, A().f("lambd", 1.0f), {F64({2})}},
     {"Celu", {X(F32({2}))}, {}, {F32({2})}},
-    // ---- Resize (ir/core/ops/resize.cc)
+  });
+}
+
+// ---- Resize (ir/core/ops/resize.cc)
+void AddCases17(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"Resize", {X(F32({1, 1, 2, 4})), None(), In{F32({4}), Tensor::FromVector(proto::DT_FLOAT, {4}, std::vector<float>{1, 1, 2, 0.6f})}}, A().s("mode", "cubic"), {F32({1, 1, 4, 2})}},
     {"Resize", {X(F32({1, 1, 2, 4})), None(), X(F32({4}))}, {}, {}, "needs a constant 'scales' input"},
     {"Resize", {X(F32({1, 1, 2, 4})), None(), None(), Ints({1, 1, 3, 9})}, A().s("mode", "linear"), {F32({1, 1, 3, 9})}},
@@ -569,7 +654,12 @@ const std::vector<Case>& Cases() {
     {"ReduceMax", {X(F32({2, 3})), Ints({})}, A().i("noop_with_empty_axes", 1), {F32({2, 3})}},
     {"ReduceL2", {X(F32({2, 3})), Ints({1})}, A().ints("axes", {0}), {}, "has both an 'axes' attribute and an 'axes' input"},
     {"ReduceMin", {X(F32({2, 3})), X(I64({1}))}, {}, {}, "needs a constant 'axes' input"},
-    // ---- Backward ops (one case each; the rest in gradient_op_shape_test.cc)
+  });
+}
+
+// ---- Backward ops (one case each; the rest in gradient_op_shape_test.cc)
+void AddCases18(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"EltwiseGrad", {X(F32({2, 3})), X(F32({2, 3}))}, A().s("function", "relu"), {F32({2, 3})}},
     {"SoftmaxGrad", {X(F32({2, 5})), X(F32({2, 5}))}, {}, {F32({2, 5})}},
     {"ConvGradInput", {X(F32({1, 4, 3, 3})), X(F32({4, 2, 3, 3}))}, A().ints("input_shape", {1, 2, 5, 5}), {F32({1, 2, 5, 5})}},
@@ -582,7 +672,12 @@ const std::vector<Case>& Cases() {
     {"GatherGrad", {X(F32({2, 4, 3})), X(I64({2, 4}))}, A().ints("data_shape", {5, 3}), {F32({5, 3})}},
     {"SliceGrad", {X(F32({2, 3})), Ints({1, 0}), Ints({3, 3})}, A().ints("input_shape", {4, 3}), {F32({4, 3})}},
     {"ReduceMaxGrad", {X(F32({2, 1, 4})), X(F32({2, 3, 4}))}, A().ints("axes", {1}), {F32({2, 3, 4})}},
-    // ---- Recurrent: X [T=5, N=2, I=3], hidden 4
+  });
+}
+
+// ---- Recurrent: X [T=5, N=2, I=3], hidden 4
+void AddCases19(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"RNN", {X(F32({5, 2, 3})), X(F32({1, 4, 3})), X(F32({1, 4, 4}))}, {}, {F32({5, 1, 2, 4}), F32({1, 2, 4})}},
     {"RNN", {X(F32({2, 5, 3})), X(F32({2, 4, 3})), X(F32({2, 4, 4})), X(F32({2, 8})), Ints32({5, 3}), X(F32({2, 2, 4}))},
      A().s("direction", "bidirectional").i("layout", 1).i("hidden_size", 4), {F32({2, 5, 2, 4}), F32({2, 2, 4})}},
@@ -621,10 +716,45 @@ const std::vector<Case>& Cases() {
     {"LSTMGrad", {X(F32({5, 2, 3})), X(F32({1, 16, 3})), X(F32({1, 16, 4})), None(), None(), None(), None(), None(),
                   X(F32({5, 1, 2, 3}))}, {}, {}, "output gradient 0 has shape [5, 1, 2, 3] but the output Y is [5, 1, 2, 4]"},
     {"GRUGrad", {X(F32({5, 2, 3})), X(F32({1, 12, 3})), X(F32({1, 16, 4}))}, {}, {}, "R has shape [1, 16, 4]"},
-    // ---- Arity (checked for every op by ValidateNode)
+  });
+}
+
+// ---- Arity (checked for every op by ValidateNode)
+void AddCases20(std::vector<Case>& cases) {
+  cases.insert(cases.end(), {
     {"Add", {X(F32({2}))}, {}, {}, "takes 2 inputs, got 1"},
     {"Conv", {X(F32({1, 1, 4, 4})), None()}, {}, {}, "required input 1 is missing"},
-  };
+  });
+}
+
+// The table in sections, one function each: a single initializer of every case made
+// one enormous function that the sanitizer build took tens of minutes to compile.
+const std::vector<Case>& Cases() {
+  static const auto* cases = [] {
+    auto* all = new std::vector<Case>();
+    AddCases0(*all);
+    AddCases1(*all);
+    AddCases2(*all);
+    AddCases3(*all);
+    AddCases4(*all);
+    AddCases5(*all);
+    AddCases6(*all);
+    AddCases7(*all);
+    AddCases8(*all);
+    AddCases9(*all);
+    AddCases10(*all);
+    AddCases11(*all);
+    AddCases12(*all);
+    AddCases13(*all);
+    AddCases14(*all);
+    AddCases15(*all);
+    AddCases16(*all);
+    AddCases17(*all);
+    AddCases18(*all);
+    AddCases19(*all);
+    AddCases20(*all);
+    return all;
+  }();
   return *cases;
 }
 // clang-format on

@@ -717,6 +717,9 @@ std::vector<RefCase> RefCases() {
   add({"SumThree", "Sum", {{2, 3}, {2, 3}, {2, 3}}, {}});
   add({"ConcatAxis1", "Concat", {{2, 1, 3}, {2, 4, 3}, {2, 2, 3}}, MakeAttrs({{"axis", {1}}})});
   add({"ConcatNegativeAxis", "Concat", {{2, 3}, {2, 2}}, MakeAttrs({{"axis", {-1}}})});
+  add({"TransposeBatchFirst", "Transpose", {{3, 5, 4}}, MakeAttrs({{"perm", {1, 0, 2}}})});
+  add({"TransposeDefaultReverses", "Transpose", {{2, 3, 4, 5}}, {}});
+  add({"Transpose2d", "Transpose", {{3, 7}}, MakeAttrs({{"perm", {1, 0}}})});
   return cases;
 }
 

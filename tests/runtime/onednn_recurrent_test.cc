@@ -4,12 +4,20 @@
 // linear-before-reset GRU, LSTM with and without peepholes), every direction,
 // both layouts, with and without bias and initial states, weights as plan
 // constants and as inputs; and the support check declining what oneDNN's cells
-// do not compute.
+// do not compute. The registry's kernels run where vector_recurrent.h's rule sends
+// them (the vector kernels for these sizes; oneDNN's primitives for peephole LSTMGrad,
+// GRUGrad, RNNGrad), the vector kernels are also built directly for every instruction
+// set the CPU has (on 3 threads where the batch splits), and forward nodes run once
+// more at a batch and hidden size that oneDNN's primitive computes.
 #include <gtest/gtest.h>
+#include <omp.h>
+
+#include <functional>
 
 #include "dnnl.hpp"
 #include "ir/core/ops/recurrent.h"
 #include "runtime/kernel.h"
+#include "runtime/kernels/onednn/vector_recurrent.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -19,6 +27,8 @@ using recurrent::CellKind;
 using runtime::ExecEnv;
 using runtime::KernelRegistry;
 using runtime::KernelSpec;
+using runtime::onednn::SimdLevel;
+using Factory = std::function<StatusOr<std::unique_ptr<runtime::Kernel>>(const KernelSpec&)>;
 
 struct Case {
   std::string op;  // RNN, GRU, LSTM
@@ -51,6 +61,7 @@ struct Case {
     if (peepholes) n += "_peepholes";
     if (constant_weights) n += "_constweights";
     if (H != 6) n += "_H" + std::to_string(H);
+    if (N != 3) n += "_N" + std::to_string(N);
     return n;
   }
   // X, W, R, B, sequence_lens (omitted), initial_h (, initial_c, P); empty Tensors are omitted.
@@ -80,8 +91,8 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
     env_.stream = &stream_;
   }
 
-  // Runs the `backend` kernel of `op` once; W, R, B, P are plan constants when the case says so.
-  StatusOr<std::vector<Tensor>> Run(const std::string& backend, const std::string& op, const Case& c,
+  // Runs the kernel `create` makes for `op` twice; W, R, B, P are plan constants when the case says so.
+  StatusOr<std::vector<Tensor>> Run(const Factory& create, const std::string& op, const Case& c,
                                     const std::vector<Tensor>& inputs, const std::vector<Dims>& output_dims) {
     KernelSpec spec;
     spec.name = "n";
@@ -99,23 +110,45 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
       outputs.emplace_back(proto::DT_FLOAT, d);
       spec.outputs.push_back(outputs.back().ref());
     }
-    ASSIGN_OR_RETURN(auto kernel, KernelRegistry::Global().Create(backend, spec));
+    ASSIGN_OR_RETURN(auto kernel, create(spec));
     // Twice: the second run must not see what the first left in scratch or accumulators.
     RETURN_IF_ERROR(kernel->Run(spec.inputs, spec.outputs));
     RETURN_IF_ERROR(kernel->Run(spec.inputs, spec.outputs));
     return outputs;
   }
+  static Factory Backend(const std::string& backend) {
+    return [backend](const KernelSpec& spec) { return KernelRegistry::Global().Create(backend, spec); };
+  }
+  // The vector kernel (forward, or LSTM's backward) for `level`, built directly.
+  static Factory Vector(const Case& c, SimdLevel level, bool op_is_grad) {
+    return [c, level, op_is_grad](const KernelSpec& spec) -> StatusOr<std::unique_ptr<runtime::Kernel>> {
+      std::vector<const Dims*> dims;
+      const int forward_inputs = op_is_grad ? recurrent::GradInputBase(c.kind()) : static_cast<int>(spec.inputs.size());
+      for (int i = 0; i < forward_inputs && i < static_cast<int>(spec.inputs.size()); ++i) {
+        const TensorRef& t = spec.inputs[i];
+        dims.push_back(t.dtype == proto::DT_UNDEFINED ? nullptr : &t.dims);
+      }
+      ASSIGN_OR_RETURN(recurrent::Geometry g, recurrent::ResolveGeometry(c.kind(), spec.attrs, dims));
+      return op_is_grad ? runtime::onednn::BuildVectorLstmGrad(g, spec, level)
+                        : runtime::onednn::BuildVectorRecurrent(g, spec, level);
+    };
+  }
 
-  void ExpectMatchesRef(const std::string& op, const Case& c, const std::vector<Tensor>& inputs,
-                        const std::vector<Dims>& output_dims) {
-    auto dnn = Run("onednn", op, c, inputs, output_dims);
-    ASSERT_OK(dnn.status());
-    auto ref = Run("ref", op, c, inputs, output_dims);
+  void ExpectMatchesRef(const Factory& create, const std::string& what, const std::string& op, const Case& c,
+                        const std::vector<Tensor>& inputs, const std::vector<Dims>& output_dims, double atol = 2e-5,
+                        double rtol = 1e-4) {
+    auto got = Run(create, op, c, inputs, output_dims);
+    ASSERT_TRUE(got.ok()) << what << ": " << got.status().message();
+    auto ref = Run(Backend("ref"), op, c, inputs, output_dims);
     ASSERT_OK(ref.status());
     for (size_t i = 0; i < output_dims.size(); ++i) {
-      const std::string diff = testing::CompareTensors((*dnn)[i], (*ref)[i], 2e-5, 1e-4);
-      EXPECT_TRUE(diff.empty()) << op << " output " << i << ": " << diff;
+      const std::string diff = testing::CompareTensors((*got)[i], (*ref)[i], atol, rtol);
+      EXPECT_TRUE(diff.empty()) << what << ": " << op << " output " << i << ": " << diff;
     }
+  }
+  void ExpectMatchesRef(const std::string& op, const Case& c, const std::vector<Tensor>& inputs,
+                        const std::vector<Dims>& output_dims) {
+    ExpectMatchesRef(Backend("onednn"), "onednn", op, c, inputs, output_dims);
   }
 
   dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
@@ -123,11 +156,48 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
   ExecEnv env_;
 };
 
-TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
-  const Case& c = GetParam();
+std::vector<Dims> ForwardOutputs(const Case& c) {
   std::vector<Dims> outputs = {c.Y(), c.State()};
   if (c.kind() == CellKind::kLstm) outputs.push_back(c.State());
-  ExpectMatchesRef(c.op, c, c.ForwardInputs(1), outputs);
+  return outputs;
+}
+
+// Sets OpenMP's thread count for one scope.
+class Threads {
+ public:
+  explicit Threads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~Threads() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+// The case at the smallest batch and hidden size the vector kernels leave to oneDNN.
+Case ForOneDnn(Case c) {
+  c.N = runtime::onednn::kSmallBatch + 1;
+  recurrent::Geometry g;
+  g.kind = c.kind(), g.batch = c.N;
+  for (g.hidden = c.H; runtime::onednn::UseVectorKernel(g); ++g.hidden) {
+  }
+  c.H = g.hidden;
+  c.T = 2;
+  return c;
+}
+
+TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
+  Case c = GetParam();
+  // The registry's choice (the vector kernel at these sizes, oneDNN's primitive above)...
+  ExpectMatchesRef(c.op, c, c.ForwardInputs(1), ForwardOutputs(c));
+  // Float sums of H + I = 500-odd random terms: a looser tolerance.
+  const Case big = ForOneDnn(c);
+  ExpectMatchesRef(Backend("onednn"), "onednn", big.op, big, big.ForwardInputs(1), ForwardOutputs(big), 2e-4, 1e-3);
+  // ...and the vector kernel on every instruction set this CPU has.
+  Threads threads(3);
+  for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (!runtime::onednn::CpuHas(level)) continue;
+    ExpectMatchesRef(Vector(c, level, false), "vector kernel, level " + std::to_string(static_cast<int>(level)), c.op,
+                     c, c.ForwardInputs(1), ForwardOutputs(c));
+  }
 }
 
 TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
@@ -144,7 +214,16 @@ TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
   if (c.states || c.peepholes) outputs.push_back(c.State());
   if (lstm && (c.states || c.peepholes)) outputs.push_back(c.State());
   if (c.peepholes) outputs.push_back({c.D(), 3 * c.H});
+  // The registry's choice (LSTM without peepholes: the vector kernel; else oneDNN's primitive)...
   ExpectMatchesRef(c.op + "Grad", c, inputs, outputs);
+  // ...and the vector kernel on every instruction set this CPU has.
+  if (!lstm || c.peepholes) return;
+  Threads threads(3);
+  for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (!runtime::onednn::CpuHas(level)) continue;
+    ExpectMatchesRef(Vector(c, level, true), "vector kernel, level " + std::to_string(static_cast<int>(level)),
+                     c.op + "Grad", c, inputs, outputs);
+  }
 }
 
 std::vector<Case> Cases() {
@@ -184,6 +263,28 @@ std::vector<Case> Cases() {
     c.activation = activation;
     cases.push_back(c);
   }
+  // Sizes that exercise the vector kernel's blocks: a 4-row block plus one row, gates
+  // padded from 20 to 32, column blocks and single vectors, 7 input rows.
+  for (const char* op : {"RNN", "GRU", "LSTM"}) {
+    Case c;
+    c.op = op;
+    c.T = 7, c.N = 5, c.I = 9, c.H = 20;
+    c.direction = "bidirectional";
+    c.layout = 1;
+    c.peepholes = c.op == "LSTM";
+    c.constant_weights = true;
+    cases.push_back(c);
+    if (c.op == "GRU") {
+      c.linear_before_reset = true;
+      cases.push_back(c);
+    }
+  }
+  Case lbr;  // a batch the vector kernel splits over threads (17 rows on 3 threads: 5, 6, 6)
+  lbr.op = "GRU";
+  lbr.linear_before_reset = true;
+  lbr.T = 4, lbr.N = 17, lbr.I = 5, lbr.H = 16;
+  lbr.direction = "reverse";
+  cases.push_back(lbr);
   Case wide;  // sizes at which oneDNN takes its blocked, vectorized paths
   wide.op = "LSTM";
   wide.T = 7, wide.N = 17, wide.I = 28, wide.H = 64;

@@ -1,5 +1,5 @@
 // Binary arithmetic with numpy broadcasting (dnnl::binary), Sum (dnnl::sum) and
-// Concat (dnnl::concat).
+// Concat (dnnl::concat), Transpose (a reorder).
 #include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
@@ -77,6 +77,24 @@ StatusOr<std::unique_ptr<Kernel>> BuildConcat(const KernelSpec& spec) {
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 
+// Transpose as one reorder: the input read through a descriptor of the output's dims
+// whose strides are the input's, permuted (the reference kernel computes an offset per
+// element; a batch-first RNN's [N, T, C] <-> [T, N, C] transposes are on its hot path).
+StatusOr<std::unique_ptr<Kernel>> BuildTranspose(const KernelSpec& spec) {
+  const Dims& in = spec.inputs[0].dims;
+  if (in.empty()) return Unimplemented("rank-0 input");
+  if (in.size() > DNNL_MAX_NDIMS) return Unimplemented("rank above ", DNNL_MAX_NDIMS);
+  ASSIGN_OR_RETURN(std::vector<int64_t> perm, ResolvePerm(spec.attrs.GetInts("perm"), in.size()));
+  Dims strides(in.size(), 1), dims(in.size()), permuted(in.size());
+  for (int64_t i = static_cast<int64_t>(in.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * in[i + 1];
+  for (size_t i = 0; i < perm.size(); ++i) dims[i] = in[perm[i]], permuted[i] = strides[perm[i]];
+  if (dims != spec.outputs[0].dims) return Unimplemented("the output is not the transposed input's shape");
+  auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  memory src = kernel->Input(0, StridedDesc(dims, permuted)), dst = kernel->Output(0, PlainDesc(dims));
+  kernel->AddStep(dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
 }  // namespace
 
 void RegisterBinaryKernels(KernelRegistry& r) {
@@ -89,6 +107,7 @@ void RegisterBinaryKernels(KernelRegistry& r) {
 #undef BINARY
   RegisterOp(r, "Sum", BuildSum, Layouts::kAny);
   RegisterOp(r, "Concat", BuildConcat, Layouts::kAny);
+  RegisterOp(r, "Transpose", BuildTranspose);
 }
 
 }  // namespace kiln::runtime::onednn

@@ -11,18 +11,20 @@
 // apart as a fourth gate). A plan-constant weight is converted once, when the
 // kernel is built; any other on every run.
 //
+// Small batches and weights that fit in L2 run on the vector kernels instead
+// (vector_recurrent.h: UseVectorKernel; LSTMGrad there without peepholes).
+//
 // What oneDNN's cells do not compute falls back to the reference kernels (the
 // builders return Unimplemented): sequence_lens (oneDNN runs every row for T
 // steps; sequence_lens is also int32, which the oneDNN factory declines), clip,
 // input_forget, activations other than ONNX's defaults (RNN: Tanh, Relu or
 // Sigmoid, the same in both directions).
-#include <omp.h>
-
 #include <cstring>
 #include <memory>
 
 #include "ir/core/ops/recurrent.h"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/vector_recurrent.h"
 
 namespace kiln::runtime::onednn {
 namespace {
@@ -44,9 +46,6 @@ struct Cell {
   int64_t bias_gates = 0;    // gates in oneDNN's bias: G, or G + 1 for lbr_gru
   int64_t gates() const { return static_cast<int64_t>(gate_of.size()); }
 };
-
-// Up to this many gate outputs per step (batch x gates x hidden), a forward RNN runs on one thread.
-constexpr int64_t kOneThreadWork = 2048;
 
 // Peepholes: oneDNN i f o from ONNX P's i o f.
 const std::vector<int> kPeepholeOf = {0, 2, 1};
@@ -404,6 +403,7 @@ RnnDescs PrimitiveDescs(const Cell& c, bool with_states, bool with_peephole) {
 StatusOr<std::unique_ptr<Kernel>> BuildForward(CellKind kind, const KernelSpec& spec) {
   ASSIGN_OR_RETURN(Cell c, ResolveCell(kind, spec, static_cast<int>(spec.inputs.size())));
   const Geometry& g = c.g;
+  if (UseVectorKernel(g)) return BuildVectorRecurrent(g, spec, BestSimdLevel());
   const bool lstm = kind == CellKind::kLstm;
   auto has_output = [&](int i) {
     return i < static_cast<int>(spec.outputs.size()) && spec.outputs[i].dtype != proto::DT_UNDEFINED;
@@ -438,20 +438,9 @@ StatusOr<std::unique_ptr<Kernel>> BuildForward(CellKind kind, const KernelSpec& 
   }
   const memory::desc scratchpad = Md(pd, DNNL_ARG_SCRATCHPAD);
   if (scratchpad.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = k.Scratch(scratchpad);
-  // A small batch's per-step products ([N, H] x [H, G*H]) are too small to split: each of
-  // the T steps would pay a fork/join of every thread, which costs more than it saves
-  // (LSTM 128 at batch 1: 0.28 ms on one thread, 0.59 ms on two). Such a primitive runs
-  // on one thread (oneDNN's OpenMP runtime reads the calling thread's count at execution).
-  const bool one_thread = g.batch * c.gates() * g.hidden <= kOneThreadWork;
-  auto threads = std::make_shared<int>(0);
-  if (one_thread) {
-    k.AddHostStep([threads] {
-      *threads = omp_get_max_threads();
-      omp_set_num_threads(1);
-    });
-  }
+  // Small batches and L2-sized weights never get here (vector_recurrent.h): what does is
+  // worth splitting over the threads.
   k.AddStep(dnnl::primitive(pd), std::move(args));
-  if (one_thread) k.AddHostStep([threads] { omp_set_num_threads(*threads); });
   Finish(k, g, y);
   if (states) {
     Finish(k, g, yh);
@@ -472,6 +461,9 @@ StatusOr<std::unique_ptr<Kernel>> BuildBackward(CellKind kind, const KernelSpec&
     if (spec.has_input(i) && spec.inputs[i].dims != (i == base ? g.OutputDims() : g.StateDims())) {
       return Unimplemented("input ", i, " is not shaped as the forward output it is the gradient of");
     }
+  }
+  if (lstm && !spec.has_input(recurrent::kPeepholes) && UseVectorKernel(g)) {
+    return BuildVectorLstmGrad(g, spec, BestSimdLevel());
   }
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   PrimitiveKernel& k = *kernel;

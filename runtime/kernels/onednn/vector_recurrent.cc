@@ -1,0 +1,718 @@
+// RNN / GRU / LSTM forward and LSTM backward, each thread on its share of the batch
+// rows (see the header for when and why). Forward, per direction:
+//
+//   1. gates_x = X W^T + bias for all T*N rows at once (one product, W reused
+//      across the rows);
+//   2. per step t: gates_x[t] += h R^T (in place), then the cell's elementwise
+//      update of h (and c), written to Y.
+//
+// Weights are repacked transposed, [K][G*Hp], each gate padded to Hp (a multiple
+// of 16 floats), so every product and elementwise loop runs on whole vectors; the
+// padded columns are zeros and never reach an output. The loops are written once
+// on GCC vector types (template on the vector width) and compiled for AVX-512,
+// AVX2+FMA and plain x86-64, picked by the CPU when the kernel is built.
+//
+// LSTM backward (LSTMGrad), per direction: the forward again, keeping every
+// step's gate activations (in place of gates_x), cell state and previous h; then
+// from the last step back, the gates' gradients dA (in place again) and
+// dh_prev = dA R, and at the end dW = dA^T X, dR = dA^T H_prev, dB = sum dA and
+// dX = dA W as three products over all T*N rows.
+#include "runtime/kernels/onednn/vector_recurrent.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "dnnl.h"
+
+namespace kiln::runtime::onednn {
+namespace {
+
+using recurrent::Activation;
+using recurrent::CellKind;
+using recurrent::Geometry;
+
+constexpr int64_t kPad = 16;  // floats: one AVX-512 vector
+// Batch rows per thread at least: fewer, and a thread's steps are too short to pay its start.
+constexpr int64_t kMinRowsPerThread = 4;
+int64_t Padded(int64_t n) { return (n + kPad - 1) / kPad * kPad; }
+
+// A 64-byte aligned float buffer, allocated once (when the kernel is built).
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float[], FreeDeleter>;
+Buffer Allocate(int64_t floats) {
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(Padded(floats), kPad)) * sizeof(float);
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (p) std::memset(p, 0, bytes);
+  return Buffer(p);
+}
+
+// What one Run of one direction reads and writes; strides in floats.
+struct Problem {
+  CellKind kind;
+  Activation::Kind rnn_activation;  // RNN only
+  bool linear_before_reset;
+  int64_t T, N, I, H, Hp, cols;  // cols = gates * Hp
+  bool reverse, batch_first;
+  int64_t directions, d;
+  int64_t n0, n1;                         // the batch rows this call computes (one thread's share)
+  const float *x, *h0, *c0;               // user tensors (null when absent)
+  float *y, *yh, *yc;                     // user tensors (null when absent)
+  const float *wt, *rt, *bias, *rb_cand;  // packed: [I][cols], [H][cols], [cols], [Hp] (lbr GRU)
+  const float* peep;                      // packed [3][Hp] (i, o, f) or null
+  float *gx, *h, *c, *aux;                // scratch: [T*N][cols], [N][Hp], [N][Hp], [N][Hp]
+  // LSTM for its backward (null otherwise): every row's previous h and new c, [T*N][Hp] (rows
+  // as gx), and the initial c [N][Hp]; gx keeps the gates' activations.
+  float *h_prev, *c_new, *c_init;
+  // Row of X / gates_x of step time t, batch row n: X is [T, N, I] or [N, T, I].
+  int64_t row(int64_t t, int64_t n) const { return batch_first ? n * T + t : t * N + n; }
+  // Offset of batch row n in a state tensor [D, N, H] or [N, D, H], and of (t, n) in Y.
+  int64_t state_at(int64_t n) const { return (batch_first ? n * directions + d : d * N + n) * H; }
+  int64_t y_at(int64_t t, int64_t n) const {
+    return batch_first ? ((n * T + t) * directions + d) * H : ((t * directions + d) * N + n) * H;
+  }
+  // Floats between the gates_x rows of two batch rows of one step.
+  int64_t gate_stride() const { return batch_first ? T * cols : cols; }
+};
+
+// ---- Loops on vectors of W floats ----
+
+// Every function taking or returning a vector is inlined into the per-ISA entry points
+// (RunAvx512, ...), so no vector crosses a call: GCC's ABI notes do not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define KILN_INLINE inline __attribute__((always_inline))
+
+template <int W>
+struct Vec {
+  typedef float V __attribute__((vector_size(W * 4), aligned(4)));  // unaligned loads and stores
+  typedef int VI __attribute__((vector_size(W * 4), aligned(4)));
+};
+
+template <int W>
+KILN_INLINE typename Vec<W>::V Load(const float* p) {
+  return *reinterpret_cast<const typename Vec<W>::V*>(p);
+}
+template <int W>
+KILN_INLINE void Store(float* p, const typename Vec<W>::V& v) {
+  *reinterpret_cast<typename Vec<W>::V*>(p) = v;
+}
+template <int W>
+KILN_INLINE typename Vec<W>::V Splat(float s) {
+  // Lane 0 to every lane: one broadcast (V{} + s adds 0 first, a {s, s, ...} constructor
+  // becomes one masked insert per lane).
+  return __builtin_shuffle(typename Vec<W>::V{s}, typename Vec<W>::VI{});
+}
+
+// c[r][j] (r < kRows, j < kVecs * W) = (init ? init[j] : c[r][j]) + sum_p a[r][p] b[p][j],
+// a[r][p] at a[r * lda + p * a_step].
+template <int W, int kRows, int kVecs>
+KILN_INLINE void Block(const float* a, int64_t lda, int64_t a_step, int64_t k, const float* b, int64_t ldb, float* c,
+                       int64_t ldc, const float* init) {
+  using V = typename Vec<W>::V;
+  V acc[kRows][kVecs];
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 16
+    for (int v = 0; v < kVecs; ++v) acc[r][v] = Load<W>((init ? init : c + r * ldc) + v * W);
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    V bv[kVecs];
+#pragma GCC unroll 16
+    for (int v = 0; v < kVecs; ++v) bv[v] = Load<W>(b + p * ldb + v * W);
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      const V ar = Splat<W>(a[r * lda + p * a_step]);
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) acc[r][v] += ar * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 16
+    for (int v = 0; v < kVecs; ++v) Store<W>(c + r * ldc + v * W, acc[r][v]);
+  }
+}
+
+// One instruction set's block shapes: kRows x kVecs vectors for many rows, 1 x kVecs1 for one
+// row (a matrix-vector product: more independent accumulators per row).
+struct Avx512Shape {
+  static constexpr int W = 16, kRows = 4, kVecs = 4, kVecs1 = 8;
+};
+struct Avx2Shape {
+  static constexpr int W = 8, kRows = 4, kVecs = 2, kVecs1 = 8;
+};
+struct GenericShape {
+  static constexpr int W = 4, kRows = 2, kVecs = 2, kVecs1 = 4;
+};
+
+// kRows-row blocks of kVecs vectors' columns [0, n) of c; the last rows in one pass.
+template <class S, int kVecs, int kRows>
+KILN_INLINE void Columns(const float* a, int64_t lda, int64_t a_step, int64_t m, int64_t k, const float* b, int64_t ldb,
+                         float* c, int64_t ldc, const float* init) {
+  constexpr int W = S::W, R = kRows;
+  int64_t i = 0;
+  for (; i + R <= m; i += R) Block<W, R, kVecs>(a + i * lda, lda, a_step, k, b, ldb, c + i * ldc, ldc, init);
+  for (; i + 4 <= m && R > 4; i += 4) Block<W, 4, kVecs>(a + i * lda, lda, a_step, k, b, ldb, c + i * ldc, ldc, init);
+  const int64_t left = m - i;
+  if constexpr (R > 2) {
+    if (left == 3) return Block<W, 3, kVecs>(a + i * lda, lda, a_step, k, b, ldb, c + i * ldc, ldc, init);
+  }
+  if constexpr (R > 2) {
+    if (left == 2) return Block<W, 2, kVecs>(a + i * lda, lda, a_step, k, b, ldb, c + i * ldc, ldc, init);
+  }
+  if (left == 1) Block<W, 1, kVecs>(a + i * lda, lda, a_step, k, b, ldb, c + i * ldc, ldc, init);
+}
+// c = (init ? init : c) + a b: a [m][k] (a[i][p] at a[i * lda + p * a_step]), b [k][n] (row
+// stride ldb), c [m][n] (ldc), init [n] or null; n a multiple of W. Column blocks outside the
+// rows, so a block of b stays in cache across the rows; a long k (the weight gradients' T*N)
+// in slices of kDepth, each added to c, so that the block of b stays in L1/L2 too.
+constexpr int64_t kDepth = 256;
+template <class S>
+KILN_INLINE void MatMul(const float* a, int64_t lda, int64_t a_step, int64_t m, int64_t k, const float* b, int64_t ldb,
+                        int64_t n, float* c, int64_t ldc, const float* init) {
+  constexpr int W = S::W;
+  // One row (a matrix-vector product): wider blocks, more independent accumulators.
+  constexpr int V = S::kVecs, V1 = S::kVecs1;
+  const int wide = m == 1 ? V1 : V;
+  for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += kDepth) {
+    const int64_t depth = std::min(kDepth, k - p0);
+    const float *ap = a + p0 * a_step, *bp = b + p0 * ldb;
+    const float* start = p0 == 0 ? init : nullptr;  // later slices add to c
+    int64_t j = 0;
+    for (; j + wide * W <= n; j += wide * W) {
+      const float* in = start ? start + j : nullptr;
+      if (m == 1) {
+        Block<W, 1, V1>(ap, lda, a_step, depth, bp + j, ldb, c + j, ldc, in);
+      } else {
+        Columns<S, V, S::kRows>(ap, lda, a_step, m, depth, bp + j, ldb, c + j, ldc, in);
+      }
+    }
+    // Narrow columns (a sum over the gates, dX = dA W): one vector, twice the rows.
+    for (; j < n; j += W) {
+      Columns<S, 1, 2 * S::kRows>(ap, lda, a_step, m, depth, bp + j, ldb, c + j, ldc, start ? start + j : nullptr);
+    }
+  }
+}
+
+// exp with Cody-Waite range reduction and Cephes' degree-6 polynomial (about 1 ulp on
+// [-87, 88], clamped outside: sigmoid and tanh saturate there anyway).
+template <int W>
+KILN_INLINE typename Vec<W>::V Exp(const typename Vec<W>::V& in) {
+  using V = typename Vec<W>::V;
+  using VI = typename Vec<W>::VI;
+  V x = in < Splat<W>(-87.0f) ? Splat<W>(-87.0f) : in;
+  x = x > Splat<W>(88.0f) ? Splat<W>(88.0f) : x;
+  const V magic = Splat<W>(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const V n = (x * 1.44269504088896341f + magic) - magic;
+  const V r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  V p = Splat<W>(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const VI e = (__builtin_convertvector(n, VI) + 127) << 23;
+  return p * __builtin_bit_cast(V, e);
+}
+template <int W>
+KILN_INLINE typename Vec<W>::V Sigmoid(const typename Vec<W>::V& x) {
+  return 1.0f / (1.0f + Exp<W>(-x));
+}
+template <int W>
+KILN_INLINE typename Vec<W>::V Tanh(const typename Vec<W>::V& x) {
+  return 1.0f - 2.0f / (Exp<W>(x + x) + 1.0f);
+}
+template <int W>
+KILN_INLINE typename Vec<W>::V Relu(const typename Vec<W>::V& x) {
+  return x > Splat<W>(0.0f) ? x : Splat<W>(0.0f);
+}
+
+// ---- One direction ----
+
+template <class S>
+KILN_INLINE void RunDirection(const Problem& p) {
+  constexpr int W = S::W;
+  using V = typename Vec<W>::V;
+  const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols;
+  const bool record = p.h_prev != nullptr;
+  const int64_t n0 = p.n0, rows = p.n1 - p.n0;
+  if (p.batch_first || rows == p.N) {  // this share's rows are contiguous (n * T + t, or all of them)
+    MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * cols, cols,
+              p.bias);
+  } else {
+    for (int64_t t = 0; t < T; ++t) {
+      MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * cols, cols,
+                p.bias);
+    }
+  }
+  for (int64_t n = n0; n < p.n1; ++n) {
+    std::memset(p.h + n * Hp, 0, Hp * sizeof(float));
+    std::memset(p.c + n * Hp, 0, Hp * sizeof(float));
+    if (p.h0) std::memcpy(p.h + n * Hp, p.h0 + p.state_at(n), H * sizeof(float));
+    if (p.c0) std::memcpy(p.c + n * Hp, p.c0 + p.state_at(n), H * sizeof(float));
+    if (record) std::memcpy(p.c_init + n * Hp, p.c + n * Hp, Hp * sizeof(float));
+  }
+  const int64_t gate_stride = p.gate_stride();
+  for (int64_t step = 0; step < T; ++step) {
+    const int64_t t = p.reverse ? T - 1 - step : step;
+    float* g0 = p.gx + p.row(t, 0) * cols;
+    if (record) {
+      for (int64_t n = n0; n < p.n1; ++n) std::memcpy(p.h_prev + p.row(t, n) * Hp, p.h + n * Hp, Hp * sizeof(float));
+    }
+    // Recurrent product into the step's gates (GRU: z and r only; its candidate below).
+    const int64_t recurrent_cols = p.kind == CellKind::kGru ? 2 * Hp : cols;
+    MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt, cols, recurrent_cols, g0 + n0 * gate_stride, gate_stride, nullptr);
+    if (p.kind == CellKind::kGru && p.linear_before_reset) {  // aux = h R_h^T + Rb_h
+      MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, cols, Hp, p.aux + n0 * Hp, Hp, p.rb_cand);
+    }
+    if (p.kind == CellKind::kGru && !p.linear_before_reset) {  // aux = r * h, then its product
+      for (int64_t n = n0; n < p.n1; ++n) {
+        const float* g = g0 + n * gate_stride;
+        for (int64_t j = 0; j < Hp; j += W) {
+          Store<W>(p.aux + n * Hp + j, Sigmoid<W>(Load<W>(g + Hp + j)) * Load<W>(p.h + n * Hp + j));
+        }
+      }
+      MatMul<S>(p.aux + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, cols, Hp, g0 + n0 * gate_stride + 2 * Hp, gate_stride,
+                nullptr);
+    }
+    for (int64_t n = n0; n < p.n1; ++n) {
+      float* g = g0 + n * gate_stride;
+      float* h = p.h + n * Hp;
+      float* c = p.c + n * Hp;
+      for (int64_t j = 0; j < Hp; j += W) {
+        V next{};
+        switch (p.kind) {
+          case CellKind::kRnn: {
+            const V pre = Load<W>(g + j);
+            next = p.rnn_activation == Activation::kTanh      ? Tanh<W>(pre)
+                   : p.rnn_activation == Activation::kSigmoid ? Sigmoid<W>(pre)
+                                                              : Relu<W>(pre);
+            break;
+          }
+          case CellKind::kGru: {  // gates z, r, h
+            const V z = Sigmoid<W>(Load<W>(g + j)), hv = Load<W>(h + j);
+            V pre = Load<W>(g + 2 * Hp + j);
+            if (p.linear_before_reset) pre += Sigmoid<W>(Load<W>(g + Hp + j)) * Load<W>(p.aux + n * Hp + j);
+            next = (1.0f - z) * Tanh<W>(pre) + z * hv;
+            break;
+          }
+          case CellKind::kLstm: {  // gates i, o, f, c; peepholes i, o, f
+            const V cv = Load<W>(c + j);
+            V pi = Load<W>(g + j), po = Load<W>(g + Hp + j), pf = Load<W>(g + 2 * Hp + j);
+            if (p.peep) {
+              pi += Load<W>(p.peep + j) * cv;
+              pf += Load<W>(p.peep + 2 * Hp + j) * cv;
+            }
+            const V i = Sigmoid<W>(pi), f = Sigmoid<W>(pf), cand = Tanh<W>(Load<W>(g + 3 * Hp + j));
+            const V cell = f * cv + i * cand;
+            if (p.peep) po += Load<W>(p.peep + Hp + j) * cell;
+            const V o = Sigmoid<W>(po);
+            Store<W>(c + j, cell);
+            next = o * Tanh<W>(cell);
+            if (record) {
+              Store<W>(g + j, i);
+              Store<W>(g + Hp + j, o);
+              Store<W>(g + 2 * Hp + j, f);
+              Store<W>(g + 3 * Hp + j, cand);
+              Store<W>(p.c_new + p.row(t, n) * Hp + j, cell);
+            }
+            break;
+          }
+        }
+        Store<W>(h + j, next);
+      }
+      if (p.y) std::memcpy(p.y + p.y_at(t, n), h, H * sizeof(float));
+    }
+  }
+  for (int64_t n = n0; n < p.n1; ++n) {
+    if (p.yh) std::memcpy(p.yh + p.state_at(n), p.h + n * Hp, H * sizeof(float));
+    if (p.yc) std::memcpy(p.yc + p.state_at(n), p.c + n * Hp, H * sizeof(float));
+  }
+}
+
+// What LSTM's backward of one direction reads and writes besides the recorded forward.
+struct GradProblem {
+  const float *dy, *dyh, *dyc;  // user tensors (null when absent)
+  const float *rp, *wp;         // R [cols][Hp], W [cols][Ip] (ONNX rows, padded)
+  int64_t Ip;
+  float *dh, *dc;               // [N][Hp]: the gradients of h and c flowing back
+  const float* zeros;           // at least max(cols, Ip, Hp) zeros
+  float *dwt, *drt, *db, *dxp;  // [I][cols], [H][cols], [cols], [T*N][Ip] (dxp null: no dX)
+  float* dx;                    // user dX (null: none); the second direction adds to it
+};
+
+// [begin, end) of part `part` of `parts` of [0, total), in multiples of `align`.
+std::pair<int64_t, int64_t> Share(int64_t total, int part, int parts, int64_t align) {
+  const int64_t units = (total + align - 1) / align;
+  return {std::min(total, units * part / parts * align), std::min(total, units * (part + 1) / parts * align)};
+}
+
+template <class S>
+KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
+  constexpr int W = S::W;
+  using V = typename Vec<W>::V;
+  const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gate_stride = p.gate_stride();
+  const int64_t n0 = p.n0, rows = p.n1 - p.n0;
+  for (int64_t n = n0; n < p.n1; ++n) {
+    std::memset(q.dh + n * Hp, 0, Hp * sizeof(float));
+    std::memset(q.dc + n * Hp, 0, Hp * sizeof(float));
+    if (q.dyh) std::memcpy(q.dh + n * Hp, q.dyh + p.state_at(n), H * sizeof(float));
+    if (q.dyc) std::memcpy(q.dc + n * Hp, q.dyc + p.state_at(n), H * sizeof(float));
+  }
+  for (int64_t step = T - 1; step >= 0; --step) {
+    const int64_t t = p.reverse ? T - 1 - step : step;
+    const int64_t t_prev = p.reverse ? t + 1 : t - 1;  // the step before (step > 0)
+    float* g0 = p.gx + p.row(t, 0) * cols;
+    for (int64_t n = n0; n < p.n1; ++n) {
+      float* g = g0 + n * gate_stride;  // activations i, o, f, c~ in, their pre-activations' gradients out
+      float* dh = q.dh + n * Hp;
+      float* dc = q.dc + n * Hp;
+      if (q.dy) {
+        const float* dy = q.dy + p.y_at(t, n);
+        for (int64_t j = 0; j < H; ++j) dh[j] += dy[j];
+      }
+      const float* c = p.c_new + p.row(t, n) * Hp;
+      const float* c_prev = step > 0 ? p.c_new + p.row(t_prev, n) * Hp : p.c_init + n * Hp;
+      for (int64_t j = 0; j < Hp; j += W) {
+        const V i = Load<W>(g + j), o = Load<W>(g + Hp + j), f = Load<W>(g + 2 * Hp + j),
+                cand = Load<W>(g + 3 * Hp + j);
+        const V tc = Tanh<W>(Load<W>(c + j)), dhv = Load<W>(dh + j);
+        const V dcv = Load<W>(dc + j) + dhv * o * (1.0f - tc * tc);
+        Store<W>(g + j, dcv * cand * i * (1.0f - i));
+        Store<W>(g + Hp + j, dhv * tc * o * (1.0f - o));
+        Store<W>(g + 2 * Hp + j, dcv * Load<W>(c_prev + j) * f * (1.0f - f));
+        Store<W>(g + 3 * Hp + j, dcv * i * (1.0f - cand * cand));
+        Store<W>(dc + j, dcv * f);
+      }
+    }
+    // dh_prev = dA R.
+    MatMul<S>(g0 + n0 * gate_stride, gate_stride, 1, rows, cols, q.rp, Hp, Hp, q.dh + n0 * Hp, Hp, q.zeros);
+  }
+}
+
+// Part `part` of `parts` of the weight gradients, once every row's dA is in gx: over all
+// T*N rows (gx's rows are X's), dW^T = X^T dA, dR^T = H_prev^T dA, dB = sum dA, dX = dA W.
+template <class S>
+KILN_INLINE void LstmWeightGrads(const Problem& p, const GradProblem& q, int part, int parts) {
+  constexpr int W = S::W;
+  using V = typename Vec<W>::V;
+  const int64_t TN = p.T * p.N, cols = p.cols, I = p.I;
+  auto [i0, i1] = Share(I, part, parts, 1);
+  MatMul<S>(p.x + i0, 1, I, i1 - i0, TN, p.gx, cols, cols, q.dwt + i0 * cols, cols, q.zeros);
+  auto [k0, k1] = Share(p.H, part, parts, 1);
+  MatMul<S>(p.h_prev + k0, 1, p.Hp, k1 - k0, TN, p.gx, cols, cols, q.drt + k0 * cols, cols, q.zeros);
+  auto [j0, j1] = Share(cols, part, parts, W);
+  for (int64_t j = j0; j < j1; j += W) {
+    V sum = Splat<W>(0.0f);
+    for (int64_t r = 0; r < TN; ++r) sum += Load<W>(p.gx + r * cols + j);
+    Store<W>(q.db + j, sum);
+  }
+  if (!q.dx) return;
+  auto [r0, r1] = Share(TN, part, parts, 1);
+  MatMul<S>(p.gx + r0 * cols, cols, 1, r1 - r0, cols, q.wp, q.Ip, q.Ip, q.dxp + r0 * q.Ip, q.Ip, q.zeros);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t i = 0; i < I; ++i) q.dx[r * I + i] = (p.d ? q.dx[r * I + i] : 0.0f) + q.dxp[r * q.Ip + i];
+  }
+}
+
+// The entry points of each instruction set.
+struct Isa {
+  void (*forward)(const Problem&);
+  void (*backward_lstm)(const Problem&, const GradProblem&);
+  void (*lstm_weight_grads)(const Problem&, const GradProblem&, int part, int parts);
+};
+__attribute__((target("avx512f,fma"))) void ForwardAvx512(const Problem& p) { RunDirection<Avx512Shape>(p); }
+__attribute__((target("avx512f,fma"))) void BackwardAvx512(const Problem& p, const GradProblem& q) {
+  BackwardLstmDirection<Avx512Shape>(p, q);
+}
+__attribute__((target("avx512f,fma"))) void WeightGradsAvx512(const Problem& p, const GradProblem& q, int part,
+                                                              int parts) {
+  LstmWeightGrads<Avx512Shape>(p, q, part, parts);
+}
+__attribute__((target("avx2,fma"))) void ForwardAvx2(const Problem& p) { RunDirection<Avx2Shape>(p); }
+__attribute__((target("avx2,fma"))) void BackwardAvx2(const Problem& p, const GradProblem& q) {
+  BackwardLstmDirection<Avx2Shape>(p, q);
+}
+__attribute__((target("avx2,fma"))) void WeightGradsAvx2(const Problem& p, const GradProblem& q, int part, int parts) {
+  LstmWeightGrads<Avx2Shape>(p, q, part, parts);
+}
+void ForwardGeneric(const Problem& p) { RunDirection<GenericShape>(p); }
+void BackwardGeneric(const Problem& p, const GradProblem& q) { BackwardLstmDirection<GenericShape>(p, q); }
+void WeightGradsGeneric(const Problem& p, const GradProblem& q, int part, int parts) {
+  LstmWeightGrads<GenericShape>(p, q, part, parts);
+}
+Isa IsaOf(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return {ForwardAvx512, BackwardAvx512, WeightGradsAvx512};
+    case SimdLevel::kAvx2: return {ForwardAvx2, BackwardAvx2, WeightGradsAvx2};
+    case SimdLevel::kGeneric: break;
+  }
+  return {ForwardGeneric, BackwardGeneric, WeightGradsGeneric};
+}
+
+// ---- Weight packing ----
+
+// ONNX W [D, G*H, K] direction d -> [K][G*Hp] (padding columns stay zero).
+void PackTransposed(const float* w, int64_t d, int64_t gates, int64_t H, int64_t Hp, int64_t K, float* to) {
+  const float* wd = w + d * gates * H * K;
+  const int64_t cols = gates * Hp;
+  for (int64_t g = 0; g < gates; ++g) {
+    for (int64_t j = 0; j < H; ++j) {
+      const float* from = wd + (g * H + j) * K;
+      for (int64_t k = 0; k < K; ++k) to[k * cols + g * Hp + j] = from[k];
+    }
+  }
+}
+
+// ONNX W [D, G*H, K] direction d -> [G*Hp][Kp] (rows as the gates' padded columns).
+void PackRows(const float* w, int64_t d, int64_t gates, int64_t H, int64_t Hp, int64_t K, int64_t Kp, float* to) {
+  const float* wd = w + d * gates * H * K;
+  for (int64_t g = 0; g < gates; ++g) {
+    for (int64_t j = 0; j < H; ++j) std::memcpy(to + (g * Hp + j) * Kp, wd + (g * H + j) * K, K * sizeof(float));
+  }
+}
+// The inverse of PackTransposed: [K][G*Hp] -> ONNX [G*H, K] (direction d's slice).
+void UnpackTransposed(const float* from, int64_t d, int64_t gates, int64_t H, int64_t Hp, int64_t K, float* w) {
+  float* wd = w + d * gates * H * K;
+  const int64_t cols = gates * Hp;
+  for (int64_t g = 0; g < gates; ++g) {
+    for (int64_t j = 0; j < H; ++j) {
+      float* to = wd + (g * H + j) * K;
+      for (int64_t k = 0; k < K; ++k) to[k] = from[k * cols + g * Hp + j];
+    }
+  }
+}
+
+// The forward of RNN/GRU/LSTM (`backward` false) or LSTMGrad without peepholes (true).
+class VectorRecurrentKernel : public Kernel {
+ public:
+  VectorRecurrentKernel(const Geometry& g, const KernelSpec& spec, SimdLevel level, bool backward)
+      : g_(g),
+        backward_(backward),
+        isa_(IsaOf(level)),
+        gates_(recurrent::NumGates(g.kind)),
+        Hp_(Padded(g.hidden)),
+        Ip_(Padded(g.input_size)),
+        cols_(gates_ * Hp_) {
+    const int64_t D = g.directions, TN = g.seq_length * g.batch, N = g.batch;
+    has_b_ = spec.has_input(recurrent::kB);
+    has_p_ = g.kind == CellKind::kLstm && spec.has_input(recurrent::kPeepholes);
+    for (auto [buffer, floats] : std::initializer_list<std::pair<Buffer*, int64_t>>{{&wt_, D * g.input_size * cols_},
+                                                                                    {&rt_, D * g.hidden * cols_},
+                                                                                    {&bias_, D * cols_},
+                                                                                    {&rb_cand_, D * Hp_},
+                                                                                    {&peep_, D * 3 * Hp_},
+                                                                                    {&gx_, TN * cols_},
+                                                                                    {&h_, N * Hp_},
+                                                                                    {&c_, N * Hp_},
+                                                                                    {&aux_, N * Hp_}}) {
+      *buffer = Allocate(floats);
+      allocated_ = allocated_ && *buffer;
+    }
+    if (backward) {
+      for (auto [buffer, floats] :
+           std::initializer_list<std::pair<Buffer*, int64_t>>{{&rp_, D * cols_ * Hp_},
+                                                              {&wp_, D * cols_ * Ip_},
+                                                              {&h_prev_, TN * Hp_},
+                                                              {&c_new_, TN * Hp_},
+                                                              {&c_init_, N * Hp_},
+                                                              {&dh_, N * Hp_},
+                                                              {&dc_, N * Hp_},
+                                                              {&zeros_, std::max({cols_, Ip_, Hp_})},
+                                                              {&dwt_, g.input_size * cols_},
+                                                              {&drt_, g.hidden * cols_},
+                                                              {&db_, cols_},
+                                                              {&dxp_, TN * Ip_}}) {
+        *buffer = Allocate(floats);
+        allocated_ = allocated_ && *buffer;
+      }
+    }
+    // Plan-constant weights (and absent ones) are packed now, once.
+    for (int i : {recurrent::kW, recurrent::kR, recurrent::kB, recurrent::kPeepholes}) {
+      if (i == recurrent::kPeepholes && g.kind != CellKind::kLstm) continue;
+      if (spec.has_input(i) && !spec.is_constant_input(i)) constant_ = false;
+    }
+    if (constant_ && allocated_) Pack(spec.inputs);
+  }
+
+  bool allocated() const { return allocated_; }
+
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    if (!constant_) Pack(in);
+    auto input = [&](int i) {
+      return i < static_cast<int>(in.size()) && in[i].dtype != proto::DT_UNDEFINED
+                 ? static_cast<const float*>(in[i].data)
+                 : nullptr;
+    };
+    auto output = [&](int i) {
+      return i < static_cast<int>(out.size()) && out[i].dtype != proto::DT_UNDEFINED ? static_cast<float*>(out[i].data)
+                                                                                     : nullptr;
+    };
+    const bool lstm = g_.kind == CellKind::kLstm;
+    const int64_t H = g_.hidden, I = g_.input_size;
+    Problem p{};
+    p.kind = g_.kind;
+    p.linear_before_reset = g_.linear_before_reset;
+    p.T = g_.seq_length, p.N = g_.batch, p.I = I, p.H = H, p.Hp = Hp_, p.cols = cols_;
+    p.batch_first = g_.batch_first;
+    p.directions = g_.directions;
+    p.x = input(recurrent::kX);
+    p.h0 = input(recurrent::kInitialH);
+    p.c0 = lstm ? input(recurrent::kInitialC) : nullptr;
+    p.gx = gx_.get(), p.h = h_.get(), p.c = c_.get(), p.aux = aux_.get();
+    GradProblem q{};
+    float *dw = nullptr, *dr = nullptr, *dbias = nullptr, *dh0 = nullptr, *dc0 = nullptr;
+    if (backward_) {
+      p.h_prev = h_prev_.get(), p.c_new = c_new_.get(), p.c_init = c_init_.get();
+      const int base = recurrent::GradInputBase(CellKind::kLstm);
+      q.dy = input(base), q.dyh = input(base + 1), q.dyc = input(base + 2);
+      q.Ip = Ip_, q.dh = dh_.get(), q.dc = dc_.get(), q.zeros = zeros_.get();
+      q.dwt = dwt_.get(), q.drt = drt_.get(), q.db = db_.get(), q.dxp = dxp_.get();
+      q.dx = output(0), dw = output(1), dr = output(2), dbias = output(3), dh0 = output(4), dc0 = output(5);
+    } else {
+      p.y = output(recurrent::kY);
+      p.yh = output(recurrent::kYH);
+      p.yc = lstm ? output(recurrent::kYC) : nullptr;
+    }
+    // Each thread runs its share of the batch rows through every step (the rows are
+    // independent); LSTM's weight gradients, over every row, wait for all of them.
+    auto share = [&](int part, int parts) {
+      Problem pt = p;
+      GradProblem qt = q;
+      pt.n0 = g_.batch * part / parts, pt.n1 = g_.batch * (part + 1) / parts;
+      for (int64_t d = 0; d < g_.directions; ++d) {
+        pt.d = d;
+        pt.reverse = d == 1 || g_.reverse;
+        pt.rnn_activation = g_.act(d, 0).kind;
+        pt.wt = wt_.get() + d * I * cols_;
+        pt.rt = rt_.get() + d * H * cols_;
+        pt.bias = bias_.get() + d * cols_;
+        pt.rb_cand = rb_cand_.get() + d * Hp_;
+        pt.peep = has_p_ ? peep_.get() + d * 3 * Hp_ : nullptr;
+        isa_.forward(pt);
+        if (!backward_) continue;
+        qt.rp = rp_.get() + d * cols_ * Hp_;
+        qt.wp = wp_.get() + d * cols_ * Ip_;
+        isa_.backward_lstm(pt, qt);
+        for (int64_t n = pt.n0; n < pt.n1; ++n) {
+          if (dh0) std::memcpy(dh0 + pt.state_at(n), dh_.get() + n * Hp_, H * sizeof(float));
+          if (dc0) std::memcpy(dc0 + pt.state_at(n), dc_.get() + n * Hp_, H * sizeof(float));
+        }
+#pragma omp barrier
+        isa_.lstm_weight_grads(pt, qt, part, parts);
+        // Also keeps the next direction's forward from overwriting gx while it is read.
+#pragma omp barrier
+        if (part == 0) UnpackWeightGrads(d, dw, dr, dbias);
+      }
+    };
+    const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), g_.batch / kMinRowsPerThread));
+    if (threads <= 1) {
+      share(0, 1);
+    } else {
+#pragma omp parallel num_threads(threads)
+      share(omp_get_thread_num(), omp_get_num_threads());
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // Direction d's packed weight gradients into the ONNX outputs (those present).
+  void UnpackWeightGrads(int64_t d, float* dw, float* dr, float* dbias) const {
+    const int64_t H = g_.hidden;
+    if (dw) UnpackTransposed(dwt_.get(), d, gates_, H, Hp_, g_.input_size, dw);
+    if (dr) UnpackTransposed(drt_.get(), d, gates_, H, Hp_, H, dr);
+    if (!dbias) return;
+    for (int64_t g = 0; g < gates_; ++g) {  // Wb and Rb: the same gradient
+      for (int64_t j = 0; j < H; ++j) {
+        dbias[d * 2 * gates_ * H + g * H + j] = db_[g * Hp_ + j];
+        dbias[(d * 2 + 1) * gates_ * H + g * H + j] = db_[g * Hp_ + j];
+      }
+    }
+  }
+
+  // W, R, B, P (ONNX layouts) into the packed buffers.
+  void Pack(const std::vector<TensorRef>& in) {
+    const int64_t D = g_.directions, H = g_.hidden, I = g_.input_size;
+    auto data = [&](int i) { return static_cast<const float*>(in[i].data); };
+    for (int64_t d = 0; d < D; ++d) {
+      PackTransposed(data(recurrent::kW), d, gates_, H, Hp_, I, wt_.get() + d * I * cols_);
+      PackTransposed(data(recurrent::kR), d, gates_, H, Hp_, H, rt_.get() + d * H * cols_);
+      if (backward_) {
+        PackRows(data(recurrent::kW), d, gates_, H, Hp_, I, Ip_, wp_.get() + d * cols_ * Ip_);
+        PackRows(data(recurrent::kR), d, gates_, H, Hp_, H, Hp_, rp_.get() + d * cols_ * Hp_);
+      }
+      const float* wb = has_b_ ? data(recurrent::kB) + d * 2 * gates_ * H : nullptr;
+      const float* rb = wb ? wb + gates_ * H : nullptr;
+      float* bias = bias_.get() + d * cols_;
+      for (int64_t g = 0; g < gates_; ++g) {
+        // Linear-before-reset GRU's candidate takes Wb alone; its Rb is inside r * (R h + Rb).
+        const bool split = g_.kind == CellKind::kGru && g_.linear_before_reset && g == 2;
+        for (int64_t j = 0; j < H; ++j) bias[g * Hp_ + j] = wb ? wb[g * H + j] + (split ? 0.0f : rb[g * H + j]) : 0.0f;
+      }
+      for (int64_t j = 0; j < H; ++j) rb_cand_[d * Hp_ + j] = rb && gates_ == 3 ? rb[2 * H + j] : 0.0f;
+      if (has_p_) {
+        const float* pd = data(recurrent::kPeepholes) + d * 3 * H;
+        for (int64_t g = 0; g < 3; ++g) {
+          for (int64_t j = 0; j < H; ++j) peep_[(d * 3 + g) * Hp_ + j] = pd[g * H + j];
+        }
+      }
+    }
+  }
+
+  Geometry g_;
+  bool backward_;
+  Isa isa_;
+  int64_t gates_, Hp_, Ip_, cols_;
+  bool has_b_ = false, has_p_ = false, constant_ = true, allocated_ = true;
+  Buffer wt_, rt_, bias_, rb_cand_, peep_, gx_, h_, c_, aux_;
+  // Backward only.
+  Buffer rp_, wp_, h_prev_, c_new_, c_init_, dh_, dc_, zeros_, dwt_, drt_, db_, dxp_;
+};
+
+}  // namespace
+
+bool CpuHas(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return __builtin_cpu_supports("avx512f");
+    case SimdLevel::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case SimdLevel::kGeneric: return true;
+  }
+  return false;
+}
+
+SimdLevel BestSimdLevel() {
+  // Within oneDNN's limit too (ONEDNN_MAX_CPU_ISA=AVX2 runs the whole runtime as on an AVX2
+  // machine); its ISA values are bit sets, each containing the ones below it.
+  const auto isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+  auto allows = [isa](dnnl_cpu_isa_t level) { return (isa & level) == static_cast<unsigned>(level); };
+  if (CpuHas(SimdLevel::kAvx512) && allows(dnnl_cpu_isa_avx512_core)) return SimdLevel::kAvx512;
+  if (CpuHas(SimdLevel::kAvx2) && allows(dnnl_cpu_isa_avx2)) return SimdLevel::kAvx2;
+  return SimdLevel::kGeneric;
+}
+
+namespace {
+StatusOr<std::unique_ptr<Kernel>> Build(const Geometry& g, const KernelSpec& spec, SimdLevel level, bool backward) {
+  if (!CpuHas(level)) return Unimplemented("this CPU lacks the instruction set asked for");
+  auto kernel = std::make_unique<VectorRecurrentKernel>(g, spec, level, backward);
+  if (!kernel->allocated()) return Internal("cannot allocate the recurrent kernel's buffers");
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+}  // namespace
+
+StatusOr<std::unique_ptr<Kernel>> BuildVectorRecurrent(const Geometry& g, const KernelSpec& spec, SimdLevel level) {
+  return Build(g, spec, level, false);
+}
+
+StatusOr<std::unique_ptr<Kernel>> BuildVectorLstmGrad(const Geometry& g, const KernelSpec& spec, SimdLevel level) {
+  if (g.kind != CellKind::kLstm) return Unimplemented("the vector backward is LSTM's");
+  if (spec.has_input(recurrent::kPeepholes)) return Unimplemented("peepholes (the vector backward has none)");
+  return Build(g, spec, level, true);
+}
+
+}  // namespace kiln::runtime::onednn
