@@ -12,6 +12,8 @@ namespace kiln {
 struct CompileOptions {
   int64_t batch_size = 1;
   bool use_onednn = true;
+  /// Run the assign-layouts pass (false: every value plain, as for --no-layouts).
+  bool assign_layouts = true;
   PassObserver observer;  // called after each pass (kiln dump --after)
   /// fuse-elementwise's verdict on every node, when set (kiln dump --explain-fusion).
   std::vector<FusionDecision>* fusion_decisions = nullptr;

@@ -76,6 +76,9 @@ const std::vector<PipelineEntry>& InferencePipeline() {
       {"fuse-elementwise"},
       // Fusion leaves the members' now-unused constants behind.
       {"dce"},
+      // Conv regions keep one layout (channels-last) between their kernels: reorders only at
+      // the edges. Last, so that it sees the final nodes (fused ones included).
+      {"assign-layouts"},
   };
   return pipeline;
 }

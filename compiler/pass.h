@@ -22,8 +22,10 @@ struct PassOptions {
   int64_t max_fold_elements = int64_t{1} << 20;
   /// When set, fuse-elementwise appends its verdict on every node (--explain-fusion).
   std::vector<FusionDecision>* fusion_decisions = nullptr;
-  /// What target-dependent rewrites (fuse-postops) ask; never null.
+  /// What target-dependent rewrites (fuse-postops, assign-layouts) ask; never null.
   const Target* target = &DefaultTarget();
+  /// assign-layouts gives values the target's region layout (false: every value plain).
+  bool assign_layouts = true;
 };
 
 class Pass {

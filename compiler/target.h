@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "ir/graph.h"
 
@@ -17,6 +18,14 @@ class Target {
   /// Why the target cannot run `fused` -- a FusedConv or FusedMatMul with its bias,
   /// residual and activation post-ops (ir/core/fused_ops.h) -- as one kernel; "" when it can.
   virtual std::string PostOpFusionUnsupportedReason(const Node& fused) const = 0;
+  /// The layout the target's kernels prefer between convolutions (assign-layouts gives it
+  /// to the values of regions of kernels that accept it); plain when there is none.
+  virtual Layout RegionLayout() const = 0;
+  /// Why the target cannot run `node` with its inputs and outputs laid out as `inputs` and
+  /// `outputs` say (one entry per input / output; an omitted input's entry is ignored);
+  /// "" when it can.
+  virtual std::string LayoutUnsupportedReason(const Node& node, const std::vector<Layout>& inputs,
+                                              const std::vector<Layout>& outputs) const = 0;
 };
 
 /// The target when a caller names none: the CPU backend (compiler/backends/cpu).

@@ -248,6 +248,7 @@ std::unique_ptr<Graph> Graph::Clone() const {
     c->is_parameter_ = v->is_parameter_;
     c->is_state_ = v->is_state_;
     c->symbolic_dims_ = v->symbolic_dims_;
+    c->layout_ = v->layout_;
     map[v.get()] = c;
   }
   for (Value* in : inputs_) g->inputs_.push_back(map[in]);
@@ -260,6 +261,7 @@ std::unique_ptr<Graph> Graph::Clone() const {
     for (int i = 0; i < n->num_outputs(); ++i) {
       c->outputs_[i]->type_ = n->outputs_[i]->type_;
       c->outputs_[i]->constant_ = n->outputs_[i]->constant_;
+      c->outputs_[i]->layout_ = n->outputs_[i]->layout_;
       map[n->outputs_[i]] = c->outputs_[i];
     }
   }

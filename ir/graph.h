@@ -61,6 +61,11 @@ class Value {
   /// Node inputs that read this value (unordered).
   const std::vector<Use>& uses() const { return uses_; }
 
+  /// How the value's elements lie in memory (the dims stay logical); plain unless the
+  /// assign-layouts pass chose another for a value its producer and consumers all accept.
+  Layout layout() const { return layout_; }
+  void set_layout(Layout layout) { layout_ = layout; }
+
  private:
   friend class Graph;
   friend class Node;
@@ -74,6 +79,7 @@ class Value {
   std::optional<Tensor> constant_;
   bool is_parameter_ = false;
   bool is_state_ = false;
+  Layout layout_ = proto::LAYOUT_PLAIN;
   std::vector<std::pair<int, std::string>> symbolic_dims_;
 };
 

@@ -21,6 +21,20 @@ Status Verify(const Graph& graph) {
   for (Value* v : graph.values()) {
     if (v->is_constant() && !v->producer()) defined.insert(v);
   }
+  // A non-plain layout lives between the steps of one compiled graph only: what enters or
+  // leaves it (inputs, outputs, constants, state) is plain.
+  std::unordered_set<const Value*> outputs(graph.outputs().begin(), graph.outputs().end());
+  for (Value* v : graph.values()) {
+    if (v->layout() == proto::LAYOUT_PLAIN) continue;
+    const std::string what = "value '" + v->name() + "' has layout " + LayoutName(v->layout()) + " but ";
+    if (!v->producer() || v->is_constant() || v->is_state()) {
+      errors.push_back(what + "is not a computed temporary");
+    } else if (outputs.count(v)) {
+      errors.push_back(what + "is a graph output");
+    } else if (v->has_type() && (v->dims().size() < 3 || v->dtype() != proto::DT_FLOAT)) {
+      errors.push_back(what + "is " + v->type().ToString() + " (a layout needs a float32 tensor of rank >= 3)");
+    }
+  }
   std::unordered_set<std::string> node_names;
   for (const auto& node_ptr : graph.nodes()) {
     const Node& node = *node_ptr;

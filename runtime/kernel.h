@@ -75,6 +75,9 @@ class Kernel {
   /// Runs on the bound buffers. `inputs`/`outputs` have the dims and dtypes the
   /// kernel was created with.
   virtual Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) = 0;
+  /// Layout conversions (reorders between different layouts) each Run makes, reweighting
+  /// of constants at build time not counted (kiln dump --layouts).
+  virtual int LayoutConversionsPerRun() const { return 0; }
 };
 
 using KernelFactory = std::function<StatusOr<std::unique_ptr<Kernel>>(const KernelSpec& spec)>;

@@ -284,6 +284,36 @@ Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
   return Status::Ok();
 }
 
+// A non-plain layout: only intermediate float tensors between oneDNN steps (whose
+// factories refuse a layout they cannot bind); what a caller sees stays plain.
+Status CheckLayouts(const proto::Plan& p) {
+  std::vector<bool> boundary(p.buffer_size(), false);
+  for (int idx : p.input()) boundary[idx] = true;
+  for (int idx : p.output()) boundary[idx] = true;
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    const proto::Buffer& b = p.buffer(i);
+    if (!proto::Layout_IsValid(b.layout()))
+      return InvalidArgument("plan: ", Name(p, i), " has unknown layout ", b.layout());
+    if (b.layout() == proto::LAYOUT_PLAIN) continue;
+    if (b.kind() != proto::BUF_ARENA || boundary[i] || b.dtype() != proto::DT_FLOAT || b.dims_size() < 3) {
+      return InvalidArgument("plan: ", Name(p, i), " has layout ", LayoutName(b.layout()),
+                             " but is not an intermediate float tensor of rank >= 3");
+    }
+  }
+  for (const proto::Step& step : p.step()) {
+    if (step.kernel() == "onednn") continue;
+    for (const auto* list : {&step.input(), &step.output()}) {
+      for (int idx : *list) {
+        if (idx >= 0 && p.buffer(idx).layout() != proto::LAYOUT_PLAIN) {
+          return InvalidArgument(StepLabel(step), ": its '", step.kernel(), "' kernel takes plain tensors but ",
+                                 Name(p, idx), " has layout ", LayoutName(p.buffer(idx).layout()));
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidatePlan(const proto::Plan& p) {
@@ -298,6 +328,7 @@ Status ValidatePlan(const proto::Plan& p) {
     RETURN_IF_ERROR(CheckStepOp(p, p.step(s)));
   }
   RETURN_IF_ERROR(CheckOverlaps(p, &info));
+  RETURN_IF_ERROR(CheckLayouts(p));
   // The arena holds the buffers and no more (each placed at a 64-byte boundary, at least 1 byte, as the
   // compiler's memory planner does): a plan cannot make a session allocate memory nothing uses.
   int64_t needed = 0;

@@ -125,6 +125,7 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     TensorRef ref;
     ref.dtype = b.dtype();
     ref.dims.assign(b.dims().begin(), b.dims().end());
+    ref.layout = b.layout();
     ref.data = b.kind() == proto::BUF_CONSTANT ? const_cast<uint8_t*>(constants + b.offset()) : arena + b.offset();
     s->buffers_.push_back(std::move(ref));
   }
@@ -246,6 +247,12 @@ int Session::FindState(const std::string& name) const {
 
 Status Session::SetState(int i, const void* data, size_t size) {
   return CopyIntoBuffer("state", i, num_states(), i >= 0 && i < num_states() ? plan_.state(i) : 0, data, size);
+}
+
+std::vector<int> Session::LayoutConversionsPerStep() const {
+  std::vector<int> counts;
+  for (const BoundStep& s : steps_) counts.push_back(s.kernel->LayoutConversionsPerRun());
+  return counts;
 }
 
 }  // namespace kiln::runtime

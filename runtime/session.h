@@ -82,6 +82,9 @@ class Session {
   double KernelMsPerRun() const;
   /// Forgets the profile so far (e.g. warm-up runs).
   void ResetProfile();
+  /// Per step (plan order): the layout conversions its kernel makes on every run
+  /// (reorders of activations between layouts; kiln dump --layouts).
+  std::vector<int> LayoutConversionsPerStep() const;
 
  private:
   Session() = default;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ir/core/dtype.h"
+#include "ir/core/layout.h"
 
 namespace kiln {
 
@@ -20,11 +21,13 @@ struct TensorType {
   std::string ToString() const;  // "float32[1, 3, 224, 224]"
 };
 
-/// Non-owning view of a dense row-major tensor.
+/// Non-owning view of a dense tensor: row-major unless `layout` says otherwise (only
+/// kernels that accept a layout -- oneDNN ones inside a layout region -- see another).
 struct TensorRef {
   DType dtype = proto::DT_UNDEFINED;
   Dims dims;
   void* data = nullptr;
+  Layout layout = proto::LAYOUT_PLAIN;
 
   int64_t num_elements() const { return ElementCount(dims); }
   int64_t num_bytes() const { return num_elements() * DTypeSize(dtype); }

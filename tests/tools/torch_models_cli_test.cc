@@ -5,6 +5,8 @@
 // path, oneDNN kernels included — match PyTorch's outputs within 1e-4.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "compiler/pass.h"
 #include "frontends/tensor_io.h"
 #include "tests/test_util.h"
@@ -76,6 +78,31 @@ TEST(TorchModelsDump, AfterEveryPipelinePassAndFusedResult) {
     ASSERT_EQ(testing::RunCommand(std::string(KILN_TOOL_PATH) + " dump " + path, &log), 0) << log;
     EXPECT_NE(log.find(model == "mlp" ? "FusedMatMul(" : "FusedConv("), std::string::npos) << model << ":\n" << log;
     EXPECT_EQ(log.find("BatchNormalization("), std::string::npos) << model << ": BN is folded\n" << log;
+  }
+}
+
+// `kiln dump --layouts`: the CNNs' convolution regions go channels-last and convert far
+// less per run; the MLP has nothing to lay out.
+TEST(TorchModelsDump, LayoutsReport) {
+  for (const std::string model : {"mlp", "lenet5", "resnet"}) {
+    const std::string path = testing::SourcePath("tests/data/models/" + model + "/model.onnx");
+    std::string log;
+    ASSERT_EQ(testing::RunCommand(std::string(KILN_TOOL_PATH) + " dump " + path + " --layouts", &log), 0) << log;
+    int without = -1, with = -1, values = -1;
+    const size_t at = log.find("Layout conversions per run: ");
+    ASSERT_NE(at, std::string::npos) << model << ":\n" << log;
+    ASSERT_EQ(std::sscanf(log.c_str() + at, "Layout conversions per run: %d without assign-layouts, %d with it (%d",
+                          &without, &with, &values),
+              3)
+        << log;
+    if (model == "mlp") {
+      EXPECT_EQ(values, 0) << log;
+      EXPECT_EQ(without, with) << log;
+    } else {
+      EXPECT_GT(values, 0) << model << ":\n" << log;
+      EXPECT_NE(log.find("channels_last  (FusedConv)"), std::string::npos) << model << ":\n" << log;
+      EXPECT_LT(with * 3, without) << model << ":\n" << log;
+    }
   }
 }
 

@@ -40,6 +40,8 @@ Options:
   --iters N         timed runs (default: as many as fit in --seconds)
   --seconds S       time budget for the timed runs (default 1)
   --no-onednn       use the reference kernels only
+  --no-layouts      skip the assign-layouts pass: every value plain, each oneDNN kernel
+                    reorders at its own edges (to measure what layout regions save)
   --json            print one JSON object instead of a line
   --profile         also time every step: the slowest steps, the time per op type
                     and kernel, and the runtime's own cost per step (the run's time
@@ -103,7 +105,7 @@ StatusOr<std::unique_ptr<runtime::Session>> CreateBenchSession(proto::Plan plan,
   return codegen::CreateJitSession(std::move(plan), options);  // fused kernels JIT-compiled, as in kiln run
 }
 
-Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn) {
+Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn, bool assign_layouts) {
   const std::string& path = r->model;
   Clock::time_point t0 = Clock::now();
   ASSIGN_OR_RETURN(Model model, LoadModel(path));
@@ -113,6 +115,7 @@ Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn) {
   CompileOptions options;
   options.batch_size = r->batch;
   options.use_onednn = use_onednn;
+  options.assign_layouts = assign_layouts;
   auto plan = CompileToPlan(*model.graph, options);
   if (!plan.ok()) return plan.status().WithContext(path);
   r->compile_seconds = SecondsSince(t0);
@@ -221,7 +224,7 @@ StatusOr<double> ParsePositiveSeconds(const std::string& value) {
 
 int BenchCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"bench",
-               {"--json", "--no-onednn", "--profile"},
+               {"--json", "--no-onednn", "--no-layouts", "--profile"},
                {"--batch", "--threads", "--warmup", "--iters", "--seconds"},
                {}};
   auto parsed = ParseArgs(args, spec);
@@ -265,7 +268,7 @@ int BenchCommand(const std::vector<std::string>& args) {
   r.threads = static_cast<int>(threads);
   r.profile = parsed->Has("--profile");
   r.warmup = warmup;
-  Status status = Bench(&r, iters, seconds, !parsed->Has("--no-onednn"));
+  Status status = Bench(&r, iters, seconds, !parsed->Has("--no-onednn"), !parsed->Has("--no-layouts"));
   if (!status.ok()) return ReportError(status);
   Print(r, parsed->Has("--json"));
   if (r.profile) std::fputs(r.profile_report.c_str(), parsed->Has("--json") ? stderr : stdout);

@@ -11,6 +11,7 @@
 #include "ir/core/op_registry.h"
 #include "ir/model_io.h"
 #include "ir/printer.h"
+#include "runtime/session.h"
 #include "tools/kiln/args.h"
 #include "tools/kiln/commands.h"
 #include "tools/kiln/graph_html.h"
@@ -37,6 +38,11 @@ Options:
   --raw               print the graph as loaded, before any pass
   --after PASS|all    also print the graph after the named pass (or every pass)
   --no-onednn         lower to reference kernels only
+  --layouts           instead of the graph, print every 4-D value's layout after the
+                      assign-layouts pass and the layout conversions (reorders of
+                      activations inside the oneDNN kernels) one run makes without
+                      and with the pass, per step and in total
+  --no-layouts        skip the assign-layouts pass (every value plain)
   --memory            print the memory plan instead of the graph: the arena's exact
                       peak size, each buffer's offset, size and live steps, and what
                       reuse saves (with --train: of the training step)
@@ -60,6 +66,7 @@ Examples:
   kiln dump examples/iris_mlp.kiln.txt --train
   kiln dump resnet50.onnx --memory
   kiln dump model.onnx --explain-fusion
+  kiln dump resnet50.onnx --layouts
   kiln dump model.onnx --format dot -o model.dot && dot -Tsvg model.dot -o model.svg
   kiln dump model.onnx --format html --memory -o model.html
 )";
@@ -86,6 +93,52 @@ std::string PlanSummary(const proto::Plan& plan) {
          "\n";
 }
 
+// Layout conversions per step of `plan`'s kernels (they are built, not run).
+StatusOr<std::vector<int>> ConversionsPerStep(proto::Plan plan) {
+  ASSIGN_OR_RETURN(auto session, runtime::Session::Create(std::move(plan)));
+  return session->LayoutConversionsPerStep();
+}
+
+// kiln dump --layouts: `loaded` compiled with and without assign-layouts; the values of
+// rank 4 with their layouts (after the pass) and the conversions one run makes.
+StatusOr<std::string> LayoutReport(const Graph& loaded, CompileOptions options) {
+  std::vector<int> per_step[2];
+  std::unique_ptr<Graph> with;
+  proto::Plan with_plan;
+  for (int pass = 0; pass < 2; ++pass) {
+    std::unique_ptr<Graph> graph = loaded.Clone();
+    options.assign_layouts = pass == 1;
+    ASSIGN_OR_RETURN(proto::Plan plan, CompileToPlan(*graph, options));
+    if (pass == 1) with_plan = plan;
+    ASSIGN_OR_RETURN(per_step[pass], ConversionsPerStep(std::move(plan)));
+    if (pass == 1) with = std::move(graph);
+  }
+  std::string out = "values of rank 4 (after assign-layouts):\n";
+  int laid_out = 0;
+  for (const auto& node : with->nodes()) {
+    for (const Value* v : node->outputs()) {
+      if (!v->has_type() || v->dims().size() != 4) continue;
+      laid_out += v->layout() != proto::LAYOUT_PLAIN;
+      out += "  %" + v->name() + ": " + v->type().ToString() + "  " + LayoutName(v->layout()) + "  (" +
+             node->op_type() + ")\n";
+    }
+  }
+  out += "layout conversions per step (with assign-layouts):\n";
+  int total[2] = {0, 0};
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int n : per_step[pass]) total[pass] += n;
+  }
+  for (int i = 0; i < with_plan.step_size(); ++i) {
+    if (per_step[1][i] == 0) continue;
+    const proto::Step& step = with_plan.step(i);
+    out += "  " + step.name() + " (" + step.op_type() + "): " + std::to_string(per_step[1][i]) + "\n";
+  }
+  out += "Layout conversions per run: " + std::to_string(total[0]) + " without assign-layouts, " +
+         std::to_string(total[1]) + " with it (" + std::to_string(laid_out) + " values " +
+         LayoutName(proto::LAYOUT_CHANNELS_LAST) + ")\n";
+  return out;
+}
+
 // The HTML page of `graph` (compiled to `plan`), with the plan's buffers when `memory`.
 Status HtmlPage(const Graph& graph, const proto::Plan& plan, bool memory, const std::string& title, std::string* out) {
   MemoryReport report;
@@ -98,7 +151,8 @@ Status HtmlPage(const Graph& graph, const proto::Plan& plan, bool memory, const 
 
 int DumpCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"dump",
-               {"--raw", "--no-onednn", "--ops", "--train", "--memory", "--explain-fusion", "--force"},
+               {"--raw", "--no-onednn", "--ops", "--train", "--memory", "--explain-fusion", "--force", "--layouts",
+                "--no-layouts"},
                {"--format", "--batch", "--output", "--after", "--loss"},
                {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
@@ -115,6 +169,13 @@ int DumpCommand(const std::vector<std::string>& args) {
   const bool html = format == "html";
   if (html && (parsed->options.count("--after") || parsed->Has("--explain-fusion") || parsed->Has("--ops"))) {
     return ReportUsageError("dump", "--format html shows one graph: drop --after, --explain-fusion and --ops");
+  }
+  if (parsed->Has("--layouts") &&
+      (format != "text" || parsed->Has("--raw") || parsed->Has("--train") || parsed->Has("--memory") ||
+       parsed->Has("--explain-fusion") || parsed->Has("--no-layouts") || parsed->options.count("--after"))) {
+    return ReportUsageError("dump",
+                            "--layouts prints its own text report: drop --format, --raw, --train, --memory, "
+                            "--explain-fusion, --no-layouts and --after");
   }
   int64_t batch = 1;
   if (parsed->options.count("--batch")) {
@@ -192,31 +253,38 @@ int DumpCommand(const std::vector<std::string>& args) {
       CompileOptions options;
       options.batch_size = batch;
       options.use_onednn = !parsed->Has("--no-onednn");
-      options.fusion_decisions = &decisions;
-      if (!after.empty()) {
-        options.observer = [&](const std::string& pass, const Graph& g) {
-          if (after != "all" && after != pass) return;
-          text += (format == "dot" ? "// after pass " : "# after pass ") + pass + "\n" + print(g) + "\n";
-        };
-      }
-      auto plan = CompileToPlan(graph, options);
-      if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
-      if (html) {
-        Status page = HtmlPage(graph, *plan, parsed->Has("--memory"), model_path, &text);
-        if (!page.ok()) return ReportError(page);
-      } else if (parsed->Has("--memory")) {
-        text += PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
+      options.assign_layouts = !parsed->Has("--no-layouts");
+      if (parsed->Has("--layouts")) {
+        auto report = LayoutReport(graph, options);
+        if (!report.ok()) return ReportError(report.status().WithContext(model_path));
+        text = std::move(report).value();
       } else {
-        text += print(graph);
-        const ParamCounts compiled = CountParams(graph);
-        if (format == "text" && !explain &&
-            (compiled.total != loaded.total || compiled.trainable != loaded.trainable)) {
-          // Folding (batch norm into convolutions, a recurrent bias into the op's B) changes the
-          // counts above; the model's own, as Keras counts them, are these.
-          text += "As loaded: " + FormatCount(loaded.total) + " params, " + FormatCount(loaded.trainable) +
-                  " trainable (before the passes fold weights into constants)\n";
+        options.fusion_decisions = &decisions;
+        if (!after.empty()) {
+          options.observer = [&](const std::string& pass, const Graph& g) {
+            if (after != "all" && after != pass) return;
+            text += (format == "dot" ? "// after pass " : "# after pass ") + pass + "\n" + print(g) + "\n";
+          };
         }
-        if (format == "text" && !explain) text += PlanSummary(*plan);
+        auto plan = CompileToPlan(graph, options);
+        if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
+        if (html) {
+          Status page = HtmlPage(graph, *plan, parsed->Has("--memory"), model_path, &text);
+          if (!page.ok()) return ReportError(page);
+        } else if (parsed->Has("--memory")) {
+          text += PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
+        } else {
+          text += print(graph);
+          const ParamCounts compiled = CountParams(graph);
+          if (format == "text" && !explain &&
+              (compiled.total != loaded.total || compiled.trainable != loaded.trainable)) {
+            // Folding (batch norm into convolutions, a recurrent bias into the op's B) changes the
+            // counts above; the model's own, as Keras counts them, are these.
+            text += "As loaded: " + FormatCount(loaded.total) + " params, " + FormatCount(loaded.trainable) +
+                    " trainable (before the passes fold weights into constants)\n";
+          }
+          if (format == "text" && !explain) text += PlanSummary(*plan);
+        }
       }
     }
   }

@@ -36,6 +36,7 @@ Options:
   --output-dir DIR          write each output to DIR/NAME.npy instead of printing it
   --threads N               threads for oneDNN and the fused kernels (default: all cores)
   --no-onednn               use the reference kernels only
+  --no-layouts              keep every value plain (skip the assign-layouts pass)
   --check-numerics          stop at the first node (in execution order) that makes a NaN
                             or Inf from finite inputs, or that reads an already non-finite
                             input or weight; print it on one line and exit 3
@@ -63,13 +64,14 @@ constexpr int kExitNonFinite = 3;
 
 // The first NaN or Inf of a float tensor: "NaN at [flat index]", or "" if none.
 std::string FirstNonFinite(const TensorRef& t) {
+  // In logical (row-major) order whatever the buffer's layout (layout regions).
+  const bool plain = t.layout == proto::LAYOUT_PLAIN;
+  const Dims strides = LayoutStrides(t.dims, t.layout);
   auto scan = [&](auto* p) -> std::string {
     for (int64_t i = 0, n = t.num_elements(); i < n; ++i) {
-      if (!std::isfinite(p[i])) {
-        return std::string(std::isnan(p[i]) ? "NaN"
-                           : p[i] > 0       ? "+Inf"
-                                            : "-Inf") +
-               " at flat index " + std::to_string(i);
+      const auto v = p[plain ? i : LayoutOffset(t.dims, strides, i)];
+      if (!std::isfinite(v)) {
+        return std::string(std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf") + " at flat index " + std::to_string(i);
       }
     }
     return "";
@@ -205,6 +207,7 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads,
   CompileOptions options;
   options.batch_size = batch > 0 ? batch : 1;
   options.use_onednn = !args.Has("--no-onednn");
+  options.assign_layouts = !args.Has("--no-layouts");
   auto plan = CompileToPlan(*model.graph, options);
   if (!plan.ok()) return plan.status().WithContext(model_path);
   runtime::SessionOptions session_options;
@@ -257,7 +260,7 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads,
 
 int RunCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"run",
-               {"--no-onednn", "--check-numerics"},
+               {"--no-onednn", "--no-layouts", "--check-numerics"},
                {"--input", "--batch", "--output-dir", "--threads"},
                {{"-i", "--input"}}};
   auto parsed = ParseArgs(args, spec);

@@ -32,6 +32,16 @@ static Status AddCompiledStepAttributes(const Node& node, const CpuCompileOption
   return Status::Ok();
 }
 
+static bool HasNonPlainValue(const Node& node) {
+  for (const Value* v : node.inputs()) {
+    if (v && v->layout() != proto::LAYOUT_PLAIN) return true;
+  }
+  for (const Value* v : node.outputs()) {
+    if (v->layout() != proto::LAYOUT_PLAIN) return true;
+  }
+  return false;
+}
+
 StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions& options) {
   proto::Plan plan;
   std::unordered_map<const Value*, int> buffer_index;
@@ -50,6 +60,8 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
     b->set_name(v->name());
     b->set_dtype(v->dtype());
     for (int64_t d : v->dims()) b->add_dims(d);
+    // Layouts are a choice among oneDNN kernels: a reference-only plan keeps every value plain.
+    b->set_layout(options.use_onednn ? v->layout() : proto::LAYOUT_PLAIN);
     auto append_constant = [&](const Tensor& t) {
       constants.resize((constants.size() + 63) / 64 * 64, '\0');
       const int64_t at = static_cast<int64_t>(constants.size());
@@ -97,6 +109,10 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
     } else {
       errors.push_back(node.Label() + ": no CPU kernel for op " + node.op_type());
       continue;
+    }
+    if (backend != "onednn" && options.use_onednn && HasNonPlainValue(node)) {
+      // assign-layouts asked the target (these same kernels); a disagreement is a compiler bug.
+      return Internal(node.Label(), ": a value has a non-plain layout but the ", backend, " kernel takes plain ones");
     }
     proto::Step* step = plan.add_step();
     step->set_name(node.name());

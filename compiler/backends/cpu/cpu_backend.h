@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "ir/core/status.h"
 #include "ir/graph.h"
@@ -20,6 +21,10 @@ struct CpuCompileOptions {
 /// Why the oneDNN path cannot run `node` ("" when it can). Mirrors the checks
 /// the oneDNN kernel factories make, so lowering never picks a kernel that fails.
 std::string OneDnnUnsupportedReason(const Node& node);
+/// The same for `node` with its inputs and outputs laid out as `inputs` / `outputs` say
+/// (the value layouts the assign-layouts pass considers).
+std::string OneDnnUnsupportedReason(const Node& node, const std::vector<Layout>& inputs,
+                                    const std::vector<Layout>& outputs);
 
 /// Lowers `graph` (after PrepareForInference) to a Plan. Every node without a
 /// kernel is reported in one error.

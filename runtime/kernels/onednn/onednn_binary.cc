@@ -26,11 +26,16 @@ OneDnnBuilder Binary(algorithm alg, bool commutative) {
     for (size_t i = 0; i < rank; ++i) {
       if (b[i] != dst[i] && b[i] != 1) return Unimplemented("input shapes do not broadcast to the output");
     }
-    const memory::desc dst_md = PlainDesc(dst), b_md = PlainDesc(b);
-    dnnl::binary::desc d(alg, dst_md, b_md, dst_md);
+    // A laid-out tensor (layout regions) has the output's rank: PadLeft leaves it as it is.
+    auto desc = [&](const TensorRef& t, const Dims& padded) {
+      return t.dims == padded ? LayoutDesc(t) : PlainDesc(padded);
+    };
+    const memory::desc a_md = desc(spec.inputs[src0], a), b_md = desc(spec.inputs[src1], b);
+    const memory::desc dst_md = desc(spec.outputs[0], dst);
+    dnnl::binary::desc d(alg, a_md, b_md, dst_md);
     dnnl::binary::primitive_desc pd(d, *spec.env->engine);
     auto kernel = std::make_unique<PrimitiveKernel>(spec);
-    kernel->AddStep(dnnl::binary(pd), {{DNNL_ARG_SRC_0, kernel->Input(src0, dst_md)},
+    kernel->AddStep(dnnl::binary(pd), {{DNNL_ARG_SRC_0, kernel->Input(src0, a_md)},
                                        {DNNL_ARG_SRC_1, kernel->Input(src1, b_md)},
                                        {DNNL_ARG_DST, kernel->Output(0, dst_md)}});
     return std::unique_ptr<Kernel>(std::move(kernel));
@@ -39,16 +44,17 @@ OneDnnBuilder Binary(algorithm alg, bool commutative) {
 
 StatusOr<std::unique_ptr<Kernel>> BuildSum(const KernelSpec& spec) {
   const Dims& out = spec.outputs[0].dims;
-  const memory::desc md = PlainDesc(out);
+  const memory::desc md = LayoutDesc(spec.outputs[0]);
+  std::vector<memory::desc> mds;
   for (const TensorRef& in : spec.inputs) {
     if (in.dims != out) return Unimplemented("inputs must all have the output's shape (no broadcasting)");
+    mds.push_back(LayoutDesc(in));
   }
   std::vector<float> scales(spec.inputs.size(), 1.0f);
-  std::vector<memory::desc> mds(spec.inputs.size(), md);
   dnnl::sum::primitive_desc pd(md, scales, mds, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   std::unordered_map<int, memory> args{{DNNL_ARG_DST, kernel->Output(0, md)}};
-  for (size_t i = 0; i < spec.inputs.size(); ++i) args[DNNL_ARG_MULTIPLE_SRC + i] = kernel->Input(i, md);
+  for (size_t i = 0; i < spec.inputs.size(); ++i) args[DNNL_ARG_MULTIPLE_SRC + i] = kernel->Input(i, mds[i]);
   kernel->AddStep(dnnl::sum(pd), std::move(args));
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
@@ -60,9 +66,9 @@ StatusOr<std::unique_ptr<Kernel>> BuildConcat(const KernelSpec& spec) {
   std::vector<memory::desc> mds;
   for (const TensorRef& in : spec.inputs) {
     if (in.dims.size() != out.size()) return Unimplemented("inputs must have the output's rank");
-    mds.push_back(PlainDesc(in.dims));
+    mds.push_back(LayoutDesc(in));
   }
-  const memory::desc dst_md = PlainDesc(out);
+  const memory::desc dst_md = LayoutDesc(spec.outputs[0]);
   dnnl::concat::primitive_desc pd(dst_md, static_cast<int>(axis), mds, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   std::unordered_map<int, memory> args{{DNNL_ARG_DST, kernel->Output(0, dst_md)}};
@@ -95,11 +101,12 @@ void RegisterBinaryKernels(KernelRegistry& r) {
   // ir/core/ops/binary.def's rows with a oneDNN algorithm.
 #define BINARY(Name, since, types, result, arity, attr, attr_default, fuse, doc, forward, grad_a, grad_b, dnnl, \
                commutative)                                                                                     \
-  if (dnnl_##dnnl != dnnl_none) RegisterOp(r, #Name, Binary(static_cast<algorithm>(dnnl_##dnnl), commutative));
+  if (dnnl_##dnnl != dnnl_none)                                                                                 \
+    RegisterOp(r, #Name, Binary(static_cast<algorithm>(dnnl_##dnnl), commutative), Layouts::kAny);
 #include "ir/core/ops/binary.def"
 #undef BINARY
-  RegisterOp(r, "Sum", BuildSum);
-  RegisterOp(r, "Concat", BuildConcat);
+  RegisterOp(r, "Sum", BuildSum, Layouts::kAny);
+  RegisterOp(r, "Concat", BuildConcat, Layouts::kAny);
   RegisterOp(r, "Transpose", BuildTranspose);
 }
 

@@ -15,18 +15,26 @@ namespace kiln::runtime {
 namespace onednn {
 namespace {
 
-std::map<std::string, OneDnnBuilder>& Builders() {
-  static auto* builders = new std::map<std::string, OneDnnBuilder>();
+struct Registered {
+  OneDnnBuilder builder;
+  Layouts layouts = Layouts::kPlainOnly;
+};
+
+std::map<std::string, Registered>& Builders() {
+  static auto* builders = new std::map<std::string, Registered>();
   return *builders;
 }
 
 // Runs a builder; errors carry the reason only (no node label).
-StatusOr<std::unique_ptr<Kernel>> RunBuilder(const OneDnnBuilder& builder, const KernelSpec& spec) {
+StatusOr<std::unique_ptr<Kernel>> RunBuilder(const Registered& registered, const KernelSpec& spec) {
   if (!spec.env || !spec.env->engine || !spec.env->stream) return Internal("no oneDNN engine in the kernel spec");
-  auto check = [](const TensorRef& t, const char* what, size_t i) -> Status {
+  auto check = [&](const TensorRef& t, const char* what, size_t i) -> Status {
     if (t.dtype == proto::DT_UNDEFINED) return Status::Ok();  // omitted optional input
     if (t.dtype != proto::DT_FLOAT) {
       return Unimplemented("oneDNN kernels take float32 only (", what, " ", i, " is ", DTypeName(t.dtype), ")");
+    }
+    if (t.layout != proto::LAYOUT_PLAIN && (registered.layouts != Layouts::kAny || t.dims.size() < 3)) {
+      return Unimplemented(what, " ", i, " has layout ", LayoutName(t.layout), " (this kernel takes plain tensors)");
     }
     if (t.dims.size() > DNNL_MAX_NDIMS) return Unimplemented(what, " ", i, " has rank ", t.dims.size());
     if (t.num_elements() == 0) return Unimplemented(what, " ", i, " is empty");
@@ -35,7 +43,7 @@ StatusOr<std::unique_ptr<Kernel>> RunBuilder(const OneDnnBuilder& builder, const
   for (size_t i = 0; i < spec.inputs.size(); ++i) RETURN_IF_ERROR(check(spec.inputs[i], "input", i));
   for (size_t i = 0; i < spec.outputs.size(); ++i) RETURN_IF_ERROR(check(spec.outputs[i], "output", i));
   try {
-    return builder(spec);
+    return registered.builder(spec);
   } catch (const dnnl::error& e) {
     return Unimplemented("oneDNN cannot build it: ", e.what());
   }
@@ -64,6 +72,69 @@ bool AllFinite(const TensorRef& t) {
   return *std::max_element(worst, worst + 16) < 0x7f800000u;
 }
 
+// Element (index) of `dims` at `from_strides` copied to `to_strides`, for every element.
+void CopyStrided(const Dims& dims, const float* from, const Dims& from_strides, float* to, const Dims& to_strides) {
+  const int64_t n = ElementCount(dims);
+  std::vector<int64_t> index(dims.size(), 0);
+  for (int64_t e = 0; e < n; ++e) {
+    int64_t f = 0, t = 0;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      f += index[d] * from_strides[d];
+      t += index[d] * to_strides[d];
+    }
+    to[t] = from[f];
+    for (size_t d = dims.size(); d-- > 0;) {
+      if (++index[d] < dims[d]) break;
+      index[d] = 0;
+    }
+  }
+}
+
+// A reference kernel (which takes plain tensors) run on tensors bound in other layouts:
+// such inputs are copied into plain buffers first and such outputs from plain buffers
+// after. Only the rare non-finite run of a oneDNN kernel inside a layout region gets here.
+class PlainLayoutKernel : public Kernel {
+ public:
+  PlainLayoutKernel(const KernelSpec& spec, std::unique_ptr<Kernel> plain)
+      : plain_(std::move(plain)), inputs_(spec.inputs), outputs_(spec.outputs) {
+    for (auto* list : {&inputs_, &outputs_}) {
+      for (TensorRef& t : *list) {
+        if (t.layout == proto::LAYOUT_PLAIN) continue;
+        t.layout = proto::LAYOUT_PLAIN;
+        storage_.emplace_back(t.num_elements());
+      }
+    }
+  }
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    size_t next = 0;
+    auto bind = [&](const std::vector<TensorRef>& bound, std::vector<TensorRef>& plain, bool copy_in) {
+      for (size_t i = 0; i < bound.size(); ++i) {
+        plain[i].data = bound[i].data;
+        if (bound[i].layout == proto::LAYOUT_PLAIN) continue;
+        plain[i].data = storage_[next++].data();
+        if (copy_in) {
+          CopyStrided(bound[i].dims, bound[i].as<float>(), LayoutStrides(bound[i].dims, bound[i].layout),
+                      plain[i].as<float>(), RowMajorStrides(bound[i].dims));
+        }
+      }
+    };
+    bind(in, inputs_, true);
+    bind(out, outputs_, false);
+    RETURN_IF_ERROR(plain_->Run(inputs_, outputs_));
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i].layout == proto::LAYOUT_PLAIN) continue;
+      CopyStrided(out[i].dims, outputs_[i].as<float>(), RowMajorStrides(out[i].dims), out[i].as<float>(),
+                  LayoutStrides(out[i].dims, out[i].layout));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<Kernel> plain_;
+  std::vector<TensorRef> inputs_, outputs_;  // plain views, re-pointed on every run
+  std::vector<std::vector<float>> storage_;  // the non-plain tensors' plain copies
+};
+
 // Plan constants (weights) are scanned once, here; the other inputs on every run.
 class NonFiniteFallbackKernel : public Kernel {
  public:
@@ -84,6 +155,7 @@ class NonFiniteFallbackKernel : public Kernel {
     }
     return fast_->Run(in, out);
   }
+  int LayoutConversionsPerRun() const override { return fast_->LayoutConversionsPerRun(); }
 
  private:
   std::unique_ptr<Kernel> fast_, exact_;
@@ -167,6 +239,7 @@ class OneThreadKernel : public Kernel {
     ScopedThreadCount one(1);
     return kernel_->Run(in, out);
   }
+  int LayoutConversionsPerRun() const override { return kernel_->LayoutConversionsPerRun(); }
 
  private:
   std::unique_ptr<Kernel> kernel_;
@@ -184,6 +257,22 @@ memory::desc StridedDesc(const Dims& dims, const Dims& strides) {
 memory::desc PlainDesc(const Dims& dims) {
   if (dims.empty()) return StridedDesc({1}, {1});
   return StridedDesc(dims, RowMajorStrides(dims));
+}
+
+memory::desc LayoutDesc(const TensorRef& t) {
+  if (t.layout == proto::LAYOUT_PLAIN || t.dims.size() < 3) return PlainDesc(t.dims);
+  return StridedDesc(t.dims, LayoutStrides(t.dims, t.layout));
+}
+
+memory::desc ChannelsLastDesc(const Dims& dims) {
+  return StridedDesc(dims, LayoutStrides(dims, proto::LAYOUT_CHANNELS_LAST));
+}
+
+bool AnyNonPlain(std::initializer_list<const TensorRef*> tensors) {
+  for (const TensorRef* t : tensors) {
+    if (t && t->layout != proto::LAYOUT_PLAIN) return true;
+  }
+  return false;
 }
 
 Dims PadLeft(const Dims& dims, size_t rank) {
@@ -246,19 +335,29 @@ Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vec
   return Status::Ok();
 }
 
-void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder) {
-  Builders()[op_type] = builder;
-  r.Register("onednn", op_type, [builder](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder, Layouts layouts) {
+  const Registered registered{std::move(builder), layouts};
+  Builders()[op_type] = registered;
+  r.Register("onednn", op_type, [registered](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
     const bool one_thread = RunsOnOneThread(spec);
     std::optional<ScopedThreadCount> building_threads;
     if (one_thread) building_threads.emplace(1);
-    auto kernel = RunBuilder(builder, spec);
+    auto kernel = RunBuilder(registered, spec);
     building_threads.reset();
     if (!kernel.ok()) return kernel.status().WithContext(spec.Label());
     // The exact path for non-finite inputs (see NonFiniteFallbackKernel); every
     // op has a reference kernel, so a failure to build one is an error here.
-    auto exact = KernelRegistry::Global().Create("ref", spec);
+    KernelSpec plain_spec = spec;
+    for (auto* list : {&plain_spec.inputs, &plain_spec.outputs}) {
+      for (TensorRef& t : *list) t.layout = proto::LAYOUT_PLAIN;
+    }
+    auto exact = KernelRegistry::Global().Create("ref", plain_spec);
     if (!exact.ok()) return exact.status().WithContext(spec.Label());
+    bool laid_out = false;
+    for (const auto* list : {&spec.inputs, &spec.outputs}) {
+      for (const TensorRef& t : *list) laid_out |= t.layout != proto::LAYOUT_PLAIN;
+    }
+    if (laid_out) *exact = std::make_unique<PlainLayoutKernel>(spec, std::move(*exact));
     std::unique_ptr<Kernel> checked =
         std::make_unique<NonFiniteFallbackKernel>(spec, std::move(*kernel), std::move(*exact));
     if (one_thread) checked = std::make_unique<OneThreadKernel>(std::move(checked));

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -30,6 +31,13 @@ using dnnl::memory;
 memory::desc PlainDesc(const Dims& dims);
 /// Descriptor with explicit strides (transposed views, permuted weights).
 memory::desc StridedDesc(const Dims& dims, const Dims& strides);
+/// Descriptor of a bound tensor as its buffer lies: `t.dims` in `t.layout` (plan buffers
+/// carry a layout only inside layout regions, compiler/passes/assign_layouts.cc).
+memory::desc LayoutDesc(const TensorRef& t);
+/// Channels-last (nhwc) descriptor of logical `dims`.
+memory::desc ChannelsLastDesc(const Dims& dims);
+/// Whether any of the tensors is bound in a non-plain layout.
+bool AnyNonPlain(std::initializer_list<const TensorRef*> tensors);
 /// `dims` with leading 1s up to `rank`.
 Dims PadLeft(const Dims& dims, size_t rank);
 
@@ -94,9 +102,13 @@ class PrimitiveKernel : public Kernel {
   /// expresses, a zero fill); it reads the memories' data handles when it runs.
   void AddHostStep(std::function<void()> fn);
   Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) override;
+  /// ReorderTo and CopyBack count the reorders that change a layout.
+  void CountConversion() { ++conversions_; }
+  int LayoutConversionsPerRun() const override { return conversions_; }
 
  private:
   memory Bind(Binding b, const memory::desc& md);
+  int conversions_ = 0;
   std::string label_;
   dnnl::engine engine_;
   dnnl::stream* stream_;
@@ -122,10 +134,16 @@ bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec);
 /// and returns reasons (without the node label) for what it does not handle.
 using OneDnnBuilder = std::function<StatusOr<std::unique_ptr<Kernel>>(const KernelSpec& spec)>;
 
+/// Whether a builder binds its tensors with the layouts the spec gives (LayoutDesc);
+/// the factory refuses a non-plain tensor for the others.
+enum class Layouts { kPlainOnly, kAny };
+
 /// Registers `builder` as the "onednn" kernel of `op_type`. The factory checks
-/// that every tensor is a non-empty float32, turns dnnl::error into a Status and
-/// prefixes the node label; OneDnnUnsupportedReason runs the same path.
-void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder);
+/// that every tensor is a non-empty float32 (and plain unless `layouts` is kAny), turns
+/// dnnl::error into a Status and prefixes the node label; OneDnnUnsupportedReason runs
+/// the same path.
+void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder,
+                Layouts layouts = Layouts::kPlainOnly);
 
 // Registration hooks, one per family file.
 void RegisterEltwiseKernels(KernelRegistry& r);

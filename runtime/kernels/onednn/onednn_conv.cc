@@ -1,5 +1,6 @@
 // Conv and ConvTranspose (1-D to 3-D, groups, dilations, strides, asymmetric
-// pads, bias) over plain nc[d][h]w tensors and ONNX weight layouts.
+// pads, bias) over nc[d][h]w tensors (Conv also channels-last ones, in layout
+// regions) and ONNX weight layouts.
 #include "ir/core/fused_ops.h"
 #include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
@@ -47,14 +48,21 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, b
     w_dims[0] = w[0] / group;
     w_dims.insert(w_dims.begin(), group);
   }
-  const memory::desc src_md = PlainDesc(x), w_md = PlainDesc(w_dims), dst_md = PlainDesc(y);
+  const memory::desc src_md = LayoutDesc(spec.inputs[0]), w_md = PlainDesc(w_dims),
+                     dst_md = LayoutDesc(spec.outputs[0]);
   const bool has_bias = spec.has_input(2);
   const memory::desc b_md = has_bias ? PlainDesc({w[0]}) : memory::desc();
-  // Layouts left to oneDNN (blocked where that is faster), with reorders at the kernel's edges.
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                    AnyLayout(src_md), AnyLayout(w_md), b_md, AnyLayout(dst_md), ToDnnl(g.strides),
-                                    OneDnnDilation(g.dilations), ToDnnl(pad_l), ToDnnl(pad_r));
   const bool has_residual = fused && spec.has_input(kFusedResidualInput);
+  // Inside a layout region (an activation bound channels-last) the primitive runs in that
+  // layout, so only the region's edges reorder; elsewhere the layout is left to oneDNN
+  // (blocked where that is faster), with reorders at the kernel's edges.
+  const bool channels_last =
+      AnyNonPlain({&spec.inputs[0], &spec.outputs[0], has_residual ? &spec.inputs[kFusedResidualInput] : nullptr});
+  const memory::desc src_run = channels_last ? ChannelsLastDesc(x) : AnyLayout(src_md);
+  const memory::desc dst_run = channels_last ? ChannelsLastDesc(y) : AnyLayout(dst_md);
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_run,
+                                    AnyLayout(w_md), b_md, dst_run, ToDnnl(g.strides), OneDnnDilation(g.dilations),
+                                    ToDnnl(pad_l), ToDnnl(pad_r));
   dnnl::post_ops post_ops;
   if (has_residual) {
     if (spec.inputs[kFusedResidualInput].dims != y) return Unimplemented("residual shape differs from the output's");
@@ -69,7 +77,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, b
   memory wts = ConstantOrReorderTo(*kernel, spec, 1, w_md, pd.weights_desc());
   memory dst_plain = kernel->Output(0, dst_md);
   memory dst = WriteVia(*kernel, dst_plain, pd.dst_desc());
-  if (has_residual) CopyBack(*kernel, kernel->Input(kFusedResidualInput, dst_md), dst);
+  if (has_residual)
+    CopyBack(*kernel, kernel->Input(kFusedResidualInput, LayoutDesc(spec.inputs[kFusedResidualInput])), dst);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
   if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(2, b_md);
   kernel->AddStep(dnnl::convolution_forward(pd), std::move(args));
@@ -125,8 +134,10 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvTranspose(const KernelSpec& spec) {
 }  // namespace
 
 void RegisterConvKernels(KernelRegistry& r) {
-  RegisterOp(r, "Conv", [](const KernelSpec& spec) { return BuildConvWithPostOps(spec, false); });
-  RegisterOp(r, "FusedConv", [](const KernelSpec& spec) { return BuildConvWithPostOps(spec, true); });
+  RegisterOp(
+      r, "Conv", [](const KernelSpec& spec) { return BuildConvWithPostOps(spec, false); }, Layouts::kAny);
+  RegisterOp(
+      r, "FusedConv", [](const KernelSpec& spec) { return BuildConvWithPostOps(spec, true); }, Layouts::kAny);
   RegisterOp(r, "ConvTranspose", BuildConvTranspose);
 }
 

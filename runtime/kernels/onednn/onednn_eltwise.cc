@@ -30,6 +30,8 @@ dnnl::primitive MakeEltwise(const dnnl::engine& engine, const memory::desc& md, 
 StatusOr<std::unique_ptr<Kernel>> BuildEltwiseChain(const KernelSpec& spec, const std::vector<EltwiseOp>& ops) {
   if (spec.inputs.empty() || spec.outputs.size() != 1) return Unimplemented("expects one input and one output");
   if (spec.inputs[0].dims != spec.outputs[0].dims) return Unimplemented("output shape differs from the input's");
+  // Flat, so any layout works as long as input and output share it.
+  if (spec.inputs[0].layout != spec.outputs[0].layout) return Unimplemented("input and output layouts differ");
   const memory::desc md = PlainDesc({spec.inputs[0].num_elements()});
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   memory src = kernel->Input(0, md);
@@ -154,7 +156,7 @@ Status AppendActivation(const Attrs& attrs, dnnl::post_ops& post_ops) {
 }
 
 void RegisterEltwiseKernels(KernelRegistry& r) {
-  RegisterOp(r, "Relu", Eltwise(algorithm::eltwise_relu));
+  RegisterOp(r, "Relu", Eltwise(algorithm::eltwise_relu), Layouts::kAny);
   RegisterOp(r, "PRelu", BuildPRelu);
   // ir/core/ops/unary.def's rows with a oneDNN algorithm; alpha is the first attribute.
 #define UNARY(Name, fn_name, from, nattrs, attr0, default0, attr1, default1, since, doc, forward, derivative,         \
@@ -163,7 +165,8 @@ void RegisterEltwiseKernels(KernelRegistry& r) {
     RegisterOp(r, #Name, Eltwise([](const Attrs& a) {                                                                 \
                  return std::vector<EltwiseOp>{                                                                       \
                      {static_cast<algorithm>(dnnl_##dnnl_forward), nattrs > 0 ? a.GetFloat(attr0, default0) : 0.0f}}; \
-               }));                                                                                                   \
+               }),                                                                                                    \
+               Layouts::kAny);                                                                                        \
   }
 #include "ir/core/ops/unary.def"
 #undef UNARY
@@ -172,9 +175,10 @@ void RegisterEltwiseKernels(KernelRegistry& r) {
                return std::vector<EltwiseOp>{
                    {algorithm::eltwise_elu, a.GetFloat("alpha", 1.67326319217681884765625f)},
                    {algorithm::eltwise_linear, a.GetFloat("gamma", 1.05070102214813232421875f)}};
-             }));
-  RegisterOp(r, "Abs", Eltwise(algorithm::eltwise_abs));
-  RegisterOp(r, "Neg", Eltwise(algorithm::eltwise_linear, -1.0f, 0.0f));
+             }),
+             Layouts::kAny);
+  RegisterOp(r, "Abs", Eltwise(algorithm::eltwise_abs), Layouts::kAny);
+  RegisterOp(r, "Neg", Eltwise(algorithm::eltwise_linear, -1.0f, 0.0f), Layouts::kAny);
   RegisterOp(r, "Clip", BuildClip);
   RegisterOp(r, "Softmax", Softmax(algorithm::softmax_accurate));
   RegisterOp(r, "LogSoftmax", Softmax(algorithm::softmax_log));

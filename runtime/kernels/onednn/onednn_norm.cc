@@ -14,19 +14,24 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNorm(const KernelSpec& spec) {
   for (int i = 1; i <= 4; ++i) {
     if (spec.inputs[i].dims != Dims{x[1]}) return Unimplemented("scale/bias/mean/var must be [C]");
   }
-  const memory::desc md = PlainDesc(x), c_md = PlainDesc({x[1]});
+  // src and dst share one descriptor: the input's layout; an output in another layout (a
+  // region's edge) is reordered into.
+  const memory::desc md = LayoutDesc(spec.inputs[0]), c_md = PlainDesc({x[1]});
   const auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
                      dnnl::normalization_flags::use_shift;
   dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md,
                                             spec.attrs.GetFloat("epsilon", 1e-5f), flags);
   dnnl::batch_normalization_forward::primitive_desc pd(d, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
+  memory dst_bound = kernel->Output(0, LayoutDesc(spec.outputs[0]));
+  memory dst = WriteVia(*kernel, dst_bound, md);
   kernel->AddStep(dnnl::batch_normalization_forward(pd), {{DNNL_ARG_SRC, kernel->Input(0, md)},
                                                           {DNNL_ARG_SCALE, kernel->Input(1, c_md)},
                                                           {DNNL_ARG_SHIFT, kernel->Input(2, c_md)},
                                                           {DNNL_ARG_MEAN, kernel->Input(3, c_md)},
                                                           {DNNL_ARG_VARIANCE, kernel->Input(4, c_md)},
-                                                          {DNNL_ARG_DST, kernel->Output(0, md)}});
+                                                          {DNNL_ARG_DST, dst}});
+  CopyBack(*kernel, dst, dst_bound);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 
@@ -50,7 +55,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildLrn(const KernelSpec& spec) {
 }  // namespace
 
 void RegisterNormKernels(KernelRegistry& r) {
-  RegisterOp(r, "BatchNormalization", BuildBatchNorm);
+  RegisterOp(r, "BatchNormalization", BuildBatchNorm, Layouts::kAny);
   RegisterOp(r, "LRN", BuildLrn);
 }
 

@@ -14,13 +14,16 @@ OneDnnBuilder Pool(bool is_max) {
     const Dims& x = spec.inputs[0].dims;
     const Dims& y = spec.outputs[0].dims;
     ASSIGN_OR_RETURN(PoolingGeometry p, OneDnnPoolingGeometry(spec.attrs, x, y, is_max));
-    const memory::desc src_md = PoolingLayout(x), dst_md = PoolingLayout(y);
+    // Channels-last pooling is vectorized as well: inside a layout region it runs in it.
+    const bool channels_last = AnyNonPlain({&spec.inputs[0], &spec.outputs[0]});
+    const memory::desc src_md = channels_last ? ChannelsLastDesc(x) : PoolingLayout(x);
+    const memory::desc dst_md = channels_last ? ChannelsLastDesc(y) : PoolingLayout(y);
     dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, p.alg, src_md, dst_md, p.strides, p.kernel,
                                      p.dilation, p.pad_l, p.pad_r);
     dnnl::pooling_v2_forward::primitive_desc pd(d, *spec.env->engine);
     auto kernel = std::make_unique<PrimitiveKernel>(spec);
-    memory src = ReorderTo(*kernel, kernel->Input(0, PlainDesc(x)), src_md);
-    memory dst_plain = kernel->Output(0, PlainDesc(y));
+    memory src = ReorderTo(*kernel, kernel->Input(0, LayoutDesc(spec.inputs[0])), src_md);
+    memory dst_plain = kernel->Output(0, LayoutDesc(spec.outputs[0]));
     memory dst = WriteVia(*kernel, dst_plain, dst_md);
     kernel->AddStep(dnnl::pooling_v2_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
     CopyBack(*kernel, dst, dst_plain);
@@ -35,6 +38,20 @@ StatusOr<std::unique_ptr<Kernel>> BuildGlobalAveragePool(const KernelSpec& spec)
   y[0] = x[0];
   y[1] = x[1];
   if (spec.outputs[0].dims != y) return Unimplemented("unexpected output shape");
+  if (spec.inputs[0].layout == proto::LAYOUT_CHANNELS_LAST) {
+    // oneDNN's reduction has no jit kernel for channels-last (its reference loop is ~50x
+    // slower on ResNet-50's last map): average pooling over the whole image, which is
+    // vectorized there, writes [N, C, 1...] in channels-last -- the plain bytes as well.
+    const memory::dims spatial(x.begin() + 2, x.end()), zeros(spatial.size(), 0);
+    const memory::desc src_md = ChannelsLastDesc(x), dst_md = ChannelsLastDesc(y);
+    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_avg_exclude_padding,
+                                     src_md, dst_md, spatial, spatial, zeros, zeros, zeros);
+    dnnl::pooling_v2_forward::primitive_desc pd(d, *spec.env->engine);
+    auto kernel = std::make_unique<PrimitiveKernel>(spec);
+    kernel->AddStep(dnnl::pooling_v2_forward(pd),
+                    {{DNNL_ARG_SRC, kernel->Input(0, src_md)}, {DNNL_ARG_DST, kernel->Output(0, dst_md)}});
+    return std::unique_ptr<Kernel>(std::move(kernel));
+  }
   const memory::desc src_md = PlainDesc(x), dst_md = PlainDesc(y);
   dnnl::reduction::desc d(dnnl::algorithm::reduction_mean, src_md, dst_md, 0.0f, 0.0f);
   dnnl::reduction::primitive_desc pd(d, *spec.env->engine);
@@ -59,6 +76,7 @@ memory ReorderTo(PrimitiveKernel& kernel, memory from, const memory::desc& md) {
   if (from.get_desc() == md) return from;
   memory to = kernel.Scratch(md);
   kernel.AddStep(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  kernel.CountConversion();
   return to;
 }
 
@@ -81,7 +99,9 @@ memory WriteVia(PrimitiveKernel& kernel, memory plain, const memory::desc& md) {
 }
 
 void CopyBack(PrimitiveKernel& kernel, memory from, memory to) {
-  if (from != to) kernel.AddStep(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  if (from == to) return;
+  kernel.AddStep(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  if (from.get_desc() != to.get_desc()) kernel.CountConversion();
 }
 
 StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& x, const Dims& y, bool is_max) {
@@ -116,9 +136,9 @@ StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& 
 }
 
 void RegisterPoolKernels(KernelRegistry& r) {
-  RegisterOp(r, "MaxPool", Pool(true));
-  RegisterOp(r, "AveragePool", Pool(false));
-  RegisterOp(r, "GlobalAveragePool", BuildGlobalAveragePool);
+  RegisterOp(r, "MaxPool", Pool(true), Layouts::kAny);
+  RegisterOp(r, "AveragePool", Pool(false), Layouts::kAny);
+  RegisterOp(r, "GlobalAveragePool", BuildGlobalAveragePool, Layouts::kAny);
 }
 
 }  // namespace kiln::runtime::onednn
