@@ -83,7 +83,7 @@ TEST(BenchCli, OpenMpWaitDefaultsAndTheUsersChoice) {
   const std::string args = "bench " + MlpModel() + " --threads 2 --warmup 0 --iters 3 --json";
   Result r = Kiln(args);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(JsonString(r.output, "thread_wait"), "GOMP_SPINCOUNT=300 (Kiln's default)") << r.output;
+  EXPECT_EQ(JsonString(r.output, "thread_wait"), "GOMP_SPINCOUNT=30000 (Kiln's default)") << r.output;
   {
     ScopedEnv passive("OMP_WAIT_POLICY", "PASSIVE");
     r = Kiln(args);
