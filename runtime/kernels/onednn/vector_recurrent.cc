@@ -105,7 +105,11 @@ template <int W>
 KILN_INLINE typename Vec<W>::V Splat(float s) {
   // Lane 0 to every lane: one broadcast (V{} + s adds 0 first, a {s, s, ...} constructor
   // becomes one masked insert per lane).
+#if defined(__clang__)  // the fuzz build's compiler: no __builtin_shuffle; it folds this to a broadcast
+  return typename Vec<W>::V{} + s;
+#else
   return __builtin_shuffle(typename Vec<W>::V{s}, typename Vec<W>::VI{});
+#endif
 }
 
 // c[r][j] (r < kRows, j < kVecs * W) = (init ? init[j] : c[r][j]) + sum_p a[r][p] b[p][j],
