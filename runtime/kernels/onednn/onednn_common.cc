@@ -200,7 +200,8 @@ double ProductFlops(const KernelSpec& spec) {
 
 bool RunsOnOneThread(const KernelSpec& spec) {
   if (spec.op_type.find("Grad") != std::string::npos || spec.op_type == "ConvTranspose") return false;
-  if (spec.op_type == "RNN" || spec.op_type == "GRU" || spec.op_type == "LSTM") return false;  // own rule
+  if (spec.op_type == "RNN" || spec.op_type == "GRU" || spec.op_type == "LSTM")
+    return false;  // UseVectorKernel decides (vector_recurrent.h)
   const double flops = ProductFlops(spec);
   if (flops < 0) return false;
   int64_t bytes = 0;
