@@ -6,7 +6,7 @@
 #include <random>
 
 #include "compiler/autodiff.h"
-#include "compiler/backends/cpu/cpu_backend.h"
+#include "compiler/load.h"
 #include "ir/core/op_registry.h"
 #include "runtime/session.h"
 
@@ -99,10 +99,10 @@ StatusOr<std::vector<TensorGradcheck>> RunGradcheck(const Graph& model, const Gr
   g->SetOutputs(outputs);
   // Running statistics would change between evaluations; the loss does not read them.
   for (const StateVar& st : g->states()) g->SetStateUpdate(st.value, nullptr);
-  CpuCompileOptions cpu;
-  cpu.use_onednn = false;
-  ASSIGN_OR_RETURN(proto::Plan plan, CompileForCpu(*g, cpu));
-  ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session, runtime::Session::Create(std::move(plan)));
+  CompileOptions compile;
+  compile.prepare_for_inference = false;  // the graph is checked as built
+  compile.use_onednn = false;             // the reference kernels, in double where the graph is
+  ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session, CompileAndLoad(*g, compile));
   runtime::Session& s = *session;
 
   std::mt19937_64 rng(options.seed);

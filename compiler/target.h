@@ -26,6 +26,9 @@ class Target {
   /// "" when it can.
   virtual std::string LayoutUnsupportedReason(const Node& node, const std::vector<Layout>& inputs,
                                               const std::vector<Layout>& outputs) const = 0;
+  /// Whether fuse-elementwise makes a lone fusable op a FusedElementwise of its own (a
+  /// target whose only elementwise kernels are the generated ones); else it keeps its kernel.
+  virtual bool FusesSingleElementwiseOps() const { return false; }
 };
 
 /// The target when a caller names none: the CPU backend (compiler/backends/cpu).

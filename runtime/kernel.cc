@@ -42,6 +42,7 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterOneDnnKernels(*r);
     RegisterReferenceFusedElementwiseKernels(*r);
     RegisterCompiledKernels(*r);
+    RegisterCudaKernels(*r);
     return r;
   }();
   return *registry;

@@ -21,6 +21,7 @@ class stream;
 namespace kiln::runtime {
 
 class CompiledKernels;
+class Device;
 
 /// Shared per-session execution resources.
 struct ExecEnv {
@@ -29,6 +30,8 @@ struct ExecEnv {
   int num_threads = 0;  // 0: library default
   /// Generated code for "jit" steps, if any (owned by the session).
   const CompiledKernels* compiled_kernels = nullptr;
+  /// The plan's device (runtime/device.h), when it has one: device steps run there.
+  Device* device = nullptr;
 
   /// One scratch region shared by every kernel of a session: steps run one at a
   /// time and a kernel's scratch (layout copies) is dead outside its own Run.
@@ -137,5 +140,6 @@ void RegisterOneDnnKernels(KernelRegistry& r);
 std::string OneDnnUnsupportedReason(const KernelSpec& spec);
 void RegisterReferenceFusedElementwiseKernels(KernelRegistry& r);  // FusedElementwise interpreter
 void RegisterCompiledKernels(KernelRegistry& r);                   // "jit": generated code (compiled_kernels.cc)
+void RegisterCudaKernels(KernelRegistry& r);                       // "cuda": device steps (kernels/cuda/)
 
 }  // namespace kiln::runtime

@@ -9,6 +9,7 @@
 #include "ir/core/attrs.h"
 #include "ir/core/op_registry.h"
 #include "ir/core/tensor.h"
+#include "runtime/device.h"
 #include "runtime/kernel.h"
 
 namespace kiln::runtime {
@@ -43,11 +44,21 @@ Status CheckBuffers(const proto::Plan& p, std::vector<BufferInfo>* info) {
     if (!count.ok()) return InvalidArgument("plan: ", Name(p, i), ": ", count.status().message());
     const int64_t bytes = *count * size;
     (*info)[i].bytes = bytes;
-    const int64_t limit = b.kind() == proto::BUF_CONSTANT ? constants : p.arena_size();
+    if (!proto::MemorySpace_IsValid(b.space()))
+      return InvalidArgument("plan: ", Name(p, i), " has unknown memory space ", b.space());
+    if (b.space() == proto::MEM_DEVICE && !PlanUsesDevice(p))
+      return InvalidArgument("plan: ", Name(p, i), " is in device memory but the plan names no device");
+    const bool on_device = b.space() == proto::MEM_DEVICE && b.kind() != proto::BUF_CONSTANT;
+    const int64_t limit = b.kind() == proto::BUF_CONSTANT ? constants
+                          : on_device                     ? p.device_arena_size()
+                                                          : p.arena_size();
     // Written as subtractions: a huge offset must not overflow.
     if (b.offset() < 0 || b.offset() > limit - bytes) {
       return InvalidArgument("plan: ", Name(p, i), " (", bytes, " bytes at ", b.offset(), ") lies outside its ",
-                             b.kind() == proto::BUF_CONSTANT ? "constants" : "arena", " of ", limit, " bytes");
+                             b.kind() == proto::BUF_CONSTANT ? "constants"
+                             : on_device                     ? "device arena"
+                                                             : "arena",
+                             " of ", limit, " bytes");
     }
     if (b.offset() % size != 0) {
       return InvalidArgument("plan: ", Name(p, i), " offset ", b.offset(), " is not a multiple of its element size");
@@ -85,8 +96,16 @@ Status CheckRoles(const proto::Plan& p, std::vector<BufferInfo>* info) {
     (*info)[idx].producer = -1;
   }
   for (int idx : p.output()) RETURN_IF_ERROR(CheckIndex(p, idx, "an output"));
+  for (int idx : p.state()) RETURN_IF_ERROR(CheckIndex(p, idx, "a state"));
+  // What a caller reads and writes is host memory: copies to and from a device are steps.
+  for (const auto* list : {&p.input(), &p.output(), &p.state()}) {
+    for (int idx : *list) {
+      if (p.buffer(idx).space() != proto::MEM_HOST) {
+        return InvalidArgument("plan: ", Name(p, idx), " is an input, output or state in device memory");
+      }
+    }
+  }
   for (int idx : p.state()) {
-    RETURN_IF_ERROR(CheckIndex(p, idx, "a state"));
     if (p.buffer(idx).kind() != proto::BUF_STATE) {
       return InvalidArgument("plan: state ", Name(p, idx), " is not a state buffer");
     }
@@ -137,6 +156,10 @@ Status CheckStepOp(const proto::Plan& p, const proto::Step& step) {
     }
     attrs.Erase("symbol");
     attrs.Erase("iterations");
+  }
+  if (PlanUsesDevice(p) && step.kernel() == p.device()) {
+    // The compiler's additions for device steps (the device's kernels check their values).
+    for (const char* name : {"symbol", "args", "elements", "direction"}) attrs.Erase(name);
   }
   // Small constant inputs, for ops whose shapes depend on them (Reshape's shape); larger ones (weights) never do.
   constexpr int64_t kMaxValueBytes = 64 << 10;
@@ -215,7 +238,61 @@ Status CheckStepOperands(const proto::Plan& p, int s, std::vector<BufferInfo>* i
   return Status::Ok();
 }
 
-// Arena buffers live at the same time must not share bytes.
+// Host kernels see host memory only; a device's kernels its memory, but for the copies at the
+// plan's edges (Identity, attribute "direction": "to_device" from host to device, "to_host" back).
+Status CheckStepSpaces(const proto::Plan& p, const proto::Step& step) {
+  const bool device_step = PlanUsesDevice(p) && step.kernel() == p.device();
+  const std::string direction = device_step ? Attrs(step.attribute()).GetString("direction", "") : "";
+  auto check = [&](int idx, bool is_input) -> Status {
+    if (idx < 0) return Status::Ok();
+    proto::MemorySpace want = device_step ? proto::MEM_DEVICE : proto::MEM_HOST;
+    if ((direction == "to_device" && is_input) || (direction == "to_host" && !is_input)) want = proto::MEM_HOST;
+    if (p.buffer(idx).space() == want) return Status::Ok();
+    return InvalidArgument(StepLabel(step), ": its '", step.kernel(), "' kernel needs ", Name(p, idx), " in ",
+                           want == proto::MEM_HOST ? "host" : "device", " memory");
+  };
+  for (int idx : step.input()) RETURN_IF_ERROR(check(idx, true));
+  for (int idx : step.output()) RETURN_IF_ERROR(check(idx, false));
+  return Status::Ok();
+}
+
+// The check of CheckOverlaps over the buffers `order` of one arena. A sweep over time (O(n log n), so a
+// plan of many buffers cannot make this slow): `live` holds the buffers live at the current step by
+// offset, never overlapping; each buffer that becomes live is checked against its neighbours there.
+Status CheckOverlapsIn(const proto::Plan& p, const std::vector<BufferInfo>& in, const std::map<int, int>& in_place,
+                       std::vector<int> order) {
+  std::sort(order.begin(), order.end(), [&](int a, int b) {
+    return in[a].first != in[b].first ? in[a].first < in[b].first : p.buffer(a).offset() < p.buffer(b).offset();
+  });
+  std::map<int64_t, int> live;       // offset -> buffer
+  std::multimap<int, int> retiring;  // last step -> buffer
+  auto overlap = [&](int a, int b) {
+    return InvalidArgument("plan: ", Name(p, a), " and ", Name(p, b), " share arena bytes while both are live (steps ",
+                           std::max(in[a].first, in[b].first), "..", std::min(in[a].last, in[b].last), ")");
+  };
+  for (int b : order) {
+    while (!retiring.empty() && retiring.begin()->first < in[b].first) {
+      live.erase(p.buffer(retiring.begin()->second).offset());
+      retiring.erase(retiring.begin());
+    }
+    const int64_t begin = p.buffer(b).offset(), end = begin + in[b].bytes;
+    auto it = in_place.find(b);
+    // An in-place update takes its state's bytes when its producer reads the state last (nothing later
+    // sees the state's old value); the state is live for the whole run, so it stands for both.
+    if (it != in_place.end() && in[it->second].last_read <= in[b].producer) continue;
+    auto next = live.lower_bound(begin);
+    if (next != live.end() && next->first < end) return overlap(next->second, b);
+    if (next != live.begin() &&
+        p.buffer(std::prev(next)->second).offset() + in[std::prev(next)->second].bytes > begin) {
+      return overlap(std::prev(next)->second, b);
+    }
+    live[begin] = b;
+    retiring.emplace(in[b].last, b);
+  }
+  return Status::Ok();
+}
+
+// Arena buffers live at the same time must not share bytes (each memory space is its own arena).
 Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
   const int end = p.step_size();
   for (int idx : p.output()) {
@@ -245,41 +322,14 @@ Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
       b.last = end;
     }
   }
-  // A sweep over time (O(n log n), so a plan of many buffers cannot make this slow): `live` holds the
-  // buffers live at the current step by offset, never overlapping; each buffer that becomes live is
-  // checked against its neighbours there.
   const std::vector<BufferInfo>& in = *info;
-  std::vector<int> order;
-  for (int i = 0; i < p.buffer_size(); ++i) {
-    if (p.buffer(i).kind() != proto::BUF_CONSTANT && in[i].used && in[i].bytes > 0) order.push_back(i);
-  }
-  std::sort(order.begin(), order.end(), [&](int a, int b) {
-    return in[a].first != in[b].first ? in[a].first < in[b].first : p.buffer(a).offset() < p.buffer(b).offset();
-  });
-  std::map<int64_t, int> live;       // offset -> buffer
-  std::multimap<int, int> retiring;  // last step -> buffer
-  auto overlap = [&](int a, int b) {
-    return InvalidArgument("plan: ", Name(p, a), " and ", Name(p, b), " share arena bytes while both are live (steps ",
-                           std::max(in[a].first, in[b].first), "..", std::min(in[a].last, in[b].last), ")");
-  };
-  for (int b : order) {
-    while (!retiring.empty() && retiring.begin()->first < in[b].first) {
-      live.erase(p.buffer(retiring.begin()->second).offset());
-      retiring.erase(retiring.begin());
+  for (proto::MemorySpace space : {proto::MEM_HOST, proto::MEM_DEVICE}) {
+    std::vector<int> order;
+    for (int i = 0; i < p.buffer_size(); ++i) {
+      if (p.buffer(i).kind() != proto::BUF_CONSTANT && p.buffer(i).space() == space && in[i].used && in[i].bytes > 0)
+        order.push_back(i);
     }
-    const int64_t begin = p.buffer(b).offset(), end = begin + in[b].bytes;
-    auto it = in_place.find(b);
-    // An in-place update takes its state's bytes when its producer reads the state last (nothing later
-    // sees the state's old value); the state is live for the whole run, so it stands for both.
-    if (it != in_place.end() && in[it->second].last_read <= in[b].producer) continue;
-    auto next = live.lower_bound(begin);
-    if (next != live.end() && next->first < end) return overlap(next->second, b);
-    if (next != live.begin() &&
-        p.buffer(std::prev(next)->second).offset() + in[std::prev(next)->second].bytes > begin) {
-      return overlap(std::prev(next)->second, b);
-    }
-    live[begin] = b;
-    retiring.emplace(in[b].last, b);
+    RETURN_IF_ERROR(CheckOverlapsIn(p, in, in_place, std::move(order)));
   }
   return Status::Ok();
 }
@@ -320,24 +370,34 @@ Status ValidatePlan(const proto::Plan& p) {
   if (p.arena_size() < 0 || p.arena_size() > kMaxArenaBytes) {
     return InvalidArgument("plan: arena size ", p.arena_size(), " is out of range");
   }
+  if (p.device_arena_size() < 0 || p.device_arena_size() > kMaxArenaBytes) {
+    return InvalidArgument("plan: device arena size ", p.device_arena_size(), " is out of range");
+  }
+  if (PlanUsesDevice(p) && !FindDeviceRuntime(p.device())) RETURN_IF_ERROR(DeviceAvailable(p.device()));
   std::vector<BufferInfo> info(p.buffer_size());
   RETURN_IF_ERROR(CheckBuffers(p, &info));
   RETURN_IF_ERROR(CheckRoles(p, &info));
   for (int s = 0; s < p.step_size(); ++s) {
     RETURN_IF_ERROR(CheckStepOperands(p, s, &info));
     RETURN_IF_ERROR(CheckStepOp(p, p.step(s)));
+    RETURN_IF_ERROR(CheckStepSpaces(p, p.step(s)));
   }
   RETURN_IF_ERROR(CheckOverlaps(p, &info));
   RETURN_IF_ERROR(CheckLayouts(p));
   // The arena holds the buffers and no more (each placed at a 64-byte boundary, at least 1 byte, as the
   // compiler's memory planner does): a plan cannot make a session allocate memory nothing uses.
-  int64_t needed = 0;
+  int64_t needed[2] = {0, 0};  // per memory space
   for (int i = 0; i < p.buffer_size(); ++i) {
     if (p.buffer(i).kind() == proto::BUF_CONSTANT) continue;
-    needed = std::max(needed, (p.buffer(i).offset() + std::max<int64_t>(info[i].bytes, 1) + 63) / 64 * 64);
+    int64_t& n = needed[p.buffer(i).space() == proto::MEM_DEVICE];
+    n = std::max(n, (p.buffer(i).offset() + std::max<int64_t>(info[i].bytes, 1) + 63) / 64 * 64);
   }
-  if (p.arena_size() > needed) {
-    return InvalidArgument("plan: arena size ", p.arena_size(), " is more than its buffers use (", needed, ")");
+  if (p.arena_size() > needed[0]) {
+    return InvalidArgument("plan: arena size ", p.arena_size(), " is more than its buffers use (", needed[0], ")");
+  }
+  if (p.device_arena_size() > needed[1]) {
+    return InvalidArgument("plan: device arena size ", p.device_arena_size(), " is more than its buffers use (",
+                           needed[1], ")");
   }
   return Status::Ok();
 }

@@ -103,6 +103,44 @@ void Session::ResetProfile() {
 }
 
 static constexpr int64_t kArenaAlignment = 64;
+// Device constants follow the device arena, each at a 256-byte boundary (what CUDA's allocator gives).
+static constexpr int64_t kDeviceAlignment = 256;
+
+static int64_t AlignUp(int64_t n, int64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
+
+// Opens the plan's device, allocates its arena and uploads its constants; `device_data[i]` is then
+// the device address of MEM_DEVICE buffer i.
+static StatusOr<std::unique_ptr<Device>> OpenPlanDevice(const proto::Plan& p, std::vector<uint8_t*>* device_data) {
+  const DeviceRuntime* runtime = FindDeviceRuntime(p.device());
+  if (!runtime) RETURN_IF_ERROR(DeviceAvailable(p.device()));  // the error naming the known devices
+  ASSIGN_OR_RETURN(std::unique_ptr<Device> device, runtime->open(p));
+  std::vector<int64_t> at(p.buffer_size(), -1);
+  int64_t total = AlignUp(p.device_arena_size(), kDeviceAlignment);
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    const proto::Buffer& b = p.buffer(i);
+    if (b.space() != proto::MEM_DEVICE) continue;
+    if (b.kind() != proto::BUF_CONSTANT) {
+      at[i] = b.offset();
+      continue;
+    }
+    at[i] = total;
+    total += AlignUp(std::max<int64_t>(DTypeSize(b.dtype()) * ElementCount(Dims(b.dims().begin(), b.dims().end())), 1),
+                     kDeviceAlignment);
+  }
+  RETURN_IF_ERROR(CheckLimit(Limit::kArenaBytes, total, "plan", "device arena"));
+  ASSIGN_OR_RETURN(uint8_t * base, device->AllocateArena(total));
+  device_data->assign(p.buffer_size(), nullptr);
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    if (at[i] < 0) continue;
+    (*device_data)[i] = base + at[i];
+    const proto::Buffer& b = p.buffer(i);
+    if (b.kind() != proto::BUF_CONSTANT) continue;
+    const int64_t bytes = DTypeSize(b.dtype()) * ElementCount(Dims(b.dims().begin(), b.dims().end()));
+    // Weights are uploaded once, here.
+    if (bytes) RETURN_IF_ERROR(device->CopyToDevice(base + at[i], p.constants().data() + b.offset(), bytes));
+  }
+  return device;
+}
 
 StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const SessionOptions& options) {
   std::unique_ptr<Session> s(new Session());
@@ -118,6 +156,10 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     std::memset(mem, 0, p.arena_size());
     s->arena_ = std::shared_ptr<void>(mem, std::free);
   }
+  std::vector<uint8_t*> device_data;
+  if (PlanUsesDevice(p)) {
+    ASSIGN_OR_RETURN(s->device_, OpenPlanDevice(p, &device_data));
+  }
   auto* arena = static_cast<uint8_t*>(s->arena_.get());
   const auto* constants = reinterpret_cast<const uint8_t*>(p.constants().data());
   for (int i = 0; i < p.buffer_size(); ++i) {
@@ -126,7 +168,11 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     ref.dtype = b.dtype();
     ref.dims.assign(b.dims().begin(), b.dims().end());
     ref.layout = b.layout();
-    ref.data = b.kind() == proto::BUF_CONSTANT ? const_cast<uint8_t*>(constants + b.offset()) : arena + b.offset();
+    if (b.space() == proto::MEM_DEVICE) {
+      ref.data = device_data[i];
+    } else {
+      ref.data = b.kind() == proto::BUF_CONSTANT ? const_cast<uint8_t*>(constants + b.offset()) : arena + b.offset();
+    }
     s->buffers_.push_back(std::move(ref));
   }
   s->ResetStates();
@@ -138,6 +184,7 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   s->compiled_kernels_ = options.compiled_kernels;
   s->after_step_ = options.after_step;
   s->env_->exec.compiled_kernels = s->compiled_kernels_.get();
+  s->env_->exec.device = s->device_.get();
   const char* profile_env = std::getenv("KILN_PROFILE");
   s->profile_on_exit_ = profile_env && *profile_env && std::strcmp(profile_env, "0") != 0;
   s->profile_ = options.profile || s->profile_on_exit_;
@@ -227,6 +274,8 @@ Status Session::Run() {
     const TensorRef& update = buffers_[su.update()];
     if (state.data != update.data) std::memmove(state.data, update.data, state.num_bytes());
   }
+  // Whatever the device still runs (the outputs' copies have waited already) is done.
+  if (device_) RETURN_IF_ERROR(device_->Synchronize().WithContext(plan_.device()));
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 #include "ir/core/status.h"
 #include "ir/core/tensor.h"
 #include "runtime/compiled_kernels.h"
+#include "runtime/device.h"
 #include "runtime/kernel.h"
 #include "runtime/plan.pb.h"
 
@@ -34,7 +35,9 @@ class Session {
  public:
   ~Session();
   /// Validates the plan (ValidatePlan, runtime/plan_validator.h: a bad plan is an error, never a
-  /// crash), allocates the zeroed arena (inputs start as zeros) and creates every kernel.
+  /// crash), allocates the zeroed arena (inputs start as zeros) and creates every kernel. A plan
+  /// for a device (plan.device(), runtime/device.h) opens it first: a missing driver is a one-line
+  /// error; its device arena is allocated and its device constants uploaded once.
   static StatusOr<std::unique_ptr<Session>> Create(proto::Plan plan, const SessionOptions& options = {});
   /// Reads a serialized Plan file.
   static StatusOr<proto::Plan> ReadPlanFile(const std::string& path);
@@ -99,6 +102,7 @@ class Session {
   };
   proto::Plan plan_;
   std::shared_ptr<void> arena_;
+  std::unique_ptr<Device> device_;  // before steps_: their kernels use it until destroyed
   std::vector<TensorRef> buffers_;
   std::vector<BoundStep> steps_;
   struct Env;

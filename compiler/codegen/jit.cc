@@ -110,9 +110,4 @@ StatusOr<std::shared_ptr<const runtime::CompiledKernels>> JitCompileKernels(cons
   return std::shared_ptr<const runtime::CompiledKernels>(kernels);
 }
 
-StatusOr<std::unique_ptr<runtime::Session>> CreateJitSession(proto::Plan plan, runtime::SessionOptions options) {
-  ASSIGN_OR_RETURN(options.compiled_kernels, JitCompileKernels(plan));
-  return runtime::Session::Create(std::move(plan), options);
-}
-
 }  // namespace kiln::codegen

@@ -29,7 +29,6 @@ Status AddKernelTable(llvm::Module& module, const std::vector<std::string>& symb
 /// Compiles the plan's "jit" steps for the host; the result owns the JIT and its code.
 StatusOr<std::shared_ptr<const runtime::CompiledKernels>> JitCompileKernels(const proto::Plan& plan);
 
-/// JitCompileKernels, then a session running the plan with those kernels.
-StatusOr<std::unique_ptr<runtime::Session>> CreateJitSession(proto::Plan plan, runtime::SessionOptions options = {});
+// A session running a plan with these kernels: LoadPlan (compiler/load.h).
 
 }  // namespace kiln::codegen

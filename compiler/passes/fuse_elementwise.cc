@@ -191,8 +191,9 @@ class FuseElementwisePass : public Pass {
 
     bool changed = false;
     std::map<const Node*, std::string> fused_into;
+    const size_t min_group = options.target->FusesSingleElementwiseOps() ? 1 : 2;
     for (Group& g : groups_) {
-      if (!g.alive || g.members.size() < 2) continue;
+      if (!g.alive || g.members.size() < min_group) continue;
       auto fused = Replace(graph, g);
       if (!fused.ok()) return fused.status();
       if (fused->empty()) continue;  // Replace recorded why in reasons_by_node_

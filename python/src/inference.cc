@@ -12,6 +12,7 @@
 #include "compiler/aot/compile_support.h"
 #include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
+#include "compiler/load.h"
 #include "compiler/pass.h"
 #include "frontends/load_model.h"
 #include "tools/kiln/model_inputs.h"
@@ -103,7 +104,7 @@ void InferenceSession::Describe() {
     if (plan.ok()) {
       runtime::SessionOptions options;
       options.num_threads = threads_;
-      auto session = codegen::CreateJitSession(std::move(plan).value(), options);
+      auto session = LoadPlan(std::move(plan).value(), options);
       status = session.status();
       if (session.ok()) {
         auto compiled = std::make_unique<Compiled>();
@@ -138,7 +139,7 @@ StatusOr<InferenceSession::Compiled*> InferenceSession::ForBatch(int64_t batch) 
   if (!plan.ok()) return plan.status().WithContext(source_);
   runtime::SessionOptions options;
   options.num_threads = threads_;
-  auto session = codegen::CreateJitSession(std::move(plan).value(), options);
+  auto session = LoadPlan(std::move(plan).value(), options);
   if (!session.ok()) return session.status().WithContext(source_);
   auto compiled = std::make_unique<Compiled>();
   compiled->session = std::move(session).value();

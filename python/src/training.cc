@@ -14,6 +14,7 @@
 
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/jit.h"
+#include "compiler/load.h"
 #include "frontends/load_model.h"
 #include "python/src/convert.h"
 #include "python/src/inference.h"
@@ -41,9 +42,11 @@ void ClearOptimizer(proto::TrainingSpec* s) {
 }
 
 StatusOr<std::unique_ptr<runtime::Session>> CompileGraph(Graph& graph, const std::string& what) {
-  auto plan = CompileForCpu(graph, CpuCompileOptions{});
-  if (!plan.ok()) return plan.status().WithContext(what);
-  return codegen::CreateJitSession(std::move(plan).value());
+  CompileOptions options;
+  options.prepare_for_inference = false;  // a training program's graph, optimized already
+  auto session = CompileAndLoad(graph, options);
+  if (!session.ok()) return session.status().WithContext(what);
+  return session;
 }
 
 data::Dataset ToDataset(const InputArray& x, const InputArray& y, const std::string& x_name,

@@ -14,6 +14,7 @@
 
 #include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
+#include "compiler/load.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "runtime/session.h"
@@ -126,7 +127,7 @@ std::unique_ptr<runtime::Session> CompileModel(const std::string& relative, int6
   auto plan = CompileToPlan(*model->graph, options);
   EXPECT_OK(plan.status());
   if (!plan.ok()) return nullptr;
-  auto session = codegen::CreateJitSession(std::move(plan).value(), runtime::SessionOptions{.num_threads = threads});
+  auto session = LoadPlan(std::move(plan).value(), runtime::SessionOptions{.num_threads = threads});
   EXPECT_OK(session.status());
   return session.ok() ? std::move(session).value() : nullptr;
 }
@@ -202,7 +203,7 @@ TEST(SteadyStateAllocations, TrainingStepAllocatesNothing) {
     ASSERT_OK(plan.status());
     runtime::SessionOptions options;
     options.num_threads = 2;
-    auto session = codegen::CreateJitSession(std::move(plan).value(), options);
+    auto session = LoadPlan(std::move(plan).value(), options);
     ASSERT_OK(session.status());
     // Any labels in range will do: the step's work does not depend on their values.
     for (int i = 0; i < (*session)->num_inputs(); ++i) {

@@ -13,6 +13,7 @@
 
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/jit.h"
+#include "compiler/load.h"
 #include "compiler/pass.h"
 #include "ir/core/fused_program.h"
 #include "runtime/session.h"
@@ -49,7 +50,7 @@ std::vector<Tensor> Execute(const Graph& g, const std::vector<Tensor>& inputs, E
   auto plan = CompileForCpu(g, {.use_onednn = false});
   EXPECT_OK(plan.status());
   if (!plan.ok()) return {};
-  auto session = engine == Engine::kJit ? codegen::CreateJitSession(*plan) : runtime::Session::Create(*plan);
+  auto session = engine == Engine::kJit ? LoadPlan(*plan) : runtime::Session::Create(*plan);
   EXPECT_OK(session.status());
   if (!session.ok()) return {};
   auto outputs = testing::RunOnce(**session, inputs);
@@ -460,7 +461,7 @@ TEST(FusedKernelTest, FusedChainOnAMillionElements) {
     EXPECT_OK(plan.status());
     runtime::SessionOptions options;
     options.num_threads = threads;
-    auto session = jit ? codegen::CreateJitSession(*plan, options) : runtime::Session::Create(*plan, options);
+    auto session = jit ? LoadPlan(*plan, options) : runtime::Session::Create(*plan, options);
     EXPECT_OK(session.status());
     for (int i = 0; i < 2; ++i) EXPECT_OK((*session)->SetInput(i, inputs[i].data(), inputs[i].num_bytes()));
     EXPECT_OK((*session)->Run());  // warm-up

@@ -15,6 +15,7 @@
 
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/jit.h"
+#include "compiler/load.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
@@ -79,7 +80,7 @@ TEST_P(TorchAgreementTest, PerStepLossesAndFinalWeightsMatchPyTorch) {
   auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = c.use_onednn});
   ASSERT_OK(plan.status());
   // The step's fused elementwise chains run as generated code.
-  auto session_or = codegen::CreateJitSession(*plan, runtime::SessionOptions{.num_threads = 1});
+  auto session_or = LoadPlan(*plan, runtime::SessionOptions{.num_threads = 1});
   ASSERT_OK(session_or.status());
   runtime::Session& session = **session_or;
   ASSERT_EQ(session.num_inputs(), 2);

@@ -10,6 +10,7 @@
 
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/codegen/jit.h"
+#include "compiler/load.h"
 #include "compiler/memory_planner.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
@@ -219,7 +220,7 @@ TEST(TrainingProgramTest, ElementwiseChainsFuseAndTrainLikeTheUnfusedStep) {
   ASSERT_OK(fused_plan.status());
   ASSERT_OK(unfused_plan.status());
   EXPECT_EQ(fused_plan->state_update_size(), unfused_plan->state_update_size());
-  auto a = codegen::CreateJitSession(*fused_plan);
+  auto a = LoadPlan(*fused_plan);
   auto b = runtime::Session::Create(*unfused_plan);
   ASSERT_OK(a.status());
   ASSERT_OK(b.status());

@@ -28,6 +28,7 @@
 
 #include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
+#include "compiler/load.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
 #include "runtime/session.h"
@@ -216,7 +217,7 @@ StatusOr<Compiled> CompileCase(const Case& c, const Options& options, const fs::
     std::fprintf(stderr, "%s: %d nodes, %d steps, arena %lld bytes\n", c.name.c_str(), graph.num_nodes(),
                  plan->step_size(), static_cast<long long>(plan->arena_size()));
   }
-  auto session = codegen::CreateJitSession(*plan);
+  auto session = LoadPlan(*plan);
   if (!session.ok()) return session.status().WithContext("session");
   out.session = std::move(session).value();
   return out;

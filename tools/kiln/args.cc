@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "compiler/backend.h"
+#include "runtime/device.h"
+
 namespace kiln::cli {
 
 std::string ParsedArgs::Get(const std::string& option, const std::string& fallback) const {
@@ -22,6 +25,7 @@ std::vector<std::string> ParsedArgs::GetAll(const std::string& option) const {
 
 StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const ArgSpec& spec) {
   ParsedArgs parsed;
+  parsed.command = spec.command;
   parsed.command_line = "kiln " + spec.command;
   for (const std::string& arg : args) parsed.command_line += " " + arg;
   bool options_done = false;
@@ -115,6 +119,16 @@ int ReportUsageError(const std::string& command, const std::string& message) {
                  command.c_str());
   }
   return kExitUsage;
+}
+
+int ResolveDevice(const ParsedArgs& args, bool runs_here, std::string* device) {
+  *device = args.Get("--device", "cpu");
+  auto backend = FindBackend(*device);
+  if (!backend.ok()) return ReportUsageError(args.command, "--device: " + backend.status().message());
+  if (!runs_here) return kExitOk;
+  // Before the model is even read: a machine without the device's driver fails at once.
+  Status here = runtime::DeviceAvailable(*device);
+  return here.ok() ? kExitOk : ReportError(here);
 }
 
 }  // namespace kiln::cli

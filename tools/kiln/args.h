@@ -27,6 +27,7 @@ struct ArgSpec {
 
 struct ParsedArgs {
   bool help = false;
+  std::string command;  // "run"
   std::vector<std::string> positional;
   std::set<std::string> flags;
   std::multimap<std::string, std::string> options;  // in command-line order per name
@@ -44,6 +45,13 @@ StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const ArgSp
 
 /// Parses a positive integer option value (`--batch 8`).
 StatusOr<int64_t> ParsePositiveInt(const std::string& option, const std::string& value);
+
+/// The --device option (compiler/backend.h's registry; "cpu" when absent) into `device`.
+/// Returns kExitOk, or what the command exits with after reporting: a usage error naming the
+/// valid devices for an unknown one; with `runs_here` (the command runs the model, not only
+/// compiles it), one line such as "kiln: cuda: no CUDA driver found (...)" and kExitError when
+/// this machine cannot run the device.
+int ResolveDevice(const ParsedArgs& args, bool runs_here, std::string* device);
 
 /// While alive, ReportError and ReportUsageError on this thread keep their line here instead of
 /// printing it: the Python module runs a subcommand and raises the CLI's message as an exception.

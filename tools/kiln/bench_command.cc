@@ -11,8 +11,8 @@
 #include <cstring>
 #include <random>
 
-#include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
+#include "compiler/load.h"
 #include "frontends/load_model.h"
 #include "runtime/session.h"
 #include "runtime/threading.h"
@@ -26,7 +26,7 @@ namespace {
 
 constexpr char kBenchHelp[] = R"(Usage: kiln bench MODEL [options]
 
-Compiles MODEL for the CPU, binds random inputs once (uniform in [-1, 1) for
+Compiles MODEL for the CPU (or --device), binds random inputs once (uniform in [-1, 1) for
 floats, zeros for integers), then times Session::Run: warm-up runs first, then
 either --iters runs or as many as fit in --seconds (at least 3). Prints the
 compile time (load + passes + lowering + session creation), the median, p10
@@ -36,6 +36,7 @@ and the process's peak RSS.
 Options:
   --batch N         value of the symbolic batch dimension (default 1)
   --threads N       oneDNN/OpenMP threads (default: all cores)
+  --device cpu|cuda where the model runs (default: cpu; cuda: docs/cuda.md)
   --warmup N        untimed runs before measuring (default 3)
   --iters N         timed runs (default: as many as fit in --seconds)
   --seconds S       time budget for the timed runs (default 1)
@@ -98,21 +99,17 @@ void FillRandom(const TensorRef& t, std::mt19937& rng) {
   }
 }
 
-// The one place that turns a Plan into something that runs: the same JIT session as
-// `kiln run` (session creation includes compiling the fused kernels).
-StatusOr<std::unique_ptr<runtime::Session>> CreateBenchSession(proto::Plan plan,
-                                                               const runtime::SessionOptions& options) {
-  return codegen::CreateJitSession(std::move(plan), options);  // fused kernels JIT-compiled, as in kiln run
-}
-
-Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn, bool assign_layouts) {
+Status Bench(BenchResult* r, const std::string& device, int64_t iters, double seconds, bool use_onednn,
+             bool assign_layouts) {
   const std::string& path = r->model;
   Clock::time_point t0 = Clock::now();
   ASSIGN_OR_RETURN(Model model, LoadModel(path));
   r->load_seconds = SecondsSince(t0);
 
   t0 = Clock::now();
+  // CompileAndLoad's two halves, timed apart (session creation includes compiling the fused kernels).
   CompileOptions options;
+  options.device = device;
   options.batch_size = r->batch;
   options.use_onednn = use_onednn;
   options.assign_layouts = assign_layouts;
@@ -124,7 +121,7 @@ Status Bench(BenchResult* r, int64_t iters, double seconds, bool use_onednn, boo
   runtime::SessionOptions session_options;
   session_options.num_threads = r->threads;
   session_options.profile = r->profile;
-  auto session = CreateBenchSession(std::move(plan).value(), session_options);
+  auto session = LoadPlan(std::move(plan).value(), session_options);
   if (!session.ok()) return session.status().WithContext(path);
   r->session_seconds = SecondsSince(t0);
   runtime::Session& s = **session;
@@ -225,7 +222,7 @@ StatusOr<double> ParsePositiveSeconds(const std::string& value) {
 int BenchCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"bench",
                {"--json", "--no-onednn", "--no-layouts", "--profile"},
-               {"--batch", "--threads", "--warmup", "--iters", "--seconds"},
+               {"--batch", "--threads", "--warmup", "--iters", "--seconds", "--device"},
                {}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("bench", parsed.status().message());
@@ -268,7 +265,9 @@ int BenchCommand(const std::vector<std::string>& args) {
   r.threads = static_cast<int>(threads);
   r.profile = parsed->Has("--profile");
   r.warmup = warmup;
-  Status status = Bench(&r, iters, seconds, !parsed->Has("--no-onednn"), !parsed->Has("--no-layouts"));
+  std::string device;
+  if (int rc = ResolveDevice(*parsed, /*runs_here=*/true, &device); rc != kExitOk) return rc;
+  Status status = Bench(&r, device, iters, seconds, !parsed->Has("--no-onednn"), !parsed->Has("--no-layouts"));
   if (!status.ok()) return ReportError(status);
   Print(r, parsed->Has("--json"));
   if (r.profile) std::fputs(r.profile_report.c_str(), parsed->Has("--json") ? stderr : stdout);

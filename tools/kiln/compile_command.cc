@@ -53,6 +53,9 @@ Options:
   --emit KIND         exe, lib, obj or plan (default exe)
   --batch N           batch size compiled in (default 1)
   --threads N         default thread count of the executable/library (default 0: all cores)
+  --device cpu|cuda   the backend to compile for (default cpu). cuda needs no GPU here:
+                      the kernels are compiled by NVRTC to PTX embedded in the plan; the
+                      result needs an NVIDIA GPU and driver where it runs (docs/cuda.md)
   --cpu NAME          generate the fused kernels for CPU NAME, an LLVM CPU name (x86-64-v2,
                       x86-64-v3, x86-64-v4, znver4, skylake-avx512, ...; default: this
                       machine's CPU and features). oneDNN picks its kernels on the machine
@@ -111,6 +114,7 @@ struct Job {
   bool batch_given = false;
   bool force = false;     // --force: write into devices and FIFOs
   std::string dump_step;  // --train --dump-step FILE: the training step's graph
+  std::string device = "cpu";
 };
 
 // Scratch files in a private temporary directory.
@@ -181,9 +185,12 @@ Status EmitTrainer(const Job& job, const Model& model) {
   if (!job.dump_step.empty()) {
     RETURN_IF_ERROR(WriteFileAtomically(job.dump_step, PrintGraph(*program->step), WriteOptions{job.force}));
   }
-  auto step = CompileForCpu(*program->step, CpuCompileOptions{});
+  CompileOptions options;
+  options.device = job.device;
+  options.prepare_for_inference = false;  // BuildTrainingProgram optimized both
+  auto step = CompileToPlan(*program->step, options);
   if (!step.ok()) return step.status().WithContext(job.model_path + " (training step)");
-  auto eval = CompileForCpu(*program->eval, CpuCompileOptions{});
+  auto eval = CompileToPlan(*program->eval, options);
   if (!eval.ok()) return eval.status().WithContext(job.model_path + " (evaluation)");
   spec.set_loss(program->loss);
   spec.set_batch_size(config->batch_size);
@@ -250,6 +257,7 @@ Status Compile(const Job& job) {
     return Status::Ok();
   }
   CompileOptions options;
+  options.device = job.device;
   options.batch_size = job.batch;
   auto compiled = CompileToPlan(*model.graph, options);
   if (!compiled.ok()) return compiled.status().WithContext(job.model_path);
@@ -283,7 +291,7 @@ Status Compile(const Job& job) {
 int CompileCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"compile",
                {"--train", "--force"},
-               {"--output", "--emit", "--batch", "--threads", "--dump-step", "--cpu"},
+               {"--output", "--emit", "--batch", "--threads", "--dump-step", "--cpu", "--device"},
                {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("compile", parsed.status().message());
@@ -297,6 +305,7 @@ int CompileCommand(const std::vector<std::string>& args) {
                                            : "expected one MODEL, got " + std::to_string(parsed->positional.size()));
   }
   Job job;
+  if (int rc = ResolveDevice(*parsed, /*runs_here=*/false, &job.device); rc != kExitOk) return rc;
   job.model_path = parsed->positional[0];
   job.output = parsed->Get("--output");
   if (job.output.empty()) return ReportUsageError("compile", "missing -o NAME");

@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <map>
 
-#include "compiler/compile.h"
+#include "compiler/load.h"
 #include "compiler/memory_planner.h"
 #include "compiler/passes/fuse_elementwise.h"
 #include "compiler/training.h"
@@ -38,6 +38,10 @@ Options:
   --raw               print the graph as loaded, before any pass
   --after PASS|all    also print the graph after the named pass (or every pass)
   --no-onednn         lower to reference kernels only
+  --device cpu|cuda   lower for this backend (default cpu). cuda needs no GPU here:
+                      the plan is compiled (NVRTC), not run; docs/cuda.md
+  --kernels           with --device cuda: print the CUDA C of every kernel of the
+                      plan instead of the graph
   --layouts           instead of the graph, print every 4-D value's layout after the
                       assign-layouts pass and the layout conversions (reorders of
                       activations inside the oneDNN kernels) one run makes without
@@ -88,14 +92,29 @@ std::string PlanSummary(const proto::Plan& plan) {
   std::string kernels;
   for (const auto& [kernel, count] : by_kernel)
     kernels += (kernels.empty() ? "" : ", ") + std::to_string(count) + " " + kernel;
+  std::string device;
+  if (!plan.device().empty()) {
+    device = ", device " + plan.device() + " arena " + FormatBytes(plan.device_arena_size()) + ", " +
+             std::to_string(plan.kernel_image_size()) + " kernel images";
+  }
   return "Plan: " + std::to_string(plan.step_size()) + " steps (" + (kernels.empty() ? "none" : kernels) + "), arena " +
          FormatBytes(plan.arena_size()) + ", constants " + FormatBytes(static_cast<int64_t>(plan.constants().size())) +
-         "\n";
+         device + "\n";
+}
+
+// kiln dump --device cuda --kernels: each kernel image's source, as compiled.
+std::string KernelListing(const proto::Plan& plan) {
+  std::string out;
+  for (const proto::KernelImage& image : plan.kernel_image()) {
+    out += "// " + image.name() + ": " + image.format() + " for " + image.arch() + ", " +
+           std::to_string(image.data().size()) + " bytes\n" + image.source() + "\n";
+  }
+  return out;
 }
 
 // Layout conversions per step of `plan`'s kernels (they are built, not run).
 StatusOr<std::vector<int>> ConversionsPerStep(proto::Plan plan) {
-  ASSIGN_OR_RETURN(auto session, runtime::Session::Create(std::move(plan)));
+  ASSIGN_OR_RETURN(auto session, LoadPlan(std::move(plan)));
   return session->LayoutConversionsPerStep();
 }
 
@@ -152,8 +171,8 @@ Status HtmlPage(const Graph& graph, const proto::Plan& plan, bool memory, const 
 int DumpCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"dump",
                {"--raw", "--no-onednn", "--ops", "--train", "--memory", "--explain-fusion", "--force", "--layouts",
-                "--no-layouts"},
-               {"--format", "--batch", "--output", "--after", "--loss"},
+                "--no-layouts", "--kernels"},
+               {"--format", "--batch", "--output", "--after", "--loss", "--device"},
                {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("dump", parsed.status().message());
@@ -176,6 +195,18 @@ int DumpCommand(const std::vector<std::string>& args) {
     return ReportUsageError("dump",
                             "--layouts prints its own text report: drop --format, --raw, --train, --memory, "
                             "--explain-fusion, --no-layouts and --after");
+  }
+  std::string device;
+  if (int rc = ResolveDevice(*parsed, /*runs_here=*/false, &device); rc != kExitOk) return rc;
+  if (device != "cpu" && parsed->Has("--layouts")) {
+    return ReportUsageError("dump", "--layouts reports the CPU's oneDNN layouts: drop --device");
+  }
+  const bool kernels = parsed->Has("--kernels");
+  if (kernels && (device == "cpu" || parsed->Has("--train") || parsed->Has("--raw") || parsed->Has("--memory") ||
+                  parsed->Has("--explain-fusion") || format != "text")) {
+    return ReportUsageError("dump",
+                            "--kernels lists a device plan's kernels: give --device cuda, drop --train, "
+                            "--raw, --memory, --explain-fusion and --format");
   }
   int64_t batch = 1;
   if (parsed->options.count("--batch")) {
@@ -237,7 +268,11 @@ int DumpCommand(const std::vector<std::string>& args) {
       config->fusion_decisions = &decisions;
       auto program = BuildTrainingProgram(graph, *config);
       if (!program.ok()) return ReportError(program.status().WithContext(model_path));
-      auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = !parsed->Has("--no-onednn")});
+      CompileOptions step_options;
+      step_options.device = device;
+      step_options.use_onednn = !parsed->Has("--no-onednn");
+      step_options.prepare_for_inference = false;  // BuildTrainingProgram optimized it
+      auto plan = CompileToPlan(*program->step, step_options);
       if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
       if (html) {
         Status page = HtmlPage(*program->step, *plan, parsed->Has("--memory"), model_path + " (training step)", &text);
@@ -251,6 +286,7 @@ int DumpCommand(const std::vector<std::string>& args) {
     } else {
       const ParamCounts loaded = CountParams(graph);  // before the passes fold weights into constants
       CompileOptions options;
+      options.device = device;
       options.batch_size = batch;
       options.use_onednn = !parsed->Has("--no-onednn");
       options.assign_layouts = !parsed->Has("--no-layouts");
@@ -268,7 +304,9 @@ int DumpCommand(const std::vector<std::string>& args) {
         }
         auto plan = CompileToPlan(graph, options);
         if (!plan.ok()) return ReportError(plan.status().WithContext(model_path));
-        if (html) {
+        if (kernels) {
+          text = KernelListing(*plan);
+        } else if (html) {
           Status page = HtmlPage(graph, *plan, parsed->Has("--memory"), model_path, &text);
           if (!page.ok()) return ReportError(page);
         } else if (parsed->Has("--memory")) {

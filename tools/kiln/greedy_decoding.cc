@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <vector>
 
-#include "compiler/codegen/jit.h"
 #include "compiler/compile.h"
 #include "compiler/greedy_decoder.h"
+#include "compiler/load.h"
 #include "frontends/load_model.h"
 #include "runtime/data/token_text.h"
 
@@ -60,11 +60,9 @@ Status ReportGreedyDecoding(const Graph& trained, const proto::GreedyDecoding& d
   }
   CompileOptions options;
   options.batch_size = batch;
-  ASSIGN_OR_RETURN(proto::Plan plan, CompileToPlan(*decoder, options));
   runtime::SessionOptions session_options;
   session_options.num_threads = threads;
-  ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
-                   codegen::CreateJitSession(std::move(plan), session_options));
+  ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session, CompileAndLoad(*decoder, options, session_options));
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = test->size(), row = test->feature_row_elements();
   const float* x = test->features.data_as<float>();

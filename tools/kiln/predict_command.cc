@@ -10,7 +10,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "compiler/compile.h"
+#include "compiler/load.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
 #include "runtime/data/image.h"
@@ -48,6 +48,7 @@ Options:
   --batch N                 images per run (default: all at once)
   --save-input FILE.npy     also write the model input built from the images
   --no-onednn               use the reference kernels only
+  --device cpu|cuda         where the model runs (default: cpu; cuda: docs/cuda.md)
   -h, --help                show this help
 
 Text (sequence to sequence):
@@ -127,6 +128,7 @@ struct PredictOptions {
   bool fit_given = false;
   std::vector<std::string> labels;
   bool use_onednn = true;
+  std::string device = "cpu";
   std::string save_input;
 };
 
@@ -167,9 +169,8 @@ Status Predict(const std::string& model_path, PredictOptions o) {
   CompileOptions options;
   options.batch_size = batch;
   options.use_onednn = o.use_onednn;
-  auto plan = CompileToPlan(*model.graph, options);
-  if (!plan.ok()) return plan.status().WithContext(model_path);
-  auto created = runtime::Session::Create(std::move(plan).value());
+  options.device = o.device;
+  auto created = CompileAndLoad(*model.graph, options);
   if (!created.ok()) return created.status().WithContext(model_path);
   runtime::Session& s = **created;
   const TensorRef in = s.input(0);
@@ -202,7 +203,7 @@ Status Predict(const std::string& model_path, PredictOptions o) {
 int PredictCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"predict",
                {"--no-onednn", "--attention"},
-               {"--image", "--text", "--top", "--labels", "--fit", "--invert", "--batch", "--save-input"},
+               {"--image", "--text", "--top", "--labels", "--fit", "--invert", "--batch", "--save-input", "--device"},
                {}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("predict", parsed.status().message());
@@ -216,12 +217,15 @@ int PredictCommand(const std::vector<std::string>& args) {
                                            : "expected one MODEL, got " + std::to_string(parsed->positional.size()) +
                                                  " (images go after --image)");
   }
+  std::string device;
+  if (int rc = ResolveDevice(*parsed, /*runs_here=*/true, &device); rc != kExitOk) return rc;
   if (!parsed->GetAll("--text").empty()) {
     if (!parsed->GetAll("--image").empty()) return ReportUsageError("predict", "--text and --image do not mix");
     TextPredictOptions text;
     text.texts = parsed->GetAll("--text");
     text.attention = parsed->Has("--attention");
     text.use_onednn = !parsed->Has("--no-onednn");
+    text.device = device;
     Status status = PredictText(parsed->positional[0], text);
     return status.ok() ? kExitOk : ReportError(status);
   }
@@ -249,6 +253,7 @@ int PredictCommand(const std::vector<std::string>& args) {
     return ReportUsageError("predict", "--invert takes auto, yes or no, not '" + invert + "'");
   }
   o.use_onednn = !parsed->Has("--no-onednn");
+  o.device = device;
   o.save_input = parsed->Get("--save-input");
   Status status = Status::Ok();
   if (parsed->options.count("--labels")) {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "compiler/compile.h"
+#include "compiler/load.h"
 #include "frontends/load_model.h"
 #include "runtime/data/token_text.h"
 #include "runtime/session.h"
@@ -71,9 +71,8 @@ Status PredictText(const std::string& model_path, const TextPredictOptions& o) {
   CompileOptions options;
   options.batch_size = enc[0] > 0 ? enc[0] : n;
   options.use_onednn = o.use_onednn;
-  auto plan = CompileToPlan(g, options);
-  if (!plan.ok()) return plan.status().WithContext(model_path);
-  auto created = runtime::Session::Create(std::move(plan).value());
+  options.device = o.device;
+  auto created = CompileAndLoad(g, options);
   if (!created.ok()) return created.status().WithContext(model_path);
   runtime::Session& s = **created;
   const int64_t batch = options.batch_size;

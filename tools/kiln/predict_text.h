@@ -14,6 +14,7 @@ struct TextPredictOptions {
   std::vector<std::string> texts;
   bool attention = false;  // also print each answer's attention weights (a decoder output)
   bool use_onednn = true;
+  std::string device = "cpu";  // --device
 };
 
 /// Prints one line per text: its decoded answer (with --attention, the weights matrix after it).

@@ -1,4 +1,4 @@
-// `kiln run`: load, compile (CompileToPlan) and run a model once on tensors read
+// `kiln run`: load, compile and load (CompileAndLoad) and run a model once on tensors read
 // from files; print the outputs or write them as .npy files.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,8 +8,7 @@
 #include <cstdio>
 #include <map>
 
-#include "compiler/codegen/jit.h"
-#include "compiler/compile.h"
+#include "compiler/load.h"
 #include "frontends/load_model.h"
 #include "frontends/tensor_io.h"
 #include "ir/core/file_io.h"
@@ -25,7 +24,7 @@ namespace {
 
 constexpr char kRunHelp[] = R"(Usage: kiln run MODEL --input [NAME=]FILE ... [options]
 
-Compiles MODEL for the CPU and runs it once. Inputs are .npy or .pb (ONNX
+Compiles MODEL for the CPU (or --device) and runs it once. Inputs are .npy or .pb (ONNX
 TensorProto) files, given by input name (NAME=FILE) or in the model's input
 order (FILE). Their dtype and shape must match the model; a symbolic batch
 dimension takes the size of the input (or --batch).
@@ -35,6 +34,10 @@ Options:
   --batch N                 value of the symbolic batch dimension (default: from the inputs)
   --output-dir DIR          write each output to DIR/NAME.npy instead of printing it
   --threads N               threads for oneDNN and the fused kernels (default: all cores)
+  --device cpu|cuda         where the model runs (default: cpu). cuda needs an NVIDIA GPU
+                            and its driver, and runs only what the CUDA backend lowers
+                            (docs/cuda.md); an unsupported node is an error, never a
+                            silent CPU fallback
   --no-onednn               use the reference kernels only
   --no-layouts              keep every value plain (skip the assign-layouts pass)
   --check-numerics          stop at the first node (in execution order) that makes a NaN
@@ -184,7 +187,8 @@ Status CheckOutputDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
-Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads, bool* non_finite) {
+Status Run(const ParsedArgs& args, const std::string& device, int64_t batch, bool batch_given, int threads,
+           bool* non_finite) {
   const std::string model_path = args.positional[0];
   const std::string output_dir = args.Get("--output-dir");
   if (!output_dir.empty()) RETURN_IF_ERROR(CheckOutputDirectory(output_dir));
@@ -205,25 +209,24 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads,
   for (auto& in : inputs) feeds.emplace_back(in.value->name(), std::move(in.tensor));
 
   CompileOptions options;
+  options.device = device;
   options.batch_size = batch > 0 ? batch : 1;
   options.use_onednn = !args.Has("--no-onednn");
   options.assign_layouts = !args.Has("--no-layouts");
-  auto plan = CompileToPlan(*model.graph, options);
-  if (!plan.ok()) return plan.status().WithContext(model_path);
   runtime::SessionOptions session_options;
   session_options.num_threads = threads;
   std::string finding;
-  std::shared_ptr<const proto::Plan> plan_copy;
+  const proto::Plan* plan = nullptr;  // the session's, once it exists (no step runs before)
   if (args.Has("--check-numerics")) {
-    plan_copy = std::make_shared<const proto::Plan>(*plan);
-    session_options.after_step = [&finding, plan_copy](const proto::Step& step, const std::vector<TensorRef>& in,
-                                                       const std::vector<TensorRef>& out) {
-      return CheckStepNumerics(*plan_copy, step, in, out, &finding);
+    session_options.after_step = [&finding, &plan](const proto::Step& step, const std::vector<TensorRef>& in,
+                                                   const std::vector<TensorRef>& out) {
+      return CheckStepNumerics(*plan, step, in, out, &finding);
     };
   }
-  auto session = codegen::CreateJitSession(std::move(plan).value(), session_options);
+  auto session = CompileAndLoad(*model.graph, options, session_options);
   if (!session.ok()) return session.status().WithContext(model_path);
   runtime::Session& s = **session;
+  plan = &s.plan();
   for (const auto& [name, tensor] : feeds) {
     const int index = s.FindInput(name);
     if (index < 0) return Internal(model_path, ": compiled plan has no input '", name, "'");
@@ -261,7 +264,7 @@ Status Run(const ParsedArgs& args, int64_t batch, bool batch_given, int threads,
 int RunCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"run",
                {"--no-onednn", "--no-layouts", "--check-numerics"},
-               {"--input", "--batch", "--output-dir", "--threads"},
+               {"--input", "--batch", "--output-dir", "--threads", "--device"},
                {{"-i", "--input"}}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("run", parsed.status().message());
@@ -288,8 +291,13 @@ int RunCommand(const std::vector<std::string>& args) {
     if (!t.ok()) return ReportUsageError("run", t.status().message());
     threads = static_cast<int>(*t);
   }
+  std::string device;
+  if (int rc = ResolveDevice(*parsed, /*runs_here=*/true, &device); rc != kExitOk) return rc;
+  if (device != "cpu" && parsed->Has("--check-numerics")) {
+    return ReportUsageError("run", "--check-numerics reads every step's values on the host: use --device cpu");
+  }
   bool non_finite = false;
-  Status status = Run(*parsed, batch, batch_given, threads, &non_finite);
+  Status status = Run(*parsed, device, batch, batch_given, threads, &non_finite);
   if (non_finite) return kExitNonFinite;
   return status.ok() ? kExitOk : ReportError(status);
 }

@@ -7,8 +7,7 @@
 #include <cstdlib>
 #include <initializer_list>
 
-#include "compiler/backends/cpu/cpu_backend.h"
-#include "compiler/codegen/jit.h"
+#include "compiler/load.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
 #include "ir/core/file_io.h"
@@ -76,6 +75,8 @@ Output:
                             compiled greedy decoder (encoder ids in, decoded ids out)
   --force                   write into an existing device or FIFO (otherwise refused)
   --threads N               oneDNN threads (default: all cores)
+  --device cpu|cuda         where the training step runs (default: cpu; cuda: the CUDA
+                            backend does not lower training steps yet, docs/cuda.md)
   --dump-step FILE          write the compiled training step's graph (as kiln dump --train
                             prints it) to FILE
   --report-json FILE        write the run as JSON: per-epoch seconds and metrics,
@@ -230,14 +231,17 @@ Status WriteReport(const std::string& path, const std::string& model, const Trai
   return WriteFileAtomically(path, ReportJson(r, /*indented=*/true), write);
 }
 
-StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, int threads, bool profile,
-                                                           const std::string& what) {
-  auto plan = CompileForCpu(g, CpuCompileOptions{});
-  if (!plan.ok()) return plan.status().WithContext(what);
+StatusOr<std::unique_ptr<runtime::Session>> CompileSession(Graph& g, const std::string& device, int threads,
+                                                           bool profile, const std::string& what) {
+  CompileOptions compile;
+  compile.device = device;
+  compile.prepare_for_inference = false;  // BuildTrainingProgram optimized it already
   runtime::SessionOptions options;
   options.num_threads = threads;
   options.profile = profile;
-  return codegen::CreateJitSession(std::move(plan).value(), options);
+  auto session = CompileAndLoad(g, compile, options);
+  if (!session.ok()) return session.status().WithContext(what);
+  return session;
 }
 
 // The trained model: the original graph with the trained values of every
@@ -400,8 +404,10 @@ Status Train(const ParsedArgs& args) {
         WriteFileAtomically(args.Get("--dump-step"), PrintGraph(*program->step), WriteOptions{args.Has("--force")}));
   }
   const bool profile = args.Has("--profile");
-  ASSIGN_OR_RETURN(auto step, CompileSession(*program->step, threads, profile, model_path + " (training step)"));
-  ASSIGN_OR_RETURN(auto eval, CompileSession(*program->eval, threads, false, model_path + " (evaluation)"));
+  const std::string device = args.Get("--device", "cpu");
+  ASSIGN_OR_RETURN(auto step,
+                   CompileSession(*program->step, device, threads, profile, model_path + " (training step)"));
+  ASSIGN_OR_RETURN(auto eval, CompileSession(*program->eval, device, threads, false, model_path + " (evaluation)"));
   const double compile_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
   if (!quiet) {
@@ -523,6 +529,7 @@ int TrainCommand(const std::vector<std::string>& args) {
                 "--export-onnx",
                 "--decoder-out",
                 "--threads",
+                "--device",
                 "--report-json",
                 "--logdir",
                 "--plot",
@@ -549,6 +556,8 @@ int TrainCommand(const std::vector<std::string>& args) {
     return ReportUsageError("train", "--resume needs --checkpoint FILE");
   }
   if (int code = CheckTrainOutputs(*parsed)) return code;
+  std::string device;
+  if (int rc = ResolveDevice(*parsed, /*runs_here=*/true, &device); rc != kExitOk) return rc;
   Status status = Train(*parsed);
   return status.ok() ? kExitOk : ReportError(status);
 }

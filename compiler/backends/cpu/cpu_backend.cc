@@ -42,6 +42,16 @@ static bool HasNonPlainValue(const Node& node) {
   return false;
 }
 
+std::string CpuKernelFor(const Node& node, const CpuCompileOptions& options) {
+  const auto& kernels = runtime::KernelRegistry::Global();
+  if (node.op_type() == "FusedElementwise")
+    return "jit";  // generated code when the session has it, else the interpreter
+  if (options.use_onednn && kernels.Has("onednn", node.op_type()) && OneDnnUnsupportedReason(node).empty()) {
+    return "onednn";
+  }
+  return kernels.Has("ref", node.op_type()) ? "ref" : "";
+}
+
 StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions& options) {
   proto::Plan plan;
   std::unordered_map<const Value*, int> buffer_index;
@@ -95,18 +105,11 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
     plan.add_state(idx);
   }
   std::vector<std::string> errors;
-  const auto& kernels = runtime::KernelRegistry::Global();
   std::unordered_map<std::string, std::string> kernel_symbols;  // see AddCompiledStepAttributes
   for (const auto& node_ptr : graph.nodes()) {
     const Node& node = *node_ptr;
-    std::string backend;
-    if (node.op_type() == "FusedElementwise") {
-      backend = "jit";  // generated code when the session has it, else the interpreter
-    } else if (options.use_onednn && kernels.Has("onednn", node.op_type()) && OneDnnUnsupportedReason(node).empty()) {
-      backend = "onednn";
-    } else if (kernels.Has("ref", node.op_type())) {
-      backend = "ref";
-    } else {
+    const std::string backend = CpuKernelFor(node, options);
+    if (backend.empty()) {
       errors.push_back(node.Label() + ": no CPU kernel for op " + node.op_type());
       continue;
     }
@@ -157,6 +160,27 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
   }
   plan.set_constants(std::move(constants));
   return plan;
+}
+
+namespace {
+
+class CpuBackendImpl final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  const Target& target() const override { return DefaultTarget(); }
+  std::string UnsupportedReason(const Node& node, const LowerOptions& options) const override {
+    return CpuKernelFor(node, options).empty() ? "no CPU kernel for op " + node.op_type() : "";
+  }
+  StatusOr<proto::Plan> Lower(const Graph& graph, const LowerOptions& options) const override {
+    return CompileForCpu(graph, options);
+  }
+};
+
+}  // namespace
+
+const Backend& CpuBackend() {
+  static const CpuBackendImpl backend;
+  return backend;
 }
 
 }  // namespace kiln

@@ -5,18 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "compiler/backend.h"
 #include "ir/core/status.h"
 #include "ir/graph.h"
 #include "runtime/plan.pb.h"
 
 namespace kiln {
 
-struct CpuCompileOptions {
-  bool use_onednn = true;  // false: reference kernels only (for testing backends against them)
-  /// FusedElementwise steps run generated code named <prefix><n> (n counts them in
-  /// plan order); plans whose kernels share one binary need distinct prefixes.
-  std::string kernel_symbol_prefix = "kiln_fused_";
-};
+using CpuCompileOptions = LowerOptions;
 
 /// Why the oneDNN path cannot run `node` ("" when it can). Mirrors the checks
 /// the oneDNN kernel factories make, so lowering never picks a kernel that fails.
@@ -26,8 +22,11 @@ std::string OneDnnUnsupportedReason(const Node& node);
 std::string OneDnnUnsupportedReason(const Node& node, const std::vector<Layout>& inputs,
                                     const std::vector<Layout>& outputs);
 
+/// The kernel kind ("jit", "onednn", "ref") the CPU runs `node` with; "" when it has none.
+std::string CpuKernelFor(const Node& node, const CpuCompileOptions& options);
+
 /// Lowers `graph` (after PrepareForInference) to a Plan. Every node without a
-/// kernel is reported in one error.
+/// kernel is reported in one error. (CpuBackend().Lower.)
 StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions& options = {});
 
 }  // namespace kiln

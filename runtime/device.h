@@ -1,0 +1,59 @@
+// Devices: where a plan's MEM_DEVICE buffers live and its device steps run. The
+// session opens the runtime of the plan's `device` (one registry line per device,
+// runtime/device.cc) when a plan has device buffers or steps; host-only plans never
+// touch this. A device runtime loads its dependencies (drivers) itself on Open, so the
+// runtime library keeps no link-time dependency on any device.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/core/status.h"
+#include "runtime/plan.pb.h"
+
+namespace kiln::runtime {
+
+/// One opened device for one session: its memory, its stream, the plan's kernel images.
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual const char* name() const = 0;
+  /// The one device allocation of a session (the device arena and the device constants);
+  /// zeroed. The pointer is a device address: only device kernels and the copies use it.
+  virtual StatusOr<uint8_t*> AllocateArena(int64_t bytes) = 0;
+  /// Synchronous copies between host memory and device addresses.
+  virtual Status CopyToDevice(void* device_dst, const void* host_src, int64_t bytes) = 0;
+  virtual Status CopyToHost(void* host_dst, const void* device_src, int64_t bytes) = 0;
+  /// Waits until everything enqueued on the session's stream has run.
+  virtual Status Synchronize() = 0;
+};
+
+/// Opens the device for `plan` (its kernel images are loaded here); an error when the
+/// device's driver is missing: one line, e.g. "cuda: no CUDA driver found (...)".
+using DeviceFactory = std::function<StatusOr<std::unique_ptr<Device>>(const proto::Plan& plan)>;
+/// Whether the device can be opened on this machine (the reason when not), without opening it.
+using DeviceProbe = std::function<Status()>;
+
+struct DeviceRuntime {
+  std::string name;
+  DeviceFactory open;
+  DeviceProbe available;
+};
+
+/// Every device runtime this build has (the host is not one of them).
+const std::vector<DeviceRuntime>& DeviceRuntimes();
+const DeviceRuntime* FindDeviceRuntime(const std::string& name);
+/// Whether a plan for `device` can run here: OK for "" and "cpu", the probe's verdict
+/// for a device runtime, an error naming the known ones otherwise.
+Status DeviceAvailable(const std::string& device);
+
+/// Whether a plan needs a device runtime (a device named, device buffers or steps).
+inline bool PlanUsesDevice(const proto::Plan& plan) { return !plan.device().empty() && plan.device() != "cpu"; }
+
+// Registration hooks, one per device runtime (runtime/kernels/<device>/).
+DeviceRuntime CudaDeviceRuntime();
+
+}  // namespace kiln::runtime

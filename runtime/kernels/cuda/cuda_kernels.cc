@@ -1,0 +1,162 @@
+// The "cuda" device runtime: a session's device (the CUDA driver through CudaDevice,
+// one stream, the plan's kernel images loaded once) and its step kernels: generated
+// FusedElementwise kernels launched on the stream, and the copies at the plan's edges
+// (Identity with attribute "direction": "to_device" or "to_host").
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "runtime/device.h"
+#include "runtime/kernel.h"
+#include "runtime/kernels/cuda/cuda_driver.h"
+
+namespace kiln::runtime {
+namespace {
+
+class CudaPlanDevice final : public Device {
+ public:
+  static StatusOr<std::unique_ptr<Device>> Open(const proto::Plan& plan) {
+    std::unique_ptr<CudaPlanDevice> d(new CudaPlanDevice());
+    ASSIGN_OR_RETURN(d->device_, cuda::CudaDevice::Open(0));
+    ASSIGN_OR_RETURN(d->stream_, d->device_->CreateStream());
+    for (const proto::KernelImage& image : plan.kernel_image()) {
+      auto function = d->device_->LoadKernel(image.data(), image.name());
+      if (!function.ok()) {
+        return function.status().WithContext("cuda: kernel " + image.name() + " (" + image.arch() + ")");
+      }
+      d->functions_[image.name()] = *function;
+    }
+    return std::unique_ptr<Device>(std::move(d));
+  }
+  ~CudaPlanDevice() override {
+    if (arena_) (void)device_->Free(arena_);
+    if (stream_) (void)device_->DestroyStream(stream_);
+  }
+  const char* name() const override { return "cuda"; }
+
+  StatusOr<uint8_t*> AllocateArena(int64_t bytes) override {
+    if (arena_) return Internal("cuda: the session's device arena is allocated twice");
+    ASSIGN_OR_RETURN(arena_, device_->Alloc(static_cast<size_t>(std::max<int64_t>(bytes, 1))));
+    // Zeroed as the host arena is: no step can see another process's bytes.
+    const std::vector<char> zeros(static_cast<size_t>(std::min<int64_t>(bytes, int64_t{1} << 24)), 0);
+    for (int64_t at = 0; at < bytes; at += static_cast<int64_t>(zeros.size())) {
+      RETURN_IF_ERROR(device_->CopyToDevice(arena_ + at, zeros.data(),
+                                            static_cast<size_t>(std::min<int64_t>(bytes - at, zeros.size()))));
+    }
+    return reinterpret_cast<uint8_t*>(arena_);
+  }
+  Status CopyToDevice(void* dst, const void* src, int64_t bytes) override {
+    return device_->CopyToDevice(reinterpret_cast<cuda::DevicePtr>(dst), src, static_cast<size_t>(bytes));
+  }
+  Status CopyToHost(void* dst, const void* src, int64_t bytes) override {
+    return device_->CopyToHost(dst, reinterpret_cast<cuda::DevicePtr>(src), static_cast<size_t>(bytes));
+  }
+  Status Synchronize() override { return device_->Synchronize(stream_); }
+
+  cuda::CudaDevice& device() { return *device_; }
+  void* stream() const { return stream_; }
+  void* Function(const std::string& symbol) const {
+    auto it = functions_.find(symbol);
+    return it == functions_.end() ? nullptr : it->second;
+  }
+
+ private:
+  CudaPlanDevice() = default;
+  std::unique_ptr<cuda::CudaDevice> device_;
+  void* stream_ = nullptr;
+  cuda::DevicePtr arena_ = 0;
+  std::unordered_map<std::string, void*> functions_;
+};
+
+StatusOr<CudaPlanDevice*> SessionDevice(const KernelSpec& spec) {
+  auto* device = spec.env && spec.env->device ? dynamic_cast<CudaPlanDevice*>(spec.env->device) : nullptr;
+  if (!device) return InvalidArgument(spec.Label(), ": a 'cuda' step needs a session on a CUDA device");
+  return device;
+}
+
+// One generated kernel (compiler/backends/cuda/cuda_codegen.h): its by-value argument
+// struct is packed by the compiler (attribute "args", 8-byte words) with the pointer
+// words (outputs, then inputs) left zero; they are filled from the bound buffers.
+class CudaFusedKernel final : public Kernel {
+ public:
+  static StatusOr<std::unique_ptr<Kernel>> Create(const KernelSpec& spec) {
+    ASSIGN_OR_RETURN(CudaPlanDevice * device, SessionDevice(spec));
+    const std::string symbol = spec.attrs.GetString("symbol", "");
+    void* function = device->Function(symbol);
+    if (!function) return InvalidArgument(spec.Label(), ": the plan has no CUDA kernel image '", symbol, "'");
+    const std::vector<int64_t> args = spec.attrs.GetInts("args", {});
+    const int64_t elements = spec.attrs.GetInt("elements", -1);
+    const size_t pointers = spec.inputs.size() + spec.outputs.size();
+    if (args.size() < pointers || elements < 0) {
+      return InvalidArgument(spec.Label(), ": attributes 'args' (", args.size(), " words for ", pointers,
+                             " pointers) and 'elements' (", elements, ") do not describe a launch");
+    }
+    auto k = std::make_unique<CudaFusedKernel>();
+    k->device_ = device;
+    k->function_ = function;
+    k->args_.assign(args.begin(), args.end());
+    k->elements_ = elements;
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+
+  Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) override {
+    if (elements_ == 0) return Status::Ok();
+    size_t w = 0;
+    for (const TensorRef& t : outputs) args_[w++] = reinterpret_cast<uint64_t>(t.data);
+    for (const TensorRef& t : inputs) args_[w++] = reinterpret_cast<uint64_t>(t.data);
+    constexpr unsigned kBlock = 256;
+    const int64_t blocks = (elements_ + kBlock - 1) / kBlock;
+    // The kernels loop grid-stride: a few waves of blocks per multiprocessor cover any size.
+    const int64_t cap = std::max(1, device_->device().info().multiprocessors) * int64_t{32};
+    const auto grid = static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, cap));
+    void* params[] = {args_.data()};
+    return device_->device().Launch(function_, grid, kBlock, params, device_->stream());
+  }
+
+ private:
+  CudaPlanDevice* device_ = nullptr;
+  void* function_ = nullptr;
+  std::vector<uint64_t> args_;
+  int64_t elements_ = 0;
+};
+
+// The copies at a plan's edges: host input -> its device buffer, device output -> host.
+class CudaCopyKernel final : public Kernel {
+ public:
+  static StatusOr<std::unique_ptr<Kernel>> Create(const KernelSpec& spec) {
+    ASSIGN_OR_RETURN(CudaPlanDevice * device, SessionDevice(spec));
+    const std::string direction = spec.attrs.GetString("direction", "");
+    if (direction != "to_device" && direction != "to_host") {
+      return InvalidArgument(spec.Label(), ": attribute 'direction' must be to_device or to_host, not '", direction,
+                             "'");
+    }
+    auto k = std::make_unique<CudaCopyKernel>();
+    k->device_ = device;
+    k->to_device_ = direction == "to_device";
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+  Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) override {
+    const int64_t bytes = outputs[0].num_bytes();
+    if (bytes == 0) return Status::Ok();
+    if (to_device_) return device_->CopyToDevice(outputs[0].data, inputs[0].data, bytes);
+    RETURN_IF_ERROR(device_->Synchronize());  // the kernels before it ran on the stream
+    return device_->CopyToHost(outputs[0].data, inputs[0].data, bytes);
+  }
+
+ private:
+  CudaPlanDevice* device_ = nullptr;
+  bool to_device_ = true;
+};
+
+}  // namespace
+
+DeviceRuntime CudaDeviceRuntime() {
+  return DeviceRuntime{"cuda", CudaPlanDevice::Open, [] { return cuda::CudaDriverAvailable(); }};
+}
+
+void RegisterCudaKernels(KernelRegistry& r) {
+  r.Register("cuda", "FusedElementwise", CudaFusedKernel::Create);
+  r.Register("cuda", "Identity", CudaCopyKernel::Create);
+}
+
+}  // namespace kiln::runtime

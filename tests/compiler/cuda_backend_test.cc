@@ -1,0 +1,186 @@
+// The CUDA backend's lowering (compiler/backends/cuda/cuda_backend.cc) and the backend
+// seam, without a GPU: the plan's structure (host edges, device buffers from the memory
+// planner, device constants, copy steps, one launch per FusedElementwise), its PTX from
+// NVRTC (assembled by ptxas for sm_90), the one-line per-node error for what it cannot
+// lower, the validator's memory-space rules, and loading: without a driver a one-line
+// error; with one, the plan runs and matches the CPU.
+#include "compiler/backends/cuda/cuda_backend.h"
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "compiler/load.h"
+#include "frontends/load_model.h"
+#include "ir/core/attrs.h"
+#include "runtime/plan_validator.h"
+#include "tests/test_util.h"
+
+namespace kiln {
+namespace {
+
+const char* kElementwiseModel = "tests/data/models/cuda/elementwise.kiln.txt";
+
+bool DriverPresent() {
+  void* handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (handle) dlclose(handle);
+  return handle != nullptr;
+}
+
+StatusOr<proto::Plan> CompileFile(const std::string& relative, const std::string& device) {
+  ASSIGN_OR_RETURN(Model model, LoadModel(testing::SourcePath(relative)));
+  CompileOptions options;
+  options.device = device;
+  return CompileToPlan(*model.graph, options);
+}
+
+TEST(BackendRegistryTest, NamesEveryBackendAndRejectsOthers) {
+  EXPECT_EQ(BackendNames(), "cpu|cuda");
+  for (const Backend* b : Backends()) {
+    auto found = FindBackend(b->name());
+    ASSERT_OK(found.status());
+    EXPECT_EQ(*found, b);
+    EXPECT_STREQ(b->target().name(), b->name());
+  }
+  auto unknown = FindBackend("tpu");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("unknown device 'tpu' (valid: cpu|cuda)"), std::string::npos);
+}
+
+#if KILN_HAVE_CUDA_TOOLKIT
+TEST(CudaBackendTest, LowersAnElementwiseModelToDeviceStepsWithPtx) {
+  setenv("KILN_CUDA_CACHE", "0", 1);  // NVRTC compiles it here, not an earlier run's cache
+  auto plan = CompileFile(kElementwiseModel, "cuda");
+  unsetenv("KILN_CUDA_CACHE");
+  ASSERT_OK(plan.status());
+  ASSERT_OK(runtime::ValidatePlan(*plan));
+  EXPECT_EQ(plan->device(), "cuda");
+  // Steps: x to the device, one fused launch, y back.
+  ASSERT_EQ(plan->step_size(), 3);
+  const proto::Step& up = plan->step(0);
+  const proto::Step& fused = plan->step(1);
+  const proto::Step& down = plan->step(2);
+  EXPECT_EQ(up.op_type(), "Identity");
+  EXPECT_EQ(Attrs(up.attribute()).GetString("direction", ""), "to_device");
+  EXPECT_EQ(fused.op_type(), "FusedElementwise");
+  EXPECT_EQ(Attrs(down.attribute()).GetString("direction", ""), "to_host");
+  for (const proto::Step& s : plan->step()) EXPECT_EQ(s.kernel(), "cuda");
+  // Inputs and outputs are host buffers; everything the launch touches is on the device.
+  ASSERT_EQ(plan->input_size(), 1);
+  ASSERT_EQ(plan->output_size(), 1);
+  EXPECT_EQ(plan->buffer(plan->input(0)).space(), proto::MEM_HOST);
+  EXPECT_EQ(plan->buffer(plan->output(0)).space(), proto::MEM_HOST);
+  EXPECT_EQ(up.input(0), plan->input(0));
+  EXPECT_EQ(down.output(0), plan->output(0));
+  int device_constants = 0;
+  for (int idx : fused.input()) {
+    const proto::Buffer& b = plan->buffer(idx);
+    EXPECT_EQ(b.space(), proto::MEM_DEVICE) << b.name();
+    device_constants += b.kind() == proto::BUF_CONSTANT;
+  }
+  EXPECT_EQ(device_constants, 1);  // the weight b, uploaded once
+  EXPECT_EQ(plan->buffer(fused.output(0)).space(), proto::MEM_DEVICE);
+  EXPECT_EQ(fused.input(0), up.output(0));
+  EXPECT_EQ(fused.output(0), down.input(0));
+  EXPECT_EQ(plan->arena_size(), 128);         // x and y on the host, 64 B each
+  EXPECT_GE(plan->device_arena_size(), 128);  // x and y on the device (the planner may share)
+  // The launch: its kernel image, the elements, the argument words with the pointers left zero.
+  const Attrs attrs(fused.attribute());
+  EXPECT_EQ(attrs.GetInt("elements", -1), 16);
+  const std::vector<int64_t> args = attrs.GetInts("args");
+  ASSERT_GE(args.size(), 3u);
+  EXPECT_EQ(args[0], 0);
+  EXPECT_EQ(args[1], 0);
+  EXPECT_EQ(args[2], 0);
+  ASSERT_EQ(plan->kernel_image_size(), 1);
+  const proto::KernelImage& image = plan->kernel_image(0);
+  EXPECT_EQ(attrs.GetString("symbol", ""), image.name());
+  EXPECT_EQ(image.format(), "ptx");
+  EXPECT_EQ(image.arch(), "compute_80");
+  EXPECT_NE(image.data().find(".entry " + image.name()), std::string::npos);
+  EXPECT_NE(image.source().find("extern \"C\" __global__ void " + image.name() + "("), std::string::npos);
+  // ptxas (the toolkit's assembler) accepts the embedded PTX for a real GPU.
+  const std::string file = testing::MakeTempDir() + "/" + image.name() + ".ptx";
+  std::ofstream(file) << image.data();
+  std::string output;
+  EXPECT_EQ(testing::RunCommand("/usr/local/cuda/bin/ptxas -arch=sm_90 -o /dev/null " + file, &output), 0) << output;
+}
+
+TEST(CudaBackendTest, LoadingWithoutADriverIsOneLineElseItRunsLikeTheCpu) {
+  auto plan = CompileFile(kElementwiseModel, "cuda");
+  ASSERT_OK(plan.status());
+  auto session = LoadPlan(*plan);
+  if (!DriverPresent()) {
+    ASSERT_FALSE(session.ok());
+    const std::string& message = session.status().message();
+    EXPECT_EQ(message.rfind("cuda: no CUDA driver found (", 0), 0u) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    return;
+  }
+  // A GPU: the same input on both devices gives the same output (Add, Relu, Mul are exact).
+  ASSERT_OK(session.status());
+  auto cpu_model = LoadModel(testing::SourcePath(kElementwiseModel));
+  ASSERT_OK(cpu_model.status());
+  auto cpu = CompileAndLoad(*cpu_model->graph, CompileOptions{});
+  ASSERT_OK(cpu.status());
+  const Tensor x = testing::RandomTensor({2, 8}, 7);
+  auto on_gpu = testing::RunOnce(**session, {x});
+  auto on_cpu = testing::RunOnce(**cpu, {x});
+  ASSERT_OK(on_gpu.status());
+  ASSERT_OK(on_cpu.status());
+  EXPECT_EQ(testing::CompareTensors((*on_gpu)[0], (*on_cpu)[0], 0, 0), "");
+}
+#endif
+
+TEST(CudaBackendTest, NamesEveryNodeItCannotLowerOnOneLineEach) {
+  auto plan = CompileFile("examples/iris_mlp.kiln.txt", "cuda");
+  ASSERT_FALSE(plan.ok());
+  const std::string& message = plan.status().message();
+  EXPECT_EQ(message.rfind("cuda: 3 nodes cannot be lowered yet\n", 0), 0u) << message;
+  EXPECT_NE(message.find("dense1/MatMul (MatMul): cuBLASLt lowering not built"), std::string::npos) << message;
+  EXPECT_NE(message.find("probs/MatMul (MatMul): cuBLASLt lowering not built"), std::string::npos) << message;
+  EXPECT_NE(message.find("probs/Softmax (Softmax): no CUDA kernel for op Softmax yet"), std::string::npos) << message;
+  EXPECT_EQ(testing::CountLines(message), 3) << message;
+  // The lone bias Add is a one-op FusedElementwise for this target (FusesSingleElementwiseOps).
+  EXPECT_EQ(message.find("BiasAdd"), std::string::npos) << message;
+}
+
+TEST(CudaBackendTest, TrainingStepsAreRefusedNotRunOnTheCpu) {
+  auto model = LoadModel(testing::SourcePath(kElementwiseModel));
+  ASSERT_OK(model.status());
+  Graph& g = *model->graph;
+  ASSERT_OK(PrepareForInference(g, PassOptions{}));
+  g.AddState("counter", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{0}));
+  auto plan = CudaBackend().Lower(g, LowerOptions{});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("state (training steps) on the GPU not built"), std::string::npos)
+      << plan.status().message();
+}
+
+// A host-only plan with one value moved to device memory, as a hand-edited plan could be.
+TEST(PlanValidatorDeviceTest, MemorySpacesAreChecked) {
+  auto plan = CompileFile(kElementwiseModel, "cpu");
+  ASSERT_OK(plan.status());
+  ASSERT_OK(runtime::ValidatePlan(*plan));
+  EXPECT_EQ(plan->device(), "");
+
+  proto::Plan no_device = *plan;
+  no_device.mutable_buffer(no_device.output(0))->set_space(proto::MEM_DEVICE);
+  auto st = runtime::ValidatePlan(no_device);
+  EXPECT_NE(st.message().find("is in device memory but the plan names no device"), std::string::npos) << st.message();
+
+  proto::Plan on_device = no_device;
+  on_device.set_device("cuda");
+  on_device.set_device_arena_size(on_device.arena_size());
+  st = runtime::ValidatePlan(on_device);
+  EXPECT_NE(st.message().find("is an input, output or state in device memory"), std::string::npos) << st.message();
+
+  proto::Plan unknown = *plan;
+  unknown.set_device("tpu");
+  st = runtime::ValidatePlan(unknown);
+  EXPECT_NE(st.message().find("unknown device 'tpu' (known: cpu, cuda)"), std::string::npos) << st.message();
+}
+
+}  // namespace
+}  // namespace kiln

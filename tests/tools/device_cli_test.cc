@@ -1,0 +1,92 @@
+// --device on the commands: an unknown device is a usage error naming the valid ones;
+// `kiln run --device cuda` without a CUDA driver is one line and exit 1 -- with one, it
+// runs the model on the GPU and prints what the CPU prints; compile and dump lower for
+// CUDA on any machine (NVRTC, no GPU needed).
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include "frontends/tensor_io.h"
+#include "tests/test_util.h"
+
+namespace kiln {
+namespace {
+
+using testing::RunKiln;
+
+const std::string kModel = testing::SourcePath("tests/data/models/cuda/elementwise.kiln.txt");
+
+bool DriverPresent() {
+  void* handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (handle) dlclose(handle);
+  return handle != nullptr;
+}
+
+std::string WriteInput() {
+  const std::string path = testing::MakeTempDir() + "/x.npy";
+  EXPECT_OK(WriteTensorFile(path, testing::RandomTensor({2, 8}, 11)));
+  return path;
+}
+
+TEST(DeviceCliTest, RunOnCudaIsOneLineWithoutADriverElseMatchesTheCpu) {
+  const std::string input = WriteInput();
+  const auto cuda = RunKiln("run " + kModel + " --input " + input + " --device cuda");
+  if (!DriverPresent()) {
+    testing::ExpectOneLineError(cuda, 1, "cuda: no CUDA driver found (");
+    EXPECT_EQ(cuda.output.rfind("kiln: cuda: no CUDA driver found (", 0), 0u) << cuda.output;
+    return;
+  }
+  const auto cpu = RunKiln("run " + kModel + " --input " + input);
+  ASSERT_EQ(cpu.code, 0) << cpu.output;
+  EXPECT_EQ(cuda.code, 0) << cuda.output;
+  EXPECT_EQ(cuda.output, cpu.output);
+}
+
+TEST(DeviceCliTest, UnknownDeviceIsAUsageErrorNamingTheValidOnes) {
+  for (const char* command : {"run", "bench", "predict", "train", "compile", "dump"}) {
+    const auto r = RunKiln(std::string(command) + " " + kModel + " --device tpu");
+    testing::ExpectOneLineError(r, 2, "--device: unknown device 'tpu' (valid: cpu|cuda)");
+  }
+}
+
+TEST(DeviceCliTest, EveryCommandDocumentsDevice) {
+  for (const char* command : {"run", "bench", "predict", "train", "compile", "dump"}) {
+    const auto r = RunKiln(std::string(command) + " --help");
+    EXPECT_EQ(r.code, 0) << command;
+    EXPECT_NE(r.output.find("--device cpu|cuda"), std::string::npos) << command << ": " << r.output;
+  }
+}
+
+TEST(DeviceCliTest, CheckNumericsNeedsTheCpu) {
+  const auto r = RunKiln("run " + kModel + " --input " + WriteInput() + " --device cuda --check-numerics");
+  if (DriverPresent()) {
+    testing::ExpectOneLineError(r, 2, "--check-numerics reads every step's values on the host");
+  } else {
+    testing::ExpectOneLineError(r, 1, "cuda: no CUDA driver found");  // the device is checked first
+  }
+}
+
+#if KILN_HAVE_CUDA_TOOLKIT
+TEST(DeviceCliTest, DumpAndCompileLowerForCudaWithoutAGpu) {
+  const auto summary = RunKiln("dump " + kModel + " --device cuda");
+  ASSERT_EQ(summary.code, 0) << summary.output;
+  EXPECT_NE(summary.output.find("Plan: 3 steps (3 cuda), arena 128 B"), std::string::npos) << summary.output;
+  EXPECT_NE(summary.output.find("device cuda arena"), std::string::npos) << summary.output;
+  const auto kernels = RunKiln("dump " + kModel + " --device cuda --kernels");
+  ASSERT_EQ(kernels.code, 0) << kernels.output;
+  EXPECT_NE(kernels.output.find("ptx for compute_80"), std::string::npos) << kernels.output;
+  EXPECT_NE(kernels.output.find("extern \"C\" __global__ void kiln_fused_add_relu_mul_"), std::string::npos)
+      << kernels.output;
+  const std::string plan = testing::MakeTempDir() + "/model.plan";
+  const auto compiled = RunKiln("compile " + kModel + " --device cuda --emit plan -o " + plan);
+  ASSERT_EQ(compiled.code, 0) << compiled.output;
+  const auto unsupported = RunKiln("dump " + testing::SourcePath("examples/iris_mlp.kiln.txt") + " --device cuda");
+  testing::ExpectOneLineError(unsupported, 1,
+                              "cuda: 3 nodes cannot be lowered yet; dense1/MatMul (MatMul): "
+                              "cuBLASLt lowering not built");
+  const auto cpu_kernels = RunKiln("dump " + kModel + " --kernels");
+  testing::ExpectOneLineError(cpu_kernels, 2, "--kernels lists a device plan's kernels");
+}
+#endif
+
+}  // namespace
+}  // namespace kiln
