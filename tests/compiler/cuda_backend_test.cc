@@ -11,9 +11,11 @@
 
 #include <fstream>
 
+#include "compiler/backends/cuda/cuda_codegen.h"
 #include "compiler/load.h"
 #include "frontends/load_model.h"
 #include "ir/core/attrs.h"
+#include "runtime/device.h"
 #include "runtime/plan_validator.h"
 #include "tests/test_util.h"
 
@@ -33,6 +35,15 @@ StatusOr<proto::Plan> CompileFile(const std::string& relative, const std::string
   CompileOptions options;
   options.device = device;
   return CompileToPlan(*model.graph, options);
+}
+
+TEST(BackendRegistryTest, DeviceRuntimesAnswerForTheirDevices) {
+  EXPECT_OK(runtime::DeviceAvailable("cpu"));
+  EXPECT_OK(runtime::DeviceAvailable(""));
+  const Status cuda = runtime::DeviceAvailable("cuda");
+  if (!DriverPresent()) EXPECT_EQ(cuda.message().rfind("cuda: no CUDA driver found (", 0), 0u) << cuda.message();
+  const Status unknown = runtime::DeviceAvailable("tpu");
+  EXPECT_NE(unknown.message().find("unknown device 'tpu' (known: cpu, cuda)"), std::string::npos) << unknown.message();
 }
 
 TEST(BackendRegistryTest, NamesEveryBackendAndRejectsOthers) {
@@ -107,14 +118,44 @@ TEST(CudaBackendTest, LowersAnElementwiseModelToDeviceStepsWithPtx) {
   EXPECT_EQ(testing::RunCommand("/usr/local/cuda/bin/ptxas -arch=sm_90 -o /dev/null " + file, &output), 0) << output;
 }
 
+// The runtime fills the argument words the plan leaves zero with the bound buffers' device
+// addresses, outputs first, then inputs: what PackCudaKernelArgs packs with those addresses.
+TEST(CudaBackendTest, LaunchArgumentsLeaveExactlyThePointerWordsToTheRuntime) {
+  auto plan = CompileFile(kElementwiseModel, "cuda");
+  ASSERT_OK(plan.status());
+  const proto::Step& fused = plan->step(1);
+  const Attrs attrs(fused.attribute());
+  auto program = ParseFusedProgram(attrs.GetString("program", ""));
+  ASSERT_OK(program.status());
+  std::vector<Dims> input_dims;
+  std::vector<uint64_t> inputs;
+  for (int idx : fused.input()) {
+    const proto::Buffer& b = plan->buffer(idx);
+    input_dims.emplace_back(b.dims().begin(), b.dims().end());
+    inputs.push_back(0x1000 + 0x100 * inputs.size());
+  }
+  const proto::Buffer& out = plan->buffer(fused.output(0));
+  int64_t total = 0;
+  auto packed = cuda::PackCudaKernelArgs(*program, input_dims, Dims(out.dims().begin(), out.dims().end()), inputs,
+                                         {0x9000}, &total);
+  ASSERT_OK(packed.status());
+  std::vector<int64_t> patched = attrs.GetInts("args");
+  patched[0] = 0x9000;
+  for (size_t i = 0; i < inputs.size(); ++i) patched[1 + i] = static_cast<int64_t>(inputs[i]);
+  EXPECT_EQ(patched, std::vector<int64_t>(packed->begin(), packed->end()));
+  EXPECT_EQ(total, attrs.GetInt("elements", -1));
+}
+
 TEST(CudaBackendTest, LoadingWithoutADriverIsOneLineElseItRunsLikeTheCpu) {
   auto plan = CompileFile(kElementwiseModel, "cuda");
   ASSERT_OK(plan.status());
   auto session = LoadPlan(*plan);
-  if (!DriverPresent()) {
+  const Status here = runtime::DeviceAvailable("cuda");
+  if (!here.ok()) {  // no driver (or a driver without a usable GPU): the same one line
     ASSERT_FALSE(session.ok());
     const std::string& message = session.status().message();
-    EXPECT_EQ(message.rfind("cuda: no CUDA driver found (", 0), 0u) << message;
+    EXPECT_EQ(message, here.message());
+    if (!DriverPresent()) EXPECT_EQ(message.rfind("cuda: no CUDA driver found (", 0), 0u) << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     return;
   }
