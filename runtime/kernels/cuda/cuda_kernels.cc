@@ -2,12 +2,13 @@
 // one stream, the plan's kernel images loaded once) and its step kernels: generated
 // FusedElementwise kernels launched on the stream, and the copies at the plan's edges
 // (Identity with attribute "direction": "to_device" or "to_host").
+#include "runtime/kernels/cuda/cuda_kernels.h"
+
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
 #include "runtime/device.h"
-#include "runtime/kernel.h"
 #include "runtime/kernels/cuda/cuda_driver.h"
 
 namespace kiln::runtime {
@@ -74,6 +75,56 @@ StatusOr<CudaPlanDevice*> SessionDevice(const KernelSpec& spec) {
   return device;
 }
 
+// The geometry words of a launch (after the pointers: total, inner, rank, outer[6],
+// outer_stride[input][6], inner_stride[input]; PackCudaKernelArgs) must keep every read
+// inside its input and every write inside its output: a plan is checked, never trusted.
+constexpr int kMaxFusedRank = 6;  // cuda_codegen.h's; the compiler and this check agree on it
+
+}  // namespace
+
+Status CheckCudaLaunch(const KernelSpec& spec, const std::vector<int64_t>& args, int64_t elements) {
+  const size_t nout = spec.outputs.size(), nin = std::max<size_t>(1, spec.inputs.size());
+  const size_t base = nout + nin;
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument(spec.Label(), ": attribute 'args' does not describe this step's buffers (", why, ")");
+  };
+  if (args.size() != base + 3 + kMaxFusedRank + nin * kMaxFusedRank + nin) {
+    return bad(std::to_string(args.size()) + " words");
+  }
+  const int64_t total = args[base], inner = args[base + 1], rank = args[base + 2];
+  if (total != elements || rank < 0 || rank > kMaxFusedRank || inner < 0) return bad("total, inner or rank");
+  for (const TensorRef& out : spec.outputs) {
+    if (out.num_elements() != total || out.dtype != proto::DT_FLOAT) return bad("an output's size or type");
+  }
+  for (const TensorRef& in : spec.inputs) {
+    if (in.dtype != proto::DT_FLOAT) return bad("an input's type");
+  }
+  if (total == 0) return Status::Ok();
+  int64_t count = inner;
+  for (int d = 0; d < rank; ++d) {
+    const int64_t outer = args[base + 3 + d];
+    if (outer < 1 || __builtin_mul_overflow(count, outer, &count)) return bad("outer dims");
+  }
+  if (count != total) return bad("outer dims times inner");
+  for (size_t k = 0; k < spec.inputs.size(); ++k) {
+    // The farthest element input k is read at: every index at its last value.
+    int64_t last = 0, term = 0;
+    const int64_t inner_stride = args[base + 3 + kMaxFusedRank + nin * kMaxFusedRank + k];
+    for (int d = 0; d <= rank; ++d) {
+      const int64_t stride = d < rank ? args[base + 3 + kMaxFusedRank + k * kMaxFusedRank + d] : inner_stride;
+      const int64_t extent = d < rank ? args[base + 3 + d] : inner;
+      if (stride < 0 || __builtin_mul_overflow(extent - 1, stride, &term) ||
+          __builtin_add_overflow(last, term, &last)) {
+        return bad("input strides");
+      }
+    }
+    if (last >= spec.inputs[k].num_elements()) return bad("input " + std::to_string(k) + " read past its end");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
 // One generated kernel (compiler/backends/cuda/cuda_codegen.h): its by-value argument
 // struct is packed by the compiler (attribute "args", 8-byte words) with the pointer
 // words (outputs, then inputs) left zero; they are filled from the bound buffers.
@@ -86,11 +137,7 @@ class CudaFusedKernel final : public Kernel {
     if (!function) return InvalidArgument(spec.Label(), ": the plan has no CUDA kernel image '", symbol, "'");
     const std::vector<int64_t> args = spec.attrs.GetInts("args", {});
     const int64_t elements = spec.attrs.GetInt("elements", -1);
-    const size_t pointers = spec.inputs.size() + spec.outputs.size();
-    if (args.size() < pointers || elements < 0) {
-      return InvalidArgument(spec.Label(), ": attributes 'args' (", args.size(), " words for ", pointers,
-                             " pointers) and 'elements' (", elements, ") do not describe a launch");
-    }
+    RETURN_IF_ERROR(CheckCudaLaunch(spec, args, elements));
     auto k = std::make_unique<CudaFusedKernel>();
     k->device_ = device;
     k->function_ = function;

@@ -1,0 +1,17 @@
+// The "cuda" step kernels (cuda_kernels.cc): what they check of a plan before launching.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/kernel.h"
+
+namespace kiln::runtime {
+
+/// Whether a FusedElementwise launch's attributes `args` (the argument words,
+/// PackCudaKernelArgs's layout) and `elements` keep every read inside the step's inputs
+/// and every write inside its outputs (float32 all); a bad plan is an error, never a
+/// launch that reads or writes out of bounds.
+Status CheckCudaLaunch(const KernelSpec& spec, const std::vector<int64_t>& args, int64_t elements);
+
+}  // namespace kiln::runtime
