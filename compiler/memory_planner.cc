@@ -125,15 +125,16 @@ MemoryPlan PlanMemory(const Graph& graph) {
 
 namespace kiln {
 
-MemoryReport ReportMemory(const proto::Plan& plan) {
+MemoryReport ReportMemory(const proto::Plan& plan, proto::MemorySpace space) {
   MemoryReport report;
   report.num_steps = plan.step_size();
-  report.arena_bytes = plan.arena_size();
+  report.arena_bytes = space == proto::MEM_DEVICE ? plan.device_arena_size() : plan.arena_size();
+  if (space == proto::MEM_DEVICE) report.device = plan.device();
   report.constant_bytes = static_cast<int64_t>(plan.constants().size());
   std::map<int, MemoryReport::Row> rows;  // by buffer index
   auto row_of = [&](int index, const char* kind, int first, int last) {
     const proto::Buffer& b = plan.buffer(index);
-    if (b.kind() == proto::BUF_CONSTANT) return;
+    if (b.kind() == proto::BUF_CONSTANT || b.space() != space) return;
     auto [it, inserted] = rows.try_emplace(index);
     MemoryReport::Row& row = it->second;
     if (inserted) {
@@ -186,7 +187,7 @@ MemoryReport ReportMemory(const proto::Plan& plan) {
 std::string FormatMemoryReport(const MemoryReport& report, int max_rows) {
   auto percent = [](int64_t part, int64_t whole) { return whole > 0 ? 100.0 * part / whole : 0.0; };
   char line[512];
-  std::string out = "Memory plan\n";
+  std::string out = report.device.empty() ? "Memory plan\n" : "Device memory plan (" + report.device + ")\n";
   std::snprintf(line, sizeof(line), "  arena (peak, allocated once per session): %s (%lld bytes)\n",
                 FormatBytes(report.arena_bytes).c_str(), static_cast<long long>(report.arena_bytes));
   out += line;
@@ -223,6 +224,12 @@ std::string FormatMemoryReport(const MemoryReport& report, int max_rows) {
                   FormatBytes(row->bytes).c_str(), row->kind.c_str(), live.c_str(), row->name.c_str());
     out += line;
   }
+  return out;
+}
+
+std::string FormatPlanMemory(const proto::Plan& plan) {
+  std::string out = FormatMemoryReport(ReportMemory(plan));
+  if (plan.device_arena_size() > 0) out += FormatMemoryReport(ReportMemory(plan, proto::MEM_DEVICE));
   return out;
 }
 

@@ -43,8 +43,12 @@ struct MemoryReport {
   int64_t peak_live_bytes = 0;
   int64_t constant_bytes = 0;
   int num_steps = 0;
+  std::string device;  // the report of a device's arena (Plan.device): its name
 };
-MemoryReport ReportMemory(const proto::Plan& plan);
+/// The report of the host arena, or of the device arena (MEM_DEVICE buffers) of a device plan.
+MemoryReport ReportMemory(const proto::Plan& plan, proto::MemorySpace space = proto::MEM_HOST);
+/// Both: the host arena's report, then the device arena's when the plan has one.
+std::string FormatPlanMemory(const proto::Plan& plan);
 /// The report as text; at most `max_rows` buffer rows (the largest), 0 for all.
 std::string FormatMemoryReport(const MemoryReport& report, int max_rows = 0);
 

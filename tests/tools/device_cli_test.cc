@@ -77,6 +77,13 @@ TEST(DeviceCliTest, DumpAndCompileLowerForCudaWithoutAGpu) {
   ASSERT_EQ(summary.code, 0) << summary.output;
   EXPECT_NE(summary.output.find("Plan: 3 steps (3 cuda), arena 128 B"), std::string::npos) << summary.output;
   EXPECT_NE(summary.output.find("device cuda arena"), std::string::npos) << summary.output;
+  // The host arena holds x and y; the device arena their device copies (reports apart).
+  const auto memory = RunKiln("dump " + kModel + " --device cuda --memory");
+  ASSERT_EQ(memory.code, 0) << memory.output;
+  const size_t device_report = memory.output.find("Device memory plan (cuda)");
+  ASSERT_NE(device_report, std::string::npos) << memory.output;
+  EXPECT_NE(memory.output.find("%x:device", device_report), std::string::npos) << memory.output;
+  EXPECT_EQ(memory.output.find("%x:device"), memory.output.find("%x:device", device_report)) << memory.output;
   const auto kernels = RunKiln("dump " + kModel + " --device cuda --kernels");
   ASSERT_EQ(kernels.code, 0) << kernels.output;
   EXPECT_NE(kernels.output.find("ptx for compute_80"), std::string::npos) << kernels.output;

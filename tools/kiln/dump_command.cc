@@ -278,7 +278,7 @@ int DumpCommand(const std::vector<std::string>& args) {
         Status page = HtmlPage(*program->step, *plan, parsed->Has("--memory"), model_path + " (training step)", &text);
         if (!page.ok()) return ReportError(page);
       } else if (parsed->Has("--memory")) {
-        text = PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
+        text = PlanSummary(*plan) + FormatPlanMemory(*plan);
       } else {
         text = print(*program->step);
         if (format == "text" && !explain) text += PlanSummary(*plan);
@@ -310,7 +310,7 @@ int DumpCommand(const std::vector<std::string>& args) {
           Status page = HtmlPage(graph, *plan, parsed->Has("--memory"), model_path, &text);
           if (!page.ok()) return ReportError(page);
         } else if (parsed->Has("--memory")) {
-          text += PlanSummary(*plan) + FormatMemoryReport(ReportMemory(*plan));
+          text += PlanSummary(*plan) + FormatPlanMemory(*plan);
         } else {
           text += print(graph);
           const ParamCounts compiled = CountParams(graph);
