@@ -21,6 +21,9 @@ struct LowerOptions {
   /// cpu: FusedElementwise steps run generated code named <prefix><n> (n counts them in
   /// plan order); plans whose kernels share one binary need distinct prefixes.
   std::string kernel_symbol_prefix = "kiln_fused_";
+  /// A device backend: nodes it cannot run run on the host with the CPU's kernels, with
+  /// copies where values cross (only when the user asks: --cpu-fallback); else they are errors.
+  bool cpu_fallback = false;
 };
 
 class Backend {

@@ -16,6 +16,7 @@ StatusOr<proto::Plan> CompileToPlan(Graph& graph, const CompileOptions& options)
   LowerOptions lower;
   lower.use_onednn = options.use_onednn;
   lower.kernel_symbol_prefix = options.kernel_symbol_prefix;
+  lower.cpu_fallback = options.cpu_fallback;
   return backend->Lower(graph, lower);
 }
 

@@ -27,6 +27,8 @@ struct CompileOptions {
   std::vector<FusionDecision>* fusion_decisions = nullptr;
   /// cpu: FusedElementwise steps' symbols are <prefix><n> (AOT plans sharing one binary).
   std::string kernel_symbol_prefix = "kiln_fused_";
+  /// A device backend runs what it cannot lower on the host (LowerOptions::cpu_fallback).
+  bool cpu_fallback = false;
 };
 
 /// Runs the inference pipeline on `graph` (in place) for the device's target and lowers it

@@ -187,6 +187,48 @@ TEST(CudaBackendTest, NamesEveryNodeItCannotLowerOnOneLineEach) {
   EXPECT_EQ(message.find("BiasAdd"), std::string::npos) << message;
 }
 
+// --cpu-fallback: what the backend cannot lower runs on the host, with copies where values
+// cross; every plan of the examples and the PyTorch-exported models is valid (memory spaces,
+// overlaps per arena) and keeps what it can on the device.
+TEST(CudaBackendTest, CpuFallbackPlansOfEveryModelAreValid) {
+  std::vector<std::string> models = {"examples/iris_mlp.kiln.txt", "examples/fashion_mnist_mlp.kiln.txt",
+                                     "examples/fashion_mnist_cnn.kiln.txt", "examples/xor_mlp.kiln.txt"};
+  for (const char* name : {"mlp", "lenet5", "resnet", "lstm", "gru", "transformer_op17"}) {
+    models.push_back(std::string("tests/data/models/") + name + "/model.onnx");
+  }
+  int device_launches = 0;
+  for (const std::string& m : models) {
+    auto model = LoadModel(testing::SourcePath(m));
+    ASSERT_OK(model.status());
+    CompileOptions options;
+    options.device = "cuda";
+    options.cpu_fallback = true;
+    auto plan = CompileToPlan(*model->graph, options);
+    ASSERT_OK(plan.status().WithContext(m));
+    EXPECT_OK(runtime::ValidatePlan(*plan).WithContext(m));
+    int copies = 0, host = 0;
+    for (const proto::Step& step : plan->step()) {
+      if (step.kernel() != "cuda") {
+        ++host;
+      } else if (step.op_type() == "Identity") {
+        ++copies;
+      } else {
+        ++device_launches;
+      }
+    }
+    EXPECT_GT(host, 0) << m;    // every one of them has a MatMul or Conv
+    EXPECT_GT(copies, 0) << m;  // and so crosses between the spaces
+    for (int idx : plan->input()) EXPECT_EQ(plan->buffer(idx).space(), proto::MEM_HOST) << m;
+  }
+  EXPECT_GT(device_launches, 10);
+  // Without the flag the same models are refused.
+  auto model = LoadModel(testing::SourcePath("tests/data/models/mlp/model.onnx"));
+  ASSERT_OK(model.status());
+  CompileOptions strict;
+  strict.device = "cuda";
+  EXPECT_FALSE(CompileToPlan(*model->graph, strict).ok());
+}
+
 TEST(CudaBackendTest, TrainingStepsAreRefusedNotRunOnTheCpu) {
   auto model = LoadModel(testing::SourcePath(kElementwiseModel));
   ASSERT_OK(model.status());

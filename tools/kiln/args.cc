@@ -125,6 +125,9 @@ int ResolveDevice(const ParsedArgs& args, bool runs_here, std::string* device) {
   *device = args.Get("--device", "cpu");
   auto backend = FindBackend(*device);
   if (!backend.ok()) return ReportUsageError(args.command, "--device: " + backend.status().message());
+  if (args.Has("--cpu-fallback") && *device == "cpu") {
+    return ReportUsageError(args.command, "--cpu-fallback goes with a device (--device cuda)");
+  }
   if (!runs_here) return kExitOk;
   // Before the model is even read: a machine without the device's driver fails at once.
   Status here = runtime::DeviceAvailable(*device);

@@ -50,7 +50,8 @@ StatusOr<int64_t> ParsePositiveInt(const std::string& option, const std::string&
 /// Returns kExitOk, or what the command exits with after reporting: a usage error naming the
 /// valid devices for an unknown one; with `runs_here` (the command runs the model, not only
 /// compiles it), one line such as "kiln: cuda: no CUDA driver found (...)" and kExitError when
-/// this machine cannot run the device.
+/// this machine cannot run the device. --cpu-fallback (a flag of the same commands) needs a
+/// device other than cpu.
 int ResolveDevice(const ParsedArgs& args, bool runs_here, std::string* device);
 
 /// While alive, ReportError and ReportUsageError on this thread keep their line here instead of

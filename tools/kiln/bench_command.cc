@@ -37,6 +37,7 @@ Options:
   --batch N         value of the symbolic batch dimension (default 1)
   --threads N       oneDNN/OpenMP threads (default: all cores)
   --device cpu|cuda where the model runs (default: cpu; cuda: docs/cuda.md)
+  --cpu-fallback    with --device: run what the device cannot on the CPU
   --warmup N        untimed runs before measuring (default 3)
   --iters N         timed runs (default: as many as fit in --seconds)
   --seconds S       time budget for the timed runs (default 1)
@@ -99,8 +100,8 @@ void FillRandom(const TensorRef& t, std::mt19937& rng) {
   }
 }
 
-Status Bench(BenchResult* r, const std::string& device, int64_t iters, double seconds, bool use_onednn,
-             bool assign_layouts) {
+Status Bench(BenchResult* r, const std::string& device, bool cpu_fallback, int64_t iters, double seconds,
+             bool use_onednn, bool assign_layouts) {
   const std::string& path = r->model;
   Clock::time_point t0 = Clock::now();
   ASSIGN_OR_RETURN(Model model, LoadModel(path));
@@ -110,6 +111,7 @@ Status Bench(BenchResult* r, const std::string& device, int64_t iters, double se
   // CompileAndLoad's two halves, timed apart (session creation includes compiling the fused kernels).
   CompileOptions options;
   options.device = device;
+  options.cpu_fallback = cpu_fallback;
   options.batch_size = r->batch;
   options.use_onednn = use_onednn;
   options.assign_layouts = assign_layouts;
@@ -221,7 +223,7 @@ StatusOr<double> ParsePositiveSeconds(const std::string& value) {
 
 int BenchCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"bench",
-               {"--json", "--no-onednn", "--no-layouts", "--profile"},
+               {"--json", "--no-onednn", "--no-layouts", "--profile", "--cpu-fallback"},
                {"--batch", "--threads", "--warmup", "--iters", "--seconds", "--device"},
                {}};
   auto parsed = ParseArgs(args, spec);
@@ -267,7 +269,8 @@ int BenchCommand(const std::vector<std::string>& args) {
   r.warmup = warmup;
   std::string device;
   if (int rc = ResolveDevice(*parsed, /*runs_here=*/true, &device); rc != kExitOk) return rc;
-  Status status = Bench(&r, device, iters, seconds, !parsed->Has("--no-onednn"), !parsed->Has("--no-layouts"));
+  Status status = Bench(&r, device, parsed->Has("--cpu-fallback"), iters, seconds, !parsed->Has("--no-onednn"),
+                        !parsed->Has("--no-layouts"));
   if (!status.ok()) return ReportError(status);
   Print(r, parsed->Has("--json"));
   if (r.profile) std::fputs(r.profile_report.c_str(), parsed->Has("--json") ? stderr : stdout);

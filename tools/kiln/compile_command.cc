@@ -56,6 +56,7 @@ Options:
   --device cpu|cuda   the backend to compile for (default cpu). cuda needs no GPU here:
                       the kernels are compiled by NVRTC to PTX embedded in the plan; the
                       result needs an NVIDIA GPU and driver where it runs (docs/cuda.md)
+  --cpu-fallback      with --device: what the device cannot run runs on the CPU
   --cpu NAME          generate the fused kernels for CPU NAME, an LLVM CPU name (x86-64-v2,
                       x86-64-v3, x86-64-v4, znver4, skylake-avx512, ...; default: this
                       machine's CPU and features). oneDNN picks its kernels on the machine
@@ -115,6 +116,7 @@ struct Job {
   bool force = false;     // --force: write into devices and FIFOs
   std::string dump_step;  // --train --dump-step FILE: the training step's graph
   std::string device = "cpu";
+  bool cpu_fallback = false;
 };
 
 // Scratch files in a private temporary directory.
@@ -258,6 +260,7 @@ Status Compile(const Job& job) {
   }
   CompileOptions options;
   options.device = job.device;
+  options.cpu_fallback = job.cpu_fallback;
   options.batch_size = job.batch;
   auto compiled = CompileToPlan(*model.graph, options);
   if (!compiled.ok()) return compiled.status().WithContext(job.model_path);
@@ -290,7 +293,7 @@ Status Compile(const Job& job) {
 
 int CompileCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"compile",
-               {"--train", "--force"},
+               {"--train", "--force", "--cpu-fallback"},
                {"--output", "--emit", "--batch", "--threads", "--dump-step", "--cpu", "--device"},
                {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
@@ -306,6 +309,7 @@ int CompileCommand(const std::vector<std::string>& args) {
   }
   Job job;
   if (int rc = ResolveDevice(*parsed, /*runs_here=*/false, &job.device); rc != kExitOk) return rc;
+  job.cpu_fallback = parsed->Has("--cpu-fallback");
   job.model_path = parsed->positional[0];
   job.output = parsed->Get("--output");
   if (job.output.empty()) return ReportUsageError("compile", "missing -o NAME");

@@ -40,6 +40,7 @@ Options:
   --no-onednn         lower to reference kernels only
   --device cpu|cuda   lower for this backend (default cpu). cuda needs no GPU here:
                       the plan is compiled (NVRTC), not run; docs/cuda.md
+  --cpu-fallback      with --device: what the device cannot run runs on the CPU
   --kernels           with --device cuda: print the CUDA C of every kernel of the
                       plan instead of the graph
   --layouts           instead of the graph, print every 4-D value's layout after the
@@ -171,7 +172,7 @@ Status HtmlPage(const Graph& graph, const proto::Plan& plan, bool memory, const 
 int DumpCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"dump",
                {"--raw", "--no-onednn", "--ops", "--train", "--memory", "--explain-fusion", "--force", "--layouts",
-                "--no-layouts", "--kernels"},
+                "--no-layouts", "--kernels", "--cpu-fallback"},
                {"--format", "--batch", "--output", "--after", "--loss", "--device"},
                {{"-o", "--output"}}};
   auto parsed = ParseArgs(args, spec);
@@ -287,6 +288,7 @@ int DumpCommand(const std::vector<std::string>& args) {
       const ParamCounts loaded = CountParams(graph);  // before the passes fold weights into constants
       CompileOptions options;
       options.device = device;
+      options.cpu_fallback = parsed->Has("--cpu-fallback");
       options.batch_size = batch;
       options.use_onednn = !parsed->Has("--no-onednn");
       options.assign_layouts = !parsed->Has("--no-layouts");

@@ -49,6 +49,7 @@ Options:
   --save-input FILE.npy     also write the model input built from the images
   --no-onednn               use the reference kernels only
   --device cpu|cuda         where the model runs (default: cpu; cuda: docs/cuda.md)
+  --cpu-fallback            with --device: run what the device cannot on the CPU
   -h, --help                show this help
 
 Text (sequence to sequence):
@@ -129,6 +130,7 @@ struct PredictOptions {
   std::vector<std::string> labels;
   bool use_onednn = true;
   std::string device = "cpu";
+  bool cpu_fallback = false;
   std::string save_input;
 };
 
@@ -170,6 +172,7 @@ Status Predict(const std::string& model_path, PredictOptions o) {
   options.batch_size = batch;
   options.use_onednn = o.use_onednn;
   options.device = o.device;
+  options.cpu_fallback = o.cpu_fallback;
   auto created = CompileAndLoad(*model.graph, options);
   if (!created.ok()) return created.status().WithContext(model_path);
   runtime::Session& s = **created;
@@ -202,7 +205,7 @@ Status Predict(const std::string& model_path, PredictOptions o) {
 
 int PredictCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"predict",
-               {"--no-onednn", "--attention"},
+               {"--no-onednn", "--attention", "--cpu-fallback"},
                {"--image", "--text", "--top", "--labels", "--fit", "--invert", "--batch", "--save-input", "--device"},
                {}};
   auto parsed = ParseArgs(args, spec);
@@ -226,6 +229,7 @@ int PredictCommand(const std::vector<std::string>& args) {
     text.attention = parsed->Has("--attention");
     text.use_onednn = !parsed->Has("--no-onednn");
     text.device = device;
+    text.cpu_fallback = parsed->Has("--cpu-fallback");
     Status status = PredictText(parsed->positional[0], text);
     return status.ok() ? kExitOk : ReportError(status);
   }
@@ -254,6 +258,7 @@ int PredictCommand(const std::vector<std::string>& args) {
   }
   o.use_onednn = !parsed->Has("--no-onednn");
   o.device = device;
+  o.cpu_fallback = parsed->Has("--cpu-fallback");
   o.save_input = parsed->Get("--save-input");
   Status status = Status::Ok();
   if (parsed->options.count("--labels")) {

@@ -72,6 +72,7 @@ Status PredictText(const std::string& model_path, const TextPredictOptions& o) {
   options.batch_size = enc[0] > 0 ? enc[0] : n;
   options.use_onednn = o.use_onednn;
   options.device = o.device;
+  options.cpu_fallback = o.cpu_fallback;
   auto created = CompileAndLoad(g, options);
   if (!created.ok()) return created.status().WithContext(model_path);
   runtime::Session& s = **created;

@@ -15,6 +15,7 @@ struct TextPredictOptions {
   bool attention = false;  // also print each answer's attention weights (a decoder output)
   bool use_onednn = true;
   std::string device = "cpu";  // --device
+  bool cpu_fallback = false;   // --cpu-fallback
 };
 
 /// Prints one line per text: its decoded answer (with --attention, the weights matrix after it).

@@ -37,7 +37,8 @@ Options:
   --device cpu|cuda         where the model runs (default: cpu). cuda needs an NVIDIA GPU
                             and its driver, and runs only what the CUDA backend lowers
                             (docs/cuda.md); an unsupported node is an error, never a
-                            silent CPU fallback
+                            silent CPU fallback (unless --cpu-fallback)
+  --cpu-fallback            with --device: run what the device cannot on the CPU
   --no-onednn               use the reference kernels only
   --no-layouts              keep every value plain (skip the assign-layouts pass)
   --check-numerics          stop at the first node (in execution order) that makes a NaN
@@ -210,6 +211,7 @@ Status Run(const ParsedArgs& args, const std::string& device, int64_t batch, boo
 
   CompileOptions options;
   options.device = device;
+  options.cpu_fallback = args.Has("--cpu-fallback");
   options.batch_size = batch > 0 ? batch : 1;
   options.use_onednn = !args.Has("--no-onednn");
   options.assign_layouts = !args.Has("--no-layouts");
@@ -263,7 +265,7 @@ Status Run(const ParsedArgs& args, const std::string& device, int64_t batch, boo
 
 int RunCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"run",
-               {"--no-onednn", "--no-layouts", "--check-numerics"},
+               {"--no-onednn", "--no-layouts", "--check-numerics", "--cpu-fallback"},
                {"--input", "--batch", "--output-dir", "--threads", "--device"},
                {{"-i", "--input"}}};
   auto parsed = ParseArgs(args, spec);

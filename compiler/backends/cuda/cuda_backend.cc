@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "compiler/backend.h"
+#include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/backends/cuda/cuda_codegen.h"
 #include "compiler/memory_planner.h"
 #include "ir/core/fused_program.h"
@@ -58,46 +59,42 @@ class CudaTarget final : public Target {
   }
 };
 
-// Builds the plan: host buffers for inputs and outputs (a host arena of their own), device
-// buffers at the memory planner's offsets for every other value and the inputs' and outputs'
-// device copies, device constants for the weights the device steps read.
+// Builds the plan. Every value has a home: the host for graph inputs and what host steps
+// (the CPU fallback) produce, the device for what device steps produce; a step that reads
+// it in the other space gets a copy made just before it (to_device / to_host, kernel
+// "cuda"), graph outputs a copy to the host at the end. Every buffer, in either arena,
+// sits at the memory planner's offset of its value: a copy lives within its value's
+// lifetime, so buffers live at the same time never share bytes. Constants are host or
+// device constants by the space of the steps that read them.
 class CudaLowering {
  public:
-  explicit CudaLowering(const Graph& graph) : graph_(graph), memory_(PlanMemory(graph)) {}
+  CudaLowering(const Graph& graph, const LowerOptions& options)
+      : graph_(graph), options_(options), memory_(PlanMemory(graph)) {}
 
-  StatusOr<proto::Plan> Run() {
+  StatusOr<proto::Plan> Run(const std::vector<bool>& on_host) {
     RETURN_IF_ERROR(
         CheckLimit(Limit::kArenaBytes, memory_.arena_size, "graph '" + graph_.name() + "'", "device memory arena"));
     plan_.set_device("cuda");
-    plan_.set_device_arena_size(memory_.arena_size);
     for (const Value* in : graph_.inputs()) {
-      ASSIGN_OR_RETURN(int host, HostBuffer(in));
+      ASSIGN_OR_RETURN(int host, NewArenaBuffer(in, proto::MEM_HOST, in->name()));
       plan_.add_input(host);
-      ASSIGN_OR_RETURN(int device, DeviceBuffer(in, ":device"));
-      AddCopy(in->name() + ":to_device", "to_device", host, device);
+      buffers_[{in, proto::MEM_HOST}] = host;
     }
-    for (const auto& node : graph_.nodes()) RETURN_IF_ERROR(LowerNode(*node));
+    size_t i = 0;
+    for (const auto& node : graph_.nodes()) RETURN_IF_ERROR(LowerNode(*node, on_host[i++]));
     for (const Value* out : graph_.outputs()) {
-      if (out->is_constant()) {
-        ASSIGN_OR_RETURN(int constant, ConstantBuffer(out, proto::MEM_HOST));
-        plan_.add_output(constant);
-        continue;
-      }
-      auto copied = host_outputs_.find(out);
-      if (copied == host_outputs_.end()) {
-        ASSIGN_OR_RETURN(int host, HostBuffer(out));
-        ASSIGN_OR_RETURN(int device, DeviceBuffer(out, ""));
-        AddCopy(out->name() + ":to_host", "to_host", device, host);
-        copied = host_outputs_.emplace(out, host).first;
-      }
-      plan_.add_output(copied->second);
+      ASSIGN_OR_RETURN(int host, BufferIn(out, proto::MEM_HOST));
+      plan_.add_output(host);
     }
-    plan_.set_arena_size(host_arena_);
+    plan_.set_arena_size(arena_end_[proto::MEM_HOST]);
+    plan_.set_device_arena_size(arena_end_[proto::MEM_DEVICE]);
     plan_.set_constants(std::move(constants_));
     return std::move(plan_);
   }
 
  private:
+  static const char* SpaceSuffix(proto::MemorySpace space) { return space == proto::MEM_DEVICE ? ":device" : ":host"; }
+
   StatusOr<int> NewBuffer(const Value* v, const std::string& name) {
     if (!v->has_type()) return Internal("value '", v->name(), "' has no type (run shape inference first)");
     RETURN_IF_ERROR(CheckTensorSize(v->dtype(), v->dims(), "value '" + v->name() + "'"));
@@ -107,11 +104,15 @@ class CudaLowering {
     for (int64_t d : v->dims()) b->add_dims(d);
     return plan_.buffer_size() - 1;
   }
-  // Inputs and outputs: one after another in the host arena (they are all live for the whole run).
-  StatusOr<int> HostBuffer(const Value* v) {
-    ASSIGN_OR_RETURN(int i, NewBuffer(v, v->name()));
-    plan_.mutable_buffer(i)->set_offset(host_arena_);
-    host_arena_ += (std::max<int64_t>(DTypeSize(v->dtype()) * ElementCount(v->dims()), 1) + 63) / 64 * 64;
+  StatusOr<int> NewArenaBuffer(const Value* v, proto::MemorySpace space, const std::string& name) {
+    auto off = memory_.offsets.find(v);
+    if (off == memory_.offsets.end()) return Internal("value '", v->name(), "' was not planned");
+    ASSIGN_OR_RETURN(int i, NewBuffer(v, name));
+    plan_.mutable_buffer(i)->set_space(space);
+    plan_.mutable_buffer(i)->set_offset(off->second);
+    const int64_t bytes = std::max<int64_t>(DTypeSize(v->dtype()) * ElementCount(v->dims()), 1);
+    int64_t& end = arena_end_[space];
+    end = std::max(end, (off->second + bytes + 63) / 64 * 64);
     return i;
   }
   StatusOr<int> ConstantBuffer(const Value* v, proto::MemorySpace space) {
@@ -124,22 +125,31 @@ class CudaLowering {
     constants_.append(static_cast<const char*>(v->constant().data()), v->constant().num_bytes());
     return i;
   }
-  // The value's device buffer (a device constant for a constant), made on first use.
-  StatusOr<int> DeviceBuffer(const Value* v, const std::string& suffix) {
-    auto it = device_.find(v);
-    if (it != device_.end()) return it->second;
+  // The buffer of `v` in `space`: its home, a constant of that space, or a copy made now.
+  StatusOr<int> BufferIn(const Value* v, proto::MemorySpace space) {
+    auto it = buffers_.find({v, space});
+    if (it != buffers_.end()) return it->second;
     int i;
     if (v->is_constant()) {
-      ASSIGN_OR_RETURN(i, ConstantBuffer(v, proto::MEM_DEVICE));
+      ASSIGN_OR_RETURN(i, ConstantBuffer(v, space));
     } else {
-      auto off = memory_.offsets.find(v);
-      if (off == memory_.offsets.end()) return Internal("value '", v->name(), "' was not planned");
-      ASSIGN_OR_RETURN(i, NewBuffer(v, v->name() + suffix));
-      plan_.mutable_buffer(i)->set_space(proto::MEM_DEVICE);
-      plan_.mutable_buffer(i)->set_offset(off->second);
+      const proto::MemorySpace other = space == proto::MEM_HOST ? proto::MEM_DEVICE : proto::MEM_HOST;
+      auto home = buffers_.find({v, other});
+      if (home == buffers_.end()) return Internal("value '", v->name(), "' is read before it is written");
+      // Graph outputs keep their names on the host (what a caller looks up).
+      const bool output = space == proto::MEM_HOST && IsGraphOutput(v);
+      ASSIGN_OR_RETURN(i, NewArenaBuffer(v, space, output ? v->name() : v->name() + SpaceSuffix(space)));
+      AddCopy(v->name() + (space == proto::MEM_DEVICE ? ":to_device" : ":to_host"),
+              space == proto::MEM_DEVICE ? "to_device" : "to_host", home->second, i);
     }
-    device_[v] = i;
+    buffers_[{v, space}] = i;
     return i;
+  }
+  bool IsGraphOutput(const Value* v) const {
+    for (const Value* out : graph_.outputs()) {
+      if (out == v) return true;
+    }
+    return false;
   }
   void AddCopy(const std::string& name, const std::string& direction, int from, int to) {
     proto::Step* step = plan_.add_step();
@@ -153,7 +163,44 @@ class CudaLowering {
     step->add_output(to);
   }
 
-  Status LowerNode(const Node& node) {
+  // Device: one launch of the node's program. Host (the CPU fallback): the CPU's kernel.
+  Status LowerNode(const Node& node, bool on_host) {
+    const proto::MemorySpace space = on_host ? proto::MEM_HOST : proto::MEM_DEVICE;
+    std::vector<int> inputs;
+    for (const Value* in : node.inputs()) {
+      if (!in) {
+        inputs.push_back(-1);
+        continue;
+      }
+      ASSIGN_OR_RETURN(int idx, BufferIn(in, space));
+      inputs.push_back(idx);
+    }
+    Attrs attrs = node.attrs();
+    std::string kernel = "cuda";
+    if (on_host) {
+      kernel = CpuKernelFor(node, options_);
+      if (kernel.empty()) return Unimplemented(node.Label(), ": no CUDA or CPU kernel for op ", node.op_type());
+      if (kernel == "jit") kernel = "ref";  // the interpreter: the CPU's generated kernels need its lowering
+    } else {
+      RETURN_IF_ERROR(AddLaunchAttributes(node, &attrs));
+    }
+    proto::Step* step = plan_.add_step();
+    step->set_name(node.name());
+    step->set_op_type(node.op_type());
+    step->set_kernel(kernel);
+    attrs.ToProto(step->mutable_attribute());
+    for (int idx : inputs) step->add_input(idx);
+    for (const Value* out : node.outputs()) {
+      const bool output = on_host && IsGraphOutput(out);
+      ASSIGN_OR_RETURN(int idx, NewArenaBuffer(out, space, output || !on_host ? out->name() : out->name() + ":host"));
+      buffers_[{out, space}] = idx;
+      plan_.mutable_step(plan_.step_size() - 1)->add_output(idx);
+    }
+    return Status::Ok();
+  }
+
+  // The kernel image (compiled once per program) and the launch's words.
+  Status AddLaunchAttributes(const Node& node, Attrs* attrs) {
     ASSIGN_OR_RETURN(FusedProgram program, ParseFusedProgram(node.attrs().GetString("program", "")));
     ASSIGN_OR_RETURN(cuda::CudaKernel kernel, cuda::RenderCudaKernel(program, cuda::CudaMath::kDouble));
     if (!images_.count(kernel.name)) {
@@ -174,33 +221,19 @@ class CudaLowering {
                      cuda::PackCudaKernelArgs(program, input_dims, node.output(0)->dims(),
                                               std::vector<uint64_t>(node.inputs().size(), 0),
                                               std::vector<uint64_t>(node.outputs().size(), 0), &elements));
-    proto::Step* step = plan_.add_step();
-    step->set_name(node.name());
-    step->set_op_type(node.op_type());
-    step->set_kernel("cuda");
-    Attrs attrs = node.attrs();
-    attrs.SetString("symbol", kernel.name);
-    attrs.SetInts("args", std::vector<int64_t>(args.begin(), args.end()));
-    attrs.SetInt("elements", elements);
-    attrs.ToProto(step->mutable_attribute());
-    for (const Value* in : node.inputs()) {
-      ASSIGN_OR_RETURN(int idx, DeviceBuffer(in, ""));
-      step->add_input(idx);
-    }
-    for (const Value* out : node.outputs()) {
-      ASSIGN_OR_RETURN(int idx, DeviceBuffer(out, ""));
-      step->add_output(idx);
-    }
+    attrs->SetString("symbol", kernel.name);
+    attrs->SetInts("args", std::vector<int64_t>(args.begin(), args.end()));
+    attrs->SetInt("elements", elements);
     return Status::Ok();
   }
 
   const Graph& graph_;
+  const LowerOptions& options_;
   const MemoryPlan memory_;
   proto::Plan plan_;
   std::string constants_;
-  int64_t host_arena_ = 0;
-  std::unordered_map<const Value*, int> device_;        // value -> its device buffer
-  std::unordered_map<const Value*, int> host_outputs_;  // output value -> its host copy
+  std::map<proto::MemorySpace, int64_t> arena_end_;                     // per space: what its buffers use
+  std::map<std::pair<const Value*, proto::MemorySpace>, int> buffers_;  // a value's buffer per space
   std::set<std::string> images_;
 };
 
@@ -216,13 +249,16 @@ class CudaBackendImpl final : public Backend {
   StatusOr<proto::Plan> Lower(const Graph& graph, const LowerOptions& options) const override {
     // Every node the backend cannot run, one line each, as the CPU's unsupported-ops error;
     // nothing falls back to the CPU silently.
+    // With options.cpu_fallback (the user asked), such nodes run on the host instead.
     std::vector<std::string> errors;
     if (!graph.states().empty()) {
       errors.push_back("graph '" + graph.name() + "': state (training steps) on the GPU not built");
     }
+    std::vector<bool> on_host;
     for (const auto& node : graph.nodes()) {
       const std::string why = UnsupportedReason(*node, options);
-      if (!why.empty()) errors.push_back(node->Label() + ": " + why);
+      on_host.push_back(!why.empty());
+      if (!why.empty() && !options.cpu_fallback) errors.push_back(node->Label() + ": " + why);
     }
     if (!errors.empty()) {
       std::string msg = "cuda: " + std::to_string(errors.size()) + (errors.size() == 1 ? " node" : " nodes") +
@@ -230,7 +266,7 @@ class CudaBackendImpl final : public Backend {
       for (const std::string& e : errors) msg += "\n" + e;
       return Unimplemented(msg);
     }
-    return CudaLowering(graph).Run();
+    return CudaLowering(graph, options).Run(on_host);
   }
 
  private:
