@@ -53,6 +53,13 @@ TEST(DeviceCliTest, UnknownDeviceIsAUsageErrorNamingTheValidOnes) {
   }
 }
 
+TEST(DeviceCliTest, CpuFallbackNeedsADevice) {
+  for (const char* command : {"run", "bench", "predict", "compile", "dump"}) {
+    const auto r = RunKiln(std::string(command) + " " + kModel + " --cpu-fallback");
+    testing::ExpectOneLineError(r, 2, "--cpu-fallback goes with a device (--device cuda)");
+  }
+}
+
 TEST(DeviceCliTest, EveryCommandDocumentsDevice) {
   for (const char* command : {"run", "bench", "predict", "train", "compile", "dump"}) {
     const auto r = RunKiln(std::string(command) + " --help");
@@ -96,6 +103,11 @@ TEST(DeviceCliTest, DumpAndCompileLowerForCudaWithoutAGpu) {
   testing::ExpectOneLineError(unsupported, 1,
                               "cuda: 3 nodes cannot be lowered yet; dense1/MatMul (MatMul): "
                               "cuBLASLt lowering not built");
+  // --cpu-fallback: the MatMuls and the Softmax on the host, the rest on the device.
+  const auto fallback =
+      RunKiln("dump " + testing::SourcePath("examples/iris_mlp.kiln.txt") + " --device cuda --cpu-fallback");
+  ASSERT_EQ(fallback.code, 0) << fallback.output;
+  EXPECT_NE(fallback.output.find("Plan: 9 steps (6 cuda, 3 onednn)"), std::string::npos) << fallback.output;
   const auto cpu_kernels = RunKiln("dump " + kModel + " --kernels");
   testing::ExpectOneLineError(cpu_kernels, 2, "--kernels lists a device plan's kernels");
 }
