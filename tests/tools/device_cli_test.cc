@@ -111,6 +111,25 @@ TEST(DeviceCliTest, DumpAndCompileLowerForCudaWithoutAGpu) {
   const auto cpu_kernels = RunKiln("dump " + kModel + " --kernels");
   testing::ExpectOneLineError(cpu_kernels, 2, "--kernels lists a device plan's kernels");
 }
+
+// The compiled program loads its embedded CUDA plan through the C API: one line without a
+// driver, the CPU's output with one.
+TEST(DeviceCliTest, CompiledExecutableRunsItsCudaPlanOrSaysWhyNot) {
+  const std::string dir = testing::MakeTempDir();
+  const auto compiled = RunKiln("compile " + kModel + " --device cuda -o " + dir + "/ew");
+  ASSERT_EQ(compiled.code, 0) << compiled.output;
+  const std::string input = WriteInput();
+  const auto r = testing::RunShell(dir + "/ew --input " + input);
+  if (const Status here = runtime::DeviceAvailable("cuda"); !here.ok()) {
+    testing::ExpectOneLineError(r.code, r.output, 1, "ew: ", here.message());
+    if (!DriverPresent()) EXPECT_NE(r.output.find("cuda: no CUDA driver found ("), std::string::npos) << r.output;
+    return;
+  }
+  const auto cpu = RunKiln("run " + kModel + " --input " + input);
+  ASSERT_EQ(cpu.code, 0) << cpu.output;
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(cpu.output.substr(cpu.output.find('['))), std::string::npos) << r.output << cpu.output;
+}
 #endif
 
 }  // namespace
