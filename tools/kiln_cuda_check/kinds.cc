@@ -1,0 +1,706 @@
+// The generated kernel kinds' checks: cases with the reference kernels' outputs,
+// the emulation harness (a block's threads as fibers with a barrier; warp shuffles
+// exchanged through that barrier) and the GPU run.
+#include "tools/kiln_cuda_check/kinds.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "compiler/backends/cuda/nvrtc.h"
+#include "runtime/kernels/cuda/cuda_driver.h"
+#include "tools/kiln_cuda_check/check_util.h"
+
+#ifndef KILN_CUDA_CHECK_NO_REFERENCE
+#include "ir/core/attrs.h"
+#include "ir/core/shape_util.h"
+#include "runtime/kernel.h"
+#endif
+
+namespace kiln::cuda {
+namespace {
+
+constexpr double kTolerance = 1e-4;  // the oneDNN-vs-reference tolerance
+
+// ---- Cases ---------------------------------------------------------------------------------------
+#ifndef KILN_CUDA_CHECK_NO_REFERENCE
+
+// Uniform in [lo, hi); with `specials`, about one value in `specials` is NaN, +Inf or -Inf.
+KindBuffer Floats(const Dims& dims, std::mt19937& rng, float lo = -3.f, float hi = 3.f, int specials = 0) {
+  KindBuffer b;
+  b.dims = dims;
+  std::uniform_real_distribution<float> value(lo, hi);
+  std::uniform_int_distribution<int> pick(0, std::max(specials, 1) * 3 - 1);
+  const float kSpecial[] = {NAN, INFINITY, -INFINITY};
+  for (int64_t k = 0; k < ElementCount(dims); ++k) {
+    const int p = specials ? pick(rng) : 3;
+    b.f.push_back(p < 3 ? kSpecial[p] : value(rng));
+  }
+  return b;
+}
+
+KindBuffer Ints(const Dims& dims, std::mt19937& rng, int64_t lo, int64_t hi) {
+  KindBuffer b;
+  b.dims = dims;
+  b.int64 = true;
+  std::uniform_int_distribution<int64_t> value(lo, hi);
+  for (int64_t k = 0; k < ElementCount(dims); ++k) b.i.push_back(value(rng));
+  return b;
+}
+
+TensorRef Ref(const KindBuffer& b) {
+  return {b.int64 ? proto::DT_INT64 : proto::DT_FLOAT, b.dims, const_cast<void*>(b.data())};
+}
+
+// The reference op's call for a case: its attributes, extra inputs and which of its outputs to compare.
+struct RefCall {
+  Attrs attrs;
+  std::vector<KindBuffer> extra_inputs;  // appended after the case's inputs
+  std::vector<Dims> outputs;             // all of the op's outputs
+  std::vector<int> compared;             // the kernel's outputs, in order
+};
+
+StatusOr<RefCall> ReferenceCall(const KindCase& c, const GeneratedCudaKernel& k) {
+  const CudaKernelDesc& d = c.desc;
+  RefCall r;
+  r.outputs = k.outputs;
+  r.compared = {0};
+  auto int64s = [](const std::vector<int64_t>& v) {
+    KindBuffer b;
+    b.dims = {int64_t(v.size())};
+    b.int64 = true;
+    b.i = v;
+    return b;
+  };
+  switch (d.kind) {
+    case CudaKind::kSoftmax:
+    case CudaKind::kLogSoftmax: r.attrs.SetInt("axis", -1); break;
+    case CudaKind::kReduceSum:
+      r.attrs.SetInt("keepdims", d.keepdims);
+      if (!d.axes.empty()) r.extra_inputs.push_back(int64s(d.axes));
+      break;
+    case CudaKind::kReduceMean:
+    case CudaKind::kReduceMax:
+      r.attrs.SetInt("keepdims", d.keepdims);
+      if (!d.axes.empty()) r.attrs.SetInts("axes", d.axes);
+      break;
+    case CudaKind::kBatchNormStats: {
+      // BatchNormTraining(x, scale, bias, running mean, running var): outputs 3, 4 are the batch statistics.
+      const int64_t ch = d.inputs[0][1];
+      KindBuffer ones, zeros;
+      ones.dims = zeros.dims = {ch};
+      ones.f.assign(ch, 1.f);
+      zeros.f.assign(ch, 0.f);
+      r.extra_inputs = {ones, zeros, zeros, ones};
+      r.outputs = {d.inputs[0], {ch}, {ch}, {ch}, {ch}};
+      r.compared = {3, 4};
+      break;
+    }
+    case CudaKind::kSoftmaxCrossEntropy:
+    case CudaKind::kSoftmaxCrossEntropyGrad: r.attrs.SetInt("sparse", d.sparse); break;
+    case CudaKind::kMaxPool:
+    case CudaKind::kAveragePool:
+    case CudaKind::kMaxPoolGrad:
+      r.attrs.SetInts("kernel_shape", d.kernel);
+      if (!d.strides.empty()) r.attrs.SetInts("strides", d.strides);
+      if (!d.pads.empty()) r.attrs.SetInts("pads", d.pads);
+      r.attrs.SetInt("count_include_pad", d.count_include_pad);
+      break;
+    case CudaKind::kTranspose: r.attrs.SetInts("perm", d.axes); break;
+    case CudaKind::kConcat:
+    case CudaKind::kGather: r.attrs.SetInt("axis", d.axes[0]); break;
+    case CudaKind::kSlice: break;  // the case builder appends starts, ends, axes, steps
+  }
+  return r;
+}
+
+// Runs the reference kernel; fills c.want.
+Status ComputeWant(KindCase& c, const std::vector<KindBuffer>& slice_inputs) {
+  ASSIGN_OR_RETURN(GeneratedCudaKernel k, RenderCudaKind(c.desc));
+  ASSIGN_OR_RETURN(RefCall r, ReferenceCall(c, k));
+  std::vector<TensorRef> in;
+  for (const KindBuffer& b : c.inputs) in.push_back(Ref(b));
+  for (const KindBuffer& b : r.extra_inputs) in.push_back(Ref(b));
+  for (const KindBuffer& b : slice_inputs) in.push_back(Ref(b));
+  std::vector<std::vector<float>> out;
+  for (const Dims& d : r.outputs) out.emplace_back(ElementCount(d), -12345.f);
+  std::vector<TensorRef> out_refs;
+  for (size_t o = 0; o < out.size(); ++o) out_refs.push_back({proto::DT_FLOAT, r.outputs[o], out[o].data()});
+  RETURN_IF_ERROR(runtime::RunReferenceOp(GetCudaKindInfo(c.desc.kind).reference_op, c.name, r.attrs, in, out_refs));
+  c.want.clear();
+  for (int o : r.compared) c.want.push_back(out[o]);
+  if (c.want.size() != k.outputs.size()) return InvalidArgument(c.name, ": outputs differ from the kernel's");
+  return Status::Ok();
+}
+
+#endif  // KILN_CUDA_CHECK_NO_REFERENCE
+
+}  // namespace
+
+StatusOr<std::vector<KindCase>> BuiltinKindCases() {
+#ifdef KILN_CUDA_CHECK_NO_REFERENCE
+  return InvalidArgument("this build has no reference kernels: give the cases file (--kinds FILE)");
+#else
+  std::vector<KindCase> cases;
+  std::mt19937 rng(20261205);
+  Status st = Status::Ok();
+  auto add = [&](const std::string& name, CudaKernelDesc desc, std::vector<KindBuffer> inputs,
+                 std::vector<KindBuffer> slice_inputs = {}) {
+    if (!st.ok()) return;
+    for (const KindBuffer& b : inputs) desc.inputs.push_back(b.dims);
+    KindCase c{GetCudaKindInfo(desc.kind).name + std::string("_") + name, desc, std::move(inputs), {}};
+    st = ComputeWant(c, slice_inputs);
+    if (!st.ok()) st = InvalidArgument(c.name, ": ", st.message());
+    cases.push_back(std::move(c));
+  };
+  auto F = [&](const Dims& d, int specials = 0) { return Floats(d, rng, -3.f, 3.f, specials); };
+  auto desc = [](CudaKind kind, std::vector<int64_t> axes = {}) {
+    CudaKernelDesc d;
+    d.kind = kind;
+    d.axes = std::move(axes);
+    return d;
+  };
+  // Softmax / log-softmax over the last axis: rows shorter, longer and not a multiple of the block.
+  for (CudaKind kind : {CudaKind::kSoftmax, CudaKind::kLogSoftmax}) {
+    add("7x151", desc(kind), {F({7, 151})});
+    add("3x10", desc(kind), {F({3, 10})});
+    add("2x3x300_specials", desc(kind), {F({2, 3, 300}, 400)});
+    add("5x1", desc(kind), {F({5, 1})});
+    add("1000", desc(kind), {Floats({1000}, rng, -40.f, 40.f)});
+    add("empty_rows", desc(kind), {F({0, 8})});
+    add("empty_row_length", desc(kind), {F({4, 0})});
+  }
+  KindBuffer inf_row = F({4, 9});
+  inf_row.f[9 + 3] = INFINITY;   // row 1: +inf
+  inf_row.f[18 + 2] = NAN;       // row 2: NaN
+  for (int k = 0; k < 9; ++k) inf_row.f[27 + k] = -INFINITY;  // row 3: all -inf
+  add("rows_inf_nan", desc(CudaKind::kSoftmax), {inf_row});
+  add("rows_inf_nan", desc(CudaKind::kLogSoftmax), {inf_row});
+  // Sums: bias gradients (all but the channel axis), groups below and above the tree threshold.
+  auto reduce = [&](CudaKind kind, std::vector<int64_t> axes, bool keepdims) {
+    CudaKernelDesc d = desc(kind, std::move(axes));
+    d.keepdims = keepdims;
+    return d;
+  };
+  add("bias_grad_nchw", reduce(CudaKind::kReduceSum, {0, 2, 3}, true), {F({2, 3, 5, 7})});
+  add("bias_grad_dense", reduce(CudaKind::kReduceSum, {0}, false), {F({64, 10})});
+  add("rows", reduce(CudaKind::kReduceSum, {1}, false), {F({9, 33})});
+  add("tall", reduce(CudaKind::kReduceSum, {0}, true), {F({200, 3})});
+  add("all", reduce(CudaKind::kReduceSum, {}, false), {F({5, 6})});
+  add("empty_group", reduce(CudaKind::kReduceSum, {1}, true), {F({3, 0, 4})});
+  add("neg_axis_specials", reduce(CudaKind::kReduceSum, {-1}, true), {F({6, 70}, 100)});
+  add("rows", reduce(CudaKind::kReduceMean, {1}, true), {F({4, 70})});
+  add("outer_inner", reduce(CudaKind::kReduceMean, {0, 2}, false), {F({2, 3, 4})});
+  add("empty_group", reduce(CudaKind::kReduceMean, {1}, true), {F({3, 0, 4})});
+  add("bias_grad_large", reduce(CudaKind::kReduceMean, {0, 2, 3}, true), {F({4, 5, 9, 11})});
+  add("rows_specials", reduce(CudaKind::kReduceMax, {1}, true), {F({6, 100}, 150)});
+  add("strided", reduce(CudaKind::kReduceMax, {1, 3}, false), {F({2, 3, 4, 5})});
+  add("empty_group", reduce(CudaKind::kReduceMax, {1}, true), {F({3, 0, 2})});
+  add("tree_specials", reduce(CudaKind::kReduceMax, {0}, true), {F({300, 4}, 400)});
+  // BN statistics.
+  add("nchw", desc(CudaKind::kBatchNormStats), {F({4, 3, 5, 7})});
+  add("nc", desc(CudaKind::kBatchNormStats), {F({16, 8})});
+  add("odd", desc(CudaKind::kBatchNormStats), {Floats({2, 5, 33, 9}, rng, 1.f, 5.f)});
+  add("no_channels", desc(CudaKind::kBatchNormStats), {F({3, 0, 4, 4})});
+  // Softmax cross-entropy and its gradient: dense and sparse targets, classes below and above a warp.
+  for (CudaKind kind : {CudaKind::kSoftmaxCrossEntropy, CudaKind::kSoftmaxCrossEntropyGrad}) {
+    const bool grad = kind == CudaKind::kSoftmaxCrossEntropyGrad;
+    auto with_dloss = [&](std::vector<KindBuffer> in) {
+      if (grad) in.insert(in.begin(), Floats({}, rng, 0.5f, 2.f));
+      return in;
+    };
+    CudaKernelDesc dense = desc(kind), sparse = desc(kind);
+    sparse.sparse = true;
+    add("dense_7x10", dense, with_dloss({F({7, 10}), Floats({7, 10}, rng, 0.f, 1.f)}));
+    add("sparse_33x10", sparse, with_dloss({F({33, 10}), Ints({33}, rng, 0, 9)}));
+    add("sparse_5x1000", sparse, with_dloss({Floats({5, 1000}, rng, -20.f, 20.f), Ints({5}, rng, 0, 999)}));
+    add("dense_70x37", dense, with_dloss({F({70, 37}), Floats({70, 37}, rng, 0.f, 1.f)}));
+    KindBuffer logits = F({3, 12}), targets = Floats({3, 12}, rng, 0.f, 1.f);
+    logits.f[5] = INFINITY;  // row 0: lse = +inf
+    for (int k = 12; k < 24; ++k) logits.f[k] = -INFINITY;  // row 1: lse = -inf
+    targets.f[30] = 0.f;
+    add("dense_inf_rows", dense, with_dloss({logits, targets}));
+    add("empty_batch", sparse, with_dloss({F({0, 10}), Ints({0}, rng, 0, 9)}));
+  }
+  // Pooling.
+  auto pool = [&](CudaKind kind, std::vector<int64_t> kernel, std::vector<int64_t> strides,
+                  std::vector<int64_t> pads, bool count_pad = false) {
+    CudaKernelDesc d = desc(kind);
+    d.kernel = std::move(kernel);
+    d.strides = std::move(strides);
+    d.pads = std::move(pads);
+    d.count_include_pad = count_pad;
+    return d;
+  };
+  // Quantized values: ties, so "the first maximal cell" matters.
+  KindBuffer ties = F({1, 2, 6, 7});
+  for (float& v : ties.f) v = std::round(v);
+  add("3x3_s2_p1", pool(CudaKind::kMaxPool, {3, 3}, {2, 2}, {1, 1, 1, 1}), {F({2, 3, 9, 11}, 60)});
+  add("2x2_s2", pool(CudaKind::kMaxPool, {2, 2}, {2, 2}, {}), {F({1, 2, 8, 8})});
+  add("3x2_s1_asym_pads", pool(CudaKind::kMaxPool, {3, 2}, {1, 1}, {2, 0, 1, 1}), {F({1, 3, 5, 6})});
+  add("ties", pool(CudaKind::kMaxPool, {3, 3}, {1, 1}, {1, 1, 1, 1}), {ties});
+  add("empty_batch", pool(CudaKind::kMaxPool, {2, 2}, {1, 1}, {}), {F({0, 3, 4, 4})});
+  add("3x3_s2_p1", pool(CudaKind::kAveragePool, {3, 3}, {2, 2}, {1, 1, 1, 1}), {F({2, 3, 9, 11})});
+  add("3x3_s2_p1_count_pad", pool(CudaKind::kAveragePool, {3, 3}, {2, 2}, {1, 1, 1, 1}, true), {F({2, 3, 9, 11})});
+  add("2x2_s1_specials", pool(CudaKind::kAveragePool, {2, 2}, {1, 1}, {}), {F({1, 2, 7, 7}, 40)});
+  add("7x7_global", pool(CudaKind::kAveragePool, {7, 7}, {1, 1}, {}), {F({3, 4, 7, 7})});
+  auto dy_for = [&](const Dims& x, const CudaKernelDesc& d) {
+    CudaKernelDesc fwd = d;
+    fwd.kind = CudaKind::kMaxPool;
+    fwd.inputs = {x};
+    auto k = RenderCudaKind(fwd);
+    return F(k.ok() ? k->outputs[0] : Dims{0});
+  };
+  for (auto [name, d, x] : std::vector<std::tuple<std::string, CudaKernelDesc, KindBuffer>>{
+           {"3x3_s2_p1", pool(CudaKind::kMaxPoolGrad, {3, 3}, {2, 2}, {1, 1, 1, 1}), F({2, 3, 9, 11}, 60)},
+           {"2x2_s2", pool(CudaKind::kMaxPoolGrad, {2, 2}, {2, 2}, {}), F({1, 2, 8, 8})},
+           {"overlap_ties", pool(CudaKind::kMaxPoolGrad, {3, 3}, {1, 1}, {1, 1, 1, 1}), ties},
+           {"3x2_s1_asym_pads", pool(CudaKind::kMaxPoolGrad, {3, 2}, {1, 2}, {2, 0, 1, 1}), F({1, 3, 5, 6})}}) {
+    add(name, d, {dy_for(x.dims, d), x});
+  }
+  // Data movement.
+  add("37x45", desc(CudaKind::kTranspose, {1, 0}), {F({37, 45}, 100)});
+  add("batched_3x40x33", desc(CudaKind::kTranspose, {0, 2, 1}), {F({3, 40, 33})});
+  add("nchw_to_nhwc", desc(CudaKind::kTranspose, {0, 2, 3, 1}), {F({2, 3, 4, 5})});
+  add("general_3102", desc(CudaKind::kTranspose, {3, 1, 0, 2}), {F({2, 3, 4, 5})});
+  add("unit_dims", desc(CudaKind::kTranspose, {2, 1, 0}), {F({5, 1, 7})});
+  add("identity", desc(CudaKind::kTranspose, {0, 1}), {F({6, 4})});
+  add("empty", desc(CudaKind::kTranspose, {1, 0}), {F({0, 4})});
+  add("rank5", desc(CudaKind::kTranspose, {4, 2, 0, 3, 1}), {F({2, 3, 2, 3, 4})});
+  add("axis1", desc(CudaKind::kConcat, {1}), {F({2, 3, 4}), F({2, 5, 4}, 20), F({2, 0, 4})});
+  add("axis0", desc(CudaKind::kConcat, {0}), {F({3, 7}), F({3, 7})});
+  add("last_axis", desc(CudaKind::kConcat, {-1}), {F({2, 3}), F({2, 4}), F({2, 1})});
+  add("all_empty", desc(CudaKind::kConcat, {0}), {F({0, 5}), F({0, 5})});
+  // Slice: ONNX starts / ends / axes / steps, resolved as the reference resolves them.
+  auto slice = [&](const std::string& name, const Dims& x, std::vector<int64_t> starts, std::vector<int64_t> ends,
+                   std::vector<int64_t> axes, std::vector<int64_t> steps) {
+    auto range = ResolveSlice(x, starts, ends, axes, steps);
+    if (!range.ok()) {
+      st = InvalidArgument("slice_", name, ": ", range.status().message());
+      return;
+    }
+    CudaKernelDesc d = desc(CudaKind::kSlice);
+    d.starts = range->starts;
+    d.steps = range->steps;
+    d.out = range->output;
+    auto int64s = [](const std::vector<int64_t>& v) {
+      KindBuffer b;
+      b.dims = {int64_t(v.size())};
+      b.int64 = true;
+      b.i = v;
+      return b;
+    };
+    add(name, d, {F(x, 50)}, {int64s(starts), int64s(ends), int64s(axes), int64s(steps)});
+  };
+  slice("steps", {10, 12}, {1, -1}, {9, 0}, {0, 1}, {2, -1});
+  slice("step_minus3", {3, 20}, {-1}, {-100}, {1}, {-3});
+  slice("middle_axis", {5, 6, 7}, {1}, {6}, {1}, {2});
+  slice("empty_result", {4, 5}, {3}, {1}, {0}, {1});
+  slice("clamped_ends", {8, 3}, {-20, 0}, {100, 2}, {0, 1}, {1, 1});
+  add("embeddings", desc(CudaKind::kGather, {0}), {F({10, 6}), Ints({4}, rng, -10, 9)});
+  add("index_matrix", desc(CudaKind::kGather, {0}), {F({10, 6}), Ints({2, 3}, rng, 0, 9)});
+  add("axis1", desc(CudaKind::kGather, {1}), {F({3, 7, 4}), Ints({5}, rng, -7, 6)});
+  add("empty_indices", desc(CudaKind::kGather, {0}), {F({10, 6}), Ints({0}, rng, 0, 9)});
+  add("wide_rows", desc(CudaKind::kGather, {0}), {F({50, 300}), Ints({7}, rng, 0, 49)});
+  if (!st.ok()) return st;
+  return cases;
+#endif
+}
+
+// ---- Cases file (the GPU bundle): binary, this binary's own format -------------------------------
+namespace {
+struct Writer {
+  std::ofstream& f;
+  void U(uint64_t v) { f.write(reinterpret_cast<const char*>(&v), 8); }
+  void Ints(const std::vector<int64_t>& v) {
+    U(v.size());
+    f.write(reinterpret_cast<const char*>(v.data()), v.size() * 8);
+  }
+  void Floats(const std::vector<float>& v) {
+    U(v.size());
+    f.write(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+  }
+};
+struct Reader {
+  std::ifstream& f;
+  bool ok = true;
+  uint64_t U() {
+    uint64_t v = 0;
+    if (!f.read(reinterpret_cast<char*>(&v), 8)) ok = false;
+    return v;
+  }
+  std::vector<int64_t> Ints() {
+    const uint64_t n = U();
+    if (!ok || n > (1u << 26)) return ok = false, std::vector<int64_t>{};
+    std::vector<int64_t> v(n);
+    if (!f.read(reinterpret_cast<char*>(v.data()), n * 8)) ok = false;
+    return v;
+  }
+  std::vector<float> Floats() {
+    const uint64_t n = U();
+    if (!ok || n > (1u << 26)) return ok = false, std::vector<float>{};
+    std::vector<float> v(n);
+    if (!f.read(reinterpret_cast<char*>(v.data()), n * 4)) ok = false;
+    return v;
+  }
+};
+constexpr uint64_t kMagic = 0x31534b4e494b4c4bull;  // "KLKINKS1"
+}  // namespace
+
+Status WriteKindCases(const std::vector<KindCase>& cases, const std::string& path) {
+  std::ofstream f(path + ".tmp", std::ios::binary);
+  Writer w{f};
+  w.U(kMagic);
+  w.U(cases.size());
+  for (const KindCase& c : cases) {
+    w.Ints(std::vector<int64_t>(c.name.begin(), c.name.end()));
+    const CudaKernelDesc& d = c.desc;
+    w.Ints({int64_t(d.kind), d.keepdims, d.sparse, d.count_include_pad});
+    for (const auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out}) w.Ints(*v);
+    w.U(c.inputs.size());
+    for (const KindBuffer& b : c.inputs) {
+      w.Ints(b.dims);
+      w.U(b.int64);
+      b.int64 ? w.Ints(b.i) : w.Floats(b.f);
+    }
+    w.U(c.want.size());
+    for (const auto& v : c.want) w.Floats(v);
+  }
+  f.close();
+  if (!f || std::rename((path + ".tmp").c_str(), path.c_str()) != 0) return InvalidArgument(path, ": cannot write");
+  return Status::Ok();
+}
+
+StatusOr<std::vector<KindCase>> ReadKindCases(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return InvalidArgument(path, ": cannot open");
+  Reader r{f};
+  if (r.U() != kMagic) return InvalidArgument(path, ": not a kiln_cuda_check kinds file");
+  const uint64_t n = r.U();
+  std::vector<KindCase> cases;
+  for (uint64_t k = 0; k < n && r.ok; ++k) {
+    KindCase c;
+    const std::vector<int64_t> name = r.Ints();
+    c.name.assign(name.begin(), name.end());
+    const std::vector<int64_t> flags = r.Ints();
+    if (flags.size() != 4) return InvalidArgument(path, ": case ", k, " is malformed");
+    CudaKernelDesc& d = c.desc;
+    d.kind = static_cast<CudaKind>(flags[0]);
+    d.keepdims = flags[1];
+    d.sparse = flags[2];
+    d.count_include_pad = flags[3];
+    for (auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out}) *v = r.Ints();
+    const uint64_t inputs = r.U();
+    for (uint64_t i = 0; i < inputs && r.ok && i < 64; ++i) {
+      KindBuffer b;
+      b.dims = r.Ints();
+      b.int64 = r.U() != 0;
+      if (b.int64)
+        b.i = r.Ints();
+      else
+        b.f = r.Floats();
+      d.inputs.push_back(b.dims);
+      c.inputs.push_back(std::move(b));
+    }
+    const uint64_t outputs = r.U();
+    for (uint64_t i = 0; i < outputs && r.ok && i < 64; ++i) c.want.push_back(r.Floats());
+    cases.push_back(std::move(c));
+  }
+  if (!r.ok) return InvalidArgument(path, ": truncated or malformed");
+  return cases;
+}
+
+// ---- Emulation -------------------------------------------------------------------------------------
+namespace {
+
+// A block's threads are fibers (ucontext) run round-robin, each until it reaches a
+// barrier or ends; __syncthreads releases when every live thread of the block waits
+// there, a warp shuffle when every thread of the warp does (values exchanged through
+// per-thread slots between two such barriers). Each round runs the threads in a new
+// pseudo-random order (fixed seed), so a missing barrier shows as a wrong result.
+// Blocks run one after another; __shared__ variables are statics (one block at a time).
+const char* kFiberPrelude = R"KILN(// Kiln's CUDA emulation prelude for the kernel kinds.
+#include <math.h>
+#include <string.h>
+#include <ucontext.h>
+#include <functional>
+#include <utility>
+#include <vector>
+#define KILN_EMULATION 1
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+struct kiln_dim3 { unsigned x = 0, y = 0, z = 0; };
+static kiln_dim3 blockIdx, blockDim, gridDim;
+namespace kiln_emu {
+enum State { kReady, kAtSync, kAtWarp, kDone };
+struct Fiber { ucontext_t ctx; kiln_dim3 tid; State state = kReady; std::vector<char> stack; };
+static std::vector<Fiber> fibers;
+static Fiber* current = nullptr;
+static ucontext_t scheduler;
+static const std::function<void()>* body = nullptr;
+static unsigned char slots[1024][8];
+static void Entry() { (*body)(); current->state = kDone; }
+static void Wait(State s) { current->state = s; swapcontext(&current->ctx, &scheduler); }
+template <class T> static T Exchange(T v, int src_lane) {
+  const unsigned t = current->tid.x;
+  memcpy(slots[t], &v, sizeof(T));
+  Wait(kAtWarp);
+  T r = v;
+  if (src_lane >= 0) memcpy(&r, slots[(t & ~31u) + (unsigned)src_lane], sizeof(T));
+  Wait(kAtWarp);
+  return r;
+}
+}  // namespace kiln_emu
+#define threadIdx (kiln_emu::current->tid)
+static inline void __syncthreads() { kiln_emu::Wait(kiln_emu::kAtSync); }
+static inline float __int_as_float(int v) { float f; memcpy(&f, &v, 4); return f; }
+template <class T> static T __shfl_xor_sync(unsigned, T v, int mask, int = 32) {
+  return kiln_emu::Exchange(v, (int)((threadIdx.x & 31u) ^ (unsigned)mask) & 31);
+}
+template <class T> static T __shfl_down_sync(unsigned, T v, unsigned delta, int = 32) {
+  const unsigned lane = threadIdx.x & 31u;
+  return kiln_emu::Exchange(v, lane + delta < 32 ? (int)(lane + delta) : -1);
+}
+template <class T> static T __shfl_sync(unsigned, T v, int src, int = 32) { return kiln_emu::Exchange(v, src & 31); }
+// Runs fn as a grid of grid x block threads; null, or what went wrong.
+static const char* kiln_emu_launch(unsigned grid, unsigned block, const std::function<void()>& fn) {
+  using namespace kiln_emu;
+  if (block == 0 || block > 1024 || block % 32 != 0) return "block size must be a multiple of 32, at most 1024";
+  body = &fn;
+  gridDim = {grid, 1, 1};
+  blockDim = {block, 1, 1};
+  fibers.resize(block);
+  std::vector<unsigned> order(block);
+  for (unsigned t = 0; t < block; ++t) order[t] = t;
+  unsigned long long rng = 0x9e3779b97f4a7c15ull;
+  for (unsigned b = 0; b < grid; ++b) {
+    blockIdx = {b, 0, 0};
+    for (unsigned t = 0; t < block; ++t) {
+      Fiber& f = fibers[t];
+      if (f.stack.empty()) f.stack.resize(128 * 1024);
+      getcontext(&f.ctx);
+      f.ctx.uc_stack.ss_sp = f.stack.data();
+      f.ctx.uc_stack.ss_size = f.stack.size();
+      f.ctx.uc_link = &scheduler;
+      makecontext(&f.ctx, Entry, 0);
+      f.tid = {t, 0, 0};
+      f.state = kReady;
+    }
+    for (;;) {
+      for (unsigned k = block - 1; k > 0; --k) {  // a new order each round (Fisher-Yates, fixed seed)
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        std::swap(order[k], order[rng % (k + 1)]);
+      }
+      for (unsigned k = 0; k < block; ++k) {
+        Fiber& f = fibers[order[k]];
+        if (f.state != kReady) continue;
+        current = &f;
+        swapcontext(&scheduler, &f.ctx);
+      }
+      bool released = false, live = false, all_sync = true;
+      for (unsigned w = 0; w < block / 32; ++w) {
+        unsigned at = 0, alive = 0;
+        for (unsigned t = w * 32; t < w * 32 + 32; ++t) {
+          alive += fibers[t].state != kDone;
+          at += fibers[t].state == kAtWarp;
+        }
+        if (at > 0 && at == alive) {
+          if (alive != 32) return "a warp shuffle with exited lanes";
+          for (unsigned t = w * 32; t < w * 32 + 32; ++t) fibers[t].state = kReady;
+          released = true;
+        }
+      }
+      if (released) continue;
+      for (const Fiber& f : fibers) {
+        live |= f.state != kDone;
+        all_sync &= f.state == kDone || f.state == kAtSync;
+      }
+      if (!live) break;
+      if (!all_sync) return "deadlock: threads wait at different barriers (divergent __syncthreads or shuffles)";
+      for (Fiber& f : fibers) {
+        if (f.state == kAtSync) f.state = kReady;
+      }
+    }
+  }
+  return nullptr;
+}
+)KILN";
+
+std::string TempDir(const char* prefix) {
+  std::string t = std::string("/tmp/") + prefix + ".XXXXXX";
+  std::vector<char> buf(t.begin(), t.end());
+  buf.push_back(0);
+  return mkdtemp(buf.data()) ? std::string(buf.data()) : "";
+}
+
+struct Run {
+  std::vector<std::vector<float>> got;
+  std::string error;
+};
+
+std::string CompareAll(const KindCase& c, const std::vector<std::vector<float>>& got) {
+  if (got.size() != c.want.size()) return "output count differs";
+  for (size_t o = 0; o < got.size(); ++o) {
+    const std::string diff = Compare(got[o], c.want[o], kTolerance);
+    if (!diff.empty()) return "output " + std::to_string(o) + " " + diff;
+  }
+  return "";
+}
+
+}  // namespace
+
+int RunKindsEmulation(const std::vector<KindCase>& cases) {
+  const std::string dir = TempDir("kiln_cuda_kinds");
+  if (dir.empty()) {
+    std::printf("FAIL kinds emulation: cannot make a temp dir\n");
+    return 1;
+  }
+  std::string source = kFiberPrelude;
+  std::vector<GeneratedCudaKernel> kernels;
+  std::set<std::string> rendered;
+  for (const KindCase& c : cases) {
+    auto k = RenderCudaKind(c.desc);
+    if (!k.ok()) {
+      std::printf("FAIL kinds emulation %s: %s\n", c.name.c_str(), k.status().message().c_str());
+      return 1;
+    }
+    if (rendered.insert(k->kernel.name).second) {
+      source += k->kernel.source;
+      const std::string& n = k->kernel.name;
+      source += "extern \"C\" const char* " + n + "_emulate(const void* args, unsigned grid, unsigned block) {\n" +
+                "  const kiln_args_" + n + " a = *(const kiln_args_" + n + "*)args;\n" +
+                "  return kiln_emu_launch(grid, block, [&a] { " + n + "(a); });\n}\n";
+    }
+    kernels.push_back(*k);
+  }
+  const std::string base = dir + "/kinds";
+  std::ofstream(base + ".cc") << source;
+  const char* cxx = std::getenv("CXX") ? std::getenv("CXX") : "c++";
+  const std::string cmd =
+      std::string(cxx) + " -std=c++17 -O1 -shared -fPIC -w -o " + base + ".so " + base + ".cc 2> " + base + ".log";
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream log(base + ".log");
+    std::stringstream s;
+    s << log.rdbuf();
+    std::printf("FAIL kinds emulation: host compile failed: %s\n%s\n", cmd.c_str(), s.str().substr(0, 3000).c_str());
+    return 1;
+  }
+  void* so = dlopen((base + ".so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (so == nullptr) {
+    std::printf("FAIL kinds emulation: dlopen: %s\n", dlerror());
+    return 1;
+  }
+  int failures = 0, passed = 0;
+  std::map<CudaKind, int> covered;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const KindCase& c = cases[i];
+    const GeneratedCudaKernel& k = kernels[i];
+    using Emulate = const char* (*)(const void*, unsigned, unsigned);
+    auto fn = reinterpret_cast<Emulate>(dlsym(so, (k.kernel.name + "_emulate").c_str()));
+    std::vector<std::vector<float>> got;
+    std::vector<uint64_t> in, out;
+    for (const KindBuffer& b : c.inputs) in.push_back(reinterpret_cast<uint64_t>(b.data()));
+    for (const Dims& d : k.outputs) got.emplace_back(ElementCount(d), -12345.f);
+    for (auto& v : got) out.push_back(reinterpret_cast<uint64_t>(v.data()));
+    const std::vector<uint64_t> args = PackPointerArgs(in, out);
+    std::string diff;
+    if (fn == nullptr) {
+      diff = "no symbol " + k.kernel.name + "_emulate";
+    } else if (const char* err = fn(args.data(), k.launch.grid, k.launch.block)) {
+      diff = err;
+    } else {
+      diff = CompareAll(c, got);
+    }
+    if (!diff.empty()) {
+      ++failures;
+      std::printf("FAIL kinds emulate %s (%s, grid %u x %u): %s\n", c.name.c_str(), k.kernel.name.c_str(),
+                  k.launch.grid, k.launch.block, diff.c_str());
+    } else {
+      ++passed;
+      ++covered[c.desc.kind];
+    }
+  }
+  dlclose(so);
+  // Coverage: every kind of the table has an emulated case that passed.
+  for (const CudaKindInfo& info : CudaKinds()) {
+    if (!covered.count(info.kind)) {
+      ++failures;
+      std::printf("FAIL kinds emulation coverage: no passing emulated case for %s\n", info.name);
+    }
+  }
+  if (failures == 0) (void)!std::system(("rm -rf " + dir).c_str());
+  std::printf("%s kinds emulation: %d kernels emulated (threads as fibers, barrier, warp shuffles), %zu/%zu kinds "
+              "covered, compared with the reference kernels within %g\n",
+              failures ? "FAIL" : "PASS", passed, covered.size(), CudaKinds().size(), kTolerance);
+  return failures ? 1 : 0;
+}
+
+// ---- GPU -------------------------------------------------------------------------------------------
+int RunKindsGpu(CudaDevice& dev, const std::vector<KindCase>& cases) {
+  int failures = 0, passed = 0;
+  const int major = dev.info().major, minor = dev.info().minor;
+  const bool cubin = NvrtcSupportsArch(major, minor);
+  for (const KindCase& c : cases) {
+    std::string diff;
+    Status st = Status::Ok();
+    auto k = RenderCudaKind(c.desc);
+    StatusOr<NvrtcResult> image = k.ok() ? NvrtcCompile(k->kernel.source, k->kernel.name, {major, minor, cubin})
+                                         : StatusOr<NvrtcResult>(k.status());
+    StatusOr<void*> fn = image.ok() ? dev.LoadKernel(image->image, k->kernel.name) : StatusOr<void*>(image.status());
+    std::vector<DevicePtr> in, out;
+    std::vector<std::vector<float>> got;
+    if (!fn.ok()) st = fn.status();
+    for (size_t i = 0; i < c.inputs.size() && st.ok(); ++i) {
+      auto p = dev.Alloc(std::max<size_t>(c.inputs[i].bytes(), 8));
+      if (!p.ok()) {
+        st = p.status();
+        break;
+      }
+      in.push_back(*p);
+      if (c.inputs[i].bytes() > 0) st = dev.CopyToDevice(*p, c.inputs[i].data(), c.inputs[i].bytes());
+    }
+    for (size_t o = 0; st.ok() && o < k->outputs.size(); ++o) {
+      got.emplace_back(ElementCount(k->outputs[o]), -12345.f);
+      auto p = dev.Alloc(std::max<size_t>(got.back().size() * 4, 8));
+      if (!p.ok()) {
+        st = p.status();
+        break;
+      }
+      out.push_back(*p);
+    }
+    if (st.ok()) {
+      std::vector<uint64_t> args = PackPointerArgs(in, out);
+      void* params[] = {args.data()};
+      st = dev.Launch(*fn, k->launch.grid, k->launch.block, params);
+      if (st.ok()) st = dev.Synchronize();
+      for (size_t o = 0; o < out.size() && st.ok(); ++o) {
+        if (!got[o].empty()) st = dev.CopyToHost(got[o].data(), out[o], got[o].size() * 4);
+      }
+      if (st.ok()) diff = CompareAll(c, got);
+    }
+    for (DevicePtr p : in) (void)dev.Free(p);
+    for (DevicePtr p : out) (void)dev.Free(p);
+    if (!st.ok() || !diff.empty()) {
+      ++failures;
+      std::printf("FAIL gpu kind %s: %s\n", c.name.c_str(), st.ok() ? diff.c_str() : st.message().c_str());
+    } else {
+      ++passed;
+    }
+  }
+  std::printf("%s gpu kinds: %d kernels passed, %d failed\n", failures ? "FAIL" : "PASS", passed, failures);
+  return failures ? 1 : 0;
+}
+
+}  // namespace kiln::cuda
