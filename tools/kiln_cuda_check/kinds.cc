@@ -277,6 +277,7 @@ StatusOr<std::vector<KindCase>> BuiltinKindCases() {
   add("identity", desc(CudaKind::kTranspose, {0, 1}), {F({6, 4})});
   add("empty", desc(CudaKind::kTranspose, {1, 0}), {F({0, 4})});
   add("rank5", desc(CudaKind::kTranspose, {4, 2, 0, 3, 1}), {F({2, 3, 2, 3, 4})});
+  add("rotate_merges_to_2d", desc(CudaKind::kTranspose, {2, 0, 1}), {F({2, 3, 40})});
   add("axis1", desc(CudaKind::kConcat, {1}), {F({2, 3, 4}), F({2, 5, 4}, 20), F({2, 0, 4})});
   add("axis0", desc(CudaKind::kConcat, {0}), {F({3, 7}), F({3, 7})});
   add("last_axis", desc(CudaKind::kConcat, {-1}), {F({2, 3}), F({2, 4}), F({2, 1})});
