@@ -1,8 +1,13 @@
 // Shared by kiln_cuda_check's fused-program checks (main.cc) and kernel-kind checks (kinds.cc).
 #pragma once
 
+#include <dlfcn.h>
+
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,6 +32,25 @@ inline std::string Compare(const std::vector<float>& got, const std::vector<floa
     }
   }
   return "";
+}
+
+// Writes `source` to base.cc, compiles it with the host compiler ($CXX, else c++) into
+// base.so and loads it; null after printing "FAIL <what>: ..." when that fails.
+inline void* HostCompileAndLoad(const std::string& source, const std::string& base, const char* what) {
+  std::ofstream(base + ".cc") << source;
+  const char* cxx = std::getenv("CXX") ? std::getenv("CXX") : "c++";
+  const std::string cmd =
+      std::string(cxx) + " -std=c++17 -O1 -shared -fPIC -w -o " + base + ".so " + base + ".cc 2> " + base + ".log";
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream log(base + ".log");
+    std::stringstream s;
+    s << log.rdbuf();
+    std::printf("FAIL %s: host compile failed: %s\n%s\n", what, cmd.c_str(), s.str().substr(0, 3000).c_str());
+    return nullptr;
+  }
+  void* so = dlopen((base + ".so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (so == nullptr) std::printf("FAIL %s: dlopen: %s\n", what, dlerror());
+  return so;
 }
 
 }  // namespace kiln::cuda

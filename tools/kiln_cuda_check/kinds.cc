@@ -58,6 +58,15 @@ KindBuffer Ints(const Dims& dims, std::mt19937& rng, int64_t lo, int64_t hi) {
   return b;
 }
 
+// A 1-D int64 tensor (axes, slice bounds).
+KindBuffer Int64Vector(const std::vector<int64_t>& v) {
+  KindBuffer b;
+  b.dims = {int64_t(v.size())};
+  b.int64 = true;
+  b.i = v;
+  return b;
+}
+
 TensorRef Ref(const KindBuffer& b) {
   return {b.int64 ? proto::DT_INT64 : proto::DT_FLOAT, b.dims, const_cast<void*>(b.data())};
 }
@@ -75,19 +84,12 @@ StatusOr<RefCall> ReferenceCall(const KindCase& c, const GeneratedCudaKernel& k)
   RefCall r;
   r.outputs = k.outputs;
   r.compared = {0};
-  auto int64s = [](const std::vector<int64_t>& v) {
-    KindBuffer b;
-    b.dims = {int64_t(v.size())};
-    b.int64 = true;
-    b.i = v;
-    return b;
-  };
   switch (d.kind) {
     case CudaKind::kSoftmax:
     case CudaKind::kLogSoftmax: r.attrs.SetInt("axis", -1); break;
     case CudaKind::kReduceSum:
       r.attrs.SetInt("keepdims", d.keepdims);
-      if (!d.axes.empty()) r.extra_inputs.push_back(int64s(d.axes));
+      if (!d.axes.empty()) r.extra_inputs.push_back(Int64Vector(d.axes));
       break;
     case CudaKind::kReduceMean:
     case CudaKind::kReduceMax:
@@ -294,14 +296,7 @@ StatusOr<std::vector<KindCase>> BuiltinKindCases() {
     d.starts = range->starts;
     d.steps = range->steps;
     d.out = range->output;
-    auto int64s = [](const std::vector<int64_t>& v) {
-      KindBuffer b;
-      b.dims = {int64_t(v.size())};
-      b.int64 = true;
-      b.i = v;
-      return b;
-    };
-    add(name, d, {F(x, 50)}, {int64s(starts), int64s(ends), int64s(axes), int64s(steps)});
+    add(name, d, {F(x, 50)}, {Int64Vector(starts), Int64Vector(ends), Int64Vector(axes), Int64Vector(steps)});
   };
   slice("steps", {10, 12}, {1, -1}, {9, 0}, {0, 1}, {2, -1});
   slice("step_minus3", {3, 20}, {-1}, {-100}, {1}, {-3});
@@ -323,13 +318,10 @@ namespace {
 struct Writer {
   std::ofstream& f;
   void U(uint64_t v) { f.write(reinterpret_cast<const char*>(&v), 8); }
-  void Ints(const std::vector<int64_t>& v) {
+  template <typename T>
+  void Vector(const std::vector<T>& v) {
     U(v.size());
-    f.write(reinterpret_cast<const char*>(v.data()), v.size() * 8);
-  }
-  void Floats(const std::vector<float>& v) {
-    U(v.size());
-    f.write(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+    f.write(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
   }
 };
 struct Reader {
@@ -340,18 +332,12 @@ struct Reader {
     if (!f.read(reinterpret_cast<char*>(&v), 8)) ok = false;
     return v;
   }
-  std::vector<int64_t> Ints() {
+  template <typename T>
+  std::vector<T> Vector() {
     const uint64_t n = U();
-    if (!ok || n > (1u << 26)) return ok = false, std::vector<int64_t>{};
-    std::vector<int64_t> v(n);
-    if (!f.read(reinterpret_cast<char*>(v.data()), n * 8)) ok = false;
-    return v;
-  }
-  std::vector<float> Floats() {
-    const uint64_t n = U();
-    if (!ok || n > (1u << 26)) return ok = false, std::vector<float>{};
-    std::vector<float> v(n);
-    if (!f.read(reinterpret_cast<char*>(v.data()), n * 4)) ok = false;
+    if (!ok || n > (1u << 26)) return ok = false, std::vector<T>{};
+    std::vector<T> v(n);
+    if (!f.read(reinterpret_cast<char*>(v.data()), n * sizeof(T))) ok = false;
     return v;
   }
 };
@@ -364,18 +350,21 @@ Status WriteKindCases(const std::vector<KindCase>& cases, const std::string& pat
   w.U(kMagic);
   w.U(cases.size());
   for (const KindCase& c : cases) {
-    w.Ints(std::vector<int64_t>(c.name.begin(), c.name.end()));
+    w.Vector(std::vector<int64_t>(c.name.begin(), c.name.end()));
     const CudaKernelDesc& d = c.desc;
-    w.Ints({int64_t(d.kind), d.keepdims, d.sparse, d.count_include_pad});
-    for (const auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out}) w.Ints(*v);
+    w.Vector(std::vector<int64_t>{int64_t(d.kind), d.keepdims, d.sparse, d.count_include_pad});
+    for (const auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out}) w.Vector(*v);
     w.U(c.inputs.size());
     for (const KindBuffer& b : c.inputs) {
-      w.Ints(b.dims);
+      w.Vector(b.dims);
       w.U(b.int64);
-      b.int64 ? w.Ints(b.i) : w.Floats(b.f);
+      if (b.int64)
+        w.Vector(b.i);
+      else
+        w.Vector(b.f);
     }
     w.U(c.want.size());
-    for (const auto& v : c.want) w.Floats(v);
+    for (const auto& v : c.want) w.Vector(v);
   }
   f.close();
   if (!f || std::rename((path + ".tmp").c_str(), path.c_str()) != 0) return InvalidArgument(path, ": cannot write");
@@ -391,30 +380,30 @@ StatusOr<std::vector<KindCase>> ReadKindCases(const std::string& path) {
   std::vector<KindCase> cases;
   for (uint64_t k = 0; k < n && r.ok; ++k) {
     KindCase c;
-    const std::vector<int64_t> name = r.Ints();
+    const std::vector<int64_t> name = r.Vector<int64_t>();
     c.name.assign(name.begin(), name.end());
-    const std::vector<int64_t> flags = r.Ints();
+    const std::vector<int64_t> flags = r.Vector<int64_t>();
     if (flags.size() != 4) return InvalidArgument(path, ": case ", k, " is malformed");
     CudaKernelDesc& d = c.desc;
     d.kind = static_cast<CudaKind>(flags[0]);
     d.keepdims = flags[1];
     d.sparse = flags[2];
     d.count_include_pad = flags[3];
-    for (auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out}) *v = r.Ints();
+    for (auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out}) *v = r.Vector<int64_t>();
     const uint64_t inputs = r.U();
     for (uint64_t i = 0; i < inputs && r.ok && i < 64; ++i) {
       KindBuffer b;
-      b.dims = r.Ints();
+      b.dims = r.Vector<int64_t>();
       b.int64 = r.U() != 0;
       if (b.int64)
-        b.i = r.Ints();
+        b.i = r.Vector<int64_t>();
       else
-        b.f = r.Floats();
+        b.f = r.Vector<float>();
       d.inputs.push_back(b.dims);
       c.inputs.push_back(std::move(b));
     }
     const uint64_t outputs = r.U();
-    for (uint64_t i = 0; i < outputs && r.ok && i < 64; ++i) c.want.push_back(r.Floats());
+    for (uint64_t i = 0; i < outputs && r.ok && i < 64; ++i) c.want.push_back(r.Vector<float>());
     cases.push_back(std::move(c));
   }
   if (!r.ok) return InvalidArgument(path, ": truncated or malformed");
@@ -586,23 +575,8 @@ int RunKindsEmulation(const std::vector<KindCase>& cases) {
     }
     kernels.push_back(*k);
   }
-  const std::string base = dir + "/kinds";
-  std::ofstream(base + ".cc") << source;
-  const char* cxx = std::getenv("CXX") ? std::getenv("CXX") : "c++";
-  const std::string cmd =
-      std::string(cxx) + " -std=c++17 -O1 -shared -fPIC -w -o " + base + ".so " + base + ".cc 2> " + base + ".log";
-  if (std::system(cmd.c_str()) != 0) {
-    std::ifstream log(base + ".log");
-    std::stringstream s;
-    s << log.rdbuf();
-    std::printf("FAIL kinds emulation: host compile failed: %s\n%s\n", cmd.c_str(), s.str().substr(0, 3000).c_str());
-    return 1;
-  }
-  void* so = dlopen((base + ".so").c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (so == nullptr) {
-    std::printf("FAIL kinds emulation: dlopen: %s\n", dlerror());
-    return 1;
-  }
+  void* so = HostCompileAndLoad(source, dir + "/kinds", "kinds emulation");
+  if (so == nullptr) return 1;
   int failures = 0, passed = 0;
   std::map<CudaKind, int> covered;
   for (size_t i = 0; i < cases.size(); ++i) {

@@ -207,7 +207,6 @@ int RunEmulation(const std::vector<Case>& cases) {
     std::printf("FAIL emulation: cannot make a temp dir\n");
     return 1;
   }
-  const char* cxx = std::getenv("CXX") ? std::getenv("CXX") : "c++";
   int failures = 0;
   std::set<FusedOp> covered;
   for (CudaMath math : {CudaMath::kDouble, CudaMath::kFloat}) {
@@ -223,22 +222,8 @@ int RunEmulation(const std::vector<Case>& cases) {
       if (rendered.insert(k->name).second) source += k->source;
       kernels.push_back(*k);
     }
-    const std::string base = std::string(dir) + "/kernels_" + MathName(math);
-    std::ofstream(base + ".cc") << source;
-    const std::string cmd =
-        std::string(cxx) + " -std=c++17 -O1 -shared -fPIC -w -o " + base + ".so " + base + ".cc 2> " + base + ".log";
-    if (std::system(cmd.c_str()) != 0) {
-      std::ifstream log(base + ".log");
-      std::stringstream s;
-      s << log.rdbuf();
-      std::printf("FAIL emulation: host compile failed: %s\n%s\n", cmd.c_str(), s.str().substr(0, 3000).c_str());
-      return 1;
-    }
-    void* so = dlopen((base + ".so").c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (so == nullptr) {
-      std::printf("FAIL emulation: dlopen: %s\n", dlerror());
-      return 1;
-    }
+    void* so = HostCompileAndLoad(source, std::string(dir) + "/kernels_" + MathName(math), "emulation");
+    if (so == nullptr) return 1;
     for (size_t i = 0; i < cases.size(); ++i) {
       const Case& c = cases[i];
       using Emulate = void (*)(const void*, unsigned, unsigned);
