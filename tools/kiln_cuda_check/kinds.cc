@@ -183,8 +183,8 @@ StatusOr<std::vector<KindCase>> BuiltinKindCases() {
     add("empty_row_length", desc(kind), {F({4, 0})});
   }
   KindBuffer inf_row = F({4, 9});
-  inf_row.f[9 + 3] = INFINITY;   // row 1: +inf
-  inf_row.f[18 + 2] = NAN;       // row 2: NaN
+  inf_row.f[9 + 3] = INFINITY;                                // row 1: +inf
+  inf_row.f[18 + 2] = NAN;                                    // row 2: NaN
   for (int k = 0; k < 9; ++k) inf_row.f[27 + k] = -INFINITY;  // row 3: all -inf
   add("rows_inf_nan", desc(CudaKind::kSoftmax), {inf_row});
   add("rows_inf_nan", desc(CudaKind::kLogSoftmax), {inf_row});
@@ -228,15 +228,15 @@ StatusOr<std::vector<KindCase>> BuiltinKindCases() {
     add("sparse_5x1000", sparse, with_dloss({Floats({5, 1000}, rng, -20.f, 20.f), Ints({5}, rng, 0, 999)}));
     add("dense_70x37", dense, with_dloss({F({70, 37}), Floats({70, 37}, rng, 0.f, 1.f)}));
     KindBuffer logits = F({3, 12}), targets = Floats({3, 12}, rng, 0.f, 1.f);
-    logits.f[5] = INFINITY;  // row 0: lse = +inf
+    logits.f[5] = INFINITY;                                 // row 0: lse = +inf
     for (int k = 12; k < 24; ++k) logits.f[k] = -INFINITY;  // row 1: lse = -inf
     targets.f[30] = 0.f;
     add("dense_inf_rows", dense, with_dloss({logits, targets}));
     add("empty_batch", sparse, with_dloss({F({0, 10}), Ints({0}, rng, 0, 9)}));
   }
   // Pooling.
-  auto pool = [&](CudaKind kind, std::vector<int64_t> kernel, std::vector<int64_t> strides,
-                  std::vector<int64_t> pads, bool count_pad = false) {
+  auto pool = [&](CudaKind kind, std::vector<int64_t> kernel, std::vector<int64_t> strides, std::vector<int64_t> pads,
+                  bool count_pad = false) {
     CudaKernelDesc d = desc(kind);
     d.kernel = std::move(kernel);
     d.strides = std::move(strides);
@@ -616,9 +616,10 @@ int RunKindsEmulation(const std::vector<KindCase>& cases) {
     }
   }
   if (failures == 0) (void)!std::system(("rm -rf " + dir).c_str());
-  std::printf("%s kinds emulation: %d kernels emulated (threads as fibers, barrier, warp shuffles), %zu/%zu kinds "
-              "covered, compared with the reference kernels within %g\n",
-              failures ? "FAIL" : "PASS", passed, covered.size(), CudaKinds().size(), kTolerance);
+  std::printf(
+      "%s kinds emulation: %d kernels emulated (threads as fibers, barrier, warp shuffles), %zu/%zu kinds "
+      "covered, compared with the reference kernels within %g\n",
+      failures ? "FAIL" : "PASS", passed, covered.size(), CudaKinds().size(), kTolerance);
   return failures ? 1 : 0;
 }
 

@@ -2,11 +2,11 @@
 // warp shuffles and shared memory) and the data-movement kinds: transpose,
 // concat, slice, gather. The reductions are in cuda_reduce_kinds.cc, pooling in
 // cuda_pool_kinds.cc.
+#include "compiler/backends/cuda/cuda_kinds.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
-
-#include "compiler/backends/cuda/cuda_kinds.h"
 
 namespace kiln::cuda {
 
@@ -80,7 +80,8 @@ std::string Describe(const CudaKernelDesc& desc) {
     s += " kernel=" + Join(desc.kernel) + " strides=" + Join(desc.strides) + " pads=" + Join(desc.pads) +
          (desc.count_include_pad ? " count_include_pad" : "");
   }
-  if (!desc.starts.empty()) s += " starts=" + Join(desc.starts) + " steps=" + Join(desc.steps) + " out=" + Join(desc.out);
+  if (!desc.starts.empty())
+    s += " starts=" + Join(desc.starts) + " steps=" + Join(desc.steps) + " out=" + Join(desc.out);
   return s;
 }
 
@@ -230,8 +231,8 @@ StatusOr<GeneratedCudaKernel> RenderTransposeKernel(const CudaKernelDesc& desc) 
   }
   const int64_t total = ElementCount(x);
   const std::string name = KernelName(desc);
-  std::string s = Signature(name, 1, 1, Describe(desc) + " (collapsed " + DimsToString(cx) + " perm " +
-                                            DimsToString(cperm) + ")");
+  std::string s =
+      Signature(name, 1, 1, Describe(desc) + " (collapsed " + DimsToString(cx) + " perm " + DimsToString(cperm) + ")");
   s += "  const float* x = (const float*)a.in0;\n  float* y = a.out0;\n";
   const bool two_d = (cperm.size() == 2 && cperm[0] == 1) || (cperm.size() == 3 && cperm[0] == 0 && cperm[1] == 2);
   if (two_d) {
@@ -241,13 +242,13 @@ StatusOr<GeneratedCudaKernel> RenderTransposeKernel(const CudaKernelDesc& desc) 
          "  const unsigned tx = threadIdx.x & 31u, ty = threadIdx.x >> 5, rows = blockDim.x >> 5;\n"
          "  for (long long t = blockIdx.x; t < " +
          Int(tiles) + "; t += gridDim.x) {\n" + "    const long long b = t / " + Int(TR * TC) + ", tr = (t / " +
-         Int(TC) + ") % " + Int(TR) + ", tc = t % " + Int(TC) + ";\n" + "    const float* xb = x + b * " +
-         Int(R * C) + ";\n    float* yb = y + b * " + Int(R * C) + ";\n" +
+         Int(TC) + ") % " + Int(TR) + ", tc = t % " + Int(TC) + ";\n" + "    const float* xb = x + b * " + Int(R * C) +
+         ";\n    float* yb = y + b * " + Int(R * C) + ";\n" +
          "    for (unsigned j = ty; j < 32; j += rows) {\n"
          "      const long long r = tr * 32 + j, c = tc * 32 + tx;\n"
          "      if (r < " +
-         Int(R) + " && c < " + Int(C) + ") tile[j][tx] = xb[r * " + Int(C) +
-         " + c];\n    }\n    __syncthreads();\n" + "    for (unsigned j = ty; j < 32; j += rows) {\n" +
+         Int(R) + " && c < " + Int(C) + ") tile[j][tx] = xb[r * " + Int(C) + " + c];\n    }\n    __syncthreads();\n" +
+         "    for (unsigned j = ty; j < 32; j += rows) {\n" +
          "      const long long c = tc * 32 + j, r = tr * 32 + tx;\n" + "      if (r < " + Int(R) + " && c < " +
          Int(C) + ") yb[c * " + Int(R) + " + r] = tile[tx][j];\n    }\n    __syncthreads();\n  }\n}\n";
     const unsigned grid = static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(tiles, 1), 65535));
@@ -290,8 +291,8 @@ StatusOr<GeneratedCudaKernel> RenderConcatKernel(const CudaKernelDesc& desc) {
   std::string s = Signature(name, n, 1, Describe(desc));
   s += "  float* y = a.out0;\n" + ElementLoop(total);
   s += "    const long long o = e / " + Int(std::max<int64_t>(1, along * inner)) + ", rest = e % " +
-       Int(std::max<int64_t>(1, along * inner)) + ", i = rest / " + Int(std::max<int64_t>(1, inner)) +
-       ", j = rest % " + Int(std::max<int64_t>(1, inner)) + ";\n    float v;\n";
+       Int(std::max<int64_t>(1, along * inner)) + ", i = rest / " + Int(std::max<int64_t>(1, inner)) + ", j = rest % " +
+       Int(std::max<int64_t>(1, inner)) + ";\n    float v;\n";
   int64_t start = 0;
   bool any = false;
   for (int k = 0; k < n; ++k) {

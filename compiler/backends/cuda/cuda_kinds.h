@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "compiler/backends/cuda/cuda_codegen.h"
-#include "ir/core/status.h"
 #include "ir/core/dtype.h"
+#include "ir/core/status.h"
 
 namespace kiln::cuda {
 
@@ -98,7 +98,7 @@ namespace kinds_internal {
 std::string KernelName(const CudaKernelDesc& desc);
 std::string Prelude();
 std::string Signature(const std::string& name, int num_inputs, int num_outputs, const std::string& comment);
-std::string Int(int64_t v);  // a long long literal
+std::string Int(int64_t v);                        // a long long literal
 std::string Describe(const CudaKernelDesc& desc);  // the description as text (source comment, hashed into the name)
 /// The struct the family files return.
 GeneratedCudaKernel Finish(std::string name, std::string source, int num_inputs, std::vector<Dims> outputs,

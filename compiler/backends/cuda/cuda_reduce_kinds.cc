@@ -107,8 +107,9 @@ StatusOr<GeneratedCudaKernel> RenderBatchNormStatsKernel(const CudaKernelDesc& d
   s += "  __shared__ float scratch[32];\n  const float* x = (const float*)a.in0;\n"
        "  for (long long ch = blockIdx.x; ch < " +
        Int(c) + "; ch += gridDim.x) {\n    float sum = 0.f;\n    for (long long j = threadIdx.x; j < " + Int(count) +
-       "; j += blockDim.x) sum += x[" + at + "];\n" + "    const float mean = kiln_block_reduce(sum, kiln_sum(), 0.f, scratch) / " +
-       std::to_string(count) + ".f;\n    float sq = 0.f;\n    for (long long j = threadIdx.x; j < " + Int(count) +
+       "; j += blockDim.x) sum += x[" + at + "];\n" +
+       "    const float mean = kiln_block_reduce(sum, kiln_sum(), 0.f, scratch) / " + std::to_string(count) +
+       ".f;\n    float sq = 0.f;\n    for (long long j = threadIdx.x; j < " + Int(count) +
        "; j += blockDim.x) {\n      const float d = x[" + at + "] - mean;\n      sq += d * d;\n    }\n" +
        "    const float var = kiln_block_reduce(sq, kiln_sum(), 0.f, scratch) / " + std::to_string(count) +
        ".f;\n    if (threadIdx.x == 0) {\n      a.out0[ch] = mean;\n      a.out1[ch] = var;\n    }\n  }\n}\n";
@@ -154,17 +155,19 @@ StatusOr<GeneratedCudaKernel> RenderSoftmaxCrossEntropyKernel(const CudaKernelDe
        "    const float lse = (m == kiln_inf() || m == -kiln_inf()) ? m : m + logf(sum);\n";
   const std::string target_of = desc.sparse ? "(labels[row] == k ? 1.f : 0.f)" : "targets[row * " + Int(c) + " + k]";
   if (!grad) {
-    s += "    float row_loss = 0.f;\n    for (long long k = lane; k < " + Int(c) + "; k += 32) {\n      const float t = " +
-         target_of + ";\n      if (t != 0.f) row_loss -= t * (x[k] - lse);\n    }\n" +
+    s += "    float row_loss = 0.f;\n    for (long long k = lane; k < " + Int(c) +
+         "; k += 32) {\n      const float t = " + target_of +
+         ";\n      if (t != 0.f) row_loss -= t * (x[k] - lse);\n    }\n" +
          "    row_loss = kiln_warp_reduce(row_loss, kiln_sum());\n    if (lane == 0) total += row_loss;\n  }\n" +
          "  if (lane == 0) partial[threadIdx.x >> 5] = total;\n  __syncthreads();\n  if (threadIdx.x == 0) {\n" +
          "    float loss = 0.f;\n    for (unsigned w = 0; w < warps; ++w) loss += partial[w];\n    a.out0[0] = " +
          (n == 0 ? std::string("0.f") : "loss / " + std::to_string(n) + ".f") + ";\n  }\n}\n";
     return Finish(name, s, 2, {Dims{}}, {1, 256});
   }
-  s += "    float target_sum = 0.f;\n    for (long long k = lane; k < " + Int(c) + "; k += 32) target_sum += " +
-       target_of + ";\n    target_sum = kiln_warp_reduce(target_sum, kiln_sum());\n    for (long long k = lane; k < " +
-       Int(c) + "; k += 32) a.out0[row * " + Int(c) + " + k] = scale * (expf(x[k] - lse) * target_sum - " + target_of +
+  s += "    float target_sum = 0.f;\n    for (long long k = lane; k < " + Int(c) +
+       "; k += 32) target_sum += " + target_of +
+       ";\n    target_sum = kiln_warp_reduce(target_sum, kiln_sum());\n    for (long long k = lane; k < " + Int(c) +
+       "; k += 32) a.out0[row * " + Int(c) + " + k] = scale * (expf(x[k] - lse) * target_sum - " + target_of +
        ");\n  }\n}\n";
   const int64_t blocks = (n + 7) / 8;  // 8 warps a block
   return Finish(name, s, 3, {logits}, {GridFor(blocks), 256});
