@@ -198,6 +198,8 @@ StatusOr<std::vector<KindCase>> BuiltinKindCases() {
   add("bias_grad_dense", reduce(CudaKind::kReduceSum, {0}, false), {F({64, 10})});
   add("rows", reduce(CudaKind::kReduceSum, {1}, false), {F({9, 33})});
   add("tall", reduce(CudaKind::kReduceSum, {0}, true), {F({200, 3})});
+  add("columns_odd", reduce(CudaKind::kReduceSum, {0, 1}, false), {F({9, 30, 70})});
+  add("columns_specials", reduce(CudaKind::kReduceMax, {0}, false), {F({100, 45}, 300)});
   add("all", reduce(CudaKind::kReduceSum, {}, false), {F({5, 6})});
   add("empty_group", reduce(CudaKind::kReduceSum, {1}, true), {F({3, 0, 4})});
   add("neg_axis_specials", reduce(CudaKind::kReduceSum, {-1}, true), {F({6, 70}, 100)});

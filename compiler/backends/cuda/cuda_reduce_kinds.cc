@@ -43,7 +43,8 @@ StatusOr<GeneratedCudaKernel> RenderSoftmaxKernel(const CudaKernelDesc& desc) {
 
 // Sum / mean / max over `axes`. Output o's group: its kept-axes offset plus the
 // reduced-axes offsets, both unflattened with constant strides. Groups of 64 or
-// more: a block each (a tree); smaller ones: a thread each (serial).
+// more: a block each (a tree) when the last axis is reduced, 32 outputs a block
+// (columns) when it is kept; smaller groups: a thread each (serial).
 StatusOr<GeneratedCudaKernel> RenderReduceKernel(const CudaKernelDesc& desc) {
   if (desc.inputs.size() != 1) return InvalidArgument("needs 1 input");
   const Dims& x = desc.inputs[0];
@@ -77,8 +78,24 @@ StatusOr<GeneratedCudaKernel> RenderReduceKernel(const CudaKernelDesc& desc) {
   const std::string name = KernelName(desc);
   std::string s = Signature(name, 1, 1, Describe(desc));
   s += "  const float* x = (const float*)a.in0;\n  float* y = a.out0;\n";
-  const bool tree = group >= 64;
-  if (tree) {
+  const bool inner_kept = rank > 0 && !reduced[rank - 1];
+  if (group >= 64 && inner_kept) {
+    // Columns (bias gradients of [N, C]): 32 adjacent outputs a block, coalesced
+    // loads; the block's 8 warps split the group, their partials meet in shared memory.
+    const int64_t chunks = (n_out + 31) / 32;
+    s += "  __shared__ float part[8][33];\n  const unsigned lane = threadIdx.x & 31u, row = threadIdx.x >> 5;\n"
+         "  for (long long chunk = blockIdx.x; chunk < " +
+         Int(chunks) +
+         "; chunk += gridDim.x) {\n    const long long o = chunk * 32 + lane;\n    float acc = " + identity +
+         ";\n    if (o < " + Int(n_out) + ") {\n    long long base = 0;\n" +
+         OffsetCode("base", "o", kept_dims, kept_strides) + "    for (long long g = row; g < " + Int(group) +
+         "; g += 8) {\n    long long off = base;\n" + OffsetCode("off", "g", red_dims, red_strides) +
+         "      acc = " + op + "(acc, x[off]);\n    }\n    }\n    part[row][lane] = acc;\n    __syncthreads();\n" +
+         "    if (row == 0 && o < " + Int(n_out) + ") {\n      for (int k = 1; k < 8; ++k) acc = " + op +
+         "(acc, part[k][lane]);\n      y[o] = " + finish + ";\n    }\n    __syncthreads();\n  }\n}\n";
+    return Finish(name, s, 1, {y}, {GridFor(chunks), 256});
+  }
+  if (group >= 64) {
     s += "  __shared__ float scratch[32];\n  for (long long o = blockIdx.x; o < " + Int(n_out) +
          "; o += gridDim.x) {\n    long long base = 0;\n" + OffsetCode("base", "o", kept_dims, kept_strides) +
          "    float acc = " + identity + ";\n    for (long long g = threadIdx.x; g < " + Int(group) +
