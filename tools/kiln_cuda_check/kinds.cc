@@ -626,58 +626,172 @@ int RunKindsEmulation(const std::vector<KindCase>& cases) {
 }
 
 // ---- GPU -------------------------------------------------------------------------------------------
+namespace {
+
+// A rendered kind on the device: compiled (an sm_XY cubin when NVRTC knows the
+// arch, else compute_XY PTX), its inputs uploaded, its outputs allocated; freed at the end.
+class DeviceKind {
+ public:
+  DeviceKind(CudaDevice& dev, const CudaKernelDesc& desc, const std::vector<KindBuffer>& inputs) : dev_(dev) {
+    auto k = RenderCudaKind(desc);
+    if (!k.ok()) {
+      status_ = k.status();
+      return;
+    }
+    kernel_ = *k;
+    const int major = dev.info().major, minor = dev.info().minor;
+    auto image =
+        NvrtcCompile(kernel_.kernel.source, kernel_.kernel.name, {major, minor, NvrtcSupportsArch(major, minor)});
+    auto fn = image.ok() ? dev.LoadKernel(image->image, kernel_.kernel.name) : StatusOr<void*>(image.status());
+    if (!fn.ok()) {
+      status_ = fn.status();
+      return;
+    }
+    function_ = *fn;
+    for (const KindBuffer& b : inputs) {
+      if (!Allocate(b.bytes(), &in_)) return;
+      if (b.bytes() > 0) status_ = dev.CopyToDevice(in_.back(), b.data(), b.bytes());
+      if (!status_.ok()) return;
+    }
+    for (const Dims& d : kernel_.outputs) {
+      if (!Allocate(ElementCount(d) * 4, &out_)) return;
+    }
+  }
+  ~DeviceKind() {
+    for (DevicePtr p : in_) (void)dev_.Free(p);
+    for (DevicePtr p : out_) (void)dev_.Free(p);
+  }
+  const Status& status() const { return status_; }
+  const GeneratedCudaKernel& kernel() const { return kernel_; }
+  Status Launch() {
+    std::vector<uint64_t> args = PackPointerArgs(in_, out_);
+    void* params[] = {args.data()};
+    return dev_.Launch(function_, kernel_.launch.grid, kernel_.launch.block, params);
+  }
+  Status Read(std::vector<std::vector<float>>* got) {
+    got->clear();
+    for (size_t o = 0; o < out_.size(); ++o) {
+      got->emplace_back(ElementCount(kernel_.outputs[o]), -12345.f);
+      if (!got->back().empty()) RETURN_IF_ERROR(dev_.CopyToHost(got->back().data(), out_[o], got->back().size() * 4));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  bool Allocate(size_t bytes, std::vector<DevicePtr>* into) {
+    auto p = dev_.Alloc(std::max<size_t>(bytes, 8));
+    if (!p.ok()) {
+      status_ = p.status();
+      return false;
+    }
+    into->push_back(*p);
+    return true;
+  }
+  CudaDevice& dev_;
+  Status status_ = Status::Ok();
+  GeneratedCudaKernel kernel_;
+  void* function_ = nullptr;
+  std::vector<DevicePtr> in_, out_;
+};
+
+}  // namespace
+
 int RunKindsGpu(CudaDevice& dev, const std::vector<KindCase>& cases) {
   int failures = 0, passed = 0;
-  const int major = dev.info().major, minor = dev.info().minor;
-  const bool cubin = NvrtcSupportsArch(major, minor);
   for (const KindCase& c : cases) {
-    std::string diff;
-    Status st = Status::Ok();
-    auto k = RenderCudaKind(c.desc);
-    StatusOr<NvrtcResult> image = k.ok() ? NvrtcCompile(k->kernel.source, k->kernel.name, {major, minor, cubin})
-                                         : StatusOr<NvrtcResult>(k.status());
-    StatusOr<void*> fn = image.ok() ? dev.LoadKernel(image->image, k->kernel.name) : StatusOr<void*>(image.status());
-    std::vector<DevicePtr> in, out;
+    DeviceKind k(dev, c.desc, c.inputs);
+    Status st = k.status();
+    if (st.ok()) st = k.Launch();
+    if (st.ok()) st = dev.Synchronize();
     std::vector<std::vector<float>> got;
-    if (!fn.ok()) st = fn.status();
-    for (size_t i = 0; i < c.inputs.size() && st.ok(); ++i) {
-      auto p = dev.Alloc(std::max<size_t>(c.inputs[i].bytes(), 8));
-      if (!p.ok()) {
-        st = p.status();
-        break;
-      }
-      in.push_back(*p);
-      if (c.inputs[i].bytes() > 0) st = dev.CopyToDevice(*p, c.inputs[i].data(), c.inputs[i].bytes());
-    }
-    for (size_t o = 0; st.ok() && o < k->outputs.size(); ++o) {
-      got.emplace_back(ElementCount(k->outputs[o]), -12345.f);
-      auto p = dev.Alloc(std::max<size_t>(got.back().size() * 4, 8));
-      if (!p.ok()) {
-        st = p.status();
-        break;
-      }
-      out.push_back(*p);
-    }
-    if (st.ok()) {
-      std::vector<uint64_t> args = PackPointerArgs(in, out);
-      void* params[] = {args.data()};
-      st = dev.Launch(*fn, k->launch.grid, k->launch.block, params);
-      if (st.ok()) st = dev.Synchronize();
-      for (size_t o = 0; o < out.size() && st.ok(); ++o) {
-        if (!got[o].empty()) st = dev.CopyToHost(got[o].data(), out[o], got[o].size() * 4);
-      }
-      if (st.ok()) diff = CompareAll(c, got);
-    }
-    for (DevicePtr p : in) (void)dev.Free(p);
-    for (DevicePtr p : out) (void)dev.Free(p);
-    if (!st.ok() || !diff.empty()) {
+    if (st.ok()) st = k.Read(&got);
+    const std::string diff = st.ok() ? CompareAll(c, got) : st.message();
+    if (!diff.empty()) {
       ++failures;
-      std::printf("FAIL gpu kind %s: %s\n", c.name.c_str(), st.ok() ? diff.c_str() : st.message().c_str());
+      std::printf("FAIL gpu kind %s: %s\n", c.name.c_str(), diff.c_str());
     } else {
       ++passed;
     }
   }
   std::printf("%s gpu kinds: %d kernels passed, %d failed\n", failures ? "FAIL" : "PASS", passed, failures);
+  return failures ? 1 : 0;
+}
+
+// Network-sized shapes: the median of `reps` CUDA-event timings, and the bandwidth
+// of the bytes each kernel must move (inputs read once, outputs written once).
+int RunKindsBench(CudaDevice& dev, int reps) {
+  std::mt19937 rng(7);
+  auto floats = [&](const Dims& d) {
+    KindBuffer b;
+    b.dims = d;
+    b.f.resize(ElementCount(d));
+    std::uniform_real_distribution<float> value(-3.f, 3.f);
+    for (float& v : b.f) v = value(rng);
+    return b;
+  };
+  auto ints = [&](const Dims& d, int64_t hi) {
+    KindBuffer b;
+    b.dims = d;
+    b.int64 = true;
+    b.i.resize(ElementCount(d));
+    std::uniform_int_distribution<int64_t> value(0, hi - 1);
+    for (int64_t& v : b.i) v = value(rng);
+    return b;
+  };
+  auto desc = [](CudaKind kind, std::vector<int64_t> axes = {}) {
+    CudaKernelDesc d;
+    d.kind = kind;
+    d.axes = std::move(axes);
+    return d;
+  };
+  CudaKernelDesc pool = desc(CudaKind::kMaxPool), pool_grad = desc(CudaKind::kMaxPoolGrad);
+  for (CudaKernelDesc* d : {&pool, &pool_grad}) {
+    d->kernel = {3, 3};
+    d->strides = {2, 2};
+    d->pads = {1, 1, 1, 1};
+  }
+  CudaKernelDesc sce = desc(CudaKind::kSoftmaxCrossEntropy);
+  sce.sparse = true;
+  const Dims act = {32, 256, 56, 56};
+  std::vector<std::tuple<std::string, CudaKernelDesc, std::vector<KindBuffer>>> runs = {
+      {"softmax_8192x1000", desc(CudaKind::kSoftmax), {floats({8192, 1000})}},
+      {"log_softmax_8192x1000", desc(CudaKind::kLogSoftmax), {floats({8192, 1000})}},
+      {"bias_grad_nchw_32x256x56x56", desc(CudaKind::kReduceSum, {0, 2, 3}), {floats(act)}},
+      {"bias_grad_dense_65536x512", desc(CudaKind::kReduceSum, {0}), {floats({65536, 512})}},
+      {"bn_stats_32x256x56x56", desc(CudaKind::kBatchNormStats), {floats(act)}},
+      {"softmax_ce_sparse_8192x1000", sce, {floats({8192, 1000}), ints({8192}, 1000)}},
+      {"max_pool_3x3s2_32x64x112x112", pool, {floats({32, 64, 112, 112})}},
+      {"max_pool_grad_3x3s2_32x64x112x112", pool_grad, {floats({32, 64, 56, 56}), floats({32, 64, 112, 112})}},
+      {"transpose_8192x8192", desc(CudaKind::kTranspose, {1, 0}), {floats({8192, 8192})}},
+      {"nchw_to_nhwc_32x256x56x56", desc(CudaKind::kTranspose, {0, 2, 3, 1}), {floats(act)}},
+      {"gather_50000x512_by_65536", desc(CudaKind::kGather, {0}), {floats({50000, 512}), ints({65536}, 50000)}},
+  };
+  int failures = 0;
+  for (auto& [name, d, inputs] : runs) {
+    DeviceKind k(dev, d, inputs);
+    std::vector<float> times;
+    Status st = k.status();
+    for (int r = 0; r < reps + 3 && st.ok(); ++r) {
+      auto ms = dev.TimeMs(nullptr, [&] { return k.Launch(); });
+      if (!ms.ok())
+        st = ms.status();
+      else if (r >= 3)
+        times.push_back(*ms);  // the first runs warm up
+    }
+    if (!st.ok() || times.empty()) {
+      ++failures;
+      std::printf("FAIL bench kind %s: %s\n", name.c_str(), st.message().c_str());
+      continue;
+    }
+    std::sort(times.begin(), times.end());
+    double bytes = 0;
+    for (const KindBuffer& b : inputs) bytes += double(b.bytes());
+    for (const Dims& o : k.kernel().outputs) bytes += 4.0 * double(ElementCount(o));
+    const double ms = times[times.size() / 2];
+    std::printf("BENCHKIND %s %.4f ms %.1f GB/s (grid %u x %u)\n", name.c_str(), ms, bytes / ms / 1e6,
+                k.kernel().launch.grid, k.kernel().launch.block);
+    inputs.clear();  // host memory back before the next shape
+  }
   return failures ? 1 : 0;
 }
 

@@ -40,5 +40,7 @@ StatusOr<std::vector<KindCase>> ReadKindCases(const std::string& path);
 int RunKindsEmulation(const std::vector<KindCase>& cases);
 /// Every case on device 0 (cubin or PTX as the fused kernels), compared with the reference.
 int RunKindsGpu(CudaDevice& dev, const std::vector<KindCase>& cases);
+/// Timings of the kinds at network sizes on device 0 ("BENCHKIND name ms GB/s" lines).
+int RunKindsBench(CudaDevice& dev, int reps);
 
 }  // namespace kiln::cuda

@@ -5,6 +5,7 @@
 //   --ptx       NVRTC to PTX for compute_80 and compute_90, ptxas -arch=sm_90 each
 //   --gpu       NVRTC, load and run on device 0 through the driver, compare (exit 77: no CUDA driver)
 //   --bench N,N benchmark the chains "gelu8" and "bwd" (median of --reps CUDA-event timings)
+//   --bench-kinds  benchmark the kernel kinds at network sizes (BENCHKIND lines)
 //   --programs FILE  more programs, one text form a line (e.g. from the examples' models)
 //   --kinds FILE / --write-kinds FILE  the generated kernel kinds' cases (kinds.h) from / to a file
 // The kernel kinds (compiler/backends/cuda/cuda_kinds.h) run in every mode but --bench,
@@ -569,6 +570,12 @@ StatusOr<std::vector<KindCase>> LoadKinds(const std::string& file) {
 #endif
 }
 
+int RunBenchKinds(int reps) {
+  auto dev = CudaDevice::Open(0);
+  if (!dev.ok()) return NoDriver(dev.status());
+  return RunKindsBench(**dev, reps);
+}
+
 int Main(int argc, char** argv) {
   std::vector<std::string> modes;
   std::vector<int64_t> sizes = {1 << 20, 64 << 20};
@@ -577,7 +584,7 @@ int Main(int argc, char** argv) {
   std::vector<Case> cases = BuiltinCases();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--emulate" || a == "--ptx" || a == "--gpu")
+    if (a == "--emulate" || a == "--ptx" || a == "--gpu" || a == "--bench-kinds")
       modes.push_back(a);
     else if (a == "--bench" && i + 1 < argc) {
       modes.push_back(a);
@@ -594,14 +601,16 @@ int Main(int argc, char** argv) {
       write_kinds = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: kiln_cuda_check [--emulate] [--ptx] [--gpu] [--bench N,N] [--reps R] [--programs FILE] "
+                   "usage: kiln_cuda_check [--emulate] [--ptx] [--gpu] [--bench N,N] [--bench-kinds] [--reps R] "
+                   "[--programs FILE] "
                    "[--kinds FILE] [--write-kinds FILE]\n");
       return 2;
     }
   }
   std::vector<KindCase> kinds;
-  const bool need_kinds = !write_kinds.empty() || modes.empty() ||
-                          std::any_of(modes.begin(), modes.end(), [](const std::string& m) { return m != "--bench"; });
+  const bool need_kinds =
+      !write_kinds.empty() || modes.empty() ||
+      std::any_of(modes.begin(), modes.end(), [](const std::string& m) { return m.rfind("--bench", 0) != 0; });
   if (need_kinds) {
     auto loaded = LoadKinds(kinds_file);
     if (!loaded.ok()) {
@@ -623,7 +632,8 @@ int Main(int argc, char** argv) {
     int r = m == "--emulate" ? std::max(RunEmulation(cases), RunKindsEmulation(kinds))
             : m == "--ptx"   ? RunPtx(cases, kinds)
             : m == "--gpu"   ? RunGpu(cases, kinds)
-                             : RunBench(cases, sizes, reps);
+            : m == "--bench" ? RunBench(cases, sizes, reps)
+                             : RunBenchKinds(reps);
     if (r == 77) return 77;
     rc = std::max(rc, r);
   }
