@@ -150,10 +150,6 @@ GeneratedCudaKernel Finish(std::string name, std::string source, int num_inputs,
   return k;
 }
 
-}  // namespace kinds_internal
-
-namespace kinds_internal {
-
 CudaLaunch ElementwiseLaunch(int64_t total) {
   const int64_t blocks = std::min<int64_t>(std::max<int64_t>(1, (total + 255) / 256), 4096);
   return {static_cast<unsigned>(blocks), 256};
@@ -164,11 +160,11 @@ std::string OffsetCode(const std::string& var, const std::string& index, const D
   std::ostringstream s;
   s << "    {\n      long long r = " << index << ";\n";
   for (int d = int(dims.size()) - 1; d >= 0; --d) {
+    const int64_t m = std::max<int64_t>(1, dims[d]);  // a 0 dim: no element runs this, but the source divides
     if (d == 0)
       s << "      " << var << " += r * " << Int(strides[d]) << ";\n";
     else
-      s << "      " << var << " += (r % " << Int(dims[d]) << ") * " << Int(strides[d]) << "; r /= " << Int(dims[d])
-        << ";\n";
+      s << "      " << var << " += (r % " << Int(m) << ") * " << Int(strides[d]) << "; r /= " << Int(m) << ";\n";
   }
   s << "    }\n";
   return s.str();
@@ -237,7 +233,9 @@ StatusOr<GeneratedCudaKernel> RenderTransposeKernel(const CudaKernelDesc& desc) 
   const bool two_d = (cperm.size() == 2 && cperm[0] == 1) || (cperm.size() == 3 && cperm[0] == 0 && cperm[1] == 2);
   if (two_d) {
     const int64_t B = cperm.size() == 3 ? cx[0] : 1, R = cx[cx.size() - 2], C = cx[cx.size() - 1];
-    const int64_t TR = (R + 31) / 32, TC = (C + 31) / 32, tiles = B * TR * TC;
+    // At least 1 where a divisor: an empty tensor has no tiles, but the source still divides.
+    const int64_t TR = std::max<int64_t>(1, (R + 31) / 32), TC = std::max<int64_t>(1, (C + 31) / 32);
+    const int64_t tiles = B * R * C == 0 ? 0 : B * TR * TC;
     s += "  __shared__ float tile[32][33];  // +1: no bank conflicts on the column reads\n"
          "  const unsigned tx = threadIdx.x & 31u, ty = threadIdx.x >> 5, rows = blockDim.x >> 5;\n"
          "  for (long long t = blockIdx.x; t < " +
