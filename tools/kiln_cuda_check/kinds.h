@@ -33,11 +33,15 @@ struct KindCase {
 /// The built-in cases with the reference's outputs; an error in a build without the
 /// reference kernels (KILN_CUDA_CHECK_NO_REFERENCE).
 StatusOr<std::vector<KindCase>> BuiltinKindCases();
+/// A case for `desc` with random inputs (indices and labels in range) and the
+/// reference's outputs (an error without the reference kernels).
+StatusOr<KindCase> MakeKindCase(const std::string& name, const CudaKernelDesc& desc, uint32_t seed);
 Status WriteKindCases(const std::vector<KindCase>& cases, const std::string& path);
 StatusOr<std::vector<KindCase>> ReadKindCases(const std::string& path);
 
-/// Host compiler + fiber emulation of every case; fails when a kind of CudaKinds() has no passing case.
-int RunKindsEmulation(const std::vector<KindCase>& cases);
+/// Host compiler + fiber emulation of every case; with `coverage`, fails when a kind of
+/// CudaKinds() has no passing case.
+int RunKindsEmulation(const std::vector<KindCase>& cases, bool coverage = true);
 /// Every case on device 0 (cubin or PTX as the fused kernels), compared with the reference.
 int RunKindsGpu(CudaDevice& dev, const std::vector<KindCase>& cases);
 /// Timings of the kinds at network sizes on device 0 ("BENCHKIND name ms GB/s" lines).

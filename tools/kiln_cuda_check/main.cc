@@ -8,6 +8,7 @@
 //   --bench-kinds  benchmark the kernel kinds at network sizes (BENCHKIND lines)
 //   --programs FILE  more programs, one text form a line (e.g. from the examples' models)
 //   --kinds FILE / --write-kinds FILE  the generated kernel kinds' cases (kinds.h) from / to a file
+//   --kinds-only  only the kinds' cases, a subset (no fused programs, no coverage requirement)
 // The kernel kinds (compiler/backends/cuda/cuda_kinds.h) run in every mode but --bench,
 // compared with the reference kernels' outputs.
 // Each case is compared with the reference interpreter's arithmetic (fused_evaluate.h)
@@ -581,6 +582,7 @@ int Main(int argc, char** argv) {
   std::vector<int64_t> sizes = {1 << 20, 64 << 20};
   int reps = 20;
   std::string kinds_file, write_kinds;
+  bool kinds_only = false;
   std::vector<Case> cases = BuiltinCases();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -597,13 +599,15 @@ int Main(int argc, char** argv) {
       for (Case& c : FileCases(argv[++i])) cases.push_back(std::move(c));
     } else if (a == "--kinds" && i + 1 < argc) {
       kinds_file = argv[++i];
+    } else if (a == "--kinds-only") {
+      kinds_only = true;
     } else if (a == "--write-kinds" && i + 1 < argc) {
       write_kinds = argv[++i];
     } else {
       std::fprintf(stderr,
                    "usage: kiln_cuda_check [--emulate] [--ptx] [--gpu] [--bench N,N] [--bench-kinds] [--reps R] "
                    "[--programs FILE] "
-                   "[--kinds FILE] [--write-kinds FILE]\n");
+                   "[--kinds FILE] [--kinds-only] [--write-kinds FILE]\n");
       return 2;
     }
   }
@@ -627,9 +631,10 @@ int Main(int argc, char** argv) {
     if (modes.empty()) return 0;
   }
   if (modes.empty()) modes = {"--emulate"};
+  if (kinds_only) cases.clear();
   int rc = 0;
   for (const std::string& m : modes) {
-    int r = m == "--emulate" ? std::max(RunEmulation(cases), RunKindsEmulation(kinds))
+    int r = m == "--emulate" ? std::max(kinds_only ? 0 : RunEmulation(cases), RunKindsEmulation(kinds, !kinds_only))
             : m == "--ptx"   ? RunPtx(cases, kinds)
             : m == "--gpu"   ? RunGpu(cases, kinds)
             : m == "--bench" ? RunBench(cases, sizes, reps)
