@@ -31,6 +31,8 @@ CudaKernelDesc Valid(CudaKind kind) {
   switch (kind) {
     case CudaKind::kSoftmax:
     case CudaKind::kLogSoftmax: return Desc(kind, {{4, 10}});
+    case CudaKind::kSoftmaxGrad:
+    case CudaKind::kLogSoftmaxGrad: return Desc(kind, {{4, 10}, {4, 10}});
     case CudaKind::kReduceSum:
     case CudaKind::kReduceMean:
     case CudaKind::kReduceMax: return Desc(kind, {{2, 3, 4, 5}}, {0, 2, 3});

@@ -87,7 +87,12 @@ StatusOr<RefCall> ReferenceCall(const KindCase& c, const GeneratedCudaKernel& k)
   r.compared = {0};
   switch (d.kind) {
     case CudaKind::kSoftmax:
-    case CudaKind::kLogSoftmax: r.attrs.SetInt("axis", -1); break;
+    case CudaKind::kLogSoftmax:
+    case CudaKind::kSoftmaxGrad: r.attrs.SetInt("axis", -1); break;
+    case CudaKind::kLogSoftmaxGrad:
+      r.attrs.SetInt("axis", -1);
+      r.attrs.SetInt("log", 1);
+      break;
     case CudaKind::kReduceSum:
       r.attrs.SetInt("keepdims", d.keepdims);
       if (!d.axes.empty()) r.extra_inputs.push_back(Int64Vector(d.axes));
@@ -225,6 +230,25 @@ StatusOr<std::vector<KindCase>> BuiltinKindCases() {
   for (int k = 0; k < 9; ++k) inf_row.f[27 + k] = -INFINITY;  // row 3: all -inf
   add("rows_inf_nan", desc(CudaKind::kSoftmax), {inf_row});
   add("rows_inf_nan", desc(CudaKind::kLogSoftmax), {inf_row});
+  // Their gradients: y a real softmax / log-softmax output (rows summing to 1).
+  for (CudaKind kind : {CudaKind::kSoftmaxGrad, CudaKind::kLogSoftmaxGrad}) {
+    for (auto [name, dims, specials] :
+         std::vector<std::tuple<std::string, Dims, int>>{{"7x151", {7, 151}, 0},
+                                                         {"3x10", {3, 10}, 0},
+                                                         {"2x3x300_specials", {2, 3, 300}, 400},
+                                                         {"5x1", {5, 1}, 0},
+                                                         {"empty_rows", {0, 8}, 0}}) {
+      CudaKernelDesc forward = desc(kind == CudaKind::kSoftmaxGrad ? CudaKind::kSoftmax : CudaKind::kLogSoftmax);
+      forward.inputs = {dims};
+      KindBuffer x = F(dims), y = x;
+      std::vector<TensorRef> y_ref = {{proto::DT_FLOAT, dims, y.f.data()}};
+      Attrs axis;
+      axis.SetInt("axis", -1);
+      if (st.ok())
+        st = runtime::RunReferenceOp(GetCudaKindInfo(forward.kind).reference_op, name, axis, {Ref(x)}, y_ref);
+      add(name, desc(kind), {F(dims, specials), y});
+    }
+  }
   // Sums: bias gradients (all but the channel axis), groups below and above the tree threshold.
   auto reduce = [&](CudaKind kind, std::vector<int64_t> axes, bool keepdims) {
     CudaKernelDesc d = desc(kind, std::move(axes));

@@ -14,6 +14,8 @@ const std::vector<CudaKindInfo>& CudaKinds() {
   static const std::vector<CudaKindInfo> kinds = {
       {CudaKind::kSoftmax, "softmax", "Softmax", RenderSoftmaxKernel},
       {CudaKind::kLogSoftmax, "log_softmax", "LogSoftmax", RenderSoftmaxKernel},
+      {CudaKind::kSoftmaxGrad, "softmax_grad", "SoftmaxGrad", RenderSoftmaxKernel},
+      {CudaKind::kLogSoftmaxGrad, "log_softmax_grad", "SoftmaxGrad", RenderSoftmaxKernel},
       {CudaKind::kReduceSum, "reduce_sum", "ReduceSum", RenderReduceKernel},
       {CudaKind::kReduceMean, "reduce_mean", "ReduceMean", RenderReduceKernel},
       {CudaKind::kReduceMax, "reduce_max", "ReduceMax", RenderReduceKernel},

@@ -1,5 +1,5 @@
 // Generated CUDA kernels beyond elementwise chains (issue 15): reductions
-// (softmax, log-softmax, sum/mean/max over axes, BN statistics, softmax
+// (softmax, log-softmax and their gradients, sum/mean/max over axes, BN statistics, softmax
 // cross-entropy and its gradient), pooling (max/average 2-D NCHW, max-pool
 // backward) and data movement (transpose, concat, slice, gather). Each kind
 // renders one self-contained `extern "C" __global__` kernel (no #include) from a
@@ -22,6 +22,8 @@ namespace kiln::cuda {
 enum class CudaKind {
   kSoftmax,                  // over the last axis of inputs[0]
   kLogSoftmax,               // over the last axis
+  kSoftmaxGrad,              // dy, y (Softmax's output) -> dx = y * (dy - sum(dy * y)), over the last axis
+  kLogSoftmaxGrad,           // dy, y (LogSoftmax's output) -> dx = dy - exp(y) * sum(dy)
   kReduceSum,                // over `axes` (keepdims: the output keeps them as 1)
   kReduceMean,               //
   kReduceMax,                // NaN-propagating, -inf for an empty group

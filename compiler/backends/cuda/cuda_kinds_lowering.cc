@@ -83,6 +83,13 @@ StatusOr<CudaKernelDesc> CudaKindForOp(const CudaOpView& op) {
     if (axis != rank - 1) return No(op, "an axis other than the last");
     return Make(t == "Softmax" ? CudaKind::kSoftmax : CudaKind::kLogSoftmax, op, 1);
   }
+  if (t == "SoftmaxGrad") {
+    const int64_t rank = op.input_dims[0].size();
+    ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(op.attrs.GetInt("axis", -1), rank));
+    if (axis != rank - 1) return No(op, "an axis other than the last");
+    if (!IsFloat(op, 1)) return No(op, "only float32 data");
+    return Make(op.attrs.GetInt("log", 0) != 0 ? CudaKind::kLogSoftmaxGrad : CudaKind::kSoftmaxGrad, op, 2);
+  }
   if (t == "ReduceSum") return Reduce(op, CudaKind::kReduceSum);
   if (t == "ReduceMean") return Reduce(op, CudaKind::kReduceMean);
   if (t == "ReduceMax") return Reduce(op, CudaKind::kReduceMax);

@@ -20,24 +20,37 @@ unsigned GridFor(int64_t blocks) { return static_cast<unsigned>(std::clamp<int64
 
 // One block per row (rows grid-strided): the max (NaN skipped, as the reference's
 // std::max), the sum of exp(x - max), then each element. NaN, +inf and all -inf rows
-// give NaN rows, as the reference's double arithmetic does.
+// give NaN rows, as the reference's double arithmetic does. The gradients (inputs
+// dy, y): the row's sum of dy * y (log: of dy), then each element.
 StatusOr<GeneratedCudaKernel> RenderSoftmaxKernel(const CudaKernelDesc& desc) {
-  if (desc.inputs.size() != 1 || desc.inputs[0].empty()) return InvalidArgument("needs 1 input of rank >= 1");
+  const bool grad = desc.kind == CudaKind::kSoftmaxGrad || desc.kind == CudaKind::kLogSoftmaxGrad;
+  const bool log = desc.kind == CudaKind::kLogSoftmax || desc.kind == CudaKind::kLogSoftmaxGrad;
+  const size_t n_in = grad ? 2 : 1;
+  if (desc.inputs.size() != n_in || desc.inputs[0].empty()) {
+    return InvalidArgument(grad ? "needs dy and y of rank >= 1" : "needs 1 input of rank >= 1");
+  }
+  if (grad && desc.inputs[1] != desc.inputs[0]) return InvalidArgument("dy and y differ in shape");
   const Dims& x = desc.inputs[0];
   const int64_t len = x.back(), rows = len == 0 ? 0 : ElementCount(x) / len;
-  const bool log = desc.kind == CudaKind::kLogSoftmax;
   const std::string name = KernelName(desc);
-  std::string s = Signature(name, 1, 1, Describe(desc));
-  s += "  __shared__ float scratch[32];\n"
-       "  for (long long row = blockIdx.x; row < " +
-       Int(rows) + "; row += gridDim.x) {\n" + "    const float* x = (const float*)a.in0 + row * " + Int(len) +
-       ";\n    float* y = a.out0 + row * " + Int(len) + ";\n" + "    float m = -kiln_inf();\n" +
-       "    for (long long k = threadIdx.x; k < " + Int(len) + "; k += blockDim.x) m = m < x[k] ? x[k] : m;\n" +
-       "    m = kiln_block_reduce(m, kiln_max_skip_nan(), -kiln_inf(), scratch);\n" + "    float sum = 0.f;\n" +
-       "    for (long long k = threadIdx.x; k < " + Int(len) + "; k += blockDim.x) sum += expf(x[k] - m);\n" +
+  std::string s = Signature(name, int(n_in), 1, Describe(desc));
+  const std::string each = "    for (long long k = threadIdx.x; k < " + Int(len) + "; k += blockDim.x)";
+  s += "  __shared__ float scratch[32];\n  for (long long row = blockIdx.x; row < " + Int(rows) +
+       "; row += gridDim.x) {\n    float* y = a.out0 + row * " + Int(len) + ";\n";
+  if (grad) {
+    s += "    const float* dy = (const float*)a.in0 + row * " + Int(len) +
+         ";\n    const float* sy = (const float*)a.in1 + row * " + Int(len) + ";\n    float sum = 0.f;\n" + each +
+         " sum += " + (log ? "dy[k]" : "dy[k] * sy[k]") +
+         ";\n    sum = kiln_block_reduce(sum, kiln_sum(), 0.f, scratch);\n" + each +
+         " y[k] = " + (log ? "dy[k] - expf(sy[k]) * sum" : "sy[k] * (dy[k] - sum)") + ";\n  }\n}\n";
+    return Finish(name, s, 2, {x}, {GridFor(rows), BlockFor(len)});
+  }
+  s += "    const float* x = (const float*)a.in0 + row * " + Int(len) + ";\n    float m = -kiln_inf();\n" + each +
+       " m = m < x[k] ? x[k] : m;\n    m = kiln_block_reduce(m, kiln_max_skip_nan(), -kiln_inf(), scratch);\n" +
+       "    float sum = 0.f;\n" + each + " sum += expf(x[k] - m);\n" +
        "    sum = kiln_block_reduce(sum, kiln_sum(), 0.f, scratch);\n" +
-       (log ? "    const float log_sum = logf(sum);\n" : "") + "    for (long long k = threadIdx.x; k < " + Int(len) +
-       "; k += blockDim.x) y[k] = " + (log ? "(x[k] - m) - log_sum" : "expf(x[k] - m) / sum") + ";\n  }\n}\n";
+       (log ? "    const float log_sum = logf(sum);\n" : "") + each +
+       " y[k] = " + (log ? "(x[k] - m) - log_sum" : "expf(x[k] - m) / sum") + ";\n  }\n}\n";
   return Finish(name, s, 1, {x}, {GridFor(rows), BlockFor(len)});
 }
 
