@@ -817,6 +817,7 @@ int RunKindsBench(CudaDevice& dev, int reps) {
   std::vector<std::tuple<std::string, CudaKernelDesc, std::vector<KindBuffer>>> runs = {
       {"softmax_8192x1000", desc(CudaKind::kSoftmax), {floats({8192, 1000})}},
       {"log_softmax_8192x1000", desc(CudaKind::kLogSoftmax), {floats({8192, 1000})}},
+      {"softmax_grad_8192x1000", desc(CudaKind::kSoftmaxGrad), {floats({8192, 1000}), floats({8192, 1000})}},
       {"bias_grad_nchw_32x256x56x56", desc(CudaKind::kReduceSum, {0, 2, 3}), {floats(act)}},
       {"bias_grad_dense_65536x512", desc(CudaKind::kReduceSum, {0}), {floats({65536, 512})}},
       {"bn_stats_32x256x56x56", desc(CudaKind::kBatchNormStats), {floats(act)}},
