@@ -18,6 +18,7 @@
 #include "compiler/autodiff.h"
 #include "compiler/gradcheck.h"
 #include "compiler/training.h"
+#include "ir/core/ops/recurrent.h"
 #include "ir/graph.h"
 #include "tests/test_util.h"
 
@@ -1034,6 +1035,36 @@ TEST(GradientRulesAutodiff, OneErrorNamesEveryNodeWithoutARule) {
   ASSERT_FALSE(report.ok());
   EXPECT_NE(report.status().message().find("my_lrn (LRN)"), std::string::npos);
   EXPECT_NE(report.status().message().find("my_prelu (PRelu)"), std::string::npos);
+}
+
+// LSTM's workspace: autodiff adds it to the forward node and wires it into LSTMGrad; the
+// model the loss graph was cloned from keeps ONNX's three outputs.
+TEST(GradientRulesAutodiff, LstmGradReadsTheForwardsWorkspace) {
+  ModelBuilder b(3);
+  Recurrent({"LSTM", 4, WithInt(A(), "layout", 1), 1})(b);
+  std::unique_ptr<Graph> model = b.Take();
+  TrainingConfig config;
+  config.loss = "mse";
+  config.batch_size = 2;
+  std::vector<Value*> params;
+  auto g = BuildLossGraph(*model, config, &params);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  auto grads = AppendGradients(**g, (*g)->outputs()[0], params);
+  ASSERT_TRUE(grads.ok()) << grads.status().message();
+  const Node *lstm = nullptr, *grad = nullptr;
+  for (const Node* n : (*g)->NodeList()) {
+    if (n->op_type() == "LSTM") lstm = n;
+    if (n->op_type() == "LSTMGrad") grad = n;
+  }
+  ASSERT_NE(lstm, nullptr);
+  ASSERT_NE(grad, nullptr);
+  ASSERT_EQ(lstm->num_outputs(), 4);
+  Value* workspace = lstm->output(recurrent::kWorkspace);
+  EXPECT_EQ(workspace->dims(), (Dims{1, 2, 3, recurrent::kWorkspaceParts * 3}));  // [D, N, T, 6H]: X is [N, T, I]
+  EXPECT_EQ(grad->input(recurrent::GradWorkspaceInput()), workspace);
+  for (const Node* n : model->NodeList()) {
+    if (n->op_type() == "LSTM") EXPECT_EQ(n->num_outputs(), 3);
+  }
 }
 
 TEST(GradientRulesAutodiff, ParameterNotReachingTheLossGetsNoGradient) {

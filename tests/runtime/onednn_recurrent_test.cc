@@ -44,6 +44,10 @@ struct Case {
   Dims X() const { return layout ? Dims{N, T, I} : Dims{T, N, I}; }
   Dims Y() const { return layout ? Dims{N, T, D(), H} : Dims{T, D(), N, H}; }
   Dims State() const { return layout ? Dims{N, D(), H} : Dims{D(), N, H}; }
+  // LSTM's workspace (recurrent.h): rows in X's order.
+  Dims Workspace() const {
+    return layout ? Dims{D(), N, T, recurrent::kWorkspaceParts * H} : Dims{D(), T, N, recurrent::kWorkspaceParts * H};
+  }
   Attrs attrs() const {
     Attrs a;
     a.SetInt("hidden_size", H);
@@ -156,9 +160,11 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
   ExecEnv env_;
 };
 
-std::vector<Dims> ForwardOutputs(const Case& c) {
+// Y, Y_h (, Y_c, and with `workspace` LSTM's training-only output).
+std::vector<Dims> ForwardOutputs(const Case& c, bool workspace = false) {
   std::vector<Dims> outputs = {c.Y(), c.State()};
   if (c.kind() == CellKind::kLstm) outputs.push_back(c.State());
+  if (c.kind() == CellKind::kLstm && workspace) outputs.push_back(c.Workspace());
   return outputs;
 }
 
@@ -191,12 +197,20 @@ TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
   // Float sums of H + I = 500-odd random terms: a looser tolerance.
   const Case big = ForOneDnn(c);
   ExpectMatchesRef(Backend("onednn"), "onednn", big.op, big, big.ForwardInputs(1), ForwardOutputs(big), 2e-4, 1e-3);
+  // LSTM's workspace is the op's (the reference kernel's layout): the vector kernel writes
+  // it, at the big size too, where without it oneDNN's primitive runs.
+  const bool lstm = c.kind() == CellKind::kLstm;
+  if (lstm) {
+    ExpectMatchesRef(c.op, c, c.ForwardInputs(1), ForwardOutputs(c, true));
+    ExpectMatchesRef(Backend("onednn"), "onednn, workspace", big.op, big, big.ForwardInputs(1),
+                     ForwardOutputs(big, true), 2e-4, 1e-3);
+  }
   // ...and the vector kernel on every instruction set this CPU has.
   Threads threads(3);
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!runtime::onednn::CpuHas(level)) continue;
     ExpectMatchesRef(Vector(c, level, false), "vector kernel, level " + std::to_string(static_cast<int>(level)), c.op,
-                     c, c.ForwardInputs(1), ForwardOutputs(c));
+                     c, c.ForwardInputs(1), ForwardOutputs(c, lstm));
   }
 }
 
@@ -216,13 +230,31 @@ TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
   if (c.peepholes) outputs.push_back({c.D(), 3 * c.H});
   // The registry's choice (LSTM without peepholes: the vector kernel; else oneDNN's primitive)...
   ExpectMatchesRef(c.op + "Grad", c, inputs, outputs);
-  // ...and the vector kernel on every instruction set this CPU has.
-  if (!lstm || c.peepholes) return;
+  if (!lstm) return;
+  // LSTM with the forward's workspace (the reference kernel's): the reference's backward
+  // from it agrees with its recompute, and the registry's kernel with it.
+  auto forward = Run(Backend("ref"), c.op, c, c.ForwardInputs(11), ForwardOutputs(c, true));
+  ASSERT_OK(forward.status());
+  std::vector<Tensor> with_workspace = inputs;
+  with_workspace.resize(recurrent::GradWorkspaceInput());
+  with_workspace.push_back((*forward)[recurrent::kWorkspace]);
+  auto recomputed = Run(Backend("ref"), c.op + "Grad", c, inputs, outputs);
+  auto read = Run(Backend("ref"), c.op + "Grad", c, with_workspace, outputs);
+  ASSERT_OK(recomputed.status());
+  ASSERT_OK(read.status());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::string diff = testing::CompareTensors((*read)[i], (*recomputed)[i], 1e-5, 1e-5);
+    EXPECT_TRUE(diff.empty()) << "reference from the workspace: output " << i << ": " << diff;
+  }
+  ExpectMatchesRef(Backend("onednn"), "onednn, workspace", c.op + "Grad", c, with_workspace, outputs);
+  // ...and the vector kernel on every instruction set this CPU has, with and without it.
+  if (c.peepholes) return;
   Threads threads(3);
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!runtime::onednn::CpuHas(level)) continue;
-    ExpectMatchesRef(Vector(c, level, true), "vector kernel, level " + std::to_string(static_cast<int>(level)),
-                     c.op + "Grad", c, inputs, outputs);
+    const std::string what = "vector kernel, level " + std::to_string(static_cast<int>(level));
+    ExpectMatchesRef(Vector(c, level, true), what, c.op + "Grad", c, inputs, outputs);
+    ExpectMatchesRef(Vector(c, level, true), what + ", workspace", c.op + "Grad", c, with_workspace, outputs);
   }
 }
 
