@@ -1038,7 +1038,7 @@ TEST(GradientRulesAutodiff, OneErrorNamesEveryNodeWithoutARule) {
 }
 
 // LSTM's workspace: autodiff adds it to the forward node and wires it into LSTMGrad; the
-// model the loss graph was cloned from keeps ONNX's three outputs.
+// model the loss graph was cloned from keeps ONNX's three outputs. X is data: no dX.
 TEST(GradientRulesAutodiff, LstmGradReadsTheForwardsWorkspace) {
   ModelBuilder b(3);
   Recurrent({"LSTM", 4, WithInt(A(), "layout", 1), 1})(b);
@@ -1062,6 +1062,9 @@ TEST(GradientRulesAutodiff, LstmGradReadsTheForwardsWorkspace) {
   Value* workspace = lstm->output(recurrent::kWorkspace);
   EXPECT_EQ(workspace->dims(), (Dims{1, 2, 3, recurrent::kWorkspaceParts * 3}));  // [D, N, T, 6H]: X is [N, T, I]
   EXPECT_EQ(grad->input(recurrent::GradWorkspaceInput()), workspace);
+  // X is the model's input: no dX (an empty output 0).
+  EXPECT_EQ(grad->attrs().GetInt("x_gradient", 1), 0);
+  EXPECT_EQ(grad->output(0)->dims(), Dims{0});
   for (const Node* n : model->NodeList()) {
     if (n->op_type() == "LSTM") EXPECT_EQ(n->num_outputs(), 3);
   }

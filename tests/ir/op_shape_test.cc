@@ -724,6 +724,11 @@ void AddCases19(std::vector<Case>& cases) {
     {"LSTMGrad", {X(F32({5, 2, 3})), X(F32({1, 16, 3})), X(F32({1, 16, 4})), None(), None(), None(), None(), None(),
                   X(F32({5, 1, 2, 4})), None(), None(), X(F32({1, 5, 2, 20}))}, {}, {},
      "the workspace has shape [1, 5, 2, 20] but the forward's is [1, 5, 2, 24]"},
+    // x_gradient=0 (X is data): dX is left out, an empty output 0.
+    {"LSTMGrad", {X(F32({5, 2, 3})), X(F32({1, 16, 3})), X(F32({1, 16, 4})), None(), None(), None(), None(), None(),
+                  X(F32({5, 1, 2, 4}))}, A().i("x_gradient", 0), {F32({0}), F32({1, 16, 3})}},
+    {"GRUGrad", {X(F32({5, 2, 3})), X(F32({1, 12, 3})), X(F32({1, 12, 4}))}, A().i("x_gradient", 2), {},
+     "x_gradient must be 0 or 1, got 2"},
     {"GRUGrad", {X(F32({5, 2, 3})), X(F32({1, 12, 3})), X(F32({1, 16, 4}))}, {}, {}, "R has shape [1, 16, 4]"},
   });
 }

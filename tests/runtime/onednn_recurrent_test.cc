@@ -35,6 +35,7 @@ struct Case {
   std::string direction = "forward";
   int layout = 0;
   bool bias = true, states = true, peepholes = false, linear_before_reset = false, constant_weights = false;
+  bool x_gradient = true;  // the Grad op's attribute: false leaves output 0 (dX) empty
   std::string activation;  // RNN: "" (Tanh), "Relu", "Sigmoid"
   int64_t T = 5, N = 3, I = 4, H = 6;
 
@@ -54,6 +55,7 @@ struct Case {
     a.SetString("direction", direction);
     a.SetInt("layout", layout);
     if (linear_before_reset) a.SetInt("linear_before_reset", 1);
+    if (!x_gradient) a.SetInt("x_gradient", 0);
     if (!activation.empty()) a.SetStrings("activations", std::vector<std::string>(D(), activation));
     return a;
   }
@@ -150,6 +152,8 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
       EXPECT_TRUE(diff.empty()) << what << ": " << op << " output " << i << ": " << diff;
     }
   }
+  // The Grad op of `c` on the registry's kernel and the vector kernels against the reference.
+  void ExpectBackwardMatchesReference(const Case& c);
   void ExpectMatchesRef(const std::string& op, const Case& c, const std::vector<Tensor>& inputs,
                         const std::vector<Dims>& output_dims) {
     ExpectMatchesRef(Backend("onednn"), "onednn", op, c, inputs, output_dims);
@@ -215,7 +219,15 @@ TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
 }
 
 TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
-  const Case& c = GetParam();
+  for (bool x_gradient : {true, false}) {
+    Case c = GetParam();
+    c.x_gradient = x_gradient;
+    SCOPED_TRACE(x_gradient ? "with dX" : "x_gradient=0");
+    ExpectBackwardMatchesReference(c);
+  }
+}
+
+void OneDnnRecurrentTest::ExpectBackwardMatchesReference(const Case& c) {
   const bool lstm = c.kind() == CellKind::kLstm;
   std::vector<Tensor> inputs = c.ForwardInputs(11);
   inputs.resize(recurrent::GradInputBase(c.kind()));
@@ -223,7 +235,8 @@ TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
   inputs.push_back(testing::RandomTensor(c.State(), 22));
   if (lstm) inputs.push_back(testing::RandomTensor(c.State(), 23));
   // dX, dW, dR, dB, d_initial_h (, d_initial_c, dP): those of the inputs the case has.
-  std::vector<Dims> outputs = {c.X(), {c.D(), c.gates() * c.H, c.I}, {c.D(), c.gates() * c.H, c.H}};
+  std::vector<Dims> outputs = {
+      c.x_gradient ? c.X() : Dims{0}, {c.D(), c.gates() * c.H, c.I}, {c.D(), c.gates() * c.H, c.H}};
   if (c.bias || c.states || c.peepholes) outputs.push_back({c.D(), 2 * c.gates() * c.H});
   if (c.states || c.peepholes) outputs.push_back(c.State());
   if (lstm && (c.states || c.peepholes)) outputs.push_back(c.State());

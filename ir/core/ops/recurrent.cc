@@ -158,6 +158,7 @@ double Activation::Derivative(double x) const {
 int GradInputBase(CellKind kind) { return kind == CellKind::kLstm ? 8 : 6; }
 int NumGradOutputs(CellKind kind) { return kind == CellKind::kLstm ? 7 : 5; }
 int GradOutputInput(int output) { return output < 4 ? output : output + 1; }
+bool ComputesInputGradient(const Attrs& grad_attrs) { return grad_attrs.GetInt("x_gradient", 1) != 0; }
 int GradWorkspaceInput() { return GradInputBase(CellKind::kLstm) + 3; }
 
 Dims Geometry::OutputDims() const {
@@ -312,8 +313,10 @@ Status InferRecurrentGrad(InferContext& ctx, CellKind kind) {
                        i == base ? "output Y" : "state output", " is ", DimsToString(expected));
     }
   }
+  const int64_t x_gradient = ctx.attrs().GetInt("x_gradient", 1);
+  if (x_gradient != 0 && x_gradient != 1) return ctx.Error("x_gradient must be 0 or 1, got ", x_gradient);
   const int64_t gates = recurrent::NumGates(kind) * g.hidden;
-  const Dims grad_dims[] = {ctx.input_dims(recurrent::kX),
+  const Dims grad_dims[] = {x_gradient ? ctx.input_dims(recurrent::kX) : Dims{0},
                             {g.directions, gates, g.input_size},
                             {g.directions, gates, g.hidden},
                             {g.directions, 2 * gates},
@@ -350,6 +353,8 @@ void AddCell(OpRegistry& r, CellKind kind, OpKind forward, OpKind backward, std:
   const int forward_inputs = recurrent::GradInputBase(kind);
   const int state_outputs = kind == CellKind::kLstm ? 2 : 1;
   const int workspace = kind == CellKind::kLstm ? 1 : 0;  // the training-only output, an input of the Grad op
+  std::vector<AttrSpec> with_x_gradient = extra;
+  with_x_gradient.push_back({"x_gradient", AttrType::kInt});
   r.Add({.kind = forward,
          .min_inputs = 3,
          .max_inputs = forward_inputs,
@@ -361,7 +366,7 @@ void AddCell(OpRegistry& r, CellKind kind, OpKind forward, OpKind backward, std:
          .min_inputs = 3,
          .max_inputs = forward_inputs + 1 + state_outputs + workspace,
          .max_outputs = recurrent::NumGradOutputs(kind),
-         .attrs = RecurrentAttrs(extra),
+         .attrs = RecurrentAttrs(with_x_gradient),
          .infer_shape = infer_grad,
          .doc = grad_doc});
 }

@@ -26,6 +26,9 @@ enum Output { kY = 0, kYH, kYC, kWorkspace };
 /// output dX, dW, dR, dB, d_initial_h (and d_initial_c, dP): output o is the
 /// gradient of forward input GradOutputInput(o).
 int GradInputBase(CellKind kind);
+/// The backward ops' attribute x_gradient (default 1): 0 when autodiff wants no dX (X is
+/// data, not computed from a parameter); output 0 is then an empty [0] tensor.
+bool ComputesInputGradient(const Attrs& grad_attrs);
 int NumGradOutputs(CellKind kind);
 int GradOutputInput(int output);
 

@@ -524,7 +524,9 @@ StatusOr<std::unique_ptr<Kernel>> BuildBackward(CellKind kind, const KernelSpec&
   bwd[DNNL_ARG_DIFF_DST_ITER] = StateIn(k, spec, g, base + 1);
   if (lstm) bwd[DNNL_ARG_DIFF_DST_ITER_C] = StateIn(k, spec, g, base + 2);
   // Outputs: dX, dW, dR, dB, d_initial_h (, d_initial_c, dP).
-  const OutputBinding dx = SequenceOut(k, spec, g, 0, I, false);
+  // x_gradient=0: the primitive still computes dX, into scratch.
+  const OutputBinding dx = recurrent::ComputesInputGradient(spec.attrs) ? SequenceOut(k, spec, g, 0, I, false)
+                                                                        : OutputBinding{k.Scratch(Sequence(g, I)), {}};
   const OutputBinding dh0 = StateOut(k, spec, g, 4);
   const OutputBinding dc0 = lstm ? StateOut(k, spec, g, 5) : OutputBinding{};
   bwd[DNNL_ARG_DIFF_SRC_LAYER] = dx.prim;
@@ -580,8 +582,10 @@ void RegisterRecurrentKernels(KernelRegistry& r) {
       {"RNN", CellKind::kRnn}, {"GRU", CellKind::kGru}, {"LSTM", CellKind::kLstm}};
   for (const auto& [op, kind] : cells) {
     RegisterOp(r, op, [kind = kind](const KernelSpec& spec) { return BuildForward(kind, spec); });
-    RegisterOp(r, std::string(op) + "Grad",
-               [kind = kind](const KernelSpec& spec) { return BuildBackward(kind, spec); });
+    // dX is empty at x_gradient=0.
+    RegisterOp(
+        r, std::string(op) + "Grad", [kind = kind](const KernelSpec& spec) { return BuildBackward(kind, spec); },
+        Layouts::kPlainOnly, EmptyOutputs::kAccept);
   }
 }
 

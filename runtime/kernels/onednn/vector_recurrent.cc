@@ -515,6 +515,7 @@ class VectorRecurrentKernel : public Kernel {
   VectorRecurrentKernel(const Geometry& g, const KernelSpec& spec, SimdLevel level, bool backward)
       : g_(g),
         backward_(backward),
+        x_gradient_(backward && recurrent::ComputesInputGradient(spec.attrs)),
         isa_(IsaOf(level)),
         gates_(recurrent::NumGates(g.kind)),
         Hp_(Padded(g.hidden)),
@@ -602,7 +603,8 @@ class VectorRecurrentKernel : public Kernel {
       q.dy = input(base), q.dyh = input(base + 1), q.dyc = input(base + 2);
       q.Ip = Ip_, q.dh = dh_.get(), q.dc = dc_.get(), q.zeros = zeros_.get();
       q.dwt = dwt_.get(), q.drt = drt_.get(), q.db = db_.get(), q.dxp = dxp_.get();
-      q.dx = output(0), dw = output(1), dr = output(2), dbias = output(3), dh0 = output(4), dc0 = output(5);
+      q.dx = x_gradient_ ? output(0) : nullptr;
+      dw = output(1), dr = output(2), dbias = output(3), dh0 = output(4), dc0 = output(5);
     } else {
       p.y = output(recurrent::kY);
       p.yh = output(recurrent::kYH);
@@ -695,7 +697,7 @@ class VectorRecurrentKernel : public Kernel {
   }
 
   Geometry g_;
-  bool backward_;
+  bool backward_, x_gradient_;
   Isa isa_;
   int64_t gates_, Hp_, Ip_, cols_;
   bool has_b_ = false, has_p_ = false, constant_ = true, allocated_ = true;

@@ -400,13 +400,13 @@ void BackpropSequence(const Geometry& g, const Buffers<T>& io, const T* dy, cons
     }
     // The X W^T + Wb part of every gate, and H R^T + Rb of all but GRU's candidate (above).
     const T* x = io.x + at.X(rec.t, n);
-    double* dx = s.x.data() + at.X(rec.t, n);
+    double* dx = s.x.empty() ? nullptr : s.x.data() + at.X(rec.t, n);
     for (int64_t k = 0; k < gates; ++k) {
       if (dpre[k] == 0) continue;
       const T* wrow = cell.W(k);
-      for (int64_t i = 0; i < I; ++i) {
-        dw[k * I + i] += dpre[k] * x[i];
-        dx[i] += dpre[k] * wrow[i];
+      for (int64_t i = 0; i < I; ++i) dw[k * I + i] += dpre[k] * x[i];
+      if (dx) {
+        for (int64_t i = 0; i < I; ++i) dx[i] += dpre[k] * wrow[i];
       }
       dwb[k] += dpre[k];
       if (g.kind == CellKind::kGru && k >= 2 * H) continue;
@@ -442,7 +442,8 @@ Status RecurrentGradKernel(CellKind kind, const KernelSpec& spec, const Refs& in
   }
   const int64_t gates = recurrent::NumGates(kind) * g.hidden;
   GradSums s;
-  s.x.assign(ElementCount(in[recurrent::kX].dims), 0.0);
+  // x_gradient=0: output 0 stays empty.
+  if (recurrent::ComputesInputGradient(spec.attrs)) s.x.assign(ElementCount(in[recurrent::kX].dims), 0.0);
   s.w.assign(g.directions * gates * g.input_size, 0.0);
   s.r.assign(g.directions * gates * g.hidden, 0.0);
   s.b.assign(g.directions * 2 * gates, 0.0);
