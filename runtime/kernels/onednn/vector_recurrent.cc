@@ -66,7 +66,9 @@ struct Problem {
   float *y, *yh, *yc;                     // user tensors (null when absent)
   const float *wt, *rt, *bias, *rb_cand;  // packed: [I][cols], [H][cols], [cols], [Hp] (lbr GRU)
   const float* peep;                      // packed [3][Hp] (i, o, f) or null
-  float *gx, *h, *c, *aux;                // scratch: [T*N][cols], [N][Hp], [N][Hp], [N][Hp]
+  float *gx, *h, *c, *aux;                // scratch: [T*N][gld], [N][Hp], [N][Hp], [N][Hp]
+  // gx's row stride: cols, or the workspace's when LSTM's forward computes the gates in it.
+  int64_t gld;
   // LSTM's workspace of this direction (null: none), rows as X's, kWorkspaceParts * H floats each.
   float* ws;
   // Row of X / gates_x of step time t, batch row n: X is [T, N, I] or [N, T, I].
@@ -77,7 +79,7 @@ struct Problem {
     return batch_first ? ((n * T + t) * directions + d) * H : ((t * directions + d) * N + n) * H;
   }
   // Floats between the gates_x rows of two batch rows of one step.
-  int64_t gate_stride() const { return batch_first ? T * cols : cols; }
+  int64_t gate_stride() const { return batch_first ? T * gld : gld; }
   // Part `part` (recurrent::WorkspacePart) of the workspace row of (t, n).
   float* ws_at(int64_t t, int64_t n, int part) const {
     return ws + (row(t, n) * recurrent::kWorkspaceParts + part) * H;
@@ -247,15 +249,16 @@ template <class S>
 KILN_INLINE void RunDirection(const Problem& p) {
   constexpr int W = S::W;
   using V = typename Vec<W>::V;
-  const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols;
+  const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gld = p.gld;
   const bool record = p.ws != nullptr;
+  const bool in_place = record && p.gx == p.ws;  // the gates are computed in the workspace
   const int64_t n0 = p.n0, rows = p.n1 - p.n0;
   if (p.batch_first || rows == p.N) {  // this share's rows are contiguous (n * T + t, or all of them)
-    MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * cols, cols,
+    MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * gld, gld,
               p.bias);
   } else {
     for (int64_t t = 0; t < T; ++t) {
-      MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * cols, cols,
+      MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * gld, gld,
                 p.bias);
     }
   }
@@ -268,7 +271,7 @@ KILN_INLINE void RunDirection(const Problem& p) {
   const int64_t gate_stride = p.gate_stride();
   for (int64_t step = 0; step < T; ++step) {
     const int64_t t = p.reverse ? T - 1 - step : step;
-    float* g0 = p.gx + p.row(t, 0) * cols;
+    float* g0 = p.gx + p.row(t, 0) * gld;
     if (record) {
       for (int64_t n = n0; n < p.n1; ++n) {
         std::memcpy(p.ws_at(t, n, recurrent::kWsPrevH), p.h + n * Hp, H * sizeof(float));
@@ -336,7 +339,11 @@ KILN_INLINE void RunDirection(const Problem& p) {
       }
       if (p.y) std::memcpy(p.y + p.y_at(t, n), h, H * sizeof(float));
       if (record) {
-        for (int k = 0; k < 4; ++k) std::memcpy(p.ws_at(t, n, recurrent::kWsGates + k), g + k * Hp, H * sizeof(float));
+        if (!in_place) {
+          for (int k = 0; k < 4; ++k) {
+            std::memcpy(p.ws_at(t, n, recurrent::kWsGates + k), g + k * Hp, H * sizeof(float));
+          }
+        }
         std::memcpy(p.ws_at(t, n, recurrent::kWsCell), c, H * sizeof(float));
       }
     }
@@ -371,6 +378,12 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
   using V = typename Vec<W>::V;
   const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gate_stride = p.gate_stride();
   const int64_t n0 = p.n0, rows = p.n1 - p.n0;
+  // H a multiple of the padding: the workspace's blocks are whole vectors, read in place;
+  // otherwise each is copied to a padded row first (gx's for the gates).
+  const bool direct = H == Hp;
+  auto cell_at = [&](int64_t t, int64_t n) {
+    return direct ? p.ws_at(t, n, recurrent::kWsCell) : q.c_new + p.row(t, n) * Hp;
+  };
   for (int64_t n = n0; n < p.n1; ++n) {
     std::memset(q.dh + n * Hp, 0, Hp * sizeof(float));
     std::memset(q.dc + n * Hp, 0, Hp * sizeof(float));
@@ -379,7 +392,7 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
     if (q.dyc) std::memcpy(q.dc + n * Hp, q.dyc + p.state_at(n), H * sizeof(float));
     if (p.c0) std::memcpy(q.c_init + n * Hp, p.c0 + p.state_at(n), H * sizeof(float));
     // The cell states padded to whole vectors (their padding stays zero).
-    for (int64_t t = 0; t < T; ++t) {
+    for (int64_t t = 0; t < T && !direct; ++t) {
       std::memcpy(q.c_new + p.row(t, n) * Hp, p.ws_at(t, n, recurrent::kWsCell), H * sizeof(float));
     }
   }
@@ -388,19 +401,22 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
     const int64_t t_prev = p.reverse ? t + 1 : t - 1;  // the step before (step > 0)
     float* g0 = p.gx + p.row(t, 0) * cols;
     for (int64_t n = n0; n < p.n1; ++n) {
-      float* g = g0 + n * gate_stride;  // pre-activations i, o, f, c~ in, their gradients out
-      for (int k = 0; k < 4; ++k) std::memcpy(g + k * Hp, p.ws_at(t, n, recurrent::kWsGates + k), H * sizeof(float));
+      float* g = g0 + n * gate_stride;  // the gates' pre-activations' gradients out
+      const float* pre = direct ? p.ws_at(t, n, recurrent::kWsGates) : g;
+      for (int k = 0; k < 4 && !direct; ++k) {
+        std::memcpy(g + k * Hp, p.ws_at(t, n, recurrent::kWsGates + k), H * sizeof(float));
+      }
       float* dh = q.dh + n * Hp;
       float* dc = q.dc + n * Hp;
       if (q.dy) {
         const float* dy = q.dy + p.y_at(t, n);
         for (int64_t j = 0; j < H; ++j) dh[j] += dy[j];
       }
-      const float* c = q.c_new + p.row(t, n) * Hp;
-      const float* c_prev = step > 0 ? q.c_new + p.row(t_prev, n) * Hp : q.c_init + n * Hp;
+      const float* c = cell_at(t, n);
+      const float* c_prev = step > 0 ? cell_at(t_prev, n) : q.c_init + n * Hp;
       for (int64_t j = 0; j < Hp; j += W) {
-        const V i = Sigmoid<W>(Load<W>(g + j)), o = Sigmoid<W>(Load<W>(g + Hp + j)),
-                f = Sigmoid<W>(Load<W>(g + 2 * Hp + j)), cand = Tanh<W>(Load<W>(g + 3 * Hp + j));
+        const V i = Sigmoid<W>(Load<W>(pre + j)), o = Sigmoid<W>(Load<W>(pre + Hp + j)),
+                f = Sigmoid<W>(Load<W>(pre + 2 * Hp + j)), cand = Tanh<W>(Load<W>(pre + 3 * Hp + j));
         const V tc = Tanh<W>(Load<W>(c + j)), dhv = Load<W>(dh + j);
         const V dcv = Load<W>(dc + j) + dhv * o * (1.0f - tc * tc);
         Store<W>(g + j, dcv * cand * i * (1.0f - i));
@@ -590,7 +606,7 @@ class VectorRecurrentKernel : public Kernel {
     p.x = input(recurrent::kX);
     p.h0 = input(recurrent::kInitialH);
     p.c0 = lstm ? input(recurrent::kInitialC) : nullptr;
-    p.gx = gx_.get(), p.h = h_.get(), p.c = c_.get(), p.aux = aux_.get();
+    p.gx = gx_.get(), p.gld = cols_, p.h = h_.get(), p.c = c_.get(), p.aux = aux_.get();
     GradProblem q{};
     float *dw = nullptr, *dr = nullptr, *dbias = nullptr, *dh0 = nullptr, *dc0 = nullptr;
     // LSTM's workspace, all directions: the forward's output; LSTMGrad's input, or its own buffer.
@@ -626,6 +642,10 @@ class VectorRecurrentKernel : public Kernel {
         pt.rb_cand = rb_cand_.get() + d * Hp_;
         pt.peep = has_p_ ? peep_.get() + d * 3 * Hp_ : nullptr;
         pt.ws = ws ? ws + d * g_.seq_length * g_.batch * recurrent::kWorkspaceParts * H : nullptr;
+        if (pt.ws && !backward_ && H == Hp_) {  // LSTM's gates computed in its workspace output: no copy
+          pt.gx = pt.ws;
+          pt.gld = recurrent::kWorkspaceParts * H;
+        }
         if (!ws_in) isa_.forward(pt);
         if (!backward_) continue;
         qt.rp = rp_.get() + d * cols_ * Hp_;
