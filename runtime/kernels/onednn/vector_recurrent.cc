@@ -258,8 +258,7 @@ KILN_INLINE void RunDirection(const Problem& p) {
               p.bias);
   } else {
     for (int64_t t = 0; t < T; ++t) {
-      MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * gld, gld,
-                p.bias);
+      MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * gld, gld, p.bias);
     }
   }
   for (int64_t n = n0; n < p.n1; ++n) {
@@ -569,7 +568,8 @@ class VectorRecurrentKernel : public Kernel {
         allocated_ = allocated_ && *buffer;
       }
       // Without the forward's workspace, the kernel recomputes it into its own.
-      if (!spec.has_input(recurrent::GradWorkspaceInput())) {
+      runs_forward_ = !spec.has_input(recurrent::GradWorkspaceInput());
+      if (runs_forward_) {
         own_ws_ = Allocate(D * TN * recurrent::kWorkspaceParts * g.hidden);
         allocated_ = allocated_ && own_ws_;
       }
@@ -692,12 +692,13 @@ class VectorRecurrentKernel : public Kernel {
     const int64_t D = g_.directions, H = g_.hidden, I = g_.input_size;
     auto data = [&](int i) { return static_cast<const float*>(in[i].data); };
     for (int64_t d = 0; d < D; ++d) {
+      if (backward_) {  // the forward's layouts only when it runs; W's rows only for dX
+        if (x_gradient_) PackRows(data(recurrent::kW), d, gates_, H, Hp_, I, Ip_, wp_.get() + d * cols_ * Ip_);
+        PackRows(data(recurrent::kR), d, gates_, H, Hp_, H, Hp_, rp_.get() + d * cols_ * Hp_);
+        if (!runs_forward_) continue;
+      }
       PackTransposed(data(recurrent::kW), d, gates_, H, Hp_, I, wt_.get() + d * I * cols_);
       PackTransposed(data(recurrent::kR), d, gates_, H, Hp_, H, rt_.get() + d * H * cols_);
-      if (backward_) {
-        PackRows(data(recurrent::kW), d, gates_, H, Hp_, I, Ip_, wp_.get() + d * cols_ * Ip_);
-        PackRows(data(recurrent::kR), d, gates_, H, Hp_, H, Hp_, rp_.get() + d * cols_ * Hp_);
-      }
       const float* wb = has_b_ ? data(recurrent::kB) + d * 2 * gates_ * H : nullptr;
       const float* rb = wb ? wb + gates_ * H : nullptr;
       float* bias = bias_.get() + d * cols_;
@@ -718,6 +719,7 @@ class VectorRecurrentKernel : public Kernel {
 
   Geometry g_;
   bool backward_, x_gradient_;
+  bool runs_forward_ = true;  // LSTMGrad without the forward's workspace recomputes it
   Isa isa_;
   int64_t gates_, Hp_, Ip_, cols_;
   bool has_b_ = false, has_p_ = false, constant_ = true, allocated_ = true;
