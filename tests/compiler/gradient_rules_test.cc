@@ -1008,6 +1008,16 @@ TEST(GradientRulesCoverage, EveryRuleHasACase) {
 // ---------------------------------------------------------------------------
 // Autodiff's errors.
 
+// The model's MSE loss graph at batch 2 (null, with a test failure, when it cannot be built).
+std::unique_ptr<Graph> MseLossGraph(const Graph& model, std::vector<Value*>* params) {
+  TrainingConfig config;
+  config.loss = "mse";
+  config.batch_size = 2;
+  auto g = BuildLossGraph(model, config, params);
+  EXPECT_TRUE(g.ok()) << g.status().message();
+  return g.ok() ? std::move(g).value() : nullptr;
+}
+
 TEST(GradientRulesAutodiff, OneErrorNamesEveryNodeWithoutARule) {
   ModelBuilder b(1);
   Value* x = b.Op("Mul", {b.Input({2, 3, 4, 4}), b.Param({1, 3, 4, 4})});
@@ -1015,14 +1025,10 @@ TEST(GradientRulesAutodiff, OneErrorNamesEveryNodeWithoutARule) {
   Node* prelu = b.graph().AddNode("PRelu", "my_prelu", {lrn->output(0), b.Const({3, 1, 1}, 0.1f, 0.3f)});
   b.Output(prelu->output(0));
   std::unique_ptr<Graph> model = b.Take();
-
-  TrainingConfig config;
-  config.loss = "mse";
-  config.batch_size = 2;
   std::vector<Value*> params;
-  auto g = BuildLossGraph(*model, config, &params);
-  ASSERT_TRUE(g.ok()) << g.status().message();
-  auto grads = AppendGradients(**g, (*g)->outputs()[0], params);
+  std::unique_ptr<Graph> g = MseLossGraph(*model, &params);
+  ASSERT_NE(g, nullptr);
+  auto grads = AppendGradients(*g, g->outputs()[0], params);
   ASSERT_FALSE(grads.ok());
   const std::string& msg = grads.status().message();
   EXPECT_NE(msg.find("2 node(s)"), std::string::npos) << msg;
@@ -1043,16 +1049,13 @@ TEST(GradientRulesAutodiff, LstmGradReadsTheForwardsWorkspace) {
   ModelBuilder b(3);
   Recurrent({"LSTM", 4, WithInt(A(), "layout", 1), 1})(b);
   std::unique_ptr<Graph> model = b.Take();
-  TrainingConfig config;
-  config.loss = "mse";
-  config.batch_size = 2;
   std::vector<Value*> params;
-  auto g = BuildLossGraph(*model, config, &params);
-  ASSERT_TRUE(g.ok()) << g.status().message();
-  auto grads = AppendGradients(**g, (*g)->outputs()[0], params);
+  std::unique_ptr<Graph> g = MseLossGraph(*model, &params);
+  ASSERT_NE(g, nullptr);
+  auto grads = AppendGradients(*g, g->outputs()[0], params);
   ASSERT_TRUE(grads.ok()) << grads.status().message();
   const Node *lstm = nullptr, *grad = nullptr;
-  for (const Node* n : (*g)->NodeList()) {
+  for (const Node* n : g->NodeList()) {
     if (n->op_type() == "LSTM") lstm = n;
     if (n->op_type() == "LSTMGrad") grad = n;
   }
@@ -1079,14 +1082,10 @@ TEST(GradientRulesAutodiff, ParameterNotReachingTheLossGetsNoGradient) {
   b.Op("Relu", {b.Op("Mul", {dead_end, x})});
   b.Output(b.Op("Mul", {used, x}));
   std::unique_ptr<Graph> model = b.Take();
-
-  TrainingConfig config;
-  config.loss = "mse";
-  config.batch_size = 2;
   std::vector<Value*> params;
-  auto g = BuildLossGraph(*model, config, &params);
-  ASSERT_TRUE(g.ok()) << g.status().message();
-  auto grads = AppendGradients(**g, (*g)->outputs()[0], params);
+  std::unique_ptr<Graph> g = MseLossGraph(*model, &params);
+  ASSERT_NE(g, nullptr);
+  auto grads = AppendGradients(*g, g->outputs()[0], params);
   ASSERT_TRUE(grads.ok()) << grads.status().message();
   ASSERT_EQ(params.size(), 3u);
   std::map<std::string, Value*> by_name;
