@@ -1008,14 +1008,25 @@ TEST(GradientRulesCoverage, EveryRuleHasACase) {
 // ---------------------------------------------------------------------------
 // Autodiff's errors.
 
-// The model's MSE loss graph at batch 2 (null, with a test failure, when it cannot be built).
-std::unique_ptr<Graph> MseLossGraph(const Graph& model, std::vector<Value*>* params) {
+// The model's MSE loss graph at batch 2 with autodiff's gradients of its parameters.
+struct Differentiated {
+  std::unique_ptr<Graph> graph;  // null (and a test failure) when the loss graph cannot be built
+  std::vector<Value*> params, grads;
+  Status status;  // AppendGradients'
+};
+Differentiated Differentiate(const Graph& model) {
   TrainingConfig config;
   config.loss = "mse";
   config.batch_size = 2;
-  auto g = BuildLossGraph(model, config, params);
+  Differentiated d;
+  auto g = BuildLossGraph(model, config, &d.params);
   EXPECT_TRUE(g.ok()) << g.status().message();
-  return g.ok() ? std::move(g).value() : nullptr;
+  if (!g.ok()) return d;
+  d.graph = std::move(g).value();
+  auto grads = AppendGradients(*d.graph, d.graph->outputs()[0], d.params);
+  d.status = grads.status();
+  if (grads.ok()) d.grads = std::move(grads).value();
+  return d;
 }
 
 TEST(GradientRulesAutodiff, OneErrorNamesEveryNodeWithoutARule) {
@@ -1025,12 +1036,10 @@ TEST(GradientRulesAutodiff, OneErrorNamesEveryNodeWithoutARule) {
   Node* prelu = b.graph().AddNode("PRelu", "my_prelu", {lrn->output(0), b.Const({3, 1, 1}, 0.1f, 0.3f)});
   b.Output(prelu->output(0));
   std::unique_ptr<Graph> model = b.Take();
-  std::vector<Value*> params;
-  std::unique_ptr<Graph> g = MseLossGraph(*model, &params);
-  ASSERT_NE(g, nullptr);
-  auto grads = AppendGradients(*g, g->outputs()[0], params);
-  ASSERT_FALSE(grads.ok());
-  const std::string& msg = grads.status().message();
+  Differentiated d = Differentiate(*model);
+  ASSERT_NE(d.graph, nullptr);
+  ASSERT_FALSE(d.status.ok());
+  const std::string& msg = d.status.message();
   EXPECT_NE(msg.find("2 node(s)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("my_lrn (LRN)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("my_prelu (PRelu)"), std::string::npos) << msg;
@@ -1049,13 +1058,11 @@ TEST(GradientRulesAutodiff, LstmGradReadsTheForwardsWorkspace) {
   ModelBuilder b(3);
   Recurrent({"LSTM", 4, WithInt(A(), "layout", 1), 1})(b);
   std::unique_ptr<Graph> model = b.Take();
-  std::vector<Value*> params;
-  std::unique_ptr<Graph> g = MseLossGraph(*model, &params);
-  ASSERT_NE(g, nullptr);
-  auto grads = AppendGradients(*g, g->outputs()[0], params);
-  ASSERT_TRUE(grads.ok()) << grads.status().message();
+  Differentiated d = Differentiate(*model);
+  ASSERT_NE(d.graph, nullptr);
+  ASSERT_TRUE(d.status.ok()) << d.status.message();
   const Node *lstm = nullptr, *grad = nullptr;
-  for (const Node* n : g->NodeList()) {
+  for (const Node* n : d.graph->NodeList()) {
     if (n->op_type() == "LSTM") lstm = n;
     if (n->op_type() == "LSTMGrad") grad = n;
   }
@@ -1082,14 +1089,12 @@ TEST(GradientRulesAutodiff, ParameterNotReachingTheLossGetsNoGradient) {
   b.Op("Relu", {b.Op("Mul", {dead_end, x})});
   b.Output(b.Op("Mul", {used, x}));
   std::unique_ptr<Graph> model = b.Take();
-  std::vector<Value*> params;
-  std::unique_ptr<Graph> g = MseLossGraph(*model, &params);
-  ASSERT_NE(g, nullptr);
-  auto grads = AppendGradients(*g, g->outputs()[0], params);
-  ASSERT_TRUE(grads.ok()) << grads.status().message();
-  ASSERT_EQ(params.size(), 3u);
+  Differentiated d = Differentiate(*model);
+  ASSERT_NE(d.graph, nullptr);
+  ASSERT_TRUE(d.status.ok()) << d.status.message();
+  ASSERT_EQ(d.params.size(), 3u);
   std::map<std::string, Value*> by_name;
-  for (size_t i = 0; i < params.size(); ++i) by_name[params[i]->name()] = (*grads)[i];
+  for (size_t i = 0; i < d.params.size(); ++i) by_name[d.params[i]->name()] = d.grads[i];
   EXPECT_NE(by_name.at(used->name()), nullptr);
   EXPECT_EQ(by_name.at(dead_end->name()), nullptr);
   EXPECT_EQ(by_name.at(unused->name()), nullptr);
