@@ -153,7 +153,7 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
     }
   }
   // The Grad op of `c` on the registry's kernel and the vector kernels against the reference.
-  void ExpectBackwardMatchesReference(const Case& c);
+  void ExpectBackwardMatchesReference(const Case& c, double atol = 2e-5, double rtol = 1e-4);
   void ExpectMatchesRef(const std::string& op, const Case& c, const std::vector<Tensor>& inputs,
                         const std::vector<Dims>& output_dims) {
     ExpectMatchesRef(Backend("onednn"), "onednn", op, c, inputs, output_dims);
@@ -225,9 +225,16 @@ TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
     SCOPED_TRACE(x_gradient ? "with dX" : "x_gradient=0");
     ExpectBackwardMatchesReference(c);
   }
+  // Above the vector kernels' sizes LSTM's workspace still takes LSTMGrad to them (oneDNN's
+  // primitive without it); float sums of 500-odd terms: a looser tolerance.
+  const Case& c = GetParam();
+  if (c.kind() == CellKind::kLstm && !c.peepholes) {
+    SCOPED_TRACE("oneDNN's sizes");
+    ExpectBackwardMatchesReference(ForOneDnn(c), 2e-4, 1e-3);
+  }
 }
 
-void OneDnnRecurrentTest::ExpectBackwardMatchesReference(const Case& c) {
+void OneDnnRecurrentTest::ExpectBackwardMatchesReference(const Case& c, double atol, double rtol) {
   const bool lstm = c.kind() == CellKind::kLstm;
   std::vector<Tensor> inputs = c.ForwardInputs(11);
   inputs.resize(recurrent::GradInputBase(c.kind()));
@@ -242,7 +249,7 @@ void OneDnnRecurrentTest::ExpectBackwardMatchesReference(const Case& c) {
   if (lstm && (c.states || c.peepholes)) outputs.push_back(c.State());
   if (c.peepholes) outputs.push_back({c.D(), 3 * c.H});
   // The registry's choice (LSTM without peepholes: the vector kernel; else oneDNN's primitive)...
-  ExpectMatchesRef(c.op + "Grad", c, inputs, outputs);
+  ExpectMatchesRef(Backend("onednn"), "onednn", c.op + "Grad", c, inputs, outputs, atol, rtol);
   if (!lstm) return;
   // LSTM with the forward's workspace (the reference kernel's): the reference's backward
   // from it agrees with its recompute, and the registry's kernel with it.
@@ -256,18 +263,19 @@ void OneDnnRecurrentTest::ExpectBackwardMatchesReference(const Case& c) {
   ASSERT_OK(recomputed.status());
   ASSERT_OK(read.status());
   for (size_t i = 0; i < outputs.size(); ++i) {
-    const std::string diff = testing::CompareTensors((*read)[i], (*recomputed)[i], 1e-5, 1e-5);
+    const std::string diff = testing::CompareTensors((*read)[i], (*recomputed)[i], atol / 2, rtol / 10);
     EXPECT_TRUE(diff.empty()) << "reference from the workspace: output " << i << ": " << diff;
   }
-  ExpectMatchesRef(Backend("onednn"), "onednn, workspace", c.op + "Grad", c, with_workspace, outputs);
+  ExpectMatchesRef(Backend("onednn"), "onednn, workspace", c.op + "Grad", c, with_workspace, outputs, atol, rtol);
   // ...and the vector kernel on every instruction set this CPU has, with and without it.
   if (c.peepholes) return;
   Threads threads(3);
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!runtime::onednn::CpuHas(level)) continue;
     const std::string what = "vector kernel, level " + std::to_string(static_cast<int>(level));
-    ExpectMatchesRef(Vector(c, level, true), what, c.op + "Grad", c, inputs, outputs);
-    ExpectMatchesRef(Vector(c, level, true), what + ", workspace", c.op + "Grad", c, with_workspace, outputs);
+    ExpectMatchesRef(Vector(c, level, true), what, c.op + "Grad", c, inputs, outputs, atol, rtol);
+    ExpectMatchesRef(Vector(c, level, true), what + ", workspace", c.op + "Grad", c, with_workspace, outputs, atol,
+                     rtol);
   }
 }
 
