@@ -22,7 +22,7 @@ int64_t SmallProductMaxRows();
 /// kernels are built on a private engine, inputs with data (plan constants) are used as
 /// they are and the others filled with values in [-1, 1); then rounds alternate between the
 /// kernels (each round a few runs of each) for about `budget_ms` in all, and each kernel's
-/// figure is its median round. Errors when a kernel cannot be built or run.
+/// figure is its fastest round. Errors when a kernel cannot be built or run.
 StatusOr<std::vector<double>> TimeKernels(const std::vector<std::string>& backends, const KernelSpec& spec,
                                           double budget_ms);
 
