@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
-#include <mutex>
 
 #include "dnnl.hpp"
+#include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/kernels/onednn/small_matmul.h"
 #include "runtime/kernels/onednn/vector_recurrent.h"
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
@@ -18,16 +18,10 @@ std::string SmallProductUnsupportedReason(const KernelSpec& spec) { return onedn
 int64_t SmallProductRows(const KernelSpec& spec) { return onednn::SmallMatMulRows(spec); }
 int64_t SmallProductMaxRows() { return onednn::kSmallMatMulMaxRows; }
 
-StatusOr<std::vector<double>> TimeKernels(const std::vector<std::string>& backends, const KernelSpec& spec,
-                                          double budget_ms) {
-  // A private engine, as OneDnnUnsupportedReason's: timing must not disturb any session.
-  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  static dnnl::stream* stream = new dnnl::stream(*engine);
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  ExecEnv env;
-  env.engine = engine;
-  env.stream = stream;
+namespace {
+
+StatusOr<std::vector<double>> TimeKernelsIn(ExecEnv& env, const std::vector<std::string>& backends,
+                                            const KernelSpec& spec, double budget_ms) {
   KernelSpec bound = spec;
   bound.env = &env;
   // Buffers for the inputs without data and for the outputs; the values are fixed (the
@@ -80,6 +74,15 @@ StatusOr<std::vector<double>> TimeKernels(const std::vector<std::string>& backen
   std::vector<double> best;
   for (const std::vector<double>& r : rounds) best.push_back(*std::min_element(r.begin(), r.end()));
   return best;
+}
+
+}  // namespace
+
+StatusOr<std::vector<double>> TimeKernels(const std::vector<std::string>& backends, const KernelSpec& spec,
+                                          double budget_ms) {
+  StatusOr<std::vector<double>> result = Internal("not timed");
+  onednn::WithPrivateEnv([&](ExecEnv& env) { result = TimeKernelsIn(env, backends, spec, budget_ms); });
+  return result;
 }
 
 std::string MeasurementContext() {

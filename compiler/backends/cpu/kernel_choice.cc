@@ -1,13 +1,12 @@
 #include "compiler/backends/cpu/kernel_choice.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "ir/core/file_io.h"
 #include "runtime/kernel_choice.h"
 
 namespace kiln {
@@ -86,25 +85,12 @@ std::pair<std::string, std::string> ReadCached(const std::string& path, const st
   return {};
 }
 
-// Best effort: a cache that cannot be written only costs timing again. Temp + rename:
-// never half a file, also with several compilers at once.
+// Best effort: a cache that cannot be written only costs timing again. WriteFileAtomically:
+// temporary + rename, never half a file, also with several compilers at once.
 void WriteCached(const std::string& dir, const std::string& path, const std::string& data) {
-  for (size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
-    mkdir(dir.substr(0, at).c_str(), 0755);  // each parent; EEXIST is fine
-    if (at == std::string::npos) break;
-  }
-  const std::string temp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream f(temp, std::ios::binary | std::ios::trunc);
-    if (!f) return;
-    f << data;
-    if (!f.good()) {
-      f.close();
-      unlink(temp.c_str());
-      return;
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) unlink(temp.c_str());
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (!error) (void)WriteFileAtomically(path, data);
 }
 
 std::string Figures(const std::vector<std::string>& candidates, const std::vector<double>& ms) {
