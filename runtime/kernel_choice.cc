@@ -20,8 +20,8 @@ int64_t SmallProductMaxRows() { return onednn::kSmallMatMulMaxRows; }
 
 namespace {
 
-StatusOr<std::vector<double>> TimeKernelsIn(ExecEnv& env, const std::vector<std::string>& backends,
-                                            const KernelSpec& spec, double budget_ms) {
+StatusOr<std::vector<KernelTiming>> TimeKernelsIn(ExecEnv& env, const std::vector<std::string>& backends,
+                                                  const KernelSpec& spec, double budget_ms) {
   KernelSpec bound = spec;
   bound.env = &env;
   // Buffers for the inputs without data and for the outputs; the values are fixed (the
@@ -69,18 +69,19 @@ StatusOr<std::vector<double>> TimeKernelsIn(ExecEnv& env, const std::vector<std:
       rounds[i].push_back(ms);
     }
   }
-  // The best round: other processes only ever add time, so the fastest round is the
-  // kernel's own speed (a median still moves with the machine's load).
-  std::vector<double> best;
-  for (const std::vector<double>& r : rounds) best.push_back(*std::min_element(r.begin(), r.end()));
-  return best;
+  std::vector<KernelTiming> timings;
+  for (std::vector<double>& r : rounds) {
+    std::sort(r.begin(), r.end());
+    timings.push_back({r.front(), r[r.size() / 2]});
+  }
+  return timings;
 }
 
 }  // namespace
 
-StatusOr<std::vector<double>> TimeKernels(const std::vector<std::string>& backends, const KernelSpec& spec,
-                                          double budget_ms) {
-  StatusOr<std::vector<double>> result = Internal("not timed");
+StatusOr<std::vector<KernelTiming>> TimeKernels(const std::vector<std::string>& backends, const KernelSpec& spec,
+                                                double budget_ms) {
+  StatusOr<std::vector<KernelTiming>> result = Internal("not timed");
   onednn::WithPrivateEnv([&](ExecEnv& env) { result = TimeKernelsIn(env, backends, spec, budget_ms); });
   return result;
 }

@@ -106,7 +106,16 @@ TEST(KernelChoiceTest, MeasuresOnceThenReadsTheCache) {
     EXPECT_TRUE(step.kernel() == "gemv" || step.kernel() == "onednn") << step.kernel();
     return step.kernel_reason();
   };
-  EXPECT_EQ(reason().rfind("measured: gemv ", 0), 0u);
+  // A measurement whose rounds disagree (a busy machine) is not cached: compile until one is.
+  auto measure_steadily = [&]() {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      const std::string r = reason();
+      EXPECT_EQ(r.rfind("measured: gemv ", 0), 0u) << r;
+      if (r.find("unsteady") == std::string::npos) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(measure_steadily());
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(dir + "/nested")) files.push_back(e.path());
   ASSERT_EQ(files.size(), 1u);  // one entry, no temporary left behind
@@ -129,7 +138,7 @@ TEST(KernelChoiceTest, MeasuresOnceThenReadsTheCache) {
       std::ofstream f(files[0], std::ios::trunc);
       f << damaged;
     }
-    EXPECT_EQ(reason().rfind("measured: ", 0), 0u) << damaged;
+    ASSERT_TRUE(measure_steadily()) << damaged;
     EXPECT_EQ(reason().rfind("cached: ", 0), 0u);
   }
 
