@@ -21,6 +21,7 @@
 
 #include "ir/core/fused_ops.h"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/share_team.h"
 
 namespace kiln::runtime::onednn {
 namespace {
@@ -348,19 +349,17 @@ class SmallMatMulKernel : public Kernel {
       for (int64_t j = 0; j < g_.n; ++j) column_[j] = g_.column_scale * c[scalar ? 0 : j];
     }
     for (int f = 0; f < g_.num_full; ++f) q.full[f] = in[g_.full_inputs[f]].as<float>();
-    const int threads = parallel_ ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), panels_)) : 1;
-    if (threads <= 1) {
+    const int parts = parallel_ ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), panels_)) : 1;
+    if (parts <= 1) {
       q.panel1 = panels_;
       run_(q);
     } else {
-#pragma omp parallel num_threads(threads)
-      {
+      RunShares(parts, [&](int t) {
         Problem share = q;
-        const int64_t t = omp_get_thread_num(), parts = omp_get_num_threads();
         share.panel0 = panels_ * t / parts;
         share.panel1 = panels_ * (t + 1) / parts;
         run_(share);
-      }
+      });
     }
     if (!activation_) return Status::Ok();
     std::memcpy(pre_activation_.get(), q.y, static_cast<size_t>(g_.m * g_.n) * sizeof(float));
