@@ -97,7 +97,14 @@ TEST(KernelChoiceTest, MeasuresOnceThenReadsTheCache) {
   env.Unset("KILN_KERNEL_TIMING");
   env.Unset("KILN_KERNEL_CACHE");
   env.Set("KILN_KERNEL_CACHE_DIR", dir + "/nested");
-  auto g = Product(1);
+  {
+    auto few = Product(kSmallProductSureRows);  // no timing at so few rows
+    auto plan = CompileForCpu(*few);
+    ASSERT_OK(plan.status());
+    EXPECT_EQ(OnlyStep(*plan).kernel(), "gemv");
+    EXPECT_EQ(OnlyStep(*plan).kernel_reason().rfind("rule: ", 0), 0u) << OnlyStep(*plan).kernel_reason();
+  }
+  auto g = Product(kSmallProductSureRows + 2);
   auto reason = [&]() {
     auto plan = CompileForCpu(*g);
     EXPECT_OK(plan.status());

@@ -105,7 +105,7 @@ TEST(BenchCli, ProfilePrintsStepsOpTypesAndTheRuntimesCost) {
   // KILN_KERNEL_TIMING=0), and the profile says so and why.
   for (const char* needle :
        {"Profile: 4 steps, 20 runs", "/fc1/Gemm_1", "op type [kernel]", "FusedMatMul [gemv]", "LogSoftmax [onednn]",
-        "ns per step (4 steps)", "kernel choices:", "/fc1/Gemm_1 (FusedMatMul): gemv, rule: 1 rows <= 8"}) {
+        "ns per step (4 steps)", "kernel choices:", "/fc1/Gemm_1 (FusedMatMul): gemv, rule: 1 rows <= 4"}) {
     EXPECT_NE(r.output.find(needle), std::string::npos) << needle << " in: " << r.output;
   }
 }

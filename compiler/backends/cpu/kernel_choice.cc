@@ -130,6 +130,9 @@ KernelChoice ChooseKernel(const Node& node, const std::string& lowered) {
           ? KernelChoice{"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductRuleRows)}
           : KernelChoice{"onednn",
                          "rule: " + std::to_string(rows) + " rows > " + std::to_string(kSmallProductRuleRows)};
+  if (rows <= kSmallProductSureRows) {
+    return {"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductSureRows)};
+  }
   if (EnvIsZero("KILN_KERNEL_TIMING")) return rule;
   const std::string key = CacheKey(spec, candidates);
   const std::string dir = CacheDir();

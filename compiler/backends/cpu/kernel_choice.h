@@ -26,8 +26,12 @@ struct KernelChoice {
 /// The family for `node`, given `lowered`, the one lowering picks without alternatives.
 KernelChoice ChooseKernel(const Node& node, const std::string& lowered);
 
-/// The rule without timing: "gemv" up to this many rows (measured on AVX-512 and AVX2
-/// machines: docs/design-notes.md, "Small products").
+/// Up to this many rows "gemv" runs without timing: it won every such product measured
+/// (quiet and busy, 1 and 2 threads, AVX-512 and AVX2), and on a busy machine a timing of
+/// oneDNN's OpenMP kernel can be lucky (MLP 784x512: cached 12.8 us against gemv's 17,
+/// then 1.5 ms per run): docs/design-notes.md, "Kernel choice by measurement".
+constexpr int64_t kSmallProductSureRows = 4;
+/// The rule without timing (KILN_KERNEL_TIMING=0): "gemv" up to this many rows.
 constexpr int64_t kSmallProductRuleRows = 8;
 
 }  // namespace kiln
