@@ -6,7 +6,7 @@
 # checks (every case on the GPU vs the reference arithmetic, CUDA graph replay,
 # NVRTC->PTX->ptxas), then benchmarks Kiln's kernels vs PyTorch eager and
 # torch.compile. Prints PASS/FAIL lines; exit 0 only when every check passed.
-# Under 5 minutes; safe to re-run (temp dirs only, removed at exit).
+# Under 8 minutes; safe to re-run (temp dirs only, removed at exit).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/kiln_cuda_check.XXXXXX)
@@ -81,10 +81,10 @@ step() {  # step NAME TIMEOUT COMMAND...: runs it, prints its output and PASS/FA
   fi
 }
 
-step gpu 60 "${kenv[@]}" "$bin" --gpu
-step gpu-cached 20 "${kenv[@]}" "$bin" --gpu  # the same kernels again, from the disk cache
+step gpu 90 "${kenv[@]}" "$bin" --gpu
+step gpu-cached 30 "${kenv[@]}" "$bin" --gpu  # the same kernels again, from the disk cache
 if [ -n "$ptxas" ]; then
-  step ptx 60 "${kenv[@]}" KILN_PTXAS="$ptxas" "$bin" --ptx
+  step ptx 100 "${kenv[@]}" KILN_PTXAS="$ptxas" "$bin" --ptx
 else
   echo "== ptx"
   echo "SKIP ptx: no ptxas on this machine"
@@ -96,6 +96,8 @@ else
   echo "FAIL bench-torch: no python3 or no Kiln results"
   failed=1
 fi
+# The generated kernel kinds (softmax, reductions, pooling, transposes, ...) at network sizes.
+step bench-kinds 60 "${kenv[@]}" "$bin" --bench-kinds --reps 20
 
 echo "== summary"
 grep -h -E '^(PASS|FAIL)' "$work"/*.log | sed 's/^/  /' || true

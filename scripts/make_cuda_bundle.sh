@@ -16,14 +16,17 @@ echo "make_cuda_bundle: $($cxx --version | head -1); $(protoc --version)"
 
 mkdir -p "$work/gen" "$work/obj" "$work/kiln_cuda_bundle"
 protoc --proto_path="$root" --cpp_out="$work/gen" "$root/ir/kiln.proto"
-srcs=(tools/kiln_cuda_check/main.cc compiler/backends/cuda/cuda_codegen.cc compiler/backends/cuda/nvrtc.cc
-      runtime/kernels/cuda/cuda_driver.cc ir/core/fused_program.cc ir/core/dtype.cc "$work/gen/ir/kiln.pb.cc")
+srcs=(tools/kiln_cuda_check/main.cc tools/kiln_cuda_check/kinds.cc compiler/backends/cuda/cuda_codegen.cc
+      compiler/backends/cuda/cuda_kinds.cc compiler/backends/cuda/cuda_reduce_kinds.cc
+      compiler/backends/cuda/cuda_pool_kinds.cc compiler/backends/cuda/nvrtc.cc runtime/kernels/cuda/cuda_driver.cc
+      ir/core/fused_program.cc ir/core/dtype.cc "$work/gen/ir/kiln.pb.cc")
 pids=()
 objs=()
 for src in "${srcs[@]}"; do
   obj="$work/obj/$(echo "$src" | tr '/' '_').o"
   objs+=("$obj")
-  "$cxx" -std=c++17 -O2 -fPIC -w -I"$root" -I"$work/gen" -c "$src" -o "$obj" &
+  # No reference kernels (the runtime library) in the bundle: the kinds' cases travel as a file.
+  "$cxx" -std=c++17 -O2 -fPIC -w -DKILN_CUDA_CHECK_NO_REFERENCE -I"$root" -I"$work/gen" -c "$src" -o "$obj" &
   pids+=($!)
   if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done
@@ -60,6 +63,10 @@ if [ -n "$bad" ]; then
   exit 1
 fi
 cp scripts/cuda_bench_torch.py scripts/check_cuda.sh "$work/kiln_cuda_bundle/"
+# The kernel kinds' cases with the reference kernels' outputs, written by the CMake-built
+# binary (which links the reference kernels) for the bundle's binary to compare with.
+"$root/scripts/build.sh" kiln_cuda_check > "$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
+"$root/build/kiln_cuda_check" --write-kinds "$work/kiln_cuda_bundle/kiln_cuda_kinds.bin"
 git -C "$root" rev-parse HEAD > "$work/kiln_cuda_bundle/COMMIT" 2>/dev/null || echo unknown > "$work/kiln_cuda_bundle/COMMIT"
 
 # Smoke test here: it starts, and without a GPU says so cleanly.
@@ -73,6 +80,9 @@ if [ $rc -ne 77 ] && [ $rc -ne 0 ]; then
   exit 1
 fi
 echo "make_cuda_bundle: kiln_cuda_check --gpu here: $(head -1 "$work/gpu.log")"
+# The bundle's binary reads the kinds file beside it and emulates them like the CMake-built one.
+"$bin" --emulate > "$work/emulate.log" 2>&1 || { cat "$work/emulate.log" >&2; echo "make_cuda_bundle: FAIL: --emulate" >&2; exit 1; }
+echo "make_cuda_bundle: $(grep 'kinds emulation' "$work/emulate.log")"
 
 mkdir -p "$(dirname "$out")"
 tar -C "$work" -czf "$out.tmp" kiln_cuda_bundle

@@ -8,18 +8,24 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "compiler/backends/cpu/cpu_backend.h"
+#include "compiler/backends/cuda/cuda_kinds_lowering.h"
 #include "compiler/backends/cuda/nvrtc.h"
 #include "compiler/pass.h"
 #include "frontends/load_model.h"
 #include "ir/core/attrs.h"
 #include "runtime/kernels/cuda/cuda_driver.h"
 #include "tests/test_util.h"
+#include "tools/kiln_cuda_check/kinds.h"
 
 namespace kiln::cuda {
 namespace {
@@ -31,40 +37,55 @@ void CollectPrograms(const proto::Plan& plan, std::set<std::string>* programs) {
   }
 }
 
-// Every distinct fused program of examples/*.kiln.txt, inference and training (SGD) steps.
+// The plans of examples/*.kiln.txt: inference and, where the example trains, the SGD training step.
+struct ExamplePlanSet {
+  std::vector<proto::Plan> plans;
+  int models = 0, trained = 0;
+};
+const ExamplePlanSet& ExamplePlans() {
+  static const ExamplePlanSet set = [] {
+    ExamplePlanSet s;
+    DIR* dir = opendir(testing::SourcePath("examples").c_str());
+    EXPECT_NE(dir, nullptr);
+    std::vector<std::string> files;
+    while (dir != nullptr) {
+      dirent* e = readdir(dir);
+      if (e == nullptr) break;
+      const std::string name = e->d_name;
+      if (name.size() > 9 && name.substr(name.size() - 9) == ".kiln.txt") files.push_back("examples/" + name);
+    }
+    if (dir != nullptr) closedir(dir);
+    std::sort(files.begin(), files.end());
+    for (const std::string& file : files) {
+      auto model = LoadModel(testing::SourcePath(file));
+      EXPECT_OK(model.status());
+      if (!model.ok()) continue;
+      ++s.models;
+      Graph& g = *model->graph;
+      EXPECT_OK(PrepareForInference(g, {}));
+      auto plan = CompileForCpu(g, {.use_onednn = false});
+      EXPECT_OK(plan.status());
+      if (plan.ok()) s.plans.push_back(*plan);
+      // Not every example trains (some have no labels or loss): those are listed, at least 3 must.
+      auto step = testing::CompileTrainingStep(file, 4, "sgd");
+      if (step.ok()) {
+        ++s.trained;
+        s.plans.push_back(*step);
+      } else {
+        std::printf("[ info ] %s: no training step: %s\n", file.c_str(), step.status().message().c_str());
+      }
+    }
+    return s;
+  }();
+  return set;
+}
+
+// Every distinct fused program of the examples' plans.
 std::vector<FusedProgram> ExamplePrograms(int* models, int* trained) {
   std::set<std::string> texts;
-  *models = 0;
-  *trained = 0;
-  DIR* dir = opendir(testing::SourcePath("examples").c_str());
-  EXPECT_NE(dir, nullptr);
-  std::vector<std::string> files;
-  while (dir != nullptr) {
-    dirent* e = readdir(dir);
-    if (e == nullptr) break;
-    const std::string name = e->d_name;
-    if (name.size() > 9 && name.substr(name.size() - 9) == ".kiln.txt") files.push_back("examples/" + name);
-  }
-  if (dir != nullptr) closedir(dir);
-  for (const std::string& file : files) {
-    auto model = LoadModel(testing::SourcePath(file));
-    EXPECT_OK(model.status());
-    if (!model.ok()) continue;
-    ++*models;
-    Graph& g = *model->graph;
-    EXPECT_OK(PrepareForInference(g, {}));
-    auto plan = CompileForCpu(g, {.use_onednn = false});
-    EXPECT_OK(plan.status());
-    if (plan.ok()) CollectPrograms(*plan, &texts);
-    // Not every example trains (some have no labels or loss): those are listed, at least 3 must.
-    auto step = testing::CompileTrainingStep(file, 4, "sgd");
-    if (step.ok()) {
-      ++*trained;
-      CollectPrograms(*step, &texts);
-    } else {
-      std::printf("[ info ] %s: no training step: %s\n", file.c_str(), step.status().message().c_str());
-    }
-  }
+  *models = ExamplePlans().models;
+  *trained = ExamplePlans().trained;
+  for (const proto::Plan& plan : ExamplePlans().plans) CollectPrograms(plan, &texts);
   std::vector<FusedProgram> programs;
   for (const std::string& text : texts) {
     auto p = ParseFusedProgram(text);
@@ -72,6 +93,70 @@ std::vector<FusedProgram> ExamplePrograms(int* models, int* trained) {
     if (p.ok()) programs.push_back(*p);
   }
   return programs;
+}
+
+// A plan step as the kinds' lowering sees it: dims, dtypes, constant int inputs.
+CudaOpView StepView(const proto::Plan& plan, const proto::Step& step) {
+  CudaOpView v;
+  v.op_type = step.op_type();
+  v.attrs = Attrs(step.attribute());
+  v.num_outputs = step.output_size();
+  for (int index : step.input()) {
+    if (index < 0) {
+      v.input_dims.emplace_back();
+      v.input_dtypes.push_back(proto::DT_UNDEFINED);
+      v.constant_ints.emplace_back();
+      continue;
+    }
+    const proto::Buffer& b = plan.buffer(index);
+    v.input_dims.emplace_back(b.dims().begin(), b.dims().end());
+    v.input_dtypes.push_back(b.dtype());
+    std::optional<std::vector<int64_t>> ints;
+    if (b.kind() == proto::BUF_CONSTANT && (b.dtype() == proto::DT_INT64 || b.dtype() == proto::DT_INT32)) {
+      const int64_t n = ElementCount(v.input_dims.back());
+      ints.emplace();
+      for (int64_t i = 0; i < n; ++i) {
+        const char* at = plan.constants().data() + b.offset();
+        int64_t x = 0;
+        if (b.dtype() == proto::DT_INT64) {
+          std::memcpy(&x, at + 8 * i, 8);
+        } else {
+          int32_t y = 0;
+          std::memcpy(&y, at + 4 * i, 4);
+          x = y;
+        }
+        ints->push_back(x);
+      }
+    }
+    v.constant_ints.push_back(ints);
+  }
+  return v;
+}
+
+// The examples' steps that a generated kernel kind computes, one case each (distinct
+// kernels), with the steps' real shapes and the reference's outputs.
+std::vector<KindCase> ExampleKindCases(std::map<std::string, int>* per_kind, std::set<std::string>* not_lowered) {
+  std::vector<KindCase> cases;
+  std::set<std::string> names;
+  for (const proto::Plan& plan : ExamplePlans().plans) {
+    for (const proto::Step& step : plan.step()) {
+      auto desc = CudaKindForOp(StepView(plan, step));
+      if (!desc.ok()) {
+        EXPECT_EQ(desc.status().code(), StatusCode::kUnimplemented) << step.name() << ": " << desc.status().message();
+        not_lowered->insert(step.op_type());
+        continue;
+      }
+      auto k = RenderCudaKind(*desc);
+      EXPECT_OK(k.status());
+      if (!k.ok() || !names.insert(k->kernel.name).second) continue;
+      auto c = MakeKindCase(step.name(), *desc, 77 + uint32_t(cases.size()));
+      EXPECT_OK(c.status());
+      if (!c.ok()) continue;
+      ++(*per_kind)[GetCudaKindInfo(desc->kind).name];
+      cases.push_back(*c);
+    }
+  }
+  return cases;
 }
 
 TEST(CudaCodegenTest, ExampleProgramsRenderAndPassTheEmulationHarness) {
@@ -233,6 +318,36 @@ TEST(CudaCodegenTest, NoDriverIsAOneLineErrorNotACrash) {
   auto dev = CudaDevice::Open(0);
   ASSERT_FALSE(dev.ok());
   EXPECT_EQ(dev.status().message(), st.message());
+}
+
+// The kinds' lowering over the examples' plans (inference and training steps): every
+// step it maps renders, and its kernel passes the emulation harness against the
+// reference kernel with the step's real shapes (and, with the toolkit, NVRTC + ptxas).
+TEST(CudaCodegenTest, ExampleStepsOfTheKernelKindsPassTheEmulationHarness) {
+  std::map<std::string, int> per_kind;
+  std::set<std::string> not_lowered;
+  const std::vector<KindCase> cases = ExampleKindCases(&per_kind, &not_lowered);
+  // The examples' training steps reduce bias gradients and take softmax cross-entropy losses.
+  EXPECT_GE(per_kind["reduce_sum"], 1);
+  EXPECT_GE(per_kind["softmax_ce"] + per_kind["softmax_ce_grad"], 2);
+  ASSERT_GE(cases.size(), 4u);
+  const std::string dir = testing::MakeTempDir();
+  ASSERT_OK(WriteKindCases(cases, dir + "/kinds.bin"));
+  std::string modes = " --emulate";
+#if KILN_HAVE_CUDA_TOOLKIT
+  modes += " --ptx";
+  setenv("KILN_CUDA_CACHE", "0", 1);
+#endif
+  std::string output;
+  const int rc = testing::RunCommand(
+      std::string(KILN_CUDA_CHECK_PATH) + " --kinds-only --kinds " + dir + "/kinds.bin" + modes, &output);
+  EXPECT_EQ(rc, 0) << output;
+  EXPECT_NE(output.find("PASS kinds emulation"), std::string::npos) << output;
+  std::string kinds, ops;
+  for (const auto& [kind, n] : per_kind) kinds += " " + kind + "=" + std::to_string(n);
+  for (const std::string& op : not_lowered) ops += " " + op;
+  std::printf("[ info ] %zu kind kernels from the examples' steps:%s\n[ info ] steps with no kind:%s\n", cases.size(),
+              kinds.c_str(), ops.c_str());
 }
 
 }  // namespace

@@ -5,7 +5,12 @@
 //   --ptx       NVRTC to PTX for compute_80 and compute_90, ptxas -arch=sm_90 each
 //   --gpu       NVRTC, load and run on device 0 through the driver, compare (exit 77: no CUDA driver)
 //   --bench N,N benchmark the chains "gelu8" and "bwd" (median of --reps CUDA-event timings)
+//   --bench-kinds  benchmark the kernel kinds at network sizes (BENCHKIND lines)
 //   --programs FILE  more programs, one text form a line (e.g. from the examples' models)
+//   --kinds FILE / --write-kinds FILE  the generated kernel kinds' cases (kinds.h) from / to a file
+//   --kinds-only  only the kinds' cases, a subset (no fused programs, no coverage requirement)
+// The kernel kinds (compiler/backends/cuda/cuda_kinds.h) run in every mode but --bench,
+// compared with the reference kernels' outputs.
 // Each case is compared with the reference interpreter's arithmetic (fused_evaluate.h)
 // on random inputs with NaN, +-Inf and signed zeros, within 1e-4 (as the oneDNN-vs-reference tests).
 #include <dlfcn.h>
@@ -28,6 +33,8 @@
 #include "compiler/backends/cuda/nvrtc.h"
 #include "runtime/kernels/cuda/cuda_driver.h"
 #include "runtime/kernels/reference/fused_evaluate.h"
+#include "tools/kiln_cuda_check/check_util.h"
+#include "tools/kiln_cuda_check/kinds.h"
 
 namespace kiln::cuda {
 namespace {
@@ -91,26 +98,6 @@ std::vector<float> RandomData(int64_t n, std::mt19937& rng, bool specials) {
     x = specials && p < 5 ? kSpecial[p] : value(rng);
   }
   return v;
-}
-
-// Within 1e-4 absolute + 1e-4 relative; NaN only where the reference has NaN; infinities exactly.
-std::string Compare(const std::vector<float>& got, const std::vector<float>& want, double tol) {
-  for (size_t i = 0; i < want.size(); ++i) {
-    const float g = got[i], w = want[i];
-    bool ok;
-    if (std::isnan(w) || std::isnan(g))
-      ok = std::isnan(w) && std::isnan(g);
-    else if (std::isinf(w) || std::isinf(g))
-      ok = g == w;
-    else
-      ok = std::fabs(double(g) - w) <= tol + tol * std::fabs(double(w));
-    if (!ok) {
-      char buf[160];
-      std::snprintf(buf, sizeof(buf), "element %zu: got %.9g, want %.9g", i, g, w);
-      return buf;
-    }
-  }
-  return "";
 }
 
 // One case per instruction kind (FusedOps(): a new op is covered without an edit
@@ -222,7 +209,6 @@ int RunEmulation(const std::vector<Case>& cases) {
     std::printf("FAIL emulation: cannot make a temp dir\n");
     return 1;
   }
-  const char* cxx = std::getenv("CXX") ? std::getenv("CXX") : "c++";
   int failures = 0;
   std::set<FusedOp> covered;
   for (CudaMath math : {CudaMath::kDouble, CudaMath::kFloat}) {
@@ -238,22 +224,8 @@ int RunEmulation(const std::vector<Case>& cases) {
       if (rendered.insert(k->name).second) source += k->source;
       kernels.push_back(*k);
     }
-    const std::string base = std::string(dir) + "/kernels_" + MathName(math);
-    std::ofstream(base + ".cc") << source;
-    const std::string cmd =
-        std::string(cxx) + " -std=c++17 -O1 -shared -fPIC -w -o " + base + ".so " + base + ".cc 2> " + base + ".log";
-    if (std::system(cmd.c_str()) != 0) {
-      std::ifstream log(base + ".log");
-      std::stringstream s;
-      s << log.rdbuf();
-      std::printf("FAIL emulation: host compile failed: %s\n%s\n", cmd.c_str(), s.str().substr(0, 3000).c_str());
-      return 1;
-    }
-    void* so = dlopen((base + ".so").c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (so == nullptr) {
-      std::printf("FAIL emulation: dlopen: %s\n", dlerror());
-      return 1;
-    }
+    void* so = HostCompileAndLoad(source, std::string(dir) + "/kernels_" + MathName(math), "emulation");
+    if (so == nullptr) return 1;
     for (size_t i = 0; i < cases.size(); ++i) {
       const Case& c = cases[i];
       using Emulate = void (*)(const void*, unsigned, unsigned);
@@ -302,7 +274,7 @@ int RunEmulation(const std::vector<Case>& cases) {
 }
 
 // ---- NVRTC + ptxas ------------------------------------------------------------------------------
-int RunPtx(const std::vector<Case>& cases) {
+int RunPtx(const std::vector<Case>& cases, const std::vector<KindCase>& kinds) {
   auto lib = NvrtcDescription();
   if (!lib.ok()) {
     std::printf("FAIL ptx: %s\n", lib.status().message().c_str());
@@ -317,36 +289,60 @@ int RunPtx(const std::vector<Case>& cases) {
   char dir_template[] = "/tmp/kiln_cuda_ptx.XXXXXX";
   const char* dir = mkdtemp(dir_template);
   if (dir == nullptr) return 1;
-  int compiled = 0, failures = 0;
+  // Every kernel: the fused cases in both precisions, then one per kind case.
+  int failures = 0;
+  std::vector<CudaKernel> kernels;
   for (const Case& c : cases) {
     for (CudaMath math : {CudaMath::kDouble, CudaMath::kFloat}) {
       auto k = RenderCudaKernel(c.program, math);
       if (!k.ok()) {
         ++failures;
         std::printf("FAIL ptx %s: %s\n", c.name.c_str(), k.status().message().c_str());
-        continue;
-      }
-      for (int arch : {80, 90}) {
-        auto r = NvrtcCompile(k->source, k->name, {arch / 10, arch % 10, false});
-        if (!r.ok()) {
-          ++failures;
-          std::printf("FAIL nvrtc %s: %s\n", c.name.c_str(), r.status().message().c_str());
-          continue;
-        }
-        ++compiled;
-        const std::string file = std::string(dir) + "/" + k->name + "_" + std::to_string(arch) + ".ptx";
-        std::ofstream(file) << r->image;
-        const std::string cmd = ptxas + " -arch=sm_90 -o /dev/null " + file + " > " + file + ".log 2>&1";
-        if (std::system(cmd.c_str()) != 0) {
-          ++failures;
-          std::ifstream log(file + ".log");
-          std::string first;
-          std::getline(log, first);
-          std::printf("FAIL ptxas %s (compute_%d): %s\n", k->name.c_str(), arch, first.c_str());
-        }
+      } else {
+        kernels.push_back(*k);
       }
     }
   }
+  const size_t fused = kernels.size();
+  for (const KindCase& c : kinds) {
+    auto k = RenderCudaKind(c.desc);
+    if (!k.ok()) {
+      ++failures;
+      std::printf("FAIL ptx %s: %s\n", c.name.c_str(), k.status().message().c_str());
+    } else {
+      kernels.push_back(k->kernel);
+    }
+  }
+  int compiled = 0;
+  for (const CudaKernel& k : kernels) {
+    for (int arch : {80, 90}) {
+      auto r = NvrtcCompile(k.source, k.name, {arch / 10, arch % 10, false});
+      if (!r.ok()) {
+        ++failures;
+        std::printf("FAIL nvrtc %s: %s\n", k.name.c_str(), r.status().message().c_str());
+        continue;
+      }
+      ++compiled;
+      std::ofstream(std::string(dir) + "/" + k.name + "_" + std::to_string(arch) + ".ptx") << r->image;
+    }
+  }
+  // ptxas on every file, a process per file, 2 at a time; the failed files are listed.
+  const std::string failed = std::string(dir) + "/ptxas_failed.txt";
+  const std::string cmd = "cd " + std::string(dir) + " && ls | grep '\\.ptx$' | xargs -P 2 -n 1 sh -c '\"" + ptxas +
+                          "\" -arch=sm_90 -o /dev/null \"$0\" > \"$0.log\" 2>&1 || echo \"$0\"' > " + failed;
+  if (compiled > 0 && std::system(cmd.c_str()) != 0) {
+    ++failures;
+    std::printf("FAIL ptxas: %s\n", cmd.c_str());
+  }
+  std::ifstream failed_list(failed);
+  for (std::string file; std::getline(failed_list, file);) {
+    ++failures;
+    std::ifstream log(std::string(dir) + "/" + file + ".log");
+    std::string first;
+    std::getline(log, first);
+    std::printf("FAIL ptxas %s: %s\n", file.c_str(), first.c_str());
+  }
+  std::printf("ptx: %zu fused-program kernels, %zu kernel-kind kernels\n", fused, kernels.size() - fused);
   if (failures == 0) (void)!std::system((std::string("rm -rf ") + dir).c_str());
   std::printf("%s ptx: %d kernels compiled by NVRTC (compute_80, compute_90) and assembled by ptxas -arch=sm_90\n",
               failures ? "FAIL" : "PASS", compiled);
@@ -447,7 +443,7 @@ int NoDriver(const Status& st) {
   return 77;
 }
 
-int RunGpu(const std::vector<Case>& cases) {
+int RunGpu(const std::vector<Case>& cases, const std::vector<KindCase>& kinds) {
   auto dev = CudaDevice::Open(0);
   if (!dev.ok()) return NoDriver(dev.status());
   const DeviceInfo& info = (*dev)->info();
@@ -485,6 +481,7 @@ int RunGpu(const std::vector<Case>& cases) {
     }
   }
   std::printf("%s gpu: %d runs passed, %d failed\n", failures ? "FAIL" : "PASS", passed, failures);
+  if (RunKindsGpu(**dev, kinds) != 0) ++failures;
   return failures ? 1 : 0;
 }
 
@@ -566,14 +563,37 @@ int RunBench(const std::vector<Case>& cases, const std::vector<int64_t>& sizes, 
   return failures ? 1 : 0;
 }
 
+// The kinds' cases: built with the reference kernels, or (the GPU bundle's binary,
+// which has none) read from --kinds FILE, by default kiln_cuda_kinds.bin beside the binary.
+StatusOr<std::vector<KindCase>> LoadKinds(const std::string& file) {
+  if (!file.empty()) return ReadKindCases(file);
+#ifdef KILN_CUDA_CHECK_NO_REFERENCE
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  std::string dir = n > 0 ? std::string(exe, n) : std::string("./kiln_cuda_check");
+  dir = dir.substr(0, dir.rfind('/') + 1);
+  return ReadKindCases(dir + "kiln_cuda_kinds.bin");
+#else
+  return BuiltinKindCases();
+#endif
+}
+
+int RunBenchKinds(int reps) {
+  auto dev = CudaDevice::Open(0);
+  if (!dev.ok()) return NoDriver(dev.status());
+  return RunKindsBench(**dev, reps);
+}
+
 int Main(int argc, char** argv) {
   std::vector<std::string> modes;
   std::vector<int64_t> sizes = {1 << 20, 64 << 20};
   int reps = 20;
+  std::string kinds_file, write_kinds;
+  bool kinds_only = false;
   std::vector<Case> cases = BuiltinCases();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--emulate" || a == "--ptx" || a == "--gpu")
+    if (a == "--emulate" || a == "--ptx" || a == "--gpu" || a == "--bench-kinds")
       modes.push_back(a);
     else if (a == "--bench" && i + 1 < argc) {
       modes.push_back(a);
@@ -584,19 +604,48 @@ int Main(int argc, char** argv) {
       reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--programs" && i + 1 < argc) {
       for (Case& c : FileCases(argv[++i])) cases.push_back(std::move(c));
+    } else if (a == "--kinds" && i + 1 < argc) {
+      kinds_file = argv[++i];
+    } else if (a == "--kinds-only") {
+      kinds_only = true;
+    } else if (a == "--write-kinds" && i + 1 < argc) {
+      write_kinds = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: kiln_cuda_check [--emulate] [--ptx] [--gpu] [--bench N,N] [--reps R] [--programs FILE]\n");
+                   "usage: kiln_cuda_check [--emulate] [--ptx] [--gpu] [--bench N,N] [--bench-kinds] [--reps R] "
+                   "[--programs FILE] "
+                   "[--kinds FILE] [--kinds-only] [--write-kinds FILE]\n");
       return 2;
     }
   }
+  std::vector<KindCase> kinds;
+  const bool need_kinds =
+      !write_kinds.empty() || modes.empty() ||
+      std::any_of(modes.begin(), modes.end(), [](const std::string& m) { return m.rfind("--bench", 0) != 0; });
+  if (need_kinds) {
+    auto loaded = LoadKinds(kinds_file);
+    if (!loaded.ok()) {
+      std::printf("FAIL kinds: %s\n", loaded.status().message().c_str());
+      return 1;
+    }
+    kinds = std::move(*loaded);
+  }
+  if (!write_kinds.empty()) {
+    const Status st = WriteKindCases(kinds, write_kinds);
+    std::printf("%s write-kinds: %zu cases to %s\n", st.ok() ? "PASS" : "FAIL", kinds.size(),
+                st.ok() ? write_kinds.c_str() : st.message().c_str());
+    if (!st.ok()) return 1;
+    if (modes.empty()) return 0;
+  }
   if (modes.empty()) modes = {"--emulate"};
+  if (kinds_only) cases.clear();
   int rc = 0;
   for (const std::string& m : modes) {
-    int r = m == "--emulate" ? RunEmulation(cases)
-            : m == "--ptx"   ? RunPtx(cases)
-            : m == "--gpu"   ? RunGpu(cases)
-                             : RunBench(cases, sizes, reps);
+    int r = m == "--emulate" ? std::max(kinds_only ? 0 : RunEmulation(cases), RunKindsEmulation(kinds, !kinds_only))
+            : m == "--ptx"   ? RunPtx(cases, kinds)
+            : m == "--gpu"   ? RunGpu(cases, kinds)
+            : m == "--bench" ? RunBench(cases, sizes, reps)
+                             : RunBenchKinds(reps);
     if (r == 77) return 77;
     rc = std::max(rc, r);
   }
