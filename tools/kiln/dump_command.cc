@@ -88,9 +88,15 @@ std::string PlanSummary(const proto::Plan& plan) {
   std::string kernels;
   for (const auto& [kernel, count] : by_kernel)
     kernels += (kernels.empty() ? "" : ", ") + std::to_string(count) + " " + kernel;
+  std::string choices;  // where the compiler chose among kernels, and why
+  for (const auto& step : plan.step()) {
+    if (!step.kernel_reason().empty())
+      choices +=
+          "  " + step.name() + " (" + step.op_type() + "): " + step.kernel() + ", " + step.kernel_reason() + "\n";
+  }
   return "Plan: " + std::to_string(plan.step_size()) + " steps (" + (kernels.empty() ? "none" : kernels) + "), arena " +
          FormatBytes(plan.arena_size()) + ", constants " + FormatBytes(static_cast<int64_t>(plan.constants().size())) +
-         "\n";
+         "\n" + (choices.empty() ? "" : "Kernel choices:\n" + choices);
 }
 
 // Layout conversions per step of `plan`'s kernels (they are built, not run).

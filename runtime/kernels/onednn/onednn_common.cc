@@ -257,6 +257,17 @@ class OneThreadKernel : public Kernel {
 
 bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec) { return RunsOnOneThread(spec); }
 
+void WithPrivateEnv(const std::function<void(ExecEnv& env)>& fn) {
+  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  static dnnl::stream* stream = new dnnl::stream(*engine);
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  ExecEnv env;
+  env.engine = engine;
+  env.stream = stream;
+  fn(env);
+}
+
 memory::desc StridedDesc(const Dims& dims, const Dims& strides) {
   return memory::desc(memory::dims(dims.begin(), dims.end()), memory::data_type::f32,
                       memory::dims(strides.begin(), strides.end()));
@@ -380,18 +391,14 @@ std::string OneDnnUnsupportedReason(const KernelSpec& spec) {
   KernelRegistry::Global();  // registers the builders
   auto it = onednn::Builders().find(spec.op_type);
   if (it == onednn::Builders().end()) return "no oneDNN kernel for " + spec.op_type;
-  // A private engine: checking must not depend on (or disturb) any session.
-  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  static dnnl::stream* stream = new dnnl::stream(*engine);
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  ExecEnv env;
-  env.engine = engine;
-  env.stream = stream;
-  KernelSpec checked = spec;
-  checked.env = &env;
-  auto kernel = onednn::RunBuilder(it->second, checked);
-  return kernel.ok() ? "" : kernel.status().message();
+  std::string reason;
+  onednn::WithPrivateEnv([&](ExecEnv& env) {
+    KernelSpec checked = spec;
+    checked.env = &env;
+    auto kernel = onednn::RunBuilder(it->second, checked);
+    if (!kernel.ok()) reason = kernel.status().message();
+  });
+  return reason;
 }
 
 }  // namespace kiln::runtime

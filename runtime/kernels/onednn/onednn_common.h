@@ -125,6 +125,10 @@ class PrimitiveKernel : public Kernel {
   std::vector<PrimitiveStep> steps_;
 };
 
+/// Runs `fn` with an ExecEnv on a private engine and stream, one call at a time: checking
+/// and timing kernels must neither depend on nor disturb any session.
+void WithPrivateEnv(const std::function<void(ExecEnv& env)>& fn);
+
 /// Whether the oneDNN kernel of `spec` is built and run on the calling thread alone: its
 /// work (the products' flops, the other ops' bytes) is too small to repay waking the other
 /// threads.
