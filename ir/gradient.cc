@@ -28,6 +28,20 @@ StatusOr<std::vector<Value*>> GradientContext::Emit(const std::string& op_type, 
   return n->outputs();
 }
 
+StatusOr<Value*> GradientContext::ForwardOutput(int i) {
+  if (i < node.num_outputs()) return node.output(i);
+  Node* forward = graph.FindNode(node.name());
+  if (forward != &node) return Internal(node.Label(), ": not a node of the graph being differentiated");
+  graph.ExtendOutputs(forward, i + 1);
+  auto types = InferNodeTypes(*forward);
+  if (!types.ok()) return types.status().WithContext("gradient of " + node.Label());
+  for (int o = 0; o < forward->num_outputs(); ++o) {
+    if (!forward->output(o)->has_type()) forward->output(o)->set_type((*types)[o]);
+  }
+  if (!forward->output(i)->has_type()) return Internal(node.Label(), ": the op does not define output ", i);
+  return forward->output(i);
+}
+
 StatusOr<Value*> GradientContext::Emit1(const std::string& op_type, const std::vector<Value*>& inputs, Attrs attrs) {
   ASSIGN_OR_RETURN(std::vector<Value*> outs, Emit(op_type, inputs, std::move(attrs), 1));
   return outs[0];

@@ -39,6 +39,9 @@ struct GradientContext {
   StatusOr<Value*> ReduceTo(Value* g, const Dims& target);
   /// Reshape of `g` to `dims` (no-op when it already has them).
   StatusOr<Value*> ReshapeTo(Value* g, const Dims& dims);
+  /// The forward node's output `i`, added (typed by the op's shape inference) when the node
+  /// lacks it: an optional output only the backward reads, such as LSTM's workspace.
+  StatusOr<Value*> ForwardOutput(int i);
   /// A scalar constant of `dtype`, shape [].
   Value* Scalar(double v, DType dtype);
   /// An int64 1-D constant.

@@ -76,6 +76,15 @@ Node* Graph::InsertNodeBefore(Node* before, const std::string& op_type, const st
   return n;
 }
 
+void Graph::ExtendOutputs(Node* node, int num_outputs) {
+  for (int i = node->num_outputs(); i < num_outputs; ++i) {
+    Value* v = AddValue(node->name_ + ":" + std::to_string(i));
+    v->producer_ = node;
+    v->producer_output_ = i;
+    node->outputs_.push_back(v);
+  }
+}
+
 Value* Graph::AddState(const std::string& name_hint, Tensor initial) {
   Value* v = AddValue(name_hint, TensorType{initial.dtype(), initial.dims()});
   v->is_state_ = true;

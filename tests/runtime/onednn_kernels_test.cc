@@ -541,6 +541,21 @@ TEST(OneDnnScratchTest, KernelsOfASessionShareOneScratchBuffer) {
   }
 }
 
+// A one-step plan whose step runs on oneDNN, or on the small-product kernel ("gemv") that
+// the compiler may pick for a product with few rows instead (compiler/backends/cpu/kernel_choice.h).
+bool IsOneDnnOrSmallProduct(const proto::Plan& plan) {
+  return plan.step(0).kernel() == "onednn" || plan.step(0).kernel() == "gemv";
+}
+// The plan, and for a "gemv" step the same plan on oneDNN too: both kernels are tested.
+std::vector<proto::Plan> PerKernelFamily(const proto::Plan& plan) {
+  std::vector<proto::Plan> plans = {plan};
+  if (plan.step(0).kernel() == "gemv") {
+    plans.push_back(plan);
+    plans.back().mutable_step(0)->set_kernel("onednn");
+  }
+  return plans;
+}
+
 class OneDnnVsRefTest : public ::testing::TestWithParam<RefCase> {};
 
 TEST_P(OneDnnVsRefTest, MatchesReference) {
@@ -552,10 +567,8 @@ TEST_P(OneDnnVsRefTest, MatchesReference) {
   auto dnn_plan = CompileToPlan(*dnn_graph, options);
   ASSERT_OK(dnn_plan.status());
   ASSERT_EQ(dnn_plan->step_size(), 1);
-  ASSERT_EQ(dnn_plan->step(0).kernel(), "onednn")
+  ASSERT_TRUE(IsOneDnnOrSmallProduct(*dnn_plan))
       << "oneDNN declined: " << OneDnnUnsupportedReason(*dnn_graph->nodes().front());
-  auto dnn_out = RunPlan(*dnn_plan, inputs);
-  ASSERT_OK(dnn_out.status());
 
   options.use_onednn = false;
   auto ref_plan = CompileToPlan(*ref_graph, options);
@@ -563,11 +576,15 @@ TEST_P(OneDnnVsRefTest, MatchesReference) {
   ASSERT_EQ(ref_plan->step(0).kernel(), "ref");
   auto ref_out = RunPlan(*ref_plan, inputs);
   ASSERT_OK(ref_out.status());
-  ASSERT_EQ(dnn_out->size(), ref_out->size());
-  for (size_t i = 0; i < dnn_out->size(); ++i) {
-    ASSERT_EQ((*dnn_out)[i].dims(), (*ref_out)[i].dims());
-    const std::string diff = testing::CompareTensors((*dnn_out)[i], (*ref_out)[i], 1e-5, 1e-5);
-    EXPECT_TRUE(diff.empty()) << "output " << i << ": " << diff;
+  for (const proto::Plan& plan : PerKernelFamily(*dnn_plan)) {
+    auto dnn_out = RunPlan(plan, inputs);
+    ASSERT_OK(dnn_out.status());
+    ASSERT_EQ(dnn_out->size(), ref_out->size());
+    for (size_t i = 0; i < dnn_out->size(); ++i) {
+      ASSERT_EQ((*dnn_out)[i].dims(), (*ref_out)[i].dims());
+      const std::string diff = testing::CompareTensors((*dnn_out)[i], (*ref_out)[i], 1e-5, 1e-5);
+      EXPECT_TRUE(diff.empty()) << plan.step(0).kernel() << " output " << i << ": " << diff;
+    }
   }
 }
 
@@ -754,31 +771,35 @@ TEST_P(OneDnnNonFiniteTest, PropagatesLikeTheReference) {
   CompileOptions options;
   auto dnn_plan = CompileToPlan(*dnn_graph, options);
   ASSERT_OK(dnn_plan.status());
-  ASSERT_EQ(dnn_plan->step(0).kernel(), "onednn");
-  auto dnn_out = RunPlan(*dnn_plan, inputs);
-  ASSERT_OK(dnn_out.status());
+  ASSERT_TRUE(IsOneDnnOrSmallProduct(*dnn_plan));
   options.use_onednn = false;
   auto ref_plan = CompileToPlan(*ref_graph, options);
   ASSERT_OK(ref_plan.status());
   auto ref_out = RunPlan(*ref_plan, inputs);
   ASSERT_OK(ref_out.status());
-  ASSERT_EQ(dnn_out->size(), ref_out->size());
-  int nonfinite = 0;
-  for (size_t i = 0; i < dnn_out->size(); ++i) {
-    const Tensor &d = (*dnn_out)[i], &r = (*ref_out)[i];
-    ASSERT_EQ(d.dims(), r.dims());
-    for (int64_t e = 0; e < d.num_elements(); ++e) {
-      const float a = d.data_as<float>()[e], b = r.data_as<float>()[e];
-      if (std::isnan(b) || std::isinf(b)) {
-        ++nonfinite;
-        // NaN-ness and Inf values exactly.
-        EXPECT_TRUE(std::isnan(b) ? std::isnan(a) : a == b) << "output " << i << "[" << e << "]: " << a << " vs " << b;
-      } else {
-        EXPECT_NEAR(a, b, 1e-5 + 1e-5 * std::fabs(b)) << "output " << i << "[" << e << "]";
+  for (const proto::Plan& plan : PerKernelFamily(*dnn_plan)) {
+    auto dnn_out = RunPlan(plan, inputs);
+    ASSERT_OK(dnn_out.status());
+    ASSERT_EQ(dnn_out->size(), ref_out->size());
+    const std::string& family = plan.step(0).kernel();
+    int nonfinite = 0;
+    for (size_t i = 0; i < dnn_out->size(); ++i) {
+      const Tensor &d = (*dnn_out)[i], &r = (*ref_out)[i];
+      ASSERT_EQ(d.dims(), r.dims());
+      for (int64_t e = 0; e < d.num_elements(); ++e) {
+        const float a = d.data_as<float>()[e], b = r.data_as<float>()[e];
+        if (std::isnan(b) || std::isinf(b)) {
+          ++nonfinite;
+          // NaN-ness and Inf values exactly.
+          EXPECT_TRUE(std::isnan(b) ? std::isnan(a) : a == b)
+              << family << " output " << i << "[" << e << "]: " << a << " vs " << b;
+        } else {
+          EXPECT_NEAR(a, b, 1e-5 + 1e-5 * std::fabs(b)) << family << " output " << i << "[" << e << "]";
+        }
       }
     }
+    EXPECT_GT(nonfinite, 0) << "no non-finite value reached the output: the case tests nothing";
   }
-  EXPECT_GT(nonfinite, 0) << "no non-finite value reached the output: the case tests nothing";
 }
 
 std::vector<NonFiniteCase> NonFiniteCases() {

@@ -35,6 +35,7 @@ struct Case {
   std::string direction = "forward";
   int layout = 0;
   bool bias = true, states = true, peepholes = false, linear_before_reset = false, constant_weights = false;
+  bool x_gradient = true;  // the Grad op's attribute: false leaves output 0 (dX) empty
   std::string activation;  // RNN: "" (Tanh), "Relu", "Sigmoid"
   int64_t T = 5, N = 3, I = 4, H = 6;
 
@@ -44,12 +45,17 @@ struct Case {
   Dims X() const { return layout ? Dims{N, T, I} : Dims{T, N, I}; }
   Dims Y() const { return layout ? Dims{N, T, D(), H} : Dims{T, D(), N, H}; }
   Dims State() const { return layout ? Dims{N, D(), H} : Dims{D(), N, H}; }
+  // LSTM's workspace (recurrent.h): rows in X's order.
+  Dims Workspace() const {
+    return layout ? Dims{D(), N, T, recurrent::kWorkspaceParts * H} : Dims{D(), T, N, recurrent::kWorkspaceParts * H};
+  }
   Attrs attrs() const {
     Attrs a;
     a.SetInt("hidden_size", H);
     a.SetString("direction", direction);
     a.SetInt("layout", layout);
     if (linear_before_reset) a.SetInt("linear_before_reset", 1);
+    if (!x_gradient) a.SetInt("x_gradient", 0);
     if (!activation.empty()) a.SetStrings("activations", std::vector<std::string>(D(), activation));
     return a;
   }
@@ -146,6 +152,8 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
       EXPECT_TRUE(diff.empty()) << what << ": " << op << " output " << i << ": " << diff;
     }
   }
+  // The Grad op of `c` on the registry's kernel and the vector kernels against the reference.
+  void ExpectBackwardMatchesReference(const Case& c, double atol = 2e-5, double rtol = 1e-4);
   void ExpectMatchesRef(const std::string& op, const Case& c, const std::vector<Tensor>& inputs,
                         const std::vector<Dims>& output_dims) {
     ExpectMatchesRef(Backend("onednn"), "onednn", op, c, inputs, output_dims);
@@ -156,9 +164,11 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
   ExecEnv env_;
 };
 
-std::vector<Dims> ForwardOutputs(const Case& c) {
+// Y, Y_h (, Y_c, and with `workspace` LSTM's training-only output).
+std::vector<Dims> ForwardOutputs(const Case& c, bool workspace = false) {
   std::vector<Dims> outputs = {c.Y(), c.State()};
   if (c.kind() == CellKind::kLstm) outputs.push_back(c.State());
+  if (c.kind() == CellKind::kLstm && workspace) outputs.push_back(c.Workspace());
   return outputs;
 }
 
@@ -191,17 +201,40 @@ TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
   // Float sums of H + I = 500-odd random terms: a looser tolerance.
   const Case big = ForOneDnn(c);
   ExpectMatchesRef(Backend("onednn"), "onednn", big.op, big, big.ForwardInputs(1), ForwardOutputs(big), 2e-4, 1e-3);
+  // LSTM's workspace is the op's (the reference kernel's layout): the vector kernel writes
+  // it, at the big size too, where without it oneDNN's primitive runs.
+  const bool lstm = c.kind() == CellKind::kLstm;
+  if (lstm) {
+    ExpectMatchesRef(c.op, c, c.ForwardInputs(1), ForwardOutputs(c, true));
+    ExpectMatchesRef(Backend("onednn"), "onednn, workspace", big.op, big, big.ForwardInputs(1),
+                     ForwardOutputs(big, true), 2e-4, 1e-3);
+  }
   // ...and the vector kernel on every instruction set this CPU has.
   Threads threads(3);
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!runtime::onednn::CpuHas(level)) continue;
     ExpectMatchesRef(Vector(c, level, false), "vector kernel, level " + std::to_string(static_cast<int>(level)), c.op,
-                     c, c.ForwardInputs(1), ForwardOutputs(c));
+                     c, c.ForwardInputs(1), ForwardOutputs(c, lstm));
   }
 }
 
 TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
+  for (bool x_gradient : {true, false}) {
+    Case c = GetParam();
+    c.x_gradient = x_gradient;
+    SCOPED_TRACE(x_gradient ? "with dX" : "x_gradient=0");
+    ExpectBackwardMatchesReference(c);
+  }
+  // Above the vector kernels' sizes LSTM's workspace still takes LSTMGrad to them (oneDNN's
+  // primitive without it); float sums of 500-odd terms: a looser tolerance.
   const Case& c = GetParam();
+  if (c.kind() == CellKind::kLstm && !c.peepholes) {
+    SCOPED_TRACE("oneDNN's sizes");
+    ExpectBackwardMatchesReference(ForOneDnn(c), 2e-4, 1e-3);
+  }
+}
+
+void OneDnnRecurrentTest::ExpectBackwardMatchesReference(const Case& c, double atol, double rtol) {
   const bool lstm = c.kind() == CellKind::kLstm;
   std::vector<Tensor> inputs = c.ForwardInputs(11);
   inputs.resize(recurrent::GradInputBase(c.kind()));
@@ -209,20 +242,40 @@ TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
   inputs.push_back(testing::RandomTensor(c.State(), 22));
   if (lstm) inputs.push_back(testing::RandomTensor(c.State(), 23));
   // dX, dW, dR, dB, d_initial_h (, d_initial_c, dP): those of the inputs the case has.
-  std::vector<Dims> outputs = {c.X(), {c.D(), c.gates() * c.H, c.I}, {c.D(), c.gates() * c.H, c.H}};
+  std::vector<Dims> outputs = {
+      c.x_gradient ? c.X() : Dims{0}, {c.D(), c.gates() * c.H, c.I}, {c.D(), c.gates() * c.H, c.H}};
   if (c.bias || c.states || c.peepholes) outputs.push_back({c.D(), 2 * c.gates() * c.H});
   if (c.states || c.peepholes) outputs.push_back(c.State());
   if (lstm && (c.states || c.peepholes)) outputs.push_back(c.State());
   if (c.peepholes) outputs.push_back({c.D(), 3 * c.H});
   // The registry's choice (LSTM without peepholes: the vector kernel; else oneDNN's primitive)...
-  ExpectMatchesRef(c.op + "Grad", c, inputs, outputs);
-  // ...and the vector kernel on every instruction set this CPU has.
-  if (!lstm || c.peepholes) return;
+  ExpectMatchesRef(Backend("onednn"), "onednn", c.op + "Grad", c, inputs, outputs, atol, rtol);
+  if (!lstm) return;
+  // LSTM with the forward's workspace (the reference kernel's): the reference's backward
+  // from it agrees with its recompute, and the registry's kernel with it.
+  auto forward = Run(Backend("ref"), c.op, c, c.ForwardInputs(11), ForwardOutputs(c, true));
+  ASSERT_OK(forward.status());
+  std::vector<Tensor> with_workspace = inputs;
+  with_workspace.resize(recurrent::GradWorkspaceInput());
+  with_workspace.push_back((*forward)[recurrent::kWorkspace]);
+  auto recomputed = Run(Backend("ref"), c.op + "Grad", c, inputs, outputs);
+  auto read = Run(Backend("ref"), c.op + "Grad", c, with_workspace, outputs);
+  ASSERT_OK(recomputed.status());
+  ASSERT_OK(read.status());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::string diff = testing::CompareTensors((*read)[i], (*recomputed)[i], atol / 2, rtol / 10);
+    EXPECT_TRUE(diff.empty()) << "reference from the workspace: output " << i << ": " << diff;
+  }
+  ExpectMatchesRef(Backend("onednn"), "onednn, workspace", c.op + "Grad", c, with_workspace, outputs, atol, rtol);
+  // ...and the vector kernel on every instruction set this CPU has, with and without it.
+  if (c.peepholes) return;
   Threads threads(3);
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!runtime::onednn::CpuHas(level)) continue;
-    ExpectMatchesRef(Vector(c, level, true), "vector kernel, level " + std::to_string(static_cast<int>(level)),
-                     c.op + "Grad", c, inputs, outputs);
+    const std::string what = "vector kernel, level " + std::to_string(static_cast<int>(level));
+    ExpectMatchesRef(Vector(c, level, true), what, c.op + "Grad", c, inputs, outputs, atol, rtol);
+    ExpectMatchesRef(Vector(c, level, true), what + ", workspace", c.op + "Grad", c, with_workspace, outputs, atol,
+                     rtol);
   }
 }
 
@@ -285,6 +338,12 @@ std::vector<Case> Cases() {
   lbr.T = 4, lbr.N = 17, lbr.I = 5, lbr.H = 16;
   lbr.direction = "reverse";
   cases.push_back(lbr);
+  Case whole;  // H a multiple of the padding: LSTM's gates computed in, and read from, the workspace
+  whole.op = "LSTM";
+  whole.T = 5, whole.N = 6, whole.I = 3, whole.H = 16;
+  whole.direction = "reverse";
+  whole.layout = 1;
+  cases.push_back(whole);
   Case wide;  // sizes at which oneDNN takes its blocked, vectorized paths
   wide.op = "LSTM";
   wide.T = 7, wide.N = 17, wide.I = 28, wide.H = 64;

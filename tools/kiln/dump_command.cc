@@ -98,9 +98,15 @@ std::string PlanSummary(const proto::Plan& plan) {
     device = ", device " + plan.device() + " arena " + FormatBytes(plan.device_arena_size()) + ", " +
              std::to_string(plan.kernel_image_size()) + " kernel images";
   }
+  std::string choices;  // where the compiler chose among kernels, and why
+  for (const auto& step : plan.step()) {
+    if (!step.kernel_reason().empty())
+      choices +=
+          "  " + step.name() + " (" + step.op_type() + "): " + step.kernel() + ", " + step.kernel_reason() + "\n";
+  }
   return "Plan: " + std::to_string(plan.step_size()) + " steps (" + (kernels.empty() ? "none" : kernels) + "), arena " +
          FormatBytes(plan.arena_size()) + ", constants " + FormatBytes(static_cast<int64_t>(plan.constants().size())) +
-         device + "\n";
+         device + "\n" + (choices.empty() ? "" : "Kernel choices:\n" + choices);
 }
 
 // kiln dump --device cuda --kernels: each kernel image's source, as compiled.

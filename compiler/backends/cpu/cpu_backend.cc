@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "compiler/backends/cpu/kernel_choice.h"
 #include "compiler/memory_planner.h"
 #include "ir/core/fused_program.h"
 #include "ir/core/resource_limits.h"
@@ -117,10 +118,12 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
       // assign-layouts asked the target (these same kernels); a disagreement is a compiler bug.
       return Internal(node.Label(), ": a value has a non-plain layout but the ", backend, " kernel takes plain ones");
     }
+    const KernelChoice choice = ChooseKernel(node, backend);
     proto::Step* step = plan.add_step();
     step->set_name(node.name());
     step->set_op_type(node.op_type());
-    step->set_kernel(backend);
+    step->set_kernel(choice.kernel);
+    if (!choice.reason.empty()) step->set_kernel_reason(choice.reason);
     node.attrs().ToProto(step->mutable_attribute());
     if (backend == "jit") RETURN_IF_ERROR(AddCompiledStepAttributes(node, options, kernel_symbols, step));
     for (Value* in : node.inputs()) {

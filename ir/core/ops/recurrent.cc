@@ -158,6 +158,8 @@ double Activation::Derivative(double x) const {
 int GradInputBase(CellKind kind) { return kind == CellKind::kLstm ? 8 : 6; }
 int NumGradOutputs(CellKind kind) { return kind == CellKind::kLstm ? 7 : 5; }
 int GradOutputInput(int output) { return output < 4 ? output : output + 1; }
+bool ComputesInputGradient(const Attrs& grad_attrs) { return grad_attrs.GetInt("x_gradient", 1) != 0; }
+int GradWorkspaceInput() { return GradInputBase(CellKind::kLstm) + 3; }
 
 Dims Geometry::OutputDims() const {
   return batch_first ? Dims{batch, seq_length, directions, hidden} : Dims{seq_length, directions, batch, hidden};
@@ -165,6 +167,11 @@ Dims Geometry::OutputDims() const {
 
 Dims Geometry::StateDims() const {
   return batch_first ? Dims{batch, directions, hidden} : Dims{directions, batch, hidden};
+}
+
+Dims Geometry::WorkspaceDims() const {
+  return batch_first ? Dims{directions, batch, seq_length, kWorkspaceParts * hidden}
+                     : Dims{directions, seq_length, batch, kWorkspaceParts * hidden};
 }
 
 StatusOr<Geometry> ResolveGeometry(CellKind kind, const Attrs& attrs, const std::vector<const Dims*>& inputs) {
@@ -280,25 +287,36 @@ Status InferRecurrent(InferContext& ctx, CellKind kind) {
   ASSIGN_OR_RETURN(recurrent::Geometry g, InferForwardInputs(ctx, kind, ctx.num_inputs()));
   const DType t = ctx.input_dtype(recurrent::kX);
   ctx.set_output(recurrent::kY, t, g.OutputDims());
-  for (int i = 1; i < ctx.num_outputs(); ++i) ctx.set_output(i, t, g.StateDims());
+  for (int i = 1; i < ctx.num_outputs(); ++i) {
+    ctx.set_output(i, t, i == recurrent::kWorkspace ? g.WorkspaceDims() : g.StateDims());
+  }
   return Status::Ok();
 }
 
-// RNNGrad / GRUGrad / LSTMGrad: the forward inputs, then dY, dY_h (, dY_c).
+// RNNGrad / GRUGrad / LSTMGrad: the forward inputs, then dY, dY_h (, dY_c, LSTM's workspace).
 // Every output is defined, an absent B / initial state / P being a zero one.
 Status InferRecurrentGrad(InferContext& ctx, CellKind kind) {
   const int base = recurrent::GradInputBase(kind);
   ASSIGN_OR_RETURN(recurrent::Geometry g, InferForwardInputs(ctx, kind, base));
   for (int i = base; i < ctx.num_inputs(); ++i) {
     if (!ctx.has_input(i)) continue;
+    if (kind == CellKind::kLstm && i == recurrent::GradWorkspaceInput()) {
+      if (ctx.input_dims(i) != g.WorkspaceDims()) {
+        return ctx.Error("the workspace has shape ", DimsToString(ctx.input_dims(i)), " but the forward's is ",
+                         DimsToString(g.WorkspaceDims()));
+      }
+      continue;
+    }
     const Dims expected = i == base ? g.OutputDims() : g.StateDims();
     if (ctx.input_dims(i) != expected) {
       return ctx.Error("output gradient ", i - base, " has shape ", DimsToString(ctx.input_dims(i)), " but the ",
                        i == base ? "output Y" : "state output", " is ", DimsToString(expected));
     }
   }
+  const int64_t x_gradient = ctx.attrs().GetInt("x_gradient", 1);
+  if (x_gradient != 0 && x_gradient != 1) return ctx.Error("x_gradient must be 0 or 1, got ", x_gradient);
   const int64_t gates = recurrent::NumGates(kind) * g.hidden;
-  const Dims grad_dims[] = {ctx.input_dims(recurrent::kX),
+  const Dims grad_dims[] = {x_gradient ? ctx.input_dims(recurrent::kX) : Dims{0},
                             {g.directions, gates, g.input_size},
                             {g.directions, gates, g.hidden},
                             {g.directions, 2 * gates},
@@ -334,18 +352,21 @@ void AddCell(OpRegistry& r, CellKind kind, OpKind forward, OpKind backward, std:
              InferShapeFn infer, InferShapeFn infer_grad, const std::string& doc, const std::string& grad_doc) {
   const int forward_inputs = recurrent::GradInputBase(kind);
   const int state_outputs = kind == CellKind::kLstm ? 2 : 1;
+  const int workspace = kind == CellKind::kLstm ? 1 : 0;  // the training-only output, an input of the Grad op
+  std::vector<AttrSpec> with_x_gradient = extra;
+  with_x_gradient.push_back({"x_gradient", AttrType::kInt});
   r.Add({.kind = forward,
          .min_inputs = 3,
          .max_inputs = forward_inputs,
-         .max_outputs = 1 + state_outputs,
+         .max_outputs = 1 + state_outputs + workspace,
          .attrs = RecurrentAttrs(extra),
          .infer_shape = infer,
          .doc = doc});
   r.Add({.kind = backward,
          .min_inputs = 3,
-         .max_inputs = forward_inputs + 1 + state_outputs,
+         .max_inputs = forward_inputs + 1 + state_outputs + workspace,
          .max_outputs = recurrent::NumGradOutputs(kind),
-         .attrs = RecurrentAttrs(extra),
+         .attrs = RecurrentAttrs(with_x_gradient),
          .infer_shape = infer_grad,
          .doc = grad_doc});
 }
@@ -361,8 +382,10 @@ void RegisterRecurrentOps(OpRegistry& r) {
           "BPTT of GRU: (GRU inputs, dY, dY_h) -> dX, dW, dR, dB, d_initial_h");
   AddCell(r, CellKind::kLstm, OpKind::kLSTM, OpKind::kLSTMGrad, {{"input_forget", AttrType::kInt}}, InferLstm,
           InferLstmGrad,
-          "LSTM (gates i, o, f, c; optional peepholes) over X [T, N, I]: outputs Y, Y_h, Y_c (ONNX semantics)",
-          "BPTT of LSTM: (LSTM inputs, dY, dY_h, dY_c) -> dX, dW, dR, dB, d_initial_h, d_initial_c, dP");
+          "LSTM (gates i, o, f, c; optional peepholes) over X [T, N, I]: outputs Y, Y_h, Y_c (ONNX semantics), "
+          "and for LSTMGrad alone the workspace (recurrent.h)",
+          "BPTT of LSTM: (LSTM inputs, dY, dY_h, dY_c, optional workspace) -> dX, dW, dR, dB, d_initial_h, "
+          "d_initial_c, dP");
 }
 
 }  // namespace kiln

@@ -18,16 +18,30 @@ enum class CellKind { kRnn, kGru, kLstm };
 
 /// Input positions (ONNX order; LSTM alone has initial_c and P).
 enum Input { kX = 0, kW, kR, kB, kSequenceLens, kInitialH, kInitialC, kPeepholes };
-/// Output positions.
-enum Output { kY = 0, kYH, kYC };
+/// Output positions; kWorkspace is LSTM's training-only output (below).
+enum Output { kY = 0, kYH, kYC, kWorkspace };
 
 /// The backward ops RNNGrad, GRUGrad, LSTMGrad take the forward op's inputs (absent
 /// ones stay absent) followed by dY, dY_h (and dY_c) from GradInputBase(kind) on, and
 /// output dX, dW, dR, dB, d_initial_h (and d_initial_c, dP): output o is the
 /// gradient of forward input GradOutputInput(o).
 int GradInputBase(CellKind kind);
+/// The backward ops' attribute x_gradient (default 1): 0 when autodiff wants no dX (X is
+/// data, not computed from a parameter); output 0 is then an empty [0] tensor.
+bool ComputesInputGradient(const Attrs& grad_attrs);
 int NumGradOutputs(CellKind kind);
 int GradOutputInput(int output);
+
+/// LSTM's workspace: an optional output that only autodiff adds, when an LSTMGrad reads
+/// it (GradWorkspaceInput) instead of recomputing the forward; inference graphs and ONNX
+/// models never carry it. Per direction and row of X (X's own order: [T, N] at layout 0,
+/// [N, T] at layout 1), kWorkspaceParts blocks of H floats: the step's gates'
+/// pre-activations i, o, f, c (peephole terms added, before clipping), the new cell state
+/// and the previous hidden state. Steps past a row's sequence_lens are zeros.
+constexpr int kWorkspaceParts = 6;
+enum WorkspacePart { kWsGates = 0, kWsCell = 4, kWsPrevH = 5 };
+/// LSTMGrad's optional input holding the forward's workspace (after dY, dY_h, dY_c).
+int GradWorkspaceInput();
 
 /// Gates per hidden unit in W/R: RNN 1 (i), GRU 3 (z, r, h), LSTM 4 (i, o, f, c).
 int NumGates(CellKind kind);
@@ -77,6 +91,8 @@ struct Geometry {
   /// Shape of Y and of the state outputs Y_h / Y_c (and of initial_h / initial_c).
   Dims OutputDims() const;
   Dims StateDims() const;
+  /// Shape of LSTM's workspace: [D, X dim 0, X dim 1, kWorkspaceParts * H].
+  Dims WorkspaceDims() const;
 };
 
 /// Resolves and checks a node's geometry from its attributes and input shapes

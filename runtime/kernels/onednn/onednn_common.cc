@@ -18,6 +18,7 @@ namespace {
 struct Registered {
   OneDnnBuilder builder;
   Layouts layouts = Layouts::kPlainOnly;
+  EmptyOutputs empty_outputs = EmptyOutputs::kDecline;
 };
 
 std::map<std::string, Registered>& Builders() {
@@ -28,7 +29,8 @@ std::map<std::string, Registered>& Builders() {
 // Runs a builder; errors carry the reason only (no node label).
 StatusOr<std::unique_ptr<Kernel>> RunBuilder(const Registered& registered, const KernelSpec& spec) {
   if (!spec.env || !spec.env->engine || !spec.env->stream) return Internal("no oneDNN engine in the kernel spec");
-  auto check = [&](const TensorRef& t, const char* what, size_t i) -> Status {
+  auto check = [&](const TensorRef& t, bool output, size_t i) -> Status {
+    const char* what = output ? "output" : "input";
     if (t.dtype == proto::DT_UNDEFINED) return Status::Ok();  // omitted optional input
     if (t.dtype != proto::DT_FLOAT) {
       return Unimplemented("oneDNN kernels take float32 only (", what, " ", i, " is ", DTypeName(t.dtype), ")");
@@ -37,11 +39,13 @@ StatusOr<std::unique_ptr<Kernel>> RunBuilder(const Registered& registered, const
       return Unimplemented(what, " ", i, " has layout ", LayoutName(t.layout), " (this kernel takes plain tensors)");
     }
     if (t.dims.size() > DNNL_MAX_NDIMS) return Unimplemented(what, " ", i, " has rank ", t.dims.size());
-    if (t.num_elements() == 0) return Unimplemented(what, " ", i, " is empty");
+    if (t.num_elements() == 0 && !(output && registered.empty_outputs == EmptyOutputs::kAccept)) {
+      return Unimplemented(what, " ", i, " is empty");
+    }
     return Status::Ok();
   };
-  for (size_t i = 0; i < spec.inputs.size(); ++i) RETURN_IF_ERROR(check(spec.inputs[i], "input", i));
-  for (size_t i = 0; i < spec.outputs.size(); ++i) RETURN_IF_ERROR(check(spec.outputs[i], "output", i));
+  for (size_t i = 0; i < spec.inputs.size(); ++i) RETURN_IF_ERROR(check(spec.inputs[i], false, i));
+  for (size_t i = 0; i < spec.outputs.size(); ++i) RETURN_IF_ERROR(check(spec.outputs[i], true, i));
   try {
     return registered.builder(spec);
   } catch (const dnnl::error& e) {
@@ -253,6 +257,17 @@ class OneThreadKernel : public Kernel {
 
 bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec) { return RunsOnOneThread(spec); }
 
+void WithPrivateEnv(const std::function<void(ExecEnv& env)>& fn) {
+  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  static dnnl::stream* stream = new dnnl::stream(*engine);
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  ExecEnv env;
+  env.engine = engine;
+  env.stream = stream;
+  fn(env);
+}
+
 memory::desc StridedDesc(const Dims& dims, const Dims& strides) {
   return memory::desc(memory::dims(dims.begin(), dims.end()), memory::data_type::f32,
                       memory::dims(strides.begin(), strides.end()));
@@ -339,8 +354,9 @@ Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vec
   return Status::Ok();
 }
 
-void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder, Layouts layouts) {
-  const Registered registered{std::move(builder), layouts};
+void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder, Layouts layouts,
+                EmptyOutputs empty_outputs) {
+  const Registered registered{std::move(builder), layouts, empty_outputs};
   Builders()[op_type] = registered;
   r.Register("onednn", op_type, [registered](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
     const bool one_thread = RunsOnOneThread(spec);
@@ -375,18 +391,14 @@ std::string OneDnnUnsupportedReason(const KernelSpec& spec) {
   KernelRegistry::Global();  // registers the builders
   auto it = onednn::Builders().find(spec.op_type);
   if (it == onednn::Builders().end()) return "no oneDNN kernel for " + spec.op_type;
-  // A private engine: checking must not depend on (or disturb) any session.
-  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  static dnnl::stream* stream = new dnnl::stream(*engine);
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  ExecEnv env;
-  env.engine = engine;
-  env.stream = stream;
-  KernelSpec checked = spec;
-  checked.env = &env;
-  auto kernel = onednn::RunBuilder(it->second, checked);
-  return kernel.ok() ? "" : kernel.status().message();
+  std::string reason;
+  onednn::WithPrivateEnv([&](ExecEnv& env) {
+    KernelSpec checked = spec;
+    checked.env = &env;
+    auto kernel = onednn::RunBuilder(it->second, checked);
+    if (!kernel.ok()) reason = kernel.status().message();
+  });
+  return reason;
 }
 
 }  // namespace kiln::runtime

@@ -125,6 +125,10 @@ class PrimitiveKernel : public Kernel {
   std::vector<PrimitiveStep> steps_;
 };
 
+/// Runs `fn` with an ExecEnv on a private engine and stream, one call at a time: checking
+/// and timing kernels must neither depend on nor disturb any session.
+void WithPrivateEnv(const std::function<void(ExecEnv& env)>& fn);
+
 /// Whether the oneDNN kernel of `spec` is built and run on the calling thread alone: its
 /// work (the products' flops, the other ops' bytes) is too small to repay waking the other
 /// threads.
@@ -138,12 +142,16 @@ using OneDnnBuilder = std::function<StatusOr<std::unique_ptr<Kernel>>(const Kern
 /// the factory refuses a non-plain tensor for the others.
 enum class Layouts { kPlainOnly, kAny };
 
+/// Whether a builder takes empty outputs (ones the op leaves empty, e.g. the recurrent
+/// Grad ops' dX at x_gradient=0); empty inputs are always declined.
+enum class EmptyOutputs { kDecline, kAccept };
+
 /// Registers `builder` as the "onednn" kernel of `op_type`. The factory checks
 /// that every tensor is a non-empty float32 (and plain unless `layouts` is kAny), turns
 /// dnnl::error into a Status and prefixes the node label; OneDnnUnsupportedReason runs
 /// the same path.
 void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder,
-                Layouts layouts = Layouts::kPlainOnly);
+                Layouts layouts = Layouts::kPlainOnly, EmptyOutputs empty_outputs = EmptyOutputs::kDecline);
 
 // Registration hooks, one per family file.
 void RegisterEltwiseKernels(KernelRegistry& r);

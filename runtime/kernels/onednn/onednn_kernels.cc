@@ -1,4 +1,5 @@
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/small_matmul.h"
 
 namespace kiln::runtime {
 
@@ -11,6 +12,7 @@ void RegisterOneDnnKernels(KernelRegistry& r) {
   onednn::RegisterNormKernels(r);
   onednn::RegisterBackwardKernels(r);
   onednn::RegisterRecurrentKernels(r);
+  onednn::RegisterSmallMatMulKernels(r);  // family "gemv"
 }
 
 }  // namespace kiln::runtime

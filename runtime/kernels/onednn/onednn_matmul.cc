@@ -7,6 +7,20 @@
 namespace kiln::runtime::onednn {
 namespace {
 
+// B as the primitive reads it: a plan constant (weights) in the layout the primitive picks
+// (format any: oneDNN's brgemm matmul packs it into blocks), reordered once when the kernel is
+// built; any other B as it lies. Measured on AVX-512 (one thread): MLP 784-512-256-10 at
+// batch 64 0.61 ms packed vs 0.70-0.73 plain; at batch 1, 512x256 5.3 vs 6.6 us, 256x10
+// 0.64 vs 0.98 us (the small-product kernel: 4.7 and 0.60 us).
+memory::desc PackedWeightsDesc(const KernelSpec& spec, const memory::desc& b_md) {
+  return spec.is_constant_input(1) ? AnyLayout(b_md) : b_md;
+}
+memory Weights(PrimitiveKernel& kernel, const KernelSpec& spec, const memory::desc& b_md,
+               const dnnl::matmul::primitive_desc& pd) {
+  if (pd.weights_desc() == b_md) return kernel.Input(1, b_md);
+  return ConstantOrReorderTo(kernel, spec, 1, b_md, pd.weights_desc());
+}
+
 // MatMul, and FusedMatMul (`fused`): activation(A B + bias + Z) with the bias as
 // the primitive's (broadcasting) bias and Z as a binary_add post-op.
 StatusOr<std::unique_ptr<Kernel>> BuildMatMulWithPostOps(const KernelSpec& spec, bool fused) {
@@ -44,12 +58,13 @@ StatusOr<std::unique_ptr<Kernel>> BuildMatMulWithPostOps(const KernelSpec& spec,
   if (fused) RETURN_IF_ERROR(AppendActivation(spec.attrs, post_ops));
   dnnl::primitive_attr attr;
   attr.set_post_ops(post_ops);
+  const memory::desc b_run = PackedWeightsDesc(spec, b_md);
   dnnl::matmul::desc d =
-      has_bias ? dnnl::matmul::desc(a_md, b_md, bias_md, dst_md) : dnnl::matmul::desc(a_md, b_md, dst_md);
+      has_bias ? dnnl::matmul::desc(a_md, b_run, bias_md, dst_md) : dnnl::matmul::desc(a_md, b_run, dst_md);
   dnnl::matmul::primitive_desc pd(d, attr, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, kernel->Input(0, a_md)},
-                                       {DNNL_ARG_WEIGHTS, kernel->Input(1, b_md)},
+                                       {DNNL_ARG_WEIGHTS, Weights(*kernel, spec, b_md, pd)},
                                        {DNNL_ARG_DST, kernel->Output(0, dst_md)}};
   if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(kFusedBiasInput, bias_md);
   if (has_residual) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = kernel->Input(kFusedResidualInput, z_md);
@@ -89,11 +104,11 @@ StatusOr<std::unique_ptr<Kernel>> BuildGemm(const KernelSpec& spec) {
     attr.set_post_ops(post_ops);
   }
   if (scale != 1.0f) attr.set_output_scales(0, {scale});
-  dnnl::matmul::desc d(a_md, b_md, dst_md);
+  dnnl::matmul::desc d(a_md, PackedWeightsDesc(spec, b_md), dst_md);
   dnnl::matmul::primitive_desc pd(d, attr, *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, kernel->Input(0, a_md)},
-                                       {DNNL_ARG_WEIGHTS, kernel->Input(1, b_md)},
+                                       {DNNL_ARG_WEIGHTS, Weights(*kernel, spec, b_md, pd)},
                                        {DNNL_ARG_DST, kernel->Output(0, dst_md)}};
   if (add_c) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = kernel->Input(2, c_md);
   kernel->AddStep(dnnl::matmul(pd), std::move(args));

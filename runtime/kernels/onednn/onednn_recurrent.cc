@@ -403,11 +403,15 @@ RnnDescs PrimitiveDescs(const Cell& c, bool with_states, bool with_peephole) {
 StatusOr<std::unique_ptr<Kernel>> BuildForward(CellKind kind, const KernelSpec& spec) {
   ASSIGN_OR_RETURN(Cell c, ResolveCell(kind, spec, static_cast<int>(spec.inputs.size())));
   const Geometry& g = c.g;
-  if (UseVectorKernel(g)) return BuildVectorRecurrent(g, spec, BestSimdLevel());
   const bool lstm = kind == CellKind::kLstm;
   auto has_output = [&](int i) {
     return i < static_cast<int>(spec.outputs.size()) && spec.outputs[i].dtype != proto::DT_UNDEFINED;
   };
+  // LSTM's workspace (recurrent.h) is the vector kernel's: oneDNN's is opaque, and sparing
+  // LSTMGrad a second forward is worth more than oneDNN's edge at R over 1 MiB (~4%).
+  if (UseVectorKernel(g) || (lstm && has_output(recurrent::kWorkspace))) {
+    return BuildVectorRecurrent(g, spec, BestSimdLevel());
+  }
   const bool states = spec.has_input(recurrent::kInitialH) || (lstm && spec.has_input(recurrent::kInitialC)) ||
                       has_output(recurrent::kYH) || (lstm && has_output(recurrent::kYC));
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
@@ -457,12 +461,19 @@ StatusOr<std::unique_ptr<Kernel>> BuildBackward(CellKind kind, const KernelSpec&
   const Geometry& g = c.g;
   const bool lstm = kind == CellKind::kLstm;
   const int64_t H = g.hidden, I = g.input_size, D = g.directions;
+  const bool has_workspace = lstm && spec.has_input(recurrent::GradWorkspaceInput());
   for (int i = base; i < static_cast<int>(spec.inputs.size()); ++i) {
+    if (has_workspace && i == recurrent::GradWorkspaceInput()) {
+      if (spec.inputs[i].dims != g.WorkspaceDims()) return Unimplemented("the workspace is not shaped as LSTM's");
+      continue;
+    }
     if (spec.has_input(i) && spec.inputs[i].dims != (i == base ? g.OutputDims() : g.StateDims())) {
       return Unimplemented("input ", i, " is not shaped as the forward output it is the gradient of");
     }
   }
-  if (lstm && !spec.has_input(recurrent::kPeepholes) && UseVectorKernel(g)) {
+  // With the forward's workspace the vector kernel runs no forward at all (oneDNN's primitive,
+  // for peepholes, recomputes it and leaves the workspace unread).
+  if (lstm && !spec.has_input(recurrent::kPeepholes) && (UseVectorKernel(g) || has_workspace)) {
     return BuildVectorLstmGrad(g, spec, BestSimdLevel());
   }
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
@@ -513,7 +524,9 @@ StatusOr<std::unique_ptr<Kernel>> BuildBackward(CellKind kind, const KernelSpec&
   bwd[DNNL_ARG_DIFF_DST_ITER] = StateIn(k, spec, g, base + 1);
   if (lstm) bwd[DNNL_ARG_DIFF_DST_ITER_C] = StateIn(k, spec, g, base + 2);
   // Outputs: dX, dW, dR, dB, d_initial_h (, d_initial_c, dP).
-  const OutputBinding dx = SequenceOut(k, spec, g, 0, I, false);
+  // x_gradient=0: the primitive still computes dX, into scratch.
+  const OutputBinding dx = recurrent::ComputesInputGradient(spec.attrs) ? SequenceOut(k, spec, g, 0, I, false)
+                                                                        : OutputBinding{k.Scratch(Sequence(g, I)), {}};
   const OutputBinding dh0 = StateOut(k, spec, g, 4);
   const OutputBinding dc0 = lstm ? StateOut(k, spec, g, 5) : OutputBinding{};
   bwd[DNNL_ARG_DIFF_SRC_LAYER] = dx.prim;
@@ -569,8 +582,10 @@ void RegisterRecurrentKernels(KernelRegistry& r) {
       {"RNN", CellKind::kRnn}, {"GRU", CellKind::kGru}, {"LSTM", CellKind::kLstm}};
   for (const auto& [op, kind] : cells) {
     RegisterOp(r, op, [kind = kind](const KernelSpec& spec) { return BuildForward(kind, spec); });
-    RegisterOp(r, std::string(op) + "Grad",
-               [kind = kind](const KernelSpec& spec) { return BuildBackward(kind, spec); });
+    // dX is empty at x_gradient=0.
+    RegisterOp(
+        r, std::string(op) + "Grad", [kind = kind](const KernelSpec& spec) { return BuildBackward(kind, spec); },
+        Layouts::kPlainOnly, EmptyOutputs::kAccept);
   }
 }
 

@@ -12,9 +12,10 @@
 // on GCC vector types (template on the vector width) and compiled for AVX-512,
 // AVX2+FMA and plain x86-64, picked by the CPU when the kernel is built.
 //
-// LSTM backward (LSTMGrad), per direction: the forward again, keeping every
-// step's gate activations (in place of gates_x), cell state and previous h; then
-// from the last step back, the gates' gradients dA (in place again) and
+// LSTM's forward also writes its workspace when LSTMGrad reads it (recurrent.h: every
+// step's gate pre-activations, new cell state and previous h). LSTM backward (LSTMGrad),
+// per direction: that workspace (or, without one, the forward run again to fill the
+// kernel's own); then from the last step back, the gates' gradients dA (in gates_x) and
 // dh_prev = dA R, and at the end dW = dA^T X, dR = dA^T H_prev, dB = sum dA and
 // dX = dA W as three products over all T*N rows.
 #include "runtime/kernels/onednn/vector_recurrent.h"
@@ -65,10 +66,11 @@ struct Problem {
   float *y, *yh, *yc;                     // user tensors (null when absent)
   const float *wt, *rt, *bias, *rb_cand;  // packed: [I][cols], [H][cols], [cols], [Hp] (lbr GRU)
   const float* peep;                      // packed [3][Hp] (i, o, f) or null
-  float *gx, *h, *c, *aux;                // scratch: [T*N][cols], [N][Hp], [N][Hp], [N][Hp]
-  // LSTM for its backward (null otherwise): every row's previous h and new c, [T*N][Hp] (rows
-  // as gx), and the initial c [N][Hp]; gx keeps the gates' activations.
-  float *h_prev, *c_new, *c_init;
+  float *gx, *h, *c, *aux;                // scratch: [T*N][gld], [N][Hp], [N][Hp], [N][Hp]
+  // gx's row stride: cols, or the workspace's when LSTM's forward computes the gates in it.
+  int64_t gld;
+  // LSTM's workspace of this direction (null: none), rows as X's, kWorkspaceParts * H floats each.
+  float* ws;
   // Row of X / gates_x of step time t, batch row n: X is [T, N, I] or [N, T, I].
   int64_t row(int64_t t, int64_t n) const { return batch_first ? n * T + t : t * N + n; }
   // Offset of batch row n in a state tensor [D, N, H] or [N, D, H], and of (t, n) in Y.
@@ -77,7 +79,11 @@ struct Problem {
     return batch_first ? ((n * T + t) * directions + d) * H : ((t * directions + d) * N + n) * H;
   }
   // Floats between the gates_x rows of two batch rows of one step.
-  int64_t gate_stride() const { return batch_first ? T * cols : cols; }
+  int64_t gate_stride() const { return batch_first ? T * gld : gld; }
+  // Part `part` (recurrent::WorkspacePart) of the workspace row of (t, n).
+  float* ws_at(int64_t t, int64_t n, int part) const {
+    return ws + (row(t, n) * recurrent::kWorkspaceParts + part) * H;
+  }
 };
 
 // ---- Loops on vectors of W floats ----
@@ -243,16 +249,16 @@ template <class S>
 KILN_INLINE void RunDirection(const Problem& p) {
   constexpr int W = S::W;
   using V = typename Vec<W>::V;
-  const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols;
-  const bool record = p.h_prev != nullptr;
+  const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gld = p.gld;
+  const bool record = p.ws != nullptr;
+  const bool in_place = record && p.gx == p.ws;  // the gates are computed in the workspace
   const int64_t n0 = p.n0, rows = p.n1 - p.n0;
   if (p.batch_first || rows == p.N) {  // this share's rows are contiguous (n * T + t, or all of them)
-    MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * cols, cols,
+    MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * gld, gld,
               p.bias);
   } else {
     for (int64_t t = 0; t < T; ++t) {
-      MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * cols, cols,
-                p.bias);
+      MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * gld, gld, p.bias);
     }
   }
   for (int64_t n = n0; n < p.n1; ++n) {
@@ -260,14 +266,15 @@ KILN_INLINE void RunDirection(const Problem& p) {
     std::memset(p.c + n * Hp, 0, Hp * sizeof(float));
     if (p.h0) std::memcpy(p.h + n * Hp, p.h0 + p.state_at(n), H * sizeof(float));
     if (p.c0) std::memcpy(p.c + n * Hp, p.c0 + p.state_at(n), H * sizeof(float));
-    if (record) std::memcpy(p.c_init + n * Hp, p.c + n * Hp, Hp * sizeof(float));
   }
   const int64_t gate_stride = p.gate_stride();
   for (int64_t step = 0; step < T; ++step) {
     const int64_t t = p.reverse ? T - 1 - step : step;
-    float* g0 = p.gx + p.row(t, 0) * cols;
+    float* g0 = p.gx + p.row(t, 0) * gld;
     if (record) {
-      for (int64_t n = n0; n < p.n1; ++n) std::memcpy(p.h_prev + p.row(t, n) * Hp, p.h + n * Hp, Hp * sizeof(float));
+      for (int64_t n = n0; n < p.n1; ++n) {
+        std::memcpy(p.ws_at(t, n, recurrent::kWsPrevH), p.h + n * Hp, H * sizeof(float));
+      }
     }
     // Recurrent product into the step's gates (GRU: z and r only; its candidate below).
     const int64_t recurrent_cols = p.kind == CellKind::kGru ? 2 * Hp : cols;
@@ -319,12 +326,10 @@ KILN_INLINE void RunDirection(const Problem& p) {
             const V o = Sigmoid<W>(po);
             Store<W>(c + j, cell);
             next = o * Tanh<W>(cell);
-            if (record) {
-              Store<W>(g + j, i);
-              Store<W>(g + Hp + j, o);
-              Store<W>(g + 2 * Hp + j, f);
-              Store<W>(g + 3 * Hp + j, cand);
-              Store<W>(p.c_new + p.row(t, n) * Hp + j, cell);
+            if (record && p.peep) {  // the workspace keeps pre-activations with the peephole terms
+              Store<W>(g + j, pi);
+              Store<W>(g + Hp + j, po);
+              Store<W>(g + 2 * Hp + j, pf);
             }
             break;
           }
@@ -332,6 +337,14 @@ KILN_INLINE void RunDirection(const Problem& p) {
         Store<W>(h + j, next);
       }
       if (p.y) std::memcpy(p.y + p.y_at(t, n), h, H * sizeof(float));
+      if (record) {
+        if (!in_place) {
+          for (int k = 0; k < 4; ++k) {
+            std::memcpy(p.ws_at(t, n, recurrent::kWsGates + k), g + k * Hp, H * sizeof(float));
+          }
+        }
+        std::memcpy(p.ws_at(t, n, recurrent::kWsCell), c, H * sizeof(float));
+      }
     }
   }
   for (int64_t n = n0; n < p.n1; ++n) {
@@ -346,6 +359,7 @@ struct GradProblem {
   const float *rp, *wp;         // R [cols][Hp], W [cols][Ip] (ONNX rows, padded)
   int64_t Ip;
   float *dh, *dc;               // [N][Hp]: the gradients of h and c flowing back
+  float *c_new, *c_init;        // [T*N][Hp] (rows as gx), [N][Hp]: the cell states, padded
   const float* zeros;           // at least max(cols, Ip, Hp) zeros
   float *dwt, *drt, *db, *dxp;  // [I][cols], [H][cols], [cols], [T*N][Ip] (dxp null: no dX)
   float* dx;                    // user dX (null: none); the second direction adds to it
@@ -363,29 +377,45 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
   using V = typename Vec<W>::V;
   const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gate_stride = p.gate_stride();
   const int64_t n0 = p.n0, rows = p.n1 - p.n0;
+  // H a multiple of the padding: the workspace's blocks are whole vectors, read in place;
+  // otherwise each is copied to a padded row first (gx's for the gates).
+  const bool direct = H == Hp;
+  auto cell_at = [&](int64_t t, int64_t n) {
+    return direct ? p.ws_at(t, n, recurrent::kWsCell) : q.c_new + p.row(t, n) * Hp;
+  };
   for (int64_t n = n0; n < p.n1; ++n) {
     std::memset(q.dh + n * Hp, 0, Hp * sizeof(float));
     std::memset(q.dc + n * Hp, 0, Hp * sizeof(float));
+    std::memset(q.c_init + n * Hp, 0, Hp * sizeof(float));
     if (q.dyh) std::memcpy(q.dh + n * Hp, q.dyh + p.state_at(n), H * sizeof(float));
     if (q.dyc) std::memcpy(q.dc + n * Hp, q.dyc + p.state_at(n), H * sizeof(float));
+    if (p.c0) std::memcpy(q.c_init + n * Hp, p.c0 + p.state_at(n), H * sizeof(float));
+    // The cell states padded to whole vectors (their padding stays zero).
+    for (int64_t t = 0; t < T && !direct; ++t) {
+      std::memcpy(q.c_new + p.row(t, n) * Hp, p.ws_at(t, n, recurrent::kWsCell), H * sizeof(float));
+    }
   }
   for (int64_t step = T - 1; step >= 0; --step) {
     const int64_t t = p.reverse ? T - 1 - step : step;
     const int64_t t_prev = p.reverse ? t + 1 : t - 1;  // the step before (step > 0)
     float* g0 = p.gx + p.row(t, 0) * cols;
     for (int64_t n = n0; n < p.n1; ++n) {
-      float* g = g0 + n * gate_stride;  // activations i, o, f, c~ in, their pre-activations' gradients out
+      float* g = g0 + n * gate_stride;  // the gates' pre-activations' gradients out
+      const float* pre = direct ? p.ws_at(t, n, recurrent::kWsGates) : g;
+      for (int k = 0; k < 4 && !direct; ++k) {
+        std::memcpy(g + k * Hp, p.ws_at(t, n, recurrent::kWsGates + k), H * sizeof(float));
+      }
       float* dh = q.dh + n * Hp;
       float* dc = q.dc + n * Hp;
       if (q.dy) {
         const float* dy = q.dy + p.y_at(t, n);
         for (int64_t j = 0; j < H; ++j) dh[j] += dy[j];
       }
-      const float* c = p.c_new + p.row(t, n) * Hp;
-      const float* c_prev = step > 0 ? p.c_new + p.row(t_prev, n) * Hp : p.c_init + n * Hp;
+      const float* c = cell_at(t, n);
+      const float* c_prev = step > 0 ? cell_at(t_prev, n) : q.c_init + n * Hp;
       for (int64_t j = 0; j < Hp; j += W) {
-        const V i = Load<W>(g + j), o = Load<W>(g + Hp + j), f = Load<W>(g + 2 * Hp + j),
-                cand = Load<W>(g + 3 * Hp + j);
+        const V i = Sigmoid<W>(Load<W>(pre + j)), o = Sigmoid<W>(Load<W>(pre + Hp + j)),
+                f = Sigmoid<W>(Load<W>(pre + 2 * Hp + j)), cand = Tanh<W>(Load<W>(pre + 3 * Hp + j));
         const V tc = Tanh<W>(Load<W>(c + j)), dhv = Load<W>(dh + j);
         const V dcv = Load<W>(dc + j) + dhv * o * (1.0f - tc * tc);
         Store<W>(g + j, dcv * cand * i * (1.0f - i));
@@ -410,7 +440,8 @@ KILN_INLINE void LstmWeightGrads(const Problem& p, const GradProblem& q, int par
   auto [i0, i1] = Share(I, part, parts, 1);
   MatMul<S>(p.x + i0, 1, I, i1 - i0, TN, p.gx, cols, cols, q.dwt + i0 * cols, cols, q.zeros);
   auto [k0, k1] = Share(p.H, part, parts, 1);
-  MatMul<S>(p.h_prev + k0, 1, p.Hp, k1 - k0, TN, p.gx, cols, cols, q.drt + k0 * cols, cols, q.zeros);
+  MatMul<S>(p.ws + recurrent::kWsPrevH * p.H + k0, 1, recurrent::kWorkspaceParts * p.H, k1 - k0, TN, p.gx, cols, cols,
+            q.drt + k0 * cols, cols, q.zeros);
   auto [j0, j1] = Share(cols, part, parts, W);
   for (int64_t j = j0; j < j1; j += W) {
     V sum = Splat<W>(0.0f);
@@ -499,6 +530,7 @@ class VectorRecurrentKernel : public Kernel {
   VectorRecurrentKernel(const Geometry& g, const KernelSpec& spec, SimdLevel level, bool backward)
       : g_(g),
         backward_(backward),
+        x_gradient_(backward && recurrent::ComputesInputGradient(spec.attrs)),
         isa_(IsaOf(level)),
         gates_(recurrent::NumGates(g.kind)),
         Hp_(Padded(g.hidden)),
@@ -523,7 +555,6 @@ class VectorRecurrentKernel : public Kernel {
       for (auto [buffer, floats] :
            std::initializer_list<std::pair<Buffer*, int64_t>>{{&rp_, D * cols_ * Hp_},
                                                               {&wp_, D * cols_ * Ip_},
-                                                              {&h_prev_, TN * Hp_},
                                                               {&c_new_, TN * Hp_},
                                                               {&c_init_, N * Hp_},
                                                               {&dh_, N * Hp_},
@@ -535,6 +566,12 @@ class VectorRecurrentKernel : public Kernel {
                                                               {&dxp_, TN * Ip_}}) {
         *buffer = Allocate(floats);
         allocated_ = allocated_ && *buffer;
+      }
+      // Without the forward's workspace, the kernel recomputes it into its own.
+      runs_forward_ = !spec.has_input(recurrent::GradWorkspaceInput());
+      if (runs_forward_) {
+        own_ws_ = Allocate(D * TN * recurrent::kWorkspaceParts * g.hidden);
+        allocated_ = allocated_ && own_ws_;
       }
     }
     // Plan-constant weights (and absent ones) are packed now, once.
@@ -569,16 +606,21 @@ class VectorRecurrentKernel : public Kernel {
     p.x = input(recurrent::kX);
     p.h0 = input(recurrent::kInitialH);
     p.c0 = lstm ? input(recurrent::kInitialC) : nullptr;
-    p.gx = gx_.get(), p.h = h_.get(), p.c = c_.get(), p.aux = aux_.get();
+    p.gx = gx_.get(), p.gld = cols_, p.h = h_.get(), p.c = c_.get(), p.aux = aux_.get();
     GradProblem q{};
     float *dw = nullptr, *dr = nullptr, *dbias = nullptr, *dh0 = nullptr, *dc0 = nullptr;
+    // LSTM's workspace, all directions: the forward's output; LSTMGrad's input, or its own buffer.
+    float* ws = lstm && !backward_ ? output(recurrent::kWorkspace) : nullptr;
+    const float* ws_in = backward_ ? input(recurrent::GradWorkspaceInput()) : nullptr;
     if (backward_) {
-      p.h_prev = h_prev_.get(), p.c_new = c_new_.get(), p.c_init = c_init_.get();
+      ws = ws_in ? const_cast<float*>(ws_in) : own_ws_.get();  // read only when it is the input
       const int base = recurrent::GradInputBase(CellKind::kLstm);
+      q.c_new = c_new_.get(), q.c_init = c_init_.get();
       q.dy = input(base), q.dyh = input(base + 1), q.dyc = input(base + 2);
       q.Ip = Ip_, q.dh = dh_.get(), q.dc = dc_.get(), q.zeros = zeros_.get();
       q.dwt = dwt_.get(), q.drt = drt_.get(), q.db = db_.get(), q.dxp = dxp_.get();
-      q.dx = output(0), dw = output(1), dr = output(2), dbias = output(3), dh0 = output(4), dc0 = output(5);
+      q.dx = x_gradient_ ? output(0) : nullptr;
+      dw = output(1), dr = output(2), dbias = output(3), dh0 = output(4), dc0 = output(5);
     } else {
       p.y = output(recurrent::kY);
       p.yh = output(recurrent::kYH);
@@ -599,7 +641,12 @@ class VectorRecurrentKernel : public Kernel {
         pt.bias = bias_.get() + d * cols_;
         pt.rb_cand = rb_cand_.get() + d * Hp_;
         pt.peep = has_p_ ? peep_.get() + d * 3 * Hp_ : nullptr;
-        isa_.forward(pt);
+        pt.ws = ws ? ws + d * g_.seq_length * g_.batch * recurrent::kWorkspaceParts * H : nullptr;
+        if (pt.ws && !backward_ && H == Hp_) {  // LSTM's gates computed in its workspace output: no copy
+          pt.gx = pt.ws;
+          pt.gld = recurrent::kWorkspaceParts * H;
+        }
+        if (!ws_in) isa_.forward(pt);
         if (!backward_) continue;
         qt.rp = rp_.get() + d * cols_ * Hp_;
         qt.wp = wp_.get() + d * cols_ * Ip_;
@@ -645,12 +692,13 @@ class VectorRecurrentKernel : public Kernel {
     const int64_t D = g_.directions, H = g_.hidden, I = g_.input_size;
     auto data = [&](int i) { return static_cast<const float*>(in[i].data); };
     for (int64_t d = 0; d < D; ++d) {
+      if (backward_) {  // the forward's layouts only when it runs; W's rows only for dX
+        if (x_gradient_) PackRows(data(recurrent::kW), d, gates_, H, Hp_, I, Ip_, wp_.get() + d * cols_ * Ip_);
+        PackRows(data(recurrent::kR), d, gates_, H, Hp_, H, Hp_, rp_.get() + d * cols_ * Hp_);
+        if (!runs_forward_) continue;
+      }
       PackTransposed(data(recurrent::kW), d, gates_, H, Hp_, I, wt_.get() + d * I * cols_);
       PackTransposed(data(recurrent::kR), d, gates_, H, Hp_, H, rt_.get() + d * H * cols_);
-      if (backward_) {
-        PackRows(data(recurrent::kW), d, gates_, H, Hp_, I, Ip_, wp_.get() + d * cols_ * Ip_);
-        PackRows(data(recurrent::kR), d, gates_, H, Hp_, H, Hp_, rp_.get() + d * cols_ * Hp_);
-      }
       const float* wb = has_b_ ? data(recurrent::kB) + d * 2 * gates_ * H : nullptr;
       const float* rb = wb ? wb + gates_ * H : nullptr;
       float* bias = bias_.get() + d * cols_;
@@ -670,13 +718,14 @@ class VectorRecurrentKernel : public Kernel {
   }
 
   Geometry g_;
-  bool backward_;
+  bool backward_, x_gradient_;
+  bool runs_forward_ = true;  // LSTMGrad without the forward's workspace recomputes it
   Isa isa_;
   int64_t gates_, Hp_, Ip_, cols_;
   bool has_b_ = false, has_p_ = false, constant_ = true, allocated_ = true;
   Buffer wt_, rt_, bias_, rb_cand_, peep_, gx_, h_, c_, aux_;
   // Backward only.
-  Buffer rp_, wp_, h_prev_, c_new_, c_init_, dh_, dc_, zeros_, dwt_, drt_, db_, dxp_;
+  Buffer rp_, wp_, c_new_, c_init_, dh_, dc_, zeros_, dwt_, drt_, db_, dxp_, own_ws_;
 };
 
 }  // namespace

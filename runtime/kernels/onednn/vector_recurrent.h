@@ -6,8 +6,9 @@
 // steps as one product, then per step only the recurrent product and the gates, with
 // the batch rows split over the threads once per run (the rows are independent), the
 // weights repacked once when they are plan constants and no allocation per run.
-// LSTMGrad recomputes the forward keeping what the backward reads, then runs back
-// through time with one product per step; the weight gradients are products at the end.
+// LSTM writes its workspace when LSTMGrad reads it (recurrent.h); LSTMGrad reads that
+// (or recomputes the forward into its own), then runs back through time with one
+// product per step; the weight gradients are products at the end.
 #pragma once
 
 #include <memory>

@@ -34,6 +34,11 @@ struct Layout {
   int64_t State(int64_t d, int64_t n) const {
     return (g.batch_first ? n * g.directions + d : d * g.batch + n) * g.hidden;
   }
+  // LSTM's workspace [D, rows of X, kWorkspaceParts * H].
+  int64_t Workspace(int64_t t, int64_t d, int64_t n) const {
+    return (d * g.seq_length * g.batch + (g.batch_first ? n * g.seq_length + t : t * g.batch + n)) *
+           recurrent::kWorkspaceParts * g.hidden;
+  }
 };
 
 template <typename T>
@@ -54,6 +59,7 @@ template <typename T>
 struct Buffers {
   const T *x, *w, *r, *b, *h0, *c0, *p;
   T *y, *yh, *yc;
+  T* workspace;  // LSTM's training-only output (null when absent)
 };
 
 // What one step computed, kept by the backward pass: the previous states, the
@@ -101,6 +107,25 @@ class Cell {
   double P(int64_t k) const { return p_ ? static_cast<double>(p_[k]) : 0.0; }
   const T* W(int64_t k) const { return w_ + k * I_; }
   const T* R(int64_t k) const { return r_ + k * H_; }
+
+  // LSTM: the record of step t from the workspace the forward wrote (`row` is the
+  // step's), as Step would have recorded it; the steps come in the order Step ran them.
+  void Restore(int64_t t, const T* row, StepRecord* record) {
+    using recurrent::kWsCell, recurrent::kWsPrevH;
+    record->t = t;
+    record->pre.assign(row, row + gates_);
+    record->act.resize(gates_);
+    for (int64_t j = 0; j < H_; ++j) {
+      record->act[j] = Act(0, record->pre[j]);
+      record->act[H_ + j] = Act(0, record->pre[H_ + j]);
+      record->act[2 * H_ + j] = g_.input_forget ? 1 - record->act[j] : Act(0, record->pre[2 * H_ + j]);
+      record->act[3 * H_ + j] = Act(1, record->pre[3 * H_ + j]);
+    }
+    record->cell.assign(row + kWsCell * H_, row + (kWsCell + 1) * H_);
+    record->h_prev.assign(row + kWsPrevH * H_, row + (kWsPrevH + 1) * H_);
+    record->c_prev = c_;
+    c_ = record->cell;
+  }
 
   void Step(int64_t t, StepRecord* record) {
     const T* x = io_.x + Layout{g_}.X(t, n_);
@@ -173,9 +198,19 @@ template <typename T>
 void RunSequence(const Geometry& g, const Buffers<T>& io, int64_t d, int64_t n, int64_t length) {
   const Layout at{g};
   Cell<T> cell(g, io, d, n);
+  StepRecord record;
   for (int64_t step = 0; step < length; ++step) {
     const int64_t t = Backward(g, d) ? length - 1 - step : step;
-    cell.Step(t, nullptr);
+    cell.Step(t, io.workspace ? &record : nullptr);
+    if (io.workspace) {  // pre-activations, new cell state, previous h
+      const int64_t H = g.hidden;
+      T* row = io.workspace + at.Workspace(t, d, n);
+      for (int64_t k = 0; k < 4 * H; ++k) row[k] = static_cast<T>(record.pre[k]);
+      for (int64_t j = 0; j < H; ++j) {
+        row[recurrent::kWsCell * H + j] = static_cast<T>(record.cell[j]);
+        row[recurrent::kWsPrevH * H + j] = static_cast<T>(record.h_prev[j]);
+      }
+    }
     if (io.y) {
       for (int64_t j = 0; j < g.hidden; ++j) io.y[at.Y(t, d, n) + j] = static_cast<T>(cell.h()[j]);
     }
@@ -227,6 +262,7 @@ Buffers<T> ForwardInputs(const Refs& in) {
           input(recurrent::kPeepholes),
           nullptr,
           nullptr,
+          nullptr,
           nullptr};
 }
 
@@ -236,7 +272,10 @@ Status RecurrentKernel(CellKind kind, const KernelSpec& spec, const Refs& in, co
   RETURN_IF_ERROR(SetUp(kind, spec, in, static_cast<int>(in.size()), &g, &lengths));
   for (int i = 0; i < static_cast<int>(out.size()); ++i) {
     if (!HasOutput(out, i)) continue;
-    RETURN_IF_ERROR(CheckShape(out, i, in[0].dtype, i == recurrent::kY ? g.OutputDims() : g.StateDims(), "output"));
+    const Dims expected = i == recurrent::kY           ? g.OutputDims()
+                          : i == recurrent::kWorkspace ? g.WorkspaceDims()
+                                                       : g.StateDims();
+    RETURN_IF_ERROR(CheckShape(out, i, in[0].dtype, expected, "output"));
   }
   return DispatchFloat(in[0].dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
@@ -245,8 +284,10 @@ Status RecurrentKernel(CellKind kind, const KernelSpec& spec, const Refs& in, co
     io.y = output(recurrent::kY);
     io.yh = output(recurrent::kYH);
     io.yc = output(recurrent::kYC);
-    // Steps past a row's sequence_lens leave Y at zero (ONNX).
+    io.workspace = kind == CellKind::kLstm ? output(recurrent::kWorkspace) : nullptr;
+    // Steps past a row's sequence_lens leave Y (and the workspace) at zero (ONNX).
     if (io.y) std::fill(io.y, io.y + ElementCount(g.OutputDims()), T{0});
+    if (io.workspace) std::fill(io.workspace, io.workspace + ElementCount(g.WorkspaceDims()), T{0});
     for (int64_t d = 0; d < g.directions; ++d) {
       for (int64_t n = 0; n < g.batch; ++n) RunSequence(g, io, d, n, lengths[n]);
     }
@@ -260,15 +301,23 @@ struct GradSums {
 };
 
 // Backpropagation through time of direction `d`, row `n`: the forward steps are
-// recomputed with records, then walked back from the last one.
+// recomputed with records (or, LSTM, read from its `workspace`), then walked back
+// from the last one.
 template <typename T>
-void BackpropSequence(const Geometry& g, const Buffers<T>& io, const T* dy, const T* dyh, const T* dyc, int64_t d,
-                      int64_t n, int64_t length, GradSums& s) {
+void BackpropSequence(const Geometry& g, const Buffers<T>& io, const T* dy, const T* dyh, const T* dyc,
+                      const T* workspace, int64_t d, int64_t n, int64_t length, GradSums& s) {
   const Layout at{g};
   const int64_t H = g.hidden, I = g.input_size, gates = recurrent::NumGates(g.kind) * H;
   Cell<T> cell(g, io, d, n);
   std::vector<StepRecord> steps(length);
-  for (int64_t step = 0; step < length; ++step) cell.Step(Backward(g, d) ? length - 1 - step : step, &steps[step]);
+  for (int64_t step = 0; step < length; ++step) {
+    const int64_t t = Backward(g, d) ? length - 1 - step : step;
+    if (workspace) {
+      cell.Restore(t, workspace + at.Workspace(t, d, n), &steps[step]);
+    } else {
+      cell.Step(t, &steps[step]);
+    }
+  }
   std::vector<double> dh(H, 0.0), dc(H, 0.0);
   for (int64_t j = 0; j < H; ++j) {
     if (dyh) dh[j] = dyh[at.State(d, n) + j];
@@ -351,13 +400,13 @@ void BackpropSequence(const Geometry& g, const Buffers<T>& io, const T* dy, cons
     }
     // The X W^T + Wb part of every gate, and H R^T + Rb of all but GRU's candidate (above).
     const T* x = io.x + at.X(rec.t, n);
-    double* dx = s.x.data() + at.X(rec.t, n);
+    double* dx = s.x.empty() ? nullptr : s.x.data() + at.X(rec.t, n);
     for (int64_t k = 0; k < gates; ++k) {
       if (dpre[k] == 0) continue;
       const T* wrow = cell.W(k);
-      for (int64_t i = 0; i < I; ++i) {
-        dw[k * I + i] += dpre[k] * x[i];
-        dx[i] += dpre[k] * wrow[i];
+      for (int64_t i = 0; i < I; ++i) dw[k * I + i] += dpre[k] * x[i];
+      if (dx) {
+        for (int64_t i = 0; i < I; ++i) dx[i] += dpre[k] * wrow[i];
       }
       dwb[k] += dpre[k];
       if (g.kind == CellKind::kGru && k >= 2 * H) continue;
@@ -383,14 +432,18 @@ Status RecurrentGradKernel(CellKind kind, const KernelSpec& spec, const Refs& in
   Geometry g;
   std::vector<int64_t> lengths;
   RETURN_IF_ERROR(SetUp(kind, spec, in, base, &g, &lengths));
+  const bool has_workspace = kind == CellKind::kLstm && HasInput(in, recurrent::GradWorkspaceInput());
   for (int i = base; i < static_cast<int>(in.size()); ++i) {
-    if (HasInput(in, i)) {
-      RETURN_IF_ERROR(CheckShape(in, i, in[0].dtype, i == base ? g.OutputDims() : g.StateDims(), "input"));
-    }
+    if (!HasInput(in, i)) continue;
+    const Dims expected = has_workspace && i == recurrent::GradWorkspaceInput() ? g.WorkspaceDims()
+                          : i == base                                           ? g.OutputDims()
+                                                                                : g.StateDims();
+    RETURN_IF_ERROR(CheckShape(in, i, in[0].dtype, expected, "input"));
   }
   const int64_t gates = recurrent::NumGates(kind) * g.hidden;
   GradSums s;
-  s.x.assign(ElementCount(in[recurrent::kX].dims), 0.0);
+  // x_gradient=0: output 0 stays empty.
+  if (recurrent::ComputesInputGradient(spec.attrs)) s.x.assign(ElementCount(in[recurrent::kX].dims), 0.0);
   s.w.assign(g.directions * gates * g.input_size, 0.0);
   s.r.assign(g.directions * gates * g.hidden, 0.0);
   s.b.assign(g.directions * 2 * gates, 0.0);
@@ -413,9 +466,10 @@ Status RecurrentGradKernel(CellKind kind, const KernelSpec& spec, const Refs& in
     auto input = [&](int i) { return HasInput(in, i) ? in[i].as<T>() : nullptr; };
     const Buffers<T> io = ForwardInputs<T>(in);
     const T* dyc = kind == CellKind::kLstm ? input(base + 2) : nullptr;
+    const T* workspace = has_workspace ? input(recurrent::GradWorkspaceInput()) : nullptr;
     for (int64_t d = 0; d < g.directions; ++d) {
       for (int64_t n = 0; n < g.batch; ++n) {
-        BackpropSequence(g, io, input(base), input(base + 1), dyc, d, n, lengths[n], s);
+        BackpropSequence(g, io, input(base), input(base + 1), dyc, workspace, d, n, lengths[n], s);
       }
     }
     for (int o = 0; o < static_cast<int>(out.size()); ++o) {

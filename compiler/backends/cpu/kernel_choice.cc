@@ -1,0 +1,157 @@
+#include "compiler/backends/cpu/kernel_choice.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ir/core/file_io.h"
+#include "runtime/kernel_choice.h"
+
+namespace kiln {
+namespace {
+
+constexpr double kTimingBudgetMs = 10;  // per product: a few alternating rounds of each candidate
+
+bool EnvIsZero(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::string(v) == "0";
+}
+
+std::string CacheDir() {
+  if (EnvIsZero("KILN_KERNEL_CACHE")) return "";
+  if (const char* dir = std::getenv("KILN_KERNEL_CACHE_DIR"); dir != nullptr && *dir) return dir;
+  const char* home = std::getenv("HOME");
+  return home != nullptr && *home ? std::string(home) + "/.cache/kiln/kernels" : "";
+}
+
+// The spec the kernels are built from: shapes, attributes, and the constants' data.
+runtime::KernelSpec SpecOf(const Node& node) {
+  runtime::KernelSpec spec;
+  spec.name = node.name();
+  spec.op_type = node.op_type();
+  spec.attrs = node.attrs();
+  for (const Value* v : node.inputs()) {
+    const bool constant = v && v->is_constant();
+    void* data = constant ? const_cast<void*>(v->constant().data()) : nullptr;
+    spec.inputs.push_back(v ? TensorRef{v->dtype(), v->dims(), data, v->layout()} : TensorRef{});
+    spec.constant_inputs.push_back(constant);
+  }
+  for (const Value* v : node.outputs()) spec.outputs.push_back(TensorRef{v->dtype(), v->dims(), nullptr, v->layout()});
+  return spec;
+}
+
+// Everything the measurement depends on, one line each; the cache file's first lines.
+std::string CacheKey(const runtime::KernelSpec& spec, const std::vector<std::string>& candidates) {
+  std::ostringstream key;
+  key << "kiln kernel choice v1\n" << runtime::MeasurementContext() << "\n" << spec.op_type;
+  key << " {" << spec.attrs.ToString() << "}";
+  for (size_t i = 0; i < spec.inputs.size(); ++i) {
+    key << " " << DimsToString(spec.inputs[i].dims) << (spec.constant_inputs[i] ? "c" : "");
+  }
+  key << " -> " << DimsToString(spec.outputs[0].dims) << "\ncandidates";
+  for (const std::string& c : candidates) key << " " << c;
+  return key.str();
+}
+
+std::string CachePath(const std::string& dir, const std::string& key) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  char name[32];
+  std::snprintf(name, sizeof(name), "/%016llx", static_cast<unsigned long long>(h));
+  return dir + name;
+}
+
+// The cached winner and its figures, or "" when the file is missing, belongs to another
+// key (a hash collision) or is damaged in any way: such an entry is ignored, then replaced.
+std::pair<std::string, std::string> ReadCached(const std::string& path, const std::string& key,
+                                               const std::vector<std::string>& candidates) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return {};
+  std::ostringstream text;
+  text << f.rdbuf();
+  const std::string s = text.str();
+  if (s.size() > 4096 || s.compare(0, key.size() + 1, key + "\n") != 0) return {};
+  std::istringstream rest(s.substr(key.size() + 1));
+  std::string tag, winner, figures;
+  if (!(rest >> tag >> winner) || tag != "winner") return {};
+  std::getline(rest, figures);
+  std::string end;
+  if (!std::getline(rest, end) || end != "end" || figures.find('\n') != std::string::npos) return {};
+  for (const std::string& c : candidates) {
+    if (c == winner) return {winner, figures.empty() ? "" : figures.substr(1)};
+  }
+  return {};
+}
+
+// Best effort: a cache that cannot be written only costs timing again. WriteFileAtomically:
+// temporary + rename, never half a file, also with several compilers at once.
+void WriteCached(const std::string& dir, const std::string& path, const std::string& data) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (!error) (void)WriteFileAtomically(path, data);
+}
+
+std::string Figures(const std::vector<std::string>& candidates, const std::vector<runtime::KernelTiming>& ms) {
+  std::string out;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    char item[64];
+    std::snprintf(item, sizeof(item), "%s%s %.4g ms", i ? ", " : "", candidates[i].c_str(), ms[i].best_ms);
+    out += item;
+  }
+  return out;
+}
+
+// Whether the rounds agree: on a busy machine a thread of a parallel kernel waits for a core
+// and single rounds take 10-100x longer (MLP 784x512 at batch 1 on two threads: 0.009 ms
+// quiet, 1.6-6 ms at load 7), so the fastest round may be luck. Such a measurement still
+// picks the kernel for this compile, but is not cached for later ones.
+bool Steady(const std::vector<runtime::KernelTiming>& ms) {
+  constexpr double kSteadyRatio = 1.5;  // median round over the fastest, at most
+  for (const runtime::KernelTiming& t : ms) {
+    if (t.median_ms > kSteadyRatio * t.best_ms) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+KernelChoice ChooseKernel(const Node& node, const std::string& lowered) {
+  const std::string& op = node.op_type();
+  if (lowered != "onednn" || (op != "MatMul" && op != "FusedMatMul" && op != "Gemm")) return {lowered, ""};
+  const runtime::KernelSpec spec = SpecOf(node);
+  if (!runtime::SmallProductUnsupportedReason(spec).empty()) return {lowered, ""};
+  const int64_t rows = runtime::SmallProductRows(spec);
+  if (rows > runtime::SmallProductMaxRows()) return {lowered, ""};
+  const std::vector<std::string> candidates = {"gemv", "onednn"};
+  const KernelChoice rule =
+      rows <= kSmallProductRuleRows
+          ? KernelChoice{"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductRuleRows)}
+          : KernelChoice{"onednn",
+                         "rule: " + std::to_string(rows) + " rows > " + std::to_string(kSmallProductRuleRows)};
+  if (rows <= kSmallProductSureRows) {
+    return {"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductSureRows)};
+  }
+  if (EnvIsZero("KILN_KERNEL_TIMING")) return rule;
+  const std::string key = CacheKey(spec, candidates);
+  const std::string dir = CacheDir();
+  const std::string path = dir.empty() ? "" : CachePath(dir, key);
+  if (!path.empty()) {
+    auto [winner, figures] = ReadCached(path, key, candidates);
+    if (!winner.empty()) return {winner, "cached: " + figures};
+  }
+  auto ms = runtime::TimeKernels(candidates, spec, kTimingBudgetMs);
+  if (!ms.ok()) return {rule.kernel, rule.reason + " (timing failed: " + ms.status().message() + ")"};
+  // The fastest rounds compared: other processes only ever add time.
+  size_t best = 0;
+  for (size_t i = 1; i < ms->size(); ++i) {
+    if ((*ms)[i].best_ms < (*ms)[best].best_ms) best = i;
+  }
+  const std::string figures = Figures(candidates, *ms);
+  if (!Steady(*ms)) return {candidates[best], "measured: " + figures + " (unsteady: not cached)"};
+  if (!path.empty()) WriteCached(dir, path, key + "\nwinner " + candidates[best] + " " + figures + "\nend\n");
+  return {candidates[best], "measured: " + figures};
+}
+
+}  // namespace kiln

@@ -1,0 +1,111 @@
+#include "runtime/kernel_choice.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+
+#include "dnnl.hpp"
+#include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/small_matmul.h"
+#include "runtime/kernels/onednn/vector_recurrent.h"
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+#include <omp.h>
+#endif
+
+namespace kiln::runtime {
+
+std::string SmallProductUnsupportedReason(const KernelSpec& spec) { return onednn::SmallMatMulUnsupportedReason(spec); }
+int64_t SmallProductRows(const KernelSpec& spec) { return onednn::SmallMatMulRows(spec); }
+int64_t SmallProductMaxRows() { return onednn::kSmallMatMulMaxRows; }
+
+namespace {
+
+StatusOr<std::vector<KernelTiming>> TimeKernelsIn(ExecEnv& env, const std::vector<std::string>& backends,
+                                                  const KernelSpec& spec, double budget_ms) {
+  KernelSpec bound = spec;
+  bound.env = &env;
+  // Buffers for the inputs without data and for the outputs; the values are fixed (the
+  // same on every compile) and finite.
+  std::vector<std::vector<float>> storage;
+  auto fill = [&](TensorRef& t) -> Status {
+    if (t.dtype == proto::DT_UNDEFINED || t.data) return Status::Ok();
+    if (t.dtype != proto::DT_FLOAT) return Unimplemented("timing takes float32 tensors");
+    std::vector<float>& data = storage.emplace_back(static_cast<size_t>(t.num_elements()));
+    uint32_t state = 12345;
+    for (float& v : data) {
+      state = state * 1664525u + 1013904223u;
+      v = static_cast<float>(state >> 8) / static_cast<float>(1u << 23) - 1.0f;
+    }
+    t.data = data.data();
+    return Status::Ok();
+  };
+  for (TensorRef& t : bound.inputs) RETURN_IF_ERROR(fill(t));
+  for (TensorRef& t : bound.outputs) RETURN_IF_ERROR(fill(t));
+  std::vector<std::unique_ptr<Kernel>> kernels;
+  for (const std::string& backend : backends) {
+    ASSIGN_OR_RETURN(auto kernel, KernelRegistry::Global().Create(backend, bound));
+    kernels.push_back(std::move(kernel));
+  }
+  if (!env.AllocateScratch()) return Internal("cannot allocate ", env.scratch_bytes, " bytes of scratch");
+  using Clock = std::chrono::steady_clock;
+  auto run = [&](size_t i, int times) -> StatusOr<double> {
+    const auto start = Clock::now();
+    for (int r = 0; r < times; ++r) RETURN_IF_ERROR(kernels[i]->Run(bound.inputs, bound.outputs));
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count() / times;
+  };
+  // Warm-up (first-touch, caches, thread start) sizes the rounds: each kernel's share of a
+  // round is about a tenth of the budget over the kernels.
+  std::vector<int> reps(kernels.size(), 1);
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    ASSIGN_OR_RETURN(double ms, run(i, 2));
+    const double share = budget_ms / 10 / static_cast<double>(kernels.size());
+    reps[i] = static_cast<int>(std::clamp(share / std::max(ms, 1e-4), 1.0, 1000.0));
+  }
+  std::vector<std::vector<double>> rounds(kernels.size());
+  const auto deadline = Clock::now() + std::chrono::duration<double, std::milli>(budget_ms);
+  for (int round = 0; round < 3 || (round < 15 && Clock::now() < deadline); ++round) {
+    for (size_t i = 0; i < kernels.size(); ++i) {
+      ASSIGN_OR_RETURN(double ms, run(i, reps[i]));
+      rounds[i].push_back(ms);
+    }
+  }
+  std::vector<KernelTiming> timings;
+  for (std::vector<double>& r : rounds) {
+    std::sort(r.begin(), r.end());
+    timings.push_back({r.front(), r[r.size() / 2]});
+  }
+  return timings;
+}
+
+}  // namespace
+
+StatusOr<std::vector<KernelTiming>> TimeKernels(const std::vector<std::string>& backends, const KernelSpec& spec,
+                                                double budget_ms) {
+  StatusOr<std::vector<KernelTiming>> result = Internal("not timed");
+  onednn::WithPrivateEnv([&](ExecEnv& env) { result = TimeKernelsIn(env, backends, spec, budget_ms); });
+  return result;
+}
+
+std::string MeasurementContext() {
+  std::string model = "unknown CPU";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon != std::string::npos) model = line.substr(line.find_first_not_of(' ', colon + 1));
+    break;
+  }
+  const char* isa = "x86-64";
+  switch (onednn::BestSimdLevel()) {
+    case onednn::SimdLevel::kAvx512: isa = "avx512"; break;
+    case onednn::SimdLevel::kAvx2: isa = "avx2"; break;
+    case onednn::SimdLevel::kGeneric: break;
+  }
+  int threads = 1;
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+  threads = omp_get_max_threads();
+#endif
+  return model + ", " + isa + ", " + std::to_string(threads) + " threads";
+}
+
+}  // namespace kiln::runtime

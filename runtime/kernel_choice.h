@@ -1,0 +1,37 @@
+// What the compiler asks the runtime when more than one kernel family can run a step:
+// whether the small-product kernel ("gemv") takes it, and how fast each candidate runs
+// here (compiler/backends/cpu/kernel_choice.h decides and caches).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/kernel.h"
+
+namespace kiln::runtime {
+
+/// "" when the "gemv" kernel (runtime/kernels/onednn/small_matmul.h) runs `spec` (dims,
+/// dtypes, attributes and spec.constant_inputs; no data needed), else a short reason.
+std::string SmallProductUnsupportedReason(const KernelSpec& spec);
+/// Rows (M) of such a product, its batch dimensions folded in.
+int64_t SmallProductRows(const KernelSpec& spec);
+/// The most rows for which the compiler offers "gemv" at all.
+int64_t SmallProductMaxRows();
+
+/// One kernel's timing: its fastest round and its median round, in ms per run.
+struct KernelTiming {
+  double best_ms = 0, median_ms = 0;
+};
+
+/// How fast each of `backends`' kernels for `spec` runs here: the kernels are built on a
+/// private engine, inputs with data (plan constants) are used as they are and the others
+/// filled with values in [-1, 1); then rounds alternate between the kernels (each round a
+/// few runs of each) for about `budget_ms` in all. Errors when a kernel cannot be built or run.
+StatusOr<std::vector<KernelTiming>> TimeKernels(const std::vector<std::string>& backends, const KernelSpec& spec,
+                                                double budget_ms);
+
+/// What a measurement depends on besides the shapes: the CPU's model name, the widest
+/// instruction set the kernels may use (the CPU and ONEDNN_MAX_CPU_ISA) and the thread count.
+std::string MeasurementContext();
+
+}  // namespace kiln::runtime

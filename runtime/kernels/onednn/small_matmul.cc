@@ -1,0 +1,425 @@
+// The small-M product kernel (see the header for when and why):
+//
+//   Y = activation(alpha * A B + column + full...)
+//
+// B (K x N, a plan constant) is packed once into panels of P = kVecs * W columns, each panel
+// [K][P] contiguous and zero-padded past N, so a tile of rows reads one panel front to back
+// with whole-vector loads. `column` is a per-column addend (FusedMatMul's bias, Gemm's beta C
+// when C is a row) and `full` up to two addends of the output's shape (a bias or C of that
+// shape, the residual Z). Relu runs in the epilogue; the other fusable activations run after
+// the product as their reference kernels (exact ONNX semantics, on M x N values only).
+// The loops are compiled for AVX-512, AVX2+FMA and plain x86-64 and picked when the kernel
+// is built (BestSimdLevel: the CPU and oneDNN's ISA limit).
+#include "runtime/kernels/onednn/small_matmul.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "ir/core/fused_ops.h"
+#include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/share_team.h"
+
+namespace kiln::runtime::onednn {
+namespace {
+
+// Where each operand of the product lies, and the epilogue; strides in floats.
+struct Geometry {
+  int64_t m = 0, k = 0, n = 0;
+  int64_t lda = 0, a_step = 1;  // a[i][p] at a[i * lda + p * a_step]
+  bool trans_b = false;         // B stored [N][K]
+  float alpha = 1.0f;
+  int column_input = -1;  // per-column addend (1 or N elements), times column_scale
+  float column_scale = 1.0f;
+  int full_inputs[2] = {-1, -1};  // addends of the output's shape, times full_scales
+  float full_scales[2] = {1.0f, 1.0f};
+  int num_full = 0;
+  std::string activation;  // "" none; Relu runs in the epilogue, the others after it
+};
+
+bool AllOnes(const Dims& dims, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    if (dims[i] != 1) return false;
+  }
+  return true;
+}
+
+// An addend of the product [rows, n] with output dims `out`: a column (scalar or [.., n]) or
+// of the output's own shape; anything else (a per-row C) is refused.
+Status AddAddend(const TensorRef& t, const Dims& out, int64_t n, float scale, int input, Geometry& g) {
+  const Dims& d = t.dims;
+  const int64_t elements = t.num_elements();
+  if ((elements == 1 || elements == n) && (d.empty() || (AllOnes(d, d.size() - 1) && d.back() == elements))) {
+    if (g.column_input >= 0) return Unimplemented("two per-column addends");
+    g.column_input = input;
+    g.column_scale = scale;
+    return Status::Ok();
+  }
+  if (d.size() <= out.size() && PadLeft(d, out.size()) == out) {
+    g.full_inputs[g.num_full] = input;
+    g.full_scales[g.num_full++] = scale;
+    return Status::Ok();
+  }
+  return Unimplemented("an addend of shape ", DimsToString(d), " is neither per column nor the output's shape");
+}
+
+StatusOr<Geometry> Analyze(const KernelSpec& spec) {
+  const std::string& op = spec.op_type;
+  if (op != "MatMul" && op != "FusedMatMul" && op != "Gemm") return Unimplemented("not a product");
+  if (spec.inputs.size() < 2 || spec.outputs.size() != 1) return Unimplemented("unexpected operands");
+  for (const auto* list : {&spec.inputs, &spec.outputs}) {
+    for (const TensorRef& t : *list) {
+      if (t.dtype == proto::DT_UNDEFINED) continue;
+      if (t.dtype != proto::DT_FLOAT) return Unimplemented("float32 only");
+      if (t.layout != proto::LAYOUT_PLAIN) return Unimplemented("plain tensors only");
+      if (t.num_elements() == 0) return Unimplemented("an empty tensor");
+    }
+  }
+  if (spec.constant_inputs.size() < 2 || !spec.constant_inputs[1]) return Unimplemented("B is not a plan constant");
+  Geometry g;
+  const Dims& a = spec.inputs[0].dims;
+  const Dims& b = spec.inputs[1].dims;
+  const Dims& out = spec.outputs[0].dims;
+  if (a.empty() || b.empty() || b.size() > 2) return Unimplemented("B must be 1-D or 2-D");
+  if (op == "Gemm") {
+    if (a.size() != 2) return Unimplemented("A must be 2-D");
+    const bool trans_a = spec.attrs.GetInt("transA", 0) != 0;
+    g.trans_b = spec.attrs.GetInt("transB", 0) != 0;
+    g.m = trans_a ? a[1] : a[0];
+    g.k = trans_a ? a[0] : a[1];
+    g.lda = trans_a ? 1 : g.k;
+    g.a_step = trans_a ? g.m : 1;
+    g.n = g.trans_b ? b[0] : b[1];
+    if ((g.trans_b ? b[1] : b[0]) != g.k) return Unimplemented("inner dims differ");
+    g.alpha = spec.attrs.GetFloat("alpha", 1.0f);
+    const float beta = spec.attrs.GetFloat("beta", 1.0f);
+    if (spec.has_input(2) && beta != 0.0f) RETURN_IF_ERROR(AddAddend(spec.inputs[2], out, g.n, beta, 2, g));
+  } else {
+    g.k = a.back();
+    g.m = a.size() == 1 ? 1 : ElementCount(a) / g.k;  // batch dims fold into the rows
+    g.lda = g.k;
+    g.n = b.size() == 1 ? 1 : b[1];
+    if (b[0] != g.k) return Unimplemented("inner dims differ");
+    if (op == "FusedMatMul") {
+      if (spec.has_input(kFusedBiasInput))
+        RETURN_IF_ERROR(AddAddend(spec.inputs[kFusedBiasInput], out, g.n, 1.0f, kFusedBiasInput, g));
+      if (spec.has_input(kFusedResidualInput)) {
+        const Dims& z = spec.inputs[kFusedResidualInput].dims;
+        if (z.size() > out.size() || PadLeft(z, out.size()) != out)
+          return Unimplemented("residual shape differs from the output's");
+        g.full_inputs[g.num_full] = kFusedResidualInput;
+        g.full_scales[g.num_full++] = 1.0f;
+      }
+      g.activation = spec.attrs.GetString("activation", "");
+      if (!g.activation.empty() && !IsFusableActivation(g.activation)) {
+        return Unimplemented("activation '", g.activation, "'");
+      }
+    }
+  }
+  if (g.m * g.n != spec.outputs[0].num_elements()) return Unimplemented("unexpected output shape");
+  return g;
+}
+
+// ---- Loops on vectors of W floats ----
+// Every function taking or returning a vector is inlined into the per-ISA entry points, so
+// no vector crosses a call (GCC's ABI notes do not apply).
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define KILN_INLINE inline __attribute__((always_inline))
+
+template <int W>
+struct VecTypes {
+  typedef float F __attribute__((vector_size(W * 4), aligned(4)));  // unaligned access
+  typedef int I __attribute__((vector_size(W * 4), aligned(4)));
+};
+template <int W>
+using FloatVec = typename VecTypes<W>::F;
+
+template <int W>
+KILN_INLINE FloatVec<W> LoadVec(const float* p) {
+  return *reinterpret_cast<const FloatVec<W>*>(p);
+}
+template <int W>
+KILN_INLINE void StoreVec(float* p, FloatVec<W> v) {
+  *reinterpret_cast<FloatVec<W>*>(p) = v;
+}
+template <int W>
+KILN_INLINE FloatVec<W> Broadcast(float s) {
+#if defined(__clang__)  // no __builtin_shuffle; clang folds this to a broadcast
+  return FloatVec<W>{} + s;
+#else
+  return __builtin_shuffle(FloatVec<W>{s}, typename VecTypes<W>::I{});
+#endif
+}
+
+// Tile shapes: W floats per vector, kVecs vectors per panel (P = kVecs * W columns), kRows
+// rows per tile; kRows * kVecs accumulators plus kVecs loads fit the register file.
+struct Avx512Shape {
+  static constexpr int W = 16, kVecs = 4, kRows = 4;
+};
+struct Avx2Shape {
+  static constexpr int W = 8, kVecs = 4, kRows = 2;
+};
+struct GenericShape {
+  static constexpr int W = 4, kVecs = 4, kRows = 2;
+};
+int PanelWidth(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return Avx512Shape::W * Avx512Shape::kVecs;
+    case SimdLevel::kAvx2: return Avx2Shape::W * Avx2Shape::kVecs;
+    case SimdLevel::kGeneric: break;
+  }
+  return GenericShape::W * GenericShape::kVecs;
+}
+
+// What one thread's share of a run reads and writes.
+struct Problem {
+  Geometry g;
+  const float* a;
+  const float* packed;  // [panels][K][P]
+  const float* column;  // [panels * P], column_scale applied, zeros past N
+  const float* full[2];
+  float* y;
+  int64_t panel0, panel1;
+  bool relu;
+};
+
+// acc[r][v] = sum_p a[r][p] * panel[p][v * W ...]. One row gets two accumulator sets (even
+// and odd p): eight independent FMA chains keep the loads, not the FMA latency, the limit.
+template <class S, int R>
+KILN_INLINE void Tile(const Problem& q, const float* a, const float* panel, FloatVec<S::W> (&acc)[R][S::kVecs]) {
+  constexpr int W = S::W, V = S::kVecs, P = W * V;
+  const int64_t k = q.g.k, lda = q.g.lda, step = q.g.a_step;
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[r][v] = FloatVec<W>{};
+  }
+  int64_t p = 0;
+  if constexpr (R == 1) {
+    FloatVec<W> odd[V] = {};
+    for (; p + 2 <= k; p += 2) {
+      const FloatVec<W> a0 = Broadcast<W>(a[p * step]), a1 = Broadcast<W>(a[(p + 1) * step]);
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) {
+        acc[0][v] += a0 * LoadVec<W>(panel + p * P + v * W);
+        odd[v] += a1 * LoadVec<W>(panel + (p + 1) * P + v * W);
+      }
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[0][v] += odd[v];
+  }
+  for (; p < k; ++p) {
+    FloatVec<W> bv[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) bv[v] = LoadVec<W>(panel + p * P + v * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const FloatVec<W> ar = Broadcast<W>(a[r * lda + p * step]);
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) acc[r][v] += ar * bv[v];
+    }
+  }
+}
+
+// Y[i0 + r][j0 ...] = act(alpha * acc + column + full...), the columns past N dropped.
+template <class S, int R>
+KILN_INLINE void Epilogue(const Problem& q, int64_t i0, int64_t j0, FloatVec<S::W> (&acc)[R][S::kVecs]) {
+  constexpr int W = S::W, V = S::kVecs, P = W * V;
+  const Geometry& g = q.g;
+  const int64_t n = g.n;
+  const FloatVec<W> alpha = Broadcast<W>(g.alpha), zero{};
+  for (int r = 0; r < R; ++r) {
+    const int64_t row = (i0 + r) * n;
+    float tail[P];
+    const bool whole = j0 + P <= n;
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) {
+      const int64_t j = j0 + v * W;
+      FloatVec<W> x = acc[r][v] * alpha + LoadVec<W>(q.column + j);
+      if (!whole) {
+        StoreVec<W>(tail + v * W, x);
+        continue;
+      }
+      for (int f = 0; f < g.num_full; ++f) x += Broadcast<W>(g.full_scales[f]) * LoadVec<W>(q.full[f] + row + j);
+      if (q.relu) x = x < zero ? zero : x;  // NaN stays NaN, as ONNX's Relu
+      StoreVec<W>(q.y + row + j, x);
+    }
+    if (whole) continue;
+    for (int64_t c = 0; c < n - j0; ++c) {
+      float x = tail[c];
+      for (int f = 0; f < g.num_full; ++f) x += g.full_scales[f] * q.full[f][row + j0 + c];
+      if (q.relu && x < 0) x = 0;
+      q.y[row + j0 + c] = x;
+    }
+  }
+}
+
+template <class S>
+KILN_INLINE void RunPanels(const Problem& q) {
+  constexpr int P = S::W * S::kVecs, R = S::kRows;
+  using V = FloatVec<S::W>;
+  const int64_t m = q.g.m;
+  for (int64_t panel = q.panel0; panel < q.panel1; ++panel) {
+    const float* b = q.packed + panel * q.g.k * P;
+    const int64_t j0 = panel * P;
+    int64_t i = 0;
+    for (; i + R <= m; i += R) {
+      V acc[R][S::kVecs];
+      Tile<S, R>(q, q.a + i * q.g.lda, b, acc);
+      Epilogue<S, R>(q, i, j0, acc);
+    }
+    for (; i < m; ++i) {
+      V acc[1][S::kVecs];
+      Tile<S, 1>(q, q.a + i * q.g.lda, b, acc);
+      Epilogue<S, 1>(q, i, j0, acc);
+    }
+  }
+}
+
+__attribute__((target("avx512f,fma"))) void RunAvx512(const Problem& q) { RunPanels<Avx512Shape>(q); }
+__attribute__((target("avx2,fma"))) void RunAvx2(const Problem& q) { RunPanels<Avx2Shape>(q); }
+void RunGeneric(const Problem& q) { RunPanels<GenericShape>(q); }
+
+// A 64-byte aligned float buffer, zeroed, allocated once (when the kernel is built).
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float[], FreeDeleter>;
+Buffer AllocateZeroed(int64_t floats) {
+  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(floats, 1)) * sizeof(float) + 63) / 64 * 64;
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (p) std::memset(p, 0, bytes);
+  return Buffer(p);
+}
+
+class SmallMatMulKernel : public Kernel {
+ public:
+  SmallMatMulKernel(const KernelSpec& spec, const Geometry& g, SimdLevel level)
+      : g_(g), panel_width_(PanelWidth(level)), label_(spec.Label()) {
+    switch (level) {
+      case SimdLevel::kAvx512: run_ = RunAvx512; break;
+      case SimdLevel::kAvx2: run_ = RunAvx2; break;
+      case SimdLevel::kGeneric: run_ = RunGeneric; break;
+    }
+    panels_ = (g.n + panel_width_ - 1) / panel_width_;
+    packed_ = AllocateZeroed(panels_ * g.k * panel_width_);
+    column_ = AllocateZeroed(panels_ * panel_width_);
+    if (packed_) Pack(static_cast<const float*>(spec.inputs[1].data));
+    // Shares of the panels over the threads only where oneDNN's kernels would wake them too.
+    parallel_ = !OneDnnKernelRunsOnOneThread(spec);
+  }
+
+  // The activations other than Relu: their reference kernels over the output (after a copy,
+  // so no kernel reads what it writes).
+  Status PrepareActivation(const KernelSpec& spec) {
+    if (g_.activation.empty() || g_.activation == "Relu") return Status::Ok();
+    const int64_t count = g_.m * g_.n;
+    KernelSpec act;
+    act.name = spec.name;
+    act.op_type = g_.activation;
+    act.env = spec.env;
+    act.inputs = {TensorRef{proto::DT_FLOAT, {count}, nullptr}};
+    act.outputs = act.inputs;
+    if (g_.activation == "Clip") {
+      clip_bounds_ = {
+          Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{spec.attrs.GetFloat("activation_alpha", 0.0f)}),
+          Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{spec.attrs.GetFloat("activation_beta", 0.0f)})};
+      for (const Tensor& t : clip_bounds_) act.inputs.push_back(t.ref());
+    } else if (spec.attrs.Has("activation_alpha")) {
+      act.attrs.SetFloat("alpha", spec.attrs.GetFloat("activation_alpha", 0.0f));
+    }
+    ASSIGN_OR_RETURN(activation_, KernelRegistry::Global().Create("ref", act));
+    act_inputs_ = act.inputs;
+    act_outputs_ = act.outputs;
+    pre_activation_ = AllocateZeroed(count);
+    return pre_activation_ ? Status::Ok() : Internal("cannot allocate ", count, " floats");
+  }
+
+  bool allocated() const { return packed_ && column_; }
+
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    Problem q{g_, in[0].as<float>(),      packed_.get(), column_.get(), {nullptr, nullptr}, out[0].as<float>(), 0,
+              0,  g_.activation == "Relu"};
+    if (g_.column_input >= 0) {
+      const float* c = in[g_.column_input].as<float>();
+      const bool scalar = in[g_.column_input].num_elements() == 1;
+      for (int64_t j = 0; j < g_.n; ++j) column_[j] = g_.column_scale * c[scalar ? 0 : j];
+    }
+    for (int f = 0; f < g_.num_full; ++f) q.full[f] = in[g_.full_inputs[f]].as<float>();
+    const int parts = parallel_ ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), panels_)) : 1;
+    if (parts <= 1) {
+      q.panel1 = panels_;
+      run_(q);
+    } else {
+      RunShares(parts, [&](int t) {
+        Problem share = q;
+        share.panel0 = panels_ * t / parts;
+        share.panel1 = panels_ * (t + 1) / parts;
+        run_(share);
+      });
+    }
+    if (!activation_) return Status::Ok();
+    std::memcpy(pre_activation_.get(), q.y, static_cast<size_t>(g_.m * g_.n) * sizeof(float));
+    act_inputs_[0].data = pre_activation_.get();
+    act_outputs_[0].data = q.y;
+    Status s = activation_->Run(act_inputs_, act_outputs_);
+    return s.ok() ? s : s.WithContext(label_);
+  }
+
+ private:
+  // B (as stored: [K][N], or [N][K] transposed) into [panels][K][P].
+  void Pack(const float* b) {
+    const int64_t P = panel_width_;
+    for (int64_t p = 0; p < g_.k; ++p) {
+      for (int64_t j = 0; j < g_.n; ++j) {
+        const float v = g_.trans_b ? b[j * g_.k + p] : b[p * g_.n + j];
+        packed_[(j / P) * g_.k * P + p * P + j % P] = v;
+      }
+    }
+  }
+
+  Geometry g_;
+  int64_t panel_width_, panels_ = 0;
+  std::string label_;
+  void (*run_)(const Problem&) = RunGeneric;
+  bool parallel_ = false;
+  Buffer packed_, column_, pre_activation_;
+  std::unique_ptr<Kernel> activation_;
+  std::vector<Tensor> clip_bounds_;
+  std::vector<TensorRef> act_inputs_, act_outputs_;
+};
+
+}  // namespace
+
+std::string SmallMatMulUnsupportedReason(const KernelSpec& spec) {
+  auto g = Analyze(spec);
+  return g.ok() ? "" : g.status().message();
+}
+
+int64_t SmallMatMulRows(const KernelSpec& spec) {
+  auto g = Analyze(spec);
+  return g.ok() ? g->m : 0;
+}
+
+StatusOr<std::unique_ptr<Kernel>> BuildSmallMatMul(const KernelSpec& spec, SimdLevel level) {
+  if (!CpuHas(level)) return Unimplemented("this CPU lacks the instruction set asked for");
+  auto g = Analyze(spec);
+  if (!g.ok()) return g.status().WithContext(spec.Label());
+  if (!spec.is_constant_input(1)) return Unimplemented(spec.Label(), ": B has no data");
+  auto kernel = std::make_unique<SmallMatMulKernel>(spec, *g, level);
+  if (!kernel->allocated()) return Internal(spec.Label(), ": cannot allocate the packed weights");
+  Status s = kernel->PrepareActivation(spec);
+  if (!s.ok()) return s.WithContext(spec.Label());
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+void RegisterSmallMatMulKernels(KernelRegistry& r) {
+  for (const char* op : {"MatMul", "FusedMatMul", "Gemm"}) {
+    r.Register("gemv", op, [](const KernelSpec& spec) { return BuildSmallMatMul(spec, BestSimdLevel()); });
+  }
+}
+
+}  // namespace kiln::runtime::onednn

@@ -1,0 +1,162 @@
+// The compile-time choice between oneDNN's matmul and the small-product kernel
+// (compiler/backends/cpu/kernel_choice.h): the rule without timing, the measurement and
+// its cache (written, then read; a damaged or foreign entry ignored and replaced; no cache
+// when it is off), and that every choice computes what the reference kernels compute.
+#include "compiler/backends/cpu/kernel_choice.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "compiler/backends/cpu/cpu_backend.h"
+#include "tests/compiler/pass_test_helpers.h"
+
+namespace kiln {
+namespace {
+
+using namespace testing;  // NOLINT: pass test helpers
+
+// x [rows, 24] -> MatMul by a constant [24, 40] -> y.
+std::unique_ptr<Graph> Product(int64_t rows) {
+  auto g = std::make_unique<Graph>();
+  Value* x = g->AddInput("x", {proto::DT_FLOAT, {rows, 24}});
+  Value* w = g->AddConstant("w", RandomTensor({24, 40}, 3));
+  g->AddOutput(g->AddNode("MatMul", "mm", {x, w}, 1, {}, {"y"})->output(0));
+  EXPECT_OK(RunOnePass(*g, "infer-shapes").status());
+  return g;
+}
+
+const proto::Step& OnlyStep(const proto::Plan& plan) { return plan.step(0); }
+
+// Sets environment variables for one scope, restoring what was there.
+class ScopedEnv {
+ public:
+  void Set(const std::string& name, const std::string& value) {
+    const char* old = std::getenv(name.c_str());
+    saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+    setenv(name.c_str(), value.c_str(), 1);
+  }
+  void Unset(const std::string& name) {
+    const char* old = std::getenv(name.c_str());
+    saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+    unsetenv(name.c_str());
+  }
+  ~ScopedEnv() {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+      if (it->second) {
+        setenv(it->first.c_str(), it->second->c_str(), 1);
+      } else {
+        unsetenv(it->first.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+TEST(KernelChoiceTest, RuleWithoutTiming) {
+  ScopedEnv env;
+  env.Set("KILN_KERNEL_TIMING", "0");
+  for (int64_t rows : {int64_t{1}, kSmallProductRuleRows, kSmallProductRuleRows + 1, int64_t{64}}) {
+    auto g = Product(rows);
+    auto plan = CompileForCpu(*g);
+    ASSERT_OK(plan.status());
+    const proto::Step& step = OnlyStep(*plan);
+    if (rows <= kSmallProductRuleRows) {
+      EXPECT_EQ(step.kernel(), "gemv") << rows;
+      EXPECT_EQ(step.kernel_reason().rfind("rule: ", 0), 0u) << step.kernel_reason();
+    } else if (rows <= 32) {
+      EXPECT_EQ(step.kernel(), "onednn") << rows;
+      EXPECT_EQ(step.kernel_reason().rfind("rule: ", 0), 0u) << step.kernel_reason();
+    } else {
+      EXPECT_EQ(step.kernel(), "onednn") << rows;  // no choice: only oneDNN is offered
+      EXPECT_EQ(step.kernel_reason(), "");
+    }
+    // Whatever the choice, the result is the reference kernels'.
+    const std::vector<Tensor> inputs = {RandomTensor({rows, 24}, 9)};
+    const std::string diff = CompareTensors(Execute(*g, inputs, true)[0], Execute(*g, inputs, false)[0], 1e-5, 1e-4);
+    EXPECT_TRUE(diff.empty()) << rows << ": " << diff;
+  }
+  // A reference-only plan has no choice.
+  auto g = Product(1);
+  auto plan = CompileForCpu(*g, {.use_onednn = false});
+  ASSERT_OK(plan.status());
+  EXPECT_EQ(OnlyStep(*plan).kernel(), "ref");
+  EXPECT_EQ(OnlyStep(*plan).kernel_reason(), "");
+}
+
+TEST(KernelChoiceTest, MeasuresOnceThenReadsTheCache) {
+  const std::string dir = ::testing::TempDir() + "kiln_kernel_cache_" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  ScopedEnv env;
+  env.Unset("KILN_KERNEL_TIMING");
+  env.Unset("KILN_KERNEL_CACHE");
+  env.Set("KILN_KERNEL_CACHE_DIR", dir + "/nested");
+  {
+    auto few = Product(kSmallProductSureRows);  // no timing at so few rows
+    auto plan = CompileForCpu(*few);
+    ASSERT_OK(plan.status());
+    EXPECT_EQ(OnlyStep(*plan).kernel(), "gemv");
+    EXPECT_EQ(OnlyStep(*plan).kernel_reason().rfind("rule: ", 0), 0u) << OnlyStep(*plan).kernel_reason();
+  }
+  auto g = Product(kSmallProductSureRows + 2);
+  auto reason = [&]() {
+    auto plan = CompileForCpu(*g);
+    EXPECT_OK(plan.status());
+    if (!plan.ok()) return std::string();
+    const proto::Step& step = OnlyStep(*plan);
+    EXPECT_TRUE(step.kernel() == "gemv" || step.kernel() == "onednn") << step.kernel();
+    return step.kernel_reason();
+  };
+  // A measurement whose rounds disagree (a busy machine) is not cached: compile until one is.
+  auto measure_steadily = [&]() {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      const std::string r = reason();
+      EXPECT_EQ(r.rfind("measured: gemv ", 0), 0u) << r;
+      if (r.find("unsteady") == std::string::npos) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(measure_steadily());
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/nested")) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 1u);  // one entry, no temporary left behind
+  const std::string cached = reason();
+  EXPECT_EQ(cached.rfind("cached: gemv ", 0), 0u) << cached;
+
+  // A damaged entry (cut short, a winner outside the candidates, garbage) is not trusted:
+  // measured again and replaced.
+  std::string entry;
+  {
+    std::ifstream f(files[0]);
+    entry.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  const size_t winner_at = entry.find("\nwinner ");
+  ASSERT_NE(winner_at, std::string::npos);
+  for (const std::string& damaged :
+       {entry.substr(0, entry.size() - 4), entry.substr(0, winner_at) + "\nwinner ref 1 ms\nend\n",
+        std::string("\x01\x02garbage"), std::string()}) {
+    {
+      std::ofstream f(files[0], std::ios::trunc);
+      f << damaged;
+    }
+    ASSERT_TRUE(measure_steadily()) << damaged;
+    EXPECT_EQ(reason().rfind("cached: ", 0), 0u);
+  }
+
+  // KILN_KERNEL_CACHE=0: measured every time, nothing written.
+  env.Set("KILN_KERNEL_CACHE", "0");
+  env.Set("KILN_KERNEL_CACHE_DIR", dir + "/off");
+  EXPECT_EQ(reason().rfind("measured: ", 0), 0u);
+  EXPECT_EQ(reason().rfind("measured: ", 0), 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/off"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kiln
