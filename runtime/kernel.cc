@@ -54,6 +54,7 @@ void KernelRegistry::Register(const std::string& backend, const std::string& op_
 
 const KernelFactory* KernelRegistry::Find(const std::string& backend, const std::string& op_type) const {
   auto it = factories_.find({backend, op_type});
+  if (it == factories_.end()) it = factories_.find({backend, kAnyOp});
   return it == factories_.end() ? nullptr : &it->second;
 }
 

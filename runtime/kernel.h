@@ -90,6 +90,8 @@ using KernelFactory = std::function<StatusOr<std::unique_ptr<Kernel>>(const Kern
 class KernelRegistry {
  public:
   static KernelRegistry& Global();
+  /// Registered as an op type: the backend's factory for every op it has no entry for.
+  static constexpr const char* kAnyOp = "*";
   void Register(const std::string& backend, const std::string& op_type, KernelFactory factory);
   const KernelFactory* Find(const std::string& backend, const std::string& op_type) const;
   bool Has(const std::string& backend, const std::string& op_type) const { return Find(backend, op_type) != nullptr; }

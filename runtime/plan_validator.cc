@@ -159,7 +159,12 @@ Status CheckStepOp(const proto::Plan& p, const proto::Step& step) {
   }
   if (PlanUsesDevice(p) && step.kernel() == p.device()) {
     // The compiler's additions for device steps (the device's kernels check their values).
-    for (const char* name : {"symbol", "args", "elements", "direction"}) attrs.Erase(name);
+    // (FusedElementwise launches: symbol, args, elements; generated kernel kinds: symbol, launch_*,
+    // kernel_*; the edge copies: direction.)
+    for (const char* name : {"symbol", "args", "elements", "direction", "launch_grid", "launch_block", "kernel_inputs",
+                             "kernel_shapes", "kernel_dtypes"}) {
+      attrs.Erase(name);
+    }
   }
   // Small constant inputs, for ops whose shapes depend on them (Reshape's shape); larger ones (weights) never do.
   constexpr int64_t kMaxValueBytes = 64 << 10;

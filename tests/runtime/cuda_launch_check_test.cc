@@ -84,6 +84,63 @@ TEST(CudaLaunchCheckTest, TheLoweredLaunchPassesAndEveryOutOfBoundsEditFails) {
   ints.inputs[0].dtype = proto::DT_INT32;
   EXPECT_NE(runtime::CheckCudaLaunch(ints, ok.args, ok.elements).message().find("an input's type"), std::string::npos);
 }
+
+// A generated kernel kind's step (the iris MLP's Softmax, on the device with the products on
+// the host): lowered with the shapes its kernel was generated for; a step whose buffers
+// differ from them is refused before any device is asked for.
+TEST(CudaLaunchCheckTest, AKindStepsShapesMustBeItsBuffers) {
+  auto model = LoadModel(testing::SourcePath("examples/iris_mlp.kiln.txt"));
+  ASSERT_OK(model.status());
+  CompileOptions options;
+  options.device = "cuda";
+  options.cpu_fallback = true;
+  auto plan = CompileToPlan(*model->graph, options);
+  ASSERT_OK(plan.status());
+  const proto::Step* softmax = nullptr;
+  for (const proto::Step& step : plan->step()) {
+    if (step.op_type() == "Softmax") softmax = &step;
+  }
+  ASSERT_NE(softmax, nullptr);
+  EXPECT_EQ(softmax->kernel(), "cuda");
+  const Attrs attrs(softmax->attribute());
+  EXPECT_NE(attrs.GetString("symbol", "").find("softmax"), std::string::npos) << attrs.GetString("symbol", "");
+  bool has_image = false;
+  for (const proto::KernelImage& image : plan->kernel_image())
+    has_image |= image.name() == attrs.GetString("symbol", "");
+  EXPECT_TRUE(has_image);
+  runtime::KernelSpec spec;
+  spec.name = softmax->name();
+  spec.op_type = softmax->op_type();
+  spec.attrs = attrs;
+  for (int idx : softmax->input()) {
+    TensorRef t;
+    t.dtype = plan->buffer(idx).dtype();
+    t.dims.assign(plan->buffer(idx).dims().begin(), plan->buffer(idx).dims().end());
+    spec.inputs.push_back(t);
+  }
+  for (int idx : softmax->output()) {
+    TensorRef t;
+    t.dtype = plan->buffer(idx).dtype();
+    t.dims.assign(plan->buffer(idx).dims().begin(), plan->buffer(idx).dims().end());
+    spec.outputs.push_back(t);
+  }
+  // The lowered step's attributes pass; without a session on a device it stops there.
+  auto kernel = runtime::KernelRegistry::Global().Create("cuda", spec);
+  ASSERT_FALSE(kernel.ok());
+  EXPECT_NE(kernel.status().message().find("needs a session on a CUDA device"), std::string::npos)
+      << kernel.status().message();
+  runtime::KernelSpec larger = spec;
+  larger.outputs[0].dims.back() += 1;
+  kernel = runtime::KernelRegistry::Global().Create("cuda", larger);
+  ASSERT_FALSE(kernel.ok());
+  EXPECT_NE(kernel.status().message().find("do not describe its output 0"), std::string::npos)
+      << kernel.status().message();
+  runtime::KernelSpec wide = spec;
+  wide.attrs.SetInt("launch_block", 4096);
+  kernel = runtime::KernelRegistry::Global().Create("cuda", wide);
+  ASSERT_FALSE(kernel.ok());
+  EXPECT_NE(kernel.status().message().find("out of range"), std::string::npos) << kernel.status().message();
+}
 #endif
 
 }  // namespace

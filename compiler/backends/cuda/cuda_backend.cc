@@ -1,12 +1,15 @@
 #include "compiler/backends/cuda/cuda_backend.h"
 
+#include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
 #include "compiler/backend.h"
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/backends/cuda/cuda_codegen.h"
+#include "compiler/backends/cuda/cuda_kinds_lowering.h"
 #include "compiler/memory_planner.h"
 #include "ir/core/fused_program.h"
 #include "ir/core/resource_limits.h"
@@ -36,6 +39,45 @@ std::string FusedElementwiseUnsupportedReason(const Node& node) {
     if (v->dtype() != proto::DT_FLOAT) return "CUDA elementwise kernels are float32 only";
   }
   return "";
+}
+
+// What a generated kernel kind (cuda_kinds_lowering.h) needs to know of a node: its op,
+// attributes, input shapes and the values of its constant integer inputs (axes, starts).
+cuda::CudaOpView NodeView(const Node& node) {
+  cuda::CudaOpView v;
+  v.op_type = node.op_type();
+  v.attrs = node.attrs();
+  v.num_outputs = static_cast<int>(node.outputs().size());
+  for (const Value* in : node.inputs()) {
+    std::optional<std::vector<int64_t>> ints;
+    if (!in || !in->has_type()) {
+      v.input_dims.emplace_back();
+      v.input_dtypes.push_back(proto::DT_UNDEFINED);
+      v.constant_ints.push_back(ints);
+      continue;
+    }
+    v.input_dims.push_back(in->dims());
+    v.input_dtypes.push_back(in->dtype());
+    const bool int64 = in->dtype() == proto::DT_INT64;
+    if (in->is_constant() && (int64 || in->dtype() == proto::DT_INT32)) {
+      const int64_t n = ElementCount(in->dims());
+      const char* data = static_cast<const char*>(in->constant().data());
+      ints.emplace();
+      for (int64_t i = 0; i < n; ++i) {
+        if (int64) {
+          int64_t x;
+          std::memcpy(&x, data + 8 * i, 8);
+          ints->push_back(x);
+        } else {
+          int32_t x;
+          std::memcpy(&x, data + 4 * i, 4);
+          ints->push_back(x);
+        }
+      }
+    }
+    v.constant_ints.push_back(ints);
+  }
+  return v;
 }
 
 // The CUDA target: no post-op fusion (no cuBLASLt/cuDNN epilogues yet, so activations stay
@@ -181,8 +223,10 @@ class CudaLowering {
       kernel = CpuKernelFor(node, options_);
       if (kernel.empty()) return Unimplemented(node.Label(), ": no CUDA or CPU kernel for op ", node.op_type());
       if (kernel == "jit") kernel = "ref";  // the interpreter: the CPU's generated kernels need its lowering
-    } else {
+    } else if (node.op_type() == "FusedElementwise") {
       RETURN_IF_ERROR(AddLaunchAttributes(node, &attrs));
+    } else {
+      RETURN_IF_ERROR(AddKindLaunchAttributes(node, &attrs));
     }
     proto::Step* step = plan_.add_step();
     step->set_name(node.name());
@@ -199,21 +243,67 @@ class CudaLowering {
     return Status::Ok();
   }
 
+  // The kernel's image in the plan, compiled by NVRTC once per kernel name.
+  Status AddImage(const cuda::CudaKernel& kernel) {
+    if (images_.count(kernel.name)) return Status::Ok();
+    ASSIGN_OR_RETURN(cuda::NvrtcResult compiled, cuda::NvrtcCompile(kernel.source, kernel.name, cuda::kPlanTarget));
+    proto::KernelImage* image = plan_.add_kernel_image();
+    image->set_name(kernel.name);
+    image->set_format(compiled.cubin ? "cubin" : "ptx");
+    image->set_arch((compiled.cubin ? "sm_" : "compute_") + std::to_string(cuda::kPlanTarget.major) +
+                    std::to_string(cuda::kPlanTarget.minor));
+    image->set_data(std::move(compiled.image));
+    image->set_source(kernel.source);
+    images_.insert(kernel.name);
+    return Status::Ok();
+  }
+
+  // A generated kernel kind (softmax, reductions, pooling, data movement): its image, its
+  // launch shape, and the shapes and types it was generated for (its first
+  // `kernel_inputs` inputs, then its outputs), which the runtime checks against the
+  // step's buffers: the shapes are constants in the kernel's source.
+  Status AddKindLaunchAttributes(const Node& node, Attrs* attrs) {
+    ASSIGN_OR_RETURN(cuda::CudaKernelDesc desc, cuda::CudaKindForOp(NodeView(node)));
+    ASSIGN_OR_RETURN(cuda::GeneratedCudaKernel generated, cuda::RenderCudaKind(desc));
+    const cuda::CudaKernel& kernel = generated.kernel;
+    if (kernel.num_inputs > static_cast<int>(node.inputs().size()) ||
+        kernel.num_outputs != static_cast<int>(node.outputs().size()) ||
+        generated.outputs.size() != node.outputs().size()) {
+      return Internal(node.Label(), ": the generated kernel ", kernel.name, " takes ", kernel.num_inputs,
+                      " inputs and ", kernel.num_outputs, " outputs");
+    }
+    std::vector<int64_t> shapes, dtypes;
+    auto add = [&](const Dims& dims, DType dtype) {
+      shapes.push_back(static_cast<int64_t>(dims.size()));
+      shapes.insert(shapes.end(), dims.begin(), dims.end());
+      dtypes.push_back(dtype);
+    };
+    for (int k = 0; k < kernel.num_inputs; ++k) {
+      if (!node.input(k)) return Internal(node.Label(), ": input ", k, " of the generated kernel is omitted");
+      add(node.input(k)->dims(), node.input(k)->dtype());
+    }
+    for (int k = 0; k < kernel.num_outputs; ++k) {
+      if (generated.outputs[k] != node.output(k)->dims()) {
+        return Internal(node.Label(), ": the generated kernel ", kernel.name, "'s output ", k, " is ",
+                        DimsToString(generated.outputs[k]), ", the node's ", DimsToString(node.output(k)->dims()));
+      }
+      add(node.output(k)->dims(), node.output(k)->dtype());
+    }
+    RETURN_IF_ERROR(AddImage(kernel));
+    attrs->SetString("symbol", kernel.name);
+    attrs->SetInt("launch_grid", generated.launch.grid);
+    attrs->SetInt("launch_block", generated.launch.block);
+    attrs->SetInt("kernel_inputs", kernel.num_inputs);
+    attrs->SetInts("kernel_shapes", shapes);
+    attrs->SetInts("kernel_dtypes", dtypes);
+    return Status::Ok();
+  }
+
   // The kernel image (compiled once per program) and the launch's words.
   Status AddLaunchAttributes(const Node& node, Attrs* attrs) {
     ASSIGN_OR_RETURN(FusedProgram program, ParseFusedProgram(node.attrs().GetString("program", "")));
     ASSIGN_OR_RETURN(cuda::CudaKernel kernel, cuda::RenderCudaKernel(program, cuda::CudaMath::kDouble));
-    if (!images_.count(kernel.name)) {
-      ASSIGN_OR_RETURN(cuda::NvrtcResult compiled, cuda::NvrtcCompile(kernel.source, kernel.name, cuda::kPlanTarget));
-      proto::KernelImage* image = plan_.add_kernel_image();
-      image->set_name(kernel.name);
-      image->set_format(compiled.cubin ? "cubin" : "ptx");
-      image->set_arch((compiled.cubin ? "sm_" : "compute_") + std::to_string(cuda::kPlanTarget.major) +
-                      std::to_string(cuda::kPlanTarget.minor));
-      image->set_data(std::move(compiled.image));
-      image->set_source(kernel.source);
-      images_.insert(kernel.name);
-    }
+    RETURN_IF_ERROR(AddImage(kernel));
     std::vector<Dims> input_dims;
     for (const Value* in : node.inputs()) input_dims.push_back(in->dims());
     int64_t elements = 0;
@@ -244,7 +334,10 @@ class CudaBackendImpl final : public Backend {
   std::string UnsupportedReason(const Node& node, const LowerOptions&) const override {
     if (node.op_type() == "FusedElementwise") return FusedElementwiseUnsupportedReason(node);
     auto it = NotBuiltYet().find(node.op_type());
-    return it != NotBuiltYet().end() ? it->second : "no CUDA kernel for op " + node.op_type() + " yet";
+    if (it != NotBuiltYet().end()) return it->second;
+    // A generated kernel kind, or why none computes this node.
+    auto desc = cuda::CudaKindForOp(NodeView(node));
+    return desc.ok() ? "" : desc.status().message();
   }
   StatusOr<proto::Plan> Lower(const Graph& graph, const LowerOptions& options) const override {
     // Every node the backend cannot run, one line each, as the CPU's unsupported-ops error;

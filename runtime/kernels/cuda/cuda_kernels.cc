@@ -167,6 +167,73 @@ class CudaFusedKernel final : public Kernel {
   int64_t elements_ = 0;
 };
 
+// A generated kernel kind (compiler/backends/cuda/cuda_kinds.h: softmax, reductions,
+// pooling, data movement): the shapes are constants in its source, so the step records
+// the shapes and types the kernel was generated for ("kernel_shapes": rank then dims, per
+// kernel input then output; "kernel_dtypes") and they must be its buffers' exactly. Its
+// one argument is a struct of pointers: its first `kernel_inputs` inputs, then its outputs.
+class CudaKindKernel final : public Kernel {
+ public:
+  static StatusOr<std::unique_ptr<Kernel>> Create(const KernelSpec& spec) {
+    // The attributes are checked first (a plan is checked, never trusted), then the device.
+    auto k = std::make_unique<CudaKindKernel>();
+    const int64_t grid = spec.attrs.GetInt("launch_grid", 0), block = spec.attrs.GetInt("launch_block", 0);
+    const int64_t num_inputs = spec.attrs.GetInt("kernel_inputs", -1);
+    if (grid < 1 || grid > (int64_t{1} << 31) - 1 || block < 1 || block > 1024) {
+      return InvalidArgument(spec.Label(), ": launch_grid ", grid, " / launch_block ", block, " out of range");
+    }
+    if (num_inputs < 0 || num_inputs > static_cast<int64_t>(spec.inputs.size())) {
+      return InvalidArgument(spec.Label(), ": kernel_inputs ", num_inputs, " for ", spec.inputs.size(), " inputs");
+    }
+    k->grid_ = static_cast<unsigned>(grid);
+    k->block_ = static_cast<unsigned>(block);
+    k->num_inputs_ = static_cast<size_t>(num_inputs);
+    std::vector<const TensorRef*> bound;
+    for (size_t i = 0; i < k->num_inputs_; ++i) bound.push_back(&spec.inputs[i]);
+    for (const TensorRef& t : spec.outputs) bound.push_back(&t);
+    const std::vector<int64_t> shapes = spec.attrs.GetInts("kernel_shapes", {});
+    const std::vector<int64_t> dtypes = spec.attrs.GetInts("kernel_dtypes", {});
+    size_t at = 0;
+    for (size_t i = 0; i < bound.size(); ++i) {
+      const TensorRef& t = *bound[i];
+      const bool same = at < shapes.size() && shapes[at] == static_cast<int64_t>(t.dims.size()) &&
+                        at + 1 + t.dims.size() <= shapes.size() &&
+                        std::equal(t.dims.begin(), t.dims.end(), shapes.begin() + static_cast<int64_t>(at) + 1) &&
+                        i < dtypes.size() && dtypes[i] == t.dtype;
+      if (!same) {
+        return InvalidArgument(spec.Label(), ": attributes kernel_shapes / kernel_dtypes do not describe its ",
+                               i < k->num_inputs_ ? "input " : "output ", i < k->num_inputs_ ? i : i - k->num_inputs_);
+      }
+      at += 1 + t.dims.size();
+    }
+    if (at != shapes.size() || dtypes.size() != bound.size()) {
+      return InvalidArgument(spec.Label(),
+                             ": attributes kernel_shapes / kernel_dtypes describe more buffers than it has");
+    }
+    k->args_.resize(bound.size());
+    ASSIGN_OR_RETURN(k->device_, SessionDevice(spec));
+    const std::string symbol = spec.attrs.GetString("symbol", "");
+    k->function_ = k->device_->Function(symbol);
+    if (!k->function_) return InvalidArgument(spec.Label(), ": the plan has no CUDA kernel image '", symbol, "'");
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+
+  Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) override {
+    size_t w = 0;
+    for (size_t i = 0; i < num_inputs_; ++i) args_[w++] = reinterpret_cast<uint64_t>(inputs[i].data);
+    for (const TensorRef& t : outputs) args_[w++] = reinterpret_cast<uint64_t>(t.data);
+    void* params[] = {args_.data()};
+    return device_->device().Launch(function_, grid_, block_, params, device_->stream());
+  }
+
+ private:
+  CudaPlanDevice* device_ = nullptr;
+  void* function_ = nullptr;
+  unsigned grid_ = 1, block_ = 1;
+  size_t num_inputs_ = 0;
+  std::vector<uint64_t> args_;
+};
+
 // The copies at a plan's edges: host input -> its device buffer, device output -> host.
 class CudaCopyKernel final : public Kernel {
  public:
@@ -204,6 +271,9 @@ DeviceRuntime CudaDeviceRuntime() {
 void RegisterCudaKernels(KernelRegistry& r) {
   r.Register("cuda", "FusedElementwise", CudaFusedKernel::Create);
   r.Register("cuda", "Identity", CudaCopyKernel::Create);
+  // Every other op on the device is a generated kernel kind (the compiler decides which ops
+  // have one: compiler/backends/cuda/cuda_kinds_lowering.cc).
+  r.Register("cuda", KernelRegistry::kAnyOp, CudaKindKernel::Create);
 }
 
 }  // namespace kiln::runtime
