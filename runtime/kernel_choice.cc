@@ -86,15 +86,23 @@ StatusOr<std::vector<KernelTiming>> TimeKernels(const std::vector<std::string>& 
   return result;
 }
 
+// The CPU's model name (/proc/cpuinfo, read once per process).
+const std::string& CpuModelName() {
+  static const std::string model = [] {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    for (std::string line; std::getline(cpuinfo, line);) {
+      if (line.rfind("model name", 0) != 0) continue;
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+      break;
+    }
+    return std::string("unknown CPU");
+  }();
+  return model;
+}
+
 std::string MeasurementContext() {
-  std::string model = "unknown CPU";
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("model name", 0) != 0) continue;
-    const size_t colon = line.find(':');
-    if (colon != std::string::npos) model = line.substr(line.find_first_not_of(' ', colon + 1));
-    break;
-  }
+  const std::string& model = CpuModelName();
   const char* isa = "x86-64";
   switch (onednn::BestSimdLevel()) {
     case onednn::SimdLevel::kAvx512: isa = "avx512"; break;

@@ -19,7 +19,7 @@ protoc --proto_path="$root" --cpp_out="$work/gen" "$root/ir/kiln.proto"
 srcs=(tools/kiln_cuda_check/main.cc tools/kiln_cuda_check/kinds.cc compiler/backends/cuda/cuda_codegen.cc
       compiler/backends/cuda/cuda_kinds.cc compiler/backends/cuda/cuda_reduce_kinds.cc
       compiler/backends/cuda/cuda_pool_kinds.cc compiler/backends/cuda/nvrtc.cc runtime/kernels/cuda/cuda_driver.cc
-      ir/core/fused_program.cc ir/core/dtype.cc "$work/gen/ir/kiln.pb.cc")
+      ir/core/fused_program.cc ir/core/dtype.cc ir/core/file_io.cc "$work/gen/ir/kiln.pb.cc")
 pids=()
 objs=()
 for src in "${srcs[@]}"; do

@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "ir/core/file_io.h"
 #include "ir/core/resource_limits.h"
 #include "ir/graph.h"
 
@@ -43,13 +44,9 @@ const char* KindName(InitKind kind) {
   return "";
 }
 
-// FNV-1a: a stable hash of the name (std::hash may differ between libraries).
+// A stable seed from the name (StableHash: std::hash may differ between libraries).
 uint32_t SeedFromName(const std::string& name) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : name) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+  const uint64_t h = StableHash(name);
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 

@@ -241,6 +241,13 @@ Status CheckOutputPath(const std::string& path, bool force) {
   return Status::Ok();
 }
 
+std::string KilnCacheDir(const std::string& name, const char* dir_variable, const char* off_variable) {
+  if (const char* off = std::getenv(off_variable); off != nullptr && std::string(off) == "0") return "";
+  if (const char* dir = std::getenv(dir_variable); dir != nullptr && *dir) return dir;
+  const char* home = std::getenv("HOME");
+  return home != nullptr && *home ? std::string(home) + "/.cache/kiln/" + name : "";
+}
+
 Status WriteFileAtomically(const std::string& path, const std::string& contents, const WriteOptions& options) {
   bool special = false;
   RETURN_IF_ERROR(CheckTarget(path, options.force, &special));

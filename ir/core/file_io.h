@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,18 @@ struct WriteOptions {
 /// the directory. A symlink at `path` is replaced, never written through. An existing
 /// non-regular file is refused unless `options.force`. The temporary is removed on every
 /// error and on SIGINT/SIGTERM/SIGHUP; stale ones of dead processes are removed first.
+/// FNV-1a (64-bit): a hash that is the same on every build and machine (std::hash is not),
+/// for names that must stay stable: cache files, generated kernels, seeds.
+inline uint64_t StableHash(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+/// A cache folder of Kiln's: "" (no cache) when $<off_variable> is "0"; else $<dir_variable>
+/// when set; else ~/.cache/kiln/<name> ("" without a home).
+std::string KilnCacheDir(const std::string& name, const char* dir_variable, const char* off_variable);
+
 Status WriteFileAtomically(const std::string& path, const std::string& contents, const WriteOptions& options = {});
 
 /// Checks, before any long work, that WriteFileAtomically(path) can succeed as far as

@@ -19,12 +19,7 @@ bool EnvIsZero(const char* name) {
   return v != nullptr && std::string(v) == "0";
 }
 
-std::string CacheDir() {
-  if (EnvIsZero("KILN_KERNEL_CACHE")) return "";
-  if (const char* dir = std::getenv("KILN_KERNEL_CACHE_DIR"); dir != nullptr && *dir) return dir;
-  const char* home = std::getenv("HOME");
-  return home != nullptr && *home ? std::string(home) + "/.cache/kiln/kernels" : "";
-}
+std::string CacheDir() { return KilnCacheDir("kernels", "KILN_KERNEL_CACHE_DIR", "KILN_KERNEL_CACHE"); }
 
 // The spec the kernels are built from: shapes, attributes, and the constants' data.
 runtime::KernelSpec SpecOf(const Node& node) {
@@ -56,10 +51,8 @@ std::string CacheKey(const runtime::KernelSpec& spec, const std::vector<std::str
 }
 
 std::string CachePath(const std::string& dir, const std::string& key) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
   char name[32];
-  std::snprintf(name, sizeof(name), "/%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(name, sizeof(name), "/%016llx", static_cast<unsigned long long>(StableHash(key)));
   return dir + name;
 }
 

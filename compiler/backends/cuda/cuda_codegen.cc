@@ -9,14 +9,10 @@
 #include <sstream>
 #include <string>
 
+#include "ir/core/file_io.h"
+
 namespace kiln::cuda {
 namespace {
-
-uint64_t Fnv1a(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
 
 // A float32 immediate as a literal that parses back to the same float.
 std::string FloatLiteral(float v) {
@@ -185,7 +181,8 @@ std::string CudaKernelName(const FusedProgram& program, CudaMath math) {
   }
   if (program.instrs.size() > 4) name += "_etc";
   char hash[32];
-  std::snprintf(hash, sizeof(hash), "_%08x", static_cast<unsigned>(Fnv1a(FormatFusedProgram(program)) & 0xffffffffu));
+  std::snprintf(hash, sizeof(hash), "_%08x",
+                static_cast<unsigned>(StableHash(FormatFusedProgram(program)) & 0xffffffffu));
   return name + hash + (math == CudaMath::kFloat ? "_f32" : "");
 }
 

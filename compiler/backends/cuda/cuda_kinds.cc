@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "ir/core/file_io.h"
+
 namespace kiln::cuda {
 
 const std::vector<CudaKindInfo>& CudaKinds() {
@@ -88,8 +90,7 @@ std::string Describe(const CudaKernelDesc& desc) {
 }
 
 std::string KernelName(const CudaKernelDesc& desc) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : Describe(desc)) h = (h ^ c) * 1099511628211ull;
+  const uint64_t h = StableHash(Describe(desc));
   char hash[16];
   std::snprintf(hash, sizeof(hash), "_%08x", static_cast<unsigned>(h & 0xffffffffu));
   return std::string("kiln_") + GetCudaKindInfo(desc.kind).name + hash;

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <vector>
 
+#include "ir/core/file_io.h"
+
 namespace kiln::cuda {
 namespace {
 
@@ -108,17 +110,7 @@ const Nvrtc& Load() {
   return lib;
 }
 
-uint64_t Fnv1a(const std::string& text, uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-std::string CacheDir() {
-  if (const char* off = std::getenv("KILN_CUDA_CACHE"); off != nullptr && std::string(off) == "0") return "";
-  if (const char* dir = std::getenv("KILN_CUDA_CACHE_DIR"); dir != nullptr && *dir) return dir;
-  const char* home = std::getenv("HOME");
-  return home != nullptr && *home ? std::string(home) + "/.cache/kiln/cuda" : "";
-}
+std::string CacheDir() { return KilnCacheDir("cuda", "KILN_CUDA_CACHE_DIR", "KILN_CUDA_CACHE"); }
 
 bool ReadFile(const std::string& path, std::string* out) {
   std::ifstream f(path, std::ios::binary);
@@ -185,7 +177,7 @@ StatusOr<NvrtcResult> NvrtcCompile(const std::string& source, const std::string&
     std::string key = source + "\n" + arch + "\nnvrtc " + std::to_string(lib.major) + "." + std::to_string(lib.minor);
     for (const char* o : options) key += std::string("\n") + o;
     char name[64];
-    std::snprintf(name, sizeof(name), "/%016llx.%s", static_cast<unsigned long long>(Fnv1a(key)),
+    std::snprintf(name, sizeof(name), "/%016llx.%s", static_cast<unsigned long long>(StableHash(key)),
                   target.cubin ? "cubin" : "ptx");
     cache_path = dir + name;
     if (ReadFile(cache_path, &result.image)) {
