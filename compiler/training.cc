@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "compiler/autodiff.h"
+#include "compiler/backend.h"
 #include "compiler/pass.h"
 #include "ir/core/op_registry.h"
 #include "ir/core/shape_util.h"
@@ -246,6 +247,8 @@ static Status TypeGraph(Graph& g, int64_t batch_size) {
 static Status FinishTrainingGraph(Graph& g, const TrainingConfig& config, bool record_fusion) {
   PassOptions options;
   if (record_fusion) options.fusion_decisions = config.fusion_decisions;
+  ASSIGN_OR_RETURN(const Backend* backend, FindBackend(config.device));
+  options.target = &backend->target();
   return RunPipeline(g, TrainingFinishPipeline(config.fuse_elementwise), options);
 }
 

@@ -52,6 +52,9 @@ struct TrainingConfig {
   /// Also output each trained parameter's gradient (before clipping) as
   /// "<parameter>/gradient", after loss and prediction (gradient histograms in --logdir).
   bool gradient_outputs = false;
+  /// The backend the step is compiled for (compiler/backend.h): its target decides what
+  /// fuse-elementwise makes a generated kernel (cuda: lone elementwise ops too).
+  std::string device = "cpu";
   /// When set, receives fuse-elementwise's verdict on every node of the step (--explain-fusion).
   std::vector<FusionDecision>* fusion_decisions = nullptr;
 };

@@ -12,6 +12,7 @@
 #include "kiln/runtime.h"
 #include "runtime/checkpoint.h"
 #include "runtime/compiled_kernels.h"
+#include "runtime/device.h"
 #include "runtime/session.h"
 
 #ifndef KILN_VERSION
@@ -150,6 +151,45 @@ kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out
 }
 
 void kiln_plan_free(kiln_plan* plan) { delete plan; }
+
+namespace {
+// "" and "cpu" are the host; a plan's device otherwise (runtime/device.h).
+const char* PlanDevice(const kiln::proto::Plan& plan) {
+  return kiln::runtime::PlanUsesDevice(plan) ? plan.device().c_str() : "cpu";
+}
+}  // namespace
+
+const char* kiln_plan_device(const kiln_plan* plan) { return plan ? PlanDevice(plan->plan) : "cpu"; }
+
+kiln_status kiln_device_available(const char* device) try {
+  KILN_REQUIRE(device, "device must not be NULL");
+  const Status st = kiln::runtime::DeviceAvailable(device);
+  return st.ok() ? KILN_OK : Fail(st);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_device_available");
+}
+
+kiln_status kiln_session_create_on_device(const kiln_plan* plan, const kiln_session_options* options,
+                                          const char* device, kiln_session** out) try {
+  KILN_REQUIRE(plan && out, "plan and out must not be NULL");
+  if (device) {
+    const std::string wanted = *device ? device : "cpu";
+    if (wanted != PlanDevice(plan->plan)) {
+      if (const Status known = kiln::runtime::DeviceAvailable(wanted);
+          !known.ok() && known.code() == StatusCode::kInvalidArgument) {
+        return Fail(known);  // an unknown device name
+      }
+      return Fail(KILN_ERROR_INVALID_ARGUMENT,
+                  std::string("kiln_session_create_on_device: the plan was compiled for ") + PlanDevice(plan->plan) +
+                      ", not " + wanted + " (kiln compile --device " + wanted + ")");
+    }
+  }
+  // The device first: a missing driver is its one line, before anything is allocated.
+  if (const Status st = kiln::runtime::DeviceAvailable(PlanDevice(plan->plan)); !st.ok()) return Fail(st);
+  return kiln_session_create(plan, options, out);
+} catch (const std::bad_alloc&) {
+  return OutOfMemory("kiln_session_create_on_device");
+}
 
 void kiln_session_options_init(kiln_session_options* options) {
   if (options) std::memset(options, 0, sizeof(*options));

@@ -10,6 +10,7 @@
 
 #include "ir/core/fused_program.h"
 #include "runtime/kernel.h"
+#include "runtime/share_team.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -37,8 +38,8 @@ constexpr int64_t kMinElementsPerThread = 16384;
 
 class CompiledStepKernel : public Kernel {
  public:
-  CompiledStepKernel(KilnKernelFn fn, int64_t iterations, int64_t elements, int num_threads)
-      : fn_(fn), iterations_(iterations), elements_(elements), num_threads_(num_threads) {}
+  CompiledStepKernel(KilnKernelFn fn, int64_t iterations, int64_t elements, int num_threads, bool share_team)
+      : fn_(fn), iterations_(iterations), elements_(elements), num_threads_(num_threads), share_team_(share_team) {}
 
   Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
     buffers_.clear();
@@ -54,11 +55,20 @@ class CompiledStepKernel : public Kernel {
       if (iterations_ > 0) fn_(buffers, 0, iterations_);
       return Status::Ok();
     }
+    // On Kiln's share team where the session uses it (the oneDNN steps around split there
+    // too, runtime/share_team.h; its helpers do not depend on OMP_WAIT_POLICY), else in an
+    // OpenMP region like the oneDNN steps of a training plan.
+    const int64_t rows = iterations_;
+    KilnKernelFn fn = fn_;
+    if (share_team_) {
+      RunShares(threads, [&](int t) { fn(buffers, rows * t / threads, rows * (t + 1) / threads); });
+      return Status::Ok();
+    }
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)
     {
       const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-      fn_(buffers, iterations_ * t / n, iterations_ * (t + 1) / n);
+      fn(buffers, rows * t / n, rows * (t + 1) / n);
     }
 #endif
     return Status::Ok();
@@ -68,6 +78,7 @@ class CompiledStepKernel : public Kernel {
   KilnKernelFn fn_;
   int64_t iterations_, elements_;
   int num_threads_;
+  bool share_team_;
   std::vector<void*> buffers_;
 };
 
@@ -87,8 +98,9 @@ StatusOr<std::unique_ptr<Kernel>> CreateCompiledStepKernel(const KernelSpec& spe
     return InvalidArgument(spec.Label(), ": kernel ", symbol, " was compiled for ", iterations,
                            " rows but the buffers give ", geometry->iterations);
   }
-  return std::unique_ptr<Kernel>(
-      new CompiledStepKernel(fn, iterations, spec.outputs[0].num_elements(), spec.env ? spec.env->num_threads : 0));
+  return std::unique_ptr<Kernel>(new CompiledStepKernel(fn, iterations, spec.outputs[0].num_elements(),
+                                                        spec.env ? spec.env->num_threads : 0,
+                                                        !spec.env || spec.env->use_share_team));
 }
 
 }  // namespace

@@ -26,4 +26,18 @@ Status DeviceAvailable(const std::string& device) {
   return runtime->available();
 }
 
+std::vector<DeviceSegment> DeviceSegments(const proto::Plan& plan) {
+  std::vector<DeviceSegment> segments;
+  if (!PlanUsesDevice(plan)) return segments;
+  for (int i = 0; i < plan.step_size(); ++i) {
+    if (plan.step(i).kernel() != plan.device()) continue;
+    if (!segments.empty() && segments.back().end == i) {
+      segments.back().end = i + 1;
+    } else {
+      segments.push_back({i, i + 1});
+    }
+  }
+  return segments;
+}
+
 }  // namespace kiln::runtime

@@ -27,9 +27,35 @@ class Device {
   /// Synchronous copies between host memory and device addresses.
   virtual Status CopyToDevice(void* device_dst, const void* host_src, int64_t bytes) = 0;
   virtual Status CopyToHost(void* host_dst, const void* device_src, int64_t bytes) = 0;
+  /// A copy between two device addresses, enqueued on the session's stream (state updates
+  /// that the compiler could not place in the state's bytes).
+  virtual Status CopyOnDevice(void* device_dst, const void* device_src, int64_t bytes) = 0;
   /// Waits until everything enqueued on the session's stream has run.
   virtual Status Synchronize() = 0;
+
+  /// Graph replay of a segment of device steps (DeviceSegments): whether this device can (and
+  /// is allowed to: cuda's KILN_CUDA_GRAPH=0 says no), capture `enqueue` -- the segment's
+  /// kernels run once while the device records instead of running -- as graph `segment`, and
+  /// replay it: the host work its copies registered (inputs into staging buffers), the graph,
+  /// and once it ran the host work after it (staging buffers into outputs).
+  virtual bool CanCaptureGraphs() const { return false; }
+  virtual Status CaptureGraph(int segment, const std::function<Status()>& enqueue) {
+    (void)segment, (void)enqueue;
+    return Unimplemented(name(), ": no graph capture");
+  }
+  virtual Status ReplayGraph(int segment) {
+    (void)segment;
+    return Unimplemented(name(), ": no graph capture");
+  }
 };
+
+/// Consecutive device steps [begin, end) of a plan: what one captured graph replays. Host steps
+/// (the CPU fallback) end a segment: their inputs must be on the host before they run.
+struct DeviceSegment {
+  int begin = 0, end = 0;
+};
+/// The plan's device steps (kernel == plan.device()) as maximal segments, in step order.
+std::vector<DeviceSegment> DeviceSegments(const proto::Plan& plan);
 
 /// Opens the device for `plan` (its kernel images are loaded here); an error when the
 /// device's driver is missing: one line, e.g. "cuda: no CUDA driver found (...)".

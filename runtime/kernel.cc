@@ -5,6 +5,10 @@
 namespace kiln::runtime {
 
 uint8_t* ExecEnv::ScratchBase(int64_t bytes) {
+  if (scratch_parent) {
+    uint8_t* base = scratch_parent->ScratchBase(scratch_offset + bytes);
+    return base ? base + scratch_offset : nullptr;
+  }
   if (bytes > scratch_allocated_) {
     const int64_t rounded = (bytes + kScratchAlignment - 1) / kScratchAlignment * kScratchAlignment;
     auto* mem = static_cast<uint8_t*>(std::aligned_alloc(kScratchAlignment, rounded));

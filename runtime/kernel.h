@@ -22,6 +22,7 @@ namespace kiln::runtime {
 
 class CompiledKernels;
 class Device;
+struct ReorderedConstants;  // runtime/kernels/onednn/onednn_common.h
 
 /// Shared per-session execution resources.
 struct ExecEnv {
@@ -32,6 +33,14 @@ struct ExecEnv {
   const CompiledKernels* compiled_kernels = nullptr;
   /// The plan's device (runtime/device.h), when it has one: device steps run there.
   Device* device = nullptr;
+  /// Whether kernels may run their parallel work on Kiln's share team (runtime/share_team.h)
+  /// rather than OpenMP regions. Off for plans that update state (training steps): their
+  /// backward oneDNN ops run OpenMP regions, and two thread pools spinning on the same cores
+  /// take turns (MLP training on 2 cores, quiet: 0.195 against 0.157 s per 100 steps).
+  bool use_share_team = true;
+  /// Weights a oneDNN kernel reordered at build time, by source data: the parts of a split
+  /// kernel (runtime/kernels/onednn/onednn_split.cc) hold each once. Null elsewhere.
+  std::shared_ptr<ReorderedConstants> reordered_constants;
 
   /// One scratch region shared by every kernel of a session: steps run one at a
   /// time and a kernel's scratch (layout copies) is dead outside its own Run.
@@ -40,6 +49,10 @@ struct ExecEnv {
   int64_t scratch_bytes = 0;
   /// Of the region and of each kernel's slices (cache lines, as oneDNN's own buffers).
   static constexpr int64_t kScratchAlignment = 64;
+  /// A part of a split kernel (onednn_split.cc) takes its scratch from its kernel's
+  /// session: `scratch_offset` bytes into that env's region, which covers every part's.
+  ExecEnv* scratch_parent = nullptr;
+  int64_t scratch_offset = 0;
   /// False when the allocation fails.
   bool AllocateScratch() { return scratch_bytes == 0 || ScratchBase(scratch_bytes) != nullptr; }
   /// A 64-byte aligned region of at least `bytes` (null if that cannot be had); grows
@@ -81,6 +94,9 @@ class Kernel {
   /// Layout conversions (reorders between different layouts) each Run makes, reweighting
   /// of constants at build time not counted (kiln dump --layouts).
   virtual int LayoutConversionsPerRun() const { return 0; }
+  /// Parts the kernel's work is split into, each run on a thread of Kiln's share team
+  /// (runtime/share_team.h); 1 when it runs as one piece.
+  virtual int Parts() const { return 1; }
 };
 
 using KernelFactory = std::function<StatusOr<std::unique_ptr<Kernel>>(const KernelSpec& spec)>;

@@ -1,11 +1,15 @@
 #include "runtime/kernel_choice.h"
 
+#include <elf.h>
+#include <link.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
 
 #include "dnnl.hpp"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/small_conv.h"
 #include "runtime/kernels/onednn/small_matmul.h"
 #include "runtime/kernels/onednn/vector_recurrent.h"
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
@@ -17,6 +21,10 @@ namespace kiln::runtime {
 std::string SmallProductUnsupportedReason(const KernelSpec& spec) { return onednn::SmallMatMulUnsupportedReason(spec); }
 int64_t SmallProductRows(const KernelSpec& spec) { return onednn::SmallMatMulRows(spec); }
 int64_t SmallProductMaxRows() { return onednn::kSmallMatMulMaxRows; }
+std::string SmallConvUnsupportedReason(const KernelSpec& spec) { return onednn::SmallConvUnsupportedReason(spec); }
+double SmallConvMacs(const KernelSpec& spec) { return onednn::SmallConvMacs(spec); }
+double SmallConvMaxMacs() { return onednn::kSmallConvMaxMacs; }
+int64_t SmallConvMaxChannels() { return onednn::kSmallConvMaxChannels; }
 
 namespace {
 
@@ -101,6 +109,54 @@ const std::string& CpuModelName() {
   return model;
 }
 
+namespace {
+
+// The GNU build id of the binary (program or shared library) that holds the kernels, in hex:
+// any rebuild changes it, so a measurement never outlives the code it timed. "" when the
+// linker wrote none.
+int FindBuildId(struct dl_phdr_info* info, size_t, void* data) {
+  auto* out = static_cast<std::pair<uintptr_t, std::string>*>(data);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    const uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type == PT_LOAD && out->first >= start && out->first < start + ph.p_memsz) {
+      for (int j = 0; j < info->dlpi_phnum; ++j) {
+        const ElfW(Phdr)& note = info->dlpi_phdr[j];
+        if (note.p_type != PT_NOTE) continue;
+        const char* p = reinterpret_cast<const char*>(info->dlpi_addr + note.p_vaddr);
+        const char* end = p + note.p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+          const auto* n = reinterpret_cast<const ElfW(Nhdr)*>(p);
+          const char* desc = p + sizeof(ElfW(Nhdr)) + ((n->n_namesz + 3) & ~3u);
+          if (n->n_type == NT_GNU_BUILD_ID && desc + n->n_descsz <= end) {
+            static const char kHex[] = "0123456789abcdef";
+            for (uint32_t k = 0; k < n->n_descsz; ++k) {
+              const auto byte = static_cast<unsigned char>(desc[k]);
+              out->second += kHex[byte >> 4];
+              out->second += kHex[byte & 15];
+            }
+            return 1;
+          }
+          p = desc + ((n->n_descsz + 3) & ~3u);
+        }
+      }
+      return 1;
+    }
+  }
+  return 0;
+}
+
+const std::string& KernelsBuildId() {
+  static const std::string id = [] {
+    std::pair<uintptr_t, std::string> found{reinterpret_cast<uintptr_t>(&MeasurementContext), ""};
+    dl_iterate_phdr(FindBuildId, &found);
+    return found.second;
+  }();
+  return id;
+}
+
+}  // namespace
+
 std::string MeasurementContext() {
   const std::string& model = CpuModelName();
   const char* isa = "x86-64";
@@ -113,7 +169,8 @@ std::string MeasurementContext() {
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
   threads = omp_get_max_threads();
 #endif
-  return model + ", " + isa + ", " + std::to_string(threads) + " threads";
+  const std::string& build = KernelsBuildId();
+  return model + ", " + isa + ", " + std::to_string(threads) + " threads" + (build.empty() ? "" : ", build " + build);
 }
 
 }  // namespace kiln::runtime

@@ -18,6 +18,13 @@ int64_t SmallProductRows(const KernelSpec& spec);
 /// The most rows for which the compiler offers "gemv" at all.
 int64_t SmallProductMaxRows();
 
+/// "" when the direct convolution "dconv" (runtime/kernels/onednn/small_conv.h) runs `spec`,
+/// else a short reason; its multiply-adds; the most the compiler offers it.
+std::string SmallConvUnsupportedReason(const KernelSpec& spec);
+double SmallConvMacs(const KernelSpec& spec);
+double SmallConvMaxMacs();
+int64_t SmallConvMaxChannels();
+
 /// One kernel's timing: its fastest round and its median round, in ms per run.
 struct KernelTiming {
   double best_ms = 0, median_ms = 0;
@@ -31,7 +38,8 @@ StatusOr<std::vector<KernelTiming>> TimeKernels(const std::vector<std::string>& 
                                                 double budget_ms);
 
 /// What a measurement depends on besides the shapes: the CPU's model name, the widest
-/// instruction set the kernels may use (the CPU and ONEDNN_MAX_CPU_ISA) and the thread count.
+/// instruction set the kernels may use (the CPU and ONEDNN_MAX_CPU_ISA), the thread count
+/// and the build of the kernels' code (its GNU build id: a rebuilt Kiln measures again).
 std::string MeasurementContext();
 
 }  // namespace kiln::runtime

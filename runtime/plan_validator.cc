@@ -98,10 +98,12 @@ Status CheckRoles(const proto::Plan& p, std::vector<BufferInfo>* info) {
   for (int idx : p.output()) RETURN_IF_ERROR(CheckIndex(p, idx, "an output"));
   for (int idx : p.state()) RETURN_IF_ERROR(CheckIndex(p, idx, "a state"));
   // What a caller reads and writes is host memory: copies to and from a device are steps.
-  for (const auto* list : {&p.input(), &p.output(), &p.state()}) {
+  // States may live on the plan's device (a training step on a GPU): the session keeps a
+  // host copy and moves them only when the caller reads or writes them (session.h).
+  for (const auto* list : {&p.input(), &p.output()}) {
     for (int idx : *list) {
       if (p.buffer(idx).space() != proto::MEM_HOST) {
-        return InvalidArgument("plan: ", Name(p, idx), " is an input, output or state in device memory");
+        return InvalidArgument("plan: ", Name(p, idx), " is an input or output in device memory");
       }
     }
   }
@@ -339,8 +341,8 @@ Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
   return Status::Ok();
 }
 
-// A non-plain layout: only intermediate float tensors between oneDNN steps (whose
-// factories refuse a layout they cannot bind); what a caller sees stays plain.
+// A non-plain layout: only intermediate float tensors between oneDNN steps and direct
+// convolutions (whose factories refuse a layout they cannot bind); what a caller sees stays plain.
 Status CheckLayouts(const proto::Plan& p) {
   std::vector<bool> boundary(p.buffer_size(), false);
   for (int idx : p.input()) boundary[idx] = true;
@@ -356,7 +358,7 @@ Status CheckLayouts(const proto::Plan& p) {
     }
   }
   for (const proto::Step& step : p.step()) {
-    if (step.kernel() == "onednn") continue;
+    if (step.kernel() == "onednn" || step.kernel() == "dconv") continue;  // bind the layouts they are given
     for (const auto* list : {&step.input(), &step.output()}) {
       for (int idx : *list) {
         if (idx >= 0 && p.buffer(idx).layout() != proto::LAYOUT_PLAIN) {

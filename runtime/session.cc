@@ -184,12 +184,19 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     }
     s->buffers_.push_back(std::move(ref));
   }
+  s->state_host_.resize(p.state_size());
+  for (int i = 0; i < p.state_size(); ++i) {
+    if (p.buffer(p.state(i)).space() == proto::MEM_DEVICE) {
+      s->state_host_[i].resize(static_cast<size_t>(s->buffers_[p.state(i)].num_bytes()));
+    }
+  }
   s->ResetStates();
 
   s->env_ = std::make_unique<Env>();
   s->env_->exec.engine = &s->env_->engine;
   s->env_->exec.stream = &s->env_->stream;
   s->env_->exec.num_threads = options.num_threads;
+  s->env_->exec.use_share_team = p.state_size() == 0;  // ExecEnv::use_share_team
   s->compiled_kernels_ = options.compiled_kernels;
   s->after_step_ = options.after_step;
   s->env_->exec.compiled_kernels = s->compiled_kernels_.get();
@@ -223,6 +230,12 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     spec.outputs = bound.outputs;
     ASSIGN_OR_RETURN(bound.kernel, KernelRegistry::Global().Create(step.kernel(), spec));
     s->steps_.push_back(std::move(bound));
+  }
+  // Per-step timing and hooks need every step run on its own: no graphs then.
+  if (s->device_ && s->device_->CanCaptureGraphs() && !s->profile_ && !s->after_step_) {
+    s->graphs_ = true;
+    s->segments_ = DeviceSegments(p);
+    s->captured_.assign(s->segments_.size(), false);
   }
   // Once, after every kernel stated its need: runs then never allocate.
   if (!s->env_->exec.AllocateScratch()) {
@@ -268,32 +281,97 @@ Status Session::SetInput(int i, const void* data, size_t size) {
   return CopyIntoBuffer("input", i, num_inputs(), i >= 0 && i < num_inputs() ? plan_.input(i) : 0, data, size);
 }
 
+TensorRef Session::state(int i) const {
+  TensorRef ref = buffers_[plan_.state(i)];
+  if (state_host_[i].empty()) return ref;
+  DownloadStates();
+  states_on_device_ = false;  // the caller may write through the view: the next Run uploads
+  ref.data = const_cast<uint8_t*>(state_host_[i].data());
+  return ref;
+}
+
+void Session::DownloadStates() const {
+  if (states_on_host_) return;
+  for (int i = 0; i < num_states(); ++i) {
+    if (state_host_[i].empty()) continue;
+    Status st = device_->CopyToHost(const_cast<uint8_t*>(state_host_[i].data()), buffers_[plan_.state(i)].data,
+                                    static_cast<int64_t>(state_host_[i].size()));
+    if (!st.ok() && state_error_.ok()) state_error_ = st.WithContext(plan_.device() + ": reading the states");
+  }
+  states_on_host_ = true;
+}
+
+Status Session::UploadStates() {
+  if (states_on_device_) return Status::Ok();
+  for (int i = 0; i < num_states(); ++i) {
+    if (state_host_[i].empty()) continue;
+    RETURN_IF_ERROR(device_->CopyToDevice(buffers_[plan_.state(i)].data, state_host_[i].data(),
+                                          static_cast<int64_t>(state_host_[i].size())));
+  }
+  states_on_device_ = true;
+  return Status::Ok();
+}
+
 Status Session::Run() {
   ++runs_;
   ApplyThreadCount();
-  for (auto& s : steps_) {
-    const auto start = profile_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    Status st = s.kernel->Run(s.inputs, s.outputs);
-    if (!st.ok()) return st.WithContext(s.step->name() + " (" + s.step->op_type() + ")");
-    if (profile_) s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (after_step_) RETURN_IF_ERROR(after_step_(*s.step, s.inputs, s.outputs));
+  if (!state_error_.ok()) return state_error_;
+  if (device_) RETURN_IF_ERROR(UploadStates().WithContext(plan_.device() + ": writing the states"));
+  size_t segment = 0;
+  for (size_t i = 0; i < steps_.size();) {
+    if (graphs_ && runs_ > 1 && segment < segments_.size() && segments_[segment].begin == static_cast<int>(i)) {
+      const DeviceSegment& seg = segments_[segment];
+      if (!captured_[segment]) {
+        RETURN_IF_ERROR(device_->CaptureGraph(static_cast<int>(segment), [&]() -> Status {
+          for (int j = seg.begin; j < seg.end; ++j) RETURN_IF_ERROR(RunStep(j));
+          return Status::Ok();
+        }));
+        captured_[segment] = true;
+      }
+      RETURN_IF_ERROR(device_->ReplayGraph(static_cast<int>(segment)).WithContext(plan_.device()));
+      i = static_cast<size_t>(seg.end);
+      ++segment;
+      continue;
+    }
+    RETURN_IF_ERROR(RunStep(i));
+    ++i;
   }
   for (const proto::StateUpdate& su : plan_.state_update()) {
     const TensorRef& state = buffers_[su.state()];
     const TensorRef& update = buffers_[su.update()];
-    if (state.data != update.data) std::memmove(state.data, update.data, state.num_bytes());
+    if (state.data == update.data) continue;
+    if (plan_.buffer(su.state()).space() == proto::MEM_DEVICE) {
+      RETURN_IF_ERROR(device_->CopyOnDevice(state.data, update.data, state.num_bytes()).WithContext(plan_.device()));
+    } else {
+      std::memmove(state.data, update.data, state.num_bytes());
+    }
   }
+  if (device_) states_on_host_ = false;  // the device states moved on
   // Whatever the device still runs (the outputs' copies have waited already) is done.
   if (device_) RETURN_IF_ERROR(device_->Synchronize().WithContext(plan_.device()));
   return Status::Ok();
 }
 
+Status Session::RunStep(size_t i) {
+  BoundStep& s = steps_[i];
+  const auto start = profile_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  Status st = s.kernel->Run(s.inputs, s.outputs);
+  if (!st.ok()) return st.WithContext(s.step->name() + " (" + s.step->op_type() + ")");
+  if (profile_) s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (after_step_) RETURN_IF_ERROR(after_step_(*s.step, s.inputs, s.outputs));
+  return Status::Ok();
+}
+
 void Session::ResetStates() {
   const auto* constants = reinterpret_cast<const uint8_t*>(plan_.constants().data());
-  for (int idx : plan_.state()) {
+  for (int i = 0; i < num_states(); ++i) {
+    const int idx = plan_.state(i);
     const TensorRef& ref = buffers_[idx];
-    if (ref.num_bytes()) std::memcpy(ref.data, constants + plan_.buffer(idx).init_offset(), ref.num_bytes());
+    void* host = state_host_[i].empty() ? ref.data : state_host_[i].data();
+    if (ref.num_bytes()) std::memcpy(host, constants + plan_.buffer(idx).init_offset(), ref.num_bytes());
   }
+  states_on_host_ = true;
+  states_on_device_ = false;
 }
 
 int Session::FindState(const std::string& name) const {
@@ -304,6 +382,14 @@ int Session::FindState(const std::string& name) const {
 }
 
 Status Session::SetState(int i, const void* data, size_t size) {
+  if (i >= 0 && i < num_states() && !state_host_[i].empty()) {
+    const TensorRef ref = state(i);  // the host copy, current
+    if (static_cast<int64_t>(size) != ref.num_bytes()) {
+      return CopyIntoBuffer("state", i, num_states(), plan_.state(i), data, size);  // its size error
+    }
+    if (size) std::memcpy(ref.data, data, size);
+    return Status::Ok();
+  }
   return CopyIntoBuffer("state", i, num_states(), i >= 0 && i < num_states() ? plan_.state(i) : 0, data, size);
 }
 

@@ -61,10 +61,15 @@ class Session {
 
   /// Persistent state (parameters, optimizer state, counters): kept across runs,
   /// set to the plan's initial values on creation and by ResetStates.
+  /// States in device memory (a training step on a GPU) stay there between runs: each has a
+  /// host copy, which `state`, `SetState` and `ResetStates` use. The first of them after a
+  /// run downloads every device state; the next run uploads them again (the caller may have
+  /// written through `state(i).data`). So a trainer that reads states once per epoch moves
+  /// them once per epoch, not per step.
   int num_states() const { return plan_.state_size(); }
   const proto::Buffer& state_desc(int i) const { return plan_.buffer(plan_.state(i)); }
-  /// A view of state i (read it for checkpoints; valid for the session's life).
-  TensorRef state(int i) const { return buffers_[plan_.state(i)]; }
+  /// A host view of state i (read or write it for checkpoints; valid for the session's life).
+  TensorRef state(int i) const;
   int FindState(const std::string& name) const;
   /// Overwrites state i; the size must match exactly.
   Status SetState(int i, const void* data, size_t size);
@@ -92,6 +97,10 @@ class Session {
  private:
   Session() = default;
   Status CopyIntoBuffer(const char* what, int i, int count, int index, const void* data, size_t size);
+  // Device states: the host copies current (downloads once after a run; an error is kept for
+  // the next Run), and the device current again before a run.
+  void DownloadStates() const;
+  Status UploadStates();
   void ApplyThreadCount() const;
   struct BoundStep {
     std::unique_ptr<Kernel> kernel;
@@ -111,6 +120,17 @@ class Session {
   decltype(SessionOptions::after_step) after_step_;
   bool profile_ = false, profile_on_exit_ = false;
   int64_t runs_ = 0;
+  Status RunStep(size_t i);
+  // Device graphs: from the second run on (the first makes the kernels' own first-run choices,
+  // e.g. cuBLASLt or not), each segment of device steps is captured once and then replayed.
+  std::vector<DeviceSegment> segments_;
+  std::vector<bool> captured_;
+  bool graphs_ = false;
+  // Per state: its host copy when the state lives in device memory (else empty).
+  std::vector<std::vector<uint8_t>> state_host_;
+  mutable bool states_on_host_ = true;         // the host copies hold the current values
+  mutable bool states_on_device_ = false;      // the device holds them
+  mutable Status state_error_ = Status::Ok();  // a failed download, reported by the next Run
 };
 
 }  // namespace kiln::runtime

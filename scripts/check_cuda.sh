@@ -33,33 +33,48 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 command -v nvcc > /dev/null && nvcc --version | tail -2 || echo "nvcc: not on PATH"
 [ -n "$py" ] && "$py" --version || echo "python3: not found"
 
-# NVRTC: the toolkit's, else the pip wheel's (nvidia-cuda-nvrtc) under python3's site-packages.
-if [ -z "${KILN_NVRTC_LIBRARY:-}" ]; then
-  for f in /usr/local/cuda/lib64/libnvrtc.so.13 /usr/local/cuda/lib64/libnvrtc.so.12 /usr/local/cuda/lib64/libnvrtc.so; do
-    if [ -e "$f" ]; then KILN_NVRTC_LIBRARY=$f; break; fi
+# NVRTC and cuBLASLt: the toolkit's, else the pip wheels' (nvidia-cuda-nvrtc, nvidia-cublas)
+# under python3's site-packages. Prints the path, or nothing.
+find_cuda_library() {  # NAME WHEEL_SUBDIRS...
+  local name=$1 f
+  shift
+  for f in /usr/local/cuda/lib64/$name.so.13 /usr/local/cuda/lib64/$name.so.12 /usr/local/cuda/lib64/$name.so; do
+    if [ -e "$f" ]; then echo "$f"; return; fi
   done
-fi
-if [ -z "${KILN_NVRTC_LIBRARY:-}" ] && [ -n "$py" ]; then
-  KILN_NVRTC_LIBRARY=$("$py" - <<'PY' || true
+  [ -n "$py" ] || return 0
+  "$py" - "$name" "$@" <<'PY' || true
 import glob, os, site, sys
+name, subs = sys.argv[1], sys.argv[2:]
 dirs = list(site.getsitepackages()) + [site.getusersitepackages()] + [p for p in sys.path if p.endswith("-packages")]
 for d in dirs:
-    for sub in ("nvidia/cu13/lib", "nvidia/cuda_nvrtc/lib"):
-        for f in sorted(glob.glob(os.path.join(d, sub, "libnvrtc.so*")), reverse=True):
+    for sub in subs:
+        for f in sorted(glob.glob(os.path.join(d, sub, name + ".so*")), reverse=True):
             if "builtins" not in f and ".alt." not in f:
                 print(f)
                 sys.exit(0)
 PY
-)
-fi
+}
+[ -n "${KILN_NVRTC_LIBRARY:-}" ] || KILN_NVRTC_LIBRARY=$(find_cuda_library libnvrtc nvidia/cu13/lib nvidia/cuda_nvrtc/lib)
+[ -n "${KILN_CUBLASLT_LIBRARY:-}" ] || KILN_CUBLASLT_LIBRARY=$(find_cuda_library libcublasLt nvidia/cu13/lib nvidia/cublas/lib)
+libdirs=
+for lib in "$KILN_NVRTC_LIBRARY" "$KILN_CUBLASLT_LIBRARY"; do
+  [ -n "$lib" ] && libdirs=${libdirs:+$libdirs:}$(dirname "$lib")
+done
 if [ -n "${KILN_NVRTC_LIBRARY:-}" ]; then
   export KILN_NVRTC_LIBRARY
-  # For NVRTC's own libnvrtc-builtins; only for Kiln's binary (torch keeps its own libraries).
-  kenv=(env "LD_LIBRARY_PATH=$(dirname "$KILN_NVRTC_LIBRARY")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   echo "nvrtc: $KILN_NVRTC_LIBRARY"
 else
   echo "nvrtc: not found by this script; kiln_cuda_check searches its default places"
 fi
+if [ -n "${KILN_CUBLASLT_LIBRARY:-}" ]; then
+  export KILN_CUBLASLT_LIBRARY
+  echo "cublaslt: $KILN_CUBLASLT_LIBRARY"
+else
+  echo "cublaslt: not found by this script; kiln_cuda_check searches its default places"
+fi
+# For NVRTC's own libnvrtc-builtins (and cuBLASLt's neighbours); only for Kiln's binary
+# (torch keeps its own libraries).
+[ -n "$libdirs" ] && kenv=(env "LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
 [ -n "${kenv+x}" ] || kenv=(env)
 ptxas=$(command -v ptxas || true)
 [ -z "$ptxas" ] && [ -x /usr/local/cuda/bin/ptxas ] && ptxas=/usr/local/cuda/bin/ptxas

@@ -18,8 +18,10 @@ mkdir -p "$work/gen" "$work/obj" "$work/kiln_cuda_bundle"
 protoc --proto_path="$root" --cpp_out="$work/gen" "$root/ir/kiln.proto"
 srcs=(tools/kiln_cuda_check/main.cc tools/kiln_cuda_check/kinds.cc compiler/backends/cuda/cuda_codegen.cc
       compiler/backends/cuda/cuda_kinds.cc compiler/backends/cuda/cuda_reduce_kinds.cc
-      compiler/backends/cuda/cuda_pool_kinds.cc compiler/backends/cuda/nvrtc.cc runtime/kernels/cuda/cuda_driver.cc
-      ir/core/fused_program.cc ir/core/dtype.cc ir/core/file_io.cc "$work/gen/ir/kiln.pb.cc")
+      compiler/backends/cuda/cuda_pool_kinds.cc compiler/backends/cuda/cuda_gemm_kinds.cc compiler/backends/cuda/nvrtc.cc
+      compiler/backends/cuda/cuda_train_kinds.cc
+      runtime/kernels/cuda/cuda_driver.cc runtime/kernels/cuda/cublaslt.cc
+      ir/core/fused_program.cc ir/core/dtype.cc ir/core/file_io.cc ir/core/attrs.cc "$work/gen/ir/kiln.pb.cc")
 pids=()
 objs=()
 for src in "${srcs[@]}"; do

@@ -13,6 +13,7 @@
 #include "compiler/backends/cpu/cpu_backend.h"
 #include "compiler/training.h"
 #include "frontends/load_model.h"
+#include "ir/core/layout.h"
 #include "runtime/session.h"
 
 namespace kiln::testing {
@@ -84,6 +85,20 @@ std::string MakeTempDir() {
   return dir ? std::string(dir) : std::string("/tmp");
 }
 
+Tensor Relayout(const Tensor& t, Layout from, Layout to) {
+  Tensor out(proto::DT_FLOAT, t.dims());
+  const Dims& d = t.dims();
+  const Dims fs = LayoutStrides(d, from), ts = LayoutStrides(d, to);
+  const float* src = t.data_as<float>();
+  float* dst = out.mutable_data_as<float>();
+  for (int64_t n = 0; n < d[0]; ++n)
+    for (int64_t c = 0; c < d[1]; ++c)
+      for (int64_t h = 0; h < d[2]; ++h)
+        for (int64_t w = 0; w < d[3]; ++w)
+          dst[n * ts[0] + c * ts[1] + h * ts[2] + w * ts[3]] = src[n * fs[0] + c * fs[1] + h * fs[2] + w * fs[3]];
+  return out;
+}
+
 Tensor RandomTensor(const Dims& dims, uint32_t seed, float lo, float hi) {
   Tensor t(proto::DT_FLOAT, dims);
   std::mt19937 rng(seed);
@@ -102,7 +117,7 @@ std::string CompareTensors(const Tensor& actual, const Tensor& expected, double 
   }
   for (int64_t i = 0; i < actual.num_elements(); ++i) {
     const double a = actual.GetAsDouble(i), e = expected.GetAsDouble(i);
-    if (std::isnan(e) && std::isnan(a)) continue;
+    if ((std::isnan(e) && std::isnan(a)) || a == e) continue;  // NaN matches NaN, an infinity itself
     if (!(std::fabs(a - e) <= atol + rtol * std::fabs(e))) {
       os << "element " << i << ": got " << a << ", expected " << e;
       return os.str();

@@ -27,6 +27,9 @@ std::string MakeTempDir();
 
 /// Deterministic random float tensor in [lo, hi).
 Tensor RandomTensor(const Dims& dims, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
+/// A 4-D float tensor's elements copied from layout `from` into layout `to` (e.g. plain to
+/// channels-last), same logical dims.
+Tensor Relayout(const Tensor& t, Layout from, Layout to);
 
 /// Max |a-b| / (atol + rtol*|b|) style closeness; returns a message naming the
 /// first mismatching index, or empty when close.

@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define KILN_RUNTIME_API_VERSION 1
+#define KILN_RUNTIME_API_VERSION 2 /* 2: devices (kiln_plan_device, ...) */
 
 typedef enum kiln_status {
   KILN_OK = 0,
@@ -92,6 +92,17 @@ kiln_status kiln_plan_load_file(const char* path, kiln_plan** out);
 kiln_status kiln_plan_load_memory(const void* data, size_t size, kiln_plan** out);
 void kiln_plan_free(kiln_plan* plan);
 
+/* ---- Devices ----
+ * A plan is compiled for one device (`kiln compile --device cpu|cuda`): its kernels are that
+ * device's. A session runs it there; a device plan's driver is opened when the session is
+ * created (the library has no link-time dependency on it). */
+/* The device the plan needs: "cpu" (host only) or a device name, e.g. "cuda". */
+const char* kiln_plan_device(const kiln_plan* plan);
+/* Whether `device` can run plans on this machine: KILN_OK; KILN_ERROR_NOT_FOUND when its
+ * driver or device is missing (kiln_last_error(), one line: e.g. "cuda: no CUDA driver found
+ * (...)"); KILN_ERROR_INVALID_ARGUMENT for an unknown name. */
+kiln_status kiln_device_available(const char* device);
+
 /* ---- Sessions ---- */
 void kiln_session_options_init(kiln_session_options* options);
 /* `options` may be NULL (defaults). The plan may be freed after this call. Every field of
@@ -99,6 +110,12 @@ void kiln_session_options_init(kiln_session_options* options);
  * bounds and lifetimes): a malformed or hostile plan gives KILN_ERROR_INVALID_ARGUMENT,
  * never a crash. Inputs start as zeros. */
 kiln_status kiln_session_create(const kiln_plan* plan, const kiln_session_options* options, kiln_session** out);
+/* kiln_session_create on the device the caller asks for ("cpu", "cuda"; NULL: the plan's):
+ * KILN_ERROR_INVALID_ARGUMENT when the plan was compiled for another device (the message names
+ * both), else as kiln_device_available when the device cannot run here, else as
+ * kiln_session_create. */
+kiln_status kiln_session_create_on_device(const kiln_plan* plan, const kiln_session_options* options,
+                                          const char* device, kiln_session** out);
 void kiln_session_free(kiln_session* session);
 
 kiln_status kiln_session_num_inputs(const kiln_session* session, int* count);

@@ -1,7 +1,9 @@
 #include "ir/core/file_io.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -246,6 +248,58 @@ std::string KilnCacheDir(const std::string& name, const char* dir_variable, cons
   if (const char* dir = std::getenv(dir_variable); dir != nullptr && *dir) return dir;
   const char* home = std::getenv("HOME");
   return home != nullptr && *home ? std::string(home) + "/.cache/kiln/" + name : "";
+}
+
+void MakeDirectories(const std::string& dir) {
+  for (size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
+    ::mkdir(dir.substr(0, at).c_str(), 0755);  // each parent; EEXIST is fine
+    if (at == std::string::npos) break;
+  }
+}
+
+std::vector<std::string> CudaLibraryCandidates(const char* env_variable, const std::vector<std::string>& sonames,
+                                               const std::vector<std::string>& wheel_globs) {
+  std::vector<std::string> paths;
+  if (const char* env = std::getenv(env_variable); env != nullptr && *env) paths.push_back(env);
+  for (const std::string& name : sonames) paths.push_back(name);
+  for (const std::string& name : sonames) paths.push_back("/usr/local/cuda/lib64/" + name);
+  std::vector<std::string> sites = {"/usr/lib/python3*/site-packages", "/usr/lib/python3*/dist-packages",
+                                    "/usr/local/lib/python3*/site-packages", "/usr/local/lib/python3*/dist-packages",
+                                    "/opt/conda/lib/python3*/site-packages"};
+  if (const char* venv = std::getenv("VIRTUAL_ENV")) sites.push_back(std::string(venv) + "/lib/python3*/site-packages");
+  if (const char* home = std::getenv("HOME")) sites.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
+  for (const std::string& site : sites) {
+    for (const std::string& sub : wheel_globs) {
+      glob_t g;
+      if (glob((site + "/" + sub).c_str(), 0, nullptr, &g) == 0) {
+        for (size_t k = 0; k < g.gl_pathc; ++k) {
+          const std::string p = g.gl_pathv[k];
+          if (p.find("builtins") == std::string::npos && p.find(".alt.") == std::string::npos) paths.push_back(p);
+        }
+      }
+      globfree(&g);
+    }
+  }
+  return paths;
+}
+
+OpenedLibrary OpenCudaLibrary(const std::string& what, const char* env_variable,
+                              const std::vector<std::string>& sonames, const std::vector<std::string>& wheel_globs) {
+  OpenedLibrary lib;
+  std::string tried;
+  for (const std::string& path : CudaLibraryCandidates(env_variable, sonames, wheel_globs)) {
+    lib.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib.handle != nullptr) {
+      lib.path = path;
+      return lib;
+    }
+    if (tried.empty()) {
+      const char* why = dlerror();
+      tried = why ? why : path;
+    }
+  }
+  lib.error = "cuda: no " + what + " library found (" + tried + "; set " + env_variable + ")";
+  return lib;
 }
 
 Status WriteFileAtomically(const std::string& path, const std::string& contents, const WriteOptions& options) {

@@ -38,6 +38,25 @@ inline uint64_t StableHash(const std::string& text) {
 /// when set; else ~/.cache/kiln/<name> ("" without a home).
 std::string KilnCacheDir(const std::string& name, const char* dir_variable, const char* off_variable);
 
+/// Creates `dir` and its missing parents, best effort (a cache folder: failing only costs the cache).
+void MakeDirectories(const std::string& dir);
+
+/// Where a CUDA toolkit library is looked for, in order: $<env_variable> (a file), each of
+/// `sonames` on the loader's path, in /usr/local/cuda/lib64, then in the pip wheels'
+/// folders (`wheel_globs`, e.g. "nvidia/cu13/lib/libnvrtc.so*", under the system's,
+/// $VIRTUAL_ENV's and ~/.local's Python site-packages). Shared by NVRTC and cuBLASLt.
+std::vector<std::string> CudaLibraryCandidates(const char* env_variable, const std::vector<std::string>& sonames,
+                                               const std::vector<std::string>& wheel_globs);
+/// The first of those candidates that dlopen loads (RTLD_NOW | RTLD_LOCAL): its handle and
+/// path, else a null handle and the error "cuda: no <what> library found (<the first
+/// candidate's dlopen error>; set <env_variable>)".
+struct OpenedLibrary {
+  void* handle = nullptr;
+  std::string path, error;
+};
+OpenedLibrary OpenCudaLibrary(const std::string& what, const char* env_variable,
+                              const std::vector<std::string>& sonames, const std::vector<std::string>& wheel_globs);
+
 Status WriteFileAtomically(const std::string& path, const std::string& contents, const WriteOptions& options = {});
 
 /// Checks, before any long work, that WriteFileAtomically(path) can succeed as far as

@@ -15,6 +15,7 @@
 #include "frontends/tensor_io.h"
 #include "kiln/runtime.h"
 #include "kiln/runtime.hpp"
+#include "runtime/device.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -136,6 +137,67 @@ TEST(CApiTest, ErrorsNameTheProblem) {
     EXPECT_EQ(e.code(), KILN_ERROR_NOT_FOUND);
     EXPECT_NE(std::string(e.what()).find("/nonexistent/model.plan"), std::string::npos);
   }
+}
+
+// Devices: which one a plan needs, whether one can run here, and sessions on the device the
+// caller asks for. Without a CUDA driver a CUDA plan is the one-line driver error (NOT_FOUND)
+// from every entry point, before anything is allocated.
+TEST(CApiTest, DevicesSayWhatAPlanNeedsAndWhyItCannotRunHere) {
+  EXPECT_EQ(kiln_device_available("cpu"), KILN_OK);
+  EXPECT_EQ(kiln_device_available("tpu"), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kiln_last_error()).find("unknown device 'tpu' (known: cpu, cuda)"), std::string::npos)
+      << kiln_last_error();
+  EXPECT_EQ(kiln_device_available(nullptr), KILN_ERROR_INVALID_ARGUMENT);
+
+  const std::string bytes = SerializedPlan("mlp");
+  kiln_plan* plan = nullptr;
+  ASSERT_EQ(kiln_plan_load_memory(bytes.data(), bytes.size(), &plan), KILN_OK);
+  EXPECT_STREQ(kiln_plan_device(plan), "cpu");
+  kiln_session* session = nullptr;
+  EXPECT_EQ(kiln_session_create_on_device(plan, nullptr, "cuda", &session), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(kiln_last_error(),
+               "kiln_session_create_on_device: the plan was compiled for cpu, not cuda (kiln compile --device cuda)");
+  EXPECT_EQ(session, nullptr);
+  EXPECT_EQ(kiln_session_create_on_device(plan, nullptr, "tpu", &session), KILN_ERROR_INVALID_ARGUMENT);
+  for (const char* device : {"cpu", static_cast<const char*>(nullptr)}) {
+    ASSERT_EQ(kiln_session_create_on_device(plan, nullptr, device, &session), KILN_OK) << kiln_last_error();
+    EXPECT_EQ(kiln_session_run(session), KILN_OK);
+    kiln_session_free(session);
+    session = nullptr;
+  }
+  kiln_plan_free(plan);
+
+#if KILN_HAVE_CUDA_TOOLKIT  // NVRTC compiles the CUDA plan's kernels (no GPU needed)
+  auto m = LoadModel(ModelPath("mlp", "model.onnx"));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  CompileOptions options;
+  options.device = "cuda";
+  auto cuda = CompileToPlan(*m->graph, options);
+  ASSERT_TRUE(cuda.ok()) << cuda.status().message();
+  const std::string cuda_bytes = cuda->SerializeAsString();
+  ASSERT_EQ(kiln_plan_load_memory(cuda_bytes.data(), cuda_bytes.size(), &plan), KILN_OK);
+  EXPECT_STREQ(kiln_plan_device(plan), "cuda");
+  EXPECT_EQ(kiln_session_create_on_device(plan, nullptr, "cpu", &session), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(kiln_last_error(),
+               "kiln_session_create_on_device: the plan was compiled for cuda, not cpu (kiln compile --device cpu)");
+  const Status here = runtime::DeviceAvailable("cuda");
+  if (!here.ok()) {
+    EXPECT_EQ(kiln_device_available("cuda"), KILN_ERROR_NOT_FOUND);
+    EXPECT_EQ(std::string(kiln_last_error()), here.message());
+    EXPECT_EQ(std::string(kiln_last_error()).find('\n'), std::string::npos);
+    EXPECT_EQ(kiln_session_create_on_device(plan, nullptr, "cuda", &session), KILN_ERROR_NOT_FOUND);
+    EXPECT_EQ(std::string(kiln_last_error()), here.message());
+    EXPECT_EQ(kiln_session_create(plan, nullptr, &session), KILN_ERROR_NOT_FOUND);
+    EXPECT_EQ(std::string(kiln_last_error()), here.message());
+    EXPECT_EQ(session, nullptr);
+  } else {
+    EXPECT_EQ(kiln_device_available("cuda"), KILN_OK);
+    ASSERT_EQ(kiln_session_create_on_device(plan, nullptr, "cuda", &session), KILN_OK) << kiln_last_error();
+    EXPECT_EQ(kiln_session_run(session), KILN_OK) << kiln_last_error();
+    kiln_session_free(session);
+  }
+  kiln_plan_free(plan);
+#endif
 }
 
 // Hostile plans are errors from kiln_session_create, and no session or memory leaks

@@ -11,6 +11,14 @@
 namespace kiln {
 namespace {
 
+// KILN_CUDA_GRAPH: unset or anything but "0" replays the plan's device segments as CUDA graphs.
+TEST(CudaGraphSwitchTest, OnlyZeroTurnsGraphsOff) {
+  EXPECT_TRUE(runtime::CudaGraphsEnabled(nullptr));
+  EXPECT_TRUE(runtime::CudaGraphsEnabled("1"));
+  EXPECT_TRUE(runtime::CudaGraphsEnabled(""));
+  EXPECT_FALSE(runtime::CudaGraphsEnabled("0"));
+}
+
 #if KILN_HAVE_CUDA_TOOLKIT
 struct Launch {
   runtime::KernelSpec spec;

@@ -1,7 +1,7 @@
-// RunShares (runtime/kernels/onednn/share_team.h): every share of every job runs exactly
+// RunShares (runtime/share_team.h): every share of every job runs exactly
 // once, whatever the helpers do (spinning, asleep, late), for share counts that grow and
 // shrink between jobs, and with two callers at once.
-#include "runtime/kernels/onednn/share_team.h"
+#include "runtime/share_team.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 namespace kiln {
 namespace {
 
-using runtime::onednn::RunShares;
+using runtime::RunShares;
 
 void RunJobs(int jobs, int seed) {
   std::vector<std::atomic<int>> counts(64);

@@ -46,6 +46,22 @@ TEST(DeviceCliTest, RunOnCudaIsOneLineWithoutADriverElseMatchesTheCpu) {
   EXPECT_EQ(cuda.output, cpu.output);
 }
 
+// The training step on the device: without a driver one line and exit 1 (before the data is
+// read or anything compiled); with a GPU it trains, as on the CPU, to a comparable loss.
+TEST(DeviceCliTest, TrainOnCudaIsOneLineWithoutADriverElseTrains) {
+  const std::string model = testing::SourcePath("examples/iris_mlp.kiln.txt");
+  const auto cuda = RunKiln("train " + model + " --device cuda --epochs 2 --quiet");
+  if (const Status here = runtime::DeviceAvailable("cuda"); !here.ok()) {
+    testing::ExpectOneLineError(cuda, 1, here.message());
+    if (!DriverPresent()) EXPECT_EQ(cuda.output.rfind("kiln: cuda: no CUDA driver found (", 0), 0u) << cuda.output;
+    return;
+  }
+  EXPECT_EQ(cuda.code, 0) << cuda.output;
+  const auto verbose = RunKiln("train " + model + " --device cuda --epochs 2");
+  EXPECT_EQ(verbose.code, 0) << verbose.output;
+  EXPECT_NE(verbose.output.find("Epoch 2"), std::string::npos) << verbose.output;
+}
+
 TEST(DeviceCliTest, UnknownDeviceIsAUsageErrorNamingTheValidOnes) {
   for (const char* command : {"run", "bench", "predict", "train", "compile", "dump"}) {
     const auto r = RunKiln(std::string(command) + " " + kModel + " --device tpu");
@@ -99,15 +115,22 @@ TEST(DeviceCliTest, DumpAndCompileLowerForCudaWithoutAGpu) {
   const std::string plan = testing::MakeTempDir() + "/model.plan";
   const auto compiled = RunKiln("compile " + kModel + " --device cuda --emit plan -o " + plan);
   ASSERT_EQ(compiled.code, 0) << compiled.output;
-  const auto unsupported = RunKiln("dump " + testing::SourcePath("examples/iris_mlp.kiln.txt") + " --device cuda");
+  // The products are generated kernels now: the MLP lowers with no host step.
+  const auto mlp = RunKiln("dump " + testing::SourcePath("examples/iris_mlp.kiln.txt") + " --device cuda");
+  ASSERT_EQ(mlp.code, 0) << mlp.output;
+  EXPECT_NE(mlp.output.find("Plan: 5 steps (5 cuda)"), std::string::npos) << mlp.output;
+  const auto unsupported = RunKiln("dump " + testing::SourcePath("examples/word2vec_cbow.kiln.txt") + " --device cuda");
   testing::ExpectOneLineError(unsupported, 1,
-                              "cuda: 2 nodes cannot be lowered yet; dense1/MatMul (MatMul): "
-                              "cuBLASLt lowering not built");
-  // --cpu-fallback: the MatMuls on the host, the rest (bias adds, activations, Softmax) on the device.
+                              "cuda: 3 nodes cannot be lowered yet; ids (Cast): cuda: no generated kernel for Cast");
+  // --cpu-fallback: the Cast and the integer Slices on the host, the rest on the device.
   const auto fallback =
-      RunKiln("dump " + testing::SourcePath("examples/iris_mlp.kiln.txt") + " --device cuda --cpu-fallback");
+      RunKiln("dump " + testing::SourcePath("examples/word2vec_cbow.kiln.txt") + " --device cuda --cpu-fallback");
   ASSERT_EQ(fallback.code, 0) << fallback.output;
-  EXPECT_NE(fallback.output.find("Plan: 9 steps (7 cuda, 2 onednn)"), std::string::npos) << fallback.output;
+  EXPECT_NE(fallback.output.find("Plan: 13 steps (10 cuda, 3 ref)"), std::string::npos) << fallback.output;
+  // Training steps lower too: forward, backward, the optimizer's updates, all on the device.
+  const auto train = RunKiln("dump " + testing::SourcePath("examples/iris_mlp.kiln.txt") + " --train --device cuda");
+  ASSERT_EQ(train.code, 0) << train.output;
+  EXPECT_NE(train.output.find("Plan: 24 steps (24 cuda)"), std::string::npos) << train.output;
   const auto cpu_kernels = RunKiln("dump " + kModel + " --kernels");
   testing::ExpectOneLineError(cpu_kernels, 2, "--kernels lists a device plan's kernels");
 }

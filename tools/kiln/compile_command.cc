@@ -182,6 +182,7 @@ Status EmitTrainer(const Job& job, const Model& model) {
   if (job.batch_given) spec.set_batch_size(job.batch);
   auto config = TrainingConfigFromSpec(spec, *model.graph);
   if (!config.ok()) return config.status().WithContext(job.model_path);
+  config->device = job.device;
   auto program = BuildTrainingProgram(*model.graph, *config);
   if (!program.ok()) return program.status().WithContext(job.model_path);
   if (!job.dump_step.empty()) {

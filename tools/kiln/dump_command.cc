@@ -273,6 +273,7 @@ int DumpCommand(const std::vector<std::string>& args) {
       auto config = TrainingConfigFromSpec(spec, graph);
       if (!config.ok()) return ReportError(config.status().WithContext(model_path));
       config->fusion_decisions = &decisions;
+      config->device = device;
       auto program = BuildTrainingProgram(graph, *config);
       if (!program.ok()) return ReportError(program.status().WithContext(model_path));
       CompileOptions step_options;

@@ -397,6 +397,7 @@ Status Train(const ParsedArgs& args) {
   auto config = TrainingConfigFromSpec(spec, *model.graph);
   if (!config.ok()) return config.status().WithContext(model_path);
   config->gradient_outputs = args.options.count("--logdir") > 0;  // gradient histograms
+  config->device = args.Get("--device", "cpu");
   auto program = BuildTrainingProgram(*model.graph, *config);
   if (!program.ok()) return program.status().WithContext(model_path);
   if (args.options.count("--dump-step")) {

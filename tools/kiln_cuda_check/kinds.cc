@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -19,11 +20,13 @@
 #include <tuple>
 
 #include "compiler/backends/cuda/nvrtc.h"
+#include "ir/core/attrs.h"
+#include "ir/core/optimizer.h"
+#include "runtime/kernels/cuda/cublaslt.h"
 #include "runtime/kernels/cuda/cuda_driver.h"
 #include "tools/kiln_cuda_check/check_util.h"
 
 #ifndef KILN_CUDA_CHECK_NO_REFERENCE
-#include "ir/core/attrs.h"
 #include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #endif
@@ -32,6 +35,48 @@ namespace kiln::cuda {
 namespace {
 
 constexpr double kTolerance = 1e-4;  // the oneDNN-vs-reference tolerance
+
+// The products' attributes as their ops take them: Gemm's transposes, alpha and beta, the fused
+// ops' activation (the reference kernels' and cuBLASLt's step mapping read them).
+Attrs ProductAttrs(const CudaKernelDesc& d) {
+  Attrs a;
+  if (d.kind == CudaKind::kGemm) {
+    a.SetInt("transA", d.trans_a);
+    a.SetInt("transB", d.trans_b);
+    a.SetFloat("alpha", d.alpha);
+    a.SetFloat("beta", d.beta);
+  }
+  if (!d.activation.empty()) {
+    a.SetString("activation", d.activation);
+    a.SetFloat("activation_alpha", d.activation_alpha);
+    a.SetFloat("activation_beta", d.activation_beta);
+  }
+  return a;
+}
+
+// cuBLASLt's plan for a product kind's case (cublaslt.h), or why there is none.
+bool IsMatMulKind(CudaKind k) { return k == CudaKind::kMatMul || k == CudaKind::kGemm || k == CudaKind::kFusedMatMul; }
+StatusOr<std::pair<LtStep, std::unique_ptr<CublasLtMatmul>>> CublasLtFor(CudaDevice& dev, const CudaKernelDesc& d,
+                                                                         const Dims& output) {
+  ASSIGN_OR_RETURN(LtStep step,
+                   CublasLtStepFor(GetCudaKindInfo(d.kind).reference_op, ProductAttrs(d), d.inputs, output));
+  ASSIGN_OR_RETURN(std::unique_ptr<CublasLtMatmul> lt, CublasLtMatmul::Create(step.gemm, dev));
+  return std::make_pair(step, std::move(lt));
+}
+
+// An int64-output kernel's buffers (two floats an element) as float values, for the comparison.
+void Int64OutputsAsFloats(const GeneratedCudaKernel& k, std::vector<std::vector<float>>* outputs) {
+  if (!k.int64_outputs) return;
+  for (std::vector<float>& v : *outputs) {
+    std::vector<float> values(v.size() / 2);
+    for (size_t e = 0; e < values.size(); ++e) {
+      int64_t x;
+      std::memcpy(&x, v.data() + 2 * e, 8);
+      values[e] = static_cast<float>(x);
+    }
+    v = std::move(values);
+  }
+}
 
 // ---- Cases ---------------------------------------------------------------------------------------
 #ifndef KILN_CUDA_CHECK_NO_REFERENCE
@@ -125,6 +170,47 @@ StatusOr<RefCall> ReferenceCall(const KindCase& c, const GeneratedCudaKernel& k)
       r.attrs.SetInt("count_include_pad", d.count_include_pad);
       break;
     case CudaKind::kTranspose: r.attrs.SetInts("perm", d.axes); break;
+    case CudaKind::kMatMul:
+    case CudaKind::kGemm:
+    case CudaKind::kFusedMatMul: r.attrs = ProductAttrs(d); break;
+    case CudaKind::kConvGradInput:
+    case CudaKind::kConvGradWeight:
+      r.attrs.SetInts(d.kind == CudaKind::kConvGradInput ? "input_shape" : "weight_shape", d.out);
+      if (d.bias_gradient) r.compared = {0, 1};
+      [[fallthrough]];
+    case CudaKind::kConv:
+    case CudaKind::kFusedConv:
+      if (!d.kernel.empty()) r.attrs.SetInts("kernel_shape", d.kernel);
+      if (!d.strides.empty()) r.attrs.SetInts("strides", d.strides);
+      if (!d.pads.empty()) r.attrs.SetInts("pads", d.pads);
+      if (!d.dilations.empty()) r.attrs.SetInts("dilations", d.dilations);
+      r.attrs.SetInt("group", d.group);
+      {
+        const Attrs activation = ProductAttrs(d);  // (a named value: all() refers into it)
+        for (const auto& [name, attr] : activation.all()) r.attrs.Set(attr);
+        break;
+      }
+    case CudaKind::kCopy: r.extra_inputs = {Int64Vector(d.out)}; break;
+    case CudaKind::kOptimizerUpdate: {
+      const OptimizerDef* def = FindOptimizerByUpdateOp(d.update_op);
+      if (def == nullptr) return InvalidArgument(c.name, ": unknown update op ", d.update_op);
+      r.attrs = UpdateAttrs(*def, d.hyper);
+      r.compared.clear();
+      for (size_t o = 0; o < k.outputs.size(); ++o) r.compared.push_back(static_cast<int>(o));
+      break;
+    }
+    case CudaKind::kDropout:
+      r.attrs.SetFloat("ratio", d.dropout_ratio);
+      r.attrs.SetInt("seed", static_cast<int64_t>(d.dropout_seed));
+      r.compared = {0, 1};
+      break;
+    case CudaKind::kCounterAdd: {
+      KindBuffer addend;
+      addend.int64 = true;
+      addend.i = {d.addend};
+      r.extra_inputs = {addend};
+      break;
+    }
     case CudaKind::kConcat:
     case CudaKind::kGather: r.attrs.SetInt("axis", d.axes[0]); break;
     case CudaKind::kSlice: {
@@ -150,19 +236,156 @@ Status ComputeWant(KindCase& c) {
   for (const KindBuffer& b : c.inputs) in.push_back(Ref(b));
   for (const KindBuffer& b : r.extra_inputs) in.push_back(Ref(b));
   std::vector<std::vector<float>> out;
-  for (const Dims& d : r.outputs) out.emplace_back(ElementCount(d), -12345.f);
+  // int64 outputs (the step counter) take two floats an element, compared as floats (exact below 2^24).
+  const int words = k.int64_outputs ? 2 : 1;
+  for (const Dims& d : r.outputs) out.emplace_back(ElementCount(d) * words, -12345.f);
   std::vector<TensorRef> out_refs;
-  for (size_t o = 0; o < out.size(); ++o) out_refs.push_back({proto::DT_FLOAT, r.outputs[o], out[o].data()});
-  RETURN_IF_ERROR(runtime::RunReferenceOp(GetCudaKindInfo(c.desc.kind).reference_op, c.name, r.attrs, in, out_refs));
+  for (size_t o = 0; o < out.size(); ++o) {
+    out_refs.push_back({k.int64_outputs ? proto::DT_INT64 : proto::DT_FLOAT, r.outputs[o], out[o].data()});
+  }
+  const std::string op =
+      c.desc.kind == CudaKind::kOptimizerUpdate ? c.desc.update_op : GetCudaKindInfo(c.desc.kind).reference_op;
+  RETURN_IF_ERROR(runtime::RunReferenceOp(op, c.name, r.attrs, in, out_refs));
+  Int64OutputsAsFloats(k, &out);
   c.want.clear();
   for (int o : r.compared) c.want.push_back(out[o]);
   if (c.want.size() != k.outputs.size()) return InvalidArgument(c.name, ": outputs differ from the kernel's");
   return Status::Ok();
 }
 
+// Matrix products, convolutions and copies: odd sizes, M = 1, K = 1, empty dims, several
+// tiles, broadcast batch dims, 1-D operands, transposes, every activation of the fused ops.
+template <typename Add>
+void AddProductCases(std::mt19937& rng, Add& add) {
+  auto U = [&](const Dims& d, int specials = 0) { return Floats(d, rng, -1.f, 1.f, specials); };
+  auto kind = [](CudaKind k) {
+    CudaKernelDesc d;
+    d.kind = k;
+    return d;
+  };
+  const CudaKernelDesc mm = kind(CudaKind::kMatMul);
+  add("odd", mm, {U({5, 7}), U({7, 9})});
+  add("m1", mm, {U({1, 33}), U({33, 70})});
+  add("k1", mm, {U({6, 1}), U({1, 5})});
+  add("tiles_and_edges", mm, {U({70, 40}), U({40, 66})});
+  add("n_thin", mm, {U({40, 20}), U({20, 3})});
+  add("batched", mm, {U({2, 3, 4, 5}), U({2, 3, 5, 6})});
+  add("broadcast_batch", mm, {U({3, 1, 4, 5}), U({2, 5, 6})});
+  add("weights_2d", mm, {U({2, 3, 4, 5}), U({5, 6})});
+  add("vector_matrix", mm, {U({7}), U({7, 3})});
+  add("matrix_vector", mm, {U({2, 3, 7}), U({7})});
+  add("specials", mm, {U({4, 9}, 12), U({9, 5})});
+  add("empty_k", mm, {U({3, 0}), U({0, 4})});
+  add("empty_m", mm, {U({0, 4}), U({4, 3})});
+  CudaKernelDesc gemm = kind(CudaKind::kGemm);
+  add("c_row", gemm, {U({5, 6}), U({6, 7}), U({7})});
+  add("no_c", gemm, {U({3, 8}), U({8, 2})});
+  add("scalar_c", gemm, {U({3, 8}), U({8, 2}), U({})});
+  add("full_c", gemm, {U({5, 17}), U({17, 7}), U({5, 7})});
+  gemm.trans_b = true;
+  add("trans_b", gemm, {U({4, 9}), U({3, 9}), U({3})});
+  gemm.trans_a = true;
+  gemm.alpha = 0.5f;
+  gemm.beta = -2.f;
+  add("trans_ab_alpha_beta_c_column", gemm, {U({6, 5}), U({7, 6}), U({5, 1})});
+  gemm.trans_b = false;
+  add("trans_a_large", gemm, {U({30, 70}), U({30, 20}), U({20})});
+  const char* activations[] = {"Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "Clip"};
+  int a = 0;
+  for (const char* act : activations) {
+    CudaKernelDesc fm = kind(CudaKind::kFusedMatMul);
+    fm.activation = act;
+    fm.activation_alpha = std::string(act) == "Clip" ? -0.3f : std::string(act) == "LeakyRelu" ? 0.1f : 0.7f;
+    fm.activation_beta = 0.4f;
+    const int64_t m = 1 + 4 * a, n = 3 + 5 * a;
+    switch (a++ % 3) {
+      case 0: add(std::string("bias_") + act, fm, {U({m, 11}), U({11, n}), U({n})}); break;
+      case 1: add(std::string("bias_residual_") + act, fm, {U({2, m, 11}), U({11, n}), U({1, n}), U({2, m, n})}); break;
+      default: add(std::string("no_bias_") + act, fm, {U({m, 11}), U({11, n})}); break;
+    }
+  }
+  add("bias_only", kind(CudaKind::kFusedMatMul), {U({9, 13}), U({13, 18}), U({18})});
+  auto conv = [&](CudaKind k, std::vector<int64_t> strides, std::vector<int64_t> pads, std::vector<int64_t> dilations,
+                  int64_t group) {
+    CudaKernelDesc d = kind(k);
+    d.strides = std::move(strides);
+    d.pads = std::move(pads);
+    d.dilations = std::move(dilations);
+    d.group = group;
+    return d;
+  };
+  const CudaKind C = CudaKind::kConv;
+  add("3x3_pad1_bias", conv(C, {1, 1}, {1, 1, 1, 1}, {}, 1), {U({2, 3, 7, 6}), U({4, 3, 3, 3}), U({4})});
+  add("strides_dilations_uneven_pads", conv(C, {2, 1}, {1, 0, 2, 1}, {2, 1}, 1), {U({1, 2, 9, 8}), U({3, 2, 3, 2})});
+  add("group2", conv(C, {1, 1}, {0, 0, 0, 0}, {}, 2), {U({1, 4, 5, 5}), U({6, 2, 3, 3}), U({6})});
+  add("depthwise", conv(C, {2, 2}, {1, 1, 1, 1}, {}, 3), {U({2, 3, 6, 6}), U({3, 1, 3, 3})});
+  add("1x1", conv(C, {}, {}, {}, 1), {U({2, 5, 4, 4}), U({7, 5, 1, 1}), U({7})});
+  add("lenet_5x5", conv(C, {}, {}, {}, 1), {U({1, 1, 12, 12}), U({6, 1, 5, 5}), U({6})});
+  add("tiles_70_channels", conv(C, {1, 1}, {1, 1, 1, 1}, {}, 1), {U({1, 8, 9, 9}), U({70, 8, 3, 3})});
+  add("empty_batch", conv(C, {}, {}, {}, 1), {U({0, 2, 4, 4}), U({3, 2, 3, 3})});
+  CudaKernelDesc fc = conv(CudaKind::kFusedConv, {1, 1}, {1, 1, 1, 1}, {}, 1);
+  fc.activation = "Relu";
+  add("bias_relu", fc, {U({1, 3, 6, 6}), U({5, 3, 3, 3}), U({5})});
+  add("bias_residual_relu", fc, {U({2, 3, 5, 4}), U({5, 3, 3, 3}), U({5}), U({2, 5, 5, 4})});
+  fc.activation = "Clip";
+  fc.activation_alpha = -0.2f;
+  fc.activation_beta = 0.3f;
+  fc.group = 2;
+  add("group2_bias_clip", fc, {U({1, 4, 5, 5}), U({4, 2, 3, 3}), U({4})});
+  // Convolution gradients: dY of the forward's output dims, `out` the gradient's dims.
+  auto grad = [&](CudaKind k, const Dims& x, const Dims& w, std::vector<int64_t> strides, std::vector<int64_t> pads,
+                  std::vector<int64_t> dilations, int64_t group, bool bias) {
+    CudaKernelDesc d = conv(k, std::move(strides), std::move(pads), std::move(dilations), group);
+    d.bias_gradient = bias;
+    d.out = k == CudaKind::kConvGradInput ? x : w;
+    CudaKernelDesc forward = d;
+    forward.kind = CudaKind::kConv;
+    forward.inputs = {x, w};
+    auto y = RenderCudaKind(forward);
+    const Dims dy = y.ok() ? y->outputs[0] : Dims{};
+    return std::make_pair(
+        d, k == CudaKind::kConvGradInput ? std::vector<KindBuffer>{U(dy), U(w)} : std::vector<KindBuffer>{U(dy), U(x)});
+  };
+  for (CudaKind k : {CudaKind::kConvGradInput, CudaKind::kConvGradWeight}) {
+    const bool weight = k == CudaKind::kConvGradWeight;
+    auto [d1, in1] = grad(k, {2, 3, 7, 6}, {4, 3, 3, 3}, {1, 1}, {1, 1, 1, 1}, {}, 1, weight);
+    add("3x3_pad1", d1, in1);
+    auto [d2, in2] = grad(k, {1, 2, 9, 8}, {3, 2, 3, 2}, {2, 1}, {1, 0, 2, 1}, {2, 1}, 1, false);
+    add("strides_dilations_uneven_pads", d2, in2);
+    auto [d3, in3] = grad(k, {2, 4, 5, 5}, {6, 2, 3, 3}, {2, 2}, {1, 1, 1, 1}, {}, 2, weight);
+    add("group2_stride2", d3, in3);
+    auto [d4, in4] = grad(k, {1, 8, 9, 9}, {70, 8, 3, 3}, {1, 1}, {1, 1, 1, 1}, {}, 1, weight);
+    add("tiles_70_channels", d4, in4);
+  }
+  CudaKernelDesc copy = kind(CudaKind::kCopy);
+  copy.out = {2, 12};
+  add("flatten", copy, {U({2, 3, 4})});
+  copy.out = {0};
+  add("empty", copy, {U({0, 3})});
+}
+
 #endif  // KILN_CUDA_CHECK_NO_REFERENCE
 
 }  // namespace
+
+bool IsProductKind(CudaKind kind) {
+  return kind == CudaKind::kMatMul || kind == CudaKind::kGemm || kind == CudaKind::kFusedMatMul ||
+         kind == CudaKind::kConv || kind == CudaKind::kFusedConv || kind == CudaKind::kConvGradInput ||
+         kind == CudaKind::kConvGradWeight;
+}
+
+#ifndef KILN_CUDA_CHECK_NO_REFERENCE
+// An optimizer update's input past (p, g): the state slots (moments, squared sums: >= 0), the
+// step counter (int64) or the learning rate (a small positive scalar).
+KindBuffer OptimizerInput(const CudaKernelDesc& desc, size_t i, std::mt19937& rng) {
+  const OptimizerDef* def = FindOptimizerByUpdateOp(desc.update_op);
+  const size_t slots = def ? def->slots.size() : 0;
+  if (i < 2 + slots) return Floats(desc.inputs[i], rng, 0.f, 1.f);
+  if (def && def->reads_step && i == 2 + slots)
+    return Ints(desc.inputs[i], rng, 0, 20);  // early steps: bias corrections far from 1
+  return Floats(desc.inputs[i], rng, 0.001f, 0.1f);
+}
+#endif
 
 StatusOr<KindCase> MakeKindCase(const std::string& name, const CudaKernelDesc& desc, uint32_t seed) {
 #ifdef KILN_CUDA_CHECK_NO_REFERENCE
@@ -172,6 +395,9 @@ StatusOr<KindCase> MakeKindCase(const std::string& name, const CudaKernelDesc& d
   std::mt19937 rng(seed);
   KindCase c{name, desc, {}, {}};
   const bool sce = desc.kind == CudaKind::kSoftmaxCrossEntropy || desc.kind == CudaKind::kSoftmaxCrossEntropyGrad;
+  // Products sum K terms in float32 (the reference in double): operands in [-1, 1] keep the
+  // sums' rounding inside the checks' tolerance for the examples' K (hundreds).
+  const bool product = IsProductKind(desc.kind);
   const size_t target = desc.kind == CudaKind::kSoftmaxCrossEntropyGrad ? 2 : 1;
   for (size_t i = 0; i < desc.inputs.size(); ++i) {
     const Dims& d = desc.inputs[i];
@@ -180,11 +406,17 @@ StatusOr<KindCase> MakeKindCase(const std::string& name, const CudaKernelDesc& d
       const int64_t axis = desc.axes.empty() ? 0 : desc.axes[0];
       const int64_t v = data.empty() ? 0 : data[axis < 0 ? axis + int64_t(data.size()) : axis];
       c.inputs.push_back(Ints(d, rng, -v, std::max<int64_t>(v - 1, -v)));
+    } else if (desc.kind == CudaKind::kDropout && i == 1) {
+      c.inputs.push_back(Ints(d, rng, 0, 100000));
+    } else if (desc.kind == CudaKind::kCounterAdd) {
+      c.inputs.push_back(Ints(d, rng, 0, 100000));
+    } else if (desc.kind == CudaKind::kOptimizerUpdate && i >= 2) {
+      c.inputs.push_back(OptimizerInput(desc, i, rng));
     } else if (sce && i == target) {
       const int64_t classes = desc.inputs[target - 1].size() == 2 ? desc.inputs[target - 1][1] : 1;
       c.inputs.push_back(desc.sparse ? Ints(d, rng, 0, std::max<int64_t>(classes - 1, 0)) : Floats(d, rng, 0.f, 1.f));
     } else {
-      c.inputs.push_back(Floats(d, rng));
+      c.inputs.push_back(product ? Floats(d, rng, -1.f, 1.f) : Floats(d, rng));
     }
   }
   RETURN_IF_ERROR(ComputeWant(c));
@@ -371,6 +603,41 @@ StatusOr<std::vector<KindCase>> BuiltinKindCases() {
   add("axis1", desc(CudaKind::kGather, {1}), {F({3, 7, 4}), Ints({5}, rng, -7, 6)});
   add("empty_indices", desc(CudaKind::kGather, {0}), {F({10, 6}), Ints({0}, rng, 0, 9)});
   add("wide_rows", desc(CudaKind::kGather, {0}), {F({50, 300}), Ints({7}, rng, 0, 49)});
+  AddProductCases(rng, add);
+  // The training step's kinds: every optimizer (odd sizes past one block, weight decay, nesterov,
+  // the learning rate as an input), the step counter.
+  for (const OptimizerDef& def : AllOptimizers()) {
+    for (int variant = 0; variant < 2; ++variant) {
+      CudaKernelDesc d = desc(CudaKind::kOptimizerUpdate);
+      d.update_op = def.update_op;
+      d.hyper = def.defaults;
+      d.hyper.lr = def.defaults.lr > 0 ? def.defaults.lr : 0.01f;
+      if (variant == 1) {
+        d.hyper.weight_decay = 0.01f;
+        d.hyper.nesterov = def.name == "momentum" || def.name == "nesterov";
+        d.lr_input = true;
+      }
+      if (def.name == "momentum" && d.hyper.momentum == 0) d.hyper.momentum = 0.9f;
+      const Dims p = variant ? Dims{7, 131} : Dims{1000};
+      std::vector<Dims> dims = {p, p};
+      for (size_t k = 0; k < def.slots.size(); ++k) dims.push_back(p);
+      if (def.reads_step) dims.push_back({});
+      if (d.lr_input) dims.push_back({});
+      d.inputs = dims;
+      std::vector<KindBuffer> inputs = {F(p, variant ? 50 : 0), F(p)};
+      for (size_t i = 2; i < dims.size(); ++i) inputs.push_back(OptimizerInput(d, i, rng));
+      d.inputs.clear();
+      add(def.name + (variant ? "_decay_lr_input" : ""), d, std::move(inputs));
+    }
+  }
+  for (float ratio : {0.f, 0.3f, 0.5f}) {
+    CudaKernelDesc d = desc(CudaKind::kDropout);
+    d.dropout_ratio = ratio;
+    d.dropout_seed = 0x5eed + static_cast<uint64_t>(ratio * 10);
+    add("ratio" + std::to_string(static_cast<int>(ratio * 10)), d, {F({3, 1000}, 50), Ints({}, rng, 0, 100000)});
+  }
+  add("step", desc(CudaKind::kCounterAdd), {Ints({}, rng, 0, 100000)});
+  add("vector", desc(CudaKind::kCounterAdd), {Ints({300}, rng, -100000, 100000)});
   if (!st.ok()) return st;
   return cases;
 #endif
@@ -404,7 +671,7 @@ struct Reader {
     return v;
   }
 };
-constexpr uint64_t kMagic = 0x31534b4e494b4c4bull;  // "KLKINKS1"
+constexpr uint64_t kMagic = 0x33534b4e494b4c4bull;  // "KLKINKS3"
 }  // namespace
 
 Status WriteKindCases(const std::vector<KindCase>& cases, const std::string& path) {
@@ -415,8 +682,16 @@ Status WriteKindCases(const std::vector<KindCase>& cases, const std::string& pat
   for (const KindCase& c : cases) {
     w.Vector(std::vector<int64_t>(c.name.begin(), c.name.end()));
     const CudaKernelDesc& d = c.desc;
-    w.Vector(std::vector<int64_t>{int64_t(d.kind), d.keepdims, d.sparse, d.count_include_pad});
-    for (const auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out}) w.Vector(*v);
+    w.Vector(std::vector<int64_t>{int64_t(d.kind), d.keepdims, d.sparse, d.count_include_pad, d.trans_a, d.trans_b,
+                                  d.group, d.bias_gradient});
+    for (const auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out, &d.dilations})
+      w.Vector(*v);
+    w.Vector(std::vector<float>{d.alpha, d.beta, d.activation_alpha, d.activation_beta});
+    w.Vector(std::vector<int64_t>(d.activation.begin(), d.activation.end()));
+    w.Vector(std::vector<int64_t>(d.update_op.begin(), d.update_op.end()));
+    const OptimizerHyperparams& h = d.hyper;
+    w.Vector(std::vector<float>{h.lr, h.weight_decay, h.momentum, h.beta1, h.beta2, h.epsilon, h.rho, d.dropout_ratio});
+    w.Vector(std::vector<int64_t>{h.nesterov, d.lr_input, d.addend, static_cast<int64_t>(d.dropout_seed)});
     w.U(c.inputs.size());
     for (const KindBuffer& b : c.inputs) {
       w.Vector(b.dims);
@@ -446,13 +721,39 @@ StatusOr<std::vector<KindCase>> ReadKindCases(const std::string& path) {
     const std::vector<int64_t> name = r.Vector<int64_t>();
     c.name.assign(name.begin(), name.end());
     const std::vector<int64_t> flags = r.Vector<int64_t>();
-    if (flags.size() != 4) return InvalidArgument(path, ": case ", k, " is malformed");
+    if (flags.size() != 8) return InvalidArgument(path, ": case ", k, " is malformed");
     CudaKernelDesc& d = c.desc;
     d.kind = static_cast<CudaKind>(flags[0]);
     d.keepdims = flags[1];
     d.sparse = flags[2];
     d.count_include_pad = flags[3];
-    for (auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out}) *v = r.Vector<int64_t>();
+    d.trans_a = flags[4];
+    d.trans_b = flags[5];
+    d.group = flags[6];
+    d.bias_gradient = flags[7];
+    for (auto* v : {&d.axes, &d.kernel, &d.strides, &d.pads, &d.starts, &d.steps, &d.out, &d.dilations})
+      *v = r.Vector<int64_t>();
+    const std::vector<float> floats = r.Vector<float>();
+    if (floats.size() != 4) return InvalidArgument(path, ": case ", k, " is malformed");
+    d.alpha = floats[0];
+    d.beta = floats[1];
+    d.activation_alpha = floats[2];
+    d.activation_beta = floats[3];
+    const std::vector<int64_t> activation = r.Vector<int64_t>();
+    d.activation.assign(activation.begin(), activation.end());
+    const std::vector<int64_t> update_op = r.Vector<int64_t>();
+    d.update_op.assign(update_op.begin(), update_op.end());
+    const std::vector<float> hyper = r.Vector<float>();
+    const std::vector<int64_t> update_flags = r.Vector<int64_t>();
+    if (hyper.size() != 8 || update_flags.size() != 4) return InvalidArgument(path, ": case ", k, " is malformed");
+    OptimizerHyperparams& h = d.hyper;
+    h.lr = hyper[0], h.weight_decay = hyper[1], h.momentum = hyper[2], h.beta1 = hyper[3], h.beta2 = hyper[4];
+    h.epsilon = hyper[5], h.rho = hyper[6];
+    h.nesterov = update_flags[0] != 0;
+    d.lr_input = update_flags[1] != 0;
+    d.addend = update_flags[2];
+    d.dropout_ratio = hyper[7];
+    d.dropout_seed = static_cast<uint64_t>(update_flags[3]);
     const uint64_t inputs = r.U();
     for (uint64_t i = 0; i < inputs && r.ok && i < 64; ++i) {
       KindBuffer b;
@@ -650,7 +951,7 @@ int RunKindsEmulation(const std::vector<KindCase>& cases, bool coverage) {
     std::vector<std::vector<float>> got;
     std::vector<uint64_t> in, out;
     for (const KindBuffer& b : c.inputs) in.push_back(reinterpret_cast<uint64_t>(b.data()));
-    for (const Dims& d : k.outputs) got.emplace_back(ElementCount(d), -12345.f);
+    for (const Dims& d : k.outputs) got.emplace_back(ElementCount(d) * (k.int64_outputs ? 2 : 1), -12345.f);
     for (auto& v : got) out.push_back(reinterpret_cast<uint64_t>(v.data()));
     const std::vector<uint64_t> args = PackPointerArgs(in, out);
     std::string diff;
@@ -659,7 +960,18 @@ int RunKindsEmulation(const std::vector<KindCase>& cases, bool coverage) {
     } else if (const char* err = fn(args.data(), k.launch.grid, k.launch.block)) {
       diff = err;
     } else {
-      diff = CompareAll(c, got);
+      std::vector<std::vector<float>> values = got;
+      Int64OutputsAsFloats(k, &values);
+      diff = CompareAll(c, values);
+    }
+    // The products loop over their tiles grid-stride: one block taking every tile in turn
+    // checks that a tile's shared memory is not overwritten before it is read.
+    if (diff.empty() && fn != nullptr && IsProductKind(c.desc.kind) && k.launch.grid > 1) {
+      for (auto& v : got) std::fill(v.begin(), v.end(), -12345.f);
+      if (const char* err = fn(args.data(), 1, k.launch.block))
+        diff = std::string("grid 1: ") + err;
+      else if (const std::string d = CompareAll(c, got); !d.empty())
+        diff = "grid 1: " + d;
     }
     if (!diff.empty()) {
       ++failures;
@@ -715,7 +1027,7 @@ class DeviceKind {
       if (!status_.ok()) return;
     }
     for (const Dims& d : kernel_.outputs) {
-      if (!Allocate(ElementCount(d) * 4, &out_)) return;
+      if (!Allocate(ElementCount(d) * (kernel_.int64_outputs ? 8 : 4), &out_)) return;
     }
   }
   ~DeviceKind() {
@@ -724,6 +1036,8 @@ class DeviceKind {
   }
   const Status& status() const { return status_; }
   const GeneratedCudaKernel& kernel() const { return kernel_; }
+  const std::vector<DevicePtr>& inputs() const { return in_; }
+  const std::vector<DevicePtr>& outputs() const { return out_; }
   Status Launch() {
     std::vector<uint64_t> args = PackPointerArgs(in_, out_);
     void* params[] = {args.data()};
@@ -732,9 +1046,10 @@ class DeviceKind {
   Status Read(std::vector<std::vector<float>>* got) {
     got->clear();
     for (size_t o = 0; o < out_.size(); ++o) {
-      got->emplace_back(ElementCount(kernel_.outputs[o]), -12345.f);
+      got->emplace_back(ElementCount(kernel_.outputs[o]) * (kernel_.int64_outputs ? 2 : 1), -12345.f);
       if (!got->back().empty()) RETURN_IF_ERROR(dev_.CopyToHost(got->back().data(), out_[o], got->back().size() * 4));
     }
+    Int64OutputsAsFloats(kernel_, got);
     return Status::Ok();
   }
 
@@ -758,7 +1073,9 @@ class DeviceKind {
 }  // namespace
 
 int RunKindsGpu(CudaDevice& dev, const std::vector<KindCase>& cases) {
-  int failures = 0, passed = 0;
+  int failures = 0, passed = 0, lt_passed = 0, lt_refused = 0;
+  auto library = CublasLtDescription();
+  std::printf("cublaslt: %s\n", library.ok() ? library->c_str() : library.status().message().c_str());
   for (const KindCase& c : cases) {
     DeviceKind k(dev, c.desc, c.inputs);
     Status st = k.status();
@@ -766,15 +1083,36 @@ int RunKindsGpu(CudaDevice& dev, const std::vector<KindCase>& cases) {
     if (st.ok()) st = dev.Synchronize();
     std::vector<std::vector<float>> got;
     if (st.ok()) st = k.Read(&got);
-    const std::string diff = st.ok() ? CompareAll(c, got) : st.message();
+    std::string diff = st.ok() ? CompareAll(c, got) : st.message();
     if (!diff.empty()) {
       ++failures;
       std::printf("FAIL gpu kind %s: %s\n", c.name.c_str(), diff.c_str());
     } else {
       ++passed;
     }
+    // The runtime's alternative for the products: cuBLASLt on the same buffers, the same check.
+    if (!IsMatMulKind(c.desc.kind) || !library.ok() || !k.status().ok()) continue;
+    auto lt = CublasLtFor(dev, c.desc, k.kernel().outputs[0]);
+    if (!lt.ok() && lt.status().code() == StatusCode::kUnimplemented) {
+      ++lt_refused;
+      continue;
+    }
+    const LtStep& step = lt.ok() ? lt->first : LtStep{};
+    auto at = [&](int i) { return i < 0 ? DevicePtr{0} : k.inputs()[i]; };
+    st = lt.ok() ? lt->second->Run(at(step.a), at(step.b), at(step.c), k.outputs()[0], at(step.bias), nullptr)
+                 : lt.status();
+    if (st.ok()) st = dev.Synchronize();
+    if (st.ok()) st = k.Read(&got);
+    diff = st.ok() ? CompareAll(c, got) : st.message();
+    if (!diff.empty()) {
+      ++failures;
+      std::printf("FAIL gpu cublaslt %s: %s\n", c.name.c_str(), diff.c_str());
+    } else {
+      ++lt_passed;
+    }
   }
-  std::printf("%s gpu kinds: %d kernels passed, %d failed\n", failures ? "FAIL" : "PASS", passed, failures);
+  std::printf("%s gpu kinds: %d kernels passed, %d failed; cuBLASLt: %d products passed, %d it cannot compute\n",
+              failures ? "FAIL" : "PASS", passed, failures, lt_passed, lt_refused);
   return failures ? 1 : 0;
 }
 
@@ -814,6 +1152,9 @@ int RunKindsBench(CudaDevice& dev, int reps) {
   CudaKernelDesc sce = desc(CudaKind::kSoftmaxCrossEntropy);
   sce.sparse = true;
   const Dims act = {32, 256, 56, 56};
+  CudaKernelDesc conv3x3 = desc(CudaKind::kConv), conv3x3_grad_w = desc(CudaKind::kConvGradWeight);
+  for (CudaKernelDesc* d : {&conv3x3, &conv3x3_grad_w}) d->pads = {1, 1, 1, 1};
+  conv3x3_grad_w.out = {64, 64, 3, 3};
   std::vector<std::tuple<std::string, CudaKernelDesc, std::vector<KindBuffer>>> runs = {
       {"softmax_8192x1000", desc(CudaKind::kSoftmax), {floats({8192, 1000})}},
       {"log_softmax_8192x1000", desc(CudaKind::kLogSoftmax), {floats({8192, 1000})}},
@@ -827,6 +1168,13 @@ int RunKindsBench(CudaDevice& dev, int reps) {
       {"transpose_8192x8192", desc(CudaKind::kTranspose, {1, 0}), {floats({8192, 8192})}},
       {"nchw_to_nhwc_32x256x56x56", desc(CudaKind::kTranspose, {0, 2, 3, 1}), {floats(act)}},
       {"gather_50000x512_by_65536", desc(CudaKind::kGather, {0}), {floats({50000, 512}), ints({65536}, 50000)}},
+      // Products (FLOP/s below): square, batch-1 and batch-64 MLP layers, ResNet-50 convolutions at batch 32.
+      {"matmul_4096x4096x4096", desc(CudaKind::kMatMul), {floats({4096, 4096}), floats({4096, 4096})}},
+      {"matmul_1x784x512", desc(CudaKind::kMatMul), {floats({1, 784}), floats({784, 512})}},
+      {"matmul_64x784x512", desc(CudaKind::kMatMul), {floats({64, 784}), floats({784, 512})}},
+      {"conv3x3_32x64x56x56", conv3x3, {floats({32, 64, 56, 56}), floats({64, 64, 3, 3})}},
+      {"conv1x1_32x256x56x56_to_64", desc(CudaKind::kConv), {floats({32, 256, 56, 56}), floats({64, 256, 1, 1})}},
+      {"conv_grad_weight_3x3_32x64x56x56", conv3x3_grad_w, {floats({32, 64, 56, 56}), floats({32, 64, 56, 56})}},
   };
   int failures = 0;
   for (auto& [name, d, inputs] : runs) {
@@ -850,8 +1198,39 @@ int RunKindsBench(CudaDevice& dev, int reps) {
     for (const KindBuffer& b : inputs) bytes += double(b.bytes());
     for (const Dims& o : k.kernel().outputs) bytes += 4.0 * double(ElementCount(o));
     const double ms = times[times.size() / 2];
-    std::printf("BENCHKIND %s %.4f ms %.1f GB/s (grid %u x %u)\n", name.c_str(), ms, bytes / ms / 1e6,
-                k.kernel().launch.grid, k.kernel().launch.block);
+    // Products: 2 * (output elements) * (terms per element) FLOP.
+    double flop = 0;
+    if (d.kind == CudaKind::kMatMul) flop = 2.0 * inputs[0].dims[0] * inputs[0].dims[1] * inputs[1].dims[1];
+    if (d.kind == CudaKind::kConv || d.kind == CudaKind::kConvGradWeight) {
+      const Dims& w = d.kind == CudaKind::kConv ? inputs[1].dims : d.out;
+      const Dims& y = d.kind == CudaKind::kConv ? k.kernel().outputs[0] : inputs[0].dims;
+      flop = 2.0 * double(ElementCount(y)) * double(w[1] * w[2] * w[3]);
+    }
+    std::printf("BENCHKIND %s %.4f ms %.1f GB/s", name.c_str(), ms, bytes / ms / 1e6);
+    if (flop > 0) std::printf(" %.1f GFLOP/s", flop / ms / 1e6);
+    std::printf(" (grid %u x %u)\n", k.kernel().launch.grid, k.kernel().launch.block);
+    // cuBLASLt on the same product, for the runtime's choice (docs/cuda.md).
+    if (IsMatMulKind(d.kind)) {
+      auto lt = CublasLtFor(dev, d, k.kernel().outputs[0]);
+      std::vector<float> lt_times;
+      Status lt_st = lt.status();
+      for (int r = 0; r < reps + 3 && lt_st.ok(); ++r) {
+        auto ms = dev.TimeMs(
+            nullptr, [&] { return lt->second->Run(k.inputs()[0], k.inputs()[1], 0, k.outputs()[0], 0, nullptr); });
+        if (!ms.ok())
+          lt_st = ms.status();
+        else if (r >= 3)
+          lt_times.push_back(*ms);
+      }
+      if (!lt_st.ok() || lt_times.empty()) {
+        std::printf("BENCHKIND %s[cublaslt] unavailable: %s\n", name.c_str(), lt_st.message().c_str());
+      } else {
+        std::sort(lt_times.begin(), lt_times.end());
+        const double lt_ms = lt_times[lt_times.size() / 2];
+        std::printf("BENCHKIND %s[cublaslt] %.4f ms %.1f GB/s %.1f GFLOP/s\n", name.c_str(), lt_ms, bytes / lt_ms / 1e6,
+                    flop / lt_ms / 1e6);
+      }
+    }
     inputs.clear();  // host memory back before the next shape
   }
   return failures ? 1 : 0;

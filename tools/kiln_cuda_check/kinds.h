@@ -30,6 +30,9 @@ struct KindCase {
   std::vector<std::vector<float>> want;  // the reference kernels' outputs
 };
 
+/// Matrix products and convolutions (their cases take operands in [-1, 1]: float32 sums).
+bool IsProductKind(CudaKind kind);
+
 /// The built-in cases with the reference's outputs; an error in a build without the
 /// reference kernels (KILN_CUDA_CHECK_NO_REFERENCE).
 StatusOr<std::vector<KindCase>> BuiltinKindCases();

@@ -108,24 +108,10 @@ bool Steady(const std::vector<runtime::KernelTiming>& ms) {
   return true;
 }
 
-}  // namespace
-
-KernelChoice ChooseKernel(const Node& node, const std::string& lowered) {
-  const std::string& op = node.op_type();
-  if (lowered != "onednn" || (op != "MatMul" && op != "FusedMatMul" && op != "Gemm")) return {lowered, ""};
-  const runtime::KernelSpec spec = SpecOf(node);
-  if (!runtime::SmallProductUnsupportedReason(spec).empty()) return {lowered, ""};
-  const int64_t rows = runtime::SmallProductRows(spec);
-  if (rows > runtime::SmallProductMaxRows()) return {lowered, ""};
-  const std::vector<std::string> candidates = {"gemv", "onednn"};
-  const KernelChoice rule =
-      rows <= kSmallProductRuleRows
-          ? KernelChoice{"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductRuleRows)}
-          : KernelChoice{"onednn",
-                         "rule: " + std::to_string(rows) + " rows > " + std::to_string(kSmallProductRuleRows)};
-  if (rows <= kSmallProductSureRows) {
-    return {"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductSureRows)};
-  }
+// Times `candidates` for `spec` (or reads the cached winner); `rule` where timing is off
+// or fails.
+KernelChoice Measure(const runtime::KernelSpec& spec, const std::vector<std::string>& candidates,
+                     const KernelChoice& rule) {
   if (EnvIsZero("KILN_KERNEL_TIMING")) return rule;
   const std::string key = CacheKey(spec, candidates);
   const std::string dir = CacheDir();
@@ -145,6 +131,43 @@ KernelChoice ChooseKernel(const Node& node, const std::string& lowered) {
   if (!Steady(*ms)) return {candidates[best], "measured: " + figures + " (unsteady: not cached)"};
   if (!path.empty()) WriteCached(dir, path, key + "\nwinner " + candidates[best] + " " + figures + "\nend\n");
   return {candidates[best], "measured: " + figures};
+}
+
+KernelChoice ChooseProductKernel(const runtime::KernelSpec& spec, const std::string& lowered) {
+  if (!runtime::SmallProductUnsupportedReason(spec).empty()) return {lowered, ""};
+  const int64_t rows = runtime::SmallProductRows(spec);
+  if (rows > runtime::SmallProductMaxRows()) return {lowered, ""};
+  if (rows <= kSmallProductSureRows) {
+    return {"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductSureRows)};
+  }
+  const KernelChoice rule =
+      rows <= kSmallProductRuleRows
+          ? KernelChoice{"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductRuleRows)}
+          : KernelChoice{"onednn",
+                         "rule: " + std::to_string(rows) + " rows > " + std::to_string(kSmallProductRuleRows)};
+  return Measure(spec, {"gemv", "onednn"}, rule);
+}
+
+KernelChoice ChooseConvKernel(const runtime::KernelSpec& spec, const std::string& lowered) {
+  if (!runtime::SmallConvUnsupportedReason(spec).empty()) return {lowered, ""};
+  const double macs = runtime::SmallConvMacs(spec);
+  const int64_t channels = spec.inputs[0].dims[1];
+  if (macs > runtime::SmallConvMaxMacs() || channels > runtime::SmallConvMaxChannels()) return {lowered, ""};
+  const std::string c = std::to_string(channels) + " input channel" + (channels == 1 ? "" : "s");
+  const KernelChoice rule = channels <= kSmallConvRuleChannels
+                                ? KernelChoice{"dconv", "rule: " + c + " <= " + std::to_string(kSmallConvRuleChannels)}
+                                : KernelChoice{"onednn", "rule: " + c + " > " + std::to_string(kSmallConvRuleChannels)};
+  return Measure(spec, {"dconv", "onednn"}, rule);
+}
+
+}  // namespace
+
+KernelChoice ChooseKernel(const Node& node, const std::string& lowered) {
+  const std::string& op = node.op_type();
+  if (lowered != "onednn") return {lowered, ""};
+  if (op == "MatMul" || op == "FusedMatMul" || op == "Gemm") return ChooseProductKernel(SpecOf(node), lowered);
+  if (op == "Conv" || op == "FusedConv") return ChooseConvKernel(SpecOf(node), lowered);
+  return {lowered, ""};
 }
 
 }  // namespace kiln

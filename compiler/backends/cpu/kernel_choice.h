@@ -1,6 +1,7 @@
-// Where more than one kernel family can run a step, which one it gets: today the products
+// Where more than one kernel family can run a step, which one it gets: the products
 // (MatMul, FusedMatMul, Gemm) with few rows and constant weights, which both oneDNN's
-// matmul ("onednn") and the small-product kernel ("gemv") run. The candidates are timed
+// matmul ("onednn") and the small-product kernel ("gemv") run, and small channels-last
+// convolutions, which oneDNN and the direct convolution ("dconv") run. The candidates are timed
 // once here, at compile time, and the winner cached on disk, keyed by the CPU model, its
 // instruction-set limit, the thread count, the product's shapes and attributes and the
 // candidate set. Without timing (KILN_KERNEL_TIMING=0; tests) a fixed rule decides.
@@ -33,5 +34,8 @@ KernelChoice ChooseKernel(const Node& node, const std::string& lowered);
 constexpr int64_t kSmallProductSureRows = 4;
 /// The rule without timing (KILN_KERNEL_TIMING=0): "gemv" up to this many rows.
 constexpr int64_t kSmallProductRuleRows = 8;
+/// The rule for small convolutions without timing: the direct convolution "dconv" up to
+/// this many input channels (where oneDNN's channel blocks are mostly padding).
+constexpr int64_t kSmallConvRuleChannels = 4;
 
 }  // namespace kiln

@@ -20,12 +20,7 @@ namespace {
 // Why the ops that have no CUDA lowering yet have none (issue 15's plan for them).
 const std::map<std::string, std::string>& NotBuiltYet() {
   static const std::map<std::string, std::string> reasons = {
-      {"MatMul", "cuBLASLt lowering not built"},
-      {"Gemm", "cuBLASLt lowering not built"},
-      {"FusedMatMul", "cuBLASLt lowering not built"},
-      {"Conv", "cuDNN convolution lowering not built"},
-      {"FusedConv", "cuDNN convolution lowering not built"},
-      {"ConvTranspose", "cuDNN convolution lowering not built"},
+      {"ConvTranspose", "no generated ConvTranspose kernel yet"},
   };
   return reasons;
 }
@@ -48,6 +43,7 @@ cuda::CudaOpView NodeView(const Node& node) {
   v.op_type = node.op_type();
   v.attrs = node.attrs();
   v.num_outputs = static_cast<int>(node.outputs().size());
+  for (const Value* out : node.outputs()) v.output_dims.push_back(out->has_type() ? out->dims() : Dims{});
   for (const Value* in : node.inputs()) {
     std::optional<std::vector<int64_t>> ints;
     if (!in || !in->has_type()) {
@@ -80,13 +76,17 @@ cuda::CudaOpView NodeView(const Node& node) {
   return v;
 }
 
-// The CUDA target: no post-op fusion (no cuBLASLt/cuDNN epilogues yet, so activations stay
-// elementwise steps fuse-elementwise can take) and plain layouts only.
+// The CUDA target: post-op fusion where the generated GEMM / convolution kinds take the
+// fused node (their epilogue adds the bias and residual and applies the activation), plain
+// layouts only.
 class CudaTarget final : public Target {
  public:
   const char* name() const override { return "cuda"; }
-  std::string PostOpFusionUnsupportedReason(const Node&) const override {
-    return "cuda: no fused GEMM or convolution epilogues yet";
+  std::string PostOpFusionUnsupportedReason(const Node& fused) const override {
+    auto desc = cuda::CudaKindForOp(NodeView(fused));
+    if (!desc.ok()) return desc.status().message();
+    auto kernel = cuda::RenderCudaKind(*desc);
+    return kernel.ok() ? "" : kernel.status().message();
   }
   Layout RegionLayout() const override { return proto::LAYOUT_PLAIN; }
   bool FusesSingleElementwiseOps() const override { return true; }  // generated kernels are its only ones
@@ -122,11 +122,32 @@ class CudaLowering {
       plan_.add_input(host);
       buffers_[{in, proto::MEM_HOST}] = host;
     }
+    // Training steps: every state (parameters, optimizer slots, the step counter) lives in
+    // device memory for the session's life; the session uploads it once and downloads it
+    // only when the caller reads the states (runtime/session.h).
+    for (const StateVar& st : graph_.states()) {
+      ASSIGN_OR_RETURN(int idx, NewArenaBuffer(st.value, proto::MEM_DEVICE, st.value->name()));
+      proto::Buffer* b = plan_.mutable_buffer(idx);
+      b->set_kind(proto::BUF_STATE);
+      b->set_init_offset(AppendConstant(st.initial));
+      plan_.add_state(idx);
+      buffers_[{st.value, proto::MEM_DEVICE}] = idx;
+    }
     size_t i = 0;
     for (const auto& node : graph_.nodes()) RETURN_IF_ERROR(LowerNode(*node, on_host[i++]));
     for (const Value* out : graph_.outputs()) {
       ASSIGN_OR_RETURN(int host, BufferIn(out, proto::MEM_HOST));
       plan_.add_output(host);
+    }
+    // An update the CPU fallback computed is copied to the device first; the session then
+    // moves each update into its state on the device (none where the planner put the update
+    // in the state's bytes: the optimizer updates run in place).
+    for (const StateVar& st : graph_.states()) {
+      if (!st.update) continue;
+      ASSIGN_OR_RETURN(int update, BufferIn(st.update, proto::MEM_DEVICE));
+      proto::StateUpdate* su = plan_.add_state_update();
+      su->set_state(buffers_.at({st.value, proto::MEM_DEVICE}));
+      su->set_update(update);
     }
     plan_.set_arena_size(arena_end_[proto::MEM_HOST]);
     plan_.set_device_arena_size(arena_end_[proto::MEM_DEVICE]);
@@ -157,14 +178,18 @@ class CudaLowering {
     end = std::max(end, (off->second + bytes + 63) / 64 * 64);
     return i;
   }
+  int64_t AppendConstant(const Tensor& t) {
+    constants_.resize((constants_.size() + 63) / 64 * 64, '\0');
+    const int64_t at = static_cast<int64_t>(constants_.size());
+    constants_.append(static_cast<const char*>(t.data()), t.num_bytes());
+    return at;
+  }
   StatusOr<int> ConstantBuffer(const Value* v, proto::MemorySpace space) {
     ASSIGN_OR_RETURN(int i, NewBuffer(v, v->name()));
     proto::Buffer* b = plan_.mutable_buffer(i);
     b->set_kind(proto::BUF_CONSTANT);
     b->set_space(space);
-    constants_.resize((constants_.size() + 63) / 64 * 64, '\0');
-    b->set_offset(static_cast<int64_t>(constants_.size()));
-    constants_.append(static_cast<const char*>(v->constant().data()), v->constant().num_bytes());
+    b->set_offset(AppendConstant(v->constant()));
     return i;
   }
   // The buffer of `v` in `space`: its home, a constant of that space, or a copy made now.
@@ -344,9 +369,6 @@ class CudaBackendImpl final : public Backend {
     // nothing falls back to the CPU silently.
     // With options.cpu_fallback (the user asked), such nodes run on the host instead.
     std::vector<std::string> errors;
-    if (!graph.states().empty()) {
-      errors.push_back("graph '" + graph.name() + "': state (training steps) on the GPU not built");
-    }
     std::vector<bool> on_host;
     for (const auto& node : graph.nodes()) {
       const std::string why = UnsupportedReason(*node, options);

@@ -31,6 +31,14 @@ struct CudaKernel {
 std::string CudaKernelName(const FusedProgram& program, CudaMath math);
 StatusOr<CudaKernel> RenderCudaKernel(const FusedProgram& program, CudaMath math = CudaMath::kDouble);
 
+/// The arithmetic's prelude: `kiln_acc` (double or float), the KILN_* math functions and
+/// kiln_sigmoid. Idempotent for one `math` (a source may hold several kernels of it).
+std::string CudaMathPrelude(CudaMath math);
+/// The instructions of `program` as statements: float inputs `i0`, `i1`, ... must be in
+/// scope; instruction k defines float `tk`, computed in kiln_acc and rounded to float32.
+/// Shared by the elementwise kernels and the GEMM kinds' epilogues (cuda_gemm_kinds.cc).
+StatusOr<std::string> RenderFusedInstructions(const FusedProgram& program, const std::string& indent);
+
 /// The kernel's single by-value argument, packed as 8-byte words: the output
 /// pointers, the input pointers, then total, inner, rank, outer[kMaxFusedRank],
 /// outer_stride[input][kMaxFusedRank], inner_stride[input]. Shared by the

@@ -32,6 +32,18 @@ const std::vector<CudaKindInfo>& CudaKinds() {
       {CudaKind::kConcat, "concat", "Concat", RenderConcatKernel},
       {CudaKind::kSlice, "slice", "Slice", RenderSliceKernel},
       {CudaKind::kGather, "gather", "Gather", RenderGatherKernel},
+      {CudaKind::kMatMul, "matmul", "MatMul", RenderMatMulKernel},
+      {CudaKind::kGemm, "gemm", "Gemm", RenderMatMulKernel},
+      {CudaKind::kFusedMatMul, "fused_matmul", "FusedMatMul", RenderMatMulKernel},
+      {CudaKind::kConv, "conv", "Conv", RenderConvKernel},
+      {CudaKind::kFusedConv, "fused_conv", "FusedConv", RenderConvKernel},
+      {CudaKind::kCopy, "copy", "Reshape", RenderCopyKernel},
+      {CudaKind::kConvGradInput, "conv_grad_input", "ConvGradInput", RenderConvGradInputKernel},
+      {CudaKind::kConvGradWeight, "conv_grad_weight", "ConvGradWeight", RenderConvGradWeightKernel},
+      // The reference op of an update is the description's update_op (SGDUpdate, AdamUpdate, ...).
+      {CudaKind::kOptimizerUpdate, "optimizer_update", "", RenderOptimizerUpdateKernel},
+      {CudaKind::kCounterAdd, "counter_add", "Add", RenderCounterAddKernel},
+      {CudaKind::kDropout, "dropout", "DropoutTraining", RenderDropoutKernel},
   };
   return kinds;
 }
@@ -73,6 +85,11 @@ std::string Join(const std::vector<int64_t>& v) {
   for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
   return s + "]";
 }
+std::string Float(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(v));
+  return buf;
+}
 }  // namespace
 
 std::string Describe(const CudaKernelDesc& desc) {
@@ -86,6 +103,27 @@ std::string Describe(const CudaKernelDesc& desc) {
   }
   if (!desc.starts.empty())
     s += " starts=" + Join(desc.starts) + " steps=" + Join(desc.steps) + " out=" + Join(desc.out);
+  else if (!desc.out.empty())
+    s += " out=" + Join(desc.out);
+  if (!desc.dilations.empty()) s += " dilations=" + Join(desc.dilations);
+  if (desc.group != 1) s += " group=" + std::to_string(desc.group);
+  if (desc.bias_gradient) s += " bias_gradient";
+  if (!desc.update_op.empty()) {
+    const OptimizerHyperparams& h = desc.hyper;
+    s += " update=" + desc.update_op + " lr=" + Float(h.lr) + " wd=" + Float(h.weight_decay) +
+         " momentum=" + Float(h.momentum) + (h.nesterov ? " nesterov" : "") + " betas=" + Float(h.beta1) + "," +
+         Float(h.beta2) + " eps=" + Float(h.epsilon) + " rho=" + Float(h.rho) + (desc.lr_input ? " lr_input" : "");
+  }
+  if (desc.kind == CudaKind::kCounterAdd) s += " addend=" + std::to_string(desc.addend);
+  if (desc.kind == CudaKind::kDropout) {
+    s += " ratio=" + Float(desc.dropout_ratio) + " seed=" + std::to_string(desc.dropout_seed);
+  }
+  if (desc.trans_a || desc.trans_b) s += std::string(" trans=") + (desc.trans_a ? "A" : "") + (desc.trans_b ? "B" : "");
+  if (desc.alpha != 1.f || desc.beta != 1.f) s += " alpha=" + Float(desc.alpha) + " beta=" + Float(desc.beta);
+  if (!desc.activation.empty()) {
+    s +=
+        " activation=" + desc.activation + "(" + Float(desc.activation_alpha) + "," + Float(desc.activation_beta) + ")";
+  }
   return s;
 }
 

@@ -15,6 +15,7 @@
 
 #include "compiler/backends/cuda/cuda_codegen.h"
 #include "ir/core/dtype.h"
+#include "ir/core/optimizer.h"
 #include "ir/core/status.h"
 
 namespace kiln::cuda {
@@ -37,6 +38,19 @@ enum class CudaKind {
   kConcat,                   // inputs along axes[0]
   kSlice,                    // per axis: starts, steps (resolved, may be negative) -> output dims `out`
   kGather,                   // data, int64 indices along axes[0] (negative indices count from the end)
+  // Products: one tiled shared-memory GEMM (cuda_gemm_kinds.cc) with a per-kind operand access.
+  kMatMul,          // A [..., M, K], B [..., K, N] (numpy matmul: 1-D operands, broadcast batch dims)
+  kGemm,            // A, B 2-D (trans_a, trans_b), optional C broadcast to [M, N]: alpha * A B + beta * C
+  kFusedMatMul,     // MatMul, then + bias, + residual, activation (ir/core/fused_ops.h)
+  kConv,            // x [N, C, H, W], w [M, C / group, KH, KW], optional bias [M]: implicit GEMM
+  kFusedConv,       // Conv (bias), then + residual, activation
+  kCopy,            // x to the dims `out` (same element count): Reshape / Flatten / Squeeze / Unsqueeze
+  kConvGradInput,   // dY, w -> dX of dims `out` (Conv's attributes): implicit GEMM gathering dY
+  kConvGradWeight,  // dY, x -> dW of dims `out` [, dB with bias_gradient]: implicit GEMM over images x positions
+  // Training steps (cuda_train_kinds.cc).
+  kOptimizerUpdate,  // p, g, the optimizer's state slots [, int64 step (Adam)] [, float32 lr []] -> p', slots'
+  kCounterAdd,       // int64 x -> int64 x + `addend` (the step counter)
+  kDropout,          // x, int64 step -> y = x * mask, mask (DropoutTraining: hashed from seed, step, index)
 };
 
 /// What a kernel kind computes. Inputs are float32 except gather indices and
@@ -50,9 +64,27 @@ struct CudaKernelDesc {
   // Pooling (2-D): kernel {kh, kw}, strides {sh, sw}, pads {top, left, bottom, right}.
   std::vector<int64_t> kernel, strides, pads;
   bool count_include_pad = false;
-  // Slice: per input axis, the first index and the step; `out` the output dims.
+  // Slice: per input axis, the first index and the step; `out` the output dims (also kCopy's).
   std::vector<int64_t> starts, steps;
   Dims out;
+  // Products. Gemm: transposes, alpha, beta. Conv: dilations {dh, dw}, group (kernel,
+  // strides and pads as pooling's). Fused: the activation (an ONNX op name, "" none) with
+  // its activation_alpha / activation_beta (Clip: min, max).
+  bool trans_a = false, trans_b = false;
+  float alpha = 1.f, beta = 1.f;
+  std::vector<int64_t> dilations;
+  int64_t group = 1;
+  std::string activation;
+  float activation_alpha = 0.f, activation_beta = 0.f;
+  bool bias_gradient = false;  // ConvGradWeight: also dB
+  // Optimizer updates: the update op (ir/core/optimizer.h's table), its hyperparameters and
+  // whether the learning rate is the last input (a state the trainer lowers) instead of `hyper.lr`.
+  std::string update_op;
+  OptimizerHyperparams hyper;
+  bool lr_input = false;
+  int64_t addend = 1;         // kCounterAdd
+  float dropout_ratio = 0.f;  // kDropout
+  uint64_t dropout_seed = 0;
 };
 
 struct CudaLaunch {
@@ -62,7 +94,8 @@ struct CudaLaunch {
 struct GeneratedCudaKernel {
   CudaKernel kernel;  // name, source; num_inputs / num_outputs: the pointer struct's layout
   CudaLaunch launch;
-  std::vector<Dims> outputs;  // float32 outputs' dims
+  std::vector<Dims> outputs;   // the outputs' dims: float32, or int64 with int64_outputs
+  bool int64_outputs = false;  // kCounterAdd
 };
 
 /// The kinds' one table: name, the reference op the tests compare with, the renderer.
@@ -93,6 +126,14 @@ StatusOr<GeneratedCudaKernel> RenderTransposeKernel(const CudaKernelDesc& desc);
 StatusOr<GeneratedCudaKernel> RenderConcatKernel(const CudaKernelDesc& desc);
 StatusOr<GeneratedCudaKernel> RenderSliceKernel(const CudaKernelDesc& desc);
 StatusOr<GeneratedCudaKernel> RenderGatherKernel(const CudaKernelDesc& desc);
+StatusOr<GeneratedCudaKernel> RenderMatMulKernel(const CudaKernelDesc& desc);  // kMatMul, kGemm, kFusedMatMul
+StatusOr<GeneratedCudaKernel> RenderConvKernel(const CudaKernelDesc& desc);    // kConv, kFusedConv
+StatusOr<GeneratedCudaKernel> RenderCopyKernel(const CudaKernelDesc& desc);
+StatusOr<GeneratedCudaKernel> RenderConvGradInputKernel(const CudaKernelDesc& desc);
+StatusOr<GeneratedCudaKernel> RenderConvGradWeightKernel(const CudaKernelDesc& desc);
+StatusOr<GeneratedCudaKernel> RenderOptimizerUpdateKernel(const CudaKernelDesc& desc);
+StatusOr<GeneratedCudaKernel> RenderCounterAddKernel(const CudaKernelDesc& desc);
+StatusOr<GeneratedCudaKernel> RenderDropoutKernel(const CudaKernelDesc& desc);
 
 namespace kinds_internal {
 /// Shared by the family files: the kernel's name (kind + hash of the description),

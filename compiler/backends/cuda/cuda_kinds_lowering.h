@@ -19,6 +19,7 @@ struct CudaOpView {
   std::vector<Dims> input_dims;
   std::vector<DType> input_dtypes;  // DT_UNDEFINED: an omitted optional input
   int num_outputs = 1;
+  std::vector<Dims> output_dims;  // the view ops' (Reshape, Flatten, ...) result dims
   /// Values of the int64/int32 inputs that are constants (ReduceSum's axes, Slice's
   /// starts/ends/axes/steps); nullopt where not constant or not known.
   std::vector<std::optional<std::vector<int64_t>>> constant_ints;

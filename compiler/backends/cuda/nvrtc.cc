@@ -1,7 +1,6 @@
 #include "compiler/backends/cuda/nvrtc.h"
 
 #include <dlfcn.h>
-#include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,33 +37,6 @@ struct Nvrtc {
   int (*GetSupportedArchs)(int*);
 };
 
-std::vector<std::string> Candidates() {
-  std::vector<std::string> paths;
-  if (const char* env = std::getenv("KILN_NVRTC_LIBRARY"); env != nullptr && *env) paths.push_back(env);
-  for (const char* name : {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}) paths.push_back(name);
-  for (const char* name : {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}) {
-    paths.push_back(std::string("/usr/local/cuda/lib64/") + name);
-  }
-  std::vector<std::string> sites = {"/usr/lib/python3*/site-packages", "/usr/lib/python3*/dist-packages",
-                                    "/usr/local/lib/python3*/site-packages", "/usr/local/lib/python3*/dist-packages",
-                                    "/opt/conda/lib/python3*/site-packages"};
-  if (const char* venv = std::getenv("VIRTUAL_ENV")) sites.push_back(std::string(venv) + "/lib/python3*/site-packages");
-  if (const char* home = std::getenv("HOME")) sites.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
-  for (const std::string& site : sites) {
-    for (const char* sub : {"/nvidia/cu13/lib/libnvrtc.so*", "/nvidia/cuda_nvrtc/lib/libnvrtc.so*"}) {
-      glob_t g;
-      if (glob((site + sub).c_str(), 0, nullptr, &g) == 0) {
-        for (size_t k = 0; k < g.gl_pathc; ++k) {
-          const std::string p = g.gl_pathv[k];
-          if (p.find("builtins") == std::string::npos && p.find(".alt.") == std::string::npos) paths.push_back(p);
-        }
-      }
-      globfree(&g);
-    }
-  }
-  return paths;
-}
-
 template <typename F>
 bool Bind(void* handle, const char* name, F* fn) {
   *fn = reinterpret_cast<F>(dlsym(handle, name));
@@ -75,17 +47,13 @@ const Nvrtc& Load() {
   static Nvrtc lib;
   static std::once_flag once;
   std::call_once(once, [] {
-    std::string tried;
-    for (const std::string& path : Candidates()) {
-      lib.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (lib.handle != nullptr) {
-        lib.path = path;
-        break;
-      }
-      if (tried.empty()) tried = dlerror();
-    }
+    const OpenedLibrary opened =
+        OpenCudaLibrary("NVRTC", "KILN_NVRTC_LIBRARY", {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"},
+                        {"nvidia/cu13/lib/libnvrtc.so*", "nvidia/cuda_nvrtc/lib/libnvrtc.so*"});
+    lib.handle = opened.handle;
+    lib.path = opened.path;
     if (lib.handle == nullptr) {
-      lib.error = "cuda: no NVRTC library found (" + tried + "; set KILN_NVRTC_LIBRARY)";
+      lib.error = opened.error;
       return;
     }
     const bool ok =
@@ -123,10 +91,7 @@ bool ReadFile(const std::string& path, std::string* out) {
 
 // Best effort: a cache that cannot be written only costs a recompile. Temp + rename: never half a file.
 void WriteFileAtomically(const std::string& dir, const std::string& path, const std::string& data) {
-  for (size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
-    mkdir(dir.substr(0, at).c_str(), 0755);  // each parent; EEXIST is fine
-    if (at == std::string::npos) break;
-  }
+  MakeDirectories(dir);
   const std::string temp = path + ".tmp." + std::to_string(getpid());
   {
     std::ofstream f(temp, std::ios::binary | std::ios::trunc);

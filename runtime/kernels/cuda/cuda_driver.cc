@@ -32,6 +32,11 @@ struct Driver {
   int (*MemFree)(DevicePtr);
   int (*MemcpyHtoD)(DevicePtr, const void*, size_t);
   int (*MemcpyDtoH)(void*, DevicePtr, size_t);
+  int (*MemcpyDtoDAsync)(DevicePtr, DevicePtr, size_t, void*);
+  int (*MemcpyHtoDAsync)(DevicePtr, const void*, size_t, void*);
+  int (*MemcpyDtoHAsync)(void*, DevicePtr, size_t, void*);
+  int (*MemHostAlloc)(void**, size_t, unsigned);
+  int (*MemFreeHost)(void*);
   int (*StreamCreate)(void**, unsigned);
   int (*StreamDestroy)(void*);
   int (*StreamSynchronize)(void*);
@@ -84,7 +89,8 @@ const Driver& Load() {
         Bind(h, {"cuModuleGetFunction"}, &d.ModuleGetFunction, &m) &&
         Bind(h, {"cuLaunchKernel"}, &d.LaunchKernel, &m) && Bind(h, {"cuMemAlloc_v2"}, &d.MemAlloc, &m) &&
         Bind(h, {"cuMemFree_v2"}, &d.MemFree, &m) && Bind(h, {"cuMemcpyHtoD_v2"}, &d.MemcpyHtoD, &m) &&
-        Bind(h, {"cuMemcpyDtoH_v2"}, &d.MemcpyDtoH, &m) && Bind(h, {"cuStreamCreate"}, &d.StreamCreate, &m) &&
+        Bind(h, {"cuMemcpyDtoH_v2"}, &d.MemcpyDtoH, &m) && Bind(h, {"cuMemcpyDtoDAsync_v2"}, &d.MemcpyDtoDAsync, &m) &&
+        Bind(h, {"cuStreamCreate"}, &d.StreamCreate, &m) &&
         Bind(h, {"cuStreamDestroy_v2", "cuStreamDestroy"}, &d.StreamDestroy, &m) &&
         Bind(h, {"cuStreamSynchronize"}, &d.StreamSynchronize, &m) && Bind(h, {"cuEventCreate"}, &d.EventCreate, &m) &&
         Bind(h, {"cuEventRecord"}, &d.EventRecord, &m) && Bind(h, {"cuEventSynchronize"}, &d.EventSynchronize, &m) &&
@@ -191,6 +197,22 @@ Status CudaDevice::CopyToDevice(DevicePtr dst, const void* src, size_t bytes) {
 }
 Status CudaDevice::CopyToHost(void* dst, DevicePtr src, size_t bytes) {
   return bytes == 0 ? Status::Ok() : Check(Load().MemcpyDtoH(dst, src, bytes), "cuMemcpyDtoH");
+}
+Status CudaDevice::CopyToDeviceAsync(DevicePtr dst, const void* src, size_t bytes, void* stream) {
+  return bytes == 0 ? Status::Ok() : Check(Load().MemcpyHtoDAsync(dst, src, bytes, stream), "cuMemcpyHtoDAsync");
+}
+Status CudaDevice::CopyToHostAsync(void* dst, DevicePtr src, size_t bytes, void* stream) {
+  return bytes == 0 ? Status::Ok() : Check(Load().MemcpyDtoHAsync(dst, src, bytes, stream), "cuMemcpyDtoHAsync");
+}
+StatusOr<void*> CudaDevice::AllocPinned(size_t bytes) {
+  CU(CtxSetCurrent(context_), "cuCtxSetCurrent");
+  void* p = nullptr;
+  CU(MemHostAlloc(&p, bytes == 0 ? 1 : bytes, 0), "cuMemHostAlloc");
+  return p;
+}
+Status CudaDevice::FreePinned(void* p) { return p ? Check(Load().MemFreeHost(p), "cuMemFreeHost") : Status::Ok(); }
+Status CudaDevice::CopyOnDevice(DevicePtr dst, DevicePtr src, size_t bytes, void* stream) {
+  return bytes == 0 ? Status::Ok() : Check(Load().MemcpyDtoDAsync(dst, src, bytes, stream), "cuMemcpyDtoDAsync");
 }
 
 StatusOr<void*> CudaDevice::CreateStream() {

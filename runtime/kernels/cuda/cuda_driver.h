@@ -44,6 +44,14 @@ class CudaDevice {
   Status Free(DevicePtr ptr);
   Status CopyToDevice(DevicePtr dst, const void* src, size_t bytes);
   Status CopyToHost(void* dst, DevicePtr src, size_t bytes);
+  /// Asynchronous copies on `stream`; the host side must be pinned (AllocPinned) to overlap.
+  Status CopyToDeviceAsync(DevicePtr dst, const void* src, size_t bytes, void* stream);
+  Status CopyToHostAsync(void* dst, DevicePtr src, size_t bytes, void* stream);
+  /// Page-locked host memory (cuMemHostAlloc): the staging buffers of a plan's edge copies.
+  StatusOr<void*> AllocPinned(size_t bytes);
+  Status FreePinned(void* pinned);
+  /// Device to device, enqueued on `stream` (asynchronous to the host).
+  Status CopyOnDevice(DevicePtr dst, DevicePtr src, size_t bytes, void* stream = nullptr);
 
   StatusOr<void*> CreateStream();
   Status DestroyStream(void* stream);

@@ -5,10 +5,19 @@
 #include "runtime/kernels/cuda/cuda_kernels.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <mutex>
 #include <unordered_map>
 
+#include "ir/core/file_io.h"
 #include "runtime/device.h"
+#include "runtime/kernels/cuda/cublaslt.h"
 #include "runtime/kernels/cuda/cuda_driver.h"
 
 namespace kiln::runtime {
@@ -30,6 +39,10 @@ class CudaPlanDevice final : public Device {
     return std::unique_ptr<Device>(std::move(d));
   }
   ~CudaPlanDevice() override {
+    for (const Graph& g : graphs_) {
+      if (g.exec) (void)device_->DestroyGraph(g.exec);
+    }
+    for (void* p : pinned_) (void)device_->FreePinned(p);
     if (arena_) (void)device_->Free(arena_);
     if (stream_) (void)device_->DestroyStream(stream_);
   }
@@ -52,7 +65,51 @@ class CudaPlanDevice final : public Device {
   Status CopyToHost(void* dst, const void* src, int64_t bytes) override {
     return device_->CopyToHost(dst, reinterpret_cast<cuda::DevicePtr>(src), static_cast<size_t>(bytes));
   }
+  Status CopyOnDevice(void* dst, const void* src, int64_t bytes) override {
+    return device_->CopyOnDevice(reinterpret_cast<cuda::DevicePtr>(dst), reinterpret_cast<cuda::DevicePtr>(src),
+                                 static_cast<size_t>(bytes), stream_);
+  }
   Status Synchronize() override { return device_->Synchronize(stream_); }
+
+  bool CanCaptureGraphs() const override { return CudaGraphsEnabled(std::getenv("KILN_CUDA_GRAPH")); }
+  Status CaptureGraph(int segment, const std::function<Status()>& enqueue) override {
+    if (segment < 0) return Internal("cuda: graph segment ", segment);
+    if (static_cast<size_t>(segment) >= graphs_.size()) graphs_.resize(static_cast<size_t>(segment) + 1);
+    Graph& g = graphs_[segment];
+    g = Graph{};
+    capturing_ = &g;
+    auto exec = device_->CaptureGraph(stream_, enqueue);
+    capturing_ = nullptr;
+    if (!exec.ok()) {
+      g = Graph{};
+      return exec.status().WithContext("cuda: capturing a CUDA graph (KILN_CUDA_GRAPH=0 runs without)");
+    }
+    g.exec = *exec;
+    return Status::Ok();
+  }
+  Status ReplayGraph(int segment) override {
+    if (segment < 0 || static_cast<size_t>(segment) >= graphs_.size() || !graphs_[segment].exec) {
+      return Internal("cuda: graph segment ", segment, " was not captured");
+    }
+    const Graph& g = graphs_[segment];
+    for (const auto& f : g.before) f();
+    RETURN_IF_ERROR(device_->LaunchGraph(g.exec, stream_));
+    if (g.after.empty()) return Status::Ok();
+    RETURN_IF_ERROR(Synchronize());
+    for (const auto& f : g.after) f();
+    return Status::Ok();
+  }
+  // For the edge copies: whether a graph is being captured, and the host work to repeat
+  // before / after each of its replays (the captured graph holds only the device's work).
+  bool capturing() const { return capturing_ != nullptr; }
+  void BeforeReplay(std::function<void()> f) { capturing_->before.push_back(std::move(f)); }
+  void AfterReplay(std::function<void()> f) { capturing_->after.push_back(std::move(f)); }
+  /// A page-locked host buffer for the session's life (the edge copies' staging).
+  StatusOr<void*> Pinned(int64_t bytes) {
+    ASSIGN_OR_RETURN(void* p, device_->AllocPinned(static_cast<size_t>(std::max<int64_t>(bytes, 1))));
+    pinned_.push_back(p);
+    return p;
+  }
 
   cuda::CudaDevice& device() { return *device_; }
   void* stream() const { return stream_; }
@@ -67,6 +124,13 @@ class CudaPlanDevice final : public Device {
   void* stream_ = nullptr;
   cuda::DevicePtr arena_ = 0;
   std::unordered_map<std::string, void*> functions_;
+  struct Graph {
+    void* exec = nullptr;
+    std::vector<std::function<void()>> before, after;
+  };
+  std::vector<Graph> graphs_;  // per segment (runtime/device.h)
+  Graph* capturing_ = nullptr;
+  std::vector<void*> pinned_;
 };
 
 StatusOr<CudaPlanDevice*> SessionDevice(const KernelSpec& spec) {
@@ -215,6 +279,9 @@ class CudaKindKernel final : public Kernel {
     const std::string symbol = spec.attrs.GetString("symbol", "");
     k->function_ = k->device_->Function(symbol);
     if (!k->function_) return InvalidArgument(spec.Label(), ": the plan has no CUDA kernel image '", symbol, "'");
+    const cuda::DeviceInfo& info = k->device_->device().info();
+    k->choice_key_ = symbol + "|" + info.name + "|" + std::to_string(info.driver_version);
+    k->PrepareCublasLt(spec);
     return std::unique_ptr<Kernel>(std::move(k));
   }
 
@@ -222,19 +289,107 @@ class CudaKindKernel final : public Kernel {
     size_t w = 0;
     for (size_t i = 0; i < num_inputs_; ++i) args_[w++] = reinterpret_cast<uint64_t>(inputs[i].data);
     for (const TensorRef& t : outputs) args_[w++] = reinterpret_cast<uint64_t>(t.data);
-    void* params[] = {args_.data()};
-    return device_->device().Launch(function_, grid_, block_, params, device_->stream());
+    if (lt_ && !chosen_) RETURN_IF_ERROR(Choose(inputs, outputs));
+    return use_lt_ ? RunCublasLt(inputs, outputs) : Launch();
   }
 
  private:
+  Status Launch() {
+    void* params[] = {args_.data()};
+    return device_->device().Launch(function_, grid_, block_, params, device_->stream());
+  }
+  Status RunCublasLt(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) {
+    auto at = [&](int i) { return i < 0 ? cuda::DevicePtr{0} : reinterpret_cast<cuda::DevicePtr>(inputs[i].data); };
+    return lt_->Run(at(lt_step_.a), at(lt_step_.b), at(lt_step_.c), reinterpret_cast<cuda::DevicePtr>(outputs[0].data),
+                    at(lt_step_.bias), device_->stream());
+  }
+
+  // A product cuBLASLt can compute (cublaslt.h) gets its plan too, unless KILN_CUDA_GEMM=generated
+  // or the library is missing: then the generated kernel runs, which is always correct.
+  void PrepareCublasLt(const KernelSpec& spec) {
+    const char* mode = std::getenv("KILN_CUDA_GEMM");
+    const std::string m = mode ? mode : "measure";
+    if (m == "generated" || (spec.op_type != "MatMul" && spec.op_type != "Gemm" && spec.op_type != "FusedMatMul")) {
+      return;
+    }
+    std::vector<Dims> dims;
+    for (const TensorRef& t : spec.inputs) {
+      if (t.dtype == proto::DT_UNDEFINED) break;
+      dims.push_back(t.dims);
+    }
+    auto step = cuda::CublasLtStepFor(spec.op_type, spec.attrs, dims, spec.outputs[0].dims);
+    if (!step.ok()) return;
+    auto lt = cuda::CublasLtMatmul::Create(step->gemm, device_->device());
+    if (!lt.ok()) return;
+    lt_step_ = *step;
+    lt_ = std::move(*lt);
+    if (m == "cublaslt") chosen_ = use_lt_ = true;
+  }
+
+  // The rule (docs/cuda.md): on a step's first run, time the generated kernel and cuBLASLt on
+  // the step's own buffers (one warm-up, then the best of 3 CUDA-event timings each) and keep
+  // the faster for this kernel on this GPU and driver: for the process, and in the kernel
+  // cache folder (<cache>/gemm_choice/<hash>: "cublaslt" or "generated") for the next ones.
+  Status Choose(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) {
+    static std::mutex mu;
+    static std::map<std::string, bool> choices;
+    const std::string dir = KilnCacheDir("cuda", "KILN_CUDA_CACHE_DIR", "KILN_CUDA_CACHE");
+    char hash[24];
+    std::snprintf(hash, sizeof(hash), "%016llx", static_cast<unsigned long long>(StableHash(choice_key_)));
+    const std::string file = dir.empty() ? "" : dir + "/gemm_choice/" + hash;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = choices.find(choice_key_);
+      if (it == choices.end() && !file.empty()) {
+        std::ifstream f(file);
+        std::string word;
+        if (f >> word && (word == "cublaslt" || word == "generated"))
+          it = choices.emplace(choice_key_, word == "cublaslt").first;
+      }
+      if (it != choices.end()) {
+        chosen_ = true;
+        use_lt_ = it->second;
+        return Status::Ok();
+      }
+    }
+    auto best_of = [&](const std::function<Status()>& run) -> StatusOr<float> {
+      RETURN_IF_ERROR(run());
+      float best = std::numeric_limits<float>::infinity();
+      for (int r = 0; r < 3; ++r) {
+        ASSIGN_OR_RETURN(float ms, device_->device().TimeMs(device_->stream(), run));
+        best = std::min(best, ms);
+      }
+      return best;
+    };
+    ASSIGN_OR_RETURN(float generated, best_of([&] { return Launch(); }));
+    ASSIGN_OR_RETURN(float lt, best_of([&] { return RunCublasLt(inputs, outputs); }));
+    chosen_ = true;
+    use_lt_ = lt < generated;
+    std::lock_guard<std::mutex> lock(mu);
+    choices[choice_key_] = use_lt_;
+    if (!file.empty()) {  // a cache that cannot be written only costs a measurement next time
+      MakeDirectories(dir + "/gemm_choice");
+      (void)WriteFileAtomically(file, use_lt_ ? "cublaslt\n" : "generated\n");
+    }
+    return Status::Ok();
+  }
+
   CudaPlanDevice* device_ = nullptr;
   void* function_ = nullptr;
   unsigned grid_ = 1, block_ = 1;
   size_t num_inputs_ = 0;
   std::vector<uint64_t> args_;
+  std::string choice_key_;
+  std::unique_ptr<cuda::CublasLtMatmul> lt_;  // products cuBLASLt can compute
+  cuda::LtStep lt_step_;
+  bool chosen_ = false, use_lt_ = false;
 };
 
 // The copies at a plan's edges: host input -> its device buffer, device output -> host.
+// Each goes through its own pinned staging buffer with an asynchronous copy on the stream:
+// to the device, the host copies into the staging buffer first; to the host, the host
+// copies out of it once the stream got there. While a graph is captured, only the
+// asynchronous copy is recorded and the host's part is registered to run around each replay.
 class CudaCopyKernel final : public Kernel {
  public:
   static StatusOr<std::unique_ptr<Kernel>> Create(const KernelSpec& spec) {
@@ -247,22 +402,47 @@ class CudaCopyKernel final : public Kernel {
     auto k = std::make_unique<CudaCopyKernel>();
     k->device_ = device;
     k->to_device_ = direction == "to_device";
+    if (spec.outputs.size() == 1 && spec.outputs[0].num_bytes() > 0) {
+      ASSIGN_OR_RETURN(k->staging_, device->Pinned(spec.outputs[0].num_bytes()));
+    }
     return std::unique_ptr<Kernel>(std::move(k));
   }
   Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) override {
     const int64_t bytes = outputs[0].num_bytes();
     if (bytes == 0) return Status::Ok();
-    if (to_device_) return device_->CopyToDevice(outputs[0].data, inputs[0].data, bytes);
-    RETURN_IF_ERROR(device_->Synchronize());  // the kernels before it ran on the stream
-    return device_->CopyToHost(outputs[0].data, inputs[0].data, bytes);
+    cuda::CudaDevice& dev = device_->device();
+    void* staging = staging_;
+    if (to_device_) {
+      const void* host = inputs[0].data;
+      if (device_->capturing()) {
+        device_->BeforeReplay([staging, host, bytes] { std::memcpy(staging, host, static_cast<size_t>(bytes)); });
+      } else {
+        std::memcpy(staging, host, static_cast<size_t>(bytes));
+      }
+      return dev.CopyToDeviceAsync(reinterpret_cast<cuda::DevicePtr>(outputs[0].data), staging,
+                                   static_cast<size_t>(bytes), device_->stream());
+    }
+    RETURN_IF_ERROR(dev.CopyToHostAsync(staging, reinterpret_cast<cuda::DevicePtr>(inputs[0].data),
+                                        static_cast<size_t>(bytes), device_->stream()));
+    void* host = outputs[0].data;
+    if (device_->capturing()) {
+      device_->AfterReplay([staging, host, bytes] { std::memcpy(host, staging, static_cast<size_t>(bytes)); });
+      return Status::Ok();
+    }
+    RETURN_IF_ERROR(device_->Synchronize());  // the copy (and the kernels before it) ran
+    std::memcpy(host, staging, static_cast<size_t>(bytes));
+    return Status::Ok();
   }
 
  private:
   CudaPlanDevice* device_ = nullptr;
   bool to_device_ = true;
+  void* staging_ = nullptr;  // pinned, owned by the device
 };
 
 }  // namespace
+
+bool CudaGraphsEnabled(const char* env) { return env == nullptr || std::strcmp(env, "0") != 0; }
 
 DeviceRuntime CudaDeviceRuntime() {
   return DeviceRuntime{"cuda", CudaPlanDevice::Open, [] { return cuda::CudaDriverAvailable(); }};

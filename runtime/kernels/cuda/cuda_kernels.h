@@ -14,4 +14,8 @@ namespace kiln::runtime {
 /// launch that reads or writes out of bounds.
 Status CheckCudaLaunch(const KernelSpec& spec, const std::vector<int64_t>& args, int64_t elements);
 
+/// Whether sessions replay their device segments as CUDA graphs, given KILN_CUDA_GRAPH's value
+/// (unset: yes; "0": no, every launch is enqueued by its step on every run).
+bool CudaGraphsEnabled(const char* env);
+
 }  // namespace kiln::runtime

@@ -132,7 +132,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvGradInput(const KernelSpec& spec) {
   ASSIGN_OR_RETURN(ConvDescs c, ConvSetUp(spec, spec.outputs[0].dims, spec.inputs[1].dims, spec.inputs[0].dims));
   dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, AnyLayout(c.src), AnyLayout(c.weights),
                                           AnyLayout(c.dst), c.strides, c.dilates, c.pad_l, c.pad_r);
-  dnnl::convolution_backward_data::primitive_desc pd(d, *spec.env->engine, ConvHint(spec, c, memory::desc()));
+  dnnl::convolution_backward_data::primitive_desc pd(d, UserScratchpad(), *spec.env->engine,
+                                                     ConvHint(spec, c, memory::desc()));
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   memory dy = ReorderTo(*kernel, kernel->Input(0, c.dst), pd.diff_dst_desc());
   memory wts = ReorderTo(*kernel, kernel->Input(1, c.weights), pd.weights_desc());
@@ -153,7 +154,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvGradWeight(const KernelSpec& spec) {
   const memory::desc b_md = has_bias ? PlainDesc({w[0]}) : memory::desc();
   dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, AnyLayout(c.src), AnyLayout(c.weights),
                                              b_md, AnyLayout(c.dst), c.strides, c.dilates, c.pad_l, c.pad_r);
-  dnnl::convolution_backward_weights::primitive_desc pd(d, *spec.env->engine, ConvHint(spec, c, b_md));
+  dnnl::convolution_backward_weights::primitive_desc pd(d, UserScratchpad(), *spec.env->engine,
+                                                        ConvHint(spec, c, b_md));
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   memory dy = ReorderTo(*kernel, kernel->Input(0, c.dst), pd.diff_dst_desc());
   memory src = ReorderTo(*kernel, kernel->Input(1, c.src), pd.src_desc());

@@ -16,9 +16,17 @@
 #include <vector>
 
 #include "dnnl.hpp"
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+#include <omp.h>
+#endif
 #include "runtime/kernel.h"
 
 namespace kiln::runtime {
+
+/// ExecEnv::reordered_constants: weights reordered at build time, by source data.
+struct ReorderedConstants {
+  std::vector<std::pair<const void*, dnnl::memory>> entries;
+};
 
 namespace onednn {
 
@@ -74,6 +82,15 @@ memory::desc AnyLayout(const memory::desc& md);
 memory WriteVia(class PrimitiveKernel& kernel, memory plain, const memory::desc& md);
 /// Adds the reorder from `from` into `to` (after the producing step) when they differ.
 void CopyBack(class PrimitiveKernel& kernel, memory from, memory to);
+
+/// `attr` with the scratchpad left to Kiln: AddStep then binds the primitive's scratchpad
+/// to a slice of the session's shared scratch (PrimitiveKernel::Scratch) instead of memory
+/// oneDNN holds per primitive. For the primitives whose scratchpads are large (products,
+/// convolutions and their backward).
+inline dnnl::primitive_attr UserScratchpad(dnnl::primitive_attr attr = {}) {
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
 
 /// Appends the eltwise post-op of a fused op's "activation" attribute (ir/core/fused_ops.h),
 /// if any.
@@ -137,6 +154,35 @@ bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec);
 /// Builds a kernel for a spec whose env holds an engine; may throw dnnl::error
 /// and returns reasons (without the node label) for what it does not handle.
 using OneDnnBuilder = std::function<StatusOr<std::unique_ptr<Kernel>>(const KernelSpec& spec)>;
+
+/// Sets the calling thread's OpenMP thread count (what oneDNN sizes a primitive's parallel
+/// work by when it is created, and runs it with) for its lifetime.
+class ScopedThreadCount {
+ public:
+  explicit ScopedThreadCount(int threads) : wanted_(threads) {
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+    saved_ = omp_get_max_threads();
+    if (saved_ != threads) omp_set_num_threads(threads);
+#endif
+  }
+  ~ScopedThreadCount() {
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+    if (saved_ != wanted_) omp_set_num_threads(saved_);
+#endif
+  }
+  ScopedThreadCount(const ScopedThreadCount&) = delete;
+  ScopedThreadCount& operator=(const ScopedThreadCount&) = delete;
+
+ private:
+  int wanted_ = 1, saved_ = 1;
+};
+
+/// The kernel of `spec` as parts over slices of the batch (or a convolution's output rows)
+/// that `build` makes, each run on one thread by Kiln's share team (onednn_split.cc); null
+/// when the op or its shapes are not split, or a part cannot be built.
+std::unique_ptr<Kernel> BuildSplitKernel(const KernelSpec& spec, const OneDnnBuilder& build);
+/// The number of parts BuildSplitKernel makes of `spec` (0: not split), for tests and reports.
+int SplitPartCount(const KernelSpec& spec);
 
 /// Whether a builder binds its tensors with the layouts the spec gives (LayoutDesc);
 /// the factory refuses a non-plain tensor for the others.

@@ -71,7 +71,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, b
   if (fused) RETURN_IF_ERROR(AppendActivation(spec.attrs, post_ops));
   dnnl::primitive_attr attr;
   attr.set_post_ops(post_ops);
-  dnnl::convolution_forward::primitive_desc pd(d, attr, *spec.env->engine);
+  dnnl::convolution_forward::primitive_desc pd(d, UserScratchpad(attr), *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   memory src = ReorderTo(*kernel, kernel->Input(0, src_md), pd.src_desc());
   memory wts = ConstantOrReorderTo(*kernel, spec, 1, w_md, pd.weights_desc());

@@ -1,4 +1,5 @@
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/small_conv.h"
 #include "runtime/kernels/onednn/small_matmul.h"
 
 namespace kiln::runtime {
@@ -13,6 +14,7 @@ void RegisterOneDnnKernels(KernelRegistry& r) {
   onednn::RegisterBackwardKernels(r);
   onednn::RegisterRecurrentKernels(r);
   onednn::RegisterSmallMatMulKernels(r);  // family "gemv"
+  onednn::RegisterSmallConvKernels(r);    // family "dconv"
 }
 
 }  // namespace kiln::runtime

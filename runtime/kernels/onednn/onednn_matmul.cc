@@ -61,7 +61,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildMatMulWithPostOps(const KernelSpec& spec,
   const memory::desc b_run = PackedWeightsDesc(spec, b_md);
   dnnl::matmul::desc d =
       has_bias ? dnnl::matmul::desc(a_md, b_run, bias_md, dst_md) : dnnl::matmul::desc(a_md, b_run, dst_md);
-  dnnl::matmul::primitive_desc pd(d, attr, *spec.env->engine);
+  dnnl::matmul::primitive_desc pd(d, UserScratchpad(attr), *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, kernel->Input(0, a_md)},
                                        {DNNL_ARG_WEIGHTS, Weights(*kernel, spec, b_md, pd)},
@@ -105,7 +105,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildGemm(const KernelSpec& spec) {
   }
   if (scale != 1.0f) attr.set_output_scales(0, {scale});
   dnnl::matmul::desc d(a_md, PackedWeightsDesc(spec, b_md), dst_md);
-  dnnl::matmul::primitive_desc pd(d, attr, *spec.env->engine);
+  dnnl::matmul::primitive_desc pd(d, UserScratchpad(attr), *spec.env->engine);
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, kernel->Input(0, a_md)},
                                        {DNNL_ARG_WEIGHTS, Weights(*kernel, spec, b_md, pd)},

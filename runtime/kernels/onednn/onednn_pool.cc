@@ -83,10 +83,18 @@ memory ReorderTo(PrimitiveKernel& kernel, memory from, const memory::desc& md) {
 memory ConstantOrReorderTo(PrimitiveKernel& kernel, const KernelSpec& spec, int index, const memory::desc& plain,
                            const memory::desc& md) {
   if (!spec.is_constant_input(index) || plain == md) return ReorderTo(kernel, kernel.Input(index, plain), md);
-  memory from(plain, *spec.env->engine, spec.inputs[index].data);
+  const void* data = spec.inputs[index].data;
+  auto* shared = spec.env->reordered_constants.get();
+  if (shared) {
+    for (const auto& [source, reordered] : shared->entries) {
+      if (source == data && reordered.get_desc() == md) return reordered;
+    }
+  }
+  memory from(plain, *spec.env->engine, const_cast<void*>(data));
   memory to = OwnedBuffer(spec, md);  // reordered once, read by every run
   dnnl::reorder(from, to).execute(*spec.env->stream, from, to);
   spec.env->stream->wait();
+  if (shared) shared->entries.emplace_back(data, to);
   return to;
 }
 

@@ -21,7 +21,8 @@
 
 #include "ir/core/fused_ops.h"
 #include "runtime/kernels/onednn/onednn_common.h"
-#include "runtime/kernels/onednn/share_team.h"
+#include "runtime/kernels/onednn/simd_vec.h"
+#include "runtime/share_team.h"
 
 namespace kiln::runtime::onednn {
 namespace {
@@ -123,36 +124,7 @@ StatusOr<Geometry> Analyze(const KernelSpec& spec) {
   return g;
 }
 
-// ---- Loops on vectors of W floats ----
-// Every function taking or returning a vector is inlined into the per-ISA entry points, so
-// no vector crosses a call (GCC's ABI notes do not apply).
-#pragma GCC diagnostic ignored "-Wpsabi"
-#define KILN_INLINE inline __attribute__((always_inline))
-
-template <int W>
-struct VecTypes {
-  typedef float F __attribute__((vector_size(W * 4), aligned(4)));  // unaligned access
-  typedef int I __attribute__((vector_size(W * 4), aligned(4)));
-};
-template <int W>
-using FloatVec = typename VecTypes<W>::F;
-
-template <int W>
-KILN_INLINE FloatVec<W> LoadVec(const float* p) {
-  return *reinterpret_cast<const FloatVec<W>*>(p);
-}
-template <int W>
-KILN_INLINE void StoreVec(float* p, FloatVec<W> v) {
-  *reinterpret_cast<FloatVec<W>*>(p) = v;
-}
-template <int W>
-KILN_INLINE FloatVec<W> Broadcast(float s) {
-#if defined(__clang__)  // no __builtin_shuffle; clang folds this to a broadcast
-  return FloatVec<W>{} + s;
-#else
-  return __builtin_shuffle(FloatVec<W>{s}, typename VecTypes<W>::I{});
-#endif
-}
+// ---- Loops on vectors of W floats (simd_vec.h) ----
 
 // Tile shapes: W floats per vector, kVecs vectors per panel (P = kVecs * W columns), kRows
 // rows per tile; kRows * kVecs accumulators plus kVecs loads fit the register file.
@@ -283,18 +255,6 @@ __attribute__((target("avx512f,fma"))) void RunAvx512(const Problem& q) { RunPan
 __attribute__((target("avx2,fma"))) void RunAvx2(const Problem& q) { RunPanels<Avx2Shape>(q); }
 void RunGeneric(const Problem& q) { RunPanels<GenericShape>(q); }
 
-// A 64-byte aligned float buffer, zeroed, allocated once (when the kernel is built).
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<float[], FreeDeleter>;
-Buffer AllocateZeroed(int64_t floats) {
-  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(floats, 1)) * sizeof(float) + 63) / 64 * 64;
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (p) std::memset(p, 0, bytes);
-  return Buffer(p);
-}
-
 class SmallMatMulKernel : public Kernel {
  public:
   SmallMatMulKernel(const KernelSpec& spec, const Geometry& g, SimdLevel level)
@@ -386,7 +346,7 @@ class SmallMatMulKernel : public Kernel {
   std::string label_;
   void (*run_)(const Problem&) = RunGeneric;
   bool parallel_ = false;
-  Buffer packed_, column_, pre_activation_;
+  AlignedFloats packed_, column_, pre_activation_;
   std::unique_ptr<Kernel> activation_;
   std::vector<Tensor> clip_bounds_;
   std::vector<TensorRef> act_inputs_, act_outputs_;

@@ -5,12 +5,14 @@
 // batch 1 on two threads took 1.4-6 ms at load 7 against 0.009 ms quiet). Helper k takes
 // share k first, so on a quiet machine each share runs on the same thread run after run
 // (and its data stays in that core's cache). Helpers spin briefly after a job, then sleep;
-// a sleeping helper is woken but not waited for.
+// a sleeping helper is woken but not waited for. Helpers run with one OpenMP thread (a
+// share is a part of a split job) and move off the CPU the caller runs on when they find
+// themselves there (KILN_PIN_HELPERS=0: leave placement to the scheduler).
 #pragma once
 
 #include <cstdint>
 
-namespace kiln::runtime::onednn {
+namespace kiln::runtime {
 
 /// Runs fn(ctx, s) for s in [0, shares), on the calling thread and up to shares - 1 helper
 /// threads; returns when every share is done. Concurrent callers (two sessions at once)
@@ -23,4 +25,4 @@ void RunShares(int shares, const F& share) {
       shares, [](const void* ctx, int s) { (*static_cast<const F*>(ctx))(s); }, &share);
 }
 
-}  // namespace kiln::runtime::onednn
+}  // namespace kiln::runtime

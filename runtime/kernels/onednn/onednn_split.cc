@@ -1,0 +1,258 @@
+// oneDNN kernels split into parts that Kiln's share team runs (runtime/share_team.h).
+//
+// Debian's oneDNN parallelizes a primitive with an OpenMP parallel region. Between the
+// regions of consecutive steps libgomp's threads spin (GOMP_SPINCOUNT) or sleep
+// (OMP_WAIT_POLICY=PASSIVE: ~30 us to wake each, more than a ResNet-8 convolution at batch 1
+// takes), and on a busy machine a region waits for its slowest thread's time slice. So the
+// forward ops whose work divides along the batch are built as `threads` kernels over slices
+// of it, each built and run on one thread, and the share team runs them: its helpers spin
+// for a fixed ~100 us whatever the environment says, and a share whose helper has not shown
+// up is taken by the caller. What is too small for an OpenMP region stays on one thread here
+// too (OneDnnKernelRunsOnOneThread): splitting LeNet-5's 10 us convolutions at batch 1 made
+// the model twice as slow (each step then reads what the other core wrote). A convolution at batch 1 in channels-last
+// is split over its output rows instead (each part reads the input rows its windows need; the padding of a part is the
+// real padding on the image's edges only), so the slices are contiguous.
+//
+// The parts share the reordered weights (ExecEnv::reordered_constants), have their own
+// stream and their own slice of the session's scratch. KILN_ONEDNN_SPLIT=0 turns the split off (OpenMP regions, as
+// before).
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "ir/core/fused_ops.h"
+#include "ir/core/shape_util.h"
+#include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/share_team.h"
+
+namespace kiln::runtime::onednn {
+namespace {
+
+bool SplitEnabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("KILN_ONEDNN_SPLIT");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return enabled;
+}
+
+bool IsProduct(const std::string& op) { return op == "MatMul" || op == "FusedMatMul" || op == "Gemm"; }
+bool IsConv(const std::string& op) { return op == "Conv" || op == "FusedConv"; }
+
+// Ops whose every output row (leading index) depends on the same row of the per-sample
+// inputs alone, as their oneDNN kernels compute them.
+bool SplitsAlongBatch(const KernelSpec& spec) {
+  const std::string& op = spec.op_type;
+  if (IsConv(op)) return true;
+  if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") {
+    return spec.outputs.size() == 1;  // MaxPool's indices count across the whole batch
+  }
+  if (op == "Gemm") return spec.attrs.GetInt("transA", 0) == 0 && spec.inputs[0].dims.size() == 2;
+  if (op == "MatMul" || op == "FusedMatMul") {
+    return spec.inputs[0].dims.size() >= 2 && spec.inputs[1].dims.size() <= 2;  // weights shared by all rows
+  }
+  return false;
+}
+
+// Whether input `i` is sliced with the output's rows: a per-sample tensor, not weights.
+bool PerSampleInput(const KernelSpec& spec, int i) {
+  const TensorRef& t = spec.inputs[i];
+  const Dims& y = spec.outputs[0].dims;
+  if (!spec.has_input(i) || t.dims.size() != y.size() || t.dims.empty() || t.dims[0] != y[0]) return false;
+  if ((IsProduct(spec.op_type) || IsConv(spec.op_type)) && i == 1) return false;  // the weights
+  return true;
+}
+
+// One part: its spec and, per input and output, whether and where its slice starts.
+struct PartShape {
+  KernelSpec spec;
+  std::vector<int64_t> input_offsets, output_offsets;  // in elements; -1: the whole tensor
+};
+
+int64_t RowElements(const Dims& d) { return d.empty() ? 1 : ElementCount(d) / d[0]; }
+
+// Rows [r0, r1) of the batch.
+PartShape BatchPart(const KernelSpec& spec, int64_t r0, int64_t r1) {
+  PartShape p{spec, {}, {}};
+  for (int i = 0; i < static_cast<int>(spec.inputs.size()); ++i) {
+    if (!PerSampleInput(spec, i)) {
+      p.input_offsets.push_back(-1);
+      continue;
+    }
+    TensorRef& t = p.spec.inputs[i];
+    const int64_t offset = r0 * RowElements(t.dims);
+    if (t.data) t.data = static_cast<float*>(t.data) + offset;
+    t.dims[0] = r1 - r0;
+    p.input_offsets.push_back(offset);
+  }
+  for (TensorRef& t : p.spec.outputs) {
+    p.output_offsets.push_back(r0 * RowElements(t.dims));
+    t.dims[0] = r1 - r0;
+  }
+  return p;
+}
+
+// Output rows [h0, h1) of a 2-D convolution at batch 1 over channels-last tensors.
+StatusOr<PartShape> ConvRowsPart(const KernelSpec& spec, const WindowGeometry& g, int64_t h0, int64_t h1) {
+  const Dims& x = spec.inputs[0].dims;  // [1, C, H, W]
+  const int64_t extent = (g.kernel[0] - 1) * g.dilations[0] + 1;
+  const int64_t first = h0 * g.strides[0] - g.pads[0], end = (h1 - 1) * g.strides[0] - g.pads[0] + extent;
+  const int64_t in0 = std::max<int64_t>(first, 0), in1 = std::min(end, x[2]);
+  if (in1 <= in0) return Unimplemented("a part reads no input row");
+  PartShape p{spec, std::vector<int64_t>(spec.inputs.size(), -1), {}};
+  TensorRef& in = p.spec.inputs[0];
+  in.dims[2] = in1 - in0;
+  p.input_offsets[0] = in0 * x[3] * x[1];
+  auto rows = [&](TensorRef& t) {
+    const int64_t offset = h0 * t.dims[3] * t.dims[1];
+    t.dims[2] = h1 - h0;
+    return offset;
+  };
+  for (TensorRef& t : p.spec.outputs) p.output_offsets.push_back(rows(t));
+  if (spec.op_type == "FusedConv" && spec.has_input(kFusedResidualInput)) {
+    p.input_offsets[kFusedResidualInput] = rows(p.spec.inputs[kFusedResidualInput]);
+  }
+  // Explicit pads: the image's own above the first part and below the last, none between.
+  p.spec.attrs.Erase("auto_pad");
+  p.spec.attrs.SetInts("pads", {in0 - first, g.pads[1], end - in1, g.pads[3]});
+  return p;
+}
+
+// The parts of `spec` for `threads` threads, or none when it is not split.
+StatusOr<std::vector<PartShape>> PlanParts(const KernelSpec& spec, int threads) {
+  std::vector<PartShape> parts;
+  if (threads < 2 || spec.outputs.empty() || spec.inputs.empty() || !SplitsAlongBatch(spec) ||
+      OneDnnKernelRunsOnOneThread(spec)) {
+    return parts;
+  }
+  const Dims& y = spec.outputs[0].dims;
+  for (const TensorRef& t : spec.outputs) {
+    if (t.dims.empty() || t.dims[0] != y[0]) return parts;
+  }
+  if (y[0] >= threads) {
+    for (int s = 0; s < threads; ++s) parts.push_back(BatchPart(spec, y[0] * s / threads, y[0] * (s + 1) / threads));
+    return parts;
+  }
+  const TensorRef& x = spec.inputs[0];
+  const bool residual = spec.op_type == "FusedConv" && spec.has_input(kFusedResidualInput);
+  // Rows are contiguous in channels-last, and in plain when there is one channel. A part of
+  // fewer than 4 output rows reads mostly its neighbours' rows (ResNet-50's 7x7 maps at
+  // batch 1 ran 5% slower split): those stay one OpenMP region.
+  const bool rows_contiguous = x.layout == proto::LAYOUT_CHANNELS_LAST || (x.dims.size() == 4 && x.dims[1] == 1);
+  if (!IsConv(spec.op_type) || y.size() != 4 || y[0] != 1 || y[2] < 4 * threads || spec.attrs.GetInt("group", 1) != 1 ||
+      !rows_contiguous || spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST ||
+      (residual && spec.inputs[kFusedResidualInput].layout != proto::LAYOUT_CHANNELS_LAST)) {
+    return parts;
+  }
+  ASSIGN_OR_RETURN(WindowGeometry g,
+                   ComputeWindowGeometry(Dims(x.dims.begin() + 2, x.dims.end()),
+                                         Dims(spec.inputs[1].dims.begin() + 2, spec.inputs[1].dims.end()), spec.attrs));
+  for (int s = 0; s < threads; ++s) {
+    ASSIGN_OR_RETURN(PartShape p, ConvRowsPart(spec, g, y[2] * s / threads, y[2] * (s + 1) / threads));
+    parts.push_back(std::move(p));
+  }
+  return parts;
+}
+
+class SplitKernel : public Kernel {
+ public:
+  struct Part {
+    std::unique_ptr<dnnl::stream> stream;
+    std::unique_ptr<ExecEnv> env;
+    std::unique_ptr<Kernel> kernel;
+    std::vector<int64_t> input_offsets, output_offsets;
+    std::vector<TensorRef> inputs, outputs;  // the slices, re-pointed on every run
+    Status status;
+  };
+  SplitKernel(std::string label, std::vector<Part> parts, ExecEnv* env, int64_t scratch_bytes)
+      : label_(std::move(label)), parts_(std::move(parts)), env_(env), scratch_bytes_(scratch_bytes) {}
+
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    // Before the parts run: the region never grows while one of them uses it.
+    if (scratch_bytes_ > 0 && !env_->ScratchBase(scratch_bytes_)) {
+      return Internal(label_, ": cannot allocate ", scratch_bytes_, " bytes of scratch");
+    }
+    RunShares(static_cast<int>(parts_.size()), [&](int s) {
+      ScopedThreadCount one(1);
+      Part& p = parts_[s];
+      auto bind = [](const std::vector<TensorRef>& whole, const std::vector<int64_t>& offsets,
+                     std::vector<TensorRef>& slices) {
+        for (size_t i = 0; i < whole.size(); ++i) {
+          slices[i].data = offsets[i] < 0 ? whole[i].data : static_cast<float*>(whole[i].data) + offsets[i];
+        }
+      };
+      bind(in, p.input_offsets, p.inputs);
+      bind(out, p.output_offsets, p.outputs);
+      p.status = p.kernel->Run(p.inputs, p.outputs);
+    });
+    for (Part& p : parts_) {
+      if (!p.status.ok()) return p.status.WithContext(label_);
+    }
+    return Status::Ok();
+  }
+  int LayoutConversionsPerRun() const override { return parts_[0].kernel->LayoutConversionsPerRun(); }
+  int Parts() const override { return static_cast<int>(parts_.size()); }
+
+ private:
+  std::string label_;
+  std::vector<Part> parts_;
+  ExecEnv* env_;  // the session's, whose scratch the parts share
+  int64_t scratch_bytes_;
+};
+
+int SplitThreads(const KernelSpec& spec) {
+  if (!SplitEnabled() || !spec.env || !spec.env->engine || !spec.env->use_share_team) return 1;
+  int threads = spec.env->num_threads;
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+  if (threads <= 0) threads = omp_get_max_threads();
+#endif
+  return std::max(threads, 1);
+}
+
+}  // namespace
+
+int SplitPartCount(const KernelSpec& spec) {
+  auto shapes = PlanParts(spec, SplitThreads(spec));
+  return shapes.ok() ? static_cast<int>(shapes->size()) : 0;
+}
+
+std::unique_ptr<Kernel> BuildSplitKernel(const KernelSpec& spec, const OneDnnBuilder& build) {
+  auto shapes = PlanParts(spec, SplitThreads(spec));
+  if (!shapes.ok() || shapes->empty()) return nullptr;
+  ScopedThreadCount one(1);  // oneDNN sizes a primitive's parallel work when it is created
+  auto constants = std::make_shared<ReorderedConstants>();
+  std::vector<SplitKernel::Part> parts;
+  for (PartShape& shape : *shapes) {
+    SplitKernel::Part p;
+    p.stream = std::make_unique<dnnl::stream>(*spec.env->engine);
+    p.env = std::make_unique<ExecEnv>();
+    p.env->engine = spec.env->engine;
+    p.env->stream = p.stream.get();
+    p.env->num_threads = 1;
+    p.env->compiled_kernels = spec.env->compiled_kernels;
+    p.env->reordered_constants = constants;
+    shape.spec.env = p.env.get();
+    auto kernel = build(shape.spec);
+    if (!kernel.ok()) return nullptr;
+    p.kernel = std::move(*kernel);
+    p.input_offsets = std::move(shape.input_offsets);
+    p.output_offsets = std::move(shape.output_offsets);
+    p.inputs = shape.spec.inputs;
+    p.outputs = shape.spec.outputs;
+    parts.push_back(std::move(p));
+  }
+  // Each part's scratch is its own slice of the session's one region.
+  constexpr int64_t kAlign = ExecEnv::kScratchAlignment;
+  int64_t slice = 0;
+  for (const SplitKernel::Part& p : parts)
+    slice = std::max(slice, (p.env->scratch_bytes + kAlign - 1) / kAlign * kAlign);
+  for (size_t s = 0; s < parts.size(); ++s) {
+    parts[s].env->scratch_parent = spec.env;
+    parts[s].env->scratch_offset = static_cast<int64_t>(s) * slice;
+  }
+  const int64_t scratch_bytes = slice * static_cast<int64_t>(parts.size());
+  spec.env->scratch_bytes = std::max(spec.env->scratch_bytes, scratch_bytes);
+  return std::make_unique<SplitKernel>(spec.Label(), std::move(parts), spec.env, scratch_bytes);
+}
+
+}  // namespace kiln::runtime::onednn

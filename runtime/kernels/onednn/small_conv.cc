@@ -1,0 +1,344 @@
+// The direct convolution kernel "dconv" (see the header for when and why):
+//
+//   y[n][oh][ow][o] = act(bias[o] + sum_{kh, kw, c} x[n][ih][iw][c] * w[o][c][kh][kw])
+//
+// with ih = oh * sh - pad_top + kh * dh (and iw likewise); taps outside the image add
+// nothing. The weights are packed once into [o-block][kh][kw][C][W]; each run copies the
+// image into a zero-padded buffer, so the loops run kPixels output pixels of a row at once
+// without a check. Where a weight is Inf or NaN, 0 * Inf would make a NaN that the
+// reference does not: such a kernel skips the taps outside the image, one pixel at a time.
+#include "runtime/kernels/onednn/small_conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "ir/core/fused_ops.h"
+#include "ir/core/shape_util.h"
+#include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/simd_vec.h"
+#include "runtime/share_team.h"
+
+namespace kiln::runtime::onednn {
+namespace {
+
+struct ConvGeometry {
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input
+  int64_t o = 0, oh = 0, ow = 0;       // output
+  int64_t kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1, pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  bool relu = false;
+};
+
+StatusOr<ConvGeometry> Analyze(const KernelSpec& spec) {
+  const std::string& op = spec.op_type;
+  if (op != "Conv" && op != "FusedConv") return Unimplemented("not a convolution");
+  if (spec.inputs.size() < 2 || spec.outputs.size() != 1) return Unimplemented("unexpected operands");
+  for (const auto* list : {&spec.inputs, &spec.outputs}) {
+    for (const TensorRef& t : *list) {
+      if (t.dtype == proto::DT_UNDEFINED) continue;
+      if (t.dtype != proto::DT_FLOAT) return Unimplemented("float32 only");
+      if (t.num_elements() == 0) return Unimplemented("an empty tensor");
+    }
+  }
+  const Dims& x = spec.inputs[0].dims;
+  const Dims& w = spec.inputs[1].dims;
+  const Dims& y = spec.outputs[0].dims;
+  if (x.size() != 4 || w.size() != 4 || y.size() != 4) return Unimplemented("2-D convolutions only");
+  if (spec.attrs.GetInt("group", 1) != 1) return Unimplemented("grouped convolution");
+  if (spec.constant_inputs.size() < 2 || !spec.constant_inputs[1]) return Unimplemented("weights not a constant");
+  if (spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST) return Unimplemented("output not channels-last");
+  const Layout in_layout = spec.inputs[0].layout;
+  if (in_layout != proto::LAYOUT_CHANNELS_LAST && !(in_layout == proto::LAYOUT_PLAIN && x[1] == 1)) {
+    return Unimplemented("input neither channels-last nor one plain channel");
+  }
+  if (spec.has_input(2) && spec.inputs[2].num_elements() != w[0]) return Unimplemented("bias size");
+  if (op == "FusedConv") {
+    if (spec.has_input(kFusedResidualInput)) return Unimplemented("residual input");
+    const std::string act = spec.attrs.GetString("activation", "");
+    if (!act.empty() && act != "Relu") return Unimplemented("activation '", act, "'");
+  }
+  if (x[1] != w[1] || y[1] != w[0] || y[0] != x[0]) return Unimplemented("channels do not match");
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry({x[2], x[3]}, {w[2], w[3]}, spec.attrs));
+  if (g.output != Dims{y[2], y[3]}) return Unimplemented("output spatial dims differ from the window geometry");
+  ConvGeometry c;
+  c.n = x[0], c.c = x[1], c.h = x[2], c.w = x[3];
+  c.o = w[0], c.oh = y[2], c.ow = y[3];
+  c.kh = w[2], c.kw = w[3];
+  c.sh = g.strides[0], c.sw = g.strides[1], c.dh = g.dilations[0], c.dw = g.dilations[1];
+  c.pad_top = g.pads[0], c.pad_left = g.pads[1], c.pad_bottom = g.pads[2], c.pad_right = g.pads[3];
+  c.relu = op == "FusedConv" && spec.attrs.GetString("activation", "") == "Relu";
+  return c;
+}
+
+// What one share of a run reads and writes: output rows [row0, row1) of n * oh. The input
+// is the image zero-padded by the kernel (x_h x x_w, top = left = 0: every tap inside), or,
+// where the weights are not all finite, the image itself with its pads (every tap checked).
+struct Problem {
+  const ConvGeometry* g;
+  const float* x;
+  int64_t x_h, x_w, top, left;
+  bool checked;
+  const float* packed;     // [blocks][kh][kw][C][W]
+  const int32_t* offsets;  // per (kh, kw, c), in the order packed: the input's offset from the window's corner
+  const float* bias;       // [blocks * W], zeros past O
+  float* y;
+  int64_t row0, row1;
+};
+
+constexpr int kPixels = 8;  // output pixels per tile: kPixels accumulators (FMA chains), one weight load each
+
+// Y at pixels ow0 .. ow0 + R - 1 (contiguous in channels-last), channels b * W ...
+template <int W, int R>
+KILN_INLINE void Store(const Problem& q, float* out, int64_t b, FloatVec<W> (&acc)[R]) {
+  const int64_t o = q.g->o, o0 = b * W;
+  const FloatVec<W> zero{};
+  if (q.g->relu) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) acc[r] = acc[r] < zero ? zero : acc[r];  // NaN stays NaN, as ONNX's Relu
+  }
+  if (o0 + W <= o) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) StoreVec<W>(out + r * o + o0, acc[r]);
+    return;
+  }
+  float tile[R * W];
+  if (o0 == 0) {  // fewer channels than a vector: overlapping stores, then the pixels at once
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) StoreVec<W>(tile + r * o, acc[r]);
+    const int64_t count = R * o;  // inline copies: a call to memcpy costs as much as a pixel
+    int64_t i = 0;
+    for (; i + W <= count; i += W) StoreVec<W>(out + i, LoadVec<W>(tile + i));
+    for (; i < count; ++i) out[i] = tile[i];
+    return;
+  }
+  for (int r = 0; r < R; ++r) {
+    StoreVec<W>(tile, acc[r]);
+    std::memcpy(out + r * o + o0, tile, static_cast<size_t>(o - o0) * sizeof(float));
+  }
+}
+
+// R pixels from output column ow0 of output row (n, oh), output-channel block b; `checked`:
+// taps outside the image are skipped (the unpadded image of non-finite weights).
+template <int W, int R, bool checked>
+KILN_INLINE void Pixels(const Problem& q, int64_t n, int64_t oh, int64_t ow0, int64_t b) {
+  const ConvGeometry& g = *q.g;
+  FloatVec<W> acc[R];
+  const FloatVec<W> bias = LoadVec<W>(q.bias + b * W);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc[r] = bias;
+  if constexpr (!checked) {
+    // Every tap inside the (padded) image: one loop over the window's kh * kw * C inputs.
+    const int64_t step = g.sw * g.c, all = g.kh * g.kw * g.c;
+    const float* corner = q.x + ((n * q.x_h + oh * g.sh) * q.x_w + ow0 * g.sw) * g.c;
+    const float* px[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) px[r] = corner + r * step;
+    const float* wp = q.packed + b * all * W;
+    for (int64_t t = 0; t < all; ++t) {
+      const FloatVec<W> wv = LoadVec<W>(wp + t * W);
+      const int64_t at = q.offsets[t];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r] += Broadcast<W>(px[r][at]) * wv;
+    }
+    Store<W, R>(q, q.y + ((n * g.oh + oh) * g.ow + ow0) * g.o, b, acc);
+    return;
+  }
+  const int64_t c = g.c, taps = g.kw * c;
+  for (int64_t kh = 0; kh < g.kh; ++kh) {
+    const int64_t ih = oh * g.sh - q.top + kh * g.dh;
+    if (ih < 0 || ih >= q.x_h) continue;
+    const float* row = q.x + (n * q.x_h + ih) * q.x_w * c;
+    const float* wk = q.packed + (b * g.kh + kh) * taps * W;
+    for (int64_t kw = 0; kw < g.kw; ++kw) {
+      const float* wp = wk + kw * c * W;
+      const float* px[R];
+      bool inside[R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const int64_t iw = (ow0 + r) * g.sw - q.left + kw * g.dw;
+        inside[r] = iw >= 0 && iw < q.x_w;
+        px[r] = row + iw * c;
+      }
+      for (int64_t ic = 0; ic < c; ++ic) {
+        const FloatVec<W> wv = LoadVec<W>(wp + ic * W);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+          if (inside[r]) acc[r] += Broadcast<W>(px[r][ic]) * wv;
+        }
+      }
+    }
+  }
+  Store<W, R>(q, q.y + ((n * g.oh + oh) * g.ow + ow0) * g.o, b, acc);
+}
+
+template <int W>
+KILN_INLINE void RunRows(const Problem& q) {
+  const ConvGeometry& g = *q.g;
+  const int64_t blocks = (g.o + W - 1) / W;
+  for (int64_t row = q.row0; row < q.row1; ++row) {
+    const int64_t n = row / g.oh, oh = row % g.oh;
+    for (int64_t b = 0; b < blocks; ++b) {
+      int64_t ow = 0;
+      if (q.checked) {
+        for (; ow < g.ow; ++ow) Pixels<W, 1, true>(q, n, oh, ow, b);
+        continue;
+      }
+      for (; ow + kPixels <= g.ow; ow += kPixels) Pixels<W, kPixels, false>(q, n, oh, ow, b);
+      if (ow < g.ow && g.ow >= kPixels) {
+        // The row's last kPixels again: recomputing a few pixels (the same values) beats
+        // single pixels, each one chain of dependent multiply-adds.
+        Pixels<W, kPixels, false>(q, n, oh, g.ow - kPixels, b);
+        continue;
+      }
+      for (; ow < g.ow; ++ow) Pixels<W, 1, false>(q, n, oh, ow, b);
+    }
+  }
+}
+
+__attribute__((target("avx512f,fma"))) void RunAvx512(const Problem& q) { RunRows<16>(q); }
+__attribute__((target("avx2,fma"))) void RunAvx2(const Problem& q) { RunRows<8>(q); }
+void RunGeneric(const Problem& q) { RunRows<4>(q); }
+
+int VectorWidth(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return 16;
+    case SimdLevel::kAvx2: return 8;
+    case SimdLevel::kGeneric: break;
+  }
+  return 4;
+}
+
+// Eight output channels or fewer take the AVX2 loops on an AVX-512 CPU too: the vectors'
+// unused lanes cost as much as used ones, and some CPUs (AMD Zen 4) issue half as many
+// 512-bit multiply-adds per cycle as 256-bit ones.
+SimdLevel LevelFor(SimdLevel level, int64_t channels) {
+  return level == SimdLevel::kAvx512 && channels <= 8 ? SimdLevel::kAvx2 : level;
+}
+
+class SmallConvKernel : public Kernel {
+ public:
+  SmallConvKernel(const KernelSpec& spec, const ConvGeometry& g, SimdLevel level)
+      : g_(g), width_(VectorWidth(level)), blocks_((g.o + width_ - 1) / width_) {
+    switch (level) {
+      case SimdLevel::kAvx512: run_ = RunAvx512; break;
+      case SimdLevel::kAvx2: run_ = RunAvx2; break;
+      case SimdLevel::kGeneric: run_ = RunGeneric; break;
+    }
+    packed_ = AllocateZeroed(blocks_ * g.kh * g.kw * g.c * width_);
+    bias_ = AllocateZeroed(blocks_ * width_);
+    // A constant bias is copied once, here; one computed at run time (training) on every run.
+    bias_per_run_ = spec.has_input(2) && !spec.is_constant_input(2);
+    if (spec.has_input(2) && !bias_per_run_ && bias_) {
+      std::copy_n(static_cast<const float*>(spec.inputs[2].data), g.o, bias_.get());
+    }
+    if (packed_) Pack(static_cast<const float*>(spec.inputs[1].data));
+    parallel_ = !OneDnnKernelRunsOnOneThread(spec);
+    // The image padded once per run into a buffer whose borders stay zero, unless a weight
+    // is Inf or NaN: then a tap in the padding must add nothing rather than 0 * Inf.
+    padded_h_ = g.h + g.pad_top + g.pad_bottom;
+    padded_w_ = g.w + g.pad_left + g.pad_right;
+    const bool pads = padded_h_ != g.h || padded_w_ != g.w;
+    if (pads && finite_weights_) padded_ = AllocateZeroed(g.n * padded_h_ * padded_w_ * g.c);
+    checked_ = pads && !finite_weights_;
+    const int64_t row = checked_ ? g.w : padded_w_;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        for (int64_t c = 0; c < g.c; ++c)
+          offsets_.push_back(static_cast<int32_t>((i * g.dh * row + j * g.dw) * g.c + c));
+      }
+    }
+  }
+  bool allocated() const { return packed_ && bias_ && (padded_ || checked_ || padded_h_ == g_.h); }
+
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    if (bias_per_run_) std::copy_n(in[2].as<float>(), g_.o, bias_.get());
+    Problem q{&g_,         in[0].as<float>(),  g_.h,
+              g_.w,        g_.pad_top,         g_.pad_left,
+              checked_,    packed_.get(),      offsets_.data(),
+              bias_.get(), out[0].as<float>(), 0,
+              g_.n * g_.oh};
+    if (padded_) {
+      const int64_t row = g_.w * g_.c;
+      for (int64_t n = 0; n < g_.n; ++n) {
+        for (int64_t h = 0; h < g_.h; ++h) {
+          float* to = padded_.get() + ((n * padded_h_ + h + g_.pad_top) * padded_w_ + g_.pad_left) * g_.c;
+          std::memcpy(to, q.x + (n * g_.h + h) * row, static_cast<size_t>(row) * sizeof(float));
+        }
+      }
+      q.x = padded_.get();
+      q.x_h = padded_h_, q.x_w = padded_w_, q.top = 0, q.left = 0;
+    }
+    const int64_t rows = q.row1;
+    const int parts = parallel_ ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), rows)) : 1;
+    if (parts <= 1) {
+      run_(q);
+      return Status::Ok();
+    }
+    RunShares(parts, [&](int t) {
+      Problem share = q;
+      share.row0 = rows * t / parts;
+      share.row1 = rows * (t + 1) / parts;
+      run_(share);
+    });
+    return Status::Ok();
+  }
+
+ private:
+  // ONNX's [O][C][kh][kw] into [blocks][kh][kw][C][W].
+  void Pack(const float* w) {
+    const int64_t W = width_;
+    for (int64_t o = 0; o < g_.o; ++o) {
+      for (int64_t c = 0; c < g_.c; ++c) {
+        for (int64_t i = 0; i < g_.kh; ++i) {
+          for (int64_t j = 0; j < g_.kw; ++j) {
+            const float v = w[((o * g_.c + c) * g_.kh + i) * g_.kw + j];
+            finite_weights_ &= std::isfinite(v);
+            packed_[((((o / W) * g_.kh + i) * g_.kw + j) * g_.c + c) * W + o % W] = v;
+          }
+        }
+      }
+    }
+  }
+
+  ConvGeometry g_;
+  int64_t width_, blocks_;
+  void (*run_)(const Problem&) = RunGeneric;
+  bool parallel_ = false, bias_per_run_ = false, finite_weights_ = true, checked_ = false;
+  int64_t padded_h_ = 0, padded_w_ = 0;
+  AlignedFloats packed_, bias_, padded_;
+  std::vector<int32_t> offsets_;
+};
+
+}  // namespace
+
+std::string SmallConvUnsupportedReason(const KernelSpec& spec) {
+  auto g = Analyze(spec);
+  return g.ok() ? "" : g.status().message();
+}
+
+double SmallConvMacs(const KernelSpec& spec) {
+  auto g = Analyze(spec);
+  if (!g.ok()) return 0;
+  return static_cast<double>(g->n * g->oh * g->ow * g->o) * static_cast<double>(g->c * g->kh * g->kw);
+}
+
+StatusOr<std::unique_ptr<Kernel>> BuildSmallConv(const KernelSpec& spec, SimdLevel level) {
+  if (!CpuHas(level)) return Unimplemented("this CPU lacks the instruction set asked for");
+  auto g = Analyze(spec);
+  if (!g.ok()) return g.status().WithContext(spec.Label());
+  if (!spec.is_constant_input(1)) return Unimplemented(spec.Label(), ": the weights have no data");
+  auto kernel = std::make_unique<SmallConvKernel>(spec, *g, LevelFor(level, g->o));
+  if (!kernel->allocated()) return Internal(spec.Label(), ": cannot allocate the packed weights");
+  return std::unique_ptr<Kernel>(std::move(kernel));
+}
+
+void RegisterSmallConvKernels(KernelRegistry& r) {
+  for (const char* op : {"Conv", "FusedConv"}) {
+    r.Register("dconv", op, [](const KernelSpec& spec) { return BuildSmallConv(spec, BestSimdLevel()); });
+  }
+}
+
+}  // namespace kiln::runtime::onednn
