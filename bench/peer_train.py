@@ -13,6 +13,7 @@ Prints one JSON object: {"runner", "version", "steps_per_epoch", "first_step_sec
 "epochs": [{"epoch", "seconds", "loss", "accuracy"}]}, or {"error": reason}.
 
   python bench/peer_train.py --runner jax --model mlp --x X.npy --y Y.npy --threads 2 --epochs 3
+  python bench/peer_train.py --runner torch --device cuda --model mlp --x X.npy --y Y.npy
 """
 import argparse
 import json
@@ -35,11 +36,16 @@ def train_torch(args, images, labels):
     sys.path.insert(0, HERE)
     import torch_models
 
-    model = torch_models.TRAIN_MODELS[args.model]()
+    device = torch.device(args.device)
+    if device.type == "cuda":  # FP32 as Kiln computes it: no TF32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    model = torch_models.TRAIN_MODELS[args.model]().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
-    x_all = torch.from_numpy(images)
-    y_all = torch.from_numpy(labels)
+    # On a GPU the whole data set lives on the device (the batches are gathered there).
+    x_all = torch.from_numpy(images).to(device)
+    y_all = torch.from_numpy(labels).to(device)
 
     def step(rows):
         x, y = x_all[rows], y_all[rows]
@@ -50,7 +56,7 @@ def train_torch(args, images, labels):
         opt.step()
         return loss.item(), int((logits.argmax(1) == y).sum())
 
-    return step, lambda order: torch.from_numpy(order), torch.__version__
+    return step, lambda order: torch.from_numpy(order).to(device), torch.__version__
 
 
 def train_jax(args, images, labels):
@@ -101,6 +107,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="torch: where the model and data live (jax: its default backend, the GPU when it has one)")
     args = ap.parse_args()
     if args.runner == "jax":
         sys.path.insert(0, HERE)
@@ -134,6 +142,7 @@ def main():
         print(json.dumps({"runner": args.runner, "error": "%s: %s" % (type(e).__name__, msg[0][:200] if msg else "")}))
         return
     print(json.dumps({"runner": args.runner, "model": args.model, "version": version, "threads": args.threads,
+                      "device": args.device,
                       "steps_per_epoch": steps, "first_step_seconds": first, "epochs": epochs}))
 
 

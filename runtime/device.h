@@ -43,10 +43,13 @@ class Device {
     (void)segment, (void)enqueue;
     return Unimplemented(name(), ": no graph capture");
   }
-  virtual Status ReplayGraph(int segment) {
-    (void)segment;
+  /// `defer_outputs`: return once the graph is enqueued; FinishReplay then waits for it and
+  /// runs the host work after it (Session::Start / Finish).
+  virtual Status ReplayGraph(int segment, bool defer_outputs) {
+    (void)segment, (void)defer_outputs;
     return Unimplemented(name(), ": no graph capture");
   }
+  virtual Status FinishReplay() { return Synchronize(); }
 };
 
 /// Consecutive device steps [begin, end) of a plan: what one captured graph replays. Host steps

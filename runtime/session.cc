@@ -37,6 +37,7 @@ void Session::ApplyThreadCount() const {
 }
 
 Session::~Session() {
+  if (pending_) (void)Finish();  // the device's work on the arena ends before the arena does
   if (profile_on_exit_ && runs_ > 0) std::fprintf(stderr, "%s", ProfileReport().c_str());
 }
 
@@ -313,6 +314,20 @@ Status Session::UploadStates() {
 }
 
 Status Session::Run() {
+  RETURN_IF_ERROR(Start());
+  return Finish();
+}
+
+Status Session::Finish() {
+  started_ = false;
+  if (!pending_) return Status::Ok();
+  pending_ = false;
+  return device_->FinishReplay().WithContext(plan_.device());
+}
+
+Status Session::Start() {
+  if (started_) return Internal("Session::Start: the previous run was started and not finished");
+  started_ = true;
   ++runs_;
   ApplyThreadCount();
   if (!state_error_.ok()) return state_error_;
@@ -328,7 +343,10 @@ Status Session::Run() {
         }));
         captured_[segment] = true;
       }
-      RETURN_IF_ERROR(device_->ReplayGraph(static_cast<int>(segment)).WithContext(plan_.device()));
+      // The last segment, with no host step after it: its outputs are collected by Finish.
+      const bool last = static_cast<size_t>(seg.end) == steps_.size();
+      RETURN_IF_ERROR(device_->ReplayGraph(static_cast<int>(segment), last).WithContext(plan_.device()));
+      pending_ = last;
       i = static_cast<size_t>(seg.end);
       ++segment;
       continue;
@@ -347,8 +365,9 @@ Status Session::Run() {
     }
   }
   if (device_) states_on_host_ = false;  // the device states moved on
-  // Whatever the device still runs (the outputs' copies have waited already) is done.
-  if (device_) RETURN_IF_ERROR(device_->Synchronize().WithContext(plan_.device()));
+  // Whatever the device still runs (the outputs' copies have waited already) is done, unless
+  // Finish waits for it.
+  if (device_ && !pending_) RETURN_IF_ERROR(device_->Synchronize().WithContext(plan_.device()));
   return Status::Ok();
 }
 

@@ -54,8 +54,16 @@ class Session {
   Status SetInput(int i, const void* data, size_t size);
   /// The buffer of input i, to fill in place (avoids the copy of SetInput).
   TensorRef input(int i) const { return buffers_[plan_.input(i)]; }
-  /// Runs every step.
+  /// Runs every step: Start() then Finish().
   Status Run();
+  /// A run in two halves, so the caller can write the next run's inputs while a device works
+  /// (the trainer's double-buffered batches). Start returns once the inputs have been read:
+  /// a device plan whose steps end in a replayed CUDA graph returns as soon as the graph is
+  /// enqueued (its inputs already copied into the pinned staging buffers); any other plan runs
+  /// to the end. Between the two only the inputs may be written (`input(i)`, SetInput); Finish
+  /// waits for the device and makes the outputs and states readable.
+  Status Start();
+  Status Finish();
   /// A view of output i, valid until the next Run.
   TensorRef output(int i) const { return buffers_[plan_.output(i)]; }
 
@@ -126,6 +134,8 @@ class Session {
   std::vector<DeviceSegment> segments_;
   std::vector<bool> captured_;
   bool graphs_ = false;
+  bool started_ = false;  // Start called, Finish not yet
+  bool pending_ = false;  // Start enqueued a graph whose outputs Finish has not collected
   // Per state: its host copy when the state lives in device memory (else empty).
   std::vector<std::vector<uint8_t>> state_host_;
   mutable bool states_on_host_ = true;         // the host copies hold the current values

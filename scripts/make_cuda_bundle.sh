@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Builds .cudabundle/kiln_cuda_bundle.tar.gz: what scripts/check_cuda.sh needs on a
+# Builds .cudabundle/kiln_cuda_bundle.tar.xz: what scripts/check_cuda.sh needs on a
 # GPU machine that has a CUDA driver but not this build environment. The check
 # binary is compiled here directly (not through CMake) from the few sources it
 # needs, with protobuf, libstdc++ and libgcc linked statically, so it depends only
 # on libc/libm/libgcc_s (glibc >= 2.34); CUDA (libcuda, libnvrtc) is opened with dlopen there.
-#   scripts/make_cuda_bundle.sh [out.tar.gz]
+#   scripts/make_cuda_bundle.sh [out.tar.xz]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-out=${1:-$root/.cudabundle/kiln_cuda_bundle.tar.gz}
+out=${1:-$root/.cudabundle/kiln_cuda_bundle.tar.xz}
 cxx=${CXX:-c++}
 work=$(mktemp -d /tmp/kiln_cuda_bundle.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -86,7 +86,82 @@ echo "make_cuda_bundle: kiln_cuda_check --gpu here: $(head -1 "$work/gpu.log")"
 "$bin" --emulate > "$work/emulate.log" 2>&1 || { cat "$work/emulate.log" >&2; echo "make_cuda_bundle: FAIL: --emulate" >&2; exit 1; }
 echo "make_cuda_bundle: $(grep 'kinds emulation' "$work/emulate.log")"
 
+# ---- Part 2: Kiln itself on the GPU (check_cuda.sh's models, conformance, training and
+# model benchmark steps). kiln and kiln_conformance travel with every shared library they
+# load, the dynamic loader and libc included, so they start on any x86-64 Linux whatever its
+# glibc: bin/ holds the binaries, lib/ the libraries, and the wrappers `kiln` and
+# `kiln_conformance` start them through lib/ld-linux-x86-64.so.2 --library-path lib.
+b=$work/kiln_cuda_bundle
+"$root/scripts/build.sh" kiln kiln_conformance > "$work/build2.log" 2>&1 || { cat "$work/build2.log" >&2; exit 1; }
+mkdir -p "$b/bin" "$b/lib" "$b/data" "$b/models"
+for exe in kiln kiln_conformance; do
+  cp "$root/build/$exe" "$b/bin/$exe"
+  strip "$b/bin/$exe"
+  # ldd: "libx.so => /path (0x...)" lines, and the loader as "/lib64/ld-linux-x86-64.so.2 (0x...)".
+  ldd "$root/build/$exe" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
+  cat > "$b/$exe" <<WRAP
+#!/bin/sh
+# The bundled $exe with the bundle's own loader and libraries (scripts/make_cuda_bundle.sh).
+here=\$(cd "\$(dirname "\$0")" && pwd)
+KILN_NO_REEXEC=1 exec "\$here/lib/ld-linux-x86-64.so.2" --library-path "\$here/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" "\$here/bin/$exe" "\$@"
+WRAP
+  chmod +x "$b/$exe"
+done | sort -u | while read -r lib; do cp -L "$lib" "$b/lib/$(basename "$lib")"; done
+[ -f "$b/lib/ld-linux-x86-64.so.2" ] || { echo "make_cuda_bundle: FAIL: no dynamic loader copied" >&2; exit 1; }
+# The PyTorch-exported models with their inputs and PyTorch's outputs, the ONNX backend suite,
+# the training model, a Fashion-MNIST subset (uint8 .npy) and the check scripts.
+for m in mlp lenet5 resnet; do cp -r "$root/tests/data/models/$m" "$b/data/models_$m"; done
+mkdir -p "$b/data/models" && for m in mlp lenet5 resnet; do mv "$b/data/models_$m" "$b/data/models/$m"; done
+suite=$root/../shared/conformance/onnx-backend
+[ -d "$suite" ] || { echo "make_cuda_bundle: FAIL: no $suite (../shared beside the clone)" >&2; exit 1; }
+cp -r "$suite" "$b/data/onnx-backend"
+cp "$root/bench/models/fmnist_mlp_512.kiln.txt" "$b/models/"
+cp scripts/cuda_check_models.py scripts/cuda_bench_models.py bench/peer_train.py bench/torch_models.py \
+  bench/jax_models.py "$b/"
+fmnist=${KILN_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
+python3 - "$fmnist" "$b/data" <<'PY'
+import gzip, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+def save(path, raw, shape):  # .npy 1.0 of uint8, written without numpy
+    header = "{'descr': '|u1', 'fortran_order': False, 'shape': %s, }" % (tuple(shape),)
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + raw)
+for split, n in (("train", 12800), ("t10k", 2000)):
+    images = gzip.open(os.path.join(src, split + "-images-idx3-ubyte.gz")).read()[16:16 + n * 784]
+    labels = gzip.open(os.path.join(src, split + "-labels-idx1-ubyte.gz")).read()[8:8 + n]
+    name = "train" if split == "train" else "test"
+    save(os.path.join(dst, "fmnist_%s_x.npy" % name), images, (n, 1, 28, 28))
+    save(os.path.join(dst, "fmnist_%s_y.npy" % name), labels, (n,))
+PY
+# The CPU's accuracy on that subset, for the GPU run to match (check_cuda.sh "train").
+train_args=("$b/models/fmnist_mlp_512.kiln.txt" --data "npy:$b/data/fmnist_train_x.npy,$b/data/fmnist_train_y.npy"
+            --validation-data "npy:$b/data/fmnist_test_x.npy,$b/data/fmnist_test_y.npy" --preprocess scale
+            --epochs 3 --batch 64 --seed 0 --quiet)
+"$b/kiln" train "${train_args[@]}" --report-json "$work/train_cpu.json" > "$work/train_cpu.log" 2>&1 ||
+  { cat "$work/train_cpu.log" >&2; echo "make_cuda_bundle: FAIL: training on the CPU" >&2; exit 1; }
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["epochs"][-1]["val_accuracy"])' \
+  "$work/train_cpu.json" > "$b/data/fmnist_cpu_val_accuracy"
+echo "make_cuda_bundle: CPU validation accuracy after 3 epochs: $(cat "$b/data/fmnist_cpu_val_accuracy")"
+# Smoke test of part 2 in a clean environment: the wrappers start, the CPU runs a model, and
+# --device cuda without a driver is the one-line error.
+env -i PATH=/usr/bin:/bin "$b/kiln" --version > "$work/version.log" 2>&1 ||
+  { cat "$work/version.log" >&2; echo "make_cuda_bundle: FAIL: the bundled kiln does not start" >&2; exit 1; }
+env -i PATH=/usr/bin:/bin "$b/kiln_conformance" "$b/data/onnx-backend" --filter test_relu > "$work/conf.log" 2>&1 ||
+  { cat "$work/conf.log" >&2; echo "make_cuda_bundle: FAIL: the bundled kiln_conformance" >&2; exit 1; }
+set +e
+env -i PATH=/usr/bin:/bin "$b/kiln" run "$b/data/models/mlp/model.onnx" --input "$b/data/models/mlp/input_b1.npy" \
+  --device cuda > "$work/nodev.log" 2>&1
+rc=$?
+set -e
+if [ $rc -ne 0 ] && [ "$(wc -l < "$work/nodev.log")" != 1 ]; then
+  cat "$work/nodev.log" >&2
+  echo "make_cuda_bundle: FAIL: kiln --device cuda without a GPU is not one line" >&2
+  exit 1
+fi
+echo "make_cuda_bundle: bundled $(head -1 "$work/version.log"); --device cuda here: $(head -1 "$work/nodev.log")"
+
 mkdir -p "$(dirname "$out")"
-tar -C "$work" -czf "$out.tmp" kiln_cuda_bundle
+XZ_OPT=${XZ_OPT:--6 -T0} tar -C "$work" -cJf "$out.tmp" kiln_cuda_bundle
 mv "$out.tmp" "$out"
 echo "make_cuda_bundle: wrote $out ($(du -h "$out" | cut -f1))"

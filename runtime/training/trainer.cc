@@ -391,11 +391,19 @@ StatusOr<std::vector<EpochStats>> Trainer::Fit(const data::Dataset& train, const
     double loss_sum = 0;
     double correct = 0;
     Clock::time_point last_draw = start;
-    for (int64_t s = 0; s < steps; ++s) {
+    // Double-buffered batches: step s's inputs go to the device (pinned staging) when it
+    // starts, so batch s + 1 is gathered into the input buffers while the device computes
+    // step s (Session::Start / Finish; on the CPU the step has ended when Start returns).
+    auto fill = [&](int64_t s) -> Status {
       RETURN_IF_ERROR(it.Fill(s, features.data, nullptr));
+      return FillTarget(train, it.order().data() + s * batch, batch, target.data);
+    };
+    RETURN_IF_ERROR(fill(0));
+    for (int64_t s = 0; s < steps; ++s) {
       const int64_t* rows = it.order().data() + s * batch;
-      RETURN_IF_ERROR(FillTarget(train, rows, batch, target.data));
-      Status ran = step_->Run();  // (the context string is built only on failure: no allocation per step)
+      Status ran = step_->Start();  // (the context string is built only on failure: no allocation per step)
+      if (ran.ok() && s + 1 < steps) ran = fill(s + 1);
+      if (ran.ok()) ran = step_->Finish();
       if (!ran.ok()) return ran.WithContext("epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1));
       const double loss = loss_out.as<float>()[0];
       if (!std::isfinite(loss)) {

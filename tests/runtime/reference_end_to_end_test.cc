@@ -57,6 +57,34 @@ TEST(ReferenceEndToEnd, ShapeSubgraphFoldsAndTheRestRunsOnRefKernels) {
   }
 }
 
+// Session::Start / Finish (the trainer's double-buffered batches): the run reads its inputs
+// in Start, so the next inputs written before Finish do not change it; a second Start before
+// Finish is an error; Run is Start + Finish.
+TEST(ReferenceEndToEnd, StartReadsTheInputsSoTheNextOnesCanBeWrittenBeforeFinish) {
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {2, 3}});
+  g.AddOutput(g.AddNode("Relu", "relu", {g.AddNode("Neg", "neg", {x})->output(0)})->output(0));
+  CompileOptions options;
+  options.use_onednn = false;
+  auto plan = CompileToPlan(g, options);
+  ASSERT_OK(plan.status());
+  auto session = runtime::Session::Create(*plan);
+  ASSERT_OK(session.status());
+  runtime::Session& s = **session;
+  const Tensor first = Iota({2, 3}, -3, 1.f), second = Iota({2, 3}, 0, 1.f);
+  ASSERT_OK(s.SetInput(0, first.data(), first.num_bytes()));
+  ASSERT_OK(s.Start());
+  EXPECT_FALSE(s.Start().ok()) << "a second Start before Finish";
+  ASSERT_OK(s.Finish());
+  ASSERT_OK(s.Start());
+  ASSERT_OK(s.SetInput(0, second.data(), second.num_bytes()));  // the next batch, while "the device works"
+  ASSERT_OK(s.Finish());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(s.output(0).as<float>()[i], std::max(0.f, 3.f - i)) << i;
+  ASSERT_OK(s.Finish());  // nothing pending: a no-op
+  ASSERT_OK(s.Run());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(s.output(0).as<float>()[i], 0.f) << i;
+}
+
 // The PyTorch-exported models (tests/data/models) on reference kernels only
 // match PyTorch's own outputs.
 struct TorchCase {

@@ -4,6 +4,7 @@
 // (rtol 1e-3, atol 1e-7).
 //
 // Usage: kiln_conformance [DIR [--min-pass N]]... [--filter SUBSTR] [--verbose] [--no-fork]
+//                         [--device cpu|cuda] [--cpu-fallback]
 // Several suites print one total each; `--min-pass N` after a DIR is that suite's
 // minimum (before any DIR it applies to the default suite).
 // Each case runs in a child process so that a crashing kernel fails its case,
@@ -52,6 +53,8 @@ struct Options {
   std::string filter;
   bool verbose = false;
   bool fork_cases = true;
+  std::string device = "cpu";  // the backend the cases compile for (scripts/check_cuda.sh: cuda)
+  bool cpu_fallback = false;
 };
 
 struct Case {
@@ -207,6 +210,8 @@ StatusOr<Compiled> CompileCase(const Case& c, const Options& options, const fs::
     graph.ReplaceAllUsesWith(inputs[k], graph.AddConstant(inputs[k]->name() + "_bound", *value));
   }
   CompileOptions compile;
+  compile.device = options.device;
+  compile.cpu_fallback = options.cpu_fallback;
   // The suite's inputs have static shapes; a symbolic batch takes 1.
   if (!inputs.empty() && !inputs[0]->dims().empty() && inputs[0]->dims()[0] > 0) {
     compile.batch_size = inputs[0]->dims()[0];
@@ -334,11 +339,21 @@ int Main(int argc, char** argv) {
       options.verbose = true;
     } else if (arg == "--no-fork") {
       options.fork_cases = false;
+    } else if (arg == "--device" && i + 1 < argc) {
+      options.device = argv[++i];
+      if (options.device != "cpu" && options.device != "cuda") {
+        std::fprintf(stderr, "kiln_conformance: --device must be cpu or cuda, not '%s'\n", options.device.c_str());
+        return 2;
+      }
+    } else if (arg == "--cpu-fallback") {
+      options.cpu_fallback = true;
     } else if (arg == "--help" || arg == "-h") {
       std::printf(
           "usage: kiln_conformance [DIR [--min-pass N]]... [--filter SUBSTR] [--verbose] [--no-fork]\n"
+          "                        [--device cpu|cuda] [--cpu-fallback]\n"
           "  Runs each suite DIR (default: %s) and prints its totals; exits 1 when a suite\n"
-          "  passes fewer data sets than the --min-pass that follows it.\n",
+          "  passes fewer data sets than the --min-pass that follows it. --device compiles\n"
+          "  every case for that backend (--cpu-fallback: what it cannot lower runs on the host).\n",
           KILN_CONFORMANCE_DIR);
       return 0;
     } else if (!arg.empty() && arg[0] != '-') {

@@ -75,8 +75,9 @@ Output:
                             compiled greedy decoder (encoder ids in, decoded ids out)
   --force                   write into an existing device or FIFO (otherwise refused)
   --threads N               oneDNN threads (default: all cores)
-  --device cpu|cuda         where the training step runs (default: cpu; cuda: the CUDA
-                            backend does not lower training steps yet, docs/cuda.md)
+  --device cpu|cuda         where the training step runs (default: cpu; cuda: forward,
+                            backward and optimizer updates on the GPU, the weights kept
+                            there between steps, docs/cuda.md)
   --dump-step FILE          write the compiled training step's graph (as kiln dump --train
                             prints it) to FILE
   --report-json FILE        write the run as JSON: per-epoch seconds and metrics,

@@ -19,6 +19,7 @@
 #include "runtime/device.h"
 #include "runtime/kernels/cuda/cublaslt.h"
 #include "runtime/kernels/cuda/cuda_driver.h"
+#include "runtime/kernels/cuda/cudnn_conv.h"
 
 namespace kiln::runtime {
 namespace {
@@ -87,16 +88,30 @@ class CudaPlanDevice final : public Device {
     g.exec = *exec;
     return Status::Ok();
   }
-  Status ReplayGraph(int segment) override {
+  Status ReplayGraph(int segment, bool defer_outputs) override {
     if (segment < 0 || static_cast<size_t>(segment) >= graphs_.size() || !graphs_[segment].exec) {
       return Internal("cuda: graph segment ", segment, " was not captured");
     }
+    if (deferred_) return Internal("cuda: a graph replay was not finished");
     const Graph& g = graphs_[segment];
     for (const auto& f : g.before) f();
     RETURN_IF_ERROR(device_->LaunchGraph(g.exec, stream_));
+    if (defer_outputs) {
+      deferred_ = &g;
+      return Status::Ok();
+    }
     if (g.after.empty()) return Status::Ok();
     RETURN_IF_ERROR(Synchronize());
     for (const auto& f : g.after) f();
+    return Status::Ok();
+  }
+  Status FinishReplay() override {
+    const Graph* g = deferred_;
+    deferred_ = nullptr;
+    RETURN_IF_ERROR(Synchronize());
+    if (g) {
+      for (const auto& f : g->after) f();
+    }
     return Status::Ok();
   }
   // For the edge copies: whether a graph is being captured, and the host work to repeat
@@ -130,6 +145,7 @@ class CudaPlanDevice final : public Device {
   };
   std::vector<Graph> graphs_;  // per segment (runtime/device.h)
   Graph* capturing_ = nullptr;
+  const Graph* deferred_ = nullptr;  // replayed with defer_outputs, its after-work still due
   std::vector<void*> pinned_;
 };
 
@@ -281,7 +297,7 @@ class CudaKindKernel final : public Kernel {
     if (!k->function_) return InvalidArgument(spec.Label(), ": the plan has no CUDA kernel image '", symbol, "'");
     const cuda::DeviceInfo& info = k->device_->device().info();
     k->choice_key_ = symbol + "|" + info.name + "|" + std::to_string(info.driver_version);
-    k->PrepareCublasLt(spec);
+    k->PrepareLibraryCall(spec);
     return std::unique_ptr<Kernel>(std::move(k));
   }
 
@@ -289,8 +305,8 @@ class CudaKindKernel final : public Kernel {
     size_t w = 0;
     for (size_t i = 0; i < num_inputs_; ++i) args_[w++] = reinterpret_cast<uint64_t>(inputs[i].data);
     for (const TensorRef& t : outputs) args_[w++] = reinterpret_cast<uint64_t>(t.data);
-    if (lt_ && !chosen_) RETURN_IF_ERROR(Choose(inputs, outputs));
-    return use_lt_ ? RunCublasLt(inputs, outputs) : Launch();
+    if (library_ && !chosen_) RETURN_IF_ERROR(Choose(inputs, outputs));
+    return use_library_ ? library_->Run(inputs, outputs, device_->stream()) : Launch();
   }
 
  private:
@@ -298,57 +314,99 @@ class CudaKindKernel final : public Kernel {
     void* params[] = {args_.data()};
     return device_->device().Launch(function_, grid_, block_, params, device_->stream());
   }
-  Status RunCublasLt(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) {
-    auto at = [&](int i) { return i < 0 ? cuda::DevicePtr{0} : reinterpret_cast<cuda::DevicePtr>(inputs[i].data); };
-    return lt_->Run(at(lt_step_.a), at(lt_step_.b), at(lt_step_.c), reinterpret_cast<cuda::DevicePtr>(outputs[0].data),
-                    at(lt_step_.bias), device_->stream());
-  }
 
-  // A product cuBLASLt can compute (cublaslt.h) gets its plan too, unless KILN_CUDA_GEMM=generated
-  // or the library is missing: then the generated kernel runs, which is always correct.
-  void PrepareCublasLt(const KernelSpec& spec) {
-    const char* mode = std::getenv("KILN_CUDA_GEMM");
-    const std::string m = mode ? mode : "measure";
-    if (m == "generated" || (spec.op_type != "MatMul" && spec.op_type != "Gemm" && spec.op_type != "FusedMatMul")) {
-      return;
+  // A library call that computes the step as the generated kernel does: cuBLASLt for the
+  // products (cublaslt.h), cuDNN for the convolutions (cudnn_conv.h).
+  class LibraryCall {
+   public:
+    virtual ~LibraryCall() = default;
+    virtual Status Run(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs, void* stream) = 0;
+  };
+  static cuda::DevicePtr At(const std::vector<TensorRef>& inputs, int i) {
+    return i < 0 ? cuda::DevicePtr{0} : reinterpret_cast<cuda::DevicePtr>(inputs[i].data);
+  }
+  class CublasLtCall final : public LibraryCall {
+   public:
+    CublasLtCall(cuda::LtStep step, std::unique_ptr<cuda::CublasLtMatmul> lt) : step_(step), lt_(std::move(lt)) {}
+    Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out, void* stream) override {
+      return lt_->Run(At(in, step_.a), At(in, step_.b), At(in, step_.c), At(out, 0), At(in, step_.bias), stream);
     }
+
+   private:
+    cuda::LtStep step_;
+    std::unique_ptr<cuda::CublasLtMatmul> lt_;
+  };
+  class CudnnCall final : public LibraryCall {
+   public:
+    CudnnCall(cuda::DnnConvStep step, std::unique_ptr<cuda::CudnnConv> conv) : step_(step), conv_(std::move(conv)) {}
+    Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out, void* stream) override {
+      return conv_->Run(At(in, step_.x), At(in, step_.w), At(in, step_.bias), At(in, step_.residual), At(out, 0),
+                        stream);
+    }
+
+   private:
+    cuda::DnnConvStep step_;
+    std::unique_ptr<cuda::CudnnConv> conv_;
+  };
+
+  // A product cuBLASLt can compute (KILN_CUDA_GEMM) or a convolution cuDNN can (KILN_CUDA_CONV)
+  // gets the library's call too, unless the variable says "generated" or the library is
+  // missing: then the generated kernel runs, which is always correct. "cublaslt" / "cudnn"
+  // force the library; the default, "measure", times both on the step's first run.
+  void PrepareLibraryCall(const KernelSpec& spec) {
+    const bool product = spec.op_type == "MatMul" || spec.op_type == "Gemm" || spec.op_type == "FusedMatMul";
+    const bool conv = spec.op_type == "Conv" || spec.op_type == "FusedConv";
+    if (!product && !conv) return;
+    const char* mode = std::getenv(product ? "KILN_CUDA_GEMM" : "KILN_CUDA_CONV");
+    const std::string m = mode ? mode : "measure";
+    if (m == "generated") return;
     std::vector<Dims> dims;
     for (const TensorRef& t : spec.inputs) {
       if (t.dtype == proto::DT_UNDEFINED) break;
       dims.push_back(t.dims);
     }
-    auto step = cuda::CublasLtStepFor(spec.op_type, spec.attrs, dims, spec.outputs[0].dims);
-    if (!step.ok()) return;
-    auto lt = cuda::CublasLtMatmul::Create(step->gemm, device_->device());
-    if (!lt.ok()) return;
-    lt_step_ = *step;
-    lt_ = std::move(*lt);
-    if (m == "cublaslt") chosen_ = use_lt_ = true;
+    if (product) {
+      auto step = cuda::CublasLtStepFor(spec.op_type, spec.attrs, dims, spec.outputs[0].dims);
+      if (!step.ok()) return;
+      auto lt = cuda::CublasLtMatmul::Create(step->gemm, device_->device());
+      if (!lt.ok()) return;
+      library_ = std::make_unique<CublasLtCall>(*step, std::move(*lt));
+      library_name_ = "cublaslt";
+    } else {
+      auto step = cuda::CudnnConvStepFor(spec.op_type, spec.attrs, dims, spec.outputs[0].dims);
+      if (!step.ok()) return;
+      auto dnn = cuda::CudnnConv::Create(step->conv, device_->device());
+      if (!dnn.ok()) return;
+      library_ = std::make_unique<CudnnCall>(*step, std::move(*dnn));
+      library_name_ = "cudnn";
+    }
+    if (m == library_name_) chosen_ = use_library_ = true;
   }
 
-  // The rule (docs/cuda.md): on a step's first run, time the generated kernel and cuBLASLt on
-  // the step's own buffers (one warm-up, then the best of 3 CUDA-event timings each) and keep
-  // the faster for this kernel on this GPU and driver: for the process, and in the kernel
-  // cache folder (<cache>/gemm_choice/<hash>: "cublaslt" or "generated") for the next ones.
+  // The rule (docs/cuda.md): on a step's first run, time the generated kernel and the library
+  // on the step's own buffers (one warm-up, then the best of 3 CUDA-event timings each) and
+  // keep the faster for this kernel on this GPU and driver: for the process, and in the kernel
+  // cache folder (<cache>/gemm_choice/<hash>: the library's name or "generated") for the next ones.
   Status Choose(const std::vector<TensorRef>& inputs, const std::vector<TensorRef>& outputs) {
     static std::mutex mu;
     static std::map<std::string, bool> choices;
     const std::string dir = KilnCacheDir("cuda", "KILN_CUDA_CACHE_DIR", "KILN_CUDA_CACHE");
+    const std::string key = choice_key_ + "|" + library_name_;
     char hash[24];
-    std::snprintf(hash, sizeof(hash), "%016llx", static_cast<unsigned long long>(StableHash(choice_key_)));
+    std::snprintf(hash, sizeof(hash), "%016llx", static_cast<unsigned long long>(StableHash(key)));
     const std::string file = dir.empty() ? "" : dir + "/gemm_choice/" + hash;
     {
       std::lock_guard<std::mutex> lock(mu);
-      auto it = choices.find(choice_key_);
+      auto it = choices.find(key);
       if (it == choices.end() && !file.empty()) {
         std::ifstream f(file);
         std::string word;
-        if (f >> word && (word == "cublaslt" || word == "generated"))
-          it = choices.emplace(choice_key_, word == "cublaslt").first;
+        if (f >> word && (word == library_name_ || word == "generated"))
+          it = choices.emplace(key, word == library_name_).first;
       }
       if (it != choices.end()) {
         chosen_ = true;
-        use_lt_ = it->second;
+        use_library_ = it->second;
         return Status::Ok();
       }
     }
@@ -362,14 +420,14 @@ class CudaKindKernel final : public Kernel {
       return best;
     };
     ASSIGN_OR_RETURN(float generated, best_of([&] { return Launch(); }));
-    ASSIGN_OR_RETURN(float lt, best_of([&] { return RunCublasLt(inputs, outputs); }));
+    ASSIGN_OR_RETURN(float library, best_of([&] { return library_->Run(inputs, outputs, device_->stream()); }));
     chosen_ = true;
-    use_lt_ = lt < generated;
+    use_library_ = library < generated;
     std::lock_guard<std::mutex> lock(mu);
-    choices[choice_key_] = use_lt_;
+    choices[key] = use_library_;
     if (!file.empty()) {  // a cache that cannot be written only costs a measurement next time
       MakeDirectories(dir + "/gemm_choice");
-      (void)WriteFileAtomically(file, use_lt_ ? "cublaslt\n" : "generated\n");
+      (void)WriteFileAtomically(file, (use_library_ ? library_name_ : std::string("generated")) + "\n");
     }
     return Status::Ok();
   }
@@ -380,9 +438,9 @@ class CudaKindKernel final : public Kernel {
   size_t num_inputs_ = 0;
   std::vector<uint64_t> args_;
   std::string choice_key_;
-  std::unique_ptr<cuda::CublasLtMatmul> lt_;  // products cuBLASLt can compute
-  cuda::LtStep lt_step_;
-  bool chosen_ = false, use_lt_ = false;
+  std::unique_ptr<LibraryCall> library_;  // cuBLASLt / cuDNN, when it computes the step
+  std::string library_name_;
+  bool chosen_ = false, use_library_ = false;
 };
 
 // The copies at a plan's edges: host input -> its device buffer, device output -> host.
