@@ -99,6 +99,9 @@ const std::vector<PipelineEntry>& TrainingFinishPipeline(bool fuse_elementwise) 
   static const std::vector<PipelineEntry> fused = {
       // Gradients of parameters that do not reach the loss, unused forward values.
       {"dce"},
+      // After autodiff, so no gradient rule is needed: a Conv/MatMul whose bias-add and Relu
+      // outputs only the Relu reads (Relu's gradient reads its output) becomes one primitive.
+      {"fuse-postops"},
       // Forward and backward chains alike; optimizer updates and every other state update
       // stay nodes of their own (the pass never fuses them).
       {"fuse-elementwise"},

@@ -286,7 +286,9 @@ void RegisterElementwiseGradients(GradientRules& r) {
   r.SetGradient(OpKind::kMean, MeanGrad);
   r.SetGradient(OpKind::kNeg, NegGrad);
   r.SetGradient(OpKind::kIdentity, IdentityGrad);
-  r.SetGradient(OpKind::kRelu, [](Ctx& c) { return EmitEltwiseGrad(c, "relu", kFromX); });
+  // From Y: y > 0 exactly where x > 0 (NaN in both: 0), and reading the output leaves the
+  // pre-activation unused by the backward pass, so a Conv/MatMul + Relu fuses in training too.
+  r.SetGradient(OpKind::kRelu, [](Ctx& c) { return EmitEltwiseGrad(c, "relu", kFromY); });
   r.SetGradient(OpKind::kWhere, WhereGrad);
   r.SetGradient(OpKind::kAbs, [](Ctx& c) { return EmitEltwiseGrad(c, "abs", kFromX); });
   for (const UnaryOpRow& row : UnaryOpTable()) r.SetGradient(row.kind, UnaryTableRule);

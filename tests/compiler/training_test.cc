@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <random>
 #include <tuple>
 
 #include "compiler/backends/cpu/cpu_backend.h"
@@ -229,6 +231,73 @@ TEST(TrainingProgramTest, ElementwiseChainsFuseAndTrainLikeTheUnfusedStep) {
     FillBatch(**b, step);
     ASSERT_OK((*a)->Run());
     ASSERT_OK((*b)->Run());
+    const float la = (*a)->output(0).as<float>()[0], lb = (*b)->output(0).as<float>()[0];
+    EXPECT_NEAR(la, lb, 1e-5 * std::fabs(lb) + 1e-6) << "step " << step;
+  }
+}
+
+// Relu's gradient reads its output, so the pre-activations of Conv + bias + Relu and MatMul +
+// bias + Relu are read by the Relu alone and the forward fuses in training too (FusedConv /
+// FusedMatMul with the Relu post-op); the fused step trains like the unfused one.
+TEST(TrainingProgramTest, ConvAndDenseWithReluFuseAndTrainLikeTheUnfusedStep) {
+  Graph model;
+  Value* x = model.AddInput("x", {proto::DT_FLOAT, {-1, 1, 6, 6}});
+  Attrs conv;
+  conv.SetInts("kernel_shape", {3, 3});
+  conv.SetInts("pads", {1, 1, 1, 1});
+  Value* h = model
+                 .AddNode("Conv", "c1",
+                          {x, Param(model, "c1/kernel", {4, 1, 3, 3}, 1), Param(model, "c1/bias", {4}, 2)}, 1, conv)
+                 ->output(0);
+  h = model.AddNode("Relu", "c1/relu", {h})->output(0);
+  Attrs pool;
+  pool.SetInts("kernel_shape", {2, 2});
+  pool.SetInts("strides", {2, 2});
+  h = model.AddNode("MaxPool", "p1", {h}, 1, pool)->output(0);
+  Attrs flat;
+  flat.SetInt("axis", 1);
+  h = model.AddNode("Flatten", "flat", {h}, 1, flat)->output(0);
+  h = model.AddNode("MatMul", "d1", {h, Param(model, "d1/kernel", {36, 8}, 3)})->output(0);
+  h = model.AddNode("Add", "d1/bias_add", {h, Param(model, "d1/bias", {8}, 4)})->output(0);
+  h = model.AddNode("Relu", "d1/relu", {h})->output(0);
+  h = model.AddNode("MatMul", "d2", {h, Param(model, "d2/kernel", {8, 3}, 5)})->output(0);
+  model.AddOutput(h);
+  TrainingConfig config;
+  config.batch_size = 8;
+  config.optimizer = OptimizerConfig::For("sgd");
+  config.optimizer.hyper.lr = 0.05f;
+  auto fused = BuildTrainingProgram(model, config);
+  ASSERT_OK(fused.status());
+  config.fuse_elementwise = false;
+  auto unfused = BuildTrainingProgram(model, config);
+  ASSERT_OK(unfused.status());
+  std::map<std::string, int> ops;
+  for (const auto& n : fused->step->nodes()) {
+    ++ops[n->op_type() +
+          (n->attrs().GetString("activation", "").empty() ? "" : "+" + n->attrs().GetString("activation", ""))];
+    if (n->op_type() == "EltwiseGrad") {
+      const Node* t = n->input(1)->producer();
+      ASSERT_NE(t, nullptr);
+      EXPECT_TRUE(t->op_type() == "FusedConv" || t->op_type() == "FusedMatMul") << t->op_type();
+    }
+  }
+  EXPECT_EQ(ops["FusedConv+Relu"], 1);
+  EXPECT_EQ(ops["FusedMatMul+Relu"], 1);
+  EXPECT_EQ(ops["Relu"], 0);
+  EXPECT_EQ(ops["EltwiseGrad"], 2);
+  auto a = LoadPlan(*CompileForCpu(*fused->step, CpuCompileOptions{}));
+  auto b = LoadPlan(*CompileForCpu(*unfused->step, CpuCompileOptions{}));
+  ASSERT_OK(a.status());
+  ASSERT_OK(b.status());
+  for (uint32_t step = 0; step < 10; ++step) {
+    for (runtime::Session* s : {a->get(), b->get()}) {
+      std::mt19937 rng(step);
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      TensorRef in = s->input(0), t = s->input(1);
+      for (int64_t i = 0; i < in.num_elements(); ++i) in.as<float>()[i] = u(rng);
+      for (int64_t i = 0; i < t.num_elements(); ++i) t.as<int64_t>()[i] = static_cast<int64_t>(i % 3);
+      ASSERT_OK(s->Run());
+    }
     const float la = (*a)->output(0).as<float>()[0], lb = (*b)->output(0).as<float>()[0];
     EXPECT_NEAR(la, lb, 1e-5 * std::fabs(lb) + 1e-6) << "step " << step;
   }

@@ -10,6 +10,7 @@
 #include "ir/core/shape_util.h"
 #include "ir/graph.h"
 #include "runtime/kernel.h"
+#include "runtime/kernels/onednn/max_pool_grad.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
@@ -204,6 +205,8 @@ Attrs Pool(const std::vector<int64_t>& kernel, const std::vector<int64_t>& strid
 std::vector<PoolCase> PoolCases() {
   return {
       {"K2S2", {2, 3, 6, 6}, Pool({2, 2}, {2, 2}, {})},
+      {"K2S2Odd", {3, 4, 9, 7}, Pool({2, 2}, {2, 2}, {})},
+      {"StrideBeyondKernelPads", {2, 3, 7, 8}, Pool({2, 3}, {3, 3}, {1, 0, 0, 1})},
       {"OverlappingPads", {1, 2, 7, 6}, Pool({3, 3}, {1, 2}, {1, 1, 1, 0})},
       {"CeilMode", {1, 2, 7, 7}, Int(Pool({2, 2}, {2, 2}, {}), "ceil_mode", 1)},
       {"OneD", {2, 3, 9}, Pool({3}, {2}, {1, 1})},
@@ -235,6 +238,35 @@ TEST_F(OneDnnBackwardTest, MaxPoolGrad) {
       v = v < 0.3f ? 0.0f : v;
     }
     ExpectMatchesRef("MaxPoolGrad", c.attrs, {Rand(y, seed++), x}, {c.x}, c.name + " ties");
+  }
+}
+
+// Non-overlapping windows run the direct kernel (one pass per plane; max_pool_grad.h), which
+// must route each window's dY exactly as the reference does, NaNs included; overlapping ones
+// stay oneDNN's.
+TEST_F(OneDnnBackwardTest, MaxPoolGradDirectKernelForNonOverlappingWindows) {
+  auto reason = [&](const PoolCase& c) {
+    Tensor dy(proto::DT_FLOAT, PoolOutput(c)), x(proto::DT_FLOAT, c.x), dx(proto::DT_FLOAT, c.x);
+    KernelSpec spec;
+    spec.op_type = "MaxPoolGrad";
+    spec.attrs = c.attrs;
+    spec.inputs = {dy.ref(), x.ref()};
+    spec.outputs = {dx.ref()};
+    return runtime::onednn::DirectMaxPoolGradUnsupportedReason(spec);
+  };
+  const std::vector<PoolCase> cases = PoolCases();
+  std::vector<std::string> direct;
+  for (const PoolCase& c : cases) {
+    if (reason(c).empty()) direct.push_back(c.name);
+  }
+  EXPECT_EQ(direct, (std::vector<std::string>{"K2S2", "K2S2Odd", "StrideBeyondKernelPads", "CeilMode"}));
+  EXPECT_EQ(reason(cases[3]), "overlapping windows");
+  uint32_t seed = 120;
+  for (const PoolCase& c : cases) {
+    if (!reason(c).empty()) continue;
+    Tensor x = Rand(c.x, seed++);
+    for (int64_t i = 0; i < x.num_elements(); i += 5) x.mutable_data_as<float>()[i] = std::nanf("");
+    ExpectMatchesRef("MaxPoolGrad", c.attrs, {Rand(PoolOutput(c), seed++), x}, {c.x}, c.name + " NaNs");
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "ir/core/ops/unary_table.h"
 #include "ir/core/shape_util.h"
+#include "runtime/kernels/onednn/max_pool_grad.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {
@@ -315,7 +316,10 @@ void RegisterBackwardKernels(KernelRegistry& r) {
   RegisterOp(r, "SoftmaxGrad", BuildSoftmaxGrad);
   RegisterOp(r, "ConvGradInput", BuildConvGradInput);
   RegisterOp(r, "ConvGradWeight", BuildConvGradWeight);
-  RegisterOp(r, "MaxPoolGrad", [](const KernelSpec& spec) { return BuildPoolGrad(spec, true); });
+  // Non-overlapping windows (2x2/2): the direct kernel's one pass; others oneDNN's.
+  RegisterOp(r, "MaxPoolGrad", [](const KernelSpec& spec) {
+    return DirectMaxPoolGradUnsupportedReason(spec).empty() ? BuildDirectMaxPoolGrad(spec) : BuildPoolGrad(spec, true);
+  });
   RegisterOp(r, "AveragePoolGrad", [](const KernelSpec& spec) { return BuildPoolGrad(spec, false); });
   RegisterOp(r, "BatchNormTraining", BuildBatchNormTraining);
   RegisterOp(r, "BatchNormGrad", BuildBatchNormGrad);
