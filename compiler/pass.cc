@@ -99,6 +99,8 @@ const std::vector<PipelineEntry>& TrainingFinishPipeline(bool fuse_elementwise) 
   static const std::vector<PipelineEntry> fused = {
       // Gradients of parameters that do not reach the loss, unused forward values.
       {"dce"},
+      // Relu -> MaxPool: the relu gradient over the pooled elements (a quarter for 2x2).
+      {"sink-relu-grad"},
       // After autodiff, so no gradient rule is needed: a Conv/MatMul whose bias-add and Relu
       // outputs only the Relu reads (Relu's gradient reads its output) becomes one primitive.
       {"fuse-postops"},

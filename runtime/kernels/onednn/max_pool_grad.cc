@@ -23,9 +23,44 @@ struct PoolPlane {
   int64_t h, w, oh, ow, kh, kw, sh, sw, pad_top, pad_left;
 };
 
+// 2x2 windows with stride 2 and no padding: the first maximum of (a, b, c, d) without
+// branches (random activations make a compare-and-branch mispredict every other window).
+// A later element wins only when strictly greater than every earlier one; comparisons with
+// NaN are false, so a NaN wins only in front, as in the reference.
+void Plane2x2(const PoolPlane& g, const float* x, const float* dy, float* dx) {
+  for (int64_t i = 0; i < g.oh; ++i) {
+    const float* top = x + 2 * i * g.w;
+    const float* bottom = top + g.w;
+    float* dtop = dx + 2 * i * g.w;
+    float* dbottom = dtop + g.w;
+    const float* grad = dy + i * g.ow;
+    for (int64_t j = 0; j < g.ow; ++j) {
+      const float a = top[2 * j], b = top[2 * j + 1], c = bottom[2 * j], d = bottom[2 * j + 1];
+      const bool wb = b > a;
+      const float ab = wb ? b : a;
+      const bool wc = c > ab;
+      const float abc = wc ? c : ab;
+      const bool wd = d > abc;
+      const float v = grad[j];
+      dbottom[2 * j + 1] = wd ? v : 0.f;
+      dbottom[2 * j] = !wd && wc ? v : 0.f;
+      dtop[2 * j + 1] = !wd && !wc && wb ? v : 0.f;
+      dtop[2 * j] = !wd && !wc && !wb ? v : 0.f;
+    }
+    // An odd last column or row (floor windows) is not in any window.
+    if (g.w > 2 * g.ow) dtop[g.w - 1] = dbottom[g.w - 1] = 0.f;
+  }
+  if (g.h > 2 * g.oh) std::memset(dx + 2 * g.oh * g.w, 0, static_cast<size_t>((g.h - 2 * g.oh) * g.w) * sizeof(float));
+}
+
 // dX of one plane. Rows and columns no window reaches (the input's bottom/right rest under
 // floor windows) get 0.
 void PlaneGrad(const PoolPlane& g, const float* x, const float* dy, float* dx) {
+  if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.pad_top == 0 && g.pad_left == 0 && 2 * g.oh <= g.h &&
+      2 * g.ow <= g.w) {
+    Plane2x2(g, x, dy, dx);
+    return;
+  }
   std::memset(dx, 0, static_cast<size_t>(g.h * g.w) * sizeof(float));
   for (int64_t i = 0; i < g.oh; ++i) {
     const int64_t r0 = std::max<int64_t>(0, i * g.sh - g.pad_top);
