@@ -330,7 +330,9 @@ def main():
             k, p = results.get("kiln", {}).get((name, batch)), results.get(peer, {}).get((name, batch))
             ratios.append("%.2f" % (k / p) if isinstance(k, float) and isinstance(p, float) and p > 0 else "-")
         print("| %s | %d | %s | %s |" % (name, batch, " | ".join(cells), " | ".join(ratios)))
-    return 0
+    # A row Kiln could not run is a failure (a peer's is reported in its cell only).
+    kiln_failed = [k for k, v in results.get("kiln", {}).items() if not isinstance(v, float)]
+    return 1 if kiln_failed else 0
 
 
 if __name__ == "__main__":
