@@ -10,7 +10,7 @@
 #include "ir/core/shape_util.h"
 #include "ir/graph.h"
 #include "runtime/kernel.h"
-#include "runtime/kernels/onednn/max_pool_grad.h"
+#include "runtime/kernels/onednn/max_pool_direct.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
@@ -241,7 +241,7 @@ TEST_F(OneDnnBackwardTest, MaxPoolGrad) {
   }
 }
 
-// Non-overlapping windows run the direct kernel (one pass per plane; max_pool_grad.h), which
+// Non-overlapping windows run the direct kernel (one pass per plane; max_pool_direct.h), which
 // must route each window's dY exactly as the reference does, NaNs included; overlapping ones
 // stay oneDNN's.
 TEST_F(OneDnnBackwardTest, MaxPoolGradDirectKernelForNonOverlappingWindows) {
@@ -267,6 +267,58 @@ TEST_F(OneDnnBackwardTest, MaxPoolGradDirectKernelForNonOverlappingWindows) {
     Tensor x = Rand(c.x, seed++);
     for (int64_t i = 0; i < x.num_elements(); i += 5) x.mutable_data_as<float>()[i] = std::nanf("");
     ExpectMatchesRef("MaxPoolGrad", c.attrs, {Rand(PoolOutput(c), seed++), x}, {c.x}, c.name + " NaNs");
+  }
+}
+
+// MaxPool 2x2/2 in plain NCHW runs the direct kernel (odd sizes drop the last row/column as
+// floor windows do; NaNs and ties as the reference's first maximum); other windows and
+// channels-last stay oneDNN's (the same results either way).
+TEST_F(OneDnnBackwardTest, MaxPoolDirectKernelFor2x2Stride2) {
+  auto spec_for = [&](const Attrs& attrs, const Dims& x, const Dims& y, Layout layout) {
+    KernelSpec spec;
+    spec.op_type = "MaxPool";
+    spec.attrs = attrs;
+    spec.env = &env_;
+    spec.inputs = {TensorRef{proto::DT_FLOAT, x, nullptr, layout}};
+    spec.outputs = {TensorRef{proto::DT_FLOAT, y, nullptr, layout}};
+    return spec;
+  };
+  const Attrs k2s2 = Pool({2, 2}, {2, 2}, {});
+  EXPECT_EQ(
+      runtime::onednn::DirectMaxPoolUnsupportedReason(spec_for(k2s2, {2, 3, 8, 6}, {2, 3, 4, 3}, proto::LAYOUT_PLAIN)),
+      "");
+  EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(
+                spec_for(Pool({3, 3}, {2, 2}, {1, 1, 1, 1}), {1, 2, 7, 7}, {1, 2, 4, 4}, proto::LAYOUT_PLAIN)),
+            "not 2x2 windows, stride 2");
+  EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(
+                spec_for(Int(k2s2, "ceil_mode", 1), {1, 2, 7, 7}, {1, 2, 4, 4}, proto::LAYOUT_PLAIN)),
+            "ceil_mode windows past the input");
+  uint32_t seed = 140;
+  for (const Dims& x_dims : std::vector<Dims>{{2, 3, 8, 6}, {3, 5, 9, 7}, {1, 16, 28, 28}}) {
+    const Dims y_dims = {x_dims[0], x_dims[1], x_dims[2] / 2, x_dims[3] / 2};
+    Tensor x = Rand(x_dims, seed++);
+    for (int64_t i = 0; i < x.num_elements(); ++i) {
+      float& v = x.mutable_data_as<float>()[i];
+      if (i % 7 == 0) v = std::nanf("");
+      if (i % 5 == 0) v = 0.0f;  // ties, as after a Relu
+    }
+    Tensor want(proto::DT_FLOAT, y_dims);
+    ASSERT_OK(runtime::RunReferenceOp("MaxPool", "ref", k2s2, {x.ref()}, {want.ref()}));
+    for (Layout layout : {proto::LAYOUT_PLAIN, proto::LAYOUT_CHANNELS_LAST}) {
+      SCOPED_TRACE(DimsToString(x_dims) + (layout == proto::LAYOUT_PLAIN ? " plain" : " channels-last"));
+      Tensor in = layout == proto::LAYOUT_PLAIN ? x : testing::Relayout(x, proto::LAYOUT_PLAIN, layout);
+      Tensor got(proto::DT_FLOAT, y_dims);
+      KernelSpec spec = spec_for(k2s2, x_dims, y_dims, layout);
+      spec.inputs[0].data = in.ref().data;
+      spec.outputs[0].data = got.ref().data;
+      EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(spec),
+                layout == proto::LAYOUT_PLAIN ? "" : "not plain NCHW");
+      auto kernel = KernelRegistry::Global().Create("onednn", spec);
+      ASSERT_OK(kernel.status());
+      ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
+      const Tensor plain = layout == proto::LAYOUT_PLAIN ? got : testing::Relayout(got, layout, proto::LAYOUT_PLAIN);
+      EXPECT_EQ(testing::CompareTensors(plain, want, 0, 0), "");
+    }
   }
 }
 

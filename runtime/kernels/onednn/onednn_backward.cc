@@ -7,7 +7,7 @@
 
 #include "ir/core/ops/unary_table.h"
 #include "ir/core/shape_util.h"
-#include "runtime/kernels/onednn/max_pool_grad.h"
+#include "runtime/kernels/onednn/max_pool_direct.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {

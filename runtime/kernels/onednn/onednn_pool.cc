@@ -1,6 +1,7 @@
 // MaxPool / AveragePool (pooling_v2 with dilation) and GlobalAveragePool
 // (reduction_mean over the spatial dims).
 #include "ir/core/shape_util.h"
+#include "runtime/kernels/onednn/max_pool_direct.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {
@@ -144,7 +145,13 @@ StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& 
 }
 
 void RegisterPoolKernels(KernelRegistry& r) {
-  RegisterOp(r, "MaxPool", Pool(true), Layouts::kAny);
+  // 2x2/2 windows in plain NCHW or channels-last: the direct kernel's one pass; others oneDNN's.
+  RegisterOp(
+      r, "MaxPool",
+      [](const KernelSpec& spec) {
+        return DirectMaxPoolUnsupportedReason(spec).empty() ? BuildDirectMaxPool(spec) : Pool(true)(spec);
+      },
+      Layouts::kAny);
   RegisterOp(r, "AveragePool", Pool(false), Layouts::kAny);
   RegisterOp(r, "GlobalAveragePool", BuildGlobalAveragePool, Layouts::kAny);
 }

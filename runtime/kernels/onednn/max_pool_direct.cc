@@ -1,11 +1,11 @@
-// MaxPoolGrad for windows that do not overlap (stride >= kernel, every CNN's 2x2/2 pooling),
-// plain NCHW float32: one pass per plane that finds each window's first maximal x (the
-// element MaxPool reports, as the reference kernel does) and writes dY there and 0 over the
-// rest of the window. oneDNN's pooling backward needs the forward's workspace, which Kiln
-// does not keep: its kernel re-runs the forward and reorders x, dY and dX to a blocked layout
-// and back, five passes over the activations where this takes one (the bench CNN's training
-// step: 2.7 ms of pooling gradients on 2 cores, docs/benchmarks.md).
-#include "runtime/kernels/onednn/max_pool_grad.h"
+// The direct MaxPool / MaxPoolGrad kernels (max_pool_direct.h). The gradient, for windows
+// that do not overlap (stride >= kernel): one pass per plane finds each window's first maximal
+// x (the element MaxPool reports, as the reference kernel does) and writes dY there and 0 over
+// the rest of the window. The forward, for 2x2/2 windows in NCHW: each output the first
+// maximum of its four inputs.
+// The bench CNN's training step spent 2.7 ms in oneDNN's pooling gradients (forward re-run,
+// reorders to a blocked layout and back) and 1.3 ms in its plain-layout pooling.
+#include "runtime/kernels/onednn/max_pool_direct.h"
 
 #include <omp.h>
 
@@ -18,6 +18,30 @@
 
 namespace kiln::runtime::onednn {
 namespace {
+
+// The threads a direct kernel splits its planes over: one for work too small to repay waking
+// another (OneDnnKernelRunsOnOneThread), at most the session's count (1 for a part of a split
+// kernel, onednn_split.cc), else OpenMP's.
+int ThreadsFor(const KernelSpec& spec) {
+  if (OneDnnKernelRunsOnOneThread(spec)) return 1;
+  const int available = omp_get_max_threads();
+  return spec.env && spec.env->num_threads > 0 ? std::min(spec.env->num_threads, available) : available;
+}
+
+// run(u0, u1) over [0, units) in `threads` contiguous parts: on the share team (inference
+// plans) or in an OpenMP region (training plans, whose oneDNN kernels use OpenMP's threads).
+template <class F>
+void RunParts(int64_t units, int threads, bool share_team, const F& run) {
+  const int parts = static_cast<int>(std::min<int64_t>(threads, units));
+  if (parts <= 1) {
+    run(0, units);
+  } else if (share_team) {
+    RunShares(parts, [&](int t) { run(units * t / parts, units * (t + 1) / parts); });
+  } else {
+#pragma omp parallel for num_threads(parts) schedule(static)
+    for (int t = 0; t < parts; ++t) run(units * t / parts, units * (t + 1) / parts);
+  }
+}
 
 struct PoolPlane {
   int64_t h, w, oh, ow, kh, kw, sh, sw, pad_top, pad_left;
@@ -90,18 +114,9 @@ class MaxPoolGradKernel final : public Kernel {
     const float* x = in[1].as<float>();
     float* dx = out[0].as<float>();
     const int64_t in_plane = g_.h * g_.w, out_plane = g_.oh * g_.ow;
-    auto planes = [&](int64_t p0, int64_t p1) {
+    RunParts(planes_, threads_, share_team_, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) PlaneGrad(g_, x + p * in_plane, dy + p * out_plane, dx + p * in_plane);
-    };
-    const int parts = static_cast<int>(std::min<int64_t>(threads_, planes_));
-    if (parts <= 1) {
-      planes(0, planes_);
-    } else if (share_team_) {
-      RunShares(parts, [&](int t) { planes(planes_ * t / parts, planes_ * (t + 1) / parts); });
-    } else {  // training plans: OpenMP's threads, as the oneDNN kernels around it use
-#pragma omp parallel for num_threads(parts) schedule(static)
-      for (int t = 0; t < parts; ++t) planes(planes_ * t / parts, planes_ * (t + 1) / parts);
-    }
+    });
     return Status::Ok();
   }
 
@@ -112,7 +127,75 @@ class MaxPoolGradKernel final : public Kernel {
   int threads_;
 };
 
+// The first maximum of a 2x2 window as MaxPool reports it (a later element only when strictly
+// greater; comparisons with NaN are false, so a NaN is kept only in front).
+inline float FirstMax(float a, float b, float c, float d) {
+  float m = b > a ? b : a;
+  m = c > m ? c : m;
+  return d > m ? d : m;
+}
+
+// y [planes, oh, ow] from x [planes, h, w] (NCHW). (Channels-last inputs stay oneDNN's: with
+// LeNet-5's 6 channels per pixel its vectorized pooling beat this loop, 0.111 vs 0.127 ms.)
+class MaxPool2x2Kernel final : public Kernel {
+ public:
+  MaxPool2x2Kernel(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, bool share_team, int threads)
+      : planes_(planes), h_(h), w_(w), oh_(oh), ow_(ow), share_team_(share_team), threads_(threads) {}
+
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    const float* x = in[0].as<float>();
+    float* y = out[0].as<float>();
+    const int64_t rows = planes_ * oh_;  // output rows, the unit of work
+    auto run = [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t p = r / oh_, i = r % oh_;
+        const float* top = x + (p * h_ + 2 * i) * w_;
+        const float* bottom = top + w_;
+        float* dst = y + (p * oh_ + i) * ow_;
+        for (int64_t j = 0; j < ow_; ++j)
+          dst[j] = FirstMax(top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]);
+      }
+    };
+    RunParts(rows, threads_, share_team_, run);
+    return Status::Ok();
+  }
+
+ private:
+  int64_t planes_, h_, w_, oh_, ow_;
+  bool share_team_;
+  int threads_;
+};
+
 }  // namespace
+
+std::string DirectMaxPoolUnsupportedReason(const KernelSpec& spec) {
+  if (spec.inputs.size() != 1 || spec.outputs.size() != 1) return "not X -> Y (an Indices output)";
+  const Dims& x = spec.inputs[0].dims;
+  if (x.size() != 4) return "not 2-D pooling";
+  for (const TensorRef* t : {&spec.inputs[0], &spec.outputs[0]}) {
+    if (t->dtype != proto::DT_FLOAT) return "not float32";
+    if (t->layout != proto::LAYOUT_PLAIN) return "not plain NCHW";
+  }
+  auto geometry = ComputePoolGeometry({x[2], x[3]}, spec.attrs.GetInts("kernel_shape"), spec.attrs);
+  if (!geometry.ok()) return geometry.status().message();
+  const WindowGeometry& g = *geometry;
+  if (g.kernel != Dims{2, 2} || g.strides != Dims{2, 2} || g.dilations != Dims{1, 1})
+    return "not 2x2 windows, stride 2";
+  if (g.pads != Dims{0, 0, 0, 0}) return "padding";
+  if (g.output != Dims{x[2] / 2, x[3] / 2}) return "ceil_mode windows past the input";
+  if (spec.outputs[0].dims != Dims{x[0], x[1], g.output[0], g.output[1]}) return "Y is not the pooling output";
+  if (spec.attrs.GetInt("storage_order", 0) != 0) return "storage_order";
+  return "";
+}
+
+StatusOr<std::unique_ptr<Kernel>> BuildDirectMaxPool(const KernelSpec& spec) {
+  const std::string why = DirectMaxPoolUnsupportedReason(spec);
+  if (!why.empty()) return Unimplemented("direct MaxPool: ", why);
+  const Dims& x = spec.inputs[0].dims;
+  const bool share_team = spec.env == nullptr || spec.env->use_share_team;
+  return std::unique_ptr<Kernel>(
+      std::make_unique<MaxPool2x2Kernel>(x[0] * x[1], x[2], x[3], x[2] / 2, x[3] / 2, share_team, ThreadsFor(spec)));
+}
 
 std::string DirectMaxPoolGradUnsupportedReason(const KernelSpec& spec) {
   if (spec.inputs.size() != 2 || spec.outputs.size() != 1) return "not dY, X -> dX";
@@ -141,10 +224,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildDirectMaxPoolGrad(const KernelSpec& spec)
   ASSIGN_OR_RETURN(WindowGeometry g, ComputePoolGeometry({x[2], x[3]}, spec.attrs.GetInts("kernel_shape"), spec.attrs));
   const PoolPlane plane{x[2],        x[3],         g.output[0],  g.output[1], g.kernel[0],
                         g.kernel[1], g.strides[0], g.strides[1], g.pads[0],   g.pads[1]};
-  const bool one_thread = OneDnnKernelRunsOnOneThread(spec);
   const bool share_team = spec.env == nullptr || spec.env->use_share_team;
-  return std::unique_ptr<Kernel>(
-      std::make_unique<MaxPoolGradKernel>(plane, x[0] * x[1], share_team, one_thread ? 1 : omp_get_max_threads()));
+  return std::unique_ptr<Kernel>(std::make_unique<MaxPoolGradKernel>(plane, x[0] * x[1], share_team, ThreadsFor(spec)));
 }
 
 }  // namespace kiln::runtime::onednn
