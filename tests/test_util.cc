@@ -19,6 +19,18 @@
 namespace kiln::testing {
 
 std::string SourcePath(const std::string& relative) { return std::string(KILN_SOURCE_DIR) + "/" + relative; }
+
+bool StopsForMissingNvrtc(const Status& compiled) {
+#if KILN_HAVE_CUDA_TOOLKIT
+  (void)compiled;
+  return false;
+#else
+  if (compiled.ok() || compiled.message().find("no NVRTC library found") == std::string::npos) return false;
+  EXPECT_EQ(compiled.message().find("cuda: no NVRTC library found ("), 0u) << compiled.message();
+  EXPECT_EQ(compiled.message().find('\n'), std::string::npos) << compiled.message();
+  return true;
+#endif
+}
 std::string BinaryPath(const std::string& relative) { return std::string(KILN_BINARY_DIR) + "/" + relative; }
 
 namespace {

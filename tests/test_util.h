@@ -21,6 +21,13 @@ StatusOr<std::vector<Tensor>> RunOnce(runtime::Session& session, const std::vect
 
 /// Path of a file in the source tree / build tree.
 std::string SourcePath(const std::string& relative);
+
+/// A CUDA plan needs NVRTC (it makes the kernel images). Built without the CUDA toolkit
+/// (KILN_HAVE_CUDA_TOOLKIT=0), compiling for cuda fails for that reason: when `compiled` is
+/// that failure, this checks it is the one-line "cuda: no NVRTC library found (...)" error and
+/// returns true, and the test ends there. Otherwise (success, another error, or a build with
+/// the toolkit, where NVRTC must load) it returns false and the test goes on.
+bool StopsForMissingNvrtc(const Status& compiled);
 std::string BinaryPath(const std::string& relative);
 /// A fresh empty temporary directory.
 std::string MakeTempDir();
