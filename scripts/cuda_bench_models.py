@@ -305,31 +305,41 @@ def main():
         ap.error("bench needs --kiln and --models")
     runners = args.runners.split(",")
     results, versions = {}, {}
+
+    def table(final=False):
+        # Also after every runner, indented: a step cut off by its time limit keeps what it had.
+        indent = "" if final else "  "
+        names = [r for r in ("kiln", "torch", "torch.compile", "jax") if r in results]
+        print("%sMODELS device=%s %s" % (indent, args.device, " ".join("%s=%s" % kv for kv in versions.items())))
+        print(indent + "| model | batch | " + " | ".join(n + " ms" for n in names) + " | kiln/torch | kiln/torch.compile |")
+        print(indent + "|---|---|" + "---|" * (len(names) + 2))
+        for name, batch, _ in ROWS:
+            cells = [fmt(results[n].get((name, batch), "-")) for n in names]
+            ratios = []
+            for peer in ("torch", "torch.compile"):
+                k, p = results.get("kiln", {}).get((name, batch)), results.get(peer, {}).get((name, batch))
+                ratios.append("%.2f" % (k / p) if isinstance(k, float) and isinstance(p, float) and p > 0 else "-")
+            print("%s| %s | %d | %s | %s |" % (indent, name, batch, " | ".join(cells), " | ".join(ratios)))
+        sys.stdout.flush()
+
     if "kiln" in runners:
         results["kiln"] = bench_kiln(args.kiln, args.models, args.device, args.reps)
-    for runner in ("torch", "torch.compile"):
-        if runner in runners:
-            try:
+        table()
+    # torch.compile last: its first calls compile for a minute or more.
+    for runner in ("torch", "jax", "torch.compile"):
+        if runner not in runners:
+            continue
+        try:
+            if runner == "jax":
+                results[runner], versions[runner] = bench_jax(args.reps, args.budget_s)
+            else:
                 results[runner], versions[runner] = bench_torch(args.device, args.reps, args.budget_s,
                                                                 runner == "torch.compile")
-            except ImportError as e:
-                print("%s: not available (%s)" % (runner, e))
-    if "jax" in runners:
-        try:
-            results["jax"], versions["jax"] = bench_jax(args.reps, args.budget_s)
         except ImportError as e:
-            print("jax: not available (%s)" % e)
-    names = [r for r in ("kiln", "torch", "torch.compile", "jax") if r in results]
-    print("MODELS device=%s %s" % (args.device, " ".join("%s=%s" % kv for kv in versions.items())))
-    print("| model | batch | " + " | ".join(n + " ms" for n in names) + " | kiln/torch | kiln/torch.compile |")
-    print("|---|---|" + "---|" * (len(names) + 2))
-    for name, batch, _ in ROWS:
-        cells = [fmt(results[n].get((name, batch), "-")) for n in names]
-        ratios = []
-        for peer in ("torch", "torch.compile"):
-            k, p = results.get("kiln", {}).get((name, batch)), results.get(peer, {}).get((name, batch))
-            ratios.append("%.2f" % (k / p) if isinstance(k, float) and isinstance(p, float) and p > 0 else "-")
-        print("| %s | %d | %s | %s |" % (name, batch, " | ".join(cells), " | ".join(ratios)))
+            print("%s: not available (%s)" % (runner, e))
+            continue
+        table()
+    table(final=True)
     # A row Kiln could not run is a failure (a peer's is reported in its cell only).
     kiln_failed = [k for k, v in results.get("kiln", {}).items() if not isinstance(v, float)]
     return 1 if kiln_failed else 0
