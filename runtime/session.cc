@@ -328,6 +328,12 @@ Status Session::Finish() {
 Status Session::Start() {
   if (started_) return Internal("Session::Start: the previous run was started and not finished");
   started_ = true;
+  Status st = Enqueue();
+  if (!st.ok()) (void)Finish();  // a failed run is over: the next may start (after the device is done)
+  return st;
+}
+
+Status Session::Enqueue() {
   ++runs_;
   ApplyThreadCount();
   if (!state_error_.ok()) return state_error_;

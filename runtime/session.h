@@ -129,6 +129,8 @@ class Session {
   bool profile_ = false, profile_on_exit_ = false;
   int64_t runs_ = 0;
   Status RunStep(size_t i);
+  // Start's work: every step, a deferred last graph replay left for Finish (pending_).
+  Status Enqueue();
   // Device graphs: from the second run on (the first makes the kernels' own first-run choices,
   // e.g. cuBLASLt or not), each segment of device steps is captured once and then replayed.
   std::vector<DeviceSegment> segments_;

@@ -85,6 +85,28 @@ TEST(ReferenceEndToEnd, StartReadsTheInputsSoTheNextOnesCanBeWrittenBeforeFinish
   for (int i = 0; i < 6; ++i) EXPECT_EQ(s.output(0).as<float>()[i], 0.f) << i;
 }
 
+// A run that fails is over: the session runs again once the cause is gone (a caller that
+// retries, e.g. from Python, is not stuck with "not finished").
+TEST(ReferenceEndToEnd, AFailedRunDoesNotLeaveTheSessionStarted) {
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {2}});
+  g.AddOutput(g.AddNode("Relu", "relu", {x})->output(0));
+  CompileOptions options;
+  options.use_onednn = false;
+  auto plan = CompileToPlan(g, options);
+  ASSERT_OK(plan.status());
+  runtime::SessionOptions failing;
+  bool fail = true;
+  failing.after_step = [&](const proto::Step&, const std::vector<TensorRef>&, const std::vector<TensorRef>&) {
+    return fail ? InvalidArgument("stop here") : Status::Ok();
+  };
+  auto session = runtime::Session::Create(*plan, failing);
+  ASSERT_OK(session.status());
+  EXPECT_FALSE((*session)->Run().ok());
+  fail = false;
+  EXPECT_OK((*session)->Run());
+}
+
 // The PyTorch-exported models (tests/data/models) on reference kernels only
 // match PyTorch's own outputs.
 struct TorchCase {
