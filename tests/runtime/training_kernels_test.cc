@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <utility>
@@ -379,6 +380,31 @@ TEST(TrainingUpdateKernels, AdamStepShapeAndNegativeStep) {
   auto neg = RunRef("AdamUpdate", {}, {p, g, z, z, I64({}, {-1})}, outs);
   ASSERT_FALSE(neg.ok());
   EXPECT_NE(neg.status().message().find("step -1 is negative"), std::string::npos) << neg.status().message();
+}
+
+// States that decay without gradient keep no subnormals (x86 computes on them ~100x slower):
+// a first moment just above FLT_MIN times 0.9 becomes 0, a normal one decays as usual, a NaN
+// stays NaN; the parameters do not notice.
+TEST(TrainingUpdateKernels, DecayingStatesFlushSubnormalsToZero) {
+  const float tiny = std::numeric_limits<float>::min() * 1.05f;  // x0.9: subnormal
+  const Tensor p = F({3}, {1, 2, 3}), g = F({3}, {0, 0, 0});
+  const Tensor m = F({3}, {tiny, 1e-3f, std::nanf("")}), v = F({3}, {tiny, 1e-6f, 1e-6f});
+  const std::vector<OutSpec> outs(3, {proto::DT_FLOAT, {3}});
+  auto adam = RunRef("AdamUpdate", {}, {p, g, m, v, I64({}, {5})}, outs);
+  ASSERT_OK(adam.status());
+  const std::vector<double> m1 = Read((*adam)[1]), v1 = Read((*adam)[2]);  // (floats, widened exactly)
+  EXPECT_EQ(m1[0], 0.0);
+  EXPECT_EQ(v1[0], static_cast<double>(tiny * 0.999f)) << "still normal: kept";
+  EXPECT_FLOAT_EQ(static_cast<float>(m1[1]), 0.9e-3f);
+  EXPECT_TRUE(std::isnan(m1[2]));
+  EXPECT_EQ(Read((*adam)[0])[0], 1.0);
+  const std::vector<OutSpec> momentum_out(2, {proto::DT_FLOAT, {3}});
+  auto momentum = RunRef("MomentumUpdate", FloatAttr("lr", 0.1f), {p, g, m}, momentum_out);
+  ASSERT_OK(momentum.status());
+  EXPECT_EQ(Read((*momentum)[1])[0], 0.0);
+  for (double x : Read((*momentum)[1])) {
+    EXPECT_TRUE(!(std::fabs(x) < std::numeric_limits<float>::min()) || x == 0.0) << x << " is a subnormal float";
+  }
 }
 
 // The optional last input replaces the lr attribute (the trainer's learning-rate state).
