@@ -302,6 +302,8 @@ OpenedLibrary OpenCudaLibrary(const std::string& what, const char* env_variable,
   return lib;
 }
 
+void* LibrarySymbol(void* handle, const char* name) { return dlsym(handle, name); }
+
 Status WriteFileAtomically(const std::string& path, const std::string& contents, const WriteOptions& options) {
   bool special = false;
   RETURN_IF_ERROR(CheckTarget(path, options.force, &special));

@@ -44,7 +44,7 @@ void MakeDirectories(const std::string& dir);
 /// Where a CUDA toolkit library is looked for, in order: $<env_variable> (a file), each of
 /// `sonames` on the loader's path, in /usr/local/cuda/lib64, then in the pip wheels'
 /// folders (`wheel_globs`, e.g. "nvidia/cu13/lib/libnvrtc.so*", under the system's,
-/// $VIRTUAL_ENV's and ~/.local's Python site-packages). Shared by NVRTC and cuBLASLt.
+/// $VIRTUAL_ENV's and ~/.local's Python site-packages). Shared by NVRTC, cuBLASLt and cuDNN.
 std::vector<std::string> CudaLibraryCandidates(const char* env_variable, const std::vector<std::string>& sonames,
                                                const std::vector<std::string>& wheel_globs);
 /// The first of those candidates that dlopen loads (RTLD_NOW | RTLD_LOCAL): its handle and
@@ -56,6 +56,15 @@ struct OpenedLibrary {
 };
 OpenedLibrary OpenCudaLibrary(const std::string& what, const char* env_variable,
                               const std::vector<std::string>& sonames, const std::vector<std::string>& wheel_globs);
+/// dlsym(handle, name): a symbol of such a library (null when it lacks it).
+void* LibrarySymbol(void* handle, const char* name);
+/// `*fn` = the symbol `name` as the entry point type F (declared in Kiln's sources, no CUDA
+/// header needed); false when the library lacks it.
+template <typename F>
+bool BindSymbol(void* handle, const char* name, F* fn) {
+  *fn = reinterpret_cast<F>(LibrarySymbol(handle, name));
+  return *fn != nullptr;
+}
 
 Status WriteFileAtomically(const std::string& path, const std::string& contents, const WriteOptions& options = {});
 

@@ -37,12 +37,6 @@ struct Nvrtc {
   int (*GetSupportedArchs)(int*);
 };
 
-template <typename F>
-bool Bind(void* handle, const char* name, F* fn) {
-  *fn = reinterpret_cast<F>(dlsym(handle, name));
-  return *fn != nullptr;
-}
-
 const Nvrtc& Load() {
   static Nvrtc lib;
   static std::once_flag once;
@@ -56,17 +50,19 @@ const Nvrtc& Load() {
       lib.error = opened.error;
       return;
     }
-    const bool ok =
-        Bind(lib.handle, "nvrtcGetErrorString", &lib.GetErrorString) &&
-        Bind(lib.handle, "nvrtcVersion", &lib.Version) && Bind(lib.handle, "nvrtcCreateProgram", &lib.CreateProgram) &&
-        Bind(lib.handle, "nvrtcCompileProgram", &lib.CompileProgram) &&
-        Bind(lib.handle, "nvrtcDestroyProgram", &lib.DestroyProgram) &&
-        Bind(lib.handle, "nvrtcGetProgramLogSize", &lib.GetProgramLogSize) &&
-        Bind(lib.handle, "nvrtcGetProgramLog", &lib.GetProgramLog) &&
-        Bind(lib.handle, "nvrtcGetPTXSize", &lib.GetPTXSize) && Bind(lib.handle, "nvrtcGetPTX", &lib.GetPTX) &&
-        Bind(lib.handle, "nvrtcGetCUBINSize", &lib.GetCUBINSize) && Bind(lib.handle, "nvrtcGetCUBIN", &lib.GetCUBIN) &&
-        Bind(lib.handle, "nvrtcGetNumSupportedArchs", &lib.GetNumSupportedArchs) &&
-        Bind(lib.handle, "nvrtcGetSupportedArchs", &lib.GetSupportedArchs);
+    const bool ok = BindSymbol(lib.handle, "nvrtcGetErrorString", &lib.GetErrorString) &&
+                    BindSymbol(lib.handle, "nvrtcVersion", &lib.Version) &&
+                    BindSymbol(lib.handle, "nvrtcCreateProgram", &lib.CreateProgram) &&
+                    BindSymbol(lib.handle, "nvrtcCompileProgram", &lib.CompileProgram) &&
+                    BindSymbol(lib.handle, "nvrtcDestroyProgram", &lib.DestroyProgram) &&
+                    BindSymbol(lib.handle, "nvrtcGetProgramLogSize", &lib.GetProgramLogSize) &&
+                    BindSymbol(lib.handle, "nvrtcGetProgramLog", &lib.GetProgramLog) &&
+                    BindSymbol(lib.handle, "nvrtcGetPTXSize", &lib.GetPTXSize) &&
+                    BindSymbol(lib.handle, "nvrtcGetPTX", &lib.GetPTX) &&
+                    BindSymbol(lib.handle, "nvrtcGetCUBINSize", &lib.GetCUBINSize) &&
+                    BindSymbol(lib.handle, "nvrtcGetCUBIN", &lib.GetCUBIN) &&
+                    BindSymbol(lib.handle, "nvrtcGetNumSupportedArchs", &lib.GetNumSupportedArchs) &&
+                    BindSymbol(lib.handle, "nvrtcGetSupportedArchs", &lib.GetSupportedArchs);
     if (!ok) {
       lib.error = "cuda: " + lib.path + " lacks an NVRTC entry point";
       dlclose(lib.handle);

@@ -50,12 +50,6 @@ struct Library {
                 void*, void*, const void*, void*, size_t, void*);
 };
 
-template <typename F>
-bool Bind(void* handle, const char* name, F* fn) {
-  *fn = reinterpret_cast<F>(dlsym(handle, name));
-  return *fn != nullptr;
-}
-
 const Library& Load() {
   static Library lib;
   static std::once_flag once;
@@ -70,19 +64,20 @@ const Library& Load() {
       return;
     }
     void* h = lib.handle;
-    const bool ok =
-        Bind(h, "cublasLtGetVersion", &lib.GetVersion) && Bind(h, "cublasLtGetStatusString", &lib.GetStatusString) &&
-        Bind(h, "cublasLtCreate", &lib.Create) && Bind(h, "cublasLtDestroy", &lib.Destroy) &&
-        Bind(h, "cublasLtMatmulDescCreate", &lib.DescCreate) &&
-        Bind(h, "cublasLtMatmulDescDestroy", &lib.DescDestroy) &&
-        Bind(h, "cublasLtMatmulDescSetAttribute", &lib.DescSetAttribute) &&
-        Bind(h, "cublasLtMatrixLayoutCreate", &lib.LayoutCreate) &&
-        Bind(h, "cublasLtMatrixLayoutDestroy", &lib.LayoutDestroy) &&
-        Bind(h, "cublasLtMatrixLayoutSetAttribute", &lib.LayoutSetAttribute) &&
-        Bind(h, "cublasLtMatmulPreferenceCreate", &lib.PreferenceCreate) &&
-        Bind(h, "cublasLtMatmulPreferenceDestroy", &lib.PreferenceDestroy) &&
-        Bind(h, "cublasLtMatmulPreferenceSetAttribute", &lib.PreferenceSetAttribute) &&
-        Bind(h, "cublasLtMatmulAlgoGetHeuristic", &lib.AlgoGetHeuristic) && Bind(h, "cublasLtMatmul", &lib.Matmul);
+    const bool ok = BindSymbol(h, "cublasLtGetVersion", &lib.GetVersion) &&
+                    BindSymbol(h, "cublasLtGetStatusString", &lib.GetStatusString) &&
+                    BindSymbol(h, "cublasLtCreate", &lib.Create) && BindSymbol(h, "cublasLtDestroy", &lib.Destroy) &&
+                    BindSymbol(h, "cublasLtMatmulDescCreate", &lib.DescCreate) &&
+                    BindSymbol(h, "cublasLtMatmulDescDestroy", &lib.DescDestroy) &&
+                    BindSymbol(h, "cublasLtMatmulDescSetAttribute", &lib.DescSetAttribute) &&
+                    BindSymbol(h, "cublasLtMatrixLayoutCreate", &lib.LayoutCreate) &&
+                    BindSymbol(h, "cublasLtMatrixLayoutDestroy", &lib.LayoutDestroy) &&
+                    BindSymbol(h, "cublasLtMatrixLayoutSetAttribute", &lib.LayoutSetAttribute) &&
+                    BindSymbol(h, "cublasLtMatmulPreferenceCreate", &lib.PreferenceCreate) &&
+                    BindSymbol(h, "cublasLtMatmulPreferenceDestroy", &lib.PreferenceDestroy) &&
+                    BindSymbol(h, "cublasLtMatmulPreferenceSetAttribute", &lib.PreferenceSetAttribute) &&
+                    BindSymbol(h, "cublasLtMatmulAlgoGetHeuristic", &lib.AlgoGetHeuristic) &&
+                    BindSymbol(h, "cublasLtMatmul", &lib.Matmul);
     if (!ok) {
       lib.error = "cuda: " + lib.path + " lacks a cuBLASLt entry point";
       dlclose(lib.handle);

@@ -62,12 +62,6 @@ struct Library {
   int (*AddTensor)(void*, const void*, void*, const void*, const void*, void*, void*);
 };
 
-template <typename F>
-bool Bind(void* handle, const char* name, F* fn) {
-  *fn = reinterpret_cast<F>(dlsym(handle, name));
-  return *fn != nullptr;
-}
-
 const Library& Load() {
   static Library lib;
   static std::once_flag once;
@@ -81,27 +75,28 @@ const Library& Load() {
       return;
     }
     void* h = lib.handle;
-    const bool ok = Bind(h, "cudnnGetVersion", &lib.GetVersion) &&
-                    Bind(h, "cudnnGetErrorString", &lib.GetErrorString) && Bind(h, "cudnnCreate", &lib.Create) &&
-                    Bind(h, "cudnnDestroy", &lib.Destroy) && Bind(h, "cudnnSetStream", &lib.SetStream) &&
-                    Bind(h, "cudnnCreateTensorDescriptor", &lib.CreateTensor) &&
-                    Bind(h, "cudnnSetTensor4dDescriptor", &lib.SetTensor4d) &&
-                    Bind(h, "cudnnDestroyTensorDescriptor", &lib.DestroyTensor) &&
-                    Bind(h, "cudnnCreateFilterDescriptor", &lib.CreateFilter) &&
-                    Bind(h, "cudnnSetFilter4dDescriptor", &lib.SetFilter4d) &&
-                    Bind(h, "cudnnDestroyFilterDescriptor", &lib.DestroyFilter) &&
-                    Bind(h, "cudnnCreateConvolutionDescriptor", &lib.CreateConv) &&
-                    Bind(h, "cudnnSetConvolution2dDescriptor", &lib.SetConv2d) &&
-                    Bind(h, "cudnnSetConvolutionGroupCount", &lib.SetConvGroupCount) &&
-                    Bind(h, "cudnnSetConvolutionMathType", &lib.SetConvMathType) &&
-                    Bind(h, "cudnnDestroyConvolutionDescriptor", &lib.DestroyConv) &&
-                    Bind(h, "cudnnCreateActivationDescriptor", &lib.CreateActivation) &&
-                    Bind(h, "cudnnSetActivationDescriptor", &lib.SetActivation) &&
-                    Bind(h, "cudnnDestroyActivationDescriptor", &lib.DestroyActivation) &&
-                    Bind(h, "cudnnFindConvolutionForwardAlgorithm", &lib.FindForward) &&
-                    Bind(h, "cudnnConvolutionForward", &lib.Forward) &&
-                    Bind(h, "cudnnConvolutionBiasActivationForward", &lib.BiasActivationForward) &&
-                    Bind(h, "cudnnAddTensor", &lib.AddTensor);
+    const bool ok = BindSymbol(h, "cudnnGetVersion", &lib.GetVersion) &&
+                    BindSymbol(h, "cudnnGetErrorString", &lib.GetErrorString) &&
+                    BindSymbol(h, "cudnnCreate", &lib.Create) && BindSymbol(h, "cudnnDestroy", &lib.Destroy) &&
+                    BindSymbol(h, "cudnnSetStream", &lib.SetStream) &&
+                    BindSymbol(h, "cudnnCreateTensorDescriptor", &lib.CreateTensor) &&
+                    BindSymbol(h, "cudnnSetTensor4dDescriptor", &lib.SetTensor4d) &&
+                    BindSymbol(h, "cudnnDestroyTensorDescriptor", &lib.DestroyTensor) &&
+                    BindSymbol(h, "cudnnCreateFilterDescriptor", &lib.CreateFilter) &&
+                    BindSymbol(h, "cudnnSetFilter4dDescriptor", &lib.SetFilter4d) &&
+                    BindSymbol(h, "cudnnDestroyFilterDescriptor", &lib.DestroyFilter) &&
+                    BindSymbol(h, "cudnnCreateConvolutionDescriptor", &lib.CreateConv) &&
+                    BindSymbol(h, "cudnnSetConvolution2dDescriptor", &lib.SetConv2d) &&
+                    BindSymbol(h, "cudnnSetConvolutionGroupCount", &lib.SetConvGroupCount) &&
+                    BindSymbol(h, "cudnnSetConvolutionMathType", &lib.SetConvMathType) &&
+                    BindSymbol(h, "cudnnDestroyConvolutionDescriptor", &lib.DestroyConv) &&
+                    BindSymbol(h, "cudnnCreateActivationDescriptor", &lib.CreateActivation) &&
+                    BindSymbol(h, "cudnnSetActivationDescriptor", &lib.SetActivation) &&
+                    BindSymbol(h, "cudnnDestroyActivationDescriptor", &lib.DestroyActivation) &&
+                    BindSymbol(h, "cudnnFindConvolutionForwardAlgorithm", &lib.FindForward) &&
+                    BindSymbol(h, "cudnnConvolutionForward", &lib.Forward) &&
+                    BindSymbol(h, "cudnnConvolutionBiasActivationForward", &lib.BiasActivationForward) &&
+                    BindSymbol(h, "cudnnAddTensor", &lib.AddTensor);
     if (!ok) {
       lib.error = "cuda: " + lib.path + " lacks a cuDNN entry point";
       dlclose(lib.handle);
