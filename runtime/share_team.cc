@@ -133,13 +133,12 @@ class Team {
       uint64_t g = generation_.load(std::memory_order_acquire);
       const auto until = std::chrono::steady_clock::now() + kSpin;
       for (int i = 0; g == seen; ++i) {
-        // Spinning yields now and then: an OpenMP thread of a oneDNN region (the steps that
-        // are not split: backward ops) waiting for this core gets it at once.
-        if ((i & 15) == 15) {
-          std::this_thread::yield();
-        } else {
-          Pause();
-        }
+        // No sched_yield while spinning: on a core shared with another busy process a
+        // yielding helper hands it its whole time slice and then never runs a share (the
+        // caller takes them all: MLP batch 1 ran at one thread's speed, 0.033 against
+        // 0.011 ms, with one process spinning on the other core). Training's OpenMP regions
+        // did not gain from the yield either (CNN, MLP and LSTM epochs within noise).
+        Pause();
         g = generation_.load(std::memory_order_acquire);
         if (g == seen && (i & 255) == 255 && std::chrono::steady_clock::now() > until) {
           // A missed wake-up would only cost this helper one job (the caller never waits for
