@@ -84,13 +84,21 @@ class OneDnnSplitTest : public ::testing::Test {
     return spec;
   }
 
+  // A value written into a (plain) input before the run.
+  struct Poison {
+    int input;
+    int64_t element;
+    float value;
+  };
+
   // Runs `c` with the oneDNN kernel (split as `parts` says) and with the reference kernel.
-  void Check(const Case& c, int parts, uint32_t seed = 1) {
+  void Check(const Case& c, int parts, uint32_t seed = 1, const std::vector<Poison>& poison = {}) {
     SCOPED_TRACE(c.op);
     std::vector<Tensor> plain_in;
     for (size_t i = 0; i < c.inputs.size(); ++i) {
       plain_in.push_back(c.inputs[i].empty() ? Tensor() : testing::RandomTensor(c.inputs[i], seed + i, -1, 1));
     }
+    for (const Poison& p : poison) plain_in[p.input].mutable_data_as<float>()[p.element] = p.value;
     std::vector<Tensor> in = plain_in;
     for (size_t i = 0; i < in.size(); ++i) {
       if (Activation(c, static_cast<int>(i))) {
@@ -259,6 +267,17 @@ int64_t ResidentBytes() {
 // The exact (reference) path of a kernel inside a layout region copies its tensors to plain
 // buffers only when a run meets a non-finite value: building the kernel must not allocate
 // them (every such kernel held them: ResNet-50 at batch 64 took 8 GB instead of 1.1).
+// Large inputs are scanned for NaN and Inf in slices, one per part (onednn_common.cc): a
+// value in the last slice, or only in the residual, still sends the run to the reference.
+TEST_F(OneDnnSplitTest, NonFiniteValuesInAnySliceOfALargeScanTakeTheExactPath) {
+  const Attrs fused = WithActivation(Ints({{"pads", {1, 1, 1, 1}}}));
+  const Case c{"FusedConv", {{2, 16, 96, 96}, {16, 16, 3, 3}, {16}, {2, 16, 96, 96}}, {2, 16, 96, 96}, fused, true};
+  const int64_t n = 2 * 16 * 96 * 96;  // 295k floats: past the size that splits the scan
+  Check(c, 2, 1, {{0, n - 1, std::nanf("")}});
+  Check(c, 2, 1, {{0, n / 2 + 5, -INFINITY}});
+  Check(c, 2, 1, {{kFusedResidualInput, n - 3, std::nanf("")}});
+}
+
 TEST(OneDnnLayoutFallbackTest, PlainCopiesAreNotHeldUntilANonFiniteRun) {
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
