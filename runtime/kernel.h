@@ -33,6 +33,10 @@ struct ExecEnv {
   const CompiledKernels* compiled_kernels = nullptr;
   /// The plan's device (runtime/device.h), when it has one: device steps run there.
   Device* device = nullptr;
+  /// Set during a run by a kernel that met a NaN or +-Inf where it checks for them (a oneDNN
+  /// kernel's fallback, runtime/kernels/onednn/onednn_common.cc); cleared by the session
+  /// before each run. Until it is set, KernelSpec::finite_inputs hold finite values.
+  bool nonfinite_seen = false;
   /// Whether kernels may run their parallel work on Kiln's share team (runtime/share_team.h)
   /// rather than OpenMP regions. Off for plans that update state (training steps): their
   /// backward oneDNN ops run OpenMP regions, and two thread pools spinning on the same cores
@@ -77,13 +81,24 @@ struct KernelSpec {
   /// Inputs that are plan constants: their data is bound already and never
   /// changes, so a kernel may preprocess it once when built (reorder weights).
   std::vector<bool> constant_inputs;
+  /// Inputs that hold finite values (no NaN or +-Inf, barring overflow) in every run until
+  /// a kernel sets ExecEnv::nonfinite_seen: the earlier steps checked them or computed them
+  /// from such values (runtime/finite_values.h). A kernel that guards against non-finite
+  /// values need not check these while the flag is clear.
+  std::vector<bool> finite_inputs;
 
   std::string Label() const { return name + " (" + op_type + ")"; }
   bool is_constant_input(int i) const {
     return i < static_cast<int>(constant_inputs.size()) && constant_inputs[i] && inputs[i].data;
   }
   bool has_input(int i) const { return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED; }
+  bool is_finite_input(int i) const { return i < static_cast<int>(finite_inputs.size()) && finite_inputs[i]; }
 };
+
+/// What a kernel guarantees about NaN and +-Inf in a run that leaves ExecEnv::nonfinite_seen
+/// clear: nothing; that its inputs were finite (it checked them or was told they were); or
+/// that its outputs are finite.
+enum class FiniteCheck { kNone, kInputs, kOutputs };
 
 class Kernel {
  public:
@@ -97,6 +112,8 @@ class Kernel {
   /// Parts the kernel's work is split into, each run on a thread of Kiln's share team
   /// (runtime/share_team.h); 1 when it runs as one piece.
   virtual int Parts() const { return 1; }
+  /// See FiniteCheck (runtime/finite_values.h uses it to mark the values after the step).
+  virtual FiniteCheck ChecksFinite() const { return FiniteCheck::kNone; }
 };
 
 using KernelFactory = std::function<StatusOr<std::unique_ptr<Kernel>>(const KernelSpec& spec)>;

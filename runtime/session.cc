@@ -10,6 +10,7 @@
 
 #include "dnnl.hpp"
 #include "ir/core/resource_limits.h"
+#include "runtime/finite_values.h"
 #include "runtime/plan_validator.h"
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
 #include <omp.h>
@@ -207,6 +208,9 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   s->profile_ = options.profile || s->profile_on_exit_;
   s->ApplyThreadCount();
 
+  std::vector<bool> constant(p.buffer_size());
+  for (int i = 0; i < p.buffer_size(); ++i) constant[i] = p.buffer(i).kind() == proto::BUF_CONSTANT;
+  FiniteValues finite(&s->buffers_, std::move(constant));
   for (const proto::Step& step : p.step()) {
     BoundStep bound;
     bound.step = &step;
@@ -229,7 +233,11 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
     }
     spec.inputs = bound.inputs;
     spec.outputs = bound.outputs;
+    const std::vector<int> inputs(step.input().begin(), step.input().end());
+    const std::vector<int> outputs(step.output().begin(), step.output().end());
+    finite.Before(inputs, spec);
     ASSIGN_OR_RETURN(bound.kernel, KernelRegistry::Global().Create(step.kernel(), spec));
+    finite.After(inputs, outputs, spec, *bound.kernel);
     s->steps_.push_back(std::move(bound));
   }
   // Per-step timing and hooks need every step run on its own: no graphs then.
@@ -335,6 +343,7 @@ Status Session::Start() {
 
 Status Session::Enqueue() {
   ++runs_;
+  env_->exec.nonfinite_seen = false;  // KernelSpec::finite_inputs hold again
   ApplyThreadCount();
   if (!state_error_.ok()) return state_error_;
   if (device_) RETURN_IF_ERROR(UploadStates().WithContext(plan_.device() + ": writing the states"));

@@ -182,36 +182,54 @@ class PlainLayoutKernel : public Kernel {
 
 // Plan constants (weights) are scanned once, here; the other inputs, or the outputs (see
 // ComputesWithIeeeArithmetic), on every run, over `threads` threads when they are large: the
-// share team's for a split kernel, OpenMP's otherwise.
+// share team's for a split kernel, OpenMP's otherwise. Inputs the session knows to be finite
+// (KernelSpec::finite_inputs) are not scanned while no kernel of the run has met a NaN or
+// Inf; a kernel that meets one says so (ExecEnv::nonfinite_seen), and every later kernel of
+// the run then scans all it reads.
 class NonFiniteFallbackKernel : public Kernel {
  public:
   NonFiniteFallbackKernel(const KernelSpec& spec, std::unique_ptr<Kernel> fast, std::unique_ptr<Kernel> exact,
                           int threads, bool share_team)
-      : fast_(std::move(fast)), exact_(std::move(exact)), threads_(std::max(threads, 1)), share_team_(share_team) {
-    int64_t input_floats = 0, output_floats = 0;
+      : fast_(std::move(fast)),
+        exact_(std::move(exact)),
+        env_(spec.env),
+        ieee_(ComputesWithIeeeArithmetic(spec)),
+        threads_(std::max(threads, 1)),
+        share_team_(share_team) {
     for (int i = 0; i < static_cast<int>(spec.inputs.size()); ++i) {
       if (!spec.is_constant_input(i)) {
         scanned_.push_back(i);
-        if (spec.inputs[i].dtype == proto::DT_FLOAT) input_floats += spec.inputs[i].num_elements();
+        known_finite_.push_back(spec.is_finite_input(i));
       } else if (!AllFinite(spec.inputs[i])) {
         always_exact_ = true;
       }
     }
-    for (const TensorRef& t : spec.outputs) output_floats += t.dtype == proto::DT_FLOAT ? t.num_elements() : 0;
-    scan_outputs_ = ComputesWithIeeeArithmetic(spec) && output_floats < input_floats;
+    for (const TensorRef& t : spec.outputs) output_floats_ += t.dtype == proto::DT_FLOAT ? t.num_elements() : 0;
     scanning_.reserve(std::max(spec.inputs.size(), spec.outputs.size()));  // a run allocates nothing
   }
   Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
-    if (always_exact_) return exact_->Run(in, out);
+    if (always_exact_) return Exact(in, out);
+    const bool trusted = !env_->nonfinite_seen;
     scanning_.clear();
-    if (scan_outputs_) {
-      RETURN_IF_ERROR(fast_->Run(in, out));
-      for (const TensorRef& t : out) scanning_.push_back(&t);
-      return Finite(scanning_) ? Status::Ok() : exact_->Run(in, out);
+    int64_t input_floats = 0;
+    for (size_t k = 0; k < scanned_.size(); ++k) {
+      if (trusted && known_finite_[k]) continue;
+      const TensorRef& t = in[scanned_[k]];
+      scanning_.push_back(&t);
+      input_floats += t.dtype == proto::DT_FLOAT ? t.num_elements() : 0;
     }
-    for (int i : scanned_) scanning_.push_back(&in[i]);
-    return Finite(scanning_) ? fast_->Run(in, out) : exact_->Run(in, out);
+    if (input_floats == 0) return fast_->Run(in, out);  // nothing unknown to check
+    if (ieee_ && output_floats_ < input_floats) {
+      RETURN_IF_ERROR(fast_->Run(in, out));
+      scanning_.clear();
+      for (const TensorRef& t : out) scanning_.push_back(&t);
+      return Finite(scanning_) ? Status::Ok() : Exact(in, out);
+    }
+    return Finite(scanning_) ? fast_->Run(in, out) : Exact(in, out);
   }
+  // An IEEE op's outputs are finite when its inputs are (barring overflow) or when its
+  // output scan passed; another op's inputs were finite.
+  FiniteCheck ChecksFinite() const override { return ieee_ ? FiniteCheck::kOutputs : FiniteCheck::kInputs; }
   int LayoutConversionsPerRun() const override { return fast_->LayoutConversionsPerRun(); }
   int Parts() const override { return fast_->Parts(); }
 
@@ -244,10 +262,18 @@ class NonFiniteFallbackKernel : public Kernel {
     return finite.load();
   }
 
+  Status Exact(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) {
+    env_->nonfinite_seen = true;
+    return exact_->Run(in, out);
+  }
+
   std::unique_ptr<Kernel> fast_, exact_;
-  std::vector<int> scanned_;
+  ExecEnv* env_;
+  std::vector<int> scanned_;                // the inputs that are not plan constants
+  std::vector<bool> known_finite_;          // of those, which the session knows finite
   std::vector<const TensorRef*> scanning_;  // this run's scan
-  bool always_exact_ = false, scan_outputs_ = false;
+  int64_t output_floats_ = 0;
+  bool always_exact_ = false, ieee_ = false;
   int threads_;
   bool share_team_;
 };
@@ -320,6 +346,7 @@ class OneThreadKernel : public Kernel {
     return kernel_->Run(in, out);
   }
   int LayoutConversionsPerRun() const override { return kernel_->LayoutConversionsPerRun(); }
+  FiniteCheck ChecksFinite() const override { return kernel_->ChecksFinite(); }
 
  private:
   std::unique_ptr<Kernel> kernel_;
