@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <map>
 #include <queue>
+#include <set>
 #include <unordered_map>
 
+#include "ir/core/shape_util.h"
 #include "ir/printer.h"
 
 namespace kiln {
@@ -41,7 +43,18 @@ static bool CanUpdateInPlace(const StateVar& state, const std::unordered_map<con
   return true;
 }
 
-MemoryPlan PlanMemory(const Graph& graph) {
+// The value whose buffer `node`'s output may share (see PlanMemory), or null.
+static const Value* ViewedValue(const Graph& graph, const Node& node, const std::set<const Value*>& outside) {
+  if (!IsViewOp(node.op_type()) || node.num_inputs() < 1 || node.num_outputs() != 1) return nullptr;
+  const Value* in = node.input(0);
+  const Value* out = node.output(0);
+  if (!in || !out || in->is_constant() || outside.count(in) || outside.count(out)) return nullptr;
+  if (in->layout() != proto::LAYOUT_PLAIN || out->layout() != proto::LAYOUT_PLAIN) return nullptr;
+  if (in->dtype() != out->dtype() || ElementCount(in->dims()) != ElementCount(out->dims())) return nullptr;
+  return in;
+}
+
+MemoryPlan PlanMemory(const Graph& graph, bool views) {
   struct Interval {
     const Value* value;
     int begin, end;
@@ -56,8 +69,15 @@ MemoryPlan PlanMemory(const Graph& graph) {
     live[v] = Interval{v, at, at, AlignUp(std::max<int64_t>(1, ElementCount(v->dims()) * DTypeSize(v->dtype())))};
     order.push_back(v);
   };
+  // A view's buffer is its root's (the value it reshapes, through views): uses of the view
+  // extend the root's life.
+  std::unordered_map<const Value*, const Value*> root_of;
+  auto root = [&](const Value* v) {
+    auto it = root_of.find(v);
+    return it == root_of.end() ? v : it->second;
+  };
   auto use = [&](const Value* v, int at) {
-    auto it = live.find(v);
+    auto it = live.find(root(v));
     if (it != live.end()) it->second.end = std::max(it->second.end, at);
   };
   std::unordered_map<const Node*, int> index;
@@ -73,8 +93,19 @@ MemoryPlan PlanMemory(const Graph& graph) {
     define(in, -1);
     use(in, end_of_program);
   }
+  std::set<const Value*> outside;  // what a caller sees: never a view or viewed
+  if (views) {
+    for (const Value* v : graph.inputs()) outside.insert(v);
+    for (const Value* v : graph.outputs()) outside.insert(v);
+    for (const StateVar& st : graph.states()) outside.insert({st.value, st.update});
+  }
   for (int i = 0; i < end_of_program; ++i) {
     for (Value* in : nodes[i]->inputs()) use(in, i);
+    const Value* viewed = views ? ViewedValue(graph, *nodes[i], outside) : nullptr;
+    if (viewed) {
+      root_of[nodes[i]->output(0)] = root(viewed);
+      continue;
+    }
     for (Value* out : nodes[i]->outputs()) {
       if (!in_place.count(out)) define(out, i);
     }
@@ -118,6 +149,7 @@ MemoryPlan PlanMemory(const Graph& graph) {
     expiry.emplace(iv.end, best);
   }
   for (const auto& [update, state] : in_place) plan.offsets[update] = plan.offsets[state];
+  for (const auto& [view, viewed] : root_of) plan.offsets[view] = plan.offsets[viewed];
   return plan;
 }
 

@@ -20,7 +20,12 @@ struct MemoryPlan {
 /// program (a run never overwrites them), graph outputs to the end, state for the whole program. A state's update
 /// shares the state's offset (updated in place) when its producer is an elementwise update op that reads the state
 /// last; otherwise it lives to the end and the runtime copies it into the state after the run.
-MemoryPlan PlanMemory(const Graph& graph);
+///
+/// With `views` (host plans), the output of a reshape-like op (IsViewOp, ir/core/shape_util.h)
+/// over a plain intermediate value is that value's buffer: the bytes are
+/// the same, so its kernel copies nothing, and the buffer lives until both are dead. Not for
+/// graph inputs, outputs or states (a caller sees those as buffers of their own).
+MemoryPlan PlanMemory(const Graph& graph, bool views = false);
 
 }  // namespace kiln
 

@@ -8,6 +8,7 @@
 
 #include "ir/core/attrs.h"
 #include "ir/core/op_registry.h"
+#include "ir/core/shape_util.h"
 #include "ir/core/tensor.h"
 #include "runtime/device.h"
 #include "runtime/kernel.h"
@@ -267,7 +268,7 @@ Status CheckStepSpaces(const proto::Plan& p, const proto::Step& step) {
 // plan of many buffers cannot make this slow): `live` holds the buffers live at the current step by
 // offset, never overlapping; each buffer that becomes live is checked against its neighbours there.
 Status CheckOverlapsIn(const proto::Plan& p, const std::vector<BufferInfo>& in, const std::map<int, int>& in_place,
-                       std::vector<int> order) {
+                       const std::map<int, int>& views, std::vector<int> order) {
   std::sort(order.begin(), order.end(), [&](int a, int b) {
     return in[a].first != in[b].first ? in[a].first < in[b].first : p.buffer(a).offset() < p.buffer(b).offset();
   });
@@ -279,7 +280,8 @@ Status CheckOverlapsIn(const proto::Plan& p, const std::vector<BufferInfo>& in, 
   };
   for (int b : order) {
     while (!retiring.empty() && retiring.begin()->first < in[b].first) {
-      live.erase(p.buffer(retiring.begin()->second).offset());
+      auto at = live.find(p.buffer(retiring.begin()->second).offset());
+      if (at != live.end() && at->second == retiring.begin()->second) live.erase(at);  // not a view's
       retiring.erase(retiring.begin());
     }
     const int64_t begin = p.buffer(b).offset(), end = begin + in[b].bytes;
@@ -287,6 +289,17 @@ Status CheckOverlapsIn(const proto::Plan& p, const std::vector<BufferInfo>& in, 
     // An in-place update takes its state's bytes when its producer reads the state last (nothing later
     // sees the state's old value); the state is live for the whole run, so it stands for both.
     if (it != in_place.end() && in[it->second].last_read <= in[b].producer) continue;
+    // A view (a reshape-like step's output at its input's bytes) holds the same bytes as the value it
+    // reshapes, which is live when the view is made: the bytes stay taken until both are dead.
+    auto viewed = views.find(b);
+    if (viewed != views.end()) {
+      auto at = live.find(begin);
+      if (at != live.end() && at->second == viewed->second) {
+        at->second = b;
+        retiring.emplace(std::max(in[b].last, in[viewed->second].last), b);
+        continue;
+      }
+    }
     auto next = live.lower_bound(begin);
     if (next != live.end() && next->first < end) return overlap(next->second, b);
     if (next != live.begin() &&
@@ -321,6 +334,19 @@ Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
     u.last = end;
     if (p.buffer(su.update()).offset() == p.buffer(su.state()).offset()) in_place[su.update()] = su.state();
   }
+  // Views: a reshape-like step's output at exactly its input's bytes (compiler/memory_planner.h).
+  std::map<int, int> views;  // view -> the buffer it reshapes
+  for (const proto::Step& step : p.step()) {
+    if (!IsViewOp(step.op_type()) || step.input_size() < 1 || step.output_size() != 1) continue;
+    const int a = step.input(0), b = step.output(0);
+    if (a < 0 || b < 0 || a == b || p.buffer(a).kind() == proto::BUF_CONSTANT) continue;
+    const proto::Buffer &from = p.buffer(a), &to = p.buffer(b);
+    if (from.offset() == to.offset() && from.space() == proto::MEM_HOST && to.space() == proto::MEM_HOST &&
+        (*info)[a].bytes == (*info)[b].bytes && from.layout() == proto::LAYOUT_PLAIN &&
+        to.layout() == proto::LAYOUT_PLAIN) {
+      views[b] = a;
+    }
+  }
   for (int i = 0; i < p.buffer_size(); ++i) {
     BufferInfo& b = (*info)[i];
     if (b.is_input || b.is_state) {
@@ -336,7 +362,7 @@ Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
       if (p.buffer(i).kind() != proto::BUF_CONSTANT && p.buffer(i).space() == space && in[i].used && in[i].bytes > 0)
         order.push_back(i);
     }
-    RETURN_IF_ERROR(CheckOverlapsIn(p, in, in_place, std::move(order)));
+    RETURN_IF_ERROR(CheckOverlapsIn(p, in, in_place, views, std::move(order)));
   }
   return Status::Ok();
 }

@@ -396,4 +396,8 @@ Dims ReducedDims(const Dims& input, const std::vector<int64_t>& axes, bool keepd
   return out;
 }
 
+bool IsViewOp(const std::string& op) {
+  return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity";
+}
+
 }  // namespace kiln

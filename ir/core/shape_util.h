@@ -62,6 +62,10 @@ StatusOr<WindowGeometry> ComputeConvTransposeGeometry(const Dims& input_spatial,
 /// Reshape's target: 0 copies the input dim (unless allow_zero), one -1 is inferred.
 StatusOr<Dims> ResolveReshape(const Dims& input, const std::vector<int64_t>& shape, bool allow_zero);
 
+/// Reshape-like ops: the output holds the input's elements in the same order (its bytes,
+/// unchanged), so a host plan may give it the input's buffer (compiler/memory_planner.h).
+bool IsViewOp(const std::string& op);
+
 /// A Slice resolved against the input: per input axis, the first index, the
 /// step and the output size (axes not sliced: start 0, step 1, full size).
 struct SliceRange {

@@ -2,6 +2,9 @@
 // numeric equivalence with the unoptimized graph, and a case left alone.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "compiler/compile.h"
 #include "compiler/memory_planner.h"
 #include "compiler/pass.h"
@@ -152,6 +155,73 @@ TEST(MemoryPlannerTest, ReusesBuffersOfDeadValuesAndNeverOverlapsLiveOnes) {
   for (Node* n : chain) {
     EXPECT_NE(plan.offsets[prev], plan.offsets[n->output(0)]) << n->name();
     prev = n->output(0);
+  }
+}
+
+// Reshape-like ops over intermediate values share their buffers (host plans): the view's
+// uses keep the bytes taken, and what a caller sees keeps its own buffer.
+TEST(MemoryPlannerTest, ViewsShareTheBufferOfTheValueTheyReshape) {
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {2, 1, 64}});
+  Value* a = g.AddNode("Relu", "a", {x})->output(0);
+  Value* squeezed =
+      g.AddNode("Squeeze", "squeeze",
+                {a, g.AddConstant("axes", Tensor::FromVector(proto::DT_INT64, {1}, std::vector<int64_t>{1}))})
+          ->output(0);
+  Value* flat = g.AddNode("Flatten", "flatten", {squeezed})->output(0);  // a view of a view
+  Value* b = g.AddNode("Relu", "b", {a})->output(0);                     // a is dead after this...
+  Value* c = g.AddNode("Relu", "c", {b})->output(0);                     // ...but its view is not
+  Value* sum = g.AddNode("Add", "sum", {c, flat})->output(0);
+  Value* in_view = g.AddNode("Identity", "input_view", {x})->output(0);  // a view of a graph input
+  Value* out_view = g.AddNode("Identity", "output_view", {sum})->output(0);
+  g.AddOutput(g.AddNode("Add", "both", {in_view, out_view})->output(0));
+  g.AddOutput(out_view);  // a graph output: its own buffer
+  ASSERT_OK(RunOnePass(g, "infer-shapes").status());
+
+  const MemoryPlan plan = PlanMemory(g, /*views=*/true);
+  EXPECT_EQ(plan.offsets.at(squeezed), plan.offsets.at(a));
+  EXPECT_EQ(plan.offsets.at(flat), plan.offsets.at(a));
+  // a's bytes stay taken while its views are live (until "sum").
+  for (const Value* v : {b, c}) EXPECT_NE(plan.offsets.at(v), plan.offsets.at(a)) << v->name();
+  EXPECT_NE(plan.offsets.at(in_view), plan.offsets.at(x)) << "graph inputs are not viewed";
+  EXPECT_NE(plan.offsets.at(out_view), plan.offsets.at(sum)) << "graph outputs are no views";
+
+  // Without views (device plans) every value has its own buffer while live.
+  const MemoryPlan plain = PlanMemory(g);
+  EXPECT_NE(plain.offsets.at(squeezed), plain.offsets.at(a));
+  EXPECT_LE(plan.arena_size, plain.arena_size);
+}
+
+// The same graph compiled and run: the views' kernels copy nothing and the results are those
+// of the plan without views (the reference kernels, every value its own buffer).
+TEST(MemoryPlannerTest, PlansWithViewsComputeTheSameValues) {
+  auto build = [] {
+    auto g = std::make_unique<Graph>();
+    Value* x = g->AddInput("x", {proto::DT_FLOAT, {3, 1, 8}});
+    Value* a = g->AddNode("Relu", "a", {x})->output(0);
+    Value* flat = g->AddNode("Flatten", "flatten", {a})->output(0);
+    Value* b = g->AddNode("Sigmoid", "b", {a})->output(0);
+    Value* flat_b = g->AddNode("Flatten", "flatten_b", {b})->output(0);
+    g->AddOutput(g->AddNode("Add", "sum", {flat, flat_b})->output(0));
+    return g;
+  };
+  auto with_views = CompileToPlan(*build());
+  ASSERT_OK(with_views.status());
+  int shared = 0;
+  for (const proto::Step& s : with_views->step()) {
+    if (s.op_type() == "Flatten")
+      shared += with_views->buffer(s.input(0)).offset() == with_views->buffer(s.output(0)).offset();
+  }
+  EXPECT_EQ(shared, 2);
+  auto session = runtime::Session::Create(*with_views);
+  ASSERT_OK(session.status());
+  const Tensor x = testing::RandomTensor({3, 1, 8}, 5, -1, 1);
+  ASSERT_OK((*session)->SetInput(0, x.data(), x.num_bytes()));
+  ASSERT_OK((*session)->Run());
+  const float* y = static_cast<const float*>((*session)->output(0).data);
+  for (int i = 0; i < 24; ++i) {
+    const float v = x.data_as<float>()[i];
+    EXPECT_FLOAT_EQ(y[i], std::max(v, 0.0f) + 1.0f / (1.0f + std::exp(-std::max(v, 0.0f)))) << i;
   }
 }
 

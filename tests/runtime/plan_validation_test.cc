@@ -374,6 +374,47 @@ TEST(PlanValidationTest, LongChainsValidateQuickly) {
   EXPECT_NE(runtime::ValidatePlan(p).message().find("share arena bytes"), std::string::npos);
 }
 
+// A reshape-like step's output may hold exactly its input's bytes (a view, as host plans are
+// planned); any other sharing of live bytes stays an error, and so does a value that takes the
+// bytes of a view while the view is still read.
+TEST(PlanValidationTest, ViewsShareTheirInputsBytes) {
+  proto::Plan p;
+  auto add_buffer = [&](const std::string& name, int64_t offset) {
+    proto::Buffer* b = p.add_buffer();
+    b->set_name(name);
+    b->set_dtype(proto::DT_FLOAT);
+    b->add_dims(16);
+    b->set_offset(offset);
+    return p.buffer_size() - 1;
+  };
+  auto add_step = [&](const std::string& op, std::vector<int> in, int out) {
+    proto::Step* step = p.add_step();
+    step->set_name(op + std::to_string(p.step_size()));
+    step->set_op_type(op);
+    step->set_kernel("ref");
+    for (int i : in) step->add_input(i);
+    step->add_output(out);
+  };
+  const int x = add_buffer("x", 0), a = add_buffer("a", 64), view = add_buffer("view", 64), b = add_buffer("b", 128),
+            y = add_buffer("y", 192);
+  p.add_input(x);
+  add_step("Relu", {x}, a);
+  add_step("Identity", {a}, view);  // the view: a's bytes
+  add_step("Relu", {a}, b);         // a's last read
+  add_step("Add", {b, view}, y);    // the view is read after a is dead
+  p.add_output(y);
+  p.set_arena_size(256);
+  EXPECT_TRUE(runtime::ValidatePlan(p).ok()) << runtime::ValidatePlan(p).message();
+  EXPECT_TRUE(LoadAndRun(p));
+
+  proto::Plan taken = p;  // b takes the bytes a and its view hold while the view is live
+  taken.mutable_buffer(b)->set_offset(64);
+  EXPECT_NE(runtime::ValidatePlan(taken).message().find("share arena bytes"), std::string::npos);
+  proto::Plan not_a_view = p;  // a Relu may not write its input's bytes
+  not_a_view.mutable_step(1)->set_op_type("Relu");
+  EXPECT_NE(runtime::ValidatePlan(not_a_view).message().find("share arena bytes"), std::string::npos);
+}
+
 // The fuzz target's seeds (tests/fuzz/seeds/plan_loader) stay real plans as the format evolves.
 TEST(PlanValidationTest, FuzzSeedsAreValidPlans) {
   int seeds = 0;
