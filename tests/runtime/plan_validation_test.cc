@@ -340,19 +340,22 @@ TEST(PlanValidationTest, StateLiesAreErrors) {
   EXPECT_TRUE(LoadAndRun(plan));
 }
 
+// A float32 [16] arena buffer at `offset`; returns its index.
+int AddBuffer16(proto::Plan& p, const std::string& name, int64_t offset) {
+  proto::Buffer* b = p.add_buffer();
+  b->set_name(name);
+  b->set_dtype(proto::DT_FLOAT);
+  b->add_dims(16);
+  b->set_offset(offset);
+  return p.buffer_size() - 1;
+}
+
 // Many buffers sharing bytes at different times (a long chain ping-ponging between two slots)
 // validate in O(n log n): a plan cannot make loading quadratic.
 TEST(PlanValidationTest, LongChainsValidateQuickly) {
   constexpr int kSteps = 50000;
   proto::Plan p;
-  auto add_buffer = [&](const std::string& name, int64_t offset) {
-    proto::Buffer* b = p.add_buffer();
-    b->set_name(name);
-    b->set_dtype(proto::DT_FLOAT);
-    b->add_dims(16);
-    b->set_offset(offset);
-    return p.buffer_size() - 1;
-  };
+  auto add_buffer = [&](const std::string& name, int64_t offset) { return AddBuffer16(p, name, offset); };
   p.add_input(add_buffer("x", 0));
   for (int s = 0; s < kSteps; ++s) {
     proto::Step* step = p.add_step();
@@ -379,14 +382,7 @@ TEST(PlanValidationTest, LongChainsValidateQuickly) {
 // bytes of a view while the view is still read.
 TEST(PlanValidationTest, ViewsShareTheirInputsBytes) {
   proto::Plan p;
-  auto add_buffer = [&](const std::string& name, int64_t offset) {
-    proto::Buffer* b = p.add_buffer();
-    b->set_name(name);
-    b->set_dtype(proto::DT_FLOAT);
-    b->add_dims(16);
-    b->set_offset(offset);
-    return p.buffer_size() - 1;
-  };
+  auto add_buffer = [&](const std::string& name, int64_t offset) { return AddBuffer16(p, name, offset); };
   auto add_step = [&](const std::string& op, std::vector<int> in, int out) {
     proto::Step* step = p.add_step();
     step->set_name(op + std::to_string(p.step_size()));
