@@ -93,10 +93,11 @@ MemoryPlan PlanMemory(const Graph& graph, bool views) {
     define(in, -1);
     use(in, end_of_program);
   }
-  std::set<const Value*> outside;  // what a caller sees: never a view or viewed
+  // What a caller writes (inputs, states) is never a view or viewed. A graph output may be a
+  // view: its buffer is then the viewed value's, which lives to the end.
+  std::set<const Value*> outside;
   if (views) {
     for (const Value* v : graph.inputs()) outside.insert(v);
-    for (const Value* v : graph.outputs()) outside.insert(v);
     for (const StateVar& st : graph.states()) outside.insert({st.value, st.update});
   }
   for (int i = 0; i < end_of_program; ++i) {

@@ -22,9 +22,9 @@ struct MemoryPlan {
 /// last; otherwise it lives to the end and the runtime copies it into the state after the run.
 ///
 /// With `views` (host plans), the output of a reshape-like op (IsViewOp, ir/core/shape_util.h)
-/// over a plain intermediate value is that value's buffer: the bytes are
-/// the same, so its kernel copies nothing, and the buffer lives until both are dead. Not for
-/// graph inputs, outputs or states (a caller sees those as buffers of their own).
+/// over a plain value that is neither a graph input nor a state is that value's buffer: the
+/// bytes are the same, so its kernel copies nothing, and the buffer lives until both are dead
+/// (to the end when the view is a graph output: a batch-first LSTM's Squeeze into the output).
 MemoryPlan PlanMemory(const Graph& graph, bool views = false);
 
 }  // namespace kiln

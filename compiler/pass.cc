@@ -62,6 +62,8 @@ const std::vector<PipelineEntry>& InferencePipeline() {
       {"simplify"},
       // Exporters wrap layouts in Transpose pairs and transpose weights at run time.
       {"eliminate-transposes"},
+      // Batch-first recurrent layers run batch-first (layout=1): no transposes of the sequence.
+      {"recurrent-batch-first"},
       // What the two passes above exposed (e.g. arithmetic on now-adjacent constants).
       {"fold-constants"},
       // Duplicate subexpressions (shared shape constants, repeated branches) once.

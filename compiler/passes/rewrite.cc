@@ -1,5 +1,6 @@
 #include "compiler/passes/rewrite.h"
 
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 
 namespace kiln {
@@ -82,9 +83,8 @@ bool IsConstantFilledWith(const Value* v, double x) {
 }
 
 bool IsReshapeLike(const Node& node) {
-  const std::string& op = node.op_type();
-  return (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze") && node.input(0) &&
-         node.num_outputs() == 1;
+  // Identity is simplify's; the others are the memory planner's views.
+  return IsViewOp(node.op_type()) && node.op_type() != "Identity" && node.input(0) && node.num_outputs() == 1;
 }
 
 bool CollapseReshapeChain(Graph& graph, Node* node) {
