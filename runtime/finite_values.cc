@@ -63,18 +63,18 @@ bool HoldsFiniteValues(const TensorRef& t) {
   return bad == 0;
 }
 
-FiniteValues::FiniteValues(const std::vector<TensorRef>* buffers, std::vector<bool> constant)
-    : buffers_(buffers), constant_(std::move(constant)), known_(buffers->size(), 0) {
+FiniteValues::FiniteValues(const std::vector<TensorRef>* buffers, const std::vector<bool>& host_constant)
+    : buffers_(buffers), known_(buffers->size(), 0) {
   for (size_t i = 0; i < known_.size(); ++i) {
-    if (constant_[i]) known_[i] = -1;  // scanned when a step first reads it
+    if (host_constant[i]) known_[i] = -1;  // scanned when a step first reads it
   }
 }
 
-bool FiniteValues::finite(int buffer) const {
+bool FiniteValues::finite(int buffer) {
   // An omitted optional input; or not float32: only float32 values are checked, and the
   // ops of KeepsFiniteValues keep dtypes (what converts to float32, Cast, is not one).
   if (buffer < 0 || (*buffers_)[buffer].dtype != proto::DT_FLOAT) return true;
-  signed char& k = const_cast<signed char&>(known_[buffer]);
+  signed char& k = known_[buffer];
   if (k < 0) k = HoldsFiniteValues((*buffers_)[buffer]) ? 1 : 0;
   return k == 1;
 }

@@ -31,17 +31,19 @@ bool HoldsFiniteValues(const TensorRef& t);
 /// spec.finite_inputs, After(step) marks its outputs once its kernel is built.
 class FiniteValues {
  public:
-  /// `constant[i]`: buffer i is a plan constant, bound to its data in `buffers[i]`.
-  FiniteValues(const std::vector<TensorRef>* buffers, std::vector<bool> constant);
+  /// `host_constant[i]`: buffer i is a plan constant in host memory, bound to its data in
+  /// `buffers[i]` (read when a step first reads it). Other buffers start unknown: a device
+  /// constant is never read from the host.
+  FiniteValues(const std::vector<TensorRef>* buffers, const std::vector<bool>& host_constant);
   void Before(const std::vector<int>& inputs, KernelSpec& spec);
   void After(const std::vector<int>& inputs, const std::vector<int>& outputs, const KernelSpec& spec,
              const Kernel& kernel);
-  bool finite(int buffer) const;
+  /// Whether buffer `buffer` holds finite values as far as the steps so far tell.
+  bool finite(int buffer);
 
  private:
   const std::vector<TensorRef>* buffers_;
-  std::vector<bool> constant_;
-  std::vector<signed char> known_;  // -1 not yet known (constants), 0 no, 1 yes
+  std::vector<signed char> known_;  // -1 not yet known (host constants), 0 no, 1 yes
 };
 
 }  // namespace kiln::runtime

@@ -208,9 +208,11 @@ StatusOr<std::unique_ptr<Session>> Session::Create(proto::Plan plan, const Sessi
   s->profile_ = options.profile || s->profile_on_exit_;
   s->ApplyThreadCount();
 
-  std::vector<bool> constant(p.buffer_size());
-  for (int i = 0; i < p.buffer_size(); ++i) constant[i] = p.buffer(i).kind() == proto::BUF_CONSTANT;
-  FiniteValues finite(&s->buffers_, std::move(constant));
+  std::vector<bool> host_constant(p.buffer_size());
+  for (int i = 0; i < p.buffer_size(); ++i) {
+    host_constant[i] = p.buffer(i).kind() == proto::BUF_CONSTANT && p.buffer(i).space() == proto::MEM_HOST;
+  }
+  FiniteValues finite(&s->buffers_, host_constant);
   for (const proto::Step& step : p.step()) {
     BoundStep bound;
     bound.step = &step;

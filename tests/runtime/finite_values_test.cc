@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 
 #include "compiler/compile.h"
 #include "ir/graph.h"
@@ -53,9 +54,12 @@ TEST(FiniteValuesTest, MarksValuesThroughTheSteps) {
   buffers[0].data = input;     // a graph input
   buffers[1].data = weights;   // a finite constant
   buffers[2].data = poisoned;  // a constant holding NaN
-  std::vector<bool> constant(10, false);
-  constant[1] = constant[2] = true;
-  FiniteValues finite(&buffers, constant);
+  // A constant in device memory: never read from the host (this address would fault).
+  buffers[9].data = reinterpret_cast<void*>(uintptr_t{16});
+  std::vector<bool> host_constant(10, false);
+  host_constant[1] = host_constant[2] = true;
+  FiniteValues finite(&buffers, host_constant);
+  EXPECT_FALSE(finite.finite(9));
   auto step = [&](const char* op, std::vector<int> in, int out, FiniteCheck check) {
     KernelSpec spec;
     spec.op_type = op;
