@@ -12,6 +12,7 @@
 // outside the list (Div, Log, Exp, ...) are still found where they enter.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,11 @@ namespace kiln::runtime {
 /// whatever kernel runs it.
 bool KeepsFiniteValues(const std::string& op, const Attrs& attrs);
 
-/// Whether every float32 element of `t` is finite (other dtypes: true).
+/// Whether none of the `n` floats at `data` is NaN or +-Inf (one vectorized pass: AVX2 where
+/// the CPU has it).
+bool FiniteFloats(const void* data, int64_t n);
+
+/// Whether every float32 element of `t` is finite (other dtypes, or no data: true).
 bool HoldsFiniteValues(const TensorRef& t);
 
 /// Tracks the plan's buffers through its steps, in order: Before(step) fills the step's

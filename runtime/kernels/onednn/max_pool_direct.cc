@@ -20,28 +20,8 @@ namespace kiln::runtime::onednn {
 namespace {
 
 // The threads a direct kernel splits its planes over: one for work too small to repay waking
-// another (OneDnnKernelRunsOnOneThread), at most the session's count (1 for a part of a split
-// kernel, onednn_split.cc), else OpenMP's.
-int ThreadsFor(const KernelSpec& spec) {
-  if (OneDnnKernelRunsOnOneThread(spec)) return 1;
-  const int available = omp_get_max_threads();
-  return spec.env && spec.env->num_threads > 0 ? std::min(spec.env->num_threads, available) : available;
-}
-
-// run(u0, u1) over [0, units) in `threads` contiguous parts: on the share team (inference
-// plans) or in an OpenMP region (training plans, whose oneDNN kernels use OpenMP's threads).
-template <class F>
-void RunParts(int64_t units, int threads, bool share_team, const F& run) {
-  const int parts = static_cast<int>(std::min<int64_t>(threads, units));
-  if (parts <= 1) {
-    run(0, units);
-  } else if (share_team) {
-    RunShares(parts, [&](int t) { run(units * t / parts, units * (t + 1) / parts); });
-  } else {
-#pragma omp parallel for num_threads(parts) schedule(static)
-    for (int t = 0; t < parts; ++t) run(units * t / parts, units * (t + 1) / parts);
-  }
-}
+// another (OneDnnKernelRunsOnOneThread), else the session's (SessionThreads).
+int ThreadsFor(const KernelSpec& spec) { return OneDnnKernelRunsOnOneThread(spec) ? 1 : SessionThreads(spec); }
 
 struct PoolPlane {
   int64_t h, w, oh, ow, kh, kw, sh, sw, pad_top, pad_left;

@@ -12,7 +12,7 @@
 #include <omp.h>
 #endif
 
-#include "runtime/kernels/onednn/simd_vec.h"
+#include "runtime/finite_values.h"
 #include "runtime/share_team.h"
 
 namespace kiln::runtime {
@@ -65,34 +65,6 @@ StatusOr<std::unique_ptr<Kernel>> RunBuilder(const Registered& registered, const
 // inputs first (one vectorized pass, ~memory bandwidth) and, when any element
 // is NaN or +-Inf, runs the op's reference kernel instead. Finite inputs keep
 // the oneDNN path; the rare non-finite run pays the reference kernel's cost.
-
-// Whether none of the n floats (as bits) at p is NaN or +-Inf: each one's magnitude bits
-// lie below Inf's. Signed compares of the masked bits (all below 2^31) vectorize on any x86.
-template <int W>
-KILN_INLINE bool FiniteBits(const uint32_t* p, int64_t n) {
-  using V = typename VecTypes<W>::I;
-  V bad{};
-  int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    for (int k = 0; k < 4; ++k) bad |= (*reinterpret_cast<const V*>(p + i + k * W) & 0x7fffffff) > 0x7f7fffff;
-  }
-  int32_t any = 0;
-  for (int k = 0; k < W; ++k) any |= bad[k];
-  for (; i < n; ++i) any |= (p[i] & 0x7fffffffu) > 0x7f7fffffu;
-  return any == 0;
-}
-__attribute__((target("avx2"))) bool FiniteBitsAvx2(const uint32_t* p, int64_t n) { return FiniteBits<8>(p, n); }
-bool FiniteBitsBaseline(const uint32_t* p, int64_t n) { return FiniteBits<4>(p, n); }
-
-bool FiniteFloats(const void* data, int64_t n) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  const auto* p = static_cast<const uint32_t*>(data);
-  return avx2 ? FiniteBitsAvx2(p, n) : FiniteBitsBaseline(p, n);
-}
-
-bool AllFinite(const TensorRef& t) {
-  return t.dtype != proto::DT_FLOAT || !t.data || FiniteFloats(t.data, t.num_elements());
-}
 
 // Ops whose oneDNN kernels compute with IEEE arithmetic alone (sums of products, a bias, a
 // residual; no max/min-based activation): every output the reference makes NaN or +-Inf
@@ -200,7 +172,7 @@ class NonFiniteFallbackKernel : public Kernel {
       if (!spec.is_constant_input(i)) {
         scanned_.push_back(i);
         known_finite_.push_back(spec.is_finite_input(i));
-      } else if (!AllFinite(spec.inputs[i])) {
+      } else if (!HoldsFiniteValues(spec.inputs[i])) {
         always_exact_ = true;
       }
     }
@@ -240,25 +212,21 @@ class NonFiniteFallbackKernel : public Kernel {
     const int parts = floats >= kParallelScanFloats ? threads_ : 1;
     if (parts == 1) {
       for (const TensorRef* t : tensors) {
-        if (!AllFinite(*t)) return false;
+        if (!HoldsFiniteValues(*t)) return false;
       }
       return true;
     }
     // Part p scans the p-th slice of every tensor.
     std::atomic<bool> finite{true};
-    auto scan = [&](int p) {
-      for (const TensorRef* t : tensors) {
-        if (t->dtype != proto::DT_FLOAT || !t->data) continue;
-        const int64_t n = t->num_elements(), begin = n * p / parts, end = n * (p + 1) / parts;
-        if (!FiniteFloats(static_cast<const float*>(t->data) + begin, end - begin)) finite.store(false);
+    RunParts(parts, parts, share_team_, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        for (const TensorRef* t : tensors) {
+          if (t->dtype != proto::DT_FLOAT || !t->data) continue;
+          const int64_t n = t->num_elements(), begin = n * p / parts, end = n * (p + 1) / parts;
+          if (!FiniteFloats(static_cast<const float*>(t->data) + begin, end - begin)) finite.store(false);
+        }
       }
-    };
-    if (share_team_) {
-      RunShares(parts, scan);
-    } else {
-#pragma omp parallel for num_threads(parts) schedule(static)
-      for (int p = 0; p < parts; ++p) scan(p);
-    }
+    });
     return finite.load();
   }
 
@@ -313,15 +281,6 @@ double ProductFlops(const KernelSpec& spec) {
   return -1;  // another product or a backward op: not estimated
 }
 
-// The threads a session's OpenMP regions run with.
-int SessionThreads(const KernelSpec& spec) {
-  int threads = spec.env ? spec.env->num_threads : 0;
-#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
-  if (threads <= 0) threads = omp_get_max_threads();
-#endif
-  return std::max(threads, 1);
-}
-
 bool RunsOnOneThread(const KernelSpec& spec) {
   if (spec.op_type.find("Grad") != std::string::npos || spec.op_type == "ConvTranspose") return false;
   if (spec.op_type == "RNN" || spec.op_type == "GRU" || spec.op_type == "LSTM")
@@ -355,6 +314,14 @@ class OneThreadKernel : public Kernel {
 }  // namespace
 
 bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec) { return RunsOnOneThread(spec); }
+
+int SessionThreads(const KernelSpec& spec) {
+  int available = 1;
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+  available = omp_get_max_threads();
+#endif
+  return spec.env && spec.env->num_threads > 0 ? std::min(spec.env->num_threads, available) : available;
+}
 
 void WithPrivateEnv(const std::function<void(ExecEnv& env)>& fn) {
   static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);

@@ -8,6 +8,7 @@
 // engine, so the compiler's choice and the kernel's acceptance cannot disagree.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -20,6 +21,7 @@
 #include <omp.h>
 #endif
 #include "runtime/kernel.h"
+#include "runtime/share_team.h"
 
 namespace kiln::runtime {
 
@@ -150,6 +152,25 @@ void WithPrivateEnv(const std::function<void(ExecEnv& env)>& fn);
 /// work (the products' flops, the other ops' bytes) is too small to repay waking the other
 /// threads.
 bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec);
+
+/// The threads a kernel of `spec` may use: the session's count (1 for a part of a split
+/// kernel, onednn_split.cc), at most OpenMP's.
+int SessionThreads(const KernelSpec& spec);
+
+/// run(u0, u1) over [0, units) in `threads` contiguous parts: on the share team (inference
+/// plans) or in an OpenMP region (training plans, whose oneDNN kernels use OpenMP's threads).
+template <class F>
+void RunParts(int64_t units, int threads, bool share_team, const F& run) {
+  const int parts = static_cast<int>(std::min<int64_t>(threads, units));
+  if (parts <= 1) {
+    run(0, units);
+  } else if (share_team) {
+    RunShares(parts, [&](int t) { run(units * t / parts, units * (t + 1) / parts); });
+  } else {
+#pragma omp parallel for num_threads(parts) schedule(static)
+    for (int t = 0; t < parts; ++t) run(units * t / parts, units * (t + 1) / parts);
+  }
+}
 
 /// Builds a kernel for a spec whose env holds an engine; may throw dnnl::error
 /// and returns reasons (without the node label) for what it does not handle.
