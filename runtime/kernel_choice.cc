@@ -1,7 +1,9 @@
 #include "runtime/kernel_choice.h"
 
 #include <elf.h>
+#include <immintrin.h>
 #include <link.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,13 +27,24 @@ std::string SmallConvUnsupportedReason(const KernelSpec& spec) { return onednn::
 double SmallConvMacs(const KernelSpec& spec) { return onednn::SmallConvMacs(spec); }
 double SmallConvMaxMacs() { return onednn::kSmallConvMaxMacs; }
 int64_t SmallConvMaxChannels() { return onednn::kSmallConvMaxChannels; }
+std::string WinogradUnsupportedReason(const KernelSpec& spec) { return onednn::WinogradConvUnsupportedReason(spec); }
 
 namespace {
 
+// Evicts [data, data + bytes) from every cache level.
+void Flush(const void* data, size_t bytes) {
+  constexpr size_t kLine = 64;
+  const auto* p = static_cast<const char*>(data);
+  for (size_t i = 0; i < bytes; i += kLine) _mm_clflush(p + i);
+  if (bytes > 0) _mm_clflush(p + bytes - 1);
+}
+
 StatusOr<std::vector<KernelTiming>> TimeKernelsIn(ExecEnv& env, const std::vector<std::string>& backends,
-                                                  const KernelSpec& spec, double budget_ms) {
+                                                  const KernelSpec& spec, double budget_ms, bool cold_constants) {
   KernelSpec bound = spec;
   bound.env = &env;
+  // Where the kernels keep the constants they reorder (weights in a blocked layout).
+  env.reordered_constants = std::make_shared<ReorderedConstants>();
   // Buffers for the inputs without data and for the outputs; the values are fixed (the
   // same on every compile) and finite.
   std::vector<std::vector<float>> storage;
@@ -56,10 +69,28 @@ StatusOr<std::vector<KernelTiming>> TimeKernelsIn(ExecEnv& env, const std::vecto
   }
   if (!env.AllocateScratch()) return Internal("cannot allocate ", env.scratch_bytes, " bytes of scratch");
   using Clock = std::chrono::steady_clock;
+  auto flush_constants = [&] {
+    for (size_t i = 0; i < bound.inputs.size(); ++i) {
+      if (spec.is_constant_input(static_cast<int>(i)) && bound.inputs[i].data)
+        Flush(bound.inputs[i].data, static_cast<size_t>(bound.inputs[i].num_bytes()));
+    }
+    for (const auto& [source, reordered] : env.reordered_constants->entries)
+      Flush(reordered.get_data_handle(), reordered.get_desc().get_size());
+    _mm_mfence();
+  };
   auto run = [&](size_t i, int times) -> StatusOr<double> {
-    const auto start = Clock::now();
-    for (int r = 0; r < times; ++r) RETURN_IF_ERROR(kernels[i]->Run(bound.inputs, bound.outputs));
-    return std::chrono::duration<double, std::milli>(Clock::now() - start).count() / times;
+    double ms = 0;
+    auto start = Clock::now();
+    for (int r = 0; r < times; ++r) {
+      if (cold_constants) {
+        flush_constants();
+        start = Clock::now();
+      }
+      RETURN_IF_ERROR(kernels[i]->Run(bound.inputs, bound.outputs));
+      if (cold_constants) ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    }
+    if (!cold_constants) ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return ms / times;
   };
   // Warm-up (first-touch, caches, thread start) sizes the rounds: each kernel's share of a
   // round is about a tenth of the budget over the kernels.
@@ -88,9 +119,9 @@ StatusOr<std::vector<KernelTiming>> TimeKernelsIn(ExecEnv& env, const std::vecto
 }  // namespace
 
 StatusOr<std::vector<KernelTiming>> TimeKernels(const std::vector<std::string>& backends, const KernelSpec& spec,
-                                                double budget_ms) {
+                                                double budget_ms, bool cold_constants) {
   StatusOr<std::vector<KernelTiming>> result = Internal("not timed");
-  onednn::WithPrivateEnv([&](ExecEnv& env) { result = TimeKernelsIn(env, backends, spec, budget_ms); });
+  onednn::WithPrivateEnv([&](ExecEnv& env) { result = TimeKernelsIn(env, backends, spec, budget_ms, cold_constants); });
   return result;
 }
 
@@ -157,6 +188,24 @@ const std::string& KernelsBuildId() {
 
 }  // namespace
 
+namespace {
+
+int MeasurementThreads() {
+  int threads = 1;
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+  threads = omp_get_max_threads();
+#endif
+  return threads;
+}
+
+}  // namespace
+
+int64_t CachedConstantBytes() {
+  constexpr int64_t kFallbackL2 = 1 << 20;  // where the system does not say
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  return (l2 > 0 ? l2 : kFallbackL2) * MeasurementThreads();
+}
+
 std::string MeasurementContext() {
   const std::string& model = CpuModelName();
   const char* isa = "x86-64";
@@ -165,12 +214,9 @@ std::string MeasurementContext() {
     case onednn::SimdLevel::kAvx2: isa = "avx2"; break;
     case onednn::SimdLevel::kGeneric: break;
   }
-  int threads = 1;
-#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
-  threads = omp_get_max_threads();
-#endif
   const std::string& build = KernelsBuildId();
-  return model + ", " + isa + ", " + std::to_string(threads) + " threads" + (build.empty() ? "" : ", build " + build);
+  return model + ", " + isa + ", " + std::to_string(MeasurementThreads()) + " threads" +
+         (build.empty() ? "" : ", build " + build);
 }
 
 }  // namespace kiln::runtime

@@ -25,6 +25,14 @@ double SmallConvMacs(const KernelSpec& spec);
 double SmallConvMaxMacs();
 int64_t SmallConvMaxChannels();
 
+/// The family of oneDNN's Winograd convolutions (3x3, stride 1: F(2x2,3x3) or F(4x4,3x3),
+/// avx512_core CPUs only in oneDNN 2.6). Rounding differs from the direct algorithm's by
+/// about 1e-6 relative, so the compiler offers it only by measurement (where it is faster);
+/// KILN_WINOGRAD=0 never offers it.
+inline constexpr char kWinogradKernel[] = "winograd";
+/// "" when the "winograd" kernel runs `spec` on this CPU, else a short reason.
+std::string WinogradUnsupportedReason(const KernelSpec& spec);
+
 /// One kernel's timing: its fastest round and its median round, in ms per run.
 struct KernelTiming {
   double best_ms = 0, median_ms = 0;
@@ -33,9 +41,17 @@ struct KernelTiming {
 /// How fast each of `backends`' kernels for `spec` runs here: the kernels are built on a
 /// private engine, inputs with data (plan constants) are used as they are and the others
 /// filled with values in [-1, 1); then rounds alternate between the kernels (each round a
-/// few runs of each) for about `budget_ms` in all. Errors when a kernel cannot be built or run.
+/// few runs of each) for about `budget_ms` in all. With `cold_constants` the constants (as
+/// given and as each kernel reordered them) are flushed from the caches before every run,
+/// as in a model whose weights do not stay cached from one run to the next (a kernel whose
+/// weights are larger pays for reading them). Errors when a kernel cannot be built or run.
 StatusOr<std::vector<KernelTiming>> TimeKernels(const std::vector<std::string>& backends, const KernelSpec& spec,
-                                                double budget_ms);
+                                                double budget_ms, bool cold_constants = false);
+
+/// About how many bytes of constants stay cached from one run of a plan to the next: the
+/// L2 caches of the cores the measurement's threads use. A plan with more is timed with
+/// cold constants (TimeKernels).
+int64_t CachedConstantBytes();
 
 /// What a measurement depends on besides the shapes: the CPU's model name, the widest
 /// instruction set the kernels may use (the CPU and ONEDNN_MAX_CPU_ISA), the thread count

@@ -12,6 +12,7 @@
 #include "ir/core/tensor.h"
 #include "runtime/device.h"
 #include "runtime/kernel.h"
+#include "runtime/kernel_choice.h"
 
 namespace kiln::runtime {
 namespace {
@@ -384,7 +385,8 @@ Status CheckLayouts(const proto::Plan& p) {
     }
   }
   for (const proto::Step& step : p.step()) {
-    if (step.kernel() == "onednn" || step.kernel() == "dconv") continue;  // bind the layouts they are given
+    if (step.kernel() == "onednn" || step.kernel() == "dconv" || step.kernel() == kWinogradKernel)
+      continue;  // bind the layouts they are given
     for (const auto* list : {&step.input(), &step.output()}) {
       for (int idx : *list) {
         if (idx >= 0 && p.buffer(idx).layout() != proto::LAYOUT_PLAIN) {

@@ -1,7 +1,8 @@
-// The compile-time choice between oneDNN's matmul and the small-product kernel
-// (compiler/backends/cpu/kernel_choice.h): the rule without timing, the measurement and
-// its cache (written, then read; a damaged or foreign entry ignored and replaced; no cache
-// when it is off), and that every choice computes what the reference kernels compute.
+// The compile-time choices (compiler/backends/cpu/kernel_choice.h) between oneDNN's matmul
+// and the small-product kernel, and between oneDNN's direct and Winograd convolutions: the
+// rule without timing, the measurement and its cache (written, then read; a damaged or
+// foreign entry ignored and replaced; no cache when it is off), and that every choice
+// computes what the reference kernels compute.
 #include "compiler/backends/cpu/kernel_choice.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 #include <optional>
 
 #include "compiler/backends/cpu/cpu_backend.h"
+#include "runtime/kernel_choice.h"
+#include "runtime/session.h"
 #include "tests/compiler/pass_test_helpers.h"
 
 namespace kiln {
@@ -168,6 +171,98 @@ TEST(KernelChoiceTest, MeasuresOnceThenReadsTheCache) {
   EXPECT_EQ(reason().rfind("measured: ", 0), 0u);
   EXPECT_FALSE(std::filesystem::exists(dir + "/off"));
   std::filesystem::remove_all(dir);
+}
+
+// x [1, 32, 10, 10] -> Conv 3x3 (pad 1) -> Relu -> Conv 3x3 -> y; after assign-layouts
+// the two values between the convolutions are channels-last.
+std::unique_ptr<Graph> TwoConvolutions() {
+  auto g = std::make_unique<Graph>();
+  Value* x = g->AddInput("x", {proto::DT_FLOAT, {1, 32, 10, 10}});
+  Attrs a;
+  a.SetInts("kernel_shape", {3, 3});
+  a.SetInts("pads", {1, 1, 1, 1});
+  Value* w1 = g->AddConstant("w1", RandomTensor({32, 32, 3, 3}, 5, -0.2f, 0.2f));
+  Value* w2 = g->AddConstant("w2", RandomTensor({16, 32, 3, 3}, 6, -0.2f, 0.2f));
+  Value* h = g->AddNode("Conv", "conv1", {x, w1}, 1, a)->output(0);
+  Value* r = g->AddNode("Relu", "relu", {h})->output(0);
+  g->AddOutput(g->AddNode("Conv", "conv2", {r, w2}, 1, a)->output(0));
+  EXPECT_OK(RunOnePass(*g, "infer-shapes").status());
+  EXPECT_OK(RunOnePass(*g, "assign-layouts").status());
+  return g;
+}
+
+TEST(KernelChoiceTest, WinogradOrDirectConvolution) {
+  const std::string dir = ::testing::TempDir() + "kiln_winograd_cache_" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  ScopedEnv env;
+  env.Unset("KILN_KERNEL_TIMING");
+  env.Unset("KILN_WINOGRAD");
+  env.Set("KILN_KERNEL_CACHE", "0");
+  env.Set("KILN_KERNEL_CACHE_DIR", dir);
+  auto g = TwoConvolutions();
+  int laid_out = 0;
+  for (const Value* v : g->values()) laid_out += v->layout() != proto::LAYOUT_PLAIN;
+  EXPECT_EQ(laid_out, 2);
+  auto plan = CompileForCpu(*g);
+  ASSERT_OK(plan.status());
+  // Ask the kernel itself whether it runs here (oneDNN 2.6: AVX-512 CPUs only).
+  runtime::KernelSpec spec;
+  spec.op_type = "Conv";
+  spec.attrs = g->nodes().front()->attrs();
+  spec.inputs = {{proto::DT_FLOAT, {1, 32, 10, 10}}, {proto::DT_FLOAT, {32, 32, 3, 3}}};
+  spec.outputs = {{proto::DT_FLOAT, {1, 32, 10, 10}}};
+  const bool here = runtime::WinogradUnsupportedReason(spec).empty();
+  for (const proto::Step& step : plan->step()) {
+    if (step.op_type() != "Conv") continue;
+    if (here) {
+      EXPECT_EQ(step.kernel_reason().rfind("measured: onednn ", 0), 0u) << step.kernel_reason();
+      EXPECT_NE(step.kernel_reason().find(", winograd "), std::string::npos) << step.kernel_reason();
+    } else {
+      EXPECT_EQ(step.kernel(), "onednn");
+      EXPECT_EQ(step.kernel_reason(), "");  // nothing to choose from
+    }
+  }
+  const std::vector<Tensor> inputs = {RandomTensor({1, 32, 10, 10}, 9)};
+  const Tensor want = Execute(*g, inputs, false)[0];
+  // Whatever was measured: both convolutions as Winograd, in a plan whose middle values are
+  // channels-last (the plan validator lets "winograd" steps bind layouts), compute the
+  // reference's result.
+  if (here) {
+    proto::Plan forced = *plan;
+    for (proto::Step& step : *forced.mutable_step()) {
+      if (step.op_type() == "Conv") step.set_kernel(runtime::kWinogradKernel);
+    }
+    auto session = runtime::Session::Create(forced);
+    ASSERT_OK(session.status());
+    ASSERT_OK((*session)->SetInput(0, inputs[0].data(), inputs[0].num_bytes()));
+    ASSERT_OK((*session)->Run());
+    TensorRef out = (*session)->output(0);
+    auto got = Tensor::FromBytes(out.dtype, out.dims, out.data, out.num_bytes());
+    ASSERT_OK(got.status());
+    const std::string diff = CompareTensors(*got, want, 2e-5, 1e-4);
+    EXPECT_TRUE(diff.empty()) << diff;
+  }
+  // Without timing the direct convolution stays (the rule), and KILN_WINOGRAD=0 never offers it.
+  env.Set("KILN_KERNEL_TIMING", "0");
+  plan = CompileForCpu(*g);
+  ASSERT_OK(plan.status());
+  for (const proto::Step& step : plan->step()) {
+    if (step.op_type() != "Conv") continue;
+    EXPECT_EQ(step.kernel(), "onednn");
+    EXPECT_EQ(step.kernel_reason(), here ? "rule: direct convolution without timing" : "");
+  }
+  env.Unset("KILN_KERNEL_TIMING");
+  env.Set("KILN_WINOGRAD", "0");
+  plan = CompileForCpu(*g);
+  ASSERT_OK(plan.status());
+  for (const proto::Step& step : plan->step()) {
+    if (step.op_type() != "Conv") continue;
+    EXPECT_EQ(step.kernel(), "onednn");
+    EXPECT_EQ(step.kernel_reason(), "");
+  }
+  const std::string diff = CompareTensors(Execute(*g, inputs, true)[0], want, 2e-5, 1e-4);
+  EXPECT_TRUE(diff.empty()) << diff;
+  EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
 }  // namespace

@@ -107,6 +107,8 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
   }
   std::vector<std::string> errors;
   std::unordered_map<std::string, std::string> kernel_symbols;  // see AddCompiledStepAttributes
+  int64_t constant_bytes = 0;
+  for (const Value* c : graph.constants()) constant_bytes += c->constant().num_bytes();
   for (const auto& node_ptr : graph.nodes()) {
     const Node& node = *node_ptr;
     const std::string backend = CpuKernelFor(node, options);
@@ -118,7 +120,7 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
       // assign-layouts asked the target (these same kernels); a disagreement is a compiler bug.
       return Internal(node.Label(), ": a value has a non-plain layout but the ", backend, " kernel takes plain ones");
     }
-    const KernelChoice choice = ChooseKernel(node, backend);
+    const KernelChoice choice = ChooseKernel(node, backend, constant_bytes);
     proto::Step* step = plan.add_step();
     step->set_name(node.name());
     step->set_op_type(node.op_type());

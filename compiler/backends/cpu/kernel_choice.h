@@ -1,7 +1,8 @@
 // Where more than one kernel family can run a step, which one it gets: the products
 // (MatMul, FusedMatMul, Gemm) with few rows and constant weights, which both oneDNN's
 // matmul ("onednn") and the small-product kernel ("gemv") run, and small channels-last
-// convolutions, which oneDNN and the direct convolution ("dconv") run. The candidates are timed
+// convolutions, which oneDNN and the direct convolution ("dconv") run, and 3x3 convolutions,
+// which oneDNN runs directly ("onednn") or by Winograd ("winograd"). The candidates are timed
 // once here, at compile time, and the winner cached on disk, keyed by the CPU model, its
 // instruction-set limit, the thread count, the product's shapes and attributes and the
 // candidate set. Without timing (KILN_KERNEL_TIMING=0; tests) a fixed rule decides.
@@ -9,6 +10,7 @@
 //   KILN_KERNEL_TIMING=0      no timing, no cache: the rule
 //   KILN_KERNEL_CACHE_DIR=D   the cache folder (default ~/.cache/kiln/kernels; created)
 //   KILN_KERNEL_CACHE=0       time on every compile, read and write no cache
+//   KILN_WINOGRAD=0           never offer "winograd" (the direct algorithm's rounding)
 #pragma once
 
 #include <string>
@@ -25,7 +27,9 @@ struct KernelChoice {
 };
 
 /// The family for `node`, given `lowered`, the one lowering picks without alternatives.
-KernelChoice ChooseKernel(const Node& node, const std::string& lowered);
+/// `plan_constant_bytes`: all of the plan's constants; where they exceed what stays cached
+/// between runs (runtime::CachedConstantBytes) the candidates are timed with cold weights.
+KernelChoice ChooseKernel(const Node& node, const std::string& lowered, int64_t plan_constant_bytes);
 
 /// Up to this many rows "gemv" runs without timing: it won every such product measured
 /// (quiet and busy, 1 and 2 threads, AVX-512 and AVX2), and on a busy machine a timing of

@@ -428,11 +428,11 @@ Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vec
   return Status::Ok();
 }
 
-void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder, Layouts layouts,
-                EmptyOutputs empty_outputs) {
-  const Registered registered{std::move(builder), layouts, empty_outputs};
-  Builders()[op_type] = registered;
-  r.Register("onednn", op_type, [registered](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+namespace {
+
+void RegisterAs(KernelRegistry& r, const std::string& family, const std::string& op_type,
+                const Registered& registered) {
+  r.Register(family, op_type, [registered](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
     std::unique_ptr<Kernel> split =
         BuildSplitKernel(spec, [&](const KernelSpec& part) { return RunBuilder(registered, part); });
     const bool one_thread = !split && RunsOnOneThread(spec);
@@ -462,6 +462,20 @@ void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder bui
     if (one_thread) checked = std::make_unique<OneThreadKernel>(std::move(checked));
     return checked;
   });
+}
+
+}  // namespace
+
+void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder, Layouts layouts,
+                EmptyOutputs empty_outputs) {
+  const Registered registered{std::move(builder), layouts, empty_outputs};
+  Builders()[op_type] = registered;
+  RegisterAs(r, "onednn", op_type, registered);
+}
+
+void RegisterFamilyOp(KernelRegistry& r, const std::string& family, const std::string& op_type, OneDnnBuilder builder,
+                      Layouts layouts) {
+  RegisterAs(r, family, op_type, Registered{std::move(builder), layouts, EmptyOutputs::kDecline});
 }
 
 }  // namespace onednn

@@ -220,7 +220,16 @@ enum class EmptyOutputs { kDecline, kAccept };
 void RegisterOp(KernelRegistry& r, const std::string& op_type, OneDnnBuilder builder,
                 Layouts layouts = Layouts::kPlainOnly, EmptyOutputs empty_outputs = EmptyOutputs::kDecline);
 
-// Registration hooks, one per family file.
+/// RegisterOp under another family name: an alternative algorithm for the op (e.g.
+/// "winograd"), chosen per step by the compiler (compiler/backends/cpu/kernel_choice.h).
+/// The same checks, split and exact path; OneDnnUnsupportedReason asks only "onednn".
+void RegisterFamilyOp(KernelRegistry& r, const std::string& family, const std::string& op_type, OneDnnBuilder builder,
+                      Layouts layouts);
+
+/// "" when the "winograd" family (runtime/kernel_choice.h) runs `spec` here, else why not.
+std::string WinogradConvUnsupportedReason(const KernelSpec& spec);
+
+// Registration hooks, one per file.
 void RegisterEltwiseKernels(KernelRegistry& r);
 void RegisterBinaryKernels(KernelRegistry& r);
 void RegisterMatMulKernels(KernelRegistry& r);

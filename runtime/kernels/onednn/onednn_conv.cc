@@ -3,6 +3,7 @@
 // regions) and ONNX weight layouts.
 #include "ir/core/fused_ops.h"
 #include "ir/core/shape_util.h"
+#include "runtime/kernel_choice.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
 namespace kiln::runtime::onednn {
@@ -28,10 +29,14 @@ Status CheckRanks(const KernelSpec& spec) {
   return Status::Ok();
 }
 
-// Conv, and FusedConv (`fused`): activation(conv + bias + Z) with Z through a
-// sum post-op. The sum accumulates into dst, so Z is first copied (reordered)
-// into whatever dst the primitive writes; the planner then needs no aliasing.
-StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, bool fused) {
+// Conv, and FusedConv (`fused`): activation(conv + bias + Z) with Z through a sum
+// post-op, as one primitive of `algorithm` (direct, or Winograd: kWinograd).
+struct ConvPrimitive {
+  memory::desc src_md, w_md, dst_md, b_md;
+  dnnl::convolution_forward::primitive_desc pd;
+};
+
+StatusOr<ConvPrimitive> DescribeConv(const KernelSpec& spec, bool fused, dnnl::algorithm algorithm) {
   RETURN_IF_ERROR(CheckRanks(spec));
   const Dims& x = spec.inputs[0].dims;
   const Dims& w = spec.inputs[1].dims;
@@ -48,21 +53,23 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, b
     w_dims[0] = w[0] / group;
     w_dims.insert(w_dims.begin(), group);
   }
-  const memory::desc src_md = LayoutDesc(spec.inputs[0]), w_md = PlainDesc(w_dims),
-                     dst_md = LayoutDesc(spec.outputs[0]);
-  const bool has_bias = spec.has_input(2);
-  const memory::desc b_md = has_bias ? PlainDesc({w[0]}) : memory::desc();
+  ConvPrimitive c;
+  c.src_md = LayoutDesc(spec.inputs[0]);
+  c.w_md = PlainDesc(w_dims);
+  c.dst_md = LayoutDesc(spec.outputs[0]);
+  if (spec.has_input(2)) c.b_md = PlainDesc({w[0]});
   const bool has_residual = fused && spec.has_input(kFusedResidualInput);
-  // Inside a layout region (an activation bound channels-last) the primitive runs in that
-  // layout, so only the region's edges reorder; elsewhere the layout is left to oneDNN
-  // (blocked where that is faster), with reorders at the kernel's edges.
+  // Inside a layout region (an activation bound channels-last) the direct primitive runs in
+  // that layout, so only the region's edges reorder; elsewhere, and for Winograd (blocked
+  // layouts only), the layout is left to oneDNN, with reorders at the kernel's edges.
   const bool channels_last =
+      algorithm == dnnl::algorithm::convolution_direct &&
       AnyNonPlain({&spec.inputs[0], &spec.outputs[0], has_residual ? &spec.inputs[kFusedResidualInput] : nullptr});
-  const memory::desc src_run = channels_last ? ChannelsLastDesc(x) : AnyLayout(src_md);
-  const memory::desc dst_run = channels_last ? ChannelsLastDesc(y) : AnyLayout(dst_md);
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_run,
-                                    AnyLayout(w_md), b_md, dst_run, ToDnnl(g.strides), OneDnnDilation(g.dilations),
-                                    ToDnnl(pad_l), ToDnnl(pad_r));
+  const memory::desc src_run = channels_last ? ChannelsLastDesc(x) : AnyLayout(c.src_md);
+  const memory::desc dst_run = channels_last ? ChannelsLastDesc(y) : AnyLayout(c.dst_md);
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, src_run, AnyLayout(c.w_md), c.b_md,
+                                    dst_run, ToDnnl(g.strides), OneDnnDilation(g.dilations), ToDnnl(pad_l),
+                                    ToDnnl(pad_r));
   dnnl::post_ops post_ops;
   if (has_residual) {
     if (spec.inputs[kFusedResidualInput].dims != y) return Unimplemented("residual shape differs from the output's");
@@ -71,20 +78,65 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, b
   if (fused) RETURN_IF_ERROR(AppendActivation(spec.attrs, post_ops));
   dnnl::primitive_attr attr;
   attr.set_post_ops(post_ops);
-  dnnl::convolution_forward::primitive_desc pd(d, UserScratchpad(attr), *spec.env->engine);
+  c.pd = dnnl::convolution_forward::primitive_desc(d, UserScratchpad(attr), *spec.env->engine);
+  return c;
+}
+
+// The sum post-op accumulates into dst, so Z is first copied (reordered) into whatever
+// dst the primitive writes; the planner then needs no aliasing.
+StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, bool fused, dnnl::algorithm algorithm) {
+  ASSIGN_OR_RETURN(ConvPrimitive c, DescribeConv(spec, fused, algorithm));
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
-  memory src = ReorderTo(*kernel, kernel->Input(0, src_md), pd.src_desc());
-  memory wts = ConstantOrReorderTo(*kernel, spec, 1, w_md, pd.weights_desc());
-  memory dst_plain = kernel->Output(0, dst_md);
-  memory dst = WriteVia(*kernel, dst_plain, pd.dst_desc());
-  if (has_residual)
+  memory src = ReorderTo(*kernel, kernel->Input(0, c.src_md), c.pd.src_desc());
+  memory wts = ConstantOrReorderTo(*kernel, spec, 1, c.w_md, c.pd.weights_desc());
+  memory dst_plain = kernel->Output(0, c.dst_md);
+  memory dst = WriteVia(*kernel, dst_plain, c.pd.dst_desc());
+  if (fused && spec.has_input(kFusedResidualInput))
     CopyBack(*kernel, kernel->Input(kFusedResidualInput, LayoutDesc(spec.inputs[kFusedResidualInput])), dst);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
-  if (has_bias) args[DNNL_ARG_BIAS] = kernel->Input(2, b_md);
-  kernel->AddStep(dnnl::convolution_forward(pd), std::move(args));
+  if (spec.has_input(2)) args[DNNL_ARG_BIAS] = kernel->Input(2, c.b_md);
+  kernel->AddStep(dnnl::convolution_forward(c.pd), std::move(args));
   CopyBack(*kernel, dst, dst_plain);
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
+
+// What oneDNN 2.6's Winograd kernels take (avx512_core, F(2x2,3x3) and F(4x4,3x3)).
+Status CheckWinogradShape(const KernelSpec& spec) {
+  if (spec.op_type != "Conv" && spec.op_type != "FusedConv") return Unimplemented("not a convolution");
+  if (spec.inputs.size() < 2 || spec.inputs[0].dims.size() != 4 || spec.inputs[1].dims.size() != 4)
+    return Unimplemented("not a 2-D convolution");
+  const Dims& w = spec.inputs[1].dims;
+  if (w[2] != 3 || w[3] != 3) return Unimplemented("the window is not 3x3");
+  if (spec.attrs.GetInt("group", 1) != 1) return Unimplemented("grouped");
+  for (const char* name : {"strides", "dilations"}) {
+    for (int64_t v : spec.attrs.GetInts(name)) {
+      if (v != 1) return Unimplemented(name, " are not 1");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string WinogradConvUnsupportedReason(const KernelSpec& spec) {
+  Status shape = CheckWinogradShape(spec);
+  if (!shape.ok()) return shape.message();
+  // oneDNN decides the rest (the CPU's instruction set, channel counts, the post-ops).
+  std::string reason;
+  WithPrivateEnv([&](ExecEnv& env) {
+    KernelSpec bound = spec;
+    bound.env = &env;
+    try {
+      auto c = DescribeConv(bound, spec.op_type == "FusedConv", dnnl::algorithm::convolution_winograd);
+      if (!c.ok()) reason = c.status().message();
+    } catch (const dnnl::error& e) {
+      reason = std::string("oneDNN has no Winograd kernel for it here: ") + e.what();
+    }
+  });
+  return reason;
+}
+
+namespace {
 
 StatusOr<std::unique_ptr<Kernel>> BuildConvTranspose(const KernelSpec& spec) {
   RETURN_IF_ERROR(CheckRanks(spec));
@@ -134,10 +186,28 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvTranspose(const KernelSpec& spec) {
 }  // namespace
 
 void RegisterConvKernels(KernelRegistry& r) {
-  RegisterOp(
-      r, "Conv", [](const KernelSpec& spec) { return BuildConvWithPostOps(spec, false); }, Layouts::kAny);
-  RegisterOp(
-      r, "FusedConv", [](const KernelSpec& spec) { return BuildConvWithPostOps(spec, true); }, Layouts::kAny);
+  for (bool fused : {false, true}) {
+    const std::string op = fused ? "FusedConv" : "Conv";
+    RegisterOp(
+        r, op,
+        [fused](const KernelSpec& spec) {
+          return BuildConvWithPostOps(spec, fused, dnnl::algorithm::convolution_direct);
+        },
+        Layouts::kAny);
+    RegisterFamilyOp(
+        r, kWinogradKernel, op,
+        [fused](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+          RETURN_IF_ERROR(CheckWinogradShape(spec));
+          try {
+            return BuildConvWithPostOps(spec, fused, dnnl::algorithm::convolution_winograd);
+          } catch (const dnnl::error&) {
+            // A plan chosen on another CPU (an AOT program, a copied plan): the choice was
+            // for speed, so the direct algorithm runs it here.
+            return BuildConvWithPostOps(spec, fused, dnnl::algorithm::convolution_direct);
+          }
+        },
+        Layouts::kAny);
+  }
   RegisterOp(r, "ConvTranspose", BuildConvTranspose);
 }
 

@@ -220,7 +220,9 @@ std::unique_ptr<Kernel> BuildSplitKernel(const KernelSpec& spec, const OneDnnBui
   auto shapes = PlanParts(spec, SplitThreads(spec));
   if (!shapes.ok() || shapes->empty()) return nullptr;
   ScopedThreadCount one(1);  // oneDNN sizes a primitive's parallel work when it is created
-  auto constants = std::make_shared<ReorderedConstants>();
+  // The parts share one reordering of each constant (the session's, where it keeps one).
+  auto constants =
+      spec.env->reordered_constants ? spec.env->reordered_constants : std::make_shared<ReorderedConstants>();
   std::vector<SplitKernel::Part> parts;
   for (PartShape& shape : *shapes) {
     SplitKernel::Part p;
