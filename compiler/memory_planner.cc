@@ -7,6 +7,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "ir/core/fused_ops.h"
 #include "ir/core/shape_util.h"
 #include "ir/printer.h"
 
@@ -54,7 +55,20 @@ static const Value* ViewedValue(const Graph& graph, const Node& node, const std:
   return in;
 }
 
-MemoryPlan PlanMemory(const Graph& graph, bool views) {
+// The input whose bytes `node`'s output may take (see PlanMemory): a FusedConv's residual Z,
+// which its kernels add to the convolution (oneDNN's sum post-op accumulates into the
+// destination, so Z is otherwise first copied there). Whether Z dies here is the caller's.
+static const Value* TakenResidual(const Node& node, const std::set<const Value*>& outside) {
+  if (node.op_type() != "FusedConv" || node.num_inputs() <= kFusedResidualInput || node.num_outputs() != 1)
+    return nullptr;
+  const Value* z = node.input(kFusedResidualInput);
+  const Value* out = node.output(0);
+  if (!z || !out || z->is_constant() || outside.count(z) || outside.count(out)) return nullptr;
+  if (z->dtype() != out->dtype() || z->dims() != out->dims() || z->layout() != out->layout()) return nullptr;
+  return z;
+}
+
+MemoryPlan PlanMemory(const Graph& graph, bool share) {
   struct Interval {
     const Value* value;
     int begin, end;
@@ -82,6 +96,27 @@ MemoryPlan PlanMemory(const Graph& graph, bool views) {
   };
   std::unordered_map<const Node*, int> index;
   for (int i = 0; i < end_of_program; ++i) index[nodes[i]] = i;
+  // The last step that reads each value (graph outputs and state updates: the end), and per
+  // root the last that reads it or anything sharing its buffer.
+  std::unordered_map<const Value*, int> last_read, root_last;
+  for (int i = 0; i < end_of_program; ++i) {
+    for (const Value* in : nodes[i]->inputs()) last_read[in] = i;
+  }
+  for (const Value* out : graph.outputs()) last_read[out] = end_of_program;
+  for (const StateVar& st : graph.states()) last_read[st.update] = end_of_program;
+  auto read_until = [&](const Value* v) {
+    auto it = last_read.find(v);
+    return it == last_read.end() ? -1 : it->second;
+  };
+  auto share_root = [&](const Value* v, const Value* r) {
+    root_of[v] = r;
+    auto it = root_last.try_emplace(r, read_until(r)).first;
+    it->second = std::max(it->second, read_until(v));
+  };
+  auto root_read_until = [&](const Value* r) {
+    auto it = root_last.find(r);
+    return it == root_last.end() ? read_until(r) : it->second;
+  };
   std::map<const Value*, const Value*> in_place;  // update -> state
   for (const StateVar& st : graph.states()) {
     define(st.value, -1);
@@ -96,16 +131,30 @@ MemoryPlan PlanMemory(const Graph& graph, bool views) {
   // What a caller writes (inputs, states) is never a view or viewed. A graph output may be a
   // view: its buffer is then the viewed value's, which lives to the end.
   std::set<const Value*> outside;
-  if (views) {
+  if (share) {
     for (const Value* v : graph.inputs()) outside.insert(v);
     for (const StateVar& st : graph.states()) outside.insert({st.value, st.update});
   }
   for (int i = 0; i < end_of_program; ++i) {
     for (Value* in : nodes[i]->inputs()) use(in, i);
-    const Value* viewed = views ? ViewedValue(graph, *nodes[i], outside) : nullptr;
+    const Value* viewed = share ? ViewedValue(graph, *nodes[i], outside) : nullptr;
     if (viewed) {
-      root_of[nodes[i]->output(0)] = root(viewed);
+      share_root(nodes[i]->output(0), root(viewed));
       continue;
+    }
+    // A residual that nothing after this step reads (through any value sharing its buffer),
+    // and that no other input of the step shares, gives its buffer to the output.
+    const Value* residual = share ? TakenResidual(*nodes[i], outside) : nullptr;
+    if (residual && live.count(root(residual)) && root_read_until(root(residual)) == i) {
+      bool read_otherwise = false;
+      for (int k = 0; k < nodes[i]->num_inputs(); ++k) {
+        const Value* in = nodes[i]->input(k);
+        read_otherwise |= k != kFusedResidualInput && in && root(in) == root(residual);
+      }
+      if (!read_otherwise) {
+        share_root(nodes[i]->output(0), root(residual));
+        continue;
+      }
     }
     for (Value* out : nodes[i]->outputs()) {
       if (!in_place.count(out)) define(out, i);
@@ -150,7 +199,7 @@ MemoryPlan PlanMemory(const Graph& graph, bool views) {
     expiry.emplace(iv.end, best);
   }
   for (const auto& [update, state] : in_place) plan.offsets[update] = plan.offsets[state];
-  for (const auto& [view, viewed] : root_of) plan.offsets[view] = plan.offsets[viewed];
+  for (const auto& [shared, owner] : root_of) plan.offsets[shared] = plan.offsets[owner];
   return plan;
 }
 

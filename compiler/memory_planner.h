@@ -21,11 +21,17 @@ struct MemoryPlan {
 /// shares the state's offset (updated in place) when its producer is an elementwise update op that reads the state
 /// last; otherwise it lives to the end and the runtime copies it into the state after the run.
 ///
-/// With `views` (host plans), the output of a reshape-like op (IsViewOp, ir/core/shape_util.h)
-/// over a plain value that is neither a graph input nor a state is that value's buffer: the
-/// bytes are the same, so its kernel copies nothing, and the buffer lives until both are dead
-/// (to the end when the view is a graph output: a batch-first LSTM's Squeeze into the output).
-MemoryPlan PlanMemory(const Graph& graph, bool views = false);
+/// With `share` (host plans), two kinds of output take an input's buffer:
+/// - views: the output of a reshape-like op (IsViewOp, ir/core/shape_util.h) over a plain
+///   value that is neither a graph input nor a state is that value's buffer. The bytes are
+///   the same, so its kernel copies nothing, and the buffer lives until both are dead (to the
+///   end when the view is a graph output: a batch-first LSTM's Squeeze into the output).
+/// - residuals: a FusedConv's output takes its residual input's buffer when nothing after the
+///   step reads the residual (nor any value sharing its buffer), no other input of the step
+///   shares it, and shape, dtype and layout match; the sum post-op then accumulates in place
+///   instead of copying the residual first. Every FusedConv kernel reads the residual before
+///   it writes the output (plan_validator.cc checks the plan's side of this).
+MemoryPlan PlanMemory(const Graph& graph, bool share = false);
 
 }  // namespace kiln
 

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ir/core/attrs.h"
+#include "ir/core/fused_ops.h"
 #include "ir/core/op_registry.h"
 #include "ir/core/shape_util.h"
 #include "ir/core/tensor.h"
@@ -269,12 +271,13 @@ Status CheckStepSpaces(const proto::Plan& p, const proto::Step& step) {
 // plan of many buffers cannot make this slow): `live` holds the buffers live at the current step by
 // offset, never overlapping; each buffer that becomes live is checked against its neighbours there.
 Status CheckOverlapsIn(const proto::Plan& p, const std::vector<BufferInfo>& in, const std::map<int, int>& in_place,
-                       const std::map<int, int>& views, std::vector<int> order) {
+                       const std::map<int, int>& views, const std::map<int, int>& residuals, std::vector<int> order) {
   std::sort(order.begin(), order.end(), [&](int a, int b) {
     return in[a].first != in[b].first ? in[a].first < in[b].first : p.buffer(a).offset() < p.buffer(b).offset();
   });
   std::map<int64_t, int> live;       // offset -> buffer
   std::multimap<int, int> retiring;  // last step -> buffer
+  std::map<int, int> chain_last;     // a buffer in `live` sharing earlier ones' bytes -> the last read of any
   auto overlap = [&](int a, int b) {
     return InvalidArgument("plan: ", Name(p, a), " and ", Name(p, b), " share arena bytes while both are live (steps ",
                            std::max(in[a].first, in[b].first), "..", std::min(in[a].last, in[b].last), ")");
@@ -292,14 +295,24 @@ Status CheckOverlapsIn(const proto::Plan& p, const std::vector<BufferInfo>& in, 
     if (it != in_place.end() && in[it->second].last_read <= in[b].producer) continue;
     // A view (a reshape-like step's output at its input's bytes) holds the same bytes as the value it
     // reshapes, which is live when the view is made: the bytes stay taken until both are dead.
-    auto viewed = views.find(b);
-    if (viewed != views.end()) {
+    // A FusedConv's output at its residual's bytes, when nothing reads those bytes after the
+    // step (through the residual or any buffer sharing them): its kernels read the residual
+    // before writing the output.
+    auto shares = [&](const std::map<int, int>& kind) -> std::optional<int> {
+      auto from = kind.find(b);
+      if (from == kind.end()) return std::nullopt;
       auto at = live.find(begin);
-      if (at != live.end() && at->second == viewed->second) {
-        at->second = b;
-        retiring.emplace(std::max(in[b].last, in[viewed->second].last), b);
-        continue;
-      }
+      if (at == live.end() || at->second != from->second) return std::nullopt;
+      auto chain = chain_last.find(from->second);
+      return chain == chain_last.end() ? in[from->second].last : chain->second;
+    };
+    const std::optional<int> viewed_until = shares(views), residual_until = shares(residuals);
+    if (viewed_until || (residual_until && *residual_until <= in[b].producer)) {
+      const int until = std::max(in[b].last, viewed_until ? *viewed_until : in[b].last);
+      live[begin] = b;
+      chain_last[b] = until;
+      retiring.emplace(until, b);
+      continue;
     }
     auto next = live.lower_bound(begin);
     if (next != live.end() && next->first < end) return overlap(next->second, b);
@@ -348,6 +361,31 @@ Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
       views[b] = a;
     }
   }
+  // A FusedConv's output at its residual's bytes (compiler/memory_planner.h), where no other
+  // input of the step touches those bytes; CheckOverlapsIn checks nothing reads them later.
+  std::map<int, int> residuals;  // output -> the residual whose bytes it takes
+  for (const proto::Step& step : p.step()) {
+    if (step.op_type() != "FusedConv" || step.input_size() <= kFusedResidualInput || step.output_size() != 1) continue;
+    const int a = step.input(kFusedResidualInput), b = step.output(0);
+    if (a < 0 || b < 0 || a == b || p.buffer(a).kind() != proto::BUF_ARENA || p.buffer(b).kind() != proto::BUF_ARENA)
+      continue;
+    const proto::Buffer &from = p.buffer(a), &to = p.buffer(b);
+    if (from.offset() != to.offset() || from.space() != proto::MEM_HOST || to.space() != proto::MEM_HOST ||
+        (*info)[a].bytes != (*info)[b].bytes || from.layout() != to.layout() || from.dtype() != to.dtype()) {
+      continue;
+    }
+    bool touched = false;
+    for (int k = 0; k < step.input_size(); ++k) {
+      const int c = step.input(k);
+      if (k == kFusedResidualInput || c < 0 || p.buffer(c).kind() != proto::BUF_ARENA ||
+          p.buffer(c).space() != from.space()) {
+        continue;
+      }
+      touched |= p.buffer(c).offset() < from.offset() + (*info)[a].bytes &&
+                 from.offset() < p.buffer(c).offset() + (*info)[c].bytes;
+    }
+    if (!touched) residuals[b] = a;
+  }
   for (int i = 0; i < p.buffer_size(); ++i) {
     BufferInfo& b = (*info)[i];
     if (b.is_input || b.is_state) {
@@ -363,7 +401,7 @@ Status CheckOverlaps(const proto::Plan& p, std::vector<BufferInfo>* info) {
       if (p.buffer(i).kind() != proto::BUF_CONSTANT && p.buffer(i).space() == space && in[i].used && in[i].bytes > 0)
         order.push_back(i);
     }
-    RETURN_IF_ERROR(CheckOverlapsIn(p, in, in_place, views, std::move(order)));
+    RETURN_IF_ERROR(CheckOverlapsIn(p, in, in_place, views, residuals, std::move(order)));
   }
   return Status::Ok();
 }

@@ -411,6 +411,65 @@ TEST(PlanValidationTest, ViewsShareTheirInputsBytes) {
   EXPECT_NE(runtime::ValidatePlan(not_a_view).message().find("share arena bytes"), std::string::npos);
 }
 
+// A FusedConv's output may take its residual's bytes when nothing reads them after the step
+// and no other input of the step is at them (compiler/memory_planner.h).
+TEST(PlanValidationTest, FusedConvOutputsTakeDeadResidualsBytes) {
+  proto::Plan p;
+  auto add_image = [&](const std::string& name, int64_t offset) {
+    const int b = AddBuffer16(p, name, offset);
+    p.mutable_buffer(b)->clear_dims();
+    for (int64_t d : {1, 1, 4, 4}) p.mutable_buffer(b)->add_dims(d);
+    return b;
+  };
+  const int x = add_image("x", 0), z = add_image("z", 64), y = add_image("y", 64), out = add_image("out", 128);
+  proto::Buffer* w = p.add_buffer();
+  w->set_name("w");
+  w->set_dtype(proto::DT_FLOAT);
+  for (int d = 0; d < 4; ++d) w->add_dims(1);
+  w->set_kind(proto::BUF_CONSTANT);
+  const float two = 2.0f;
+  p.set_constants(std::string(reinterpret_cast<const char*>(&two), sizeof(two)));
+  const int weight = p.buffer_size() - 1;
+  auto add_step = [&](const std::string& op, std::vector<int> in, int to) {
+    proto::Step* step = p.add_step();
+    step->set_name(op + std::to_string(p.step_size()));
+    step->set_op_type(op);
+    step->set_kernel("ref");
+    if (op == "FusedConv") {
+      Attrs a;
+      a.SetInts("kernel_shape", {1, 1});
+      a.ToProto(step->mutable_attribute());
+    }
+    for (int i : in) step->add_input(i);
+    step->add_output(to);
+  };
+  p.add_input(x);
+  add_step("Relu", {x}, z);
+  add_step("FusedConv", {x, weight, -1, z}, y);  // z's last read: y takes its bytes
+  add_step("Relu", {y}, out);
+  p.add_output(out);
+  p.set_arena_size(192);
+  EXPECT_TRUE(runtime::ValidatePlan(p).ok()) << runtime::ValidatePlan(p).message();
+  std::string error;
+  EXPECT_TRUE(LoadAndRun(p, &error)) << error;
+
+  proto::Plan read_later = p;  // z read after y wrote over it
+  read_later.mutable_step(2)->set_op_type("Add");
+  read_later.mutable_step(2)->add_input(z);
+  EXPECT_NE(runtime::ValidatePlan(read_later).message().find("share arena bytes"), std::string::npos);
+  proto::Plan also_the_image = p;  // the convolution would read the bytes it writes
+  also_the_image.mutable_step(1)->set_input(0, z);
+  EXPECT_NE(runtime::ValidatePlan(also_the_image).message().find("share arena bytes"), std::string::npos);
+  proto::Plan not_fused = p;  // only a FusedConv's residual: an Add may not write its input's bytes
+  not_fused.mutable_step(1)->set_op_type("Add");
+  not_fused.mutable_step(1)->clear_input();
+  not_fused.mutable_step(1)->clear_attribute();
+  not_fused.mutable_step(1)->add_input(x);
+  not_fused.mutable_step(1)->add_input(z);
+  EXPECT_NE(runtime::ValidatePlan(not_fused).message().find("share arena bytes"), std::string::npos)
+      << runtime::ValidatePlan(not_fused).message();
+}
+
 // The fuzz target's seeds (tests/fuzz/seeds/plan_loader) stay real plans as the format evolves.
 TEST(PlanValidationTest, FuzzSeedsAreValidPlans) {
   int seeds = 0;

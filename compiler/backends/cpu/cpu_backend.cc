@@ -57,7 +57,7 @@ StatusOr<proto::Plan> CompileForCpu(const Graph& graph, const CpuCompileOptions&
   proto::Plan plan;
   std::unordered_map<const Value*, int> buffer_index;
   std::string constants;
-  const MemoryPlan memory = PlanMemory(graph, /*views=*/true);
+  const MemoryPlan memory = PlanMemory(graph, /*share=*/true);
   // Before anything is materialized: the session allocates the arena whole.
   RETURN_IF_ERROR(CheckLimit(Limit::kArenaBytes, memory.arena_size, "graph '" + graph.name() + "'", "memory arena"));
   plan.set_arena_size(memory.arena_size);

@@ -152,6 +152,19 @@ class PlainLayoutKernel : public Kernel {
   std::vector<std::vector<float>> storage_;  // their plain copies, from the first run on
 };
 
+// Whether an output takes an input's bytes (a FusedConv's residual: compiler/memory_planner.h).
+// The input is gone once the fast kernel ran, so its scan must come first.
+bool WritesOverAnInput(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) {
+  for (const TensorRef& o : out) {
+    const char* o_begin = static_cast<const char*>(o.data);
+    for (const TensorRef& i : in) {
+      const char* i_begin = static_cast<const char*>(i.data);
+      if (o_begin && i_begin && o_begin < i_begin + i.num_bytes() && i_begin < o_begin + o.num_bytes()) return true;
+    }
+  }
+  return false;
+}
+
 // Plan constants (weights) are scanned once, here; the other inputs, or the outputs (see
 // ComputesWithIeeeArithmetic), on every run, over `threads` threads when they are large: the
 // share team's for a split kernel, OpenMP's otherwise. Inputs the session knows to be finite
@@ -191,7 +204,7 @@ class NonFiniteFallbackKernel : public Kernel {
       input_floats += t.dtype == proto::DT_FLOAT ? t.num_elements() : 0;
     }
     if (input_floats == 0) return fast_->Run(in, out);  // nothing unknown to check
-    if (ieee_ && output_floats_ < input_floats) {
+    if (ieee_ && output_floats_ < input_floats && !WritesOverAnInput(in, out)) {
       RETURN_IF_ERROR(fast_->Run(in, out));
       scanning_.clear();
       for (const TensorRef& t : out) scanning_.push_back(&t);
@@ -385,7 +398,7 @@ memory PrimitiveKernel::Bind(Binding b, const memory::desc& md) {
   return m;
 }
 
-void PrimitiveKernel::AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args) {
+void PrimitiveKernel::AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args, bool copy_in_place_is_noop) {
   // A primitive built with a user scratchpad (UserScratchpad) gets it from the session's
   // shared scratch: only the largest of a session's scratchpads is ever held, where oneDNN's
   // own mode keeps one per primitive (ResNet-50 at batch 64 in channels-last: 8 GB of them).
@@ -394,7 +407,7 @@ void PrimitiveKernel::AddStep(dnnl::primitive prim, std::unordered_map<int, memo
     const dnnl_memory_desc_t* md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     if (md && dnnl_memory_desc_get_size(md) > 0) args[DNNL_ARG_SCRATCHPAD] = Scratch(memory::desc(*md));
   }
-  PrimitiveStep step{std::move(prim), std::move(args), {}, {}};
+  PrimitiveStep step{std::move(prim), std::move(args), {}, {}, copy_in_place_is_noop};
   for (const auto& [arg, mem] : step.args) step.c_args.push_back({arg, mem.get()});
   steps_.push_back(std::move(step));
 }
@@ -415,6 +428,10 @@ Status PrimitiveKernel::Run(const std::vector<TensorRef>& inputs, const std::vec
       if (step.host) {
         stream_->wait();  // the primitives before it have written their outputs
         step.host();
+        continue;
+      }
+      if (step.copy_in_place_is_noop &&
+          step.args.at(DNNL_ARG_FROM).get_data_handle() == step.args.at(DNNL_ARG_TO).get_data_handle()) {
         continue;
       }
       dnnl::error::wrap_c_api(dnnl_primitive_execute(step.primitive.get(), stream_->get(),

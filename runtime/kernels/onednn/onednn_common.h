@@ -116,7 +116,9 @@ class PrimitiveKernel : public Kernel {
   /// a 64-byte aligned slice of the session's shared scratch (ExecEnv), re-pointed
   /// on every run, so its contents do not survive to the next run.
   memory Scratch(const memory::desc& md);
-  void AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args);
+  /// `copy_in_place_is_noop`: a reorder between equal layouts, skipped on a run whose source and
+  /// destination are the same bytes (a FusedConv output that took its residual's buffer).
+  void AddStep(dnnl::primitive prim, std::unordered_map<int, memory> args, bool copy_in_place_is_noop = false);
   /// A step of host code between primitives (a layout conversion no reorder
   /// expresses, a zero fill); it reads the memories' data handles when it runs.
   void AddHostStep(std::function<void()> fn);
@@ -140,6 +142,7 @@ class PrimitiveKernel : public Kernel {
     std::unordered_map<int, memory> args;  // owns the memories c_args point at
     std::vector<dnnl_exec_arg_t> c_args;   // built once: the C++ execute() rebuilds it (a heap allocation) per call
     std::function<void()> host;            // set for a host step (no primitive)
+    bool copy_in_place_is_noop = false;    // see AddStep
   };
   std::vector<PrimitiveStep> steps_;
 };

@@ -109,8 +109,9 @@ memory WriteVia(PrimitiveKernel& kernel, memory plain, const memory::desc& md) {
 
 void CopyBack(PrimitiveKernel& kernel, memory from, memory to) {
   if (from == to) return;
-  kernel.AddStep(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
-  if (from.get_desc() != to.get_desc()) kernel.CountConversion();
+  const bool same_layout = from.get_desc() == to.get_desc();
+  kernel.AddStep(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}, same_layout);
+  if (!same_layout) kernel.CountConversion();
 }
 
 StatusOr<PoolingGeometry> OneDnnPoolingGeometry(const Attrs& attrs, const Dims& x, const Dims& y, bool is_max) {

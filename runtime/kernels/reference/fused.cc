@@ -2,6 +2,7 @@
 // reference kernels of the ops they replace, run one after another, so they are
 // the oracle for the oneDNN post-op kernels and for the fuse-postops pass.
 #include <cstring>
+#include <optional>
 
 #include "ir/core/fused_ops.h"
 #include "runtime/kernel.h"
@@ -27,6 +28,13 @@ Status FusedKernel(const std::string& core, const KernelSpec& spec, const Refs& 
   Attrs core_attrs = spec.attrs;
   for (const char* a : {"activation", "activation_alpha", "activation_beta"}) core_attrs.Erase(a);
   const bool bias_in_core = core == "Conv";
+  std::optional<Tensor> saved_residual;
+  if (ref::HasInput(in, kFusedResidualInput) && in[kFusedResidualInput].data == out[0].data) {
+    const TensorRef& z = in[kFusedResidualInput];
+    auto copy = Tensor::FromBytes(z.dtype, z.dims, z.data, z.num_bytes());
+    if (!copy.ok()) return copy.status();
+    saved_residual = std::move(*copy);
+  }
   Refs core_in = {in[0], in[1]};
   if (bias_in_core && ref::HasInput(in, kFusedBiasInput)) core_in.push_back(in[kFusedBiasInput]);
   RETURN_IF_ERROR(RunReferenceOp(core, spec.name, core_attrs, core_in, {out[0]}));
@@ -34,7 +42,10 @@ Status FusedKernel(const std::string& core, const KernelSpec& spec, const Refs& 
     RETURN_IF_ERROR(ApplyInPlace(spec, "Add", {}, out[0], {in[kFusedBiasInput]}));
   }
   if (ref::HasInput(in, kFusedResidualInput)) {
-    RETURN_IF_ERROR(ApplyInPlace(spec, "Add", {}, out[0], {in[kFusedResidualInput]}));
+    // The output may have taken the residual's buffer (compiler/memory_planner.h): the core
+    // op wrote over it, so it was saved first.
+    RETURN_IF_ERROR(
+        ApplyInPlace(spec, "Add", {}, out[0], {saved_residual ? saved_residual->ref() : in[kFusedResidualInput]}));
   }
   const std::string act = spec.attrs.GetString("activation", "");
   if (act.empty()) return Status::Ok();
