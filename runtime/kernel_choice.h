@@ -49,8 +49,8 @@ StatusOr<std::vector<KernelTiming>> TimeKernels(const std::vector<std::string>& 
                                                 double budget_ms, bool cold_constants = false);
 
 /// About how many bytes of constants stay cached from one run of a plan to the next: the
-/// L2 caches of the cores the measurement's threads use. A plan with more is timed with
-/// cold constants (TimeKernels).
+/// L2 caches of the cores the measurement's threads use. Where a plan has more, the
+/// compiler times its Winograd-or-direct choices with cold constants (TimeKernels).
 int64_t CachedConstantBytes();
 
 /// What a measurement depends on besides the shapes: the CPU's model name, the widest

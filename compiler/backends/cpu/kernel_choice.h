@@ -28,7 +28,8 @@ struct KernelChoice {
 
 /// The family for `node`, given `lowered`, the one lowering picks without alternatives.
 /// `plan_constant_bytes`: all of the plan's constants; where they exceed what stays cached
-/// between runs (runtime::CachedConstantBytes) the candidates are timed with cold weights.
+/// between runs (runtime::CachedConstantBytes) Winograd and the direct convolution are
+/// timed with cold weights.
 KernelChoice ChooseKernel(const Node& node, const std::string& lowered, int64_t plan_constant_bytes);
 
 /// Up to this many rows "gemv" runs without timing: it won every such product measured

@@ -30,7 +30,7 @@ Status CheckRanks(const KernelSpec& spec) {
 }
 
 // Conv, and FusedConv (`fused`): activation(conv + bias + Z) with Z through a sum
-// post-op, as one primitive of `algorithm` (direct, or Winograd: kWinograd).
+// post-op, as one primitive of `algorithm` (direct, or Winograd: kWinogradKernel).
 struct ConvPrimitive {
   memory::desc src_md, w_md, dst_md, b_md;
   dnnl::convolution_forward::primitive_desc pd;
@@ -83,7 +83,8 @@ StatusOr<ConvPrimitive> DescribeConv(const KernelSpec& spec, bool fused, dnnl::a
 }
 
 // The sum post-op accumulates into dst, so Z is first copied (reordered) into whatever
-// dst the primitive writes; the planner then needs no aliasing.
+// dst the primitive writes. Where the output took Z's buffer (compiler/memory_planner.h)
+// and the primitive writes the output directly, that copy is skipped at run time.
 StatusOr<std::unique_ptr<Kernel>> BuildConvWithPostOps(const KernelSpec& spec, bool fused, dnnl::algorithm algorithm) {
   ASSIGN_OR_RETURN(ConvPrimitive c, DescribeConv(spec, fused, algorithm));
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
