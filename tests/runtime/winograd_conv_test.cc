@@ -1,7 +1,8 @@
 // oneDNN's Winograd convolution (family "winograd", runtime/kernel_choice.h) against the
 // reference kernel: Conv and FusedConv (bias, Relu, a residual), plain and channels-last
 // tensors, images whose sides are no multiple of the tile, one and two threads, a batch;
-// non-finite inputs take the exact path; what it refuses (strides, other windows, groups).
+// non-finite inputs take the exact path; timing with cold constants; what it refuses
+// (strides, other windows, groups).
 // On a CPU where oneDNN has no Winograd kernel (no AVX-512) the same cases run the direct
 // algorithm (a plan chosen on another CPU still runs).
 #include <gtest/gtest.h>
@@ -178,6 +179,25 @@ TEST_F(WinogradConvTest, NonFiniteInputsAreTheReferences) {
       } else {
         EXPECT_NEAR(g, w, 1e-4 + 1e-4 * std::fabs(w)) << i;
       }
+    }
+  }
+}
+
+// Timing with cold constants (as the compiler does for plans whose weights do not stay
+// cached) flushes the weights as given and as each kernel reordered them before every run.
+TEST_F(WinogradConvTest, TimesWithColdConstants) {
+  const WinogradCase c = Cases()[2];
+  std::vector<Tensor> in = Inputs(c, 5);
+  Tensor out(proto::DT_FLOAT, OutputDims(c));
+  KernelSpec spec = Spec(c, in, out, false);
+  spec.env = nullptr;  // TimeKernels binds its own
+  for (bool cold : {false, true}) {
+    auto ms = runtime::TimeKernels({"onednn", runtime::kWinogradKernel}, spec, 5, cold);
+    ASSERT_OK(ms.status());
+    ASSERT_EQ(ms->size(), 2u);
+    for (const runtime::KernelTiming& t : *ms) {
+      EXPECT_GT(t.best_ms, 0) << cold;
+      EXPECT_LE(t.best_ms, t.median_ms) << cold;
     }
   }
 }
