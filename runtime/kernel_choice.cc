@@ -78,18 +78,15 @@ StatusOr<std::vector<KernelTiming>> TimeKernelsIn(ExecEnv& env, const std::vecto
       Flush(reordered.get_data_handle(), reordered.get_desc().get_size());
     _mm_mfence();
   };
+  // Each run timed alone, so a flush before it is not counted.
   auto run = [&](size_t i, int times) -> StatusOr<double> {
     double ms = 0;
-    auto start = Clock::now();
     for (int r = 0; r < times; ++r) {
-      if (cold_constants) {
-        flush_constants();
-        start = Clock::now();
-      }
+      if (cold_constants) flush_constants();
+      const auto start = Clock::now();
       RETURN_IF_ERROR(kernels[i]->Run(bound.inputs, bound.outputs));
-      if (cold_constants) ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     }
-    if (!cold_constants) ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     return ms / times;
   };
   // Warm-up (first-touch, caches, thread start) sizes the rounds: each kernel's share of a
@@ -185,10 +182,6 @@ const std::string& KernelsBuildId() {
   }();
   return id;
 }
-
-}  // namespace
-
-namespace {
 
 int MeasurementThreads() {
   int threads = 1;

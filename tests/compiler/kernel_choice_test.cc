@@ -234,32 +234,26 @@ TEST(KernelChoiceTest, WinogradOrDirectConvolution) {
     }
     auto session = runtime::Session::Create(forced);
     ASSERT_OK(session.status());
-    ASSERT_OK((*session)->SetInput(0, inputs[0].data(), inputs[0].num_bytes()));
-    ASSERT_OK((*session)->Run());
-    TensorRef out = (*session)->output(0);
-    auto got = Tensor::FromBytes(out.dtype, out.dims, out.data, out.num_bytes());
+    auto got = RunOnce(**session, inputs);
     ASSERT_OK(got.status());
-    const std::string diff = CompareTensors(*got, want, 2e-5, 1e-4);
+    const std::string diff = CompareTensors((*got)[0], want, 2e-5, 1e-4);
     EXPECT_TRUE(diff.empty()) << diff;
   }
   // Without timing the direct convolution stays (the rule), and KILN_WINOGRAD=0 never offers it.
+  auto expect_direct = [&](const std::string& reason) {
+    auto direct = CompileForCpu(*g);
+    ASSERT_OK(direct.status());
+    for (const proto::Step& step : direct->step()) {
+      if (step.op_type() != "Conv") continue;
+      EXPECT_EQ(step.kernel(), "onednn");
+      EXPECT_EQ(step.kernel_reason(), reason);
+    }
+  };
   env.Set("KILN_KERNEL_TIMING", "0");
-  plan = CompileForCpu(*g);
-  ASSERT_OK(plan.status());
-  for (const proto::Step& step : plan->step()) {
-    if (step.op_type() != "Conv") continue;
-    EXPECT_EQ(step.kernel(), "onednn");
-    EXPECT_EQ(step.kernel_reason(), here ? "rule: direct convolution without timing" : "");
-  }
+  expect_direct(here ? "rule: direct convolution without timing" : "");
   env.Unset("KILN_KERNEL_TIMING");
   env.Set("KILN_WINOGRAD", "0");
-  plan = CompileForCpu(*g);
-  ASSERT_OK(plan.status());
-  for (const proto::Step& step : plan->step()) {
-    if (step.op_type() != "Conv") continue;
-    EXPECT_EQ(step.kernel(), "onednn");
-    EXPECT_EQ(step.kernel_reason(), "");
-  }
+  expect_direct("");
   const std::string diff = CompareTensors(Execute(*g, inputs, true)[0], want, 2e-5, 1e-4);
   EXPECT_TRUE(diff.empty()) << diff;
   EXPECT_FALSE(std::filesystem::exists(dir));
