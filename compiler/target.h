@@ -29,6 +29,9 @@ class Target {
   /// Whether fuse-elementwise makes a lone fusable op a FusedElementwise of its own (a
   /// target whose only elementwise kernels are the generated ones); else it keeps its kernel.
   virtual bool FusesSingleElementwiseOps() const { return false; }
+  /// Whether fuse-elementwise ends a group with the softmax, log-softmax or bias-gradient
+  /// sum that reads one of its values (a FusedReduction: the target generates its code).
+  virtual bool FusesReductions() const { return false; }
 };
 
 /// The target when a caller names none: the CPU backend (compiler/backends/cpu).

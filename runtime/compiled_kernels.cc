@@ -1,5 +1,5 @@
 // KernelsFromTable, and the "jit" kernel family: a step whose code the compiler
-// generated (FusedElementwise today). It splits the step's rows across the
+// generated (FusedElementwise and FusedReduction). It splits the step's rows across the
 // session's threads; without the compiled function (a plan run by a runtime that
 // lacks its code) it runs the reference interpreter instead, with the same results.
 #include "runtime/compiled_kernels.h"
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ir/core/fused_program.h"
+#include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/share_team.h"
 
@@ -91,15 +92,28 @@ StatusOr<std::unique_ptr<Kernel>> CreateCompiledStepKernel(const KernelSpec& spe
   std::vector<Dims> input_dims;
   for (const TensorRef& t : spec.inputs) input_dims.push_back(t.dims);
   if (spec.outputs.empty()) return InvalidArgument(spec.Label(), ": a compiled step needs an output");
-  auto geometry = ComputeFusedGeometry(input_dims, spec.outputs[0].dims);
-  if (!geometry.ok()) return geometry.status().WithContext(spec.Label());
-  const int64_t iterations = spec.attrs.GetInt("iterations", -1);
-  if (iterations != geometry->iterations) {
-    return InvalidArgument(spec.Label(), ": kernel ", symbol, " was compiled for ", iterations,
-                           " rows but the buffers give ", geometry->iterations);
+  int64_t rows = 0, elements = spec.outputs[0].num_elements();
+  if (spec.op_type == "FusedReduction") {
+    auto program = ParseFusedProgram(spec.attrs.GetString("program", ""));
+    if (!program.ok()) return program.status().WithContext(spec.Label());
+    auto geometry = ComputeFusedReductionGeometry(spec.attrs, *program, input_dims);
+    if (!geometry.ok()) return geometry.status().WithContext(spec.Label());
+    if (spec.outputs.size() != program->outputs.size() + 1 || spec.outputs.back().dims != geometry->output) {
+      return InvalidArgument(spec.Label(), ": the outputs do not match the program and its reduction");
+    }
+    rows = geometry->iterations;
+    elements = ElementCount(geometry->iteration);
+  } else {
+    auto geometry = ComputeFusedGeometry(input_dims, spec.outputs[0].dims);
+    if (!geometry.ok()) return geometry.status().WithContext(spec.Label());
+    rows = geometry->iterations;
   }
-  return std::unique_ptr<Kernel>(new CompiledStepKernel(fn, iterations, spec.outputs[0].num_elements(),
-                                                        spec.env ? spec.env->num_threads : 0,
+  const int64_t iterations = spec.attrs.GetInt("iterations", -1);
+  if (iterations != rows) {
+    return InvalidArgument(spec.Label(), ": kernel ", symbol, " was compiled for ", iterations,
+                           " rows but the buffers give ", rows);
+  }
+  return std::unique_ptr<Kernel>(new CompiledStepKernel(fn, iterations, elements, spec.env ? spec.env->num_threads : 0,
                                                         !spec.env || spec.env->use_share_team));
 }
 
@@ -109,6 +123,9 @@ std::shared_ptr<const CompiledKernels> KernelsFromTable(const KernelTableEntry* 
   return std::make_shared<TableKernels>(entries, count);
 }
 
-void RegisterCompiledKernels(KernelRegistry& r) { r.Register("jit", "FusedElementwise", CreateCompiledStepKernel); }
+void RegisterCompiledKernels(KernelRegistry& r) {
+  r.Register("jit", "FusedElementwise", CreateCompiledStepKernel);
+  r.Register("jit", "FusedReduction", CreateCompiledStepKernel);
+}
 
 }  // namespace kiln::runtime

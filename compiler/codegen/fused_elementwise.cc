@@ -6,6 +6,7 @@
 #include <llvm/IR/Module.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -248,23 +249,84 @@ class MathEmitter {
   llvm::Type* i32_;
 };
 
-}  // namespace
+// The program's temporaries at one element whose input values are `input`.
+std::vector<Value*> EmitProgram(MathEmitter& math, const FusedProgram& program, const std::vector<Value*>& input) {
+  std::vector<Value*> temps;
+  for (const FusedInstr& instr : program.instrs) {
+    std::vector<Value*> args;
+    for (const FusedOperand& operand : instr.args) {
+      switch (operand.kind) {
+        case FusedOperand::kInput: args.push_back(input[operand.index]); break;
+        case FusedOperand::kTemp: args.push_back(temps[operand.index]); break;
+        case FusedOperand::kImmediate: args.push_back(math.F(operand.value)); break;
+      }
+    }
+    temps.push_back(math.Emit(instr.op, args));
+  }
+  return temps;
+}
 
-Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometry, const std::string& symbol,
-                       llvm::Module& module) {
-  const int num_inputs = static_cast<int>(geometry.inner_stride.size());
+// A counted loop `for (i = lo; i < hi; ++i)` at the builder's position, its body from
+// `body(i, carried)` returning the next values of `carried` (phis starting at `init`);
+// leaves the builder after the loop and returns the carried values' final ones.
+using LoopBody = std::function<std::vector<Value*>(Value* i, const std::vector<Value*>& carried)>;
+std::vector<Value*> EmitLoop(llvm::IRBuilder<>& b, Value* lo, Value* hi, const std::vector<Value*>& init,
+                             const LoopBody& body, const std::string& name) {
+  llvm::Function* fn = b.GetInsertBlock()->getParent();
+  llvm::LLVMContext& ctx = fn->getContext();
+  llvm::BasicBlock* pre = b.GetInsertBlock();
+  auto* head = llvm::BasicBlock::Create(ctx, name, fn);
+  auto* loop = llvm::BasicBlock::Create(ctx, name + ".body", fn);
+  auto* done = llvm::BasicBlock::Create(ctx, name + ".done", fn);
+  b.CreateBr(head);
+  b.SetInsertPoint(head);
+  llvm::PHINode* i = b.CreatePHI(lo->getType(), 2, name + ".i");
+  i->addIncoming(lo, pre);
+  std::vector<llvm::PHINode*> phis;
+  std::vector<Value*> carried;
+  for (Value* v : init) {
+    phis.push_back(b.CreatePHI(v->getType(), 2));
+    phis.back()->addIncoming(v, pre);
+    carried.push_back(phis.back());
+  }
+  b.CreateCondBr(b.CreateICmpSLT(i, hi), loop, done);
+  b.SetInsertPoint(loop);
+  const std::vector<Value*> next = body(i, carried);
+  llvm::BasicBlock* latch = b.GetInsertBlock();
+  i->addIncoming(b.CreateAdd(i, llvm::ConstantInt::get(lo->getType(), 1), "", /*HasNUW=*/true, /*HasNSW=*/true), latch);
+  for (size_t k = 0; k < phis.size(); ++k) phis[k]->addIncoming(next[k], latch);
+  b.CreateBr(head);
+  b.SetInsertPoint(done);
+  return carried;
+}
+
+// The function `symbol`(buffers, begin, end) of a kernel whose step has `num_inputs` inputs.
+StatusOr<llvm::Function*> CreateKernelFunction(const FusedProgram& program, int num_inputs, const std::string& symbol,
+                                               llvm::Module& module) {
   if (program.num_inputs > num_inputs) {
     return InvalidArgument(symbol, ": the program reads ", program.num_inputs, " inputs but the step has ", num_inputs);
   }
   if (module.getFunction(symbol)) return InvalidArgument(symbol, ": the module already defines it");
   llvm::LLVMContext& ctx = module.getContext();
+  llvm::Type* i64 = llvm::Type::getInt64Ty(ctx);
+  llvm::Type* ptr = llvm::PointerType::get(ctx, 0);
+  auto* fn = llvm::Function::Create(llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr, i64, i64}, false),
+                                    llvm::Function::ExternalLinkage, symbol, module);
+  fn->setDoesNotThrow();
+  return fn;
+}
+
+}  // namespace
+
+Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometry, const std::string& symbol,
+                       llvm::Module& module) {
+  const int num_inputs = static_cast<int>(geometry.inner_stride.size());
+  ASSIGN_OR_RETURN(llvm::Function * fn, CreateKernelFunction(program, num_inputs, symbol, module));
+  llvm::LLVMContext& ctx = module.getContext();
   llvm::IRBuilder<> b(ctx);
   llvm::Type* f32 = b.getFloatTy();
   llvm::Type* i64 = b.getInt64Ty();
   llvm::Type* ptr = b.getPtrTy();
-  auto* type = llvm::FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false);
-  auto* fn = llvm::Function::Create(type, llvm::Function::ExternalLinkage, symbol, module);
-  fn->setDoesNotThrow();
   llvm::Value* buffers = fn->getArg(0);
   llvm::Value* begin = fn->getArg(1);
   llvm::Value* end = fn->getArg(2);
@@ -332,18 +394,7 @@ Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometr
     input[k] = row_value[k] ? row_value[k] : b.CreateLoad(f32, b.CreateInBoundsGEP(f32, row_ptr[k], j));
   }
   MathEmitter math(b);
-  std::vector<llvm::Value*> temps;
-  for (const FusedInstr& instr : program.instrs) {
-    std::vector<llvm::Value*> args;
-    for (const FusedOperand& operand : instr.args) {
-      switch (operand.kind) {
-        case FusedOperand::kInput: args.push_back(input[operand.index]); break;
-        case FusedOperand::kTemp: args.push_back(temps[operand.index]); break;
-        case FusedOperand::kImmediate: args.push_back(math.F(operand.value)); break;
-      }
-    }
-    temps.push_back(math.Emit(instr.op, args));
-  }
+  const std::vector<llvm::Value*> temps = EmitProgram(math, program, input);
   for (size_t n = 0; n < program.outputs.size(); ++n) {
     b.CreateStore(temps[program.outputs[n]], b.CreateInBoundsGEP(f32, row_ptr[num_inputs + n], j));
   }
@@ -357,6 +408,153 @@ Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometr
   b.CreateBr(outer_head);
 
   b.SetInsertPoint(exit);
+  b.CreateRetVoid();
+  return Status::Ok();
+}
+
+Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductionGeometry& g, const std::string& symbol,
+                                llvm::Module& module) {
+  const int num_inputs = static_cast<int>(g.strides.size());
+  ASSIGN_OR_RETURN(llvm::Function * fn, CreateKernelFunction(program, num_inputs, symbol, module));
+  llvm::LLVMContext& ctx = module.getContext();
+  llvm::IRBuilder<> b(ctx);
+  llvm::Type* f32 = b.getFloatTy();
+  llvm::Type* i64 = b.getInt64Ty();
+  llvm::Type* ptr = b.getPtrTy();
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", fn));
+  Value* begin = fn->getArg(1);
+  Value* end = fn->getArg(2);
+  auto c64 = [&](int64_t v) { return llvm::ConstantInt::get(i64, v); };
+  const int num_elementwise = static_cast<int>(program.outputs.size());
+  std::vector<Value*> base(num_inputs + num_elementwise + 1);
+  for (size_t k = 0; k < base.size(); ++k) {
+    base[k] = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, fn->getArg(0), k));
+  }
+  Value* y = base.back();
+  MathEmitter math(b);
+  // The program at view element (o, m, i): stores the elementwise outputs, returns the operand.
+  auto element = [&](Value* o, Value* m, Value* i) {
+    std::vector<Value*> input(num_inputs);
+    for (int k = 0; k < num_inputs; ++k) {
+      Value* offset = c64(0);
+      Value* index[3] = {o, m, i};
+      for (int part = 0; part < 3; ++part) {
+        if (g.strides[k][part] != 0) offset = b.CreateAdd(offset, b.CreateMul(index[part], c64(g.strides[k][part])));
+      }
+      input[k] = b.CreateLoad(f32, b.CreateInBoundsGEP(f32, base[k], offset));
+    }
+    const std::vector<Value*> temps = EmitProgram(math, program, input);
+    Value* flat = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(o, c64(g.middle)), m), c64(g.inner)), i);
+    for (int n = 0; n < num_elementwise; ++n) {
+      b.CreateStore(temps[program.outputs[n]], b.CreateInBoundsGEP(f32, base[num_inputs + n], flat));
+    }
+    return temps[g.operand];
+  };
+  // Reassociating only the sums lets LLVM vectorize them (partial sums per lane): the
+  // order of the terms changes, not what NaN or infinity do.
+  llvm::FastMathFlags reassoc;
+  reassoc.setAllowReassoc();
+  auto sum = [&](Value* acc, Value* x) {
+    auto* add = llvm::cast<llvm::Instruction>(b.CreateFAdd(acc, x));
+    add->setFastMathFlags(reassoc);
+    return add;
+  };
+  Value* zero = math.F(0.0);
+  if (g.kind == FusedReduceKind::kSum) {
+    if (g.inner == 1) {
+      // [outer, entries]: the entries [begin, end) are columns; each accumulates down the rows
+      // in y (vectorized across the columns, each column's terms in row order).
+      EmitLoop(
+          b, begin, end, {},
+          [&](Value* m, const std::vector<Value*>&) {
+            b.CreateStore(zero, b.CreateInBoundsGEP(f32, y, m));
+            return std::vector<Value*>{};
+          },
+          "clear");
+      EmitLoop(
+          b, c64(0), c64(g.outer), {},
+          [&](Value* o, const std::vector<Value*>&) {
+            EmitLoop(
+                b, begin, end, {},
+                [&](Value* m, const std::vector<Value*>&) {
+                  Value* at = b.CreateInBoundsGEP(f32, y, m);
+                  b.CreateStore(b.CreateFAdd(b.CreateLoad(f32, at), element(o, m, c64(0))), at);
+                  return std::vector<Value*>{};
+                },
+                "column");
+            return std::vector<Value*>{};
+          },
+          "row");
+    } else {
+      // [outer, entries, inner]: each entry sums its inner runs, one per outer index.
+      EmitLoop(
+          b, begin, end, {},
+          [&](Value* m, const std::vector<Value*>&) {
+            Value* total = EmitLoop(
+                b, c64(0), c64(g.outer), {zero},
+                [&](Value* o, const std::vector<Value*>& acc) {
+                  Value* run = EmitLoop(
+                      b, c64(0), c64(g.inner), {zero},
+                      [&](Value* i, const std::vector<Value*>& part) {
+                        return std::vector<Value*>{sum(part[0], element(o, m, i))};
+                      },
+                      "inner")[0];
+                  return std::vector<Value*>{b.CreateFAdd(acc[0], run)};
+                },
+                "outer")[0];
+            b.CreateStore(total, b.CreateInBoundsGEP(f32, y, m));
+            return std::vector<Value*>{};
+          },
+          "entry");
+    }
+    b.CreateRetVoid();
+    return Status::Ok();
+  }
+  // Softmax rows [begin, end) over the last axis: the operand into y and its maximum, then
+  // the exponentials' sum, then y normalized. NaN skips the maximum (as the reference's
+  // max does) and reaches every output of its row through the sum.
+  const bool log = g.kind == FusedReduceKind::kLogSoftmax;
+  const double inf = std::numeric_limits<double>::infinity();
+  llvm::FastMathFlags no_nan;  // the maximum's arguments are never NaN (replaced by -inf)
+  no_nan.setNoNaNs();
+  no_nan.setNoSignedZeros();  // +-0 as the maximum give the same shifted values
+  EmitLoop(
+      b, begin, end, {},
+      [&](Value* o, const std::vector<Value*>&) {
+        Value* row = b.CreateInBoundsGEP(f32, y, b.CreateMul(o, c64(g.middle)));
+        Value* max = EmitLoop(
+            b, c64(0), c64(g.middle), {math.F(-inf)},
+            [&](Value* m, const std::vector<Value*>& acc) {
+              Value* x = element(o, m, c64(0));
+              b.CreateStore(x, b.CreateInBoundsGEP(f32, row, m));
+              Value* finite_or_inf = b.CreateSelect(math.IsNan(x), math.F(-inf), x);
+              auto* next = llvm::cast<llvm::Instruction>(math.MaxNum(acc[0], finite_or_inf));
+              next->setFastMathFlags(no_nan);
+              return std::vector<Value*>{next};
+            },
+            "max")[0];
+        Value* total = EmitLoop(
+            b, c64(0), c64(g.middle), {zero},
+            [&](Value* m, const std::vector<Value*>& acc) {
+              Value* at = b.CreateInBoundsGEP(f32, row, m);
+              Value* e = math.Exp(b.CreateFSub(b.CreateLoad(f32, at), max));
+              if (!log) b.CreateStore(e, at);
+              return std::vector<Value*>{sum(acc[0], e)};
+            },
+            "exp")[0];
+        Value* log_total = log ? math.Log(total) : nullptr;
+        EmitLoop(
+            b, c64(0), c64(g.middle), {},
+            [&](Value* m, const std::vector<Value*>&) {
+              Value* at = b.CreateInBoundsGEP(f32, row, m);
+              Value* v = b.CreateLoad(f32, at);
+              b.CreateStore(log ? b.CreateFSub(b.CreateFSub(v, max), log_total) : b.CreateFDiv(v, total), at);
+              return std::vector<Value*>{};
+            },
+            "normalize");
+        return std::vector<Value*>{};
+      },
+      "softmax");
   b.CreateRetVoid();
   return Status::Ok();
 }
@@ -380,6 +578,19 @@ Status EmitFusedStep(const proto::Plan& plan, const proto::Step& step, llvm::Mod
   for (int index : step.input()) {
     ASSIGN_OR_RETURN(Dims dims, dims_of(index));
     inputs.push_back(std::move(dims));
+  }
+  if (step.op_type() == "FusedReduction") {
+    auto geometry = ComputeFusedReductionGeometry(attrs, *program, inputs);
+    if (!geometry.ok()) return geometry.status().WithContext(label);
+    if (geometry->iterations != attrs.GetInt("iterations", -1)) {
+      return InvalidArgument(label, ": 'iterations' is ", attrs.GetInt("iterations", -1), " but the buffers give ",
+                             geometry->iterations);
+    }
+    if (step.output_size() != static_cast<int>(program->outputs.size()) + 1) {
+      return InvalidArgument(label, ": the program has ", program->outputs.size(),
+                             " outputs and the reduction 1, the step ", step.output_size());
+    }
+    return EmitFusedReductionKernel(*program, *geometry, symbol, module).WithContext(label);
   }
   if (step.output_size() != static_cast<int>(program->outputs.size())) {
     return InvalidArgument(label, ": the program has ", program->outputs.size(), " outputs, the step ",

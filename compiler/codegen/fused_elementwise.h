@@ -23,7 +23,12 @@ namespace kiln::codegen {
 Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometry, const std::string& symbol,
                        llvm::Module& module);
 
-/// The same for a plan's "jit" step: its program, symbol and buffer shapes.
+/// The same for a FusedReduction: rows [begin, end) of `geometry`'s kernel rows (softmax
+/// rows or summed entries); the reduction's output buffer follows the program's outputs.
+Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductionGeometry& geometry,
+                                const std::string& symbol, llvm::Module& module);
+
+/// The same for a plan's "jit" step (FusedElementwise or FusedReduction): its program, symbol and buffer shapes.
 Status EmitFusedStep(const proto::Plan& plan, const proto::Step& step, llvm::Module& module);
 
 }  // namespace kiln::codegen

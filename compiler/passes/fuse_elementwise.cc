@@ -3,12 +3,17 @@
 // has the group's shape and the merged group can sit at one place in the order),
 // then replaces every group of two or more by a FusedElementwise node whose
 // program lists the members' instructions. Lone ops keep their own kernels.
+// On targets that generate reductions, a Softmax or LogSoftmax over the last axis, or a
+// ReduceSum over every axis but one (a bias gradient), whose operand a group computes
+// ends that group (even a group of one): the group becomes a FusedReduction, which
+// computes the operand and reduces it in the same pass over the data.
 #include "compiler/passes/fuse_elementwise.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -143,6 +148,59 @@ std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
   return "";
 }
 
+// A reduction that ends a group: its node and the FusedReduction attributes it gives.
+struct Tail {
+  Node* node = nullptr;
+  FusedReduceKind kind = FusedReduceKind::kSum;
+  int64_t axis = -1, keepdims = 0;
+};
+
+// Whether `node` is a reduction a group can end with (`tail` filled), "" for other ops, or
+// why this one cannot.
+std::string DescribeTail(Node& node, Tail* tail, bool* candidate) {
+  const std::string& op = node.op_type();
+  *candidate = op == "Softmax" || op == "LogSoftmax" || op == "ReduceSum";
+  if (!*candidate) return "";
+  const Value* x = node.input(0);
+  if (!x || x->dtype() != proto::DT_FLOAT || node.output(0)->dtype() != proto::DT_FLOAT) {
+    return "only float32 reductions fuse";
+  }
+  const Dims& s = x->dims();
+  const int64_t rank = static_cast<int64_t>(s.size());
+  if (rank == 0) return "a scalar operand";
+  tail->node = &node;
+  if (op != "ReduceSum") {
+    auto axis = NormalizeAxis(node.attrs().GetInt("axis", -1), rank);
+    if (!axis.ok() || *axis != rank - 1) return op + " over an axis other than the last";
+    tail->kind = op == "Softmax" ? FusedReduceKind::kSoftmax : FusedReduceKind::kLogSoftmax;
+    return "";
+  }
+  const Value* axes_input = node.num_inputs() > 1 ? node.input(1) : nullptr;
+  if (!axes_input || !axes_input->is_constant() || axes_input->constant().num_elements() == 0) {
+    return "ReduceSum's axes are not a non-empty constant";
+  }
+  std::vector<int64_t> raw;
+  for (int64_t i = 0; i < axes_input->constant().num_elements(); ++i) {
+    raw.push_back(static_cast<int64_t>(axes_input->constant().GetAsDouble(i)));
+  }
+  auto axes = NormalizeAxes(raw, rank);
+  if (!axes.ok()) return "ReduceSum's axes are invalid";
+  std::vector<bool> reduced(rank, false);
+  for (int64_t a : *axes) reduced[a] = true;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (reduced[d] || s[d] == 1) continue;
+    if (tail->axis >= 0) return "ReduceSum keeps more than one axis";
+    tail->axis = d;
+  }
+  if (tail->axis < 0) return "ReduceSum reduces everything (no bias gradient)";
+  Dims kept(rank, 1), flat = {s[tail->axis]};
+  kept[tail->axis] = s[tail->axis];
+  const Dims& y = node.output(0)->dims();
+  if (y != kept && y != flat) return "ReduceSum's output " + DimsToString(y) + " keeps extent-1 axes";
+  tail->keepdims = y == kept && y != flat ? 1 : 0;
+  return "";
+}
+
 // The most ops one FusedElementwise kernel holds. Without a cap a chain of N
 // elementwise ops becomes one kernel of N instructions: LLVM code generation and
 // the per-node grouping work below would grow with N (a 1M-op Relu chain would
@@ -189,15 +247,26 @@ class FuseElementwisePass : public Pass {
       reasons[at] = Place(n);
     }
 
+    if (options.target->FusesReductions()) {
+      for (Node* n : nodes_) {
+        bool candidate = false;
+        const std::string why = AttachTail(*n, &candidate);
+        if (candidate) reasons[position_[n]] = why.empty() ? "" : "reduction not fused: " + why;
+      }
+    }
+
     bool changed = false;
     std::map<const Node*, std::string> fused_into;
     const size_t min_group = options.target->FusesSingleElementwiseOps() ? 1 : 2;
-    for (Group& g : groups_) {
-      if (!g.alive || g.members.size() < min_group) continue;
-      auto fused = Replace(graph, g);
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+      Group& g = groups_[gi];
+      const auto tail = tails_.find(static_cast<int>(gi));
+      if (!g.alive || (g.members.size() < min_group && tail == tails_.end())) continue;
+      auto fused = Replace(graph, g, tail == tails_.end() ? nullptr : &tail->second);
       if (!fused.ok()) return fused.status();
       if (fused->empty()) continue;  // Replace recorded why in reasons_by_node_
       for (Node* m : g.members) fused_into[m] = *fused;
+      if (tail != tails_.end() && tail->second.node) fused_into[tail->second.node] = *fused;
       changed = true;
     }
     if (changed) graph.RemoveDeadValues();  // once, not per group: it walks the whole graph
@@ -248,6 +317,28 @@ class FuseElementwisePass : public Pass {
       }
     }
     return nullptr;
+  }
+
+  // Makes `n` the tail of the group that computes its operand; returns why not ("" when it
+  // is; `candidate`: whether `n` is a reduction at all).
+  std::string AttachTail(Node& n, bool* candidate) {
+    Tail tail;
+    std::string why = DescribeTail(n, &tail, candidate);
+    if (!*candidate || !why.empty()) return why;
+    const Node* p = n.input(0)->producer();
+    auto it = p ? group_of_.find(p) : group_of_.end();
+    if (it == group_of_.end()) return "its operand is not computed by fusable elementwise ops";
+    const int g = it->second;
+    if (tails_.count(g)) return "its operand's group already ends in a reduction";
+    if (groups_[g].members.size() + 1 > kMaxGroupSize) return "its operand's group is full";
+    for (const Node* m : groups_[g].members) {
+      if (position_[m] > position_[&n]) return "a member of its operand's group comes after it";
+    }
+    if (const Node* u = EarlyOutsideUser({g}, &n)) {
+      return "computing its operand's group at it would move values past their reader " + u->Label();
+    }
+    tails_[g] = tail;
+    return "";
   }
 
   // Puts a fusable node into a group: merged with all its producers' groups when
@@ -303,9 +394,11 @@ class FuseElementwisePass : public Pass {
     return why_not;
   }
 
-  // Replaces the group by one FusedElementwise node; returns its name, or "" when the
-  // group cannot be expressed (its inputs do not determine its shape).
-  StatusOr<std::string> Replace(Graph& graph, const Group& g) {
+  // Replaces the group (and its `tail`, if any) by one FusedElementwise (FusedReduction)
+  // node; returns its name, or "" when the group cannot be expressed (its inputs do not
+  // determine its shape). A tail whose inputs cannot walk the reduction's view stays
+  // apart (tail->node cleared) and the group is replaced alone, if it is big enough.
+  StatusOr<std::string> Replace(Graph& graph, const Group& g, Tail* tail) {
     const std::set<Node*> members(g.members.begin(), g.members.end());
     FusedProgram program;
     std::vector<Value*> inputs;
@@ -360,28 +453,62 @@ class FuseElementwisePass : public Pass {
       }
       return std::string();
     }
-    // Outputs: member values read outside the group or by the caller.
+    // Outputs: member values read outside the group (the tail absorbed) or by the caller.
     std::vector<Value*> outputs;
     for (Node* m : g.members) {
       Value* v = m->output(0);
       bool outside = graph.IsGraphOutput(v);
-      for (Node* u : users_[v]) outside = outside || !members.count(u);
+      for (Node* u : users_[v]) outside = outside || (!members.count(u) && !(tail && u == tail->node));
       if (!outside) continue;
       program.outputs.push_back(temp_of[v]);
       outputs.push_back(v);
     }
-    if (outputs.empty()) return std::string();  // dead group: dce removes it
     Attrs attrs;
     attrs.SetString("program", FormatFusedProgram(program));
-    Node* last = g.members.back();
-    Node* fused = graph.InsertNodeBefore(last, "FusedElementwise", "fused/" + g.members[0]->name(), inputs,
-                                         static_cast<int>(outputs.size()), attrs);
+    std::optional<FusedReductionGeometry> reduction;
+    if (tail && tail->node) {
+      attrs.SetString("reduce", FusedReduceKindName(tail->kind));
+      attrs.SetInt("operand", temp_of[tail->node->input(0)]);
+      if (tail->kind == FusedReduceKind::kSum) {
+        attrs.SetInt("axis", tail->axis);
+        attrs.SetInt("keepdims", tail->keepdims);
+      }
+      std::vector<Dims> input_dims;
+      for (const Value* v : inputs) input_dims.push_back(v->dims());
+      auto geometry = ComputeFusedReductionGeometry(attrs, program, input_dims);
+      if (geometry.ok()) {
+        reduction = *geometry;
+      } else {
+        late_reasons_[tail->node] = "reduction not fused: " + geometry.status().message();
+        tail->node = nullptr;
+        for (const char* name : {"reduce", "operand", "axis", "keepdims"}) attrs.Erase(name);
+        if (g.members.size() < 2) return std::string();
+        // The tail's operand is now read outside the group.
+        return Replace(graph, g, nullptr);
+      }
+    }
+    if (outputs.empty() && !reduction) return std::string();  // dead group: dce removes it
+    Node* last = reduction ? tail->node : g.members.back();
+    const int num_outputs = static_cast<int>(outputs.size()) + (reduction ? 1 : 0);
+    Node* fused = graph.InsertNodeBefore(last, reduction ? "FusedReduction" : "FusedElementwise",
+                                         "fused/" + g.members[0]->name(), inputs, num_outputs, attrs);
     for (size_t i = 0; i < outputs.size(); ++i) {
       fused->output(i)->set_type(TensorType{proto::DT_FLOAT, g.shape});
       graph.ReplaceAllUsesWith(outputs[i], fused->output(i));
     }
+    if (reduction) {
+      Value* reduced = tail->node->output(0);
+      fused->output(num_outputs - 1)->set_type(TensorType{proto::DT_FLOAT, reduction->output});
+      graph.ReplaceAllUsesWith(reduced, fused->output(num_outputs - 1));
+      outputs.push_back(reduced);
+    }
     std::vector<std::string> output_names;
     for (Value* v : outputs) output_names.push_back(v->name());
+    if (reduction) {
+      names_[tail->node] = tail->node->name();
+      ops_[tail->node] = tail->node->op_type();
+      graph.RemoveNode(tail->node);
+    }
     for (auto it = g.members.rbegin(); it != g.members.rend(); ++it) {
       names_[*it] = (*it)->name();
       ops_[*it] = (*it)->op_type();
@@ -389,7 +516,7 @@ class FuseElementwisePass : public Pass {
     }
     // Values keep their names (graph outputs are found by name).
     for (size_t i = 0; i < outputs.size(); ++i) graph.RenameValue(fused->output(i), output_names[i]);
-    group_size_[fused->name()] = static_cast<int>(g.members.size());
+    group_size_[fused->name()] = static_cast<int>(g.members.size()) + (reduction ? 1 : 0);
     return fused->name();
   }
 
@@ -399,6 +526,7 @@ class FuseElementwisePass : public Pass {
   std::unordered_map<const Node*, std::vector<LocalInstr>> instrs_;
   std::unordered_map<const Node*, int> group_of_;
   std::vector<Group> groups_;
+  std::unordered_map<int, Tail> tails_;  // group -> the reduction that ends it
   std::unordered_map<const Node*, std::string> late_reasons_;
   std::unordered_map<const Node*, std::string> names_, ops_;
   std::unordered_map<std::string, int> group_size_;

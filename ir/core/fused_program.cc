@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "ir/core/shape_util.h"
+
 namespace kiln {
 
 const std::vector<FusedOpInfo>& FusedOps() {
@@ -57,7 +59,6 @@ class Parser {
       if (text_[pos_] != ';') return InvalidArgument("fused program: expected ';' at offset ", pos_);
       ++pos_;
     }
-    if (program.outputs.empty()) return InvalidArgument("fused program has no outputs (o0=...)");
     for (size_t n = 0; n < assigned.size(); ++n) {
       if (!assigned[n]) return InvalidArgument("fused program never assigns output o", n);
     }
@@ -258,6 +259,89 @@ StatusOr<FusedGeometry> ComputeFusedGeometry(const std::vector<Dims>& inputs, co
   g.chunk = std::min(g.inner, kMaxChunk);
   g.chunks = (g.inner + g.chunk - 1) / g.chunk;
   g.iterations = ElementCount(g.outer) * g.chunks;
+  return g;
+}
+
+StatusOr<FusedReduceKind> ParseFusedReduceKind(const std::string& name) {
+  for (FusedReduceKind k : {FusedReduceKind::kSoftmax, FusedReduceKind::kLogSoftmax, FusedReduceKind::kSum}) {
+    if (name == FusedReduceKindName(k)) return k;
+  }
+  return InvalidArgument("unknown reduction '", name, "' (softmax, log_softmax, sum)");
+}
+
+const char* FusedReduceKindName(FusedReduceKind kind) {
+  switch (kind) {
+    case FusedReduceKind::kSoftmax: return "softmax";
+    case FusedReduceKind::kLogSoftmax: return "log_softmax";
+    case FusedReduceKind::kSum: return "sum";
+  }
+  return "?";
+}
+
+StatusOr<FusedReductionGeometry> ComputeFusedReductionGeometry(const Attrs& attrs, const FusedProgram& program,
+                                                               const std::vector<Dims>& inputs) {
+  FusedReductionGeometry g;
+  ASSIGN_OR_RETURN(g.kind, ParseFusedReduceKind(attrs.GetString("reduce", "")));
+  g.operand = static_cast<int>(attrs.GetInt("operand", -1));
+  if (g.operand < 0 || g.operand >= static_cast<int>(program.instrs.size())) {
+    return InvalidArgument("operand t", g.operand, " is not a temporary of the program (", program.instrs.size(),
+                           " instructions)");
+  }
+  if (program.num_inputs > static_cast<int>(inputs.size())) {
+    return InvalidArgument("the program reads i", program.num_inputs - 1, " but there are ", inputs.size(), " inputs");
+  }
+  for (const Dims& d : inputs) {
+    auto b = BroadcastDims(g.iteration, d);
+    if (!b.ok()) return b.status();
+    g.iteration = *b;
+  }
+  const Dims& s = g.iteration;
+  const int rank = static_cast<int>(s.size());
+  if (rank == 0) return InvalidArgument("the iteration shape is a scalar: nothing to reduce along");
+  // The view's parts as [first, end) ranges of S's axes.
+  int split0 = rank - 1, split1 = rank;  // softmaxes: [0, rank-1) | rank-1 | none
+  if (g.kind == FusedReduceKind::kSum) {
+    const int64_t axis = attrs.GetInt("axis", -1);
+    if (axis < 0 || axis >= rank) return InvalidArgument("axis ", axis, " is not an axis of ", DimsToString(s));
+    split0 = static_cast<int>(axis);
+    split1 = split0 + 1;
+    if (attrs.GetInt("keepdims", 0) != 0) {
+      g.output.assign(rank, 1);
+      g.output[axis] = s[axis];
+    } else {
+      g.output = {s[axis]};
+    }
+  } else {
+    g.output = s;
+  }
+  auto extent = [&](const Dims& d, int first, int end) {
+    int64_t n = 1;
+    for (int i = first; i < end; ++i) n *= d[i];
+    return n;
+  };
+  g.outer = extent(s, 0, split0);
+  g.middle = extent(s, split0, split1);
+  g.inner = extent(s, split1, rank);
+  const int parts[4] = {0, split0, split1, rank};
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    Dims padded(rank - inputs[k].size(), 1);
+    padded.insert(padded.end(), inputs[k].begin(), inputs[k].end());
+    std::array<int64_t, 3> strides{};
+    int64_t stride = 1;
+    for (int part = 2; part >= 0; --part) {
+      const int64_t whole = extent(s, parts[part], parts[part + 1]), own = extent(padded, parts[part], parts[part + 1]);
+      if (own == whole) {
+        strides[part] = whole == 1 ? 0 : stride;
+        stride *= whole;
+      } else if (own != 1) {
+        return InvalidArgument("input ", k, " ", DimsToString(inputs[k]), " neither spans nor broadcasts over axes [",
+                               parts[part], ", ", parts[part + 1], ") of ", DimsToString(s));
+      }
+    }
+    g.strides.push_back(strides);
+  }
+  const bool empty = ElementCount(s) == 0;
+  g.iterations = empty ? 0 : g.kind == FusedReduceKind::kSum ? g.middle : g.outer;
   return g;
 }
 

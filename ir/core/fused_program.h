@@ -7,9 +7,11 @@
 // cannot disagree on what a program means. Part of kiln_core: the runtime reads it.
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
+#include "ir/core/attrs.h"
 #include "ir/core/dtype.h"
 #include "ir/core/ops/binary_table.h"
 #include "ir/core/status.h"
@@ -66,7 +68,8 @@ struct FusedProgram {
 };
 
 /// Parses and checks the text form (arity, immediates where attributes belong,
-/// temporaries defined before use, outputs o0..oN-1 each assigned once).
+/// temporaries defined before use, outputs o0..oN-1 each assigned once; a FusedReduction's
+/// program may have none).
 StatusOr<FusedProgram> ParseFusedProgram(const std::string& text);
 /// The text form; ParseFusedProgram(FormatFusedProgram(p)) == p (immediates round-trip).
 std::string FormatFusedProgram(const FusedProgram& program);
@@ -88,5 +91,37 @@ struct FusedGeometry {
 };
 /// `inputs` must broadcast to `iteration` (numpy rules, rank <= iteration's).
 StatusOr<FusedGeometry> ComputeFusedGeometry(const std::vector<Dims>& inputs, const Dims& iteration);
+
+/// A FusedReduction node: a fused program whose temporary `operand` (attribute) is also
+/// reduced, `reduce` saying how. The node's outputs are the program's outputs (shape: the
+/// iteration shape S, the broadcast of the inputs), then the reduction's:
+///   "softmax", "log_softmax": over S's last axis, shape S;
+///   "sum": over every axis of S but `axis` (a bias gradient), shape [S[axis]] (with
+///   `keepdims`: S's rank, extent 1 but at `axis`).
+/// The kernels see S as a view [outer, middle, inner]: [rows, last axis, 1] for the
+/// softmaxes, [before axis, axis, after axis] for sums; each input is either whole or
+/// broadcast (extent 1) over each of the three parts, so it walks the view by three strides.
+/// The kernel's rows are the softmax rows (`outer`) or the summed entries (`middle`): the
+/// threads split those, and a sum adds its terms in one order whatever the thread count.
+enum class FusedReduceKind { kSoftmax, kLogSoftmax, kSum };
+
+struct FusedReductionGeometry {
+  FusedReduceKind kind = FusedReduceKind::kSum;
+  int operand = 0;  // the program temporary reduced
+  Dims iteration;   // S
+  int64_t outer = 1, middle = 1, inner = 1;
+  std::vector<std::array<int64_t, 3>> strides;  // per input: element strides over the view (0: broadcast)
+  int64_t iterations = 0;                       // the kernel's rows: outer (softmaxes) or middle (sum)
+  Dims output;                                  // the reduction output's shape
+};
+
+/// The reduction kinds by attribute value, and back.
+StatusOr<FusedReduceKind> ParseFusedReduceKind(const std::string& name);
+const char* FusedReduceKindName(FusedReduceKind kind);
+
+/// The geometry of a FusedReduction with attributes `attrs` (reduce, operand, axis) over
+/// `inputs` running `program`; an error when an input cannot walk the view by strides.
+StatusOr<FusedReductionGeometry> ComputeFusedReductionGeometry(const Attrs& attrs, const FusedProgram& program,
+                                                               const std::vector<Dims>& inputs);
 
 }  // namespace kiln

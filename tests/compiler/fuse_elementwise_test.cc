@@ -1,7 +1,8 @@
 // fuse-elementwise and its kernels: the groups the pass forms (and the nodes it
 // must leave alone), the reference interpreter against the unfused graph
 // (bit-identical), and the LLVM-generated kernels against both (broadcast
-// patterns, odd sizes, transcendental accuracy, partial row ranges, in place).
+// patterns, odd sizes, transcendental accuracy, partial row ranges, in place); the
+// reduction tails (FusedReduction: softmaxes and bias-gradient sums) likewise.
 #include "compiler/passes/fuse_elementwise.h"
 
 #include <gtest/gtest.h>
@@ -149,7 +150,9 @@ TEST(FuseElementwiseTest, LeavesNonFloatSingleAndNonElementwiseOpsAlone) {
   ASSERT_EQ(decisions.size(), 4u);
   const std::string text = FormatFusionDecisions(decisions);
   EXPECT_NE(text.find("iadd (Add): not fused: input 0 is int64: only float32 fuses"), std::string::npos) << text;
-  EXPECT_NE(text.find("softmax (Softmax): not fused: not an elementwise op"), std::string::npos) << text;
+  EXPECT_NE(text.find("softmax (Softmax): not fused: reduction not fused: its operand is not computed by fusable"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("lone_relu (Relu): not fused: single op"), std::string::npos) << text;
   EXPECT_NE(text.find("Fusion: 0 of 4 nodes"), std::string::npos) << text;
 }
@@ -216,13 +219,23 @@ TEST(FusedProgramTest, RoundTripsAndRejectsMalformedPrograms) {
   for (const auto& [bad, error] :
        std::vector<std::pair<std::string, std::string>>{{"t0=Relu(t1); o0=t0", "t1 is used before it is defined"},
                                                         {"t0=Pow(i0,i1); o0=t0", "argument 2 must be a number"},
-                                                        {"t0=Relu(i0)", "no outputs"},
                                                         {"t0=Relu(i0); o1=t0", "never assigns output o0"},
                                                         {"t0=Add(i0); o0=t0", "Add takes 2 arguments"}}) {
     auto parsed = ParseFusedProgram(bad);
     ASSERT_FALSE(parsed.ok()) << bad;
     EXPECT_NE(parsed.status().message().find(error), std::string::npos) << parsed.status().message();
   }
+  // Without outputs: a FusedReduction's program (its reduction is the output), not a FusedElementwise's.
+  auto silent = ParseFusedProgram("t0=Relu(i0)");
+  ASSERT_OK(silent.status());
+  EXPECT_TRUE(silent->outputs.empty());
+  Graph g;
+  Attrs attrs;
+  attrs.SetString("program", "t0=Relu(i0)");
+  g.AddOutput(g.AddNode("FusedElementwise", "f", {g.AddInput("x", {proto::DT_FLOAT, {3}})}, 1, attrs)->output(0));
+  const Status st = InferShapes(g);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("fused program has no outputs"), std::string::npos) << st.message();
 }
 
 struct BroadcastCase {
@@ -484,6 +497,203 @@ TEST(FusedKernelTest, FusedChainOnAMillionElements) {
       "[ 1M-element chain ] 1 thread: unfused reference %.3f ms, unfused oneDNN %.3f ms, fused jit %.3f ms "
       "(%.1fx vs oneDNN); fused jit on 2 threads %.3f ms\n",
       ref_ms, onednn_ms, jit_ms, onednn_ms / jit_ms, threads_ms);
+}
+
+// ---- Reduction tails: FusedReduction -------------------------------------------------------------
+
+Value* Ints(Graph& g, const std::vector<int64_t>& v) {
+  return g.AddConstant("axes", Tensor::FromVector(proto::DT_INT64, {static_cast<int64_t>(v.size())}, v));
+}
+
+const Node* OnlyNode(const Graph& g, const std::string& op) {
+  for (const auto& n : g.nodes()) {
+    if (n->op_type() == op) return n.get();
+  }
+  return nullptr;
+}
+
+// The fused graph against the unfused one: the interpreter to 1e-6 (the reductions sum in
+// double as the reference kernels do), the generated code to `rtol`.
+void ExpectSameResults(const Graph& unfused, const Graph& fused, const std::vector<Tensor>& inputs, double rtol) {
+  const auto expected = Execute(unfused, inputs, Engine::kReference);
+  const auto interpreted = Execute(fused, inputs, Engine::kReference);
+  const auto jit = Execute(fused, inputs, Engine::kJit);
+  ASSERT_FALSE(expected.empty());
+  ASSERT_EQ(interpreted.size(), expected.size());
+  ASSERT_EQ(jit.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(Compare(interpreted[i], expected[i], 1e-6, 1e-7), "") << "interpreter, output " << i;
+    EXPECT_EQ(Compare(jit[i], expected[i], rtol, rtol), "") << "generated code, output " << i;
+  }
+}
+
+TEST(FuseReductionTest, SoftmaxEndsTheGroupOfItsLogits) {
+  // logits = x + b also feeds a second reader: the fused node outputs it and the softmax.
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {6, 37}});
+  Value* b = g.AddInput("b", {proto::DT_FLOAT, {37}});
+  Value* logits = Op(g, "Add", {x, b})->output(0);
+  g.AddOutput(g.AddNode("Softmax", "probs", {logits})->output(0));
+  g.AddOutput(Op(g, "Neg", {logits})->output(0));
+  ASSERT_OK(InferShapes(g));
+  std::unique_ptr<Graph> unfused = g.Clone();
+  std::vector<FusionDecision> decisions;
+  ASSERT_OK(Fuse(g, &decisions).status());
+  const Node* fused = OnlyNode(g, "FusedReduction");
+  ASSERT_NE(fused, nullptr) << FormatFusionDecisions(decisions);
+  EXPECT_EQ(fused->attrs().GetString("program", ""), "t0=Add(i0,i1); o0=t0");
+  EXPECT_EQ(fused->attrs().GetString("reduce", ""), "softmax");
+  EXPECT_EQ(fused->attrs().GetInt("operand", -1), 0);
+  ASSERT_EQ(fused->num_outputs(), 2);
+  EXPECT_EQ(fused->output(1)->name(), "probs") << "the reduction's value keeps its name";
+  EXPECT_EQ(CountOps(g, "Softmax"), 0);
+  EXPECT_NE(FormatFusionDecisions(decisions).find("probs (Softmax): fused into"), std::string::npos);
+  // Rows with NaN, +inf and only -inf: the reference's results (NaN rows) come out too.
+  Tensor xs = testing::RandomTensor({6, 37}, 11, -8.0f, 8.0f);
+  float* px = xs.mutable_data_as<float>();
+  px[1 * 37 + 5] = kNan;
+  px[2 * 37 + 9] = kInf;
+  for (int j = 0; j < 37; ++j) px[3 * 37 + j] = -kInf;
+  ExpectSameResults(*unfused, g, {xs, testing::RandomTensor({37}, 12)}, 2e-6);
+}
+
+TEST(FuseReductionTest, LogSoftmaxOfAChainOverTheLastAxis) {
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {3, 4, 33}});
+  Value* t = Op(g, "Tanh", {Op(g, "Mul", {x, Scalar(g, 3.0f)})->output(0)})->output(0);
+  Attrs last;
+  last.SetInt("axis", 2);
+  g.AddOutput(g.AddNode("LogSoftmax", "logp", {t}, 1, last)->output(0));
+  ASSERT_OK(InferShapes(g));
+  std::unique_ptr<Graph> unfused = g.Clone();
+  ASSERT_OK(Fuse(g).status());
+  ASSERT_EQ(g.num_nodes(), 1);
+  const Node* fused = OnlyNode(g, "FusedReduction");
+  ASSERT_NE(fused, nullptr);
+  EXPECT_EQ(fused->attrs().GetString("reduce", ""), "log_softmax");
+  EXPECT_EQ(fused->num_outputs(), 1) << "the chain's values are read by nothing else";
+  ExpectSameResults(*unfused, g, {testing::RandomTensor({3, 4, 33}, 13)}, 2e-6);
+}
+
+TEST(FuseReductionTest, BiasGradientSumJoinsItsEltwiseGrad) {
+  // A dense layer's backward step: dA = relu'(A) dY read by the weight gradient and summed
+  // over the batch for the bias (keepdims, then reshaped, as autodiff writes it).
+  Graph g;
+  Value* dy = g.AddInput("dy", {proto::DT_FLOAT, {64, 512}});
+  Value* a = g.AddInput("a", {proto::DT_FLOAT, {64, 512}});
+  Value* w = g.AddInput("w", {proto::DT_FLOAT, {512, 8}});
+  Value* da = Op(g, "EltwiseGrad", {dy, a}, Grad("relu"))->output(0);
+  Attrs keep;
+  keep.SetInt("keepdims", 1);
+  Value* db = g.AddNode("ReduceSum", "db", {da, Ints(g, {0})}, 1, keep)->output(0);
+  g.AddOutput(g.AddNode("Reshape", "db_flat", {db, Ints(g, {512})})->output(0));
+  g.AddOutput(Op(g, "MatMul", {da, w})->output(0));
+  ASSERT_OK(InferShapes(g));
+  std::unique_ptr<Graph> unfused = g.Clone();
+  ASSERT_OK(Fuse(g).status());
+  const Node* fused = OnlyNode(g, "FusedReduction");
+  ASSERT_NE(fused, nullptr);
+  EXPECT_EQ(fused->attrs().GetString("program", ""), "t0=ReluGrad(i0,i1); o0=t0");
+  EXPECT_EQ(fused->attrs().GetString("reduce", ""), "sum");
+  EXPECT_EQ(fused->attrs().GetInt("axis", -1), 1);
+  EXPECT_EQ(fused->attrs().GetInt("keepdims", -1), 1);
+  ASSERT_EQ(fused->num_outputs(), 2);
+  EXPECT_EQ(fused->output(1)->dims(), (Dims{1, 512}));
+  EXPECT_EQ(CountOps(g, "ReduceSum"), 0);
+  ExpectSameResults(
+      *unfused, g,
+      {testing::RandomTensor({64, 512}, 14), testing::RandomTensor({64, 512}, 15), testing::RandomTensor({512, 8}, 16)},
+      1e-5);
+}
+
+TEST(FuseReductionTest, ChannelSumOverAnImageBatch) {
+  // Sum over N, H and W of an NCHW chain: each channel's inner runs summed per image.
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {4, 6, 5, 7}});
+  Value* sq = Op(g, "Mul", {x, x})->output(0);
+  g.AddOutput(g.AddNode("ReduceSum", "sum", {Op(g, "Sub", {sq, x})->output(0), Ints(g, {0, 2, 3})})->output(0));
+  ASSERT_OK(InferShapes(g));
+  ASSERT_EQ(g.outputs()[0]->dims(), (Dims{1, 6, 1, 1}));
+  std::unique_ptr<Graph> unfused = g.Clone();
+  ASSERT_OK(Fuse(g).status());
+  ASSERT_EQ(g.num_nodes(), 1);
+  const Node* fused = OnlyNode(g, "FusedReduction");
+  ASSERT_NE(fused, nullptr);
+  EXPECT_EQ(fused->attrs().GetInt("axis", -1), 1);
+  ExpectSameResults(*unfused, g, {testing::RandomTensor({4, 6, 5, 7}, 17)}, 1e-5);
+}
+
+TEST(FuseReductionTest, LeavesOtherReductionsAlone) {
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {4, 6}});
+  Value* y = g.AddInput("y", {proto::DT_FLOAT, {2, 4, 6}});
+  Value* z = g.AddInput("z", {proto::DT_FLOAT, {4, 6}});
+  Attrs first;
+  first.SetInt("axis", 0);
+  // Over the first axis, not the last.
+  g.AddOutput(g.AddNode("Softmax", "by_column", {Op(g, "Relu", {x})->output(0)}, 1, first)->output(0));
+  // Keeps two axes of extent > 1.
+  g.AddOutput(g.AddNode("ReduceSum", "two_kept", {Op(g, "Exp", {y})->output(0), Ints(g, {2})})->output(0));
+  // Its operand is a product, not an elementwise group.
+  g.AddOutput(g.AddNode("Softmax", "of_product", {Op(g, "MatMul", {x, Op(g, "Transpose", {z})->output(0)})->output(0)})
+                  ->output(0));
+  // z broadcasts over part of the rows of y + z: no three-stride walk.
+  g.AddOutput(g.AddNode("Softmax", "partial", {Op(g, "Add", {y, z})->output(0)})->output(0));
+  ASSERT_OK(InferShapes(g));
+  std::vector<FusionDecision> decisions;
+  ASSERT_OK(Fuse(g, &decisions).status());
+  EXPECT_EQ(CountOps(g, "FusedReduction"), 0);
+  EXPECT_EQ(CountOps(g, "Softmax"), 3);
+  const std::string text = FormatFusionDecisions(decisions);
+  for (const char* why :
+       {"by_column (Softmax): not fused: reduction not fused: Softmax over an axis other than the last",
+        "two_kept (ReduceSum): not fused: reduction not fused: ReduceSum keeps more than one axis",
+        "of_product (Softmax): not fused: reduction not fused: its operand is not computed by fusable",
+        "partial (Softmax): not fused: reduction not fused: input 1 [4, 6] neither spans nor "
+        "broadcasts"}) {
+    EXPECT_NE(text.find(why), std::string::npos) << why << "\n" << text;
+  }
+}
+
+// The generated kernels compute exactly their rows: softmax rows, or summed entries.
+TEST(FuseReductionTest, GeneratedKernelsComputeExactlyTheRowsAskedFor) {
+  for (const char* reduce : {"softmax", "sum"}) {
+    SCOPED_TRACE(reduce);
+    Graph g;
+    Value* x = g.AddInput("x", {proto::DT_FLOAT, {7, 19}});
+    Value* t = Op(g, "Sigmoid", {x})->output(0);
+    g.AddOutput(std::string(reduce) == "softmax" ? g.AddNode("Softmax", "r", {t})->output(0)
+                                                 : g.AddNode("ReduceSum", "r", {t, Ints(g, {0})})->output(0));
+    ASSERT_OK(InferShapes(g));
+    std::unique_ptr<Graph> unfused = g.Clone();
+    ASSERT_OK(Fuse(g).status());
+    auto plan = CompileForCpu(g, {.use_onednn = false});
+    ASSERT_OK(plan.status());
+    ASSERT_EQ(plan->step_size(), 1);
+    const Attrs attrs(plan->step(0).attribute());
+    const int64_t rows = std::string(reduce) == "softmax" ? 7 : 19;
+    ASSERT_EQ(attrs.GetInt("iterations", 0), rows);
+    auto kernels = codegen::JitCompileKernels(*plan);
+    ASSERT_OK(kernels.status());
+    KilnKernelFn fn = (*kernels)->Find(attrs.GetString("symbol", ""));
+    ASSERT_NE(fn, nullptr);
+    const Tensor input = testing::RandomTensor({7, 19}, 18);
+    const auto expected = Execute(*unfused, {input}, Engine::kReference);
+    ASSERT_EQ(expected.size(), 1u);
+    const float sentinel = -12345.0f;
+    std::vector<float> out(expected[0].num_elements(), sentinel);
+    const int64_t per_row = std::string(reduce) == "softmax" ? 19 : 1;
+    void* buffers[] = {const_cast<void*>(input.data()), out.data()};
+    fn(buffers, 2, 5);
+    for (int64_t i = 0; i < static_cast<int64_t>(out.size()); ++i) {
+      const float want = expected[0].data_as<float>()[i];
+      if (i >= 2 * per_row && i < 5 * per_row) {
+        ASSERT_NEAR(out[i], want, 1e-5 * std::fabs(want) + 1e-6) << "element " << i;
+      } else {
+        ASSERT_EQ(out[i], sentinel) << "element " << i << " lies outside rows [2, 5)";
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -208,15 +208,17 @@ TEST(TrainingProgramTest, ElementwiseChainsFuseAndTrainLikeTheUnfusedStep) {
   config.fuse_elementwise = false;
   auto unfused = BuildTrainingProgram(model, config);
   ASSERT_OK(unfused.status());
-  int groups = 0;
+  int groups = 0, reductions = 0;
   for (const auto& n : fused->step->nodes()) {
-    if (n->op_type() != "FusedElementwise") continue;
+    if (n->op_type() != "FusedElementwise" && n->op_type() != "FusedReduction") continue;
     ++groups;
+    reductions += n->op_type() == "FusedReduction";
     for (Value* out : n->outputs()) {
       for (const StateVar& st : fused->step->states()) EXPECT_NE(st.update, out) << "a fused node updates state";
     }
   }
   EXPECT_GE(groups, 2) << "forward and backward chains";
+  EXPECT_GE(reductions, 1) << "d1's bias gradient sums the tanh gradient chain in its pass";
   auto fused_plan = CompileForCpu(*fused->step, CpuCompileOptions{});
   auto unfused_plan = CompileForCpu(*unfused->step, CpuCompileOptions{});
   ASSERT_OK(fused_plan.status());
@@ -288,7 +290,10 @@ TEST(TrainingProgramTest, ConvAndDenseWithReluFuseAndTrainLikeTheUnfusedStep) {
   EXPECT_EQ(ops["FusedConv+Relu"], 1);
   EXPECT_EQ(ops["Conv"], 0);
   EXPECT_EQ(ops["Relu"], 0);
-  EXPECT_EQ(ops["EltwiseGrad"], 2);
+  // The conv's Relu gradient stays (its bias gradient comes from ConvGradWeight); the dense
+  // one's fuses with the sum of its bias gradient.
+  EXPECT_EQ(ops["EltwiseGrad"], 1);
+  EXPECT_EQ(ops["FusedReduction"], 1);
   auto a = LoadPlan(*CompileForCpu(*fused->step, CpuCompileOptions{}));
   auto b = LoadPlan(*CompileForCpu(*unfused->step, CpuCompileOptions{}));
   ASSERT_OK(a.status());

@@ -21,14 +21,26 @@ static Status AddCompiledStepAttributes(const Node& node, const CpuCompileOption
     if (!in) return InvalidArgument(node.Label(), ": fused kernels have no optional inputs");
     inputs.push_back(in->dims());
   }
-  auto geometry = ComputeFusedGeometry(inputs, node.output(0)->dims());
-  if (!geometry.ok()) return geometry.status().WithContext(node.Label());
   Attrs attrs = node.attrs();
-  std::string key = attrs.GetString("program", "") + DimsToString(node.output(0)->dims());
+  int64_t iterations = 0;
+  if (node.op_type() == "FusedReduction") {
+    auto program = ParseFusedProgram(attrs.GetString("program", ""));
+    if (!program.ok()) return program.status().WithContext(node.Label());
+    auto geometry = ComputeFusedReductionGeometry(attrs, *program, inputs);
+    if (!geometry.ok()) return geometry.status().WithContext(node.Label());
+    iterations = geometry->iterations;
+  } else {
+    auto geometry = ComputeFusedGeometry(inputs, node.output(0)->dims());
+    if (!geometry.ok()) return geometry.status().WithContext(node.Label());
+    iterations = geometry->iterations;
+  }
+  std::string key = node.op_type() + attrs.GetString("program", "") + attrs.GetString("reduce", "") +
+                    std::to_string(attrs.GetInt("operand", -1)) + std::to_string(attrs.GetInt("axis", -1)) +
+                    DimsToString(node.output(0)->dims());
   for (const Dims& d : inputs) key += DimsToString(d);
   auto it = symbols.try_emplace(key, options.kernel_symbol_prefix + std::to_string(symbols.size())).first;
   attrs.SetString("symbol", it->second);
-  attrs.SetInt("iterations", geometry->iterations);
+  attrs.SetInt("iterations", iterations);
   attrs.ToProto(step->mutable_attribute());
   return Status::Ok();
 }
@@ -45,7 +57,7 @@ static bool HasNonPlainValue(const Node& node) {
 
 std::string CpuKernelFor(const Node& node, const CpuCompileOptions& options) {
   const auto& kernels = runtime::KernelRegistry::Global();
-  if (node.op_type() == "FusedElementwise")
+  if (node.op_type() == "FusedElementwise" || node.op_type() == "FusedReduction")
     return "jit";  // generated code when the session has it, else the interpreter
   if (options.use_onednn && kernels.Has("onednn", node.op_type()) && OneDnnUnsupportedReason(node).empty()) {
     return "onednn";

@@ -55,6 +55,7 @@ class CpuTarget final : public Target {
                                       const std::vector<Layout>& outputs) const override {
     return OneDnnUnsupportedReason(node, inputs, outputs);
   }
+  bool FusesReductions() const override { return true; }  // compiler/codegen/fused_elementwise.cc
 };
 
 }  // namespace
