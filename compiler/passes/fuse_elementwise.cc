@@ -549,7 +549,7 @@ std::string FormatFusionDecisions(const std::vector<FusionDecision>& decisions) 
     }
   }
   out += "Fusion: " + std::to_string(fused) + " of " + std::to_string(decisions.size()) + " nodes in " +
-         std::to_string(groups.size()) + " FusedElementwise group(s)\n";
+         std::to_string(groups.size()) + " fused group(s)\n";
   return out;
 }
 

@@ -154,7 +154,7 @@ TEST(CliTest, DumpTextAndDot) {
   ASSERT_EQ(explain.code, 0) << explain.output;
   EXPECT_NE(explain.output.find("add (Add): fused into fused/add, fused with 1 other op(s)"), std::string::npos)
       << explain.output;
-  EXPECT_NE(explain.output.find("Fusion: 2 of 2 nodes in 1 FusedElementwise group(s)"), std::string::npos)
+  EXPECT_NE(explain.output.find("Fusion: 2 of 2 nodes in 1 fused group(s)"), std::string::npos)
       << explain.output;
 
   Result raw = RunKiln("dump " + model + " --raw");
