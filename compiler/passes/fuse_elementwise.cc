@@ -250,7 +250,7 @@ class FuseElementwisePass : public Pass {
     if (options.target->FusesReductions()) {
       for (Node* n : nodes_) {
         bool candidate = false;
-        const std::string why = AttachTail(*n, &candidate);
+        const std::string why = AttachTail(*n, state_updates.count(n->output(0)) > 0, &candidate);
         if (candidate) reasons[position_[n]] = why.empty() ? "" : "reduction not fused: " + why;
       }
     }
@@ -320,11 +320,12 @@ class FuseElementwisePass : public Pass {
   }
 
   // Makes `n` the tail of the group that computes its operand; returns why not ("" when it
-  // is; `candidate`: whether `n` is a reduction at all).
-  std::string AttachTail(Node& n, bool* candidate) {
+  // is; `candidate`: whether `n` is a reduction at all). `state_update`: n's output updates a state.
+  std::string AttachTail(Node& n, bool state_update, bool* candidate) {
     Tail tail;
     std::string why = DescribeTail(n, &tail, candidate);
     if (!*candidate || !why.empty()) return why;
+    if (state_update) return "it produces a state update (such nodes stay nodes of their own)";
     const Node* p = n.input(0)->producer();
     auto it = p ? group_of_.find(p) : group_of_.end();
     if (it == group_of_.end()) return "its operand is not computed by fusable elementwise ops";

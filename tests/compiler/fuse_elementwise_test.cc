@@ -639,6 +639,12 @@ TEST(FuseReductionTest, LeavesOtherReductionsAlone) {
                   ->output(0));
   // z broadcasts over part of the rows of y + z: no three-stride walk.
   g.AddOutput(g.AddNode("Softmax", "partial", {Op(g, "Add", {y, z})->output(0)})->output(0));
+  // A state's update stays a node of its own.
+  Attrs flat;
+  flat.SetInt("keepdims", 0);
+  Value* total = g.AddState("total", Tensor(proto::DT_FLOAT, {6}));
+  g.SetStateUpdate(total,
+                   g.AddNode("ReduceSum", "running", {Op(g, "Exp", {x})->output(0), Ints(g, {0})}, 1, flat)->output(0));
   ASSERT_OK(InferShapes(g));
   std::vector<FusionDecision> decisions;
   ASSERT_OK(Fuse(g, &decisions).status());
@@ -650,7 +656,8 @@ TEST(FuseReductionTest, LeavesOtherReductionsAlone) {
         "two_kept (ReduceSum): not fused: reduction not fused: ReduceSum keeps more than one axis",
         "of_product (Softmax): not fused: reduction not fused: its operand is not computed by fusable",
         "partial (Softmax): not fused: reduction not fused: input 1 [4, 6] neither spans nor "
-        "broadcasts"}) {
+        "broadcasts",
+        "running (ReduceSum): not fused: reduction not fused: it produces a state update"}) {
     EXPECT_NE(text.find(why), std::string::npos) << why << "\n" << text;
   }
 }
