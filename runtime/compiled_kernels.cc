@@ -102,7 +102,10 @@ StatusOr<std::unique_ptr<Kernel>> CreateCompiledStepKernel(const KernelSpec& spe
       return InvalidArgument(spec.Label(), ": the outputs do not match the program and its reduction");
     }
     rows = geometry->iterations;
-    elements = ElementCount(geometry->iteration);
+    // A softmax passes over its row three times and takes an exponential per element: worth a
+    // second thread at a quarter of an elementwise kernel's size.
+    const bool softmax = geometry->kind != FusedReduceKind::kSum;
+    elements = ElementCount(geometry->iteration) * (softmax ? 4 : 1);
   } else {
     auto geometry = ComputeFusedGeometry(input_dims, spec.outputs[0].dims);
     if (!geometry.ok()) return geometry.status().WithContext(spec.Label());

@@ -432,13 +432,28 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
   }
   Value* y = base.back();
   MathEmitter math(b);
+  // Each input's offset of outer index o (its outer dims' strides; once per outer index).
+  using Offsets = std::vector<Value*>;
+  auto outer_offsets = [&](Value* o) {
+    Offsets offsets(num_inputs, c64(0));
+    Value* rest = o;
+    for (size_t d = g.outer_dims.size(); d-- > 0;) {
+      Value* index = d == 0 ? rest : b.CreateURem(rest, c64(g.outer_dims[d]));
+      if (d > 0) rest = b.CreateUDiv(rest, c64(g.outer_dims[d]));
+      for (int k = 0; k < num_inputs; ++k) {
+        const int64_t stride = g.outer_strides[k][d];
+        if (stride != 0) offsets[k] = b.CreateAdd(offsets[k], b.CreateMul(index, c64(stride)));
+      }
+    }
+    return offsets;
+  };
   // The program at view element (o, m, i): stores the elementwise outputs, returns the operand.
-  auto element = [&](Value* o, Value* m, Value* i) {
+  auto element = [&](Value* o, const Offsets& at_o, Value* m, Value* i) {
     std::vector<Value*> input(num_inputs);
     for (int k = 0; k < num_inputs; ++k) {
-      Value* offset = c64(0);
-      Value* index[3] = {o, m, i};
-      for (int part = 0; part < 3; ++part) {
+      Value* offset = at_o[k];
+      Value* index[2] = {m, i};
+      for (int part = 0; part < 2; ++part) {
         if (g.strides[k][part] != 0) offset = b.CreateAdd(offset, b.CreateMul(index[part], c64(g.strides[k][part])));
       }
       input[k] = b.CreateLoad(f32, b.CreateInBoundsGEP(f32, base[k], offset));
@@ -474,11 +489,12 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
       EmitLoop(
           b, c64(0), c64(g.outer), {},
           [&](Value* o, const std::vector<Value*>&) {
+            const Offsets at_o = outer_offsets(o);
             EmitLoop(
                 b, begin, end, {},
                 [&](Value* m, const std::vector<Value*>&) {
                   Value* at = b.CreateInBoundsGEP(f32, y, m);
-                  b.CreateStore(b.CreateFAdd(b.CreateLoad(f32, at), element(o, m, c64(0))), at);
+                  b.CreateStore(b.CreateFAdd(b.CreateLoad(f32, at), element(o, at_o, m, c64(0))), at);
                   return std::vector<Value*>{};
                 },
                 "column");
@@ -493,10 +509,11 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
             Value* total = EmitLoop(
                 b, c64(0), c64(g.outer), {zero},
                 [&](Value* o, const std::vector<Value*>& acc) {
+                  const Offsets at_o = outer_offsets(o);
                   Value* run = EmitLoop(
                       b, c64(0), c64(g.inner), {zero},
                       [&](Value* i, const std::vector<Value*>& part) {
-                        return std::vector<Value*>{sum(part[0], element(o, m, i))};
+                        return std::vector<Value*>{sum(part[0], element(o, at_o, m, i))};
                       },
                       "inner")[0];
                   return std::vector<Value*>{b.CreateFAdd(acc[0], run)};
@@ -522,10 +539,11 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
       b, begin, end, {},
       [&](Value* o, const std::vector<Value*>&) {
         Value* row = b.CreateInBoundsGEP(f32, y, b.CreateMul(o, c64(g.middle)));
+        const Offsets at_o = outer_offsets(o);
         Value* max = EmitLoop(
             b, c64(0), c64(g.middle), {math.F(-inf)},
             [&](Value* m, const std::vector<Value*>& acc) {
-              Value* x = element(o, m, c64(0));
+              Value* x = element(o, at_o, m, c64(0));
               b.CreateStore(x, b.CreateInBoundsGEP(f32, row, m));
               Value* finite_or_inf = b.CreateSelect(math.IsNan(x), math.F(-inf), x);
               auto* next = llvm::cast<llvm::Instruction>(math.MaxNum(acc[0], finite_or_inf));

@@ -322,27 +322,41 @@ StatusOr<FusedReductionGeometry> ComputeFusedReductionGeometry(const Attrs& attr
   g.outer = extent(s, 0, split0);
   g.middle = extent(s, split0, split1);
   g.inner = extent(s, split1, rank);
-  const int parts[4] = {0, split0, split1, rank};
+  for (int d = 0; d < split0; ++d) {
+    if (s[d] != 1) g.outer_dims.push_back(s[d]);
+  }
   for (size_t k = 0; k < inputs.size(); ++k) {
     Dims padded(rank - inputs[k].size(), 1);
     padded.insert(padded.end(), inputs[k].begin(), inputs[k].end());
-    std::array<int64_t, 3> strides{};
-    int64_t stride = 1;
-    for (int part = 2; part >= 0; --part) {
-      const int64_t whole = extent(s, parts[part], parts[part + 1]), own = extent(padded, parts[part], parts[part + 1]);
-      if (own == whole) {
-        strides[part] = whole == 1 ? 0 : stride;
-        stride *= whole;
-      } else if (own != 1) {
-        return InvalidArgument("input ", k, " ", DimsToString(inputs[k]), " neither spans nor broadcasts over axes [",
-                               parts[part], ", ", parts[part + 1], ") of ", DimsToString(s));
-      }
+    std::vector<int64_t> axis_stride(rank, 0);  // the input's element stride along each axis of S (0: broadcast)
+    for (int d = rank - 1, stride = 1; d >= 0; stride *= static_cast<int>(padded[d]), --d) {
+      axis_stride[d] = padded[d] == 1 ? 0 : stride;
     }
-    g.strides.push_back(strides);
+    std::vector<int64_t> outer;
+    for (int d = 0; d < split0; ++d) {
+      if (s[d] != 1) outer.push_back(axis_stride[d]);
+    }
+    g.outer_strides.push_back(std::move(outer));
+    // The inner part is one contiguous run: whole (its own trailing dims) or broadcast.
+    const int64_t own_inner = extent(padded, split1, rank);
+    if (own_inner != 1 && own_inner != g.inner) {
+      return InvalidArgument("input ", k, " ", DimsToString(inputs[k]), " neither spans nor broadcasts over axes [",
+                             split1, ", ", rank, ") of ", DimsToString(s));
+    }
+    g.strides.push_back({axis_stride[split0], own_inner == 1 ? 0 : 1});
   }
   const bool empty = ElementCount(s) == 0;
   g.iterations = empty ? 0 : g.kind == FusedReduceKind::kSum ? g.middle : g.outer;
   return g;
+}
+
+int64_t FusedReductionGeometry::OuterOffset(size_t input, int64_t o) const {
+  int64_t offset = 0;
+  for (size_t d = outer_dims.size(); d-- > 0;) {
+    offset += (o % outer_dims[d]) * outer_strides[input][d];
+    o /= outer_dims[d];
+  }
+  return offset;
 }
 
 }  // namespace kiln

@@ -99,8 +99,10 @@ StatusOr<FusedGeometry> ComputeFusedGeometry(const std::vector<Dims>& inputs, co
 ///   "sum": over every axis of S but `axis` (a bias gradient), shape [S[axis]] (with
 ///   `keepdims`: S's rank, extent 1 but at `axis`).
 /// The kernels see S as a view [outer, middle, inner]: [rows, last axis, 1] for the
-/// softmaxes, [before axis, axis, after axis] for sums; each input is either whole or
-/// broadcast (extent 1) over each of the three parts, so it walks the view by three strides.
+/// softmaxes, [before axis, axis, after axis] for sums. An input walks the outer part by a
+/// stride per axis (0 where it broadcasts: an attention mask [1, T, T] over scores
+/// [B*H, T, T]) and the middle and inner parts by one stride each, so it must be whole or
+/// broadcast over the inner part as a whole.
 /// The kernel's rows are the softmax rows (`outer`) or the summed entries (`middle`): the
 /// threads split those, and a sum adds its terms in one order whatever the thread count.
 enum class FusedReduceKind { kSoftmax, kLogSoftmax, kSum };
@@ -110,9 +112,13 @@ struct FusedReductionGeometry {
   int operand = 0;  // the program temporary reduced
   Dims iteration;   // S
   int64_t outer = 1, middle = 1, inner = 1;
-  std::vector<std::array<int64_t, 3>> strides;  // per input: element strides over the view (0: broadcast)
-  int64_t iterations = 0;                       // the kernel's rows: outer (softmaxes) or middle (sum)
-  Dims output;                                  // the reduction output's shape
+  Dims outer_dims;                                  // the outer part's axes of extent > 1
+  std::vector<std::vector<int64_t>> outer_strides;  // per input: element stride per outer_dims axis (0: broadcast)
+  std::vector<std::array<int64_t, 2>> strides;      // per input: element strides of the middle and inner parts
+  /// Input `input`'s offset of outer index `o` (row-major over outer_dims).
+  int64_t OuterOffset(size_t input, int64_t o) const;
+  int64_t iterations = 0;  // the kernel's rows: outer (softmaxes) or middle (sum)
+  Dims output;             // the reduction output's shape
 };
 
 /// The reduction kinds by attribute value, and back.

@@ -575,6 +575,25 @@ TEST(FuseReductionTest, LogSoftmaxOfAChainOverTheLastAxis) {
   ExpectSameResults(*unfused, g, {testing::RandomTensor({3, 4, 33}, 13)}, 2e-6);
 }
 
+TEST(FuseReductionTest, AttentionSoftmaxWithABroadcastMask) {
+  // Scaled scores [batch * heads, T, T] plus a causal mask [1, T, T]: the mask walks the rows
+  // with stride 0 over the first axis and T over the second.
+  Graph g;
+  Value* scores = g.AddInput("scores", {proto::DT_FLOAT, {4, 10, 10}});
+  Value* mask = g.AddInput("mask", {proto::DT_FLOAT, {1, 10, 10}});
+  Value* scaled = Op(g, "Mul", {scores, Scalar(g, 0.125f)})->output(0);
+  g.AddOutput(g.AddNode("Softmax", "attention", {Op(g, "Add", {scaled, mask})->output(0)})->output(0));
+  ASSERT_OK(InferShapes(g));
+  std::unique_ptr<Graph> unfused = g.Clone();
+  ASSERT_OK(Fuse(g).status());
+  ASSERT_EQ(g.num_nodes(), 1);
+  ASSERT_NE(OnlyNode(g, "FusedReduction"), nullptr);
+  Tensor causal(proto::DT_FLOAT, {1, 10, 10});
+  for (int i = 0; i < 10; ++i)
+    for (int j = 0; j < 10; ++j) causal.mutable_data_as<float>()[i * 10 + j] = j > i ? -kInf : 0.0f;
+  ExpectSameResults(*unfused, g, {testing::RandomTensor({4, 10, 10}, 19, -4.0f, 4.0f), causal}, 2e-6);
+}
+
 TEST(FuseReductionTest, BiasGradientSumJoinsItsEltwiseGrad) {
   // A dense layer's backward step: dA = relu'(A) dY read by the weight gradient and summed
   // over the batch for the bias (keepdims, then reshaped, as autodiff writes it).
@@ -628,6 +647,8 @@ TEST(FuseReductionTest, LeavesOtherReductionsAlone) {
   Value* x = g.AddInput("x", {proto::DT_FLOAT, {4, 6}});
   Value* y = g.AddInput("y", {proto::DT_FLOAT, {2, 4, 6}});
   Value* z = g.AddInput("z", {proto::DT_FLOAT, {4, 6}});
+  Value* image = g.AddInput("image", {proto::DT_FLOAT, {4, 6, 5, 7}});
+  Value* rows = g.AddInput("rows", {proto::DT_FLOAT, {1, 6, 1, 7}});
   Attrs first;
   first.SetInt("axis", 0);
   // Over the first axis, not the last.
@@ -637,8 +658,9 @@ TEST(FuseReductionTest, LeavesOtherReductionsAlone) {
   // Its operand is a product, not an elementwise group.
   g.AddOutput(g.AddNode("Softmax", "of_product", {Op(g, "MatMul", {x, Op(g, "Transpose", {z})->output(0)})->output(0)})
                   ->output(0));
-  // z broadcasts over part of the rows of y + z: no three-stride walk.
-  g.AddOutput(g.AddNode("Softmax", "partial", {Op(g, "Add", {y, z})->output(0)})->output(0));
+  // `rows` broadcasts over H but not W, part of the channel sum's inner run: no one-stride walk.
+  g.AddOutput(
+      g.AddNode("ReduceSum", "partial", {Op(g, "Add", {image, rows})->output(0), Ints(g, {0, 2, 3})})->output(0));
   // A state's update stays a node of its own.
   Attrs flat;
   flat.SetInt("keepdims", 0);
@@ -649,14 +671,14 @@ TEST(FuseReductionTest, LeavesOtherReductionsAlone) {
   std::vector<FusionDecision> decisions;
   ASSERT_OK(Fuse(g, &decisions).status());
   EXPECT_EQ(CountOps(g, "FusedReduction"), 0);
-  EXPECT_EQ(CountOps(g, "Softmax"), 3);
+  EXPECT_EQ(CountOps(g, "Softmax"), 2);
   const std::string text = FormatFusionDecisions(decisions);
   for (const char* why :
        {"by_column (Softmax): not fused: reduction not fused: Softmax over an axis other than the last",
         "two_kept (ReduceSum): not fused: reduction not fused: ReduceSum keeps more than one axis",
         "of_product (Softmax): not fused: reduction not fused: its operand is not computed by fusable",
-        "partial (Softmax): not fused: reduction not fused: input 1 [4, 6] neither spans nor "
-        "broadcasts",
+        "partial (ReduceSum): not fused: reduction not fused: input 1 [1, 6, 1, 7] neither spans nor "
+        "broadcasts over axes [2, 4) of [4, 6, 5, 7]",
         "running (ReduceSum): not fused: reduction not fused: it produces a state update"}) {
     EXPECT_NE(text.find(why), std::string::npos) << why << "\n" << text;
   }

@@ -111,7 +111,7 @@ class FusedReductionInterpreterKernel : public Kernel {
     // The program at view element (o, m, i); its operand, with the elementwise outputs stored.
     auto element = [&](int64_t o, int64_t m, int64_t i) {
       for (size_t k = 0; k < in.size(); ++k)
-        offset[k] = o * g.strides[k][0] + m * g.strides[k][1] + i * g.strides[k][2];
+        offset[k] = g.OuterOffset(k, o) + m * g.strides[k][0] + i * g.strides[k][1];
       EvaluateAt(program_, data, offset.data(), temps);
       const int64_t flat = (o * g.middle + m) * g.inner + i;
       for (size_t n = 0; n < elementwise; ++n) out[n].as<float>()[flat] = temps[program_.outputs[n]];
