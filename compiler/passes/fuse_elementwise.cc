@@ -257,11 +257,11 @@ class FuseElementwisePass : public Pass {
 
     bool changed = false;
     std::map<const Node*, std::string> fused_into;
-    const size_t min_group = options.target->FusesSingleElementwiseOps() ? 1 : 2;
+    min_group_ = options.target->FusesSingleElementwiseOps() ? 1 : 2;
     for (size_t gi = 0; gi < groups_.size(); ++gi) {
       Group& g = groups_[gi];
       const auto tail = tails_.find(static_cast<int>(gi));
-      if (!g.alive || (g.members.size() < min_group && tail == tails_.end())) continue;
+      if (!g.alive || (g.members.size() < min_group_ && tail == tails_.end())) continue;
       auto fused = Replace(graph, g, tail == tails_.end() ? nullptr : &tail->second);
       if (!fused.ok()) return fused.status();
       if (fused->empty()) continue;  // Replace recorded why in reasons_by_node_
@@ -483,7 +483,7 @@ class FuseElementwisePass : public Pass {
         late_reasons_[tail->node] = "reduction not fused: " + geometry.status().message();
         tail->node = nullptr;
         for (const char* name : {"reduce", "operand", "axis", "keepdims"}) attrs.Erase(name);
-        if (g.members.size() < 2) return std::string();
+        if (g.members.size() < min_group_) return std::string();
         // The tail's operand is now read outside the group.
         return Replace(graph, g, nullptr);
       }
@@ -528,6 +528,7 @@ class FuseElementwisePass : public Pass {
   std::unordered_map<const Node*, int> group_of_;
   std::vector<Group> groups_;
   std::unordered_map<int, Tail> tails_;  // group -> the reduction that ends it
+  size_t min_group_ = 2;                 // the fewest members a group without a tail is replaced with
   std::unordered_map<const Node*, std::string> late_reasons_;
   std::unordered_map<const Node*, std::string> names_, ops_;
   std::unordered_map<std::string, int> group_size_;
