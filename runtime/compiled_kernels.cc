@@ -92,24 +92,18 @@ StatusOr<std::unique_ptr<Kernel>> CreateCompiledStepKernel(const KernelSpec& spe
   std::vector<Dims> input_dims;
   for (const TensorRef& t : spec.inputs) input_dims.push_back(t.dims);
   if (spec.outputs.empty()) return InvalidArgument(spec.Label(), ": a compiled step needs an output");
-  int64_t rows = 0, elements = spec.outputs[0].num_elements();
-  if (spec.op_type == "FusedReduction") {
-    auto program = ParseFusedProgram(spec.attrs.GetString("program", ""));
-    if (!program.ok()) return program.status().WithContext(spec.Label());
-    auto geometry = ComputeFusedReductionGeometry(spec.attrs, *program, input_dims);
-    if (!geometry.ok()) return geometry.status().WithContext(spec.Label());
-    if (spec.outputs.size() != program->outputs.size() + 1 || spec.outputs.back().dims != geometry->output) {
+  auto step_rows = ComputeFusedStepRows(spec.op_type, spec.attrs, input_dims, spec.outputs[0].dims);
+  if (!step_rows.ok()) return step_rows.status().WithContext(spec.Label());
+  const int64_t rows = step_rows->rows;
+  int64_t elements = spec.outputs[0].num_elements();
+  if (const auto& reduction = step_rows->reduction) {
+    if (spec.outputs.size() != step_rows->program.outputs.size() + 1 || spec.outputs.back().dims != reduction->output) {
       return InvalidArgument(spec.Label(), ": the outputs do not match the program and its reduction");
     }
-    rows = geometry->iterations;
     // A softmax passes over its row three times and takes an exponential per element: worth a
     // second thread at a quarter of an elementwise kernel's size.
-    const bool softmax = geometry->kind != FusedReduceKind::kSum;
-    elements = ElementCount(geometry->iteration) * (softmax ? 4 : 1);
-  } else {
-    auto geometry = ComputeFusedGeometry(input_dims, spec.outputs[0].dims);
-    if (!geometry.ok()) return geometry.status().WithContext(spec.Label());
-    rows = geometry->iterations;
+    const bool softmax = reduction->kind != FusedReduceKind::kSum;
+    elements = ElementCount(reduction->iteration) * (softmax ? 4 : 1);
   }
   const int64_t iterations = spec.attrs.GetInt("iterations", -1);
   if (iterations != rows) {

@@ -582,9 +582,6 @@ Status EmitFusedStep(const proto::Plan& plan, const proto::Step& step, llvm::Mod
   const std::string label = step.name() + " (" + step.op_type() + ")";
   const std::string symbol = attrs.GetString("symbol", "");
   if (symbol.empty()) return InvalidArgument(label, ": a jit step needs a 'symbol' attribute");
-  auto program = ParseFusedProgram(attrs.GetString("program", ""));
-  if (!program.ok()) return program.status().WithContext(label);
-  std::vector<Dims> inputs;
   auto dims_of = [&](int index) -> StatusOr<Dims> {
     if (index < 0 || index >= plan.buffer_size())
       return InvalidArgument(label, ": buffer ", index, " is not in the plan");
@@ -593,38 +590,31 @@ Status EmitFusedStep(const proto::Plan& plan, const proto::Step& step, llvm::Mod
       return InvalidArgument(label, ": buffer '", buffer.name(), "' is not float32");
     return Dims(buffer.dims().begin(), buffer.dims().end());
   };
+  std::vector<Dims> inputs, outputs;
   for (int index : step.input()) {
     ASSIGN_OR_RETURN(Dims dims, dims_of(index));
     inputs.push_back(std::move(dims));
   }
-  if (step.op_type() == "FusedReduction") {
-    auto geometry = ComputeFusedReductionGeometry(attrs, *program, inputs);
-    if (!geometry.ok()) return geometry.status().WithContext(label);
-    if (geometry->iterations != attrs.GetInt("iterations", -1)) {
-      return InvalidArgument(label, ": 'iterations' is ", attrs.GetInt("iterations", -1), " but the buffers give ",
-                             geometry->iterations);
-    }
-    if (step.output_size() != static_cast<int>(program->outputs.size()) + 1) {
-      return InvalidArgument(label, ": the program has ", program->outputs.size(),
-                             " outputs and the reduction 1, the step ", step.output_size());
-    }
-    return EmitFusedReductionKernel(*program, *geometry, symbol, module).WithContext(label);
-  }
-  if (step.output_size() != static_cast<int>(program->outputs.size())) {
-    return InvalidArgument(label, ": the program has ", program->outputs.size(), " outputs, the step ",
-                           step.output_size());
-  }
-  Dims iteration;
   for (int index : step.output()) {
-    ASSIGN_OR_RETURN(iteration, dims_of(index));
+    ASSIGN_OR_RETURN(Dims dims, dims_of(index));
+    outputs.push_back(std::move(dims));
   }
-  auto geometry = ComputeFusedGeometry(inputs, iteration);
-  if (!geometry.ok()) return geometry.status().WithContext(label);
-  if (geometry->iterations != attrs.GetInt("iterations", -1)) {
+  if (outputs.empty()) return InvalidArgument(label, ": a jit step needs an output");
+  auto fused = ComputeFusedStepRows(step.op_type(), attrs, inputs, outputs[0]);
+  if (!fused.ok()) return fused.status().WithContext(label);
+  if (fused->rows != attrs.GetInt("iterations", -1)) {
     return InvalidArgument(label, ": 'iterations' is ", attrs.GetInt("iterations", -1), " but the buffers give ",
-                           geometry->iterations);
+                           fused->rows);
   }
-  return EmitFusedKernel(*program, *geometry, symbol, module).WithContext(label);
+  const size_t program_outputs = fused->program.outputs.size();
+  if (outputs.size() != program_outputs + (fused->reduction ? 1 : 0)) {
+    return InvalidArgument(label, ": the program has ", program_outputs, " outputs",
+                           fused->reduction ? " and the reduction 1" : "", ", the step ", outputs.size());
+  }
+  if (fused->reduction) {
+    return EmitFusedReductionKernel(fused->program, *fused->reduction, symbol, module).WithContext(label);
+  }
+  return EmitFusedKernel(fused->program, fused->elementwise, symbol, module).WithContext(label);
 }
 
 }  // namespace kiln::codegen

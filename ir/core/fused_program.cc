@@ -350,6 +350,20 @@ StatusOr<FusedReductionGeometry> ComputeFusedReductionGeometry(const Attrs& attr
   return g;
 }
 
+StatusOr<FusedStepRows> ComputeFusedStepRows(const std::string& op_type, const Attrs& attrs,
+                                             const std::vector<Dims>& inputs, const Dims& output) {
+  FusedStepRows step;
+  ASSIGN_OR_RETURN(step.program, ParseFusedProgram(attrs.GetString("program", "")));
+  if (op_type == "FusedReduction") {
+    ASSIGN_OR_RETURN(step.reduction, ComputeFusedReductionGeometry(attrs, step.program, inputs));
+    step.rows = step.reduction->iterations;
+  } else {
+    ASSIGN_OR_RETURN(step.elementwise, ComputeFusedGeometry(inputs, output));
+    step.rows = step.elementwise.iterations;
+  }
+  return step;
+}
+
 int64_t FusedReductionGeometry::OuterOffset(size_t input, int64_t o) const {
   int64_t offset = 0;
   for (size_t d = outer_dims.size(); d-- > 0;) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -129,5 +130,17 @@ const char* FusedReduceKindName(FusedReduceKind kind);
 /// `inputs` running `program`; an error when an input cannot walk the view by strides.
 StatusOr<FusedReductionGeometry> ComputeFusedReductionGeometry(const Attrs& attrs, const FusedProgram& program,
                                                                const std::vector<Dims>& inputs);
+
+/// The rows a generated FusedElementwise or FusedReduction step computes (the lowering's
+/// `iterations` attribute, which the runtime checks), from its op, attributes, input shapes
+/// and first output's shape; also the program and the step's geometry.
+struct FusedStepRows {
+  int64_t rows = 0;
+  FusedProgram program;
+  FusedGeometry elementwise;                        // a FusedElementwise's
+  std::optional<FusedReductionGeometry> reduction;  // a FusedReduction's
+};
+StatusOr<FusedStepRows> ComputeFusedStepRows(const std::string& op_type, const Attrs& attrs,
+                                             const std::vector<Dims>& inputs, const Dims& output);
 
 }  // namespace kiln

@@ -22,18 +22,9 @@ static Status AddCompiledStepAttributes(const Node& node, const CpuCompileOption
     inputs.push_back(in->dims());
   }
   Attrs attrs = node.attrs();
-  int64_t iterations = 0;
-  if (node.op_type() == "FusedReduction") {
-    auto program = ParseFusedProgram(attrs.GetString("program", ""));
-    if (!program.ok()) return program.status().WithContext(node.Label());
-    auto geometry = ComputeFusedReductionGeometry(attrs, *program, inputs);
-    if (!geometry.ok()) return geometry.status().WithContext(node.Label());
-    iterations = geometry->iterations;
-  } else {
-    auto geometry = ComputeFusedGeometry(inputs, node.output(0)->dims());
-    if (!geometry.ok()) return geometry.status().WithContext(node.Label());
-    iterations = geometry->iterations;
-  }
+  auto step_rows = ComputeFusedStepRows(node.op_type(), attrs, inputs, node.output(0)->dims());
+  if (!step_rows.ok()) return step_rows.status().WithContext(node.Label());
+  const int64_t iterations = step_rows->rows;
   std::string key = node.op_type() + attrs.GetString("program", "") + attrs.GetString("reduce", "") +
                     std::to_string(attrs.GetInt("operand", -1)) + std::to_string(attrs.GetInt("axis", -1)) +
                     DimsToString(node.output(0)->dims());
