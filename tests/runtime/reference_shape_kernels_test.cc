@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "ir/core/shape_util.h"
+#include "runtime/kernels/reference/ref_util.h"
 #include "tests/runtime/reference_test_util.h"
 
 namespace kiln {
@@ -66,6 +68,39 @@ TEST(ReferenceShapeKernels, SliceWithNegativeSteps) {
   ExpectRef("Slice", {}, {x, Ints({-1}), Ints({-1000}), Ints({1}), Ints({-2})}, {3, 2}, {3, 1, 7, 5, 11, 9});
   ExpectRef("Slice", {}, {x, Ints({1}), Ints({INT64_MAX}), Ints({0})}, {2, 4}, {4, 5, 6, 7, 8, 9, 10, 11});
   EXPECT_EQ(RunInts("Slice", {}, {Ints({5, 6, 7, 8}), Ints({-2}), Ints({10})}, {2}), (std::vector<int64_t>{7, 8}));
+}
+
+// The copy merges dims whose source strides chain and copies contiguous runs whole:
+// cases that keep runs (a Concat's gradient), merge dims, drop extent-1 dims and step
+// through the innermost axis, each against out[o] = in[start + o * step] per axis.
+TEST(ReferenceShapeKernels, SliceRunsAndStridesMatchTheIndexFormula) {
+  struct Case {
+    Dims input;
+    std::vector<int64_t> starts, ends, axes, steps;
+  };
+  const std::vector<Case> cases = {
+      {{4, 5, 6}, {0}, {2}, {2}, {1}},                   // [B, T, a + b] -> [B, T, a]: runs of 2
+      {{4, 5, 6}, {2}, {6}, {2}, {1}},                   // ... and [B, T, b]
+      {{4, 5, 6}, {1}, {3}, {0}, {1}},                   // whole rows: one run of 60
+      {{3, 1, 4, 5}, {0, 1}, {1, 4}, {1, 2}, {1, 1}},    // extent-1 dim, runs of 5 merged over 3 rows
+      {{3, 4, 5}, {4, 0}, {-1000, 4}, {2, 1}, {-2, 2}},  // reversed inner axis, stepped middle
+      {{2, 3, 4, 5}, {1, 0, 3}, {3, 4, 0}, {1, 2, 3}, {1, 3, -1}},
+  };
+  for (const Case& c : cases) {
+    const Tensor x = Iota(c.input);
+    auto range = ResolveSlice(c.input, c.starts, c.ends, c.axes, c.steps);
+    ASSERT_OK(range.status());
+    const Dims& out = range->output;
+    std::vector<float> expected;
+    Dims index;
+    for (int64_t i = 0; i < ElementCount(out); ++i) {
+      runtime::ref::Unflatten(i, out, &index);
+      int64_t flat = 0;
+      for (size_t d = 0; d < out.size(); ++d) flat = flat * c.input[d] + range->starts[d] + index[d] * range->steps[d];
+      expected.push_back(static_cast<float>(flat));
+    }
+    ExpectRef("Slice", {}, {x, Ints(c.starts), Ints(c.ends), Ints(c.axes), Ints(c.steps)}, out, expected);
+  }
 }
 
 TEST(ReferenceShapeKernels, GatherWithNegativeAndCheckedIndices) {

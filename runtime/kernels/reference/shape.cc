@@ -38,19 +38,51 @@ Status CopyKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   return Status::Ok();
 }
 
-// out[i] = in[map(i)] for every output element, elements moved by size.
-template <typename MapFn>
-Status Gather1(const TensorRef& in, const TensorRef& out, MapFn map) {
+// out[i] = in[base + sum_d index_d(i) * strides[d]] for every output element, elements
+// moved by size (Slice, Transpose). Output dims whose source strides chain are merged
+// first; the index then advances like an odometer (no division per element), and a
+// merged innermost run that is contiguous in the source is one memcpy: a Concat's
+// gradient slices [B, T, a + b] into [B, T, a] runs, not element by element.
+Status StridedCopy(const TensorRef& in, const TensorRef& out, int64_t base, const Dims& strides) {
   RETURN_IF_ERROR(CheckSameDType(in, out));
+  const int64_t n = out.num_elements();
+  if (n == 0) return Status::Ok();
+  // Merged dims, innermost last; extent-1 dims drop out.
+  Dims dims, steps;
+  for (size_t d = 0; d < out.dims.size(); ++d) {
+    if (out.dims[d] == 1) continue;
+    if (!dims.empty() && steps.back() == out.dims[d] * strides[d]) {
+      dims.back() *= out.dims[d];
+      steps.back() = strides[d];
+    } else {
+      dims.push_back(out.dims[d]);
+      steps.push_back(strides[d]);
+    }
+  }
+  if (dims.empty()) {
+    dims.push_back(1);
+    steps.push_back(1);
+  }
+  const size_t inner_axis = dims.size() - 1;
+  const int64_t inner = dims[inner_axis], inner_step = steps[inner_axis];
   return DispatchBySize(out.dtype, [&](auto tag) {
     using U = decltype(tag);
     const U* x = in.as<U>();
     U* y = out.as<U>();
-    const int64_t n = out.num_elements();
-    Dims index;
-    for (int64_t i = 0; i < n; ++i) {
-      ref::Unflatten(i, out.dims, &index);
-      y[i] = x[map(index)];
+    Dims index(dims.size(), 0);
+    int64_t offset = base;
+    for (int64_t i = 0; i < n; i += inner) {
+      if (inner_step == 1) {
+        std::memcpy(y + i, x + offset, inner * sizeof(U));
+      } else {
+        for (int64_t j = 0; j < inner; ++j) y[i + j] = x[offset + j * inner_step];
+      }
+      for (size_t d = inner_axis; d-- > 0;) {  // the odometer over the outer dims
+        offset += steps[d];
+        if (++index[d] < dims[d]) break;
+        offset -= index[d] * steps[d];
+        index[d] = 0;
+      }
     }
     return Status::Ok();
   });
@@ -66,11 +98,9 @@ Status TransposeKernel(const KernelSpec& spec, const Refs& in, const Refs& out) 
                            DimsToString(expected));
   }
   const Dims strides = RowMajorStrides(x);
-  return Gather1(in[0], out[0], [&](const Dims& o) {
-    int64_t offset = 0;
-    for (size_t i = 0; i < o.size(); ++i) offset += o[i] * strides[perm[i]];
-    return offset;
-  });
+  Dims source(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) source[i] = strides[perm[i]];
+  return StridedCopy(in[0], out[0], 0, source);
 }
 
 // Concat / Split: the tensor is [outer, axis, inner]; each part is a run of axis slices.
@@ -172,11 +202,13 @@ Status SliceKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
                            DimsToString(range.output));
   }
   const Dims strides = RowMajorStrides(in[0].dims);
-  return Gather1(in[0], out[0], [&](const Dims& o) {
-    int64_t offset = 0;
-    for (size_t i = 0; i < o.size(); ++i) offset += (range.starts[i] + o[i] * range.steps[i]) * strides[i];
-    return offset;
-  });
+  int64_t base = 0;
+  Dims source(strides.size());
+  for (size_t i = 0; i < strides.size(); ++i) {
+    base += range.starts[i] * strides[i];
+    source[i] = range.steps[i] * strides[i];
+  }
+  return StridedCopy(in[0], out[0], base, source);
 }
 
 // Gather: out[a..., q..., b...] = data[a..., indices[q...], b...]; negative indices count from the end.
