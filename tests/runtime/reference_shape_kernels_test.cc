@@ -132,6 +132,21 @@ TEST(ReferenceShapeKernels, PadModes) {
 TEST(ReferenceShapeKernels, ExpandBroadcastsToTheOutput) {
   ExpectRef("Expand", {}, {F({3, 1}, {1, 2, 3}), Ints({2, 1, 2})}, {2, 3, 2}, {1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3});
   EXPECT_EQ(RunInts("Expand", {}, {I64({}, {7}), Ints({3})}, {3}), (std::vector<int64_t>{7, 7, 7}));
+  // Broadcast middle, inner, leading and merged axes against out[o] = in[o with broadcast axes at 0].
+  const std::vector<std::pair<Dims, Dims>> cases = {
+      {{4, 1, 6}, {4, 5, 6}}, {{4, 5, 1}, {4, 5, 6}}, {{5, 6}, {3, 5, 6}}, {{1, 1, 6}, {2, 3, 6}}, {{3, 1}, {2, 3, 4}}};
+  for (const auto& [in, out] : cases) {
+    std::vector<float> expected;
+    Dims index;
+    for (int64_t i = 0; i < ElementCount(out); ++i) {
+      runtime::ref::Unflatten(i, out, &index);
+      int64_t flat = 0;
+      const size_t lead = out.size() - in.size();
+      for (size_t d = 0; d < in.size(); ++d) flat = flat * in[d] + (in[d] == 1 ? 0 : index[lead + d]);
+      expected.push_back(static_cast<float>(flat));
+    }
+    ExpectRef("Expand", {}, {Iota(in), Ints(out)}, out, expected);
+  }
 }
 
 TEST(ReferenceShapeKernels, ConstantsAndShape) {

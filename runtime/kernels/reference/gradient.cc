@@ -289,15 +289,19 @@ Status SliceGradKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   }
   Zero(out[0]);
   const Dims strides = RowMajorStrides(out[0].dims);
+  int64_t base = 0;
+  Dims target(strides.size());
+  for (size_t d = 0; d < strides.size(); ++d) {
+    base += range.starts[d] * strides[d];
+    target[d] = range.steps[d] * strides[d];
+  }
   return DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    Dims index;
-    for (int64_t i = 0; i < in[0].num_elements(); ++i) {
-      ref::Unflatten(i, in[0].dims, &index);
-      int64_t offset = 0;
-      for (size_t d = 0; d < index.size(); ++d) offset += (range.starts[d] + index[d] * range.steps[d]) * strides[d];
-      out[0].as<T>()[offset] = in[0].as<T>()[i];
-    }
+    const T* dy = in[0].as<T>();
+    T* dx = out[0].as<T>();
+    ref::ForEachStridedRun(in[0].dims, target, base, [&](int64_t i, int64_t offset, int64_t count, int64_t step) {
+      for (int64_t j = 0; j < count; ++j) dx[offset + j * step] = dy[i + j];
+    });
     return Status::Ok();
   });
 }

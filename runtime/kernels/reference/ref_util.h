@@ -198,6 +198,47 @@ inline void Unflatten(int64_t flat, const Dims& dims, Dims* index) {
   }
 }
 
+/// A strided walk over every index of `dims` in row-major order: element i sits at
+/// base + sum_d index_d * strides[d] of another tensor (Slice, Transpose, Expand with 0 for
+/// a broadcast axis, SliceGrad). Calls run(i, offset, count, step) for consecutive runs:
+/// elements i..i+count-1 sit at offset + j * step. Dims whose strides chain are merged and
+/// extent-1 dims dropped first, so the runs are as long as the layout allows; the index
+/// advances like an odometer, without a division per element.
+template <typename Fn>
+void ForEachStridedRun(const Dims& dims, const Dims& strides, int64_t base, Fn&& run) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  if (n == 0) return;
+  Dims extent, step;  // the merged dims, innermost last
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 1) continue;
+    if (!extent.empty() && step.back() == dims[d] * strides[d]) {
+      extent.back() *= dims[d];
+      step.back() = strides[d];
+    } else {
+      extent.push_back(dims[d]);
+      step.push_back(strides[d]);
+    }
+  }
+  if (extent.empty()) {
+    extent.push_back(1);
+    step.push_back(1);
+  }
+  const size_t inner_axis = extent.size() - 1;
+  const int64_t inner = extent[inner_axis];
+  Dims index(extent.size(), 0);
+  int64_t offset = base;
+  for (int64_t i = 0; i < n; i += inner) {
+    run(i, offset, inner, step[inner_axis]);
+    for (size_t d = inner_axis; d-- > 0;) {
+      offset += step[d];
+      if (++index[d] < extent[d]) break;
+      offset -= index[d] * step[d];
+      index[d] = 0;
+    }
+  }
+}
+
 using kiln::FloatToHalf;
 using kiln::HalfToFloat;
 

@@ -39,51 +39,21 @@ Status CopyKernel(const KernelSpec&, const Refs& in, const Refs& out) {
 }
 
 // out[i] = in[base + sum_d index_d(i) * strides[d]] for every output element, elements
-// moved by size (Slice, Transpose). Output dims whose source strides chain are merged
-// first; the index then advances like an odometer (no division per element), and a
-// merged innermost run that is contiguous in the source is one memcpy: a Concat's
-// gradient slices [B, T, a + b] into [B, T, a] runs, not element by element.
+// moved by size (Slice, Transpose, Expand); a run contiguous in the source is one memcpy:
+// a Concat's gradient slices [B, T, a + b] into [B, T, a] runs, not element by element.
 Status StridedCopy(const TensorRef& in, const TensorRef& out, int64_t base, const Dims& strides) {
   RETURN_IF_ERROR(CheckSameDType(in, out));
-  const int64_t n = out.num_elements();
-  if (n == 0) return Status::Ok();
-  // Merged dims, innermost last; extent-1 dims drop out.
-  Dims dims, steps;
-  for (size_t d = 0; d < out.dims.size(); ++d) {
-    if (out.dims[d] == 1) continue;
-    if (!dims.empty() && steps.back() == out.dims[d] * strides[d]) {
-      dims.back() *= out.dims[d];
-      steps.back() = strides[d];
-    } else {
-      dims.push_back(out.dims[d]);
-      steps.push_back(strides[d]);
-    }
-  }
-  if (dims.empty()) {
-    dims.push_back(1);
-    steps.push_back(1);
-  }
-  const size_t inner_axis = dims.size() - 1;
-  const int64_t inner = dims[inner_axis], inner_step = steps[inner_axis];
   return DispatchBySize(out.dtype, [&](auto tag) {
     using U = decltype(tag);
     const U* x = in.as<U>();
     U* y = out.as<U>();
-    Dims index(dims.size(), 0);
-    int64_t offset = base;
-    for (int64_t i = 0; i < n; i += inner) {
-      if (inner_step == 1) {
-        std::memcpy(y + i, x + offset, inner * sizeof(U));
+    ref::ForEachStridedRun(out.dims, strides, base, [&](int64_t i, int64_t offset, int64_t count, int64_t step) {
+      if (step == 1) {
+        std::memcpy(y + i, x + offset, count * sizeof(U));
       } else {
-        for (int64_t j = 0; j < inner; ++j) y[i + j] = x[offset + j * inner_step];
+        for (int64_t j = 0; j < count; ++j) y[i + j] = x[offset + j * step];
       }
-      for (size_t d = inner_axis; d-- > 0;) {  // the odometer over the outer dims
-        offset += steps[d];
-        if (++index[d] < dims[d]) break;
-        offset -= index[d] * steps[d];
-        index[d] = 0;
-      }
-    }
+    });
     return Status::Ok();
   });
 }
@@ -318,13 +288,13 @@ Status PadKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
 Status ExpandKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   if (in[0].dims.size() > out[0].dims.size()) return InvalidArgument("output rank is below the input rank");
   RETURN_IF_ERROR(CheckBroadcastsTo(in[0].dims, out[0].dims));
-  BroadcastIndexer index(in[0].dims, out[0].dims);
-  RETURN_IF_ERROR(CheckSameDType(in[0], out[0]));
-  return DispatchBySize(out[0].dtype, [&](auto tag) {
-    using U = decltype(tag);
-    for (int64_t i = 0; i < out[0].num_elements(); ++i) out[0].as<U>()[i] = in[0].as<U>()[index(i)];
-    return Status::Ok();
-  });
+  // The input's strides right-aligned to the output's axes, 0 where it broadcasts.
+  const Dims& x = in[0].dims;
+  const Dims x_strides = RowMajorStrides(x);
+  const size_t lead = out[0].dims.size() - x.size();
+  Dims source(out[0].dims.size(), 0);
+  for (size_t d = 0; d < x.size(); ++d) source[lead + d] = x[d] == 1 ? 0 : x_strides[d];
+  return StridedCopy(in[0], out[0], 0, source);
 }
 
 // Shape: int64 dims[start:end] (start/end attributes from opset 15, clamped).
