@@ -663,6 +663,11 @@ std::vector<RefCase> RefCases() {
        {4}});
   add({"BatchNormRank2", "BatchNormalization", {{4, 6}, {6}, {6}, {6}, {6}}, {}, {1, 2, 3, 4}, {4}});
   add({"LRN", "LRN", {{2, 7, 3, 3}}, MakeAttrs({{"size", {5}}}, {{"alpha", 0.01f}, {"beta", 0.6f}, {"bias", 1.5f}})});
+  add({"LayerNormLastAxis", "LayerNormalization", {{2, 3, 8}, {8}, {8}}, {}, {1, 2}});
+  add({"LayerNormAxis1NoBias",
+       "LayerNormalization",
+       {{2, 3, 4}, {3, 4}},
+       MakeAttrs({{"axis", {1}}}, {{"epsilon", 1e-3f}})});
   // Linear algebra.
   add({"MatMul2d", "MatMul", {{3, 5}, {5, 4}}, {}});
   add({"MatMulVectorLeft", "MatMul", {{5}, {2, 5, 3}}, {}});
@@ -853,6 +858,15 @@ TEST(OneDnnSupportTest, GivesReasonsForWhatItCannotRun) {
   EXPECT_NE(ReasonFor("Sub", {{proto::DT_FLOAT, {3}}, {proto::DT_FLOAT, {2, 3}}}, {{2, 3}}), "");
   EXPECT_NE(ReasonFor("Add", {{proto::DT_FLOAT, {3, 1}}, {proto::DT_FLOAT, {1, 4}}}, {{3, 4}}), "");
   EXPECT_NE(ReasonFor("LRN", {x}, {x.dims}, MakeAttrs({{"size", {2}}})), "");
+  // LayerNormalization: a Scale that broadcasts within the normalized axes, and the
+  // Mean/InvStdDev outputs, are the reference kernel's.
+  const TensorType rows{proto::DT_FLOAT, {2, 3, 4}};
+  EXPECT_NE(ReasonFor("LayerNormalization", {rows, {proto::DT_FLOAT, {4}}}, {rows.dims}, MakeAttrs({{"axis", {1}}}))
+                .find("Scale"),
+            std::string::npos);
+  EXPECT_NE(ReasonFor("LayerNormalization", {rows, {proto::DT_FLOAT, {4}}}, {rows.dims, {2, 3, 1}}).find("Mean"),
+            std::string::npos);
+  EXPECT_EQ(ReasonFor("LayerNormalization", {rows, {proto::DT_FLOAT, {4}}}, {rows.dims}), "");
   EXPECT_NE(
       ReasonFor(
           "AveragePool", {x}, {{1, 2, 3, 3}},
