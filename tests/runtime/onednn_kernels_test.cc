@@ -189,6 +189,20 @@ TEST_F(OneDnnDirectTest, SmallKernelsRunOnOneThread) {
   EXPECT_FALSE(OneDnnKernelRunsOnOneThread(spec("Relu", {{1024, 1024}}, {1024, 1024})));
   // Backward products are not estimated: they keep every thread, however small.
   EXPECT_FALSE(OneDnnKernelRunsOnOneThread(spec("ConvGradInput", {{1, 1, 2, 2}, {1, 1, 1, 1}}, {1, 1, 2, 2})));
+  // Unsplit memory-bound kernels of an inference plan stay on one thread up to one core's L2
+  // (OpenMP's workers sleep there); training plans and compute-bound kernels keep the region.
+  using runtime::onednn::OneDnnUnsplitKernelRunsOnOneThread;
+  const KernelSpec transpose = spec("Transpose", {{10, 64, 64}}, {64, 10, 64});
+  EXPECT_FALSE(OneDnnKernelRunsOnOneThread(transpose));
+  ASSERT_TRUE(env_.use_share_team);
+  EXPECT_TRUE(OneDnnUnsplitKernelRunsOnOneThread(transpose));
+  EXPECT_TRUE(OneDnnUnsplitKernelRunsOnOneThread(spec("LayerNormalization", {{640, 64}, {64}, {64}}, {640, 64})));
+  EXPECT_FALSE(OneDnnUnsplitKernelRunsOnOneThread(spec("Transpose", {{64, 64, 128}}, {64, 128, 64})));  // 4 MiB
+  EXPECT_FALSE(OneDnnUnsplitKernelRunsOnOneThread(spec("MatMul", {{64, 784}, {784, 512}}, {64, 512})));
+  EXPECT_FALSE(OneDnnUnsplitKernelRunsOnOneThread(spec("ConvGradInput", {{1, 1, 2, 2}, {1, 1, 1, 1}}, {1, 1, 2, 2})));
+  env_.use_share_team = false;
+  EXPECT_FALSE(OneDnnUnsplitKernelRunsOnOneThread(transpose));
+  env_.use_share_team = true;
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
   const int saved = omp_get_max_threads();
   omp_set_num_threads(3);

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <unordered_set>
 
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
 #include <omp.h>
@@ -310,6 +311,25 @@ bool RunsOnOneThread(const KernelSpec& spec) {
   return bytes < kOneThreadBytes;
 }
 
+// An unsplit kernel of an inference plan is an OpenMP region, and the plan's other steps run
+// on the share team, so OpenMP's workers sleep between its regions: each region pays their
+// wake-up, ~25 us measured (a Transpose [10, 64, 64]: 31 us as a two-thread region, 6.7 us
+// on one thread; a LayerNormalization over [640, 64]: 40 vs 15 us). A memory-bound kernel
+// whose traffic fits one core's L2 takes less than that on one thread.
+constexpr int64_t kOneThreadRegionBytes = 2 << 20;
+bool RegionCostsMoreThanItSaves(const KernelSpec& spec) {
+  static const std::unordered_set<std::string> compute_bound = {
+      "MatMul", "Gemm", "FusedMatMul", "Conv", "FusedConv", "ConvTranspose", "RNN", "GRU", "LSTM"};
+  if (!spec.env || !spec.env->use_share_team || compute_bound.count(spec.op_type) ||
+      spec.op_type.find("Grad") != std::string::npos) {
+    return false;
+  }
+  int64_t bytes = 0;
+  for (const TensorRef& t : spec.inputs) bytes += t.num_bytes();
+  for (const TensorRef& t : spec.outputs) bytes += t.num_bytes();
+  return bytes < kOneThreadRegionBytes;
+}
+
 class OneThreadKernel : public Kernel {
  public:
   explicit OneThreadKernel(std::unique_ptr<Kernel> kernel) : kernel_(std::move(kernel)) {}
@@ -327,6 +347,9 @@ class OneThreadKernel : public Kernel {
 }  // namespace
 
 bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec) { return RunsOnOneThread(spec); }
+bool OneDnnUnsplitKernelRunsOnOneThread(const KernelSpec& spec) {
+  return RunsOnOneThread(spec) || RegionCostsMoreThanItSaves(spec);
+}
 
 int SessionThreads(const KernelSpec& spec) {
   int available = 1;
@@ -452,7 +475,7 @@ void RegisterAs(KernelRegistry& r, const std::string& family, const std::string&
   r.Register(family, op_type, [registered](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
     std::unique_ptr<Kernel> split =
         BuildSplitKernel(spec, [&](const KernelSpec& part) { return RunBuilder(registered, part); });
-    const bool one_thread = !split && RunsOnOneThread(spec);
+    const bool one_thread = !split && OneDnnUnsplitKernelRunsOnOneThread(spec);
     const int split_parts = split ? split->Parts() : 0;
     std::optional<ScopedThreadCount> building_threads;
     if (one_thread) building_threads.emplace(1);

@@ -155,6 +155,11 @@ void WithPrivateEnv(const std::function<void(ExecEnv& env)>& fn);
 /// work (the products' flops, the other ops' bytes) is too small to repay waking the other
 /// threads.
 bool OneDnnKernelRunsOnOneThread(const KernelSpec& spec);
+/// Whether a kernel that is not split (an OpenMP region otherwise) runs on one thread: the
+/// small kernels above, and in an inference plan (ExecEnv::use_share_team) a memory-bound
+/// kernel whose traffic fits one core's L2, which takes less than waking OpenMP's sleeping
+/// workers.
+bool OneDnnUnsplitKernelRunsOnOneThread(const KernelSpec& spec);
 
 /// The threads a kernel of `spec` may use: the session's count (1 for a part of a split
 /// kernel, onednn_split.cc), at most OpenMP's.
