@@ -68,6 +68,9 @@ const std::vector<PipelineEntry>& InferencePipeline() {
       {"fold-constants"},
       // Duplicate subexpressions (shared shape constants, repeated branches) once.
       {"cse"},
+      // A layer norm spelled out by an exporter before opset 17 becomes one LayerNormalization
+      // (after CSE, which merges the epsilon and exponent constants it compares).
+      {"fuse-layer-norm"},
       // Inference BN becomes Conv/MatMul weights and bias (needs the Conv's sole use, so after CSE).
       {"fold-batchnorm"},
       // Conv/MatMul/Gemm + bias + residual + activation -> one oneDNN primitive with post-ops.

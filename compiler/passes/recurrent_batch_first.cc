@@ -31,12 +31,6 @@ bool SqueezesAxis(const Node* n, int64_t axis) {
   return axes.size() == 1 && (axes[0] == axis || axes[0] == axis - 4);
 }
 
-// The only user of `v`, when it has one and is no graph output.
-Node* SoleUser(Graph& graph, Value* v) {
-  if (graph.IsGraphOutput(v) || graph.NumUses(v) != 1) return nullptr;
-  return graph.Users(v).front();
-}
-
 class RecurrentBatchFirstPass : public Pass {
  public:
   std::string name() const override { return "recurrent-batch-first"; }

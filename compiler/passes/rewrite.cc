@@ -117,6 +117,11 @@ bool ReplaceWithReshapeOf(Graph& graph, Node* node, Value* src) {
   return true;
 }
 
+Node* SoleUser(Graph& graph, Value* v) {
+  if (graph.IsGraphOutput(v) || graph.NumUses(v) != 1) return nullptr;
+  return graph.Users(v).front();
+}
+
 void RemoveUnusedNodes(Graph& graph) {
   std::vector<Node*> nodes = graph.NodeList();
   for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {

@@ -44,6 +44,9 @@ bool CollapseReshapeChain(Graph& graph, Node* node);
 /// their shapes agree, else by a new Reshape of `src`. Returns whether it changed.
 bool ReplaceWithReshapeOf(Graph& graph, Node* node, Value* src);
 
+/// The only user of `v` when it has exactly one and is no graph output, else null.
+Node* SoleUser(Graph& graph, Value* v);
+
 /// Removes nodes whose outputs are all unused (what the rewrites leave behind).
 void RemoveUnusedNodes(Graph& graph);
 
