@@ -413,6 +413,51 @@ TEST_F(OneDnnDirectTest, BatchNormalizationInference) {
   Expect("BatchNormalization", MakeAttrs({}, {{"epsilon", 1e-3f}}), {x, scale, bias, mean, var}, x.dims(), expected);
 }
 
+// A binary op at a layout region's edge (full-size tensors in different layouts, a broadcast
+// second input) runs in src0's layout with reorders in and out: the same values as plain.
+TEST_F(OneDnnDirectTest, BinaryAcrossLayoutsMatchesPlain) {
+  const Dims x_dims = {2, 6, 5, 4};
+  const Tensor x = Pattern(x_dims, 31), full = Pattern(x_dims, 32), per_channel = Pattern({1, 6, 1, 1}, 33);
+  const Layout plain = proto::LAYOUT_PLAIN, last = proto::LAYOUT_CHANNELS_LAST;
+  struct Case {
+    const char* op;
+    const Tensor* b;
+    Layout a_layout, b_layout, out_layout;
+  };
+  const std::vector<Case> cases = {{"Mul", &per_channel, plain, plain, last},  // EfficientNet's excitation
+                                   {"Mul", &per_channel, last, plain, plain},
+                                   {"Add", &full, plain, last, last},
+                                   {"Sub", &full, last, plain, plain},
+                                   {"Div", &full, last, last, plain}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.op) + " " + std::to_string(c.a_layout) + std::to_string(c.b_layout) +
+                 std::to_string(c.out_layout));
+    auto want = Run(c.op, {}, {x, *c.b}, {x_dims});
+    ASSERT_OK(want.status());
+    auto laid = [](const Tensor& t, Layout l) {
+      return l == proto::LAYOUT_PLAIN ? t : testing::Relayout(t, proto::LAYOUT_PLAIN, l);
+    };
+    const Tensor a_in = laid(x, c.a_layout);
+    const bool b_full = c.b == &full;
+    const Tensor b_in = b_full ? laid(full, c.b_layout) : per_channel;
+    Tensor got(proto::DT_FLOAT, x_dims);
+    KernelSpec spec;
+    spec.name = "n";
+    spec.op_type = c.op;
+    spec.env = &env_;
+    spec.inputs = {a_in.ref(), b_in.ref()};
+    spec.inputs[0].layout = c.a_layout;
+    if (b_full) spec.inputs[1].layout = c.b_layout;
+    spec.outputs = {got.ref()};
+    spec.outputs[0].layout = c.out_layout;
+    auto kernel = KernelRegistry::Global().Create("onednn", spec);
+    ASSERT_OK(kernel.status());
+    ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
+    const Tensor result = c.out_layout == plain ? got : testing::Relayout(got, c.out_layout, plain);
+    EXPECT_EQ(testing::CompareTensors(result, (*want)[0], 0, 0), "");
+  }
+}
+
 TEST_F(OneDnnDirectTest, GlobalAveragePoolConcatAndSum) {
   const Tensor x = Pattern({2, 3, 3, 3}, 28);
   std::vector<float> gap(6, 0.0f);
