@@ -9,7 +9,7 @@ namespace kiln::runtime {
 
 bool KeepsFiniteValues(const std::string& op, const Attrs& attrs) {
   // Fused ops: their activations that keep finite values finite (FusedActivations).
-  static const char* const kActivations[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh"};
+  static const char* const kActivations[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Swish"};
   if (op == "FusedConv" || op == "FusedMatMul") {
     const std::string activation = attrs.GetString("activation", "");
     for (const char* a : kActivations) {

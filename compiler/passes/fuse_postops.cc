@@ -1,6 +1,7 @@
 // fuse-postops: oneDNN post-op fusion. A Conv, MatMul or Gemm followed by a
 // chain of single-use consumers
 //     [+ bias (per channel / per column constant)] [+ residual Z] [activation]
+// (the activation may be x * Sigmoid(x), which becomes Swish)
 // in that order becomes one FusedConv / FusedMatMul (ir/core/fused_ops.h) that
 // oneDNN runs as one primitive with bias, sum / binary_add and eltwise
 // post-ops; the intermediate tensors are never written. The fused node takes
@@ -60,7 +61,7 @@ bool FusedActivation(const Node& node, Attrs* result) {
   Attrs attrs;
   attrs.SetString("activation", op);
   if (op == "LeakyRelu") attrs.SetFloat("activation_alpha", node.attrs().GetFloat("alpha", 0.01f));
-  if (op == "Elu") attrs.SetFloat("activation_alpha", node.attrs().GetFloat("alpha", 1.0f));
+  if (op == "Elu" || op == "Swish") attrs.SetFloat("activation_alpha", node.attrs().GetFloat("alpha", 1.0f));
   if (op == "Clip") {
     float bounds[2] = {std::numeric_limits<float>::lowest(), std::numeric_limits<float>::max()};
     for (int i = 1; i <= 2; ++i) {
@@ -76,13 +77,44 @@ bool FusedActivation(const Node& node, Attrs* result) {
   return true;
 }
 
+// The Mul of x * Sigmoid(x) (Swish, SiLU: how exporters before opset 24 write it) when those
+// two nodes are x's only users and the Sigmoid's output is read by the Mul alone; its Sigmoid
+// in `sigmoid`.
+Node* SwishOf(Graph& graph, Value* x, Node** sigmoid) {
+  if (graph.NumUses(x) != 2) return nullptr;
+  Node* s = nullptr;
+  Node* mul = nullptr;
+  for (Node* user : graph.Users(x)) {
+    if (user->op_type() == "Sigmoid") s = user;
+    if (user->op_type() == "Mul") mul = user;
+  }
+  if (!s || !mul || SoleUser(graph, s->output(0)) != mul || s->output(0)->type() != x->type() ||
+      mul->output(0)->type() != x->type()) {
+    return nullptr;
+  }
+  const bool operands =
+      (mul->input(0) == x && mul->input(1) == s->output(0)) || (mul->input(1) == x && mul->input(0) == s->output(0));
+  *sigmoid = s;
+  return operands ? mul : nullptr;
+}
+
 // Follows `core`'s output through bias, residual and activation consumers.
 Chain FollowChain(Graph& graph, Node* core, Value* bias) {
   Chain chain;
   chain.bias = bias;
   const bool is_conv = core->op_type() == "Conv";
   Value* cur = core->output(0);
-  while (graph.NumUses(cur) == 1 && !graph.IsGraphOutput(cur) && !chain.activation.Has("activation")) {
+  while (!graph.IsGraphOutput(cur) && !chain.activation.Has("activation")) {
+    Node* sigmoid = nullptr;
+    if (Node* mul = SwishOf(graph, cur, &sigmoid)) {
+      chain.activation.SetString("activation", "Swish");
+      chain.activation.SetFloat("activation_alpha", 1.0f);
+      chain.absorbed.push_back(sigmoid);
+      chain.absorbed.push_back(mul);
+      cur = mul->output(0);
+      continue;
+    }
+    if (graph.NumUses(cur) != 1) break;
     Node* user = graph.Users(cur)[0];
     if (user->op_type() == "Add" && chain.activation.all().empty()) {
       Value* other = user->input(user->input(0) == cur ? 1 : 0);

@@ -42,7 +42,7 @@ TEST(FusePostOpsTest, ResidualBlockBecomesTwoFusedConvs) {
 }
 
 TEST(FusePostOpsTest, ChannelBiasAddAndEveryActivationFuse) {
-  for (const char* act : {"Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "Clip"}) {
+  for (const char* act : {"Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "Swish", "Clip"}) {
     SCOPED_TRACE(act);
     Graph g;
     Value* x = g.AddInput("x", {proto::DT_FLOAT, {1, 4, 5, 5}});
@@ -54,7 +54,9 @@ TEST(FusePostOpsTest, ChannelBiasAddAndEveryActivationFuse) {
       act_in.push_back(g.AddConstant("lo", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{-0.5f})));
       act_in.push_back(g.AddConstant("hi", Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{0.5f})));
     }
-    if (std::string(act) == "LeakyRelu" || std::string(act) == "Elu") attrs.SetFloat("alpha", 0.3f);
+    if (std::string(act) == "LeakyRelu" || std::string(act) == "Elu" || std::string(act) == "Swish") {
+      attrs.SetFloat("alpha", 0.3f);
+    }
     g.AddOutput(g.AddNode(act, "act", act_in, 1, attrs)->output(0));
     auto original = InferAndClone(g);
     ExpectPassChanges(g, "fuse-postops", true);
@@ -89,6 +91,42 @@ TEST(FusePostOpsTest, MlpMatMulAndGemmChainsFuse) {
   EXPECT_EQ(CountOps(g, "FusedMatMul"), 3);
   EXPECT_EQ(g.outputs()[0]->name(), "logits");
   ExpectSameResults(*original, g);
+}
+
+// x * Sigmoid(x) after a Conv or MatMul (SiLU as exported before opset 24: EfficientNet,
+// YOLO) becomes a Swish post-op; with the Sigmoid read elsewhere, or a Mul by another value,
+// the chain ends before it.
+TEST(FusePostOpsTest, SigmoidTimesItsInputBecomesSwish) {
+  for (bool sigmoid_first : {true, false}) {
+    Graph g;
+    Value* x = g.AddInput("x", {proto::DT_FLOAT, {2, 4, 5, 5}});
+    Value* conv = AddConv(g, "conv", x, 4, 6, true, 9);
+    Value* s = g.AddNode("Sigmoid", "sig", {conv})->output(0);
+    std::vector<Value*> operands = sigmoid_first ? std::vector<Value*>{s, conv} : std::vector<Value*>{conv, s};
+    g.AddOutput(g.AddNode("Mul", "silu", operands)->output(0));
+    Value* m = g.AddNode("MatMul", "fc",
+                         {g.AddInput("v", {proto::DT_FLOAT, {3, 8}}), g.AddConstant("w", RandomTensor({8, 5}, 10))})
+                   ->output(0);
+    g.AddOutput(g.AddNode("Mul", "fc_silu", {m, g.AddNode("Sigmoid", "fc_sig", {m})->output(0)})->output(0));
+    auto original = InferAndClone(g);
+    ExpectPassChanges(g, "fuse-postops", true);
+    EXPECT_EQ(g.num_nodes(), 2);
+    for (const auto& n : g.nodes()) {
+      EXPECT_EQ(n->attrs().GetString("activation", ""), "Swish") << n->name();
+      EXPECT_FLOAT_EQ(n->attrs().GetFloat("activation_alpha", 0.0f), 1.0f);
+    }
+    ExpectSameResults(*original, g);
+  }
+  Graph g;
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, {1, 4, 5, 5}});
+  Value* c1 = AddConv(g, "c1", x, 4, 4, true, 11);
+  Value* s1 = g.AddNode("Sigmoid", "s1", {c1})->output(0);
+  g.AddOutput(g.AddNode("Mul", "m1", {c1, s1})->output(0));
+  g.AddOutput(s1);  // the Sigmoid is read elsewhere
+  Value* c2 = AddConv(g, "c2", x, 4, 4, true, 13);
+  Value* s2 = g.AddNode("Sigmoid", "s2", {x})->output(0);
+  g.AddOutput(g.AddNode("Mul", "m2", {c2, s2})->output(0));  // a gate from another value
+  ExpectPassLeavesAlone(g, "fuse-postops");
 }
 
 TEST(FusePostOpsTest, LeavesUnfusableChainsAlone) {

@@ -759,6 +759,11 @@ std::vector<RefCase> RefCases() {
        {{1, 3, 5, 5}, {4, 3, 1, 1}, {4}},
        WithString(MakeAttrs({}, {{"activation_alpha", 0.5f}}), "activation", "Elu"),
        {1, 2}});
+  add({"FusedConvSwish",
+       "FusedConv",
+       {{1, 3, 5, 5}, {4, 3, 3, 3}, {4}},
+       WithString(MakeAttrs({{"pads", {1, 1, 1, 1}}}, {{"activation_alpha", 1.0f}}), "activation", "Swish"),
+       {1, 2}});
   add({"FusedMatMulBiasResidualSigmoid",
        "FusedMatMul",
        {{4, 6}, {6, 5}, {5}, {4, 5}},

@@ -144,10 +144,10 @@ Status AppendActivation(const Attrs& attrs, dnnl::post_ops& post_ops) {
   if (act.empty()) return Status::Ok();
   const float alpha = attrs.GetFloat("activation_alpha", 0.0f), beta = attrs.GetFloat("activation_beta", 0.0f);
   static const std::map<std::string, algorithm> kAlgorithms = {
-      {"Relu", algorithm::eltwise_relu}, {"LeakyRelu", algorithm::eltwise_relu},
-      {"Elu", algorithm::eltwise_elu},   {"Sigmoid", algorithm::eltwise_logistic},
-      {"Tanh", algorithm::eltwise_tanh}, {"Softplus", algorithm::eltwise_soft_relu},
-      {"Clip", algorithm::eltwise_clip}};
+      {"Relu", algorithm::eltwise_relu},   {"LeakyRelu", algorithm::eltwise_relu},
+      {"Elu", algorithm::eltwise_elu},     {"Sigmoid", algorithm::eltwise_logistic},
+      {"Tanh", algorithm::eltwise_tanh},   {"Softplus", algorithm::eltwise_soft_relu},
+      {"Swish", algorithm::eltwise_swish}, {"Clip", algorithm::eltwise_clip}};
   auto it = kAlgorithms.find(act);
   if (it == kAlgorithms.end()) return Unimplemented("activation '", act, "' has no oneDNN post-op");
   // Relu's alpha is its negative slope: 0 unless the activation is LeakyRelu.
