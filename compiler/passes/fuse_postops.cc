@@ -1,7 +1,7 @@
 // fuse-postops: oneDNN post-op fusion. A Conv, MatMul or Gemm followed by a
 // chain of single-use consumers
 //     [+ bias (per channel / per column constant)] [+ residual Z] [activation]
-// (the activation may be x * Sigmoid(x), which becomes Swish)
+// (the activation may be x * Sigmoid(x), which becomes Swish, or GELU spelled out with Erf)
 // in that order becomes one FusedConv / FusedMatMul (ir/core/fused_ops.h) that
 // oneDNN runs as one primitive with bias, sum / binary_add and eltwise
 // post-ops; the intermediate tensors are never written. The fused node takes
@@ -9,6 +9,7 @@
 // included) is already computed. A chain is fused only when oneDNN can run the
 // fused node (the target's answer, compiler/target.h), so fusion never trades a
 // oneDNN kernel for a reference one.
+#include <cmath>
 #include <limits>
 
 #include "compiler/pass.h"
@@ -98,6 +99,48 @@ Node* SwishOf(Graph& graph, Value* x, Node** sigmoid) {
   return operands ? mul : nullptr;
 }
 
+// The operand of binary `node` other than `v`, when `node` is `op` and reads `v` once.
+Value* OtherOperandOf(const Node* node, const char* op, const Value* v) {
+  if (!node || node->op_type() != op || node->num_inputs() != 2) return nullptr;
+  if (node->input(0) == v && node->input(1) != v) return node->input(1);
+  if (node->input(1) == v && node->input(0) != v) return node->input(0);
+  return nullptr;
+}
+
+// The nodes of GELU spelled out as exporters before opset 20 write it (the constants as float32),
+//   x * (1 + Erf(x / sqrt 2)) * 0.5   (the division may be a Mul by 1 / sqrt 2),
+// in order, when they are x's only readers and each intermediate is read by the next alone;
+// empty otherwise.
+std::vector<Node*> GeluOf(Graph& graph, Value* x) {
+  if (graph.NumUses(x) != 2) return {};
+  Node* scale = nullptr;
+  Node* times_x = nullptr;
+  for (Node* user : graph.Users(x)) {
+    if (user->op_type() == "Div" && user->input(0) == x &&
+        IsConstantFilledWith(user->input(1), static_cast<float>(std::sqrt(2.0)))) {
+      scale = user;
+    } else if (Value* c = OtherOperandOf(user, "Mul", x);
+               c && IsConstantFilledWith(c, static_cast<float>(std::sqrt(0.5)))) {
+      scale = user;
+    } else if (user->op_type() == "Mul") {
+      times_x = user;
+    }
+  }
+  if (!scale || !times_x) return {};
+  Node* erf = SoleUser(graph, scale->output(0));
+  if (!erf || erf->op_type() != "Erf") return {};
+  Node* plus_one = SoleUser(graph, erf->output(0));
+  Value* one = OtherOperandOf(plus_one, "Add", erf->output(0));
+  if (!one || !IsConstantFilledWith(one, 1.0) || OtherOperandOf(times_x, "Mul", x) != plus_one->output(0)) return {};
+  Node* half = SoleUser(graph, times_x->output(0));
+  Value* h = OtherOperandOf(half, "Mul", times_x->output(0));
+  if (!h || !IsConstantFilledWith(h, 0.5) || half->output(0)->type() != x->type()) return {};
+  for (Node* n : {scale, erf, plus_one}) {
+    if (n->output(0)->type() != x->type()) return {};
+  }
+  return {scale, erf, plus_one, times_x, half};
+}
+
 // Follows `core`'s output through bias, residual and activation consumers.
 Chain FollowChain(Graph& graph, Node* core, Value* bias) {
   Chain chain;
@@ -112,6 +155,12 @@ Chain FollowChain(Graph& graph, Node* core, Value* bias) {
       chain.absorbed.push_back(sigmoid);
       chain.absorbed.push_back(mul);
       cur = mul->output(0);
+      continue;
+    }
+    if (std::vector<Node*> gelu = GeluOf(graph, cur); !gelu.empty()) {
+      chain.activation.SetString("activation", "Gelu");
+      chain.absorbed.insert(chain.absorbed.end(), gelu.begin(), gelu.end());
+      cur = gelu.back()->output(0);
       continue;
     }
     if (graph.NumUses(cur) != 1) break;

@@ -17,9 +17,9 @@ constexpr int kFusedResidualInput = 3;
 
 /// Whether `op` may be a fused op's activation (each maps to one oneDNN eltwise
 /// post-op): Relu, LeakyRelu (alpha), Elu (alpha), Sigmoid, Tanh, Softplus, Swish (alpha),
-/// and Clip (alpha = min, beta = max). Header-only: the runtime does not link the IR.
+/// Gelu (erf), and Clip (alpha = min, beta = max). Header-only: the runtime does not link the IR.
 inline bool IsFusableActivation(const std::string& op) {
-  for (const char* a : {"Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "Swish", "Clip"}) {
+  for (const char* a : {"Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "Swish", "Gelu", "Clip"}) {
     if (op == a) return true;
   }
   return false;

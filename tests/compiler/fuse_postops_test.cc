@@ -3,6 +3,8 @@
 // fuse are left alone.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "tests/compiler/pass_test_helpers.h"
 
 namespace kiln {
@@ -127,6 +129,42 @@ TEST(FusePostOpsTest, SigmoidTimesItsInputBecomesSwish) {
   Value* s2 = g.AddNode("Sigmoid", "s2", {x})->output(0);
   g.AddOutput(g.AddNode("Mul", "m2", {c2, s2})->output(0));  // a gate from another value
   ExpectPassLeavesAlone(g, "fuse-postops");
+}
+
+// GELU as exporters before opset 20 spell it, x * (1 + Erf(x / sqrt 2)) * 0.5 (or x * 1/sqrt 2),
+// after MatMul + bias (BERT, ViT, ConvNeXt) becomes a Gelu post-op; another constant leaves it.
+TEST(FusePostOpsTest, SpelledOutGeluBecomesAPostOp) {
+  auto scalar = [](Graph& g, const std::string& name, float v) {
+    return g.AddConstant(name, Tensor::FromVector(proto::DT_FLOAT, {}, std::vector<float>{v}));
+  };
+  auto build = [&](Graph& g, bool by_mul, float half) {
+    Value* x = g.AddInput("x", {proto::DT_FLOAT, {2, 3, 8}});
+    Value* m = g.AddNode("MatMul", "fc", {x, g.AddConstant("w", RandomTensor({8, 6}, 14))})->output(0);
+    m = g.AddNode("Add", "bias", {g.AddConstant("b", RandomTensor({6}, 15)), m})->output(0);
+    Value* scaled = by_mul
+                        ? g.AddNode("Mul", "scale", {m, scalar(g, "c", static_cast<float>(std::sqrt(0.5)))})->output(0)
+                        : g.AddNode("Div", "scale", {m, scalar(g, "c", static_cast<float>(std::sqrt(2.0)))})->output(0);
+    Value* e = g.AddNode("Erf", "erf", {scaled})->output(0);
+    Value* p = g.AddNode("Add", "plus_one", {e, scalar(g, "one", 1.0f)})->output(0);
+    Value* t = g.AddNode("Mul", "times_x", {m, p})->output(0);
+    g.AddOutput(g.AddNode("Mul", "half", {t, scalar(g, "h", half)})->output(0));
+  };
+  for (bool by_mul : {false, true}) {
+    Graph g;
+    build(g, by_mul, 0.5f);
+    auto original = InferAndClone(g);
+    ExpectPassChanges(g, "fuse-postops", true);
+    ASSERT_EQ(g.num_nodes(), 1);
+    EXPECT_EQ(g.nodes().front()->op_type(), "FusedMatMul");
+    EXPECT_EQ(g.nodes().front()->attrs().GetString("activation", ""), "Gelu");
+    ExpectSameResults(*original, g);
+  }
+  Graph other;
+  build(other, false, 0.25f);
+  ASSERT_OK(RunOnePass(other, "infer-shapes").status());
+  ExpectPassChanges(other, "fuse-postops", true);  // the bias only
+  EXPECT_EQ(other.nodes().front()->attrs().GetString("activation", ""), "");
+  EXPECT_EQ(CountOps(other, "Erf"), 1);
 }
 
 TEST(FusePostOpsTest, LeavesUnfusableChainsAlone) {

@@ -732,6 +732,10 @@ std::vector<RefCase> RefCases() {
   add({"MatMulVectorLeft", "MatMul", {{5}, {2, 5, 3}}, {}});
   add({"MatMulVectorRight", "MatMul", {{2, 3, 5}, {5}}, {}});
   add({"MatMulBatchBroadcast", "MatMul", {{3, 1, 2, 4}, {2, 4, 3}}, {}, {1}});
+  // Weights shared by every batch: one product of 2 * 3 * 4 rows.
+  add({"MatMulBatchRowsShareWeights", "MatMul", {{2, 3, 4, 5}, {5, 6}}, {}, {1}});
+  add({"MatMulBatchRowsRuntimeWeights", "MatMul", {{2, 3, 4, 5}, {5, 6}}, {}});
+  add({"FusedMatMulBatchRowsBiasResidual", "FusedMatMul", {{2, 3, 4, 5}, {5, 6}, {1, 6}, {2, 3, 4, 6}}, {}, {1, 2}});
   add({"GemmPlain", "Gemm", {{3, 4}, {4, 5}}, {}, {1}});
   add({"GemmTransBiasRow", "Gemm", {{4, 3}, {5, 4}, {5}}, MakeAttrs({{"transA", {1}}, {"transB", {1}}}), {1, 2}});
   add({"GemmAlphaBetaFullC",
@@ -763,6 +767,11 @@ std::vector<RefCase> RefCases() {
        "FusedConv",
        {{1, 3, 5, 5}, {4, 3, 3, 3}, {4}},
        WithString(MakeAttrs({{"pads", {1, 1, 1, 1}}}, {{"activation_alpha", 1.0f}}), "activation", "Swish"),
+       {1, 2}});
+  add({"FusedMatMulGelu",
+       "FusedMatMul",
+       {{4, 6}, {6, 5}, {5}},
+       WithString(MakeAttrs({}), "activation", "Gelu"),
        {1, 2}});
   add({"FusedMatMulBiasResidualSigmoid",
        "FusedMatMul",

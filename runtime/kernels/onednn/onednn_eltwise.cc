@@ -147,7 +147,8 @@ Status AppendActivation(const Attrs& attrs, dnnl::post_ops& post_ops) {
       {"Relu", algorithm::eltwise_relu},   {"LeakyRelu", algorithm::eltwise_relu},
       {"Elu", algorithm::eltwise_elu},     {"Sigmoid", algorithm::eltwise_logistic},
       {"Tanh", algorithm::eltwise_tanh},   {"Softplus", algorithm::eltwise_soft_relu},
-      {"Swish", algorithm::eltwise_swish}, {"Clip", algorithm::eltwise_clip}};
+      {"Swish", algorithm::eltwise_swish}, {"Gelu", algorithm::eltwise_gelu_erf},
+      {"Clip", algorithm::eltwise_clip}};
   auto it = kAlgorithms.find(act);
   if (it == kAlgorithms.end()) return Unimplemented("activation '", act, "' has no oneDNN post-op");
   // Relu's alpha is its negative slope: 0 unless the activation is LeakyRelu.

@@ -28,7 +28,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildMatMulWithPostOps(const KernelSpec& spec,
   if (a.empty() || b.empty()) return Unimplemented("rank-0 operand");
   if (a.size() == 1) a.insert(a.begin(), 1);  // [K] -> [1, K]
   if (b.size() == 1) b.push_back(1);          // [K] -> [K, 1]
-  const size_t rank = std::max(a.size(), b.size());
+  size_t rank = std::max(a.size(), b.size());
   a = PadLeft(a, rank);
   b = PadLeft(b, rank);
   Dims dst(rank);
@@ -39,9 +39,24 @@ StatusOr<std::unique_ptr<Kernel>> BuildMatMulWithPostOps(const KernelSpec& spec,
   dst[rank - 2] = a[rank - 2];
   dst[rank - 1] = b[rank - 1];
   if (ElementCount(dst) != spec.outputs[0].num_elements()) return Unimplemented("unexpected output shape");
-  const memory::desc a_md = PlainDesc(a), b_md = PlainDesc(b), dst_md = PlainDesc(dst);
   const bool has_bias = fused && spec.has_input(kFusedBiasInput);
   const bool has_residual = fused && spec.has_input(kFusedResidualInput);
+  // Weights shared by every batch (B 2-D) and a bias per column at most: the batch dims are
+  // rows of one product. oneDNN runs [1, 56, 56, 96] x [96, 384] (ConvNeXt's channels-last
+  // MLP) as 56 products of 56 rows, at a quarter of the speed of one of 3136 rows.
+  bool per_column_bias = true;
+  if (has_bias) {
+    const Dims& c = spec.inputs[kFusedBiasInput].dims;
+    for (size_t i = 0; i + 1 < c.size(); ++i) per_column_bias &= c[i] == 1;
+  }
+  if (rank > 2 && spec.inputs[1].dims.size() <= 2 && per_column_bias) {
+    const int64_t rows = ElementCount(dst) / dst[rank - 1];
+    a = {rows, a[rank - 1]};
+    b = {b[rank - 2], b[rank - 1]};
+    dst = {rows, dst[rank - 1]};
+    rank = 2;
+  }
+  const memory::desc a_md = PlainDesc(a), b_md = PlainDesc(b), dst_md = PlainDesc(dst);
   memory::desc bias_md, z_md;
   if (has_bias) {
     if (spec.inputs[kFusedBiasInput].dims.size() > rank) return Unimplemented("bias has a higher rank than the output");
