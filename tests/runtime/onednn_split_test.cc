@@ -2,7 +2,7 @@
 // convolution at batch 1 in channels-last split over its output rows (strides, dilations,
 // asymmetric and SAME pads, bias, residual and activation, row counts that do not divide),
 // batches split evenly and unevenly (convolutions, products, pooling), each against the
-// reference kernel; what must not be split (grouped or plain convolutions at batch 1,
+// reference kernel (grouped and depthwise ones too); what must not be split (plain convolutions at batch 1,
 // transposed A, MaxPool's indices, one thread); the parts share the session's scratch; and
 // a second run is right too.
 #include <gtest/gtest.h>
@@ -146,6 +146,18 @@ TEST_F(OneDnnSplitTest, ConvolutionAtBatchOneSplitsItsOutputRows) {
   Check({"Conv", {{1, 16, 33, 33}, {32, 16, 4, 4}, {32}}, {1, 32, 17, 17}, same, true}, 2);
   const Attrs fused = WithActivation(Ints({{"pads", {1, 1, 1, 1}}}));
   Check({"FusedConv", {{1, 16, 21, 21}, {32, 16, 3, 3}, {32}, {1, 32, 21, 21}}, {1, 32, 21, 21}, fused, true}, 2);
+  // Grouped and depthwise (MobileNet's, stride 2 with a Clip): a part's rows hold every group.
+  Check({"Conv",
+         {{1, 16, 29, 23}, {32, 8, 3, 3}, {32}},
+         {1, 32, 29, 23},
+         Ints({{"pads", {1, 1, 1, 1}}, {"group", {2}}}),
+         true},
+        2);
+  Attrs depthwise = Ints({{"pads", {1, 1, 1, 1}}, {"strides", {2, 2}}, {"group", {64}}});
+  depthwise.SetString("activation", "Clip");
+  depthwise.SetFloat("activation_alpha", 0.0f);
+  depthwise.SetFloat("activation_beta", 6.0f);
+  Check({"FusedConv", {{1, 64, 113, 112}, {64, 1, 3, 3}, {64}, {}}, {1, 64, 57, 56}, depthwise, true}, 2);
   // One channel: the plain image's rows are contiguous too.
   Check({"FusedConv",
          {{1, 1, 64, 64}, {16, 1, 5, 5}, {16}, {}},
@@ -185,13 +197,7 @@ TEST_F(OneDnnSplitTest, ThreeThreadsMakeThreeParts) {
 }
 
 TEST_F(OneDnnSplitTest, LeavesAloneWhatItCannotSplit) {
-  // Grouped, or plain (whose rows are not contiguous), at batch 1; too few rows.
-  Check({"Conv",
-         {{1, 16, 29, 23}, {32, 8, 3, 3}, {32}},
-         {1, 32, 29, 23},
-         Ints({{"pads", {1, 1, 1, 1}}, {"group", {2}}}),
-         true},
-        0);
+  // Plain (whose rows are not contiguous) at batch 1; too few rows.
   Check({"Conv", {{1, 16, 29, 23}, {32, 16, 3, 3}, {32}}, {1, 32, 29, 23}, Ints({{"pads", {1, 1, 1, 1}}}), false}, 0);
   Check({"Conv", {{1, 64, 3, 40}, {64, 64, 3, 3}, {}}, {1, 64, 3, 40}, Ints({{"pads", {1, 1, 1, 1}}}), true}, 0);
   // A transposed A's rows are its columns; a product over batched weights; MatMul's B.

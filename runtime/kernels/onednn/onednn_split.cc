@@ -139,8 +139,8 @@ StatusOr<std::vector<PartShape>> PlanParts(const KernelSpec& spec, int threads) 
   // fewer than 4 output rows reads mostly its neighbours' rows (ResNet-50's 7x7 maps at
   // batch 1 ran 5% slower split): those stay one OpenMP region.
   const bool rows_contiguous = x.layout == proto::LAYOUT_CHANNELS_LAST || (x.dims.size() == 4 && x.dims[1] == 1);
-  if (!IsConv(spec.op_type) || y.size() != 4 || y[0] != 1 || y[2] < 4 * threads || spec.attrs.GetInt("group", 1) != 1 ||
-      !rows_contiguous || spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST ||
+  if (!IsConv(spec.op_type) || y.size() != 4 || y[0] != 1 || y[2] < 4 * threads || !rows_contiguous ||
+      spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST ||
       (residual && spec.inputs[kFusedResidualInput].layout != proto::LAYOUT_CHANNELS_LAST)) {
     return parts;
   }
