@@ -736,6 +736,7 @@ std::vector<RefCase> RefCases() {
   add({"MatMulBatchRowsShareWeights", "MatMul", {{2, 3, 4, 5}, {5, 6}}, {}, {1}});
   add({"MatMulBatchRowsRuntimeWeights", "MatMul", {{2, 3, 4, 5}, {5, 6}}, {}});
   add({"FusedMatMulBatchRowsBiasResidual", "FusedMatMul", {{2, 3, 4, 5}, {5, 6}, {1, 6}, {2, 3, 4, 6}}, {}, {1, 2}});
+  add({"FusedMatMulBatchRowsRank4Bias", "FusedMatMul", {{2, 3, 4, 5}, {5, 6}, {1, 1, 1, 6}}, {}, {1, 2}});
   add({"GemmPlain", "Gemm", {{3, 4}, {4, 5}}, {}, {1}});
   add({"GemmTransBiasRow", "Gemm", {{4, 3}, {5, 4}, {5}}, MakeAttrs({{"transA", {1}}, {"transB", {1}}}), {1, 2}});
   add({"GemmAlphaBetaFullC",

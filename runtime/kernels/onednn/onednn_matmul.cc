@@ -49,7 +49,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildMatMulWithPostOps(const KernelSpec& spec,
     const Dims& c = spec.inputs[kFusedBiasInput].dims;
     for (size_t i = 0; i + 1 < c.size(); ++i) per_column_bias &= c[i] == 1;
   }
-  if (rank > 2 && spec.inputs[1].dims.size() <= 2 && per_column_bias) {
+  const bool rows_of_one_product = rank > 2 && spec.inputs[1].dims.size() <= 2 && per_column_bias;
+  if (rows_of_one_product) {
     const int64_t rows = ElementCount(dst) / dst[rank - 1];
     a = {rows, a[rank - 1]};
     b = {b[rank - 2], b[rank - 1]};
@@ -59,8 +60,13 @@ StatusOr<std::unique_ptr<Kernel>> BuildMatMulWithPostOps(const KernelSpec& spec,
   const memory::desc a_md = PlainDesc(a), b_md = PlainDesc(b), dst_md = PlainDesc(dst);
   memory::desc bias_md, z_md;
   if (has_bias) {
-    if (spec.inputs[kFusedBiasInput].dims.size() > rank) return Unimplemented("bias has a higher rank than the output");
-    bias_md = PlainDesc(PadLeft(spec.inputs[kFusedBiasInput].dims, rank));
+    const Dims& c = spec.inputs[kFusedBiasInput].dims;
+    if (rows_of_one_product) {
+      bias_md = PlainDesc({1, c.empty() ? 1 : c.back()});  // [1, ..., N] as [1, N]
+    } else {
+      if (c.size() > rank) return Unimplemented("bias has a higher rank than the output");
+      bias_md = PlainDesc(PadLeft(c, rank));
+    }
   }
   dnnl::post_ops post_ops;
   if (has_residual) {
