@@ -1,9 +1,12 @@
 // simplify: algebraic identities that remove nodes without changing any value:
 // x+0, 0+x, x-0, x*1, 1*x, x/1, Identity, inference Dropout, Cast to the same
 // type, and chains of Reshape/Flatten/Squeeze/Unsqueeze (collapsed into one
-// Reshape, or removed when they restore the input's shape). A rewrite applies
+// Reshape, or removed when they restore the input's shape); and a ReduceMean over the
+// spatial axes of a 4-D tensor becomes GlobalAveragePool, the same value. A rewrite applies
 // only when the result has the replaced value's exact type (broadcasting x+0
 // may not), and graph outputs keep their names.
+#include <algorithm>
+
 #include "compiler/pass.h"
 #include "compiler/passes/rewrite.h"
 
@@ -36,6 +39,36 @@ Value* PassThroughOperand(const Graph& graph, const Node& node) {
   return nullptr;
 }
 
+// ReduceMean over the spatial axes of a 4-D float tensor (how PyTorch's x.mean([2, 3]) and
+// Keras-style global pooling export) is GlobalAveragePool, which has oneDNN kernels that
+// take layout regions; a keepdims=0 result becomes a Reshape of it. Returns whether it
+// rewrote `node`.
+bool SpatialMeanAsGlobalAveragePool(Graph& graph, Node* node) {
+  if (node->op_type() != "ReduceMean") return false;
+  Value* x = node->input(0);
+  if (!x || !x->has_type() || x->dtype() != proto::DT_FLOAT || x->dims().size() != 4) return false;
+  std::vector<int64_t> axes = node->attrs().GetInts("axes");
+  if (node->num_inputs() > 1 && node->input(1)) {
+    const Value* a = node->input(1);
+    if (!a->is_constant()) return false;
+    axes.clear();
+    for (int64_t i = 0; i < a->constant().num_elements(); ++i) {
+      axes.push_back(static_cast<int64_t>(a->constant().GetAsDouble(i)));
+    }
+  }
+  for (int64_t& a : axes) a = a < 0 ? a + 4 : a;
+  std::sort(axes.begin(), axes.end());
+  if (axes != std::vector<int64_t>{2, 3}) return false;
+  const Dims& d = x->dims();
+  Node* gap = graph.InsertNodeBefore(node, "GlobalAveragePool", node->name() + "/GlobalAveragePool", {x});
+  gap->output(0)->set_type({proto::DT_FLOAT, {d[0], d[1], 1, 1}});
+  if (!ReplaceWithReshapeOf(graph, node, gap->output(0))) {
+    graph.RemoveNode(gap);
+    return false;
+  }
+  return true;
+}
+
 class SimplifyPass : public Pass {
  public:
   std::string name() const override { return "simplify"; }
@@ -44,6 +77,10 @@ class SimplifyPass : public Pass {
     for (Node* node : graph.NodeList()) {
       if (IsReshapeLike(*node)) {
         changed = CollapseReshapeChain(graph, node) || changed;
+        continue;
+      }
+      if (SpatialMeanAsGlobalAveragePool(graph, node)) {
+        changed = true;
         continue;
       }
       Value* through = PassThroughOperand(graph, *node);

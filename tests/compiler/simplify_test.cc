@@ -60,6 +60,42 @@ TEST(SimplifyTest, CollapsesReshapeChainsIntoOneReshape) {
   ExpectSameResults(*original, g);
 }
 
+// x.mean([2, 3]) as exported (ShuffleNet's head), with and without keepdims, axes as an
+// attribute or an input, becomes GlobalAveragePool (and a Reshape); a mean over other axes
+// or of a 3-D tensor stays.
+TEST(SimplifyTest, SpatialMeanBecomesGlobalAveragePool) {
+  for (int variant = 0; variant < 3; ++variant) {
+    Graph g;
+    Value* x = g.AddInput("x", {proto::DT_FLOAT, {2, 5, 4, 3}});
+    Attrs attrs;
+    std::vector<Value*> in = {x};
+    if (variant == 2) {
+      in.push_back(Shape(g, "axes", {-1, 2}));
+    } else {
+      attrs.SetInts("axes", {2, 3});
+    }
+    attrs.SetInt("keepdims", variant == 1 ? 0 : 1);
+    g.AddOutput(g.AddNode("ReduceMean", "mean", in, 1, attrs, {"y"})->output(0));
+    auto original = InferAndClone(g);
+    ExpectPassChanges(g, "simplify", true);
+    EXPECT_EQ(CountOps(g, "GlobalAveragePool"), 1);
+    EXPECT_EQ(CountOps(g, "ReduceMean"), 0);
+    EXPECT_EQ(CountOps(g, "Reshape"), variant == 1 ? 1 : 0);
+    EXPECT_EQ(g.outputs()[0]->name(), "y");
+    ExpectSameResults(*original, g);
+  }
+  Graph g;
+  Attrs channels;
+  channels.SetInts("axes", {1, 2});
+  g.AddOutput(
+      g.AddNode("ReduceMean", "m1", {g.AddInput("x", {proto::DT_FLOAT, {2, 5, 4, 3}})}, 1, channels)->output(0));
+  Attrs last;
+  last.SetInts("axes", {2});
+  g.AddOutput(g.AddNode("ReduceMean", "m2", {g.AddInput("t", {proto::DT_FLOAT, {2, 5, 4}})}, 1, last)->output(0));
+  ASSERT_OK(RunOnePass(g, "infer-shapes").status());
+  ExpectPassLeavesAlone(g, "simplify");
+}
+
 TEST(SimplifyTest, LeavesTypeChangingAndInterfaceRewritesAlone) {
   Graph g;
   Value* x = g.AddInput("x", {proto::DT_FLOAT, {3}});
