@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "compiler/pass.h"
+#include "compiler/passes/rewrite.h"
 #include "ir/core/fused_program.h"
 #include "ir/core/shape_util.h"
 
@@ -175,15 +176,9 @@ std::string DescribeTail(Node& node, Tail* tail, bool* candidate) {
     tail->kind = op == "Softmax" ? FusedReduceKind::kSoftmax : FusedReduceKind::kLogSoftmax;
     return "";
   }
-  const Value* axes_input = node.num_inputs() > 1 ? node.input(1) : nullptr;
-  if (!axes_input || !axes_input->is_constant() || axes_input->constant().num_elements() == 0) {
-    return "ReduceSum's axes are not a non-empty constant";
-  }
-  std::vector<int64_t> raw;
-  for (int64_t i = 0; i < axes_input->constant().num_elements(); ++i) {
-    raw.push_back(static_cast<int64_t>(axes_input->constant().GetAsDouble(i)));
-  }
-  auto axes = NormalizeAxes(raw, rank);
+  const auto raw = ReductionAxes(node);
+  if (!raw || raw->empty()) return "ReduceSum's axes are not a non-empty constant";
+  auto axes = NormalizeAxes(*raw, rank);
   if (!axes.ok()) return "ReduceSum's axes are invalid";
   std::vector<bool> reduced(rank, false);
   for (int64_t a : *axes) reduced[a] = true;

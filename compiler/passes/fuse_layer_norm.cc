@@ -14,28 +14,15 @@
 namespace kiln {
 namespace {
 
-// A ReduceMean of `x` over its last axis alone, keeping it (axes as attribute or constant input).
+// A ReduceMean of `x` over its last axis alone, keeping it.
 bool IsMeanOverLastAxis(const Node* n, const Value* x) {
   if (!n || n->op_type() != "ReduceMean" || n->input(0) != x || !x->has_type() || x->dims().empty() ||
       n->attrs().GetInt("keepdims", 1) != 1) {
     return false;
   }
-  std::vector<int64_t> axes = n->attrs().GetInts("axes");
-  if (n->num_inputs() > 1 && n->input(1)) {
-    const Value* a = n->input(1);
-    if (!a->is_constant() || a->constant().num_elements() != 1) return false;
-    axes = {static_cast<int64_t>(a->constant().GetAsDouble(0))};
-  }
+  const auto axes = ReductionAxes(*n);
   const int64_t rank = static_cast<int64_t>(x->dims().size());
-  return axes.size() == 1 && (axes[0] == -1 || axes[0] == rank - 1);
-}
-
-// The other operand of a binary `node` whose operand `v` is, or null.
-Value* OtherOperand(const Node* node, const Value* v) {
-  if (!node || node->num_inputs() != 2) return nullptr;
-  if (node->input(0) == v) return node->input(1);
-  if (node->input(1) == v) return node->input(0);
-  return nullptr;
+  return axes && axes->size() == 1 && ((*axes)[0] == -1 || (*axes)[0] == rank - 1);
 }
 
 // A float32 constant with one value per element of the normalized axis (its dims [D] or
@@ -72,8 +59,7 @@ class FuseLayerNormPass : public Pass {
       Node* var = SoleUser(graph, pow->output(0));
       if (!IsMeanOverLastAxis(var, pow->output(0))) continue;
       Node* add_eps = SoleUser(graph, var->output(0));
-      if (!add_eps || add_eps->op_type() != "Add") continue;
-      const Value* eps = OtherOperand(add_eps, var->output(0));
+      const Value* eps = OtherOperand(add_eps, "Add", var->output(0));
       if (!eps || !eps->is_constant() || eps->constant().num_elements() != 1) continue;
       Node* sqrt = SoleUser(graph, add_eps->output(0));
       if (!sqrt || sqrt->op_type() != "Sqrt" || SoleUser(graph, sqrt->output(0)) != div ||
@@ -85,14 +71,14 @@ class FuseLayerNormPass : public Pass {
       Value* scale = nullptr;
       Value* bias = nullptr;
       if (Node* mul = SoleUser(graph, y); mul && mul->op_type() == "Mul") {
-        Value* s = OtherOperand(mul, y);
+        Value* s = OtherOperand(mul, "Mul", y);
         if (IsPerFeatureConstant(s, features) && mul->output(0)->dims() == x->dims()) {
           scale = s;
           y = mul->output(0);
         }
       }
       if (Node* add = SoleUser(graph, y); add && add->op_type() == "Add") {
-        Value* b = OtherOperand(add, y);
+        Value* b = OtherOperand(add, "Add", y);
         if (IsPerFeatureConstant(b, features) && add->output(0)->dims() == x->dims()) {
           bias = b;
           y = add->output(0);

@@ -93,18 +93,8 @@ Node* SwishOf(Graph& graph, Value* x, Node** sigmoid) {
       mul->output(0)->type() != x->type()) {
     return nullptr;
   }
-  const bool operands =
-      (mul->input(0) == x && mul->input(1) == s->output(0)) || (mul->input(1) == x && mul->input(0) == s->output(0));
   *sigmoid = s;
-  return operands ? mul : nullptr;
-}
-
-// The operand of binary `node` other than `v`, when `node` is `op` and reads `v` once.
-Value* OtherOperandOf(const Node* node, const char* op, const Value* v) {
-  if (!node || node->op_type() != op || node->num_inputs() != 2) return nullptr;
-  if (node->input(0) == v && node->input(1) != v) return node->input(1);
-  if (node->input(1) == v && node->input(0) != v) return node->input(0);
-  return nullptr;
+  return OtherOperand(mul, "Mul", x) == s->output(0) ? mul : nullptr;
 }
 
 // The nodes of GELU spelled out as exporters before opset 20 write it (the constants as float32),
@@ -119,7 +109,7 @@ std::vector<Node*> GeluOf(Graph& graph, Value* x) {
     if (user->op_type() == "Div" && user->input(0) == x &&
         IsConstantFilledWith(user->input(1), static_cast<float>(std::sqrt(2.0)))) {
       scale = user;
-    } else if (Value* c = OtherOperandOf(user, "Mul", x);
+    } else if (Value* c = OtherOperand(user, "Mul", x);
                c && IsConstantFilledWith(c, static_cast<float>(std::sqrt(0.5)))) {
       scale = user;
     } else if (user->op_type() == "Mul") {
@@ -130,10 +120,10 @@ std::vector<Node*> GeluOf(Graph& graph, Value* x) {
   Node* erf = SoleUser(graph, scale->output(0));
   if (!erf || erf->op_type() != "Erf") return {};
   Node* plus_one = SoleUser(graph, erf->output(0));
-  Value* one = OtherOperandOf(plus_one, "Add", erf->output(0));
-  if (!one || !IsConstantFilledWith(one, 1.0) || OtherOperandOf(times_x, "Mul", x) != plus_one->output(0)) return {};
+  Value* one = OtherOperand(plus_one, "Add", erf->output(0));
+  if (!one || !IsConstantFilledWith(one, 1.0) || OtherOperand(times_x, "Mul", x) != plus_one->output(0)) return {};
   Node* half = SoleUser(graph, times_x->output(0));
-  Value* h = OtherOperandOf(half, "Mul", times_x->output(0));
+  Value* h = OtherOperand(half, "Mul", times_x->output(0));
   if (!h || !IsConstantFilledWith(h, 0.5) || half->output(0)->type() != x->type()) return {};
   for (Node* n : {scale, erf, plus_one}) {
     if (n->output(0)->type() != x->type()) return {};

@@ -117,6 +117,24 @@ bool ReplaceWithReshapeOf(Graph& graph, Node* node, Value* src) {
   return true;
 }
 
+Value* OtherOperand(const Node* node, const char* op, const Value* v) {
+  if (!node || node->op_type() != op || node->num_inputs() != 2) return nullptr;
+  if (node->input(0) == v && node->input(1) != v) return node->input(1);
+  if (node->input(1) == v && node->input(0) != v) return node->input(0);
+  return nullptr;
+}
+
+std::optional<std::vector<int64_t>> ReductionAxes(const Node& node) {
+  if (node.num_inputs() < 2 || !node.input(1)) return node.attrs().GetInts("axes");
+  const Value* a = node.input(1);
+  if (!a->is_constant()) return std::nullopt;
+  std::vector<int64_t> axes;
+  for (int64_t i = 0; i < a->constant().num_elements(); ++i) {
+    axes.push_back(static_cast<int64_t>(a->constant().GetAsDouble(i)));
+  }
+  return axes;
+}
+
 Node* SoleUser(Graph& graph, Value* v) {
   if (graph.IsGraphOutput(v) || graph.NumUses(v) != 1) return nullptr;
   return graph.Users(v).front();

@@ -1,6 +1,7 @@
 // Small graph-rewriting helpers shared by the optimization passes.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,15 @@ bool CollapseReshapeChain(Graph& graph, Node* node);
 /// Replaces `node`'s one output by `src` (the same elements in the same order) when
 /// their shapes agree, else by a new Reshape of `src`. Returns whether it changed.
 bool ReplaceWithReshapeOf(Graph& graph, Node* node, Value* src);
+
+/// The operand of binary `node` other than `v`, when `node` is an `op` that reads `v` once;
+/// else null.
+Value* OtherOperand(const Node* node, const char* op, const Value* v);
+
+/// A reduction's axes as written (unnormalized): its constant second input (opset 13/18
+/// style), else its "axes" attribute (empty when absent); nullopt when the input is not a
+/// constant.
+std::optional<std::vector<int64_t>> ReductionAxes(const Node& node);
 
 /// The only user of `v` when it has exactly one and is no graph output, else null.
 Node* SoleUser(Graph& graph, Value* v);

@@ -47,18 +47,11 @@ bool SpatialMeanAsGlobalAveragePool(Graph& graph, Node* node) {
   if (node->op_type() != "ReduceMean") return false;
   Value* x = node->input(0);
   if (!x || !x->has_type() || x->dtype() != proto::DT_FLOAT || x->dims().size() != 4) return false;
-  std::vector<int64_t> axes = node->attrs().GetInts("axes");
-  if (node->num_inputs() > 1 && node->input(1)) {
-    const Value* a = node->input(1);
-    if (!a->is_constant()) return false;
-    axes.clear();
-    for (int64_t i = 0; i < a->constant().num_elements(); ++i) {
-      axes.push_back(static_cast<int64_t>(a->constant().GetAsDouble(i)));
-    }
-  }
-  for (int64_t& a : axes) a = a < 0 ? a + 4 : a;
-  std::sort(axes.begin(), axes.end());
-  if (axes != std::vector<int64_t>{2, 3}) return false;
+  auto axes = ReductionAxes(*node);
+  if (!axes) return false;
+  for (int64_t& a : *axes) a = a < 0 ? a + 4 : a;
+  std::sort(axes->begin(), axes->end());
+  if (*axes != std::vector<int64_t>{2, 3}) return false;
   const Dims& d = x->dims();
   Node* gap = graph.InsertNodeBefore(node, "GlobalAveragePool", node->name() + "/GlobalAveragePool", {x});
   gap->output(0)->set_type({proto::DT_FLOAT, {d[0], d[1], 1, 1}});

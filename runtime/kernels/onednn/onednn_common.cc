@@ -295,15 +295,21 @@ double ProductFlops(const KernelSpec& spec) {
   return -1;  // another product or a backward op: not estimated
 }
 
+// Bytes a kernel reads and writes (its inputs and outputs once each).
+int64_t TrafficBytes(const KernelSpec& spec) {
+  int64_t bytes = 0;
+  for (const TensorRef& t : spec.inputs) bytes += t.num_bytes();
+  for (const TensorRef& t : spec.outputs) bytes += t.num_bytes();
+  return bytes;
+}
+
 bool RunsOnOneThread(const KernelSpec& spec) {
   if (spec.op_type.find("Grad") != std::string::npos || spec.op_type == "ConvTranspose") return false;
   if (spec.op_type == "RNN" || spec.op_type == "GRU" || spec.op_type == "LSTM")
     return false;  // UseVectorKernel decides (vector_recurrent.h)
   const double flops = ProductFlops(spec);
   if (flops < 0) return false;
-  int64_t bytes = 0;
-  for (const TensorRef& t : spec.inputs) bytes += t.num_bytes();
-  for (const TensorRef& t : spec.outputs) bytes += t.num_bytes();
+  const int64_t bytes = TrafficBytes(spec);
   // A product is cheap when its flops are few and its operands fit one core's cache: a
   // batch-1 product over 1.6 MB of weights (MLP 784-512) streams them from L3 and runs
   // twice as fast on two cores.
@@ -324,10 +330,7 @@ bool RegionCostsMoreThanItSaves(const KernelSpec& spec) {
       spec.op_type.find("Grad") != std::string::npos) {
     return false;
   }
-  int64_t bytes = 0;
-  for (const TensorRef& t : spec.inputs) bytes += t.num_bytes();
-  for (const TensorRef& t : spec.outputs) bytes += t.num_bytes();
-  return bytes < kOneThreadRegionBytes;
+  return TrafficBytes(spec) < kOneThreadRegionBytes;
 }
 
 class OneThreadKernel : public Kernel {
