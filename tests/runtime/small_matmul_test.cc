@@ -122,6 +122,7 @@ TEST_F(SmallMatMulTest, MatMulShapes) {
   for (const Product& p : std::vector<Product>{
            {"row", "MatMul", {{1, 37}, {37, 70}}, {1, 70}, {}},
            {"one_column", "MatMul", {{1, 9}, {9, 1}}, {1, 1}, {}},
+           {"row_shorter_than_its_streams", "MatMul", {{1, 3}, {3, 20}}, {1, 20}, {}},
            {"vector_a", "MatMul", {{33}, {33, 17}}, {17}, {}},
            {"vector_b", "MatMul", {{3, 33}, {33}}, {3}, {}},
            {"five_rows", "MatMul", {{5, 19}, {19, 129}}, {5, 129}, {}},
@@ -162,6 +163,7 @@ TEST_F(SmallMatMulTest, GemmAttributes) {
            {"plain", "Gemm", {{1, 29}, {29, 50}}, {1, 50}, GemmAttrs(0, 0, 1, 1)},
            {"trans_b", "Gemm", {{1, 29}, {50, 29}, {50}}, {1, 50}, GemmAttrs(0, 1, 1, 1)},
            {"trans_a", "Gemm", {{29, 3}, {29, 50}, {1, 50}}, {3, 50}, GemmAttrs(1, 0, 1, 1)},
+           {"trans_a_row", "Gemm", {{29, 1}, {29, 50}, {1, 50}}, {1, 50}, GemmAttrs(1, 0, 1, 1)},
            {"trans_both_scaled", "Gemm", {{29, 3}, {50, 29}, {3, 50}}, {3, 50}, GemmAttrs(1, 1, 0.5f, -2.0f)},
            {"one_value_c", "Gemm", {{2, 29}, {29, 50}, {1}}, {2, 50}, GemmAttrs(0, 0, 1.5f, 0.25f)},
            {"beta_zero", "Gemm", {{2, 29}, {29, 50}, {2, 50}}, {2, 50}, GemmAttrs(0, 0, 1, 0)},

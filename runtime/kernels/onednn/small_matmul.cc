@@ -128,14 +128,15 @@ StatusOr<Geometry> Analyze(const KernelSpec& spec) {
 
 // Tile shapes: W floats per vector, kVecs vectors per panel (P = kVecs * W columns), kRows
 // rows per tile; kRows * kVecs accumulators plus kVecs loads fit the register file.
+// kStreams: the K segments one row walks at once (Tile), kStreams * kVecs accumulators.
 struct Avx512Shape {
-  static constexpr int W = 16, kVecs = 4, kRows = 4;
+  static constexpr int W = 16, kVecs = 4, kRows = 4, kStreams = 4;
 };
 struct Avx2Shape {
-  static constexpr int W = 8, kVecs = 4, kRows = 2;
+  static constexpr int W = 8, kVecs = 4, kRows = 2, kStreams = 2;
 };
 struct GenericShape {
-  static constexpr int W = 4, kVecs = 4, kRows = 2;
+  static constexpr int W = 4, kVecs = 4, kRows = 2, kStreams = 2;
 };
 int PanelWidth(SimdLevel level) {
   switch (level) {
@@ -158,8 +159,12 @@ struct Problem {
   bool relu;
 };
 
-// acc[r][v] = sum_p a[r][p] * panel[p][v * W ...]. One row gets two accumulator sets (even
-// and odd p): eight independent FMA chains keep the loads, not the FMA latency, the limit.
+// acc[r][v] = sum_p a[r][p] * panel[p][v * W ...]. One row (a matrix-vector product, where
+// the weights stream from memory once per run) walks the panel as kStreams interleaved
+// segments of K, each with its own accumulators: one core then has several sequential reads
+// in flight instead of one (ResNet-50's 8 MB classifier at batch 1: 0.43 -> 0.39 ms on 2
+// threads; software prefetches on top gained nothing), and the independent FMA chains keep
+// the loads, not the FMA latency, the limit.
 template <class S, int R>
 KILN_INLINE void Tile(const Problem& q, const float* a, const float* panel, FloatVec<S::W> (&acc)[R][S::kVecs]) {
   constexpr int W = S::W, V = S::kVecs, P = W * V;
@@ -171,17 +176,24 @@ KILN_INLINE void Tile(const Problem& q, const float* a, const float* panel, Floa
   }
   int64_t p = 0;
   if constexpr (R == 1) {
-    FloatVec<W> odd[V] = {};
-    for (; p + 2 <= k; p += 2) {
-      const FloatVec<W> a0 = Broadcast<W>(a[p * step]), a1 = Broadcast<W>(a[(p + 1) * step]);
+    constexpr int kStreams = S::kStreams;
+    const int64_t seg = k / kStreams;  // segment s covers [s * seg, (s + 1) * seg); the rest below
+    FloatVec<W> part[kStreams][V] = {};
+    for (int64_t i = 0; i < seg; ++i) {
 #pragma GCC unroll 8
-      for (int v = 0; v < V; ++v) {
-        acc[0][v] += a0 * LoadVec<W>(panel + p * P + v * W);
-        odd[v] += a1 * LoadVec<W>(panel + (p + 1) * P + v * W);
+      for (int t = 0; t < kStreams; ++t) {
+        const int64_t row = t * seg + i;
+        const FloatVec<W> at = Broadcast<W>(a[row * step]);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) part[t][v] += at * LoadVec<W>(panel + row * P + v * W);
       }
     }
 #pragma GCC unroll 8
-    for (int v = 0; v < V; ++v) acc[0][v] += odd[v];
+    for (int t = 0; t < kStreams; ++t) {
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) acc[0][v] += part[t][v];
+    }
+    p = kStreams * seg;
   }
   for (; p < k; ++p) {
     FloatVec<W> bv[V];
