@@ -4,8 +4,8 @@
   configuration in the caller's environment, alternating (default, PASSIVE) twice; the ratio
   of the better medians. The runtime's threading must not depend on spinning (goal <= 1.5x).
 - Busy neighbour: Kiln and ONNX Runtime, quiet and then with one other process spinning on
-  one core (pinned to CPU 0), alternating twice; each runner's slowdown = busy / quiet
-  (goal: Kiln's <= ORT's).
+  one core (pinned to CPU 0); three rounds, each timing both runners quiet, then both busy;
+  each runner's slowdown = best busy / best quiet (goal: Kiln's <= ORT's).
 - ISA: Kiln with oneDNN's default ISA and with ONEDNN_MAX_CPU_ISA=AVX2, alternating three
   times (goal: the default is not slower).
 
@@ -18,6 +18,7 @@ import sys
 BUSY_CONFIGS = [("mlp", 1), ("lenet5", 1), ("lenet5", 64), ("resnet8", 1), ("resnet8", 64)]
 ISA_CONFIGS = [("lenet5", 64), ("resnet8", 64)]
 SPINNER = "while True: pass"
+BUSY_ROUNDS = 3
 
 
 def _median(b, runner, model, batch, env, run_json):
@@ -59,21 +60,25 @@ def run(b, configs, run_json, log):
 
     runners = ["kiln"] + (["ort"] if "ort" in b.peers else [])
     for model, batch in [c for c in BUSY_CONFIGS if c in configs or not configs]:
+        # Both runners in every round, quiet and busy back to back: the VM's speed drifts by
+        # ~10% over minutes, and two slowdowns compared must have seen the same drift.
+        runs = {runner: {"quiet": [], "busy": []} for runner in runners}
+        for _ in range(BUSY_ROUNDS):
+            for runner in runners:
+                runs[runner]["quiet"].append(_median(b, runner, model, batch, b.env, run_json)[0])
+            spinner = subprocess.Popen([sys.executable, "-c", SPINNER],
+                                       preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+            try:
+                for runner in runners:
+                    runs[runner]["busy"].append(_median(b, runner, model, batch, b.env, run_json)[0])
+            finally:
+                spinner.kill()
+                spinner.wait()
         for runner in runners:
-            runs = {"quiet": [], "busy": []}
-            for _ in range(2):
-                runs["quiet"].append(_median(b, runner, model, batch, b.env, run_json)[0])
-                spinner = subprocess.Popen([sys.executable, "-c", SPINNER],
-                                           preexec_fn=lambda: os.sched_setaffinity(0, {0}))
-                try:
-                    runs["busy"].append(_median(b, runner, model, batch, b.env, run_json)[0])
-                finally:
-                    spinner.kill()
-                    spinner.wait()
-            quiet, busy = _best(runs["quiet"]), _best(runs["busy"])
+            quiet, busy = _best(runs[runner]["quiet"]), _best(runs[runner]["busy"])
             log("busy neighbour: %s %s b%d: quiet %s ms, busy %s ms" % (runner, model, batch, quiet, busy))
             b.records.append({"section": "threading", "kind": "busy", "model": model, "batch": batch,
-                              "runner": runner, "quiet_ms": quiet, "busy_ms": busy, "runs": runs})
+                              "runner": runner, "quiet_ms": quiet, "busy_ms": busy, "runs": runs[runner]})
 
     avx2_env = dict(b.env, ONEDNN_MAX_CPU_ISA="AVX2")
     for model, batch in ISA_CONFIGS:
