@@ -1,7 +1,8 @@
 // oneDNN kernels split over Kiln's share team (runtime/kernels/onednn/onednn_split.cc): a
 // convolution at batch 1 in channels-last split over its output rows (strides, dilations,
 // asymmetric and SAME pads, bias, residual and activation, row counts that do not divide),
-// batches split evenly and unevenly (convolutions, products, pooling), each against the
+// pooling and Concat at batch 1 split their rows too; batches split evenly and unevenly
+// (convolutions, products, pooling, Concat), each against the
 // reference kernel (grouped and depthwise ones too); what must not be split (plain convolutions at batch 1,
 // transposed A, MaxPool's indices, one thread); the parts share the session's scratch; and
 // a second run is right too.
@@ -61,7 +62,8 @@ class OneDnnSplitTest : public ::testing::Test {
 
   bool Activation(const Case& c, int i) const {
     if (i == 0 && c.plain_input) return false;
-    return c.channels_last && c.inputs[i].size() == 4 && (i == 0 || i == kFusedResidualInput);
+    const bool activation = i == 0 || i == kFusedResidualInput || c.op == "Concat";
+    return c.channels_last && c.inputs[i].size() == 4 && activation;
   }
 
   KernelSpec Spec(const Case& c, std::vector<Tensor>& in, std::vector<Tensor>& out, bool laid_out) {
@@ -74,7 +76,8 @@ class OneDnnSplitTest : public ::testing::Test {
       TensorRef r = in[i].dtype() == proto::DT_UNDEFINED ? TensorRef{} : in[i].ref();
       if (laid_out && Activation(c, static_cast<int>(i))) r.layout = proto::LAYOUT_CHANNELS_LAST;
       spec.inputs.push_back(r);
-      spec.constant_inputs.push_back(i == 1 && c.op != "MaxPool");
+      spec.constant_inputs.push_back(i == 1 && (c.op == "Conv" || c.op == "FusedConv" || c.op == "MatMul" ||
+                                                c.op == "FusedMatMul" || c.op == "Gemm"));
     }
     for (Tensor& t : out) {
       TensorRef r = t.ref();
@@ -158,6 +161,15 @@ TEST_F(OneDnnSplitTest, ConvolutionAtBatchOneSplitsItsOutputRows) {
   depthwise.SetFloat("activation_alpha", 0.0f);
   depthwise.SetFloat("activation_beta", 6.0f);
   Check({"FusedConv", {{1, 64, 113, 112}, {64, 1, 3, 3}, {64}, {}}, {1, 64, 57, 56}, depthwise, true}, 2);
+  // A plain image of 3 channels (ResNet-50's first layer): each part copies its rows into
+  // channels-last first.
+  Check({"FusedConv",
+         {{1, 3, 64, 61}, {16, 3, 7, 7}, {16}, {}},
+         {1, 16, 32, 31},
+         WithActivation(Ints({{"pads", {3, 3, 3, 3}}, {"strides", {2, 2}}})),
+         true,
+         true},
+        2);
   // One channel: the plain image's rows are contiguous too.
   Check({"FusedConv",
          {{1, 1, 64, 64}, {16, 1, 5, 5}, {16}, {}},
@@ -166,6 +178,52 @@ TEST_F(OneDnnSplitTest, ConvolutionAtBatchOneSplitsItsOutputRows) {
          true,
          true},
         2);
+}
+
+// Pooling and Concat split their rows like the convolutions around them (each core then
+// reads the rows it wrote).
+TEST_F(OneDnnSplitTest, PoolingAndConcatAtBatchOneSplitTheirOutputRows) {
+  // SqueezeNet's pools: ceil_mode whose last window still ends inside the image.
+  Check({"MaxPool",
+         {{1, 64, 55, 55}},
+         {1, 64, 27, 27},
+         Ints({{"kernel_shape", {3, 3}}, {"strides", {2, 2}}, {"ceil_mode", {1}}}),
+         true},
+        2);
+  // Padding on both edges, an odd row count (above the one-thread size); the windows of each part reach into the
+  // other's rows.
+  Check({"MaxPool",
+         {{1, 64, 59, 61}},
+         {1, 64, 30, 31},
+         Ints({{"kernel_shape", {3, 3}}, {"strides", {2, 2}}, {"pads", {1, 1, 1, 1}}}),
+         true},
+        2);
+  Attrs excluded = Ints({{"kernel_shape", {3, 3}}, {"pads", {1, 1, 1, 1}}});
+  Check({"AveragePool", {{1, 64, 41, 41}}, {1, 64, 41, 41}, excluded, true}, 2);
+  Attrs included = excluded;
+  included.SetInt("count_include_pad", 1);
+  Check({"AveragePool", {{1, 64, 41, 41}}, {1, 64, 41, 41}, included, true}, 2);
+  // A fire module's channel Concat, and one along the columns.
+  Attrs channels;
+  channels.SetInt("axis", 1);
+  Check({"Concat", {{1, 64, 55, 55}, {1, 64, 55, 55}}, {1, 128, 55, 55}, channels, true}, 2);
+  Attrs columns;
+  columns.SetInt("axis", -1);
+  Check({"Concat", {{1, 40, 33, 20}, {1, 40, 33, 27}}, {1, 40, 33, 47}, columns, true}, 2);
+  // Concat along the batch of larger batches: each part joins its samples.
+  Check({"Concat", {{4, 64, 20, 20}, {4, 32, 20, 20}}, {4, 96, 20, 20}, channels, false}, 2);
+  // Not split: a window past the padded image (ceil_mode), a Concat along the rows, a
+  // plain Concat at batch 1 (rows not contiguous).
+  Check({"MaxPool",
+         {{1, 64, 56, 56}},
+         {1, 64, 28, 28},
+         Ints({{"kernel_shape", {3, 3}}, {"strides", {2, 2}}, {"ceil_mode", {1}}}),
+         true},
+        0);
+  Attrs rows;
+  rows.SetInt("axis", 2);
+  Check({"Concat", {{1, 64, 40, 40}, {1, 64, 40, 40}}, {1, 64, 80, 40}, rows, true}, 0);
+  Check({"Concat", {{1, 64, 55, 55}, {1, 64, 55, 55}}, {1, 128, 55, 55}, channels, false}, 0);
 }
 
 TEST_F(OneDnnSplitTest, BatchesSplitEvenlyAndUnevenly) {

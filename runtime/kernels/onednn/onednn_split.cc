@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "ir/core/fused_ops.h"
 #include "ir/core/shape_util.h"
@@ -38,6 +39,13 @@ bool SplitEnabled() {
 
 bool IsProduct(const std::string& op) { return op == "MatMul" || op == "FusedMatMul" || op == "Gemm"; }
 bool IsConv(const std::string& op) { return op == "Conv" || op == "FusedConv"; }
+bool IsWindowPool(const std::string& op) { return op == "MaxPool" || op == "AveragePool"; }
+
+// Concat's axis, normalized; -1 when invalid.
+int64_t ConcatAxis(const KernelSpec& spec) {
+  const int64_t rank = static_cast<int64_t>(spec.outputs[0].dims.size()), axis = spec.attrs.GetInt("axis", 0);
+  return axis >= -rank && axis < rank ? (axis + rank) % rank : -1;
+}
 
 // Ops whose every output row (leading index) depends on the same row of the per-sample
 // inputs alone, as their oneDNN kernels compute them.
@@ -46,6 +54,12 @@ bool SplitsAlongBatch(const KernelSpec& spec) {
   if (IsConv(op)) return true;
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") {
     return spec.outputs.size() == 1;  // MaxPool's indices count across the whole batch
+  }
+  if (op == "Concat") {  // along any axis but the batch: each part joins its samples' slices
+    for (const TensorRef& t : spec.inputs) {
+      if (t.dims.size() != spec.outputs[0].dims.size()) return false;
+    }
+    return ConcatAxis(spec) > 0;
   }
   if (op == "Gemm") return spec.attrs.GetInt("transA", 0) == 0 && spec.inputs[0].dims.size() == 2;
   if (op == "MatMul" || op == "FusedMatMul") {
@@ -67,6 +81,10 @@ bool PerSampleInput(const KernelSpec& spec, int i) {
 struct PartShape {
   KernelSpec spec;
   std::vector<int64_t> input_offsets, output_offsets;  // in elements; -1: the whole tensor
+  // A plain image input (a model's [1, C, H, W] with C > 1, whose rows are not contiguous):
+  // the part copies its rows into channels-last memory of its own before it runs, and
+  // input_offsets[0] is where those rows start in the first channel.
+  bool relayout_input = false;
 };
 
 int64_t RowElements(const Dims& d) { return d.empty() ? 1 : ElementCount(d) / d[0]; }
@@ -92,8 +110,15 @@ PartShape BatchPart(const KernelSpec& spec, int64_t r0, int64_t r1) {
   return p;
 }
 
-// Output rows [h0, h1) of a 2-D convolution at batch 1 over channels-last tensors.
-StatusOr<PartShape> ConvRowsPart(const KernelSpec& spec, const WindowGeometry& g, int64_t h0, int64_t h1) {
+// Rows [h0, h1) of a value [1, C, H, W] in channels-last: contiguous, from row h0 on.
+int64_t TakeRows(TensorRef& t, int64_t h0, int64_t h1) {
+  const int64_t offset = h0 * t.dims[3] * t.dims[1];
+  t.dims[2] = h1 - h0;
+  return offset;
+}
+
+// Output rows [h0, h1) of a 2-D convolution or pooling at batch 1 over channels-last tensors.
+StatusOr<PartShape> WindowRowsPart(const KernelSpec& spec, const WindowGeometry& g, int64_t h0, int64_t h1) {
   const Dims& x = spec.inputs[0].dims;  // [1, C, H, W]
   const int64_t extent = (g.kernel[0] - 1) * g.dilations[0] + 1;
   const int64_t first = h0 * g.strides[0] - g.pads[0], end = (h1 - 1) * g.strides[0] - g.pads[0] + extent;
@@ -102,20 +127,45 @@ StatusOr<PartShape> ConvRowsPart(const KernelSpec& spec, const WindowGeometry& g
   PartShape p{spec, std::vector<int64_t>(spec.inputs.size(), -1), {}};
   TensorRef& in = p.spec.inputs[0];
   in.dims[2] = in1 - in0;
-  p.input_offsets[0] = in0 * x[3] * x[1];
-  auto rows = [&](TensorRef& t) {
-    const int64_t offset = h0 * t.dims[3] * t.dims[1];
-    t.dims[2] = h1 - h0;
-    return offset;
-  };
-  for (TensorRef& t : p.spec.outputs) p.output_offsets.push_back(rows(t));
+  p.relayout_input = in.layout == proto::LAYOUT_PLAIN && x[1] > 1;
+  p.input_offsets[0] = in0 * x[3] * (p.relayout_input ? 1 : x[1]);
+  if (p.relayout_input) in.layout = proto::LAYOUT_CHANNELS_LAST;
+  for (TensorRef& t : p.spec.outputs) p.output_offsets.push_back(TakeRows(t, h0, h1));
   if (spec.op_type == "FusedConv" && spec.has_input(kFusedResidualInput)) {
-    p.input_offsets[kFusedResidualInput] = rows(p.spec.inputs[kFusedResidualInput]);
+    p.input_offsets[kFusedResidualInput] = TakeRows(p.spec.inputs[kFusedResidualInput], h0, h1);
   }
-  // Explicit pads: the image's own above the first part and below the last, none between.
+  // Explicit pads: the image's own above the first part and below the last, none between. A
+  // pooling's last window ends inside the padded image (PlanParts), so ceil_mode changes nothing.
   p.spec.attrs.Erase("auto_pad");
+  p.spec.attrs.Erase("ceil_mode");
   p.spec.attrs.SetInts("pads", {in0 - first, g.pads[1], end - in1, g.pads[3]});
   return p;
+}
+
+// Rows [h0, h1) of a Concat along channels or columns: every input's and the output's rows.
+PartShape ConcatRowsPart(const KernelSpec& spec, int64_t h0, int64_t h1) {
+  PartShape p{spec, {}, {}};
+  for (TensorRef& t : p.spec.inputs) p.input_offsets.push_back(TakeRows(t, h0, h1));
+  p.output_offsets.push_back(TakeRows(p.spec.outputs[0], h0, h1));
+  return p;
+}
+
+// The window of a convolution or pooling at batch 1 whose output rows can be split: 2-D, and
+// (pooling) no window past the padded image, where ceil_mode would matter.
+StatusOr<WindowGeometry> SplittableWindow(const KernelSpec& spec) {
+  const Dims& x = spec.inputs[0].dims;
+  const Dims spatial(x.begin() + 2, x.end());
+  if (IsConv(spec.op_type)) {
+    return ComputeWindowGeometry(spatial, Dims(spec.inputs[1].dims.begin() + 2, spec.inputs[1].dims.end()), spec.attrs);
+  }
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputePoolGeometry(spatial, spec.attrs.GetInts("kernel_shape"), spec.attrs));
+  for (size_t d = 0; d < spatial.size(); ++d) {
+    const int64_t extent = (g.kernel[d] - 1) * g.dilations[d] + 1;
+    if ((g.output[d] - 1) * g.strides[d] + extent > spatial[d] + g.pads[d] + g.pads[d + spatial.size()]) {
+      return Unimplemented("a window past the padded image");
+    }
+  }
+  return g;
 }
 
 // The parts of `spec` for `threads` threads, or none when it is not split.
@@ -133,22 +183,43 @@ StatusOr<std::vector<PartShape>> PlanParts(const KernelSpec& spec, int threads) 
     for (int s = 0; s < threads; ++s) parts.push_back(BatchPart(spec, y[0] * s / threads, y[0] * (s + 1) / threads));
     return parts;
   }
-  const TensorRef& x = spec.inputs[0];
-  const bool residual = spec.op_type == "FusedConv" && spec.has_input(kFusedResidualInput);
-  // Rows are contiguous in channels-last, and in plain when there is one channel. A part of
-  // fewer than 4 output rows reads mostly its neighbours' rows (ResNet-50's 7x7 maps at
-  // batch 1 ran 5% slower split): those stay one OpenMP region.
-  const bool rows_contiguous = x.layout == proto::LAYOUT_CHANNELS_LAST || (x.dims.size() == 4 && x.dims[1] == 1);
-  if (!IsConv(spec.op_type) || y.size() != 4 || y[0] != 1 || y[2] < 4 * threads || !rows_contiguous ||
-      spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST ||
+  // At batch 1, rows of channels-last values (contiguous, as in plain with one channel). A
+  // part of fewer than 4 output rows reads mostly its neighbours' rows (ResNet-50's 7x7 maps
+  // at batch 1 ran 5% slower split): those stay one OpenMP region. Pooling and Concat split
+  // like the convolutions around them, so each core keeps reading the rows it wrote (a
+  // SqueezeNet fire module's split convolutions ran 2x slower after a Concat on one thread
+  // or an OpenMP region).
+  // A convolution's plain image input (the first layer's) is copied into channels-last by
+  // rows, each part its own (WindowRowsPart): ResNet-50's and SqueezeNet's first convolution
+  // otherwise ran as an OpenMP region, after which the share team's next steps waited for
+  // the core OpenMP's worker spun on.
+  auto rows_readable = [&](const TensorRef& t) {
+    return t.layout == proto::LAYOUT_CHANNELS_LAST || (t.dims.size() == 4 && t.dims[1] == 1) ||
+           (IsConv(spec.op_type) && t.layout == proto::LAYOUT_PLAIN);
+  };
+  const std::string& op = spec.op_type;
+  if (y.size() != 4 || y[0] != 1 || y[2] < 4 * threads || spec.outputs.size() != 1 ||
+      spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST) {
+    return parts;
+  }
+  if (op == "Concat") {
+    if (ConcatAxis(spec) == 2) return parts;
+    for (const TensorRef& t : spec.inputs) {
+      if (t.layout != proto::LAYOUT_CHANNELS_LAST) return parts;
+    }
+    for (int s = 0; s < threads; ++s)
+      parts.push_back(ConcatRowsPart(spec, y[2] * s / threads, y[2] * (s + 1) / threads));
+    return parts;
+  }
+  const bool residual = op == "FusedConv" && spec.has_input(kFusedResidualInput);
+  if (!(IsConv(op) || IsWindowPool(op)) || spec.inputs[0].dims.size() != 4 || !rows_readable(spec.inputs[0]) ||
       (residual && spec.inputs[kFusedResidualInput].layout != proto::LAYOUT_CHANNELS_LAST)) {
     return parts;
   }
-  ASSIGN_OR_RETURN(WindowGeometry g,
-                   ComputeWindowGeometry(Dims(x.dims.begin() + 2, x.dims.end()),
-                                         Dims(spec.inputs[1].dims.begin() + 2, spec.inputs[1].dims.end()), spec.attrs));
+  auto window = SplittableWindow(spec);
+  if (!window.ok()) return parts;
   for (int s = 0; s < threads; ++s) {
-    ASSIGN_OR_RETURN(PartShape p, ConvRowsPart(spec, g, y[2] * s / threads, y[2] * (s + 1) / threads));
+    ASSIGN_OR_RETURN(PartShape p, WindowRowsPart(spec, *window, y[2] * s / threads, y[2] * (s + 1) / threads));
     parts.push_back(std::move(p));
   }
   return parts;
@@ -163,6 +234,9 @@ class SplitKernel : public Kernel {
     std::vector<int64_t> input_offsets, output_offsets;
     std::vector<TensorRef> inputs, outputs;  // the slices, re-pointed on every run
     Status status;
+    // PartShape::relayout_input: the plain rows (strided view) reordered into `rows`.
+    std::optional<dnnl::reorder> relayout;
+    dnnl::memory plain_rows, rows;
   };
   SplitKernel(std::string label, std::vector<Part> parts, ExecEnv* env, int64_t scratch_bytes)
       : label_(std::move(label)), parts_(std::move(parts)), env_(env), scratch_bytes_(scratch_bytes) {}
@@ -183,6 +257,11 @@ class SplitKernel : public Kernel {
       };
       bind(in, p.input_offsets, p.inputs);
       bind(out, p.output_offsets, p.outputs);
+      if (p.relayout) {
+        p.plain_rows.set_data_handle(p.inputs[0].data, *p.stream);
+        p.relayout->execute(*p.stream, p.plain_rows, p.rows);
+        p.inputs[0].data = p.rows.get_data_handle();
+      }
       p.status = p.kernel->Run(p.inputs, p.outputs);
     });
     for (Part& p : parts_) {
@@ -190,7 +269,9 @@ class SplitKernel : public Kernel {
     }
     return Status::Ok();
   }
-  int LayoutConversionsPerRun() const override { return parts_[0].kernel->LayoutConversionsPerRun(); }
+  int LayoutConversionsPerRun() const override {
+    return parts_[0].kernel->LayoutConversionsPerRun() + (parts_[0].relayout ? 1 : 0);
+  }
   int Parts() const override { return static_cast<int>(parts_.size()); }
 
  private:
@@ -234,6 +315,16 @@ std::unique_ptr<Kernel> BuildSplitKernel(const KernelSpec& spec, const OneDnnBui
     p.env->compiled_kernels = spec.env->compiled_kernels;
     p.env->reordered_constants = constants;
     shape.spec.env = p.env.get();
+    if (shape.relayout_input) {
+      const Dims& whole = spec.inputs[0].dims;  // [1, C, H, W], plain
+      const memory::dims dims(shape.spec.inputs[0].dims.begin(), shape.spec.inputs[0].dims.end());
+      const memory::desc strided(dims, memory::data_type::f32,
+                                 memory::dims{whole[1] * whole[2] * whole[3], whole[2] * whole[3], whole[3], 1});
+      p.plain_rows = memory(strided, *spec.env->engine, DNNL_MEMORY_NONE);
+      p.rows = memory(memory::desc(dims, memory::data_type::f32, memory::format_tag::nhwc), *spec.env->engine);
+      p.relayout.emplace(p.plain_rows, p.rows);
+      shape.spec.inputs[0].data = p.rows.get_data_handle();
+    }
     auto kernel = build(shape.spec);
     if (!kernel.ok()) return nullptr;
     p.kernel = std::move(*kernel);
