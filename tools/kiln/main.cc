@@ -99,7 +99,10 @@ int Dispatch(std::vector<std::string> args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  kiln::runtime::ApplyThreadingDefaults(argv);  // may re-execute this program (runtime/threading.h)
+  // May re-execute this program (runtime/threading.h); `kiln train` runs training steps.
+  const bool training = argc > 1 && std::string(argv[1]) == "train";
+  kiln::runtime::ApplyThreadingDefaults(
+      argv, training ? kiln::runtime::Workload::kTraining : kiln::runtime::Workload::kInference);
   try {
     return Dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const std::bad_alloc&) {

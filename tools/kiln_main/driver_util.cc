@@ -10,8 +10,8 @@
 
 namespace kiln::aot {
 
-int RunGuarded(int (*main_fn)(int, char**), int argc, char** argv) {
-  runtime::ApplyThreadingDefaults(argv);  // may re-execute this program (runtime/threading.h)
+int RunGuarded(int (*main_fn)(int, char**), int argc, char** argv, runtime::Workload workload) {
+  runtime::ApplyThreadingDefaults(argv, workload);  // may re-execute this program (runtime/threading.h)
   try {
     return main_fn(argc, argv);
   } catch (const std::bad_alloc&) {

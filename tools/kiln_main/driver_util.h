@@ -6,14 +6,17 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/threading.h"
+
 namespace kiln::aot {
 
 /// The program's name for messages: the file name of argv[0].
 void SetProgramName(const char* argv0);
 
-/// Runs a driver's `main_fn`; a std::bad_alloc that escapes it (the last resort: inputs
-/// are checked against ir/core/resource_limits.h first) becomes a one-line error and exit 1.
-int RunGuarded(int (*main_fn)(int, char**), int argc, char** argv);
+/// Runs a driver's `main_fn` (after ApplyThreadingDefaults for `workload`); a std::bad_alloc
+/// that escapes it (the last resort: inputs are checked against ir/core/resource_limits.h
+/// first) becomes a one-line error and exit 1.
+int RunGuarded(int (*main_fn)(int, char**), int argc, char** argv, runtime::Workload workload);
 const std::string& ProgramName();
 
 /// Prints "NAME: message" (newlines folded) on stderr and exits with `code`.

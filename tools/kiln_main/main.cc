@@ -461,4 +461,6 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace kiln::aot
 
-int main(int argc, char** argv) { return kiln::aot::RunGuarded(kiln::aot::Main, argc, argv); }
+int main(int argc, char** argv) {
+  return kiln::aot::RunGuarded(kiln::aot::Main, argc, argv, kiln::runtime::Workload::kInference);
+}
