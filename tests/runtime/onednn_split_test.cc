@@ -1,7 +1,7 @@
 // oneDNN kernels split over Kiln's share team (runtime/kernels/onednn/onednn_split.cc): a
 // convolution at batch 1 in channels-last split over its output rows (strides, dilations,
 // asymmetric and SAME pads, bias, residual and activation, row counts that do not divide),
-// pooling and Concat at batch 1 split their rows too; batches split evenly and unevenly
+// pooling, Concat and binary arithmetic at batch 1 split their rows too; batches split evenly and unevenly
 // (convolutions, products, pooling, Concat), each against the
 // reference kernel (grouped and depthwise ones too); what must not be split (plain convolutions at batch 1,
 // transposed A, MaxPool's indices, one thread); the parts share the session's scratch; and
@@ -62,7 +62,8 @@ class OneDnnSplitTest : public ::testing::Test {
 
   bool Activation(const Case& c, int i) const {
     if (i == 0 && c.plain_input) return false;
-    const bool activation = i == 0 || i == kFusedResidualInput || c.op == "Concat";
+    const bool all_inputs = c.op == "Concat" || c.op == "Mul" || c.op == "Add";
+    const bool activation = i == 0 || i == kFusedResidualInput || all_inputs;
     return c.channels_last && c.inputs[i].size() == 4 && activation;
   }
 
@@ -224,6 +225,20 @@ TEST_F(OneDnnSplitTest, PoolingAndConcatAtBatchOneSplitTheirOutputRows) {
   rows.SetInt("axis", 2);
   Check({"Concat", {{1, 64, 40, 40}, {1, 64, 40, 40}}, {1, 64, 80, 40}, rows, true}, 0);
   Check({"Concat", {{1, 64, 55, 55}, {1, 64, 55, 55}}, {1, 128, 55, 55}, channels, false}, 0);
+}
+
+// Binary arithmetic splits its rows too: an input with the output's rows is sliced, one
+// broadcast over them read whole (EfficientNet's squeeze-excitation scale).
+TEST_F(OneDnnSplitTest, BinaryOpsAtBatchOneSplitTheirOutputRows) {
+  Check({"Mul", {{1, 96, 57, 56}, {1, 96, 1, 1}}, {1, 96, 57, 56}, Attrs(), true}, 2);
+  Check({"Add", {{1, 64, 40, 40}, {1, 64, 40, 40}}, {1, 64, 40, 40}, Attrs(), true}, 2);
+  Check({"Mul", {{1, 1, 1, 40}, {1, 64, 40, 40}}, {1, 64, 40, 40}, Attrs(), true}, 2);  // broadcast first
+  // Batches: a per-sample scale is sliced with its samples, a shared one read whole.
+  Check({"Mul", {{4, 32, 20, 20}, {4, 32, 1, 1}}, {4, 32, 20, 20}, Attrs(), true}, 2);
+  Check({"Add", {{4, 32, 20, 20}, {1, 32, 20, 20}}, {4, 32, 20, 20}, Attrs(), false}, 2);
+  // Not split: an input of another rank, rows of a plain tensor at batch 1.
+  Check({"Mul", {{1, 96, 57, 56}, {96, 1, 1}}, {1, 96, 57, 56}, Attrs(), true}, 0);
+  Check({"Add", {{1, 64, 40, 40}, {1, 64, 40, 40}}, {1, 64, 40, 40}, Attrs(), false}, 0);
 }
 
 TEST_F(OneDnnSplitTest, BatchesSplitEvenlyAndUnevenly) {

@@ -9,9 +9,10 @@
 // for a fixed ~100 us whatever the environment says, and a share whose helper has not shown
 // up is taken by the caller. What is too small for an OpenMP region stays on one thread here
 // too (OneDnnKernelRunsOnOneThread): splitting LeNet-5's 10 us convolutions at batch 1 made
-// the model twice as slow (each step then reads what the other core wrote). A convolution at batch 1 in channels-last
-// is split over its output rows instead (each part reads the input rows its windows need; the padding of a part is the
-// real padding on the image's edges only), so the slices are contiguous.
+// the model twice as slow (each step then reads what the other core wrote). At batch 1 in
+// channels-last, convolutions, pooling, Concat and two-input arithmetic split over their
+// output rows instead (PlanParts), so the slices are contiguous and a plan's steps run on the
+// share team from one end to the other.
 //
 // The parts share the reordered weights (ExecEnv::reordered_constants), have their own
 // stream and their own slice of the session's scratch. KILN_ONEDNN_SPLIT=0 turns the split off (OpenMP regions, as
@@ -40,6 +41,16 @@ bool SplitEnabled() {
 bool IsProduct(const std::string& op) { return op == "MatMul" || op == "FusedMatMul" || op == "Gemm"; }
 bool IsConv(const std::string& op) { return op == "Conv" || op == "FusedConv"; }
 bool IsWindowPool(const std::string& op) { return op == "MaxPool" || op == "AveragePool"; }
+// Two-input arithmetic whose every output element reads the same position of each input
+// (or its broadcast): EfficientNet's squeeze-excitation scale, residual sums.
+bool IsElementwiseBinary(const KernelSpec& spec) {
+  static const char* const kOps[] = {"Add", "Sub", "Mul", "Div", "Max", "Min"};
+  if (spec.inputs.size() != 2 || spec.outputs.size() != 1) return false;
+  for (const char* op : kOps) {
+    if (spec.op_type == op) return true;
+  }
+  return false;
+}
 
 // Concat's axis, normalized; -1 when invalid.
 int64_t ConcatAxis(const KernelSpec& spec) {
@@ -54,6 +65,12 @@ bool SplitsAlongBatch(const KernelSpec& spec) {
   if (IsConv(op)) return true;
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") {
     return spec.outputs.size() == 1;  // MaxPool's indices count across the whole batch
+  }
+  if (IsElementwiseBinary(spec)) {  // an input of the output's rank: sliced with it, or broadcast
+    for (const TensorRef& t : spec.inputs) {
+      if (t.dims.size() != spec.outputs[0].dims.size()) return false;
+    }
+    return true;
   }
   if (op == "Concat") {  // along any axis but the batch: each part joins its samples' slices
     for (const TensorRef& t : spec.inputs) {
@@ -179,6 +196,11 @@ StatusOr<std::vector<PartShape>> PlanParts(const KernelSpec& spec, int threads) 
   for (const TensorRef& t : spec.outputs) {
     if (t.dims.empty() || t.dims[0] != y[0]) return parts;
   }
+  for (const auto* list : {&spec.inputs, &spec.outputs}) {  // the slices are offsets in floats
+    for (const TensorRef& t : *list) {
+      if (t.dtype != proto::DT_FLOAT && t.dtype != proto::DT_UNDEFINED) return parts;
+    }
+  }
   if (y[0] >= threads) {
     for (int s = 0; s < threads; ++s) parts.push_back(BatchPart(spec, y[0] * s / threads, y[0] * (s + 1) / threads));
     return parts;
@@ -200,6 +222,26 @@ StatusOr<std::vector<PartShape>> PlanParts(const KernelSpec& spec, int threads) 
   const std::string& op = spec.op_type;
   if (y.size() != 4 || y[0] != 1 || y[2] < 4 * threads || spec.outputs.size() != 1 ||
       spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST) {
+    return parts;
+  }
+  if (IsElementwiseBinary(spec)) {
+    // An input with the output's rows is sliced with them; one broadcast over the rows
+    // ([1, C, 1, 1]: a channel scale) is read whole by every part.
+    std::vector<bool> sliced;
+    for (const TensorRef& t : spec.inputs) {
+      if (t.dims[0] != 1 || (t.dims[2] != 1 && t.dims[2] != y[2])) return parts;
+      sliced.push_back(t.dims[2] == y[2]);
+      if (sliced.back() && !rows_readable(t)) return parts;
+    }
+    for (int s = 0; s < threads; ++s) {
+      const int64_t h0 = y[2] * s / threads, h1 = y[2] * (s + 1) / threads;
+      PartShape p{spec, {}, {}};
+      for (size_t i = 0; i < sliced.size(); ++i) {
+        p.input_offsets.push_back(sliced[i] ? TakeRows(p.spec.inputs[i], h0, h1) : -1);
+      }
+      p.output_offsets.push_back(TakeRows(p.spec.outputs[0], h0, h1));
+      parts.push_back(std::move(p));
+    }
     return parts;
   }
   if (op == "Concat") {
