@@ -121,6 +121,24 @@ TEST(BenchCli, ProfilePrintsStepsOpTypesAndTheRuntimesCost) {
   }
 }
 
+// --profile-steps lists that many of the slowest steps, or all of them; it implies --profile.
+TEST(BenchCli, ProfileStepsListsTheSlowestOrEveryStep) {
+  auto step_lines = [](const std::string& out) {
+    int n = 0;
+    for (size_t at = out.find("\n  /"); at != std::string::npos; at = out.find("\n  /", at + 1)) ++n;
+    return n;
+  };
+  Result all = Kiln("bench " + MlpModel() + " --warmup 0 --iters 3 --profile-steps all");
+  ASSERT_EQ(all.code, 0) << all.output;
+  EXPECT_NE(all.output.find("Profile: 4 steps"), std::string::npos) << all.output;
+  EXPECT_EQ(step_lines(all.output), 4) << all.output;
+  Result two = Kiln("bench " + MlpModel() + " --warmup 0 --iters 3 --profile --profile-steps 2");
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_EQ(step_lines(two.output), 2) << two.output;
+  EXPECT_EQ(Kiln("bench " + MlpModel() + " --iters 1 --profile-steps 0").code, 2);
+  EXPECT_EQ(Kiln("bench " + MlpModel() + " --iters 1 --profile-steps some").code, 2);
+}
+
 TEST(BenchCli, HelpAndUsageErrors) {
   Result help = Kiln("bench --help");
   EXPECT_EQ(help.code, 0);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "compiler/compile.h"
@@ -48,12 +49,16 @@ Options:
   --profile         also time every step: the slowest steps, the time per op type
                     and kernel, and the runtime's own cost per step (the run's time
                     outside the kernels); printed after the summary (to stderr with --json)
+  --profile-steps N|all
+                    with --profile (which it implies): list the N slowest steps, or
+                    every step (default 15)
   -h, --help        show this help
 
 Examples:
   kiln bench examples/iris_mlp.kiln.txt
   kiln bench resnet50.onnx --batch 64 --threads 2 --warmup 1 --seconds 10 --json
   kiln bench lenet5.onnx --batch 64 --profile
+  kiln bench squeezenet.onnx --profile-steps all
 )";
 
 using Clock = std::chrono::steady_clock;
@@ -72,6 +77,7 @@ struct BenchResult {
   int64_t peak_rss_bytes = 0;
   int num_steps = 0;
   bool profile = false;
+  int profile_steps = 15;      // the slowest steps the report lists
   std::string profile_report;  // with --profile: Session::ProfileReport plus the dispatch cost
 };
 
@@ -152,7 +158,7 @@ Status Bench(BenchResult* r, const std::string& device, bool cpu_fallback, int64
     char line[256];
     std::snprintf(line, sizeof line, "Runtime: %.4f ms per run outside the kernels, %.0f ns per step (%d steps)\n",
                   outside_ms, r->num_steps ? 1e6 * outside_ms / r->num_steps : 0.0, r->num_steps);
-    r->profile_report = s.ProfileReport(15) + line;
+    r->profile_report = s.ProfileReport(r->profile_steps) + line;
   }
   return Status::Ok();
 }
@@ -224,7 +230,7 @@ StatusOr<double> ParsePositiveSeconds(const std::string& value) {
 int BenchCommand(const std::vector<std::string>& args) {
   ArgSpec spec{"bench",
                {"--json", "--no-onednn", "--no-layouts", "--profile", "--cpu-fallback"},
-               {"--batch", "--threads", "--warmup", "--iters", "--seconds", "--device"},
+               {"--batch", "--threads", "--warmup", "--iters", "--seconds", "--device", "--profile-steps"},
                {}};
   auto parsed = ParseArgs(args, spec);
   if (!parsed.ok()) return ReportUsageError("bench", parsed.status().message());
@@ -265,7 +271,19 @@ int BenchCommand(const std::vector<std::string>& args) {
     seconds = *v;
   }
   r.threads = static_cast<int>(threads);
-  r.profile = parsed->Has("--profile");
+  r.profile = parsed->Has("--profile") || parsed->options.count("--profile-steps");
+  if (parsed->options.count("--profile-steps")) {
+    const std::string n = parsed->Get("--profile-steps");
+    if (n == "all") {
+      r.profile_steps = std::numeric_limits<int>::max();
+    } else {
+      auto v = ParsePositiveInt("--profile-steps", n);
+      if (!v.ok()) {
+        return ReportUsageError("bench", "option '--profile-steps' needs a positive integer or 'all', got '" + n + "'");
+      }
+      r.profile_steps = static_cast<int>(std::min<int64_t>(*v, std::numeric_limits<int>::max()));
+    }
+  }
   r.warmup = warmup;
   std::string device;
   if (int rc = ResolveDevice(*parsed, /*runs_here=*/true, &device); rc != kExitOk) return rc;
