@@ -17,14 +17,10 @@
 #include <omp.h>
 #endif
 
+#include "runtime/threading.h"
+
 namespace kiln::runtime {
 namespace {
-
-void Pause() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 // A job is a generation number; share s is taken for generation g by raising claims[s]
 // from below g to g (compare-exchange), so a helper that saw an older generation can never
@@ -68,7 +64,7 @@ class Team {
     }
     for (int spins = 0; done_.load(std::memory_order_acquire) < shares; ++spins) {
       if (spins < 4096) {
-        Pause();
+        CpuRelax();
       } else {
         std::this_thread::yield();  // a helper took a share and lost its core: let it finish
       }
@@ -138,7 +134,7 @@ class Team {
         // caller takes them all: MLP batch 1 ran at one thread's speed, 0.033 against
         // 0.011 ms, with one process spinning on the other core). Training's OpenMP regions
         // did not gain from the yield either (CNN, MLP and LSTM epochs within noise).
-        Pause();
+        CpuRelax();
         g = generation_.load(std::memory_order_acquire);
         if (g == seen && (i & 255) == 255 && std::chrono::steady_clock::now() > until) {
           // A missed wake-up would only cost this helper one job (the caller never waits for

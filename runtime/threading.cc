@@ -12,12 +12,6 @@ namespace {
 // Marks a process started by ApplyThreadingDefaults (for ThreadWaitDescription); its value is
 // the spin in microseconds.
 constexpr const char* kMarker = "KILN_THREADING_DEFAULTS";
-
-void Pause() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 }  // namespace
 
 long SpinCountFor(int micros) {
@@ -25,7 +19,7 @@ long SpinCountFor(int micros) {
   double best_ns = 1e9;
   for (int trial = 0; trial < 3; ++trial) {  // the best: a preempted trial only takes longer
     const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < kPauses; ++i) Pause();
+    for (int i = 0; i < kPauses; ++i) CpuRelax();
     const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
     best_ns = std::min(best_ns, ns / kPauses);
   }

@@ -27,6 +27,13 @@
 
 namespace kiln::runtime {
 
+/// One spin-wait step: x86's PAUSE (what libgomp's spin and the share team's helpers wait on).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 /// What a program runs, which decides how long OpenMP's idle threads spin (see above).
 enum class Workload { kInference, kTraining };
 /// The spin of each workload, in microseconds.

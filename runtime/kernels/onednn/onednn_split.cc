@@ -52,6 +52,13 @@ bool IsElementwiseBinary(const KernelSpec& spec) {
   return false;
 }
 
+bool InputsHaveTheOutputsRank(const KernelSpec& spec) {
+  for (const TensorRef& t : spec.inputs) {
+    if (t.dims.size() != spec.outputs[0].dims.size()) return false;
+  }
+  return true;
+}
+
 // Concat's axis, normalized; -1 when invalid.
 int64_t ConcatAxis(const KernelSpec& spec) {
   const int64_t rank = static_cast<int64_t>(spec.outputs[0].dims.size()), axis = spec.attrs.GetInt("axis", 0);
@@ -66,18 +73,10 @@ bool SplitsAlongBatch(const KernelSpec& spec) {
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") {
     return spec.outputs.size() == 1;  // MaxPool's indices count across the whole batch
   }
-  if (IsElementwiseBinary(spec)) {  // an input of the output's rank: sliced with it, or broadcast
-    for (const TensorRef& t : spec.inputs) {
-      if (t.dims.size() != spec.outputs[0].dims.size()) return false;
-    }
-    return true;
-  }
-  if (op == "Concat") {  // along any axis but the batch: each part joins its samples' slices
-    for (const TensorRef& t : spec.inputs) {
-      if (t.dims.size() != spec.outputs[0].dims.size()) return false;
-    }
-    return ConcatAxis(spec) > 0;
-  }
+  // Arithmetic: an input of the output's rank is sliced with it, or broadcast. Concat along
+  // any axis but the batch: each part joins its samples' slices.
+  if (IsElementwiseBinary(spec)) return InputsHaveTheOutputsRank(spec);
+  if (op == "Concat") return InputsHaveTheOutputsRank(spec) && ConcatAxis(spec) > 0;
   if (op == "Gemm") return spec.attrs.GetInt("transA", 0) == 0 && spec.inputs[0].dims.size() == 2;
   if (op == "MatMul" || op == "FusedMatMul") {
     return spec.inputs[0].dims.size() >= 2 && spec.inputs[1].dims.size() <= 2;  // weights shared by all rows
@@ -159,10 +158,13 @@ StatusOr<PartShape> WindowRowsPart(const KernelSpec& spec, const WindowGeometry&
   return p;
 }
 
-// Rows [h0, h1) of a Concat along channels or columns: every input's and the output's rows.
-PartShape ConcatRowsPart(const KernelSpec& spec, int64_t h0, int64_t h1) {
+// Output rows [h0, h1) of a Concat along channels or columns or of arithmetic: the inputs
+// `sliced` says give their rows [h0, h1) too, the others are read whole (a broadcast).
+PartShape RowsPart(const KernelSpec& spec, const std::vector<bool>& sliced, int64_t h0, int64_t h1) {
   PartShape p{spec, {}, {}};
-  for (TensorRef& t : p.spec.inputs) p.input_offsets.push_back(TakeRows(t, h0, h1));
+  for (size_t i = 0; i < sliced.size(); ++i) {
+    p.input_offsets.push_back(sliced[i] ? TakeRows(p.spec.inputs[i], h0, h1) : -1);
+  }
   p.output_offsets.push_back(TakeRows(p.spec.outputs[0], h0, h1));
   return p;
 }
@@ -224,33 +226,25 @@ StatusOr<std::vector<PartShape>> PlanParts(const KernelSpec& spec, int threads) 
       spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST) {
     return parts;
   }
+  // Which inputs give their rows to a part of Concat or arithmetic: in arithmetic one
+  // broadcast over the rows ([1, C, 1, 1]: a channel scale) is read whole by every part.
+  std::vector<bool> sliced;
   if (IsElementwiseBinary(spec)) {
-    // An input with the output's rows is sliced with them; one broadcast over the rows
-    // ([1, C, 1, 1]: a channel scale) is read whole by every part.
-    std::vector<bool> sliced;
     for (const TensorRef& t : spec.inputs) {
       if (t.dims[0] != 1 || (t.dims[2] != 1 && t.dims[2] != y[2])) return parts;
       sliced.push_back(t.dims[2] == y[2]);
       if (sliced.back() && !rows_readable(t)) return parts;
     }
-    for (int s = 0; s < threads; ++s) {
-      const int64_t h0 = y[2] * s / threads, h1 = y[2] * (s + 1) / threads;
-      PartShape p{spec, {}, {}};
-      for (size_t i = 0; i < sliced.size(); ++i) {
-        p.input_offsets.push_back(sliced[i] ? TakeRows(p.spec.inputs[i], h0, h1) : -1);
-      }
-      p.output_offsets.push_back(TakeRows(p.spec.outputs[0], h0, h1));
-      parts.push_back(std::move(p));
-    }
-    return parts;
-  }
-  if (op == "Concat") {
+  } else if (op == "Concat") {
     if (ConcatAxis(spec) == 2) return parts;
     for (const TensorRef& t : spec.inputs) {
       if (t.layout != proto::LAYOUT_CHANNELS_LAST) return parts;
     }
+    sliced.assign(spec.inputs.size(), true);
+  }
+  if (!sliced.empty()) {
     for (int s = 0; s < threads; ++s)
-      parts.push_back(ConcatRowsPart(spec, y[2] * s / threads, y[2] * (s + 1) / threads));
+      parts.push_back(RowsPart(spec, sliced, y[2] * s / threads, y[2] * (s + 1) / threads));
     return parts;
   }
   const bool residual = op == "FusedConv" && spec.has_input(kFusedResidualInput);
@@ -358,12 +352,11 @@ std::unique_ptr<Kernel> BuildSplitKernel(const KernelSpec& spec, const OneDnnBui
     p.env->reordered_constants = constants;
     shape.spec.env = p.env.get();
     if (shape.relayout_input) {
-      const Dims& whole = spec.inputs[0].dims;  // [1, C, H, W], plain
-      const memory::dims dims(shape.spec.inputs[0].dims.begin(), shape.spec.inputs[0].dims.end());
-      const memory::desc strided(dims, memory::data_type::f32,
-                                 memory::dims{whole[1] * whole[2] * whole[3], whole[2] * whole[3], whole[3], 1});
-      p.plain_rows = memory(strided, *spec.env->engine, DNNL_MEMORY_NONE);
-      p.rows = memory(memory::desc(dims, memory::data_type::f32, memory::format_tag::nhwc), *spec.env->engine);
+      const Dims& whole = spec.inputs[0].dims;       // [1, C, H, W], plain
+      const TensorRef& rows = shape.spec.inputs[0];  // the part's rows, channels-last
+      const Dims strides{whole[1] * whole[2] * whole[3], whole[2] * whole[3], whole[3], 1};
+      p.plain_rows = memory(StridedDesc(rows.dims, strides), *spec.env->engine, DNNL_MEMORY_NONE);
+      p.rows = memory(LayoutDesc(rows), *spec.env->engine);
       p.relayout.emplace(p.plain_rows, p.rows);
       shape.spec.inputs[0].data = p.rows.get_data_handle();
     }
