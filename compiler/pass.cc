@@ -109,6 +109,8 @@ const std::vector<PipelineEntry>& TrainingFinishPipeline(bool fuse_elementwise) 
       // After autodiff, so no gradient rule is needed: a Conv/MatMul whose bias-add and Relu
       // outputs only the Relu reads (Relu's gradient reads its output) becomes one primitive.
       {"fuse-postops"},
+      // A softmax cross-entropy, its gradient and the output layer's bias gradient: one kernel.
+      {"fuse-losses"},
       // Forward and backward chains alike; optimizer updates and every other state update
       // stay nodes of their own (the pass never fuses them).
       {"fuse-elementwise"},

@@ -30,7 +30,8 @@ class Target {
   /// target whose only elementwise kernels are the generated ones); else it keeps its kernel.
   virtual bool FusesSingleElementwiseOps() const { return false; }
   /// Whether fuse-elementwise ends a group with the softmax, log-softmax or bias-gradient
-  /// sum that reads one of its values (a FusedReduction: the target generates its code).
+  /// sum that reads one of its values (a FusedReduction: the target generates its code),
+  /// and fuse-losses makes a softmax cross-entropy and its gradient one FusedSoftmaxCrossEntropy.
   virtual bool FusesReductions() const { return false; }
 };
 

@@ -1,7 +1,7 @@
 // KernelsFromTable, and the "jit" kernel family: a step whose code the compiler
-// generated (FusedElementwise and FusedReduction). It splits the step's rows across the
-// session's threads; without the compiled function (a plan run by a runtime that
-// lacks its code) it runs the reference interpreter instead, with the same results.
+// generated (FusedElementwise and FusedReduction; FusedSoftmaxCrossEntropy at the end). It splits the step's rows
+// across the session's threads; without the compiled function (a plan run by a runtime that lacks its code) it runs the
+// reference interpreter instead, with the same results.
 #include "runtime/compiled_kernels.h"
 
 #include <algorithm>
@@ -83,11 +83,17 @@ class CompiledStepKernel : public Kernel {
   std::vector<void*> buffers_;
 };
 
-StatusOr<std::unique_ptr<Kernel>> CreateCompiledStepKernel(const KernelSpec& spec) {
+// The step's generated function; null when the session lacks its code.
+KilnKernelFn GeneratedFunction(const KernelSpec& spec) {
   const std::string symbol = spec.attrs.GetString("symbol", "");
   const CompiledKernels* compiled = spec.env ? spec.env->compiled_kernels : nullptr;
-  KilnKernelFn fn = compiled && !symbol.empty() ? compiled->Find(symbol) : nullptr;
+  return compiled && !symbol.empty() ? compiled->Find(symbol) : nullptr;
+}
+
+StatusOr<std::unique_ptr<Kernel>> CreateCompiledStepKernel(const KernelSpec& spec) {
+  KilnKernelFn fn = GeneratedFunction(spec);
   if (!fn) return KernelRegistry::Global().Create("ref", spec);
+  const std::string symbol = spec.attrs.GetString("symbol", "");
   // The generated code assumes the geometry it was compiled for: check the plan agrees.
   std::vector<Dims> input_dims;
   for (const TensorRef& t : spec.inputs) input_dims.push_back(t.dims);
@@ -114,6 +120,54 @@ StatusOr<std::unique_ptr<Kernel>> CreateCompiledStepKernel(const KernelSpec& spe
                                                         !spec.env || spec.env->use_share_team));
 }
 
+// A FusedSoftmaxCrossEntropy's generated kernel: one row, every sample on the calling thread
+// (the loss adds the samples in order). Sparse labels are checked here, which the generated
+// code, with no way to fail, relies on.
+class CompiledLossKernel : public Kernel {
+ public:
+  CompiledLossKernel(KilnKernelFn fn, FusedLossGeometry geometry, std::string label)
+      : fn_(fn), geometry_(geometry), label_(std::move(label)) {}
+
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    if (geometry_.sparse) {
+      const int64_t* labels = in[2].as<int64_t>();
+      for (int64_t n = 0; n < geometry_.batch; ++n) {
+        if (labels[n] < 0 || labels[n] >= geometry_.classes) {
+          return InvalidArgument(label_, ": label ", labels[n], " of sample ", n, " is out of range [0, ",
+                                 geometry_.classes, ")");
+        }
+      }
+    }
+    buffers_.clear();
+    for (const TensorRef& t : in) buffers_.push_back(t.data);
+    for (const TensorRef& t : out) buffers_.push_back(t.data);
+    fn_(buffers_.data(), 0, 1);
+    return Status::Ok();
+  }
+
+ private:
+  KilnKernelFn fn_;
+  FusedLossGeometry geometry_;
+  std::string label_;
+  std::vector<void*> buffers_;
+};
+
+StatusOr<std::unique_ptr<Kernel>> CreateCompiledLossKernel(const KernelSpec& spec) {
+  KilnKernelFn fn = GeneratedFunction(spec);
+  if (!fn) return KernelRegistry::Global().Create("ref", spec);
+  // The generated code assumes the shapes it was compiled for: check the plan agrees.
+  std::vector<TensorType> inputs, outputs;
+  for (const TensorRef& t : spec.inputs) inputs.push_back(TensorType{t.dtype, t.dims});
+  for (const TensorRef& t : spec.outputs) outputs.push_back(TensorType{t.dtype, t.dims});
+  auto geometry = ComputeFusedLossGeometry(spec.attrs, inputs, outputs);
+  if (!geometry.ok()) return geometry.status().WithContext(spec.Label());
+  if (spec.attrs.GetInt("iterations", -1) != 1) {
+    return InvalidArgument(spec.Label(), ": kernel ", spec.attrs.GetString("symbol", ""),
+                           " was not compiled as a fused loss (one row)");
+  }
+  return std::unique_ptr<Kernel>(new CompiledLossKernel(fn, *geometry, spec.Label()));
+}
+
 }  // namespace
 
 std::shared_ptr<const CompiledKernels> KernelsFromTable(const KernelTableEntry* entries, size_t count) {
@@ -123,6 +177,7 @@ std::shared_ptr<const CompiledKernels> KernelsFromTable(const KernelTableEntry* 
 void RegisterCompiledKernels(KernelRegistry& r) {
   r.Register("jit", "FusedElementwise", CreateCompiledStepKernel);
   r.Register("jit", "FusedReduction", CreateCompiledStepKernel);
+  r.Register("jit", "FusedSoftmaxCrossEntropy", CreateCompiledLossKernel);
 }
 
 }  // namespace kiln::runtime

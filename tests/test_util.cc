@@ -151,8 +151,10 @@ int RunCommand(const std::string& command, std::string* output) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, const std::string& optimizer) {
+StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, const std::string& optimizer,
+                                          const std::string& passes_for) {
   TrainingConfig config;
+  config.device = passes_for;
   config.batch_size = batch;
   config.optimizer = OptimizerConfig::For(optimizer);
   config.optimizer.hyper.lr = 0.01f;
@@ -160,9 +162,10 @@ StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, con
   return CompileForCpu(*program.step, CpuCompileOptions{});
 }
 
-StatusOr<proto::Plan> CompileTrainingStep(const std::string& relative, int64_t batch, const std::string& optimizer) {
+StatusOr<proto::Plan> CompileTrainingStep(const std::string& relative, int64_t batch, const std::string& optimizer,
+                                          const std::string& passes_for) {
   ASSIGN_OR_RETURN(Model model, LoadModel(SourcePath(relative)));
-  return CompileTrainingStep(*model.graph, batch, optimizer);
+  return CompileTrainingStep(*model.graph, batch, optimizer, passes_for);
 }
 
 int CountLines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }

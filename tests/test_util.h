@@ -67,10 +67,13 @@ KilnResult RunKiln(const std::string& args);
 /// A shell command's exit code and stdout+stderr.
 KilnResult RunShell(const std::string& command);
 
-/// The training step of `graph` (batch `batch`, optimizer by name) lowered for the CPU.
-StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, const std::string& optimizer);
+/// The training step of `graph` (batch `batch`, optimizer by name) lowered for the CPU; its
+/// graph's passes are those of the `passes_for` backend ("cuda": the nodes the CUDA plan has).
+StatusOr<proto::Plan> CompileTrainingStep(const Graph& graph, int64_t batch, const std::string& optimizer,
+                                          const std::string& passes_for = "cpu");
 /// The same for a model file in the source tree (e.g. "tests/data/training/mlp.onnx").
-StatusOr<proto::Plan> CompileTrainingStep(const std::string& relative, int64_t batch, const std::string& optimizer);
+StatusOr<proto::Plan> CompileTrainingStep(const std::string& relative, int64_t batch, const std::string& optimizer,
+                                          const std::string& passes_for = "cpu");
 
 /// Number of '\n' in `s` (lines of a command's output).
 int CountLines(const std::string& s);

@@ -5,6 +5,7 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -275,7 +276,7 @@ std::vector<Value*> EmitProgram(MathEmitter& math, const FusedProgram& program, 
 // leaves the builder after the loop and returns the carried values' final ones.
 using LoopBody = std::function<std::vector<Value*>(Value* i, const std::vector<Value*>& carried)>;
 std::vector<Value*> EmitLoop(llvm::IRBuilder<>& b, Value* lo, Value* hi, const std::vector<Value*>& init,
-                             const LoopBody& body, const std::string& name) {
+                             const LoopBody& body, const std::string& name, bool predicated = false) {
   llvm::Function* fn = b.GetInsertBlock()->getParent();
   llvm::LLVMContext& ctx = fn->getContext();
   llvm::BasicBlock* pre = b.GetInsertBlock();
@@ -299,7 +300,19 @@ std::vector<Value*> EmitLoop(llvm::IRBuilder<>& b, Value* lo, Value* hi, const s
   llvm::BasicBlock* latch = b.GetInsertBlock();
   i->addIncoming(b.CreateAdd(i, llvm::ConstantInt::get(lo->getType(), 1), "", /*HasNUW=*/true, /*HasNSW=*/true), latch);
   for (size_t k = 0; k < phis.size(); ++k) phis[k]->addIncoming(next[k], latch);
-  b.CreateBr(head);
+  llvm::BranchInst* back = b.CreateBr(head);
+  if (predicated) {
+    // A short loop (a few classes per row) is vectorized whole, its tail by masked lanes.
+    llvm::Metadata* hints[] = {
+        nullptr,
+        llvm::MDNode::get(ctx, {llvm::MDString::get(ctx, "llvm.loop.vectorize.enable"),
+                                llvm::ConstantAsMetadata::get(llvm::ConstantInt::getTrue(ctx))}),
+        llvm::MDNode::get(ctx, {llvm::MDString::get(ctx, "llvm.loop.vectorize.predicate.enable"),
+                                llvm::ConstantAsMetadata::get(llvm::ConstantInt::getTrue(ctx))})};
+    llvm::MDNode* loop_id = llvm::MDNode::getDistinct(ctx, hints);
+    loop_id->replaceOperandWith(0, loop_id);
+    back->setMetadata(llvm::LLVMContext::MD_loop, loop_id);
+  }
   b.SetInsertPoint(done);
   return carried;
 }
@@ -581,11 +594,164 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
   return Status::Ok();
 }
 
+// FusedSoftmaxCrossEntropy, one row over every sample n of logits x [N, C]: lse = max +
+// log(sum_c exp(x_c - max)) (NaN skips the maximum, an infinite maximum is the lse, as in the
+// reference's LogSumExp); loss -= sum_c t_c (x_c - lse) over the targets t_c != 0, in double
+// and in sample order; dX_c = dLoss / N * (softmax_c * sum_c t_c - t_c); dBias_c = the sum of
+// dX_c down the rows. One exponential per element: dX holds exp(x_c - max) until the gradient. A sparse target's labels
+// were checked against [0, C) by the runtime.
+Status EmitFusedLossKernel(const FusedLossGeometry& g, const std::string& symbol, llvm::Module& module) {
+  ASSIGN_OR_RETURN(llvm::Function * fn, CreateKernelFunction(FusedProgram{}, 3, symbol, module));
+  llvm::LLVMContext& ctx = module.getContext();
+  llvm::IRBuilder<> b(ctx);
+  llvm::Type* f32 = b.getFloatTy();
+  llvm::Type* f64 = b.getDoubleTy();
+  llvm::Type* i64 = b.getInt64Ty();
+  llvm::Type* ptr = b.getPtrTy();
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", fn));
+  auto c64 = [&](int64_t v) { return llvm::ConstantInt::get(i64, v); };
+  std::vector<Value*> base(g.bias ? 6 : 5);
+  for (size_t k = 0; k < base.size(); ++k) {
+    base[k] = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, fn->getArg(0), k));
+  }
+  Value *logits = base[1], *target = base[2], *dx = base[4], *dbias = g.bias ? base[5] : nullptr;
+  MathEmitter math(b);
+  const double inf = std::numeric_limits<double>::infinity();
+  Value* zero = math.F(0.0);
+  Value* classes = c64(g.classes);
+  auto at = [&](Value* p, Value* i) { return b.CreateInBoundsGEP(f32, p, i); };
+  Value* scale =
+      b.CreateFPTrunc(b.CreateFDiv(b.CreateFPExt(b.CreateLoad(f32, base[0]), f64),
+                                   llvm::ConstantFP::get(f64, static_cast<double>(std::max<int64_t>(g.batch, 1)))),
+                      f32);
+  llvm::FastMathFlags reassoc, no_nan;
+  reassoc.setAllowReassoc();
+  no_nan.setNoNaNs();
+  no_nan.setNoSignedZeros();
+  auto sum = [&](Value* acc, Value* x) {
+    auto* add = llvm::cast<llvm::Instruction>(b.CreateFAdd(acc, x));
+    add->setFastMathFlags(reassoc);
+    return add;
+  };
+  auto each_class = [&](const std::vector<Value*>& init, const LoopBody& body, const std::string& name) {
+    return EmitLoop(b, c64(0), classes, init, body, name, /*predicated=*/g.classes < 64);
+  };
+  Value* total = EmitLoop(
+      b, c64(0), c64(g.batch), {llvm::ConstantFP::get(f64, 0.0)},
+      [&](Value* n, const std::vector<Value*>& loss) {
+        Value* first = b.CreateMul(n, classes);
+        Value* row = at(logits, first);
+        Value* drow = at(dx, first);
+        Value* trow = g.sparse ? nullptr : at(target, first);
+        Value* max = each_class(
+            {math.F(-inf)},
+            [&](Value* c, const std::vector<Value*>& acc) {
+              Value* x = b.CreateLoad(f32, at(row, c));
+              auto* next =
+                  llvm::cast<llvm::Instruction>(math.MaxNum(acc[0], b.CreateSelect(math.IsNan(x), math.F(-inf), x)));
+              next->setFastMathFlags(no_nan);
+              return std::vector<Value*>{next};
+            },
+            "max")[0];
+        // exp(x_c - max) into dX, and their sum S.
+        Value* exps = each_class(
+            {zero},
+            [&](Value* c, const std::vector<Value*>& acc) {
+              Value* e = math.Exp(b.CreateFSub(b.CreateLoad(f32, at(row, c)), max));
+              b.CreateStore(e, at(drow, c));
+              return std::vector<Value*>{sum(acc[0], e)};
+            },
+            "exp")[0];
+        // softmax_c = exp(x_c - lse) = exp(x_c - max) / S; an infinite maximum is the lse itself.
+        Value* infinite = b.CreateFCmpOEQ(math.Fabs(max), math.F(inf));
+        Value* lse = b.CreateSelect(infinite, max, b.CreateFAdd(max, math.Log(exps)));
+        Value* inverse = b.CreateSelect(infinite, math.F(1.0), b.CreateFDiv(math.F(1.0), exps));
+        // The loss of this sample (in double) and its targets' sum.
+        Value *label = nullptr, *term = nullptr, *target_sum = math.F(1.0);
+        if (g.sparse) {
+          label = b.CreateLoad(i64, b.CreateInBoundsGEP(i64, target, n));
+          term = b.CreateFPExt(b.CreateFSub(b.CreateLoad(f32, at(row, label)), lse), f64);
+        } else {
+          const std::vector<Value*> sums = each_class(
+              {zero, llvm::ConstantFP::get(f64, 0.0)},
+              [&](Value* c, const std::vector<Value*>& acc) {
+                Value* t = b.CreateLoad(f32, at(trow, c));
+                Value* part = b.CreateFMul(t, b.CreateFSub(b.CreateLoad(f32, at(row, c)), lse));
+                part = b.CreateSelect(b.CreateFCmpUNE(t, zero), part, zero);  // as the reference skips t == 0
+                return std::vector<Value*>{b.CreateFAdd(acc[0], t), b.CreateFAdd(acc[1], b.CreateFPExt(part, f64))};
+              },
+              "target");
+          target_sum = sums[0];
+          term = sums[1];
+        }
+        each_class(
+            {},
+            [&](Value* c, const std::vector<Value*>&) {
+              Value* t = g.sparse ? b.CreateSelect(b.CreateICmpEQ(c, label), math.F(1.0), zero)
+                                  : b.CreateLoad(f32, at(trow, c));
+              Value* p = b.CreateFMul(b.CreateLoad(f32, at(drow, c)), inverse);
+              Value* d = b.CreateFMul(scale, b.CreateFSub(b.CreateFMul(p, target_sum), t));
+              b.CreateStore(d, at(drow, c));
+              return std::vector<Value*>{};
+            },
+            "gradient");
+        return std::vector<Value*>{b.CreateFSub(loss[0], term)};
+      },
+      "sample")[0];
+  if (dbias) {
+    // dBias: dX's columns added down the rows (from L1; a loop the gradient's stores would
+    // otherwise alias).
+    each_class(
+        {},
+        [&](Value* c, const std::vector<Value*>&) {
+          b.CreateStore(zero, at(dbias, c));
+          return std::vector<Value*>{};
+        },
+        "clear");
+    EmitLoop(
+        b, c64(0), c64(g.batch), {},
+        [&](Value* n, const std::vector<Value*>&) {
+          Value* drow = at(dx, b.CreateMul(n, classes));
+          each_class(
+              {},
+              [&](Value* c, const std::vector<Value*>&) {
+                Value* sum_at = at(dbias, c);
+                b.CreateStore(b.CreateFAdd(b.CreateLoad(f32, sum_at), b.CreateLoad(f32, at(drow, c))), sum_at);
+                return std::vector<Value*>{};
+              },
+              "column");
+          return std::vector<Value*>{};
+        },
+        "bias");
+  }
+  Value* mean = g.batch == 0 ? llvm::ConstantFP::get(f64, 0.0)
+                             : b.CreateFDiv(total, llvm::ConstantFP::get(f64, static_cast<double>(g.batch)));
+  b.CreateStore(b.CreateFPTrunc(mean, f32), base[3]);
+  b.CreateRetVoid();
+  return Status::Ok();
+}
+
 Status EmitFusedStep(const proto::Plan& plan, const proto::Step& step, llvm::Module& module) {
   const Attrs attrs(step.attribute());
   const std::string label = step.name() + " (" + step.op_type() + ")";
   const std::string symbol = attrs.GetString("symbol", "");
   if (symbol.empty()) return InvalidArgument(label, ": a jit step needs a 'symbol' attribute");
+  if (step.op_type() == "FusedSoftmaxCrossEntropy") {
+    std::vector<TensorType> inputs, outputs;
+    for (const auto* list : {&step.input(), &step.output()}) {
+      for (int index : *list) {
+        if (index < 0 || index >= plan.buffer_size())
+          return InvalidArgument(label, ": buffer ", index, " is not in the plan");
+        const proto::Buffer& buffer = plan.buffer(index);
+        (list == &step.input() ? inputs : outputs)
+            .push_back(TensorType{buffer.dtype(), Dims(buffer.dims().begin(), buffer.dims().end())});
+      }
+    }
+    auto loss = ComputeFusedLossGeometry(attrs, inputs, outputs);
+    if (!loss.ok()) return loss.status().WithContext(label);
+    if (attrs.GetInt("iterations", -1) != 1) return InvalidArgument(label, ": a fused loss is one row");
+    return EmitFusedLossKernel(*loss, symbol, module).WithContext(label);
+  }
   auto dims_of = [&](int index) -> StatusOr<Dims> {
     if (index < 0 || index >= plan.buffer_size())
       return InvalidArgument(label, ": buffer ", index, " is not in the plan");

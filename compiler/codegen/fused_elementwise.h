@@ -28,6 +28,9 @@ Status EmitFusedKernel(const FusedProgram& program, const FusedGeometry& geometr
 Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductionGeometry& geometry,
                                 const std::string& symbol, llvm::Module& module);
 
+/// The same for a FusedSoftmaxCrossEntropy (ir/core/fused_program.h): one row, every sample.
+Status EmitFusedLossKernel(const FusedLossGeometry& geometry, const std::string& symbol, llvm::Module& module);
+
 /// The same for a plan's "jit" step (FusedElementwise or FusedReduction): its program, symbol and buffer shapes.
 Status EmitFusedStep(const proto::Plan& plan, const proto::Step& step, llvm::Module& module);
 

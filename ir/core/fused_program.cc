@@ -364,6 +364,39 @@ StatusOr<FusedStepRows> ComputeFusedStepRows(const std::string& op_type, const A
   return step;
 }
 
+StatusOr<FusedLossGeometry> ComputeFusedLossGeometry(const Attrs& attrs, const std::vector<TensorType>& inputs,
+                                                     const std::vector<TensorType>& outputs) {
+  if (inputs.size() != 3 || outputs.size() < 2 || outputs.size() > 3) {
+    return InvalidArgument("a fused loss has 3 inputs and 2 or 3 outputs, got ", inputs.size(), " and ",
+                           outputs.size());
+  }
+  FusedLossGeometry g;
+  g.sparse = attrs.GetInt("sparse", 0) != 0;
+  g.bias = outputs.size() == 3;
+  const TensorType& logits = inputs[1];
+  if (logits.dtype != proto::DT_FLOAT || logits.dims.size() != 2) {
+    return InvalidArgument("logits must be float32 [N, C], got ", DTypeName(logits.dtype), " ",
+                           DimsToString(logits.dims));
+  }
+  g.batch = logits.dims[0];
+  g.classes = logits.dims[1];
+  auto expect = [](const TensorType& t, DType dtype, int64_t count, const char* what) -> Status {
+    if (t.dtype != dtype || ElementCount(t.dims) != count) {
+      return InvalidArgument(what, " must be ", DTypeName(dtype), " with ", count, " elements, got ",
+                             DTypeName(t.dtype), " ", DimsToString(t.dims));
+    }
+    return Status::Ok();
+  };
+  const int64_t elements = g.batch * g.classes;
+  RETURN_IF_ERROR(expect(inputs[0], proto::DT_FLOAT, 1, "dLoss"));
+  RETURN_IF_ERROR(g.sparse ? expect(inputs[2], proto::DT_INT64, g.batch, "the labels")
+                           : expect(inputs[2], proto::DT_FLOAT, elements, "the target"));
+  RETURN_IF_ERROR(expect(outputs[0], proto::DT_FLOAT, 1, "the loss"));
+  RETURN_IF_ERROR(expect(outputs[1], proto::DT_FLOAT, elements, "dLogits"));
+  if (g.bias) RETURN_IF_ERROR(expect(outputs[2], proto::DT_FLOAT, g.classes, "dBias"));
+  return g;
+}
+
 int64_t FusedReductionGeometry::OuterOffset(size_t input, int64_t o) const {
   int64_t offset = 0;
   for (size_t d = outer_dims.size(); d-- > 0;) {

@@ -16,6 +16,7 @@
 #include "ir/core/dtype.h"
 #include "ir/core/ops/binary_table.h"
 #include "ir/core/status.h"
+#include "ir/core/tensor.h"
 
 namespace kiln {
 
@@ -142,5 +143,17 @@ struct FusedStepRows {
 };
 StatusOr<FusedStepRows> ComputeFusedStepRows(const std::string& op_type, const Attrs& attrs,
                                              const std::vector<Dims>& inputs, const Dims& output);
+
+/// A FusedSoftmaxCrossEntropy step (compiler/passes/fuse_losses.cc): inputs dLoss (a float32
+/// scalar), logits [N, C] and the target (sparse=1: int64 labels [N], else float32 [N, C]);
+/// outputs the loss (a scalar), dLogits [N, C] and, when present, dBias ([C] or [1, C]). Its
+/// generated kernel is one row: it walks every sample, adding the loss in sample order.
+struct FusedLossGeometry {
+  int64_t batch = 0, classes = 0;
+  bool sparse = false, bias = false;
+};
+/// The geometry from the step's buffer types; an error names the buffer that does not fit.
+StatusOr<FusedLossGeometry> ComputeFusedLossGeometry(const Attrs& attrs, const std::vector<TensorType>& inputs,
+                                                     const std::vector<TensorType>& outputs);
 
 }  // namespace kiln

@@ -40,7 +40,8 @@ void CollectPrograms(const proto::Plan& plan, std::set<std::string>* programs) {
   }
 }
 
-// The plans of examples/*.kiln.txt: inference and, where the example trains, the SGD training step.
+// The plans of examples/*.kiln.txt: inference and, where the example trains, the SGD training
+// step (lowered for the CPU, the reference kernels checking the CUDA kinds).
 struct ExamplePlanSet {
   std::vector<proto::Plan> plans;
   int models = 0, trained = 0;
@@ -70,7 +71,8 @@ const ExamplePlanSet& ExamplePlans() {
       EXPECT_OK(plan.status());
       if (plan.ok()) s.plans.push_back(*plan);
       // Not every example trains (some have no labels or loss): those are listed, at least 3 must.
-      auto step = testing::CompileTrainingStep(file, 4, "sgd");
+      // The step's nodes as the CUDA pipeline leaves them (its loss stays unfused).
+      auto step = testing::CompileTrainingStep(file, 4, "sgd", "cuda");
       if (step.ok()) {
         ++s.trained;
         s.plans.push_back(*step);

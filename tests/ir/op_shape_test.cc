@@ -504,6 +504,8 @@ void AddCases11(std::vector<Case>& cases) {
     {"FusedElementwise", {X(F32({2}))}, A().s("program", "t0=Bogus(i0); o0=t0"), {}, "unknown instruction 'Bogus'"},
     {"FusedElementwise", {X(F32({2}))}, A().s("program", "t0=Relu(i1); o0=t0"), {}, "reads i1 but the node has 1"},
     {"FusedElementwise", {X(I64({2}))}, A().s("program", "t0=Relu(i0); o0=t0"), {}, "fused kernels are float32"},
+    {"FusedSoftmaxCrossEntropy", {X(F32({})), X(F32({4, 6})), X(I64({4}))}, A().i("sparse", 1),
+     {F32({}), F32({4, 6})}},
     {"FusedReduction", {X(F32({4, 6})), X(F32({6}))},
      A().s("program", "t0=Add(i0,i1); o0=t0").s("reduce", "softmax").i("operand", 0), {F32({4, 6}), F32({4, 6})}},
     {"FusedReduction", {X(F32({4, 6, 5}))}, A().s("program", "t0=Relu(i0)").s("reduce", "sum").i("operand", 0).i("axis", 1),

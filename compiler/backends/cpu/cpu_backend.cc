@@ -22,11 +22,21 @@ static Status AddCompiledStepAttributes(const Node& node, const CpuCompileOption
     inputs.push_back(in->dims());
   }
   Attrs attrs = node.attrs();
-  auto step_rows = ComputeFusedStepRows(node.op_type(), attrs, inputs, node.output(0)->dims());
-  if (!step_rows.ok()) return step_rows.status().WithContext(node.Label());
-  const int64_t iterations = step_rows->rows;
+  int64_t iterations = 1;  // a fused loss (FusedLossGeometry)
+  if (node.op_type() == "FusedSoftmaxCrossEntropy") {
+    std::vector<TensorType> input_types, output_types;
+    for (const Value* in : node.inputs()) input_types.push_back(in->type());
+    for (const Value* out : node.outputs()) output_types.push_back(out->type());
+    auto loss = ComputeFusedLossGeometry(attrs, input_types, output_types);
+    if (!loss.ok()) return loss.status().WithContext(node.Label());
+  } else {
+    auto step_rows = ComputeFusedStepRows(node.op_type(), attrs, inputs, node.output(0)->dims());
+    if (!step_rows.ok()) return step_rows.status().WithContext(node.Label());
+    iterations = step_rows->rows;
+  }
   std::string key = node.op_type() + attrs.GetString("program", "") + attrs.GetString("reduce", "") +
                     std::to_string(attrs.GetInt("operand", -1)) + std::to_string(attrs.GetInt("axis", -1)) +
+                    std::to_string(attrs.GetInt("sparse", -1)) + std::to_string(node.num_outputs()) +
                     DimsToString(node.output(0)->dims());
   for (const Dims& d : inputs) key += DimsToString(d);
   auto it = symbols.try_emplace(key, options.kernel_symbol_prefix + std::to_string(symbols.size())).first;
@@ -48,8 +58,7 @@ static bool HasNonPlainValue(const Node& node) {
 
 std::string CpuKernelFor(const Node& node, const CpuCompileOptions& options) {
   const auto& kernels = runtime::KernelRegistry::Global();
-  if (node.op_type() == "FusedElementwise" || node.op_type() == "FusedReduction")
-    return "jit";  // generated code when the session has it, else the interpreter
+  if (kernels.Has("jit", node.op_type())) return "jit";  // generated code when the session has it, else the interpreter
   if (options.use_onednn && kernels.Has("onednn", node.op_type()) && OneDnnUnsupportedReason(node).empty()) {
     return "onednn";
   }

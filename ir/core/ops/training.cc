@@ -105,6 +105,21 @@ Status InferSigmoidCE(InferContext& ctx) { return InferLoss<false>(ctx, "logits"
 Status InferSigmoidCEGrad(InferContext& ctx) { return InferLossGrad<false>(ctx, "logits"); }
 Status InferBCE(InferContext& ctx) { return InferLoss<false>(ctx, "probs"); }
 Status InferBCEGrad(InferContext& ctx) { return InferLossGrad<false>(ctx, "probs"); }
+// (dLoss, logits, target) -> (loss, dLogits[, dBias]): the fuse-losses pass's node for a
+// SoftmaxCrossEntropy, its gradient and the bias gradient's sum of that gradient over the
+// rows ([C], or [1, C] with keepdims=1).
+Status InferFusedSoftmaxCE(InferContext& ctx) {
+  RETURN_IF_ERROR(InferLossGrad<true>(ctx, "logits"));
+  const TensorType logits = ctx.input_type(1);
+  ctx.set_output(0, logits.dtype, {});
+  ctx.set_output(1, logits);
+  if (ctx.num_outputs() == 3) {
+    ASSIGN_OR_RETURN(bool keepdims, ReadFlag(ctx, "keepdims"));
+    const int64_t classes = logits.dims[1];
+    ctx.set_output(2, logits.dtype, keepdims ? Dims{1, classes} : Dims{classes});
+  }
+  return Status::Ok();
+}
 Status InferMSE(InferContext& ctx) {
   RETURN_IF_ERROR(CheckReduction(ctx));
   return InferLoss<false>(ctx, "pred");
@@ -356,6 +371,15 @@ void RegisterTrainingOps(OpRegistry& r) {
              "labels"));
   r.Add(LossGrad(OpKind::kSoftmaxCrossEntropyGrad, InferSoftmaxCEGrad, {sparse},
                  "(dLoss, logits, target) -> dLoss * (softmax * sum_c target - target) / N"));
+  r.Add({.kind = OpKind::kFusedSoftmaxCrossEntropy,
+         .min_inputs = 3,
+         .max_inputs = 3,
+         .min_outputs = 2,
+         .max_outputs = 3,
+         .attrs = {sparse, {"keepdims", AttrType::kInt}},
+         .infer_shape = InferFusedSoftmaxCE,
+         .doc = "(dLoss, logits, target) -> (SoftmaxCrossEntropy, its gradient[, the gradient's sum over the rows: "
+                "a bias gradient, [1, C] with keepdims=1]); made by fuse-losses, one generated kernel on the CPU"});
   r.Add(Loss(OpKind::kCrossEntropy, InferCE, {sparse},
              "(probs [N, C], target) -> mean over N of -sum_c target * log(clamp(probs, 1e-7, 1)); sparse=1: int64 "
              "[N] labels"));

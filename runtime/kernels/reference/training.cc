@@ -164,6 +164,26 @@ Status ClassLossGrad(const KernelSpec& spec, const Refs& in, const Refs& out) {
   });
 }
 
+// FusedSoftmaxCrossEntropy (dLoss, logits, target) -> (loss, dLogits[, dBias]): the two
+// kernels above, then dBias[c] = sum over the rows of dLogits[n, c], in double.
+Status FusedSoftmaxCE(const KernelSpec& spec, const Refs& in, const Refs& out) {
+  RETURN_IF_ERROR(ClassLoss<true>(spec, {in[1], in[2]}, {out[0]}).WithContext("loss"));
+  RETURN_IF_ERROR(ClassLossGrad<true>(spec, in, {out[1]}).WithContext("gradient"));
+  if (!ref::HasOutput(out, 2)) return Status::Ok();
+  const int64_t batch = in[1].dims[0], classes = in[1].dims[1];
+  RETURN_IF_ERROR(CheckOutput(out[2], in[1].dtype, classes).WithContext("bias gradient"));
+  return DispatchFloat(in[1].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dx = out[1].as<T>();
+    for (int64_t c = 0; c < classes; ++c) {
+      double sum = 0;
+      for (int64_t n = 0; n < batch; ++n) sum += static_cast<double>(dx[n * classes + c]);
+      out[2].as<T>()[c] = static_cast<T>(sum);
+    }
+    return Status::Ok();
+  });
+}
+
 // ---- Elementwise losses: pred and target of one shape --------------------------------------------
 
 // Per-element loss term and its derivative with respect to the prediction.
@@ -243,6 +263,7 @@ Status ElementLossGrad(const KernelSpec& spec, const Refs& in, const Refs& out) 
 void RegisterReferenceTrainingKernels(KernelRegistry& r) {
   RegisterRef(r, "SoftmaxCrossEntropy", 2, 1, ClassLoss<true>);
   RegisterRef(r, "SoftmaxCrossEntropyGrad", 3, 1, ClassLossGrad<true>);
+  RegisterRef(r, "FusedSoftmaxCrossEntropy", 3, 2, FusedSoftmaxCE);
   RegisterRef(r, "CrossEntropy", 2, 1, ClassLoss<false>);
   RegisterRef(r, "CrossEntropyGrad", 3, 1, ClassLossGrad<false>);
   RegisterRef(r, "SigmoidCrossEntropy", 2, 1, ElementLoss<SigmoidCE>);
