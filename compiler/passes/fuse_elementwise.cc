@@ -136,6 +136,8 @@ std::string DescribeNode(const Node& node, std::vector<LocalInstr>* instrs) {
     } else {
       return "EltwiseGrad of '" + f + "' has no fused form";
     }
+  } else if (op == "FusedSoftmaxCrossEntropy") {
+    return "already one generated kernel: a loss, its gradient and its bias gradient (fuse-losses)";
   } else {
     return "not an elementwise op";
   }

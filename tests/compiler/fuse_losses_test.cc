@@ -14,6 +14,7 @@
 #include "compiler/codegen/jit.h"
 #include "compiler/load.h"
 #include "compiler/pass.h"
+#include "compiler/passes/fuse_elementwise.h"
 #include "compiler/target.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
@@ -76,7 +77,9 @@ std::vector<Tensor> Inputs(const LossGraph& s, uint32_t seed, float special = 0)
   std::uniform_real_distribution<float> u(-8, 8);
   Tensor logits = Tensor(proto::DT_FLOAT, {s.batch, s.classes});
   for (int64_t i = 0; i < logits.num_elements(); ++i) logits.mutable_data_as<float>()[i] = u(rng);
-  if (special != 0 || std::isnan(special)) logits.mutable_data_as<float>()[s.classes + 1] = special;  // sample 1
+  if (special != 0 || std::isnan(special)) {  // sample 1's second logit, or the only one
+    logits.mutable_data_as<float>()[std::min(s.classes + 1, logits.num_elements() - 1)] = special;
+  }
   Tensor target;
   if (s.sparse) {
     target = Tensor(proto::DT_INT64, {s.batch});
@@ -136,6 +139,15 @@ TEST(FuseLossesTest, LossGradientAndBiasGradientBecomeOneNodeThatKeepsTheNames) 
   EXPECT_EQ(fused->output(2)->dims(), (Dims{1, 5}));
   EXPECT_EQ(fused->attrs().GetInt("keepdims", -1), 1);
   EXPECT_OK(RunPipeline(g, {{"infer-shapes"}}, PassOptions{}));  // the node's own shape inference agrees
+  // --explain-fusion says what the node is.
+  std::vector<FusionDecision> decisions;
+  PassOptions options;
+  options.fusion_decisions = &decisions;
+  EXPECT_OK(RunPipeline(g, {{"fuse-elementwise"}}, options));
+  EXPECT_NE(FormatFusionDecisions(decisions).find("fused/loss (FusedSoftmaxCrossEntropy): not fused: already one "
+                                                  "generated kernel: a loss, its gradient and its bias gradient"),
+            std::string::npos)
+      << FormatFusionDecisions(decisions);
 }
 
 TEST(FuseLossesTest, FusedKernelsMatchTheUnfusedGraph) {
