@@ -1,7 +1,8 @@
 // KernelsFromTable, and the "jit" kernel family: a step whose code the compiler
-// generated (FusedElementwise and FusedReduction; FusedSoftmaxCrossEntropy at the end). It splits the step's rows
-// across the session's threads; without the compiled function (a plan run by a runtime that lacks its code) it runs the
-// reference interpreter instead, with the same results.
+// generated (FusedElementwise and FusedReduction; FusedSoftmaxCrossEntropy at the end). It
+// splits the step's rows across the session's threads; without the compiled function (a plan
+// run by a runtime that lacks its code) it runs the reference interpreter instead, with the
+// same results.
 #include "runtime/compiled_kernels.h"
 
 #include <algorithm>

@@ -46,6 +46,28 @@ class MathEmitter {
   Value* MinNum(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::minnum, a, c); }
   Value* CopySign(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, a, c); }
 
+  // The reductions' two exceptions to "no fast-math flags". A sum that may reassociate lets
+  // LLVM vectorize it (partial sums per lane): the order of the terms changes, not what NaN
+  // or infinity do.
+  Value* SumInAnyOrder(Value* acc, Value* x) {
+    auto* add = llvm::cast<llvm::Instruction>(Add(acc, x));
+    llvm::FastMathFlags reassoc;
+    reassoc.setAllowReassoc();
+    add->setFastMathFlags(reassoc);
+    return add;
+  }
+  // A running maximum that NaN skips (as the reference's max does): NaN becomes -inf, so the
+  // maxnum's arguments are never NaN, and +-0 as the maximum give the same shifted values.
+  Value* MaxSkippingNan(Value* acc, Value* x) {
+    Value* finite_or_inf = Select(IsNan(x), F(-std::numeric_limits<double>::infinity()), x);
+    auto* next = llvm::cast<llvm::Instruction>(MaxNum(acc, finite_or_inf));
+    llvm::FastMathFlags no_nan;
+    no_nan.setNoNaNs();
+    no_nan.setNoSignedZeros();
+    next->setFastMathFlags(no_nan);
+    return next;
+  }
+
   // c[0] + x * (c[1] + x * (...)), Horner from the highest coefficient down.
   Value* Poly(Value* x, std::initializer_list<double> highest_first) {
     Value* acc = nullptr;
@@ -482,15 +504,6 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
     }
     return temps[g.operand];
   };
-  // Reassociating only the sums lets LLVM vectorize them (partial sums per lane): the
-  // order of the terms changes, not what NaN or infinity do.
-  llvm::FastMathFlags reassoc;
-  reassoc.setAllowReassoc();
-  auto sum = [&](Value* acc, Value* x) {
-    auto* add = llvm::cast<llvm::Instruction>(b.CreateFAdd(acc, x));
-    add->setFastMathFlags(reassoc);
-    return add;
-  };
   Value* zero = math.F(0.0);
   if (g.kind == FusedReduceKind::kSum) {
     if (g.inner == 1) {
@@ -530,7 +543,7 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
                   Value* run = EmitLoop(
                       b, c64(0), c64(g.inner), {zero},
                       [&](Value* i, const std::vector<Value*>& part) {
-                        return std::vector<Value*>{sum(part[0], element(o, at_o, m, i))};
+                        return std::vector<Value*>{math.SumInAnyOrder(part[0], element(o, at_o, m, i))};
                       },
                       "inner")[0];
                   return std::vector<Value*>{b.CreateFAdd(acc[0], run)};
@@ -549,9 +562,6 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
   // max does) and reaches every output of its row through the sum.
   const bool log = g.kind == FusedReduceKind::kLogSoftmax;
   const double inf = std::numeric_limits<double>::infinity();
-  llvm::FastMathFlags no_nan;  // the maximum's arguments are never NaN (replaced by -inf)
-  no_nan.setNoNaNs();
-  no_nan.setNoSignedZeros();  // +-0 as the maximum give the same shifted values
   EmitLoop(
       b, begin, end, {},
       [&](Value* o, const std::vector<Value*>&) {
@@ -562,10 +572,7 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
             [&](Value* m, const std::vector<Value*>& acc) {
               Value* x = element(o, at_o, m, c64(0));
               b.CreateStore(x, b.CreateInBoundsGEP(f32, row, m));
-              Value* finite_or_inf = b.CreateSelect(math.IsNan(x), math.F(-inf), x);
-              auto* next = llvm::cast<llvm::Instruction>(math.MaxNum(acc[0], finite_or_inf));
-              next->setFastMathFlags(no_nan);
-              return std::vector<Value*>{next};
+              return std::vector<Value*>{math.MaxSkippingNan(acc[0], x)};
             },
             "max")[0];
         Value* total = EmitLoop(
@@ -574,7 +581,7 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
               Value* at = b.CreateInBoundsGEP(f32, row, m);
               Value* e = math.Exp(b.CreateFSub(b.CreateLoad(f32, at), max));
               if (!log) b.CreateStore(e, at);
-              return std::vector<Value*>{sum(acc[0], e)};
+              return std::vector<Value*>{math.SumInAnyOrder(acc[0], e)};
             },
             "exp")[0];
         Value* log_total = log ? math.Log(total) : nullptr;
@@ -598,8 +605,8 @@ Status EmitFusedReductionKernel(const FusedProgram& program, const FusedReductio
 // log(sum_c exp(x_c - max)) (NaN skips the maximum, an infinite maximum is the lse, as in the
 // reference's LogSumExp); loss -= sum_c t_c (x_c - lse) over the targets t_c != 0, in double
 // and in sample order; dX_c = dLoss / N * (softmax_c * sum_c t_c - t_c); dBias_c = the sum of
-// dX_c down the rows. One exponential per element: dX holds exp(x_c - max) until the gradient. A sparse target's labels
-// were checked against [0, C) by the runtime.
+// dX_c down the rows. One exponential per element: dX holds exp(x_c - max) until the
+// gradient. A sparse target's labels were checked against [0, C) by the runtime.
 Status EmitFusedLossKernel(const FusedLossGeometry& g, const std::string& symbol, llvm::Module& module) {
   ASSIGN_OR_RETURN(llvm::Function * fn, CreateKernelFunction(FusedProgram{}, 3, symbol, module));
   llvm::LLVMContext& ctx = module.getContext();
@@ -624,15 +631,6 @@ Status EmitFusedLossKernel(const FusedLossGeometry& g, const std::string& symbol
       b.CreateFPTrunc(b.CreateFDiv(b.CreateFPExt(b.CreateLoad(f32, base[0]), f64),
                                    llvm::ConstantFP::get(f64, static_cast<double>(std::max<int64_t>(g.batch, 1)))),
                       f32);
-  llvm::FastMathFlags reassoc, no_nan;
-  reassoc.setAllowReassoc();
-  no_nan.setNoNaNs();
-  no_nan.setNoSignedZeros();
-  auto sum = [&](Value* acc, Value* x) {
-    auto* add = llvm::cast<llvm::Instruction>(b.CreateFAdd(acc, x));
-    add->setFastMathFlags(reassoc);
-    return add;
-  };
   auto each_class = [&](const std::vector<Value*>& init, const LoopBody& body, const std::string& name) {
     return EmitLoop(b, c64(0), classes, init, body, name, /*predicated=*/g.classes < 64);
   };
@@ -646,11 +644,7 @@ Status EmitFusedLossKernel(const FusedLossGeometry& g, const std::string& symbol
         Value* max = each_class(
             {math.F(-inf)},
             [&](Value* c, const std::vector<Value*>& acc) {
-              Value* x = b.CreateLoad(f32, at(row, c));
-              auto* next =
-                  llvm::cast<llvm::Instruction>(math.MaxNum(acc[0], b.CreateSelect(math.IsNan(x), math.F(-inf), x)));
-              next->setFastMathFlags(no_nan);
-              return std::vector<Value*>{next};
+              return std::vector<Value*>{math.MaxSkippingNan(acc[0], b.CreateLoad(f32, at(row, c)))};
             },
             "max")[0];
         // exp(x_c - max) into dX, and their sum S.
@@ -659,7 +653,7 @@ Status EmitFusedLossKernel(const FusedLossGeometry& g, const std::string& symbol
             [&](Value* c, const std::vector<Value*>& acc) {
               Value* e = math.Exp(b.CreateFSub(b.CreateLoad(f32, at(row, c)), max));
               b.CreateStore(e, at(drow, c));
-              return std::vector<Value*>{sum(acc[0], e)};
+              return std::vector<Value*>{math.SumInAnyOrder(acc[0], e)};
             },
             "exp")[0];
         // softmax_c = exp(x_c - lse) = exp(x_c - max) / S; an infinite maximum is the lse itself.
@@ -736,29 +730,32 @@ Status EmitFusedStep(const proto::Plan& plan, const proto::Step& step, llvm::Mod
   const std::string label = step.name() + " (" + step.op_type() + ")";
   const std::string symbol = attrs.GetString("symbol", "");
   if (symbol.empty()) return InvalidArgument(label, ": a jit step needs a 'symbol' attribute");
+  auto buffer_of = [&](int index) -> StatusOr<const proto::Buffer*> {
+    if (index < 0 || index >= plan.buffer_size())
+      return InvalidArgument(label, ": buffer ", index, " is not in the plan");
+    return &plan.buffer(index);
+  };
   if (step.op_type() == "FusedSoftmaxCrossEntropy") {
-    std::vector<TensorType> inputs, outputs;
-    for (const auto* list : {&step.input(), &step.output()}) {
-      for (int index : *list) {
-        if (index < 0 || index >= plan.buffer_size())
-          return InvalidArgument(label, ": buffer ", index, " is not in the plan");
-        const proto::Buffer& buffer = plan.buffer(index);
-        (list == &step.input() ? inputs : outputs)
-            .push_back(TensorType{buffer.dtype(), Dims(buffer.dims().begin(), buffer.dims().end())});
+    auto types_of = [&](const auto& indices) -> StatusOr<std::vector<TensorType>> {
+      std::vector<TensorType> types;
+      for (int index : indices) {
+        ASSIGN_OR_RETURN(const proto::Buffer* buffer, buffer_of(index));
+        types.push_back(TensorType{buffer->dtype(), Dims(buffer->dims().begin(), buffer->dims().end())});
       }
-    }
+      return types;
+    };
+    ASSIGN_OR_RETURN(std::vector<TensorType> inputs, types_of(step.input()));
+    ASSIGN_OR_RETURN(std::vector<TensorType> outputs, types_of(step.output()));
     auto loss = ComputeFusedLossGeometry(attrs, inputs, outputs);
     if (!loss.ok()) return loss.status().WithContext(label);
     if (attrs.GetInt("iterations", -1) != 1) return InvalidArgument(label, ": a fused loss is one row");
     return EmitFusedLossKernel(*loss, symbol, module).WithContext(label);
   }
   auto dims_of = [&](int index) -> StatusOr<Dims> {
-    if (index < 0 || index >= plan.buffer_size())
-      return InvalidArgument(label, ": buffer ", index, " is not in the plan");
-    const proto::Buffer& buffer = plan.buffer(index);
-    if (buffer.dtype() != proto::DT_FLOAT)
-      return InvalidArgument(label, ": buffer '", buffer.name(), "' is not float32");
-    return Dims(buffer.dims().begin(), buffer.dims().end());
+    ASSIGN_OR_RETURN(const proto::Buffer* buffer, buffer_of(index));
+    if (buffer->dtype() != proto::DT_FLOAT)
+      return InvalidArgument(label, ": buffer '", buffer->name(), "' is not float32");
+    return Dims(buffer->dims().begin(), buffer->dims().end());
   };
   std::vector<Dims> inputs, outputs;
   for (int index : step.input()) {
