@@ -3,11 +3,13 @@
 // random cotangent R, the gradient op given dY = R must equal d/dinput of
 // sum(R * forward(inputs)). Every case also runs in float32 against float64.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <functional>
 #include <random>
 #include <set>
+#include <type_traits>
 
 #include "ir/core/ops/unary_table.h"
 #include "ir/core/shape_util.h"
@@ -530,6 +532,64 @@ TEST(GradientKernelsTest, DropoutTrainingIsAPureFunctionOfSeedStepAndIndex) {
   // float32 draws the same mask.
   const auto f = Dropout(ToFloat(x), 7, 0.5f, 1, proto::DT_FLOAT);
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(static_cast<double>(Values<float>(f[1])[i]), Values<double>(a[1])[i]) << i;
+}
+
+// docs/training_ops.md's hash, written out as the spec says (the keep test in double),
+// against the kernel's vector loops: every size around the vector widths and the parallel
+// chunks, ratios near the threshold's rounding, one and several threads, float32 and
+// float64, with and without the mask, x and Y one buffer or two.
+uint64_t SpecSplitMix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+template <typename T>
+void ExpectDropoutMatchesSpec(int64_t n, float ratio, int64_t seed, int64_t step, bool with_mask, bool in_place) {
+  SCOPED_TRACE(::testing::Message() << "n " << n << " ratio " << ratio << " seed " << seed << " step " << step
+                                    << (with_mask ? " mask" : "") << (in_place ? " in place" : ""));
+  const DType dtype = std::is_same_v<T, float> ? proto::DT_FLOAT : proto::DT_DOUBLE;
+  std::vector<T> x(n), y(n, T(-7)), mask(n, T(-7));
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<T>(1 + i % 97) / T(8);
+  const std::vector<T> x0 = x;
+  Attrs a;
+  a.SetFloat("ratio", ratio);
+  a.SetInt("seed", seed);
+  const Tensor step_t = reftest::I64({}, {step});
+  T* y_data = in_place ? x.data() : y.data();
+  std::vector<TensorRef> outs = {TensorRef{dtype, {n}, y_data}};
+  if (with_mask) outs.push_back(TensorRef{dtype, {n}, mask.data()});
+  ASSERT_OK(runtime::RunReferenceOp("DropoutTraining", "d", a, {TensorRef{dtype, {n}, x.data()}, step_t.ref()}, outs));
+  const uint64_t base = SpecSplitMix64(SpecSplitMix64(static_cast<uint64_t>(seed)) ^ static_cast<uint64_t>(step));
+  const T scale = static_cast<T>(1.0 / (1.0 - static_cast<double>(ratio)));
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t h = SpecSplitMix64(base ^ static_cast<uint64_t>(i));
+    const bool kept = static_cast<double>(h >> 11) * 0x1.0p-53 >= static_cast<double>(ratio);
+    const T m = kept ? scale : T(0);
+    ASSERT_EQ(y_data[i], x0[i] * m) << i;
+    if (with_mask) {
+      ASSERT_EQ(mask[i], m) << i;
+    }
+  }
+}
+
+TEST(GradientKernelsTest, DropoutTrainingMatchesTheDocumentedHash) {
+  const int max_threads = omp_get_max_threads();
+  for (int threads : {1, 3}) {
+    omp_set_num_threads(threads);
+    for (int64_t n : {1, 7, 8, 17, 33, 1000, 32767, 32768, 70001}) {
+      // ratio * 2^53 is an integer for a float ratio above ~2^-29; 1e-12f's is not (the ceil).
+      for (float ratio : {0.0f, 1e-12f, 0.1f, 0.3f, 0.5f, 0.999f}) {
+        ExpectDropoutMatchesSpec<float>(n, ratio, 42, 3 + n, true, false);
+        ExpectDropoutMatchesSpec<double>(n, ratio, -5, 1 << 20, true, true);
+      }
+      ExpectDropoutMatchesSpec<float>(n, 0.2f, 7, 9, false, true);
+      ExpectDropoutMatchesSpec<float>(n, 0.2f, 7, 9, false, false);
+      ExpectDropoutMatchesSpec<float>(n, 0.2f, 7, 9, true, true);
+    }
+  }
+  omp_set_num_threads(max_threads);
 }
 
 TEST(GradientKernelsTest, DropoutTrainingRatioZeroIsIdentity) {

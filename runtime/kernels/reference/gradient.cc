@@ -1,6 +1,6 @@
 // Reference kernels of the backward ops (docs/training_ops.md): elementwise,
-// softmax, batch norm, dropout and the data-movement gradients. The window ops
-// (conv, pooling) live in gradient_window.cc. Math in double, stored as T.
+// softmax, batch norm and the data-movement gradients. The window ops (conv, pooling)
+// live in gradient_window.cc, DropoutTraining in dropout.cc. Math in double, stored as T.
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -15,7 +15,8 @@
 namespace kiln::runtime {
 namespace ref {
 void RegisterWindowGradientKernels(KernelRegistry& r);
-}
+void RegisterDropoutKernel(KernelRegistry& r);  // dropout.cc
+}  // namespace ref
 
 namespace {
 
@@ -205,42 +206,6 @@ Status BatchNormGradKernel(const KernelSpec& spec, const Refs& in, const Refs& o
   });
 }
 
-uint64_t SplitMix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// Element i is kept when u = (h >> 11) * 2^-53 >= ratio, with
-// h = splitmix64(splitmix64(splitmix64(seed) ^ step) ^ i): a pure function of
-// (seed, step, i), so any step can be replayed.
-Status DropoutTrainingKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
-  if (in[1].dtype != proto::DT_INT64 || in[1].num_elements() != 1) {
-    return InvalidArgument("step must be an int64 scalar, got ", DTypeName(in[1].dtype), DimsToString(in[1].dims));
-  }
-  RETURN_IF_ERROR(CheckLike(in[0], {{&out[0], "Y"}}));
-  if (HasOutput(out, 1)) RETURN_IF_ERROR(CheckLike(in[0], {{&out[1], "mask"}}));
-  const double ratio = spec.attrs.GetFloat("ratio", 0.5f);
-  if (!(ratio >= 0.0 && ratio < 1.0)) return InvalidArgument("ratio must be in [0, 1), got ", ratio);
-  const uint64_t seed = static_cast<uint64_t>(spec.attrs.GetInt("seed", 0));
-  const uint64_t step = static_cast<uint64_t>(in[1].as<int64_t>()[0]);
-  const uint64_t base = SplitMix64(SplitMix64(seed) ^ step);
-  const double keep_scale = 1.0 / (1.0 - ratio);
-  return DispatchFloat(in[0].dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = in[0].as<T>();
-    const T scale = static_cast<T>(keep_scale);
-    for (int64_t i = 0; i < in[0].num_elements(); ++i) {
-      const double u = static_cast<double>(SplitMix64(base ^ static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
-      const T mask = u >= ratio ? scale : T{0};
-      out[0].as<T>()[i] = x[i] * mask;
-      if (HasOutput(out, 1)) out[1].as<T>()[i] = mask;
-    }
-    return Status::Ok();
-  });
-}
-
 // Scatter-add of dY [data[:axis], indices..., data[axis+1:]] into zeros of data_shape.
 Status GatherGradKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   const Dims& data = out[0].dims;
@@ -344,11 +309,11 @@ void RegisterReferenceGradientKernels(KernelRegistry& r) {
   RegisterRef(r, "SoftmaxGrad", 2, 1, SoftmaxGradKernel);
   RegisterRef(r, "BatchNormTraining", 5, 1, BatchNormTrainingKernel);
   RegisterRef(r, "BatchNormGrad", 5, 1, BatchNormGradKernel);
-  RegisterRef(r, "DropoutTraining", 2, 1, DropoutTrainingKernel);
   RegisterRef(r, "GatherGrad", 2, 1, GatherGradKernel);
   RegisterRef(r, "SliceGrad", 3, 1, SliceGradKernel);
   RegisterRef(r, "ReduceMaxGrad", 2, 1, ReduceMaxGradKernel);
   ref::RegisterWindowGradientKernels(r);
+  ref::RegisterDropoutKernel(r);
 }
 
 }  // namespace kiln::runtime
