@@ -92,6 +92,9 @@ struct KernelSpec {
     return i < static_cast<int>(constant_inputs.size()) && constant_inputs[i] && inputs[i].data;
   }
   bool has_input(int i) const { return i < static_cast<int>(inputs.size()) && inputs[i].dtype != proto::DT_UNDEFINED; }
+  bool has_output(int i) const {
+    return i < static_cast<int>(outputs.size()) && outputs[i].dtype != proto::DT_UNDEFINED;
+  }
   bool is_finite_input(int i) const { return i < static_cast<int>(finite_inputs.size()) && finite_inputs[i]; }
 };
 

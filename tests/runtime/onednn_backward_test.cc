@@ -2,6 +2,7 @@
 // against the reference kernels, float32, within 1e-4; and the support check
 // declining what they cannot run.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 
@@ -10,6 +11,7 @@
 #include "ir/core/shape_util.h"
 #include "ir/graph.h"
 #include "runtime/kernel.h"
+#include "runtime/kernels/onednn/channel_batch_norm.h"
 #include "runtime/kernels/onednn/max_pool_direct.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/session.h"
@@ -358,6 +360,78 @@ TEST_F(OneDnnBackwardTest, BatchNormTrainingAndGrad) {
     ExpectMatchesRef("BatchNormGrad", a, {dy, x, scale, (*fwd)[3], (*fwd)[4]}, {x_dims, {c}, {c}}, what);
     ExpectMatchesRef("BatchNormGrad", a, {dy, x, scale, (*fwd)[3], (*fwd)[4]}, {x_dims}, what + " dX only");
   }
+}
+
+// The channel kernels (channel_batch_norm.h) that the oneDNN builders use for plain
+// [N, C, H, W] tensors, against the reference: runs shorter and longer than a vector and
+// with tails, a mean far from zero (the centred sums), one and three threads, and the
+// running statistics updated in their own buffers.
+TEST_F(OneDnnBackwardTest, BatchNormChannelKernels) {
+  const int max_threads = omp_get_max_threads();
+  uint32_t seed = 300;
+  struct Case {
+    Dims x;
+    float lo, hi;
+  };
+  for (const Case& k : std::vector<Case>{{{3, 4, 17}, -2, 3},
+                                         {{2, 5, 8}, -1, 1},
+                                         {{4, 3, 7, 9}, 100, 101},
+                                         {{2, 3, 4, 4, 3}, -1, 1},
+                                         {{16, 32, 28, 28}, -3, 2}}) {
+    for (int threads : {1, 3}) {
+      omp_set_num_threads(threads);
+      const Dims& x_dims = k.x;
+      const int64_t c = x_dims[1];
+      const std::string what = DimsToString(x_dims) + " threads " + std::to_string(threads);
+      SCOPED_TRACE(what);
+      const Tensor x = Rand(x_dims, seed++, k.lo, k.hi), scale = Rand({c}, seed++), b = Rand({c}, seed++);
+      const Tensor rm = Rand({c}, seed++), rv = Rand({c}, seed++, 0.5f, 2.0f);
+      Attrs a;
+      a.SetFloat("epsilon", 1e-3f);
+      a.SetFloat("momentum", 0.8f);
+      KernelSpec spec;
+      spec.name = "bn";
+      spec.op_type = "BatchNormTraining";
+      spec.attrs = a;
+      spec.env = &env_;
+      for (const Tensor* t : {&x, &scale, &b, &rm, &rv}) spec.inputs.push_back(t->ref());
+      for (const Dims& d : std::vector<Dims>{x_dims, {c}, {c}, {c}, {c}}) spec.outputs.push_back({proto::DT_FLOAT, d});
+      ASSERT_EQ(runtime::onednn::ChannelBatchNormUnsupportedReason(spec), "");
+      ExpectMatchesRef("BatchNormTraining", a, {x, scale, b, rm, rv}, {x_dims, {c}, {c}, {c}, {c}}, what);
+      ExpectMatchesRef("BatchNormTraining", a, {x, scale, b, rm, rv}, {x_dims}, what + " Y only");
+      auto fwd = Run("ref", "BatchNormTraining", a, {x, scale, b, rm, rv}, {x_dims, {c}, {c}, {c}, {c}});
+      ASSERT_OK(fwd.status());
+      const Tensor dy = Rand(x_dims, seed++);
+      ExpectMatchesRef("BatchNormGrad", a, {dy, x, scale, (*fwd)[3], (*fwd)[4]}, {x_dims, {c}, {c}}, what);
+      ExpectMatchesRef("BatchNormGrad", a, {dy, x, scale, (*fwd)[3], (*fwd)[4]}, {x_dims}, what + " dX only");
+      // The running statistics in place, as the training step binds them.
+      Tensor mean = *Tensor::FromBytes(proto::DT_FLOAT, {c}, rm.data(), rm.num_bytes());
+      Tensor var = *Tensor::FromBytes(proto::DT_FLOAT, {c}, rv.data(), rv.num_bytes()), y(proto::DT_FLOAT, x_dims);
+      auto kernel = KernelRegistry::Global().Create("onednn", spec);
+      ASSERT_OK(kernel.status());
+      ASSERT_OK((*kernel)->Run({x.ref(), scale.ref(), b.ref(), mean.ref(), var.ref()},
+                               {y.ref(), mean.ref(), var.ref(), TensorRef{}, TensorRef{}}));
+      EXPECT_EQ(testing::CompareTensors(mean, (*fwd)[1], 1e-5, 1e-5), "");
+      EXPECT_EQ(testing::CompareTensors(var, (*fwd)[2], 1e-5, 1e-5), "");
+    }
+  }
+  omp_set_num_threads(max_threads);
+}
+
+TEST_F(OneDnnBackwardTest, BatchNormChannelKernelsDeclineWhatOneDnnRuns) {
+  auto reason = [](const Dims& x, DType dtype = proto::DT_FLOAT, Layout layout = proto::LAYOUT_PLAIN) {
+    KernelSpec spec;
+    spec.op_type = "BatchNormTraining";
+    spec.inputs.push_back({dtype, x, nullptr, layout});
+    for (int i = 0; i < 4; ++i) spec.inputs.push_back({dtype, {x[1]}, nullptr});
+    spec.outputs.push_back({dtype, x, nullptr, layout});
+    return runtime::onednn::ChannelBatchNormUnsupportedReason(spec);
+  };
+  EXPECT_EQ(reason({2, 3, 4, 4}), "");
+  EXPECT_NE(reason({8, 5}), "");     // [N, C]: strided channels
+  EXPECT_NE(reason({2, 3, 7}), "");  // runs shorter than 8
+  EXPECT_NE(reason({2, 3, 4, 4}, proto::DT_DOUBLE), "");
+  EXPECT_NE(reason({2, 16, 4, 4}, proto::DT_FLOAT, proto::LAYOUT_CHANNELS_LAST), "");
 }
 
 std::string ReasonFor(const std::string& op, const std::vector<TensorType>& inputs, const std::vector<Dims>& outputs,

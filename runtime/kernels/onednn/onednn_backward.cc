@@ -7,6 +7,7 @@
 
 #include "ir/core/ops/unary_table.h"
 #include "ir/core/shape_util.h"
+#include "runtime/kernels/onednn/channel_batch_norm.h"
 #include "runtime/kernels/onednn/max_pool_direct.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
@@ -21,9 +22,7 @@ memory::dims ToDnnl(const Dims& d) { return memory::dims(d.begin(), d.end()); }
 
 // A memory the kernel owns (an output the node does not have, a workspace).
 
-bool HasOutput(const KernelSpec& spec, size_t i) {
-  return i < spec.outputs.size() && spec.outputs[i].dtype != proto::DT_UNDEFINED;
-}
+bool HasOutput(const KernelSpec& spec, size_t i) { return spec.has_output(static_cast<int>(i)); }
 
 // ---- EltwiseGrad: f' from X (src) or Y (dst, the *_use_dst_for_bwd algorithms) ----
 
@@ -264,7 +263,10 @@ class BatchNormTrainingKernel : public PrimitiveKernel {
 };
 
 // X, scale, B, running_mean, running_var -> Y [, new_running_mean, new_running_var, saved_mean, saved_var].
+// Plain [N, C, H, W] tensors run channel by channel (channel_batch_norm.h), not on
+// oneDNN's generic ncsp code.
 StatusOr<std::unique_ptr<Kernel>> BuildBatchNormTraining(const KernelSpec& spec) {
+  if (ChannelBatchNormUnsupportedReason(spec).empty()) return BuildChannelBatchNorm(spec);
   const Dims& x = spec.inputs[0].dims;
   RETURN_IF_ERROR(CheckBatchNormShapes(spec, x, 1, 4));
   const memory::desc md = PlainDesc(x), c_md = PlainDesc({x[1]});
@@ -284,6 +286,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNormTraining(const KernelSpec& spec)
 
 // dY, X, scale, saved_mean, saved_var -> dX [, dScale, dB].
 StatusOr<std::unique_ptr<Kernel>> BuildBatchNormGrad(const KernelSpec& spec) {
+  if (ChannelBatchNormUnsupportedReason(spec).empty()) return BuildChannelBatchNorm(spec);
   const Dims& x = spec.inputs[1].dims;
   if (spec.inputs[0].dims != x) return Unimplemented("dY differs from X's shape");
   RETURN_IF_ERROR(CheckBatchNormShapes(spec, x, 2, 4));
