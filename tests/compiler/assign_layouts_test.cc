@@ -86,7 +86,8 @@ TEST(AssignLayoutsTest, BranchAndAddRegionIsChannelsLastWithConversionsAtItsEdge
 
   // Lowered: every laid-out buffer is bound by oneDNN steps only (the plan validator's rule,
   // checked when the session is created), and one run converts once: the input into the
-  // first convolution. Without the pass every conv and the pool convert in and out.
+  // first convolution. Without the pass every conv and the pool convert in and out (but
+  // conv1, which reads its plain 3-channel input as it lies: onednn_conv.cc).
   auto plan = CompileForCpu(g, {.use_onednn = true});
   ASSERT_OK(plan.status());
   int laid_out = 0;
@@ -95,7 +96,7 @@ TEST(AssignLayoutsTest, BranchAndAddRegionIsChannelsLastWithConversionsAtItsEdge
   EXPECT_EQ(ConversionsPerRun(*plan), 1);
   auto plain_plan = CompileForCpu(*original, {.use_onednn = true});
   ASSERT_OK(plain_plan.status());
-  EXPECT_GE(ConversionsPerRun(*plain_plan), 4);
+  EXPECT_GE(ConversionsPerRun(*plain_plan), 3);
 
   ExpectSameResults(*original, g);
   // A reference-only plan of the same graph ignores the layouts.

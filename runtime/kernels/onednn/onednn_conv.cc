@@ -31,6 +31,9 @@ Status CheckRanks(const KernelSpec& spec) {
 
 // Conv, and FusedConv (`fused`): activation(conv + bias + Z) with Z through a sum
 // post-op, as one primitive of `algorithm` (direct, or Winograd: kWinogradKernel).
+// Up to this many input channels a plain input is read as it lies (DescribeConv).
+constexpr int64_t kPlainImageChannels = 4;
+
 struct ConvPrimitive {
   memory::desc src_md, w_md, dst_md, b_md;
   dnnl::convolution_forward::primitive_desc pd;
@@ -65,7 +68,14 @@ StatusOr<ConvPrimitive> DescribeConv(const KernelSpec& spec, bool fused, dnnl::a
   const bool channels_last =
       algorithm == dnnl::algorithm::convolution_direct &&
       AnyNonPlain({&spec.inputs[0], &spec.outputs[0], has_residual ? &spec.inputs[kFusedResidualInput] : nullptr});
-  const memory::desc src_run = channels_last ? ChannelsLastDesc(x) : AnyLayout(c.src_md);
+  // A plain input with a few channels (an image: the first convolution of a training step,
+  // whose graphs keep plain layouts) is read as it lies: left to oneDNN, its brgconv runs
+  // channels-last and its output then needs a transposing reorder back to NCHW, where the
+  // plain-input kernel writes channel blocks that reorder to NCHW in a fast copy (the
+  // Fashion-MNIST CNN's 1 -> 32 convolution at batch 64: 1.04 -> 0.50 ms, AVX-512 Xeon).
+  const bool plain_image = !channels_last && algorithm == dnnl::algorithm::convolution_direct &&
+                           spec.inputs[0].layout == proto::LAYOUT_PLAIN && x[1] <= kPlainImageChannels;
+  const memory::desc src_run = channels_last ? ChannelsLastDesc(x) : plain_image ? c.src_md : AnyLayout(c.src_md);
   const memory::desc dst_run = channels_last ? ChannelsLastDesc(y) : AnyLayout(c.dst_md);
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, src_run, AnyLayout(c.w_md), c.b_md,
                                     dst_run, ToDnnl(g.strides), OneDnnDilation(g.dilations), ToDnnl(pad_l),
