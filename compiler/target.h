@@ -16,7 +16,8 @@ class Target {
   virtual ~Target() = default;
   virtual const char* name() const = 0;
   /// Why the target cannot run `fused` -- a FusedConv or FusedMatMul with its bias,
-  /// residual and activation post-ops (ir/core/fused_ops.h) -- as one kernel; "" when it can.
+  /// residual and activation post-ops (ir/core/fused_ops.h), or a BatchNormTraining with
+  /// relu=1 -- as one kernel; "" when it can.
   virtual std::string PostOpFusionUnsupportedReason(const Node& fused) const = 0;
   /// The layout the target's kernels prefer between convolutions (assign-layouts gives it
   /// to the values of regions of kernels that accept it); plain when there is none.

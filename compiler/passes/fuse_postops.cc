@@ -8,7 +8,8 @@
 // the place of the chain's last node, where every operand (the residual
 // included) is already computed. A chain is fused only when oneDNN can run the
 // fused node (the target's answer, compiler/target.h), so fusion never trades a
-// oneDNN kernel for a reference one.
+// oneDNN kernel for a reference one. In training steps a BatchNormTraining also takes the
+// Relu after it (FuseBatchNormRelu).
 #include <cmath>
 #include <limits>
 
@@ -203,6 +204,24 @@ bool GemmAsMatMul(Graph& graph, const Node& gemm, Value** b, Value** bias) {
   return true;
 }
 
+// A BatchNormTraining (training steps) whose Y only a Relu reads takes the Relu as its
+// attribute `relu`: Y is written once, rectified, instead of written and read back (the Relu's
+// gradient and the layers after it read the Relu's output, which Y then is). Only where the
+// target runs that node as one kernel (the CPU's channel kernel, plain NCHW).
+bool FuseBatchNormRelu(Graph& graph, Node* bn, const PassOptions& options) {
+  Node* relu = SoleUser(graph, bn->output(0));
+  if (!relu || relu->op_type() != "Relu" || bn->attrs().GetInt("relu", 0) != 0 || !IsFloat(bn->output(0))) {
+    return false;
+  }
+  bn->attrs().SetInt("relu", 1);
+  if (!options.target->PostOpFusionUnsupportedReason(*bn).empty() ||
+      !ReplaceWithNewValue(graph, relu->output(0), bn->output(0))) {
+    bn->attrs().Erase("relu");
+    return false;
+  }
+  return true;
+}
+
 class FusePostOpsPass : public Pass {
  public:
   std::string name() const override { return "fuse-postops"; }
@@ -211,6 +230,10 @@ class FusePostOpsPass : public Pass {
     const size_t values_before = graph.values().size();
     for (Node* core : graph.NodeList()) {
       const std::string& op = core->op_type();
+      if (op == "BatchNormTraining") {
+        changed = FuseBatchNormRelu(graph, core, options) || changed;
+        continue;
+      }
       if ((op != "Conv" && op != "MatMul" && op != "Gemm") || !IsFloat(core->output(0))) continue;
       if (op == "MatMul" && (core->input(0)->dims().size() < 2 || core->input(1)->dims().size() < 2)) continue;
       std::vector<Value*> inputs = {core->input(0), core->input(1)};

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "compiler/backend.h"
 #include "tests/compiler/pass_test_helpers.h"
 
 namespace kiln {
@@ -214,6 +215,50 @@ TEST(FusePostOpsTest, ClipWithRunTimeBoundsStaysOutside) {
   EXPECT_EQ(CountOps(g, "Clip"), 1);
   EXPECT_FALSE(g.nodes().front()->attrs().Has("activation"));
   ExpectSameResults(*original, g);
+}
+
+// A training step's BatchNormTraining -> Relu: the Relu becomes the batch norm's relu
+// attribute (Y written once, rectified). `extra_reader`: Y is also read by an Add.
+Node* AddTrainingBatchNormRelu(Graph& g, const Dims& x_dims, bool extra_reader) {
+  Value* x = g.AddInput("x", {proto::DT_FLOAT, x_dims});
+  const int64_t c = x_dims[1];
+  std::vector<Value*> ins = {x, g.AddConstant("scale", RandomTensor({c}, 11, 0.5f, 1.5f)),
+                             g.AddConstant("bias", RandomTensor({c}, 12)), g.AddConstant("mean", RandomTensor({c}, 13)),
+                             g.AddConstant("var", RandomTensor({c}, 14, 0.5f, 1.5f))};
+  Attrs a;
+  a.SetFloat("epsilon", 1e-3f);
+  a.SetFloat("momentum", 0.8f);
+  Node* bn = g.AddNode("BatchNormTraining", "bn", ins, 5, a);
+  g.AddOutput(g.AddNode("Relu", "relu", {bn->output(0)}, 1, {}, {"y"})->output(0));
+  if (extra_reader) g.AddOutput(g.AddNode("Add", "twice", {bn->output(0), bn->output(0)})->output(0));
+  for (int i = 1; i < 5; ++i) g.AddOutput(bn->output(i));  // running and saved statistics
+  return bn;
+}
+
+TEST(FusePostOpsTest, TrainingBatchNormTakesTheReluAfterIt) {
+  Graph g;
+  Node* bn = AddTrainingBatchNormRelu(g, {3, 4, 5, 6}, false);
+  auto original = InferAndClone(g);
+  ExpectPassChanges(g, "fuse-postops", true);
+  EXPECT_EQ(CountOps(g, "Relu"), 0);
+  EXPECT_EQ(bn->attrs().GetInt("relu", 0), 1);
+  EXPECT_EQ(bn->output(0)->name(), "y");
+  ExpectSameResults(*original, g);
+}
+
+TEST(FusePostOpsTest, TrainingBatchNormKeepsItsReluWhereOthersReadYOrNoKernelFusesIt) {
+  // Y read twice; [N, C] (oneDNN's batch norm, no fused Relu there); the CUDA target.
+  for (int which = 0; which < 3; ++which) {
+    SCOPED_TRACE(which);
+    Graph g;
+    Node* bn = AddTrainingBatchNormRelu(g, which == 1 ? Dims{8, 5} : Dims{3, 4, 5, 6}, which == 0);
+    ASSERT_OK(RunOnePass(g, "infer-shapes").status());
+    PassOptions options;
+    if (which == 2) options.target = &CudaBackend().target();
+    ExpectPassChanges(g, "fuse-postops", false, options);
+    EXPECT_EQ(CountOps(g, "Relu"), 1);
+    EXPECT_FALSE(bn->attrs().Has("relu"));
+  }
 }
 
 }  // namespace

@@ -335,9 +335,10 @@ void RegisterGradientOps(OpRegistry& r) {
          .min_inputs = 5,
          .max_inputs = 5,
          .max_outputs = 5,
-         .attrs = {{"epsilon", AttrType::kFloat}, {"momentum", AttrType::kFloat}},
+         .attrs = {{"epsilon", AttrType::kFloat}, {"momentum", AttrType::kFloat}, {"relu", AttrType::kInt}},
          .infer_shape = InferBatchNormTraining,
-         .doc = "batch norm with batch statistics: Y, updated running mean/var, saved mean/biased var"});
+         .doc = "batch norm with batch statistics: Y, updated running mean/var, saved mean/biased var; "
+                "relu=1: Y = max(0, Y) (fuse-postops)"});
   r.Add({.kind = OpKind::kBatchNormGrad,
          .min_inputs = 5,
          .max_inputs = 5,

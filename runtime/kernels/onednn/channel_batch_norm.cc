@@ -1,7 +1,8 @@
 // Batch normalization in training over plain [N, C, inner] float32 tensors, one channel at
 // a time (see the header for why). Per channel, with M = N * inner values:
 //   forward:  mean = sum x / M; var = sum (x - mean)^2 / M (biased, two passes);
-//             y = (x - mean) * (scale / sqrt(var + eps)) + bias; the running statistics
+//             y = (x - mean) * (scale / sqrt(var + eps)) + bias (rectified with the
+//             fused Relu, attribute relu=1); the running statistics
 //             move by momentum as BatchNormTraining says (docs/training_ops.md).
 //   backward: dB = sum dy; dScale = sum dy * (x - mean) * inv_std;
 //             dx = k1 * dy + k2 * (x - mean) + k3 with k1 = scale * inv_std,
@@ -29,6 +30,7 @@ constexpr int64_t kMinRun = 8;
 struct Problem {
   int64_t n = 0, c = 0, inner = 0;
   double epsilon = 1e-5, momentum = 0.9;
+  bool relu = false;  // BatchNormTraining's fused Relu (fuse-postops)
   // Forward: x, scale, bias, running mean and var -> y [, new running mean, var, saved mean,
   // var]. Backward: dy, x, scale, saved mean, saved var -> dx [, dScale, dB].
   const float* in[5] = {};
@@ -93,18 +95,23 @@ KILN_INLINE void RunGradSums(const float* dy, const float* x, int64_t len, float
   sum_dyx += t1;
 }
 
-// y = a * (x - m) + b [+ k * d] over one run; x, d and y may be one buffer.
-template <int W, bool kWithD>
+// y = a * (x - m) + b [+ k * d] [then y < 0 ? 0 : y, as the Relu kernel] over one run; x, d
+// and y may be one buffer.
+template <int W, bool kWithD, bool kRelu = false>
 KILN_INLINE void RunAffine(const float* x, const float* d, float* y, int64_t len, float m, float a, float b, float k) {
   using V = FloatVec<W>;
-  const V mv = Broadcast<W>(m), av = Broadcast<W>(a), bv = Broadcast<W>(b), kv = Broadcast<W>(k);
+  const V mv = Broadcast<W>(m), av = Broadcast<W>(a), bv = Broadcast<W>(b), kv = Broadcast<W>(k), zero{};
   int64_t i = 0;
   for (; i + W <= len; i += W) {
     V v = av * (LoadVec<W>(x + i) - mv) + bv;
     if constexpr (kWithD) v += kv * LoadVec<W>(d + i);
+    if constexpr (kRelu) v = v < zero ? zero : v;
     StoreVec<W>(y + i, v);
   }
-  for (; i < len; ++i) y[i] = a * (x[i] - m) + b + (kWithD ? k * d[i] : 0.0f);
+  for (; i < len; ++i) {
+    const float v = a * (x[i] - m) + b + (kWithD ? k * d[i] : 0.0f);
+    y[i] = kRelu && v < 0 ? 0.0f : v;
+  }
 }
 
 template <int W>
@@ -119,8 +126,12 @@ KILN_INLINE void ForwardChannels(const Problem& q, int64_t c0, int64_t c1) {
     const double var = squares / count;
     const double a = q.in[1][c] / std::sqrt(var + q.epsilon);
     for (int64_t s = 0; s < q.n; ++s) {
-      RunAffine<W, false>(q.Run(0, s, c), nullptr, q.RunOut(0, s, c), q.inner, static_cast<float>(mean),
-                          static_cast<float>(a), q.in[2][c], 0.0f);
+      const float* x = q.Run(0, s, c);
+      float* y = q.RunOut(0, s, c);
+      q.relu ? RunAffine<W, false, true>(x, nullptr, y, q.inner, static_cast<float>(mean), static_cast<float>(a),
+                                         q.in[2][c], 0.0f)
+             : RunAffine<W, false>(x, nullptr, y, q.inner, static_cast<float>(mean), static_cast<float>(a), q.in[2][c],
+                                   0.0f);
     }
     // Read the running values first: the new ones may share their buffers.
     const double rm = q.in[3][c], rv = q.in[4][c];
@@ -230,6 +241,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildChannelBatchNorm(const KernelSpec& spec) 
   q.inner = ElementCount(x) / (x[0] * x[1]);
   q.epsilon = spec.attrs.GetFloat("epsilon", 1e-5f);
   q.momentum = spec.attrs.GetFloat("momentum", 0.9f);
+  q.relu = forward && spec.attrs.GetInt("relu", 0) != 0;
   std::vector<bool> outputs(spec.outputs.size());
   for (size_t i = 0; i < outputs.size(); ++i) outputs[i] = spec.has_output(static_cast<int>(i));
   const bool share_team = spec.env == nullptr || spec.env->use_share_team;

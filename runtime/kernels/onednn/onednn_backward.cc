@@ -267,6 +267,7 @@ class BatchNormTrainingKernel : public PrimitiveKernel {
 // oneDNN's generic ncsp code.
 StatusOr<std::unique_ptr<Kernel>> BuildBatchNormTraining(const KernelSpec& spec) {
   if (ChannelBatchNormUnsupportedReason(spec).empty()) return BuildChannelBatchNorm(spec);
+  if (spec.attrs.GetInt("relu", 0) != 0) return Unimplemented("a fused Relu outside plain NCHW");
   const Dims& x = spec.inputs[0].dims;
   RETURN_IF_ERROR(CheckBatchNormShapes(spec, x, 1, 4));
   const memory::desc md = PlainDesc(x), c_md = PlainDesc({x[1]});

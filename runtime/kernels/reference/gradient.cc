@@ -138,6 +138,7 @@ Status BatchNormTrainingKernel(const KernelSpec& spec, const Refs& in, const Ref
   if (l.count() == 0 && l.channels > 0) return InvalidArgument("batch statistics of an empty batch");
   const double epsilon = spec.attrs.GetFloat("epsilon", 1e-5f);
   const double momentum = spec.attrs.GetFloat("momentum", 0.9f);
+  const bool relu = spec.attrs.GetInt("relu", 0) != 0;  // fuse-postops' Relu: Y = max(0, BN(X))
   return DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const T *x = in[0].as<T>(), *scale = in[1].as<T>(), *bias = in[2].as<T>();
@@ -157,7 +158,8 @@ Status BatchNormTrainingKernel(const KernelSpec& spec, const Refs& in, const Ref
       for (int64_t n = 0; n < l.batch; ++n) {
         for (int64_t i = 0; i < l.inner; ++i) {
           const int64_t k = l.at(n, c, i);
-          out[0].as<T>()[k] = static_cast<T>((x[k] - mean) * inv_std * scale[c] + bias[c]);
+          const T y = static_cast<T>((x[k] - mean) * inv_std * scale[c] + bias[c]);
+          out[0].as<T>()[k] = relu && y < 0 ? T{0} : y;  // as the Relu kernel
         }
       }
       // Read the running values first: new_running_* may share their buffers.
