@@ -23,6 +23,7 @@ namespace {
 using runtime::ExecEnv;
 using runtime::KernelRegistry;
 using runtime::KernelSpec;
+using runtime::onednn::SimdLevel;
 
 Tensor Rand(const Dims& dims, uint32_t seed, float lo = -1, float hi = 1) {
   return testing::RandomTensor(dims, seed, lo, hi);
@@ -404,6 +405,39 @@ TEST_F(OneDnnBackwardTest, BatchNormChannelKernels) {
       const Tensor dy = Rand(x_dims, seed++);
       ExpectMatchesRef("BatchNormGrad", a, {dy, x, scale, (*fwd)[3], (*fwd)[4]}, {x_dims, {c}, {c}}, what);
       ExpectMatchesRef("BatchNormGrad", a, {dy, x, scale, (*fwd)[3], (*fwd)[4]}, {x_dims}, what + " dX only");
+      // Each instruction set's loops (the builder picks the widest), with and without the
+      // fused Relu, against the reference.
+      for (int relu : {0, 1}) {
+        KernelSpec each = spec;
+        each.attrs.SetInt("relu", relu);
+        auto want = Run("ref", "BatchNormTraining", each.attrs, {x, scale, b, rm, rv}, {x_dims, {c}, {c}, {c}, {c}});
+        ASSERT_OK(want.status());
+        for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+          if (!runtime::onednn::CpuHas(level)) continue;
+          SCOPED_TRACE(::testing::Message() << "level " << static_cast<int>(level) << " relu " << relu);
+          std::vector<Tensor> got;
+          std::vector<TensorRef> got_refs;
+          for (const Dims& d : std::vector<Dims>{x_dims, {c}, {c}, {c}, {c}}) {
+            got.emplace_back(proto::DT_FLOAT, d);
+            got_refs.push_back(got.back().ref());
+          }
+          auto kernel = runtime::onednn::BuildChannelBatchNorm(each, level);
+          ASSERT_OK(kernel.status());
+          ASSERT_OK((*kernel)->Run(each.inputs, got_refs));
+          for (size_t i = 0; i < got.size(); ++i)
+            EXPECT_EQ(testing::CompareTensors(got[i], (*want)[i], 1e-4, 1e-4), "");
+          KernelSpec grad = each;
+          grad.op_type = "BatchNormGrad";
+          grad.inputs = {dy.ref(), x.ref(), scale.ref(), (*fwd)[3].ref(), (*fwd)[4].ref()};
+          grad.outputs.resize(3);
+          auto want_grad = Run("ref", "BatchNormGrad", a, {dy, x, scale, (*fwd)[3], (*fwd)[4]}, {x_dims, {c}, {c}});
+          ASSERT_OK(want_grad.status());
+          auto grad_kernel = runtime::onednn::BuildChannelBatchNorm(grad, level);
+          ASSERT_OK(grad_kernel.status());
+          ASSERT_OK((*grad_kernel)->Run(grad.inputs, {got_refs[0], got_refs[1], got_refs[2]}));
+          for (size_t i = 0; i < 3; ++i) EXPECT_EQ(testing::CompareTensors(got[i], (*want_grad)[i], 1e-4, 1e-4), "");
+        }
+      }
       // The running statistics in place, as the training step binds them.
       Tensor mean = *Tensor::FromBytes(proto::DT_FLOAT, {c}, rm.data(), rm.num_bytes());
       Tensor var = *Tensor::FromBytes(proto::DT_FLOAT, {c}, rv.data(), rv.num_bytes()), y(proto::DT_FLOAT, x_dims);

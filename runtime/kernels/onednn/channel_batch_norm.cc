@@ -179,8 +179,8 @@ __attribute__((target("avx2,fma"))) void BackwardAvx2(const Problem& q, int64_t 
 }
 void BackwardGeneric(const Problem& q, int64_t c0, int64_t c1) { BackwardChannels<4>(q, c0, c1); }
 
-ChannelsFn PickChannels(bool forward) {
-  switch (BestSimdLevel()) {
+ChannelsFn PickChannels(bool forward, SimdLevel level) {
+  switch (level) {
     case SimdLevel::kAvx512: return forward ? ForwardAvx512 : BackwardAvx512;
     case SimdLevel::kAvx2: return forward ? ForwardAvx2 : BackwardAvx2;
     case SimdLevel::kGeneric: break;
@@ -190,8 +190,8 @@ ChannelsFn PickChannels(bool forward) {
 
 class ChannelBatchNormKernel final : public Kernel {
  public:
-  ChannelBatchNormKernel(const Problem& q, bool forward, std::vector<bool> outputs, bool share_team, int threads)
-      : q_(q), run_(PickChannels(forward)), outputs_(std::move(outputs)), share_team_(share_team), threads_(threads) {}
+  ChannelBatchNormKernel(const Problem& q, ChannelsFn run, std::vector<bool> outputs, bool share_team, int threads)
+      : q_(q), run_(run), outputs_(std::move(outputs)), share_team_(share_team), threads_(threads) {}
 
   Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
     Problem q = q_;
@@ -230,9 +230,10 @@ std::string ChannelBatchNormUnsupportedReason(const KernelSpec& spec) {
   return "";
 }
 
-StatusOr<std::unique_ptr<Kernel>> BuildChannelBatchNorm(const KernelSpec& spec) {
+StatusOr<std::unique_ptr<Kernel>> BuildChannelBatchNorm(const KernelSpec& spec, SimdLevel level) {
   const std::string why = ChannelBatchNormUnsupportedReason(spec);
   if (!why.empty()) return Unimplemented("channel batch norm: ", why);
+  if (!CpuHas(level)) return Unimplemented("this CPU lacks the instruction set asked for");
   const bool forward = spec.op_type == "BatchNormTraining";
   const Dims& x = spec.inputs[forward ? 0 : 1].dims;
   Problem q;
@@ -246,7 +247,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildChannelBatchNorm(const KernelSpec& spec) 
   for (size_t i = 0; i < outputs.size(); ++i) outputs[i] = spec.has_output(static_cast<int>(i));
   const bool share_team = spec.env == nullptr || spec.env->use_share_team;
   const int threads = OneDnnKernelRunsOnOneThread(spec) ? 1 : SessionThreads(spec);
-  return std::unique_ptr<Kernel>(std::make_unique<ChannelBatchNormKernel>(q, forward, outputs, share_team, threads));
+  return std::unique_ptr<Kernel>(
+      std::make_unique<ChannelBatchNormKernel>(q, PickChannels(forward, level), outputs, share_team, threads));
 }
 
 }  // namespace kiln::runtime::onednn

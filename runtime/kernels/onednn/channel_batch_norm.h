@@ -12,6 +12,7 @@
 #include <string>
 
 #include "runtime/kernel.h"
+#include "runtime/kernels/onednn/vector_recurrent.h"  // SimdLevel
 
 namespace kiln::runtime::onednn {
 
@@ -19,6 +20,7 @@ namespace kiln::runtime::onednn {
 /// BatchNormGrad, float32, plain layouts, rank 3 to 5 with at least kMinRun elements per
 /// channel and sample (rank 2 is [N, C]: a channel's values are strided, oneDNN's case).
 std::string ChannelBatchNormUnsupportedReason(const KernelSpec& spec);
-StatusOr<std::unique_ptr<Kernel>> BuildChannelBatchNorm(const KernelSpec& spec);
+/// The kernel, its loops compiled for `level` (which this CPU must have).
+StatusOr<std::unique_ptr<Kernel>> BuildChannelBatchNorm(const KernelSpec& spec, SimdLevel level);
 
 }  // namespace kiln::runtime::onednn

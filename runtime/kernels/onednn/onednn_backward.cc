@@ -266,7 +266,7 @@ class BatchNormTrainingKernel : public PrimitiveKernel {
 // Plain [N, C, H, W] tensors run channel by channel (channel_batch_norm.h), not on
 // oneDNN's generic ncsp code.
 StatusOr<std::unique_ptr<Kernel>> BuildBatchNormTraining(const KernelSpec& spec) {
-  if (ChannelBatchNormUnsupportedReason(spec).empty()) return BuildChannelBatchNorm(spec);
+  if (ChannelBatchNormUnsupportedReason(spec).empty()) return BuildChannelBatchNorm(spec, BestSimdLevel());
   if (spec.attrs.GetInt("relu", 0) != 0) return Unimplemented("a fused Relu outside plain NCHW");
   const Dims& x = spec.inputs[0].dims;
   RETURN_IF_ERROR(CheckBatchNormShapes(spec, x, 1, 4));
@@ -287,7 +287,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNormTraining(const KernelSpec& spec)
 
 // dY, X, scale, saved_mean, saved_var -> dX [, dScale, dB].
 StatusOr<std::unique_ptr<Kernel>> BuildBatchNormGrad(const KernelSpec& spec) {
-  if (ChannelBatchNormUnsupportedReason(spec).empty()) return BuildChannelBatchNorm(spec);
+  if (ChannelBatchNormUnsupportedReason(spec).empty()) return BuildChannelBatchNorm(spec, BestSimdLevel());
   const Dims& x = spec.inputs[1].dims;
   if (spec.inputs[0].dims != x) return Unimplemented("dY differs from X's shape");
   RETURN_IF_ERROR(CheckBatchNormShapes(spec, x, 2, 4));
