@@ -462,8 +462,9 @@ TEST_F(OneDnnBackwardTest, BatchNormChannelKernelsDeclineWhatOneDnnRuns) {
     return runtime::onednn::ChannelBatchNormUnsupportedReason(spec);
   };
   EXPECT_EQ(reason({2, 3, 4, 4}), "");
-  EXPECT_NE(reason({8, 5}), "");     // [N, C]: strided channels
-  EXPECT_NE(reason({2, 3, 7}), "");  // runs shorter than 8
+  EXPECT_NE(reason({8, 5}), "");        // [N, C]: strided channels
+  EXPECT_NE(reason({2, 3, 7}), "");     // runs shorter than 8
+  EXPECT_NE(reason({0, 3, 4, 4}), "");  // empty
   EXPECT_NE(reason({2, 3, 4, 4}, proto::DT_DOUBLE), "");
   EXPECT_NE(reason({2, 16, 4, 4}, proto::DT_FLOAT, proto::LAYOUT_CHANNELS_LAST), "");
 }

@@ -217,6 +217,7 @@ std::string ChannelBatchNormUnsupportedReason(const KernelSpec& spec) {
   if (spec.inputs.size() < 5) return "fewer than 5 inputs";
   const Dims& x = spec.inputs[forward ? 0 : 1].dims;
   if (x.size() < 3 || x.size() > 5) return "rank must be 3 to 5";
+  if (ElementCount(x) == 0) return "an empty tensor";
   if (ElementCount(x) / (x[0] * x[1]) < kMinRun) return "fewer than " + std::to_string(kMinRun) + " values per run";
   for (size_t i = 0; i < spec.inputs.size() + spec.outputs.size(); ++i) {
     const bool is_input = i < spec.inputs.size();
