@@ -1,10 +1,10 @@
 // Reference kernel of DropoutTraining (docs/training_ops.md, "DropoutTraining's hash").
 // It runs every training step over every dropped activation, so like the optimizer
 // updates it is written for speed: the keep test is an integer comparison, the loop is
-// compiled once per instruction set (AVX-512 has 64-bit vector multiplies; AVX2 and
-// SSE2 emulate them) and large tensors are split over the session's threads. The mask
-// is the documented hash of (seed, step, element index) whatever the path or the
-// thread count, so every backend and every run draws the same one.
+// compiled once per instruction set (AVX-512 has 64-bit vector multiplies, AVX2 emulates
+// them, plain x86-64 stays scalar) and large tensors are split over the session's
+// threads. The mask is the documented hash of (seed, step, element index) whatever the
+// path or the thread count, so every backend and every run draws the same one.
 //
 // Before: one scalar loop with the keep test in double, ~7 ns per element (the
 // Fashion-MNIST MLP's two dropouts were a quarter of its training step).
@@ -125,7 +125,8 @@ Status DropoutTrainingKernel(const KernelSpec& spec, const Refs& in, const Refs&
   const uint64_t step = static_cast<uint64_t>(in[1].as<int64_t>()[0]);
   const int64_t n = in[0].num_elements();
   // x and Y are one buffer or disjoint, and the mask overlaps neither: the vector loops.
-  // Any other exact sharing (never planned, but a caller may bind it) takes the plain loop.
+  // Otherwise (a mask sharing a buffer: never planned, but a caller may bind it) the plain
+  // loop, which reads element i of x before it writes element i of either output.
   const bool exact_or_disjoint = in[0].data == out[0].data || !Overlap(in[0], out[0]);
   const bool mask_apart = !with_mask || (!Overlap(out[1], in[0]) && !Overlap(out[1], out[0]));
   return ref::DispatchFloat(in[0].dtype, [&](auto tag) {
