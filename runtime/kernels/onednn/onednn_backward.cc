@@ -22,8 +22,6 @@ memory::dims ToDnnl(const Dims& d) { return memory::dims(d.begin(), d.end()); }
 
 // A memory the kernel owns (an output the node does not have, a workspace).
 
-bool HasOutput(const KernelSpec& spec, size_t i) { return spec.has_output(static_cast<int>(i)); }
-
 // ---- EltwiseGrad: f' from X (src) or Y (dst, the *_use_dst_for_bwd algorithms) ----
 
 struct EltwiseBackward {
@@ -149,7 +147,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvGradInput(const KernelSpec& spec) {
 StatusOr<std::unique_ptr<Kernel>> BuildConvGradWeight(const KernelSpec& spec) {
   const Dims& w = spec.outputs[0].dims;
   ASSIGN_OR_RETURN(ConvDescs c, ConvSetUp(spec, spec.inputs[1].dims, w, spec.inputs[0].dims));
-  const bool has_bias = HasOutput(spec, 1);
+  const bool has_bias = spec.has_output(1);
   if (has_bias && spec.outputs[1].dims != Dims{w[0]}) return Unimplemented("dB must be [M]");
   const memory::desc b_md = has_bias ? PlainDesc({w[0]}) : memory::desc();
   dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, AnyLayout(c.src), AnyLayout(c.weights),
@@ -216,7 +214,7 @@ Status CheckBatchNormShapes(const KernelSpec& spec, const Dims& x, int first_vec
   }
   if (spec.outputs[0].dims != x) return Unimplemented("output 0 differs from X's shape");
   for (size_t i = 1; i < spec.outputs.size(); ++i) {
-    if (HasOutput(spec, i) && spec.outputs[i].dims != Dims{x[1]}) return Unimplemented("output ", i, " is not [C]");
+    if (spec.has_output(i) && spec.outputs[i].dims != Dims{x[1]}) return Unimplemented("output ", i, " is not [C]");
   }
   return Status::Ok();
 }
@@ -249,8 +247,8 @@ class BatchNormTrainingKernel : public PrimitiveKernel {
     for (int64_t c = 0; c < channels_; ++c) {
       // Read the running values first: new_running_* may share their buffers.
       const float rm = running_mean[c], rv = running_var[c];
-      if (HasOutput(spec_, 1)) out[1].as<float>()[c] = rm * momentum_ + mean[c] * (1 - momentum_);
-      if (HasOutput(spec_, 2)) out[2].as<float>()[c] = rv * momentum_ + var[c] * (1 - momentum_);
+      if (spec_.has_output(1)) out[1].as<float>()[c] = rm * momentum_ + mean[c] * (1 - momentum_);
+      if (spec_.has_output(2)) out[2].as<float>()[c] = rv * momentum_ + var[c] * (1 - momentum_);
     }
     return Status::Ok();
   }
@@ -273,8 +271,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNormTraining(const KernelSpec& spec)
   const memory::desc md = PlainDesc(x), c_md = PlainDesc({x[1]});
   auto pd = BatchNormForward(spec, md);
   auto kernel = std::make_unique<BatchNormTrainingKernel>(spec, x[1]);
-  memory mean = HasOutput(spec, 3) ? kernel->Output(3, c_md) : kernel->Scratch(c_md);
-  memory var = HasOutput(spec, 4) ? kernel->Output(4, c_md) : kernel->Scratch(c_md);
+  memory mean = spec.has_output(3) ? kernel->Output(3, c_md) : kernel->Scratch(c_md);
+  memory var = spec.has_output(4) ? kernel->Output(4, c_md) : kernel->Scratch(c_md);
   kernel->AddStep(dnnl::batch_normalization_forward(pd), {{DNNL_ARG_SRC, kernel->Input(0, md)},
                                                           {DNNL_ARG_SCALE, kernel->Input(1, c_md)},
                                                           {DNNL_ARG_SHIFT, kernel->Input(2, c_md)},
@@ -308,8 +306,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildBatchNormGrad(const KernelSpec& spec) {
                    {DNNL_ARG_MEAN, kernel->Input(3, c_md)},
                    {DNNL_ARG_VARIANCE, kernel->Input(4, c_md)},
                    {DNNL_ARG_DIFF_SRC, kernel->Output(0, md)},
-                   {DNNL_ARG_DIFF_SCALE, HasOutput(spec, 1) ? kernel->Output(1, c_md) : kernel->Scratch(c_md)},
-                   {DNNL_ARG_DIFF_SHIFT, HasOutput(spec, 2) ? kernel->Output(2, c_md) : kernel->Scratch(c_md)}});
+                   {DNNL_ARG_DIFF_SCALE, spec.has_output(1) ? kernel->Output(1, c_md) : kernel->Scratch(c_md)},
+                   {DNNL_ARG_DIFF_SHIFT, spec.has_output(2) ? kernel->Output(2, c_md) : kernel->Scratch(c_md)}});
   return std::unique_ptr<Kernel>(std::move(kernel));
 }
 

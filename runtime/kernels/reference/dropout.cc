@@ -99,12 +99,6 @@ RangeFn<T> PickRange() {
   return RunGeneric<T, kMask>;
 }
 
-bool Overlap(const TensorRef& a, const TensorRef& b) {
-  const auto* pa = static_cast<const char*>(a.data);
-  const auto* pb = static_cast<const char*>(b.data);
-  return pa < pb + b.num_bytes() && pb < pa + a.num_bytes();
-}
-
 // Below two chunks a parallel region costs more than it saves.
 constexpr int64_t kChunk = 16384;
 
@@ -127,8 +121,8 @@ Status DropoutTrainingKernel(const KernelSpec& spec, const Refs& in, const Refs&
   // x and Y are one buffer or disjoint, and the mask overlaps neither: the vector loops.
   // Otherwise (a mask sharing a buffer: never planned, but a caller may bind it) the plain
   // loop, which reads element i of x before it writes element i of either output.
-  const bool exact_or_disjoint = in[0].data == out[0].data || !Overlap(in[0], out[0]);
-  const bool mask_apart = !with_mask || (!Overlap(out[1], in[0]) && !Overlap(out[1], out[0]));
+  const bool exact_or_disjoint = in[0].data == out[0].data || !ref::Overlap(in[0], out[0]);
+  const bool mask_apart = !with_mask || (!ref::Overlap(out[1], in[0]) && !ref::Overlap(out[1], out[0]));
   return ref::DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const Draw<T> draw{SplitMix64(SplitMix64(seed) ^ step), KeepThreshold(ratio), static_cast<T>(1.0 / (1.0 - ratio))};

@@ -90,12 +90,6 @@ void LoopGeneral(int64_t n, const T* p, const T* g, const T* s1, const T* s2, T*
   }
 }
 
-bool Overlap(const TensorRef& a, const TensorRef& b) {
-  const auto* pa = static_cast<const char*>(a.data);
-  const auto* pb = static_cast<const char*>(b.data);
-  return pa < pb + b.num_bytes() && pb < pa + a.num_bytes();
-}
-
 // Large parameters are split over the session's threads (the loops are elementwise, so
 // chunks are independent); small ones are not worth a parallel region.
 template <typename Body>
@@ -133,13 +127,13 @@ void RunLoop(const Refs& in, const Refs& out, const Step& step) {
     const TensorRef& o = out[k];
     const int own = k == 0 ? 0 : 1 + k;  // the input it replaces
     for (int j = 0; j < 2 + kStates; ++j) {
-      const bool overlap = Overlap(o, in[j]);
+      const bool overlap = ref::Overlap(o, in[j]);
       distinct = distinct && !overlap;
       updatable = updatable && (!overlap || (j == own && o.data == in[own].data));
     }
     for (int j = 0; j < k; ++j) {
-      distinct = distinct && !Overlap(o, out[j]);
-      updatable = updatable && !Overlap(o, out[j]);
+      distinct = distinct && !ref::Overlap(o, out[j]);
+      updatable = updatable && !ref::Overlap(o, out[j]);
     }
   }
   T* p = ptr(in[0]);

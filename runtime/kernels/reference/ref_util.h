@@ -189,6 +189,14 @@ inline bool HasOutput(const std::vector<TensorRef>& out, int i) {
   return i < static_cast<int>(out.size()) && out[i].dtype != proto::DT_UNDEFINED;
 }
 
+/// Whether the bytes of `a` and `b` overlap (in-place and aliasing checks of kernels that
+/// write outputs element by element: the optimizer updates, DropoutTraining).
+inline bool Overlap(const TensorRef& a, const TensorRef& b) {
+  const auto* pa = static_cast<const char*>(a.data);
+  const auto* pb = static_cast<const char*>(b.data);
+  return pa < pb + b.num_bytes() && pb < pa + a.num_bytes();
+}
+
 /// Row-major multi-index of a flat index.
 inline void Unflatten(int64_t flat, const Dims& dims, Dims* index) {
   index->resize(dims.size());
