@@ -5,10 +5,10 @@
 // both layouts, with and without bias and initial states, weights as plan
 // constants and as inputs; and the support check declining what oneDNN's cells
 // do not compute. The registry's kernels run where vector_recurrent.h's rule sends
-// them (the vector kernels for these sizes; oneDNN's primitives for peephole LSTMGrad,
-// GRUGrad, RNNGrad), the vector kernels are also built directly for every instruction
-// set the CPU has (on 3 threads where the batch splits), and forward nodes run once
-// more at a batch and hidden size that oneDNN's primitive computes.
+// them (the vector kernels for these sizes; oneDNN's primitives for peephole LSTMGrad
+// and RNNGrad), the vector kernels are also built directly for every instruction
+// set the CPU has (on 3 threads where the batch splits), and forward nodes, LSTMGrad and
+// GRUGrad run once more at a batch and hidden size that oneDNN's primitive computes.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -125,7 +125,7 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
   static Factory Backend(const std::string& backend) {
     return [backend](const KernelSpec& spec) { return KernelRegistry::Global().Create(backend, spec); };
   }
-  // The vector kernel (forward, or LSTM's backward) for `level`, built directly.
+  // The vector kernel (forward, or LSTM's and GRU's backward) for `level`, built directly.
   static Factory Vector(const Case& c, SimdLevel level, bool op_is_grad) {
     return [c, level, op_is_grad](const KernelSpec& spec) -> StatusOr<std::unique_ptr<runtime::Kernel>> {
       std::vector<const Dims*> dims;
@@ -135,7 +135,7 @@ class OneDnnRecurrentTest : public ::testing::TestWithParam<Case> {
         dims.push_back(t.dtype == proto::DT_UNDEFINED ? nullptr : &t.dims);
       }
       ASSIGN_OR_RETURN(recurrent::Geometry g, recurrent::ResolveGeometry(c.kind(), spec.attrs, dims));
-      return op_is_grad ? runtime::onednn::BuildVectorLstmGrad(g, spec, level)
+      return op_is_grad ? runtime::onednn::BuildVectorRecurrentGrad(g, spec, level)
                         : runtime::onednn::BuildVectorRecurrent(g, spec, level);
     };
   }
@@ -225,10 +225,11 @@ TEST_P(OneDnnRecurrentTest, BackwardMatchesReference) {
     SCOPED_TRACE(x_gradient ? "with dX" : "x_gradient=0");
     ExpectBackwardMatchesReference(c);
   }
-  // Above the vector kernels' sizes LSTM's workspace still takes LSTMGrad to them (oneDNN's
-  // primitive without it); float sums of 500-odd terms: a looser tolerance.
+  // Above the vector kernels' sizes oneDNN's primitive computes GRUGrad, and LSTM's workspace
+  // still takes LSTMGrad to the vector kernel (oneDNN's primitive without it); float sums of
+  // 500-odd terms: a looser tolerance.
   const Case& c = GetParam();
-  if (c.kind() == CellKind::kLstm && !c.peepholes) {
+  if ((c.kind() == CellKind::kLstm && !c.peepholes) || c.kind() == CellKind::kGru) {
     SCOPED_TRACE("oneDNN's sizes");
     ExpectBackwardMatchesReference(ForOneDnn(c), 2e-4, 1e-3);
   }
@@ -248,8 +249,17 @@ void OneDnnRecurrentTest::ExpectBackwardMatchesReference(const Case& c, double a
   if (c.states || c.peepholes) outputs.push_back(c.State());
   if (lstm && (c.states || c.peepholes)) outputs.push_back(c.State());
   if (c.peepholes) outputs.push_back({c.D(), 3 * c.H});
-  // The registry's choice (LSTM without peepholes: the vector kernel; else oneDNN's primitive)...
+  // The registry's choice (LSTM without peepholes and GRU: the vector kernel at the vector
+  // kernels' sizes; else oneDNN's primitive)...
   ExpectMatchesRef(Backend("onednn"), "onednn", c.op + "Grad", c, inputs, outputs, atol, rtol);
+  if (c.kind() == CellKind::kGru) {  // ...and GRU's vector kernel on every instruction set this CPU has
+    Threads threads(3);
+    for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+      if (!runtime::onednn::CpuHas(level)) continue;
+      ExpectMatchesRef(Vector(c, level, true), "vector kernel, level " + std::to_string(static_cast<int>(level)),
+                       c.op + "Grad", c, inputs, outputs, atol, rtol);
+    }
+  }
   if (!lstm) return;
   // LSTM with the forward's workspace (the reference kernel's): the reference's backward
   // from it agrees with its recompute, and the registry's kernel with it.

@@ -12,7 +12,7 @@
 // kernel is built; any other on every run.
 //
 // Small batches and weights that fit in L2 run on the vector kernels instead
-// (vector_recurrent.h: UseVectorKernel; LSTMGrad there without peepholes).
+// (vector_recurrent.h: UseVectorKernel; LSTMGrad there without peepholes, and GRUGrad).
 //
 // What oneDNN's cells do not compute falls back to the reference kernels (the
 // builders return Unimplemented): sequence_lens (oneDNN runs every row for T
@@ -473,8 +473,9 @@ StatusOr<std::unique_ptr<Kernel>> BuildBackward(CellKind kind, const KernelSpec&
   }
   // With the forward's workspace the vector kernel runs no forward at all (oneDNN's primitive,
   // for peepholes, recomputes it and leaves the workspace unread).
-  if (lstm && !spec.has_input(recurrent::kPeepholes) && (UseVectorKernel(g) || has_workspace)) {
-    return BuildVectorLstmGrad(g, spec, BestSimdLevel());
+  if ((lstm && !spec.has_input(recurrent::kPeepholes) && (UseVectorKernel(g) || has_workspace)) ||
+      (kind == CellKind::kGru && UseVectorKernel(g))) {
+    return BuildVectorRecurrentGrad(g, spec, BestSimdLevel());
   }
   auto kernel = std::make_unique<PrimitiveKernel>(spec);
   PrimitiveKernel& k = *kernel;

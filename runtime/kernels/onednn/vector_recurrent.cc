@@ -17,7 +17,9 @@
 // per direction: that workspace (or, without one, the forward run again to fill the
 // kernel's own); then from the last step back, the gates' gradients dA (in gates_x) and
 // dh_prev = dA R, and at the end dW = dA^T X, dR = dA^T H_prev, dB = sum dA and
-// dX = dA W as three products over all T*N rows.
+// dX = dA W as three products over all T*N rows. GRU backward (GRUGrad) runs the forward
+// again, recording each step's previous h (and linear-before-reset's h R_h^T + Rb_h), then
+// the same scheme; its candidate gate's recurrent side differs (GruRecord below).
 #include "runtime/kernels/onednn/vector_recurrent.h"
 
 #include <omp.h>
@@ -71,6 +73,8 @@ struct Problem {
   int64_t gld;
   // LSTM's workspace of this direction (null: none), rows as X's, kWorkspaceParts * H floats each.
   float* ws;
+  // GRU's record for its backward (null: none), rows as gx's, GruRecord's kParts * Hp floats each.
+  float* rec;
   // Row of X / gates_x of step time t, batch row n: X is [T, N, I] or [N, T, I].
   int64_t row(int64_t t, int64_t n) const { return batch_first ? n * T + t : t * N + n; }
   // Offset of batch row n in a state tensor [D, N, H] or [N, D, H], and of (t, n) in Y.
@@ -84,7 +88,24 @@ struct Problem {
   float* ws_at(int64_t t, int64_t n, int part) const {
     return ws + (row(t, n) * recurrent::kWorkspaceParts + part) * H;
   }
+  // Part `part` (GruRecord) of the record row of (t, n), and the floats between two batch rows'.
+  float* rec_at(int64_t t, int64_t n, int part) const;
+  int64_t rec_stride() const;
 };
+
+// What GRU's forward records for its backward, per row (padded, kernel-internal):
+//   kPrevH: the step's previous h;
+//   kAux:   linear-before-reset: u = h R_h^T + Rb_h (the candidate's recurrent term), which the
+//           backward then overwrites with du = dA_h * r, the gradient R_h and Rb_h see;
+//           otherwise written by the backward: r * h_prev, the left operand of dR_h.
+struct GruRecord {
+  enum Part { kPrevH = 0, kAux = 1 };
+  static constexpr int kParts = 2;
+};
+float* Problem::rec_at(int64_t t, int64_t n, int part) const {
+  return rec + (row(t, n) * GruRecord::kParts + part) * Hp;
+}
+int64_t Problem::rec_stride() const { return (batch_first ? T : 1) * GruRecord::kParts * Hp; }
 
 // ---- Loops on vectors of W floats ----
 
@@ -276,11 +297,18 @@ KILN_INLINE void RunDirection(const Problem& p) {
         std::memcpy(p.ws_at(t, n, recurrent::kWsPrevH), p.h + n * Hp, H * sizeof(float));
       }
     }
+    if (p.rec) {
+      for (int64_t n = n0; n < p.n1; ++n)
+        std::memcpy(p.rec_at(t, n, GruRecord::kPrevH), p.h + n * Hp, Hp * sizeof(float));
+    }
     // Recurrent product into the step's gates (GRU: z and r only; its candidate below).
     const int64_t recurrent_cols = p.kind == CellKind::kGru ? 2 * Hp : cols;
     MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt, cols, recurrent_cols, g0 + n0 * gate_stride, gate_stride, nullptr);
     if (p.kind == CellKind::kGru && p.linear_before_reset) {  // aux = h R_h^T + Rb_h
       MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, cols, Hp, p.aux + n0 * Hp, Hp, p.rb_cand);
+      for (int64_t n = n0; n < p.n1 && p.rec; ++n) {
+        std::memcpy(p.rec_at(t, n, GruRecord::kAux), p.aux + n * Hp, Hp * sizeof(float));
+      }
     }
     if (p.kind == CellKind::kGru && !p.linear_before_reset) {  // aux = r * h, then its product
       for (int64_t n = n0; n < p.n1; ++n) {
@@ -362,6 +390,7 @@ struct GradProblem {
   float *c_new, *c_init;        // [T*N][Hp] (rows as gx), [N][Hp]: the cell states, padded
   const float* zeros;           // at least max(cols, Ip, Hp) zeros
   float *dwt, *drt, *db, *dxp;  // [I][cols], [H][cols], [cols], [T*N][Ip] (dxp null: no dX)
+  float* drb_cand;              // [Hp]: linear-before-reset GRU's Rb_h gradient (not its Wb_h's)
   float* dx;                    // user dX (null: none); the second direction adds to it
 };
 
@@ -430,24 +459,27 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
   }
 }
 
-// Part `part` of `parts` of the weight gradients, once every row's dA is in gx: over all
-// T*N rows (gx's rows are X's), dW^T = X^T dA, dR^T = H_prev^T dA, dB = sum dA, dX = dA W.
-template <class S>
-KILN_INLINE void LstmWeightGrads(const Problem& p, const GradProblem& q, int part, int parts) {
-  constexpr int W = S::W;
+// Sums of rows [0, rows) (row stride ld) in columns [j0, j1) (whole vectors) into dst.
+template <int W>
+KILN_INLINE void ColumnSums(const float* src, int64_t ld, int64_t rows, int64_t j0, int64_t j1, float* dst) {
   using V = typename Vec<W>::V;
+  for (int64_t j = j0; j < j1; j += W) {
+    V sum = Splat<W>(0.0f);
+    for (int64_t r = 0; r < rows; ++r) sum += Load<W>(src + r * ld + j);
+    Store<W>(dst + j, sum);
+  }
+}
+
+// Part `part` of `parts` of what LSTM's and GRU's weight gradients share, once every row's
+// dA (the gradients of the gates' pre-activations W sees) is in gx: over all T*N rows (gx's
+// rows are X's), dW^T = X^T dA, dB = sum dA and dX = dA W.
+template <class S>
+KILN_INLINE void InputSideGrads(const Problem& p, const GradProblem& q, int part, int parts) {
   const int64_t TN = p.T * p.N, cols = p.cols, I = p.I;
   auto [i0, i1] = Share(I, part, parts, 1);
   MatMul<S>(p.x + i0, 1, I, i1 - i0, TN, p.gx, cols, cols, q.dwt + i0 * cols, cols, q.zeros);
-  auto [k0, k1] = Share(p.H, part, parts, 1);
-  MatMul<S>(p.ws + recurrent::kWsPrevH * p.H + k0, 1, recurrent::kWorkspaceParts * p.H, k1 - k0, TN, p.gx, cols, cols,
-            q.drt + k0 * cols, cols, q.zeros);
-  auto [j0, j1] = Share(cols, part, parts, W);
-  for (int64_t j = j0; j < j1; j += W) {
-    V sum = Splat<W>(0.0f);
-    for (int64_t r = 0; r < TN; ++r) sum += Load<W>(p.gx + r * cols + j);
-    Store<W>(q.db + j, sum);
-  }
+  auto [j0, j1] = Share(cols, part, parts, S::W);
+  ColumnSums<S::W>(p.gx, cols, TN, j0, j1, q.db);
   if (!q.dx) return;
   auto [r0, r1] = Share(TN, part, parts, 1);
   MatMul<S>(p.gx + r0 * cols, cols, 1, r1 - r0, cols, q.wp, q.Ip, q.Ip, q.dxp + r0 * q.Ip, q.Ip, q.zeros);
@@ -456,31 +488,148 @@ KILN_INLINE void LstmWeightGrads(const Problem& p, const GradProblem& q, int par
   }
 }
 
+// Part `part` of `parts` of LSTM's weight gradients: those above and dR^T = H_prev^T dA.
+template <class S>
+KILN_INLINE void LstmWeightGrads(const Problem& p, const GradProblem& q, int part, int parts) {
+  const int64_t TN = p.T * p.N, cols = p.cols;
+  auto [k0, k1] = Share(p.H, part, parts, 1);
+  MatMul<S>(p.ws + recurrent::kWsPrevH * p.H + k0, 1, recurrent::kWorkspaceParts * p.H, k1 - k0, TN, p.gx, cols, cols,
+            q.drt + k0 * cols, cols, q.zeros);
+  InputSideGrads<S>(p, q, part, parts);
+}
+
+// GRU's backward of one direction, after its forward recorded into p.rec. Per step, from the
+// last back, with z, r, c = tanh(candidate pre-activation) and dH the gradient of h_t:
+//   dA_z = dH (h_prev - c) z (1 - z), dA_h = dH (1 - z) (1 - c^2) (both into gx, in place);
+//   linear-before-reset (candidate = x W_h^T + Wb_h + r u): du = dA_h r, dA_r = dA_h u r (1 - r),
+//     dh_prev = dH z + [dA_z, dA_r] [R_z; R_r] + du R_h;
+//   otherwise (candidate = x W_h^T + (r h_prev) R_h^T + b_h): e = dA_h R_h first, then
+//     dA_r = e h_prev r (1 - r), dh_prev = dH z + e r + [dA_z, dA_r] [R_z; R_r].
+// gx ends with the gates' gradients W sees; the record's kAux with du (or r h_prev).
+template <class S>
+KILN_INLINE void BackwardGruDirection(const Problem& p, const GradProblem& q) {
+  constexpr int W = S::W;
+  using V = typename Vec<W>::V;
+  const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gate_stride = p.gate_stride();
+  const int64_t n0 = p.n0, rows = p.n1 - p.n0, rec_stride = p.rec_stride();
+  const bool lbr = p.linear_before_reset;
+  const float* r_zr = q.rp;               // R_z, R_r: rows [0, 2 Hp) of the packed R
+  const float* r_h = q.rp + 2 * Hp * Hp;  // R_h: rows [2 Hp, 3 Hp)
+  for (int64_t n = n0; n < p.n1; ++n) {
+    std::memset(q.dh + n * Hp, 0, Hp * sizeof(float));
+    if (q.dyh) std::memcpy(q.dh + n * Hp, q.dyh + p.state_at(n), H * sizeof(float));
+  }
+  const V one = Splat<W>(1.0f);
+  for (int64_t step = T - 1; step >= 0; --step) {
+    const int64_t t = p.reverse ? T - 1 - step : step;
+    float* g0 = p.gx + p.row(t, 0) * cols;
+    for (int64_t n = n0; n < p.n1; ++n) {
+      float* g = g0 + n * gate_stride;
+      const float* h_prev = p.rec_at(t, n, GruRecord::kPrevH);
+      float* aux = p.rec_at(t, n, GruRecord::kAux);
+      float* dh = q.dh + n * Hp;
+      if (q.dy) {
+        const float* dy = q.dy + p.y_at(t, n);
+        for (int64_t j = 0; j < H; ++j) dh[j] += dy[j];
+      }
+      for (int64_t j = 0; j < Hp; j += W) {
+        const V z = Sigmoid<W>(Load<W>(g + j)), hp = Load<W>(h_prev + j), dhv = Load<W>(dh + j);
+        V pre = Load<W>(g + 2 * Hp + j);
+        V r{}, u{};
+        if (lbr) {
+          r = Sigmoid<W>(Load<W>(g + Hp + j));
+          u = Load<W>(aux + j);
+          pre += r * u;
+        }
+        const V c = Tanh<W>(pre);
+        const V da_h = dhv * (one - z) * (one - c * c);
+        Store<W>(g + j, dhv * (hp - c) * z * (one - z));
+        Store<W>(g + 2 * Hp + j, da_h);
+        Store<W>(dh + j, dhv * z);
+        if (lbr) {
+          Store<W>(g + Hp + j, da_h * u * r * (one - r));
+          Store<W>(aux + j, da_h * r);
+        }
+      }
+    }
+    if (lbr) {
+      MatMul<S>(p.rec_at(t, n0, GruRecord::kAux), rec_stride, 1, rows, Hp, r_h, Hp, Hp, q.dh + n0 * Hp, Hp, nullptr);
+    } else {
+      // e = dA_h R_h into p.aux, then dA_r, r h_prev and e r.
+      MatMul<S>(g0 + n0 * gate_stride + 2 * Hp, gate_stride, 1, rows, Hp, r_h, Hp, Hp, p.aux + n0 * Hp, Hp, q.zeros);
+      for (int64_t n = n0; n < p.n1; ++n) {
+        float* g = g0 + n * gate_stride;
+        const float* h_prev = p.rec_at(t, n, GruRecord::kPrevH);
+        float* r_h_prev = p.rec_at(t, n, GruRecord::kAux);
+        float* dh = q.dh + n * Hp;
+        for (int64_t j = 0; j < Hp; j += W) {
+          const V r = Sigmoid<W>(Load<W>(g + Hp + j)), e = Load<W>(p.aux + n * Hp + j), hp = Load<W>(h_prev + j);
+          Store<W>(g + Hp + j, e * hp * r * (one - r));
+          Store<W>(r_h_prev + j, r * hp);
+          Store<W>(dh + j, Load<W>(dh + j) + e * r);
+        }
+      }
+    }
+    MatMul<S>(g0 + n0 * gate_stride, gate_stride, 1, rows, 2 * Hp, r_zr, Hp, Hp, q.dh + n0 * Hp, Hp, nullptr);
+  }
+}
+
+// Part `part` of `parts` of GRU's weight gradients, once the record holds what its backward
+// left there: those above, dR_zr^T = H_prev^T dA_zr, dR_h^T = H_prev^T du (linear before
+// reset) or (r H_prev)^T dA_h, and linear-before-reset's Rb_h gradient, sum du.
+template <class S>
+KILN_INLINE void GruWeightGrads(const Problem& p, const GradProblem& q, int part, int parts) {
+  const int64_t TN = p.T * p.N, cols = p.cols, Hp = p.Hp, rs = GruRecord::kParts * Hp;
+  const float* prev_h = p.rec + GruRecord::kPrevH * Hp;  // all rows, row stride rs
+  const float* aux = p.rec + GruRecord::kAux * Hp;
+  auto [k0, k1] = Share(p.H, part, parts, 1);
+  MatMul<S>(prev_h + k0, 1, rs, k1 - k0, TN, p.gx, cols, 2 * Hp, q.drt + k0 * cols, cols, q.zeros);
+  if (p.linear_before_reset) {
+    MatMul<S>(prev_h + k0, 1, rs, k1 - k0, TN, aux, rs, Hp, q.drt + k0 * cols + 2 * Hp, cols, q.zeros);
+    auto [j0, j1] = Share(Hp, part, parts, S::W);
+    ColumnSums<S::W>(aux, rs, TN, j0, j1, q.drb_cand);
+  } else {
+    MatMul<S>(aux + k0, 1, rs, k1 - k0, TN, p.gx + 2 * Hp, cols, Hp, q.drt + k0 * cols + 2 * Hp, cols, q.zeros);
+  }
+  InputSideGrads<S>(p, q, part, parts);
+}
+
+template <class S>
+KILN_INLINE void BackwardDirection(const Problem& p, const GradProblem& q) {
+  if (p.kind == CellKind::kGru) return BackwardGruDirection<S>(p, q);
+  BackwardLstmDirection<S>(p, q);
+}
+template <class S>
+KILN_INLINE void WeightGrads(const Problem& p, const GradProblem& q, int part, int parts) {
+  if (p.kind == CellKind::kGru) return GruWeightGrads<S>(p, q, part, parts);
+  LstmWeightGrads<S>(p, q, part, parts);
+}
+
 // The entry points of each instruction set.
 struct Isa {
   void (*forward)(const Problem&);
-  void (*backward_lstm)(const Problem&, const GradProblem&);
-  void (*lstm_weight_grads)(const Problem&, const GradProblem&, int part, int parts);
+  void (*backward)(const Problem&, const GradProblem&);
+  void (*weight_grads)(const Problem&, const GradProblem&, int part, int parts);
 };
 __attribute__((target("avx512f,fma"))) void ForwardAvx512(const Problem& p) { RunDirection<Avx512Shape>(p); }
 __attribute__((target("avx512f,fma"))) void BackwardAvx512(const Problem& p, const GradProblem& q) {
-  BackwardLstmDirection<Avx512Shape>(p, q);
+  BackwardDirection<Avx512Shape>(p, q);
 }
 __attribute__((target("avx512f,fma"))) void WeightGradsAvx512(const Problem& p, const GradProblem& q, int part,
                                                               int parts) {
-  LstmWeightGrads<Avx512Shape>(p, q, part, parts);
+  WeightGrads<Avx512Shape>(p, q, part, parts);
 }
 __attribute__((target("avx2,fma"))) void ForwardAvx2(const Problem& p) { RunDirection<Avx2Shape>(p); }
 __attribute__((target("avx2,fma"))) void BackwardAvx2(const Problem& p, const GradProblem& q) {
-  BackwardLstmDirection<Avx2Shape>(p, q);
+  BackwardDirection<Avx2Shape>(p, q);
 }
 __attribute__((target("avx2,fma"))) void WeightGradsAvx2(const Problem& p, const GradProblem& q, int part, int parts) {
-  LstmWeightGrads<Avx2Shape>(p, q, part, parts);
+  WeightGrads<Avx2Shape>(p, q, part, parts);
 }
 void ForwardGeneric(const Problem& p) { RunDirection<GenericShape>(p); }
-void BackwardGeneric(const Problem& p, const GradProblem& q) { BackwardLstmDirection<GenericShape>(p, q); }
+void BackwardGeneric(const Problem& p, const GradProblem& q) { BackwardDirection<GenericShape>(p, q); }
 void WeightGradsGeneric(const Problem& p, const GradProblem& q, int part, int parts) {
-  LstmWeightGrads<GenericShape>(p, q, part, parts);
+  WeightGrads<GenericShape>(p, q, part, parts);
 }
 Isa IsaOf(SimdLevel level) {
   switch (level) {
@@ -563,14 +712,17 @@ class VectorRecurrentKernel : public Kernel {
                                                               {&dwt_, g.input_size * cols_},
                                                               {&drt_, g.hidden * cols_},
                                                               {&db_, cols_},
-                                                              {&dxp_, TN * Ip_}}) {
+                                                              {&dxp_, TN * Ip_},
+                                                              {&drb_cand_, Hp_}}) {
         *buffer = Allocate(floats);
         allocated_ = allocated_ && *buffer;
       }
-      // Without the forward's workspace, the kernel recomputes it into its own.
-      runs_forward_ = !spec.has_input(recurrent::GradWorkspaceInput());
+      // Without the forward's workspace, the kernel recomputes it into its own; GRU always
+      // runs its forward again, recording what its backward reads.
+      const bool lstm = g.kind == CellKind::kLstm;
+      runs_forward_ = !lstm || !spec.has_input(recurrent::GradWorkspaceInput());
       if (runs_forward_) {
-        own_ws_ = Allocate(D * TN * recurrent::kWorkspaceParts * g.hidden);
+        own_ws_ = Allocate(lstm ? D * TN * recurrent::kWorkspaceParts * g.hidden : D * TN * GruRecord::kParts * Hp_);
         allocated_ = allocated_ && own_ws_;
       }
     }
@@ -609,18 +761,20 @@ class VectorRecurrentKernel : public Kernel {
     p.gx = gx_.get(), p.gld = cols_, p.h = h_.get(), p.c = c_.get(), p.aux = aux_.get();
     GradProblem q{};
     float *dw = nullptr, *dr = nullptr, *dbias = nullptr, *dh0 = nullptr, *dc0 = nullptr;
-    // LSTM's workspace, all directions: the forward's output; LSTMGrad's input, or its own buffer.
+    // LSTM's workspace, all directions: the forward's output; LSTMGrad's input, or its own
+    // buffer. GRUGrad's record (GruRecord), all directions: its own buffer.
     float* ws = lstm && !backward_ ? output(recurrent::kWorkspace) : nullptr;
-    const float* ws_in = backward_ ? input(recurrent::GradWorkspaceInput()) : nullptr;
+    float* rec = backward_ && !lstm ? own_ws_.get() : nullptr;
+    const float* ws_in = backward_ && lstm ? input(recurrent::GradWorkspaceInput()) : nullptr;
     if (backward_) {
-      ws = ws_in ? const_cast<float*>(ws_in) : own_ws_.get();  // read only when it is the input
-      const int base = recurrent::GradInputBase(CellKind::kLstm);
+      if (lstm) ws = ws_in ? const_cast<float*>(ws_in) : own_ws_.get();  // read only when it is the input
+      const int base = recurrent::GradInputBase(g_.kind);
       q.c_new = c_new_.get(), q.c_init = c_init_.get();
-      q.dy = input(base), q.dyh = input(base + 1), q.dyc = input(base + 2);
+      q.dy = input(base), q.dyh = input(base + 1), q.dyc = lstm ? input(base + 2) : nullptr;
       q.Ip = Ip_, q.dh = dh_.get(), q.dc = dc_.get(), q.zeros = zeros_.get();
-      q.dwt = dwt_.get(), q.drt = drt_.get(), q.db = db_.get(), q.dxp = dxp_.get();
+      q.dwt = dwt_.get(), q.drt = drt_.get(), q.db = db_.get(), q.dxp = dxp_.get(), q.drb_cand = drb_cand_.get();
       q.dx = x_gradient_ ? output(0) : nullptr;
-      dw = output(1), dr = output(2), dbias = output(3), dh0 = output(4), dc0 = output(5);
+      dw = output(1), dr = output(2), dbias = output(3), dh0 = output(4), dc0 = lstm ? output(5) : nullptr;
     } else {
       p.y = output(recurrent::kY);
       p.yh = output(recurrent::kYH);
@@ -642,6 +796,7 @@ class VectorRecurrentKernel : public Kernel {
         pt.rb_cand = rb_cand_.get() + d * Hp_;
         pt.peep = has_p_ ? peep_.get() + d * 3 * Hp_ : nullptr;
         pt.ws = ws ? ws + d * g_.seq_length * g_.batch * recurrent::kWorkspaceParts * H : nullptr;
+        pt.rec = rec ? rec + d * g_.seq_length * g_.batch * GruRecord::kParts * Hp_ : nullptr;
         if (pt.ws && !backward_ && H == Hp_) {  // LSTM's gates computed in its workspace output: no copy
           pt.gx = pt.ws;
           pt.gld = recurrent::kWorkspaceParts * H;
@@ -650,13 +805,13 @@ class VectorRecurrentKernel : public Kernel {
         if (!backward_) continue;
         qt.rp = rp_.get() + d * cols_ * Hp_;
         qt.wp = wp_.get() + d * cols_ * Ip_;
-        isa_.backward_lstm(pt, qt);
+        isa_.backward(pt, qt);
         for (int64_t n = pt.n0; n < pt.n1; ++n) {
           if (dh0) std::memcpy(dh0 + pt.state_at(n), dh_.get() + n * Hp_, H * sizeof(float));
           if (dc0) std::memcpy(dc0 + pt.state_at(n), dc_.get() + n * Hp_, H * sizeof(float));
         }
 #pragma omp barrier
-        isa_.lstm_weight_grads(pt, qt, part, parts);
+        isa_.weight_grads(pt, qt, part, parts);
         // Also keeps the next direction's forward from overwriting gx while it is read.
 #pragma omp barrier
         if (part == 0) UnpackWeightGrads(d, dw, dr, dbias);
@@ -679,10 +834,12 @@ class VectorRecurrentKernel : public Kernel {
     if (dw) UnpackTransposed(dwt_.get(), d, gates_, H, Hp_, g_.input_size, dw);
     if (dr) UnpackTransposed(drt_.get(), d, gates_, H, Hp_, H, dr);
     if (!dbias) return;
-    for (int64_t g = 0; g < gates_; ++g) {  // Wb and Rb: the same gradient
+    for (int64_t g = 0; g < gates_; ++g) {  // Wb and Rb: the same gradient but linear-before-reset GRU's Rb_h
+      const float* rb_grad =
+          g_.kind == CellKind::kGru && g_.linear_before_reset && g == 2 ? drb_cand_.get() : db_.get() + g * Hp_;
       for (int64_t j = 0; j < H; ++j) {
         dbias[d * 2 * gates_ * H + g * H + j] = db_[g * Hp_ + j];
-        dbias[(d * 2 + 1) * gates_ * H + g * H + j] = db_[g * Hp_ + j];
+        dbias[(d * 2 + 1) * gates_ * H + g * H + j] = rb_grad[j];
       }
     }
   }
@@ -725,7 +882,7 @@ class VectorRecurrentKernel : public Kernel {
   bool has_b_ = false, has_p_ = false, constant_ = true, allocated_ = true;
   Buffer wt_, rt_, bias_, rb_cand_, peep_, gx_, h_, c_, aux_;
   // Backward only.
-  Buffer rp_, wp_, c_new_, c_init_, dh_, dc_, zeros_, dwt_, drt_, db_, dxp_, own_ws_;
+  Buffer rp_, wp_, c_new_, c_init_, dh_, dc_, zeros_, dwt_, drt_, db_, dxp_, drb_cand_, own_ws_;
 };
 
 }  // namespace
@@ -762,9 +919,11 @@ StatusOr<std::unique_ptr<Kernel>> BuildVectorRecurrent(const Geometry& g, const 
   return Build(g, spec, level, false);
 }
 
-StatusOr<std::unique_ptr<Kernel>> BuildVectorLstmGrad(const Geometry& g, const KernelSpec& spec, SimdLevel level) {
-  if (g.kind != CellKind::kLstm) return Unimplemented("the vector backward is LSTM's");
-  if (spec.has_input(recurrent::kPeepholes)) return Unimplemented("peepholes (the vector backward has none)");
+StatusOr<std::unique_ptr<Kernel>> BuildVectorRecurrentGrad(const Geometry& g, const KernelSpec& spec, SimdLevel level) {
+  if (g.kind == CellKind::kRnn) return Unimplemented("the vector backward is LSTM's and GRU's");
+  if (g.kind == CellKind::kLstm && spec.has_input(recurrent::kPeepholes)) {
+    return Unimplemented("peepholes (the vector backward has none)");
+  }
   return Build(g, spec, level, true);
 }
 

@@ -1,4 +1,4 @@
-// RNN, GRU and LSTM forward, and LSTM's backward, written on GCC vector types
+// RNN, GRU and LSTM forward, and LSTM's and GRU's backward, written on GCC vector types
 // (vector_recurrent.cc), where they beat oneDNN's RNN primitives (UseVectorKernel).
 // oneDNN's primitive splits each of the T steps' [N, H] x [H, G*H] products over the
 // threads: at a small batch every step then costs a fork/join, and its brgemm cells
@@ -8,7 +8,8 @@
 // weights repacked once when they are plan constants and no allocation per run.
 // LSTM writes its workspace when LSTMGrad reads it (recurrent.h); LSTMGrad reads that
 // (or recomputes the forward into its own), then runs back through time with one
-// product per step; the weight gradients are products at the end.
+// product per step; the weight gradients are products at the end. GRUGrad recomputes
+// the forward, recording what its backward reads, then does the same.
 #pragma once
 
 #include <memory>
@@ -41,9 +42,9 @@ inline bool UseVectorKernel(const recurrent::Geometry& g) {
 /// no sequence_lens. Every direction, layout, initial state and peepholes.
 StatusOr<std::unique_ptr<Kernel>> BuildVectorRecurrent(const recurrent::Geometry& g, const KernelSpec& spec,
                                                        SimdLevel level);
-/// The kernel for an LSTMGrad node under the same conditions, without peepholes
-/// (Unimplemented for those and for other ops). Every direction, layout and initial state.
-StatusOr<std::unique_ptr<Kernel>> BuildVectorLstmGrad(const recurrent::Geometry& g, const KernelSpec& spec,
-                                                      SimdLevel level);
+/// The kernel for an LSTMGrad (without peepholes) or GRUGrad node under the same conditions
+/// (Unimplemented for peepholes and RNNGrad). Every direction, layout and initial state.
+StatusOr<std::unique_ptr<Kernel>> BuildVectorRecurrentGrad(const recurrent::Geometry& g, const KernelSpec& spec,
+                                                           SimdLevel level);
 
 }  // namespace kiln::runtime::onednn
