@@ -459,16 +459,6 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
   }
 }
 
-// c [m][n] (row stride ldc) = a^T b over k rows: a [k][m] (row stride lda), b [k][n] (ldb).
-// The weight gradients' products, whose k is all T*N rows: oneDNN's sgemm packs its operands
-// and runs them 25-30% faster than MatMul's blocks, which read a's columns strided (LSTM 128,
-// batch 64, T 28 on one core: dR 147 against 116 GFLOP/s, dW 124 against 95). Inside the
-// kernel's parallel region it runs on the calling thread.
-void ProductAtB(const float* a, int64_t lda, int64_t m, int64_t k, const float* b, int64_t ldb, int64_t n, float* c,
-                int64_t ldc) {
-  if (m > 0) dnnl_sgemm('T', 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-}
-
 // Sums of rows [0, rows) (row stride ld) in columns [j0, j1) (whole vectors) into dst.
 template <int W>
 KILN_INLINE void ColumnSums(const float* src, int64_t ld, int64_t rows, int64_t j0, int64_t j1, float* dst) {
@@ -487,7 +477,7 @@ template <class S>
 KILN_INLINE void InputSideGrads(const Problem& p, const GradProblem& q, int part, int parts) {
   const int64_t TN = p.T * p.N, cols = p.cols, I = p.I;
   auto [i0, i1] = Share(I, part, parts, 1);
-  ProductAtB(p.x + i0, I, i1 - i0, TN, p.gx, cols, cols, q.dwt + i0 * cols, cols);
+  MatMul<S>(p.x + i0, 1, I, i1 - i0, TN, p.gx, cols, cols, q.dwt + i0 * cols, cols, q.zeros);
   auto [j0, j1] = Share(cols, part, parts, S::W);
   ColumnSums<S::W>(p.gx, cols, TN, j0, j1, q.db);
   if (!q.dx) return;
@@ -503,8 +493,8 @@ template <class S>
 KILN_INLINE void LstmWeightGrads(const Problem& p, const GradProblem& q, int part, int parts) {
   const int64_t TN = p.T * p.N, cols = p.cols;
   auto [k0, k1] = Share(p.H, part, parts, 1);
-  ProductAtB(p.ws + recurrent::kWsPrevH * p.H + k0, recurrent::kWorkspaceParts * p.H, k1 - k0, TN, p.gx, cols, cols,
-             q.drt + k0 * cols, cols);
+  MatMul<S>(p.ws + recurrent::kWsPrevH * p.H + k0, 1, recurrent::kWorkspaceParts * p.H, k1 - k0, TN, p.gx, cols, cols,
+            q.drt + k0 * cols, cols, q.zeros);
   InputSideGrads<S>(p, q, part, parts);
 }
 
@@ -593,13 +583,13 @@ KILN_INLINE void GruWeightGrads(const Problem& p, const GradProblem& q, int part
   const float* prev_h = p.rec + GruRecord::kPrevH * Hp;  // all rows, row stride rs
   const float* aux = p.rec + GruRecord::kAux * Hp;
   auto [k0, k1] = Share(p.H, part, parts, 1);
-  ProductAtB(prev_h + k0, rs, k1 - k0, TN, p.gx, cols, 2 * Hp, q.drt + k0 * cols, cols);
+  MatMul<S>(prev_h + k0, 1, rs, k1 - k0, TN, p.gx, cols, 2 * Hp, q.drt + k0 * cols, cols, q.zeros);
   if (p.linear_before_reset) {
-    ProductAtB(prev_h + k0, rs, k1 - k0, TN, aux, rs, Hp, q.drt + k0 * cols + 2 * Hp, cols);
+    MatMul<S>(prev_h + k0, 1, rs, k1 - k0, TN, aux, rs, Hp, q.drt + k0 * cols + 2 * Hp, cols, q.zeros);
     auto [j0, j1] = Share(Hp, part, parts, S::W);
     ColumnSums<S::W>(aux, rs, TN, j0, j1, q.drb_cand);
   } else {
-    ProductAtB(aux + k0, rs, k1 - k0, TN, p.gx + 2 * Hp, cols, Hp, q.drt + k0 * cols + 2 * Hp, cols);
+    MatMul<S>(aux + k0, 1, rs, k1 - k0, TN, p.gx + 2 * Hp, cols, Hp, q.drt + k0 * cols + 2 * Hp, cols, q.zeros);
   }
   InputSideGrads<S>(p, q, part, parts);
 }
