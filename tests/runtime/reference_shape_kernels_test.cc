@@ -103,6 +103,39 @@ TEST(ReferenceShapeKernels, SliceRunsAndStridesMatchTheIndexFormula) {
   }
 }
 
+// Slice and SliceGrad keep their resolved walk between runs (a run allocates nothing): one
+// kernel, run again after its starts or its input's shape changed, must follow them.
+TEST(ReferenceShapeKernels, SliceFollowsStartsThatChangeBetweenRuns) {
+  for (const std::string op : {"Slice", "SliceGrad"}) {
+    SCOPED_TRACE(op);
+    const bool grad = op == "SliceGrad";
+    Tensor x = Iota({3, 4}), starts = Ints({0, 1}), ends = Ints({2, 3});
+    Tensor dy = Iota({2, 2}, 1);
+    runtime::KernelSpec spec;
+    spec.name = "n";
+    spec.op_type = op;
+    spec.inputs = {grad ? dy.ref() : x.ref(), starts.ref(), ends.ref()};
+    Tensor y(proto::DT_FLOAT, grad ? Dims{3, 4} : Dims{2, 2});
+    spec.outputs = {y.ref()};
+    auto kernel = runtime::KernelRegistry::Global().Create("ref", spec);
+    ASSERT_OK(kernel.status());
+    ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
+    const std::vector<float> first =
+        grad ? std::vector<float>{0, 1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 0} : std::vector<float>{1, 2, 5, 6};
+    EXPECT_EQ(Values<float>(y), first);
+    // Rows 1..2 and columns 0..1 now.
+    starts.mutable_data_as<int64_t>()[0] = 1, starts.mutable_data_as<int64_t>()[1] = 0;
+    ends.mutable_data_as<int64_t>()[0] = 3, ends.mutable_data_as<int64_t>()[1] = 2;
+    ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
+    const std::vector<float> second =
+        grad ? std::vector<float>{0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0} : std::vector<float>{4, 5, 8, 9};
+    EXPECT_EQ(Values<float>(y), second);
+    // A shape the starts no longer fit: an error, not the old walk.
+    ends.mutable_data_as<int64_t>()[0] = 2;
+    EXPECT_FALSE((*kernel)->Run(spec.inputs, spec.outputs).ok());
+  }
+}
+
 TEST(ReferenceShapeKernels, GatherWithNegativeAndCheckedIndices) {
   ExpectRef("Gather", {}, {Iota({3, 2}), Ints({2, -3})}, {2, 2}, {4, 5, 0, 1});
   ExpectRef("Gather", IntAttr("axis", 1), {Iota({2, 2}), I32({2, 2}, {1, 0, 0, 1})}, {2, 2, 2},
@@ -111,6 +144,9 @@ TEST(ReferenceShapeKernels, GatherWithNegativeAndCheckedIndices) {
   auto bad = RunRef("Gather", {}, {Iota({5}), Ints({7})}, {{proto::DT_FLOAT, {1}}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(), "index 7 out of range for axis of size 5");
+  auto misshaped = RunRef("Gather", IntAttr("axis", 1), {Iota({2, 3}), Ints({0, 2})}, {{proto::DT_FLOAT, {2, 3}}});
+  ASSERT_FALSE(misshaped.ok());
+  EXPECT_EQ(misshaped.status().message(), "output shape [2, 3] is not [2, 2]");
 }
 
 TEST(ReferenceShapeKernels, PadModes) {

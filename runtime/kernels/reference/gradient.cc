@@ -210,68 +210,63 @@ Status BatchNormGradKernel(const KernelSpec& spec, const Refs& in, const Refs& o
 
 // Scatter-add of dY [data[:axis], indices..., data[axis+1:]] into zeros of data_shape.
 Status GatherGradKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
-  const Dims& data = out[0].dims;
   if (out[0].dtype != in[0].dtype) return InvalidArgument("dData type differs from dY's");
-  ASSIGN_OR_RETURN(ref::GatherGeometry g, ref::ResolveGather(data, in[1], spec.attrs.GetInt("axis", 0)));
-  if (g.gathered != in[0].dims) {
-    return InvalidArgument("dY shape ", DimsToString(in[0].dims), " is not ", DimsToString(g.gathered));
-  }
-  const int64_t axis = g.axis, size = data[axis];
-  const std::vector<int64_t>& indices = g.indices;
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < axis; ++i) outer *= data[i];
-  for (size_t i = axis + 1; i < data.size(); ++i) inner *= data[i];
+  ASSIGN_OR_RETURN(ref::GatherGeometry g,
+                   ref::ResolveGather(out[0].dims, in[1], spec.attrs.GetInt("axis", 0), in[0].dims, "dY"));
   Zero(out[0]);
   return DispatchFloat(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* dy = in[0].as<T>();
     T* dd = out[0].as<T>();
-    for (int64_t o = 0; o < outer; ++o) {
-      for (size_t q = 0; q < indices.size(); ++q) {
-        const T* src = dy + (o * static_cast<int64_t>(indices.size()) + static_cast<int64_t>(q)) * inner;
-        T* dst = dd + (o * size + indices[q]) * inner;
-        for (int64_t i = 0; i < inner; ++i) dst[i] += src[i];
+    for (int64_t o = 0; o < g.outer; ++o) {
+      for (int64_t q = 0; q < g.count; ++q) {
+        const T* src = dy + (o * g.count + q) * g.inner;
+        T* dst = dd + (o * g.size + g.index(q)) * g.inner;
+        for (int64_t i = 0; i < g.inner; ++i) dst[i] += src[i];
       }
     }
     return Status::Ok();
   });
 }
 
-// Zeros of input_shape (the output's dims) with dY written where Slice reads.
-Status SliceGradKernel(const KernelSpec&, const Refs& in, const Refs& out) {
-  if (out[0].dtype != in[0].dtype) return InvalidArgument("dX type differs from dY's");
-  ASSIGN_OR_RETURN(std::vector<int64_t> starts, ref::ReadInts(in[1], "starts"));
-  ASSIGN_OR_RETURN(std::vector<int64_t> ends, ref::ReadInts(in[2], "ends"));
-  std::vector<int64_t> axes, steps;
-  if (ref::HasInput(in, 3)) {
-    ASSIGN_OR_RETURN(axes, ref::ReadInts(in[3], "axes"));
+// Zeros of input_shape (the output's dims) with dY written where Slice reads; the walk kept
+// between runs. Half types run widened to float.
+class SliceGradKernel final : public Kernel {
+ public:
+  explicit SliceGradKernel(const KernelSpec& spec) : spec_(spec) {}
+
+  Status Run(const Refs& in, const Refs& out) override {
+    RETURN_IF_ERROR(ref::CheckBuffers(in, out, 3, 1));
+    if (ref::AnyHalf(in) || ref::AnyHalf(out)) {
+      return ref::RunWidened([this](const KernelSpec&, const Refs& i, const Refs& o) { return RunFloat(i, o); }, spec_,
+                             in, out);
+    }
+    return RunFloat(in, out);
   }
-  if (ref::HasInput(in, 4)) {
-    ASSIGN_OR_RETURN(steps, ref::ReadInts(in[4], "steps"));
-  }
-  ASSIGN_OR_RETURN(SliceRange range, ResolveSlice(out[0].dims, starts, ends, axes, steps));
-  if (range.output != in[0].dims) {
-    return InvalidArgument("dY shape ", DimsToString(in[0].dims), " does not match the slice ",
-                           DimsToString(range.output));
-  }
-  Zero(out[0]);
-  const Dims strides = RowMajorStrides(out[0].dims);
-  int64_t base = 0;
-  Dims target(strides.size());
-  for (size_t d = 0; d < strides.size(); ++d) {
-    base += range.starts[d] * strides[d];
-    target[d] = range.steps[d] * strides[d];
-  }
-  return DispatchFloat(in[0].dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const T* dy = in[0].as<T>();
-    T* dx = out[0].as<T>();
-    ref::ForEachStridedRun(in[0].dims, target, base, [&](int64_t i, int64_t offset, int64_t count, int64_t step) {
-      for (int64_t j = 0; j < count; ++j) dx[offset + j * step] = dy[i + j];
+
+ private:
+  Status RunFloat(const Refs& in, const Refs& out) {
+    if (out[0].dtype != in[0].dtype) return InvalidArgument("dX type differs from dY's");
+    RETURN_IF_ERROR(walk_.Update(out[0].dims, in));
+    if (walk_.output() != in[0].dims) {
+      return InvalidArgument("dY shape ", DimsToString(in[0].dims), " does not match the slice ",
+                             DimsToString(walk_.output()));
+    }
+    Zero(out[0]);
+    return DispatchFloat(in[0].dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* dy = in[0].as<T>();
+      T* dx = out[0].as<T>();
+      walk_.ForEach([&](int64_t i, int64_t offset, int64_t count, int64_t step) {
+        for (int64_t j = 0; j < count; ++j) dx[offset + j * step] = dy[i + j];
+      });
+      return Status::Ok();
     });
-    return Status::Ok();
-  });
-}
+  }
+
+  KernelSpec spec_;
+  ref::SliceWalk walk_;
+};
 
 // Each reduced group's dY goes to its first maximal element (its first NaN, if any:
 // ReduceMax propagates NaN).
@@ -312,7 +307,9 @@ void RegisterReferenceGradientKernels(KernelRegistry& r) {
   RegisterRef(r, "BatchNormTraining", 5, 1, BatchNormTrainingKernel);
   RegisterRef(r, "BatchNormGrad", 5, 1, BatchNormGradKernel);
   RegisterRef(r, "GatherGrad", 2, 1, GatherGradKernel);
-  RegisterRef(r, "SliceGrad", 3, 1, SliceGradKernel);
+  r.Register("ref", "SliceGrad", [](const KernelSpec& spec) -> StatusOr<std::unique_ptr<Kernel>> {
+    return std::unique_ptr<Kernel>(new SliceGradKernel(spec));
+  });
   RegisterRef(r, "ReduceMaxGrad", 2, 1, ReduceMaxGradKernel);
   ref::RegisterWindowGradientKernels(r);
   ref::RegisterDropoutKernel(r);

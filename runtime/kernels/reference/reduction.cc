@@ -105,7 +105,7 @@ class ReduceKernel : public Kernel {
       if (axes.dtype != proto::DT_INT64 && axes.dtype != proto::DT_INT32) {
         return InvalidArgument("axes must be int32 or int64, got ", DTypeName(axes.dtype));
       }
-      if (geometry_ && SameAxes(axes, geometry_->raw_axes)) return Status::Ok();
+      if (geometry_ && ref::SameInts(axes, geometry_->raw_axes)) return Status::Ok();
       ASSIGN_OR_RETURN(std::vector<int64_t> raw_axes, ref::ReadInts(axes, "axes"));
       ASSIGN_OR_RETURN(geometry_, ResolveReduce(spec_, in, out, kind_, std::move(raw_axes)));
     } else if (!geometry_) {
@@ -114,15 +114,6 @@ class ReduceKernel : public Kernel {
       ASSIGN_OR_RETURN(geometry_, ResolveReduce(spec_, in, out, kind_, std::move(raw_axes)));
     }
     return Status::Ok();
-  }
-
-  static bool SameAxes(const TensorRef& axes, const std::vector<int64_t>& cached) {
-    if (axes.num_elements() != static_cast<int64_t>(cached.size())) return false;
-    for (size_t i = 0; i < cached.size(); ++i) {
-      const int64_t a = axes.dtype == proto::DT_INT64 ? axes.as<int64_t>()[i] : axes.as<int32_t>()[i];
-      if (a != cached[i]) return false;
-    }
-    return true;
   }
 
   // The ONNX-13 family past Sum/Mean/Max, accumulated in double: Min and

@@ -144,19 +144,81 @@ void RegisterRef(KernelRegistry& r, const char* op, int min_inputs, int min_outp
       }));
 }
 
-StatusOr<GatherGeometry> ResolveGather(const Dims& data, const TensorRef& indices, int64_t axis) {
+bool SameInts(const TensorRef& t, const std::vector<int64_t>& values) {
+  if (t.dtype != proto::DT_INT64 && t.dtype != proto::DT_INT32) return false;
+  if (t.num_elements() != static_cast<int64_t>(values.size())) return false;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const int64_t v = t.dtype == proto::DT_INT64 ? t.as<int64_t>()[i] : t.as<int32_t>()[i];
+    if (v != values[i]) return false;
+  }
+  return true;
+}
+
+Status SliceWalk::Update(const Dims& data, const std::vector<TensorRef>& in) {
+  bool same = valid_ && data == data_;
+  for (int k = 0; k < kInputs && same; ++k) {
+    const bool present = HasInput(in, k + 1);
+    same = present == present_[k] && (!present || SameInts(in[k + 1], values_[k]));
+  }
+  if (same) return Status::Ok();
+  valid_ = false;
+  static const char* const kNames[kInputs] = {"starts", "ends", "axes", "steps"};
+  for (int k = 0; k < kInputs; ++k) {
+    present_[k] = HasInput(in, k + 1);
+    values_[k].clear();
+    if (present_[k]) {
+      ASSIGN_OR_RETURN(values_[k], ReadInts(in[k + 1], kNames[k]));
+    }
+  }
+  ASSIGN_OR_RETURN(SliceRange range, ResolveSlice(data, values_[0], values_[1], values_[2], values_[3]));
+  const Dims strides = RowMajorStrides(data);
+  Dims walk(strides.size());
+  base_ = 0;
+  for (size_t d = 0; d < strides.size(); ++d) {
+    base_ += range.starts[d] * strides[d];
+    walk[d] = range.steps[d] * strides[d];
+  }
+  runs_ = MergeStridedRuns(range.output, walk);
+  output_ = std::move(range.output);
+  index_.assign(runs_.extent.size(), 0);
+  data_ = data;
+  valid_ = true;
+  return Status::Ok();
+}
+
+StatusOr<GatherGeometry> ResolveGather(const Dims& data, const TensorRef& indices, int64_t axis, const Dims& gathered,
+                                       const char* what) {
   if (data.empty()) return InvalidArgument("data must have rank >= 1");
+  if (indices.dtype != proto::DT_INT64 && indices.dtype != proto::DT_INT32) {
+    return InvalidArgument("indices must be int32 or int64, got ", DTypeName(indices.dtype));
+  }
   GatherGeometry g;
   ASSIGN_OR_RETURN(g.axis, NormalizeAxis(axis, static_cast<int64_t>(data.size())));
-  ASSIGN_OR_RETURN(g.indices, ReadInts(indices, "indices"));
-  const int64_t size = data[g.axis];
-  for (int64_t& v : g.indices) {
-    if (v < -size || v >= size) return InvalidArgument("index ", v, " out of range for axis of size ", size);
-    if (v < 0) v += size;
+  // data[:axis] + indices' dims + data[axis + 1:], compared without building it.
+  const size_t rank = data.size() - 1 + indices.dims.size();
+  bool shaped = gathered.size() == rank;
+  for (size_t d = 0; d < rank && shaped; ++d) {
+    const size_t axis_end = g.axis + indices.dims.size();
+    const int64_t want = d < static_cast<size_t>(g.axis) ? data[d]
+                         : d < axis_end                  ? indices.dims[d - g.axis]
+                                                         : data[d - indices.dims.size() + 1];
+    shaped = gathered[d] == want;
   }
-  g.gathered.assign(data.begin(), data.begin() + g.axis);
-  g.gathered.insert(g.gathered.end(), indices.dims.begin(), indices.dims.end());
-  g.gathered.insert(g.gathered.end(), data.begin() + g.axis + 1, data.end());
+  if (!shaped) {
+    Dims want(data.begin(), data.begin() + g.axis);
+    want.insert(want.end(), indices.dims.begin(), indices.dims.end());
+    want.insert(want.end(), data.begin() + g.axis + 1, data.end());
+    return InvalidArgument(what, " shape ", DimsToString(gathered), " is not ", DimsToString(want));
+  }
+  g.size = data[g.axis];
+  for (int64_t d = 0; d < g.axis; ++d) g.outer *= data[d];
+  for (size_t d = g.axis + 1; d < data.size(); ++d) g.inner *= data[d];
+  g.indices = &indices;
+  g.count = indices.num_elements();
+  for (int64_t q = 0; q < g.count; ++q) {
+    const int64_t v = indices.dtype == proto::DT_INT64 ? indices.as<int64_t>()[q] : indices.as<int32_t>()[q];
+    if (v < -g.size || v >= g.size) return InvalidArgument("index ", v, " out of range for axis of size ", g.size);
+  }
   return g;
 }
 

@@ -157,15 +157,23 @@ T FromDouble(double v) {
 
 /// Reads an integer (int32/int64/other integer) input as int64 values.
 StatusOr<std::vector<int64_t>> ReadInts(const TensorRef& t, const char* what);
-/// Gather's geometry for data dims `data` and an `indices` tensor: the axis
-/// normalized, the indices resolved into [0, data[axis]) (negative ones count from
-/// the end), and the shape of the gathered tensor. Shared by Gather and GatherGrad.
+/// Gather's geometry for data dims `data` and an `indices` tensor (int32 or int64, read in
+/// place: a run allocates nothing): the axis normalized, every index checked to lie in
+/// [-data[axis], data[axis]), and `gathered`, the dims of the gathered tensor (Gather's output,
+/// GatherGrad's dY, named `what` in the error), checked. Shared by Gather and GatherGrad.
 struct GatherGeometry {
-  int64_t axis = 0;
-  std::vector<int64_t> indices;
-  Dims gathered;
+  int64_t axis = 0, size = 0;    // size: data[axis]
+  int64_t outer = 1, inner = 1;  // data's elements before and after the axis
+  const TensorRef* indices = nullptr;
+  int64_t count = 0;  // indices' elements
+  /// Index q resolved into [0, size) (negative ones count from the end).
+  int64_t index(int64_t q) const {
+    const int64_t v = indices->dtype == proto::DT_INT64 ? indices->as<int64_t>()[q] : indices->as<int32_t>()[q];
+    return v < 0 ? v + size : v;
+  }
 };
-StatusOr<GatherGeometry> ResolveGather(const Dims& data, const TensorRef& indices, int64_t axis);
+StatusOr<GatherGeometry> ResolveGather(const Dims& data, const TensorRef& indices, int64_t axis, const Dims& gathered,
+                                       const char* what);
 
 /// Reads a one-element input as double (any numeric dtype).
 StatusOr<double> ReadScalar(const TensorRef& t, const char* what);
@@ -206,46 +214,89 @@ inline void Unflatten(int64_t flat, const Dims& dims, Dims* index) {
   }
 }
 
-/// A strided walk over every index of `dims` in row-major order: element i sits at
-/// base + sum_d index_d * strides[d] of another tensor (Slice, Transpose, Expand with 0 for
-/// a broadcast axis, SliceGrad). Calls run(i, offset, count, step) for consecutive runs:
-/// elements i..i+count-1 sit at offset + j * step. Dims whose strides chain are merged and
-/// extent-1 dims dropped first, so the runs are as long as the layout allows; the index
-/// advances like an odometer, without a division per element.
-template <typename Fn>
-void ForEachStridedRun(const Dims& dims, const Dims& strides, int64_t base, Fn&& run) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  if (n == 0) return;
-  Dims extent, step;  // the merged dims, innermost last
+/// A strided walk's dims, merged: extent-1 dims dropped and dims whose strides chain joined,
+/// innermost last, so that the runs are as long as the layout allows. Computed once where the
+/// same walk repeats (SliceWalk).
+struct StridedRuns {
+  Dims extent, step;
+  int64_t count = 0;  // the elements walked
+};
+inline StridedRuns MergeStridedRuns(const Dims& dims, const Dims& strides) {
+  StridedRuns r;
+  r.count = 1;
+  for (int64_t d : dims) r.count *= d;
   for (size_t d = 0; d < dims.size(); ++d) {
     if (dims[d] == 1) continue;
-    if (!extent.empty() && step.back() == dims[d] * strides[d]) {
-      extent.back() *= dims[d];
-      step.back() = strides[d];
+    if (!r.extent.empty() && r.step.back() == dims[d] * strides[d]) {
+      r.extent.back() *= dims[d];
+      r.step.back() = strides[d];
     } else {
-      extent.push_back(dims[d]);
-      step.push_back(strides[d]);
+      r.extent.push_back(dims[d]);
+      r.step.push_back(strides[d]);
     }
   }
-  if (extent.empty()) {
-    extent.push_back(1);
-    step.push_back(1);
+  if (r.extent.empty()) {
+    r.extent.push_back(1);
+    r.step.push_back(1);
   }
-  const size_t inner_axis = extent.size() - 1;
-  const int64_t inner = extent[inner_axis];
-  Dims index(extent.size(), 0);
+  return r;
+}
+/// Calls run(i, offset, count, step) for the runs of `runs` from `base` (below); `index` is the
+/// odometer (no allocation once it has runs.extent.size() entries).
+template <typename Fn>
+void ForEachRun(const StridedRuns& runs, int64_t base, Dims& index, Fn&& run) {
+  if (runs.count == 0) return;
+  const size_t inner_axis = runs.extent.size() - 1;
+  const int64_t inner = runs.extent[inner_axis];
+  index.assign(runs.extent.size(), 0);
   int64_t offset = base;
-  for (int64_t i = 0; i < n; i += inner) {
-    run(i, offset, inner, step[inner_axis]);
+  for (int64_t i = 0; i < runs.count; i += inner) {
+    run(i, offset, inner, runs.step[inner_axis]);
     for (size_t d = inner_axis; d-- > 0;) {
-      offset += step[d];
-      if (++index[d] < extent[d]) break;
-      offset -= index[d] * step[d];
+      offset += runs.step[d];
+      if (++index[d] < runs.extent[d]) break;
+      offset -= index[d] * runs.step[d];
       index[d] = 0;
     }
   }
 }
+/// A strided walk over every index of `dims` in row-major order: element i sits at
+/// base + sum_d index_d * strides[d] of another tensor (Slice, Transpose, Expand with 0 for
+/// a broadcast axis, SliceGrad). Calls run(i, offset, count, step) for consecutive runs:
+/// elements i..i+count-1 sit at offset + j * step (MergeStridedRuns); the index advances like
+/// an odometer, without a division per element.
+template <typename Fn>
+void ForEachStridedRun(const Dims& dims, const Dims& strides, int64_t base, Fn&& run) {
+  Dims index;
+  ForEachRun(MergeStridedRuns(dims, strides), base, index, run);
+}
+
+/// Whether integer tensor `t` (int32 or int64) holds exactly `values`; reads it in place.
+bool SameInts(const TensorRef& t, const std::vector<int64_t>& values);
+
+/// Slice's and SliceGrad's walk over the slice that their starts, ends, axes and steps inputs
+/// (in[1..4]) take of a tensor of dims `data`: resolved again only when those or `data` differ
+/// from the last call's, so with plan constants a run allocates nothing.
+class SliceWalk {
+ public:
+  Status Update(const Dims& data, const std::vector<TensorRef>& in);
+  /// The slice's dims, where it starts in `data` (flat) and the walk over it.
+  const Dims& output() const { return output_; }
+  template <typename Fn>
+  void ForEach(Fn&& run) {
+    ForEachRun(runs_, base_, index_, run);
+  }
+
+ private:
+  static constexpr int kInputs = 4;  // starts, ends, axes, steps
+  bool valid_ = false;
+  Dims data_;
+  bool present_[kInputs] = {};
+  std::vector<int64_t> values_[kInputs];
+  Dims output_, index_;
+  int64_t base_ = 0;
+  StridedRuns runs_;
+};
 
 using kiln::FloatToHalf;
 using kiln::HalfToFloat;

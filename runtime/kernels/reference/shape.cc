@@ -38,16 +38,18 @@ Status CopyKernel(const KernelSpec&, const Refs& in, const Refs& out) {
   return Status::Ok();
 }
 
-// out[i] = in[base + sum_d index_d(i) * strides[d]] for every output element, elements
-// moved by size (Slice, Transpose, Expand); a run contiguous in the source is one memcpy:
-// a Concat's gradient slices [B, T, a + b] into [B, T, a] runs, not element by element.
-Status StridedCopy(const TensorRef& in, const TensorRef& out, int64_t base, const Dims& strides) {
+// Copies the runs that for_each_run(run) walks (run(i, offset, count, step): out[i + j] =
+// in[offset + j * step]) from in to out, elements moved by size; a run contiguous in the
+// source is one memcpy: a Concat's gradient slices [B, T, a + b] into [B, T, a] runs, not
+// element by element.
+template <typename ForEachRun>
+Status CopyRuns(const TensorRef& in, const TensorRef& out, ForEachRun&& for_each_run) {
   RETURN_IF_ERROR(CheckSameDType(in, out));
   return DispatchBySize(out.dtype, [&](auto tag) {
     using U = decltype(tag);
     const U* x = in.as<U>();
     U* y = out.as<U>();
-    ref::ForEachStridedRun(out.dims, strides, base, [&](int64_t i, int64_t offset, int64_t count, int64_t step) {
+    for_each_run([&](int64_t i, int64_t offset, int64_t count, int64_t step) {
       if (step == 1) {
         std::memcpy(y + i, x + offset, count * sizeof(U));
       } else {
@@ -56,6 +58,10 @@ Status StridedCopy(const TensorRef& in, const TensorRef& out, int64_t base, cons
     });
     return Status::Ok();
   });
+}
+// out[i] = in[base + sum_d index_d(i) * strides[d]] for every output element (Transpose, Expand).
+Status StridedCopy(const TensorRef& in, const TensorRef& out, int64_t base, const Dims& strides) {
+  return CopyRuns(in, out, [&](auto&& run) { ref::ForEachStridedRun(out.dims, strides, base, run); });
 }
 
 Status TransposeKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
@@ -155,51 +161,36 @@ Status SplitKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
   return Status::Ok();
 }
 
-// Slice (opset 13): starts, ends, optional axes and steps inputs.
-Status SliceKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
-  ASSIGN_OR_RETURN(std::vector<int64_t> starts, ReadInts(in[1], "starts"));
-  ASSIGN_OR_RETURN(std::vector<int64_t> ends, ReadInts(in[2], "ends"));
-  std::vector<int64_t> axes, steps;
-  if (ref::HasInput(in, 3)) {
-    ASSIGN_OR_RETURN(axes, ReadInts(in[3], "axes"));
+// Slice (opset 13): starts, ends, optional axes and steps inputs; the walk kept between runs.
+class SliceKernel final : public Kernel {
+ public:
+  Status Run(const Refs& in, const Refs& out) override {
+    RETURN_IF_ERROR(ref::CheckBuffers(in, out, 3, 1));
+    RETURN_IF_ERROR(walk_.Update(in[0].dims, in));
+    if (walk_.output() != out[0].dims) {
+      return InvalidArgument("output shape ", DimsToString(out[0].dims), " does not match the slice ",
+                             DimsToString(walk_.output()));
+    }
+    return CopyRuns(in[0], out[0], [&](auto&& run) { walk_.ForEach(run); });
   }
-  if (ref::HasInput(in, 4)) {
-    ASSIGN_OR_RETURN(steps, ReadInts(in[4], "steps"));
-  }
-  ASSIGN_OR_RETURN(SliceRange range, ResolveSlice(in[0].dims, starts, ends, axes, steps));
-  if (range.output != out[0].dims) {
-    return InvalidArgument("output shape ", DimsToString(out[0].dims), " does not match the slice ",
-                           DimsToString(range.output));
-  }
-  const Dims strides = RowMajorStrides(in[0].dims);
-  int64_t base = 0;
-  Dims source(strides.size());
-  for (size_t i = 0; i < strides.size(); ++i) {
-    base += range.starts[i] * strides[i];
-    source[i] = range.steps[i] * strides[i];
-  }
-  return StridedCopy(in[0], out[0], base, source);
-}
+
+ private:
+  ref::SliceWalk walk_;
+};
 
 // Gather: out[a..., q..., b...] = data[a..., indices[q...], b...]; negative indices count from the end.
 Status GatherKernel(const KernelSpec& spec, const Refs& in, const Refs& out) {
-  const Dims& data = in[0].dims;
-  ASSIGN_OR_RETURN(ref::GatherGeometry g, ref::ResolveGather(data, in[1], spec.attrs.GetInt("axis", 0)));
-  if (g.gathered != out[0].dims) {
-    return InvalidArgument("output shape ", DimsToString(out[0].dims), " is not ", DimsToString(g.gathered));
-  }
-  const int64_t axis = g.axis, size = data[axis];
-  const std::vector<int64_t>& indices = g.indices;
-  const AxisSplit s = SplitAround(data, axis);
+  ASSIGN_OR_RETURN(ref::GatherGeometry g,
+                   ref::ResolveGather(in[0].dims, in[1], spec.attrs.GetInt("axis", 0), out[0].dims, "output"));
   const int64_t es = DTypeSize(in[0].dtype);
   if (in[0].dtype != out[0].dtype || es == 0) return InvalidArgument("output type differs from the data type");
-  const int64_t chunk = s.inner * es;
+  const int64_t chunk = g.inner * es;
   const auto* src = static_cast<const uint8_t*>(in[0].data);
   auto* dst = static_cast<uint8_t*>(out[0].data);
   if (chunk == 0) return Status::Ok();
-  for (int64_t o = 0; o < s.outer; ++o) {
-    for (int64_t q : indices) {
-      std::memcpy(dst, src + (o * size + q) * chunk, chunk);
+  for (int64_t o = 0; o < g.outer; ++o) {
+    for (int64_t q = 0; q < g.count; ++q) {
+      std::memcpy(dst, src + (o * g.size + g.index(q)) * chunk, chunk);
       dst += chunk;
     }
   }
@@ -346,7 +337,9 @@ void RegisterReferenceShapeKernels(KernelRegistry& r) {
   RegisterRef(r, "Transpose", 1, 1, TransposeKernel, HalfMode::kNative);
   RegisterRef(r, "Concat", 1, 1, ConcatKernel, HalfMode::kNative);
   RegisterRef(r, "Split", 1, 1, SplitKernel, HalfMode::kNative);
-  RegisterRef(r, "Slice", 3, 1, SliceKernel, HalfMode::kNative);
+  r.Register("ref", "Slice", [](const KernelSpec&) -> StatusOr<std::unique_ptr<Kernel>> {
+    return std::unique_ptr<Kernel>(new SliceKernel());
+  });
   RegisterRef(r, "Gather", 2, 1, GatherKernel, HalfMode::kNative);
   RegisterRef(r, "Pad", 2, 1, PadKernel, HalfMode::kNative);
   RegisterRef(r, "Expand", 2, 1, ExpandKernel, HalfMode::kNative);
