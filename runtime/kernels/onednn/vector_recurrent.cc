@@ -462,28 +462,43 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
   }
 }
 
-// Sums of rows [0, rows) (row stride ld) in columns [j0, j1) (whole vectors) into dst.
+// Sums of rows [0, rows) (row stride ld) in columns [j0, j1) (whole vectors) into dst, or
+// added to it.
 template <int W>
-KILN_INLINE void ColumnSums(const float* src, int64_t ld, int64_t rows, int64_t j0, int64_t j1, float* dst) {
+KILN_INLINE void ColumnSums(const float* src, int64_t ld, int64_t rows, int64_t j0, int64_t j1, float* dst, bool add) {
   using V = typename Vec<W>::V;
   for (int64_t j = j0; j < j1; j += W) {
-    V sum = Splat<W>(0.0f);
+    V sum = add ? Load<W>(dst + j) : Splat<W>(0.0f);
     for (int64_t r = 0; r < rows; ++r) sum += Load<W>(src + r * ld + j);
     Store<W>(dst + j, sum);
   }
 }
 
-// Part `part` of `parts` of what LSTM's and GRU's weight gradients share, once every row's
-// dA (the gradients of the gates' pre-activations W sees) is in gx: over all T*N rows (gx's
-// rows are X's), dW^T = X^T dA, dB = sum dA and dX = dA W.
+// The weight gradients read every row of gx (T*N rows: 3.5 MiB for LSTM 128 at batch 64, T
+// 28), each thread all of them: in passes of kPassRows rows, every product and sum that reads
+// a pass's rows runs while they are in L2, so each thread reads gx from L3 once, not once per
+// product. Plain loops, no lambda per pass: a lambda GCC leaves out of line is compiled for
+// the baseline ISA, and the vector loops in it run emulated (GRUGrad 5x slower).
+constexpr int64_t kPassRows = 256;
+
+// Part `part` of `parts` of what LSTM's and GRU's weight gradients share, over the gx rows
+// [r0, r0 + rows) (gx's rows are X's; the first pass, r0 == 0, writes, later ones add), once
+// every row's dA (the gradients of the gates' pre-activations W sees) is in gx: dW^T = X^T dA
+// and dB = sum dA.
 template <class S>
-KILN_INLINE void InputSideGrads(const Problem& p, const GradProblem& q, int part, int parts) {
-  const int64_t TN = p.T * p.N, cols = p.cols, I = p.I;
+KILN_INLINE void InputSidePass(const Problem& p, const GradProblem& q, int part, int parts, int64_t r0, int64_t rows) {
+  const int64_t cols = p.cols, I = p.I;
+  const float* gx = p.gx + r0 * cols;
   auto [i0, i1] = Share(I, part, parts, 1);
-  MatMul<S>(p.x + i0, 1, I, i1 - i0, TN, p.gx, cols, cols, q.dwt + i0 * cols, cols, q.zeros);
+  MatMul<S>(p.x + r0 * I + i0, 1, I, i1 - i0, rows, gx, cols, cols, q.dwt + i0 * cols, cols, r0 ? nullptr : q.zeros);
   auto [j0, j1] = Share(cols, part, parts, S::W);
-  ColumnSums<S::W>(p.gx, cols, TN, j0, j1, q.db);
+  ColumnSums<S::W>(gx, cols, rows, j0, j1, q.db, r0 > 0);
+}
+// Part `part` of `parts` of dX = dA W (when asked for), after the passes.
+template <class S>
+KILN_INLINE void InputGradient(const Problem& p, const GradProblem& q, int part, int parts) {
   if (!q.dx) return;
+  const int64_t TN = p.T * p.N, cols = p.cols, I = p.I;
   auto [r0, r1] = Share(TN, part, parts, 1);
   MatMul<S>(p.gx + r0 * cols, cols, 1, r1 - r0, cols, q.wp, q.Ip, q.Ip, q.dxp + r0 * q.Ip, q.Ip, q.zeros);
   for (int64_t r = r0; r < r1; ++r) {
@@ -494,11 +509,15 @@ KILN_INLINE void InputSideGrads(const Problem& p, const GradProblem& q, int part
 // Part `part` of `parts` of LSTM's weight gradients: those above and dR^T = H_prev^T dA.
 template <class S>
 KILN_INLINE void LstmWeightGrads(const Problem& p, const GradProblem& q, int part, int parts) {
-  const int64_t TN = p.T * p.N, cols = p.cols;
+  const int64_t cols = p.cols, ws_ld = recurrent::kWorkspaceParts * p.H;
   auto [k0, k1] = Share(p.H, part, parts, 1);
-  MatMul<S>(p.ws + recurrent::kWsPrevH * p.H + k0, 1, recurrent::kWorkspaceParts * p.H, k1 - k0, TN, p.gx, cols, cols,
-            q.drt + k0 * cols, cols, q.zeros);
-  InputSideGrads<S>(p, q, part, parts);
+  for (int64_t r0 = 0, TN = p.T * p.N; r0 < TN; r0 += kPassRows) {
+    const int64_t rows = std::min(kPassRows, TN - r0);
+    MatMul<S>(p.ws + r0 * ws_ld + recurrent::kWsPrevH * p.H + k0, 1, ws_ld, k1 - k0, rows, p.gx + r0 * cols, cols, cols,
+              q.drt + k0 * cols, cols, r0 ? nullptr : q.zeros);
+    InputSidePass<S>(p, q, part, parts, r0, rows);
+  }
+  InputGradient<S>(p, q, part, parts);
 }
 
 // GRU's backward of one direction, after its forward recorded into p.rec. Per step, from the
@@ -582,19 +601,26 @@ KILN_INLINE void BackwardGruDirection(const Problem& p, const GradProblem& q) {
 // reset) or (r H_prev)^T dA_h, and linear-before-reset's Rb_h gradient, sum du.
 template <class S>
 KILN_INLINE void GruWeightGrads(const Problem& p, const GradProblem& q, int part, int parts) {
-  const int64_t TN = p.T * p.N, cols = p.cols, Hp = p.Hp, rs = GruRecord::kParts * Hp;
-  const float* prev_h = p.rec + GruRecord::kPrevH * Hp;  // all rows, row stride rs
-  const float* aux = p.rec + GruRecord::kAux * Hp;
+  const int64_t cols = p.cols, Hp = p.Hp, rs = GruRecord::kParts * Hp;
   auto [k0, k1] = Share(p.H, part, parts, 1);
-  MatMul<S>(prev_h + k0, 1, rs, k1 - k0, TN, p.gx, cols, 2 * Hp, q.drt + k0 * cols, cols, q.zeros);
-  if (p.linear_before_reset) {
-    MatMul<S>(prev_h + k0, 1, rs, k1 - k0, TN, aux, rs, Hp, q.drt + k0 * cols + 2 * Hp, cols, q.zeros);
-    auto [j0, j1] = Share(Hp, part, parts, S::W);
-    ColumnSums<S::W>(aux, rs, TN, j0, j1, q.drb_cand);
-  } else {
-    MatMul<S>(aux + k0, 1, rs, k1 - k0, TN, p.gx + 2 * Hp, cols, Hp, q.drt + k0 * cols + 2 * Hp, cols, q.zeros);
+  auto [h0, h1] = Share(Hp, part, parts, S::W);
+  for (int64_t r0 = 0, TN = p.T * p.N; r0 < TN; r0 += kPassRows) {
+    const int64_t rows = std::min(kPassRows, TN - r0);
+    const float* prev_h = p.rec + r0 * rs + GruRecord::kPrevH * Hp;  // the pass's rows, row stride rs
+    const float* aux = p.rec + r0 * rs + GruRecord::kAux * Hp;
+    const float* gx = p.gx + r0 * cols;
+    const float* zeros = r0 ? nullptr : q.zeros;  // the first pass writes, later ones add
+    float* drt_h = q.drt + k0 * cols + 2 * Hp;
+    MatMul<S>(prev_h + k0, 1, rs, k1 - k0, rows, gx, cols, 2 * Hp, q.drt + k0 * cols, cols, zeros);
+    if (p.linear_before_reset) {
+      MatMul<S>(prev_h + k0, 1, rs, k1 - k0, rows, aux, rs, Hp, drt_h, cols, zeros);
+      ColumnSums<S::W>(aux, rs, rows, h0, h1, q.drb_cand, r0 > 0);
+    } else {
+      MatMul<S>(aux + k0, 1, rs, k1 - k0, rows, gx + 2 * Hp, cols, Hp, drt_h, cols, zeros);
+    }
+    InputSidePass<S>(p, q, part, parts, r0, rows);
   }
-  InputSideGrads<S>(p, q, part, parts);
+  InputGradient<S>(p, q, part, parts);
 }
 
 template <class S>
