@@ -127,7 +127,9 @@ std::unique_ptr<runtime::Session> CompileModel(const std::string& relative, int6
   auto plan = CompileToPlan(*model->graph, options);
   EXPECT_OK(plan.status());
   if (!plan.ok()) return nullptr;
-  auto session = LoadPlan(std::move(plan).value(), runtime::SessionOptions{.num_threads = threads});
+  runtime::SessionOptions session_options;
+  session_options.num_threads = threads;
+  auto session = LoadPlan(std::move(plan).value(), session_options);
   EXPECT_OK(session.status());
   return session.ok() ? std::move(session).value() : nullptr;
 }

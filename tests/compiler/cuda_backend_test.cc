@@ -44,7 +44,9 @@ TEST(BackendRegistryTest, DeviceRuntimesAnswerForTheirDevices) {
   EXPECT_OK(runtime::DeviceAvailable("cpu"));
   EXPECT_OK(runtime::DeviceAvailable(""));
   const Status cuda = runtime::DeviceAvailable("cuda");
-  if (!DriverPresent()) EXPECT_EQ(cuda.message().rfind("cuda: no CUDA driver found (", 0), 0u) << cuda.message();
+  if (!DriverPresent()) {
+    EXPECT_EQ(cuda.message().rfind("cuda: no CUDA driver found (", 0), 0u) << cuda.message();
+  }
   const Status unknown = runtime::DeviceAvailable("tpu");
   EXPECT_NE(unknown.message().find("unknown device 'tpu' (known: cpu, cuda)"), std::string::npos) << unknown.message();
 }
@@ -158,7 +160,9 @@ TEST(CudaBackendTest, LoadingWithoutADriverIsOneLineElseItRunsLikeTheCpu) {
     ASSERT_FALSE(session.ok());
     const std::string& message = session.status().message();
     EXPECT_EQ(message, here.message());
-    if (!DriverPresent()) EXPECT_EQ(message.rfind("cuda: no CUDA driver found (", 0), 0u) << message;
+    if (!DriverPresent()) {
+      EXPECT_EQ(message.rfind("cuda: no CUDA driver found (", 0), 0u) << message;
+    }
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     return;
   }
@@ -303,7 +307,9 @@ TEST(CudaBackendTest, TrainingStepsKeepTheirStatesOnTheDeviceAndUpdateThemInPlac
       ++updates;
       EXPECT_EQ(symbol.rfind("kiln_optimizer_update_", 0), 0u) << symbol;
     }
-    if (step.name() == "train/step/increment") EXPECT_EQ(symbol.rfind("kiln_counter_add_", 0), 0u) << symbol;
+    if (step.name() == "train/step/increment") {
+      EXPECT_EQ(symbol.rfind("kiln_counter_add_", 0), 0u) << symbol;
+    }
     if (Attrs(step.attribute()).GetString("direction", "") == "to_host") ++copies_out;
   }
   EXPECT_EQ(updates, 4);     // two layers' kernels and biases

@@ -441,7 +441,9 @@ TEST(CudaCodegenTest, SeedModelsLowerToDeviceStepsOnlyAndEveryKernelPassesTheHar
   EXPECT_GE(per_kind["gemm"], 2);          // the exported models' last layers
   EXPECT_GE(per_kind["copy"], 2);          // Flatten
   const std::string output = RunKindsCheck(cases, programs);
-  if (!programs.empty()) EXPECT_NE(output.find("PASS emulation"), std::string::npos) << output;
+  if (!programs.empty()) {
+    EXPECT_NE(output.find("PASS emulation"), std::string::npos) << output;
+  }
   std::string kinds;
   for (const auto& [kind, n] : per_kind) kinds += " " + kind + "=" + std::to_string(n);
   std::printf(
@@ -506,7 +508,9 @@ TEST(CudaCodegenTest, ExampleTrainingStepsOnTheDeviceLowerFullyAndEveryKernelPas
   EXPECT_GE(set.per_kind["counter_add"], 1);
   EXPECT_GE(set.per_kind["dropout"], 1);  // the Fashion-MNIST MLP
   const std::string output = RunKindsCheck(set.cases, set.programs);
-  if (!set.programs.empty()) EXPECT_NE(output.find("PASS emulation"), std::string::npos) << output;
+  if (!set.programs.empty()) {
+    EXPECT_NE(output.find("PASS emulation"), std::string::npos) << output;
+  }
   std::string kinds;
   for (const auto& [kind, n] : set.per_kind) kinds += " " + kind + "=" + std::to_string(n);
   std::printf(
@@ -567,7 +571,9 @@ TEST(CudaCodegenTest, ConformanceModelsDeviceKernelsPassTheHarness) {
   EXPECT_GE(with_device_steps, 60);
   EXPECT_EQ(set.images, set.checked) << "every kernel image of the plans is one the harness runs";
   const std::string output = RunKindsCheck(set.cases, set.programs);
-  if (!set.programs.empty()) EXPECT_NE(output.find("PASS emulation"), std::string::npos) << output;
+  if (!set.programs.empty()) {
+    EXPECT_NE(output.find("PASS emulation"), std::string::npos) << output;
+  }
   std::printf(
       "[ info ] %zu conformance models, %d compiled for cuda (--cpu-fallback), %d with device kernels: "
       "%zu kind kernels and %zu fused programs emulated%s; refused:%s\n",

@@ -57,7 +57,7 @@ TEST(ExpandGradientsTest, LeavesGraphsWithoutGradientAlone) {
 TEST(ExpandGradientsTest, RefusesANonScalarYAndOutputsThatFeedNodes) {
   Graph g;
   Value* x = g.AddInput("x", {proto::DT_FLOAT, {2}});
-  Value* y = g.AddNode("Relu", "y", {x}, 1, {}, {"y"})->output(0);
+  g.AddNode("Relu", "y", {x}, 1, {}, {"y"});
   Node* grad = g.AddNode("Gradient", "grad", {x}, 1, GradientAttrs({"x"}, "y"), {"dy_dx"});
   g.AddOutput(grad->output(0));
   ASSERT_OK(RunOnePass(g, "infer-shapes").status());
@@ -68,7 +68,7 @@ TEST(ExpandGradientsTest, RefusesANonScalarYAndOutputsThatFeedNodes) {
 
   Graph h;
   Value* a = h.AddInput("a", {proto::DT_FLOAT, {}});
-  Value* s = h.AddNode("Mul", "s", {a, a}, 1, {}, {"s"})->output(0);
+  h.AddNode("Mul", "s", {a, a}, 1, {}, {"s"});
   Node* ga = h.AddNode("Gradient", "ga", {a}, 1, GradientAttrs({"a"}, "s"), {"ds_da"});
   h.AddOutput(h.AddNode("Relu", "relu", {ga->output(0)})->output(0));
   ASSERT_OK(RunOnePass(h, "infer-shapes").status());

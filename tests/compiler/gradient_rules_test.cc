@@ -1076,7 +1076,9 @@ TEST(GradientRulesAutodiff, LstmGradReadsTheForwardsWorkspace) {
   EXPECT_EQ(grad->attrs().GetInt("x_gradient", 1), 0);
   EXPECT_EQ(grad->output(0)->dims(), Dims{0});
   for (const Node* n : model->NodeList()) {
-    if (n->op_type() == "LSTM") EXPECT_EQ(n->num_outputs(), 3);
+    if (n->op_type() == "LSTM") {
+      EXPECT_EQ(n->num_outputs(), 3);
+    }
   }
 }
 

@@ -53,7 +53,9 @@ TEST(SinkReluGradTest, MasksThePooledGradientAndGivesTheSameDx) {
         EXPECT_EQ(n->input(1), m.p) << "the mask reads the pooled output";
         EXPECT_EQ(n->output(0)->dims(), p_dims);
       }
-      if (n->op_type() == "MaxPoolGrad") EXPECT_EQ(n->input(0)->producer()->op_type(), "EltwiseGrad");
+      if (n->op_type() == "MaxPoolGrad") {
+        EXPECT_EQ(n->input(0)->producer()->op_type(), "EltwiseGrad");
+      }
     }
     EXPECT_EQ(masks, 1);
     ExpectSameResults(*original, m.g);

@@ -80,7 +80,9 @@ TEST_P(TorchAgreementTest, PerStepLossesAndFinalWeightsMatchPyTorch) {
   auto plan = CompileForCpu(*program->step, CpuCompileOptions{.use_onednn = c.use_onednn});
   ASSERT_OK(plan.status());
   // The step's fused elementwise chains run as generated code.
-  auto session_or = LoadPlan(*plan, runtime::SessionOptions{.num_threads = 1});
+  runtime::SessionOptions session_options;
+  session_options.num_threads = 1;
+  auto session_or = LoadPlan(*plan, session_options);
   ASSERT_OK(session_or.status());
   runtime::Session& session = **session_or;
   ASSERT_EQ(session.num_inputs(), 2);

@@ -557,7 +557,9 @@ std::unique_ptr<Graph> ConvChainGraph(bool first, bool second) {
 TEST(OneDnnScratchTest, KernelsOfASessionShareOneScratchBuffer) {
   // Without layout regions (assign-layouts), so that each conv reorders in and out itself.
   auto scratch_of = [](bool first, bool second) -> int64_t {
-    auto plan = CompileToPlan(*ConvChainGraph(first, second), {.assign_layouts = false});
+    CompileOptions options;
+    options.assign_layouts = false;
+    auto plan = CompileToPlan(*ConvChainGraph(first, second), options);
     EXPECT_OK(plan.status());
     if (!plan.ok()) return -1;
     for (const proto::Step& s : plan->step()) EXPECT_EQ(s.kernel(), "onednn") << s.name();

@@ -28,7 +28,9 @@ TEST(DTypeTable, RowsAreConsistent) {
   }
   // Every enum value of ir/kiln.proto but DT_UNDEFINED has its row.
   for (int d = proto::DataType_MIN; d <= proto::DataType_MAX; ++d) {
-    if (d != proto::DT_UNDEFINED) EXPECT_NE(FindDType(static_cast<DType>(d)), nullptr) << d;
+    if (d != proto::DT_UNDEFINED) {
+      EXPECT_NE(FindDType(static_cast<DType>(d)), nullptr) << d;
+    }
   }
   EXPECT_EQ(DTypeSize(proto::DT_BFLOAT16), 2);
   EXPECT_EQ(DTypeSize(proto::DT_UINT64), 8);

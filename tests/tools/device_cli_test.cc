@@ -53,7 +53,9 @@ TEST(DeviceCliTest, TrainOnCudaIsOneLineWithoutADriverElseTrains) {
   const auto cuda = RunKiln("train " + model + " --device cuda --epochs 2 --quiet");
   if (const Status here = runtime::DeviceAvailable("cuda"); !here.ok()) {
     testing::ExpectOneLineError(cuda, 1, here.message());
-    if (!DriverPresent()) EXPECT_EQ(cuda.output.rfind("kiln: cuda: no CUDA driver found (", 0), 0u) << cuda.output;
+    if (!DriverPresent()) {
+      EXPECT_EQ(cuda.output.rfind("kiln: cuda: no CUDA driver found (", 0), 0u) << cuda.output;
+    }
     return;
   }
   EXPECT_EQ(cuda.code, 0) << cuda.output;
@@ -90,7 +92,9 @@ TEST(DeviceCliTest, CheckNumericsNeedsTheCpu) {
     testing::ExpectOneLineError(r, 2, "--check-numerics reads every step's values on the host");
   } else {
     testing::ExpectOneLineError(r, 1, "cuda: ");  // no usable device: checked first
-    if (!DriverPresent()) EXPECT_NE(r.output.find("no CUDA driver found"), std::string::npos) << r.output;
+    if (!DriverPresent()) {
+      EXPECT_NE(r.output.find("no CUDA driver found"), std::string::npos) << r.output;
+    }
   }
 }
 
@@ -145,7 +149,9 @@ TEST(DeviceCliTest, CompiledExecutableRunsItsCudaPlanOrSaysWhyNot) {
   const auto r = testing::RunShell(dir + "/ew --input " + input);
   if (const Status here = runtime::DeviceAvailable("cuda"); !here.ok()) {
     testing::ExpectOneLineError(r.code, r.output, 1, "ew: ", here.message());
-    if (!DriverPresent()) EXPECT_NE(r.output.find("cuda: no CUDA driver found ("), std::string::npos) << r.output;
+    if (!DriverPresent()) {
+      EXPECT_NE(r.output.find("cuda: no CUDA driver found ("), std::string::npos) << r.output;
+    }
     return;
   }
   const auto cpu = RunKiln("run " + kModel + " --input " + input);

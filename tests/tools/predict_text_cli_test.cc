@@ -107,7 +107,9 @@ TEST_F(PredictTextCliTest, AttentionRowsSumToOneOverTheQuestion) {
     for (; row >> w; ++columns) sum += w;
     EXPECT_EQ(columns, 6) << lines[i];
     EXPECT_NEAR(sum, 1.0, 0.004) << lines[i];
-    if (token == "<stop>") EXPECT_EQ(i + 1, lines.size()) << r.output;  // the last row
+    if (token == "<stop>") {  // the last row
+      EXPECT_EQ(i + 1, lines.size()) << r.output;
+    }
   }
   EXPECT_GE(rows, lines[0].size()) << r.output;  // a row per answer character (and the stop token)
   EXPECT_LE(rows, 5u) << r.output;               // the decoder's steps

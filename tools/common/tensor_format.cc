@@ -27,7 +27,7 @@ std::string FormatHalf(DType dtype, uint16_t h, int precision) {
   const float v = Float16BitsToFloat(dtype, h);
   if (std::isnan(v) || std::isinf(v)) return FormatFloat(v, precision);
   for (int p = 1; p < precision; ++p) {
-    char buf[64];
+    char buf[320];  // room for any %g of a float (the compiler counts up to 310 bytes)
     std::snprintf(buf, sizeof(buf), "%.*g", p, v);
     if (FloatToFloat16Bits(dtype, std::strtof(buf, nullptr)) == h) return FormatFloat(v, p);
   }

@@ -168,7 +168,7 @@ Status LinkExe(const Job& job, const std::string& object, const std::string& dri
 }
 
 Status EmitExe(const Job& job, const proto::Plan& plan, const proto::TrainingSpec& training) {
-  codegen::PlanObjectOptions options{job.symbol, job.threads, /*main_aliases=*/true};
+  codegen::PlanObjectOptions options{job.symbol, job.threads, /*main_aliases=*/true, /*training=*/""};
   // Class names and input preprocessing: what --image and the top-k printout need.
   if (!training.SerializeToString(&options.training)) return Internal("cannot serialize the training spec");
   ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, options));
@@ -202,12 +202,12 @@ Status EmitTrainer(const Job& job, const Model& model) {
     return Internal(job.model_path, ": cannot serialize the model");
   }
   ASSIGN_OR_RETURN(std::string object,
-                   codegen::EmitTrainerObject(*step, *eval, model_bytes, {job.symbol, job.threads, true}));
+                   codegen::EmitTrainerObject(*step, *eval, model_bytes, {job.symbol, job.threads, true, ""}));
   return LinkExe(job, object, "libkiln_train_main.a");
 }
 
 Status EmitLib(const Job& job, const proto::Plan& plan) {
-  ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, {job.symbol, job.threads, false}));
+  ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, {job.symbol, job.threads, false, ""}));
   ASSIGN_OR_RETURN(KilnLayout layout, FindKilnLayout());
   ASSIGN_OR_RETURN(std::string cc, FindTool("CC", "cc"));
   ASSIGN_OR_RETURN(std::string cxx, FindTool("CXX", "c++"));
@@ -276,7 +276,7 @@ Status Compile(const Job& job) {
   }
   if (job.emit == "obj") {
     const std::string path = OutputsOf(job)[0];
-    ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, {job.symbol, job.threads, false}));
+    ASSIGN_OR_RETURN(std::string object, codegen::EmitPlanObject(plan, {job.symbol, job.threads, false, ""}));
     RETURN_IF_ERROR(Publish(job, path, object, false));
     std::printf("wrote %s (symbols %s, %s)\n", path.c_str(), codegen::PlanSymbol(job.symbol, "_plan").c_str(),
                 codegen::PlanSymbol(job.symbol, "_plan_size").c_str());

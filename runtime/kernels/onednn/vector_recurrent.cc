@@ -283,14 +283,13 @@ KILN_INLINE void RunDirection(const Problem& p) {
   const int64_t n0 = p.n0, rows = p.n1 - p.n0;
   // The input projection: per step, just before the step's recurrent product reads its rows
   // (still in L1/L2 then) where W is small and the share has rows enough (LSTM 128 on
-  // Fashion-MNIST rows, I = 28, 32 rows: its forward 1.55-1.61 -> 1.50-1.51 ms); else at
+  // Fashion-MNIST rows, I = 28, 32 rows: its forward 1.56-1.59 -> 1.45-1.54 ms); else at
   // once for all steps (with I = 128, W^T 256 KiB, per step was 2-20% slower).
   const bool per_step = rows >= kMinRowsPerStepProjection && p.I * cols * 4 <= kMaxStepProjectionBytes;
-  if (per_step) {
-  } else if (p.batch_first || rows == p.N) {  // this share's rows are contiguous (n * T + t, or all of them)
+  if (!per_step && (p.batch_first || rows == p.N)) {  // the share's rows are contiguous (n * T + t, or all)
     MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * gld, gld,
               p.bias);
-  } else {
+  } else if (!per_step) {
     for (int64_t t = 0; t < T; ++t) {
       MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * gld, gld, p.bias);
     }
