@@ -753,13 +753,14 @@ class VectorRecurrentKernel : public Kernel {
       allocated_ = allocated_ && *buffer;
     }
     if (backward) {
+      const bool lstm = g.kind == CellKind::kLstm;  // the cell-state buffers are LSTM's alone
       for (auto [buffer, floats] :
            std::initializer_list<std::pair<Buffer*, int64_t>>{{&rp_, D * cols_ * Hp_},
                                                               {&wp_, D * cols_ * Ip_},
-                                                              {&c_new_, TN * Hp_},
-                                                              {&c_init_, N * Hp_},
+                                                              {&c_new_, lstm ? TN * Hp_ : 0},
+                                                              {&c_init_, lstm ? N * Hp_ : 0},
                                                               {&dh_, N * Hp_},
-                                                              {&dc_, N * Hp_},
+                                                              {&dc_, lstm ? N * Hp_ : 0},
                                                               {&zeros_, std::max({cols_, Ip_, Hp_})},
                                                               {&dwt_, g.input_size * cols_},
                                                               {&drt_, g.hidden * cols_},
@@ -771,7 +772,6 @@ class VectorRecurrentKernel : public Kernel {
       }
       // Without the forward's workspace, the kernel recomputes it into its own; GRU always
       // runs its forward again, recording what its backward reads.
-      const bool lstm = g.kind == CellKind::kLstm;
       runs_forward_ = !lstm || !spec.has_input(recurrent::GradWorkspaceInput());
       if (runs_forward_) {
         own_ws_ = Allocate(lstm ? D * TN * recurrent::kWorkspaceParts * g.hidden : D * TN * GruRecord::kParts * Hp_);

@@ -148,8 +148,7 @@ bool SameInts(const TensorRef& t, const std::vector<int64_t>& values) {
   if (t.dtype != proto::DT_INT64 && t.dtype != proto::DT_INT32) return false;
   if (t.num_elements() != static_cast<int64_t>(values.size())) return false;
   for (size_t i = 0; i < values.size(); ++i) {
-    const int64_t v = t.dtype == proto::DT_INT64 ? t.as<int64_t>()[i] : t.as<int32_t>()[i];
-    if (v != values[i]) return false;
+    if (IntAt(t, static_cast<int64_t>(i)) != values[i]) return false;
   }
   return true;
 }
@@ -216,7 +215,7 @@ StatusOr<GatherGeometry> ResolveGather(const Dims& data, const TensorRef& indice
   g.indices = &indices;
   g.count = indices.num_elements();
   for (int64_t q = 0; q < g.count; ++q) {
-    const int64_t v = indices.dtype == proto::DT_INT64 ? indices.as<int64_t>()[q] : indices.as<int32_t>()[q];
+    const int64_t v = IntAt(indices, q);
     if (v < -g.size || v >= g.size) return InvalidArgument("index ", v, " out of range for axis of size ", g.size);
   }
   return g;

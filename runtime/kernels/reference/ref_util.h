@@ -155,6 +155,10 @@ T FromDouble(double v) {
   }
 }
 
+/// Element i of an int32 or int64 tensor (the caller checked the dtype), read in place.
+inline int64_t IntAt(const TensorRef& t, int64_t i) {
+  return t.dtype == proto::DT_INT64 ? t.as<int64_t>()[i] : t.as<int32_t>()[i];
+}
 /// Reads an integer (int32/int64/other integer) input as int64 values.
 StatusOr<std::vector<int64_t>> ReadInts(const TensorRef& t, const char* what);
 /// Gather's geometry for data dims `data` and an `indices` tensor (int32 or int64, read in
@@ -168,7 +172,7 @@ struct GatherGeometry {
   int64_t count = 0;  // indices' elements
   /// Index q resolved into [0, size) (negative ones count from the end).
   int64_t index(int64_t q) const {
-    const int64_t v = indices->dtype == proto::DT_INT64 ? indices->as<int64_t>()[q] : indices->as<int32_t>()[q];
+    const int64_t v = IntAt(*indices, q);
     return v < 0 ? v + size : v;
   }
 };
