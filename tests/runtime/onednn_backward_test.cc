@@ -291,31 +291,33 @@ TEST_F(OneDnnBackwardTest, MaxPoolGradDirectKernelForNonOverlappingWindows) {
   }
 }
 
-// MaxPool 2x2/2 in plain NCHW runs the direct kernel (odd sizes drop the last row/column as
-// floor windows do; NaNs and ties as the reference's first maximum); other windows and
-// channels-last stay oneDNN's (the same results either way).
+// MaxPool 2x2/2 runs the direct kernel, X and Y each plain NCHW or channels-last (odd sizes
+// drop the last row/column as floor windows do; NaNs and ties as the reference's first
+// maximum); other windows stay oneDNN's (the same results either way).
 TEST_F(OneDnnBackwardTest, MaxPoolDirectKernelFor2x2Stride2) {
-  auto spec_for = [&](const Attrs& attrs, const Dims& x, const Dims& y, Layout layout) {
+  auto spec_for = [&](const Attrs& attrs, const Dims& x, const Dims& y, Layout layout, Layout out_layout) {
     KernelSpec spec;
     spec.op_type = "MaxPool";
     spec.attrs = attrs;
     spec.env = &env_;
     spec.inputs = {TensorRef{proto::DT_FLOAT, x, nullptr, layout}};
-    spec.outputs = {TensorRef{proto::DT_FLOAT, y, nullptr, layout}};
+    spec.outputs = {TensorRef{proto::DT_FLOAT, y, nullptr, out_layout}};
     return spec;
   };
   const Attrs k2s2 = Pool({2, 2}, {2, 2}, {});
+  EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(
+                spec_for(k2s2, {2, 3, 8, 6}, {2, 3, 4, 3}, proto::LAYOUT_PLAIN, proto::LAYOUT_PLAIN)),
+            "");
   EXPECT_EQ(
-      runtime::onednn::DirectMaxPoolUnsupportedReason(spec_for(k2s2, {2, 3, 8, 6}, {2, 3, 4, 3}, proto::LAYOUT_PLAIN)),
-      "");
-  EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(
-                spec_for(Pool({3, 3}, {2, 2}, {1, 1, 1, 1}), {1, 2, 7, 7}, {1, 2, 4, 4}, proto::LAYOUT_PLAIN)),
-            "not 2x2 windows, stride 2");
-  EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(
-                spec_for(Int(k2s2, "ceil_mode", 1), {1, 2, 7, 7}, {1, 2, 4, 4}, proto::LAYOUT_PLAIN)),
+      runtime::onednn::DirectMaxPoolUnsupportedReason(spec_for(Pool({3, 3}, {2, 2}, {1, 1, 1, 1}), {1, 2, 7, 7},
+                                                               {1, 2, 4, 4}, proto::LAYOUT_PLAIN, proto::LAYOUT_PLAIN)),
+      "not 2x2 windows, stride 2");
+  EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(spec_for(
+                Int(k2s2, "ceil_mode", 1), {1, 2, 7, 7}, {1, 2, 4, 4}, proto::LAYOUT_PLAIN, proto::LAYOUT_PLAIN)),
             "ceil_mode windows past the input");
   uint32_t seed = 140;
-  for (const Dims& x_dims : std::vector<Dims>{{2, 3, 8, 6}, {3, 5, 9, 7}, {1, 16, 28, 28}}) {
+  for (const Dims& x_dims :
+       std::vector<Dims>{{2, 3, 8, 6}, {3, 5, 9, 7}, {1, 16, 28, 28}, {2, 6, 28, 28}, {2, 19, 6, 5}}) {
     const Dims y_dims = {x_dims[0], x_dims[1], x_dims[2] / 2, x_dims[3] / 2};
     Tensor x = Rand(x_dims, seed++);
     for (int64_t i = 0; i < x.num_elements(); ++i) {
@@ -326,19 +328,22 @@ TEST_F(OneDnnBackwardTest, MaxPoolDirectKernelFor2x2Stride2) {
     Tensor want(proto::DT_FLOAT, y_dims);
     ASSERT_OK(runtime::RunReferenceOp("MaxPool", "ref", k2s2, {x.ref()}, {want.ref()}));
     for (Layout layout : {proto::LAYOUT_PLAIN, proto::LAYOUT_CHANNELS_LAST}) {
-      SCOPED_TRACE(DimsToString(x_dims) + (layout == proto::LAYOUT_PLAIN ? " plain" : " channels-last"));
-      Tensor in = layout == proto::LAYOUT_PLAIN ? x : testing::Relayout(x, proto::LAYOUT_PLAIN, layout);
-      Tensor got(proto::DT_FLOAT, y_dims);
-      KernelSpec spec = spec_for(k2s2, x_dims, y_dims, layout);
-      spec.inputs[0].data = in.ref().data;
-      spec.outputs[0].data = got.ref().data;
-      EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(spec),
-                layout == proto::LAYOUT_PLAIN ? "" : "not plain NCHW");
-      auto kernel = KernelRegistry::Global().Create("onednn", spec);
-      ASSERT_OK(kernel.status());
-      ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
-      const Tensor plain = layout == proto::LAYOUT_PLAIN ? got : testing::Relayout(got, layout, proto::LAYOUT_PLAIN);
-      EXPECT_EQ(testing::CompareTensors(plain, want, 0, 0), "");
+      for (Layout out_layout : {proto::LAYOUT_PLAIN, proto::LAYOUT_CHANNELS_LAST}) {
+        SCOPED_TRACE(DimsToString(x_dims) + (layout == proto::LAYOUT_PLAIN ? " plain" : " channels-last") + " to" +
+                     (out_layout == proto::LAYOUT_PLAIN ? " plain" : " channels-last"));
+        Tensor in = layout == proto::LAYOUT_PLAIN ? x : testing::Relayout(x, proto::LAYOUT_PLAIN, layout);
+        Tensor got(proto::DT_FLOAT, y_dims);
+        KernelSpec spec = spec_for(k2s2, x_dims, y_dims, layout, out_layout);
+        spec.inputs[0].data = in.ref().data;
+        spec.outputs[0].data = got.ref().data;
+        EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(spec), "");
+        auto kernel = KernelRegistry::Global().Create("onednn", spec);
+        ASSERT_OK(kernel.status());
+        ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
+        const Tensor plain =
+            out_layout == proto::LAYOUT_PLAIN ? got : testing::Relayout(got, out_layout, proto::LAYOUT_PLAIN);
+        EXPECT_EQ(testing::CompareTensors(plain, want, 0, 0), "");
+      }
     }
   }
 }

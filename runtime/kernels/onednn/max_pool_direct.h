@@ -1,8 +1,9 @@
 // MaxPool and MaxPoolGrad without oneDNN where a direct loop is one pass over the data
-// (max_pool_direct.cc): the gradient for non-overlapping windows, the forward for 2x2
-// windows with stride 2 (every CNN's pooling), both in plain NCHW. oneDNN's
-// pooling reorders plain NCHW to a blocked layout and back, and its backward re-runs the
-// forward for the workspace Kiln does not keep.
+// (max_pool_direct.cc): the gradient for non-overlapping windows in plain NCHW, the forward
+// for 2x2 windows with stride 2 (every CNN's pooling) in plain NCHW or channels-last. oneDNN's
+// pooling reorders plain NCHW to a blocked layout and back, pools channels-last slowly where a
+// pixel has few channels, and its backward re-runs the forward for the workspace Kiln does
+// not keep.
 #pragma once
 
 #include <memory>
@@ -18,7 +19,8 @@ std::string DirectMaxPoolGradUnsupportedReason(const KernelSpec& spec);
 StatusOr<std::unique_ptr<Kernel>> BuildDirectMaxPoolGrad(const KernelSpec& spec);
 
 /// Why the direct forward cannot compute `spec` ("" when it can): float32 4-D, 2x2 windows,
-/// stride 2, no padding or dilation, floor windows, no Indices output, plain NCHW.
+/// stride 2, no padding or dilation, floor windows, no Indices output, X and Y each plain NCHW
+/// or channels-last.
 std::string DirectMaxPoolUnsupportedReason(const KernelSpec& spec);
 StatusOr<std::unique_ptr<Kernel>> BuildDirectMaxPool(const KernelSpec& spec);
 
