@@ -174,13 +174,59 @@ KILN_INLINE void Pixels(const Problem& q, int64_t n, int64_t oh, int64_t ow0, in
   Store<W, R>(q, q.y + ((n * g.oh + oh) * g.ow + ow0) * g.o, b, acc);
 }
 
+// R pixels x two output-channel blocks (b, b + 1) at once, every tap inside the padded
+// image: each broadcast input feeds two multiply-adds, so a tap costs 2 weight loads and R
+// broadcasts per 2R FMAs instead of 1 and R per R (the one-block loop is bound by its loads:
+// LeNet-5's second convolution, 6 -> 16 channels, 11.3 against oneDNN's 8.3 us on AVX2).
+template <int W, int R>
+KILN_INLINE void PixelsTwoBlocks(const Problem& q, int64_t n, int64_t oh, int64_t ow0, int64_t b) {
+  const ConvGeometry& g = *q.g;
+  FloatVec<W> acc0[R], acc1[R];
+  const FloatVec<W> bias0 = LoadVec<W>(q.bias + b * W), bias1 = LoadVec<W>(q.bias + (b + 1) * W);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) acc0[r] = bias0, acc1[r] = bias1;
+  const int64_t step = g.sw * g.c, all = g.kh * g.kw * g.c;
+  const float* corner = q.x + ((n * q.x_h + oh * g.sh) * q.x_w + ow0 * g.sw) * g.c;
+  const float* w0 = q.packed + b * all * W;
+  const float* w1 = w0 + all * W;
+  for (int64_t t = 0; t < all; ++t) {
+    const FloatVec<W> wv0 = LoadVec<W>(w0 + t * W), wv1 = LoadVec<W>(w1 + t * W);
+    const float* px = corner + q.offsets[t];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const FloatVec<W> x = Broadcast<W>(px[r * step]);
+      acc0[r] += x * wv0;
+      acc1[r] += x * wv1;
+    }
+  }
+  float* out = q.y + ((n * g.oh + oh) * g.ow + ow0) * g.o;
+  Store<W, R>(q, out, b, acc0);
+  Store<W, R>(q, out, b + 1, acc1);
+}
+
+// Pixels per tile of PixelsTwoBlocks: 2R accumulators, 2 weights and a broadcast in the
+// register file (16 vectors below AVX-512, 32 with it).
+template <int W>
+constexpr int TwoBlockPixels() {
+  return W == 16 ? 12 : 6;
+}
+
 template <int W>
 KILN_INLINE void RunRows(const Problem& q) {
   const ConvGeometry& g = *q.g;
   const int64_t blocks = (g.o + W - 1) / W;
   for (int64_t row = q.row0; row < q.row1; ++row) {
     const int64_t n = row / g.oh, oh = row % g.oh;
-    for (int64_t b = 0; b < blocks; ++b) {
+    int64_t b = 0;
+    constexpr int R2 = TwoBlockPixels<W>();
+    if (!q.checked && g.ow >= R2) {
+      for (; b + 2 <= blocks; b += 2) {
+        int64_t ow = 0;
+        for (; ow + R2 <= g.ow; ow += R2) PixelsTwoBlocks<W, R2>(q, n, oh, ow, b);
+        if (ow < g.ow) PixelsTwoBlocks<W, R2>(q, n, oh, g.ow - R2, b);  // the row's last R2 again
+      }
+    }
+    for (; b < blocks; ++b) {
       int64_t ow = 0;
       if (q.checked) {
         for (; ow < g.ow; ++ow) Pixels<W, 1, true>(q, n, oh, ow, b);
