@@ -1,6 +1,7 @@
 // The direct convolution kernel (runtime/kernels/onednn/small_conv.h, family "dconv")
 // against the reference kernel, on every instruction set this CPU has, one and three
-// threads: one plain input channel (LeNet-5's first layer), channels-last inputs, strides,
+// threads: one plain input channel (LeNet-5's first layer; one input channel at stride 1
+// runs its own loop over pixels), channels-last inputs, strides,
 // dilations and asymmetric pads, output channels that fill no whole vector or several with
 // a partial last one, rows shorter than a tile, bias and Relu, a batch; non-finite weights
 // next to the padding (exact: the taps outside the image add nothing); what it refuses.
@@ -125,6 +126,8 @@ TEST_F(SmallConvTest, MatchesTheReference) {
             MakeAttrs({{"pads", {2, 2, 2, 2}}}, true),
             true},
            {"lenet_second", "FusedConv", {1, 6, 14, 14}, {16, 6, 5, 5}, true, MakeAttrs({}, true)},
+           {"one_channel_three_outputs", "Conv", {2, 1, 7, 21}, {3, 1, 3, 4}, true, MakeAttrs({})},
+           {"one_channel_strided", "Conv", {1, 1, 9, 40}, {4, 1, 3, 3}, true, MakeAttrs({{"strides", {1, 2}}})},
            {"batch", "Conv", {3, 3, 9, 17}, {20, 3, 3, 3}, true, MakeAttrs({{"pads", {1, 1, 1, 1}}})},
            {"strided_dilated",
             "Conv",
