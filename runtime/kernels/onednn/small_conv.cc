@@ -120,32 +120,15 @@ KILN_INLINE void Store(const Problem& q, float* out, int64_t b, FloatVec<W> (&ac
   }
 }
 
-// R pixels from output column ow0 of output row (n, oh), output-channel block b; `checked`:
-// taps outside the image are skipped (the unpadded image of non-finite weights).
-template <int W, int R, bool checked>
-KILN_INLINE void Pixels(const Problem& q, int64_t n, int64_t oh, int64_t ow0, int64_t b) {
+// R pixels from output column ow0 of output row (n, oh), output-channel block b, in the
+// unpadded image of non-finite weights: taps outside the image are skipped.
+template <int W, int R>
+KILN_INLINE void PixelsChecked(const Problem& q, int64_t n, int64_t oh, int64_t ow0, int64_t b) {
   const ConvGeometry& g = *q.g;
   FloatVec<W> acc[R];
   const FloatVec<W> bias = LoadVec<W>(q.bias + b * W);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) acc[r] = bias;
-  if constexpr (!checked) {
-    // Every tap inside the (padded) image: one loop over the window's kh * kw * C inputs.
-    const int64_t step = g.sw * g.c, all = g.kh * g.kw * g.c;
-    const float* corner = q.x + ((n * q.x_h + oh * g.sh) * q.x_w + ow0 * g.sw) * g.c;
-    const float* px[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) px[r] = corner + r * step;
-    const float* wp = q.packed + b * all * W;
-    for (int64_t t = 0; t < all; ++t) {
-      const FloatVec<W> wv = LoadVec<W>(wp + t * W);
-      const int64_t at = q.offsets[t];
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[r] += Broadcast<W>(px[r][at]) * wv;
-    }
-    Store<W, R>(q, q.y + ((n * g.oh + oh) * g.ow + ow0) * g.o, b, acc);
-    return;
-  }
   const int64_t c = g.c, taps = g.kw * c;
   for (int64_t kh = 0; kh < g.kh; ++kh) {
     const int64_t ih = oh * g.sh - q.top + kh * g.dh;
@@ -174,37 +157,43 @@ KILN_INLINE void Pixels(const Problem& q, int64_t n, int64_t oh, int64_t ow0, in
   Store<W, R>(q, q.y + ((n * g.oh + oh) * g.ow + ow0) * g.o, b, acc);
 }
 
-// R pixels x two output-channel blocks (b, b + 1) at once, every tap inside the padded
-// image: each broadcast input feeds two multiply-adds, so a tap costs 2 weight loads and R
-// broadcasts per 2R FMAs instead of 1 and R per R (the one-block loop is bound by its loads:
+// R pixels from output column ow0 of output row (n, oh) by V output-channel blocks from b,
+// every tap inside the padded image: one loop over the window's kh * kw * C inputs, each
+// broadcast input feeding V multiply-adds. With V = 2 a tap costs 2 weight loads and R
+// broadcasts per 2R FMAs instead of 1 and R per R (one block's loop is bound by its loads:
 // LeNet-5's second convolution, 6 -> 16 channels, 11.3 against oneDNN's 8.3 us on AVX2).
-template <int W, int R>
-KILN_INLINE void PixelsTwoBlocks(const Problem& q, int64_t n, int64_t oh, int64_t ow0, int64_t b) {
+template <int W, int R, int V>
+KILN_INLINE void PixelsBlocks(const Problem& q, int64_t n, int64_t oh, int64_t ow0, int64_t b) {
   const ConvGeometry& g = *q.g;
-  FloatVec<W> acc0[R], acc1[R];
-  const FloatVec<W> bias0 = LoadVec<W>(q.bias + b * W), bias1 = LoadVec<W>(q.bias + (b + 1) * W);
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) acc0[r] = bias0, acc1[r] = bias1;
   const int64_t step = g.sw * g.c, all = g.kh * g.kw * g.c;
+  FloatVec<W> acc[V][R];
+  const float* wp[V];
+#pragma GCC unroll 2
+  for (int v = 0; v < V; ++v) {
+    const FloatVec<W> bias = LoadVec<W>(q.bias + (b + v) * W);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) acc[v][r] = bias;
+    wp[v] = q.packed + (b + v) * all * W;
+  }
   const float* corner = q.x + ((n * q.x_h + oh * g.sh) * q.x_w + ow0 * g.sw) * g.c;
-  const float* w0 = q.packed + b * all * W;
-  const float* w1 = w0 + all * W;
   for (int64_t t = 0; t < all; ++t) {
-    const FloatVec<W> wv0 = LoadVec<W>(w0 + t * W), wv1 = LoadVec<W>(w1 + t * W);
+    FloatVec<W> wv[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) wv[v] = LoadVec<W>(wp[v] + t * W);
     const float* px = corner + q.offsets[t];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const FloatVec<W> x = Broadcast<W>(px[r * step]);
-      acc0[r] += x * wv0;
-      acc1[r] += x * wv1;
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[v][r] += x * wv[v];
     }
   }
   float* out = q.y + ((n * g.oh + oh) * g.ow + ow0) * g.o;
-  Store<W, R>(q, out, b, acc0);
-  Store<W, R>(q, out, b + 1, acc1);
+#pragma GCC unroll 2
+  for (int v = 0; v < V; ++v) Store<W, R>(q, out, b + v, acc[v]);
 }
 
-// Pixels per tile of PixelsTwoBlocks: 2R accumulators, 2 weights and a broadcast in the
+// Pixels per tile of PixelsBlocks with two blocks: 2R accumulators, 2 weights and a broadcast in the
 // register file (16 vectors below AVX-512, 32 with it).
 template <int W>
 constexpr int TwoBlockPixels() {
@@ -293,24 +282,24 @@ KILN_INLINE void RunRows(const Problem& q) {
     if (!q.checked && g.ow >= R2) {
       for (; b + 2 <= blocks; b += 2) {
         int64_t ow = 0;
-        for (; ow + R2 <= g.ow; ow += R2) PixelsTwoBlocks<W, R2>(q, n, oh, ow, b);
-        if (ow < g.ow) PixelsTwoBlocks<W, R2>(q, n, oh, g.ow - R2, b);  // the row's last R2 again
+        for (; ow + R2 <= g.ow; ow += R2) PixelsBlocks<W, R2, 2>(q, n, oh, ow, b);
+        if (ow < g.ow) PixelsBlocks<W, R2, 2>(q, n, oh, g.ow - R2, b);  // the row's last R2 again
       }
     }
     for (; b < blocks; ++b) {
       int64_t ow = 0;
       if (q.checked) {
-        for (; ow < g.ow; ++ow) Pixels<W, 1, true>(q, n, oh, ow, b);
+        for (; ow < g.ow; ++ow) PixelsChecked<W, 1>(q, n, oh, ow, b);
         continue;
       }
-      for (; ow + kPixels <= g.ow; ow += kPixels) Pixels<W, kPixels, false>(q, n, oh, ow, b);
+      for (; ow + kPixels <= g.ow; ow += kPixels) PixelsBlocks<W, kPixels, 1>(q, n, oh, ow, b);
       if (ow < g.ow && g.ow >= kPixels) {
         // The row's last kPixels again: recomputing a few pixels (the same values) beats
         // single pixels, each one chain of dependent multiply-adds.
-        Pixels<W, kPixels, false>(q, n, oh, g.ow - kPixels, b);
+        PixelsBlocks<W, kPixels, 1>(q, n, oh, g.ow - kPixels, b);
         continue;
       }
-      for (; ow < g.ow; ++ow) Pixels<W, 1, false>(q, n, oh, ow, b);
+      for (; ow < g.ow; ++ow) PixelsBlocks<W, 1, 1>(q, n, oh, ow, b);
     }
   }
 }

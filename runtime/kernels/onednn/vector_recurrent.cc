@@ -286,12 +286,15 @@ KILN_INLINE void RunDirection(const Problem& p) {
   // Fashion-MNIST rows, I = 28, 32 rows: its forward 1.56-1.59 -> 1.45-1.54 ms); else at
   // once for all steps (with I = 128, W^T 256 KiB, per step was 2-20% slower).
   const bool per_step = rows >= kMinRowsPerStepProjection && p.I * cols * 4 <= kMaxStepProjectionBytes;
-  if (!per_step && (p.batch_first || rows == p.N)) {  // the share's rows are contiguous (n * T + t, or all)
-    MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * gld, gld,
-              p.bias);
-  } else if (!per_step) {
-    for (int64_t t = 0; t < T; ++t) {
-      MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * gld, gld, p.bias);
+  if (!per_step) {
+    if (p.batch_first || rows == p.N) {  // the share's rows are contiguous (n * T + t, or all)
+      MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * gld, gld,
+                p.bias);
+    } else {
+      for (int64_t t = 0; t < T; ++t) {
+        MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * gld, gld,
+                  p.bias);
+      }
     }
   }
   for (int64_t n = n0; n < p.n1; ++n) {
