@@ -14,6 +14,7 @@
 #include "runtime/kernels/onednn/small_conv.h"
 #include "runtime/kernels/onednn/small_matmul.h"
 #include "runtime/kernels/onednn/vector_recurrent.h"
+#include "runtime/kernels/onednn/winograd_f23.h"
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
 #include <omp.h>
 #endif
@@ -28,6 +29,7 @@ double SmallConvMacs(const KernelSpec& spec) { return onednn::SmallConvMacs(spec
 double SmallConvMaxMacs() { return onednn::kSmallConvMaxMacs; }
 int64_t SmallConvMaxChannels() { return onednn::kSmallConvMaxChannels; }
 std::string WinogradUnsupportedReason(const KernelSpec& spec) { return onednn::WinogradConvUnsupportedReason(spec); }
+std::string WinogradF23UnsupportedReason(const KernelSpec& spec) { return onednn::WinogradF23UnsupportedReason(spec); }
 
 namespace {
 

@@ -33,6 +33,12 @@ inline constexpr char kWinogradKernel[] = "winograd";
 /// "" when the "winograd" kernel runs `spec` on this CPU, else a short reason.
 std::string WinogradUnsupportedReason(const KernelSpec& spec);
 
+/// Kiln's own Winograd F(2x2,3x3) convolution over channels-last tensors, for CPUs where
+/// oneDNN has none (runtime/kernels/onednn/winograd_f23.h); offered like "winograd".
+inline constexpr char kWinogradF23Kernel[] = "wino23";
+/// "" when the "wino23" kernel runs `spec`, else a short reason.
+std::string WinogradF23UnsupportedReason(const KernelSpec& spec);
+
 /// One kernel's timing: its fastest round and its median round, in ms per run.
 struct KernelTiming {
   double best_ms = 0, median_ms = 0;

@@ -423,7 +423,8 @@ Status CheckLayouts(const proto::Plan& p) {
     }
   }
   for (const proto::Step& step : p.step()) {
-    if (step.kernel() == "onednn" || step.kernel() == "dconv" || step.kernel() == kWinogradKernel)
+    if (step.kernel() == "onednn" || step.kernel() == "dconv" || step.kernel() == kWinogradKernel ||
+        step.kernel() == kWinogradF23Kernel)
       continue;  // bind the layouts they are given
     for (const auto* list : {&step.input(), &step.output()}) {
       for (int idx : *list) {

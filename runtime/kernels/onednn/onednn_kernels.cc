@@ -1,6 +1,7 @@
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/kernels/onednn/small_conv.h"
 #include "runtime/kernels/onednn/small_matmul.h"
+#include "runtime/kernels/onednn/winograd_f23.h"
 
 namespace kiln::runtime {
 
@@ -15,6 +16,7 @@ void RegisterOneDnnKernels(KernelRegistry& r) {
   onednn::RegisterRecurrentKernels(r);
   onednn::RegisterSmallMatMulKernels(r);  // family "gemv"
   onednn::RegisterSmallConvKernels(r);    // family "dconv"
+  onednn::RegisterWinogradF23Kernels(r);  // family "wino23"
 }
 
 }  // namespace kiln::runtime
