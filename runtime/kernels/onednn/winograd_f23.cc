@@ -27,11 +27,21 @@ namespace kiln::runtime::onednn {
 namespace {
 
 constexpr int kPlanes = 16;  // a 4x4 patch: 16 products of [tiles x C] x [C x K]
+// Planes lie a cache line more than their size apart: sizes are multiples of 4 KiB (tiles x
+// channels), and the transforms' 16 accesses a plane apart would share one L1 set.
+constexpr int64_t kPlaneSkew = 16;
 
-// The transformed planes of one block of tiles take about this many floats (V's 16 x tiles
-// x C, measured on ResNet-50's 3x3 layers, AMD EPYC Zen 3: a block's planes stay in L2
-// while the 16 products read them, and its tiles are enough rows to reuse each panel of U).
-constexpr int64_t kBlockFloats = 48 * 1024;
+// Tiles per block: each panel of U (C x 2W) is reused by this many rows from L1, and a
+// block's plane of V (tiles x C) stays in L2 while the 2W-column panels pass. Measured on
+// ResNet-50's 3x3 layers at batch 64 (AMD EPYC Zen 3, 2 threads, ms for 64ch 56x56 / 128ch
+// 28x28 / 256ch 14x14 / 512ch 7x7): 12 tiles 46 / 43 / 38-49 / 53-69, 24 tiles 47 / 41 /
+// 37-47 / 53-62, 48 tiles 48-59 / 49-51 / 38-39 / 55-60 (oneDNN's direct: 112 / 102 / 116 / 113).
+constexpr int64_t kBlockTiles = 24;
+// Up to this many tiles (a small image at batch 1: ResNet-50's 14x14 has 49) are one block,
+// the output channels split between the threads: U, read from memory on every run there
+// (4-16 MiB), then passes once rather than once per block (its 14x14 layer in the model:
+// 1.1-1.2 ms in three blocks of 24, 24 and 1 tiles).
+constexpr int64_t kOneBlockTiles = 64;
 
 struct Geometry {
   int64_t n = 0, c = 0, h = 0, w = 0;  // input
@@ -100,6 +110,7 @@ struct Problem {
   const float* zeros;    // C zeros: the taps in the padding
   const float* weights;  // [K][3][3][C]: the exact path's
   int64_t kblocks, block_tiles;
+  int64_t v_plane, m_plane;  // floats from one plane of V (of M) to the next
 };
 
 // One share's work: tiles [t0, t1) by output-channel blocks [kb0, kb1), with `v` and `m`
@@ -131,7 +142,7 @@ KILN_INLINE int64_t PatchOf(const Problem& q, int64_t t, const float* (&px)[kPla
 // reaches some V with coefficient +-1).
 template <int W>
 KILN_INLINE bool TransformInput(const Problem& q, const Item& it) {
-  const int64_t c = q.g->c, plane = q.block_tiles * c;
+  const int64_t c = q.g->c, plane = q.v_plane;
   FloatVec<W> finite{};
   for (int64_t t = it.t0; t < it.t1; ++t) {
     const float* px[kPlanes];
@@ -226,9 +237,9 @@ template <int W>
 KILN_INLINE void Products(const Problem& q, const Item& it) {
   const int64_t c = q.g->c, rows = it.t1 - it.t0, ldm = q.kblocks * W;
   for (int p = 0; p < kPlanes; ++p) {
-    const float* a = it.v + p * q.block_tiles * c;
+    const float* a = it.v + p * q.v_plane;
     const float* u = q.u + p * q.kblocks * c * W;
-    float* m = it.m + p * q.block_tiles * ldm;
+    float* m = it.m + p * q.m_plane;
     int64_t kb = it.kb0;
     for (; kb + 2 <= it.kb1; kb += 2) ProductRows<W, 2>(a, rows, c, u + kb * c * W, m + kb * W, ldm);
     if (kb < it.kb1) ProductRows<W, 1>(a, rows, c, u + kb * c * W, m + kb * W, ldm);
@@ -260,7 +271,7 @@ KILN_INLINE void StoreOutput(const Problem& q, int64_t offset, int64_t o0, Float
 template <int W>
 KILN_INLINE void TransformOutput(const Problem& q, const Item& it) {
   const Geometry& g = *q.g;
-  const int64_t ldm = q.kblocks * W, plane = q.block_tiles * ldm, per_image = g.tiles_h * g.tiles_w;
+  const int64_t ldm = q.kblocks * W, plane = q.m_plane, per_image = g.tiles_h * g.tiles_w;
   for (int64_t t = it.t0; t < it.t1; ++t) {
     const int64_t n = t / per_image, ty = t % per_image / g.tiles_w, tx = t % g.tiles_w;
     const int64_t oy = 2 * ty, ox = 2 * tx;
@@ -380,9 +391,9 @@ class WinogradF23Kernel : public Kernel {
       case SimdLevel::kAvx2: run_ = RunAvx2; break;
       case SimdLevel::kGeneric: run_ = RunGeneric; break;
     }
-    const int64_t rows = width_ == 16 ? 12 : 6;
-    block_tiles_ = std::max<int64_t>(rows, kBlockFloats / (kPlanes * g.c) / rows * rows);
-    block_tiles_ = std::min(block_tiles_, g.tiles());
+    const int64_t tiles = g.tiles();
+    const int64_t blocks = tiles <= kOneBlockTiles ? 1 : (tiles + kBlockTiles - 1) / kBlockTiles;
+    block_tiles_ = (tiles + blocks - 1) / blocks;  // blocks of equal size
     const float* w = static_cast<const float*>(spec.inputs[1].data);
     for (int64_t i = 0; i < g.k * g.c * 9; ++i) finite_weights_ &= std::isfinite(w[i]);
     u_ = AllocateZeroed(kPlanes * kblocks_ * g.c * width_);
@@ -402,7 +413,9 @@ class WinogradF23Kernel : public Kernel {
       }
     }
     shares_ = OneDnnKernelRunsOnOneThread(spec) ? 1 : std::max(1, omp_get_max_threads());
-    scratch_per_share_ = kPlanes * block_tiles_ * (g.c + kblocks_ * width_);
+    v_plane_ = block_tiles_ * g.c + kPlaneSkew;
+    m_plane_ = block_tiles_ * kblocks_ * width_ + kPlaneSkew;
+    scratch_per_share_ = kPlanes * (v_plane_ + m_plane_);
     scratch_ = AllocateZeroed(shares_ * scratch_per_share_);
   }
   bool allocated() const { return u_ && bias_ && zeros_ && weights_ && scratch_; }
@@ -419,7 +432,9 @@ class WinogradF23Kernel : public Kernel {
                     zeros_.get(),
                     weights_.get(),
                     kblocks_,
-                    block_tiles_};
+                    block_tiles_,
+                    v_plane_,
+                    m_plane_};
     const int64_t tiles = g_.tiles(), blocks = (tiles + block_tiles_ - 1) / block_tiles_;
     const int shares = static_cast<int>(std::min<int64_t>(shares_, omp_get_max_threads()));
     // Fewer blocks than two per share (a small image, ResNet-50's 7x7 at batch 1): the
@@ -429,7 +444,7 @@ class WinogradF23Kernel : public Kernel {
     const int64_t items = blocks * parts;
     auto run_share = [&](int s, int64_t i0, int64_t i1) {
       float* v = scratch_.get() + s * scratch_per_share_;
-      float* m = v + kPlanes * block_tiles_ * g_.c;
+      float* m = v + kPlanes * v_plane_;
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t b = i / parts, part = i % parts;
         const Item it{b * block_tiles_,
@@ -452,7 +467,7 @@ class WinogradF23Kernel : public Kernel {
 
  private:
   Geometry g_;
-  int64_t width_, kblocks_, block_tiles_ = 0, scratch_per_share_ = 0;
+  int64_t width_, kblocks_, block_tiles_ = 0, v_plane_ = 0, m_plane_ = 0, scratch_per_share_ = 0;
   int shares_ = 1;
   void (*run_)(const Problem&, const Item&) = RunGeneric;
   bool bias_per_run_ = false, finite_weights_ = true;
