@@ -145,6 +145,17 @@ TEST_F(OneDnnSplitTest, ConvolutionAtBatchOneSplitsItsOutputRows) {
          Ints({{"pads", {2, 0, 1, 1}}, {"strides", {2, 2}}, {"dilations", {2, 1}}}),
          true},
         2);
+  // A 1x1 stride 2 (ResNet's downsampling): a part reads up to its last output's stride, as
+  // oneDNN's 1x1 kernel wants, where the image has the rows (28 rows), and stops at the
+  // image's last row where it does not (27 and 17 rows: the last part's window ends there).
+  for (int64_t rows : {28, 27, 17}) {
+    Check({"Conv",
+           {{1, 256, rows, 28}, {512, 256, 1, 1}, {512}},
+           {1, 512, (rows + 1) / 2, 14},
+           Ints({{"strides", {2, 2}}}),
+           true},
+          2);
+  }
   Attrs same = Ints({{"strides", {2, 2}}});
   same.SetString("auto_pad", "SAME_UPPER");
   Check({"Conv", {{1, 16, 33, 33}, {32, 16, 4, 4}, {32}}, {1, 32, 17, 17}, same, true}, 2);
