@@ -46,6 +46,11 @@ constexpr int64_t kMinRowsPerThread = 4;
 constexpr int64_t kMinRowsPerStepProjection = 8;
 constexpr int64_t kMaxStepProjectionBytes = 64 << 10;
 int64_t Padded(int64_t n) { return (n + kPad - 1) / kPad * kPad; }
+// The packed weights' row stride: a cache line past the gates' columns. A product reads a
+// vector or two from each of 64 rows in turn; at a stride of a multiple of 4 KiB (LSTM 128:
+// 4 x 128 floats is 2 KiB, every other row in the same L1 set) those rows shared two L1 sets
+// and came from L2 on every pass (LSTM 128 at batch 64, AMD EPYC Zen 3: 55% of the peak).
+int64_t WeightStride(int64_t cols) { return cols + kPad; }
 
 // A 64-byte aligned float buffer, allocated once (when the kernel is built).
 struct FreeDeleter {
@@ -70,7 +75,8 @@ struct Problem {
   int64_t n0, n1;                         // the batch rows this call computes (one thread's share)
   const float *x, *h0, *c0;               // user tensors (null when absent)
   float *y, *yh, *yc;                     // user tensors (null when absent)
-  const float *wt, *rt, *bias, *rb_cand;  // packed: [I][cols], [H][cols], [cols], [Hp] (lbr GRU)
+  const float *wt, *rt, *bias, *rb_cand;  // packed: [I][wld], [H][wld], [cols], [Hp] (lbr GRU)
+  int64_t wld;                            // wt's and rt's row stride: cols + kPad (WeightStride)
   const float* peep;                      // packed [3][Hp] (i, o, f) or null
   float *gx, *h, *c, *aux;                // scratch: [T*N][gld], [N][Hp], [N][Hp], [N][Hp]
   // gx's row stride: cols, or the workspace's when LSTM's forward computes the gates in it.
@@ -288,11 +294,11 @@ KILN_INLINE void RunDirection(const Problem& p) {
   const bool per_step = rows >= kMinRowsPerStepProjection && p.I * cols * 4 <= kMaxStepProjectionBytes;
   if (!per_step) {
     if (p.batch_first || rows == p.N) {  // the share's rows are contiguous (n * T + t, or all)
-      MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, cols, cols, p.gx + p.row(0, n0) * gld, gld,
+      MatMul<S>(p.x + p.row(0, n0) * p.I, p.I, 1, rows * T, p.I, p.wt, p.wld, cols, p.gx + p.row(0, n0) * gld, gld,
                 p.bias);
     } else {
       for (int64_t t = 0; t < T; ++t) {
-        MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, cols, cols, p.gx + p.row(t, n0) * gld, gld,
+        MatMul<S>(p.x + p.row(t, n0) * p.I, p.I, 1, rows, p.I, p.wt, p.wld, cols, p.gx + p.row(t, n0) * gld, gld,
                   p.bias);
       }
     }
@@ -309,7 +315,7 @@ KILN_INLINE void RunDirection(const Problem& p) {
     const int64_t t = p.reverse ? T - 1 - step : step;
     float* g0 = p.gx + p.row(t, 0) * gld;
     if (per_step) {
-      MatMul<S>(p.x + p.row(t, n0) * p.I, x_stride, 1, rows, p.I, p.wt, cols, cols, g0 + n0 * gate_stride, gate_stride,
+      MatMul<S>(p.x + p.row(t, n0) * p.I, x_stride, 1, rows, p.I, p.wt, p.wld, cols, g0 + n0 * gate_stride, gate_stride,
                 p.bias);
     }
     if (record) {
@@ -323,9 +329,9 @@ KILN_INLINE void RunDirection(const Problem& p) {
     }
     // Recurrent product into the step's gates (GRU: z and r only; its candidate below).
     const int64_t recurrent_cols = p.kind == CellKind::kGru ? 2 * Hp : cols;
-    MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt, cols, recurrent_cols, g0 + n0 * gate_stride, gate_stride, nullptr);
+    MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt, p.wld, recurrent_cols, g0 + n0 * gate_stride, gate_stride, nullptr);
     if (p.kind == CellKind::kGru && p.linear_before_reset) {  // aux = h R_h^T + Rb_h
-      MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, cols, Hp, p.aux + n0 * Hp, Hp, p.rb_cand);
+      MatMul<S>(p.h + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, p.wld, Hp, p.aux + n0 * Hp, Hp, p.rb_cand);
       for (int64_t n = n0; n < p.n1 && p.rec; ++n) {
         std::memcpy(p.rec_at(t, n, GruRecord::kAux), p.aux + n * Hp, Hp * sizeof(float));
       }
@@ -337,7 +343,7 @@ KILN_INLINE void RunDirection(const Problem& p) {
           Store<W>(p.aux + n * Hp + j, Sigmoid<W>(Load<W>(g + Hp + j)) * Load<W>(p.h + n * Hp + j));
         }
       }
-      MatMul<S>(p.aux + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, cols, Hp, g0 + n0 * gate_stride + 2 * Hp, gate_stride,
+      MatMul<S>(p.aux + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, p.wld, Hp, g0 + n0 * gate_stride + 2 * Hp, gate_stride,
                 nullptr);
     }
     for (int64_t n = n0; n < p.n1; ++n) {
@@ -691,17 +697,16 @@ Isa IsaOf(SimdLevel level) {
 // ONNX W [D, G*H, K] direction d -> [K][G*Hp] (padding columns stay zero). In tiles of
 // kTile x kTile, so that both sides stay in L1: in training W and R change every step, and
 // this runs every run (LSTM 128, element by element, a new cache line per write: 0.2 ms).
-void PackTransposed(const float* w, int64_t d, int64_t gates, int64_t H, int64_t Hp, int64_t K, float* to) {
+void PackTransposed(const float* w, int64_t d, int64_t gates, int64_t H, int64_t Hp, int64_t K, int64_t ld, float* to) {
   constexpr int64_t kTile = 16;
   const float* wd = w + d * gates * H * K;
-  const int64_t cols = gates * Hp;
   for (int64_t g = 0; g < gates; ++g) {
     for (int64_t j0 = 0; j0 < H; j0 += kTile) {
       const int64_t j1 = std::min(H, j0 + kTile);
       for (int64_t k0 = 0; k0 < K; k0 += kTile) {
         const int64_t k1 = std::min(K, k0 + kTile);
         for (int64_t k = k0; k < k1; ++k) {
-          float* row = to + k * cols + g * Hp;
+          float* row = to + k * ld + g * Hp;
           for (int64_t j = j0; j < j1; ++j) row[j] = wd[(g * H + j) * K + k];
         }
       }
@@ -739,12 +744,13 @@ class VectorRecurrentKernel : public Kernel {
         gates_(recurrent::NumGates(g.kind)),
         Hp_(Padded(g.hidden)),
         Ip_(Padded(g.input_size)),
-        cols_(gates_ * Hp_) {
+        cols_(gates_ * Hp_),
+        wld_(WeightStride(cols_)) {
     const int64_t D = g.directions, TN = g.seq_length * g.batch, N = g.batch;
     has_b_ = spec.has_input(recurrent::kB);
     has_p_ = g.kind == CellKind::kLstm && spec.has_input(recurrent::kPeepholes);
-    for (auto [buffer, floats] : std::initializer_list<std::pair<Buffer*, int64_t>>{{&wt_, D * g.input_size * cols_},
-                                                                                    {&rt_, D * g.hidden * cols_},
+    for (auto [buffer, floats] : std::initializer_list<std::pair<Buffer*, int64_t>>{{&wt_, D * g.input_size * wld_},
+                                                                                    {&rt_, D * g.hidden * wld_},
                                                                                     {&bias_, D * cols_},
                                                                                     {&rb_cand_, D * Hp_},
                                                                                     {&peep_, D * 3 * Hp_},
@@ -807,7 +813,7 @@ class VectorRecurrentKernel : public Kernel {
     Problem p{};
     p.kind = g_.kind;
     p.linear_before_reset = g_.linear_before_reset;
-    p.T = g_.seq_length, p.N = g_.batch, p.I = I, p.H = H, p.Hp = Hp_, p.cols = cols_;
+    p.T = g_.seq_length, p.N = g_.batch, p.I = I, p.H = H, p.Hp = Hp_, p.cols = cols_, p.wld = wld_;
     p.batch_first = g_.batch_first;
     p.directions = g_.directions;
     p.x = input(recurrent::kX);
@@ -845,8 +851,8 @@ class VectorRecurrentKernel : public Kernel {
         pt.d = d;
         pt.reverse = d == 1 || g_.reverse;
         pt.rnn_activation = g_.act(d, 0).kind;
-        pt.wt = wt_.get() + d * I * cols_;
-        pt.rt = rt_.get() + d * H * cols_;
+        pt.wt = wt_.get() + d * I * wld_;
+        pt.rt = rt_.get() + d * H * wld_;
         pt.bias = bias_.get() + d * cols_;
         pt.rb_cand = rb_cand_.get() + d * Hp_;
         pt.peep = has_p_ ? peep_.get() + d * 3 * Hp_ : nullptr;
@@ -909,8 +915,8 @@ class VectorRecurrentKernel : public Kernel {
         PackRows(data(recurrent::kR), d, gates_, H, Hp_, H, Hp_, rp_.get() + d * cols_ * Hp_);
         if (!runs_forward_) continue;
       }
-      PackTransposed(data(recurrent::kW), d, gates_, H, Hp_, I, wt_.get() + d * I * cols_);
-      PackTransposed(data(recurrent::kR), d, gates_, H, Hp_, H, rt_.get() + d * H * cols_);
+      PackTransposed(data(recurrent::kW), d, gates_, H, Hp_, I, wld_, wt_.get() + d * I * wld_);
+      PackTransposed(data(recurrent::kR), d, gates_, H, Hp_, H, wld_, rt_.get() + d * H * wld_);
       const float* wb = has_b_ ? data(recurrent::kB) + d * 2 * gates_ * H : nullptr;
       const float* rb = wb ? wb + gates_ * H : nullptr;
       float* bias = bias_.get() + d * cols_;
@@ -933,7 +939,7 @@ class VectorRecurrentKernel : public Kernel {
   bool backward_, x_gradient_;
   bool runs_forward_ = true;  // LSTMGrad without the forward's workspace recomputes it
   Isa isa_;
-  int64_t gates_, Hp_, Ip_, cols_;
+  int64_t gates_, Hp_, Ip_, cols_, wld_;
   bool has_b_ = false, has_p_ = false, constant_ = true, allocated_ = true;
   Buffer wt_, rt_, bias_, rb_cand_, peep_, gx_, h_, c_, aux_;
   // Backward only.
