@@ -181,14 +181,20 @@ KILN_INLINE void Block(const float* a, int64_t lda, int64_t a_step, int64_t k, c
 
 // One instruction set's block shapes: kRows x kVecs vectors for many rows, 1 x kVecs1 for one
 // row (a matrix-vector product: more independent accumulators per row).
+// kDepth: MatMul's slices of k (below). AVX2's 4 x 3 blocks (12 accumulators; 4 x 2 left
+// the FMA chains short of work) and whole 128-deep slices (its b block 12 KiB) ran LSTM 128
+// at batch 64 in 3.7-4.1 against 4.1-4.3 ms (AMD EPYC Zen 3, 2 threads).
 struct Avx512Shape {
   static constexpr int W = 16, kRows = 6, kVecs = 4, kVecs1 = 8;
+  static constexpr int64_t kDepth = 64;
 };
 struct Avx2Shape {
-  static constexpr int W = 8, kRows = 4, kVecs = 2, kVecs1 = 8;
+  static constexpr int W = 8, kRows = 4, kVecs = 3, kVecs1 = 8;
+  static constexpr int64_t kDepth = 128;
 };
 struct GenericShape {
   static constexpr int W = 4, kRows = 2, kVecs = 2, kVecs1 = 4;
+  static constexpr int64_t kDepth = 64;
 };
 
 // kRows-row blocks of kVecs vectors' columns [0, n) of c; the last rows in one pass.
@@ -211,11 +217,10 @@ KILN_INLINE void Columns(const float* a, int64_t lda, int64_t a_step, int64_t m,
 // c = (init ? init : c) + a b: a [m][k] (a[i][p] at a[i * lda + p * a_step]), b [k][n] (row
 // stride ldb), c [m][n] (ldc), init [n] or null; n a multiple of W. Column blocks outside the
 // rows, so a block of b stays in cache across the rows; a long k (the weight gradients' T*N)
-// in slices of kDepth, each added to c, so that the block of b stays in L1 too: 64 rows x 4
+// in slices of S::kDepth, each added to c, so that the block of b stays in L1 too: 64 rows x 4
 // vectors are 16 KiB (256 rows were 64 KiB, past a 48 KiB L1, and streamed from L2 for every
 // row block). With 6-row blocks on AVX-512 the LSTM-128 training step (batch 64) ran 4% faster,
 // its weight gradients' products 15-30% (docs/benchmarks.md); inference alike within noise.
-constexpr int64_t kDepth = 64;
 template <class S>
 KILN_INLINE void MatMul(const float* a, int64_t lda, int64_t a_step, int64_t m, int64_t k, const float* b, int64_t ldb,
                         int64_t n, float* c, int64_t ldc, const float* init) {
@@ -223,8 +228,8 @@ KILN_INLINE void MatMul(const float* a, int64_t lda, int64_t a_step, int64_t m, 
   // One row (a matrix-vector product): wider blocks, more independent accumulators.
   constexpr int V = S::kVecs, V1 = S::kVecs1;
   const int wide = m == 1 ? V1 : V;
-  for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += kDepth) {
-    const int64_t depth = std::min(kDepth, k - p0);
+  for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += S::kDepth) {
+    const int64_t depth = std::min(S::kDepth, k - p0);
     const float *ap = a + p0 * a_step, *bp = b + p0 * ldb;
     const float* start = p0 == 0 ? init : nullptr;  // later slices add to c
     int64_t j = 0;
