@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "dnnl.h"
+#include "runtime/share_team.h"
 
 namespace kiln::runtime::onednn {
 namespace {
@@ -41,6 +42,9 @@ using recurrent::Geometry;
 constexpr int64_t kPad = 16;  // floats: one AVX-512 vector
 // Batch rows per thread at least: fewer, and a thread's steps are too short to pay its start.
 constexpr int64_t kMinRowsPerThread = 4;
+// Hidden units per thread at least where threads split a step's units (ParallelUnits): one
+// matrix-vector block of the widest vectors (MatMul's kVecs1 x W).
+constexpr int64_t kMinUnitsPerPart = 64;
 // RunDirection's input projection runs step by step from this many rows of a share and up to
 // this size of W^T (measured there).
 constexpr int64_t kMinRowsPerStepProjection = 8;
@@ -284,10 +288,79 @@ KILN_INLINE typename Vec<W>::V Relu(const typename Vec<W>::V& x) {
 
 // ---- One direction ----
 
+// The cell update of one batch row for hidden units [j0, j1) (whole vectors): g its gates'
+// pre-activations at this step, h_in its previous h, c its cell state (in place), aux its
+// GRU product (linear-before-reset); the new h into h_out (h_in's buffer, or the other of two
+// where threads split the units: ParallelUnitsDirection).
+template <class S>
+KILN_INLINE void UpdateCells(const Problem& p, float* g, const float* h_in, float* h_out, float* c, const float* aux,
+                             int64_t j0, int64_t j1, bool record) {
+  constexpr int W = S::W;
+  using V = typename Vec<W>::V;
+  const int64_t Hp = p.Hp;
+  for (int64_t j = j0; j < j1; j += W) {
+    V next{};
+    switch (p.kind) {
+      case CellKind::kRnn: {
+        const V pre = Load<W>(g + j);
+        next = p.rnn_activation == Activation::kTanh      ? Tanh<W>(pre)
+               : p.rnn_activation == Activation::kSigmoid ? Sigmoid<W>(pre)
+                                                          : Relu<W>(pre);
+        break;
+      }
+      case CellKind::kGru: {  // gates z, r, h
+        const V z = Sigmoid<W>(Load<W>(g + j)), hv = Load<W>(h_in + j);
+        V pre = Load<W>(g + 2 * Hp + j);
+        if (p.linear_before_reset) pre += Sigmoid<W>(Load<W>(g + Hp + j)) * Load<W>(aux + j);
+        next = (1.0f - z) * Tanh<W>(pre) + z * hv;
+        break;
+      }
+      case CellKind::kLstm: {  // gates i, o, f, c; peepholes i, o, f
+        const V cv = Load<W>(c + j);
+        V pi = Load<W>(g + j), po = Load<W>(g + Hp + j), pf = Load<W>(g + 2 * Hp + j);
+        if (p.peep) {
+          pi += Load<W>(p.peep + j) * cv;
+          pf += Load<W>(p.peep + 2 * Hp + j) * cv;
+        }
+        const V i = Sigmoid<W>(pi), f = Sigmoid<W>(pf), cand = Tanh<W>(Load<W>(g + 3 * Hp + j));
+        const V cell = f * cv + i * cand;
+        if (p.peep) po += Load<W>(p.peep + Hp + j) * cell;
+        const V o = Sigmoid<W>(po);
+        Store<W>(c + j, cell);
+        next = o * Tanh<W>(cell);
+        if (record && p.peep) {  // the workspace keeps pre-activations with the peephole terms
+          Store<W>(g + j, pi);
+          Store<W>(g + Hp + j, po);
+          Store<W>(g + 2 * Hp + j, pf);
+        }
+        break;
+      }
+    }
+    Store<W>(h_out + j, next);
+  }
+}
+
+// h and c of the share's rows from h0 and c0 (zeros where absent; the padding stays zero).
+void InitState(const Problem& p) {
+  const int64_t H = p.H, Hp = p.Hp;
+  for (int64_t n = p.n0; n < p.n1; ++n) {
+    std::memset(p.h + n * Hp, 0, Hp * sizeof(float));
+    std::memset(p.c + n * Hp, 0, Hp * sizeof(float));
+    if (p.h0) std::memcpy(p.h + n * Hp, p.h0 + p.state_at(n), H * sizeof(float));
+    if (p.c0) std::memcpy(p.c + n * Hp, p.c0 + p.state_at(n), H * sizeof(float));
+  }
+}
+// The last h (in `h`) and c of the share's rows into Y_h and Y_c (where asked for).
+void FinalState(const Problem& p, const float* h) {
+  for (int64_t n = p.n0; n < p.n1; ++n) {
+    if (p.yh) std::memcpy(p.yh + p.state_at(n), h + n * p.Hp, p.H * sizeof(float));
+    if (p.yc) std::memcpy(p.yc + p.state_at(n), p.c + n * p.Hp, p.H * sizeof(float));
+  }
+}
+
 template <class S>
 KILN_INLINE void RunDirection(const Problem& p) {
   constexpr int W = S::W;
-  using V = typename Vec<W>::V;
   const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gld = p.gld;
   const bool record = p.ws != nullptr;
   const bool in_place = record && p.gx == p.ws;  // the gates are computed in the workspace
@@ -308,12 +381,7 @@ KILN_INLINE void RunDirection(const Problem& p) {
       }
     }
   }
-  for (int64_t n = n0; n < p.n1; ++n) {
-    std::memset(p.h + n * Hp, 0, Hp * sizeof(float));
-    std::memset(p.c + n * Hp, 0, Hp * sizeof(float));
-    if (p.h0) std::memcpy(p.h + n * Hp, p.h0 + p.state_at(n), H * sizeof(float));
-    if (p.c0) std::memcpy(p.c + n * Hp, p.c0 + p.state_at(n), H * sizeof(float));
-  }
+  InitState(p);
   const int64_t gate_stride = p.gate_stride();
   const int64_t x_stride = (p.batch_first ? T : 1) * p.I;  // between two batch rows' x of one step
   for (int64_t step = 0; step < T; ++step) {
@@ -355,46 +423,7 @@ KILN_INLINE void RunDirection(const Problem& p) {
       float* g = g0 + n * gate_stride;
       float* h = p.h + n * Hp;
       float* c = p.c + n * Hp;
-      for (int64_t j = 0; j < Hp; j += W) {
-        V next{};
-        switch (p.kind) {
-          case CellKind::kRnn: {
-            const V pre = Load<W>(g + j);
-            next = p.rnn_activation == Activation::kTanh      ? Tanh<W>(pre)
-                   : p.rnn_activation == Activation::kSigmoid ? Sigmoid<W>(pre)
-                                                              : Relu<W>(pre);
-            break;
-          }
-          case CellKind::kGru: {  // gates z, r, h
-            const V z = Sigmoid<W>(Load<W>(g + j)), hv = Load<W>(h + j);
-            V pre = Load<W>(g + 2 * Hp + j);
-            if (p.linear_before_reset) pre += Sigmoid<W>(Load<W>(g + Hp + j)) * Load<W>(p.aux + n * Hp + j);
-            next = (1.0f - z) * Tanh<W>(pre) + z * hv;
-            break;
-          }
-          case CellKind::kLstm: {  // gates i, o, f, c; peepholes i, o, f
-            const V cv = Load<W>(c + j);
-            V pi = Load<W>(g + j), po = Load<W>(g + Hp + j), pf = Load<W>(g + 2 * Hp + j);
-            if (p.peep) {
-              pi += Load<W>(p.peep + j) * cv;
-              pf += Load<W>(p.peep + 2 * Hp + j) * cv;
-            }
-            const V i = Sigmoid<W>(pi), f = Sigmoid<W>(pf), cand = Tanh<W>(Load<W>(g + 3 * Hp + j));
-            const V cell = f * cv + i * cand;
-            if (p.peep) po += Load<W>(p.peep + Hp + j) * cell;
-            const V o = Sigmoid<W>(po);
-            Store<W>(c + j, cell);
-            next = o * Tanh<W>(cell);
-            if (record && p.peep) {  // the workspace keeps pre-activations with the peephole terms
-              Store<W>(g + j, pi);
-              Store<W>(g + Hp + j, po);
-              Store<W>(g + 2 * Hp + j, pf);
-            }
-            break;
-          }
-        }
-        Store<W>(h + j, next);
-      }
+      UpdateCells<S>(p, g, h, h, c, p.aux + n * Hp, 0, Hp, record);
       if (p.y) std::memcpy(p.y + p.y_at(t, n), h, H * sizeof(float));
       if (record) {
         if (!in_place) {
@@ -406,9 +435,35 @@ KILN_INLINE void RunDirection(const Problem& p) {
       }
     }
   }
-  for (int64_t n = n0; n < p.n1; ++n) {
-    if (p.yh) std::memcpy(p.yh + p.state_at(n), p.h + n * Hp, H * sizeof(float));
-    if (p.yc) std::memcpy(p.yc + p.state_at(n), p.c + n * Hp, H * sizeof(float));
+  FinalState(p, p.h);
+}
+
+// Rows [r0, r1) of gx = X W^T + bias, in X's row order: a part of the projection at once
+// where the threads split a step's hidden units (ParallelUnits below).
+template <class S>
+KILN_INLINE void ProjectRows(const Problem& p, int64_t r0, int64_t r1) {
+  MatMul<S>(p.x + r0 * p.I, p.I, 1, r1 - r0, p.I, p.wt, p.wld, p.cols, p.gx + r0 * p.gld, p.gld, p.bias);
+}
+
+// Step `step` of an RNN or LSTM direction for hidden units [j0, j1) (whole vectors) of every
+// row: their columns of each gate's recurrent product, then their cell update. h is two
+// buffers of [N][Hp]: a step reads one, whole, and writes its units into the other, so the
+// threads on other units may still read the previous h.
+template <class S>
+KILN_INLINE void UnitsStep(const Problem& p, int64_t step, int64_t j0, int64_t j1) {
+  const int64_t Hp = p.Hp, t = p.reverse ? p.T - 1 - step : step, stride = p.gate_stride();
+  const float* h_in = p.h + step % 2 * p.N * Hp;
+  float* h_out = p.h + (step + 1) % 2 * p.N * Hp;
+  float* g0 = p.gx + p.row(t, 0) * p.gld;
+  const int64_t gates = p.cols / Hp;
+  for (int64_t k = 0; k < gates; ++k) {
+    MatMul<S>(h_in + p.n0 * Hp, Hp, 1, p.n1 - p.n0, p.H, p.rt + k * Hp + j0, p.wld, j1 - j0,
+              g0 + p.n0 * stride + k * Hp + j0, stride, nullptr);
+  }
+  for (int64_t n = p.n0; n < p.n1; ++n) {
+    UpdateCells<S>(p, g0 + n * stride, h_in + n * Hp, h_out + n * Hp, p.c + n * Hp, nullptr, j0, j1, false);
+    const int64_t units = std::min(j1, p.H) - j0;
+    if (p.y && units > 0) std::memcpy(p.y + p.y_at(t, n) + j0, h_out + n * Hp + j0, units * sizeof(float));
   }
 }
 
@@ -665,10 +720,18 @@ KILN_INLINE void WeightGrads(const Problem& p, const GradProblem& q, int part, i
 // The entry points of each instruction set.
 struct Isa {
   void (*forward)(const Problem&);
+  void (*project)(const Problem&, int64_t r0, int64_t r1);
+  void (*units_step)(const Problem&, int64_t step, int64_t j0, int64_t j1);
   void (*backward)(const Problem&, const GradProblem&);
   void (*weight_grads)(const Problem&, const GradProblem&, int part, int parts);
 };
 __attribute__((target("avx512f,fma"))) void ForwardAvx512(const Problem& p) { RunDirection<Avx512Shape>(p); }
+__attribute__((target("avx512f,fma"))) void ProjectAvx512(const Problem& p, int64_t r0, int64_t r1) {
+  ProjectRows<Avx512Shape>(p, r0, r1);
+}
+__attribute__((target("avx512f,fma"))) void UnitsStepAvx512(const Problem& p, int64_t step, int64_t j0, int64_t j1) {
+  UnitsStep<Avx512Shape>(p, step, j0, j1);
+}
 __attribute__((target("avx512f,fma"))) void BackwardAvx512(const Problem& p, const GradProblem& q) {
   BackwardDirection<Avx512Shape>(p, q);
 }
@@ -677,6 +740,12 @@ __attribute__((target("avx512f,fma"))) void WeightGradsAvx512(const Problem& p, 
   WeightGrads<Avx512Shape>(p, q, part, parts);
 }
 __attribute__((target("avx2,fma"))) void ForwardAvx2(const Problem& p) { RunDirection<Avx2Shape>(p); }
+__attribute__((target("avx2,fma"))) void ProjectAvx2(const Problem& p, int64_t r0, int64_t r1) {
+  ProjectRows<Avx2Shape>(p, r0, r1);
+}
+__attribute__((target("avx2,fma"))) void UnitsStepAvx2(const Problem& p, int64_t step, int64_t j0, int64_t j1) {
+  UnitsStep<Avx2Shape>(p, step, j0, j1);
+}
 __attribute__((target("avx2,fma"))) void BackwardAvx2(const Problem& p, const GradProblem& q) {
   BackwardDirection<Avx2Shape>(p, q);
 }
@@ -684,17 +753,21 @@ __attribute__((target("avx2,fma"))) void WeightGradsAvx2(const Problem& p, const
   WeightGrads<Avx2Shape>(p, q, part, parts);
 }
 void ForwardGeneric(const Problem& p) { RunDirection<GenericShape>(p); }
+void ProjectGeneric(const Problem& p, int64_t r0, int64_t r1) { ProjectRows<GenericShape>(p, r0, r1); }
+void UnitsStepGeneric(const Problem& p, int64_t step, int64_t j0, int64_t j1) {
+  UnitsStep<GenericShape>(p, step, j0, j1);
+}
 void BackwardGeneric(const Problem& p, const GradProblem& q) { BackwardDirection<GenericShape>(p, q); }
 void WeightGradsGeneric(const Problem& p, const GradProblem& q, int part, int parts) {
   WeightGrads<GenericShape>(p, q, part, parts);
 }
 Isa IsaOf(SimdLevel level) {
   switch (level) {
-    case SimdLevel::kAvx512: return {ForwardAvx512, BackwardAvx512, WeightGradsAvx512};
-    case SimdLevel::kAvx2: return {ForwardAvx2, BackwardAvx2, WeightGradsAvx2};
+    case SimdLevel::kAvx512: return {ForwardAvx512, ProjectAvx512, UnitsStepAvx512, BackwardAvx512, WeightGradsAvx512};
+    case SimdLevel::kAvx2: return {ForwardAvx2, ProjectAvx2, UnitsStepAvx2, BackwardAvx2, WeightGradsAvx2};
     case SimdLevel::kGeneric: break;
   }
-  return {ForwardGeneric, BackwardGeneric, WeightGradsGeneric};
+  return {ForwardGeneric, ProjectGeneric, UnitsStepGeneric, BackwardGeneric, WeightGradsGeneric};
 }
 
 // ---- Weight packing ----
@@ -760,7 +833,7 @@ class VectorRecurrentKernel : public Kernel {
                                                                                     {&rb_cand_, D * Hp_},
                                                                                     {&peep_, D * 3 * Hp_},
                                                                                     {&gx_, TN * cols_},
-                                                                                    {&h_, N * Hp_},
+                                                                                    {&h_, 2 * N * Hp_},
                                                                                     {&c_, N * Hp_},
                                                                                     {&aux_, N * Hp_}}) {
       *buffer = Allocate(floats);
@@ -848,25 +921,22 @@ class VectorRecurrentKernel : public Kernel {
     }
     // Each thread runs its share of the batch rows through every step (the rows are
     // independent); LSTM's weight gradients, over every row, wait for all of them.
+    const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), g_.batch / kMinRowsPerThread));
+    // Too few rows to share (batch 1): the threads split each step's hidden units instead.
+    const int unit_parts = !backward_ && !ws && g_.kind != CellKind::kGru && threads <= 1
+                               ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), Hp_ / kMinUnitsPerPart))
+                               : 1;
     auto share = [&](int part, int parts) {
       Problem pt = p;
       GradProblem qt = q;
       pt.n0 = g_.batch * part / parts, pt.n1 = g_.batch * (part + 1) / parts;
       for (int64_t d = 0; d < g_.directions; ++d) {
-        pt.d = d;
-        pt.reverse = d == 1 || g_.reverse;
-        pt.rnn_activation = g_.act(d, 0).kind;
-        pt.wt = wt_.get() + d * I * wld_;
-        pt.rt = rt_.get() + d * H * wld_;
-        pt.bias = bias_.get() + d * cols_;
-        pt.rb_cand = rb_cand_.get() + d * Hp_;
-        pt.peep = has_p_ ? peep_.get() + d * 3 * Hp_ : nullptr;
-        pt.ws = ws ? ws + d * g_.seq_length * g_.batch * recurrent::kWorkspaceParts * H : nullptr;
-        pt.rec = rec ? rec + d * g_.seq_length * g_.batch * GruRecord::kParts * Hp_ : nullptr;
-        if (pt.ws && !backward_ && H == Hp_) {  // LSTM's gates computed in its workspace output: no copy
-          pt.gx = pt.ws;
-          pt.gld = recurrent::kWorkspaceParts * H;
+        if (unit_parts > 1) {
+          SetDirection(pt, d, ws, rec);
+          ParallelUnits(pt, unit_parts);
+          continue;
         }
+        SetDirection(pt, d, ws, rec);
         if (!ws_in) isa_.forward(pt);
         if (!backward_) continue;
         qt.rp = rp_.get() + d * cols_ * Hp_;
@@ -883,7 +953,6 @@ class VectorRecurrentKernel : public Kernel {
         if (part == 0) UnpackWeightGrads(d, dw, dr, dbias);
       }
     };
-    const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), g_.batch / kMinRowsPerThread));
     if (threads <= 1) {
       share(0, 1);
     } else {
@@ -891,6 +960,42 @@ class VectorRecurrentKernel : public Kernel {
       share(omp_get_thread_num(), omp_get_num_threads());
     }
     return Status::Ok();
+  }
+
+  // pt's fields for direction d (its weights, workspace and record parts).
+  void SetDirection(Problem& pt, int64_t d, float* ws, float* rec) const {
+    const int64_t H = g_.hidden, I = g_.input_size;
+    pt.d = d;
+    pt.reverse = d == 1 || g_.reverse;
+    pt.rnn_activation = g_.act(d, 0).kind;
+    pt.wt = wt_.get() + d * I * wld_;
+    pt.rt = rt_.get() + d * H * wld_;
+    pt.bias = bias_.get() + d * cols_;
+    pt.rb_cand = rb_cand_.get() + d * Hp_;
+    pt.peep = has_p_ ? peep_.get() + d * 3 * Hp_ : nullptr;
+    pt.ws = ws ? ws + d * g_.seq_length * g_.batch * recurrent::kWorkspaceParts * H : nullptr;
+    pt.rec = rec ? rec + d * g_.seq_length * g_.batch * GruRecord::kParts * Hp_ : nullptr;
+    if (pt.ws && !backward_ && H == Hp_) {  // LSTM's gates computed in its workspace output: no copy
+      pt.gx = pt.ws;
+      pt.gld = recurrent::kWorkspaceParts * H;
+    }
+  }
+
+  // One direction of every row (RNN or LSTM inference) on `parts` threads that split the
+  // hidden units: the projection by rows, then per step each thread's units (UnitsStep). At
+  // batch 1 a step's product is a matrix-vector product over all of R (LSTM 128: 256 KiB,
+  // read from L2 at every step), which two cores read half each.
+  void ParallelUnits(const Problem& pt, int parts) const {
+    const int64_t all = g_.seq_length * g_.batch;
+    RunShares(parts, [&](int s) { isa_.project(pt, all * s / parts, all * (s + 1) / parts); });
+    InitState(pt);
+    for (int64_t step = 0; step < g_.seq_length; ++step) {
+      RunShares(parts, [&](int s) {
+        const auto [j0, j1] = Share(Hp_, s, parts, kPad);
+        isa_.units_step(pt, step, j0, j1);
+      });
+    }
+    FinalState(pt, pt.h + g_.seq_length % 2 * g_.batch * Hp_);
   }
 
  private:
