@@ -12,6 +12,7 @@
 #include "ir/graph.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/onednn/channel_batch_norm.h"
+#include "runtime/kernels/onednn/conv_grad_weight_direct.h"
 #include "runtime/kernels/onednn/max_pool_direct.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/session.h"
@@ -183,6 +184,69 @@ TEST_F(OneDnnBackwardTest, ConvGradInputAndWeight) {
     ExpectMatchesRef("ConvGradWeight", Ints(c.attrs, "weight_shape", c.w), {dy, x}, {c.w, {c.w[0]}}, c.name);
     ExpectMatchesRef("ConvGradWeight", Ints(c.attrs, "weight_shape", c.w), {dy, x}, {c.w}, c.name + " no dB");
   }
+}
+
+// ConvGradWeight with few taps runs the direct kernel (conv_grad_weight_direct.h): every
+// instruction set this CPU has, one and three threads, against the reference: strides,
+// dilations and asymmetric pads, pixels that fill no whole vector, 9, 25 and 32 taps, more
+// images than threads and fewer, with and without dB; 33 taps are oneDNN's.
+TEST_F(OneDnnBackwardTest, DirectConvGradWeightMatchesTheReference) {
+  const std::vector<ConvCase> cases = {
+      {"gray3x3", {5, 1, 28, 28}, {32, 1, 3, 3}, Ints({}, "pads", {1, 1, 1, 1})},
+      {"lenet5x5", {3, 1, 13, 11}, {6, 1, 5, 5}, Ints({}, "pads", {2, 2, 2, 2})},
+      {"strided_dilated",
+       {2, 2, 17, 19},
+       {7, 2, 4, 4},
+       Ints(Ints(Ints({}, "strides", {2, 3}), "pads", {1, 2, 2, 1}), "dilations", {2, 1})},
+      {"one_image", {1, 3, 6, 5}, {4, 3, 3, 3}, Ints({}, "pads", {0, 1, 1, 0})},
+  };
+  uint32_t seed = 90;
+  for (const ConvCase& c : cases) {
+    const Dims y = ConvOutput(c);
+    const Tensor dy = Rand(y, seed++), x = Rand(c.x, seed++);
+    const Attrs attrs = Ints(c.attrs, "weight_shape", c.w);
+    for (bool bias : {true, false}) {
+      std::vector<Dims> dims = {c.w};
+      if (bias) dims.push_back({c.w[0]});
+      auto want = Run("ref", "ConvGradWeight", attrs, {dy, x}, dims);
+      ASSERT_OK(want.status());
+      for (int threads : {1, 3}) {
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+          if (!runtime::onednn::CpuHas(level)) continue;
+          KernelSpec spec;
+          spec.name = c.name;
+          spec.op_type = "ConvGradWeight";
+          spec.attrs = attrs;
+          spec.env = &env_;
+          spec.inputs = {dy.ref(), x.ref()};
+          std::vector<Tensor> got;
+          for (const Dims& d : dims) got.emplace_back(proto::DT_FLOAT, d);
+          for (Tensor& t : got) spec.outputs.push_back(t.ref());
+          ASSERT_TRUE(runtime::onednn::DirectConvGradWeightRuns(spec)) << c.name;
+          auto kernel = runtime::onednn::BuildDirectConvGradWeight(spec, level);
+          ASSERT_OK(kernel.status());
+          for (int run = 0; run < 2; ++run) ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));  // no state kept
+          for (size_t i = 0; i < dims.size(); ++i) {
+            const std::string diff = testing::CompareTensors(got[i], (*want)[i], 1e-4, 1e-4);
+            EXPECT_TRUE(diff.empty()) << c.name << " output " << i << ", level " << static_cast<int>(level) << ", "
+                                      << threads << " threads: " << diff;
+          }
+        }
+        omp_set_num_threads(saved);
+      }
+    }
+  }
+  KernelSpec many;  // 33 taps
+  many.op_type = "ConvGradWeight";
+  many.attrs = Ints(Ints({}, "pads", {1, 1, 1, 1}), "weight_shape", {4, 11, 3, 1});
+  const Tensor dy = Rand({1, 4, 5, 5}, 1), x = Rand({1, 11, 5, 5}, 2);
+  Tensor dw(proto::DT_FLOAT, {4, 11, 3, 1});
+  many.inputs = {dy.ref(), x.ref()};
+  many.outputs = {dw.ref()};
+  many.attrs.SetInts("pads", {1, 0, 1, 0});
+  EXPECT_FALSE(runtime::onednn::DirectConvGradWeightRuns(many));
 }
 
 // Convolution gradients compute with IEEE arithmetic alone, so their kernels scan the outputs

@@ -8,6 +8,7 @@
 #include "ir/core/ops/unary_table.h"
 #include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/channel_batch_norm.h"
+#include "runtime/kernels/onednn/conv_grad_weight_direct.h"
 #include "runtime/kernels/onednn/max_pool_direct.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 
@@ -145,6 +146,7 @@ StatusOr<std::unique_ptr<Kernel>> BuildConvGradInput(const KernelSpec& spec) {
 
 // dY, X -> dW [, dB].
 StatusOr<std::unique_ptr<Kernel>> BuildConvGradWeight(const KernelSpec& spec) {
+  if (DirectConvGradWeightRuns(spec)) return BuildDirectConvGradWeight(spec, BestSimdLevel());
   const Dims& w = spec.outputs[0].dims;
   ASSIGN_OR_RETURN(ConvDescs c, ConvSetUp(spec, spec.inputs[1].dims, w, spec.inputs[0].dims));
   const bool has_bias = spec.has_output(1);
