@@ -375,7 +375,7 @@ TEST_F(OneDnnBackwardTest, MaxPoolDirectKernelFor2x2Stride2) {
   EXPECT_EQ(
       runtime::onednn::DirectMaxPoolUnsupportedReason(spec_for(Pool({3, 3}, {2, 2}, {1, 1, 1, 1}), {1, 2, 7, 7},
                                                                {1, 2, 4, 4}, proto::LAYOUT_PLAIN, proto::LAYOUT_PLAIN)),
-      "not 2x2 windows, stride 2");
+      "not 2x2 windows, stride 2, nor channels-last");
   EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(spec_for(
                 Int(k2s2, "ceil_mode", 1), {1, 2, 7, 7}, {1, 2, 4, 4}, proto::LAYOUT_PLAIN, proto::LAYOUT_PLAIN)),
             "ceil_mode windows past the input");
@@ -410,6 +410,58 @@ TEST_F(OneDnnBackwardTest, MaxPoolDirectKernelFor2x2Stride2) {
       }
     }
   }
+}
+
+// Any window over channels-last X and Y (ResNet's 3x3/2 with padding; overlapping, strided,
+// asymmetric and ceil_mode windows), NaNs and ties, against the reference; a window in the
+// padding alone is oneDNN's.
+TEST_F(OneDnnBackwardTest, MaxPoolDirectKernelForAnyWindowChannelsLast) {
+  struct Case {
+    Dims x;
+    Attrs attrs;
+  };
+  const std::vector<Case> cases = {
+      {{2, 64, 15, 14}, Pool({3, 3}, {2, 2}, {1, 1, 1, 1})},
+      {{1, 5, 9, 8}, Pool({3, 3}, {1, 1}, {1, 1, 1, 1})},
+      {{2, 19, 11, 13}, Pool({2, 3}, {1, 2}, {0, 2, 1, 1})},
+      {{1, 8, 7, 7}, Int(Pool({3, 3}, {2, 2}, {}), "ceil_mode", 1)},
+  };
+  uint32_t seed = 160;
+  for (const Case& c : cases) {
+    auto g = ComputePoolGeometry({c.x[2], c.x[3]}, c.attrs.GetInts("kernel_shape"), c.attrs);
+    ASSERT_OK(g.status());
+    const Dims y_dims = {c.x[0], c.x[1], g->output[0], g->output[1]};
+    Tensor x = Rand(c.x, seed++);
+    for (int64_t i = 0; i < x.num_elements(); ++i) {
+      float& v = x.mutable_data_as<float>()[i];
+      if (i % 11 == 0) v = std::nanf("");
+      if (i % 5 == 0) v = 0.0f;
+    }
+    Tensor want(proto::DT_FLOAT, y_dims);
+    ASSERT_OK(runtime::RunReferenceOp("MaxPool", "ref", c.attrs, {x.ref()}, {want.ref()}));
+    const Tensor in = testing::Relayout(x, proto::LAYOUT_PLAIN, proto::LAYOUT_CHANNELS_LAST);
+    Tensor got(proto::DT_FLOAT, y_dims);
+    KernelSpec spec;
+    spec.op_type = "MaxPool";
+    spec.attrs = c.attrs;
+    spec.env = &env_;
+    spec.inputs = {TensorRef{proto::DT_FLOAT, c.x, in.ref().data, proto::LAYOUT_CHANNELS_LAST}};
+    spec.outputs = {TensorRef{proto::DT_FLOAT, y_dims, got.ref().data, proto::LAYOUT_CHANNELS_LAST}};
+    EXPECT_EQ(runtime::onednn::DirectMaxPoolUnsupportedReason(spec), "") << DimsToString(c.x);
+    auto kernel = runtime::onednn::BuildDirectMaxPool(spec);
+    ASSERT_OK(kernel.status());
+    ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
+    EXPECT_EQ(
+        testing::CompareTensors(testing::Relayout(got, proto::LAYOUT_CHANNELS_LAST, proto::LAYOUT_PLAIN), want, 0, 0),
+        "")
+        << DimsToString(c.x);
+  }
+  KernelSpec padded;
+  padded.op_type = "MaxPool";
+  padded.attrs = Pool({2, 2}, {1, 1}, {2, 0, 0, 0});
+  padded.inputs = {TensorRef{proto::DT_FLOAT, {1, 4, 5, 5}, nullptr, proto::LAYOUT_CHANNELS_LAST}};
+  padded.outputs = {TensorRef{proto::DT_FLOAT, {1, 4, 6, 4}, nullptr, proto::LAYOUT_CHANNELS_LAST}};
+  EXPECT_NE(runtime::onednn::DirectMaxPoolUnsupportedReason(padded), "");
 }
 
 TEST_F(OneDnnBackwardTest, BatchNormTrainingAndGrad) {

@@ -187,6 +187,58 @@ class MaxPool2x2Kernel final : public Kernel {
   int threads_;
 };
 
+// Any window (no dilation) with X and Y channels-last: each output pixel the first maximum, per
+// channel, of its window's pixels inside the image (the padding adds nothing, as in the
+// reference), C contiguous floats at a time (GCC makes the select a vector max). oneDNN 2.6's
+// channels-last pooling took 0.62 ms for ResNet-50's 3x3/2 pooling at batch 1 (2-core AVX2
+// EPYC), about 5 GB/s; ONNX Runtime's 0.13 ms.
+class MaxPoolWindowKernel final : public Kernel {
+ public:
+  MaxPoolWindowKernel(const Dims& x, const WindowGeometry& g, bool share_team, int threads)
+      : n_(x[0]), c_(x[1]), h_(x[2]), w_(x[3]), g_(g), share_team_(share_team), threads_(threads) {}
+
+  Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
+    const float* x = in[0].as<float>();
+    float* y = out[0].as<float>();
+    RunParts(n_ * g_.output[0], threads_, share_team_, [&](int64_t r0, int64_t r1) { Rows(x, y, r0, r1); });
+    return Status::Ok();
+  }
+
+ private:
+  void Rows(const float* x, float* y, int64_t r0, int64_t r1) const {
+    const int64_t c = c_, oh = g_.output[0], ow = g_.output[1];
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / oh, i = r % oh;
+      const int64_t top = std::max<int64_t>(0, i * g_.strides[0] - g_.pads[0]);
+      const int64_t bottom = std::min(h_, i * g_.strides[0] - g_.pads[0] + g_.kernel[0]);
+      const float* image = x + n * h_ * w_ * c;
+      float* dst = y + (n * oh + i) * ow * c;
+      for (int64_t j = 0; j < ow; ++j) {
+        const int64_t left = std::max<int64_t>(0, j * g_.strides[1] - g_.pads[1]);
+        const int64_t right = std::min(w_, j * g_.strides[1] - g_.pads[1] + g_.kernel[1]);
+        float* d = dst + j * c;
+        std::memcpy(d, image + (top * w_ + left) * c, static_cast<size_t>(c) * sizeof(float));
+        for (int64_t row = top; row < bottom; ++row) {
+          for (int64_t col = row == top ? left + 1 : left; col < right; ++col) {
+            const float* v = image + (row * w_ + col) * c;
+            for (int64_t k = 0; k < c; ++k) d[k] = v[k] > d[k] ? v[k] : d[k];
+          }
+        }
+      }
+    }
+  }
+
+  int64_t n_, c_, h_, w_;
+  WindowGeometry g_;
+  bool share_team_;
+  int threads_;
+};
+
+// Whether X and Y are both channels-last: MaxPoolWindowKernel takes any window then.
+bool AnyWindow(const KernelSpec& spec) {
+  return spec.inputs[0].layout == proto::LAYOUT_CHANNELS_LAST && spec.outputs[0].layout == proto::LAYOUT_CHANNELS_LAST;
+}
+
 }  // namespace
 
 std::string DirectMaxPoolUnsupportedReason(const KernelSpec& spec) {
@@ -201,12 +253,15 @@ std::string DirectMaxPoolUnsupportedReason(const KernelSpec& spec) {
   auto geometry = ComputePoolGeometry({x[2], x[3]}, spec.attrs.GetInts("kernel_shape"), spec.attrs);
   if (!geometry.ok()) return geometry.status().message();
   const WindowGeometry& g = *geometry;
-  if (g.kernel != Dims{2, 2} || g.strides != Dims{2, 2} || g.dilations != Dims{1, 1})
-    return "not 2x2 windows, stride 2";
-  if (g.pads != Dims{0, 0, 0, 0}) return "padding";
-  if (g.output != Dims{x[2] / 2, x[3] / 2}) return "ceil_mode windows past the input";
   if (spec.outputs[0].dims != Dims{x[0], x[1], g.output[0], g.output[1]}) return "Y is not the pooling output";
   if (spec.attrs.GetInt("storage_order", 0) != 0) return "storage_order";
+  if (g.dilations != Dims{1, 1}) return "dilations";
+  const bool empty_windows = g.pads[0] >= g.kernel[0] || g.pads[1] >= g.kernel[1] || g.pads[2] >= g.kernel[0] ||
+                             g.pads[3] >= g.kernel[1];  // a window in the padding alone
+  if (AnyWindow(spec) && !empty_windows) return "";
+  if (g.kernel != Dims{2, 2} || g.strides != Dims{2, 2}) return "not 2x2 windows, stride 2, nor channels-last";
+  if (g.pads != Dims{0, 0, 0, 0}) return "padding, not channels-last";
+  if (g.output != Dims{x[2] / 2, x[3] / 2}) return "ceil_mode windows past the input";
   return "";
 }
 
@@ -215,6 +270,11 @@ StatusOr<std::unique_ptr<Kernel>> BuildDirectMaxPool(const KernelSpec& spec) {
   if (!why.empty()) return Unimplemented("direct MaxPool: ", why);
   const Dims& x = spec.inputs[0].dims;
   const bool share_team = spec.env == nullptr || spec.env->use_share_team;
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputePoolGeometry({x[2], x[3]}, spec.attrs.GetInts("kernel_shape"), spec.attrs));
+  const bool two_by_two = g.kernel == Dims{2, 2} && g.strides == Dims{2, 2} && g.pads == Dims{0, 0, 0, 0} &&
+                          g.output == Dims{x[2] / 2, x[3] / 2};
+  if (AnyWindow(spec) && !two_by_two)  // (the checks above: no window in the padding alone)
+    return std::unique_ptr<Kernel>(std::make_unique<MaxPoolWindowKernel>(x, g, share_team, ThreadsFor(spec)));
   return std::unique_ptr<Kernel>(std::make_unique<MaxPool2x2Kernel>(
       x, spec.inputs[0].layout == proto::LAYOUT_CHANNELS_LAST, spec.outputs[0].layout == proto::LAYOUT_CHANNELS_LAST,
       share_team, ThreadsFor(spec)));
