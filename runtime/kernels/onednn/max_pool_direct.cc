@@ -14,6 +14,7 @@
 
 #include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/simd_vec.h"
 #include "runtime/share_team.h"
 
 namespace kiln::runtime::onednn {
@@ -115,6 +116,14 @@ inline float FirstMax(float a, float b, float c, float d) {
   return d > m ? d : m;
 }
 
+// FirstMax of four vectors of 4 floats, lane by lane (vector selects: maxps).
+inline FloatVec<4> FirstMax4(const float* a, const float* b, const float* c, const float* d) {
+  const FloatVec<4> va = LoadVec<4>(a), vb = LoadVec<4>(b), vc = LoadVec<4>(c), vd = LoadVec<4>(d);
+  FloatVec<4> m = vb > va ? vb : va;
+  m = vc > m ? vc : m;
+  return vd > m ? vd : m;
+}
+
 // y [N, C, oh, ow] from x [N, C, h, w], each plain NCHW or channels-last (NHWC). A unit of
 // work is one output row of one image (NHWC) or of one plane (NCHW). Channels-last rows read
 // the two pixels of each window as 2C contiguous floats: oneDNN 2.6's channels-last pooling
@@ -173,8 +182,16 @@ class MaxPool2x2Kernel final : public Kernel {
         const float* a = top + 2 * j * xw;
         const float* b = bottom + 2 * j * xw;
         float* d = dst + j * yw;
-        if (in_cl_ && out_cl_) {  // unit strides: the loop vectorizes
-          for (int64_t k = 0; k < c; ++k) d[k] = FirstMax(a[k], a[c + k], b[k], b[c + k]);
+        if (in_cl_ && out_cl_) {  // unit strides: four channels at a time
+          int64_t k = 0;
+          for (; k + 4 <= c; k += 4) StoreVec<4>(d + k, FirstMax4(a + k, a + c + k, b + k, b + c + k));
+          // The last few channels as four too, but at a row's last pixel: the store runs on into
+          // the next pixel's first channels (written after), the loads into the next window.
+          if (k < c && j + 1 < ow_) {
+            StoreVec<4>(d + k, FirstMax4(a + k, a + c + k, b + k, b + c + k));
+            continue;
+          }
+          for (; k < c; ++k) d[k] = FirstMax(a[k], a[c + k], b[k], b[c + k]);
         } else {
           for (int64_t k = 0; k < c; ++k) d[k * yc] = FirstMax(a[k * xc], a[xw + k * xc], b[k * xc], b[xw + k * xc]);
         }
