@@ -39,6 +39,12 @@ inline constexpr char kWinogradF23Kernel[] = "wino23";
 /// "" when the "wino23" kernel runs `spec`, else a short reason.
 std::string WinogradF23UnsupportedReason(const KernelSpec& spec);
 
+/// Kiln's convolution as a product over gathered input rows, channels-last, strided
+/// convolutions only (runtime/kernels/onednn/im2col_conv.h); offered by measurement.
+inline constexpr char kIm2colConvKernel[] = "im2col";
+/// "" when the "im2col" kernel runs `spec`, else a short reason.
+std::string Im2colConvUnsupportedReason(const KernelSpec& spec);
+
 /// One kernel's timing: its fastest round and its median round, in ms per run.
 struct KernelTiming {
   double best_ms = 0, median_ms = 0;

@@ -424,7 +424,7 @@ Status CheckLayouts(const proto::Plan& p) {
   }
   for (const proto::Step& step : p.step()) {
     if (step.kernel() == "onednn" || step.kernel() == "dconv" || step.kernel() == kWinogradKernel ||
-        step.kernel() == kWinogradF23Kernel)
+        step.kernel() == kWinogradF23Kernel || step.kernel() == kIm2colConvKernel)
       continue;  // bind the layouts they are given
     for (const auto* list : {&step.input(), &step.output()}) {
       for (int idx : *list) {

@@ -168,6 +168,7 @@ KernelChoice ChooseWinogradOrDirect(const runtime::KernelSpec& spec, const std::
   std::vector<std::string> candidates = {lowered};
   if (runtime::WinogradUnsupportedReason(spec).empty()) candidates.push_back(runtime::kWinogradKernel);
   if (runtime::WinogradF23UnsupportedReason(spec).empty()) candidates.push_back(runtime::kWinogradF23Kernel);
+  if (runtime::Im2colConvUnsupportedReason(spec).empty()) candidates.push_back(runtime::kIm2colConvKernel);
   if (candidates.size() == 1) return {lowered, ""};
   return Measure(spec, candidates, {lowered, "rule: direct convolution without timing"}, cold_constants);
 }

@@ -1,3 +1,4 @@
+#include "runtime/kernels/onednn/im2col_conv.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/kernels/onednn/small_conv.h"
 #include "runtime/kernels/onednn/small_matmul.h"
@@ -17,6 +18,7 @@ void RegisterOneDnnKernels(KernelRegistry& r) {
   onednn::RegisterSmallMatMulKernels(r);  // family "gemv"
   onednn::RegisterSmallConvKernels(r);    // family "dconv"
   onednn::RegisterWinogradF23Kernels(r);  // family "wino23"
+  onednn::RegisterIm2colConvKernels(r);   // family "im2col"
 }
 
 }  // namespace kiln::runtime

@@ -20,6 +20,7 @@
 #include "ir/core/fused_ops.h"
 #include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/panel_product.h"
 #include "runtime/kernels/onednn/simd_vec.h"
 #include "runtime/share_team.h"
 
@@ -53,49 +54,20 @@ struct Geometry {
 };
 
 StatusOr<Geometry> Analyze(const KernelSpec& spec) {
-  const std::string& op = spec.op_type;
-  if (op != "Conv" && op != "FusedConv") return Unimplemented("not a convolution");
-  if (spec.inputs.size() < 2 || spec.outputs.size() != 1) return Unimplemented("unexpected operands");
-  for (const auto* list : {&spec.inputs, &spec.outputs}) {
-    for (const TensorRef& t : *list) {
-      if (t.dtype == proto::DT_UNDEFINED) continue;
-      if (t.dtype != proto::DT_FLOAT) return Unimplemented("float32 only");
-      if (t.num_elements() == 0) return Unimplemented("an empty tensor");
-    }
-  }
-  const Dims& x = spec.inputs[0].dims;
-  const Dims& w = spec.inputs[1].dims;
-  const Dims& y = spec.outputs[0].dims;
-  if (x.size() != 4 || w.size() != 4 || y.size() != 4) return Unimplemented("2-D convolutions only");
-  if (w[2] != 3 || w[3] != 3) return Unimplemented("the window is not 3x3");
-  if (spec.attrs.GetInt("group", 1) != 1) return Unimplemented("grouped convolution");
-  if (spec.constant_inputs.size() < 2 || !spec.constant_inputs[1]) return Unimplemented("weights not a constant");
-  if (spec.inputs[0].layout != proto::LAYOUT_CHANNELS_LAST || spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST)
-    return Unimplemented("input or output not channels-last");
-  if (x[1] != w[1] || y[1] != w[0] || y[0] != x[0]) return Unimplemented("channels do not match");
-  if (x[1] % 4 != 0) return Unimplemented("input channels not a multiple of 4");
-  if (spec.has_input(2) && spec.inputs[2].num_elements() != w[0]) return Unimplemented("bias size");
-  Geometry g;
-  if (op == "FusedConv") {
-    const std::string act = spec.attrs.GetString("activation", "");
-    if (!act.empty() && act != "Relu") return Unimplemented("activation '", act, "'");
-    g.relu = act == "Relu";
-    if (spec.has_input(kFusedResidualInput)) {
-      const TensorRef& z = spec.inputs[kFusedResidualInput];
-      if (z.dims != y || z.layout != proto::LAYOUT_CHANNELS_LAST) return Unimplemented("residual not as the output");
-      g.residual = true;
-    }
-  }
-  ASSIGN_OR_RETURN(WindowGeometry window, ComputeWindowGeometry({x[2], x[3]}, {w[2], w[3]}, spec.attrs));
+  ASSIGN_OR_RETURN(ChannelsLastConv conv, AnalyzeChannelsLastConv(spec));
+  if (conv.kh != 3 || conv.kw != 3) return Unimplemented("the window is not 3x3");
+  if (conv.c % 4 != 0) return Unimplemented("input channels not a multiple of 4");
   for (int d = 0; d < 2; ++d) {
-    if (window.strides[d] != 1) return Unimplemented("strides are not 1");
-    if (window.dilations[d] != 1) return Unimplemented("dilations are not 1");
+    if (conv.window.strides[d] != 1) return Unimplemented("strides are not 1");
+    if (conv.window.dilations[d] != 1) return Unimplemented("dilations are not 1");
   }
-  if (window.output != Dims{y[2], y[3]}) return Unimplemented("output spatial dims differ from the window geometry");
-  g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
-  g.k = w[0], g.oh = y[2], g.ow = y[3];
-  g.pad_top = window.pads[0], g.pad_left = window.pads[1];
+  RETURN_IF_ERROR(CheckOutputDims(conv));
+  Geometry g;
+  g.n = conv.n, g.c = conv.c, g.h = conv.h, g.w = conv.w;
+  g.k = conv.k, g.oh = conv.oh, g.ow = conv.ow;
+  g.pad_top = conv.window.pads[0], g.pad_left = conv.window.pads[1];
   g.tiles_h = (g.oh + 1) / 2, g.tiles_w = (g.ow + 1) / 2;
+  g.relu = conv.relu, g.residual = conv.residual;
   return g;
 }
 
@@ -181,57 +153,6 @@ KILN_INLINE bool TransformInput(const Problem& q, const Item& it) {
   return true;
 }
 
-// Rows [r0, r0 + R) of one plane's product by NB output-channel blocks from `u` (the
-// plane's packed weights at the first block): each input value broadcast feeds NB FMAs.
-template <int W, int R, int NB>
-KILN_INLINE void ProductTile(const float* a, int64_t c, const float* u, float* m, int64_t ldm) {
-  FloatVec<W> acc[NB][R];
-#pragma GCC unroll 2
-  for (int b = 0; b < NB; ++b) {
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) acc[b][r] = FloatVec<W>{};
-  }
-  const float* ub[NB];
-#pragma GCC unroll 2
-  for (int b = 0; b < NB; ++b) ub[b] = u + b * c * W;
-  for (int64_t ic = 0; ic < c; ++ic) {
-    FloatVec<W> wv[NB];
-#pragma GCC unroll 2
-    for (int b = 0; b < NB; ++b) wv[b] = LoadVec<W>(ub[b] + ic * W);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const FloatVec<W> xv = Broadcast<W>(a[r * c + ic]);
-#pragma GCC unroll 2
-      for (int b = 0; b < NB; ++b) acc[b][r] += xv * wv[b];
-    }
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 2
-    for (int b = 0; b < NB; ++b) StoreVec<W>(m + r * ldm + b * W, acc[b][r]);
-  }
-}
-
-// Rows per tile of the two-block product: 2R accumulators, 2 weights and a broadcast in the
-// register file (16 vectors below AVX-512, 32 with it).
-template <int W>
-constexpr int TileRows() {
-  return W == 16 ? 12 : 6;
-}
-
-template <int W, int NB>
-KILN_INLINE void ProductRows(const float* a, int64_t rows, int64_t c, const float* u, float* m, int64_t ldm) {
-  constexpr int R = TileRows<W>();
-  int64_t r = 0;
-  for (; r + R <= rows; r += R) ProductTile<W, R, NB>(a + r * c, c, u, m + r * ldm, ldm);
-  if (r == rows) return;
-  if (rows >= R) {  // the last R rows again: the same values, rather than rows one at a time
-    ProductTile<W, R, NB>(a + (rows - R) * c, c, u, m + (rows - R) * ldm, ldm);
-    return;
-  }
-  for (; r < rows; ++r) ProductTile<W, 1, NB>(a + r * c, c, u, m + r * ldm, ldm);
-}
-
 // M[p] = V[p] x U[p] for the item's tiles and channel blocks.
 template <int W>
 KILN_INLINE void Products(const Problem& q, const Item& it) {
@@ -241,30 +162,15 @@ KILN_INLINE void Products(const Problem& q, const Item& it) {
     const float* u = q.u + p * q.kblocks * c * W;
     float* m = it.m + p * q.m_plane;
     int64_t kb = it.kb0;
-    for (; kb + 2 <= it.kb1; kb += 2) ProductRows<W, 2>(a, rows, c, u + kb * c * W, m + kb * W, ldm);
-    if (kb < it.kb1) ProductRows<W, 1>(a, rows, c, u + kb * c * W, m + kb * W, ldm);
+    for (; kb + 2 <= it.kb1; kb += 2) ProductRows<W, 2>(a, c, rows, c, u + kb * c * W, c * W, m + kb * W, ldm, false);
+    if (kb < it.kb1) ProductRows<W, 1>(a, c, rows, c, u + kb * c * W, c * W, m + kb * W, ldm, false);
   }
 }
 
-// Y at `out` (W channels from o0, fewer where K ends), from `v`: + Z, then Relu.
+// Y at `offset` (W channels from o0, fewer where K ends), from `v`: + Z, then Relu.
 template <int W>
 KILN_INLINE void StoreOutput(const Problem& q, int64_t offset, int64_t o0, FloatVec<W> v) {
-  const int64_t k = q.g->k;
-  if (o0 + W <= k) {
-    if (q.z) v += LoadVec<W>(q.z + offset);
-    if (q.g->relu) v = v < FloatVec<W>{} ? FloatVec<W>{} : v;  // NaN stays NaN, as ONNX's Relu
-    StoreVec<W>(q.y + offset, v);
-    return;
-  }
-  float lanes[W] = {};
-  const size_t bytes = static_cast<size_t>(k - o0) * sizeof(float);
-  if (q.z) {
-    std::memcpy(lanes, q.z + offset, bytes);
-    v += LoadVec<W>(lanes);
-  }
-  if (q.g->relu) v = v < FloatVec<W>{} ? FloatVec<W>{} : v;
-  StoreVec<W>(lanes, v);
-  std::memcpy(q.y + offset, lanes, bytes);
+  StoreChannels<W>(q.y, q.z, offset, std::min<int64_t>(W, q.g->k - o0), q.g->relu, v);
 }
 
 // Y = A^T m A + bias per channel, A^T = [1 1 1 0; 0 1 -1 -1], for the item's tiles.
@@ -479,13 +385,7 @@ class WinogradF23Kernel : public Kernel {
 std::string WinogradF23UnsupportedReason(const KernelSpec& spec) {
   auto g = Analyze(spec);
   if (!g.ok()) return g.status().message();
-  if (spec.inputs[1].data) {
-    const float* w = static_cast<const float*>(spec.inputs[1].data);
-    for (int64_t i = 0; i < spec.inputs[1].num_elements(); ++i) {
-      if (!std::isfinite(w[i])) return "a weight is Inf or NaN";
-    }
-  }
-  return "";
+  return FiniteWeights(spec) ? "" : "a weight is Inf or NaN";
 }
 
 StatusOr<std::unique_ptr<Kernel>> BuildWinogradF23(const KernelSpec& spec, SimdLevel level) {
