@@ -117,6 +117,13 @@ class Kernel {
   virtual int Parts() const { return 1; }
   /// See FiniteCheck (runtime/finite_values.h uses it to mark the values after the step).
   virtual FiniteCheck ChecksFinite() const { return FiniteCheck::kNone; }
+  /// Constants the kernel packed into memory of its own when built (transformed weights):
+  /// a timing with cold constants (runtime::TimeKernels) evicts them too.
+  struct ConstantSpan {
+    const void* data;
+    size_t bytes;
+  };
+  virtual std::vector<ConstantSpan> PackedConstants() const { return {}; }
 };
 
 using KernelFactory = std::function<StatusOr<std::unique_ptr<Kernel>>(const KernelSpec& spec)>;

@@ -80,6 +80,9 @@ StatusOr<std::vector<KernelTiming>> TimeKernelsIn(ExecEnv& env, const std::vecto
     }
     for (const auto& [source, reordered] : env.reordered_constants->entries)
       Flush(reordered.get_data_handle(), reordered.get_desc().get_size());
+    for (const auto& kernel : kernels) {
+      for (const Kernel::ConstantSpan& packed : kernel->PackedConstants()) Flush(packed.data, packed.bytes);
+    }
     _mm_mfence();
   };
   // Each run timed alone, so a flush before it is not counted.

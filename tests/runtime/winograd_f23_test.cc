@@ -173,6 +173,26 @@ TEST_F(WinogradF23Test, NonFiniteInputsAreTheReferences) {
   }
 }
 
+// Timing with cold constants flushes the kernel's transformed weights too (PackedConstants).
+TEST_F(WinogradF23Test, TimesWithColdConstants) {
+  const F23Case& c = Cases()[4];
+  std::vector<Tensor> in = Inputs(c, 5);
+  for (size_t i : {size_t{0}}) in[i] = testing::Relayout(in[i], proto::LAYOUT_PLAIN, proto::LAYOUT_CHANNELS_LAST);
+  Tensor out(proto::DT_FLOAT, OutputDims(c));
+  KernelSpec spec = Spec(c, in, out, true);
+  auto kernel = runtime::onednn::BuildWinogradF23(spec, runtime::onednn::BestSimdLevel());
+  ASSERT_OK(kernel.status());
+  const auto packed = (*kernel)->PackedConstants();
+  ASSERT_EQ(packed.size(), 1u);
+  EXPECT_GE(packed[0].bytes, 16 * 64 * 64 * sizeof(float));  // 16 planes of C x K
+  spec.env = nullptr;                                        // TimeKernels binds its own
+  for (bool cold : {false, true}) {
+    auto ms = runtime::TimeKernels({"onednn", runtime::kWinogradF23Kernel}, spec, 5, cold);
+    ASSERT_OK(ms.status());
+    for (const runtime::KernelTiming& t : *ms) EXPECT_GT(t.best_ms, 0) << cold;
+  }
+}
+
 TEST_F(WinogradF23Test, RefusesWhatItDoesNotRun) {
   const F23Case c = Cases()[0];
   std::vector<Tensor> in = Inputs(c, 3);

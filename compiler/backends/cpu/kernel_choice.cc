@@ -157,28 +157,30 @@ KernelChoice ChooseProductKernel(const runtime::KernelSpec& spec, const std::str
 // oneDNN's Winograd convolution against its direct one, where it runs: 0.4-0.75x the
 // direct time on ResNet-50's 3x3 layers on an AVX-512 Xeon, reorders to its blocked layout
 // included. Kiln's own F(2x2,3x3) ("wino23", channels-last only) is a candidate too: below
-// AVX-512 oneDNN has no Winograd kernel and its direct 3x3 one runs at 50-72% of the peak.
-// Rounding differs (~1e-6 relative), so without timing the direct one stays. Timed with
-// cold constants where the plan's do not stay cached (the transformed weights are 1.8-4x
-// the direct ones); both keep their reordered weights where the timing can flush them. The
-// small-product and direct-convolution kernels pack weights privately, so those choices
-// stay timed hot.
-KernelChoice ChooseWinogradOrDirect(const runtime::KernelSpec& spec, const std::string& lowered, bool cold_constants) {
-  if (EnvIsZero("KILN_WINOGRAD")) return {lowered, ""};
+// AVX-512 oneDNN has no Winograd kernel and its direct 3x3 one runs at 50-72% of the peak;
+// so is, for strided convolutions, its product over gathered rows ("im2col": oneDNN's
+// jit:avx2 ran ResNet-50's strided 3x3 layers at 45-62%). Winograd's rounding differs
+// (~1e-6 relative), so without timing the direct one stays. Timed with cold constants
+// where the plan's do not stay cached (transformed weights are 1.8-4x the direct ones):
+// each kernel's reordered or packed weights are flushed too (Kernel::PackedConstants). The
+// small-product and direct-convolution choices stay timed hot.
+KernelChoice ChooseConvAlgorithm(const runtime::KernelSpec& spec, const std::string& lowered, bool cold_constants) {
   std::vector<std::string> candidates = {lowered};
-  if (runtime::WinogradUnsupportedReason(spec).empty()) candidates.push_back(runtime::kWinogradKernel);
-  if (runtime::WinogradF23UnsupportedReason(spec).empty()) candidates.push_back(runtime::kWinogradF23Kernel);
+  if (!EnvIsZero("KILN_WINOGRAD")) {
+    if (runtime::WinogradUnsupportedReason(spec).empty()) candidates.push_back(runtime::kWinogradKernel);
+    if (runtime::WinogradF23UnsupportedReason(spec).empty()) candidates.push_back(runtime::kWinogradF23Kernel);
+  }
   if (runtime::Im2colConvUnsupportedReason(spec).empty()) candidates.push_back(runtime::kIm2colConvKernel);
   if (candidates.size() == 1) return {lowered, ""};
   return Measure(spec, candidates, {lowered, "rule: direct convolution without timing"}, cold_constants);
 }
 
 KernelChoice ChooseConvKernel(const runtime::KernelSpec& spec, const std::string& lowered, bool cold_constants) {
-  if (!runtime::SmallConvUnsupportedReason(spec).empty()) return ChooseWinogradOrDirect(spec, lowered, cold_constants);
+  if (!runtime::SmallConvUnsupportedReason(spec).empty()) return ChooseConvAlgorithm(spec, lowered, cold_constants);
   const double macs = runtime::SmallConvMacs(spec);
   const int64_t channels = spec.inputs[0].dims[1];
   if (macs > runtime::SmallConvMaxMacs() || channels > runtime::SmallConvMaxChannels())
-    return ChooseWinogradOrDirect(spec, lowered, cold_constants);
+    return ChooseConvAlgorithm(spec, lowered, cold_constants);
   const std::string c = std::to_string(channels) + " input channel" + (channels == 1 ? "" : "s");
   const KernelChoice rule = channels <= kSmallConvRuleChannels
                                 ? KernelChoice{"dconv", "rule: " + c + " <= " + std::to_string(kSmallConvRuleChannels)}

@@ -1,8 +1,10 @@
 // Where more than one kernel family can run a step, which one it gets: the products
 // (MatMul, FusedMatMul, Gemm) with few rows and constant weights, which both oneDNN's
 // matmul ("onednn") and the small-product kernel ("gemv") run, and small channels-last
-// convolutions, which oneDNN and the direct convolution ("dconv") run, and 3x3 convolutions,
-// which oneDNN runs directly ("onednn") or by Winograd ("winograd"). The candidates are timed
+// convolutions, which oneDNN and the direct convolution ("dconv") run, 3x3 convolutions,
+// which oneDNN runs directly ("onednn") or by Winograd ("winograd"), as Kiln's Winograd does
+// ("wino23"), and strided convolutions, which Kiln's gathered-rows product ("im2col") runs
+// too. The candidates are timed
 // once here, at compile time, and the winner cached on disk, keyed by the CPU model, its
 // instruction-set limit, the thread count, the product's shapes and attributes and the
 // candidate set. Without timing (KILN_KERNEL_TIMING=0; tests) a fixed rule decides.
@@ -10,7 +12,7 @@
 //   KILN_KERNEL_TIMING=0      no timing, no cache: the rule
 //   KILN_KERNEL_CACHE_DIR=D   the cache folder (default ~/.cache/kiln/kernels; created)
 //   KILN_KERNEL_CACHE=0       time on every compile, read and write no cache
-//   KILN_WINOGRAD=0           never offer "winograd" (the direct algorithm's rounding)
+//   KILN_WINOGRAD=0           never offer "winograd" or "wino23" (the direct algorithm's rounding)
 #pragma once
 
 #include <string>

@@ -148,6 +148,9 @@ class Im2colConvKernel : public Kernel {
     scratch_ = AllocateZeroed(shares_ * share_floats_);
   }
   bool allocated() const { return u_ && bias_ && scratch_; }
+  std::vector<ConstantSpan> PackedConstants() const override {
+    return {{u_.get(), static_cast<size_t>(kblocks_ * depth_ * width_) * sizeof(float)}};
+  }
 
   Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
     if (bias_per_run_) std::copy_n(in[2].as<float>(), g_.k, bias_.get());

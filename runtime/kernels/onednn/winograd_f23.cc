@@ -325,6 +325,9 @@ class WinogradF23Kernel : public Kernel {
     scratch_ = AllocateZeroed(shares_ * scratch_per_share_);
   }
   bool allocated() const { return u_ && bias_ && zeros_ && weights_ && scratch_; }
+  std::vector<ConstantSpan> PackedConstants() const override {
+    return {{u_.get(), static_cast<size_t>(kPlanes * kblocks_ * g_.c * width_) * sizeof(float)}};
+  }
   bool finite_weights() const { return finite_weights_; }
 
   Status Run(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) override {
