@@ -163,33 +163,12 @@ class Im2colConvKernel : public Kernel {
                     kblocks_,
                     depth_,
                     depth_ + kRowSkew};
-    const int64_t pixels = g_.n * g_.oh * g_.ow;
-    const int64_t blocks = (pixels + block_pixels_ - 1) / block_pixels_;
     const int shares = static_cast<int>(std::min<int64_t>(shares_, omp_get_max_threads()));
-    // Fewer blocks than two per share: the output channels split too.
-    const int64_t pairs = (kblocks_ + 1) / 2;
-    const int64_t parts = blocks >= 2 * shares ? 1 : std::min<int64_t>(shares, pairs);
-    const int64_t items = blocks * parts;
-    auto run_share = [&](int s, int64_t i0, int64_t i1) {
-      float* a = scratch_.get() + s * share_floats_;
-      float* m = a + block_pixels_ * (depth_ + kRowSkew);
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t b = i / parts, part = i % parts;
-        const Item it{b * block_pixels_,
-                      std::min(pixels, (b + 1) * block_pixels_),
-                      2 * (pairs * part / parts),
-                      std::min(kblocks_, 2 * (pairs * (part + 1) / parts)),
-                      a,
-                      m};
-        if (it.kb0 < it.kb1) run_(q, it);
-      }
-    };
-    if (shares <= 1 || items <= 1) {
-      run_share(0, 0, items);
-      return Status::Ok();
-    }
-    const int used = static_cast<int>(std::min<int64_t>(shares, items));
-    RunShares(used, [&](int s) { run_share(s, items * s / used, items * (s + 1) / used); });
+    RunRowBlocks(g_.n * g_.oh * g_.ow, block_pixels_, kblocks_, shares,
+                 [&](int s, int64_t p0, int64_t p1, int64_t kb0, int64_t kb1) {
+                   float* a = scratch_.get() + s * share_floats_;
+                   run_(q, Item{p0, p1, kb0, kb1, a, a + block_pixels_ * (depth_ + kRowSkew)});
+                 });
     return Status::Ok();
   }
 

@@ -13,6 +13,7 @@
 #include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/onednn/simd_vec.h"
+#include "runtime/share_team.h"
 
 namespace kiln::runtime::onednn {
 
@@ -134,6 +135,27 @@ KILN_INLINE void ProductRows(const float* a, int64_t lda, int64_t rows, int64_t 
     return;
   }
   for (; r < rows; ++r) ProductTile<W, 1, NB>(a + r * lda, lda, depth, u, u_stride, m + r * ldm, ldm, accumulate);
+}
+
+// A run's work, `rows` rows (output pixels or tiles) in blocks of `block_rows` by the output
+// channels' `kblocks` vector blocks, over up to `shares` threads of the share team: where the
+// blocks are fewer than two per share (a small image) the channels split too, in pairs of
+// blocks (each part then reads the same rows). Calls item(share, row0, row1, kb0, kb1).
+template <class F>
+void RunRowBlocks(int64_t rows, int64_t block_rows, int64_t kblocks, int shares, const F& item) {
+  const int64_t blocks = (rows + block_rows - 1) / block_rows, pairs = (kblocks + 1) / 2;
+  const int64_t parts = blocks >= 2 * shares ? 1 : std::min<int64_t>(shares, pairs);
+  const int64_t items = blocks * parts;
+  auto run_share = [&](int s, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / parts, part = i % parts;
+      const int64_t kb0 = 2 * (pairs * part / parts), kb1 = std::min(kblocks, 2 * (pairs * (part + 1) / parts));
+      if (kb0 < kb1) item(s, b * block_rows, std::min(rows, (b + 1) * block_rows), kb0, kb1);
+    }
+  };
+  if (shares <= 1 || items <= 1) return run_share(0, 0, items);
+  const int used = static_cast<int>(std::min<int64_t>(shares, items));
+  RunShares(used, [&](int s) { run_share(s, items * s / used, items * (s + 1) / used); });
 }
 
 // v + Z (where z is not null) then Relu (where asked) into y at `offset`: `count` channels

@@ -344,33 +344,12 @@ class WinogradF23Kernel : public Kernel {
                     block_tiles_,
                     v_plane_,
                     m_plane_};
-    const int64_t tiles = g_.tiles(), blocks = (tiles + block_tiles_ - 1) / block_tiles_;
     const int shares = static_cast<int>(std::min<int64_t>(shares_, omp_get_max_threads()));
-    // Fewer blocks than two per share (a small image, ResNet-50's 7x7 at batch 1): the
-    // output channels split too, each part transforming the same tiles.
-    const int64_t pairs = (kblocks_ + 1) / 2;
-    const int64_t parts = blocks >= 2 * shares ? 1 : std::min<int64_t>(shares, pairs);
-    const int64_t items = blocks * parts;
-    auto run_share = [&](int s, int64_t i0, int64_t i1) {
-      float* v = scratch_.get() + s * scratch_per_share_;
-      float* m = v + kPlanes * v_plane_;
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t b = i / parts, part = i % parts;
-        const Item it{b * block_tiles_,
-                      std::min(tiles, (b + 1) * block_tiles_),
-                      2 * (pairs * part / parts),
-                      std::min(kblocks_, 2 * (pairs * (part + 1) / parts)),
-                      v,
-                      m};
-        if (it.kb0 < it.kb1) run_(q, it);
-      }
-    };
-    if (shares <= 1 || items <= 1) {
-      run_share(0, 0, items);
-      return Status::Ok();
-    }
-    const int used = static_cast<int>(std::min<int64_t>(shares, items));
-    RunShares(used, [&](int s) { run_share(s, items * s / used, items * (s + 1) / used); });
+    RunRowBlocks(g_.tiles(), block_tiles_, kblocks_, shares,
+                 [&](int s, int64_t t0, int64_t t1, int64_t kb0, int64_t kb1) {
+                   float* v = scratch_.get() + s * scratch_per_share_;
+                   run_(q, Item{t0, t1, kb0, kb1, v, v + kPlanes * v_plane_});
+                 });
     return Status::Ok();
   }
 
