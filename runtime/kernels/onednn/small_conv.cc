@@ -203,8 +203,9 @@ constexpr int TwoBlockPixels() {
 
 // 8 pixels of `channels` (< 8) outputs from rows[o] (output o of the 8 pixels; rows past the
 // outputs zero) into out[pixel][channels]: an 8 x 8 transpose in registers, each pixel one
-// 8-float store running on into the next pixel's (written after), the last pixel's only its
-// own where `last_exact` (a tile's end: the next may be another share's). The element-wise
+// 8-float store running on into the next pixels' (written after), but where `last_exact` (a
+// tile's end: what follows may be another share's, or past the tensor) the pixels whose store
+// would pass the 8 pixels' end write only their own. The element-wise
 // copy from a tile in memory was ~40% of LeNet-5's first convolution (2-core AVX2 EPYC).
 __attribute__((target("avx2"))) inline void StorePixels8(const FloatVec<8> (&rows)[8], int channels, float* out,
                                                          bool last_exact) {
@@ -225,14 +226,16 @@ __attribute__((target("avx2"))) inline void StorePixels8(const FloatVec<8> (&row
     column[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
     column[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
   }
-  for (int p = 0; p < 7; ++p) _mm256_storeu_ps(out + p * channels, column[p]);
-  if (!last_exact) {
-    _mm256_storeu_ps(out + 7 * channels, column[7]);
-    return;
+  for (int p = 0; p < 8; ++p) {
+    float* at = out + p * channels;
+    if (!last_exact || p * channels + 8 <= 8 * channels) {  // within the pixels, or before what follows them
+      _mm256_storeu_ps(at, column[p]);
+      continue;
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, column[p]);
+    for (int o = 0; o < channels; ++o) at[o] = lanes[o];
   }
-  float last[8];
-  _mm256_storeu_ps(last, column[7]);
-  for (int o = 0; o < channels; ++o) out[7 * channels + o] = last[o];
 }
 
 // One input channel, stride 1, at most kMaxOneChannelOutputs outputs (a first layer on a
