@@ -1,6 +1,7 @@
 // The register-tiled matrix product and the output store shared by Kiln's convolutions that
-// multiply gathered input rows by packed weights (winograd_f23.cc, im2col_conv.cc). Include
-// only from .cc files, after simd_vec.h (the functions are inlined into per-ISA entry points).
+// multiply gathered input rows by packed weights (winograd_f23.cc, im2col_conv.cc), and the
+// operand checks of every channels-last convolution of its own (those two and small_conv.cc).
+// Include only from .cc files (the functions are inlined into per-ISA entry points).
 #pragma once
 
 #include <algorithm>
@@ -17,8 +18,10 @@
 
 namespace kiln::runtime::onednn {
 
-// What both kernels take: Conv or FusedConv, 2-D, one group, float32, the weights a plan
-// constant, X, Y and a residual channels-last, no activation but Relu, bias [K].
+// What these kernels take: Conv or FusedConv, 2-D, one group, float32, the weights a plan
+// constant, X, Y and a residual channels-last (X may be one plain channel where
+// `plain_single_channel`: a gray image, whose rows are channels-last too), no activation but
+// Relu, bias [K].
 struct ChannelsLastConv {
   int64_t n = 0, c = 0, h = 0, w = 0;  // input
   int64_t k = 0, oh = 0, ow = 0;       // output
@@ -32,7 +35,7 @@ inline Status CheckOutputDims(const ChannelsLastConv& g) {
   return Status::Ok();
 }
 
-inline StatusOr<ChannelsLastConv> AnalyzeChannelsLastConv(const KernelSpec& spec) {
+inline StatusOr<ChannelsLastConv> AnalyzeChannelsLastConv(const KernelSpec& spec, bool plain_single_channel = false) {
   const std::string& op = spec.op_type;
   if (op != "Conv" && op != "FusedConv") return Unimplemented("not a convolution");
   if (spec.inputs.size() < 2 || spec.outputs.size() != 1) return Unimplemented("unexpected operands");
@@ -49,8 +52,11 @@ inline StatusOr<ChannelsLastConv> AnalyzeChannelsLastConv(const KernelSpec& spec
   if (x.size() != 4 || w.size() != 4 || y.size() != 4) return Unimplemented("2-D convolutions only");
   if (spec.attrs.GetInt("group", 1) != 1) return Unimplemented("grouped convolution");
   if (spec.constant_inputs.size() < 2 || !spec.constant_inputs[1]) return Unimplemented("weights not a constant");
-  if (spec.inputs[0].layout != proto::LAYOUT_CHANNELS_LAST || spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST)
-    return Unimplemented("input or output not channels-last");
+  if (spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST) return Unimplemented("output not channels-last");
+  const Layout in = spec.inputs[0].layout;
+  if (in != proto::LAYOUT_CHANNELS_LAST && !(plain_single_channel && in == proto::LAYOUT_PLAIN && x[1] == 1))
+    return Unimplemented(plain_single_channel ? "input neither channels-last nor one plain channel"
+                                              : "input not channels-last");
   if (x[1] != w[1] || y[1] != w[0] || y[0] != x[0]) return Unimplemented("channels do not match");
   if (spec.has_input(2) && spec.inputs[2].num_elements() != w[0]) return Unimplemented("bias size");
   ChannelsLastConv g;

@@ -20,6 +20,7 @@
 #include "ir/core/fused_ops.h"
 #include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/panel_product.h"
 #include "runtime/kernels/onednn/simd_vec.h"
 #include "runtime/share_team.h"
 
@@ -34,43 +35,17 @@ struct ConvGeometry {
 };
 
 StatusOr<ConvGeometry> Analyze(const KernelSpec& spec) {
-  const std::string& op = spec.op_type;
-  if (op != "Conv" && op != "FusedConv") return Unimplemented("not a convolution");
-  if (spec.inputs.size() < 2 || spec.outputs.size() != 1) return Unimplemented("unexpected operands");
-  for (const auto* list : {&spec.inputs, &spec.outputs}) {
-    for (const TensorRef& t : *list) {
-      if (t.dtype == proto::DT_UNDEFINED) continue;
-      if (t.dtype != proto::DT_FLOAT) return Unimplemented("float32 only");
-      if (t.num_elements() == 0) return Unimplemented("an empty tensor");
-    }
-  }
-  const Dims& x = spec.inputs[0].dims;
-  const Dims& w = spec.inputs[1].dims;
-  const Dims& y = spec.outputs[0].dims;
-  if (x.size() != 4 || w.size() != 4 || y.size() != 4) return Unimplemented("2-D convolutions only");
-  if (spec.attrs.GetInt("group", 1) != 1) return Unimplemented("grouped convolution");
-  if (spec.constant_inputs.size() < 2 || !spec.constant_inputs[1]) return Unimplemented("weights not a constant");
-  if (spec.outputs[0].layout != proto::LAYOUT_CHANNELS_LAST) return Unimplemented("output not channels-last");
-  const Layout in_layout = spec.inputs[0].layout;
-  if (in_layout != proto::LAYOUT_CHANNELS_LAST && !(in_layout == proto::LAYOUT_PLAIN && x[1] == 1)) {
-    return Unimplemented("input neither channels-last nor one plain channel");
-  }
-  if (spec.has_input(2) && spec.inputs[2].num_elements() != w[0]) return Unimplemented("bias size");
-  if (op == "FusedConv") {
-    if (spec.has_input(kFusedResidualInput)) return Unimplemented("residual input");
-    const std::string act = spec.attrs.GetString("activation", "");
-    if (!act.empty() && act != "Relu") return Unimplemented("activation '", act, "'");
-  }
-  if (x[1] != w[1] || y[1] != w[0] || y[0] != x[0]) return Unimplemented("channels do not match");
-  ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry({x[2], x[3]}, {w[2], w[3]}, spec.attrs));
-  if (g.output != Dims{y[2], y[3]}) return Unimplemented("output spatial dims differ from the window geometry");
+  ASSIGN_OR_RETURN(ChannelsLastConv conv, AnalyzeChannelsLastConv(spec, /*plain_single_channel=*/true));
+  if (conv.residual) return Unimplemented("residual input");
+  RETURN_IF_ERROR(CheckOutputDims(conv));
+  const WindowGeometry& g = conv.window;
   ConvGeometry c;
-  c.n = x[0], c.c = x[1], c.h = x[2], c.w = x[3];
-  c.o = w[0], c.oh = y[2], c.ow = y[3];
-  c.kh = w[2], c.kw = w[3];
+  c.n = conv.n, c.c = conv.c, c.h = conv.h, c.w = conv.w;
+  c.o = conv.k, c.oh = conv.oh, c.ow = conv.ow;
+  c.kh = conv.kh, c.kw = conv.kw;
   c.sh = g.strides[0], c.sw = g.strides[1], c.dh = g.dilations[0], c.dw = g.dilations[1];
   c.pad_top = g.pads[0], c.pad_left = g.pads[1], c.pad_bottom = g.pads[2], c.pad_right = g.pads[3];
-  c.relu = op == "FusedConv" && spec.attrs.GetString("activation", "") == "Relu";
+  c.relu = conv.relu;
   return c;
 }
 
