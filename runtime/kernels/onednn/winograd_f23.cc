@@ -51,6 +51,14 @@ struct Geometry {
   int64_t tiles_h = 0, tiles_w = 0;
   bool relu = false, residual = false;
   int64_t tiles() const { return n * tiles_h * tiles_w; }
+  // Tile t's image and tile row and column (tiles in row-major order, image after image).
+  struct Tile {
+    int64_t n, ty, tx;
+  };
+  Tile TileAt(int64_t t) const {
+    const int64_t per_image = tiles_h * tiles_w;
+    return {t / per_image, t % per_image / tiles_w, t % tiles_w};
+  }
 };
 
 StatusOr<Geometry> Analyze(const KernelSpec& spec) {
@@ -94,10 +102,9 @@ struct Item {
 };
 
 // The 16 patch pointers of tile t: each the input pixel's channels, or zeros.
-KILN_INLINE int64_t PatchOf(const Problem& q, int64_t t, const float* (&px)[kPlanes]) {
+KILN_INLINE void PatchOf(const Problem& q, int64_t t, const float* (&px)[kPlanes]) {
   const Geometry& g = *q.g;
-  const int64_t per_image = g.tiles_h * g.tiles_w;
-  const int64_t n = t / per_image, ty = t % per_image / g.tiles_w, tx = t % g.tiles_w;
+  const auto [n, ty, tx] = g.TileAt(t);
   for (int i = 0; i < 4; ++i) {
     const int64_t ih = 2 * ty - g.pad_top + i;
     for (int j = 0; j < 4; ++j) {
@@ -106,7 +113,6 @@ KILN_INLINE int64_t PatchOf(const Problem& q, int64_t t, const float* (&px)[kPla
       px[i * 4 + j] = inside ? q.x + ((n * g.h + ih) * g.w + iw) * g.c : q.zeros;
     }
   }
-  return n;
 }
 
 // V = B^T d B per channel, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Returns false
@@ -177,9 +183,9 @@ KILN_INLINE void StoreOutput(const Problem& q, int64_t offset, int64_t o0, Float
 template <int W>
 KILN_INLINE void TransformOutput(const Problem& q, const Item& it) {
   const Geometry& g = *q.g;
-  const int64_t ldm = q.kblocks * W, plane = q.m_plane, per_image = g.tiles_h * g.tiles_w;
+  const int64_t ldm = q.kblocks * W, plane = q.m_plane;
   for (int64_t t = it.t0; t < it.t1; ++t) {
-    const int64_t n = t / per_image, ty = t % per_image / g.tiles_w, tx = t % g.tiles_w;
+    const auto [n, ty, tx] = g.TileAt(t);
     const int64_t oy = 2 * ty, ox = 2 * tx;
     const bool second_row = oy + 1 < g.oh, second_column = ox + 1 < g.ow;
     const float* mt = it.m + (t - it.t0) * ldm;
@@ -213,8 +219,8 @@ void DirectTiles(const Problem& q, const Item& it, int width) {
   const int64_t k0 = it.kb0 * width, k1 = std::min(it.kb1 * width, g.k);
   for (int64_t t = it.t0; t < it.t1; ++t) {
     const float* px[kPlanes];
-    const int64_t n = PatchOf(q, t, px);
-    const int64_t per_image = g.tiles_h * g.tiles_w, ty = t % per_image / g.tiles_w, tx = t % g.tiles_w;
+    PatchOf(q, t, px);
+    const auto [n, ty, tx] = g.TileAt(t);
     for (int a = 0; a < 2; ++a) {
       for (int b = 0; b < 2; ++b) {
         const int64_t oy = 2 * ty + a, ox = 2 * tx + b;
