@@ -45,6 +45,11 @@ inline constexpr char kIm2colConvKernel[] = "im2col";
 /// "" when the "im2col" kernel runs `spec`, else a short reason.
 std::string Im2colConvUnsupportedReason(const KernelSpec& spec);
 
+/// Kiln's blocked matrix product over a constant B (runtime/kernels/onednn/small_matmul.h),
+/// for products with more rows than "gemv" is offered; it runs what "gemv" runs
+/// (SmallProductUnsupportedReason) and is offered by measurement against oneDNN.
+inline constexpr char kBlockedProductKernel[] = "sgemm";
+
 /// One kernel's timing: its fastest round and its median round, in ms per run.
 struct KernelTiming {
   double best_ms = 0, median_ms = 0;

@@ -1,8 +1,8 @@
-// The compile-time choices (compiler/backends/cpu/kernel_choice.h) between oneDNN's matmul
-// and the small-product kernel, and between oneDNN's direct and Winograd convolutions: the
-// rule without timing, the measurement and its cache (written, then read; a damaged or
-// foreign entry ignored and replaced; no cache when it is off), and that every choice
-// computes what the reference kernels compute.
+// The compile-time choices (compiler/backends/cpu/kernel_choice.h) between oneDNN's matmul,
+// the small-product kernel and the blocked product, and between oneDNN's direct and
+// Winograd convolutions: the rule without timing, the measurement and its cache (written,
+// then read; a damaged or foreign entry ignored and replaced; no cache when it is off), and
+// that every choice computes what the reference kernels compute.
 #include "compiler/backends/cpu/kernel_choice.h"
 
 #include <gtest/gtest.h>
@@ -77,8 +77,8 @@ TEST(KernelChoiceTest, RuleWithoutTiming) {
       EXPECT_EQ(step.kernel(), "onednn") << rows;
       EXPECT_EQ(step.kernel_reason().rfind("rule: ", 0), 0u) << step.kernel_reason();
     } else {
-      EXPECT_EQ(step.kernel(), "onednn") << rows;  // no choice: only oneDNN is offered
-      EXPECT_EQ(step.kernel_reason(), "");
+      EXPECT_EQ(step.kernel(), "onednn") << rows;  // "sgemm" only by measurement
+      EXPECT_EQ(step.kernel_reason(), "rule: oneDNN without timing");
     }
     // Whatever the choice, the result is the reference kernels'.
     const std::vector<Tensor> inputs = {RandomTensor({rows, 24}, 9)};
@@ -91,6 +91,29 @@ TEST(KernelChoiceTest, RuleWithoutTiming) {
   ASSERT_OK(plan.status());
   EXPECT_EQ(OnlyStep(*plan).kernel(), "ref");
   EXPECT_EQ(OnlyStep(*plan).kernel_reason(), "");
+}
+
+// From kSmallProductRuleRows rows the blocked product is a candidate too, and past "gemv"'s
+// rows it is measured against oneDNN alone; whichever wins computes the reference's result.
+TEST(KernelChoiceTest, ManyRowsMeasureTheBlockedProduct) {
+  ScopedEnv env;
+  env.Unset("KILN_KERNEL_TIMING");
+  env.Set("KILN_KERNEL_CACHE", "0");
+  for (int64_t rows : {kSmallProductRuleRows + 8, int64_t{300}}) {
+    auto g = Product(rows);
+    auto plan = CompileForCpu(*g);
+    ASSERT_OK(plan.status());
+    const proto::Step& step = OnlyStep(*plan);
+    const std::string& r = step.kernel_reason();
+    const bool few = rows <= runtime::SmallProductMaxRows();
+    EXPECT_EQ(r.rfind(few ? "measured: gemv " : "measured: onednn ", 0), 0u) << r;
+    EXPECT_NE(r.find(", sgemm "), std::string::npos) << r;
+    EXPECT_TRUE(step.kernel() == "sgemm" || step.kernel() == "onednn" || (few && step.kernel() == "gemv"))
+        << step.kernel();
+    const std::vector<Tensor> inputs = {RandomTensor({rows, 24}, 5)};
+    const std::string diff = CompareTensors(Execute(*g, inputs, true)[0], Execute(*g, inputs, false)[0], 1e-5, 1e-4);
+    EXPECT_TRUE(diff.empty()) << rows << ": " << diff;
+  }
 }
 
 TEST(KernelChoiceTest, MeasuresOnceThenReadsTheCache) {

@@ -1,9 +1,11 @@
-// The small-product kernel (runtime/kernels/onednn/small_matmul.h, family "gemv") against
-// the reference kernels: MatMul (1-D and batched A, 1-D B), FusedMatMul (bias per column and
-// of the output's shape, residual, every fusable activation), Gemm (transposes, alpha, beta,
-// C as scalar, row and matrix); odd K and N (partial panels), rows that fill no whole tile,
-// one and three threads (a product over more than 1 MiB of weights splits its panels); on
-// every instruction set this CPU has. Also what the support check refuses, and NaN.
+// The small-product kernel (runtime/kernels/onednn/small_matmul.h, family "gemv") and the
+// blocked product ("sgemm") against the reference kernels: MatMul (1-D and batched A, 1-D B),
+// FusedMatMul (bias per column and of the output's shape, residual, every fusable
+// activation), Gemm (transposes, alpha, beta, C as scalar, row and matrix); odd K and N
+// (partial panels and pairs), rows that fill no whole tile, one and three threads (a product
+// over more than 1 MiB of weights splits its panels); for "sgemm" also more rows than a
+// block and a share, more columns than a chunk, a depth of several slices; on every
+// instruction set this CPU has. Also what the support check refuses, and NaN.
 #include "runtime/kernels/onednn/small_matmul.h"
 
 #include <gtest/gtest.h>
@@ -60,11 +62,12 @@ class SmallMatMulTest : public ::testing::Test {
     return in;
   }
 
-  // The kernel at `level` against the reference kernel, twice each (no state carried over).
-  void ExpectMatchesRef(const Product& p, SimdLevel level, const std::vector<Tensor>& in) {
+  // The kernel at `level` (`blocked`: "sgemm") against the reference kernel, twice each (no
+  // state carried over).
+  void ExpectMatchesRef(const Product& p, SimdLevel level, bool blocked, const std::vector<Tensor>& in) {
     Tensor got(proto::DT_FLOAT, p.output), want(proto::DT_FLOAT, p.output);
     KernelSpec spec = Spec(p, in, got);
-    auto kernel = runtime::onednn::BuildSmallMatMul(spec, level);
+    auto kernel = runtime::onednn::BuildSmallMatMul(spec, level, blocked);
     ASSERT_TRUE(kernel.ok()) << p.name << ": " << kernel.status().message();
     ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
     ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
@@ -73,16 +76,21 @@ class SmallMatMulTest : public ::testing::Test {
     ASSERT_OK(ref.status());
     ASSERT_OK((*ref)->Run(ref_spec.inputs, ref_spec.outputs));
     const std::string diff = testing::CompareTensors(got, want, 2e-5, 1e-4);
-    EXPECT_TRUE(diff.empty()) << p.name << " at level " << static_cast<int>(level) << ": " << diff;
+    EXPECT_TRUE(diff.empty()) << p.name << (blocked ? " (sgemm)" : " (gemv)") << " at level " << static_cast<int>(level)
+                              << ": " << diff;
   }
 
-  void ExpectMatchesRefEverywhere(const Product& p) {
+  // Both kernels, or the blocked one alone (`only_blocked`: shapes beyond "gemv"'s rows).
+  void ExpectMatchesRefEverywhere(const Product& p, bool only_blocked = false) {
     const std::vector<Tensor> in = Inputs(p, 7);
     for (int threads : {1, 3}) {
       const int saved = omp_get_max_threads();
       omp_set_num_threads(threads);
       for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-        if (runtime::onednn::CpuHas(level)) ExpectMatchesRef(p, level, in);
+        if (!runtime::onednn::CpuHas(level)) continue;
+        for (bool blocked : {false, true}) {
+          if (blocked || !only_blocked) ExpectMatchesRef(p, level, blocked, in);
+        }
       }
       omp_set_num_threads(saved);
     }
@@ -132,6 +140,22 @@ TEST_F(SmallMatMulTest, MatMulShapes) {
            {"split_rows", "MatMul", {{6, 300}, {300, 1000}}, {6, 1000}, {}},
        }) {
     ExpectMatchesRefEverywhere(p);
+  }
+}
+
+// Shapes of the blocked product's blocks, chunks, slices and shares: rows past one block
+// (192) and a partial tile, columns past a chunk (512) ending in half a pair, a depth of
+// several uneven slices, a transposed A and B, the post-ops over partial vectors.
+TEST_F(SmallMatMulTest, BlockedShapes) {
+  for (const Product& p : std::vector<Product>{
+           {"rows_past_a_block", "MatMul", {{2, 203, 70}, {70, 45}}, {2, 203, 45}, {}},
+           {"columns_past_a_chunk", "MatMul", {{13, 300}, {300, 1100}}, {13, 1100}, {}},
+           {"deep", "FusedMatMul", {{50, 1000}, {1000, 24}, {24}, {50, 24}}, {50, 24}, Activation("Relu")},
+           {"few_rows_many_columns", "MatMul", {{40, 33}, {33, 2000}}, {40, 2000}, {}},
+           {"gemm_transposed", "Gemm", {{311, 197}, {61, 311}, {197, 61}}, {197, 61}, GemmAttrs(1, 1, 0.5f, 2.0f)},
+           {"tanh", "FusedMatMul", {{401, 57}, {57, 9}, {9}}, {401, 9}, Activation("Tanh")},
+       }) {
+    ExpectMatchesRefEverywhere(p, /*only_blocked=*/true);
   }
 }
 
@@ -187,12 +211,14 @@ TEST_F(SmallMatMulTest, NanAndInfinityPropagate) {
   in[0].mutable_data_as<float>()[4] = NAN;
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (!runtime::onednn::CpuHas(level)) continue;
-    Tensor out(proto::DT_FLOAT, p.output);
-    KernelSpec spec = Spec(p, in, out);
-    auto kernel = runtime::onednn::BuildSmallMatMul(spec, level);
-    ASSERT_OK(kernel.status());
-    ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
-    for (int64_t j = 0; j < 40; ++j) EXPECT_TRUE(std::isnan(out.data_as<float>()[j])) << j;  // Relu keeps NaN
+    for (bool blocked : {false, true}) {
+      Tensor out(proto::DT_FLOAT, p.output);
+      KernelSpec spec = Spec(p, in, out);
+      auto kernel = runtime::onednn::BuildSmallMatMul(spec, level, blocked);
+      ASSERT_OK(kernel.status());
+      ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));
+      for (int64_t j = 0; j < 40; ++j) EXPECT_TRUE(std::isnan(out.data_as<float>()[j])) << j;  // Relu keeps NaN
+    }
   }
   // Inf times weights of both signs: +Inf (Relu'd -Inf is 0) as the reference computes it.
   in[0].mutable_data_as<float>()[4] = INFINITY;

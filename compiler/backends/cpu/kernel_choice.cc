@@ -139,10 +139,16 @@ KernelChoice Measure(const runtime::KernelSpec& spec, const std::vector<std::str
   return {candidates[best], "measured: " + figures};
 }
 
+// Products over a constant B: "gemv" for few rows, by rule or measured against oneDNN's
+// matmul; Kiln's blocked product "sgemm" measured against both from kSmallProductRuleRows
+// rows (at one thread's few rows it only competes with oneDNN's small-shape paths).
 KernelChoice ChooseProductKernel(const runtime::KernelSpec& spec, const std::string& lowered) {
   if (!runtime::SmallProductUnsupportedReason(spec).empty()) return {lowered, ""};
   const int64_t rows = runtime::SmallProductRows(spec);
-  if (rows > runtime::SmallProductMaxRows()) return {lowered, ""};
+  if (rows > runtime::SmallProductMaxRows()) {
+    return Measure(spec, {lowered, runtime::kBlockedProductKernel}, {lowered, "rule: oneDNN without timing"},
+                   /*cold_constants=*/false);
+  }
   if (rows <= kSmallProductSureRows) {
     return {"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductSureRows)};
   }
@@ -151,7 +157,9 @@ KernelChoice ChooseProductKernel(const runtime::KernelSpec& spec, const std::str
           ? KernelChoice{"gemv", "rule: " + std::to_string(rows) + " rows <= " + std::to_string(kSmallProductRuleRows)}
           : KernelChoice{"onednn",
                          "rule: " + std::to_string(rows) + " rows > " + std::to_string(kSmallProductRuleRows)};
-  return Measure(spec, {"gemv", "onednn"}, rule, /*cold_constants=*/false);
+  std::vector<std::string> candidates = {"gemv", "onednn"};
+  if (rows > kSmallProductRuleRows) candidates.push_back(runtime::kBlockedProductKernel);
+  return Measure(spec, candidates, rule, /*cold_constants=*/false);
 }
 
 // oneDNN's Winograd convolution against its direct one, where it runs: 0.4-0.75x the

@@ -29,12 +29,6 @@ constexpr int64_t kOneBlockPixels = 64;
 // A's rows lie a cache line more than their size apart: at ResNet-50's 4608 floats (512
 // channels x 9 taps) a slice of 48 rows fell into 32 of the 64 L1 sets.
 constexpr int64_t kRowSkew = 16;
-// The product's slices of the depth: the two blocks' panel of a slice, 2W x kDepthSlice
-// floats, is 16 KiB and stays in L1 while the block's rows pass.
-template <int W>
-constexpr int64_t DepthSlice() {
-  return 2048 / W;
-}
 
 StatusOr<ChannelsLastConv> Analyze(const KernelSpec& spec) {
   ASSIGN_OR_RETURN(ChannelsLastConv g, AnalyzeChannelsLastConv(spec));
@@ -90,8 +84,8 @@ KILN_INLINE void RunItem(const Problem& q, const Item& it) {
   Gather(q, it);
   const int64_t rows = it.p1 - it.p0, ldm = q.kblocks * W, k = q.g->k, depth = q.depth;
   // In slices of the depth, each a panel of U [slice][2W] that stays in L1 while the rows pass.
-  for (int64_t d0 = 0; d0 < depth; d0 += DepthSlice<W>()) {
-    const int64_t slice = std::min(DepthSlice<W>(), depth - d0);
+  for (int64_t d0 = 0; d0 < depth; d0 += PanelDepthSlice<W>()) {
+    const int64_t slice = std::min(PanelDepthSlice<W>(), depth - d0);
     const float* a = it.a + d0;
     const bool add = d0 > 0;
     int64_t kb = it.kb0;

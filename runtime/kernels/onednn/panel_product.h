@@ -87,10 +87,13 @@ inline bool FiniteWeights(const KernelSpec& spec) {
   return true;
 }
 
-// R rows of a (row stride lda) times NB output-channel blocks of packed weights (block b's
-// panel at u + b * u_stride, [depth][W]), over `depth` of a's columns, into m (row stride ldm),
-// or added to m where `accumulate`: each broadcast input feeds NB multiply-adds.
-template <int W, int R, int NB>
+// R rows of a (row r's column ic at a[r * lda + ic * kStep]: rows of a matrix, or with
+// lda 1 and kStep R a panel of R interleaved rows) times NB output-channel blocks of packed
+// weights (block b's panel at u + b * u_stride, [depth][kURow], W used per row: panels of
+// their own, or with u_stride W and kURow 2W two interleaved), over `depth` of a's columns,
+// into m (row stride ldm), or added to m where `accumulate`: each broadcast input feeds NB
+// multiply-adds.
+template <int W, int R, int NB, int kStep = 1, int kURow = W>
 KILN_INLINE void ProductTile(const float* a, int64_t lda, int64_t depth, const float* u, int64_t u_stride, float* m,
                              int64_t ldm, bool accumulate) {
   FloatVec<W> acc[NB][R];
@@ -105,10 +108,10 @@ KILN_INLINE void ProductTile(const float* a, int64_t lda, int64_t depth, const f
   for (int64_t ic = 0; ic < depth; ++ic) {
     FloatVec<W> wv[NB];
 #pragma GCC unroll 2
-    for (int b = 0; b < NB; ++b) wv[b] = LoadVec<W>(ub[b] + ic * W);
+    for (int b = 0; b < NB; ++b) wv[b] = LoadVec<W>(ub[b] + ic * kURow);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const FloatVec<W> xv = Broadcast<W>(a[r * lda + ic]);
+      const FloatVec<W> xv = Broadcast<W>(a[r * lda + ic * kStep]);
 #pragma GCC unroll 2
       for (int b = 0; b < NB; ++b) acc[b][r] += xv * wv[b];
     }
@@ -118,6 +121,13 @@ KILN_INLINE void ProductTile(const float* a, int64_t lda, int64_t depth, const f
 #pragma GCC unroll 2
     for (int b = 0; b < NB; ++b) StoreVec<W>(m + r * ldm + b * W, acc[b][r]);
   }
+}
+
+// The depth of a slice over which the two-block tiles run while a pair of panels stays in L1:
+// 2W x PanelDepthSlice floats, 16 KiB.
+template <int W>
+constexpr int64_t PanelDepthSlice() {
+  return 2048 / W;
 }
 
 // Rows per tile of the two-block product: 2R accumulators, 2 weights and a broadcast in the
