@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "dnnl.hpp"
+#include "runtime/kernels/onednn/conv_grad_weight_product.h"
 #include "runtime/kernels/onednn/im2col_conv.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/kernels/onednn/small_conv.h"
@@ -32,6 +33,9 @@ int64_t SmallConvMaxChannels() { return onednn::kSmallConvMaxChannels; }
 std::string WinogradUnsupportedReason(const KernelSpec& spec) { return onednn::WinogradConvUnsupportedReason(spec); }
 std::string WinogradF23UnsupportedReason(const KernelSpec& spec) { return onednn::WinogradF23UnsupportedReason(spec); }
 std::string Im2colConvUnsupportedReason(const KernelSpec& spec) { return onednn::Im2colConvUnsupportedReason(spec); }
+std::string ConvGradWeightProductUnsupportedReason(const KernelSpec& spec) {
+  return onednn::ConvGradWeightProductUnsupportedReason(spec);
+}
 
 namespace {
 

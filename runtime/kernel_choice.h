@@ -45,6 +45,12 @@ inline constexpr char kIm2colConvKernel[] = "im2col";
 /// "" when the "im2col" kernel runs `spec`, else a short reason.
 std::string Im2colConvUnsupportedReason(const KernelSpec& spec);
 
+/// Kiln's weight gradient of a stride-1 convolution with many taps, a product over padded
+/// images (runtime/kernels/onednn/conv_grad_weight_product.h); offered by measurement.
+inline constexpr char kConvGradWeightProductKernel[] = "wgrad";
+/// "" when the "wgrad" kernel runs `spec`, else a short reason.
+std::string ConvGradWeightProductUnsupportedReason(const KernelSpec& spec);
+
 /// Kiln's blocked matrix product over a constant B (runtime/kernels/onednn/small_matmul.h),
 /// for products with more rows than "gemv" is offered; it runs what "gemv" runs
 /// (SmallProductUnsupportedReason) and is offered by measurement against oneDNN.

@@ -282,5 +282,41 @@ TEST(KernelChoiceTest, WinogradOrDirectConvolution) {
   EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
+// A stride-1 weight gradient with many taps: oneDNN's and Kiln's product over padded images
+// ("wgrad") measured; without timing oneDNN's; the product, forced, computes the reference's.
+TEST(KernelChoiceTest, WeightGradientMeasuresTheProduct) {
+  ScopedEnv env;
+  env.Unset("KILN_KERNEL_TIMING");
+  env.Set("KILN_KERNEL_CACHE", "0");
+  auto g = std::make_unique<Graph>();
+  Value* dy = g->AddInput("dy", {proto::DT_FLOAT, {2, 16, 12, 12}});
+  Value* x = g->AddInput("x", {proto::DT_FLOAT, {2, 8, 12, 12}});
+  Attrs a;
+  a.SetInts("pads", {1, 1, 1, 1});
+  a.SetInts("weight_shape", {16, 8, 3, 3});
+  g->AddOutput(g->AddNode("ConvGradWeight", "dw", {dy, x}, 1, a, {"dw"})->output(0));
+  ASSERT_OK(RunOnePass(*g, "infer-shapes").status());
+  const std::vector<Tensor> inputs = {RandomTensor({2, 16, 12, 12}, 4), RandomTensor({2, 8, 12, 12}, 5)};
+  const Tensor want = Execute(*g, inputs, false)[0];
+  auto plan = CompileForCpu(*g);
+  ASSERT_OK(plan.status());
+  const proto::Step& step = OnlyStep(*plan);
+  EXPECT_EQ(step.kernel_reason().rfind("measured: onednn ", 0), 0u) << step.kernel_reason();
+  EXPECT_NE(step.kernel_reason().find(", wgrad "), std::string::npos) << step.kernel_reason();
+  proto::Plan forced = *plan;
+  forced.mutable_step(0)->set_kernel(runtime::kConvGradWeightProductKernel);
+  auto session = runtime::Session::Create(forced);
+  ASSERT_OK(session.status());
+  auto got = RunOnce(**session, inputs);
+  ASSERT_OK(got.status());
+  const std::string diff = CompareTensors((*got)[0], want, 1e-4, 1e-4);
+  EXPECT_TRUE(diff.empty()) << diff;
+  env.Set("KILN_KERNEL_TIMING", "0");
+  auto rule = CompileForCpu(*g);
+  ASSERT_OK(rule.status());
+  EXPECT_EQ(OnlyStep(*rule).kernel(), "onednn");
+  EXPECT_EQ(OnlyStep(*rule).kernel_reason(), "rule: oneDNN without timing");
+}
+
 }  // namespace
 }  // namespace kiln

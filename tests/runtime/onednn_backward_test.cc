@@ -11,8 +11,10 @@
 #include "ir/core/shape_util.h"
 #include "ir/graph.h"
 #include "runtime/kernel.h"
+#include "runtime/kernel_choice.h"
 #include "runtime/kernels/onednn/channel_batch_norm.h"
 #include "runtime/kernels/onednn/conv_grad_weight_direct.h"
+#include "runtime/kernels/onednn/conv_grad_weight_product.h"
 #include "runtime/kernels/onednn/max_pool_direct.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/session.h"
@@ -48,7 +50,7 @@ Attrs Int(Attrs a, const std::string& name, int64_t v) {
 }
 
 class OneDnnBackwardTest : public ::testing::Test {
- protected:
+ public:  // for the helpers below the fixture
   OneDnnBackwardTest() {
     env_.engine = &engine_;
     env_.stream = &stream_;
@@ -186,10 +188,59 @@ TEST_F(OneDnnBackwardTest, ConvGradInputAndWeight) {
   }
 }
 
-// ConvGradWeight with few taps runs the direct kernel (conv_grad_weight_direct.h): every
-// instruction set this CPU has, one and three threads, against the reference: strides,
+// A ConvGradWeight kernel of Kiln's own (`build`, at every instruction set this CPU has, one
+// and three threads, with and without dB) against the reference.
+using GradWeightBuilder = StatusOr<std::unique_ptr<runtime::Kernel>> (*)(const KernelSpec&, SimdLevel);
+void ExpectGradWeightKernelMatchesRef(OneDnnBackwardTest& t, ExecEnv& env, const ConvCase& c, uint32_t seed,
+                                      GradWeightBuilder build) {
+  const Dims y = ConvOutput(c);
+  const Tensor dy = Rand(y, seed), x = Rand(c.x, seed + 1);
+  const Attrs attrs = Ints(c.attrs, "weight_shape", c.w);
+  for (bool bias : {true, false}) {
+    std::vector<Dims> dims = {c.w};
+    if (bias) dims.push_back({c.w[0]});
+    auto want = t.Run("ref", "ConvGradWeight", attrs, {dy, x}, dims);
+    ASSERT_OK(want.status());
+    for (int threads : {1, 3}) {
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+        if (!runtime::onednn::CpuHas(level)) continue;
+        KernelSpec spec;
+        spec.name = c.name;
+        spec.op_type = "ConvGradWeight";
+        spec.attrs = attrs;
+        spec.env = &env;
+        spec.inputs = {dy.ref(), x.ref()};
+        std::vector<Tensor> got;
+        for (const Dims& d : dims) got.emplace_back(proto::DT_FLOAT, d);
+        for (Tensor& g : got) spec.outputs.push_back(g.ref());
+        auto kernel = build(spec, level);
+        ASSERT_OK(kernel.status());
+        for (int run = 0; run < 2; ++run) ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));  // no state kept
+        for (size_t i = 0; i < dims.size(); ++i) {
+          const std::string diff = testing::CompareTensors(got[i], (*want)[i], 1e-4, 1e-4);
+          EXPECT_TRUE(diff.empty()) << c.name << " output " << i << ", level " << static_cast<int>(level) << ", "
+                                    << threads << " threads: " << diff;
+        }
+      }
+      omp_set_num_threads(saved);
+    }
+  }
+}
+
+KernelSpec GradWeightSpec(const Dims& x, const Dims& w, const Dims& y, Attrs attrs) {
+  KernelSpec spec;
+  spec.op_type = "ConvGradWeight";
+  spec.attrs = Ints(attrs, "weight_shape", w);
+  spec.inputs = {TensorRef{proto::DT_FLOAT, y, nullptr}, TensorRef{proto::DT_FLOAT, x, nullptr}};
+  spec.outputs = {TensorRef{proto::DT_FLOAT, w, nullptr}};
+  return spec;
+}
+
+// ConvGradWeight with few taps runs the direct kernel (conv_grad_weight_direct.h): strides,
 // dilations and asymmetric pads, pixels that fill no whole vector, 9, 25 and 32 taps, more
-// images than threads and fewer, with and without dB; 33 taps are oneDNN's.
+// images than threads and fewer; 33 taps are oneDNN's.
 TEST_F(OneDnnBackwardTest, DirectConvGradWeightMatchesTheReference) {
   const std::vector<ConvCase> cases = {
       {"gray3x3", {5, 1, 28, 28}, {32, 1, 3, 3}, Ints({}, "pads", {1, 1, 1, 1})},
@@ -202,51 +253,55 @@ TEST_F(OneDnnBackwardTest, DirectConvGradWeightMatchesTheReference) {
   };
   uint32_t seed = 90;
   for (const ConvCase& c : cases) {
-    const Dims y = ConvOutput(c);
-    const Tensor dy = Rand(y, seed++), x = Rand(c.x, seed++);
-    const Attrs attrs = Ints(c.attrs, "weight_shape", c.w);
-    for (bool bias : {true, false}) {
-      std::vector<Dims> dims = {c.w};
-      if (bias) dims.push_back({c.w[0]});
-      auto want = Run("ref", "ConvGradWeight", attrs, {dy, x}, dims);
-      ASSERT_OK(want.status());
-      for (int threads : {1, 3}) {
-        const int saved = omp_get_max_threads();
-        omp_set_num_threads(threads);
-        for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-          if (!runtime::onednn::CpuHas(level)) continue;
-          KernelSpec spec;
-          spec.name = c.name;
-          spec.op_type = "ConvGradWeight";
-          spec.attrs = attrs;
-          spec.env = &env_;
-          spec.inputs = {dy.ref(), x.ref()};
-          std::vector<Tensor> got;
-          for (const Dims& d : dims) got.emplace_back(proto::DT_FLOAT, d);
-          for (Tensor& t : got) spec.outputs.push_back(t.ref());
-          ASSERT_TRUE(runtime::onednn::DirectConvGradWeightRuns(spec)) << c.name;
-          auto kernel = runtime::onednn::BuildDirectConvGradWeight(spec, level);
-          ASSERT_OK(kernel.status());
-          for (int run = 0; run < 2; ++run) ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));  // no state kept
-          for (size_t i = 0; i < dims.size(); ++i) {
-            const std::string diff = testing::CompareTensors(got[i], (*want)[i], 1e-4, 1e-4);
-            EXPECT_TRUE(diff.empty()) << c.name << " output " << i << ", level " << static_cast<int>(level) << ", "
-                                      << threads << " threads: " << diff;
-          }
-        }
-        omp_set_num_threads(saved);
-      }
-    }
+    ASSERT_TRUE(runtime::onednn::DirectConvGradWeightRuns(GradWeightSpec(c.x, c.w, ConvOutput(c), c.attrs)));
+    ExpectGradWeightKernelMatchesRef(*this, env_, c, seed, runtime::onednn::BuildDirectConvGradWeight);
+    seed += 2;
   }
-  KernelSpec many;  // 33 taps
-  many.op_type = "ConvGradWeight";
-  many.attrs = Ints(Ints({}, "pads", {1, 1, 1, 1}), "weight_shape", {4, 11, 3, 1});
-  const Tensor dy = Rand({1, 4, 5, 5}, 1), x = Rand({1, 11, 5, 5}, 2);
-  Tensor dw(proto::DT_FLOAT, {4, 11, 3, 1});
-  many.inputs = {dy.ref(), x.ref()};
-  many.outputs = {dw.ref()};
-  many.attrs.SetInts("pads", {1, 0, 1, 0});
-  EXPECT_FALSE(runtime::onednn::DirectConvGradWeightRuns(many));
+  EXPECT_FALSE(runtime::onednn::DirectConvGradWeightRuns(
+      GradWeightSpec({1, 11, 5, 5}, {4, 11, 3, 1}, {1, 4, 5, 5}, Ints({}, "pads", {1, 0, 1, 0}))));  // 33 taps
+}
+
+// ConvGradWeight at stride 1 with many taps, as a product over padded images
+// (conv_grad_weight_product.h): the Fashion-MNIST CNN's second layer, output channels that
+// fill no pair of panels, asymmetric pads, a dilated 5x3 window, one image; and what it
+// refuses (a stride, few taps, padded rows over 5/4 of the output's, groups).
+TEST_F(OneDnnBackwardTest, ConvGradWeightProductMatchesTheReference) {
+  const std::vector<ConvCase> cases = {
+      {"cnn_conv2", {3, 32, 14, 14}, {64, 32, 3, 3}, Ints({}, "pads", {1, 1, 1, 1})},
+      {"odd_outputs_asymmetric_pads", {2, 5, 9, 12}, {11, 5, 3, 3}, Ints({}, "pads", {0, 1, 2, 0})},
+      {"dilated_5x3", {2, 3, 20, 24}, {7, 3, 5, 3}, Ints(Ints({}, "pads", {4, 1, 4, 1}), "dilations", {2, 1})},
+      {"one_image", {1, 8, 10, 10}, {17, 8, 3, 3}, Ints({}, "pads", {1, 1, 1, 1})},
+  };
+  uint32_t seed = 120;
+  for (const ConvCase& c : cases) {
+    EXPECT_EQ(runtime::ConvGradWeightProductUnsupportedReason(GradWeightSpec(c.x, c.w, ConvOutput(c), c.attrs)), "")
+        << c.name;
+    ExpectGradWeightKernelMatchesRef(*this, env_, c, seed, runtime::onednn::BuildConvGradWeightProduct);
+    seed += 2;
+  }
+  const Attrs pads = Ints({}, "pads", {1, 1, 1, 1});
+  for (const KernelSpec& refused : {
+           GradWeightSpec({1, 8, 14, 14}, {4, 8, 3, 3}, {1, 4, 7, 7}, Ints(pads, "strides", {2, 2})),
+           GradWeightSpec({1, 3, 14, 14}, {4, 3, 3, 3}, {1, 4, 14, 14}, pads),  // 27 taps: the direct kernel's
+           GradWeightSpec({1, 8, 7, 7}, {4, 8, 3, 3}, {1, 4, 7, 7}, pads),      // rows 9 / 7 wide
+           GradWeightSpec({1, 8, 14, 14}, {4, 4, 3, 3}, {1, 4, 14, 14}, Int(pads, "group", 2)),
+       }) {
+    EXPECT_NE(runtime::ConvGradWeightProductUnsupportedReason(refused), "") << refused.attrs.ToString();
+  }
+  // Through the family's registration: an Inf in X meets a padding column's zero (NaN, where
+  // the reference's sum is finite or +-Inf); the output scan then runs the reference.
+  const ConvCase c = cases[1];
+  Tensor dy = Rand(ConvOutput(c), 7), x = Rand(c.x, 8);
+  x.mutable_data_as<float>()[3 * 12 + 11] = INFINITY;  // image 0, channel 0, row 3, last column
+  const Attrs attrs = Ints(c.attrs, "weight_shape", c.w);
+  auto got = Run(runtime::kConvGradWeightProductKernel, "ConvGradWeight", attrs, {dy, x}, {c.w, {c.w[0]}});
+  auto want = Run("ref", "ConvGradWeight", attrs, {dy, x}, {c.w, {c.w[0]}});
+  ASSERT_OK(got.status());
+  ASSERT_OK(want.status());
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string diff = testing::CompareTensors((*got)[i], (*want)[i], 1e-4, 1e-4);
+    EXPECT_TRUE(diff.empty()) << "output " << i << ": " << diff;
+  }
 }
 
 // Convolution gradients compute with IEEE arithmetic alone, so their kernels scan the outputs

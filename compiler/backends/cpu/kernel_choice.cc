@@ -196,6 +196,14 @@ KernelChoice ChooseConvKernel(const runtime::KernelSpec& spec, const std::string
   return Measure(spec, {"dconv", "onednn"}, rule, /*cold_constants=*/false);
 }
 
+// The weight gradient of a stride-1 convolution with many taps: oneDNN's against Kiln's
+// product over padded images ("wgrad"), whose padding columns make it slower on small images.
+KernelChoice ChooseGradWeightKernel(const runtime::KernelSpec& spec, const std::string& lowered) {
+  if (!runtime::ConvGradWeightProductUnsupportedReason(spec).empty()) return {lowered, ""};
+  return Measure(spec, {lowered, runtime::kConvGradWeightProductKernel}, {lowered, "rule: oneDNN without timing"},
+                 /*cold_constants=*/false);
+}
+
 }  // namespace
 
 KernelChoice ChooseKernel(const Node& node, const std::string& lowered, int64_t plan_constant_bytes) {
@@ -204,6 +212,7 @@ KernelChoice ChooseKernel(const Node& node, const std::string& lowered, int64_t 
   const bool cold = plan_constant_bytes > runtime::CachedConstantBytes();
   if (op == "MatMul" || op == "FusedMatMul" || op == "Gemm") return ChooseProductKernel(SpecOf(node), lowered);
   if (op == "Conv" || op == "FusedConv") return ChooseConvKernel(SpecOf(node), lowered, cold);
+  if (op == "ConvGradWeight") return ChooseGradWeightKernel(SpecOf(node), lowered);
   return {lowered, ""};
 }
 

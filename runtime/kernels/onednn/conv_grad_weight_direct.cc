@@ -22,35 +22,10 @@ namespace {
 // in the register file (16 vectors below AVX-512).
 constexpr int kRowsPerPass = 10;
 
-struct Geometry {
-  int64_t n = 0, c = 0, h = 0, w = 0, m = 0, oh = 0, ow = 0, kh = 0, kw = 0;
-  int64_t sh = 1, sw = 1, dh = 1, dw = 1, pad_top = 0, pad_left = 0;
-  int64_t taps() const { return c * kh * kw; }
-  int64_t pixels() const { return oh * ow; }
-};
+using Geometry = ConvGradWeightGeometry;
 
 StatusOr<Geometry> Analyze(const KernelSpec& spec) {
-  if (spec.op_type != "ConvGradWeight" || spec.inputs.size() != 2 || spec.outputs.empty())
-    return Unimplemented("not a ConvGradWeight");
-  const Dims& dy = spec.inputs[0].dims;
-  const Dims& x = spec.inputs[1].dims;
-  const Dims& dw = spec.outputs[0].dims;
-  if (dy.size() != 4 || x.size() != 4 || dw.size() != 4) return Unimplemented("2-D convolutions only");
-  if (spec.attrs.GetInt("group", 1) != 1) return Unimplemented("grouped convolution");
-  for (const auto* list : {&spec.inputs, &spec.outputs}) {
-    for (const TensorRef& t : *list) {
-      if (t.dtype != proto::DT_UNDEFINED && (t.dtype != proto::DT_FLOAT || t.layout != proto::LAYOUT_PLAIN))
-        return Unimplemented("plain float32 only");
-    }
-  }
-  if (spec.has_output(1) && spec.outputs[1].dims != Dims{dw[0]}) return Unimplemented("dB must be [M]");
-  ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry({x[2], x[3]}, {dw[2], dw[3]}, spec.attrs));
-  if (g.output != Dims{dy[2], dy[3]} || dy[0] != x[0] || dy[1] != dw[0] || x[1] != dw[1])
-    return Unimplemented("dY differs from the Conv output");
-  Geometry r;
-  r.n = x[0], r.c = x[1], r.h = x[2], r.w = x[3], r.m = dw[0], r.oh = dy[2], r.ow = dy[3], r.kh = dw[2], r.kw = dw[3];
-  r.sh = g.strides[0], r.sw = g.strides[1], r.dh = g.dilations[0], r.dw = g.dilations[1];
-  r.pad_top = g.pads[0], r.pad_left = g.pads[1];
+  ASSIGN_OR_RETURN(Geometry r, AnalyzeConvGradWeight(spec));
   if (r.taps() > kDirectGradWeightMaxTaps) return Unimplemented("more than ", kDirectGradWeightMaxTaps, " taps");
   return r;
 }
@@ -231,6 +206,32 @@ class DirectConvGradWeightKernel : public Kernel {
 };
 
 }  // namespace
+
+StatusOr<ConvGradWeightGeometry> AnalyzeConvGradWeight(const KernelSpec& spec) {
+  if (spec.op_type != "ConvGradWeight" || spec.inputs.size() != 2 || spec.outputs.empty())
+    return Unimplemented("not a ConvGradWeight");
+  const Dims& dy = spec.inputs[0].dims;
+  const Dims& x = spec.inputs[1].dims;
+  const Dims& dw = spec.outputs[0].dims;
+  if (dy.size() != 4 || x.size() != 4 || dw.size() != 4) return Unimplemented("2-D convolutions only");
+  if (spec.attrs.GetInt("group", 1) != 1) return Unimplemented("grouped convolution");
+  for (const auto* list : {&spec.inputs, &spec.outputs}) {
+    for (const TensorRef& t : *list) {
+      if (t.dtype != proto::DT_UNDEFINED && (t.dtype != proto::DT_FLOAT || t.layout != proto::LAYOUT_PLAIN))
+        return Unimplemented("plain float32 only");
+      if (t.dtype != proto::DT_UNDEFINED && t.num_elements() == 0) return Unimplemented("an empty tensor");
+    }
+  }
+  if (spec.has_output(1) && spec.outputs[1].dims != Dims{dw[0]}) return Unimplemented("dB must be [M]");
+  ASSIGN_OR_RETURN(WindowGeometry g, ComputeWindowGeometry({x[2], x[3]}, {dw[2], dw[3]}, spec.attrs));
+  if (g.output != Dims{dy[2], dy[3]} || dy[0] != x[0] || dy[1] != dw[0] || x[1] != dw[1])
+    return Unimplemented("dY differs from the Conv output");
+  ConvGradWeightGeometry r;
+  r.n = x[0], r.c = x[1], r.h = x[2], r.w = x[3], r.m = dw[0], r.oh = dy[2], r.ow = dy[3], r.kh = dw[2], r.kw = dw[3];
+  r.sh = g.strides[0], r.sw = g.strides[1], r.dh = g.dilations[0], r.dw = g.dilations[1];
+  r.pad_top = g.pads[0], r.pad_left = g.pads[1];
+  return r;
+}
 
 bool DirectConvGradWeightRuns(const KernelSpec& spec) { return Analyze(spec).ok(); }
 

@@ -17,6 +17,19 @@
 
 namespace kiln::runtime::onednn {
 
+/// A ConvGradWeight's shapes: X [n][c][h][w], dY [n][m][oh][ow], dW [m][c][kh][kw], the
+/// window's strides, dilations and top-left pads.
+struct ConvGradWeightGeometry {
+  int64_t n = 0, c = 0, h = 0, w = 0, m = 0, oh = 0, ow = 0, kh = 0, kw = 0;
+  int64_t sh = 1, sw = 1, dh = 1, dw = 1, pad_top = 0, pad_left = 0;
+  int64_t taps() const { return c * kh * kw; }
+  int64_t pixels() const { return oh * ow; }
+};
+
+/// The geometry of a ConvGradWeight that Kiln's own kernels take (2-D, one group, plain
+/// non-empty float32, dB [m] where asked), or why not.
+StatusOr<ConvGradWeightGeometry> AnalyzeConvGradWeight(const KernelSpec& spec);
+
 /// At most this many taps (input channels x kernel elements).
 constexpr int64_t kDirectGradWeightMaxTaps = 32;
 

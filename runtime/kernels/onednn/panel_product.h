@@ -87,15 +87,14 @@ inline bool FiniteWeights(const KernelSpec& spec) {
   return true;
 }
 
-// R rows of a (row r's column ic at a[r * lda + ic * kStep]: rows of a matrix, or with
-// lda 1 and kStep R a panel of R interleaved rows) times NB output-channel blocks of packed
-// weights (block b's panel at u + b * u_stride, [depth][kURow], W used per row: panels of
-// their own, or with u_stride W and kURow 2W two interleaved), over `depth` of a's columns,
+// R rows of A (row r's column ic at rows[r][ic * kStep]) times NB output-channel blocks of
+// packed weights (block b's panel at u + b * u_stride, [depth][kURow], W used per row: panels
+// of their own, or with u_stride W and kURow 2W two interleaved), over `depth` of A's columns,
 // into m (row stride ldm), or added to m where `accumulate`: each broadcast input feeds NB
 // multiply-adds.
 template <int W, int R, int NB, int kStep = 1, int kURow = W>
-KILN_INLINE void ProductTile(const float* a, int64_t lda, int64_t depth, const float* u, int64_t u_stride, float* m,
-                             int64_t ldm, bool accumulate) {
+KILN_INLINE void ProductTileOfRows(const float* const (&rows)[R], int64_t depth, const float* u, int64_t u_stride,
+                                   float* m, int64_t ldm, bool accumulate) {
   FloatVec<W> acc[NB][R];
 #pragma GCC unroll 2
   for (int b = 0; b < NB; ++b) {
@@ -111,7 +110,7 @@ KILN_INLINE void ProductTile(const float* a, int64_t lda, int64_t depth, const f
     for (int b = 0; b < NB; ++b) wv[b] = LoadVec<W>(ub[b] + ic * kURow);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const FloatVec<W> xv = Broadcast<W>(a[r * lda + ic * kStep]);
+      const FloatVec<W> xv = Broadcast<W>(rows[r][ic * kStep]);
 #pragma GCC unroll 2
       for (int b = 0; b < NB; ++b) acc[b][r] += xv * wv[b];
     }
@@ -121,6 +120,17 @@ KILN_INLINE void ProductTile(const float* a, int64_t lda, int64_t depth, const f
 #pragma GCC unroll 2
     for (int b = 0; b < NB; ++b) StoreVec<W>(m + r * ldm + b * W, acc[b][r]);
   }
+}
+
+// The same with A's rows lda apart from a (row r's column ic at a[r * lda + ic * kStep]: rows
+// of a matrix, or with lda 1 and kStep R a panel of R interleaved rows).
+template <int W, int R, int NB, int kStep = 1, int kURow = W>
+KILN_INLINE void ProductTile(const float* a, int64_t lda, int64_t depth, const float* u, int64_t u_stride, float* m,
+                             int64_t ldm, bool accumulate) {
+  const float* rows[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) rows[r] = a + r * lda;
+  ProductTileOfRows<W, R, NB, kStep, kURow>(rows, depth, u, u_stride, m, ldm, accumulate);
 }
 
 // The depth of a slice over which the two-block tiles run while a pair of panels stays in L1:
