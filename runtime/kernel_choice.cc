@@ -26,6 +26,9 @@ namespace kiln::runtime {
 std::string SmallProductUnsupportedReason(const KernelSpec& spec) { return onednn::SmallMatMulUnsupportedReason(spec); }
 int64_t SmallProductRows(const KernelSpec& spec) { return onednn::SmallMatMulRows(spec); }
 int64_t SmallProductMaxRows() { return onednn::kSmallMatMulMaxRows; }
+std::string BlockedProductUnsupportedReason(const KernelSpec& spec) {
+  return onednn::BlockedMatMulUnsupportedReason(spec);
+}
 std::string SmallConvUnsupportedReason(const KernelSpec& spec) { return onednn::SmallConvUnsupportedReason(spec); }
 double SmallConvMacs(const KernelSpec& spec) { return onednn::SmallConvMacs(spec); }
 double SmallConvMaxMacs() { return onednn::kSmallConvMaxMacs; }

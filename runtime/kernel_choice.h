@@ -55,6 +55,8 @@ std::string ConvGradWeightProductUnsupportedReason(const KernelSpec& spec);
 /// for products with more rows than "gemv" is offered; it runs what "gemv" runs
 /// (SmallProductUnsupportedReason) and is offered by measurement against oneDNN.
 inline constexpr char kBlockedProductKernel[] = "sgemm";
+/// "" when the "sgemm" kernel runs `spec`, else a short reason.
+std::string BlockedProductUnsupportedReason(const KernelSpec& spec);
 
 /// One kernel's timing: its fastest round and its median round, in ms per run.
 struct KernelTiming {

@@ -203,6 +203,18 @@ TEST_F(SmallMatMulTest, RefusesWhatItDoesNotCompute) {
   EXPECT_EQ(Refusal({"ok", "Gemm", {{3, 8}, {8, 4}, {4}}, {3, 4}, GemmAttrs(0, 0, 1, 1)}), "");
   EXPECT_NE(Refusal({"conv", "Conv", {{1, 1, 4, 4}, {1, 1, 3, 3}}, {1, 1, 2, 2}, {}}), "");
   EXPECT_EQ(runtime::SmallProductRows(KernelSpec{}), 0);
+  // The blocked kernel copies blocks of A's rows whole: not past its depth.
+  const int64_t deep = runtime::onednn::kBlockedMatMulMaxDepth + 1;
+  KernelSpec spec;
+  spec.op_type = "MatMul";
+  spec.inputs = {TensorRef{proto::DT_FLOAT, {40, deep}, nullptr}, TensorRef{proto::DT_FLOAT, {deep, 2}, nullptr}};
+  spec.constant_inputs = {false, true};
+  spec.outputs = {TensorRef{proto::DT_FLOAT, {40, 2}, nullptr}};
+  EXPECT_EQ(runtime::SmallProductUnsupportedReason(spec), "");
+  EXPECT_NE(runtime::BlockedProductUnsupportedReason(spec), "");
+  spec.inputs[0].dims = {40, deep - 1};
+  spec.inputs[1].dims = {deep - 1, 2};
+  EXPECT_EQ(runtime::BlockedProductUnsupportedReason(spec), "");
 }
 
 TEST_F(SmallMatMulTest, NanAndInfinityPropagate) {

@@ -145,7 +145,9 @@ KernelChoice Measure(const runtime::KernelSpec& spec, const std::vector<std::str
 KernelChoice ChooseProductKernel(const runtime::KernelSpec& spec, const std::string& lowered) {
   if (!runtime::SmallProductUnsupportedReason(spec).empty()) return {lowered, ""};
   const int64_t rows = runtime::SmallProductRows(spec);
+  const bool blocked = runtime::BlockedProductUnsupportedReason(spec).empty();
   if (rows > runtime::SmallProductMaxRows()) {
+    if (!blocked) return {lowered, ""};
     return Measure(spec, {lowered, runtime::kBlockedProductKernel}, {lowered, "rule: oneDNN without timing"},
                    /*cold_constants=*/false);
   }
@@ -158,7 +160,7 @@ KernelChoice ChooseProductKernel(const runtime::KernelSpec& spec, const std::str
           : KernelChoice{"onednn",
                          "rule: " + std::to_string(rows) + " rows > " + std::to_string(kSmallProductRuleRows)};
   std::vector<std::string> candidates = {"gemv", "onednn"};
-  if (rows > kSmallProductRuleRows) candidates.push_back(runtime::kBlockedProductKernel);
+  if (rows > kSmallProductRuleRows && blocked) candidates.push_back(runtime::kBlockedProductKernel);
   return Measure(spec, candidates, rule, /*cold_constants=*/false);
 }
 

@@ -515,6 +515,13 @@ std::string SmallMatMulUnsupportedReason(const KernelSpec& spec) {
   return g.ok() ? "" : g.status().message();
 }
 
+std::string BlockedMatMulUnsupportedReason(const KernelSpec& spec) {
+  auto g = Analyze(spec);
+  if (!g.ok()) return g.status().message();
+  if (g->k > kBlockedMatMulMaxDepth) return "a depth over " + std::to_string(kBlockedMatMulMaxDepth);
+  return "";
+}
+
 int64_t SmallMatMulRows(const KernelSpec& spec) {
   auto g = Analyze(spec);
   return g.ok() ? g->m : 0;
@@ -525,6 +532,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildSmallMatMul(const KernelSpec& spec, SimdL
   auto g = Analyze(spec);
   if (!g.ok()) return g.status().WithContext(spec.Label());
   if (!spec.is_constant_input(1)) return Unimplemented(spec.Label(), ": B has no data");
+  if (blocked && g->k > kBlockedMatMulMaxDepth)
+    return Unimplemented(spec.Label(), ": ", BlockedMatMulUnsupportedReason(spec));
   auto kernel = std::make_unique<SmallMatMulKernel>(spec, *g, level, blocked);
   if (!kernel->allocated()) return Internal(spec.Label(), ": cannot allocate the packed weights");
   Status s = kernel->PrepareActivation(spec);

@@ -35,6 +35,12 @@ constexpr int64_t kSmallMatMulMaxRows = 32;
 /// 2-D (or 1-D) float32 constant, every tensor plain, a bias or Gemm's C per column or
 /// of the output's shape.
 std::string SmallMatMulUnsupportedReason(const KernelSpec& spec);
+/// The deepest product (K) the blocked kernel takes: a share copies blocks of 192 rows of A
+/// whole, 13 MiB at this depth.
+constexpr int64_t kBlockedMatMulMaxDepth = 16384;
+/// Why "sgemm" cannot run `spec` ("" when it can): SmallMatMulUnsupportedReason's, or a
+/// depth past kBlockedMatMulMaxDepth.
+std::string BlockedMatMulUnsupportedReason(const KernelSpec& spec);
 /// The rows (M) of the product `spec` describes (its batch dimensions folded in); 0 when
 /// SmallMatMulUnsupportedReason refuses it.
 int64_t SmallMatMulRows(const KernelSpec& spec);
