@@ -304,6 +304,40 @@ struct BlockedItem {
   float* m;
 };
 
+// Columns [p0, p0 + 8) of six rows (src[r] + p0) into out, interleaved: out[j * 6 + r] =
+// src[r][p0 + j], by an 8 x 8 transpose on GCC's shuffles (rows 6 and 7 repeat row 5; each
+// column's store is overwritten past its 6 floats by the next one's, the last one's cut).
+KILN_INLINE void InterleaveSixRows(const float* const (&src)[6], int64_t p0, float* out) {
+  using V = FloatVec<8>;
+  using I = VecTypes<8>::I;
+  V r[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) r[i] = LoadVec<8>(src[i < 6 ? i : 5] + p0);
+  V t[8], u[8], c[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = __builtin_shuffle(r[2 * i], r[2 * i + 1], I{0, 8, 1, 9, 4, 12, 5, 13});
+    t[2 * i + 1] = __builtin_shuffle(r[2 * i], r[2 * i + 1], I{2, 10, 3, 11, 6, 14, 7, 15});
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
+    u[4 * h] = __builtin_shuffle(t[4 * h], t[4 * h + 2], I{0, 1, 8, 9, 4, 5, 12, 13});
+    u[4 * h + 1] = __builtin_shuffle(t[4 * h], t[4 * h + 2], I{2, 3, 10, 11, 6, 7, 14, 15});
+    u[4 * h + 2] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], I{0, 1, 8, 9, 4, 5, 12, 13});
+    u[4 * h + 3] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], I{2, 3, 10, 11, 6, 7, 14, 15});
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {  // u[j]: columns j and j + 4 of rows 0-3; u[j + 4]: of rows 4-7
+    c[j] = __builtin_shuffle(u[j], u[j + 4], I{0, 1, 2, 3, 8, 9, 10, 11});
+    c[j + 4] = __builtin_shuffle(u[j], u[j + 4], I{4, 5, 6, 7, 12, 13, 14, 15});
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < 7; ++j) StoreVec<8>(out + j * 6, c[j]);
+  float last[8];
+  StoreVec<8>(last, c[7]);
+  std::memcpy(out + 42, last, 6 * sizeof(float));
+}
+
 template <int W>
 KILN_INLINE void RunBlockedItem(const BlockedProblem& q, const BlockedItem& it) {
   constexpr int R = TileRows<W>();
@@ -314,6 +348,20 @@ KILN_INLINE void RunBlockedItem(const BlockedProblem& q, const BlockedItem& it) 
   // read one sequential stream.
   for (int64_t t = 0; t < padded; t += R) {
     float* panel = it.a + t * k;
+    if constexpr (W == 8 && R == 6) {
+      if (t + R <= rows && g.a_step == 1) {  // a whole tile of plain rows: 8 columns at a time
+        const float* src[6];
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; ++r) src[r] = q.a + (it.r0 + t + r) * g.lda;
+        int64_t p = 0;
+        for (; p + 8 <= k; p += 8) InterleaveSixRows(src, p, panel + p * 6);
+        for (; p < k; ++p) {
+#pragma GCC unroll 6
+          for (int r = 0; r < 6; ++r) panel[p * 6 + r] = src[r][p];
+        }
+        continue;
+      }
+    }
     for (int64_t r = 0; r < R; ++r) {
       if (t + r >= rows) {
         for (int64_t p = 0; p < k; ++p) panel[p * R + r] = 0;
