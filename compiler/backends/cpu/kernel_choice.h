@@ -1,10 +1,11 @@
 // Where more than one kernel family can run a step, which one it gets: the products
-// (MatMul, FusedMatMul, Gemm) with few rows and constant weights, which both oneDNN's
-// matmul ("onednn") and the small-product kernel ("gemv") run, and small channels-last
-// convolutions, which oneDNN and the direct convolution ("dconv") run, 3x3 convolutions,
-// which oneDNN runs directly ("onednn") or by Winograd ("winograd"), as Kiln's Winograd does
-// ("wino23"), and strided convolutions, which Kiln's gathered-rows product ("im2col") runs
-// too. The candidates are timed
+// (MatMul, FusedMatMul, Gemm) with constant weights, which oneDNN's matmul ("onednn"), the
+// small-product kernel ("gemv", few rows) and the blocked product ("sgemm", from 9 rows)
+// run; small channels-last convolutions, which oneDNN and the direct convolution ("dconv")
+// run; 3x3 convolutions, which oneDNN runs directly ("onednn") or by Winograd ("winograd"),
+// as Kiln's Winograd does ("wino23"); strided convolutions, which Kiln's gathered-rows
+// product ("im2col") runs too; and the weight gradients of stride-1 convolutions with many
+// taps, which Kiln's product over padded images ("wgrad") runs too. The candidates are timed
 // once here, at compile time, and the winner cached on disk, keyed by the CPU model, its
 // instruction-set limit, the thread count, the product's shapes and attributes and the
 // candidate set. Without timing (KILN_KERNEL_TIMING=0; tests) a fixed rule decides.
