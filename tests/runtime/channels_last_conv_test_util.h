@@ -17,6 +17,7 @@
 #include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/onednn/vector_recurrent.h"  // SimdLevel
+#include "tests/runtime/simd_levels.h"
 #include "tests/test_util.h"
 
 namespace kiln::testing {
@@ -110,22 +111,16 @@ class ChannelsLastConvTest : public ::testing::Test {
                                   const std::vector<Tensor>& in) {
     using runtime::onednn::SimdLevel;
     const Tensor want = Reference(c, in);
-    for (int threads : {1, 3}) {
-      const int saved = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-        if (!runtime::onednn::CpuHas(level)) continue;
-        for (bool in_place : {false, true}) {
-          if (in_place && !c.residual) continue;
-          auto got = Run(build, c, in, level, in_place);
-          ASSERT_TRUE(got.ok()) << c.name << ": " << got.status().message();
-          const std::string diff = CompareTensors(*got, want, 2e-5, 1e-4);
-          EXPECT_TRUE(diff.empty()) << c.name << ", " << threads << " threads, level " << static_cast<int>(level)
-                                    << ", in place " << in_place << ": " << diff;
-        }
+    ForEachThreadCountAndLevel([&](SimdLevel level, int threads) {
+      for (bool in_place : {false, true}) {
+        if (in_place && !c.residual) continue;
+        auto got = Run(build, c, in, level, in_place);
+        ASSERT_TRUE(got.ok()) << c.name << ": " << got.status().message();
+        const std::string diff = CompareTensors(*got, want, 2e-5, 1e-4);
+        EXPECT_TRUE(diff.empty()) << c.name << ", " << threads << " threads, level " << static_cast<int>(level)
+                                  << ", in place " << in_place << ": " << diff;
       }
-      omp_set_num_threads(saved);
-    }
+    });
   }
 
   dnnl::engine engine_{dnnl::engine::kind::cpu, 0};

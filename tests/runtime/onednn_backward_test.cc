@@ -18,6 +18,7 @@
 #include "runtime/kernels/onednn/max_pool_direct.h"
 #include "runtime/kernels/onednn/onednn_common.h"
 #include "runtime/session.h"
+#include "tests/runtime/simd_levels.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -201,31 +202,25 @@ void ExpectGradWeightKernelMatchesRef(OneDnnBackwardTest& t, ExecEnv& env, const
     if (bias) dims.push_back({c.w[0]});
     auto want = t.Run("ref", "ConvGradWeight", attrs, {dy, x}, dims);
     ASSERT_OK(want.status());
-    for (int threads : {1, 3}) {
-      const int saved = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-        if (!runtime::onednn::CpuHas(level)) continue;
-        KernelSpec spec;
-        spec.name = c.name;
-        spec.op_type = "ConvGradWeight";
-        spec.attrs = attrs;
-        spec.env = &env;
-        spec.inputs = {dy.ref(), x.ref()};
-        std::vector<Tensor> got;
-        for (const Dims& d : dims) got.emplace_back(proto::DT_FLOAT, d);
-        for (Tensor& g : got) spec.outputs.push_back(g.ref());
-        auto kernel = build(spec, level);
-        ASSERT_OK(kernel.status());
-        for (int run = 0; run < 2; ++run) ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));  // no state kept
-        for (size_t i = 0; i < dims.size(); ++i) {
-          const std::string diff = testing::CompareTensors(got[i], (*want)[i], 1e-4, 1e-4);
-          EXPECT_TRUE(diff.empty()) << c.name << " output " << i << ", level " << static_cast<int>(level) << ", "
-                                    << threads << " threads: " << diff;
-        }
+    testing::ForEachThreadCountAndLevel([&](SimdLevel level, int threads) {
+      KernelSpec spec;
+      spec.name = c.name;
+      spec.op_type = "ConvGradWeight";
+      spec.attrs = attrs;
+      spec.env = &env;
+      spec.inputs = {dy.ref(), x.ref()};
+      std::vector<Tensor> got;
+      for (const Dims& d : dims) got.emplace_back(proto::DT_FLOAT, d);
+      for (Tensor& g : got) spec.outputs.push_back(g.ref());
+      auto kernel = build(spec, level);
+      ASSERT_OK(kernel.status());
+      for (int run = 0; run < 2; ++run) ASSERT_OK((*kernel)->Run(spec.inputs, spec.outputs));  // no state kept
+      for (size_t i = 0; i < dims.size(); ++i) {
+        const std::string diff = testing::CompareTensors(got[i], (*want)[i], 1e-4, 1e-4);
+        EXPECT_TRUE(diff.empty()) << c.name << " output " << i << ", level " << static_cast<int>(level) << ", "
+                                  << threads << " threads: " << diff;
       }
-      omp_set_num_threads(saved);
-    }
+    });
   }
 }
 
@@ -588,8 +583,7 @@ TEST_F(OneDnnBackwardTest, BatchNormChannelKernels) {
         each.attrs.SetInt("relu", relu);
         auto want = Run("ref", "BatchNormTraining", each.attrs, {x, scale, b, rm, rv}, {x_dims, {c}, {c}, {c}, {c}});
         ASSERT_OK(want.status());
-        for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-          if (!runtime::onednn::CpuHas(level)) continue;
+        for (SimdLevel level : testing::CpuSimdLevels()) {
           SCOPED_TRACE(::testing::Message() << "level " << static_cast<int>(level) << " relu " << relu);
           std::vector<Tensor> got;
           std::vector<TensorRef> got_refs;

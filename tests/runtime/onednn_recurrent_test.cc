@@ -18,6 +18,7 @@
 #include "ir/core/ops/recurrent.h"
 #include "runtime/kernel.h"
 #include "runtime/kernels/onednn/vector_recurrent.h"
+#include "tests/runtime/simd_levels.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -211,8 +212,7 @@ TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
   }
   // ...and the vector kernel on every instruction set this CPU has.
   Threads threads(3);
-  for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (!runtime::onednn::CpuHas(level)) continue;
+  for (SimdLevel level : testing::CpuSimdLevels()) {
     ExpectMatchesRef(Vector(c, level, false), "vector kernel, level " + std::to_string(static_cast<int>(level)), c.op,
                      c, c.ForwardInputs(1), ForwardOutputs(c, lstm));
     // Without the workspace (inference), where a small batch's steps split their hidden units.
@@ -260,8 +260,7 @@ void OneDnnRecurrentTest::ExpectBackwardMatchesReference(const Case& c, double a
   ExpectMatchesRef(Backend("onednn"), "onednn", c.op + "Grad", c, inputs, outputs, atol, rtol);
   if (c.kind() == CellKind::kGru) {  // ...and GRU's vector kernel on every instruction set this CPU has
     Threads threads(3);
-    for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-      if (!runtime::onednn::CpuHas(level)) continue;
+    for (SimdLevel level : testing::CpuSimdLevels()) {
       ExpectMatchesRef(Vector(c, level, true), "vector kernel, level " + std::to_string(static_cast<int>(level)),
                        c.op + "Grad", c, inputs, outputs, atol, rtol);
     }
@@ -286,8 +285,7 @@ void OneDnnRecurrentTest::ExpectBackwardMatchesReference(const Case& c, double a
   // ...and the vector kernel on every instruction set this CPU has, with and without it.
   if (c.peepholes) return;
   Threads threads(3);
-  for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (!runtime::onednn::CpuHas(level)) continue;
+  for (SimdLevel level : testing::CpuSimdLevels()) {
     const std::string what = "vector kernel, level " + std::to_string(static_cast<int>(level));
     ExpectMatchesRef(Vector(c, level, true), what, c.op + "Grad", c, inputs, outputs, atol, rtol);
     ExpectMatchesRef(Vector(c, level, true), what + ", workspace", c.op + "Grad", c, with_workspace, outputs, atol,

@@ -17,6 +17,7 @@
 #include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
 #include "runtime/kernel_choice.h"
+#include "tests/runtime/simd_levels.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -100,14 +101,7 @@ class SmallConvTest : public ::testing::Test {
   }
 
   void ExpectMatchesRefEverywhere(const ConvCase& c, const std::vector<Tensor>& in) {
-    for (int threads : {1, 3}) {
-      const int saved = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-        if (runtime::onednn::CpuHas(level)) ExpectMatchesRef(c, level, in);
-      }
-      omp_set_num_threads(saved);
-    }
+    testing::ForEachThreadCountAndLevel([&](SimdLevel level, int) { ExpectMatchesRef(c, level, in); });
   }
 
   dnnl::engine engine_{dnnl::engine::kind::cpu, 0};

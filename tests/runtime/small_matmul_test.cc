@@ -17,6 +17,7 @@
 #include "ir/core/fused_ops.h"
 #include "runtime/kernel.h"
 #include "runtime/kernel_choice.h"
+#include "tests/runtime/simd_levels.h"
 #include "tests/test_util.h"
 
 namespace kiln {
@@ -83,17 +84,11 @@ class SmallMatMulTest : public ::testing::Test {
   // Both kernels, or the blocked one alone (`only_blocked`: shapes beyond "gemv"'s rows).
   void ExpectMatchesRefEverywhere(const Product& p, bool only_blocked = false) {
     const std::vector<Tensor> in = Inputs(p, 7);
-    for (int threads : {1, 3}) {
-      const int saved = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-        if (!runtime::onednn::CpuHas(level)) continue;
-        for (bool blocked : {false, true}) {
-          if (blocked || !only_blocked) ExpectMatchesRef(p, level, blocked, in);
-        }
+    testing::ForEachThreadCountAndLevel([&](SimdLevel level, int) {
+      for (bool blocked : {false, true}) {
+        if (blocked || !only_blocked) ExpectMatchesRef(p, level, blocked, in);
       }
-      omp_set_num_threads(saved);
-    }
+    });
   }
 
   std::string Refusal(const Product& p, bool b_constant = true) {
@@ -221,8 +216,7 @@ TEST_F(SmallMatMulTest, NanAndInfinityPropagate) {
   const Product p{"nan", "FusedMatMul", {{1, 20}, {20, 40}, {40}}, {1, 40}, Activation("Relu")};
   std::vector<Tensor> in = Inputs(p, 3);
   in[0].mutable_data_as<float>()[4] = NAN;
-  for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (!runtime::onednn::CpuHas(level)) continue;
+  for (SimdLevel level : testing::CpuSimdLevels()) {
     for (bool blocked : {false, true}) {
       Tensor out(proto::DT_FLOAT, p.output);
       KernelSpec spec = Spec(p, in, out);
