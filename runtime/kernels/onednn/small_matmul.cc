@@ -305,31 +305,31 @@ struct BlockedItem {
 };
 
 // Columns [p0, p0 + 8) of six rows (src[r] + p0) into out, interleaved: out[j * 6 + r] =
-// src[r][p0 + j], by an 8 x 8 transpose on GCC's shuffles (rows 6 and 7 repeat row 5; each
-// column's store is overwritten past its 6 floats by the next one's, the last one's cut).
+// src[r][p0 + j], by an 8 x 8 transpose (rows 6 and 7 repeat row 5; each column's store is
+// overwritten past its 6 floats by the next one's, the last one's cut). On
+// __builtin_shufflevector, not GCC's __builtin_shuffle: the fuzzers build with clang.
 KILN_INLINE void InterleaveSixRows(const float* const (&src)[6], int64_t p0, float* out) {
   using V = FloatVec<8>;
-  using I = VecTypes<8>::I;
   V r[8];
 #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) r[i] = LoadVec<8>(src[i < 6 ? i : 5] + p0);
   V t[8], u[8], c[8];
 #pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) {
-    t[2 * i] = __builtin_shuffle(r[2 * i], r[2 * i + 1], I{0, 8, 1, 9, 4, 12, 5, 13});
-    t[2 * i + 1] = __builtin_shuffle(r[2 * i], r[2 * i + 1], I{2, 10, 3, 11, 6, 14, 7, 15});
+    t[2 * i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[2 * i + 1] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
   }
 #pragma GCC unroll 2
   for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
-    u[4 * h] = __builtin_shuffle(t[4 * h], t[4 * h + 2], I{0, 1, 8, 9, 4, 5, 12, 13});
-    u[4 * h + 1] = __builtin_shuffle(t[4 * h], t[4 * h + 2], I{2, 3, 10, 11, 6, 7, 14, 15});
-    u[4 * h + 2] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], I{0, 1, 8, 9, 4, 5, 12, 13});
-    u[4 * h + 3] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], I{2, 3, 10, 11, 6, 7, 14, 15});
+    u[4 * h] = __builtin_shufflevector(t[4 * h], t[4 * h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[4 * h + 1] = __builtin_shufflevector(t[4 * h], t[4 * h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    u[4 * h + 2] = __builtin_shufflevector(t[4 * h + 1], t[4 * h + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[4 * h + 3] = __builtin_shufflevector(t[4 * h + 1], t[4 * h + 3], 2, 3, 10, 11, 6, 7, 14, 15);
   }
 #pragma GCC unroll 4
   for (int j = 0; j < 4; ++j) {  // u[j]: columns j and j + 4 of rows 0-3; u[j + 4]: of rows 4-7
-    c[j] = __builtin_shuffle(u[j], u[j + 4], I{0, 1, 2, 3, 8, 9, 10, 11});
-    c[j + 4] = __builtin_shuffle(u[j], u[j + 4], I{4, 5, 6, 7, 12, 13, 14, 15});
+    c[j] = __builtin_shufflevector(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    c[j + 4] = __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
   }
 #pragma GCC unroll 8
   for (int j = 0; j < 7; ++j) StoreVec<8>(out + j * 6, c[j]);
