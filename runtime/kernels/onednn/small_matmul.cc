@@ -378,10 +378,24 @@ KILN_INLINE void RunBlockedItem(const BlockedProblem& q, const BlockedItem& it) 
     for (int64_t s = 0; s < slices; ++s) {
       const int64_t d0 = k * s / slices, depth = k * (s + 1) / slices - d0;
       int64_t kb = c0;
+      // The next pair's slice into L2 while this pair's tiles run, spread over the tiles, where
+      // they are many (8 lines a tile or fewer): else the prefetches cost more than they save.
+      // 2-core EPYC Zen 3, best of 4 alternating: MatMul 2048^3 187 GFLOP/s, 179 without;
+      // 64x784x512 (18 lines a tile) 3% slower with them.
+      const int64_t slice_lines = depth * 2 * W * static_cast<int64_t>(sizeof(float)) / 64, tiles = padded / R;
+      const int64_t lines_per_tile = (slice_lines + tiles - 1) / tiles;
+      const bool prefetch = lines_per_tile <= 8;
       for (; kb + 2 <= c1; kb += 2) {
-        for (int64_t r = 0; r < padded; r += R)
+        const char* next =
+            prefetch && kb + 4 <= c1 ? reinterpret_cast<const char*>(q.packed + ((kb + 2) * k + d0 * 2) * W) : nullptr;
+        for (int64_t r = 0, t = 0; r < padded; r += R, ++t) {
+          if (next) {
+            for (int64_t l = t * lines_per_tile; l < std::min(slice_lines, (t + 1) * lines_per_tile); ++l)
+              __builtin_prefetch(next + l * 64, 0, 2);
+          }
           ProductTile<W, R, 2, R, 2 * W>(it.a + r * k + d0 * R, 1, depth, q.packed + (kb * k + d0 * 2) * W, W,
                                          it.m + r * ldm + (kb - c0) * W, ldm, s > 0);
+        }
       }
       if (kb < c1) {
         for (int64_t r = 0; r < padded; r += R)
