@@ -298,6 +298,22 @@ KILN_INLINE void UpdateCells(const Problem& p, float* g, const float* h_in, floa
   constexpr int W = S::W;
   using V = typename Vec<W>::V;
   const int64_t Hp = p.Hp;
+  if (p.kind == CellKind::kLstm && !p.peep && !record) {
+    // The gates' activations first, one exp an iteration (i, o, f in one loop: contiguous),
+    // then the cell: the out-of-order window then spans several iterations' chains, where one
+    // iteration of all five exps and the cell's math filled it alone (LSTM 128 at batch 64,
+    // EPYC Zen 3: 0.57 -> 0.45 ms of a thread's 3.7).
+    for (int k = 0; k < 3; ++k) {
+      for (int64_t j = j0; j < j1; j += W) Store<W>(g + k * Hp + j, Sigmoid<W>(Load<W>(g + k * Hp + j)));
+    }
+    for (int64_t j = j0; j < j1; j += W) Store<W>(g + 3 * Hp + j, Tanh<W>(Load<W>(g + 3 * Hp + j)));
+    for (int64_t j = j0; j < j1; j += W) {
+      const V cell = Load<W>(g + 2 * Hp + j) * Load<W>(c + j) + Load<W>(g + j) * Load<W>(g + 3 * Hp + j);
+      Store<W>(c + j, cell);
+      Store<W>(h_out + j, Load<W>(g + Hp + j) * Tanh<W>(cell));
+    }
+    return;
+  }
   for (int64_t j = j0; j < j1; j += W) {
     V next{};
     switch (p.kind) {
