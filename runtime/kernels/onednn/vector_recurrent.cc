@@ -154,7 +154,9 @@ KILN_INLINE typename Vec<W>::V Splat(float s) {
 }
 
 // c[r][j] (r < kRows, j < kVecs * W) = (init ? init[j] : c[r][j]) + sum_p a[r][p] b[p][j],
-// a[r][p] at a[r * lda + p * a_step].
+// a[r][p] at a[r * lda + p * a_step]. c is added after the sum, not loaded before it: a
+// step's gates, projected long before, come from L3, and the FMA chains waited for them at
+// every block (LSTM 128 batch 64 1-3% faster in five alternating pairs, EPYC Zen 3).
 template <int W, int kRows, int kVecs>
 KILN_INLINE void Block(const float* a, int64_t lda, int64_t a_step, int64_t k, const float* b, int64_t ldb, float* c,
                        int64_t ldc, const float* init) {
@@ -163,7 +165,7 @@ KILN_INLINE void Block(const float* a, int64_t lda, int64_t a_step, int64_t k, c
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 16
-    for (int v = 0; v < kVecs; ++v) acc[r][v] = Load<W>((init ? init : c + r * ldc) + v * W);
+    for (int v = 0; v < kVecs; ++v) acc[r][v] = init ? Load<W>(init + v * W) : V{};
   }
   for (int64_t p = 0; p < k; ++p) {
     V bv[kVecs];
@@ -179,7 +181,8 @@ KILN_INLINE void Block(const float* a, int64_t lda, int64_t a_step, int64_t k, c
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 16
-    for (int v = 0; v < kVecs; ++v) Store<W>(c + r * ldc + v * W, acc[r][v]);
+    for (int v = 0; v < kVecs; ++v)
+      Store<W>(c + r * ldc + v * W, init ? acc[r][v] : acc[r][v] + Load<W>(c + r * ldc + v * W));
   }
 }
 
