@@ -19,7 +19,8 @@ if [ -f "$BUILD_DIR/CMakeCache.txt" ] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ni
   echo "build: $BUILD_DIR was configured with another generator; reconfiguring"
   rm -rf "$BUILD_DIR/CMakeCache.txt" "$BUILD_DIR/CMakeFiles"
 fi
-if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+# Configured again whenever CMAKE_ARGS are given, so that an existing tree takes them too.
+if [ ! -f "$BUILD_DIR/build.ninja" ] || [ -n "${CMAKE_ARGS:-}" ]; then
   # shellcheck disable=SC2086  # CMAKE_ARGS is a list of flags
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CMAKE_ARGS:-}
 fi

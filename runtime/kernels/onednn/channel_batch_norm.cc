@@ -164,16 +164,12 @@ KILN_INLINE void BackwardChannels(const Problem& q, int64_t c0, int64_t c1) {
 
 using ChannelsFn = void (*)(const Problem&, int64_t, int64_t);
 
-__attribute__((target("avx512f"))) void ForwardAvx512(const Problem& q, int64_t c0, int64_t c1) {
-  ForwardChannels<16>(q, c0, c1);
-}
+KILN_TARGET_AVX512 void ForwardAvx512(const Problem& q, int64_t c0, int64_t c1) { ForwardChannels<16>(q, c0, c1); }
 __attribute__((target("avx2,fma"))) void ForwardAvx2(const Problem& q, int64_t c0, int64_t c1) {
   ForwardChannels<8>(q, c0, c1);
 }
 void ForwardGeneric(const Problem& q, int64_t c0, int64_t c1) { ForwardChannels<4>(q, c0, c1); }
-__attribute__((target("avx512f"))) void BackwardAvx512(const Problem& q, int64_t c0, int64_t c1) {
-  BackwardChannels<16>(q, c0, c1);
-}
+KILN_TARGET_AVX512 void BackwardAvx512(const Problem& q, int64_t c0, int64_t c1) { BackwardChannels<16>(q, c0, c1); }
 __attribute__((target("avx2,fma"))) void BackwardAvx2(const Problem& q, int64_t c0, int64_t c1) {
   BackwardChannels<8>(q, c0, c1);
 }

@@ -128,8 +128,7 @@ KILN_INLINE void RunImages(const Problem& q, int64_t n0, int64_t n1, float* col,
   }
 }
 
-__attribute__((target("avx512f,fma"))) void RunAvx512(const Problem& q, int64_t n0, int64_t n1, float* col,
-                                                      float* dy_row, float* acc) {
+KILN_TARGET_AVX512 void RunAvx512(const Problem& q, int64_t n0, int64_t n1, float* col, float* dy_row, float* acc) {
   RunImages<16>(q, n0, n1, col, dy_row, acc);
 }
 __attribute__((target("avx2,fma"))) void RunAvx2(const Problem& q, int64_t n0, int64_t n1, float* col, float* dy_row,

@@ -326,7 +326,7 @@ KILN_INLINE void RunRows(const Problem& q) {
   }
 }
 
-__attribute__((target("avx512f,fma"))) void RunAvx512(const Problem& q) { RunRows<16>(q); }
+KILN_TARGET_AVX512 void RunAvx512(const Problem& q) { RunRows<16>(q); }
 __attribute__((target("avx2,fma"))) void RunAvx2(const Problem& q) { RunRows<8>(q); }
 void RunGeneric(const Problem& q) { RunRows<4>(q); }
 

@@ -268,7 +268,7 @@ KILN_INLINE void RunPanels(const Problem& q) {
   }
 }
 
-__attribute__((target("avx512f,fma"))) void RunAvx512(const Problem& q) { RunPanels<Avx512Shape>(q); }
+KILN_TARGET_AVX512 void RunAvx512(const Problem& q) { RunPanels<Avx512Shape>(q); }
 __attribute__((target("avx2,fma"))) void RunAvx2(const Problem& q) { RunPanels<Avx2Shape>(q); }
 void RunGeneric(const Problem& q) { RunPanels<GenericShape>(q); }
 
@@ -416,9 +416,7 @@ KILN_INLINE void RunBlockedItem(const BlockedProblem& q, const BlockedItem& it) 
   }
 }
 
-__attribute__((target("avx512f,fma"))) void RunBlockedAvx512(const BlockedProblem& q, const BlockedItem& it) {
-  RunBlockedItem<16>(q, it);
-}
+KILN_TARGET_AVX512 void RunBlockedAvx512(const BlockedProblem& q, const BlockedItem& it) { RunBlockedItem<16>(q, it); }
 __attribute__((target("avx2,fma"))) void RunBlockedAvx2(const BlockedProblem& q, const BlockedItem& it) {
   RunBlockedItem<8>(q, it);
 }

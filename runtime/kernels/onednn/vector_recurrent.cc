@@ -744,18 +744,13 @@ struct Isa {
   void (*backward)(const Problem&, const GradProblem&);
   void (*weight_grads)(const Problem&, const GradProblem&, int part, int parts);
 };
-__attribute__((target("avx512f,fma"))) void ForwardAvx512(const Problem& p) { RunDirection<Avx512Shape>(p); }
-__attribute__((target("avx512f,fma"))) void ProjectAvx512(const Problem& p, int64_t r0, int64_t r1) {
-  ProjectRows<Avx512Shape>(p, r0, r1);
-}
-__attribute__((target("avx512f,fma"))) void UnitsStepAvx512(const Problem& p, int64_t step, int64_t j0, int64_t j1) {
+KILN_TARGET_AVX512 void ForwardAvx512(const Problem& p) { RunDirection<Avx512Shape>(p); }
+KILN_TARGET_AVX512 void ProjectAvx512(const Problem& p, int64_t r0, int64_t r1) { ProjectRows<Avx512Shape>(p, r0, r1); }
+KILN_TARGET_AVX512 void UnitsStepAvx512(const Problem& p, int64_t step, int64_t j0, int64_t j1) {
   UnitsStep<Avx512Shape>(p, step, j0, j1);
 }
-__attribute__((target("avx512f,fma"))) void BackwardAvx512(const Problem& p, const GradProblem& q) {
-  BackwardDirection<Avx512Shape>(p, q);
-}
-__attribute__((target("avx512f,fma"))) void WeightGradsAvx512(const Problem& p, const GradProblem& q, int part,
-                                                              int parts) {
+KILN_TARGET_AVX512 void BackwardAvx512(const Problem& p, const GradProblem& q) { BackwardDirection<Avx512Shape>(p, q); }
+KILN_TARGET_AVX512 void WeightGradsAvx512(const Problem& p, const GradProblem& q, int part, int parts) {
   WeightGrads<Avx512Shape>(p, q, part, parts);
 }
 __attribute__((target("avx2,fma"))) void ForwardAvx2(const Problem& p) { RunDirection<Avx2Shape>(p); }
@@ -1079,7 +1074,11 @@ class VectorRecurrentKernel : public Kernel {
 
 bool CpuHas(SimdLevel level) {
   switch (level) {
+#ifdef KILN_WIDE_ON_AVX2
+    case SimdLevel::kAvx512: return CpuHas(SimdLevel::kAvx2);
+#else
     case SimdLevel::kAvx512: return __builtin_cpu_supports("avx512f");
+#endif
     case SimdLevel::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case SimdLevel::kGeneric: return true;
   }
@@ -1091,7 +1090,12 @@ SimdLevel BestSimdLevel() {
   // machine); its ISA values are bit sets, each containing the ones below it.
   const auto isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
   auto allows = [isa](dnnl_cpu_isa_t level) { return (isa & level) == static_cast<unsigned>(level); };
-  if (CpuHas(SimdLevel::kAvx512) && allows(dnnl_cpu_isa_avx512_core)) return SimdLevel::kAvx512;
+#ifdef KILN_WIDE_ON_AVX2
+  const dnnl_cpu_isa_t wide = dnnl_cpu_isa_avx2;
+#else
+  const dnnl_cpu_isa_t wide = dnnl_cpu_isa_avx512_core;
+#endif
+  if (CpuHas(SimdLevel::kAvx512) && allows(wide)) return SimdLevel::kAvx512;
   if (CpuHas(SimdLevel::kAvx2) && allows(dnnl_cpu_isa_avx2)) return SimdLevel::kAvx2;
   return SimdLevel::kGeneric;
 }

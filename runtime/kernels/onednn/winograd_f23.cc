@@ -252,7 +252,7 @@ KILN_INLINE void RunItem(const Problem& q, const Item& it) {
   TransformOutput<W>(q, it);
 }
 
-__attribute__((target("avx512f,fma"))) void RunAvx512(const Problem& q, const Item& it) { RunItem<16>(q, it); }
+KILN_TARGET_AVX512 void RunAvx512(const Problem& q, const Item& it) { RunItem<16>(q, it); }
 __attribute__((target("avx2,fma"))) void RunAvx2(const Problem& q, const Item& it) { RunItem<8>(q, it); }
 void RunGeneric(const Problem& q, const Item& it) { RunItem<4>(q, it); }
 
