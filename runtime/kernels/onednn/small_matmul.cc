@@ -338,6 +338,21 @@ KILN_INLINE void InterleaveSixRows(const float* const (&src)[6], int64_t p0, flo
   std::memcpy(out + 42, last, 6 * sizeof(float));
 }
 
+// One tile of the block's rows from r (`left` of them still to come) by NB W-column blocks
+// over A's depth slice [d0, d0 + depth) from u: the last tile, where it has a third or two
+// thirds of TileRows rows, as that many (the panel's rows past them are zeros: MLP b64's 64
+// rows are 10 tiles of 6 and one of 4, not 6).
+template <int W, int NB>
+KILN_INLINE void BlockedTile(const BlockedItem& it, int64_t r, int64_t left, int64_t k, int64_t d0, int64_t depth,
+                             const float* u, int64_t m_column, int64_t ldm, int64_t slice) {
+  constexpr int R = TileRows<W>();
+  const float* a = it.a + r * k + d0 * R;
+  float* m = it.m + r * ldm + m_column;
+  if (left <= R / 3) return ProductTile<W, R / 3, NB, R, 2 * W>(a, 1, depth, u, W, m, ldm, slice > 0);
+  if (left <= 2 * R / 3) return ProductTile<W, 2 * R / 3, NB, R, 2 * W>(a, 1, depth, u, W, m, ldm, slice > 0);
+  ProductTile<W, R, NB, R, 2 * W>(a, 1, depth, u, W, m, ldm, slice > 0);
+}
+
 template <int W>
 KILN_INLINE void RunBlockedItem(const BlockedProblem& q, const BlockedItem& it) {
   constexpr int R = TileRows<W>();
@@ -393,14 +408,12 @@ KILN_INLINE void RunBlockedItem(const BlockedProblem& q, const BlockedItem& it) 
             for (int64_t l = t * lines_per_tile; l < std::min(slice_lines, (t + 1) * lines_per_tile); ++l)
               __builtin_prefetch(next + l * 64, 0, 2);
           }
-          ProductTile<W, R, 2, R, 2 * W>(it.a + r * k + d0 * R, 1, depth, q.packed + (kb * k + d0 * 2) * W, W,
-                                         it.m + r * ldm + (kb - c0) * W, ldm, s > 0);
+          BlockedTile<W, 2>(it, r, rows - r, k, d0, depth, q.packed + (kb * k + d0 * 2) * W, (kb - c0) * W, ldm, s);
         }
       }
       if (kb < c1) {
         for (int64_t r = 0; r < padded; r += R)
-          ProductTile<W, R, 1, R, 2 * W>(it.a + r * k + d0 * R, 1, depth, q.packed + (kb * k + d0 * 2) * W, W,
-                                         it.m + r * ldm + (kb - c0) * W, ldm, s > 0);
+          BlockedTile<W, 1>(it, r, rows - r, k, d0, depth, q.packed + (kb * k + d0 * 2) * W, (kb - c0) * W, ldm, s);
       }
     }
     // alpha made here: held across the product above, it and a zero vector took two of its 16
