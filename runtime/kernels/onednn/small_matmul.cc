@@ -588,11 +588,16 @@ std::string SmallMatMulUnsupportedReason(const KernelSpec& spec) {
   return g.ok() ? "" : g.status().message();
 }
 
+namespace {
+// Why the blocked kernel refuses a product Analyze accepted ("" when it does not).
+std::string BlockedDepthReason(const Geometry& g) {
+  return g.k > kBlockedMatMulMaxDepth ? "a depth over " + std::to_string(kBlockedMatMulMaxDepth) : "";
+}
+}  // namespace
+
 std::string BlockedMatMulUnsupportedReason(const KernelSpec& spec) {
   auto g = Analyze(spec);
-  if (!g.ok()) return g.status().message();
-  if (g->k > kBlockedMatMulMaxDepth) return "a depth over " + std::to_string(kBlockedMatMulMaxDepth);
-  return "";
+  return g.ok() ? BlockedDepthReason(*g) : g.status().message();
 }
 
 int64_t SmallMatMulRows(const KernelSpec& spec) {
@@ -605,8 +610,8 @@ StatusOr<std::unique_ptr<Kernel>> BuildSmallMatMul(const KernelSpec& spec, SimdL
   auto g = Analyze(spec);
   if (!g.ok()) return g.status().WithContext(spec.Label());
   if (!spec.is_constant_input(1)) return Unimplemented(spec.Label(), ": B has no data");
-  if (blocked && g->k > kBlockedMatMulMaxDepth)
-    return Unimplemented(spec.Label(), ": ", BlockedMatMulUnsupportedReason(spec));
+  if (const std::string why = blocked ? BlockedDepthReason(*g) : ""; !why.empty())
+    return Unimplemented(spec.Label(), ": ", why);
   auto kernel = std::make_unique<SmallMatMulKernel>(spec, *g, level, blocked);
   if (!kernel->allocated()) return Internal(spec.Label(), ": cannot allocate the packed weights");
   Status s = kernel->PrepareActivation(spec);
