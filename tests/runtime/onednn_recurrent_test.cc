@@ -12,7 +12,10 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <cmath>
+#include <cstring>
 #include <functional>
+#include <limits>
 
 #include "dnnl.hpp"
 #include "ir/core/ops/recurrent.h"
@@ -220,6 +223,38 @@ TEST_P(OneDnnRecurrentTest, ForwardMatchesReference) {
       ExpectMatchesRef(Vector(c, level, false),
                        "vector kernel without workspace, level " + std::to_string(static_cast<int>(level)), c.op, c,
                        c.ForwardInputs(1), ForwardOutputs(c));
+    }
+  }
+}
+
+// The vector kernels' sigmoid and tanh are rational fits on clamped inputs, their results
+// clamped too (vector_recurrent.cc): pre-activations far past the clamps (input weights
+// in [-12, 12]) still match the reference, and a NaN input stays NaN in its batch row rather
+// than being clamped to a number.
+TEST_F(OneDnnRecurrentTest, VectorActivationsSaturateAndKeepNaN) {
+  for (const char* op : {"LSTM", "GRU", "RNN"}) {
+    Case c;
+    c.op = op;
+    c.H = 16, c.N = 4, c.T = 6;
+    std::vector<Tensor> inputs = c.ForwardInputs(7);
+    // Large input weights; small recurrent ones, so that rounding differences do not grow
+    // from step to step (with R in [-12, 12] two summation orders part by 1e-3 in 6 steps).
+    inputs[recurrent::kW] = testing::RandomTensor(inputs[recurrent::kW].dims(), 30, -12, 12);
+    inputs[recurrent::kR] = testing::RandomTensor(inputs[recurrent::kR].dims(), 31, -0.1f, 0.1f);
+    Tensor with_nan(proto::DT_FLOAT, c.X());  // a fresh tensor: copies share storage
+    std::memcpy(with_nan.MutableData(), inputs[recurrent::kX].data(), with_nan.num_bytes());
+    with_nan.mutable_data_as<float>()[c.I + 1] = std::numeric_limits<float>::quiet_NaN();  // step 0, batch row 1
+    for (SimdLevel level : testing::CpuSimdLevels()) {
+      const std::string what = std::string(op) + ", level " + std::to_string(static_cast<int>(level));
+      ExpectMatchesRef(Vector(c, level, false), what, c.op, c, inputs, ForwardOutputs(c), 1e-4, 1e-4);
+      std::vector<Tensor> nan_inputs = inputs;
+      nan_inputs[recurrent::kX] = with_nan;
+      ExpectMatchesRef(Vector(c, level, false), what + ", NaN", c.op, c, nan_inputs, ForwardOutputs(c), 1e-4, 1e-4);
+      auto got = Run(Vector(c, level, false), c.op, c, nan_inputs, ForwardOutputs(c));
+      ASSERT_OK(got.status());
+      const float* y = (*got)[0].data_as<float>();  // [T][1][N][H]: the last step's row 1 is NaN, row 0 not
+      EXPECT_TRUE(std::isnan(y[((c.T - 1) * c.N + 1) * c.H])) << what;
+      EXPECT_FALSE(std::isnan(y[(c.T - 1) * c.N * c.H])) << what;
     }
   }
 }
