@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "dnnl.h"
+#include "runtime/kernels/onednn/simd_vec.h"
 #include "runtime/share_team.h"
 
 namespace kiln::runtime::onednn {
@@ -55,18 +56,6 @@ int64_t Padded(int64_t n) { return (n + kPad - 1) / kPad * kPad; }
 // 4 x 128 floats is 2 KiB, every other row in the same L1 set) those rows shared two L1 sets
 // and came from L2 on every pass (LSTM 128 at batch 64, AMD EPYC Zen 3: 55% of the peak).
 int64_t WeightStride(int64_t cols) { return cols + kPad; }
-
-// A 64-byte aligned float buffer, allocated once (when the kernel is built).
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<float[], FreeDeleter>;
-Buffer Allocate(int64_t floats) {
-  const size_t bytes = static_cast<size_t>(std::max<int64_t>(Padded(floats), kPad)) * sizeof(float);
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (p) std::memset(p, 0, bytes);
-  return Buffer(p);
-}
 
 // What one Run of one direction reads and writes; strides in floats.
 struct Problem {
@@ -123,36 +112,6 @@ int64_t Problem::rec_stride() const { return (batch_first ? T : 1) * GruRecord::
 
 // ---- Loops on vectors of W floats ----
 
-// Every function taking or returning a vector is inlined into the per-ISA entry points
-// (RunAvx512, ...), so no vector crosses a call: GCC's ABI notes do not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-#define KILN_INLINE inline __attribute__((always_inline))
-
-template <int W>
-struct Vec {
-  typedef float V __attribute__((vector_size(W * 4), aligned(4)));  // unaligned loads and stores
-  typedef int VI __attribute__((vector_size(W * 4), aligned(4)));
-};
-
-template <int W>
-KILN_INLINE typename Vec<W>::V Load(const float* p) {
-  return *reinterpret_cast<const typename Vec<W>::V*>(p);
-}
-template <int W>
-KILN_INLINE void Store(float* p, const typename Vec<W>::V& v) {
-  *reinterpret_cast<typename Vec<W>::V*>(p) = v;
-}
-template <int W>
-KILN_INLINE typename Vec<W>::V Splat(float s) {
-  // Lane 0 to every lane: one broadcast (V{} + s adds 0 first, a {s, s, ...} constructor
-  // becomes one masked insert per lane).
-#if defined(__clang__)  // the fuzz build's compiler: no __builtin_shuffle; it folds this to a broadcast
-  return typename Vec<W>::V{} + s;
-#else
-  return __builtin_shuffle(typename Vec<W>::V{s}, typename Vec<W>::VI{});
-#endif
-}
-
 // c[r][j] (r < kRows, j < kVecs * W) = (init ? init[j] : c[r][j]) + sum_p a[r][p] b[p][j],
 // a[r][p] at a[r * lda + p * a_step]. c is added after the sum, not loaded before it: a
 // step's gates, projected long before, come from L3, and the FMA chains waited for them at
@@ -160,20 +119,20 @@ KILN_INLINE typename Vec<W>::V Splat(float s) {
 template <int W, int kRows, int kVecs>
 KILN_INLINE void Block(const float* a, int64_t lda, int64_t a_step, int64_t k, const float* b, int64_t ldb, float* c,
                        int64_t ldc, const float* init) {
-  using V = typename Vec<W>::V;
+  using V = FloatVec<W>;
   V acc[kRows][kVecs];
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 16
-    for (int v = 0; v < kVecs; ++v) acc[r][v] = init ? Load<W>(init + v * W) : V{};
+    for (int v = 0; v < kVecs; ++v) acc[r][v] = init ? LoadVec<W>(init + v * W) : V{};
   }
   for (int64_t p = 0; p < k; ++p) {
     V bv[kVecs];
 #pragma GCC unroll 16
-    for (int v = 0; v < kVecs; ++v) bv[v] = Load<W>(b + p * ldb + v * W);
+    for (int v = 0; v < kVecs; ++v) bv[v] = LoadVec<W>(b + p * ldb + v * W);
 #pragma GCC unroll 16
     for (int r = 0; r < kRows; ++r) {
-      const V ar = Splat<W>(a[r * lda + p * a_step]);
+      const V ar = Broadcast<W>(a[r * lda + p * a_step]);
 #pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v) acc[r][v] += ar * bv[v];
     }
@@ -182,7 +141,7 @@ KILN_INLINE void Block(const float* a, int64_t lda, int64_t a_step, int64_t k, c
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 16
     for (int v = 0; v < kVecs; ++v)
-      Store<W>(c + r * ldc + v * W, init ? acc[r][v] : acc[r][v] + Load<W>(c + r * ldc + v * W));
+      StoreVec<W>(c + r * ldc + v * W, init ? acc[r][v] : acc[r][v] + LoadVec<W>(c + r * ldc + v * W));
   }
 }
 
@@ -255,31 +214,6 @@ KILN_INLINE void MatMul(const float* a, int64_t lda, int64_t a_step, int64_t m, 
   }
 }
 
-// min(max(x, lo), hi), NaN staying NaN. GCC compiles `?:` on vectors to a compare and a
-// blend, and reaches vmaxps/vminps only through intrinsics, which do not inline into these
-// untargeted templates: written in assembly (max's second source is what a NaN lane
-// returns), the cells ran 20% faster. The operands' width picks ymm or zmm registers.
-template <int W>
-KILN_INLINE typename Vec<W>::V Clamp(const typename Vec<W>::V& x, float lo, float hi) {
-  using V = typename Vec<W>::V;
-#if defined(__GNUC__) && !defined(__clang__) && !defined(KILN_WIDE_ON_AVX2)
-  if constexpr (W == 8 || W == 16) {  // the AVX2 and AVX-512 entry points
-    V above, clamped;
-    asm("vmaxps %2, %1, %0" : "=v"(above) : "v"(Splat<W>(lo)), "v"(x));
-    asm("vminps %2, %1, %0" : "=v"(clamped) : "v"(Splat<W>(hi)), "v"(above));
-    return clamped;
-  }
-#endif
-  const V above = x < Splat<W>(lo) ? Splat<W>(lo) : x;
-  return above > Splat<W>(hi) ? Splat<W>(hi) : above;
-}
-// c0 x^n + c1 x^(n-1) + ... + cn (Horner).
-template <int W, class... C>
-KILN_INLINE typename Vec<W>::V Polynomial(const typename Vec<W>::V& x, float c0, C... c) {
-  typename Vec<W>::V sum = Splat<W>(c0);
-  ((sum = sum * x + c), ...);
-  return sum;
-}
 // Sigmoid and tanh as rational functions of x^2 (the minimax fits of Eigen and of ONNX
 // Runtime's MLAS): 11 multiply-adds and one division, where exp's range reduction and
 // polynomial took 18 operations and a division: the cells of LSTM 128 at batch 64 (5
@@ -287,8 +221,8 @@ KILN_INLINE typename Vec<W>::V Polynomial(const typename Vec<W>::V& x, float c0,
 // (sigmoid) and 3.3e-7 (tanh) from the exact values; the results are clamped to [0, 1] and
 // [-1, 1], which the fits overshoot by up to 2 ulp. NaN stays NaN.
 template <int W>
-KILN_INLINE typename Vec<W>::V Sigmoid(const typename Vec<W>::V& in) {
-  using V = typename Vec<W>::V;
+KILN_INLINE FloatVec<W> Sigmoid(const FloatVec<W>& in) {
+  using V = FloatVec<W>;
   const V x = Clamp<W>(in, -18.0f, 18.0f), x2 = x * x;  // saturated in float beyond 18
   const V num = Polynomial<W>(x2, 4.37031012579801e-11f, 1.15627324459942e-07f, 6.08574864600143e-05f,
                               8.51377133304701e-03f, 2.48287947061529e-01f);
@@ -297,8 +231,8 @@ KILN_INLINE typename Vec<W>::V Sigmoid(const typename Vec<W>::V& in) {
   return Clamp<W>(num * x / den + 0.5f, 0.0f, 1.0f);
 }
 template <int W>
-KILN_INLINE typename Vec<W>::V Tanh(const typename Vec<W>::V& in) {
-  using V = typename Vec<W>::V;
+KILN_INLINE FloatVec<W> Tanh(const FloatVec<W>& in) {
+  using V = FloatVec<W>;
   const V x = Clamp<W>(in, -9.0f, 9.0f), x2 = x * x;  // saturated in float beyond 9
   const V num =
       Polynomial<W>(x2, -2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f, 5.12229709037114e-08f,
@@ -308,8 +242,8 @@ KILN_INLINE typename Vec<W>::V Tanh(const typename Vec<W>::V& in) {
   return Clamp<W>(num * x / den, -1.0f, 1.0f);
 }
 template <int W>
-KILN_INLINE typename Vec<W>::V Relu(const typename Vec<W>::V& x) {
-  return x > Splat<W>(0.0f) ? x : Splat<W>(0.0f);
+KILN_INLINE FloatVec<W> Relu(const FloatVec<W>& x) {
+  return x > Broadcast<W>(0.0f) ? x : Broadcast<W>(0.0f);
 }
 
 // ---- One direction ----
@@ -322,7 +256,7 @@ template <class S>
 KILN_INLINE void UpdateCells(const Problem& p, float* g, const float* h_in, float* h_out, float* c, const float* aux,
                              int64_t j0, int64_t j1, bool record) {
   constexpr int W = S::W;
-  using V = typename Vec<W>::V;
+  using V = FloatVec<W>;
   const int64_t Hp = p.Hp;
   if (p.kind == CellKind::kLstm && !p.peep && !record) {
     // The gates' activations first, one exp an iteration (i, o, f in one loop: contiguous),
@@ -330,13 +264,13 @@ KILN_INLINE void UpdateCells(const Problem& p, float* g, const float* h_in, floa
     // iteration of all five exps and the cell's math filled it alone (LSTM 128 at batch 64,
     // EPYC Zen 3: 0.57 -> 0.45 ms of a thread's 3.7).
     for (int k = 0; k < 3; ++k) {
-      for (int64_t j = j0; j < j1; j += W) Store<W>(g + k * Hp + j, Sigmoid<W>(Load<W>(g + k * Hp + j)));
+      for (int64_t j = j0; j < j1; j += W) StoreVec<W>(g + k * Hp + j, Sigmoid<W>(LoadVec<W>(g + k * Hp + j)));
     }
-    for (int64_t j = j0; j < j1; j += W) Store<W>(g + 3 * Hp + j, Tanh<W>(Load<W>(g + 3 * Hp + j)));
+    for (int64_t j = j0; j < j1; j += W) StoreVec<W>(g + 3 * Hp + j, Tanh<W>(LoadVec<W>(g + 3 * Hp + j)));
     for (int64_t j = j0; j < j1; j += W) {
-      const V cell = Load<W>(g + 2 * Hp + j) * Load<W>(c + j) + Load<W>(g + j) * Load<W>(g + 3 * Hp + j);
-      Store<W>(c + j, cell);
-      Store<W>(h_out + j, Load<W>(g + Hp + j) * Tanh<W>(cell));
+      const V cell = LoadVec<W>(g + 2 * Hp + j) * LoadVec<W>(c + j) + LoadVec<W>(g + j) * LoadVec<W>(g + 3 * Hp + j);
+      StoreVec<W>(c + j, cell);
+      StoreVec<W>(h_out + j, LoadVec<W>(g + Hp + j) * Tanh<W>(cell));
     }
     return;
   }
@@ -344,41 +278,41 @@ KILN_INLINE void UpdateCells(const Problem& p, float* g, const float* h_in, floa
     V next{};
     switch (p.kind) {
       case CellKind::kRnn: {
-        const V pre = Load<W>(g + j);
+        const V pre = LoadVec<W>(g + j);
         next = p.rnn_activation == Activation::kTanh      ? Tanh<W>(pre)
                : p.rnn_activation == Activation::kSigmoid ? Sigmoid<W>(pre)
                                                           : Relu<W>(pre);
         break;
       }
       case CellKind::kGru: {  // gates z, r, h
-        const V z = Sigmoid<W>(Load<W>(g + j)), hv = Load<W>(h_in + j);
-        V pre = Load<W>(g + 2 * Hp + j);
-        if (p.linear_before_reset) pre += Sigmoid<W>(Load<W>(g + Hp + j)) * Load<W>(aux + j);
+        const V z = Sigmoid<W>(LoadVec<W>(g + j)), hv = LoadVec<W>(h_in + j);
+        V pre = LoadVec<W>(g + 2 * Hp + j);
+        if (p.linear_before_reset) pre += Sigmoid<W>(LoadVec<W>(g + Hp + j)) * LoadVec<W>(aux + j);
         next = (1.0f - z) * Tanh<W>(pre) + z * hv;
         break;
       }
       case CellKind::kLstm: {  // gates i, o, f, c; peepholes i, o, f
-        const V cv = Load<W>(c + j);
-        V pi = Load<W>(g + j), po = Load<W>(g + Hp + j), pf = Load<W>(g + 2 * Hp + j);
+        const V cv = LoadVec<W>(c + j);
+        V pi = LoadVec<W>(g + j), po = LoadVec<W>(g + Hp + j), pf = LoadVec<W>(g + 2 * Hp + j);
         if (p.peep) {
-          pi += Load<W>(p.peep + j) * cv;
-          pf += Load<W>(p.peep + 2 * Hp + j) * cv;
+          pi += LoadVec<W>(p.peep + j) * cv;
+          pf += LoadVec<W>(p.peep + 2 * Hp + j) * cv;
         }
-        const V i = Sigmoid<W>(pi), f = Sigmoid<W>(pf), cand = Tanh<W>(Load<W>(g + 3 * Hp + j));
+        const V i = Sigmoid<W>(pi), f = Sigmoid<W>(pf), cand = Tanh<W>(LoadVec<W>(g + 3 * Hp + j));
         const V cell = f * cv + i * cand;
-        if (p.peep) po += Load<W>(p.peep + Hp + j) * cell;
+        if (p.peep) po += LoadVec<W>(p.peep + Hp + j) * cell;
         const V o = Sigmoid<W>(po);
-        Store<W>(c + j, cell);
+        StoreVec<W>(c + j, cell);
         next = o * Tanh<W>(cell);
         if (record && p.peep) {  // the workspace keeps pre-activations with the peephole terms
-          Store<W>(g + j, pi);
-          Store<W>(g + Hp + j, po);
-          Store<W>(g + 2 * Hp + j, pf);
+          StoreVec<W>(g + j, pi);
+          StoreVec<W>(g + Hp + j, po);
+          StoreVec<W>(g + 2 * Hp + j, pf);
         }
         break;
       }
     }
-    Store<W>(h_out + j, next);
+    StoreVec<W>(h_out + j, next);
   }
 }
 
@@ -455,7 +389,7 @@ KILN_INLINE void RunDirection(const Problem& p) {
       for (int64_t n = n0; n < p.n1; ++n) {
         const float* g = g0 + n * gate_stride;
         for (int64_t j = 0; j < Hp; j += W) {
-          Store<W>(p.aux + n * Hp + j, Sigmoid<W>(Load<W>(g + Hp + j)) * Load<W>(p.h + n * Hp + j));
+          StoreVec<W>(p.aux + n * Hp + j, Sigmoid<W>(LoadVec<W>(g + Hp + j)) * LoadVec<W>(p.h + n * Hp + j));
         }
       }
       MatMul<S>(p.aux + n0 * Hp, Hp, 1, rows, H, p.rt + 2 * Hp, p.wld, Hp, g0 + n0 * gate_stride + 2 * Hp, gate_stride,
@@ -531,7 +465,7 @@ std::pair<int64_t, int64_t> Share(int64_t total, int part, int parts, int64_t al
 template <class S>
 KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
   constexpr int W = S::W;
-  using V = typename Vec<W>::V;
+  using V = FloatVec<W>;
   const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gate_stride = p.gate_stride();
   const int64_t n0 = p.n0, rows = p.n1 - p.n0;
   // H a multiple of the padding: the workspace's blocks are whole vectors, read in place;
@@ -571,15 +505,15 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
       const float* c = cell_at(t, n);
       const float* c_prev = step > 0 ? cell_at(t_prev, n) : q.c_init + n * Hp;
       for (int64_t j = 0; j < Hp; j += W) {
-        const V i = Sigmoid<W>(Load<W>(pre + j)), o = Sigmoid<W>(Load<W>(pre + Hp + j)),
-                f = Sigmoid<W>(Load<W>(pre + 2 * Hp + j)), cand = Tanh<W>(Load<W>(pre + 3 * Hp + j));
-        const V tc = Tanh<W>(Load<W>(c + j)), dhv = Load<W>(dh + j);
-        const V dcv = Load<W>(dc + j) + dhv * o * (1.0f - tc * tc);
-        Store<W>(g + j, dcv * cand * i * (1.0f - i));
-        Store<W>(g + Hp + j, dhv * tc * o * (1.0f - o));
-        Store<W>(g + 2 * Hp + j, dcv * Load<W>(c_prev + j) * f * (1.0f - f));
-        Store<W>(g + 3 * Hp + j, dcv * i * (1.0f - cand * cand));
-        Store<W>(dc + j, dcv * f);
+        const V i = Sigmoid<W>(LoadVec<W>(pre + j)), o = Sigmoid<W>(LoadVec<W>(pre + Hp + j)),
+                f = Sigmoid<W>(LoadVec<W>(pre + 2 * Hp + j)), cand = Tanh<W>(LoadVec<W>(pre + 3 * Hp + j));
+        const V tc = Tanh<W>(LoadVec<W>(c + j)), dhv = LoadVec<W>(dh + j);
+        const V dcv = LoadVec<W>(dc + j) + dhv * o * (1.0f - tc * tc);
+        StoreVec<W>(g + j, dcv * cand * i * (1.0f - i));
+        StoreVec<W>(g + Hp + j, dhv * tc * o * (1.0f - o));
+        StoreVec<W>(g + 2 * Hp + j, dcv * LoadVec<W>(c_prev + j) * f * (1.0f - f));
+        StoreVec<W>(g + 3 * Hp + j, dcv * i * (1.0f - cand * cand));
+        StoreVec<W>(dc + j, dcv * f);
       }
     }
     // dh_prev = dA R.
@@ -591,11 +525,11 @@ KILN_INLINE void BackwardLstmDirection(const Problem& p, const GradProblem& q) {
 // added to it.
 template <int W>
 KILN_INLINE void ColumnSums(const float* src, int64_t ld, int64_t rows, int64_t j0, int64_t j1, float* dst, bool add) {
-  using V = typename Vec<W>::V;
+  using V = FloatVec<W>;
   for (int64_t j = j0; j < j1; j += W) {
-    V sum = add ? Load<W>(dst + j) : Splat<W>(0.0f);
-    for (int64_t r = 0; r < rows; ++r) sum += Load<W>(src + r * ld + j);
-    Store<W>(dst + j, sum);
+    V sum = add ? LoadVec<W>(dst + j) : Broadcast<W>(0.0f);
+    for (int64_t r = 0; r < rows; ++r) sum += LoadVec<W>(src + r * ld + j);
+    StoreVec<W>(dst + j, sum);
   }
 }
 
@@ -656,7 +590,7 @@ KILN_INLINE void LstmWeightGrads(const Problem& p, const GradProblem& q, int par
 template <class S>
 KILN_INLINE void BackwardGruDirection(const Problem& p, const GradProblem& q) {
   constexpr int W = S::W;
-  using V = typename Vec<W>::V;
+  using V = FloatVec<W>;
   const int64_t T = p.T, H = p.H, Hp = p.Hp, cols = p.cols, gate_stride = p.gate_stride();
   const int64_t n0 = p.n0, rows = p.n1 - p.n0, rec_stride = p.rec_stride();
   const bool lbr = p.linear_before_reset;
@@ -666,7 +600,7 @@ KILN_INLINE void BackwardGruDirection(const Problem& p, const GradProblem& q) {
     std::memset(q.dh + n * Hp, 0, Hp * sizeof(float));
     if (q.dyh) std::memcpy(q.dh + n * Hp, q.dyh + p.state_at(n), H * sizeof(float));
   }
-  const V one = Splat<W>(1.0f);
+  const V one = Broadcast<W>(1.0f);
   for (int64_t step = T - 1; step >= 0; --step) {
     const int64_t t = p.reverse ? T - 1 - step : step;
     float* g0 = p.gx + p.row(t, 0) * cols;
@@ -680,22 +614,22 @@ KILN_INLINE void BackwardGruDirection(const Problem& p, const GradProblem& q) {
         for (int64_t j = 0; j < H; ++j) dh[j] += dy[j];
       }
       for (int64_t j = 0; j < Hp; j += W) {
-        const V z = Sigmoid<W>(Load<W>(g + j)), hp = Load<W>(h_prev + j), dhv = Load<W>(dh + j);
-        V pre = Load<W>(g + 2 * Hp + j);
+        const V z = Sigmoid<W>(LoadVec<W>(g + j)), hp = LoadVec<W>(h_prev + j), dhv = LoadVec<W>(dh + j);
+        V pre = LoadVec<W>(g + 2 * Hp + j);
         V r{}, u{};
         if (lbr) {
-          r = Sigmoid<W>(Load<W>(g + Hp + j));
-          u = Load<W>(aux + j);
+          r = Sigmoid<W>(LoadVec<W>(g + Hp + j));
+          u = LoadVec<W>(aux + j);
           pre += r * u;
         }
         const V c = Tanh<W>(pre);
         const V da_h = dhv * (one - z) * (one - c * c);
-        Store<W>(g + j, dhv * (hp - c) * z * (one - z));
-        Store<W>(g + 2 * Hp + j, da_h);
-        Store<W>(dh + j, dhv * z);
+        StoreVec<W>(g + j, dhv * (hp - c) * z * (one - z));
+        StoreVec<W>(g + 2 * Hp + j, da_h);
+        StoreVec<W>(dh + j, dhv * z);
         if (lbr) {
-          Store<W>(g + Hp + j, da_h * u * r * (one - r));
-          Store<W>(aux + j, da_h * r);
+          StoreVec<W>(g + Hp + j, da_h * u * r * (one - r));
+          StoreVec<W>(aux + j, da_h * r);
         }
       }
     }
@@ -710,10 +644,11 @@ KILN_INLINE void BackwardGruDirection(const Problem& p, const GradProblem& q) {
         float* r_h_prev = p.rec_at(t, n, GruRecord::kAux);
         float* dh = q.dh + n * Hp;
         for (int64_t j = 0; j < Hp; j += W) {
-          const V r = Sigmoid<W>(Load<W>(g + Hp + j)), e = Load<W>(p.aux + n * Hp + j), hp = Load<W>(h_prev + j);
-          Store<W>(g + Hp + j, e * hp * r * (one - r));
-          Store<W>(r_h_prev + j, r * hp);
-          Store<W>(dh + j, Load<W>(dh + j) + e * r);
+          const V r = Sigmoid<W>(LoadVec<W>(g + Hp + j)), e = LoadVec<W>(p.aux + n * Hp + j),
+                  hp = LoadVec<W>(h_prev + j);
+          StoreVec<W>(g + Hp + j, e * hp * r * (one - r));
+          StoreVec<W>(r_h_prev + j, r * hp);
+          StoreVec<W>(dh + j, LoadVec<W>(dh + j) + e * r);
         }
       }
     }
@@ -864,41 +799,43 @@ class VectorRecurrentKernel : public Kernel {
     const int64_t D = g.directions, TN = g.seq_length * g.batch, N = g.batch;
     has_b_ = spec.has_input(recurrent::kB);
     has_p_ = g.kind == CellKind::kLstm && spec.has_input(recurrent::kPeepholes);
-    for (auto [buffer, floats] : std::initializer_list<std::pair<Buffer*, int64_t>>{{&wt_, D * g.input_size * wld_},
-                                                                                    {&rt_, D * g.hidden * wld_},
-                                                                                    {&bias_, D * cols_},
-                                                                                    {&rb_cand_, D * Hp_},
-                                                                                    {&peep_, D * 3 * Hp_},
-                                                                                    {&gx_, TN * cols_},
-                                                                                    {&h_, 2 * N * Hp_},
-                                                                                    {&c_, N * Hp_},
-                                                                                    {&aux_, N * Hp_}}) {
-      *buffer = Allocate(floats);
+    for (auto [buffer, floats] :
+         std::initializer_list<std::pair<AlignedFloats*, int64_t>>{{&wt_, D * g.input_size * wld_},
+                                                                   {&rt_, D * g.hidden * wld_},
+                                                                   {&bias_, D * cols_},
+                                                                   {&rb_cand_, D * Hp_},
+                                                                   {&peep_, D * 3 * Hp_},
+                                                                   {&gx_, TN * cols_},
+                                                                   {&h_, 2 * N * Hp_},
+                                                                   {&c_, N * Hp_},
+                                                                   {&aux_, N * Hp_}}) {
+      *buffer = AllocateZeroed(floats);
       allocated_ = allocated_ && *buffer;
     }
     if (backward) {
       const bool lstm = g.kind == CellKind::kLstm;  // the cell-state buffers are LSTM's alone
       for (auto [buffer, floats] :
-           std::initializer_list<std::pair<Buffer*, int64_t>>{{&rp_, D * cols_ * Hp_},
-                                                              {&wp_, D * cols_ * Ip_},
-                                                              {&c_new_, lstm ? TN * Hp_ : 0},
-                                                              {&c_init_, lstm ? N * Hp_ : 0},
-                                                              {&dh_, N * Hp_},
-                                                              {&dc_, lstm ? N * Hp_ : 0},
-                                                              {&zeros_, std::max({cols_, Ip_, Hp_})},
-                                                              {&dwt_, g.input_size * cols_},
-                                                              {&drt_, g.hidden * cols_},
-                                                              {&db_, cols_},
-                                                              {&dxp_, TN * Ip_},
-                                                              {&drb_cand_, Hp_}}) {
-        *buffer = Allocate(floats);
+           std::initializer_list<std::pair<AlignedFloats*, int64_t>>{{&rp_, D * cols_ * Hp_},
+                                                                     {&wp_, D * cols_ * Ip_},
+                                                                     {&c_new_, lstm ? TN * Hp_ : 0},
+                                                                     {&c_init_, lstm ? N * Hp_ : 0},
+                                                                     {&dh_, N * Hp_},
+                                                                     {&dc_, lstm ? N * Hp_ : 0},
+                                                                     {&zeros_, std::max({cols_, Ip_, Hp_})},
+                                                                     {&dwt_, g.input_size * cols_},
+                                                                     {&drt_, g.hidden * cols_},
+                                                                     {&db_, cols_},
+                                                                     {&dxp_, TN * Ip_},
+                                                                     {&drb_cand_, Hp_}}) {
+        *buffer = AllocateZeroed(floats);
         allocated_ = allocated_ && *buffer;
       }
       // Without the forward's workspace, the kernel recomputes it into its own; GRU always
       // runs its forward again, recording what its backward reads.
       runs_forward_ = !lstm || !spec.has_input(recurrent::GradWorkspaceInput());
       if (runs_forward_) {
-        own_ws_ = Allocate(lstm ? D * TN * recurrent::kWorkspaceParts * g.hidden : D * TN * GruRecord::kParts * Hp_);
+        own_ws_ =
+            AllocateZeroed(lstm ? D * TN * recurrent::kWorkspaceParts * g.hidden : D * TN * GruRecord::kParts * Hp_);
         allocated_ = allocated_ && own_ws_;
       }
     }
@@ -1088,9 +1025,9 @@ class VectorRecurrentKernel : public Kernel {
   Isa isa_;
   int64_t gates_, Hp_, Ip_, cols_, wld_;
   bool has_b_ = false, has_p_ = false, constant_ = true, allocated_ = true;
-  Buffer wt_, rt_, bias_, rb_cand_, peep_, gx_, h_, c_, aux_;
+  AlignedFloats wt_, rt_, bias_, rb_cand_, peep_, gx_, h_, c_, aux_;
   // Backward only.
-  Buffer rp_, wp_, c_new_, c_init_, dh_, dc_, zeros_, dwt_, drt_, db_, dxp_, drb_cand_, own_ws_;
+  AlignedFloats rp_, wp_, c_new_, c_init_, dh_, dc_, zeros_, dwt_, drt_, db_, dxp_, drb_cand_, own_ws_;
 };
 
 }  // namespace
