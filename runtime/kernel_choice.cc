@@ -13,9 +13,9 @@
 #include "runtime/kernels/onednn/conv_grad_weight_product.h"
 #include "runtime/kernels/onednn/im2col_conv.h"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/simd_level.h"
 #include "runtime/kernels/onednn/small_conv.h"
 #include "runtime/kernels/onednn/small_matmul.h"
-#include "runtime/kernels/onednn/vector_recurrent.h"
 #include "runtime/kernels/onednn/winograd_f23.h"
 #if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
 #include <omp.h>

@@ -16,7 +16,7 @@
 #include "ir/core/fused_ops.h"
 #include "ir/core/shape_util.h"
 #include "runtime/kernel.h"
-#include "runtime/kernels/onednn/vector_recurrent.h"  // SimdLevel
+#include "runtime/kernels/onednn/simd_level.h"  // SimdLevel
 #include "tests/runtime/simd_levels.h"
 #include "tests/test_util.h"
 

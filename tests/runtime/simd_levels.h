@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "runtime/kernels/onednn/vector_recurrent.h"  // SimdLevel, CpuHas
+#include "runtime/kernels/onednn/simd_level.h"  // SimdLevel, CpuHas
 
 namespace kiln::testing {
 

@@ -18,8 +18,8 @@
 
 #include "ir/core/shape_util.h"
 #include "runtime/kernels/onednn/onednn_common.h"
+#include "runtime/kernels/onednn/simd_level.h"
 #include "runtime/kernels/onednn/simd_vec.h"
-#include "runtime/kernels/onednn/vector_recurrent.h"
 
 namespace kiln::runtime::onednn {
 namespace {

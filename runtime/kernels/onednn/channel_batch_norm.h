@@ -12,7 +12,7 @@
 #include <string>
 
 #include "runtime/kernel.h"
-#include "runtime/kernels/onednn/vector_recurrent.h"  // SimdLevel
+#include "runtime/kernels/onednn/simd_level.h"  // SimdLevel
 
 namespace kiln::runtime::onednn {
 

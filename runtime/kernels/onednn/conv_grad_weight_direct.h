@@ -13,7 +13,7 @@
 #include <memory>
 
 #include "runtime/kernel.h"
-#include "runtime/kernels/onednn/vector_recurrent.h"  // SimdLevel
+#include "runtime/kernels/onednn/simd_level.h"  // SimdLevel
 
 namespace kiln::runtime::onednn {
 

@@ -21,8 +21,8 @@
 #include <string>
 
 #include "runtime/kernel.h"
-#include "runtime/kernel_choice.h"                    // kBlockedProductKernel
-#include "runtime/kernels/onednn/vector_recurrent.h"  // SimdLevel
+#include "runtime/kernel_choice.h"              // kBlockedProductKernel
+#include "runtime/kernels/onednn/simd_level.h"  // SimdLevel
 
 namespace kiln::runtime::onednn {
 

@@ -16,25 +16,9 @@
 
 #include "ir/core/ops/recurrent.h"
 #include "runtime/kernel.h"
+#include "runtime/kernels/onednn/simd_level.h"
 
 namespace kiln::runtime::onednn {
-
-/// The instruction sets the kernel has code for; tests run every one the CPU has.
-enum class SimdLevel { kGeneric, kAvx2, kAvx512 };
-bool CpuHas(SimdLevel level);
-/// The widest level this CPU runs and oneDNN's ISA limit (ONEDNN_MAX_CPU_ISA) allows.
-SimdLevel BestSimdLevel();
-
-// The target of Kiln's kernels' 16-lane (kAvx512) entry points. A build with
-// KILN_WIDE_ON_AVX2 (CMake option; scripts/test.sh --sanitize) compiles them for AVX2
-// instead, GCC splitting each 16-lane vector in two, and kAvx512 then needs only AVX2
-// (CpuHas, BestSimdLevel): the 16-lane loops' logic (their tiles, panel widths and slices)
-// is tested, under the sanitizers, on CPUs without AVX-512 too.
-#ifdef KILN_WIDE_ON_AVX2
-#define KILN_TARGET_AVX512 __attribute__((target("avx2,fma")))
-#else
-#define KILN_TARGET_AVX512 __attribute__((target("avx512f,fma")))
-#endif
 
 /// Where these kernels run rather than oneDNN's primitives (measured, docs/benchmarks.md,
 /// "Recurrent models"): up to batch kSmallBatch always (LSTM 512 at batch 1: 2.0 vs

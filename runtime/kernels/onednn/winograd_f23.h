@@ -18,8 +18,8 @@
 #include <string>
 
 #include "runtime/kernel.h"
-#include "runtime/kernel_choice.h"                    // kWinogradF23Kernel
-#include "runtime/kernels/onednn/vector_recurrent.h"  // SimdLevel
+#include "runtime/kernel_choice.h"              // kWinogradF23Kernel
+#include "runtime/kernels/onednn/simd_level.h"  // SimdLevel
 
 namespace kiln::runtime::onednn {
 
